@@ -1,0 +1,115 @@
+package apiserver
+
+import (
+	"mime"
+	"path"
+	"strings"
+	"time"
+	"unicode"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/google/uuid"
+
+	"github.com/mpegflow/mpegflow/internal/objstore"
+	"github.com/mpegflow/mpegflow/internal/store"
+	"github.com/mpegflow/mpegflow/internal/validation"
+)
+
+type createAssetRequest struct {
+	Filename    string `json:"filename"`
+	ContentType string `json:"content_type,omitempty"`
+	SizeBytes   *int64 `json:"size_bytes,omitempty"`
+}
+
+// assetResponse is an asset plus a presigned URL: PUT right after creation,
+// GET when read.
+type assetResponse struct {
+	store.Asset
+	Upload   *objstore.PresignedURL `json:"upload,omitempty"`
+	Download *objstore.PresignedURL `json:"download,omitempty"`
+}
+
+const maxAssetBytes = 1 << 40 // 1 TiB, far beyond any single source file
+
+// objectKey keeps user-chosen names out of storage paths.
+func objectKey(orgID uuid.UUID) func(uuid.UUID) string {
+	return func(id uuid.UUID) string { return "orgs/" + orgID.String() + "/assets/" + id.String() + "/source" }
+}
+
+func (s *Server) createAsset(c *fiber.Ctx) error {
+	var req createAssetRequest
+	if err := decodeJSON(c, &req); err != nil {
+		return err
+	}
+	var errs validation.Errors
+	name := strings.TrimSpace(req.Filename)
+	if name == "" || len(name) > 255 || strings.ContainsFunc(name, unicode.IsControl) || path.Base(name) != name {
+		errs.Add("filename", "must be 1 to 255 characters, no path separators or control characters")
+	}
+	ct := req.ContentType
+	if ct == "" {
+		ct = "application/octet-stream"
+	}
+	if _, _, err := mime.ParseMediaType(ct); err != nil || len(ct) > 255 {
+		errs.Add("content_type", "must be a media type such as video/mp4")
+	}
+	if req.SizeBytes != nil && (*req.SizeBytes < 0 || *req.SizeBytes > maxAssetBytes) {
+		errs.Add("size_bytes", "must be between 0 and %d", int64(maxAssetBytes))
+	}
+	if len(errs) > 0 {
+		return invalid(errs)
+	}
+	p := principal(c)
+	a, err := s.store.CreateAsset(c.UserContext(), p.OrgID, name, ct, req.SizeBytes, objectKey(p.OrgID))
+	if err != nil {
+		return err
+	}
+	up, err := s.objects.PresignPut(c.UserContext(), a.ObjectKey, a.ContentType)
+	if err != nil {
+		return err
+	}
+	return c.Status(fiber.StatusCreated).JSON(assetResponse{Asset: a, Upload: &up})
+}
+
+func (s *Server) listAssets(c *fiber.Ctx) error {
+	page, err := pageParams(c)
+	if err != nil {
+		return err
+	}
+	as, err := s.store.ListAssets(c.UserContext(), principal(c).OrgID, page)
+	if err != nil {
+		return err
+	}
+	return c.JSON(pageOf(as, page, func(a store.Asset) (time.Time, uuid.UUID) { return a.CreatedAt, a.ID }))
+}
+
+func (s *Server) getAsset(c *fiber.Ctx) error {
+	id, err := pathID(c, "asset")
+	if err != nil {
+		return err
+	}
+	a, err := s.store.GetAsset(c.UserContext(), principal(c).OrgID, id)
+	if err != nil {
+		return notFoundOr(err, "asset")
+	}
+	down, err := s.objects.PresignGet(c.UserContext(), a.ObjectKey)
+	if err != nil {
+		return err
+	}
+	return c.JSON(assetResponse{Asset: a, Download: &down})
+}
+
+func (s *Server) deleteAsset(c *fiber.Ctx) error {
+	id, err := pathID(c, "asset")
+	if err != nil {
+		return err
+	}
+	ctx := c.UserContext()
+	err = s.store.DeleteAsset(ctx, principal(c).OrgID, id, func(key string) error {
+		return s.objects.Delete(ctx, key)
+	})
+	if err != nil {
+		return notFoundOr(err, "asset")
+	}
+	return c.SendStatus(fiber.StatusNoContent)
+}

@@ -1,0 +1,290 @@
+package apiserver
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"log/slog"
+	"math"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/google/uuid"
+
+	"github.com/mpegflow/mpegflow/internal/encodespec"
+	"github.com/mpegflow/mpegflow/internal/events"
+	"github.com/mpegflow/mpegflow/internal/store"
+	"github.com/mpegflow/mpegflow/internal/validation"
+)
+
+type jobInput struct {
+	AssetID string `json:"asset_id,omitempty"`
+	URL     string `json:"url,omitempty"`
+}
+
+// createJobRequest is the body of POST /v1/jobs. The input is an asset of
+// the organization or an https:// or s3:// URL; the encode comes from one of
+// workflow_id (the organization's), workflow (a built-in name) or spec.
+type createJobRequest struct {
+	Input       jobInput          `json:"input"`
+	WorkflowID  string            `json:"workflow_id,omitempty"`
+	Workflow    string            `json:"workflow,omitempty"`
+	Spec        json.RawMessage   `json:"spec,omitempty"`
+	Pool        string            `json:"pool,omitempty"`
+	Lane        string            `json:"lane,omitempty"`
+	Priority    int               `json:"priority,omitempty"`
+	MaxAttempts int               `json:"max_attempts,omitempty"`
+	Metadata    map[string]string `json:"metadata,omitempty"`
+}
+
+const maxIdempotencyKey = 255
+
+func (s *Server) parseJobRequest(req createJobRequest, orgID uuid.UUID) (store.NewJob, error) {
+	var errs validation.Errors
+	nj := store.NewJob{
+		OrgID: orgID, PoolID: req.Pool, Lane: req.Lane, Priority: req.Priority, MaxAttempts: req.MaxAttempts,
+	}
+	if nj.PoolID == "" {
+		nj.PoolID = store.DefaultPoolID
+	}
+	if nj.Lane == "" {
+		nj.Lane = store.LaneLive
+	}
+	if nj.Lane != store.LaneLive && nj.Lane != store.LaneBackfill {
+		errs.Add("lane", "must be live or backfill")
+	}
+	if nj.Priority < -100 || nj.Priority > 100 {
+		errs.Add("priority", "must be between -100 and 100")
+	}
+	if nj.MaxAttempts == 0 {
+		nj.MaxAttempts = s.cfg.DefaultMaxAttempts
+	}
+	if nj.MaxAttempts < 1 || nj.MaxAttempts > 20 {
+		errs.Add("max_attempts", "must be between 1 and 20")
+	}
+	switch {
+	case req.Input.AssetID != "" && req.Input.URL != "":
+		errs.Add("input", "give either asset_id or url, not both")
+	case req.Input.AssetID != "":
+		id, err := uuid.Parse(req.Input.AssetID)
+		if err != nil {
+			errs.Add("input.asset_id", "must be an asset id (UUID)")
+		} else {
+			nj.InputAssetID = &id
+		}
+	case req.Input.URL != "":
+		if detail := s.checkInputURL(req.Input.URL); detail != "" {
+			errs.Add("input.url", "%s", detail)
+		} else {
+			u := req.Input.URL
+			nj.InputURL = &u
+		}
+	default:
+		errs.Add("input", "is required: give asset_id or url")
+	}
+	given := 0
+	for _, set := range []bool{req.WorkflowID != "", req.Workflow != "", len(req.Spec) > 0} {
+		if set {
+			given++
+		}
+	}
+	if given != 1 {
+		errs.Add("workflow_id", "give exactly one of workflow_id, workflow (a built-in: %s) or spec", strings.Join(encodespec.BuiltinNames(), ", "))
+	}
+	switch {
+	case req.WorkflowID != "":
+		id, err := uuid.Parse(req.WorkflowID)
+		if err != nil {
+			errs.Add("workflow_id", "must be a workflow id (UUID)")
+		} else {
+			nj.WorkflowID = &id
+		}
+	case req.Workflow != "":
+		spec, ok := encodespec.Builtin(req.Workflow)
+		if !ok {
+			errs.Add("workflow", "unknown built-in workflow; want one of %s", strings.Join(encodespec.BuiltinNames(), ", "))
+		} else {
+			nj.Spec = mustJSON(spec)
+		}
+	case len(req.Spec) > 0:
+		spec, err := encodespec.Parse(req.Spec)
+		if ve, ok := validation.As(err); ok {
+			errs = append(errs, ve.Prefixed("spec")...)
+		} else if err != nil {
+			errs.Add("spec", "%s", err.Error())
+		} else {
+			nj.Spec = mustJSON(spec)
+		}
+	}
+	if len(req.Metadata) > 50 {
+		errs.Add("metadata", "at most 50 keys")
+	}
+	for k, v := range req.Metadata {
+		if len(k) == 0 || len(k) > 64 || len(v) > 512 {
+			errs.Add("metadata."+k, "keys must be 1 to 64 bytes and values at most 512 bytes")
+		}
+	}
+	nj.Metadata = mustJSON(cmpMap(req.Metadata))
+	return nj, errs.Err()
+}
+
+func cmpMap(m map[string]string) map[string]string {
+	if m == nil {
+		return map[string]string{}
+	}
+	return m
+}
+
+func mustJSON(v any) json.RawMessage {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic("marshal of a validated value failed: " + err.Error()) // only plain data reaches here
+	}
+	return b
+}
+
+// checkInputURL returns why u cannot be a job input, or "".
+func (s *Server) checkInputURL(u string) string {
+	if len(u) > 2048 {
+		return "must be at most 2048 characters"
+	}
+	parsed, err := url.Parse(u)
+	if err != nil || parsed.Host == "" {
+		return "must be an absolute https:// or s3:// URL"
+	}
+	switch parsed.Scheme {
+	case "https", "s3":
+	case "http":
+		if !s.cfg.AllowHTTPInputs {
+			return "must use https (plain http is allowed only in development)"
+		}
+	default:
+		return "must use https or s3"
+	}
+	if parsed.User != nil {
+		return "must not carry credentials"
+	}
+	if parsed.Scheme == "s3" && strings.Trim(parsed.Path, "/") == "" {
+		return "an s3 URL needs a key: s3://bucket/key"
+	}
+	return ""
+}
+
+func (s *Server) createJob(c *fiber.Ctx) error {
+	p := principal(c)
+	var req createJobRequest
+	if err := decodeJSON(c, &req); err != nil {
+		return err
+	}
+	nj, err := s.parseJobRequest(req, p.OrgID)
+	if err != nil {
+		return err
+	}
+	if key := c.Get("Idempotency-Key"); key != "" {
+		if len(key) > maxIdempotencyKey || strings.ContainsFunc(key, func(r rune) bool { return r < 0x20 || r > 0x7e }) {
+			return invalidField("Idempotency-Key", "must be 1 to %d printable ASCII characters", maxIdempotencyKey)
+		}
+		sum := sha256.Sum256(c.Body())
+		nj.IdempotencyKey, nj.RequestHash = &key, sum[:]
+	}
+	job, created, err := s.store.CreateJob(c.UserContext(), nj)
+	if err != nil {
+		return err
+	}
+	if !created {
+		c.Set("Idempotent-Replayed", "true")
+		return c.Status(fiber.StatusOK).JSON(job)
+	}
+	s.dispatch(c.UserContext(), job, "job.queued")
+	return c.Status(fiber.StatusCreated).JSON(job)
+}
+
+// dispatch pushes a committed job's id onto its lane and announces it. A
+// Redis failure here loses nothing: the queue reconciler re-pushes queued
+// jobs missing from their list.
+func (s *Server) dispatch(ctx context.Context, job store.Job, event string) {
+	if err := s.queue.Push(ctx, job.PoolID, job.Lane, job.ID.String(), job.Priority); err != nil {
+		s.log.WarnContext(ctx, "job committed but not pushed to redis; the queue reconciler will push it, check redis",
+			slog.String("job_id", job.ID.String()), slog.String("pool_id", job.PoolID), slog.Any("error", err))
+	}
+	s.emit(ctx, events.Event{Type: event, OrgID: &job.OrgID, JobID: &job.ID, PoolID: job.PoolID})
+}
+
+func (s *Server) emit(ctx context.Context, e events.Event) {
+	if err := s.bus.Emit(ctx, e); err != nil {
+		s.log.WarnContext(ctx, "event not published; live subscribers miss it, check redis", slog.String("event", e.Type), slog.Any("error", err))
+	}
+}
+
+func (s *Server) listJobs(c *fiber.Ctx) error {
+	page, err := pageParams(c)
+	if err != nil {
+		return err
+	}
+	f := store.JobFilter{Status: c.Query("status"), PoolID: c.Query("pool")}
+	if f.Status != "" && !slices.Contains(store.JobStatuses, f.Status) {
+		return invalidField("status", "must be one of %s", strings.Join(store.JobStatuses, ", "))
+	}
+	if f.CreatedAfter, err = timeParam(c, "created_after"); err != nil {
+		return err
+	}
+	if f.CreatedBefore, err = timeParam(c, "created_before"); err != nil {
+		return err
+	}
+	jobs, err := s.store.ListJobs(c.UserContext(), principal(c).OrgID, f, page)
+	if err != nil {
+		return err
+	}
+	return c.JSON(pageOf(jobs, page, func(j store.Job) (time.Time, uuid.UUID) { return j.CreatedAt, j.ID }))
+}
+
+func (s *Server) getJob(c *fiber.Ctx) error {
+	id, err := pathID(c, "job")
+	if err != nil {
+		return err
+	}
+	job, err := s.store.GetJob(c.UserContext(), principal(c).OrgID, id)
+	if err != nil {
+		return notFoundOr(err, "job")
+	}
+	return c.JSON(job)
+}
+
+func (s *Server) cancelJob(c *fiber.Ctx) error {
+	id, err := pathID(c, "job")
+	if err != nil {
+		return err
+	}
+	job, err := s.store.CancelJob(c.UserContext(), principal(c).OrgID, id)
+	if err != nil {
+		return notFoundOr(err, "job")
+	}
+	s.emit(c.UserContext(), events.Event{Type: "job.cancelled", OrgID: &job.OrgID, JobID: &job.ID, PoolID: job.PoolID})
+	return c.JSON(job)
+}
+
+func (s *Server) jobEvents(c *fiber.Ctx) error {
+	id, err := pathID(c, "job")
+	if err != nil {
+		return err
+	}
+	since, err := intParam(c, "since", 0, 0, math.MaxInt)
+	if err != nil {
+		return err
+	}
+	limit, err := intParam(c, "limit", 100, 1, 200)
+	if err != nil {
+		return err
+	}
+	evs, err := s.store.ListJobEvents(c.UserContext(), principal(c).OrgID, id, int64(since), limit)
+	if err != nil {
+		return notFoundOr(err, "job")
+	}
+	if evs == nil {
+		evs = []store.JobEvent{}
+	}
+	return c.JSON(list[store.JobEvent]{Items: evs})
+}

@@ -1,0 +1,172 @@
+package apiserver
+
+import (
+	"net/mail"
+	"strings"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/google/uuid"
+
+	"github.com/mpegflow/mpegflow/internal/auth"
+	"github.com/mpegflow/mpegflow/internal/store"
+	"github.com/mpegflow/mpegflow/internal/validation"
+)
+
+type addMemberRequest struct {
+	Email string `json:"email"`
+	Name  string `json:"name,omitempty"`
+	Role  string `json:"role"`
+}
+
+type memberPatchRequest struct {
+	Role string `json:"role"`
+}
+
+// checkGrant stops privilege escalation: nobody grants a role above their
+// own or changes a member who outranks them.
+func checkGrant(errs *validation.Errors, actor auth.Role, role string) auth.Role {
+	r, err := auth.ParseRole(role)
+	if err != nil {
+		errs.Add("role", "%s", err.Error())
+		return ""
+	}
+	if !actor.AtLeast(r) {
+		errs.Add("role", "you cannot grant a role above your own (%s)", actor)
+	}
+	return r
+}
+
+func (s *Server) listMembers(c *fiber.Ctx) error {
+	ms, err := s.store.ListMembers(c.UserContext(), principal(c).OrgID)
+	if err != nil {
+		return err
+	}
+	if ms == nil {
+		ms = []store.Member{}
+	}
+	return c.JSON(list[store.Member]{Items: ms})
+}
+
+func (s *Server) addMember(c *fiber.Ctx) error {
+	var req addMemberRequest
+	if err := decodeJSON(c, &req); err != nil {
+		return err
+	}
+	p := principal(c)
+	var errs validation.Errors
+	email := strings.TrimSpace(req.Email)
+	if a, err := mail.ParseAddress(email); err != nil || a.Address != email || len(email) > 254 {
+		errs.Add("email", "must be an email address such as ada@example.com")
+	}
+	if len(req.Name) > 200 {
+		errs.Add("name", "must be at most 200 characters")
+	}
+	role := checkGrant(&errs, p.Role, req.Role)
+	if len(errs) > 0 {
+		return invalid(errs)
+	}
+	m, err := s.store.AddMember(c.UserContext(), p.OrgID, email, req.Name, role)
+	if err != nil {
+		return err
+	}
+	return c.Status(fiber.StatusCreated).JSON(m)
+}
+
+// targetMember loads the member a request names and refuses changes to
+// members who outrank the caller.
+func (s *Server) targetMember(c *fiber.Ctx) (store.Member, error) {
+	id, err := pathID(c, "member")
+	if err != nil {
+		return store.Member{}, err
+	}
+	p := principal(c)
+	m, err := s.store.GetMember(c.UserContext(), p.OrgID, id)
+	if err != nil {
+		return store.Member{}, notFoundOr(err, "member")
+	}
+	if !p.Role.AtLeast(m.Role) {
+		return store.Member{}, problem(fiber.StatusForbidden, "forbidden", "you cannot change a member whose role ("+string(m.Role)+") is above yours")
+	}
+	return m, nil
+}
+
+func (s *Server) updateMember(c *fiber.Ctx) error {
+	m, err := s.targetMember(c)
+	if err != nil {
+		return err
+	}
+	var req memberPatchRequest
+	if err := decodeJSON(c, &req); err != nil {
+		return err
+	}
+	var errs validation.Errors
+	role := checkGrant(&errs, principal(c).Role, req.Role)
+	if len(errs) > 0 {
+		return invalid(errs)
+	}
+	out, err := s.store.SetMemberRole(c.UserContext(), principal(c).OrgID, m.UserID, role)
+	if err != nil {
+		return notFoundOr(err, "member")
+	}
+	return c.JSON(out)
+}
+
+func (s *Server) removeMember(c *fiber.Ctx) error {
+	m, err := s.targetMember(c)
+	if err != nil {
+		return err
+	}
+	if err := s.store.RemoveMember(c.UserContext(), principal(c).OrgID, m.UserID); err != nil {
+		return notFoundOr(err, "member")
+	}
+	return c.SendStatus(fiber.StatusNoContent)
+}
+
+type createKeyRequest struct {
+	Name string `json:"name"`
+}
+
+// keyCreated is the only response that carries a key.
+type keyCreated struct {
+	store.APIKey
+	Key string `json:"key"`
+}
+
+func (s *Server) listKeys(c *fiber.Ctx) error {
+	p := principal(c)
+	ks, err := s.store.ListKeys(c.UserContext(), p.OrgID, p.UserID)
+	if err != nil {
+		return err
+	}
+	return c.JSON(pageOf(ks, store.Page{Limit: -1}, func(k store.APIKey) (time.Time, uuid.UUID) { return k.CreatedAt, k.ID }))
+}
+
+func (s *Server) createKey(c *fiber.Ctx) error {
+	var req createKeyRequest
+	if err := decodeJSON(c, &req); err != nil {
+		return err
+	}
+	if l := len(strings.TrimSpace(req.Name)); l == 0 || l > 100 {
+		return invalidField("name", "must be 1 to 100 characters")
+	}
+	p := principal(c)
+	key, rec, err := s.store.CreateKey(c.UserContext(), p.OrgID, p.UserID, strings.TrimSpace(req.Name))
+	if err != nil {
+		return err
+	}
+	return c.Status(fiber.StatusCreated).JSON(keyCreated{APIKey: rec, Key: key})
+}
+
+func (s *Server) revokeKey(c *fiber.Ctx) error {
+	id, err := pathID(c, "api key")
+	if err != nil {
+		return err
+	}
+	p := principal(c)
+	k, err := s.store.RevokeKey(c.UserContext(), p.OrgID, p.UserID, id)
+	if err != nil {
+		return notFoundOr(err, "api key")
+	}
+	return c.JSON(k)
+}

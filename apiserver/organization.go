@@ -1,0 +1,166 @@
+package apiserver
+
+import (
+	"net/mail"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/google/uuid"
+
+	"github.com/mpegflow/mpegflow/internal/store"
+	"github.com/mpegflow/mpegflow/internal/validation"
+)
+
+type orgPatchRequest struct {
+	Name *string `json:"name,omitempty"`
+}
+
+type billing struct {
+	Plan         string  `json:"plan"`
+	BillingEmail *string `json:"billing_email"`
+	BillingName  *string `json:"billing_name"`
+}
+
+type billingPatchRequest struct {
+	Plan         *string `json:"plan,omitempty"`
+	BillingEmail *string `json:"billing_email,omitempty"`
+	BillingName  *string `json:"billing_name,omitempty"`
+}
+
+var plans = []string{"free", "starter", "pro", "enterprise"}
+
+type usageResponse struct {
+	From string           `json:"from"`
+	To   string           `json:"to"`
+	Days []store.UsageDay `json:"days"`
+}
+
+func (s *Server) getOrg(c *fiber.Ctx) error {
+	org, err := s.store.GetOrg(c.UserContext(), principal(c).OrgID)
+	if err != nil {
+		return err
+	}
+	return c.JSON(org)
+}
+
+func (s *Server) updateOrg(c *fiber.Ctx) error {
+	var req orgPatchRequest
+	if err := decodeJSON(c, &req); err != nil {
+		return err
+	}
+	if req.Name != nil {
+		n := strings.TrimSpace(*req.Name)
+		if n == "" || len(n) > 200 {
+			return invalidField("name", "must be 1 to 200 characters")
+		}
+		req.Name = &n
+	}
+	org, err := s.store.UpdateOrg(c.UserContext(), principal(c).OrgID, store.OrgPatch{Name: req.Name})
+	if err != nil {
+		return err
+	}
+	return c.JSON(org)
+}
+
+func (s *Server) usage(c *fiber.Ctx) error {
+	now := time.Now().UTC()
+	to, from := now, now.AddDate(0, 0, -30)
+	var errs validation.Errors
+	for name, dst := range map[string]*time.Time{"from": &from, "to": &to} {
+		if v := c.Query(name); v != "" {
+			t, err := time.Parse(time.DateOnly, v)
+			if err != nil {
+				errs.Add(name, "must be a date such as 2026-01-31")
+				continue
+			}
+			*dst = t
+		}
+	}
+	if len(errs) == 0 && (to.Before(from) || to.Sub(from) > 366*24*time.Hour) {
+		errs.Add("to", "must be on or after from, at most 366 days later")
+	}
+	if len(errs) > 0 {
+		return invalid(errs)
+	}
+	days, err := s.store.Usage(c.UserContext(), principal(c).OrgID, from, to)
+	if err != nil {
+		return err
+	}
+	if days == nil {
+		days = []store.UsageDay{}
+	}
+	return c.JSON(usageResponse{From: from.Format(time.DateOnly), To: to.Format(time.DateOnly), Days: days})
+}
+
+func billingOf(o store.Organization) billing {
+	return billing{Plan: o.Plan, BillingEmail: o.BillingEmail, BillingName: o.BillingName}
+}
+
+func (s *Server) getBilling(c *fiber.Ctx) error {
+	org, err := s.store.GetOrg(c.UserContext(), principal(c).OrgID)
+	if err != nil {
+		return err
+	}
+	return c.JSON(billingOf(org))
+}
+
+func (s *Server) updateBilling(c *fiber.Ctx) error {
+	var req billingPatchRequest
+	if err := decodeJSON(c, &req); err != nil {
+		return err
+	}
+	var errs validation.Errors
+	if req.Plan != nil && !slices.Contains(plans, *req.Plan) {
+		errs.Add("plan", "must be one of %s", strings.Join(plans, ", "))
+	}
+	if req.BillingEmail != nil {
+		if a, err := mail.ParseAddress(*req.BillingEmail); err != nil || a.Address != *req.BillingEmail {
+			errs.Add("billing_email", "must be an email address such as billing@example.com")
+		}
+	}
+	if req.BillingName != nil && len(*req.BillingName) > 200 {
+		errs.Add("billing_name", "must be at most 200 characters")
+	}
+	if len(errs) > 0 {
+		return invalid(errs)
+	}
+	org, err := s.store.UpdateOrg(c.UserContext(), principal(c).OrgID, store.OrgPatch{
+		Plan: req.Plan, BillingEmail: req.BillingEmail, BillingName: req.BillingName,
+	})
+	if err != nil {
+		return err
+	}
+	return c.JSON(billingOf(org))
+}
+
+func (s *Server) adminListOrgs(c *fiber.Ctx) error {
+	page, err := pageParams(c)
+	if err != nil {
+		return err
+	}
+	orgs, err := s.store.ListOrgs(c.UserContext(), page)
+	if err != nil {
+		return err
+	}
+	return c.JSON(pageOf(orgs, page, func(o store.Organization) (time.Time, uuid.UUID) { return o.CreatedAt, o.ID }))
+}
+
+func (s *Server) adminSetStatus(c *fiber.Ctx, status string) error {
+	id, err := pathID(c, "organization")
+	if err != nil {
+		return err
+	}
+	if id == principal(c).OrgID && status == "suspended" {
+		return problem(fiber.StatusConflict, "conflict", "you cannot suspend your own organization")
+	}
+	org, err := s.store.SetOrgStatus(c.UserContext(), id, status)
+	if err != nil {
+		return notFoundOr(err, "organization")
+	}
+	return c.JSON(org)
+}
+
+func (s *Server) adminSuspend(c *fiber.Ctx) error   { return s.adminSetStatus(c, "suspended") }
+func (s *Server) adminReinstate(c *fiber.Ctx) error { return s.adminSetStatus(c, "active") }

@@ -1,0 +1,96 @@
+package apiserver
+
+import (
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/mpegflow/mpegflow/internal/auth"
+	"github.com/mpegflow/mpegflow/internal/store"
+)
+
+// Route is one authenticated endpoint: its permission, its documentation and
+// its handler. The server registers, authorizes and documents exactly these,
+// and the RBAC tests walk the same list, so a new route cannot skip a check.
+type Route struct {
+	Method   string
+	Path     string // Fiber syntax: /v1/jobs/:id
+	Perm     auth.Permission
+	Summary  string
+	Tag      string
+	Body     any // zero value of the request body type, nil if none
+	Response any // zero value of the success body type, nil if none
+	Status   int // success status (200 when zero)
+	handler  fiber.Handler
+}
+
+// Routes lists the authenticated routes, for tests and tooling.
+func (s *Server) Routes() []Route { return s.routes() }
+
+func (s *Server) routes() []Route {
+	return []Route{
+		// Jobs
+		{Method: "POST", Path: "/v1/jobs", Perm: auth.JobWrite, Tag: "jobs", Status: 201,
+			Summary: "Submit a job (an Idempotency-Key header makes retries safe)", Body: createJobRequest{}, Response: store.Job{}, handler: s.createJob},
+		{Method: "GET", Path: "/v1/jobs", Perm: auth.JobRead, Tag: "jobs",
+			Summary: "List jobs, newest first (filters: status, pool, created_after, created_before; limit, cursor)", Response: list[store.Job]{}, handler: s.listJobs},
+		{Method: "GET", Path: "/v1/jobs/:id", Perm: auth.JobRead, Tag: "jobs", Summary: "Get a job", Response: store.Job{}, handler: s.getJob},
+		{Method: "POST", Path: "/v1/jobs/:id/cancel", Perm: auth.JobWrite, Tag: "jobs", Summary: "Cancel a job that has not finished", Response: store.Job{}, handler: s.cancelJob},
+		{Method: "GET", Path: "/v1/jobs/:id/events", Perm: auth.JobRead, Tag: "jobs", Summary: "A job's history (since, limit)", Response: list[store.JobEvent]{}, handler: s.jobEvents},
+
+		// Workflows
+		{Method: "POST", Path: "/v1/workflows", Perm: auth.WorkflowWrite, Tag: "workflows", Status: 201, Summary: "Create a workflow", Body: workflowRequest{}, Response: store.Workflow{}, handler: s.createWorkflow},
+		{Method: "GET", Path: "/v1/workflows", Perm: auth.WorkflowRead, Tag: "workflows", Summary: "List workflows", Response: list[store.Workflow]{}, handler: s.listWorkflows},
+		{Method: "GET", Path: "/v1/workflows/:id", Perm: auth.WorkflowRead, Tag: "workflows", Summary: "Get a workflow", Response: store.Workflow{}, handler: s.getWorkflow},
+		{Method: "PATCH", Path: "/v1/workflows/:id", Perm: auth.WorkflowWrite, Tag: "workflows", Summary: "Update a workflow", Body: workflowPatchRequest{}, Response: store.Workflow{}, handler: s.updateWorkflow},
+		{Method: "DELETE", Path: "/v1/workflows/:id", Perm: auth.WorkflowWrite, Tag: "workflows", Status: 204, Summary: "Delete a workflow", handler: s.deleteWorkflow},
+
+		// Assets
+		{Method: "POST", Path: "/v1/assets", Perm: auth.AssetWrite, Tag: "assets", Status: 201, Summary: "Create an asset and get a presigned upload URL", Body: createAssetRequest{}, Response: assetResponse{}, handler: s.createAsset},
+		{Method: "GET", Path: "/v1/assets", Perm: auth.AssetRead, Tag: "assets", Summary: "List assets", Response: list[store.Asset]{}, handler: s.listAssets},
+		{Method: "GET", Path: "/v1/assets/:id", Perm: auth.AssetRead, Tag: "assets", Summary: "Get an asset and a presigned download URL", Response: assetResponse{}, handler: s.getAsset},
+		{Method: "DELETE", Path: "/v1/assets/:id", Perm: auth.AssetWrite, Tag: "assets", Status: 204, Summary: "Delete an asset and its object", handler: s.deleteAsset},
+
+		// Webhooks
+		{Method: "POST", Path: "/v1/webhooks", Perm: auth.WebhookManage, Tag: "webhooks", Status: 201, Summary: "Create a webhook (its signing secret is shown once)", Body: webhookRequest{}, Response: webhookCreated{}, handler: s.createWebhook},
+		{Method: "GET", Path: "/v1/webhooks", Perm: auth.WebhookManage, Tag: "webhooks", Summary: "List webhooks", Response: list[store.Webhook]{}, handler: s.listWebhooks},
+		{Method: "GET", Path: "/v1/webhooks/:id", Perm: auth.WebhookManage, Tag: "webhooks", Summary: "Get a webhook", Response: store.Webhook{}, handler: s.getWebhook},
+		{Method: "PATCH", Path: "/v1/webhooks/:id", Perm: auth.WebhookManage, Tag: "webhooks", Summary: "Update a webhook; enabled=true closes its circuit", Body: webhookPatchRequest{}, Response: store.Webhook{}, handler: s.updateWebhook},
+		{Method: "DELETE", Path: "/v1/webhooks/:id", Perm: auth.WebhookManage, Tag: "webhooks", Status: 204, Summary: "Delete a webhook", handler: s.deleteWebhook},
+
+		// Organization
+		{Method: "GET", Path: "/v1/organization", Perm: auth.OrgRead, Tag: "organization", Summary: "Get your organization", Response: store.Organization{}, handler: s.getOrg},
+		{Method: "PATCH", Path: "/v1/organization", Perm: auth.OrgUpdate, Tag: "organization", Summary: "Rename your organization", Body: orgPatchRequest{}, Response: store.Organization{}, handler: s.updateOrg},
+		{Method: "GET", Path: "/v1/organization/usage", Perm: auth.OrgRead, Tag: "organization", Summary: "Usage per day (from, to: YYYY-MM-DD)", Response: usageResponse{}, handler: s.usage},
+		{Method: "GET", Path: "/v1/organization/billing", Perm: auth.BillingManage, Tag: "organization", Summary: "Plan and billing contact", Response: billing{}, handler: s.getBilling},
+		{Method: "PATCH", Path: "/v1/organization/billing", Perm: auth.BillingManage, Tag: "organization", Summary: "Change plan or billing contact", Body: billingPatchRequest{}, Response: billing{}, handler: s.updateBilling},
+
+		// Members
+		{Method: "GET", Path: "/v1/members", Perm: auth.OrgRead, Tag: "members", Summary: "List members", Response: list[store.Member]{}, handler: s.listMembers},
+		{Method: "POST", Path: "/v1/members", Perm: auth.MembersManage, Tag: "members", Status: 201, Summary: "Add a member", Body: addMemberRequest{}, Response: store.Member{}, handler: s.addMember},
+		{Method: "PATCH", Path: "/v1/members/:id", Perm: auth.MembersManage, Tag: "members", Summary: "Change a member's role", Body: memberPatchRequest{}, Response: store.Member{}, handler: s.updateMember},
+		{Method: "DELETE", Path: "/v1/members/:id", Perm: auth.MembersManage, Tag: "members", Status: 204, Summary: "Remove a member", handler: s.removeMember},
+
+		// API keys (each member manages their own)
+		{Method: "GET", Path: "/v1/api-keys", Perm: auth.OrgRead, Tag: "api-keys", Summary: "List your API keys", Response: list[store.APIKey]{}, handler: s.listKeys},
+		{Method: "POST", Path: "/v1/api-keys", Perm: auth.OrgRead, Tag: "api-keys", Status: 201, Summary: "Create an API key (shown once)", Body: createKeyRequest{}, Response: keyCreated{}, handler: s.createKey},
+		{Method: "DELETE", Path: "/v1/api-keys/:id", Perm: auth.OrgRead, Tag: "api-keys", Summary: "Revoke one of your API keys", Response: store.APIKey{}, handler: s.revokeKey},
+
+		// Pools
+		{Method: "GET", Path: "/v1/pools", Perm: auth.OrgRead, Tag: "pools", Summary: "List the pools you can submit to", Response: list[store.Pool]{}, handler: s.listPools},
+		{Method: "POST", Path: "/v1/pools", Perm: auth.PoolManage, Tag: "pools", Status: 201, Summary: "Create a dedicated pool", Body: poolRequest{}, Response: poolResponse{}, handler: s.createPool},
+		{Method: "GET", Path: "/v1/pools/:id", Perm: auth.OrgRead, Tag: "pools", Summary: "Get a pool and its queue depth", Response: poolResponse{}, handler: s.getPool},
+		{Method: "PATCH", Path: "/v1/pools/:id", Perm: auth.PoolManage, Tag: "pools", Summary: "Update a pool's scaling settings", Body: poolRequest{}, Response: poolResponse{}, handler: s.updatePool},
+		{Method: "POST", Path: "/v1/pools/:id/pause", Perm: auth.PoolManage, Tag: "pools", Summary: "Pause a pool: claims stop at once, its ScaledJobs are zeroed", Response: poolResponse{}, handler: s.pausePool},
+		{Method: "POST", Path: "/v1/pools/:id/resume", Perm: auth.PoolManage, Tag: "pools", Summary: "Resume a paused pool", Response: poolResponse{}, handler: s.resumePool},
+		{Method: "DELETE", Path: "/v1/pools/:id", Perm: auth.PoolManage, Tag: "pools", Status: 204, Summary: "Delete a dedicated pool with no unfinished jobs", handler: s.deletePool},
+
+		// Workers
+		{Method: "GET", Path: "/v1/workers", Perm: auth.WorkerRead, Tag: "workers", Summary: "Fleet health: workers of your pools", Response: list[store.Worker]{}, handler: s.listWorkers},
+		{Method: "POST", Path: "/v1/workers/:id/drain", Perm: auth.WorkerManage, Tag: "workers", Summary: "Let a worker finish its job and claim no more", Response: store.Worker{}, handler: s.drainWorker},
+		{Method: "POST", Path: "/v1/workers/:id/evict", Perm: auth.WorkerManage, Tag: "workers", Summary: "Stop a worker and requeue its job", Response: store.Worker{}, handler: s.evictWorker},
+
+		// Platform administration
+		{Method: "GET", Path: "/v1/admin/organizations", Perm: auth.PlatformAdmin, Tag: "admin", Summary: "List every organization", Response: list[store.Organization]{}, handler: s.adminListOrgs},
+		{Method: "POST", Path: "/v1/admin/organizations/:id/suspend", Perm: auth.PlatformAdmin, Tag: "admin", Summary: "Suspend an organization", Response: store.Organization{}, handler: s.adminSuspend},
+		{Method: "POST", Path: "/v1/admin/organizations/:id/reinstate", Perm: auth.PlatformAdmin, Tag: "admin", Summary: "Reinstate a suspended organization", Response: store.Organization{}, handler: s.adminReinstate},
+	}
+}

@@ -1,0 +1,111 @@
+// Package apiserver is MpegFlow's customer-facing REST API (Fiber v2): jobs,
+// workflows, assets, webhooks, the organization and its members, pools and
+// workers, and platform administration. Every route, its permission and its
+// OpenAPI description come from one table (routes.go).
+package apiserver
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/mpegflow/mpegflow/internal/events"
+	"github.com/mpegflow/mpegflow/internal/objstore"
+	"github.com/mpegflow/mpegflow/internal/queue"
+	"github.com/mpegflow/mpegflow/internal/store"
+)
+
+// Config holds the API's tunables. Zero values take the defaults noted.
+type Config struct {
+	// BodyLimit caps request bodies (default 1 MiB); larger answer 413.
+	BodyLimit int
+	// AllowHTTPInputs lets jobs read plain http:// inputs (development only).
+	AllowHTTPInputs bool
+	// DefaultMaxAttempts is a job's attempt budget when the request has none (default 3).
+	DefaultMaxAttempts int
+	// ReadTimeout bounds reading a request (default 30 s).
+	ReadTimeout time.Duration
+}
+
+// Server serves the REST API.
+type Server struct {
+	cfg     Config
+	store   *store.Store
+	queue   *queue.Queue
+	objects *objstore.Store
+	bus     *events.Bus
+	log     *slog.Logger
+	app     *fiber.App
+}
+
+// New wires the API and registers every route of the route table.
+func New(cfg Config, st *store.Store, q *queue.Queue, objects *objstore.Store, bus *events.Bus, log *slog.Logger) (*Server, error) {
+	cfg.BodyLimit = cmp.Or(cfg.BodyLimit, 1<<20)
+	cfg.DefaultMaxAttempts = cmp.Or(cfg.DefaultMaxAttempts, 3)
+	cfg.ReadTimeout = cmp.Or(cfg.ReadTimeout, 30*time.Second)
+	if cfg.DefaultMaxAttempts < 1 || cfg.DefaultMaxAttempts > 20 {
+		return nil, fmt.Errorf("apiserver: default max attempts %d out of range 1..20", cfg.DefaultMaxAttempts)
+	}
+	s := &Server{cfg: cfg, store: st, queue: q, objects: objects, bus: bus, log: log}
+	s.app = fiber.New(fiber.Config{
+		AppName:               "mpegflow",
+		BodyLimit:             cfg.BodyLimit,
+		ReadTimeout:           cfg.ReadTimeout,
+		DisableStartupMessage: true,
+		Immutable:             true,
+		ErrorHandler:          s.errorHandler,
+	})
+	s.app.Use(s.requestLog)
+	s.app.Get("/health", s.health)
+	s.app.Get("/ready", s.ready)
+	s.app.Get("/v1/openapi.json", s.openAPI)
+	for _, r := range s.routes() {
+		s.app.Add(r.Method, r.Path, s.authorize(r.Perm), r.handler)
+	}
+	s.app.Use(func(c *fiber.Ctx) error { return notFound("route " + c.Method() + " " + c.Path()) })
+	return s, nil
+}
+
+// App exposes the Fiber app, for tests (app.Test) and for mounting /ws.
+func (s *Server) App() *fiber.App { return s.app }
+
+// Serve answers on ln until ctx ends, then shuts down gracefully.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	errc := make(chan error, 1)
+	go func() { errc <- s.app.Listener(ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve rest api: %w", err)
+	case <-ctx.Done():
+		if err := s.app.ShutdownWithTimeout(10 * time.Second); err != nil {
+			return fmt.Errorf("shut down rest api: %w", err)
+		}
+		return nil
+	}
+}
+
+func (s *Server) health(c *fiber.Ctx) error {
+	return c.JSON(fiber.Map{"status": "ok"})
+}
+
+func (s *Server) ready(c *fiber.Ctx) error {
+	ctx, cancel := context.WithTimeout(c.UserContext(), 2*time.Second)
+	defer cancel()
+	checks := fiber.Map{"postgres": "ok", "redis": "ok"}
+	failed := false
+	if err := s.store.Ping(ctx); err != nil {
+		checks["postgres"], failed = err.Error(), true
+	}
+	if err := s.queue.Ping(ctx); err != nil {
+		checks["redis"], failed = err.Error(), true
+	}
+	if failed {
+		return c.Status(fiber.StatusServiceUnavailable).JSON(fiber.Map{"status": "unavailable", "checks": checks})
+	}
+	return c.JSON(fiber.Map{"status": "ready", "checks": checks})
+}

@@ -1,0 +1,149 @@
+package apiserver
+
+import (
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/google/uuid"
+
+	"github.com/mpegflow/mpegflow/internal/store"
+	"github.com/mpegflow/mpegflow/internal/validation"
+)
+
+type webhookRequest struct {
+	URL         string   `json:"url"`
+	Description string   `json:"description,omitempty"`
+	Events      []string `json:"events"`
+}
+
+type webhookPatchRequest struct {
+	URL         *string  `json:"url,omitempty"`
+	Description *string  `json:"description,omitempty"`
+	Events      []string `json:"events,omitempty"`
+	Enabled     *bool    `json:"enabled,omitempty"`
+}
+
+// webhookCreated is the only response that carries the signing secret.
+type webhookCreated struct {
+	store.Webhook
+	Secret string `json:"secret"`
+}
+
+func (s *Server) checkWebhookURL(errs *validation.Errors, raw string) {
+	u, err := url.Parse(raw)
+	switch {
+	case len(raw) > 2048:
+		errs.Add("url", "must be at most 2048 characters")
+	case err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http"):
+		errs.Add("url", "must be an absolute https:// URL")
+	case u.Scheme == "http" && !s.cfg.AllowHTTPInputs:
+		errs.Add("url", "must use https (plain http is allowed only in development)")
+	case u.User != nil:
+		errs.Add("url", "must not carry credentials")
+	}
+}
+
+func checkWebhookEvents(errs *validation.Errors, evs []string) []string {
+	if len(evs) == 0 {
+		errs.Add("events", "subscribe to at least one of %s", strings.Join(store.WebhookEvents, ", "))
+		return nil
+	}
+	out := []string{}
+	for i, e := range evs {
+		if !slices.Contains(store.WebhookEvents, e) {
+			errs.Add("events["+itoa(i)+"]", "unknown event; want one of %s", strings.Join(store.WebhookEvents, ", "))
+		} else if !slices.Contains(out, e) {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+func (s *Server) createWebhook(c *fiber.Ctx) error {
+	var req webhookRequest
+	if err := decodeJSON(c, &req); err != nil {
+		return err
+	}
+	var errs validation.Errors
+	s.checkWebhookURL(&errs, req.URL)
+	evs := checkWebhookEvents(&errs, req.Events)
+	if len(req.Description) > 1000 {
+		errs.Add("description", "must be at most 1000 characters")
+	}
+	if len(errs) > 0 {
+		return invalid(errs)
+	}
+	w, err := s.store.CreateWebhook(c.UserContext(), principal(c).OrgID, req.URL, req.Description, evs)
+	if err != nil {
+		return err
+	}
+	return c.Status(fiber.StatusCreated).JSON(webhookCreated{Webhook: w, Secret: w.Secret})
+}
+
+func (s *Server) listWebhooks(c *fiber.Ctx) error {
+	page, err := pageParams(c)
+	if err != nil {
+		return err
+	}
+	ws, err := s.store.ListWebhooks(c.UserContext(), principal(c).OrgID, page)
+	if err != nil {
+		return err
+	}
+	return c.JSON(pageOf(ws, page, func(w store.Webhook) (time.Time, uuid.UUID) { return w.CreatedAt, w.ID }))
+}
+
+func (s *Server) getWebhook(c *fiber.Ctx) error {
+	id, err := pathID(c, "webhook")
+	if err != nil {
+		return err
+	}
+	w, err := s.store.GetWebhook(c.UserContext(), principal(c).OrgID, id)
+	if err != nil {
+		return notFoundOr(err, "webhook")
+	}
+	return c.JSON(w)
+}
+
+func (s *Server) updateWebhook(c *fiber.Ctx) error {
+	id, err := pathID(c, "webhook")
+	if err != nil {
+		return err
+	}
+	var req webhookPatchRequest
+	if err := decodeJSON(c, &req); err != nil {
+		return err
+	}
+	var errs validation.Errors
+	patch := store.WebhookPatch{URL: req.URL, Description: req.Description, Enabled: req.Enabled}
+	if req.URL != nil {
+		s.checkWebhookURL(&errs, *req.URL)
+	}
+	if req.Events != nil {
+		patch.Events = checkWebhookEvents(&errs, req.Events)
+	}
+	if req.Description != nil && len(*req.Description) > 1000 {
+		errs.Add("description", "must be at most 1000 characters")
+	}
+	if len(errs) > 0 {
+		return invalid(errs)
+	}
+	w, err := s.store.UpdateWebhook(c.UserContext(), principal(c).OrgID, id, patch)
+	if err != nil {
+		return notFoundOr(err, "webhook")
+	}
+	return c.JSON(w)
+}
+
+func (s *Server) deleteWebhook(c *fiber.Ctx) error {
+	id, err := pathID(c, "webhook")
+	if err != nil {
+		return err
+	}
+	if err := s.store.DeleteWebhook(c.UserContext(), principal(c).OrgID, id); err != nil {
+		return notFoundOr(err, "webhook")
+	}
+	return c.SendStatus(fiber.StatusNoContent)
+}

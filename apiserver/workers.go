@@ -1,0 +1,39 @@
+package apiserver
+
+import (
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/mpegflow/mpegflow/internal/auth"
+	"github.com/mpegflow/mpegflow/internal/store"
+)
+
+func (s *Server) listWorkers(c *fiber.Ctx) error {
+	p := principal(c)
+	ws, err := s.store.ListWorkers(c.UserContext(), p.OrgID, p.Role == auth.SuperAdmin)
+	if err != nil {
+		return err
+	}
+	if ws == nil {
+		ws = []store.Worker{}
+	}
+	return c.JSON(list[store.Worker]{Items: ws})
+}
+
+func (s *Server) drainWorker(c *fiber.Ctx) error {
+	w, err := s.store.DrainWorker(c.UserContext(), c.Params("id"))
+	if err != nil {
+		return notFoundOr(err, "worker")
+	}
+	return c.JSON(w)
+}
+
+func (s *Server) evictWorker(c *fiber.Ctx) error {
+	w, job, err := s.store.EvictWorker(c.UserContext(), c.Params("id"))
+	if err != nil {
+		return notFoundOr(err, "worker")
+	}
+	if job != nil {
+		s.dispatch(c.UserContext(), *job, "job.requeued")
+	}
+	return c.JSON(w)
+}

@@ -1,0 +1,48 @@
+// Command mpegflow is MpegFlow's one binary: the same image runs the API
+// (serve), migrations, administration and, later, the operator, the encoder
+// and the single-machine dev stack, each as a subcommand.
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/mpegflow/mpegflow/internal/config"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := rootCmd().ExecuteContext(ctx); err != nil {
+		fmt.Fprintln(os.Stderr, "mpegflow:", err)
+		os.Exit(1)
+	}
+}
+
+func rootCmd() *cobra.Command {
+	root := &cobra.Command{
+		Use:           "mpegflow",
+		Short:         "Kubernetes-native video transcoding",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.AddCommand(serveCmd(), migrateCmd(), adminCmd())
+	return root
+}
+
+// loadConfig reads the environment and builds the JSON logger every server
+// role logs with.
+func loadConfig() (config.Config, *slog.Logger, error) {
+	cfg, err := config.FromEnv()
+	if err != nil {
+		return cfg, nil, fmt.Errorf("configuration: %w", err)
+	}
+	log := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: cfg.LogLevel}))
+	return cfg, log, nil
+}

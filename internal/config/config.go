@@ -1,0 +1,121 @@
+// Package config reads MpegFlow's settings from the environment, the one
+// source every role (serve, operator, encode, dev) shares. Each variable is
+// listed in Vars with its default and meaning; the README's table is that
+// list.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/mpegflow/mpegflow/internal/objstore"
+)
+
+// Var documents one environment variable.
+type Var struct {
+	Name, Default, Meaning string
+}
+
+// Vars lists every variable Load reads.
+var Vars = []Var{
+	{"DATABASE_URL", "", "Postgres connection URL (required by serve, migrate, admin)"},
+	{"REDIS_URL", "", "Redis URL, e.g. redis://localhost:6379/0 (required by serve)"},
+	{"REDIS_KEY_PREFIX", "mpegflow", "prefix of every Redis key (KEDA's listName must match)"},
+	{"HTTP_ADDR", ":8080", "REST API and WebSocket listen address"},
+	{"METRICS_ADDR", ":9090", "Prometheus metrics listen address"},
+	{"S3_BUCKET", "", "bucket for assets and outputs (required by serve)"},
+	{"S3_ENDPOINT", "", "S3-compatible endpoint URL; empty for AWS S3"},
+	{"S3_REGION", "us-east-1", "S3 region"},
+	{"S3_ACCESS_KEY_ID", "", "S3 access key; empty uses no static credentials"},
+	{"S3_SECRET_ACCESS_KEY", "", "S3 secret key"},
+	{"S3_FORCE_PATH_STYLE", "false", "use path-style bucket addressing (MinIO, versitygw)"},
+	{"S3_PRESIGN_TTL", "1h", "lifetime of presigned URLs"},
+	{"MPEGFLOW_BODY_LIMIT_BYTES", "1048576", "largest accepted request body; larger answer 413"},
+	{"MPEGFLOW_ALLOW_HTTP", "false", "accept plain http:// job inputs and webhook URLs (development only)"},
+	{"MPEGFLOW_LOG_LEVEL", "info", "debug, info, warn or error"},
+}
+
+// Config is the parsed environment.
+type Config struct {
+	DatabaseURL    string
+	RedisURL       string
+	RedisKeyPrefix string
+	HTTPAddr       string
+	MetricsAddr    string
+	S3             objstore.Config
+	BodyLimit      int
+	AllowHTTP      bool
+	LogLevel       slog.Level
+}
+
+// Load reads the environment through getenv (os.Getenv in production).
+func Load(getenv func(string) string) (Config, error) {
+	get := func(name string) string {
+		if v := strings.TrimSpace(getenv(name)); v != "" {
+			return v
+		}
+		for _, v := range Vars {
+			if v.Name == name {
+				return v.Default
+			}
+		}
+		return ""
+	}
+	var errs []error
+	parseBool := func(name string) bool {
+		b, err := strconv.ParseBool(get(name))
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: want true or false: %w", name, err))
+		}
+		return b
+	}
+	c := Config{
+		DatabaseURL:    get("DATABASE_URL"),
+		RedisURL:       get("REDIS_URL"),
+		RedisKeyPrefix: get("REDIS_KEY_PREFIX"),
+		HTTPAddr:       get("HTTP_ADDR"),
+		MetricsAddr:    get("METRICS_ADDR"),
+		S3: objstore.Config{
+			Endpoint: get("S3_ENDPOINT"), Region: get("S3_REGION"), Bucket: get("S3_BUCKET"),
+			AccessKeyID: get("S3_ACCESS_KEY_ID"), SecretAccessKey: get("S3_SECRET_ACCESS_KEY"),
+			PathStyle: parseBool("S3_FORCE_PATH_STYLE"),
+		},
+		AllowHTTP: parseBool("MPEGFLOW_ALLOW_HTTP"),
+	}
+	ttl, err := time.ParseDuration(get("S3_PRESIGN_TTL"))
+	if err != nil || ttl < time.Minute || ttl > 7*24*time.Hour {
+		errs = append(errs, errors.New("S3_PRESIGN_TTL: want a duration from 1m to 168h"))
+	}
+	c.S3.PresignTTL = ttl
+	c.BodyLimit, err = strconv.Atoi(get("MPEGFLOW_BODY_LIMIT_BYTES"))
+	if err != nil || c.BodyLimit < 1024 {
+		errs = append(errs, errors.New("MPEGFLOW_BODY_LIMIT_BYTES: want an integer of at least 1024"))
+	}
+	if err := c.LogLevel.UnmarshalText([]byte(get("MPEGFLOW_LOG_LEVEL"))); err != nil {
+		errs = append(errs, fmt.Errorf("MPEGFLOW_LOG_LEVEL: %w", err))
+	}
+	return c, errors.Join(errs...)
+}
+
+// FromEnv is Load(os.Getenv).
+func FromEnv() (Config, error) { return Load(os.Getenv) }
+
+// Require reports which of the named settings are empty.
+func (c Config) Require(names ...string) error {
+	vals := map[string]string{"DATABASE_URL": c.DatabaseURL, "REDIS_URL": c.RedisURL, "S3_BUCKET": c.S3.Bucket}
+	var missing []string
+	for _, n := range names {
+		if vals[n] == "" {
+			missing = append(missing, n)
+		}
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("set %s in the environment", strings.Join(missing, ", "))
+	}
+	return nil
+}

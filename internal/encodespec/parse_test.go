@@ -1,0 +1,207 @@
+package encodespec
+
+import (
+	"encoding/json"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestParse(t *testing.T) {
+	t.Parallel()
+
+	raw := `{
+		"renditions": [
+			{"codec": "h264", "height": 720, "bitrate_kbps": 3000, "preset": "fast", "profile": "high", "max_fps": 30},
+			{"name": "low", "codec": "hevc", "height": 360, "bitrate_kbps": 600}
+		],
+		"audio": {"codec": "opus", "channels": 2, "loudnorm": {"integrated_lufs": -16}},
+		"packaging": "dash",
+		"thumbnails": {"interval_seconds": 10, "poster": true}
+	}`
+	got, err := Parse([]byte(raw))
+	require.NoError(t, err)
+
+	want := Spec{
+		Renditions: []Rendition{
+			{Name: "720p", Codec: CodecH264, Height: 720, BitrateKbps: 3000, Preset: "fast", Profile: "high", MaxFPS: 30},
+			{Name: "low", Codec: CodecHEVC, Height: 360, BitrateKbps: 600},
+		},
+		Audio:          &Audio{Codec: AudioOpus, BitrateKbps: 96, Channels: 2, Loudnorm: &Loudnorm{IntegratedLUFS: -16, TruePeakDB: -1, LRA: 7}},
+		Packaging:      PackagingDASH,
+		SegmentSeconds: 4,
+		Thumbnails:     &Thumbnails{IntervalSeconds: 10, Width: 320, Poster: true},
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("Parse() mismatch (-want +got):\n%s", diff)
+	}
+}
+
+func TestParseErrors(t *testing.T) {
+	t.Parallel()
+
+	const ok = `"codec": "h264", "height": 720, "bitrate_kbps": 3000`
+	tests := map[string]struct {
+		raw      string
+		fields   []string
+		contains string
+	}{
+		"unknown top-level field": {
+			raw:      `{"renditions": [{` + ok + `}], "packaging": "hls", "container": "ts"}`,
+			fields:   []string{"container"},
+			contains: "unknown field; allowed fields here: audio, packaging, renditions, segment_seconds, thumbnails",
+		},
+		"unknown rendition field": {
+			raw:      `{"renditions": [{` + ok + `}, {` + ok + `, "bitrate": 5}], "packaging": "hls"}`,
+			fields:   []string{"renditions[1].bitrate"},
+			contains: "allowed fields here: bitrate_kbps, codec, crf, height, max_fps, name, preset, profile, width",
+		},
+		"unknown loudnorm field": {
+			raw:      `{"renditions": [{` + ok + `}], "packaging": "hls", "audio": {"codec": "aac", "loudnorm": {"i": -23}}}`,
+			fields:   []string{"audio.loudnorm.i"},
+			contains: "allowed fields here: integrated_lufs, lra, true_peak_db",
+		},
+		"field names are case sensitive": {
+			raw:      `{"renditions": [{` + ok + `, "Preset": "fast"}], "packaging": "hls"}`,
+			fields:   []string{"renditions[0].Preset"},
+			contains: "unknown field",
+		},
+		"raw ffmpeg arguments are not a field": {
+			raw:      `{"renditions": [{` + ok + `, "ffmpeg_args": ["-vf", "x"]}], "packaging": "hls"}`,
+			fields:   []string{"renditions[0].ffmpeg_args"},
+			contains: "unknown field",
+		},
+		"duplicate field": {
+			raw:      `{"renditions": [{` + ok + `, "codec": "vp9"}], "packaging": "hls"}`,
+			fields:   []string{"renditions[0].codec"},
+			contains: "more than once",
+		},
+		"height as string": {
+			raw:      `{"renditions": [{"codec": "h264", "height": "720", "bitrate_kbps": 3000}], "packaging": "hls"}`,
+			fields:   []string{"renditions[0].height"},
+			contains: `must be an integer, got the string "720"`,
+		},
+		"height with fraction": {
+			raw:      `{"renditions": [{"codec": "h264", "height": 720.5, "bitrate_kbps": 3000}], "packaging": "hls"}`,
+			fields:   []string{"renditions[0].height"},
+			contains: "whole number",
+		},
+		"crf as object": {
+			raw:      `{"renditions": [{"codec": "h264", "crf": {"value": 23}}], "packaging": "mp4"}`,
+			fields:   []string{"renditions[0].crf"},
+			contains: "must be an integer, got an object",
+		},
+		"codec as number": {
+			raw:      `{"renditions": [{"codec": 264, "bitrate_kbps": 3000}], "packaging": "hls"}`,
+			fields:   []string{"renditions[0].codec"},
+			contains: "must be a string, got the number 264",
+		},
+		"poster as string": {
+			raw:      `{"thumbnails": {"poster": "yes"}}`,
+			fields:   []string{"thumbnails.poster"},
+			contains: "must be true or false",
+		},
+		"segment as string": {
+			raw:      `{"renditions": [{` + ok + `}], "packaging": "hls", "segment_seconds": "4"}`,
+			fields:   []string{"segment_seconds"},
+			contains: "must be a number",
+		},
+		"renditions as object": {
+			raw:      `{"renditions": {"codec": "h264"}, "packaging": "hls"}`,
+			fields:   []string{"renditions"},
+			contains: "must be an array, got an object",
+		},
+		"audio as array": {
+			raw:      `{"renditions": [{` + ok + `}], "packaging": "hls", "audio": ["aac"]}`,
+			fields:   []string{"audio"},
+			contains: "must be an object, got an array",
+		},
+		"number out of range": {
+			raw:      `{"renditions": [{` + ok + `}], "packaging": "hls", "segment_seconds": 1e999}`,
+			fields:   []string{"segment_seconds"},
+			contains: "out of range",
+		},
+		"several shape errors reported together": {
+			raw:      `{"renditions": [{"codec": 1, "height": "x", "nope": {"a": [1, {}]}, "bitrate_kbps": 3000}], "packaging": "hls", "extra": 1}`,
+			fields:   []string{"renditions[0].codec", "renditions[0].height", "renditions[0].nope", "extra"},
+			contains: "must be a string",
+		},
+		"trailing data": {
+			raw:      `{"thumbnails": {"poster": true}} {"x": 1}`,
+			fields:   []string{""},
+			contains: "unexpected data after the JSON object",
+		},
+		"trailing garbage": {
+			raw:      `{"thumbnails": {"poster": true}}x`,
+			fields:   []string{""},
+			contains: "unexpected data after the JSON object",
+		},
+		"empty body": {
+			raw:      ``,
+			fields:   []string{""},
+			contains: "empty body",
+		},
+		"not an object": {
+			raw:      `["h264"]`,
+			fields:   []string{""},
+			contains: "expected a JSON object",
+		},
+		"truncated": {
+			raw:      `{"renditions": [{"codec": "h264"`,
+			fields:   []string{"renditions[0]"},
+			contains: "malformed JSON",
+		},
+		"syntax error names where": {
+			raw:      `{"renditions": [{"codec": "h264", "height": 72 0}]}`,
+			fields:   []string{"renditions[0]"},
+			contains: "malformed JSON at byte",
+		},
+		"valid shape, invalid values": {
+			raw:      `{"renditions": [{"codec": "h264", "height": 720}], "packaging": "hls"}`,
+			fields:   []string{"renditions[0].bitrate_kbps"},
+			contains: "required for hls packaging",
+		},
+	}
+	for name, tt := range tests {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			s, err := Parse([]byte(tt.raw))
+			errs := fieldErrors(t, err)
+			assert.Equal(t, tt.fields, fields(errs))
+			assert.Contains(t, detail(t, errs, tt.fields[0]), tt.contains)
+			assert.Equal(t, Spec{}, s, "a failed Parse returns the zero Spec")
+		})
+	}
+}
+
+func TestParseNullMeansAbsent(t *testing.T) {
+	t.Parallel()
+
+	s, err := Parse([]byte(`{"renditions": [{"codec": "h264", "height": 720, "crf": null, "bitrate_kbps": 900}], "packaging": "hls", "audio": null}`))
+	require.NoError(t, err)
+	assert.Nil(t, s.Audio)
+	assert.Nil(t, s.Renditions[0].CRF)
+}
+
+// A parsed spec survives a JSON round trip unchanged, which is how workflows
+// are stored.
+func TestParseRoundTrip(t *testing.T) {
+	t.Parallel()
+
+	for _, name := range BuiltinNames() {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			want, ok := Builtin(name)
+			require.True(t, ok)
+			raw, err := json.Marshal(want)
+			require.NoError(t, err)
+			got, err := Parse(raw)
+			require.NoError(t, err)
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Errorf("round trip mismatch (-want +got):\n%s", diff)
+			}
+		})
+	}
+}

@@ -1,0 +1,126 @@
+// Package objstore talks to S3-compatible object storage. The API presigns
+// URLs so customers and encode pods move bytes directly to and from storage;
+// only this package holds storage credentials.
+package objstore
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+)
+
+// Config locates the bucket. Endpoint is empty for AWS S3; set it (and
+// PathStyle) for MinIO, versitygw and other S3-compatible servers.
+type Config struct {
+	Endpoint        string
+	Region          string
+	Bucket          string
+	AccessKeyID     string
+	SecretAccessKey string
+	PathStyle       bool
+	// PresignTTL is how long presigned URLs stay valid (default 1 h).
+	PresignTTL time.Duration
+}
+
+// Store presigns and manages objects in one bucket.
+type Store struct {
+	client  *s3.Client
+	presign *s3.PresignClient
+	bucket  string
+	ttl     time.Duration
+}
+
+// New validates cfg and returns a Store. It does not contact the server.
+func New(cfg Config) (*Store, error) {
+	if cfg.Bucket == "" {
+		return nil, errors.New("objstore: bucket is required (set S3_BUCKET)")
+	}
+	opts := s3.Options{
+		Region:       cmp.Or(cfg.Region, "us-east-1"),
+		UsePathStyle: cfg.PathStyle,
+	}
+	if cfg.AccessKeyID != "" {
+		opts.Credentials = credentials.NewStaticCredentialsProvider(cfg.AccessKeyID, cfg.SecretAccessKey, "")
+	}
+	if cfg.Endpoint != "" {
+		opts.BaseEndpoint = aws.String(cfg.Endpoint)
+	}
+	client := s3.New(opts)
+	return &Store{
+		client:  client,
+		presign: s3.NewPresignClient(client),
+		bucket:  cfg.Bucket,
+		ttl:     cmp.Or(cfg.PresignTTL, time.Hour),
+	}, nil
+}
+
+// PresignedURL is a URL that grants one operation on one object until it
+// expires.
+type PresignedURL struct {
+	URL       string    `json:"url"`
+	Method    string    `json:"method"`
+	ExpiresAt time.Time `json:"expires_at"`
+}
+
+// PresignPut grants an upload of key with the given content type.
+func (s *Store) PresignPut(ctx context.Context, key, contentType string) (PresignedURL, error) {
+	req, err := s.presign.PresignPutObject(ctx, &s3.PutObjectInput{
+		Bucket: aws.String(s.bucket), Key: aws.String(key), ContentType: aws.String(contentType),
+	}, s3.WithPresignExpires(s.ttl))
+	if err != nil {
+		return PresignedURL{}, fmt.Errorf("presign put %s: %w", key, err)
+	}
+	return PresignedURL{URL: req.URL, Method: req.Method, ExpiresAt: time.Now().Add(s.ttl)}, nil
+}
+
+// PresignGet grants a download of key.
+func (s *Store) PresignGet(ctx context.Context, key string) (PresignedURL, error) {
+	req, err := s.presign.PresignGetObject(ctx, &s3.GetObjectInput{
+		Bucket: aws.String(s.bucket), Key: aws.String(key),
+	}, s3.WithPresignExpires(s.ttl))
+	if err != nil {
+		return PresignedURL{}, fmt.Errorf("presign get %s: %w", key, err)
+	}
+	return PresignedURL{URL: req.URL, Method: req.Method, ExpiresAt: time.Now().Add(s.ttl)}, nil
+}
+
+// Delete removes key; deleting a missing object succeeds.
+func (s *Store) Delete(ctx context.Context, key string) error {
+	if _, err := s.client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(s.bucket), Key: aws.String(key)}); err != nil {
+		return fmt.Errorf("delete object %s: %w", key, err)
+	}
+	return nil
+}
+
+// Exists reports whether key exists.
+func (s *Store) Exists(ctx context.Context, key string) (bool, error) {
+	_, err := s.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(s.bucket), Key: aws.String(key)})
+	if err == nil {
+		return true, nil
+	}
+	var nf *types.NotFound
+	if errors.As(err, &nf) {
+		return false, nil
+	}
+	return false, fmt.Errorf("head object %s: %w", key, err)
+}
+
+// EnsureBucket creates the bucket if it does not exist (development and tests).
+func (s *Store) EnsureBucket(ctx context.Context) error {
+	if _, err := s.client.HeadBucket(ctx, &s3.HeadBucketInput{Bucket: aws.String(s.bucket)}); err == nil {
+		return nil
+	}
+	_, err := s.client.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(s.bucket)})
+	var owned *types.BucketAlreadyOwnedByYou
+	if err != nil && !errors.As(err, &owned) {
+		return fmt.Errorf("create bucket %s: %w", s.bucket, err)
+	}
+	return nil
+}

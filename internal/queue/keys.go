@@ -1,0 +1,38 @@
+// Package queue owns MpegFlow's Redis layout: the key builders of
+// design.md's contract table and the operations on them. Every Redis key the
+// product touches is built here, so a key prefix can isolate tests and a
+// renamed key changes in one place.
+package queue
+
+// DefaultPrefix is the production prefix of every key ("mpegflow").
+const DefaultPrefix = "mpegflow"
+
+// Keys builds Redis key names under a prefix.
+type Keys struct{ Prefix string }
+
+// NewKeys returns key builders under prefix (DefaultPrefix when empty).
+func NewKeys(prefix string) Keys {
+	if prefix == "" {
+		prefix = DefaultPrefix
+	}
+	return Keys{Prefix: prefix}
+}
+
+// Queue is the list of a pool's lane: "mpegflow:queue:{pool}" for the live
+// lane, "mpegflow:queue:{pool}:backfill" for the backfill lane. KEDA's redis
+// trigger reads its length.
+func (k Keys) Queue(pool, lane string) string {
+	if lane == "backfill" {
+		return k.Prefix + ":queue:" + pool + ":backfill"
+	}
+	return k.Prefix + ":queue:" + pool
+}
+
+// Delayed is the sorted set of retries waiting for their backoff.
+func (k Keys) Delayed() string { return k.Prefix + ":delayed" }
+
+// Paused is present while a pool is paused; claims refuse work meanwhile.
+func (k Keys) Paused(pool string) string { return k.Prefix + ":pool:" + pool + ":paused" }
+
+// Events is the pub/sub channel job and pool events fan out on.
+func (k Keys) Events() string { return k.Prefix + ":events" }

@@ -1,0 +1,101 @@
+package queue
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Lanes a pool has; each is its own list and its own ScaledJob.
+var Lanes = []string{"live", "backfill"}
+
+// Queue performs the dispatch-hint operations on Redis. Postgres stays the
+// truth: losing anything here delays work but never loses it.
+type Queue struct {
+	rdb  redis.UniversalClient
+	keys Keys
+}
+
+// New returns a Queue on rdb with the given key builders.
+func New(rdb redis.UniversalClient, keys Keys) *Queue { return &Queue{rdb: rdb, keys: keys} }
+
+// Keys returns the key builders in use.
+func (q *Queue) Keys() Keys { return q.keys }
+
+// Push adds a job id to its pool's lane. Claims pop from the right, so
+// urgent jobs (priority > 0) are pushed on the right and go next.
+func (q *Queue) Push(ctx context.Context, pool, lane, jobID string, priority int) error {
+	key := q.keys.Queue(pool, lane)
+	var err error
+	if priority > 0 {
+		err = q.rdb.RPush(ctx, key, jobID).Err()
+	} else {
+		err = q.rdb.LPush(ctx, key, jobID).Err()
+	}
+	if err != nil {
+		return fmt.Errorf("push job %s onto %s: %w", jobID, key, err)
+	}
+	return nil
+}
+
+// Len is the number of unclaimed job ids on a pool's lane.
+func (q *Queue) Len(ctx context.Context, pool, lane string) (int64, error) {
+	n, err := q.rdb.LLen(ctx, q.keys.Queue(pool, lane)).Result()
+	if err != nil {
+		return 0, fmt.Errorf("length of %s: %w", q.keys.Queue(pool, lane), err)
+	}
+	return n, nil
+}
+
+// SetPaused sets or clears a pool's pause key.
+func (q *Queue) SetPaused(ctx context.Context, pool string, paused bool) error {
+	key := q.keys.Paused(pool)
+	var err error
+	if paused {
+		err = q.rdb.Set(ctx, key, "1", 0).Err()
+	} else {
+		err = q.rdb.Del(ctx, key).Err()
+	}
+	if err != nil {
+		return fmt.Errorf("set pause of pool %s to %t: %w", pool, paused, err)
+	}
+	return nil
+}
+
+// Paused reports whether a pool's pause key exists.
+func (q *Queue) Paused(ctx context.Context, pool string) (bool, error) {
+	n, err := q.rdb.Exists(ctx, q.keys.Paused(pool)).Result()
+	if err != nil {
+		return false, fmt.Errorf("read pause of pool %s: %w", pool, err)
+	}
+	return n == 1, nil
+}
+
+// DropPool removes a deleted pool's lists and pause key.
+func (q *Queue) DropPool(ctx context.Context, pool string) error {
+	keys := []string{q.keys.Paused(pool)}
+	for _, lane := range Lanes {
+		keys = append(keys, q.keys.Queue(pool, lane))
+	}
+	if err := q.rdb.Del(ctx, keys...).Err(); err != nil {
+		return fmt.Errorf("drop redis keys of pool %s: %w", pool, err)
+	}
+	return nil
+}
+
+// Ping checks that Redis answers; /ready uses it.
+func (q *Queue) Ping(ctx context.Context) error {
+	if err := q.rdb.Ping(ctx).Err(); err != nil {
+		return fmt.Errorf("ping redis: %w", err)
+	}
+	return nil
+}
+
+// Publish sends an event payload on the events channel.
+func (q *Queue) Publish(ctx context.Context, payload []byte) error {
+	if err := q.rdb.Publish(ctx, q.keys.Events(), payload).Err(); err != nil {
+		return fmt.Errorf("publish event: %w", err)
+	}
+	return nil
+}

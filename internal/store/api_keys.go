@@ -1,0 +1,110 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/mpegflow/mpegflow/internal/auth"
+)
+
+// APIKey is a key's public record; the key itself is never stored.
+type APIKey struct {
+	ID         uuid.UUID  `db:"id" json:"id"`
+	OrgID      uuid.UUID  `db:"org_id" json:"-"`
+	UserID     uuid.UUID  `db:"user_id" json:"user_id"`
+	Name       string     `db:"name" json:"name"`
+	Prefix     string     `db:"prefix" json:"prefix"`
+	CreatedAt  time.Time  `db:"created_at" json:"created_at"`
+	LastUsedAt *time.Time `db:"last_used_at" json:"last_used_at"`
+	RevokedAt  *time.Time `db:"revoked_at" json:"revoked_at"`
+}
+
+const keyColumns = `id, org_id, user_id, name, prefix, created_at, last_used_at, revoked_at`
+
+// Principal is who a request acts as: one member of one organization.
+type Principal struct {
+	KeyID     uuid.UUID
+	OrgID     uuid.UUID
+	UserID    uuid.UUID
+	Role      auth.Role
+	OrgStatus string
+}
+
+func insertKey(ctx context.Context, tx pgx.Tx, orgID, userID uuid.UUID, name string) (string, APIKey, error) {
+	key, prefix, hash := auth.NewKey()
+	rows, _ := tx.Query(ctx, `
+		INSERT INTO api_keys (id, org_id, user_id, name, prefix, hash) VALUES ($1, $2, $3, $4, $5, $6)
+		RETURNING `+keyColumns, newID(), orgID, userID, name, prefix, hash)
+	k, err := pgx.CollectExactlyOneRow(rows, pgx.RowToStructByName[APIKey])
+	if err != nil {
+		return "", APIKey{}, mapErr(err, "api key")
+	}
+	return key, k, nil
+}
+
+// CreateKey makes a new key for a member; the returned string is shown once.
+func (s *Store) CreateKey(ctx context.Context, orgID, userID uuid.UUID, name string) (string, APIKey, error) {
+	var (
+		key string
+		rec APIKey
+	)
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		var err error
+		key, rec, err = insertKey(ctx, tx, orgID, userID, name)
+		return err
+	})
+	return key, rec, err
+}
+
+// ListKeys lists a member's keys in an organization.
+func (s *Store) ListKeys(ctx context.Context, orgID, userID uuid.UUID) ([]APIKey, error) {
+	rows, _ := s.pool.Query(ctx, `SELECT `+keyColumns+` FROM api_keys WHERE org_id = $1 AND user_id = $2 ORDER BY created_at DESC, id DESC`, orgID, userID)
+	ks, err := pgx.CollectRows(rows, pgx.RowToStructByName[APIKey])
+	return ks, mapErr(err, "api keys")
+}
+
+// RevokeKey revokes one of a member's keys; revoking twice is a no-op.
+func (s *Store) RevokeKey(ctx context.Context, orgID, userID, keyID uuid.UUID) (APIKey, error) {
+	rows, _ := s.pool.Query(ctx, `
+		UPDATE api_keys SET revoked_at = COALESCE(revoked_at, now())
+		WHERE id = $1 AND org_id = $2 AND user_id = $3 RETURNING `+keyColumns, keyID, orgID, userID)
+	k, err := pgx.CollectExactlyOneRow(rows, pgx.RowToStructByName[APIKey])
+	return k, mapErr(err, "api key")
+}
+
+// Authenticate resolves a presented key to its principal. Unknown, revoked
+// and mismatching keys all answer ErrNotFound so callers cannot tell them
+// apart. last_used_at is refreshed at most once a minute per key.
+func (s *Store) Authenticate(ctx context.Context, key string) (Principal, error) {
+	prefix, err := auth.KeyPrefix(key)
+	if err != nil {
+		return Principal{}, fmt.Errorf("authenticate: %w", ErrNotFound)
+	}
+	var (
+		p       Principal
+		hash    []byte
+		revoked *time.Time
+	)
+	err = s.pool.QueryRow(ctx, `
+		SELECT k.id, k.org_id, k.user_id, m.role, o.status, k.hash, k.revoked_at
+		FROM api_keys k
+		JOIN memberships m ON m.org_id = k.org_id AND m.user_id = k.user_id
+		JOIN organizations o ON o.id = k.org_id
+		WHERE k.prefix = $1`, prefix).Scan(&p.KeyID, &p.OrgID, &p.UserID, &p.Role, &p.OrgStatus, &hash, &revoked)
+	if err != nil {
+		return Principal{}, mapErr(err, "authenticate")
+	}
+	if revoked != nil || !auth.KeyMatches(key, hash) {
+		return Principal{}, fmt.Errorf("authenticate: %w", ErrNotFound)
+	}
+	if _, err := s.pool.Exec(ctx, `
+		UPDATE api_keys SET last_used_at = now()
+		WHERE id = $1 AND (last_used_at IS NULL OR last_used_at < now() - interval '1 minute')`, p.KeyID); err != nil {
+		return Principal{}, mapErr(err, "touch api key")
+	}
+	return p, nil
+}

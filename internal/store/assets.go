@@ -1,0 +1,69 @@
+package store
+
+import (
+	"context"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+)
+
+// Asset is an object a customer uploaded (or is uploading) to our storage.
+type Asset struct {
+	ID          uuid.UUID `db:"id" json:"id"`
+	OrgID       uuid.UUID `db:"org_id" json:"-"`
+	Filename    string    `db:"filename" json:"filename"`
+	ContentType string    `db:"content_type" json:"content_type"`
+	SizeBytes   *int64    `db:"size_bytes" json:"size_bytes"`
+	ObjectKey   string    `db:"object_key" json:"-"`
+	CreatedAt   time.Time `db:"created_at" json:"created_at"`
+}
+
+const assetColumns = `id, org_id, filename, content_type, size_bytes, object_key, created_at`
+
+// CreateAsset records an asset; objectKey derives the storage key from the
+// new id so keys never collide and never carry user-chosen paths.
+func (s *Store) CreateAsset(ctx context.Context, orgID uuid.UUID, filename, contentType string, size *int64, objectKey func(id uuid.UUID) string) (Asset, error) {
+	id := newID()
+	rows, _ := s.pool.Query(ctx, `INSERT INTO assets (id, org_id, filename, content_type, size_bytes, object_key)
+		VALUES ($1, $2, $3, $4, $5, $6) RETURNING `+assetColumns, id, orgID, filename, contentType, size, objectKey(id))
+	a, err := pgx.CollectExactlyOneRow(rows, pgx.RowToStructByName[Asset])
+	return a, mapErr(err, "asset")
+}
+
+// GetAsset returns one of the organization's assets.
+func (s *Store) GetAsset(ctx context.Context, orgID, id uuid.UUID) (Asset, error) {
+	rows, _ := s.pool.Query(ctx, `SELECT `+assetColumns+` FROM assets WHERE id = $1 AND org_id = $2`, id, orgID)
+	a, err := pgx.CollectExactlyOneRow(rows, pgx.RowToStructByName[Asset])
+	return a, mapErr(err, "asset")
+}
+
+// ListAssets lists the organization's assets, newest first.
+func (s *Store) ListAssets(ctx context.Context, orgID uuid.UUID, page Page) ([]Asset, error) {
+	after, afterID := page.cursor()
+	rows, _ := s.pool.Query(ctx, `SELECT `+assetColumns+` FROM assets
+		WHERE org_id = $1 AND ($2::timestamptz IS NULL OR (created_at, id) < ($2, $3))
+		ORDER BY created_at DESC, id DESC LIMIT $4`, orgID, after, afterID, page.limit())
+	as, err := pgx.CollectRows(rows, pgx.RowToStructByName[Asset])
+	return as, mapErr(err, "assets")
+}
+
+// DeleteAsset deletes the row and, inside the same transaction, the object
+// through removeObject; if storage refuses, the row stays.
+func (s *Store) DeleteAsset(ctx context.Context, orgID, id uuid.UUID, removeObject func(objectKey string) error) error {
+	return s.inTx(ctx, func(tx pgx.Tx) error {
+		var active int
+		if err := tx.QueryRow(ctx, `SELECT count(*) FROM jobs WHERE input_asset_id = $1 AND org_id = $2
+			AND status IN ('queued', 'running', 'retry_wait')`, id, orgID).Scan(&active); err != nil {
+			return mapErr(err, "asset jobs")
+		}
+		if active > 0 {
+			return conflict("asset is the input of %d unfinished jobs; cancel them or let them finish first", active)
+		}
+		var key string
+		if err := tx.QueryRow(ctx, `DELETE FROM assets WHERE id = $1 AND org_id = $2 RETURNING object_key`, id, orgID).Scan(&key); err != nil {
+			return mapErr(err, "asset")
+		}
+		return removeObject(key)
+	})
+}

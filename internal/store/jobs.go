@@ -1,0 +1,272 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/mpegflow/mpegflow/internal/validation"
+)
+
+// Job statuses. A job moves queued → running → completed | failed |
+// cancelled, and running → retry_wait → queued when a retryable attempt fails.
+const (
+	JobQueued    = "queued"
+	JobRunning   = "running"
+	JobRetryWait = "retry_wait"
+	JobCompleted = "completed"
+	JobFailed    = "failed"
+	JobCancelled = "cancelled"
+)
+
+// JobStatuses lists every status, for validating filters.
+var JobStatuses = []string{JobQueued, JobRunning, JobRetryWait, JobCompleted, JobFailed, JobCancelled}
+
+// Lanes: live work and batch backfills never share a queue.
+const (
+	LaneLive     = "live"
+	LaneBackfill = "backfill"
+)
+
+// Job is one encode of one input.
+type Job struct {
+	ID             uuid.UUID       `db:"id" json:"id"`
+	OrgID          uuid.UUID       `db:"org_id" json:"-"`
+	PoolID         string          `db:"pool_id" json:"pool_id"`
+	Lane           string          `db:"lane" json:"lane"`
+	Priority       int             `db:"priority" json:"priority"`
+	Status         string          `db:"status" json:"status"`
+	InputAssetID   *uuid.UUID      `db:"input_asset_id" json:"input_asset_id,omitempty"`
+	InputURL       *string         `db:"input_url" json:"input_url,omitempty"`
+	WorkflowID     *uuid.UUID      `db:"workflow_id" json:"workflow_id,omitempty"`
+	Spec           json.RawMessage `db:"spec" json:"spec"`
+	IdempotencyKey *string         `db:"idempotency_key" json:"idempotency_key,omitempty"`
+	Attempts       int             `db:"attempts" json:"attempts"`
+	MaxAttempts    int             `db:"max_attempts" json:"max_attempts"`
+	LeaseExpiresAt *time.Time      `db:"lease_expires_at" json:"lease_expires_at,omitempty"`
+	RunAfter       *time.Time      `db:"run_after" json:"run_after,omitempty"`
+	WorkerID       *string         `db:"worker_id" json:"worker_id,omitempty"`
+	Progress       float32         `db:"progress" json:"progress"`
+	Error          *string         `db:"error" json:"error,omitempty"`
+	Outputs        json.RawMessage `db:"outputs" json:"outputs"`
+	Usage          json.RawMessage `db:"usage" json:"usage"`
+	Metadata       json.RawMessage `db:"metadata" json:"metadata"`
+	CreatedAt      time.Time       `db:"created_at" json:"created_at"`
+	UpdatedAt      time.Time       `db:"updated_at" json:"updated_at"`
+	StartedAt      *time.Time      `db:"started_at" json:"started_at,omitempty"`
+	FinishedAt     *time.Time      `db:"finished_at" json:"finished_at,omitempty"`
+}
+
+// Terminal reports whether the job has finished for good.
+func (j Job) Terminal() bool {
+	return j.Status == JobCompleted || j.Status == JobFailed || j.Status == JobCancelled
+}
+
+const jobColumns = `id, org_id, pool_id, lane, priority, status, input_asset_id, input_url, workflow_id,
+	spec, idempotency_key, attempts, max_attempts, lease_expires_at, run_after, worker_id, progress,
+	error, outputs, usage, metadata, created_at, updated_at, started_at, finished_at`
+
+// NewJob is a validated submission. Exactly one of InputAssetID/InputURL and
+// one of WorkflowID/Spec is set.
+type NewJob struct {
+	OrgID          uuid.UUID
+	PoolID         string
+	Lane           string
+	Priority       int
+	MaxAttempts    int
+	InputAssetID   *uuid.UUID
+	InputURL       *string
+	WorkflowID     *uuid.UUID
+	Spec           json.RawMessage
+	Metadata       json.RawMessage
+	IdempotencyKey *string
+	RequestHash    []byte
+}
+
+// CreateJob commits a job and its job.queued event in one transaction. With
+// an idempotency key already used by the organization it returns the
+// existing job and created=false, or a conflict when the request differs.
+// References (pool, asset, workflow) outside the organization are reported
+// as field errors, exactly as if they did not exist.
+func (s *Store) CreateJob(ctx context.Context, nj NewJob) (job Job, created bool, err error) {
+	err = s.inTx(ctx, func(tx pgx.Tx) error {
+		if nj.IdempotencyKey != nil {
+			existing, found, err := jobByIdempotencyKey(ctx, tx, nj.OrgID, *nj.IdempotencyKey, nj.RequestHash)
+			if err != nil || found {
+				job = existing
+				return err
+			}
+		}
+		if err := checkJobRefs(ctx, tx, &nj); err != nil {
+			return err
+		}
+		rows, _ := tx.Query(ctx, `
+			INSERT INTO jobs (id, org_id, pool_id, lane, priority, max_attempts, input_asset_id, input_url,
+				workflow_id, spec, metadata, idempotency_key, request_hash)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+			ON CONFLICT (org_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
+			RETURNING `+jobColumns,
+			newID(), nj.OrgID, nj.PoolID, nj.Lane, nj.Priority, nj.MaxAttempts, nj.InputAssetID, nj.InputURL,
+			nj.WorkflowID, nj.Spec, nj.Metadata, nj.IdempotencyKey, nj.RequestHash)
+		j, err := pgx.CollectExactlyOneRow(rows, pgx.RowToStructByName[Job])
+		if err == pgx.ErrNoRows && nj.IdempotencyKey != nil {
+			// A concurrent request with the same key won the insert.
+			existing, _, err := jobByIdempotencyKey(ctx, tx, nj.OrgID, *nj.IdempotencyKey, nj.RequestHash)
+			job = existing
+			return err
+		}
+		if err != nil {
+			return mapErr(err, "job")
+		}
+		job, created = j, true
+		return insertJobEvent(ctx, tx, j, "job.queued", map[string]any{"pool_id": j.PoolID, "lane": j.Lane})
+	})
+	if err != nil {
+		return Job{}, false, fmt.Errorf("create job: %w", err)
+	}
+	return job, created, nil
+}
+
+func jobByIdempotencyKey(ctx context.Context, tx pgx.Tx, orgID uuid.UUID, key string, hash []byte) (Job, bool, error) {
+	var stored []byte
+	rows, _ := tx.Query(ctx, `SELECT `+jobColumns+`, request_hash FROM jobs WHERE org_id = $1 AND idempotency_key = $2`, orgID, key)
+	var j Job
+	found := false
+	for rows.Next() {
+		found = true
+		if err := rows.Scan(jobScanTargets(&j, &stored)...); err != nil {
+			rows.Close()
+			return Job{}, false, mapErr(err, "job")
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return Job{}, false, mapErr(err, "job")
+	}
+	if found && !bytes.Equal(stored, hash) {
+		return Job{}, false, conflict("Idempotency-Key %q was already used with a different request", key)
+	}
+	return j, found, nil
+}
+
+func jobScanTargets(j *Job, extra ...any) []any {
+	return append([]any{&j.ID, &j.OrgID, &j.PoolID, &j.Lane, &j.Priority, &j.Status, &j.InputAssetID,
+		&j.InputURL, &j.WorkflowID, &j.Spec, &j.IdempotencyKey, &j.Attempts, &j.MaxAttempts,
+		&j.LeaseExpiresAt, &j.RunAfter, &j.WorkerID, &j.Progress, &j.Error, &j.Outputs, &j.Usage,
+		&j.Metadata, &j.CreatedAt, &j.UpdatedAt, &j.StartedAt, &j.FinishedAt}, extra...)
+}
+
+// checkJobRefs verifies that the pool, asset and workflow a submission names
+// are visible to its organization, locking the pool row against deletion,
+// and copies the workflow's spec into the job.
+func checkJobRefs(ctx context.Context, tx pgx.Tx, nj *NewJob) error {
+	var errs validation.Errors
+	var one int
+	err := tx.QueryRow(ctx, `SELECT 1 FROM worker_pools WHERE id = $1 AND (org_id = $2 OR org_id IS NULL) FOR SHARE`, nj.PoolID, nj.OrgID).Scan(&one)
+	if err == pgx.ErrNoRows {
+		errs.Add("pool", "no pool %q in this organization", nj.PoolID)
+	} else if err != nil {
+		return mapErr(err, "pool")
+	}
+	if nj.InputAssetID != nil {
+		err := tx.QueryRow(ctx, `SELECT 1 FROM assets WHERE id = $1 AND org_id = $2`, *nj.InputAssetID, nj.OrgID).Scan(&one)
+		if err == pgx.ErrNoRows {
+			errs.Add("input.asset_id", "no asset %s in this organization", *nj.InputAssetID)
+		} else if err != nil {
+			return mapErr(err, "asset")
+		}
+	}
+	if nj.WorkflowID != nil {
+		err := tx.QueryRow(ctx, `SELECT spec FROM workflows WHERE id = $1 AND org_id = $2`, *nj.WorkflowID, nj.OrgID).Scan(&nj.Spec)
+		if err == pgx.ErrNoRows {
+			errs.Add("workflow_id", "no workflow %s in this organization", *nj.WorkflowID)
+		} else if err != nil {
+			return mapErr(err, "workflow")
+		}
+	}
+	return errs.Err()
+}
+
+func insertJobEvent(ctx context.Context, tx pgx.Tx, j Job, typ string, data map[string]any) error {
+	_, err := tx.Exec(ctx, `INSERT INTO job_events (job_id, org_id, type, data) VALUES ($1, $2, $3, $4)`, j.ID, j.OrgID, typ, data)
+	return mapErr(err, "job event")
+}
+
+// GetJob returns one of the organization's jobs.
+func (s *Store) GetJob(ctx context.Context, orgID, id uuid.UUID) (Job, error) {
+	rows, _ := s.pool.Query(ctx, `SELECT `+jobColumns+` FROM jobs WHERE id = $1 AND org_id = $2`, id, orgID)
+	j, err := pgx.CollectExactlyOneRow(rows, pgx.RowToStructByName[Job])
+	return j, mapErr(err, "job")
+}
+
+// JobFilter narrows a job listing; zero values match everything.
+type JobFilter struct {
+	Status        string
+	PoolID        string
+	CreatedAfter  *time.Time
+	CreatedBefore *time.Time
+}
+
+// ListJobs lists the organization's jobs newest first with keyset paging.
+func (s *Store) ListJobs(ctx context.Context, orgID uuid.UUID, f JobFilter, page Page) ([]Job, error) {
+	after, afterID := page.cursor()
+	rows, _ := s.pool.Query(ctx, `SELECT `+jobColumns+` FROM jobs
+		WHERE org_id = $1
+		  AND ($2 = '' OR status = $2)
+		  AND ($3 = '' OR pool_id = $3)
+		  AND ($4::timestamptz IS NULL OR created_at >= $4)
+		  AND ($5::timestamptz IS NULL OR created_at < $5)
+		  AND ($6::timestamptz IS NULL OR (created_at, id) < ($6, $7))
+		ORDER BY created_at DESC, id DESC LIMIT $8`,
+		orgID, f.Status, f.PoolID, f.CreatedAfter, f.CreatedBefore, after, afterID, page.limit())
+	js, err := pgx.CollectRows(rows, pgx.RowToStructByName[Job])
+	return js, mapErr(err, "jobs")
+}
+
+// CancelJob cancels a job that has not finished. A running job's worker
+// learns it at its next heartbeat and stops FFmpeg.
+func (s *Store) CancelJob(ctx context.Context, orgID, id uuid.UUID) (Job, error) {
+	var out Job
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		rows, _ := tx.Query(ctx, `SELECT `+jobColumns+` FROM jobs WHERE id = $1 AND org_id = $2 FOR UPDATE`, id, orgID)
+		j, err := pgx.CollectExactlyOneRow(rows, pgx.RowToStructByName[Job])
+		if err != nil {
+			return mapErr(err, "job")
+		}
+		if j.Terminal() {
+			return conflict("job is already %s", j.Status)
+		}
+		rows, _ = tx.Query(ctx, `UPDATE jobs SET status = 'cancelled', finished_at = now(), updated_at = now(),
+			lease_expires_at = NULL, run_after = NULL WHERE id = $1 RETURNING `+jobColumns, id)
+		out, err = pgx.CollectExactlyOneRow(rows, pgx.RowToStructByName[Job])
+		if err != nil {
+			return mapErr(err, "job")
+		}
+		return insertJobEvent(ctx, tx, out, "job.cancelled", map[string]any{"previous_status": j.Status})
+	})
+	return out, err
+}
+
+// JobEvent is one entry of a job's history.
+type JobEvent struct {
+	ID        int64           `db:"id" json:"id"`
+	JobID     uuid.UUID       `db:"job_id" json:"job_id"`
+	Type      string          `db:"type" json:"type"`
+	Data      json.RawMessage `db:"data" json:"data"`
+	CreatedAt time.Time       `db:"created_at" json:"created_at"`
+}
+
+// ListJobEvents returns a job's history, oldest first, after event id since.
+func (s *Store) ListJobEvents(ctx context.Context, orgID, jobID uuid.UUID, since int64, limit int) ([]JobEvent, error) {
+	if _, err := s.GetJob(ctx, orgID, jobID); err != nil {
+		return nil, err
+	}
+	rows, _ := s.pool.Query(ctx, `SELECT id, job_id, type, data, created_at FROM job_events
+		WHERE job_id = $1 AND org_id = $2 AND id > $3 ORDER BY id LIMIT $4`, jobID, orgID, since, Page{Limit: limit}.limit())
+	es, err := pgx.CollectRows(rows, pgx.RowToStructByName[JobEvent])
+	return es, mapErr(err, "job events")
+}

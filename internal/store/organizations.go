@@ -1,0 +1,119 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/mpegflow/mpegflow/internal/auth"
+)
+
+// Organization is a tenant. Everything customers create belongs to one.
+type Organization struct {
+	ID           uuid.UUID `db:"id" json:"id"`
+	Name         string    `db:"name" json:"name"`
+	Status       string    `db:"status" json:"status"`
+	Plan         string    `db:"plan" json:"plan"`
+	BillingEmail *string   `db:"billing_email" json:"billing_email"`
+	BillingName  *string   `db:"billing_name" json:"billing_name"`
+	JobQuota     int       `db:"job_quota" json:"job_quota"`
+	CreatedAt    time.Time `db:"created_at" json:"created_at"`
+	UpdatedAt    time.Time `db:"updated_at" json:"updated_at"`
+}
+
+const orgColumns = `id, name, status, plan, billing_email, billing_name, job_quota, created_at, updated_at`
+
+// Bootstrap is what `mpegflow admin bootstrap` creates.
+type Bootstrap struct {
+	Org  Organization
+	User User
+	Key  string // shown once, never stored
+}
+
+// BootstrapOrg creates an organization, its first member with role and an
+// API key for that member, all in one transaction.
+func (s *Store) BootstrapOrg(ctx context.Context, orgName, email string, role auth.Role) (Bootstrap, error) {
+	var out Bootstrap
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		org, err := insertOrg(ctx, tx, orgName)
+		if err != nil {
+			return err
+		}
+		user, err := upsertUser(ctx, tx, email, "")
+		if err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO memberships (org_id, user_id, role) VALUES ($1, $2, $3)`,
+			org.ID, user.ID, role); err != nil {
+			return mapErr(err, "membership")
+		}
+		key, _, err := insertKey(ctx, tx, org.ID, user.ID, "bootstrap")
+		if err != nil {
+			return err
+		}
+		out = Bootstrap{Org: org, User: user, Key: key}
+		return nil
+	})
+	if err != nil {
+		return Bootstrap{}, fmt.Errorf("bootstrap organization %q: %w", orgName, err)
+	}
+	return out, nil
+}
+
+func insertOrg(ctx context.Context, tx pgx.Tx, name string) (Organization, error) {
+	rows, _ := tx.Query(ctx, `INSERT INTO organizations (id, name) VALUES ($1, $2) RETURNING `+orgColumns,
+		newID(), name)
+	org, err := pgx.CollectExactlyOneRow(rows, pgx.RowToStructByName[Organization])
+	return org, mapErr(err, "organization")
+}
+
+// GetOrg returns one organization.
+func (s *Store) GetOrg(ctx context.Context, id uuid.UUID) (Organization, error) {
+	rows, _ := s.pool.Query(ctx, `SELECT `+orgColumns+` FROM organizations WHERE id = $1`, id)
+	org, err := pgx.CollectExactlyOneRow(rows, pgx.RowToStructByName[Organization])
+	return org, mapErr(err, "organization")
+}
+
+// OrgPatch holds the organization fields a PATCH may change; nil = unchanged.
+type OrgPatch struct {
+	Name         *string
+	BillingEmail *string
+	BillingName  *string
+	Plan         *string
+}
+
+// UpdateOrg applies a patch and returns the new row.
+func (s *Store) UpdateOrg(ctx context.Context, id uuid.UUID, p OrgPatch) (Organization, error) {
+	rows, _ := s.pool.Query(ctx, `
+		UPDATE organizations SET
+			name          = COALESCE($2, name),
+			billing_email = COALESCE($3, billing_email),
+			billing_name  = COALESCE($4, billing_name),
+			plan          = COALESCE($5, plan),
+			updated_at    = now()
+		WHERE id = $1
+		RETURNING `+orgColumns, id, p.Name, p.BillingEmail, p.BillingName, p.Plan)
+	org, err := pgx.CollectExactlyOneRow(rows, pgx.RowToStructByName[Organization])
+	return org, mapErr(err, "organization")
+}
+
+// ListOrgs lists every organization (platform admin), newest first.
+func (s *Store) ListOrgs(ctx context.Context, page Page) ([]Organization, error) {
+	after, afterID := page.cursor()
+	rows, _ := s.pool.Query(ctx, `
+		SELECT `+orgColumns+` FROM organizations
+		WHERE ($1::timestamptz IS NULL OR (created_at, id) < ($1, $2))
+		ORDER BY created_at DESC, id DESC LIMIT $3`, after, afterID, page.limit())
+	orgs, err := pgx.CollectRows(rows, pgx.RowToStructByName[Organization])
+	return orgs, mapErr(err, "organizations")
+}
+
+// SetOrgStatus suspends or reinstates an organization.
+func (s *Store) SetOrgStatus(ctx context.Context, id uuid.UUID, status string) (Organization, error) {
+	rows, _ := s.pool.Query(ctx, `UPDATE organizations SET status = $2, updated_at = now() WHERE id = $1 RETURNING `+orgColumns, id, status)
+	org, err := pgx.CollectExactlyOneRow(rows, pgx.RowToStructByName[Organization])
+	return org, mapErr(err, "organization")
+}

@@ -1,0 +1,99 @@
+// Package store is MpegFlow's only door to Postgres: every SQL statement the
+// product runs lives in this package, and every multi-row change runs inside
+// one transaction. Callers get domain types and the sentinel errors below,
+// never pgx errors.
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+var (
+	// ErrNotFound means the row does not exist or belongs to another tenant;
+	// the API answers 404 for both so ids never leak across organizations.
+	ErrNotFound = errors.New("not found")
+	// ErrConflict means the change collides with existing state (a duplicate
+	// name, a job that already finished, the last owner leaving).
+	ErrConflict = errors.New("conflict")
+)
+
+// ConflictError explains a conflict to the client while still matching
+// ErrConflict with errors.Is.
+type ConflictError struct{ Detail string }
+
+func (e *ConflictError) Error() string { return "conflict: " + e.Detail }
+
+// Is makes errors.Is(err, ErrConflict) true for every ConflictError.
+func (e *ConflictError) Is(target error) bool { return target == ErrConflict }
+
+func conflict(format string, args ...any) error {
+	return &ConflictError{Detail: fmt.Sprintf(format, args...)}
+}
+
+// Store wraps a pgx pool. It is safe for concurrent use.
+type Store struct {
+	pool *pgxpool.Pool
+}
+
+// New returns a Store on an open pool; the caller owns the pool's lifetime.
+func New(pool *pgxpool.Pool) *Store { return &Store{pool: pool} }
+
+// Open connects to databaseURL and checks the connection.
+func Open(ctx context.Context, databaseURL string) (*pgxpool.Pool, error) {
+	cfg, err := pgxpool.ParseConfig(databaseURL)
+	if err != nil {
+		return nil, fmt.Errorf("parse database url: %w", err)
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("open database pool: %w", err)
+	}
+	if err := pool.Ping(ctx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("ping database: %w", err)
+	}
+	return pool, nil
+}
+
+// Ping checks that Postgres answers; /ready uses it.
+func (s *Store) Ping(ctx context.Context) error {
+	if err := s.pool.Ping(ctx); err != nil {
+		return fmt.Errorf("ping postgres: %w", err)
+	}
+	return nil
+}
+
+// inTx runs fn in a transaction, committing when fn returns nil.
+func (s *Store) inTx(ctx context.Context, fn func(tx pgx.Tx) error) error {
+	if err := pgx.BeginFunc(ctx, s.pool, fn); err != nil {
+		return err
+	}
+	return nil
+}
+
+// mapErr turns pgx's "no rows" into ErrNotFound and unique violations into
+// ErrConflict, so callers never inspect driver errors.
+func mapErr(err error, what string) error {
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, pgx.ErrNoRows) {
+		return fmt.Errorf("%s: %w", what, ErrNotFound)
+	}
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		switch pgErr.Code {
+		case "23505": // unique_violation
+			return fmt.Errorf("%s: %w", what, conflict("%s already exists", what))
+		case "23503": // foreign_key_violation
+			return fmt.Errorf("%s: %w", what, conflict("%s is still referenced or refers to something missing", what))
+		}
+	}
+	return fmt.Errorf("%s: %w", what, err)
+}

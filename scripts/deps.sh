@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# deps.sh installs the system packages that `make test` and `make demo` need
+# on a fresh Debian or Ubuntu machine: a PostgreSQL server (initdb, pg_ctl),
+# Redis (redis-server, redis-cli) and FFmpeg (ffmpeg, ffprobe).
+#
+# It is idempotent: when everything is already present it changes nothing and
+# does not touch the network. It runs as root, or as a user with sudo.
+set -euo pipefail
+
+log() { printf 'deps: %s\n' "$*" >&2; }
+
+have() { command -v "$1" >/dev/null 2>&1; }
+
+# Debian and Ubuntu keep the PostgreSQL server binaries out of PATH, in
+# /usr/lib/postgresql/<major>/bin.
+have_initdb() {
+	have initdb && return 0
+	compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null
+}
+
+missing_packages() {
+	local -a pkgs=()
+	have_initdb || pkgs+=(postgresql)
+	have psql || pkgs+=(postgresql-client)
+	have redis-server || pkgs+=(redis-server)
+	have redis-cli || pkgs+=(redis-tools)
+	if ! have ffmpeg || ! have ffprobe; then
+		pkgs+=(ffmpeg)
+	fi
+	if ((${#pkgs[@]} > 0)); then
+		printf '%s\n' "${pkgs[@]}"
+	fi
+}
+
+main() {
+	local -a missing
+	mapfile -t missing < <(missing_packages)
+	if ((${#missing[@]} == 0)); then
+		log "all dependencies present (postgresql, redis, ffmpeg); nothing to do"
+		return 0
+	fi
+
+	if ! have apt-get; then
+		log "this is not an apt-based system; install these with your package manager and re-run:"
+		log "  PostgreSQL server (initdb, pg_ctl, psql), redis-server + redis-cli, ffmpeg + ffprobe"
+		log "  (Debian package names: ${missing[*]})"
+		return 1
+	fi
+
+	local -a sudo=()
+	if ((EUID != 0)); then
+		if have sudo; then
+			sudo=(sudo)
+		else
+			log "not root and sudo is not available; as root, run:"
+			log "  apt-get update && apt-get install -y --no-install-recommends ${missing[*]}"
+			return 1
+		fi
+	fi
+
+	log "installing: ${missing[*]}"
+	# env passes DEBIAN_FRONTEND through sudo, which resets the environment.
+	# The lock timeout makes us wait for a concurrent apt run instead of failing.
+	local -a apt=("${sudo[@]}" env DEBIAN_FRONTEND=noninteractive
+		apt-get -o DPkg::Lock::Timeout=600 -q)
+	"${apt[@]}" update
+	"${apt[@]}" install -y --no-install-recommends "${missing[@]}"
+
+	mapfile -t missing < <(missing_packages)
+	if ((${#missing[@]} > 0)); then
+		log "still missing after install: ${missing[*]}"
+		return 1
+	fi
+	log "done"
+}
+
+main "$@"
