@@ -1,0 +1,155 @@
+package apiserver
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/redis/go-redis/v9"
+	"github.com/stretchr/testify/require"
+
+	"github.com/mpegflow/mpegflow/internal/auth"
+	"github.com/mpegflow/mpegflow/internal/events"
+	"github.com/mpegflow/mpegflow/internal/objstore"
+	"github.com/mpegflow/mpegflow/internal/queue"
+	"github.com/mpegflow/mpegflow/internal/store"
+	"github.com/mpegflow/mpegflow/internal/testenv"
+)
+
+// fixture is a real API on a fresh database, a private Redis prefix and its
+// own S3 bucket, with org A holding one member of every role and org B an
+// owner.
+type fixture struct {
+	t       *testing.T
+	srv     *Server
+	store   *store.Store
+	db      *pgxpool.Pool
+	rdb     *redis.Client
+	queue   *queue.Queue
+	objects *objstore.Store
+	orgA    store.Organization
+	orgB    store.Organization
+	keys    map[auth.Role]string // org A
+	keyB    string               // org B's owner
+}
+
+func newFixture(t *testing.T) *fixture {
+	t.Helper()
+	ctx := context.Background()
+	db := testenv.Postgres(t)
+	st := store.New(db)
+	rdb, prefix := testenv.Redis(t)
+	objects, err := objstore.New(testenv.S3(t))
+	require.NoError(t, err)
+	q := queue.New(rdb, queue.NewKeys(prefix))
+	srv, err := New(Config{BodyLimit: 64 << 10}, st, q, objects, events.NewBus(q, time.Now), slog.New(slog.DiscardHandler))
+	require.NoError(t, err)
+
+	f := &fixture{t: t, srv: srv, store: st, db: db, rdb: rdb, queue: q, objects: objects, keys: map[auth.Role]string{}}
+	a, err := st.BootstrapOrg(ctx, "Org A", "owner@a.example", auth.Owner)
+	require.NoError(t, err)
+	f.orgA, f.keys[auth.Owner] = a.Org, a.Key
+	for _, role := range []auth.Role{auth.Viewer, auth.Editor, auth.Admin, auth.SuperAdmin} {
+		m, err := st.AddMember(ctx, a.Org.ID, string(role)+"@a.example", "", role)
+		require.NoError(t, err)
+		key, _, err := st.CreateKey(ctx, a.Org.ID, m.UserID, "test")
+		require.NoError(t, err)
+		f.keys[role] = key
+	}
+	b, err := st.BootstrapOrg(ctx, "Org B", "owner@b.example", auth.Owner)
+	require.NoError(t, err)
+	f.orgB, f.keyB = b.Org, b.Key
+	return f
+}
+
+type response struct {
+	Status int
+	Header http.Header
+	Body   []byte
+}
+
+func (r response) json(t *testing.T, v any) {
+	t.Helper()
+	require.NoError(t, json.Unmarshal(r.Body, v), "body: %s", r.Body)
+}
+
+func (r response) problem(t *testing.T) Problem {
+	t.Helper()
+	require.Equal(t, "application/problem+json", r.Header.Get("Content-Type"), "body: %s", r.Body)
+	var p Problem
+	r.json(t, &p)
+	return p
+}
+
+// fields lists the field paths a validation problem names.
+func (r response) fields(t *testing.T) []string {
+	t.Helper()
+	p := r.problem(t)
+	var out []string
+	for _, e := range p.Errors {
+		out = append(out, e.Field)
+	}
+	return out
+}
+
+// raw sends a request with a raw body and headers through the real app.
+func (f *fixture) raw(t *testing.T, method, path, key string, body []byte, header map[string]string) response {
+	t.Helper()
+	req := httptest.NewRequest(method, path, bytes.NewReader(body))
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if key != "" {
+		req.Header.Set("Authorization", "Bearer "+key)
+	}
+	for k, v := range header {
+		req.Header.Set(k, v)
+	}
+	resp, err := f.srv.App().Test(req, -1)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	return response{Status: resp.StatusCode, Header: resp.Header, Body: b}
+}
+
+// do sends v as JSON (nil = no body).
+func (f *fixture) do(t *testing.T, method, path, key string, v any) response {
+	t.Helper()
+	var body []byte
+	if v != nil {
+		var err error
+		body, err = json.Marshal(v)
+		require.NoError(t, err)
+	}
+	return f.raw(t, method, path, key, body, nil)
+}
+
+// mustDo is do that requires a status.
+func (f *fixture) mustDo(t *testing.T, status int, method, path, key string, v any, out any) {
+	t.Helper()
+	r := f.do(t, method, path, key, v)
+	require.Equal(t, status, r.Status, "%s %s: %s", method, path, r.Body)
+	if out != nil {
+		r.json(t, out)
+	}
+}
+
+// submitJob creates a job in org A through the API.
+func (f *fixture) submitJob(t *testing.T, key string, body map[string]any) store.Job {
+	t.Helper()
+	var j store.Job
+	f.mustDo(t, http.StatusCreated, "POST", "/v1/jobs", key, body, &j)
+	return j
+}
+
+func urlJob() map[string]any {
+	return map[string]any{"input": map[string]any{"url": "https://media.example.com/in.mp4"}, "workflow": "mp4-720p"}
+}

@@ -1,0 +1,99 @@
+package apiserver
+
+import (
+	"net/http"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/mpegflow/mpegflow/internal/auth"
+	"github.com/mpegflow/mpegflow/internal/store"
+)
+
+func TestPauseAndResumeSetTheRedisKey(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	admin := f.keys[auth.Admin]
+	var pool poolResponse
+	f.mustDo(t, http.StatusCreated, "POST", "/v1/pools", admin, map[string]any{
+		"name": "gpu", "accelerator": "nvidia", "min_replicas": 1, "max_replicas": 8, "polling_interval_seconds": 5,
+		"target_queue_length": 2, "backfill_max_replicas": 3, "node_selector": map[string]string{"cloud.google.com/gke-accelerator": "nvidia-tesla-t4"},
+		"tolerations":  []any{map[string]any{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}},
+		"cron_windows": []any{map[string]any{"timezone": "America/New_York", "start": "55 7 * * 1-5", "end": "0 18 * * 1-5", "desired_replicas": 4}},
+		"resources":    map[string]any{"cpu_request": "2", "memory_request": "4Gi"},
+	}, &pool)
+	assert.Equal(t, "nvidia", pool.Accelerator)
+	require.Len(t, pool.CronWindows, 1)
+
+	key := f.queue.Keys().Paused(pool.ID)
+	exists := func() bool {
+		n, err := f.rdb.Exists(t.Context(), key).Result()
+		require.NoError(t, err)
+		return n == 1
+	}
+	require.False(t, exists())
+
+	var paused poolResponse
+	f.mustDo(t, http.StatusOK, "POST", "/v1/pools/"+pool.ID+"/pause", admin, nil, &paused)
+	assert.Equal(t, "paused", paused.Status)
+	assert.True(t, exists(), "pause sets %s", key)
+	row, err := f.store.GetPool(t.Context(), store.PoolScope{OrgID: f.orgA.ID}, pool.ID)
+	require.NoError(t, err)
+	assert.Equal(t, "paused", row.Status)
+
+	// Jobs still queue while paused.
+	f.submitJob(t, admin, map[string]any{"input": map[string]any{"url": "https://x.example/a.mp4"}, "workflow": "mp4-720p", "pool": pool.ID})
+	var got poolResponse
+	f.mustDo(t, http.StatusOK, "GET", "/v1/pools/"+pool.ID, f.keys[auth.Viewer], nil, &got)
+	assert.EqualValues(t, 1, got.QueueDepth["live"])
+
+	var resumed poolResponse
+	f.mustDo(t, http.StatusOK, "POST", "/v1/pools/"+pool.ID+"/resume", admin, nil, &resumed)
+	assert.Equal(t, "active", resumed.Status)
+	assert.False(t, exists(), "resume clears %s", key)
+
+	// Settings patch keeps what it does not name, and validates the result.
+	var patched poolResponse
+	f.mustDo(t, http.StatusOK, "PATCH", "/v1/pools/"+pool.ID, admin, map[string]any{"max_replicas": 12}, &patched)
+	assert.Equal(t, 12, patched.MaxReplicas)
+	assert.Equal(t, "nvidia", patched.Accelerator)
+	r := f.do(t, "PATCH", "/v1/pools/"+pool.ID, admin, map[string]any{"min_replicas": 50})
+	assert.Equal(t, http.StatusUnprocessableEntity, r.Status)
+	assert.Contains(t, r.fields(t), "min_replicas")
+
+	// A pool with unfinished work cannot be deleted; an empty one can.
+	r = f.do(t, "DELETE", "/v1/pools/"+pool.ID, admin, nil)
+	assert.Equal(t, http.StatusConflict, r.Status, "%s", r.Body)
+	var empty poolResponse
+	f.mustDo(t, http.StatusCreated, "POST", "/v1/pools", admin, map[string]any{"name": "empty"}, &empty)
+	f.mustDo(t, http.StatusOK, "POST", "/v1/pools/"+empty.ID+"/pause", admin, nil, nil)
+	f.mustDo(t, http.StatusNoContent, "DELETE", "/v1/pools/"+empty.ID, admin, nil, nil)
+	n, err := f.rdb.Exists(t.Context(), f.queue.Keys().Paused(empty.ID)).Result()
+	require.NoError(t, err)
+	assert.Zero(t, n, "deleting a pool removes its pause key")
+}
+
+// TestSharedPool: every tenant sees the shared pool; only the platform
+// (SuperAdmin) pauses it, and nobody deletes it.
+func TestSharedPool(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	var pools list[store.Pool]
+	f.mustDo(t, http.StatusOK, "GET", "/v1/pools", f.keyB, nil, &pools)
+	require.NotEmpty(t, pools.Items)
+	assert.Equal(t, "default", pools.Items[0].ID)
+
+	r := f.do(t, "POST", "/v1/pools/default/pause", f.keyB, nil)
+	assert.Equal(t, http.StatusNotFound, r.Status, "a tenant owner cannot pause the shared pool")
+	r = f.do(t, "POST", "/v1/pools/default/pause", f.keys[auth.Owner], nil)
+	assert.Equal(t, http.StatusNotFound, r.Status)
+
+	f.mustDo(t, http.StatusOK, "POST", "/v1/pools/default/pause", f.keys[auth.SuperAdmin], nil, nil)
+	paused, err := f.queue.Paused(t.Context(), "default")
+	require.NoError(t, err)
+	assert.True(t, paused)
+	f.mustDo(t, http.StatusOK, "POST", "/v1/pools/default/resume", f.keys[auth.SuperAdmin], nil, nil)
+	r = f.do(t, "DELETE", "/v1/pools/default", f.keys[auth.SuperAdmin], nil)
+	assert.Equal(t, http.StatusConflict, r.Status)
+}

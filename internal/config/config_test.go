@@ -1,0 +1,237 @@
+package config_test
+
+import (
+	"log/slog"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/mpegflow/mpegflow/internal/config"
+	"github.com/mpegflow/mpegflow/internal/objstore"
+)
+
+// env is a fake environment for Load.
+func env(vars map[string]string) func(string) string {
+	return func(name string) string { return vars[name] }
+}
+
+func TestLoadDefaults(t *testing.T) {
+	t.Parallel()
+	want := config.Config{
+		RedisKeyPrefix: "mpegflow",
+		HTTPAddr:       ":8080",
+		MetricsAddr:    ":9090",
+		S3:             objstore.Config{Region: "us-east-1", PathStyle: false, PresignTTL: time.Hour},
+		BodyLimit:      1 << 20,
+		AllowHTTP:      false,
+		LogLevel:       slog.LevelInfo,
+	}
+	for name, vars := range map[string]map[string]string{
+		"unset":      {},
+		"blank":      blankAll(""),
+		"whitespace": blankAll(" \t "),
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			got, err := config.Load(env(vars))
+			require.NoError(t, err)
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Errorf("Load() mismatch (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// blankAll sets every documented variable to value.
+func blankAll(value string) map[string]string {
+	m := map[string]string{}
+	for _, v := range config.Vars {
+		m[v.Name] = value
+	}
+	return m
+}
+
+func TestLoadEverySetting(t *testing.T) {
+	t.Parallel()
+	got, err := config.Load(env(map[string]string{
+		"DATABASE_URL":              "postgres://db/mpegflow",
+		"REDIS_URL":                 "redis://redis:6379/1",
+		"REDIS_KEY_PREFIX":          " tenant-a ",
+		"HTTP_ADDR":                 "127.0.0.1:8081",
+		"METRICS_ADDR":              ":9191",
+		"S3_BUCKET":                 "media",
+		"S3_ENDPOINT":               "http://s3.local:7070",
+		"S3_REGION":                 "eu-west-3",
+		"S3_ACCESS_KEY_ID":          "AKIA",
+		"S3_SECRET_ACCESS_KEY":      "secret",
+		"S3_FORCE_PATH_STYLE":       "true",
+		"S3_PRESIGN_TTL":            "15m",
+		"MPEGFLOW_BODY_LIMIT_BYTES": "1024",
+		"MPEGFLOW_ALLOW_HTTP":       "1",
+		"MPEGFLOW_LOG_LEVEL":        "debug",
+	}))
+	require.NoError(t, err)
+	want := config.Config{
+		DatabaseURL:    "postgres://db/mpegflow",
+		RedisURL:       "redis://redis:6379/1",
+		RedisKeyPrefix: "tenant-a",
+		HTTPAddr:       "127.0.0.1:8081",
+		MetricsAddr:    ":9191",
+		S3: objstore.Config{
+			Endpoint: "http://s3.local:7070", Region: "eu-west-3", Bucket: "media",
+			AccessKeyID: "AKIA", SecretAccessKey: "secret", PathStyle: true, PresignTTL: 15 * time.Minute,
+		},
+		BodyLimit: 1024,
+		AllowHTTP: true,
+		LogLevel:  slog.LevelDebug,
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("Load() mismatch (-want +got):\n%s", diff)
+	}
+}
+
+// TestVarsListsWhatLoadReads keeps the documented list (and the README table
+// made from it) honest: Load reads exactly the variables in Vars.
+func TestVarsListsWhatLoadReads(t *testing.T) {
+	t.Parallel()
+	var (
+		mu   sync.Mutex
+		read []string
+	)
+	_, err := config.Load(func(name string) string {
+		mu.Lock()
+		defer mu.Unlock()
+		read = append(read, name)
+		return ""
+	})
+	require.NoError(t, err)
+	var documented []string
+	for _, v := range config.Vars {
+		documented = append(documented, v.Name)
+	}
+	slices.Sort(read)
+	read = slices.Compact(read)
+	slices.Sort(documented)
+	assert.Equal(t, documented, read)
+}
+
+func TestLoadParseErrorsNameTheVariable(t *testing.T) {
+	t.Parallel()
+	tests := map[string]struct {
+		name, value string
+	}{
+		"path style not a bool":  {"S3_FORCE_PATH_STYLE", "yes please"},
+		"allow http not a bool":  {"MPEGFLOW_ALLOW_HTTP", "maybe"},
+		"ttl not a duration":     {"S3_PRESIGN_TTL", "soon"},
+		"ttl without unit":       {"S3_PRESIGN_TTL", "3600"},
+		"ttl under a minute":     {"S3_PRESIGN_TTL", "59s"},
+		"ttl over a week":        {"S3_PRESIGN_TTL", "169h"},
+		"ttl negative":           {"S3_PRESIGN_TTL", "-1h"},
+		"body limit not integer": {"MPEGFLOW_BODY_LIMIT_BYTES", "1MB"},
+		"body limit too small":   {"MPEGFLOW_BODY_LIMIT_BYTES", "1023"},
+		"body limit negative":    {"MPEGFLOW_BODY_LIMIT_BYTES", "-5"},
+		"log level unknown":      {"MPEGFLOW_LOG_LEVEL", "loud"},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			_, err := config.Load(env(map[string]string{tc.name: tc.value}))
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), tc.name+":")
+			for _, v := range config.Vars {
+				if v.Name != tc.name {
+					assert.NotContains(t, err.Error(), v.Name, "only the bad variable is named")
+				}
+			}
+		})
+	}
+}
+
+func TestLoadBoundariesAccepted(t *testing.T) {
+	t.Parallel()
+	tests := map[string]struct {
+		vars  map[string]string
+		check func(t *testing.T, c config.Config)
+	}{
+		"ttl one minute": {map[string]string{"S3_PRESIGN_TTL": "1m"}, func(t *testing.T, c config.Config) {
+			assert.Equal(t, time.Minute, c.S3.PresignTTL)
+		}},
+		"ttl one week": {map[string]string{"S3_PRESIGN_TTL": "168h"}, func(t *testing.T, c config.Config) {
+			assert.Equal(t, 7*24*time.Hour, c.S3.PresignTTL)
+		}},
+		"body limit 1024": {map[string]string{"MPEGFLOW_BODY_LIMIT_BYTES": "1024"}, func(t *testing.T, c config.Config) {
+			assert.Equal(t, 1024, c.BodyLimit)
+		}},
+		"log level upper case": {map[string]string{"MPEGFLOW_LOG_LEVEL": "WARN"}, func(t *testing.T, c config.Config) {
+			assert.Equal(t, slog.LevelWarn, c.LogLevel)
+		}},
+		"log level error": {map[string]string{"MPEGFLOW_LOG_LEVEL": "error"}, func(t *testing.T, c config.Config) {
+			assert.Equal(t, slog.LevelError, c.LogLevel)
+		}},
+		"bools false": {map[string]string{"S3_FORCE_PATH_STYLE": "false", "MPEGFLOW_ALLOW_HTTP": "0"}, func(t *testing.T, c config.Config) {
+			assert.False(t, c.S3.PathStyle)
+			assert.False(t, c.AllowHTTP)
+		}},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			c, err := config.Load(env(tc.vars))
+			require.NoError(t, err)
+			tc.check(t, c)
+		})
+	}
+}
+
+func TestLoadReportsEveryBadVariableAtOnce(t *testing.T) {
+	t.Parallel()
+	bad := map[string]string{
+		"S3_FORCE_PATH_STYLE":       "x",
+		"MPEGFLOW_ALLOW_HTTP":       "x",
+		"S3_PRESIGN_TTL":            "x",
+		"MPEGFLOW_BODY_LIMIT_BYTES": "x",
+		"MPEGFLOW_LOG_LEVEL":        "x",
+	}
+	_, err := config.Load(env(bad))
+	require.Error(t, err)
+	lines := strings.Split(err.Error(), "\n")
+	assert.Len(t, lines, len(bad), "one line per bad variable: %q", err)
+	for name := range bad {
+		assert.Contains(t, err.Error(), name+":")
+	}
+}
+
+func TestRequire(t *testing.T) {
+	t.Parallel()
+	full := config.Config{DatabaseURL: "postgres://db", RedisURL: "redis://r", S3: objstore.Config{Bucket: "b"}}
+	tests := map[string]struct {
+		cfg     config.Config
+		names   []string
+		missing string // the error's list; empty = no error
+	}{
+		"nothing required":          {cfg: config.Config{}},
+		"all set":                   {cfg: full, names: []string{"DATABASE_URL", "REDIS_URL", "S3_BUCKET"}},
+		"database missing":          {cfg: config.Config{RedisURL: "redis://r"}, names: []string{"DATABASE_URL"}, missing: "DATABASE_URL"},
+		"redis missing":             {cfg: config.Config{DatabaseURL: "postgres://db"}, names: []string{"DATABASE_URL", "REDIS_URL"}, missing: "REDIS_URL"},
+		"bucket missing":            {cfg: config.Config{DatabaseURL: "x", RedisURL: "y"}, names: []string{"DATABASE_URL", "REDIS_URL", "S3_BUCKET"}, missing: "S3_BUCKET"},
+		"all missing, in ask order": {cfg: config.Config{}, names: []string{"S3_BUCKET", "DATABASE_URL", "REDIS_URL"}, missing: "S3_BUCKET, DATABASE_URL, REDIS_URL"},
+		"unasked setting ignored":   {cfg: config.Config{DatabaseURL: "x"}, names: []string{"DATABASE_URL"}},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			err := tc.cfg.Require(tc.names...)
+			if tc.missing == "" {
+				require.NoError(t, err)
+				return
+			}
+			require.EqualError(t, err, "set "+tc.missing+" in the environment")
+		})
+	}
+}
