@@ -21,6 +21,13 @@ build: ## Build the mpegflow binary into bin/
 	$(GO) build -o $(BIN)/mpegflow ./cmd/mpegflow
 
 # Tool binaries are built from the tools module and cached by version.
+PROTOC_GEN_GO      := $(TOOLS_BIN)/protoc-gen-go
+PROTOC_GEN_GO_GRPC := $(TOOLS_BIN)/protoc-gen-go-grpc
+
+$(PROTOC_GEN_GO) $(PROTOC_GEN_GO_GRPC): tools/go.mod tools/go.sum
+	@mkdir -p $(TOOLS_BIN)
+	cd tools && GOBIN=$(CURDIR)/$(TOOLS_BIN) $(GO) install google.golang.org/protobuf/cmd/protoc-gen-go google.golang.org/grpc/cmd/protoc-gen-go-grpc
+
 $(VERSITYGW): tools/go.mod tools/go.sum
 	@mkdir -p $(TOOLS_BIN)
 	cd tools && GOBIN=$(CURDIR)/$(TOOLS_BIN)/.build $(GO) install github.com/versity/versitygw/cmd/versitygw
@@ -31,8 +38,12 @@ $(VERSITYGW): tools/go.mod tools/go.sum
 tools: $(VERSITYGW) ## Build the test tools (versitygw S3 server) into bin/tools, cached by version
 
 .PHONY: test
-test: deps tools ## Run every test with -race against private Postgres, Redis and S3
+test: deps tools verify-generated ## Check generated code, then run every test with -race against private Postgres, Redis and S3
 	VERSITYGW=$(CURDIR)/$(VERSITYGW) scripts/with-services.sh $(GO) test -race -count=1 ./...
+
+.PHONY: bench
+bench: deps tools ## Run the coordinator benchmarks (REST + gRPC + Postgres + Redis), figures go in docs/benchmarks.md
+	VERSITYGW=$(CURDIR)/$(VERSITYGW) scripts/with-services.sh $(GO) test -run '^$$' -bench . -benchtime 3000x -count 3 ./dispatcher/
 
 .PHONY: lint
 lint: ## gofmt and go vet
@@ -40,12 +51,21 @@ lint: ## gofmt and go vet
 	$(GO) vet ./...
 
 .PHONY: generate
-generate: ## Regenerate generated code (none yet: protobuf arrives with the coordinator)
-	$(GO) generate ./...
+generate: $(PROTOC_GEN_GO) $(PROTOC_GEN_GO_GRPC) ## Regenerate generated code (protobuf) with the pinned plugins
+	TOOLS_BIN=$(CURDIR)/$(TOOLS_BIN) $(GO) generate ./...
+
+.PHONY: verify-generated
+verify-generated: $(PROTOC_GEN_GO) $(PROTOC_GEN_GO_GRPC) ## Fail when committed generated code differs from a fresh generation
+	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
+	cp -r dispatcher/coordinatorv1/. "$$tmp/" && \
+	(cd "$$tmp" && protoc --plugin=protoc-gen-go=$(CURDIR)/$(PROTOC_GEN_GO) --plugin=protoc-gen-go-grpc=$(CURDIR)/$(PROTOC_GEN_GO_GRPC) \
+		--go_out=paths=source_relative:. --go-grpc_out=paths=source_relative:. coordinator.proto) && \
+	for f in coordinator.pb.go coordinator_grpc.pb.go; do \
+		diff -u dispatcher/coordinatorv1/$$f "$$tmp/$$f" || { echo "generated code is stale: run make generate and commit"; exit 1; }; \
+	done
 
 .PHONY: verify
-verify: lint generate ## Fail when generated code is stale or the tree is unformatted
-	@git diff --exit-code --stat || { echo "generated code is stale: run make generate and commit"; exit 1; }
+verify: lint verify-generated ## Fail when generated code is stale or the tree is unformatted
 
 .PHONY: demo
 demo: ## Run a real video through the real pipeline on this machine (needs `mpegflow dev`, not built yet)

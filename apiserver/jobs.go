@@ -262,6 +262,9 @@ func (s *Server) cancelJob(c *fiber.Ctx) error {
 	if err != nil {
 		return notFoundOr(err, "job")
 	}
+	if s.cfg.Metrics != nil {
+		s.cfg.Metrics.JobsTotal.WithLabelValues(store.JobCancelled).Inc()
+	}
 	s.emit(c.UserContext(), events.Event{Type: "job.cancelled", OrgID: &job.OrgID, JobID: &job.ID, PoolID: job.PoolID})
 	return c.JSON(job)
 }

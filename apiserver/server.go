@@ -18,6 +18,7 @@ import (
 	"github.com/mpegflow/mpegflow/internal/objstore"
 	"github.com/mpegflow/mpegflow/internal/queue"
 	"github.com/mpegflow/mpegflow/internal/store"
+	"github.com/mpegflow/mpegflow/internal/telemetry"
 )
 
 // Config holds the API's tunables. Zero values take the defaults noted.
@@ -30,6 +31,8 @@ type Config struct {
 	DefaultMaxAttempts int
 	// ReadTimeout bounds reading a request (default 30 s).
 	ReadTimeout time.Duration
+	// Metrics, when set, counts cancelled jobs in mpegflow_jobs_total.
+	Metrics *telemetry.Metrics
 }
 
 // Server serves the REST API.

@@ -28,12 +28,12 @@ func (s *Server) drainWorker(c *fiber.Ctx) error {
 }
 
 func (s *Server) evictWorker(c *fiber.Ctx) error {
-	w, job, err := s.store.EvictWorker(c.UserContext(), c.Params("id"))
+	w, jobs, err := s.store.EvictWorker(c.UserContext(), c.Params("id"))
 	if err != nil {
 		return notFoundOr(err, "worker")
 	}
-	if job != nil {
-		s.dispatch(c.UserContext(), *job, "job.requeued")
+	for _, j := range jobs {
+		s.dispatch(c.UserContext(), j, "job.requeued")
 	}
 	return c.JSON(w)
 }

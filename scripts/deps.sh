@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # deps.sh installs the system packages that `make test` and `make demo` need
 # on a fresh Debian or Ubuntu machine: a PostgreSQL server (initdb, pg_ctl),
-# Redis (redis-server, redis-cli) and FFmpeg (ffmpeg, ffprobe).
+# Redis (redis-server, redis-cli), FFmpeg (ffmpeg, ffprobe) and protoc (to
+# check that the committed generated code is current).
 #
 # It is idempotent: when everything is already present it changes nothing and
 # does not touch the network. It runs as root, or as a user with sudo.
@@ -27,6 +28,7 @@ missing_packages() {
 	if ! have ffmpeg || ! have ffprobe; then
 		pkgs+=(ffmpeg)
 	fi
+	have protoc || pkgs+=(protobuf-compiler)
 	if ((${#pkgs[@]} > 0)); then
 		printf '%s\n' "${pkgs[@]}"
 	fi
@@ -36,13 +38,13 @@ main() {
 	local -a missing
 	mapfile -t missing < <(missing_packages)
 	if ((${#missing[@]} == 0)); then
-		log "all dependencies present (postgresql, redis, ffmpeg); nothing to do"
+		log "all dependencies present (postgresql, redis, ffmpeg, protoc); nothing to do"
 		return 0
 	fi
 
 	if ! have apt-get; then
 		log "this is not an apt-based system; install these with your package manager and re-run:"
-		log "  PostgreSQL server (initdb, pg_ctl, psql), redis-server + redis-cli, ffmpeg + ffprobe"
+		log "  PostgreSQL server (initdb, pg_ctl, psql), redis-server + redis-cli, ffmpeg + ffprobe, protoc"
 		log "  (Debian package names: ${missing[*]})"
 		return 1
 	fi

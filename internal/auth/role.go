@@ -40,5 +40,8 @@ func (r Role) rank() int {
 	return -1
 }
 
-// AtLeast reports whether r is other or above it.
-func (r Role) AtLeast(other Role) bool { return r.rank() >= other.rank() && r.rank() >= 0 }
+// AtLeast reports whether r is other or above it. An unknown role on either
+// side answers false, so a typo can never grant anything.
+func (r Role) AtLeast(other Role) bool {
+	return r.rank() >= other.rank() && r.rank() >= 0 && other.rank() >= 0
+}

@@ -28,6 +28,8 @@ func TestAtLeastUnknownRole(t *testing.T) {
 	}{
 		"unknown is not at least viewer":   {r: "root", other: auth.Viewer, want: false},
 		"unknown is not at least unknown":  {r: "root", other: "root", want: false},
+		"viewer is not at least unknown":   {r: auth.Viewer, other: "root", want: false},
+		"superadmin is not at least empty": {r: auth.SuperAdmin, other: "", want: false},
 		"empty is not at least viewer":     {r: "", other: auth.Viewer, want: false},
 		"viewer is at least viewer":        {r: auth.Viewer, other: auth.Viewer, want: true},
 		"superadmin is at least owner":     {r: auth.SuperAdmin, other: auth.Owner, want: true},

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -28,6 +29,16 @@ var Vars = []Var{
 	{"REDIS_KEY_PREFIX", "mpegflow", "prefix of every Redis key (KEDA's listName must match)"},
 	{"HTTP_ADDR", ":8080", "REST API and WebSocket listen address"},
 	{"METRICS_ADDR", ":9090", "Prometheus metrics listen address"},
+	{"GRPC_ADDR", ":50051", "coordinator (gRPC) listen address"},
+	{"MPEGFLOW_SERVER_SECRET", "", "at least 32 bytes; signs pool worker tokens (required by serve)"},
+	{"MPEGFLOW_LEASE", "60s", "how long a claim lives without a heartbeat"},
+	{"MPEGFLOW_RETRY_BACKOFF_BASE", "10s", "first retry wait; doubles per attempt, with ±20% jitter"},
+	{"MPEGFLOW_RETRY_BACKOFF_MAX", "15m", "longest retry wait"},
+	{"MPEGFLOW_STALE_JOB_RECOVERY_PERIOD", "60s", "period of Stale Job Recovery"},
+	{"MPEGFLOW_STALE_WORKER_SWEEP_PERIOD", "60s", "period of the Stale Worker Sweeper"},
+	{"MPEGFLOW_OFFLINE_WORKER_REAP_PERIOD", "300s", "period of the Offline Worker Reaper"},
+	{"MPEGFLOW_DELAYED_PROMOTE_PERIOD", "5s", "period of the Delayed Job Promoter"},
+	{"MPEGFLOW_QUEUE_RECONCILE_PERIOD", "30s", "period of the Queue Reconciler"},
 	{"S3_BUCKET", "", "bucket for assets and outputs (required by serve)"},
 	{"S3_ENDPOINT", "", "S3-compatible endpoint URL; empty for AWS S3"},
 	{"S3_REGION", "us-east-1", "S3 region"},
@@ -47,6 +58,13 @@ type Config struct {
 	RedisKeyPrefix string
 	HTTPAddr       string
 	MetricsAddr    string
+	GRPCAddr       string
+	ServerSecret   string
+	Lease          time.Duration
+	BackoffBase    time.Duration
+	BackoffMax     time.Duration
+	// Periods of the background services.
+	StaleJobRecovery, StaleWorkerSweep, OfflineWorkerReap, DelayedPromote, QueueReconcile time.Duration
 	S3             objstore.Config
 	BodyLimit      int
 	AllowHTTP      bool
@@ -80,12 +98,29 @@ func Load(getenv func(string) string) (Config, error) {
 		RedisKeyPrefix: get("REDIS_KEY_PREFIX"),
 		HTTPAddr:       get("HTTP_ADDR"),
 		MetricsAddr:    get("METRICS_ADDR"),
+		GRPCAddr:       get("GRPC_ADDR"),
+		ServerSecret:   get("MPEGFLOW_SERVER_SECRET"),
 		S3: objstore.Config{
 			Endpoint: get("S3_ENDPOINT"), Region: get("S3_REGION"), Bucket: get("S3_BUCKET"),
 			AccessKeyID: get("S3_ACCESS_KEY_ID"), SecretAccessKey: get("S3_SECRET_ACCESS_KEY"),
 			PathStyle: parseBool("S3_FORCE_PATH_STYLE"),
 		},
 		AllowHTTP: parseBool("MPEGFLOW_ALLOW_HTTP"),
+	}
+	for _, d := range []struct {
+		name string
+		dst  *time.Duration
+	}{
+		{"MPEGFLOW_LEASE", &c.Lease}, {"MPEGFLOW_RETRY_BACKOFF_BASE", &c.BackoffBase}, {"MPEGFLOW_RETRY_BACKOFF_MAX", &c.BackoffMax},
+		{"MPEGFLOW_STALE_JOB_RECOVERY_PERIOD", &c.StaleJobRecovery}, {"MPEGFLOW_STALE_WORKER_SWEEP_PERIOD", &c.StaleWorkerSweep},
+		{"MPEGFLOW_OFFLINE_WORKER_REAP_PERIOD", &c.OfflineWorkerReap}, {"MPEGFLOW_DELAYED_PROMOTE_PERIOD", &c.DelayedPromote},
+		{"MPEGFLOW_QUEUE_RECONCILE_PERIOD", &c.QueueReconcile},
+	} {
+		v, err := time.ParseDuration(get(d.name))
+		if err != nil || v <= 0 {
+			errs = append(errs, fmt.Errorf("%s: want a positive duration such as 30s", d.name))
+		}
+		*d.dst = v
 	}
 	ttl, err := time.ParseDuration(get("S3_PRESIGN_TTL"))
 	if err != nil || ttl < time.Minute || ttl > 7*24*time.Hour {
@@ -107,7 +142,7 @@ func FromEnv() (Config, error) { return Load(os.Getenv) }
 
 // Require reports which of the named settings are empty.
 func (c Config) Require(names ...string) error {
-	vals := map[string]string{"DATABASE_URL": c.DatabaseURL, "REDIS_URL": c.RedisURL, "S3_BUCKET": c.S3.Bucket}
+	vals := map[string]string{"DATABASE_URL": c.DatabaseURL, "REDIS_URL": c.RedisURL, "S3_BUCKET": c.S3.Bucket, "MPEGFLOW_SERVER_SECRET": c.ServerSecret}
 	var missing []string
 	for _, n := range names {
 		if vals[n] == "" {
@@ -116,6 +151,9 @@ func (c Config) Require(names ...string) error {
 	}
 	if len(missing) > 0 {
 		return fmt.Errorf("set %s in the environment", strings.Join(missing, ", "))
+	}
+	if slices.Contains(names, "MPEGFLOW_SERVER_SECRET") && len(c.ServerSecret) < 32 {
+		return errors.New("MPEGFLOW_SERVER_SECRET must be at least 32 bytes (e.g. openssl rand -hex 32)")
 	}
 	return nil
 }

@@ -30,12 +30,19 @@ type Publisher interface {
 
 // Bus stamps and publishes events.
 type Bus struct {
-	pub Publisher
-	now func() time.Time
+	pub     Publisher
+	now     func() time.Time
+	observe func(time.Duration)
 }
 
 // NewBus returns a Bus publishing through pub, stamping with now.
-func NewBus(pub Publisher, now func() time.Time) *Bus { return &Bus{pub: pub, now: now} }
+func NewBus(pub Publisher, now func() time.Time) *Bus {
+	return &Bus{pub: pub, now: now, observe: func(time.Duration) {}}
+}
+
+// ObserveDispatch makes the bus report how long each publish took (the
+// mpegflow_event_bus_dispatch_duration_seconds histogram).
+func (b *Bus) ObserveDispatch(fn func(time.Duration)) { b.observe = fn }
 
 // Emit publishes e, filling its id and time.
 func (b *Bus) Emit(ctx context.Context, e Event) error {
@@ -49,7 +56,10 @@ func (b *Bus) Emit(ctx context.Context, e Event) error {
 	if err != nil {
 		return fmt.Errorf("encode event %s: %w", e.Type, err)
 	}
-	if err := b.pub.Publish(ctx, payload); err != nil {
+	start := time.Now()
+	err = b.pub.Publish(ctx, payload)
+	b.observe(time.Since(start))
+	if err != nil {
 		return fmt.Errorf("emit %s: %w", e.Type, err)
 	}
 	return nil

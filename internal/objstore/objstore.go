@@ -124,3 +124,15 @@ func (s *Store) EnsureBucket(ctx context.Context) error {
 	}
 	return nil
 }
+
+// PresignGetIn grants a download of key in another bucket reachable with the
+// same credentials (s3:// job inputs).
+func (s *Store) PresignGetIn(ctx context.Context, bucket, key string) (PresignedURL, error) {
+	req, err := s.presign.PresignGetObject(ctx, &s3.GetObjectInput{
+		Bucket: aws.String(bucket), Key: aws.String(key),
+	}, s3.WithPresignExpires(s.ttl))
+	if err != nil {
+		return PresignedURL{}, fmt.Errorf("presign get s3://%s/%s: %w", bucket, key, err)
+	}
+	return PresignedURL{URL: req.URL, Method: req.Method, ExpiresAt: time.Now().Add(s.ttl)}, nil
+}

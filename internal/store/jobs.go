@@ -246,6 +246,12 @@ func (s *Store) CancelJob(ctx context.Context, orgID, id uuid.UUID) (Job, error)
 		if err != nil {
 			return mapErr(err, "job")
 		}
+		if err := insertUsage(ctx, tx, out, JobCancelled, Usage{}, *out.FinishedAt); err != nil {
+			return err
+		}
+		if err := clearWorker(ctx, tx, j); err != nil {
+			return err
+		}
 		return insertJobEvent(ctx, tx, out, "job.cancelled", map[string]any{"previous_status": j.Status})
 	})
 	return out, err

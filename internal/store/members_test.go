@@ -1,6 +1,8 @@
 package store_test
 
 import (
+	"context"
+	"sync"
 	"testing"
 
 	"github.com/google/uuid"
@@ -168,4 +170,60 @@ func TestSetMemberRoleChangesAuthenticatedRole(t *testing.T) {
 	p, err := s.Authenticate(ctx, key)
 	require.NoError(t, err)
 	assert.Equal(t, auth.Admin, p.Role, "a key acts with the member's current role")
+}
+
+// TestLastOwnerConcurrent races two owners leaving (or being demoted) at
+// once: the membership lock must let exactly one through.
+func TestLastOwnerConcurrent(t *testing.T) {
+	t.Parallel()
+	tests := map[string]func(ctx context.Context, s *store.Store, org, user uuid.UUID) error{
+		"remove both": func(ctx context.Context, s *store.Store, org, user uuid.UUID) error {
+			return s.RemoveMember(ctx, org, user)
+		},
+		"demote both": func(ctx context.Context, s *store.Store, org, user uuid.UUID) error {
+			_, err := s.SetMemberRole(ctx, org, user, auth.Admin)
+			return err
+		},
+	}
+	for name, change := range tests {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			s, _ := newStore(t)
+			b := bootstrap(t, s, "Acme")
+			second, err := s.AddMember(t.Context(), b.Org.ID, "second@example.com", "", auth.Owner)
+			require.NoError(t, err)
+
+			users := []uuid.UUID{b.User.ID, second.UserID}
+			errs := make([]error, len(users))
+			start := make(chan struct{})
+			var wg sync.WaitGroup
+			for i, u := range users {
+				wg.Go(func() {
+					<-start
+					errs[i] = change(t.Context(), s, b.Org.ID, u)
+				})
+			}
+			close(start)
+			wg.Wait()
+
+			ok := 0
+			for _, err := range errs {
+				if err == nil {
+					ok++
+				} else {
+					require.ErrorIs(t, err, store.ErrConflict)
+				}
+			}
+			assert.Equal(t, 1, ok, "exactly one change goes through: %v", errs)
+			members, err := s.ListMembers(t.Context(), b.Org.ID)
+			require.NoError(t, err)
+			owners := 0
+			for _, m := range members {
+				if m.Role == auth.Owner {
+					owners++
+				}
+			}
+			assert.Equal(t, 1, owners)
+		})
+	}
 }

@@ -55,9 +55,24 @@ func (mg *Migrator) Up() error {
 	return nil
 }
 
-// Down rolls back steps migrations (1 when steps <= 0).
+// Down rolls back steps migrations (1 when steps <= 0), at most as many as
+// are applied.
 func (mg *Migrator) Down(steps int) error {
-	if err := mg.m.Steps(-max(steps, 1)); err != nil && !errors.Is(err, migrate.ErrNoChange) {
+	list, _, _, err := mg.Status()
+	if err != nil {
+		return err
+	}
+	applied := 0
+	for _, m := range list {
+		if m.Applied {
+			applied++
+		}
+	}
+	steps = min(max(steps, 1), applied)
+	if steps == 0 {
+		return nil
+	}
+	if err := mg.m.Steps(-steps); err != nil && !errors.Is(err, migrate.ErrNoChange) {
 		return fmt.Errorf("migrate down: %w", err)
 	}
 	return nil

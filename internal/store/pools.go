@@ -108,6 +108,7 @@ func (p PoolSettings) Validate() error {
 		if _, err := time.LoadLocation(w.Timezone); err != nil || w.Timezone == "" {
 			errs.Add(f+".timezone", "must be an IANA time zone such as Europe/Paris")
 		}
+		cronOK := true
 		for name, expr := range map[string]string{"start": w.Start, "end": w.End} {
 			fs := strings.Fields(expr)
 			ok := len(fs) == 5
@@ -116,7 +117,11 @@ func (p PoolSettings) Validate() error {
 			}
 			if !ok {
 				errs.Add(f+"."+name, "must be a five-field cron expression such as \"55 7 * * 1-5\"")
+				cronOK = false
 			}
+		}
+		if cronOK && strings.Join(strings.Fields(w.Start), " ") == strings.Join(strings.Fields(w.End), " ") {
+			errs.Add(f+".end", "must differ from start (KEDA rejects a window that starts and ends at the same time)")
 		}
 		if w.DesiredReplicas < 1 || w.DesiredReplicas > p.MaxReplicas {
 			errs.Add(f+".desired_replicas", "must be between 1 and max_replicas")

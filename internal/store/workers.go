@@ -74,13 +74,13 @@ func (s *Store) DrainWorker(ctx context.Context, id string) (Worker, error) {
 	return w, mapErr(err, "worker")
 }
 
-// EvictWorker stops a worker and puts its running job back in the queue, in
-// one transaction. The requeued job (if any) is returned so the caller can
-// push its id onto the pool's list after commit.
-func (s *Store) EvictWorker(ctx context.Context, id string) (Worker, *Job, error) {
+// EvictWorker stops a worker and puts its running jobs back in the queue, in
+// one transaction. The requeued jobs are returned so the caller can push
+// their ids onto the pool's list after commit.
+func (s *Store) EvictWorker(ctx context.Context, id string) (Worker, []Job, error) {
 	var (
 		out     Worker
-		requeue *Job
+		requeue []Job
 	)
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		rows, _ := tx.Query(ctx, `UPDATE workers SET status = 'evicted', current_job_id = NULL
@@ -97,12 +97,12 @@ func (s *Store) EvictWorker(ctx context.Context, id string) (Worker, *Job, error
 		if err != nil {
 			return mapErr(err, "job")
 		}
-		for i := range jobs {
-			if err := insertJobEvent(ctx, tx, jobs[i], "job.requeued", map[string]any{"reason": "worker evicted", "worker_id": id}); err != nil {
+		for _, j := range jobs {
+			if err := insertJobEvent(ctx, tx, j, "job.requeued", map[string]any{"reason": "worker evicted", "worker_id": id}); err != nil {
 				return err
 			}
-			requeue = &jobs[i]
 		}
+		requeue = jobs
 		return nil
 	})
 	return out, requeue, err

@@ -1,0 +1,87 @@
+package dispatcher
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"regexp"
+	"strings"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+
+	"github.com/mpegflow/mpegflow/internal/auth"
+)
+
+// Metadata keys a worker sends.
+const (
+	MetadataPool       = "mpegflow-pool"
+	MetadataClaimToken = "mpegflow-claim-token"
+)
+
+var poolIDPattern = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,30}[a-z0-9])?$`)
+
+type poolKey struct{}
+
+// poolOf returns the pool the call authenticated as.
+func poolOf(ctx context.Context) string {
+	p, _ := ctx.Value(poolKey{}).(string) // set by the auth interceptor on every call
+	return p
+}
+
+func firstMD(md metadata.MD, key string) string {
+	if v := md.Get(key); len(v) > 0 {
+		return v[0]
+	}
+	return ""
+}
+
+// authenticate checks the pool's worker token on every call and puts the
+// pool into the context. Health checks and reflection are not served.
+func (c *Coordinator) authenticate(ctx context.Context) (context.Context, error) {
+	md, _ := metadata.FromIncomingContext(ctx)
+	pool := firstMD(md, MetadataPool)
+	token, ok := strings.CutPrefix(firstMD(md, "authorization"), "Bearer ")
+	if pool == "" || !ok || token == "" {
+		return nil, status.Error(codes.Unauthenticated, "send metadata mpegflow-pool and authorization: Bearer <worker token>")
+	}
+	if !poolIDPattern.MatchString(pool) || !auth.WorkerTokenValid(c.cfg.Secret, pool, token) {
+		return nil, status.Error(codes.PermissionDenied, "the worker token is not valid for this pool")
+	}
+	return context.WithValue(ctx, poolKey{}, pool), nil
+}
+
+// UnaryInterceptor authenticates and counts every call.
+func (c *Coordinator) UnaryInterceptor(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+	method := info.FullMethod[strings.LastIndex(info.FullMethod, "/")+1:]
+	c.metrics.GRPCRequests.WithLabelValues(method).Inc()
+	ctx, err := c.authenticate(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return handler(ctx, req)
+}
+
+// claimTokenHash reads the claim token from metadata and hashes it.
+func claimTokenHash(ctx context.Context) ([]byte, error) {
+	md, _ := metadata.FromIncomingContext(ctx)
+	tok := firstMD(md, MetadataClaimToken)
+	if tok == "" {
+		return nil, status.Error(codes.Unauthenticated, "send the job's claim token as metadata mpegflow-claim-token")
+	}
+	return hashToken(tok), nil
+}
+
+func hashToken(tok string) []byte {
+	h := sha256.Sum256([]byte(tok))
+	return h[:]
+}
+
+func newClaimToken() string {
+	b := make([]byte, 32)
+	_, _ = rand.Read(b)
+	return base64.RawURLEncoding.EncodeToString(b)
+}

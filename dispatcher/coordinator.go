@@ -1,0 +1,133 @@
+package dispatcher
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"time"
+
+	"k8s.io/utils/clock"
+
+	"github.com/mpegflow/mpegflow/dispatcher/coordinatorv1"
+	"github.com/mpegflow/mpegflow/internal/events"
+	"github.com/mpegflow/mpegflow/internal/objstore"
+	"github.com/mpegflow/mpegflow/internal/queue"
+	"github.com/mpegflow/mpegflow/internal/store"
+	"github.com/mpegflow/mpegflow/internal/telemetry"
+)
+
+// Config holds the coordinator's tunables; zero values take the defaults.
+type Config struct {
+	// Secret signs worker tokens (HMAC-SHA256 of the pool id); at least 32 bytes.
+	Secret []byte
+	// Lease is how long a claim lives without a heartbeat (default 60 s).
+	Lease time.Duration
+	// HeartbeatInterval is what workers are told to heartbeat at (default Lease/4).
+	HeartbeatInterval time.Duration
+	// MaxWait caps a Claim's long poll (default 30 s).
+	MaxWait time.Duration
+	// PollInterval is how often a long-polling Claim looks again (default 200 ms).
+	PollInterval time.Duration
+	// BackoffBase and BackoffMax shape retry waits: base·2^(attempt−1),
+	// capped, with ±20 % jitter (defaults 10 s and 15 min).
+	BackoffBase, BackoffMax time.Duration
+	// Clock is the time source (default the real clock).
+	Clock clock.WithTicker
+	// Jitter returns a number in [0, 1) (default math/rand/v2).
+	Jitter func() float64
+}
+
+func (c *Config) defaults() error {
+	if len(c.Secret) < 32 {
+		return errors.New("dispatcher: the server secret must be at least 32 bytes (set MPEGFLOW_SERVER_SECRET)")
+	}
+	c.Lease = cmp.Or(c.Lease, 60*time.Second)
+	c.HeartbeatInterval = cmp.Or(c.HeartbeatInterval, c.Lease/4)
+	c.MaxWait = cmp.Or(c.MaxWait, 30*time.Second)
+	c.PollInterval = cmp.Or(c.PollInterval, 200*time.Millisecond)
+	c.BackoffBase = cmp.Or(c.BackoffBase, 10*time.Second)
+	c.BackoffMax = cmp.Or(c.BackoffMax, 15*time.Minute)
+	if c.Clock == nil {
+		c.Clock = clock.RealClock{}
+	}
+	if c.Jitter == nil {
+		c.Jitter = rand.Float64
+	}
+	if c.HeartbeatInterval >= c.Lease {
+		return fmt.Errorf("dispatcher: heartbeat interval %s must be shorter than the lease %s", c.HeartbeatInterval, c.Lease)
+	}
+	return nil
+}
+
+// Backoff is the wait before the retry that follows attempt (1-based):
+// BackoffBase·2^(attempt−1) capped at BackoffMax, times a jitter in [0.8, 1.2).
+func (c *Config) Backoff(attempt int) time.Duration {
+	d := c.BackoffBase
+	for i := 1; i < attempt && d < c.BackoffMax; i++ {
+		d *= 2
+	}
+	d = min(d, c.BackoffMax)
+	return time.Duration(float64(d) * (0.8 + 0.4*c.Jitter()))
+}
+
+// Coordinator implements mpegflow.coordinator.v1.
+type Coordinator struct {
+	coordinatorv1.UnimplementedCoordinatorServer
+	cfg     Config
+	store   *store.Store
+	queue   *queue.Queue
+	objects *objstore.Store
+	bus     *events.Bus
+	metrics *telemetry.Metrics
+	log     *slog.Logger
+}
+
+var _ coordinatorv1.CoordinatorServer = (*Coordinator)(nil)
+
+// New validates cfg and returns a Coordinator.
+func New(cfg Config, st *store.Store, q *queue.Queue, objects *objstore.Store, bus *events.Bus, m *telemetry.Metrics, log *slog.Logger) (*Coordinator, error) {
+	if err := cfg.defaults(); err != nil {
+		return nil, err
+	}
+	return &Coordinator{cfg: cfg, store: st, queue: q, objects: objects, bus: bus, metrics: m, log: log}, nil
+}
+
+func (c *Coordinator) emit(ctx context.Context, j store.Job, typ string, data map[string]any) {
+	if err := c.bus.Emit(ctx, events.Event{Type: typ, OrgID: &j.OrgID, JobID: &j.ID, PoolID: j.PoolID, Data: data}); err != nil {
+		c.log.WarnContext(ctx, "event not published; live subscribers miss it, check redis",
+			slog.String("event", typ), slog.String("job_id", j.ID.String()), slog.Any("error", err))
+	}
+}
+
+func (c *Coordinator) policy() store.FailPolicy {
+	return store.FailPolicy{Now: c.cfg.Clock.Now(), Backoff: c.cfg.Backoff}
+}
+
+// afterFail pushes or delays a job whose attempt ended, by outcome.
+func (c *Coordinator) afterFail(ctx context.Context, j store.Job, outcome string) {
+	switch outcome {
+	case store.OutcomeRequeued:
+		if err := c.queue.Push(ctx, j.PoolID, j.Lane, j.ID.String(), j.Priority); err != nil {
+			c.log.WarnContext(ctx, "requeued job not pushed; the queue reconciler will push it", slog.String("job_id", j.ID.String()), slog.Any("error", err))
+		}
+		c.emit(ctx, j, "job.requeued", map[string]any{"error": deref(j.Error)})
+	case store.OutcomeRetryScheduled:
+		if err := c.queue.Delay(ctx, j.ID.String(), *j.RunAfter); err != nil {
+			c.log.WarnContext(ctx, "retry not scheduled in redis; the queue reconciler will promote it when due", slog.String("job_id", j.ID.String()), slog.Any("error", err))
+		}
+		c.emit(ctx, j, "job.retry_scheduled", map[string]any{"error": deref(j.Error), "retry_at": j.RunAfter})
+	case store.OutcomeFailed:
+		c.metrics.JobsTotal.WithLabelValues(store.JobFailed).Inc()
+		c.emit(ctx, j, "job.failed", map[string]any{"error": deref(j.Error)})
+	}
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}

@@ -1,0 +1,90 @@
+package dispatcher
+
+import (
+	"context"
+	"math"
+	"strings"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/mpegflow/mpegflow/dispatcher/coordinatorv1"
+	"github.com/mpegflow/mpegflow/internal/store"
+)
+
+// PreemptedError is the Fail error a terminating pod reports; the job goes
+// back to the queue at once without using an attempt.
+const PreemptedError = "preempted"
+
+// Complete records a held job's outputs and usage and finishes it.
+func (c *Coordinator) Complete(ctx context.Context, req *coordinatorv1.CompleteRequest) (*coordinatorv1.CompleteResponse, error) {
+	id, err := parseJobID("Complete", req.GetJobId())
+	if err != nil {
+		return nil, err
+	}
+	u := req.GetUsage()
+	for _, v := range []float64{u.GetEncodeSeconds(), u.GetOutputSeconds(), u.GetGpuSeconds()} {
+		if math.IsNaN(v) || math.IsInf(v, 0) || v < 0 {
+			return nil, status.Error(codes.InvalidArgument, "Complete: usage figures must be finite and not negative")
+		}
+	}
+	acc := u.GetAccelerator()
+	if acc == "" {
+		acc = "cpu"
+	}
+	if acc != "cpu" && acc != "nvidia" {
+		return nil, status.Error(codes.InvalidArgument, "Complete: usage.accelerator must be cpu or nvidia")
+	}
+	tok, err := claimTokenHash(ctx)
+	if err != nil {
+		return nil, err
+	}
+	pool := poolOf(ctx)
+	held, err := c.store.CheckHeld(ctx, id, pool, tok)
+	if err != nil {
+		return nil, c.toStatus(ctx, "Complete", err)
+	}
+	outputs, err := c.checkOutputs(ctx, held, req.GetOutputs())
+	if err != nil {
+		return nil, err
+	}
+	usage := store.Usage{EncodeSeconds: u.GetEncodeSeconds(), OutputSeconds: u.GetOutputSeconds(), Accelerator: acc, GPUSeconds: u.GetGpuSeconds()}
+	j, err := c.store.CompleteJob(ctx, id, pool, tok, outputs, usage, c.cfg.Clock.Now())
+	if err != nil {
+		return nil, c.toStatus(ctx, "Complete", err)
+	}
+	c.metrics.JobsTotal.WithLabelValues(store.JobCompleted).Inc()
+	c.emit(ctx, j, "job.completed", map[string]any{"outputs": len(req.GetOutputs())})
+	return &coordinatorv1.CompleteResponse{}, nil
+}
+
+// Fail ends a held job's attempt: requeue now (preempted), retry after a
+// backoff, or fail for good.
+func (c *Coordinator) Fail(ctx context.Context, req *coordinatorv1.FailRequest) (*coordinatorv1.FailResponse, error) {
+	id, err := parseJobID("Fail", req.GetJobId())
+	if err != nil {
+		return nil, err
+	}
+	msg := strings.TrimSpace(req.GetError())
+	if msg == "" {
+		return nil, status.Error(codes.InvalidArgument, "Fail: error must say what went wrong")
+	}
+	if len(msg) > 4000 {
+		msg = msg[:4000] + "…"
+	}
+	tok, err := claimTokenHash(ctx)
+	if err != nil {
+		return nil, err
+	}
+	preempted := req.GetRetryable() && msg == PreemptedError
+	j, outcome, err := c.store.FailJob(ctx, id, poolOf(ctx), tok, msg, req.GetRetryable(), preempted, c.policy())
+	if err != nil {
+		return nil, c.toStatus(ctx, "Fail", err)
+	}
+	c.afterFail(ctx, j, outcome)
+	resp := &coordinatorv1.FailResponse{Outcome: outcome, Attempts: int32(j.Attempts)}
+	if j.RunAfter != nil {
+		resp.RetryAtUnixMs = j.RunAfter.UnixMilli()
+	}
+	return resp, nil
+}

@@ -1,0 +1,37 @@
+package dispatcher
+
+import (
+	"context"
+
+	"github.com/mpegflow/mpegflow/internal/queue"
+	"github.com/mpegflow/mpegflow/internal/telemetry"
+)
+
+var _ telemetry.FleetSource = (*Coordinator)(nil)
+
+// FleetState reads running jobs and workers from Postgres and queue depths
+// from Redis, for the metrics endpoint.
+func (c *Coordinator) FleetState(ctx context.Context) (telemetry.FleetState, error) {
+	inFlight, workers, err := c.store.FleetCounts(ctx)
+	if err != nil {
+		return telemetry.FleetState{}, err
+	}
+	pools, err := c.store.ListAllPools(ctx)
+	if err != nil {
+		return telemetry.FleetState{}, err
+	}
+	depth := make(map[string]int64, len(pools))
+	for _, p := range pools {
+		for _, l := range queue.Lanes {
+			n, err := c.queue.Len(ctx, p.ID, l)
+			if err != nil {
+				return telemetry.FleetState{}, err
+			}
+			depth[p.ID] += n
+		}
+		if _, ok := inFlight[p.ID]; !ok {
+			inFlight[p.ID] = 0
+		}
+	}
+	return telemetry.FleetState{InFlight: inFlight, QueueDepth: depth, Workers: workers}, nil
+}

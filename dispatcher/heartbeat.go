@@ -1,0 +1,46 @@
+package dispatcher
+
+import (
+	"context"
+	"math"
+
+	"github.com/google/uuid"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/mpegflow/mpegflow/dispatcher/coordinatorv1"
+)
+
+func parseJobID(op, raw string) (uuid.UUID, error) {
+	id, err := uuid.Parse(raw)
+	if err != nil {
+		return uuid.Nil, status.Error(codes.InvalidArgument, op+": job_id must be a job id (UUID)")
+	}
+	return id, nil
+}
+
+// Heartbeat extends the lease of a held job and records its progress.
+func (c *Coordinator) Heartbeat(ctx context.Context, req *coordinatorv1.HeartbeatRequest) (*coordinatorv1.HeartbeatResponse, error) {
+	id, err := parseJobID("Heartbeat", req.GetJobId())
+	if err != nil {
+		return nil, err
+	}
+	p := req.GetProgress()
+	if math.IsNaN(p) || p < 0 || p > 1 {
+		return nil, status.Error(codes.InvalidArgument, "Heartbeat: progress must be between 0 and 1")
+	}
+	tok, err := claimTokenHash(ctx)
+	if err != nil {
+		return nil, err
+	}
+	now := c.cfg.Clock.Now()
+	lease := now.Add(c.cfg.Lease)
+	cancelled, err := c.store.Heartbeat(ctx, id, poolOf(ctx), tok, p, now, lease)
+	if err != nil {
+		return nil, c.toStatus(ctx, "Heartbeat", err)
+	}
+	if cancelled {
+		return &coordinatorv1.HeartbeatResponse{Cancel: true}, nil
+	}
+	return &coordinatorv1.HeartbeatResponse{LeaseExpiresUnixMs: lease.UnixMilli()}, nil
+}

@@ -1,0 +1,134 @@
+package dispatcher
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"mime"
+	"path"
+	"regexp"
+	"strings"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/mpegflow/mpegflow/dispatcher/coordinatorv1"
+	"github.com/mpegflow/mpegflow/internal/store"
+	"github.com/mpegflow/mpegflow/internal/validation"
+)
+
+// MaxOutputFiles bounds one job's outputs (an HLS ladder of a long film has
+// a few thousand segments).
+const MaxOutputFiles = 20000
+
+var outputName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)*$`)
+
+// checkOutputName refuses names that could escape the job's output prefix.
+func checkOutputName(name string) string {
+	if len(name) == 0 || len(name) > 255 || !outputName.MatchString(name) || path.Clean(name) != name || strings.Contains(name, "..") {
+		return "must be a relative path of letters, digits, '.', '_', '-' and '/', at most 255 characters, without '..'"
+	}
+	return ""
+}
+
+// OutputKey is where a job's output file lives in storage.
+func OutputKey(j store.Job, name string) string {
+	return fmt.Sprintf("orgs/%s/jobs/%s/outputs/%s", j.OrgID, j.ID, name)
+}
+
+// PresignOutputs grants PUTs for files a held job produced.
+func (c *Coordinator) PresignOutputs(ctx context.Context, req *coordinatorv1.PresignOutputsRequest) (*coordinatorv1.PresignOutputsResponse, error) {
+	id, err := parseJobID("PresignOutputs", req.GetJobId())
+	if err != nil {
+		return nil, err
+	}
+	files := req.GetFiles()
+	if len(files) == 0 || len(files) > 1000 {
+		return nil, status.Error(codes.InvalidArgument, "PresignOutputs: ask for 1 to 1000 files per call")
+	}
+	var errs validation.Errors
+	for i, f := range files {
+		if d := checkOutputName(f.GetName()); d != "" {
+			errs.Add(fmt.Sprintf("files[%d].name", i), "%s", d)
+		}
+		if _, _, err := mime.ParseMediaType(f.GetContentType()); err != nil {
+			errs.Add(fmt.Sprintf("files[%d].content_type", i), "must be a media type such as video/mp4")
+		}
+	}
+	if len(errs) > 0 {
+		return nil, c.toStatus(ctx, "PresignOutputs", errs)
+	}
+	tok, err := claimTokenHash(ctx)
+	if err != nil {
+		return nil, err
+	}
+	j, err := c.store.CheckHeld(ctx, id, poolOf(ctx), tok)
+	if err != nil {
+		return nil, c.toStatus(ctx, "PresignOutputs", err)
+	}
+	out := &coordinatorv1.PresignOutputsResponse{}
+	for _, f := range files {
+		p, err := c.objects.PresignPut(ctx, OutputKey(j, f.GetName()), f.GetContentType())
+		if err != nil {
+			return nil, c.toStatus(ctx, "PresignOutputs", err)
+		}
+		out.Uploads = append(out.Uploads, &coordinatorv1.PresignedUpload{
+			Name: f.GetName(), Url: p.URL, Method: p.Method,
+			Headers: map[string]string{"Content-Type": f.GetContentType()},
+		})
+	}
+	return out, nil
+}
+
+// outputRecord is one output as stored in the job's outputs column.
+type outputRecord struct {
+	Name        string            `json:"name"`
+	Kind        string            `json:"kind"`
+	SizeBytes   int64             `json:"size_bytes"`
+	ContentType string            `json:"content_type"`
+	Key         string            `json:"key"`
+	Attributes  map[string]string `json:"attributes,omitempty"`
+}
+
+// checkOutputs validates what Complete reports and checks that every file
+// is really in storage, so a completed job never points at a missing object.
+func (c *Coordinator) checkOutputs(ctx context.Context, j store.Job, outs []*coordinatorv1.Output) (json.RawMessage, error) {
+	if len(outs) > MaxOutputFiles {
+		return nil, status.Errorf(codes.InvalidArgument, "Complete: at most %d outputs", MaxOutputFiles)
+	}
+	var errs validation.Errors
+	recs := make([]outputRecord, 0, len(outs))
+	seen := map[string]bool{}
+	for i, o := range outs {
+		if d := checkOutputName(o.GetName()); d != "" {
+			errs.Add(fmt.Sprintf("outputs[%d].name", i), "%s", d)
+			continue
+		}
+		if seen[o.GetName()] {
+			errs.Add(fmt.Sprintf("outputs[%d].name", i), "listed twice")
+		}
+		seen[o.GetName()] = true
+		if o.GetSizeBytes() < 0 {
+			errs.Add(fmt.Sprintf("outputs[%d].size_bytes", i), "must not be negative")
+		}
+		recs = append(recs, outputRecord{Name: o.GetName(), Kind: o.GetKind(), SizeBytes: o.GetSizeBytes(),
+			ContentType: o.GetContentType(), Key: OutputKey(j, o.GetName()), Attributes: o.GetAttributes()})
+	}
+	if len(errs) > 0 {
+		return nil, c.toStatus(ctx, "Complete", errs)
+	}
+	for _, r := range recs {
+		ok, err := c.objects.Exists(ctx, r.Key)
+		if err != nil {
+			return nil, c.toStatus(ctx, "Complete", err)
+		}
+		if !ok {
+			return nil, status.Errorf(codes.FailedPrecondition, "Complete: output %q was never uploaded", r.Name)
+		}
+	}
+	b, err := json.Marshal(recs)
+	if err != nil {
+		return nil, c.toStatus(ctx, "Complete", err)
+	}
+	return b, nil
+}

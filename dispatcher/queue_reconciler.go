@@ -1,0 +1,95 @@
+package dispatcher
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/mpegflow/mpegflow/internal/store"
+)
+
+// reconcileLockKey is the advisory lock that lets one replica reconcile per round.
+const reconcileLockKey = 0x6d70_6567_666c_6f77 // "mpegflow"
+
+// ReconcileQueues makes Redis agree with Postgres: pause keys follow the
+// pools' status, every queued job is on its list (a crash between commit and
+// push, or a Redis that lost its data, loses nothing), and retries whose
+// delayed-set entry was lost are promoted once overdue.
+func (s *Services) ReconcileQueues(ctx context.Context) (int, error) {
+	changed := 0
+	_, err := s.c.store.TryAdvisoryLock(ctx, reconcileLockKey, func(ctx context.Context) error {
+		pools, err := s.c.store.ListAllPools(ctx)
+		if err != nil {
+			return err
+		}
+		for _, p := range pools {
+			want := p.Status == "paused"
+			got, err := s.c.queue.Paused(ctx, p.ID)
+			if err != nil {
+				return err
+			}
+			if got != want {
+				if err := s.c.queue.SetPaused(ctx, p.ID, want); err != nil {
+					return err
+				}
+				changed++
+			}
+		}
+		n, err := s.repushQueued(ctx)
+		changed += n
+		if err != nil {
+			return err
+		}
+		cutoff := s.c.cfg.Clock.Now().Add(-s.cfg.ReconcileGrace)
+		overdue, err := s.c.store.OverdueRetries(ctx, cutoff, s.cfg.Batch)
+		if err != nil || len(overdue) == 0 {
+			return err
+		}
+		jobs, err := s.c.store.PromoteRetries(ctx, overdue, s.c.cfg.Clock.Now())
+		if err != nil {
+			return err
+		}
+		s.push(ctx, jobs)
+		changed += len(jobs)
+		return nil
+	})
+	if err != nil {
+		return changed, fmt.Errorf("queue reconciler: %w", err)
+	}
+	return changed, nil
+}
+
+type lane struct{ pool, lane string }
+
+func (s *Services) repushQueued(ctx context.Context) (int, error) {
+	queued, err := s.c.store.QueuedJobs(ctx, s.c.cfg.Clock.Now().Add(-s.cfg.ReconcileGrace))
+	if err != nil {
+		return 0, err
+	}
+	byLane := map[lane][]store.QueuedJob{}
+	for _, j := range queued {
+		k := lane{j.PoolID, j.Lane}
+		byLane[k] = append(byLane[k], j)
+	}
+	pushed := 0
+	for k, jobs := range byLane {
+		members, err := s.c.queue.Members(ctx, k.pool, k.lane)
+		if err != nil {
+			return pushed, err
+		}
+		onList := make(map[string]bool, len(members))
+		for _, m := range members {
+			onList[m] = true
+		}
+		var missing []string
+		for _, j := range jobs {
+			if !onList[j.ID.String()] {
+				missing = append(missing, j.ID.String())
+			}
+		}
+		if err := s.c.queue.PushMany(ctx, k.pool, k.lane, missing); err != nil {
+			return pushed, err
+		}
+		pushed += len(missing)
+	}
+	return pushed, nil
+}

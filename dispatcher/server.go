@@ -1,0 +1,46 @@
+package dispatcher
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/keepalive"
+
+	"github.com/mpegflow/mpegflow/dispatcher/coordinatorv1"
+)
+
+// NewGRPCServer returns a gRPC server serving c with authentication and
+// metrics on every call.
+func (c *Coordinator) NewGRPCServer() *grpc.Server {
+	s := grpc.NewServer(
+		grpc.UnaryInterceptor(c.UnaryInterceptor),
+		grpc.MaxRecvMsgSize(8<<20),
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
+	)
+	coordinatorv1.RegisterCoordinatorServer(s, c)
+	return s
+}
+
+// Serve answers on ln until ctx ends, then stops gracefully (waiting up to
+// MaxWait for long-polling claims).
+func (c *Coordinator) Serve(ctx context.Context, ln net.Listener) error {
+	s := c.NewGRPCServer()
+	errc := make(chan error, 1)
+	go func() { errc <- s.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve grpc: %w", err)
+	case <-ctx.Done():
+		done := make(chan struct{})
+		go func() { s.GracefulStop(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(c.cfg.MaxWait + 5*time.Second):
+			s.Stop()
+		}
+		return nil
+	}
+}

@@ -1,0 +1,94 @@
+package dispatcher
+
+import (
+	"cmp"
+	"context"
+	"log/slog"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+)
+
+// ServicesConfig sets the background services' periods and thresholds;
+// zero values take design.md's defaults.
+type ServicesConfig struct {
+	StaleJobRecovery    time.Duration // period, default 60 s
+	StaleWorkerSweeper  time.Duration // period, default 60 s
+	WorkerTTL           time.Duration // a worker silent this long goes offline, default 3 min
+	OfflineWorkerReaper time.Duration // period, default 300 s
+	OfflineGrace        time.Duration // offline workers are deleted after this, default 2 h
+	DelayedJobPromoter  time.Duration // period, default 5 s
+	QueueReconciler     time.Duration // period, default 30 s
+	// ReconcileGrace: a queued job is re-pushed only once it has been queued
+	// this long without being claimed, so a push still in flight is not
+	// doubled (default 10 s). Doubling would be harmless, only wasteful.
+	ReconcileGrace time.Duration
+	// Batch bounds the rows one round of a service touches (default 500).
+	Batch int
+}
+
+func (s *ServicesConfig) defaults() {
+	s.StaleJobRecovery = cmp.Or(s.StaleJobRecovery, 60*time.Second)
+	s.StaleWorkerSweeper = cmp.Or(s.StaleWorkerSweeper, 60*time.Second)
+	s.WorkerTTL = cmp.Or(s.WorkerTTL, 3*time.Minute)
+	s.OfflineWorkerReaper = cmp.Or(s.OfflineWorkerReaper, 300*time.Second)
+	s.OfflineGrace = cmp.Or(s.OfflineGrace, 2*time.Hour)
+	s.DelayedJobPromoter = cmp.Or(s.DelayedJobPromoter, 5*time.Second)
+	s.QueueReconciler = cmp.Or(s.QueueReconciler, 30*time.Second)
+	s.ReconcileGrace = cmp.Or(s.ReconcileGrace, 10*time.Second)
+	s.Batch = cmp.Or(s.Batch, 500)
+}
+
+// Services are the background services of design.md. Every replica runs all
+// of them: each round takes its rows with FOR UPDATE SKIP LOCKED, an atomic
+// Redis step or an advisory lock, so replicas never do the same work twice.
+type Services struct {
+	c   *Coordinator
+	cfg ServicesConfig
+}
+
+// NewServices returns the services of coordinator c.
+func NewServices(c *Coordinator, cfg ServicesConfig) *Services {
+	cfg.defaults()
+	return &Services{c: c, cfg: cfg}
+}
+
+type round struct {
+	name   string
+	period time.Duration
+	run    func(context.Context) (int, error)
+}
+
+// Run runs every service until ctx ends.
+func (s *Services) Run(ctx context.Context) error {
+	rounds := []round{
+		{"stale_job_recovery", s.cfg.StaleJobRecovery, s.RecoverStaleJobs},
+		{"stale_worker_sweeper", s.cfg.StaleWorkerSweeper, s.SweepStaleWorkers},
+		{"offline_worker_reaper", s.cfg.OfflineWorkerReaper, s.ReapOfflineWorkers},
+		{"delayed_job_promoter", s.cfg.DelayedJobPromoter, s.PromoteDelayed},
+		{"queue_reconciler", s.cfg.QueueReconciler, s.ReconcileQueues},
+	}
+	g, ctx := errgroup.WithContext(ctx)
+	for _, r := range rounds {
+		g.Go(func() error {
+			t := s.c.cfg.Clock.NewTicker(r.period)
+			defer t.Stop()
+			for {
+				select {
+				case <-ctx.Done():
+					return nil
+				case <-t.C():
+				}
+				n, err := r.run(ctx)
+				switch {
+				case err != nil && ctx.Err() == nil:
+					s.c.log.WarnContext(ctx, "background service round failed; it retries next period, check Postgres and Redis",
+						slog.String("service", r.name), slog.Any("error", err))
+				case n > 0:
+					s.c.log.InfoContext(ctx, "background service round", slog.String("service", r.name), slog.Int("changed", n))
+				}
+			}
+		})
+	}
+	return g.Wait()
+}

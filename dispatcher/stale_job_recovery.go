@@ -1,0 +1,20 @@
+package dispatcher
+
+import (
+	"context"
+	"fmt"
+)
+
+// RecoverStaleJobs ends the attempt of every running job whose lease lapsed
+// (its worker died, was OOM-killed or lost its network): a retry after a
+// backoff while attempts remain, else failed with a readable error.
+func (s *Services) RecoverStaleJobs(ctx context.Context) (int, error) {
+	moved, err := s.c.store.RecoverStaleJobs(ctx, s.c.policy(), s.cfg.Batch)
+	if err != nil {
+		return 0, fmt.Errorf("stale job recovery: %w", err)
+	}
+	for _, t := range moved {
+		s.c.afterFail(ctx, t.Job, t.Outcome)
+	}
+	return len(moved), nil
+}

@@ -1,0 +1,454 @@
+package store
+
+import (
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+)
+
+// Errors of the worker-facing protocol. The coordinator maps them to gRPC
+// codes: ErrNotFound → NotFound, ErrClaimToken → PermissionDenied,
+// *NotRunningError → FailedPrecondition.
+var ErrClaimToken = errors.New("claim token does not match the job's current claim")
+
+// NotRunningError says a worker called about a job that is no longer (or not
+// yet) running: it finished, was cancelled, or was requeued.
+type NotRunningError struct{ Status string }
+
+func (e *NotRunningError) Error() string { return "job is " + e.Status + ", not running" }
+
+// ClaimedJob is what a worker needs to run a claimed job.
+type ClaimedJob struct {
+	Job
+	// InputObjectKey is the storage key of the input asset ("" for URL inputs).
+	InputObjectKey string
+}
+
+// ClaimJob turns a popped id into a running job held by workerID, in one
+// transaction with the job.started event and the worker's current job. A
+// stale or duplicate id (the job is not queued in this pool and lane) gives
+// ErrNotFound: the caller drops it and pops the next.
+func (s *Store) ClaimJob(ctx context.Context, id uuid.UUID, pool, lane, workerID string, tokenHash []byte, now, leaseUntil time.Time) (ClaimedJob, error) {
+	var out ClaimedJob
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		rows, _ := tx.Query(ctx, `
+			UPDATE jobs SET status = 'running', attempts = attempts + 1, worker_id = $4,
+				claim_token_hash = $5, lease_expires_at = $7, started_at = COALESCE(started_at, $6),
+				run_after = NULL, progress = 0, error = NULL, updated_at = $6
+			WHERE id = $1 AND pool_id = $2 AND lane = $3 AND status = 'queued'
+			RETURNING `+jobColumns, id, pool, lane, workerID, tokenHash, now, leaseUntil)
+		j, err := pgx.CollectExactlyOneRow(rows, pgx.RowToStructByName[Job])
+		if err != nil {
+			return mapErr(err, "claim job")
+		}
+		out.Job = j
+		if j.InputAssetID != nil {
+			if err := tx.QueryRow(ctx, `SELECT object_key FROM assets WHERE id = $1`, *j.InputAssetID).Scan(&out.InputObjectKey); err != nil {
+				return mapErr(err, "input asset")
+			}
+		}
+		if _, err := tx.Exec(ctx, `UPDATE workers SET current_job_id = $2, last_heartbeat_at = $3 WHERE id = $1`, workerID, id, now); err != nil {
+			return mapErr(err, "worker")
+		}
+		return insertJobEvent(ctx, tx, j, "job.started", map[string]any{"worker_id": workerID, "attempt": j.Attempts})
+	})
+	return out, err
+}
+
+// heldJob locks a job of pool and checks the caller's claim token. A job of
+// another pool does not exist for the caller.
+func heldJob(ctx context.Context, tx pgx.Tx, id uuid.UUID, pool string, tokenHash []byte) (Job, []byte, error) {
+	var stored []byte
+	rows, _ := tx.Query(ctx, `SELECT `+jobColumns+`, claim_token_hash FROM jobs WHERE id = $1 AND pool_id = $2 FOR UPDATE`, id, pool)
+	var j Job
+	found := false
+	for rows.Next() {
+		found = true
+		if err := rows.Scan(jobScanTargets(&j, &stored)...); err != nil {
+			rows.Close()
+			return Job{}, nil, mapErr(err, "job")
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return Job{}, nil, mapErr(err, "job")
+	}
+	if !found {
+		return Job{}, nil, fmt.Errorf("job %s: %w", id, ErrNotFound)
+	}
+	if len(stored) == 0 || subtle.ConstantTimeCompare(stored, tokenHash) != 1 {
+		return Job{}, nil, fmt.Errorf("job %s: %w", id, ErrClaimToken)
+	}
+	return j, stored, nil
+}
+
+// Heartbeat extends a running job's lease and records progress. For a job
+// cancelled while running it reports cancelled=true so the worker stops.
+func (s *Store) Heartbeat(ctx context.Context, id uuid.UUID, pool string, tokenHash []byte, progress float64, now, leaseUntil time.Time) (cancelled bool, err error) {
+	err = s.inTx(ctx, func(tx pgx.Tx) error {
+		j, _, err := heldJob(ctx, tx, id, pool, tokenHash)
+		if err != nil {
+			return err
+		}
+		switch j.Status {
+		case JobCancelled:
+			cancelled = true
+			return nil
+		case JobRunning:
+		default:
+			return &NotRunningError{Status: j.Status}
+		}
+		if _, err := tx.Exec(ctx, `UPDATE jobs SET lease_expires_at = $2, progress = GREATEST(progress, $3), updated_at = $4 WHERE id = $1`,
+			id, leaseUntil, min(max(progress, 0), 1), now); err != nil {
+			return mapErr(err, "heartbeat")
+		}
+		if j.WorkerID != nil {
+			if _, err := tx.Exec(ctx, `UPDATE workers SET last_heartbeat_at = $2 WHERE id = $1`, *j.WorkerID, now); err != nil {
+				return mapErr(err, "worker heartbeat")
+			}
+		}
+		return nil
+	})
+	return cancelled, err
+}
+
+// CheckHeld verifies that the caller holds a running job (for presigning).
+func (s *Store) CheckHeld(ctx context.Context, id uuid.UUID, pool string, tokenHash []byte) (Job, error) {
+	var out Job
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		j, _, err := heldJob(ctx, tx, id, pool, tokenHash)
+		if err != nil {
+			return err
+		}
+		if j.Status != JobRunning {
+			return &NotRunningError{Status: j.Status}
+		}
+		out = j
+		return nil
+	})
+	return out, err
+}
+
+// Usage is what one finished attempt consumed.
+type Usage struct {
+	EncodeSeconds float64 `json:"encode_seconds"`
+	OutputSeconds float64 `json:"output_seconds"`
+	Accelerator   string  `json:"accelerator"`
+	GPUSeconds    float64 `json:"gpu_seconds"`
+}
+
+func insertUsage(ctx context.Context, tx pgx.Tx, j Job, status string, u Usage, now time.Time) error {
+	acc := u.Accelerator
+	if acc == "" {
+		acc = "cpu"
+	}
+	_, err := tx.Exec(ctx, `
+		INSERT INTO usage_records (org_id, job_id, day, status, accelerator, encode_seconds, gpu_seconds, output_minutes)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+		ON CONFLICT (job_id) DO NOTHING`,
+		j.OrgID, j.ID, now.UTC().Truncate(24*time.Hour), status, acc, u.EncodeSeconds, u.GPUSeconds, u.OutputSeconds/60)
+	return mapErr(err, "usage record")
+}
+
+func clearWorker(ctx context.Context, tx pgx.Tx, j Job) error {
+	if j.WorkerID == nil {
+		return nil
+	}
+	_, err := tx.Exec(ctx, `UPDATE workers SET current_job_id = NULL WHERE id = $1 AND current_job_id = $2`, *j.WorkerID, j.ID)
+	return mapErr(err, "worker")
+}
+
+// CompleteJob records a held job's outputs and usage and finishes it.
+func (s *Store) CompleteJob(ctx context.Context, id uuid.UUID, pool string, tokenHash []byte, outputs json.RawMessage, u Usage, now time.Time) (Job, error) {
+	var out Job
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		j, _, err := heldJob(ctx, tx, id, pool, tokenHash)
+		if err != nil {
+			return err
+		}
+		if j.Status != JobRunning {
+			return &NotRunningError{Status: j.Status}
+		}
+		rows, _ := tx.Query(ctx, `UPDATE jobs SET status = 'completed', outputs = $2, usage = $3, progress = 1,
+				lease_expires_at = NULL, finished_at = $4, updated_at = $4
+			WHERE id = $1 RETURNING `+jobColumns, id, outputs, u, now)
+		out, err = pgx.CollectExactlyOneRow(rows, pgx.RowToStructByName[Job])
+		if err != nil {
+			return mapErr(err, "complete job")
+		}
+		if err := insertUsage(ctx, tx, out, JobCompleted, u, now); err != nil {
+			return err
+		}
+		if err := clearWorker(ctx, tx, out); err != nil {
+			return err
+		}
+		return insertJobEvent(ctx, tx, out, "job.completed", map[string]any{"usage": u})
+	})
+	return out, err
+}
+
+// Failure outcomes.
+const (
+	OutcomeRequeued       = "requeued"
+	OutcomeRetryScheduled = "retry_scheduled"
+	OutcomeFailed         = "failed"
+)
+
+// FailPolicy decides what a failed attempt becomes.
+type FailPolicy struct {
+	Now time.Time
+	// Backoff is the wait before retry number attempt+1 (attempt ≥ 1).
+	Backoff func(attempt int) time.Duration
+}
+
+// failTransition applies a failure to a locked running job: requeue at once
+// (preempted: the attempt is given back), schedule a retry, or fail for good.
+func failTransition(ctx context.Context, tx pgx.Tx, j Job, msg string, retryable, preempted bool, p FailPolicy) (Job, string, error) {
+	var (
+		rows    pgx.Rows
+		outcome string
+	)
+	switch {
+	case retryable && preempted:
+		outcome = OutcomeRequeued
+		rows, _ = tx.Query(ctx, `UPDATE jobs SET status = 'queued', attempts = GREATEST(attempts - 1, 0), worker_id = NULL,
+				claim_token_hash = NULL, lease_expires_at = NULL, progress = 0, error = $2, updated_at = $3
+			WHERE id = $1 RETURNING `+jobColumns, j.ID, msg, p.Now)
+	case retryable && j.Attempts < j.MaxAttempts:
+		outcome = OutcomeRetryScheduled
+		rows, _ = tx.Query(ctx, `UPDATE jobs SET status = 'retry_wait', worker_id = NULL, claim_token_hash = NULL,
+				lease_expires_at = NULL, run_after = $3, progress = 0, error = $2, updated_at = $4
+			WHERE id = $1 RETURNING `+jobColumns, j.ID, msg, p.Now.Add(p.Backoff(j.Attempts)), p.Now)
+	default:
+		outcome = OutcomeFailed
+		if retryable {
+			msg = fmt.Sprintf("%s (gave up after %d of %d attempts)", msg, j.Attempts, j.MaxAttempts)
+		}
+		rows, _ = tx.Query(ctx, `UPDATE jobs SET status = 'failed', claim_token_hash = NULL, lease_expires_at = NULL,
+				error = $2, finished_at = $3, updated_at = $3
+			WHERE id = $1 RETURNING `+jobColumns, j.ID, msg, p.Now)
+	}
+	out, err := pgx.CollectExactlyOneRow(rows, pgx.RowToStructByName[Job])
+	if err != nil {
+		return Job{}, "", mapErr(err, "fail job")
+	}
+	if outcome == OutcomeFailed {
+		if err := insertUsage(ctx, tx, out, JobFailed, Usage{}, p.Now); err != nil {
+			return Job{}, "", err
+		}
+	}
+	if err := clearWorker(ctx, tx, j); err != nil {
+		return Job{}, "", err
+	}
+	typ := map[string]string{OutcomeRequeued: "job.requeued", OutcomeRetryScheduled: "job.retry_scheduled", OutcomeFailed: "job.failed"}[outcome]
+	data := map[string]any{"error": msg, "attempt": j.Attempts}
+	if out.RunAfter != nil {
+		data["retry_at"] = out.RunAfter
+	}
+	return out, outcome, insertJobEvent(ctx, tx, out, typ, data)
+}
+
+// FailJob ends a held job's attempt.
+func (s *Store) FailJob(ctx context.Context, id uuid.UUID, pool string, tokenHash []byte, msg string, retryable, preempted bool, p FailPolicy) (Job, string, error) {
+	var (
+		out     Job
+		outcome string
+	)
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		j, _, err := heldJob(ctx, tx, id, pool, tokenHash)
+		if err != nil {
+			return err
+		}
+		if j.Status != JobRunning {
+			return &NotRunningError{Status: j.Status}
+		}
+		out, outcome, err = failTransition(ctx, tx, j, msg, retryable, preempted, p)
+		return err
+	})
+	return out, outcome, err
+}
+
+// Transition is one job moved by a background service.
+type Transition struct {
+	Job     Job
+	Outcome string
+}
+
+// RecoverStaleJobs fails the current attempt of running jobs whose lease
+// lapsed before p.Now (the worker died or lost its network): a retry when
+// attempts remain, else failed. Rows are taken with SKIP LOCKED, so every
+// replica may run this at once.
+func (s *Store) RecoverStaleJobs(ctx context.Context, p FailPolicy, limit int) ([]Transition, error) {
+	var out []Transition
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		rows, _ := tx.Query(ctx, `SELECT `+jobColumns+` FROM jobs
+			WHERE status = 'running' AND lease_expires_at < $1
+			ORDER BY lease_expires_at LIMIT $2 FOR UPDATE SKIP LOCKED`, p.Now, limit)
+		stale, err := pgx.CollectRows(rows, pgx.RowToStructByName[Job])
+		if err != nil {
+			return mapErr(err, "stale jobs")
+		}
+		for _, j := range stale {
+			worker := "unknown"
+			if j.WorkerID != nil {
+				worker = *j.WorkerID
+			}
+			msg := fmt.Sprintf("worker %s stopped heartbeating; its lease expired at %s", worker, j.LeaseExpiresAt.UTC().Format(time.RFC3339))
+			nj, outcome, err := failTransition(ctx, tx, j, msg, true, false, p)
+			if err != nil {
+				return err
+			}
+			out = append(out, Transition{Job: nj, Outcome: outcome})
+		}
+		return nil
+	})
+	return out, err
+}
+
+// PromoteRetries moves retry_wait jobs among ids whose time has come back to
+// queued and returns them for pushing. Ids that are not due, or no longer
+// waiting, are ignored.
+func (s *Store) PromoteRetries(ctx context.Context, ids []uuid.UUID, now time.Time) ([]Job, error) {
+	var out []Job
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		rows, _ := tx.Query(ctx, `UPDATE jobs SET status = 'queued', run_after = NULL, updated_at = $2
+			WHERE id = ANY($1) AND status = 'retry_wait' AND run_after <= $2 RETURNING `+jobColumns, ids, now)
+		var err error
+		out, err = pgx.CollectRows(rows, pgx.RowToStructByName[Job])
+		if err != nil {
+			return mapErr(err, "promote retries")
+		}
+		for _, j := range out {
+			if err := insertJobEvent(ctx, tx, j, "job.requeued", map[string]any{"reason": "retry due"}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return out, err
+}
+
+// OverdueRetries lists retry_wait jobs due before cutoff, for the
+// reconciler to re-promote when their delayed-set entry was lost.
+func (s *Store) OverdueRetries(ctx context.Context, cutoff time.Time, limit int) ([]uuid.UUID, error) {
+	rows, _ := s.pool.Query(ctx, `SELECT id FROM jobs WHERE status = 'retry_wait' AND run_after < $1 ORDER BY run_after LIMIT $2`, cutoff, limit)
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[uuid.UUID])
+	return ids, mapErr(err, "overdue retries")
+}
+
+// QueuedJob is the dispatch hint of one queued job.
+type QueuedJob struct {
+	ID       uuid.UUID `db:"id"`
+	PoolID   string    `db:"pool_id"`
+	Lane     string    `db:"lane"`
+	Priority int       `db:"priority"`
+}
+
+// QueuedJobs lists queued jobs last changed before cutoff (older ones only,
+// so a job whose push is still in flight is not pushed twice needlessly).
+func (s *Store) QueuedJobs(ctx context.Context, cutoff time.Time) ([]QueuedJob, error) {
+	rows, _ := s.pool.Query(ctx, `SELECT id, pool_id, lane, priority FROM jobs
+		WHERE status = 'queued' AND updated_at < $1 ORDER BY created_at`, cutoff)
+	js, err := pgx.CollectRows(rows, pgx.RowToStructByName[QueuedJob])
+	return js, mapErr(err, "queued jobs")
+}
+
+// PausedPoolIDs lists the pools whose row says paused.
+func (s *Store) PausedPoolIDs(ctx context.Context) ([]string, error) {
+	rows, _ := s.pool.Query(ctx, `SELECT id FROM worker_pools WHERE status = 'paused' ORDER BY id`)
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	return ids, mapErr(err, "paused pools")
+}
+
+// TryAdvisoryLock runs fn only if this session wins the transaction-scoped
+// advisory lock key; other replicas skip the round. It reports whether fn ran.
+func (s *Store) TryAdvisoryLock(ctx context.Context, key int64, fn func(ctx context.Context) error) (bool, error) {
+	ran := false
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		var got bool
+		if err := tx.QueryRow(ctx, `SELECT pg_try_advisory_xact_lock($1)`, key).Scan(&got); err != nil {
+			return mapErr(err, "advisory lock")
+		}
+		if !got {
+			return nil
+		}
+		ran = true
+		return fn(ctx)
+	})
+	return ran, err
+}
+
+// SweepStaleWorkers marks workers offline whose heartbeat is older than cutoff.
+func (s *Store) SweepStaleWorkers(ctx context.Context, cutoff time.Time) (int64, error) {
+	tag, err := s.pool.Exec(ctx, `UPDATE workers SET status = 'offline', current_job_id = NULL
+		WHERE id IN (SELECT id FROM workers WHERE status <> 'offline' AND last_heartbeat_at < $1 FOR UPDATE SKIP LOCKED)`, cutoff)
+	if err != nil {
+		return 0, mapErr(err, "sweep workers")
+	}
+	return tag.RowsAffected(), nil
+}
+
+// ReapOfflineWorkers deletes workers offline since before cutoff.
+func (s *Store) ReapOfflineWorkers(ctx context.Context, cutoff time.Time) (int64, error) {
+	tag, err := s.pool.Exec(ctx, `DELETE FROM workers
+		WHERE id IN (SELECT id FROM workers WHERE status = 'offline' AND last_heartbeat_at < $1 FOR UPDATE SKIP LOCKED)`, cutoff)
+	if err != nil {
+		return 0, mapErr(err, "reap workers")
+	}
+	return tag.RowsAffected(), nil
+}
+
+// RegisterWorker registers or refreshes a worker at now and returns its row;
+// a drained or evicted worker keeps its status (and gets no work).
+func (s *Store) RegisterWorker(ctx context.Context, w Worker, now time.Time) (Worker, error) {
+	if w.Capabilities == nil {
+		w.Capabilities = json.RawMessage(`{}`)
+	}
+	rows, _ := s.pool.Query(ctx, `
+		INSERT INTO workers (id, pool_id, lane, node, capabilities, registered_at, last_heartbeat_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $6)
+		ON CONFLICT (id) DO UPDATE SET node = EXCLUDED.node, capabilities = EXCLUDED.capabilities,
+			last_heartbeat_at = $6,
+			status = CASE WHEN workers.status = 'offline' THEN 'online' ELSE workers.status END
+		WHERE workers.pool_id = EXCLUDED.pool_id
+		RETURNING `+workerColumns, w.ID, w.PoolID, w.Lane, w.Node, w.Capabilities, now)
+	out, err := pgx.CollectExactlyOneRow(rows, pgx.RowToStructByName[Worker])
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Worker{}, conflict("worker %s is registered in another pool", w.ID)
+	}
+	return out, mapErr(err, "worker")
+}
+
+// FleetCounts returns running jobs per pool and workers per pool and status.
+func (s *Store) FleetCounts(ctx context.Context) (inFlight map[string]int, workers map[string]map[string]int, err error) {
+	inFlight, workers = map[string]int{}, map[string]map[string]int{}
+	rows, err := s.pool.Query(ctx, `SELECT pool_id, count(*) FROM jobs WHERE status = 'running' GROUP BY pool_id`)
+	if err != nil {
+		return nil, nil, mapErr(err, "jobs in flight")
+	}
+	var (
+		pool, status string
+		n            int
+	)
+	_, err = pgx.ForEachRow(rows, []any{&pool, &n}, func() error { inFlight[pool] = n; return nil })
+	if err != nil {
+		return nil, nil, mapErr(err, "jobs in flight")
+	}
+	rows, err = s.pool.Query(ctx, `SELECT pool_id, status, count(*) FROM workers GROUP BY pool_id, status`)
+	if err != nil {
+		return nil, nil, mapErr(err, "worker counts")
+	}
+	_, err = pgx.ForEachRow(rows, []any{&pool, &status, &n}, func() error {
+		if workers[pool] == nil {
+			workers[pool] = map[string]int{}
+		}
+		workers[pool][status] = n
+		return nil
+	})
+	return inFlight, workers, mapErr(err, "worker counts")
+}

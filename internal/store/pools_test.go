@@ -1,0 +1,375 @@
+package store_test
+
+import (
+	"errors"
+	"slices"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/mpegflow/mpegflow/internal/store"
+)
+
+// validSettings uses every field, so each case below breaks exactly one.
+func validSettings() store.PoolSettings {
+	return store.PoolSettings{
+		Name:                   "Live GPU",
+		Accelerator:            "nvidia",
+		MinReplicas:            1,
+		MaxReplicas:            8,
+		PollingIntervalSeconds: 15,
+		TargetQueueLength:      2,
+		BackfillMaxReplicas:    4,
+		CronWindows: []store.CronWindow{
+			{Timezone: "Europe/Paris", Start: "55 7 * * 1-5", End: "0 20 * * MON-FRI", DesiredReplicas: 4},
+		},
+		Resources:    store.Resources{CPURequest: "500m", MemoryRequest: "2Gi", CPULimit: "2", MemoryLimit: "4Gi"},
+		NodeSelector: map[string]string{"node.kubernetes.io/instance-type": "g4dn.xlarge"},
+		Tolerations:  []store.Toleration{{Key: "nvidia.com/gpu", Operator: "Exists", Effect: "NoSchedule"}},
+	}
+}
+
+func TestPoolSettingsValidate(t *testing.T) {
+	t.Parallel()
+	tests := map[string]struct {
+		mutate func(*store.PoolSettings)
+		fields []string // sorted; empty = valid
+	}{
+		"valid":                {mutate: func(*store.PoolSettings) {}},
+		"defaults with a name": {mutate: func(p *store.PoolSettings) { *p = poolSettings("x") }},
+		"max_replicas 0": {mutate: func(p *store.PoolSettings) {
+			p.MaxReplicas, p.MinReplicas, p.BackfillMaxReplicas, p.CronWindows = 0, 0, 0, nil
+		}, fields: []string{"max_replicas"}},
+		"max_replicas 1001":            {mutate: func(p *store.PoolSettings) { p.MaxReplicas = 1001 }, fields: []string{"max_replicas"}},
+		"min equals max":               {mutate: func(p *store.PoolSettings) { p.MinReplicas = 8 }, fields: []string{"min_replicas"}},
+		"min above max":                {mutate: func(p *store.PoolSettings) { p.MinReplicas = 9 }, fields: []string{"min_replicas"}},
+		"min negative":                 {mutate: func(p *store.PoolSettings) { p.MinReplicas = -1 }, fields: []string{"min_replicas"}},
+		"empty name":                   {mutate: func(p *store.PoolSettings) { p.Name = "  " }, fields: []string{"name"}},
+		"unknown accelerator":          {mutate: func(p *store.PoolSettings) { p.Accelerator = "tpu" }, fields: []string{"accelerator"}},
+		"polling 0":                    {mutate: func(p *store.PoolSettings) { p.PollingIntervalSeconds = 0 }, fields: []string{"polling_interval_seconds"}},
+		"target queue 0":               {mutate: func(p *store.PoolSettings) { p.TargetQueueLength = 0 }, fields: []string{"target_queue_length"}},
+		"backfill above max":           {mutate: func(p *store.PoolSettings) { p.BackfillMaxReplicas = 9 }, fields: []string{"backfill_max_replicas"}},
+		"backfill negative":            {mutate: func(p *store.PoolSettings) { p.BackfillMaxReplicas = -1 }, fields: []string{"backfill_max_replicas"}},
+		"cron start four fields":       {mutate: func(p *store.PoolSettings) { p.CronWindows[0].Start = "55 7 * *" }, fields: []string{"cron_windows[0].start"}},
+		"cron end bad characters":      {mutate: func(p *store.PoolSettings) { p.CronWindows[0].End = "0 20 * * $" }, fields: []string{"cron_windows[0].end"}},
+		"cron start equals end":        {mutate: func(p *store.PoolSettings) { p.CronWindows[0].End = p.CronWindows[0].Start }, fields: []string{"cron_windows[0].end"}},
+		"cron start equals end spaced": {mutate: func(p *store.PoolSettings) { p.CronWindows[0].End = " 55  7 * * 1-5" }, fields: []string{"cron_windows[0].end"}},
+		"cron start and end both bad":  {mutate: func(p *store.PoolSettings) { p.CronWindows[0].Start, p.CronWindows[0].End = "x", "x" }, fields: []string{"cron_windows[0].end", "cron_windows[0].start"}},
+		"cron timezone unknown":        {mutate: func(p *store.PoolSettings) { p.CronWindows[0].Timezone = "Mars/Olympus" }, fields: []string{"cron_windows[0].timezone"}},
+		"cron timezone empty":          {mutate: func(p *store.PoolSettings) { p.CronWindows[0].Timezone = "" }, fields: []string{"cron_windows[0].timezone"}},
+		"cron desired above max":       {mutate: func(p *store.PoolSettings) { p.CronWindows[0].DesiredReplicas = 9 }, fields: []string{"cron_windows[0].desired_replicas"}},
+		"cron desired 0":               {mutate: func(p *store.PoolSettings) { p.CronWindows[0].DesiredReplicas = 0 }, fields: []string{"cron_windows[0].desired_replicas"}},
+		"too many cron windows":        {mutate: func(p *store.PoolSettings) { p.CronWindows = slices.Repeat(p.CronWindows, 21) }, fields: []string{"cron_windows"}},
+		"cpu request bad quantity":     {mutate: func(p *store.PoolSettings) { p.Resources.CPURequest = "half" }, fields: []string{"resources.cpu_request"}},
+		"memory limit bad quantity":    {mutate: func(p *store.PoolSettings) { p.Resources.MemoryLimit = "4GB" }, fields: []string{"resources.memory_limit"}},
+		"node selector bad key":        {mutate: func(p *store.PoolSettings) { p.NodeSelector = map[string]string{"-bad": "x"} }, fields: []string{"node_selector.-bad"}},
+		"node selector bad value":      {mutate: func(p *store.PoolSettings) { p.NodeSelector = map[string]string{"zone": "a b"} }, fields: []string{"node_selector.zone"}},
+		"toleration effect unknown":    {mutate: func(p *store.PoolSettings) { p.Tolerations[0].Effect = "NoWay" }, fields: []string{"tolerations[0].effect"}},
+		"toleration operator unknown":  {mutate: func(p *store.PoolSettings) { p.Tolerations[0].Operator = "In" }, fields: []string{"tolerations[0].operator"}},
+		"toleration key invalid":       {mutate: func(p *store.PoolSettings) { p.Tolerations[0].Key = "bad key" }, fields: []string{"tolerations[0].key"}},
+		"second window bad": {mutate: func(p *store.PoolSettings) {
+			p.CronWindows = append(p.CronWindows, store.CronWindow{Timezone: "UTC", Start: "x", End: "0 1 * * *", DesiredReplicas: 1})
+		}, fields: []string{"cron_windows[1].start"}},
+		"several at once, all reported": {
+			mutate: func(p *store.PoolSettings) {
+				p.MaxReplicas, p.MinReplicas = 0, 0
+				p.Resources.CPURequest = "lots"
+				p.Tolerations[0].Effect = "Sometimes"
+			},
+			// desired_replicas (4) and backfill (4) now exceed max_replicas (0) too.
+			fields: []string{"backfill_max_replicas", "cron_windows[0].desired_replicas", "max_replicas", "resources.cpu_request", "tolerations[0].effect"},
+		},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			p := validSettings()
+			tc.mutate(&p)
+			err := p.Validate()
+			if len(tc.fields) == 0 {
+				require.NoError(t, err)
+				return
+			}
+			got := fieldsOf(t, err)
+			slices.Sort(got)
+			assert.Equal(t, tc.fields, got)
+		})
+	}
+}
+
+func TestCreatePoolRoundTrip(t *testing.T) {
+	t.Parallel()
+	s, _ := newStore(t)
+	ctx := t.Context()
+	b := bootstrap(t, s, "Acme")
+
+	set := validSettings()
+	p, err := s.CreatePool(ctx, b.Org.ID, set)
+	require.NoError(t, err)
+	assert.Regexp(t, `^p[a-z2-7]{8}$`, p.ID)
+	require.NotNil(t, p.OrgID)
+	assert.Equal(t, b.Org.ID, *p.OrgID)
+	assert.False(t, p.Shared())
+	assert.Equal(t, "active", p.Status)
+	if diff := cmp.Diff(set, p.PoolSettings); diff != "" {
+		t.Errorf("created settings (-want +got):\n%s", diff)
+	}
+	got, err := s.GetPool(ctx, store.PoolScope{OrgID: b.Org.ID}, p.ID)
+	require.NoError(t, err)
+	if diff := cmp.Diff(set, got.PoolSettings); diff != "" {
+		t.Errorf("read settings (-want +got):\n%s", diff)
+	}
+}
+
+func TestPoolScope(t *testing.T) {
+	t.Parallel()
+	s, _ := newStore(t)
+	ctx := t.Context()
+	a := bootstrap(t, s, "Acme")
+	b := bootstrap(t, s, "Other")
+	poolA := createPool(t, s, a.Org.ID, "acme")
+	poolB := createPool(t, s, b.Org.ID, "other")
+
+	ownA := store.PoolScope{OrgID: a.Org.ID}
+	ownB := store.PoolScope{OrgID: b.Org.ID}
+	sharedB := store.PoolScope{OrgID: b.Org.ID, Shared: true}
+
+	rename := func(name string) func(*store.PoolSettings) error {
+		return func(p *store.PoolSettings) error { p.Name = name; return nil }
+	}
+	noApply := func(store.Pool) error { return nil }
+
+	t.Run("other org's pool is not found", func(t *testing.T) {
+		t.Parallel()
+		for _, sc := range []store.PoolScope{ownB, sharedB} {
+			_, err := s.GetPool(ctx, sc, poolA.ID)
+			require.ErrorIs(t, err, store.ErrNotFound)
+			called := false
+			_, err = s.UpdatePool(ctx, sc, poolA.ID, func(p *store.PoolSettings) error { called = true; return nil })
+			require.ErrorIs(t, err, store.ErrNotFound)
+			assert.False(t, called, "edit never sees another org's settings")
+			_, err = s.SetPoolStatus(ctx, sc, poolA.ID, "paused", func(store.Pool) error {
+				t.Error("apply called for another org's pool")
+				return nil
+			})
+			require.ErrorIs(t, err, store.ErrNotFound)
+		}
+		require.ErrorIs(t, s.DeletePool(ctx, b.Org.ID, poolA.ID, func() error {
+			t.Error("cleanup called for another org's pool")
+			return nil
+		}), store.ErrNotFound)
+
+		got, err := s.GetPool(ctx, ownA, poolA.ID)
+		require.NoError(t, err)
+		assert.Equal(t, "acme", got.Name)
+		assert.Equal(t, "active", got.Status)
+	})
+
+	t.Run("shared pool needs Shared to read", func(t *testing.T) {
+		t.Parallel()
+		_, err := s.GetPool(ctx, ownB, store.DefaultPoolID)
+		require.ErrorIs(t, err, store.ErrNotFound)
+		p, err := s.GetPool(ctx, sharedB, store.DefaultPoolID)
+		require.NoError(t, err)
+		assert.True(t, p.Shared())
+	})
+
+	t.Run("shared pool writes need Shared", func(t *testing.T) {
+		t.Parallel()
+		_, err := s.UpdatePool(ctx, ownB, store.DefaultPoolID, rename("mine now"))
+		require.ErrorIs(t, err, store.ErrNotFound)
+		_, err = s.SetPoolStatus(ctx, ownB, store.DefaultPoolID, "paused", noApply)
+		require.ErrorIs(t, err, store.ErrNotFound)
+		require.ErrorIs(t, s.DeletePool(ctx, b.Org.ID, store.DefaultPoolID, func() error { return nil }), store.ErrNotFound)
+
+		p, err := s.GetPool(ctx, sharedB, store.DefaultPoolID)
+		require.NoError(t, err)
+		assert.Equal(t, "Shared pool", p.Name)
+		assert.Equal(t, "active", p.Status)
+	})
+
+	t.Run("own pool writable", func(t *testing.T) {
+		t.Parallel()
+		p, err := s.UpdatePool(ctx, ownB, poolB.ID, rename("renamed"))
+		require.NoError(t, err)
+		assert.Equal(t, "renamed", p.Name)
+		p, err = s.SetPoolStatus(ctx, ownB, poolB.ID, "paused", noApply)
+		require.NoError(t, err)
+		assert.Equal(t, "paused", p.Status)
+	})
+
+	t.Run("lists", func(t *testing.T) {
+		t.Parallel()
+		ids := func(sc store.PoolScope) []string {
+			ps, err := s.ListPools(ctx, sc)
+			require.NoError(t, err)
+			var out []string
+			for _, p := range ps {
+				out = append(out, p.ID)
+			}
+			return out
+		}
+		assert.Equal(t, []string{poolA.ID}, ids(ownA))
+		assert.Equal(t, []string{store.DefaultPoolID, poolB.ID}, ids(sharedB), "the shared pool first")
+	})
+}
+
+func TestUpdatePoolSharedWithShared(t *testing.T) {
+	t.Parallel()
+	s, _ := newStore(t)
+	ctx := t.Context()
+	b := bootstrap(t, s, "Acme")
+	sc := store.PoolScope{OrgID: b.Org.ID, Shared: true}
+
+	p, err := s.UpdatePool(ctx, sc, store.DefaultPoolID, func(p *store.PoolSettings) error {
+		p.MaxReplicas = 60
+		return nil
+	})
+	require.NoError(t, err)
+	assert.Equal(t, 60, p.MaxReplicas)
+	assert.Nil(t, p.OrgID, "updating the shared pool keeps it shared")
+
+	p, err = s.SetPoolStatus(ctx, sc, store.DefaultPoolID, "paused", func(store.Pool) error { return nil })
+	require.NoError(t, err)
+	assert.Equal(t, "paused", p.Status)
+}
+
+func TestUpdatePoolEditErrorChangesNothing(t *testing.T) {
+	t.Parallel()
+	s, _ := newStore(t)
+	ctx := t.Context()
+	b := bootstrap(t, s, "Acme")
+	pool := createPool(t, s, b.Org.ID, "before")
+	sc := store.PoolScope{OrgID: b.Org.ID}
+
+	_, err := s.UpdatePool(ctx, sc, pool.ID, func(p *store.PoolSettings) error {
+		p.Name = "after"
+		p.MaxReplicas = 0
+		return p.Validate()
+	})
+	assert.Equal(t, []string{"max_replicas"}, fieldsOf(t, err))
+	got, err := s.GetPool(ctx, sc, pool.ID)
+	require.NoError(t, err)
+	assert.Equal(t, "before", got.Name)
+	assert.Equal(t, pool.MaxReplicas, got.MaxReplicas)
+}
+
+func TestSetPoolStatusApplyErrorRollsBack(t *testing.T) {
+	t.Parallel()
+	s, _ := newStore(t)
+	ctx := t.Context()
+	b := bootstrap(t, s, "Acme")
+	pool := createPool(t, s, b.Org.ID, "p")
+	sc := store.PoolScope{OrgID: b.Org.ID}
+	redisDown := errors.New("redis unavailable")
+
+	var applied store.Pool
+	_, err := s.SetPoolStatus(ctx, sc, pool.ID, "paused", func(p store.Pool) error {
+		applied = p
+		return redisDown
+	})
+	require.ErrorIs(t, err, redisDown)
+	assert.Equal(t, "paused", applied.Status, "apply sees the changed row")
+	got, err := s.GetPool(ctx, sc, pool.ID)
+	require.NoError(t, err)
+	assert.Equal(t, "active", got.Status, "the status change was rolled back")
+
+	_, err = s.SetPoolStatus(ctx, sc, pool.ID, "paused", func(store.Pool) error { return nil })
+	require.NoError(t, err)
+	got, err = s.GetPool(ctx, sc, pool.ID)
+	require.NoError(t, err)
+	assert.Equal(t, "paused", got.Status)
+}
+
+func TestDeletePool(t *testing.T) {
+	t.Parallel()
+	s, _ := newStore(t)
+	ctx := t.Context()
+	b := bootstrap(t, s, "Acme")
+	pool := createPool(t, s, b.Org.ID, "p")
+	sc := store.PoolScope{OrgID: b.Org.ID}
+
+	nj := urlJob(b.Org.ID)
+	nj.PoolID = pool.ID
+	j := createJob(t, s, nj)
+
+	cleanups := 0
+	cleanup := func() error { cleanups++; return nil }
+	err := s.DeletePool(ctx, b.Org.ID, pool.ID, cleanup)
+	require.ErrorIs(t, err, store.ErrConflict, "a queued job keeps the pool")
+	assert.Zero(t, cleanups)
+	_, err = s.GetPool(ctx, sc, pool.ID)
+	require.NoError(t, err)
+
+	_, err = s.CancelJob(ctx, b.Org.ID, j.ID)
+	require.NoError(t, err)
+
+	dropFailed := errors.New("redis unavailable")
+	err = s.DeletePool(ctx, b.Org.ID, pool.ID, func() error { return dropFailed })
+	require.ErrorIs(t, err, dropFailed)
+	_, err = s.GetPool(ctx, sc, pool.ID)
+	require.NoError(t, err, "a failed cleanup rolls the delete back")
+
+	require.NoError(t, s.DeletePool(ctx, b.Org.ID, pool.ID, cleanup))
+	assert.Equal(t, 1, cleanups)
+	_, err = s.GetPool(ctx, sc, pool.ID)
+	require.ErrorIs(t, err, store.ErrNotFound)
+	got, err := s.GetJob(ctx, b.Org.ID, j.ID)
+	require.NoError(t, err, "finished jobs outlive their pool")
+	assert.Equal(t, pool.ID, got.PoolID)
+
+	require.ErrorIs(t, s.DeletePool(ctx, b.Org.ID, pool.ID, cleanup), store.ErrNotFound)
+}
+
+func TestDeletePoolBlockedByEveryUnfinishedStatus(t *testing.T) {
+	t.Parallel()
+	s, db := newStore(t)
+	ctx := t.Context()
+	b := bootstrap(t, s, "Acme")
+
+	tests := map[string]struct {
+		status  string
+		blocked bool
+	}{
+		"queued":     {store.JobQueued, true},
+		"running":    {store.JobRunning, true},
+		"retry_wait": {store.JobRetryWait, true},
+		"completed":  {store.JobCompleted, false},
+		"failed":     {store.JobFailed, false},
+		"cancelled":  {store.JobCancelled, false},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			pool := createPool(t, s, b.Org.ID, name)
+			nj := urlJob(b.Org.ID)
+			nj.PoolID = pool.ID
+			j := createJob(t, s, nj)
+			_, err := db.Exec(ctx, `UPDATE jobs SET status = $2 WHERE id = $1`, j.ID, tc.status)
+			require.NoError(t, err)
+
+			err = s.DeletePool(ctx, b.Org.ID, pool.ID, func() error { return nil })
+			if tc.blocked {
+				require.ErrorIs(t, err, store.ErrConflict)
+				return
+			}
+			require.NoError(t, err)
+		})
+	}
+}
+
+func TestCreateJobOnDedicatedPoolOfOwnOrg(t *testing.T) {
+	t.Parallel()
+	s, _ := newStore(t)
+	b := bootstrap(t, s, "Acme")
+	pool := createPool(t, s, b.Org.ID, "p")
+
+	nj := urlJob(b.Org.ID)
+	nj.PoolID = pool.ID
+	nj.Lane = store.LaneBackfill
+	j := createJob(t, s, nj)
+	assert.Equal(t, pool.ID, j.PoolID)
+	assert.Equal(t, store.LaneBackfill, j.Lane)
+}

@@ -1,0 +1,105 @@
+// Package telemetry defines MpegFlow's Prometheus metrics with exactly the
+// names of the production deployment document, on a registry of their own
+// that `mpegflow serve` exposes on the metrics port (:9090).
+package telemetry
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+)
+
+// Metrics holds the collectors the components update.
+type Metrics struct {
+	Registry *prometheus.Registry
+	// JobsTotal counts jobs reaching a final state (completed, failed, cancelled).
+	JobsTotal *prometheus.CounterVec
+	// GRPCRequests counts coordinator calls by method.
+	GRPCRequests *prometheus.CounterVec
+	// EventDispatch times publishing one event on the bus.
+	EventDispatch prometheus.Histogram
+}
+
+// New registers the metrics (and Go/process collectors) on a new registry.
+func New() *Metrics {
+	m := &Metrics{
+		Registry: prometheus.NewRegistry(),
+		JobsTotal: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "mpegflow_jobs_total", Help: "Jobs that reached a final state, by status (completed, failed, cancelled).",
+		}, []string{"status"}),
+		GRPCRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "mpegflow_grpc_requests_total", Help: "Worker-to-coordinator gRPC calls, by method.",
+		}, []string{"method"}),
+		EventDispatch: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "mpegflow_event_bus_dispatch_duration_seconds", Help: "Time to publish one event on the event bus.",
+			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16),
+		}),
+	}
+	m.Registry.MustRegister(m.JobsTotal, m.GRPCRequests, m.EventDispatch,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	for _, s := range []string{"completed", "failed", "cancelled"} {
+		m.JobsTotal.WithLabelValues(s) // export zeros so rates work from the start
+	}
+	return m
+}
+
+// FleetState is the cluster-wide picture read at scrape time.
+type FleetState struct {
+	InFlight   map[string]int            // running jobs per pool
+	QueueDepth map[string]int64          // unclaimed ids per pool (all lanes)
+	Workers    map[string]map[string]int // workers per pool and status
+}
+
+// FleetSource reads the fleet state (the dispatcher implements it).
+type FleetSource interface {
+	FleetState(ctx context.Context) (FleetState, error)
+}
+
+// fleetCollector reads Postgres and Redis on each scrape, so every replica
+// reports the same cluster-wide values: aggregate them with max, not sum.
+type fleetCollector struct {
+	src                         FleetSource
+	log                         *slog.Logger
+	inFlight, depth, workerDesc *prometheus.Desc
+}
+
+// RegisterFleet adds mpegflow_jobs_in_flight, mpegflow_queue_depth and
+// mpegflow_worker_count, read from src at scrape time.
+func (m *Metrics) RegisterFleet(src FleetSource, log *slog.Logger) {
+	m.Registry.MustRegister(&fleetCollector{
+		src: src, log: log,
+		inFlight:   prometheus.NewDesc("mpegflow_jobs_in_flight", "Jobs running now, per pool.", []string{"pool_id"}, nil),
+		depth:      prometheus.NewDesc("mpegflow_queue_depth", "Jobs waiting to be claimed, per pool (KEDA's scaling input).", []string{"pool_id"}, nil),
+		workerDesc: prometheus.NewDesc("mpegflow_worker_count", "Workers per pool and status.", []string{"pool_id", "status"}, nil),
+	})
+}
+
+func (c *fleetCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- c.inFlight
+	ch <- c.depth
+	ch <- c.workerDesc
+}
+
+func (c *fleetCollector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	st, err := c.src.FleetState(ctx)
+	if err != nil {
+		c.log.Warn("fleet metrics unavailable this scrape; check Postgres and Redis", slog.Any("error", err))
+		return
+	}
+	for pool, n := range st.InFlight {
+		ch <- prometheus.MustNewConstMetric(c.inFlight, prometheus.GaugeValue, float64(n), pool)
+	}
+	for pool, n := range st.QueueDepth {
+		ch <- prometheus.MustNewConstMetric(c.depth, prometheus.GaugeValue, float64(n), pool)
+	}
+	for pool, byStatus := range st.Workers {
+		for status, n := range byStatus {
+			ch <- prometheus.MustNewConstMetric(c.workerDesc, prometheus.GaugeValue, float64(n), pool, status)
+		}
+	}
+}
