@@ -17,6 +17,9 @@ import (
 func (c *Coordinator) toStatus(ctx context.Context, op string, err error) error {
 	var nr *store.NotRunningError
 	var ve validation.Errors
+	if st, ok := status.FromError(err); ok && st.Code() != codes.Unknown {
+		return err // already a status (from a check inside a transaction)
+	}
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		return status.Error(codes.NotFound, op+": no such job in this pool")

@@ -2,6 +2,7 @@ package dispatcher
 
 import (
 	"context"
+	"encoding/json"
 	"math"
 	"strings"
 
@@ -39,17 +40,9 @@ func (c *Coordinator) Complete(ctx context.Context, req *coordinatorv1.CompleteR
 	if err != nil {
 		return nil, err
 	}
-	pool := poolOf(ctx)
-	held, err := c.store.CheckHeld(ctx, id, pool, tok)
-	if err != nil {
-		return nil, c.toStatus(ctx, "Complete", err)
-	}
-	outputs, err := c.checkOutputs(ctx, held, req.GetOutputs())
-	if err != nil {
-		return nil, err
-	}
 	usage := store.Usage{EncodeSeconds: u.GetEncodeSeconds(), OutputSeconds: u.GetOutputSeconds(), Accelerator: acc, GPUSeconds: u.GetGpuSeconds()}
-	j, err := c.store.CompleteJob(ctx, id, pool, tok, outputs, usage, c.cfg.Clock.Now())
+	outputsOf := func(held store.Job) (json.RawMessage, error) { return c.checkOutputs(ctx, held, req.GetOutputs()) }
+	j, err := c.store.CompleteJob(ctx, id, poolOf(ctx), tok, outputsOf, usage, c.cfg.Clock.Now())
 	if err != nil {
 		return nil, c.toStatus(ctx, "Complete", err)
 	}

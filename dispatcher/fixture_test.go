@@ -5,17 +5,21 @@ import (
 	"encoding/json"
 	"log/slog"
 	"net"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
+	"golang.org/x/sync/errgroup"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
 	"k8s.io/utils/clock"
+	testingclock "k8s.io/utils/clock/testing"
 
 	"github.com/mpegflow/mpegflow/dispatcher/coordinatorv1"
 	"github.com/mpegflow/mpegflow/internal/auth"
@@ -29,6 +33,12 @@ import (
 
 var testSecret = []byte("test-secret-test-secret-test-secret-0123456789")
 
+// loadTests keeps the few wall-clock assertions off the machine while a
+// load test (thousands of claims) saturates its cores: load tests hold it
+// shared for their whole run, a test measuring a latency holds it
+// exclusively around the measured section only.
+var loadTests sync.RWMutex
+
 // env is one shared Postgres database, Redis prefix and bucket, on which
 // tests start as many coordinator instances as they like.
 type env struct {
@@ -39,18 +49,32 @@ type env struct {
 	queue   *queue.Queue
 	objects *objstore.Store
 	org     store.Organization
+	// ownerKey is the API key of org's owner (for apiserver calls).
+	ownerKey string
 }
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	db := testenv.Postgres(t)
 	rdb, prefix := testenv.Redis(t)
+	return newEnvWithRedis(t, rdb, prefix)
+}
+
+// newPrivateRedisEnv is an env on a redis-server of the test's own, under
+// the production key prefix, for tests that wipe Redis.
+func newPrivateRedisEnv(t *testing.T) *env {
+	t.Helper()
+	return newEnvWithRedis(t, testenv.PrivateRedis(t), queue.DefaultPrefix)
+}
+
+func newEnvWithRedis(t *testing.T, rdb *redis.Client, prefix string) *env {
+	t.Helper()
+	db := testenv.Postgres(t)
 	objects, err := objstore.New(testenv.S3(t))
 	require.NoError(t, err)
 	st := store.New(db)
 	b, err := st.BootstrapOrg(t.Context(), "Org", "owner@example.com", auth.Owner)
 	require.NoError(t, err)
-	return &env{t: t, db: db, store: st, rdb: rdb, queue: queue.New(rdb, queue.NewKeys(prefix)), objects: objects, org: b.Org}
+	return &env{t: t, db: db, store: st, rdb: rdb, queue: queue.New(rdb, queue.NewKeys(prefix)), objects: objects, org: b.Org, ownerKey: b.Key}
 }
 
 // instance is one running coordinator (gRPC server + its services).
@@ -128,11 +152,10 @@ func (w *worker) claim(ctx context.Context, pod string, waitMs int32) (*coordina
 func (e *env) submit(pool string, n int) []uuid.UUID {
 	e.t.Helper()
 	ctx := context.Background()
-	spec := json.RawMessage(`{"packaging":"mp4","renditions":[{"codec":"h264","height":360,"bitrate_kbps":500}]}`)
 	ids := make([]uuid.UUID, 0, n)
 	for range n {
 		u := "https://media.example.com/in.mp4"
-		j, _, err := e.store.CreateJob(ctx, store.NewJob{OrgID: e.org.ID, PoolID: pool, Lane: "live", MaxAttempts: 3, InputURL: &u, Spec: spec, Metadata: json.RawMessage(`{}`)})
+		j, _, err := e.store.CreateJob(ctx, store.NewJob{OrgID: e.org.ID, PoolID: pool, Lane: "live", MaxAttempts: 3, InputURL: &u, Spec: testSpec, Metadata: json.RawMessage(`{}`)})
 		require.NoError(e.t, err)
 		require.NoError(e.t, e.queue.Push(ctx, pool, "live", j.ID.String(), 0))
 		ids = append(ids, j.ID)
@@ -148,3 +171,133 @@ func (e *env) job(id uuid.UUID) store.Job {
 }
 
 var _ clock.WithTicker = clock.RealClock{}
+
+// newFakeClock starts at a whole second near the real time: Postgres rows
+// written with now() stay comparable, and due times of the delayed set
+// (whole unix seconds) stay exact.
+func newFakeClock() *testingclock.FakeClock {
+	return testingclock.NewFakeClock(time.Now().Truncate(time.Second))
+}
+
+// fixedJitter makes Config.Backoff deterministic: the factor is 0.8+0.4·j.
+func fixedJitter(j float64) func() float64 { return func() float64 { return j } }
+
+// withServices replaces the instance's services with ones configured by cfg.
+func (in *instance) withServices(cfg ServicesConfig) *instance {
+	in.services = NewServices(in.coord, cfg)
+	return in
+}
+
+var testSpec = json.RawMessage(`{"packaging":"mp4","renditions":[{"codec":"h264","height":360,"bitrate_kbps":500}]}`)
+
+// create commits n queued jobs in pool, several at a time, without pushing
+// their ids (tests push them as the scenario needs).
+func (e *env) create(pool string, n, maxAttempts int) []uuid.UUID {
+	e.t.Helper()
+	ids := make([]uuid.UUID, n)
+	g, ctx := errgroup.WithContext(context.Background())
+	g.SetLimit(8)
+	for i := range n {
+		g.Go(func() error {
+			u := "https://media.example.com/in.mp4"
+			j, _, err := e.store.CreateJob(ctx, store.NewJob{OrgID: e.org.ID, PoolID: pool, Lane: "live", MaxAttempts: maxAttempts,
+				InputURL: &u, Spec: testSpec, Metadata: json.RawMessage(`{}`)})
+			ids[i] = j.ID
+			return err
+		})
+	}
+	require.NoError(e.t, g.Wait())
+	return ids
+}
+
+// push puts ids onto pool's live list in one round trip; the first id is
+// claimed first.
+func (e *env) push(pool string, ids ...uuid.UUID) {
+	e.t.Helper()
+	raw := make([]string, len(ids))
+	for i, id := range ids {
+		raw[i] = id.String()
+	}
+	require.NoError(e.t, e.queue.PushMany(context.Background(), pool, "live", raw))
+}
+
+// queueLen is the length of pool's live list.
+func (e *env) queueLen(pool string) int64 {
+	e.t.Helper()
+	n, err := e.queue.Len(context.Background(), pool, "live")
+	require.NoError(e.t, err)
+	return n
+}
+
+// pool creates a dedicated pool of env's organization.
+func (e *env) pool(name string) store.Pool {
+	e.t.Helper()
+	set := store.DefaultPoolSettings()
+	set.Name = name
+	p, err := e.store.CreatePool(context.Background(), e.org.ID, set)
+	require.NoError(e.t, err)
+	return p
+}
+
+// mustClaim claims with wait 0 and requires a job.
+func (w *worker) mustClaim(t *testing.T, pod string) *coordinatorv1.Job {
+	t.Helper()
+	j, err := w.claim(t.Context(), pod, 0)
+	require.NoError(t, err)
+	require.NotNil(t, j, "%s expected a job", pod)
+	return j
+}
+
+func (w *worker) heartbeat(ctx context.Context, j *coordinatorv1.Job, progress float64) (*coordinatorv1.HeartbeatResponse, error) {
+	return w.client.Heartbeat(w.ctx(ctx, j.GetClaimToken()), &coordinatorv1.HeartbeatRequest{JobId: j.GetId(), Progress: progress})
+}
+
+func (w *worker) complete(ctx context.Context, j *coordinatorv1.Job, outputs ...*coordinatorv1.Output) error {
+	_, err := w.client.Complete(w.ctx(ctx, j.GetClaimToken()), &coordinatorv1.CompleteRequest{JobId: j.GetId(), Outputs: outputs,
+		Usage: &coordinatorv1.Usage{EncodeSeconds: 1, OutputSeconds: 10}})
+	return err
+}
+
+func (w *worker) fail(ctx context.Context, j *coordinatorv1.Job, msg string, retryable bool) (*coordinatorv1.FailResponse, error) {
+	return w.client.Fail(w.ctx(ctx, j.GetClaimToken()), &coordinatorv1.FailRequest{JobId: j.GetId(), Error: msg, Retryable: retryable})
+}
+
+// metricValue gathers reg and returns the value of the counter or gauge name
+// whose labels are exactly labels; found is false when there is none.
+func metricValue(t *testing.T, reg prometheus.Gatherer, name string, labels map[string]string) (value float64, found bool) {
+	t.Helper()
+	families, err := reg.Gather()
+	require.NoError(t, err)
+	for _, f := range families {
+		if f.GetName() != name {
+			continue
+		}
+	next:
+		for _, m := range f.GetMetric() {
+			if len(m.GetLabel()) != len(labels) {
+				continue
+			}
+			for _, l := range m.GetLabel() {
+				if v, ok := labels[l.GetName()]; !ok || v != l.GetValue() {
+					continue next
+				}
+			}
+			switch {
+			case m.GetCounter() != nil:
+				return m.GetCounter().GetValue(), true
+			case m.GetGauge() != nil:
+				return m.GetGauge().GetValue(), true
+			}
+			t.Fatalf("metric %s is neither a counter nor a gauge", name)
+		}
+	}
+	return 0, false
+}
+
+// mustMetric is metricValue for a series that must exist.
+func mustMetric(t *testing.T, reg prometheus.Gatherer, name string, labels map[string]string) float64 {
+	t.Helper()
+	v, ok := metricValue(t, reg, name, labels)
+	require.True(t, ok, "no series %s%v", name, labels)
+	return v
+}

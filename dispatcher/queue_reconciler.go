@@ -82,7 +82,14 @@ func (s *Services) repushQueued(ctx context.Context) (int, error) {
 		}
 		var missing []string
 		for _, j := range jobs {
-			if !onList[j.ID.String()] {
+			switch {
+			case onList[j.ID.String()]:
+			case j.Priority > 0: // urgent jobs keep their place at the front
+				if err := s.c.queue.Push(ctx, k.pool, k.lane, j.ID.String(), j.Priority); err != nil {
+					return pushed, err
+				}
+				pushed++
+			default:
 				missing = append(missing, j.ID.String())
 			}
 		}

@@ -32,7 +32,7 @@ func rootCmd() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(serveCmd(), migrateCmd(), adminCmd())
+	root.AddCommand(serveCmd(), migrateCmd(), adminCmd(), encodeCmd())
 	return root
 }
 

@@ -69,9 +69,12 @@ end
 return ids
 `)
 
-// Delay schedules a job id to be promoted at due.
+// Delay schedules a job id to be promoted at due. The score is due in unix
+// seconds rounded up: TakeDue compares with the current whole second, and
+// an id taken before its due time would leave the set unpromoted.
 func (q *Queue) Delay(ctx context.Context, jobID string, due time.Time) error {
-	if err := q.rdb.ZAdd(ctx, q.keys.Delayed(), redis.Z{Score: float64(due.Unix()), Member: jobID}).Err(); err != nil {
+	score := due.Add(time.Second - time.Nanosecond).Unix()
+	if err := q.rdb.ZAdd(ctx, q.keys.Delayed(), redis.Z{Score: float64(score), Member: jobID}).Err(); err != nil {
 		return fmt.Errorf("delay job %s: %w", jobID, err)
 	}
 	return nil

@@ -164,7 +164,9 @@ func clearWorker(ctx context.Context, tx pgx.Tx, j Job) error {
 }
 
 // CompleteJob records a held job's outputs and usage and finishes it.
-func (s *Store) CompleteJob(ctx context.Context, id uuid.UUID, pool string, tokenHash []byte, outputs json.RawMessage, u Usage, now time.Time) (Job, error) {
+// outputs runs with the job locked and returns the outputs document (the
+// coordinator checks that every file is in storage there); its error aborts.
+func (s *Store) CompleteJob(ctx context.Context, id uuid.UUID, pool string, tokenHash []byte, outputsOf func(Job) (json.RawMessage, error), u Usage, now time.Time) (Job, error) {
 	var out Job
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		j, _, err := heldJob(ctx, tx, id, pool, tokenHash)
@@ -173,6 +175,10 @@ func (s *Store) CompleteJob(ctx context.Context, id uuid.UUID, pool string, toke
 		}
 		if j.Status != JobRunning {
 			return &NotRunningError{Status: j.Status}
+		}
+		outputs, err := outputsOf(j)
+		if err != nil {
+			return err
 		}
 		rows, _ := tx.Query(ctx, `UPDATE jobs SET status = 'completed', outputs = $2, usage = $3, progress = 1,
 				lease_expires_at = NULL, finished_at = $4, updated_at = $4

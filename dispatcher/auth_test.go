@@ -1,0 +1,185 @@
+package dispatcher
+
+import (
+	"context"
+	"fmt"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/uuid"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+
+	"github.com/mpegflow/mpegflow/dispatcher/coordinatorv1"
+	"github.com/mpegflow/mpegflow/internal/auth"
+	"github.com/mpegflow/mpegflow/internal/store"
+)
+
+// jobCalls are the calls a worker makes about a held job; each sends the
+// given claim token ("" = none).
+var jobCalls = []string{"Heartbeat", "PresignOutputs", "Complete", "Fail"}
+
+func (w *worker) call(ctx context.Context, method, jobID, claimToken string) error {
+	return call(w.ctx(ctx, claimToken), w.client, method, w.pool, jobID)
+}
+
+// call makes one coordinator call with whatever metadata ctx carries.
+func call(ctx context.Context, client coordinatorv1.CoordinatorClient, method, pool, jobID string) error {
+	var err error
+	switch method {
+	case "Claim":
+		_, err = client.Claim(ctx, &coordinatorv1.ClaimRequest{Pool: pool, Pod: "pod-intruder"})
+	case "Heartbeat":
+		_, err = client.Heartbeat(ctx, &coordinatorv1.HeartbeatRequest{JobId: jobID, Progress: 0.9})
+	case "PresignOutputs":
+		_, err = client.PresignOutputs(ctx, &coordinatorv1.PresignOutputsRequest{JobId: jobID,
+			Files: []*coordinatorv1.OutputFile{{Name: "out.mp4", ContentType: "video/mp4"}}})
+	case "Complete":
+		_, err = client.Complete(ctx, &coordinatorv1.CompleteRequest{JobId: jobID})
+	case "Fail":
+		_, err = client.Fail(ctx, &coordinatorv1.FailRequest{JobId: jobID, Error: "boom", Retryable: false})
+	default:
+		panic("unknown method " + method)
+	}
+	return err
+}
+
+// snapshot is everything a rejected call must leave alone.
+type snapshot struct {
+	Job     store.Job
+	Events  int
+	Workers int
+	Queued  int64
+}
+
+func (e *env) snapshot(id uuid.UUID, pool string) snapshot {
+	e.t.Helper()
+	var events, workers int
+	require.NoError(e.t, e.db.QueryRow(context.Background(), `SELECT (SELECT count(*) FROM job_events WHERE job_id = $1), (SELECT count(*) FROM workers)`, id).
+		Scan(&events, &workers))
+	return snapshot{Job: e.job(id), Events: events, Workers: workers, Queued: e.queueLen(pool)}
+}
+
+// TestWorkerAuthentication: every call needs the pool's worker token for
+// the pool it names; a refused call changes nothing.
+func TestWorkerAuthentication(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	in := e.start(Config{})
+	other := e.pool("other")
+	owner := e.worker(in.addr, store.DefaultPoolID)
+	id := e.submit(store.DefaultPoolID, 2)[0]
+	held := owner.mustClaim(t, "pod-1")
+	require.Equal(t, id.String(), held.GetId())
+	before := e.snapshot(id, store.DefaultPoolID)
+
+	tests := []struct {
+		name string
+		ctx  func(context.Context) context.Context
+		want codes.Code
+	}{
+		{"no credentials", func(ctx context.Context) context.Context { return ctx }, codes.Unauthenticated},
+		{"token without pool", func(ctx context.Context) context.Context {
+			return metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+owner.token, MetadataClaimToken, held.GetClaimToken())
+		}, codes.Unauthenticated},
+		{"pool without token", func(ctx context.Context) context.Context {
+			return metadata.AppendToOutgoingContext(ctx, MetadataPool, store.DefaultPoolID, MetadataClaimToken, held.GetClaimToken())
+		}, codes.Unauthenticated},
+		{"token not sent as bearer", func(ctx context.Context) context.Context {
+			return metadata.AppendToOutgoingContext(ctx, "authorization", owner.token, MetadataPool, store.DefaultPoolID, MetadataClaimToken, held.GetClaimToken())
+		}, codes.Unauthenticated},
+		{"wrong worker token", func(ctx context.Context) context.Context {
+			return metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+auth.WorkerToken([]byte("another-secret-another-secret-0123456789"), store.DefaultPoolID),
+				MetadataPool, store.DefaultPoolID, MetadataClaimToken, held.GetClaimToken())
+		}, codes.PermissionDenied},
+		{"token of another pool", func(ctx context.Context) context.Context {
+			return metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+auth.WorkerToken(testSecret, other.ID),
+				MetadataPool, store.DefaultPoolID, MetadataClaimToken, held.GetClaimToken())
+		}, codes.PermissionDenied},
+		{"malformed pool id", func(ctx context.Context) context.Context {
+			return metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+owner.token, MetadataPool, "Default!", MetadataClaimToken, held.GetClaimToken())
+		}, codes.PermissionDenied},
+	}
+	for _, tt := range tests {
+		for _, method := range append([]string{"Claim"}, jobCalls...) {
+			t.Run(tt.name+"/"+method, func(t *testing.T) {
+				// Not parallel: the subtests share the held job and compare
+				// it with the same snapshot.
+				// The table builds the metadata itself.
+				err := call(tt.ctx(t.Context()), owner.client, method, store.DefaultPoolID, held.GetId())
+				assert.Equal(t, tt.want, status.Code(err), "%v", err)
+				assert.Empty(t, cmp.Diff(before, e.snapshot(id, store.DefaultPoolID)), "nothing changed")
+			})
+		}
+	}
+
+	t.Run("claim naming another pool", func(t *testing.T) {
+		_, err := owner.client.Claim(owner.ctx(t.Context(), ""), &coordinatorv1.ClaimRequest{Pool: other.ID, Pod: "pod-2"})
+		assert.Equal(t, codes.PermissionDenied, status.Code(err), "%v", err)
+		assert.Empty(t, cmp.Diff(before, e.snapshot(id, store.DefaultPoolID)))
+	})
+
+	// The rightful holder still can finish.
+	require.NoError(t, owner.complete(t.Context(), held))
+}
+
+// TestClaimTokenAndPoolChecks: a worker that is authenticated for its pool
+// still cannot touch a job of another pool (NotFound, even with that job's
+// claim token) nor a job of its pool that it does not hold
+// (PermissionDenied); the job is unchanged in every case.
+func TestClaimTokenAndPoolChecks(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	in := e.start(Config{})
+	poolB := e.pool("b")
+	wa := e.worker(in.addr, store.DefaultPoolID)
+	wb := e.worker(in.addr, poolB.ID)
+	idA := e.submit(store.DefaultPoolID, 1)[0]
+	idB := e.submit(poolB.ID, 1)[0]
+	jobA := wa.mustClaim(t, "pod-a")
+	jobB := wb.mustClaim(t, "pod-b")
+	queuedID := e.submit(store.DefaultPoolID, 1)[0]
+
+	tests := []struct {
+		name       string
+		w          *worker
+		id         uuid.UUID
+		pool       string
+		claimToken string
+		want       codes.Code
+	}{
+		{"pool A worker on pool B job with its claim token", wa, idB, poolB.ID, jobB.GetClaimToken(), codes.NotFound},
+		{"pool B worker on pool A job with its claim token", wb, idA, store.DefaultPoolID, jobA.GetClaimToken(), codes.NotFound},
+		{"wrong claim token", wa, idA, store.DefaultPoolID, jobB.GetClaimToken(), codes.PermissionDenied},
+		{"made-up claim token", wa, idA, store.DefaultPoolID, "not-the-token", codes.PermissionDenied},
+		{"no claim token", wa, idA, store.DefaultPoolID, "", codes.Unauthenticated},
+		{"queued job never claimed", wa, queuedID, store.DefaultPoolID, jobA.GetClaimToken(), codes.PermissionDenied},
+		{"unknown job", wa, uuid.New(), store.DefaultPoolID, jobA.GetClaimToken(), codes.NotFound},
+	}
+	for _, tt := range tests {
+		for _, method := range jobCalls {
+			t.Run(tt.name+"/"+method, func(t *testing.T) {
+				// Not parallel: the subtests share the held jobs.
+				var before snapshot
+				if tt.name != "unknown job" {
+					before = e.snapshot(tt.id, tt.pool)
+				}
+				err := tt.w.call(t.Context(), method, tt.id.String(), tt.claimToken)
+				assert.Equal(t, tt.want, status.Code(err), "%v", err)
+				if tt.name != "unknown job" {
+					assert.Empty(t, cmp.Diff(before, e.snapshot(tt.id, tt.pool)), "nothing changed")
+				}
+			})
+		}
+	}
+
+	// Both holders still can finish.
+	require.NoError(t, wa.complete(t.Context(), jobA))
+	require.NoError(t, wb.complete(t.Context(), jobB))
+	for _, id := range []uuid.UUID{idA, idB} {
+		assert.Equal(t, store.JobCompleted, e.job(id).Status, fmt.Sprint(id))
+	}
+}

@@ -1,0 +1,142 @@
+package dispatcher
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/mpegflow/mpegflow/apiserver"
+	"github.com/mpegflow/mpegflow/dispatcher/coordinatorv1"
+	"github.com/mpegflow/mpegflow/internal/events"
+	"github.com/mpegflow/mpegflow/internal/store"
+)
+
+// TestPauseStopsClaimsOnEveryInstance pauses a pool through the REST API
+// (the replica next to instance A); a claim on instance B right after the
+// response gets no job although jobs are queued, and after resume claims
+// flow again.
+func TestPauseStopsClaimsOnEveryInstance(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	e := newEnv(t)
+	e.start(Config{}) // instance A, serving workers beside the API
+	b := e.start(Config{})
+	api, err := apiserver.New(apiserver.Config{}, e.store, e.queue, e.objects, events.NewBus(e.queue, time.Now), slog.New(slog.DiscardHandler))
+	require.NoError(t, err)
+	post := func(path string) {
+		t.Helper()
+		req := httptest.NewRequest(http.MethodPost, path, nil)
+		req.Header.Set("Authorization", "Bearer "+e.ownerKey)
+		resp, err := api.App().Test(req, -1)
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		require.Equal(t, http.StatusOK, resp.StatusCode, "POST %s: %s", path, body)
+	}
+
+	pool := e.pool("dedicated")
+	ids := e.submit(pool.ID, 4)
+	w := e.worker(b.addr, pool.ID)
+	first := w.mustClaim(t, "pod-b") // claims flow (and the connection is up)
+	require.Equal(t, ids[0].String(), first.GetId())
+	require.NoError(t, w.complete(t.Context(), first))
+	ids = ids[1:]
+
+	// The very first claim after the pause response is refused: there is no
+	// window at all. Its answer time is then only the claim's own latency;
+	// other test packages share these two cores, so the fastest of three
+	// refused claims is held to the 100 ms bound.
+	loadTests.Lock() // measure without a load test on the same cores
+	post("/v1/pools/" + pool.ID + "/pause")
+	fastest := time.Hour
+	for range 3 {
+		start := time.Now()
+		job, err := w.claim(t.Context(), "pod-b", 0)
+		fastest = min(fastest, time.Since(start))
+		require.NoError(t, err)
+		require.Nil(t, job, "a paused pool hands out no work")
+	}
+	loadTests.Unlock()
+	t.Logf("instance B refused claims in %s (fastest of 3)", fastest)
+	assert.Less(t, fastest, 100*time.Millisecond, "instance B refuses work at once")
+	assert.EqualValues(t, len(ids), e.queueLen(pool.ID), "queued jobs wait in redis")
+	row, err := e.store.GetPool(ctx, store.PoolScope{OrgID: e.org.ID}, pool.ID)
+	require.NoError(t, err)
+	assert.Equal(t, "paused", row.Status)
+
+	post("/v1/pools/" + pool.ID + "/resume")
+	for i := range ids {
+		job := w.mustClaim(t, "pod-b")
+		assert.Equal(t, ids[i].String(), job.GetId(), "claims flow again in submission order")
+		require.NoError(t, w.complete(t.Context(), job))
+	}
+	assert.Zero(t, e.queueLen(pool.ID))
+}
+
+// TestLongPollClaimWakesOnPush: a claim that long-polls an empty queue
+// returns the job pushed while it waits, at its next look (driven by the
+// injected clock), and an empty answer once its wait is over.
+func TestLongPollClaimWakesOnPush(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	fc := newFakeClock()
+	in := e.start(Config{Clock: fc, PollInterval: 200 * time.Millisecond})
+	w := e.worker(in.addr, store.DefaultPoolID)
+
+	type result struct {
+		job *coordinatorv1.Job
+		err error
+	}
+	longPoll := func(pod string) <-chan result {
+		out := make(chan result, 1)
+		go func() {
+			j, err := w.claim(t.Context(), pod, 5000)
+			out <- result{j, err}
+		}()
+		// The claim found the queue empty and waits on the clock.
+		require.Eventually(t, fc.HasWaiters, 10*time.Second, time.Millisecond)
+		return out
+	}
+
+	got := longPoll("pod-1")
+	id := e.submit(store.DefaultPoolID, 1)[0]
+	select {
+	case r := <-got:
+		t.Fatalf("the claim answered before its next look: %v, %v", r.job, r.err)
+	default:
+	}
+	fc.Step(200 * time.Millisecond)
+	r := <-got
+	require.NoError(t, r.err)
+	require.NotNil(t, r.job, "the long poll returns the pushed job")
+	assert.Equal(t, id.String(), r.job.GetId())
+
+	// Without a push the claim looks again every poll interval and answers
+	// empty exactly when its 5 s are over.
+	got = longPoll("pod-2")
+	steps := 0
+	for answered := false; !answered; {
+		require.Less(t, steps, 100, "the long poll never ended")
+		fc.Step(200 * time.Millisecond)
+		steps++
+		require.Eventually(t, func() bool {
+			select {
+			case r = <-got:
+				answered = true
+				return true
+			default:
+				return fc.HasWaiters()
+			}
+		}, 10*time.Second, time.Millisecond)
+	}
+	require.NoError(t, r.err)
+	assert.Nil(t, r.job, "nothing arrived within the wait")
+	assert.Equal(t, 25, steps, "answered after 5 s of (fake) time, not before")
+}

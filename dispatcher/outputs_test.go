@@ -1,0 +1,193 @@
+package dispatcher
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"math"
+	"net/http"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/mpegflow/mpegflow/dispatcher/coordinatorv1"
+	"github.com/mpegflow/mpegflow/internal/store"
+)
+
+// TestBadInput: malformed requests about a held job answer InvalidArgument
+// and change nothing.
+func TestBadInput(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	in := e.start(Config{})
+	w := e.worker(in.addr, store.DefaultPoolID)
+	id := e.submit(store.DefaultPoolID, 2)[0]
+	held := w.mustClaim(t, "pod-1")
+	before := e.snapshot(id, store.DefaultPoolID)
+	tok := held.GetClaimToken()
+
+	presign := func(names ...string) func(context.Context) error {
+		return func(ctx context.Context) error {
+			files := make([]*coordinatorv1.OutputFile, len(names))
+			for i, n := range names {
+				files[i] = &coordinatorv1.OutputFile{Name: n, ContentType: "video/mp4"}
+			}
+			_, err := w.client.PresignOutputs(w.ctx(ctx, tok), &coordinatorv1.PresignOutputsRequest{JobId: held.GetId(), Files: files})
+			return err
+		}
+	}
+	complete := func(req *coordinatorv1.CompleteRequest) func(context.Context) error {
+		return func(ctx context.Context) error {
+			req.JobId = held.GetId()
+			_, err := w.client.Complete(w.ctx(ctx, tok), req)
+			return err
+		}
+	}
+	output := func(name string) *coordinatorv1.CompleteRequest {
+		return &coordinatorv1.CompleteRequest{Outputs: []*coordinatorv1.Output{{Name: name, Kind: "video", SizeBytes: 1, ContentType: "video/mp4"}}}
+	}
+	heartbeat := func(p float64) func(context.Context) error {
+		return func(ctx context.Context) error {
+			_, err := w.heartbeat(ctx, held, p)
+			return err
+		}
+	}
+	claim := func(req *coordinatorv1.ClaimRequest) func(context.Context) error {
+		return func(ctx context.Context) error {
+			_, err := w.client.Claim(w.ctx(ctx, ""), req)
+			return err
+		}
+	}
+
+	tests := []struct {
+		name string
+		call func(context.Context) error
+	}{
+		{"heartbeat malformed job id", func(ctx context.Context) error {
+			_, err := w.client.Heartbeat(w.ctx(ctx, tok), &coordinatorv1.HeartbeatRequest{JobId: "job-1", Progress: 0.5})
+			return err
+		}},
+		{"complete malformed job id", func(ctx context.Context) error {
+			_, err := w.client.Complete(w.ctx(ctx, tok), &coordinatorv1.CompleteRequest{JobId: "1; DROP TABLE jobs"})
+			return err
+		}},
+		{"fail malformed job id", func(ctx context.Context) error {
+			_, err := w.client.Fail(w.ctx(ctx, tok), &coordinatorv1.FailRequest{JobId: "", Error: "x"})
+			return err
+		}},
+		{"presign malformed job id", func(ctx context.Context) error {
+			_, err := w.client.PresignOutputs(w.ctx(ctx, tok), &coordinatorv1.PresignOutputsRequest{JobId: "../jobs",
+				Files: []*coordinatorv1.OutputFile{{Name: "a.mp4", ContentType: "video/mp4"}}})
+			return err
+		}},
+		{"progress NaN", heartbeat(math.NaN())},
+		{"progress 2", heartbeat(2)},
+		{"progress negative", heartbeat(-0.1)},
+		{"progress infinite", heartbeat(math.Inf(1))},
+		{"presign parent directory", presign("../other-job/out.mp4")},
+		{"presign parent inside the path", presign("720p/../../escape.mp4")},
+		{"presign absolute path", presign("/etc/passwd")},
+		{"presign empty name", presign("")},
+		{"presign double slash", presign("720p//seg.m4s")},
+		{"presign dot segment", presign("./out.mp4")},
+		{"presign no files", presign()},
+		{"presign bad content type", func(ctx context.Context) error {
+			_, err := w.client.PresignOutputs(w.ctx(ctx, tok), &coordinatorv1.PresignOutputsRequest{JobId: held.GetId(),
+				Files: []*coordinatorv1.OutputFile{{Name: "a.mp4", ContentType: "not a type"}}})
+			return err
+		}},
+		{"complete parent directory", complete(output("../x.mp4"))},
+		{"complete dotdot in name", complete(output("a..b/..x.mp4"))},
+		{"complete absolute path", complete(output("/tmp/x.mp4"))},
+		{"complete output listed twice", complete(&coordinatorv1.CompleteRequest{Outputs: []*coordinatorv1.Output{{Name: "a.mp4"}, {Name: "a.mp4"}}})},
+		{"complete negative size", complete(&coordinatorv1.CompleteRequest{Outputs: []*coordinatorv1.Output{{Name: "a.mp4", SizeBytes: -1}}})},
+		{"complete NaN usage", complete(&coordinatorv1.CompleteRequest{Usage: &coordinatorv1.Usage{EncodeSeconds: math.NaN()}})},
+		{"complete unknown accelerator", complete(&coordinatorv1.CompleteRequest{Usage: &coordinatorv1.Usage{Accelerator: "tpu"}})},
+		{"fail without an error message", func(ctx context.Context) error {
+			_, err := w.fail(ctx, held, "   ", true)
+			return err
+		}},
+		{"claim without pod", claim(&coordinatorv1.ClaimRequest{Pool: store.DefaultPoolID})},
+		{"claim unknown lane", claim(&coordinatorv1.ClaimRequest{Pool: store.DefaultPoolID, Pod: "pod-2", Lane: "express"})},
+		{"claim negative wait", claim(&coordinatorv1.ClaimRequest{Pool: store.DefaultPoolID, Pod: "pod-2", WaitMs: -1})},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			// Not parallel: the subtests share the held job.
+			err := tt.call(t.Context())
+			assert.Equal(t, codes.InvalidArgument, status.Code(err), "%v", err)
+			assert.Empty(t, cmp.Diff(before, e.snapshot(id, store.DefaultPoolID)), "nothing changed")
+		})
+	}
+}
+
+// TestOutputsLifecycle: Complete before Claim is refused; Complete listing
+// a file that was never uploaded is refused and the job keeps running; after
+// a real PUT to the presigned URL Complete succeeds and records the key;
+// a Heartbeat afterwards is refused.
+func TestOutputsLifecycle(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	e := newEnv(t)
+	in := e.start(Config{})
+	w := e.worker(in.addr, store.DefaultPoolID)
+	id := e.submit(store.DefaultPoolID, 1)[0]
+
+	t.Run("complete before claim", func(t *testing.T) {
+		before := e.snapshot(id, store.DefaultPoolID)
+		err := w.complete(t.Context(), &coordinatorv1.Job{Id: id.String(), ClaimToken: "guessed"})
+		assert.Equal(t, codes.PermissionDenied, status.Code(err), "%v", err)
+		assert.Empty(t, cmp.Diff(before, e.snapshot(id, store.DefaultPoolID)))
+	})
+
+	job := w.mustClaim(t, "pod-1")
+	video := &coordinatorv1.Output{Name: "720p/video.mp4", Kind: "video", SizeBytes: 11, ContentType: "video/mp4",
+		Attributes: map[string]string{"height": "720"}}
+
+	t.Run("complete with an output never uploaded", func(t *testing.T) {
+		err := w.complete(t.Context(), job, video)
+		assert.Equal(t, codes.FailedPrecondition, status.Code(err), "%v", err)
+		assert.Contains(t, status.Convert(err).Message(), "720p/video.mp4")
+		j := e.job(id)
+		assert.Equal(t, store.JobRunning, j.Status, "the job keeps running")
+		assert.JSONEq(t, `[]`, string(j.Outputs), "no outputs recorded")
+	})
+
+	res, err := w.client.PresignOutputs(w.ctx(t.Context(), job.GetClaimToken()), &coordinatorv1.PresignOutputsRequest{JobId: job.GetId(),
+		Files: []*coordinatorv1.OutputFile{{Name: video.GetName(), ContentType: video.GetContentType()}}})
+	require.NoError(t, err)
+	require.Len(t, res.GetUploads(), 1)
+	up := res.GetUploads()[0]
+	assert.Equal(t, video.GetName(), up.GetName())
+	req, err := http.NewRequestWithContext(t.Context(), up.GetMethod(), up.GetUrl(), bytes.NewReader([]byte("fake video!")))
+	require.NoError(t, err)
+	for k, v := range up.GetHeaders() {
+		req.Header.Set(k, v)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode, "PUT to the presigned URL")
+
+	require.NoError(t, w.complete(t.Context(), job, video))
+	j := e.job(id)
+	assert.Equal(t, store.JobCompleted, j.Status)
+	var outs []outputRecord
+	require.NoError(t, json.Unmarshal(j.Outputs, &outs))
+	key := "orgs/" + e.org.ID.String() + "/jobs/" + id.String() + "/outputs/720p/video.mp4"
+	assert.Equal(t, []outputRecord{{Name: "720p/video.mp4", Kind: "video", SizeBytes: 11, ContentType: "video/mp4", Key: key,
+		Attributes: map[string]string{"height": "720"}}}, outs)
+	ok, err := e.objects.Exists(ctx, key)
+	require.NoError(t, err)
+	assert.True(t, ok)
+
+	_, err = w.heartbeat(t.Context(), job, 0.5)
+	assert.Equal(t, codes.FailedPrecondition, status.Code(err), "heartbeat after complete: %v", err)
+	err = w.complete(t.Context(), job, video)
+	assert.Equal(t, codes.FailedPrecondition, status.Code(err), "complete twice: %v", err)
+	assert.Equal(t, store.JobCompleted, e.job(id).Status)
+}

@@ -1,0 +1,117 @@
+package dispatcher
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/mpegflow/mpegflow/internal/store"
+)
+
+// TestQueueReconcilerRebuildsWipedRedis loses everything in Redis (a real
+// FLUSHALL on a private redis-server) while 500 jobs are queued, one retry
+// waits in the delayed set and a pool is paused: the reconciler puts the
+// pause key back at once, re-pushes queued jobs once they are older than
+// the grace, promotes the overdue retry, and every job then completes.
+func TestQueueReconcilerRebuildsWipedRedis(t *testing.T) {
+	t.Parallel()
+	const jobs = 500
+	loadTests.RLock()
+	defer loadTests.RUnlock()
+	ctx := context.Background()
+	e := newPrivateRedisEnv(t)
+	fc := newFakeClock()
+	in := e.start(Config{Clock: fc, Jitter: fixedJitter(0.5), BackoffBase: 10 * time.Second}).
+		withServices(ServicesConfig{ReconcileGrace: 10 * time.Second})
+	w := e.worker(in.addr, store.DefaultPoolID)
+
+	paused := e.pool("paused")
+	_, err := e.store.SetPoolStatus(ctx, store.PoolScope{OrgID: e.org.ID}, paused.ID, "paused", func(p store.Pool) error {
+		return e.queue.SetPaused(ctx, p.ID, true)
+	})
+	require.NoError(t, err)
+	pausedIDs := e.create(paused.ID, 5, 3)
+	e.push(paused.ID, pausedIDs...)
+
+	ids := e.create(store.DefaultPoolID, jobs, 3)
+	e.push(store.DefaultPoolID, ids...)
+	retried := w.mustClaim(t, "pod-retry")
+	res, err := w.fail(t.Context(), retried, "input host timed out", true)
+	require.NoError(t, err)
+	require.Equal(t, store.OutcomeRetryScheduled, res.GetOutcome())
+	n, err := e.rdb.ZCard(ctx, e.queue.Keys().Delayed()).Result()
+	require.NoError(t, err)
+	require.EqualValues(t, 1, n, "the retry waits in the delayed set")
+
+	require.NoError(t, e.rdb.FlushAll(ctx).Err())
+	size, err := e.rdb.DBSize(ctx).Result()
+	require.NoError(t, err)
+	require.Zero(t, size, "redis is empty")
+	none, err := w.claim(t.Context(), "pod-0", 0)
+	require.NoError(t, err)
+	require.Nil(t, none, "nothing to claim while redis is empty")
+
+	// Within the grace only the pause key comes back: queued rows might
+	// still have their push in flight.
+	changed, err := in.services.ReconcileQueues(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, 1, changed, "only the pause key is restored within the grace")
+	isPaused, err := e.queue.Paused(ctx, paused.ID)
+	require.NoError(t, err)
+	assert.True(t, isPaused, "the paused pool gets its pause key back")
+	assert.Zero(t, e.queueLen(store.DefaultPoolID))
+
+	fc.Step(time.Minute)
+	changed, err = in.services.ReconcileQueues(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, (jobs-1)+len(pausedIDs)+1, changed, "queued jobs re-pushed, the overdue retry promoted")
+	assert.EqualValues(t, jobs, e.queueLen(store.DefaultPoolID))
+	assert.EqualValues(t, len(pausedIDs), e.queueLen(paused.ID))
+	assert.Equal(t, store.JobQueued, e.job(uuid.MustParse(retried.GetId())).Status)
+
+	changed, err = in.services.ReconcileQueues(ctx)
+	require.NoError(t, err)
+	assert.Zero(t, changed, "a second round finds nothing to fix")
+
+	var (
+		mu       sync.Mutex
+		attempts = map[string]int32{}
+	)
+	g, gctx := errgroup.WithContext(t.Context())
+	for i := range 8 {
+		pod := fmt.Sprintf("pod-%d", i)
+		g.Go(func() error {
+			for {
+				j, err := w.claim(gctx, pod, 0)
+				if err != nil || j == nil {
+					return err
+				}
+				mu.Lock()
+				attempts[j.GetId()] = j.GetAttempt()
+				mu.Unlock()
+				if err := w.complete(gctx, j); err != nil {
+					return err
+				}
+			}
+		})
+	}
+	require.NoError(t, g.Wait())
+	require.Len(t, attempts, jobs)
+	assert.EqualValues(t, 2, attempts[retried.GetId()], "the promoted retry runs its second attempt")
+	var completed int
+	require.NoError(t, e.db.QueryRow(ctx, `SELECT count(*) FROM jobs WHERE pool_id = $1 AND status = 'completed'`, store.DefaultPoolID).Scan(&completed))
+	assert.Equal(t, jobs, completed, "all %d jobs complete", jobs)
+
+	wp := e.worker(in.addr, paused.ID)
+	none, err = wp.claim(t.Context(), "pod-paused", 0)
+	require.NoError(t, err)
+	assert.Nil(t, none, "the restored pause key still holds the paused pool's jobs back")
+	assert.EqualValues(t, len(pausedIDs), e.queueLen(paused.ID))
+}
