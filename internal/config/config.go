@@ -65,10 +65,10 @@ type Config struct {
 	BackoffMax     time.Duration
 	// Periods of the background services.
 	StaleJobRecovery, StaleWorkerSweep, OfflineWorkerReap, DelayedPromote, QueueReconcile time.Duration
-	S3             objstore.Config
-	BodyLimit      int
-	AllowHTTP      bool
-	LogLevel       slog.Level
+	S3                                                                                    objstore.Config
+	BodyLimit                                                                             int
+	AllowHTTP                                                                             bool
+	LogLevel                                                                              slog.Level
 }
 
 // Load reads the environment through getenv (os.Getenv in production).
