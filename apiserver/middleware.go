@@ -50,6 +50,9 @@ func (s *Server) requestLog(c *fiber.Ctx) error {
 func (s *Server) authorize(perm auth.Permission) fiber.Handler {
 	return func(c *fiber.Ctx) error {
 		h := c.Get(fiber.HeaderAuthorization)
+		if h == "" && c.Path() == "/ws" && c.Query("api_key") != "" {
+			h = "Bearer " + c.Query("api_key") // browsers cannot set headers on WebSocket
+		}
 		key, ok := strings.CutPrefix(h, "Bearer ")
 		if !ok || key == "" {
 			c.Set(fiber.HeaderWWWAuthenticate, `Bearer realm="mpegflow"`)

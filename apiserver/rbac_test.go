@@ -108,7 +108,7 @@ func TestEveryRegisteredRouteIsInTheTable(t *testing.T) {
 var wantLeastRole = map[string]auth.Role{
 	// Job Create/Cancel: Editor; Job Read: Viewer
 	"POST /v1/jobs": auth.Editor, "GET /v1/jobs": auth.Viewer, "GET /v1/jobs/:id": auth.Viewer,
-	"POST /v1/jobs/:id/cancel": auth.Editor, "GET /v1/jobs/:id/events": auth.Viewer,
+	"POST /v1/jobs/:id/cancel": auth.Editor, "GET /v1/jobs/:id/events": auth.Viewer, "GET /v1/jobs/:id/outputs": auth.Viewer, "GET /ws": auth.Viewer,
 	// Workflow Read: Viewer; Workflow Create/Update/Delete: Editor
 	"POST /v1/workflows": auth.Editor, "GET /v1/workflows": auth.Viewer, "GET /v1/workflows/:id": auth.Viewer,
 	"PATCH /v1/workflows/:id": auth.Editor, "DELETE /v1/workflows/:id": auth.Editor,

@@ -35,6 +35,9 @@ func (s *Server) routes() []Route {
 		{Method: "GET", Path: "/v1/jobs/:id", Perm: auth.JobRead, Tag: "jobs", Summary: "Get a job", Response: store.Job{}, handler: s.getJob},
 		{Method: "POST", Path: "/v1/jobs/:id/cancel", Perm: auth.JobWrite, Tag: "jobs", Summary: "Cancel a job that has not finished", Response: store.Job{}, handler: s.cancelJob},
 		{Method: "GET", Path: "/v1/jobs/:id/events", Perm: auth.JobRead, Tag: "jobs", Summary: "A job's history (since, limit)", Response: list[store.JobEvent]{}, handler: s.jobEvents},
+		{Method: "GET", Path: "/v1/jobs/:id/outputs", Perm: auth.JobRead, Tag: "jobs", Summary: "A job's output files with presigned download URLs", Response: list[jobOutput]{}, handler: s.jobOutputs},
+
+		{Method: "GET", Path: "/ws", Perm: auth.JobRead, Tag: "jobs", Summary: "WebSocket: live job events of your organization (jobs=<id>,<id> narrows them)", handler: s.ws},
 
 		// Workflows
 		{Method: "POST", Path: "/v1/workflows", Perm: auth.WorkflowWrite, Tag: "workflows", Status: 201, Summary: "Create a workflow", Body: workflowRequest{}, Response: store.Workflow{}, handler: s.createWorkflow},

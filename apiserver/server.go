@@ -33,6 +33,8 @@ type Config struct {
 	ReadTimeout time.Duration
 	// Metrics, when set, counts cancelled jobs in mpegflow_jobs_total.
 	Metrics *telemetry.Metrics
+	// Hub, when set, serves live events on GET /ws.
+	Hub *events.Hub
 }
 
 // Server serves the REST API.
@@ -42,6 +44,7 @@ type Server struct {
 	queue   *queue.Queue
 	objects *objstore.Store
 	bus     *events.Bus
+	hub     *events.Hub
 	log     *slog.Logger
 	app     *fiber.App
 }
@@ -54,7 +57,7 @@ func New(cfg Config, st *store.Store, q *queue.Queue, objects *objstore.Store, b
 	if cfg.DefaultMaxAttempts < 1 || cfg.DefaultMaxAttempts > 20 {
 		return nil, fmt.Errorf("apiserver: default max attempts %d out of range 1..20", cfg.DefaultMaxAttempts)
 	}
-	s := &Server{cfg: cfg, store: st, queue: q, objects: objects, bus: bus, log: log}
+	s := &Server{cfg: cfg, store: st, queue: q, objects: objects, bus: bus, hub: cfg.Hub, log: log}
 	s.app = fiber.New(fiber.Config{
 		AppName:               "mpegflow",
 		BodyLimit:             cfg.BodyLimit,

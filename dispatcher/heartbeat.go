@@ -35,12 +35,13 @@ func (c *Coordinator) Heartbeat(ctx context.Context, req *coordinatorv1.Heartbea
 	}
 	now := c.cfg.Clock.Now()
 	lease := now.Add(c.cfg.Lease)
-	cancelled, err := c.store.Heartbeat(ctx, id, poolOf(ctx), tok, p, now, lease)
+	j, cancelled, err := c.store.Heartbeat(ctx, id, poolOf(ctx), tok, p, now, lease)
 	if err != nil {
 		return nil, c.toStatus(ctx, "Heartbeat", err)
 	}
 	if cancelled {
 		return &coordinatorv1.HeartbeatResponse{Cancel: true}, nil
 	}
+	c.emit(ctx, j, "job.progress", map[string]any{"progress": p})
 	return &coordinatorv1.HeartbeatResponse{LeaseExpiresUnixMs: lease.UnixMilli()}, nil
 }

@@ -89,12 +89,13 @@ func heldJob(ctx context.Context, tx pgx.Tx, id uuid.UUID, pool string, tokenHas
 
 // Heartbeat extends a running job's lease and records progress. For a job
 // cancelled while running it reports cancelled=true so the worker stops.
-func (s *Store) Heartbeat(ctx context.Context, id uuid.UUID, pool string, tokenHash []byte, progress float64, now, leaseUntil time.Time) (cancelled bool, err error) {
+func (s *Store) Heartbeat(ctx context.Context, id uuid.UUID, pool string, tokenHash []byte, progress float64, now, leaseUntil time.Time) (job Job, cancelled bool, err error) {
 	err = s.inTx(ctx, func(tx pgx.Tx) error {
 		j, _, err := heldJob(ctx, tx, id, pool, tokenHash)
 		if err != nil {
 			return err
 		}
+		job = j
 		switch j.Status {
 		case JobCancelled:
 			cancelled = true
@@ -114,7 +115,7 @@ func (s *Store) Heartbeat(ctx context.Context, id uuid.UUID, pool string, tokenH
 		}
 		return nil
 	})
-	return cancelled, err
+	return job, cancelled, err
 }
 
 // CheckHeld verifies that the caller holds a running job (for presigning).

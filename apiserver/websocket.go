@@ -1,0 +1,82 @@
+package apiserver
+
+import (
+	"strings"
+	"time"
+
+	"github.com/gofiber/contrib/websocket"
+	"github.com/gofiber/fiber/v2"
+	"github.com/google/uuid"
+)
+
+// wsWriteTimeout bounds one write to a client; a client that cannot take an
+// event in this time is disconnected.
+const wsWriteTimeout = 10 * time.Second
+
+// ws upgrades to a WebSocket that streams the caller's organization's job
+// events (GET /ws?jobs=<id>,<id> narrows them to some jobs).
+func (s *Server) ws(c *fiber.Ctx) error {
+	if s.hub == nil {
+		return problem(fiber.StatusServiceUnavailable, "unavailable", "live events are not enabled on this server")
+	}
+	if !websocket.IsWebSocketUpgrade(c) {
+		return problem(fiber.StatusUpgradeRequired, "upgrade-required", "connect with a WebSocket client (Upgrade: websocket)")
+	}
+	var jobs []uuid.UUID
+	if raw := c.Query("jobs"); raw != "" {
+		for _, part := range strings.Split(raw, ",") {
+			id, err := uuid.Parse(strings.TrimSpace(part))
+			if err != nil {
+				return invalidField("jobs", "must be comma-separated job ids")
+			}
+			jobs = append(jobs, id)
+		}
+		if len(jobs) > 1000 {
+			return invalidField("jobs", "at most 1000 job ids")
+		}
+	}
+	sub := s.hub.Subscribe(principal(c).OrgID, jobs)
+	return websocket.New(func(conn *websocket.Conn) {
+		defer s.hub.Unsubscribe(sub)
+		closed := make(chan struct{})
+		go func() { // read side: notice the client leaving; clients send nothing
+			defer close(closed)
+			for {
+				if _, _, err := conn.ReadMessage(); err != nil {
+					return
+				}
+			}
+		}()
+		done := make(chan struct{})
+		defer close(done)
+		go func() { // a dropped client is cut off at once, even mid-write
+			select {
+			case <-sub.Dropped:
+				_ = conn.WriteControl(websocket.CloseMessage,
+					websocket.FormatCloseMessage(websocket.ClosePolicyViolation, "too slow: events were dropped; reconnect and read faster"),
+					time.Now().Add(time.Second))
+				_ = conn.NetConn().Close()
+			case <-done:
+			}
+		}()
+		ping := time.NewTicker(30 * time.Second)
+		defer ping.Stop()
+		for {
+			select {
+			case <-closed:
+				return
+			case <-sub.Dropped:
+				return
+			case <-ping.C:
+				if err := conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(wsWriteTimeout)); err != nil {
+					return
+				}
+			case msg := <-sub.C:
+				_ = conn.SetWriteDeadline(time.Now().Add(wsWriteTimeout))
+				if err := conn.WriteMessage(websocket.TextMessage, msg); err != nil {
+					return
+				}
+			}
+		}
+	})(c)
+}
