@@ -74,9 +74,12 @@ demo: ## Run a real video through the real pipeline on this machine (needs `mpeg
 	@echo "'mpegflow serve' against your own Postgres, Redis and S3 (see README)."
 	@exit 1
 
+IMAGE_TAG ?= dev
+
 .PHONY: images
-images: ## Build container images (needs a Docker engine; Dockerfiles arrive with the chart issue)
-	@echo "make images: no Dockerfiles yet (tracked in the Helm chart issue)"; exit 1
+images: ## Build the container images (needs a running Docker engine)
+	@docker info >/dev/null 2>&1 || { echo "make images: no Docker engine answers here; run it where Docker runs"; exit 1; }
+	docker build -f encoder-image/Dockerfile -t mpegflow-encoder:$(IMAGE_TAG) .
 
 .PHONY: clean
 clean: ## Remove build outputs (keeps cached tools)

@@ -1,0 +1,322 @@
+package encoder_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/mpegflow/mpegflow/dispatcher"
+	"github.com/mpegflow/mpegflow/internal/auth"
+	"github.com/mpegflow/mpegflow/internal/encodespec"
+	"github.com/mpegflow/mpegflow/internal/events"
+	"github.com/mpegflow/mpegflow/internal/objstore"
+	"github.com/mpegflow/mpegflow/internal/queue"
+	"github.com/mpegflow/mpegflow/internal/store"
+	"github.com/mpegflow/mpegflow/internal/telemetry"
+	"github.com/mpegflow/mpegflow/internal/testenv"
+)
+
+var secret = []byte("encoder-e2e-secret-encoder-e2e-secret-0123")
+
+var (
+	buildOnce sync.Once
+	binPath   string
+	buildErr  error
+)
+
+// mpegflowBinary builds the real binary once per test run.
+func mpegflowBinary(t *testing.T) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "mpegflow-e2e-bin-")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		binPath = filepath.Join(dir, "mpegflow")
+		out, err := exec.Command("go", "build", "-o", binPath, "../cmd/mpegflow").CombinedOutput()
+		if err != nil {
+			buildErr = fmt.Errorf("go build: %v: %s", err, out)
+		}
+	})
+	require.NoError(t, buildErr)
+	return binPath
+}
+
+// rig is a real coordinator on Postgres, Redis and a signature-checking S3.
+type rig struct {
+	t       *testing.T
+	store   *store.Store
+	queue   *queue.Queue
+	objects *objstore.Store
+	org     store.Organization
+	addr    string
+}
+
+func newRig(t *testing.T) *rig {
+	t.Helper()
+	st := store.New(testenv.Postgres(t))
+	rdb, prefix := testenv.Redis(t)
+	objects, err := objstore.New(testenv.S3(t))
+	require.NoError(t, err)
+	q := queue.New(rdb, queue.NewKeys(prefix))
+	log := slog.New(slog.DiscardHandler)
+	coord, err := dispatcher.New(dispatcher.Config{Secret: secret, Lease: 20 * time.Second, HeartbeatInterval: 300 * time.Millisecond},
+		st, q, objects, events.NewBus(q, time.Now), telemetry.New(), log)
+	require.NoError(t, err)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- coord.Serve(ctx, ln) }()
+	t.Cleanup(func() { cancel(); <-done })
+	b, err := st.BootstrapOrg(ctx, "E2E", "e2e@example.com", auth.Owner)
+	require.NoError(t, err)
+	return &rig{t: t, store: st, queue: q, objects: objects, org: b.Org, addr: ln.Addr().String()}
+}
+
+// clip makes a test clip with FFmpeg's lavfi sources.
+func clip(t *testing.T, size string, seconds int, audio bool) string {
+	t.Helper()
+	out := filepath.Join(t.TempDir(), "in.mp4")
+	args := []string{"-hide_banner", "-loglevel", "error", "-f", "lavfi", "-i", fmt.Sprintf("testsrc2=size=%s:rate=25:duration=%d", size, seconds)}
+	if audio {
+		args = append(args, "-f", "lavfi", "-i", fmt.Sprintf("sine=frequency=440:duration=%d", seconds), "-c:a", "aac")
+	}
+	args = append(args, "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-shortest", "-y", out)
+	b, err := exec.Command("ffmpeg", args...).CombinedOutput()
+	require.NoError(t, err, "%s", b)
+	return out
+}
+
+// asset uploads a file through a presigned PUT and records the asset.
+func (r *rig) asset(file string) uuid.UUID {
+	r.t.Helper()
+	ctx := context.Background()
+	a, err := r.store.CreateAsset(ctx, r.org.ID, filepath.Base(file), "video/mp4", nil, func(id uuid.UUID) string {
+		return "orgs/" + r.org.ID.String() + "/assets/" + id.String() + "/source"
+	})
+	require.NoError(r.t, err)
+	up, err := r.objects.PresignPut(ctx, a.ObjectKey, "video/mp4")
+	require.NoError(r.t, err)
+	body, err := os.ReadFile(file)
+	require.NoError(r.t, err)
+	req, err := http.NewRequest(http.MethodPut, up.URL, bytes.NewReader(body))
+	require.NoError(r.t, err)
+	req.Header.Set("Content-Type", "video/mp4")
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(r.t, err)
+	resp.Body.Close()
+	require.Equal(r.t, http.StatusOK, resp.StatusCode)
+	return a.ID
+}
+
+func (r *rig) job(input string, assetID *uuid.UUID, workflow string) store.Job {
+	r.t.Helper()
+	spec, ok := encodespec.Builtin(workflow)
+	require.True(r.t, ok)
+	raw, err := json.Marshal(spec)
+	require.NoError(r.t, err)
+	nj := store.NewJob{OrgID: r.org.ID, PoolID: "default", Lane: "live", MaxAttempts: 3, Spec: raw, Metadata: json.RawMessage(`{}`), InputAssetID: assetID}
+	if assetID == nil {
+		nj.InputURL = &input
+	}
+	j, _, err := r.store.CreateJob(context.Background(), nj)
+	require.NoError(r.t, err)
+	require.NoError(r.t, r.queue.Push(context.Background(), "default", "live", j.ID.String(), 0))
+	return j
+}
+
+// encode starts `mpegflow encode` as a pod would run it.
+func (r *rig) encode(scratch string, extra ...string) (*exec.Cmd, *bytes.Buffer) {
+	r.t.Helper()
+	cmd := exec.Command(mpegflowBinary(r.t), "encode")
+	cmd.Env = append(os.Environ(),
+		"MPEGFLOW_COORDINATOR="+r.addr, "MPEGFLOW_POOL=default", "MPEGFLOW_LANE=live",
+		"MPEGFLOW_WORKER_TOKEN="+auth.WorkerToken(secret, "default"), "MPEGFLOW_POD_NAME=pod-"+uuid.NewString()[:8],
+		"MPEGFLOW_SCRATCH_DIR="+scratch, "MPEGFLOW_CLAIM_WAIT=2s")
+	cmd.Env = append(cmd.Env, extra...)
+	var logs bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &logs, &logs
+	require.NoError(r.t, cmd.Start())
+	return cmd, &logs
+}
+
+func (r *rig) get(id uuid.UUID) store.Job {
+	r.t.Helper()
+	j, err := r.store.GetJob(context.Background(), r.org.ID, id)
+	require.NoError(r.t, err)
+	return j
+}
+
+func emptyDir(t *testing.T, dir string) {
+	t.Helper()
+	entries, err := os.ReadDir(dir)
+	require.NoError(t, err)
+	assert.Empty(t, entries, "scratch directory left behind files")
+}
+
+func TestEncodeEndToEnd(t *testing.T) {
+	t.Parallel()
+	r := newRig(t)
+	asset := r.asset(clip(t, "640x360", 3, true))
+	job := r.job("", &asset, "hls-ladder")
+	scratch := t.TempDir()
+	cmd, logs := r.encode(scratch)
+	require.NoError(t, cmd.Wait(), "%s", logs)
+
+	done := r.get(job.ID)
+	require.Equal(t, store.JobCompleted, done.Status, "error: %v; logs: %s", done.Error, logs)
+	assert.InDelta(t, 1.0, done.Progress, 1e-6)
+	var outs []struct {
+		Name, Kind, Key string
+		SizeBytes       int64 `json:"size_bytes"`
+	}
+	require.NoError(t, json.Unmarshal(done.Outputs, &outs))
+	names := map[string]bool{}
+	for _, o := range outs {
+		names[o.Name] = true
+		ok, err := r.objects.Exists(context.Background(), o.Key)
+		require.NoError(t, err)
+		assert.True(t, ok, "output %s is in storage", o.Name)
+	}
+	assert.True(t, names["master.m3u8"], "the HLS master playlist is an output: %v", names)
+	for n := range names {
+		assert.False(t, strings.HasPrefix(n, "720p") || strings.HasPrefix(n, "1080p"), "no rendition above the 360p source: %s", n)
+	}
+	var usage store.Usage
+	require.NoError(t, json.Unmarshal(done.Usage, &usage))
+	assert.InDelta(t, 3.0, usage.OutputSeconds, 0.5)
+	assert.Positive(t, usage.EncodeSeconds)
+	emptyDir(t, scratch)
+}
+
+func TestEncodeNoJobExitsAtOnce(t *testing.T) {
+	t.Parallel()
+	r := newRig(t)
+	scratch := t.TempDir()
+	start := time.Now()
+	cmd, logs := r.encode(scratch, "MPEGFLOW_CLAIM_WAIT=0s")
+	require.NoError(t, cmd.Wait(), "%s", logs)
+	t.Logf("exited after %s with no job", time.Since(start))
+	emptyDir(t, scratch)
+}
+
+func TestEncodeBadInputsFailCleanly(t *testing.T) {
+	t.Parallel()
+	r := newRig(t)
+	dir := t.TempDir()
+	text := filepath.Join(dir, "notes.mp4")
+	require.NoError(t, os.WriteFile(text, []byte("this is not a video\n"), 0o644))
+	empty := filepath.Join(dir, "empty.mp4")
+	require.NoError(t, os.WriteFile(empty, nil, 0o644))
+	full, err := os.ReadFile(clip(t, "320x180", 2, false))
+	require.NoError(t, err)
+	truncated := filepath.Join(dir, "truncated.mp4")
+	require.NoError(t, os.WriteFile(truncated, full[:len(full)/3], 0o644))
+	srv := http.Server{Handler: http.NotFoundHandler()}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+
+	cases := []struct {
+		name  string
+		job   func() store.Job
+		words string
+	}{
+		{"text renamed mp4", func() store.Job { a := r.asset(text); return r.job("", &a, "mp4-720p") }, ""},
+		{"zero-length file", func() store.Job { a := r.asset(empty); return r.job("", &a, "mp4-720p") }, "empty"},
+		{"truncated file", func() store.Job { a := r.asset(truncated); return r.job("", &a, "mp4-720p") }, ""},
+		{"input answers 404", func() store.Job { return r.job("http://"+ln.Addr().String()+"/missing.mp4", nil, "mp4-720p") }, "404"},
+	}
+	for _, tc := range cases {
+		job := tc.job()
+		scratch := t.TempDir()
+		cmd, logs := r.encode(scratch)
+		require.NoError(t, cmd.Wait(), "%s: %s", tc.name, logs)
+		got := r.get(job.ID)
+		require.Equal(t, store.JobFailed, got.Status, "%s: logs %s", tc.name, logs)
+		require.NotNil(t, got.Error)
+		assert.NotContains(t, *got.Error, "\n", "%s: one line", tc.name)
+		assert.Contains(t, *got.Error, tc.words, tc.name)
+		assert.Equal(t, 1, got.Attempts, "%s: not retried: retrying cannot help", tc.name)
+		assert.JSONEq(t, `[]`, string(got.Outputs), "%s: no outputs reported", tc.name)
+		emptyDir(t, scratch)
+	}
+}
+
+// runningEncode starts a long encode and waits until the job is running.
+func (r *rig) runningEncode(t *testing.T) (store.Job, *exec.Cmd, *bytes.Buffer, string) {
+	t.Helper()
+	asset := r.asset(clip(t, "1280x720", 60, true))
+	job := r.job("", &asset, "hls-ladder")
+	scratch := t.TempDir()
+	cmd, logs := r.encode(scratch)
+	require.Eventually(t, func() bool {
+		_, err := os.Stat(filepath.Join(scratch, "claimed"))
+		return err == nil
+	}, 20*time.Second, 20*time.Millisecond, "the encoder writes its readiness file once it holds the claim: %s", logs)
+	require.Eventually(t, func() bool { return r.get(job.ID).Progress > 0 }, 30*time.Second, 50*time.Millisecond, "progress reported: %s", logs)
+	return job, cmd, logs, scratch
+}
+
+func TestEncodeCancelStopsFFmpeg(t *testing.T) {
+	t.Parallel()
+	r := newRig(t)
+	job, cmd, logs, scratch := r.runningEncode(t)
+	_, err := r.store.CancelJob(context.Background(), r.org.ID, job.ID)
+	require.NoError(t, err)
+	waited := make(chan error, 1)
+	go func() { waited <- cmd.Wait() }()
+	select {
+	case err := <-waited:
+		require.NoError(t, err, "%s", logs)
+	case <-time.After(15 * time.Second):
+		_ = cmd.Process.Kill()
+		t.Fatalf("the encoder did not stop after cancel: %s", logs)
+	}
+	assert.Equal(t, store.JobCancelled, r.get(job.ID).Status)
+	emptyDir(t, scratch)
+}
+
+func TestEncodeSIGTERMHandsTheJobBack(t *testing.T) {
+	t.Parallel()
+	r := newRig(t)
+	job, cmd, logs, scratch := r.runningEncode(t)
+	require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
+	start := time.Now()
+	waited := make(chan error, 1)
+	go func() { waited <- cmd.Wait() }()
+	select {
+	case <-waited:
+	case <-time.After(10 * time.Second):
+		_ = cmd.Process.Kill()
+		t.Fatalf("the encoder did not exit within 10 s of SIGTERM: %s", logs)
+	}
+	t.Logf("exited %s after SIGTERM", time.Since(start))
+	got := r.get(job.ID)
+	assert.Equal(t, store.JobQueued, got.Status, "preempted jobs go straight back to the queue: %s", logs)
+	assert.Equal(t, 0, got.Attempts, "a preemption does not use an attempt")
+	n, err := r.queue.Len(context.Background(), "default", "live")
+	require.NoError(t, err)
+	assert.EqualValues(t, 1, n)
+	emptyDir(t, scratch)
+}
+

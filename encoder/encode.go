@@ -1,0 +1,157 @@
+package encoder
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/mpegflow/mpegflow/dispatcher/coordinatorv1"
+	"github.com/mpegflow/mpegflow/encoder/ffmpeg"
+)
+
+// verifyError marks outputs that failed verification (retryable once).
+type verifyError struct{ err error }
+
+func (e *verifyError) Error() string { return "output verification failed: " + e.err.Error() }
+func (e *verifyError) Unwrap() error { return e.err }
+
+// encode downloads, probes, encodes, verifies and uploads; it returns what
+// Complete reports.
+func (w *Worker) encode(ctx context.Context, log *slog.Logger, job *coordinatorv1.Job, dir string, progress func(float64)) ([]*coordinatorv1.Output, *coordinatorv1.Usage, error) {
+	input := filepath.Join(dir, "input")
+	if err := w.download(ctx, job.GetInputUrl(), input); err != nil {
+		return nil, nil, err
+	}
+	info, err := ffmpeg.Probe(ctx, w.cfg.FFprobe, input)
+	if err != nil {
+		return nil, nil, err
+	}
+	spec, err := parseSpec(job.GetSpecJson(), info)
+	if err != nil {
+		return nil, nil, &ffmpeg.InputError{Msg: err.Error()}
+	}
+	codecs := make([]string, 0, len(spec.Renditions))
+	for _, r := range spec.Renditions {
+		codecs = append(codecs, r.Codec)
+	}
+	available, err := ffmpeg.AvailableEncoders(ctx, w.cfg.FFmpeg)
+	if err != nil {
+		return nil, nil, err
+	}
+	choices, err := ffmpeg.ChooseEncoders(ctx, w.cfg.Accelerator, codecs, available, ffmpeg.DefaultProbeEncode(w.cfg.FFmpeg))
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, c := range choices {
+		if c.Fallback != "" {
+			log.WarnContext(ctx, "hardware encoder unavailable; using the CPU encoder (the job records encoder_fallback)",
+				slog.String("codec", c.Codec), slog.String("encoder", c.Encoder), slog.String("reason", c.Fallback))
+		}
+	}
+	out := filepath.Join(dir, "out")
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		return nil, nil, fmt.Errorf("output directory: %w", err)
+	}
+	cmd, err := ffmpeg.Plan(spec, info, input, out, choices)
+	if err != nil {
+		return nil, nil, err
+	}
+	start := time.Now()
+	if err := ffmpeg.Run(ctx, w.cfg.FFmpeg, cmd, info.DurationSeconds, progress); err != nil {
+		return nil, nil, err
+	}
+	encodeSeconds := time.Since(start).Seconds()
+	files, err := ffmpeg.Collect(cmd)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := ffmpeg.Verify(ctx, w.cfg.FFprobe, cmd, files, info); err != nil {
+		return nil, nil, &verifyError{err: err}
+	}
+	if err := w.upload(ctx, job, out, files); err != nil {
+		return nil, nil, err
+	}
+	accel, gpu := "cpu", 0.0
+	for _, c := range choices {
+		if c.Hardware {
+			accel, gpu = "nvidia", encodeSeconds
+		}
+	}
+	return describe(out, files, choices), &coordinatorv1.Usage{
+		EncodeSeconds: encodeSeconds, OutputSeconds: info.DurationSeconds, Accelerator: accel, GpuSeconds: gpu,
+	}, nil
+}
+
+// describe turns produced files into Complete's outputs; video outputs carry
+// the encoder used and, when the GPU was not used, encoder_fallback.
+func describe(dir string, files []ffmpeg.Output, choices []ffmpeg.EncoderChoice) []*coordinatorv1.Output {
+	byCodec := map[string]ffmpeg.EncoderChoice{}
+	for _, c := range choices {
+		byCodec[c.Codec] = c
+	}
+	outs := make([]*coordinatorv1.Output, 0, len(files))
+	for _, f := range files {
+		attrs := map[string]string{}
+		if f.Rendition != "" {
+			attrs["rendition"] = f.Rendition
+		}
+		if f.Width > 0 {
+			attrs["width"], attrs["height"] = fmt.Sprint(f.Width), fmt.Sprint(f.Height)
+		}
+		if c, ok := byCodec[f.Codec]; ok && f.Kind == "video" {
+			attrs["codec"], attrs["encoder"] = c.Codec, c.Encoder
+			if c.Fallback != "" {
+				attrs["encoder_fallback"] = c.Fallback
+			}
+		}
+		var size int64
+		if st, err := os.Stat(filepath.Join(dir, filepath.FromSlash(f.Name))); err == nil {
+			size = st.Size()
+		}
+		outs = append(outs, &coordinatorv1.Output{Name: f.Name, Kind: f.Kind, ContentType: f.ContentType, SizeBytes: size, Attributes: attrs})
+	}
+	return outs
+}
+
+// download fetches the input through its (presigned) URL. A 4xx answer is
+// the input's fault and not worth retrying; network trouble and 5xx are.
+func (w *Worker) download(ctx context.Context, url, dst string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return &ffmpeg.InputError{Msg: "the input URL is not usable: " + err.Error()}
+	}
+	resp, err := w.cfg.HTTP.Do(req)
+	if err != nil {
+		return fmt.Errorf("download input: %w", err)
+	}
+	defer resp.Body.Close()
+	switch {
+	case resp.StatusCode >= 400 && resp.StatusCode < 500:
+		return &ffmpeg.InputError{Msg: fmt.Sprintf("the input URL answered %s", resp.Status)}
+	case resp.StatusCode != http.StatusOK:
+		return fmt.Errorf("download input: the input URL answered %s", resp.Status)
+	}
+	f, err := os.Create(dst)
+	if err != nil {
+		return fmt.Errorf("download input: %w", err)
+	}
+	n, err := io.Copy(f, io.LimitReader(resp.Body, w.cfg.MaxInputBytes+1))
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("download input: %w", err)
+	}
+	if n > w.cfg.MaxInputBytes {
+		return &ffmpeg.InputError{Msg: fmt.Sprintf("the input is larger than the %d-byte limit", w.cfg.MaxInputBytes)}
+	}
+	if n == 0 {
+		return &ffmpeg.InputError{Msg: "the input is empty (0 bytes)"}
+	}
+	return nil
+}

@@ -1,0 +1,46 @@
+// Package ffmpeg turns a validated encode spec into one FFmpeg process, runs
+// it and checks what it produced. It is the encoder's only contact with the
+// FFmpeg and FFprobe binaries.
+//
+// A job goes through five steps:
+//
+//  1. [Probe] reads the input with ffprobe. Inputs no retry can fix (empty,
+//     not a video, truncated, no video stream) come back as an *[InputError]
+//     with a one-line message for the user.
+//  2. [ChooseEncoders] picks an encoder per codec: NVENC on GPU pools when a
+//     one-frame probe encode succeeds, otherwise a CPU encoder, recording why
+//     it fell back.
+//  3. [Plan] builds the arguments of a single FFmpeg process that decodes the
+//     input once, splits and scales it for every rendition, encodes audio
+//     once, places keyframes on segment boundaries in every rendition (so
+//     HLS and DASH players can switch rungs) and writes thumbnails and the
+//     poster from the same decode. Arguments come from the validated spec
+//     alone; no user string reaches FFmpeg.
+//  4. [Run] runs it, streaming progress from FFmpeg's -progress output and
+//     stopping FFmpeg gracefully (SIGINT, then SIGKILL) when the context
+//     ends. For HLS it then writes the master playlist in Go, with BANDWIDTH
+//     measured from the segments (the HLS peak-segment rule) and CODECS read
+//     from each init segment, which FFmpeg 5.1 cannot do for every codec.
+//  5. [Collect] lists every file produced and [Verify] probes them all
+//     (duration, size, codec per rendition) and checks that every playlist
+//     and manifest reference resolves, before anything is uploaded.
+//
+// # Output layout
+//
+// All names are relative to the output directory, with forward slashes:
+//
+//   - mp4:  <rendition>.mp4 (faststart, audio muxed in; one audio encode is
+//     shared by all files through FFmpeg's tee muxer)
+//   - hls:  master.m3u8, <rendition>/index.m3u8, <rendition>/init.mp4,
+//     <rendition>/seg_NNNNN.m4s, and the same under audio/ for the shared
+//     audio rendition group
+//   - dash: manifest.mpd, init_<i>.m4s and seg_<i>_NNNNN.m4s where i is the
+//     stream index (renditions in spec order, then audio); [Collect] maps
+//     each file back to its rendition
+//   - thumbnails: thumbs/thumb_NNNNN.jpg and poster.jpg
+//
+// FFmpeg runs with the output directory as its working directory, so every
+// output argument is a short relative name made of validated rendition
+// names; the input is passed as an absolute "file:" URL so no protocol or
+// option can be smuggled in through its name.
+package ffmpeg

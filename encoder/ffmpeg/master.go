@@ -1,0 +1,152 @@
+package ffmpeg
+
+import (
+	"fmt"
+	"math"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+)
+
+// hlsTrack is one HLS rendition as the master playlist describes it.
+type hlsTrack struct {
+	out      Output // the init segment's expected output
+	playlist string // name of its media playlist
+	codecs   string
+	channels int
+	peak     int // bits per second
+	average  int
+}
+
+// writeMaster writes master.m3u8 after FFmpeg has finished, from the media
+// playlists and segments on disk. BANDWIDTH is the peak segment bit rate
+// as RFC 8216 defines it (the highest rate over any run of segments lasting
+// 0.5 to 1.5 target durations), plus the audio group's; CODECS comes from
+// each init segment's codec configuration, so every codec gets a correct
+// value (FFmpeg 5.1's own master playlist omits CODECS for AV1).
+func writeMaster(cmd Command) error {
+	var video []hlsTrack
+	var audio *hlsTrack
+	for _, o := range cmd.ExpectedOutputs {
+		if (o.Kind != KindVideo && o.Kind != KindAudio) || path.Base(o.Name) != "init.mp4" {
+			continue
+		}
+		t, err := measureHLSTrack(cmd.OutDir, o)
+		if err != nil {
+			return err
+		}
+		if o.Kind == KindAudio {
+			audio = &t
+		} else {
+			video = append(video, t)
+		}
+	}
+	if len(video) == 0 {
+		return fmt.Errorf("write %s: no video renditions", masterPlaylist)
+	}
+
+	var b strings.Builder
+	b.WriteString("#EXTM3U\n#EXT-X-VERSION:7\n#EXT-X-INDEPENDENT-SEGMENTS\n")
+	const group = "audio"
+	if audio != nil {
+		fmt.Fprintf(&b, "#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=%q,NAME=%q,DEFAULT=YES,AUTOSELECT=YES,CHANNELS=\"%d\",URI=%q\n",
+			group, audio.out.Rendition, audio.channels, audio.playlist)
+	}
+	for _, v := range video {
+		peak, avg, codecs := v.peak, v.average, v.codecs
+		if audio != nil {
+			peak += audio.peak
+			avg += audio.average
+			codecs += "," + audio.codecs
+		}
+		fmt.Fprintf(&b, "#EXT-X-STREAM-INF:BANDWIDTH=%d,AVERAGE-BANDWIDTH=%d,CODECS=%q,RESOLUTION=%dx%d",
+			peak, avg, codecs, v.out.Width, v.out.Height)
+		if audio != nil {
+			fmt.Fprintf(&b, ",AUDIO=%q", group)
+		}
+		b.WriteString("\n" + v.playlist + "\n")
+	}
+
+	dst := filepath.Join(cmd.OutDir, masterPlaylist)
+	tmp := dst + ".tmp"
+	if err := os.WriteFile(tmp, []byte(b.String()), 0o644); err != nil {
+		return fmt.Errorf("write %s: %w", masterPlaylist, err)
+	}
+	if err := os.Rename(tmp, dst); err != nil {
+		return fmt.Errorf("write %s: %w", masterPlaylist, err)
+	}
+	return nil
+}
+
+// measureHLSTrack reads one rendition's playlist, init and segment sizes.
+func measureHLSTrack(outDir string, init Output) (hlsTrack, error) {
+	t := hlsTrack{out: init, playlist: path.Dir(init.Name) + "/index.m3u8"}
+	data, err := os.ReadFile(filepath.Join(outDir, filepath.FromSlash(t.playlist)))
+	if err != nil {
+		return t, fmt.Errorf("write %s: read %s: %w", masterPlaylist, t.playlist, err)
+	}
+	pl, err := parseM3U8(data)
+	if err != nil {
+		return t, fmt.Errorf("write %s: %s: %w", masterPlaylist, t.playlist, err)
+	}
+	initData, err := os.ReadFile(filepath.Join(outDir, filepath.FromSlash(init.Name)))
+	if err != nil {
+		return t, fmt.Errorf("write %s: %w", masterPlaylist, err)
+	}
+	if t.codecs, t.channels, err = codecString(initData); err != nil {
+		return t, fmt.Errorf("write %s: %s: %w", masterPlaylist, init.Name, err)
+	}
+	sizes := make([]int64, len(pl.segments))
+	durations := make([]float64, len(pl.segments))
+	for i, s := range pl.segments {
+		name, err := resolveRef(t.playlist, s.uri)
+		if err != nil {
+			return t, fmt.Errorf("write %s: %s: %w", masterPlaylist, t.playlist, err)
+		}
+		st, err := os.Stat(filepath.Join(outDir, filepath.FromSlash(name)))
+		if err != nil {
+			return t, fmt.Errorf("write %s: %w", masterPlaylist, err)
+		}
+		sizes[i], durations[i] = st.Size(), s.duration
+	}
+	t.peak, t.average = segmentBitrates(sizes, durations, pl.targetDuration)
+	return t, nil
+}
+
+// segmentBitrates returns the peak and average bit rates of a media
+// playlist. The peak is the highest rate of any contiguous run of segments
+// lasting 0.5 to 1.5 target durations (RFC 8216 section 4.3.4.2); when no
+// run qualifies (a playlist shorter than half a target duration) it is the
+// average. Both are rounded up.
+func segmentBitrates(sizes []int64, durations []float64, target float64) (peak, average int) {
+	var totalBytes int64
+	var totalDur float64
+	for i := range sizes {
+		totalBytes += sizes[i]
+		totalDur += durations[i]
+	}
+	if totalDur <= 0 {
+		return 0, 0
+	}
+	average = int(math.Ceil(float64(totalBytes) * 8 / totalDur))
+	best := 0.0
+	for i := range sizes {
+		var bytes int64
+		var dur float64
+		for j := i; j < len(sizes); j++ {
+			bytes += sizes[j]
+			dur += durations[j]
+			if dur > 1.5*target {
+				break
+			}
+			if dur >= 0.5*target && dur > 0 {
+				best = max(best, float64(bytes)*8/dur)
+			}
+		}
+	}
+	if best == 0 {
+		return average, average
+	}
+	return max(int(math.Ceil(best)), average), average
+}

@@ -1,0 +1,452 @@
+package ffmpeg
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/mpegflow/mpegflow/internal/encodespec"
+)
+
+// Output kinds.
+const (
+	KindVideo     = "video"     // a rendition's MP4 file, init segment or media segment
+	KindAudio     = "audio"     // the shared audio rendition's init or media segment
+	KindPlaylist  = "playlist"  // an HLS media or master playlist
+	KindManifest  = "manifest"  // the DASH MPD
+	KindThumbnail = "thumbnail" // an interval thumbnail
+	KindPoster    = "poster"    // the poster frame
+)
+
+// Content types of the files the encoder writes.
+const (
+	ContentTypeHLS      = "application/vnd.apple.mpegurl"
+	ContentTypeDASH     = "application/dash+xml"
+	ContentTypeSegment  = "video/iso.segment"
+	ContentTypeMP4      = "video/mp4"
+	ContentTypeAudioMP4 = "audio/mp4"
+	ContentTypeJPEG     = "image/jpeg"
+)
+
+// Output is one file the encode produces.
+type Output struct {
+	// Name is the path relative to the output directory, with forward
+	// slashes; it is also the object key suffix when uploaded.
+	Name string
+	// Kind is one of the Kind constants.
+	Kind string
+	// ContentType is the MIME type to upload the file with.
+	ContentType string
+	// Rendition is the rendition name for video files and their playlists,
+	// the audio rendition's name ("audio") for audio files, "" otherwise.
+	Rendition string
+	// Width, Height and Codec describe the rendition (video: frame size and
+	// codec; audio: codec only; images: their size).
+	Width, Height int
+	Codec         string
+}
+
+// Command is one planned FFmpeg run.
+type Command struct {
+	// Args are FFmpeg's arguments (without the binary). Output names in
+	// them are relative: Run starts FFmpeg in OutDir.
+	Args []string
+	// OutDir is the directory every output is written under.
+	OutDir string
+	// Dirs are the directories under OutDir (forward slashes) that must
+	// exist before FFmpeg starts; Run creates them.
+	Dirs []string
+	// ExpectedOutputs are the outputs known before encoding: playlists,
+	// manifests, MP4 files, init segments and the poster. Media segments
+	// and interval thumbnails are found by Collect afterwards.
+	ExpectedOutputs []Output
+	// Encoders are the encoder choices the command uses, for the job record.
+	Encoders []EncoderChoice
+}
+
+const (
+	// mp4KeyframeSeconds is the keyframe interval of progressive MP4
+	// outputs, which have no segments: short enough for quick seeking.
+	mp4KeyframeSeconds = 2.0
+	// defaultFrameRate is assumed when the source does not declare one.
+	defaultFrameRate = 30.0
+	// audioSampleRate is the rate of every audio output; Opus needs 48 kHz
+	// and AAC is happiest with it.
+	audioSampleRate = 48000
+	// muxingQueue lets an output buffer packets while its other streams
+	// start (audio runs ahead of video while the encoders fill their
+	// lookahead).
+	muxingQueue = "1024"
+	// masterPlaylist and dashManifest are the fixed top-level names.
+	masterPlaylist = "master.m3u8"
+	dashManifest   = "manifest.mpd"
+	posterName     = "poster.jpg"
+	thumbsDir      = "thumbs"
+)
+
+// Plan turns a validated spec and a probed input into one FFmpeg command
+// that decodes the input once and writes every output (see the package
+// documentation for the layout). The spec is fitted to the source first
+// (encodespec.Spec.ForSource), so nothing is upscaled; every rendition is
+// scaled to its exact even size. Keyframes are placed at every multiple of
+// the segment duration in every rendition (fixed GOP, no scene-cut
+// keyframes), so segments line up across the ladder. Audio is encoded once
+// (loudness-normalised when the spec asks) and shared; an input without
+// audio simply gets no audio outputs. Interval thumbnails and the poster
+// come from the same decode as extra filter branches.
+//
+// encoders must hold a choice for every codec the spec uses, normally from
+// ChooseEncoders. Plan validates the spec again and builds arguments only
+// from its validated values.
+func Plan(spec encodespec.Spec, in MediaInfo, inputFile, outDir string, encoders []EncoderChoice) (Command, error) {
+	if err := spec.Validate(); err != nil {
+		return Command{}, fmt.Errorf("plan encode: invalid encode spec: %w", err)
+	}
+	if !in.HasVideo || in.Width <= 0 || in.Height <= 0 {
+		return Command{}, inputError("the file has no video stream")
+	}
+	if in.DurationSeconds <= 0 {
+		return Command{}, errors.New("plan encode: the input's duration is unknown; probe it first")
+	}
+	if outDir == "" {
+		return Command{}, errors.New("plan encode: empty output directory")
+	}
+	input, err := filepath.Abs(inputFile)
+	if err != nil {
+		return Command{}, fmt.Errorf("plan encode: input path: %w", err)
+	}
+
+	p := &planner{spec: spec.ForSource(in.Width, in.Height), in: in}
+	for _, r := range p.spec.Renditions {
+		if _, err := p.encoder(r.Codec, encoders); err != nil {
+			return Command{}, err
+		}
+	}
+	p.graph()
+	switch p.spec.Packaging {
+	case encodespec.PackagingMP4:
+		p.mp4()
+	case encodespec.PackagingHLS:
+		p.hls()
+	case encodespec.PackagingDASH:
+		p.dash()
+	}
+	p.images()
+
+	args := []string{
+		"-nostdin", "-hide_banner", "-y", "-loglevel", "warning", "-nostats", "-progress", "pipe:1",
+		"-i", "file:" + input,
+		"-filter_complex", strings.Join(p.chains, ";"),
+	}
+	return Command{
+		Args:            append(args, p.args...),
+		OutDir:          outDir,
+		Dirs:            p.dirs,
+		ExpectedOutputs: p.expected,
+		Encoders:        p.used,
+	}, nil
+}
+
+// planner accumulates the pieces of one command.
+type planner struct {
+	spec encodespec.Spec // fitted to the source
+	in   MediaInfo
+
+	renditions []plannedRendition
+	audio      string // filter label of the shared audio, "" for none
+	thumbs     string // filter label of interval thumbnails
+	poster     string // filter label of the poster frame
+
+	chains   []string
+	args     []string
+	dirs     []string
+	expected []Output
+	used     []EncoderChoice
+}
+
+type plannedRendition struct {
+	r             encodespec.Rendition
+	label         string // filter output label
+	width, height int
+	encoder       EncoderChoice
+	gop           int
+}
+
+// encoder returns the choice for codec and records it as used.
+func (p *planner) encoder(codec string, encoders []EncoderChoice) (EncoderChoice, error) {
+	for _, e := range p.used {
+		if e.Codec == codec {
+			return e, nil
+		}
+	}
+	for _, e := range encoders {
+		if e.Codec == codec {
+			p.used = append(p.used, e)
+			return e, nil
+		}
+	}
+	return EncoderChoice{}, fmt.Errorf("plan encode: no encoder chosen for codec %s", codec)
+}
+
+// keyframeSeconds is the keyframe interval: the segment duration for HLS
+// and DASH.
+func (p *planner) keyframeSeconds() float64 {
+	if p.spec.SegmentSeconds > 0 {
+		return p.spec.SegmentSeconds
+	}
+	return mp4KeyframeSeconds
+}
+
+// graph writes the filter graph: one split of the decoded video into a
+// branch per rendition, thumbnail and poster, and the audio chain.
+func (p *planner) graph() {
+	var branches []string
+	for i, r := range p.spec.Renditions {
+		e, _ := p.encoder(r.Codec, nil)
+		w, h := r.OutputSize(p.in.Width, p.in.Height)
+		fps := p.in.FrameRate
+		capFPS := r.MaxFPS > 0 && (fps <= 0 || r.MaxFPS < fps)
+		if capFPS {
+			fps = r.MaxFPS
+		}
+		if fps <= 0 {
+			fps = defaultFrameRate
+		}
+		pr := plannedRendition{
+			r: r, label: fmt.Sprintf("v%d", i), width: w, height: h, encoder: e,
+			gop: max(1, int(math.Ceil(p.keyframeSeconds()*fps-1e-6))),
+		}
+		p.renditions = append(p.renditions, pr)
+		chain := ""
+		if capFPS {
+			chain = "fps=fps=" + formatFloat(r.MaxFPS) + ","
+		}
+		chain += fmt.Sprintf("scale=w=%d:h=%d:flags=bicubic,%s,format=%s", w, h, p.setSAR(w, h), pixelFormat(e, r))
+		branches = append(branches, chain+"["+pr.label+"]")
+	}
+	if t := p.spec.Thumbnails; t != nil {
+		w, h := p.thumbnailSize()
+		scale := fmt.Sprintf("scale=w=%d:h=%d:flags=bicubic,setsar=1", w, h)
+		if t.IntervalSeconds > 0 {
+			p.thumbs = "thumbs"
+			// The first frame, then the first frame at least interval
+			// after the previous pick.
+			sel := fmt.Sprintf("select='isnan(prev_selected_t)+gte(t-prev_selected_t,%s)'", formatFloat(t.IntervalSeconds))
+			branches = append(branches, sel+","+scale+"["+p.thumbs+"]")
+		}
+		if t.Poster {
+			p.poster = "poster"
+			// trim twice: drop frames before the poster time, then close
+			// the branch after one frame so split stops feeding it.
+			at := t.PosterTime(p.in.DurationSeconds)
+			branches = append(branches, fmt.Sprintf("trim=start=%s,trim=end_frame=1,%s[%s]", formatFloat(at), scale, p.poster))
+		}
+	}
+	if len(branches) == 1 {
+		p.chains = append(p.chains, "[0:V:0]"+branches[0])
+	} else {
+		split := fmt.Sprintf("[0:V:0]split=%d", len(branches))
+		for i := range branches {
+			split += fmt.Sprintf("[s%d]", i)
+			branches[i] = fmt.Sprintf("[s%d]", i) + branches[i]
+		}
+		p.chains = append(p.chains, split)
+		p.chains = append(p.chains, branches...)
+	}
+
+	if a := p.spec.Audio; a != nil && p.in.HasAudio && len(p.spec.Renditions) > 0 {
+		p.audio = "aout"
+		chain := "[0:a:0]"
+		if l := a.Loudnorm; l != nil {
+			chain += fmt.Sprintf("loudnorm=I=%s:TP=%s:LRA=%s,", formatFloat(l.IntegratedLUFS), formatFloat(l.TruePeakDB), formatFloat(l.LRA))
+		}
+		chain += fmt.Sprintf("aresample=%d,aformat=sample_rates=%d:channel_layouts=%s[%s]",
+			audioSampleRate, audioSampleRate, channelLayout(a.Channels), p.audio)
+		p.chains = append(p.chains, chain)
+	}
+}
+
+// setSAR is the sample aspect ratio filter of a w x h rendition. Pixels
+// are square, except for DASH: its muxer (rightly) requires every
+// representation of an adaptation set to have the same display aspect
+// ratio, which even rounding breaks (854x480 next to 640x360), so each
+// DASH rendition gets the sample aspect ratio that makes its display
+// aspect exactly the source's (640x360 of an 854x480 source: 1281:1280).
+func (p *planner) setSAR(w, h int) string {
+	if p.spec.Packaging != encodespec.PackagingDASH {
+		return "setsar=1"
+	}
+	num, den := int64(p.in.Width)*int64(h), int64(p.in.Height)*int64(w)
+	g := gcd(num, den)
+	num, den = num/g, den/g
+	if num == den {
+		return "setsar=1"
+	}
+	return fmt.Sprintf("setsar=sar=%d/%d:max=%d", num, den, max(num, den))
+}
+
+func gcd(a, b int64) int64 {
+	for b != 0 {
+		a, b = b, a%b
+	}
+	return a
+}
+
+// thumbnailSize is the thumbnails' and poster's size: the spec's width
+// (already limited to the source by ForSource) and the height that keeps
+// the aspect ratio, even.
+func (p *planner) thumbnailSize() (int, int) {
+	w := p.spec.Thumbnails.Width
+	h := max(2, 2*int(math.Round(float64(w)*float64(p.in.Height)/float64(p.in.Width)/2)))
+	return w, h
+}
+
+// mp4 writes one faststart MP4 per rendition. The tee muxer lets all of
+// them share one audio encode: the streams are encoded once and each file
+// selects its video stream plus the audio.
+func (p *planner) mp4() {
+	var slaves []string
+	for i, pr := range p.renditions {
+		p.args = append(p.args, "-map", "["+pr.label+"]")
+		p.args = append(p.args, videoArgs(pr, fmt.Sprintf(":v:%d", i), p.keyframeSeconds())...)
+		sel := strconv.Itoa(i)
+		if p.audio != "" {
+			sel += "," + strconv.Itoa(len(p.renditions))
+		}
+		name := pr.r.Name + ".mp4"
+		// Names are [a-z0-9_-] plus ".mp4", so nothing needs tee escaping.
+		slaves = append(slaves, fmt.Sprintf(`[f=mp4:movflags=+faststart:select=\'%s\']%s`, sel, name))
+		p.expected = append(p.expected, Output{
+			Name: name, Kind: KindVideo, ContentType: ContentTypeMP4,
+			Rendition: pr.r.Name, Width: pr.width, Height: pr.height, Codec: pr.r.Codec,
+		})
+	}
+	if p.audio != "" {
+		p.args = append(p.args, "-map", "["+p.audio+"]")
+		p.args = append(p.args, audioArgs(*p.spec.Audio, ":a:0")...)
+	}
+	p.args = append(p.args, "-flags", "+global_header", "-max_muxing_queue_size", muxingQueue,
+		"-map_metadata", "-1", "-map_chapters", "-1", "-f", "tee", strings.Join(slaves, "|"))
+}
+
+// hls writes one HLS output per rendition and one for the shared audio,
+// each with a single stream, so FFmpeg names every init segment init.mp4
+// (its var_stream_map would number them). Run writes the master playlist.
+func (p *planner) hls() {
+	taken := make(map[string]bool, len(p.renditions))
+	for _, pr := range p.renditions {
+		taken[pr.r.Name] = true
+		p.args = append(p.args, "-map", "["+pr.label+"]")
+		p.args = append(p.args, videoArgs(pr, ":v:0", p.keyframeSeconds())...)
+		p.hlsOutput(pr.r.Name)
+		p.expected = append(p.expected,
+			Output{Name: pr.r.Name + "/index.m3u8", Kind: KindPlaylist, ContentType: ContentTypeHLS,
+				Rendition: pr.r.Name, Width: pr.width, Height: pr.height, Codec: pr.r.Codec},
+			Output{Name: pr.r.Name + "/init.mp4", Kind: KindVideo, ContentType: ContentTypeMP4,
+				Rendition: pr.r.Name, Width: pr.width, Height: pr.height, Codec: pr.r.Codec},
+		)
+	}
+	if p.audio != "" {
+		// A rendition may be called "audio" too; the audio group then
+		// takes the first free "audio_N".
+		name := "audio"
+		for n := 2; taken[name]; n++ {
+			name = "audio_" + strconv.Itoa(n)
+		}
+		p.args = append(p.args, "-map", "["+p.audio+"]")
+		p.args = append(p.args, audioArgs(*p.spec.Audio, ":a:0")...)
+		p.hlsOutput(name)
+		p.expected = append(p.expected,
+			Output{Name: name + "/index.m3u8", Kind: KindPlaylist, ContentType: ContentTypeHLS,
+				Rendition: name, Codec: p.spec.Audio.Codec},
+			Output{Name: name + "/init.mp4", Kind: KindAudio, ContentType: ContentTypeAudioMP4,
+				Rendition: name, Codec: p.spec.Audio.Codec},
+		)
+	}
+	p.expected = append(p.expected, Output{Name: masterPlaylist, Kind: KindPlaylist, ContentType: ContentTypeHLS})
+}
+
+func (p *planner) hlsOutput(dir string) {
+	p.dirs = append(p.dirs, dir)
+	p.args = append(p.args,
+		"-max_muxing_queue_size", muxingQueue, "-map_metadata", "-1", "-map_chapters", "-1",
+		"-f", "hls",
+		"-hls_time", formatFloat(p.spec.SegmentSeconds),
+		"-hls_playlist_type", "vod",
+		"-hls_segment_type", "fmp4",
+		"-hls_fmp4_init_filename", "init.mp4",
+		"-hls_segment_filename", dir+"/seg_%05d.m4s",
+		"-hls_flags", "independent_segments",
+		dir+"/index.m3u8")
+}
+
+// dash writes one MPD with a video adaptation set of all renditions and an
+// audio adaptation set. Segment names carry the stream index ($RepresentationID$).
+func (p *planner) dash() {
+	for i, pr := range p.renditions {
+		p.args = append(p.args, "-map", "["+pr.label+"]")
+		p.args = append(p.args, videoArgs(pr, fmt.Sprintf(":v:%d", i), p.keyframeSeconds())...)
+		p.expected = append(p.expected, Output{
+			Name: fmt.Sprintf("init_%d.m4s", i), Kind: KindVideo, ContentType: ContentTypeSegment,
+			Rendition: pr.r.Name, Width: pr.width, Height: pr.height, Codec: pr.r.Codec,
+		})
+	}
+	sets := "id=0,streams=v"
+	if p.audio != "" {
+		p.args = append(p.args, "-map", "["+p.audio+"]")
+		p.args = append(p.args, audioArgs(*p.spec.Audio, ":a:0")...)
+		sets += " id=1,streams=a"
+		p.expected = append(p.expected, Output{
+			Name: fmt.Sprintf("init_%d.m4s", len(p.renditions)), Kind: KindAudio, ContentType: ContentTypeSegment,
+			Rendition: "audio", Codec: p.spec.Audio.Codec,
+		})
+	}
+	p.args = append(p.args,
+		"-max_muxing_queue_size", muxingQueue, "-map_metadata", "-1", "-map_chapters", "-1",
+		"-f", "dash",
+		"-dash_segment_type", "mp4", // CMAF for every codec; the default picks WebM for VP9 and Opus
+		"-seg_duration", formatFloat(p.spec.SegmentSeconds),
+		"-use_template", "1", "-use_timeline", "1",
+		"-init_seg_name", "init_$RepresentationID$.$ext$",
+		"-media_seg_name", "seg_$RepresentationID$_$Number%05d$.$ext$",
+		"-adaptation_sets", sets,
+		dashManifest)
+	p.expected = append(p.expected, Output{Name: dashManifest, Kind: KindManifest, ContentType: ContentTypeDASH})
+}
+
+// images writes the interval thumbnails and the poster as JPEG outputs of
+// the same process.
+func (p *planner) images() {
+	if p.spec.Thumbnails == nil {
+		return
+	}
+	w, h := p.thumbnailSize()
+	if p.thumbs != "" {
+		p.dirs = append(p.dirs, thumbsDir)
+		p.args = append(p.args, "-map", "["+p.thumbs+"]", "-c:v", "mjpeg", "-q:v", "3", "-fps_mode", "vfr",
+			"-map_metadata", "-1", "-f", "image2", thumbsDir+"/thumb_%05d.jpg")
+	}
+	if p.poster != "" {
+		p.args = append(p.args, "-map", "["+p.poster+"]", "-frames:v", "1", "-c:v", "mjpeg", "-q:v", "2",
+			"-update", "1", "-map_metadata", "-1", "-f", "image2", posterName)
+		p.expected = append(p.expected, Output{Name: posterName, Kind: KindPoster, ContentType: ContentTypeJPEG, Width: w, Height: h})
+	}
+}
+
+// channelLayout names FFmpeg's layout for a validated channel count.
+func channelLayout(channels int) string {
+	switch channels {
+	case 1:
+		return "mono"
+	case 6:
+		return "5.1"
+	default:
+		return "stereo"
+	}
+}
+
+// formatFloat prints a validated number the way FFmpeg parses it.
+func formatFloat(v float64) string { return strconv.FormatFloat(v, 'f', -1, 64) }

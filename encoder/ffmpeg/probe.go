@@ -1,0 +1,371 @@
+package ffmpeg
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+)
+
+// MediaInfo is what the encoder needs to know about its input.
+type MediaInfo struct {
+	// DurationSeconds is the video stream's duration (the container's when
+	// the stream has none), checked against the last packets so a header
+	// cannot claim more than the file holds.
+	DurationSeconds float64
+	// Width and Height are the frame size as displayed, in square pixels:
+	// rotation metadata is applied (FFmpeg autorotates while decoding) and a
+	// non-square sample aspect ratio is folded into Width. This is the size
+	// to pass to encodespec.Spec.ForSource.
+	Width, Height int
+	// VideoCodec is FFmpeg's name for the video codec ("h264", "hevc", ...).
+	VideoCodec string
+	// FrameRate is the average frame rate in frames per second; 0 if unknown.
+	FrameRate float64
+	// HasVideo is true for every MediaInfo Probe returns without error;
+	// HasAudio is true when there is an audio stream to encode.
+	HasVideo, HasAudio bool
+	// AudioChannels is the first audio stream's channel count.
+	AudioChannels int
+	// Rotation is the display rotation in degrees (0, 90, 180 or 270,
+	// counterclockwise, as ffprobe reports it), already reflected in Width
+	// and Height.
+	Rotation int
+}
+
+const (
+	// tailWindow is how far before the claimed end Probe starts reading
+	// packets to find where the video really ends.
+	tailWindow = 5.0
+	// durationTolerance is how far the real end of the video, and every
+	// output's duration, may be from the claimed duration.
+	durationTolerance = 1.0
+)
+
+// Probe reads file with ffprobe. Problems with the file itself come back as
+// an *InputError with a message for the user; a missing file, a missing
+// ffprobe or a cancelled context are plain errors because they are the
+// encoder's problem.
+func Probe(ctx context.Context, ffprobe, file string) (MediaInfo, error) {
+	abs, err := filepath.Abs(file)
+	if err != nil {
+		return MediaInfo{}, fmt.Errorf("probe %s: %w", file, err)
+	}
+	st, err := os.Stat(abs)
+	if err != nil {
+		return MediaInfo{}, fmt.Errorf("probe %s: %w", file, err)
+	}
+	if !st.Mode().IsRegular() {
+		return MediaInfo{}, fmt.Errorf("probe %s: not a regular file", file)
+	}
+	if st.Size() == 0 {
+		return MediaInfo{}, inputError("the file is empty (0 bytes)")
+	}
+	url := "file:" + abs
+
+	var stdout bytes.Buffer
+	if err := runProbe(ctx, ffprobe, &stdout, url,
+		"-v", "error", "-print_format", "json", "-show_format", "-show_streams", url); err != nil {
+		return MediaInfo{}, err
+	}
+	var out probeOutput
+	if err := json.Unmarshal(stdout.Bytes(), &out); err != nil {
+		return MediaInfo{}, fmt.Errorf("probe %s: decode ffprobe output: %w", file, err)
+	}
+	info, start, err := out.mediaInfo()
+	if err != nil {
+		return info, err
+	}
+
+	// Find where the video really ends: from a little before the claimed
+	// end, or from the start when no duration is claimed.
+	seek := -1.0
+	if info.DurationSeconds > tailWindow {
+		seek = start + info.DurationSeconds - tailWindow
+	}
+	first, end, n, err := lastPackets(ctx, ffprobe, url, seek)
+	if err != nil {
+		return info, err
+	}
+	if n == 0 {
+		return info, inputError("the file is truncated or corrupt: no video data could be read near its end")
+	}
+	if info.DurationSeconds <= 0 {
+		start = first
+	}
+	measured := end - start
+	switch {
+	case info.DurationSeconds <= 0:
+		info.DurationSeconds = measured
+	case measured < info.DurationSeconds-durationTolerance:
+		return info, inputError(fmt.Sprintf(
+			"the file is truncated: its header says the video lasts %.1f s but the video data ends at %.1f s",
+			info.DurationSeconds, measured))
+	case measured > info.DurationSeconds+durationTolerance:
+		info.DurationSeconds = measured // a header that undercounts; trust the data
+	}
+	if info.DurationSeconds <= 0 {
+		return info, inputError("the video has no duration: it holds at most one frame")
+	}
+	return info, nil
+}
+
+// runProbe runs ffprobe with args, writing stdout to w. A failing ffprobe on
+// an existing, non-empty file means the file is unreadable, so exit errors
+// become *InputError.
+func runProbe(ctx context.Context, ffprobe string, w *bytes.Buffer, url string, args ...string) error {
+	stderr := newTailBuffer(10)
+	cmd := exec.CommandContext(ctx, ffprobe, args...)
+	cmd.Stdout = w
+	cmd.Stderr = stderr
+	err := cmd.Run()
+	if err == nil {
+		return nil
+	}
+	if ctx.Err() != nil {
+		return fmt.Errorf("ffprobe: %w", ctx.Err())
+	}
+	var exitErr *exec.ExitError
+	if !errors.As(err, &exitErr) {
+		return fmt.Errorf("run ffprobe: %w", err)
+	}
+	lines := stderr.Lines()
+	if ie := classifyInputFailure(lines, url); ie != nil {
+		return ie
+	}
+	reason := "unknown format"
+	if len(lines) > 0 {
+		reason = userReason(lines[len(lines)-1], url)
+	}
+	return inputError("the file could not be read as a video: " + reason)
+}
+
+// userReason strips local paths and FFmpeg's "[demuxer @ 0x...]" prefixes
+// from one line of FFmpeg output so it can be shown to a user.
+func userReason(line, url string) string {
+	line = strings.ReplaceAll(line, url+": ", "")
+	line = stripLogPrefix(strings.ReplaceAll(line, url, "input"))
+	if len(line) > 200 {
+		line = line[:200]
+	}
+	if line == "" {
+		return "unknown format"
+	}
+	return strings.ToLower(line[:1]) + line[1:]
+}
+
+// stripLogPrefix removes the "[component @ 0x...] " FFmpeg puts before
+// messages.
+func stripLogPrefix(line string) string {
+	if strings.HasPrefix(line, "[") {
+		if i := strings.Index(line, "] "); i > 0 {
+			return line[i+2:]
+		}
+	}
+	return line
+}
+
+// lastPackets reads the first video stream's packets from seek (or from the
+// start when seek < 0) to the end and returns the earliest start, the latest
+// end and the number of packets read. It streams ffprobe's output so a full
+// scan of a long file takes constant memory. ffprobe's own exit status is
+// ignored: a truncated file makes it fail after the last good packet, and
+// the packets are what count.
+func lastPackets(ctx context.Context, ffprobe, url string, seek float64) (first, end float64, n int, err error) {
+	args := []string{"-v", "error", "-select_streams", "V:0"}
+	if seek >= 0 {
+		args = append(args, "-read_intervals", strconv.FormatFloat(seek, 'f', 3, 64)+"%")
+	}
+	args = append(args, "-show_entries", "packet=pts_time,dts_time,duration_time", "-of", "csv=p=0", url)
+	cmd := exec.CommandContext(ctx, ffprobe, args...)
+	cmd.Stderr = newTailBuffer(5)
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return 0, 0, 0, fmt.Errorf("probe packets: %w", err)
+	}
+	if err := cmd.Start(); err != nil {
+		return 0, 0, 0, fmt.Errorf("run ffprobe: %w", err)
+	}
+	first = math.Inf(1)
+	sc := bufio.NewScanner(stdout)
+	for sc.Scan() {
+		fields := strings.Split(sc.Text(), ",")
+		if len(fields) < 3 {
+			continue
+		}
+		ts, ok := parseSeconds(fields[0])
+		if !ok {
+			if ts, ok = parseSeconds(fields[1]); !ok {
+				continue
+			}
+		}
+		dur, _ := parseSeconds(fields[2])
+		first = min(first, ts)
+		end = max(end, ts+dur)
+		n++
+	}
+	_ = cmd.Wait() // see above: the packets decide
+	if ctx.Err() != nil {
+		return 0, 0, 0, fmt.Errorf("ffprobe: %w", ctx.Err())
+	}
+	if n == 0 {
+		first = 0
+	}
+	return first, end, n, nil
+}
+
+type probeOutput struct {
+	Streams []probeStream `json:"streams"`
+	Format  struct {
+		FormatName string `json:"format_name"`
+		Duration   string `json:"duration"`
+		StartTime  string `json:"start_time"`
+	} `json:"format"`
+}
+
+type probeStream struct {
+	CodecType         string            `json:"codec_type"`
+	CodecName         string            `json:"codec_name"`
+	Width             int               `json:"width"`
+	Height            int               `json:"height"`
+	SampleAspectRatio string            `json:"sample_aspect_ratio"`
+	AvgFrameRate      string            `json:"avg_frame_rate"`
+	RFrameRate        string            `json:"r_frame_rate"`
+	Duration          string            `json:"duration"`
+	StartTime         string            `json:"start_time"`
+	Channels          int               `json:"channels"`
+	Tags              map[string]string `json:"tags"`
+	Disposition       struct {
+		AttachedPic int `json:"attached_pic"`
+	} `json:"disposition"`
+	SideDataList []struct {
+		SideDataType string  `json:"side_data_type"`
+		Rotation     float64 `json:"rotation"`
+	} `json:"side_data_list"`
+}
+
+// mediaInfo interprets ffprobe's answer; it also returns the video stream's
+// start time, against which the last packet's end is measured.
+func (p probeOutput) mediaInfo() (MediaInfo, float64, error) {
+	var info MediaInfo
+	var video *probeStream
+	for i := range p.Streams {
+		s := &p.Streams[i]
+		switch s.CodecType {
+		case "video":
+			if video == nil && s.Disposition.AttachedPic == 0 {
+				video = s
+			}
+		case "audio":
+			if !info.HasAudio {
+				info.HasAudio = true
+				info.AudioChannels = s.Channels
+			}
+		}
+	}
+	switch format := p.Format.FormatName; {
+	case format == "tty":
+		return info, 0, inputError("the file is text, not a video")
+	case format == "image2" || strings.HasSuffix(format, "_pipe"):
+		return info, 0, inputError("the file is a still image, not a video")
+	}
+	if video == nil {
+		if info.HasAudio {
+			return info, 0, inputError("the file contains only audio; a video stream is required")
+		}
+		return info, 0, inputError("the file has no video stream")
+	}
+	info.HasVideo = true
+	info.VideoCodec = video.CodecName
+	if video.Width <= 0 || video.Height <= 0 {
+		return info, 0, inputError("the video stream has no frame size; its codec may be unsupported or the file corrupt")
+	}
+	info.Width, info.Height = video.Width, video.Height
+	if num, den, ok := parseRatio(video.SampleAspectRatio); ok && num > 0 && den > 0 && num != den {
+		info.Width = max(2, int(math.Round(float64(info.Width)*float64(num)/float64(den))))
+	}
+	info.Rotation = video.rotation()
+	if info.Rotation == 90 || info.Rotation == 270 {
+		info.Width, info.Height = info.Height, info.Width
+	}
+	info.FrameRate = frameRate(video.AvgFrameRate)
+	if r := frameRate(video.RFrameRate); info.FrameRate <= 0 || info.FrameRate > 1000 {
+		info.FrameRate = r
+	}
+	if info.FrameRate > 1000 {
+		info.FrameRate = 0
+	}
+
+	if d, ok := parseSeconds(video.Duration); ok && d > 0 {
+		info.DurationSeconds = d
+	} else if d, ok := parseSeconds(p.Format.Duration); ok && d > 0 {
+		info.DurationSeconds = d
+	}
+	start, ok := parseSeconds(video.StartTime)
+	if !ok {
+		start, _ = parseSeconds(p.Format.StartTime)
+	}
+	return info, start, nil
+}
+
+// rotation returns the display rotation normalised to 0, 90, 180 or 270.
+func (s probeStream) rotation() int {
+	deg := 0.0
+	found := false
+	for _, sd := range s.SideDataList {
+		if sd.SideDataType == "Display Matrix" {
+			deg, found = sd.Rotation, true
+			break
+		}
+	}
+	if !found {
+		if r, err := strconv.ParseFloat(s.Tags["rotate"], 64); err == nil {
+			deg = r
+		}
+	}
+	r := int(math.Round(deg/90)) * 90 % 360
+	if r < 0 {
+		r += 360
+	}
+	return r
+}
+
+func parseSeconds(s string) (float64, bool) {
+	if s == "" || s == "N/A" {
+		return 0, false
+	}
+	v, err := strconv.ParseFloat(s, 64)
+	if err != nil || math.IsNaN(v) || math.IsInf(v, 0) {
+		return 0, false
+	}
+	return v, true
+}
+
+func parseRatio(s string) (num, den int, ok bool) {
+	a, b, found := strings.Cut(s, ":")
+	if !found {
+		a, b, found = strings.Cut(s, "/")
+	}
+	if !found {
+		return 0, 0, false
+	}
+	n, err1 := strconv.Atoi(a)
+	d, err2 := strconv.Atoi(b)
+	return n, d, err1 == nil && err2 == nil
+}
+
+func frameRate(s string) float64 {
+	n, d, ok := parseRatio(s)
+	if !ok || n <= 0 || d <= 0 {
+		return 0
+	}
+	return float64(n) / float64(d)
+}

@@ -1,0 +1,98 @@
+package ffmpeg
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+)
+
+const (
+	// stopGrace is how long FFmpeg gets after SIGINT to finish writing
+	// before it is killed.
+	stopGrace = 5 * time.Second
+	// stderrLines is how much of FFmpeg's stderr is kept for errors.
+	stderrLines = 40
+)
+
+// Run runs cmd with ffmpegBin in cmd.OutDir (creating it and cmd.Dirs),
+// calling report with the fraction of durationSeconds encoded (see
+// ParseProgress; calls come from one goroutine and stop before Run
+// returns). When ctx ends, FFmpeg gets SIGINT and, if it has not exited
+// 5 s later, SIGKILL; Run then returns an error that wraps ctx.Err().
+// When FFmpeg fails because of the input, Run returns an *InputError;
+// other failures are plain errors carrying the tail of FFmpeg's stderr.
+// For HLS, Run writes the master playlist once FFmpeg has succeeded.
+func Run(ctx context.Context, ffmpegBin string, cmd Command, durationSeconds float64, report func(float64)) error {
+	if report == nil {
+		report = func(float64) {}
+	}
+	if err := os.MkdirAll(cmd.OutDir, 0o755); err != nil {
+		return fmt.Errorf("create output directory: %w", err)
+	}
+	for _, d := range cmd.Dirs {
+		if err := os.MkdirAll(filepath.Join(cmd.OutDir, filepath.FromSlash(d)), 0o755); err != nil {
+			return fmt.Errorf("create output directory: %w", err)
+		}
+	}
+
+	c := exec.CommandContext(ctx, ffmpegBin, cmd.Args...)
+	c.Dir = cmd.OutDir
+	c.Cancel = func() error { return c.Process.Signal(os.Interrupt) }
+	c.WaitDelay = stopGrace
+	stderr := newTailBuffer(stderrLines)
+	c.Stderr = stderr
+	pr, pw := io.Pipe()
+	c.Stdout = pw
+
+	parsed := make(chan error, 1)
+	go func() {
+		err := ParseProgress(pr, durationSeconds, report)
+		_, _ = io.Copy(io.Discard, pr) // never block FFmpeg's writes
+		parsed <- err
+	}()
+
+	runErr := c.Run()
+	_ = pw.Close()
+	progressErr := <-parsed
+
+	if ctx.Err() != nil {
+		return fmt.Errorf("ffmpeg stopped: %w", ctx.Err())
+	}
+	if runErr != nil {
+		var exitErr *exec.ExitError
+		if !errors.As(runErr, &exitErr) {
+			return fmt.Errorf("run ffmpeg: %w", runErr)
+		}
+		lines := stderr.Lines()
+		if ie := classifyInputFailure(lines, inputArg(cmd.Args)); ie != nil {
+			return ie
+		}
+		return fmt.Errorf("ffmpeg failed (%w): %s", runErr, strings.Join(lines, "\n"))
+	}
+	if progressErr != nil {
+		return progressErr
+	}
+	if slices.ContainsFunc(cmd.ExpectedOutputs, func(o Output) bool { return o.Name == masterPlaylist }) {
+		if err := writeMaster(cmd); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// inputArg returns the argument after -i.
+func inputArg(args []string) string {
+	for i, a := range args[:max(0, len(args)-1)] {
+		if a == "-i" {
+			return args[i+1]
+		}
+	}
+	return ""
+}

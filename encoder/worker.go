@@ -1,0 +1,189 @@
+package encoder
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/metadata"
+
+	"github.com/mpegflow/mpegflow/dispatcher"
+	"github.com/mpegflow/mpegflow/dispatcher/coordinatorv1"
+	"github.com/mpegflow/mpegflow/encoder/ffmpeg"
+	"github.com/mpegflow/mpegflow/internal/encodespec"
+)
+
+// ReadyFile is written into the scratch directory once the pod holds a
+// claim; the pod's exec readiness probe checks for it, so KEDA counts the
+// pod as pending until it really has work.
+const ReadyFile = "claimed"
+
+// Errors the caller maps to exit codes.
+var (
+	// ErrCancelled: the job was cancelled while running; FFmpeg was stopped.
+	ErrCancelled = errors.New("job cancelled")
+	// ErrPreempted: SIGTERM arrived; the job is handed back to the queue.
+	ErrPreempted = errors.New("preempted: job handed back to the queue")
+)
+
+// Worker runs one job.
+type Worker struct {
+	cfg    Config
+	client coordinatorv1.CoordinatorClient
+	log    *slog.Logger
+}
+
+// Run claims at most one job and runs it. It returns nil when there was no
+// work or the job completed (or failed cleanly: the failure is the job's, not
+// the pod's). stop is closed on SIGTERM.
+func Run(ctx context.Context, cfg Config, stop <-chan struct{}, log *slog.Logger) error {
+	cfg.defaults()
+	conn, err := grpc.NewClient(cfg.Coordinator, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		return fmt.Errorf("connect to coordinator %s: %w", cfg.Coordinator, err)
+	}
+	defer conn.Close()
+	w := &Worker{cfg: cfg, client: coordinatorv1.NewCoordinatorClient(conn), log: log}
+	return w.run(ctx, stop)
+}
+
+func (w *Worker) auth(ctx context.Context, claimToken string) context.Context {
+	kv := []string{"authorization", "Bearer " + w.cfg.WorkerToken, dispatcher.MetadataPool, w.cfg.Pool}
+	if claimToken != "" {
+		kv = append(kv, dispatcher.MetadataClaimToken, claimToken)
+	}
+	return metadata.AppendToOutgoingContext(ctx, kv...)
+}
+
+func (w *Worker) run(ctx context.Context, stop <-chan struct{}) error {
+	claimCtx, cancelClaim := context.WithCancel(ctx)
+	go func() {
+		select {
+		case <-stop:
+			cancelClaim()
+		case <-claimCtx.Done():
+		}
+	}()
+	resp, err := w.client.Claim(w.auth(claimCtx, ""), &coordinatorv1.ClaimRequest{
+		Pool: w.cfg.Pool, Lane: w.cfg.Lane, Pod: w.cfg.Pod, Node: w.cfg.Node,
+		WaitMs: int32(w.cfg.ClaimWait.Milliseconds()), Capabilities: &coordinatorv1.Capabilities{},
+	})
+	cancelClaim()
+	if err != nil {
+		if isStopped(stop) {
+			return nil // terminated while waiting: nothing was claimed
+		}
+		return fmt.Errorf("claim: %w", err)
+	}
+	job := resp.GetJob()
+	if job == nil {
+		w.log.InfoContext(ctx, "no job to claim; exiting", slog.String("pool_id", w.cfg.Pool), slog.String("lane", w.cfg.Lane))
+		return nil
+	}
+	log := w.log.With(slog.String("job_id", job.GetId()), slog.String("pool_id", w.cfg.Pool), slog.Int("attempt", int(job.GetAttempt())))
+	if err := os.MkdirAll(w.cfg.ScratchDir, 0o755); err != nil {
+		return w.fail(ctx, log, job, fmt.Errorf("scratch directory: %w", err), true)
+	}
+	ready := filepath.Join(w.cfg.ScratchDir, ReadyFile)
+	if err := os.WriteFile(ready, []byte(job.GetId()+"\n"), 0o644); err != nil {
+		return w.fail(ctx, log, job, fmt.Errorf("write readiness file: %w", err), true)
+	}
+	defer os.Remove(ready)
+	dir, err := os.MkdirTemp(w.cfg.ScratchDir, "job-")
+	if err != nil {
+		return w.fail(ctx, log, job, fmt.Errorf("scratch directory: %w", err), true)
+	}
+	defer os.RemoveAll(dir)
+	return w.execute(ctx, log, job, dir, stop)
+}
+
+func isStopped(stop <-chan struct{}) bool {
+	select {
+	case <-stop:
+		return true
+	default:
+		return false
+	}
+}
+
+// execute runs a claimed job with a heartbeat alongside; cancellation and
+// SIGTERM both stop FFmpeg through jobCtx.
+func (w *Worker) execute(ctx context.Context, log *slog.Logger, job *coordinatorv1.Job, dir string, stop <-chan struct{}) error {
+	jobCtx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	hb := &heartbeat{w: w, job: job}
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		hb.loop(jobCtx, cancel, stop, log)
+	}()
+	outputs, usage, err := w.encode(jobCtx, log, job, dir, hb.setProgress)
+	if err == nil {
+		err = w.complete(jobCtx, job, outputs, usage)
+	}
+	cancel(nil)
+	wg.Wait()
+	switch cause := context.Cause(jobCtx); {
+	case errors.Is(cause, ErrCancelled):
+		log.InfoContext(ctx, "job was cancelled; FFmpeg stopped")
+		return nil
+	case errors.Is(cause, ErrPreempted):
+		return w.preempt(log, job)
+	}
+	if err != nil {
+		var in *ffmpeg.InputError
+		var vf *verifyError
+		switch {
+		case errors.As(err, &in):
+			return w.fail(ctx, log, job, err, false)
+		case errors.As(err, &vf):
+			return w.fail(ctx, log, job, err, job.GetAttempt() < 2) // retryable once
+		}
+		return w.fail(ctx, log, job, err, true)
+	}
+	log.InfoContext(ctx, "job completed", slog.Int("outputs", len(outputs)), slog.Float64("encode_seconds", usage.GetEncodeSeconds()))
+	return nil
+}
+
+// fail reports a failed attempt. The job's failure is not the pod's: it
+// returns nil unless the coordinator could not be told.
+func (w *Worker) fail(ctx context.Context, log *slog.Logger, job *coordinatorv1.Job, cause error, retryable bool) error {
+	msg := strings.TrimSpace(cause.Error())
+	log.WarnContext(ctx, "job failed", slog.String("error", msg), slog.Bool("retryable", retryable))
+	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if _, err := w.client.Fail(w.auth(fctx, job.GetClaimToken()), &coordinatorv1.FailRequest{JobId: job.GetId(), Error: msg, Retryable: retryable}); err != nil {
+		return fmt.Errorf("report failure of job %s: %w (its lease will lapse and stale job recovery will retry it)", job.GetId(), err)
+	}
+	return nil
+}
+
+// preempt hands the job back at once (SIGTERM: spot reclaim, drain).
+func (w *Worker) preempt(log *slog.Logger, job *coordinatorv1.Job) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	_, err := w.client.Fail(w.auth(ctx, job.GetClaimToken()), &coordinatorv1.FailRequest{JobId: job.GetId(), Error: dispatcher.PreemptedError, Retryable: true})
+	if err != nil {
+		return fmt.Errorf("hand back job %s after SIGTERM: %w", job.GetId(), err)
+	}
+	log.Info("terminated: job handed back to the queue")
+	return nil
+}
+
+// spec decodes and fits the job's encode spec to the probed source.
+func parseSpec(raw []byte, in ffmpeg.MediaInfo) (encodespec.Spec, error) {
+	spec, err := encodespec.Parse(raw)
+	if err != nil {
+		return encodespec.Spec{}, fmt.Errorf("the job's encode spec is invalid: %w", err)
+	}
+	return spec.ForSource(in.Width, in.Height), nil
+}
