@@ -68,11 +68,8 @@ verify-generated: $(PROTOC_GEN_GO) $(PROTOC_GEN_GO_GRPC) ## Fail when committed 
 verify: lint verify-generated ## Fail when generated code is stale or the tree is unformatted
 
 .PHONY: demo
-demo: ## Run a real video through the real pipeline on this machine (needs `mpegflow dev`, not built yet)
-	@echo "make demo: not available yet. It runs 'mpegflow dev' (the single-machine stack), which is"
-	@echo "tracked in the issue '\`mpegflow dev\` and \`make demo\`'. Today you can run the API with"
-	@echo "'mpegflow serve' against your own Postgres, Redis and S3 (see README)."
-	@exit 1
+demo: deps tools build ## Run a real video through the real pipeline on this machine (mpegflow dev + hls-ladder)
+	VERSITYGW=$(CURDIR)/$(VERSITYGW) scripts/demo.sh
 
 IMAGE_TAG ?= dev
 

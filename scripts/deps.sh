@@ -29,6 +29,7 @@ missing_packages() {
 		pkgs+=(ffmpeg)
 	fi
 	have protoc || pkgs+=(protobuf-compiler)
+	have curl || pkgs+=(curl)
 	if ((${#pkgs[@]} > 0)); then
 		printf '%s\n' "${pkgs[@]}"
 	fi
