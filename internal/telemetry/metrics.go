@@ -19,7 +19,8 @@ type Metrics struct {
 	JobsTotal *prometheus.CounterVec
 	// GRPCRequests counts coordinator calls by method.
 	GRPCRequests *prometheus.CounterVec
-	// EventDispatch times publishing one event on the bus.
+	// EventDispatch times each event-bus step: publishing one event, and
+	// fanning one out to this replica's WebSocket subscribers.
 	EventDispatch prometheus.Histogram
 }
 
@@ -34,7 +35,7 @@ func New() *Metrics {
 			Name: "mpegflow_grpc_requests_total", Help: "Worker-to-coordinator gRPC calls, by method.",
 		}, []string{"method"}),
 		EventDispatch: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Name: "mpegflow_event_bus_dispatch_duration_seconds", Help: "Time to publish one event on the event bus.",
+			Name: "mpegflow_event_bus_dispatch_duration_seconds", Help: "Time of one event-bus step: publishing an event, or fanning one out to this replica's subscribers.",
 			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16),
 		}),
 	}

@@ -1,0 +1,174 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/redis/go-redis/v9"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/mpegflow/mpegflow/apiserver"
+	"github.com/mpegflow/mpegflow/dispatcher"
+	"github.com/mpegflow/mpegflow/internal/config"
+	"github.com/mpegflow/mpegflow/internal/events"
+	"github.com/mpegflow/mpegflow/internal/objstore"
+	"github.com/mpegflow/mpegflow/internal/queue"
+	"github.com/mpegflow/mpegflow/internal/store"
+	"github.com/mpegflow/mpegflow/internal/telemetry"
+)
+
+// hubBuffer is how many events a WebSocket client may lag behind before it
+// is dropped.
+const hubBuffer = 256
+
+// stack is what `serve` (and `dev`) runs in one process, wired from the
+// configuration: connections, the event bus and hub, metrics and the
+// coordinator. Both commands share it so dev runs exactly what serve runs.
+type stack struct {
+	cfg     config.Config
+	log     *slog.Logger
+	db      *pgxpool.Pool
+	rdb     *redis.Client
+	store   *store.Store
+	queue   *queue.Queue
+	objects *objstore.Store
+	metrics *telemetry.Metrics
+	bus     *events.Bus
+	hub     *events.Hub
+	coord   *dispatcher.Coordinator
+}
+
+// openStack connects to Postgres and Redis and builds the coordinator.
+// Close releases the connections.
+func openStack(ctx context.Context, cfg config.Config, log *slog.Logger) (*stack, error) {
+	db, err := store.Open(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return nil, err
+	}
+	ropts, err := redis.ParseURL(cfg.RedisURL)
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("REDIS_URL: %w", err)
+	}
+	rdb := redis.NewClient(ropts)
+	s := &stack{cfg: cfg, log: log, db: db, rdb: rdb}
+	if s.objects, err = objstore.New(cfg.S3); err != nil {
+		s.Close()
+		return nil, err
+	}
+	s.store = store.New(db)
+	s.queue = queue.New(rdb, queue.NewKeys(cfg.RedisKeyPrefix))
+	s.metrics = telemetry.New()
+	s.bus = events.NewBus(s.queue, time.Now)
+	s.bus.ObserveDispatch(func(d time.Duration) { s.metrics.EventDispatch.Observe(d.Seconds()) })
+	s.hub = events.NewHub(rdb, s.queue.Keys().Events(), hubBuffer, log)
+	s.hub.ObserveDispatch(func(d time.Duration) { s.metrics.EventDispatch.Observe(d.Seconds()) })
+	s.coord, err = dispatcher.New(dispatcher.Config{
+		Secret: []byte(cfg.ServerSecret), Lease: cfg.Lease, BackoffBase: cfg.BackoffBase, BackoffMax: cfg.BackoffMax,
+	}, s.store, s.queue, s.objects, s.bus, s.metrics, log)
+	if err != nil {
+		s.Close()
+		return nil, err
+	}
+	s.metrics.RegisterFleet(s.coord, log)
+	return s, nil
+}
+
+// Close releases the connections.
+func (s *stack) Close() {
+	_ = s.rdb.Close()
+	s.db.Close()
+}
+
+// roles says which parts serve runs and where they listen. A nil listener
+// is opened on the configured address (HTTP_ADDR, GRPC_ADDR, METRICS_ADDR).
+type roles struct {
+	rest, grpc, services      bool
+	httpLn, grpcLn, metricsLn net.Listener
+}
+
+// listen opens every listener the roles need that is not open yet. On error
+// the listeners it opened are closed again.
+func (s *stack) listen(r *roles) error {
+	var opened []net.Listener
+	open := func(ln *net.Listener, addr, name string) error {
+		if *ln != nil {
+			return nil
+		}
+		l, err := net.Listen("tcp", addr)
+		if err != nil {
+			for _, o := range opened {
+				o.Close()
+			}
+			return fmt.Errorf("listen on %s %s: %w", name, addr, err)
+		}
+		*ln = l
+		opened = append(opened, l)
+		return nil
+	}
+	if r.rest {
+		if err := open(&r.httpLn, s.cfg.HTTPAddr, "HTTP_ADDR"); err != nil {
+			return err
+		}
+	}
+	if r.grpc {
+		if err := open(&r.grpcLn, s.cfg.GRPCAddr, "GRPC_ADDR"); err != nil {
+			return err
+		}
+	}
+	return open(&r.metricsLn, s.cfg.MetricsAddr, "METRICS_ADDR")
+}
+
+// serve runs the roles until ctx ends: the REST API (with live events), the
+// coordinator, the background services and the metrics endpoint.
+func (s *stack) serve(ctx context.Context, r roles) error {
+	var api *apiserver.Server
+	if r.rest {
+		var err error
+		api, err = apiserver.New(apiserver.Config{BodyLimit: s.cfg.BodyLimit, AllowHTTPInputs: s.cfg.AllowHTTP, Metrics: s.metrics, Hub: s.hub},
+			s.store, s.queue, s.objects, s.bus, s.log)
+		if err != nil {
+			return err
+		}
+	}
+	if err := s.listen(&r); err != nil {
+		return err
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	if r.rest {
+		s.log.InfoContext(ctx, "serving REST API", slog.String("addr", r.httpLn.Addr().String()))
+		g.Go(func() error { return api.Serve(gctx, r.httpLn) })
+		g.Go(func() error { return s.hub.Run(gctx) })
+	}
+	if r.grpc {
+		s.log.InfoContext(ctx, "serving coordinator", slog.String("addr", r.grpcLn.Addr().String()))
+		g.Go(func() error { return s.coord.Serve(gctx, r.grpcLn) })
+	}
+	if r.services {
+		svc := dispatcher.NewServices(s.coord, dispatcher.ServicesConfig{
+			StaleJobRecovery: s.cfg.StaleJobRecovery, StaleWorkerSweeper: s.cfg.StaleWorkerSweep,
+			OfflineWorkerReaper: s.cfg.OfflineWorkerReap, DelayedJobPromoter: s.cfg.DelayedPromote, QueueReconciler: s.cfg.QueueReconcile,
+		})
+		g.Go(func() error { return svc.Run(gctx) })
+	}
+	s.log.InfoContext(ctx, "serving metrics", slog.String("addr", r.metricsLn.Addr().String()))
+	srv := &http.Server{Handler: promhttp.HandlerFor(s.metrics.Registry, promhttp.HandlerOpts{}), ReadHeaderTimeout: 10 * time.Second}
+	g.Go(func() error {
+		if err := srv.Serve(r.metricsLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			return fmt.Errorf("serve metrics: %w", err)
+		}
+		return nil
+	})
+	g.Go(func() error {
+		<-gctx.Done()
+		return srv.Close()
+	})
+	return g.Wait()
+}

@@ -1,0 +1,26 @@
+// Package devstack runs the private services `mpegflow dev` needs on one
+// machine — PostgreSQL, Redis and an S3-compatible store (versitygw's posix
+// backend) — as child processes whose data lives in one directory, so a
+// developer's jobs, queue and outputs survive a restart.
+//
+// It is the Go port of scripts/with-services.sh with persistence added: the
+// database is initialised once, Redis keeps an append-only file, the bucket
+// is a directory and the S3 credentials are generated once and kept (mode
+// 0600). Each service is skipped when its connection is given (DATABASE_URL,
+// REDIS_URL, S3 settings), each runs in its own process group so a terminal's
+// Ctrl-C does not half-kill it, and each stops gracefully (then is killed)
+// when the stack's context ends. PostgreSQL refuses to run as root, so root
+// runs it as the postgres system user.
+//
+// Layout of the data directory:
+//
+//	postgres/data   PGDATA (initdb once, superuser mpegflow, trust on 127.0.0.1 and the socket)
+//	postgres/run    PostgreSQL's unix socket directory
+//	redis/          Redis's working directory (append-only file)
+//	s3/             the S3 bucket directories (bucket "mpegflow")
+//	meta/s3/        object metadata (versitygw sidecar)
+//	s3-credentials.json  the S3 root access key and secret (0600)
+//	ports.json      the ports of the last run, tried first so URLs stay stable
+//	run/            pid files, to stop services a killed run left behind
+//	logs/           one log file per service
+package devstack
