@@ -1,6 +1,7 @@
-// Command mpegflow is MpegFlow's one binary: the same image runs the API
-// (serve), migrations, administration and, later, the operator, the encoder
-// and the single-machine dev stack, each as a subcommand.
+// Command mpegflow is MpegFlow's one binary: the same image runs the API and
+// coordinator (serve), migrations, administration, the encode pod (encode),
+// the single-machine stack (dev) and the client verbs (jobs, pools,
+// workflows, assets), each as a subcommand.
 package main
 
 import (
@@ -21,7 +22,7 @@ func main() {
 	defer stop()
 	if err := rootCmd().ExecuteContext(ctx); err != nil {
 		fmt.Fprintln(os.Stderr, "mpegflow:", err)
-		os.Exit(1)
+		os.Exit(exitCode(err))
 	}
 }
 
@@ -32,7 +33,7 @@ func rootCmd() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(serveCmd(), migrateCmd(), adminCmd(), encodeCmd())
+	root.AddCommand(serveCmd(), migrateCmd(), adminCmd(), encodeCmd(), jobsCmd(), poolsCmd(), workflowsCmd(), assetsCmd(), devCmd())
 	return root
 }
 

@@ -1,0 +1,51 @@
+package client
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"time"
+)
+
+// Asset is a source file the organization stored. Upload is set right
+// after CreateAsset (a presigned PUT), Download when read with GetAsset (a
+// presigned GET).
+type Asset struct {
+	ID          string        `json:"id"`
+	Filename    string        `json:"filename"`
+	ContentType string        `json:"content_type"`
+	SizeBytes   *int64        `json:"size_bytes"`
+	CreatedAt   time.Time     `json:"created_at"`
+	Upload      *PresignedURL `json:"upload,omitempty"`
+	Download    *PresignedURL `json:"download,omitempty"`
+}
+
+// AssetRequest describes a file about to be uploaded. Filename is a bare
+// name (no directories); ContentType defaults to application/octet-stream.
+type AssetRequest struct {
+	Filename    string `json:"filename"`
+	ContentType string `json:"content_type,omitempty"`
+	SizeBytes   *int64 `json:"size_bytes,omitempty"`
+}
+
+// CreateAsset records an asset and returns it with a presigned PUT: send
+// the bytes there with UploadFile, then submit a job with its ID.
+func (c *Client) CreateAsset(ctx context.Context, req AssetRequest) (Asset, error) {
+	var a Asset
+	err := c.do(ctx, call{method: http.MethodPost, path: "/v1/assets", body: req, out: &a})
+	return a, err
+}
+
+// GetAsset reads an asset with a fresh presigned GET.
+func (c *Client) GetAsset(ctx context.Context, id string) (Asset, error) {
+	var a Asset
+	err := c.do(ctx, call{method: http.MethodGet, path: "/v1/assets/" + url.PathEscape(id), out: &a})
+	return a, err
+}
+
+// ListAssets reads one page of assets, newest first.
+func (c *Client) ListAssets(ctx context.Context, limit int, cursor string) (Page[Asset], error) {
+	var p Page[Asset]
+	err := c.do(ctx, call{method: http.MethodGet, path: "/v1/assets", query: pageQuery(limit, cursor), out: &p})
+	return p, err
+}

@@ -1,0 +1,169 @@
+package client
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"k8s.io/utils/clock"
+)
+
+// Config holds the client's tunables. Zero values take the defaults noted.
+type Config struct {
+	// HTTPClient sends every request, API calls and transfers alike
+	// (default: a client whose transport waits at most 60 s for response
+	// headers but never cuts a long upload or download short).
+	HTTPClient *http.Client
+	// RequestTimeout bounds one API call, not a transfer (default 60 s).
+	RequestTimeout time.Duration
+	// PollInterval is how often WatchEvents reads job states when the
+	// server has no WebSocket endpoint (default 1 s).
+	PollInterval time.Duration
+	// ResyncInterval is how often WatchEvents re-reads unfinished jobs while
+	// streaming over the WebSocket, so a missed event cannot stall a watch
+	// (default 10 s).
+	ResyncInterval time.Duration
+	// WatchOutage is how long a watch that has started rides out an
+	// unreachable server or 5xx answers (a restarting `mpegflow dev`, a
+	// rolling deploy) before it gives up (default 60 s).
+	WatchOutage time.Duration
+	// UserAgent is sent with every API request (default "mpegflow-client").
+	UserAgent string
+	// Clock paces polling; tests inject a fake one (default the real clock).
+	Clock clock.WithTicker
+}
+
+// Client talks to one MpegFlow server with one API key. It is safe for
+// concurrent use.
+type Client struct {
+	cfg  Config
+	base *url.URL
+	key  string
+	http *http.Client
+}
+
+// New returns a client of the server at baseURL (http:// or https://,
+// without /v1) authenticating with apiKey. It does not contact the server.
+func New(baseURL, apiKey string, cfg Config) (*Client, error) {
+	u, err := url.Parse(strings.TrimSpace(baseURL))
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("server URL %q must be an absolute http:// or https:// URL such as http://localhost:8080", baseURL)
+	}
+	if u.User != nil || u.RawQuery != "" || u.Fragment != "" {
+		return nil, fmt.Errorf("server URL %q must have no credentials, query or fragment", baseURL)
+	}
+	u.Path = strings.TrimSuffix(u.Path, "/")
+	if strings.TrimSpace(apiKey) == "" {
+		return nil, errors.New("no API key: pass --api-key or set MPEGFLOW_API_KEY")
+	}
+	cfg.RequestTimeout = cmp.Or(cfg.RequestTimeout, 60*time.Second)
+	cfg.PollInterval = cmp.Or(cfg.PollInterval, time.Second)
+	cfg.ResyncInterval = cmp.Or(cfg.ResyncInterval, 10*time.Second)
+	cfg.WatchOutage = cmp.Or(cfg.WatchOutage, time.Minute)
+	cfg.UserAgent = cmp.Or(cfg.UserAgent, "mpegflow-client")
+	if cfg.Clock == nil {
+		cfg.Clock = clock.RealClock{}
+	}
+	if cfg.HTTPClient == nil {
+		cfg.HTTPClient = &http.Client{Transport: defaultTransport()}
+	}
+	if cfg.RequestTimeout < 0 || cfg.PollInterval < 0 || cfg.ResyncInterval < 0 || cfg.WatchOutage < 0 {
+		return nil, errors.New("client: timeouts and intervals must not be negative")
+	}
+	return &Client{cfg: cfg, base: u, key: strings.TrimSpace(apiKey), http: cfg.HTTPClient}, nil
+}
+
+func defaultTransport() *http.Transport {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.DialContext = (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext
+	t.ResponseHeaderTimeout = 60 * time.Second
+	return t
+}
+
+// Server is the base URL the client talks to.
+func (c *Client) Server() string { return c.base.String() }
+
+// endpoint joins the base URL and an API path such as /v1/jobs.
+func (c *Client) endpoint(p string, q url.Values) string {
+	u := *c.base
+	u.Path += p
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
+// call is one API request: JSON in (body may be nil), JSON out (out may be
+// nil), every refusal mapped to *Error.
+type call struct {
+	method string
+	path   string
+	query  url.Values
+	body   any
+	header http.Header
+	out    any
+}
+
+func (c *Client) do(ctx context.Context, r call) error {
+	ctx, cancel := context.WithTimeout(ctx, c.cfg.RequestTimeout)
+	defer cancel()
+	var body io.Reader
+	if r.body != nil {
+		var b []byte
+		switch v := r.body.(type) {
+		case json.RawMessage:
+			b = v
+		default:
+			var err error
+			if b, err = json.Marshal(v); err != nil {
+				return fmt.Errorf("encode %s %s request: %w", r.method, r.path, err)
+			}
+		}
+		body = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, r.method, c.endpoint(r.path, r.query), body)
+	if err != nil {
+		return fmt.Errorf("build %s %s request: %w", r.method, r.path, err)
+	}
+	for k, vs := range r.header {
+		req.Header[k] = vs
+	}
+	req.Header.Set("Authorization", "Bearer "+c.key)
+	req.Header.Set("Accept", "application/json, application/problem+json")
+	req.Header.Set("User-Agent", c.cfg.UserAgent)
+	if r.body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return c.transportError(ctx, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode >= 400 {
+		return errorFrom(resp)
+	}
+	if r.out == nil || resp.StatusCode == http.StatusNoContent {
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
+		return nil
+	}
+	if err := json.NewDecoder(resp.Body).Decode(r.out); err != nil {
+		return fmt.Errorf("decode the answer to %s %s: %w", r.method, r.path, err)
+	}
+	return nil
+}
+
+// transportError says why no answer came: the caller gave up, or the server
+// cannot be reached.
+func (c *Client) transportError(ctx context.Context, err error) error {
+	if ctxErr := context.Cause(ctx); ctxErr != nil && !errors.Is(ctxErr, context.DeadlineExceeded) {
+		return ctxErr
+	}
+	return &UnreachableError{Server: c.base.String(), Err: err}
+}

@@ -1,0 +1,101 @@
+package client
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"time"
+)
+
+// Pool is a set of encode workers and its scaling settings. QueueDepth (jobs
+// waiting per lane) is filled by GetPool and the pool actions, not by
+// ListPools.
+type Pool struct {
+	ID                     string            `json:"id"`
+	OrgID                  *string           `json:"org_id"`
+	Name                   string            `json:"name"`
+	Accelerator            string            `json:"accelerator"`
+	MinReplicas            int               `json:"min_replicas"`
+	MaxReplicas            int               `json:"max_replicas"`
+	PollingIntervalSeconds int               `json:"polling_interval_seconds"`
+	TargetQueueLength      int               `json:"target_queue_length"`
+	BackfillMaxReplicas    int               `json:"backfill_max_replicas"`
+	CronWindows            []CronWindow      `json:"cron_windows"`
+	Resources              Resources         `json:"resources"`
+	NodeSelector           map[string]string `json:"node_selector"`
+	Tolerations            []Toleration      `json:"tolerations"`
+	Status                 string            `json:"status"`
+	CreatedAt              time.Time         `json:"created_at"`
+	UpdatedAt              time.Time         `json:"updated_at"`
+	QueueDepth             map[string]int64  `json:"queue_depth,omitempty"`
+}
+
+// Shared reports whether the pool is the platform's shared pool.
+func (p Pool) Shared() bool { return p.OrgID == nil }
+
+// CronWindow holds a pool at DesiredReplicas between two cron times.
+type CronWindow struct {
+	Timezone        string `json:"timezone"`
+	Start           string `json:"start"`
+	End             string `json:"end"`
+	DesiredReplicas int    `json:"desired_replicas"`
+}
+
+// Resources are the Kubernetes requests and limits of the pool's pods.
+type Resources struct {
+	CPURequest    string `json:"cpu_request,omitempty"`
+	MemoryRequest string `json:"memory_request,omitempty"`
+	CPULimit      string `json:"cpu_limit,omitempty"`
+	MemoryLimit   string `json:"memory_limit,omitempty"`
+}
+
+// Toleration lets the pool's pods run on tainted nodes.
+type Toleration struct {
+	Key      string `json:"key,omitempty"`
+	Operator string `json:"operator,omitempty"`
+	Value    string `json:"value,omitempty"`
+	Effect   string `json:"effect,omitempty"`
+}
+
+// ListPools lists the pools the caller can submit to: the organization's
+// and the shared default pool.
+func (c *Client) ListPools(ctx context.Context) ([]Pool, error) {
+	var p Page[Pool]
+	if err := c.do(ctx, call{method: http.MethodGet, path: "/v1/pools", out: &p}); err != nil {
+		return nil, err
+	}
+	if p.Items == nil {
+		p.Items = []Pool{}
+	}
+	return p.Items, nil
+}
+
+// GetPool reads a pool and its queue depth.
+func (c *Client) GetPool(ctx context.Context, id string) (Pool, error) {
+	return c.poolCall(ctx, http.MethodGet, id, "", nil)
+}
+
+// PausePool stops claims from the pool at once; queued jobs wait.
+func (c *Client) PausePool(ctx context.Context, id string) (Pool, error) {
+	return c.poolCall(ctx, http.MethodPost, id, "/pause", nil)
+}
+
+// ResumePool lets a paused pool's workers claim again.
+func (c *Client) ResumePool(ctx context.Context, id string) (Pool, error) {
+	return c.poolCall(ctx, http.MethodPost, id, "/resume", nil)
+}
+
+// UpdatePool changes the settings named in patch (JSON field names such as
+// "max_replicas"); the others stay as they are.
+func (c *Client) UpdatePool(ctx context.Context, id string, patch map[string]any) (Pool, error) {
+	if patch == nil {
+		patch = map[string]any{}
+	}
+	return c.poolCall(ctx, http.MethodPatch, id, "", patch)
+}
+
+func (c *Client) poolCall(ctx context.Context, method, id, action string, body any) (Pool, error) {
+	var p Pool
+	err := c.do(ctx, call{method: method, path: "/v1/pools/" + url.PathEscape(id) + action, body: body, out: &p})
+	return p, err
+}
