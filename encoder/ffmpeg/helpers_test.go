@@ -97,6 +97,26 @@ func makeClip(t testing.TB, c clip) string {
 	return f.path
 }
 
+var probes sync.Map // clip path -> *probedClip
+
+type probedClip struct {
+	once sync.Once
+	info MediaInfo
+	err  error
+}
+
+// probeClip probes a shared clip once for the whole package; Probe itself
+// is tested in probe_test.go.
+func probeClip(t testing.TB, path string) MediaInfo {
+	t.Helper()
+	_, ffprobeBin := binaries(t)
+	v, _ := probes.LoadOrStore(path, &probedClip{})
+	p := v.(*probedClip)
+	p.once.Do(func() { p.info, p.err = Probe(context.Background(), ffprobeBin, path) })
+	require.NoError(t, p.err)
+	return p.info
+}
+
 var (
 	availableOnce sync.Once
 	available     func(string) bool
@@ -129,9 +149,7 @@ func encode(t *testing.T, spec encodespec.Spec, input string) encodeResult {
 	t.Helper()
 	ctx := context.Background()
 	ffmpegBin, ffprobeBin := binaries(t)
-
-	in, err := Probe(ctx, ffprobeBin, input)
-	require.NoError(t, err)
+	in := probeClip(t, input)
 	cmd := plan(t, spec, in, input)
 
 	var res encodeResult

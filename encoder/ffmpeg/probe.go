@@ -285,6 +285,9 @@ func (p probeOutput) mediaInfo() (MediaInfo, float64, error) {
 	}
 	info.HasVideo = true
 	info.VideoCodec = video.CodecName
+	if video.CodecName == "" || video.CodecName == "none" {
+		return info, 0, inputError("the video stream uses a codec FFmpeg does not know")
+	}
 	if video.Width <= 0 || video.Height <= 0 {
 		return info, 0, inputError("the video stream has no frame size; its codec may be unsupported or the file corrupt")
 	}

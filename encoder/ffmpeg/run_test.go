@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -68,9 +69,10 @@ func TestRunKillsFFmpegIgnoringSIGINT(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	started := make(chan struct{})
+	var once sync.Once
 	done := make(chan error, 1)
 	go func() {
-		done <- Run(ctx, stubborn, Command{OutDir: filepath.Join(dir, "out")}, 10, func(float64) { close(started) })
+		done <- Run(ctx, stubborn, Command{OutDir: filepath.Join(dir, "out")}, 10, func(float64) { once.Do(func() { close(started) }) })
 	}()
 	<-started
 	cancel()

@@ -28,7 +28,8 @@ import (
 //     order): the video codec and frame size are the planned ones and the
 //     video lasts the input's duration within 1 s; audio has the planned
 //     codec and holds data;
-//   - the poster and thumbnails decode as JPEG at the planned size.
+//   - the poster decodes as a JPEG of the planned size, and so does every
+//     thumbnail (at the poster's size when a poster was planned).
 //
 // It reports every problem found, joined, in one error.
 func Verify(ctx context.Context, ffprobe string, cmd Command, outputs []Output, in MediaInfo) error {
@@ -65,10 +66,19 @@ func Verify(ctx context.Context, ffprobe string, cmd Command, outputs []Output, 
 			v.checkImage(e, e.Width, e.Height)
 		}
 	}
+	// Thumbnails are found after encoding; they share the poster's planned
+	// size when there is one, and must at least decode at their own.
 	for _, o := range outputs {
-		if o.Kind == KindThumbnail {
-			v.checkImage(o, o.Width, o.Height)
+		if o.Kind != KindThumbnail {
+			continue
 		}
+		w, h := o.Width, o.Height
+		for _, e := range cmd.ExpectedOutputs {
+			if e.Kind == KindPoster {
+				w, h = e.Width, e.Height
+			}
+		}
+		v.checkImage(o, w, h)
 	}
 	if len(v.errs) > 0 {
 		return fmt.Errorf("verify outputs: %w", errors.Join(v.errs...))
@@ -273,24 +283,37 @@ type mediaMeasure struct {
 	video, audio *streamMeasure
 }
 
-// measure runs ffprobe over the concatenation of files (read in order
-// through a pipe, as a player reads an init segment and its segments) and
+// measure runs ffprobe over a file, or over the concatenation of an init
+// segment and its media segments (read in order through a pipe, as a
+// player reads them), and
 // reads every packet's timestamps, so the duration is what the media holds,
 // not what a header claims.
 func measure(ctx context.Context, ffprobe, outDir string, files []string) (mediaMeasure, error) {
+	input := "pipe:0"
 	var readers []io.Reader
-	for _, name := range files {
-		f, err := os.Open(filepath.Join(outDir, filepath.FromSlash(name)))
+	if len(files) == 1 {
+		// A whole file: let ffprobe open it, so it can seek.
+		abs, err := filepath.Abs(filepath.Join(outDir, filepath.FromSlash(files[0])))
 		if err != nil {
 			return mediaMeasure{}, err
 		}
-		defer f.Close()
-		readers = append(readers, f)
+		input = "file:" + abs
+	} else {
+		for _, name := range files {
+			f, err := os.Open(filepath.Join(outDir, filepath.FromSlash(name)))
+			if err != nil {
+				return mediaMeasure{}, err
+			}
+			defer f.Close()
+			readers = append(readers, f)
+		}
 	}
 	cmd := exec.CommandContext(ctx, ffprobe, "-v", "error",
 		"-show_entries", "stream=codec_type,codec_name,width,height:packet=codec_type,pts_time,dts_time,duration_time",
-		"-of", "compact=p=1:nk=0", "-i", "pipe:0")
-	cmd.Stdin = io.MultiReader(readers...)
+		"-of", "compact=p=1:nk=0", "-i", input)
+	if readers != nil {
+		cmd.Stdin = io.MultiReader(readers...)
+	}
 	stderr := newTailBuffer(5)
 	cmd.Stderr = stderr
 	stdout, err := cmd.StdoutPipe()

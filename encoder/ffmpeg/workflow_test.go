@@ -25,19 +25,19 @@ func TestBuiltinWorkflows(t *testing.T) {
 		check func(t *testing.T, res encodeResult)
 	}{
 		"mp4-720p": {
-			source:    clip{width: 1280, height: 720, seconds: 2, audio: true},
+			source:    clip{width: 1280, height: 720, seconds: 1, audio: true},
 			wantSizes: map[string]string{"720p": "1280x720"},
 			wantFiles: []string{"720p.mp4"},
 		},
 		"hls-ladder": {
-			source:    clip{width: 854, height: 480, seconds: 3, audio: true},
+			source:    clip{width: 854, height: 480, seconds: 2, audio: true},
 			wantSizes: map[string]string{"480p": "854x480", "360p": "640x360"},
 			wantFiles: []string{"master.m3u8", "480p/index.m3u8", "480p/init.mp4", "480p/seg_00000.m4s",
 				"360p/index.m3u8", "360p/init.mp4", "audio/index.m3u8", "audio/init.mp4", "audio/seg_00000.m4s"},
 			check: checkHLSPlaylists,
 		},
 		"dash-ladder": {
-			source:    clip{width: 854, height: 480, seconds: 3, audio: true},
+			source:    clip{width: 854, height: 480, seconds: 2, audio: true},
 			wantSizes: map[string]string{"480p": "854x480", "360p": "640x360"},
 			wantFiles: []string{"manifest.mpd", "init_0.m4s", "init_1.m4s", "init_2.m4s", "seg_0_00001.m4s", "seg_2_00001.m4s"},
 		},
