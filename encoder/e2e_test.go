@@ -319,4 +319,3 @@ func TestEncodeSIGTERMHandsTheJobBack(t *testing.T) {
 	assert.EqualValues(t, 1, n)
 	emptyDir(t, scratch)
 }
-
