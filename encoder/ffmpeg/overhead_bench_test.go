@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"syscall"
 	"testing"
 	"time"
 
@@ -27,11 +28,21 @@ func BenchmarkRunOverhead(b *testing.B) {
 	spec := builtin(b, "mp4-720p")
 	encoders := []EncoderChoice{{Codec: encodespec.CodecH264, Encoder: "libx264"}}
 
+	// Each side's cost is its wall time and the CPU time of FFmpeg plus this
+	// process (the wrapper's own parsing), which other load does not inflate.
+	cpu := func() time.Duration {
+		var self, kids syscall.Rusage
+		require.NoError(b, syscall.Getrusage(syscall.RUSAGE_SELF, &self))
+		require.NoError(b, syscall.Getrusage(syscall.RUSAGE_CHILDREN, &kids))
+		return time.Duration(self.Utime.Nano() + self.Stime.Nano() + kids.Utime.Nano() + kids.Stime.Nano())
+	}
+	var wrappedCPU, bareCPU time.Duration
 	wrapped := func(dir string) time.Duration {
 		cmd, err := Plan(spec, in, input, dir, encoders)
 		require.NoError(b, err)
-		start := time.Now()
+		c0, start := cpu(), time.Now()
 		require.NoError(b, Run(ctx, ffmpegBin, cmd, in.DurationSeconds, func(float64) {}))
+		wrappedCPU += cpu() - c0
 		return time.Since(start)
 	}
 	bare := func(dir string) time.Duration {
@@ -42,9 +53,10 @@ func BenchmarkRunOverhead(b *testing.B) {
 		}
 		c := exec.CommandContext(ctx, ffmpegBin, cmd.Args...)
 		c.Dir = dir
-		start := time.Now()
+		c0, start := cpu(), time.Now()
 		out, err := c.CombinedOutput()
 		require.NoError(b, err, "%s", out)
+		bareCPU += cpu() - c0
 		return time.Since(start)
 	}
 	var wrappedTotal, bareTotal time.Duration
@@ -64,4 +76,5 @@ func BenchmarkRunOverhead(b *testing.B) {
 	b.ReportMetric(wrappedTotal.Seconds()/float64(i), "run-wall-s/op")
 	b.ReportMetric(bareTotal.Seconds()/float64(i), "bare-wall-s/op")
 	b.ReportMetric(wrappedTotal.Seconds()/bareTotal.Seconds(), "wall-ratio")
+	b.ReportMetric(wrappedCPU.Seconds()/bareCPU.Seconds(), "cpu-ratio")
 }
