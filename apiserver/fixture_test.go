@@ -154,3 +154,8 @@ func (f *fixture) submitJob(t *testing.T, key string, body map[string]any) store
 func urlJob() map[string]any {
 	return map[string]any{"input": map[string]any{"url": "https://media.example.com/in.mp4"}, "workflow": "mp4-720p"}
 }
+
+func jsonDecode(resp *http.Response, v any) error {
+	defer resp.Body.Close()
+	return json.NewDecoder(resp.Body).Decode(v)
+}
