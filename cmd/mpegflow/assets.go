@@ -34,37 +34,10 @@ func assetsTable(as []client.Asset) *table {
 }
 
 func assetsListCmd(api *apiFlags) *cobra.Command {
-	var (
-		limit  int
-		cursor string
-		all    bool
-	)
-	cmd := &cobra.Command{
-		Use:   "list",
-		Short: "List assets, newest first",
-		Args:  args(0, 0),
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if limit < 0 || limit > 200 {
-				return usagef("--limit must be from 1 to 200")
-			}
-			c, err := api.client()
-			if err != nil {
-				return err
-			}
-			page, err := collect(cmd.Context(), all, cursor, func(ctx context.Context, cur string) (client.Page[client.Asset], error) {
-				return c.ListAssets(ctx, limit, cur)
-			})
-			if err != nil {
-				return fmt.Errorf("list assets: %w", err)
-			}
-			return renderPage(cmd, page, func() *table { return assetsTable(page.Items) })
-		},
-	}
-	cmd.Flags().IntVar(&limit, "limit", 0, "assets per page, 1 to 200 (default 50)")
-	cmd.Flags().StringVar(&cursor, "cursor", "", "continue after a previous page (its next_cursor)")
-	cmd.Flags().BoolVar(&all, "all", false, "follow every page to the end")
-	outputFlag(cmd)
-	return cmd
+	return pagedListCmd(api, "List assets, newest first", "assets",
+		func(c *client.Client, ctx context.Context, limit int, cursor string) (client.Page[client.Asset], error) {
+			return c.ListAssets(ctx, limit, cursor)
+		}, assetsTable)
 }
 
 func assetsGetCmd(api *apiFlags) *cobra.Command {

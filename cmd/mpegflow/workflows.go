@@ -30,37 +30,10 @@ func workflowsTable(ws []client.Workflow) *table {
 }
 
 func workflowsListCmd(api *apiFlags) *cobra.Command {
-	var (
-		limit  int
-		cursor string
-		all    bool
-	)
-	cmd := &cobra.Command{
-		Use:   "list",
-		Short: "List your workflows, newest first (the built-ins are " + strings.Join(encodespec.BuiltinNames(), ", ") + ")",
-		Args:  args(0, 0),
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if limit < 0 || limit > 200 {
-				return usagef("--limit must be from 1 to 200")
-			}
-			c, err := api.client()
-			if err != nil {
-				return err
-			}
-			page, err := collect(cmd.Context(), all, cursor, func(ctx context.Context, cur string) (client.Page[client.Workflow], error) {
-				return c.ListWorkflows(ctx, limit, cur)
-			})
-			if err != nil {
-				return fmt.Errorf("list workflows: %w", err)
-			}
-			return renderPage(cmd, page, func() *table { return workflowsTable(page.Items) })
-		},
-	}
-	cmd.Flags().IntVar(&limit, "limit", 0, "workflows per page, 1 to 200 (default 50)")
-	cmd.Flags().StringVar(&cursor, "cursor", "", "continue after a previous page (its next_cursor)")
-	cmd.Flags().BoolVar(&all, "all", false, "follow every page to the end")
-	outputFlag(cmd)
-	return cmd
+	return pagedListCmd(api, "List your workflows, newest first (the built-ins are "+strings.Join(encodespec.BuiltinNames(), ", ")+")", "workflows",
+		func(c *client.Client, ctx context.Context, limit int, cursor string) (client.Page[client.Workflow], error) {
+			return c.ListWorkflows(ctx, limit, cursor)
+		}, workflowsTable)
 }
 
 func workflowsGetCmd(api *apiFlags) *cobra.Command {
