@@ -10,6 +10,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // Errors of the worker-facing protocol. The coordinator maps them to gRPC
@@ -53,10 +54,10 @@ func (s *Store) ClaimJob(ctx context.Context, id uuid.UUID, pool, lane, workerID
 				return mapErr(err, "input asset")
 			}
 		}
-		if _, err := tx.Exec(ctx, `UPDATE workers SET current_job_id = $2, last_heartbeat_at = $3 WHERE id = $1`, workerID, id, now); err != nil {
-			return mapErr(err, "worker")
-		}
-		return insertJobEvent(ctx, tx, j, "job.started", map[string]any{"worker_id": workerID, "attempt": j.Attempts})
+		var b batch // one round trip for the writes whose results we do not read
+		_, _ = b.Exec(ctx, `UPDATE workers SET current_job_id = $2, last_heartbeat_at = $3 WHERE id = $1`, workerID, id, now)
+		_ = insertJobEvent(ctx, &b, j, "job.started", map[string]any{"worker_id": workerID, "attempt": j.Attempts})
+		return b.send(ctx, tx, "claim job")
 	})
 	return out, err
 }
@@ -143,7 +144,7 @@ type Usage struct {
 	GPUSeconds    float64 `json:"gpu_seconds"`
 }
 
-func insertUsage(ctx context.Context, tx pgx.Tx, j Job, status string, u Usage, now time.Time) error {
+func insertUsage(ctx context.Context, tx execer, j Job, status string, u Usage, now time.Time) error {
 	acc := u.Accelerator
 	if acc == "" {
 		acc = "cpu"
@@ -156,7 +157,7 @@ func insertUsage(ctx context.Context, tx pgx.Tx, j Job, status string, u Usage, 
 	return mapErr(err, "usage record")
 }
 
-func clearWorker(ctx context.Context, tx pgx.Tx, j Job) error {
+func clearWorker(ctx context.Context, tx execer, j Job) error {
 	if j.WorkerID == nil {
 		return nil
 	}
@@ -181,20 +182,23 @@ func (s *Store) CompleteJob(ctx context.Context, id uuid.UUID, pool string, toke
 		if err != nil {
 			return err
 		}
-		rows, _ := tx.Query(ctx, `UPDATE jobs SET status = 'completed', outputs = $2, usage = $3, progress = 1,
+		// The update and its companions go in one round trip.
+		var b batch
+		b.Queue(`UPDATE jobs SET status = 'completed', outputs = $2, usage = $3, progress = 1,
 				lease_expires_at = NULL, finished_at = $4, updated_at = $4
 			WHERE id = $1 RETURNING `+jobColumns, id, outputs, u, now)
-		out, err = pgx.CollectExactlyOneRow(rows, pgx.RowToStructByName[Job])
-		if err != nil {
-			return mapErr(err, "complete job")
+		_ = insertUsage(ctx, &b, j, JobCompleted, u, now)
+		_ = clearWorker(ctx, &b, j)
+		_ = insertJobEvent(ctx, &b, j, "job.completed", map[string]any{"usage": u})
+		br := tx.SendBatch(ctx, &b.Batch)
+		rows, err := br.Query()
+		if err == nil {
+			out, err = pgx.CollectExactlyOneRow(rows, pgx.RowToStructByName[Job])
 		}
-		if err := insertUsage(ctx, tx, out, JobCompleted, u, now); err != nil {
-			return err
+		if cerr := br.Close(); err == nil {
+			err = cerr
 		}
-		if err := clearWorker(ctx, tx, out); err != nil {
-			return err
-		}
-		return insertJobEvent(ctx, tx, out, "job.completed", map[string]any{"usage": u})
+		return mapErr(err, "complete job")
 	})
 	return out, err
 }
@@ -458,4 +462,26 @@ func (s *Store) FleetCounts(ctx context.Context) (inFlight map[string]int, worke
 		return nil
 	})
 	return inFlight, workers, mapErr(err, "worker counts")
+}
+
+// execer runs a statement whose result is not read: a transaction, or a
+// batch that sends several such statements in one round trip.
+type execer interface {
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+}
+
+// batch queues statements to send together.
+type batch struct{ pgx.Batch }
+
+// Exec queues the statement; its error surfaces when the batch is sent.
+func (b *batch) Exec(_ context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
+	b.Queue(sql, args...)
+	return pgconn.CommandTag{}, nil
+}
+
+func (b *batch) send(ctx context.Context, tx pgx.Tx, what string) error {
+	if b.Len() == 0 {
+		return nil
+	}
+	return mapErr(tx.SendBatch(ctx, &b.Batch).Close(), what)
 }

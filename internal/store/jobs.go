@@ -191,7 +191,7 @@ func checkJobRefs(ctx context.Context, tx pgx.Tx, nj *NewJob) error {
 	return errs.Err()
 }
 
-func insertJobEvent(ctx context.Context, tx pgx.Tx, j Job, typ string, data map[string]any) error {
+func insertJobEvent(ctx context.Context, tx execer, j Job, typ string, data map[string]any) error {
 	_, err := tx.Exec(ctx, `INSERT INTO job_events (job_id, org_id, type, data) VALUES ($1, $2, $3, $4)`, j.ID, j.OrgID, typ, data)
 	return mapErr(err, "job event")
 }
