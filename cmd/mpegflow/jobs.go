@@ -324,9 +324,16 @@ func jobsTable(jobs []client.Job) *table {
 }
 
 func jobsGetCmd(api *apiFlags) *cobra.Command {
+	return jobCmd(api, "get ID", "Show a job", "get", func(c *client.Client, ctx context.Context, id string) (client.Job, error) {
+		return c.GetJob(ctx, id)
+	})
+}
+
+// jobCmd is a command that does one thing to one job and shows the result.
+func jobCmd(api *apiFlags, use, short, verb string, do func(c *client.Client, ctx context.Context, id string) (client.Job, error)) *cobra.Command {
 	cmd := &cobra.Command{
-		Use:               "get ID",
-		Short:             "Show a job",
+		Use:               use,
+		Short:             short,
 		Args:              args(1, 1),
 		ValidArgsFunction: completeJobs(api),
 		RunE: func(cmd *cobra.Command, a []string) error {
@@ -334,9 +341,9 @@ func jobsGetCmd(api *apiFlags) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			j, err := c.GetJob(cmd.Context(), a[0])
+			j, err := do(c, cmd.Context(), a[0])
 			if err != nil {
-				return fmt.Errorf("get job %s: %w", a[0], err)
+				return fmt.Errorf("%s job %s: %w", verb, a[0], err)
 			}
 			return render(cmd.OutOrStdout(), outputFormat(cmd), j, func() *table { return jobsTable([]client.Job{j}) })
 		},
@@ -417,25 +424,9 @@ func renderPage[T any](cmd *cobra.Command, page client.Page[T], tab func() *tabl
 }
 
 func jobsCancelCmd(api *apiFlags) *cobra.Command {
-	cmd := &cobra.Command{
-		Use:               "cancel ID",
-		Short:             "Cancel a job that has not finished",
-		Args:              args(1, 1),
-		ValidArgsFunction: completeJobs(api),
-		RunE: func(cmd *cobra.Command, a []string) error {
-			c, err := api.client()
-			if err != nil {
-				return err
-			}
-			j, err := c.CancelJob(cmd.Context(), a[0])
-			if err != nil {
-				return fmt.Errorf("cancel job %s: %w", a[0], err)
-			}
-			return render(cmd.OutOrStdout(), outputFormat(cmd), j, func() *table { return jobsTable([]client.Job{j}) })
-		},
-	}
-	outputFlag(cmd)
-	return cmd
+	return jobCmd(api, "cancel ID", "Cancel a job that has not finished", "cancel", func(c *client.Client, ctx context.Context, id string) (client.Job, error) {
+		return c.CancelJob(ctx, id)
+	})
 }
 
 func jobsWatchCmd(api *apiFlags) *cobra.Command {
