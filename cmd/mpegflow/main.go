@@ -33,7 +33,7 @@ func rootCmd() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(serveCmd(), migrateCmd(), adminCmd(), encodeCmd(), jobsCmd(), poolsCmd(), workflowsCmd(), assetsCmd(), devCmd())
+	root.AddCommand(serveCmd(), migrateCmd(), adminCmd(), encodeCmd(), jobsCmd(), withPoolsPlan(poolsCmd()), workflowsCmd(), assetsCmd(), devCmd(), operatorCmd())
 	return root
 }
 

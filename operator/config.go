@@ -1,0 +1,144 @@
+package operator
+
+import (
+	"cmp"
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"time"
+
+	"github.com/mpegflow/mpegflow/internal/store"
+)
+
+// Config is what the operator needs beyond the pool rows: where the objects
+// go, what the pods run and what they may reach. Zero fields take the
+// defaults documented on each; New and Render validate it.
+type Config struct {
+	// Namespace receives every object (required).
+	Namespace string
+	// Image is the encoder image, which runs `mpegflow encode` (required).
+	Image string
+	// ImagePullPolicy of the encode container (default IfNotPresent).
+	ImagePullPolicy string
+	// ServiceAccountName of encode pods (default: the namespace's default);
+	// its token is never mounted.
+	ServiceAccountName string
+
+	// Coordinator is the coordinator Service's host:port the pods dial
+	// (required), e.g. mpegflow.mpegflow.svc:50051.
+	Coordinator string
+	// CoordinatorPodLabels select the coordinator's pods in the
+	// NetworkPolicy (default app.kubernetes.io/name=mpegflow,
+	// app.kubernetes.io/component=server).
+	CoordinatorPodLabels map[string]string
+	// CoordinatorNamespace is where those pods run (default Namespace).
+	CoordinatorNamespace string
+
+	// RedisAddress is the host:port KEDA's redis scaler polls (required).
+	RedisAddress string
+	// RedisDatabase is the Redis database index (default 0).
+	RedisDatabase int
+	// RedisKeyPrefix is the queue key prefix (default "mpegflow").
+	RedisKeyPrefix string
+	// RedisAuthSecret names an existing Secret in Namespace with the keys
+	// "username" and "password" of the Redis user KEDA polls with (it
+	// needs +eval +type +llen). Default "mpegflow-keda-redis".
+	RedisAuthSecret string
+	// ActivationListLength is KEDA's activation threshold (default 0: one
+	// queued id starts a Job).
+	ActivationListLength int
+
+	// ObjectStorageCIDRs are the networks of S3/MinIO the pods may reach
+	// (presigned GET/PUT). Empty means no object storage egress at all.
+	ObjectStorageCIDRs []string
+	// ObjectStoragePorts are its TCP ports (default 443).
+	ObjectStoragePorts []int32
+	// DNSNamespace and DNSPodLabels select the cluster DNS pods (default
+	// kube-system, k8s-app=kube-dns).
+	DNSNamespace string
+	DNSPodLabels map[string]string
+
+	// Labels are added to every object and pod (e.g. team or cost labels).
+	Labels map[string]string
+	// ServerSecret signs the worker tokens (MPEGFLOW_SERVER_SECRET, required).
+	ServerSecret []byte
+	// DefaultPool, when set, replaces the settings of the shared "default"
+	// pool (its row keeps only its status): platform configuration, not a
+	// tenant's, decides the shared pool's size.
+	DefaultPool *store.PoolSettings
+
+	// ActiveDeadline bounds one encode pod (default 6 h).
+	ActiveDeadline time.Duration
+	// TTLAfterFinished is how long a finished Job stays (default 10 min).
+	TTLAfterFinished time.Duration
+	// TerminationGrace must cover the encoder's SIGTERM path: stop FFmpeg,
+	// call Fail(retryable) (default 30 s; the encoder needs about 8 s).
+	TerminationGrace time.Duration
+	// ClaimWait is how long a pod long-polls Claim (default 20 s, at most 30 s).
+	ClaimWait time.Duration
+	// ScratchSizeLimit caps the scratch emptyDir (default 50Gi).
+	ScratchSizeLimit string
+	// SuccessfulJobsHistoryLimit and FailedJobsHistoryLimit keep finished
+	// Jobs for inspection (defaults 5 and 20).
+	SuccessfulJobsHistoryLimit int32
+	FailedJobsHistoryLimit     int32
+}
+
+// withDefaults returns c with every zero field defaulted, or the first
+// missing or invalid required field.
+func (c Config) withDefaults() (Config, error) {
+	var errs []error
+	if c.Namespace == "" {
+		errs = append(errs, errors.New("operator: Namespace is required"))
+	}
+	if c.Image == "" {
+		errs = append(errs, errors.New("operator: Image (the encoder image) is required"))
+	}
+	if _, p, err := net.SplitHostPort(c.Coordinator); err != nil {
+		errs = append(errs, fmt.Errorf("operator: Coordinator must be host:port: %w", err))
+	} else if n, err := strconv.ParseUint(p, 10, 16); err != nil || n == 0 {
+		errs = append(errs, fmt.Errorf("operator: Coordinator %q: the port must be a number from 1 to 65535", c.Coordinator))
+	}
+	if _, _, err := net.SplitHostPort(c.RedisAddress); err != nil {
+		errs = append(errs, fmt.Errorf("operator: RedisAddress must be host:port: %w", err))
+	}
+	if len(c.ServerSecret) < 32 {
+		errs = append(errs, errors.New("operator: ServerSecret must be at least 32 bytes (MPEGFLOW_SERVER_SECRET)"))
+	}
+	for _, cidr := range c.ObjectStorageCIDRs {
+		if _, _, err := net.ParseCIDR(cidr); err != nil {
+			errs = append(errs, fmt.Errorf("operator: object storage CIDR %q: %w", cidr, err))
+		}
+	}
+	if c.ClaimWait > 30*time.Second {
+		errs = append(errs, errors.New("operator: ClaimWait must be at most 30s (the encoder's limit)"))
+	}
+	if c.DefaultPool != nil {
+		if err := c.DefaultPool.Validate(); err != nil {
+			errs = append(errs, fmt.Errorf("operator: default pool settings: %w", err))
+		}
+	}
+	c.ImagePullPolicy = cmp.Or(c.ImagePullPolicy, "IfNotPresent")
+	if c.CoordinatorPodLabels == nil {
+		c.CoordinatorPodLabels = map[string]string{"app.kubernetes.io/name": "mpegflow", "app.kubernetes.io/component": "server"}
+	}
+	c.CoordinatorNamespace = cmp.Or(c.CoordinatorNamespace, c.Namespace)
+	c.RedisKeyPrefix = cmp.Or(c.RedisKeyPrefix, "mpegflow")
+	c.RedisAuthSecret = cmp.Or(c.RedisAuthSecret, "mpegflow-keda-redis")
+	if len(c.ObjectStoragePorts) == 0 {
+		c.ObjectStoragePorts = []int32{443}
+	}
+	c.DNSNamespace = cmp.Or(c.DNSNamespace, "kube-system")
+	if c.DNSPodLabels == nil {
+		c.DNSPodLabels = map[string]string{"k8s-app": "kube-dns"}
+	}
+	c.ActiveDeadline = cmp.Or(c.ActiveDeadline, 6*time.Hour)
+	c.TTLAfterFinished = cmp.Or(c.TTLAfterFinished, 10*time.Minute)
+	c.TerminationGrace = cmp.Or(c.TerminationGrace, 30*time.Second)
+	c.ClaimWait = cmp.Or(c.ClaimWait, 20*time.Second)
+	c.ScratchSizeLimit = cmp.Or(c.ScratchSizeLimit, "50Gi")
+	c.SuccessfulJobsHistoryLimit = cmp.Or(c.SuccessfulJobsHistoryLimit, 5)
+	c.FailedJobsHistoryLimit = cmp.Or(c.FailedJobsHistoryLimit, 20)
+	return c, errors.Join(errs...)
+}

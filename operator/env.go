@@ -1,0 +1,130 @@
+package operator
+
+import (
+	"cmp"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/mpegflow/mpegflow/internal/store"
+)
+
+// EnvVars documents the variables FromEnv reads (`mpegflow operator` and
+// `mpegflow pools plan`).
+var EnvVars = []struct{ Name, Default, Meaning string }{
+	{"MPEGFLOW_OPERATOR_DATABASE_URL", "DATABASE_URL", "Postgres URL of a login in role mpegflow_operator (read-only)"},
+	{"MPEGFLOW_OPERATOR_NAMESPACE", "POD_NAMESPACE", "namespace of the pool objects and the leader Lease (required)"},
+	{"MPEGFLOW_ENCODER_IMAGE", "", "encoder image the ScaledJobs run (required)"},
+	{"MPEGFLOW_OPERATOR_COORDINATOR", "", "coordinator Service host:port the pods dial (required)"},
+	{"MPEGFLOW_OPERATOR_COORDINATOR_NAMESPACE", "the namespace", "namespace of the coordinator pods (NetworkPolicy)"},
+	{"MPEGFLOW_OPERATOR_REDIS_ADDRESS", "", "Redis host:port KEDA polls (required)"},
+	{"MPEGFLOW_OPERATOR_REDIS_DATABASE", "0", "Redis database index"},
+	{"MPEGFLOW_OPERATOR_REDIS_AUTH_SECRET", "mpegflow-keda-redis", "Secret with username/password of KEDA's Redis user (+eval +type +llen)"},
+	{"REDIS_KEY_PREFIX", "mpegflow", "queue key prefix, as the apiserver's"},
+	{"MPEGFLOW_OPERATOR_OBJECT_STORAGE_CIDRS", "", "comma-separated CIDRs of object storage the pods may reach"},
+	{"MPEGFLOW_OPERATOR_OBJECT_STORAGE_PORTS", "443", "comma-separated TCP ports of object storage"},
+	{"MPEGFLOW_OPERATOR_LABELS", "", "extra labels on every object, k=v,k=v"},
+	{"MPEGFLOW_OPERATOR_DEFAULT_POOL", "", "JSON settings of the shared default pool (overrides its row)"},
+	{"MPEGFLOW_OPERATOR_PERIOD", "30s", "reconcile period (changes also reconcile at once through LISTEN)"},
+	{"MPEGFLOW_OPERATOR_LEASE_DURATION", "30s", "leader Lease duration"},
+	{"MPEGFLOW_SERVER_SECRET", "", "signs the pools' worker tokens (required)"},
+	{"POD_NAME", "hostname", "leader election identity"},
+}
+
+// RunConfig is how the operator process runs, beside what it renders.
+type RunConfig struct {
+	DatabaseURL string
+	Period      time.Duration
+	Leader      LeaderConfig
+}
+
+// FromEnv reads the operator's configuration.
+func FromEnv(getenv func(string) string) (Config, RunConfig, error) {
+	get := func(name string) string { return strings.TrimSpace(getenv(name)) }
+	var errs []error
+	host, _ := os.Hostname()
+	cfg := Config{
+		Namespace:            cmp.Or(get("MPEGFLOW_OPERATOR_NAMESPACE"), get("POD_NAMESPACE")),
+		Image:                get("MPEGFLOW_ENCODER_IMAGE"),
+		Coordinator:          get("MPEGFLOW_OPERATOR_COORDINATOR"),
+		CoordinatorNamespace: get("MPEGFLOW_OPERATOR_COORDINATOR_NAMESPACE"),
+		RedisAddress:         get("MPEGFLOW_OPERATOR_REDIS_ADDRESS"),
+		RedisKeyPrefix:       get("REDIS_KEY_PREFIX"),
+		RedisAuthSecret:      get("MPEGFLOW_OPERATOR_REDIS_AUTH_SECRET"),
+		ObjectStorageCIDRs:   split(get("MPEGFLOW_OPERATOR_OBJECT_STORAGE_CIDRS")),
+		ServerSecret:         []byte(get("MPEGFLOW_SERVER_SECRET")),
+	}
+	if v := get("MPEGFLOW_OPERATOR_REDIS_DATABASE"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			errs = append(errs, fmt.Errorf("MPEGFLOW_OPERATOR_REDIS_DATABASE: want a database index, got %q", v))
+		}
+		cfg.RedisDatabase = n
+	}
+	for _, v := range split(get("MPEGFLOW_OPERATOR_OBJECT_STORAGE_PORTS")) {
+		n, err := strconv.ParseUint(v, 10, 16)
+		if err != nil || n == 0 {
+			errs = append(errs, fmt.Errorf("MPEGFLOW_OPERATOR_OBJECT_STORAGE_PORTS: %q is not a port", v))
+			continue
+		}
+		cfg.ObjectStoragePorts = append(cfg.ObjectStoragePorts, int32(n))
+	}
+	for _, kv := range split(get("MPEGFLOW_OPERATOR_LABELS")) {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || k == "" {
+			errs = append(errs, fmt.Errorf("MPEGFLOW_OPERATOR_LABELS: %q is not key=value", kv))
+			continue
+		}
+		if cfg.Labels == nil {
+			cfg.Labels = map[string]string{}
+		}
+		cfg.Labels[k] = v
+	}
+	if v := get("MPEGFLOW_OPERATOR_DEFAULT_POOL"); v != "" {
+		set := store.DefaultPoolSettings()
+		if err := json.Unmarshal([]byte(v), &set); err != nil {
+			errs = append(errs, fmt.Errorf("MPEGFLOW_OPERATOR_DEFAULT_POOL: want the pool settings as JSON: %w", err))
+		}
+		cfg.DefaultPool = &set
+	}
+	run := RunConfig{
+		DatabaseURL: cmp.Or(get("MPEGFLOW_OPERATOR_DATABASE_URL"), get("DATABASE_URL")),
+		Leader:      LeaderConfig{Namespace: cfg.Namespace, Identity: cmp.Or(get("POD_NAME"), host)},
+	}
+	for _, d := range []struct {
+		name string
+		dst  *time.Duration
+		def  time.Duration
+	}{{"MPEGFLOW_OPERATOR_PERIOD", &run.Period, 30 * time.Second}, {"MPEGFLOW_OPERATOR_LEASE_DURATION", &run.Leader.LeaseDuration, 30 * time.Second}} {
+		*d.dst = d.def
+		if v := get(d.name); v != "" {
+			x, err := time.ParseDuration(v)
+			if err != nil || x <= 0 {
+				errs = append(errs, fmt.Errorf("%s: want a positive duration such as 30s, got %q", d.name, v))
+				continue
+			}
+			*d.dst = x
+		}
+	}
+	if run.DatabaseURL == "" {
+		errs = append(errs, errors.New("MPEGFLOW_OPERATOR_DATABASE_URL (or DATABASE_URL) is required: a login in role mpegflow_operator"))
+	}
+	if _, err := cfg.withDefaults(); err != nil {
+		errs = append(errs, err)
+	}
+	return cfg, run, errors.Join(errs...)
+}
+
+func split(s string) []string {
+	var out []string
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
+}
