@@ -2,6 +2,7 @@ package apiserver
 
 import (
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/gofiber/contrib/websocket"
@@ -47,15 +48,21 @@ func (s *Server) ws(c *fiber.Ctx) error {
 				}
 			}
 		}()
-		done := make(chan struct{})
-		defer close(done)
-		go func() { // a dropped client is cut off at once, even mid-write
-			select {
-			case <-sub.Dropped:
+		var once sync.Once
+		cutOff := func() { // tell a dropped client why, if it can still hear, and hang up
+			once.Do(func() {
 				_ = conn.WriteControl(websocket.CloseMessage,
 					websocket.FormatCloseMessage(websocket.ClosePolicyViolation, "too slow: events were dropped; reconnect and read faster"),
 					time.Now().Add(time.Second))
 				_ = conn.NetConn().Close()
+			})
+		}
+		done := make(chan struct{})
+		defer close(done)
+		go func() { // cut a dropped client off at once, even mid-write
+			select {
+			case <-sub.Dropped:
+				cutOff()
 			case <-done:
 			}
 		}()
@@ -66,6 +73,7 @@ func (s *Server) ws(c *fiber.Ctx) error {
 			case <-closed:
 				return
 			case <-sub.Dropped:
+				cutOff()
 				return
 			case <-ping.C:
 				if err := conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(wsWriteTimeout)); err != nil {
