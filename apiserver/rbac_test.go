@@ -66,7 +66,7 @@ func TestUnauthenticated(t *testing.T) {
 		"none":      "",
 		"garbage":   "not-a-key",
 		"revoked":   revoked.Key,
-		"tampered":  f.keys[auth.Owner][:len(f.keys[auth.Owner])-1] + "x",
+		"tampered":  tamper(f.keys[auth.Owner]),
 		"truncated": f.keys[auth.Owner][:20],
 	}
 	for _, r := range f.srv.Routes() {
@@ -155,4 +155,13 @@ func TestRoutePermissionsMatchTheDocument(t *testing.T) {
 	for k := range wantLeastRole {
 		assert.True(t, seen[k], "wantLeastRole names %s, which the server does not register", k)
 	}
+}
+
+// tamper changes the last character of a key, always to a different one.
+func tamper(key string) string {
+	c := byte('x')
+	if key[len(key)-1] == c {
+		c = 'y'
+	}
+	return key[:len(key)-1] + string(c)
 }
