@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"net/url"
 	"time"
+
+	"github.com/mpegflow/mpegflow/internal/store"
 )
 
 // Pool is a set of encode workers and its scaling settings. QueueDepth (jobs
@@ -33,29 +35,16 @@ type Pool struct {
 // Shared reports whether the pool is the platform's shared pool.
 func (p Pool) Shared() bool { return p.OrgID == nil }
 
-// CronWindow holds a pool at DesiredReplicas between two cron times.
-type CronWindow struct {
-	Timezone        string `json:"timezone"`
-	Start           string `json:"start"`
-	End             string `json:"end"`
-	DesiredReplicas int    `json:"desired_replicas"`
-}
-
-// Resources are the Kubernetes requests and limits of the pool's pods.
-type Resources struct {
-	CPURequest    string `json:"cpu_request,omitempty"`
-	MemoryRequest string `json:"memory_request,omitempty"`
-	CPULimit      string `json:"cpu_limit,omitempty"`
-	MemoryLimit   string `json:"memory_limit,omitempty"`
-}
-
-// Toleration lets the pool's pods run on tainted nodes.
-type Toleration struct {
-	Key      string `json:"key,omitempty"`
-	Operator string `json:"operator,omitempty"`
-	Value    string `json:"value,omitempty"`
-	Effect   string `json:"effect,omitempty"`
-}
+// The pool setting types are the server's own: one definition of the wire
+// format for both sides.
+type (
+	// CronWindow holds a pool at DesiredReplicas between two cron times.
+	CronWindow = store.CronWindow
+	// Resources are the Kubernetes requests and limits of the pool's pods.
+	Resources = store.Resources
+	// Toleration lets the pool's pods run on tainted nodes.
+	Toleration = store.Toleration
+)
 
 // ListPools lists the pools the caller can submit to: the organization's
 // and the shared default pool.
