@@ -26,7 +26,13 @@ import (
 func BenchmarkLadderOneProcessVsPerRendition(b *testing.B) {
 	ctx := context.Background()
 	ffmpegBin, ffprobeBin := binaries(b)
-	input := makeClip(b, clip{width: 1920, height: 1080, seconds: 10, audio: true})
+	// A source like real 1080p footage rather than a flat test pattern:
+	// film grain, High profile with CABAC and B-frames, 12 Mbit/s. Decoding it
+	// costs what decoding a camera or mezzanine file costs, which is what
+	// decoding once saves.
+	input := makeClip(b, clip{width: 1920, height: 1080, seconds: 10, audio: true, extra: []string{
+		"-vf", "noise=alls=12:allf=t+u", "-preset", "medium", "-profile:v", "high",
+		"-b:v", "12M", "-maxrate", "12M", "-bufsize", "24M"}})
 	in, err := Probe(ctx, ffprobeBin, input)
 	require.NoError(b, err)
 
