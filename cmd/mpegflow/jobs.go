@@ -324,32 +324,14 @@ func jobsTable(jobs []client.Job) *table {
 }
 
 func jobsGetCmd(api *apiFlags) *cobra.Command {
-	return jobCmd(api, "get ID", "Show a job", "get", func(c *client.Client, ctx context.Context, id string) (client.Job, error) {
+	return jobCmd(api, "get ID", "Show a job", func(c *client.Client, ctx context.Context, id string) (client.Job, error) {
 		return c.GetJob(ctx, id)
 	})
 }
 
 // jobCmd is a command that does one thing to one job and shows the result.
-func jobCmd(api *apiFlags, use, short, verb string, do func(c *client.Client, ctx context.Context, id string) (client.Job, error)) *cobra.Command {
-	cmd := &cobra.Command{
-		Use:               use,
-		Short:             short,
-		Args:              args(1, 1),
-		ValidArgsFunction: completeJobs(api),
-		RunE: func(cmd *cobra.Command, a []string) error {
-			c, err := api.client()
-			if err != nil {
-				return err
-			}
-			j, err := do(c, cmd.Context(), a[0])
-			if err != nil {
-				return fmt.Errorf("%s job %s: %w", verb, a[0], err)
-			}
-			return render(cmd.OutOrStdout(), outputFormat(cmd), j, func() *table { return jobsTable([]client.Job{j}) })
-		},
-	}
-	outputFlag(cmd)
-	return cmd
+func jobCmd(api *apiFlags, use, short string, do func(c *client.Client, ctx context.Context, id string) (client.Job, error)) *cobra.Command {
+	return actionCmd(use, short, "job", completeJobs(api), api.client, do, jobsTable)
 }
 
 func jobsListCmd(api *apiFlags) *cobra.Command {
@@ -424,7 +406,7 @@ func renderPage[T any](cmd *cobra.Command, page client.Page[T], tab func() *tabl
 }
 
 func jobsCancelCmd(api *apiFlags) *cobra.Command {
-	return jobCmd(api, "cancel ID", "Cancel a job that has not finished", "cancel", func(c *client.Client, ctx context.Context, id string) (client.Job, error) {
+	return jobCmd(api, "cancel ID", "Cancel a job that has not finished", func(c *client.Client, ctx context.Context, id string) (client.Job, error) {
 		return c.CancelJob(ctx, id)
 	})
 }

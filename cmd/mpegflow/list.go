@@ -3,11 +3,38 @@ package main
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/mpegflow/mpegflow/internal/client"
 )
+
+// actionCmd is a command that does one thing to one resource (get, cancel,
+// pause, …) and shows the result as a one-row table or per -o.
+func actionCmd[T any](use, short, noun string, complete cobra.CompletionFunc, client func() (*client.Client, error),
+	do func(c *client.Client, ctx context.Context, id string) (T, error), tab func([]T) *table,
+) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:               use,
+		Short:             short,
+		Args:              args(1, 1),
+		ValidArgsFunction: complete,
+		RunE: func(cmd *cobra.Command, a []string) error {
+			c, err := client()
+			if err != nil {
+				return err
+			}
+			v, err := do(c, cmd.Context(), a[0])
+			if err != nil {
+				return fmt.Errorf("%s %s %s: %w", strings.Fields(use)[0], noun, a[0], err)
+			}
+			return render(cmd.OutOrStdout(), outputFormat(cmd), v, func() *table { return tab([]T{v}) })
+		},
+	}
+	outputFlag(cmd)
+	return cmd
+}
 
 // pagedListCmd is a `list` command over a keyset-paged collection: --limit,
 // --cursor and --all, rendered as a table or per -o.

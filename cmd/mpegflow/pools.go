@@ -74,25 +74,7 @@ func poolGetCmd(api *apiFlags) *cobra.Command {
 // poolActionCmd is a verb on one pool that answers the pool (get, pause,
 // resume).
 func poolActionCmd(api *apiFlags, verb, short string, do func(*client.Client, context.Context, string) (client.Pool, error)) *cobra.Command {
-	cmd := &cobra.Command{
-		Use:               verb + " ID",
-		Short:             short,
-		Args:              args(1, 1),
-		ValidArgsFunction: completePools(api),
-		RunE: func(cmd *cobra.Command, a []string) error {
-			c, err := api.client()
-			if err != nil {
-				return err
-			}
-			p, err := do(c, cmd.Context(), a[0])
-			if err != nil {
-				return fmt.Errorf("%s pool %s: %w", verb, a[0], err)
-			}
-			return render(cmd.OutOrStdout(), outputFormat(cmd), p, func() *table { return poolsTable([]client.Pool{p}) })
-		},
-	}
-	outputFlag(cmd)
-	return cmd
+	return actionCmd(verb+" ID", short, "pool", completePools(api), api.client, do, poolsTable)
 }
 
 // poolSettingFlags maps the update flags to the API's field names.
