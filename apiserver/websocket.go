@@ -54,7 +54,10 @@ func (s *Server) ws(c *fiber.Ctx) error {
 				_ = conn.WriteControl(websocket.CloseMessage,
 					websocket.FormatCloseMessage(websocket.ClosePolicyViolation, "too slow: events were dropped; reconnect and read faster"),
 					time.Now().Add(time.Second))
-				_ = conn.NetConn().Close()
+				// A hijacked fasthttp connection is closed only when this
+				// handler returns (its Close is a no-op), so an expired
+				// deadline is what ends a write blocked on the stalled client.
+				_ = conn.NetConn().SetDeadline(time.Now())
 			})
 		}
 		done := make(chan struct{})
@@ -80,6 +83,12 @@ func (s *Server) ws(c *fiber.Ctx) error {
 					return
 				}
 			case msg := <-sub.C:
+				select { // a dropped client gets nothing more, even what was buffered
+				case <-sub.Dropped:
+					cutOff()
+					return
+				default:
+				}
 				_ = conn.SetWriteDeadline(time.Now().Add(wsWriteTimeout))
 				if err := conn.WriteMessage(websocket.TextMessage, msg); err != nil {
 					return
