@@ -158,8 +158,8 @@ func (g *Guard) CheckURL(ctx context.Context, raw string) error {
 		return refused("host %s does not resolve", host)
 	}
 	for _, a := range addrs {
-		if err := g.CheckAddr(a); err != nil {
-			return fmt.Errorf("host %s: %w", host, err)
+		if g.CheckAddr(a) != nil {
+			return refused("host %s resolves to %s, which is %s", host, a.Unmap(), Classify(a))
 		}
 	}
 	return nil
