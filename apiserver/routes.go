@@ -67,7 +67,7 @@ func (s *Server) routes() []Route {
 		// Organization
 		{Method: "GET", Path: "/v1/organization", Perm: auth.OrgRead, Tag: "organization", Summary: "Get your organization", Response: store.Organization{}, handler: s.getOrg},
 		{Method: "PATCH", Path: "/v1/organization", Perm: auth.OrgUpdate, Tag: "organization", Summary: "Rename your organization", Body: orgPatchRequest{}, Response: store.Organization{}, handler: s.updateOrg},
-		{Method: "GET", Path: "/v1/organization/usage", Perm: auth.OrgRead, Tag: "organization", Summary: "Usage per day (from, to: YYYY-MM-DD)", Response: usageResponse{}, handler: s.usage},
+		{Method: "GET", Path: "/v1/organization/usage", Perm: auth.OrgRead, Tag: "organization", Summary: "Usage per UTC day: jobs by final status, encode and GPU seconds, output minutes (from, to: YYYY-MM-DD; default the last 30 days)", Response: usageResponse{}, handler: s.usage},
 		{Method: "GET", Path: "/v1/organization/billing", Perm: auth.BillingManage, Tag: "organization", Summary: "Plan and billing contact", Response: billing{}, handler: s.getBilling},
 		{Method: "PATCH", Path: "/v1/organization/billing", Perm: auth.BillingManage, Tag: "organization", Summary: "Change plan or billing contact", Body: billingPatchRequest{}, Response: billing{}, handler: s.updateBilling},
 
