@@ -159,7 +159,8 @@ func TestWebhookSignedDeliveries(t *testing.T) {
 		assert.Equal(t, 1, d.Attempts)
 		require.NotNil(t, d.LastStatusCode)
 		assert.Equal(t, http.StatusOK, *d.LastStatusCode)
-		assert.NotNil(t, d.LatencyMS)
+		require.NotNil(t, d.LatencyMS)
+		t.Logf("%s delivered in %d ms", d.EventType, *d.LatencyMS)
 	}
 	assert.Empty(t, e.deliveries(other))
 	assert.Equal(t, 3.0, mustMetric(t, in.metrics.Registry, "mpegflow_webhook_deliveries_total", map[string]string{"status": "delivered"}))
