@@ -44,6 +44,9 @@ type WebhookConfig struct {
 	// reach (default 2 min). A round stops sending a claim that is older than
 	// Lease − Timeout and hands it back, so a claim never outlives its lease.
 	Lease time.Duration
+	// Retention is how long finished deliveries stay in the log (default
+	// 30 days); each round prunes up to Batch older ones.
+	Retention time.Duration
 	// Guard decides where deliveries may connect (default: public https only).
 	Guard *netguard.Guard
 	// Jitter returns a number in [0, 1) (default math/rand/v2).
@@ -59,6 +62,7 @@ func (c *WebhookConfig) defaults() {
 	c.Batch = cmp.Or(c.Batch, 100)
 	c.Concurrency = cmp.Or(c.Concurrency, 8)
 	c.Lease = max(cmp.Or(c.Lease, 2*time.Minute), 2*c.Timeout)
+	c.Retention = cmp.Or(c.Retention, 30*24*time.Hour)
 	if c.Guard == nil {
 		c.Guard = netguard.New(netguard.Config{})
 	}
@@ -82,6 +86,7 @@ type deliveryStore interface {
 	ClaimDeliveries(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]store.DueDelivery, error)
 	ReleaseDeliveries(ctx context.Context, ds []store.DueDelivery, at time.Time) error
 	RecordAttempt(ctx context.Context, r store.AttemptResult) (store.CircuitState, error)
+	PruneDeliveries(ctx context.Context, cutoff time.Time, limit int) (int64, error)
 }
 
 var _ deliveryStore = (*store.Store)(nil)
@@ -137,6 +142,9 @@ func (x *WebhookExecutor) Deliver(ctx context.Context) (int, error) {
 	total := 0
 	for _, n := range attempts {
 		total += n
+	}
+	if _, perr := x.store.PruneDeliveries(ctx, claimedAt.Add(-x.cfg.Retention), x.cfg.Batch); perr != nil && err == nil {
+		err = fmt.Errorf("webhook executor: %w", perr)
 	}
 	return total, err
 }

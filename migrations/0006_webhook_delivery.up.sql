@@ -12,5 +12,8 @@ ALTER TABLE webhooks ADD COLUMN disabled_at timestamptz;
 DROP INDEX webhook_deliveries_webhook_idx;
 CREATE INDEX webhook_deliveries_webhook_idx ON webhook_deliveries (webhook_id, created_at DESC, id DESC);
 
+-- Finished deliveries, oldest first, for pruning the log after its retention.
+CREATE INDEX webhook_deliveries_finished_idx ON webhook_deliveries (created_at) WHERE status <> 'pending';
+
 -- Webhooks matched on every job event: by organization.
 CREATE INDEX webhooks_org_enabled_idx ON webhooks (org_id) WHERE enabled;

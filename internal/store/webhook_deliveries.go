@@ -263,6 +263,19 @@ func (s *Store) RecordAttempt(ctx context.Context, r AttemptResult) (CircuitStat
 	return st, err
 }
 
+// PruneDeliveries deletes up to limit finished (delivered or failed)
+// deliveries created before cutoff: the log keeps a retention window.
+// Pending deliveries are never pruned.
+func (s *Store) PruneDeliveries(ctx context.Context, cutoff time.Time, limit int) (int64, error) {
+	tag, err := s.pool.Exec(ctx, `DELETE FROM webhook_deliveries WHERE id IN (
+		SELECT id FROM webhook_deliveries WHERE status <> 'pending' AND created_at < $1
+		ORDER BY created_at LIMIT $2 FOR UPDATE SKIP LOCKED)`, cutoff, limit)
+	if err != nil {
+		return 0, mapErr(err, "prune deliveries")
+	}
+	return tag.RowsAffected(), nil
+}
+
 // WebhookFailureCounts returns the consecutive-failure count of every
 // webhook that has one (for mpegflow_webhook_consecutive_failures).
 func (s *Store) WebhookFailureCounts(ctx context.Context) (map[uuid.UUID]int, error) {

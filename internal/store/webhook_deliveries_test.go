@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -123,4 +124,37 @@ func TestJobEventDeliveriesCarryTheJob(t *testing.T) {
 		require.NoError(t, err)
 		assert.Empty(t, ds, "disabled, or another organization's")
 	}
+}
+
+// TestPruneDeliveries: finished deliveries older than the cutoff go; newer
+// ones and pending ones (however old) stay.
+func TestPruneDeliveries(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s, db := newStore(t)
+	a := bootstrap(t, s, "Alpha")
+	hook, err := s.CreateWebhook(ctx, a.Org.ID, "https://a.example/h", "", []string{"job.queued"})
+	require.NoError(t, err)
+	for range 4 {
+		createJob(t, s, urlJob(a.Org.ID))
+	}
+	ds, err := s.ListDeliveries(ctx, a.Org.ID, hook.ID, "", store.Page{Limit: 10})
+	require.NoError(t, err)
+	require.Len(t, ds, 4)
+	// old delivered, old failed, old pending, new delivered
+	set := []struct{ status, age string }{{"delivered", "40 days"}, {"failed", "31 days"}, {"pending", "90 days"}, {"delivered", "1 day"}}
+	for i, st := range set {
+		_, err := db.Exec(ctx, `UPDATE webhook_deliveries SET status = $2, created_at = now() - $3::interval WHERE id = $1`, ds[i].ID, st.status, st.age)
+		require.NoError(t, err)
+	}
+	n, err := s.PruneDeliveries(ctx, time.Now().Add(-30*24*time.Hour), 100)
+	require.NoError(t, err)
+	assert.EqualValues(t, 2, n)
+	left, err := s.ListDeliveries(ctx, a.Org.ID, hook.ID, "", store.Page{Limit: 10})
+	require.NoError(t, err)
+	var ids []string
+	for _, d := range left {
+		ids = append(ids, d.ID.String())
+	}
+	assert.ElementsMatch(t, []string{ds[2].ID.String(), ds[3].ID.String()}, ids)
 }
