@@ -17,6 +17,8 @@ import (
 
 	"github.com/mpegflow/mpegflow/internal/auth"
 	"github.com/mpegflow/mpegflow/internal/events"
+	"github.com/mpegflow/mpegflow/internal/netguard"
+	"github.com/mpegflow/mpegflow/internal/netguard/netguardtest"
 	"github.com/mpegflow/mpegflow/internal/objstore"
 	"github.com/mpegflow/mpegflow/internal/queue"
 	"github.com/mpegflow/mpegflow/internal/store"
@@ -50,7 +52,7 @@ func newFixture(t *testing.T) *fixture {
 	require.NoError(t, err)
 	q := queue.New(rdb, queue.NewKeys(prefix))
 	hub := events.NewHub(rdb, q.Keys().Events(), 64, slog.New(slog.DiscardHandler))
-	srv, err := New(Config{BodyLimit: 64 << 10, Hub: hub}, st, q, objects, events.NewBus(q, time.Now), slog.New(slog.DiscardHandler))
+	srv, err := New(Config{BodyLimit: 64 << 10, Hub: hub, Guard: testGuard()}, st, q, objects, events.NewBus(q, time.Now), slog.New(slog.DiscardHandler))
 	require.NoError(t, err)
 
 	f := &fixture{t: t, srv: srv, store: st, db: db, rdb: rdb, queue: q, objects: objects, keys: map[auth.Role]string{}}
@@ -158,4 +160,15 @@ func urlJob() map[string]any {
 func jsonDecode(resp *http.Response, v any) error {
 	defer resp.Body.Close()
 	return json.NewDecoder(resp.Body).Decode(v)
+}
+
+// testGuard is the SSRF guard of API tests: names resolve without DNS, to a
+// public address unless the test table says otherwise.
+func testGuard() *netguard.Guard {
+	r := netguardtest.NewPublic().
+		Set("loopback.example", "127.0.0.1").
+		Set("metadata.example", "169.254.169.254").
+		Set("private.example", "10.0.0.5", "93.184.215.14").
+		Set("v6.example", "::1")
+	return netguard.New(netguard.Config{Resolver: r})
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/mpegflow/mpegflow/internal/encodespec"
 	"github.com/mpegflow/mpegflow/internal/events"
+	"github.com/mpegflow/mpegflow/internal/netguard"
 	"github.com/mpegflow/mpegflow/internal/store"
 	"github.com/mpegflow/mpegflow/internal/validation"
 )
@@ -42,7 +43,7 @@ type createJobRequest struct {
 
 const maxIdempotencyKey = 255
 
-func (s *Server) parseJobRequest(req createJobRequest, orgID uuid.UUID) (store.NewJob, error) {
+func (s *Server) parseJobRequest(ctx context.Context, req createJobRequest, orgID uuid.UUID) (store.NewJob, error) {
 	var errs validation.Errors
 	nj := store.NewJob{
 		OrgID: orgID, PoolID: req.Pool, Lane: req.Lane, Priority: req.Priority, MaxAttempts: req.MaxAttempts,
@@ -76,7 +77,7 @@ func (s *Server) parseJobRequest(req createJobRequest, orgID uuid.UUID) (store.N
 			nj.InputAssetID = &id
 		}
 	case req.Input.URL != "":
-		if detail := s.checkInputURL(req.Input.URL); detail != "" {
+		if detail := s.checkInputURL(ctx, req.Input.URL); detail != "" {
 			errs.Add("input.url", "%s", detail)
 		} else {
 			u := req.Input.URL
@@ -146,8 +147,11 @@ func mustJSON(v any) json.RawMessage {
 	return b
 }
 
-// checkInputURL returns why u cannot be a job input, or "".
-func (s *Server) checkInputURL(u string) string {
+// checkInputURL returns why u cannot be a job input, or "". An https (or,
+// in development, http) URL must resolve to public addresses only (the SSRF
+// guard); the encoder checks the address again when it connects. An s3://
+// URL names an object MpegFlow itself presigns.
+func (s *Server) checkInputURL(ctx context.Context, u string) string {
 	if len(u) > 2048 {
 		return "must be at most 2048 characters"
 	}
@@ -155,20 +159,31 @@ func (s *Server) checkInputURL(u string) string {
 	if err != nil || parsed.Host == "" {
 		return "must be an absolute https:// or s3:// URL"
 	}
-	switch parsed.Scheme {
-	case "https", "s3":
-	case "http":
-		if !s.cfg.AllowHTTPInputs {
-			return "must use https (plain http is allowed only in development)"
+	if parsed.Scheme == "s3" {
+		if parsed.User != nil {
+			return "must not carry credentials"
 		}
-	default:
+		if strings.Trim(parsed.Path, "/") == "" {
+			return "an s3 URL needs a key: s3://bucket/key"
+		}
+		return ""
+	}
+	if parsed.Scheme != "https" && parsed.Scheme != "http" {
 		return "must use https or s3"
 	}
-	if parsed.User != nil {
-		return "must not carry credentials"
-	}
-	if parsed.Scheme == "s3" && strings.Trim(parsed.Path, "/") == "" {
-		return "an s3 URL needs a key: s3://bucket/key"
+	return s.guardURL(ctx, u)
+}
+
+// guardURL runs the SSRF guard on a customer URL and returns the refusal
+// as a field detail, or "".
+func (s *Server) guardURL(ctx context.Context, u string) string {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := s.guard.CheckURL(ctx, u); err != nil {
+		if r := netguard.Refusal(err); r != nil {
+			return "refused: " + r.Reason
+		}
+		return "could not be checked: " + err.Error()
 	}
 	return ""
 }
@@ -179,7 +194,7 @@ func (s *Server) createJob(c *fiber.Ctx) error {
 	if err := decodeJSON(c, &req); err != nil {
 		return err
 	}
-	nj, err := s.parseJobRequest(req, p.OrgID)
+	nj, err := s.parseJobRequest(c.UserContext(), req, p.OrgID)
 	if err != nil {
 		return err
 	}

@@ -41,7 +41,7 @@ func TestLogsNeverCarryKeys(t *testing.T) {
 	f := newFixture(t)
 	var buf lockedBuffer
 	log := slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	srv, err := New(Config{}, f.store, f.queue, f.objects, events.NewBus(f.queue, time.Now), log)
+	srv, err := New(Config{Guard: testGuard()}, f.store, f.queue, f.objects, events.NewBus(f.queue, time.Now), log)
 	require.NoError(t, err)
 	key := f.keys[auth.Owner]
 	send := func(method, target, body string, hdr map[string]string) *http.Response {

@@ -117,6 +117,8 @@ var wantLeastRole = map[string]auth.Role{
 	// Webhook CRUD: Editor
 	"POST /v1/webhooks": auth.Editor, "GET /v1/webhooks": auth.Editor, "GET /v1/webhooks/:id": auth.Editor,
 	"PATCH /v1/webhooks/:id": auth.Editor, "DELETE /v1/webhooks/:id": auth.Editor,
+	"GET /v1/webhooks/:id/deliveries": auth.Editor, "GET /v1/webhooks/:id/deliveries/:delivery_id": auth.Editor,
+	"POST /v1/webhooks/:id/deliveries/:delivery_id/redeliver": auth.Editor,
 	// Organization Read/Usage: Viewer; Organization Update: Admin; Manage Billing: Owner
 	"GET /v1/organization": auth.Viewer, "PATCH /v1/organization": auth.Admin, "GET /v1/organization/usage": auth.Viewer,
 	"GET /v1/organization/billing": auth.Owner, "PATCH /v1/organization/billing": auth.Owner,

@@ -58,11 +58,16 @@ func (s *Server) routes() []Route {
 		{Method: "GET", Path: "/v1/webhooks/:id", Perm: auth.WebhookManage, Tag: "webhooks", Summary: "Get a webhook", Response: store.Webhook{}, handler: s.getWebhook},
 		{Method: "PATCH", Path: "/v1/webhooks/:id", Perm: auth.WebhookManage, Tag: "webhooks", Summary: "Update a webhook; enabled=true closes its circuit", Body: webhookPatchRequest{}, Response: store.Webhook{}, handler: s.updateWebhook},
 		{Method: "DELETE", Path: "/v1/webhooks/:id", Perm: auth.WebhookManage, Tag: "webhooks", Status: 204, Summary: "Delete a webhook", handler: s.deleteWebhook},
+		{Method: "GET", Path: "/v1/webhooks/:id/deliveries", Perm: auth.WebhookManage, Tag: "webhooks",
+			Summary: "A webhook's delivery log, newest first: status, attempts, status code, latency, error (status filter; limit, cursor)", Response: list[store.WebhookDelivery]{}, handler: s.listDeliveries},
+		{Method: "GET", Path: "/v1/webhooks/:id/deliveries/:delivery_id", Perm: auth.WebhookManage, Tag: "webhooks", Summary: "One delivery with its payload", Response: store.WebhookDelivery{}, handler: s.getDelivery},
+		{Method: "POST", Path: "/v1/webhooks/:id/deliveries/:delivery_id/redeliver", Perm: auth.WebhookManage, Tag: "webhooks", Status: 202,
+			Summary: "Send a delivery again (same event id) with a fresh retry budget", Response: store.WebhookDelivery{}, handler: s.redeliver},
 
 		// Organization
 		{Method: "GET", Path: "/v1/organization", Perm: auth.OrgRead, Tag: "organization", Summary: "Get your organization", Response: store.Organization{}, handler: s.getOrg},
 		{Method: "PATCH", Path: "/v1/organization", Perm: auth.OrgUpdate, Tag: "organization", Summary: "Rename your organization", Body: orgPatchRequest{}, Response: store.Organization{}, handler: s.updateOrg},
-		{Method: "GET", Path: "/v1/organization/usage", Perm: auth.OrgRead, Tag: "organization", Summary: "Usage per day (from, to: YYYY-MM-DD)", Response: usageResponse{}, handler: s.usage},
+		{Method: "GET", Path: "/v1/organization/usage", Perm: auth.OrgRead, Tag: "organization", Summary: "Usage per UTC day: jobs by final status, encode and GPU seconds, output minutes (from, to: YYYY-MM-DD; default the last 30 days)", Response: usageResponse{}, handler: s.usage},
 		{Method: "GET", Path: "/v1/organization/billing", Perm: auth.BillingManage, Tag: "organization", Summary: "Plan and billing contact", Response: billing{}, handler: s.getBilling},
 		{Method: "PATCH", Path: "/v1/organization/billing", Perm: auth.BillingManage, Tag: "organization", Summary: "Change plan or billing contact", Body: billingPatchRequest{}, Response: billing{}, handler: s.updateBilling},
 

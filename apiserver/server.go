@@ -15,6 +15,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/mpegflow/mpegflow/internal/events"
+	"github.com/mpegflow/mpegflow/internal/netguard"
 	"github.com/mpegflow/mpegflow/internal/objstore"
 	"github.com/mpegflow/mpegflow/internal/queue"
 	"github.com/mpegflow/mpegflow/internal/store"
@@ -25,8 +26,12 @@ import (
 type Config struct {
 	// BodyLimit caps request bodies (default 1 MiB); larger answer 413.
 	BodyLimit int
-	// AllowHTTPInputs lets jobs read plain http:// inputs (development only).
+	// AllowHTTPInputs lets jobs read plain http:// inputs and webhooks use
+	// http:// URLs (development only). Used when Guard is nil.
 	AllowHTTPInputs bool
+	// Guard is the SSRF guard for job input and webhook URLs (default: public
+	// https only, or http too with AllowHTTPInputs).
+	Guard *netguard.Guard
 	// DefaultMaxAttempts is a job's attempt budget when the request has none (default 3).
 	DefaultMaxAttempts int
 	// ReadTimeout bounds reading a request (default 30 s).
@@ -45,6 +50,7 @@ type Server struct {
 	objects *objstore.Store
 	bus     *events.Bus
 	hub     *events.Hub
+	guard   *netguard.Guard
 	log     *slog.Logger
 	app     *fiber.App
 }
@@ -57,7 +63,10 @@ func New(cfg Config, st *store.Store, q *queue.Queue, objects *objstore.Store, b
 	if cfg.DefaultMaxAttempts < 1 || cfg.DefaultMaxAttempts > 20 {
 		return nil, fmt.Errorf("apiserver: default max attempts %d out of range 1..20", cfg.DefaultMaxAttempts)
 	}
-	s := &Server{cfg: cfg, store: st, queue: q, objects: objects, bus: bus, hub: cfg.Hub, log: log}
+	if cfg.Guard == nil {
+		cfg.Guard = netguard.New(netguard.Config{AllowHTTP: cfg.AllowHTTPInputs})
+	}
+	s := &Server{cfg: cfg, store: st, queue: q, objects: objects, bus: bus, hub: cfg.Hub, guard: cfg.Guard, log: log}
 	s.app = fiber.New(fiber.Config{
 		AppName:               "mpegflow",
 		BodyLimit:             cfg.BodyLimit,

@@ -1,6 +1,7 @@
 package apiserver
 
 import (
+	"context"
 	"net/url"
 	"slices"
 	"strings"
@@ -32,17 +33,20 @@ type webhookCreated struct {
 	Secret string `json:"secret"`
 }
 
-func (s *Server) checkWebhookURL(errs *validation.Errors, raw string) {
+// checkWebhookURL accepts an absolute https URL (http in development) whose
+// host resolves to public addresses only; the Webhook Executor checks the
+// address again each time it connects.
+func (s *Server) checkWebhookURL(ctx context.Context, errs *validation.Errors, raw string) {
 	u, err := url.Parse(raw)
 	switch {
 	case len(raw) > 2048:
 		errs.Add("url", "must be at most 2048 characters")
 	case err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http"):
 		errs.Add("url", "must be an absolute https:// URL")
-	case u.Scheme == "http" && !s.cfg.AllowHTTPInputs:
-		errs.Add("url", "must use https (plain http is allowed only in development)")
-	case u.User != nil:
-		errs.Add("url", "must not carry credentials")
+	default:
+		if detail := s.guardURL(ctx, raw); detail != "" {
+			errs.Add("url", "%s", detail)
+		}
 	}
 }
 
@@ -68,7 +72,7 @@ func (s *Server) createWebhook(c *fiber.Ctx) error {
 		return err
 	}
 	var errs validation.Errors
-	s.checkWebhookURL(&errs, req.URL)
+	s.checkWebhookURL(c.UserContext(), &errs, req.URL)
 	evs := checkWebhookEvents(&errs, req.Events)
 	if len(req.Description) > 1000 {
 		errs.Add("description", "must be at most 1000 characters")
@@ -119,7 +123,7 @@ func (s *Server) updateWebhook(c *fiber.Ctx) error {
 	var errs validation.Errors
 	patch := store.WebhookPatch{URL: req.URL, Description: req.Description, Enabled: req.Enabled}
 	if req.URL != nil {
-		s.checkWebhookURL(&errs, *req.URL)
+		s.checkWebhookURL(c.UserContext(), &errs, *req.URL)
 	}
 	if req.Events != nil {
 		patch.Events = checkWebhookEvents(&errs, req.Events)

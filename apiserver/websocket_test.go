@@ -33,7 +33,7 @@ func (f *fixture) replica(t *testing.T) replica {
 	log := slog.New(slog.DiscardHandler)
 	hub := events.NewHub(f.rdb, f.queue.Keys().Events(), 16, log)
 	bus := events.NewBus(f.queue, time.Now)
-	srv, err := New(Config{Hub: hub}, f.store, f.queue, f.objects, bus, log)
+	srv, err := New(Config{Hub: hub, Guard: testGuard()}, f.store, f.queue, f.objects, bus, log)
 	require.NoError(t, err)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)

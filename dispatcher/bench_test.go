@@ -22,6 +22,8 @@ import (
 	"github.com/mpegflow/mpegflow/dispatcher/coordinatorv1"
 	"github.com/mpegflow/mpegflow/internal/auth"
 	"github.com/mpegflow/mpegflow/internal/events"
+	"github.com/mpegflow/mpegflow/internal/netguard"
+	"github.com/mpegflow/mpegflow/internal/netguard/netguardtest"
 	"github.com/mpegflow/mpegflow/internal/objstore"
 	"github.com/mpegflow/mpegflow/internal/queue"
 	"github.com/mpegflow/mpegflow/internal/store"
@@ -56,7 +58,7 @@ func newBenchRig(b *testing.B) *benchRig {
 	if err != nil {
 		b.Fatal(err)
 	}
-	api, err := apiserver.New(apiserver.Config{}, st, q, objects, bus, log)
+	api, err := apiserver.New(apiserver.Config{Guard: netguard.New(netguard.Config{Resolver: netguardtest.NewPublic()})}, st, q, objects, bus, log)
 	if err != nil {
 		b.Fatal(err)
 	}

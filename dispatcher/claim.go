@@ -100,7 +100,7 @@ func (c *Coordinator) claim(ctx context.Context, rawID, pool, lane, pod string) 
 		}
 		return nil, c.toStatus(ctx, "Claim", err)
 	}
-	input, err := c.inputURL(ctx, j)
+	input, presigned, err := c.inputURL(ctx, j)
 	if err != nil {
 		// The claim stands; the worker fails the job retryably if it cannot read.
 		c.log.ErrorContext(ctx, "presign input failed; check object storage", slog.String("job_id", rawID), slog.Any("error", err))
@@ -110,29 +110,30 @@ func (c *Coordinator) claim(ctx context.Context, rawID, pool, lane, pod string) 
 	_ = json.Unmarshal(j.Metadata, &meta) // written by the API as a string map
 	return &coordinatorv1.Job{
 		Id: j.ID.String(), OrgId: j.OrgID.String(), Pool: j.PoolID, Lane: j.Lane, SpecJson: j.Spec,
-		InputUrl: input, ClaimToken: token, LeaseExpiresUnixMs: lease.UnixMilli(),
+		InputUrl: input, InputPresigned: presigned, ClaimToken: token, LeaseExpiresUnixMs: lease.UnixMilli(),
 		Attempt: int32(j.Attempts), MaxAttempts: int32(j.MaxAttempts), Metadata: meta,
 		HeartbeatIntervalMs: int32(c.cfg.HeartbeatInterval.Milliseconds()),
 	}, nil
 }
 
 // inputURL is where the worker reads the input: a presigned GET for assets
-// and s3:// URLs, the submitted https URL otherwise.
-func (c *Coordinator) inputURL(ctx context.Context, j store.ClaimedJob) (string, error) {
+// and s3:// URLs (presigned=true: MpegFlow's own storage), the submitted
+// https URL otherwise (the worker fetches it through the SSRF guard).
+func (c *Coordinator) inputURL(ctx context.Context, j store.ClaimedJob) (u string, presigned bool, err error) {
 	if j.InputObjectKey != "" {
 		p, err := c.objects.PresignGet(ctx, j.InputObjectKey)
-		return p.URL, err
+		return p.URL, true, err
 	}
 	if j.InputURL == nil {
-		return "", errors.New("job has no input")
+		return "", false, errors.New("job has no input")
 	}
-	u, err := url.Parse(*j.InputURL)
+	parsed, err := url.Parse(*j.InputURL)
 	if err != nil {
-		return "", err
+		return "", false, err
 	}
-	if u.Scheme == "s3" {
-		p, err := c.objects.PresignGetIn(ctx, u.Host, strings.TrimPrefix(u.Path, "/"))
-		return p.URL, err
+	if parsed.Scheme == "s3" {
+		p, err := c.objects.PresignGetIn(ctx, parsed.Host, strings.TrimPrefix(parsed.Path, "/"))
+		return p.URL, true, err
 	}
-	return *j.InputURL, nil
+	return *j.InputURL, false, nil
 }

@@ -15,6 +15,8 @@ import (
 	"github.com/mpegflow/mpegflow/apiserver"
 	"github.com/mpegflow/mpegflow/dispatcher/coordinatorv1"
 	"github.com/mpegflow/mpegflow/internal/events"
+	"github.com/mpegflow/mpegflow/internal/netguard"
+	"github.com/mpegflow/mpegflow/internal/netguard/netguardtest"
 	"github.com/mpegflow/mpegflow/internal/store"
 )
 
@@ -28,7 +30,7 @@ func TestPauseStopsClaimsOnEveryInstance(t *testing.T) {
 	e := newEnv(t)
 	e.start(Config{}) // instance A, serving workers beside the API
 	b := e.start(Config{})
-	api, err := apiserver.New(apiserver.Config{}, e.store, e.queue, e.objects, events.NewBus(e.queue, time.Now), slog.New(slog.DiscardHandler))
+	api, err := apiserver.New(apiserver.Config{Guard: netguard.New(netguard.Config{Resolver: netguardtest.NewPublic()})}, e.store, e.queue, e.objects, events.NewBus(e.queue, time.Now), slog.New(slog.DiscardHandler))
 	require.NoError(t, err)
 	post := func(path string) {
 		t.Helper()

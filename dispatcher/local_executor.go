@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -71,6 +72,11 @@ type LocalExecutorConfig struct {
 	Getenv func(string) string
 	// Clock paces polls and the stop grace (default the real clock).
 	Clock clock.WithTicker
+	// AllowHTTP and EgressAllow are the SSRF guard's settings the encoder
+	// applies to customer input URLs (MPEGFLOW_ALLOW_HTTP,
+	// MPEGFLOW_EGRESS_ALLOW), as the server's own.
+	AllowHTTP   bool
+	EgressAllow string
 }
 
 func (c *LocalExecutorConfig) defaults() error {
@@ -348,6 +354,8 @@ func (e *LocalExecutor) env(p store.Pool, lane, pod, scratch string) []string {
 		"MPEGFLOW_ACCELERATOR=" + cmp.Or(p.Accelerator, "cpu"),
 		"MPEGFLOW_SCRATCH_DIR=" + scratch,
 		"MPEGFLOW_CLAIM_WAIT=" + e.cfg.ClaimWait.String(),
+		"MPEGFLOW_ALLOW_HTTP=" + strconv.FormatBool(e.cfg.AllowHTTP),
+		"MPEGFLOW_EGRESS_ALLOW=" + e.cfg.EgressAllow,
 		"TMPDIR=" + scratch,
 	}
 	for _, name := range []string{"PATH", "HOME", "TZ", "MPEGFLOW_FFMPEG", "MPEGFLOW_FFPROBE"} {

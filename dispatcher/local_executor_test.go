@@ -316,7 +316,8 @@ func TestLocalExecutorGivesProcessesAPodsEnvironment(t *testing.T) {
 			"DATABASE_URL": "postgres://secret", "S3_SECRET_ACCESS_KEY": "secret", "MPEGFLOW_SERVER_SECRET": "secret",
 		}[name]
 	}
-	e := newExecutorEnv(t, LocalExecutorConfig{MaxProcesses: 10, ClaimWait: 7 * time.Second, Node: "devbox", Getenv: getenv})
+	e := newExecutorEnv(t, LocalExecutorConfig{MaxProcesses: 10, ClaimWait: 7 * time.Second, Node: "devbox", Getenv: getenv,
+		AllowHTTP: true, EgressAllow: "127.0.0.0/8,::1/128"})
 	e.setPool(func(s *store.PoolSettings) { s.Accelerator = "nvidia" })
 	e.push("live", 1)
 	e.run()
@@ -343,6 +344,8 @@ func TestLocalExecutorGivesProcessesAPodsEnvironment(t *testing.T) {
 		"MPEGFLOW_NODE_NAME":    "devbox",
 		"MPEGFLOW_SCRATCH_DIR":  p.ScratchDir,
 		"MPEGFLOW_CLAIM_WAIT":   "7s",
+		"MPEGFLOW_ALLOW_HTTP":   "true",
+		"MPEGFLOW_EGRESS_ALLOW": "127.0.0.0/8,::1/128",
 		"MPEGFLOW_ACCELERATOR":  "nvidia",
 		"MPEGFLOW_FFMPEG":       "/opt/ffmpeg/bin/ffmpeg",
 		"HOME":                  "/home/dev",

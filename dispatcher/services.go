@@ -19,6 +19,9 @@ type ServicesConfig struct {
 	OfflineGrace        time.Duration // offline workers are deleted after this, default 2 h
 	DelayedJobPromoter  time.Duration // period, default 5 s
 	QueueReconciler     time.Duration // period, default 30 s
+	WebhookExecutor     time.Duration // period, default 5 s
+	// Webhooks tunes the Webhook Executor's attempts, retries and circuit.
+	Webhooks WebhookConfig
 	// ReconcileGrace: a queued job is re-pushed only once it has been queued
 	// this long without being claimed, so a push still in flight is not
 	// doubled (default 10 s). Doubling would be harmless, only wasteful.
@@ -35,6 +38,7 @@ func (s *ServicesConfig) defaults() {
 	s.OfflineGrace = cmp.Or(s.OfflineGrace, 2*time.Hour)
 	s.DelayedJobPromoter = cmp.Or(s.DelayedJobPromoter, 5*time.Second)
 	s.QueueReconciler = cmp.Or(s.QueueReconciler, 30*time.Second)
+	s.WebhookExecutor = cmp.Or(s.WebhookExecutor, 5*time.Second)
 	s.ReconcileGrace = cmp.Or(s.ReconcileGrace, 10*time.Second)
 	s.Batch = cmp.Or(s.Batch, 500)
 }
@@ -43,15 +47,19 @@ func (s *ServicesConfig) defaults() {
 // of them: each round takes its rows with FOR UPDATE SKIP LOCKED, an atomic
 // Redis step or an advisory lock, so replicas never do the same work twice.
 type Services struct {
-	c   *Coordinator
-	cfg ServicesConfig
+	c        *Coordinator
+	cfg      ServicesConfig
+	webhooks *WebhookExecutor
 }
 
 // NewServices returns the services of coordinator c.
 func NewServices(c *Coordinator, cfg ServicesConfig) *Services {
 	cfg.defaults()
-	return &Services{c: c, cfg: cfg}
+	return &Services{c: c, cfg: cfg, webhooks: NewWebhookExecutor(cfg.Webhooks, c.store, c.cfg.Clock, c.metrics, c.log)}
 }
+
+// DeliverWebhooks runs one round of the Webhook Executor.
+func (s *Services) DeliverWebhooks(ctx context.Context) (int, error) { return s.webhooks.Deliver(ctx) }
 
 type round struct {
 	name   string
@@ -67,6 +75,7 @@ func (s *Services) Run(ctx context.Context) error {
 		{"offline_worker_reaper", s.cfg.OfflineWorkerReaper, s.ReapOfflineWorkers},
 		{"delayed_job_promoter", s.cfg.DelayedJobPromoter, s.PromoteDelayed},
 		{"queue_reconciler", s.cfg.QueueReconciler, s.ReconcileQueues},
+		{"webhook_executor", s.cfg.WebhookExecutor, s.DeliverWebhooks},
 	}
 	g, ctx := errgroup.WithContext(ctx)
 	for _, r := range rounds {

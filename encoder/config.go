@@ -6,7 +6,10 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"strconv"
 	"time"
+
+	"github.com/mpegflow/mpegflow/internal/netguard"
 )
 
 // Config is the pod's environment (see FromEnv for the variable names).
@@ -27,7 +30,15 @@ type Config struct {
 	UploadConcurrency int
 	// StopGrace is how long SIGTERM handling may take before exit (default 8 s).
 	StopGrace time.Duration
-	HTTP      *http.Client
+	// HTTP talks to MpegFlow's own storage through presigned URLs (inputs
+	// the coordinator presigned, uploads).
+	HTTP *http.Client
+	// Guard is the SSRF guard for customer input URLs (default: public
+	// https only): every connection and redirect of InputHTTP passes it.
+	Guard *netguard.Guard
+	// InputHTTP fetches customer input URLs (default: Guard's client,
+	// following up to 5 redirects, each checked again).
+	InputHTTP *http.Client
 }
 
 // EnvVars documents the variables FromEnv reads.
@@ -43,6 +54,8 @@ var EnvVars = []struct{ Name, Default, Meaning string }{
 	{"MPEGFLOW_CLAIM_WAIT", "20s", "how long to wait for a job before exiting 0"},
 	{"MPEGFLOW_FFMPEG", "ffmpeg", "ffmpeg binary"},
 	{"MPEGFLOW_FFPROBE", "ffprobe", "ffprobe binary"},
+	{"MPEGFLOW_ALLOW_HTTP", "false", "fetch plain http:// customer inputs (development only)"},
+	{"MPEGFLOW_EGRESS_ALLOW", "", "CIDRs customer inputs may come from although not public (tests and development only)"},
 }
 
 // FromEnv reads the pod's configuration.
@@ -79,6 +92,19 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		errs = append(errs, fmt.Errorf("MPEGFLOW_CLAIM_WAIT: want a duration from 0s to 30s, got %q", wait))
 	}
 	c.ClaimWait = d
+	allowHTTP := false
+	if v := getenv("MPEGFLOW_ALLOW_HTTP"); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("MPEGFLOW_ALLOW_HTTP: want true or false, got %q", v))
+		}
+		allowHTTP = b
+	}
+	allow, err := netguard.ParseAllow(getenv("MPEGFLOW_EGRESS_ALLOW"))
+	if err != nil {
+		errs = append(errs, fmt.Errorf("MPEGFLOW_EGRESS_ALLOW: %w", err))
+	}
+	c.Guard = netguard.New(netguard.Config{AllowHTTP: allowHTTP, Allow: allow})
 	return c, errors.Join(errs...)
 }
 
@@ -88,5 +114,11 @@ func (c *Config) defaults() {
 	c.StopGrace = cmp.Or(c.StopGrace, 8*time.Second)
 	if c.HTTP == nil {
 		c.HTTP = &http.Client{Timeout: 0}
+	}
+	if c.Guard == nil {
+		c.Guard = netguard.New(netguard.Config{})
+	}
+	if c.InputHTTP == nil {
+		c.InputHTTP = c.Guard.Client(netguard.ClientConfig{MaxRedirects: 5})
 	}
 }

@@ -235,21 +235,33 @@ func TestEncodeBadInputsFailCleanly(t *testing.T) {
 	require.NoError(t, err)
 	go srv.Serve(ln)
 	t.Cleanup(func() { srv.Close() })
+	_, port, err := net.SplitHostPort(ln.Addr().String())
+	require.NoError(t, err)
 
+	// Customer URLs on this machine's loopback: allowed only with the
+	// development allowlist; without it the encoder refuses to connect.
+	devGuard := []string{"MPEGFLOW_ALLOW_HTTP=true", "MPEGFLOW_EGRESS_ALLOW=127.0.0.1/32"}
 	cases := []struct {
 		name  string
 		job   func() store.Job
 		words string
+		env   []string
 	}{
-		{"text renamed mp4", func() store.Job { a := r.asset(text); return r.job("", &a, "mp4-720p") }, ""},
-		{"zero-length file", func() store.Job { a := r.asset(empty); return r.job("", &a, "mp4-720p") }, "empty"},
-		{"truncated file", func() store.Job { a := r.asset(truncated); return r.job("", &a, "mp4-720p") }, ""},
-		{"input answers 404", func() store.Job { return r.job("http://"+ln.Addr().String()+"/missing.mp4", nil, "mp4-720p") }, "404"},
+		{"text renamed mp4", func() store.Job { a := r.asset(text); return r.job("", &a, "mp4-720p") }, "", nil},
+		{"zero-length file", func() store.Job { a := r.asset(empty); return r.job("", &a, "mp4-720p") }, "empty", nil},
+		{"truncated file", func() store.Job { a := r.asset(truncated); return r.job("", &a, "mp4-720p") }, "", nil},
+		{"input answers 404", func() store.Job { return r.job("http://"+ln.Addr().String()+"/missing.mp4", nil, "mp4-720p") }, "404", devGuard},
+		{"input on loopback refused", func() store.Job { return r.job("http://"+ln.Addr().String()+"/missing.mp4", nil, "mp4-720p") },
+			"the input URL was refused: 127.0.0.1 is a loopback address", []string{"MPEGFLOW_ALLOW_HTTP=true"}},
+		{"localhost input refused", func() store.Job { return r.job("http://localhost:"+port+"/missing.mp4", nil, "mp4-720p") },
+			"is a loopback address", []string{"MPEGFLOW_ALLOW_HTTP=true"}},
+		{"plain http refused", func() store.Job { return r.job("http://"+ln.Addr().String()+"/missing.mp4", nil, "mp4-720p") },
+			"plain http is not accepted", nil},
 	}
 	for _, tc := range cases {
 		job := tc.job()
 		scratch := t.TempDir()
-		cmd, logs := r.encode(scratch)
+		cmd, logs := r.encode(scratch, tc.env...)
 		require.NoError(t, cmd.Wait(), "%s: %s", tc.name, logs)
 		got := r.get(job.ID)
 		require.Equal(t, store.JobFailed, got.Status, "%s: logs %s", tc.name, logs)

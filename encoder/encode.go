@@ -6,12 +6,14 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	neturl "net/url"
 	"os"
 	"path/filepath"
 	"time"
 
 	"github.com/mpegflow/mpegflow/dispatcher/coordinatorv1"
 	"github.com/mpegflow/mpegflow/encoder/ffmpeg"
+	"github.com/mpegflow/mpegflow/internal/netguard"
 )
 
 // verifyError marks outputs that failed verification (retryable once).
@@ -24,7 +26,7 @@ func (e *verifyError) Unwrap() error { return e.err }
 // Complete reports.
 func (w *Worker) encode(ctx context.Context, log *slog.Logger, job *coordinatorv1.Job, dir string, progress func(float64)) ([]*coordinatorv1.Output, *coordinatorv1.Usage, error) {
 	input := filepath.Join(dir, "input")
-	if err := w.download(ctx, job.GetInputUrl(), input); err != nil {
+	if err := w.download(ctx, job.GetInputUrl(), job.GetInputPresigned(), input); err != nil {
 		return nil, nil, err
 	}
 	info, err := ffmpeg.Probe(ctx, w.cfg.FFprobe, input)
@@ -118,15 +120,28 @@ func describe(dir string, files []ffmpeg.Output, choices []ffmpeg.EncoderChoice)
 	return outs
 }
 
-// download fetches the input through its (presigned) URL. A 4xx answer is
-// the input's fault and not worth retrying; network trouble and 5xx are.
-func (w *Worker) download(ctx context.Context, url, dst string) error {
+// download fetches the input: a presigned URL of MpegFlow's storage, or the
+// customer's URL through the SSRF guard (a refused address is the input's
+// fault: retrying cannot help). A 4xx answer is the input's fault and not
+// worth retrying; network trouble and 5xx are.
+func (w *Worker) download(ctx context.Context, url string, presigned bool, dst string) error {
+	client := w.cfg.InputHTTP
+	if presigned {
+		client = w.cfg.HTTP
+	} else if u, err := neturl.Parse(url); err != nil {
+		return &ffmpeg.InputError{Msg: "the input URL is not usable: " + err.Error()}
+	} else if err := w.cfg.Guard.CheckScheme(u); err != nil {
+		return &ffmpeg.InputError{Msg: "the input URL was " + err.Error()}
+	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return &ffmpeg.InputError{Msg: "the input URL is not usable: " + err.Error()}
 	}
-	resp, err := w.cfg.HTTP.Do(req)
+	resp, err := client.Do(req)
 	if err != nil {
+		if r := netguard.Refusal(err); r != nil {
+			return &ffmpeg.InputError{Msg: "the input URL was " + r.Error()}
+		}
 		return fmt.Errorf("download input: %w", err)
 	}
 	defer resp.Body.Close()

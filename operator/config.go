@@ -77,6 +77,12 @@ type Config struct {
 	TerminationGrace time.Duration
 	// ClaimWait is how long a pod long-polls Claim (default 20 s, at most 30 s).
 	ClaimWait time.Duration
+	// EncoderAllowHTTP and EncoderEgressAllow are handed to the pods as
+	// MPEGFLOW_ALLOW_HTTP and MPEGFLOW_EGRESS_ALLOW: the SSRF guard the
+	// encoder applies to customer input URLs. Unset (production) they are
+	// not rendered and the encoder fetches public https only.
+	EncoderAllowHTTP   bool
+	EncoderEgressAllow string
 	// ScratchSizeLimit caps the scratch emptyDir (default 50Gi).
 	ScratchSizeLimit string
 	// SuccessfulJobsHistoryLimit and FailedJobsHistoryLimit keep finished

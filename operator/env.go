@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mpegflow/mpegflow/internal/netguard"
 	"github.com/mpegflow/mpegflow/internal/store"
 )
 
@@ -32,6 +33,8 @@ var EnvVars = []struct{ Name, Default, Meaning string }{
 	{"MPEGFLOW_OPERATOR_PERIOD", "30s", "reconcile period (changes also reconcile at once through LISTEN)"},
 	{"MPEGFLOW_OPERATOR_LEASE_DURATION", "30s", "leader Lease duration"},
 	{"MPEGFLOW_SERVER_SECRET", "", "signs the pools' worker tokens (required)"},
+	{"MPEGFLOW_ALLOW_HTTP", "false", "passed to encode pods: fetch plain http:// inputs (development only)"},
+	{"MPEGFLOW_EGRESS_ALLOW", "", "passed to encode pods: CIDRs inputs may come from although not public (development only)"},
 	{"POD_NAME", "hostname", "leader election identity"},
 }
 
@@ -57,6 +60,17 @@ func FromEnv(getenv func(string) string) (Config, RunConfig, error) {
 		RedisAuthSecret:      get("MPEGFLOW_OPERATOR_REDIS_AUTH_SECRET"),
 		ObjectStorageCIDRs:   split(get("MPEGFLOW_OPERATOR_OBJECT_STORAGE_CIDRS")),
 		ServerSecret:         []byte(get("MPEGFLOW_SERVER_SECRET")),
+		EncoderEgressAllow:   get("MPEGFLOW_EGRESS_ALLOW"),
+	}
+	if v := get("MPEGFLOW_ALLOW_HTTP"); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("MPEGFLOW_ALLOW_HTTP: want true or false, got %q", v))
+		}
+		cfg.EncoderAllowHTTP = b
+	}
+	if _, err := netguard.ParseAllow(cfg.EncoderEgressAllow); err != nil {
+		errs = append(errs, fmt.Errorf("MPEGFLOW_EGRESS_ALLOW: %w", err))
 	}
 	if v := get("MPEGFLOW_OPERATOR_REDIS_DATABASE"); v != "" {
 		n, err := strconv.Atoi(v)

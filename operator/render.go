@@ -217,6 +217,12 @@ func jobSpec(cfg Config, p store.Pool, lane string) *batchv1.JobSpec {
 		{Name: "MPEGFLOW_SCRATCH_DIR", Value: ScratchDir},
 		{Name: "MPEGFLOW_CLAIM_WAIT", Value: cfg.ClaimWait.String()},
 	}
+	if cfg.EncoderAllowHTTP {
+		env = append(env, corev1.EnvVar{Name: "MPEGFLOW_ALLOW_HTTP", Value: "true"})
+	}
+	if cfg.EncoderEgressAllow != "" {
+		env = append(env, corev1.EnvVar{Name: "MPEGFLOW_EGRESS_ALLOW", Value: cfg.EncoderEgressAllow})
+	}
 	res := corev1.ResourceRequirements{}
 	setQ := func(rl *corev1.ResourceList, name corev1.ResourceName, q string) {
 		if q == "" {

@@ -43,6 +43,10 @@ var devDefaults = map[string]string{
 	"MPEGFLOW_STALE_WORKER_SWEEP_PERIOD": "10s",
 	"MPEGFLOW_DELAYED_PROMOTE_PERIOD":    "1s",
 	"MPEGFLOW_QUEUE_RECONCILE_PERIOD":    "5s",
+	"MPEGFLOW_WEBHOOK_PERIOD":            "1s",
+	// Everything of `mpegflow dev` listens on loopback; inputs and webhook
+	// receivers there are the developer's own.
+	"MPEGFLOW_EGRESS_ALLOW": "127.0.0.0/8,::1",
 }
 
 // How long each part may take to stop after Ctrl-C; together they stay
@@ -243,6 +247,7 @@ func runDev(ctx context.Context, stdout, stderr io.Writer, o devOptions) (err er
 	executor, err := dispatcher.NewLocalExecutor(dispatcher.LocalExecutorConfig{
 		Coordinator: coordinator, Secret: []byte(cfg.ServerSecret), Dir: dir,
 		MaxProcesses: o.encoders, PollInterval: o.pollInterval,
+		AllowHTTP: cfg.AllowHTTP, EgressAllow: cfg.EgressAllow,
 	}, s.store, s.queue, log)
 	if err != nil {
 		return err

@@ -78,6 +78,7 @@ func openStack(ctx context.Context, cfg config.Config, log *slog.Logger) (*stack
 		return nil, err
 	}
 	s.metrics.RegisterFleet(s.coord, log)
+	s.metrics.RegisterWebhookCircuits(s.store, log)
 	return s, nil
 }
 
@@ -132,7 +133,7 @@ func (s *stack) serve(ctx context.Context, r roles) error {
 	var api *apiserver.Server
 	if r.rest {
 		var err error
-		api, err = apiserver.New(apiserver.Config{BodyLimit: s.cfg.BodyLimit, AllowHTTPInputs: s.cfg.AllowHTTP, Metrics: s.metrics, Hub: s.hub},
+		api, err = apiserver.New(apiserver.Config{BodyLimit: s.cfg.BodyLimit, Guard: s.cfg.Guard(), Metrics: s.metrics, Hub: s.hub},
 			s.store, s.queue, s.objects, s.bus, s.log)
 		if err != nil {
 			return err
@@ -155,6 +156,11 @@ func (s *stack) serve(ctx context.Context, r roles) error {
 		svc := dispatcher.NewServices(s.coord, dispatcher.ServicesConfig{
 			StaleJobRecovery: s.cfg.StaleJobRecovery, StaleWorkerSweeper: s.cfg.StaleWorkerSweep,
 			OfflineWorkerReaper: s.cfg.OfflineWorkerReap, DelayedJobPromoter: s.cfg.DelayedPromote, QueueReconciler: s.cfg.QueueReconcile,
+			WebhookExecutor: s.cfg.WebhookPeriod,
+			Webhooks: dispatcher.WebhookConfig{
+				Timeout: s.cfg.WebhookTimeout, RetryWindow: s.cfg.WebhookRetryWindow,
+				CircuitThreshold: s.cfg.WebhookCircuitThreshold, Guard: s.cfg.Guard(),
+			},
 		})
 		g.Go(func() error { return svc.Run(gctx) })
 	}

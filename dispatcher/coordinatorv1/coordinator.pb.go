@@ -234,8 +234,12 @@ type Job struct {
 	MaxAttempts         int32                  `protobuf:"varint,10,opt,name=max_attempts,json=maxAttempts,proto3" json:"max_attempts,omitempty"`
 	Metadata            map[string]string      `protobuf:"bytes,11,rep,name=metadata,proto3" json:"metadata,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	HeartbeatIntervalMs int32                  `protobuf:"varint,12,opt,name=heartbeat_interval_ms,json=heartbeatIntervalMs,proto3" json:"heartbeat_interval_ms,omitempty"` // heartbeat at least this often
-	unknownFields       protoimpl.UnknownFields
-	sizeCache           protoimpl.SizeCache
+	// input_presigned is true when input_url is a presigned URL of MpegFlow's
+	// own object storage (an asset or an s3:// input). Otherwise it is the
+	// customer's URL and the worker fetches it through the SSRF guard.
+	InputPresigned bool `protobuf:"varint,13,opt,name=input_presigned,json=inputPresigned,proto3" json:"input_presigned,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *Job) Reset() {
@@ -350,6 +354,13 @@ func (x *Job) GetHeartbeatIntervalMs() int32 {
 		return x.HeartbeatIntervalMs
 	}
 	return 0
+}
+
+func (x *Job) GetInputPresigned() bool {
+	if x != nil {
+		return x.InputPresigned
+	}
+	return false
 }
 
 type HeartbeatRequest struct {
@@ -1051,7 +1062,7 @@ const file_coordinator_proto_rawDesc = "" +
 	"\x04cpus\x18\x02 \x01(\x05R\x04cpus\x12\x12\n" +
 	"\x04gpus\x18\x03 \x01(\x05R\x04gpus\"?\n" +
 	"\rClaimResponse\x12.\n" +
-	"\x03job\x18\x01 \x01(\v2\x1c.mpegflow.coordinator.v1.JobR\x03job\"\xd8\x03\n" +
+	"\x03job\x18\x01 \x01(\v2\x1c.mpegflow.coordinator.v1.JobR\x03job\"\x81\x04\n" +
 	"\x03Job\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x15\n" +
 	"\x06org_id\x18\x02 \x01(\tR\x05orgId\x12\x12\n" +
@@ -1066,7 +1077,8 @@ const file_coordinator_proto_rawDesc = "" +
 	"\fmax_attempts\x18\n" +
 	" \x01(\x05R\vmaxAttempts\x12F\n" +
 	"\bmetadata\x18\v \x03(\v2*.mpegflow.coordinator.v1.Job.MetadataEntryR\bmetadata\x122\n" +
-	"\x15heartbeat_interval_ms\x18\f \x01(\x05R\x13heartbeatIntervalMs\x1a;\n" +
+	"\x15heartbeat_interval_ms\x18\f \x01(\x05R\x13heartbeatIntervalMs\x12'\n" +
+	"\x0finput_presigned\x18\r \x01(\bR\x0einputPresigned\x1a;\n" +
 	"\rMetadataEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"E\n" +

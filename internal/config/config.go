@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mpegflow/mpegflow/internal/netguard"
 	"github.com/mpegflow/mpegflow/internal/objstore"
 )
 
@@ -39,6 +40,10 @@ var Vars = []Var{
 	{"MPEGFLOW_OFFLINE_WORKER_REAP_PERIOD", "300s", "period of the Offline Worker Reaper"},
 	{"MPEGFLOW_DELAYED_PROMOTE_PERIOD", "5s", "period of the Delayed Job Promoter"},
 	{"MPEGFLOW_QUEUE_RECONCILE_PERIOD", "30s", "period of the Queue Reconciler"},
+	{"MPEGFLOW_WEBHOOK_PERIOD", "5s", "period of the Webhook Executor"},
+	{"MPEGFLOW_WEBHOOK_TIMEOUT", "10s", "longest wait for a webhook receiver's answer (one attempt)"},
+	{"MPEGFLOW_WEBHOOK_RETRY_WINDOW", "24h", "how long a failing delivery is retried (backoff 30s doubling, at most 4h apart)"},
+	{"MPEGFLOW_WEBHOOK_CIRCUIT_THRESHOLD", "20", "failed attempts in a row that disable a webhook (PATCH enabled=true re-enables it)"},
 	{"S3_BUCKET", "", "bucket for assets and outputs (required by serve)"},
 	{"S3_ENDPOINT", "", "S3-compatible endpoint URL; empty for AWS S3"},
 	{"S3_REGION", "us-east-1", "S3 region"},
@@ -48,6 +53,7 @@ var Vars = []Var{
 	{"S3_PRESIGN_TTL", "1h", "lifetime of presigned URLs"},
 	{"MPEGFLOW_BODY_LIMIT_BYTES", "1048576", "largest accepted request body; larger answer 413"},
 	{"MPEGFLOW_ALLOW_HTTP", "false", "accept plain http:// job inputs and webhook URLs (development only)"},
+	{"MPEGFLOW_EGRESS_ALLOW", "", "comma-separated CIDRs job inputs and webhooks may reach although not public, e.g. 127.0.0.0/8,::1 (tests and development only)"},
 	{"MPEGFLOW_LOG_LEVEL", "info", "debug, info, warn or error"},
 }
 
@@ -65,10 +71,16 @@ type Config struct {
 	BackoffMax     time.Duration
 	// Periods of the background services.
 	StaleJobRecovery, StaleWorkerSweep, OfflineWorkerReap, DelayedPromote, QueueReconcile time.Duration
-	S3                                                                                    objstore.Config
-	BodyLimit                                                                             int
-	AllowHTTP                                                                             bool
-	LogLevel                                                                              slog.Level
+	// The Webhook Executor: period, attempt timeout, retry window, circuit threshold.
+	WebhookPeriod, WebhookTimeout, WebhookRetryWindow time.Duration
+	WebhookCircuitThreshold                           int
+	// EgressAllow is MPEGFLOW_EGRESS_ALLOW as given (validated): address
+	// ranges the SSRF guard accepts although they are not public.
+	EgressAllow string
+	S3          objstore.Config
+	BodyLimit   int
+	AllowHTTP   bool
+	LogLevel    slog.Level
 }
 
 // Load reads the environment through getenv (os.Getenv in production).
@@ -114,7 +126,8 @@ func Load(getenv func(string) string) (Config, error) {
 		{"MPEGFLOW_LEASE", &c.Lease}, {"MPEGFLOW_RETRY_BACKOFF_BASE", &c.BackoffBase}, {"MPEGFLOW_RETRY_BACKOFF_MAX", &c.BackoffMax},
 		{"MPEGFLOW_STALE_JOB_RECOVERY_PERIOD", &c.StaleJobRecovery}, {"MPEGFLOW_STALE_WORKER_SWEEP_PERIOD", &c.StaleWorkerSweep},
 		{"MPEGFLOW_OFFLINE_WORKER_REAP_PERIOD", &c.OfflineWorkerReap}, {"MPEGFLOW_DELAYED_PROMOTE_PERIOD", &c.DelayedPromote},
-		{"MPEGFLOW_QUEUE_RECONCILE_PERIOD", &c.QueueReconcile},
+		{"MPEGFLOW_QUEUE_RECONCILE_PERIOD", &c.QueueReconcile}, {"MPEGFLOW_WEBHOOK_PERIOD", &c.WebhookPeriod},
+		{"MPEGFLOW_WEBHOOK_TIMEOUT", &c.WebhookTimeout}, {"MPEGFLOW_WEBHOOK_RETRY_WINDOW", &c.WebhookRetryWindow},
 	} {
 		v, err := time.ParseDuration(get(d.name))
 		if err != nil || v <= 0 {
@@ -131,10 +144,24 @@ func Load(getenv func(string) string) (Config, error) {
 	if err != nil || c.BodyLimit < 1024 {
 		errs = append(errs, errors.New("MPEGFLOW_BODY_LIMIT_BYTES: want an integer of at least 1024"))
 	}
+	c.WebhookCircuitThreshold, err = strconv.Atoi(get("MPEGFLOW_WEBHOOK_CIRCUIT_THRESHOLD"))
+	if err != nil || c.WebhookCircuitThreshold < 1 {
+		errs = append(errs, errors.New("MPEGFLOW_WEBHOOK_CIRCUIT_THRESHOLD: want a positive integer"))
+	}
+	c.EgressAllow = get("MPEGFLOW_EGRESS_ALLOW")
+	if _, err := netguard.ParseAllow(c.EgressAllow); err != nil {
+		errs = append(errs, fmt.Errorf("MPEGFLOW_EGRESS_ALLOW: %w", err))
+	}
 	if err := c.LogLevel.UnmarshalText([]byte(get("MPEGFLOW_LOG_LEVEL"))); err != nil {
 		errs = append(errs, fmt.Errorf("MPEGFLOW_LOG_LEVEL: %w", err))
 	}
 	return c, errors.Join(errs...)
+}
+
+// Guard is the SSRF guard these settings describe.
+func (c Config) Guard() *netguard.Guard {
+	allow, _ := netguard.ParseAllow(c.EgressAllow) // validated by Load
+	return netguard.New(netguard.Config{AllowHTTP: c.AllowHTTP, Allow: allow})
 }
 
 // FromEnv is Load(os.Getenv).

@@ -31,6 +31,7 @@ func TestLoadDefaults(t *testing.T) {
 		Lease:          time.Minute, BackoffBase: 10 * time.Second, BackoffMax: 15 * time.Minute,
 		StaleJobRecovery: time.Minute, StaleWorkerSweep: time.Minute, OfflineWorkerReap: 5 * time.Minute,
 		DelayedPromote: 5 * time.Second, QueueReconcile: 30 * time.Second,
+		WebhookPeriod: 5 * time.Second, WebhookTimeout: 10 * time.Second, WebhookRetryWindow: 24 * time.Hour, WebhookCircuitThreshold: 20,
 		S3:        objstore.Config{Region: "us-east-1", PathStyle: false, PresignTTL: time.Hour},
 		BodyLimit: 1 << 20,
 		AllowHTTP: false,
@@ -89,6 +90,11 @@ func TestLoadEverySetting(t *testing.T) {
 		"MPEGFLOW_OFFLINE_WORKER_REAP_PERIOD": "301s",
 		"MPEGFLOW_DELAYED_PROMOTE_PERIOD":     "6s",
 		"MPEGFLOW_QUEUE_RECONCILE_PERIOD":     "31s",
+		"MPEGFLOW_WEBHOOK_PERIOD":             "7s",
+		"MPEGFLOW_WEBHOOK_TIMEOUT":            "3s",
+		"MPEGFLOW_WEBHOOK_RETRY_WINDOW":       "48h",
+		"MPEGFLOW_WEBHOOK_CIRCUIT_THRESHOLD":  "5",
+		"MPEGFLOW_EGRESS_ALLOW":               "127.0.0.0/8,::1",
 	}))
 	require.NoError(t, err)
 	want := config.Config{
@@ -102,6 +108,8 @@ func TestLoadEverySetting(t *testing.T) {
 		Lease:          30 * time.Second, BackoffBase: time.Second, BackoffMax: time.Minute,
 		StaleJobRecovery: 61 * time.Second, StaleWorkerSweep: 62 * time.Second, OfflineWorkerReap: 301 * time.Second,
 		DelayedPromote: 6 * time.Second, QueueReconcile: 31 * time.Second,
+		WebhookPeriod: 7 * time.Second, WebhookTimeout: 3 * time.Second, WebhookRetryWindow: 48 * time.Hour, WebhookCircuitThreshold: 5,
+		EgressAllow: "127.0.0.0/8,::1",
 		S3: objstore.Config{
 			Endpoint: "http://s3.local:7070", Region: "eu-west-3", Bucket: "media",
 			AccessKeyID: "AKIA", SecretAccessKey: "secret", PathStyle: true, PresignTTL: 15 * time.Minute,
@@ -145,17 +153,20 @@ func TestLoadParseErrorsNameTheVariable(t *testing.T) {
 	tests := map[string]struct {
 		name, value string
 	}{
-		"path style not a bool":  {"S3_FORCE_PATH_STYLE", "yes please"},
-		"allow http not a bool":  {"MPEGFLOW_ALLOW_HTTP", "maybe"},
-		"ttl not a duration":     {"S3_PRESIGN_TTL", "soon"},
-		"ttl without unit":       {"S3_PRESIGN_TTL", "3600"},
-		"ttl under a minute":     {"S3_PRESIGN_TTL", "59s"},
-		"ttl over a week":        {"S3_PRESIGN_TTL", "169h"},
-		"ttl negative":           {"S3_PRESIGN_TTL", "-1h"},
-		"body limit not integer": {"MPEGFLOW_BODY_LIMIT_BYTES", "1MB"},
-		"body limit too small":   {"MPEGFLOW_BODY_LIMIT_BYTES", "1023"},
-		"body limit negative":    {"MPEGFLOW_BODY_LIMIT_BYTES", "-5"},
-		"log level unknown":      {"MPEGFLOW_LOG_LEVEL", "loud"},
+		"path style not a bool":   {"S3_FORCE_PATH_STYLE", "yes please"},
+		"allow http not a bool":   {"MPEGFLOW_ALLOW_HTTP", "maybe"},
+		"ttl not a duration":      {"S3_PRESIGN_TTL", "soon"},
+		"ttl without unit":        {"S3_PRESIGN_TTL", "3600"},
+		"ttl under a minute":      {"S3_PRESIGN_TTL", "59s"},
+		"ttl over a week":         {"S3_PRESIGN_TTL", "169h"},
+		"ttl negative":            {"S3_PRESIGN_TTL", "-1h"},
+		"body limit not integer":  {"MPEGFLOW_BODY_LIMIT_BYTES", "1MB"},
+		"body limit too small":    {"MPEGFLOW_BODY_LIMIT_BYTES", "1023"},
+		"body limit negative":     {"MPEGFLOW_BODY_LIMIT_BYTES", "-5"},
+		"log level unknown":       {"MPEGFLOW_LOG_LEVEL", "loud"},
+		"egress allow not a cidr": {"MPEGFLOW_EGRESS_ALLOW", "127.0.0.0/8,localhost"},
+		"circuit threshold zero":  {"MPEGFLOW_WEBHOOK_CIRCUIT_THRESHOLD", "0"},
+		"webhook timeout":         {"MPEGFLOW_WEBHOOK_TIMEOUT", "ten seconds"},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {

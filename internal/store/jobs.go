@@ -191,8 +191,23 @@ func checkJobRefs(ctx context.Context, tx pgx.Tx, nj *NewJob) error {
 	return errs.Err()
 }
 
+// insertJobEvent records a job event and, in the same statement, one
+// webhook delivery per enabled webhook of the organization subscribed to its
+// type (a transactional outbox: the event and its deliveries commit or roll
+// back with the change they describe). The delivery carries the job as it
+// stands after the statements before this one in the transaction.
 func insertJobEvent(ctx context.Context, tx execer, j Job, typ string, data map[string]any) error {
-	_, err := tx.Exec(ctx, `INSERT INTO job_events (job_id, org_id, type, data) VALUES ($1, $2, $3, $4)`, j.ID, j.OrgID, typ, data)
+	_, err := tx.Exec(ctx, `
+		WITH e AS (
+			INSERT INTO job_events (job_id, org_id, type, data) VALUES ($1, $2, $3, $4)
+			RETURNING job_id, org_id, type, data, created_at)
+		INSERT INTO webhook_deliveries (id, webhook_id, org_id, event_id, event_type, payload)
+		SELECT gen_random_uuid(), w.id, e.org_id, $5::text, e.type, jsonb_build_object(
+			'id', $5::text, 'type', e.type, 'org_id', e.org_id, 'job_id', e.job_id, 'pool_id', j.pool_id,
+			'data', e.data, 'at', e.created_at, 'job', `+webhookJobSnapshot+`)
+		FROM e JOIN jobs j ON j.id = e.job_id
+		JOIN webhooks w ON w.org_id = e.org_id AND w.enabled AND e.type = ANY (w.events)`,
+		j.ID, j.OrgID, typ, data, newID().String())
 	return mapErr(err, "job event")
 }
 

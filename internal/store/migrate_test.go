@@ -72,7 +72,7 @@ func TestMigrations(t *testing.T) {
 		require.False(t, dirty)
 		return list, current
 	}
-	names := []string{"core", "pools", "jobs", "webhooks_usage", "operator_role"}
+	names := []string{"core", "pools", "jobs", "webhooks_usage", "operator_role", "webhook_delivery"}
 	latest := uint(len(names))
 	wantStatus := func(applied uint) []store.MigrationStatus {
 		out := make([]store.MigrationStatus, len(names))

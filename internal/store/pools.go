@@ -254,13 +254,23 @@ func (s *Store) UpdatePool(ctx context.Context, sc PoolScope, id string, edit fu
 func (s *Store) SetPoolStatus(ctx context.Context, sc PoolScope, id, status string, apply func(Pool) error) (Pool, error) {
 	var out Pool
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		rows, _ := tx.Query(ctx, `UPDATE worker_pools SET status = $4, updated_at = now()
-			WHERE id = $1 AND `+poolScopeWhere+` RETURNING `+poolColumns, id, sc.OrgID, sc.Shared, status)
+		var was string
+		err := tx.QueryRow(ctx, `SELECT status FROM worker_pools WHERE id = $1 AND `+poolScopeWhere+` FOR UPDATE`, id, sc.OrgID, sc.Shared).Scan(&was)
+		if err != nil {
+			return mapErr(err, "pool")
+		}
+		rows, _ := tx.Query(ctx, `UPDATE worker_pools SET status = $2, updated_at = now()
+			WHERE id = $1 RETURNING `+poolColumns, id, status)
 		p, err := pgx.CollectExactlyOneRow(rows, pgx.RowToStructByName[Pool])
 		if err != nil {
 			return mapErr(err, "pool")
 		}
 		out = p
+		if was != status {
+			if err := insertPoolEvent(ctx, tx, p); err != nil {
+				return err
+			}
+		}
 		return apply(p)
 	})
 	return out, err

@@ -28,12 +28,14 @@ type Webhook struct {
 	Enabled             bool      `db:"enabled" json:"enabled"`
 	ConsecutiveFailures int       `db:"consecutive_failures" json:"consecutive_failures"`
 	DisabledReason      *string   `db:"disabled_reason" json:"disabled_reason,omitempty"`
-	CreatedAt           time.Time `db:"created_at" json:"created_at"`
-	UpdatedAt           time.Time `db:"updated_at" json:"updated_at"`
+	// DisabledAt is when the circuit opened (N straight failed deliveries).
+	DisabledAt *time.Time `db:"disabled_at" json:"disabled_at,omitempty"`
+	CreatedAt  time.Time  `db:"created_at" json:"created_at"`
+	UpdatedAt  time.Time  `db:"updated_at" json:"updated_at"`
 }
 
 const webhookColumns = `id, org_id, url, description, events, secret, enabled, consecutive_failures,
-	disabled_reason, created_at, updated_at`
+	disabled_reason, disabled_at, created_at, updated_at`
 
 func newWebhookSecret() string {
 	b := make([]byte, 24)
@@ -82,6 +84,7 @@ func (s *Store) UpdateWebhook(ctx context.Context, orgID, id uuid.UUID, p Webhoo
 			events = COALESCE($5, events), enabled = COALESCE($6, enabled),
 			consecutive_failures = CASE WHEN $6 THEN 0 ELSE consecutive_failures END,
 			disabled_reason = CASE WHEN $6 THEN NULL ELSE disabled_reason END,
+			disabled_at = CASE WHEN $6 THEN NULL ELSE disabled_at END,
 			updated_at = now()
 		WHERE id = $1 AND org_id = $2 RETURNING `+webhookColumns, id, orgID, p.URL, p.Description, p.Events, p.Enabled)
 	w, err := pgx.CollectExactlyOneRow(rows, pgx.RowToStructByName[Webhook])

@@ -22,6 +22,13 @@ type Metrics struct {
 	// EventDispatch times each event-bus step: publishing one event, and
 	// fanning one out to this replica's WebSocket subscribers.
 	EventDispatch prometheus.Histogram
+	// WebhookDeliveries counts webhook delivery attempts by outcome:
+	// delivered (2xx), retrying (failed, another attempt is scheduled),
+	// failed (failed and out of retries).
+	WebhookDeliveries *prometheus.CounterVec
+	// EncodeSeconds counts encode time of completed jobs per organization
+	// and accelerator (cpu, nvidia): the usage that billing meters.
+	EncodeSeconds *prometheus.CounterVec
 }
 
 // New registers the metrics (and Go/process collectors) on a new registry.
@@ -38,11 +45,20 @@ func New() *Metrics {
 			Name: "mpegflow_event_bus_dispatch_duration_seconds", Help: "Time of one event-bus step: publishing an event, or fanning one out to this replica's subscribers.",
 			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16),
 		}),
+		WebhookDeliveries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "mpegflow_webhook_deliveries_total", Help: "Webhook delivery attempts, by outcome (delivered, retrying, failed).",
+		}, []string{"status"}),
+		EncodeSeconds: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "mpegflow_encode_seconds_total", Help: "Encode time of completed jobs, per organization and accelerator.",
+		}, []string{"org_id", "accelerator"}),
 	}
-	m.Registry.MustRegister(m.JobsTotal, m.GRPCRequests, m.EventDispatch,
+	m.Registry.MustRegister(m.JobsTotal, m.GRPCRequests, m.EventDispatch, m.WebhookDeliveries, m.EncodeSeconds,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	for _, s := range []string{"completed", "failed", "cancelled"} {
 		m.JobsTotal.WithLabelValues(s) // export zeros so rates work from the start
+	}
+	for _, s := range []string{"delivered", "retrying", "failed"} {
+		m.WebhookDeliveries.WithLabelValues(s)
 	}
 	return m
 }

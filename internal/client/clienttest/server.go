@@ -23,6 +23,8 @@ import (
 	"github.com/mpegflow/mpegflow/apiserver"
 	"github.com/mpegflow/mpegflow/internal/auth"
 	"github.com/mpegflow/mpegflow/internal/events"
+	"github.com/mpegflow/mpegflow/internal/netguard"
+	"github.com/mpegflow/mpegflow/internal/netguard/netguardtest"
 	"github.com/mpegflow/mpegflow/internal/objstore"
 	"github.com/mpegflow/mpegflow/internal/queue"
 	"github.com/mpegflow/mpegflow/internal/store"
@@ -63,7 +65,9 @@ func New(t testing.TB, opts Options) *Server {
 	log := slog.New(slog.DiscardHandler)
 	bus := events.NewBus(q, time.Now)
 	s := &Server{Store: st, Objects: objects, Bus: bus}
-	cfg := apiserver.Config{AllowHTTPInputs: true}
+	// Test inputs are presigned URLs of the local S3 server (127.0.0.1) and
+	// names that resolve, without DNS, to a public address.
+	cfg := apiserver.Config{Guard: netguard.New(netguard.Config{AllowHTTP: true, Allow: netguardtest.LoopbackAllowed(), Resolver: netguardtest.NewPublic()})}
 	if !opts.NoWebSocket {
 		s.Hub = events.NewHub(rdb, q.Keys().Events(), 256, log)
 		cfg.Hub = s.Hub

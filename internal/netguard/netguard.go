@@ -1,0 +1,203 @@
+// Package netguard keeps MpegFlow from being used to reach addresses it must
+// not reach (server-side request forgery): webhook URLs and job input URLs
+// are the customer's, and the servers that fetch them sit next to Postgres,
+// Redis, the cluster's API and the cloud's metadata service.
+//
+// A Guard checks a URL twice. When it is accepted (webhook creation, job
+// submission) CheckURL resolves the host and refuses it unless every address
+// is public. When it is fetched, the Guard's dialer checks the address the
+// socket is about to connect to (net.Dialer.Control), so a name that resolved
+// to a public address at creation and to 127.0.0.1 later (DNS rebinding) is
+// still refused, and so is every redirect hop.
+package netguard
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"net/url"
+	"strings"
+	"syscall"
+)
+
+// ErrRefused matches every refusal (errors.Is).
+var ErrRefused = errors.New("refused by the SSRF guard")
+
+// RefusedError says why a URL or an address was refused.
+type RefusedError struct {
+	// Reason is shown to the customer, e.g. "127.0.0.1 is a loopback address".
+	Reason string
+}
+
+func (e *RefusedError) Error() string { return "refused: " + e.Reason }
+
+// Is makes errors.Is(err, ErrRefused) true.
+func (e *RefusedError) Is(target error) bool { return target == ErrRefused }
+
+func refused(format string, args ...any) error {
+	return &RefusedError{Reason: fmt.Sprintf(format, args...)}
+}
+
+// Resolver looks host names up; *net.Resolver implements it, tests pass
+// their own so a name can resolve to 127.0.0.1 without touching DNS.
+type Resolver interface {
+	LookupNetIP(ctx context.Context, network, host string) ([]netip.Addr, error)
+}
+
+var _ Resolver = (*net.Resolver)(nil)
+
+// Config says what the guard lets through beyond public https.
+type Config struct {
+	// AllowHTTP accepts plain http:// URLs (development only).
+	AllowHTTP bool
+	// Allow lists address ranges that are accepted although they are not
+	// public: 127.0.0.0/8 for tests and `mpegflow dev`, an in-house media
+	// server's range in a private deployment. Empty in production.
+	Allow []netip.Prefix
+	// Resolver resolves host names (default net.DefaultResolver).
+	Resolver Resolver
+}
+
+// Guard checks URLs and addresses against its Config. It is safe for
+// concurrent use.
+type Guard struct {
+	cfg Config
+}
+
+// New returns a Guard.
+func New(cfg Config) *Guard {
+	if cfg.Resolver == nil {
+		cfg.Resolver = net.DefaultResolver
+	}
+	return &Guard{cfg: cfg}
+}
+
+// ParseAllow parses a comma-separated list of CIDRs or single addresses
+// (MPEGFLOW_EGRESS_ALLOW), e.g. "127.0.0.0/8,::1".
+func ParseAllow(s string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for f := range strings.SplitSeq(s, ",") {
+		f = strings.TrimSpace(f)
+		if f == "" {
+			continue
+		}
+		if strings.Contains(f, "/") {
+			p, err := netip.ParsePrefix(f)
+			if err != nil {
+				return nil, fmt.Errorf("allowlist entry %q: %w", f, err)
+			}
+			out = append(out, p.Masked())
+			continue
+		}
+		a, err := netip.ParseAddr(f)
+		if err != nil {
+			return nil, fmt.Errorf("allowlist entry %q: want a CIDR such as 127.0.0.0/8 or an address: %w", f, err)
+		}
+		out = append(out, netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()))
+	}
+	return out, nil
+}
+
+// FormatAllow is the inverse of ParseAllow, for handing the list to a pod.
+func FormatAllow(ps []netip.Prefix) string {
+	s := make([]string, len(ps))
+	for i, p := range ps {
+		s[i] = p.String()
+	}
+	return strings.Join(s, ",")
+}
+
+// AllowHTTP reports whether plain http:// is accepted.
+func (g *Guard) AllowHTTP() bool { return g.cfg.AllowHTTP }
+
+// Allowlist returns the configured allowlist.
+func (g *Guard) Allowlist() []netip.Prefix { return g.cfg.Allow }
+
+// CheckScheme refuses anything but https (and http when allowed), URLs with
+// credentials and URLs without a host. It does no I/O.
+func (g *Guard) CheckScheme(u *url.URL) error {
+	switch {
+	case u.Scheme == "https":
+	case u.Scheme == "http" && g.cfg.AllowHTTP:
+	case u.Scheme == "http":
+		return refused("plain http is not accepted; use https (http is allowed only in development)")
+	default:
+		return refused("scheme %q is not accepted; use https", u.Scheme)
+	}
+	if u.User != nil {
+		return refused("URLs must not carry credentials")
+	}
+	if u.Hostname() == "" {
+		return refused("the URL has no host")
+	}
+	return nil
+}
+
+// CheckURL checks a URL where it is accepted: its scheme, then every address
+// its host resolves to. A host that does not resolve is refused too.
+func (g *Guard) CheckURL(ctx context.Context, raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return refused("the URL does not parse")
+	}
+	if err := g.CheckScheme(u); err != nil {
+		return err
+	}
+	host := u.Hostname()
+	if a, err := netip.ParseAddr(host); err == nil {
+		return g.CheckAddr(a)
+	}
+	if strings.EqualFold(strings.TrimSuffix(host, "."), "localhost") || strings.HasSuffix(strings.ToLower(strings.TrimSuffix(host, ".")), ".localhost") {
+		// RFC 6761: localhost names are loopback whatever DNS says.
+		return g.CheckAddr(netip.IPv6Loopback())
+	}
+	addrs, err := g.cfg.Resolver.LookupNetIP(ctx, "ip", host)
+	if err != nil || len(addrs) == 0 {
+		return refused("host %s does not resolve", host)
+	}
+	for _, a := range addrs {
+		if g.CheckAddr(a) != nil {
+			return refused("host %s resolves to %s, which is %s", host, a.Unmap(), Classify(a))
+		}
+	}
+	return nil
+}
+
+// CheckAddr refuses an address that is not public, unless the allowlist
+// holds it.
+func (g *Guard) CheckAddr(a netip.Addr) error {
+	a = a.Unmap()
+	for _, p := range g.cfg.Allow {
+		if p.Contains(a) {
+			return nil
+		}
+	}
+	if why := Classify(a); why != "" {
+		return refused("%s is %s", a, why)
+	}
+	return nil
+}
+
+// Control is a net.Dialer.Control function: it runs after the address was
+// resolved and before the socket connects, so it sees the very address the
+// connection goes to.
+func (g *Guard) Control(network, address string, _ syscall.RawConn) error {
+	if !strings.HasPrefix(network, "tcp") {
+		return refused("network %s is not accepted", network)
+	}
+	ap, err := netip.ParseAddrPort(address)
+	if err != nil {
+		return refused("address %q does not parse", address)
+	}
+	return g.CheckAddr(ap.Addr())
+}
+
+// Dialer returns a net.Dialer whose every connection passes Control.
+func (g *Guard) Dialer(base net.Dialer) *net.Dialer {
+	d := base
+	d.Control = g.Control
+	d.ControlContext = nil
+	return &d
+}
