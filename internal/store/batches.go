@@ -575,3 +575,19 @@ func (s *Store) ReleaseHeld(ctx context.Context, now time.Time, limit int) ([]Qu
 	}
 	return out, nil
 }
+
+// BatchByKey returns the organization's batch with key, if any, or a
+// conflict when it was created from a different request. The API asks
+// before reading a source, so a resubmitted batch resumes at once.
+func (s *Store) BatchByKey(ctx context.Context, orgID uuid.UUID, key string, hash []byte) (Batch, bool, error) {
+	var (
+		b     Batch
+		found bool
+	)
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		var err error
+		b, found, err = batchByKey(ctx, tx, orgID, key, hash)
+		return err
+	})
+	return b, found, err
+}

@@ -1,0 +1,221 @@
+package backfill
+
+import (
+	"cmp"
+	"crypto/rand"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/google/uuid"
+	"golang.org/x/sync/errgroup"
+	"k8s.io/utils/clock"
+
+	"github.com/mpegflow/mpegflow/internal/objstore"
+	"github.com/mpegflow/mpegflow/internal/store"
+	"github.com/mpegflow/mpegflow/internal/validation"
+)
+
+// Pusher puts released job ids on their lane's list.
+type Pusher interface {
+	PushMany(ctx context.Context, pool, lane string, ids []string) error
+}
+
+// Config tunes the expander; zero values take the defaults noted.
+type Config struct {
+	// Period between rounds (default 2 s). A new batch is expanded at once
+	// on the replica that accepted it (Kick); other replicas pick up
+	// unfinished expansions within a period after a lease lapses.
+	Period time.Duration
+	// ChunkSize is how many inputs one transaction creates (default 5000).
+	ChunkSize int
+	// Lease is how long an expansion stays with a replica without
+	// progress (default 30 s); every chunk renews it.
+	Lease time.Duration
+	// ReleaseLimit bounds the held jobs one round releases per batch (default 1000).
+	ReleaseLimit int
+	// Owner names this replica in expansion leases (default: a random id).
+	Owner string
+	// Bucket is the deployment's bucket, the only one batches may list.
+	Bucket string
+	// AllowHTTP admits plain http:// manifest inputs (development only).
+	AllowHTTP bool
+	Clock     clock.WithTicker
+}
+
+// Expander expands batches into jobs and releases held jobs of limited
+// batches. Every replica runs one; leases and SKIP LOCKED keep them apart.
+type Expander struct {
+	cfg   Config
+	store *store.Store
+	queue Pusher
+	objs  Objects
+	log   *slog.Logger
+	kick  chan struct{}
+}
+
+// NewExpander returns an expander with cfg defaulted.
+func NewExpander(cfg Config, st *store.Store, q Pusher, objs Objects, log *slog.Logger) (*Expander, error) {
+	cfg.Period = cmp.Or(cfg.Period, 2*time.Second)
+	cfg.ChunkSize = cmp.Or(cfg.ChunkSize, 5000)
+	cfg.Lease = cmp.Or(cfg.Lease, 30*time.Second)
+	cfg.ReleaseLimit = cmp.Or(cfg.ReleaseLimit, 1000)
+	cfg.Owner = cmp.Or(cfg.Owner, "expander-"+rand.Text())
+	if cfg.Clock == nil {
+		cfg.Clock = clock.RealClock{}
+	}
+	if cfg.Bucket == "" {
+		return nil, errors.New("backfill: the deployment's bucket is required")
+	}
+	if cfg.ChunkSize < 1 || cfg.ChunkSize > 50_000 {
+		return nil, fmt.Errorf("backfill: chunk size %d out of range 1..50000", cfg.ChunkSize)
+	}
+	return &Expander{cfg: cfg, store: st, queue: q, objs: objs, log: log, kick: make(chan struct{}, 1)}, nil
+}
+
+// Kick asks for an expansion round now (after a batch was accepted).
+func (e *Expander) Kick() {
+	select {
+	case e.kick <- struct{}{}:
+	default:
+	}
+}
+
+// Run expands and releases until ctx ends.
+func (e *Expander) Run(ctx context.Context) error {
+	g, ctx := errgroup.WithContext(ctx)
+	loop := func(name string, kick <-chan struct{}, round func(context.Context) (int, error)) {
+		g.Go(func() error {
+			t := e.cfg.Clock.NewTicker(e.cfg.Period)
+			defer t.Stop()
+			for {
+				select {
+				case <-ctx.Done():
+					return nil
+				case <-t.C():
+				case <-kick:
+				}
+				n, err := round(ctx)
+				switch {
+				case err != nil && ctx.Err() == nil:
+					e.log.WarnContext(ctx, "backfill round failed; it retries next period, check Postgres, Redis and object storage",
+						slog.String("service", name), slog.Any("error", err))
+				case n > 0:
+					e.log.InfoContext(ctx, "backfill round", slog.String("service", name), slog.Int("changed", n))
+				}
+			}
+		})
+	}
+	loop("batch_expander", e.kick, e.ExpandOnce)
+	loop("batch_releaser", nil, e.ReleaseOnce)
+	return g.Wait()
+}
+
+// ExpandOnce expands every batch it can claim, one after the other, and
+// returns how many jobs it created.
+func (e *Expander) ExpandOnce(ctx context.Context) (int, error) {
+	total := 0
+	for {
+		now := e.cfg.Clock.Now()
+		b, ok, err := e.store.ClaimExpansion(ctx, e.cfg.Owner, now, now.Add(e.cfg.Lease))
+		if err != nil || !ok {
+			return total, err
+		}
+		n, err := e.expand(ctx, b)
+		total += n
+		if err != nil {
+			return total, err
+		}
+	}
+}
+
+func (e *Expander) expand(ctx context.Context, b store.Batch) (int, error) {
+	log := e.log.With(slog.String("batch_id", b.ID.String()), slog.String("org_id", b.OrgID.String()))
+	scope := Scope{OrgID: b.OrgID, Bucket: e.cfg.Bucket, AllowHTTP: e.cfg.AllowHTTP}
+	plan, err := PlanOf(ctx, b.Source, scope, StoreAssets{e.store})
+	if err == nil {
+		created := 0
+		cur := Cursor{Key: b.CursorKey, Line: b.CursorLine, Offset: b.CursorOffset}
+		err = plan.Walk(ctx, e.objs, cur, e.cfg.ChunkSize, func(ch Chunk) error {
+			now := e.cfg.Clock.Now()
+			push, n, err := e.store.ExpandChunk(ctx, b, e.cfg.Owner, ch.Inputs,
+				store.BatchCursor{Key: ch.Cursor.Key, Line: ch.Cursor.Line, Offset: ch.Cursor.Offset}, now, now.Add(e.cfg.Lease))
+			if err != nil {
+				return err
+			}
+			created += n
+			e.push(ctx, push)
+			return nil
+		})
+		if err == nil {
+			err = e.store.FinishExpansion(ctx, b.ID, e.cfg.Owner, e.cfg.Clock.Now())
+		}
+		if err == nil {
+			log.InfoContext(ctx, "batch expanded", slog.Int("jobs_created", created))
+			return created, nil
+		}
+		if errors.Is(err, store.ErrLeaseLost) {
+			log.InfoContext(ctx, "batch expansion stopped: cancelled or taken over by another replica")
+			return created, nil
+		}
+	}
+	if _, invalid := validation.As(err); invalid || errors.Is(err, objstore.ErrNoObject) {
+		msg := "the batch's source disappeared during expansion: " + err.Error()
+		log.WarnContext(ctx, "batch failed; resubmit it once the source exists again", slog.String("error", msg))
+		return 0, e.store.FailExpansion(context.WithoutCancel(ctx), b.ID, e.cfg.Owner, msg, e.cfg.Clock.Now())
+	}
+	if rerr := e.store.ReleaseExpansion(context.WithoutCancel(ctx), b.ID, e.cfg.Owner); rerr != nil {
+		log.WarnContext(ctx, "could not release the expansion lease; another replica resumes once it lapses", slog.Any("error", rerr))
+	}
+	return 0, fmt.Errorf("expand batch %s: %w", b.ID, err)
+}
+
+// push sends committed ids to Redis; a failure loses nothing (the queue
+// reconciler pushes queued jobs missing from their list).
+func (e *Expander) push(ctx context.Context, jobs []store.QueuedJob) {
+	if len(jobs) == 0 {
+		return
+	}
+	type lane struct{ pool, lane string }
+	byLane := map[lane][]string{}
+	for _, j := range jobs {
+		k := lane{j.PoolID, j.Lane}
+		byLane[k] = append(byLane[k], j.ID.String())
+	}
+	for k, ids := range byLane {
+		if err := e.queue.PushMany(ctx, k.pool, k.lane, ids); err != nil {
+			e.log.WarnContext(ctx, "batch jobs committed but not pushed to redis; the queue reconciler will push them, check redis",
+				slog.String("pool_id", k.pool), slog.Int("jobs", len(ids)), slog.Any("error", err))
+		}
+	}
+}
+
+// ReleaseOnce releases held jobs of limited batches and pushes them.
+func (e *Expander) ReleaseOnce(ctx context.Context) (int, error) {
+	jobs, err := e.store.ReleaseHeld(ctx, e.cfg.Clock.Now(), e.cfg.ReleaseLimit)
+	if err != nil {
+		return 0, err
+	}
+	e.push(ctx, jobs)
+	return len(jobs), nil
+}
+
+// StoreAssets resolves manifest assets through the store; a missing asset
+// (or another organization's) is a field error of the source.
+type StoreAssets struct{ Store *store.Store }
+
+// AssetKey implements AssetKeys.
+func (a StoreAssets) AssetKey(ctx context.Context, orgID, id uuid.UUID) (string, error) {
+	as, err := a.Store.GetAsset(ctx, orgID, id)
+	if errors.Is(err, store.ErrNotFound) {
+		var errs validation.Errors
+		errs.Add("source.manifest_asset_id", "no asset %s in this organization", id)
+		return "", errs
+	}
+	if err != nil {
+		return "", err
+	}
+	return as.ObjectKey, nil
+}
