@@ -16,6 +16,7 @@ import (
 
 	"github.com/mpegflow/mpegflow/apiserver"
 	"github.com/mpegflow/mpegflow/dispatcher"
+	"github.com/mpegflow/mpegflow/internal/backfill"
 	"github.com/mpegflow/mpegflow/internal/config"
 	"github.com/mpegflow/mpegflow/internal/events"
 	"github.com/mpegflow/mpegflow/internal/objstore"
@@ -43,6 +44,7 @@ type stack struct {
 	bus     *events.Bus
 	hub     *events.Hub
 	coord   *dispatcher.Coordinator
+	batches *backfill.Expander
 }
 
 // openStack connects to Postgres and Redis and builds the coordinator.
@@ -78,6 +80,13 @@ func openStack(ctx context.Context, cfg config.Config, log *slog.Logger) (*stack
 		return nil, err
 	}
 	s.metrics.RegisterFleet(s.coord, log)
+	s.batches, err = backfill.NewExpander(backfill.Config{
+		Period: cfg.BatchPeriod, ChunkSize: cfg.BatchChunk, Bucket: cfg.S3.Bucket, AllowHTTP: cfg.AllowHTTP,
+	}, s.store, s.queue, s.objects, log)
+	if err != nil {
+		s.Close()
+		return nil, err
+	}
 	return s, nil
 }
 
@@ -132,7 +141,7 @@ func (s *stack) serve(ctx context.Context, r roles) error {
 	var api *apiserver.Server
 	if r.rest {
 		var err error
-		api, err = apiserver.New(apiserver.Config{BodyLimit: s.cfg.BodyLimit, AllowHTTPInputs: s.cfg.AllowHTTP, Metrics: s.metrics, Hub: s.hub},
+		api, err = apiserver.New(apiserver.Config{BodyLimit: s.cfg.BodyLimit, AllowHTTPInputs: s.cfg.AllowHTTP, Metrics: s.metrics, Hub: s.hub, Batches: s.batches},
 			s.store, s.queue, s.objects, s.bus, s.log)
 		if err != nil {
 			return err
@@ -157,6 +166,7 @@ func (s *stack) serve(ctx context.Context, r roles) error {
 			OfflineWorkerReaper: s.cfg.OfflineWorkerReap, DelayedJobPromoter: s.cfg.DelayedPromote, QueueReconciler: s.cfg.QueueReconcile,
 		})
 		g.Go(func() error { return svc.Run(gctx) })
+		g.Go(func() error { return s.batches.Run(gctx) })
 	}
 	s.log.InfoContext(ctx, "serving metrics", slog.String("addr", r.metricsLn.Addr().String()))
 	srv := &http.Server{Handler: promhttp.HandlerFor(s.metrics.Registry, promhttp.HandlerOpts{}), ReadHeaderTimeout: 10 * time.Second}

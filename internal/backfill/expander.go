@@ -2,8 +2,8 @@ package backfill
 
 import (
 	"cmp"
-	"crypto/rand"
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"log/slog"

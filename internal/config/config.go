@@ -39,6 +39,8 @@ var Vars = []Var{
 	{"MPEGFLOW_OFFLINE_WORKER_REAP_PERIOD", "300s", "period of the Offline Worker Reaper"},
 	{"MPEGFLOW_DELAYED_PROMOTE_PERIOD", "5s", "period of the Delayed Job Promoter"},
 	{"MPEGFLOW_QUEUE_RECONCILE_PERIOD", "30s", "period of the Queue Reconciler"},
+	{"MPEGFLOW_BATCH_PERIOD", "2s", "period of the Batch Expander (resumes unfinished expansions) and the Batch Releaser (max_concurrency, submit_rate)"},
+	{"MPEGFLOW_BATCH_CHUNK", "5000", "inputs a batch expansion commits per transaction (1 to 50000)"},
 	{"S3_BUCKET", "", "bucket for assets and outputs (required by serve)"},
 	{"S3_ENDPOINT", "", "S3-compatible endpoint URL; empty for AWS S3"},
 	{"S3_REGION", "us-east-1", "S3 region"},
@@ -64,11 +66,13 @@ type Config struct {
 	BackoffBase    time.Duration
 	BackoffMax     time.Duration
 	// Periods of the background services.
-	StaleJobRecovery, StaleWorkerSweep, OfflineWorkerReap, DelayedPromote, QueueReconcile time.Duration
-	S3                                                                                    objstore.Config
-	BodyLimit                                                                             int
-	AllowHTTP                                                                             bool
-	LogLevel                                                                              slog.Level
+	StaleJobRecovery, StaleWorkerSweep, OfflineWorkerReap, DelayedPromote, QueueReconcile, BatchPeriod time.Duration
+	// BatchChunk is how many inputs one expansion transaction commits.
+	BatchChunk int
+	S3         objstore.Config
+	BodyLimit  int
+	AllowHTTP  bool
+	LogLevel   slog.Level
 }
 
 // Load reads the environment through getenv (os.Getenv in production).
@@ -114,7 +118,7 @@ func Load(getenv func(string) string) (Config, error) {
 		{"MPEGFLOW_LEASE", &c.Lease}, {"MPEGFLOW_RETRY_BACKOFF_BASE", &c.BackoffBase}, {"MPEGFLOW_RETRY_BACKOFF_MAX", &c.BackoffMax},
 		{"MPEGFLOW_STALE_JOB_RECOVERY_PERIOD", &c.StaleJobRecovery}, {"MPEGFLOW_STALE_WORKER_SWEEP_PERIOD", &c.StaleWorkerSweep},
 		{"MPEGFLOW_OFFLINE_WORKER_REAP_PERIOD", &c.OfflineWorkerReap}, {"MPEGFLOW_DELAYED_PROMOTE_PERIOD", &c.DelayedPromote},
-		{"MPEGFLOW_QUEUE_RECONCILE_PERIOD", &c.QueueReconcile},
+		{"MPEGFLOW_QUEUE_RECONCILE_PERIOD", &c.QueueReconcile}, {"MPEGFLOW_BATCH_PERIOD", &c.BatchPeriod},
 	} {
 		v, err := time.ParseDuration(get(d.name))
 		if err != nil || v <= 0 {
@@ -130,6 +134,10 @@ func Load(getenv func(string) string) (Config, error) {
 	c.BodyLimit, err = strconv.Atoi(get("MPEGFLOW_BODY_LIMIT_BYTES"))
 	if err != nil || c.BodyLimit < 1024 {
 		errs = append(errs, errors.New("MPEGFLOW_BODY_LIMIT_BYTES: want an integer of at least 1024"))
+	}
+	c.BatchChunk, err = strconv.Atoi(get("MPEGFLOW_BATCH_CHUNK"))
+	if err != nil || c.BatchChunk < 1 || c.BatchChunk > 50_000 {
+		errs = append(errs, errors.New("MPEGFLOW_BATCH_CHUNK: want an integer from 1 to 50000"))
 	}
 	if err := c.LogLevel.UnmarshalText([]byte(get("MPEGFLOW_LOG_LEVEL"))); err != nil {
 		errs = append(errs, fmt.Errorf("MPEGFLOW_LOG_LEVEL: %w", err))

@@ -89,6 +89,8 @@ func TestLoadEverySetting(t *testing.T) {
 		"MPEGFLOW_OFFLINE_WORKER_REAP_PERIOD": "301s",
 		"MPEGFLOW_DELAYED_PROMOTE_PERIOD":     "6s",
 		"MPEGFLOW_QUEUE_RECONCILE_PERIOD":     "31s",
+		"MPEGFLOW_BATCH_PERIOD":               "3s",
+		"MPEGFLOW_BATCH_CHUNK":                "2000",
 	}))
 	require.NoError(t, err)
 	want := config.Config{
@@ -101,7 +103,7 @@ func TestLoadEverySetting(t *testing.T) {
 		ServerSecret:   "0123456789abcdef0123456789abcdef",
 		Lease:          30 * time.Second, BackoffBase: time.Second, BackoffMax: time.Minute,
 		StaleJobRecovery: 61 * time.Second, StaleWorkerSweep: 62 * time.Second, OfflineWorkerReap: 301 * time.Second,
-		DelayedPromote: 6 * time.Second, QueueReconcile: 31 * time.Second,
+		DelayedPromote: 6 * time.Second, QueueReconcile: 31 * time.Second, BatchPeriod: 3 * time.Second, BatchChunk: 2000,
 		S3: objstore.Config{
 			Endpoint: "http://s3.local:7070", Region: "eu-west-3", Bucket: "media",
 			AccessKeyID: "AKIA", SecretAccessKey: "secret", PathStyle: true, PresignTTL: 15 * time.Minute,
@@ -155,6 +157,9 @@ func TestLoadParseErrorsNameTheVariable(t *testing.T) {
 		"body limit not integer": {"MPEGFLOW_BODY_LIMIT_BYTES", "1MB"},
 		"body limit too small":   {"MPEGFLOW_BODY_LIMIT_BYTES", "1023"},
 		"body limit negative":    {"MPEGFLOW_BODY_LIMIT_BYTES", "-5"},
+		"batch chunk zero":       {"MPEGFLOW_BATCH_CHUNK", "0"},
+		"batch chunk too big":    {"MPEGFLOW_BATCH_CHUNK", "50001"},
+		"batch period zero":      {"MPEGFLOW_BATCH_PERIOD", "0s"},
 		"log level unknown":      {"MPEGFLOW_LOG_LEVEL", "loud"},
 	}
 	for name, tc := range tests {
