@@ -30,7 +30,7 @@ func TestLoadDefaults(t *testing.T) {
 		GRPCAddr:       ":50051",
 		Lease:          time.Minute, BackoffBase: 10 * time.Second, BackoffMax: 15 * time.Minute,
 		StaleJobRecovery: time.Minute, StaleWorkerSweep: time.Minute, OfflineWorkerReap: 5 * time.Minute,
-		DelayedPromote: 5 * time.Second, QueueReconcile: 30 * time.Second,
+		DelayedPromote: 5 * time.Second, QueueReconcile: 30 * time.Second, BatchPeriod: 2 * time.Second, BatchChunk: 5000,
 		S3:        objstore.Config{Region: "us-east-1", PathStyle: false, PresignTTL: time.Hour},
 		BodyLimit: 1 << 20,
 		AllowHTTP: false,
