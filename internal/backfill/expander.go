@@ -131,12 +131,11 @@ func (e *Expander) ExpandOnce(ctx context.Context) (int, error) {
 	}
 }
 
-func (e *Expander) expand(ctx context.Context, b store.Batch) (int, error) {
+func (e *Expander) expand(ctx context.Context, b store.Batch) (created int, err error) {
 	log := e.log.With(slog.String("batch_id", b.ID.String()), slog.String("org_id", b.OrgID.String()))
 	scope := Scope{OrgID: b.OrgID, Bucket: e.cfg.Bucket, AllowHTTP: e.cfg.AllowHTTP}
 	plan, err := PlanOf(ctx, b.Source, scope, StoreAssets{e.store})
 	if err == nil {
-		created := 0
 		cur := Cursor{Key: b.CursorKey, Line: b.CursorLine, Offset: b.CursorOffset}
 		err = plan.Walk(ctx, e.objs, cur, e.cfg.ChunkSize, func(ch Chunk) error {
 			now := e.cfg.Clock.Now()
@@ -152,24 +151,23 @@ func (e *Expander) expand(ctx context.Context, b store.Batch) (int, error) {
 		if err == nil {
 			err = e.store.FinishExpansion(ctx, b.ID, e.cfg.Owner, e.cfg.Clock.Now())
 		}
-		if err == nil {
-			log.InfoContext(ctx, "batch expanded", slog.Int("jobs_created", created))
-			return created, nil
-		}
-		if errors.Is(err, store.ErrLeaseLost) {
-			log.InfoContext(ctx, "batch expansion stopped: cancelled or taken over by another replica")
-			return created, nil
-		}
 	}
-	if _, invalid := validation.As(err); invalid || errors.Is(err, objstore.ErrNoObject) {
+	switch _, invalid := validation.As(err); {
+	case err == nil:
+		log.InfoContext(ctx, "batch expanded", slog.Int("jobs_created", created))
+		return created, nil
+	case errors.Is(err, store.ErrLeaseLost):
+		log.InfoContext(ctx, "batch expansion stopped: cancelled or taken over by another replica")
+		return created, nil
+	case invalid || errors.Is(err, objstore.ErrNoObject):
 		msg := "the batch's source disappeared during expansion: " + err.Error()
 		log.WarnContext(ctx, "batch failed; resubmit it once the source exists again", slog.String("error", msg))
-		return 0, e.store.FailExpansion(context.WithoutCancel(ctx), b.ID, e.cfg.Owner, msg, e.cfg.Clock.Now())
+		return created, e.store.FailExpansion(context.WithoutCancel(ctx), b.ID, e.cfg.Owner, msg, e.cfg.Clock.Now())
 	}
 	if rerr := e.store.ReleaseExpansion(context.WithoutCancel(ctx), b.ID, e.cfg.Owner); rerr != nil {
 		log.WarnContext(ctx, "could not release the expansion lease; another replica resumes once it lapses", slog.Any("error", rerr))
 	}
-	return 0, fmt.Errorf("expand batch %s: %w", b.ID, err)
+	return created, fmt.Errorf("expand batch %s: %w", b.ID, err)
 }
 
 // push sends committed ids to Redis; a failure loses nothing (the queue
