@@ -1,4 +1,3 @@
-DROP INDEX IF EXISTS jobs_batch_in_flight_idx;
 DROP INDEX IF EXISTS jobs_batch_held_idx;
 DROP INDEX IF EXISTS jobs_batch_status_idx;
 DROP INDEX IF EXISTS jobs_batch_input;
