@@ -65,6 +65,7 @@ func peakRSS(b *testing.B) float64 {
 func BenchmarkBatchExpansion(b *testing.B) {
 	inputs := benchEnvInt("MPEGFLOW_BENCH_BATCH_INPUTS", 100_000)
 	chunk := benchEnvInt("MPEGFLOW_BENCH_BATCH_CHUNK", 5000)
+	inserters := benchEnvInt("MPEGFLOW_BENCH_BATCH_INSERTERS", 2)
 	ctx := context.Background()
 	db := testenv.Postgres(b)
 	st := store.New(db)
@@ -83,7 +84,7 @@ func BenchmarkBatchExpansion(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	x, err := backfill.NewExpander(backfill.Config{Bucket: objects.Bucket(), ChunkSize: chunk}, st, q, objects, log)
+	x, err := backfill.NewExpander(backfill.Config{Bucket: objects.Bucket(), ChunkSize: chunk, Inserters: inserters}, st, q, objects, log)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -34,6 +35,10 @@ type Config struct {
 	// Lease is how long an expansion stays with a replica without
 	// progress (default 30 s); every chunk renews it.
 	Lease time.Duration
+	// Inserters is how many chunk transactions of one batch run at once
+	// (default 2): Postgres spends most of an insert on index upkeep and
+	// foreign-key checks, which parallel sessions spread over its cores.
+	Inserters int
 	// ReleaseLimit bounds the held jobs one round releases per batch (default 1000).
 	ReleaseLimit int
 	// Owner names this replica in expansion leases (default: a random id).
@@ -62,6 +67,7 @@ func NewExpander(cfg Config, st *store.Store, q Pusher, objs Objects, log *slog.
 	cfg.ChunkSize = cmp.Or(cfg.ChunkSize, 5000)
 	cfg.Lease = cmp.Or(cfg.Lease, 30*time.Second)
 	cfg.ReleaseLimit = cmp.Or(cfg.ReleaseLimit, 1000)
+	cfg.Inserters = cmp.Or(cfg.Inserters, 2)
 	cfg.Owner = cmp.Or(cfg.Owner, "expander-"+rand.Text())
 	if cfg.Clock == nil {
 		cfg.Clock = clock.RealClock{}
@@ -137,17 +143,9 @@ func (e *Expander) expand(ctx context.Context, b store.Batch) (created int, err 
 	plan, err := PlanOf(ctx, b.Source, scope, StoreAssets{e.store})
 	if err == nil {
 		cur := Cursor{Key: b.CursorKey, Line: b.CursorLine, Offset: b.CursorOffset}
-		err = plan.Walk(ctx, e.objs, cur, e.cfg.ChunkSize, func(ch Chunk) error {
-			now := e.cfg.Clock.Now()
-			push, n, err := e.store.ExpandChunk(ctx, b, e.cfg.Owner, ch.Inputs,
-				store.BatchCursor{Key: ch.Cursor.Key, Line: ch.Cursor.Line, Offset: ch.Cursor.Offset}, now, now.Add(e.cfg.Lease))
-			if err != nil {
-				return err
-			}
-			created += n
-			e.push(ctx, push)
-			return nil
-		})
+		var n int
+		n, err = e.expandFrom(ctx, b, plan, cur)
+		created += n
 		if err == nil {
 			err = e.store.FinishExpansion(ctx, b.ID, e.cfg.Owner, e.cfg.Clock.Now())
 		}
@@ -168,6 +166,79 @@ func (e *Expander) expand(ctx context.Context, b store.Batch) (created int, err 
 		log.WarnContext(ctx, "could not release the expansion lease; another replica resumes once it lapses", slog.Any("error", rerr))
 	}
 	return created, fmt.Errorf("expand batch %s: %w", b.ID, err)
+}
+
+// expandFrom walks the plan from cur and commits its chunks with
+// cfg.Inserters transactions in flight; the cursor advances only past
+// chunks whose predecessors all committed, so a crash replays at most the
+// chunks in flight (which create nothing twice).
+func (e *Expander) expandFrom(ctx context.Context, b store.Batch, plan Plan, cur Cursor) (int, error) {
+	type task struct {
+		seq int
+		ch  Chunk
+	}
+	var (
+		mu       sync.Mutex
+		created  int
+		done     = map[int]Cursor{}
+		frontier = 0 // chunks [0, frontier) are committed
+	)
+	tasks := make(chan task)
+	// A failed walk lets the chunks already handed out commit (the cursor
+	// then covers them); a failed insert stops the walk.
+	wctx, stopWalk := context.WithCancel(ctx)
+	defer stopWalk()
+	walked := make(chan error, 1)
+	go func() {
+		defer close(tasks)
+		seq := 0
+		walked <- plan.Walk(wctx, e.objs, cur, e.cfg.ChunkSize, func(ch Chunk) error {
+			select {
+			case tasks <- task{seq, ch}:
+				seq++
+				return nil
+			case <-wctx.Done():
+				return wctx.Err()
+			}
+		})
+	}()
+	var g errgroup.Group
+	for range e.cfg.Inserters {
+		g.Go(func() error {
+			for t := range tasks {
+				now := e.cfg.Clock.Now()
+				push, n, err := e.store.ExpandChunk(ctx, b, e.cfg.Owner, t.ch.Inputs, now, now.Add(e.cfg.Lease))
+				if err != nil {
+					stopWalk()
+					return err
+				}
+				e.push(ctx, push)
+				mu.Lock()
+				created += n
+				done[t.seq] = t.ch.Cursor
+				var save *Cursor
+				for c, ok := done[frontier]; ok; c, ok = done[frontier] {
+					delete(done, frontier)
+					frontier++
+					save = &c
+				}
+				mu.Unlock()
+				if save != nil {
+					if err := e.store.SaveCursor(ctx, b.ID, e.cfg.Owner, store.BatchCursor{Key: save.Key, Line: save.Line, Offset: save.Offset}); err != nil {
+						stopWalk()
+						return err
+					}
+				}
+			}
+			return nil
+		})
+	}
+	insertErr := g.Wait()
+	walkErr := <-walked
+	if insertErr != nil {
+		return created, insertErr
+	}
+	return created, walkErr
 }
 
 // push sends committed ids to Redis; a failure loses nothing (the queue

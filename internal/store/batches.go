@@ -319,13 +319,14 @@ type BatchCursor struct {
 	Line, Offset int64
 }
 
-// ExpandChunk creates the jobs of one chunk of inputs and moves the batch's
-// cursor past them, in one transaction, while owner holds the lease (else
-// ErrLeaseLost). Inputs the batch already has are skipped (counted as
-// duplicates), so replaying a chunk after a crash creates nothing twice.
+// ExpandChunk creates the jobs of one chunk of inputs in one transaction,
+// while owner holds the lease (else ErrLeaseLost). Inputs the batch already
+// has are skipped (counted as duplicates), so replaying a chunk after a
+// crash creates nothing twice. Several chunks of a batch may be in flight at
+// once; SaveCursor records how far they all got.
 // It returns the ids to push now: none when the batch is limited (its jobs
 // are held for the releaser).
-func (s *Store) ExpandChunk(ctx context.Context, b Batch, owner string, inputs []string, cur BatchCursor, now, leaseUntil time.Time) (push []QueuedJob, inserted int, err error) {
+func (s *Store) ExpandChunk(ctx context.Context, b Batch, owner string, inputs []string, now, leaseUntil time.Time) (push []QueuedJob, inserted int, err error) {
 	err = s.inTx(ctx, func(tx pgx.Tx) error {
 		tag, err := tx.Exec(ctx, `UPDATE batches SET lease_expires_at = $3, updated_at = $4
 			WHERE id = $1 AND lease_owner = $2 AND status = 'expanding'`, b.ID, owner, leaseUntil, now)
@@ -354,10 +355,9 @@ func (s *Store) ExpandChunk(ctx context.Context, b Batch, owner string, inputs [
 			return mapErr(err, "batch jobs")
 		}
 		inserted = len(created)
-		if _, err := tx.Exec(ctx, `UPDATE batches SET expanded = expanded + $2, duplicates = duplicates + $3,
-				cursor_key = $4, cursor_line = $5, cursor_offset = $6 WHERE id = $1`,
-			b.ID, inserted, len(inputs)-inserted, cur.Key, cur.Line, cur.Offset); err != nil {
-			return mapErr(err, "batch cursor")
+		if _, err := tx.Exec(ctx, `UPDATE batches SET expanded = expanded + $2, duplicates = duplicates + $3 WHERE id = $1`,
+			b.ID, inserted, len(inputs)-inserted); err != nil {
+			return mapErr(err, "batch counters")
 		}
 		if !held {
 			push = make([]QueuedJob, len(created))
@@ -371,6 +371,18 @@ func (s *Store) ExpandChunk(ctx context.Context, b Batch, owner string, inputs [
 		return nil, 0, fmt.Errorf("expand batch %s: %w", b.ID, err)
 	}
 	return push, inserted, nil
+}
+
+// SaveCursor moves a batch's expansion cursor forward to cur (every chunk
+// before it committed), while owner holds the lease. It never moves the
+// cursor back, so concurrent savers may commit in any order. Keys compare
+// bytewise (COLLATE "C"), as S3 lists them.
+func (s *Store) SaveCursor(ctx context.Context, id uuid.UUID, owner string, cur BatchCursor) error {
+	_, err := s.pool.Exec(ctx, `UPDATE batches SET cursor_key = $3, cursor_line = $4, cursor_offset = $5
+		WHERE id = $1 AND lease_owner = $2 AND status = 'expanding'
+		  AND cursor_line <= $4 AND cursor_offset <= $5 AND cursor_key COLLATE "C" <= $3 COLLATE "C"`,
+		id, owner, cur.Key, cur.Line, cur.Offset)
+	return mapErr(err, "save batch cursor")
 }
 
 // FinishExpansion marks a batch fully expanded and frees its lease.
