@@ -2,6 +2,7 @@ package backfill
 
 import (
 	"context"
+	"errors"
 	"encoding/json"
 	"fmt"
 
@@ -77,10 +78,10 @@ func (p Plan) Scan(ctx context.Context, objs Objects, limit int64) (Summary, err
 		}
 		return nil
 	})
-	if err == errTooMany {
+	if errors.Is(err, errTooMany) {
 		return s, nil
 	}
 	return s, err
 }
 
-var errTooMany = fmt.Errorf("more inputs than the limit")
+var errTooMany = errors.New("more inputs than the limit")
