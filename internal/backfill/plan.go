@@ -2,8 +2,8 @@ package backfill
 
 import (
 	"context"
-	"errors"
 	"encoding/json"
+	"errors"
 	"fmt"
 
 	"github.com/google/uuid"
