@@ -37,6 +37,14 @@ func (s *Server) routes() []Route {
 		{Method: "GET", Path: "/v1/jobs/:id/events", Perm: auth.JobRead, Tag: "jobs", Summary: "A job's history (since, limit)", Response: list[store.JobEvent]{}, handler: s.jobEvents},
 		{Method: "GET", Path: "/v1/jobs/:id/outputs", Perm: auth.JobRead, Tag: "jobs", Summary: "A job's output files with presigned download URLs", Response: list[jobOutput]{}, handler: s.jobOutputs},
 
+		// Batches (backfills): creating and stopping them is Job Create/Cancel.
+		{Method: "POST", Path: "/v1/batches", Perm: auth.JobWrite, Tag: "batches", Status: 201,
+			Summary: "Submit a batch backfill: a workflow over every input of an S3 prefix or a manifest, on the backfill lane (resubmitting resumes it)", Body: createBatchRequest{}, Response: batchResponse{}, handler: s.createBatch},
+		{Method: "GET", Path: "/v1/batches", Perm: auth.JobRead, Tag: "batches", Summary: "List batches, newest first (limit, cursor)", Response: list[store.Batch]{}, handler: s.listBatches},
+		{Method: "GET", Path: "/v1/batches/:id", Perm: auth.JobRead, Tag: "batches", Summary: "Get a batch: counters, status and ETA", Response: batchResponse{}, handler: s.getBatch},
+		{Method: "POST", Path: "/v1/batches/:id/cancel", Perm: auth.JobWrite, Tag: "batches", Summary: "Cancel a batch: stop expanding and cancel every job that has not started", Response: batchResponse{}, handler: s.cancelBatch},
+		{Method: "POST", Path: "/v1/batches/:id/retry-failed", Perm: auth.JobWrite, Tag: "batches", Summary: "Queue a batch's failed jobs again with a fresh attempt budget", Response: batchResponse{}, handler: s.retryFailedBatch},
+
 		{Method: "GET", Path: "/ws", Perm: auth.JobRead, Tag: "jobs", Summary: "WebSocket: live job events of your organization (jobs=<id>,<id> narrows them)", handler: s.ws},
 
 		// Workflows

@@ -40,6 +40,9 @@ type Config struct {
 	Metrics *telemetry.Metrics
 	// Hub, when set, serves live events on GET /ws.
 	Hub *events.Hub
+	// Batches, when set, is told about every accepted batch so its
+	// expansion starts at once instead of at the expander's next round.
+	Batches BatchKicker
 }
 
 // Server serves the REST API.

@@ -33,7 +33,7 @@ func rootCmd() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(serveCmd(), migrateCmd(), adminCmd(), encodeCmd(), jobsCmd(), withPoolsPlan(poolsCmd()), workflowsCmd(), assetsCmd(), devCmd(), operatorCmd())
+	root.AddCommand(serveCmd(), migrateCmd(), adminCmd(), encodeCmd(), jobsCmd(), withPoolsPlan(poolsCmd()), workflowsCmd(), assetsCmd(), backfillCmd(), batchesCmd(), devCmd(), operatorCmd())
 	return root
 }
 

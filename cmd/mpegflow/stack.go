@@ -16,6 +16,7 @@ import (
 
 	"github.com/mpegflow/mpegflow/apiserver"
 	"github.com/mpegflow/mpegflow/dispatcher"
+	"github.com/mpegflow/mpegflow/internal/backfill"
 	"github.com/mpegflow/mpegflow/internal/config"
 	"github.com/mpegflow/mpegflow/internal/events"
 	"github.com/mpegflow/mpegflow/internal/objstore"
@@ -43,6 +44,7 @@ type stack struct {
 	bus     *events.Bus
 	hub     *events.Hub
 	coord   *dispatcher.Coordinator
+	batches *backfill.Expander
 }
 
 // openStack connects to Postgres and Redis and builds the coordinator.
@@ -79,6 +81,13 @@ func openStack(ctx context.Context, cfg config.Config, log *slog.Logger) (*stack
 	}
 	s.metrics.RegisterFleet(s.coord, log)
 	s.metrics.RegisterWebhookCircuits(s.store, log)
+	s.batches, err = backfill.NewExpander(backfill.Config{
+		Period: cfg.BatchPeriod, ChunkSize: cfg.BatchChunk, Bucket: cfg.S3.Bucket, AllowHTTP: cfg.AllowHTTP,
+	}, s.store, s.queue, s.objects, log)
+	if err != nil {
+		s.Close()
+		return nil, err
+	}
 	return s, nil
 }
 
@@ -133,7 +142,7 @@ func (s *stack) serve(ctx context.Context, r roles) error {
 	var api *apiserver.Server
 	if r.rest {
 		var err error
-		api, err = apiserver.New(apiserver.Config{BodyLimit: s.cfg.BodyLimit, Guard: s.cfg.Guard(), Metrics: s.metrics, Hub: s.hub},
+		api, err = apiserver.New(apiserver.Config{BodyLimit: s.cfg.BodyLimit, AllowHTTPInputs: s.cfg.AllowHTTP, Guard: s.cfg.Guard(), Metrics: s.metrics, Hub: s.hub, Batches: s.batches},
 			s.store, s.queue, s.objects, s.bus, s.log)
 		if err != nil {
 			return err
@@ -163,6 +172,7 @@ func (s *stack) serve(ctx context.Context, r roles) error {
 			},
 		})
 		g.Go(func() error { return svc.Run(gctx) })
+		g.Go(func() error { return s.batches.Run(gctx) })
 	}
 	s.log.InfoContext(ctx, "serving metrics", slog.String("addr", r.metricsLn.Addr().String()))
 	srv := &http.Server{Handler: promhttp.HandlerFor(s.metrics.Registry, promhttp.HandlerOpts{}), ReadHeaderTimeout: 10 * time.Second}

@@ -109,6 +109,8 @@ type call struct {
 	body   any
 	header http.Header
 	out    any
+	// respHeader, when set, receives the response's headers.
+	respHeader *http.Header
 }
 
 func (c *Client) do(ctx context.Context, r call) error {
@@ -148,6 +150,9 @@ func (c *Client) do(ctx context.Context, r call) error {
 	defer resp.Body.Close()
 	if resp.StatusCode >= 400 {
 		return errorFrom(resp)
+	}
+	if r.respHeader != nil {
+		*r.respHeader = resp.Header
 	}
 	if r.out == nil || resp.StatusCode == http.StatusNoContent {
 		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))

@@ -44,6 +44,8 @@ var Vars = []Var{
 	{"MPEGFLOW_WEBHOOK_TIMEOUT", "10s", "longest wait for a webhook receiver's answer (one attempt)"},
 	{"MPEGFLOW_WEBHOOK_RETRY_WINDOW", "24h", "how long a failing delivery is retried (backoff 30s doubling, at most 4h apart)"},
 	{"MPEGFLOW_WEBHOOK_CIRCUIT_THRESHOLD", "20", "failed attempts in a row that disable a webhook (PATCH enabled=true re-enables it)"},
+	{"MPEGFLOW_BATCH_PERIOD", "2s", "period of the Batch Expander (resumes unfinished expansions) and the Batch Releaser (max_concurrency, submit_rate)"},
+	{"MPEGFLOW_BATCH_CHUNK", "5000", "inputs a batch expansion commits per transaction (1 to 50000)"},
 	{"S3_BUCKET", "", "bucket for assets and outputs (required by serve)"},
 	{"S3_ENDPOINT", "", "S3-compatible endpoint URL; empty for AWS S3"},
 	{"S3_REGION", "us-east-1", "S3 region"},
@@ -70,13 +72,15 @@ type Config struct {
 	BackoffBase    time.Duration
 	BackoffMax     time.Duration
 	// Periods of the background services.
-	StaleJobRecovery, StaleWorkerSweep, OfflineWorkerReap, DelayedPromote, QueueReconcile time.Duration
+	StaleJobRecovery, StaleWorkerSweep, OfflineWorkerReap, DelayedPromote, QueueReconcile, BatchPeriod time.Duration
 	// The Webhook Executor: period, attempt timeout, retry window, circuit threshold.
 	WebhookPeriod, WebhookTimeout, WebhookRetryWindow time.Duration
 	WebhookCircuitThreshold                           int
 	// EgressAllow is MPEGFLOW_EGRESS_ALLOW as given (validated): address
 	// ranges the SSRF guard accepts although they are not public.
 	EgressAllow string
+	// BatchChunk is how many inputs one expansion transaction commits.
+	BatchChunk  int
 	S3          objstore.Config
 	BodyLimit   int
 	AllowHTTP   bool
@@ -128,6 +132,7 @@ func Load(getenv func(string) string) (Config, error) {
 		{"MPEGFLOW_OFFLINE_WORKER_REAP_PERIOD", &c.OfflineWorkerReap}, {"MPEGFLOW_DELAYED_PROMOTE_PERIOD", &c.DelayedPromote},
 		{"MPEGFLOW_QUEUE_RECONCILE_PERIOD", &c.QueueReconcile}, {"MPEGFLOW_WEBHOOK_PERIOD", &c.WebhookPeriod},
 		{"MPEGFLOW_WEBHOOK_TIMEOUT", &c.WebhookTimeout}, {"MPEGFLOW_WEBHOOK_RETRY_WINDOW", &c.WebhookRetryWindow},
+		{"MPEGFLOW_BATCH_PERIOD", &c.BatchPeriod},
 	} {
 		v, err := time.ParseDuration(get(d.name))
 		if err != nil || v <= 0 {
@@ -151,6 +156,10 @@ func Load(getenv func(string) string) (Config, error) {
 	c.EgressAllow = get("MPEGFLOW_EGRESS_ALLOW")
 	if _, err := netguard.ParseAllow(c.EgressAllow); err != nil {
 		errs = append(errs, fmt.Errorf("MPEGFLOW_EGRESS_ALLOW: %w", err))
+	}
+	c.BatchChunk, err = strconv.Atoi(get("MPEGFLOW_BATCH_CHUNK"))
+	if err != nil || c.BatchChunk < 1 || c.BatchChunk > 50_000 {
+		errs = append(errs, errors.New("MPEGFLOW_BATCH_CHUNK: want an integer from 1 to 50000"))
 	}
 	if err := c.LogLevel.UnmarshalText([]byte(get("MPEGFLOW_LOG_LEVEL"))); err != nil {
 		errs = append(errs, fmt.Errorf("MPEGFLOW_LOG_LEVEL: %w", err))

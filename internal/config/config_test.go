@@ -30,7 +30,7 @@ func TestLoadDefaults(t *testing.T) {
 		GRPCAddr:       ":50051",
 		Lease:          time.Minute, BackoffBase: 10 * time.Second, BackoffMax: 15 * time.Minute,
 		StaleJobRecovery: time.Minute, StaleWorkerSweep: time.Minute, OfflineWorkerReap: 5 * time.Minute,
-		DelayedPromote: 5 * time.Second, QueueReconcile: 30 * time.Second,
+		DelayedPromote: 5 * time.Second, QueueReconcile: 30 * time.Second, BatchPeriod: 2 * time.Second, BatchChunk: 5000,
 		WebhookPeriod: 5 * time.Second, WebhookTimeout: 10 * time.Second, WebhookRetryWindow: 24 * time.Hour, WebhookCircuitThreshold: 20,
 		S3:        objstore.Config{Region: "us-east-1", PathStyle: false, PresignTTL: time.Hour},
 		BodyLimit: 1 << 20,
@@ -95,6 +95,8 @@ func TestLoadEverySetting(t *testing.T) {
 		"MPEGFLOW_WEBHOOK_RETRY_WINDOW":       "48h",
 		"MPEGFLOW_WEBHOOK_CIRCUIT_THRESHOLD":  "5",
 		"MPEGFLOW_EGRESS_ALLOW":               "127.0.0.0/8,::1",
+		"MPEGFLOW_BATCH_PERIOD":               "3s",
+		"MPEGFLOW_BATCH_CHUNK":                "2000",
 	}))
 	require.NoError(t, err)
 	want := config.Config{
@@ -107,7 +109,7 @@ func TestLoadEverySetting(t *testing.T) {
 		ServerSecret:   "0123456789abcdef0123456789abcdef",
 		Lease:          30 * time.Second, BackoffBase: time.Second, BackoffMax: time.Minute,
 		StaleJobRecovery: 61 * time.Second, StaleWorkerSweep: 62 * time.Second, OfflineWorkerReap: 301 * time.Second,
-		DelayedPromote: 6 * time.Second, QueueReconcile: 31 * time.Second,
+		DelayedPromote: 6 * time.Second, QueueReconcile: 31 * time.Second, BatchPeriod: 3 * time.Second, BatchChunk: 2000,
 		WebhookPeriod: 7 * time.Second, WebhookTimeout: 3 * time.Second, WebhookRetryWindow: 48 * time.Hour, WebhookCircuitThreshold: 5,
 		EgressAllow: "127.0.0.0/8,::1",
 		S3: objstore.Config{
@@ -167,6 +169,9 @@ func TestLoadParseErrorsNameTheVariable(t *testing.T) {
 		"egress allow not a cidr": {"MPEGFLOW_EGRESS_ALLOW", "127.0.0.0/8,localhost"},
 		"circuit threshold zero":  {"MPEGFLOW_WEBHOOK_CIRCUIT_THRESHOLD", "0"},
 		"webhook timeout":         {"MPEGFLOW_WEBHOOK_TIMEOUT", "ten seconds"},
+		"batch chunk zero":        {"MPEGFLOW_BATCH_CHUNK", "0"},
+		"batch chunk too big":     {"MPEGFLOW_BATCH_CHUNK", "50001"},
+		"batch period zero":       {"MPEGFLOW_BATCH_PERIOD", "0s"},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {

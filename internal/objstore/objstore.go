@@ -8,6 +8,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -136,3 +138,60 @@ func (s *Store) PresignGetIn(ctx context.Context, bucket, key string) (Presigned
 	}
 	return PresignedURL{URL: req.URL, Method: req.Method, ExpiresAt: time.Now().Add(s.ttl)}, nil
 }
+
+// Bucket is the deployment's bucket, the only one a tenant's backfill may list.
+func (s *Store) Bucket() string { return s.bucket }
+
+// ListPage returns up to max keys of bucket under prefix that sort after
+// startAfter, in key order, and whether more follow. Listing resumes from
+// any key, so a backfill can persist the last key it handled as its cursor.
+func (s *Store) ListPage(ctx context.Context, bucket, prefix, startAfter string, max int) (keys []string, more bool, err error) {
+	in := &s3.ListObjectsV2Input{Bucket: aws.String(bucket), Prefix: aws.String(prefix), MaxKeys: aws.Int32(int32(max))}
+	if startAfter != "" {
+		in.StartAfter = aws.String(startAfter)
+	}
+	out, err := s.client.ListObjectsV2(ctx, in)
+	if err != nil {
+		return nil, false, fmt.Errorf("list s3://%s/%s after %q: %w", bucket, prefix, startAfter, err)
+	}
+	keys = make([]string, 0, len(out.Contents))
+	for _, o := range out.Contents {
+		if o.Key != nil && !strings.HasSuffix(*o.Key, "/") { // folder markers are not inputs
+			keys = append(keys, *o.Key)
+		}
+	}
+	return keys, aws.ToBool(out.IsTruncated), nil
+}
+
+// OpenFrom streams key from byte offset on; the caller closes the body.
+func (s *Store) OpenFrom(ctx context.Context, key string, offset int64) (io.ReadCloser, error) {
+	in := &s3.GetObjectInput{Bucket: aws.String(s.bucket), Key: aws.String(key)}
+	if offset > 0 {
+		in.Range = aws.String(fmt.Sprintf("bytes=%d-", offset))
+	}
+	out, err := s.client.GetObject(ctx, in)
+	if err != nil {
+		var nk *types.NoSuchKey
+		var rng interface{ ErrorCode() string }
+		if errors.As(err, &rng) && rng.ErrorCode() == "InvalidRange" {
+			return io.NopCloser(strings.NewReader("")), nil // offset at the end: nothing left
+		}
+		if errors.As(err, &nk) {
+			return nil, fmt.Errorf("open %s: %w", key, ErrNoObject)
+		}
+		return nil, fmt.Errorf("open %s at %d: %w", key, offset, err)
+	}
+	return out.Body, nil
+}
+
+// Put stores body under key (tests and the backfill benchmark write
+// manifests and library objects with it).
+func (s *Store) Put(ctx context.Context, key string, body io.Reader) error {
+	if _, err := s.client.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(s.bucket), Key: aws.String(key), Body: body}); err != nil {
+		return fmt.Errorf("put %s: %w", key, err)
+	}
+	return nil
+}
+
+// ErrNoObject means the object does not exist.
+var ErrNoObject = errors.New("no such object")

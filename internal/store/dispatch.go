@@ -42,7 +42,7 @@ func (s *Store) ClaimJob(ctx context.Context, id uuid.UUID, pool, lane, workerID
 			UPDATE jobs SET status = 'running', attempts = attempts + 1, worker_id = $4,
 				claim_token_hash = $5, lease_expires_at = $7, started_at = COALESCE(started_at, $6),
 				run_after = NULL, progress = 0, error = NULL, updated_at = $6
-			WHERE id = $1 AND pool_id = $2 AND lane = $3 AND status = 'queued'
+			WHERE id = $1 AND pool_id = $2 AND lane = $3 AND status = 'queued' AND NOT held
 			RETURNING `+jobColumns, id, pool, lane, workerID, tokenHash, now, leaseUntil)
 		j, err := pgx.CollectExactlyOneRow(rows, pgx.RowToStructByName[Job])
 		if err != nil {
@@ -364,7 +364,7 @@ type QueuedJob struct {
 // so a job whose push is still in flight is not pushed twice needlessly).
 func (s *Store) QueuedJobs(ctx context.Context, cutoff time.Time) ([]QueuedJob, error) {
 	rows, _ := s.pool.Query(ctx, `SELECT id, pool_id, lane, priority FROM jobs
-		WHERE status = 'queued' AND updated_at < $1 ORDER BY created_at`, cutoff)
+		WHERE status = 'queued' AND NOT held AND updated_at < $1 ORDER BY created_at`, cutoff)
 	js, err := pgx.CollectRows(rows, pgx.RowToStructByName[QueuedJob])
 	return js, mapErr(err, "queued jobs")
 }

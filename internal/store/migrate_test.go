@@ -72,13 +72,21 @@ func TestMigrations(t *testing.T) {
 		require.False(t, dirty)
 		return list, current
 	}
-	names := []string{"core", "pools", "jobs", "webhooks_usage", "operator_role", "webhook_delivery"}
-	latest := uint(len(names))
+	// Versions may have gaps (numbers are reserved per change and land in
+	// any order); golang-migrate steps over them.
+	migrations := []struct {
+		version uint
+		name    string
+	}{{1, "core"}, {2, "pools"}, {3, "jobs"}, {4, "webhooks_usage"}, {5, "operator_role"}, {6, "webhook_delivery"}, {7, "batches"}}
+	versions := []uint{0}
+	for _, m := range migrations {
+		versions = append(versions, m.version)
+	}
+	latest := versions[len(versions)-1]
 	wantStatus := func(applied uint) []store.MigrationStatus {
-		out := make([]store.MigrationStatus, len(names))
-		for i, n := range names {
-			v := uint(i + 1)
-			out[i] = store.MigrationStatus{Version: v, Name: n, Applied: v <= applied}
+		out := make([]store.MigrationStatus, len(migrations))
+		for i, m := range migrations {
+			out[i] = store.MigrationStatus{Version: m.version, Name: m.name, Applied: m.version <= applied}
 		}
 		return out
 	}
@@ -98,20 +106,21 @@ func TestMigrations(t *testing.T) {
 	down := map[uint][]string{latest: schema()}
 	require.Contains(t, down[latest], "relation r jobs", "the schema query sees the tables")
 	require.Contains(t, down[latest], "index CREATE UNIQUE INDEX jobs_idempotency_key ON public.jobs USING btree (org_id, idempotency_key) WHERE (idempotency_key IS NOT NULL)")
-	for v := latest; v > 0; v-- {
+	for i := len(versions) - 1; i > 0; i-- {
+		v, prev := versions[i], versions[i-1]
 		require.NoError(t, m.Down(1), "down from version %d", v)
 		list, current := status()
-		require.Equal(t, v-1, current)
-		if diff := cmp.Diff(wantStatus(v-1), list); diff != "" {
-			t.Fatalf("status at version %d (-want +got):\n%s", v-1, diff)
+		require.Equal(t, prev, current)
+		if diff := cmp.Diff(wantStatus(prev), list); diff != "" {
+			t.Fatalf("status at version %d (-want +got):\n%s", prev, diff)
 		}
-		down[v-1] = schema()
+		down[prev] = schema()
 	}
 	assert.Empty(t, down[0], "after every down migration nothing but golang-migrate's table is left")
 
 	// Walk back up: each version's schema must equal the one the down
 	// migrations left, or a down file forgot (or over-dropped) something.
-	for v := uint(1); v <= latest; v++ {
+	for _, v := range versions[1:] {
 		require.NoError(t, m.StepUp(1), "up to version %d", v)
 		_, current := status()
 		require.Equal(t, v, current)
@@ -121,7 +130,7 @@ func TestMigrations(t *testing.T) {
 	}
 
 	// Down everything at once, then Up again, ends where we started.
-	require.NoError(t, m.Down(int(latest)))
+	require.NoError(t, m.Down(len(migrations)))
 	_, current = status()
 	require.Zero(t, current)
 	require.NoError(t, m.Up())

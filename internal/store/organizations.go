@@ -117,3 +117,12 @@ func (s *Store) SetOrgStatus(ctx context.Context, id uuid.UUID, status string) (
 	org, err := pgx.CollectExactlyOneRow(rows, pgx.RowToStructByName[Organization])
 	return org, mapErr(err, "organization")
 }
+
+// SetJobQuota sets how many unfinished jobs (and unexpanded batch inputs)
+// an organization may have at once; batches larger than what is left are
+// refused whole.
+func (s *Store) SetJobQuota(ctx context.Context, id uuid.UUID, quota int) (Organization, error) {
+	rows, _ := s.pool.Query(ctx, `UPDATE organizations SET job_quota = $2, updated_at = now() WHERE id = $1 RETURNING `+orgColumns, id, quota)
+	org, err := pgx.CollectExactlyOneRow(rows, pgx.RowToStructByName[Organization])
+	return org, mapErr(err, "organization")
+}

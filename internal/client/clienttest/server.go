@@ -22,6 +22,7 @@ import (
 
 	"github.com/mpegflow/mpegflow/apiserver"
 	"github.com/mpegflow/mpegflow/internal/auth"
+	"github.com/mpegflow/mpegflow/internal/backfill"
 	"github.com/mpegflow/mpegflow/internal/events"
 	"github.com/mpegflow/mpegflow/internal/netguard"
 	"github.com/mpegflow/mpegflow/internal/netguard/netguardtest"
@@ -72,6 +73,12 @@ func New(t testing.TB, opts Options) *Server {
 		s.Hub = events.NewHub(rdb, q.Keys().Events(), 256, log)
 		cfg.Hub = s.Hub
 	}
+	// Batches expand at once (kicked on submission), as in production.
+	expander, err := backfill.NewExpander(backfill.Config{Bucket: objects.Bucket(), Period: 200 * time.Millisecond, AllowHTTP: true}, st, q, objects, log)
+	if err != nil {
+		t.Fatalf("batch expander: %v", err)
+	}
+	cfg.Batches = expander
 	srv, err := apiserver.New(cfg, st, q, objects, bus, log)
 	if err != nil {
 		t.Fatalf("apiserver: %v", err)
@@ -95,9 +102,10 @@ func New(t testing.TB, opts Options) *Server {
 	}
 	s.URL = "http://" + ln.Addr().String()
 	runCtx, cancel := context.WithCancel(ctx)
-	done := make(chan struct{}, 2)
+	done := make(chan struct{}, 3)
 	go func() { _ = srv.Serve(runCtx, ln); done <- struct{}{} }()
-	running := 1
+	go func() { _ = expander.Run(runCtx); done <- struct{}{} }()
+	running := 2
 	if s.Hub != nil {
 		running++
 		go func() { _ = s.Hub.Run(runCtx); done <- struct{}{} }()

@@ -1,0 +1,290 @@
+package backfill
+
+import (
+	"cmp"
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+	"golang.org/x/sync/errgroup"
+	"k8s.io/utils/clock"
+
+	"github.com/mpegflow/mpegflow/internal/objstore"
+	"github.com/mpegflow/mpegflow/internal/store"
+	"github.com/mpegflow/mpegflow/internal/validation"
+)
+
+// Pusher puts released job ids on their lane's list.
+type Pusher interface {
+	PushMany(ctx context.Context, pool, lane string, ids []string) error
+}
+
+// Config tunes the expander; zero values take the defaults noted.
+type Config struct {
+	// Period between rounds (default 2 s). A new batch is expanded at once
+	// on the replica that accepted it (Kick); other replicas pick up
+	// unfinished expansions within a period after a lease lapses.
+	Period time.Duration
+	// ChunkSize is how many inputs one transaction creates (default 5000).
+	ChunkSize int
+	// Lease is how long an expansion stays with a replica without
+	// progress (default 30 s); every chunk renews it.
+	Lease time.Duration
+	// Inserters is how many chunk transactions of one batch run at once
+	// (default 2): Postgres spends most of an insert on index upkeep and
+	// foreign-key checks, which parallel sessions spread over its cores.
+	Inserters int
+	// ReleaseLimit bounds the held jobs one round releases per batch (default 1000).
+	ReleaseLimit int
+	// Owner names this replica in expansion leases (default: a random id).
+	Owner string
+	// Bucket is the deployment's bucket, the only one batches may list.
+	Bucket string
+	// AllowHTTP admits plain http:// manifest inputs (development only).
+	AllowHTTP bool
+	Clock     clock.WithTicker
+}
+
+// Expander expands batches into jobs and releases held jobs of limited
+// batches. Every replica runs one; leases and SKIP LOCKED keep them apart.
+type Expander struct {
+	cfg   Config
+	store *store.Store
+	queue Pusher
+	objs  Objects
+	log   *slog.Logger
+	kick  chan struct{}
+}
+
+// NewExpander returns an expander with cfg defaulted.
+func NewExpander(cfg Config, st *store.Store, q Pusher, objs Objects, log *slog.Logger) (*Expander, error) {
+	cfg.Period = cmp.Or(cfg.Period, 2*time.Second)
+	cfg.ChunkSize = cmp.Or(cfg.ChunkSize, 5000)
+	cfg.Lease = cmp.Or(cfg.Lease, 30*time.Second)
+	cfg.ReleaseLimit = cmp.Or(cfg.ReleaseLimit, 1000)
+	cfg.Inserters = cmp.Or(cfg.Inserters, 2)
+	cfg.Owner = cmp.Or(cfg.Owner, "expander-"+rand.Text())
+	if cfg.Clock == nil {
+		cfg.Clock = clock.RealClock{}
+	}
+	if cfg.Bucket == "" {
+		return nil, errors.New("backfill: the deployment's bucket is required")
+	}
+	if cfg.ChunkSize < 1 || cfg.ChunkSize > 50_000 {
+		return nil, fmt.Errorf("backfill: chunk size %d out of range 1..50000", cfg.ChunkSize)
+	}
+	return &Expander{cfg: cfg, store: st, queue: q, objs: objs, log: log, kick: make(chan struct{}, 1)}, nil
+}
+
+// Kick asks for an expansion round now (after a batch was accepted).
+func (e *Expander) Kick() {
+	select {
+	case e.kick <- struct{}{}:
+	default:
+	}
+}
+
+// Run expands and releases until ctx ends.
+func (e *Expander) Run(ctx context.Context) error {
+	g, ctx := errgroup.WithContext(ctx)
+	loop := func(name string, kick <-chan struct{}, round func(context.Context) (int, error)) {
+		g.Go(func() error {
+			t := e.cfg.Clock.NewTicker(e.cfg.Period)
+			defer t.Stop()
+			for {
+				select {
+				case <-ctx.Done():
+					return nil
+				case <-t.C():
+				case <-kick:
+				}
+				n, err := round(ctx)
+				switch {
+				case err != nil && ctx.Err() == nil:
+					e.log.WarnContext(ctx, "backfill round failed; it retries next period, check Postgres, Redis and object storage",
+						slog.String("service", name), slog.Any("error", err))
+				case n > 0:
+					e.log.InfoContext(ctx, "backfill round", slog.String("service", name), slog.Int("changed", n))
+				}
+			}
+		})
+	}
+	loop("batch_expander", e.kick, e.ExpandOnce)
+	loop("batch_releaser", nil, e.ReleaseOnce)
+	return g.Wait()
+}
+
+// ExpandOnce expands every batch it can claim, one after the other, and
+// returns how many jobs it created.
+func (e *Expander) ExpandOnce(ctx context.Context) (int, error) {
+	total := 0
+	for {
+		now := e.cfg.Clock.Now()
+		b, ok, err := e.store.ClaimExpansion(ctx, e.cfg.Owner, now, now.Add(e.cfg.Lease))
+		if err != nil || !ok {
+			return total, err
+		}
+		n, err := e.expand(ctx, b)
+		total += n
+		if err != nil {
+			return total, err
+		}
+	}
+}
+
+func (e *Expander) expand(ctx context.Context, b store.Batch) (created int, err error) {
+	log := e.log.With(slog.String("batch_id", b.ID.String()), slog.String("org_id", b.OrgID.String()))
+	scope := Scope{OrgID: b.OrgID, Bucket: e.cfg.Bucket, AllowHTTP: e.cfg.AllowHTTP}
+	plan, err := PlanOf(ctx, b.Source, scope, StoreAssets{e.store})
+	if err == nil {
+		cur := Cursor{Key: b.CursorKey, Line: b.CursorLine, Offset: b.CursorOffset}
+		var n int
+		n, err = e.expandFrom(ctx, b, plan, cur)
+		created += n
+		if err == nil {
+			err = e.store.FinishExpansion(ctx, b.ID, e.cfg.Owner, e.cfg.Clock.Now())
+		}
+	}
+	switch _, invalid := validation.As(err); {
+	case err == nil:
+		log.InfoContext(ctx, "batch expanded", slog.Int("jobs_created", created))
+		return created, nil
+	case errors.Is(err, store.ErrLeaseLost):
+		log.InfoContext(ctx, "batch expansion stopped: cancelled or taken over by another replica")
+		return created, nil
+	case invalid || errors.Is(err, objstore.ErrNoObject):
+		msg := "the batch's source disappeared during expansion: " + err.Error()
+		log.WarnContext(ctx, "batch failed; resubmit it once the source exists again", slog.String("error", msg))
+		return created, e.store.FailExpansion(context.WithoutCancel(ctx), b.ID, e.cfg.Owner, msg, e.cfg.Clock.Now())
+	}
+	if rerr := e.store.ReleaseExpansion(context.WithoutCancel(ctx), b.ID, e.cfg.Owner); rerr != nil {
+		log.WarnContext(ctx, "could not release the expansion lease; another replica resumes once it lapses", slog.Any("error", rerr))
+	}
+	return created, fmt.Errorf("expand batch %s: %w", b.ID, err)
+}
+
+// expandFrom walks the plan from cur and commits its chunks with
+// cfg.Inserters transactions in flight; the cursor advances only past
+// chunks whose predecessors all committed, so a crash replays at most the
+// chunks in flight (which create nothing twice).
+func (e *Expander) expandFrom(ctx context.Context, b store.Batch, plan Plan, cur Cursor) (int, error) {
+	type task struct {
+		seq int
+		ch  Chunk
+	}
+	var (
+		mu       sync.Mutex
+		created  int
+		done     = map[int]Cursor{}
+		frontier = 0 // chunks [0, frontier) are committed
+	)
+	tasks := make(chan task)
+	// A failed walk lets the chunks already handed out commit (the cursor
+	// then covers them); a failed insert stops the walk.
+	wctx, stopWalk := context.WithCancel(ctx)
+	defer stopWalk()
+	walked := make(chan error, 1)
+	go func() {
+		defer close(tasks)
+		seq := 0
+		walked <- plan.Walk(wctx, e.objs, cur, e.cfg.ChunkSize, func(ch Chunk) error {
+			select {
+			case tasks <- task{seq, ch}:
+				seq++
+				return nil
+			case <-wctx.Done():
+				return wctx.Err()
+			}
+		})
+	}()
+	var g errgroup.Group
+	for range e.cfg.Inserters {
+		g.Go(func() error {
+			for t := range tasks {
+				now := e.cfg.Clock.Now()
+				push, n, err := e.store.ExpandChunk(ctx, b, e.cfg.Owner, t.ch.Inputs, now, now.Add(e.cfg.Lease))
+				if err != nil {
+					stopWalk()
+					return err
+				}
+				e.push(ctx, push)
+				mu.Lock()
+				created += n
+				done[t.seq] = t.ch.Cursor
+				var save *Cursor
+				for c, ok := done[frontier]; ok; c, ok = done[frontier] {
+					delete(done, frontier)
+					frontier++
+					save = &c
+				}
+				mu.Unlock()
+				if save != nil {
+					if err := e.store.SaveCursor(ctx, b.ID, e.cfg.Owner, store.BatchCursor{Key: save.Key, Line: save.Line, Offset: save.Offset}); err != nil {
+						stopWalk()
+						return err
+					}
+				}
+			}
+			return nil
+		})
+	}
+	insertErr := g.Wait()
+	walkErr := <-walked
+	if insertErr != nil {
+		return created, insertErr
+	}
+	return created, walkErr
+}
+
+// push sends committed ids to Redis; a failure loses nothing (the queue
+// reconciler pushes queued jobs missing from their list).
+func (e *Expander) push(ctx context.Context, jobs []store.QueuedJob) {
+	if len(jobs) == 0 {
+		return
+	}
+	type lane struct{ pool, lane string }
+	byLane := map[lane][]string{}
+	for _, j := range jobs {
+		k := lane{j.PoolID, j.Lane}
+		byLane[k] = append(byLane[k], j.ID.String())
+	}
+	for k, ids := range byLane {
+		if err := e.queue.PushMany(ctx, k.pool, k.lane, ids); err != nil {
+			e.log.WarnContext(ctx, "batch jobs committed but not pushed to redis; the queue reconciler will push them, check redis",
+				slog.String("pool_id", k.pool), slog.Int("jobs", len(ids)), slog.Any("error", err))
+		}
+	}
+}
+
+// ReleaseOnce releases held jobs of limited batches and pushes them.
+func (e *Expander) ReleaseOnce(ctx context.Context) (int, error) {
+	jobs, err := e.store.ReleaseHeld(ctx, e.cfg.Clock.Now(), e.cfg.ReleaseLimit)
+	if err != nil {
+		return 0, err
+	}
+	e.push(ctx, jobs)
+	return len(jobs), nil
+}
+
+// StoreAssets resolves manifest assets through the store; a missing asset
+// (or another organization's) is a field error of the source.
+type StoreAssets struct{ Store *store.Store }
+
+// AssetKey implements AssetKeys.
+func (a StoreAssets) AssetKey(ctx context.Context, orgID, id uuid.UUID) (string, error) {
+	as, err := a.Store.GetAsset(ctx, orgID, id)
+	if errors.Is(err, store.ErrNotFound) {
+		var errs validation.Errors
+		errs.Add("source.manifest_asset_id", "no asset %s in this organization", id)
+		return "", errs
+	}
+	if err != nil {
+		return "", err
+	}
+	return as.ObjectKey, nil
+}

@@ -1,0 +1,179 @@
+package backfill
+
+import (
+	"fmt"
+	"net/url"
+	"strings"
+
+	"github.com/google/uuid"
+
+	"github.com/mpegflow/mpegflow/internal/validation"
+)
+
+// Source kinds.
+const (
+	KindPrefix   = "prefix"
+	KindManifest = "manifest"
+)
+
+// Manifest formats and what to do with a malformed line.
+const (
+	FormatJSONL   = "jsonl"
+	FormatCSV     = "csv"
+	OnErrorReject = "reject"
+	OnErrorSkip   = "skip"
+)
+
+// MaxInputs is the most inputs one batch may expand into.
+const MaxInputs = 1_000_000
+
+// Source is where a batch's inputs come from, as stored with the batch.
+type Source struct {
+	// Prefix is s3://bucket/key-prefix in the deployment's bucket, under the
+	// organization's root (see Scope).
+	Prefix  string   `json:"prefix,omitempty"`
+	Include []string `json:"include,omitempty"`
+	Exclude []string `json:"exclude,omitempty"`
+	// ManifestAssetID names an asset of the organization holding one input
+	// per line: JSON Lines ({"input": "s3://…"} or a JSON string) or CSV
+	// (first column; a first row starting with "input" is a header).
+	ManifestAssetID string `json:"manifest_asset_id,omitempty"`
+	Format          string `json:"format,omitempty"`
+	// OnError says what a malformed manifest line does: reject (default)
+	// refuses the whole batch and lists the lines; skip expands the rest
+	// and records the lines in the batch.
+	OnError string `json:"on_error,omitempty"`
+}
+
+// Kind says which of the two sources this is.
+func (s Source) Kind() string {
+	if s.ManifestAssetID != "" {
+		return KindManifest
+	}
+	return KindPrefix
+}
+
+// Normalize fills defaults and validates the shape of s for org (not its
+// contents: Scan reads those). Field paths are under "source".
+func (s *Source) Normalize(scope Scope) (bucket, prefix string, manifest uuid.UUID, err error) {
+	var errs validation.Errors
+	switch {
+	case s.Prefix != "" && s.ManifestAssetID != "":
+		errs.Add("source", "give either prefix or manifest_asset_id, not both")
+	case s.Prefix != "":
+		b, p, detail := scope.CheckPrefix(s.Prefix)
+		if detail != "" {
+			errs.Add("source.prefix", "%s", detail)
+		}
+		bucket, prefix = b, p
+		if s.Format != "" || s.OnError != "" {
+			errs.Add("source.format", "format and on_error apply to manifests only")
+		}
+	case s.ManifestAssetID != "":
+		id, perr := uuid.Parse(s.ManifestAssetID)
+		if perr != nil {
+			errs.Add("source.manifest_asset_id", "must be an asset id (UUID)")
+		}
+		manifest = id
+		if len(s.Include)+len(s.Exclude) > 0 {
+			errs.Add("source.include", "include and exclude apply to prefixes only")
+		}
+		if s.Format == "" {
+			s.Format = FormatJSONL
+		}
+		if s.Format != FormatJSONL && s.Format != FormatCSV {
+			errs.Add("source.format", "must be jsonl or csv")
+		}
+		if s.OnError == "" {
+			s.OnError = OnErrorReject
+		}
+		if s.OnError != OnErrorReject && s.OnError != OnErrorSkip {
+			errs.Add("source.on_error", "must be reject or skip")
+		}
+	default:
+		errs.Add("source", "is required: give prefix (s3://bucket/prefix) or manifest_asset_id")
+	}
+	if len(s.Include) > 20 || len(s.Exclude) > 20 {
+		errs.Add("source.include", "at most 20 include and 20 exclude patterns")
+	}
+	for i, g := range s.Include {
+		if detail := checkGlob(g); detail != "" {
+			errs.Add(fmt.Sprintf("source.include[%d]", i), "%s", detail)
+		}
+	}
+	for i, g := range s.Exclude {
+		if detail := checkGlob(g); detail != "" {
+			errs.Add(fmt.Sprintf("source.exclude[%d]", i), "%s", detail)
+		}
+	}
+	return bucket, prefix, manifest, errs.Err()
+}
+
+// Scope is what a tenant may read: keys under its own root in the
+// deployment's bucket. An organization can never list or name another
+// organization's objects, because every key it may use starts with
+// orgs/{its id}/ — the same root its assets live under.
+type Scope struct {
+	OrgID  uuid.UUID
+	Bucket string
+	// AllowHTTP admits plain http:// manifest inputs (development only).
+	AllowHTTP bool
+}
+
+// Root is the organization's key prefix.
+func (s Scope) Root() string { return "orgs/" + s.OrgID.String() + "/" }
+
+// CheckPrefix parses s3://bucket/prefix and returns why the tenant may not
+// list it, or "".
+func (s Scope) CheckPrefix(raw string) (bucket, prefix, detail string) {
+	u, err := url.Parse(raw)
+	if err != nil || u.Scheme != "s3" || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+		return "", "", "must be s3://bucket/prefix"
+	}
+	prefix = strings.TrimPrefix(u.Path, "/")
+	if u.Host != s.Bucket || !strings.HasPrefix(prefix, s.Root()) {
+		return "", "", fmt.Sprintf("must be under s3://%s/%s (your organization's root in this deployment's storage)", s.Bucket, s.Root())
+	}
+	return u.Host, prefix, ""
+}
+
+// ObjectInput is the job input for a listed object: an s3:// URL the
+// coordinator presigns for the encoder at claim time, as for s3:// jobs.
+func ObjectInput(bucket, key string) string {
+	return (&url.URL{Scheme: "s3", Host: bucket, Path: "/" + key}).String()
+}
+
+// CheckInput validates one manifest input and returns its normalized form
+// (the batch's idempotency key for that input) or why it is refused.
+func (s Scope) CheckInput(raw string) (string, string) {
+	raw = strings.TrimSpace(raw)
+	if raw == "" {
+		return "", "empty input"
+	}
+	if len(raw) > 2048 {
+		return "", "input longer than 2048 characters"
+	}
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" {
+		return "", "input must be an absolute s3:// or https:// URL"
+	}
+	if u.User != nil {
+		return "", "input must not carry credentials"
+	}
+	switch u.Scheme {
+	case "s3":
+		key := strings.TrimPrefix(u.Path, "/")
+		if u.Host != s.Bucket || !strings.HasPrefix(key, s.Root()) || len(key) == len(s.Root()) {
+			return "", fmt.Sprintf("s3 input must be an object under s3://%s/%s", s.Bucket, s.Root())
+		}
+		return ObjectInput(u.Host, key), ""
+	case "https":
+	case "http":
+		if !s.AllowHTTP {
+			return "", "input must use https (plain http is allowed only in development)"
+		}
+	default:
+		return "", "input must use s3 or https"
+	}
+	return u.String(), ""
+}

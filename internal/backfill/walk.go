@@ -1,0 +1,192 @@
+package backfill
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/csv"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+)
+
+// Objects is the object storage a walk reads: listing for prefixes, ranged
+// reads for manifests (so a resumed walk starts at its byte offset).
+type Objects interface {
+	ListPage(ctx context.Context, bucket, prefix, startAfter string, max int) (keys []string, more bool, err error)
+	OpenFrom(ctx context.Context, key string, offset int64) (io.ReadCloser, error)
+}
+
+// Cursor is how far a walk got: the last listed key of a prefix, or the
+// last manifest line and the byte offset after it. A batch persists it with
+// each committed chunk.
+type Cursor struct {
+	Key    string
+	Line   int64
+	Offset int64
+}
+
+// LineError is a malformed manifest line.
+type LineError struct {
+	Line   int64  `json:"line"`
+	Detail string `json:"detail"`
+}
+
+// Chunk is a run of inputs and the cursor just after them.
+type Chunk struct {
+	Inputs []string
+	Errors []LineError
+	Cursor Cursor
+}
+
+// Plan is a validated source, ready to walk.
+type Plan struct {
+	Kind        string
+	Scope       Scope
+	Filter      Filter // prefix sources
+	Bucket      string // prefix sources
+	ManifestKey string // manifest sources: the asset's object key
+	Format      string
+}
+
+// pageSize is how many keys one ListObjectsV2 call asks for (S3's maximum).
+const pageSize = 1000
+
+// maxLine bounds a manifest line; longer lines are malformed.
+const maxLine = 8192
+
+// Walk reads the source after cur and calls fn with chunks of about size
+// inputs (never more). It holds at most one chunk in memory.
+func (p Plan) Walk(ctx context.Context, objs Objects, cur Cursor, size int, fn func(Chunk) error) error {
+	if p.Kind == KindManifest {
+		return p.walkManifest(ctx, objs, cur, size, fn)
+	}
+	return p.walkPrefix(ctx, objs, cur, size, fn)
+}
+
+func (p Plan) walkPrefix(ctx context.Context, objs Objects, cur Cursor, size int, fn func(Chunk) error) error {
+	ch := Chunk{Cursor: cur}
+	for {
+		keys, more, err := objs.ListPage(ctx, p.Bucket, p.Filter.Prefix, ch.Cursor.Key, min(pageSize, max(size, 1)))
+		if err != nil {
+			return err
+		}
+		for _, k := range keys {
+			if p.Filter.Match(k) {
+				ch.Inputs = append(ch.Inputs, ObjectInput(p.Bucket, k))
+			}
+			ch.Cursor.Key = k
+		}
+		if len(ch.Inputs) >= size || (!more && len(ch.Inputs) > 0) {
+			if err := fn(ch); err != nil {
+				return err
+			}
+			ch = Chunk{Cursor: ch.Cursor}
+		}
+		if !more || len(keys) == 0 {
+			return nil
+		}
+	}
+}
+
+func (p Plan) walkManifest(ctx context.Context, objs Objects, cur Cursor, size int, fn func(Chunk) error) error {
+	body, err := objs.OpenFrom(ctx, p.ManifestKey, cur.Offset)
+	if err != nil {
+		return err
+	}
+	defer body.Close()
+	r := bufio.NewReaderSize(body, 64<<10)
+	ch := Chunk{Cursor: cur}
+	for {
+		line, n, long, rerr := readLine(r)
+		if rerr != nil && !errors.Is(rerr, io.EOF) {
+			return fmt.Errorf("read manifest %s at byte %d: %w", p.ManifestKey, ch.Cursor.Offset, rerr)
+		}
+		if n > 0 {
+			ch.Cursor.Line++
+			ch.Cursor.Offset += int64(n)
+			input, detail := p.parseLine(line, ch.Cursor.Line, long)
+			switch {
+			case detail != "":
+				ch.Errors = append(ch.Errors, LineError{Line: ch.Cursor.Line, Detail: detail})
+			case input != "":
+				ch.Inputs = append(ch.Inputs, input)
+			}
+		}
+		eof := errors.Is(rerr, io.EOF)
+		if len(ch.Inputs) >= size || (eof && (len(ch.Inputs) > 0 || len(ch.Errors) > 0)) || len(ch.Errors) >= size {
+			if err := fn(ch); err != nil {
+				return err
+			}
+			ch = Chunk{Cursor: ch.Cursor}
+		}
+		if eof {
+			return nil
+		}
+	}
+}
+
+// readLine returns the next line without its terminator (at most maxLine
+// bytes of it), how many bytes it took with the terminator, and whether it
+// was longer than maxLine.
+func readLine(r *bufio.Reader) (line []byte, n int, long bool, err error) {
+	for {
+		frag, ferr := r.ReadSlice('\n')
+		n += len(frag)
+		if room := maxLine + 2 - len(line); room > 0 {
+			line = append(line, frag[:min(len(frag), room)]...)
+		}
+		if errors.Is(ferr, bufio.ErrBufferFull) {
+			continue
+		}
+		line = bytes.TrimRight(line, "\r\n")
+		if len(line) > maxLine {
+			return line[:maxLine], n, true, ferr
+		}
+		return line, n, false, ferr
+	}
+}
+
+// parseLine returns the line's normalized input, "" for a blank line or a
+// CSV header, or why the line is malformed.
+func (p Plan) parseLine(line []byte, no int64, tooLong bool) (string, string) {
+	if tooLong {
+		return "", fmt.Sprintf("line longer than %d bytes", maxLine)
+	}
+	text := strings.TrimSpace(string(line))
+	if text == "" {
+		return "", ""
+	}
+	var raw string
+	switch p.Format {
+	case FormatCSV:
+		rec, err := csv.NewReader(strings.NewReader(text)).Read()
+		if err != nil || len(rec) == 0 {
+			return "", "not a CSV record"
+		}
+		raw = rec[0]
+		if no == 1 && strings.EqualFold(strings.TrimSpace(raw), "input") {
+			return "", "" // header
+		}
+	default:
+		if strings.HasPrefix(text, `"`) {
+			if err := json.Unmarshal([]byte(text), &raw); err != nil {
+				return "", "not a JSON string or object"
+			}
+			break
+		}
+		var obj struct {
+			Input *string `json:"input"`
+		}
+		if err := json.Unmarshal([]byte(text), &obj); err != nil {
+			return "", "not a JSON object: want {\"input\": \"s3://bucket/key\"}"
+		}
+		if obj.Input == nil {
+			return "", "no \"input\" field"
+		}
+		raw = *obj.Input
+	}
+	return p.Scope.CheckInput(raw)
+}

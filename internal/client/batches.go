@@ -1,0 +1,109 @@
+package client
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"time"
+)
+
+// Batch phases (Batch.Status).
+const (
+	BatchExpanding = "expanding"
+	BatchRunning   = "running"
+	BatchCompleted = "completed"
+	BatchCancelled = "cancelled"
+	BatchFailed    = "failed"
+)
+
+// BatchSource is where a batch's inputs come from: an s3:// prefix under
+// the organization's root, or a manifest asset (JSON Lines or CSV).
+type BatchSource struct {
+	Prefix          string   `json:"prefix,omitempty"`
+	Include         []string `json:"include,omitempty"`
+	Exclude         []string `json:"exclude,omitempty"`
+	ManifestAssetID string   `json:"manifest_asset_id,omitempty"`
+	Format          string   `json:"format,omitempty"`
+	OnError         string   `json:"on_error,omitempty"`
+}
+
+// BatchRequest submits a backfill. Submitting the same request again (or
+// the same Key) returns the existing batch: a re-run resumes it.
+type BatchRequest struct {
+	Key            string      `json:"key,omitempty"`
+	WorkflowID     string      `json:"workflow_id,omitempty"`
+	Workflow       string      `json:"workflow,omitempty"`
+	Source         BatchSource `json:"source"`
+	Pool           string      `json:"pool,omitempty"`
+	MaxAttempts    int         `json:"max_attempts,omitempty"`
+	MaxConcurrency *int        `json:"max_concurrency,omitempty"`
+	SubmitRate     *float64    `json:"submit_rate,omitempty"`
+}
+
+// BatchCounts counts a batch's jobs by status.
+type BatchCounts struct {
+	Total     int64 `json:"total"`
+	Queued    int64 `json:"queued"`
+	Held      int64 `json:"held"`
+	Running   int64 `json:"running"`
+	Completed int64 `json:"completed"`
+	Failed    int64 `json:"failed"`
+	Cancelled int64 `json:"cancelled"`
+}
+
+// Batch is a backfill as the API shows it.
+type Batch struct {
+	ID           string          `json:"id"`
+	Key          string          `json:"key"`
+	PoolID       string          `json:"pool_id"`
+	Workflow     string          `json:"workflow,omitempty"`
+	WorkflowID   *string         `json:"workflow_id,omitempty"`
+	Source       BatchSource     `json:"source"`
+	Status       string          `json:"status"`
+	Expansion    string          `json:"expansion"`
+	Expected     int64           `json:"expected"`
+	Expanded     int64           `json:"expanded"`
+	SkippedLines int64           `json:"skipped_lines"`
+	Duplicates   int64           `json:"duplicates"`
+	LineErrors   json.RawMessage `json:"line_errors,omitempty"`
+	Counts       BatchCounts     `json:"counts"`
+	ETA          *time.Time      `json:"eta,omitempty"`
+	Affected     *int64          `json:"affected_jobs,omitempty"`
+	Error        *string         `json:"error,omitempty"`
+	CreatedAt    time.Time       `json:"created_at"`
+}
+
+// Finished reports whether the batch will change no more.
+func (b Batch) Finished() bool {
+	return b.Status == BatchCompleted || b.Status == BatchCancelled || b.Status == BatchFailed
+}
+
+// CreateBatch submits a batch; resumed is true when the server already had
+// it (the same request or key) and returned it instead of creating one.
+func (c *Client) CreateBatch(ctx context.Context, req BatchRequest) (b Batch, resumed bool, err error) {
+	var h http.Header
+	err = c.do(ctx, call{method: http.MethodPost, path: "/v1/batches", body: req, out: &b, respHeader: &h})
+	return b, h.Get("Idempotent-Replayed") == "true", err
+}
+
+// GetBatch reads a batch with its counters and ETA.
+func (c *Client) GetBatch(ctx context.Context, id string) (Batch, error) {
+	var b Batch
+	err := c.do(ctx, call{method: http.MethodGet, path: "/v1/batches/" + url.PathEscape(id), out: &b})
+	return b, err
+}
+
+// CancelBatch stops a batch's expansion and cancels its unstarted jobs.
+func (c *Client) CancelBatch(ctx context.Context, id string) (Batch, error) {
+	var b Batch
+	err := c.do(ctx, call{method: http.MethodPost, path: "/v1/batches/" + url.PathEscape(id) + "/cancel", out: &b})
+	return b, err
+}
+
+// RetryFailedBatch queues a batch's failed jobs again.
+func (c *Client) RetryFailedBatch(ctx context.Context, id string) (Batch, error) {
+	var b Batch
+	err := c.do(ctx, call{method: http.MethodPost, path: "/v1/batches/" + url.PathEscape(id) + "/retry-failed", out: &b})
+	return b, err
+}
