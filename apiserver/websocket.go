@@ -1,6 +1,7 @@
 package apiserver
 
 import (
+	"net"
 	"strings"
 	"sync"
 	"time"
@@ -40,6 +41,12 @@ func (s *Server) ws(c *fiber.Ctx) error {
 	return websocket.New(func(conn *websocket.Conn) {
 		defer s.hub.Unsubscribe(sub)
 		closed := make(chan struct{})
+		defer func() {
+			// The connection and its buffers go back to fasthttp's pools when
+			// this handler returns: the reader must be done with them first.
+			_ = conn.NetConn().SetReadDeadline(time.Now())
+			<-closed
+		}()
 		go func() { // read side: notice the client leaving; clients send nothing
 			defer close(closed)
 			for {
@@ -54,6 +61,10 @@ func (s *Server) ws(c *fiber.Ctx) error {
 				_ = conn.WriteControl(websocket.CloseMessage,
 					websocket.FormatCloseMessage(websocket.ClosePolicyViolation, "too slow: events were dropped; reconnect and read faster"),
 					time.Now().Add(time.Second))
+				// Reset rather than close: the events still queued in the
+				// kernel for a client this slow are stale, and a long-stalled
+				// receiver may not reopen its TCP window for minutes.
+				resetOnClose(conn.NetConn())
 				// A hijacked fasthttp connection is closed only when this
 				// handler returns (its Close is a no-op), so an expired
 				// deadline is what ends a write blocked on the stalled client.
@@ -96,4 +107,16 @@ func (s *Server) ws(c *fiber.Ctx) error {
 			}
 		}
 	})(c)
+}
+
+// resetOnClose makes closing c send a TCP reset, discarding unsent data.
+// fasthttp hands handlers a wrapper of the TCP connection; UnsafeConn is
+// how it exposes the connection underneath.
+func resetOnClose(c net.Conn) {
+	if w, ok := c.(interface{ UnsafeConn() net.Conn }); ok {
+		c = w.UnsafeConn()
+	}
+	if tc, ok := c.(*net.TCPConn); ok {
+		_ = tc.SetLinger(0)
+	}
 }
