@@ -43,7 +43,7 @@ type Config struct {
 	RedisKeyPrefix string
 	// RedisAuthSecret names an existing Secret in Namespace with the keys
 	// "username" and "password" of the Redis user KEDA polls with (it
-	// needs +eval +type +llen). Default "mpegflow-keda-redis".
+	// needs +ping +eval +type +llen). Default "mpegflow-keda-redis".
 	RedisAuthSecret string
 	// ActivationListLength is KEDA's activation threshold (default 0: one
 	// queued id starts a Job).

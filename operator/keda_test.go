@@ -57,11 +57,12 @@ func newKEDAHarness(t *testing.T) *kedaHarness {
 	rdb, prefix := testenv.Redis(t)
 	ctx := context.Background()
 
-	// The Redis user KEDA polls with: exactly what the design says the
-	// scaler needs (+eval +type +llen), on this test's keys only.
+	// The Redis user KEDA polls with: exactly what its redis scaler runs
+	// (PING when it connects, then EVAL of TYPE + LLEN), on this test's
+	// keys only. Without +ping KEDA fails with NOPERM before any poll.
 	user, password := "keda-"+h.ns, "pw-"+randHex()
 	require.NoError(t, rdb.Do(ctx, "ACL", "SETUSER", user, "reset", "on", ">"+password,
-		"~"+prefix+":*", "-@all", "+eval", "+type", "+llen").Err())
+		"~"+prefix+":*", "-@all", "+ping", "+eval", "+type", "+llen").Err())
 	t.Cleanup(func() { rdb.Do(context.Background(), "ACL", "DELUSER", user) })
 
 	cfg := h.cfg
