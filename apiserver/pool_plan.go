@@ -3,8 +3,21 @@ package apiserver
 import (
 	"github.com/gofiber/fiber/v2"
 
-	"github.com/mpegflow/mpegflow/operator"
+	"github.com/mpegflow/mpegflow/internal/store"
 )
+
+// PoolPlanner renders the Kubernetes objects the operator applies for a
+// pool, secrets redacted; *operator.Planner implements it. It is an
+// interface so that this package does not import the operator (whose
+// encoder dependency imports the dispatcher, whose tests import this
+// package).
+type PoolPlanner interface {
+	// PlanObjects returns the objects in apply order.
+	PlanObjects(p store.Pool) ([]map[string]any, error)
+	// PlanYAML returns them as the multi-document YAML `mpegflow pools
+	// plan` prints.
+	PlanYAML(p store.Pool) ([]byte, error)
+}
 
 // planObject is one Kubernetes object of a pool's plan, as the operator
 // server-side applies it (apiVersion, kind, metadata, spec or data).
@@ -19,7 +32,7 @@ const yamlMediaType = "application/yaml"
 // rendered by the operator's own code with the worker token redacted. JSON
 // by default, YAML for Accept: application/yaml.
 func (s *Server) poolPlan(c *fiber.Ctx) error {
-	if s.cfg.Plan == nil {
+	if s.cfg.Planner == nil {
 		return problem(fiber.StatusServiceUnavailable, "plan-unavailable",
 			"this server has no operator configuration; set MPEGFLOW_ENCODER_IMAGE and the other variables of `mpegflow operator` on the API server to show pool plans")
 	}
@@ -27,17 +40,17 @@ func (s *Server) poolPlan(c *fiber.Ctx) error {
 	if err != nil {
 		return notFoundOr(err, "pool")
 	}
-	objs, err := operator.PlanObjects(*s.cfg.Plan, p)
-	if err != nil {
-		return err
-	}
 	if c.Accepts(fiber.MIMEApplicationJSON, yamlMediaType) == yamlMediaType {
-		b, err := operator.PlanYAML(objs)
+		b, err := s.cfg.Planner.PlanYAML(p)
 		if err != nil {
 			return err
 		}
 		c.Set(fiber.HeaderContentType, yamlMediaType)
 		return c.Send(b)
+	}
+	objs, err := s.cfg.Planner.PlanObjects(p)
+	if err != nil {
+		return err
 	}
 	items := make([]planObject, len(objs))
 	for i, o := range objs {

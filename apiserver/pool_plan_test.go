@@ -103,12 +103,3 @@ func TestPoolPlanWithoutOperatorConfiguration(t *testing.T) {
 	assert.Equal(t, problemPrefix+"plan-unavailable", p.Type)
 	assert.Contains(t, p.Detail, "MPEGFLOW_ENCODER_IMAGE")
 }
-
-func TestNewRejectsAnIncompletePlanConfiguration(t *testing.T) {
-	t.Parallel()
-	f := newFixture(t)
-	bad := testPlanConfig()
-	bad.Image = ""
-	_, err := New(Config{Plan: &bad}, f.store, f.queue, f.objects, events.NewBus(f.queue, time.Now), slog.New(slog.DiscardHandler))
-	require.ErrorContains(t, err, "Image")
-}

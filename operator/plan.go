@@ -65,3 +65,27 @@ func PlanYAML(objs []map[string]any) ([]byte, error) {
 	}
 	return buf.Bytes(), nil
 }
+
+// Planner renders plans with one validated configuration. The API server
+// holds one (GET /v1/pools/{id}/plan) through its own small interface, so
+// it does not import this package.
+type Planner struct{ cfg Config }
+
+// NewPlanner validates cfg as the reconciler would.
+func NewPlanner(cfg Config) (*Planner, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	return &Planner{cfg: cfg}, nil
+}
+
+// PlanObjects is PlanObjects with the planner's configuration.
+func (pl *Planner) PlanObjects(p store.Pool) ([]map[string]any, error) {
+	return PlanObjects(pl.cfg, p)
+}
+
+// PlanYAML is Plan with the planner's configuration: the bytes
+// `mpegflow pools plan` prints.
+func (pl *Planner) PlanYAML(p store.Pool) ([]byte, error) {
+	return Plan(pl.cfg, p)
+}

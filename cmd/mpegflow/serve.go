@@ -46,7 +46,9 @@ func serveCmd() *cobra.Command {
 				return err
 			}
 			defer s.Close()
-			s.plan = plan
+			if plan != nil {
+				s.plan = plan
+			}
 			return s.serve(ctx, roles{rest: rest, grpc: grpcOn, services: services})
 		},
 	}
@@ -71,13 +73,16 @@ func migrateUp(databaseURL string, log *slog.Logger) error {
 // `mpegflow operator`), so GET /v1/pools/{id}/plan shows exactly what the
 // operator applies. Without it that route answers 503; with it but
 // incomplete, serve refuses to start.
-func planConfig(getenv func(string) string) (*operator.Config, error) {
+func planConfig(getenv func(string) string) (*operator.Planner, error) {
 	if getenv("MPEGFLOW_ENCODER_IMAGE") == "" {
 		return nil, nil
 	}
 	cfg, _, err := operator.FromEnv(getenv)
-	if err != nil {
-		return nil, fmt.Errorf("pool plans (MPEGFLOW_ENCODER_IMAGE is set, so the operator's variables must be complete): %w", err)
+	if err == nil {
+		var pl *operator.Planner
+		if pl, err = operator.NewPlanner(cfg); err == nil {
+			return pl, nil
+		}
 	}
-	return &cfg, nil
+	return nil, fmt.Errorf("pool plans (MPEGFLOW_ENCODER_IMAGE is set, so the operator's variables must be complete): %w", err)
 }

@@ -22,7 +22,6 @@ import (
 	"github.com/mpegflow/mpegflow/internal/queue"
 	"github.com/mpegflow/mpegflow/internal/store"
 	"github.com/mpegflow/mpegflow/internal/telemetry"
-	"github.com/mpegflow/mpegflow/operator"
 )
 
 // hubBuffer is how many events a WebSocket client may lag behind before it
@@ -45,7 +44,7 @@ type stack struct {
 	hub     *events.Hub
 	coord   *dispatcher.Coordinator
 	// plan, when set, lets the REST API show pools' plans (serve only).
-	plan *operator.Config
+	plan apiserver.PoolPlanner
 }
 
 // openStack connects to Postgres and Redis and builds the coordinator.
@@ -135,7 +134,7 @@ func (s *stack) serve(ctx context.Context, r roles) error {
 	var api *apiserver.Server
 	if r.rest {
 		var err error
-		api, err = apiserver.New(apiserver.Config{BodyLimit: s.cfg.BodyLimit, AllowHTTPInputs: s.cfg.AllowHTTP, Metrics: s.metrics, Hub: s.hub, Plan: s.plan},
+		api, err = apiserver.New(apiserver.Config{BodyLimit: s.cfg.BodyLimit, AllowHTTPInputs: s.cfg.AllowHTTP, Metrics: s.metrics, Hub: s.hub, Planner: s.plan},
 			s.store, s.queue, s.objects, s.bus, s.log)
 		if err != nil {
 			return err
