@@ -23,6 +23,7 @@ import (
 	"github.com/mpegflow/mpegflow/internal/queue"
 	"github.com/mpegflow/mpegflow/internal/store"
 	"github.com/mpegflow/mpegflow/internal/testenv"
+	"github.com/mpegflow/mpegflow/operator"
 )
 
 // fixture is a real API on a fresh database, a private Redis prefix and its
@@ -52,7 +53,9 @@ func newFixture(t *testing.T) *fixture {
 	require.NoError(t, err)
 	q := queue.New(rdb, queue.NewKeys(prefix))
 	hub := events.NewHub(rdb, q.Keys().Events(), 64, slog.New(slog.DiscardHandler))
-	srv, err := New(Config{BodyLimit: 64 << 10, Hub: hub, Guard: testGuard()}, st, q, objects, events.NewBus(q, time.Now), slog.New(slog.DiscardHandler))
+	planner, err := operator.NewPlanner(testPlanConfig())
+	require.NoError(t, err)
+	srv, err := New(Config{BodyLimit: 64 << 10, Hub: hub, Guard: testGuard(), Planner: planner}, st, q, objects, events.NewBus(q, time.Now), slog.New(slog.DiscardHandler))
 	require.NoError(t, err)
 
 	f := &fixture{t: t, srv: srv, store: st, db: db, rdb: rdb, queue: q, objects: objects, keys: map[auth.Role]string{}}

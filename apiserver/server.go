@@ -43,6 +43,11 @@ type Config struct {
 	// Batches, when set, is told about every accepted batch so its
 	// expansion starts at once instead of at the expander's next round.
 	Batches BatchKicker
+	// Planner, when set, renders what the operator applies for a pool
+	// (*operator.Planner, built from the environment `mpegflow operator`
+	// reads), and GET /v1/pools/{id}/plan shows it. Unset, that route
+	// answers 503 (problem type plan-unavailable).
+	Planner PoolPlanner
 }
 
 // Server serves the REST API.

@@ -43,7 +43,7 @@ type Config struct {
 	RedisKeyPrefix string
 	// RedisAuthSecret names an existing Secret in Namespace with the keys
 	// "username" and "password" of the Redis user KEDA polls with (it
-	// needs +eval +type +llen). Default "mpegflow-keda-redis".
+	// needs +ping +eval +type +llen). Default "mpegflow-keda-redis".
 	RedisAuthSecret string
 	// ActivationListLength is KEDA's activation threshold (default 0: one
 	// queued id starts a Job).
@@ -89,6 +89,13 @@ type Config struct {
 	// Jobs for inspection (defaults 5 and 20).
 	SuccessfulJobsHistoryLimit int32
 	FailedJobsHistoryLimit     int32
+}
+
+// Validate reports every missing or invalid required field, as Render and
+// NewReconciler would; a server that renders plans checks it at start.
+func (c Config) Validate() error {
+	_, err := c.withDefaults()
+	return err
 }
 
 // withDefaults returns c with every zero field defaulted, or the first

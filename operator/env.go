@@ -24,7 +24,7 @@ var EnvVars = []struct{ Name, Default, Meaning string }{
 	{"MPEGFLOW_OPERATOR_COORDINATOR_NAMESPACE", "the namespace", "namespace of the coordinator pods (NetworkPolicy)"},
 	{"MPEGFLOW_OPERATOR_REDIS_ADDRESS", "", "Redis host:port KEDA polls (required)"},
 	{"MPEGFLOW_OPERATOR_REDIS_DATABASE", "0", "Redis database index"},
-	{"MPEGFLOW_OPERATOR_REDIS_AUTH_SECRET", "mpegflow-keda-redis", "Secret with username/password of KEDA's Redis user (+eval +type +llen)"},
+	{"MPEGFLOW_OPERATOR_REDIS_AUTH_SECRET", "mpegflow-keda-redis", "Secret with username/password of KEDA's Redis user (+ping +eval +type +llen)"},
 	{"REDIS_KEY_PREFIX", "mpegflow", "queue key prefix, as the apiserver's"},
 	{"MPEGFLOW_OPERATOR_OBJECT_STORAGE_CIDRS", "", "comma-separated CIDRs of object storage the pods may reach"},
 	{"MPEGFLOW_OPERATOR_OBJECT_STORAGE_PORTS", "443", "comma-separated TCP ports of object storage"},

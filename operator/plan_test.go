@@ -38,3 +38,24 @@ func TestPlanPrintsEveryObjectRedacted(t *testing.T) {
 	require.NotContains(t, string(out), "creationTimestamp", "no null fields in an apply configuration")
 	require.NotContains(t, string(out), "status:")
 }
+
+func TestNewPlannerValidatesAndRendersLikePlan(t *testing.T) {
+	t.Parallel()
+	bad := testConfig()
+	bad.Image = ""
+	_, err := NewPlanner(bad)
+	require.ErrorContains(t, err, "Image")
+
+	pl, err := NewPlanner(testConfig())
+	require.NoError(t, err)
+	want, err := Plan(testConfig(), testPool("acme"))
+	require.NoError(t, err)
+	got, err := pl.PlanYAML(testPool("acme"))
+	require.NoError(t, err)
+	require.Equal(t, string(want), string(got))
+	objs, err := pl.PlanObjects(testPool("acme"))
+	require.NoError(t, err)
+	fromObjs, err := PlanYAML(objs)
+	require.NoError(t, err)
+	require.Equal(t, string(want), string(fromObjs), "the JSON objects and the YAML are the same plan")
+}

@@ -20,7 +20,10 @@ func withPoolsPlan(pools *cobra.Command) *cobra.Command {
 // pool from Postgres with the operator's own configuration and read-only
 // role (MPEGFLOW_OPERATOR_DATABASE_URL), so the plan is exactly what the
 // operator renders: namespace, image, coordinator and Redis addresses are
-// platform settings the REST API does not know.
+// platform settings. It is the operator-side view, for platform operators;
+// tenants get the same bytes from GET /v1/pools/{id}/plan (Accept:
+// application/yaml) on an API server given the same environment. Both
+// render through operator.Plan.
 func poolsPlanCmd() *cobra.Command {
 	return &cobra.Command{
 		Use:   "plan POOL",

@@ -45,6 +45,8 @@ type stack struct {
 	hub     *events.Hub
 	coord   *dispatcher.Coordinator
 	batches *backfill.Expander
+	// plan, when set, lets the REST API show pools' plans (serve only).
+	plan apiserver.PoolPlanner
 }
 
 // openStack connects to Postgres and Redis and builds the coordinator.
@@ -142,7 +144,7 @@ func (s *stack) serve(ctx context.Context, r roles) error {
 	var api *apiserver.Server
 	if r.rest {
 		var err error
-		api, err = apiserver.New(apiserver.Config{BodyLimit: s.cfg.BodyLimit, AllowHTTPInputs: s.cfg.AllowHTTP, Guard: s.cfg.Guard(), Metrics: s.metrics, Hub: s.hub, Batches: s.batches},
+		api, err = apiserver.New(apiserver.Config{BodyLimit: s.cfg.BodyLimit, AllowHTTPInputs: s.cfg.AllowHTTP, Guard: s.cfg.Guard(), Metrics: s.metrics, Hub: s.hub, Batches: s.batches, Planner: s.plan},
 			s.store, s.queue, s.objects, s.bus, s.log)
 		if err != nil {
 			return err

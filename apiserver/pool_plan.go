@@ -1,0 +1,60 @@
+package apiserver
+
+import (
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/mpegflow/mpegflow/internal/store"
+)
+
+// PoolPlanner renders the Kubernetes objects the operator applies for a
+// pool, secrets redacted; *operator.Planner implements it. It is an
+// interface so that this package does not import the operator (whose
+// encoder dependency imports the dispatcher, whose tests import this
+// package).
+type PoolPlanner interface {
+	// PlanObjects returns the objects in apply order.
+	PlanObjects(p store.Pool) ([]map[string]any, error)
+	// PlanYAML returns them as the multi-document YAML `mpegflow pools
+	// plan` prints.
+	PlanYAML(p store.Pool) ([]byte, error)
+}
+
+// planObject is one Kubernetes object of a pool's plan, as the operator
+// server-side applies it (apiVersion, kind, metadata, spec or data).
+type planObject map[string]any
+
+// yamlMediaType is what GET /v1/pools/{id}/plan answers when asked for YAML:
+// the multi-document YAML `mpegflow pools plan` prints, byte for byte.
+const yamlMediaType = "application/yaml"
+
+// poolPlan answers the objects the operator applies for a pool the caller
+// may read (the shared pool included; another organization's pool is 404),
+// rendered by the operator's own code with the worker token redacted. JSON
+// by default, YAML for Accept: application/yaml.
+func (s *Server) poolPlan(c *fiber.Ctx) error {
+	if s.cfg.Planner == nil {
+		return problem(fiber.StatusServiceUnavailable, "plan-unavailable",
+			"this server has no operator configuration; set MPEGFLOW_ENCODER_IMAGE and the other variables of `mpegflow operator` on the API server to show pool plans")
+	}
+	p, err := s.store.GetPool(c.UserContext(), readScope(principal(c)), c.Params("id"))
+	if err != nil {
+		return notFoundOr(err, "pool")
+	}
+	if c.Accepts(fiber.MIMEApplicationJSON, yamlMediaType) == yamlMediaType {
+		b, err := s.cfg.Planner.PlanYAML(p)
+		if err != nil {
+			return err
+		}
+		c.Set(fiber.HeaderContentType, yamlMediaType)
+		return c.Send(b)
+	}
+	objs, err := s.cfg.Planner.PlanObjects(p)
+	if err != nil {
+		return err
+	}
+	items := make([]planObject, len(objs))
+	for i, o := range objs {
+		items[i] = o
+	}
+	return c.JSON(list[planObject]{Items: items})
+}
