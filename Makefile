@@ -52,8 +52,24 @@ $(K8S_ASSETS)/etcd:
 	cd tools/k8s && $(GO) build -trimpath -o $(CURDIR)/$@.tmp go.etcd.io/etcd/server/v3
 	mv $@.tmp $@
 
+# kube-controller-manager and kube-scheduler for the end-to-end rig, from the
+# same module and cached beside the apiserver (new file names only: the
+# directory is shared, so each binary is written to .tmp and renamed).
+$(K8S_ASSETS)/kube-controller-manager:
+	@mkdir -p $(K8S_ASSETS)
+	cd tools/k8s && $(GO) build -trimpath -o $(CURDIR)/$@.tmp k8s.io/kubernetes/cmd/kube-controller-manager
+	mv $@.tmp $@
+
+$(K8S_ASSETS)/kube-scheduler:
+	@mkdir -p $(K8S_ASSETS)
+	cd tools/k8s && $(GO) build -trimpath -o $(CURDIR)/$@.tmp k8s.io/kubernetes/cmd/kube-scheduler
+	mv $@.tmp $@
+
 .PHONY: k8s-tools
 k8s-tools: $(K8S_ASSETS)/kube-apiserver $(K8S_ASSETS)/etcd ## Build kube-apiserver and etcd for envtest into bin/k8s, cached by version
+
+.PHONY: k8s-e2e-tools
+k8s-e2e-tools: k8s-tools $(K8S_ASSETS)/kube-controller-manager $(K8S_ASSETS)/kube-scheduler ## Build kube-controller-manager and kube-scheduler for the end-to-end rig, cached by version
 
 .PHONY: tools
 tools: $(VERSITYGW) k8s-tools ## Build the test tools (versitygw S3 server, kube-apiserver, etcd) into bin/, cached by version
