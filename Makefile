@@ -71,12 +71,25 @@ k8s-tools: $(K8S_ASSETS)/kube-apiserver $(K8S_ASSETS)/etcd ## Build kube-apiserv
 .PHONY: k8s-e2e-tools
 k8s-e2e-tools: k8s-tools $(K8S_ASSETS)/kube-controller-manager $(K8S_ASSETS)/kube-scheduler ## Build kube-controller-manager and kube-scheduler for the end-to-end rig, cached by version
 
+# KEDA's own operator for the scaling tests (operator/keda_test.go), at the
+# version go.mod pins, built from the module proxy with KEDA's own go.mod
+# (scripts/build-keda.sh) and cached by version. Cold: about 12 minutes on
+# two cores.
+KEDA_VERSION  := $(shell awk '$$1=="github.com/kedacore/keda/v2"{print $$2; exit}' go.mod)
+KEDA_OPERATOR := $(BIN)/keda/keda-$(KEDA_VERSION)/keda-operator
+
+$(KEDA_OPERATOR):
+	GO=$(GO) scripts/build-keda.sh $(CURDIR)/$@
+
+.PHONY: keda
+keda: $(KEDA_OPERATOR) ## Build KEDA's operator (version from go.mod) into bin/keda, cached by version
+
 .PHONY: tools
-tools: $(VERSITYGW) k8s-tools ## Build the test tools (versitygw S3 server, kube-apiserver, etcd) into bin/, cached by version
+tools: $(VERSITYGW) k8s-tools keda ## Build the test tools (versitygw S3 server, kube-apiserver, etcd, KEDA operator) into bin/, cached by version
 
 .PHONY: test
 test: deps tools verify-generated ## Check generated code, then run every test with -race against private Postgres, Redis and S3
-	VERSITYGW=$(CURDIR)/$(VERSITYGW) KUBEBUILDER_ASSETS=$(CURDIR)/$(K8S_ASSETS) \
+	VERSITYGW=$(CURDIR)/$(VERSITYGW) KUBEBUILDER_ASSETS=$(CURDIR)/$(K8S_ASSETS) KEDA_OPERATOR=$(CURDIR)/$(KEDA_OPERATOR) \
 		scripts/with-services.sh $(GO) test -race -count=1 ./...
 
 .PHONY: bench

@@ -50,7 +50,8 @@ func newFixture(t *testing.T) *fixture {
 	require.NoError(t, err)
 	q := queue.New(rdb, queue.NewKeys(prefix))
 	hub := events.NewHub(rdb, q.Keys().Events(), 64, slog.New(slog.DiscardHandler))
-	srv, err := New(Config{BodyLimit: 64 << 10, Hub: hub}, st, q, objects, events.NewBus(q, time.Now), slog.New(slog.DiscardHandler))
+	plan := testPlanConfig()
+	srv, err := New(Config{BodyLimit: 64 << 10, Hub: hub, Plan: &plan}, st, q, objects, events.NewBus(q, time.Now), slog.New(slog.DiscardHandler))
 	require.NoError(t, err)
 
 	f := &fixture{t: t, srv: srv, store: st, db: db, rdb: rdb, queue: q, objects: objects, keys: map[auth.Role]string{}}

@@ -46,6 +46,7 @@ func TestTenantIsolation(t *testing.T) {
 		{"PATCH", "/v1/webhooks/" + hook.ID.String(), `{"url":"https://evil.example.com/"}`},
 		{"DELETE", "/v1/webhooks/" + hook.ID.String(), ""},
 		{"GET", "/v1/pools/" + pool.ID, ""},
+		{"GET", "/v1/pools/" + pool.ID + "/plan", ""},
 		{"PATCH", "/v1/pools/" + pool.ID, `{"max_replicas":100}`},
 		{"POST", "/v1/pools/" + pool.ID + "/pause", ""},
 		{"POST", "/v1/pools/" + pool.ID + "/resume", ""},

@@ -127,6 +127,8 @@ var wantLeastRole = map[string]auth.Role{
 	// Pool Manage: Admin (reading pools is Organization Read)
 	"GET /v1/pools": auth.Viewer, "POST /v1/pools": auth.Admin, "GET /v1/pools/:id": auth.Viewer, "PATCH /v1/pools/:id": auth.Admin,
 	"POST /v1/pools/:id/pause": auth.Admin, "POST /v1/pools/:id/resume": auth.Admin, "DELETE /v1/pools/:id": auth.Admin,
+	// A pool's plan (the objects the operator applies) is reading its settings: Organization Read
+	"GET /v1/pools/:id/plan": auth.Viewer,
 	// Worker Read: Admin; Worker Manage: SuperAdmin
 	"GET /v1/workers": auth.Admin, "POST /v1/workers/:id/drain": auth.SuperAdmin, "POST /v1/workers/:id/evict": auth.SuperAdmin,
 	// Platform Admin: SuperAdmin

@@ -81,6 +81,8 @@ func (s *Server) routes() []Route {
 		{Method: "GET", Path: "/v1/pools", Perm: auth.OrgRead, Tag: "pools", Summary: "List the pools you can submit to", Response: list[store.Pool]{}, handler: s.listPools},
 		{Method: "POST", Path: "/v1/pools", Perm: auth.PoolManage, Tag: "pools", Status: 201, Summary: "Create a dedicated pool", Body: poolRequest{}, Response: poolResponse{}, handler: s.createPool},
 		{Method: "GET", Path: "/v1/pools/:id", Perm: auth.OrgRead, Tag: "pools", Summary: "Get a pool and its queue depth", Response: poolResponse{}, handler: s.getPool},
+		{Method: "GET", Path: "/v1/pools/:id/plan", Perm: auth.OrgRead, Tag: "pools",
+			Summary: "The Kubernetes objects the operator applies for a pool, in apply order, secrets redacted (Accept: application/yaml for the YAML `mpegflow pools plan` prints)", Response: list[planObject]{}, handler: s.poolPlan},
 		{Method: "PATCH", Path: "/v1/pools/:id", Perm: auth.PoolManage, Tag: "pools", Summary: "Update a pool's scaling settings", Body: poolRequest{}, Response: poolResponse{}, handler: s.updatePool},
 		{Method: "POST", Path: "/v1/pools/:id/pause", Perm: auth.PoolManage, Tag: "pools", Summary: "Pause a pool: claims stop at once, its ScaledJobs are zeroed", Response: poolResponse{}, handler: s.pausePool},
 		{Method: "POST", Path: "/v1/pools/:id/resume", Perm: auth.PoolManage, Tag: "pools", Summary: "Resume a paused pool", Response: poolResponse{}, handler: s.resumePool},

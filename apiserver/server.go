@@ -19,6 +19,7 @@ import (
 	"github.com/mpegflow/mpegflow/internal/queue"
 	"github.com/mpegflow/mpegflow/internal/store"
 	"github.com/mpegflow/mpegflow/internal/telemetry"
+	"github.com/mpegflow/mpegflow/operator"
 )
 
 // Config holds the API's tunables. Zero values take the defaults noted.
@@ -35,6 +36,12 @@ type Config struct {
 	Metrics *telemetry.Metrics
 	// Hub, when set, serves live events on GET /ws.
 	Hub *events.Hub
+	// Plan, when set, is the operator's render configuration (the
+	// environment `mpegflow operator` reads: namespace, encoder image,
+	// coordinator and Redis addresses), and GET /v1/pools/{id}/plan shows
+	// the objects the operator applies for a pool. Unset, that route
+	// answers 503 (problem type plan-unavailable).
+	Plan *operator.Config
 }
 
 // Server serves the REST API.
@@ -56,6 +63,11 @@ func New(cfg Config, st *store.Store, q *queue.Queue, objects *objstore.Store, b
 	cfg.ReadTimeout = cmp.Or(cfg.ReadTimeout, 30*time.Second)
 	if cfg.DefaultMaxAttempts < 1 || cfg.DefaultMaxAttempts > 20 {
 		return nil, fmt.Errorf("apiserver: default max attempts %d out of range 1..20", cfg.DefaultMaxAttempts)
+	}
+	if cfg.Plan != nil {
+		if err := cfg.Plan.Validate(); err != nil {
+			return nil, fmt.Errorf("apiserver: pool plan configuration: %w", err)
+		}
 	}
 	s := &Server{cfg: cfg, store: st, queue: q, objects: objects, bus: bus, hub: cfg.Hub, log: log}
 	s.app = fiber.New(fiber.Config{

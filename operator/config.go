@@ -85,6 +85,13 @@ type Config struct {
 	FailedJobsHistoryLimit     int32
 }
 
+// Validate reports every missing or invalid required field, as Render and
+// NewReconciler would; a server that renders plans checks it at start.
+func (c Config) Validate() error {
+	_, err := c.withDefaults()
+	return err
+}
+
 // withDefaults returns c with every zero field defaulted, or the first
 // missing or invalid required field.
 func (c Config) withDefaults() (Config, error) {

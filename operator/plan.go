@@ -13,9 +13,11 @@ import (
 // and must be safe to paste into a ticket.
 const Redacted = "<redacted>"
 
-// Plan renders pool p as the multi-document YAML the operator applies
-// (apply order), with Secret data redacted.
-func Plan(cfg Config, p store.Pool) ([]byte, error) {
+// PlanObjects renders pool p as the objects the operator applies, in apply
+// order, each as its apply configuration (apiVersion, kind, metadata, spec
+// or data), with Secret data redacted. `mpegflow pools plan` and the REST
+// API's GET /v1/pools/{id}/plan both print these.
+func PlanObjects(cfg Config, p store.Pool) ([]map[string]any, error) {
 	objs, err := Render(cfg, p)
 	if err != nil {
 		return nil, err
@@ -24,17 +26,37 @@ func Plan(cfg Config, p store.Pool) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	var buf bytes.Buffer
-	for i, o := range list {
+	out := make([]map[string]any, 0, len(list))
+	for _, o := range list {
 		if o.resource == SecretResource {
 			data, _ := o.obj.Object["data"].(map[string]any)
 			for k := range data {
 				data[k] = Redacted
 			}
 		}
-		b, err := yaml.Marshal(o.obj.Object)
+		out = append(out, o.obj.Object)
+	}
+	return out, nil
+}
+
+// Plan renders pool p as the multi-document YAML the operator applies
+// (apply order), with Secret data redacted.
+func Plan(cfg Config, p store.Pool) ([]byte, error) {
+	objs, err := PlanObjects(cfg, p)
+	if err != nil {
+		return nil, err
+	}
+	return PlanYAML(objs)
+}
+
+// PlanYAML writes plan objects as one YAML document each, separated by
+// "---" lines.
+func PlanYAML(objs []map[string]any) ([]byte, error) {
+	var buf bytes.Buffer
+	for i, o := range objs {
+		b, err := yaml.Marshal(o)
 		if err != nil {
-			return nil, fmt.Errorf("marshal %s %s: %w", o.obj.GetKind(), o.obj.GetName(), err)
+			return nil, fmt.Errorf("marshal plan object %d (%v): %w", i, o["kind"], err)
 		}
 		if i > 0 {
 			buf.WriteString("---\n")

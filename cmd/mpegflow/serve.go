@@ -2,11 +2,14 @@ package main
 
 import (
 	"errors"
+	"fmt"
 	"log/slog"
+	"os"
 
 	"github.com/spf13/cobra"
 
 	"github.com/mpegflow/mpegflow/internal/store"
+	"github.com/mpegflow/mpegflow/operator"
 )
 
 func serveCmd() *cobra.Command {
@@ -34,11 +37,16 @@ func serveCmd() *cobra.Command {
 					return err
 				}
 			}
+			plan, err := planConfig(os.Getenv)
+			if err != nil {
+				return err
+			}
 			s, err := openStack(ctx, cfg, log)
 			if err != nil {
 				return err
 			}
 			defer s.Close()
+			s.plan = plan
 			return s.serve(ctx, roles{rest: rest, grpc: grpcOn, services: services})
 		},
 	}
@@ -56,4 +64,20 @@ func migrateUp(databaseURL string, log *slog.Logger) error {
 	}
 	defer m.Close()
 	return m.Up()
+}
+
+// planConfig reads the operator's render configuration when the API server
+// is given it (MPEGFLOW_ENCODER_IMAGE set, plus the other variables of
+// `mpegflow operator`), so GET /v1/pools/{id}/plan shows exactly what the
+// operator applies. Without it that route answers 503; with it but
+// incomplete, serve refuses to start.
+func planConfig(getenv func(string) string) (*operator.Config, error) {
+	if getenv("MPEGFLOW_ENCODER_IMAGE") == "" {
+		return nil, nil
+	}
+	cfg, _, err := operator.FromEnv(getenv)
+	if err != nil {
+		return nil, fmt.Errorf("pool plans (MPEGFLOW_ENCODER_IMAGE is set, so the operator's variables must be complete): %w", err)
+	}
+	return &cfg, nil
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/mpegflow/mpegflow/internal/queue"
 	"github.com/mpegflow/mpegflow/internal/store"
 	"github.com/mpegflow/mpegflow/internal/telemetry"
+	"github.com/mpegflow/mpegflow/operator"
 )
 
 // hubBuffer is how many events a WebSocket client may lag behind before it
@@ -43,6 +44,8 @@ type stack struct {
 	bus     *events.Bus
 	hub     *events.Hub
 	coord   *dispatcher.Coordinator
+	// plan, when set, lets the REST API show pools' plans (serve only).
+	plan *operator.Config
 }
 
 // openStack connects to Postgres and Redis and builds the coordinator.
@@ -132,7 +135,7 @@ func (s *stack) serve(ctx context.Context, r roles) error {
 	var api *apiserver.Server
 	if r.rest {
 		var err error
-		api, err = apiserver.New(apiserver.Config{BodyLimit: s.cfg.BodyLimit, AllowHTTPInputs: s.cfg.AllowHTTP, Metrics: s.metrics, Hub: s.hub},
+		api, err = apiserver.New(apiserver.Config{BodyLimit: s.cfg.BodyLimit, AllowHTTPInputs: s.cfg.AllowHTTP, Metrics: s.metrics, Hub: s.hub, Plan: s.plan},
 			s.store, s.queue, s.objects, s.bus, s.log)
 		if err != nil {
 			return err
