@@ -92,6 +92,11 @@ test: deps tools verify-generated ## Check generated code, then run every test w
 	VERSITYGW=$(CURDIR)/$(VERSITYGW) KUBEBUILDER_ASSETS=$(CURDIR)/$(K8S_ASSETS) KEDA_OPERATOR=$(CURDIR)/$(KEDA_OPERATOR) \
 		scripts/with-services.sh $(GO) test -race -count=1 ./...
 
+.PHONY: test-e2e
+test-e2e: deps tools k8s-e2e-tools ## Run the end-to-end test: REST → KEDA → Job → process node → mpegflow encode → S3, on a real control plane
+	VERSITYGW=$(CURDIR)/$(VERSITYGW) KUBEBUILDER_ASSETS=$(CURDIR)/$(K8S_ASSETS) KEDA_OPERATOR=$(CURDIR)/$(KEDA_OPERATOR) \
+		scripts/with-services.sh $(GO) test -race -count=1 -tags e2e -timeout 30m -v -run TestE2E ./e2e/
+
 .PHONY: bench
 bench: deps $(VERSITYGW) ## Run the coordinator benchmarks (REST + gRPC + Postgres + Redis), figures go in docs/benchmarks.md
 	VERSITYGW=$(CURDIR)/$(VERSITYGW) scripts/with-services.sh $(GO) test -run '^$$' -bench . -benchtime 3000x -count 3 ./dispatcher/
@@ -100,6 +105,8 @@ bench: deps $(VERSITYGW) ## Run the coordinator benchmarks (REST + gRPC + Postgr
 lint: ## gofmt and go vet
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }
 	$(GO) vet ./...
+	$(GO) vet -tags e2e ./e2e/
+	cd tools/processnode && $(GO) vet ./...
 
 .PHONY: generate
 generate: $(PROTOC_GEN_GO) $(PROTOC_GEN_GO_GRPC) ## Regenerate generated code (protobuf) with the pinned plugins

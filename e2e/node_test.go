@@ -4,6 +4,7 @@ package e2e
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -20,7 +21,7 @@ const nodeName = "process-node"
 // startProcessNode runs tools/processnode with binDir first on PATH (so
 // pods run the freshly built mpegflow) and waits until its Node is Ready
 // and free of the not-ready taint, i.e. schedulable.
-func startProcessNode(t *testing.T, cs kubernetes.Interface, kubeconfig, bin, binDir string) *proc {
+func startProcessNode(t *testing.T, cs kubernetes.Interface, kubeconfig, bin, binDir string) (*proc, string) {
 	t.Helper()
 	work := filepath.Join(t.TempDir(), "pods")
 	p := startProc(t, "processnode", bin, []string{
@@ -51,5 +52,25 @@ func startProcessNode(t *testing.T, cs kubernetes.Interface, kubeconfig, bin, bi
 	if err != nil {
 		t.Fatal(err)
 	}
-	return p
+	return p, work
+}
+
+// podReady reports the pod's Ready condition.
+func podReady(p *corev1.Pod) bool {
+	for _, c := range p.Status.Conditions {
+		if c.Type == corev1.PodReady {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
+}
+
+// errTerminal says that a pod ended before what was awaited.
+func errTerminal(p *corev1.Pod) error {
+	return fmt.Errorf("pod %s ended %s early: %+v", p.Name, p.Status.Phase, p.Status.ContainerStatuses)
+}
+
+// podScratch is the directory the node made for the pod's "scratch" volume.
+func podScratch(work string, p *corev1.Pod) string {
+	return filepath.Join(work, fmt.Sprintf("%s_%s_%s", p.Namespace, p.Name, p.UID), "volumes", "scratch")
 }

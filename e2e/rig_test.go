@@ -78,7 +78,7 @@ func startRig(t *testing.T) *rig {
 		}
 	}
 	r.keda = testenv.StartKEDA(t, cp.cfg, testenv.KEDAOptions{Namespace: kedaNamespace, WatchNamespace: namespace})
-	r.node = startProcessNode(t, r.cs, cp.kubeconfig, filepath.Join(binDir, "processnode"), binDir)
+	r.node, _ = startProcessNode(t, r.cs, cp.kubeconfig, filepath.Join(binDir, "processnode"), binDir)
 	r.svc = startServices(t, r.cs, cp.kubeconfig, filepath.Join(binDir, "mpegflow"), namespace, db)
 	if r.api, err = client.New(r.svc.api, r.svc.apiKey, client.Config{}); err != nil {
 		t.Fatalf("REST client: %v", err)
