@@ -39,7 +39,11 @@ func TestProcessNode(t *testing.T) {
 				TerminationGracePeriodSeconds: new(int64(60)),
 				Containers: []corev1.Container{{
 					Name: "main", Image: "none", Command: []string{"/bin/sh", "-c", script},
-					Env:          []corev1.EnvVar{{Name: "POD", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.name"}}}},
+					Env: []corev1.EnvVar{
+						{Name: "POD", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.name"}}},
+						// A mount path at the start of a value is the pod's own directory.
+						{Name: "SCRATCH", Value: "/scratch"},
+					},
 					VolumeMounts: []corev1.VolumeMount{{Name: "scratch", MountPath: "/scratch"}},
 					ReadinessProbe: &corev1.Probe{
 						ProbeHandler:  corev1.ProbeHandler{Exec: &corev1.ExecAction{Command: []string{"test", "-f", "/scratch/ready"}}},
@@ -56,7 +60,7 @@ func TestProcessNode(t *testing.T) {
 
 	// Ready from the probe, then Failed with exit code 3. The pod becomes
 	// ready only once it wrote the file, and exits once told to.
-	if _, err := pods.Create(ctx, pod("exits", `test "$POD" = exits || exit 9; sleep 1; touch /scratch/ready; while [ ! -f /scratch/go ]; do sleep 0.2; done; exit 3`), metav1.CreateOptions{}); err != nil {
+	if _, err := pods.Create(ctx, pod("exits", `test "$POD" = exits || exit 9; sleep 1; touch "$SCRATCH/ready"; while [ ! -f "$SCRATCH/go" ]; do sleep 0.2; done; exit 3`), metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	var p *corev1.Pod
@@ -93,7 +97,7 @@ func TestProcessNode(t *testing.T) {
 
 	// Delete a running pod whose process exits on SIGTERM: gone in
 	// seconds although the grace period is 60 s.
-	if _, err := pods.Create(ctx, pod("sleeper", `trap 'exit 0' TERM; touch /scratch/ready; while true; do sleep 0.2; done`), metav1.CreateOptions{}); err != nil {
+	if _, err := pods.Create(ctx, pod("sleeper", `trap 'exit 0' TERM; touch "$SCRATCH/ready"; while true; do sleep 0.2; done`), metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	if err := poll(ctx, 200*time.Millisecond, func() (bool, error) {
