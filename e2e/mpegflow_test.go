@@ -169,12 +169,13 @@ func startServices(t *testing.T, cs kubernetes.Interface, kubeconfig, mpegflow, 
 		"MPEGFLOW_OPERATOR_OBJECT_STORAGE_CIDRS=127.0.0.1/32",
 		"MPEGFLOW_OPERATOR_DEFAULT_POOL=" + string(defaultPool),
 		"MPEGFLOW_OPERATOR_PERIOD=" + operatorPeriod,
-		"MPEGFLOW_OPERATOR_LEASE_DURATION=15s",
 		"MPEGFLOW_SERVER_SECRET=" + secret,
 		"POD_NAME=mpegflow-operator-e2e",
 	})
 
-	out, err := exec.CommandContext(ctx, mpegflow, "admin", "bootstrap", "--org", "e2e", "--email", "ops@e2e.example").CombinedOutput()
+	boot := exec.CommandContext(ctx, mpegflow, "admin", "bootstrap", "--org", "e2e", "--email", "ops@e2e.example")
+	boot.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), "DATABASE_URL=" + db.url}
+	out, err := boot.CombinedOutput()
 	if err != nil {
 		t.Fatalf("mpegflow admin bootstrap: %v\n%s", err, out)
 	}

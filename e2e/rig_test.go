@@ -77,13 +77,13 @@ func startRig(t *testing.T) *rig {
 			t.Fatalf("create namespace %s: %v", ns, err)
 		}
 	}
-	r.keda = testenv.StartKEDA(t, cp.cfg, testenv.KEDAOptions{Namespace: kedaNamespace, WatchNamespace: namespace})
 	r.node, _ = startProcessNode(t, r.cs, cp.kubeconfig, filepath.Join(binDir, "processnode"), binDir)
 	r.svc = startServices(t, r.cs, cp.kubeconfig, filepath.Join(binDir, "mpegflow"), namespace, db)
 	if r.api, err = client.New(r.svc.api, r.svc.apiKey, client.Config{}); err != nil {
 		t.Fatalf("REST client: %v", err)
 	}
 	r.waitScaledJob(t, "default", time.Minute)
+	r.keda = testenv.StartKEDA(t, cp.cfg, testenv.KEDAOptions{Namespace: kedaNamespace, WatchNamespace: namespace})
 	r.started = time.Since(begin)
 	t.Logf("rig ready in %s", r.started.Round(100*time.Millisecond))
 	r.clips = t.TempDir()

@@ -17,6 +17,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/util/retry"
 	statsv1alpha1 "k8s.io/kubelet/pkg/apis/stats/v1alpha1"
 )
 
@@ -129,11 +130,17 @@ func (p *Provider) finishDelete(pod *corev1.Pod) {
 	p.mu.Unlock()
 	ctx := context.Background()
 	pods := p.client.CoreV1().Pods(pod.Namespace)
-	if cur, err := pods.Get(ctx, pod.Name, metav1.GetOptions{}); err == nil && cur.UID == pod.UID {
-		cur.Status = pod.Status
-		if _, err := pods.UpdateStatus(ctx, cur, metav1.UpdateOptions{}); err != nil && !apierrors.IsNotFound(err) {
-			p.log.Warn("write final status of a deleted pod; the Job controller will count it as failed", "pod", key, "error", err)
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		cur, err := pods.Get(ctx, pod.Name, metav1.GetOptions{})
+		if err != nil || cur.UID != pod.UID {
+			return err
 		}
+		cur.Status = pod.Status
+		_, err = pods.UpdateStatus(ctx, cur, metav1.UpdateOptions{})
+		return err
+	})
+	if err != nil && !apierrors.IsNotFound(err) {
+		p.log.Warn("write final status of a deleted pod; its Job may count it as failed", "pod", key, "error", err)
 	}
 	opts := metav1.DeleteOptions{GracePeriodSeconds: new(int64), Preconditions: metav1.NewUIDPreconditions(string(pod.UID))}
 	if err := pods.Delete(ctx, pod.Name, opts); err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
