@@ -48,6 +48,13 @@ type rig struct {
 // long the rig took from its first process to that point.
 func startRig(t *testing.T) *rig {
 	t.Helper()
+	return startRigWith(t, true)
+}
+
+// startRigWith starts the rig, with or without KEDA (without, nothing
+// turns queued jobs into Jobs: the test makes them itself).
+func startRigWith(t *testing.T, withKEDA bool) *rig {
+	t.Helper()
 	for _, b := range []string{"ffmpeg", "ffprobe", "go", "test"} {
 		if _, err := exec.LookPath(b); err != nil {
 			t.Fatalf("%s is not on PATH: run scripts/deps.sh (make deps)", b)
@@ -83,7 +90,9 @@ func startRig(t *testing.T) *rig {
 		t.Fatalf("REST client: %v", err)
 	}
 	r.waitScaledJob(t, "default", time.Minute)
-	r.keda = testenv.StartKEDA(t, cp.cfg, testenv.KEDAOptions{Namespace: kedaNamespace, WatchNamespace: namespace})
+	if withKEDA {
+		r.keda = testenv.StartKEDA(t, cp.cfg, testenv.KEDAOptions{Namespace: kedaNamespace, WatchNamespace: namespace})
+	}
 	r.started = time.Since(begin)
 	t.Logf("rig ready in %s", r.started.Round(100*time.Millisecond))
 	r.clips = t.TempDir()
