@@ -43,9 +43,9 @@ type rig struct {
 	started time.Duration
 }
 
-// startRig builds the binaries, then starts every piece and waits until
-// the operator has created the shared pool's ScaledJob. It records how
-// long the rig took from its first process to that point.
+// startRig builds the binaries, then starts every piece, waits until the
+// operator has created the shared pool's ScaledJob, and starts KEDA. It
+// records how long the rig took from its first process to KEDA's readyz.
 func startRig(t *testing.T) *rig {
 	t.Helper()
 	return startRigWith(t, true)
