@@ -95,7 +95,7 @@ test: deps tools verify-generated ## Check generated code, then run every test w
 .PHONY: test-e2e
 test-e2e: deps tools k8s-e2e-tools ## Run the end-to-end test: REST → KEDA → Job → process node → mpegflow encode → S3, on a real control plane
 	VERSITYGW=$(CURDIR)/$(VERSITYGW) KUBEBUILDER_ASSETS=$(CURDIR)/$(K8S_ASSETS) KEDA_OPERATOR=$(CURDIR)/$(KEDA_OPERATOR) \
-		scripts/with-services.sh $(GO) test -race -count=1 -tags e2e -timeout 30m -v -run TestE2E ./e2e/
+		scripts/with-services.sh $(GO) test -race -count=1 -tags e2e -timeout 30m -v ./e2e/
 
 .PHONY: bench
 bench: deps $(VERSITYGW) ## Run the coordinator benchmarks (REST + gRPC + Postgres + Redis), figures go in docs/benchmarks.md
