@@ -27,6 +27,9 @@ type podProcess struct {
 	// deleted runs once the process of a pod being deleted has exited.
 	deleted func(*corev1.Pod)
 
+	// pubMu orders status sends (publishLatest).
+	pubMu sync.Mutex
+
 	mu       sync.Mutex
 	pod      *corev1.Pod
 	cmd      *exec.Cmd
@@ -201,9 +204,20 @@ func conditions(ready bool, at metav1.Time) []corev1.PodCondition {
 	}
 }
 
+// publishLocked hands the pod's status to the pod controller without
+// blocking the caller (the callback may block).
 func (pp *podProcess) publishLocked() {
-	pod := pp.pod.DeepCopy()
-	go pp.publish(pod)
+	go pp.publishLatest()
+}
+
+// publishLatest sends the pod as it is when the send happens, one send at
+// a time: whatever order the goroutines run in, the last status the pod
+// controller receives is the current one (a Running sent late never
+// overwrites Succeeded).
+func (pp *podProcess) publishLatest() {
+	pp.pubMu.Lock()
+	defer pp.pubMu.Unlock()
+	pp.publish(pp.snapshot())
 }
 
 // wait reaps the process and reports Succeeded or Failed with its exit
@@ -259,7 +273,7 @@ func (pp *podProcess) wait() {
 	pod := pp.pod.DeepCopy()
 	pp.mu.Unlock()
 	pp.log.Info("pod process exited", "exit_code", code, "deleting", deleting)
-	pp.publish(pod)
+	pp.publishLatest()
 	if deleting {
 		pp.deleted(pod)
 	}
