@@ -52,8 +52,24 @@ $(K8S_ASSETS)/etcd:
 	cd tools/k8s && $(GO) build -trimpath -o $(CURDIR)/$@.tmp go.etcd.io/etcd/server/v3
 	mv $@.tmp $@
 
+# kube-controller-manager and kube-scheduler for the end-to-end rig, from the
+# same module and cached beside the apiserver (new file names only: the
+# directory is shared, so each binary is written to .tmp and renamed).
+$(K8S_ASSETS)/kube-controller-manager:
+	@mkdir -p $(K8S_ASSETS)
+	cd tools/k8s && $(GO) build -trimpath -o $(CURDIR)/$@.tmp k8s.io/kubernetes/cmd/kube-controller-manager
+	mv $@.tmp $@
+
+$(K8S_ASSETS)/kube-scheduler:
+	@mkdir -p $(K8S_ASSETS)
+	cd tools/k8s && $(GO) build -trimpath -o $(CURDIR)/$@.tmp k8s.io/kubernetes/cmd/kube-scheduler
+	mv $@.tmp $@
+
 .PHONY: k8s-tools
 k8s-tools: $(K8S_ASSETS)/kube-apiserver $(K8S_ASSETS)/etcd ## Build kube-apiserver and etcd for envtest into bin/k8s, cached by version
+
+.PHONY: k8s-e2e-tools
+k8s-e2e-tools: k8s-tools $(K8S_ASSETS)/kube-controller-manager $(K8S_ASSETS)/kube-scheduler ## Build kube-controller-manager and kube-scheduler for the end-to-end rig, cached by version
 
 # KEDA's own operator for the scaling tests (operator/keda_test.go), at the
 # version go.mod pins, built from the module proxy with KEDA's own go.mod
@@ -76,6 +92,11 @@ test: deps tools verify-generated ## Check generated code, then run every test w
 	VERSITYGW=$(CURDIR)/$(VERSITYGW) KUBEBUILDER_ASSETS=$(CURDIR)/$(K8S_ASSETS) KEDA_OPERATOR=$(CURDIR)/$(KEDA_OPERATOR) \
 		scripts/with-services.sh $(GO) test -race -count=1 ./...
 
+.PHONY: test-e2e
+test-e2e: deps tools k8s-e2e-tools ## Run the end-to-end test: REST → KEDA → Job → process node → mpegflow encode → S3, on a real control plane
+	VERSITYGW=$(CURDIR)/$(VERSITYGW) KUBEBUILDER_ASSETS=$(CURDIR)/$(K8S_ASSETS) KEDA_OPERATOR=$(CURDIR)/$(KEDA_OPERATOR) \
+		scripts/with-services.sh $(GO) test -race -count=1 -tags e2e -timeout 30m -v ./e2e/
+
 .PHONY: bench
 bench: deps $(VERSITYGW) ## Run the coordinator benchmarks (REST + gRPC + Postgres + Redis), figures go in docs/benchmarks.md
 	VERSITYGW=$(CURDIR)/$(VERSITYGW) scripts/with-services.sh $(GO) test -run '^$$' -bench . -benchtime 3000x -count 3 ./dispatcher/
@@ -84,6 +105,8 @@ bench: deps $(VERSITYGW) ## Run the coordinator benchmarks (REST + gRPC + Postgr
 lint: ## gofmt and go vet
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }
 	$(GO) vet ./...
+	$(GO) vet -tags e2e ./e2e/
+	cd tools/processnode && $(GO) vet ./...
 
 .PHONY: generate
 generate: $(PROTOC_GEN_GO) $(PROTOC_GEN_GO_GRPC) ## Regenerate generated code (protobuf) with the pinned plugins
