@@ -187,6 +187,7 @@ func matrix(t *testing.T) map[string]map[string]any {
 			"node_selector": map[string]any{"nvidia.com/gpu.present": "true"},
 			"tolerations":   []any{map[string]any{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}},
 		}},
+		"development guard": {"config": map[string]any{"allowHTTP": true, "egressAllow": "10.0.0.0/8,::1"}},
 		"existing secrets": {
 			"postgres":     map[string]any{"existingSecret": "pg", "operator": map[string]any{"existingSecret": "pg-ro"}},
 			"redis":        map[string]any{"existingSecret": "redis"},
@@ -261,6 +262,9 @@ func TestChartInvariants(t *testing.T) {
 						}
 					}
 					env := envOf(c)
+					if n := len(list(c, "env")); n != len(env) {
+						t.Errorf("%s: %d env entries but %d names: a variable is set twice", cn, n, len(env))
+					}
 					for _, v := range secretVars {
 						e, ok := env[v]
 						if !ok {

@@ -14,28 +14,42 @@ import (
 	"github.com/mpegflow/mpegflow/internal/store"
 )
 
-// EnvVars documents the variables FromEnv reads (`mpegflow operator` and
-// `mpegflow pools plan`).
-var EnvVars = []struct{ Name, Default, Meaning string }{
-	{"MPEGFLOW_OPERATOR_DATABASE_URL", "DATABASE_URL", "Postgres URL of a login in role mpegflow_operator (read-only)"},
-	{"MPEGFLOW_OPERATOR_NAMESPACE", "POD_NAMESPACE", "namespace of the pool objects and the leader Lease (required)"},
-	{"MPEGFLOW_ENCODER_IMAGE", "", "encoder image the ScaledJobs run (required)"},
-	{"MPEGFLOW_OPERATOR_COORDINATOR", "", "coordinator Service host:port the pods dial (required)"},
-	{"MPEGFLOW_OPERATOR_COORDINATOR_NAMESPACE", "the namespace", "namespace of the coordinator pods (NetworkPolicy)"},
-	{"MPEGFLOW_OPERATOR_REDIS_ADDRESS", "", "Redis host:port KEDA polls (required)"},
-	{"MPEGFLOW_OPERATOR_REDIS_DATABASE", "0", "Redis database index"},
-	{"MPEGFLOW_OPERATOR_REDIS_AUTH_SECRET", "mpegflow-keda-redis", "Secret with username/password of KEDA's Redis user (+ping +eval +type +llen)"},
-	{"REDIS_KEY_PREFIX", "mpegflow", "queue key prefix, as the apiserver's"},
-	{"MPEGFLOW_OPERATOR_OBJECT_STORAGE_CIDRS", "", "comma-separated CIDRs of object storage the pods may reach"},
-	{"MPEGFLOW_OPERATOR_OBJECT_STORAGE_PORTS", "443", "comma-separated TCP ports of object storage"},
-	{"MPEGFLOW_OPERATOR_LABELS", "", "extra labels on every object, k=v,k=v"},
-	{"MPEGFLOW_OPERATOR_DEFAULT_POOL", "", "JSON settings of the shared default pool (overrides its row)"},
-	{"MPEGFLOW_OPERATOR_PERIOD", "30s", "reconcile period (changes also reconcile at once through LISTEN)"},
-	{"MPEGFLOW_OPERATOR_LEASE_DURATION", "30s", "leader Lease duration"},
-	{"MPEGFLOW_SERVER_SECRET", "", "signs the pools' worker tokens (required)"},
-	{"MPEGFLOW_ALLOW_HTTP", "false", "passed to encode pods: fetch plain http:// inputs (development only)"},
-	{"MPEGFLOW_EGRESS_ALLOW", "", "passed to encode pods: CIDRs inputs may come from although not public (development only)"},
-	{"POD_NAME", "hostname", "leader election identity"},
+// EnvVar is one variable FromEnv reads.
+type EnvVar struct {
+	Name, Default, Meaning string
+	// Render is true when the variable feeds Config, what the operator
+	// renders, and false when it only feeds RunConfig (how the process
+	// runs). A server that shows plans (GET /v1/pools/{id}/plan) needs
+	// every Render variable with the operator's own values, or its plans
+	// differ from what the operator applies; the chart's test holds it to
+	// that.
+	Render bool
+}
+
+// EnvVars documents the variables FromEnv reads (`mpegflow operator`,
+// `mpegflow pools plan` and a server showing plans); the package's tests
+// fail when FromEnv reads a variable that is not listed (fallbacks named
+// in Default aside) or when Render does not say what a variable feeds.
+var EnvVars = []EnvVar{
+	{"MPEGFLOW_OPERATOR_DATABASE_URL", "DATABASE_URL", "Postgres URL of a login in role mpegflow_operator (read-only)", false},
+	{"MPEGFLOW_OPERATOR_NAMESPACE", "POD_NAMESPACE", "namespace of the pool objects and the leader Lease (required)", true},
+	{"MPEGFLOW_ENCODER_IMAGE", "", "encoder image the ScaledJobs run (required)", true},
+	{"MPEGFLOW_OPERATOR_COORDINATOR", "", "coordinator Service host:port the pods dial (required)", true},
+	{"MPEGFLOW_OPERATOR_COORDINATOR_NAMESPACE", "the namespace", "namespace of the coordinator pods (NetworkPolicy)", true},
+	{"MPEGFLOW_OPERATOR_REDIS_ADDRESS", "", "Redis host:port KEDA polls (required)", true},
+	{"MPEGFLOW_OPERATOR_REDIS_DATABASE", "0", "Redis database index", true},
+	{"MPEGFLOW_OPERATOR_REDIS_AUTH_SECRET", "mpegflow-keda-redis", "Secret with username/password of KEDA's Redis user (+ping +eval +type +llen)", true},
+	{"REDIS_KEY_PREFIX", "mpegflow", "queue key prefix, as the apiserver's", true},
+	{"MPEGFLOW_OPERATOR_OBJECT_STORAGE_CIDRS", "", "comma-separated CIDRs of object storage the pods may reach", true},
+	{"MPEGFLOW_OPERATOR_OBJECT_STORAGE_PORTS", "443", "comma-separated TCP ports of object storage", true},
+	{"MPEGFLOW_OPERATOR_LABELS", "", "extra labels on every object, k=v,k=v", true},
+	{"MPEGFLOW_OPERATOR_DEFAULT_POOL", "", "JSON settings of the shared default pool (overrides its row)", true},
+	{"MPEGFLOW_OPERATOR_PERIOD", "30s", "reconcile period (changes also reconcile at once through LISTEN)", false},
+	{"MPEGFLOW_OPERATOR_LEASE_DURATION", "30s", "leader Lease duration", false},
+	{"MPEGFLOW_SERVER_SECRET", "", "signs the pools' worker tokens (required)", true},
+	{"MPEGFLOW_ALLOW_HTTP", "false", "passed to encode pods: fetch plain http:// inputs (development only)", true},
+	{"MPEGFLOW_EGRESS_ALLOW", "", "passed to encode pods: CIDRs inputs may come from although not public (development only)", true},
+	{"POD_NAME", "hostname", "leader election identity", false},
 }
 
 // RunConfig is how the operator process runs, beside what it renders.

@@ -79,6 +79,26 @@ func NewPlanner(cfg Config) (*Planner, error) {
 	return &Planner{cfg: cfg}, nil
 }
 
+// PlannerFromEnv is the planner of a server given the operator's
+// variables (EnvVars, those with Render above all): nil without
+// MPEGFLOW_ENCODER_IMAGE, so that a server without them answers plans with
+// 503, and an error when the image is set but the rest is incomplete or
+// invalid, so that a half-configured server fails at start rather than
+// showing plans the operator would not apply.
+func PlannerFromEnv(getenv func(string) string) (*Planner, error) {
+	if getenv("MPEGFLOW_ENCODER_IMAGE") == "" {
+		return nil, nil
+	}
+	cfg, _, err := FromEnv(getenv)
+	if err == nil {
+		var pl *Planner
+		if pl, err = NewPlanner(cfg); err == nil {
+			return pl, nil
+		}
+	}
+	return nil, fmt.Errorf("pool plans (MPEGFLOW_ENCODER_IMAGE is set, so the operator's variables must be complete): %w", err)
+}
+
 // PlanObjects is PlanObjects with the planner's configuration.
 func (pl *Planner) PlanObjects(p store.Pool) ([]map[string]any, error) {
 	return PlanObjects(pl.cfg, p)

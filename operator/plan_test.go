@@ -59,3 +59,31 @@ func TestNewPlannerValidatesAndRendersLikePlan(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, string(want), string(fromObjs), "the JSON objects and the YAML are the same plan")
 }
+
+// TestPlannerFromEnv is the gate of `mpegflow serve`'s plan route: no
+// planner without MPEGFLOW_ENCODER_IMAGE, an error naming what is missing
+// when it is set alone, and the operator's Config when the environment is
+// complete.
+func TestPlannerFromEnv(t *testing.T) {
+	t.Parallel()
+	env := baseEnv()
+	delete(env, "MPEGFLOW_ENCODER_IMAGE")
+	pl, err := PlannerFromEnv(func(name string) string { return env[name] })
+	require.NoError(t, err)
+	require.Nil(t, pl, "without the encoder image the server shows no plans")
+
+	pl, err = PlannerFromEnv(func(name string) string {
+		return map[string]string{"MPEGFLOW_ENCODER_IMAGE": "encoder:1", "DATABASE_URL": "postgres://db/mpegflow"}[name]
+	})
+	require.ErrorContains(t, err, "Coordinator")
+	require.Nil(t, pl)
+
+	env = baseEnv()
+	getenv := func(name string) string { return env[name] }
+	pl, err = PlannerFromEnv(getenv)
+	require.NoError(t, err)
+	require.NotNil(t, pl)
+	cfg, _, err := FromEnv(getenv)
+	require.NoError(t, err)
+	require.Equal(t, cfg, pl.cfg, "the planner renders with the operator's Config")
+}

@@ -2,7 +2,6 @@ package main
 
 import (
 	"errors"
-	"fmt"
 	"log/slog"
 	"os"
 
@@ -37,7 +36,10 @@ func serveCmd() *cobra.Command {
 					return err
 				}
 			}
-			plan, err := planConfig(os.Getenv)
+			// With the operator's variables (the chart passes them when it
+			// runs the operator), GET /v1/pools/{id}/plan shows what the
+			// operator applies; without them it answers 503.
+			plan, err := operator.PlannerFromEnv(os.Getenv)
 			if err != nil {
 				return err
 			}
@@ -66,23 +68,4 @@ func migrateUp(databaseURL string, log *slog.Logger) error {
 	}
 	defer m.Close()
 	return m.Up()
-}
-
-// planConfig reads the operator's render configuration when the API server
-// is given it (MPEGFLOW_ENCODER_IMAGE set, plus the other variables of
-// `mpegflow operator`), so GET /v1/pools/{id}/plan shows exactly what the
-// operator applies. Without it that route answers 503; with it but
-// incomplete, serve refuses to start.
-func planConfig(getenv func(string) string) (*operator.Planner, error) {
-	if getenv("MPEGFLOW_ENCODER_IMAGE") == "" {
-		return nil, nil
-	}
-	cfg, _, err := operator.FromEnv(getenv)
-	if err == nil {
-		var pl *operator.Planner
-		if pl, err = operator.NewPlanner(cfg); err == nil {
-			return pl, nil
-		}
-	}
-	return nil, fmt.Errorf("pool plans (MPEGFLOW_ENCODER_IMAGE is set, so the operator's variables must be complete): %w", err)
 }

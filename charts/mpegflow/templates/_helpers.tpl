@@ -88,3 +88,45 @@ capabilities:
 - name: MPEGFLOW_LOG_LEVEL
   value: {{ .Values.config.logLevel | quote }}
 {{- end -}}
+
+{{/*
+Settings the server and the operator both read, with the same values: the
+worker-token signing secret (by reference), the Redis key prefix and the
+SSRF guard's development switches (the operator passes them to encode pods).
+*/}}
+{{- define "mpegflow.sharedEnv" -}}
+{{ include "mpegflow.secretEnv" (dict "name" "MPEGFLOW_SERVER_SECRET" "secret" .Values.serverSecret.existingSecret "key" .Values.serverSecret.key) }}
+- {name: REDIS_KEY_PREFIX, value: {{ .Values.redis.keyPrefix | quote }}}
+- {name: MPEGFLOW_ALLOW_HTTP, value: {{ .Values.config.allowHTTP | quote }}}
+{{- with .Values.config.egressAllow }}
+- {name: MPEGFLOW_EGRESS_ALLOW, value: {{ . | quote }}}
+{{- end }}
+{{- end -}}
+
+{{/*
+The operator's render settings (operator.EnvVars with Render): everything
+that decides the objects it applies for a pool. The operator Deployment and
+the server Deployment (whose GET /v1/pools/{id}/plan renders with the
+operator's code) both include this one list, so their plans cannot drift.
+No secret values beyond MPEGFLOW_SERVER_SECRET, which the server has anyway;
+the KEDA Redis credentials are only named (MPEGFLOW_OPERATOR_REDIS_AUTH_SECRET).
+*/}}
+{{- define "mpegflow.operatorRenderEnv" -}}
+{{ include "mpegflow.sharedEnv" . }}
+- name: MPEGFLOW_OPERATOR_NAMESPACE
+  valueFrom: {fieldRef: {fieldPath: metadata.namespace}}
+- {name: MPEGFLOW_ENCODER_IMAGE, value: {{ include "mpegflow.encoderImage" . | quote }}}
+- {name: MPEGFLOW_OPERATOR_COORDINATOR, value: {{ include "mpegflow.coordinator" . | quote }}}
+- {name: MPEGFLOW_OPERATOR_COORDINATOR_NAMESPACE, value: {{ .Release.Namespace | quote }}}
+- {name: MPEGFLOW_OPERATOR_REDIS_ADDRESS, value: {{ .Values.redis.address | quote }}}
+- {name: MPEGFLOW_OPERATOR_REDIS_DATABASE, value: {{ .Values.redis.database | quote }}}
+- {name: MPEGFLOW_OPERATOR_REDIS_AUTH_SECRET, value: {{ .Values.redis.kedaAuthSecret | quote }}}
+- {name: MPEGFLOW_OPERATOR_OBJECT_STORAGE_CIDRS, value: {{ join "," .Values.s3.cidrs | quote }}}
+- {name: MPEGFLOW_OPERATOR_OBJECT_STORAGE_PORTS, value: {{ join "," .Values.s3.ports | quote }}}
+{{- $labels := list }}
+{{- range $k, $v := .Values.operator.poolLabels }}
+{{- $labels = append $labels (printf "%s=%s" $k $v) }}
+{{- end }}
+- {name: MPEGFLOW_OPERATOR_LABELS, value: {{ join "," $labels | quote }}}
+- {name: MPEGFLOW_OPERATOR_DEFAULT_POOL, value: {{ toJson .Values.defaultPool | quote }}}
+{{- end -}}

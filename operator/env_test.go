@@ -1,0 +1,122 @@
+package operator
+
+import (
+	"maps"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/stretchr/testify/require"
+)
+
+// baseEnv is a complete, valid operator environment.
+func baseEnv() map[string]string {
+	return map[string]string{
+		"MPEGFLOW_OPERATOR_DATABASE_URL":          "postgres://op@db/mpegflow",
+		"MPEGFLOW_OPERATOR_NAMESPACE":             "media",
+		"MPEGFLOW_ENCODER_IMAGE":                  "registry.example.com/encoder:1",
+		"MPEGFLOW_OPERATOR_COORDINATOR":           "mpegflow-grpc.media.svc:50051",
+		"MPEGFLOW_OPERATOR_COORDINATOR_NAMESPACE": "media",
+		"MPEGFLOW_OPERATOR_REDIS_ADDRESS":         "redis:6379",
+		"MPEGFLOW_OPERATOR_REDIS_DATABASE":        "0",
+		"MPEGFLOW_OPERATOR_REDIS_AUTH_SECRET":     "keda-redis",
+		"REDIS_KEY_PREFIX":                        "mpegflow",
+		"MPEGFLOW_OPERATOR_OBJECT_STORAGE_CIDRS":  "10.0.0.0/16",
+		"MPEGFLOW_OPERATOR_OBJECT_STORAGE_PORTS":  "443",
+		"MPEGFLOW_OPERATOR_LABELS":                "team=video",
+		"MPEGFLOW_OPERATOR_DEFAULT_POOL":          `{"name": "Shared", "max_replicas": 4}`,
+		"MPEGFLOW_OPERATOR_PERIOD":                "30s",
+		"MPEGFLOW_OPERATOR_LEASE_DURATION":        "30s",
+		"MPEGFLOW_SERVER_SECRET":                  strings.Repeat("s", 32),
+		"MPEGFLOW_ALLOW_HTTP":                     "false",
+		"MPEGFLOW_EGRESS_ALLOW":                   "",
+		"POD_NAME":                                "operator-0",
+	}
+}
+
+// TestEnvVarsListsWhatFromEnvReads fails when FromEnv reads a variable
+// EnvVars does not list (a fallback named as an entry's Default aside), or
+// when EnvVars lists one FromEnv never reads: the chart's test derives the
+// server's plan settings from the list.
+func TestEnvVarsListsWhatFromEnvReads(t *testing.T) {
+	t.Parallel()
+	env := baseEnv()
+	read := map[string]bool{}
+	_, _, err := FromEnv(func(name string) string {
+		read[name] = true
+		return env[name]
+	})
+	require.NoError(t, err)
+
+	listed, fallbacks := map[string]bool{}, map[string]bool{}
+	for _, v := range EnvVars {
+		require.False(t, listed[v.Name], "%s is listed twice", v.Name)
+		listed[v.Name] = true
+		fallbacks[v.Default] = true
+	}
+	for _, name := range slices.Sorted(maps.Keys(read)) {
+		if !listed[name] && !fallbacks[name] {
+			t.Errorf("FromEnv reads %s, which EnvVars does not list", name)
+		}
+	}
+	for _, name := range slices.Sorted(maps.Keys(listed)) {
+		if !read[name] {
+			t.Errorf("EnvVars lists %s, which FromEnv does not read", name)
+		}
+		if _, ok := env[name]; !ok {
+			t.Errorf("baseEnv has no %s: add it (and an alternative in TestEnvVarsRenderSaysWhatAVariableFeeds)", name)
+		}
+	}
+}
+
+// TestEnvVarsRenderSaysWhatAVariableFeeds changes one variable at a time
+// and checks EnvVar.Render against what changed: a Render variable changes
+// Config (what the operator renders); any other changes RunConfig only.
+func TestEnvVarsRenderSaysWhatAVariableFeeds(t *testing.T) {
+	t.Parallel()
+	other := map[string]string{
+		"MPEGFLOW_OPERATOR_DATABASE_URL":          "postgres://op@other/mpegflow",
+		"MPEGFLOW_OPERATOR_NAMESPACE":             "other",
+		"MPEGFLOW_ENCODER_IMAGE":                  "registry.example.com/encoder:2",
+		"MPEGFLOW_OPERATOR_COORDINATOR":           "other.media.svc:50051",
+		"MPEGFLOW_OPERATOR_COORDINATOR_NAMESPACE": "other",
+		"MPEGFLOW_OPERATOR_REDIS_ADDRESS":         "redis-2:6379",
+		"MPEGFLOW_OPERATOR_REDIS_DATABASE":        "3",
+		"MPEGFLOW_OPERATOR_REDIS_AUTH_SECRET":     "other-redis",
+		"REDIS_KEY_PREFIX":                        "mf",
+		"MPEGFLOW_OPERATOR_OBJECT_STORAGE_CIDRS":  "10.1.0.0/16",
+		"MPEGFLOW_OPERATOR_OBJECT_STORAGE_PORTS":  "9000",
+		"MPEGFLOW_OPERATOR_LABELS":                "team=audio",
+		"MPEGFLOW_OPERATOR_DEFAULT_POOL":          `{"name": "Shared", "max_replicas": 8}`,
+		"MPEGFLOW_OPERATOR_PERIOD":                "10s",
+		"MPEGFLOW_OPERATOR_LEASE_DURATION":        "15s",
+		"MPEGFLOW_SERVER_SECRET":                  strings.Repeat("t", 32),
+		"MPEGFLOW_ALLOW_HTTP":                     "true",
+		"MPEGFLOW_EGRESS_ALLOW":                   "127.0.0.0/8",
+		"POD_NAME":                                "operator-1",
+	}
+	load := func(env map[string]string) (Config, RunConfig) {
+		cfg, run, err := FromEnv(func(name string) string { return env[name] })
+		require.NoError(t, err)
+		return cfg, run
+	}
+	baseCfg, baseRun := load(baseEnv())
+	for _, v := range EnvVars {
+		t.Run(v.Name, func(t *testing.T) {
+			t.Parallel()
+			alt, ok := other[v.Name]
+			require.True(t, ok, "the test has no other value for %s: add one", v.Name)
+			env := baseEnv()
+			env[v.Name] = alt
+			cfg, run := load(env)
+			cfgChanged := cmp.Diff(baseCfg, cfg) != ""
+			if v.Render {
+				require.True(t, cfgChanged, "%s is marked Render but does not change Config", v.Name)
+				return
+			}
+			require.False(t, cfgChanged, "%s changes Config: mark it Render, or a server's plans would differ from the operator's", v.Name)
+			require.NotEmpty(t, cmp.Diff(baseRun, run), "%s changes neither Config nor RunConfig", v.Name)
+		})
+	}
+}
