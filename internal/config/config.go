@@ -80,11 +80,11 @@ type Config struct {
 	// ranges the SSRF guard accepts although they are not public.
 	EgressAllow string
 	// BatchChunk is how many inputs one expansion transaction commits.
-	BatchChunk  int
-	S3          objstore.Config
-	BodyLimit   int
-	AllowHTTP   bool
-	LogLevel    slog.Level
+	BatchChunk int
+	S3         objstore.Config
+	BodyLimit  int
+	AllowHTTP  bool
+	LogLevel   slog.Level
 }
 
 // Load reads the environment through getenv (os.Getenv in production).
