@@ -6,6 +6,9 @@ import (
 	"net/http"
 	"net/url"
 	"time"
+
+	"github.com/mpegflow/mpegflow/internal/backfill"
+	"github.com/mpegflow/mpegflow/internal/store"
 )
 
 // Batch phases (Batch.Status).
@@ -18,15 +21,9 @@ const (
 )
 
 // BatchSource is where a batch's inputs come from: an s3:// prefix under
-// the organization's root, or a manifest asset (JSON Lines or CSV).
-type BatchSource struct {
-	Prefix          string   `json:"prefix,omitempty"`
-	Include         []string `json:"include,omitempty"`
-	Exclude         []string `json:"exclude,omitempty"`
-	ManifestAssetID string   `json:"manifest_asset_id,omitempty"`
-	Format          string   `json:"format,omitempty"`
-	OnError         string   `json:"on_error,omitempty"`
-}
+// the organization's root, or a manifest asset (JSON Lines or CSV). It is
+// the server's own type.
+type BatchSource = backfill.Source
 
 // BatchRequest submits a backfill. Submitting the same request again (or
 // the same Key) returns the existing batch: a re-run resumes it.
@@ -41,16 +38,8 @@ type BatchRequest struct {
 	SubmitRate     *float64    `json:"submit_rate,omitempty"`
 }
 
-// BatchCounts counts a batch's jobs by status.
-type BatchCounts struct {
-	Total     int64 `json:"total"`
-	Queued    int64 `json:"queued"`
-	Held      int64 `json:"held"`
-	Running   int64 `json:"running"`
-	Completed int64 `json:"completed"`
-	Failed    int64 `json:"failed"`
-	Cancelled int64 `json:"cancelled"`
-}
+// BatchCounts counts a batch's jobs by status (the server's own type).
+type BatchCounts = store.BatchCounts
 
 // Batch is a backfill as the API shows it.
 type Batch struct {
