@@ -84,7 +84,7 @@ func openStack(ctx context.Context, cfg config.Config, log *slog.Logger) (*stack
 	s.metrics.RegisterFleet(s.coord, log)
 	s.metrics.RegisterWebhookCircuits(s.store, log)
 	s.batches, err = backfill.NewExpander(backfill.Config{
-		Period: cfg.BatchPeriod, ChunkSize: cfg.BatchChunk, Bucket: cfg.S3.Bucket, AllowHTTP: cfg.AllowHTTP,
+		Period: cfg.BatchPeriod, ChunkSize: cfg.BatchChunk, Bucket: cfg.S3.Bucket, AllowHTTP: cfg.AllowHTTP, Guard: cfg.Guard(),
 	}, s.store, s.queue, s.objects, log)
 	if err != nil {
 		s.Close()

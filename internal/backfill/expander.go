@@ -14,6 +14,7 @@ import (
 	"golang.org/x/sync/errgroup"
 	"k8s.io/utils/clock"
 
+	"github.com/mpegflow/mpegflow/internal/netguard"
 	"github.com/mpegflow/mpegflow/internal/objstore"
 	"github.com/mpegflow/mpegflow/internal/store"
 	"github.com/mpegflow/mpegflow/internal/validation"
@@ -47,7 +48,9 @@ type Config struct {
 	Bucket string
 	// AllowHTTP admits plain http:// manifest inputs (development only).
 	AllowHTTP bool
-	Clock     clock.WithTicker
+	// Guard checks manifest URLs as the API did when it accepted the batch.
+	Guard *netguard.Guard
+	Clock clock.WithTicker
 }
 
 // Expander expands batches into jobs and releases held jobs of limited
@@ -139,7 +142,7 @@ func (e *Expander) ExpandOnce(ctx context.Context) (int, error) {
 
 func (e *Expander) expand(ctx context.Context, b store.Batch) (created int, err error) {
 	log := e.log.With(slog.String("batch_id", b.ID.String()), slog.String("org_id", b.OrgID.String()))
-	scope := Scope{OrgID: b.OrgID, Bucket: e.cfg.Bucket, AllowHTTP: e.cfg.AllowHTTP}
+	scope := Scope{OrgID: b.OrgID, Bucket: e.cfg.Bucket, AllowHTTP: e.cfg.AllowHTTP, Guard: e.cfg.Guard}
 	plan, err := PlanOf(ctx, b.Source, scope, StoreAssets{e.store})
 	if err == nil {
 		cur := Cursor{Key: b.CursorKey, Line: b.CursorLine, Offset: b.CursorOffset}

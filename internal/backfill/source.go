@@ -7,6 +7,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/mpegflow/mpegflow/internal/netguard"
 	"github.com/mpegflow/mpegflow/internal/validation"
 )
 
@@ -118,6 +119,10 @@ type Scope struct {
 	Bucket string
 	// AllowHTTP admits plain http:// manifest inputs (development only).
 	AllowHTTP bool
+	// Guard, when set, refuses manifest URLs that name a non-public address
+	// (an IP literal or a localhost name) when the batch is accepted; the
+	// encoder's connection-time check covers names that resolve to one.
+	Guard *netguard.Guard
 }
 
 // Root is the organization's key prefix.
@@ -174,6 +179,11 @@ func (s Scope) CheckInput(raw string) (string, string) {
 		}
 	default:
 		return "", "input must use s3 or https"
+	}
+	if s.Guard != nil {
+		if err := s.Guard.CheckLiteral(u.String()); err != nil {
+			return "", err.Error()
+		}
 	}
 	return u.String(), ""
 }

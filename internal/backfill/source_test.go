@@ -3,12 +3,15 @@ package backfill
 import (
 	"context"
 	"io"
+	"net/netip"
 	"strings"
 	"testing"
 
 	"github.com/google/uuid"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/mpegflow/mpegflow/internal/netguard"
 )
 
 var (
@@ -180,4 +183,42 @@ func TestWalkPrefixPagesAndFilters(t *testing.T) {
 	}
 	assert.Equal(t, []string{"s3://media/" + root + "lib/a.mxf", "s3://media/" + root + "lib/c.mxf", "s3://media/" + root + "lib/e.mxf"}, got)
 	assert.Equal(t, root+"lib/e.mxf", chunks[len(chunks)-1].Cursor.Key)
+}
+
+func TestScopeCheckInputRefusesNonPublicAddresses(t *testing.T) {
+	t.Parallel()
+	guarded := scope
+	guarded.Guard = netguard.New(netguard.Config{})
+	allowing := scope
+	allowing.Guard = netguard.New(netguard.Config{Allow: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}})
+	cases := map[string]struct {
+		scope   Scope
+		raw     string
+		refused bool
+	}{
+		"loopback":                 {guarded, "https://127.0.0.1/a.mxf", true},
+		"cloud metadata":           {guarded, "https://169.254.169.254/latest/meta-data", true},
+		"private":                  {guarded, "https://10.0.0.5/a.mxf", true},
+		"IPv6 loopback":            {guarded, "https://[::1]/a.mxf", true},
+		"IPv4-mapped loopback":     {guarded, "https://[::ffff:127.0.0.1]/a.mxf", true},
+		"localhost name":           {guarded, "https://localhost/a.mxf", true},
+		"public address":           {guarded, "https://8.8.8.8/a.mxf", false},
+		"name (checked at dial)":   {guarded, "https://cdn.example.com/a.mxf", false},
+		"allowlisted loopback":     {allowing, "https://127.0.0.1/a.mxf", false},
+		"outside the allowlist":    {allowing, "https://10.0.0.5/a.mxf", true},
+		"own object needs no host": {guarded, "s3://media/" + root + "a.mxf", false},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			got, detail := tc.scope.CheckInput(tc.raw)
+			if tc.refused {
+				assert.Empty(t, got)
+				assert.Contains(t, detail, "refused")
+				return
+			}
+			assert.NotEmpty(t, got)
+			assert.Empty(t, detail)
+		})
+	}
 }

@@ -138,20 +138,9 @@ func (g *Guard) CheckScheme(u *url.URL) error {
 // CheckURL checks a URL where it is accepted: its scheme, then every address
 // its host resolves to. A host that does not resolve is refused too.
 func (g *Guard) CheckURL(ctx context.Context, raw string) error {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return refused("the URL does not parse")
-	}
-	if err := g.CheckScheme(u); err != nil {
+	host, resolve, err := g.checkWithoutDNS(raw)
+	if err != nil || !resolve {
 		return err
-	}
-	host := u.Hostname()
-	if a, err := netip.ParseAddr(host); err == nil {
-		return g.CheckAddr(a)
-	}
-	if strings.EqualFold(strings.TrimSuffix(host, "."), "localhost") || strings.HasSuffix(strings.ToLower(strings.TrimSuffix(host, ".")), ".localhost") {
-		// RFC 6761: localhost names are loopback whatever DNS says.
-		return g.CheckAddr(netip.IPv6Loopback())
 	}
 	addrs, err := g.cfg.Resolver.LookupNetIP(ctx, "ip", host)
 	if err != nil || len(addrs) == 0 {
@@ -163,6 +152,36 @@ func (g *Guard) CheckURL(ctx context.Context, raw string) error {
 		}
 	}
 	return nil
+}
+
+// CheckLiteral checks what a URL shows by itself, without a DNS lookup: its
+// scheme, and its host when that is an address or a localhost name. It is
+// the check for inputs accepted in bulk (a batch's manifest); names are
+// checked when the encoder connects.
+func (g *Guard) CheckLiteral(raw string) error {
+	_, _, err := g.checkWithoutDNS(raw)
+	return err
+}
+
+// checkWithoutDNS checks raw's scheme and a host that needs no lookup, and
+// returns the host when it still has to be resolved.
+func (g *Guard) checkWithoutDNS(raw string) (host string, resolve bool, err error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "", false, refused("the URL does not parse")
+	}
+	if err := g.CheckScheme(u); err != nil {
+		return "", false, err
+	}
+	host = u.Hostname()
+	if a, err := netip.ParseAddr(host); err == nil {
+		return "", false, g.CheckAddr(a)
+	}
+	if strings.EqualFold(strings.TrimSuffix(host, "."), "localhost") || strings.HasSuffix(strings.ToLower(strings.TrimSuffix(host, ".")), ".localhost") {
+		// RFC 6761: localhost names are loopback whatever DNS says.
+		return "", false, g.CheckAddr(netip.IPv6Loopback())
+	}
+	return host, true, nil
 }
 
 // CheckAddr refuses an address that is not public, unless the allowlist
