@@ -26,11 +26,8 @@ import (
 type Config struct {
 	// BodyLimit caps request bodies (default 1 MiB); larger answer 413.
 	BodyLimit int
-	// AllowHTTPInputs lets jobs read plain http:// inputs and webhooks use
-	// http:// URLs (development only). Used when Guard is nil.
-	AllowHTTPInputs bool
-	// Guard is the SSRF guard for job input and webhook URLs (default: public
-	// https only, or http too with AllowHTTPInputs).
+	// Guard is the SSRF guard for job input and webhook URLs (default:
+	// public https only).
 	Guard *netguard.Guard
 	// DefaultMaxAttempts is a job's attempt budget when the request has none (default 3).
 	DefaultMaxAttempts int
@@ -72,7 +69,7 @@ func New(cfg Config, st *store.Store, q *queue.Queue, objects *objstore.Store, b
 		return nil, fmt.Errorf("apiserver: default max attempts %d out of range 1..20", cfg.DefaultMaxAttempts)
 	}
 	if cfg.Guard == nil {
-		cfg.Guard = netguard.New(netguard.Config{AllowHTTP: cfg.AllowHTTPInputs})
+		cfg.Guard = netguard.New(netguard.Config{})
 	}
 	s := &Server{cfg: cfg, store: st, queue: q, objects: objects, bus: bus, hub: cfg.Hub, guard: cfg.Guard, log: log}
 	s.app = fiber.New(fiber.Config{

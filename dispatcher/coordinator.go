@@ -65,12 +65,7 @@ func (c *Config) defaults() error {
 // Backoff is the wait before the retry that follows attempt (1-based):
 // BackoffBase·2^(attempt−1) capped at BackoffMax, times a jitter in [0.8, 1.2).
 func (c *Config) Backoff(attempt int) time.Duration {
-	d := c.BackoffBase
-	for i := 1; i < attempt && d < c.BackoffMax; i++ {
-		d *= 2
-	}
-	d = min(d, c.BackoffMax)
-	return time.Duration(float64(d) * (0.8 + 0.4*c.Jitter()))
+	return backoff(c.BackoffBase, c.BackoffMax, attempt, 0.8, 0.4, c.Jitter())
 }
 
 // Coordinator implements mpegflow.coordinator.v1.

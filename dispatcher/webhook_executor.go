@@ -73,12 +73,7 @@ func (c *WebhookConfig) defaults() {
 
 // Backoff is the wait after failed attempt number attempt (1-based).
 func (c *WebhookConfig) Backoff(attempt int) time.Duration {
-	d := c.BackoffBase
-	for i := 1; i < attempt && d < c.BackoffMax; i++ {
-		d *= 2
-	}
-	d = min(d, c.BackoffMax)
-	return time.Duration(float64(d) * (0.9 + 0.2*c.Jitter()))
+	return backoff(c.BackoffBase, c.BackoffMax, attempt, 0.9, 0.2, c.Jitter())
 }
 
 // deliveryStore is what the executor needs from Postgres.

@@ -19,6 +19,7 @@ import (
 	"github.com/mpegflow/mpegflow/internal/backfill"
 	"github.com/mpegflow/mpegflow/internal/config"
 	"github.com/mpegflow/mpegflow/internal/events"
+	"github.com/mpegflow/mpegflow/internal/netguard"
 	"github.com/mpegflow/mpegflow/internal/objstore"
 	"github.com/mpegflow/mpegflow/internal/queue"
 	"github.com/mpegflow/mpegflow/internal/store"
@@ -45,6 +46,8 @@ type stack struct {
 	hub     *events.Hub
 	coord   *dispatcher.Coordinator
 	batches *backfill.Expander
+	// guard is the SSRF guard every component checks customer URLs with.
+	guard *netguard.Guard
 	// plan, when set, lets the REST API show pools' plans (serve only).
 	plan apiserver.PoolPlanner
 }
@@ -62,7 +65,7 @@ func openStack(ctx context.Context, cfg config.Config, log *slog.Logger) (*stack
 		return nil, fmt.Errorf("REDIS_URL: %w", err)
 	}
 	rdb := redis.NewClient(ropts)
-	s := &stack{cfg: cfg, log: log, db: db, rdb: rdb}
+	s := &stack{cfg: cfg, log: log, db: db, rdb: rdb, guard: cfg.Guard()}
 	if s.objects, err = objstore.New(cfg.S3); err != nil {
 		s.Close()
 		return nil, err
@@ -84,7 +87,7 @@ func openStack(ctx context.Context, cfg config.Config, log *slog.Logger) (*stack
 	s.metrics.RegisterFleet(s.coord, log)
 	s.metrics.RegisterWebhookCircuits(s.store, log)
 	s.batches, err = backfill.NewExpander(backfill.Config{
-		Period: cfg.BatchPeriod, ChunkSize: cfg.BatchChunk, Bucket: cfg.S3.Bucket, AllowHTTP: cfg.AllowHTTP, Guard: cfg.Guard(),
+		Period: cfg.BatchPeriod, ChunkSize: cfg.BatchChunk, Bucket: cfg.S3.Bucket, Guard: s.guard,
 	}, s.store, s.queue, s.objects, log)
 	if err != nil {
 		s.Close()
@@ -144,7 +147,7 @@ func (s *stack) serve(ctx context.Context, r roles) error {
 	var api *apiserver.Server
 	if r.rest {
 		var err error
-		api, err = apiserver.New(apiserver.Config{BodyLimit: s.cfg.BodyLimit, AllowHTTPInputs: s.cfg.AllowHTTP, Guard: s.cfg.Guard(), Metrics: s.metrics, Hub: s.hub, Batches: s.batches, Planner: s.plan},
+		api, err = apiserver.New(apiserver.Config{BodyLimit: s.cfg.BodyLimit, Guard: s.guard, Metrics: s.metrics, Hub: s.hub, Batches: s.batches, Planner: s.plan},
 			s.store, s.queue, s.objects, s.bus, s.log)
 		if err != nil {
 			return err
@@ -170,7 +173,7 @@ func (s *stack) serve(ctx context.Context, r roles) error {
 			WebhookExecutor: s.cfg.WebhookPeriod,
 			Webhooks: dispatcher.WebhookConfig{
 				Timeout: s.cfg.WebhookTimeout, RetryWindow: s.cfg.WebhookRetryWindow,
-				CircuitThreshold: s.cfg.WebhookCircuitThreshold, Guard: s.cfg.Guard(),
+				CircuitThreshold: s.cfg.WebhookCircuitThreshold, Guard: s.guard,
 			},
 		})
 		g.Go(func() error { return svc.Run(gctx) })

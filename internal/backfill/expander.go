@@ -46,8 +46,6 @@ type Config struct {
 	Owner string
 	// Bucket is the deployment's bucket, the only one batches may list.
 	Bucket string
-	// AllowHTTP admits plain http:// manifest inputs (development only).
-	AllowHTTP bool
 	// Guard checks manifest URLs as the API did when it accepted the batch.
 	Guard *netguard.Guard
 	Clock clock.WithTicker
@@ -142,7 +140,7 @@ func (e *Expander) ExpandOnce(ctx context.Context) (int, error) {
 
 func (e *Expander) expand(ctx context.Context, b store.Batch) (created int, err error) {
 	log := e.log.With(slog.String("batch_id", b.ID.String()), slog.String("org_id", b.OrgID.String()))
-	scope := Scope{OrgID: b.OrgID, Bucket: e.cfg.Bucket, AllowHTTP: e.cfg.AllowHTTP, Guard: e.cfg.Guard}
+	scope := Scope{OrgID: b.OrgID, Bucket: e.cfg.Bucket, Guard: e.cfg.Guard}
 	plan, err := PlanOf(ctx, b.Source, scope, StoreAssets{e.store})
 	if err == nil {
 		cur := Cursor{Key: b.CursorKey, Line: b.CursorLine, Offset: b.CursorOffset}

@@ -117,11 +117,11 @@ func (s *Source) Normalize(scope Scope) (bucket, prefix string, manifest uuid.UU
 type Scope struct {
 	OrgID  uuid.UUID
 	Bucket string
-	// AllowHTTP admits plain http:// manifest inputs (development only).
-	AllowHTTP bool
-	// Guard, when set, refuses manifest URLs that name a non-public address
-	// (an IP literal or a localhost name) when the batch is accepted; the
-	// encoder's connection-time check covers names that resolve to one.
+	// Guard, when set, admits plain http:// manifest inputs if it allows
+	// http (development only), and refuses manifest URLs that name a
+	// non-public address (an IP literal or a localhost name) when the batch
+	// is accepted; the encoder's connection-time check covers names that
+	// resolve to one. Without it, inputs must be https or s3.
 	Guard *netguard.Guard
 }
 
@@ -174,7 +174,7 @@ func (s Scope) CheckInput(raw string) (string, string) {
 		return ObjectInput(u.Host, key), ""
 	case "https":
 	case "http":
-		if !s.AllowHTTP {
+		if s.Guard == nil || !s.Guard.AllowHTTP() {
 			return "", "input must use https (plain http is allowed only in development)"
 		}
 	default:

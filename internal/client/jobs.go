@@ -7,22 +7,25 @@ import (
 	"net/url"
 	"strconv"
 	"time"
+
+	"github.com/mpegflow/mpegflow/internal/store"
 )
 
 // Job statuses. A job moves queued → running → completed | failed |
 // cancelled, and running → retry_wait → queued when a retryable attempt
 // fails.
+// They are the server's own.
 const (
-	JobQueued    = "queued"
-	JobRunning   = "running"
-	JobRetryWait = "retry_wait"
-	JobCompleted = "completed"
-	JobFailed    = "failed"
-	JobCancelled = "cancelled"
+	JobQueued    = store.JobQueued
+	JobRunning   = store.JobRunning
+	JobRetryWait = store.JobRetryWait
+	JobCompleted = store.JobCompleted
+	JobFailed    = store.JobFailed
+	JobCancelled = store.JobCancelled
 )
 
 // JobStatuses lists every status, for flag validation and completion.
-var JobStatuses = []string{JobQueued, JobRunning, JobRetryWait, JobCompleted, JobFailed, JobCancelled}
+var JobStatuses = store.JobStatuses
 
 // Job is one encode of one input, as the API shows it.
 type Job struct {
