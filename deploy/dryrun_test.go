@@ -6,7 +6,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -15,6 +14,8 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
+
+	"github.com/mpegflow/mpegflow/internal/testenv"
 )
 
 // promOperatorVersion is the Prometheus Operator release whose CRDs
@@ -30,7 +31,7 @@ func TestServerSideDryRun(t *testing.T) {
 	t.Parallel()
 	env := &envtest.Environment{
 		BinaryAssetsDirectory: kubeAssets(t),
-		CRDDirectoryPaths:     []string{kedaCRDDir(t), serviceMonitorCRD(t)},
+		CRDDirectoryPaths:     []string{kedaCRDs(t), serviceMonitorCRD(t)},
 		ErrorIfCRDPathMissing: true,
 	}
 	cfg, err := env.Start()
@@ -74,21 +75,6 @@ func kubeAssets(t *testing.T) string {
 	return dir
 }
 
-// kedaCRDDir is config/crd/bases of the KEDA module go.mod requires, the
-// same CRDs the operator's tests use.
-func kedaCRDDir(t *testing.T) string {
-	t.Helper()
-	if d := os.Getenv("MPEGFLOW_KEDA_CRD_DIR"); d != "" {
-		return d
-	}
-	out, err := exec.Command("go", "list", "-m", "-f", "{{.Dir}}", "github.com/kedacore/keda/v2").Output()
-	require.NoError(t, err, "locate the KEDA module (go list -m)")
-	dir := filepath.Join(strings.TrimSpace(string(out)), "config", "crd", "bases")
-	_, err = os.Stat(filepath.Join(dir, "keda.sh_scaledjobs.yaml"))
-	require.NoError(t, err, "KEDA CRDs")
-	return dir
-}
-
 // serviceMonitorCRD is the ServiceMonitor CRD file of the Prometheus
 // Operator module, downloaded into the module cache once.
 func serviceMonitorCRD(t *testing.T) string {
@@ -102,4 +88,12 @@ func serviceMonitorCRD(t *testing.T) string {
 	_, err = os.Stat(path)
 	require.NoError(t, err, "ServiceMonitor CRD")
 	return path
+}
+
+// kedaCRDs is testenv.KEDACRDDir for a test.
+func kedaCRDs(t *testing.T) string {
+	t.Helper()
+	dir, err := testenv.KEDACRDDir()
+	require.NoError(t, err)
+	return dir
 }

@@ -6,13 +6,10 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 
@@ -60,7 +57,7 @@ func assetsDir(t *testing.T) string {
 func startControlPlane(t *testing.T) *controlPlane {
 	t.Helper()
 	assets := assetsDir(t)
-	crds, err := kedaCRDDir()
+	crds, err := testenv.KEDACRDDir()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -145,24 +142,9 @@ func poll(ctx context.Context, interval time.Duration, cond func() (bool, error)
 // freePort is a loopback TCP port nothing listens on right now.
 func freePort(t *testing.T) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	port, err := testenv.FreeLoopbackPort()
 	if err != nil {
-		t.Fatalf("pick a free port: %v", err)
+		t.Fatal(err)
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
-// kedaCRDDir is config/crd/bases of the KEDA module the product requires:
-// read at test time, never copied into the repository.
-func kedaCRDDir() (string, error) {
-	out, err := exec.Command("go", "list", "-m", "-f", "{{.Dir}}", "github.com/kedacore/keda/v2").Output()
-	if err != nil {
-		return "", fmt.Errorf("locate the KEDA module (go list -m): %w", err)
-	}
-	dir := filepath.Join(strings.TrimSpace(string(out)), "config", "crd", "bases")
-	if _, err := os.Stat(filepath.Join(dir, "keda.sh_scaledjobs.yaml")); err != nil {
-		return "", fmt.Errorf("KEDA CRDs: %w", err)
-	}
-	return dir, nil
+	return port
 }

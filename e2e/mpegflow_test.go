@@ -9,7 +9,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -18,13 +17,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/redis/go-redis/v9"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/mpegflow/mpegflow/internal/objstore"
+	"github.com/mpegflow/mpegflow/internal/testenv"
 )
 
 // Rig timings shorter than production so scenarios finish in seconds; each
@@ -156,7 +155,7 @@ func startServices(t *testing.T, cs kubernetes.Interface, kubeconfig, mpegflow, 
 	})
 	s.operator = startProc(t, "mpegflow-operator", mpegflow, []string{"operator"}, []string{
 		"KUBECONFIG=" + kubeconfig,
-		"MPEGFLOW_OPERATOR_DATABASE_URL=" + operatorLogin(t, db.url, db.admin),
+		"MPEGFLOW_OPERATOR_DATABASE_URL=" + testenv.OperatorLogin(t, db.admin, db.url),
 		"MPEGFLOW_OPERATOR_NAMESPACE=" + namespace,
 		"MPEGFLOW_ENCODER_IMAGE=mpegflow-encoder:e2e",
 		// Test-only: the chart points pods at the coordinator Service; on
@@ -193,34 +192,4 @@ type dbInfo struct {
 	admin string // MPEGFLOW_TEST_DATABASE_URL, to create the operator login
 	redis *redis.Client
 	s3    objstore.Config
-}
-
-// operatorLogin creates a login in role mpegflow_operator, as a deployment
-// would (migrations/0005_operator_role.up.sql), and returns its URL.
-func operatorLogin(t *testing.T, dbURL, adminURL string) string {
-	t.Helper()
-	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, adminURL)
-	if err != nil {
-		t.Fatalf("connect to postgres: %v", err)
-	}
-	defer conn.Close(ctx)
-	login := "mpegflow_operator_e2e_" + randomHex(4)
-	if _, err := conn.Exec(ctx, "CREATE ROLE "+login+" LOGIN IN ROLE mpegflow_operator"); err != nil {
-		t.Fatalf("create the operator's login: %v", err)
-	}
-	t.Cleanup(func() {
-		c, err := pgx.Connect(context.Background(), adminURL)
-		if err != nil {
-			return
-		}
-		defer c.Close(context.Background())
-		_, _ = c.Exec(context.Background(), "DROP ROLE IF EXISTS "+login)
-	})
-	u, err := url.Parse(dbURL)
-	if err != nil {
-		t.Fatalf("parse database URL: %v", err)
-	}
-	u.User = url.User(login)
-	return u.String()
 }

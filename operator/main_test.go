@@ -3,13 +3,12 @@ package operator
 import (
 	"fmt"
 	"os"
-	"os/exec"
-	"path/filepath"
-	"strings"
 	"testing"
 
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
+
+	"github.com/mpegflow/mpegflow/internal/testenv"
 )
 
 // testREST is the envtest kube-apiserver every integration test of the
@@ -29,7 +28,7 @@ func run(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, "operator tests: KUBEBUILDER_ASSETS is not set: run `make test`, which builds kube-apiserver and etcd into bin/k8s and sets it")
 		return 1
 	}
-	crds, err := kedaCRDDir()
+	crds, err := testenv.KEDACRDDir()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "operator tests:", err)
 		return 1
@@ -46,21 +45,4 @@ func run(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, "operator tests: stop envtest:", err)
 	}
 	return code
-}
-
-// kedaCRDDir is config/crd/bases of the KEDA module this module requires:
-// the CRDs match the Go types we render, and are never copied into the repo.
-func kedaCRDDir() (string, error) {
-	if d := os.Getenv("MPEGFLOW_KEDA_CRD_DIR"); d != "" {
-		return d, nil
-	}
-	out, err := exec.Command("go", "list", "-m", "-f", "{{.Dir}}", "github.com/kedacore/keda/v2").Output()
-	if err != nil {
-		return "", fmt.Errorf("locate the KEDA module (go list -m): %w", err)
-	}
-	dir := filepath.Join(strings.TrimSpace(string(out)), "config", "crd", "bases")
-	if _, err := os.Stat(filepath.Join(dir, "keda.sh_scaledjobs.yaml")); err != nil {
-		return "", fmt.Errorf("KEDA CRDs: %w", err)
-	}
-	return dir, nil
 }

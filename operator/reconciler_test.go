@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"log/slog"
-	"net/url"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -63,7 +62,7 @@ func newHarness(t *testing.T) *harness {
 	adminPool, err := store.Open(ctx, dbURL)
 	require.NoError(t, err)
 	t.Cleanup(adminPool.Close)
-	roURL := readOnlyURL(t, adminPool.Config().ConnConfig.Database, dbURL)
+	roURL := testenv.OperatorLogin(t, dbURL, dbURL)
 	roPool, err := store.Open(ctx, roURL)
 	require.NoError(t, err)
 	t.Cleanup(roPool.Close)
@@ -81,32 +80,6 @@ func newHarness(t *testing.T) *harness {
 type testWriter struct{ t *testing.T }
 
 func (w testWriter) Write(p []byte) (int, error) { w.t.Log(string(p)); return len(p), nil }
-
-// readOnlyURL creates a login in role mpegflow_operator (as a deployment
-// would) and returns its URL for database db.
-func readOnlyURL(t *testing.T, db, adminURL string) string {
-	t.Helper()
-	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, adminURL)
-	require.NoError(t, err)
-	defer conn.Close(ctx)
-	login := "mpegflow_operator_" + db[len(db)-12:]
-	_, err = conn.Exec(ctx, "CREATE ROLE "+login+" LOGIN IN ROLE mpegflow_operator")
-	require.NoError(t, err)
-	t.Cleanup(func() {
-		c, err := pgx.Connect(context.Background(), adminURL)
-		if err != nil {
-			return
-		}
-		defer c.Close(context.Background())
-		// The database is dropped later by testenv; the login goes after.
-		_, _ = c.Exec(context.Background(), "DROP ROLE IF EXISTS "+login)
-	})
-	u, err := url.Parse(adminURL)
-	require.NoError(t, err)
-	u.User = url.User(login)
-	return u.String()
-}
 
 func (h *harness) createPool(set store.PoolSettings) store.Pool {
 	h.t.Helper()
@@ -323,7 +296,7 @@ func TestReadOnlyRoleCannotWrite(t *testing.T) {
 	admin, err := pgx.Connect(ctx, dbURL)
 	require.NoError(t, err)
 	defer admin.Close(ctx)
-	conn, err := pgx.Connect(ctx, readOnlyURL(t, admin.Config().Database, dbURL))
+	conn, err := pgx.Connect(ctx, testenv.OperatorLogin(t, dbURL, dbURL))
 	require.NoError(t, err)
 	defer conn.Close(ctx)
 

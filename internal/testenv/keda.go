@@ -121,7 +121,7 @@ func startKEDA(t testing.TB, bin, kubeconfig, certDir, logFile string, opts KEDA
 	t.Helper()
 	var addrs [3]string
 	for i := range addrs {
-		p, err := freeLoopbackPort()
+		p, err := FreeLoopbackPort()
 		if err != nil {
 			return nil, err
 		}

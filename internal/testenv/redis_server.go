@@ -62,7 +62,7 @@ func startRedisServer(t testing.TB, bin, dir string) (string, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return "", fmt.Errorf("create redis directory: %w", err)
 	}
-	port, err := freeLoopbackPort()
+	port, err := FreeLoopbackPort()
 	if err != nil {
 		return "", err
 	}
@@ -119,9 +119,9 @@ func startRedisServer(t testing.TB, bin, dir string) (string, error) {
 	}
 }
 
-// freeLoopbackPort asks the kernel for a port nobody listens on. Another
+// FreeLoopbackPort asks the kernel for a port nobody listens on. Another
 // process may take it before redis-server binds; the caller retries.
-func freeLoopbackPort() (int, error) {
+func FreeLoopbackPort() (int, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return 0, fmt.Errorf("find a free loopback port: %w", err)
