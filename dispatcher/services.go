@@ -3,10 +3,11 @@ package dispatcher
 import (
 	"cmp"
 	"context"
-	"log/slog"
 	"time"
 
 	"golang.org/x/sync/errgroup"
+
+	"github.com/mpegflow/mpegflow/internal/periodic"
 )
 
 // ServicesConfig sets the background services' periods and thresholds;
@@ -61,43 +62,19 @@ func NewServices(c *Coordinator, cfg ServicesConfig) *Services {
 // DeliverWebhooks runs one round of the Webhook Executor.
 func (s *Services) DeliverWebhooks(ctx context.Context) (int, error) { return s.webhooks.Deliver(ctx) }
 
-type round struct {
-	name   string
-	period time.Duration
-	run    func(context.Context) (int, error)
-}
-
 // Run runs every service until ctx ends.
 func (s *Services) Run(ctx context.Context) error {
-	rounds := []round{
-		{"stale_job_recovery", s.cfg.StaleJobRecovery, s.RecoverStaleJobs},
-		{"stale_worker_sweeper", s.cfg.StaleWorkerSweeper, s.SweepStaleWorkers},
-		{"offline_worker_reaper", s.cfg.OfflineWorkerReaper, s.ReapOfflineWorkers},
-		{"delayed_job_promoter", s.cfg.DelayedJobPromoter, s.PromoteDelayed},
-		{"queue_reconciler", s.cfg.QueueReconciler, s.ReconcileQueues},
-		{"webhook_executor", s.cfg.WebhookExecutor, s.DeliverWebhooks},
+	rounds := []periodic.Round{
+		{Name: "stale_job_recovery", Period: s.cfg.StaleJobRecovery, Run: s.RecoverStaleJobs},
+		{Name: "stale_worker_sweeper", Period: s.cfg.StaleWorkerSweeper, Run: s.SweepStaleWorkers},
+		{Name: "offline_worker_reaper", Period: s.cfg.OfflineWorkerReaper, Run: s.ReapOfflineWorkers},
+		{Name: "delayed_job_promoter", Period: s.cfg.DelayedJobPromoter, Run: s.PromoteDelayed},
+		{Name: "queue_reconciler", Period: s.cfg.QueueReconciler, Run: s.ReconcileQueues},
+		{Name: "webhook_executor", Period: s.cfg.WebhookExecutor, Run: s.DeliverWebhooks},
 	}
 	g, ctx := errgroup.WithContext(ctx)
 	for _, r := range rounds {
-		g.Go(func() error {
-			t := s.c.cfg.Clock.NewTicker(r.period)
-			defer t.Stop()
-			for {
-				select {
-				case <-ctx.Done():
-					return nil
-				case <-t.C():
-				}
-				n, err := r.run(ctx)
-				switch {
-				case err != nil && ctx.Err() == nil:
-					s.c.log.WarnContext(ctx, "background service round failed; it retries next period, check Postgres and Redis",
-						slog.String("service", r.name), slog.Any("error", err))
-				case n > 0:
-					s.c.log.InfoContext(ctx, "background service round", slog.String("service", r.name), slog.Int("changed", n))
-				}
-			}
-		})
+		g.Go(func() error { periodic.Loop(ctx, s.c.cfg.Clock, r, s.c.log, "Postgres and Redis"); return nil })
 	}
 	return g.Wait()
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/mpegflow/mpegflow/internal/netguard"
 	"github.com/mpegflow/mpegflow/internal/objstore"
+	"github.com/mpegflow/mpegflow/internal/periodic"
 	"github.com/mpegflow/mpegflow/internal/store"
 	"github.com/mpegflow/mpegflow/internal/validation"
 )
@@ -93,30 +94,13 @@ func (e *Expander) Kick() {
 // Run expands and releases until ctx ends.
 func (e *Expander) Run(ctx context.Context) error {
 	g, ctx := errgroup.WithContext(ctx)
-	loop := func(name string, kick <-chan struct{}, round func(context.Context) (int, error)) {
-		g.Go(func() error {
-			t := e.cfg.Clock.NewTicker(e.cfg.Period)
-			defer t.Stop()
-			for {
-				select {
-				case <-ctx.Done():
-					return nil
-				case <-t.C():
-				case <-kick:
-				}
-				n, err := round(ctx)
-				switch {
-				case err != nil && ctx.Err() == nil:
-					e.log.WarnContext(ctx, "backfill round failed; it retries next period, check Postgres, Redis and object storage",
-						slog.String("service", name), slog.Any("error", err))
-				case n > 0:
-					e.log.InfoContext(ctx, "backfill round", slog.String("service", name), slog.Int("changed", n))
-				}
-			}
-		})
+	const hint = "Postgres, Redis and object storage"
+	for _, r := range []periodic.Round{
+		{Name: "batch_expander", Period: e.cfg.Period, Kick: e.kick, Run: e.ExpandOnce},
+		{Name: "batch_releaser", Period: e.cfg.Period, Run: e.ReleaseOnce},
+	} {
+		g.Go(func() error { periodic.Loop(ctx, e.cfg.Clock, r, e.log, hint); return nil })
 	}
-	loop("batch_expander", e.kick, e.ExpandOnce)
-	loop("batch_releaser", nil, e.ReleaseOnce)
 	return g.Wait()
 }
 
