@@ -220,7 +220,11 @@ func (s *Stack) takeLock() error {
 
 func (s *Stack) unlock() {
 	if s.lock != nil {
-		_ = s.lock.Close() // closing releases the flock
+		// Unlock explicitly: a child forked at this moment (before its exec
+		// closes inherited descriptors) shares the open file, and closing
+		// ours alone would leave the lock held until that exec.
+		_ = syscall.Flock(int(s.lock.Fd()), syscall.LOCK_UN)
+		_ = s.lock.Close()
 		s.lock = nil
 	}
 }
