@@ -4,7 +4,11 @@ SHELL := /bin/bash
 
 GO        ?= go
 BIN       := bin
-TOOLS_BIN := $(BIN)/tools
+# Tool binaries (versitygw, protoc plugins, kube-apiserver, etcd, KEDA's
+# operator) are cached outside the clone, keyed by version, so every clone on
+# this machine reuses them: $XDG_CACHE_HOME/mpegflow, else ~/.cache/mpegflow.
+CACHE     ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/mpegflow
+TOOLS_BIN := $(CACHE)/tools
 VERSITYGW_VERSION := $(shell awk '$$1=="github.com/versity/versitygw"{print $$2}' tools/go.mod)
 VERSITYGW := $(TOOLS_BIN)/versitygw-$(VERSITYGW_VERSION)
 
@@ -26,11 +30,11 @@ PROTOC_GEN_GO_GRPC := $(TOOLS_BIN)/protoc-gen-go-grpc
 
 $(PROTOC_GEN_GO) $(PROTOC_GEN_GO_GRPC): tools/go.mod tools/go.sum
 	@mkdir -p $(TOOLS_BIN)
-	cd tools && GOBIN=$(CURDIR)/$(TOOLS_BIN) $(GO) install google.golang.org/protobuf/cmd/protoc-gen-go google.golang.org/grpc/cmd/protoc-gen-go-grpc
+	cd tools && GOBIN=$(TOOLS_BIN) $(GO) install google.golang.org/protobuf/cmd/protoc-gen-go google.golang.org/grpc/cmd/protoc-gen-go-grpc
 
 $(VERSITYGW): tools/go.mod tools/go.sum
 	@mkdir -p $(TOOLS_BIN)
-	cd tools && GOBIN=$(CURDIR)/$(TOOLS_BIN)/.build $(GO) install github.com/versity/versitygw/cmd/versitygw
+	cd tools && GOBIN=$(TOOLS_BIN)/.build $(GO) install github.com/versity/versitygw/cmd/versitygw
 	mv $(TOOLS_BIN)/.build/versitygw $@
 	ln -sf versitygw-$(VERSITYGW_VERSION) $(TOOLS_BIN)/versitygw
 
@@ -40,16 +44,16 @@ $(VERSITYGW): tools/go.mod tools/go.sum
 # warm cache costs nothing. Cold: about 5 to 10 minutes on two cores.
 K8S_VERSION  := $(shell awk '$$1=="k8s.io/kubernetes" && NF>1 {print $$2; exit}' tools/k8s/go.mod)
 ETCD_VERSION := $(shell awk '$$1=="go.etcd.io/etcd/server/v3" && NF>1 {print $$2; exit}' tools/k8s/go.mod)
-K8S_ASSETS   := $(BIN)/k8s/kube-$(K8S_VERSION)-etcd-$(ETCD_VERSION)
+K8S_ASSETS   := $(CACHE)/k8s/kube-$(K8S_VERSION)-etcd-$(ETCD_VERSION)
 
 $(K8S_ASSETS)/kube-apiserver:
 	@mkdir -p $(K8S_ASSETS)
-	cd tools/k8s && $(GO) build -trimpath -o $(CURDIR)/$@.tmp k8s.io/kubernetes/cmd/kube-apiserver
+	cd tools/k8s && $(GO) build -trimpath -o $@.tmp k8s.io/kubernetes/cmd/kube-apiserver
 	mv $@.tmp $@
 
 $(K8S_ASSETS)/etcd:
 	@mkdir -p $(K8S_ASSETS)
-	cd tools/k8s && $(GO) build -trimpath -o $(CURDIR)/$@.tmp go.etcd.io/etcd/server/v3
+	cd tools/k8s && $(GO) build -trimpath -o $@.tmp go.etcd.io/etcd/server/v3
 	mv $@.tmp $@
 
 # kube-controller-manager and kube-scheduler for the end-to-end rig, from the
@@ -57,16 +61,16 @@ $(K8S_ASSETS)/etcd:
 # directory is shared, so each binary is written to .tmp and renamed).
 $(K8S_ASSETS)/kube-controller-manager:
 	@mkdir -p $(K8S_ASSETS)
-	cd tools/k8s && $(GO) build -trimpath -o $(CURDIR)/$@.tmp k8s.io/kubernetes/cmd/kube-controller-manager
+	cd tools/k8s && $(GO) build -trimpath -o $@.tmp k8s.io/kubernetes/cmd/kube-controller-manager
 	mv $@.tmp $@
 
 $(K8S_ASSETS)/kube-scheduler:
 	@mkdir -p $(K8S_ASSETS)
-	cd tools/k8s && $(GO) build -trimpath -o $(CURDIR)/$@.tmp k8s.io/kubernetes/cmd/kube-scheduler
+	cd tools/k8s && $(GO) build -trimpath -o $@.tmp k8s.io/kubernetes/cmd/kube-scheduler
 	mv $@.tmp $@
 
 .PHONY: k8s-tools
-k8s-tools: $(K8S_ASSETS)/kube-apiserver $(K8S_ASSETS)/etcd ## Build kube-apiserver and etcd for envtest into bin/k8s, cached by version
+k8s-tools: $(K8S_ASSETS)/kube-apiserver $(K8S_ASSETS)/etcd ## Build kube-apiserver and etcd for envtest into the cache ($(CACHE)/k8s), cached by version
 
 .PHONY: k8s-e2e-tools
 k8s-e2e-tools: k8s-tools $(K8S_ASSETS)/kube-controller-manager $(K8S_ASSETS)/kube-scheduler ## Build kube-controller-manager and kube-scheduler for the end-to-end rig, cached by version
@@ -76,30 +80,30 @@ k8s-e2e-tools: k8s-tools $(K8S_ASSETS)/kube-controller-manager $(K8S_ASSETS)/kub
 # (scripts/build-keda.sh) and cached by version. Cold: about 12 minutes on
 # two cores.
 KEDA_VERSION  := $(shell awk '$$1=="github.com/kedacore/keda/v2"{print $$2; exit}' go.mod)
-KEDA_OPERATOR := $(BIN)/keda/keda-$(KEDA_VERSION)/keda-operator
+KEDA_OPERATOR := $(CACHE)/keda/keda-$(KEDA_VERSION)/keda-operator
 
 $(KEDA_OPERATOR):
-	GO=$(GO) scripts/build-keda.sh $(CURDIR)/$@
+	GO=$(GO) scripts/build-keda.sh $@
 
 .PHONY: keda
-keda: $(KEDA_OPERATOR) ## Build KEDA's operator (version from go.mod) into bin/keda, cached by version
+keda: $(KEDA_OPERATOR) ## Build KEDA's operator (version from go.mod) into the cache ($(CACHE)/keda), cached by version
 
 .PHONY: tools
-tools: $(VERSITYGW) k8s-tools keda ## Build the test tools (versitygw S3 server, kube-apiserver, etcd, KEDA operator) into bin/, cached by version
+tools: $(VERSITYGW) k8s-tools keda ## Build the test tools (versitygw S3 server, kube-apiserver, etcd, KEDA operator) into $(CACHE), cached by version
 
 .PHONY: test
 test: deps tools verify-generated ## Check generated code, then run every test with -race against private Postgres, Redis and S3
-	VERSITYGW=$(CURDIR)/$(VERSITYGW) KUBEBUILDER_ASSETS=$(CURDIR)/$(K8S_ASSETS) KEDA_OPERATOR=$(CURDIR)/$(KEDA_OPERATOR) \
+	VERSITYGW=$(VERSITYGW) KUBEBUILDER_ASSETS=$(K8S_ASSETS) KEDA_OPERATOR=$(KEDA_OPERATOR) \
 		scripts/with-services.sh $(GO) test -race -count=1 ./...
 
 .PHONY: test-e2e
 test-e2e: deps tools k8s-e2e-tools ## Run the end-to-end test: REST → KEDA → Job → process node → mpegflow encode → S3, on a real control plane
-	VERSITYGW=$(CURDIR)/$(VERSITYGW) KUBEBUILDER_ASSETS=$(CURDIR)/$(K8S_ASSETS) KEDA_OPERATOR=$(CURDIR)/$(KEDA_OPERATOR) \
+	VERSITYGW=$(VERSITYGW) KUBEBUILDER_ASSETS=$(K8S_ASSETS) KEDA_OPERATOR=$(KEDA_OPERATOR) \
 		scripts/with-services.sh $(GO) test -race -count=1 -tags e2e -timeout 30m -v ./e2e/
 
 .PHONY: bench
 bench: deps $(VERSITYGW) ## Run the coordinator benchmarks (REST + gRPC + Postgres + Redis), figures go in docs/benchmarks.md
-	VERSITYGW=$(CURDIR)/$(VERSITYGW) scripts/with-services.sh $(GO) test -run '^$$' -bench . -benchtime 3000x -count 3 ./dispatcher/
+	VERSITYGW=$(VERSITYGW) scripts/with-services.sh $(GO) test -run '^$$' -bench . -benchtime 3000x -count 3 ./dispatcher/
 
 .PHONY: lint
 lint: ## gofmt and go vet
@@ -110,13 +114,13 @@ lint: ## gofmt and go vet
 
 .PHONY: generate
 generate: $(PROTOC_GEN_GO) $(PROTOC_GEN_GO_GRPC) ## Regenerate generated code (protobuf) with the pinned plugins
-	TOOLS_BIN=$(CURDIR)/$(TOOLS_BIN) $(GO) generate ./...
+	TOOLS_BIN=$(TOOLS_BIN) $(GO) generate ./...
 
 .PHONY: verify-generated
 verify-generated: $(PROTOC_GEN_GO) $(PROTOC_GEN_GO_GRPC) ## Fail when committed generated code differs from a fresh generation
 	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
 	cp -r dispatcher/coordinatorv1/. "$$tmp/" && \
-	(cd "$$tmp" && protoc --plugin=protoc-gen-go=$(CURDIR)/$(PROTOC_GEN_GO) --plugin=protoc-gen-go-grpc=$(CURDIR)/$(PROTOC_GEN_GO_GRPC) \
+	(cd "$$tmp" && protoc --plugin=protoc-gen-go=$(PROTOC_GEN_GO) --plugin=protoc-gen-go-grpc=$(PROTOC_GEN_GO_GRPC) \
 		--go_out=paths=source_relative:. --go-grpc_out=paths=source_relative:. coordinator.proto) && \
 	for f in coordinator.pb.go coordinator_grpc.pb.go; do \
 		diff -u dispatcher/coordinatorv1/$$f "$$tmp/$$f" || { echo "generated code is stale: run make generate and commit"; exit 1; }; \
@@ -127,7 +131,7 @@ verify: lint verify-generated ## Fail when generated code is stale or the tree i
 
 .PHONY: demo
 demo: deps $(VERSITYGW) build ## Run a real video through the real pipeline on this machine (mpegflow dev + hls-ladder)
-	VERSITYGW=$(CURDIR)/$(VERSITYGW) scripts/demo.sh
+	VERSITYGW=$(VERSITYGW) scripts/demo.sh
 
 IMAGE_TAG ?= dev
 

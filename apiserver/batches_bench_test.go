@@ -60,7 +60,7 @@ func peakRSS(b *testing.B) float64 {
 // real services. It reports expansion jobs/s, end-to-end jobs/s (validation
 // included) and the process's peak RSS.
 //
-//	VERSITYGW=$PWD/bin/tools/versitygw scripts/with-services.sh \
+//	VERSITYGW=~/.cache/mpegflow/tools/versitygw scripts/with-services.sh \
 //	  go test -run '^$' -bench BenchmarkBatchExpansion -benchtime 1x ./apiserver/
 func BenchmarkBatchExpansion(b *testing.B) {
 	inputs := benchEnvInt("MPEGFLOW_BENCH_BATCH_INPUTS", 100_000)

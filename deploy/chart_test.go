@@ -4,8 +4,6 @@ package deploy
 
 import (
 	"maps"
-	"os"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"sort"
@@ -22,6 +20,7 @@ import (
 	"helm.sh/helm/v3/pkg/releaseutil"
 	"sigs.k8s.io/yaml"
 
+	"github.com/mpegflow/mpegflow/internal/telemetry"
 	"github.com/mpegflow/mpegflow/operator"
 )
 
@@ -450,27 +449,11 @@ func TestOperator(t *testing.T) {
 	require.Equal(t, "media-mpegflow-operator", str(d, "spec", "template", "spec", "serviceAccountName"))
 }
 
-// designMetrics are the metric names design.md fixes.
-var designMetrics = []string{
-	"mpegflow_jobs_total", "mpegflow_jobs_in_flight", "mpegflow_queue_depth", "mpegflow_worker_count",
-	"mpegflow_webhook_deliveries_total", "mpegflow_webhook_consecutive_failures",
-	"mpegflow_event_bus_dispatch_duration_seconds", "mpegflow_grpc_requests_total",
-}
-
+// TestDashboard checks the Grafana dashboard has one panel for each metric
+// the reference document fixes, as the telemetry package registers them.
 func TestDashboard(t *testing.T) {
 	t.Parallel()
-	// The list above is design.md's: fail when the document grows a metric.
-	design := string(readShared(t, "design.md"))
-	_, section, ok := strings.Cut(design, "### Metrics")
-	require.True(t, ok, "design.md has a Metrics section")
-	section, _, _ = strings.Cut(section, "\n#")
-	names := regexp.MustCompile("`(mpegflow_[a-z_]+)").FindAllStringSubmatch(section, -1)
-	var fromDesign []string
-	for _, m := range names {
-		fromDesign = append(fromDesign, m[1])
-	}
-	require.ElementsMatch(t, designMetrics, fromDesign)
-
+	designMetrics := telemetry.ReferenceNames
 	cm := mustRender(t, nil).objects["ConfigMap/mf-mpegflow-dashboard"]
 	require.NotNil(t, cm)
 	require.Equal(t, "1", str(cm, "metadata", "labels", "grafana_dashboard"), "the Grafana sidecar's label")
@@ -535,19 +518,6 @@ func TestSchemaRejectsInvalidValues(t *testing.T) {
 			require.Contains(t, err.Error(), tc.want, "the message names the offending key")
 		})
 	}
-}
-
-// readShared reads a file of the shared folder beside the repository
-// (../shared), which every developer checkout and CI run has; its absence
-// fails the test.
-func readShared(t *testing.T, name string) []byte {
-	t.Helper()
-	path := filepath.Join("..", "..", "shared", filepath.FromSlash(name))
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("read %s (the shared folder beside the repository): %v", path, err)
-	}
-	return b
 }
 
 // TestHelmLint runs `helm lint`'s checks (Chart.yaml, values, templates)

@@ -59,16 +59,18 @@ func TestServerSideDryRun(t *testing.T) {
 }
 
 // kubeAssets is the directory of kube-apiserver and etcd: KUBEBUILDER_ASSETS
-// (`make test` sets it), else the cache `make k8s-tools` fills. There is no
-// skip: without them the test fails and says how to get them.
+// (`make test` sets it), else the user cache `make k8s-tools` fills. There
+// is no skip: without them the test fails and says how to get them.
 func kubeAssets(t *testing.T) string {
 	t.Helper()
 	if d := os.Getenv("KUBEBUILDER_ASSETS"); d != "" {
 		return d
 	}
-	found, _ := filepath.Glob("../bin/k8s/*/kube-apiserver")
+	cache, err := os.UserCacheDir()
+	require.NoError(t, err)
+	found, _ := filepath.Glob(filepath.Join(cache, "mpegflow", "k8s", "*", "kube-apiserver"))
 	if len(found) == 0 {
-		t.Fatal("no kube-apiserver: run `make k8s-tools` (bin/k8s) or set KUBEBUILDER_ASSETS")
+		t.Fatal("no kube-apiserver: run `make k8s-tools` (~/.cache/mpegflow/k8s) or set KUBEBUILDER_ASSETS")
 	}
 	dir, err := filepath.Abs(filepath.Dir(found[len(found)-1]))
 	require.NoError(t, err)

@@ -40,7 +40,7 @@ func assetsDir(t *testing.T) string {
 	t.Helper()
 	dir := os.Getenv("KUBEBUILDER_ASSETS")
 	if dir == "" {
-		t.Fatalf("KUBEBUILDER_ASSETS is not set: run `make test-e2e`, which builds the control plane into bin/k8s and sets it")
+		t.Fatalf("KUBEBUILDER_ASSETS is not set: run `make test-e2e`, which builds the control plane into ~/.cache/mpegflow/k8s and sets it")
 	}
 	for _, b := range []string{"kube-apiserver", "etcd", "kube-controller-manager", "kube-scheduler"} {
 		if _, err := os.Stat(filepath.Join(dir, b)); err != nil {

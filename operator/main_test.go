@@ -25,7 +25,7 @@ func TestMain(m *testing.M) {
 
 func run(m *testing.M) int {
 	if os.Getenv("KUBEBUILDER_ASSETS") == "" {
-		fmt.Fprintln(os.Stderr, "operator tests: KUBEBUILDER_ASSETS is not set: run `make test`, which builds kube-apiserver and etcd into bin/k8s and sets it")
+		fmt.Fprintln(os.Stderr, "operator tests: KUBEBUILDER_ASSETS is not set: run `make test`, which builds kube-apiserver and etcd into ~/.cache/mpegflow/k8s and sets it")
 		return 1
 	}
 	crds, err := testenv.KEDACRDDir()

@@ -56,7 +56,7 @@ http_port=$(free_port)
 grpc_port=$(free_port)
 metrics_port=$(free_port)
 export MPEGFLOW_CONFIG=$work/cli.json
-export MPEGFLOW_VERSITYGW=${VERSITYGW:-$root/bin/tools/versitygw}
+export MPEGFLOW_VERSITYGW=${VERSITYGW:-${XDG_CACHE_HOME:-$HOME/.cache}/mpegflow/tools/versitygw}
 
 say "Starting mpegflow dev (data in $work/dev)"
 "$bin" dev --data "$work/dev" --http-addr "127.0.0.1:$http_port" --grpc-addr "127.0.0.1:$grpc_port" \

@@ -298,7 +298,7 @@ stop_redis() {
 # real S3, over a directory of the temp dir. The binary comes from the tools
 # module (make tools); VERSITYGW overrides its path.
 start_s3() {
-	local bin=${VERSITYGW:-$root/bin/tools/versitygw}
+	local bin=${VERSITYGW:-${XDG_CACHE_HOME:-$HOME/.cache}/mpegflow/tools/versitygw}
 	[[ -x $bin ]] || die "versitygw not found at $bin; run 'make tools'"
 	local dir=$tmp/s3 log_file=$tmp/s3.log attempt deadline
 	mkdir -p "$dir/data"

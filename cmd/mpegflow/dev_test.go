@@ -38,7 +38,7 @@ func devBuild(t *testing.T, dir string) string {
 }
 
 // devVersityGW is the S3 server `mpegflow dev` needs: $VERSITYGW (make test
-// sets it) or the repository's bin/tools/versitygw.
+// sets it) or ~/.cache/mpegflow/tools/versitygw.
 func devVersityGW(t *testing.T) string {
 	t.Helper()
 	p := os.Getenv("VERSITYGW")

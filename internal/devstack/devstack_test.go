@@ -22,7 +22,7 @@ import (
 )
 
 // versityGW is the S3 server the tests run: $VERSITYGW (make test sets it)
-// or the repository's bin/tools/versitygw. Missing, the test fails.
+// or ~/.cache/mpegflow/tools/versitygw. Missing, the test fails.
 func versityGW(t *testing.T) string {
 	t.Helper()
 	p := os.Getenv("VERSITYGW")

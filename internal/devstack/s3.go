@@ -119,7 +119,8 @@ func (s *Stack) s3Credentials() (s3Credentials, error) {
 
 // FindVersityGW locates the versitygw binary: explicit, else
 // $MPEGFLOW_VERSITYGW, else next to the running executable, else on PATH,
-// else ./bin/tools/versitygw (make tools builds it there).
+// else the cache `make tools` builds it into ($XDG_CACHE_HOME/mpegflow/tools,
+// else ~/.cache/mpegflow/tools).
 func FindVersityGW(explicit string) (string, error) {
 	var tried []string
 	isExec := func(p string) bool {
@@ -144,11 +145,13 @@ func FindVersityGW(explicit string) (string, error) {
 		return filepath.Abs(p)
 	}
 	tried = append(tried, "PATH")
-	if p := filepath.Join("bin", "tools", "versitygw"); isExec(p) {
-		return filepath.Abs(p)
+	if dir, err := os.UserCacheDir(); err == nil {
+		if p := filepath.Join(dir, "mpegflow", "tools", "versitygw"); isExec(p) {
+			return p, nil
+		}
 	}
 	return "", fmt.Errorf("devstack: the S3 server versitygw was not found (looked in %s): run `make tools` "+
-		"and set MPEGFLOW_VERSITYGW to bin/tools/versitygw, put it next to the mpegflow binary, or set S3_BUCKET and S3_ENDPOINT to use your own S3",
+		"(it builds into ~/.cache/mpegflow/tools), set MPEGFLOW_VERSITYGW to it, put it next to the mpegflow binary, or set S3_BUCKET and S3_ENDPOINT to use your own S3",
 		strings.Join(tried, ", "))
 }
 

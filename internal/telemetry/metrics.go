@@ -12,6 +12,16 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 )
 
+// ReferenceNames are the metric names the production deployment document
+// fixes. Every one is registered by New, RegisterFleet or
+// RegisterWebhookCircuits (a test gathers them), and the chart's Grafana
+// dashboard has one panel for each (the chart's test reads this list).
+var ReferenceNames = []string{
+	"mpegflow_jobs_total", "mpegflow_jobs_in_flight", "mpegflow_queue_depth", "mpegflow_worker_count",
+	"mpegflow_webhook_deliveries_total", "mpegflow_webhook_consecutive_failures",
+	"mpegflow_event_bus_dispatch_duration_seconds", "mpegflow_grpc_requests_total",
+}
+
 // Metrics holds the collectors the components update.
 type Metrics struct {
 	Registry *prometheus.Registry

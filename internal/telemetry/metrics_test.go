@@ -1,0 +1,54 @@
+package telemetry
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"strings"
+	"testing"
+
+	"github.com/google/uuid"
+	"github.com/stretchr/testify/require"
+)
+
+type fleetFake struct{}
+
+func (fleetFake) FleetState(context.Context) (FleetState, error) {
+	return FleetState{
+		InFlight:   map[string]int{"default": 1},
+		QueueDepth: map[string]int64{"default": 2},
+		Workers:    map[string]map[string]int{"default": {"online": 3}},
+	}, nil
+}
+
+type circuitsFake struct{}
+
+func (circuitsFake) WebhookFailureCounts(context.Context) (map[uuid.UUID]int, error) {
+	return map[uuid.UUID]int{uuid.New(): 4}, nil
+}
+
+// TestReferenceNamesAreRegistered gathers a fully wired registry: every
+// name the reference document fixes is exported, and every exported
+// mpegflow_ name is either a reference name or one of ours on purpose.
+func TestReferenceNamesAreRegistered(t *testing.T) {
+	t.Parallel()
+	m := New()
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	m.RegisterFleet(fleetFake{}, log)
+	m.RegisterWebhookCircuits(circuitsFake{}, log)
+	m.EventDispatch.Observe(0.001)
+	m.GRPCRequests.WithLabelValues("Claim").Inc()
+	m.EncodeSeconds.WithLabelValues("org", "cpu").Add(1)
+
+	families, err := m.Registry.Gather()
+	require.NoError(t, err)
+	var got []string
+	for _, f := range families {
+		if strings.HasPrefix(f.GetName(), "mpegflow_") {
+			got = append(got, f.GetName())
+		}
+	}
+	require.Subset(t, got, ReferenceNames)
+	require.ElementsMatch(t, append([]string{"mpegflow_encode_seconds_total"}, ReferenceNames...), got,
+		"a new mpegflow_ metric is either in the reference list or named here")
+}
