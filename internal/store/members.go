@@ -106,8 +106,17 @@ func lockOwners(ctx context.Context, tx pgx.Tx, orgID uuid.UUID) (int, error) {
 	return n, mapErr(err, "memberships")
 }
 
-// SetMemberRole changes a member's role, refusing to remove the last owner.
-func (s *Store) SetMemberRole(ctx context.Context, orgID, userID uuid.UUID, role auth.Role) (Member, error) {
+// MemberPatch holds the membership fields an update may change; nil leaves
+// a field as it is.
+type MemberPatch struct {
+	Role *auth.Role
+	Name *string
+}
+
+// UpdateMember changes a member's role and/or the name this organization
+// gives them, refusing to remove the last owner.
+func (s *Store) UpdateMember(ctx context.Context, orgID, userID uuid.UUID, p MemberPatch) (Member, error) {
+	var m Member
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		owners, err := lockOwners(ctx, tx, orgID)
 		if err != nil {
@@ -117,16 +126,25 @@ func (s *Store) SetMemberRole(ctx context.Context, orgID, userID uuid.UUID, role
 		if err := tx.QueryRow(ctx, `SELECT role FROM memberships WHERE org_id = $1 AND user_id = $2`, orgID, userID).Scan(&old); err != nil {
 			return mapErr(err, "member")
 		}
-		if old == auth.Owner && role != auth.Owner && owners <= 1 {
+		if p.Role != nil && old == auth.Owner && *p.Role != auth.Owner && owners <= 1 {
 			return conflict("an organization needs at least one owner; promote another member first")
 		}
-		_, err = tx.Exec(ctx, `UPDATE memberships SET role = $3, updated_at = now() WHERE org_id = $1 AND user_id = $2`, orgID, userID, role)
+		rows, _ := tx.Query(ctx, `
+			UPDATE memberships SET role = COALESCE($3, role), name = COALESCE($4, name), updated_at = now()
+			WHERE org_id = $1 AND user_id = $2
+			RETURNING `+memberColumns, orgID, userID, p.Role, p.Name)
+		m, err = pgx.CollectExactlyOneRow(rows, pgx.RowToStructByName[Member])
 		return mapErr(err, "member")
 	})
 	if err != nil {
-		return Member{}, fmt.Errorf("set role of member %s: %w", userID, err)
+		return Member{}, fmt.Errorf("update member %s: %w", userID, err)
 	}
-	return s.GetMember(ctx, orgID, userID)
+	return m, nil
+}
+
+// SetMemberRole changes a member's role, refusing to remove the last owner.
+func (s *Store) SetMemberRole(ctx context.Context, orgID, userID uuid.UUID, role auth.Role) (Member, error) {
+	return s.UpdateMember(ctx, orgID, userID, MemberPatch{Role: &role})
 }
 
 // RemoveMember removes a member (and, by cascade, their keys in this org),
