@@ -60,40 +60,13 @@ func (s *Server) OpenAPIDocument() map[string]any {
 	add("GET", "/v1/openapi.json", public("This document"))
 
 	for _, r := range s.routes() {
-		status := r.Status
-		if status == 0 {
-			status = 200
-		}
-		ok := map[string]any{"description": "Success"}
-		if r.Response != nil {
-			ok["content"] = map[string]any{"application/json": map[string]any{"schema": schemaOf(reflect.TypeOf(r.Response))}}
-		}
-		responses := map[string]any{strconv.Itoa(status): ok}
-		for _, code := range []string{"400", "401", "403", "404", "409", "413", "422"} {
-			responses[code] = map[string]any{"description": "Problem (RFC 9457)", "content": problemRef["content"]}
-		}
-		op := map[string]any{
-			"summary":      r.Summary,
-			"tags":         []string{r.Tag},
-			"operationId":  strings.ToLower(r.Method) + strings.ReplaceAll(OpenAPIPath(r.Path), "/", "_"),
-			"x-permission": string(r.Perm),
-			"responses":    responses,
-		}
-		var params []any
-		for _, part := range strings.Split(r.Path, "/") {
-			if name, found := strings.CutPrefix(part, ":"); found {
-				params = append(params, map[string]any{"name": name, "in": "path", "required": true, "schema": map[string]any{"type": "string"}})
-			}
-		}
-		if r.Method == "POST" && r.Path == "/v1/jobs" {
-			params = append(params, map[string]any{"name": "Idempotency-Key", "in": "header", "schema": map[string]any{"type": "string", "maxLength": maxIdempotencyKey}})
-		}
-		if len(params) > 0 {
-			op["parameters"] = params
-		}
-		if r.Body != nil {
-			op["requestBody"] = map[string]any{"required": true, "content": map[string]any{"application/json": map[string]any{"schema": schemaOf(reflect.TypeOf(r.Body))}}}
-		}
+		op := operation(r, problemRef, "400", "401", "403", "404", "409", "413", "422")
+		op["x-permission"] = string(r.Perm)
+		add(r.Method, r.Path, op)
+	}
+	for _, r := range s.publicRoutes() {
+		op := operation(r, problemRef, "400", "403", "404", "410", "413", "422")
+		op["security"] = []any{}
 		add(r.Method, r.Path, op)
 	}
 	return map[string]any{
@@ -106,6 +79,45 @@ func (s *Server) OpenAPIDocument() map[string]any {
 			"schemas":         map[string]any{"Problem": schemaOf(reflect.TypeOf(Problem{}))},
 		},
 	}
+}
+
+// operation describes one route of the table: its body and success
+// response from their Go types, and problem+json for each of problems.
+func operation(r Route, problemRef map[string]any, problems ...string) map[string]any {
+	status := r.Status
+	if status == 0 {
+		status = 200
+	}
+	ok := map[string]any{"description": "Success"}
+	if r.Response != nil {
+		ok["content"] = map[string]any{"application/json": map[string]any{"schema": schemaOf(reflect.TypeOf(r.Response))}}
+	}
+	responses := map[string]any{strconv.Itoa(status): ok}
+	for _, code := range problems {
+		responses[code] = map[string]any{"description": "Problem (RFC 9457)", "content": problemRef["content"]}
+	}
+	op := map[string]any{
+		"summary":     r.Summary,
+		"tags":        []string{r.Tag},
+		"operationId": strings.ToLower(r.Method) + strings.ReplaceAll(OpenAPIPath(r.Path), "/", "_"),
+		"responses":   responses,
+	}
+	var params []any
+	for _, part := range strings.Split(r.Path, "/") {
+		if name, found := strings.CutPrefix(part, ":"); found {
+			params = append(params, map[string]any{"name": name, "in": "path", "required": true, "schema": map[string]any{"type": "string"}})
+		}
+	}
+	if r.Method == "POST" && r.Path == "/v1/jobs" {
+		params = append(params, map[string]any{"name": "Idempotency-Key", "in": "header", "schema": map[string]any{"type": "string", "maxLength": maxIdempotencyKey}})
+	}
+	if len(params) > 0 {
+		op["parameters"] = params
+	}
+	if r.Body != nil {
+		op["requestBody"] = map[string]any{"required": true, "content": map[string]any{"application/json": map[string]any{"schema": schemaOf(reflect.TypeOf(r.Body))}}}
+	}
+	return op
 }
 
 var (

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/gofiber/fiber/v2"
+	"k8s.io/utils/clock"
 
 	"github.com/mpegflow/mpegflow/internal/events"
 	"github.com/mpegflow/mpegflow/internal/netguard"
@@ -45,6 +46,9 @@ type Config struct {
 	// reads), and GET /v1/pools/{id}/plan shows it. Unset, that route
 	// answers 503 (problem type plan-unavailable).
 	Planner PoolPlanner
+	// Clock dates member invitations and decides when they expire (default:
+	// the real clock).
+	Clock clock.PassiveClock
 }
 
 // Server serves the REST API.
@@ -71,6 +75,9 @@ func New(cfg Config, st *store.Store, q *queue.Queue, objects *objstore.Store, b
 	if cfg.Guard == nil {
 		cfg.Guard = netguard.New(netguard.Config{})
 	}
+	if cfg.Clock == nil {
+		cfg.Clock = clock.RealClock{}
+	}
 	s := &Server{cfg: cfg, store: st, queue: q, objects: objects, bus: bus, hub: cfg.Hub, guard: cfg.Guard, log: log}
 	s.app = fiber.New(fiber.Config{
 		AppName:               "mpegflow",
@@ -86,6 +93,9 @@ func New(cfg Config, st *store.Store, q *queue.Queue, objects *objstore.Store, b
 	s.app.Get("/v1/openapi.json", s.openAPI)
 	for _, r := range s.routes() {
 		s.app.Add(r.Method, r.Path, s.authorize(r.Perm), r.handler)
+	}
+	for _, r := range s.publicRoutes() {
+		s.app.Add(r.Method, r.Path, r.handler)
 	}
 	s.app.Use(func(c *fiber.Ctx) error { return notFound("route " + c.Method() + " " + c.Path()) })
 	return s, nil
