@@ -3,6 +3,8 @@ package devstack
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -285,4 +287,25 @@ func TestOldDataDirectoryIsUpgraded(t *testing.T) {
 	require.NoError(t, err)
 	requireRefused(t, pgConnect(ctx, "127.0.0.1", u.Port(), password), "the old password")
 	assert.NoError(t, pgConnect(ctx, "127.0.0.1", u.Port(), again))
+}
+
+// TestDeepDataDirectoryGetsNoSocket: when the data directory is too deep for
+// a unix socket path, PostgreSQL listens on 127.0.0.1 only (with its
+// password), rather than on a socket in a /tmp directory that another user
+// could have created first.
+func TestDeepDataDirectoryGetsNoSocket(t *testing.T) {
+	t.Parallel()
+	dir := filepath.Join(t.TempDir(), strings.Repeat("deep", 20))
+	st, _, _ := startWith(t, Options{Dir: dir, RedisURL: "redis://unused"})
+	u, err := url.Parse(st.DatabaseURL)
+	require.NoError(t, err)
+	password, _ := u.User.Password()
+	require.NoError(t, pgConnect(t.Context(), "127.0.0.1", u.Port(), password))
+	requireRefused(t, pgConnect(t.Context(), "127.0.0.1", u.Port(), ""), "no password")
+
+	resolved, err := filepath.EvalSymlinks(dir)
+	require.NoError(t, err)
+	sum := sha256.Sum256([]byte(resolved))
+	assert.NoDirExists(t, filepath.Join(os.TempDir(), "mpegflow-pg-"+hex.EncodeToString(sum[:6])), "the socket directory of older versions")
+	assert.NotContains(t, readFile(t, "/proc/net/unix"), ".s.PGSQL."+u.Port(), "a unix socket for the deep data directory's PostgreSQL")
 }
