@@ -22,7 +22,7 @@ func TestTenantIsolation(t *testing.T) {
 	var wf store.Workflow
 	f.mustDo(t, http.StatusCreated, "POST", "/v1/workflows", a, map[string]any{"name": "w", "spec": map[string]any{"packaging": "mp4", "renditions": []any{map[string]any{"codec": "h264", "height": 360, "bitrate_kbps": 800}}}}, &wf)
 	var asset assetResponse
-	f.mustDo(t, http.StatusCreated, "POST", "/v1/assets", a, map[string]any{"filename": "a.mp4", "content_type": "video/mp4"}, &asset)
+	f.mustDo(t, http.StatusCreated, "POST", "/v1/assets", a, map[string]any{"filename": "a.mp4", "content_type": "video/mp4", "size_bytes": 1}, &asset)
 	job := f.submitJob(t, a, map[string]any{"input": map[string]any{"asset_id": asset.ID}, "workflow_id": wf.ID})
 	var hook webhookCreated
 	f.mustDo(t, http.StatusCreated, "POST", "/v1/webhooks", a, map[string]any{"url": "https://hooks.example.com/a", "events": []string{"job.completed"}}, &hook)

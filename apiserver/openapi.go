@@ -191,7 +191,9 @@ func addStructFields(t reflect.Type, props map[string]any, required *[]string) {
 			name = f.Name
 		}
 		props[name] = schemaOf(f.Type)
-		if !strings.Contains(opts, "omitempty") && f.Type.Kind() != reflect.Pointer {
+		// A pointer is optional unless tagged openapi:"required" (a
+		// number whose absence differs from zero).
+		if !strings.Contains(opts, "omitempty") && (f.Type.Kind() != reflect.Pointer || f.Tag.Get("openapi") == "required") {
 			*required = append(*required, name)
 		}
 	}
