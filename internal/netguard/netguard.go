@@ -136,14 +136,19 @@ func (g *Guard) CheckScheme(u *url.URL) error {
 }
 
 // CheckURL checks a URL where it is accepted: its scheme, then every address
-// its host resolves to. A host that does not resolve is refused too.
+// its host resolves to. A host that does not exist is refused too; a lookup
+// that timed out or failed temporarily returns its *DNSError (not a
+// refusal: the URL may be fine).
 func (g *Guard) CheckURL(ctx context.Context, raw string) error {
 	host, resolve, err := g.checkWithoutDNS(raw)
 	if err != nil || !resolve {
 		return err
 	}
-	addrs, err := g.cfg.Resolver.LookupNetIP(ctx, "ip", host)
-	if err != nil || len(addrs) == 0 {
+	addrs, err := g.lookup(ctx, host)
+	if err != nil {
+		if de := DNSFailure(err); de != nil && !de.NotFound() {
+			return de // not known to be bad: the lookup failed for now
+		}
 		return refused("host %s does not resolve", host)
 	}
 	for _, a := range addrs {
@@ -182,6 +187,25 @@ func (g *Guard) checkWithoutDNS(raw string) (host string, resolve bool, err erro
 		return "", false, g.CheckAddr(netip.IPv6Loopback())
 	}
 	return host, true, nil
+}
+
+// lookup resolves host with the configured resolver. Failures come back as
+// a *DNSError where the resolver is Go's, so their text never names the
+// resolver. Names under "invalid." never resolve (RFC 6761, section 6.4)
+// and are answered without asking DNS.
+func (g *Guard) lookup(ctx context.Context, host string) ([]netip.Addr, error) {
+	name := strings.ToLower(strings.TrimSuffix(host, "."))
+	if name == "invalid" || strings.HasSuffix(name, ".invalid") {
+		return nil, notFound(host)
+	}
+	addrs, err := g.cfg.Resolver.LookupNetIP(ctx, "ip", host)
+	if err != nil {
+		return nil, lookupFailed(host, err)
+	}
+	if len(addrs) == 0 {
+		return nil, notFound(host)
+	}
+	return addrs, nil
 }
 
 // CheckAddr refuses an address that is not public, unless the allowlist
