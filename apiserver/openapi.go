@@ -2,6 +2,7 @@ package apiserver
 
 import (
 	"encoding/json"
+	"maps"
 	"reflect"
 	"strconv"
 	"strings"
@@ -64,7 +65,7 @@ func (s *Server) OpenAPIDocument() map[string]any {
 		if status == 0 {
 			status = 200
 		}
-		ok := map[string]any{"description": "Success"}
+		ok := map[string]any{"description": "Success", "headers": budgetHeaders}
 		if r.Response != nil {
 			ok["content"] = map[string]any{"application/json": map[string]any{"schema": schemaOf(reflect.TypeOf(r.Response))}}
 		}
@@ -72,6 +73,7 @@ func (s *Server) OpenAPIDocument() map[string]any {
 		for _, code := range []string{"400", "401", "403", "404", "409", "413", "422"} {
 			responses[code] = map[string]any{"description": "Problem (RFC 9457)", "content": problemRef["content"]}
 		}
+		responses["429"] = map[string]any{"description": "Rate limited (RFC 9457 problem rate-limited): wait Retry-After seconds", "content": problemRef["content"], "headers": rateLimitHeaders}
 		op := map[string]any{
 			"summary":      r.Summary,
 			"tags":         []string{r.Tag},
@@ -107,6 +109,21 @@ func (s *Server) OpenAPIDocument() map[string]any {
 		},
 	}
 }
+
+// budgetHeaders document the budget every rate-limited response shows;
+// rateLimitHeaders add Retry-After for a refused request.
+var (
+	budgetHeaders = map[string]any{
+		HeaderRateLimitLimit:     map[string]any{"description": "size of the budget closest to empty (API key, organization, or failed authentications of the client address): requests allowed at once", "schema": map[string]any{"type": "integer"}},
+		HeaderRateLimitRemaining: map[string]any{"description": "requests that budget allows now", "schema": map[string]any{"type": "integer"}},
+		HeaderRateLimitReset:     map[string]any{"description": "seconds (rounded up) until that budget is full again", "schema": map[string]any{"type": "integer"}},
+	}
+	rateLimitHeaders = func() map[string]any {
+		h := map[string]any{fiber.HeaderRetryAfter: map[string]any{"description": "seconds (rounded up) until the request can succeed", "schema": map[string]any{"type": "integer"}}}
+		maps.Copy(h, budgetHeaders)
+		return h
+	}()
+)
 
 var (
 	timeType = reflect.TypeOf(time.Time{})

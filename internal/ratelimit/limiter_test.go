@@ -308,3 +308,26 @@ func TestParseRate(t *testing.T) {
 		assert.Error(t, err, "%q", bad)
 	}
 }
+
+// BenchmarkAllow measures one decision of an authenticated request (client,
+// key and organization buckets) on the test Redis, and counts its round
+// trips.
+func BenchmarkAllow(b *testing.B) {
+	rdb, prefix := testenv.Redis(b)
+	sent := &commandCounter{}
+	rdb.AddHook(sent)
+	huge := Limit{Rate: Rate{Tokens: MaxTokens, Per: time.Second}, Burst: MaxBurst}
+	lim, err := New(Config{Key: huge, Org: huge}, rdb, queue.NewKeys(prefix), slog.New(slog.DiscardHandler))
+	if err != nil {
+		b.Fatal(err)
+	}
+	key, org := uuid.NewString(), uuid.NewString()
+	before, n := sent.n.Load(), 0
+	for b.Loop() {
+		if d := lim.Allow(b.Context(), clientA, key, org); !d.Allowed || !d.Enforced {
+			b.Fatalf("decision %+v", d)
+		}
+		n++
+	}
+	b.ReportMetric(float64(sent.n.Load()-before)/float64(n), "redis_round_trips/op")
+}
