@@ -94,7 +94,7 @@ func New(cfg Config, rdb redis.Scripter, keys queue.Keys, log *slog.Logger) (*Li
 			errs = append(errs, fmt.Errorf("%s limit: %w", l.name, err))
 		}
 	}
-	if err := cfg.Key.within(cfg.Org); err != nil {
+	if err := cfg.Key.Within(cfg.Org); err != nil {
 		errs = append(errs, fmt.Errorf("key limit must fit inside the organization limit: %w", err))
 	}
 	if cfg.Timeout < 0 || cfg.Pause < 0 || cfg.WarnEvery < 0 {

@@ -85,9 +85,9 @@ func (l Limit) validate() error {
 	return nil
 }
 
-// within reports why l does not fit inside o (a key's limit inside its
-// organization's), or nil.
-func (l Limit) within(o Limit) error {
+// Within reports why l does not fit inside o (a key's limit inside its
+// organization's: no faster, no larger), or nil.
+func (l Limit) Within(o Limit) error {
 	var errs []error
 	if !l.Rate.atMost(o.Rate) {
 		errs = append(errs, fmt.Errorf("rate %s exceeds %s", l.Rate, o.Rate))
