@@ -147,16 +147,17 @@ func (s *stack) listen(r *roles) error {
 func (s *stack) serve(ctx context.Context, r roles) error {
 	var api *apiserver.Server
 	if r.rest {
-		var limiter *ratelimit.Limiter
+		var (
+			limiter *ratelimit.Limiter
+			err     error
+		)
 		if s.cfg.RateLimitEnabled {
-			var err error
 			if limiter, err = ratelimit.New(s.cfg.RateLimit, s.rdb, s.queue.Keys(), s.log); err != nil {
 				return err
 			}
 		} else {
 			s.log.WarnContext(ctx, "request rate limits are off (MPEGFLOW_RATE_LIMIT_ENABLED=false): any API key or client can send requests as fast as it likes; set it to true in production")
 		}
-		var err error
 		api, err = apiserver.New(apiserver.Config{
 			BodyLimit: s.cfg.BodyLimit, Guard: s.guard, Metrics: s.metrics, Hub: s.hub, Batches: s.batches, Planner: s.plan,
 			Limiter: limiter, TrustedProxies: s.cfg.Proxies(),
