@@ -79,6 +79,7 @@ return out
 
 // bucket is one bucket a request is checked against.
 type bucket struct {
+	scope Scope
 	key   string
 	limit Limit
 	spend bool // spend a token; false only requires one

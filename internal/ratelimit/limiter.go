@@ -143,10 +143,10 @@ type Decision struct {
 // one and the client address has failed-authentication budget left.
 func (l *Limiter) Allow(ctx context.Context, client netip.Addr, keyID, orgID string) Decision {
 	return l.decide(ctx, []bucket{
-		{key: l.keys.RateLimitClient(ClientName(client)), limit: l.cfg.AuthFailure, spend: false},
-		{key: l.keys.RateLimitKey(keyID), limit: l.cfg.Key, spend: true},
-		{key: l.keys.RateLimitOrg(orgID), limit: l.cfg.Org, spend: true},
-	}, []Scope{ScopeClient, ScopeKey, ScopeOrg})
+		{scope: ScopeClient, key: l.keys.RateLimitClient(ClientName(client)), limit: l.cfg.AuthFailure, spend: false},
+		{scope: ScopeKey, key: l.keys.RateLimitKey(keyID), limit: l.cfg.Key, spend: true},
+		{scope: ScopeOrg, key: l.keys.RateLimitOrg(orgID), limit: l.cfg.Org, spend: true},
+	})
 }
 
 // Fail decides a request whose API key did not authenticate: it spends one
@@ -154,11 +154,11 @@ func (l *Limiter) Allow(ctx context.Context, client netip.Addr, keyID, orgID str
 // wait before it may present any key again.
 func (l *Limiter) Fail(ctx context.Context, client netip.Addr) Decision {
 	return l.decide(ctx, []bucket{
-		{key: l.keys.RateLimitClient(ClientName(client)), limit: l.cfg.AuthFailure, spend: true},
-	}, []Scope{ScopeClient})
+		{scope: ScopeClient, key: l.keys.RateLimitClient(ClientName(client)), limit: l.cfg.AuthFailure, spend: true},
+	})
 }
 
-func (l *Limiter) decide(ctx context.Context, buckets []bucket, scopes []Scope) Decision {
+func (l *Limiter) decide(ctx context.Context, buckets []bucket) Decision {
 	now := l.cfg.Clock.Now()
 	if l.paused(now) {
 		return Decision{Allowed: true}
@@ -186,8 +186,12 @@ func (l *Limiter) decide(ctx context.Context, buckets []bucket, scopes []Scope) 
 			}
 		}
 	}
+	if pick < 0 { // cannot happen while the script keeps its contract
+		l.failed(ctx, now, fmt.Errorf("rate limit script answered allowed=%t without a bucket to report: %+v", allowed, states))
+		return Decision{Allowed: true}
+	}
 	st := states[pick]
-	d := Decision{Allowed: allowed, Enforced: true, Scope: scopes[pick], Limit: buckets[pick].limit, Remaining: st.Remaining, Reset: st.Full}
+	d := Decision{Allowed: allowed, Enforced: true, Scope: buckets[pick].scope, Limit: buckets[pick].limit, Remaining: st.Remaining, Reset: st.Full}
 	if !allowed {
 		d.RetryAfter = st.Next
 	}
