@@ -2,6 +2,7 @@ package apiserver
 
 import (
 	"encoding/json"
+	"maps"
 	"reflect"
 	"strconv"
 	"strings"
@@ -60,12 +61,12 @@ func (s *Server) OpenAPIDocument() map[string]any {
 	add("GET", "/v1/openapi.json", public("This document"))
 
 	for _, r := range s.routes() {
-		op := operation(r, problemRef, "400", "401", "403", "404", "409", "413", "422")
+		op := operation(r, problemRef, true, "400", "401", "403", "404", "409", "413", "422")
 		op["x-permission"] = string(r.Perm)
 		add(r.Method, r.Path, op)
 	}
 	for _, r := range s.publicRoutes() {
-		op := operation(r, problemRef, "400", "403", "404", "410", "413", "422")
+		op := operation(r, problemRef, false, "400", "403", "404", "410", "413", "422")
 		op["security"] = []any{}
 		add(r.Method, r.Path, op)
 	}
@@ -83,7 +84,9 @@ func (s *Server) OpenAPIDocument() map[string]any {
 
 // operation describes one route of the table: its body and success
 // response from their Go types, and problem+json for each of problems.
-func operation(r Route, problemRef map[string]any, problems ...string) map[string]any {
+// A limited route (every authenticated one) shows its rate-limit budget
+// and may answer 429.
+func operation(r Route, problemRef map[string]any, limited bool, problems ...string) map[string]any {
 	status := r.Status
 	if status == 0 {
 		status = 200
@@ -95,6 +98,10 @@ func operation(r Route, problemRef map[string]any, problems ...string) map[strin
 	responses := map[string]any{strconv.Itoa(status): ok}
 	for _, code := range problems {
 		responses[code] = map[string]any{"description": "Problem (RFC 9457)", "content": problemRef["content"]}
+	}
+	if limited {
+		ok["headers"] = budgetHeaders
+		responses["429"] = map[string]any{"description": "Rate limited (RFC 9457 problem rate-limited): wait Retry-After seconds", "content": problemRef["content"], "headers": rateLimitHeaders}
 	}
 	op := map[string]any{
 		"summary":     r.Summary,
@@ -119,6 +126,21 @@ func operation(r Route, problemRef map[string]any, problems ...string) map[strin
 	}
 	return op
 }
+
+// budgetHeaders document the budget every rate-limited response shows;
+// rateLimitHeaders add Retry-After for a refused request.
+var (
+	budgetHeaders = map[string]any{
+		HeaderRateLimitLimit:     map[string]any{"description": "size of the budget closest to empty (API key, organization, or failed authentications of the client address): requests allowed at once", "schema": map[string]any{"type": "integer"}},
+		HeaderRateLimitRemaining: map[string]any{"description": "requests that budget allows now", "schema": map[string]any{"type": "integer"}},
+		HeaderRateLimitReset:     map[string]any{"description": "seconds (rounded up) until that budget is full again", "schema": map[string]any{"type": "integer"}},
+	}
+	rateLimitHeaders = func() map[string]any {
+		h := map[string]any{fiber.HeaderRetryAfter: map[string]any{"description": "seconds (rounded up) until the request can succeed", "schema": map[string]any{"type": "integer"}}}
+		maps.Copy(h, budgetHeaders)
+		return h
+	}()
+)
 
 var (
 	timeType = reflect.TypeOf(time.Time{})

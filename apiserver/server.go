@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -19,6 +20,7 @@ import (
 	"github.com/mpegflow/mpegflow/internal/netguard"
 	"github.com/mpegflow/mpegflow/internal/objstore"
 	"github.com/mpegflow/mpegflow/internal/queue"
+	"github.com/mpegflow/mpegflow/internal/ratelimit"
 	"github.com/mpegflow/mpegflow/internal/store"
 	"github.com/mpegflow/mpegflow/internal/telemetry"
 )
@@ -49,6 +51,15 @@ type Config struct {
 	// Clock dates member invitations and decides when they expire (default:
 	// the real clock).
 	Clock clock.PassiveClock
+	// Limiter, when set, limits authenticated requests per API key and per
+	// organization, and failed authentications per client address (429
+	// with Retry-After; RateLimit-* headers show the budget). Unset,
+	// nothing is limited. /health, /ready and /v1/openapi.json never are.
+	Limiter *ratelimit.Limiter
+	// TrustedProxies are the reverse proxies (the ingress controller) whose
+	// X-Forwarded-For names the client address. Empty: the TCP peer is the
+	// client and X-Forwarded-For is ignored.
+	TrustedProxies []netip.Prefix
 }
 
 // Server serves the REST API.
@@ -92,7 +103,7 @@ func New(cfg Config, st *store.Store, q *queue.Queue, objects *objstore.Store, b
 	s.app.Get("/ready", s.ready)
 	s.app.Get("/v1/openapi.json", s.openAPI)
 	for _, r := range s.routes() {
-		s.app.Add(r.Method, r.Path, s.authorize(r.Perm), r.handler)
+		s.app.Add(r.Method, r.Path, s.authenticate, s.limit, s.authorize(r.Perm), r.handler)
 	}
 	for _, r := range s.publicRoutes() {
 		s.app.Add(r.Method, r.Path, r.handler)
