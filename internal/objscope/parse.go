@@ -199,7 +199,7 @@ func (s Scope) parseEndpointURL(raw string) (ref Ref, isRef bool, err error) {
 }
 
 // locate finds the bucket and the still-escaped key an http(s) URL names
-// when its host is the storage endpoint's (any port): path-style
+// when it addresses the storage endpoint (its host and port): path-style
 // (host/bucket/key) or virtual-hosted (bucket.host/key). Without an
 // endpoint (AWS S3) it recognises S3 URLs that name the deployment's bucket
 // or a granted one; other AWS buckets are ordinary URLs, read without
@@ -217,6 +217,9 @@ func (st Storage) locate(u *url.URL, grants []Grant) (bucket, escapedKey string,
 			if rest, found := strings.CutPrefix(path, base); found && (rest == "" || rest[0] == '/') {
 				path = rest
 			}
+		}
+		if !samePort(u, ep) {
+			return "", "", false
 		}
 		switch {
 		case sameHost(host, epHost):
@@ -251,6 +254,25 @@ func (st Storage) locate(u *url.URL, grants []Grant) (bucket, escapedKey string,
 		}
 	}
 	return "", "", false
+}
+
+// samePort reports whether u reaches the endpoint's port. The web's default
+// ports count as one: a server on 443 usually answers on 80 as well, and a
+// presigned URL's signature covers the host without a default port, so
+// switching the scheme would keep it valid.
+func samePort(u, ep *url.URL) bool {
+	a, b := portOf(u), portOf(ep)
+	return a == b || (a == "80" || a == "443") && (b == "80" || b == "443")
+}
+
+func portOf(u *url.URL) string {
+	if p := u.Port(); p != "" {
+		return p
+	}
+	if u.Scheme == "https" {
+		return "443"
+	}
+	return "80"
 }
 
 // isS3Service reports whether the labels before .amazonaws.com name S3:

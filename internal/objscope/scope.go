@@ -18,8 +18,9 @@ type Storage struct {
 	// the keys under orgs/{its id}/ in it, and nothing else.
 	Bucket string
 	// Endpoint is the S3 endpoint URL (S3_ENDPOINT), empty for AWS S3. An
-	// http(s) URL on its host names an object of storage, whatever the
-	// bucket; on AWS, an S3 URL that names the deployment's bucket does.
+	// http(s) URL on its host and port names an object of storage,
+	// whatever the bucket; on AWS, an S3 URL that names the deployment's
+	// bucket (or a granted one) does.
 	Endpoint string
 }
 
