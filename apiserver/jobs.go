@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"math"
 	"net/url"
@@ -17,6 +18,7 @@ import (
 	"github.com/mpegflow/mpegflow/internal/encodespec"
 	"github.com/mpegflow/mpegflow/internal/events"
 	"github.com/mpegflow/mpegflow/internal/netguard"
+	"github.com/mpegflow/mpegflow/internal/objscope"
 	"github.com/mpegflow/mpegflow/internal/store"
 	"github.com/mpegflow/mpegflow/internal/validation"
 )
@@ -162,13 +164,13 @@ func (s *Server) checkInputURL(ctx context.Context, orgID uuid.UUID, u string) (
 	if len(u) > 2048 {
 		return "", "must be at most 2048 characters", nil
 	}
-	scope, err := s.scopes.Scope(ctx, orgID)
+	ref, isRef, err := s.scopes.Reference(ctx, orgID, u)
+	var refused *objscope.Refusal
+	if errors.As(err, &refused) {
+		return "", refused.Error(), nil
+	}
 	if err != nil {
 		return "", "", err
-	}
-	ref, isRef, rerr := scope.Reference(u)
-	if rerr != nil {
-		return "", rerr.Error(), nil
 	}
 	if isRef {
 		return ref.URL(), "", nil

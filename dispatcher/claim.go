@@ -148,11 +148,7 @@ func (c *Coordinator) inputURL(ctx context.Context, j store.ClaimedJob) (u strin
 	if j.InputURL == nil {
 		return "", false, errors.New("job has no input")
 	}
-	scope, err := c.scopes.Scope(ctx, j.OrgID)
-	if err != nil {
-		return "", false, err
-	}
-	ref, isRef, err := scope.Reference(*j.InputURL)
+	ref, isRef, err := c.scopes.Reference(ctx, j.OrgID, *j.InputURL)
 	switch {
 	case err != nil:
 		return "", false, fmt.Errorf("input %q: %w", *j.InputURL, err)

@@ -54,3 +54,22 @@ func (r *Resolver) Scope(ctx context.Context, orgID uuid.UUID) (Scope, error) {
 	s.Grants = grants
 	return s, nil
 }
+
+// Reference is Scope.Reference for orgID. It reads the organization's
+// grants only when its own storage does not admit raw, so the common case
+// (its own objects, ordinary URLs) costs no query. Errors other than a
+// *Refusal are failures to read the grants.
+func (r *Resolver) Reference(ctx context.Context, orgID uuid.UUID, raw string) (ref Ref, isRef bool, err error) {
+	ref, isRef, err = r.Own(orgID).Reference(raw)
+	if !errors.Is(err, ErrRefused) {
+		return ref, isRef, err
+	}
+	s, serr := r.Scope(ctx, orgID)
+	if serr != nil {
+		return Ref{}, false, serr
+	}
+	if len(s.Grants) == 0 {
+		return ref, isRef, err
+	}
+	return s.Reference(raw)
+}

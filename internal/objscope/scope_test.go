@@ -2,6 +2,7 @@ package objscope_test
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 
@@ -315,6 +316,51 @@ func TestCheckGrant(t *testing.T) {
 type grants []objscope.Grant
 
 func (g grants) BucketGrants(_ context.Context, _ uuid.UUID) ([]objscope.Grant, error) { return g, nil }
+
+// countingGrants counts the lookups, and fails them when err is set.
+type countingGrants struct {
+	grants []objscope.Grant
+	err    error
+	calls  int
+}
+
+func (c *countingGrants) BucketGrants(_ context.Context, _ uuid.UUID) ([]objscope.Grant, error) {
+	c.calls++
+	return c.grants, c.err
+}
+
+// TestResolverReference: an organization's own objects and ordinary URLs
+// are resolved without reading its grants; a reference its own storage
+// refuses is tried again with them; a failed lookup is an error, not a
+// refusal.
+func TestResolverReference(t *testing.T) {
+	t.Parallel()
+	src := &countingGrants{grants: []objscope.Grant{grant}}
+	r, err := objscope.NewResolver(objscope.Storage{Bucket: "media"}, src)
+	require.NoError(t, err)
+	ctx := t.Context()
+
+	ref, isRef, err := r.Reference(ctx, orgA, "s3://media/"+rootA+"a.mp4")
+	require.NoError(t, err)
+	assert.True(t, isRef)
+	assert.Equal(t, objscope.Ref{Bucket: "media", Key: rootA + "a.mp4"}, ref)
+	_, isRef, err = r.Reference(ctx, orgA, "https://cdn.example.com/a.mp4")
+	require.NoError(t, err)
+	assert.False(t, isRef)
+	assert.Zero(t, src.calls, "no grant lookup for its own objects or ordinary URLs")
+
+	ref, _, err = r.Reference(ctx, orgA, "s3://library/shared/a.mp4")
+	require.NoError(t, err)
+	assert.Equal(t, objscope.Ref{Bucket: "library", Key: "shared/a.mp4"}, ref)
+	assert.Equal(t, 1, src.calls)
+	_, _, err = r.Reference(ctx, orgA, "s3://media/"+rootB+"a.mp4")
+	assert.ErrorIs(t, err, objscope.ErrRefused)
+
+	src.err = errors.New("postgres is down")
+	_, _, err = r.Reference(ctx, orgA, "s3://library/shared/a.mp4")
+	require.Error(t, err)
+	assert.NotErrorIs(t, err, objscope.ErrRefused, "a failed lookup is not a refusal")
+}
 
 func TestResolver(t *testing.T) {
 	t.Parallel()
