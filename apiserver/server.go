@@ -85,7 +85,7 @@ func New(cfg Config, st *store.Store, q *queue.Queue, objects *objstore.Store, b
 	s.app.Get("/ready", s.ready)
 	s.app.Get("/v1/openapi.json", s.openAPI)
 	for _, r := range s.routes() {
-		s.app.Add(r.Method, r.Path, s.authorize(r.Perm), r.handler)
+		s.app.Add(r.Method, r.Path, s.authorize(r.Perm), checkParams, r.handler)
 	}
 	s.app.Use(func(c *fiber.Ctx) error { return notFound("route " + c.Method() + " " + c.Path()) })
 	return s, nil
