@@ -21,14 +21,15 @@ import (
 )
 
 // badText is what TestTextIsText puts into a JSON string field: each is text
-// Postgres cannot store or encoding/json would silently change.
-var badText = []struct{ name, value string }{
-	{"raw NUL byte", "\"a\x00b\""},
-	{"escaped NUL", `"a\u0000b"`},
-	{"lone high surrogate", `"a\ud800b"`},
-	{"lone low surrogate", `"\udc00"`},
-	{"invalid UTF-8 byte", "\"a\xffb\""},
-	{"truncated UTF-8 sequence", "\"a\xe2\x82\""},
+// Postgres cannot store or encoding/json would silently change, with what
+// the field's error must say.
+var badText = []struct{ name, value, detail string }{
+	{"raw NUL byte", "\"a\x00b\"", "NUL character"},
+	{"escaped NUL", `"a\u0000b"`, "NUL character"},
+	{"lone high surrogate", `"a\ud800b"`, "surrogate"},
+	{"lone low surrogate", `"\udc00"`, "surrogate"},
+	{"invalid UTF-8 byte", "\"a\xffb\"", "not valid UTF-8"},
+	{"truncated UTF-8 sequence", "\"a\xe2\x82\"", "not valid UTF-8"},
 }
 
 // textRoute is one route that takes a JSON body with a string field: path
@@ -103,14 +104,21 @@ func TestTextIsText(t *testing.T) {
 		last := r.field[strings.LastIndexAny(r.field, ".]")+1:]
 		inputs := badText
 		if !strings.HasSuffix(r.field, "]") { // an object member: also give its key twice
-			inputs = append(inputs[:len(inputs):len(inputs)], struct{ name, value string }{"duplicate key", `"v","` + last + `":"v"`})
+			inputs = append(inputs[:len(inputs):len(inputs)], struct{ name, value, detail string }{"duplicate key", `"v","` + last + `":"v"`, "more than once"})
 		}
 		for _, in := range inputs {
 			t.Run(r.method+" "+r.path+" "+r.field+" "+in.name, func(t *testing.T) {
 				body := strings.Replace(r.body, "%s", in.value, 1)
 				resp := f.raw(t, r.method, strings.Replace(r.path, ":id", r.id, 1), key, []byte(body), nil)
 				require.Equal(t, http.StatusUnprocessableEntity, resp.Status, "%s %s\n%q\n%s", r.method, r.path, body, resp.Body)
-				assert.Contains(t, resp.fields(t), r.field)
+				var details []string
+				for _, fe := range resp.problem(t).Errors {
+					if fe.Field == r.field {
+						details = append(details, fe.Detail)
+					}
+				}
+				require.NotEmpty(t, details, "no error names %s: %s", r.field, resp.Body)
+				assert.Contains(t, strings.Join(details, "; "), in.detail)
 			})
 		}
 	}
