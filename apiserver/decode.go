@@ -51,7 +51,7 @@ func jsonProblem(err error) error {
 	}
 	for _, fe := range errs {
 		if fe.Field == "" { // the body itself: not an object
-			return badRequest("the body must be a JSON object: " + fe.Detail)
+			return badRequest("the body is not what this route takes: " + fe.Detail)
 		}
 	}
 	return invalid(errs)

@@ -74,11 +74,6 @@ func (s *Server) toProblem(c *fiber.Ctx, err error) *Problem {
 		return notFound("resource")
 	case errors.Is(err, store.ErrBadCursor):
 		return invalidField("cursor", "not a cursor this server issued")
-	case isRefused(err):
-		detail, _ := store.RefusedInput(err)
-		s.log.WarnContext(c.UserContext(), "postgres refused a value the api let through; add a check where this route validates its input",
-			slog.String("method", c.Method()), slog.String("route", c.Route().Path), slog.Any("error", err))
-		return problem(fiber.StatusUnprocessableEntity, "unstorable-input", detail)
 	case errors.As(err, &fe):
 		slug := map[int]string{
 			fiber.StatusNotFound:              "not-found",
@@ -91,14 +86,14 @@ func (s *Server) toProblem(c *fiber.Ctx, err error) *Problem {
 		}
 		return problem(fe.Code, slug, fe.Message)
 	}
+	if detail, ok := store.RefusedInput(err); ok {
+		s.log.WarnContext(c.UserContext(), "postgres refused a value the api let through; add a check where this route validates its input",
+			slog.String("method", c.Method()), slog.String("route", c.Route().Path), slog.Any("error", err))
+		return problem(fiber.StatusUnprocessableEntity, "unstorable-input", detail)
+	}
 	s.log.ErrorContext(c.UserContext(), "request failed", slog.String("method", c.Method()),
 		slog.String("path", c.Path()), slog.Any("error", err))
 	return problem(fiber.StatusInternalServerError, "internal", "the server failed to handle the request; it has been logged")
-}
-
-func isRefused(err error) bool {
-	_, ok := store.RefusedInput(err)
-	return ok
 }
 
 // notFoundOr names the missing resource in a 404 and passes other errors on.
