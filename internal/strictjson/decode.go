@@ -25,6 +25,7 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
+	"unicode/utf16"
 	"unicode/utf8"
 
 	"github.com/mpegflow/mpegflow/internal/validation"
@@ -509,7 +510,7 @@ func (d *decoder) str(path string) (string, string, error) {
 						continue
 					}
 					d.off += 6
-					b.WriteRune(utf16Decode(r, lo))
+					b.WriteRune(utf16.DecodeRune(r, lo))
 				case r >= 0xdc00 && r < 0xe000:
 					bad("contains \\u%04x, half of a UTF-16 surrogate pair without its other half, which is no character", r)
 				default:
@@ -578,10 +579,6 @@ func (d *decoder) hex4(path string, i int) (rune, error) {
 		return 0, d.syntax(path, "a \\u escape needs four hex digits, found %q", d.data[i:i+4])
 	}
 	return rune(n), nil
-}
-
-func utf16Decode(hi, lo rune) rune {
-	return 0x10000 + (hi-0xd800)<<10 + (lo - 0xdc00)
 }
 
 // join appends an object key to a path. Characters that would make the path
