@@ -19,7 +19,7 @@ import (
 func (f *fixture) orgAsset(t *testing.T) (key, download string) {
 	t.Helper()
 	var a assetResponse
-	f.mustDo(t, http.StatusCreated, "POST", "/v1/assets", f.keys[auth.Editor], map[string]any{"filename": "secret.mov"}, &a)
+	f.mustDo(t, http.StatusCreated, "POST", "/v1/assets", f.keys[auth.Editor], map[string]any{"filename": "secret.mov", "size_bytes": 1}, &a)
 	var got assetResponse
 	f.mustDo(t, http.StatusOK, "GET", "/v1/assets/"+a.ID.String(), f.keys[auth.Viewer], nil, &got)
 	stored, err := f.store.GetAsset(t.Context(), f.orgA.ID, a.ID)
@@ -234,7 +234,7 @@ func TestStoredKeysOutsideScopeAreNotPresigned(t *testing.T) {
 	foreign := "orgs/" + f.orgA.ID.String() + "/assets/" + uuid.NewString() + "/source"
 
 	var a assetResponse
-	f.mustDo(t, http.StatusCreated, "POST", "/v1/assets", f.keyB, map[string]any{"filename": "b.mov"}, &a)
+	f.mustDo(t, http.StatusCreated, "POST", "/v1/assets", f.keyB, map[string]any{"filename": "b.mov", "size_bytes": 1}, &a)
 	_, err := f.db.Exec(t.Context(), `UPDATE assets SET object_key = $2 WHERE id = $1`, a.ID, foreign)
 	require.NoError(t, err)
 	r := f.do(t, "GET", "/v1/assets/"+a.ID.String(), f.keyB, nil)

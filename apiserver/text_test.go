@@ -2,6 +2,7 @@ package apiserver
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -34,9 +35,11 @@ var badText = []struct{ name, value, detail string }{
 
 // textRoute is one route that takes a JSON body with a string field: path
 // is the route's pattern, id fills its :id, body has %s where the field's
-// value goes, field is the path a 422 must name.
+// value goes, field is the path a 422 must name; key, when set, is the
+// API key to call with (default: an Owner's; "-" for none).
 type textRoute struct {
 	method, path, id, body, field string
+	key                           string
 }
 
 // textRoutes lists, for every route with a body, a field that reaches the
@@ -60,23 +63,27 @@ func textRoutes(t *testing.T, f *fixture) []textRoute {
 			`{"codec":"h264","height":480,"bitrate_kbps":800},{"name":` + name + `,"codec":"h264","height":360,"bitrate_kbps":600}]}`
 	}
 	return []textRoute{
-		{"POST", "/v1/jobs", "", `{` + url + `,"workflow":"mp4-720p","metadata":{"title":%s}}`, "metadata.title"},
-		{"POST", "/v1/jobs", "", `{` + url + `,"spec":` + spec("%s") + `}`, "spec.renditions[2].name"},
-		{"POST", "/v1/jobs", "", `{"input":{"url":%s},"workflow":"mp4-720p"}`, "input.url"},
-		{"POST", "/v1/batches", "", `{"workflow":"mp4-720p","source":{"prefix":"s3://b/in/","include":["*.mp4",%s]}}`, "source.include[1]"},
-		{"POST", "/v1/workflows", "", `{"name":%s,"spec":` + spec(`"low"`) + `}`, "name"},
-		{"POST", "/v1/workflows", "", `{"name":"w2","spec":` + spec("%s") + `}`, "spec.renditions[2].name"},
-		{"PATCH", "/v1/workflows/:id", wf.ID.String(), `{"description":%s}`, "description"},
-		{"POST", "/v1/assets", "", `{"filename":%s}`, "filename"},
-		{"POST", "/v1/webhooks", "", `{"url":"https://hooks.example.com/y","events":["job.completed"],"description":%s}`, "description"},
-		{"PATCH", "/v1/webhooks/:id", hook.ID.String(), `{"events":["job.failed",%s]}`, "events[1]"},
-		{"PATCH", "/v1/organization", "", `{"name":%s}`, "name"},
-		{"PATCH", "/v1/organization/billing", "", `{"billing_name":%s}`, "billing_name"},
-		{"POST", "/v1/members", "", `{"email":"x@a.example","role":"viewer","name":%s}`, "name"},
-		{"PATCH", "/v1/members/:id", member.UserID.String(), `{"role":%s}`, "role"},
-		{"POST", "/v1/api-keys", "", `{"name":%s}`, "name"},
-		{"POST", "/v1/pools", "", `{"name":"p2","node_selector":{"zone":%s}}`, "node_selector.zone"},
-		{"PATCH", "/v1/pools/:id", pool.ID, `{"cron_windows":[{"timezone":"UTC","start":"0 8 * * *","end":"0 18 * * *","desired_replicas":1},{"timezone":%s}]}`, "cron_windows[1].timezone"},
+		{"POST", "/v1/jobs", "", `{` + url + `,"workflow":"mp4-720p","metadata":{"title":%s}}`, "metadata.title", ""},
+		{"POST", "/v1/jobs", "", `{` + url + `,"spec":` + spec("%s") + `}`, "spec.renditions[2].name", ""},
+		{"POST", "/v1/jobs", "", `{"input":{"url":%s},"workflow":"mp4-720p"}`, "input.url", ""},
+		{"POST", "/v1/batches", "", `{"workflow":"mp4-720p","source":{"prefix":"s3://b/in/","include":["*.mp4",%s]}}`, "source.include[1]", ""},
+		{"POST", "/v1/workflows", "", `{"name":%s,"spec":` + spec(`"low"`) + `}`, "name", ""},
+		{"POST", "/v1/workflows", "", `{"name":"w2","spec":` + spec("%s") + `}`, "spec.renditions[2].name", ""},
+		{"PATCH", "/v1/workflows/:id", wf.ID.String(), `{"description":%s}`, "description", ""},
+		{"POST", "/v1/assets", "", `{"filename":%s}`, "filename", ""},
+		{"POST", "/v1/webhooks", "", `{"url":"https://hooks.example.com/y","events":["job.completed"],"description":%s}`, "description", ""},
+		{"PATCH", "/v1/webhooks/:id", hook.ID.String(), `{"events":["job.failed",%s]}`, "events[1]", ""},
+		{"PATCH", "/v1/organization", "", `{"name":%s}`, "name", ""},
+		{"PATCH", "/v1/organization/billing", "", `{"billing_name":%s}`, "billing_name", ""},
+		{"POST", "/v1/members", "", `{"email":"x@a.example","role":"viewer","name":%s}`, "name", ""},
+		{"PATCH", "/v1/members/:id", member.UserID.String(), `{"role":%s}`, "role", ""},
+		{"POST", "/v1/api-keys", "", `{"name":%s}`, "name", ""},
+		{"POST", "/v1/pools", "", `{"name":"p2","node_selector":{"zone":%s}}`, "node_selector.zone", ""},
+		{"PATCH", "/v1/pools/:id", pool.ID, `{"cron_windows":[{"timezone":"UTC","start":"0 8 * * *","end":"0 18 * * *","desired_replicas":1},{"timezone":%s}]}`, "cron_windows[1].timezone", ""},
+		{"POST", "/v1/members/:id/api-keys", member.UserID.String(), `{"name":%s}`, "name", ""},
+		{"POST", "/v1/members/:id/invitations", member.UserID.String(), `{"role":%s}`, "role", ""},
+		{"POST", "/v1/invitations/redeem", "", `{"token":"mfi_x","name":%s}`, "name", "-"},
+		{"POST", "/v1/admin/organizations/:id/storage-grants", f.orgA.ID.String(), `{"bucket":%s}`, "bucket", f.keys[auth.SuperAdmin]},
 	}
 }
 
@@ -109,7 +116,11 @@ func TestTextIsText(t *testing.T) {
 		for _, in := range inputs {
 			t.Run(r.method+" "+r.path+" "+r.field+" "+in.name, func(t *testing.T) {
 				body := strings.Replace(r.body, "%s", in.value, 1)
-				resp := f.raw(t, r.method, strings.Replace(r.path, ":id", r.id, 1), key, []byte(body), nil)
+				k := cmp.Or(r.key, key)
+				if k == "-" {
+					k = ""
+				}
+				resp := f.raw(t, r.method, strings.Replace(r.path, ":id", r.id, 1), k, []byte(body), nil)
 				require.Equal(t, http.StatusUnprocessableEntity, resp.Status, "%s %s\n%q\n%s", r.method, r.path, body, resp.Body)
 				var details []string
 				for _, fe := range resp.problem(t).Errors {

@@ -215,12 +215,20 @@ func transient(err error) bool {
 	return errors.As(err, &ue) || status >= 500 || status == http.StatusTooManyRequests
 }
 
+// look reads every unfinished job, then reports what changed: one round
+// is one snapshot, so no event of a round depends on how long reading the
+// other jobs of that round took.
 func (w *watcher) look(ctx context.Context) error {
-	for _, id := range w.pending() {
+	pending := w.pending()
+	jobs := make([]Job, 0, len(pending))
+	for _, id := range pending {
 		j, err := w.c.GetJob(ctx, id)
 		if err != nil {
 			return fmt.Errorf("watch job %s: %w", id, err)
 		}
+		jobs = append(jobs, j)
+	}
+	for _, j := range jobs {
 		for _, ev := range w.diff(j) {
 			if err := w.fn(ev); err != nil {
 				return err
