@@ -686,7 +686,7 @@ func TestHostileTenant(t *testing.T) {
 							values[pos] = form.of(w.a[kind])
 							want, category := want, category
 							if form.want != 0 {
-								want, category = form.want, "unroutable id forms"
+								want, category = form.want, "id forms refused before routing (no route: 404; request line too long: 431)"
 							}
 							name := fmt.Sprintf("%s as %s, %s of A %s (others %s's)", k, role, string(kind), form.name, owner)
 							t.Run(name, func(t *testing.T) {

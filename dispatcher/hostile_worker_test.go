@@ -116,7 +116,7 @@ func (inv *inventory) log() {
 		inv.t.Logf("hostile inventory | %s | %s | %d |", inv.suite, c, inv.counts[c])
 		total += inv.counts[c]
 	}
-	inv.t.Logf("hostile inventory | %s | total | %d |", inv.suite, total)
+	inv.t.Logf("hostile inventory | %s | %s cases | %d |", inv.suite, inv.t.Name(), total)
 }
 
 // TestHostileWorkerCrossPool: pool B's worker token never reaches a job of
