@@ -655,6 +655,8 @@ func TestHostileTenant(t *testing.T) {
 					category = "other org's object by id: 404"
 				case want == http.StatusUnprocessableEntity:
 					category = "other org's id in a body: 422"
+				case strings.HasPrefix(b.name, "other org's"):
+					category = "other org's names and keys reused by B: B's own object"
 				}
 				query := ""
 				if hr.query != nil {
@@ -843,5 +845,7 @@ func (inv *inventory) log() {
 		inv.t.Logf("hostile inventory | %s | %s | %d |", inv.suite, c, inv.counts[c])
 		total += inv.counts[c]
 	}
-	inv.t.Logf("hostile inventory | %s | %s cases | %d |", inv.suite, inv.t.Name(), total)
+	if total > 0 {
+		inv.t.Logf("hostile inventory | %s | %s cases | %d |", inv.suite, inv.t.Name(), total)
+	}
 }
