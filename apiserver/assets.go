@@ -18,11 +18,13 @@ import (
 type createAssetRequest struct {
 	Filename    string `json:"filename"`
 	ContentType string `json:"content_type,omitempty"`
-	SizeBytes   *int64 `json:"size_bytes,omitempty"`
+	// SizeBytes is required (a pointer tells a missing size from zero): the
+	// upload URL admits exactly this many bytes.
+	SizeBytes *int64 `json:"size_bytes" openapi:"required"`
 }
 
-// assetResponse is an asset plus a presigned URL: PUT right after creation,
-// GET when read.
+// assetResponse is an asset plus a presigned URL: PUT right after creation
+// (its signature binds the declared size), GET when read.
 type assetResponse struct {
 	store.Asset
 	Upload   *objstore.PresignedURL `json:"upload,omitempty"`
@@ -53,8 +55,13 @@ func (s *Server) createAsset(c *fiber.Ctx) error {
 	if _, _, err := mime.ParseMediaType(ct); err != nil || len(ct) > 255 {
 		errs.Add("content_type", "must be a media type such as video/mp4")
 	}
-	if req.SizeBytes != nil && (*req.SizeBytes < 0 || *req.SizeBytes > maxAssetBytes) {
-		errs.Add("size_bytes", "must be between 0 and %d", int64(maxAssetBytes))
+	switch {
+	case req.SizeBytes == nil:
+		errs.Add("size_bytes", "is required: the upload URL admits exactly this many bytes")
+	case *req.SizeBytes < 1 || *req.SizeBytes > maxAssetBytes:
+		// An empty file is neither a video nor a manifest, and a zero
+		// Content-Length cannot be signed.
+		errs.Add("size_bytes", "must be between 1 and %d", int64(maxAssetBytes))
 	}
 	if len(errs) > 0 {
 		return invalid(errs)
@@ -64,7 +71,7 @@ func (s *Server) createAsset(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	up, err := s.objects.PresignPut(c.UserContext(), a.ObjectKey, a.ContentType)
+	up, err := s.objects.PresignPutSized(c.UserContext(), a.ObjectKey, a.ContentType, *req.SizeBytes)
 	if err != nil {
 		return err
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"io"
 	"net/http"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -69,4 +70,40 @@ func TestAssetPresignedRoundTrip(t *testing.T) {
 	assert.False(t, exists, "the object is gone with the asset")
 	r = f.do(t, "GET", "/v1/assets/"+a.ID.String(), key, nil)
 	assert.Equal(t, http.StatusNotFound, r.Status)
+}
+
+// TestAssetUploadIsBoundToItsDeclaredSize: creating an asset needs
+// size_bytes, and its presigned PUT stores exactly that many bytes; real
+// S3 (versitygw) refuses more or fewer and stores nothing.
+func TestAssetUploadIsBoundToItsDeclaredSize(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	key := f.keys[auth.Editor]
+	r := f.do(t, "POST", "/v1/assets", key, map[string]any{"filename": "clip.mp4", "content_type": "video/mp4"})
+	require.Equal(t, http.StatusUnprocessableEntity, r.Status, "%s", r.Body)
+	assert.Contains(t, string(r.Body), `"size_bytes"`)
+
+	var a assetResponse
+	f.mustDo(t, http.StatusCreated, "POST", "/v1/assets", key, map[string]any{"filename": "clip.mp4", "content_type": "video/mp4", "size_bytes": 11}, &a)
+	require.NotNil(t, a.Upload)
+	objectKey := "orgs/" + f.orgA.ID.String() + "/assets/" + a.ID.String() + "/source"
+	put := func(body string) int {
+		req, err := http.NewRequestWithContext(t.Context(), "PUT", a.Upload.URL, bytes.NewReader([]byte(body)))
+		require.NoError(t, err)
+		req.Header.Set("Content-Type", "video/mp4")
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	for _, body := range []string{"hello video!", "hello vide", strings.Repeat("x", 100)} {
+		assert.Equal(t, http.StatusForbidden, put(body), "a PUT of %d bytes for 11 declared", len(body))
+		exists, err := f.objects.Exists(t.Context(), objectKey)
+		require.NoError(t, err)
+		require.False(t, exists, "a refused PUT of %d bytes stored an object", len(body))
+	}
+	require.Equal(t, http.StatusOK, put("hello video"), "the declared 11 bytes")
+	exists, err := f.objects.Exists(t.Context(), objectKey)
+	require.NoError(t, err)
+	assert.True(t, exists)
 }

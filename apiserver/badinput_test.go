@@ -42,6 +42,7 @@ func TestValidationNamesTheField(t *testing.T) {
 		{"workflow without name", "/v1/workflows", `{"spec":{"packaging":"mp4","renditions":[{"codec":"h264","height":720,"bitrate_kbps":1000}]}}`, []string{"name"}},
 		{"workflow without spec", "/v1/workflows", `{"name":"x"}`, []string{"spec"}},
 		{"asset with path in name", "/v1/assets", `{"filename":"../etc/passwd","size_bytes":-1}`, []string{"filename", "size_bytes"}},
+		{"asset without size", "/v1/assets", `{"filename":"a.mp4"}`, []string{"size_bytes"}},
 		{"webhook with bad url and event", "/v1/webhooks", `{"url":"ftp://x","events":["job.exploded"]}`, []string{"url", "events[0]"}},
 		{"pool with bad settings", "/v1/pools", `{"name":"p","max_replicas":0,"accelerator":"tpu"}`, []string{"accelerator", "max_replicas"}},
 		{"pool with bad cron window", "/v1/pools", `{"name":"p","cron_windows":[{"timezone":"Mars/Olympus","start":"bad","end":"0 18 * * 1-5","desired_replicas":3}]}`, []string{"cron_windows[0].timezone", "cron_windows[0].start"}},

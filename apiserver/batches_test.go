@@ -37,7 +37,7 @@ func (f *fixture) library(t *testing.T, dir string, names ...string) string {
 func (f *fixture) manifest(t *testing.T, body string) string {
 	t.Helper()
 	var a assetResponse
-	f.mustDo(t, http.StatusCreated, "POST", "/v1/assets", f.keys[auth.Editor], map[string]any{"filename": "m.jsonl"}, &a)
+	f.mustDo(t, http.StatusCreated, "POST", "/v1/assets", f.keys[auth.Editor], map[string]any{"filename": "m.jsonl", "size_bytes": len(body)}, &a)
 	stored, err := f.store.GetAsset(t.Context(), f.orgA.ID, a.ID)
 	require.NoError(t, err)
 	require.NoError(t, f.objects.Put(t.Context(), stored.ObjectKey, bytes.NewReader([]byte(body))))

@@ -14,6 +14,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
+	clocktesting "k8s.io/utils/clock/testing"
 
 	"github.com/mpegflow/mpegflow/internal/auth"
 	"github.com/mpegflow/mpegflow/internal/events"
@@ -28,7 +29,7 @@ import (
 
 // fixture is a real API on a fresh database, a private Redis prefix and its
 // own S3 bucket, with org A holding one member of every role and org B an
-// owner.
+// owner. The server's clock (invitations) is a fake the test moves.
 type fixture struct {
 	t       *testing.T
 	srv     *Server
@@ -41,6 +42,7 @@ type fixture struct {
 	orgB    store.Organization
 	keys    map[auth.Role]string // org A
 	keyB    string               // org B's owner
+	clock   *clocktesting.FakePassiveClock
 }
 
 func newFixture(t *testing.T) *fixture {
@@ -55,10 +57,11 @@ func newFixture(t *testing.T) *fixture {
 	hub := events.NewHub(rdb, q.Keys().Events(), 64, slog.New(slog.DiscardHandler))
 	planner, err := operator.NewPlanner(testPlanConfig())
 	require.NoError(t, err)
-	srv, err := New(Config{BodyLimit: 64 << 10, Hub: hub, Guard: testGuard(), Planner: planner}, st, q, objects, events.NewBus(q, time.Now), slog.New(slog.DiscardHandler))
+	clk := clocktesting.NewFakePassiveClock(time.Now().Truncate(time.Second)) // Postgres keeps microseconds
+	srv, err := New(Config{BodyLimit: 64 << 10, Hub: hub, Guard: testGuard(), Planner: planner, Clock: clk}, st, q, objects, events.NewBus(q, time.Now), slog.New(slog.DiscardHandler))
 	require.NoError(t, err)
 
-	f := &fixture{t: t, srv: srv, store: st, db: db, rdb: rdb, queue: q, objects: objects, keys: map[auth.Role]string{}}
+	f := &fixture{t: t, srv: srv, store: st, db: db, rdb: rdb, queue: q, objects: objects, keys: map[auth.Role]string{}, clock: clk}
 	a, err := st.BootstrapOrg(ctx, "Org A", "owner@a.example", auth.Owner)
 	require.NoError(t, err)
 	f.orgA, f.keys[auth.Owner] = a.Org, a.Key

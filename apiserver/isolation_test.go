@@ -22,7 +22,7 @@ func TestTenantIsolation(t *testing.T) {
 	var wf store.Workflow
 	f.mustDo(t, http.StatusCreated, "POST", "/v1/workflows", a, map[string]any{"name": "w", "spec": map[string]any{"packaging": "mp4", "renditions": []any{map[string]any{"codec": "h264", "height": 360, "bitrate_kbps": 800}}}}, &wf)
 	var asset assetResponse
-	f.mustDo(t, http.StatusCreated, "POST", "/v1/assets", a, map[string]any{"filename": "a.mp4", "content_type": "video/mp4"}, &asset)
+	f.mustDo(t, http.StatusCreated, "POST", "/v1/assets", a, map[string]any{"filename": "a.mp4", "content_type": "video/mp4", "size_bytes": 1}, &asset)
 	job := f.submitJob(t, a, map[string]any{"input": map[string]any{"asset_id": asset.ID}, "workflow_id": wf.ID})
 	var hook webhookCreated
 	f.mustDo(t, http.StatusCreated, "POST", "/v1/webhooks", a, map[string]any{"url": "https://hooks.example.com/a", "events": []string{"job.completed"}}, &hook)
@@ -31,6 +31,13 @@ func TestTenantIsolation(t *testing.T) {
 	members, err := f.store.ListMembers(t.Context(), f.orgA.ID)
 	require.NoError(t, err)
 	memberID := members[1].UserID.String()
+	var issued keyCreated
+	f.mustDo(t, http.StatusCreated, "POST", "/v1/members/"+memberID+"/api-keys", a, map[string]any{"name": "issued"}, &issued)
+	var inv invitationCreated
+	f.mustDo(t, http.StatusCreated, "POST", "/v1/members/"+memberID+"/invitations", a, map[string]any{}, &inv)
+	bMembers, err := f.store.ListMembers(t.Context(), f.orgB.ID)
+	require.NoError(t, err)
+	bOwnerID := bMembers[0].UserID.String()
 
 	b := f.keyB
 	attempts := []struct{ method, path, body string }{
@@ -53,6 +60,15 @@ func TestTenantIsolation(t *testing.T) {
 		{"DELETE", "/v1/pools/" + pool.ID, ""},
 		{"PATCH", "/v1/members/" + memberID, `{"role":"viewer"}`},
 		{"DELETE", "/v1/members/" + memberID, ""},
+		{"GET", "/v1/members/" + memberID + "/api-keys", ""},
+		{"POST", "/v1/members/" + memberID + "/api-keys", `{"name":"stolen"}`},
+		{"DELETE", "/v1/members/" + memberID + "/api-keys/" + issued.ID.String(), ""},
+		{"DELETE", "/v1/members/" + bOwnerID + "/api-keys/" + issued.ID.String(), ""},
+		{"GET", "/v1/members/" + memberID + "/invitations", ""},
+		{"POST", "/v1/members/" + memberID + "/invitations", `{}`},
+		{"DELETE", "/v1/members/" + memberID + "/invitations/" + inv.ID.String(), ""},
+		{"DELETE", "/v1/members/" + bOwnerID + "/invitations/" + inv.ID.String(), ""},
+		{"DELETE", "/v1/api-keys/" + issued.ID.String(), ""},
 		{"POST", "/v1/jobs", `{"input":{"asset_id":"` + asset.ID.String() + `"},"workflow":"mp4-720p"}`},
 		{"POST", "/v1/jobs", `{"input":{"url":"https://x.example/a.mp4"},"workflow_id":"` + wf.ID.String() + `"}`},
 		{"POST", "/v1/jobs", `{"input":{"url":"https://x.example/a.mp4"},"workflow":"mp4-720p","pool":"` + pool.ID + `"}`},
@@ -70,7 +86,7 @@ func TestTenantIsolation(t *testing.T) {
 			} else {
 				require.Equal(t, http.StatusNotFound, r.Status, "%s", r.Body)
 			}
-			for _, secret := range []string{"a.mp4", "a-pool", "hooks.example.com", "owner@a.example"} {
+			for _, secret := range []string{"a.mp4", "a-pool", "hooks.example.com", "owner@a.example", "viewer@a.example", issued.Prefix, "issued"} {
 				assert.NotContains(t, string(r.Body), secret, "leaks org A's data")
 			}
 		})
@@ -100,4 +116,12 @@ func TestTenantIsolation(t *testing.T) {
 	f.mustDo(t, http.StatusOK, "GET", "/v1/workflows/"+wf.ID.String(), a, nil, &w)
 	assert.Equal(t, "w", w.Name)
 	assert.False(t, strings.Contains(string(f.do(t, "GET", "/v1/members", a, nil).Body), "stolen"))
+	f.mustDo(t, http.StatusOK, "GET", "/v1/jobs", issued.Key, nil, nil)
+	var invs list[invitationResponse]
+	f.mustDo(t, http.StatusOK, "GET", "/v1/members/"+memberID+"/invitations", a, nil, &invs)
+	require.Len(t, invs.Items, 1, "B made no invitation for A's member")
+	assert.Equal(t, store.InvitationPending, invs.Items[0].Status)
+	var keys list[store.APIKey]
+	f.mustDo(t, http.StatusOK, "GET", "/v1/members/"+memberID+"/api-keys", a, nil, &keys)
+	assert.Len(t, keys.Items, 2, "the fixture's key and the issued one; B issued none")
 }

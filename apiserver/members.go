@@ -19,8 +19,21 @@ type addMemberRequest struct {
 	Role  string `json:"role"`
 }
 
+// memberPatchRequest changes a member's role, the name this organization
+// gives them, or both.
 type memberPatchRequest struct {
-	Role string `json:"role"`
+	Role *string `json:"role,omitempty"`
+	Name *string `json:"name,omitempty"`
+}
+
+// checkMemberName validates the name an organization gives a member; it is
+// stored trimmed and may be empty.
+func checkMemberName(errs *validation.Errors, name string) string {
+	name = strings.TrimSpace(name)
+	if len(name) > 200 {
+		errs.Add("name", "must be at most 200 characters")
+	}
+	return name
 }
 
 // checkGrant stops privilege escalation: nobody grants a role above their
@@ -59,14 +72,12 @@ func (s *Server) addMember(c *fiber.Ctx) error {
 	if a, err := mail.ParseAddress(email); err != nil || a.Address != email || len(email) > 254 {
 		errs.Add("email", "must be an email address such as ada@example.com")
 	}
-	if len(req.Name) > 200 {
-		errs.Add("name", "must be at most 200 characters")
-	}
+	name := checkMemberName(&errs, req.Name)
 	role := checkGrant(&errs, p.Role, req.Role)
 	if len(errs) > 0 {
 		return invalid(errs)
 	}
-	m, err := s.store.AddMember(c.UserContext(), p.OrgID, email, req.Name, role)
+	m, err := s.store.AddMember(c.UserContext(), p.OrgID, email, name, role)
 	if err != nil {
 		return err
 	}
@@ -86,7 +97,7 @@ func (s *Server) targetMember(c *fiber.Ctx) (store.Member, error) {
 		return store.Member{}, notFoundOr(err, "member")
 	}
 	if !p.Role.AtLeast(m.Role) {
-		return store.Member{}, problem(fiber.StatusForbidden, "forbidden", "you cannot change a member whose role ("+string(m.Role)+") is above yours")
+		return store.Member{}, problem(fiber.StatusForbidden, "forbidden", "you cannot manage a member whose role ("+string(m.Role)+") is above yours")
 	}
 	return m, nil
 }
@@ -100,12 +111,25 @@ func (s *Server) updateMember(c *fiber.Ctx) error {
 	if err := decodeJSON(c, &req); err != nil {
 		return err
 	}
-	var errs validation.Errors
-	role := checkGrant(&errs, principal(c).Role, req.Role)
+	var (
+		errs  validation.Errors
+		patch store.MemberPatch
+	)
+	if req.Role == nil && req.Name == nil {
+		errs.Add("role", "send role, name or both")
+	}
+	if req.Role != nil {
+		role := checkGrant(&errs, principal(c).Role, *req.Role)
+		patch.Role = &role
+	}
+	if req.Name != nil {
+		name := checkMemberName(&errs, *req.Name)
+		patch.Name = &name
+	}
 	if len(errs) > 0 {
 		return invalid(errs)
 	}
-	out, err := s.store.SetMemberRole(c.UserContext(), principal(c).OrgID, m.UserID, role)
+	out, err := s.store.UpdateMember(c.UserContext(), principal(c).OrgID, m.UserID, patch)
 	if err != nil {
 		return notFoundOr(err, "member")
 	}

@@ -45,28 +45,57 @@ func (s *Server) requestLog(c *fiber.Ctx) error {
 	return nil
 }
 
-// authorize authenticates the bearer key and checks perm against the
-// permission matrix before the handler runs.
+// authenticate resolves the bearer key to its principal. A key that does
+// not authenticate spends from the client address's failure budget; with
+// that budget empty the answer is 429 instead of 401.
+func (s *Server) authenticate(c *fiber.Ctx) error {
+	h := c.Get(fiber.HeaderAuthorization)
+	if h == "" && c.Path() == "/ws" && c.Query("api_key") != "" {
+		h = "Bearer " + c.Query("api_key") // browsers cannot set headers on WebSocket
+	}
+	key, ok := strings.CutPrefix(h, "Bearer ")
+	if !ok || key == "" {
+		c.Set(fiber.HeaderWWWAuthenticate, `Bearer realm="mpegflow"`)
+		return problem(fiber.StatusUnauthorized, "unauthenticated", "send an API key as 'Authorization: Bearer <key>'")
+	}
+	p, err := s.store.Authenticate(c.UserContext(), strings.TrimSpace(key))
+	if errors.Is(err, store.ErrNotFound) {
+		if s.cfg.Limiter != nil {
+			d := s.cfg.Limiter.Fail(c.UserContext(), s.clientAddr(c))
+			if err := s.applyLimit(c, d); err != nil {
+				return err
+			}
+		}
+		c.Set(fiber.HeaderWWWAuthenticate, `Bearer realm="mpegflow", error="invalid_token"`)
+		return problem(fiber.StatusUnauthorized, "unauthenticated", "the API key is unknown or revoked")
+	}
+	if err != nil {
+		return err
+	}
+	c.Locals(principalKey, p)
+	return c.Next()
+}
+
+// limit spends one token of the key's and of the organization's budget
+// (ratelimit.Limiter.Allow) before anything else is checked, so refused
+// and forbidden requests cost their sender too.
+func (s *Server) limit(c *fiber.Ctx) error {
+	if s.cfg.Limiter == nil {
+		return c.Next()
+	}
+	p := principal(c)
+	d := s.cfg.Limiter.Allow(c.UserContext(), s.clientAddr(c), p.KeyID.String(), p.OrgID.String())
+	if err := s.applyLimit(c, d); err != nil {
+		return err
+	}
+	return c.Next()
+}
+
+// authorize checks the authenticated principal's organization and role
+// against perm before the handler runs.
 func (s *Server) authorize(perm auth.Permission) fiber.Handler {
 	return func(c *fiber.Ctx) error {
-		h := c.Get(fiber.HeaderAuthorization)
-		if h == "" && c.Path() == "/ws" && c.Query("api_key") != "" {
-			h = "Bearer " + c.Query("api_key") // browsers cannot set headers on WebSocket
-		}
-		key, ok := strings.CutPrefix(h, "Bearer ")
-		if !ok || key == "" {
-			c.Set(fiber.HeaderWWWAuthenticate, `Bearer realm="mpegflow"`)
-			return problem(fiber.StatusUnauthorized, "unauthenticated", "send an API key as 'Authorization: Bearer <key>'")
-		}
-		p, err := s.store.Authenticate(c.UserContext(), strings.TrimSpace(key))
-		if errors.Is(err, store.ErrNotFound) {
-			c.Set(fiber.HeaderWWWAuthenticate, `Bearer realm="mpegflow", error="invalid_token"`)
-			return problem(fiber.StatusUnauthorized, "unauthenticated", "the API key is unknown or revoked")
-		}
-		if err != nil {
-			return err
-		}
-		c.Locals(principalKey, p)
+		p := principal(c)
 		if p.OrgStatus != "active" && p.Role != auth.SuperAdmin {
 			return problem(fiber.StatusForbidden, "organization-suspended", "this organization is suspended; contact support")
 		}
@@ -78,6 +107,6 @@ func (s *Server) authorize(perm auth.Permission) fiber.Handler {
 }
 
 func principal(c *fiber.Ctx) store.Principal {
-	p, _ := c.Locals(principalKey).(store.Principal) // set by authorize before every handler
+	p, _ := c.Locals(principalKey).(store.Principal) // set by authenticate before every handler
 	return p
 }

@@ -2,6 +2,7 @@ package apiserver
 
 import (
 	"encoding/json"
+	"maps"
 	"reflect"
 	"strconv"
 	"strings"
@@ -60,40 +61,13 @@ func (s *Server) OpenAPIDocument() map[string]any {
 	add("GET", "/v1/openapi.json", public("This document"))
 
 	for _, r := range s.routes() {
-		status := r.Status
-		if status == 0 {
-			status = 200
-		}
-		ok := map[string]any{"description": "Success"}
-		if r.Response != nil {
-			ok["content"] = map[string]any{"application/json": map[string]any{"schema": schemaOf(reflect.TypeOf(r.Response))}}
-		}
-		responses := map[string]any{strconv.Itoa(status): ok}
-		for _, code := range []string{"400", "401", "403", "404", "409", "413", "422"} {
-			responses[code] = map[string]any{"description": "Problem (RFC 9457)", "content": problemRef["content"]}
-		}
-		op := map[string]any{
-			"summary":      r.Summary,
-			"tags":         []string{r.Tag},
-			"operationId":  strings.ToLower(r.Method) + strings.ReplaceAll(OpenAPIPath(r.Path), "/", "_"),
-			"x-permission": string(r.Perm),
-			"responses":    responses,
-		}
-		var params []any
-		for _, part := range strings.Split(r.Path, "/") {
-			if name, found := strings.CutPrefix(part, ":"); found {
-				params = append(params, map[string]any{"name": name, "in": "path", "required": true, "schema": map[string]any{"type": "string"}})
-			}
-		}
-		if r.Method == "POST" && r.Path == "/v1/jobs" {
-			params = append(params, map[string]any{"name": "Idempotency-Key", "in": "header", "schema": map[string]any{"type": "string", "maxLength": maxIdempotencyKey}})
-		}
-		if len(params) > 0 {
-			op["parameters"] = params
-		}
-		if r.Body != nil {
-			op["requestBody"] = map[string]any{"required": true, "content": map[string]any{"application/json": map[string]any{"schema": schemaOf(reflect.TypeOf(r.Body))}}}
-		}
+		op := operation(r, problemRef, true, "400", "401", "403", "404", "409", "413", "422")
+		op["x-permission"] = string(r.Perm)
+		add(r.Method, r.Path, op)
+	}
+	for _, r := range s.publicRoutes() {
+		op := operation(r, problemRef, false, "400", "403", "404", "410", "413", "422")
+		op["security"] = []any{}
 		add(r.Method, r.Path, op)
 	}
 	return map[string]any{
@@ -107,6 +81,66 @@ func (s *Server) OpenAPIDocument() map[string]any {
 		},
 	}
 }
+
+// operation describes one route of the table: its body and success
+// response from their Go types, and problem+json for each of problems.
+// A limited route (every authenticated one) shows its rate-limit budget
+// and may answer 429.
+func operation(r Route, problemRef map[string]any, limited bool, problems ...string) map[string]any {
+	status := r.Status
+	if status == 0 {
+		status = 200
+	}
+	ok := map[string]any{"description": "Success"}
+	if r.Response != nil {
+		ok["content"] = map[string]any{"application/json": map[string]any{"schema": schemaOf(reflect.TypeOf(r.Response))}}
+	}
+	responses := map[string]any{strconv.Itoa(status): ok}
+	for _, code := range problems {
+		responses[code] = map[string]any{"description": "Problem (RFC 9457)", "content": problemRef["content"]}
+	}
+	if limited {
+		ok["headers"] = budgetHeaders
+		responses["429"] = map[string]any{"description": "Rate limited (RFC 9457 problem rate-limited): wait Retry-After seconds", "content": problemRef["content"], "headers": rateLimitHeaders}
+	}
+	op := map[string]any{
+		"summary":     r.Summary,
+		"tags":        []string{r.Tag},
+		"operationId": strings.ToLower(r.Method) + strings.ReplaceAll(OpenAPIPath(r.Path), "/", "_"),
+		"responses":   responses,
+	}
+	var params []any
+	for _, part := range strings.Split(r.Path, "/") {
+		if name, found := strings.CutPrefix(part, ":"); found {
+			params = append(params, map[string]any{"name": name, "in": "path", "required": true, "schema": map[string]any{"type": "string"}})
+		}
+	}
+	if r.Method == "POST" && r.Path == "/v1/jobs" {
+		params = append(params, map[string]any{"name": "Idempotency-Key", "in": "header", "schema": map[string]any{"type": "string", "maxLength": maxIdempotencyKey}})
+	}
+	if len(params) > 0 {
+		op["parameters"] = params
+	}
+	if r.Body != nil {
+		op["requestBody"] = map[string]any{"required": true, "content": map[string]any{"application/json": map[string]any{"schema": schemaOf(reflect.TypeOf(r.Body))}}}
+	}
+	return op
+}
+
+// budgetHeaders document the budget every rate-limited response shows;
+// rateLimitHeaders add Retry-After for a refused request.
+var (
+	budgetHeaders = map[string]any{
+		HeaderRateLimitLimit:     map[string]any{"description": "size of the budget closest to empty (API key, organization, or failed authentications of the client address): requests allowed at once", "schema": map[string]any{"type": "integer"}},
+		HeaderRateLimitRemaining: map[string]any{"description": "requests that budget allows now", "schema": map[string]any{"type": "integer"}},
+		HeaderRateLimitReset:     map[string]any{"description": "seconds (rounded up) until that budget is full again", "schema": map[string]any{"type": "integer"}},
+	}
+	rateLimitHeaders = func() map[string]any {
+		h := map[string]any{fiber.HeaderRetryAfter: map[string]any{"description": "seconds (rounded up) until the request can succeed", "schema": map[string]any{"type": "integer"}}}
+		maps.Copy(h, budgetHeaders)
+		return h
+	}()
+)
 
 var (
 	timeType = reflect.TypeOf(time.Time{})
@@ -179,7 +213,9 @@ func addStructFields(t reflect.Type, props map[string]any, required *[]string) {
 			name = f.Name
 		}
 		props[name] = schemaOf(f.Type)
-		if !strings.Contains(opts, "omitempty") && f.Type.Kind() != reflect.Pointer {
+		// A pointer is optional unless tagged openapi:"required" (a
+		// number whose absence differs from zero).
+		if !strings.Contains(opts, "omitempty") && (f.Type.Kind() != reflect.Pointer || f.Tag.Get("openapi") == "required") {
 			*required = append(*required, name)
 		}
 	}

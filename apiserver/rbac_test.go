@@ -83,7 +83,8 @@ func TestUnauthenticated(t *testing.T) {
 
 // TestEveryRegisteredRouteIsInTheTable: nothing reaches a handler without
 // going through the route table (and so through authorize), except the
-// three public endpoints.
+// public endpoints listed here: probes, the API document, and redeeming an
+// invitation (the token in the body is that call's credential).
 func TestEveryRegisteredRouteIsInTheTable(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
@@ -91,7 +92,7 @@ func TestEveryRegisteredRouteIsInTheTable(t *testing.T) {
 	for _, r := range f.srv.Routes() {
 		table[r.Method+" "+r.Path] = true
 	}
-	public := map[string]bool{"GET /health": true, "GET /ready": true, "GET /v1/openapi.json": true}
+	public := map[string]bool{"GET /health": true, "GET /ready": true, "GET /v1/openapi.json": true, "POST /v1/invitations/redeem": true}
 	for _, r := range f.srv.App().GetRoutes(true) {
 		if r.Method == http.MethodHead {
 			continue // Fiber mirrors every GET as HEAD
@@ -127,6 +128,10 @@ var wantLeastRole = map[string]auth.Role{
 	"GET /v1/organization/billing": auth.Owner, "PATCH /v1/organization/billing": auth.Owner,
 	// Manage Members: Admin (listing is Organization Read)
 	"GET /v1/members": auth.Viewer, "POST /v1/members": auth.Admin, "PATCH /v1/members/:id": auth.Admin, "DELETE /v1/members/:id": auth.Admin,
+	// Keys and invitations an admin makes for another member are Manage Members: Admin
+	"POST /v1/members/:id/api-keys": auth.Admin, "GET /v1/members/:id/api-keys": auth.Admin, "DELETE /v1/members/:id/api-keys/:key_id": auth.Admin,
+	"POST /v1/members/:id/invitations": auth.Admin, "GET /v1/members/:id/invitations": auth.Admin,
+	"DELETE /v1/members/:id/invitations/:invitation_id": auth.Admin,
 	// Own API keys: any member (a key never carries more than its member's role)
 	"GET /v1/api-keys": auth.Viewer, "POST /v1/api-keys": auth.Viewer, "DELETE /v1/api-keys/:id": auth.Viewer,
 	// Pool Manage: Admin (reading pools is Organization Read)

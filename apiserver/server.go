@@ -10,14 +10,17 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
+	"k8s.io/utils/clock"
 
 	"github.com/mpegflow/mpegflow/internal/events"
 	"github.com/mpegflow/mpegflow/internal/netguard"
 	"github.com/mpegflow/mpegflow/internal/objstore"
 	"github.com/mpegflow/mpegflow/internal/queue"
+	"github.com/mpegflow/mpegflow/internal/ratelimit"
 	"github.com/mpegflow/mpegflow/internal/store"
 	"github.com/mpegflow/mpegflow/internal/telemetry"
 )
@@ -45,6 +48,18 @@ type Config struct {
 	// reads), and GET /v1/pools/{id}/plan shows it. Unset, that route
 	// answers 503 (problem type plan-unavailable).
 	Planner PoolPlanner
+	// Clock dates member invitations and decides when they expire (default:
+	// the real clock).
+	Clock clock.PassiveClock
+	// Limiter, when set, limits authenticated requests per API key and per
+	// organization, and failed authentications per client address (429
+	// with Retry-After; RateLimit-* headers show the budget). Unset,
+	// nothing is limited. /health, /ready and /v1/openapi.json never are.
+	Limiter *ratelimit.Limiter
+	// TrustedProxies are the reverse proxies (the ingress controller) whose
+	// X-Forwarded-For names the client address. Empty: the TCP peer is the
+	// client and X-Forwarded-For is ignored.
+	TrustedProxies []netip.Prefix
 }
 
 // Server serves the REST API.
@@ -71,6 +86,9 @@ func New(cfg Config, st *store.Store, q *queue.Queue, objects *objstore.Store, b
 	if cfg.Guard == nil {
 		cfg.Guard = netguard.New(netguard.Config{})
 	}
+	if cfg.Clock == nil {
+		cfg.Clock = clock.RealClock{}
+	}
 	s := &Server{cfg: cfg, store: st, queue: q, objects: objects, bus: bus, hub: cfg.Hub, guard: cfg.Guard, log: log}
 	s.app = fiber.New(fiber.Config{
 		AppName:               "mpegflow",
@@ -85,7 +103,10 @@ func New(cfg Config, st *store.Store, q *queue.Queue, objects *objstore.Store, b
 	s.app.Get("/ready", s.ready)
 	s.app.Get("/v1/openapi.json", s.openAPI)
 	for _, r := range s.routes() {
-		s.app.Add(r.Method, r.Path, s.authorize(r.Perm), r.handler)
+		s.app.Add(r.Method, r.Path, s.authenticate, s.limit, s.authorize(r.Perm), r.handler)
+	}
+	for _, r := range s.publicRoutes() {
+		s.app.Add(r.Method, r.Path, r.handler)
 	}
 	s.app.Use(func(c *fiber.Ctx) error { return notFound("route " + c.Method() + " " + c.Path()) })
 	return s, nil

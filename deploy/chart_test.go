@@ -20,6 +20,7 @@ import (
 	"helm.sh/helm/v3/pkg/releaseutil"
 	"sigs.k8s.io/yaml"
 
+	"github.com/mpegflow/mpegflow/internal/config"
 	"github.com/mpegflow/mpegflow/internal/telemetry"
 	"github.com/mpegflow/mpegflow/operator"
 )
@@ -328,9 +329,18 @@ func TestAPIServer(t *testing.T) {
 		require.Equal(t, "1Gi", str(c, "resources", kind, "memory"), kind)
 	}
 	env := envOf(c)
-	for name, want := range map[string]string{"HTTP_ADDR": ":8080", "GRPC_ADDR": ":50051", "METRICS_ADDR": ":9090", "S3_BUCKET": "mpegflow", "REDIS_KEY_PREFIX": "mpegflow"} {
+	for name, want := range map[string]string{"HTTP_ADDR": ":8080", "GRPC_ADDR": ":50051", "METRICS_ADDR": ":9090", "S3_BUCKET": "mpegflow", "REDIS_KEY_PREFIX": "mpegflow",
+		"MPEGFLOW_RATE_LIMIT_ENABLED": "true", "MPEGFLOW_RATE_LIMIT_KEY_RATE": "20/s", "MPEGFLOW_RATE_LIMIT_KEY_BURST": "200",
+		"MPEGFLOW_RATE_LIMIT_ORG_RATE": "50/s", "MPEGFLOW_RATE_LIMIT_ORG_BURST": "500",
+		"MPEGFLOW_RATE_LIMIT_AUTH_FAILURE_RATE": "60/m", "MPEGFLOW_RATE_LIMIT_AUTH_FAILURE_BURST": "60",
+		"MPEGFLOW_TRUSTED_PROXIES": "10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,fc00::/7"} {
 		require.Equal(t, want, str(env[name], "value"), name)
 	}
+	// The chart's settings are ones the server accepts.
+	cfg, err := config.Load(func(name string) string { return str(env[name], "value") })
+	require.NoError(t, err)
+	require.True(t, cfg.RateLimitEnabled)
+	require.Len(t, cfg.Proxies(), 4)
 
 	// The operator's encoder NetworkPolicy admits egress to exactly these pod labels.
 	require.Equal(t, "mpegflow", str(d, "spec", "template", "metadata", "labels", "app.kubernetes.io/name"))
@@ -509,6 +519,8 @@ func TestSchemaRejectsInvalidValues(t *testing.T) {
 		"one replica":          {map[string]any{"apiserver": map[string]any{"autoscaling": map[string]any{"minReplicas": 1}}}, "minReplicas"},
 		"bad duration":         {map[string]any{"config": map[string]any{"lease": "a minute"}}, "lease"},
 		"secret value inline":  {map[string]any{"serverSecret": map[string]any{"value": "hunter2"}}, "value"},
+		"rate per day":         {map[string]any{"config": map[string]any{"rateLimit": map[string]any{"keyRate": "20/d"}}}, "keyRate"},
+		"zero burst":           {map[string]any{"config": map[string]any{"rateLimit": map[string]any{"orgBurst": 0}}}, "orgBurst"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()

@@ -334,6 +334,37 @@ func TestWebhookRefusedAtDelivery(t *testing.T) {
 	assert.Nil(t, d.LastStatusCode)
 }
 
+// clusterDNSResolver fails every lookup as Go's resolver does inside a pod:
+// the error's text names the cluster's DNS service.
+type clusterDNSResolver struct{}
+
+func (clusterDNSResolver) LookupNetIP(_ context.Context, _, host string) ([]netip.Addr, error) {
+	return nil, &net.DNSError{Err: "no such host", Name: host, Server: "10.96.0.10:53", IsNotFound: true}
+}
+
+// TestWebhookDNSFailureHidesTheResolver: a webhook whose host does not
+// resolve fails its delivery; the delivery log, which the webhook's owner
+// reads, says the host was not found and does not name the cluster's DNS
+// server.
+func TestWebhookDNSFailureHidesTheResolver(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	e := newEnv(t)
+	fc := newFakeClock()
+	guard := netguard.New(netguard.Config{AllowHTTP: true, Resolver: clusterDNSResolver{}})
+	in := e.start(Config{Clock: fc}).withServices(ServicesConfig{Webhooks: WebhookConfig{Guard: guard}})
+	hook := e.webhook("https://hooks.gone.example/hook", "job.queued")
+	e.submit(store.DefaultPoolID, 1)
+	fc.Step(2 * time.Second)
+	n, err := in.services.DeliverWebhooks(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, 1, n)
+	d := e.deliveries(hook)[0]
+	require.NotNil(t, d.LastError)
+	assert.Contains(t, *d.LastError, "host hooks.gone.example not found")
+	assert.NotContains(t, *d.LastError, "10.96.0.10", "the delivery log names the cluster's DNS server")
+}
+
 // TestWebhookTwoReplicasDeliverOnce: two coordinator replicas run their
 // executors at the same time, round after round, against one database; a
 // slow receiver keeps their rounds overlapping. Every event arrives exactly

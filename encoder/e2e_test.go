@@ -230,6 +230,11 @@ func TestEncodeBadInputsFailCleanly(t *testing.T) {
 	require.NoError(t, err)
 	truncated := filepath.Join(dir, "truncated.mp4")
 	require.NoError(t, os.WriteFile(truncated, full[:len(full)/3], 0o644))
+	// An upload that is an HLS playlist naming a file on the encoder's disk
+	// (another tenant's, in `mpegflow dev`): FFmpeg would follow it.
+	playlist := filepath.Join(dir, "holiday.mp4")
+	require.NoError(t, os.WriteFile(playlist, []byte("#EXTM3U\n#EXT-X-TARGETDURATION:2\n#EXTINF:2.0,\nfile:"+
+		clip(t, "208x112", 2, false)+"\n#EXT-X-ENDLIST\n"), 0o644))
 	srv := http.Server{Handler: http.NotFoundHandler()}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
@@ -257,6 +262,12 @@ func TestEncodeBadInputsFailCleanly(t *testing.T) {
 			"is a loopback address", []string{"MPEGFLOW_ALLOW_HTTP=true"}},
 		{"plain http refused", func() store.Job { return r.job("http://"+ln.Addr().String()+"/missing.mp4", nil, "mp4-720p") },
 			"plain http is not accepted", nil},
+		{"playlist naming a local file", func() store.Job { a := r.asset(playlist); return r.job("", &a, "mp4-720p") },
+			"unsupported input container (hls)", nil},
+		{"input host not found", func() store.Job { return r.job("https://media.example.invalid/in.mp4", nil, "mp4-720p") },
+			"input host not found: media.example.invalid", nil},
+		{"file: input URL", func() store.Job { return r.job("file://"+playlist, nil, "mp4-720p") }, `scheme "file" is not accepted`, nil},
+		{"subfile: input URL", func() store.Job { return r.job("subfile,,start,0,end,0,,:"+playlist, nil, "mp4-720p") }, "is not accepted", nil},
 	}
 	for _, tc := range cases {
 		job := tc.job()

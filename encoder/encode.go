@@ -122,8 +122,10 @@ func describe(dir string, files []ffmpeg.Output, choices []ffmpeg.EncoderChoice)
 
 // download fetches the input: a presigned URL of MpegFlow's storage, or the
 // customer's URL through the SSRF guard (a refused address is the input's
-// fault: retrying cannot help). A 4xx answer is the input's fault and not
-// worth retrying; network trouble and 5xx are.
+// fault: retrying cannot help). A 4xx answer, or a customer host name that
+// does not exist, is the input's fault and not worth retrying; network
+// trouble, DNS timeouts and 5xx are. DNS failures are reported without the
+// resolver's address.
 func (w *Worker) download(ctx context.Context, url string, presigned bool, dst string) error {
 	client := w.cfg.InputHTTP
 	if presigned {
@@ -141,6 +143,12 @@ func (w *Worker) download(ctx context.Context, url string, presigned bool, dst s
 	if err != nil {
 		if r := netguard.Refusal(err); r != nil {
 			return &ffmpeg.InputError{Msg: "the input URL was " + r.Error()}
+		}
+		if de := netguard.DNSFailure(err); de != nil {
+			if de.NotFound() && !presigned {
+				return &ffmpeg.InputError{Msg: "input host not found: " + de.Host}
+			}
+			return fmt.Errorf("download input: %w", de) // without the resolver's address
 		}
 		return fmt.Errorf("download input: %w", err)
 	}

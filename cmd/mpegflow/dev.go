@@ -72,7 +72,9 @@ func devCmd() *cobra.Command {
 		Long: `dev runs MpegFlow on one machine with the same apiserver, coordinator and encoder as a cluster:
 
   - a private PostgreSQL, Redis (append-only file) and S3 store (versitygw) in the data directory,
-    each replaced by yours when DATABASE_URL, REDIS_URL or S3_BUCKET/S3_ENDPOINT are set;
+    each replaced by yours when DATABASE_URL, REDIS_URL or S3_BUCKET/S3_ENDPOINT are set; they
+    listen on 127.0.0.1 and want passwords generated on the first run, kept in
+    DATA/postgres-password, DATA/redis-password and DATA/s3-credentials.json (mode 0600);
   - migrations, then the REST API, the coordinator, the background services and metrics;
   - a local executor that plays KEDA's part: every polling interval it starts one
     'mpegflow encode' process per queued job (minus those still waiting for a claim), within

@@ -58,6 +58,7 @@ type devProcess struct {
 	cmd    *exec.Cmd
 	mu     sync.Mutex
 	stdout bytes.Buffer
+	stderr *bytes.Buffer // read it only once exited is closed
 	ready  chan struct{} // closed when the banner is printed
 	exited chan struct{}
 	err    error
@@ -78,7 +79,7 @@ func devStart(t *testing.T, bin string, env []string, args ...string) *devProces
 	pipe, err := cmd.StdoutPipe()
 	require.NoError(t, err)
 	require.NoError(t, cmd.Start())
-	p := &devProcess{cmd: cmd, ready: make(chan struct{}), exited: make(chan struct{})}
+	p := &devProcess{cmd: cmd, stderr: &stderr, ready: make(chan struct{}), exited: make(chan struct{})}
 	var readDone sync.WaitGroup
 	readDone.Add(1)
 	go func() {
@@ -305,10 +306,21 @@ func TestDevRunsTheStackAndSurvivesARestart(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "dev", cfg.Current)
 	assert.Equal(t, cliconfig.Context{Server: server, APIKey: key}, cfg.Contexts["dev"])
-	for _, f := range []string{"owner-key", "server-secret", "s3-credentials.json"} {
+	for _, f := range []string{"owner-key", "server-secret", "s3-credentials.json", "postgres-password", "redis-password", "dev.json"} {
 		fi, err := os.Stat(filepath.Join(data, f))
 		require.NoError(t, err)
 		assert.Equal(t, os.FileMode(0o600), fi.Mode().Perm(), f)
+	}
+	var passwords []string
+	for _, f := range []string{"postgres-password", "redis-password"} {
+		b, err := os.ReadFile(filepath.Join(data, f))
+		require.NoError(t, err)
+		passwords = append(passwords, strings.TrimSpace(string(b)))
+	}
+	info, err := os.ReadFile(filepath.Join(data, "dev.json"))
+	require.NoError(t, err)
+	for _, pw := range passwords {
+		assert.Contains(t, string(info), pw, "dev.json's URLs carry the passwords")
 	}
 
 	envCmd := exec.Command(bin, "dev", "env", "--data", data)
@@ -318,6 +330,10 @@ func TestDevRunsTheStackAndSurvivesARestart(t *testing.T) {
 	assert.Equal(t, "export MPEGFLOW_SERVER="+server+"\nexport MPEGFLOW_API_KEY="+key+"\n", string(out))
 
 	devStop(t, p, data)
+	for _, pw := range passwords {
+		assert.NotContains(t, p.output(), pw, "stdout shows a service password")
+		assert.NotContains(t, p.stderr.String(), pw, "the log shows a service password")
+	}
 
 	// Second run: same data directory, same organization and key.
 	p = devStart(t, bin, env, args...)

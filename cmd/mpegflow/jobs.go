@@ -285,7 +285,7 @@ func upload(ctx context.Context, c *client.Client, f *os.File, errw io.Writer) (
 		defer bar.Close()
 		progress = bar
 	}
-	if err := c.UploadFile(ctx, a.Upload.URL, a.ContentType, f, progress); err != nil {
+	if err := c.UploadAsset(ctx, a, f, progress); err != nil {
 		return "", err
 	}
 	return a.ID, nil

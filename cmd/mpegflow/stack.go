@@ -22,6 +22,7 @@ import (
 	"github.com/mpegflow/mpegflow/internal/netguard"
 	"github.com/mpegflow/mpegflow/internal/objstore"
 	"github.com/mpegflow/mpegflow/internal/queue"
+	"github.com/mpegflow/mpegflow/internal/ratelimit"
 	"github.com/mpegflow/mpegflow/internal/store"
 	"github.com/mpegflow/mpegflow/internal/telemetry"
 )
@@ -146,9 +147,21 @@ func (s *stack) listen(r *roles) error {
 func (s *stack) serve(ctx context.Context, r roles) error {
 	var api *apiserver.Server
 	if r.rest {
-		var err error
-		api, err = apiserver.New(apiserver.Config{BodyLimit: s.cfg.BodyLimit, Guard: s.guard, Metrics: s.metrics, Hub: s.hub, Batches: s.batches, Planner: s.plan},
-			s.store, s.queue, s.objects, s.bus, s.log)
+		var (
+			limiter *ratelimit.Limiter
+			err     error
+		)
+		if s.cfg.RateLimitEnabled {
+			if limiter, err = ratelimit.New(s.cfg.RateLimit, s.rdb, s.queue.Keys(), s.log); err != nil {
+				return err
+			}
+		} else {
+			s.log.WarnContext(ctx, "request rate limits are off (MPEGFLOW_RATE_LIMIT_ENABLED=false): any API key or client can send requests as fast as it likes; set it to true in production")
+		}
+		api, err = apiserver.New(apiserver.Config{
+			BodyLimit: s.cfg.BodyLimit, Guard: s.guard, Metrics: s.metrics, Hub: s.hub, Batches: s.batches, Planner: s.plan,
+			Limiter: limiter, TrustedProxies: s.cfg.Proxies(),
+		}, s.store, s.queue, s.objects, s.bus, s.log)
 		if err != nil {
 			return err
 		}

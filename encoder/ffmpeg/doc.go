@@ -5,8 +5,9 @@
 // A job goes through five steps:
 //
 //  1. [Probe] reads the input with ffprobe. Inputs no retry can fix (empty,
-//     not a video, truncated, no video stream) come back as an *[InputError]
-//     with a one-line message for the user.
+//     not a video, truncated, no video stream, a container outside the
+//     allowlist) come back as an *[InputError] with a one-line message for
+//     the user.
 //  2. [ChooseEncoders] picks an encoder per codec: NVENC on GPU pools when a
 //     one-frame probe encode succeeds, otherwise a CPU encoder, recording why
 //     it fell back.
@@ -43,4 +44,16 @@
 // output argument is a short relative name made of validated rendition
 // names; the input is passed as an absolute "file:" URL so no protocol or
 // option can be smuggled in through its name.
+//
+// # Inputs are media, not instructions
+//
+// Some formats FFmpeg reads are lists of other files or URLs: HLS and DASH
+// playlists, concat lists, image sequences, SDP descriptions. FFmpeg
+// follows them, so an uploaded "video" could make the encode read another
+// tenant's file. Probe first lets FFmpeg only name the demuxer it would use
+// and refuses anything outside a short allowlist of single-file containers
+// (MP4/MOV, Matroska/WebM, MPEG-TS, MXF, AVI, FLV, ...). Every later read,
+// by ffprobe and by the encode, forces that one demuxer (-f and
+// -format_whitelist) and the local file protocol alone
+// (-protocol_whitelist file), with QuickTime external data references off.
 package ffmpeg

@@ -100,7 +100,8 @@ const (
 //
 // encoders must hold a choice for every codec the spec uses, normally from
 // ChooseEncoders. Plan validates the spec again and builds arguments only
-// from its validated values.
+// from its validated values. The input is opened with the demuxer Probe
+// detected (in.Container) and the file protocol alone, as Probe read it.
 func Plan(spec encodespec.Spec, in MediaInfo, inputFile, outDir string, encoders []EncoderChoice) (Command, error) {
 	if err := spec.Validate(); err != nil {
 		return Command{}, fmt.Errorf("plan encode: invalid encode spec: %w", err)
@@ -113,6 +114,12 @@ func Plan(spec encodespec.Spec, in MediaInfo, inputFile, outDir string, encoders
 	}
 	if outDir == "" {
 		return Command{}, errors.New("plan encode: empty output directory")
+	}
+	if in.Container == "" {
+		return Command{}, errors.New("plan encode: the input's container is unknown; probe it first")
+	}
+	if !containerAllowed(in.Container) {
+		return Command{}, refusedContainer(in.Container)
 	}
 	input, err := filepath.Abs(inputFile)
 	if err != nil {
@@ -138,9 +145,9 @@ func Plan(spec encodespec.Spec, in MediaInfo, inputFile, outDir string, encoders
 
 	args := []string{
 		"-nostdin", "-hide_banner", "-y", "-loglevel", "warning", "-nostats", "-progress", "pipe:1",
-		"-i", "file:" + input,
-		"-filter_complex", strings.Join(p.chains, ";"),
 	}
+	args = append(args, inputOptions(in.Container)...)
+	args = append(args, "-i", "file:"+input, "-filter_complex", strings.Join(p.chains, ";"))
 	return Command{
 		Args:            append(args, p.args...),
 		OutDir:          outDir,

@@ -19,7 +19,7 @@ var cpuEncoders = []EncoderChoice{
 }
 
 func source(w, h int) MediaInfo {
-	return MediaInfo{DurationSeconds: 30, Width: w, Height: h, VideoCodec: "h264", FrameRate: 25, HasVideo: true, HasAudio: true, AudioChannels: 2}
+	return MediaInfo{DurationSeconds: 30, Width: w, Height: h, VideoCodec: "h264", FrameRate: 25, HasVideo: true, HasAudio: true, AudioChannels: 2, Container: "mov"}
 }
 
 // argValue returns the argument after the first occurrence of flag.
@@ -40,6 +40,9 @@ func TestPlanCommonArguments(t *testing.T) {
 	in := argValue(cmd.Args, "-i")
 	require.True(t, strings.HasPrefix(in, "file:/"), "input must be an absolute file: URL, got %q", in)
 	require.Equal(t, 1, strings.Count(strings.Join(cmd.Args, " "), " -i "), "one input, decoded once")
+	i := slices.Index(cmd.Args, "-i")
+	require.Equal(t, []string{"-f", "mov", "-format_whitelist", "mov", "-protocol_whitelist", "file", "-enable_drefs", "0"}, cmd.Args[8:i],
+		"the input is opened with the probed demuxer only, local file protocol only, no QuickTime external references")
 	require.Equal(t, "/out", cmd.OutDir)
 	require.Equal(t, []string{"1080p", "720p", "480p", "360p", "audio"}, cmd.Dirs)
 	require.Equal(t, []EncoderChoice{{Codec: "h264", Encoder: "libx264"}}, cmd.Encoders)
@@ -103,7 +106,7 @@ func TestPlanExpectedOutputs(t *testing.T) {
 			want: []Output{{Name: "poster.jpg", Kind: KindPoster, ContentType: "image/jpeg", Width: 200, Height: 100}},
 		},
 		"audio-less input has no audio outputs": {
-			spec: smallSpec(encodespec.PackagingDASH), in: MediaInfo{DurationSeconds: 3, Width: 320, Height: 180, HasVideo: true},
+			spec: smallSpec(encodespec.PackagingDASH), in: MediaInfo{DurationSeconds: 3, Width: 320, Height: 180, HasVideo: true, Container: "mov"},
 			want: []Output{
 				{Name: "init_0.m4s", Kind: KindVideo, ContentType: "video/iso.segment", Rendition: "180p", Width: 320, Height: 180, Codec: "h264"},
 				{Name: "init_1.m4s", Kind: KindVideo, ContentType: "video/iso.segment", Rendition: "120p", Width: 214, Height: 120, Codec: "h264"},
@@ -234,4 +237,16 @@ func TestPlanErrors(t *testing.T) {
 
 	_, err = Plan(smallSpec(encodespec.PackagingHLS), MediaInfo{DurationSeconds: 3}, "in.mp4", "out", cpuEncoders)
 	require.ErrorIs(t, err, ErrInput)
+
+	unprobed := source(320, 180)
+	unprobed.Container = ""
+	_, err = Plan(smallSpec(encodespec.PackagingHLS), unprobed, "in.mp4", "out", cpuEncoders)
+	require.ErrorContains(t, err, "container is unknown")
+	require.NotErrorIs(t, err, ErrInput, "an unprobed input is the caller's bug")
+
+	playlist := source(320, 180)
+	playlist.Container = "hls"
+	_, err = Plan(smallSpec(encodespec.PackagingHLS), playlist, "in.mp4", "out", cpuEncoders)
+	require.ErrorIs(t, err, ErrInput)
+	require.ErrorContains(t, err, "unsupported input container (hls)")
 }

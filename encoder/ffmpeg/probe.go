@@ -39,6 +39,11 @@ type MediaInfo struct {
 	// counterclockwise, as ffprobe reports it), already reflected in Width
 	// and Height.
 	Rotation int
+	// Container is the demuxer the input was probed with ("mov",
+	// "matroska", "mpegts", ...), one of the allowed containers. Plan opens
+	// the input with exactly this demuxer, so the encode reads the file the
+	// way the probe did and never as a playlist or list of other files.
+	Container string
 }
 
 const (
@@ -54,6 +59,13 @@ const (
 // an *InputError with a message for the user; a missing file, a missing
 // ffprobe or a cancelled context are plain errors because they are the
 // encoder's problem.
+//
+// The file is media, never instructions: FFmpeg first only names the
+// demuxer it would use, and a format outside the allowed containers
+// (playlists, concat lists, image sequences, SDP, ...) is refused as an
+// "unsupported input container" before any demuxer reads it. Every later
+// read, here and in the encode, forces that one demuxer and the file
+// protocol alone (see inputOptions).
 func Probe(ctx context.Context, ffprobe, file string) (MediaInfo, error) {
 	abs, err := filepath.Abs(file)
 	if err != nil {
@@ -70,10 +82,16 @@ func Probe(ctx context.Context, ffprobe, file string) (MediaInfo, error) {
 		return MediaInfo{}, inputError("the file is empty (0 bytes)")
 	}
 	url := "file:" + abs
+	container, err := detectContainer(ctx, ffprobe, url)
+	if err != nil {
+		return MediaInfo{}, err
+	}
+	open := inputOptions(container)
 
 	var stdout bytes.Buffer
-	if err := runProbe(ctx, ffprobe, &stdout, url,
-		"-v", "error", "-print_format", "json", "-show_format", "-show_streams", url); err != nil {
+	args := append([]string{"-v", "error"}, open...)
+	args = append(args, "-print_format", "json", "-show_format", "-show_streams", url)
+	if err := runProbe(ctx, ffprobe, &stdout, url, args...); err != nil {
 		return MediaInfo{}, err
 	}
 	var out probeOutput
@@ -81,6 +99,7 @@ func Probe(ctx context.Context, ffprobe, file string) (MediaInfo, error) {
 		return MediaInfo{}, fmt.Errorf("probe %s: decode ffprobe output: %w", file, err)
 	}
 	info, start, err := out.mediaInfo()
+	info.Container = container
 	if err != nil {
 		return info, err
 	}
@@ -91,7 +110,7 @@ func Probe(ctx context.Context, ffprobe, file string) (MediaInfo, error) {
 	if info.DurationSeconds > tailWindow {
 		seek = start + info.DurationSeconds - tailWindow
 	}
-	first, end, n, err := lastPackets(ctx, ffprobe, url, seek)
+	first, end, n, err := lastPackets(ctx, ffprobe, open, url, seek)
 	if err != nil {
 		return info, err
 	}
@@ -137,7 +156,12 @@ func runProbe(ctx context.Context, ffprobe string, w *bytes.Buffer, url string, 
 	if !errors.As(err, &exitErr) {
 		return fmt.Errorf("run ffprobe: %w", err)
 	}
-	lines := stderr.Lines()
+	return probeFailure(stderr.Lines(), url)
+}
+
+// probeFailure is the input error for ffprobe's failure on an existing,
+// non-empty file, from the last lines of its stderr.
+func probeFailure(lines []string, url string) *InputError {
 	if ie := classifyInputFailure(lines, url); ie != nil {
 		return ie
 	}
@@ -178,9 +202,10 @@ func stripLogPrefix(line string) string {
 // end and the number of packets read. It streams ffprobe's output so a full
 // scan of a long file takes constant memory. ffprobe's own exit status is
 // ignored: a truncated file makes it fail after the last good packet, and
-// the packets are what count.
-func lastPackets(ctx context.Context, ffprobe, url string, seek float64) (first, end float64, n int, err error) {
-	args := []string{"-v", "error", "-select_streams", "V:0"}
+// the packets are what count. open are the input options (inputOptions).
+func lastPackets(ctx context.Context, ffprobe string, open []string, url string, seek float64) (first, end float64, n int, err error) {
+	args := append([]string{"-v", "error"}, open...)
+	args = append(args, "-select_streams", "V:0")
 	if seek >= 0 {
 		args = append(args, "-read_intervals", strconv.FormatFloat(seek, 'f', 3, 64)+"%")
 	}
@@ -225,9 +250,8 @@ func lastPackets(ctx context.Context, ffprobe, url string, seek float64) (first,
 type probeOutput struct {
 	Streams []probeStream `json:"streams"`
 	Format  struct {
-		FormatName string `json:"format_name"`
-		Duration   string `json:"duration"`
-		StartTime  string `json:"start_time"`
+		Duration  string `json:"duration"`
+		StartTime string `json:"start_time"`
 	} `json:"format"`
 }
 
@@ -270,12 +294,6 @@ func (p probeOutput) mediaInfo() (MediaInfo, float64, error) {
 				info.AudioChannels = s.Channels
 			}
 		}
-	}
-	switch format := p.Format.FormatName; {
-	case format == "tty":
-		return info, 0, inputError("the file is text, not a video")
-	case format == "image2" || strings.HasSuffix(format, "_pipe"):
-		return info, 0, inputError("the file is a still image, not a video")
 	}
 	if video == nil {
 		if info.HasAudio {

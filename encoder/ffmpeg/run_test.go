@@ -91,7 +91,9 @@ func TestRunInputError(t *testing.T) {
 	input := filepath.Join(dir, "corrupt.mkv")
 	require.NoError(t, os.WriteFile(input, []byte("definitely not a matroska file"), 0o644))
 	// Plan as if a probe had passed, to see what Run makes of FFmpeg's error.
-	cmd, err := Plan(smallSpec(encodespec.PackagingMP4), source(320, 180), input, filepath.Join(dir, "out"), cpuEncoders)
+	in := source(320, 180)
+	in.Container = "matroska"
+	cmd, err := Plan(smallSpec(encodespec.PackagingMP4), in, input, filepath.Join(dir, "out"), cpuEncoders)
 	require.NoError(t, err)
 
 	err = Run(context.Background(), ffmpegBin, cmd, 30, nil)

@@ -115,3 +115,27 @@ func TestKeyPrefixRejectsMalformed(t *testing.T) {
 		})
 	}
 }
+
+// invitationFormat is the key shape with the "mfi" scheme.
+var invitationFormat = regexp.MustCompile(`^mfi_[a-z2-7]{8}_[a-z2-7]{32}$`)
+
+func TestInvitationToken(t *testing.T) {
+	t.Parallel()
+	token, prefix, hash := auth.NewInvitationToken()
+	assert.Regexp(t, invitationFormat, token)
+	got, err := auth.InvitationPrefix(token)
+	require.NoError(t, err)
+	assert.Equal(t, prefix, got)
+	assert.True(t, auth.KeyMatches(token, hash))
+
+	// Keys and invitation tokens are never taken for one another.
+	key, _, _ := auth.NewKey()
+	_, err = auth.InvitationPrefix(key)
+	require.ErrorIs(t, err, auth.ErrMalformedInvitation)
+	_, err = auth.KeyPrefix(token)
+	require.ErrorIs(t, err, auth.ErrMalformedKey)
+	for _, bad := range []string{"", "mfi_", prefix, token + "a", "MFI" + token[3:], "Bearer " + token} {
+		_, err := auth.InvitationPrefix(bad)
+		require.ErrorIs(t, err, auth.ErrMalformedInvitation, "%q", bad)
+	}
+}

@@ -45,3 +45,17 @@ func (r Role) rank() int {
 func (r Role) AtLeast(other Role) bool {
 	return r.rank() >= other.rank() && r.rank() >= 0 && other.rank() >= 0
 }
+
+// Least returns the less privileged of two roles: what a key capped at one
+// role, held by a member with the other, may do. An unknown role on either
+// side wins, and AtLeast then denies it everything.
+func Least(a, b Role) Role {
+	switch {
+	case a.rank() < 0:
+		return a
+	case b.rank() < 0, a.AtLeast(b):
+		return b
+	default:
+		return a
+	}
+}

@@ -76,3 +76,22 @@ func TestParseRole(t *testing.T) {
 		})
 	}
 }
+
+func TestLeast(t *testing.T) {
+	t.Parallel()
+	for i, a := range auth.Roles {
+		for j, b := range auth.Roles {
+			want := auth.Roles[min(i, j)]
+			assert.Equal(t, want, auth.Least(a, b), "Least(%s, %s)", a, b)
+		}
+	}
+	for _, r := range auth.Roles {
+		for _, unknown := range []auth.Role{"root", ""} {
+			assert.Equal(t, unknown, auth.Least(r, unknown), "an unknown role wins over %s", r)
+			assert.Equal(t, unknown, auth.Least(unknown, r), "an unknown role wins over %s", r)
+			for _, perm := range auth.Permissions {
+				assert.False(t, auth.Allowed(auth.Least(r, unknown), perm))
+			}
+		}
+	}
+}

@@ -22,6 +22,8 @@ type Asset struct {
 
 // AssetRequest describes a file about to be uploaded. Filename is a bare
 // name (no directories); ContentType defaults to application/octet-stream.
+// SizeBytes is required and at least 1: the upload URL admits exactly that
+// many bytes.
 type AssetRequest struct {
 	Filename    string `json:"filename"`
 	ContentType string `json:"content_type,omitempty"`
@@ -29,7 +31,7 @@ type AssetRequest struct {
 }
 
 // CreateAsset records an asset and returns it with a presigned PUT: send
-// the bytes there with UploadFile, then submit a job with its ID.
+// the bytes there with UploadAsset, then submit a job with its ID.
 func (c *Client) CreateAsset(ctx context.Context, req AssetRequest) (Asset, error) {
 	var a Asset
 	err := c.do(ctx, call{method: http.MethodPost, path: "/v1/assets", body: req, out: &a})

@@ -9,6 +9,6 @@
 // *UnreachableError that says where it looked and what to do.
 //
 // Bytes never pass through the API: uploads and downloads go straight to
-// object storage through the presigned URLs the API hands out (UploadFile,
-// Fetch, Download).
+// object storage through the presigned URLs the API hands out (UploadAsset,
+// UploadFile, Fetch, Download).
 package client

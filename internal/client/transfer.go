@@ -63,11 +63,36 @@ func transferError(op, rawURL string, err error) error {
 	return fmt.Errorf("%s: the connection to storage at %s failed: %s", op, host, reason(err))
 }
 
-// UploadFile sends f to a presigned PUT (an Asset's Upload URL) with the
-// content type the URL was signed for. progress, when not nil, is written
-// every byte as it is sent, so a progress bar (an io.Writer that counts)
-// can follow the upload.
+// UploadAsset sends f to the asset's presigned PUT (a from CreateAsset):
+// exactly the asset's declared SizeBytes, which the URL's signature binds.
+// A file whose size changed since the asset was created is refused here,
+// before anything is sent (storage would refuse it as
+// SignatureDoesNotMatch). progress works as in UploadFile.
+func (c *Client) UploadAsset(ctx context.Context, a Asset, f *os.File, progress io.Writer) error {
+	if a.Upload == nil {
+		return fmt.Errorf("upload %s: asset %s has no upload URL (only CreateAsset returns one)", f.Name(), a.ID)
+	}
+	if a.SizeBytes == nil {
+		return fmt.Errorf("upload %s: asset %s declares no size", f.Name(), a.ID)
+	}
+	return c.upload(ctx, a.Upload.URL, a.ContentType, f, *a.SizeBytes, progress)
+}
+
+// UploadFile sends f to a presigned PUT with the content type the URL was
+// signed for; its length is the file's size. progress, when not nil, is
+// written every byte as it is sent, so a progress bar (an io.Writer that
+// counts) can follow the upload.
 func (c *Client) UploadFile(ctx context.Context, presignedURL, contentType string, f *os.File, progress io.Writer) error {
+	st, err := f.Stat()
+	if err != nil {
+		return fmt.Errorf("upload %s: %w", f.Name(), err)
+	}
+	return c.upload(ctx, presignedURL, contentType, f, st.Size(), progress)
+}
+
+// upload sends exactly size bytes of f, which must be a regular file of
+// that size.
+func (c *Client) upload(ctx context.Context, presignedURL, contentType string, f *os.File, size int64, progress io.Writer) error {
 	st, err := f.Stat()
 	if err != nil {
 		return fmt.Errorf("upload %s: %w", f.Name(), err)
@@ -75,16 +100,21 @@ func (c *Client) UploadFile(ctx context.Context, presignedURL, contentType strin
 	if !st.Mode().IsRegular() {
 		return fmt.Errorf("upload %s: not a regular file", f.Name())
 	}
-	var body io.Reader = f
+	if st.Size() != size {
+		return fmt.Errorf("upload %s: the file has %d bytes but the upload URL admits exactly %d (did it change?); create a new asset", f.Name(), st.Size(), size)
+	}
+	// A file that grows meanwhile still sends size bytes; one that shrinks
+	// fails the request (the body ends before its Content-Length).
+	var body io.Reader = io.LimitReader(f, size)
 	if progress != nil {
-		body = io.TeeReader(f, progress)
+		body = io.TeeReader(body, progress)
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPut, presignedURL, io.NopCloser(body))
 	if err != nil {
 		return fmt.Errorf("upload %s: %w", f.Name(), err)
 	}
-	req.ContentLength = st.Size()
-	if st.Size() == 0 {
+	req.ContentLength = size
+	if size == 0 {
 		req.Body = http.NoBody
 	}
 	if contentType != "" {

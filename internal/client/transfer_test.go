@@ -3,6 +3,7 @@ package client_test
 import (
 	"bytes"
 	"crypto/rand"
+	"io"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -84,22 +85,71 @@ func TestUploadDownloadRoundtrip(t *testing.T) {
 	assert.Equal(t, 403, se.Status)
 }
 
+// TestUploadEmptyFile: an empty file goes through a presigned PUT of any
+// size (encode outputs use those). An empty asset is refused: its upload
+// URL could not bind the length.
 func TestUploadEmptyFile(t *testing.T) {
 	t.Parallel()
 	srv := clienttest.New(t, clienttest.Options{NoWebSocket: true})
 	c := newClient(t, srv.URL, srv.OwnerKey, client.Config{})
+	var zero int64
+	_, err := c.CreateAsset(t.Context(), client.AssetRequest{Filename: "empty.mp4", SizeBytes: &zero})
+	var apiErr *client.Error
+	require.ErrorAs(t, err, &apiErr)
+	assert.Equal(t, 422, apiErr.Status)
+
 	src := filepath.Join(t.TempDir(), "empty.mp4")
 	require.NoError(t, os.WriteFile(src, nil, 0o600))
-	a, err := c.CreateAsset(t.Context(), client.AssetRequest{Filename: "empty.mp4"})
+	f, err := os.Open(src)
+	require.NoError(t, err)
+	defer f.Close()
+	put, err := srv.Objects.PresignPut(t.Context(), "empty/empty.mp4", "video/mp4")
+	require.NoError(t, err)
+	require.NoError(t, c.UploadFile(t.Context(), put.URL, "video/mp4", f, nil))
+	get, err := srv.Objects.PresignGet(t.Context(), "empty/empty.mp4")
+	require.NoError(t, err)
+	var buf bytes.Buffer
+	n, err := c.Fetch(t.Context(), get.URL, &buf)
+	require.NoError(t, err)
+	assert.Zero(t, n)
+}
+
+// TestUploadAssetSendsTheDeclaredLength: an asset's upload URL admits only
+// its declared size. UploadAsset refuses a file of another size before
+// sending, and storage (versitygw) refuses such a PUT when it is sent
+// anyway, storing nothing; the declared size goes through.
+func TestUploadAssetSendsTheDeclaredLength(t *testing.T) {
+	t.Parallel()
+	srv := clienttest.New(t, clienttest.Options{NoWebSocket: true})
+	c := newClient(t, srv.URL, srv.OwnerKey, client.Config{})
+	src := filepath.Join(t.TempDir(), "clip.mp4")
+	require.NoError(t, os.WriteFile(src, []byte("frames+"), 0o600))
+	size := int64(len("frames"))
+	a, err := c.CreateAsset(t.Context(), client.AssetRequest{Filename: "clip.mp4", ContentType: "video/mp4", SizeBytes: &size})
 	require.NoError(t, err)
 	f, err := os.Open(src)
 	require.NoError(t, err)
 	defer f.Close()
-	require.NoError(t, c.UploadFile(t.Context(), a.Upload.URL, a.ContentType, f, nil))
+
+	err = c.UploadAsset(t.Context(), a, f, nil)
+	require.ErrorContains(t, err, "admits exactly 6")
+	err = c.UploadFile(t.Context(), a.Upload.URL, a.ContentType, f, nil)
+	var se *client.StorageError
+	require.ErrorAs(t, err, &se, "storage accepted 7 bytes for 6 declared")
+	assert.Equal(t, 403, se.Status)
+	assert.Equal(t, "SignatureDoesNotMatch", se.Code)
 	got, err := c.GetAsset(t.Context(), a.ID)
 	require.NoError(t, err)
-	var buf bytes.Buffer
-	n, err := c.Fetch(t.Context(), got.Download.URL, &buf)
+	_, err = c.Fetch(t.Context(), got.Download.URL, io.Discard)
+	require.ErrorAs(t, err, &se, "a refused upload stored an object")
+	assert.Equal(t, 404, se.Status)
+
+	require.NoError(t, os.Truncate(src, size))
+	_, err = f.Seek(0, io.SeekStart)
 	require.NoError(t, err)
-	assert.Zero(t, n)
+	require.NoError(t, c.UploadAsset(t.Context(), a, f, nil))
+	var buf bytes.Buffer
+	_, err = c.Fetch(t.Context(), got.Download.URL, &buf)
+	require.NoError(t, err)
+	assert.Equal(t, "frames", buf.String())
 }

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"os"
 	"slices"
 	"strconv"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/mpegflow/mpegflow/internal/netguard"
 	"github.com/mpegflow/mpegflow/internal/objstore"
+	"github.com/mpegflow/mpegflow/internal/ratelimit"
 )
 
 // Var documents one environment variable.
@@ -56,6 +58,14 @@ var Vars = []Var{
 	{"MPEGFLOW_BODY_LIMIT_BYTES", "1048576", "largest accepted request body; larger answer 413"},
 	{"MPEGFLOW_ALLOW_HTTP", "false", "accept plain http:// job inputs and webhook URLs (development only)"},
 	{"MPEGFLOW_EGRESS_ALLOW", "", "comma-separated CIDRs job inputs and webhooks may reach although not public, e.g. 127.0.0.0/8,::1 (tests and development only)"},
+	{"MPEGFLOW_RATE_LIMIT_ENABLED", "true", "limit request rates per API key, per organization and failed authentications per client address (token buckets in Redis that all replicas share)"},
+	{"MPEGFLOW_RATE_LIMIT_KEY_RATE", "20/s", "sustained requests per API key: n/s, n/m or n/h"},
+	{"MPEGFLOW_RATE_LIMIT_KEY_BURST", "200", "requests an API key may send at once (at most the organization's burst)"},
+	{"MPEGFLOW_RATE_LIMIT_ORG_RATE", "50/s", "sustained requests per organization, all its keys together (at least the key rate)"},
+	{"MPEGFLOW_RATE_LIMIT_ORG_BURST", "500", "requests an organization may send at once"},
+	{"MPEGFLOW_RATE_LIMIT_AUTH_FAILURE_RATE", "60/m", "sustained requests with an invalid API key per client address"},
+	{"MPEGFLOW_RATE_LIMIT_AUTH_FAILURE_BURST", "60", "invalid-key requests a client address may send at once; past them it gets 429 for any key until budget returns"},
+	{"MPEGFLOW_TRUSTED_PROXIES", "", "comma-separated CIDRs of the reverse proxies (the ingress controller) whose X-Forwarded-For names the client address; empty: the TCP peer is the client"},
 	{"MPEGFLOW_LOG_LEVEL", "info", "debug, info, warn or error"},
 }
 
@@ -85,6 +95,13 @@ type Config struct {
 	BodyLimit  int
 	AllowHTTP  bool
 	LogLevel   slog.Level
+	// RateLimitEnabled turns the request rate limits on.
+	RateLimitEnabled bool
+	// RateLimit holds the limits, validated (Clock, Timeout, Pause and
+	// WarnEvery are left to the limiter's defaults).
+	RateLimit ratelimit.Config
+	// TrustedProxies is MPEGFLOW_TRUSTED_PROXIES as given (validated).
+	TrustedProxies string
 }
 
 // Load reads the environment through getenv (os.Getenv in production).
@@ -161,6 +178,33 @@ func Load(getenv func(string) string) (Config, error) {
 	if err != nil || c.BatchChunk < 1 || c.BatchChunk > 50_000 {
 		errs = append(errs, errors.New("MPEGFLOW_BATCH_CHUNK: want an integer from 1 to 50000"))
 	}
+	c.RateLimitEnabled = parseBool("MPEGFLOW_RATE_LIMIT_ENABLED")
+	limitsParsed := true
+	for _, l := range []struct {
+		rate, burst string
+		dst         *ratelimit.Limit
+	}{
+		{"MPEGFLOW_RATE_LIMIT_KEY_RATE", "MPEGFLOW_RATE_LIMIT_KEY_BURST", &c.RateLimit.Key},
+		{"MPEGFLOW_RATE_LIMIT_ORG_RATE", "MPEGFLOW_RATE_LIMIT_ORG_BURST", &c.RateLimit.Org},
+		{"MPEGFLOW_RATE_LIMIT_AUTH_FAILURE_RATE", "MPEGFLOW_RATE_LIMIT_AUTH_FAILURE_BURST", &c.RateLimit.AuthFailure},
+	} {
+		r, err := ratelimit.ParseRate(get(l.rate))
+		if err != nil {
+			errs, limitsParsed = append(errs, fmt.Errorf("%s: %w", l.rate, err)), false
+		}
+		b, err := strconv.Atoi(get(l.burst))
+		if err != nil || b < 1 || b > ratelimit.MaxBurst {
+			errs, limitsParsed = append(errs, fmt.Errorf("%s: want an integer from 1 to %d", l.burst, ratelimit.MaxBurst)), false
+		}
+		*l.dst = ratelimit.Limit{Rate: r, Burst: b}
+	}
+	if err := c.RateLimit.Key.Within(c.RateLimit.Org); err != nil && limitsParsed {
+		errs = append(errs, fmt.Errorf("MPEGFLOW_RATE_LIMIT_KEY_RATE and _BURST: a key's limit must fit inside MPEGFLOW_RATE_LIMIT_ORG_RATE and _BURST: %w", err))
+	}
+	c.TrustedProxies = get("MPEGFLOW_TRUSTED_PROXIES")
+	if _, err := netguard.ParseAllow(c.TrustedProxies); err != nil {
+		errs = append(errs, fmt.Errorf("MPEGFLOW_TRUSTED_PROXIES: %w", err))
+	}
 	if err := c.LogLevel.UnmarshalText([]byte(get("MPEGFLOW_LOG_LEVEL"))); err != nil {
 		errs = append(errs, fmt.Errorf("MPEGFLOW_LOG_LEVEL: %w", err))
 	}
@@ -171,6 +215,12 @@ func Load(getenv func(string) string) (Config, error) {
 func (c Config) Guard() *netguard.Guard {
 	allow, _ := netguard.ParseAllow(c.EgressAllow) // validated by Load
 	return netguard.New(netguard.Config{AllowHTTP: c.AllowHTTP, Allow: allow})
+}
+
+// Proxies are the trusted reverse proxies of MPEGFLOW_TRUSTED_PROXIES.
+func (c Config) Proxies() []netip.Prefix {
+	p, _ := netguard.ParseAllow(c.TrustedProxies) // validated by Load
+	return p
 }
 
 // FromEnv is Load(os.Getenv).

@@ -2,6 +2,7 @@ package config_test
 
 import (
 	"log/slog"
+	"net/netip"
 	"slices"
 	"strings"
 	"sync"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/mpegflow/mpegflow/internal/config"
 	"github.com/mpegflow/mpegflow/internal/objstore"
+	"github.com/mpegflow/mpegflow/internal/ratelimit"
 )
 
 // env is a fake environment for Load.
@@ -36,6 +38,9 @@ func TestLoadDefaults(t *testing.T) {
 		BodyLimit: 1 << 20,
 		AllowHTTP: false,
 		LogLevel:  slog.LevelInfo,
+		// The limiter's own defaults: config and ratelimit.New agree.
+		RateLimitEnabled: true,
+		RateLimit:        ratelimit.Config{Key: ratelimit.DefaultKey, Org: ratelimit.DefaultOrg, AuthFailure: ratelimit.DefaultAuthFailure},
 	}
 	for name, vars := range map[string]map[string]string{
 		"unset":      {},
@@ -65,38 +70,46 @@ func blankAll(value string) map[string]string {
 func TestLoadEverySetting(t *testing.T) {
 	t.Parallel()
 	got, err := config.Load(env(map[string]string{
-		"DATABASE_URL":                        "postgres://db/mpegflow",
-		"REDIS_URL":                           "redis://redis:6379/1",
-		"REDIS_KEY_PREFIX":                    " tenant-a ",
-		"HTTP_ADDR":                           "127.0.0.1:8081",
-		"METRICS_ADDR":                        ":9191",
-		"S3_BUCKET":                           "media",
-		"S3_ENDPOINT":                         "http://s3.local:7070",
-		"S3_REGION":                           "eu-west-3",
-		"S3_ACCESS_KEY_ID":                    "AKIA",
-		"S3_SECRET_ACCESS_KEY":                "secret",
-		"S3_FORCE_PATH_STYLE":                 "true",
-		"S3_PRESIGN_TTL":                      "15m",
-		"MPEGFLOW_BODY_LIMIT_BYTES":           "1024",
-		"MPEGFLOW_ALLOW_HTTP":                 "1",
-		"MPEGFLOW_LOG_LEVEL":                  "debug",
-		"GRPC_ADDR":                           ":50052",
-		"MPEGFLOW_SERVER_SECRET":              "0123456789abcdef0123456789abcdef",
-		"MPEGFLOW_LEASE":                      "30s",
-		"MPEGFLOW_RETRY_BACKOFF_BASE":         "1s",
-		"MPEGFLOW_RETRY_BACKOFF_MAX":          "1m",
-		"MPEGFLOW_STALE_JOB_RECOVERY_PERIOD":  "61s",
-		"MPEGFLOW_STALE_WORKER_SWEEP_PERIOD":  "62s",
-		"MPEGFLOW_OFFLINE_WORKER_REAP_PERIOD": "301s",
-		"MPEGFLOW_DELAYED_PROMOTE_PERIOD":     "6s",
-		"MPEGFLOW_QUEUE_RECONCILE_PERIOD":     "31s",
-		"MPEGFLOW_WEBHOOK_PERIOD":             "7s",
-		"MPEGFLOW_WEBHOOK_TIMEOUT":            "3s",
-		"MPEGFLOW_WEBHOOK_RETRY_WINDOW":       "48h",
-		"MPEGFLOW_WEBHOOK_CIRCUIT_THRESHOLD":  "5",
-		"MPEGFLOW_EGRESS_ALLOW":               "127.0.0.0/8,::1",
-		"MPEGFLOW_BATCH_PERIOD":               "3s",
-		"MPEGFLOW_BATCH_CHUNK":                "2000",
+		"DATABASE_URL":                           "postgres://db/mpegflow",
+		"REDIS_URL":                              "redis://redis:6379/1",
+		"REDIS_KEY_PREFIX":                       " tenant-a ",
+		"HTTP_ADDR":                              "127.0.0.1:8081",
+		"METRICS_ADDR":                           ":9191",
+		"S3_BUCKET":                              "media",
+		"S3_ENDPOINT":                            "http://s3.local:7070",
+		"S3_REGION":                              "eu-west-3",
+		"S3_ACCESS_KEY_ID":                       "AKIA",
+		"S3_SECRET_ACCESS_KEY":                   "secret",
+		"S3_FORCE_PATH_STYLE":                    "true",
+		"S3_PRESIGN_TTL":                         "15m",
+		"MPEGFLOW_BODY_LIMIT_BYTES":              "1024",
+		"MPEGFLOW_ALLOW_HTTP":                    "1",
+		"MPEGFLOW_LOG_LEVEL":                     "debug",
+		"GRPC_ADDR":                              ":50052",
+		"MPEGFLOW_SERVER_SECRET":                 "0123456789abcdef0123456789abcdef",
+		"MPEGFLOW_LEASE":                         "30s",
+		"MPEGFLOW_RETRY_BACKOFF_BASE":            "1s",
+		"MPEGFLOW_RETRY_BACKOFF_MAX":             "1m",
+		"MPEGFLOW_STALE_JOB_RECOVERY_PERIOD":     "61s",
+		"MPEGFLOW_STALE_WORKER_SWEEP_PERIOD":     "62s",
+		"MPEGFLOW_OFFLINE_WORKER_REAP_PERIOD":    "301s",
+		"MPEGFLOW_DELAYED_PROMOTE_PERIOD":        "6s",
+		"MPEGFLOW_QUEUE_RECONCILE_PERIOD":        "31s",
+		"MPEGFLOW_WEBHOOK_PERIOD":                "7s",
+		"MPEGFLOW_WEBHOOK_TIMEOUT":               "3s",
+		"MPEGFLOW_WEBHOOK_RETRY_WINDOW":          "48h",
+		"MPEGFLOW_WEBHOOK_CIRCUIT_THRESHOLD":     "5",
+		"MPEGFLOW_EGRESS_ALLOW":                  "127.0.0.0/8,::1",
+		"MPEGFLOW_BATCH_PERIOD":                  "3s",
+		"MPEGFLOW_BATCH_CHUNK":                   "2000",
+		"MPEGFLOW_RATE_LIMIT_ENABLED":            "false",
+		"MPEGFLOW_RATE_LIMIT_KEY_RATE":           "600/m",
+		"MPEGFLOW_RATE_LIMIT_KEY_BURST":          "30",
+		"MPEGFLOW_RATE_LIMIT_ORG_RATE":           "1000/m",
+		"MPEGFLOW_RATE_LIMIT_ORG_BURST":          "40",
+		"MPEGFLOW_RATE_LIMIT_AUTH_FAILURE_RATE":  "100/h",
+		"MPEGFLOW_RATE_LIMIT_AUTH_FAILURE_BURST": "5",
+		"MPEGFLOW_TRUSTED_PROXIES":               "10.0.0.0/8, fd00::/8",
 	}))
 	require.NoError(t, err)
 	want := config.Config{
@@ -119,9 +132,43 @@ func TestLoadEverySetting(t *testing.T) {
 		BodyLimit: 1024,
 		AllowHTTP: true,
 		LogLevel:  slog.LevelDebug,
+		RateLimit: ratelimit.Config{
+			Key:         ratelimit.Limit{Rate: ratelimit.Rate{Tokens: 600, Per: time.Minute}, Burst: 30},
+			Org:         ratelimit.Limit{Rate: ratelimit.Rate{Tokens: 1000, Per: time.Minute}, Burst: 40},
+			AuthFailure: ratelimit.Limit{Rate: ratelimit.Rate{Tokens: 100, Per: time.Hour}, Burst: 5},
+		},
+		TrustedProxies: "10.0.0.0/8, fd00::/8",
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("Load() mismatch (-want +got):\n%s", diff)
+	}
+	assert.Equal(t, []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("fd00::/8")}, got.Proxies())
+}
+
+// TestLoadKeyLimitFitsInsideOrganization: a key's rate and burst may not
+// exceed its organization's; the error names both settings.
+func TestLoadKeyLimitFitsInsideOrganization(t *testing.T) {
+	t.Parallel()
+	for name, tc := range map[string]struct {
+		vars map[string]string
+		want string // substring of the error; empty = valid
+	}{
+		"key rate above":  {map[string]string{"MPEGFLOW_RATE_LIMIT_KEY_RATE": "51/s"}, "rate 51/s exceeds 50/s"},
+		"key burst above": {map[string]string{"MPEGFLOW_RATE_LIMIT_ORG_BURST": "199"}, "burst 200 exceeds 199"},
+		"equal, in other units": {map[string]string{
+			"MPEGFLOW_RATE_LIMIT_KEY_RATE": "3000/m", "MPEGFLOW_RATE_LIMIT_ORG_RATE": "50/s", "MPEGFLOW_RATE_LIMIT_KEY_BURST": "500",
+		}, ""},
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			_, err := config.Load(env(tc.vars))
+			if tc.want == "" {
+				require.NoError(t, err)
+				return
+			}
+			require.ErrorContains(t, err, "MPEGFLOW_RATE_LIMIT_KEY_RATE and _BURST: a key's limit must fit inside MPEGFLOW_RATE_LIMIT_ORG_RATE and _BURST")
+			require.ErrorContains(t, err, tc.want)
+		})
 	}
 }
 
@@ -172,6 +219,15 @@ func TestLoadParseErrorsNameTheVariable(t *testing.T) {
 		"batch chunk zero":        {"MPEGFLOW_BATCH_CHUNK", "0"},
 		"batch chunk too big":     {"MPEGFLOW_BATCH_CHUNK", "50001"},
 		"batch period zero":       {"MPEGFLOW_BATCH_PERIOD", "0s"},
+		"rate limit switch":       {"MPEGFLOW_RATE_LIMIT_ENABLED", "on"},
+		"key rate no unit":        {"MPEGFLOW_RATE_LIMIT_KEY_RATE", "20"},
+		"key rate per day":        {"MPEGFLOW_RATE_LIMIT_KEY_RATE", "20/d"},
+		"org rate zero":           {"MPEGFLOW_RATE_LIMIT_ORG_RATE", "0/s"},
+		"failure rate fraction":   {"MPEGFLOW_RATE_LIMIT_AUTH_FAILURE_RATE", "0.5/s"},
+		"key burst zero":          {"MPEGFLOW_RATE_LIMIT_KEY_BURST", "0"},
+		"org burst too big":       {"MPEGFLOW_RATE_LIMIT_ORG_BURST", "1000001"},
+		"failure burst not int":   {"MPEGFLOW_RATE_LIMIT_AUTH_FAILURE_BURST", "lots"},
+		"trusted proxy not cidr":  {"MPEGFLOW_TRUSTED_PROXIES", "10.0.0.0/8,ingress-nginx"},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {

@@ -119,6 +119,9 @@ func Start(ctx context.Context, opts Options) (*Stack, error) {
 		return nil, fmt.Errorf("devstack: data directory: %w", err)
 	}
 	opts.Dir = dir
+	if err := restrictDir(dir); err != nil {
+		return nil, err
+	}
 	s := &Stack{Dir: opts.Dir, opts: opts, failed: make(chan error, 3), done: make(chan struct{})}
 	for _, d := range []string{s.path("logs"), s.path("run")} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
@@ -271,8 +274,15 @@ func (s *Stack) launch(ctx context.Context, name string, fixed, prefer int, pp *
 	return nil, 0, fmt.Errorf("devstack: %s: %d attempts: %w", name, startAttempts, lastErr)
 }
 
-// waitReady polls ready until it succeeds, the process exits or the
-// timeout passes.
+// permanentError is a readiness failure that waiting cannot cure (a wrong
+// password): waitReady gives up at once.
+type permanentError struct{ err error }
+
+func (e *permanentError) Error() string { return e.err.Error() }
+func (e *permanentError) Unwrap() error { return e.err }
+
+// waitReady polls ready until it succeeds, the process exits, the timeout
+// passes or ready reports a permanentError.
 func (s *Stack) waitReady(ctx context.Context, p *proc, port int, ready func(ctx context.Context, p *proc, port int) error) error {
 	ctx, cancel := context.WithTimeout(ctx, s.opts.ReadyTimeout)
 	defer cancel()
@@ -288,6 +298,10 @@ func (s *Stack) waitReady(ctx context.Context, p *proc, port int, ready func(ctx
 		acancel()
 		if last == nil {
 			return nil
+		}
+		var perm *permanentError
+		if errors.As(last, &perm) {
+			return fmt.Errorf("%s on 127.0.0.1:%d: %w", p.spec.name, port, perm.err)
 		}
 		select {
 		case <-ctx.Done():

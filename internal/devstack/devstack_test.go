@@ -134,9 +134,12 @@ func TestStackPersistsAcrossRestarts(t *testing.T) {
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	assert.Equal(t, "hello", string(body))
-	// The same key works, and the ports of the first run were free again.
+	// The same key and passwords work, and the ports of the first run were
+	// free again.
 	assert.Equal(t, st.S3.AccessKeyID, st2.S3.AccessKeyID)
 	assert.Equal(t, st.S3.Endpoint, st2.S3.Endpoint)
+	assert.Equal(t, st.DatabaseURL, st2.DatabaseURL)
+	assert.Equal(t, st.RedisURL, st2.RedisURL)
 }
 
 func TestGivenServicesAreNotStarted(t *testing.T) {

@@ -12,11 +12,21 @@
 // when the stack's context ends. PostgreSQL refuses to run as root, so root
 // runs it as the postgres system user.
 //
-// Layout of the data directory:
+// The services are private to the user who runs the stack: PostgreSQL and
+// Redis listen on 127.0.0.1 only and ask every client for a password
+// generated on the first run (PostgreSQL: scram-sha-256 over TCP and the
+// socket, no trust rule; Redis: requirepass). The passwords live in 0600
+// files, reach the servers through files and stdin rather than command
+// lines, and are never logged; Stack's URLs carry them. A data directory
+// from before passwords is upgraded on its next start.
 //
-//	postgres/data   PGDATA (initdb once, superuser mpegflow, trust on 127.0.0.1 and the socket)
-//	postgres/run    PostgreSQL's unix socket directory
-//	redis/          Redis's working directory (append-only file)
+// Layout of the data directory (0700; 0710 with group postgres when root):
+//
+//	postgres/data   PGDATA (initdb once, superuser mpegflow; pg_hba.conf rewritten on every start)
+//	postgres/run    PostgreSQL's unix socket directory (0700; none when the path would be too long)
+//	postgres-password  the superuser's password (0600; delete it to set a new one)
+//	redis/          Redis's working directory (append-only file, redis.conf 0600)
+//	redis-password  Redis's password (0600)
 //	s3/             the S3 bucket directories (bucket "mpegflow")
 //	meta/s3/        object metadata (versitygw sidecar)
 //	s3-credentials.json  the S3 root access key and secret (0600)

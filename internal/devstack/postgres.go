@@ -2,12 +2,12 @@ package devstack
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"log/slog"
+	"net/url"
 	"os"
 	"os/exec"
 	"os/user"
@@ -18,11 +18,12 @@ import (
 	"syscall"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 const (
-	// pgSuperuser is the cluster's superuser; trust authentication on
-	// 127.0.0.1 and the socket means it needs no password.
+	// pgSuperuser is the cluster's superuser. Every connection, over
+	// 127.0.0.1 or the socket, needs its password (DATA/postgres-password).
 	pgSuperuser = "mpegflow"
 	// pgDatabase is the database MpegFlow uses in the private cluster.
 	pgDatabase = "mpegflow"
@@ -44,21 +45,21 @@ func (s *Stack) startPostgres(ctx context.Context, pp *portPicker, prefer int) (
 	if err != nil {
 		return "", 0, err
 	}
-	if err := os.MkdirAll(root, 0o700); err != nil {
-		return "", 0, fmt.Errorf("devstack: create %s: %w", root, err)
+	if err := privateDir(root); err != nil {
+		return "", 0, err
 	}
+	// The socket lives in a directory only the server's user can enter; a
+	// data directory too deep for a socket path gets none (TCP only), never
+	// a directory in /tmp that another user could have made first.
 	sock := filepath.Join(root, "run")
 	if len(sock)+len("/.s.PGSQL.65535.lock") > maxSocketPath {
-		// A deep data directory would overflow the socket path; use a
-		// short directory named after it instead.
-		sum := sha256.Sum256([]byte(s.Dir))
-		sock = filepath.Join(os.TempDir(), "mpegflow-pg-"+hex.EncodeToString(sum[:6]))
-	}
-	if err := os.MkdirAll(sock, 0o700); err != nil {
-		return "", 0, fmt.Errorf("devstack: create %s: %w", sock, err)
+		s.opts.Log.InfoContext(ctx, "data directory too deep for a unix socket path; PostgreSQL listens on 127.0.0.1 only", slog.String("dir", s.Dir))
+		sock = ""
+	} else if err := privateDir(sock); err != nil {
+		return "", 0, err
 	}
 	if cred != nil {
-		if err := s.handToPostgresUser(ctx, cred, root, sock); err != nil {
+		if err := s.handToPostgresUser(ctx, cred, root); err != nil {
 			return "", 0, err
 		}
 	}
@@ -66,20 +67,30 @@ func (s *Stack) startPostgres(ctx context.Context, pp *portPicker, prefer int) (
 		s.path("run", "postgres.pid"), filepath.Join(data, "postmaster.pid")); err != nil {
 		return "", 0, fmt.Errorf("devstack: %w", err)
 	}
-	if err := s.initdb(ctx, bin, root, data, cred); err != nil {
+	password, err := s.postgresPassword(ctx, bin, root, data, cred)
+	if err != nil {
+		return "", 0, err
+	}
+	if err := writeHBA(data, cred); err != nil {
 		return "", 0, err
 	}
 
 	start := func(port int) (*proc, error) {
 		return startProc(procSpec{
 			name: "postgres", path: filepath.Join(bin, "postgres"),
-			args: []string{"-D", data, "-p", strconv.Itoa(port), "-k", sock, "-c", "listen_addresses=127.0.0.1"},
-			env:  childEnv([]string{"PG*"}), dir: root, logPath: s.path("logs", "postgres.log"),
+			args: []string{"-D", data, "-p", strconv.Itoa(port), "-k", sock, "-c", "listen_addresses=127.0.0.1",
+				"-c", "password_encryption=scram-sha-256"},
+			env: childEnv([]string{"PG*"}), dir: root, logPath: s.path("logs", "postgres.log"),
 			cred: cred, stopSig: syscall.SIGINT, pidFile: s.path("run", "postgres.pid"),
 		})
 	}
 	ready := func(ctx context.Context, _ *proc, port int) error {
-		conn, err := pgx.Connect(ctx, pgURL(port, "postgres"))
+		conn, err := pgx.Connect(ctx, pgURL(port, "postgres", password))
+		var pgErr *pgconn.PgError
+		if errors.As(err, &pgErr) && pgErr.Code == pgInvalidPassword {
+			return &permanentError{fmt.Errorf("the password in %s is not the cluster's (%w): delete that file and start again to set a new one",
+				s.path(PostgresPasswordFile), err)}
+		}
 		if err != nil {
 			return err
 		}
@@ -93,18 +104,21 @@ func (s *Stack) startPostgres(ctx context.Context, pp *portPicker, prefer int) (
 	if err != nil {
 		return "", 0, err
 	}
-	if err := createDatabase(ctx, port); err != nil {
+	if err := createDatabase(ctx, port, password); err != nil {
 		return "", 0, err
 	}
-	return pgURL(port, pgDatabase), port, nil
+	return pgURL(port, pgDatabase, password), port, nil
 }
 
-func pgURL(port int, db string) string {
-	return fmt.Sprintf("postgres://%s@127.0.0.1:%d/%s?sslmode=disable", pgSuperuser, port, db)
+// pgURL reaches database db as the superuser over 127.0.0.1.
+func pgURL(port int, db, password string) string {
+	u := url.URL{Scheme: "postgres", User: url.UserPassword(pgSuperuser, password),
+		Host: "127.0.0.1:" + strconv.Itoa(port), Path: "/" + db, RawQuery: "sslmode=disable"}
+	return u.String()
 }
 
-func createDatabase(ctx context.Context, port int) error {
-	conn, err := pgx.Connect(ctx, pgURL(port, "postgres"))
+func createDatabase(ctx context.Context, port int, password string) error {
+	conn, err := pgx.Connect(ctx, pgURL(port, "postgres", password))
 	if err != nil {
 		return fmt.Errorf("devstack: connect to postgres: %w", err)
 	}
@@ -121,14 +135,120 @@ func createDatabase(ctx context.Context, port int) error {
 	return nil
 }
 
-// initdb creates the cluster unless it exists.
-func (s *Stack) initdb(ctx context.Context, bin, root, data string, cred *syscall.Credential) error {
-	if _, err := os.Stat(filepath.Join(data, "PG_VERSION")); err == nil {
-		return nil
+// pgInvalidPassword is SQLSTATE invalid_password: PostgreSQL's answer to
+// a wrong password (and to a missing one).
+const pgInvalidPassword = "28P01"
+
+// pgHBA is the whole of the cluster's pg_hba.conf: a password (SCRAM) on
+// every connection, over the socket and 127.0.0.1 alike; no trust, no peer.
+const pgHBA = `# Written by mpegflow dev on every start; edits are overwritten.
+# Every connection needs the superuser's password (DATA/postgres-password).
+# TYPE  DATABASE  USER  ADDRESS       METHOD
+local   all       all                 scram-sha-256
+host    all       all   127.0.0.1/32  scram-sha-256
+`
+
+// writeHBA replaces the cluster's pg_hba.conf with pgHBA, so a cluster of
+// an older mpegflow dev (trust on loopback and the socket) or one edited
+// by hand requires the password too.
+func writeHBA(data string, cred *syscall.Credential) error {
+	path := filepath.Join(data, "pg_hba.conf")
+	if err := writeFileAtomic(path, []byte(pgHBA), 0o600); err != nil {
+		return fmt.Errorf("devstack: %w", err)
 	}
-	// A directory without PG_VERSION is an initdb that did not finish.
+	if cred != nil {
+		if err := os.Chown(path, int(cred.Uid), int(cred.Gid)); err != nil {
+			return fmt.Errorf("devstack: give %s to the postgres user: %w", path, err)
+		}
+	}
+	return nil
+}
+
+// postgresPassword returns the superuser's password from
+// DATA/postgres-password, creating the cluster with it on the first run. A
+// cluster without that file (made by an older mpegflow dev, which trusted
+// every local connection, or the file was deleted) gets a new password
+// before the server starts.
+func (s *Stack) postgresPassword(ctx context.Context, bin, root, data string, cred *syscall.Credential) (string, error) {
+	path := s.path(PostgresPasswordFile)
+	password, ok, err := readSecret(path)
+	if err != nil {
+		return "", err
+	}
+	if _, err := os.Stat(filepath.Join(data, "PG_VERSION")); err != nil {
+		if !ok {
+			password = newPassword()
+			if err := writeSecret(path, password); err != nil {
+				return "", err
+			}
+		}
+		return password, s.initdb(ctx, bin, root, data, cred, password)
+	}
+	if ok {
+		return password, nil
+	}
+	password = newPassword()
+	if err := s.setPostgresPassword(ctx, bin, root, data, cred, password); err != nil {
+		return "", err
+	}
+	// Written once the cluster has it: a crash in between sets another.
+	if err := writeSecret(path, password); err != nil {
+		return "", err
+	}
+	s.opts.Log.InfoContext(ctx, "PostgreSQL now requires a password (older data directories trusted every local connection)",
+		slog.String("password_file", path))
+	return password, nil
+}
+
+// setPostgresPassword sets the superuser's password with the server in
+// single-user mode: no listener exists meanwhile, so nobody can connect
+// while the old trust rules are still in pg_hba.conf. The statement goes
+// through stdin (not the command line), and no statement is logged.
+func (s *Stack) setPostgresPassword(ctx context.Context, bin, root, data string, cred *syscall.Credential, password string) error {
+	logPath := s.path("logs", "postgres.log")
+	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return fmt.Errorf("devstack: open %s: %w", logPath, err)
+	}
+	defer logf.Close()
+	s.opts.Log.InfoContext(ctx, "setting a password on the PostgreSQL cluster", slog.String("dir", data))
+	var out strings.Builder
+	cmd := exec.CommandContext(ctx, filepath.Join(bin, "postgres"), "--single", "-D", data,
+		"-c", "listen_addresses=", "-c", "unix_socket_directories=", "-c", "password_encryption=scram-sha-256",
+		"-c", "log_statement=none", "-c", "log_min_error_statement=panic", "postgres")
+	cmd.Stdin = strings.NewReader("ALTER ROLE " + pgSuperuser + " WITH PASSWORD '" + password + "'\n")
+	cmd.Env = childEnv([]string{"PG*"})
+	cmd.Dir = root
+	w := io.MultiWriter(logf, &out) // one writer for both: exec serialises its writes
+	cmd.Stdout, cmd.Stderr = w, w
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Credential: cred}
+	err = cmd.Run()
+	if err == nil && strings.Contains(out.String(), "ERROR:") {
+		err = errors.New("the statement failed")
+	}
+	if err != nil {
+		return fmt.Errorf("devstack: set the PostgreSQL password in single-user mode (%w); last lines of %s:\n%s", err, logPath, tail(out.String(), 20))
+	}
+	return nil
+}
+
+// initdb creates the cluster, its superuser with password. A data
+// directory without PG_VERSION is an initdb that did not finish; it is
+// removed first.
+func (s *Stack) initdb(ctx context.Context, bin, root, data string, cred *syscall.Credential, password string) error {
 	if err := os.RemoveAll(data); err != nil {
 		return fmt.Errorf("devstack: remove unfinished cluster %s: %w", data, err)
+	}
+	// initdb reads the password from a file; the server's user must read it.
+	pwFile := filepath.Join(root, ".initdb-password")
+	if err := writeSecret(pwFile, password); err != nil {
+		return err
+	}
+	defer os.Remove(pwFile)
+	if cred != nil {
+		if err := os.Chown(pwFile, int(cred.Uid), int(cred.Gid)); err != nil {
+			return fmt.Errorf("devstack: give %s to the postgres user: %w", pwFile, err)
+		}
 	}
 	logPath := s.path("logs", "initdb.log")
 	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
@@ -138,7 +258,7 @@ func (s *Stack) initdb(ctx context.Context, bin, root, data string, cred *syscal
 	defer logf.Close()
 	s.opts.Log.InfoContext(ctx, "creating the PostgreSQL cluster (first run)", slog.String("dir", data))
 	cmd := exec.CommandContext(ctx, filepath.Join(bin, "initdb"), "-D", data, "-U", pgSuperuser,
-		"--auth=trust", "-E", "UTF8", "--locale=C", "--no-sync")
+		"--auth=scram-sha-256", "--pwfile="+pwFile, "-E", "UTF8", "--locale=C", "--no-sync")
 	cmd.Env = childEnv([]string{"PG*"})
 	cmd.Dir = root
 	cmd.Stdout, cmd.Stderr = logf, logf
@@ -218,8 +338,9 @@ func (s *Stack) postgresCredential(ctx context.Context) (*syscall.Credential, er
 }
 
 // handToPostgresUser gives the cluster's directories to the postgres user
-// and makes the data directory (and every directory above it) traversable,
-// so that user can reach them.
+// and lets that user reach them: the data directory becomes traversable by
+// the postgres group only (0710), every directory above it traversable
+// (o+x) where it is not yet.
 func (s *Stack) handToPostgresUser(ctx context.Context, cred *syscall.Credential, dirs ...string) error {
 	for _, dir := range dirs {
 		err := filepath.WalkDir(dir, func(p string, _ fs.DirEntry, err error) error {
@@ -232,7 +353,13 @@ func (s *Stack) handToPostgresUser(ctx context.Context, cred *syscall.Credential
 			return fmt.Errorf("devstack: give %s to the postgres user: %w", dir, err)
 		}
 	}
-	for d := s.Dir; ; d = filepath.Dir(d) {
+	if err := os.Chown(s.Dir, -1, int(cred.Gid)); err != nil {
+		return fmt.Errorf("devstack: let the postgres group traverse %s: %w", s.Dir, err)
+	}
+	if err := os.Chmod(s.Dir, 0o710); err != nil {
+		return fmt.Errorf("devstack: let the postgres group traverse %s: %w", s.Dir, err)
+	}
+	for d := filepath.Dir(s.Dir); ; d = filepath.Dir(d) {
 		fi, err := os.Stat(d)
 		if err != nil {
 			return fmt.Errorf("devstack: %w", err)
@@ -246,10 +373,8 @@ func (s *Stack) handToPostgresUser(ctx context.Context, cred *syscall.Credential
 			if err := os.Chmod(d, mode|0o001); err != nil {
 				return fmt.Errorf("devstack: make %s traversable for the postgres user: %w", d, err)
 			}
-			if d != s.Dir {
-				s.opts.Log.InfoContext(ctx, "made a parent of the data directory traversable (o+x) so the postgres user reaches its cluster",
-					slog.String("dir", d))
-			}
+			s.opts.Log.InfoContext(ctx, "made a parent of the data directory traversable (o+x) so the postgres user reaches its cluster",
+				slog.String("dir", d))
 		}
 		if d == filepath.Dir(d) {
 			return nil

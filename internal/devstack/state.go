@@ -17,8 +17,15 @@ const (
 	ServerSecretFile = "server-secret"
 	// OwnerKeyFile holds the API key of the Local organization's owner, 0600.
 	OwnerKeyFile = "owner-key"
-	// InfoFile describes the running dev stack (see Info).
+	// InfoFile describes the running dev stack (see Info), 0600: its URLs
+	// carry the services' passwords.
 	InfoFile = "dev.json"
+	// PostgresPasswordFile holds the password of the private PostgreSQL's
+	// superuser mpegflow, 0600. Deleting it sets a new one on the next start.
+	PostgresPasswordFile = "postgres-password"
+	// RedisPasswordFile holds the private Redis's password (requirepass),
+	// 0600.
+	RedisPasswordFile = "redis-password"
 )
 
 // Info is what a running `mpegflow dev` tells other processes (`mpegflow dev
@@ -29,8 +36,8 @@ type Info struct {
 	Metrics     string    `json:"metrics"`      // metrics URL
 	PID         int       `json:"pid"`          // the dev process
 	StartedAt   time.Time `json:"started_at"`   // when it became ready
-	DatabaseURL string    `json:"database_url"` // for psql; trust auth on loopback only
-	RedisURL    string    `json:"redis_url"`
+	DatabaseURL string    `json:"database_url"` // carries the password
+	RedisURL    string    `json:"redis_url"`    // carries the password
 	S3Endpoint  string    `json:"s3_endpoint"`
 }
 

@@ -63,7 +63,8 @@ func (g *Guard) Client(cfg ClientConfig) *http.Client {
 
 // dialContext resolves host names with the guard's resolver (so tests can
 // make a name resolve to 127.0.0.1) and dials the addresses in turn; the
-// dialer's Control checks each one right before it connects.
+// dialer's Control checks each one right before it connects. A failed
+// lookup is a *DNSError, whose text does not name the resolver.
 func (g *Guard) dialContext(d *net.Dialer) func(ctx context.Context, network, addr string) (net.Conn, error) {
 	return func(ctx context.Context, network, addr string) (net.Conn, error) {
 		host, port, err := net.SplitHostPort(addr)
@@ -73,9 +74,9 @@ func (g *Guard) dialContext(d *net.Dialer) func(ctx context.Context, network, ad
 		if _, err := netip.ParseAddr(host); err == nil {
 			return d.DialContext(ctx, network, addr)
 		}
-		ips, err := g.cfg.Resolver.LookupNetIP(ctx, "ip", host)
+		ips, err := g.lookup(ctx, host)
 		if err != nil {
-			return nil, fmt.Errorf("resolve %s: %w", host, err)
+			return nil, err
 		}
 		var errs []error
 		for _, ip := range ips {
@@ -84,9 +85,6 @@ func (g *Guard) dialContext(d *net.Dialer) func(ctx context.Context, network, ad
 				return c, nil
 			}
 			errs = append(errs, err)
-		}
-		if len(errs) == 0 {
-			return nil, fmt.Errorf("resolve %s: no addresses", host)
 		}
 		return nil, errors.Join(errs...)
 	}

@@ -20,6 +20,7 @@ import (
 	"net/url"
 	"strings"
 	"syscall"
+	"unicode/utf8"
 )
 
 // ErrRefused matches every refusal (errors.Is).
@@ -136,14 +137,19 @@ func (g *Guard) CheckScheme(u *url.URL) error {
 }
 
 // CheckURL checks a URL where it is accepted: its scheme, then every address
-// its host resolves to. A host that does not resolve is refused too.
+// its host resolves to. A host that does not exist is refused too; a lookup
+// that timed out or failed temporarily returns its *DNSError (not a
+// refusal: the URL may be fine).
 func (g *Guard) CheckURL(ctx context.Context, raw string) error {
 	host, resolve, err := g.checkWithoutDNS(raw)
 	if err != nil || !resolve {
 		return err
 	}
-	addrs, err := g.cfg.Resolver.LookupNetIP(ctx, "ip", host)
-	if err != nil || len(addrs) == 0 {
+	addrs, err := g.lookup(ctx, host)
+	if err != nil {
+		if de := DNSFailure(err); de != nil && !de.NotFound() {
+			return de // not known to be bad: the lookup failed for now
+		}
 		return refused("host %s does not resolve", host)
 	}
 	for _, a := range addrs {
@@ -155,7 +161,8 @@ func (g *Guard) CheckURL(ctx context.Context, raw string) error {
 }
 
 // CheckLiteral checks what a URL shows by itself, without a DNS lookup: its
-// scheme, and its host when that is an address or a localhost name. It is
+// scheme, and its host when that is an address (in any form a client might
+// read as one) or a localhost name; non-ASCII hosts are refused. It is
 // the check for inputs accepted in bulk (a batch's manifest); names are
 // checked when the encoder connects.
 func (g *Guard) CheckLiteral(raw string) error {
@@ -177,11 +184,58 @@ func (g *Guard) checkWithoutDNS(raw string) (host string, resolve bool, err erro
 	if a, err := netip.ParseAddr(host); err == nil {
 		return "", false, g.CheckAddr(a)
 	}
+	if strings.ContainsFunc(host, func(r rune) bool { return r >= utf8.RuneSelf }) {
+		// The HTTP client maps such names (UTS 46) before dialing:
+		// fullwidth digits become an address no check here would see.
+		return "", false, refused("host %q is not ASCII; write an internationalised name in its ASCII (xn--) form", host)
+	}
+	if endsInNumber(host) {
+		return "", false, refused("host %s is neither a dotted-decimal IPv4 address nor a host name; "+
+			"decimal, octal, hex and shortened address forms are not accepted", host)
+	}
 	if strings.EqualFold(strings.TrimSuffix(host, "."), "localhost") || strings.HasSuffix(strings.ToLower(strings.TrimSuffix(host, ".")), ".localhost") {
 		// RFC 6761: localhost names are loopback whatever DNS says.
 		return "", false, g.CheckAddr(netip.IPv6Loopback())
 	}
 	return host, true, nil
+}
+
+// lookup resolves host with the configured resolver. Failures come back as
+// a *DNSError where the resolver is Go's, so their text never names the
+// resolver. Names under "invalid." never resolve (RFC 6761, section 6.4)
+// and are answered without asking DNS.
+func (g *Guard) lookup(ctx context.Context, host string) ([]netip.Addr, error) {
+	name := strings.ToLower(strings.TrimSuffix(host, "."))
+	if name == "invalid" || strings.HasSuffix(name, ".invalid") {
+		return nil, notFound(host)
+	}
+	addrs, err := g.cfg.Resolver.LookupNetIP(ctx, "ip", host)
+	if err != nil {
+		return nil, lookupFailed(host, err)
+	}
+	if len(addrs) == 0 {
+		return nil, notFound(host)
+	}
+	return addrs, nil
+}
+
+// endsInNumber reports whether host's last label is a number (digits, or
+// 0x and hex digits), the WHATWG URL standard's test for a host that is an
+// IPv4 address. Browsers and inet_aton read such hosts as addresses in
+// forms netip does not (2130706433, 0x7f.1, 0177.0.0.1, 127.1, 127.0.0.1.),
+// where a resolver would be asked for the name instead, so what the check
+// saw and what a client connects to could differ. No domain name ends in a
+// numeric label.
+func endsInNumber(host string) bool {
+	labels := strings.Split(host, ".")
+	if len(labels) > 1 && labels[len(labels)-1] == "" {
+		labels = labels[:len(labels)-1]
+	}
+	last := labels[len(labels)-1]
+	if last != "" && strings.Trim(last, "0123456789") == "" {
+		return true
+	}
+	return len(last) >= 2 && strings.EqualFold(last[:2], "0x") && strings.Trim(last[2:], "0123456789abcdefABCDEF") == ""
 }
 
 // CheckAddr refuses an address that is not public, unless the allowlist

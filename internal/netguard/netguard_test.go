@@ -115,7 +115,10 @@ func TestCheckURL(t *testing.T) {
 		"unresolvable":                  {netguard.Config{}, "https://nowhere.test/", "does not resolve"},
 		"allowlisted loopback":          {netguard.Config{Allow: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}}, "https://loop.test/", ""},
 		"allowlist is exact":            {netguard.Config{Allow: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}}, "https://mixed.test/", "10.0.0.7"},
-		"decimal ip is not a hostname":  {netguard.Config{}, "https://2130706433/", "does not resolve"},
+		"decimal ip is not a hostname":  {netguard.Config{}, "https://2130706433/", "decimal, octal, hex and shortened address forms are not accepted"},
+		"shortened ip":                  {netguard.Config{}, "https://127.1/", "neither a dotted-decimal IPv4 address nor a host name"},
+		"fullwidth digits":              {netguard.Config{}, "https://１２７.０.０.１/", "not ASCII"},
+		"punycode is a name":            {netguard.Config{}, "https://xn--mller-kva.test/", "does not resolve"},
 	}
 	for name, tt := range tests {
 		t.Run(name, func(t *testing.T) {

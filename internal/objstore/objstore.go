@@ -9,6 +9,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -71,7 +73,9 @@ type PresignedURL struct {
 	ExpiresAt time.Time `json:"expires_at"`
 }
 
-// PresignPut grants an upload of key with the given content type.
+// PresignPut grants an upload of key with the given content type, of any
+// size. Encode pods upload outputs with it; a customer's upload uses
+// PresignPutSized so the URL cannot store more than was declared.
 func (s *Store) PresignPut(ctx context.Context, key, contentType string) (PresignedURL, error) {
 	req, err := s.presign.PresignPutObject(ctx, &s3.PutObjectInput{
 		Bucket: aws.String(s.bucket), Key: aws.String(key), ContentType: aws.String(contentType),
@@ -80,6 +84,40 @@ func (s *Store) PresignPut(ctx context.Context, key, contentType string) (Presig
 		return PresignedURL{}, fmt.Errorf("presign put %s: %w", key, err)
 	}
 	return PresignedURL{URL: req.URL, Method: req.Method, ExpiresAt: time.Now().Add(s.ttl)}, nil
+}
+
+// PresignPutSized grants an upload of exactly size bytes to key with the
+// given content type. Content-Length is one of the URL's signed headers, so
+// storage refuses (403 SignatureDoesNotMatch) a PUT of any other length and
+// a body that ends early is not stored: a client that declared 10 bytes
+// cannot store 10 GB. size must be positive: SigV4 signers leave a zero
+// Content-Length unsigned, so an empty upload cannot be bound.
+func (s *Store) PresignPutSized(ctx context.Context, key, contentType string, size int64) (PresignedURL, error) {
+	if size <= 0 {
+		return PresignedURL{}, fmt.Errorf("presign put %s: size %d: a bound upload needs at least one byte", key, size)
+	}
+	req, err := s.presign.PresignPutObject(ctx, &s3.PutObjectInput{
+		Bucket: aws.String(s.bucket), Key: aws.String(key), ContentType: aws.String(contentType),
+		ContentLength: aws.Int64(size),
+	}, s3.WithPresignExpires(s.ttl))
+	if err != nil {
+		return PresignedURL{}, fmt.Errorf("presign put %s: %w", key, err)
+	}
+	if !signsContentLength(req.URL) {
+		return PresignedURL{}, fmt.Errorf("presign put %s: the signature does not cover Content-Length", key)
+	}
+	return PresignedURL{URL: req.URL, Method: req.Method, ExpiresAt: time.Now().Add(s.ttl)}, nil
+}
+
+// signsContentLength reports whether a presigned URL's X-Amz-SignedHeaders
+// lists content-length. The SDK decides which headers it signs; a version
+// that stopped signing this one would silently unbind uploads' sizes.
+func signsContentLength(rawURL string) bool {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return false
+	}
+	return slices.Contains(strings.Split(u.Query().Get("X-Amz-SignedHeaders"), ";"), "content-length")
 }
 
 // PresignGet grants a download of key.

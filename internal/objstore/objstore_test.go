@@ -1,9 +1,14 @@
 package objstore_test
 
 import (
+	"bufio"
 	"bytes"
+	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -99,4 +104,118 @@ func flipLast(u string) string {
 		repl = '1'
 	}
 	return u[:len(u)-1] + string(repl)
+}
+
+// TestPresignedPutBindsTheLength runs against versitygw: a URL from
+// PresignPutSized stores exactly the declared number of bytes. A PUT of
+// more or fewer bytes, a chunked PUT (no length) and a body that ends
+// before its Content-Length are refused and leave no object; a body longer
+// than its Content-Length stores only the declared bytes.
+func TestPresignedPutBindsTheLength(t *testing.T) {
+	t.Parallel()
+	cfg := testenv.S3(t)
+	st, err := objstore.New(cfg)
+	require.NoError(t, err)
+	ctx := t.Context()
+	const declared = "0123456789"
+	_, err = st.PresignPutSized(ctx, "sized/empty", "video/mp4", 0)
+	require.Error(t, err, "a zero Content-Length is never signed, so an empty upload cannot be bound")
+
+	presign := func(t *testing.T, key string) string {
+		t.Helper()
+		put, err := st.PresignPutSized(ctx, key, "video/mp4", int64(len(declared)))
+		require.NoError(t, err)
+		return put.URL
+	}
+	stored := func(t *testing.T, key string) (string, bool) {
+		t.Helper()
+		ok, err := st.Exists(ctx, key)
+		require.NoError(t, err)
+		if !ok {
+			return "", false
+		}
+		get, err := st.PresignGet(ctx, key)
+		require.NoError(t, err)
+		code, body := do(t, "GET", get.URL, "", nil)
+		require.Equal(t, http.StatusOK, code)
+		return string(body), true
+	}
+
+	t.Run("declared length", func(t *testing.T) {
+		t.Parallel()
+		code, body := do(t, "PUT", presign(t, "sized/exact"), "video/mp4", []byte(declared))
+		require.Equal(t, http.StatusOK, code, "%s", body)
+		got, ok := stored(t, "sized/exact")
+		require.True(t, ok)
+		assert.Equal(t, declared, got)
+	})
+	for name, body := range map[string]string{
+		"more bytes":  declared + "overflowing",
+		"fewer bytes": declared[:4],
+		"no bytes":    "",
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			key := "sized/" + strings.ReplaceAll(name, " ", "-")
+			code, resp := do(t, "PUT", presign(t, key), "video/mp4", []byte(body))
+			assert.Equal(t, http.StatusForbidden, code, "%s", resp)
+			assert.Contains(t, string(resp), "SignatureDoesNotMatch")
+			_, ok := stored(t, key)
+			assert.False(t, ok, "a refused upload stored an object")
+		})
+	}
+	t.Run("chunked", func(t *testing.T) {
+		t.Parallel()
+		key := "sized/chunked"
+		req, err := http.NewRequestWithContext(ctx, "PUT", presign(t, key), io.MultiReader(strings.NewReader(declared), strings.NewReader("more")))
+		require.NoError(t, err)
+		req.Header.Set("Content-Type", "video/mp4")
+		req.ContentLength = -1 // unknown: Transfer-Encoding chunked, no Content-Length
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		resp.Body.Close()
+		assert.Equal(t, http.StatusForbidden, resp.StatusCode)
+		_, ok := stored(t, key)
+		assert.False(t, ok)
+	})
+	t.Run("body ends before its content length", func(t *testing.T) {
+		t.Parallel()
+		key := "sized/short-body"
+		status := rawPut(t, presign(t, key), len(declared), declared[:4])
+		assert.NotEqual(t, "200", status, "a truncated body was accepted")
+		_, ok := stored(t, key)
+		assert.False(t, ok, "a truncated body was stored")
+	})
+	t.Run("body longer than its content length", func(t *testing.T) {
+		t.Parallel()
+		key := "sized/long-body"
+		status := rawPut(t, presign(t, key), len(declared), declared+"smuggled bytes")
+		assert.Equal(t, "200", status)
+		got, ok := stored(t, key)
+		require.True(t, ok)
+		assert.Equal(t, declared, got, "only the signed length is stored")
+	})
+}
+
+// rawPut sends a PUT whose Content-Length header says length while body is
+// what goes on the wire, closes its side and returns the response's status
+// code ("" when storage answers nothing).
+func rawPut(t *testing.T, rawURL string, length int, body string) string {
+	t.Helper()
+	u, err := url.Parse(rawURL)
+	require.NoError(t, err)
+	conn, err := net.DialTimeout("tcp", u.Host, 5*time.Second)
+	require.NoError(t, err)
+	defer conn.Close()
+	require.NoError(t, conn.SetDeadline(time.Now().Add(20*time.Second)))
+	_, err = fmt.Fprintf(conn, "PUT %s HTTP/1.1\r\nHost: %s\r\nContent-Type: video/mp4\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s",
+		u.RequestURI(), u.Host, length, body)
+	require.NoError(t, err)
+	require.NoError(t, conn.(*net.TCPConn).CloseWrite())
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		return "" // the server hung up: nothing was accepted
+	}
+	resp.Body.Close()
+	return strconv.Itoa(resp.StatusCode)
 }

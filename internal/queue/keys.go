@@ -36,3 +36,15 @@ func (k Keys) Paused(pool string) string { return k.Prefix + ":pool:" + pool + "
 
 // Events is the pub/sub channel job and pool events fan out on.
 func (k Keys) Events() string { return k.Prefix + ":events" }
+
+// RateLimitKey is the token bucket of one API key (a HASH the rate limiter's
+// script keeps; it expires once the bucket would be full again).
+func (k Keys) RateLimitKey(keyID string) string { return k.Prefix + ":ratelimit:key:" + keyID }
+
+// RateLimitOrg is the token bucket of one organization, shared by all its
+// keys.
+func (k Keys) RateLimitOrg(orgID string) string { return k.Prefix + ":ratelimit:org:" + orgID }
+
+// RateLimitClient is the bucket of failed authentications from one client
+// address (an IPv4 address or an IPv6 /64, as the rate limiter names it).
+func (k Keys) RateLimitClient(client string) string { return k.Prefix + ":ratelimit:ip:" + client }

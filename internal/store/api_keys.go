@@ -13,19 +13,34 @@ import (
 
 // APIKey is a key's public record; the key itself is never stored.
 type APIKey struct {
-	ID         uuid.UUID  `db:"id" json:"id"`
-	OrgID      uuid.UUID  `db:"org_id" json:"-"`
-	UserID     uuid.UUID  `db:"user_id" json:"user_id"`
-	Name       string     `db:"name" json:"name"`
-	Prefix     string     `db:"prefix" json:"prefix"`
+	ID     uuid.UUID `db:"id" json:"id"`
+	OrgID  uuid.UUID `db:"org_id" json:"-"`
+	UserID uuid.UUID `db:"user_id" json:"user_id"`
+	Name   string    `db:"name" json:"name"`
+	Prefix string    `db:"prefix" json:"prefix"`
+	// Role is the most the key may do, for keys an admin issued or an
+	// invitation made; a request acts with the lower of it and the member's
+	// current role. Nil (keys members make themselves): the member's role.
+	Role *auth.Role `db:"role" json:"role"`
+	// CreatedBy is the member who issued the key for its owner; nil when the
+	// owner made it.
+	CreatedBy  *uuid.UUID `db:"created_by" json:"created_by"`
 	CreatedAt  time.Time  `db:"created_at" json:"created_at"`
 	LastUsedAt *time.Time `db:"last_used_at" json:"last_used_at"`
 	RevokedAt  *time.Time `db:"revoked_at" json:"revoked_at"`
 }
 
-const keyColumns = `id, org_id, user_id, name, prefix, created_at, last_used_at, revoked_at`
+const keyColumns = `id, org_id, user_id, name, prefix, role, created_by, created_at, last_used_at, revoked_at`
 
-// Principal is who a request acts as: one member of one organization.
+// keyGrant is what a key carries besides its owner: the most it may do and
+// who issued it. The zero value is a member's own key.
+type keyGrant struct {
+	role      *auth.Role
+	createdBy *uuid.UUID
+}
+
+// Principal is who a request acts as: one member of one organization, with
+// Role the lower of the member's role and the key's.
 type Principal struct {
 	KeyID     uuid.UUID
 	OrgID     uuid.UUID
@@ -34,11 +49,11 @@ type Principal struct {
 	OrgStatus string
 }
 
-func insertKey(ctx context.Context, tx pgx.Tx, orgID, userID uuid.UUID, name string) (string, APIKey, error) {
+func insertKey(ctx context.Context, tx pgx.Tx, orgID, userID uuid.UUID, name string, g keyGrant) (string, APIKey, error) {
 	key, prefix, hash := auth.NewKey()
 	rows, _ := tx.Query(ctx, `
-		INSERT INTO api_keys (id, org_id, user_id, name, prefix, hash) VALUES ($1, $2, $3, $4, $5, $6)
-		RETURNING `+keyColumns, newID(), orgID, userID, name, prefix, hash)
+		INSERT INTO api_keys (id, org_id, user_id, name, prefix, hash, role, created_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+		RETURNING `+keyColumns, newID(), orgID, userID, name, prefix, hash, g.role, g.createdBy)
 	k, err := pgx.CollectExactlyOneRow(rows, pgx.RowToStructByName[APIKey])
 	if err != nil {
 		return "", APIKey{}, mapErr(err, "api key")
@@ -54,10 +69,30 @@ func (s *Store) CreateKey(ctx context.Context, orgID, userID uuid.UUID, name str
 	)
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		var err error
-		key, rec, err = insertKey(ctx, tx, orgID, userID, name)
+		key, rec, err = insertKey(ctx, tx, orgID, userID, name, keyGrant{})
 		return err
 	})
 	return key, rec, err
+}
+
+// IssueKey makes a key for a member on behalf of issuerID (an admin), acting
+// at most as role; the returned string is shown once. Whether the issuer may
+// grant role to that member is the caller's check; whatever happens to the
+// member's role later, the key never acts above it.
+func (s *Store) IssueKey(ctx context.Context, orgID, userID, issuerID uuid.UUID, name string, role auth.Role) (string, APIKey, error) {
+	var (
+		key string
+		rec APIKey
+	)
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		var err error
+		key, rec, err = insertKey(ctx, tx, orgID, userID, name, keyGrant{role: &role, createdBy: &issuerID})
+		return err
+	})
+	if err != nil {
+		return "", APIKey{}, fmt.Errorf("issue key for member %s: %w", userID, err)
+	}
+	return key, rec, nil
 }
 
 // ListKeys lists a member's keys in an organization.
@@ -86,20 +121,24 @@ func (s *Store) Authenticate(ctx context.Context, key string) (Principal, error)
 	}
 	var (
 		p       Principal
+		keyRole *auth.Role
 		hash    []byte
 		revoked *time.Time
 	)
 	err = s.pool.QueryRow(ctx, `
-		SELECT k.id, k.org_id, k.user_id, m.role, o.status, k.hash, k.revoked_at
+		SELECT k.id, k.org_id, k.user_id, m.role, k.role, o.status, k.hash, k.revoked_at
 		FROM api_keys k
 		JOIN memberships m ON m.org_id = k.org_id AND m.user_id = k.user_id
 		JOIN organizations o ON o.id = k.org_id
-		WHERE k.prefix = $1`, prefix).Scan(&p.KeyID, &p.OrgID, &p.UserID, &p.Role, &p.OrgStatus, &hash, &revoked)
+		WHERE k.prefix = $1`, prefix).Scan(&p.KeyID, &p.OrgID, &p.UserID, &p.Role, &keyRole, &p.OrgStatus, &hash, &revoked)
 	if err != nil {
 		return Principal{}, mapErr(err, "authenticate")
 	}
 	if revoked != nil || !auth.KeyMatches(key, hash) {
 		return Principal{}, fmt.Errorf("authenticate: %w", ErrNotFound)
+	}
+	if keyRole != nil {
+		p.Role = auth.Least(p.Role, *keyRole)
 	}
 	if _, err := s.pool.Exec(ctx, `
 		UPDATE api_keys SET last_used_at = now()

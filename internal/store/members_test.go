@@ -48,7 +48,7 @@ func TestAddMember(t *testing.T) {
 	m2, err := s.AddMember(ctx, other.Org.ID, "ed@example.com", "", auth.Viewer)
 	require.NoError(t, err)
 	assert.Equal(t, m.UserID, m2.UserID)
-	assert.Equal(t, "Ed", m2.Name, "an empty name keeps the user's name")
+	assert.Empty(t, m2.Name, "the name is per organization")
 }
 
 func TestLastOwnerIsKept(t *testing.T) {

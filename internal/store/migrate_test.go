@@ -5,6 +5,8 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -77,7 +79,7 @@ func TestMigrations(t *testing.T) {
 	migrations := []struct {
 		version uint
 		name    string
-	}{{1, "core"}, {2, "pools"}, {3, "jobs"}, {4, "webhooks_usage"}, {5, "operator_role"}, {6, "webhook_delivery"}, {7, "batches"}}
+	}{{1, "core"}, {2, "pools"}, {3, "jobs"}, {4, "webhooks_usage"}, {5, "operator_role"}, {6, "webhook_delivery"}, {7, "batches"}, {9, "member_identity"}}
 	versions := []uint{0}
 	for _, m := range migrations {
 		versions = append(versions, m.version)
@@ -166,4 +168,59 @@ func TestMigratorDownZeroStepsIsOne(t *testing.T) {
 	require.NoError(t, err)
 	assert.False(t, dirty)
 	assert.Equal(t, list[len(list)-2].Version, current, "one step down")
+}
+
+// TestMemberIdentityMigration: 0009 gives every membership the user's name
+// and address, and its down migration puts a name back on the user (the one
+// the latest organization to add them with a name gave, as the global column
+// held) and revokes issued keys that would otherwise act above their role.
+func TestMemberIdentityMigration(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	url := testenv.DatabaseURL(t)
+	db, err := store.Open(ctx, url)
+	require.NoError(t, err)
+	t.Cleanup(db.Close)
+	m, err := store.NewMigrator(url, slog.New(slog.DiscardHandler))
+	require.NoError(t, err)
+	t.Cleanup(func() { assert.NoError(t, m.Close()) })
+	exec := func(sql string, args ...any) {
+		t.Helper()
+		_, err := db.Exec(ctx, sql, args...)
+		require.NoError(t, err, sql)
+	}
+	rows := func(sql string, args ...any) []string {
+		t.Helper()
+		r, err := db.Query(ctx, sql, args...)
+		require.NoError(t, err)
+		out, err := pgx.CollectRows(r, pgx.RowTo[string])
+		require.NoError(t, err)
+		return out
+	}
+	require.NoError(t, m.Down(1), "back to the schema before 0009")
+
+	orgA, orgB, x, y := uuid.New(), uuid.New(), uuid.New(), uuid.New()
+	exec(`INSERT INTO organizations (id, name) VALUES ($1, 'A'), ($2, 'B')`, orgA, orgB)
+	exec(`INSERT INTO users (id, email, name) VALUES ($1, 'X@example.com', 'Xavier'), ($2, 'y@example.com', '')`, x, y)
+	exec(`INSERT INTO memberships (org_id, user_id, role, created_at) VALUES
+		($1, $3, 'admin', '2026-01-01'), ($2, $3, 'viewer', '2026-01-02'), ($1, $4, 'owner', '2026-01-03')`, orgA, orgB, x, y)
+
+	require.NoError(t, m.Up())
+	assert.Equal(t, []string{"A X@example.com Xavier", "A y@example.com ", "B X@example.com Xavier"},
+		rows(`SELECT o.name || ' ' || m.email || ' ' || m.name FROM memberships m JOIN organizations o ON o.id = m.org_id ORDER BY 1`))
+	assert.Empty(t, rows(`SELECT column_name::text FROM information_schema.columns WHERE table_name = 'users' AND column_name = 'name'`),
+		"the global name is gone")
+
+	// A and B name X differently; A's name is the older one. A key issued
+	// below X's role in A would act as an admin without the role column.
+	exec(`UPDATE memberships SET name = 'Alice' WHERE org_id = $1 AND user_id = $2`, orgA, x)
+	exec(`UPDATE memberships SET name = 'Mallory' WHERE org_id = $1 AND user_id = $2`, orgB, x)
+	exec(`INSERT INTO api_keys (id, org_id, user_id, prefix, hash, role) VALUES
+		($1, $3, $4, 'mfk_lowered0', '\x00', 'viewer'), ($2, $3, $4, 'mfk_samerole', '\x00', 'admin'),
+		(gen_random_uuid(), $3, $4, 'mfk_ownkey00', '\x00', NULL)`, uuid.New(), uuid.New(), orgA, x)
+
+	require.NoError(t, m.Down(1))
+	assert.Equal(t, []string{"X@example.com Mallory", "y@example.com "}, rows(`SELECT email || ' ' || name FROM users ORDER BY 1`))
+	assert.Equal(t, []string{"mfk_lowered0 revoked", "mfk_ownkey00 active", "mfk_samerole active"},
+		rows(`SELECT prefix || CASE WHEN revoked_at IS NULL THEN ' active' ELSE ' revoked' END FROM api_keys ORDER BY 1`))
 }

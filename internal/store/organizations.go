@@ -42,15 +42,14 @@ func (s *Store) BootstrapOrg(ctx context.Context, orgName, email string, role au
 		if err != nil {
 			return err
 		}
-		user, err := upsertUser(ctx, tx, email, "")
+		user, err := ensureUser(ctx, tx, email)
 		if err != nil {
 			return err
 		}
-		if _, err := tx.Exec(ctx, `INSERT INTO memberships (org_id, user_id, role) VALUES ($1, $2, $3)`,
-			org.ID, user.ID, role); err != nil {
-			return mapErr(err, "membership")
+		if _, err := insertMember(ctx, tx, org.ID, user.ID, email, "", role); err != nil {
+			return err
 		}
-		key, _, err := insertKey(ctx, tx, org.ID, user.ID, "bootstrap")
+		key, _, err := insertKey(ctx, tx, org.ID, user.ID, "bootstrap", keyGrant{})
 		if err != nil {
 			return err
 		}

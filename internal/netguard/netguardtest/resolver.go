@@ -4,7 +4,7 @@ package netguardtest
 
 import (
 	"context"
-	"fmt"
+	"net"
 	"net/netip"
 	"sync"
 
@@ -16,7 +16,7 @@ import (
 var PublicAddr = netip.MustParseAddr("93.184.215.14")
 
 // Resolver answers from a table; names not in it resolve to Default (none:
-// "no such host").
+// "no such host", as Go's resolver reports it).
 type Resolver struct {
 	mu      sync.Mutex
 	names   map[string][]netip.Addr
@@ -55,7 +55,7 @@ func (r *Resolver) LookupNetIP(_ context.Context, _, host string) ([]netip.Addr,
 	if len(r.Default) > 0 {
 		return r.Default, nil
 	}
-	return nil, fmt.Errorf("lookup %s: no such host", host)
+	return nil, &net.DNSError{Err: "no such host", Name: host, IsNotFound: true}
 }
 
 // LoopbackAllowed is the test and development allowlist: the loopback
