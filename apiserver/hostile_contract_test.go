@@ -199,7 +199,7 @@ var textBodies = map[string][]textBody{
 	},
 	"POST /v1/workflows":             {{json: fixed(`{"name":"w","description":"d","spec":` + fullSpec + `}`)}},
 	"PATCH /v1/workflows/:id":        {{path: ownPath("/v1/workflows/", kindWorkflow), json: fixed(`{"name":"w","description":"d","spec":` + fullSpec + `}`)}},
-	"POST /v1/assets":                {{json: fixed(`{"filename":"b.mp4","content_type":"video/mp4"}`)}},
+	"POST /v1/assets":                {{json: fixed(`{"filename":"b.mp4","content_type":"video/mp4","size_bytes":1}`)}},
 	"POST /v1/webhooks":              {{json: fixed(`{"url":"https://hooks.b.example/h","description":"d","events":["job.completed"]}`)}},
 	"PATCH /v1/webhooks/:id":         {{path: ownPath("/v1/webhooks/", kindWebhook), json: fixed(`{"url":"https://hooks.b.example/h","description":"d","events":["job.completed"],"enabled":true}`)}},
 	"PATCH /v1/organization":         {{json: fixed(`{"name":"Org B"}`)}},
@@ -207,10 +207,17 @@ var textBodies = map[string][]textBody{
 	"POST /v1/members": {{json: func(w *hostileWorld) string {
 		return fmt.Sprintf(`{"email":"text-%d@b.example","name":"M","role":"viewer"}`, w.next())
 	}}},
-	"PATCH /v1/members/:id": {{path: ownPath("/v1/members/", kindMember), json: fixed(`{"role":"viewer"}`)}},
-	"POST /v1/api-keys":     {{json: fixed(`{"name":"k"}`)}},
-	"POST /v1/pools":        {{json: fixed(fullPool)}},
-	"PATCH /v1/pools/:id":   {{path: ownPath("/v1/pools/", kindPool), json: fixed(fullPool)}},
+	"PATCH /v1/members/:id": {{path: ownPath("/v1/members/", kindMember), json: fixed(`{"role":"viewer","name":"M"}`)}},
+	"POST /v1/members/:id/api-keys": {{path: func(w *hostileWorld) string { return "/v1/members/" + w.b[kindMember] + "/api-keys" },
+		json: fixed(`{"name":"k","role":"viewer"}`)}},
+	"POST /v1/members/:id/invitations": {{path: func(w *hostileWorld) string { return "/v1/members/" + w.b[kindMember] + "/invitations" },
+		json: fixed(`{"role":"viewer","expires_in_seconds":3600}`)}},
+	// A well-formed token that matches no invitation: the poisons are
+	// checked before any lookup, and no invitation is used up.
+	"POST /v1/invitations/redeem": {{json: fixed(`{"token":"mfi_aaaaaaaa_aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa","name":"k"}`)}},
+	"POST /v1/api-keys":           {{json: fixed(`{"name":"k"}`)}},
+	"POST /v1/pools":              {{json: fixed(fullPool)}},
+	"PATCH /v1/pools/:id":         {{path: ownPath("/v1/pools/", kindPool), json: fixed(fullPool)}},
 }
 
 // rawFieldTypes says what the json.RawMessage fields of request bodies
@@ -441,7 +448,7 @@ func decodeBody(t *testing.T, s string) any {
 // bodyRoutes lists the routes whose table entry has a request body type.
 func bodyRoutes(f *fixture) map[string]Route {
 	out := map[string]Route{}
-	for _, r := range f.srv.Routes() {
+	for _, r := range append(f.srv.Routes(), f.srv.publicRoutes()...) {
 		if r.Body != nil {
 			out[r.Method+" "+r.Path] = r
 		}
@@ -542,13 +549,14 @@ func TestHostileText(t *testing.T) {
 // uploadManifest stores a one-line JSON Lines manifest as an asset of org B.
 func (w *hostileWorld) uploadManifest(t *testing.T, input string) string {
 	t.Helper()
-	var a assetResponse
-	w.f.mustDo(t, 201, "POST", "/v1/assets", w.f.keyB, map[string]any{"filename": "m.jsonl"}, &a)
-	st, err := w.f.store.GetAsset(t.Context(), w.f.orgB.ID, a.ID)
-	require.NoError(t, err)
 	doc, err := json.Marshal(map[string]string{"input": input})
 	require.NoError(t, err)
-	require.NoError(t, w.f.objects.Put(t.Context(), st.ObjectKey, bytes.NewReader(append(doc, '\n'))))
+	doc = append(doc, '\n')
+	var a assetResponse
+	w.f.mustDo(t, 201, "POST", "/v1/assets", w.f.keyB, map[string]any{"filename": "m.jsonl", "size_bytes": len(doc)}, &a)
+	st, err := w.f.store.GetAsset(t.Context(), w.f.orgB.ID, a.ID)
+	require.NoError(t, err)
+	require.NoError(t, w.f.objects.Put(t.Context(), st.ObjectKey, bytes.NewReader(doc)))
 	return a.ID.String()
 }
 

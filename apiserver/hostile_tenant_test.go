@@ -35,18 +35,20 @@ import (
 type objKind string
 
 const (
-	kindJob      objKind = "job"
-	kindFinished objKind = "finished job" // completed, with outputs
-	kindAsset    objKind = "asset"
-	kindWorkflow objKind = "workflow"
-	kindWebhook  objKind = "webhook"
-	kindDelivery objKind = "delivery"
-	kindBatch    objKind = "batch"
-	kindMember   objKind = "member"
-	kindKey      objKind = "api key"
-	kindPool     objKind = "pool"
-	kindWorker   objKind = "worker"
-	kindOrg      objKind = "organization"
+	kindJob       objKind = "job"
+	kindFinished  objKind = "finished job" // completed, with outputs
+	kindAsset     objKind = "asset"
+	kindWorkflow  objKind = "workflow"
+	kindWebhook   objKind = "webhook"
+	kindDelivery  objKind = "delivery"
+	kindBatch     objKind = "batch"
+	kindMember    objKind = "member"
+	kindKey       objKind = "api key"
+	kindMemberKey objKind = "member's api key" // issued by an admin for kindMember
+	kindInvite    objKind = "invitation"       // of kindMember
+	kindPool      objKind = "pool"
+	kindWorker    objKind = "worker"
+	kindOrg       objKind = "organization"
 )
 
 // uuidKinds are the kinds whose ids are UUIDs (pools and workers have
@@ -54,6 +56,7 @@ const (
 var uuidKinds = map[objKind]bool{
 	kindJob: true, kindFinished: true, kindAsset: true, kindWorkflow: true, kindWebhook: true,
 	kindDelivery: true, kindBatch: true, kindMember: true, kindKey: true, kindOrg: true,
+	kindMemberKey: true, kindInvite: true,
 }
 
 // hostileBody is one request body B sends to a route.
@@ -185,7 +188,7 @@ var hostileRoutes = map[string]hostileRoute{
 	"DELETE /v1/workflows/:id": {params: []objKind{kindWorkflow}, want: 404},
 
 	"POST /v1/assets": {want: 201, bodies: []hostileBody{{name: "own asset", json: func(*hostileWorld) string {
-		return `{"filename":"b.mp4","content_type":"video/mp4"}`
+		return `{"filename":"b.mp4","content_type":"video/mp4","size_bytes":1}`
 	}}}},
 	"GET /v1/assets":        {want: 200},
 	"GET /v1/assets/:id":    {params: []objKind{kindAsset}, want: 404},
@@ -215,6 +218,29 @@ var hostileRoutes = map[string]hostileRoute{
 	"PATCH /v1/members/:id":  {params: []objKind{kindMember}, want: 404, bodies: []hostileBody{{name: "demote", json: func(*hostileWorld) string { return `{"role":"viewer"}` }}}},
 	"DELETE /v1/members/:id": {params: []objKind{kindMember}, want: 404},
 
+	"POST /v1/members/:id/api-keys":                     {params: []objKind{kindMember}, want: 404, bodies: []hostileBody{{name: "issue", json: fixed(`{"name":"stolen"}`)}}},
+	"GET /v1/members/:id/api-keys":                      {params: []objKind{kindMember}, want: 404},
+	"DELETE /v1/members/:id/api-keys/:key_id":           {params: []objKind{kindMember, kindMemberKey}, want: 404},
+	"POST /v1/members/:id/invitations":                  {params: []objKind{kindMember}, want: 404, bodies: []hostileBody{{name: "invite", json: fixed(`{}`)}}},
+	"GET /v1/members/:id/invitations":                   {params: []objKind{kindMember}, want: 404},
+	"DELETE /v1/members/:id/invitations/:invitation_id": {params: []objKind{kindMember, kindInvite}, want: 404},
+	// The token is the credential of this route: every token but a real
+	// one answers alike, and none of them yields anything of A's.
+	"POST /v1/invitations/redeem": {public: true, want: 404, bodies: []hostileBody{
+		{name: "other org's token tampered", json: func(w *hostileWorld) string {
+			return fmt.Sprintf(`{"token":%q}`, tamper(w.inviteA))
+		}},
+		{name: "other org's token prefix, made-up secret", json: func(w *hostileWorld) string {
+			prefix := w.inviteA[:strings.LastIndex(w.inviteA, "_")]
+			return fmt.Sprintf(`{"token":%q}`, prefix+"_"+strings.Repeat("a", len(w.inviteA)-len(prefix)-1))
+		}},
+		{name: "other org's invitation id", want: 422, field: "token", json: func(w *hostileWorld) string {
+			return fmt.Sprintf(`{"token":%q}`, w.a[kindInvite])
+		}},
+		{name: "other org's api key", want: 422, field: "token", json: func(w *hostileWorld) string {
+			return fmt.Sprintf(`{"token":%q}`, w.f.keys[auth.Owner])
+		}},
+	}},
 	"GET /v1/api-keys":        {want: 200},
 	"POST /v1/api-keys":       {want: 201, bodies: []hostileBody{{name: "own key", json: func(*hostileWorld) string { return `{"name":"b"}` }}}},
 	"DELETE /v1/api-keys/:id": {params: []objKind{kindKey}, want: 404},
@@ -295,6 +321,7 @@ type hostileWorld struct {
 	// manifestB is a manifest asset of B's listing one of B's objects.
 	manifestB string
 	cursorA   string // a page cursor of A's job list
+	inviteA   string // the token of A's invitation (kindInvite)
 	secretsA  []string
 	seq       int
 }
@@ -306,10 +333,10 @@ const hostileSpec = `{"packaging":"mp4","renditions":[{"codec":"h264","height":3
 // tenantObjects creates one object of every kind in org, through the API
 // with key, and returns their ids. tag makes every name and text of the
 // organization unique, so a leak can be found by searching for it.
-func (f *fixture) tenantObjects(t *testing.T, org store.Organization, key, tag string) (map[objKind]string, string) {
+func (f *fixture) tenantObjects(t *testing.T, org store.Organization, key, tag string) (ids map[objKind]string, prefix, invitation string) {
 	t.Helper()
 	ctx := t.Context()
-	ids := map[objKind]string{kindOrg: org.ID.String()}
+	ids = map[objKind]string{kindOrg: org.ID.String()}
 	var pool poolResponse
 	f.mustDo(t, 201, "POST", "/v1/pools", key, map[string]any{"name": "pool-" + tag}, &pool)
 	ids[kindPool] = pool.ID
@@ -317,7 +344,7 @@ func (f *fixture) tenantObjects(t *testing.T, org store.Organization, key, tag s
 	f.mustDo(t, 201, "POST", "/v1/workflows", key, map[string]any{"name": "workflow-" + tag, "description": "description-" + tag, "spec": json.RawMessage(hostileSpec)}, &wf)
 	ids[kindWorkflow] = wf.ID.String()
 	var asset assetResponse
-	f.mustDo(t, 201, "POST", "/v1/assets", key, map[string]any{"filename": "asset-" + tag + ".mp4", "content_type": "video/mp4"}, &asset)
+	f.mustDo(t, 201, "POST", "/v1/assets", key, map[string]any{"filename": "asset-" + tag + ".mp4", "content_type": "video/mp4", "size_bytes": 1}, &asset)
 	ids[kindAsset] = asset.ID.String()
 	var hook webhookCreated
 	f.mustDo(t, 201, "POST", "/v1/webhooks", key, map[string]any{"url": "https://hooks-" + tag + ".example.com/h", "description": "hook-" + tag, "events": []string{"job.queued", "job.completed"}}, &hook)
@@ -350,7 +377,7 @@ func (f *fixture) tenantObjects(t *testing.T, org store.Organization, key, tag s
 	// A batch over a prefix of the organization's root.
 	root := "orgs/" + org.ID.String() + "/library-" + tag + "/"
 	require.NoError(t, f.objects.Put(ctx, root+"in.mp4", strings.NewReader("x")))
-	prefix := "s3://" + f.objects.Bucket() + "/" + root
+	prefix = "s3://" + f.objects.Bucket() + "/" + root
 	var b batchResponse
 	f.mustDo(t, 201, "POST", "/v1/batches", key, map[string]any{"key": "batch-" + tag, "workflow": "mp4-720p", "source": map[string]any{"prefix": prefix}}, &b)
 	ids[kindBatch] = b.ID.String()
@@ -361,7 +388,13 @@ func (f *fixture) tenantObjects(t *testing.T, org store.Organization, key, tag s
 	var k keyCreated
 	f.mustDo(t, 201, "POST", "/v1/api-keys", key, map[string]any{"name": "key-" + tag}, &k)
 	ids[kindKey] = k.ID.String()
-	return ids, prefix
+	var mk keyCreated
+	f.mustDo(t, 201, "POST", "/v1/members/"+m.UserID.String()+"/api-keys", key, map[string]any{"name": "member-key-" + tag}, &mk)
+	ids[kindMemberKey] = mk.ID.String()
+	var inv invitationCreated
+	f.mustDo(t, 201, "POST", "/v1/members/"+m.UserID.String()+"/invitations", key, map[string]any{}, &inv)
+	ids[kindInvite] = inv.ID.String()
+	return ids, prefix, inv.Token
 }
 
 func newHostileWorld(t *testing.T) *hostileWorld {
@@ -380,8 +413,8 @@ func newHostileWorld(t *testing.T) *hostileWorld {
 		w.keysB[role] = key
 	}
 	keyA := f.keys[auth.Owner]
-	w.a, w.prefixA = f.tenantObjects(t, f.orgA, keyA, "secret-a")
-	w.b, w.prefixB = f.tenantObjects(t, f.orgB, f.keyB, "own-b")
+	w.a, w.prefixA, w.inviteA = f.tenantObjects(t, f.orgA, keyA, "secret-a")
+	w.b, w.prefixB, _ = f.tenantObjects(t, f.orgB, f.keyB, "own-b")
 	f.mustDo(t, 200, "PATCH", "/v1/organization", keyA, map[string]any{"name": "org-secret-a"}, nil)
 	f.mustDo(t, 200, "PATCH", "/v1/organization/billing", keyA, map[string]any{"billing_email": "billing@secret-a.example", "billing_name": "billing-secret-a"}, nil)
 	var page list[store.Job]
@@ -410,7 +443,7 @@ func newHostileWorld(t *testing.T) *hostileWorld {
 	}
 	hook, err := f.store.GetWebhook(ctx, f.orgA.ID, uuid.MustParse(w.a[kindWebhook]))
 	require.NoError(t, err)
-	w.secretsA = append(w.secretsA, hook.Secret)
+	w.secretsA = append(w.secretsA, hook.Secret, w.inviteA)
 	delivery, err := f.store.GetDelivery(ctx, f.orgA.ID, hook.ID, uuid.MustParse(w.a[kindDelivery]))
 	require.NoError(t, err)
 	w.secretsA = append(w.secretsA, delivery.EventID)
@@ -625,7 +658,15 @@ func TestHostileTenant(t *testing.T) {
 		case hr.elsewhere != "":
 			continue
 		case hr.public:
-			t.Run(k, func(t *testing.T) { check(t, "public routes", method, path, "", hostileBody{}, hr.want, "", false) })
+			bodies := hr.bodies
+			if len(bodies) == 0 {
+				bodies = []hostileBody{{name: "no body"}}
+			}
+			for _, b := range bodies {
+				t.Run(k+" "+b.name, func(t *testing.T) {
+					check(t, "public routes", method, path, "", b, cmpOr(b.want, hr.want), b.field, false)
+				})
+			}
 			continue
 		}
 		for _, role := range auth.Roles {
