@@ -197,8 +197,8 @@ var textBodies = map[string][]textBody{
 			return fmt.Sprintf(`{"key":"text-%d","workflow_id":%q,"source":{"manifest_asset_id":%q,"format":"jsonl","on_error":"skip"}}`, w.next(), w.b[kindWorkflow], w.manifestB)
 		}},
 	},
-	"POST /v1/workflows":             {{json: fixed(`{"name":"w","description":"d","spec":` + fullSpec + `}`)}},
-	"PATCH /v1/workflows/:id":        {{path: ownPath("/v1/workflows/", kindWorkflow), json: fixed(`{"name":"w","description":"d","spec":` + fullSpec + `}`)}},
+	"POST /v1/workflows":             {{json: uniqueWorkflow}},
+	"PATCH /v1/workflows/:id":        {{path: ownPath("/v1/workflows/", kindWorkflow), json: uniqueWorkflow}},
 	"POST /v1/assets":                {{json: fixed(`{"filename":"b.mp4","content_type":"video/mp4","size_bytes":1}`)}},
 	"POST /v1/webhooks":              {{json: fixed(`{"url":"https://hooks.b.example/h","description":"d","events":["job.completed"]}`)}},
 	"PATCH /v1/webhooks/:id":         {{path: ownPath("/v1/webhooks/", kindWebhook), json: fixed(`{"url":"https://hooks.b.example/h","description":"d","events":["job.completed"],"enabled":true}`)}},
