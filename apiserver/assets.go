@@ -1,6 +1,7 @@
 package apiserver
 
 import (
+	"fmt"
 	"mime"
 	"path"
 	"strings"
@@ -10,6 +11,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"github.com/google/uuid"
 
+	"github.com/mpegflow/mpegflow/internal/objscope"
 	"github.com/mpegflow/mpegflow/internal/objstore"
 	"github.com/mpegflow/mpegflow/internal/store"
 	"github.com/mpegflow/mpegflow/internal/validation"
@@ -98,6 +100,9 @@ func (s *Server) getAsset(c *fiber.Ctx) error {
 	a, err := s.store.GetAsset(c.UserContext(), principal(c).OrgID, id)
 	if err != nil {
 		return notFoundOr(err, "asset")
+	}
+	if err := s.scopes.Own(a.OrgID).CheckObject(objscope.Ref{Bucket: s.objects.Bucket(), Key: a.ObjectKey}); err != nil {
+		return fmt.Errorf("asset %s not presigned, its stored key is outside the organization's storage (was the row changed by hand?): %w", a.ID, err)
 	}
 	down, err := s.objects.PresignGet(c.UserContext(), a.ObjectKey)
 	if err != nil {

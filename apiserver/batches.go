@@ -118,7 +118,11 @@ func (s *Server) createBatch(c *fiber.Ctx) error {
 		return err
 	}
 	nb, err := s.parseBatchRequest(&req, p.OrgID)
-	scope := backfill.Scope{OrgID: p.OrgID, Bucket: s.objects.Bucket(), Guard: s.guard}
+	objects, serr := s.scopes.Scope(ctx, p.OrgID)
+	if serr != nil {
+		return serr
+	}
+	scope := backfill.Scope{Objects: objects, Guard: s.guard}
 	plan, perr := backfill.NewPlan(ctx, &req.Source, scope, backfill.StoreAssets{Store: s.store})
 	if ve, ok := validation.As(err); ok {
 		pe, _ := validation.As(perr)

@@ -84,7 +84,7 @@ func BenchmarkBatchExpansion(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	x, err := backfill.NewExpander(backfill.Config{Bucket: objects.Bucket(), ChunkSize: chunk, Inserters: inserters}, st, q, objects, log)
+	x, err := backfill.NewExpander(backfill.Config{Storage: objects.Storage(), ChunkSize: chunk, Inserters: inserters}, st, q, objects, log)
 	if err != nil {
 		b.Fatal(err)
 	}

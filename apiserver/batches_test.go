@@ -46,7 +46,7 @@ func (f *fixture) manifest(t *testing.T, body string) string {
 
 func (f *fixture) expander(t *testing.T, cfg backfill.Config) *backfill.Expander {
 	t.Helper()
-	cfg.Bucket = f.objects.Bucket()
+	cfg.Storage = f.objects.Storage()
 	e, err := backfill.NewExpander(cfg, f.store, f.queue, f.objects, slog.New(slog.DiscardHandler))
 	require.NoError(t, err)
 	return e
@@ -276,7 +276,7 @@ func TestBatchExpansionResumes(t *testing.T) {
 
 	clk := testingclock.NewFakeClock(time.Now())
 	line := len(fmt.Sprintf("{\"input\":\"%sclip-000.mp4\"}\n", root))
-	crashing, err := backfill.NewExpander(backfill.Config{Bucket: f.objects.Bucket(), ChunkSize: 10, Clock: clk, Owner: "a"},
+	crashing, err := backfill.NewExpander(backfill.Config{Storage: f.objects.Storage(), ChunkSize: 10, Clock: clk, Owner: "a"},
 		f.store, f.queue, flakyObjects{Objects: f.objects, failAfter: 25 * line}, slog.New(slog.DiscardHandler))
 	require.NoError(t, err)
 	n, err := crashing.ExpandOnce(t.Context())

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"math"
 	"net/url"
@@ -17,6 +18,7 @@ import (
 	"github.com/mpegflow/mpegflow/internal/encodespec"
 	"github.com/mpegflow/mpegflow/internal/events"
 	"github.com/mpegflow/mpegflow/internal/netguard"
+	"github.com/mpegflow/mpegflow/internal/objscope"
 	"github.com/mpegflow/mpegflow/internal/store"
 	"github.com/mpegflow/mpegflow/internal/validation"
 )
@@ -77,11 +79,14 @@ func (s *Server) parseJobRequest(ctx context.Context, req createJobRequest, orgI
 			nj.InputAssetID = &id
 		}
 	case req.Input.URL != "":
-		if detail := s.checkInputURL(ctx, req.Input.URL); detail != "" {
+		input, detail, err := s.checkInputURL(ctx, orgID, req.Input.URL)
+		switch {
+		case err != nil:
+			return store.NewJob{}, err
+		case detail != "":
 			errs.Add("input.url", "%s", detail)
-		} else {
-			u := req.Input.URL
-			nj.InputURL = &u
+		default:
+			nj.InputURL = &input
 		}
 	default:
 		errs.Add("input", "is required: give asset_id or url")
@@ -147,31 +152,37 @@ func mustJSON(v any) json.RawMessage {
 	return b
 }
 
-// checkInputURL returns why u cannot be a job input, or "". An https (or,
-// in development, http) URL must resolve to public addresses only (the SSRF
-// guard); the encoder checks the address again when it connects. An s3://
-// URL names an object MpegFlow itself presigns.
-func (s *Server) checkInputURL(ctx context.Context, u string) string {
+// checkInputURL returns the input to store for u, or why u cannot be a job
+// input. A storage reference (an s3:// URL, or a URL of the deployment's
+// own storage endpoint, such as a presigned URL) must lie inside the
+// organization's storage scope (objscope) and is stored in its canonical
+// s3:// form, which the coordinator checks again and presigns at claim. Any
+// other https (or, in development, http) URL must resolve to public
+// addresses only (the SSRF guard); the encoder checks the address again
+// when it connects.
+func (s *Server) checkInputURL(ctx context.Context, orgID uuid.UUID, u string) (input, detail string, err error) {
 	if len(u) > 2048 {
-		return "must be at most 2048 characters"
+		return "", "must be at most 2048 characters", nil
 	}
-	parsed, err := url.Parse(u)
-	if err != nil || parsed.Host == "" {
-		return "must be an absolute https:// or s3:// URL"
+	ref, isRef, err := s.scopes.Reference(ctx, orgID, u)
+	var refused *objscope.Refusal
+	if errors.As(err, &refused) {
+		return "", refused.Error(), nil
 	}
-	if parsed.Scheme == "s3" {
-		if parsed.User != nil {
-			return "must not carry credentials"
-		}
-		if strings.Trim(parsed.Path, "/") == "" {
-			return "an s3 URL needs a key: s3://bucket/key"
-		}
-		return ""
+	if err != nil {
+		return "", "", err
+	}
+	if isRef {
+		return ref.URL(), "", nil
+	}
+	parsed, perr := url.Parse(u)
+	if perr != nil || parsed.Host == "" {
+		return "", "must be an absolute https:// or s3:// URL", nil
 	}
 	if parsed.Scheme != "https" && parsed.Scheme != "http" {
-		return "must use https or s3"
+		return "", "must use https or s3", nil
 	}
-	return s.guardURL(ctx, u)
+	return u, s.guardURL(ctx, u), nil
 }
 
 // guardURL runs the SSRF guard on a customer URL and returns the refusal

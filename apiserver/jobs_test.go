@@ -113,7 +113,7 @@ func TestJobLifecycleThroughAPI(t *testing.T) {
 	f.mustDo(t, http.StatusCreated, "POST", "/v1/workflows", key, map[string]any{
 		"name": "web", "spec": map[string]any{"packaging": "mp4", "renditions": []any{map[string]any{"codec": "h264", "height": 480, "bitrate_kbps": 1200}}},
 	}, &wf)
-	job := f.submitJob(t, key, map[string]any{"input": map[string]any{"url": "s3://bucket/key.mov"}, "workflow_id": wf.ID, "priority": 5, "metadata": map[string]string{"title": "x"}})
+	job := f.submitJob(t, key, map[string]any{"input": map[string]any{"url": "s3://" + f.objects.Bucket() + "/orgs/" + f.orgA.ID.String() + "/key.mov"}, "workflow_id": wf.ID, "priority": 5, "metadata": map[string]string{"title": "x"}})
 	assert.JSONEq(t, string(wf.Spec), string(job.Spec), "the workflow's spec is copied into the job")
 
 	var got store.Job

@@ -2,9 +2,11 @@ package apiserver
 
 import (
 	"encoding/json"
+	"fmt"
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/mpegflow/mpegflow/internal/objscope"
 	"github.com/mpegflow/mpegflow/internal/objstore"
 )
 
@@ -40,8 +42,14 @@ func (s *Server) jobOutputs(c *fiber.Ctx) error {
 	if err := json.Unmarshal(job.Outputs, &stored); err != nil {
 		return err
 	}
+	scope := s.scopes.Own(job.OrgID)
 	out := make([]jobOutput, 0, len(stored))
 	for _, o := range stored {
+		// The coordinator wrote the key under the job's organization; a row
+		// changed behind the API must not presign someone else's object.
+		if err := scope.CheckObject(objscope.Ref{Bucket: s.objects.Bucket(), Key: o.Key}); err != nil {
+			return fmt.Errorf("job %s output %q not presigned, its stored key is outside the organization's storage (was the row changed by hand?): %w", job.ID, o.Name, err)
+		}
 		u, err := s.objects.PresignGet(c.UserContext(), o.Key)
 		if err != nil {
 			return err

@@ -144,6 +144,9 @@ var wantLeastRole = map[string]auth.Role{
 	// Platform Admin: SuperAdmin
 	"GET /v1/admin/organizations": auth.SuperAdmin, "POST /v1/admin/organizations/:id/suspend": auth.SuperAdmin,
 	"POST /v1/admin/organizations/:id/reinstate": auth.SuperAdmin,
+	// Storage grants open other buckets to a tenant, read with the server's credentials: Platform Admin
+	"GET /v1/admin/organizations/:id/storage-grants": auth.SuperAdmin, "POST /v1/admin/organizations/:id/storage-grants": auth.SuperAdmin,
+	"DELETE /v1/admin/organizations/:id/storage-grants/:grant_id": auth.SuperAdmin,
 }
 
 // TestRoutePermissionsMatchTheDocument: each route's permission admits

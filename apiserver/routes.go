@@ -131,5 +131,11 @@ func (s *Server) routes() []Route {
 		{Method: "GET", Path: "/v1/admin/organizations", Perm: auth.PlatformAdmin, Tag: "admin", Summary: "List every organization", Response: list[store.Organization]{}, handler: s.adminListOrgs},
 		{Method: "POST", Path: "/v1/admin/organizations/:id/suspend", Perm: auth.PlatformAdmin, Tag: "admin", Summary: "Suspend an organization", Response: store.Organization{}, handler: s.adminSuspend},
 		{Method: "POST", Path: "/v1/admin/organizations/:id/reinstate", Perm: auth.PlatformAdmin, Tag: "admin", Summary: "Reinstate a suspended organization", Response: store.Organization{}, handler: s.adminReinstate},
+		{Method: "GET", Path: "/v1/admin/organizations/:id/storage-grants", Perm: auth.PlatformAdmin, Tag: "admin",
+			Summary: "List the buckets an organization may read besides its own storage (orgs/{id}/ of the deployment's bucket)", Response: list[store.StorageGrant]{}, handler: s.listStorageGrants},
+		{Method: "POST", Path: "/v1/admin/organizations/:id/storage-grants", Perm: auth.PlatformAdmin, Tag: "admin", Status: 201,
+			Summary: "Grant an organization another bucket (or a prefix of one) for job inputs and batch sources, read with the server's storage credentials", Body: storageGrantRequest{}, Response: store.StorageGrant{}, handler: s.createStorageGrant},
+		{Method: "DELETE", Path: "/v1/admin/organizations/:id/storage-grants/:grant_id", Perm: auth.PlatformAdmin, Tag: "admin", Status: 204,
+			Summary: "Revoke a storage grant; queued jobs that read from it fail when claimed", handler: s.deleteStorageGrant},
 	}
 }

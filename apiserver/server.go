@@ -18,6 +18,7 @@ import (
 
 	"github.com/mpegflow/mpegflow/internal/events"
 	"github.com/mpegflow/mpegflow/internal/netguard"
+	"github.com/mpegflow/mpegflow/internal/objscope"
 	"github.com/mpegflow/mpegflow/internal/objstore"
 	"github.com/mpegflow/mpegflow/internal/queue"
 	"github.com/mpegflow/mpegflow/internal/ratelimit"
@@ -68,6 +69,7 @@ type Server struct {
 	store   *store.Store
 	queue   *queue.Queue
 	objects *objstore.Store
+	scopes  *objscope.Resolver
 	bus     *events.Bus
 	hub     *events.Hub
 	guard   *netguard.Guard
@@ -89,7 +91,11 @@ func New(cfg Config, st *store.Store, q *queue.Queue, objects *objstore.Store, b
 	if cfg.Clock == nil {
 		cfg.Clock = clock.RealClock{}
 	}
-	s := &Server{cfg: cfg, store: st, queue: q, objects: objects, bus: bus, hub: cfg.Hub, guard: cfg.Guard, log: log}
+	scopes, err := objscope.NewResolver(objects.Storage(), st)
+	if err != nil {
+		return nil, fmt.Errorf("apiserver: %w", err)
+	}
+	s := &Server{cfg: cfg, store: st, queue: q, objects: objects, scopes: scopes, bus: bus, hub: cfg.Hub, guard: cfg.Guard, log: log}
 	s.app = fiber.New(fiber.Config{
 		AppName:               "mpegflow",
 		BodyLimit:             cfg.BodyLimit,

@@ -45,7 +45,7 @@ func (e *env) backfillBatch(n int) store.Batch {
 	b, _, err := e.store.CreateBatch(ctx, store.NewBatch{OrgID: e.org.ID, Key: "library", RequestHash: []byte("h"),
 		PoolID: store.DefaultPoolID, Workflow: "mp4-720p", Spec: testSpec, Source: src, MaxAttempts: 3, Expected: int64(n)})
 	require.NoError(e.t, err)
-	x, err := backfill.NewExpander(backfill.Config{Bucket: e.objects.Bucket()}, e.store, e.queue, e.objects, slog.New(slog.DiscardHandler))
+	x, err := backfill.NewExpander(backfill.Config{Storage: e.objects.Storage()}, e.store, e.queue, e.objects, slog.New(slog.DiscardHandler))
 	require.NoError(e.t, err)
 	created, err := x.ExpandOnce(ctx)
 	require.NoError(e.t, err)

@@ -4,9 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
-	"net/url"
-	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -14,6 +13,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/mpegflow/mpegflow/dispatcher/coordinatorv1"
+	"github.com/mpegflow/mpegflow/internal/objscope"
 	"github.com/mpegflow/mpegflow/internal/queue"
 	"github.com/mpegflow/mpegflow/internal/store"
 )
@@ -57,8 +57,8 @@ func (c *Coordinator) Claim(ctx context.Context, req *coordinatorv1.ClaimRequest
 			return &coordinatorv1.ClaimResponse{}, nil
 		case queue.PopJob:
 			job, err := c.claim(ctx, id, pool, lane, pod)
-			if errors.Is(err, store.ErrNotFound) {
-				continue // stale or duplicate id: drop it, pop the next
+			if errors.Is(err, store.ErrNotFound) || errors.Is(err, errInputRefused) {
+				continue // stale or duplicate id, or a job failed at claim: pop the next
 			}
 			if err != nil {
 				return nil, err
@@ -101,9 +101,18 @@ func (c *Coordinator) claim(ctx context.Context, rawID, pool, lane, pod string) 
 		return nil, c.toStatus(ctx, "Claim", err)
 	}
 	input, presigned, err := c.inputURL(ctx, j)
+	if errors.Is(err, objscope.ErrRefused) {
+		return nil, c.refuseInput(ctx, j, token, err)
+	}
 	if err != nil {
-		// The claim stands; the worker fails the job retryably if it cannot read.
-		c.log.ErrorContext(ctx, "presign input failed; check object storage", slog.String("job_id", rawID), slog.Any("error", err))
+		// Nothing is handed out without a checked input: this attempt
+		// ends and the job is retried after its backoff.
+		c.log.ErrorContext(ctx, "job input could not be checked or presigned; the job is retried, check Postgres and object storage",
+			slog.String("job_id", rawID), slog.String("org_id", j.OrgID.String()), slog.Any("error", err))
+		if ferr := c.failAtClaim(ctx, j, token, "the input could not be prepared; retrying", true); ferr != nil {
+			return nil, ferr
+		}
+		return nil, c.toStatus(ctx, "Claim", err)
 	}
 	c.emit(ctx, j.Job, "job.started", map[string]any{"worker_id": pod, "attempt": j.Attempts})
 	var meta map[string]string
@@ -116,24 +125,69 @@ func (c *Coordinator) claim(ctx context.Context, rawID, pool, lane, pod string) 
 	}, nil
 }
 
+// errInputRefused means the claimed job's input was outside its
+// organization's storage scope: the job failed instead of being handed out.
+var errInputRefused = errors.New("job input outside its organization's storage scope")
+
 // inputURL is where the worker reads the input: a presigned GET for assets
-// and s3:// URLs (presigned=true: MpegFlow's own storage), the submitted
-// https URL otherwise (the worker fetches it through the SSRF guard).
+// and storage references (presigned=true: MpegFlow's own storage, or a
+// bucket granted to the organization), the submitted https URL otherwise
+// (the worker fetches it through the SSRF guard). The row is resolved
+// against the job's organization again, as the API did at submission, so a
+// row changed behind the API is never presigned: such inputs give an error
+// matching objscope.ErrRefused.
 func (c *Coordinator) inputURL(ctx context.Context, j store.ClaimedJob) (u string, presigned bool, err error) {
 	if j.InputObjectKey != "" {
-		p, err := c.objects.PresignGet(ctx, j.InputObjectKey)
+		ref := objscope.Ref{Bucket: c.objects.Bucket(), Key: j.InputObjectKey}
+		if err := c.scopes.Own(j.OrgID).CheckObject(ref); err != nil {
+			return "", false, fmt.Errorf("input asset key %q: %w", j.InputObjectKey, err)
+		}
+		p, err := c.objects.PresignGet(ctx, ref.Key)
 		return p.URL, true, err
 	}
 	if j.InputURL == nil {
 		return "", false, errors.New("job has no input")
 	}
-	parsed, err := url.Parse(*j.InputURL)
-	if err != nil {
-		return "", false, err
-	}
-	if parsed.Scheme == "s3" {
-		p, err := c.objects.PresignGetIn(ctx, parsed.Host, strings.TrimPrefix(parsed.Path, "/"))
+	ref, isRef, err := c.scopes.Reference(ctx, j.OrgID, *j.InputURL)
+	switch {
+	case err != nil:
+		return "", false, fmt.Errorf("input %q: %w", *j.InputURL, err)
+	case !isRef:
+		return *j.InputURL, false, nil
+	case ref.Bucket == c.objects.Bucket():
+		p, err := c.objects.PresignGet(ctx, ref.Key)
 		return p.URL, true, err
 	}
-	return *j.InputURL, false, nil
+	p, err := c.objects.PresignGetIn(ctx, ref.Bucket, ref.Key)
+	return p.URL, true, err
+}
+
+// refuseInput fails a just-claimed job whose input is outside its
+// organization's scope, for good: retrying cannot make the input
+// admissible. Nothing is presigned and the worker gets no job.
+func (c *Coordinator) refuseInput(ctx context.Context, j store.ClaimedJob, token string, refusal error) error {
+	c.log.WarnContext(ctx, "refused to presign a job input outside its organization's storage; the job failed. "+
+		"The API checks inputs at submission: find what changed the job or asset row, or whether a storage grant was revoked",
+		slog.String("job_id", j.ID.String()), slog.String("org_id", j.OrgID.String()), slog.String("pool_id", j.PoolID), slog.Any("error", refusal))
+	var refused *objscope.Refusal
+	msg := "input refused at claim"
+	if errors.As(refusal, &refused) {
+		msg += ": the input " + refused.Error()
+	}
+	if err := c.failAtClaim(ctx, j, token, msg, false); err != nil {
+		return err
+	}
+	return errInputRefused
+}
+
+// failAtClaim ends the attempt a claim just started, before the worker
+// sees the job. If that fails the job stays running; Stale Job Recovery
+// retries it when its lease lapses, and the next claim checks it again.
+func (c *Coordinator) failAtClaim(ctx context.Context, j store.ClaimedJob, token, msg string, retryable bool) error {
+	failed, outcome, err := c.store.FailJob(context.WithoutCancel(ctx), j.ID, j.PoolID, hashToken(token), msg, retryable, false, c.policy())
+	if err != nil {
+		return c.toStatus(ctx, "Claim", fmt.Errorf("fail job %s at claim: %w", j.ID, err))
+	}
+	c.afterFail(ctx, failed, outcome)
+	return nil
 }

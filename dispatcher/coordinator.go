@@ -13,6 +13,7 @@ import (
 
 	"github.com/mpegflow/mpegflow/dispatcher/coordinatorv1"
 	"github.com/mpegflow/mpegflow/internal/events"
+	"github.com/mpegflow/mpegflow/internal/objscope"
 	"github.com/mpegflow/mpegflow/internal/objstore"
 	"github.com/mpegflow/mpegflow/internal/queue"
 	"github.com/mpegflow/mpegflow/internal/store"
@@ -75,6 +76,7 @@ type Coordinator struct {
 	store   *store.Store
 	queue   *queue.Queue
 	objects *objstore.Store
+	scopes  *objscope.Resolver
 	bus     *events.Bus
 	metrics *telemetry.Metrics
 	log     *slog.Logger
@@ -87,7 +89,11 @@ func New(cfg Config, st *store.Store, q *queue.Queue, objects *objstore.Store, b
 	if err := cfg.defaults(); err != nil {
 		return nil, err
 	}
-	return &Coordinator{cfg: cfg, store: st, queue: q, objects: objects, bus: bus, metrics: m, log: log}, nil
+	scopes, err := objscope.NewResolver(objects.Storage(), st)
+	if err != nil {
+		return nil, fmt.Errorf("dispatcher: %w", err)
+	}
+	return &Coordinator{cfg: cfg, store: st, queue: q, objects: objects, scopes: scopes, bus: bus, metrics: m, log: log}, nil
 }
 
 func (c *Coordinator) emit(ctx context.Context, j store.Job, typ string, data map[string]any) {

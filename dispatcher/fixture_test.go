@@ -51,6 +51,8 @@ type env struct {
 	org     store.Organization
 	// ownerKey is the API key of org's owner (for apiserver calls).
 	ownerKey string
+	// log, when set, is the logger of instances started after (default: discard).
+	log *slog.Logger
 }
 
 func newEnv(t *testing.T) *env {
@@ -96,7 +98,11 @@ func (e *env) start(cfg Config) *instance {
 	}
 	m := telemetry.New()
 	bus := events.NewBus(e.queue, time.Now)
-	c, err := New(cfg, e.store, e.queue, e.objects, bus, m, slog.New(slog.DiscardHandler))
+	log := e.log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	c, err := New(cfg, e.store, e.queue, e.objects, bus, m, log)
 	require.NoError(e.t, err)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(e.t, err)

@@ -292,16 +292,17 @@ func TestJobsSubmitWithOwnWorkflowAndSpec(t *testing.T) {
 	require.NoError(t, json.Unmarshal(doc, &spec))
 	specFile := filepath.Join(t.TempDir(), "spec.json")
 	require.NoError(t, os.WriteFile(specFile, spec.Spec, 0o600))
+	input := "s3://" + srv.Objects.Bucket() + "/orgs/" + srv.OrgID.String() + "/in.mp4"
 	var job client.Job
-	require.NoError(t, json.Unmarshal([]byte(runCLI(t, nil, "jobs", "submit", "s3://media/in.mp4", "--spec-file", specFile, "-o", "json",
+	require.NoError(t, json.Unmarshal([]byte(runCLI(t, nil, "jobs", "submit", input, "--spec-file", specFile, "-o", "json",
 		"--metadata", "customer=acme", "--idempotency-key", "k-1").ok(t)), &job))
 	assert.Nil(t, job.WorkflowID)
 	assert.JSONEq(t, `{"customer":"acme"}`, string(job.Metadata))
-	assert.Equal(t, "s3://media/in.mp4", deref(job.InputURL))
+	assert.Equal(t, input, deref(job.InputURL))
 
 	// The same key and body answer the same job.
 	var again client.Job
-	require.NoError(t, json.Unmarshal([]byte(runCLI(t, nil, "jobs", "submit", "s3://media/in.mp4", "--spec-file", specFile, "-o", "json",
+	require.NoError(t, json.Unmarshal([]byte(runCLI(t, nil, "jobs", "submit", input, "--spec-file", specFile, "-o", "json",
 		"--metadata", "customer=acme", "--idempotency-key", "k-1").ok(t)), &again))
 	assert.Equal(t, job.ID, again.ID)
 }

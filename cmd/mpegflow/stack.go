@@ -88,7 +88,7 @@ func openStack(ctx context.Context, cfg config.Config, log *slog.Logger) (*stack
 	s.metrics.RegisterFleet(s.coord, log)
 	s.metrics.RegisterWebhookCircuits(s.store, log)
 	s.batches, err = backfill.NewExpander(backfill.Config{
-		Period: cfg.BatchPeriod, ChunkSize: cfg.BatchChunk, Bucket: cfg.S3.Bucket, Guard: s.guard,
+		Period: cfg.BatchPeriod, ChunkSize: cfg.BatchChunk, Storage: s.objects.Storage(), Guard: s.guard,
 	}, s.store, s.queue, s.objects, log)
 	if err != nil {
 		s.Close()

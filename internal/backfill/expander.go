@@ -15,6 +15,7 @@ import (
 	"k8s.io/utils/clock"
 
 	"github.com/mpegflow/mpegflow/internal/netguard"
+	"github.com/mpegflow/mpegflow/internal/objscope"
 	"github.com/mpegflow/mpegflow/internal/objstore"
 	"github.com/mpegflow/mpegflow/internal/periodic"
 	"github.com/mpegflow/mpegflow/internal/store"
@@ -45,8 +46,10 @@ type Config struct {
 	ReleaseLimit int
 	// Owner names this replica in expansion leases (default: a random id).
 	Owner string
-	// Bucket is the deployment's bucket, the only one batches may list.
-	Bucket string
+	// Storage is the deployment's storage (objstore.Store.Storage()):
+	// batches list and name objects only inside their organization's scope
+	// of it, plus buckets granted to the organization.
+	Storage objscope.Storage
 	// Guard checks manifest URLs as the API did when it accepted the batch.
 	Guard *netguard.Guard
 	Clock clock.WithTicker
@@ -55,12 +58,13 @@ type Config struct {
 // Expander expands batches into jobs and releases held jobs of limited
 // batches. Every replica runs one; leases and SKIP LOCKED keep them apart.
 type Expander struct {
-	cfg   Config
-	store *store.Store
-	queue Pusher
-	objs  Objects
-	log   *slog.Logger
-	kick  chan struct{}
+	cfg    Config
+	store  *store.Store
+	scopes *objscope.Resolver
+	queue  Pusher
+	objs   Objects
+	log    *slog.Logger
+	kick   chan struct{}
 }
 
 // NewExpander returns an expander with cfg defaulted.
@@ -74,13 +78,14 @@ func NewExpander(cfg Config, st *store.Store, q Pusher, objs Objects, log *slog.
 	if cfg.Clock == nil {
 		cfg.Clock = clock.RealClock{}
 	}
-	if cfg.Bucket == "" {
-		return nil, errors.New("backfill: the deployment's bucket is required")
+	scopes, err := objscope.NewResolver(cfg.Storage, st)
+	if err != nil {
+		return nil, fmt.Errorf("backfill: %w", err)
 	}
 	if cfg.ChunkSize < 1 || cfg.ChunkSize > 50_000 {
 		return nil, fmt.Errorf("backfill: chunk size %d out of range 1..50000", cfg.ChunkSize)
 	}
-	return &Expander{cfg: cfg, store: st, queue: q, objs: objs, log: log, kick: make(chan struct{}, 1)}, nil
+	return &Expander{cfg: cfg, store: st, scopes: scopes, queue: q, objs: objs, log: log, kick: make(chan struct{}, 1)}, nil
 }
 
 // Kick asks for an expansion round now (after a batch was accepted).
@@ -124,8 +129,11 @@ func (e *Expander) ExpandOnce(ctx context.Context) (int, error) {
 
 func (e *Expander) expand(ctx context.Context, b store.Batch) (created int, err error) {
 	log := e.log.With(slog.String("batch_id", b.ID.String()), slog.String("org_id", b.OrgID.String()))
-	scope := Scope{OrgID: b.OrgID, Bucket: e.cfg.Bucket, Guard: e.cfg.Guard}
-	plan, err := PlanOf(ctx, b.Source, scope, StoreAssets{e.store})
+	objects, err := e.scopes.Scope(ctx, b.OrgID)
+	var plan Plan
+	if err == nil {
+		plan, err = PlanOf(ctx, b.Source, Scope{Objects: objects, Guard: e.cfg.Guard}, StoreAssets{e.store})
+	}
 	if err == nil {
 		cur := Cursor{Key: b.CursorKey, Line: b.CursorLine, Offset: b.CursorOffset}
 		var n int
@@ -143,7 +151,7 @@ func (e *Expander) expand(ctx context.Context, b store.Batch) (created int, err 
 		log.InfoContext(ctx, "batch expansion stopped: cancelled or taken over by another replica")
 		return created, nil
 	case invalid || errors.Is(err, objstore.ErrNoObject):
-		msg := "the batch's source disappeared during expansion: " + err.Error()
+		msg := "the batch's source is gone or no longer in the organization's storage scope: " + err.Error()
 		log.WarnContext(ctx, "batch failed; resubmit it once the source exists again", slog.String("error", msg))
 		return created, e.store.FailExpansion(context.WithoutCancel(ctx), b.ID, e.cfg.Owner, msg, e.cfg.Clock.Now())
 	}

@@ -30,7 +30,7 @@ func NewPlan(ctx context.Context, src *Source, scope Scope, assets AssetKeys) (P
 		p.Filter = Filter{Prefix: prefix, Include: src.Include, Exclude: src.Exclude}
 		return p, nil
 	}
-	key, err := assets.AssetKey(ctx, scope.OrgID, manifest)
+	key, err := assets.AssetKey(ctx, scope.Objects.OrgID, manifest)
 	if err != nil {
 		if _, ok := validation.As(err); ok {
 			return Plan{}, err

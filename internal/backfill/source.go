@@ -8,6 +8,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/mpegflow/mpegflow/internal/netguard"
+	"github.com/mpegflow/mpegflow/internal/objscope"
 	"github.com/mpegflow/mpegflow/internal/validation"
 )
 
@@ -30,8 +31,8 @@ const MaxInputs = 1_000_000
 
 // Source is where a batch's inputs come from, as stored with the batch.
 type Source struct {
-	// Prefix is s3://bucket/key-prefix in the deployment's bucket, under the
-	// organization's root (see Scope).
+	// Prefix is s3://bucket/key-prefix under the organization's root in the
+	// deployment's bucket, or in a bucket granted to it (see Scope).
 	Prefix  string   `json:"prefix,omitempty"`
 	Include []string `json:"include,omitempty"`
 	Exclude []string `json:"exclude,omitempty"`
@@ -110,13 +111,11 @@ func (s *Source) Normalize(scope Scope) (bucket, prefix string, manifest uuid.UU
 	return bucket, prefix, manifest, errs.Err()
 }
 
-// Scope is what a tenant may read: keys under its own root in the
-// deployment's bucket. An organization can never list or name another
-// organization's objects, because every key it may use starts with
-// orgs/{its id}/ — the same root its assets live under.
+// Scope is what a batch of one organization may read: the objects its
+// storage scope admits (objscope: keys under its root in the deployment's
+// bucket, and buckets granted to it), and public https URLs in manifests.
 type Scope struct {
-	OrgID  uuid.UUID
-	Bucket string
+	Objects objscope.Scope
 	// Guard, when set, admits plain http:// manifest inputs if it allows
 	// http (development only), and refuses manifest URLs that name a
 	// non-public address (an IP literal or a localhost name) when the batch
@@ -125,31 +124,20 @@ type Scope struct {
 	Guard *netguard.Guard
 }
 
-// Root is the organization's key prefix.
-func (s Scope) Root() string { return "orgs/" + s.OrgID.String() + "/" }
-
-// CheckPrefix parses s3://bucket/prefix and returns why the tenant may not
-// list it, or "".
+// CheckPrefix parses s3://bucket/prefix and returns why the organization
+// may not list it, or "".
 func (s Scope) CheckPrefix(raw string) (bucket, prefix, detail string) {
-	u, err := url.Parse(raw)
-	if err != nil || u.Scheme != "s3" || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
-		return "", "", "must be s3://bucket/prefix"
+	ref, err := s.Objects.Prefix(raw)
+	if err != nil {
+		return "", "", err.Error()
 	}
-	prefix = strings.TrimPrefix(u.Path, "/")
-	if u.Host != s.Bucket || !strings.HasPrefix(prefix, s.Root()) {
-		return "", "", fmt.Sprintf("must be under s3://%s/%s (your organization's root in this deployment's storage)", s.Bucket, s.Root())
-	}
-	return u.Host, prefix, ""
-}
-
-// ObjectInput is the job input for a listed object: an s3:// URL the
-// coordinator presigns for the encoder at claim time, as for s3:// jobs.
-func ObjectInput(bucket, key string) string {
-	return (&url.URL{Scheme: "s3", Host: bucket, Path: "/" + key}).String()
+	return ref.Bucket, ref.Key, ""
 }
 
 // CheckInput validates one manifest input and returns its normalized form
-// (the batch's idempotency key for that input) or why it is refused.
+// (the batch's idempotency key for that input) or why it is refused. A
+// storage reference (s3://, or a URL of the deployment's storage endpoint)
+// becomes its canonical s3:// URL, which the coordinator presigns at claim.
 func (s Scope) CheckInput(raw string) (string, string) {
 	raw = strings.TrimSpace(raw)
 	if raw == "" {
@@ -157,6 +145,13 @@ func (s Scope) CheckInput(raw string) (string, string) {
 	}
 	if len(raw) > 2048 {
 		return "", "input longer than 2048 characters"
+	}
+	ref, isRef, err := s.Objects.Reference(raw)
+	if err != nil {
+		return "", "input " + err.Error()
+	}
+	if isRef {
+		return ref.URL(), ""
 	}
 	u, err := url.Parse(raw)
 	if err != nil || u.Host == "" {
@@ -166,12 +161,6 @@ func (s Scope) CheckInput(raw string) (string, string) {
 		return "", "input must not carry credentials"
 	}
 	switch u.Scheme {
-	case "s3":
-		key := strings.TrimPrefix(u.Path, "/")
-		if u.Host != s.Bucket || !strings.HasPrefix(key, s.Root()) || len(key) == len(s.Root()) {
-			return "", fmt.Sprintf("s3 input must be an object under s3://%s/%s", s.Bucket, s.Root())
-		}
-		return ObjectInput(u.Host, key), ""
 	case "https":
 	case "http":
 		if s.Guard == nil || !s.Guard.AllowHTTP() {

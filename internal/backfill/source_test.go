@@ -12,12 +12,13 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/mpegflow/mpegflow/internal/netguard"
+	"github.com/mpegflow/mpegflow/internal/objscope"
 )
 
 var (
 	orgA  = uuid.MustParse("0192f000-0000-7000-8000-00000000000a")
 	orgB  = uuid.MustParse("0192f000-0000-7000-8000-00000000000b")
-	scope = Scope{OrgID: orgA, Bucket: "media"}
+	scope = Scope{Objects: objscope.Scope{OrgID: orgA, Storage: objscope.Storage{Bucket: "media", Endpoint: "https://s3.example.net"}}}
 	root  = "orgs/" + orgA.String() + "/"
 )
 
@@ -62,6 +63,10 @@ func TestScopeCheckPrefix(t *testing.T) {
 		"another bucket":   {"s3://other/" + root, "", false},
 		"https":            {"https://media/" + root, "", false},
 		"query":            {"s3://media/" + root + "?x=1", "", false},
+		"dot-dot":          {"s3://media/" + root + "../" + orgB.String() + "/", "", false},
+		"encoded dot-dot":  {"s3://media/" + root + "%2e%2e/" + orgB.String() + "/", "", false},
+		"encoded slash":    {"s3://media/" + root + "..%2F" + orgB.String() + "/", "", false},
+		"empty segment":    {"s3://media/" + root + "a//", "", false},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -83,15 +88,21 @@ func TestScopeCheckInput(t *testing.T) {
 	cases := map[string]struct {
 		raw, want string
 	}{
-		"own object":         {"s3://media/" + root + "a.mxf", "s3://media/" + root + "a.mxf"},
-		"space is escaped":   {"s3://media/" + root + "a%20b.mxf", "s3://media/" + root + "a%20b.mxf"},
-		"https":              {"https://cdn.example.com/a.mxf", "https://cdn.example.com/a.mxf"},
-		"another org":        {"s3://media/orgs/" + orgB.String() + "/a.mxf", ""},
-		"the root itself":    {"s3://media/" + root, ""},
-		"http in production": {"http://cdn.example.com/a.mxf", ""},
-		"credentials":        {"https://u:p@cdn.example.com/a.mxf", ""},
-		"ftp":                {"ftp://cdn.example.com/a.mxf", ""},
-		"relative":           {"a.mxf", ""},
+		"own object":                         {"s3://media/" + root + "a.mxf", "s3://media/" + root + "a.mxf"},
+		"space is escaped":                   {"s3://media/" + root + "a%20b.mxf", "s3://media/" + root + "a%20b.mxf"},
+		"https":                              {"https://cdn.example.com/a.mxf", "https://cdn.example.com/a.mxf"},
+		"another org":                        {"s3://media/orgs/" + orgB.String() + "/a.mxf", ""},
+		"the root itself":                    {"s3://media/" + root, ""},
+		"http in production":                 {"http://cdn.example.com/a.mxf", ""},
+		"credentials":                        {"https://u:p@cdn.example.com/a.mxf", ""},
+		"ftp":                                {"ftp://cdn.example.com/a.mxf", ""},
+		"relative":                           {"a.mxf", ""},
+		"dot-dot":                            {"s3://media/" + root + "../" + orgB.String() + "/a.mxf", ""},
+		"encoded dot-dot":                    {"s3://media/" + root + "%2E%2E/" + orgB.String() + "/a.mxf", ""},
+		"encoded slash":                      {"s3://media/orgs%2F" + orgB.String() + "%2Fa.mxf", ""},
+		"backslash":                          {`s3://media/` + root + `..\` + orgB.String() + `\a.mxf`, ""},
+		"storage endpoint":                   {"https://s3.example.net/media/orgs/" + orgB.String() + "/a.mxf", ""},
+		"own object by the storage endpoint": {"https://media.s3.example.net/" + root + "a.mxf", "s3://media/" + root + "a.mxf"},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {

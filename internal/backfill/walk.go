@@ -10,6 +10,8 @@ import (
 	"fmt"
 	"io"
 	"strings"
+
+	"github.com/mpegflow/mpegflow/internal/objscope"
 )
 
 // Objects is the object storage a walk reads: listing for prefixes, ranged
@@ -75,7 +77,7 @@ func (p Plan) walkPrefix(ctx context.Context, objs Objects, cur Cursor, size int
 		}
 		for _, k := range keys {
 			if p.Filter.Match(k) {
-				ch.Inputs = append(ch.Inputs, ObjectInput(p.Bucket, k))
+				ch.Inputs = append(ch.Inputs, objscope.Ref{Bucket: p.Bucket, Key: k}.URL())
 			}
 			ch.Cursor.Key = k
 		}

@@ -18,6 +18,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+
+	"github.com/mpegflow/mpegflow/internal/objscope"
 )
 
 // Config locates the bucket. Endpoint is empty for AWS S3; set it (and
@@ -35,10 +37,11 @@ type Config struct {
 
 // Store presigns and manages objects in one bucket.
 type Store struct {
-	client  *s3.Client
-	presign *s3.PresignClient
-	bucket  string
-	ttl     time.Duration
+	client   *s3.Client
+	presign  *s3.PresignClient
+	bucket   string
+	endpoint string
+	ttl      time.Duration
 }
 
 // New validates cfg and returns a Store. It does not contact the server.
@@ -58,10 +61,11 @@ func New(cfg Config) (*Store, error) {
 	}
 	client := s3.New(opts)
 	return &Store{
-		client:  client,
-		presign: s3.NewPresignClient(client),
-		bucket:  cfg.Bucket,
-		ttl:     cmp.Or(cfg.PresignTTL, time.Hour),
+		client:   client,
+		presign:  s3.NewPresignClient(client),
+		bucket:   cfg.Bucket,
+		endpoint: cfg.Endpoint,
+		ttl:      cmp.Or(cfg.PresignTTL, time.Hour),
 	}, nil
 }
 
@@ -166,7 +170,9 @@ func (s *Store) EnsureBucket(ctx context.Context) error {
 }
 
 // PresignGetIn grants a download of key in another bucket reachable with the
-// same credentials (s3:// job inputs).
+// same credentials (s3:// job inputs in a bucket granted to the job's
+// organization). The caller admits bucket and key through the
+// organization's objscope.Scope first: the credentials reach far more.
 func (s *Store) PresignGetIn(ctx context.Context, bucket, key string) (PresignedURL, error) {
 	req, err := s.presign.PresignGetObject(ctx, &s3.GetObjectInput{
 		Bucket: aws.String(bucket), Key: aws.String(key),
@@ -177,8 +183,14 @@ func (s *Store) PresignGetIn(ctx context.Context, bucket, key string) (Presigned
 	return PresignedURL{URL: req.URL, Method: req.Method, ExpiresAt: time.Now().Add(s.ttl)}, nil
 }
 
-// Bucket is the deployment's bucket, the only one a tenant's backfill may list.
+// Bucket is the deployment's bucket, where each organization owns orgs/{id}/.
 func (s *Store) Bucket() string { return s.bucket }
+
+// Storage describes this store to tenants' storage scopes: its bucket, and
+// the endpoint whose URLs are storage references rather than ordinary ones.
+func (s *Store) Storage() objscope.Storage {
+	return objscope.Storage{Bucket: s.bucket, Endpoint: s.endpoint}
+}
 
 // ListPage returns up to max keys of bucket under prefix that sort after
 // startAfter, in key order, and whether more follow. Listing resumes from

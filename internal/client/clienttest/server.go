@@ -74,7 +74,7 @@ func New(t testing.TB, opts Options) *Server {
 		cfg.Hub = s.Hub
 	}
 	// Batches expand at once (kicked on submission), as in production.
-	expander, err := backfill.NewExpander(backfill.Config{Bucket: objects.Bucket(), Period: 200 * time.Millisecond, Guard: cfg.Guard}, st, q, objects, log)
+	expander, err := backfill.NewExpander(backfill.Config{Storage: objects.Storage(), Period: 200 * time.Millisecond, Guard: cfg.Guard}, st, q, objects, log)
 	if err != nil {
 		t.Fatalf("batch expander: %v", err)
 	}
