@@ -154,6 +154,7 @@ func TestHostileStorageReferences(t *testing.T) {
 type textBody struct {
 	path func(w *hostileWorld) string // nil: the route's path as it is
 	json func(w *hostileWorld) string
+	role auth.Role // B's member who sends it ("": the owner)
 }
 
 const fullSpec = `{"packaging":"mp4","renditions":[{"name":"low","codec":"h264","height":360,"bitrate_kbps":800,"preset":"fast","profile":"high"}],"audio":{"codec":"aac","bitrate_kbps":128,"channels":2}}`
@@ -212,6 +213,11 @@ var textBodies = map[string][]textBody{
 		json: fixed(`{"name":"k","role":"viewer"}`)}},
 	"POST /v1/members/:id/invitations": {{path: func(w *hostileWorld) string { return "/v1/members/" + w.b[kindMember] + "/invitations" },
 		json: fixed(`{"role":"viewer","expires_in_seconds":3600}`)}},
+	"POST /v1/admin/organizations/:id/storage-grants": {{role: auth.SuperAdmin,
+		path: func(w *hostileWorld) string {
+			return "/v1/admin/organizations/" + w.f.orgB.ID.String() + "/storage-grants"
+		},
+		json: fixed(`{"bucket":"b-bucket","prefix":"media/"}`)}},
 	// A well-formed token that matches no invitation: the poisons are
 	// checked before any lookup, and no invitation is used up.
 	"POST /v1/invitations/redeem": {{json: fixed(`{"token":"mfi_aaaaaaaa_aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa","name":"k"}`)}},
@@ -531,7 +537,11 @@ func TestHostileText(t *testing.T) {
 						site, ok := locate(doc, parseSteps(field))
 						require.True(t, ok)
 						body := poisoned(t, doc, site, p)
-						r := f.raw(t, method, target, f.keyB, body, nil)
+						key := f.keyB
+						if b.role != "" {
+							key = w.keysB[b.role]
+						}
+						r := f.raw(t, method, target, key, body, nil)
 						assert.Less(t, r.Status, 500, "5xx: %s", r.Body)
 						require.Equal(t, http.StatusUnprocessableEntity, r.Status, "body %q: %s", body, r.Body)
 						got := r.fields(t)

@@ -46,6 +46,7 @@ const (
 	kindKey       objKind = "api key"
 	kindMemberKey objKind = "member's api key" // issued by an admin for kindMember
 	kindInvite    objKind = "invitation"       // of kindMember
+	kindGrant     objKind = "storage grant"    // a platform grant to the organization
 	kindPool      objKind = "pool"
 	kindWorker    objKind = "worker"
 	kindOrg       objKind = "organization"
@@ -56,7 +57,7 @@ const (
 var uuidKinds = map[objKind]bool{
 	kindJob: true, kindFinished: true, kindAsset: true, kindWorkflow: true, kindWebhook: true,
 	kindDelivery: true, kindBatch: true, kindMember: true, kindKey: true, kindOrg: true,
-	kindMemberKey: true, kindInvite: true,
+	kindMemberKey: true, kindInvite: true, kindGrant: true,
 }
 
 // hostileBody is one request body B sends to a route.
@@ -258,9 +259,13 @@ var hostileRoutes = map[string]hostileRoute{
 	"POST /v1/workers/:id/drain": {params: []objKind{kindWorker}, want: 404, platform: true},
 	"POST /v1/workers/:id/evict": {params: []objKind{kindWorker}, want: 404, platform: true},
 
-	"GET /v1/admin/organizations":                {want: 200, platform: true},
-	"POST /v1/admin/organizations/:id/suspend":   {params: []objKind{kindOrg}, want: 404, platform: true},
-	"POST /v1/admin/organizations/:id/reinstate": {params: []objKind{kindOrg}, want: 404, platform: true},
+	"GET /v1/admin/organizations":                    {want: 200, platform: true},
+	"POST /v1/admin/organizations/:id/suspend":       {params: []objKind{kindOrg}, want: 404, platform: true},
+	"POST /v1/admin/organizations/:id/reinstate":     {params: []objKind{kindOrg}, want: 404, platform: true},
+	"GET /v1/admin/organizations/:id/storage-grants": {params: []objKind{kindOrg}, want: 404, platform: true},
+	"POST /v1/admin/organizations/:id/storage-grants": {params: []objKind{kindOrg}, want: 404, platform: true,
+		bodies: []hostileBody{{name: "grant", json: fixed(`{"bucket":"b-bucket"}`)}}},
+	"DELETE /v1/admin/organizations/:id/storage-grants/:grant_id": {params: []objKind{kindOrg, kindGrant}, want: 404, platform: true},
 }
 
 // idForm is one way to write an id in a path segment (already escaped as
@@ -415,6 +420,18 @@ func newHostileWorld(t *testing.T) *hostileWorld {
 	keyA := f.keys[auth.Owner]
 	w.a, w.prefixA, w.inviteA = f.tenantObjects(t, f.orgA, keyA, "secret-a")
 	w.b, w.prefixB, _ = f.tenantObjects(t, f.orgB, f.keyB, "own-b")
+	// A storage grant of each organization, made by the platform (A's
+	// SuperAdmin member stands for it).
+	for _, o := range []struct {
+		org  store.Organization
+		ids  map[objKind]string
+		name string
+	}{{f.orgA, w.a, "grant-secret-a"}, {f.orgB, w.b, "grant-own-b"}} {
+		var g store.StorageGrant
+		f.mustDo(t, 201, "POST", "/v1/admin/organizations/"+o.org.ID.String()+"/storage-grants", f.keys[auth.SuperAdmin],
+			map[string]any{"bucket": o.name}, &g)
+		o.ids[kindGrant] = g.ID.String()
+	}
 	f.mustDo(t, 200, "PATCH", "/v1/organization", keyA, map[string]any{"name": "org-secret-a"}, nil)
 	f.mustDo(t, 200, "PATCH", "/v1/organization/billing", keyA, map[string]any{"billing_email": "billing@secret-a.example", "billing_name": "billing-secret-a"}, nil)
 	var page list[store.Job]
