@@ -217,7 +217,9 @@ var textBodies = map[string][]textBody{
 		path: func(w *hostileWorld) string {
 			return "/v1/admin/organizations/" + w.f.orgB.ID.String() + "/storage-grants"
 		},
-		json: fixed(`{"bucket":"b-bucket","prefix":"media/"}`)}},
+		json: func(w *hostileWorld) string {
+			return fmt.Sprintf(`{"bucket":"b-bucket-%d","prefix":"media/"}`, w.next())
+		}}},
 	// A well-formed token that matches no invitation: the poisons are
 	// checked before any lookup, and no invitation is used up.
 	"POST /v1/invitations/redeem": {{json: fixed(`{"token":"mfi_aaaaaaaa_aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa","name":"k"}`)}},
