@@ -3,10 +3,7 @@ package apiserver
 import (
 	"fmt"
 	"mime"
-	"path"
-	"strings"
 	"time"
-	"unicode"
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/google/uuid"
@@ -46,9 +43,9 @@ func (s *Server) createAsset(c *fiber.Ctx) error {
 		return err
 	}
 	var errs validation.Errors
-	name := strings.TrimSpace(req.Filename)
-	if name == "" || len(name) > 255 || strings.ContainsFunc(name, unicode.IsControl) || path.Base(name) != name {
-		errs.Add("filename", "must be 1 to 255 characters, no path separators or control characters")
+	name := req.Filename
+	if p := validation.FilenameProblem(name); p != "" {
+		errs.Add("filename", "%s", p)
 	}
 	ct := req.ContentType
 	if ct == "" {

@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/mpegflow/mpegflow/internal/auth"
+	"github.com/mpegflow/mpegflow/internal/store"
 )
 
 // TestAssetPresignedRoundTrip uploads through the presigned PUT URL to a
@@ -106,4 +107,29 @@ func TestAssetUploadIsBoundToItsDeclaredSize(t *testing.T) {
 	exists, err := f.objects.Exists(t.Context(), objectKey)
 	require.NoError(t, err)
 	assert.True(t, exists)
+}
+
+// TestAssetFilenames: a file name is one plain path element; names that
+// climb directories, name one, or hide characters are refused with 422
+// naming filename, and nothing is created.
+func TestAssetFilenames(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	key := f.keys[auth.Editor]
+	for _, name := range []string{"..", ".", "...", `..\..\x`, `C:\temp\x.mp4`, "a/b.mp4", "clip\u202egnp.exe",
+		"clip\u2066.mp4", "clip\u200f.mp4", "clip\u061c.mp4", "a\u200bb.mp4", " clip.mp4", "clip.mp4 ", "clip\u0085.mp4"} {
+		t.Run(name, func(t *testing.T) {
+			r := f.do(t, "POST", "/v1/assets", key, map[string]any{"filename": name, "size_bytes": 1})
+			require.Equal(t, http.StatusUnprocessableEntity, r.Status, "%q: %s", name, r.Body)
+			assert.Equal(t, []string{"filename"}, r.fields(t))
+		})
+	}
+	as, err := f.store.ListAssets(t.Context(), f.orgA.ID, store.Page{})
+	require.NoError(t, err)
+	assert.Empty(t, as)
+	for _, name := range []string{"clip.mp4", "日本語.mov", ".hidden", "a..b.mp4", "emoji 🎬.mp4"} {
+		var a assetResponse
+		f.mustDo(t, http.StatusCreated, "POST", "/v1/assets", key, map[string]any{"filename": name, "size_bytes": 1}, &a)
+		assert.Equal(t, name, a.Filename, "stored as sent")
+	}
 }

@@ -2,9 +2,7 @@ package apiserver
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
-	"io"
 	"mime"
 	"strconv"
 	"strings"
@@ -14,11 +12,16 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/mpegflow/mpegflow/internal/store"
+	"github.com/mpegflow/mpegflow/internal/strictjson"
+	"github.com/mpegflow/mpegflow/internal/validation"
 )
 
 // decodeJSON reads the request body strictly into v: the content type must
-// be JSON, unknown fields and trailing data are refused, and type mismatches
-// name the field.
+// be JSON, and internal/strictjson refuses malformed JSON (400) and, naming
+// each field (422), text that is no text (NUL, invalid UTF-8, lone
+// surrogates), keys given twice, unknown fields and values of the wrong
+// type, so nothing encoding/json would silently drop or replace reaches a
+// handler.
 func decodeJSON(c *fiber.Ctx, v any) error {
 	mt, _, err := mime.ParseMediaType(c.Get(fiber.HeaderContentType))
 	if err != nil || (mt != "application/json" && !strings.HasSuffix(mt, "+json")) {
@@ -28,56 +31,56 @@ func decodeJSON(c *fiber.Ctx, v any) error {
 	if len(bytes.TrimSpace(body)) == 0 {
 		return badRequest("the request body is empty; send a JSON object")
 	}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
+	if err := strictjson.Decode(body, v); err != nil {
 		return jsonProblem(err)
-	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return badRequest("the body has data after its JSON value")
 	}
 	return nil
 }
 
+// jsonProblem turns a strictjson error into a problem: malformed JSON and a
+// body of the wrong type are 400, field errors 422. Anything else is a
+// request type strictjson cannot check, a bug that answers 500.
 func jsonProblem(err error) error {
-	var syn *json.SyntaxError
-	var typ *json.UnmarshalTypeError
-	switch {
-	case errors.As(err, &syn):
-		return badRequest("malformed JSON at byte " + strconv.FormatInt(syn.Offset, 10) + ": " + syn.Error())
-	case errors.Is(err, io.ErrUnexpectedEOF):
-		return badRequest("malformed JSON: the body ends early")
-	case errors.As(err, &typ):
-		field := typ.Field
-		if field == "" {
-			return badRequest("the body must be a JSON " + typ.Type.Kind().String())
+	var syn *strictjson.SyntaxError
+	if errors.As(err, &syn) {
+		return badRequest(syn.Error())
+	}
+	errs, ok := validation.As(err)
+	if !ok {
+		return err
+	}
+	for _, fe := range errs {
+		if fe.Field == "" { // the body itself: not an object
+			return badRequest("the body is not what this route takes: " + fe.Detail)
 		}
-		return invalidField(field, "must be %s, not %s", jsonKind(typ.Type.String()), typ.Value)
-	case strings.HasPrefix(err.Error(), "json: unknown field "):
-		name := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
-		return invalidField(name, "unknown field")
 	}
-	var p *Problem
-	if errors.As(err, &p) {
-		return p
-	}
-	return badRequest("malformed JSON: " + err.Error())
+	return invalid(errs)
 }
 
-func jsonKind(goType string) string {
-	switch {
-	case strings.HasPrefix(goType, "int"), strings.HasPrefix(goType, "uint"), strings.HasPrefix(goType, "float"):
-		return "a number"
-	case goType == "string", goType == "uuid.UUID", goType == "time.Time":
-		return "a string"
-	case goType == "bool":
-		return "a boolean"
-	case strings.HasPrefix(goType, "[]"):
-		return "an array"
-	case strings.HasPrefix(goType, "map["):
-		return "an object"
+// checkParams refuses path and query parameters that are no text, with 422
+// naming the parameter, before a handler can pass them to Postgres (which
+// stores neither NUL nor invalid UTF-8). Fiber hands path parameters over as
+// the client wrote them, so raw bytes arrive there; query values arrive
+// unescaped, so %00 and %FF do too.
+func checkParams(c *fiber.Ctx) error {
+	var errs validation.Errors
+	for _, name := range c.Route().Params {
+		if p := validation.TextProblem(c.Params(name)); p != "" {
+			errs.Add(name, "%s", p)
+		}
 	}
-	return "a " + goType
+	for k, v := range c.Context().QueryArgs().All() {
+		name := strings.ToValidUTF8(strings.ReplaceAll(string(k), "\x00", "\uFFFD"), "\uFFFD")
+		if p := validation.TextProblem(string(k)); p != "" {
+			errs.Add(name, "the parameter's name %s", p)
+		} else if p := validation.TextProblem(string(v)); p != "" {
+			errs.Add(name, "%s", p)
+		}
+	}
+	if len(errs) > 0 {
+		return invalid(errs)
+	}
+	return c.Next()
 }
 
 // pathID parses an id path parameter; a malformed id is simply not found.

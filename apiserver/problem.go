@@ -86,6 +86,11 @@ func (s *Server) toProblem(c *fiber.Ctx, err error) *Problem {
 		}
 		return problem(fe.Code, slug, fe.Message)
 	}
+	if detail, ok := store.RefusedInput(err); ok {
+		s.log.WarnContext(c.UserContext(), "postgres refused a value the api let through; add a check where this route validates its input",
+			slog.String("method", c.Method()), slog.String("route", c.Route().Path), slog.Any("error", err))
+		return problem(fiber.StatusUnprocessableEntity, "unstorable-input", detail)
+	}
 	s.log.ErrorContext(c.UserContext(), "request failed", slog.String("method", c.Method()),
 		slog.String("path", c.Path()), slog.Any("error", err))
 	return problem(fiber.StatusInternalServerError, "internal", "the server failed to handle the request; it has been logged")

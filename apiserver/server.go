@@ -109,10 +109,10 @@ func New(cfg Config, st *store.Store, q *queue.Queue, objects *objstore.Store, b
 	s.app.Get("/ready", s.ready)
 	s.app.Get("/v1/openapi.json", s.openAPI)
 	for _, r := range s.routes() {
-		s.app.Add(r.Method, r.Path, s.authenticate, s.limit, s.authorize(r.Perm), r.handler)
+		s.app.Add(r.Method, r.Path, s.authenticate, s.limit, s.authorize(r.Perm), checkParams, r.handler)
 	}
 	for _, r := range s.publicRoutes() {
-		s.app.Add(r.Method, r.Path, r.handler)
+		s.app.Add(r.Method, r.Path, checkParams, r.handler)
 	}
 	s.app.Use(func(c *fiber.Ctx) error { return notFound("route " + c.Method() + " " + c.Path()) })
 	return s, nil

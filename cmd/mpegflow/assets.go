@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/mpegflow/mpegflow/internal/client"
+	"github.com/mpegflow/mpegflow/internal/validation"
 )
 
 func assetsCmd() *cobra.Command {
@@ -87,9 +88,11 @@ func assetsDownloadCmd(api *apiFlags) *cobra.Command {
 				return nil
 			}
 			if dst == "" {
-				// The server refuses filenames with separators; check anyway.
-				if !localName(as.Filename) || filepath.Base(as.Filename) != as.Filename {
-					return fmt.Errorf("asset %s has filename %q, which is no plain file name; choose one with -o FILE", a[0], as.Filename)
+				// The server refuses such names, but the name comes from
+				// the server: one that is not a plain name in this
+				// directory (or one this system reserves) is not used.
+				if problem := validation.FilenameProblem(as.Filename); problem != "" || !filepath.IsLocal(as.Filename) {
+					return fmt.Errorf("asset %s has filename %q, which is no plain file name here; choose one with -o FILE", a[0], as.Filename)
 				}
 				dst = as.Filename
 			}

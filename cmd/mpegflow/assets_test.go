@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/google/uuid"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"sigs.k8s.io/yaml"
@@ -51,4 +52,28 @@ func TestAssetsCommands(t *testing.T) {
 
 	assert.Equal(t, "mpegflow: get asset nope: 404 not-found: asset not found", runCLI(t, nil, "assets", "download", "nope").failed(t, 1))
 	assert.Equal(t, "mpegflow: usage: mpegflow assets download ID", runCLI(t, nil, "assets", "download").failed(t, 2))
+}
+
+// TestAssetsDownloadRefusesHostileNames: the default destination is the
+// asset's filename, which comes from the server. A name that is no plain
+// file name here (one the API refuses today, stored by an older or hostile
+// server) is not used: nothing is written and -o is suggested.
+func TestAssetsDownloadRefusesHostileNames(t *testing.T) {
+	srv := clienttest.New(t, clienttest.Options{NoWebSocket: true})
+	useServer(t, srv.URL, srv.OwnerKey)
+	work := t.TempDir()
+	t.Chdir(work)
+	for _, name := range []string{".", "..", "...", `..\x.mp4`, "a/b.mp4", "clip\u202egnp.exe", "clip\u2066.mp4", "a\u200bb.mp4", "a\x01b.mp4", " clip.mp4"} {
+		t.Run(name, func(t *testing.T) {
+			a, err := srv.Store.CreateAsset(t.Context(), srv.OrgID, name, "video/mp4", nil, func(id uuid.UUID) string {
+				return "orgs/" + srv.OrgID.String() + "/assets/" + id.String() + "/source"
+			})
+			require.NoError(t, err)
+			line := runCLI(t, nil, "assets", "download", a.ID.String()).failed(t, 1)
+			assert.Contains(t, line, "which is no plain file name here; choose one with -o FILE")
+			entries, err := os.ReadDir(work)
+			require.NoError(t, err)
+			assert.Empty(t, entries, "nothing written")
+		})
+	}
 }

@@ -21,6 +21,7 @@ import (
 
 	"github.com/mpegflow/mpegflow/internal/client"
 	"github.com/mpegflow/mpegflow/internal/encodespec"
+	"github.com/mpegflow/mpegflow/internal/validation"
 )
 
 func jobsCmd() *cobra.Command {
@@ -476,6 +477,11 @@ func downloadOutputs(cmd *cobra.Command, c *client.Client, id, dir string) error
 	for _, o := range outs {
 		if !localName(o.Name) {
 			return fmt.Errorf("refusing output %q of job %s: its name would land outside %s", o.Name, id, dir)
+		}
+		for _, elem := range strings.Split(o.Name, "/") {
+			if problem := validation.FilenameProblem(elem); problem != "" {
+				return fmt.Errorf("refusing output %q of job %s: %q in its path %s", o.Name, id, elem, problem)
+			}
 		}
 		total += o.SizeBytes
 	}

@@ -269,6 +269,30 @@ func TestJobsDownloadRefusesEscapingNames(t *testing.T) {
 	}
 }
 
+// TestJobsDownloadRefusesHiddenCharacters: an output name inside --dir is
+// still refused when a path element is no plain file name, such as one with
+// a bidirectional override that shows "gnp.exe" as "exe.png".
+func TestJobsDownloadRefusesHiddenCharacters(t *testing.T) {
+	srv := clienttest.New(t, clienttest.Options{NoWebSocket: true})
+	useServer(t, srv.URL, srv.OwnerKey)
+	c := apiClient(t, srv)
+	for name, hostile := range map[string]string{
+		"bidi override":   "hls/poster\u202egnp.exe",
+		"zero width":      "hls\u200b/index.m3u8",
+		"control":         "hls/a\x01.m4s",
+		"dot-only folder": "hls/./index.m3u8",
+	} {
+		t.Run(name, func(t *testing.T) {
+			j := submitURLJob(t, c)
+			srv.Claim(t, j.ID).Complete(map[string][]byte{"ok.txt": []byte("ok"), hostile: []byte("evil")})
+			dst := filepath.Join(t.TempDir(), "out")
+			line := runCLI(t, nil, "jobs", "download", j.ID, "--dir", dst).failed(t, 1)
+			assert.Contains(t, line, "refusing output")
+			assert.NoDirExists(t, dst, "nothing written")
+		})
+	}
+}
+
 // TestJobsSubmitWithOwnWorkflowAndSpec: --workflow takes the name or id of
 // one of the organization's workflows; --spec-file an inline spec, from
 // stdin with '-'.

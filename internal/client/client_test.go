@@ -107,7 +107,7 @@ func TestErrorsAreOneReadableLine(t *testing.T) {
 				_, err := owner.CreateWorkflow(t.Context(), json.RawMessage(`{"name": "x", "spec": {}, "extra": 1}`))
 				return err
 			},
-			status: 422, kind: "validation", line: "422 validation: extra: unknown field",
+			status: 422, kind: "validation", line: "422 validation: extra: unknown field; allowed fields here: description, name, spec",
 		},
 	} {
 		t.Run(name, func(t *testing.T) {

@@ -81,7 +81,7 @@ func TestParseErrors(t *testing.T) {
 		"height as string": {
 			raw:      `{"renditions": [{"codec": "h264", "height": "720", "bitrate_kbps": 3000}], "packaging": "hls"}`,
 			fields:   []string{"renditions[0].height"},
-			contains: `must be an integer, got the string "720"`,
+			contains: `must be a whole number, got the string "720"`,
 		},
 		"height with fraction": {
 			raw:      `{"renditions": [{"codec": "h264", "height": 720.5, "bitrate_kbps": 3000}], "packaging": "hls"}`,
@@ -91,7 +91,7 @@ func TestParseErrors(t *testing.T) {
 		"crf as object": {
 			raw:      `{"renditions": [{"codec": "h264", "crf": {"value": 23}}], "packaging": "mp4"}`,
 			fields:   []string{"renditions[0].crf"},
-			contains: "must be an integer, got an object",
+			contains: "must be a whole number, got an object",
 		},
 		"codec as number": {
 			raw:      `{"renditions": [{"codec": 264, "bitrate_kbps": 3000}], "packaging": "hls"}`,
@@ -157,6 +157,31 @@ func TestParseErrors(t *testing.T) {
 			raw:      `{"renditions": [{"codec": "h264", "height": 72 0}]}`,
 			fields:   []string{"renditions[0]"},
 			contains: "malformed JSON at byte",
+		},
+		"NUL in a rendition name": {
+			raw:      `{"renditions": [{` + ok + `}, {` + ok + `}, {"name": "low\u0000", ` + ok + `}], "packaging": "hls"}`,
+			fields:   []string{"renditions[2].name"},
+			contains: "NUL character",
+		},
+		"lone surrogate in a codec": {
+			raw:      `{"renditions": [{"codec": "h264\ud800", "height": 720, "bitrate_kbps": 3000}], "packaging": "hls"}`,
+			fields:   []string{"renditions[0].codec"},
+			contains: "surrogate",
+		},
+		"invalid UTF-8 in a preset": {
+			raw:      "{\"renditions\": [{" + ok + ", \"preset\": \"fast\xff\"}], \"packaging\": \"hls\"}",
+			fields:   []string{"renditions[0].preset"},
+			contains: "not valid UTF-8",
+		},
+		"int overflow": {
+			raw:      `{"renditions": [{"codec": "h264", "height": 99999999999999999999, "bitrate_kbps": 3000}], "packaging": "hls"}`,
+			fields:   []string{"renditions[0].height"},
+			contains: "must be a whole number from",
+		},
+		"null document": {
+			raw:      `null`,
+			fields:   []string{""},
+			contains: "expected a JSON object",
 		},
 		"valid shape, invalid values": {
 			raw:      `{"renditions": [{"codec": "h264", "height": 720}], "packaging": "hls"}`,

@@ -84,6 +84,27 @@ func (s *Store) inTx(ctx context.Context, fn func(tx pgx.Tx) error) error {
 	return nil
 }
 
+// RefusedInput reports whether Postgres refused a statement because of the
+// data it was given, and says why in words a client can act on. The API
+// validates text before it reaches the store (internal/strictjson,
+// validation.TextProblem); this is the backstop for a value that slipped
+// through, so it answers as bad input instead of a server error. The
+// detail never quotes Postgres.
+func RefusedInput(err error) (detail string, ok bool) {
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) {
+		return "", false
+	}
+	switch pgErr.Code {
+	case "22021", // character_not_in_repertoire: NUL or invalid UTF-8 in text
+		"22P05": // untranslatable_character: \u0000 in jsonb
+		return "the request holds text the database cannot store: the NUL character (U+0000) or invalid UTF-8", true
+	case "54000": // program_limit_exceeded: a value past a built-in size limit
+		return "a value in the request is too large to store", true
+	}
+	return "", false
+}
+
 // mapErr turns pgx's "no rows" into ErrNotFound and unique violations into
 // ErrConflict, so callers never inspect driver errors.
 func mapErr(err error, what string) error {
