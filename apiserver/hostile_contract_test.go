@@ -192,7 +192,7 @@ var textBodies = map[string][]textBody{
 	},
 	"POST /v1/batches": {
 		{json: func(w *hostileWorld) string {
-			return fmt.Sprintf(`{"key":"text-%d","workflow":"mp4-720p","pool":%q,"lane":"backfill","source":{"prefix":%q,"include":["*.mp4"],"exclude":["skip/*"]}}`, w.next(), w.b[kindPool], w.prefixB)
+			return fmt.Sprintf(`{"key":"text-%d","workflow":"mp4-720p","pool":%q,"lane":"backfill","source":{"prefix":%q,"include":["skip/*","*.mp4"],"exclude":["skip/*"]}}`, w.next(), w.b[kindPool], w.prefixB)
 		}},
 		{json: func(w *hostileWorld) string {
 			return fmt.Sprintf(`{"key":"text-%d","workflow_id":%q,"source":{"manifest_asset_id":%q,"format":"jsonl","on_error":"skip"}}`, w.next(), w.b[kindWorkflow], w.manifestB)
@@ -220,12 +220,14 @@ var textBodies = map[string][]textBody{
 		json: func(w *hostileWorld) string {
 			return fmt.Sprintf(`{"bucket":"b-bucket-%d","prefix":"media/"}`, w.next())
 		}}},
-	// A well-formed token that matches no invitation: the poisons are
-	// checked before any lookup, and no invitation is used up.
-	"POST /v1/invitations/redeem": {{json: fixed(`{"token":"mfi_aaaaaaaa_aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa","name":"k"}`)}},
-	"POST /v1/api-keys":           {{json: fixed(`{"name":"k"}`)}},
-	"POST /v1/pools":              {{json: fixed(fullPool)}},
-	"PATCH /v1/pools/:id":         {{path: ownPath("/v1/pools/", kindPool), json: fixed(fullPool)}},
+	// A fresh invitation of B's member per case, so a body the server
+	// accepts is redeemed and its key name echoed.
+	"POST /v1/invitations/redeem": {{json: func(w *hostileWorld) string {
+		return fmt.Sprintf(`{"token":%q,"name":"k"}`, w.invitationB())
+	}}},
+	"POST /v1/api-keys":   {{json: fixed(`{"name":"k"}`)}},
+	"POST /v1/pools":      {{json: fixed(fullPool)}},
+	"PATCH /v1/pools/:id": {{path: ownPath("/v1/pools/", kindPool), json: fixed(fullPool)}},
 }
 
 // rawFieldTypes says what the json.RawMessage fields of request bodies
@@ -393,7 +395,18 @@ type textPoison struct {
 	token func(escaped, member string) string
 	// dup poisons only texts that are object members' values.
 	dup bool
+	// verbatim poisons are valid text: a field may refuse them (422 naming
+	// it) or store them, and then the answer shows them exactly as sent
+	// (design note 0010: stored as sent or refused, never rewritten),
+	// except in the fields of mustRefuse.
+	verbatim bool
+	suffix   string // what a verbatim poison appends to the text
 }
+
+// mustRefuse are the fields that refuse even valid text that can deceive
+// a reader (bidi overrides and other format characters): a file name is
+// shown and saved as a name (design note 0010).
+var mustRefuse = map[string]bool{"POST /v1/assets filename": true}
 
 var textPoisons = []textPoison{
 	{name: "NUL byte", token: func(e, _ string) string { return `"` + e + "\x00" + `"` }},
@@ -402,7 +415,7 @@ var textPoisons = []textPoison{
 	{name: `lone low surrogate \udfff`, token: func(e, _ string) string { return `"` + e + `\udfff"` }},
 	{name: "invalid UTF-8", token: func(e, _ string) string { return `"` + e + "\xff\xfe" + `"` }},
 	{name: "overlong UTF-8 slash", token: func(e, _ string) string { return `"` + e + "\xc0\xaf" + `"` }},
-	{name: "bidi override U+202E", token: func(e, _ string) string { return `"` + e + "\u202e" + `"` }},
+	{name: "bidi override U+202E", verbatim: true, suffix: "\u202e", token: func(e, _ string) string { return `"` + e + "\u202e" + `"` }},
 	{name: "duplicate key", dup: true, token: func(e, member string) string {
 		return `"` + e + `",` + strconv.Quote(member) + `:"` + e + `"`
 	}},
@@ -499,11 +512,13 @@ func TestHostileTextCoversEveryTextField(t *testing.T) {
 // TestHostileText: every text field of every route's body, one at a time,
 // carries each of textPoisons inside an otherwise valid request of org B.
 // Each answers 422 problem+json naming that field (a map's key: the map),
-// never 5xx.
+// never 5xx; a verbatim poison may instead be stored, and then the answer
+// shows it exactly as sent.
 func TestHostileText(t *testing.T) {
 	t.Parallel()
 	w := newHostileWorld(t)
 	f := w.f
+	w.t = t
 	w.manifestB = w.uploadManifest(t, "s3://"+f.objects.Bucket()+"/orgs/"+f.orgB.ID.String()+"/library-own-b/in.mp4")
 	inv := newInventory(t, "contracts")
 	routes := bodyRoutes(f)
@@ -534,6 +549,9 @@ func TestHostileText(t *testing.T) {
 						continue
 					}
 					t.Run(k+" "+site.field+" "+p.name, func(t *testing.T) {
+						parent := w.t
+						w.t = t
+						defer func() { w.t = parent }()
 						inv.add("text poison: " + p.name)
 						doc := decodeBody(t, b.json(w)) // fresh ids and keys per case
 						site, ok := locate(doc, parseSteps(field))
@@ -545,6 +563,10 @@ func TestHostileText(t *testing.T) {
 						}
 						r := f.raw(t, method, target, key, body, nil)
 						assert.Less(t, r.Status, 500, "5xx: %s", r.Body)
+						if p.verbatim && !mustRefuse[k+" "+site.field] && r.Status < 300 {
+							assert.Contains(t, string(r.Body), siteText(site)+p.suffix, "stored, so shown exactly as sent")
+							return
+						}
 						require.Equal(t, http.StatusUnprocessableEntity, r.Status, "body %q: %s", body, r.Body)
 						got := r.fields(t)
 						named := slices.ContainsFunc(got, func(g string) bool {
@@ -619,4 +641,30 @@ func TestHostileMemberIdentity(t *testing.T) {
 		assert.Equal(t, "Grace Secret-A", nameIn(t, keyA, "grace@a.example"), "B's name for the person changed what A shows")
 		assert.Equal(t, "Renamed by B", nameIn(t, f.keyB, "grace@a.example"))
 	})
+}
+
+// siteText is the text at site, as the body had it before its poison.
+func siteText(site poisonSite) string {
+	switch c := site.container.(type) {
+	case map[string]any:
+		if site.mapKey {
+			return site.key
+		}
+		return c[site.key].(string)
+	case []any:
+		return c[0].(string)
+	}
+	return ""
+}
+
+// invitationB is the token of a fresh invitation of B's member, or a
+// well-formed token that matches none when the world has no objects (the
+// coverage test only reads the body's shape).
+func (w *hostileWorld) invitationB() string {
+	if w.b[kindMember] == "" {
+		return "mfi_aaaaaaaa_aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+	}
+	var inv invitationCreated
+	w.f.mustDo(w.t, 201, "POST", "/v1/members/"+w.b[kindMember]+"/invitations", w.f.keyB, map[string]any{}, &inv)
+	return inv.Token
 }

@@ -318,6 +318,8 @@ var idForms = []idForm{
 // hostileWorld is org A with one object of every kind, org B with its own
 // and a key of every role, and everything of A's that B must never see.
 type hostileWorld struct {
+	// t is the test or subtest running now, for bodies that call the API.
+	t       *testing.T
 	f       *fixture
 	a, b    map[objKind]string
 	keysB   map[auth.Role]string
