@@ -47,10 +47,16 @@ func (c *Coordinator) PresignOutputs(ctx context.Context, req *coordinatorv1.Pre
 		return nil, status.Error(codes.InvalidArgument, "PresignOutputs: ask for 1 to 1000 files per call")
 	}
 	var errs validation.Errors
+	seen := make(map[string]bool, len(files))
 	for i, f := range files {
 		if d := checkOutputName(f.GetName()); d != "" {
 			errs.Add(fmt.Sprintf("files[%d].name", i), "%s", d)
+		} else if seen[f.GetName()] {
+			// Two grants for one key: Complete would record one file where
+			// the pod uploaded two, and one upload silently replaces the other.
+			errs.Add(fmt.Sprintf("files[%d].name", i), "listed twice")
 		}
+		seen[f.GetName()] = true
 		if _, _, err := mime.ParseMediaType(f.GetContentType()); err != nil {
 			errs.Add(fmt.Sprintf("files[%d].content_type", i), "must be a media type such as video/mp4")
 		}

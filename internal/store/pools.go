@@ -148,6 +148,17 @@ func (p PoolSettings) Validate() error {
 		if t.Key != "" && !labelKey.MatchString(t.Key) {
 			errs.Add(f+".key", "must be a valid Kubernetes label key")
 		}
+		// Kubernetes' own rules for a toleration, so that the operator
+		// never renders one the API server refuses.
+		switch {
+		case t.Operator == "Exists" && t.Value != "":
+			errs.Add(f+".value", "must be empty when the operator is Exists")
+		case t.Operator != "Exists" && !labelValue.MatchString(t.Value):
+			errs.Add(f+".value", "must be a valid Kubernetes label value (at most 63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit)")
+		}
+		if t.Key == "" && t.Operator != "Exists" {
+			errs.Add(f+".operator", "must be Exists when the key is empty (a toleration of every taint)")
+		}
 	}
 	return errs.Err()
 }

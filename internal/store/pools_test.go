@@ -3,6 +3,7 @@ package store_test
 import (
 	"errors"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -69,6 +70,25 @@ func TestPoolSettingsValidate(t *testing.T) {
 		"toleration effect unknown":    {mutate: func(p *store.PoolSettings) { p.Tolerations[0].Effect = "NoWay" }, fields: []string{"tolerations[0].effect"}},
 		"toleration operator unknown":  {mutate: func(p *store.PoolSettings) { p.Tolerations[0].Operator = "In" }, fields: []string{"tolerations[0].operator"}},
 		"toleration key invalid":       {mutate: func(p *store.PoolSettings) { p.Tolerations[0].Key = "bad key" }, fields: []string{"tolerations[0].key"}},
+		// Kubernetes validates a toleration's value as a label value, empty
+		// when the operator is Exists, and a toleration without a key must
+		// be Exists: anything else the operator could never apply.
+		"toleration equal with a value": {mutate: func(p *store.PoolSettings) {
+			p.Tolerations[0] = store.Toleration{Key: "gpu", Operator: "Equal", Value: "true", Effect: "NoSchedule"}
+		}},
+		"toleration value not a label value": {mutate: func(p *store.PoolSettings) {
+			p.Tolerations[0] = store.Toleration{Key: "gpu", Operator: "Equal", Value: "a b", Effect: "NoSchedule"}
+		}, fields: []string{"tolerations[0].value"}},
+		"toleration value with a bidi override": {mutate: func(p *store.PoolSettings) {
+			p.Tolerations[0] = store.Toleration{Key: "gpu", Value: "true\u202e", Effect: "NoSchedule"}
+		}, fields: []string{"tolerations[0].value"}},
+		"toleration value too long": {mutate: func(p *store.PoolSettings) {
+			p.Tolerations[0] = store.Toleration{Key: "gpu", Operator: "Equal", Value: strings.Repeat("a", 64), Effect: "NoSchedule"}
+		}, fields: []string{"tolerations[0].value"}},
+		"toleration value with Exists": {mutate: func(p *store.PoolSettings) { p.Tolerations[0].Value = "true" }, fields: []string{"tolerations[0].value"}},
+		"toleration without key not Exists": {mutate: func(p *store.PoolSettings) {
+			p.Tolerations[0] = store.Toleration{Operator: "Equal", Value: "true", Effect: "NoSchedule"}
+		}, fields: []string{"tolerations[0].operator"}},
 		"second window bad": {mutate: func(p *store.PoolSettings) {
 			p.CronWindows = append(p.CronWindows, store.CronWindow{Timezone: "UTC", Start: "x", End: "0 1 * * *", DesiredReplicas: 1})
 		}, fields: []string{"cron_windows[1].start"}},
