@@ -267,7 +267,7 @@ func TestEncodeBadInputsFailCleanly(t *testing.T) {
 		{"input host not found", func() store.Job { return r.job("https://media.example.invalid/in.mp4", nil, "mp4-720p") },
 			"input host not found: media.example.invalid", nil},
 		{"file: input URL", func() store.Job { return r.job("file://"+playlist, nil, "mp4-720p") }, `scheme "file" is not accepted`, nil},
-		{"subfile: input URL", func() store.Job { return r.job("subfile,,start,0,end,0,,:"+playlist, nil, "mp4-720p") }, "is not accepted", nil},
+		{"subfile: input URL", func() store.Job { return r.job("subfile,,start,0,end,0,,:"+playlist, nil, "mp4-720p") }, "the input URL is not usable", nil},
 	}
 	for _, tc := range cases {
 		job := tc.job()
