@@ -101,6 +101,19 @@ test-e2e: deps tools k8s-e2e-tools ## Run the end-to-end test: REST → KEDA →
 	VERSITYGW=$(VERSITYGW) KUBEBUILDER_ASSETS=$(K8S_ASSETS) KEDA_OPERATOR=$(KEDA_OPERATOR) \
 		scripts/with-services.sh $(GO) test -race -count=1 -tags e2e -timeout 30m -v ./e2e/
 
+# Go fuzz targets of the hostile-input surface (docs/security.md). Their
+# seed corpora run in every `make test`; this also fuzzes each briefly.
+FUZZ_TIME ?= 10s
+FUZZ_TARGETS := ./internal/netguard:FuzzCheckURL ./internal/strictjson:FuzzDecode ./internal/encodespec:FuzzParse
+
+.PHONY: fuzz
+fuzz: ## Fuzz the URL guard, the strict JSON decoder and the encode-spec parser for FUZZ_TIME each (CI runs it)
+	@for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; fn=$${t##*:}; \
+		echo "fuzz $$fn ($$pkg) for $(FUZZ_TIME)"; \
+		$(GO) test -run '^$$' -fuzz "^$$fn\$$" -fuzztime $(FUZZ_TIME) -parallel 2 $$pkg || exit 1; \
+	done
+
 .PHONY: bench
 bench: deps $(VERSITYGW) ## Run the coordinator benchmarks (REST + gRPC + Postgres + Redis), figures go in docs/benchmarks.md
 	VERSITYGW=$(VERSITYGW) scripts/with-services.sh $(GO) test -run '^$$' -bench . -benchtime 3000x -count 3 ./dispatcher/
