@@ -13,10 +13,6 @@ import (
 	"github.com/mpegflow/mpegflow/internal/store"
 )
 
-// PreemptedError is the Fail error a terminating pod reports; the job goes
-// back to the queue at once without using an attempt.
-const PreemptedError = "preempted"
-
 // Complete records a held job's outputs and usage and finishes it.
 func (c *Coordinator) Complete(ctx context.Context, req *coordinatorv1.CompleteRequest) (*coordinatorv1.CompleteResponse, error) {
 	id, err := parseJobID("Complete", req.GetJobId())
@@ -70,15 +66,23 @@ func (c *Coordinator) Fail(ctx context.Context, req *coordinatorv1.FailRequest) 
 	if err != nil {
 		return nil, err
 	}
-	preempted := req.GetRetryable() && msg == PreemptedError
+	preempted := req.GetRetryable() && msg == coordinatorv1.PreemptedError
 	j, outcome, err := c.store.FailJob(ctx, id, poolOf(ctx), tok, msg, req.GetRetryable(), preempted, c.policy())
 	if err != nil {
 		return nil, c.toStatus(ctx, "Fail", err)
 	}
 	c.afterFail(ctx, j, outcome)
-	resp := &coordinatorv1.FailResponse{Outcome: outcome, Attempts: int32(j.Attempts)}
+	resp := &coordinatorv1.FailResponse{Outcome: wireOutcomes[outcome], Attempts: int32(j.Attempts)}
 	if j.RunAfter != nil {
 		resp.RetryAtUnixMs = j.RunAfter.UnixMilli()
 	}
 	return resp, nil
+}
+
+// wireOutcomes maps the store's outcome of a failed attempt to the value
+// FailResponse.outcome carries; the storage constant never goes on the wire.
+var wireOutcomes = map[string]string{
+	store.OutcomeRequeued:       coordinatorv1.OutcomeRequeued,
+	store.OutcomeRetryScheduled: coordinatorv1.OutcomeRetryScheduled,
+	store.OutcomeFailed:         coordinatorv1.OutcomeFailed,
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/mpegflow/mpegflow/api/coordinatorv1"
 	"github.com/mpegflow/mpegflow/internal/store"
 )
 
@@ -45,7 +46,7 @@ func TestQueueReconcilerRebuildsWipedRedis(t *testing.T) {
 	retried := w.mustClaim(t, "pod-retry")
 	res, err := w.fail(t.Context(), retried, "input host timed out", true)
 	require.NoError(t, err)
-	require.Equal(t, store.OutcomeRetryScheduled, res.GetOutcome())
+	require.Equal(t, coordinatorv1.OutcomeRetryScheduled, res.GetOutcome())
 	n, err := e.rdb.ZCard(ctx, e.queue.Keys().Delayed()).Result()
 	require.NoError(t, err)
 	require.EqualValues(t, 1, n, "the retry waits in the delayed set")

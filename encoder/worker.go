@@ -16,7 +16,6 @@ import (
 	"google.golang.org/grpc/metadata"
 
 	"github.com/mpegflow/mpegflow/api/coordinatorv1"
-	"github.com/mpegflow/mpegflow/dispatcher"
 	"github.com/mpegflow/mpegflow/encoder/ffmpeg"
 	"github.com/mpegflow/mpegflow/internal/encodespec"
 )
@@ -56,9 +55,9 @@ func Run(ctx context.Context, cfg Config, stop <-chan struct{}, log *slog.Logger
 }
 
 func (w *Worker) auth(ctx context.Context, claimToken string) context.Context {
-	kv := []string{"authorization", "Bearer " + w.cfg.WorkerToken, dispatcher.MetadataPool, w.cfg.Pool}
+	kv := []string{coordinatorv1.MetadataAuthorization, "Bearer " + w.cfg.WorkerToken, coordinatorv1.MetadataPool, w.cfg.Pool}
 	if claimToken != "" {
-		kv = append(kv, dispatcher.MetadataClaimToken, claimToken)
+		kv = append(kv, coordinatorv1.MetadataClaimToken, claimToken)
 	}
 	return metadata.AppendToOutgoingContext(ctx, kv...)
 }
@@ -171,7 +170,7 @@ func (w *Worker) fail(ctx context.Context, log *slog.Logger, job *coordinatorv1.
 func (w *Worker) preempt(log *slog.Logger, job *coordinatorv1.Job) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 	defer cancel()
-	_, err := w.client.Fail(w.auth(ctx, job.GetClaimToken()), &coordinatorv1.FailRequest{JobId: job.GetId(), Error: dispatcher.PreemptedError, Retryable: true})
+	_, err := w.client.Fail(w.auth(ctx, job.GetClaimToken()), &coordinatorv1.FailRequest{JobId: job.GetId(), Error: coordinatorv1.PreemptedError, Retryable: true})
 	if err != nil {
 		return fmt.Errorf("hand back job %s after SIGTERM: %w", job.GetId(), err)
 	}
