@@ -16,14 +16,10 @@ import (
 	"google.golang.org/grpc/metadata"
 
 	"github.com/mpegflow/mpegflow/api/coordinatorv1"
+	"github.com/mpegflow/mpegflow/api/encodepod"
 	"github.com/mpegflow/mpegflow/encoder/ffmpeg"
 	"github.com/mpegflow/mpegflow/internal/encodespec"
 )
-
-// ReadyFile is written into the scratch directory once the pod holds a
-// claim; the pod's exec readiness probe checks for it, so KEDA counts the
-// pod as pending until it really has work.
-const ReadyFile = "claimed"
 
 // Errors the caller maps to exit codes.
 var (
@@ -91,7 +87,7 @@ func (w *Worker) run(ctx context.Context, stop <-chan struct{}) error {
 	if err := os.MkdirAll(w.cfg.ScratchDir, 0o755); err != nil {
 		return w.fail(ctx, log, job, fmt.Errorf("scratch directory: %w", err), true)
 	}
-	ready := filepath.Join(w.cfg.ScratchDir, ReadyFile)
+	ready := filepath.Join(w.cfg.ScratchDir, encodepod.ReadyFile)
 	if err := os.WriteFile(ready, []byte(job.GetId()+"\n"), 0o644); err != nil {
 		return w.fail(ctx, log, job, fmt.Errorf("write readiness file: %w", err), true)
 	}
