@@ -2,7 +2,6 @@ package dispatcher
 
 import (
 	"context"
-	"encoding/json"
 	"math"
 	"strings"
 
@@ -37,8 +36,19 @@ func (c *Coordinator) Complete(ctx context.Context, req *coordinatorv1.CompleteR
 		return nil, err
 	}
 	usage := store.Usage{EncodeSeconds: u.GetEncodeSeconds(), OutputSeconds: u.GetOutputSeconds(), Accelerator: acc, GPUSeconds: u.GetGpuSeconds()}
-	outputsOf := func(held store.Job) (json.RawMessage, error) { return c.checkOutputs(ctx, held, req.GetOutputs()) }
-	j, err := c.store.CompleteJob(ctx, id, poolOf(ctx), tok, outputsOf, usage, c.cfg.Clock.Now())
+	// Check first, outside any transaction: the caller holds the running
+	// job, and every output it lists is in storage (one HEAD each). The
+	// completion then re-checks the claim in its own short transaction, so
+	// a job requeued meanwhile is not completed by its former holder.
+	held, err := c.store.CheckHeld(ctx, id, poolOf(ctx), tok)
+	if err != nil {
+		return nil, c.toStatus(ctx, "Complete", err)
+	}
+	outputs, err := c.checkOutputs(ctx, held, req.GetOutputs())
+	if err != nil {
+		return nil, c.toStatus(ctx, "Complete", err)
+	}
+	j, err := c.store.CompleteJob(ctx, id, poolOf(ctx), tok, outputs, usage, c.cfg.Clock.Now())
 	if err != nil {
 		return nil, c.toStatus(ctx, "Complete", err)
 	}
