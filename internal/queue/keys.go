@@ -4,6 +4,8 @@
 // renamed key changes in one place.
 package queue
 
+import "strings"
+
 // DefaultPrefix is the production prefix of every key ("mpegflow").
 const DefaultPrefix = "mpegflow"
 
@@ -36,3 +38,30 @@ func (k Keys) Paused(pool string) string { return k.Prefix + ":pool:" + pool + "
 
 // Events is the pub/sub channel job and pool events fan out on.
 func (k Keys) Events() string { return k.Prefix + ":events" }
+
+// All is the SCAN pattern of every key under the prefix (glob characters in
+// the prefix escaped).
+func (k Keys) All() string {
+	var b strings.Builder
+	for _, r := range k.Prefix {
+		if strings.ContainsRune(`*?[]\`, r) {
+			b.WriteByte('\\')
+		}
+		b.WriteRune(r)
+	}
+	return b.String() + ":*"
+}
+
+// PoolOf returns the pool a pool's key belongs to (one of its lanes' lists
+// or its pause key), and false for any other key.
+func (k Keys) PoolOf(key string) (string, bool) {
+	if rest, ok := strings.CutPrefix(key, k.Prefix+":queue:"); ok {
+		pool := strings.TrimSuffix(rest, ":backfill")
+		return pool, pool != "" && !strings.Contains(pool, ":")
+	}
+	if rest, ok := strings.CutPrefix(key, k.Prefix+":pool:"); ok {
+		pool, paused := strings.CutSuffix(rest, ":paused")
+		return pool, paused && pool != "" && !strings.Contains(pool, ":")
+	}
+	return "", false
+}
