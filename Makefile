@@ -143,11 +143,11 @@ generate: $(PROTOC_GEN_GO) $(PROTOC_GEN_GO_GRPC) ## Regenerate generated code (p
 .PHONY: verify-generated
 verify-generated: $(PROTOC_GEN_GO) $(PROTOC_GEN_GO_GRPC) ## Fail when committed generated code differs from a fresh generation
 	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
-	cp -r dispatcher/coordinatorv1/. "$$tmp/" && \
+	cp -r api/coordinatorv1/. "$$tmp/" && \
 	(cd "$$tmp" && protoc --plugin=protoc-gen-go=$(PROTOC_GEN_GO) --plugin=protoc-gen-go-grpc=$(PROTOC_GEN_GO_GRPC) \
 		--go_out=paths=source_relative:. --go-grpc_out=paths=source_relative:. coordinator.proto) && \
 	for f in coordinator.pb.go coordinator_grpc.pb.go; do \
-		diff -u dispatcher/coordinatorv1/$$f "$$tmp/$$f" || { echo "generated code is stale: run make generate and commit"; exit 1; }; \
+		diff -u api/coordinatorv1/$$f "$$tmp/$$f" || { echo "generated code is stale: run make generate and commit"; exit 1; }; \
 	done
 
 .PHONY: verify

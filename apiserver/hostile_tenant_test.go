@@ -378,7 +378,7 @@ func (f *fixture) tenantObjects(t *testing.T, org store.Organization, key, tag s
 	_, err = f.store.ClaimJob(ctx, done.ID, pool.ID, store.LaneLive, worker, tok, time.Now(), time.Now().Add(time.Minute))
 	require.NoError(t, err)
 	outputs := fmt.Sprintf(`[{"name":"output-%s.mp4","kind":"video","size_bytes":1,"content_type":"video/mp4","key":"orgs/%s/jobs/%s/outputs/output-%s.mp4"}]`, tag, org.ID, done.ID, tag)
-	_, err = f.store.CompleteJob(ctx, done.ID, pool.ID, tok, func(store.Job) (json.RawMessage, error) { return json.RawMessage(outputs), nil }, store.Usage{EncodeSeconds: 1}, time.Now())
+	_, err = f.store.CompleteJob(ctx, done.ID, pool.ID, tok, json.RawMessage(outputs), store.Usage{EncodeSeconds: 1}, time.Now())
 	require.NoError(t, err)
 
 	// A batch over a prefix of the organization's root.

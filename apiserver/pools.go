@@ -2,6 +2,7 @@ package apiserver
 
 import (
 	"context"
+	"log/slog"
 
 	"github.com/gofiber/fiber/v2"
 
@@ -153,11 +154,15 @@ func (s *Server) setPaused(c *fiber.Ctx, paused bool) error {
 		status, event = "paused", "pool.paused"
 	}
 	ctx := c.UserContext()
-	p, err := s.store.SetPoolStatus(ctx, writeScope(principal(c)), c.Params("id"), status, func(p store.Pool) error {
-		return s.queue.SetPaused(ctx, p.ID, paused)
-	})
+	p, err := s.store.SetPoolStatus(ctx, writeScope(principal(c)), c.Params("id"), status)
 	if err != nil {
 		return notFoundOr(err, "pool")
+	}
+	// Committed; now the instant half. Should Redis fail, the queue
+	// reconciler sets the key from the row within its period.
+	if err := s.queue.SetPaused(ctx, p.ID, paused); err != nil {
+		s.log.WarnContext(ctx, "pool status recorded but its Redis pause key not changed; the queue reconciler fixes it within its period, check Redis",
+			slog.String("pool_id", p.ID), slog.String("status", status), slog.Any("error", err))
 	}
 	s.emit(ctx, events.Event{Type: event, OrgID: p.OrgID, PoolID: p.ID})
 	resp, err := s.withDepth(ctx, p)
@@ -176,9 +181,14 @@ func (s *Server) deletePool(c *fiber.Ctx) error {
 		return problem(fiber.StatusConflict, "conflict", "the shared default pool cannot be deleted; pause it instead")
 	}
 	ctx := c.UserContext()
-	err := s.store.DeletePool(ctx, principal(c).OrgID, id, func() error { return s.queue.DropPool(ctx, id) })
-	if err != nil {
+	if err := s.store.DeletePool(ctx, principal(c).OrgID, id); err != nil {
 		return notFoundOr(err, "pool")
+	}
+	// Committed; what Redis keeps of the pool the queue reconciler drops
+	// should this fail.
+	if err := s.queue.DropPool(ctx, id); err != nil {
+		s.log.WarnContext(ctx, "pool deleted but its Redis keys remain; the queue reconciler drops them within its period, check Redis",
+			slog.String("pool_id", id), slog.Any("error", err))
 	}
 	return c.SendStatus(fiber.StatusNoContent)
 }

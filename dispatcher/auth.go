@@ -13,13 +13,8 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
+	"github.com/mpegflow/mpegflow/api/coordinatorv1"
 	"github.com/mpegflow/mpegflow/internal/auth"
-)
-
-// Metadata keys a worker sends.
-const (
-	MetadataPool       = "mpegflow-pool"
-	MetadataClaimToken = "mpegflow-claim-token"
 )
 
 var poolIDPattern = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,30}[a-z0-9])?$`)
@@ -43,8 +38,8 @@ func firstMD(md metadata.MD, key string) string {
 // pool into the context. Health checks and reflection are not served.
 func (c *Coordinator) authenticate(ctx context.Context) (context.Context, error) {
 	md, _ := metadata.FromIncomingContext(ctx)
-	pool := firstMD(md, MetadataPool)
-	token, ok := strings.CutPrefix(firstMD(md, "authorization"), "Bearer ")
+	pool := firstMD(md, coordinatorv1.MetadataPool)
+	token, ok := strings.CutPrefix(firstMD(md, coordinatorv1.MetadataAuthorization), "Bearer ")
 	if pool == "" || !ok || token == "" {
 		return nil, status.Error(codes.Unauthenticated, "send metadata mpegflow-pool and authorization: Bearer <worker token>")
 	}
@@ -68,7 +63,7 @@ func (c *Coordinator) UnaryInterceptor(ctx context.Context, req any, info *grpc.
 // claimTokenHash reads the claim token from metadata and hashes it.
 func claimTokenHash(ctx context.Context) ([]byte, error) {
 	md, _ := metadata.FromIncomingContext(ctx)
-	tok := firstMD(md, MetadataClaimToken)
+	tok := firstMD(md, coordinatorv1.MetadataClaimToken)
 	if tok == "" {
 		return nil, status.Error(codes.Unauthenticated, "send the job's claim token as metadata mpegflow-claim-token")
 	}

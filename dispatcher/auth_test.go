@@ -13,7 +13,7 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
-	"github.com/mpegflow/mpegflow/dispatcher/coordinatorv1"
+	"github.com/mpegflow/mpegflow/api/coordinatorv1"
 	"github.com/mpegflow/mpegflow/internal/auth"
 	"github.com/mpegflow/mpegflow/internal/store"
 )
@@ -83,24 +83,24 @@ func TestWorkerAuthentication(t *testing.T) {
 	}{
 		{"no credentials", func(ctx context.Context) context.Context { return ctx }, codes.Unauthenticated},
 		{"token without pool", func(ctx context.Context) context.Context {
-			return metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+owner.token, MetadataClaimToken, held.GetClaimToken())
+			return metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+owner.token, coordinatorv1.MetadataClaimToken, held.GetClaimToken())
 		}, codes.Unauthenticated},
 		{"pool without token", func(ctx context.Context) context.Context {
-			return metadata.AppendToOutgoingContext(ctx, MetadataPool, store.DefaultPoolID, MetadataClaimToken, held.GetClaimToken())
+			return metadata.AppendToOutgoingContext(ctx, coordinatorv1.MetadataPool, store.DefaultPoolID, coordinatorv1.MetadataClaimToken, held.GetClaimToken())
 		}, codes.Unauthenticated},
 		{"token not sent as bearer", func(ctx context.Context) context.Context {
-			return metadata.AppendToOutgoingContext(ctx, "authorization", owner.token, MetadataPool, store.DefaultPoolID, MetadataClaimToken, held.GetClaimToken())
+			return metadata.AppendToOutgoingContext(ctx, "authorization", owner.token, coordinatorv1.MetadataPool, store.DefaultPoolID, coordinatorv1.MetadataClaimToken, held.GetClaimToken())
 		}, codes.Unauthenticated},
 		{"wrong worker token", func(ctx context.Context) context.Context {
 			return metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+auth.WorkerToken([]byte("another-secret-another-secret-0123456789"), store.DefaultPoolID),
-				MetadataPool, store.DefaultPoolID, MetadataClaimToken, held.GetClaimToken())
+				coordinatorv1.MetadataPool, store.DefaultPoolID, coordinatorv1.MetadataClaimToken, held.GetClaimToken())
 		}, codes.PermissionDenied},
 		{"token of another pool", func(ctx context.Context) context.Context {
 			return metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+auth.WorkerToken(testSecret, other.ID),
-				MetadataPool, store.DefaultPoolID, MetadataClaimToken, held.GetClaimToken())
+				coordinatorv1.MetadataPool, store.DefaultPoolID, coordinatorv1.MetadataClaimToken, held.GetClaimToken())
 		}, codes.PermissionDenied},
 		{"malformed pool id", func(ctx context.Context) context.Context {
-			return metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+owner.token, MetadataPool, "Default!", MetadataClaimToken, held.GetClaimToken())
+			return metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+owner.token, coordinatorv1.MetadataPool, "Default!", coordinatorv1.MetadataClaimToken, held.GetClaimToken())
 		}, codes.PermissionDenied},
 	}
 	for _, tt := range tests {

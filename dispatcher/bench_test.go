@@ -18,8 +18,8 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
 
+	"github.com/mpegflow/mpegflow/api/coordinatorv1"
 	"github.com/mpegflow/mpegflow/apiserver"
-	"github.com/mpegflow/mpegflow/dispatcher/coordinatorv1"
 	"github.com/mpegflow/mpegflow/internal/auth"
 	"github.com/mpegflow/mpegflow/internal/events"
 	"github.com/mpegflow/mpegflow/internal/netguard"
@@ -114,7 +114,7 @@ func (r *benchRig) submit(ctx context.Context, hc *http.Client) error {
 // work claims and completes jobs until total have completed, recording
 // every successful claim's latency.
 func (r *benchRig) work(ctx context.Context, workers int, total int64) ([]time.Duration, error) {
-	md := metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+auth.WorkerToken(testSecret, "default"), MetadataPool, "default")
+	md := metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+auth.WorkerToken(testSecret, "default"), coordinatorv1.MetadataPool, "default")
 	var (
 		done    atomic.Int64
 		mu      sync.Mutex
@@ -142,7 +142,7 @@ func (r *benchRig) work(ctx context.Context, workers int, total int64) ([]time.D
 					continue
 				}
 				mine = append(mine, time.Since(start))
-				jctx := metadata.AppendToOutgoingContext(md, MetadataClaimToken, resp.GetJob().GetClaimToken())
+				jctx := metadata.AppendToOutgoingContext(md, coordinatorv1.MetadataClaimToken, resp.GetJob().GetClaimToken())
 				if _, err := r.client.Complete(jctx, &coordinatorv1.CompleteRequest{JobId: resp.GetJob().GetId()}); err != nil {
 					mu.Lock()
 					firstEr = err

@@ -11,7 +11,7 @@ import (
 
 	"k8s.io/utils/clock"
 
-	"github.com/mpegflow/mpegflow/dispatcher/coordinatorv1"
+	"github.com/mpegflow/mpegflow/api/coordinatorv1"
 	"github.com/mpegflow/mpegflow/internal/events"
 	"github.com/mpegflow/mpegflow/internal/objscope"
 	"github.com/mpegflow/mpegflow/internal/objstore"
@@ -35,6 +35,9 @@ type Config struct {
 	// BackoffBase and BackoffMax shape retry waits: base·2^(attempt−1),
 	// capped, with ±20 % jitter (defaults 10 s and 15 min).
 	BackoffBase, BackoffMax time.Duration
+	// OutputChecks is how many storage HEADs one Complete runs at once to
+	// check that the outputs it lists were uploaded (default 16).
+	OutputChecks int
 	// Clock is the time source (default the real clock).
 	Clock clock.WithTicker
 	// Jitter returns a number in [0, 1) (default math/rand/v2).
@@ -51,11 +54,15 @@ func (c *Config) defaults() error {
 	c.PollInterval = cmp.Or(c.PollInterval, 200*time.Millisecond)
 	c.BackoffBase = cmp.Or(c.BackoffBase, 10*time.Second)
 	c.BackoffMax = cmp.Or(c.BackoffMax, 15*time.Minute)
+	c.OutputChecks = cmp.Or(c.OutputChecks, 16)
 	if c.Clock == nil {
 		c.Clock = clock.RealClock{}
 	}
 	if c.Jitter == nil {
 		c.Jitter = rand.Float64
+	}
+	if c.OutputChecks < 1 {
+		return fmt.Errorf("dispatcher: output checks %d: want at least 1 HEAD at a time", c.OutputChecks)
 	}
 	if c.HeartbeatInterval >= c.Lease {
 		return fmt.Errorf("dispatcher: heartbeat interval %s must be shorter than the lease %s", c.HeartbeatInterval, c.Lease)

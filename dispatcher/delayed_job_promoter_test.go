@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/mpegflow/mpegflow/api/coordinatorv1"
 	"github.com/mpegflow/mpegflow/internal/store"
 )
 
@@ -60,7 +61,7 @@ func TestRetryBackoffSchedule(t *testing.T) {
 		failedAt := fc.Now()
 		res, err := w.fail(t.Context(), job, "ffmpeg exited with status 1", true)
 		require.NoError(t, err)
-		require.Equal(t, store.OutcomeRetryScheduled, res.GetOutcome(), "attempt %d", attempt)
+		require.Equal(t, coordinatorv1.OutcomeRetryScheduled, res.GetOutcome(), "attempt %d", attempt)
 		assert.EqualValues(t, attempt, res.GetAttempts())
 		due := failedAt.Add(wait)
 		assert.Equal(t, due.UnixMilli(), res.GetRetryAtUnixMs(), "attempt %d retries after %s", attempt, wait)
@@ -88,7 +89,7 @@ func TestRetryBackoffSchedule(t *testing.T) {
 	require.EqualValues(t, 4, last.GetAttempt())
 	res, err := w.fail(t.Context(), last, "ffmpeg exited with status 1", true)
 	require.NoError(t, err)
-	assert.Equal(t, store.OutcomeFailed, res.GetOutcome())
+	assert.Equal(t, coordinatorv1.OutcomeFailed, res.GetOutcome())
 	assert.Zero(t, res.GetRetryAtUnixMs())
 	j := e.job(id)
 	assert.Equal(t, store.JobFailed, j.Status)
@@ -112,7 +113,7 @@ func TestPromoteDelayedBeforeFractionalDue(t *testing.T) {
 	id := e.submit(store.DefaultPoolID, 1)[0]
 	res, err := w.fail(t.Context(), w.mustClaim(t, "pod-1"), "connection reset", true)
 	require.NoError(t, err)
-	require.Equal(t, store.OutcomeRetryScheduled, res.GetOutcome())
+	require.Equal(t, coordinatorv1.OutcomeRetryScheduled, res.GetOutcome())
 
 	fc.Step(9100 * time.Millisecond)
 	n, err := in.services.PromoteDelayed(ctx)

@@ -2,20 +2,15 @@ package dispatcher
 
 import (
 	"context"
-	"encoding/json"
 	"math"
 	"strings"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
-	"github.com/mpegflow/mpegflow/dispatcher/coordinatorv1"
+	"github.com/mpegflow/mpegflow/api/coordinatorv1"
 	"github.com/mpegflow/mpegflow/internal/store"
 )
-
-// PreemptedError is the Fail error a terminating pod reports; the job goes
-// back to the queue at once without using an attempt.
-const PreemptedError = "preempted"
 
 // Complete records a held job's outputs and usage and finishes it.
 func (c *Coordinator) Complete(ctx context.Context, req *coordinatorv1.CompleteRequest) (*coordinatorv1.CompleteResponse, error) {
@@ -41,8 +36,19 @@ func (c *Coordinator) Complete(ctx context.Context, req *coordinatorv1.CompleteR
 		return nil, err
 	}
 	usage := store.Usage{EncodeSeconds: u.GetEncodeSeconds(), OutputSeconds: u.GetOutputSeconds(), Accelerator: acc, GPUSeconds: u.GetGpuSeconds()}
-	outputsOf := func(held store.Job) (json.RawMessage, error) { return c.checkOutputs(ctx, held, req.GetOutputs()) }
-	j, err := c.store.CompleteJob(ctx, id, poolOf(ctx), tok, outputsOf, usage, c.cfg.Clock.Now())
+	// Check first, outside any transaction: the caller holds the running
+	// job, and every output it lists is in storage (one HEAD each). The
+	// completion then re-checks the claim in its own short transaction, so
+	// a job requeued meanwhile is not completed by its former holder.
+	held, err := c.store.CheckHeld(ctx, id, poolOf(ctx), tok)
+	if err != nil {
+		return nil, c.toStatus(ctx, "Complete", err)
+	}
+	outputs, err := c.checkOutputs(ctx, held, req.GetOutputs())
+	if err != nil {
+		return nil, c.toStatus(ctx, "Complete", err)
+	}
+	j, err := c.store.CompleteJob(ctx, id, poolOf(ctx), tok, outputs, usage, c.cfg.Clock.Now())
 	if err != nil {
 		return nil, c.toStatus(ctx, "Complete", err)
 	}
@@ -70,15 +76,23 @@ func (c *Coordinator) Fail(ctx context.Context, req *coordinatorv1.FailRequest) 
 	if err != nil {
 		return nil, err
 	}
-	preempted := req.GetRetryable() && msg == PreemptedError
+	preempted := req.GetRetryable() && msg == coordinatorv1.PreemptedError
 	j, outcome, err := c.store.FailJob(ctx, id, poolOf(ctx), tok, msg, req.GetRetryable(), preempted, c.policy())
 	if err != nil {
 		return nil, c.toStatus(ctx, "Fail", err)
 	}
 	c.afterFail(ctx, j, outcome)
-	resp := &coordinatorv1.FailResponse{Outcome: outcome, Attempts: int32(j.Attempts)}
+	resp := &coordinatorv1.FailResponse{Outcome: wireOutcomes[outcome], Attempts: int32(j.Attempts)}
 	if j.RunAfter != nil {
 		resp.RetryAtUnixMs = j.RunAfter.UnixMilli()
 	}
 	return resp, nil
+}
+
+// wireOutcomes maps the store's outcome of a failed attempt to the value
+// FailResponse.outcome carries; the storage constant never goes on the wire.
+var wireOutcomes = map[string]string{
+	store.OutcomeRequeued:       coordinatorv1.OutcomeRequeued,
+	store.OutcomeRetryScheduled: coordinatorv1.OutcomeRetryScheduled,
+	store.OutcomeFailed:         coordinatorv1.OutcomeFailed,
 }

@@ -12,6 +12,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/mpegflow/mpegflow/api/coordinatorv1"
 	"github.com/mpegflow/mpegflow/internal/store"
 )
 
@@ -29,20 +30,20 @@ func TestFailOutcomes(t *testing.T) {
 		wantError    string
 	}{
 		{
-			name: "preempted requeues at once without using an attempt", msg: PreemptedError, retryable: true,
-			wantOutcome: store.OutcomeRequeued, wantStatus: store.JobQueued, wantAttempts: 0, wantOnList: true, wantError: PreemptedError,
+			name: "preempted requeues at once without using an attempt", msg: coordinatorv1.PreemptedError, retryable: true,
+			wantOutcome: coordinatorv1.OutcomeRequeued, wantStatus: store.JobQueued, wantAttempts: 0, wantOnList: true, wantError: coordinatorv1.PreemptedError,
 		},
 		{
 			name: "retryable schedules a retry", msg: "input host unreachable", retryable: true,
-			wantOutcome: store.OutcomeRetryScheduled, wantStatus: store.JobRetryWait, wantAttempts: 1, wantDelayed: true, wantError: "input host unreachable",
+			wantOutcome: coordinatorv1.OutcomeRetryScheduled, wantStatus: store.JobRetryWait, wantAttempts: 1, wantDelayed: true, wantError: "input host unreachable",
 		},
 		{
 			name: "non-retryable fails at once", msg: "unsupported codec", retryable: false,
-			wantOutcome: store.OutcomeFailed, wantStatus: store.JobFailed, wantAttempts: 1, wantError: "unsupported codec",
+			wantOutcome: coordinatorv1.OutcomeFailed, wantStatus: store.JobFailed, wantAttempts: 1, wantError: "unsupported codec",
 		},
 		{
-			name: "preempted but not retryable fails", msg: PreemptedError, retryable: false,
-			wantOutcome: store.OutcomeFailed, wantStatus: store.JobFailed, wantAttempts: 1, wantError: PreemptedError,
+			name: "preempted but not retryable fails", msg: coordinatorv1.PreemptedError, retryable: false,
+			wantOutcome: coordinatorv1.OutcomeFailed, wantStatus: store.JobFailed, wantAttempts: 1, wantError: coordinatorv1.PreemptedError,
 		},
 	}
 	for _, tt := range tests {
@@ -81,7 +82,7 @@ func TestFailOutcomes(t *testing.T) {
 			_, err = w.heartbeat(t.Context(), job, 0.5)
 			assert.Equal(t, codes.PermissionDenied, status.Code(err), "heartbeat after fail: %v", err)
 
-			if tt.wantOutcome == store.OutcomeRequeued {
+			if tt.wantOutcome == coordinatorv1.OutcomeRequeued {
 				again := w.mustClaim(t, "pod-2")
 				assert.Equal(t, id.String(), again.GetId())
 				assert.EqualValues(t, 1, again.GetAttempt(), "a preemption gives its attempt back")

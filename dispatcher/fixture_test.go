@@ -21,7 +21,7 @@ import (
 	"k8s.io/utils/clock"
 	testingclock "k8s.io/utils/clock/testing"
 
-	"github.com/mpegflow/mpegflow/dispatcher/coordinatorv1"
+	"github.com/mpegflow/mpegflow/api/coordinatorv1"
 	"github.com/mpegflow/mpegflow/internal/auth"
 	"github.com/mpegflow/mpegflow/internal/events"
 	"github.com/mpegflow/mpegflow/internal/objstore"
@@ -138,9 +138,9 @@ func (e *env) workerWithToken(addr, pool, token string) *worker {
 
 // ctx carries the worker's credentials and, if given, a claim token.
 func (w *worker) ctx(parent context.Context, claimToken string) context.Context {
-	kv := []string{"authorization", "Bearer " + w.token, MetadataPool, w.pool}
+	kv := []string{"authorization", "Bearer " + w.token, coordinatorv1.MetadataPool, w.pool}
 	if claimToken != "" {
-		kv = append(kv, MetadataClaimToken, claimToken)
+		kv = append(kv, coordinatorv1.MetadataClaimToken, claimToken)
 	}
 	return metadata.AppendToOutgoingContext(parent, kv...)
 }

@@ -8,7 +8,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
-	"github.com/mpegflow/mpegflow/dispatcher/coordinatorv1"
+	"github.com/mpegflow/mpegflow/api/coordinatorv1"
 )
 
 func parseJobID(op, raw string) (uuid.UUID, error) {

@@ -18,7 +18,7 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
-	"github.com/mpegflow/mpegflow/dispatcher/coordinatorv1"
+	"github.com/mpegflow/mpegflow/api/coordinatorv1"
 	"github.com/mpegflow/mpegflow/internal/auth"
 	"github.com/mpegflow/mpegflow/internal/store"
 )
@@ -81,9 +81,9 @@ func (tp *tenantPools) jobSnapshot(t *testing.T, id uuid.UUID) string {
 
 // asPool is a worker context for pool with token, and a claim token if given.
 func asPool(ctx context.Context, pool, token, claimToken string) context.Context {
-	kv := []string{"authorization", "Bearer " + token, MetadataPool, pool}
+	kv := []string{"authorization", "Bearer " + token, coordinatorv1.MetadataPool, pool}
 	if claimToken != "" {
-		kv = append(kv, MetadataClaimToken, claimToken)
+		kv = append(kv, coordinatorv1.MetadataClaimToken, claimToken)
 	}
 	return metadata.AppendToOutgoingContext(ctx, kv...)
 }
@@ -156,7 +156,7 @@ func TestHostileWorkerCrossPool(t *testing.T) {
 			return asPool(ctx, tp.poolA.ID, tokB, heldB.GetClaimToken())
 		}, idA, codes.PermissionDenied},
 		{"pool B token sent twice with pool A first", func(ctx context.Context) context.Context {
-			ctx = metadata.AppendToOutgoingContext(ctx, MetadataPool, tp.poolA.ID)
+			ctx = metadata.AppendToOutgoingContext(ctx, coordinatorv1.MetadataPool, tp.poolA.ID)
 			return asPool(ctx, tp.poolB.ID, tokB, heldA.GetClaimToken())
 		}, idA, codes.PermissionDenied},
 		{"pool B token, A's queued job never claimed", func(ctx context.Context) context.Context {
@@ -252,7 +252,7 @@ func TestHostileWorkerStaleClaim(t *testing.T) {
 			e.push(pool, id)
 		}},
 		{"preempted", func(t *testing.T, held *coordinatorv1.Job, pod string) {
-			resp, err := w.fail(t.Context(), held, PreemptedError, true)
+			resp, err := w.fail(t.Context(), held, coordinatorv1.PreemptedError, true)
 			require.NoError(t, err)
 			require.Equal(t, store.OutcomeRequeued, resp.GetOutcome())
 		}},

@@ -14,7 +14,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -22,14 +21,11 @@ import (
 
 	"k8s.io/utils/clock"
 
+	"github.com/mpegflow/mpegflow/api/encodepod"
 	"github.com/mpegflow/mpegflow/internal/auth"
 	"github.com/mpegflow/mpegflow/internal/queue"
 	"github.com/mpegflow/mpegflow/internal/store"
 )
-
-// readyFile is the encoder's readiness file (encoder.ReadyFile; the
-// encoder imports this package, so the name is repeated here).
-const readyFile = "claimed"
 
 // LocalExecutorConfig tunes a LocalExecutor. Coordinator, Secret and Dir are
 // required; zero values of the rest take the defaults noted.
@@ -301,7 +297,7 @@ func (e *LocalExecutor) scaleLane(ctx context.Context, p store.Pool, lane string
 		}
 		running++
 		if !c.ready {
-			if _, err := os.Stat(filepath.Join(c.scratch, readyFile)); err == nil {
+			if _, err := os.Stat(filepath.Join(c.scratch, encodepod.ReadyFile)); err == nil {
 				c.ready = true
 			}
 		}
@@ -339,26 +335,30 @@ func podName(pool, lane string) string {
 	return name + "-" + strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(b))
 }
 
-// env is the environment a pod of the pool's ScaledJob gets: the encoder's
-// variables, nothing of the server's (no database, storage or server
-// secret), plus PATH, HOME and TZ so the binary and FFmpeg run, and TMPDIR
-// in the scratch directory as a pod's private /tmp.
+// env is the environment a pod of the pool's ScaledJob gets: the encode
+// pod's variables (encodepod.Vars, rendered as the operator renders them),
+// nothing of the server's (no database, storage or server secret), plus
+// PATH, HOME and TZ so the binary and FFmpeg run, and TMPDIR in the scratch
+// directory as a pod's private /tmp. The FFmpeg and FFprobe binaries of
+// this process's environment pass through, as an image's would.
 func (e *LocalExecutor) env(p store.Pool, lane, pod, scratch string) []string {
-	env := []string{
-		"MPEGFLOW_COORDINATOR=" + e.cfg.Coordinator,
-		"MPEGFLOW_POOL=" + p.ID,
-		"MPEGFLOW_LANE=" + lane,
-		"MPEGFLOW_WORKER_TOKEN=" + auth.WorkerToken(e.cfg.Secret, p.ID),
-		"MPEGFLOW_POD_NAME=" + pod,
-		"MPEGFLOW_NODE_NAME=" + e.cfg.Node,
-		"MPEGFLOW_ACCELERATOR=" + cmp.Or(p.Accelerator, "cpu"),
-		"MPEGFLOW_SCRATCH_DIR=" + scratch,
-		"MPEGFLOW_CLAIM_WAIT=" + e.cfg.ClaimWait.String(),
-		"MPEGFLOW_ALLOW_HTTP=" + strconv.FormatBool(e.cfg.AllowHTTP),
-		"MPEGFLOW_EGRESS_ALLOW=" + e.cfg.EgressAllow,
-		"TMPDIR=" + scratch,
-	}
-	for _, name := range []string{"PATH", "HOME", "TZ", "MPEGFLOW_FFMPEG", "MPEGFLOW_FFPROBE"} {
+	env := encodepod.Env{
+		Coordinator: e.cfg.Coordinator,
+		Pool:        p.ID,
+		Lane:        lane,
+		WorkerToken: auth.WorkerToken(e.cfg.Secret, p.ID),
+		Pod:         pod,
+		Node:        e.cfg.Node,
+		Accelerator: cmp.Or(p.Accelerator, "cpu"),
+		ScratchDir:  scratch,
+		ClaimWait:   e.cfg.ClaimWait,
+		AllowHTTP:   e.cfg.AllowHTTP,
+		EgressAllow: e.cfg.EgressAllow,
+		FFmpeg:      e.cfg.Getenv(encodepod.EnvFFmpeg),
+		FFprobe:     e.cfg.Getenv(encodepod.EnvFFprobe),
+	}.Environ()
+	env = append(env, "TMPDIR="+scratch)
+	for _, name := range []string{"PATH", "HOME", "TZ"} {
 		if v := e.cfg.Getenv(name); v != "" {
 			env = append(env, name+"="+v)
 		}

@@ -9,10 +9,11 @@ import (
 	"regexp"
 	"strings"
 
+	"golang.org/x/sync/errgroup"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
-	"github.com/mpegflow/mpegflow/dispatcher/coordinatorv1"
+	"github.com/mpegflow/mpegflow/api/coordinatorv1"
 	"github.com/mpegflow/mpegflow/internal/store"
 	"github.com/mpegflow/mpegflow/internal/validation"
 )
@@ -98,6 +99,7 @@ type outputRecord struct {
 
 // checkOutputs validates what Complete reports and checks that every file
 // is really in storage, so a completed job never points at a missing object.
+// It runs before the completing transaction, never inside it.
 func (c *Coordinator) checkOutputs(ctx context.Context, j store.Job, outs []*coordinatorv1.Output) (json.RawMessage, error) {
 	if len(outs) > MaxOutputFiles {
 		return nil, status.Errorf(codes.InvalidArgument, "Complete: at most %d outputs", MaxOutputFiles)
@@ -123,14 +125,24 @@ func (c *Coordinator) checkOutputs(ctx context.Context, j store.Job, outs []*coo
 	if len(errs) > 0 {
 		return nil, c.toStatus(ctx, "Complete", errs)
 	}
+	// One HEAD per output, OutputChecks at a time; the first missing file
+	// or failed HEAD stops the rest.
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(c.cfg.OutputChecks)
 	for _, r := range recs {
-		ok, err := c.objects.Exists(ctx, r.Key)
-		if err != nil {
-			return nil, c.toStatus(ctx, "Complete", err)
-		}
-		if !ok {
-			return nil, status.Errorf(codes.FailedPrecondition, "Complete: output %q was never uploaded", r.Name)
-		}
+		g.Go(func() error {
+			ok, err := c.objects.Exists(gctx, r.Key)
+			if err != nil {
+				return fmt.Errorf("check output %q in storage: %w", r.Name, err)
+			}
+			if !ok {
+				return status.Errorf(codes.FailedPrecondition, "Complete: output %q was never uploaded", r.Name)
+			}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, c.toStatus(ctx, "Complete", err)
 	}
 	b, err := json.Marshal(recs)
 	if err != nil {

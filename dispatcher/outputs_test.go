@@ -4,18 +4,30 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"math"
 	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
-	"github.com/mpegflow/mpegflow/dispatcher/coordinatorv1"
+	"github.com/mpegflow/mpegflow/api/coordinatorv1"
+	"github.com/mpegflow/mpegflow/internal/objstore"
 	"github.com/mpegflow/mpegflow/internal/store"
+	"github.com/mpegflow/mpegflow/internal/testenv"
 )
 
 // TestBadInput: malformed requests about a held job answer InvalidArgument
@@ -190,4 +202,106 @@ func TestOutputsLifecycle(t *testing.T) {
 	err = w.complete(t.Context(), job, video)
 	assert.Equal(t, codes.FailedPrecondition, status.Code(err), "complete twice: %v", err)
 	assert.Equal(t, store.JobCompleted, e.job(id).Status)
+}
+
+// headProbe sits between the coordinator and S3. On every HEAD (Complete's
+// output check) it tries to lock the job's row without waiting, and it holds
+// the HEADs back until limit of them are in flight at once.
+type headProbe struct {
+	db    *pgxpool.Pool
+	job   atomic.Pointer[uuid.UUID]
+	limit int
+	full  chan struct{} // closed once limit HEADs were in flight together
+
+	mu                  sync.Mutex
+	inFlight, maxFlight int
+	filled              bool
+	heads               int
+	lockErrs            []error
+}
+
+func (p *headProbe) handler(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id := p.job.Load()
+		if r.Method != http.MethodHead || id == nil {
+			next.ServeHTTP(w, r)
+			return
+		}
+		p.mu.Lock()
+		p.inFlight++
+		p.maxFlight = max(p.maxFlight, p.inFlight)
+		if p.inFlight == p.limit && !p.filled {
+			p.filled = true
+			close(p.full)
+		}
+		p.mu.Unlock()
+		select {
+		case <-p.full:
+		case <-time.After(10 * time.Second): // HEADs one after another never fill it
+		}
+		_, err := p.db.Exec(r.Context(), `SELECT 1 FROM jobs WHERE id = $1 FOR UPDATE NOWAIT`, *id)
+		next.ServeHTTP(w, r)
+		p.mu.Lock()
+		p.inFlight--
+		p.heads++
+		p.lockErrs = append(p.lockErrs, err)
+		p.mu.Unlock()
+	})
+}
+
+// TestCompleteChecksOutputsOutsideTheTransaction: Complete sends its HEADs
+// (OutputChecks at a time, in parallel) while nothing holds the job's row —
+// another session can lock it without waiting during every HEAD — and only
+// then completes the job.
+func TestCompleteChecksOutputsOutsideTheTransaction(t *testing.T) {
+	t.Parallel()
+	const checks, files = 2, 5
+	e := newEnv(t)
+	s3 := testenv.S3(t)
+	target, err := url.Parse(s3.Endpoint)
+	require.NoError(t, err)
+	probe := &headProbe{db: e.db, limit: checks, full: make(chan struct{})}
+	// The proxy keeps the Host header, so signatures made for its address
+	// still verify at the S3 server behind it.
+	proxy := httptest.NewServer(probe.handler(httputil.NewSingleHostReverseProxy(target)))
+	t.Cleanup(proxy.Close)
+	s3.Endpoint = proxy.URL
+	e.objects, err = objstore.New(s3)
+	require.NoError(t, err)
+	in := e.start(Config{OutputChecks: checks})
+	w := e.worker(in.addr, store.DefaultPoolID)
+	id := e.submit(store.DefaultPoolID, 1)[0]
+	job := w.mustClaim(t, "pod-1")
+
+	var outs []*coordinatorv1.Output
+	req := &coordinatorv1.PresignOutputsRequest{JobId: job.GetId()}
+	for i := range files {
+		name := fmt.Sprintf("hls/seg_%05d.m4s", i)
+		outs = append(outs, &coordinatorv1.Output{Name: name, Kind: "segment", SizeBytes: 4, ContentType: "video/iso.segment"})
+		req.Files = append(req.Files, &coordinatorv1.OutputFile{Name: name, ContentType: "video/iso.segment"})
+	}
+	res, err := w.client.PresignOutputs(w.ctx(t.Context(), job.GetClaimToken()), req)
+	require.NoError(t, err)
+	for _, up := range res.GetUploads() {
+		put, err := http.NewRequestWithContext(t.Context(), up.GetMethod(), up.GetUrl(), strings.NewReader("seg!"))
+		require.NoError(t, err)
+		for k, v := range up.GetHeaders() {
+			put.Header.Set(k, v)
+		}
+		resp, err := http.DefaultClient.Do(put)
+		require.NoError(t, err)
+		resp.Body.Close()
+		require.Equal(t, http.StatusOK, resp.StatusCode, "PUT %s", up.GetName())
+	}
+
+	probe.job.Store(&id)
+	require.NoError(t, w.complete(t.Context(), job, outs...))
+	assert.Equal(t, store.JobCompleted, e.job(id).Status)
+	probe.mu.Lock()
+	defer probe.mu.Unlock()
+	assert.Equal(t, files, probe.heads, "one HEAD per output")
+	assert.Equal(t, checks, probe.maxFlight, "OutputChecks HEADs at a time, no more")
+	for i, err := range probe.lockErrs {
+		assert.NoError(t, err, "HEAD %d ran while the job's row was locked", i)
+	}
 }

@@ -3,6 +3,8 @@ package dispatcher
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 
 	"github.com/mpegflow/mpegflow/internal/store"
 )
@@ -11,22 +13,43 @@ import (
 const reconcileLockKey = 0x6d70_6567_666c_6f77 // "mpegflow"
 
 // ReconcileQueues makes Redis agree with Postgres: pause keys follow the
-// pools' status, every queued job is on its list (a crash between commit and
-// push, or a Redis that lost its data, loses nothing), and retries whose
-// delayed-set entry was lost are promoted once overdue.
+// pools' status, the keys of deleted pools go, every queued job is on its
+// list (a crash between commit and push, or a Redis that lost its data,
+// loses nothing), and retries whose delayed-set entry was lost are promoted
+// once overdue. Writers commit Postgres first and write Redis after; this
+// repairs what a failed or crashed Redis write leaves behind.
 func (s *Services) ReconcileQueues(ctx context.Context) (int, error) {
 	changed := 0
 	_, err := s.c.store.TryAdvisoryLock(ctx, reconcileLockKey, func(ctx context.Context) error {
+		// Redis first, rows second. Writers commit a row before they
+		// write its keys, so a key read before the rows belongs to a pool
+		// whose row had committed by then: missing from the rows, the pool
+		// was deleted (ids are never reused). A pause or resume committed
+		// before the rows are read is written here too, never undone; one
+		// committed later can be undone only where Redis already disagreed
+		// with the row, and the next round puts that right.
+		inRedis, err := s.c.queue.Pools(ctx)
+		if err != nil {
+			return err
+		}
 		pools, err := s.c.store.ListAllPools(ctx)
 		if err != nil {
 			return err
 		}
+		exists := make(map[string]bool, len(pools))
 		for _, p := range pools {
-			want := p.Status == "paused"
-			got, err := s.c.queue.Paused(ctx, p.ID)
-			if err != nil {
-				return err
+			exists[p.ID] = true
+		}
+		for _, id := range slices.Sorted(maps.Keys(inRedis)) {
+			if !exists[id] {
+				if err := s.c.queue.DropPool(ctx, id); err != nil {
+					return err
+				}
+				changed++
 			}
+		}
+		for _, p := range pools {
+			want, got := p.Status == "paused", inRedis[p.ID]
 			if got != want {
 				if err := s.c.queue.SetPaused(ctx, p.ID, want); err != nil {
 					return err

@@ -12,6 +12,8 @@ import (
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/mpegflow/mpegflow/api/coordinatorv1"
+	"github.com/mpegflow/mpegflow/internal/queue"
 	"github.com/mpegflow/mpegflow/internal/store"
 )
 
@@ -33,10 +35,9 @@ func TestQueueReconcilerRebuildsWipedRedis(t *testing.T) {
 	w := e.worker(in.addr, store.DefaultPoolID)
 
 	paused := e.pool("paused")
-	_, err := e.store.SetPoolStatus(ctx, store.PoolScope{OrgID: e.org.ID}, paused.ID, "paused", func(p store.Pool) error {
-		return e.queue.SetPaused(ctx, p.ID, true)
-	})
+	_, err := e.store.SetPoolStatus(ctx, store.PoolScope{OrgID: e.org.ID}, paused.ID, "paused")
 	require.NoError(t, err)
+	require.NoError(t, e.queue.SetPaused(ctx, paused.ID, true))
 	pausedIDs := e.create(paused.ID, 5, 3)
 	e.push(paused.ID, pausedIDs...)
 
@@ -45,7 +46,7 @@ func TestQueueReconcilerRebuildsWipedRedis(t *testing.T) {
 	retried := w.mustClaim(t, "pod-retry")
 	res, err := w.fail(t.Context(), retried, "input host timed out", true)
 	require.NoError(t, err)
-	require.Equal(t, store.OutcomeRetryScheduled, res.GetOutcome())
+	require.Equal(t, coordinatorv1.OutcomeRetryScheduled, res.GetOutcome())
 	n, err := e.rdb.ZCard(ctx, e.queue.Keys().Delayed()).Result()
 	require.NoError(t, err)
 	require.EqualValues(t, 1, n, "the retry waits in the delayed set")
@@ -114,4 +115,66 @@ func TestQueueReconcilerRebuildsWipedRedis(t *testing.T) {
 	require.NoError(t, err)
 	assert.Nil(t, none, "the restored pause key still holds the paused pool's jobs back")
 	assert.EqualValues(t, len(pausedIDs), e.queueLen(paused.ID))
+}
+
+// TestQueueReconcilerRepairsRedisWritesLostAfterCommit: pause, resume and
+// delete commit the pool's row first and write Redis after. When that write
+// is lost (Redis failed, or the apiserver crashed in between), the
+// reconciler's next round makes Redis follow the rows: the paused pool gets
+// its key (and claims stop), the resumed pool loses its key, the deleted
+// pool's lists and pause key go; the keys of pools that exist stay.
+func TestQueueReconcilerRepairsRedisWritesLostAfterCommit(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	e := newEnv(t)
+	in := e.start(Config{})
+	own := store.PoolScope{OrgID: e.org.ID}
+
+	paused := e.pool("pause-lost")
+	waiting := e.submit(paused.ID, 1)[0]
+	_, err := e.store.SetPoolStatus(ctx, own, paused.ID, "paused")
+	require.NoError(t, err) // committed; SET of the pause key lost
+
+	resumed := e.pool("resume-lost")
+	_, err = e.store.SetPoolStatus(ctx, own, resumed.ID, "paused")
+	require.NoError(t, err)
+	require.NoError(t, e.queue.SetPaused(ctx, resumed.ID, true))
+	_, err = e.store.SetPoolStatus(ctx, own, resumed.ID, "active")
+	require.NoError(t, err) // committed; DEL of the pause key lost
+
+	deleted := e.pool("delete-lost")
+	for _, lane := range queue.Lanes {
+		require.NoError(t, e.queue.Push(ctx, deleted.ID, lane, uuid.NewString(), 0)) // ids of jobs long finished
+	}
+	require.NoError(t, e.queue.SetPaused(ctx, deleted.ID, true))
+	require.NoError(t, e.store.DeletePool(ctx, e.org.ID, deleted.ID)) // committed; DropPool lost
+
+	isPaused := func(pool string) bool {
+		p, err := e.queue.Paused(ctx, pool)
+		require.NoError(t, err)
+		return p
+	}
+	require.False(t, isPaused(paused.ID), "precondition: the lost SET")
+	require.True(t, isPaused(resumed.ID), "precondition: the lost DEL")
+	inRedis, err := e.queue.Pools(ctx)
+	require.NoError(t, err)
+	require.Contains(t, inRedis, deleted.ID, "precondition: the lost DropPool")
+
+	changed, err := in.services.ReconcileQueues(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, 3, changed, "one pause key set, one cleared, one pool's keys dropped")
+	assert.True(t, isPaused(paused.ID), "the paused pool gets its key")
+	assert.False(t, isPaused(resumed.ID), "the resumed pool loses its key")
+	inRedis, err = e.queue.Pools(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, map[string]bool{paused.ID: true}, inRedis, "the deleted pool's lists and pause key are gone; the paused pool keeps its list and key")
+	assert.EqualValues(t, 1, e.queueLen(paused.ID), "the paused pool's job waits on its list")
+	none, err := e.worker(in.addr, paused.ID).claim(t.Context(), "pod-1", 0)
+	require.NoError(t, err)
+	assert.Nil(t, none, "the paused pool hands out no work")
+	assert.Equal(t, store.JobQueued, e.job(waiting).Status)
+
+	changed, err = in.services.ReconcileQueues(ctx)
+	require.NoError(t, err)
+	assert.Zero(t, changed, "a second round finds nothing to fix")
 }

@@ -13,8 +13,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/mpegflow/mpegflow/api/coordinatorv1"
 	"github.com/mpegflow/mpegflow/apiserver"
-	"github.com/mpegflow/mpegflow/dispatcher/coordinatorv1"
 	"github.com/mpegflow/mpegflow/internal/events"
 	"github.com/mpegflow/mpegflow/internal/store"
 )

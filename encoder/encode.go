@@ -11,7 +11,7 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/mpegflow/mpegflow/dispatcher/coordinatorv1"
+	"github.com/mpegflow/mpegflow/api/coordinatorv1"
 	"github.com/mpegflow/mpegflow/encoder/ffmpeg"
 	"github.com/mpegflow/mpegflow/internal/netguard"
 )

@@ -7,7 +7,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/mpegflow/mpegflow/dispatcher/coordinatorv1"
+	"github.com/mpegflow/mpegflow/api/coordinatorv1"
 )
 
 // heartbeat keeps a claimed job's lease alive and carries its progress. A

@@ -15,16 +15,11 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
 
-	"github.com/mpegflow/mpegflow/dispatcher"
-	"github.com/mpegflow/mpegflow/dispatcher/coordinatorv1"
+	"github.com/mpegflow/mpegflow/api/coordinatorv1"
+	"github.com/mpegflow/mpegflow/api/encodepod"
 	"github.com/mpegflow/mpegflow/encoder/ffmpeg"
 	"github.com/mpegflow/mpegflow/internal/encodespec"
 )
-
-// ReadyFile is written into the scratch directory once the pod holds a
-// claim; the pod's exec readiness probe checks for it, so KEDA counts the
-// pod as pending until it really has work.
-const ReadyFile = "claimed"
 
 // Errors the caller maps to exit codes.
 var (
@@ -56,9 +51,9 @@ func Run(ctx context.Context, cfg Config, stop <-chan struct{}, log *slog.Logger
 }
 
 func (w *Worker) auth(ctx context.Context, claimToken string) context.Context {
-	kv := []string{"authorization", "Bearer " + w.cfg.WorkerToken, dispatcher.MetadataPool, w.cfg.Pool}
+	kv := []string{coordinatorv1.MetadataAuthorization, "Bearer " + w.cfg.WorkerToken, coordinatorv1.MetadataPool, w.cfg.Pool}
 	if claimToken != "" {
-		kv = append(kv, dispatcher.MetadataClaimToken, claimToken)
+		kv = append(kv, coordinatorv1.MetadataClaimToken, claimToken)
 	}
 	return metadata.AppendToOutgoingContext(ctx, kv...)
 }
@@ -92,7 +87,7 @@ func (w *Worker) run(ctx context.Context, stop <-chan struct{}) error {
 	if err := os.MkdirAll(w.cfg.ScratchDir, 0o755); err != nil {
 		return w.fail(ctx, log, job, fmt.Errorf("scratch directory: %w", err), true)
 	}
-	ready := filepath.Join(w.cfg.ScratchDir, ReadyFile)
+	ready := filepath.Join(w.cfg.ScratchDir, encodepod.ReadyFile)
 	if err := os.WriteFile(ready, []byte(job.GetId()+"\n"), 0o644); err != nil {
 		return w.fail(ctx, log, job, fmt.Errorf("write readiness file: %w", err), true)
 	}
@@ -171,7 +166,7 @@ func (w *Worker) fail(ctx context.Context, log *slog.Logger, job *coordinatorv1.
 func (w *Worker) preempt(log *slog.Logger, job *coordinatorv1.Job) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 	defer cancel()
-	_, err := w.client.Fail(w.auth(ctx, job.GetClaimToken()), &coordinatorv1.FailRequest{JobId: job.GetId(), Error: dispatcher.PreemptedError, Retryable: true})
+	_, err := w.client.Fail(w.auth(ctx, job.GetClaimToken()), &coordinatorv1.FailRequest{JobId: job.GetId(), Error: coordinatorv1.PreemptedError, Retryable: true})
 	if err != nil {
 		return fmt.Errorf("hand back job %s after SIGTERM: %w", job.GetId(), err)
 	}

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/mpegflow/mpegflow/api/encodepod"
 	"github.com/mpegflow/mpegflow/internal/store"
 )
 
@@ -124,7 +125,7 @@ func (c Config) withDefaults() (Config, error) {
 			errs = append(errs, fmt.Errorf("operator: object storage CIDR %q: %w", cidr, err))
 		}
 	}
-	if c.ClaimWait > 30*time.Second {
+	if c.ClaimWait > encodepod.MaxClaimWait {
 		errs = append(errs, errors.New("operator: ClaimWait must be at most 30s (the encoder's limit)"))
 	}
 	if c.DefaultPool != nil {

@@ -234,7 +234,7 @@ func TestKEDAPauseHoldsJobsUntilResume(t *testing.T) {
 	h.reconcile()
 	name := ScaledJobName(paused.ID, LaneLive)
 
-	_, err := h.admin.SetPoolStatus(ctx, h.scope(), paused.ID, "paused", func(store.Pool) error { return nil })
+	_, err := h.admin.SetPoolStatus(ctx, h.scope(), paused.ID, "paused")
 	require.NoError(t, err)
 	h.reconcile()
 	require.Equal(t, "true", h.scaledJob(name).Annotations[kedav1alpha1.PausedAnnotation])
@@ -250,7 +250,7 @@ func TestKEDAPauseHoldsJobsUntilResume(t *testing.T) {
 	require.NoError(t, err)
 	require.EqualValues(t, 2, n, "paused ids wait in Redis")
 
-	_, err = h.admin.SetPoolStatus(ctx, h.scope(), paused.ID, "active", func(store.Pool) error { return nil })
+	_, err = h.admin.SetPoolStatus(ctx, h.scope(), paused.ID, "active")
 	require.NoError(t, err)
 	h.reconcile()
 	require.NotContains(t, h.scaledJob(name).Annotations, kedav1alpha1.PausedAnnotation)

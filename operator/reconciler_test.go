@@ -181,7 +181,7 @@ func TestReconcilePauseResumeTune(t *testing.T) {
 	_, err := h.cs.BatchV1().Jobs(h.ns).Create(ctx, running, metav1.CreateOptions{})
 	require.NoError(t, err)
 
-	_, err = h.admin.SetPoolStatus(ctx, h.scope(), p.ID, "paused", func(store.Pool) error { return nil })
+	_, err = h.admin.SetPoolStatus(ctx, h.scope(), p.ID, "paused")
 	require.NoError(t, err)
 	h.reconcile()
 	for _, lane := range []string{LaneLive, LaneBackfill} {
@@ -190,7 +190,7 @@ func TestReconcilePauseResumeTune(t *testing.T) {
 	}
 	require.Equal(t, gen, h.scaledJob(name).Generation, "pausing must not bump the generation")
 
-	_, err = h.admin.SetPoolStatus(ctx, h.scope(), p.ID, "active", func(store.Pool) error { return nil })
+	_, err = h.admin.SetPoolStatus(ctx, h.scope(), p.ID, "active")
 	require.NoError(t, err)
 	h.reconcile()
 	sj := h.scaledJob(name)
@@ -271,7 +271,7 @@ func TestReconcileRevertsDriftAndPrunes(t *testing.T) {
 	require.True(t, apierrors.IsNotFound(err), "backfill ScaledJob pruned: %v", err)
 	h.scaledJob(name)
 
-	require.NoError(t, h.admin.DeletePool(ctx, h.org.Org.ID, p.ID, func() error { return nil }))
+	require.NoError(t, h.admin.DeletePool(ctx, h.org.Org.ID, p.ID))
 	h.reconcile()
 	for _, res := range managedResources {
 		list, err := h.dyn.Resource(res).Namespace(h.ns).List(ctx, metav1.ListOptions{LabelSelector: LabelPool + "=" + p.ID})

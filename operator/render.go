@@ -16,7 +16,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/utils/ptr"
 
-	"github.com/mpegflow/mpegflow/encoder"
+	"github.com/mpegflow/mpegflow/api/encodepod"
 	"github.com/mpegflow/mpegflow/internal/auth"
 	"github.com/mpegflow/mpegflow/internal/queue"
 	"github.com/mpegflow/mpegflow/internal/store"
@@ -204,25 +204,16 @@ func scaledJob(cfg Config, p store.Pool, lane string) *kedav1alpha1.ScaledJob {
 func jobSpec(cfg Config, p store.Pool, lane string) *batchv1.JobSpec {
 	podLabels := poolLabels(cfg, p, "encoder")
 	podLabels[LabelLane] = lane
-	env := []corev1.EnvVar{
-		{Name: "MPEGFLOW_COORDINATOR", Value: cfg.Coordinator},
-		{Name: "MPEGFLOW_POOL", Value: p.ID},
-		{Name: "MPEGFLOW_LANE", Value: lane},
-		{Name: "MPEGFLOW_WORKER_TOKEN", ValueFrom: &corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{
-			LocalObjectReference: corev1.LocalObjectReference{Name: SecretName(p.ID)}, Key: WorkerTokenKey,
-		}}},
-		{Name: "MPEGFLOW_POD_NAME", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{APIVersion: "v1", FieldPath: "metadata.name"}}},
-		{Name: "MPEGFLOW_NODE_NAME", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{APIVersion: "v1", FieldPath: "spec.nodeName"}}},
-		{Name: "MPEGFLOW_ACCELERATOR", Value: p.Accelerator},
-		{Name: "MPEGFLOW_SCRATCH_DIR", Value: ScratchDir},
-		{Name: "MPEGFLOW_CLAIM_WAIT", Value: cfg.ClaimWait.String()},
-	}
-	if cfg.EncoderAllowHTTP {
-		env = append(env, corev1.EnvVar{Name: "MPEGFLOW_ALLOW_HTTP", Value: "true"})
-	}
-	if cfg.EncoderEgressAllow != "" {
-		env = append(env, corev1.EnvVar{Name: "MPEGFLOW_EGRESS_ALLOW", Value: cfg.EncoderEgressAllow})
-	}
+	env := podEnv(encodepod.Env{
+		Coordinator: cfg.Coordinator,
+		Pool:        p.ID,
+		Lane:        lane,
+		Accelerator: p.Accelerator,
+		ScratchDir:  ScratchDir,
+		ClaimWait:   cfg.ClaimWait,
+		AllowHTTP:   cfg.EncoderAllowHTTP,
+		EgressAllow: cfg.EncoderEgressAllow,
+	}, SecretName(p.ID))
 	res := corev1.ResourceRequirements{}
 	setQ := func(rl *corev1.ResourceList, name corev1.ResourceName, q string) {
 		if q == "" {
@@ -286,7 +277,7 @@ func jobSpec(cfg Config, p store.Pool, lane string) *batchv1.JobSpec {
 					// still long-polling is not mistaken for work in hand.
 					ReadinessProbe: &corev1.Probe{
 						ProbeHandler: corev1.ProbeHandler{Exec: &corev1.ExecAction{
-							Command: []string{"test", "-f", path.Join(ScratchDir, encoder.ReadyFile)},
+							Command: []string{"test", "-f", path.Join(ScratchDir, encodepod.ReadyFile)},
 						}},
 						PeriodSeconds:    2,
 						FailureThreshold: 1,
@@ -313,6 +304,34 @@ func jobSpec(cfg Config, p store.Pool, lane string) *batchv1.JobSpec {
 			},
 		},
 	}
+}
+
+// podEnv renders the encode pod's environment (encodepod.Vars) into a
+// container's: values as they are, the worker token from the pool's Secret,
+// the pod's and node's names from the downward API.
+func podEnv(e encodepod.Env, secret string) []corev1.EnvVar {
+	var env []corev1.EnvVar
+	for _, s := range e.Render() {
+		v := corev1.EnvVar{Name: s.Name}
+		switch s.Source {
+		case encodepod.FromValue:
+			v.Value = s.Value
+		case encodepod.FromWorkerTokenSecret:
+			v.ValueFrom = &corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{
+				LocalObjectReference: corev1.LocalObjectReference{Name: secret}, Key: WorkerTokenKey,
+			}}
+		case encodepod.FromPodName:
+			v.ValueFrom = &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{APIVersion: "v1", FieldPath: "metadata.name"}}
+		case encodepod.FromNodeName:
+			v.ValueFrom = &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{APIVersion: "v1", FieldPath: "spec.nodeName"}}
+		default:
+			// A Source added to encodepod without a rendering here: a
+			// programming error the render tests meet first.
+			panic(fmt.Sprintf("operator: encode pod variable %s has a source (%d) a pod template cannot render", s.Name, s.Source))
+		}
+		env = append(env, v)
+	}
+	return env
 }
 
 func triggerAuth(cfg Config, p store.Pool) *kedav1alpha1.TriggerAuthentication {

@@ -19,6 +19,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/mpegflow/mpegflow/api/encodepod"
 	"github.com/mpegflow/mpegflow/internal/client"
 )
 
@@ -153,11 +154,11 @@ func devEncoders(data string) []devEncoder {
 		for _, kv := range strings.Split(string(environ), "\x00") {
 			name, value, _ := strings.Cut(kv, "=")
 			switch name {
-			case "MPEGFLOW_SCRATCH_DIR":
+			case encodepod.EnvScratchDir:
 				enc.scratch = value
-			case "MPEGFLOW_POD_NAME":
+			case encodepod.EnvPodName:
 				enc.pod = value
-			case "MPEGFLOW_POOL":
+			case encodepod.EnvPool:
 				enc.pool = value
 			}
 		}
@@ -165,7 +166,7 @@ func devEncoders(data string) []devEncoder {
 			continue
 		}
 		enc.pid = pid
-		_, err = os.Stat(filepath.Join(enc.scratch, "claimed"))
+		_, err = os.Stat(filepath.Join(enc.scratch, encodepod.ReadyFile))
 		enc.hasClaimFile = err == nil
 		out = append(out, enc)
 	}

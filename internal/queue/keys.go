@@ -4,6 +4,8 @@
 // renamed key changes in one place.
 package queue
 
+import "strings"
+
 // DefaultPrefix is the production prefix of every key ("mpegflow").
 const DefaultPrefix = "mpegflow"
 
@@ -48,3 +50,30 @@ func (k Keys) RateLimitOrg(orgID string) string { return k.Prefix + ":ratelimit:
 // RateLimitClient is the bucket of failed authentications from one client
 // address (an IPv4 address or an IPv6 /64, as the rate limiter names it).
 func (k Keys) RateLimitClient(client string) string { return k.Prefix + ":ratelimit:ip:" + client }
+
+// All is the SCAN pattern of every key under the prefix (glob characters in
+// the prefix escaped).
+func (k Keys) All() string {
+	var b strings.Builder
+	for _, r := range k.Prefix {
+		if strings.ContainsRune(`*?[]\`, r) {
+			b.WriteByte('\\')
+		}
+		b.WriteRune(r)
+	}
+	return b.String() + ":*"
+}
+
+// PoolOf returns the pool a pool's key belongs to (one of its lanes' lists
+// or its pause key), and false for any other key.
+func (k Keys) PoolOf(key string) (string, bool) {
+	if rest, ok := strings.CutPrefix(key, k.Prefix+":queue:"); ok {
+		pool := strings.TrimSuffix(rest, ":backfill")
+		return pool, pool != "" && !strings.Contains(pool, ":")
+	}
+	if rest, ok := strings.CutPrefix(key, k.Prefix+":pool:"); ok {
+		pool, paused := strings.CutSuffix(rest, ":paused")
+		return pool, paused && pool != "" && !strings.Contains(pool, ":")
+	}
+	return "", false
+}

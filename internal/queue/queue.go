@@ -72,6 +72,24 @@ func (q *Queue) Paused(ctx context.Context, pool string) (bool, error) {
 	return n == 1, nil
 }
 
+// Pools reads, in one pass over the prefix's keys (SCAN, never KEYS), every
+// pool that has keys in Redis (a lane's list or a pause key), each with
+// whether its pause key exists. The queue reconciler compares it with the
+// pool rows: pause keys follow the status, deleted pools' keys go.
+func (q *Queue) Pools(ctx context.Context) (map[string]bool, error) {
+	paused := map[string]bool{}
+	iter := q.rdb.Scan(ctx, 0, q.keys.All(), 1000).Iterator()
+	for iter.Next(ctx) {
+		if pool, ok := q.keys.PoolOf(iter.Val()); ok {
+			paused[pool] = paused[pool] || iter.Val() == q.keys.Paused(pool)
+		}
+	}
+	if err := iter.Err(); err != nil {
+		return nil, fmt.Errorf("scan the keys of pools: %w", err)
+	}
+	return paused, nil
+}
+
 // DropPool removes a deleted pool's lists and pause key.
 func (q *Queue) DropPool(ctx context.Context, pool string) error {
 	keys := []string{q.keys.Paused(pool)}

@@ -187,3 +187,50 @@ func TestPushManyMembersAndDropPool(t *testing.T) {
 	require.NoError(t, err)
 	require.False(t, paused, "the pause key goes with the pool")
 }
+
+func TestPoolOfParsesOnlyPoolKeys(t *testing.T) {
+	t.Parallel()
+	k := queue.NewKeys("")
+	for key, want := range map[string]string{
+		k.Queue("p1", "live"):      "p1",
+		k.Queue("p1", "backfill"):  "p1",
+		k.Paused("default"):        "default",
+		k.Delayed():                "",
+		k.Events():                 "",
+		"mpegflow:pool:p1":         "",
+		"mpegflow:queue:":          "",
+		"mpegflow:queue:a:b:c":     "",
+		"other:queue:p1":           "",
+		"mpegflow:pool:p1:drained": "",
+	} {
+		pool, ok := k.PoolOf(key)
+		require.Equal(t, want != "", ok, key)
+		if ok {
+			require.Equal(t, want, pool, key)
+		}
+	}
+	require.Equal(t, "mpegflow:*", k.All())
+	require.Equal(t, `t\*\?:*`, queue.NewKeys("t*?").All(), "glob characters of the prefix are escaped")
+}
+
+func TestPoolsListsPoolsWithKeys(t *testing.T) {
+	t.Parallel()
+	q := newQueue(t)
+	other := newQueue(t) // another prefix on the same server
+	ctx := t.Context()
+	require.NoError(t, q.Push(ctx, "live-only", "live", "a", 0))
+	require.NoError(t, q.Push(ctx, "backfill-only", "backfill", "b", 0))
+	require.NoError(t, q.SetPaused(ctx, "paused-only", true))
+	require.NoError(t, q.Delay(ctx, "c", time.Now()))
+	require.NoError(t, other.Push(ctx, "elsewhere", "live", "d", 0))
+
+	require.NoError(t, q.SetPaused(ctx, "live-only", true))
+	pools, err := q.Pools(ctx)
+	require.NoError(t, err)
+	require.Equal(t, map[string]bool{"backfill-only": false, "live-only": true, "paused-only": true}, pools, "pool → paused")
+
+	require.NoError(t, q.DropPool(ctx, "live-only"))
+	pools, err = q.Pools(ctx)
+	require.NoError(t, err)
+	require.Equal(t, map[string]bool{"backfill-only": false, "paused-only": true}, pools)
+}

@@ -165,10 +165,11 @@ func clearWorker(ctx context.Context, tx execer, j Job) error {
 	return mapErr(err, "worker")
 }
 
-// CompleteJob records a held job's outputs and usage and finishes it.
-// outputs runs with the job locked and returns the outputs document (the
-// coordinator checks that every file is in storage there); its error aborts.
-func (s *Store) CompleteJob(ctx context.Context, id uuid.UUID, pool string, tokenHash []byte, outputsOf func(Job) (json.RawMessage, error), u Usage, now time.Time) (Job, error) {
+// CompleteJob records a held job's outputs document and usage and finishes
+// it. The caller checks the outputs (every file in storage) before: the
+// transaction locks the job only to check again that the caller still holds
+// it running (same claim token), so no network I/O waits on the lock.
+func (s *Store) CompleteJob(ctx context.Context, id uuid.UUID, pool string, tokenHash []byte, outputs json.RawMessage, u Usage, now time.Time) (Job, error) {
 	var out Job
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		j, _, err := heldJob(ctx, tx, id, pool, tokenHash)
@@ -177,10 +178,6 @@ func (s *Store) CompleteJob(ctx context.Context, id uuid.UUID, pool string, toke
 		}
 		if j.Status != JobRunning {
 			return &NotRunningError{Status: j.Status}
-		}
-		outputs, err := outputsOf(j)
-		if err != nil {
-			return err
 		}
 		// The update and its companions go in one round trip.
 		var b batch

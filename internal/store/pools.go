@@ -259,10 +259,10 @@ func (s *Store) UpdatePool(ctx context.Context, sc PoolScope, id string, edit fu
 	return out, err
 }
 
-// SetPoolStatus records a pause or resume. apply runs inside the transaction
-// after the row changed (the caller sets or clears the Redis pause key there),
-// so the row commits only if apply succeeded.
-func (s *Store) SetPoolStatus(ctx context.Context, sc PoolScope, id, status string, apply func(Pool) error) (Pool, error) {
+// SetPoolStatus records a pause or resume (and its pool event) and commits.
+// The caller then sets or clears the Redis pause key; should that fail, or
+// the caller crash first, the queue reconciler makes the key follow the row.
+func (s *Store) SetPoolStatus(ctx context.Context, sc PoolScope, id, status string) (Pool, error) {
 	var out Pool
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		var was string
@@ -278,18 +278,17 @@ func (s *Store) SetPoolStatus(ctx context.Context, sc PoolScope, id, status stri
 		}
 		out = p
 		if was != status {
-			if err := insertPoolEvent(ctx, tx, p); err != nil {
-				return err
-			}
+			return insertPoolEvent(ctx, tx, p)
 		}
-		return apply(p)
+		return nil
 	})
 	return out, err
 }
 
-// DeletePool deletes a dedicated pool that has no unfinished jobs. cleanup
-// runs inside the transaction (the caller removes the pool's Redis keys).
-func (s *Store) DeletePool(ctx context.Context, orgID uuid.UUID, id string, cleanup func() error) error {
+// DeletePool deletes a dedicated pool that has no unfinished jobs and
+// commits. The caller then removes the pool's Redis keys; what it leaves
+// (Redis failed, or the caller crashed first) the queue reconciler drops.
+func (s *Store) DeletePool(ctx context.Context, orgID uuid.UUID, id string) error {
 	return s.inTx(ctx, func(tx pgx.Tx) error {
 		var got string
 		if err := tx.QueryRow(ctx, `SELECT id FROM worker_pools WHERE id = $1 AND org_id = $2 FOR UPDATE`, id, orgID).Scan(&got); err != nil {
@@ -302,9 +301,7 @@ func (s *Store) DeletePool(ctx context.Context, orgID uuid.UUID, id string, clea
 		if active > 0 {
 			return conflict("pool %s still has %d unfinished jobs; cancel them or let them finish first", id, active)
 		}
-		if _, err := tx.Exec(ctx, `DELETE FROM worker_pools WHERE id = $1`, id); err != nil {
-			return mapErr(err, "pool")
-		}
-		return cleanup()
+		_, err := tx.Exec(ctx, `DELETE FROM worker_pools WHERE id = $1`, id)
+		return mapErr(err, "pool")
 	})
 }

@@ -1,7 +1,6 @@
 package store_test
 
 import (
-	"errors"
 	"slices"
 	"strings"
 	"testing"
@@ -159,7 +158,6 @@ func TestPoolScope(t *testing.T) {
 	rename := func(name string) func(*store.PoolSettings) error {
 		return func(p *store.PoolSettings) error { p.Name = name; return nil }
 	}
-	noApply := func(store.Pool) error { return nil }
 
 	t.Run("other org's pool is not found", func(t *testing.T) {
 		t.Parallel()
@@ -170,16 +168,10 @@ func TestPoolScope(t *testing.T) {
 			_, err = s.UpdatePool(ctx, sc, poolA.ID, func(p *store.PoolSettings) error { called = true; return nil })
 			require.ErrorIs(t, err, store.ErrNotFound)
 			assert.False(t, called, "edit never sees another org's settings")
-			_, err = s.SetPoolStatus(ctx, sc, poolA.ID, "paused", func(store.Pool) error {
-				t.Error("apply called for another org's pool")
-				return nil
-			})
+			_, err = s.SetPoolStatus(ctx, sc, poolA.ID, "paused")
 			require.ErrorIs(t, err, store.ErrNotFound)
 		}
-		require.ErrorIs(t, s.DeletePool(ctx, b.Org.ID, poolA.ID, func() error {
-			t.Error("cleanup called for another org's pool")
-			return nil
-		}), store.ErrNotFound)
+		require.ErrorIs(t, s.DeletePool(ctx, b.Org.ID, poolA.ID), store.ErrNotFound)
 
 		got, err := s.GetPool(ctx, ownA, poolA.ID)
 		require.NoError(t, err)
@@ -200,9 +192,9 @@ func TestPoolScope(t *testing.T) {
 		t.Parallel()
 		_, err := s.UpdatePool(ctx, ownB, store.DefaultPoolID, rename("mine now"))
 		require.ErrorIs(t, err, store.ErrNotFound)
-		_, err = s.SetPoolStatus(ctx, ownB, store.DefaultPoolID, "paused", noApply)
+		_, err = s.SetPoolStatus(ctx, ownB, store.DefaultPoolID, "paused")
 		require.ErrorIs(t, err, store.ErrNotFound)
-		require.ErrorIs(t, s.DeletePool(ctx, b.Org.ID, store.DefaultPoolID, func() error { return nil }), store.ErrNotFound)
+		require.ErrorIs(t, s.DeletePool(ctx, b.Org.ID, store.DefaultPoolID), store.ErrNotFound)
 
 		p, err := s.GetPool(ctx, sharedB, store.DefaultPoolID)
 		require.NoError(t, err)
@@ -215,7 +207,7 @@ func TestPoolScope(t *testing.T) {
 		p, err := s.UpdatePool(ctx, ownB, poolB.ID, rename("renamed"))
 		require.NoError(t, err)
 		assert.Equal(t, "renamed", p.Name)
-		p, err = s.SetPoolStatus(ctx, ownB, poolB.ID, "paused", noApply)
+		p, err = s.SetPoolStatus(ctx, ownB, poolB.ID, "paused")
 		require.NoError(t, err)
 		assert.Equal(t, "paused", p.Status)
 	})
@@ -251,7 +243,7 @@ func TestUpdatePoolSharedWithShared(t *testing.T) {
 	assert.Equal(t, 60, p.MaxReplicas)
 	assert.Nil(t, p.OrgID, "updating the shared pool keeps it shared")
 
-	p, err = s.SetPoolStatus(ctx, sc, store.DefaultPoolID, "paused", func(store.Pool) error { return nil })
+	p, err = s.SetPoolStatus(ctx, sc, store.DefaultPoolID, "paused")
 	require.NoError(t, err)
 	assert.Equal(t, "paused", p.Status)
 }
@@ -276,33 +268,6 @@ func TestUpdatePoolEditErrorChangesNothing(t *testing.T) {
 	assert.Equal(t, pool.MaxReplicas, got.MaxReplicas)
 }
 
-func TestSetPoolStatusApplyErrorRollsBack(t *testing.T) {
-	t.Parallel()
-	s, _ := newStore(t)
-	ctx := t.Context()
-	b := bootstrap(t, s, "Acme")
-	pool := createPool(t, s, b.Org.ID, "p")
-	sc := store.PoolScope{OrgID: b.Org.ID}
-	redisDown := errors.New("redis unavailable")
-
-	var applied store.Pool
-	_, err := s.SetPoolStatus(ctx, sc, pool.ID, "paused", func(p store.Pool) error {
-		applied = p
-		return redisDown
-	})
-	require.ErrorIs(t, err, redisDown)
-	assert.Equal(t, "paused", applied.Status, "apply sees the changed row")
-	got, err := s.GetPool(ctx, sc, pool.ID)
-	require.NoError(t, err)
-	assert.Equal(t, "active", got.Status, "the status change was rolled back")
-
-	_, err = s.SetPoolStatus(ctx, sc, pool.ID, "paused", func(store.Pool) error { return nil })
-	require.NoError(t, err)
-	got, err = s.GetPool(ctx, sc, pool.ID)
-	require.NoError(t, err)
-	assert.Equal(t, "paused", got.Status)
-}
-
 func TestDeletePool(t *testing.T) {
 	t.Parallel()
 	s, _ := newStore(t)
@@ -315,32 +280,22 @@ func TestDeletePool(t *testing.T) {
 	nj.PoolID = pool.ID
 	j := createJob(t, s, nj)
 
-	cleanups := 0
-	cleanup := func() error { cleanups++; return nil }
-	err := s.DeletePool(ctx, b.Org.ID, pool.ID, cleanup)
+	err := s.DeletePool(ctx, b.Org.ID, pool.ID)
 	require.ErrorIs(t, err, store.ErrConflict, "a queued job keeps the pool")
-	assert.Zero(t, cleanups)
 	_, err = s.GetPool(ctx, sc, pool.ID)
 	require.NoError(t, err)
 
 	_, err = s.CancelJob(ctx, b.Org.ID, j.ID)
 	require.NoError(t, err)
 
-	dropFailed := errors.New("redis unavailable")
-	err = s.DeletePool(ctx, b.Org.ID, pool.ID, func() error { return dropFailed })
-	require.ErrorIs(t, err, dropFailed)
-	_, err = s.GetPool(ctx, sc, pool.ID)
-	require.NoError(t, err, "a failed cleanup rolls the delete back")
-
-	require.NoError(t, s.DeletePool(ctx, b.Org.ID, pool.ID, cleanup))
-	assert.Equal(t, 1, cleanups)
+	require.NoError(t, s.DeletePool(ctx, b.Org.ID, pool.ID))
 	_, err = s.GetPool(ctx, sc, pool.ID)
 	require.ErrorIs(t, err, store.ErrNotFound)
 	got, err := s.GetJob(ctx, b.Org.ID, j.ID)
 	require.NoError(t, err, "finished jobs outlive their pool")
 	assert.Equal(t, pool.ID, got.PoolID)
 
-	require.ErrorIs(t, s.DeletePool(ctx, b.Org.ID, pool.ID, cleanup), store.ErrNotFound)
+	require.ErrorIs(t, s.DeletePool(ctx, b.Org.ID, pool.ID), store.ErrNotFound)
 }
 
 func TestDeletePoolBlockedByEveryUnfinishedStatus(t *testing.T) {
@@ -370,7 +325,7 @@ func TestDeletePoolBlockedByEveryUnfinishedStatus(t *testing.T) {
 			_, err := db.Exec(ctx, `UPDATE jobs SET status = $2 WHERE id = $1`, j.ID, tc.status)
 			require.NoError(t, err)
 
-			err = s.DeletePool(ctx, b.Org.ID, pool.ID, func() error { return nil })
+			err = s.DeletePool(ctx, b.Org.ID, pool.ID)
 			if tc.blocked {
 				require.ErrorIs(t, err, store.ErrConflict)
 				return

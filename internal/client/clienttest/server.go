@@ -227,12 +227,15 @@ func (j *Job) Complete(outputs map[string][]byte) {
 		}
 		recs = append(recs, record{Name: name, Kind: "file", SizeBytes: int64(len(body)), ContentType: "application/octet-stream", Key: key})
 	}
-	job, err := j.s.Store.CompleteJob(ctx, j.ID, j.pool, j.token, func(store.Job) (json.RawMessage, error) {
-		if recs == nil {
-			return json.RawMessage(`[]`), nil
+	doc := json.RawMessage(`[]`)
+	if recs != nil {
+		b, err := json.Marshal(recs)
+		if err != nil {
+			j.t.Fatalf("outputs document of job %s: %v", j.ID, err)
 		}
-		return json.Marshal(recs)
-	}, store.Usage{EncodeSeconds: 1}, time.Now())
+		doc = b
+	}
+	job, err := j.s.Store.CompleteJob(ctx, j.ID, j.pool, j.token, doc, store.Usage{EncodeSeconds: 1}, time.Now())
 	if err != nil {
 		j.t.Fatalf("complete job %s: %v", j.ID, err)
 	}

@@ -1141,7 +1141,7 @@ const file_coordinator_proto_rawDesc = "" +
 	"\tHeartbeat\x12).mpegflow.coordinator.v1.HeartbeatRequest\x1a*.mpegflow.coordinator.v1.HeartbeatResponse\x12q\n" +
 	"\x0ePresignOutputs\x12..mpegflow.coordinator.v1.PresignOutputsRequest\x1a/.mpegflow.coordinator.v1.PresignOutputsResponse\x12_\n" +
 	"\bComplete\x12(.mpegflow.coordinator.v1.CompleteRequest\x1a).mpegflow.coordinator.v1.CompleteResponse\x12S\n" +
-	"\x04Fail\x12$.mpegflow.coordinator.v1.FailRequest\x1a%.mpegflow.coordinator.v1.FailResponseBEZCgithub.com/mpegflow/mpegflow/dispatcher/coordinatorv1;coordinatorv1b\x06proto3"
+	"\x04Fail\x12$.mpegflow.coordinator.v1.FailRequest\x1a%.mpegflow.coordinator.v1.FailResponseB>Z<github.com/mpegflow/mpegflow/api/coordinatorv1;coordinatorv1b\x06proto3"
 
 var (
 	file_coordinator_proto_rawDescOnce sync.Once
