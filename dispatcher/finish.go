@@ -10,6 +10,7 @@ import (
 
 	"github.com/mpegflow/mpegflow/api/coordinatorv1"
 	"github.com/mpegflow/mpegflow/internal/store"
+	"github.com/mpegflow/mpegflow/internal/validation"
 )
 
 // Complete records a held job's outputs and usage and finishes it.
@@ -65,12 +66,11 @@ func (c *Coordinator) Fail(ctx context.Context, req *coordinatorv1.FailRequest) 
 	if err != nil {
 		return nil, err
 	}
-	msg := strings.TrimSpace(req.GetError())
+	// The error may carry FFmpeg's words about tenant media: keep it as
+	// storable text (no NUL, no cut UTF-8 sequence).
+	msg := validation.Truncate(validation.Storable(strings.TrimSpace(req.GetError())), 4000)
 	if msg == "" {
 		return nil, status.Error(codes.InvalidArgument, "Fail: error must say what went wrong")
-	}
-	if len(msg) > 4000 {
-		msg = msg[:4000] + "…"
 	}
 	tok, err := claimTokenHash(ctx)
 	if err != nil {

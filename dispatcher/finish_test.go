@@ -3,6 +3,7 @@ package dispatcher
 import (
 	"context"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -44,6 +45,13 @@ func TestFailOutcomes(t *testing.T) {
 		{
 			name: "preempted but not retryable fails", msg: coordinatorv1.PreemptedError, retryable: false,
 			wantOutcome: coordinatorv1.OutcomeFailed, wantStatus: store.JobFailed, wantAttempts: 1, wantError: coordinatorv1.PreemptedError,
+		}, {
+			name: "an error with NUL is stored as text", msg: "ffmpeg: title \x00 in metadata", retryable: false,
+			wantOutcome: coordinatorv1.OutcomeFailed, wantStatus: store.JobFailed, wantAttempts: 1, wantError: "ffmpeg: title \uFFFD in metadata",
+		},
+		{
+			name: "a long error is cut between characters", msg: strings.Repeat("a", 3999) + "é and more", retryable: false,
+			wantOutcome: coordinatorv1.OutcomeFailed, wantStatus: store.JobFailed, wantAttempts: 1, wantError: strings.Repeat("a", 3999) + "…",
 		},
 	}
 	for _, tt := range tests {

@@ -19,6 +19,7 @@ import (
 
 	"github.com/mpegflow/mpegflow/internal/netguard"
 	"github.com/mpegflow/mpegflow/internal/store"
+	"github.com/mpegflow/mpegflow/internal/validation"
 	"github.com/mpegflow/mpegflow/internal/telemetry"
 	"github.com/mpegflow/mpegflow/webhook"
 )
@@ -254,7 +255,7 @@ func (x *WebhookExecutor) send(ctx context.Context, d store.DueDelivery, at time
 	if loc := resp.Header.Get("Location"); resp.StatusCode >= 300 && resp.StatusCode < 400 && loc != "" {
 		msg += " (redirects are not followed; point the webhook at " + truncate(loc, 200) + ")"
 	} else if s := strings.TrimSpace(string(snippet)); s != "" {
-		msg += ": " + strings.ToValidUTF8(s, "?")
+		msg += ": " + validation.Storable(s) // the receiver's words, stored as text
 	}
 	return resp.StatusCode, fmt.Errorf("%s", msg)
 }
@@ -277,8 +278,5 @@ func (x *WebhookExecutor) logAttempt(ctx context.Context, r store.AttemptResult,
 }
 
 func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return strings.ToValidUTF8(s[:n], "") + "…"
+	return validation.Truncate(validation.Storable(s), n)
 }

@@ -459,3 +459,31 @@ func TestWebhookBackoff(t *testing.T) {
 		})
 	}
 }
+
+// TestWebhookHostileAnswerIsRecorded: a receiver that answers with a NUL
+// and bytes that are not UTF-8 cannot stop its failure from being recorded
+// (Postgres refuses both in text): the delivery log keeps its words as
+// storable text and the retry is scheduled.
+func TestWebhookHostileAnswerIsRecorded(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	e := newEnv(t)
+	fc := newFakeClock()
+	in := e.start(Config{Clock: fc}).withServices(ServicesConfig{Webhooks: WebhookConfig{Guard: loopbackGuard()}})
+	rcv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.WriteHeader(http.StatusInternalServerError)
+		_, _ = w.Write([]byte("bad\x00news \xff\xfe"))
+	}))
+	t.Cleanup(rcv.Close)
+	hook := e.webhook(rcv.URL, "job.queued")
+	e.submit(store.DefaultPoolID, 1)
+	fc.Step(2 * time.Second)
+	n, err := in.services.DeliverWebhooks(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, 1, n)
+	d := e.deliveries(hook)[0]
+	assert.Equal(t, store.DeliveryPending, d.Status, "the failure is recorded and retried")
+	require.NotNil(t, d.LastError)
+	assert.Contains(t, *d.LastError, "bad\uFFFDnews \uFFFD")
+	assert.Equal(t, 1, d.Attempts)
+}

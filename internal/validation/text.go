@@ -69,3 +69,25 @@ func FilenameProblem(name string) string {
 	}
 	return ""
 }
+
+// Storable returns s as text Postgres can store: every NUL and every byte
+// that is not valid UTF-8 becomes U+FFFD. It is for text MpegFlow records
+// from the outside without a field to name — a webhook receiver's answer,
+// an encoder's error — where refusing would lose the record.
+func Storable(s string) string {
+	s = strings.ToValidUTF8(s, "\uFFFD")
+	return strings.ReplaceAll(s, "\x00", "\uFFFD")
+}
+
+// Truncate shortens s to at most n bytes without splitting a UTF-8
+// sequence, marking a cut with "…".
+func Truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	cut := n
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "…"
+}

@@ -72,3 +72,42 @@ func TestFilenameProblem(t *testing.T) {
 		assert.Contains(t, FilenameProblem(name), want, "%q", name)
 	}
 }
+
+func TestStorable(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[string]string{
+		"plain":         "plain",
+		"a\x00b":        "a\uFFFDb",
+		"bad \xff byte": "bad \uFFFD byte",
+		"cut \xe2\x82":  "cut \uFFFD",
+		"日本語 stays":     "日本語 stays",
+		"\x00\x00":      "\uFFFD\uFFFD",
+	} {
+		got := Storable(in)
+		if got != want {
+			t.Errorf("Storable(%q) = %q, want %q", in, got, want)
+		}
+		if TextProblem(got) != "" {
+			t.Errorf("Storable(%q) = %q is still not storable: %s", in, got, TextProblem(got))
+		}
+	}
+}
+
+func TestTruncate(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		in   string
+		n    int
+		want string
+	}{
+		{"short", 10, "short"},
+		{"abcdef", 3, "abc…"},
+		{"aé", 2, "a…"}, // é is two bytes: never split
+		{"日本", 4, "日…"},
+		{"日本", 6, "日本"},
+	} {
+		if got := Truncate(tc.in, tc.n); got != tc.want {
+			t.Errorf("Truncate(%q, %d) = %q, want %q", tc.in, tc.n, got, tc.want)
+		}
+	}
+}
