@@ -19,8 +19,8 @@ import (
 
 	"github.com/mpegflow/mpegflow/internal/netguard"
 	"github.com/mpegflow/mpegflow/internal/store"
-	"github.com/mpegflow/mpegflow/internal/validation"
 	"github.com/mpegflow/mpegflow/internal/telemetry"
+	"github.com/mpegflow/mpegflow/internal/validation"
 	"github.com/mpegflow/mpegflow/webhook"
 )
 
