@@ -192,3 +192,37 @@ func TestNoCredentials(t *testing.T) {
 	require.Error(t, err, "one static key without the other")
 	assert.Contains(t, err.Error(), "S3_SECRET_ACCESS_KEY")
 }
+
+// TestCredentialsRefreshFails: credentials that expire and cannot be
+// renewed (the agent refuses, as for a revoked association) make presigning
+// fail with ErrNoCredentials, which the API answers as storage unavailable.
+func TestCredentialsRefreshFails(t *testing.T) {
+	cfg, keys := isolateChain(t)
+	var refuse atomic.Bool
+	agent := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if refuse.Load() {
+			http.Error(w, `{"code":"AccessDenied","message":"association removed"}`, http.StatusForbidden)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(map[string]string{
+			"AccessKeyId": keys[0], "SecretAccessKey": keys[1],
+			// The SDK renews container credentials 5 minutes before they
+			// expire: these are due for renewal 3 seconds from now.
+			"Expiration": time.Now().Add(5*time.Minute + 3*time.Second).UTC().Format(time.RFC3339),
+		})
+	}))
+	t.Cleanup(agent.Close)
+	t.Setenv("AWS_CONTAINER_CREDENTIALS_FULL_URI", agent.URL)
+
+	st, err := objstore.New(t.Context(), cfg)
+	require.NoError(t, err)
+	roundTrip(t, st, "refresh/video.mp4")
+	refuse.Store(true)
+	deadline := time.Now().Add(10 * time.Second)
+	for err == nil && time.Now().Before(deadline) {
+		time.Sleep(100 * time.Millisecond) // waiting for the credentials' wall-clock expiry is the point
+		_, err = st.PresignGet(t.Context(), "any")
+	}
+	require.ErrorIs(t, err, objstore.ErrNoCredentials)
+}

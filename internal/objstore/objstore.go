@@ -117,9 +117,26 @@ func defaultChain(ctx context.Context, region string, timeout time.Duration) (aw
 		return nil, fmt.Errorf("objstore: %w: %s: %w", ErrNoCredentials, credentialsHint, err)
 	}
 	if c.CanExpire && !c.Expires.After(time.Now()) {
-		return nil, fmt.Errorf("objstore: %w: the credentials from %s expired at %s", ErrNoCredentials, c.Source, c.Expires.Format(time.RFC3339))
+		// The SDK's cache moves Expires up by its refresh window (5 min for
+		// container credentials): these are expired or about to be, and a
+		// fresh retrieval did not renew them.
+		return nil, fmt.Errorf("objstore: %w: the credentials from %s expire at %s, within the SDK's refresh window, and retrieving them again did not renew them; check the credential source's clock and credential lifetime",
+			ErrNoCredentials, c.Source, c.Expires.Format(time.RFC3339))
 	}
-	return ac.Credentials, nil
+	return refreshFailure{ac.Credentials}, nil
+}
+
+// refreshFailure marks a failed refresh of chain credentials (a revoked
+// role, an unreachable agent) with ErrNoCredentials, so callers can answer
+// "storage unavailable" instead of passing on the SDK's message.
+type refreshFailure struct{ aws.CredentialsProvider }
+
+func (r refreshFailure) Retrieve(ctx context.Context) (aws.Credentials, error) {
+	c, err := r.CredentialsProvider.Retrieve(ctx)
+	if err != nil {
+		return c, fmt.Errorf("%w: refresh: %w", ErrNoCredentials, err)
+	}
+	return c, nil
 }
 
 // credentialsHint says what was tried and what to set.
