@@ -70,7 +70,7 @@ func BenchmarkBatchExpansion(b *testing.B) {
 	db := testenv.Postgres(b)
 	st := store.New(db)
 	rdb, prefix := testenv.Redis(b)
-	objects, err := objstore.New(testenv.S3(b))
+	objects, err := objstore.New(b.Context(), testenv.S3(b))
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -51,7 +51,7 @@ func newFixture(t *testing.T) *fixture {
 	db := testenv.Postgres(t)
 	st := store.New(db)
 	rdb, prefix := testenv.Redis(t)
-	objects, err := objstore.New(testenv.S3(t))
+	objects, err := objstore.New(t.Context(), testenv.S3(t))
 	require.NoError(t, err)
 	q := queue.New(rdb, queue.NewKeys(prefix))
 	hub := events.NewHub(rdb, q.Keys().Events(), 64, slog.New(slog.DiscardHandler))

@@ -7,6 +7,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/mpegflow/mpegflow/internal/objstore"
 	"github.com/mpegflow/mpegflow/internal/store"
 	"github.com/mpegflow/mpegflow/internal/validation"
 )
@@ -85,6 +86,12 @@ func (s *Server) toProblem(c *fiber.Ctx, err error) *Problem {
 			slug = "http"
 		}
 		return problem(fe.Code, slug, fe.Message)
+	}
+	if errors.Is(err, objstore.ErrNoCredentials) {
+		s.log.ErrorContext(c.UserContext(), "object storage credentials are unavailable; check the server's S3 keys or its pod identity (role, ServiceAccount annotation, credential agent)",
+			slog.String("method", c.Method()), slog.String("path", c.Path()), slog.Any("error", err))
+		c.Set(fiber.HeaderRetryAfter, "30")
+		return problem(fiber.StatusServiceUnavailable, "storage-unavailable", "object storage is unavailable; retry later")
 	}
 	if detail, ok := store.RefusedInput(err); ok {
 		s.log.WarnContext(c.UserContext(), "postgres refused a value the api let through; add a check where this route validates its input",

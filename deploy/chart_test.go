@@ -372,6 +372,67 @@ func TestAPIServer(t *testing.T) {
 	require.NotContains(t, r.objects, "HorizontalPodAutoscaler/mf-mpegflow")
 }
 
+// TestAPIServerServiceAccount: the server's identity for object storage
+// when no static keys are set. Its ServiceAccount carries the annotations
+// that bind a cloud role (EKS IRSA, GKE Workload Identity), or the chart
+// uses an existing one by name.
+func TestAPIServerServiceAccount(t *testing.T) {
+	t.Parallel()
+	saOf := func(r rendered) string {
+		return str(r.objects["Deployment/mf-mpegflow"], "spec", "template", "spec", "serviceAccountName")
+	}
+	t.Run("default", func(t *testing.T) {
+		t.Parallel()
+		r := mustRender(t, nil)
+		sa := r.objects["ServiceAccount/mf-mpegflow"]
+		require.NotNil(t, sa)
+		require.Nil(t, get(sa, "metadata", "annotations"))
+		require.Equal(t, false, get(sa, "automountServiceAccountToken"))
+		require.Equal(t, "mf-mpegflow", saOf(r))
+	})
+	t.Run("pod identity", func(t *testing.T) {
+		t.Parallel()
+		annotations := map[string]any{
+			"eks.amazonaws.com/role-arn":     "arn:aws:iam::123456789012:role/mpegflow",
+			"iam.gke.io/gcp-service-account": "mpegflow@project.iam.gserviceaccount.com",
+		}
+		r := mustRender(t, map[string]any{"apiserver": map[string]any{"serviceAccount": map[string]any{
+			"name": "mpegflow-storage", "annotations": annotations,
+		}}})
+		require.NotContains(t, r.objects, "ServiceAccount/mf-mpegflow")
+		sa := r.objects["ServiceAccount/mpegflow-storage"]
+		require.NotNil(t, sa)
+		require.Equal(t, annotations, get(sa, "metadata", "annotations"))
+		require.Equal(t, "mpegflow-storage", saOf(r))
+
+		// Without s3.existingSecret the server gets no static keys, so it
+		// uses the AWS default credential chain, and accepts that.
+		c := containers(get(r.objects["Deployment/mf-mpegflow"], "spec", "template", "spec").(obj))[0]
+		env := envOf(c)
+		require.NotContains(t, env, "S3_ACCESS_KEY_ID")
+		require.NotContains(t, env, "S3_SECRET_ACCESS_KEY")
+		cfg, err := config.Load(func(name string) string { return str(env[name], "value") })
+		require.NoError(t, err)
+		require.Empty(t, cfg.S3.AccessKeyID)
+	})
+	t.Run("existing", func(t *testing.T) {
+		t.Parallel()
+		r := mustRender(t, map[string]any{"apiserver": map[string]any{"serviceAccount": map[string]any{"create": false, "name": "platform-storage"}}})
+		for k := range r.objects {
+			require.NotEqual(t, "ServiceAccount/mf-mpegflow", k)
+			require.NotEqual(t, "ServiceAccount/platform-storage", k, "the chart does not create an existing ServiceAccount")
+		}
+		require.Contains(t, r.objects, "ServiceAccount/mf-mpegflow-operator")
+		require.Equal(t, "platform-storage", saOf(r))
+	})
+	t.Run("existing without a name", func(t *testing.T) {
+		t.Parallel()
+		_, err := render(t, map[string]any{"apiserver": map[string]any{"serviceAccount": map[string]any{"create": false}}})
+		require.Error(t, err)
+		require.Contains(t, err.Error(), "apiserver.serviceAccount.name is required")
+	})
+}
+
 func TestMigrationsHook(t *testing.T) {
 	t.Parallel()
 	job := mustRender(t, nil).objects["Job/mf-mpegflow-migrate"]
@@ -512,15 +573,17 @@ func TestSchemaRejectsInvalidValues(t *testing.T) {
 		values map[string]any
 		want   string
 	}{
-		"typo at the top":      {map[string]any{"ingres": map[string]any{"enabled": true}}, "ingres"},
-		"typo in a section":    {map[string]any{"apiserver": map[string]any{"replica": 3}}, "replica"},
-		"typo in default pool": {map[string]any{"defaultPool": map[string]any{"maxReplicas": 3}}, "maxReplicas"},
-		"bad accelerator":      {map[string]any{"defaultPool": map[string]any{"accelerator": "gpu"}}, "accelerator"},
-		"one replica":          {map[string]any{"apiserver": map[string]any{"autoscaling": map[string]any{"minReplicas": 1}}}, "minReplicas"},
-		"bad duration":         {map[string]any{"config": map[string]any{"lease": "a minute"}}, "lease"},
-		"secret value inline":  {map[string]any{"serverSecret": map[string]any{"value": "hunter2"}}, "value"},
-		"rate per day":         {map[string]any{"config": map[string]any{"rateLimit": map[string]any{"keyRate": "20/d"}}}, "keyRate"},
-		"zero burst":           {map[string]any{"config": map[string]any{"rateLimit": map[string]any{"orgBurst": 0}}}, "orgBurst"},
+		"typo at the top":          {map[string]any{"ingres": map[string]any{"enabled": true}}, "ingres"},
+		"typo in a section":        {map[string]any{"apiserver": map[string]any{"replica": 3}}, "replica"},
+		"typo in default pool":     {map[string]any{"defaultPool": map[string]any{"maxReplicas": 3}}, "maxReplicas"},
+		"bad accelerator":          {map[string]any{"defaultPool": map[string]any{"accelerator": "gpu"}}, "accelerator"},
+		"one replica":              {map[string]any{"apiserver": map[string]any{"autoscaling": map[string]any{"minReplicas": 1}}}, "minReplicas"},
+		"bad duration":             {map[string]any{"config": map[string]any{"lease": "a minute"}}, "lease"},
+		"secret value inline":      {map[string]any{"serverSecret": map[string]any{"value": "hunter2"}}, "value"},
+		"rate per day":             {map[string]any{"config": map[string]any{"rateLimit": map[string]any{"keyRate": "20/d"}}}, "keyRate"},
+		"zero burst":               {map[string]any{"config": map[string]any{"rateLimit": map[string]any{"orgBurst": 0}}}, "orgBurst"},
+		"typo in service account":  {map[string]any{"apiserver": map[string]any{"serviceAccount": map[string]any{"annotation": map[string]any{}}}}, "annotation"},
+		"bad service account name": {map[string]any{"apiserver": map[string]any{"serviceAccount": map[string]any{"name": "Media_SA"}}}, "name"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()

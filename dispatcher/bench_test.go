@@ -46,7 +46,7 @@ func newBenchRig(b *testing.B) *benchRig {
 	ctx := context.Background()
 	db := testenv.Postgres(b)
 	rdb, prefix := testenv.Redis(b)
-	objects, err := objstore.New(testenv.S3(b))
+	objects, err := objstore.New(b.Context(), testenv.S3(b))
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -71,7 +71,7 @@ func newPrivateRedisEnv(t *testing.T) *env {
 func newEnvWithRedis(t *testing.T, rdb *redis.Client, prefix string) *env {
 	t.Helper()
 	db := testenv.Postgres(t)
-	objects, err := objstore.New(testenv.S3(t))
+	objects, err := objstore.New(t.Context(), testenv.S3(t))
 	require.NoError(t, err)
 	st := store.New(db)
 	b, err := st.BootstrapOrg(t.Context(), "Org", "owner@example.com", auth.Owner)

@@ -266,7 +266,7 @@ func TestCompleteChecksOutputsOutsideTheTransaction(t *testing.T) {
 	proxy := httptest.NewServer(probe.handler(httputil.NewSingleHostReverseProxy(target)))
 	t.Cleanup(proxy.Close)
 	s3.Endpoint = proxy.URL
-	e.objects, err = objstore.New(s3)
+	e.objects, err = objstore.New(t.Context(), s3)
 	require.NoError(t, err)
 	in := e.start(Config{OutputChecks: checks})
 	w := e.worker(in.addr, store.DefaultPoolID)

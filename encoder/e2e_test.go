@@ -73,7 +73,7 @@ func newRig(t *testing.T) *rig {
 	t.Helper()
 	st := store.New(testenv.Postgres(t))
 	rdb, prefix := testenv.Redis(t)
-	objects, err := objstore.New(testenv.S3(t))
+	objects, err := objstore.New(t.Context(), testenv.S3(t))
 	require.NoError(t, err)
 	q := queue.New(rdb, queue.NewKeys(prefix))
 	log := slog.New(slog.DiscardHandler)

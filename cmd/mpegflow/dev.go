@@ -364,7 +364,7 @@ func devOwnerKey(ctx context.Context, st *store.Store, dir string, log *slog.Log
 }
 
 func ensureBucket(ctx context.Context, cfg objstore.Config, log *slog.Logger) {
-	objects, err := objstore.New(cfg)
+	objects, err := objstore.New(ctx, cfg)
 	if err == nil {
 		err = objects.EnsureBucket(ctx)
 	}

@@ -67,7 +67,7 @@ func openStack(ctx context.Context, cfg config.Config, log *slog.Logger) (*stack
 	}
 	rdb := redis.NewClient(ropts)
 	s := &stack{cfg: cfg, log: log, db: db, rdb: rdb, guard: cfg.Guard()}
-	if s.objects, err = objstore.New(cfg.S3); err != nil {
+	if s.objects, err = objstore.New(ctx, cfg.S3); err != nil {
 		s.Close()
 		return nil, err
 	}

@@ -51,7 +51,7 @@ var Vars = []Var{
 	{"S3_BUCKET", "", "bucket for assets and outputs (required by serve)"},
 	{"S3_ENDPOINT", "", "S3-compatible endpoint URL; empty for AWS S3"},
 	{"S3_REGION", "us-east-1", "S3 region"},
-	{"S3_ACCESS_KEY_ID", "", "S3 access key; empty uses no static credentials"},
+	{"S3_ACCESS_KEY_ID", "", "S3 access key; empty (with S3_SECRET_ACCESS_KEY) uses the AWS default credential chain: IRSA, EKS Pod Identity, instance role, AWS_* variables"},
 	{"S3_SECRET_ACCESS_KEY", "", "S3 secret key"},
 	{"S3_FORCE_PATH_STYLE", "false", "use path-style bucket addressing (MinIO, versitygw)"},
 	{"S3_PRESIGN_TTL", "1h", "lifetime of presigned URLs"},

@@ -79,7 +79,7 @@ func TestStackPersistsAcrossRestarts(t *testing.T) {
 	require.NoError(t, rdb.Close())
 
 	assert.Equal(t, DefaultBucket, st.S3.Bucket)
-	objects, err := objstore.New(st.S3)
+	objects, err := objstore.New(t.Context(), st.S3)
 	require.NoError(t, err)
 	put, err := objects.PresignPut(ctx, "inputs/a.txt", "text/plain")
 	require.NoError(t, err)
@@ -125,7 +125,7 @@ func TestStackPersistsAcrossRestarts(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, []string{"job-2", "job-1"}, ids)
 
-	objects, err = objstore.New(st2.S3)
+	objects, err = objstore.New(t.Context(), st2.S3)
 	require.NoError(t, err)
 	get, err := objects.PresignGet(ctx, "inputs/a.txt")
 	require.NoError(t, err)

@@ -83,7 +83,7 @@ func (s *Stack) startS3(ctx context.Context, pp *portPicker, prefer int) (objsto
 		Endpoint: fmt.Sprintf("http://127.0.0.1:%d", port), Region: "us-east-1", Bucket: s.opts.Bucket,
 		AccessKeyID: creds.AccessKeyID, SecretAccessKey: creds.SecretAccessKey, PathStyle: true, PresignTTL: s.opts.PresignTTL,
 	}
-	objects, err := objstore.New(cfg)
+	objects, err := objstore.New(ctx, cfg)
 	if err != nil {
 		return objstore.Config{}, 0, fmt.Errorf("devstack: %w", err)
 	}

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
@@ -24,6 +25,12 @@ import (
 
 // Config locates the bucket. Endpoint is empty for AWS S3; set it (and
 // PathStyle) for MinIO, versitygw and other S3-compatible servers.
+//
+// AccessKeyID and SecretAccessKey are static credentials. Leave both empty
+// to use the AWS SDK's default credential chain instead, the way clusters
+// hand out credentials: environment variables, shared config files, web
+// identity (EKS IRSA), container credentials (EKS Pod Identity, ECS) and
+// instance roles.
 type Config struct {
 	Endpoint        string
 	Region          string
@@ -33,7 +40,15 @@ type Config struct {
 	PathStyle       bool
 	// PresignTTL is how long presigned URLs stay valid (default 1 h).
 	PresignTTL time.Duration
+	// CredentialsTimeout bounds New's first retrieval of credentials from
+	// the default chain (default 15 s): a pod without a role fails at start,
+	// not on its first upload.
+	CredentialsTimeout time.Duration
 }
+
+// ErrNoCredentials means no storage credentials were found: neither static
+// keys nor anything in the default credential chain.
+var ErrNoCredentials = errors.New("no storage credentials")
 
 // Store presigns and manages objects in one bucket.
 type Store struct {
@@ -44,17 +59,32 @@ type Store struct {
 	ttl      time.Duration
 }
 
-// New validates cfg and returns a Store. It does not contact the server.
-func New(cfg Config) (*Store, error) {
+// New validates cfg and returns a Store. It does not contact storage. With
+// static keys it does no I/O; without them it loads the default credential
+// chain and retrieves credentials once, so missing or unusable credentials
+// are a startup error (wrapping ErrNoCredentials) rather than a failure of
+// every presign.
+func New(ctx context.Context, cfg Config) (*Store, error) {
 	if cfg.Bucket == "" {
 		return nil, errors.New("objstore: bucket is required (set S3_BUCKET)")
 	}
-	opts := s3.Options{
-		Region:       cmp.Or(cfg.Region, "us-east-1"),
-		UsePathStyle: cfg.PathStyle,
+	if (cfg.AccessKeyID == "") != (cfg.SecretAccessKey == "") {
+		return nil, errors.New("objstore: set both S3_ACCESS_KEY_ID and S3_SECRET_ACCESS_KEY, or neither to use the default AWS credential chain")
 	}
+	region := cmp.Or(cfg.Region, "us-east-1")
+	var creds aws.CredentialsProvider
 	if cfg.AccessKeyID != "" {
-		opts.Credentials = credentials.NewStaticCredentialsProvider(cfg.AccessKeyID, cfg.SecretAccessKey, "")
+		creds = credentials.NewStaticCredentialsProvider(cfg.AccessKeyID, cfg.SecretAccessKey, "")
+	} else {
+		var err error
+		if creds, err = defaultChain(ctx, region, cmp.Or(cfg.CredentialsTimeout, 15*time.Second)); err != nil {
+			return nil, err
+		}
+	}
+	opts := s3.Options{
+		Region:       region,
+		UsePathStyle: cfg.PathStyle,
+		Credentials:  creds,
 	}
 	if cfg.Endpoint != "" {
 		opts.BaseEndpoint = aws.String(cfg.Endpoint)
@@ -68,6 +98,52 @@ func New(cfg Config) (*Store, error) {
 		ttl:      cmp.Or(cfg.PresignTTL, time.Hour),
 	}, nil
 }
+
+// defaultChain loads the AWS SDK's default credential chain and retrieves
+// credentials once within timeout. The returned provider caches and
+// refreshes them before they expire.
+func defaultChain(ctx context.Context, region string, timeout time.Duration) (aws.CredentialsProvider, error) {
+	ac, err := awsconfig.LoadDefaultConfig(ctx, awsconfig.WithRegion(region))
+	if err != nil {
+		return nil, fmt.Errorf("objstore: load the default AWS credential chain: %w", err)
+	}
+	if ac.Credentials == nil {
+		return nil, fmt.Errorf("objstore: %w: %s", ErrNoCredentials, credentialsHint)
+	}
+	rctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	c, err := ac.Credentials.Retrieve(rctx)
+	if err != nil {
+		return nil, fmt.Errorf("objstore: %w: %s: %w", ErrNoCredentials, credentialsHint, err)
+	}
+	if c.CanExpire && !c.Expires.After(time.Now()) {
+		// The SDK's cache moves Expires up by its refresh window (5 min for
+		// container credentials): these are expired or about to be, and a
+		// fresh retrieval did not renew them.
+		return nil, fmt.Errorf("objstore: %w: the credentials from %s expire at %s, within the SDK's refresh window, and retrieving them again did not renew them; check the credential source's clock and credential lifetime",
+			ErrNoCredentials, c.Source, c.Expires.Format(time.RFC3339))
+	}
+	return refreshFailure{ac.Credentials}, nil
+}
+
+// refreshFailure marks a failed refresh of chain credentials (a revoked
+// role, an unreachable agent) with ErrNoCredentials, so callers can answer
+// "storage unavailable" instead of passing on the SDK's message.
+type refreshFailure struct{ aws.CredentialsProvider }
+
+func (r refreshFailure) Retrieve(ctx context.Context) (aws.Credentials, error) {
+	c, err := r.CredentialsProvider.Retrieve(ctx)
+	if err != nil {
+		return c, fmt.Errorf("%w: refresh: %w", ErrNoCredentials, err)
+	}
+	return c, nil
+}
+
+// credentialsHint says what was tried and what to set.
+const credentialsHint = "S3_ACCESS_KEY_ID/S3_SECRET_ACCESS_KEY are empty, so the default AWS credential chain was tried " +
+	"(AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE and the shared config files, " +
+	"AWS_WEB_IDENTITY_TOKEN_FILE+AWS_ROLE_ARN (EKS IRSA), AWS_CONTAINER_CREDENTIALS_FULL_URI (EKS Pod Identity, ECS), " +
+	"the instance role); set static keys, or give the pod a role (chart: apiserver.serviceAccount.annotations)"
 
 // PresignedURL is a URL that grants one operation on one object until it
 // expires.

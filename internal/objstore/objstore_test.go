@@ -41,7 +41,7 @@ func do(t *testing.T, method, url, contentType string, body []byte) (int, []byte
 func TestPresignedURLs(t *testing.T) {
 	t.Parallel()
 	cfg := testenv.S3(t)
-	st, err := objstore.New(cfg)
+	st, err := objstore.New(t.Context(), cfg)
 	require.NoError(t, err)
 	ctx := t.Context()
 
@@ -76,7 +76,7 @@ func TestPresignedURLs(t *testing.T) {
 	// An expired URL is refused.
 	short := cfg
 	short.PresignTTL = time.Second
-	sst, err := objstore.New(short)
+	sst, err := objstore.New(t.Context(), short)
 	require.NoError(t, err)
 	expiring, err := sst.PresignGet(ctx, "a/b/video.mp4")
 	require.NoError(t, err)
@@ -114,7 +114,7 @@ func flipLast(u string) string {
 func TestPresignedPutBindsTheLength(t *testing.T) {
 	t.Parallel()
 	cfg := testenv.S3(t)
-	st, err := objstore.New(cfg)
+	st, err := objstore.New(t.Context(), cfg)
 	require.NoError(t, err)
 	ctx := t.Context()
 	const declared = "0123456789"

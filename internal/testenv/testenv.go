@@ -137,7 +137,7 @@ func S3(t testing.TB) objstore.Config {
 		PathStyle:       true,
 		PresignTTL:      15 * time.Minute,
 	}
-	st, err := objstore.New(cfg)
+	st, err := objstore.New(t.Context(), cfg)
 	if err != nil {
 		t.Fatalf("objstore: %v", err)
 	}

@@ -130,3 +130,15 @@ the KEDA Redis credentials are only named (MPEGFLOW_OPERATOR_REDIS_AUTH_SECRET).
 - {name: MPEGFLOW_OPERATOR_LABELS, value: {{ join "," $labels | quote }}}
 - {name: MPEGFLOW_OPERATOR_DEFAULT_POOL, value: {{ toJson .Values.defaultPool | quote }}}
 {{- end -}}
+
+{{/*
+The API server's ServiceAccount: the chart's own (named after the release
+unless apiserver.serviceAccount.name says otherwise) or an existing one.
+*/}}
+{{- define "mpegflow.apiserverServiceAccountName" -}}
+{{- if .Values.apiserver.serviceAccount.create -}}
+{{- default (include "mpegflow.fullname" .) .Values.apiserver.serviceAccount.name -}}
+{{- else -}}
+{{- required "apiserver.serviceAccount.name is required when apiserver.serviceAccount.create is false" .Values.apiserver.serviceAccount.name -}}
+{{- end -}}
+{{- end -}}

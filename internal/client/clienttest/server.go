@@ -58,7 +58,7 @@ func New(t testing.TB, opts Options) *Server {
 	ctx := context.Background()
 	st := store.New(testenv.Postgres(t))
 	rdb, prefix := testenv.Redis(t)
-	objects, err := objstore.New(testenv.S3(t))
+	objects, err := objstore.New(ctx, testenv.S3(t))
 	if err != nil {
 		t.Fatalf("objstore: %v", err)
 	}
