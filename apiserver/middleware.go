@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/gofiber/fiber/v2"
-	"github.com/google/uuid"
 
 	"github.com/mpegflow/mpegflow/internal/auth"
 	"github.com/mpegflow/mpegflow/internal/store"
@@ -19,11 +18,7 @@ const principalKey = "mpegflow.principal"
 // keys and secrets cannot reach the log.
 func (s *Server) requestLog(c *fiber.Ctx) error {
 	start := time.Now()
-	rid := c.Get("X-Request-Id")
-	if rid == "" || len(rid) > 64 {
-		rid = uuid.NewString()
-	}
-	c.Set("X-Request-Id", rid)
+	requestID(c) // the log handler adds it to the line
 	err := c.Next()
 	status := c.Response().StatusCode()
 	if err != nil {
@@ -34,7 +29,7 @@ func (s *Server) requestLog(c *fiber.Ctx) error {
 		}
 	}
 	attrs := []any{
-		slog.String("request_id", rid), slog.String("method", c.Method()),
+		slog.String("method", c.Method()),
 		slog.String("route", c.Route().Path), slog.Int("status", status),
 		slog.Duration("duration", time.Since(start)),
 	}

@@ -15,12 +15,16 @@ import (
 // Problem is an RFC 9457 problem detail. Type is a stable URN clients can
 // switch on; Errors names every offending field of a validation failure.
 type Problem struct {
-	Type     string                  `json:"type"`
-	Title    string                  `json:"title"`
-	Status   int                     `json:"status"`
-	Detail   string                  `json:"detail,omitempty"`
-	Instance string                  `json:"instance,omitempty"`
-	Errors   []validation.FieldError `json:"errors,omitempty"`
+	Type     string `json:"type"`
+	Title    string `json:"title"`
+	Status   int    `json:"status"`
+	Detail   string `json:"detail,omitempty"`
+	Instance string `json:"instance,omitempty"`
+	// RequestID is the id of the failed request, also in the X-Request-Id
+	// response header and in every log line of the request: quote it when
+	// reporting a problem.
+	RequestID string                  `json:"request_id,omitempty"`
+	Errors    []validation.FieldError `json:"errors,omitempty"`
 }
 
 func (p *Problem) Error() string { return p.Title + ": " + p.Detail }
@@ -53,8 +57,13 @@ func invalidField(field, format string, args ...any) *Problem {
 // errors map to their status; anything unknown is a 500 whose detail never
 // reveals internals (the log has them).
 func (s *Server) errorHandler(c *fiber.Ctx, err error) error {
-	p := s.toProblem(c, err)
+	return writeProblem(c, s.toProblem(c, err))
+}
+
+// writeProblem answers p as problem+json, naming the request's path and id.
+func writeProblem(c *fiber.Ctx, p *Problem) error {
 	p.Instance = c.Path()
+	p.RequestID = requestID(c)
 	c.Set(fiber.HeaderContentType, "application/problem+json")
 	return c.Status(p.Status).JSON(p, "application/problem+json")
 }

@@ -95,6 +95,7 @@ func New(cfg Config, st *store.Store, q *queue.Queue, objects *objstore.Store, b
 	if err != nil {
 		return nil, fmt.Errorf("apiserver: %w", err)
 	}
+	log = slog.New(requestIDHandler{log.Handler()}) // every line of a request names its id
 	s := &Server{cfg: cfg, store: st, queue: q, objects: objects, scopes: scopes, bus: bus, hub: cfg.Hub, guard: cfg.Guard, log: log}
 	s.app = fiber.New(fiber.Config{
 		AppName:               "mpegflow",
@@ -104,6 +105,7 @@ func New(cfg Config, st *store.Store, q *queue.Queue, objects *objstore.Store, b
 		Immutable:             true,
 		ErrorHandler:          s.errorHandler,
 	})
+	s.app.Use(recoverPanics(s.log)) // first: a panic anywhere after it is a 500, not a crash
 	s.app.Use(s.requestLog)
 	s.app.Get("/health", s.health)
 	s.app.Get("/ready", s.ready)

@@ -12,11 +12,11 @@ import (
 	"github.com/mpegflow/mpegflow/api/coordinatorv1"
 )
 
-// NewGRPCServer returns a gRPC server serving c with authentication and
-// metrics on every call.
+// NewGRPCServer returns a gRPC server serving c with panic recovery,
+// authentication and metrics on every call.
 func (c *Coordinator) NewGRPCServer() *grpc.Server {
 	s := grpc.NewServer(
-		grpc.UnaryInterceptor(c.UnaryInterceptor),
+		grpc.ChainUnaryInterceptor(recoverUnary(c.log), c.UnaryInterceptor), // recovery first: it covers the rest
 		grpc.MaxRecvMsgSize(8<<20),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
 	)

@@ -1,0 +1,38 @@
+package dispatcher
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"runtime/debug"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+)
+
+// errPanicked is what a worker sees of a call whose handler panicked: no
+// panic value, no stack (the coordinator's log has both).
+var errPanicked = status.Error(codes.Internal, "the coordinator failed to handle the call; it has been logged")
+
+// recoverUnary is the outermost interceptor of the coordinator's server: a
+// handler's panic becomes codes.Internal with a generic message and an error
+// log line with the method, the panic value and the stack. Without it one
+// panicking call would end the coordinator and every worker's long poll.
+// The coordinator has no streaming methods, so there is no stream
+// counterpart.
+func recoverUnary(log *slog.Logger) grpc.UnaryServerInterceptor {
+	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (resp any, err error) {
+		defer func() {
+			v := recover()
+			if v == nil {
+				return
+			}
+			log.ErrorContext(ctx, "grpc handler panicked; the call failed with Internal, fix the handler",
+				slog.String("method", info.FullMethod), slog.String("panic", fmt.Sprint(v)),
+				slog.String("stack", string(debug.Stack())))
+			resp, err = nil, errPanicked
+		}()
+		return handler(ctx, req)
+	}
+}
