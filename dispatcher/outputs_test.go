@@ -213,6 +213,10 @@ type headProbe struct {
 	limit int
 	full  chan struct{} // closed once limit HEADs were in flight together
 
+	// lockProbe serializes the probes' own lock attempts: two of them at
+	// once on the same row would refuse each other, not the coordinator.
+	lockProbe sync.Mutex
+
 	mu                  sync.Mutex
 	inFlight, maxFlight int
 	filled              bool
@@ -239,7 +243,9 @@ func (p *headProbe) handler(next http.Handler) http.Handler {
 		case <-p.full:
 		case <-time.After(10 * time.Second): // HEADs one after another never fill it
 		}
+		p.lockProbe.Lock()
 		_, err := p.db.Exec(r.Context(), `SELECT 1 FROM jobs WHERE id = $1 FOR UPDATE NOWAIT`, *id)
+		p.lockProbe.Unlock()
 		next.ServeHTTP(w, r)
 		p.mu.Lock()
 		p.inFlight--
