@@ -494,7 +494,7 @@ func downloadOutputs(cmd *cobra.Command, c *client.Client, id, dir string) error
 	}
 	defer root.Close()
 	errw := cmd.ErrOrStderr()
-	var progress io.Writer = io.Discard
+	progress := io.Discard
 	if isTerminal(errw) {
 		bar := byteBar(errw, total, fmt.Sprintf("downloading %d files", len(outs)))
 		defer bar.Close()

@@ -217,8 +217,8 @@ func (v *verifier) checkMedia(ctx context.Context, ffprobe string, o Output, in 
 	}
 	var problems []string
 	if o.Kind == KindVideo {
-		switch {
-		case m.video == nil:
+		switch m.video {
+		case nil:
 			problems = append(problems, "no video stream")
 		default:
 			if m.video.codec != o.Codec {

@@ -105,7 +105,7 @@ func (c *Client) upload(ctx context.Context, presignedURL, contentType string, f
 	}
 	// A file that grows meanwhile still sends size bytes; one that shrinks
 	// fails the request (the body ends before its Content-Length).
-	var body io.Reader = io.LimitReader(f, size)
+	body := io.LimitReader(f, size)
 	if progress != nil {
 		body = io.TeeReader(body, progress)
 	}
