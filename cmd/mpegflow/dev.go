@@ -317,7 +317,9 @@ Press Ctrl-C to stop.
 	stopping := time.Now()
 	stopExec()
 	if !execEnded {
-		<-execDone
+		if err := <-execDone; err != nil && runErr == nil {
+			runErr = fmt.Errorf("the local executor stopped: %w", err)
+		}
 	}
 	log.InfoContext(ctx, "encoders stopped", slog.Duration("after", time.Since(stopping)))
 	stopServe()
