@@ -57,7 +57,7 @@ func assetsDir(t *testing.T) string {
 func startControlPlane(t *testing.T) *controlPlane {
 	t.Helper()
 	assets := assetsDir(t)
-	crds, err := testenv.KEDACRDDir()
+	crds, err := testenv.KEDACRDDir(t.Context())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -188,7 +188,7 @@ func runDev(ctx context.Context, stdout, stderr io.Writer, o devOptions) (err er
 
 	// Listen first, so a taken port fails before anything starts.
 	lns := roles{rest: true, grpc: true, services: true}
-	if err := (&stack{cfg: cfg}).listen(&lns); err != nil {
+	if err := (&stack{cfg: cfg}).listen(ctx, &lns); err != nil {
 		return fmt.Errorf("%w (choose other addresses with --http-addr, --grpc-addr, --metrics-addr or --port-base)", err)
 	}
 	listening := true
