@@ -318,7 +318,7 @@ func (w *watcher) stream(ctx context.Context, conn *websocket.Conn) error {
 	var wg sync.WaitGroup
 	defer func() {
 		stopRead()
-		conn.CloseNow()
+		_ = conn.CloseNow() // the stream is over either way
 		wg.Wait()
 	}()
 	wg.Go(func() {
