@@ -210,7 +210,7 @@ func (s *Stack) setPostgresPassword(ctx context.Context, bin, root, data string,
 	if err != nil {
 		return fmt.Errorf("devstack: open %s: %w", logPath, err)
 	}
-	defer logf.Close() //nolint:errcheck // the child holds its own descriptor; nothing was buffered in ours
+	defer logf.Close() //nolint:errcheck // cmd.Run reports a failed write to it; an *os.File buffers nothing for Close to lose
 	s.opts.Log.InfoContext(ctx, "setting a password on the PostgreSQL cluster", slog.String("dir", data))
 	var out strings.Builder
 	cmd := exec.CommandContext(ctx, filepath.Join(bin, "postgres"), "--single", "-D", data,
