@@ -177,7 +177,7 @@ func (s *Server) checkInputURL(ctx context.Context, orgID uuid.UUID, u string) (
 	}
 	parsed, perr := url.Parse(u)
 	if perr != nil || parsed.Host == "" {
-		return "", "must be an absolute https:// or s3:// URL", nil
+		return "", "must be an absolute https:// or s3:// URL", nil //nolint:nilerr // an unparsable URL is the client's mistake: reported in detail, not as a server error
 	}
 	if parsed.Scheme != "https" && parsed.Scheme != "http" {
 		return "", "must use https or s3", nil

@@ -54,14 +54,14 @@ func TestLogsNeverCarryKeys(t *testing.T) {
 		return resp
 	}
 	auth := map[string]string{"Authorization": "Bearer " + key, "Content-Type": "application/json"}
-	send("GET", "/v1/jobs", "", auth)
-	send("GET", "/ws?api_key="+key, "", nil)
-	send("GET", "/v1/jobs", "", map[string]string{"Authorization": "Bearer " + key + "x"})
+	send("GET", "/v1/jobs", "", auth).Body.Close()
+	send("GET", "/ws?api_key="+key, "", nil).Body.Close()
+	send("GET", "/v1/jobs", "", map[string]string{"Authorization": "Bearer " + key + "x"}).Body.Close()
 	resp := send("POST", "/v1/webhooks", `{"url":"https://hooks.example.com/x","events":["job.completed"]}`, auth)
 	require.Equal(t, http.StatusCreated, resp.StatusCode)
 	var created webhookCreated
 	require.NoError(t, jsonDecode(resp, &created))
-	send("POST", "/v1/api-keys", `{"name":"second"}`, auth)
+	send("POST", "/v1/api-keys", `{"name":"second"}`, auth).Body.Close()
 
 	logs := buf.String()
 	require.Contains(t, logs, `"route":"/v1/jobs"`, "requests are logged")

@@ -3,6 +3,7 @@ package apiserver
 import (
 	"encoding/json"
 	"maps"
+	"net/http"
 	"reflect"
 	"strconv"
 	"strings"
@@ -115,7 +116,7 @@ func operation(r Route, problemRef map[string]any, limited bool, problems ...str
 			params = append(params, map[string]any{"name": name, "in": "path", "required": true, "schema": map[string]any{"type": "string"}})
 		}
 	}
-	if r.Method == "POST" && r.Path == "/v1/jobs" {
+	if r.Method == http.MethodPost && r.Path == "/v1/jobs" {
 		params = append(params, map[string]any{"name": "Idempotency-Key", "in": "header", "schema": map[string]any{"type": "string", "maxLength": maxIdempotencyKey}})
 	}
 	if len(params) > 0 {

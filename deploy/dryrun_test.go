@@ -95,7 +95,7 @@ func serviceMonitorCRD(t *testing.T) string {
 // kedaCRDs is testenv.KEDACRDDir for a test.
 func kedaCRDs(t *testing.T) string {
 	t.Helper()
-	dir, err := testenv.KEDACRDDir()
+	dir, err := testenv.KEDACRDDir(t.Context())
 	require.NoError(t, err)
 	return dir
 }

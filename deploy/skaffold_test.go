@@ -11,7 +11,7 @@ import (
 
 // skaffoldConfig is the part of skaffold's v4beta14 schema that
 // skaffold.yaml uses, decoded strictly: a field skaffold does not know (a
-// typo such as "releses") or one this project never meant to set fails the
+// typo of "releases", say) or one this project never meant to set fails the
 // test. The skaffold module is not served by the module proxy, so its own
 // types cannot be imported; these follow its documented v4beta14 fields.
 type skaffoldConfig struct {
@@ -95,8 +95,9 @@ func TestSkaffoldConfig(t *testing.T) {
 	require.NoError(t, err, "skaffold.yaml decodes strictly")
 
 	// The decoder bites: a typo and a field of the wrong type are refused.
-	_, err = decodeSkaffold([]byte(strings.Replace(string(raw), "releases:", "releses:", 1)))
-	require.ErrorContains(t, err, "releses", "an unknown field is refused")
+	const typo = "releses" //nolint:misspell // the deliberate typo of "releases" the strict decoder must refuse
+	_, err = decodeSkaffold([]byte(strings.Replace(string(raw), "releases:", typo+":", 1)))
+	require.ErrorContains(t, err, typo, "an unknown field is refused")
 	_, err = decodeSkaffold([]byte(strings.Replace(string(raw), "port: 8080", "port: eighty", 1)))
 	require.Error(t, err, "a field of the wrong type is refused")
 

@@ -378,7 +378,8 @@ func (e *LocalExecutor) spawn(ctx context.Context, p store.Pool, lane string) er
 		_ = os.RemoveAll(scratch)
 		return fmt.Errorf("open log: %w", err)
 	}
-	defer logf.Close() // the child holds its own descriptor
+	defer logf.Close() //nolint:errcheck // the child holds its own descriptor; nothing was buffered in ours
+	//nolint:noctx // the encoder outlives this call: Run stops it in order (SIGTERM, then SIGKILL to its group), never on ctx
 	cmd := exec.Command(e.cfg.Binary, e.cfg.Args...)
 	cmd.Env = e.env(p, lane, pod, scratch)
 	cmd.Dir = scratch

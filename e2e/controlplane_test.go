@@ -57,7 +57,7 @@ func assetsDir(t *testing.T) string {
 func startControlPlane(t *testing.T) *controlPlane {
 	t.Helper()
 	assets := assetsDir(t)
-	crds, err := testenv.KEDACRDDir()
+	crds, err := testenv.KEDACRDDir(t.Context())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -113,7 +113,7 @@ func waitHealthz(ctx context.Context, url string) error {
 	return poll(ctx, 200*time.Millisecond, func() (bool, error) {
 		resp, err := client.Get(url)
 		if err != nil {
-			return false, nil
+			return false, nil //nolint:nilerr // not answering yet: poll again until ctx expires
 		}
 		_ = resp.Body.Close()
 		return resp.StatusCode == http.StatusOK, nil

@@ -140,7 +140,7 @@ func startServices(t *testing.T, cs kubernetes.Interface, kubeconfig, mpegflow, 
 		s.serve.running(t)
 		resp, err := http.Get(s.api + "/ready")
 		if err != nil {
-			return false, nil
+			return false, nil //nolint:nilerr // not answering yet: poll again until ctx expires
 		}
 		_ = resp.Body.Close()
 		return resp.StatusCode == http.StatusOK, nil

@@ -34,7 +34,7 @@ func startProcessNode(t *testing.T, cs kubernetes.Interface, kubeconfig, bin, bi
 		p.running(t)
 		n, err := cs.CoreV1().Nodes().Get(ctx, nodeName, metav1.GetOptions{})
 		if err != nil {
-			return false, nil
+			return false, nil //nolint:nilerr // node not registered yet: poll again until ctx expires
 		}
 		ready := false
 		for _, c := range n.Status.Conditions {

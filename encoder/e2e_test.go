@@ -52,7 +52,7 @@ func mpegflowBinary(t *testing.T) string {
 		binPath = filepath.Join(dir, "mpegflow")
 		out, err := exec.Command("go", "build", "-o", binPath, "../cmd/mpegflow").CombinedOutput()
 		if err != nil {
-			buildErr = fmt.Errorf("go build: %v: %s", err, out)
+			buildErr = fmt.Errorf("go build: %w: %s", err, out)
 		}
 	})
 	require.NoError(t, buildErr)

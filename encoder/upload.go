@@ -46,7 +46,7 @@ func (w *Worker) put(ctx context.Context, path string, u *coordinatorv1.Presigne
 	if err != nil {
 		return fmt.Errorf("upload %s: %w", u.GetName(), err)
 	}
-	defer f.Close()
+	defer f.Close() //nolint:errcheck // opened read-only: closing loses nothing
 	st, err := f.Stat()
 	if err != nil {
 		return fmt.Errorf("upload %s: %w", u.GetName(), err)

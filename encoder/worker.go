@@ -91,12 +91,12 @@ func (w *Worker) run(ctx context.Context, stop <-chan struct{}) error {
 	if err := os.WriteFile(ready, []byte(job.GetId()+"\n"), 0o644); err != nil {
 		return w.fail(ctx, log, job, fmt.Errorf("write readiness file: %w", err), true)
 	}
-	defer os.Remove(ready)
+	defer os.Remove(ready) //nolint:errcheck // best effort: ScratchDir (the pod's emptyDir, or the local executor's scratch directory) is removed after this process exits
 	dir, err := os.MkdirTemp(w.cfg.ScratchDir, "job-")
 	if err != nil {
 		return w.fail(ctx, log, job, fmt.Errorf("scratch directory: %w", err), true)
 	}
-	defer os.RemoveAll(dir)
+	defer os.RemoveAll(dir) //nolint:errcheck // best effort: ScratchDir (the pod's emptyDir, or the local executor's scratch directory) is removed after this process exits
 	return w.execute(ctx, log, job, dir, stop)
 }
 

@@ -63,11 +63,11 @@ func RunAsLeader(ctx context.Context, cs kubernetes.Interface, lc LeaderConfig, 
 				if ctx.Err() == nil {
 					lost = true
 				}
-				log.Info("stopped leading", "identity", lc.Identity)
+				log.InfoContext(ctx, "stopped leading", "identity", lc.Identity)
 			},
 			OnNewLeader: func(id string) {
 				if id != lc.Identity {
-					log.Info("following", "leader", id, "identity", lc.Identity)
+					log.InfoContext(ctx, "following", "leader", id, "identity", lc.Identity)
 				}
 			},
 		},

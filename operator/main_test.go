@@ -1,6 +1,7 @@
 package operator
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"testing"
@@ -28,7 +29,7 @@ func run(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, "operator tests: KUBEBUILDER_ASSETS is not set: run `make test`, which builds kube-apiserver and etcd into ~/.cache/mpegflow/k8s and sets it")
 		return 1
 	}
-	crds, err := testenv.KEDACRDDir()
+	crds, err := testenv.KEDACRDDir(context.Background())
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "operator tests:", err)
 		return 1

@@ -120,7 +120,7 @@ func downloadFile(ctx context.Context, c *client.Client, url, dst string, size i
 	if err != nil {
 		return 0, err
 	}
-	defer os.Remove(tmp.Name())
+	defer os.Remove(tmp.Name()) //nolint:errcheck // best effort: on success the file was renamed away, on failure the error that matters is returned
 	bar := byteBar(errw, size, "downloading "+filepath.Base(dst))
 	defer bar.Close()
 	n, err := c.Fetch(ctx, url, io.MultiWriter(tmp, bar))

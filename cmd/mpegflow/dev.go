@@ -188,7 +188,7 @@ func runDev(ctx context.Context, stdout, stderr io.Writer, o devOptions) (err er
 
 	// Listen first, so a taken port fails before anything starts.
 	lns := roles{rest: true, grpc: true, services: true}
-	if err := (&stack{cfg: cfg}).listen(&lns); err != nil {
+	if err := (&stack{cfg: cfg}).listen(ctx, &lns); err != nil {
 		return fmt.Errorf("%w (choose other addresses with --http-addr, --grpc-addr, --metrics-addr or --port-base)", err)
 	}
 	listening := true
@@ -317,7 +317,9 @@ Press Ctrl-C to stop.
 	stopping := time.Now()
 	stopExec()
 	if !execEnded {
-		<-execDone
+		if err := <-execDone; err != nil && runErr == nil {
+			runErr = fmt.Errorf("the local executor stopped: %w", err)
+		}
 	}
 	log.InfoContext(ctx, "encoders stopped", slog.Duration("after", time.Since(stopping)))
 	stopServe()
@@ -388,9 +390,10 @@ func loopbackAddr(addr net.Addr) string {
 
 // shellQuote quotes s for a POSIX shell when it holds anything unusual.
 func shellQuote(s string) string {
-	if s != "" && strings.IndexFunc(s, func(r rune) bool {
-		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("_-.,:/@%+=", r))
-	}) < 0 {
+	plain := func(r rune) bool {
+		return r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("_-.,:/@%+=", r)
+	}
+	if s != "" && strings.IndexFunc(s, func(r rune) bool { return !plain(r) }) < 0 {
 		return s
 	}
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"

@@ -10,7 +10,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -27,10 +26,8 @@ import (
 // devBuild builds this command into dir, as a user would run it.
 func devBuild(t *testing.T, dir string) string {
 	t.Helper()
-	goBin, err := exec.LookPath("go")
-	if err != nil {
-		goBin = filepath.Join(runtime.GOROOT(), "bin", "go")
-	}
+	goBin, err := exec.LookPath("go") // go test puts its own GOROOT/bin first on PATH
+	require.NoError(t, err)
 	bin := filepath.Join(dir, "mpegflow")
 	out, err := exec.Command(goBin, "build", "-o", bin, ".").CombinedOutput()
 	require.NoError(t, err, "go build: %s", out)

@@ -75,7 +75,7 @@ func jobsSubmitCmd(api *apiFlags) *cobra.Command {
 				if file, err = openInput(a[0]); err != nil {
 					return err
 				}
-				defer file.Close()
+				defer file.Close() //nolint:errcheck // opened read-only: closing loses nothing
 			}
 			if specFile != "" {
 				if req.Spec, err = readJSONFile(cmd, specFile, "spec file"); err != nil {
@@ -155,11 +155,11 @@ func openInput(name string) (*os.File, error) {
 	}
 	st, err := f.Stat()
 	if err != nil {
-		f.Close()
+		_ = f.Close()
 		return nil, fmt.Errorf("open input file: %w", err)
 	}
 	if !st.Mode().IsRegular() {
-		f.Close()
+		_ = f.Close()
 		return nil, fmt.Errorf("input %s is not a regular file", name)
 	}
 	return f, nil
@@ -492,9 +492,9 @@ func downloadOutputs(cmd *cobra.Command, c *client.Client, id, dir string) error
 	if err != nil {
 		return fmt.Errorf("open %s: %w", dir, err)
 	}
-	defer root.Close()
+	defer root.Close() //nolint:errcheck // a directory handle; saveTo checks the close of every file written through it
 	errw := cmd.ErrOrStderr()
-	var progress io.Writer = io.Discard
+	progress := io.Discard
 	if isTerminal(errw) {
 		bar := byteBar(errw, total, fmt.Sprintf("downloading %d files", len(outs)))
 		defer bar.Close()

@@ -112,13 +112,13 @@ type roles struct {
 
 // listen opens every listener the roles need that is not open yet. On error
 // the listeners it opened are closed again.
-func (s *stack) listen(r *roles) error {
+func (s *stack) listen(ctx context.Context, r *roles) error {
 	var opened []net.Listener
 	open := func(ln *net.Listener, addr, name string) error {
 		if *ln != nil {
 			return nil
 		}
-		l, err := net.Listen("tcp", addr)
+		l, err := (&net.ListenConfig{}).Listen(ctx, "tcp", addr)
 		if err != nil {
 			for _, o := range opened {
 				o.Close()
@@ -166,7 +166,7 @@ func (s *stack) serve(ctx context.Context, r roles) error {
 			return err
 		}
 	}
-	if err := s.listen(&r); err != nil {
+	if err := s.listen(ctx, &r); err != nil {
 		return err
 	}
 	g, gctx := errgroup.WithContext(ctx)

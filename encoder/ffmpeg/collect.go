@@ -112,7 +112,7 @@ func jpegSize(file string) (int, int, error) {
 	if err != nil {
 		return 0, 0, err
 	}
-	defer f.Close()
+	defer f.Close() //nolint:errcheck // opened read-only: closing loses nothing
 	cfg, err := jpeg.DecodeConfig(f)
 	if err != nil {
 		return 0, 0, fmt.Errorf("read %s: %w", filepath.Base(file), err)

@@ -217,8 +217,8 @@ func (v *verifier) checkMedia(ctx context.Context, ffprobe string, o Output, in 
 	}
 	var problems []string
 	if o.Kind == KindVideo {
-		switch {
-		case m.video == nil:
+		switch m.video {
+		case nil:
 			problems = append(problems, "no video stream")
 		default:
 			if m.video.codec != o.Codec {
@@ -253,7 +253,7 @@ func (v *verifier) checkImage(o Output, wantW, wantH int) {
 		v.fail("read %s: %w", o.Name, err)
 		return
 	}
-	defer f.Close()
+	defer f.Close() //nolint:errcheck // opened read-only: closing loses nothing
 	img, err := jpeg.Decode(f)
 	if err != nil {
 		v.fail("%s is not a valid JPEG: %w", o.Name, err)
@@ -304,7 +304,7 @@ func measure(ctx context.Context, ffprobe, outDir string, files []string) (media
 			if err != nil {
 				return mediaMeasure{}, err
 			}
-			defer f.Close()
+			defer f.Close() //nolint:errcheck // opened read-only: closing loses nothing
 			readers = append(readers, f)
 		}
 	}

@@ -72,13 +72,13 @@ func Save(path string, f File) error {
 	if err != nil {
 		return fmt.Errorf("write CLI configuration: %w", err)
 	}
-	defer os.Remove(tmp.Name())
+	defer os.Remove(tmp.Name()) //nolint:errcheck // best effort: on success the file was renamed away, on failure the error that matters is returned
 	if err := tmp.Chmod(0o600); err != nil {
-		tmp.Close()
+		_ = tmp.Close()
 		return fmt.Errorf("write CLI configuration: %w", err)
 	}
 	if _, err := tmp.Write(append(b, '\n')); err != nil {
-		tmp.Close()
+		_ = tmp.Close()
 		return fmt.Errorf("write CLI configuration: %w", err)
 	}
 	if err := tmp.Close(); err != nil {

@@ -105,7 +105,7 @@ func (c *Client) upload(ctx context.Context, presignedURL, contentType string, f
 	}
 	// A file that grows meanwhile still sends size bytes; one that shrinks
 	// fails the request (the body ends before its Content-Length).
-	var body io.Reader = io.LimitReader(f, size)
+	body := io.LimitReader(f, size)
 	if progress != nil {
 		body = io.TeeReader(body, progress)
 	}
@@ -175,7 +175,7 @@ func (c *Client) Download(ctx context.Context, presignedURL, dst string) (int64,
 	if err != nil {
 		return 0, fmt.Errorf("download to %s: %w", dst, err)
 	}
-	defer os.Remove(tmp.Name())
+	defer os.Remove(tmp.Name()) //nolint:errcheck // best effort: on success the file was renamed away, on failure the error that matters is returned
 	n, err := c.Fetch(ctx, presignedURL, tmp)
 	if cerr := tmp.Close(); err == nil && cerr != nil {
 		err = fmt.Errorf("download to %s: %w", dst, cerr)

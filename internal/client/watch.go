@@ -318,7 +318,7 @@ func (w *watcher) stream(ctx context.Context, conn *websocket.Conn) error {
 	var wg sync.WaitGroup
 	defer func() {
 		stopRead()
-		conn.CloseNow()
+		_ = conn.CloseNow() // the stream is over either way
 		wg.Wait()
 	}()
 	wg.Go(func() {
@@ -373,7 +373,7 @@ func (w *watcher) stream(ctx context.Context, conn *websocket.Conn) error {
 func (w *watcher) handle(ctx context.Context, msg []byte) error {
 	var ev Event
 	if err := json.Unmarshal(msg, &ev); err != nil {
-		return nil // not an event this client understands; the resync covers it
+		return nil //nolint:nilerr // not an event this client understands; the resync covers it
 	}
 	s, watched := w.state[ev.JobID]
 	if !watched || (s != nil && Terminal(s.status)) {

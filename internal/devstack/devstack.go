@@ -209,7 +209,7 @@ func (s *Stack) takeLock() error {
 		return fmt.Errorf("devstack: lock %s: %w", s.Dir, err)
 	}
 	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
-		f.Close()
+		_ = f.Close()
 		if errors.Is(err, syscall.EWOULDBLOCK) {
 			return fmt.Errorf("devstack: another mpegflow dev is running on %s; stop it or choose another data directory", s.Dir)
 		}

@@ -70,7 +70,7 @@ func (pp *portPicker) pick(prefer int) (int, error) {
 }
 
 func portFree(port int) bool {
-	ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+	ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port))) //nolint:noctx // a numeric loopback address: nothing to resolve, nothing that could block
 	if err != nil {
 		return false
 	}

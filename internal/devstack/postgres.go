@@ -210,7 +210,7 @@ func (s *Stack) setPostgresPassword(ctx context.Context, bin, root, data string,
 	if err != nil {
 		return fmt.Errorf("devstack: open %s: %w", logPath, err)
 	}
-	defer logf.Close()
+	defer logf.Close() //nolint:errcheck // cmd.Run reports a failed write to it; an *os.File buffers nothing for Close to lose
 	s.opts.Log.InfoContext(ctx, "setting a password on the PostgreSQL cluster", slog.String("dir", data))
 	var out strings.Builder
 	cmd := exec.CommandContext(ctx, filepath.Join(bin, "postgres"), "--single", "-D", data,
@@ -244,7 +244,7 @@ func (s *Stack) initdb(ctx context.Context, bin, root, data string, cred *syscal
 	if err := writeSecret(pwFile, password); err != nil {
 		return err
 	}
-	defer os.Remove(pwFile)
+	defer os.Remove(pwFile) //nolint:errcheck // best effort: the same password is kept in DATA/postgres-password anyway
 	if cred != nil {
 		if err := os.Chown(pwFile, int(cred.Uid), int(cred.Gid)); err != nil {
 			return fmt.Errorf("devstack: give %s to the postgres user: %w", pwFile, err)
@@ -255,7 +255,7 @@ func (s *Stack) initdb(ctx context.Context, bin, root, data string, cred *syscal
 	if err != nil {
 		return fmt.Errorf("devstack: open initdb log: %w", err)
 	}
-	defer logf.Close()
+	defer logf.Close() //nolint:errcheck // the child holds its own descriptor; nothing was buffered in ours
 	s.opts.Log.InfoContext(ctx, "creating the PostgreSQL cluster (first run)", slog.String("dir", data))
 	cmd := exec.CommandContext(ctx, filepath.Join(bin, "initdb"), "-D", data, "-U", pgSuperuser,
 		"--auth=scram-sha-256", "--pwfile="+pwFile, "-E", "UTF8", "--locale=C", "--no-sync")

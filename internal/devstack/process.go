@@ -48,13 +48,15 @@ func startProc(spec procSpec) (*proc, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open %s log: %w", spec.name, err)
 	}
-	defer logf.Close() // the child holds its own descriptor
+	defer logf.Close() //nolint:errcheck // the child holds its own descriptor; nothing was buffered in ours
 	off, err := logf.Seek(0, io.SeekEnd)
 	if err != nil {
 		return nil, fmt.Errorf("open %s log: %w", spec.name, err)
 	}
-	fmt.Fprintf(logf, "--- %s: %s %s\n", time.Now().Format(time.RFC3339), spec.path, strings.Join(spec.args, " "))
-	cmd := exec.Command(spec.path, spec.args...)
+	if _, err := fmt.Fprintf(logf, "--- %s: %s %s\n", time.Now().Format(time.RFC3339), spec.path, strings.Join(spec.args, " ")); err != nil {
+		return nil, fmt.Errorf("write %s log: %w", spec.name, err)
+	}
+	cmd := exec.Command(spec.path, spec.args...) //nolint:noctx // the service outlives this call: the stack stops it in order (SIGTERM, then SIGKILL to its group)
 	cmd.Env = spec.env
 	cmd.Dir = spec.dir
 	cmd.Stdout = logf

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"io"
 	"log/slog"
 	"testing"
 	"time"
@@ -71,7 +70,7 @@ func payload(t *testing.T, org *uuid.UUID, job *uuid.UUID) []byte {
 // them, platform events (no org) reach nobody.
 func TestHubRoutesByTenantAndJob(t *testing.T) {
 	t.Parallel()
-	hub := events.NewHub(nil, "unused", 4, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	hub := events.NewHub(nil, "unused", 4, slog.New(slog.DiscardHandler))
 	orgA, orgB, job1, job2 := uuid.New(), uuid.New(), uuid.New(), uuid.New()
 	allA := hub.Subscribe(orgA, nil)
 	job1A := hub.Subscribe(orgA, []uuid.UUID{job1})
@@ -93,7 +92,7 @@ func TestHubRoutesByTenantAndJob(t *testing.T) {
 
 func TestHubDropsASlowSubscriber(t *testing.T) {
 	t.Parallel()
-	hub := events.NewHub(nil, "unused", 1, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	hub := events.NewHub(nil, "unused", 1, slog.New(slog.DiscardHandler))
 	org := uuid.New()
 	slow := hub.Subscribe(org, nil)
 	fast := hub.Subscribe(org, nil)
@@ -118,7 +117,7 @@ func TestHubOverRedis(t *testing.T) {
 	t.Parallel()
 	rdb, prefix := testenv.Redis(t)
 	channel := prefix + ":events"
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	log := slog.New(slog.DiscardHandler)
 	org := uuid.New()
 	ctx, cancel := context.WithCancel(t.Context())
 	var subs []*events.Subscription

@@ -86,7 +86,7 @@ func TestDNSErrorsAreClassifiedAndHideTheResolver(t *testing.T) {
 			}
 			check("DNSFailure", netguard.DNSFailure(tt.err))
 
-			_, err := g.Client(netguard.ClientConfig{}).Get("https://gone.example/hook")
+			err := getErr(g.Client(netguard.ClientConfig{}), "https://gone.example/hook")
 			check("client", err)
 			assert.NotErrorIs(t, err, netguard.ErrRefused, "a failed lookup is not a refusal")
 
@@ -132,7 +132,7 @@ func TestDNSErrorsFromGoResolver(t *testing.T) {
 			require.NotEmpty(t, std.Server, "precondition: Go's error names the server")
 			require.Contains(t, raw.Error(), std.Server, "precondition: Go's text names the server")
 
-			_, err := g.Client(netguard.ClientConfig{}).Get("https://" + tt.host + "/in.mp4")
+			err := getErr(g.Client(netguard.ClientConfig{}), "https://"+tt.host+"/in.mp4")
 			require.Error(t, err)
 			assert.NotContains(t, err.Error(), std.Server)
 			assert.NotContains(t, err.Error(), server)
@@ -153,7 +153,7 @@ func TestInvalidNamesNeverAskDNS(t *testing.T) {
 	t.Parallel()
 	r := &failingResolver{err: errors.New("the resolver was asked")}
 	g := netguard.New(netguard.Config{AllowHTTP: true, Resolver: r})
-	_, err := g.Client(netguard.ClientConfig{}).Get("http://example.invalid/in.mp4")
+	err := getErr(g.Client(netguard.ClientConfig{}), "http://example.invalid/in.mp4")
 	require.ErrorIs(t, err, netguard.ErrHostNotFound)
 	assert.Contains(t, err.Error(), "host example.invalid not found")
 	err = g.CheckURL(t.Context(), "https://Hooks.Example.INVALID./x")

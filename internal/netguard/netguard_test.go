@@ -46,6 +46,17 @@ func (r *fakeResolver) LookupNetIP(_ context.Context, _, host string) ([]netip.A
 
 func newResolver() *fakeResolver { return &fakeResolver{names: map[string][]netip.Addr{}} }
 
+// getErr performs a GET the test expects to fail and returns its error. A
+// response that came back anyway is closed; the caller's assertions on the
+// error then fail.
+func getErr(c *http.Client, url string) error {
+	resp, err := c.Get(url)
+	if err == nil {
+		resp.Body.Close()
+	}
+	return err
+}
+
 func TestClassify(t *testing.T) {
 	t.Parallel()
 	tests := map[string]struct {
@@ -172,13 +183,13 @@ func TestClientChecksAtConnectTime(t *testing.T) {
 	require.NoError(t, g.CheckURL(t.Context(), target), "at creation the name is public")
 
 	r.set("rebind.test", "127.0.0.1")
-	_, err := g.Client(netguard.ClientConfig{}).Get(target)
+	err := getErr(g.Client(netguard.ClientConfig{}), target)
 	require.Error(t, err)
 	assert.ErrorIs(t, err, netguard.ErrRefused)
 	assert.Contains(t, err.Error(), "127.0.0.1 is a loopback address")
 
 	// The system resolver: localhost really resolves to loopback.
-	_, err = netguard.New(netguard.Config{AllowHTTP: true}).Client(netguard.ClientConfig{}).Get("http://localhost:" + port + "/")
+	err = getErr(netguard.New(netguard.Config{AllowHTTP: true}).Client(netguard.ClientConfig{}), "http://localhost:"+port+"/")
 	require.ErrorIs(t, err, netguard.ErrRefused, "localhost resolves to loopback at dial time")
 	mu.Lock()
 	assert.Zero(t, hits, "no refused request reached the receiver")
@@ -219,7 +230,7 @@ func TestClientRechecksRedirects(t *testing.T) {
 	require.NoError(t, err, "http to http is fine when http is allowed")
 	resp.Body.Close()
 
-	_, err = g.Client(netguard.ClientConfig{MaxRedirects: 5}).Get(srv.URL + "/to-private")
+	err = getErr(g.Client(netguard.ClientConfig{MaxRedirects: 5}), srv.URL+"/to-private")
 	require.Error(t, err)
 	assert.ErrorIs(t, err, netguard.ErrRefused)
 	assert.Contains(t, err.Error(), "127.0.0.2 is a loopback address")

@@ -163,7 +163,7 @@ var presignParams = map[string]bool{
 func (s Scope) parseEndpointURL(raw string) (ref Ref, isRef bool, err error) {
 	u, perr := url.Parse(raw)
 	if perr != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return Ref{}, false, nil
+		return Ref{}, false, nil //nolint:nilerr // no URL at all is not a reference; the caller refuses it as a bad URL
 	}
 	bucket, escapedKey, ok := s.Storage.locate(u, s.Grants)
 	if !ok {

@@ -13,9 +13,9 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 )
 
-// Errors of the worker-facing protocol. The coordinator maps them to gRPC
-// codes: ErrNotFound → NotFound, ErrClaimToken → PermissionDenied,
-// *NotRunningError → FailedPrecondition.
+// ErrClaimToken and the other errors of the worker-facing protocol: the
+// coordinator maps them to gRPC codes: ErrNotFound → NotFound,
+// ErrClaimToken → PermissionDenied, *NotRunningError → FailedPrecondition.
 var ErrClaimToken = errors.New("claim token does not match the job's current claim")
 
 // NotRunningError says a worker called about a job that is no longer (or not

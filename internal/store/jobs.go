@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
@@ -114,7 +115,7 @@ func (s *Store) CreateJob(ctx context.Context, nj NewJob) (job Job, created bool
 			newID(), nj.OrgID, nj.PoolID, nj.Lane, nj.Priority, nj.MaxAttempts, nj.InputAssetID, nj.InputURL,
 			nj.WorkflowID, nj.Spec, nj.Metadata, nj.IdempotencyKey, nj.RequestHash)
 		j, err := pgx.CollectExactlyOneRow(rows, pgx.RowToStructByName[Job])
-		if err == pgx.ErrNoRows && nj.IdempotencyKey != nil {
+		if errors.Is(err, pgx.ErrNoRows) && nj.IdempotencyKey != nil {
 			// A concurrent request with the same key won the insert.
 			existing, _, err := jobByIdempotencyKey(ctx, tx, nj.OrgID, *nj.IdempotencyKey, nj.RequestHash)
 			job = existing
@@ -167,14 +168,14 @@ func checkJobRefs(ctx context.Context, tx pgx.Tx, nj *NewJob) error {
 	var errs validation.Errors
 	var one int
 	err := tx.QueryRow(ctx, `SELECT 1 FROM worker_pools WHERE id = $1 AND (org_id = $2 OR org_id IS NULL) FOR SHARE`, nj.PoolID, nj.OrgID).Scan(&one)
-	if err == pgx.ErrNoRows {
+	if errors.Is(err, pgx.ErrNoRows) {
 		errs.Add("pool", "no pool %q in this organization", nj.PoolID)
 	} else if err != nil {
 		return mapErr(err, "pool")
 	}
 	if nj.InputAssetID != nil {
 		err := tx.QueryRow(ctx, `SELECT 1 FROM assets WHERE id = $1 AND org_id = $2`, *nj.InputAssetID, nj.OrgID).Scan(&one)
-		if err == pgx.ErrNoRows {
+		if errors.Is(err, pgx.ErrNoRows) {
 			errs.Add("input.asset_id", "no asset %s in this organization", *nj.InputAssetID)
 		} else if err != nil {
 			return mapErr(err, "asset")
@@ -182,7 +183,7 @@ func checkJobRefs(ctx context.Context, tx pgx.Tx, nj *NewJob) error {
 	}
 	if nj.WorkflowID != nil {
 		err := tx.QueryRow(ctx, `SELECT spec FROM workflows WHERE id = $1 AND org_id = $2`, *nj.WorkflowID, nj.OrgID).Scan(&nj.Spec)
-		if err == pgx.ErrNoRows {
+		if errors.Is(err, pgx.ErrNoRows) {
 			errs.Add("workflow_id", "no workflow %s in this organization", *nj.WorkflowID)
 		} else if err != nil {
 			return mapErr(err, "workflow")

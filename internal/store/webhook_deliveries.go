@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
@@ -254,7 +255,7 @@ func (s *Store) RecordAttempt(ctx context.Context, r AttemptResult) (CircuitStat
 				RETURNING w.consecutive_failures, w.enabled, o.was`,
 				r.Delivery.WebhookID, r.CircuitThreshold, fmt.Sprint(r.CircuitThreshold), r.Error, r.At).Scan(&st.ConsecutiveFailures, &st.Enabled, &was)
 		}
-		if err == pgx.ErrNoRows { // the webhook was deleted meanwhile
+		if errors.Is(err, pgx.ErrNoRows) { // the webhook was deleted meanwhile
 			return nil
 		}
 		st.Opened = was && !st.Enabled

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"time"
 
 	"github.com/google/uuid"
@@ -65,7 +66,7 @@ func (s *Store) DrainWorker(ctx context.Context, id string) (Worker, error) {
 	rows, _ := s.pool.Query(ctx, `UPDATE workers SET status = 'draining'
 		WHERE id = $1 AND status IN ('online', 'draining') RETURNING `+workerColumns, id)
 	w, err := pgx.CollectExactlyOneRow(rows, pgx.RowToStructByName[Worker])
-	if err == pgx.ErrNoRows {
+	if errors.Is(err, pgx.ErrNoRows) {
 		if _, gerr := s.getWorker(ctx, id); gerr != nil {
 			return Worker{}, gerr
 		}

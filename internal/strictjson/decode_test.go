@@ -39,7 +39,7 @@ type doc struct {
 	Extra    any               `json:"extra,omitempty"`
 	Nested   *inner            `json:"nested,omitempty"`
 	Ignored  string            `json:"-"`
-	internal string
+	internal string            //nolint:unused // an unexported field the decoder must refuse to fill (the "unexported" case)
 }
 
 func TestDecodeAccepts(t *testing.T) {

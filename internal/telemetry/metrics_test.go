@@ -2,7 +2,6 @@ package telemetry
 
 import (
 	"context"
-	"io"
 	"log/slog"
 	"strings"
 	"testing"
@@ -33,7 +32,7 @@ func (circuitsFake) WebhookFailureCounts(context.Context) (map[uuid.UUID]int, er
 func TestReferenceNamesAreRegistered(t *testing.T) {
 	t.Parallel()
 	m := New()
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	log := slog.New(slog.DiscardHandler)
 	m.RegisterFleet(fleetFake{}, log)
 	m.RegisterWebhookCircuits(circuitsFake{}, log)
 	m.EventDispatch.Observe(0.001)

@@ -147,7 +147,7 @@ func startKEDA(t testing.TB, bin, kubeconfig, certDir, logFile string, opts KEDA
 		"--enable-webhook-patching=false",
 		"--enable-apiservice-patching=false",
 	}, opts.Args...)
-	cmd := exec.Command(bin, args...)
+	cmd := exec.Command(bin, args...) //nolint:noctx // Stop ends it gracefully in t.Cleanup; t.Context() would kill it before the cleanups that still need it
 	cmd.Env = append(os.Environ(),
 		"KUBECONFIG="+kubeconfig,
 		"WATCH_NAMESPACE="+opts.WatchNamespace,
@@ -158,17 +158,17 @@ func startKEDA(t testing.TB, bin, kubeconfig, certDir, logFile string, opts KEDA
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
-		logf.Close()
+		_ = logf.Close()
 		return nil, fmt.Errorf("start %s: %w", bin, err)
 	}
 	k.cmd = cmd
 	go func() {
 		k.err = cmd.Wait()
-		logf.Close()
+		_ = logf.Close() // the operator has exited; it wrote through its own descriptor
 		close(k.exited)
 	}()
 	if err := k.waitReady(); err != nil {
-		k.Stop()
+		_ = k.Stop() // the readiness error is the one to report
 		return nil, fmt.Errorf("%w; its log:\n%s", err, k.tail(80))
 	}
 	t.Cleanup(func() {

@@ -1,6 +1,7 @@
 package testenv
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"os/exec"
@@ -11,11 +12,11 @@ import (
 // KEDACRDDir is config/crd/bases of the KEDA module go.mod requires: the
 // CRDs that match the Go types the operator renders, read at test time and
 // never copied into the repository. MPEGFLOW_KEDA_CRD_DIR overrides it.
-func KEDACRDDir() (string, error) {
+func KEDACRDDir(ctx context.Context) (string, error) {
 	if d := os.Getenv("MPEGFLOW_KEDA_CRD_DIR"); d != "" {
 		return d, nil
 	}
-	out, err := exec.Command("go", "list", "-m", "-f", "{{.Dir}}", "github.com/kedacore/keda/v2").Output()
+	out, err := exec.CommandContext(ctx, "go", "list", "-m", "-f", "{{.Dir}}", "github.com/kedacore/keda/v2").Output()
 	if err != nil {
 		return "", fmt.Errorf("locate the KEDA module (go list -m): %w", err)
 	}

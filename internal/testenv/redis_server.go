@@ -66,7 +66,7 @@ func startRedisServer(t testing.TB, bin, dir string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	cmd := exec.Command(bin,
+	cmd := exec.Command(bin, //nolint:noctx // killed in t.Cleanup; t.Context() would end it before the test's own cleanups that may still use it
 		"--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--dir", dir,
 		"--save", "", "--appendonly", "no", "--protected-mode", "yes")
 	out, err := cmd.StdoutPipe()
@@ -122,7 +122,7 @@ func startRedisServer(t testing.TB, bin, dir string) (string, error) {
 // FreeLoopbackPort asks the kernel for a port nobody listens on. Another
 // process may take it before redis-server binds; the caller retries.
 func FreeLoopbackPort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ln, err := net.Listen("tcp", "127.0.0.1:0") //nolint:noctx // a numeric loopback address: nothing to resolve, nothing that could block
 	if err != nil {
 		return 0, fmt.Errorf("find a free loopback port: %w", err)
 	}

@@ -96,7 +96,7 @@ func New(t testing.TB, opts Options) *Server {
 		t.Fatalf("viewer key: %v", err)
 	}
 
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatalf("listen: %v", err)
 	}
@@ -145,7 +145,7 @@ func waitHubSubscribed(t testing.TB, rdb *redis.Client, channel string) {
 // ClosedURL is a loopback URL where nothing listens.
 func ClosedURL(t testing.TB) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ln, err := (&net.ListenConfig{}).Listen(t.Context(), "tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatalf("listen: %v", err)
 	}
