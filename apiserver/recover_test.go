@@ -117,6 +117,7 @@ func TestRecoverPanics(t *testing.T) {
 
 	resp, err := app.Test(httptest.NewRequest("GET", "/ok", nil), -1)
 	require.NoError(t, err)
+	defer resp.Body.Close()
 	require.Equal(t, http.StatusOK, resp.StatusCode, "the app answers after a panic")
 }
 
