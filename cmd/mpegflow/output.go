@@ -62,16 +62,7 @@ func apiGroup(use, short string, f *apiFlags) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   use,
 		Short: short,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if len(args) == 0 {
-				return cmd.Help()
-			}
-			msg := fmt.Sprintf("unknown command %q for %q", args[0], cmd.CommandPath())
-			if s := cmd.SuggestionsFor(args[0]); len(s) > 0 {
-				msg += fmt.Sprintf("; did you mean %q?", s[0])
-			}
-			return usagef("%s (see '%s --help')", msg, cmd.CommandPath())
-		},
+		RunE:  unknownCommand,
 	}
 	cmd.SuggestionsMinimumDistance = 2
 	cmd.PersistentFlags().StringVar(&f.server, "server", "", "MpegFlow server URL (default $MPEGFLOW_SERVER, then the current CLI context)")
@@ -80,6 +71,20 @@ func apiGroup(use, short string, f *apiFlags) *cobra.Command {
 		return usagef("%s (see '%s --help')", err, c.CommandPath())
 	})
 	return cmd
+}
+
+// unknownCommand is the RunE of a command that only groups others: with no
+// arguments it prints help, with any it refuses the first as an unknown
+// command (a usage error, exit 2), suggesting a near name.
+func unknownCommand(cmd *cobra.Command, args []string) error {
+	if len(args) == 0 {
+		return cmd.Help()
+	}
+	msg := fmt.Sprintf("unknown command %q for %q", args[0], cmd.CommandPath())
+	if s := cmd.SuggestionsFor(args[0]); len(s) > 0 {
+		msg += fmt.Sprintf("; did you mean %q?", s[0])
+	}
+	return usagef("%s (see '%s --help')", msg, cmd.CommandPath())
 }
 
 // client resolves the server and key and builds an API client.
