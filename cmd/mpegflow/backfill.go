@@ -136,7 +136,7 @@ func backfillCmd() *cobra.Command {
 
 // clientWith builds an API client with cfg (for calls slower than usual).
 func (f *apiFlags) clientWith(cfg client.Config) (*client.Client, error) {
-	ctx, err := cliconfig.Resolve(os.Getenv, f.server, f.apiKey)
+	ctx, err := cliconfig.Resolve(os.Getenv, f.server, f.apiKey, f.context)
 	if err != nil {
 		return nil, err
 	}
@@ -300,7 +300,5 @@ func batchesCmd() *cobra.Command {
 func addAPIFlags(cmd *cobra.Command, f *apiFlags) {
 	cmd.Flags().StringVar(&f.server, "server", "", "MpegFlow server URL (default $MPEGFLOW_SERVER, then the current CLI context)")
 	cmd.Flags().StringVar(&f.apiKey, "api-key", "", "API key (default $MPEGFLOW_API_KEY, then the current CLI context)")
-	cmd.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
-		return usagef("%s (see '%s --help')", err, c.CommandPath())
-	})
+	f.bindContext(cmd)
 }

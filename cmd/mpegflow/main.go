@@ -38,13 +38,14 @@ func rootCmd() *cobra.Command {
 		Args: cobra.ArbitraryArgs,
 		RunE: unknownCommand,
 	}
+	root.PersistentFlags().String("context", "", "CLI context to use instead of the current one (`mpegflow config get-contexts` lists them)")
 	root.SetVersionTemplate(versionLine() + "\n")
 	root.SuggestionsMinimumDistance = 2
 	// Every command's flag errors are usage errors (children inherit this).
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return usagef("%s (see '%s --help')", err, c.CommandPath())
 	})
-	root.AddCommand(versionCmd(), serveCmd(), migrateCmd(), adminCmd(), encodeCmd(), jobsCmd(), withPoolsPlan(poolsCmd()), workflowsCmd(), assetsCmd(), backfillCmd(), batchesCmd(), devCmd(), operatorCmd())
+	root.AddCommand(versionCmd(), loginCmd(), configCmd(), serveCmd(), migrateCmd(), adminCmd(), encodeCmd(), jobsCmd(), withPoolsPlan(poolsCmd()), workflowsCmd(), assetsCmd(), backfillCmd(), batchesCmd(), devCmd(), operatorCmd())
 	refuseUnknownSubcommands(root)
 	return root
 }

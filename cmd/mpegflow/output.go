@@ -54,6 +54,21 @@ func exitCode(err error) int {
 type apiFlags struct {
 	server string
 	apiKey string
+	// context is the global --context flag, read before the command runs
+	// (see bindContext).
+	context string
+}
+
+// bindContext makes f.context the value of the root's --context flag by the
+// time the command runs. (A persistent pre-run: cobra runs the nearest one,
+// and no command below a group has its own.)
+func (f *apiFlags) bindContext(cmd *cobra.Command) {
+	cmd.PersistentPreRunE = func(c *cobra.Command, _ []string) error {
+		if fl := c.Flag("context"); fl != nil {
+			f.context = fl.Value.String()
+		}
+		return nil
+	}
 }
 
 // apiGroup is a command group (jobs, pools…) with the connection flags.
@@ -67,9 +82,7 @@ func apiGroup(use, short string, f *apiFlags) *cobra.Command {
 	cmd.SuggestionsMinimumDistance = 2
 	cmd.PersistentFlags().StringVar(&f.server, "server", "", "MpegFlow server URL (default $MPEGFLOW_SERVER, then the current CLI context)")
 	cmd.PersistentFlags().StringVar(&f.apiKey, "api-key", "", "API key (default $MPEGFLOW_API_KEY, then the current CLI context)")
-	cmd.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
-		return usagef("%s (see '%s --help')", err, c.CommandPath())
-	})
+	f.bindContext(cmd)
 	return cmd
 }
 
@@ -89,7 +102,7 @@ func unknownCommand(cmd *cobra.Command, args []string) error {
 
 // client resolves the server and key and builds an API client.
 func (f *apiFlags) client() (*client.Client, error) {
-	ctx, err := cliconfig.Resolve(os.Getenv, f.server, f.apiKey)
+	ctx, err := cliconfig.Resolve(os.Getenv, f.server, f.apiKey, f.context)
 	if err != nil {
 		return nil, err
 	}
