@@ -45,7 +45,7 @@ func rootCmd() *cobra.Command {
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return usagef("%s (see '%s --help')", err, c.CommandPath())
 	})
-	root.AddCommand(versionCmd(), loginCmd(), configCmd(), webhooksCmd(), membersCmd(), apiKeysCmd(), serveCmd(), migrateCmd(), adminCmd(), encodeCmd(), jobsCmd(), withPoolsPlan(poolsCmd()), workflowsCmd(), assetsCmd(), backfillCmd(), batchesCmd(), devCmd(), operatorCmd())
+	root.AddCommand(versionCmd(), loginCmd(), configCmd(), webhooksCmd(), membersCmd(), apiKeysCmd(), usageCmd(), workersCmd(), serveCmd(), migrateCmd(), adminCmd(), encodeCmd(), jobsCmd(), withPoolsPlan(poolsCmd()), workflowsCmd(), assetsCmd(), backfillCmd(), batchesCmd(), devCmd(), operatorCmd())
 	refuseUnknownSubcommands(root)
 	return root
 }
