@@ -76,7 +76,9 @@ func readAPIKey(cmd *cobra.Command) (string, error) {
 	}
 	in := cmd.InOrStdin()
 	if f, ok := in.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
-		fmt.Fprint(cmd.ErrOrStderr(), "API key: ")
+		if _, err := fmt.Fprint(cmd.ErrOrStderr(), "API key: "); err != nil {
+			return "", fmt.Errorf("prompt for the API key: %w", err)
+		}
 		b, err := term.ReadPassword(int(f.Fd()))
 		fmt.Fprintln(cmd.ErrOrStderr())
 		if err != nil {
