@@ -3,6 +3,7 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
 GO        ?= go
+VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 BIN       := bin
 # Tool binaries (versitygw, protoc plugins, kube-apiserver, etcd, KEDA's
 # operator) are cached outside the clone, keyed by version, so every clone on
@@ -21,8 +22,8 @@ deps: ## Install system packages the tests and demo need (postgresql, redis, ffm
 	@scripts/deps.sh
 
 .PHONY: build
-build: ## Build the mpegflow binary into bin/
-	$(GO) build -o $(BIN)/mpegflow ./cmd/mpegflow
+build: ## Build the mpegflow binary into bin/ (VERSION=v1.2.3 stamps a release; default git describe)
+	$(GO) build -ldflags "-X main.version=$(VERSION)" -o $(BIN)/mpegflow ./cmd/mpegflow
 
 # Tool binaries are built from the tools module and cached by version.
 PROTOC_GEN_GO      := $(TOOLS_BIN)/protoc-gen-go

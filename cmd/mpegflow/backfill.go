@@ -136,7 +136,7 @@ func backfillCmd() *cobra.Command {
 
 // clientWith builds an API client with cfg (for calls slower than usual).
 func (f *apiFlags) clientWith(cfg client.Config) (*client.Client, error) {
-	ctx, err := cliconfig.Resolve(os.Getenv, f.server, f.apiKey)
+	ctx, err := cliconfig.Resolve(os.Getenv, f.server, f.apiKey, f.context)
 	if err != nil {
 		return nil, err
 	}
@@ -249,9 +249,22 @@ func batchTable(bs ...client.Batch) *table {
 	return t
 }
 
+func batchesTable(bs []client.BatchSummary) *table {
+	t := &table{header: []string{"ID", "EXPANSION", "POOL", "WORKFLOW", "INPUTS", "EXPANDED", "AGE", "ERROR"}}
+	now := time.Now()
+	for _, b := range bs {
+		wf := b.Workflow
+		if wf == "" {
+			wf = deref(b.WorkflowID)
+		}
+		t.add(b.ID, b.Expansion, b.PoolID, wf, fmt.Sprint(b.Expected), fmt.Sprint(b.Expanded), age(b.CreatedAt, now), deref(b.Error))
+	}
+	return t
+}
+
 func batchesCmd() *cobra.Command {
 	var api apiFlags
-	cmd := apiGroup("batches", "Show, follow, cancel and retry batch backfills", &api)
+	cmd := apiGroup("batches", "List, show, follow, cancel and retry batch backfills", &api)
 	one := func(use, short string, fn func(*client.Client, context.Context, string) (client.Batch, error), follow bool) *cobra.Command {
 		c := &cobra.Command{
 			Use:   use + " ID",
@@ -287,6 +300,7 @@ func batchesCmd() *cobra.Command {
 		return c
 	}
 	cmd.AddCommand(
+		pagedListCmd(&api, "List batches, newest first (their expansion; `batches get` shows job counters)", "batches", (*client.Client).ListBatches, batchesTable),
 		one("get", "Show a batch: counters, status and ETA", (*client.Client).GetBatch, false),
 		one("watch", "Follow a batch until it finishes (progress bars on a terminal)", (*client.Client).GetBatch, true),
 		one("cancel", "Cancel a batch: stop creating jobs and cancel every job that has not started", (*client.Client).CancelBatch, false),
@@ -300,7 +314,5 @@ func batchesCmd() *cobra.Command {
 func addAPIFlags(cmd *cobra.Command, f *apiFlags) {
 	cmd.Flags().StringVar(&f.server, "server", "", "MpegFlow server URL (default $MPEGFLOW_SERVER, then the current CLI context)")
 	cmd.Flags().StringVar(&f.apiKey, "api-key", "", "API key (default $MPEGFLOW_API_KEY, then the current CLI context)")
-	cmd.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
-		return usagef("%s (see '%s --help')", err, c.CommandPath())
-	})
+	f.bindContext(cmd)
 }

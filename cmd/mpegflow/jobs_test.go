@@ -137,7 +137,7 @@ func TestJobsBadInput(t *testing.T) {
 		"unknown flag":     {args: []string{"jobs", "list", "--colour"}, code: 2, want: "unknown flag: --colour"},
 		"unknown verb":     {args: []string{"jobs", "lsit"}, code: 2, want: `mpegflow: unknown command "lsit" for "mpegflow jobs"; did you mean "list"?`},
 		"spec not json":    {args: []string{"jobs", "submit", "https://x.example/a.mp4", "--spec-file", "jobs_test.go"}, code: 1, want: "mpegflow: spec file jobs_test.go is not valid JSON"},
-		"no configuration": {server: "-", args: []string{"pools", "list"}, code: 1, want: "mpegflow: no MpegFlow server configured: run `mpegflow dev`"},
+		"no configuration": {server: "-", args: []string{"pools", "list"}, code: 1, want: "mpegflow: no MpegFlow server configured: run `mpegflow login --server URL` or `mpegflow dev`"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			server, key := srv.URL, srv.OwnerKey

@@ -54,6 +54,21 @@ func exitCode(err error) int {
 type apiFlags struct {
 	server string
 	apiKey string
+	// context is the global --context flag, read before the command runs
+	// (see bindContext).
+	context string
+}
+
+// bindContext makes f.context the value of the root's --context flag by the
+// time the command runs. (A persistent pre-run: cobra runs the nearest one,
+// and no command below a group has its own.)
+func (f *apiFlags) bindContext(cmd *cobra.Command) {
+	cmd.PersistentPreRunE = func(c *cobra.Command, _ []string) error {
+		if fl := c.Flag("context"); fl != nil {
+			f.context = fl.Value.String()
+		}
+		return nil
+	}
 }
 
 // apiGroup is a command group (jobs, pools…) with the connection flags.
@@ -62,29 +77,32 @@ func apiGroup(use, short string, f *apiFlags) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   use,
 		Short: short,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if len(args) == 0 {
-				return cmd.Help()
-			}
-			msg := fmt.Sprintf("unknown command %q for %q", args[0], cmd.CommandPath())
-			if s := cmd.SuggestionsFor(args[0]); len(s) > 0 {
-				msg += fmt.Sprintf("; did you mean %q?", s[0])
-			}
-			return usagef("%s (see '%s --help')", msg, cmd.CommandPath())
-		},
+		RunE:  unknownCommand,
 	}
 	cmd.SuggestionsMinimumDistance = 2
 	cmd.PersistentFlags().StringVar(&f.server, "server", "", "MpegFlow server URL (default $MPEGFLOW_SERVER, then the current CLI context)")
 	cmd.PersistentFlags().StringVar(&f.apiKey, "api-key", "", "API key (default $MPEGFLOW_API_KEY, then the current CLI context)")
-	cmd.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
-		return usagef("%s (see '%s --help')", err, c.CommandPath())
-	})
+	f.bindContext(cmd)
 	return cmd
+}
+
+// unknownCommand is the RunE of a command that only groups others: with no
+// arguments it prints help, with any it refuses the first as an unknown
+// command (a usage error, exit 2), suggesting a near name.
+func unknownCommand(cmd *cobra.Command, args []string) error {
+	if len(args) == 0 {
+		return cmd.Help()
+	}
+	msg := fmt.Sprintf("unknown command %q for %q", args[0], cmd.CommandPath())
+	if s := cmd.SuggestionsFor(args[0]); len(s) > 0 {
+		msg += fmt.Sprintf("; did you mean %q?", s[0])
+	}
+	return usagef("%s (see '%s --help')", msg, cmd.CommandPath())
 }
 
 // client resolves the server and key and builds an API client.
 func (f *apiFlags) client() (*client.Client, error) {
-	ctx, err := cliconfig.Resolve(os.Getenv, f.server, f.apiKey)
+	ctx, err := cliconfig.Resolve(os.Getenv, f.server, f.apiKey, f.context)
 	if err != nil {
 		return nil, err
 	}

@@ -14,11 +14,11 @@ import (
 
 func poolsCmd() *cobra.Command {
 	var api apiFlags
-	cmd := apiGroup("pools", "List, inspect, pause, resume and tune worker pools", &api)
+	cmd := apiGroup("pools", "List, create, inspect, pause, resume, tune and delete worker pools", &api)
 	cmd.AddCommand(poolsListCmd(&api), poolGetCmd(&api),
 		poolActionCmd(&api, "pause", "Pause a pool: claims stop at once, queued jobs wait", (*client.Client).PausePool),
 		poolActionCmd(&api, "resume", "Resume a paused pool", (*client.Client).ResumePool),
-		poolsUpdateCmd(&api))
+		poolsUpdateCmd(&api), poolsCreateCmd(&api), poolsDeleteCmd(&api))
 	return cmd
 }
 

@@ -4,6 +4,7 @@
 package cliconfig
 
 import (
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -101,10 +102,45 @@ func SetCurrent(path, name string, ctx Context) error {
 	return Save(path, f)
 }
 
-// Resolve picks the server and key: flags, then MPEGFLOW_SERVER and
-// MPEGFLOW_API_KEY, then the current context.
-func Resolve(getenv func(string) string, flagServer, flagKey string) (Context, error) {
+// ErrNoSuchContext is a context name the configuration file does not have.
+var ErrNoSuchContext = errors.New("no such context")
+
+// Use makes the stored context name current.
+func Use(path, name string) error {
+	f, err := Load(path)
+	if err != nil {
+		return err
+	}
+	if _, ok := f.Contexts[name]; !ok {
+		return fmt.Errorf("context %q in %s: %w", name, path, ErrNoSuchContext)
+	}
+	f.Current = name
+	return Save(path, f)
+}
+
+// Resolve picks the server and key: flags, then the context named by
+// contextName (the --context flag, which must exist), then
+// MPEGFLOW_SERVER and MPEGFLOW_API_KEY, then the current context. A context
+// named explicitly wins over the environment because it was asked for on
+// this command line.
+func Resolve(getenv func(string) string, flagServer, flagKey, contextName string) (Context, error) {
 	c := Context{Server: flagServer, APIKey: flagKey}
+	if contextName != "" {
+		path, err := Path(getenv)
+		if err != nil {
+			return c, err
+		}
+		f, err := Load(path)
+		if err != nil {
+			return c, err
+		}
+		named, ok := f.Contexts[contextName]
+		if !ok {
+			return c, fmt.Errorf("context %q in %s: %w (`mpegflow config get-contexts` lists them)", contextName, path, ErrNoSuchContext)
+		}
+		c.Server = cmp.Or(c.Server, named.Server)
+		c.APIKey = cmp.Or(c.APIKey, named.APIKey)
+	}
 	if c.Server == "" {
 		c.Server = getenv("MPEGFLOW_SERVER")
 	}
@@ -131,7 +167,7 @@ func Resolve(getenv func(string) string, flagServer, flagKey string) (Context, e
 	}
 	if c.Server == "" || c.APIKey == "" {
 		if !ok {
-			return c, errors.New("no MpegFlow server configured: run `mpegflow dev`, or set MPEGFLOW_SERVER and MPEGFLOW_API_KEY, or pass --server and --api-key")
+			return c, errors.New("no MpegFlow server configured: run `mpegflow login --server URL` or `mpegflow dev`, or set MPEGFLOW_SERVER and MPEGFLOW_API_KEY, or pass --server and --api-key")
 		}
 		return c, fmt.Errorf("context %q in %s has no server or API key", f.Current, path)
 	}

@@ -96,3 +96,29 @@ func (c *Client) RetryFailedBatch(ctx context.Context, id string) (Batch, error)
 	err := c.do(ctx, call{method: http.MethodPost, path: "/v1/batches/" + url.PathEscape(id) + "/retry-failed", out: &b})
 	return b, err
 }
+
+// BatchSummary is a batch as the list shows it: its expansion, not its job
+// counters (GetBatch reads those).
+type BatchSummary struct {
+	ID           string      `json:"id"`
+	Key          string      `json:"key"`
+	PoolID       string      `json:"pool_id"`
+	Workflow     string      `json:"workflow,omitempty"`
+	WorkflowID   *string     `json:"workflow_id,omitempty"`
+	Source       BatchSource `json:"source"`
+	Expansion    string      `json:"expansion"`
+	Expected     int64       `json:"expected"`
+	Expanded     int64       `json:"expanded"`
+	SkippedLines int64       `json:"skipped_lines"`
+	Duplicates   int64       `json:"duplicates"`
+	Error        *string     `json:"error,omitempty"`
+	CreatedAt    time.Time   `json:"created_at"`
+	FinishedAt   *time.Time  `json:"finished_at,omitempty"`
+}
+
+// ListBatches reads one page of batches, newest first.
+func (c *Client) ListBatches(ctx context.Context, limit int, cursor string) (Page[BatchSummary], error) {
+	var p Page[BatchSummary]
+	err := c.do(ctx, call{method: http.MethodGet, path: "/v1/batches", query: pageQuery(limit, cursor), out: &p})
+	return p, err
+}

@@ -88,3 +88,17 @@ func (c *Client) poolCall(ctx context.Context, method, id, action string, body a
 	err := c.do(ctx, call{method: method, path: "/v1/pools/" + url.PathEscape(id) + action, body: body, out: &p})
 	return p, err
 }
+
+// CreatePool creates a dedicated pool from settings (JSON field names such
+// as "name", "accelerator", "max_replicas"); unset ones take the server's
+// defaults.
+func (c *Client) CreatePool(ctx context.Context, settings map[string]any) (Pool, error) {
+	var p Pool
+	err := c.do(ctx, call{method: http.MethodPost, path: "/v1/pools", body: settings, out: &p})
+	return p, err
+}
+
+// DeletePool deletes a dedicated pool that has no unfinished jobs.
+func (c *Client) DeletePool(ctx context.Context, id string) error {
+	return c.do(ctx, call{method: http.MethodDelete, path: "/v1/pools/" + url.PathEscape(id)})
+}
