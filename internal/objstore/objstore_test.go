@@ -171,12 +171,15 @@ func TestPresignedPutBindsTheLength(t *testing.T) {
 		require.NoError(t, err)
 		req.Header.Set("Content-Type", "video/mp4")
 		req.ContentLength = -1 // unknown: Transfer-Encoding chunked, no Content-Length
+		// The server may refuse before the body is sent and close the
+		// connection (the client then sees a broken pipe): refused either way.
 		resp, err := http.DefaultClient.Do(req)
-		require.NoError(t, err)
-		resp.Body.Close()
-		assert.Equal(t, http.StatusForbidden, resp.StatusCode)
+		if err == nil {
+			resp.Body.Close()
+			assert.Equal(t, http.StatusForbidden, resp.StatusCode)
+		}
 		_, ok := stored(t, key)
-		assert.False(t, ok)
+		assert.False(t, ok, "a chunked upload stored an object")
 	})
 	t.Run("body ends before its content length", func(t *testing.T) {
 		t.Parallel()
