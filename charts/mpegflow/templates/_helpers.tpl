@@ -128,6 +128,11 @@ the KEDA Redis credentials are only named (MPEGFLOW_OPERATOR_REDIS_AUTH_SECRET).
 {{- $labels = append $labels (printf "%s=%s" $k $v) }}
 {{- end }}
 - {name: MPEGFLOW_OPERATOR_LABELS, value: {{ join "," $labels | quote }}}
+{{- with .Values.operator.encoderRequests }}
+- {name: MPEGFLOW_OPERATOR_ENCODER_CPU_REQUEST, value: {{ .cpu | toString | quote }}}
+- {name: MPEGFLOW_OPERATOR_ENCODER_MEMORY_REQUEST, value: {{ .memory | toString | quote }}}
+- {name: MPEGFLOW_OPERATOR_ENCODER_EPHEMERAL_STORAGE_REQUEST, value: {{ .ephemeralStorage | toString | quote }}}
+{{- end }}
 - {name: MPEGFLOW_OPERATOR_DEFAULT_POOL, value: {{ toJson .Values.defaultPool | quote }}}
 {{- end -}}
 
