@@ -584,6 +584,12 @@ func TestSchemaRejectsInvalidValues(t *testing.T) {
 		"zero burst":               {map[string]any{"config": map[string]any{"rateLimit": map[string]any{"orgBurst": 0}}}, "orgBurst"},
 		"typo in service account":  {map[string]any{"apiserver": map[string]any{"serviceAccount": map[string]any{"annotation": map[string]any{}}}}, "annotation"},
 		"bad service account name": {map[string]any{"apiserver": map[string]any{"serviceAccount": map[string]any{"name": "Media_SA"}}}, "name"},
+		"typo in operator SA":      {map[string]any{"operator": map[string]any{"serviceAccount": map[string]any{"annotation": map[string]any{}}}}, "annotation"},
+		"typo in a toleration":     {map[string]any{"operator": map[string]any{"tolerations": []any{map[string]any{"effects": "NoSchedule"}}}}, "effects"},
+		"typo in affinity":         {map[string]any{"migrations": map[string]any{"affinity": map[string]any{"nodeAfinity": map[string]any{}}}}, "nodeAfinity"},
+		"env without name":         {map[string]any{"apiserver": map[string]any{"extraEnv": []any{map[string]any{"value": "x"}}}}, "name"},
+		"bad priority class":       {map[string]any{"apiserver": map[string]any{"priorityClassName": "High_Priority"}}, "priorityClassName"},
+		"pod label not a string":   {map[string]any{"operator": map[string]any{"podLabels": map[string]any{"tier": 1}}}, "tier"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
@@ -611,4 +617,86 @@ func TestHelmLint(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestWorkloadEscapeHatches: every workload the chart renders takes the
+// platform team's labels, annotations, priority, scheduling and
+// environment, and ServiceAccounts take annotations; the chart's own
+// labels win over podLabels, so a selector cannot be broken.
+func TestWorkloadEscapeHatches(t *testing.T) {
+	t.Parallel()
+	hatches := func(who string) map[string]any {
+		return map[string]any{
+			"podLabels":         map[string]any{"team": who, "app.kubernetes.io/name": "hijack"},
+			"podAnnotations":    map[string]any{"example.com/owner": who},
+			"priorityClassName": who + "-critical",
+			"nodeSelector":      map[string]any{"pool": who},
+			"tolerations":       []any{map[string]any{"key": "dedicated", "operator": "Equal", "value": who, "effect": "NoSchedule"}},
+			"affinity": map[string]any{"nodeAffinity": map[string]any{"requiredDuringSchedulingIgnoredDuringExecution": map[string]any{
+				"nodeSelectorTerms": []any{map[string]any{"matchExpressions": []any{map[string]any{"key": "zone", "operator": "In", "values": []any{who}}}}},
+			}}},
+			"extraEnv": []any{
+				map[string]any{"name": "HATCH_" + strings.ToUpper(who), "value": who},
+				map[string]any{"name": "HATCH_FROM", "valueFrom": map[string]any{"secretKeyRef": map[string]any{"name": who, "key": "k"}}},
+			},
+		}
+	}
+	api, op, mig := hatches("api"), hatches("operator"), hatches("migrate")
+	api["serviceAccount"] = map[string]any{"annotations": map[string]any{"eks.amazonaws.com/role-arn": "arn:api"}}
+	op["serviceAccount"] = map[string]any{"annotations": map[string]any{"eks.amazonaws.com/role-arn": "arn:operator"}}
+	values := map[string]any{"apiserver": api, "operator": op, "migrations": mig}
+	r := mustRender(t, values)
+
+	for key, who := range map[string]string{"Deployment/mf-mpegflow": "api", "Deployment/mf-mpegflow-operator": "operator", "Job/mf-mpegflow-migrate": "migrate"} {
+		o := r.objects[key]
+		require.NotNil(t, o, key)
+		meta := get(o, "spec", "template", "metadata")
+		require.Equal(t, who, str(meta, "labels", "team"), key)
+		require.Equal(t, "mpegflow", str(meta, "labels", "app.kubernetes.io/name"), "%s: the chart's label wins over podLabels", key)
+		require.Equal(t, who, str(meta, "annotations", "example.com/owner"), key)
+		spec := get(o, "spec", "template", "spec").(obj)
+		require.Equal(t, who+"-critical", str(spec, "priorityClassName"), key)
+		require.Equal(t, who, str(spec, "nodeSelector", "pool"), key)
+		require.Equal(t, who, str(spec, "tolerations", "0", "value"), key)
+		require.Equal(t, who, str(spec, "affinity", "nodeAffinity", "requiredDuringSchedulingIgnoredDuringExecution",
+			"nodeSelectorTerms", "0", "matchExpressions", "0", "values", "0"), key)
+		env := envOf(containers(spec)[0])
+		require.Equal(t, who, str(env["HATCH_"+strings.ToUpper(who)], "value"), key)
+		require.Equal(t, who, str(env["HATCH_FROM"], "valueFrom", "secretKeyRef", "name"), key)
+	}
+	require.Equal(t, "arn:api", str(r.objects["ServiceAccount/mf-mpegflow"], "metadata", "annotations", "eks.amazonaws.com/role-arn"))
+	require.Equal(t, "arn:operator", str(r.objects["ServiceAccount/mf-mpegflow-operator"], "metadata", "annotations", "eks.amazonaws.com/role-arn"))
+
+	// The values that set every hatch pass helm lint.
+	l := lint.All(chartDir, values, namespace, false)
+	for _, m := range l.Messages {
+		if m.Severity >= support.WarningSev {
+			t.Errorf("helm lint: %s", m)
+		}
+	}
+
+	// Unset, no hatch renders.
+	r = mustRender(t, nil)
+	for _, key := range []string{"Deployment/mf-mpegflow", "Deployment/mf-mpegflow-operator", "Job/mf-mpegflow-migrate"} {
+		spec := get(r.objects[key], "spec", "template", "spec").(obj)
+		for _, field := range []string{"priorityClassName", "nodeSelector", "tolerations", "affinity"} {
+			require.NotContains(t, spec, field, key)
+		}
+	}
+}
+
+// TestAPIServerPrometheusAnnotations: annotation-based Prometheus discovery
+// finds the server's metrics port by default; it can be switched off, and
+// podAnnotations override single keys.
+func TestAPIServerPrometheusAnnotations(t *testing.T) {
+	t.Parallel()
+	ann := func(values map[string]any) any {
+		return get(mustRender(t, values).objects["Deployment/mf-mpegflow"], "spec", "template", "metadata", "annotations")
+	}
+	require.Equal(t, obj{"prometheus.io/scrape": "true", "prometheus.io/port": "9090", "prometheus.io/path": "/metrics"}, ann(nil))
+	require.Equal(t, obj{"prometheus.io/scrape": "true", "prometheus.io/port": "9191", "prometheus.io/path": "/metrics", "prometheus.io/scheme": "http"},
+		ann(map[string]any{"apiserver": map[string]any{"ports": map[string]any{"metrics": 9191}, "podAnnotations": map[string]any{"prometheus.io/scheme": "http"}}}))
+	require.Equal(t, obj{"prometheus.io/scrape": "false", "prometheus.io/port": "9090", "prometheus.io/path": "/metrics"},
+		ann(map[string]any{"apiserver": map[string]any{"podAnnotations": map[string]any{"prometheus.io/scrape": "false"}}}))
+	require.Nil(t, ann(map[string]any{"apiserver": map[string]any{"prometheusAnnotations": map[string]any{"enabled": false}}}))
 }

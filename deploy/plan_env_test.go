@@ -5,8 +5,12 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 	"github.com/stretchr/testify/require"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 
+	"github.com/mpegflow/mpegflow/internal/store"
 	"github.com/mpegflow/mpegflow/operator"
 )
 
@@ -145,4 +149,51 @@ func chartSecrets() map[string]string {
 		}
 	}
 	return out
+}
+
+// TestEncoderDefaultRequests: operator.encoderRequests reach the encode
+// pods' Job template through the operator's environment; by default a pool
+// without resources gets CPU, memory and an ephemeral-storage request sized
+// from the scratch limit.
+func TestEncoderDefaultRequests(t *testing.T) {
+	t.Parallel()
+	pool := store.Pool{ID: "acme", PoolSettings: store.DefaultPoolSettings(), Status: "active"}
+	pool.Name = "Acme"
+	for name, tc := range map[string]struct {
+		values map[string]any
+		want   corev1.ResourceList
+	}{
+		"defaults": {want: corev1.ResourceList{
+			corev1.ResourceCPU: resource.MustParse("1"), corev1.ResourceMemory: resource.MustParse("2Gi"),
+			corev1.ResourceEphemeralStorage: resource.MustParse("51Gi"),
+		}},
+		"set": {
+			values: map[string]any{"operator": map[string]any{"encoderRequests": map[string]any{"cpu": 2, "memory": "3Gi", "ephemeralStorage": "20Gi"}}},
+			want: corev1.ResourceList{
+				corev1.ResourceCPU: resource.MustParse("2"), corev1.ResourceMemory: resource.MustParse("3Gi"),
+				corev1.ResourceEphemeralStorage: resource.MustParse("20Gi"),
+			},
+		},
+		"switched off": {
+			values: map[string]any{"operator": map[string]any{"encoderRequests": map[string]any{"cpu": "0", "memory": "0", "ephemeralStorage": "0"}}},
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			r := mustRender(t, tc.values)
+			cfg, _, err := operator.FromEnv(kubeletEnv(t, containerEnv(t, r, operatorKey(r)), chartSecrets()))
+			require.NoError(t, err)
+			objs, err := operator.Render(cfg, pool)
+			require.NoError(t, err)
+			require.NotEmpty(t, objs.ScaledJobs)
+			for _, sj := range objs.ScaledJobs {
+				got := sj.Spec.JobTargetRef.Template.Spec.Containers[0].Resources.Requests
+				if diff := cmp.Diff(tc.want, got, cmpopts.EquateEmpty()); diff != "" {
+					t.Errorf("%s: requests (-want +got):\n%s", sj.Name, diff)
+				}
+			}
+		})
+	}
+	_, err := render(t, map[string]any{"operator": map[string]any{"encoderRequests": map[string]any{"memory": "2GB"}}})
+	require.ErrorContains(t, err, "memory", "the schema refuses a quantity Kubernetes would not parse")
 }

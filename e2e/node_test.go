@@ -26,7 +26,9 @@ func startProcessNode(t *testing.T, cs kubernetes.Interface, kubeconfig, bin, bi
 	work := filepath.Join(t.TempDir(), "pods")
 	p := startProc(t, "processnode", bin, []string{
 		"--kubeconfig=" + kubeconfig, "--node-name=" + nodeName, "--work-dir=" + work,
-		"--cpu=8", "--memory=16Gi", "--pods=110",
+		// Room for every encode pod the tests scale to at the operator's
+		// default requests (1 CPU, 2Gi, 51Gi of ephemeral storage each).
+		"--cpu=32", "--memory=64Gi", "--ephemeral-storage=2Ti", "--pods=110",
 	}, []string{"PATH=" + binDir + string(os.PathListSeparator) + os.Getenv("PATH")})
 	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
 	defer cancel()

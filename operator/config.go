@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"time"
 
+	"k8s.io/apimachinery/pkg/api/resource"
+
 	"github.com/mpegflow/mpegflow/api/encodepod"
 	"github.com/mpegflow/mpegflow/internal/store"
 )
@@ -86,6 +88,19 @@ type Config struct {
 	EncoderEgressAllow string
 	// ScratchSizeLimit caps the scratch emptyDir (default 50Gi).
 	ScratchSizeLimit string
+	// DefaultCPURequest and DefaultMemoryRequest are the encode container's
+	// requests for a pool that sets neither a request nor a limit of that
+	// resource (defaults 1 and 2Gi): a pod without requests is scheduled as
+	// BestEffort, packed onto full nodes and evicted first. "0" renders none.
+	DefaultCPURequest    string
+	DefaultMemoryRequest string
+	// DefaultEphemeralStorageRequest is the encode container's
+	// ephemeral-storage request (pools have no setting for it). Default:
+	// what the pod's emptyDirs may hold, ScratchSizeLimit plus the 1Gi of
+	// /tmp, so the scheduler only places a pod where its scratch fits and
+	// the kubelet does not evict it for using what it was allowed. "0"
+	// renders none.
+	DefaultEphemeralStorageRequest string
 	// SuccessfulJobsHistoryLimit and FailedJobsHistoryLimit keep finished
 	// Jobs for inspection (defaults 5 and 20).
 	SuccessfulJobsHistoryLimit int32
@@ -152,6 +167,21 @@ func (c Config) withDefaults() (Config, error) {
 	c.TerminationGrace = cmp.Or(c.TerminationGrace, 30*time.Second)
 	c.ClaimWait = cmp.Or(c.ClaimWait, 20*time.Second)
 	c.ScratchSizeLimit = cmp.Or(c.ScratchSizeLimit, "50Gi")
+	c.DefaultCPURequest = cmp.Or(c.DefaultCPURequest, "1")
+	c.DefaultMemoryRequest = cmp.Or(c.DefaultMemoryRequest, "2Gi")
+	for name, q := range map[string]string{"ScratchSizeLimit": c.ScratchSizeLimit, "DefaultCPURequest": c.DefaultCPURequest,
+		"DefaultMemoryRequest": c.DefaultMemoryRequest, "DefaultEphemeralStorageRequest": c.DefaultEphemeralStorageRequest} {
+		if q == "" {
+			continue
+		}
+		if _, err := resource.ParseQuantity(q); err != nil {
+			errs = append(errs, fmt.Errorf("operator: %s %q is not a Kubernetes quantity: %w", name, q, err))
+		}
+	}
+	if q, err := resource.ParseQuantity(c.ScratchSizeLimit); err == nil && c.DefaultEphemeralStorageRequest == "" {
+		q.Add(resource.MustParse(tmpSizeLimit))
+		c.DefaultEphemeralStorageRequest = q.String()
+	}
 	c.SuccessfulJobsHistoryLimit = cmp.Or(c.SuccessfulJobsHistoryLimit, 5)
 	c.FailedJobsHistoryLimit = cmp.Or(c.FailedJobsHistoryLimit, 20)
 	return c, errors.Join(errs...)

@@ -44,6 +44,9 @@ var EnvVars = []EnvVar{
 	{"MPEGFLOW_OPERATOR_OBJECT_STORAGE_PORTS", "443", "comma-separated TCP ports of object storage", true},
 	{"MPEGFLOW_OPERATOR_LABELS", "", "extra labels on every object, k=v,k=v", true},
 	{"MPEGFLOW_OPERATOR_DEFAULT_POOL", "", "JSON settings of the shared default pool (overrides its row)", true},
+	{"MPEGFLOW_OPERATOR_ENCODER_CPU_REQUEST", "1", "CPU request of encode pods whose pool sets no CPU request or limit (0: none)", true},
+	{"MPEGFLOW_OPERATOR_ENCODER_MEMORY_REQUEST", "2Gi", "memory request of encode pods whose pool sets no memory request or limit (0: none)", true},
+	{"MPEGFLOW_OPERATOR_ENCODER_EPHEMERAL_STORAGE_REQUEST", "", "ephemeral-storage request of encode pods (default: the scratch limit plus 1Gi of /tmp; 0: none)", true},
 	{"MPEGFLOW_OPERATOR_PERIOD", "30s", "reconcile period (changes also reconcile at once through LISTEN)", false},
 	{"MPEGFLOW_OPERATOR_LEASE_DURATION", "30s", "leader Lease duration", false},
 	{"MPEGFLOW_SERVER_SECRET", "", "signs the pools' worker tokens (required)", true},
@@ -75,6 +78,10 @@ func FromEnv(getenv func(string) string) (Config, RunConfig, error) {
 		ObjectStorageCIDRs:   split(get("MPEGFLOW_OPERATOR_OBJECT_STORAGE_CIDRS")),
 		ServerSecret:         []byte(get("MPEGFLOW_SERVER_SECRET")),
 		EncoderEgressAllow:   get("MPEGFLOW_EGRESS_ALLOW"),
+
+		DefaultCPURequest:              get("MPEGFLOW_OPERATOR_ENCODER_CPU_REQUEST"),
+		DefaultMemoryRequest:           get("MPEGFLOW_OPERATOR_ENCODER_MEMORY_REQUEST"),
+		DefaultEphemeralStorageRequest: get("MPEGFLOW_OPERATOR_ENCODER_EPHEMERAL_STORAGE_REQUEST"),
 	}
 	if v := get("MPEGFLOW_ALLOW_HTTP"); v != "" {
 		b, err := strconv.ParseBool(v)

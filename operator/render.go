@@ -47,6 +47,10 @@ const (
 	// writes its readiness file there once it holds a claim.
 	ScratchDir = "/scratch"
 
+	// tmpSizeLimit caps the encode pod's /tmp emptyDir; with
+	// Config.ScratchSizeLimit it sizes the default ephemeral-storage request.
+	tmpSizeLimit = "1Gi"
+
 	// encoderUID matches the image's non-root user (encoder-image/Dockerfile).
 	encoderUID = 10001
 )
@@ -228,6 +232,23 @@ func jobSpec(cfg Config, p store.Pool, lane string) *batchv1.JobSpec {
 	setQ(&res.Requests, corev1.ResourceMemory, p.Resources.MemoryRequest)
 	setQ(&res.Limits, corev1.ResourceCPU, p.Resources.CPULimit)
 	setQ(&res.Limits, corev1.ResourceMemory, p.Resources.MemoryLimit)
+	// Defaults for what the pool leaves open: a resource the pool sets a
+	// request or a limit of is the pool's (Kubernetes copies a lone limit
+	// into the request).
+	setDefault := func(name corev1.ResourceName, q string) {
+		_, req := res.Requests[name]
+		_, lim := res.Limits[name]
+		if req || lim {
+			return
+		}
+		if d := resource.MustParse(q); d.IsZero() { // validated by Config.withDefaults
+			return
+		}
+		setQ(&res.Requests, name, q)
+	}
+	setDefault(corev1.ResourceCPU, cfg.DefaultCPURequest)
+	setDefault(corev1.ResourceMemory, cfg.DefaultMemoryRequest)
+	setDefault(corev1.ResourceEphemeralStorage, cfg.DefaultEphemeralStorageRequest)
 	if p.Accelerator == "nvidia" {
 		setQ(&res.Requests, GPUResource, "1")
 		setQ(&res.Limits, GPUResource, "1")
@@ -298,7 +319,7 @@ func jobSpec(cfg Config, p store.Pool, lane string) *batchv1.JobSpec {
 						SizeLimit: ptr.To(resource.MustParse(cfg.ScratchSizeLimit)),
 					}}},
 					{Name: "tmp", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{
-						SizeLimit: ptr.To(resource.MustParse("1Gi")),
+						SizeLimit: ptr.To(resource.MustParse(tmpSizeLimit)),
 					}}},
 				},
 			},

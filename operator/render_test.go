@@ -121,8 +121,9 @@ func wantLiveScaledJob() *kedav1alpha1.ScaledJob {
 								{Name: "MPEGFLOW_CLAIM_WAIT", Value: "20s"},
 							},
 							Resources: corev1.ResourceRequirements{
-								Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("2"), corev1.ResourceMemory: resource.MustParse("4Gi")},
-								Limits:   corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("4"), corev1.ResourceMemory: resource.MustParse("8Gi")},
+								Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("2"), corev1.ResourceMemory: resource.MustParse("4Gi"),
+									corev1.ResourceEphemeralStorage: resource.MustParse("51Gi")},
+								Limits: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("4"), corev1.ResourceMemory: resource.MustParse("8Gi")},
 							},
 							ReadinessProbe: &corev1.Probe{
 								ProbeHandler:  corev1.ProbeHandler{Exec: &corev1.ExecAction{Command: []string{"test", "-f", "/scratch/claimed"}}},
@@ -360,6 +361,8 @@ func TestRenderRejects(t *testing.T) {
 		"bad storage CIDR":      {cfg: func(c *Config) { c.ObjectStorageCIDRs = []string{"10.0.0.0"} }, want: "CIDR"},
 		"max replicas zero":     {pool: func(p *store.Pool) { p.MaxReplicas = 0 }, want: "max_replicas"},
 		"bad resource quantity": {pool: func(p *store.Pool) { p.Resources.CPURequest = "lots" }, want: "cpu_request"},
+		"bad default request":   {cfg: func(c *Config) { c.DefaultMemoryRequest = "2GB" }, want: "DefaultMemoryRequest"},
+		"bad scratch limit":     {cfg: func(c *Config) { c.ScratchSizeLimit = "big" }, want: "ScratchSizeLimit"},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -374,6 +377,77 @@ func TestRenderRejects(t *testing.T) {
 			_, err := Render(cfg, p)
 			require.Error(t, err)
 			require.True(t, strings.Contains(err.Error(), tc.want), "error %q should mention %q", err, tc.want)
+		})
+	}
+}
+
+// TestRenderDefaultRequests: an encode pod always requests what it needs
+// to be scheduled honestly. A pool that leaves a resource open gets the
+// operator's default request for it; a pool's own request or limit wins.
+func TestRenderDefaultRequests(t *testing.T) {
+	t.Parallel()
+	q := resource.MustParse
+	tests := map[string]struct {
+		cfg  func(*Config)
+		pool store.Resources
+		want corev1.ResourceRequirements
+	}{
+		"pool sets none": {
+			want: corev1.ResourceRequirements{Requests: corev1.ResourceList{
+				corev1.ResourceCPU: q("1"), corev1.ResourceMemory: q("2Gi"), corev1.ResourceEphemeralStorage: q("51Gi"),
+			}},
+		},
+		"ephemeral storage follows the scratch limit": {
+			cfg: func(c *Config) { c.ScratchSizeLimit = "100Gi" },
+			want: corev1.ResourceRequirements{Requests: corev1.ResourceList{
+				corev1.ResourceCPU: q("1"), corev1.ResourceMemory: q("2Gi"), corev1.ResourceEphemeralStorage: q("101Gi"),
+			}},
+		},
+		"configured defaults": {
+			cfg: func(c *Config) {
+				c.DefaultCPURequest, c.DefaultMemoryRequest, c.DefaultEphemeralStorageRequest = "250m", "512Mi", "10Gi"
+			},
+			want: corev1.ResourceRequirements{Requests: corev1.ResourceList{
+				corev1.ResourceCPU: q("250m"), corev1.ResourceMemory: q("512Mi"), corev1.ResourceEphemeralStorage: q("10Gi"),
+			}},
+		},
+		"zero renders none": {
+			cfg: func(c *Config) {
+				c.DefaultCPURequest, c.DefaultMemoryRequest, c.DefaultEphemeralStorageRequest = "0", "0", "0"
+			},
+			want: corev1.ResourceRequirements{},
+		},
+		"pool requests win": {
+			pool: store.Resources{CPURequest: "3", MemoryRequest: "6Gi"},
+			want: corev1.ResourceRequirements{Requests: corev1.ResourceList{
+				corev1.ResourceCPU: q("3"), corev1.ResourceMemory: q("6Gi"), corev1.ResourceEphemeralStorage: q("51Gi"),
+			}},
+		},
+		"a pool limit leaves the request to Kubernetes": {
+			pool: store.Resources{MemoryLimit: "1Gi"},
+			want: corev1.ResourceRequirements{
+				Requests: corev1.ResourceList{corev1.ResourceCPU: q("1"), corev1.ResourceEphemeralStorage: q("51Gi")},
+				Limits:   corev1.ResourceList{corev1.ResourceMemory: q("1Gi")},
+			},
+		},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			cfg := testConfig()
+			if tc.cfg != nil {
+				tc.cfg(&cfg)
+			}
+			p := testPool("acme")
+			p.Resources = tc.pool
+			got, err := Render(cfg, p)
+			require.NoError(t, err)
+			for _, sj := range got.ScaledJobs {
+				res := sj.Spec.JobTargetRef.Template.Spec.Containers[0].Resources
+				if diff := cmp.Diff(tc.want, res); diff != "" {
+					t.Errorf("%s: resources (-want +got):\n%s", sj.Name, diff)
+				}
+			}
 		})
 	}
 }

@@ -38,9 +38,12 @@ func run() error {
 		cpu        = flag.String("cpu", "8", "cpu capacity the node reports")
 		memory     = flag.String("memory", "16Gi", "memory capacity the node reports")
 		pods       = flag.String("pods", "110", "pod capacity the node reports")
-		gpus       = flag.String("gpus", "0", "nvidia.com/gpu capacity the node reports")
-		labels     = flag.String("labels", "", "extra node labels, k=v,k=v")
-		logLevel   = flag.String("log-level", "info", "debug, info, warn or error")
+		// Encode pods request ephemeral-storage (their scratch), which a
+		// node without this capacity could never fit.
+		ephemeral = flag.String("ephemeral-storage", "1Ti", "ephemeral-storage capacity the node reports")
+		gpus      = flag.String("gpus", "0", "nvidia.com/gpu capacity the node reports")
+		labels    = flag.String("labels", "", "extra node labels, k=v,k=v")
+		logLevel  = flag.String("log-level", "info", "debug, info, warn or error")
 	)
 	flag.Parse()
 	if *workDir == "" {
@@ -56,6 +59,7 @@ func run() error {
 	capacity := corev1.ResourceList{}
 	for res, q := range map[corev1.ResourceName]string{
 		corev1.ResourceCPU: *cpu, corev1.ResourceMemory: *memory, corev1.ResourcePods: *pods, "nvidia.com/gpu": *gpus,
+		corev1.ResourceEphemeralStorage: *ephemeral,
 	} {
 		v, err := resource.ParseQuantity(q)
 		if err != nil {

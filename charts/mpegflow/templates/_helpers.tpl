@@ -128,6 +128,11 @@ the KEDA Redis credentials are only named (MPEGFLOW_OPERATOR_REDIS_AUTH_SECRET).
 {{- $labels = append $labels (printf "%s=%s" $k $v) }}
 {{- end }}
 - {name: MPEGFLOW_OPERATOR_LABELS, value: {{ join "," $labels | quote }}}
+{{- with .Values.operator.encoderRequests }}
+- {name: MPEGFLOW_OPERATOR_ENCODER_CPU_REQUEST, value: {{ .cpu | toString | quote }}}
+- {name: MPEGFLOW_OPERATOR_ENCODER_MEMORY_REQUEST, value: {{ .memory | toString | quote }}}
+- {name: MPEGFLOW_OPERATOR_ENCODER_EPHEMERAL_STORAGE_REQUEST, value: {{ .ephemeralStorage | toString | quote }}}
+{{- end }}
 - {name: MPEGFLOW_OPERATOR_DEFAULT_POOL, value: {{ toJson .Values.defaultPool | quote }}}
 {{- end -}}
 
@@ -141,4 +146,35 @@ unless apiserver.serviceAccount.name says otherwise) or an existing one.
 {{- else -}}
 {{- required "apiserver.serviceAccount.name is required when apiserver.serviceAccount.create is false" .Values.apiserver.serviceAccount.name -}}
 {{- end -}}
+{{- end -}}
+
+{{/*
+Pod template labels: the chart's labels and the component over the
+section's podLabels, so a podLabel can never change a selector.
+Call with (dict "ctx" $ "component" "server" "extra" .Values.apiserver.podLabels "selectorOnly" false).
+*/}}
+{{- define "mpegflow.podLabels" -}}
+{{- $own := fromYaml (include "mpegflow.labels" .ctx) -}}
+{{- if .selectorOnly }}{{ $own = fromYaml (include "mpegflow.selectorLabels" .ctx) }}{{ end -}}
+{{- $_ := set $own "app.kubernetes.io/component" .component -}}
+{{- toYaml (merge $own (deepCopy (.extra | default dict))) -}}
+{{- end -}}
+
+{{/* Scheduling escape hatches of one workload section: priorityClassName, nodeSelector, tolerations, affinity. */}}
+{{- define "mpegflow.podScheduling" -}}
+{{- with .priorityClassName }}
+priorityClassName: {{ . | quote }}
+{{- end }}
+{{- with .nodeSelector }}
+nodeSelector:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with .tolerations }}
+tolerations:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with .affinity }}
+affinity:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
 {{- end -}}
