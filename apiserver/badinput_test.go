@@ -2,7 +2,6 @@ package apiserver
 
 import (
 	"bufio"
-	"context"
 	"fmt"
 	"net"
 	"net/http"
@@ -121,20 +120,12 @@ func TestUglyInputNever5xx(t *testing.T) {
 func TestOversizedBody(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	ctx, cancel := context.WithCancel(t.Context())
-	done := make(chan error, 1)
-	go func() { done <- f.srv.Serve(ctx, ln) }()
-	t.Cleanup(func() {
-		cancel()
-		require.NoError(t, <-done)
-	})
+	addr := f.serve(t)
 	// The request announces a body past the limit. The server answers from
 	// the headers alone, before reading any of it, so the test sends only
 	// the headers: writing a body the server will never read would race its
 	// close (a reset can swallow the answer).
-	conn, err := net.Dial("tcp", ln.Addr().String())
+	conn, err := net.Dial("tcp", addr)
 	require.NoError(t, err)
 	defer conn.Close()
 	_, err = fmt.Fprintf(conn, "POST /v1/jobs HTTP/1.1\r\nHost: api\r\nContent-Type: application/json\r\n"+
@@ -146,7 +137,7 @@ func TestOversizedBody(t *testing.T) {
 	defer resp.Body.Close()
 	assert.Equal(t, http.StatusRequestEntityTooLarge, resp.StatusCode)
 	assert.Equal(t, "application/problem+json", resp.Header.Get("Content-Type"))
-	n, err := f.queue.Len(ctx, "default", "live")
+	n, err := f.queue.Len(t.Context(), "default", "live")
 	require.NoError(t, err)
 	assert.Zero(t, n)
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -177,4 +178,20 @@ func testGuard() *netguard.Guard {
 		Set("private.example", "10.0.0.5", "93.184.215.14").
 		Set("v6.example", "::1")
 	return netguard.New(netguard.Config{Resolver: r})
+}
+
+// serve runs the fixture's server on a loopback port until the test ends
+// and returns its address, for requests app.Test cannot carry byte for byte.
+func (f *fixture) serve(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- f.srv.Serve(ctx, ln) }()
+	t.Cleanup(func() {
+		cancel()
+		require.NoError(t, <-done)
+	})
+	return ln.Addr().String()
 }

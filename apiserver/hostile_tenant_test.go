@@ -834,18 +834,10 @@ func TestHostileTenantWebSocket(t *testing.T) {
 // byte for byte, for requests app.Test cannot carry.
 func (f *fixture) listen(t *testing.T) func(t *testing.T, method, target, key string) response {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- f.srv.Serve(ctx, ln) }()
-	t.Cleanup(func() {
-		cancel()
-		require.NoError(t, <-done)
-	})
+	addr := f.serve(t)
 	return func(t *testing.T, method, target, key string) response {
 		t.Helper()
-		conn, err := net.Dial("tcp", ln.Addr().String())
+		conn, err := net.Dial("tcp", addr)
 		require.NoError(t, err)
 		defer conn.Close()
 		_, err = fmt.Fprintf(conn, "%s %s HTTP/1.1\r\nHost: api\r\nAuthorization: Bearer %s\r\nConnection: close\r\n\r\n", method, target, key)

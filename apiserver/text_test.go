@@ -3,7 +3,6 @@ package apiserver
 import (
 	"bufio"
 	"cmp"
-	"context"
 	"fmt"
 	"io"
 	"net"
@@ -167,15 +166,7 @@ func TestTextInQueryParameters(t *testing.T) {
 func TestTextInPathParameters(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	ctx, cancel := context.WithCancel(t.Context())
-	done := make(chan error, 1)
-	go func() { done <- f.srv.Serve(ctx, ln) }()
-	t.Cleanup(func() {
-		cancel()
-		require.NoError(t, <-done)
-	})
+	addr := f.serve(t)
 	cases := []struct{ name, method, path string }{
 		{"pool", "GET", "/v1/pools/a\xffb"},
 		{"pool plan", "GET", "/v1/pools/\xe2\x82/plan"},
@@ -187,7 +178,7 @@ func TestTextInPathParameters(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			conn, err := net.Dial("tcp", ln.Addr().String())
+			conn, err := net.Dial("tcp", addr)
 			require.NoError(t, err)
 			defer conn.Close()
 			_, err = fmt.Fprintf(conn, "%s %s HTTP/1.1\r\nHost: api\r\nAuthorization: Bearer %s\r\n"+
