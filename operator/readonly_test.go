@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/url"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
@@ -79,4 +80,18 @@ func TestCheckReadOnly(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestRunRefusesWriteLogin: `mpegflow operator` given the owner's login
+// exits before it campaigns for the Lease or serves anything.
+func TestRunRefusesWriteLogin(t *testing.T) {
+	t.Parallel()
+	cfg := testConfig()
+	cfg.Namespace = "never-used"
+	run := RunConfig{DatabaseURL: testenv.DatabaseURL(t), Period: time.Second, HealthAddr: "127.0.0.1:0", MetricsAddr: "127.0.0.1:0",
+		Leader: LeaderConfig{Namespace: cfg.Namespace, Identity: "refused"}}
+	err := Run(context.Background(), cfg, run, testREST, slog.New(slog.DiscardHandler))
+	var werr *WriteLoginError
+	require.ErrorAs(t, err, &werr)
+	require.Contains(t, err.Error(), "INSERT on public.")
 }
