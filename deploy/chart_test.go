@@ -3,6 +3,7 @@
 package deploy
 
 import (
+	"log/slog"
 	"maps"
 	"regexp"
 	"slices"
@@ -297,6 +298,7 @@ func TestDefaultRenderObjects(t *testing.T) {
 		"RoleBinding/mf-mpegflow-operator",
 		"Service/mf-mpegflow",
 		"Service/mf-mpegflow-grpc",
+		"Service/mf-mpegflow-operator",
 		"ServiceAccount/mf-mpegflow",
 		"ServiceAccount/mf-mpegflow-operator",
 	}
@@ -520,17 +522,82 @@ func TestOperator(t *testing.T) {
 	require.Equal(t, "media-mpegflow-operator", str(d, "spec", "template", "spec", "serviceAccountName"))
 }
 
-// TestDashboard checks the Grafana dashboard has one panel for each metric
-// the reference document fixes, as the telemetry package registers them.
+// TestOperatorObservability: the operator's probes, metrics port and
+// Service, and the settings behind them, reach the operator as values it
+// accepts; the NetworkPolicy admits scrapes of the metrics port.
+func TestOperatorObservability(t *testing.T) {
+	t.Parallel()
+	r := mustRender(t, nil)
+	d := r.objects["Deployment/mf-mpegflow-operator"]
+	require.NotNil(t, d)
+	c := containers(get(d, "spec", "template", "spec").(obj))[0]
+	ports := map[string]float64{}
+	for _, p := range list(c, "ports") {
+		ports[str(p, "name")] = get(p, "containerPort").(float64)
+	}
+	require.Equal(t, map[string]float64{"health": 8081, "metrics": 9090}, ports)
+	for probe, path := range map[string]string{"startupProbe": "/healthz", "livenessProbe": "/healthz", "readinessProbe": "/readyz"} {
+		require.Equal(t, path, str(c, probe, "httpGet", "path"), probe)
+		require.Equal(t, "health", str(c, probe, "httpGet", "port"), probe)
+	}
+	env := envOf(c)
+	for name, want := range map[string]string{"MPEGFLOW_OPERATOR_HEALTH_ADDR": ":8081", "MPEGFLOW_OPERATOR_METRICS_ADDR": ":9090",
+		"MPEGFLOW_OPERATOR_UNREADY_AFTER_PERIODS": "3", "MPEGFLOW_OPERATOR_ALLOW_WRITE_LOGIN": "false", "MPEGFLOW_LOG_LEVEL": "info"} {
+		require.Equal(t, want, str(env[name], "value"), name)
+	}
+	require.Equal(t, obj{"prometheus.io/scrape": "true", "prometheus.io/port": "9090", "prometheus.io/path": "/metrics"},
+		get(d, "spec", "template", "metadata", "annotations"))
+
+	svc := r.objects["Service/mf-mpegflow-operator"]
+	require.Equal(t, "metrics", str(svc, "spec", "ports", "0", "targetPort"))
+	require.Equal(t, 9090.0, get(svc, "spec", "ports", "0", "port"))
+	require.Equal(t, "operator", str(svc, "spec", "selector", "app.kubernetes.io/component"))
+	np := r.objects["NetworkPolicy/mf-mpegflow-operator"]
+	require.Equal(t, 9090.0, get(np, "spec", "ingress", "0", "ports", "0", "port"))
+	require.Len(t, list(np, "spec", "ingress"), 1, "only the metrics port is admitted")
+
+	// Other values reach the operator, and it accepts them.
+	r = mustRender(t, map[string]any{
+		"config":   map[string]any{"logLevel": "debug"},
+		"operator": map[string]any{"ports": map[string]any{"health": 8181, "metrics": 9191}, "unreadyAfterPeriods": 5, "allowWriteLogin": true, "prometheusAnnotations": map[string]any{"enabled": false}},
+	})
+	d = r.objects["Deployment/mf-mpegflow-operator"]
+	c = containers(get(d, "spec", "template", "spec").(obj))[0]
+	env = envOf(c)
+	_, run, err := operator.FromEnv(func(name string) string {
+		if v := str(env[name], "value"); v != "" {
+			return v
+		}
+		return map[string]string{"MPEGFLOW_OPERATOR_DATABASE_URL": "postgres://op@db/mpegflow", "MPEGFLOW_SERVER_SECRET": strings.Repeat("s", 32),
+			"MPEGFLOW_OPERATOR_NAMESPACE": namespace, "POD_NAME": "operator-0"}[name]
+	})
+	require.NoError(t, err)
+	require.Equal(t, slog.LevelDebug, run.LogLevel)
+	require.Equal(t, ":8181", run.HealthAddr)
+	require.Equal(t, ":9191", run.MetricsAddr)
+	require.Equal(t, 5, run.UnreadyAfterPeriods)
+	require.True(t, run.AllowWriteLogin)
+	require.Nil(t, get(d, "spec", "template", "metadata", "annotations"))
+	require.Equal(t, 9191.0, get(r.objects["NetworkPolicy/mf-mpegflow-operator"], "spec", "ingress", "0", "ports", "0", "port"))
+}
+
+// TestDashboard checks the Grafana dashboard has one panel (rows aside) for
+// each metric the reference document fixes and each of the operator's, as
+// the telemetry package registers them.
 func TestDashboard(t *testing.T) {
 	t.Parallel()
-	designMetrics := telemetry.ReferenceNames
+	designMetrics := slices.Concat(telemetry.ReferenceNames, telemetry.OperatorNames)
 	cm := mustRender(t, nil).objects["ConfigMap/mf-mpegflow-dashboard"]
 	require.NotNil(t, cm)
 	require.Equal(t, "1", str(cm, "metadata", "labels", "grafana_dashboard"), "the Grafana sidecar's label")
 	var dash obj
 	require.NoError(t, yaml.Unmarshal([]byte(str(cm, "data", "mpegflow.json")), &dash), "dashboard JSON parses")
-	panels := list(dash, "panels")
+	var panels []any
+	for _, p := range list(dash, "panels") {
+		if str(p, "type") != "row" {
+			panels = append(panels, p)
+		}
+	}
 	require.Len(t, panels, len(designMetrics))
 	for _, m := range designMetrics {
 		n := 0
@@ -558,6 +625,11 @@ func TestOptionalObjects(t *testing.T) {
 	sm := r.objects["ServiceMonitor/media-mpegflow"]
 	require.NotNil(t, sm)
 	require.Equal(t, "metrics", str(sm, "spec", "endpoints", "0", "port"))
+	require.Equal(t, "kube-prometheus-stack", str(sm, "metadata", "labels", "release"))
+	sm = r.objects["ServiceMonitor/media-mpegflow-operator"]
+	require.NotNil(t, sm, "the operator's metrics are scraped too")
+	require.Equal(t, "metrics", str(sm, "spec", "endpoints", "0", "port"))
+	require.Equal(t, "operator", str(sm, "spec", "selector", "matchLabels", "app.kubernetes.io/component"))
 	require.Equal(t, "kube-prometheus-stack", str(sm, "metadata", "labels", "release"))
 
 	require.Equal(t, "None", str(r.objects["Service/media-mpegflow-grpc"], "spec", "clusterIP"))
@@ -590,6 +662,8 @@ func TestSchemaRejectsInvalidValues(t *testing.T) {
 		"env without name":         {map[string]any{"apiserver": map[string]any{"extraEnv": []any{map[string]any{"value": "x"}}}}, "name"},
 		"bad priority class":       {map[string]any{"apiserver": map[string]any{"priorityClassName": "High_Priority"}}, "priorityClassName"},
 		"pod label not a string":   {map[string]any{"operator": map[string]any{"podLabels": map[string]any{"tier": 1}}}, "tier"},
+		"operator port too high":   {map[string]any{"operator": map[string]any{"ports": map[string]any{"health": 8081, "metrics": 90900}}}, "metrics"},
+		"unready after 0 periods":  {map[string]any{"operator": map[string]any{"unreadyAfterPeriods": 0}}, "unreadyAfterPeriods"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()

@@ -75,6 +75,9 @@ type services struct {
 	redis       *redis.Client
 	serve       *proc
 	operator    *proc
+	// operatorHealth and operatorMetrics are the operator's probe and
+	// metrics base URLs.
+	operatorHealth, operatorMetrics string
 }
 
 func randomHex(n int) string {
@@ -153,6 +156,9 @@ func startServices(t *testing.T, cs kubernetes.Interface, kubeconfig, mpegflow, 
 		"name": "Shared", "accelerator": "cpu", "min_replicas": 0, "max_replicas": 10,
 		"polling_interval_seconds": pollingInterval, "target_queue_length": 1, "backfill_max_replicas": 0,
 	})
+	healthPort, opMetricsPort := freePort(t), freePort(t)
+	s.operatorHealth = fmt.Sprintf("http://127.0.0.1:%d", healthPort)
+	s.operatorMetrics = fmt.Sprintf("http://127.0.0.1:%d", opMetricsPort)
 	s.operator = startProc(t, "mpegflow-operator", mpegflow, []string{"operator"}, []string{
 		"KUBECONFIG=" + kubeconfig,
 		"MPEGFLOW_OPERATOR_DATABASE_URL=" + testenv.OperatorLogin(t, db.admin, db.url),
@@ -170,6 +176,8 @@ func startServices(t *testing.T, cs kubernetes.Interface, kubeconfig, mpegflow, 
 		"MPEGFLOW_OPERATOR_PERIOD=" + operatorPeriod,
 		"MPEGFLOW_SERVER_SECRET=" + secret,
 		"POD_NAME=mpegflow-operator-e2e",
+		"MPEGFLOW_OPERATOR_HEALTH_ADDR=127.0.0.1:" + strconv.Itoa(healthPort),
+		"MPEGFLOW_OPERATOR_METRICS_ADDR=127.0.0.1:" + strconv.Itoa(opMetricsPort),
 	})
 
 	boot := exec.CommandContext(ctx, mpegflow, "admin", "bootstrap", "--org", "e2e", "--email", "ops@e2e.example")

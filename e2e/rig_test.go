@@ -5,9 +5,12 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -90,6 +93,7 @@ func startRigWith(t *testing.T, withKEDA bool) *rig {
 		t.Fatalf("REST client: %v", err)
 	}
 	r.waitScaledJob(t, "default", time.Minute)
+	r.waitOperatorReady(t, time.Minute)
 	if withKEDA {
 		r.keda = testenv.StartKEDA(t, cp.cfg, testenv.KEDAOptions{Namespace: kedaNamespace, WatchNamespace: namespace})
 	}
@@ -117,6 +121,49 @@ func (r *rig) waitScaledJob(t *testing.T, pool string, timeout time.Duration) {
 	}, "wait for ScaledJob "+scaledJobName(pool))
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// waitOperatorReady waits until the operator's /readyz answers 200 (it
+// leads and has reconciled), then checks its metrics say so.
+func (r *rig) waitOperatorReady(t *testing.T, timeout time.Duration) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), timeout)
+	defer cancel()
+	get := func(url string) (int, string, error) {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		if err != nil {
+			return 0, "", err
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return 0, "", err
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b), err
+	}
+	last := ""
+	err := poll(ctx, 200*time.Millisecond, func() (bool, error) {
+		r.svc.operator.running(t)
+		code, body, err := get(r.svc.operatorHealth + "/readyz")
+		if err != nil {
+			return false, nil //nolint:nilerr // not answering yet: poll again until ctx expires
+		}
+		last = body
+		return code == http.StatusOK, nil
+	}, "wait for the operator's /readyz")
+	if err != nil {
+		t.Fatalf("%v (last answer: %s)", err, last)
+	}
+	code, metrics, err := get(r.svc.operatorMetrics + "/metrics")
+	if err != nil || code != http.StatusOK {
+		t.Fatalf("operator metrics: %d %v", code, err)
+	}
+	for _, want := range []string{"mpegflow_operator_is_leader 1", `mpegflow_operator_reconcile_total{result="success"} `} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("operator metrics lack %q", want)
+		}
 	}
 }
 

@@ -9,4 +9,8 @@
 // Reconciler applies them with server-side apply under one field manager,
 // deletes what no pool wants any more (found by label) and runs under a
 // coordination.k8s.io Lease so only one replica ever writes.
+//
+// Run is the process: it refuses a database login that can write
+// (CheckReadOnly), and Status, told of every Lease read and reconcile pass,
+// answers /readyz, /healthz and the mpegflow_operator_* metrics.
 package operator

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"strconv"
 	"strings"
@@ -53,6 +54,11 @@ var EnvVars = []EnvVar{
 	{"MPEGFLOW_ALLOW_HTTP", "false", "passed to encode pods: fetch plain http:// inputs (development only)", true},
 	{"MPEGFLOW_EGRESS_ALLOW", "", "passed to encode pods: CIDRs inputs may come from although not public (development only)", true},
 	{"POD_NAME", "hostname", "leader election identity", false},
+	{"MPEGFLOW_LOG_LEVEL", "info", "debug, info, warn or error (as every role)", false},
+	{"MPEGFLOW_OPERATOR_HEALTH_ADDR", ":8081", "listen address of /healthz and /readyz", false},
+	{"MPEGFLOW_OPERATOR_METRICS_ADDR", ":9090", "listen address of the Prometheus /metrics endpoint", false},
+	{"MPEGFLOW_OPERATOR_UNREADY_AFTER_PERIODS", "3", "the leader is unready once no reconcile pass succeeded for this many periods", false},
+	{"MPEGFLOW_OPERATOR_ALLOW_WRITE_LOGIN", "false", "run even when the database login can write (refused by default: the operator's login must be read-only)", false},
 }
 
 // RunConfig is how the operator process runs, beside what it renders.
@@ -60,6 +66,15 @@ type RunConfig struct {
 	DatabaseURL string
 	Period      time.Duration
 	Leader      LeaderConfig
+	// LogLevel is MPEGFLOW_LOG_LEVEL, read as every server role reads it.
+	LogLevel slog.Level
+	// HealthAddr serves /healthz and /readyz, MetricsAddr /metrics.
+	HealthAddr, MetricsAddr string
+	// UnreadyAfterPeriods is StatusConfig.UnreadyAfterPeriods.
+	UnreadyAfterPeriods int
+	// AllowWriteLogin lets the operator run on a login that can write
+	// Postgres (CheckReadOnly warns instead of refusing).
+	AllowWriteLogin bool
 }
 
 // FromEnv reads the operator's configuration.
@@ -127,8 +142,28 @@ func FromEnv(getenv func(string) string) (Config, RunConfig, error) {
 		cfg.DefaultPool = &set
 	}
 	run := RunConfig{
-		DatabaseURL: cmp.Or(get("MPEGFLOW_OPERATOR_DATABASE_URL"), get("DATABASE_URL")),
-		Leader:      LeaderConfig{Namespace: cfg.Namespace, Identity: cmp.Or(get("POD_NAME"), host)},
+		DatabaseURL:         cmp.Or(get("MPEGFLOW_OPERATOR_DATABASE_URL"), get("DATABASE_URL")),
+		Leader:              LeaderConfig{Namespace: cfg.Namespace, Identity: cmp.Or(get("POD_NAME"), host)},
+		HealthAddr:          cmp.Or(get("MPEGFLOW_OPERATOR_HEALTH_ADDR"), ":8081"),
+		MetricsAddr:         cmp.Or(get("MPEGFLOW_OPERATOR_METRICS_ADDR"), ":9090"),
+		UnreadyAfterPeriods: defaultUnreadyAfterPeriods,
+	}
+	if err := run.LogLevel.UnmarshalText([]byte(cmp.Or(get("MPEGFLOW_LOG_LEVEL"), "info"))); err != nil {
+		errs = append(errs, fmt.Errorf("MPEGFLOW_LOG_LEVEL: %w", err))
+	}
+	if v := get("MPEGFLOW_OPERATOR_UNREADY_AFTER_PERIODS"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			errs = append(errs, fmt.Errorf("MPEGFLOW_OPERATOR_UNREADY_AFTER_PERIODS: want a whole number of periods of at least 1, got %q", v))
+		}
+		run.UnreadyAfterPeriods = n
+	}
+	if v := get("MPEGFLOW_OPERATOR_ALLOW_WRITE_LOGIN"); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("MPEGFLOW_OPERATOR_ALLOW_WRITE_LOGIN: want true or false, got %q", v))
+		}
+		run.AllowWriteLogin = b
 	}
 	for _, d := range []struct {
 		name string

@@ -1,6 +1,7 @@
 package operator
 
 import (
+	"log/slog"
 	"maps"
 	"slices"
 	"strings"
@@ -35,6 +36,11 @@ func baseEnv() map[string]string {
 		"MPEGFLOW_ALLOW_HTTP":                                 "false",
 		"MPEGFLOW_EGRESS_ALLOW":                               "",
 		"POD_NAME":                                            "operator-0",
+		"MPEGFLOW_LOG_LEVEL":                                  "info",
+		"MPEGFLOW_OPERATOR_HEALTH_ADDR":                       ":8081",
+		"MPEGFLOW_OPERATOR_METRICS_ADDR":                      ":9090",
+		"MPEGFLOW_OPERATOR_UNREADY_AFTER_PERIODS":             "3",
+		"MPEGFLOW_OPERATOR_ALLOW_WRITE_LOGIN":                 "false",
 	}
 }
 
@@ -101,6 +107,11 @@ func TestEnvVarsRenderSaysWhatAVariableFeeds(t *testing.T) {
 		"MPEGFLOW_ALLOW_HTTP":                                 "true",
 		"MPEGFLOW_EGRESS_ALLOW":                               "127.0.0.0/8",
 		"POD_NAME":                                            "operator-1",
+		"MPEGFLOW_LOG_LEVEL":                                  "debug",
+		"MPEGFLOW_OPERATOR_HEALTH_ADDR":                       "127.0.0.1:18081",
+		"MPEGFLOW_OPERATOR_METRICS_ADDR":                      "127.0.0.1:19090",
+		"MPEGFLOW_OPERATOR_UNREADY_AFTER_PERIODS":             "5",
+		"MPEGFLOW_OPERATOR_ALLOW_WRITE_LOGIN":                 "true",
 	}
 	load := func(env map[string]string) (Config, RunConfig) {
 		cfg, run, err := FromEnv(func(name string) string { return env[name] })
@@ -123,6 +134,48 @@ func TestEnvVarsRenderSaysWhatAVariableFeeds(t *testing.T) {
 			}
 			require.False(t, cfgChanged, "%s changes Config: mark it Render, or a server's plans would differ from the operator's", v.Name)
 			require.NotEmpty(t, cmp.Diff(baseRun, run), "%s changes neither Config nor RunConfig", v.Name)
+		})
+	}
+}
+
+// TestFromEnvObservability: the log level, probe and metrics addresses,
+// readiness threshold and write-login override are read, defaulted and
+// validated, each error naming its variable.
+func TestFromEnvObservability(t *testing.T) {
+	t.Parallel()
+	load := func(set map[string]string) (RunConfig, error) {
+		env := baseEnv()
+		for _, name := range []string{"MPEGFLOW_LOG_LEVEL", "MPEGFLOW_OPERATOR_HEALTH_ADDR", "MPEGFLOW_OPERATOR_METRICS_ADDR",
+			"MPEGFLOW_OPERATOR_UNREADY_AFTER_PERIODS", "MPEGFLOW_OPERATOR_ALLOW_WRITE_LOGIN"} {
+			delete(env, name)
+		}
+		maps.Copy(env, set)
+		_, run, err := FromEnv(func(name string) string { return env[name] })
+		return run, err
+	}
+	run, err := load(nil)
+	require.NoError(t, err)
+	require.Equal(t, slog.LevelInfo, run.LogLevel)
+	require.Equal(t, ":8081", run.HealthAddr)
+	require.Equal(t, ":9090", run.MetricsAddr)
+	require.Equal(t, 3, run.UnreadyAfterPeriods)
+	require.False(t, run.AllowWriteLogin, "a write-capable login is refused by default")
+
+	run, err = load(map[string]string{"MPEGFLOW_LOG_LEVEL": "warn", "MPEGFLOW_OPERATOR_UNREADY_AFTER_PERIODS": "1", "MPEGFLOW_OPERATOR_ALLOW_WRITE_LOGIN": "true"})
+	require.NoError(t, err)
+	require.Equal(t, slog.LevelWarn, run.LogLevel)
+	require.Equal(t, 1, run.UnreadyAfterPeriods)
+	require.True(t, run.AllowWriteLogin)
+
+	for name, value := range map[string]string{
+		"MPEGFLOW_LOG_LEVEL":                      "loud",
+		"MPEGFLOW_OPERATOR_UNREADY_AFTER_PERIODS": "0",
+		"MPEGFLOW_OPERATOR_ALLOW_WRITE_LOGIN":     "maybe",
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			_, err := load(map[string]string{name: value})
+			require.ErrorContains(t, err, name)
 		})
 	}
 }

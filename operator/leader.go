@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"time"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/leaderelection"
@@ -27,6 +28,49 @@ type LeaderConfig struct {
 	// 30 s); RenewDeadline (default 20 s) and RetryPeriod (default 5 s) as in
 	// client-go's leaderelection.
 	LeaseDuration, RenewDeadline, RetryPeriod time.Duration
+	// Observer, when set, learns of every read and write of the Lease and
+	// of leading starting and stopping (Status, for /readyz and metrics).
+	Observer LeaderObserver
+}
+
+// LeaderObserver is told what leader election does; *Status implements it.
+type LeaderObserver interface {
+	// LeaseContact reports one read or write of the Lease: nil when the
+	// apiserver answered (a Lease held by another replica, or none yet,
+	// is an answer), else the error (RBAC denial, apiserver unreachable).
+	LeaseContact(err error)
+	// SetLeading reports that this replica started or stopped leading.
+	SetLeading(leading bool)
+}
+
+// observedLock reports every Get, Create and Update of the Lease to an
+// observer: client-go's elector logs a failed attempt and retries, which
+// leaves a replica that can never lead (RBAC denied) looking healthy.
+type observedLock struct {
+	resourcelock.Interface
+	obs LeaderObserver
+}
+
+func (l observedLock) Get(ctx context.Context) (*resourcelock.LeaderElectionRecord, []byte, error) {
+	rec, raw, err := l.Interface.Get(ctx)
+	if apierrors.IsNotFound(err) {
+		l.obs.LeaseContact(nil) // no Lease yet: the elector creates it
+	} else {
+		l.obs.LeaseContact(err)
+	}
+	return rec, raw, err
+}
+
+func (l observedLock) Create(ctx context.Context, ler resourcelock.LeaderElectionRecord) error {
+	err := l.Interface.Create(ctx, ler)
+	l.obs.LeaseContact(err)
+	return err
+}
+
+func (l observedLock) Update(ctx context.Context, ler resourcelock.LeaderElectionRecord) error {
+	err := l.Interface.Update(ctx, ler)
+	l.obs.LeaseContact(err)
+	return err
 }
 
 // ErrLostLeadership ends RunAsLeader when the lease could not be renewed;
@@ -41,10 +85,17 @@ func RunAsLeader(ctx context.Context, cs kubernetes.Interface, lc LeaderConfig, 
 	if lc.Namespace == "" || lc.Identity == "" {
 		return errors.New("operator: leader election needs a namespace and an identity")
 	}
-	lock := &resourcelock.LeaseLock{
-		LeaseMeta:  metaFor(cmp.Or(lc.Name, "mpegflow-operator"), lc.Namespace),
+	name := cmp.Or(lc.Name, "mpegflow-operator")
+	var lock resourcelock.Interface = &resourcelock.LeaseLock{
+		LeaseMeta:  metaFor(name, lc.Namespace),
 		Client:     cs.CoordinationV1(),
 		LockConfig: resourcelock.ResourceLockConfig{Identity: lc.Identity},
+	}
+	obs := lc.Observer
+	if obs != nil {
+		lock = observedLock{Interface: lock, obs: obs}
+	} else {
+		obs = noLeaderObserver{}
 	}
 	lost := false
 	le, err := leaderelection.NewLeaderElector(leaderelection.LeaderElectionConfig{
@@ -53,13 +104,15 @@ func RunAsLeader(ctx context.Context, cs kubernetes.Interface, lc LeaderConfig, 
 		RenewDeadline:   cmp.Or(lc.RenewDeadline, 20*time.Second),
 		RetryPeriod:     cmp.Or(lc.RetryPeriod, 5*time.Second),
 		ReleaseOnCancel: true,
-		Name:            lock.LeaseMeta.Name,
+		Name:            name,
 		Callbacks: leaderelection.LeaderCallbacks{
 			OnStartedLeading: func(ctx context.Context) {
 				log.InfoContext(ctx, "leading: reconciling pools", "identity", lc.Identity)
+				obs.SetLeading(true)
 				lead(ctx)
 			},
 			OnStoppedLeading: func() {
+				obs.SetLeading(false)
 				if ctx.Err() == nil {
 					lost = true
 				}
@@ -81,6 +134,11 @@ func RunAsLeader(ctx context.Context, cs kubernetes.Interface, lc LeaderConfig, 
 	}
 	return nil
 }
+
+type noLeaderObserver struct{}
+
+func (noLeaderObserver) LeaseContact(error) {}
+func (noLeaderObserver) SetLeading(bool)    {}
 
 func metaFor(name, namespace string) metav1.ObjectMeta {
 	return metav1.ObjectMeta{Name: name, Namespace: namespace}

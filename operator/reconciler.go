@@ -25,6 +25,16 @@ type PoolSource interface {
 
 var _ PoolSource = (*store.Store)(nil)
 
+// PassObserver is told of every reconcile pass; *Status implements it
+// (metrics, /readyz, /healthz).
+type PassObserver interface {
+	PassStarted()
+	// PassFinished reports a pass's result (nil: every pool applied).
+	PassFinished(err error)
+	// PassInterrupted reports a pass cut short because its context ended.
+	PassInterrupted()
+}
+
 // Reconciler makes the cluster match the pool rows: it applies every
 // pool's objects and deletes managed objects no pool wants any more.
 type Reconciler struct {
@@ -32,20 +42,51 @@ type Reconciler struct {
 	pools PoolSource
 	dyn   dynamic.Interface
 	log   *slog.Logger
+	obs   PassObserver
+}
+
+// ReconcilerOption sets an optional part of a Reconciler.
+type ReconcilerOption func(*Reconciler)
+
+// WithPassObserver reports every pass to obs.
+func WithPassObserver(obs PassObserver) ReconcilerOption {
+	return func(r *Reconciler) { r.obs = obs }
 }
 
 // NewReconciler validates cfg and returns a Reconciler writing through dyn.
-func NewReconciler(cfg Config, pools PoolSource, dyn dynamic.Interface, log *slog.Logger) (*Reconciler, error) {
+func NewReconciler(cfg Config, pools PoolSource, dyn dynamic.Interface, log *slog.Logger, opts ...ReconcilerOption) (*Reconciler, error) {
 	if _, err := cfg.withDefaults(); err != nil {
 		return nil, err
 	}
-	return &Reconciler{cfg: cfg, pools: pools, dyn: dyn, log: log}, nil
+	r := &Reconciler{cfg: cfg, pools: pools, dyn: dyn, log: log, obs: noPassObserver{}}
+	for _, o := range opts {
+		o(r)
+	}
+	return r, nil
 }
 
-// Reconcile runs one level-based pass. A pool whose objects fail to render
-// or apply is logged and skipped; its existing objects are kept (never
-// pruned because of a bad row) and the pass reports an error at the end.
+type noPassObserver struct{}
+
+func (noPassObserver) PassStarted()       {}
+func (noPassObserver) PassFinished(error) {}
+func (noPassObserver) PassInterrupted()   {}
+
+// Reconcile runs one level-based pass, reported to the PassObserver. A
+// pool whose objects fail to render or apply is logged and skipped; its
+// existing objects are kept (never pruned because of a bad row) and the
+// pass reports an error at the end.
 func (r *Reconciler) Reconcile(ctx context.Context) error {
+	r.obs.PassStarted()
+	err := r.reconcile(ctx)
+	if ctx.Err() != nil {
+		r.obs.PassInterrupted()
+		return err
+	}
+	r.obs.PassFinished(err)
+	return err
+}
+
+func (r *Reconciler) reconcile(ctx context.Context) error {
 	pools, err := r.pools.ListAllPools(ctx)
 	if err != nil {
 		return fmt.Errorf("list pools: %w", err)

@@ -1,19 +1,14 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"log/slog"
 	"os"
-	"time"
 
 	"github.com/spf13/cobra"
-	"k8s.io/client-go/dynamic"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 
-	"github.com/mpegflow/mpegflow/internal/store"
 	"github.com/mpegflow/mpegflow/operator"
 )
 
@@ -24,40 +19,21 @@ func operatorCmd() *cobra.Command {
 		Long: "operator reads worker_pools through the read-only role (MPEGFLOW_OPERATOR_DATABASE_URL) and keeps,\n" +
 			"per pool, its ScaledJobs, TriggerAuthentication, NetworkPolicy and worker-token Secret in\n" +
 			"MPEGFLOW_OPERATOR_NAMESPACE. Only the holder of the mpegflow-operator Lease writes. It reaches the\n" +
-			"cluster in-cluster or through KUBECONFIG.",
+			"cluster in-cluster or through KUBECONFIG. It refuses a database login that can write unless\n" +
+			"MPEGFLOW_OPERATOR_ALLOW_WRITE_LOGIN=true, and serves /healthz and /readyz on\n" +
+			"MPEGFLOW_OPERATOR_HEALTH_ADDR (:8081) and /metrics on MPEGFLOW_OPERATOR_METRICS_ADDR (:9090).",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, run, err := operator.FromEnv(os.Getenv)
 			if err != nil {
 				return fmt.Errorf("configuration: %w", err)
 			}
-			log := slog.New(slog.NewJSONHandler(os.Stderr, nil)).With("component", "operator")
-			ctx := cmd.Context()
-			db, err := store.Open(ctx, run.DatabaseURL)
-			if err != nil {
-				return err
-			}
-			defer db.Close()
+			log := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: run.LogLevel})).With("component", "operator")
 			rc, err := kubeConfig()
 			if err != nil {
 				return err
 			}
-			dyn, err := dynamic.NewForConfig(rc)
-			if err != nil {
-				return fmt.Errorf("kubernetes client: %w", err)
-			}
-			cs, err := kubernetes.NewForConfig(rc)
-			if err != nil {
-				return fmt.Errorf("kubernetes client: %w", err)
-			}
-			rec, err := operator.NewReconciler(cfg, store.New(db), dyn, log)
-			if err != nil {
-				return err
-			}
-			changes := operator.ListenPools(ctx, run.DatabaseURL, 5*time.Second, log)
-			return operator.RunAsLeader(ctx, cs, run.Leader, log, func(ctx context.Context) {
-				rec.Run(ctx, run.Period, changes)
-			})
+			return operator.Run(cmd.Context(), cfg, run, rc, log)
 		},
 	}
 }

@@ -1,6 +1,7 @@
 // Package telemetry defines MpegFlow's Prometheus metrics with exactly the
 // names of the production deployment document, on a registry of their own
-// that `mpegflow serve` exposes on the metrics port (:9090).
+// that `mpegflow serve` exposes on the metrics port (:9090), and the
+// operator's (OperatorMetrics), which `mpegflow operator` exposes on its own.
 package telemetry
 
 import (

@@ -3,6 +3,7 @@ package telemetry
 import (
 	"context"
 	"log/slog"
+	"slices"
 	"strings"
 	"testing"
 
@@ -50,4 +51,23 @@ func TestReferenceNamesAreRegistered(t *testing.T) {
 	require.Subset(t, got, ReferenceNames)
 	require.ElementsMatch(t, append([]string{"mpegflow_encode_seconds_total"}, ReferenceNames...), got,
 		"a new mpegflow_ metric is either in the reference list or named here")
+}
+
+// TestOperatorNamesAreRegistered: the operator's registry exports exactly
+// OperatorNames among mpegflow_ names, before any pass has run (so
+// dashboards and alerts see the series from the operator's start).
+func TestOperatorNamesAreRegistered(t *testing.T) {
+	t.Parallel()
+	m := NewOperator()
+	families, err := m.Registry.Gather()
+	require.NoError(t, err)
+	var got []string
+	for _, f := range families {
+		if strings.HasPrefix(f.GetName(), "mpegflow_") {
+			got = append(got, f.GetName())
+		}
+	}
+	require.ElementsMatch(t, OperatorNames, got)
+	require.Empty(t, slices.DeleteFunc(slices.Clone(OperatorNames), func(n string) bool { return !slices.Contains(ReferenceNames, n) }),
+		"operator names are not reference names: the server does not export them")
 }
