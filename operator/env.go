@@ -42,6 +42,14 @@ var EnvVars = []EnvVar{
 	{"REDIS_KEY_PREFIX", "mpegflow", "queue key prefix, as the apiserver's", true},
 	{"MPEGFLOW_OPERATOR_OBJECT_STORAGE_CIDRS", "", "comma-separated CIDRs of object storage the pods may reach", true},
 	{"MPEGFLOW_OPERATOR_OBJECT_STORAGE_PORTS", "443", "comma-separated TCP ports of object storage", true},
+	{"MPEGFLOW_OPERATOR_IN_CLUSTER_S3_NAMESPACE", "", "namespace of an in-cluster S3 server (MinIO) encode pods may reach; empty: none", true},
+	{"MPEGFLOW_OPERATOR_IN_CLUSTER_S3_POD_LABELS", "", "labels of that S3 server's pods, k=v,k=v (required with the namespace)", true},
+	{"MPEGFLOW_OPERATOR_IN_CLUSTER_S3_PORTS", "9000", "comma-separated TCP ports of that S3 server's pods", true},
+	{"MPEGFLOW_OPERATOR_PUBLIC_EGRESS", "true", "let encode pods reach the public internet on TCP 443 (and 80 with MPEGFLOW_ALLOW_HTTP)", true},
+	{"MPEGFLOW_OPERATOR_PUBLIC_EGRESS_EXCEPT", "private, link-local, loopback, multicast and reserved ranges", "comma-separated CIDRs cut out of the public egress rule (replaces the default list)", true},
+	{"MPEGFLOW_OPERATOR_DNS_NAMESPACE", "kube-system", "namespace of the cluster DNS pods", true},
+	{"MPEGFLOW_OPERATOR_DNS_POD_LABELS", "k8s-app=kube-dns", "labels of the cluster DNS pods, k=v,k=v", true},
+	{"MPEGFLOW_OPERATOR_DNS_CIDRS", "", "comma-separated resolver CIDRs encode pods may query on port 53, e.g. 169.254.20.10/32 (NodeLocal DNSCache)", true},
 	{"MPEGFLOW_OPERATOR_LABELS", "", "extra labels on every object, k=v,k=v", true},
 	{"MPEGFLOW_OPERATOR_DEFAULT_POOL", "", "JSON settings of the shared default pool (overrides its row)", true},
 	{"MPEGFLOW_OPERATOR_ENCODER_CPU_REQUEST", "1", "CPU request of encode pods whose pool sets no CPU request or limit (0: none)", true},
@@ -76,6 +84,10 @@ func FromEnv(getenv func(string) string) (Config, RunConfig, error) {
 		RedisKeyPrefix:       get("REDIS_KEY_PREFIX"),
 		RedisAuthSecret:      get("MPEGFLOW_OPERATOR_REDIS_AUTH_SECRET"),
 		ObjectStorageCIDRs:   split(get("MPEGFLOW_OPERATOR_OBJECT_STORAGE_CIDRS")),
+		InClusterS3Namespace: get("MPEGFLOW_OPERATOR_IN_CLUSTER_S3_NAMESPACE"),
+		PublicEgressExcept:   split(get("MPEGFLOW_OPERATOR_PUBLIC_EGRESS_EXCEPT")),
+		DNSNamespace:         get("MPEGFLOW_OPERATOR_DNS_NAMESPACE"),
+		DNSCIDRs:             split(get("MPEGFLOW_OPERATOR_DNS_CIDRS")),
 		ServerSecret:         []byte(get("MPEGFLOW_SERVER_SECRET")),
 		EncoderEgressAllow:   get("MPEGFLOW_EGRESS_ALLOW"),
 
@@ -90,6 +102,13 @@ func FromEnv(getenv func(string) string) (Config, RunConfig, error) {
 		}
 		cfg.EncoderAllowHTTP = b
 	}
+	if v := get("MPEGFLOW_OPERATOR_PUBLIC_EGRESS"); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("MPEGFLOW_OPERATOR_PUBLIC_EGRESS: want true or false, got %q", v))
+		}
+		cfg.NoPublicEgress = !b
+	}
 	if _, err := netguard.ParseAllow(cfg.EncoderEgressAllow); err != nil {
 		errs = append(errs, fmt.Errorf("MPEGFLOW_EGRESS_ALLOW: %w", err))
 	}
@@ -100,25 +119,38 @@ func FromEnv(getenv func(string) string) (Config, RunConfig, error) {
 		}
 		cfg.RedisDatabase = n
 	}
-	for _, v := range split(get("MPEGFLOW_OPERATOR_OBJECT_STORAGE_PORTS")) {
-		n, err := strconv.ParseUint(v, 10, 16)
-		if err != nil || n == 0 {
-			errs = append(errs, fmt.Errorf("MPEGFLOW_OPERATOR_OBJECT_STORAGE_PORTS: %q is not a port", v))
-			continue
+	ports := func(name string) []int32 {
+		var out []int32
+		for _, v := range split(get(name)) {
+			n, err := strconv.ParseUint(v, 10, 16)
+			if err != nil || n == 0 {
+				errs = append(errs, fmt.Errorf("%s: %q is not a port", name, v))
+				continue
+			}
+			out = append(out, int32(n))
 		}
-		cfg.ObjectStoragePorts = append(cfg.ObjectStoragePorts, int32(n))
+		return out
 	}
-	for _, kv := range split(get("MPEGFLOW_OPERATOR_LABELS")) {
-		k, v, ok := strings.Cut(kv, "=")
-		if !ok || k == "" {
-			errs = append(errs, fmt.Errorf("MPEGFLOW_OPERATOR_LABELS: %q is not key=value", kv))
-			continue
+	cfg.ObjectStoragePorts = ports("MPEGFLOW_OPERATOR_OBJECT_STORAGE_PORTS")
+	cfg.InClusterS3Ports = ports("MPEGFLOW_OPERATOR_IN_CLUSTER_S3_PORTS")
+	labels := func(name string) map[string]string {
+		var out map[string]string
+		for _, kv := range split(get(name)) {
+			k, v, ok := strings.Cut(kv, "=")
+			if !ok || k == "" {
+				errs = append(errs, fmt.Errorf("%s: %q is not key=value", name, kv))
+				continue
+			}
+			if out == nil {
+				out = map[string]string{}
+			}
+			out[k] = v
 		}
-		if cfg.Labels == nil {
-			cfg.Labels = map[string]string{}
-		}
-		cfg.Labels[k] = v
+		return out
 	}
+	cfg.Labels = labels("MPEGFLOW_OPERATOR_LABELS")
+	cfg.InClusterS3PodLabels = labels("MPEGFLOW_OPERATOR_IN_CLUSTER_S3_POD_LABELS")
+	cfg.DNSPodLabels = labels("MPEGFLOW_OPERATOR_DNS_POD_LABELS")
 	if v := get("MPEGFLOW_OPERATOR_DEFAULT_POOL"); v != "" {
 		set := store.DefaultPoolSettings()
 		if err := json.Unmarshal([]byte(v), &set); err != nil {

@@ -13,7 +13,6 @@ import (
 	networkingv1 "k8s.io/api/networking/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/utils/ptr"
 
 	"github.com/mpegflow/mpegflow/api/encodepod"
@@ -374,53 +373,6 @@ func workerSecret(cfg Config, p store.Pool) *corev1.Secret {
 		ObjectMeta: meta(cfg, p, SecretName(p.ID), "encoder"),
 		Type:       corev1.SecretTypeOpaque,
 		Data:       map[string][]byte{WorkerTokenKey: []byte(auth.WorkerToken(cfg.ServerSecret, p.ID))},
-	}
-}
-
-func networkPolicy(cfg Config, p store.Pool) *networkingv1.NetworkPolicy {
-	tcp, udp := ptr.To(corev1.ProtocolTCP), ptr.To(corev1.ProtocolUDP)
-	nsSelector := func(ns string) *metav1.LabelSelector {
-		return &metav1.LabelSelector{MatchLabels: map[string]string{"kubernetes.io/metadata.name": ns}}
-	}
-	egress := []networkingv1.NetworkPolicyEgressRule{
-		{ // the coordinator (gRPC Claim, Heartbeat, PresignOutputs, Complete, Fail)
-			To: []networkingv1.NetworkPolicyPeer{{
-				NamespaceSelector: nsSelector(cfg.CoordinatorNamespace),
-				PodSelector:       &metav1.LabelSelector{MatchLabels: maps.Clone(cfg.CoordinatorPodLabels)},
-			}},
-			Ports: []networkingv1.NetworkPolicyPort{{Protocol: tcp, Port: ptr.To(intstr.FromInt32(port(cfg.Coordinator)))}},
-		},
-		{ // cluster DNS, to resolve the coordinator and object storage
-			To: []networkingv1.NetworkPolicyPeer{{
-				NamespaceSelector: nsSelector(cfg.DNSNamespace),
-				PodSelector:       &metav1.LabelSelector{MatchLabels: maps.Clone(cfg.DNSPodLabels)},
-			}},
-			Ports: []networkingv1.NetworkPolicyPort{
-				{Protocol: udp, Port: ptr.To(intstr.FromInt32(53))},
-				{Protocol: tcp, Port: ptr.To(intstr.FromInt32(53))},
-			},
-		},
-	}
-	if len(cfg.ObjectStorageCIDRs) > 0 {
-		rule := networkingv1.NetworkPolicyEgressRule{}
-		for _, c := range cfg.ObjectStorageCIDRs {
-			rule.To = append(rule.To, networkingv1.NetworkPolicyPeer{IPBlock: &networkingv1.IPBlock{CIDR: c}})
-		}
-		for _, op := range cfg.ObjectStoragePorts {
-			rule.Ports = append(rule.Ports, networkingv1.NetworkPolicyPort{Protocol: tcp, Port: ptr.To(intstr.FromInt32(op))})
-		}
-		egress = append(egress, rule)
-	}
-	return &networkingv1.NetworkPolicy{
-		TypeMeta:   metav1.TypeMeta{APIVersion: "networking.k8s.io/v1", Kind: "NetworkPolicy"},
-		ObjectMeta: meta(cfg, p, NetworkPolicyName(p.ID), "network-policy"),
-		Spec: networkingv1.NetworkPolicySpec{
-			PodSelector: metav1.LabelSelector{MatchLabels: podSelector(p)},
-			// Both types with no ingress rule: nothing reaches encode pods,
-			// and they reach only what egress lists (so never another pool).
-			PolicyTypes: []networkingv1.PolicyType{networkingv1.PolicyTypeIngress, networkingv1.PolicyTypeEgress},
-			Egress:      egress,
-		},
 	}
 }
 

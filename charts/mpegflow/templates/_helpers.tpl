@@ -123,17 +123,34 @@ the KEDA Redis credentials are only named (MPEGFLOW_OPERATOR_REDIS_AUTH_SECRET).
 - {name: MPEGFLOW_OPERATOR_REDIS_AUTH_SECRET, value: {{ .Values.redis.kedaAuthSecret | quote }}}
 - {name: MPEGFLOW_OPERATOR_OBJECT_STORAGE_CIDRS, value: {{ join "," .Values.s3.cidrs | quote }}}
 - {name: MPEGFLOW_OPERATOR_OBJECT_STORAGE_PORTS, value: {{ join "," .Values.s3.ports | quote }}}
-{{- $labels := list }}
-{{- range $k, $v := .Values.operator.poolLabels }}
-{{- $labels = append $labels (printf "%s=%s" $k $v) }}
+{{- with .Values.s3.inCluster }}
+- {name: MPEGFLOW_OPERATOR_IN_CLUSTER_S3_NAMESPACE, value: {{ .namespace | quote }}}
+- {name: MPEGFLOW_OPERATOR_IN_CLUSTER_S3_POD_LABELS, value: {{ include "mpegflow.kvList" .podLabels | quote }}}
+- {name: MPEGFLOW_OPERATOR_IN_CLUSTER_S3_PORTS, value: {{ join "," .ports | quote }}}
 {{- end }}
-- {name: MPEGFLOW_OPERATOR_LABELS, value: {{ join "," $labels | quote }}}
+{{- with .Values.encoderEgress }}
+- {name: MPEGFLOW_OPERATOR_DNS_NAMESPACE, value: {{ .dns.namespace | quote }}}
+- {name: MPEGFLOW_OPERATOR_DNS_POD_LABELS, value: {{ include "mpegflow.kvList" .dns.podLabels | quote }}}
+- {name: MPEGFLOW_OPERATOR_DNS_CIDRS, value: {{ join "," .dns.cidrs | quote }}}
+- {name: MPEGFLOW_OPERATOR_PUBLIC_EGRESS, value: {{ .public.enabled | quote }}}
+- {name: MPEGFLOW_OPERATOR_PUBLIC_EGRESS_EXCEPT, value: {{ join "," .public.except | quote }}}
+{{- end }}
+- {name: MPEGFLOW_OPERATOR_LABELS, value: {{ include "mpegflow.kvList" .Values.operator.poolLabels | quote }}}
 {{- with .Values.operator.encoderRequests }}
 - {name: MPEGFLOW_OPERATOR_ENCODER_CPU_REQUEST, value: {{ .cpu | toString | quote }}}
 - {name: MPEGFLOW_OPERATOR_ENCODER_MEMORY_REQUEST, value: {{ .memory | toString | quote }}}
 - {name: MPEGFLOW_OPERATOR_ENCODER_EPHEMERAL_STORAGE_REQUEST, value: {{ .ephemeralStorage | toString | quote }}}
 {{- end }}
 - {name: MPEGFLOW_OPERATOR_DEFAULT_POOL, value: {{ toJson .Values.defaultPool | quote }}}
+{{- end -}}
+
+{{/* A map of labels as the operator's k=v,k=v variables take them, keys sorted. */}}
+{{- define "mpegflow.kvList" -}}
+{{- $kv := list }}
+{{- range $k, $v := . }}
+{{- $kv = append $kv (printf "%s=%s" $k $v) }}
+{{- end }}
+{{- join "," $kv }}
 {{- end -}}
 
 {{/*
