@@ -50,6 +50,23 @@ type Config struct {
 	// "username" and "password" of the Redis user KEDA polls with (it
 	// needs +ping +eval +type +llen). Default "mpegflow-keda-redis".
 	RedisAuthSecret string
+	// RedisPasswordOnly makes the TriggerAuthentication pass only the
+	// "password" key of RedisAuthSecret (AUTH password, the default user):
+	// managed Redis services without ACL users.
+	RedisPasswordOnly bool
+	// RedisTLS turns on TLS in the redis trigger (enableTLS): the same
+	// chart value that makes the server's REDIS_URL rediss://.
+	RedisTLS bool
+	// RedisTLSSecret names a Secret in Namespace whose "ca.crt" verifies
+	// Redis's certificate; with RedisTLSClientCert, its "tls.crt" and
+	// "tls.key" are KEDA's client certificate. Empty: the system roots of
+	// KEDA's operator, and no client certificate.
+	RedisTLSSecret     string
+	RedisTLSClientCert bool
+	// RedisTLSInsecureSkipVerify makes KEDA accept any certificate
+	// (unsafeSsl; tests only). The three TLS settings above are ignored
+	// without RedisTLS.
+	RedisTLSInsecureSkipVerify bool
 	// ActivationListLength is KEDA's activation threshold (default 0: one
 	// queued id starts a Job).
 	ActivationListLength int
@@ -155,6 +172,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if _, _, err := net.SplitHostPort(c.RedisAddress); err != nil {
 		errs = append(errs, fmt.Errorf("operator: RedisAddress must be host:port: %w", err))
+	}
+	if c.RedisTLS && c.RedisTLSClientCert && c.RedisTLSSecret == "" {
+		errs = append(errs, errors.New("operator: RedisTLSClientCert needs RedisTLSSecret, the Secret with tls.crt and tls.key"))
 	}
 	if len(c.ServerSecret) < 32 {
 		errs = append(errs, errors.New("operator: ServerSecret must be at least 32 bytes (MPEGFLOW_SERVER_SECRET)"))

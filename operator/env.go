@@ -39,6 +39,11 @@ var EnvVars = []EnvVar{
 	{"MPEGFLOW_OPERATOR_REDIS_ADDRESS", "", "Redis host:port KEDA polls (required)", true},
 	{"MPEGFLOW_OPERATOR_REDIS_DATABASE", "0", "Redis database index", true},
 	{"MPEGFLOW_OPERATOR_REDIS_AUTH_SECRET", "mpegflow-keda-redis", "Secret with username/password of KEDA's Redis user (+ping +eval +type +llen)", true},
+	{"MPEGFLOW_OPERATOR_REDIS_PASSWORD_ONLY", "false", "KEDA authenticates with the auth Secret's password only (no ACL user)", true},
+	{"MPEGFLOW_OPERATOR_REDIS_TLS", "false", "KEDA reaches Redis over TLS (enableTLS); the chart sets it with the server's REDIS_TLS", true},
+	{"MPEGFLOW_OPERATOR_REDIS_TLS_SECRET", "", "Secret whose ca.crt verifies Redis (and tls.crt/tls.key: KEDA's client certificate)", true},
+	{"MPEGFLOW_OPERATOR_REDIS_TLS_CLIENT_CERT", "false", "KEDA presents tls.crt/tls.key of that Secret (mutual TLS)", true},
+	{"MPEGFLOW_OPERATOR_REDIS_TLS_INSECURE_SKIP_VERIFY", "false", "KEDA accepts any Redis certificate (unsafeSsl; tests only)", true},
 	{"REDIS_KEY_PREFIX", "mpegflow", "queue key prefix, as the apiserver's", true},
 	{"MPEGFLOW_OPERATOR_OBJECT_STORAGE_CIDRS", "", "comma-separated CIDRs of object storage the pods may reach", true},
 	{"MPEGFLOW_OPERATOR_OBJECT_STORAGE_PORTS", "443", "comma-separated TCP ports of object storage", true},
@@ -83,6 +88,7 @@ func FromEnv(getenv func(string) string) (Config, RunConfig, error) {
 		RedisAddress:         get("MPEGFLOW_OPERATOR_REDIS_ADDRESS"),
 		RedisKeyPrefix:       get("REDIS_KEY_PREFIX"),
 		RedisAuthSecret:      get("MPEGFLOW_OPERATOR_REDIS_AUTH_SECRET"),
+		RedisTLSSecret:       get("MPEGFLOW_OPERATOR_REDIS_TLS_SECRET"),
 		ObjectStorageCIDRs:   split(get("MPEGFLOW_OPERATOR_OBJECT_STORAGE_CIDRS")),
 		InClusterS3Namespace: get("MPEGFLOW_OPERATOR_IN_CLUSTER_S3_NAMESPACE"),
 		PublicEgressExcept:   split(get("MPEGFLOW_OPERATOR_PUBLIC_EGRESS_EXCEPT")),
@@ -102,12 +108,26 @@ func FromEnv(getenv func(string) string) (Config, RunConfig, error) {
 		}
 		cfg.EncoderAllowHTTP = b
 	}
-	if v := get("MPEGFLOW_OPERATOR_PUBLIC_EGRESS"); v != "" {
-		b, err := strconv.ParseBool(v)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("MPEGFLOW_OPERATOR_PUBLIC_EGRESS: want true or false, got %q", v))
+	for _, b := range []struct {
+		name string
+		dst  *bool
+		not  bool
+	}{
+		{"MPEGFLOW_OPERATOR_PUBLIC_EGRESS", &cfg.NoPublicEgress, true},
+		{"MPEGFLOW_OPERATOR_REDIS_PASSWORD_ONLY", &cfg.RedisPasswordOnly, false},
+		{"MPEGFLOW_OPERATOR_REDIS_TLS", &cfg.RedisTLS, false},
+		{"MPEGFLOW_OPERATOR_REDIS_TLS_CLIENT_CERT", &cfg.RedisTLSClientCert, false},
+		{"MPEGFLOW_OPERATOR_REDIS_TLS_INSECURE_SKIP_VERIFY", &cfg.RedisTLSInsecureSkipVerify, false},
+	} {
+		v := get(b.name)
+		if v == "" {
+			continue
 		}
-		cfg.NoPublicEgress = !b
+		x, err := strconv.ParseBool(v)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: want true or false, got %q", b.name, v))
+		}
+		*b.dst = x != b.not
 	}
 	if _, err := netguard.ParseAllow(cfg.EncoderEgressAllow); err != nil {
 		errs = append(errs, fmt.Errorf("MPEGFLOW_EGRESS_ALLOW: %w", err))

@@ -39,6 +39,10 @@ const (
 	// GPUResource is what GPU pools request, one per encode pod.
 	GPUResource corev1.ResourceName = "nvidia.com/gpu"
 
+	// RedisTLSCAKey is the key of the CA bundle in Config.RedisTLSSecret,
+	// beside tls.crt and tls.key (cert-manager's layout).
+	RedisTLSCAKey = "ca.crt"
+
 	// WorkerTokenKey is the key of the worker token in the pool's Secret.
 	WorkerTokenKey = "token"
 
@@ -152,16 +156,25 @@ func scaledJob(cfg Config, p store.Pool, lane string) *kedav1alpha1.ScaledJob {
 		// Backfill never pre-warms: it soaks up spare capacity on demand.
 		minReplicas, maxReplicas = 0, int32(p.BackfillMaxReplicas)
 	}
+	redisMeta := map[string]string{
+		"address":              cfg.RedisAddress,
+		"databaseIndex":        strconv.Itoa(cfg.RedisDatabase),
+		"listName":             queue.NewKeys(cfg.RedisKeyPrefix).Queue(p.ID, lane),
+		"listLength":           strconv.Itoa(p.TargetQueueLength),
+		"activationListLength": strconv.Itoa(cfg.ActivationListLength),
+	}
+	if cfg.RedisTLS {
+		// Metadata, not the TriggerAuthentication's "tls": KEDA refuses
+		// both at once, and whether TLS is on is no secret.
+		redisMeta["enableTLS"] = "true"
+		if cfg.RedisTLSInsecureSkipVerify {
+			redisMeta["unsafeSsl"] = "true"
+		}
+	}
 	triggers := []kedav1alpha1.ScaleTriggers{{
-		Type: "redis",
-		Name: "queue",
-		Metadata: map[string]string{
-			"address":              cfg.RedisAddress,
-			"databaseIndex":        strconv.Itoa(cfg.RedisDatabase),
-			"listName":             queue.NewKeys(cfg.RedisKeyPrefix).Queue(p.ID, lane),
-			"listLength":           strconv.Itoa(p.TargetQueueLength),
-			"activationListLength": strconv.Itoa(cfg.ActivationListLength),
-		},
+		Type:              "redis",
+		Name:              "queue",
+		Metadata:          redisMeta,
 		AuthenticationRef: &kedav1alpha1.AuthenticationRef{Name: TriggerAuthName(p.ID), Kind: "TriggerAuthentication"},
 	}}
 	if lane == LaneLive {
@@ -358,13 +371,29 @@ func triggerAuth(cfg Config, p store.Pool) *kedav1alpha1.TriggerAuthentication {
 	return &kedav1alpha1.TriggerAuthentication{
 		TypeMeta:   metav1.TypeMeta{APIVersion: kedav1alpha1.GroupVersion.String(), Kind: "TriggerAuthentication"},
 		ObjectMeta: meta(cfg, p, TriggerAuthName(p.ID), "scaler"),
-		Spec: kedav1alpha1.TriggerAuthenticationSpec{
-			SecretTargetRef: []kedav1alpha1.AuthSecretTargetRef{
-				{Parameter: "username", Name: cfg.RedisAuthSecret, Key: "username"},
-				{Parameter: "password", Name: cfg.RedisAuthSecret, Key: "password"},
-			},
-		},
+		Spec:       kedav1alpha1.TriggerAuthenticationSpec{SecretTargetRef: redisAuthRefs(cfg)},
 	}
+}
+
+// redisAuthRefs are the TriggerAuthentication's references into Secrets
+// the installation keeps (the chart's redis block names them): KEDA reads
+// the values, and no secret value is in the ScaledJob, the
+// TriggerAuthentication or a plan.
+func redisAuthRefs(cfg Config) []kedav1alpha1.AuthSecretTargetRef {
+	var refs []kedav1alpha1.AuthSecretTargetRef
+	if !cfg.RedisPasswordOnly {
+		refs = append(refs, kedav1alpha1.AuthSecretTargetRef{Parameter: "username", Name: cfg.RedisAuthSecret, Key: "username"})
+	}
+	refs = append(refs, kedav1alpha1.AuthSecretTargetRef{Parameter: "password", Name: cfg.RedisAuthSecret, Key: "password"})
+	if cfg.RedisTLS && cfg.RedisTLSSecret != "" {
+		refs = append(refs, kedav1alpha1.AuthSecretTargetRef{Parameter: "ca", Name: cfg.RedisTLSSecret, Key: RedisTLSCAKey})
+		if cfg.RedisTLSClientCert {
+			refs = append(refs,
+				kedav1alpha1.AuthSecretTargetRef{Parameter: "cert", Name: cfg.RedisTLSSecret, Key: corev1.TLSCertKey},
+				kedav1alpha1.AuthSecretTargetRef{Parameter: "key", Name: cfg.RedisTLSSecret, Key: corev1.TLSPrivateKeyKey})
+		}
+	}
+	return refs
 }
 
 func workerSecret(cfg Config, p store.Pool) *corev1.Secret {
