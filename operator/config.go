@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
+	"slices"
 	"strconv"
 	"time"
 
@@ -48,19 +50,58 @@ type Config struct {
 	// "username" and "password" of the Redis user KEDA polls with (it
 	// needs +ping +eval +type +llen). Default "mpegflow-keda-redis".
 	RedisAuthSecret string
+	// RedisPasswordOnly makes the TriggerAuthentication pass only the
+	// "password" key of RedisAuthSecret (AUTH password, the default user):
+	// managed Redis services without ACL users.
+	RedisPasswordOnly bool
+	// RedisTLS turns on TLS in the redis trigger (enableTLS): the same
+	// chart value that makes the server's REDIS_URL rediss://.
+	RedisTLS bool
+	// RedisTLSSecret names a Secret in Namespace whose "ca.crt" verifies
+	// Redis's certificate; with RedisTLSClientCert, its "tls.crt" and
+	// "tls.key" are KEDA's client certificate. Empty: the system roots of
+	// KEDA's operator, and no client certificate.
+	RedisTLSSecret     string
+	RedisTLSClientCert bool
+	// RedisTLSInsecureSkipVerify makes KEDA accept any certificate
+	// (unsafeSsl; tests only). The three TLS settings above are ignored
+	// without RedisTLS.
+	RedisTLSInsecureSkipVerify bool
 	// ActivationListLength is KEDA's activation threshold (default 0: one
 	// queued id starts a Job).
 	ActivationListLength int
 
-	// ObjectStorageCIDRs are the networks of S3/MinIO the pods may reach
-	// (presigned GET/PUT). Empty means no object storage egress at all.
+	// ObjectStorageCIDRs are networks of object storage the pods may reach
+	// (presigned GET/PUT) beyond the public internet: a VPC endpoint, an
+	// on-premises S3 in a private range. Empty adds no rule.
 	ObjectStorageCIDRs []string
-	// ObjectStoragePorts are its TCP ports (default 443).
+	// ObjectStoragePorts are their TCP ports (default 443).
 	ObjectStoragePorts []int32
+	// InClusterS3Namespace, InClusterS3PodLabels and InClusterS3Ports
+	// select an S3 server running in the cluster (MinIO); empty namespace
+	// adds no rule. Ports default to 9000 (MinIO's).
+	InClusterS3Namespace string
+	InClusterS3PodLabels map[string]string
+	InClusterS3Ports     []int32
+	// NoPublicEgress drops the rule that lets pods reach the public
+	// internet on TCP 443 (and 80 with EncoderAllowHTTP): for
+	// installations whose inputs and object storage are all listed in
+	// ObjectStorageCIDRs or in-cluster. The rule is on by default, because
+	// presigned object storage URLs and customer https inputs are public
+	// addresses that no static list covers.
+	NoPublicEgress bool
+	// PublicEgressExcept are the ranges cut out of the public rule
+	// (default DefaultPublicEgressExcept): everything inside the cluster
+	// and the node, so pool A never reaches pool B that way.
+	PublicEgressExcept []string
 	// DNSNamespace and DNSPodLabels select the cluster DNS pods (default
 	// kube-system, k8s-app=kube-dns).
 	DNSNamespace string
 	DNSPodLabels map[string]string
+	// DNSCIDRs are resolver addresses the pods may query on port 53 beside
+	// those pods, e.g. 169.254.20.10/32 with NodeLocal DNSCache, whose
+	// node-local address no pod selector matches.
+	DNSCIDRs []string
 
 	// Labels are added to every object and pod (e.g. team or cost labels).
 	Labels map[string]string
@@ -132,13 +173,24 @@ func (c Config) withDefaults() (Config, error) {
 	if _, _, err := net.SplitHostPort(c.RedisAddress); err != nil {
 		errs = append(errs, fmt.Errorf("operator: RedisAddress must be host:port: %w", err))
 	}
+	if c.RedisTLS && c.RedisTLSClientCert && c.RedisTLSSecret == "" {
+		errs = append(errs, errors.New("operator: RedisTLSClientCert needs RedisTLSSecret, the Secret with tls.crt and tls.key"))
+	}
 	if len(c.ServerSecret) < 32 {
 		errs = append(errs, errors.New("operator: ServerSecret must be at least 32 bytes (MPEGFLOW_SERVER_SECRET)"))
 	}
-	for _, cidr := range c.ObjectStorageCIDRs {
-		if _, _, err := net.ParseCIDR(cidr); err != nil {
-			errs = append(errs, fmt.Errorf("operator: object storage CIDR %q: %w", cidr, err))
+	for _, list := range []struct {
+		what  string
+		cidrs []string
+	}{{"object storage CIDR", c.ObjectStorageCIDRs}, {"public egress except CIDR", c.PublicEgressExcept}, {"DNS CIDR", c.DNSCIDRs}} {
+		for _, cidr := range list.cidrs {
+			if err := validCIDR(cidr); err != nil {
+				errs = append(errs, fmt.Errorf("operator: %s %q: %w", list.what, cidr, err))
+			}
 		}
+	}
+	if c.InClusterS3Namespace != "" && len(c.InClusterS3PodLabels) == 0 {
+		errs = append(errs, errors.New("operator: InClusterS3PodLabels are required with InClusterS3Namespace (an empty selector would open every pod of that namespace)"))
 	}
 	if c.ClaimWait > encodepod.MaxClaimWait {
 		errs = append(errs, errors.New("operator: ClaimWait must be at most 30s (the encoder's limit)"))
@@ -157,6 +209,12 @@ func (c Config) withDefaults() (Config, error) {
 	c.RedisAuthSecret = cmp.Or(c.RedisAuthSecret, "mpegflow-keda-redis")
 	if len(c.ObjectStoragePorts) == 0 {
 		c.ObjectStoragePorts = []int32{443}
+	}
+	if len(c.InClusterS3Ports) == 0 {
+		c.InClusterS3Ports = []int32{9000}
+	}
+	if c.PublicEgressExcept == nil {
+		c.PublicEgressExcept = slices.Clone(DefaultPublicEgressExcept)
 	}
 	c.DNSNamespace = cmp.Or(c.DNSNamespace, "kube-system")
 	if c.DNSPodLabels == nil {
@@ -185,4 +243,21 @@ func (c Config) withDefaults() (Config, error) {
 	c.SuccessfulJobsHistoryLimit = cmp.Or(c.SuccessfulJobsHistoryLimit, 5)
 	c.FailedJobsHistoryLimit = cmp.Or(c.FailedJobsHistoryLimit, 20)
 	return c, errors.Join(errs...)
+}
+
+// validCIDR accepts what the API server accepts in an ipBlock: a network
+// address with its prefix length and no host bits (10.0.0.0/8, not
+// 10.1.2.3/8).
+func validCIDR(s string) error {
+	pfx, err := netip.ParsePrefix(s)
+	if err != nil {
+		return fmt.Errorf("not a CIDR: %w", err)
+	}
+	if pfx.Addr().Is4In6() {
+		return fmt.Errorf("an IPv4-mapped IPv6 range, which the API server refuses: write it as IPv4")
+	}
+	if pfx.Masked() != pfx {
+		return fmt.Errorf("host bits set: write %s", pfx.Masked())
+	}
+	return nil
 }

@@ -40,9 +40,22 @@ var EnvVars = []EnvVar{
 	{"MPEGFLOW_OPERATOR_REDIS_ADDRESS", "", "Redis host:port KEDA polls (required)", true},
 	{"MPEGFLOW_OPERATOR_REDIS_DATABASE", "0", "Redis database index", true},
 	{"MPEGFLOW_OPERATOR_REDIS_AUTH_SECRET", "mpegflow-keda-redis", "Secret with username/password of KEDA's Redis user (+ping +eval +type +llen)", true},
+	{"MPEGFLOW_OPERATOR_REDIS_PASSWORD_ONLY", "false", "KEDA authenticates with the auth Secret's password only (no ACL user)", true},
+	{"MPEGFLOW_OPERATOR_REDIS_TLS", "false", "KEDA reaches Redis over TLS (enableTLS); the chart sets it with the server's REDIS_TLS", true},
+	{"MPEGFLOW_OPERATOR_REDIS_TLS_SECRET", "", "Secret whose ca.crt verifies Redis (and tls.crt/tls.key: KEDA's client certificate)", true},
+	{"MPEGFLOW_OPERATOR_REDIS_TLS_CLIENT_CERT", "false", "KEDA presents tls.crt/tls.key of that Secret (mutual TLS)", true},
+	{"MPEGFLOW_OPERATOR_REDIS_TLS_INSECURE_SKIP_VERIFY", "false", "KEDA accepts any Redis certificate (unsafeSsl; tests only)", true},
 	{"REDIS_KEY_PREFIX", "mpegflow", "queue key prefix, as the apiserver's", true},
 	{"MPEGFLOW_OPERATOR_OBJECT_STORAGE_CIDRS", "", "comma-separated CIDRs of object storage the pods may reach", true},
 	{"MPEGFLOW_OPERATOR_OBJECT_STORAGE_PORTS", "443", "comma-separated TCP ports of object storage", true},
+	{"MPEGFLOW_OPERATOR_IN_CLUSTER_S3_NAMESPACE", "", "namespace of an in-cluster S3 server (MinIO) encode pods may reach; empty: none", true},
+	{"MPEGFLOW_OPERATOR_IN_CLUSTER_S3_POD_LABELS", "", "labels of that S3 server's pods, k=v,k=v (required with the namespace)", true},
+	{"MPEGFLOW_OPERATOR_IN_CLUSTER_S3_PORTS", "9000", "comma-separated TCP ports of that S3 server's pods", true},
+	{"MPEGFLOW_OPERATOR_PUBLIC_EGRESS", "true", "let encode pods reach the public internet on TCP 443 (and 80 with MPEGFLOW_ALLOW_HTTP)", true},
+	{"MPEGFLOW_OPERATOR_PUBLIC_EGRESS_EXCEPT", "private, link-local, loopback, multicast and reserved ranges", "comma-separated CIDRs cut out of the public egress rule (replaces the default list)", true},
+	{"MPEGFLOW_OPERATOR_DNS_NAMESPACE", "kube-system", "namespace of the cluster DNS pods", true},
+	{"MPEGFLOW_OPERATOR_DNS_POD_LABELS", "k8s-app=kube-dns", "labels of the cluster DNS pods, k=v,k=v", true},
+	{"MPEGFLOW_OPERATOR_DNS_CIDRS", "", "comma-separated resolver CIDRs encode pods may query on port 53, e.g. 169.254.20.10/32 (NodeLocal DNSCache)", true},
 	{"MPEGFLOW_OPERATOR_LABELS", "", "extra labels on every object, k=v,k=v", true},
 	{"MPEGFLOW_OPERATOR_DEFAULT_POOL", "", "JSON settings of the shared default pool (overrides its row)", true},
 	{"MPEGFLOW_OPERATOR_ENCODER_CPU_REQUEST", "1", "CPU request of encode pods whose pool sets no CPU request or limit (0: none)", true},
@@ -90,7 +103,12 @@ func FromEnv(getenv func(string) string) (Config, RunConfig, error) {
 		RedisAddress:         get("MPEGFLOW_OPERATOR_REDIS_ADDRESS"),
 		RedisKeyPrefix:       get("REDIS_KEY_PREFIX"),
 		RedisAuthSecret:      get("MPEGFLOW_OPERATOR_REDIS_AUTH_SECRET"),
+		RedisTLSSecret:       get("MPEGFLOW_OPERATOR_REDIS_TLS_SECRET"),
 		ObjectStorageCIDRs:   split(get("MPEGFLOW_OPERATOR_OBJECT_STORAGE_CIDRS")),
+		InClusterS3Namespace: get("MPEGFLOW_OPERATOR_IN_CLUSTER_S3_NAMESPACE"),
+		PublicEgressExcept:   split(get("MPEGFLOW_OPERATOR_PUBLIC_EGRESS_EXCEPT")),
+		DNSNamespace:         get("MPEGFLOW_OPERATOR_DNS_NAMESPACE"),
+		DNSCIDRs:             split(get("MPEGFLOW_OPERATOR_DNS_CIDRS")),
 		ServerSecret:         []byte(get("MPEGFLOW_SERVER_SECRET")),
 		EncoderEgressAllow:   get("MPEGFLOW_EGRESS_ALLOW"),
 
@@ -105,6 +123,27 @@ func FromEnv(getenv func(string) string) (Config, RunConfig, error) {
 		}
 		cfg.EncoderAllowHTTP = b
 	}
+	for _, b := range []struct {
+		name string
+		dst  *bool
+		not  bool
+	}{
+		{"MPEGFLOW_OPERATOR_PUBLIC_EGRESS", &cfg.NoPublicEgress, true},
+		{"MPEGFLOW_OPERATOR_REDIS_PASSWORD_ONLY", &cfg.RedisPasswordOnly, false},
+		{"MPEGFLOW_OPERATOR_REDIS_TLS", &cfg.RedisTLS, false},
+		{"MPEGFLOW_OPERATOR_REDIS_TLS_CLIENT_CERT", &cfg.RedisTLSClientCert, false},
+		{"MPEGFLOW_OPERATOR_REDIS_TLS_INSECURE_SKIP_VERIFY", &cfg.RedisTLSInsecureSkipVerify, false},
+	} {
+		v := get(b.name)
+		if v == "" {
+			continue
+		}
+		x, err := strconv.ParseBool(v)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: want true or false, got %q", b.name, v))
+		}
+		*b.dst = x != b.not
+	}
 	if _, err := netguard.ParseAllow(cfg.EncoderEgressAllow); err != nil {
 		errs = append(errs, fmt.Errorf("MPEGFLOW_EGRESS_ALLOW: %w", err))
 	}
@@ -115,25 +154,38 @@ func FromEnv(getenv func(string) string) (Config, RunConfig, error) {
 		}
 		cfg.RedisDatabase = n
 	}
-	for _, v := range split(get("MPEGFLOW_OPERATOR_OBJECT_STORAGE_PORTS")) {
-		n, err := strconv.ParseUint(v, 10, 16)
-		if err != nil || n == 0 {
-			errs = append(errs, fmt.Errorf("MPEGFLOW_OPERATOR_OBJECT_STORAGE_PORTS: %q is not a port", v))
-			continue
+	ports := func(name string) []int32 {
+		var out []int32
+		for _, v := range split(get(name)) {
+			n, err := strconv.ParseUint(v, 10, 16)
+			if err != nil || n == 0 {
+				errs = append(errs, fmt.Errorf("%s: %q is not a port", name, v))
+				continue
+			}
+			out = append(out, int32(n))
 		}
-		cfg.ObjectStoragePorts = append(cfg.ObjectStoragePorts, int32(n))
+		return out
 	}
-	for _, kv := range split(get("MPEGFLOW_OPERATOR_LABELS")) {
-		k, v, ok := strings.Cut(kv, "=")
-		if !ok || k == "" {
-			errs = append(errs, fmt.Errorf("MPEGFLOW_OPERATOR_LABELS: %q is not key=value", kv))
-			continue
+	cfg.ObjectStoragePorts = ports("MPEGFLOW_OPERATOR_OBJECT_STORAGE_PORTS")
+	cfg.InClusterS3Ports = ports("MPEGFLOW_OPERATOR_IN_CLUSTER_S3_PORTS")
+	labels := func(name string) map[string]string {
+		var out map[string]string
+		for _, kv := range split(get(name)) {
+			k, v, ok := strings.Cut(kv, "=")
+			if !ok || k == "" {
+				errs = append(errs, fmt.Errorf("%s: %q is not key=value", name, kv))
+				continue
+			}
+			if out == nil {
+				out = map[string]string{}
+			}
+			out[k] = v
 		}
-		if cfg.Labels == nil {
-			cfg.Labels = map[string]string{}
-		}
-		cfg.Labels[k] = v
+		return out
 	}
+	cfg.Labels = labels("MPEGFLOW_OPERATOR_LABELS")
+	cfg.InClusterS3PodLabels = labels("MPEGFLOW_OPERATOR_IN_CLUSTER_S3_POD_LABELS")
+	cfg.DNSPodLabels = labels("MPEGFLOW_OPERATOR_DNS_POD_LABELS")
 	if v := get("MPEGFLOW_OPERATOR_DEFAULT_POOL"); v != "" {
 		set := store.DefaultPoolSettings()
 		if err := json.Unmarshal([]byte(v), &set); err != nil {

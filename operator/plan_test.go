@@ -4,7 +4,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/stretchr/testify/require"
+	networkingv1 "k8s.io/api/networking/v1"
 	"sigs.k8s.io/yaml"
 
 	"github.com/mpegflow/mpegflow/internal/auth"
@@ -86,4 +88,34 @@ func TestPlannerFromEnv(t *testing.T) {
 	cfg, _, err := FromEnv(getenv)
 	require.NoError(t, err)
 	require.Equal(t, cfg, pl.cfg, "the planner renders with the operator's Config")
+}
+
+// TestPlanShowsEgress: the plan (`mpegflow pools plan`, GET
+// /v1/pools/{id}/plan) carries the rendered NetworkPolicy whole, so an
+// operator reads there which DNS, object storage and public ranges encode
+// pods may reach, except lists included.
+func TestPlanShowsEgress(t *testing.T) {
+	t.Parallel()
+	cfg := testConfig()
+	cfg.EncoderAllowHTTP = true
+	cfg.DNSCIDRs = []string{"169.254.20.10/32"}
+	cfg.InClusterS3Namespace, cfg.InClusterS3PodLabels = "minio", map[string]string{"app": "minio"}
+	out, err := Plan(cfg, testPool("acme"))
+	require.NoError(t, err)
+	var np *networkingv1.NetworkPolicy
+	for _, d := range strings.Split(string(out), "---\n") {
+		if strings.Contains(d, "kind: NetworkPolicy\n") {
+			np = &networkingv1.NetworkPolicy{}
+			require.NoError(t, yaml.UnmarshalStrict([]byte(d), np))
+		}
+	}
+	require.NotNil(t, np, "the plan has the NetworkPolicy")
+	want, err := Render(cfg, testPool("acme"))
+	require.NoError(t, err)
+	if diff := cmp.Diff(want.NetworkPolicy.Spec.Egress, np.Spec.Egress); diff != "" {
+		t.Errorf("plan egress (-rendered +plan):\n%s", diff)
+	}
+	for _, s := range []string{"cidr: 0.0.0.0/0", "cidr: ::/0", "- 169.254.0.0/16", "- fc00::/7", "cidr: 169.254.20.10/32", "port: 80", "port: 9000"} {
+		require.Contains(t, string(out), s)
+	}
 }

@@ -13,7 +13,6 @@ import (
 	networkingv1 "k8s.io/api/networking/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/utils/ptr"
 
 	"github.com/mpegflow/mpegflow/api/encodepod"
@@ -39,6 +38,10 @@ const (
 
 	// GPUResource is what GPU pools request, one per encode pod.
 	GPUResource corev1.ResourceName = "nvidia.com/gpu"
+
+	// RedisTLSCAKey is the key of the CA bundle in Config.RedisTLSSecret,
+	// beside tls.crt and tls.key (cert-manager's layout).
+	RedisTLSCAKey = "ca.crt"
 
 	// WorkerTokenKey is the key of the worker token in the pool's Secret.
 	WorkerTokenKey = "token"
@@ -153,16 +156,25 @@ func scaledJob(cfg Config, p store.Pool, lane string) *kedav1alpha1.ScaledJob {
 		// Backfill never pre-warms: it soaks up spare capacity on demand.
 		minReplicas, maxReplicas = 0, int32(p.BackfillMaxReplicas)
 	}
+	redisMeta := map[string]string{
+		"address":              cfg.RedisAddress,
+		"databaseIndex":        strconv.Itoa(cfg.RedisDatabase),
+		"listName":             queue.NewKeys(cfg.RedisKeyPrefix).Queue(p.ID, lane),
+		"listLength":           strconv.Itoa(p.TargetQueueLength),
+		"activationListLength": strconv.Itoa(cfg.ActivationListLength),
+	}
+	if cfg.RedisTLS {
+		// Metadata, not the TriggerAuthentication's "tls": KEDA refuses
+		// both at once, and whether TLS is on is no secret.
+		redisMeta["enableTLS"] = "true"
+		if cfg.RedisTLSInsecureSkipVerify {
+			redisMeta["unsafeSsl"] = "true"
+		}
+	}
 	triggers := []kedav1alpha1.ScaleTriggers{{
-		Type: "redis",
-		Name: "queue",
-		Metadata: map[string]string{
-			"address":              cfg.RedisAddress,
-			"databaseIndex":        strconv.Itoa(cfg.RedisDatabase),
-			"listName":             queue.NewKeys(cfg.RedisKeyPrefix).Queue(p.ID, lane),
-			"listLength":           strconv.Itoa(p.TargetQueueLength),
-			"activationListLength": strconv.Itoa(cfg.ActivationListLength),
-		},
+		Type:              "redis",
+		Name:              "queue",
+		Metadata:          redisMeta,
 		AuthenticationRef: &kedav1alpha1.AuthenticationRef{Name: TriggerAuthName(p.ID), Kind: "TriggerAuthentication"},
 	}}
 	if lane == LaneLive {
@@ -359,13 +371,29 @@ func triggerAuth(cfg Config, p store.Pool) *kedav1alpha1.TriggerAuthentication {
 	return &kedav1alpha1.TriggerAuthentication{
 		TypeMeta:   metav1.TypeMeta{APIVersion: kedav1alpha1.GroupVersion.String(), Kind: "TriggerAuthentication"},
 		ObjectMeta: meta(cfg, p, TriggerAuthName(p.ID), "scaler"),
-		Spec: kedav1alpha1.TriggerAuthenticationSpec{
-			SecretTargetRef: []kedav1alpha1.AuthSecretTargetRef{
-				{Parameter: "username", Name: cfg.RedisAuthSecret, Key: "username"},
-				{Parameter: "password", Name: cfg.RedisAuthSecret, Key: "password"},
-			},
-		},
+		Spec:       kedav1alpha1.TriggerAuthenticationSpec{SecretTargetRef: redisAuthRefs(cfg)},
 	}
+}
+
+// redisAuthRefs are the TriggerAuthentication's references into Secrets
+// the installation keeps (the chart's redis block names them): KEDA reads
+// the values, and no secret value is in the ScaledJob, the
+// TriggerAuthentication or a plan.
+func redisAuthRefs(cfg Config) []kedav1alpha1.AuthSecretTargetRef {
+	var refs []kedav1alpha1.AuthSecretTargetRef
+	if !cfg.RedisPasswordOnly {
+		refs = append(refs, kedav1alpha1.AuthSecretTargetRef{Parameter: "username", Name: cfg.RedisAuthSecret, Key: "username"})
+	}
+	refs = append(refs, kedav1alpha1.AuthSecretTargetRef{Parameter: "password", Name: cfg.RedisAuthSecret, Key: "password"})
+	if cfg.RedisTLS && cfg.RedisTLSSecret != "" {
+		refs = append(refs, kedav1alpha1.AuthSecretTargetRef{Parameter: "ca", Name: cfg.RedisTLSSecret, Key: RedisTLSCAKey})
+		if cfg.RedisTLSClientCert {
+			refs = append(refs,
+				kedav1alpha1.AuthSecretTargetRef{Parameter: "cert", Name: cfg.RedisTLSSecret, Key: corev1.TLSCertKey},
+				kedav1alpha1.AuthSecretTargetRef{Parameter: "key", Name: cfg.RedisTLSSecret, Key: corev1.TLSPrivateKeyKey})
+		}
+	}
+	return refs
 }
 
 func workerSecret(cfg Config, p store.Pool) *corev1.Secret {
@@ -374,53 +402,6 @@ func workerSecret(cfg Config, p store.Pool) *corev1.Secret {
 		ObjectMeta: meta(cfg, p, SecretName(p.ID), "encoder"),
 		Type:       corev1.SecretTypeOpaque,
 		Data:       map[string][]byte{WorkerTokenKey: []byte(auth.WorkerToken(cfg.ServerSecret, p.ID))},
-	}
-}
-
-func networkPolicy(cfg Config, p store.Pool) *networkingv1.NetworkPolicy {
-	tcp, udp := ptr.To(corev1.ProtocolTCP), ptr.To(corev1.ProtocolUDP)
-	nsSelector := func(ns string) *metav1.LabelSelector {
-		return &metav1.LabelSelector{MatchLabels: map[string]string{"kubernetes.io/metadata.name": ns}}
-	}
-	egress := []networkingv1.NetworkPolicyEgressRule{
-		{ // the coordinator (gRPC Claim, Heartbeat, PresignOutputs, Complete, Fail)
-			To: []networkingv1.NetworkPolicyPeer{{
-				NamespaceSelector: nsSelector(cfg.CoordinatorNamespace),
-				PodSelector:       &metav1.LabelSelector{MatchLabels: maps.Clone(cfg.CoordinatorPodLabels)},
-			}},
-			Ports: []networkingv1.NetworkPolicyPort{{Protocol: tcp, Port: ptr.To(intstr.FromInt32(port(cfg.Coordinator)))}},
-		},
-		{ // cluster DNS, to resolve the coordinator and object storage
-			To: []networkingv1.NetworkPolicyPeer{{
-				NamespaceSelector: nsSelector(cfg.DNSNamespace),
-				PodSelector:       &metav1.LabelSelector{MatchLabels: maps.Clone(cfg.DNSPodLabels)},
-			}},
-			Ports: []networkingv1.NetworkPolicyPort{
-				{Protocol: udp, Port: ptr.To(intstr.FromInt32(53))},
-				{Protocol: tcp, Port: ptr.To(intstr.FromInt32(53))},
-			},
-		},
-	}
-	if len(cfg.ObjectStorageCIDRs) > 0 {
-		rule := networkingv1.NetworkPolicyEgressRule{}
-		for _, c := range cfg.ObjectStorageCIDRs {
-			rule.To = append(rule.To, networkingv1.NetworkPolicyPeer{IPBlock: &networkingv1.IPBlock{CIDR: c}})
-		}
-		for _, op := range cfg.ObjectStoragePorts {
-			rule.Ports = append(rule.Ports, networkingv1.NetworkPolicyPort{Protocol: tcp, Port: ptr.To(intstr.FromInt32(op))})
-		}
-		egress = append(egress, rule)
-	}
-	return &networkingv1.NetworkPolicy{
-		TypeMeta:   metav1.TypeMeta{APIVersion: "networking.k8s.io/v1", Kind: "NetworkPolicy"},
-		ObjectMeta: meta(cfg, p, NetworkPolicyName(p.ID), "network-policy"),
-		Spec: networkingv1.NetworkPolicySpec{
-			PodSelector: metav1.LabelSelector{MatchLabels: podSelector(p)},
-			// Both types with no ingress rule: nothing reaches encode pods,
-			// and they reach only what egress lists (so never another pool).
-			PolicyTypes: []networkingv1.PolicyType{networkingv1.PolicyTypeIngress, networkingv1.PolicyTypeEgress},
-			Egress:      egress,
-		},
 	}
 }
 

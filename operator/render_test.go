@@ -214,6 +214,13 @@ func TestRenderCPUPool(t *testing.T) {
 					Ports: []networkingv1.NetworkPolicyPort{{Protocol: udp, Port: ptr.To(intstr.FromInt32(53))}, {Protocol: tcp, Port: ptr.To(intstr.FromInt32(53))}},
 				},
 				{
+					To: []networkingv1.NetworkPolicyPeer{
+						{IPBlock: &networkingv1.IPBlock{CIDR: "0.0.0.0/0", Except: wantExceptV4}},
+						{IPBlock: &networkingv1.IPBlock{CIDR: "::/0", Except: wantExceptV6}},
+					},
+					Ports: []networkingv1.NetworkPolicyPort{{Protocol: tcp, Port: ptr.To(intstr.FromInt32(443))}},
+				},
+				{
 					To:    []networkingv1.NetworkPolicyPeer{{IPBlock: &networkingv1.IPBlock{CIDR: "10.20.0.0/16"}}},
 					Ports: []networkingv1.NetworkPolicyPort{{Protocol: tcp, Port: ptr.To(intstr.FromInt32(443))}},
 				},
@@ -322,10 +329,10 @@ func TestRenderVariants(t *testing.T) {
 				require.Equal(t, int64(45), *sj.Spec.JobTargetRef.Template.Spec.TerminationGracePeriodSeconds)
 			},
 		},
-		"no object storage CIDR, no object storage egress": {
+		"no object storage CIDR, no rule of its own (public egress still reaches object storage by name)": {
 			cfg: func(c *Config) { c.ObjectStorageCIDRs = nil },
 			check: func(t *testing.T, o Objects) {
-				require.Len(t, o.NetworkPolicy.Spec.Egress, 2)
+				require.Len(t, o.NetworkPolicy.Spec.Egress, 3, "coordinator, DNS, public")
 				require.Empty(t, o.NetworkPolicy.Spec.Ingress)
 			},
 		},

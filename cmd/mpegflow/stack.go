@@ -60,10 +60,10 @@ func openStack(ctx context.Context, cfg config.Config, log *slog.Logger) (*stack
 	if err != nil {
 		return nil, err
 	}
-	ropts, err := redis.ParseURL(cfg.RedisURL)
+	ropts, err := cfg.RedisOptions()
 	if err != nil {
 		db.Close()
-		return nil, fmt.Errorf("REDIS_URL: %w", err)
+		return nil, err
 	}
 	rdb := redis.NewClient(ropts)
 	s := &stack{cfg: cfg, log: log, db: db, rdb: rdb, guard: cfg.Guard()}

@@ -30,6 +30,11 @@ var Vars = []Var{
 	{"DATABASE_URL", "", "Postgres connection URL (required by serve, migrate, admin)"},
 	{"REDIS_URL", "", "Redis URL, e.g. redis://localhost:6379/0 (required by serve)"},
 	{"REDIS_KEY_PREFIX", "mpegflow", "prefix of every Redis key (KEDA's listName must match)"},
+	{"REDIS_TLS", "", "true: REDIS_URL must be rediss://, false: must not be; empty: as REDIS_URL says (the chart sets it from redis.tls.enabled, like KEDA's enableTLS)"},
+	{"REDIS_TLS_CA_FILE", "", "PEM CA bundle that verifies Redis's certificate (default: the system roots)"},
+	{"REDIS_TLS_CERT_FILE", "", "client certificate for Redis (mutual TLS), with REDIS_TLS_KEY_FILE"},
+	{"REDIS_TLS_KEY_FILE", "", "key of REDIS_TLS_CERT_FILE"},
+	{"REDIS_TLS_INSECURE_SKIP_VERIFY", "false", "accept any Redis certificate (tests only)"},
 	{"HTTP_ADDR", ":8080", "REST API and WebSocket listen address"},
 	{"METRICS_ADDR", ":9090", "Prometheus metrics listen address"},
 	{"GRPC_ADDR", ":50051", "coordinator (gRPC) listen address"},
@@ -74,13 +79,15 @@ type Config struct {
 	DatabaseURL    string
 	RedisURL       string
 	RedisKeyPrefix string
-	HTTPAddr       string
-	MetricsAddr    string
-	GRPCAddr       string
-	ServerSecret   string
-	Lease          time.Duration
-	BackoffBase    time.Duration
-	BackoffMax     time.Duration
+	// RedisTLS applies to a rediss:// RedisURL (RedisOptions).
+	RedisTLS     RedisTLS
+	HTTPAddr     string
+	MetricsAddr  string
+	GRPCAddr     string
+	ServerSecret string
+	Lease        time.Duration
+	BackoffBase  time.Duration
+	BackoffMax   time.Duration
 	// Periods of the background services.
 	StaleJobRecovery, StaleWorkerSweep, OfflineWorkerReap, DelayedPromote, QueueReconcile, BatchPeriod time.Duration
 	// The Webhook Executor: period, attempt timeout, retry window, circuit threshold.
@@ -170,6 +177,9 @@ func Load(getenv func(string) string) (Config, error) {
 	if err != nil || c.WebhookCircuitThreshold < 1 {
 		errs = append(errs, errors.New("MPEGFLOW_WEBHOOK_CIRCUIT_THRESHOLD: want a positive integer"))
 	}
+	var tlsErrs []error
+	c.RedisTLS, tlsErrs = loadRedisTLS(get, c.RedisURL)
+	errs = append(errs, tlsErrs...)
 	c.EgressAllow = get("MPEGFLOW_EGRESS_ALLOW")
 	if _, err := netguard.ParseAllow(c.EgressAllow); err != nil {
 		errs = append(errs, fmt.Errorf("MPEGFLOW_EGRESS_ALLOW: %w", err))

@@ -37,7 +37,7 @@ func PrivateRedis(t testing.TB) *redis.Client {
 	dir := t.TempDir()
 	var lastErr error
 	for attempt := range redisStartAttempts {
-		addr, err := startRedisServer(t, bin, filepath.Join(dir, strconv.Itoa(attempt)))
+		addr, err := startRedisServer(t, bin, filepath.Join(dir, strconv.Itoa(attempt)), plainPort)
 		if err != nil {
 			lastErr = err
 			continue
@@ -53,11 +53,15 @@ func PrivateRedis(t testing.TB) *redis.Client {
 	return nil
 }
 
-// startRedisServer runs redis-server on a free port in dir and waits for
-// its "Ready to accept connections" line. It returns an error (and leaves
-// nothing running) when the server exits first, e.g. because the port was
-// taken meanwhile.
-func startRedisServer(t testing.TB, bin, dir string) (string, error) {
+// plainPort listens on port without TLS: PrivateRedis's server.
+func plainPort(port int) []string { return []string{"--port", strconv.Itoa(port)} }
+
+// startRedisServer runs redis-server on a free port in dir, listening as
+// listen says (plainPort, or TLS options), and waits for its "Ready to
+// accept connections" line. It returns an error (and leaves nothing
+// running) when the server exits first, e.g. because the port was taken
+// meanwhile.
+func startRedisServer(t testing.TB, bin, dir string, listen func(port int) []string) (string, error) {
 	t.Helper()
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return "", fmt.Errorf("create redis directory: %w", err)
@@ -66,9 +70,9 @@ func startRedisServer(t testing.TB, bin, dir string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	cmd := exec.Command(bin, //nolint:noctx // killed in t.Cleanup; t.Context() would end it before the test's own cleanups that may still use it
-		"--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--dir", dir,
+	args := append(listen(port), "--bind", "127.0.0.1", "--dir", dir,
 		"--save", "", "--appendonly", "no", "--protected-mode", "yes")
+	cmd := exec.Command(bin, args...) //nolint:noctx // killed in t.Cleanup; t.Context() would end it before the test's own cleanups that may still use it
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		return "", fmt.Errorf("redis-server stdout: %w", err)

@@ -121,19 +121,71 @@ the KEDA Redis credentials are only named (MPEGFLOW_OPERATOR_REDIS_AUTH_SECRET).
 - {name: MPEGFLOW_OPERATOR_REDIS_ADDRESS, value: {{ .Values.redis.address | quote }}}
 - {name: MPEGFLOW_OPERATOR_REDIS_DATABASE, value: {{ .Values.redis.database | quote }}}
 - {name: MPEGFLOW_OPERATOR_REDIS_AUTH_SECRET, value: {{ .Values.redis.kedaAuthSecret | quote }}}
+- {name: MPEGFLOW_OPERATOR_REDIS_PASSWORD_ONLY, value: {{ .Values.redis.passwordOnly | quote }}}
+{{- with .Values.redis.tls }}
+- {name: MPEGFLOW_OPERATOR_REDIS_TLS, value: {{ .enabled | quote }}}
+- {name: MPEGFLOW_OPERATOR_REDIS_TLS_SECRET, value: {{ .existingSecret | quote }}}
+- {name: MPEGFLOW_OPERATOR_REDIS_TLS_CLIENT_CERT, value: {{ .clientCert | quote }}}
+- {name: MPEGFLOW_OPERATOR_REDIS_TLS_INSECURE_SKIP_VERIFY, value: {{ .insecureSkipVerify | quote }}}
+{{- end }}
 - {name: MPEGFLOW_OPERATOR_OBJECT_STORAGE_CIDRS, value: {{ join "," .Values.s3.cidrs | quote }}}
 - {name: MPEGFLOW_OPERATOR_OBJECT_STORAGE_PORTS, value: {{ join "," .Values.s3.ports | quote }}}
-{{- $labels := list }}
-{{- range $k, $v := .Values.operator.poolLabels }}
-{{- $labels = append $labels (printf "%s=%s" $k $v) }}
+{{- with .Values.s3.inCluster }}
+- {name: MPEGFLOW_OPERATOR_IN_CLUSTER_S3_NAMESPACE, value: {{ .namespace | quote }}}
+- {name: MPEGFLOW_OPERATOR_IN_CLUSTER_S3_POD_LABELS, value: {{ include "mpegflow.kvList" .podLabels | quote }}}
+- {name: MPEGFLOW_OPERATOR_IN_CLUSTER_S3_PORTS, value: {{ join "," .ports | quote }}}
 {{- end }}
-- {name: MPEGFLOW_OPERATOR_LABELS, value: {{ join "," $labels | quote }}}
+{{- with .Values.encoderEgress }}
+- {name: MPEGFLOW_OPERATOR_DNS_NAMESPACE, value: {{ .dns.namespace | quote }}}
+- {name: MPEGFLOW_OPERATOR_DNS_POD_LABELS, value: {{ include "mpegflow.kvList" .dns.podLabels | quote }}}
+- {name: MPEGFLOW_OPERATOR_DNS_CIDRS, value: {{ join "," .dns.cidrs | quote }}}
+- {name: MPEGFLOW_OPERATOR_PUBLIC_EGRESS, value: {{ .public.enabled | quote }}}
+- {name: MPEGFLOW_OPERATOR_PUBLIC_EGRESS_EXCEPT, value: {{ join "," .public.except | quote }}}
+{{- end }}
+- {name: MPEGFLOW_OPERATOR_LABELS, value: {{ include "mpegflow.kvList" .Values.operator.poolLabels | quote }}}
 {{- with .Values.operator.encoderRequests }}
 - {name: MPEGFLOW_OPERATOR_ENCODER_CPU_REQUEST, value: {{ .cpu | toString | quote }}}
 - {name: MPEGFLOW_OPERATOR_ENCODER_MEMORY_REQUEST, value: {{ .memory | toString | quote }}}
 - {name: MPEGFLOW_OPERATOR_ENCODER_EPHEMERAL_STORAGE_REQUEST, value: {{ .ephemeralStorage | toString | quote }}}
 {{- end }}
 - {name: MPEGFLOW_OPERATOR_DEFAULT_POOL, value: {{ toJson .Values.defaultPool | quote }}}
+{{- end -}}
+
+{{/* Where the server mounts redis.tls.existingSecret. */}}
+{{- define "mpegflow.redisTLSDir" -}}
+/etc/mpegflow/redis-tls
+{{- end -}}
+
+{{/*
+The server's Redis TLS settings, from the same redis.tls block that gives
+KEDA's trigger enableTLS and its TriggerAuthentication the CA and client
+certificate (mpegflow.operatorRenderEnv): REDIS_TLS makes the server refuse
+a REDIS_URL Secret whose scheme disagrees, so the two cannot drift apart.
+*/}}
+{{- define "mpegflow.redisTLSEnv" -}}
+{{- $dir := include "mpegflow.redisTLSDir" . -}}
+- {name: REDIS_TLS, value: {{ .Values.redis.tls.enabled | quote }}}
+{{- with .Values.redis.tls }}
+{{- if and .enabled .existingSecret }}
+- {name: REDIS_TLS_CA_FILE, value: {{ printf "%s/ca.crt" $dir | quote }}}
+{{- if .clientCert }}
+- {name: REDIS_TLS_CERT_FILE, value: {{ printf "%s/tls.crt" $dir | quote }}}
+- {name: REDIS_TLS_KEY_FILE, value: {{ printf "%s/tls.key" $dir | quote }}}
+{{- end }}
+{{- end }}
+{{- if .enabled }}
+- {name: REDIS_TLS_INSECURE_SKIP_VERIFY, value: {{ .insecureSkipVerify | quote }}}
+{{- end }}
+{{- end }}
+{{- end -}}
+
+{{/* A map of labels as the operator's k=v,k=v variables take them, keys sorted. */}}
+{{- define "mpegflow.kvList" -}}
+{{- $kv := list }}
+{{- range $k, $v := . }}
+{{- $kv = append $kv (printf "%s=%s" $k $v) }}
+{{- end }}
+{{- join "," $kv }}
 {{- end -}}
 
 {{/*
