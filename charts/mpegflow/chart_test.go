@@ -1,6 +1,8 @@
-// Package deploy holds the tests of the deployment artifacts: the Helm chart
-// in charts/mpegflow and skaffold.yaml. It has no code of its own.
-package deploy
+// Package chart_test holds the Go tests of the Helm chart in this directory
+// (rendered and linted with Helm's Go library, dry-run against a real
+// kube-apiserver). The chart's .helmignore keeps them, and testdata/, out of
+// the packaged chart.
+package chart_test
 
 import (
 	"maps"
@@ -26,7 +28,7 @@ import (
 )
 
 const (
-	chartDir    = "../charts/mpegflow"
+	chartDir    = "."
 	releaseName = "mf"
 	namespace   = "media"
 )

@@ -1,4 +1,4 @@
-package deploy
+package chart_test
 
 import (
 	"fmt"
@@ -15,7 +15,7 @@ import (
 // a non-root user, building the one binary of every role.
 func TestServerDockerfile(t *testing.T) {
 	t.Parallel()
-	raw, err := os.ReadFile("../Dockerfile")
+	raw, err := os.ReadFile("../../Dockerfile")
 	require.NoError(t, err)
 	text := string(raw)
 	froms := regexp.MustCompile(`(?m)^FROM\s+(?:--platform=\S+\s+)?(\S+)`).FindAllStringSubmatch(text, -1)
