@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"context"
@@ -34,10 +34,10 @@ func usagef(format string, args ...any) error {
 	return &usageError{msg: fmt.Sprintf(format, args...)}
 }
 
-// exitCode is the process exit status for an error Execute returned: 0 for
+// ExitCode is the process exit status for an error Execute returned: 0 for
 // none, 2 for a usage error, 1 for everything else (an API refusal, an
 // unreachable server, a waited-for job that failed).
-func exitCode(err error) int {
+func ExitCode(err error) int {
 	var ue *usageError
 	switch {
 	case err == nil:

@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"bytes"
@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/spf13/cobra"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -23,6 +24,10 @@ type cliResult struct {
 	stdout, stderr string
 	err            error
 }
+
+// rootCmd is the client's command tree, as the binary builds it but without
+// the server roles (cmd/mpegflow tests the whole binary).
+func rootCmd() *cobra.Command { return NewRoot("test", Extensions{}) }
 
 // runCLI runs the CLI with args, stdin as its input, and returns what it
 // printed and its error (main prints that as "mpegflow: <err>").
@@ -53,7 +58,7 @@ func (r cliResult) failed(t *testing.T, code int) string {
 	t.Helper()
 	require.Error(t, r.err, "stdout: %s", r.stdout)
 	line := "mpegflow: " + r.err.Error()
-	assert.Equal(t, code, exitCode(r.err), line)
+	assert.Equal(t, code, ExitCode(r.err), line)
 	assert.NotContains(t, line, "\n")
 	assert.NotContains(t, r.stderr+r.stdout, "Usage:")
 	assert.NotContains(t, r.stderr+r.stdout, "goroutine ")
@@ -170,7 +175,7 @@ func TestExitCode(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			assert.Equal(t, tc.want, exitCode(tc.err))
+			assert.Equal(t, tc.want, ExitCode(tc.err))
 		})
 	}
 }

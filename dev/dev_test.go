@@ -1,4 +1,4 @@
-package main
+package dev_test
 
 import (
 	"bufio"
@@ -23,13 +23,13 @@ import (
 	"github.com/mpegflow/mpegflow/internal/cliconfig"
 )
 
-// devBuild builds this command into dir, as a user would run it.
+// devBuild builds the mpegflow command into dir, as a user would run it.
 func devBuild(t *testing.T, dir string) string {
 	t.Helper()
 	goBin, err := exec.LookPath("go") // go test puts its own GOROOT/bin first on PATH
 	require.NoError(t, err)
 	bin := filepath.Join(dir, "mpegflow")
-	out, err := exec.Command(goBin, "build", "-o", bin, ".").CombinedOutput()
+	out, err := exec.Command(goBin, "build", "-o", bin, "../cmd/mpegflow").CombinedOutput()
 	require.NoError(t, err, "go build: %s", out)
 	return bin
 }
@@ -40,7 +40,7 @@ func devVersityGW(t *testing.T) string {
 	t.Helper()
 	p := os.Getenv("VERSITYGW")
 	if p == "" {
-		p = filepath.Join("..", "..", "bin", "tools", "versitygw")
+		p = filepath.Join("..", "bin", "tools", "versitygw")
 	}
 	abs, err := filepath.Abs(p)
 	require.NoError(t, err)
@@ -345,12 +345,4 @@ func TestDevRunsTheStackAndSurvivesARestart(t *testing.T) {
 	require.Equal(t, http.StatusOK, status, again)
 	assert.Equal(t, org["id"], again["id"], "the organization survived the restart")
 	devStop(t, p, data)
-}
-
-// TestDevEnvWithoutARun is a clear error, not a stack trace.
-func TestDevEnvWithoutARun(t *testing.T) {
-	t.Parallel()
-	_, err := run(t, "dev", "env", "--data", t.TempDir())
-	require.Error(t, err)
-	assert.Contains(t, err.Error(), "start `mpegflow dev")
 }

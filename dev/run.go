@@ -1,4 +1,4 @@
-package main
+package dev
 
 import (
 	"cmp"
@@ -10,18 +10,16 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"time"
 
-	"github.com/spf13/cobra"
-
-	"github.com/mpegflow/mpegflow/dispatcher"
+	"github.com/mpegflow/mpegflow/dev/localexec"
+	"github.com/mpegflow/mpegflow/dev/stack"
 	"github.com/mpegflow/mpegflow/internal/auth"
 	"github.com/mpegflow/mpegflow/internal/cliconfig"
 	"github.com/mpegflow/mpegflow/internal/config"
-	"github.com/mpegflow/mpegflow/internal/devstack"
 	"github.com/mpegflow/mpegflow/internal/objstore"
+	"github.com/mpegflow/mpegflow/internal/server"
 	"github.com/mpegflow/mpegflow/internal/store"
 )
 
@@ -56,104 +54,47 @@ const (
 	devServiceStop = 3 * time.Second
 )
 
-type devOptions struct {
-	data                           string
-	httpAddr, grpcAddr, metricsAdr string
-	portBase                       int
-	encoders                       int
-	pollInterval                   time.Duration
+// Options are `mpegflow dev`'s flags.
+type Options struct {
+	// Data is the data directory (--data); empty means DataDir's default.
+	Data string
+	// HTTPAddr, GRPCAddr and MetricsAddr are where the REST API, the
+	// coordinator and metrics listen.
+	HTTPAddr, GRPCAddr, MetricsAddr string
+	// PortBase, when not 0, puts Postgres, Redis and S3 on PortBase+3..+5.
+	PortBase int
+	// Encoders caps the encode processes at once (0: half the CPUs).
+	Encoders int
+	// PollInterval is how often queues are polled (0: each pool's own).
+	PollInterval time.Duration
 }
 
-func devCmd() *cobra.Command {
-	var o devOptions
-	cmd := &cobra.Command{
-		Use:   "dev",
-		Short: "Run the whole pipeline on this machine: private Postgres, Redis and S3, the API, the coordinator and encoders",
-		Long: `dev runs MpegFlow on one machine with the same apiserver, coordinator and encoder as a cluster:
-
-  - a private PostgreSQL, Redis (append-only file) and S3 store (versitygw) in the data directory,
-    each replaced by yours when DATABASE_URL, REDIS_URL or S3_BUCKET/S3_ENDPOINT are set; they
-    listen on 127.0.0.1 and want passwords generated on the first run, kept in
-    DATA/postgres-password, DATA/redis-password and DATA/s3-credentials.json (mode 0600);
-  - migrations, then the REST API, the coordinator, the background services and metrics;
-  - a local executor that plays KEDA's part: every polling interval it starts one
-    'mpegflow encode' process per queued job (minus those still waiting for a claim), within
-    each pool's max_replicas and --encoders, none while a pool is paused.
-
-On its first run it creates the organization "Local" (owner dev@localhost) and keeps the owner's
-API key in DATA/owner-key; it prints the API URL and that key, and makes them the CLI's current
-context, so 'mpegflow jobs list' works with no flags. Everything (jobs, queues, outputs, the key)
-survives a restart. Ctrl-C stops the encoders (their jobs go back to the queue), the servers and
-the services.
-
-Scripts: eval "$(mpegflow dev env)" exports MPEGFLOW_SERVER and MPEGFLOW_API_KEY.`,
-		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if o.portBase != 0 {
-				if o.portBase < 1024 || o.portBase > 65535-5 {
-					return fmt.Errorf("--port-base: want a port from 1024 to %d", 65535-5)
-				}
-				set := func(flag string, dst *string, off int) {
-					if !cmd.Flags().Changed(flag) {
-						*dst = net.JoinHostPort("127.0.0.1", strconv.Itoa(o.portBase+off))
-					}
-				}
-				set("http-addr", &o.httpAddr, 0)
-				set("grpc-addr", &o.grpcAddr, 1)
-				set("metrics-addr", &o.metricsAdr, 2)
-			}
-			if o.encoders < 0 {
-				return errors.New("--encoders: want 0 (the default cap) or more")
-			}
-			if o.pollInterval < 0 {
-				return errors.New("--poll-interval: want 0 (each pool's interval) or a positive duration")
-			}
-			return runDev(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr(), o)
-		},
+// PrintEnv writes the export lines of `mpegflow dev env` for the stack
+// whose data directory --data names (data, else DataDir's default).
+func PrintEnv(out io.Writer, data string) error {
+	dir, err := DataDir(data)
+	if err != nil {
+		return err
 	}
-	cmd.PersistentFlags().StringVar(&o.data, "data", "", "data directory (default $MPEGFLOW_DEV_DATA, else ~/.local/share/mpegflow/dev)")
-	cmd.Flags().StringVar(&o.httpAddr, "http-addr", "127.0.0.1:8080", "REST API listen address (port 0 picks a free one)")
-	cmd.Flags().StringVar(&o.grpcAddr, "grpc-addr", "127.0.0.1:50051", "coordinator listen address")
-	cmd.Flags().StringVar(&o.metricsAdr, "metrics-addr", "127.0.0.1:9090", "metrics listen address")
-	cmd.Flags().IntVar(&o.portBase, "port-base", 0, "use ports from here on: API, coordinator, metrics, then Postgres, Redis and S3 (+0..+5)")
-	cmd.Flags().IntVar(&o.encoders, "encoders", 0, "most encode processes at once (default half the CPUs, at least 1)")
-	cmd.Flags().DurationVar(&o.pollInterval, "poll-interval", time.Second, "how often queues are polled; 0 uses each pool's polling_interval_seconds as KEDA does")
-	cmd.AddCommand(devEnvCmd(&o.data))
-	return cmd
-}
-
-func devEnvCmd(data *string) *cobra.Command {
-	return &cobra.Command{
-		Use:   "env",
-		Short: `Print export lines for the dev stack's API URL and owner key: eval "$(mpegflow dev env)"`,
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			dir, err := devDataDir(*data)
-			if err != nil {
-				return err
-			}
-			info, err := devstack.ReadInfo(dir)
-			if err != nil {
-				return err
-			}
-			key, ok, err := devstack.ReadOwnerKey(dir)
-			if err != nil {
-				return err
-			}
-			if !ok {
-				return fmt.Errorf("no owner key in %s: start `mpegflow dev --data %s` first", dir, dir)
-			}
-			out := cmd.OutOrStdout()
-			fmt.Fprintf(out, "export MPEGFLOW_SERVER=%s\n", shellQuote(info.Server))
-			fmt.Fprintf(out, "export MPEGFLOW_API_KEY=%s\n", shellQuote(key))
-			return nil
-		},
+	info, err := stack.ReadInfo(dir)
+	if err != nil {
+		return err
 	}
+	key, ok, err := stack.ReadOwnerKey(dir)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return fmt.Errorf("no owner key in %s: start `mpegflow dev --data %s` first", dir, dir)
+	}
+	fmt.Fprintf(out, "export MPEGFLOW_SERVER=%s\n", shellQuote(info.Server))
+	fmt.Fprintf(out, "export MPEGFLOW_API_KEY=%s\n", shellQuote(key))
+	return nil
 }
 
-// devDataDir is --data, else $MPEGFLOW_DEV_DATA, else
+// DataDir is --data, else $MPEGFLOW_DEV_DATA, else
 // $XDG_DATA_HOME/mpegflow/dev, else ~/.local/share/mpegflow/dev.
-func devDataDir(flag string) (string, error) {
+func DataDir(flag string) (string, error) {
 	dir := cmp.Or(flag, os.Getenv("MPEGFLOW_DEV_DATA"))
 	if dir == "" {
 		if x := os.Getenv("XDG_DATA_HOME"); x != "" {
@@ -173,30 +114,33 @@ func devDataDir(flag string) (string, error) {
 	return abs, nil
 }
 
-func runDev(ctx context.Context, stdout, stderr io.Writer, o devOptions) (err error) {
+// Run runs the whole pipeline on this machine until ctx ends: the private
+// services, migrations, the serve process and the local executor. It prints
+// the banner to stdout and logs to stderr.
+func Run(ctx context.Context, stdout, stderr io.Writer, o Options) (err error) {
 	cfg, err := config.Load(func(name string) string { return cmp.Or(os.Getenv(name), devDefaults[name]) })
 	if err != nil {
 		return fmt.Errorf("configuration: %w", err)
 	}
 	cfg.AllowHTTP = true // dev inputs and webhooks may be http://localhost
-	cfg.HTTPAddr, cfg.GRPCAddr, cfg.MetricsAddr = o.httpAddr, o.grpcAddr, o.metricsAdr
+	cfg.HTTPAddr, cfg.GRPCAddr, cfg.MetricsAddr = o.HTTPAddr, o.GRPCAddr, o.MetricsAddr
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: cfg.LogLevel}))
-	dir, err := devDataDir(o.data)
+	dir, err := DataDir(o.Data)
 	if err != nil {
 		return err
 	}
 
 	// Listen first, so a taken port fails before anything starts.
-	lns := roles{rest: true, grpc: true, services: true}
-	if err := (&stack{cfg: cfg}).listen(ctx, &lns); err != nil {
+	lns := server.Roles{REST: true, GRPC: true, Services: true}
+	if err := server.Listen(ctx, cfg, &lns); err != nil {
 		return fmt.Errorf("%w (choose other addresses with --http-addr, --grpc-addr, --metrics-addr or --port-base)", err)
 	}
 	listening := true
 	defer func() {
 		if listening {
-			lns.httpLn.Close()
-			lns.grpcLn.Close()
-			lns.metricsLn.Close()
+			lns.HTTPLn.Close()
+			lns.GRPCLn.Close()
+			lns.MetricsLn.Close()
 		}
 	}()
 
@@ -204,18 +148,18 @@ func runDev(ctx context.Context, stdout, stderr io.Writer, o devOptions) (err er
 	// through the coordinator, which needs Postgres and Redis meanwhile.
 	svcCtx, stopServices := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopServices()
-	opts := devstack.Options{Dir: dir, DatabaseURL: cfg.DatabaseURL, RedisURL: cfg.RedisURL,
+	opts := stack.Options{Dir: dir, DatabaseURL: cfg.DatabaseURL, RedisURL: cfg.RedisURL,
 		PresignTTL: cfg.S3.PresignTTL, StopGrace: devServiceStop, Log: log}
 	if os.Getenv("S3_BUCKET") != "" || os.Getenv("S3_ENDPOINT") != "" {
 		s3 := cfg.S3
-		s3.Bucket = cmp.Or(s3.Bucket, devstack.DefaultBucket)
+		s3.Bucket = cmp.Or(s3.Bucket, stack.DefaultBucket)
 		opts.S3 = &s3
 	}
-	if o.portBase != 0 {
-		opts.PostgresPort, opts.RedisPort, opts.S3Port = o.portBase+3, o.portBase+4, o.portBase+5
+	if o.PortBase != 0 {
+		opts.PostgresPort, opts.RedisPort, opts.S3Port = o.PortBase+3, o.PortBase+4, o.PortBase+5
 	}
 	fmt.Fprintf(stdout, "Starting MpegFlow dev (data in %s)…\n", dir)
-	services, err := devstack.Start(svcCtx, opts)
+	services, err := stack.Start(svcCtx, opts)
 	if err != nil {
 		return err
 	}
@@ -228,29 +172,29 @@ func runDev(ctx context.Context, stdout, stderr io.Writer, o devOptions) (err er
 		ensureBucket(ctx, cfg.S3, log)
 	}
 	if cfg.ServerSecret == "" {
-		if cfg.ServerSecret, err = devstack.ServerSecret(dir); err != nil {
+		if cfg.ServerSecret, err = stack.ServerSecret(dir); err != nil {
 			return err
 		}
 	}
-	if err := migrateUp(cfg.DatabaseURL, log); err != nil {
+	if err := server.MigrateUp(cfg.DatabaseURL, log); err != nil {
 		return err
 	}
-	s, err := openStack(ctx, cfg, log)
+	s, err := server.Open(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
 	defer s.Close()
-	key, err := devOwnerKey(ctx, s.store, dir, log)
+	key, err := devOwnerKey(ctx, s.Store(), dir, log)
 	if err != nil {
 		return err
 	}
 
-	coordinator := loopbackAddr(lns.grpcLn.Addr())
-	executor, err := dispatcher.NewLocalExecutor(dispatcher.LocalExecutorConfig{
+	coordinator := loopbackAddr(lns.GRPCLn.Addr())
+	executor, err := localexec.NewLocalExecutor(localexec.LocalExecutorConfig{
 		Coordinator: coordinator, Secret: []byte(cfg.ServerSecret), Dir: dir,
-		MaxProcesses: o.encoders, PollInterval: o.pollInterval,
+		MaxProcesses: o.Encoders, PollInterval: o.PollInterval,
 		AllowHTTP: cfg.AllowHTTP, EgressAllow: cfg.EgressAllow,
-	}, s.store, s.queue, log)
+	}, s.Store(), s.Queue(), log)
 	if err != nil {
 		return err
 	}
@@ -259,15 +203,15 @@ func runDev(ctx context.Context, stdout, stderr io.Writer, o devOptions) (err er
 	defer stopServe()
 	serveDone := make(chan error, 1)
 	listening = false // serve owns the listeners now
-	go func() { serveDone <- s.serve(serveCtx, lns) }()
+	go func() { serveDone <- s.Serve(serveCtx, lns) }()
 	execCtx, stopExec := context.WithCancel(ctx)
 	defer stopExec()
 	execDone := make(chan error, 1)
 	go func() { execDone <- executor.Run(execCtx) }()
 
-	server := "http://" + loopbackAddr(lns.httpLn.Addr())
-	if err := devstack.WriteInfo(dir, devstack.Info{
-		Server: server, Coordinator: coordinator, Metrics: "http://" + loopbackAddr(lns.metricsLn.Addr()) + "/metrics",
+	server := "http://" + loopbackAddr(lns.HTTPLn.Addr())
+	if err := stack.WriteInfo(dir, stack.Info{
+		Server: server, Coordinator: coordinator, Metrics: "http://" + loopbackAddr(lns.MetricsLn.Addr()) + "/metrics",
 		PID: os.Getpid(), StartedAt: time.Now().UTC(), DatabaseURL: cfg.DatabaseURL, RedisURL: cfg.RedisURL, S3Endpoint: cfg.S3.Endpoint,
 	}); err != nil {
 		return err
@@ -282,7 +226,7 @@ func runDev(ctx context.Context, stdout, stderr io.Writer, o devOptions) (err er
 		cliNote = "CLI context not written (see the warning above)"
 	}
 	envCmd := "mpegflow dev env"
-	if o.data != "" {
+	if o.Data != "" {
 		envCmd += " --data " + shellQuote(dir)
 	}
 	fmt.Fprintf(stdout, `
@@ -296,7 +240,7 @@ MpegFlow dev is running.
   %s
   scripts:      eval "$(%s)"
 Press Ctrl-C to stop.
-`, server, key, devOrg, devOwnerEmail, coordinator, loopbackAddr(lns.metricsLn.Addr()), dir, filepath.Join(dir, "logs"), cliNote, envCmd)
+`, server, key, devOrg, devOwnerEmail, coordinator, loopbackAddr(lns.MetricsLn.Addr()), dir, filepath.Join(dir, "logs"), cliNote, envCmd)
 
 	var runErr error
 	serveEnded, execEnded := false, false
@@ -340,7 +284,7 @@ Press Ctrl-C to stop.
 // devOwnerKey returns the key in DATA/owner-key, bootstrapping the Local
 // organization on the first run.
 func devOwnerKey(ctx context.Context, st *store.Store, dir string, log *slog.Logger) (string, error) {
-	key, ok, err := devstack.ReadOwnerKey(dir)
+	key, ok, err := stack.ReadOwnerKey(dir)
 	if err != nil {
 		return "", err
 	}
@@ -348,7 +292,7 @@ func devOwnerKey(ctx context.Context, st *store.Store, dir string, log *slog.Log
 		if _, err := st.Authenticate(ctx, key); err != nil {
 			if errors.Is(err, store.ErrNotFound) {
 				return "", fmt.Errorf("the key in %s no longer authenticates (revoked, or the database was replaced): delete that file and restart to bootstrap a new organization",
-					filepath.Join(dir, devstack.OwnerKeyFile))
+					filepath.Join(dir, stack.OwnerKeyFile))
 			}
 			return "", fmt.Errorf("check the owner key: %w", err)
 		}
@@ -358,7 +302,7 @@ func devOwnerKey(ctx context.Context, st *store.Store, dir string, log *slog.Log
 	if err != nil {
 		return "", err
 	}
-	if err := devstack.WriteOwnerKey(dir, b.Key); err != nil {
+	if err := stack.WriteOwnerKey(dir, b.Key); err != nil {
 		return "", fmt.Errorf("%w (the key, shown once: %s)", err, b.Key)
 	}
 	log.InfoContext(ctx, "bootstrapped the organization", slog.String("org", devOrg), slog.String("org_id", b.Org.ID.String()), slog.String("owner", devOwnerEmail))

@@ -1,4 +1,4 @@
-package dispatcher
+package localexec
 
 import (
 	"context"
@@ -23,6 +23,12 @@ import (
 	"github.com/mpegflow/mpegflow/internal/store"
 	"github.com/mpegflow/mpegflow/internal/testenv"
 )
+
+var testSecret = []byte("test-secret-test-secret-test-secret-0123456789")
+
+func newFakeClock() *testingclock.FakeClock {
+	return testingclock.NewFakeClock(time.Now().Truncate(time.Second))
+}
 
 // fakeEncoder is a stand-in for `mpegflow encode`. It records its
 // environment in OUT/<pod>.env once its SIGTERM handling is in place, becomes ready (writes the readiness file,

@@ -1,4 +1,4 @@
-// Package devstack runs the private services `mpegflow dev` needs on one
+// Package stack runs the private services `mpegflow dev` needs on one
 // machine — PostgreSQL, Redis and an S3-compatible store (versitygw's posix
 // backend) — as child processes whose data lives in one directory, so a
 // developer's jobs, queue and outputs survive a restart.
@@ -33,4 +33,4 @@
 //	ports.json      the ports of the last run, tried first so URLs stay stable
 //	run/            pid files, to stop services a killed run left behind
 //	logs/           one log file per service
-package devstack
+package stack

@@ -1,4 +1,4 @@
-package main
+package server
 
 import (
 	"context"
@@ -15,8 +15,8 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/mpegflow/mpegflow/apiserver"
+	"github.com/mpegflow/mpegflow/backfill"
 	"github.com/mpegflow/mpegflow/dispatcher"
-	"github.com/mpegflow/mpegflow/internal/backfill"
 	"github.com/mpegflow/mpegflow/internal/config"
 	"github.com/mpegflow/mpegflow/internal/events"
 	"github.com/mpegflow/mpegflow/internal/netguard"
@@ -31,10 +31,10 @@ import (
 // is dropped.
 const hubBuffer = 256
 
-// stack is what `serve` (and `dev`) runs in one process, wired from the
+// Server is what `serve` (and `dev`) runs in one process, wired from the
 // configuration: connections, the event bus and hub, metrics and the
 // coordinator. Both commands share it so dev runs exactly what serve runs.
-type stack struct {
+type Server struct {
 	cfg     config.Config
 	log     *slog.Logger
 	db      *pgxpool.Pool
@@ -49,13 +49,14 @@ type stack struct {
 	batches *backfill.Expander
 	// guard is the SSRF guard every component checks customer URLs with.
 	guard *netguard.Guard
-	// plan, when set, lets the REST API show pools' plans (serve only).
-	plan apiserver.PoolPlanner
+	// Plan, when set before Serve, lets the REST API show pools' plans
+	// (serve only).
+	Plan apiserver.PoolPlanner
 }
 
-// openStack connects to Postgres and Redis and builds the coordinator.
+// Open connects to Postgres and Redis and builds the coordinator.
 // Close releases the connections.
-func openStack(ctx context.Context, cfg config.Config, log *slog.Logger) (*stack, error) {
+func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, error) {
 	db, err := store.Open(ctx, cfg.DatabaseURL)
 	if err != nil {
 		return nil, err
@@ -66,7 +67,7 @@ func openStack(ctx context.Context, cfg config.Config, log *slog.Logger) (*stack
 		return nil, fmt.Errorf("REDIS_URL: %w", err)
 	}
 	rdb := redis.NewClient(ropts)
-	s := &stack{cfg: cfg, log: log, db: db, rdb: rdb, guard: cfg.Guard()}
+	s := &Server{cfg: cfg, log: log, db: db, rdb: rdb, guard: cfg.Guard()}
 	if s.objects, err = objstore.New(ctx, cfg.S3); err != nil {
 		s.Close()
 		return nil, err
@@ -98,21 +99,28 @@ func openStack(ctx context.Context, cfg config.Config, log *slog.Logger) (*stack
 }
 
 // Close releases the connections.
-func (s *stack) Close() {
+func (s *Server) Close() {
 	_ = s.rdb.Close()
 	s.db.Close()
 }
 
-// roles says which parts serve runs and where they listen. A nil listener
+// Store is the server's store, for what runs beside it (dev bootstraps its
+// organization and polls pools through it).
+func (s *Server) Store() *store.Store { return s.store }
+
+// Queue is the server's Redis queue.
+func (s *Server) Queue() *queue.Queue { return s.queue }
+
+// Roles says which parts Serve runs and where they listen. A nil listener
 // is opened on the configured address (HTTP_ADDR, GRPC_ADDR, METRICS_ADDR).
-type roles struct {
-	rest, grpc, services      bool
-	httpLn, grpcLn, metricsLn net.Listener
+type Roles struct {
+	REST, GRPC, Services      bool
+	HTTPLn, GRPCLn, MetricsLn net.Listener
 }
 
-// listen opens every listener the roles need that is not open yet. On error
-// the listeners it opened are closed again.
-func (s *stack) listen(ctx context.Context, r *roles) error {
+// Listen opens every listener the roles need that is not open yet, on the
+// addresses cfg names. On error the listeners it opened are closed again.
+func Listen(ctx context.Context, cfg config.Config, r *Roles) error {
 	var opened []net.Listener
 	open := func(ln *net.Listener, addr, name string) error {
 		if *ln != nil {
@@ -129,24 +137,24 @@ func (s *stack) listen(ctx context.Context, r *roles) error {
 		opened = append(opened, l)
 		return nil
 	}
-	if r.rest {
-		if err := open(&r.httpLn, s.cfg.HTTPAddr, "HTTP_ADDR"); err != nil {
+	if r.REST {
+		if err := open(&r.HTTPLn, cfg.HTTPAddr, "HTTP_ADDR"); err != nil {
 			return err
 		}
 	}
-	if r.grpc {
-		if err := open(&r.grpcLn, s.cfg.GRPCAddr, "GRPC_ADDR"); err != nil {
+	if r.GRPC {
+		if err := open(&r.GRPCLn, cfg.GRPCAddr, "GRPC_ADDR"); err != nil {
 			return err
 		}
 	}
-	return open(&r.metricsLn, s.cfg.MetricsAddr, "METRICS_ADDR")
+	return open(&r.MetricsLn, cfg.MetricsAddr, "METRICS_ADDR")
 }
 
-// serve runs the roles until ctx ends: the REST API (with live events), the
+// Serve runs the roles until ctx ends: the REST API (with live events), the
 // coordinator, the background services and the metrics endpoint.
-func (s *stack) serve(ctx context.Context, r roles) error {
+func (s *Server) Serve(ctx context.Context, r Roles) error {
 	var api *apiserver.Server
-	if r.rest {
+	if r.REST {
 		var (
 			limiter *ratelimit.Limiter
 			err     error
@@ -159,27 +167,27 @@ func (s *stack) serve(ctx context.Context, r roles) error {
 			s.log.WarnContext(ctx, "request rate limits are off (MPEGFLOW_RATE_LIMIT_ENABLED=false): any API key or client can send requests as fast as it likes; set it to true in production")
 		}
 		api, err = apiserver.New(apiserver.Config{
-			BodyLimit: s.cfg.BodyLimit, Guard: s.guard, Metrics: s.metrics, Hub: s.hub, Batches: s.batches, Planner: s.plan,
+			BodyLimit: s.cfg.BodyLimit, Guard: s.guard, Metrics: s.metrics, Hub: s.hub, Batches: s.batches, Planner: s.Plan,
 			Limiter: limiter, TrustedProxies: s.cfg.Proxies(),
 		}, s.store, s.queue, s.objects, s.bus, s.log)
 		if err != nil {
 			return err
 		}
 	}
-	if err := s.listen(ctx, &r); err != nil {
+	if err := Listen(ctx, s.cfg, &r); err != nil {
 		return err
 	}
 	g, gctx := errgroup.WithContext(ctx)
-	if r.rest {
-		s.log.InfoContext(ctx, "serving REST API", slog.String("addr", r.httpLn.Addr().String()))
-		g.Go(func() error { return api.Serve(gctx, r.httpLn) })
+	if r.REST {
+		s.log.InfoContext(ctx, "serving REST API", slog.String("addr", r.HTTPLn.Addr().String()))
+		g.Go(func() error { return api.Serve(gctx, r.HTTPLn) })
 		g.Go(func() error { return s.hub.Run(gctx) })
 	}
-	if r.grpc {
-		s.log.InfoContext(ctx, "serving coordinator", slog.String("addr", r.grpcLn.Addr().String()))
-		g.Go(func() error { return s.coord.Serve(gctx, r.grpcLn) })
+	if r.GRPC {
+		s.log.InfoContext(ctx, "serving coordinator", slog.String("addr", r.GRPCLn.Addr().String()))
+		g.Go(func() error { return s.coord.Serve(gctx, r.GRPCLn) })
 	}
-	if r.services {
+	if r.Services {
 		svc := dispatcher.NewServices(s.coord, dispatcher.ServicesConfig{
 			StaleJobRecovery: s.cfg.StaleJobRecovery, StaleWorkerSweeper: s.cfg.StaleWorkerSweep,
 			OfflineWorkerReaper: s.cfg.OfflineWorkerReap, DelayedJobPromoter: s.cfg.DelayedPromote, QueueReconciler: s.cfg.QueueReconcile,
@@ -192,10 +200,10 @@ func (s *stack) serve(ctx context.Context, r roles) error {
 		g.Go(func() error { return svc.Run(gctx) })
 		g.Go(func() error { return s.batches.Run(gctx) })
 	}
-	s.log.InfoContext(ctx, "serving metrics", slog.String("addr", r.metricsLn.Addr().String()))
+	s.log.InfoContext(ctx, "serving metrics", slog.String("addr", r.MetricsLn.Addr().String()))
 	srv := &http.Server{Handler: promhttp.HandlerFor(s.metrics.Registry, promhttp.HandlerOpts{}), ReadHeaderTimeout: 10 * time.Second}
 	g.Go(func() error {
-		if err := srv.Serve(r.metricsLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		if err := srv.Serve(r.MetricsLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			return fmt.Errorf("serve metrics: %w", err)
 		}
 		return nil
