@@ -10,17 +10,14 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/mpegflow/mpegflow/dev/localexec"
 	"github.com/mpegflow/mpegflow/dev/stack"
-	"github.com/mpegflow/mpegflow/internal/auth"
 	"github.com/mpegflow/mpegflow/internal/cliconfig"
 	"github.com/mpegflow/mpegflow/internal/config"
 	"github.com/mpegflow/mpegflow/internal/objstore"
 	"github.com/mpegflow/mpegflow/internal/server"
-	"github.com/mpegflow/mpegflow/internal/store"
 )
 
 // The organization `mpegflow dev` bootstraps on its first run.
@@ -67,51 +64,6 @@ type Options struct {
 	Encoders int
 	// PollInterval is how often queues are polled (0: each pool's own).
 	PollInterval time.Duration
-}
-
-// PrintEnv writes the export lines of `mpegflow dev env` for the stack
-// whose data directory --data names (data, else DataDir's default).
-func PrintEnv(out io.Writer, data string) error {
-	dir, err := DataDir(data)
-	if err != nil {
-		return err
-	}
-	info, err := stack.ReadInfo(dir)
-	if err != nil {
-		return err
-	}
-	key, ok, err := stack.ReadOwnerKey(dir)
-	if err != nil {
-		return err
-	}
-	if !ok {
-		return fmt.Errorf("no owner key in %s: start `mpegflow dev --data %s` first", dir, dir)
-	}
-	fmt.Fprintf(out, "export MPEGFLOW_SERVER=%s\n", shellQuote(info.Server))
-	fmt.Fprintf(out, "export MPEGFLOW_API_KEY=%s\n", shellQuote(key))
-	return nil
-}
-
-// DataDir is --data, else $MPEGFLOW_DEV_DATA, else
-// $XDG_DATA_HOME/mpegflow/dev, else ~/.local/share/mpegflow/dev.
-func DataDir(flag string) (string, error) {
-	dir := cmp.Or(flag, os.Getenv("MPEGFLOW_DEV_DATA"))
-	if dir == "" {
-		if x := os.Getenv("XDG_DATA_HOME"); x != "" {
-			dir = filepath.Join(x, "mpegflow", "dev")
-		} else {
-			home, err := os.UserHomeDir()
-			if err != nil {
-				return "", fmt.Errorf("find the data directory: %w (pass --data)", err)
-			}
-			dir = filepath.Join(home, ".local", "share", "mpegflow", "dev")
-		}
-	}
-	abs, err := filepath.Abs(dir)
-	if err != nil {
-		return "", fmt.Errorf("data directory %s: %w", dir, err)
-	}
-	return abs, nil
 }
 
 // Run runs the whole pipeline on this machine until ctx ends: the private
@@ -190,7 +142,7 @@ func Run(ctx context.Context, stdout, stderr io.Writer, o Options) (err error) {
 	}
 
 	coordinator := loopbackAddr(lns.GRPCLn.Addr())
-	executor, err := localexec.NewLocalExecutor(localexec.LocalExecutorConfig{
+	executor, err := localexec.New(localexec.Config{
 		Coordinator: coordinator, Secret: []byte(cfg.ServerSecret), Dir: dir,
 		MaxProcesses: o.Encoders, PollInterval: o.PollInterval,
 		AllowHTTP: cfg.AllowHTTP, EgressAllow: cfg.EgressAllow,
@@ -281,34 +233,6 @@ Press Ctrl-C to stop.
 	return runErr
 }
 
-// devOwnerKey returns the key in DATA/owner-key, bootstrapping the Local
-// organization on the first run.
-func devOwnerKey(ctx context.Context, st *store.Store, dir string, log *slog.Logger) (string, error) {
-	key, ok, err := stack.ReadOwnerKey(dir)
-	if err != nil {
-		return "", err
-	}
-	if ok {
-		if _, err := st.Authenticate(ctx, key); err != nil {
-			if errors.Is(err, store.ErrNotFound) {
-				return "", fmt.Errorf("the key in %s no longer authenticates (revoked, or the database was replaced): delete that file and restart to bootstrap a new organization",
-					filepath.Join(dir, stack.OwnerKeyFile))
-			}
-			return "", fmt.Errorf("check the owner key: %w", err)
-		}
-		return key, nil
-	}
-	b, err := st.BootstrapOrg(ctx, devOrg, devOwnerEmail, auth.Owner)
-	if err != nil {
-		return "", err
-	}
-	if err := stack.WriteOwnerKey(dir, b.Key); err != nil {
-		return "", fmt.Errorf("%w (the key, shown once: %s)", err, b.Key)
-	}
-	log.InfoContext(ctx, "bootstrapped the organization", slog.String("org", devOrg), slog.String("org_id", b.Org.ID.String()), slog.String("owner", devOwnerEmail))
-	return b.Key, nil
-}
-
 func ensureBucket(ctx context.Context, cfg objstore.Config, log *slog.Logger) {
 	objects, err := objstore.New(ctx, cfg)
 	if err == nil {
@@ -330,15 +254,4 @@ func loopbackAddr(addr net.Addr) string {
 		host = "127.0.0.1"
 	}
 	return net.JoinHostPort(host, port)
-}
-
-// shellQuote quotes s for a POSIX shell when it holds anything unusual.
-func shellQuote(s string) string {
-	plain := func(r rune) bool {
-		return r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("_-.,:/@%+=", r)
-	}
-	if s != "" && strings.IndexFunc(s, func(r rune) bool { return !plain(r) }) < 0 {
-		return s
-	}
-	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }

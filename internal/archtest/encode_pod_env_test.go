@@ -182,7 +182,7 @@ func TestLocalExecutorEnvironmentIsWhatTheEncoderReads(t *testing.T) {
 	script := filepath.Join(dir, "encode.sh")
 	require.NoError(t, os.WriteFile(script, fmt.Appendf(nil, fakeEncoder, envFile, encodepod.ReadyFile), 0o755))
 	host := map[string]string{"PATH": os.Getenv("PATH"), "MPEGFLOW_FFMPEG": "/opt/ffmpeg/bin/ffmpeg"}
-	x, err := localexec.NewLocalExecutor(localexec.LocalExecutorConfig{
+	x, err := localexec.New(localexec.Config{
 		Coordinator: coordinator, Secret: secret, Dir: filepath.Join(dir, "dev"), Binary: script, Args: []string{},
 		MaxProcesses: 1, PollInterval: time.Second, ClaimWait: claimWait, Node: "devbox",
 		Getenv: func(name string) string { return host[name] }, AllowHTTP: true, EgressAllow: egressAllow,

@@ -59,14 +59,14 @@ type executorEnv struct {
 	rdb    *redis.Client
 	queue  *queue.Queue
 	clock  *testingclock.FakeClock
-	exec   *LocalExecutor
+	exec   *Executor
 	out    string // where the fake encoder writes
 	rounds chan struct{}
 	cancel context.CancelFunc
 	done   chan error
 }
 
-func newExecutorEnv(t *testing.T, cfg LocalExecutorConfig) *executorEnv {
+func newExecutorEnv(t *testing.T, cfg Config) *executorEnv {
 	t.Helper()
 	db := testenv.Postgres(t)
 	rdb, prefix := testenv.Redis(t)
@@ -82,7 +82,7 @@ func newExecutorEnv(t *testing.T, cfg LocalExecutorConfig) *executorEnv {
 	cfg.Binary = script
 	cfg.Tick = time.Second
 	cfg.Clock = e.clock
-	x, err := NewLocalExecutor(cfg, e.store, e.queue, slog.New(slog.DiscardHandler))
+	x, err := New(cfg, e.store, e.queue, slog.New(slog.DiscardHandler))
 	require.NoError(t, err)
 	x.onRound = func() { e.rounds <- struct{}{} }
 	e.exec = x
@@ -168,7 +168,7 @@ func (e *executorEnv) stop() {
 	}
 }
 
-func (e *executorEnv) claim(p LocalProcess) {
+func (e *executorEnv) claim(p Process) {
 	e.t.Helper()
 	require.NoError(e.t, os.WriteFile(filepath.Join(e.out, "claim-"+p.Pod), nil, 0o644))
 	require.Eventually(e.t, func() bool {
@@ -190,7 +190,7 @@ func TestLocalExecutorStartsQueueLengthWithinCaps(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			e := newExecutorEnv(t, LocalExecutorConfig{MaxProcesses: tc.maxProcesses})
+			e := newExecutorEnv(t, Config{MaxProcesses: tc.maxProcesses})
 			e.setPool(func(s *store.PoolSettings) { s.MaxReplicas = tc.maxReplicas; s.BackfillMaxReplicas = 0 })
 			e.push("live", tc.queued)
 			e.run()
@@ -208,7 +208,7 @@ func TestLocalExecutorStartsQueueLengthWithinCaps(t *testing.T) {
 // left the list), only new work starts new processes.
 func TestLocalExecutorCountsPendingOnce(t *testing.T) {
 	t.Parallel()
-	e := newExecutorEnv(t, LocalExecutorConfig{MaxProcesses: 10})
+	e := newExecutorEnv(t, Config{MaxProcesses: 10})
 	e.setPool(func(s *store.PoolSettings) { s.MaxReplicas = 10 })
 	e.push("live", 2)
 	e.run()
@@ -247,7 +247,7 @@ func TestLocalExecutorPausedPoolStartsNothing(t *testing.T) {
 	ctx := context.Background()
 	t.Run("status paused", func(t *testing.T) {
 		t.Parallel()
-		e := newExecutorEnv(t, LocalExecutorConfig{MaxProcesses: 10})
+		e := newExecutorEnv(t, Config{MaxProcesses: 10})
 		_, err := e.store.SetPoolStatus(ctx, store.PoolScope{Shared: true}, store.DefaultPoolID, "paused")
 		require.NoError(t, err)
 		e.push("live", 3)
@@ -262,7 +262,7 @@ func TestLocalExecutorPausedPoolStartsNothing(t *testing.T) {
 	})
 	t.Run("pause key in redis", func(t *testing.T) {
 		t.Parallel()
-		e := newExecutorEnv(t, LocalExecutorConfig{MaxProcesses: 10})
+		e := newExecutorEnv(t, Config{MaxProcesses: 10})
 		require.NoError(t, e.queue.SetPaused(ctx, store.DefaultPoolID, true))
 		e.push("live", 3)
 		e.run()
@@ -273,7 +273,7 @@ func TestLocalExecutorPausedPoolStartsNothing(t *testing.T) {
 
 func TestLocalExecutorBackfillLaneHasItsOwnCap(t *testing.T) {
 	t.Parallel()
-	e := newExecutorEnv(t, LocalExecutorConfig{MaxProcesses: 10})
+	e := newExecutorEnv(t, Config{MaxProcesses: 10})
 	e.setPool(func(s *store.PoolSettings) { s.MaxReplicas = 5; s.BackfillMaxReplicas = 2 })
 	e.push("live", 1)
 	e.push("backfill", 4)
@@ -300,7 +300,7 @@ func TestLocalExecutorPollsAtThePoolsInterval(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			e := newExecutorEnv(t, LocalExecutorConfig{MaxProcesses: 10, PollInterval: tc.override})
+			e := newExecutorEnv(t, Config{MaxProcesses: 10, PollInterval: tc.override})
 			e.setPool(func(s *store.PoolSettings) { s.PollingIntervalSeconds = 3 })
 			e.run() // polls at t=0
 			e.push("live", 1)
@@ -322,7 +322,7 @@ func TestLocalExecutorGivesProcessesAPodsEnvironment(t *testing.T) {
 			"DATABASE_URL": "postgres://secret", "S3_SECRET_ACCESS_KEY": "secret", "MPEGFLOW_SERVER_SECRET": "secret",
 		}[name]
 	}
-	e := newExecutorEnv(t, LocalExecutorConfig{MaxProcesses: 10, ClaimWait: 7 * time.Second, Node: "devbox", Getenv: getenv,
+	e := newExecutorEnv(t, Config{MaxProcesses: 10, ClaimWait: 7 * time.Second, Node: "devbox", Getenv: getenv,
 		AllowHTTP: true, EgressAllow: "127.0.0.0/8,::1/128"})
 	e.setPool(func(s *store.PoolSettings) { s.Accelerator = "nvidia" })
 	e.push("live", 1)
@@ -368,7 +368,7 @@ func TestLocalExecutorGivesProcessesAPodsEnvironment(t *testing.T) {
 
 func TestLocalExecutorStopSendsSIGTERM(t *testing.T) {
 	t.Parallel()
-	e := newExecutorEnv(t, LocalExecutorConfig{MaxProcesses: 10})
+	e := newExecutorEnv(t, Config{MaxProcesses: 10})
 	e.push("live", 3)
 	e.run()
 	ps := e.exec.Processes()
@@ -387,7 +387,7 @@ func TestLocalExecutorStopSendsSIGTERM(t *testing.T) {
 
 func TestLocalExecutorKillsProcessesIgnoringSIGTERM(t *testing.T) {
 	t.Parallel()
-	e := newExecutorEnv(t, LocalExecutorConfig{MaxProcesses: 10, StopGrace: 8 * time.Second})
+	e := newExecutorEnv(t, Config{MaxProcesses: 10, StopGrace: 8 * time.Second})
 	require.NoError(t, os.WriteFile(filepath.Join(e.out, "ignore-term"), nil, 0o644))
 	e.push("live", 2)
 	e.run()
@@ -432,7 +432,7 @@ func processAlive(pid int) bool { return syscall.Kill(pid, 0) == nil }
 // left are removed at start, except one an orphaned encoder still works in.
 func TestLocalExecutorRemovesStaleScratchOnly(t *testing.T) {
 	t.Parallel()
-	e := newExecutorEnv(t, LocalExecutorConfig{MaxProcesses: 10})
+	e := newExecutorEnv(t, Config{MaxProcesses: 10})
 	stale := filepath.Join(e.exec.cfg.Dir, "scratch", "mpegflow-pool-default-stale")
 	busy := filepath.Join(e.exec.cfg.Dir, "scratch", "mpegflow-pool-default-busy")
 	require.NoError(t, os.MkdirAll(filepath.Join(stale, "job-1"), 0o700))

@@ -27,9 +27,9 @@ import (
 	"github.com/mpegflow/mpegflow/internal/store"
 )
 
-// LocalExecutorConfig tunes a LocalExecutor. Coordinator, Secret and Dir are
+// Config tunes an Executor. Coordinator, Secret and Dir are
 // required; zero values of the rest take the defaults noted.
-type LocalExecutorConfig struct {
+type Config struct {
 	// Coordinator is the host:port encode processes dial
 	// (MPEGFLOW_COORDINATOR).
 	Coordinator string
@@ -75,7 +75,7 @@ type LocalExecutorConfig struct {
 	EgressAllow string
 }
 
-func (c *LocalExecutorConfig) defaults() error {
+func (c *Config) defaults() error {
 	var errs []error
 	if c.Coordinator == "" {
 		errs = append(errs, errors.New("local executor: the coordinator address is required"))
@@ -132,7 +132,7 @@ var (
 	_ laneReader = (*queue.Queue)(nil)
 )
 
-// LocalExecutor plays KEDA's part on one machine, so `mpegflow dev` runs the
+// Executor plays KEDA's part on one machine, so `mpegflow dev` runs the
 // encoder exactly as a cluster does: for each pool and lane it reads the
 // queue length every polling interval and starts `mpegflow encode`
 // processes the way a ScaledJob with the `accurate` strategy creates Jobs —
@@ -145,8 +145,8 @@ var (
 // its own scratch directory and log file.
 //
 // Not modelled: min_replicas and cron windows (pre-warmed pods).
-type LocalExecutor struct {
-	cfg   LocalExecutorConfig
+type Executor struct {
+	cfg   Config
 	pools poolLister
 	lanes laneReader
 	log   *slog.Logger
@@ -168,8 +168,8 @@ type localChild struct {
 	ready           bool // its readiness file appeared once: no longer pending
 }
 
-// LocalProcess describes a running encode process.
-type LocalProcess struct {
+// Process describes a running encode process.
+type Process struct {
 	Pool, Lane, Pod string
 	PID             int
 	ScratchDir      string
@@ -177,9 +177,9 @@ type LocalProcess struct {
 	Started         time.Time
 }
 
-// NewLocalExecutor validates cfg and returns an executor over pools (the
+// New validates cfg and returns an executor over pools (the
 // store) and lanes (the Redis queue).
-func NewLocalExecutor(cfg LocalExecutorConfig, pools poolLister, lanes laneReader, log *slog.Logger) (*LocalExecutor, error) {
+func New(cfg Config, pools poolLister, lanes laneReader, log *slog.Logger) (*Executor, error) {
 	if err := cfg.defaults(); err != nil {
 		return nil, err
 	}
@@ -188,7 +188,7 @@ func NewLocalExecutor(cfg LocalExecutorConfig, pools poolLister, lanes laneReade
 			return nil, fmt.Errorf("local executor: create %s: %w", d, err)
 		}
 	}
-	return &LocalExecutor{
+	return &Executor{
 		cfg: cfg, pools: pools, lanes: lanes, log: log,
 		children: map[string]*localChild{}, nextPoll: map[string]time.Time{},
 	}, nil
@@ -197,7 +197,7 @@ func NewLocalExecutor(cfg LocalExecutorConfig, pools poolLister, lanes laneReade
 // Run scales until ctx ends, then sends SIGTERM to every process (the
 // encoder stops FFmpeg and hands its job back), kills those still running
 // after StopGrace and returns once all are gone.
-func (e *LocalExecutor) Run(ctx context.Context) error {
+func (e *Executor) Run(ctx context.Context) error {
 	e.removeStaleScratch(ctx)
 	t := e.cfg.Clock.NewTicker(e.cfg.Tick)
 	defer t.Stop()
@@ -216,19 +216,19 @@ func (e *LocalExecutor) Run(ctx context.Context) error {
 }
 
 // Processes lists the running encode processes.
-func (e *LocalExecutor) Processes() []LocalProcess {
+func (e *Executor) Processes() []Process {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	out := make([]LocalProcess, 0, len(e.children))
+	out := make([]Process, 0, len(e.children))
 	for _, c := range e.children {
-		out = append(out, LocalProcess{Pool: c.pool, Lane: c.lane, Pod: c.pod, PID: c.cmd.Process.Pid, ScratchDir: c.scratch, Ready: c.ready, Started: c.started})
+		out = append(out, Process{Pool: c.pool, Lane: c.lane, Pod: c.pod, PID: c.cmd.Process.Pid, ScratchDir: c.scratch, Ready: c.ready, Started: c.started})
 	}
-	slices.SortFunc(out, func(a, b LocalProcess) int { return strings.Compare(a.Pod, b.Pod) })
+	slices.SortFunc(out, func(a, b Process) int { return strings.Compare(a.Pod, b.Pod) })
 	return out
 }
 
 // scale runs one round over the pools whose poll is due.
-func (e *LocalExecutor) scale(ctx context.Context) {
+func (e *Executor) scale(ctx context.Context) {
 	pools, err := e.pools.ListAllPools(ctx)
 	if err != nil {
 		if ctx.Err() == nil {
@@ -263,7 +263,7 @@ func (e *LocalExecutor) scale(ctx context.Context) {
 	}
 }
 
-func (e *LocalExecutor) scaleLane(ctx context.Context, p store.Pool, lane string) {
+func (e *Executor) scaleLane(ctx context.Context, p store.Pool, lane string) {
 	laneMax := p.MaxReplicas
 	if lane == "backfill" {
 		laneMax = p.BackfillMaxReplicas
@@ -341,7 +341,7 @@ func podName(pool, lane string) string {
 // PATH, HOME and TZ so the binary and FFmpeg run, and TMPDIR in the scratch
 // directory as a pod's private /tmp. The FFmpeg and FFprobe binaries of
 // this process's environment pass through, as an image's would.
-func (e *LocalExecutor) env(p store.Pool, lane, pod, scratch string) []string {
+func (e *Executor) env(p store.Pool, lane, pod, scratch string) []string {
 	env := encodepod.Env{
 		Coordinator: e.cfg.Coordinator,
 		Pool:        p.ID,
@@ -366,7 +366,7 @@ func (e *LocalExecutor) env(p store.Pool, lane, pod, scratch string) []string {
 	return env
 }
 
-func (e *LocalExecutor) spawn(ctx context.Context, p store.Pool, lane string) error {
+func (e *Executor) spawn(ctx context.Context, p store.Pool, lane string) error {
 	pod := podName(p.ID, lane)
 	scratch := filepath.Join(e.cfg.Dir, "scratch", pod)
 	if err := os.MkdirAll(scratch, 0o700); err != nil {
@@ -403,7 +403,7 @@ func (e *LocalExecutor) spawn(ctx context.Context, p store.Pool, lane string) er
 }
 
 // reap waits for a process, then removes its scratch directory and forgets it.
-func (e *LocalExecutor) reap(ctx context.Context, c *localChild, logPath string) {
+func (e *Executor) reap(ctx context.Context, c *localChild, logPath string) {
 	defer e.wg.Done()
 	err := c.cmd.Wait()
 	// Anything the encoder left in its group (an orphaned FFmpeg) goes
@@ -426,7 +426,7 @@ func (e *LocalExecutor) reap(ctx context.Context, c *localChild, logPath string)
 
 // stopAll terminates every process: SIGTERM, then SIGKILL to the group of
 // any still running after StopGrace.
-func (e *LocalExecutor) stopAll(ctx context.Context) {
+func (e *Executor) stopAll(ctx context.Context) {
 	e.mu.Lock()
 	for _, c := range e.children {
 		_ = c.cmd.Process.Signal(syscall.SIGTERM)
@@ -460,7 +460,7 @@ func (e *LocalExecutor) stopAll(ctx context.Context) {
 // removeStaleScratch deletes the scratch directories a killed run left
 // behind, except those an encoder of that run still works in (it may still
 // finish its job: the coordinator it talks to is back).
-func (e *LocalExecutor) removeStaleScratch(ctx context.Context) {
+func (e *Executor) removeStaleScratch(ctx context.Context) {
 	dir := filepath.Join(e.cfg.Dir, "scratch")
 	entries, err := os.ReadDir(dir)
 	if err != nil {
@@ -491,7 +491,7 @@ func (e *LocalExecutor) removeStaleScratch(ctx context.Context) {
 }
 
 // pruneLogs keeps the newest KeepLogs logs of exited processes.
-func (e *LocalExecutor) pruneLogs(ctx context.Context) {
+func (e *Executor) pruneLogs(ctx context.Context) {
 	dir := filepath.Join(e.cfg.Dir, "logs", "encode")
 	entries, err := os.ReadDir(dir)
 	if err != nil || len(entries) <= e.cfg.KeepLogs {
