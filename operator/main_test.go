@@ -6,6 +6,7 @@ import (
 	"os"
 	"testing"
 
+	"go.uber.org/goleak"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
@@ -44,6 +45,14 @@ func run(m *testing.M) int {
 	code := m.Run()
 	if err := env.Stop(); err != nil {
 		fmt.Fprintln(os.Stderr, "operator tests: stop envtest:", err)
+	}
+	if code == 0 {
+		// Nothing a test started (informers, leader election, KEDA's
+		// process watchers) may outlive it.
+		if err := goleak.Find(testenv.LeakOptions()...); err != nil {
+			fmt.Fprintln(os.Stderr, "operator tests: goroutines left running:", err)
+			return 1
+		}
 	}
 	return code
 }

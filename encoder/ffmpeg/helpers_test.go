@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
 
 	"github.com/mpegflow/mpegflow/internal/encodespec"
 )
@@ -40,6 +41,13 @@ func TestMain(m *testing.M) {
 	clipDir = dir
 	code := m.Run()
 	_ = os.RemoveAll(dir)
+	if code == 0 {
+		// No FFmpeg watcher or progress reader may outlive its encode.
+		if err := goleak.Find(); err != nil {
+			fmt.Fprintln(os.Stderr, "goroutines left running:", err)
+			code = 1
+		}
+	}
 	os.Exit(code)
 }
 

@@ -190,6 +190,9 @@ func (w *watcher) pending() []string {
 // last look as events. Once the watch has started, an unreachable server or
 // a 5xx answer is retried at the next look until it has lasted WatchOutage.
 func (w *watcher) refresh(ctx context.Context) error {
+	// The look's time is read before it starts: the time it takes (or a
+	// clock moving while it waits for an answer) does not stretch the outage.
+	now := w.c.cfg.Clock.Now()
 	err := w.look(ctx)
 	switch {
 	case err == nil:
@@ -198,7 +201,6 @@ func (w *watcher) refresh(ctx context.Context) error {
 	case !w.started || !transient(err) || ctx.Err() != nil:
 		return err
 	}
-	now := w.c.cfg.Clock.Now()
 	if w.outageSince.IsZero() {
 		w.outageSince = now
 	}
