@@ -1,3 +1,7 @@
+// Package deploy holds the test of skaffold.yaml, the dev loop at the
+// repository's root. It has no code of its own. The chart's tests, and the
+// Dockerfile's (whose user the chart's pods must match), live beside the
+// chart in charts/mpegflow.
 package deploy
 
 import (

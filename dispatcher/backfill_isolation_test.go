@@ -15,7 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/mpegflow/mpegflow/api/coordinatorv1"
-	"github.com/mpegflow/mpegflow/internal/backfill"
+	"github.com/mpegflow/mpegflow/backfill"
 	"github.com/mpegflow/mpegflow/internal/store"
 )
 

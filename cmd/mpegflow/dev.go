@@ -1,71 +1,19 @@
 package main
 
 import (
-	"cmp"
-	"context"
 	"errors"
 	"fmt"
-	"io"
-	"log/slog"
 	"net"
-	"os"
-	"path/filepath"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
-	"github.com/mpegflow/mpegflow/dispatcher"
-	"github.com/mpegflow/mpegflow/internal/auth"
-	"github.com/mpegflow/mpegflow/internal/cliconfig"
-	"github.com/mpegflow/mpegflow/internal/config"
-	"github.com/mpegflow/mpegflow/internal/devstack"
-	"github.com/mpegflow/mpegflow/internal/objstore"
-	"github.com/mpegflow/mpegflow/internal/store"
+	"github.com/mpegflow/mpegflow/dev"
 )
-
-// The organization `mpegflow dev` bootstraps on its first run.
-const (
-	devOrg        = "Local"
-	devOwnerEmail = "dev@localhost"
-	devContext    = "dev" // the CLI context dev writes
-)
-
-// devDefaults shorten the periods that make a single machine feel slow (a
-// killed encoder's job comes back in seconds, not minutes). The environment
-// still wins.
-var devDefaults = map[string]string{
-	"MPEGFLOW_LEASE":                     "20s",
-	"MPEGFLOW_RETRY_BACKOFF_BASE":        "2s",
-	"MPEGFLOW_RETRY_BACKOFF_MAX":         "1m",
-	"MPEGFLOW_STALE_JOB_RECOVERY_PERIOD": "5s",
-	"MPEGFLOW_STALE_WORKER_SWEEP_PERIOD": "10s",
-	"MPEGFLOW_DELAYED_PROMOTE_PERIOD":    "1s",
-	"MPEGFLOW_QUEUE_RECONCILE_PERIOD":    "5s",
-	"MPEGFLOW_WEBHOOK_PERIOD":            "1s",
-	// Everything of `mpegflow dev` listens on loopback; inputs and webhook
-	// receivers there are the developer's own.
-	"MPEGFLOW_EGRESS_ALLOW": "127.0.0.0/8,::1",
-}
-
-// How long each part may take to stop after Ctrl-C; together they stay
-// within about 10 s even when something hangs.
-const (
-	devServerStop  = 2 * time.Second
-	devServiceStop = 3 * time.Second
-)
-
-type devOptions struct {
-	data                           string
-	httpAddr, grpcAddr, metricsAdr string
-	portBase                       int
-	encoders                       int
-	pollInterval                   time.Duration
-}
 
 func devCmd() *cobra.Command {
-	var o devOptions
+	var o dev.Options
 	cmd := &cobra.Command{
 		Use:   "dev",
 		Short: "Run the whole pipeline on this machine: private Postgres, Redis and S3, the API, the coordinator and encoders",
@@ -89,36 +37,36 @@ the services.
 Scripts: eval "$(mpegflow dev env)" exports MPEGFLOW_SERVER and MPEGFLOW_API_KEY.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if o.portBase != 0 {
-				if o.portBase < 1024 || o.portBase > 65535-5 {
+			if o.PortBase != 0 {
+				if o.PortBase < 1024 || o.PortBase > 65535-5 {
 					return fmt.Errorf("--port-base: want a port from 1024 to %d", 65535-5)
 				}
 				set := func(flag string, dst *string, off int) {
 					if !cmd.Flags().Changed(flag) {
-						*dst = net.JoinHostPort("127.0.0.1", strconv.Itoa(o.portBase+off))
+						*dst = net.JoinHostPort("127.0.0.1", strconv.Itoa(o.PortBase+off))
 					}
 				}
-				set("http-addr", &o.httpAddr, 0)
-				set("grpc-addr", &o.grpcAddr, 1)
-				set("metrics-addr", &o.metricsAdr, 2)
+				set("http-addr", &o.HTTPAddr, 0)
+				set("grpc-addr", &o.GRPCAddr, 1)
+				set("metrics-addr", &o.MetricsAddr, 2)
 			}
-			if o.encoders < 0 {
+			if o.Encoders < 0 {
 				return errors.New("--encoders: want 0 (the default cap) or more")
 			}
-			if o.pollInterval < 0 {
+			if o.PollInterval < 0 {
 				return errors.New("--poll-interval: want 0 (each pool's interval) or a positive duration")
 			}
-			return runDev(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr(), o)
+			return dev.Run(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr(), o)
 		},
 	}
-	cmd.PersistentFlags().StringVar(&o.data, "data", "", "data directory (default $MPEGFLOW_DEV_DATA, else ~/.local/share/mpegflow/dev)")
-	cmd.Flags().StringVar(&o.httpAddr, "http-addr", "127.0.0.1:8080", "REST API listen address (port 0 picks a free one)")
-	cmd.Flags().StringVar(&o.grpcAddr, "grpc-addr", "127.0.0.1:50051", "coordinator listen address")
-	cmd.Flags().StringVar(&o.metricsAdr, "metrics-addr", "127.0.0.1:9090", "metrics listen address")
-	cmd.Flags().IntVar(&o.portBase, "port-base", 0, "use ports from here on: API, coordinator, metrics, then Postgres, Redis and S3 (+0..+5)")
-	cmd.Flags().IntVar(&o.encoders, "encoders", 0, "most encode processes at once (default half the CPUs, at least 1)")
-	cmd.Flags().DurationVar(&o.pollInterval, "poll-interval", time.Second, "how often queues are polled; 0 uses each pool's polling_interval_seconds as KEDA does")
-	cmd.AddCommand(devEnvCmd(&o.data))
+	cmd.PersistentFlags().StringVar(&o.Data, "data", "", "data directory (default $MPEGFLOW_DEV_DATA, else ~/.local/share/mpegflow/dev)")
+	cmd.Flags().StringVar(&o.HTTPAddr, "http-addr", "127.0.0.1:8080", "REST API listen address (port 0 picks a free one)")
+	cmd.Flags().StringVar(&o.GRPCAddr, "grpc-addr", "127.0.0.1:50051", "coordinator listen address")
+	cmd.Flags().StringVar(&o.MetricsAddr, "metrics-addr", "127.0.0.1:9090", "metrics listen address")
+	cmd.Flags().IntVar(&o.PortBase, "port-base", 0, "use ports from here on: API, coordinator, metrics, then Postgres, Redis and S3 (+0..+5)")
+	cmd.Flags().IntVar(&o.Encoders, "encoders", 0, "most encode processes at once (default half the CPUs, at least 1)")
+	cmd.Flags().DurationVar(&o.PollInterval, "poll-interval", time.Second, "how often queues are polled; 0 uses each pool's polling_interval_seconds as KEDA does")
+	cmd.AddCommand(devEnvCmd(&o.Data))
 	return cmd
 }
 
@@ -128,273 +76,7 @@ func devEnvCmd(data *string) *cobra.Command {
 		Short: `Print export lines for the dev stack's API URL and owner key: eval "$(mpegflow dev env)"`,
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			dir, err := devDataDir(*data)
-			if err != nil {
-				return err
-			}
-			info, err := devstack.ReadInfo(dir)
-			if err != nil {
-				return err
-			}
-			key, ok, err := devstack.ReadOwnerKey(dir)
-			if err != nil {
-				return err
-			}
-			if !ok {
-				return fmt.Errorf("no owner key in %s: start `mpegflow dev --data %s` first", dir, dir)
-			}
-			out := cmd.OutOrStdout()
-			fmt.Fprintf(out, "export MPEGFLOW_SERVER=%s\n", shellQuote(info.Server))
-			fmt.Fprintf(out, "export MPEGFLOW_API_KEY=%s\n", shellQuote(key))
-			return nil
+			return dev.PrintEnv(cmd.OutOrStdout(), *data)
 		},
 	}
-}
-
-// devDataDir is --data, else $MPEGFLOW_DEV_DATA, else
-// $XDG_DATA_HOME/mpegflow/dev, else ~/.local/share/mpegflow/dev.
-func devDataDir(flag string) (string, error) {
-	dir := cmp.Or(flag, os.Getenv("MPEGFLOW_DEV_DATA"))
-	if dir == "" {
-		if x := os.Getenv("XDG_DATA_HOME"); x != "" {
-			dir = filepath.Join(x, "mpegflow", "dev")
-		} else {
-			home, err := os.UserHomeDir()
-			if err != nil {
-				return "", fmt.Errorf("find the data directory: %w (pass --data)", err)
-			}
-			dir = filepath.Join(home, ".local", "share", "mpegflow", "dev")
-		}
-	}
-	abs, err := filepath.Abs(dir)
-	if err != nil {
-		return "", fmt.Errorf("data directory %s: %w", dir, err)
-	}
-	return abs, nil
-}
-
-func runDev(ctx context.Context, stdout, stderr io.Writer, o devOptions) (err error) {
-	cfg, err := config.Load(func(name string) string { return cmp.Or(os.Getenv(name), devDefaults[name]) })
-	if err != nil {
-		return fmt.Errorf("configuration: %w", err)
-	}
-	cfg.AllowHTTP = true // dev inputs and webhooks may be http://localhost
-	cfg.HTTPAddr, cfg.GRPCAddr, cfg.MetricsAddr = o.httpAddr, o.grpcAddr, o.metricsAdr
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: cfg.LogLevel}))
-	dir, err := devDataDir(o.data)
-	if err != nil {
-		return err
-	}
-
-	// Listen first, so a taken port fails before anything starts.
-	lns := roles{rest: true, grpc: true, services: true}
-	if err := (&stack{cfg: cfg}).listen(ctx, &lns); err != nil {
-		return fmt.Errorf("%w (choose other addresses with --http-addr, --grpc-addr, --metrics-addr or --port-base)", err)
-	}
-	listening := true
-	defer func() {
-		if listening {
-			lns.httpLn.Close()
-			lns.grpcLn.Close()
-			lns.metricsLn.Close()
-		}
-	}()
-
-	// The services outlive the servers: encoders hand their jobs back
-	// through the coordinator, which needs Postgres and Redis meanwhile.
-	svcCtx, stopServices := context.WithCancel(context.WithoutCancel(ctx))
-	defer stopServices()
-	opts := devstack.Options{Dir: dir, DatabaseURL: cfg.DatabaseURL, RedisURL: cfg.RedisURL,
-		PresignTTL: cfg.S3.PresignTTL, StopGrace: devServiceStop, Log: log}
-	if os.Getenv("S3_BUCKET") != "" || os.Getenv("S3_ENDPOINT") != "" {
-		s3 := cfg.S3
-		s3.Bucket = cmp.Or(s3.Bucket, devstack.DefaultBucket)
-		opts.S3 = &s3
-	}
-	if o.portBase != 0 {
-		opts.PostgresPort, opts.RedisPort, opts.S3Port = o.portBase+3, o.portBase+4, o.portBase+5
-	}
-	fmt.Fprintf(stdout, "Starting MpegFlow dev (data in %s)…\n", dir)
-	services, err := devstack.Start(svcCtx, opts)
-	if err != nil {
-		return err
-	}
-	defer func() {
-		stopServices()
-		<-services.Done()
-	}()
-	cfg.DatabaseURL, cfg.RedisURL, cfg.S3 = services.DatabaseURL, services.RedisURL, services.S3
-	if opts.S3 != nil {
-		ensureBucket(ctx, cfg.S3, log)
-	}
-	if cfg.ServerSecret == "" {
-		if cfg.ServerSecret, err = devstack.ServerSecret(dir); err != nil {
-			return err
-		}
-	}
-	if err := migrateUp(cfg.DatabaseURL, log); err != nil {
-		return err
-	}
-	s, err := openStack(ctx, cfg, log)
-	if err != nil {
-		return err
-	}
-	defer s.Close()
-	key, err := devOwnerKey(ctx, s.store, dir, log)
-	if err != nil {
-		return err
-	}
-
-	coordinator := loopbackAddr(lns.grpcLn.Addr())
-	executor, err := dispatcher.NewLocalExecutor(dispatcher.LocalExecutorConfig{
-		Coordinator: coordinator, Secret: []byte(cfg.ServerSecret), Dir: dir,
-		MaxProcesses: o.encoders, PollInterval: o.pollInterval,
-		AllowHTTP: cfg.AllowHTTP, EgressAllow: cfg.EgressAllow,
-	}, s.store, s.queue, log)
-	if err != nil {
-		return err
-	}
-
-	serveCtx, stopServe := context.WithCancel(context.WithoutCancel(ctx))
-	defer stopServe()
-	serveDone := make(chan error, 1)
-	listening = false // serve owns the listeners now
-	go func() { serveDone <- s.serve(serveCtx, lns) }()
-	execCtx, stopExec := context.WithCancel(ctx)
-	defer stopExec()
-	execDone := make(chan error, 1)
-	go func() { execDone <- executor.Run(execCtx) }()
-
-	server := "http://" + loopbackAddr(lns.httpLn.Addr())
-	if err := devstack.WriteInfo(dir, devstack.Info{
-		Server: server, Coordinator: coordinator, Metrics: "http://" + loopbackAddr(lns.metricsLn.Addr()) + "/metrics",
-		PID: os.Getpid(), StartedAt: time.Now().UTC(), DatabaseURL: cfg.DatabaseURL, RedisURL: cfg.RedisURL, S3Endpoint: cfg.S3.Endpoint,
-	}); err != nil {
-		return err
-	}
-	cliPath, err := cliconfig.Path(os.Getenv)
-	if err == nil {
-		err = cliconfig.SetCurrent(cliPath, devContext, cliconfig.Context{Server: server, APIKey: key})
-	}
-	cliNote := fmt.Sprintf("CLI context %q is current (%s): try `mpegflow jobs list`", devContext, cliPath)
-	if err != nil {
-		log.WarnContext(ctx, "CLI context not written; use `eval \"$(mpegflow dev env)\"` instead", slog.Any("error", err))
-		cliNote = "CLI context not written (see the warning above)"
-	}
-	envCmd := "mpegflow dev env"
-	if o.data != "" {
-		envCmd += " --data " + shellQuote(dir)
-	}
-	fmt.Fprintf(stdout, `
-MpegFlow dev is running.
-  API:          %s
-  API key:      %s
-                (owner of organization %q, %s)
-  coordinator:  %s
-  metrics:      http://%s/metrics
-  data:         %s (logs in %s)
-  %s
-  scripts:      eval "$(%s)"
-Press Ctrl-C to stop.
-`, server, key, devOrg, devOwnerEmail, coordinator, loopbackAddr(lns.metricsLn.Addr()), dir, filepath.Join(dir, "logs"), cliNote, envCmd)
-
-	var runErr error
-	serveEnded, execEnded := false, false
-	select {
-	case <-ctx.Done():
-	case err := <-serveDone:
-		serveEnded = true
-		runErr = fmt.Errorf("the servers stopped: %w", cmp.Or(err, errors.New("no error given")))
-	case err := <-services.Failed():
-		runErr = err
-	case err := <-execDone:
-		execEnded = true
-		runErr = fmt.Errorf("the local executor stopped: %w", cmp.Or(err, errors.New("no error given")))
-	}
-	fmt.Fprintln(stdout, "Stopping MpegFlow dev…")
-	// Encoders first: on SIGTERM they hand their jobs back through the
-	// coordinator, which is still serving.
-	stopping := time.Now()
-	stopExec()
-	if !execEnded {
-		if err := <-execDone; err != nil && runErr == nil {
-			runErr = fmt.Errorf("the local executor stopped: %w", err)
-		}
-	}
-	log.InfoContext(ctx, "encoders stopped", slog.Duration("after", time.Since(stopping)))
-	stopServe()
-	if !serveEnded {
-		select {
-		case err := <-serveDone:
-			if err != nil && runErr == nil {
-				runErr = err
-			}
-		case <-time.After(devServerStop):
-			log.WarnContext(ctx, "servers did not stop in time; exiting anyway (open connections are dropped)", slog.Duration("waited", devServerStop))
-		}
-	}
-	log.InfoContext(ctx, "servers stopped", slog.Duration("after", time.Since(stopping)))
-	return runErr
-}
-
-// devOwnerKey returns the key in DATA/owner-key, bootstrapping the Local
-// organization on the first run.
-func devOwnerKey(ctx context.Context, st *store.Store, dir string, log *slog.Logger) (string, error) {
-	key, ok, err := devstack.ReadOwnerKey(dir)
-	if err != nil {
-		return "", err
-	}
-	if ok {
-		if _, err := st.Authenticate(ctx, key); err != nil {
-			if errors.Is(err, store.ErrNotFound) {
-				return "", fmt.Errorf("the key in %s no longer authenticates (revoked, or the database was replaced): delete that file and restart to bootstrap a new organization",
-					filepath.Join(dir, devstack.OwnerKeyFile))
-			}
-			return "", fmt.Errorf("check the owner key: %w", err)
-		}
-		return key, nil
-	}
-	b, err := st.BootstrapOrg(ctx, devOrg, devOwnerEmail, auth.Owner)
-	if err != nil {
-		return "", err
-	}
-	if err := devstack.WriteOwnerKey(dir, b.Key); err != nil {
-		return "", fmt.Errorf("%w (the key, shown once: %s)", err, b.Key)
-	}
-	log.InfoContext(ctx, "bootstrapped the organization", slog.String("org", devOrg), slog.String("org_id", b.Org.ID.String()), slog.String("owner", devOwnerEmail))
-	return b.Key, nil
-}
-
-func ensureBucket(ctx context.Context, cfg objstore.Config, log *slog.Logger) {
-	objects, err := objstore.New(ctx, cfg)
-	if err == nil {
-		err = objects.EnsureBucket(ctx)
-	}
-	if err != nil {
-		log.WarnContext(ctx, "bucket not checked or created; create it yourself if uploads fail", slog.String("bucket", cfg.Bucket), slog.Any("error", err))
-	}
-}
-
-// loopbackAddr is addr with an unspecified host (0.0.0.0, ::) replaced by
-// 127.0.0.1, so it can be dialled and shown as a URL.
-func loopbackAddr(addr net.Addr) string {
-	host, port, err := net.SplitHostPort(addr.String())
-	if err != nil {
-		return addr.String()
-	}
-	if ip := net.ParseIP(host); ip == nil || ip.IsUnspecified() {
-		host = "127.0.0.1"
-	}
-	return net.JoinHostPort(host, port)
-}
-
-// shellQuote quotes s for a POSIX shell when it holds anything unusual.
-func shellQuote(s string) string {
-	plain := func(r rune) bool {
-		return r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("_-.,:/@%+=", r)
-	}
-	if s != "" && strings.IndexFunc(s, func(r rune) bool { return !plain(r) }) < 0 {
-		return s
-	}
-	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }

@@ -2,6 +2,9 @@
 // coordinator (serve), migrations, administration, the encode pod (encode),
 // the single-machine stack (dev) and the client verbs (jobs, pools,
 // workflows, assets), each as a subcommand.
+//
+// This package only wires: the client verbs live in cli/, and each server
+// role has one file here that builds its component from the configuration.
 package main
 
 import (
@@ -14,52 +17,28 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/mpegflow/mpegflow/cli"
 	"github.com/mpegflow/mpegflow/internal/config"
 )
+
+// version is the release this binary was built from. Release builds set it
+// with -ldflags "-X main.version=v1.2.3"; anything else is "dev".
+var version = "dev"
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := rootCmd().ExecuteContext(ctx); err != nil {
 		fmt.Fprintln(os.Stderr, "mpegflow:", err)
-		os.Exit(exitCode(err))
+		os.Exit(cli.ExitCode(err))
 	}
 }
 
 func rootCmd() *cobra.Command {
-	root := &cobra.Command{
-		Use:           "mpegflow",
-		Short:         "Kubernetes-native video transcoding",
-		SilenceUsage:  true,
-		SilenceErrors: true,
-		Version:       version,
-		// Arguments reach RunE, which refuses an unknown command as a
-		// usage error (exit 2) instead of cobra's exit-1 error.
-		Args: cobra.ArbitraryArgs,
-		RunE: unknownCommand,
-	}
-	root.PersistentFlags().String("context", "", "CLI context to use instead of the current one (`mpegflow config get-contexts` lists them)")
-	root.SetVersionTemplate(versionLine() + "\n")
-	root.SuggestionsMinimumDistance = 2
-	// Every command's flag errors are usage errors (children inherit this).
-	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
-		return usagef("%s (see '%s --help')", err, c.CommandPath())
+	return cli.NewRoot(version, cli.Extensions{
+		Commands: []*cobra.Command{serveCmd(), migrateCmd(), adminCmd(), encodeCmd(), devCmd(), operatorCmd()},
+		Pools:    []*cobra.Command{poolsPlanCmd()},
 	})
-	root.AddCommand(versionCmd(), loginCmd(), configCmd(), webhooksCmd(), membersCmd(), apiKeysCmd(), usageCmd(), workersCmd(), serveCmd(), migrateCmd(), adminCmd(), encodeCmd(), jobsCmd(), withPoolsPlan(poolsCmd()), workflowsCmd(), assetsCmd(), backfillCmd(), batchesCmd(), devCmd(), operatorCmd())
-	refuseUnknownSubcommands(root)
-	return root
-}
-
-// refuseUnknownSubcommands gives every command that only groups others
-// (migrate, admin, dev…) unknownCommand as its RunE, so `mpegflow migrate
-// nope` is a usage error rather than a help page that exits 0.
-func refuseUnknownSubcommands(cmd *cobra.Command) {
-	for _, c := range cmd.Commands() {
-		if !c.Runnable() && c.HasSubCommands() {
-			c.RunE = unknownCommand
-		}
-		refuseUnknownSubcommands(c)
-	}
 }
 
 // loadConfig reads the environment and builds the JSON logger every server

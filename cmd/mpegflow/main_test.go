@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"io"
 	"regexp"
 	"strings"
 	"testing"
@@ -10,10 +11,55 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/mpegflow/mpegflow/cli"
 	"github.com/mpegflow/mpegflow/internal/auth"
 	"github.com/mpegflow/mpegflow/internal/store"
 	"github.com/mpegflow/mpegflow/internal/testenv"
 )
+
+// cliResult is one in-process run of the whole binary's commands.
+type cliResult struct {
+	stdout, stderr string
+	err            error
+}
+
+// runCLI runs the binary's root command with args, stdin as its input, and
+// returns what it printed and its error (main prints that as "mpegflow:
+// <err>").
+func runCLI(t *testing.T, stdin io.Reader, args ...string) cliResult {
+	t.Helper()
+	var out, errb bytes.Buffer
+	cmd := rootCmd()
+	cmd.SetOut(&out)
+	cmd.SetErr(&errb)
+	if stdin != nil {
+		cmd.SetIn(stdin)
+	}
+	cmd.SetArgs(args)
+	err := cmd.ExecuteContext(t.Context())
+	return cliResult{stdout: out.String(), stderr: errb.String(), err: err}
+}
+
+// ok requires the run to succeed and returns its stdout.
+func (r cliResult) ok(t *testing.T) string {
+	t.Helper()
+	require.NoError(t, r.err, "stderr: %s", r.stderr)
+	return r.stdout
+}
+
+// failed requires a one-line error with the given exit code (as main
+// computes it), no usage dump and nothing on stdout, and returns the line
+// main would print.
+func (r cliResult) failed(t *testing.T, code int) string {
+	t.Helper()
+	require.Error(t, r.err, "stdout: %s", r.stdout)
+	line := "mpegflow: " + r.err.Error()
+	assert.Equal(t, code, cli.ExitCode(r.err), line)
+	assert.NotContains(t, line, "\n")
+	assert.NotContains(t, r.stderr+r.stdout, "Usage:")
+	assert.NotContains(t, r.stderr+r.stdout, "goroutine ")
+	return line
+}
 
 func run(t *testing.T, args ...string) (string, error) {
 	t.Helper()
@@ -73,4 +119,12 @@ func TestMissingConfigurationIsAClearError(t *testing.T) {
 	_, err = run(t, "serve")
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "MPEGFLOW_LOG_LEVEL")
+}
+
+// TestDevEnvWithoutARun is a clear error, not a stack trace.
+func TestDevEnvWithoutARun(t *testing.T) {
+	t.Parallel()
+	_, err := run(t, "dev", "env", "--data", t.TempDir())
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "start `mpegflow dev")
 }

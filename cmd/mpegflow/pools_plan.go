@@ -10,12 +10,6 @@ import (
 	"github.com/mpegflow/mpegflow/operator"
 )
 
-// withPoolsPlan attaches `pools plan` to the pools command.
-func withPoolsPlan(pools *cobra.Command) *cobra.Command {
-	pools.AddCommand(poolsPlanCmd())
-	return pools
-}
-
 // poolsPlanCmd prints what the operator would apply for a pool. It reads the
 // pool from Postgres with the operator's own configuration and read-only
 // role (MPEGFLOW_OPERATOR_DATABASE_URL), so the plan is exactly what the

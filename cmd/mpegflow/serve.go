@@ -2,12 +2,11 @@ package main
 
 import (
 	"errors"
-	"log/slog"
 	"os"
 
 	"github.com/spf13/cobra"
 
-	"github.com/mpegflow/mpegflow/internal/store"
+	"github.com/mpegflow/mpegflow/internal/server"
 	"github.com/mpegflow/mpegflow/operator"
 )
 
@@ -32,7 +31,7 @@ func serveCmd() *cobra.Command {
 				return errors.New("nothing to serve: enable at least one of --rest, --grpc, --services")
 			}
 			if migrate {
-				if err := migrateUp(cfg.DatabaseURL, log); err != nil {
+				if err := server.MigrateUp(cfg.DatabaseURL, log); err != nil {
 					return err
 				}
 			}
@@ -43,15 +42,15 @@ func serveCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			s, err := openStack(ctx, cfg, log)
+			s, err := server.Open(ctx, cfg, log)
 			if err != nil {
 				return err
 			}
 			defer s.Close()
 			if plan != nil {
-				s.plan = plan
+				s.Plan = plan
 			}
-			return s.serve(ctx, roles{rest: rest, grpc: grpcOn, services: services})
+			return s.Serve(ctx, server.Roles{REST: rest, GRPC: grpcOn, Services: services})
 		},
 	}
 	cmd.Flags().BoolVar(&migrate, "migrate", false, "apply pending migrations before serving")
@@ -59,13 +58,4 @@ func serveCmd() *cobra.Command {
 	cmd.Flags().BoolVar(&grpcOn, "grpc", true, "serve the coordinator on GRPC_ADDR")
 	cmd.Flags().BoolVar(&services, "services", true, "run the background services")
 	return cmd
-}
-
-func migrateUp(databaseURL string, log *slog.Logger) error {
-	m, err := store.NewMigrator(databaseURL, log)
-	if err != nil {
-		return err
-	}
-	defer m.Close()
-	return m.Up()
 }

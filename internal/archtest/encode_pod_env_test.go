@@ -17,7 +17,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/mpegflow/mpegflow/api/encodepod"
-	"github.com/mpegflow/mpegflow/dispatcher"
+	"github.com/mpegflow/mpegflow/dev/localexec"
 	"github.com/mpegflow/mpegflow/encoder"
 	"github.com/mpegflow/mpegflow/internal/auth"
 	"github.com/mpegflow/mpegflow/internal/store"
@@ -182,7 +182,7 @@ func TestLocalExecutorEnvironmentIsWhatTheEncoderReads(t *testing.T) {
 	script := filepath.Join(dir, "encode.sh")
 	require.NoError(t, os.WriteFile(script, fmt.Appendf(nil, fakeEncoder, envFile, encodepod.ReadyFile), 0o755))
 	host := map[string]string{"PATH": os.Getenv("PATH"), "MPEGFLOW_FFMPEG": "/opt/ffmpeg/bin/ffmpeg"}
-	x, err := dispatcher.NewLocalExecutor(dispatcher.LocalExecutorConfig{
+	x, err := localexec.New(localexec.Config{
 		Coordinator: coordinator, Secret: secret, Dir: filepath.Join(dir, "dev"), Binary: script, Args: []string{},
 		MaxProcesses: 1, PollInterval: time.Second, ClaimWait: claimWait, Node: "devbox",
 		Getenv: func(name string) string { return host[name] }, AllowHTTP: true, EgressAllow: egressAllow,

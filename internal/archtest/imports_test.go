@@ -92,6 +92,44 @@ var importRules = []importRule{
 		root:  module + "/api",
 		judge: onlyStdlibProtobufGRPC,
 	},
+	{
+		// The server-side commands (serve, migrate, admin, encode, dev,
+		// operator, pools plan) are wired in cmd/mpegflow and handed to
+		// cli.NewRoot; the client verbs only speak REST. (It still links
+		// internal/store, through internal/client's types, until the public
+		// client/ package replaces it.)
+		name: "the CLI links no server, coordinator, operator, encoder, Redis or dev tooling",
+		root: module + "/cli",
+		judge: never(module+"/apiserver", module+"/dispatcher", module+"/operator", module+"/encoder",
+			module+"/internal/server", module+"/internal/queue", module+"/dev", module+"/cmd",
+			"github.com/redis/go-redis", "k8s.io/client-go"),
+	},
+	{
+		// It plays KEDA's part: it starts `mpegflow encode` processes,
+		// which reach the coordinator over gRPC as in a cluster.
+		name:  "the local executor links neither the coordinator nor the API server",
+		root:  module + "/dev/localexec",
+		judge: never(module+"/dispatcher", module+"/apiserver", module+"/internal/server", module+"/operator", module+"/encoder"),
+	},
+	{
+		name:  "the batch expander links neither the coordinator nor the API server",
+		root:  module + "/backfill",
+		judge: never(module+"/dispatcher", module+"/apiserver", module+"/cli", module+"/dev", module+"/cmd"),
+	},
+	builtOnTop("dispatcher"),
+	builtOnTop("apiserver"),
+	builtOnTop("internal/server"),
+}
+
+// builtOnTop is the rule that the component under dir links neither the
+// CLI nor `mpegflow dev`'s tooling nor the binary: those are built on top
+// of the components, never under them.
+func builtOnTop(dir string) importRule {
+	return importRule{
+		name:  dir + " links neither the CLI nor dev tooling",
+		root:  module + "/" + dir,
+		judge: never(module+"/cli", module+"/dev", module+"/cmd"),
+	}
 }
 
 // violations walks what the rule's roots link and returns, for each
@@ -198,11 +236,15 @@ func TestImportRulesFindViolations(t *testing.T) {
 		module + "/dispatcher":            {ImportPath: module + "/dispatcher", DepOnly: true},
 		module + "/operator":              {ImportPath: module + "/operator", Imports: []string{module + "/dispatcher"}},
 		module + "/operator/internal/sub": {ImportPath: module + "/operator/internal/sub"},
+		module + "/cli":                   {ImportPath: module + "/cli", Imports: []string{module + "/internal/store"}},
+		module + "/cli/config":            {ImportPath: module + "/cli/config", Imports: []string{module + "/dev/localexec"}},
+		module + "/dev/localexec":         {ImportPath: module + "/dev/localexec", DepOnly: true, Imports: []string{module + "/dispatcher"}},
 	}
 	want := map[string][]string{
 		module + "/encoder":  {module + "/encoder → " + module + "/api/a → " + module + "/api/b → " + module + "/internal/store"},
 		module + "/operator": {module + "/operator → " + module + "/dispatcher"},
 		module + "/api":      {module + "/api/a → " + module + "/api/b → " + module + "/internal/store"},
+		module + "/cli":      {module + "/cli/config → " + module + "/dev/localexec"},
 	}
 	for _, r := range importRules {
 		_, found := violations(graph, r)

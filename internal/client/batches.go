@@ -7,7 +7,7 @@ import (
 	"net/url"
 	"time"
 
-	"github.com/mpegflow/mpegflow/internal/backfill"
+	"github.com/mpegflow/mpegflow/backfill"
 	"github.com/mpegflow/mpegflow/internal/store"
 )
 
