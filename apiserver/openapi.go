@@ -228,6 +228,10 @@ type docBuilder struct {
 	names     map[string]reflect.Type // component name → the type it describes
 	overrides map[string]func(*docBuilder) map[string]any
 	applied   map[string]bool // the overrides used, for a test
+	// input is set while describing a document a client sends that the
+	// server completes with defaults (an encode spec): its components are
+	// named <Name>Input and no field is required.
+	input bool
 }
 
 func newDocBuilder() *docBuilder {
@@ -266,9 +270,21 @@ func (b *docBuilder) schema(t reflect.Type) map[string]any {
 		if t.Name() == "" {
 			return b.structSchema(t)
 		}
-		return b.ref(componentName(t), t)
+		name := componentName(t)
+		if b.input {
+			name += "Input"
+		}
+		return b.ref(name, t)
 	}
 	return map[string]any{}
+}
+
+// inputSchema describes t as a client may send it (see docBuilder.input).
+func (b *docBuilder) inputSchema(t reflect.Type) map[string]any {
+	saved := b.input
+	b.input = true
+	defer func() { b.input = saved }()
+	return b.schema(t)
 }
 
 // ref registers t as the component name (once) and refers to it.
@@ -341,7 +357,7 @@ func (b *docBuilder) structSchema(t reflect.Type) map[string]any {
 	if len(required) > 0 {
 		s["required"] = required
 	}
-	if optionalComponents[t] {
+	if optionalComponents[t] || b.input {
 		delete(s, "required")
 	}
 	return s

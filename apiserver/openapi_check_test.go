@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -24,21 +25,43 @@ var (
 )
 
 // checkAgainstOpenAPI fails the test when a response the server sent is not
-// what the OpenAPI document says that route answers: an undocumented
-// status, a body that does not match its schema, or an undocumented content
-// type. The fixture calls it for every request, so the whole apiserver
+// what the OpenAPI document says that route answers (an undocumented
+// status, a body that does not match its schema, an undocumented content
+// type), and when the server accepted (2xx) a request the document does not
+// allow (a schema stricter than the handler, a query parameter it does not
+// list). The fixture calls it for every request, so the whole apiserver
 // suite proves the document describes the server. Requests to paths the
 // document does not have (tests of unknown routes) are not checked.
-func checkAgainstOpenAPI(t *testing.T, req *http.Request, status int, header http.Header, body []byte) {
+func checkAgainstOpenAPI(t *testing.T, req *http.Request, reqBody []byte, status int, header http.Header, body []byte) {
 	t.Helper()
 	if err := openAPIMismatch(req, status, header, body); err != nil {
 		t.Errorf("%s %s answered %d, which the OpenAPI document does not describe: %v\nbody: %.500s", req.Method, req.URL.Path, status, err, body)
 	}
+	if status >= 200 && status < 300 {
+		if err := openAPIRequestMismatch(req, reqBody); err != nil {
+			t.Errorf("%s %s was accepted (%d) but the OpenAPI document does not allow the request: %v\nrequest body: %.500s", req.Method, req.URL.String(), status, err, reqBody)
+		}
+	}
 }
 
-// openAPIMismatch is nil when the document describes the response (or has
-// no such path), else what differs.
-func openAPIMismatch(req *http.Request, status int, header http.Header, body []byte) error {
+// openAPIRequestMismatch is nil when the document allows the request (or
+// has no such path), else what it refuses. Credentials are not checked.
+func openAPIRequestMismatch(req *http.Request, body []byte) error {
+	route, params, err := findOpenAPIRoute(req)
+	if err != nil || route == nil {
+		return err
+	}
+	req = req.Clone(req.Context())
+	req.Body = io.NopCloser(bytes.NewReader(body))
+	return openapi3filter.ValidateRequest(req.Context(), &openapi3filter.RequestValidationInput{
+		Request: req, PathParams: params, Route: route,
+		Options: &openapi3filter.Options{AuthenticationFunc: openapi3filter.NoopAuthenticationFunc, MultiError: true},
+	})
+}
+
+// findOpenAPIRoute finds the documented operation of a request; nil when
+// the document has no such path.
+func findOpenAPIRoute(req *http.Request) (*routers.Route, map[string]string, error) {
 	openAPIRouterOnce.Do(func() {
 		var s *Server
 		raw, err := json.Marshal(s.OpenAPIDocument())
@@ -54,14 +77,24 @@ func openAPIMismatch(req *http.Request, status int, header http.Header, body []b
 		openAPIRouter, openAPIRouterErr = legacy.NewRouter(doc)
 	})
 	if openAPIRouterErr != nil {
-		return openAPIRouterErr
+		return nil, nil, openAPIRouterErr
 	}
 	route, params, err := openAPIRouter.FindRoute(req)
 	var routeErr *routers.RouteError
 	if errors.As(err, &routeErr) {
-		return nil
+		return nil, nil, nil
 	} else if err != nil {
-		return fmt.Errorf("find the route: %w", err)
+		return nil, nil, fmt.Errorf("find the route: %w", err)
+	}
+	return route, params, nil
+}
+
+// openAPIMismatch is nil when the document describes the response (or has
+// no such path), else what differs.
+func openAPIMismatch(req *http.Request, status int, header http.Header, body []byte) error {
+	route, params, err := findOpenAPIRoute(req)
+	if err != nil || route == nil {
+		return err
 	}
 	in := &openapi3filter.ResponseValidationInput{
 		RequestValidationInput: &openapi3filter.RequestValidationInput{Request: req, PathParams: params, Route: route},
@@ -103,6 +136,40 @@ func TestOpenAPIResponseCheck(t *testing.T) {
 			t.Parallel()
 			req := httptest.NewRequest(tt.method, tt.path, nil)
 			err := openAPIMismatch(req, tt.status, tt.header, []byte(tt.body))
+			if tt.wantErr == "" {
+				require.NoError(t, err)
+				return
+			}
+			require.Error(t, err)
+			require.Contains(t, err.Error(), tt.wantErr)
+		})
+	}
+}
+
+// TestOpenAPIRequestCheck proves the fixture's request check can fail:
+// bodies and query parameters the document does not allow are refused.
+func TestOpenAPIRequestCheck(t *testing.T) {
+	t.Parallel()
+	tests := map[string]struct {
+		method, target, body string
+		wantErr              string
+	}{
+		"a job with a partial spec":  {method: "POST", target: "/v1/jobs", body: `{"input":{"url":"https://media.example.com/a.mp4"},"spec":{"renditions":[{"height":720,"crf":23}]}}`},
+		"a lane outside the enum":    {method: "POST", target: "/v1/jobs", body: `{"input":{"url":"https://media.example.com/a.mp4"},"workflow":"mp4-720p","lane":"sideways"}`, wantErr: "lane"},
+		"a codec outside the enum":   {method: "POST", target: "/v1/jobs", body: `{"input":{"url":"https://media.example.com/a.mp4"},"spec":{"renditions":[{"codec":"mpeg2"}]}}`, wantErr: "codec"},
+		"documented filters":         {method: "GET", target: "/v1/jobs?status=queued&limit=10&created_after=2026-01-02T15:04:05Z"},
+		"a status outside the enum":  {method: "GET", target: "/v1/jobs?status=sleeping", wantErr: "status"},
+		"a limit beyond the maximum": {method: "GET", target: "/v1/jobs?limit=500", wantErr: "limit"},
+		"a usage day that is no day": {method: "GET", target: "/v1/organization/usage?from=yesterday", wantErr: "from"},
+	}
+	for name, tt := range tests {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			req := httptest.NewRequest(tt.method, tt.target, strings.NewReader(tt.body))
+			if tt.body != "" {
+				req.Header.Set("Content-Type", "application/json")
+			}
+			err := openAPIRequestMismatch(req, []byte(tt.body))
 			if tt.wantErr == "" {
 				require.NoError(t, err)
 				return

@@ -117,7 +117,14 @@ func TestOpenAPIDocumentIsValid(t *testing.T) {
 	assert.ElementsMatch(t, []any{"queued", "running", "retry_wait", "completed", "failed", "cancelled"}, job.Properties["status"].Value.Enum)
 	assert.ElementsMatch(t, []any{"live", "backfill"}, job.Properties["lane"].Value.Enum)
 	assert.Contains(t, schemas["Webhook"].Value.Properties["events"].Value.Items.Value.Enum, "job.completed")
-	assert.Equal(t, "#/components/schemas/EncodeSpec", schemas["CreateJobRequest"].Value.Properties["spec"].Ref)
+	// A spec a client sends may leave out what the server defaults; the
+	// spec it answers has every default filled.
+	assert.Equal(t, "#/components/schemas/EncodeSpecInput", schemas["CreateJobRequest"].Value.Properties["spec"].Ref)
+	assert.Equal(t, "#/components/schemas/EncodeSpecInput", schemas["WorkflowRequest"].Value.Properties["spec"].Ref)
+	assert.Equal(t, "#/components/schemas/EncodeSpec", schemas["Workflow"].Value.Properties["spec"].Ref)
+	assert.Empty(t, schemas["RenditionInput"].Value.Required)
+	assert.Contains(t, schemas["Rendition"].Value.Required, "name")
+	assert.ElementsMatch(t, []any{"h264", "hevc", "av1", "vp9"}, schemas["RenditionInput"].Value.Properties["codec"].Value.Enum)
 	assert.Equal(t, "#/components/schemas/Job", schemas["JobList"].Value.Properties["items"].Value.Items.Ref)
 	assert.Contains(t, schemas["EncodeSpec"].Value.Properties, "renditions")
 

@@ -4,6 +4,7 @@ import (
 	"reflect"
 
 	"github.com/mpegflow/mpegflow/internal/auth"
+	"github.com/mpegflow/mpegflow/internal/backfill"
 	"github.com/mpegflow/mpegflow/internal/encodespec"
 	"github.com/mpegflow/mpegflow/internal/store"
 )
@@ -25,6 +26,7 @@ var refTypes = map[string]reflect.Type{
 // of the whole API.
 var componentNames = map[reflect.Type]string{
 	reflect.TypeOf(encodespec.Spec{}): "EncodeSpec",
+	reflect.TypeOf(backfill.Source{}): "BatchSource",
 }
 
 // optionalComponents are components none of whose fields is always present.
@@ -77,10 +79,10 @@ func fieldSchemas() map[string]func(b *docBuilder) map[string]any {
 		"Job.metadata": stringMapSchema,
 
 		"CreateJobRequest.lane": enumSchema(lanes...),
-		"CreateJobRequest.spec": refSchema("EncodeSpec"),
+		"CreateJobRequest.spec": inputSchema("EncodeSpec"),
 
-		"WorkflowRequest.spec":      refSchema("EncodeSpec"),
-		"WorkflowPatchRequest.spec": refSchema("EncodeSpec"),
+		"WorkflowRequest.spec":      inputSchema("EncodeSpec"),
+		"WorkflowPatchRequest.spec": inputSchema("EncodeSpec"),
 		"Workflow.spec":             refSchema("EncodeSpec"),
 
 		// The encoder reports its accelerator; a job whose encoder reported
@@ -95,6 +97,21 @@ func fieldSchemas() map[string]func(b *docBuilder) map[string]any {
 		"WebhookRequest.events":      arraySchema(enumSchema(store.WebhookEvents...)),
 		"WebhookPatchRequest.events": arraySchema(enumSchema(store.WebhookEvents...)),
 		"WebhookDelivery.status":     enumSchema(store.DeliveryStatuses...),
+
+		// An encode spec; packaging is "" in a thumbnails-only spec.
+		"EncodeSpec.packaging": enumSchema("", encodespec.PackagingMP4, encodespec.PackagingHLS, encodespec.PackagingDASH),
+		"Rendition.codec":      enumSchema(encodespec.CodecH264, encodespec.CodecHEVC, encodespec.CodecAV1, encodespec.CodecVP9),
+		"Audio.codec":          enumSchema(encodespec.AudioAAC, encodespec.AudioOpus),
+
+		"Batch.expansion":           enumSchema(store.BatchExpanding, store.BatchExpanded, store.BatchCancelled, store.BatchFailed),
+		"BatchResponse.status":      enumSchema(store.PhaseExpanding, store.PhaseRunning, store.PhaseCompleted, store.PhaseCancelled, store.PhaseFailed),
+		"Worker.status":             enumSchema(store.WorkerOnline, store.WorkerDraining, store.WorkerEvicted, store.WorkerOffline),
+		"Pool.status":               enumSchema("active", "paused"),
+		"Organization.status":       enumSchema("active", "suspended"),
+		"Organization.plan":         enumSchema(plans...),
+		"Billing.plan":              enumSchema(plans...),
+		"BillingPatchRequest.plan":  nullableSchema(enumSchema(plans...)),
+		"InvitationResponse.status": enumSchema("pending", "redeemed", "revoked", "expired"),
 	}
 }
 
@@ -104,6 +121,14 @@ func enumSchema(values ...string) func(*docBuilder) map[string]any {
 
 func refSchema(name string) func(*docBuilder) map[string]any {
 	return func(b *docBuilder) map[string]any { return b.schema(refTypes[name]) }
+}
+
+// inputSchema is the schema of a document a client sends and the server
+// completes with defaults: EncodeSpecInput requires nothing, the server
+// fills defaults and validates the whole (422 names each field), and
+// answers the completed EncodeSpec.
+func inputSchema(name string) func(*docBuilder) map[string]any {
+	return func(b *docBuilder) map[string]any { return b.inputSchema(refTypes[name]) }
 }
 
 func arraySchema(items func(*docBuilder) map[string]any) func(*docBuilder) map[string]any {
