@@ -183,7 +183,7 @@ func (b *docBuilder) operation(r Route, limited bool, problems ...string) map[st
 	params := []any{}
 	for _, part := range strings.Split(r.Path, "/") {
 		if name, found := strings.CutPrefix(part, ":"); found {
-			params = append(params, map[string]any{"name": name, "in": "path", "required": true, "schema": map[string]any{"type": "string"}})
+			params = append(params, map[string]any{"name": name, "in": "path", "required": true, "schema": pathParamSchema(r.Path, name)})
 		}
 	}
 	for _, q := range doc.Query {
@@ -199,6 +199,23 @@ func (b *docBuilder) operation(r Route, limited bool, problems ...string) map[st
 		op["requestBody"] = map[string]any{"required": true, "content": map[string]any{"application/json": map[string]any{"schema": b.schema(reflect.TypeOf(r.Body))}}}
 	}
 	return op
+}
+
+// textIDs are the path parameters that are not UUIDs: pool ids (short
+// names the server generates) and worker ids (pod names). Every other id a
+// path carries is a UUID; a handler answers 404 for a malformed one.
+var textIDs = map[string]string{
+	"/v1/pools/:id":   "pool id",
+	"/v1/workers/:id": "worker id (the encode pod's name)",
+}
+
+func pathParamSchema(path, name string) map[string]any {
+	for prefix, description := range textIDs {
+		if name == "id" && (path == prefix || strings.HasPrefix(path, prefix+"/")) {
+			return map[string]any{"type": "string", "description": description}
+		}
+	}
+	return map[string]any{"type": "string", "format": "uuid"}
 }
 
 // budgetHeaders document the budget every rate-limited response shows;

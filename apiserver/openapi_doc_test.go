@@ -136,6 +136,10 @@ func TestOpenAPIDocumentIsValid(t *testing.T) {
 			assert.Contains(t, p.Schema.Value.Enum, "retry_wait")
 		}
 	}
+	jobID := doc.Paths.Find("/v1/jobs/{id}").Get.Parameters.GetByInAndName("path", "id")
+	assert.Equal(t, "uuid", jobID.Schema.Value.Format)
+	poolID := doc.Paths.Find("/v1/pools/{id}/plan").Get.Parameters.GetByInAndName("path", "id")
+	assert.Empty(t, poolID.Schema.Value.Format, "pool ids are not UUIDs")
 	ws := doc.Paths.Find("/ws").Get
 	assert.NotNil(t, ws.Parameters.GetByInAndName("query", "jobs"))
 	for path, item := range doc.Paths.Map() {
