@@ -127,6 +127,7 @@ func (f *fixture) raw(t *testing.T, method, path, key string, body []byte, heade
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
 	require.NoError(t, err)
+	checkAgainstOpenAPI(t, req, body, resp.StatusCode, resp.Header, b)
 	return response{Status: resp.StatusCode, Header: resp.Header, Body: b}
 }
 

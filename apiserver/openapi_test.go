@@ -17,8 +17,11 @@ func TestOpenAPIListsEveryRoute(t *testing.T) {
 	resp := f.do(t, "GET", "/v1/openapi.json", "", nil)
 	require.Equal(t, http.StatusOK, resp.Status)
 	var doc struct {
-		OpenAPI string                               `json:"openapi"`
-		Paths   map[string]map[string]map[string]any `json:"paths"`
+		OpenAPI    string                               `json:"openapi"`
+		Paths      map[string]map[string]map[string]any `json:"paths"`
+		Components struct {
+			Schemas map[string]map[string]any `json:"schemas"`
+		} `json:"components"`
 	}
 	resp.json(t, &doc)
 	assert.Equal(t, "3.1.0", doc.OpenAPI)
@@ -35,10 +38,15 @@ func TestOpenAPIListsEveryRoute(t *testing.T) {
 		}
 	}
 	assert.Greater(t, n, 40, "expected the whole API to be registered")
-	// The job submission documents its body, with the fields the handler reads.
+	// The job submission documents its body, with the fields the handler
+	// reads, as a named component.
 	post := doc.Paths["/v1/jobs"]["post"]
 	body := post["requestBody"].(map[string]any)["content"].(map[string]any)["application/json"].(map[string]any)["schema"].(map[string]any)
-	props := body["properties"].(map[string]any)
+	ref, _ := body["$ref"].(string)
+	name, found := strings.CutPrefix(ref, "#/components/schemas/")
+	require.True(t, found, "the body is not a component: %v", body)
+	require.Contains(t, doc.Components.Schemas, name)
+	props := doc.Components.Schemas[name]["properties"].(map[string]any)
 	for _, field := range []string{"input", "workflow_id", "workflow", "spec", "pool", "lane", "priority"} {
 		assert.Contains(t, props, field)
 	}

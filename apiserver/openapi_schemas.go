@@ -1,0 +1,144 @@
+package apiserver
+
+import (
+	"reflect"
+
+	"github.com/mpegflow/mpegflow/internal/auth"
+	"github.com/mpegflow/mpegflow/internal/backfill"
+	"github.com/mpegflow/mpegflow/internal/encodespec"
+	"github.com/mpegflow/mpegflow/internal/store"
+)
+
+// The schema overrides of the OpenAPI document (openapi.go explains the
+// rules). Types this package owns can carry tags instead: enum:"a,b" and
+// openapi:"ref=EncodeSpec". TestOpenAPIOverridesApply fails when an entry
+// here names a property the document does not have, so a renamed field
+// cannot leave its override behind unnoticed.
+
+// refTypes are the documents a field tagged openapi:"ref=Name" can hold.
+var refTypes = map[string]reflect.Type{
+	"EncodeSpec":   reflect.TypeOf(encodespec.Spec{}),
+	"Usage":        reflect.TypeOf(store.Usage{}),
+	"OutputRecord": reflect.TypeOf(outputRecord{}),
+}
+
+// componentNames rename types whose Go name says too little in a document
+// of the whole API.
+var componentNames = map[reflect.Type]string{
+	reflect.TypeOf(encodespec.Spec{}): "EncodeSpec",
+	reflect.TypeOf(backfill.Source{}): "BatchSource",
+}
+
+// optionalComponents are components none of whose fields is always present.
+var optionalComponents = map[reflect.Type]bool{
+	// A job's usage is {} until it finishes.
+	reflect.TypeOf(store.Usage{}): true,
+}
+
+// typeEnums are the values of named string types of other packages (types
+// of this package or of api/v1 implement Enum() []string instead).
+var typeEnums = map[reflect.Type][]string{
+	reflect.TypeOf(auth.Role("")): roleNames(),
+}
+
+func roleNames() []string {
+	out := make([]string, len(auth.Roles))
+	for i, r := range auth.Roles {
+		out[i] = string(r)
+	}
+	return out
+}
+
+// outputRecord documents one element of a job's outputs as the coordinator
+// stores it (dispatcher/outputs.go writes it; GET /v1/jobs/{id}/outputs
+// presigns each key).
+type outputRecord struct {
+	Name        string            `json:"name"`
+	Kind        string            `json:"kind"`
+	SizeBytes   int64             `json:"size_bytes"`
+	ContentType string            `json:"content_type"`
+	Key         string            `json:"key"`
+	Attributes  map[string]string `json:"attributes,omitempty"`
+}
+
+var (
+	lanes        = []string{store.LaneLive, store.LaneBackfill}
+	accelerators = []string{"cpu", "nvidia"}
+)
+
+// fieldSchemas replace the schema of one property, keyed by
+// "Component.json_name" of the struct that declares the field (an embedding
+// struct inherits it).
+func fieldSchemas() map[string]func(b *docBuilder) map[string]any {
+	return map[string]func(b *docBuilder) map[string]any{
+		"Job.status":   enumSchema(store.JobStatuses...),
+		"Job.lane":     enumSchema(lanes...),
+		"Job.spec":     refSchema("EncodeSpec"),
+		"Job.usage":    refSchema("Usage"),
+		"Job.outputs":  arraySchema(refSchema("OutputRecord")),
+		"Job.metadata": stringMapSchema,
+
+		"CreateJobRequest.lane": enumSchema(lanes...),
+		"CreateJobRequest.spec": inputSchema("EncodeSpec"),
+
+		"WorkflowRequest.spec":      inputSchema("EncodeSpec"),
+		"WorkflowPatchRequest.spec": inputSchema("EncodeSpec"),
+		"Workflow.spec":             refSchema("EncodeSpec"),
+
+		// The encoder reports its accelerator; a job whose encoder reported
+		// none shows "" (usage records count it as cpu).
+		"Usage.accelerator":        enumSchema(append([]string{""}, accelerators...)...),
+		"PoolSettings.accelerator": enumSchema(accelerators...),
+		"PoolRequest.accelerator":  nullableSchema(enumSchema(accelerators...)),
+
+		"Worker.lane": enumSchema(lanes...),
+
+		"Webhook.events":             arraySchema(enumSchema(store.WebhookEvents...)),
+		"WebhookRequest.events":      arraySchema(enumSchema(store.WebhookEvents...)),
+		"WebhookPatchRequest.events": arraySchema(enumSchema(store.WebhookEvents...)),
+		"WebhookDelivery.status":     enumSchema(store.DeliveryStatuses...),
+
+		// An encode spec; packaging is "" in a thumbnails-only spec.
+		"EncodeSpec.packaging": enumSchema("", encodespec.PackagingMP4, encodespec.PackagingHLS, encodespec.PackagingDASH),
+		"Rendition.codec":      enumSchema(encodespec.CodecH264, encodespec.CodecHEVC, encodespec.CodecAV1, encodespec.CodecVP9),
+		"Audio.codec":          enumSchema(encodespec.AudioAAC, encodespec.AudioOpus),
+
+		"Batch.expansion":           enumSchema(store.BatchExpanding, store.BatchExpanded, store.BatchCancelled, store.BatchFailed),
+		"BatchResponse.status":      enumSchema(store.PhaseExpanding, store.PhaseRunning, store.PhaseCompleted, store.PhaseCancelled, store.PhaseFailed),
+		"Worker.status":             enumSchema(store.WorkerOnline, store.WorkerDraining, store.WorkerEvicted, store.WorkerOffline),
+		"Pool.status":               enumSchema("active", "paused"),
+		"Organization.status":       enumSchema("active", "suspended"),
+		"Organization.plan":         enumSchema(plans...),
+		"Billing.plan":              enumSchema(plans...),
+		"BillingPatchRequest.plan":  nullableSchema(enumSchema(plans...)),
+		"InvitationResponse.status": enumSchema("pending", "redeemed", "revoked", "expired"),
+	}
+}
+
+func enumSchema(values ...string) func(*docBuilder) map[string]any {
+	return func(*docBuilder) map[string]any { return map[string]any{"type": "string", "enum": values} }
+}
+
+func refSchema(name string) func(*docBuilder) map[string]any {
+	return func(b *docBuilder) map[string]any { return b.schema(refTypes[name]) }
+}
+
+// inputSchema is the schema of a document a client sends and the server
+// completes with defaults: EncodeSpecInput requires nothing, the server
+// fills defaults and validates the whole (422 names each field), and
+// answers the completed EncodeSpec.
+func inputSchema(name string) func(*docBuilder) map[string]any {
+	return func(b *docBuilder) map[string]any { return b.inputSchema(refTypes[name]) }
+}
+
+func arraySchema(items func(*docBuilder) map[string]any) func(*docBuilder) map[string]any {
+	return func(b *docBuilder) map[string]any { return map[string]any{"type": "array", "items": items(b)} }
+}
+
+func nullableSchema(s func(*docBuilder) map[string]any) func(*docBuilder) map[string]any {
+	return func(b *docBuilder) map[string]any { return nullable(s(b)) }
+}
+
+func stringMapSchema(*docBuilder) map[string]any {
+	return map[string]any{"type": "object", "additionalProperties": map[string]any{"type": "string"}}
+}
