@@ -3,8 +3,8 @@ package apiserver
 import (
 	"reflect"
 
-	"github.com/mpegflow/mpegflow/internal/auth"
 	"github.com/mpegflow/mpegflow/backfill"
+	"github.com/mpegflow/mpegflow/internal/auth"
 	"github.com/mpegflow/mpegflow/internal/encodespec"
 	"github.com/mpegflow/mpegflow/internal/store"
 )
