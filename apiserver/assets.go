@@ -1,6 +1,7 @@
 package apiserver
 
 import (
+	"errors"
 	"fmt"
 	"mime"
 	"time"
@@ -8,6 +9,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"github.com/google/uuid"
 
+	v1 "github.com/mpegflow/mpegflow/api/v1"
 	"github.com/mpegflow/mpegflow/internal/objscope"
 	"github.com/mpegflow/mpegflow/internal/objstore"
 	"github.com/mpegflow/mpegflow/internal/store"
@@ -24,10 +26,13 @@ type createAssetRequest struct {
 
 // assetResponse is an asset plus a presigned URL: PUT right after creation
 // (its signature binds the declared size), GET when read.
+// A large asset comes with Multipart instead of Upload: its bytes go to
+// storage in parts.
 type assetResponse struct {
 	store.Asset
-	Upload   *objstore.PresignedURL `json:"upload,omitempty"`
-	Download *objstore.PresignedURL `json:"download,omitempty"`
+	Upload    *objstore.PresignedURL `json:"upload,omitempty"`
+	Multipart *v1.MultipartUpload    `json:"multipart,omitempty"`
+	Download  *objstore.PresignedURL `json:"download,omitempty"`
 }
 
 const maxAssetBytes = 1 << 40 // 1 TiB, far beyond any single source file
@@ -64,6 +69,9 @@ func (s *Server) createAsset(c *fiber.Ctx) error {
 	}
 	if len(errs) > 0 {
 		return invalid(errs)
+	}
+	if *req.SizeBytes > s.cfg.Uploads.MultipartThreshold {
+		return s.createMultipartAsset(c, name, ct, *req.SizeBytes)
 	}
 	p := principal(c)
 	a, err := s.store.CreateAsset(c.UserContext(), p.OrgID, name, ct, req.SizeBytes, objectKey(p.OrgID))
@@ -114,7 +122,16 @@ func (s *Server) deleteAsset(c *fiber.Ctx) error {
 		return err
 	}
 	ctx := c.UserContext()
-	err = s.store.DeleteAsset(ctx, principal(c).OrgID, id, func(key string) error {
+	a, err := s.store.GetAsset(ctx, principal(c).OrgID, id)
+	if err != nil {
+		return notFoundOr(err, "asset")
+	}
+	err = s.store.DeleteAsset(ctx, a.OrgID, id, func(key string) error {
+		if a.UploadID != nil { // parts of an open (or not yet discarded) multipart upload
+			if err := s.objects.AbortMultipart(ctx, key, *a.UploadID); err != nil && !errors.Is(err, objstore.ErrNoUpload) {
+				return err
+			}
+		}
 		return s.objects.Delete(ctx, key)
 	})
 	if err != nil {

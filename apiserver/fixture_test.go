@@ -59,7 +59,7 @@ func newFixture(t *testing.T) *fixture {
 	planner, err := operator.NewPlanner(testPlanConfig())
 	require.NoError(t, err)
 	clk := clocktesting.NewFakePassiveClock(time.Now().Truncate(time.Second)) // Postgres keeps microseconds
-	srv, err := New(Config{BodyLimit: 64 << 10, Hub: hub, Guard: testGuard(), Planner: planner, Clock: clk}, st, q, objects, events.NewBus(q, time.Now), slog.New(slog.DiscardHandler))
+	srv, err := New(Config{BodyLimit: 64 << 10, Hub: hub, Guard: testGuard(), Planner: planner, Clock: clk, Uploads: testUploads}, st, q, objects, events.NewBus(q, time.Now), slog.New(slog.DiscardHandler))
 	require.NoError(t, err)
 
 	f := &fixture{t: t, srv: srv, store: st, db: db, rdb: rdb, queue: q, objects: objects, keys: map[auth.Role]string{}, clock: clk}
@@ -78,6 +78,10 @@ func newFixture(t *testing.T) *fixture {
 	f.orgB, f.keyB = b.Org, b.Key
 	return f
 }
+
+// testUploads: assets above 6 MiB are uploaded in parts of 5 MiB (S3's
+// least), so tests send multipart uploads of a few parts.
+var testUploads = UploadConfig{MultipartThreshold: 6 << 20, PartSize: 5 << 20}
 
 type response struct {
 	Status int

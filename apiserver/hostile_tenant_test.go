@@ -38,6 +38,7 @@ const (
 	kindJob       objKind = "job"
 	kindFinished  objKind = "finished job" // completed, with outputs
 	kindAsset     objKind = "asset"
+	kindUpload    objKind = "uploading asset" // an asset with an open multipart upload
 	kindWorkflow  objKind = "workflow"
 	kindWebhook   objKind = "webhook"
 	kindDelivery  objKind = "delivery"
@@ -55,7 +56,7 @@ const (
 // uuidKinds are the kinds whose ids are UUIDs (pools and workers have
 // string ids).
 var uuidKinds = map[objKind]bool{
-	kindJob: true, kindFinished: true, kindAsset: true, kindWorkflow: true, kindWebhook: true,
+	kindJob: true, kindFinished: true, kindAsset: true, kindUpload: true, kindWorkflow: true, kindWebhook: true,
 	kindDelivery: true, kindBatch: true, kindMember: true, kindKey: true, kindOrg: true,
 	kindMemberKey: true, kindInvite: true, kindGrant: true,
 }
@@ -191,9 +192,14 @@ var hostileRoutes = map[string]hostileRoute{
 	"POST /v1/assets": {want: 201, bodies: []hostileBody{{name: "own asset", json: func(*hostileWorld) string {
 		return `{"filename":"b.mp4","content_type":"video/mp4","size_bytes":1}`
 	}}}},
-	"GET /v1/assets":        {want: 200},
-	"GET /v1/assets/:id":    {params: []objKind{kindAsset}, want: 404},
-	"DELETE /v1/assets/:id": {params: []objKind{kindAsset}, want: 404},
+	"GET /v1/assets":                   {want: 200},
+	"GET /v1/assets/:id":               {params: []objKind{kindAsset}, want: 404},
+	"DELETE /v1/assets/:id":            {params: []objKind{kindAsset}, want: 404},
+	"POST /v1/assets/:id/upload/parts": {params: []objKind{kindUpload}, want: 404, bodies: []hostileBody{{name: "presign", json: fixed(`{"part_numbers":[1,2]}`)}}},
+	"GET /v1/assets/:id/upload/parts":  {params: []objKind{kindUpload}, want: 404},
+	"POST /v1/assets/:id/upload/complete": {params: []objKind{kindUpload}, want: 404, bodies: []hostileBody{
+		{name: "complete", json: fixed(`{"parts":[{"part_number":1,"etag":"\"0\""},{"part_number":2,"etag":"\"0\""}]}`)}}},
+	"DELETE /v1/assets/:id/upload": {params: []objKind{kindUpload}, want: 404},
 
 	"POST /v1/webhooks": {want: 201, bodies: []hostileBody{{name: "own webhook", json: func(*hostileWorld) string {
 		return `{"url":"https://hooks.b.example/h","events":["job.completed"]}`
@@ -353,6 +359,10 @@ func (f *fixture) tenantObjects(t *testing.T, org store.Organization, key, tag s
 	var asset assetResponse
 	f.mustDo(t, 201, "POST", "/v1/assets", key, map[string]any{"filename": "asset-" + tag + ".mp4", "content_type": "video/mp4", "size_bytes": 1}, &asset)
 	ids[kindAsset] = asset.ID.String()
+	var upload assetResponse
+	f.mustDo(t, 201, "POST", "/v1/assets", key, map[string]any{"filename": "upload-" + tag + ".mov", "size_bytes": testUploads.MultipartThreshold + 1}, &upload)
+	require.NotNil(t, upload.Multipart)
+	ids[kindUpload] = upload.ID.String()
 	var hook webhookCreated
 	f.mustDo(t, 201, "POST", "/v1/webhooks", key, map[string]any{"url": "https://hooks-" + tag + ".example.com/h", "description": "hook-" + tag, "events": []string{"job.queued", "job.completed"}}, &hook)
 	ids[kindWebhook] = hook.ID.String()

@@ -118,6 +118,9 @@ var wantLeastRole = map[string]auth.Role{
 	"PATCH /v1/workflows/:id": auth.Editor, "DELETE /v1/workflows/:id": auth.Editor,
 	// Asset Read/Download: Viewer; Asset Upload/Delete: Editor
 	"POST /v1/assets": auth.Editor, "GET /v1/assets": auth.Viewer, "GET /v1/assets/:id": auth.Viewer, "DELETE /v1/assets/:id": auth.Editor,
+	// Multipart uploads are uploading (listing parts serves resuming): Asset Upload: Editor
+	"POST /v1/assets/:id/upload/parts": auth.Editor, "GET /v1/assets/:id/upload/parts": auth.Editor,
+	"POST /v1/assets/:id/upload/complete": auth.Editor, "DELETE /v1/assets/:id/upload": auth.Editor,
 	// Webhook CRUD: Editor
 	"POST /v1/webhooks": auth.Editor, "GET /v1/webhooks": auth.Editor, "GET /v1/webhooks/:id": auth.Editor,
 	"PATCH /v1/webhooks/:id": auth.Editor, "DELETE /v1/webhooks/:id": auth.Editor,

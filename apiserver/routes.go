@@ -3,6 +3,7 @@ package apiserver
 import (
 	"github.com/gofiber/fiber/v2"
 
+	v1 "github.com/mpegflow/mpegflow/api/v1"
 	"github.com/mpegflow/mpegflow/internal/auth"
 	"github.com/mpegflow/mpegflow/internal/store"
 )
@@ -69,6 +70,15 @@ func (s *Server) routes() []Route {
 		{Method: "GET", Path: "/v1/assets", Perm: auth.AssetRead, Tag: "assets", Summary: "List assets", Response: list[store.Asset]{}, handler: s.listAssets},
 		{Method: "GET", Path: "/v1/assets/:id", Perm: auth.AssetRead, Tag: "assets", Summary: "Get an asset and a presigned download URL", Response: assetResponse{}, handler: s.getAsset},
 		{Method: "DELETE", Path: "/v1/assets/:id", Perm: auth.AssetWrite, Tag: "assets", Status: 204, Summary: "Delete an asset and its object", handler: s.deleteAsset},
+		// Multipart uploads of large assets (size_bytes above the server's threshold)
+		{Method: "POST", Path: "/v1/assets/:id/upload/parts", Perm: auth.AssetWrite, Tag: "assets",
+			Summary: "Presign parts of an asset's multipart upload (up to 100 per request), each bound to its size", Body: v1.PresignPartsRequest{}, Response: v1.PresignedParts{}, handler: s.presignUploadParts},
+		{Method: "GET", Path: "/v1/assets/:id/upload/parts", Perm: auth.AssetWrite, Tag: "assets",
+			Summary: "List the parts storage holds of an asset's multipart upload, with their ETags, to resume it (limit up to 1000, cursor)", Response: v1.UploadedParts{}, handler: s.listUploadedParts},
+		{Method: "POST", Path: "/v1/assets/:id/upload/complete", Perm: auth.AssetWrite, Tag: "assets",
+			Summary: "Complete an asset's multipart upload: every part once, in order, with its ETag; checked against storage before the parts are joined", Body: v1.CompleteUploadRequest{}, Response: store.Asset{}, handler: s.completeUpload},
+		{Method: "DELETE", Path: "/v1/assets/:id/upload", Perm: auth.AssetWrite, Tag: "assets",
+			Summary: "Abort an asset's multipart upload and discard its parts (the asset stays, marked aborted)", Response: store.Asset{}, handler: s.abortUpload},
 
 		// Webhooks
 		{Method: "POST", Path: "/v1/webhooks", Perm: auth.WebhookManage, Tag: "webhooks", Status: 201, Summary: "Create a webhook (its signing secret is shown once)", Body: webhookRequest{}, Response: webhookCreated{}, handler: s.createWebhook},

@@ -61,6 +61,8 @@ type Config struct {
 	// X-Forwarded-For names the client address. Empty: the TCP peer is the
 	// client and X-Forwarded-For is ignored.
 	TrustedProxies []netip.Prefix
+	// Uploads sets when an asset is uploaded in parts, and their size.
+	Uploads UploadConfig
 }
 
 // Server serves the REST API.
@@ -84,6 +86,9 @@ func New(cfg Config, st *store.Store, q *queue.Queue, objects *objstore.Store, b
 	cfg.ReadTimeout = cmp.Or(cfg.ReadTimeout, 30*time.Second)
 	if cfg.DefaultMaxAttempts < 1 || cfg.DefaultMaxAttempts > 20 {
 		return nil, fmt.Errorf("apiserver: default max attempts %d out of range 1..20", cfg.DefaultMaxAttempts)
+	}
+	if err := cfg.Uploads.defaults(); err != nil {
+		return nil, err
 	}
 	if cfg.Guard == nil {
 		cfg.Guard = netguard.New(netguard.Config{})

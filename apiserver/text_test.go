@@ -56,6 +56,7 @@ func textRoutes(t *testing.T, f *fixture) []textRoute {
 	f.mustDo(t, http.StatusCreated, "POST", "/v1/members", owner, map[string]any{"email": "text@a.example", "role": "viewer"}, &member)
 	var pool poolResponse
 	f.mustDo(t, http.StatusCreated, "POST", "/v1/pools", owner, map[string]any{"name": "text"}, &pool)
+	upload := f.multipartAsset(t, owner, testUploads.MultipartThreshold+1)
 	url := `"input":{"url":"https://media.example.com/in.mp4"}`
 	spec := func(name string) string {
 		return `{"packaging":"mp4","renditions":[{"codec":"h264","height":720,"bitrate_kbps":1000},` +
@@ -70,6 +71,8 @@ func textRoutes(t *testing.T, f *fixture) []textRoute {
 		{"POST", "/v1/workflows", "", `{"name":"w2","spec":` + spec("%s") + `}`, "spec.renditions[2].name", ""},
 		{"PATCH", "/v1/workflows/:id", wf.ID.String(), `{"description":%s}`, "description", ""},
 		{"POST", "/v1/assets", "", `{"filename":%s}`, "filename", ""},
+		{"POST", "/v1/assets/:id/upload/parts", upload.ID.String(), `{"part_numbers":[1,%s]}`, "part_numbers[1]", ""},
+		{"POST", "/v1/assets/:id/upload/complete", upload.ID.String(), `{"parts":[{"part_number":1,"etag":%s}]}`, "parts[0].etag", ""},
 		{"POST", "/v1/webhooks", "", `{"url":"https://hooks.example.com/y","events":["job.completed"],"description":%s}`, "description", ""},
 		{"PATCH", "/v1/webhooks/:id", hook.ID.String(), `{"events":["job.failed",%s]}`, "events[1]", ""},
 		{"PATCH", "/v1/organization", "", `{"name":%s}`, "name", ""},

@@ -16,8 +16,8 @@ import (
 
 func assetsCmd() *cobra.Command {
 	var api apiFlags
-	cmd := apiGroup("assets", "List, show and download uploaded source files", &api)
-	cmd.AddCommand(assetsListCmd(&api), assetsGetCmd(&api), assetsDownloadCmd(&api))
+	cmd := apiGroup("assets", "Upload, list, show and download source files", &api)
+	cmd.AddCommand(assetsUploadCmd(&api), assetsListCmd(&api), assetsGetCmd(&api), assetsDownloadCmd(&api))
 	return cmd
 }
 
@@ -32,6 +32,31 @@ func assetsTable(as []client.Asset) *table {
 		t.add(a.ID, a.Filename, a.ContentType, size, age(a.CreatedAt, now))
 	}
 	return t
+}
+
+func assetsUploadCmd(api *apiFlags) *cobra.Command {
+	return &cobra.Command{
+		Use:   "upload FILE",
+		Short: "Upload a source file and print its asset id (large files go up in parts; run it again to resume an interrupted upload)",
+		Args:  args(1, 1),
+		RunE: func(cmd *cobra.Command, a []string) error {
+			c, err := api.client()
+			if err != nil {
+				return err
+			}
+			f, err := os.Open(a[0])
+			if err != nil {
+				return fmt.Errorf("upload: %w", err)
+			}
+			defer f.Close() //nolint:errcheck // opened read-only: closing loses nothing
+			id, err := uploadResumable(cmd.Context(), c, f, cmd.ErrOrStderr())
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(cmd.OutOrStdout(), id)
+			return nil
+		},
+	}
 }
 
 func assetsListCmd(api *apiFlags) *cobra.Command {

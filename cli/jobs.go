@@ -265,31 +265,10 @@ func contentType(name string) string {
 	return "application/octet-stream"
 }
 
-// upload stores a local file as an asset through its presigned PUT and
-// returns the asset id. A progress bar goes to errw when it is a terminal.
+// upload stores a local file as an asset and returns the asset id (large
+// files in parts, resumable: see uploadResumable).
 func upload(ctx context.Context, c *client.Client, f *os.File, errw io.Writer) (string, error) {
-	st, err := f.Stat()
-	if err != nil {
-		return "", fmt.Errorf("upload %s: %w", f.Name(), err)
-	}
-	size := st.Size()
-	a, err := c.CreateAsset(ctx, client.AssetRequest{Filename: filepath.Base(f.Name()), ContentType: contentType(f.Name()), SizeBytes: &size})
-	if err != nil {
-		return "", fmt.Errorf("create asset for %s: %w", f.Name(), err)
-	}
-	if a.Upload == nil {
-		return "", fmt.Errorf("create asset for %s: the server gave no upload URL", f.Name())
-	}
-	var progress io.Writer
-	if isTerminal(errw) {
-		bar := byteBar(errw, size, "uploading "+filepath.Base(f.Name()))
-		defer bar.Close()
-		progress = bar
-	}
-	if err := c.UploadAsset(ctx, a, f, progress); err != nil {
-		return "", err
-	}
-	return a.ID, nil
+	return uploadResumable(ctx, c, f, errw)
 }
 
 // byteBar is a transfer progress bar on a terminal.

@@ -21,6 +21,10 @@ type ServicesConfig struct {
 	DelayedJobPromoter  time.Duration // period, default 5 s
 	QueueReconciler     time.Duration // period, default 30 s
 	WebhookExecutor     time.Duration // period, default 5 s
+	StaleUploadSweeper  time.Duration // period, default 10 min
+	// UploadTTL: a multipart upload still open this long after its asset
+	// was created is aborted (default 7 days).
+	UploadTTL time.Duration
 	// Webhooks tunes the Webhook Executor's attempts, retries and circuit.
 	Webhooks WebhookConfig
 	// ReconcileGrace: a queued job is re-pushed only once it has been queued
@@ -40,6 +44,8 @@ func (s *ServicesConfig) defaults() {
 	s.DelayedJobPromoter = cmp.Or(s.DelayedJobPromoter, 5*time.Second)
 	s.QueueReconciler = cmp.Or(s.QueueReconciler, 30*time.Second)
 	s.WebhookExecutor = cmp.Or(s.WebhookExecutor, 5*time.Second)
+	s.StaleUploadSweeper = cmp.Or(s.StaleUploadSweeper, 10*time.Minute)
+	s.UploadTTL = cmp.Or(s.UploadTTL, 7*24*time.Hour)
 	s.ReconcileGrace = cmp.Or(s.ReconcileGrace, 10*time.Second)
 	s.Batch = cmp.Or(s.Batch, 500)
 }
@@ -71,10 +77,15 @@ func (s *Services) Run(ctx context.Context) error {
 		{Name: "delayed_job_promoter", Period: s.cfg.DelayedJobPromoter, Run: s.PromoteDelayed},
 		{Name: "queue_reconciler", Period: s.cfg.QueueReconciler, Run: s.ReconcileQueues},
 		{Name: "webhook_executor", Period: s.cfg.WebhookExecutor, Run: s.DeliverWebhooks},
+		{Name: "stale_upload_sweeper", Period: s.cfg.StaleUploadSweeper, Run: s.SweepStaleUploads},
 	}
 	g, ctx := errgroup.WithContext(ctx)
 	for _, r := range rounds {
-		g.Go(func() error { periodic.Loop(ctx, s.c.cfg.Clock, r, s.c.log, "Postgres and Redis"); return nil })
+		hint := "Postgres and Redis"
+		if r.Name == "stale_upload_sweeper" {
+			hint = "Postgres and object storage"
+		}
+		g.Go(func() error { periodic.Loop(ctx, s.c.cfg.Clock, r, s.c.log, hint); return nil })
 	}
 	return g.Wait()
 }

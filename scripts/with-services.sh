@@ -296,19 +296,27 @@ stop_redis() {
 
 # start_s3 runs versitygw, an S3 server that verifies SigV4 signatures like
 # real S3, over a directory of the temp dir. The binary comes from the tools
-# module (make tools); VERSITYGW overrides its path.
+# module (make tools); VERSITYGW overrides its path. It keeps objects'
+# metadata (ETags, content types) in extended attributes, as S3 keeps them:
+# multipart uploads need the parts' ETags. On a file system without user
+# xattrs it falls back to --nometa, where completing a multipart upload fails.
 start_s3() {
 	local bin=${VERSITYGW:-${XDG_CACHE_HOME:-$HOME/.cache}/mpegflow/tools/versitygw}
 	[[ -x $bin ]] || die "versitygw not found at $bin; run 'make tools'"
-	local dir=$tmp/s3 log_file=$tmp/s3.log attempt deadline
+	local dir=$tmp/s3 log_file=$tmp/s3.log attempt deadline meta=()
 	mkdir -p "$dir/data"
+	if ! (command -v setfattr >/dev/null && setfattr -n user.mpegflow -v 1 "$dir/data" 2>/dev/null) &&
+		! python3 -c 'import os,sys; os.setxattr(sys.argv[1], "user.mpegflow", b"1")' "$dir/data" 2>/dev/null; then
+		log "the temp dir's file system keeps no user xattrs: versitygw runs with --nometa (multipart uploads cannot complete)"
+		meta=(--nometa)
+	fi
 	s3_access=mpegflowtest
 	s3_secret=$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')
 	for ((attempt = 1; attempt <= START_ATTEMPTS; attempt++)); do
 		s3_port=$(free_port)
 		: >"$log_file"
 		ROOT_ACCESS_KEY_ID=$s3_access ROOT_SECRET_ACCESS_KEY=$s3_secret \
-			"$bin" --port "127.0.0.1:$s3_port" posix --nometa "$dir/data" </dev/null >>"$log_file" 2>&1 &
+			"$bin" --port "127.0.0.1:$s3_port" posix "${meta[@]}" "$dir/data" </dev/null >>"$log_file" 2>&1 &
 		s3_pid=$!
 		deadline=$((SECONDS + READY_TIMEOUT))
 		until (exec 3<>"/dev/tcp/127.0.0.1/$s3_port") 2>/dev/null; do

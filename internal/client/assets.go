@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"net/url"
 	"time"
+
+	v1 "github.com/mpegflow/mpegflow/api/v1"
 )
 
 // Asset is a source file the organization stored. Upload is set right
@@ -18,6 +20,13 @@ type Asset struct {
 	CreatedAt   time.Time     `json:"created_at"`
 	Upload      *PresignedURL `json:"upload,omitempty"`
 	Download    *PresignedURL `json:"download,omitempty"`
+	// UploadStatus is set for an asset uploaded in parts: uploading,
+	// uploaded, aborted or expired. PartSize is the size of its parts.
+	UploadStatus string `json:"upload_status,omitempty"`
+	PartSize     *int64 `json:"part_size,omitempty"`
+	// Multipart replaces Upload for an asset above the server's multipart
+	// threshold: UploadAsset sends it in parts.
+	Multipart *v1.MultipartUpload `json:"multipart,omitempty"`
 }
 
 // AssetRequest describes a file about to be uploaded. Filename is a bare
@@ -30,8 +39,9 @@ type AssetRequest struct {
 	SizeBytes   *int64 `json:"size_bytes,omitempty"`
 }
 
-// CreateAsset records an asset and returns it with a presigned PUT: send
-// the bytes there with UploadAsset, then submit a job with its ID.
+// CreateAsset records an asset and returns it with a presigned PUT (or, for
+// a large one, a multipart upload): send the bytes with UploadAsset, then
+// submit a job with its ID.
 func (c *Client) CreateAsset(ctx context.Context, req AssetRequest) (Asset, error) {
 	var a Asset
 	err := c.do(ctx, call{method: http.MethodPost, path: "/v1/assets", body: req, out: &a})

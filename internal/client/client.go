@@ -40,6 +40,9 @@ type Config struct {
 	UserAgent string
 	// Clock paces polling; tests inject a fake one (default the real clock).
 	Clock clock.WithTicker
+	// PartConcurrency is how many parts of a multipart upload are sent at
+	// once (default 4).
+	PartConcurrency int
 }
 
 // Client talks to one MpegFlow server with one API key. It is safe for
@@ -70,13 +73,14 @@ func New(baseURL, apiKey string, cfg Config) (*Client, error) {
 	cfg.ResyncInterval = cmp.Or(cfg.ResyncInterval, 10*time.Second)
 	cfg.WatchOutage = cmp.Or(cfg.WatchOutage, time.Minute)
 	cfg.UserAgent = cmp.Or(cfg.UserAgent, "mpegflow-client")
+	cfg.PartConcurrency = cmp.Or(cfg.PartConcurrency, 4)
 	if cfg.Clock == nil {
 		cfg.Clock = clock.RealClock{}
 	}
 	if cfg.HTTPClient == nil {
 		cfg.HTTPClient = &http.Client{Transport: defaultTransport()}
 	}
-	if cfg.RequestTimeout < 0 || cfg.PollInterval < 0 || cfg.ResyncInterval < 0 || cfg.WatchOutage < 0 {
+	if cfg.RequestTimeout < 0 || cfg.PollInterval < 0 || cfg.ResyncInterval < 0 || cfg.WatchOutage < 0 || cfg.PartConcurrency < 0 {
 		return nil, errors.New("client: timeouts and intervals must not be negative")
 	}
 	return &Client{cfg: cfg, base: u, key: strings.TrimSpace(apiKey), http: cfg.HTTPClient}, nil

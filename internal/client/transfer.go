@@ -67,8 +67,14 @@ func transferError(op, rawURL string, err error) error {
 // exactly the asset's declared SizeBytes, which the URL's signature binds.
 // A file whose size changed since the asset was created is refused here,
 // before anything is sent (storage would refuse it as
-// SignatureDoesNotMatch). progress works as in UploadFile.
+// SignatureDoesNotMatch). progress works as in UploadFile. An asset above
+// the server's multipart threshold (a.Multipart) goes up in parts, a few at
+// once, and is completed; if that fails, ResumeUpload sends what is missing.
 func (c *Client) UploadAsset(ctx context.Context, a Asset, f *os.File, progress io.Writer) error {
+	if a.Multipart != nil && a.SizeBytes != nil {
+		_, err := c.uploadMultipart(ctx, a, f, progress)
+		return err
+	}
 	if a.Upload == nil {
 		return fmt.Errorf("upload %s: asset %s has no upload URL (only CreateAsset returns one)", f.Name(), a.ID)
 	}

@@ -53,6 +53,10 @@ var Vars = []Var{
 	{"MPEGFLOW_WEBHOOK_CIRCUIT_THRESHOLD", "20", "failed attempts in a row that disable a webhook (PATCH enabled=true re-enables it)"},
 	{"MPEGFLOW_BATCH_PERIOD", "2s", "period of the Batch Expander (resumes unfinished expansions) and the Batch Releaser (max_concurrency, submit_rate)"},
 	{"MPEGFLOW_BATCH_CHUNK", "5000", "inputs a batch expansion commits per transaction (1 to 50000)"},
+	{"MPEGFLOW_MULTIPART_THRESHOLD_BYTES", "104857600", "assets larger than this are uploaded in parts (presigned multipart upload); 1 to 5368709120 (S3's largest single PUT)"},
+	{"MPEGFLOW_MULTIPART_PART_SIZE_BYTES", "16777216", "preferred part size of multipart uploads, 5242880 to 5368709120; files that would need more than 10,000 parts get larger ones"},
+	{"MPEGFLOW_UPLOAD_TTL", "168h", "a multipart upload still open this long after its asset was created is aborted and the asset marked expired"},
+	{"MPEGFLOW_STALE_UPLOAD_SWEEP_PERIOD", "10m", "period of the Stale Upload Sweeper"},
 	{"S3_BUCKET", "", "bucket for assets and outputs (required by serve)"},
 	{"S3_ENDPOINT", "", "S3-compatible endpoint URL; empty for AWS S3"},
 	{"S3_REGION", "us-east-1", "S3 region"},
@@ -98,10 +102,14 @@ type Config struct {
 	EgressAllow string
 	// BatchChunk is how many inputs one expansion transaction commits.
 	BatchChunk int
-	S3         objstore.Config
-	BodyLimit  int
-	AllowHTTP  bool
-	LogLevel   slog.Level
+	// MultipartThreshold and PartSize shape uploads of large assets;
+	// UploadTTL and StaleUploadSweep drive the Stale Upload Sweeper.
+	MultipartThreshold, PartSize int64
+	UploadTTL, StaleUploadSweep  time.Duration
+	S3                           objstore.Config
+	BodyLimit                    int
+	AllowHTTP                    bool
+	LogLevel                     slog.Level
 	// RateLimitEnabled turns the request rate limits on.
 	RateLimitEnabled bool
 	// RateLimit holds the limits, validated (Clock, Timeout, Pause and
@@ -157,6 +165,7 @@ func Load(getenv func(string) string) (Config, error) {
 		{"MPEGFLOW_QUEUE_RECONCILE_PERIOD", &c.QueueReconcile}, {"MPEGFLOW_WEBHOOK_PERIOD", &c.WebhookPeriod},
 		{"MPEGFLOW_WEBHOOK_TIMEOUT", &c.WebhookTimeout}, {"MPEGFLOW_WEBHOOK_RETRY_WINDOW", &c.WebhookRetryWindow},
 		{"MPEGFLOW_BATCH_PERIOD", &c.BatchPeriod},
+		{"MPEGFLOW_UPLOAD_TTL", &c.UploadTTL}, {"MPEGFLOW_STALE_UPLOAD_SWEEP_PERIOD", &c.StaleUploadSweep},
 	} {
 		v, err := time.ParseDuration(get(d.name))
 		if err != nil || v <= 0 {
@@ -187,6 +196,14 @@ func Load(getenv func(string) string) (Config, error) {
 	c.BatchChunk, err = strconv.Atoi(get("MPEGFLOW_BATCH_CHUNK"))
 	if err != nil || c.BatchChunk < 1 || c.BatchChunk > 50_000 {
 		errs = append(errs, errors.New("MPEGFLOW_BATCH_CHUNK: want an integer from 1 to 50000"))
+	}
+	c.MultipartThreshold, err = strconv.ParseInt(get("MPEGFLOW_MULTIPART_THRESHOLD_BYTES"), 10, 64)
+	if err != nil || c.MultipartThreshold < 1 || c.MultipartThreshold > objstore.MaxPartSize {
+		errs = append(errs, fmt.Errorf("MPEGFLOW_MULTIPART_THRESHOLD_BYTES: want an integer from 1 to %d", int64(objstore.MaxPartSize)))
+	}
+	c.PartSize, err = strconv.ParseInt(get("MPEGFLOW_MULTIPART_PART_SIZE_BYTES"), 10, 64)
+	if err != nil || c.PartSize < objstore.MinPartSize || c.PartSize > objstore.MaxPartSize {
+		errs = append(errs, fmt.Errorf("MPEGFLOW_MULTIPART_PART_SIZE_BYTES: want an integer from %d to %d", objstore.MinPartSize, int64(objstore.MaxPartSize)))
 	}
 	c.RateLimitEnabled = parseBool("MPEGFLOW_RATE_LIMIT_ENABLED")
 	limitsParsed := true

@@ -34,6 +34,7 @@ func TestLoadDefaults(t *testing.T) {
 		StaleJobRecovery: time.Minute, StaleWorkerSweep: time.Minute, OfflineWorkerReap: 5 * time.Minute,
 		DelayedPromote: 5 * time.Second, QueueReconcile: 30 * time.Second, BatchPeriod: 2 * time.Second, BatchChunk: 5000,
 		WebhookPeriod: 5 * time.Second, WebhookTimeout: 10 * time.Second, WebhookRetryWindow: 24 * time.Hour, WebhookCircuitThreshold: 20,
+		MultipartThreshold: 100 << 20, PartSize: 16 << 20, UploadTTL: 7 * 24 * time.Hour, StaleUploadSweep: 10 * time.Minute,
 		S3:        objstore.Config{Region: "us-east-1", PathStyle: false, PresignTTL: time.Hour},
 		BodyLimit: 1 << 20,
 		AllowHTTP: false,
@@ -102,6 +103,10 @@ func TestLoadEverySetting(t *testing.T) {
 		"MPEGFLOW_EGRESS_ALLOW":                  "127.0.0.0/8,::1",
 		"MPEGFLOW_BATCH_PERIOD":                  "3s",
 		"MPEGFLOW_BATCH_CHUNK":                   "2000",
+		"MPEGFLOW_MULTIPART_THRESHOLD_BYTES":     "209715200",
+		"MPEGFLOW_MULTIPART_PART_SIZE_BYTES":     "8388608",
+		"MPEGFLOW_UPLOAD_TTL":                    "72h",
+		"MPEGFLOW_STALE_UPLOAD_SWEEP_PERIOD":     "5m",
 		"MPEGFLOW_RATE_LIMIT_ENABLED":            "false",
 		"MPEGFLOW_RATE_LIMIT_KEY_RATE":           "600/m",
 		"MPEGFLOW_RATE_LIMIT_KEY_BURST":          "30",
@@ -123,6 +128,7 @@ func TestLoadEverySetting(t *testing.T) {
 		Lease:          30 * time.Second, BackoffBase: time.Second, BackoffMax: time.Minute,
 		StaleJobRecovery: 61 * time.Second, StaleWorkerSweep: 62 * time.Second, OfflineWorkerReap: 301 * time.Second,
 		DelayedPromote: 6 * time.Second, QueueReconcile: 31 * time.Second, BatchPeriod: 3 * time.Second, BatchChunk: 2000,
+		MultipartThreshold: 200 << 20, PartSize: 8 << 20, UploadTTL: 72 * time.Hour, StaleUploadSweep: 5 * time.Minute,
 		WebhookPeriod: 7 * time.Second, WebhookTimeout: 3 * time.Second, WebhookRetryWindow: 48 * time.Hour, WebhookCircuitThreshold: 5,
 		EgressAllow: "127.0.0.0/8,::1",
 		S3: objstore.Config{
@@ -228,6 +234,12 @@ func TestLoadParseErrorsNameTheVariable(t *testing.T) {
 		"org burst too big":       {"MPEGFLOW_RATE_LIMIT_ORG_BURST", "1000001"},
 		"failure burst not int":   {"MPEGFLOW_RATE_LIMIT_AUTH_FAILURE_BURST", "lots"},
 		"trusted proxy not cidr":  {"MPEGFLOW_TRUSTED_PROXIES", "10.0.0.0/8,ingress-nginx"},
+		"threshold zero":          {"MPEGFLOW_MULTIPART_THRESHOLD_BYTES", "0"},
+		"threshold above a PUT":   {"MPEGFLOW_MULTIPART_THRESHOLD_BYTES", "5368709121"},
+		"part size below S3's":    {"MPEGFLOW_MULTIPART_PART_SIZE_BYTES", "5242879"},
+		"part size not integer":   {"MPEGFLOW_MULTIPART_PART_SIZE_BYTES", "16MiB"},
+		"upload ttl zero":         {"MPEGFLOW_UPLOAD_TTL", "0s"},
+		"upload sweep period":     {"MPEGFLOW_STALE_UPLOAD_SWEEP_PERIOD", "often"},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {

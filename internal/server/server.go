@@ -169,6 +169,7 @@ func (s *Server) Serve(ctx context.Context, r Roles) error {
 		api, err = apiserver.New(apiserver.Config{
 			BodyLimit: s.cfg.BodyLimit, Guard: s.guard, Metrics: s.metrics, Hub: s.hub, Batches: s.batches, Planner: s.Plan,
 			Limiter: limiter, TrustedProxies: s.cfg.Proxies(),
+			Uploads: apiserver.UploadConfig{MultipartThreshold: s.cfg.MultipartThreshold, PartSize: s.cfg.PartSize},
 		}, s.store, s.queue, s.objects, s.bus, s.log)
 		if err != nil {
 			return err
@@ -191,7 +192,7 @@ func (s *Server) Serve(ctx context.Context, r Roles) error {
 		svc := dispatcher.NewServices(s.coord, dispatcher.ServicesConfig{
 			StaleJobRecovery: s.cfg.StaleJobRecovery, StaleWorkerSweeper: s.cfg.StaleWorkerSweep,
 			OfflineWorkerReaper: s.cfg.OfflineWorkerReap, DelayedJobPromoter: s.cfg.DelayedPromote, QueueReconciler: s.cfg.QueueReconcile,
-			WebhookExecutor: s.cfg.WebhookPeriod,
+			WebhookExecutor: s.cfg.WebhookPeriod, StaleUploadSweeper: s.cfg.StaleUploadSweep, UploadTTL: s.cfg.UploadTTL,
 			Webhooks: dispatcher.WebhookConfig{
 				Timeout: s.cfg.WebhookTimeout, RetryWindow: s.cfg.WebhookRetryWindow,
 				CircuitThreshold: s.cfg.WebhookCircuitThreshold, Guard: s.guard,

@@ -17,9 +17,20 @@ type Asset struct {
 	SizeBytes   *int64    `db:"size_bytes" json:"size_bytes"`
 	ObjectKey   string    `db:"object_key" json:"-"`
 	CreatedAt   time.Time `db:"created_at" json:"created_at"`
+	// UploadStatus is nil for an asset uploaded with one presigned PUT (the
+	// server does not follow that upload) and the state of a multipart
+	// upload otherwise: UploadUploading, UploadUploaded, UploadAborted or
+	// UploadExpired.
+	UploadStatus *string `db:"upload_status" json:"upload_status,omitempty"`
+	// UploadID is storage's id of the multipart upload while storage may
+	// hold its parts; never shown to customers, who name the asset.
+	UploadID *string `db:"upload_id" json:"-"`
+	// PartSize is the size of every part of a multipart upload but the
+	// last; a client resuming the upload cuts its file with it.
+	PartSize *int64 `db:"part_size" json:"part_size,omitempty"`
 }
 
-const assetColumns = `id, org_id, filename, content_type, size_bytes, object_key, created_at`
+const assetColumns = `id, org_id, filename, content_type, size_bytes, object_key, created_at, upload_status, upload_id, part_size`
 
 // CreateAsset records an asset; objectKey derives the storage key from the
 // new id so keys never collide and never carry user-chosen paths.

@@ -174,11 +174,15 @@ func checkJobRefs(ctx context.Context, tx pgx.Tx, nj *NewJob) error {
 		return mapErr(err, "pool")
 	}
 	if nj.InputAssetID != nil {
-		err := tx.QueryRow(ctx, `SELECT 1 FROM assets WHERE id = $1 AND org_id = $2`, *nj.InputAssetID, nj.OrgID).Scan(&one)
-		if errors.Is(err, pgx.ErrNoRows) {
+		var upload *string
+		err := tx.QueryRow(ctx, `SELECT upload_status FROM assets WHERE id = $1 AND org_id = $2`, *nj.InputAssetID, nj.OrgID).Scan(&upload)
+		switch {
+		case errors.Is(err, pgx.ErrNoRows):
 			errs.Add("input.asset_id", "no asset %s in this organization", *nj.InputAssetID)
-		} else if err != nil {
+		case err != nil:
 			return mapErr(err, "asset")
+		case upload != nil && *upload != UploadUploaded:
+			errs.Add("input.asset_id", "asset %s has no content: its multipart upload is %s (complete it first)", *nj.InputAssetID, *upload)
 		}
 	}
 	if nj.WorkflowID != nil {

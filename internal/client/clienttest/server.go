@@ -37,6 +37,9 @@ type Options struct {
 	// NoWebSocket serves without an event hub, so GET /ws answers 503 and
 	// clients must poll.
 	NoWebSocket bool
+	// Uploads sets the multipart threshold and part size (default: the
+	// server's, 100 MiB and 16 MiB).
+	Uploads apiserver.UploadConfig
 }
 
 // Server is a running API with one organization and keys of two roles.
@@ -68,7 +71,7 @@ func New(t testing.TB, opts Options) *Server {
 	s := &Server{Store: st, Objects: objects, Bus: bus}
 	// Test inputs are presigned URLs of the local S3 server (127.0.0.1) and
 	// names that resolve, without DNS, to a public address.
-	cfg := apiserver.Config{Guard: netguard.New(netguard.Config{AllowHTTP: true, Allow: netguardtest.LoopbackAllowed(), Resolver: netguardtest.NewPublic()})}
+	cfg := apiserver.Config{Uploads: opts.Uploads, Guard: netguard.New(netguard.Config{AllowHTTP: true, Allow: netguardtest.LoopbackAllowed(), Resolver: netguardtest.NewPublic()})}
 	if !opts.NoWebSocket {
 		s.Hub = events.NewHub(rdb, q.Keys().Events(), 256, log)
 		cfg.Hub = s.Hub
