@@ -2,6 +2,7 @@ package apiv1
 
 import (
 	"encoding/json"
+	"strconv"
 	"time"
 )
 
@@ -77,6 +78,14 @@ type Job struct {
 
 // Terminal reports whether the job has finished for good.
 func (j Job) Terminal() bool { return Terminal(j.Status) }
+
+// Progress64 is Progress widened to float64 as it reads on the wire (0.7,
+// not 0.699999988), for arithmetic such as percentages. Progress itself is
+// a float32 because the server stores and writes it so.
+func (j Job) Progress64() float64 {
+	f, _ := strconv.ParseFloat(strconv.FormatFloat(float64(j.Progress), 'g', -1, 32), 64) // formatted just above: always parses
+	return f
+}
 
 // JobInput is what a job encodes: one of the organization's assets or an
 // https:// or s3:// URL (exactly one).

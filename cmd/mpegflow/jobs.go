@@ -19,7 +19,7 @@ import (
 	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
 
-	"github.com/mpegflow/mpegflow/internal/client"
+	"github.com/mpegflow/mpegflow/client"
 	"github.com/mpegflow/mpegflow/internal/encodespec"
 	"github.com/mpegflow/mpegflow/internal/validation"
 )
@@ -314,7 +314,7 @@ func jobsTable(jobs []client.Job) *table {
 	}
 	now := time.Now()
 	for _, j := range jobs {
-		row := []string{j.ID, j.Status, percent(j.Progress), j.PoolID, j.Lane, fmt.Sprint(j.Priority),
+		row := []string{j.ID, j.Status, percent(j.Progress64()), j.PoolID, j.Lane, fmt.Sprint(j.Priority),
 			fmt.Sprintf("%d/%d", j.Attempts, j.MaxAttempts), age(j.CreatedAt, now)}
 		if withErr {
 			row = append(row, deref(j.Error))

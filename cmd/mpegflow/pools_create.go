@@ -5,7 +5,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/mpegflow/mpegflow/internal/client"
+	"github.com/mpegflow/mpegflow/client"
 )
 
 func poolsCreateCmd(api *apiFlags) *cobra.Command {

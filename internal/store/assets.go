@@ -10,13 +10,13 @@ import (
 
 // Asset is an object a customer uploaded (or is uploading) to our storage.
 type Asset struct {
-	ID          uuid.UUID `db:"id" json:"id"`
-	OrgID       uuid.UUID `db:"org_id" json:"-"`
-	Filename    string    `db:"filename" json:"filename"`
-	ContentType string    `db:"content_type" json:"content_type"`
-	SizeBytes   *int64    `db:"size_bytes" json:"size_bytes"`
-	ObjectKey   string    `db:"object_key" json:"-"`
-	CreatedAt   time.Time `db:"created_at" json:"created_at"`
+	ID          uuid.UUID `db:"id"`
+	OrgID       uuid.UUID `db:"org_id"`
+	Filename    string    `db:"filename"`
+	ContentType string    `db:"content_type"`
+	SizeBytes   *int64    `db:"size_bytes"`
+	ObjectKey   string    `db:"object_key"`
+	CreatedAt   time.Time `db:"created_at"`
 }
 
 const assetColumns = `id, org_id, filename, content_type, size_bytes, object_key, created_at`

@@ -13,8 +13,6 @@ import (
 	"net/url"
 	"strings"
 	"time"
-
-	"k8s.io/utils/clock"
 )
 
 // Config holds the client's tunables. Zero values take the defaults noted.
@@ -39,7 +37,7 @@ type Config struct {
 	// UserAgent is sent with every API request (default "mpegflow-client").
 	UserAgent string
 	// Clock paces polling; tests inject a fake one (default the real clock).
-	Clock clock.WithTicker
+	Clock Clock
 }
 
 // Client talks to one MpegFlow server with one API key. It is safe for
@@ -71,7 +69,7 @@ func New(baseURL, apiKey string, cfg Config) (*Client, error) {
 	cfg.WatchOutage = cmp.Or(cfg.WatchOutage, time.Minute)
 	cfg.UserAgent = cmp.Or(cfg.UserAgent, "mpegflow-client")
 	if cfg.Clock == nil {
-		cfg.Clock = clock.RealClock{}
+		cfg.Clock = realClock{}
 	}
 	if cfg.HTTPClient == nil {
 		cfg.HTTPClient = &http.Client{Transport: defaultTransport()}

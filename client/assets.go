@@ -4,31 +4,20 @@ import (
 	"context"
 	"net/http"
 	"net/url"
-	"time"
+
+	apiv1 "github.com/mpegflow/mpegflow/api/v1"
 )
 
-// Asset is a source file the organization stored. Upload is set right
-// after CreateAsset (a presigned PUT), Download when read with GetAsset (a
-// presigned GET).
-type Asset struct {
-	ID          string        `json:"id"`
-	Filename    string        `json:"filename"`
-	ContentType string        `json:"content_type"`
-	SizeBytes   *int64        `json:"size_bytes"`
-	CreatedAt   time.Time     `json:"created_at"`
-	Upload      *PresignedURL `json:"upload,omitempty"`
-	Download    *PresignedURL `json:"download,omitempty"`
-}
-
-// AssetRequest describes a file about to be uploaded. Filename is a bare
-// name (no directories); ContentType defaults to application/octet-stream.
-// SizeBytes is required and at least 1: the upload URL admits exactly that
-// many bytes.
-type AssetRequest struct {
-	Filename    string `json:"filename"`
-	ContentType string `json:"content_type,omitempty"`
-	SizeBytes   *int64 `json:"size_bytes,omitempty"`
-}
+// The asset types are the contract's own (package api/v1).
+type (
+	// Asset is a source file the organization stored. Upload is set right
+	// after CreateAsset (a presigned PUT), Download when read with GetAsset
+	// (a presigned GET).
+	Asset = apiv1.Asset
+	// AssetRequest describes a file about to be uploaded; SizeBytes is
+	// required: the upload URL admits exactly that many bytes.
+	AssetRequest = apiv1.AssetRequest
+)
 
 // CreateAsset records an asset and returns it with a presigned PUT: send
 // the bytes there with UploadAsset, then submit a job with its ID.
