@@ -58,8 +58,8 @@ func TestPoolPlanIsWhatTheOperatorApplies(t *testing.T) {
 		"Secret/" + operator.SecretName(pool.ID),
 		"TriggerAuthentication/" + operator.TriggerAuthName(pool.ID),
 		"NetworkPolicy/" + operator.NetworkPolicyName(pool.ID),
-		"ScaledJob/" + operator.ScaledJobName(pool.ID, operator.LaneLive),
-		"ScaledJob/" + operator.ScaledJobName(pool.ID, operator.LaneBackfill),
+		"ScaledJob/" + operator.ScaledJobName(pool.ID, apiv1.LaneLive),
+		"ScaledJob/" + operator.ScaledJobName(pool.ID, apiv1.LaneBackfill),
 	}, kinds)
 	assert.Equal(t, map[string]any{operator.WorkerTokenKey: operator.Redacted}, got.Items[0]["data"])
 	spec := got.Items[3]["spec"].(map[string]any)
