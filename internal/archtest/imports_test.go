@@ -75,6 +75,14 @@ func onlyStdlibProtobufGRPC(p pkg) verdict {
 	return deny
 }
 
+// serverDrivers are the database, queue, migration, storage and Kubernetes
+// libraries of the server side: a program that embeds the public SDK
+// (client) or a contract (api) must never have to link them.
+var serverDrivers = []string{
+	"github.com/jackc/pgx", "github.com/redis/go-redis", "github.com/golang-migrate",
+	"github.com/aws/aws-sdk-go-v2", "k8s.io", "sigs.k8s.io",
+}
+
 // importRules are the boundaries of style.md ("Boundaries") and design.md.
 var importRules = []importRule{
 	{
@@ -91,6 +99,18 @@ var importRules = []importRule{
 		name:  "contracts link only the standard library, protobuf and grpc",
 		root:  module + "/api",
 		judge: onlyStdlibProtobufGRPC,
+	},
+	{
+		// The rule above stops at protobuf and grpc; this one follows
+		// everything, so no server driver arrives even through them.
+		name:  "contracts link no server driver, however indirectly",
+		root:  module + "/api",
+		judge: never(serverDrivers...),
+	},
+	{
+		name:  "the public Go SDK links no server driver and no server package",
+		root:  module + "/client",
+		judge: never(append([]string{module + "/internal", module + "/apiserver", module + "/dispatcher", module + "/operator", module + "/encoder"}, serverDrivers...)...),
 	},
 }
 
@@ -198,14 +218,22 @@ func TestImportRulesFindViolations(t *testing.T) {
 		module + "/dispatcher":            {ImportPath: module + "/dispatcher", DepOnly: true},
 		module + "/operator":              {ImportPath: module + "/operator", Imports: []string{module + "/dispatcher"}},
 		module + "/operator/internal/sub": {ImportPath: module + "/operator/internal/sub"},
+		module + "/client":                {ImportPath: module + "/client", Imports: []string{"net/http", module + "/api/a", "k8s.io/utils/clock"}},
+		"net/http":                        {ImportPath: "net/http", Standard: true, DepOnly: true},
+		"k8s.io/utils/clock":              {ImportPath: "k8s.io/utils/clock", DepOnly: true, Module: mod("k8s.io/utils")},
 	}
 	want := map[string][]string{
-		module + "/encoder":  {module + "/encoder → " + module + "/api/a → " + module + "/api/b → " + module + "/internal/store"},
-		module + "/operator": {module + "/operator → " + module + "/dispatcher"},
-		module + "/api":      {module + "/api/a → " + module + "/api/b → " + module + "/internal/store"},
+		"the encoder links no database, Redis, store or coordinator":  {module + "/encoder → " + module + "/api/a → " + module + "/api/b → " + module + "/internal/store"},
+		"the operator links neither the encoder nor the coordinator":  {module + "/operator → " + module + "/dispatcher"},
+		"contracts link only the standard library, protobuf and grpc": {module + "/api/a → " + module + "/api/b → " + module + "/internal/store"},
+		"contracts link no server driver, however indirectly":         {module + "/api/a → " + module + "/api/b → " + module + "/internal/store → github.com/jackc/pgx/v5"},
+		"the public Go SDK links no server driver and no server package": {
+			module + "/client → k8s.io/utils/clock",
+			module + "/client → " + module + "/api/a → " + module + "/api/b → " + module + "/internal/store",
+		},
 	}
 	for _, r := range importRules {
 		_, found := violations(graph, r)
-		require.Equal(t, want[r.root], found, r.name)
+		require.Equal(t, want[r.name], found, r.name)
 	}
 }
