@@ -9,31 +9,12 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"github.com/google/uuid"
 
-	v1 "github.com/mpegflow/mpegflow/api/v1"
+	apiv1 "github.com/mpegflow/mpegflow/api/v1"
 	"github.com/mpegflow/mpegflow/internal/objscope"
 	"github.com/mpegflow/mpegflow/internal/objstore"
 	"github.com/mpegflow/mpegflow/internal/store"
 	"github.com/mpegflow/mpegflow/internal/validation"
 )
-
-type createAssetRequest struct {
-	Filename    string `json:"filename"`
-	ContentType string `json:"content_type,omitempty"`
-	// SizeBytes is required (a pointer tells a missing size from zero): the
-	// upload URL admits exactly this many bytes.
-	SizeBytes *int64 `json:"size_bytes" openapi:"required"`
-}
-
-// assetResponse is an asset plus a presigned URL: PUT right after creation
-// (its signature binds the declared size), GET when read.
-// A large asset comes with Multipart instead of Upload: its bytes go to
-// storage in parts.
-type assetResponse struct {
-	store.Asset
-	Upload    *objstore.PresignedURL `json:"upload,omitempty"`
-	Multipart *v1.MultipartUpload    `json:"multipart,omitempty"`
-	Download  *objstore.PresignedURL `json:"download,omitempty"`
-}
 
 const maxAssetBytes = 1 << 40 // 1 TiB, far beyond any single source file
 
@@ -43,7 +24,7 @@ func objectKey(orgID uuid.UUID) func(uuid.UUID) string {
 }
 
 func (s *Server) createAsset(c *fiber.Ctx) error {
-	var req createAssetRequest
+	var req apiv1.AssetRequest
 	if err := decodeJSON(c, &req); err != nil {
 		return err
 	}
@@ -82,7 +63,7 @@ func (s *Server) createAsset(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	return c.Status(fiber.StatusCreated).JSON(assetResponse{Asset: a, Upload: &up})
+	return c.Status(fiber.StatusCreated).JSON(assetOut(a, &up, nil))
 }
 
 func (s *Server) listAssets(c *fiber.Ctx) error {
@@ -94,7 +75,7 @@ func (s *Server) listAssets(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(pageOf(as, page, func(a store.Asset) (time.Time, uuid.UUID) { return a.CreatedAt, a.ID }))
+	return c.JSON(pageOf(as, page, func(a store.Asset) (time.Time, uuid.UUID) { return a.CreatedAt, a.ID }, assetListItem))
 }
 
 func (s *Server) getAsset(c *fiber.Ctx) error {
@@ -113,7 +94,7 @@ func (s *Server) getAsset(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(assetResponse{Asset: a, Download: &down})
+	return c.JSON(assetOut(a, nil, &down))
 }
 
 func (s *Server) deleteAsset(c *fiber.Ctx) error {

@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	apiv1 "github.com/mpegflow/mpegflow/api/v1"
 	"github.com/mpegflow/mpegflow/internal/auth"
 	"github.com/mpegflow/mpegflow/internal/store"
 )
@@ -21,7 +22,7 @@ func TestAssetPresignedRoundTrip(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
 	key := f.keys[auth.Editor]
-	var a assetResponse
+	var a apiv1.Asset
 	f.mustDo(t, http.StatusCreated, "POST", "/v1/assets", key, map[string]any{"filename": "clip.mp4", "content_type": "video/mp4", "size_bytes": 11}, &a)
 	require.NotNil(t, a.Upload)
 	assert.Equal(t, "PUT", a.Upload.Method)
@@ -44,8 +45,8 @@ func TestAssetPresignedRoundTrip(t *testing.T) {
 	resp.Body.Close()
 	assert.Equal(t, http.StatusForbidden, resp.StatusCode, "tampered URL refused")
 
-	var got assetResponse
-	f.mustDo(t, http.StatusOK, "GET", "/v1/assets/"+a.ID.String(), f.keys[auth.Viewer], nil, &got)
+	var got apiv1.Asset
+	f.mustDo(t, http.StatusOK, "GET", "/v1/assets/"+a.ID, f.keys[auth.Viewer], nil, &got)
 	require.NotNil(t, got.Download)
 	resp, err = http.Get(got.Download.URL)
 	require.NoError(t, err)
@@ -55,21 +56,21 @@ func TestAssetPresignedRoundTrip(t *testing.T) {
 	require.Equal(t, http.StatusOK, resp.StatusCode)
 	assert.Equal(t, payload, body)
 
-	exists, err := f.objects.Exists(t.Context(), "orgs/"+f.orgA.ID.String()+"/assets/"+a.ID.String()+"/source")
+	exists, err := f.objects.Exists(t.Context(), "orgs/"+f.orgA.ID.String()+"/assets/"+a.ID+"/source")
 	require.NoError(t, err)
 	require.True(t, exists, "the object key carries no user-chosen path")
 
 	// An asset that an unfinished job reads cannot be deleted.
 	job := f.submitJob(t, key, map[string]any{"input": map[string]any{"asset_id": a.ID}, "workflow": "mp4-720p"})
-	r := f.do(t, "DELETE", "/v1/assets/"+a.ID.String(), key, nil)
+	r := f.do(t, "DELETE", "/v1/assets/"+a.ID, key, nil)
 	assert.Equal(t, http.StatusConflict, r.Status, "%s", r.Body)
-	f.mustDo(t, http.StatusOK, "POST", "/v1/jobs/"+job.ID.String()+"/cancel", key, nil, nil)
+	f.mustDo(t, http.StatusOK, "POST", "/v1/jobs/"+job.ID+"/cancel", key, nil, nil)
 
-	f.mustDo(t, http.StatusNoContent, "DELETE", "/v1/assets/"+a.ID.String(), key, nil, nil)
-	exists, err = f.objects.Exists(t.Context(), "orgs/"+f.orgA.ID.String()+"/assets/"+a.ID.String()+"/source")
+	f.mustDo(t, http.StatusNoContent, "DELETE", "/v1/assets/"+a.ID, key, nil, nil)
+	exists, err = f.objects.Exists(t.Context(), "orgs/"+f.orgA.ID.String()+"/assets/"+a.ID+"/source")
 	require.NoError(t, err)
 	assert.False(t, exists, "the object is gone with the asset")
-	r = f.do(t, "GET", "/v1/assets/"+a.ID.String(), key, nil)
+	r = f.do(t, "GET", "/v1/assets/"+a.ID, key, nil)
 	assert.Equal(t, http.StatusNotFound, r.Status)
 }
 
@@ -84,10 +85,10 @@ func TestAssetUploadIsBoundToItsDeclaredSize(t *testing.T) {
 	require.Equal(t, http.StatusUnprocessableEntity, r.Status, "%s", r.Body)
 	assert.Contains(t, string(r.Body), `"size_bytes"`)
 
-	var a assetResponse
+	var a apiv1.Asset
 	f.mustDo(t, http.StatusCreated, "POST", "/v1/assets", key, map[string]any{"filename": "clip.mp4", "content_type": "video/mp4", "size_bytes": 11}, &a)
 	require.NotNil(t, a.Upload)
-	objectKey := "orgs/" + f.orgA.ID.String() + "/assets/" + a.ID.String() + "/source"
+	objectKey := "orgs/" + f.orgA.ID.String() + "/assets/" + a.ID + "/source"
 	put := func(body string) int {
 		req, err := http.NewRequestWithContext(t.Context(), "PUT", a.Upload.URL, bytes.NewReader([]byte(body)))
 		require.NoError(t, err)
@@ -128,7 +129,7 @@ func TestAssetFilenames(t *testing.T) {
 	require.NoError(t, err)
 	assert.Empty(t, as)
 	for _, name := range []string{"clip.mp4", "日本語.mov", ".hidden", "a..b.mp4", "emoji 🎬.mp4"} {
-		var a assetResponse
+		var a apiv1.Asset
 		f.mustDo(t, http.StatusCreated, "POST", "/v1/assets", key, map[string]any{"filename": name, "size_bytes": 1}, &a)
 		assert.Equal(t, name, a.Filename, "stored as sent")
 	}

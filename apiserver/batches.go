@@ -12,39 +12,13 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"github.com/google/uuid"
 
+	apiv1 "github.com/mpegflow/mpegflow/api/v1"
 	"github.com/mpegflow/mpegflow/backfill"
 	"github.com/mpegflow/mpegflow/internal/encodespec"
 	"github.com/mpegflow/mpegflow/internal/objstore"
 	"github.com/mpegflow/mpegflow/internal/store"
 	"github.com/mpegflow/mpegflow/internal/validation"
 )
-
-// createBatchRequest is the body of POST /v1/batches: a workflow (the
-// organization's workflow_id or a built-in name) applied to every input of a
-// source, on the backfill lane of a pool.
-type createBatchRequest struct {
-	// Key makes the submission idempotent: the same key returns the same
-	// batch (a re-run resumes it). Default: a hash of the request itself.
-	Key            string          `json:"key,omitempty"`
-	WorkflowID     string          `json:"workflow_id,omitempty"`
-	Workflow       string          `json:"workflow,omitempty"`
-	Source         backfill.Source `json:"source"`
-	Pool           string          `json:"pool,omitempty"`
-	Lane           string          `json:"lane,omitempty"`
-	MaxAttempts    int             `json:"max_attempts,omitempty"`
-	MaxConcurrency *int            `json:"max_concurrency,omitempty"`
-	// SubmitRate caps how many jobs per second are released to workers.
-	SubmitRate *float64 `json:"submit_rate,omitempty"`
-}
-
-// batchResponse is a batch with its job counters, status and ETA.
-type batchResponse struct {
-	store.Batch
-	Status   string            `json:"status"`
-	Counts   store.BatchCounts `json:"counts"`
-	ETA      *time.Time        `json:"eta,omitempty"`
-	Affected *int64            `json:"affected_jobs,omitempty"`
-}
 
 // Bounds of the batch caps.
 const (
@@ -55,18 +29,18 @@ const (
 // BatchKicker starts expanding a newly accepted batch at once.
 type BatchKicker interface{ Kick() }
 
-func (s *Server) parseBatchRequest(req *createBatchRequest, orgID uuid.UUID) (store.NewBatch, error) {
+func (s *Server) parseBatchRequest(req *apiv1.BatchRequest, orgID uuid.UUID) (store.NewBatch, error) {
 	var errs validation.Errors
 	nb := store.NewBatch{OrgID: orgID, PoolID: req.Pool, MaxAttempts: req.MaxAttempts,
 		MaxConcurrency: req.MaxConcurrency, SubmitRate: req.SubmitRate}
 	if nb.PoolID == "" {
-		nb.PoolID = store.DefaultPoolID
+		nb.PoolID = apiv1.DefaultPoolID
 		req.Pool = nb.PoolID
 	}
 	if req.Lane == "" {
-		req.Lane = store.LaneBackfill
+		req.Lane = apiv1.LaneBackfill
 	}
-	if req.Lane != store.LaneBackfill {
+	if req.Lane != apiv1.LaneBackfill {
 		errs.Add("lane", "batches run on the backfill lane only, so they never delay live work")
 	}
 	if nb.MaxAttempts == 0 {
@@ -113,17 +87,18 @@ func (s *Server) parseBatchRequest(req *createBatchRequest, orgID uuid.UUID) (st
 func (s *Server) createBatch(c *fiber.Ctx) error {
 	p := principal(c)
 	ctx := c.UserContext()
-	var req createBatchRequest
+	var req apiv1.BatchRequest
 	if err := decodeJSON(c, &req); err != nil {
 		return err
 	}
+	src := backfill.Source(req.Source)
 	nb, err := s.parseBatchRequest(&req, p.OrgID)
 	objects, serr := s.scopes.Scope(ctx, p.OrgID)
 	if serr != nil {
 		return serr
 	}
 	scope := backfill.Scope{Objects: objects, Guard: s.guard}
-	plan, perr := backfill.NewPlan(ctx, &req.Source, scope, backfill.StoreAssets{Store: s.store})
+	plan, perr := backfill.NewPlan(ctx, &src, scope, backfill.StoreAssets{Store: s.store})
 	if ve, ok := validation.As(err); ok {
 		pe, _ := validation.As(perr)
 		return invalid(append(ve, pe...))
@@ -131,6 +106,7 @@ func (s *Server) createBatch(c *fiber.Ctx) error {
 	if perr != nil {
 		return perr
 	}
+	req.Source = apiv1.BatchSource(src) // as normalized by NewPlan
 	// The request, normalized, identifies the batch: its hash is the
 	// default key, so re-running the same command finds the same batch.
 	key := req.Key
@@ -142,7 +118,7 @@ func (s *Server) createBatch(c *fiber.Ctx) error {
 	if nb.Key == "" {
 		nb.Key = "sha256:" + hex.EncodeToString(sum[:])
 	}
-	nb.Source = mustJSON(req.Source)
+	nb.Source = mustJSON(src)
 	if existing, found, err := s.store.BatchByKey(ctx, p.OrgID, nb.Key, nb.RequestHash); err != nil {
 		return err
 	} else if found {
@@ -162,7 +138,7 @@ func (s *Server) createBatch(c *fiber.Ctx) error {
 	if err != nil {
 		return fmt.Errorf("read batch source: %w", err)
 	}
-	if sum2.Malformed > 0 && req.Source.OnError != backfill.OnErrorSkip {
+	if sum2.Malformed > 0 && src.OnError != backfill.OnErrorSkip {
 		var errs validation.Errors
 		for _, le := range sum2.LineErrors {
 			errs.Add(fmt.Sprintf("source.lines[%d]", le.Line), "%s", le.Detail)
@@ -174,8 +150,8 @@ func (s *Server) createBatch(c *fiber.Ctx) error {
 	switch {
 	case sum2.Inputs > backfill.MaxInputs:
 		return invalidField("source", "more than %d inputs; split the source into several batches", backfill.MaxInputs)
-	case sum2.Inputs == 0 && req.Source.Kind() == backfill.KindPrefix:
-		return invalidField("source.prefix", "no objects under %s match the include and exclude patterns", req.Source.Prefix)
+	case sum2.Inputs == 0 && src.Kind() == backfill.KindPrefix:
+		return invalidField("source.prefix", "no objects under %s match the include and exclude patterns", src.Prefix)
 	case sum2.Inputs == 0:
 		return invalidField("source.manifest_asset_id", "the manifest has no valid inputs (%d malformed lines)", sum2.Malformed)
 	}
@@ -205,8 +181,8 @@ func (s *Server) replayBatch(c *fiber.Ctx, b store.Batch) error {
 	return c.JSON(s.batchView(b, counts))
 }
 
-func (s *Server) batchView(b store.Batch, counts store.BatchCounts) batchResponse {
-	return batchResponse{Batch: b, Status: b.Phase(counts), Counts: counts, ETA: b.ETA(counts, time.Now())}
+func (s *Server) batchView(b store.Batch, counts store.BatchCounts) apiv1.Batch {
+	return batchOut(b, counts, time.Now())
 }
 
 func (s *Server) listBatches(c *fiber.Ctx) error {
@@ -218,7 +194,7 @@ func (s *Server) listBatches(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(pageOf(bs, page, func(b store.Batch) (time.Time, uuid.UUID) { return b.CreatedAt, b.ID }))
+	return c.JSON(pageOf(bs, page, func(b store.Batch) (time.Time, uuid.UUID) { return b.CreatedAt, b.ID }, batchSummaryOut))
 }
 
 func (s *Server) getBatch(c *fiber.Ctx) error {
@@ -244,7 +220,7 @@ func (s *Server) cancelBatch(c *fiber.Ctx) error {
 		return notFoundOr(err, "batch")
 	}
 	if s.cfg.Metrics != nil {
-		s.cfg.Metrics.JobsTotal.WithLabelValues(store.JobCancelled).Add(float64(n))
+		s.cfg.Metrics.JobsTotal.WithLabelValues(apiv1.JobCancelled).Add(float64(n))
 	}
 	_, counts, err := s.store.GetBatch(c.UserContext(), orgID, id)
 	if err != nil {

@@ -17,6 +17,7 @@ import (
 
 	"github.com/google/uuid"
 
+	apiv1 "github.com/mpegflow/mpegflow/api/v1"
 	"github.com/mpegflow/mpegflow/backfill"
 	"github.com/mpegflow/mpegflow/internal/auth"
 	"github.com/mpegflow/mpegflow/internal/events"
@@ -128,7 +129,7 @@ func BenchmarkBatchExpansion(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		var created batchResponse
+		var created apiv1.Batch
 		if err := json.NewDecoder(resp.Body).Decode(&created); err != nil || resp.StatusCode != http.StatusCreated {
 			b.Fatalf("POST /v1/batches: %d %v", resp.StatusCode, err)
 		}
@@ -143,7 +144,7 @@ func BenchmarkBatchExpansion(b *testing.B) {
 		if n != inputs {
 			b.Fatalf("expanded %d jobs, want %d", n, inputs)
 		}
-		if l, _ := q.Len(ctx, store.DefaultPoolID, store.LaneBackfill); l != int64(inputs*(i+1)) {
+		if l, _ := q.Len(ctx, store.DefaultPoolID, apiv1.LaneBackfill); l != int64(inputs*(i+1)) {
 			b.Fatalf("backfill lane holds %d ids, want %d", l, inputs*(i+1))
 		}
 		expandSecs += done.Sub(accepted).Seconds()

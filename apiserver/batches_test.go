@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 	testingclock "k8s.io/utils/clock/testing"
 
+	apiv1 "github.com/mpegflow/mpegflow/api/v1"
 	"github.com/mpegflow/mpegflow/backfill"
 	"github.com/mpegflow/mpegflow/internal/auth"
 	"github.com/mpegflow/mpegflow/internal/queue"
@@ -36,12 +37,12 @@ func (f *fixture) library(t *testing.T, dir string, names ...string) string {
 // manifest uploads body as an asset of org A and returns its id.
 func (f *fixture) manifest(t *testing.T, body string) string {
 	t.Helper()
-	var a assetResponse
+	var a apiv1.Asset
 	f.mustDo(t, http.StatusCreated, "POST", "/v1/assets", f.keys[auth.Editor], map[string]any{"filename": "m.jsonl", "size_bytes": len(body)}, &a)
-	stored, err := f.store.GetAsset(t.Context(), f.orgA.ID, a.ID)
+	stored, err := f.store.GetAsset(t.Context(), f.orgA.ID, uuid.MustParse(a.ID))
 	require.NoError(t, err)
 	require.NoError(t, f.objects.Put(t.Context(), stored.ObjectKey, bytes.NewReader([]byte(body))))
-	return a.ID.String()
+	return a.ID
 }
 
 func (f *fixture) expander(t *testing.T, cfg backfill.Config) *backfill.Expander {
@@ -52,9 +53,9 @@ func (f *fixture) expander(t *testing.T, cfg backfill.Config) *backfill.Expander
 	return e
 }
 
-func (f *fixture) batch(t *testing.T, id uuid.UUID) batchResponse {
+func (f *fixture) batch(t *testing.T, id uuid.UUID) apiv1.Batch {
 	t.Helper()
-	var b batchResponse
+	var b apiv1.Batch
 	f.mustDo(t, http.StatusOK, "GET", "/v1/batches/"+id.String(), f.keys[auth.Viewer], nil, &b)
 	return b
 }
@@ -75,7 +76,7 @@ func TestBatchFromPrefix(t *testing.T) {
 	prefix := f.library(t, "library", "a.mp4", "b.mp4", "sub/c.mp4", "d.txt", "skip/e.mp4", "f .mp4")
 	body := map[string]any{"workflow": "mp4-720p", "source": map[string]any{
 		"prefix": prefix, "include": []string{"*.mp4"}, "exclude": []string{"skip/*"}}}
-	var b batchResponse
+	var b apiv1.Batch
 	f.mustDo(t, http.StatusCreated, "POST", "/v1/batches", f.keys[auth.Editor], body, &b)
 	assert.Equal(t, int64(4), b.Expected)
 	assert.Equal(t, store.PhaseExpanding, b.Status)
@@ -85,17 +86,17 @@ func TestBatchFromPrefix(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, 4, n)
 
-	got := f.batch(t, b.ID)
-	assert.Equal(t, store.BatchCounts{Total: 4, Queued: 4}, got.Counts)
+	got := f.batch(t, uuid.MustParse(b.ID))
+	assert.Equal(t, apiv1.BatchCounts{Total: 4, Queued: 4}, got.Counts)
 	assert.Equal(t, store.PhaseRunning, got.Status)
-	assert.Equal(t, int64(4), f.laneLen(t, store.LaneBackfill))
-	assert.Zero(t, f.laneLen(t, store.LaneLive), "a batch never touches the live lane")
+	assert.Equal(t, int64(4), f.laneLen(t, apiv1.LaneBackfill))
+	assert.Zero(t, f.laneLen(t, apiv1.LaneLive), "a batch never touches the live lane")
 
-	var jobs list[store.Job]
+	var jobs apiv1.Page[apiv1.Job]
 	f.mustDo(t, http.StatusOK, "GET", "/v1/jobs?limit=10", f.keys[auth.Viewer], nil, &jobs)
 	var inputs []string
 	for _, j := range jobs.Items {
-		assert.Equal(t, store.LaneBackfill, j.Lane)
+		assert.Equal(t, apiv1.LaneBackfill, j.Lane)
 		inputs = append(inputs, *j.InputURL)
 	}
 	root := strings.TrimSuffix(prefix, "/")
@@ -105,7 +106,7 @@ func TestBatchFromPrefix(t *testing.T) {
 	r := f.do(t, "POST", "/v1/batches", f.keys[auth.Editor], body)
 	require.Equal(t, http.StatusOK, r.Status, "%s", r.Body)
 	assert.Equal(t, "true", r.Header.Get("Idempotent-Replayed"))
-	var again batchResponse
+	var again apiv1.Batch
 	r.json(t, &again)
 	assert.Equal(t, b.ID, again.ID)
 	assert.Equal(t, int64(4), again.Counts.Total)
@@ -114,9 +115,9 @@ func TestBatchFromPrefix(t *testing.T) {
 	assert.Zero(t, n)
 
 	// Another organization cannot see it.
-	r = f.do(t, "GET", "/v1/batches/"+b.ID.String(), f.keyB, nil)
+	r = f.do(t, "GET", "/v1/batches/"+b.ID, f.keyB, nil)
 	assert.Equal(t, http.StatusNotFound, r.Status)
-	r = f.do(t, "POST", "/v1/batches/"+b.ID.String()+"/cancel", f.keyB, nil)
+	r = f.do(t, "POST", "/v1/batches/"+b.ID+"/cancel", f.keyB, nil)
 	assert.Equal(t, http.StatusNotFound, r.Status)
 }
 
@@ -173,13 +174,13 @@ func TestBatchBadInput(t *testing.T) {
 	assert.Contains(t, r.fields(t), "source")
 
 	// Nothing was half-created.
-	var bs list[store.Batch]
+	var bs apiv1.Page[apiv1.BatchSummary]
 	f.mustDo(t, http.StatusOK, "GET", "/v1/batches", f.keys[auth.Viewer], nil, &bs)
 	assert.Empty(t, bs.Items)
-	var js list[store.Job]
+	var js apiv1.Page[apiv1.Job]
 	f.mustDo(t, http.StatusOK, "GET", "/v1/jobs", f.keys[auth.Viewer], nil, &js)
 	assert.Empty(t, js.Items)
-	assert.Zero(t, f.laneLen(t, store.LaneBackfill))
+	assert.Zero(t, f.laneLen(t, apiv1.LaneBackfill))
 }
 
 // TestBatchManifestSkip: on_error=skip expands the good lines and reports
@@ -199,11 +200,11 @@ func TestBatchManifestSkip(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			id := f.manifest(t, tc.body)
-			var b batchResponse
+			var b apiv1.Batch
 			f.mustDo(t, http.StatusCreated, "POST", "/v1/batches", f.keys[auth.Editor], map[string]any{
 				"workflow": "mp4-720p", "source": map[string]any{"manifest_asset_id": id, "format": tc.format, "on_error": "skip"}}, &b)
 			assert.Equal(t, tc.expected, b.Expected)
-			assert.Equal(t, tc.skipped, b.Skipped)
+			assert.Equal(t, tc.skipped, b.SkippedLines)
 			var lines []backfill.LineError
 			require.NoError(t, json.Unmarshal(b.LineErrors, &lines))
 			var got []int64
@@ -214,7 +215,7 @@ func TestBatchManifestSkip(t *testing.T) {
 
 			_, err := f.expander(t, backfill.Config{ChunkSize: 1}).ExpandOnce(t.Context())
 			require.NoError(t, err)
-			after := f.batch(t, b.ID)
+			after := f.batch(t, uuid.MustParse(b.ID))
 			assert.Equal(t, store.BatchExpanded, after.Expansion)
 			assert.Equal(t, int64(2), after.Counts.Total, "a.mp4 twice is one job")
 			assert.Equal(t, tc.expected-2, after.Duplicates)
@@ -270,7 +271,7 @@ func TestBatchExpansionResumes(t *testing.T) {
 		fmt.Fprintf(&sb, "{\"input\":\"%sclip-%03d.mp4\"}\n", root, i)
 	}
 	id := f.manifest(t, sb.String())
-	var b batchResponse
+	var b apiv1.Batch
 	f.mustDo(t, http.StatusCreated, "POST", "/v1/batches", f.keys[auth.Editor], map[string]any{
 		"workflow": "mp4-720p", "source": map[string]any{"manifest_asset_id": id}}, &b)
 
@@ -282,7 +283,7 @@ func TestBatchExpansionResumes(t *testing.T) {
 	n, err := crashing.ExpandOnce(t.Context())
 	require.Error(t, err, "the read fails after 25 lines")
 	assert.Equal(t, 20, n, "two chunks of 10 committed before the failure")
-	mid := f.batch(t, b.ID)
+	mid := f.batch(t, uuid.MustParse(b.ID))
 	assert.Equal(t, int64(20), mid.Counts.Total)
 	assert.Equal(t, store.PhaseExpanding, mid.Status)
 
@@ -299,26 +300,26 @@ func TestBatchExpansionResumes(t *testing.T) {
 	}
 	created := <-done + <-done
 	assert.Equal(t, inputs-20, created)
-	end := f.batch(t, b.ID)
+	end := f.batch(t, uuid.MustParse(b.ID))
 	assert.Equal(t, store.BatchExpanded, end.Expansion)
 	assert.Equal(t, int64(inputs), end.Counts.Total)
 	assert.Equal(t, int64(inputs), end.Expanded)
 	assert.Zero(t, end.Duplicates, "the resumed walk starts at the cursor, not at line 1")
-	assert.Equal(t, int64(inputs), f.laneLen(t, store.LaneBackfill))
+	assert.Equal(t, int64(inputs), f.laneLen(t, apiv1.LaneBackfill))
 }
 
 // claimNext pops the next backfill id and claims it as worker pod.
 func (f *fixture) claimNext(t *testing.T, pod string) (uuid.UUID, bool) {
 	t.Helper()
-	res, raw, err := f.queue.Pop(t.Context(), store.DefaultPoolID, store.LaneBackfill)
+	res, raw, err := f.queue.Pop(t.Context(), store.DefaultPoolID, apiv1.LaneBackfill)
 	require.NoError(t, err)
 	if res != queue.PopJob {
 		return uuid.Nil, false
 	}
 	id := uuid.MustParse(raw)
-	_, err = f.store.RegisterWorker(t.Context(), store.Worker{ID: pod, PoolID: store.DefaultPoolID, Lane: store.LaneBackfill}, time.Now())
+	_, err = f.store.RegisterWorker(t.Context(), store.Worker{ID: pod, PoolID: store.DefaultPoolID, Lane: apiv1.LaneBackfill}, time.Now())
 	require.NoError(t, err)
-	_, err = f.store.ClaimJob(t.Context(), id, store.DefaultPoolID, store.LaneBackfill, pod, []byte(pod), time.Now(), time.Now().Add(time.Minute))
+	_, err = f.store.ClaimJob(t.Context(), id, store.DefaultPoolID, apiv1.LaneBackfill, pod, []byte(pod), time.Now(), time.Now().Add(time.Minute))
 	require.NoError(t, err)
 	return id, true
 }
@@ -332,13 +333,13 @@ func TestBatchCaps(t *testing.T) {
 	clk := testingclock.NewFakeClock(time.Now())
 	e := f.expander(t, backfill.Config{Clock: clk})
 
-	var b batchResponse
+	var b apiv1.Batch
 	f.mustDo(t, http.StatusCreated, "POST", "/v1/batches", f.keys[auth.Editor], map[string]any{
 		"workflow": "mp4-720p", "max_concurrency": 2, "source": map[string]any{"prefix": prefix}}, &b)
 	_, err := e.ExpandOnce(t.Context())
 	require.NoError(t, err)
-	assert.Zero(t, f.laneLen(t, store.LaneBackfill), "a limited batch's jobs are held until released")
-	assert.Equal(t, int64(5), f.batch(t, b.ID).Counts.Held)
+	assert.Zero(t, f.laneLen(t, apiv1.LaneBackfill), "a limited batch's jobs are held until released")
+	assert.Equal(t, int64(5), f.batch(t, uuid.MustParse(b.ID)).Counts.Held)
 
 	steps := []struct {
 		name        string
@@ -353,10 +354,10 @@ func TestBatchCaps(t *testing.T) {
 			f.claimNext(t, "pod-2")
 		}, 0, 2},
 		{"one finished, one released", func(t *testing.T) {
-			var jobs list[store.Job]
+			var jobs apiv1.Page[apiv1.Job]
 			f.mustDo(t, http.StatusOK, "GET", "/v1/jobs?status=running", f.keys[auth.Viewer], nil, &jobs)
 			require.NotEmpty(t, jobs.Items)
-			f.mustDo(t, http.StatusOK, "POST", "/v1/jobs/"+jobs.Items[0].ID.String()+"/cancel", f.keys[auth.Editor], nil, nil)
+			f.mustDo(t, http.StatusOK, "POST", "/v1/jobs/"+jobs.Items[0].ID+"/cancel", f.keys[auth.Editor], nil, nil)
 		}, 1, 1},
 	}
 	for _, s := range steps {
@@ -364,23 +365,23 @@ func TestBatchCaps(t *testing.T) {
 		n, err := e.ReleaseOnce(t.Context())
 		require.NoError(t, err, s.name)
 		assert.Equal(t, s.wantRelease, n, s.name)
-		c := f.batch(t, b.ID).Counts
+		c := f.batch(t, uuid.MustParse(b.ID)).Counts
 		assert.Equal(t, s.wantRunning, c.Running, s.name)
 		assert.LessOrEqual(t, c.Running+(c.Queued-c.Held), int64(2), "%s: never more than max_concurrency in flight", s.name)
 	}
 
 	// submit_rate: one job per second.
 	prefix2 := f.library(t, "rate", "1.mp4", "2.mp4", "3.mp4")
-	var r batchResponse
+	var r apiv1.Batch
 	f.mustDo(t, http.StatusCreated, "POST", "/v1/batches", f.keys[auth.Editor], map[string]any{
 		"workflow": "mp4-720p", "submit_rate": 1, "source": map[string]any{"prefix": prefix2}}, &r)
 	_, err = e.ExpandOnce(t.Context())
 	require.NoError(t, err)
-	before := f.batch(t, r.ID).Counts.Held
+	before := f.batch(t, uuid.MustParse(r.ID)).Counts.Held
 	release := func() int64 {
 		_, err := e.ReleaseOnce(t.Context())
 		require.NoError(t, err)
-		return before - f.batch(t, r.ID).Counts.Held
+		return before - f.batch(t, uuid.MustParse(r.ID)).Counts.Held
 	}
 	assert.Equal(t, int64(1), release(), "the first second's token")
 	clk.Step(500 * time.Millisecond)
@@ -396,7 +397,7 @@ func TestBatchCancelAndRetry(t *testing.T) {
 	f := newFixture(t)
 	prefix := f.library(t, "cr", "1.mp4", "2.mp4", "3.mp4", "4.mp4")
 	e := f.expander(t, backfill.Config{})
-	var b batchResponse
+	var b apiv1.Batch
 	f.mustDo(t, http.StatusCreated, "POST", "/v1/batches", f.keys[auth.Editor], map[string]any{
 		"workflow": "mp4-720p", "max_attempts": 1, "source": map[string]any{"prefix": prefix}}, &b)
 	_, err := e.ExpandOnce(t.Context())
@@ -408,18 +409,18 @@ func TestBatchCancelAndRetry(t *testing.T) {
 	require.NoError(t, err)
 	running, _ := f.claimNext(t, "pod-r")
 
-	var retried batchResponse
-	f.mustDo(t, http.StatusOK, "POST", "/v1/batches/"+b.ID.String()+"/retry-failed", f.keys[auth.Editor], nil, &retried)
+	var retried apiv1.Batch
+	f.mustDo(t, http.StatusOK, "POST", "/v1/batches/"+b.ID+"/retry-failed", f.keys[auth.Editor], nil, &retried)
 	require.NotNil(t, retried.Affected)
 	assert.Equal(t, int64(1), *retried.Affected)
-	assert.Equal(t, store.BatchCounts{Total: 4, Queued: 3, Running: 1}, retried.Counts)
-	assert.Equal(t, int64(3), f.laneLen(t, store.LaneBackfill), "two never claimed plus the retried one")
+	assert.Equal(t, apiv1.BatchCounts{Total: 4, Queued: 3, Running: 1}, retried.Counts)
+	assert.Equal(t, int64(3), f.laneLen(t, apiv1.LaneBackfill), "two never claimed plus the retried one")
 
-	var cancelled batchResponse
-	f.mustDo(t, http.StatusOK, "POST", "/v1/batches/"+b.ID.String()+"/cancel", f.keys[auth.Editor], nil, &cancelled)
+	var cancelled apiv1.Batch
+	f.mustDo(t, http.StatusOK, "POST", "/v1/batches/"+b.ID+"/cancel", f.keys[auth.Editor], nil, &cancelled)
 	assert.Equal(t, store.PhaseCancelled, cancelled.Status)
 	assert.Equal(t, int64(3), *cancelled.Affected)
-	assert.Equal(t, store.BatchCounts{Total: 4, Running: 1, Cancelled: 3}, cancelled.Counts)
+	assert.Equal(t, apiv1.BatchCounts{Total: 4, Running: 1, Cancelled: 3}, cancelled.Counts)
 	j, err := f.store.GetJob(t.Context(), f.orgA.ID, running)
 	require.NoError(t, err)
 	assert.Equal(t, store.JobRunning, j.Status, "a started job is not cancelled by its batch")
@@ -427,12 +428,12 @@ func TestBatchCancelAndRetry(t *testing.T) {
 	// Claims skip the cancelled ids left in Redis.
 	_, ok := func() (uuid.UUID, bool) {
 		for {
-			res, raw, err := f.queue.Pop(t.Context(), store.DefaultPoolID, store.LaneBackfill)
+			res, raw, err := f.queue.Pop(t.Context(), store.DefaultPoolID, apiv1.LaneBackfill)
 			require.NoError(t, err)
 			if res != queue.PopJob {
 				return uuid.Nil, false
 			}
-			_, err = f.store.ClaimJob(t.Context(), uuid.MustParse(raw), store.DefaultPoolID, store.LaneBackfill, "pod-x", nil, time.Now(), time.Now())
+			_, err = f.store.ClaimJob(t.Context(), uuid.MustParse(raw), store.DefaultPoolID, apiv1.LaneBackfill, "pod-x", nil, time.Now(), time.Now())
 			if err == nil {
 				return uuid.MustParse(raw), true
 			}
@@ -441,8 +442,8 @@ func TestBatchCancelAndRetry(t *testing.T) {
 	}()
 	assert.False(t, ok, "no cancelled job can be claimed")
 
-	r := f.do(t, "POST", "/v1/batches/"+b.ID.String()+"/retry-failed", f.keys[auth.Editor], nil)
+	r := f.do(t, "POST", "/v1/batches/"+b.ID+"/retry-failed", f.keys[auth.Editor], nil)
 	assert.Equal(t, http.StatusConflict, r.Status, "%s", r.Body)
-	r = f.do(t, "POST", "/v1/batches/"+b.ID.String()+"/cancel", f.keys[auth.Viewer], nil)
+	r = f.do(t, "POST", "/v1/batches/"+b.ID+"/cancel", f.keys[auth.Viewer], nil)
 	assert.Equal(t, http.StatusForbidden, r.Status)
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"github.com/google/uuid"
 
+	apiv1 "github.com/mpegflow/mpegflow/api/v1"
 	"github.com/mpegflow/mpegflow/internal/store"
 	"github.com/mpegflow/mpegflow/internal/strictjson"
 	"github.com/mpegflow/mpegflow/internal/validation"
@@ -122,17 +123,15 @@ func timeParam(c *fiber.Ctx, name string) (*time.Time, error) {
 	return &t, nil
 }
 
-// list is the envelope of every paged collection.
-type list[T any] struct {
-	Items      []T    `json:"items"`
-	NextCursor string `json:"next_cursor,omitempty"`
+// listOf is a collection that is never paged, mapped to the wire.
+func listOf[R, W any](items []R, out func(R) W) apiv1.Page[W] {
+	return apiv1.Page[W]{Items: mapAll(items, out)}
 }
 
-func pageOf[T any](items []T, page store.Page, key func(T) (time.Time, uuid.UUID)) list[T] {
-	out := list[T]{Items: items}
-	if out.Items == nil {
-		out.Items = []T{}
-	}
+// pageOf maps one page of rows to the wire with the cursor of the next
+// page when this one is full.
+func pageOf[R, W any](items []R, page store.Page, key func(R) (time.Time, uuid.UUID), wire func(R) W) apiv1.Page[W] {
+	out := apiv1.Page[W]{Items: mapAll(items, wire)}
 	limit := page.Limit
 	if limit <= 0 {
 		limit = 50

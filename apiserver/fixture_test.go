@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 	clocktesting "k8s.io/utils/clock/testing"
 
+	apiv1 "github.com/mpegflow/mpegflow/api/v1"
 	"github.com/mpegflow/mpegflow/internal/auth"
 	"github.com/mpegflow/mpegflow/internal/events"
 	"github.com/mpegflow/mpegflow/internal/netguard"
@@ -158,9 +159,9 @@ func (f *fixture) mustDo(t *testing.T, status int, method, path, key string, v a
 }
 
 // submitJob creates a job in org A through the API.
-func (f *fixture) submitJob(t *testing.T, key string, body map[string]any) store.Job {
+func (f *fixture) submitJob(t *testing.T, key string, body map[string]any) apiv1.Job {
 	t.Helper()
-	var j store.Job
+	var j apiv1.Job
 	f.mustDo(t, http.StatusCreated, "POST", "/v1/jobs", key, body, &j)
 	return j
 }

@@ -16,9 +16,9 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	apiv1 "github.com/mpegflow/mpegflow/api/v1"
 	"github.com/mpegflow/mpegflow/internal/auth"
 	"github.com/mpegflow/mpegflow/internal/encodespec"
-	"github.com/mpegflow/mpegflow/internal/store"
 )
 
 // The hostile-input contracts of issue 14: what the API answers to storage
@@ -590,12 +590,12 @@ func (w *hostileWorld) uploadManifest(t *testing.T, input string) string {
 	doc, err := json.Marshal(map[string]string{"input": input})
 	require.NoError(t, err)
 	doc = append(doc, '\n')
-	var a assetResponse
+	var a apiv1.Asset
 	w.f.mustDo(t, 201, "POST", "/v1/assets", w.f.keyB, map[string]any{"filename": "m.jsonl", "size_bytes": len(doc)}, &a)
-	st, err := w.f.store.GetAsset(t.Context(), w.f.orgB.ID, a.ID)
+	st, err := w.f.store.GetAsset(t.Context(), w.f.orgB.ID, uuid.MustParse(a.ID))
 	require.NoError(t, err)
 	require.NoError(t, w.f.objects.Put(t.Context(), st.ObjectKey, bytes.NewReader(doc)))
-	return a.ID.String()
+	return a.ID
 }
 
 // TestHostileMemberIdentity: people belong to several organizations, so B
@@ -616,7 +616,7 @@ func TestHostileMemberIdentity(t *testing.T) {
 	}
 	nameIn := func(t *testing.T, key, email string) string {
 		t.Helper()
-		var ms list[store.Member]
+		var ms apiv1.Page[apiv1.Member]
 		f.mustDo(t, 200, "GET", "/v1/members", key, nil, &ms)
 		for _, m := range ms.Items {
 			if m.Email == email {
@@ -668,7 +668,7 @@ func (w *hostileWorld) invitationB() string {
 	if w.b[kindMember] == "" {
 		return "mfi_aaaaaaaa_aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
 	}
-	var inv invitationCreated
+	var inv apiv1.InvitationCreated
 	w.f.mustDo(w.t, 201, "POST", "/v1/members/"+w.b[kindMember]+"/invitations", w.f.keyB, map[string]any{}, &inv)
 	return inv.Token
 }

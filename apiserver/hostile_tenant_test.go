@@ -19,6 +19,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	apiv1 "github.com/mpegflow/mpegflow/api/v1"
 	"github.com/mpegflow/mpegflow/internal/auth"
 	"github.com/mpegflow/mpegflow/internal/events"
 	"github.com/mpegflow/mpegflow/internal/store"
@@ -350,67 +351,67 @@ func (f *fixture) tenantObjects(t *testing.T, org store.Organization, key, tag s
 	t.Helper()
 	ctx := t.Context()
 	ids = map[objKind]string{kindOrg: org.ID.String()}
-	var pool poolResponse
+	var pool apiv1.Pool
 	f.mustDo(t, 201, "POST", "/v1/pools", key, map[string]any{"name": "pool-" + tag}, &pool)
 	ids[kindPool] = pool.ID
-	var wf store.Workflow
+	var wf apiv1.Workflow
 	f.mustDo(t, 201, "POST", "/v1/workflows", key, map[string]any{"name": "workflow-" + tag, "description": "description-" + tag, "spec": json.RawMessage(hostileSpec)}, &wf)
-	ids[kindWorkflow] = wf.ID.String()
-	var asset assetResponse
+	ids[kindWorkflow] = wf.ID
+	var asset apiv1.Asset
 	f.mustDo(t, 201, "POST", "/v1/assets", key, map[string]any{"filename": "asset-" + tag + ".mp4", "content_type": "video/mp4", "size_bytes": 1}, &asset)
-	ids[kindAsset] = asset.ID.String()
-	var upload assetResponse
+	ids[kindAsset] = asset.ID
+	var upload apiv1.Asset
 	f.mustDo(t, 201, "POST", "/v1/assets", key, map[string]any{"filename": "upload-" + tag + ".mov", "size_bytes": testUploads.MultipartThreshold + 1}, &upload)
 	require.NotNil(t, upload.Multipart)
-	ids[kindUpload] = upload.ID.String()
-	var hook webhookCreated
+	ids[kindUpload] = upload.ID
+	var hook apiv1.WebhookCreated
 	f.mustDo(t, 201, "POST", "/v1/webhooks", key, map[string]any{"url": "https://hooks-" + tag + ".example.com/h", "description": "hook-" + tag, "events": []string{"job.queued", "job.completed"}}, &hook)
-	ids[kindWebhook] = hook.ID.String()
-	var job store.Job
+	ids[kindWebhook] = hook.ID
+	var job apiv1.Job
 	body := fmt.Sprintf(`{"input":{"asset_id":%q},"workflow_id":%q,"pool":%q,"metadata":{"note":"metadata-%s"}}`, asset.ID, wf.ID, pool.ID, tag)
 	r := f.raw(t, "POST", "/v1/jobs", key, []byte(body), map[string]string{"Idempotency-Key": "idem-" + tag})
 	require.Equal(t, 201, r.Status, "%s", r.Body)
 	r.json(t, &job)
-	ids[kindJob] = job.ID.String()
-	var deliveries list[store.WebhookDelivery]
-	f.mustDo(t, 200, "GET", "/v1/webhooks/"+hook.ID.String()+"/deliveries", key, nil, &deliveries)
+	ids[kindJob] = job.ID
+	var deliveries apiv1.Page[apiv1.WebhookDelivery]
+	f.mustDo(t, 200, "GET", "/v1/webhooks/"+hook.ID+"/deliveries", key, nil, &deliveries)
 	require.NotEmpty(t, deliveries.Items)
-	ids[kindDelivery] = deliveries.Items[0].ID.String()
+	ids[kindDelivery] = deliveries.Items[0].ID
 
 	// A finished job with an output, run by a worker of the pool.
 	done := f.submitJob(t, key, map[string]any{"input": map[string]any{"url": "https://media-" + tag + ".example.com/in.mp4"}, "workflow": "mp4-720p", "pool": pool.ID})
-	ids[kindFinished] = done.ID.String()
+	ids[kindFinished] = done.ID
 	worker := "pod-" + tag
-	_, err := f.store.RegisterWorker(ctx, store.Worker{ID: worker, PoolID: pool.ID, Lane: store.LaneLive}, time.Now())
+	_, err := f.store.RegisterWorker(ctx, store.Worker{ID: worker, PoolID: pool.ID, Lane: apiv1.LaneLive}, time.Now())
 	require.NoError(t, err)
 	ids[kindWorker] = worker
 	tok := []byte("claim-" + tag)
-	_, err = f.store.ClaimJob(ctx, done.ID, pool.ID, store.LaneLive, worker, tok, time.Now(), time.Now().Add(time.Minute))
+	_, err = f.store.ClaimJob(ctx, uuid.MustParse(done.ID), pool.ID, apiv1.LaneLive, worker, tok, time.Now(), time.Now().Add(time.Minute))
 	require.NoError(t, err)
 	outputs := fmt.Sprintf(`[{"name":"output-%s.mp4","kind":"video","size_bytes":1,"content_type":"video/mp4","key":"orgs/%s/jobs/%s/outputs/output-%s.mp4"}]`, tag, org.ID, done.ID, tag)
-	_, err = f.store.CompleteJob(ctx, done.ID, pool.ID, tok, json.RawMessage(outputs), store.Usage{EncodeSeconds: 1}, time.Now())
+	_, err = f.store.CompleteJob(ctx, uuid.MustParse(done.ID), pool.ID, tok, json.RawMessage(outputs), store.Usage{EncodeSeconds: 1}, time.Now())
 	require.NoError(t, err)
 
 	// A batch over a prefix of the organization's root.
 	root := "orgs/" + org.ID.String() + "/library-" + tag + "/"
 	require.NoError(t, f.objects.Put(ctx, root+"in.mp4", strings.NewReader("x")))
 	prefix = "s3://" + f.objects.Bucket() + "/" + root
-	var b batchResponse
+	var b apiv1.Batch
 	f.mustDo(t, 201, "POST", "/v1/batches", key, map[string]any{"key": "batch-" + tag, "workflow": "mp4-720p", "source": map[string]any{"prefix": prefix}}, &b)
-	ids[kindBatch] = b.ID.String()
+	ids[kindBatch] = b.ID
 
-	var m store.Member
+	var m apiv1.Member
 	f.mustDo(t, 201, "POST", "/v1/members", key, map[string]any{"email": "member-" + tag + "@" + tag + ".example", "name": "Member " + tag, "role": "viewer"}, &m)
-	ids[kindMember] = m.UserID.String()
-	var k keyCreated
+	ids[kindMember] = m.UserID
+	var k apiv1.APIKeyCreated
 	f.mustDo(t, 201, "POST", "/v1/api-keys", key, map[string]any{"name": "key-" + tag}, &k)
-	ids[kindKey] = k.ID.String()
-	var mk keyCreated
-	f.mustDo(t, 201, "POST", "/v1/members/"+m.UserID.String()+"/api-keys", key, map[string]any{"name": "member-key-" + tag}, &mk)
-	ids[kindMemberKey] = mk.ID.String()
-	var inv invitationCreated
-	f.mustDo(t, 201, "POST", "/v1/members/"+m.UserID.String()+"/invitations", key, map[string]any{}, &inv)
-	ids[kindInvite] = inv.ID.String()
+	ids[kindKey] = k.ID
+	var mk apiv1.APIKeyCreated
+	f.mustDo(t, 201, "POST", "/v1/members/"+m.UserID+"/api-keys", key, map[string]any{"name": "member-key-" + tag}, &mk)
+	ids[kindMemberKey] = mk.ID
+	var inv apiv1.InvitationCreated
+	f.mustDo(t, 201, "POST", "/v1/members/"+m.UserID+"/invitations", key, map[string]any{}, &inv)
+	ids[kindInvite] = inv.ID
 	return ids, prefix, inv.Token
 }
 
@@ -439,14 +440,14 @@ func newHostileWorld(t *testing.T) *hostileWorld {
 		ids  map[objKind]string
 		name string
 	}{{f.orgA, w.a, "grant-secret-a"}, {f.orgB, w.b, "grant-own-b"}} {
-		var g store.StorageGrant
+		var g apiv1.StorageGrant
 		f.mustDo(t, 201, "POST", "/v1/admin/organizations/"+o.org.ID.String()+"/storage-grants", f.keys[auth.SuperAdmin],
 			map[string]any{"bucket": o.name}, &g)
-		o.ids[kindGrant] = g.ID.String()
+		o.ids[kindGrant] = g.ID
 	}
 	f.mustDo(t, 200, "PATCH", "/v1/organization", keyA, map[string]any{"name": "org-secret-a"}, nil)
 	f.mustDo(t, 200, "PATCH", "/v1/organization/billing", keyA, map[string]any{"billing_email": "billing@secret-a.example", "billing_name": "billing-secret-a"}, nil)
-	var page list[store.Job]
+	var page apiv1.Page[apiv1.Job]
 	f.mustDo(t, 200, "GET", "/v1/jobs?limit=1", keyA, nil, &page)
 	require.NotEmpty(t, page.NextCursor)
 	w.cursorA = page.NextCursor
@@ -534,7 +535,7 @@ func (f *fixture) tenantState(t *testing.T, org uuid.UUID) map[string]string {
 	pools, err := f.store.ListPools(ctx, store.PoolScope{OrgID: org})
 	require.NoError(t, err)
 	for _, p := range pools {
-		for _, lane := range []string{store.LaneLive, store.LaneBackfill} {
+		for _, lane := range []string{apiv1.LaneLive, apiv1.LaneBackfill} {
 			n, err := f.queue.Len(ctx, p.ID, lane)
 			require.NoError(t, err)
 			state["queue "+p.ID+" "+lane] = fmt.Sprint(n)

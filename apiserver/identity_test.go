@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	apiv1 "github.com/mpegflow/mpegflow/api/v1"
 	"github.com/mpegflow/mpegflow/internal/auth"
 	"github.com/mpegflow/mpegflow/internal/store"
 )
@@ -29,9 +30,9 @@ func (f *fixture) memberID(t *testing.T, email string) uuid.UUID {
 }
 
 // addMember adds a member to the key's organization through the API.
-func (f *fixture) addMember(t *testing.T, key, email, name string, role auth.Role) store.Member {
+func (f *fixture) addMember(t *testing.T, key, email, name string, role auth.Role) apiv1.Member {
 	t.Helper()
-	var m store.Member
+	var m apiv1.Member
 	f.mustDo(t, http.StatusCreated, "POST", "/v1/members", key, map[string]any{"email": email, "name": name, "role": role}, &m)
 	return m
 }
@@ -50,7 +51,7 @@ func TestMemberIdentityIsPerOrganization(t *testing.T) {
 	f.addMember(t, a, "y@example.com", "Alice Y", auth.Viewer)
 	blank := f.do(t, "POST", "/v1/members", b, map[string]any{"email": "Y@example.com", "role": "viewer"})
 	require.Equal(t, http.StatusCreated, blank.Status, "%s", blank.Body)
-	var bm store.Member
+	var bm apiv1.Member
 	blank.json(t, &bm)
 	assert.Empty(t, bm.Name)
 	assert.Equal(t, "Y@example.com", bm.Email, "B sees the address as B typed it")
@@ -58,39 +59,39 @@ func TestMemberIdentityIsPerOrganization(t *testing.T) {
 
 	nameIn := func(key string, id uuid.UUID) string {
 		t.Helper()
-		var ms list[store.Member]
+		var ms apiv1.Page[apiv1.Member]
 		f.mustDo(t, http.StatusOK, "GET", "/v1/members", key, nil, &ms)
 		for _, m := range ms.Items {
-			if m.UserID == id {
+			if m.UserID == id.String() {
 				return m.Name
 			}
 		}
 		t.Fatalf("member %s not listed", id)
 		return ""
 	}
-	assert.Equal(t, "Alice", nameIn(a, alice.UserID), "B renamed A's member")
-	assert.Equal(t, "Mallory", nameIn(b, alice.UserID))
+	assert.Equal(t, "Alice", nameIn(a, uuid.MustParse(alice.UserID)), "B renamed A's member")
+	assert.Equal(t, "Mallory", nameIn(b, uuid.MustParse(alice.UserID)))
 	assert.NotContains(t, string(f.do(t, "GET", "/v1/members", b, nil).Body), "Alice")
 
 	// Renames stay in their organization too.
-	var renamed store.Member
-	f.mustDo(t, http.StatusOK, "PATCH", "/v1/members/"+alice.UserID.String(), b, map[string]any{"name": "  Mallory M  "}, &renamed)
+	var renamed apiv1.Member
+	f.mustDo(t, http.StatusOK, "PATCH", "/v1/members/"+alice.UserID, b, map[string]any{"name": "  Mallory M  "}, &renamed)
 	assert.Equal(t, "Mallory M", renamed.Name)
-	assert.Equal(t, auth.Viewer, renamed.Role, "a rename leaves the role")
-	f.mustDo(t, http.StatusOK, "PATCH", "/v1/members/"+alice.UserID.String(), a, map[string]any{"name": "Alice Smith"}, nil)
-	assert.Equal(t, "Alice Smith", nameIn(a, alice.UserID))
-	assert.Equal(t, "Mallory M", nameIn(b, alice.UserID))
-	r := f.do(t, "PATCH", "/v1/members/"+alice.UserID.String(), a, map[string]any{})
+	assert.Equal(t, string(auth.Viewer), renamed.Role, "a rename leaves the role")
+	f.mustDo(t, http.StatusOK, "PATCH", "/v1/members/"+alice.UserID, a, map[string]any{"name": "Alice Smith"}, nil)
+	assert.Equal(t, "Alice Smith", nameIn(a, uuid.MustParse(alice.UserID)))
+	assert.Equal(t, "Mallory M", nameIn(b, uuid.MustParse(alice.UserID)))
+	r := f.do(t, "PATCH", "/v1/members/"+alice.UserID, a, map[string]any{})
 	assert.Equal(t, http.StatusUnprocessableEntity, r.Status, "a patch changing nothing")
-	r = f.do(t, "PATCH", "/v1/members/"+alice.UserID.String(), a, map[string]any{"name": strings.Repeat("n", 201)})
+	r = f.do(t, "PATCH", "/v1/members/"+alice.UserID, a, map[string]any{"name": strings.Repeat("n", 201)})
 	assert.Equal(t, []string{"name"}, r.fields(t))
 
 	// The person has one user id everywhere; through B it reaches only B's
 	// membership.
-	f.mustDo(t, http.StatusNoContent, "DELETE", "/v1/members/"+alice.UserID.String(), b, nil, nil)
-	got, err := f.store.GetMember(t.Context(), f.orgA.ID, alice.UserID)
+	f.mustDo(t, http.StatusNoContent, "DELETE", "/v1/members/"+alice.UserID, b, nil, nil)
+	got, err := f.store.GetMember(t.Context(), f.orgA.ID, uuid.MustParse(alice.UserID))
 	require.NoError(t, err)
-	assert.Equal(t, store.Member{UserID: alice.UserID, Email: "x@example.com", Name: "Alice Smith", Role: auth.Editor, CreatedAt: got.CreatedAt}, got)
+	assert.Equal(t, store.Member{UserID: uuid.MustParse(alice.UserID), Email: "x@example.com", Name: "Alice Smith", Role: auth.Editor, CreatedAt: got.CreatedAt}, got)
 }
 
 // TestIssueMemberKey: an admin issues a key for a member, shown once; it
@@ -102,20 +103,20 @@ func TestIssueMemberKey(t *testing.T) {
 	f := newFixture(t)
 	admin, owner := f.keys[auth.Admin], f.keys[auth.Owner]
 	ed := f.addMember(t, owner, "ed@example.com", "Ed", auth.Editor)
-	path := "/v1/members/" + ed.UserID.String() + "/api-keys"
+	path := "/v1/members/" + ed.UserID + "/api-keys"
 
-	var k keyCreated
+	var k apiv1.APIKeyCreated
 	f.mustDo(t, http.StatusCreated, "POST", path, admin, map[string]any{"name": "ed's laptop"}, &k)
 	assert.Equal(t, ed.UserID, k.UserID)
 	require.NotNil(t, k.Role)
-	assert.Equal(t, auth.Editor, *k.Role, "the member's role by default")
+	assert.Equal(t, string(auth.Editor), *k.Role, "the member's role by default")
 	require.NotNil(t, k.CreatedBy)
-	assert.Equal(t, f.memberID(t, "admin@a.example"), *k.CreatedBy)
+	assert.Equal(t, f.memberID(t, "admin@a.example").String(), *k.CreatedBy)
 
 	// The key acts as Ed, an editor.
 	f.mustDo(t, http.StatusCreated, "POST", "/v1/jobs", k.Key, urlJob(), nil)
 	assert.Equal(t, http.StatusForbidden, f.do(t, "PATCH", "/v1/organization", k.Key, map[string]any{"name": "x"}).Status)
-	var own list[store.APIKey]
+	var own apiv1.Page[apiv1.APIKey]
 	f.mustDo(t, http.StatusOK, "GET", "/v1/api-keys", k.Key, nil, &own)
 	require.Len(t, own.Items, 1, "the key is Ed's")
 	assert.Equal(t, k.ID, own.Items[0].ID)
@@ -133,7 +134,7 @@ func TestIssueMemberKey(t *testing.T) {
 	}
 
 	// A lower role caps the key.
-	var viewerKey keyCreated
+	var viewerKey apiv1.APIKeyCreated
 	f.mustDo(t, http.StatusCreated, "POST", path, admin, map[string]any{"name": "read only", "role": "viewer"}, &viewerKey)
 	f.mustDo(t, http.StatusOK, "GET", "/v1/jobs", viewerKey.Key, nil, nil)
 	assert.Equal(t, http.StatusForbidden, f.do(t, "POST", "/v1/jobs", viewerKey.Key, urlJob()).Status)
@@ -163,12 +164,12 @@ func TestIssueMemberKey(t *testing.T) {
 			}
 		})
 	}
-	var keys list[store.APIKey]
+	var keys apiv1.Page[apiv1.APIKey]
 	f.mustDo(t, http.StatusOK, "GET", path, owner, nil, &keys)
 	assert.Len(t, keys.Items, 2, "refused requests issued nothing")
 
 	// The admin revokes it; nobody else's key id works through Ed.
-	f.mustDo(t, http.StatusOK, "DELETE", path+"/"+k.ID.String(), admin, nil, nil)
+	f.mustDo(t, http.StatusOK, "DELETE", path+"/"+k.ID, admin, nil, nil)
 	assert.Equal(t, http.StatusUnauthorized, f.do(t, "GET", "/v1/jobs", k.Key, nil).Status)
 	ownerKeys, err := f.store.ListKeys(t.Context(), f.orgA.ID, f.memberID(t, "owner@a.example"))
 	require.NoError(t, err)
@@ -186,7 +187,7 @@ func TestInvitations(t *testing.T) {
 	f := newFixture(t)
 	admin := f.keys[auth.Admin]
 	vic := f.addMember(t, f.keys[auth.Owner], "vic@example.com", "Vic", auth.Editor)
-	path := "/v1/members/" + vic.UserID.String() + "/invitations"
+	path := "/v1/members/" + vic.UserID + "/invitations"
 	redeem := func(token string) response {
 		t.Helper()
 		return f.do(t, "POST", "/v1/invitations/redeem", "", map[string]any{"token": token, "name": "vic's laptop"})
@@ -197,63 +198,63 @@ func TestInvitations(t *testing.T) {
 		assert.Equal(t, problemPrefix+slug, r.problem(t).Type)
 	}
 
-	var inv invitationCreated
+	var inv apiv1.InvitationCreated
 	f.mustDo(t, http.StatusCreated, "POST", path, admin, map[string]any{"role": "viewer"}, &inv)
 	assert.Equal(t, store.InvitationPending, inv.Status)
-	assert.Equal(t, auth.Viewer, inv.Role)
+	assert.Equal(t, string(auth.Viewer), inv.Role)
 	assert.True(t, inv.ExpiresAt.Equal(f.clock.Now().Add(72*time.Hour)), "72 hours by the server's clock: %s", inv.ExpiresAt)
 	listed := f.do(t, "GET", path, admin, nil)
 	require.Equal(t, http.StatusOK, listed.Status)
 	assert.NotContains(t, string(listed.Body), inv.Token, "a listed invitation never shows its token")
 
-	var k keyCreated
+	var k apiv1.APIKeyCreated
 	r := redeem(inv.Token)
 	require.Equal(t, http.StatusCreated, r.Status, "%s", r.Body)
 	r.json(t, &k)
 	assert.Equal(t, vic.UserID, k.UserID)
 	assert.Equal(t, "vic's laptop", k.Name)
-	var org store.Organization
+	var org apiv1.Organization
 	f.mustDo(t, http.StatusOK, "GET", "/v1/organization", k.Key, nil, &org)
-	assert.Equal(t, f.orgA.ID, org.ID)
+	assert.Equal(t, f.orgA.ID.String(), org.ID)
 	assert.Equal(t, http.StatusForbidden, f.do(t, "POST", "/v1/jobs", k.Key, urlJob()).Status, "the invitation's viewer role caps the editor's key")
 	gone(redeem(inv.Token), "invitation-redeemed")
-	var invs list[invitationResponse]
+	var invs apiv1.Page[apiv1.Invitation]
 	f.mustDo(t, http.StatusOK, "GET", path, admin, nil, &invs)
 	require.Len(t, invs.Items, 1)
 	assert.Equal(t, store.InvitationRedeemed, invs.Items[0].Status)
 	require.NotNil(t, invs.Items[0].KeyID)
 	assert.Equal(t, k.ID, *invs.Items[0].KeyID)
-	assert.Equal(t, http.StatusConflict, f.do(t, "DELETE", path+"/"+inv.ID.String(), admin, nil).Status)
+	assert.Equal(t, http.StatusConflict, f.do(t, "DELETE", path+"/"+inv.ID, admin, nil).Status)
 
 	t.Run("expired", func(t *testing.T) {
-		var inv invitationCreated
+		var inv apiv1.InvitationCreated
 		f.mustDo(t, http.StatusCreated, "POST", path, admin, map[string]any{"expires_in_seconds": 600}, &inv)
-		assert.Equal(t, auth.Editor, inv.Role, "the member's role by default")
+		assert.Equal(t, string(auth.Editor), inv.Role, "the member's role by default")
 		f.clock.SetTime(f.clock.Now().Add(10 * time.Minute))
 		gone(redeem(inv.Token), "invitation-expired")
-		var invs list[invitationResponse]
+		var invs apiv1.Page[apiv1.Invitation]
 		f.mustDo(t, http.StatusOK, "GET", path, admin, nil, &invs)
 		assert.Equal(t, store.InvitationExpired, invs.Items[0].Status)
 	})
 	t.Run("revoked", func(t *testing.T) {
-		var inv invitationCreated
+		var inv apiv1.InvitationCreated
 		f.mustDo(t, http.StatusCreated, "POST", path, admin, map[string]any{}, &inv)
-		var out invitationResponse
-		f.mustDo(t, http.StatusOK, "DELETE", path+"/"+inv.ID.String(), admin, nil, &out)
+		var out apiv1.Invitation
+		f.mustDo(t, http.StatusOK, "DELETE", path+"/"+inv.ID, admin, nil, &out)
 		assert.Equal(t, store.InvitationRevoked, out.Status)
 		gone(redeem(inv.Token), "invitation-revoked")
 	})
 	t.Run("creator no longer an admin", func(t *testing.T) {
 		boss := f.addMember(t, f.keys[auth.Owner], "boss@example.com", "", auth.Admin)
-		bossKey, _, err := f.store.CreateKey(t.Context(), f.orgA.ID, boss.UserID, "k")
+		bossKey, _, err := f.store.CreateKey(t.Context(), f.orgA.ID, uuid.MustParse(boss.UserID), "k")
 		require.NoError(t, err)
-		var inv invitationCreated
+		var inv apiv1.InvitationCreated
 		f.mustDo(t, http.StatusCreated, "POST", path, bossKey, map[string]any{}, &inv)
-		f.mustDo(t, http.StatusOK, "PATCH", "/v1/members/"+boss.UserID.String(), f.keys[auth.Owner], map[string]any{"role": "editor"}, nil)
+		f.mustDo(t, http.StatusOK, "PATCH", "/v1/members/"+boss.UserID, f.keys[auth.Owner], map[string]any{"role": "editor"}, nil)
 		gone(redeem(inv.Token), "invitation-revoked")
 	})
 	t.Run("matches nothing", func(t *testing.T) {
-		var inv invitationCreated
+		var inv apiv1.InvitationCreated
 		f.mustDo(t, http.StatusCreated, "POST", path, admin, map[string]any{}, &inv)
 		unknown, _, _ := auth.NewInvitationToken()
 		var bodies []string

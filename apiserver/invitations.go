@@ -8,6 +8,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"github.com/google/uuid"
 
+	apiv1 "github.com/mpegflow/mpegflow/api/v1"
 	"github.com/mpegflow/mpegflow/internal/auth"
 	"github.com/mpegflow/mpegflow/internal/store"
 	"github.com/mpegflow/mpegflow/internal/validation"
@@ -26,35 +27,9 @@ const (
 	maxInvitationTTL     = 7 * 24 * time.Hour
 )
 
-type createInvitationRequest struct {
-	// Role is the most the key made from the invitation may do (default:
-	// the member's role).
-	Role string `json:"role,omitempty"`
-	// ExpiresInSeconds is how long the token may be redeemed (default 72 h,
-	// 300 to 604800).
-	ExpiresInSeconds int `json:"expires_in_seconds,omitempty"`
-}
-
-// invitationResponse is an invitation with its state at the server's clock.
-type invitationResponse struct {
-	store.Invitation
-	Status string `json:"status"` // pending, redeemed, revoked or expired
-}
-
-// invitationCreated is the only response that carries a token.
-type invitationCreated struct {
-	invitationResponse
-	Token string `json:"token"`
-}
-
-type redeemInvitationRequest struct {
-	Token string `json:"token"`
-	// Name names the new API key (default "invitation").
-	Name string `json:"name,omitempty"`
-}
-
-func (s *Server) invitationOut(inv store.Invitation) invitationResponse {
-	return invitationResponse{Invitation: inv, Status: inv.Status(s.cfg.Clock.Now())}
+// invitationOut maps an invitation with its state at the server's clock.
+func (s *Server) invitationOut(inv store.Invitation) apiv1.Invitation {
+	return invitationOut(inv, s.cfg.Clock.Now())
 }
 
 func (s *Server) createInvitation(c *fiber.Ctx) error {
@@ -62,7 +37,7 @@ func (s *Server) createInvitation(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	var req createInvitationRequest
+	var req apiv1.InvitationRequest
 	if err := decodeJSON(c, &req); err != nil {
 		return err
 	}
@@ -89,7 +64,7 @@ func (s *Server) createInvitation(c *fiber.Ctx) error {
 	s.log.InfoContext(c.UserContext(), "member invitation created", slog.String("org_id", p.OrgID.String()),
 		slog.String("user_id", m.UserID.String()), slog.String("issuer_id", p.UserID.String()),
 		slog.String("invitation_id", inv.ID.String()), slog.String("role", string(role)))
-	return c.Status(fiber.StatusCreated).JSON(invitationCreated{invitationResponse: s.invitationOut(inv), Token: token})
+	return c.Status(fiber.StatusCreated).JSON(apiv1.InvitationCreated{Invitation: s.invitationOut(inv), Token: token})
 }
 
 func (s *Server) listInvitations(c *fiber.Ctx) error {
@@ -101,11 +76,7 @@ func (s *Server) listInvitations(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	out := make([]invitationResponse, len(invs))
-	for i, inv := range invs {
-		out[i] = s.invitationOut(inv)
-	}
-	return c.JSON(pageOf(out, store.Page{Limit: -1}, func(i invitationResponse) (time.Time, uuid.UUID) { return i.CreatedAt, i.ID }))
+	return c.JSON(pageOf(invs, store.Page{Limit: -1}, func(i store.Invitation) (time.Time, uuid.UUID) { return i.CreatedAt, i.ID }, s.invitationOut))
 }
 
 func (s *Server) revokeInvitation(c *fiber.Ctx) error {
@@ -126,7 +97,7 @@ func (s *Server) revokeInvitation(c *fiber.Ctx) error {
 
 // redeemInvitation is public: the token in the body is its credential.
 func (s *Server) redeemInvitation(c *fiber.Ctx) error {
-	var req redeemInvitationRequest
+	var req apiv1.RedeemInvitationRequest
 	if err := decodeJSON(c, &req); err != nil {
 		return err
 	}
@@ -149,7 +120,7 @@ func (s *Server) redeemInvitation(c *fiber.Ctx) error {
 	}
 	s.log.InfoContext(c.UserContext(), "member invitation redeemed", slog.String("org_id", rec.OrgID.String()),
 		slog.String("user_id", rec.UserID.String()), slog.String("key_id", rec.ID.String()))
-	return c.Status(fiber.StatusCreated).JSON(keyCreated{APIKey: rec, Key: key})
+	return c.Status(fiber.StatusCreated).JSON(apiv1.APIKeyCreated{APIKey: apiKeyOut(rec), Key: key})
 }
 
 func redeemProblem(err error) error {

@@ -15,6 +15,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"github.com/google/uuid"
 
+	apiv1 "github.com/mpegflow/mpegflow/api/v1"
 	"github.com/mpegflow/mpegflow/internal/encodespec"
 	"github.com/mpegflow/mpegflow/internal/events"
 	"github.com/mpegflow/mpegflow/internal/netguard"
@@ -23,41 +24,21 @@ import (
 	"github.com/mpegflow/mpegflow/internal/validation"
 )
 
-type jobInput struct {
-	AssetID string `json:"asset_id,omitempty"`
-	URL     string `json:"url,omitempty"`
-}
-
-// createJobRequest is the body of POST /v1/jobs. The input is an asset of
-// the organization or an https:// or s3:// URL; the encode comes from one of
-// workflow_id (the organization's), workflow (a built-in name) or spec.
-type createJobRequest struct {
-	Input       jobInput          `json:"input"`
-	WorkflowID  string            `json:"workflow_id,omitempty"`
-	Workflow    string            `json:"workflow,omitempty"`
-	Spec        json.RawMessage   `json:"spec,omitempty"`
-	Pool        string            `json:"pool,omitempty"`
-	Lane        string            `json:"lane,omitempty"`
-	Priority    int               `json:"priority,omitempty"`
-	MaxAttempts int               `json:"max_attempts,omitempty"`
-	Metadata    map[string]string `json:"metadata,omitempty"`
-}
-
 const maxIdempotencyKey = 255
 
-func (s *Server) parseJobRequest(ctx context.Context, req createJobRequest, orgID uuid.UUID) (store.NewJob, error) {
+func (s *Server) parseJobRequest(ctx context.Context, req apiv1.JobRequest, orgID uuid.UUID) (store.NewJob, error) {
 	var errs validation.Errors
 	nj := store.NewJob{
 		OrgID: orgID, PoolID: req.Pool, Lane: req.Lane, Priority: req.Priority, MaxAttempts: req.MaxAttempts,
 	}
 	if nj.PoolID == "" {
-		nj.PoolID = store.DefaultPoolID
+		nj.PoolID = apiv1.DefaultPoolID
 	}
 	if nj.Lane == "" {
-		nj.Lane = store.LaneLive
+		nj.Lane = apiv1.LaneLive
 	}
-	if nj.Lane != store.LaneLive && nj.Lane != store.LaneBackfill {
-		errs.Add("lane", "must be live or backfill")
+	if !slices.Contains(apiv1.Lanes, nj.Lane) {
+		errs.Add("lane", "must be %s", strings.Join(apiv1.Lanes, " or "))
 	}
 	if nj.Priority < -100 || nj.Priority > 100 {
 		errs.Add("priority", "must be between -100 and 100")
@@ -201,7 +182,7 @@ func (s *Server) guardURL(ctx context.Context, u string) string {
 
 func (s *Server) createJob(c *fiber.Ctx) error {
 	p := principal(c)
-	var req createJobRequest
+	var req apiv1.JobRequest
 	if err := decodeJSON(c, &req); err != nil {
 		return err
 	}
@@ -222,10 +203,10 @@ func (s *Server) createJob(c *fiber.Ctx) error {
 	}
 	if !created {
 		c.Set("Idempotent-Replayed", "true")
-		return c.Status(fiber.StatusOK).JSON(job)
+		return c.Status(fiber.StatusOK).JSON(jobOut(job))
 	}
 	s.dispatch(c.UserContext(), job, "job.queued")
-	return c.Status(fiber.StatusCreated).JSON(job)
+	return c.Status(fiber.StatusCreated).JSON(jobOut(job))
 }
 
 // dispatch pushes a committed job's id onto its lane and announces it. A
@@ -251,8 +232,8 @@ func (s *Server) listJobs(c *fiber.Ctx) error {
 		return err
 	}
 	f := store.JobFilter{Status: c.Query("status"), PoolID: c.Query("pool")}
-	if f.Status != "" && !slices.Contains(store.JobStatuses, f.Status) {
-		return invalidField("status", "must be one of %s", strings.Join(store.JobStatuses, ", "))
+	if f.Status != "" && !slices.Contains(apiv1.JobStatuses, f.Status) {
+		return invalidField("status", "must be one of %s", strings.Join(apiv1.JobStatuses, ", "))
 	}
 	if f.CreatedAfter, err = timeParam(c, "created_after"); err != nil {
 		return err
@@ -264,7 +245,7 @@ func (s *Server) listJobs(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(pageOf(jobs, page, func(j store.Job) (time.Time, uuid.UUID) { return j.CreatedAt, j.ID }))
+	return c.JSON(pageOf(jobs, page, func(j store.Job) (time.Time, uuid.UUID) { return j.CreatedAt, j.ID }, jobOut))
 }
 
 func (s *Server) getJob(c *fiber.Ctx) error {
@@ -276,7 +257,7 @@ func (s *Server) getJob(c *fiber.Ctx) error {
 	if err != nil {
 		return notFoundOr(err, "job")
 	}
-	return c.JSON(job)
+	return c.JSON(jobOut(job))
 }
 
 func (s *Server) cancelJob(c *fiber.Ctx) error {
@@ -289,10 +270,10 @@ func (s *Server) cancelJob(c *fiber.Ctx) error {
 		return notFoundOr(err, "job")
 	}
 	if s.cfg.Metrics != nil {
-		s.cfg.Metrics.JobsTotal.WithLabelValues(store.JobCancelled).Inc()
+		s.cfg.Metrics.JobsTotal.WithLabelValues(apiv1.JobCancelled).Inc()
 	}
 	s.emit(c.UserContext(), events.Event{Type: "job.cancelled", OrgID: &job.OrgID, JobID: &job.ID, PoolID: job.PoolID})
-	return c.JSON(job)
+	return c.JSON(jobOut(job))
 }
 
 func (s *Server) jobEvents(c *fiber.Ctx) error {
@@ -312,8 +293,5 @@ func (s *Server) jobEvents(c *fiber.Ctx) error {
 	if err != nil {
 		return notFoundOr(err, "job")
 	}
-	if evs == nil {
-		evs = []store.JobEvent{}
-	}
-	return c.JSON(list[store.JobEvent]{Items: evs})
+	return c.JSON(listOf(evs, jobEventOut))
 }

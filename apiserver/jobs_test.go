@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	apiv1 "github.com/mpegflow/mpegflow/api/v1"
 	"github.com/mpegflow/mpegflow/internal/auth"
 	"github.com/mpegflow/mpegflow/internal/store"
 )
@@ -18,7 +19,7 @@ func TestSubmittedJobIsOnItsLaneList(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
 	key := f.keys[auth.Admin]
-	var pool poolResponse
+	var pool apiv1.Pool
 	f.mustDo(t, http.StatusCreated, "POST", "/v1/pools", key, map[string]any{"name": "dedicated", "max_replicas": 4, "backfill_max_replicas": 2}, &pool)
 
 	cases := []struct {
@@ -40,14 +41,14 @@ func TestSubmittedJobIsOnItsLaneList(t *testing.T) {
 		assert.Equal(t, store.JobQueued, job.Status, tc.name)
 		ids, err := f.rdb.LRange(ctx, tc.wantKey, 0, -1).Result()
 		require.NoError(t, err)
-		assert.Equal(t, []string{job.ID.String()}, ids, "%s: list %s", tc.name, tc.wantKey)
+		assert.Equal(t, []string{job.ID}, ids, "%s: list %s", tc.name, tc.wantKey)
 	}
 	assert.Equal(t, "mpegflow:queue:default", "mpegflow"+f.queue.Keys().Queue("default", "live")[len(f.queue.Keys().Prefix):],
 		"the live list of the shared pool follows design.md's key")
 
-	var events list[store.JobEvent]
+	var events apiv1.Page[apiv1.JobEvent]
 	job := f.submitJob(t, key, urlJob())
-	f.mustDo(t, http.StatusOK, "GET", "/v1/jobs/"+job.ID.String()+"/events", f.keys[auth.Viewer], nil, &events)
+	f.mustDo(t, http.StatusOK, "GET", "/v1/jobs/"+job.ID+"/events", f.keys[auth.Viewer], nil, &events)
 	require.Len(t, events.Items, 1)
 	assert.Equal(t, "job.queued", events.Items[0].Type)
 }
@@ -61,7 +62,7 @@ func TestIdempotencyKey(t *testing.T) {
 
 	first := f.raw(t, "POST", "/v1/jobs", key, body, hdr)
 	require.Equal(t, http.StatusCreated, first.Status, "%s", first.Body)
-	var j1, j2 store.Job
+	var j1, j2 apiv1.Job
 	first.json(t, &j1)
 
 	again := f.raw(t, "POST", "/v1/jobs", key, body, hdr)
@@ -109,25 +110,25 @@ func TestJobLifecycleThroughAPI(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
 	key := f.keys[auth.Editor]
-	var wf store.Workflow
+	var wf apiv1.Workflow
 	f.mustDo(t, http.StatusCreated, "POST", "/v1/workflows", key, map[string]any{
 		"name": "web", "spec": map[string]any{"packaging": "mp4", "renditions": []any{map[string]any{"codec": "h264", "height": 480, "bitrate_kbps": 1200}}},
 	}, &wf)
 	job := f.submitJob(t, key, map[string]any{"input": map[string]any{"url": "s3://" + f.objects.Bucket() + "/orgs/" + f.orgA.ID.String() + "/key.mov"}, "workflow_id": wf.ID, "priority": 5, "metadata": map[string]string{"title": "x"}})
 	assert.JSONEq(t, string(wf.Spec), string(job.Spec), "the workflow's spec is copied into the job")
 
-	var got store.Job
-	f.mustDo(t, http.StatusOK, "GET", "/v1/jobs/"+job.ID.String(), f.keys[auth.Viewer], nil, &got)
+	var got apiv1.Job
+	f.mustDo(t, http.StatusOK, "GET", "/v1/jobs/"+job.ID, f.keys[auth.Viewer], nil, &got)
 	assert.Equal(t, job.ID, got.ID)
 
-	var page list[store.Job]
+	var page apiv1.Page[apiv1.Job]
 	f.mustDo(t, http.StatusOK, "GET", "/v1/jobs?status=queued&limit=10", f.keys[auth.Viewer], nil, &page)
 	require.Len(t, page.Items, 1)
 
-	var cancelled store.Job
-	f.mustDo(t, http.StatusOK, "POST", "/v1/jobs/"+job.ID.String()+"/cancel", key, nil, &cancelled)
+	var cancelled apiv1.Job
+	f.mustDo(t, http.StatusOK, "POST", "/v1/jobs/"+job.ID+"/cancel", key, nil, &cancelled)
 	assert.Equal(t, store.JobCancelled, cancelled.Status)
-	r := f.do(t, "POST", "/v1/jobs/"+job.ID.String()+"/cancel", key, nil)
+	r := f.do(t, "POST", "/v1/jobs/"+job.ID+"/cancel", key, nil)
 	assert.Equal(t, http.StatusConflict, r.Status)
 
 	// Keyset pagination walks every job once.
@@ -137,11 +138,11 @@ func TestJobLifecycleThroughAPI(t *testing.T) {
 	seen := map[string]bool{}
 	cursor := ""
 	for pages := 0; pages < 10; pages++ {
-		var p list[store.Job]
+		var p apiv1.Page[apiv1.Job]
 		f.mustDo(t, http.StatusOK, "GET", "/v1/jobs?limit=2&cursor="+cursor, f.keys[auth.Viewer], nil, &p)
 		for _, j := range p.Items {
-			assert.False(t, seen[j.ID.String()], "job listed twice")
-			seen[j.ID.String()] = true
+			assert.False(t, seen[j.ID], "job listed twice")
+			seen[j.ID] = true
 		}
 		if p.NextCursor == "" {
 			break

@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	apiv1 "github.com/mpegflow/mpegflow/api/v1"
 	"github.com/mpegflow/mpegflow/internal/auth"
 	"github.com/mpegflow/mpegflow/internal/events"
 )
@@ -59,7 +60,7 @@ func TestLogsNeverCarryKeys(t *testing.T) {
 	send("GET", "/v1/jobs", "", map[string]string{"Authorization": "Bearer " + key + "x"}).Body.Close()
 	resp := send("POST", "/v1/webhooks", `{"url":"https://hooks.example.com/x","events":["job.completed"]}`, auth)
 	require.Equal(t, http.StatusCreated, resp.StatusCode)
-	var created webhookCreated
+	var created apiv1.WebhookCreated
 	require.NoError(t, jsonDecode(resp, &created))
 	send("POST", "/v1/api-keys", `{"name":"second"}`, auth).Body.Close()
 

@@ -8,6 +8,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"github.com/google/uuid"
 
+	apiv1 "github.com/mpegflow/mpegflow/api/v1"
 	"github.com/mpegflow/mpegflow/internal/auth"
 	"github.com/mpegflow/mpegflow/internal/store"
 	"github.com/mpegflow/mpegflow/internal/validation"
@@ -17,13 +18,6 @@ import (
 // in the response, once) or an invitation the member exchanges for one
 // (invitations.go). Either way the key belongs to the member, records its
 // issuer, and never acts above the role it was issued with.
-
-type issueKeyRequest struct {
-	Name string `json:"name"`
-	// Role is the most the key may do: at most the member's role and the
-	// issuer's. Empty: the member's current role.
-	Role string `json:"role,omitempty"`
-}
 
 // checkKeyRole picks the role of a key or invitation made for m by actor:
 // requested if given, else m's role; never above either of them.
@@ -51,7 +45,7 @@ func (s *Server) issueMemberKey(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	var req issueKeyRequest
+	var req apiv1.IssueKeyRequest
 	if err := decodeJSON(c, &req); err != nil {
 		return err
 	}
@@ -69,7 +63,7 @@ func (s *Server) issueMemberKey(c *fiber.Ctx) error {
 	s.log.InfoContext(c.UserContext(), "api key issued for a member", slog.String("org_id", p.OrgID.String()),
 		slog.String("user_id", m.UserID.String()), slog.String("issuer_id", p.UserID.String()),
 		slog.String("key_id", rec.ID.String()), slog.String("role", string(role)))
-	return c.Status(fiber.StatusCreated).JSON(keyCreated{APIKey: rec, Key: key})
+	return c.Status(fiber.StatusCreated).JSON(apiv1.APIKeyCreated{APIKey: apiKeyOut(rec), Key: key})
 }
 
 func (s *Server) listMemberKeys(c *fiber.Ctx) error {
@@ -81,7 +75,7 @@ func (s *Server) listMemberKeys(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(pageOf(ks, store.Page{Limit: -1}, func(k store.APIKey) (time.Time, uuid.UUID) { return k.CreatedAt, k.ID }))
+	return c.JSON(pageOf(ks, store.Page{Limit: -1}, func(k store.APIKey) (time.Time, uuid.UUID) { return k.CreatedAt, k.ID }, apiKeyOut))
 }
 
 func (s *Server) revokeMemberKey(c *fiber.Ctx) error {
@@ -97,5 +91,5 @@ func (s *Server) revokeMemberKey(c *fiber.Ctx) error {
 	if err != nil {
 		return notFoundOr(err, "api key")
 	}
-	return c.JSON(k)
+	return c.JSON(apiKeyOut(k))
 }

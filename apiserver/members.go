@@ -8,23 +8,11 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"github.com/google/uuid"
 
+	apiv1 "github.com/mpegflow/mpegflow/api/v1"
 	"github.com/mpegflow/mpegflow/internal/auth"
 	"github.com/mpegflow/mpegflow/internal/store"
 	"github.com/mpegflow/mpegflow/internal/validation"
 )
-
-type addMemberRequest struct {
-	Email string `json:"email"`
-	Name  string `json:"name,omitempty"`
-	Role  string `json:"role"`
-}
-
-// memberPatchRequest changes a member's role, the name this organization
-// gives them, or both.
-type memberPatchRequest struct {
-	Role *string `json:"role,omitempty"`
-	Name *string `json:"name,omitempty"`
-}
 
 // checkMemberName validates the name an organization gives a member; it is
 // stored trimmed and may be empty.
@@ -58,11 +46,11 @@ func (s *Server) listMembers(c *fiber.Ctx) error {
 	if ms == nil {
 		ms = []store.Member{}
 	}
-	return c.JSON(list[store.Member]{Items: ms})
+	return c.JSON(listOf(ms, memberOut))
 }
 
 func (s *Server) addMember(c *fiber.Ctx) error {
-	var req addMemberRequest
+	var req apiv1.MemberRequest
 	if err := decodeJSON(c, &req); err != nil {
 		return err
 	}
@@ -81,7 +69,7 @@ func (s *Server) addMember(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	return c.Status(fiber.StatusCreated).JSON(m)
+	return c.Status(fiber.StatusCreated).JSON(memberOut(m))
 }
 
 // targetMember loads the member a request names and refuses changes to
@@ -107,7 +95,7 @@ func (s *Server) updateMember(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	var req memberPatchRequest
+	var req apiv1.MemberPatch
 	if err := decodeJSON(c, &req); err != nil {
 		return err
 	}
@@ -133,7 +121,7 @@ func (s *Server) updateMember(c *fiber.Ctx) error {
 	if err != nil {
 		return notFoundOr(err, "member")
 	}
-	return c.JSON(out)
+	return c.JSON(memberOut(out))
 }
 
 func (s *Server) removeMember(c *fiber.Ctx) error {
@@ -147,27 +135,17 @@ func (s *Server) removeMember(c *fiber.Ctx) error {
 	return c.SendStatus(fiber.StatusNoContent)
 }
 
-type createKeyRequest struct {
-	Name string `json:"name"`
-}
-
-// keyCreated is the only response that carries a key.
-type keyCreated struct {
-	store.APIKey
-	Key string `json:"key"`
-}
-
 func (s *Server) listKeys(c *fiber.Ctx) error {
 	p := principal(c)
 	ks, err := s.store.ListKeys(c.UserContext(), p.OrgID, p.UserID)
 	if err != nil {
 		return err
 	}
-	return c.JSON(pageOf(ks, store.Page{Limit: -1}, func(k store.APIKey) (time.Time, uuid.UUID) { return k.CreatedAt, k.ID }))
+	return c.JSON(pageOf(ks, store.Page{Limit: -1}, func(k store.APIKey) (time.Time, uuid.UUID) { return k.CreatedAt, k.ID }, apiKeyOut))
 }
 
 func (s *Server) createKey(c *fiber.Ctx) error {
-	var req createKeyRequest
+	var req apiv1.APIKeyRequest
 	if err := decodeJSON(c, &req); err != nil {
 		return err
 	}
@@ -179,7 +157,7 @@ func (s *Server) createKey(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	return c.Status(fiber.StatusCreated).JSON(keyCreated{APIKey: rec, Key: key})
+	return c.Status(fiber.StatusCreated).JSON(apiv1.APIKeyCreated{APIKey: apiKeyOut(rec), Key: key})
 }
 
 func (s *Server) revokeKey(c *fiber.Ctx) error {
@@ -192,5 +170,5 @@ func (s *Server) revokeKey(c *fiber.Ctx) error {
 	if err != nil {
 		return notFoundOr(err, "api key")
 	}
-	return c.JSON(k)
+	return c.JSON(apiKeyOut(k))
 }

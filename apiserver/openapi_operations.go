@@ -1,7 +1,7 @@
 package apiserver
 
 import (
-	"github.com/mpegflow/mpegflow/internal/store"
+	apiv1 "github.com/mpegflow/mpegflow/api/v1"
 )
 
 // operationDoc is what the OpenAPI document says about one route beyond the
@@ -50,7 +50,7 @@ var operations = map[string]operationDoc{
 		200: "An earlier request with the same Idempotency-Key created this job; nothing new was queued",
 	}},
 	"GET /v1/jobs": {ID: "listJobs", Query: withPage(
-		queryParam{Name: "status", Description: "only jobs in this status", Schema: map[string]any{"type": "string", "enum": store.JobStatuses}},
+		queryParam{Name: "status", Description: "only jobs in this status", Schema: map[string]any{"type": "string", "enum": apiv1.JobStatuses}},
 		queryParam{Name: "pool", Description: "only jobs submitted to this pool id", Schema: map[string]any{"type": "string"}},
 		queryParam{Name: "created_after", Description: "only jobs created at or after this RFC 3339 time", Schema: map[string]any{"type": "string", "format": "date-time"}},
 		queryParam{Name: "created_before", Description: "only jobs created before this RFC 3339 time", Schema: map[string]any{"type": "string", "format": "date-time"}},
@@ -93,7 +93,7 @@ var operations = map[string]operationDoc{
 	"PATCH /v1/webhooks/:id":  {ID: "updateWebhook"},
 	"DELETE /v1/webhooks/:id": {ID: "deleteWebhook"},
 	"GET /v1/webhooks/:id/deliveries": {ID: "listWebhookDeliveries", Query: withPage(
-		queryParam{Name: "status", Description: "only deliveries in this status", Schema: map[string]any{"type": "string", "enum": store.DeliveryStatuses}},
+		queryParam{Name: "status", Description: "only deliveries in this status", Schema: map[string]any{"type": "string", "enum": apiv1.DeliveryStatuses}},
 	)},
 	"GET /v1/webhooks/:id/deliveries/:delivery_id":            {ID: "getWebhookDelivery"},
 	"POST /v1/webhooks/:id/deliveries/:delivery_id/redeliver": {ID: "redeliverWebhookDelivery"},

@@ -3,6 +3,7 @@ package apiserver
 import (
 	"reflect"
 
+	apiv1 "github.com/mpegflow/mpegflow/api/v1"
 	"github.com/mpegflow/mpegflow/backfill"
 	"github.com/mpegflow/mpegflow/internal/auth"
 	"github.com/mpegflow/mpegflow/internal/encodespec"
@@ -18,7 +19,7 @@ import (
 // refTypes are the documents a field tagged openapi:"ref=Name" can hold.
 var refTypes = map[string]reflect.Type{
 	"EncodeSpec":   reflect.TypeOf(encodespec.Spec{}),
-	"Usage":        reflect.TypeOf(store.Usage{}),
+	"JobUsage":     reflect.TypeOf(store.Usage{}),
 	"OutputRecord": reflect.TypeOf(outputRecord{}),
 }
 
@@ -27,6 +28,8 @@ var refTypes = map[string]reflect.Type{
 var componentNames = map[reflect.Type]string{
 	reflect.TypeOf(encodespec.Spec{}): "EncodeSpec",
 	reflect.TypeOf(backfill.Source{}): "BatchSource",
+	// What one job consumed; Usage is the organization's usage by day.
+	reflect.TypeOf(store.Usage{}): "JobUsage",
 }
 
 // optionalComponents are components none of whose fields is always present.
@@ -62,8 +65,8 @@ type outputRecord struct {
 }
 
 var (
-	lanes        = []string{store.LaneLive, store.LaneBackfill}
-	accelerators = []string{"cpu", "nvidia"}
+	lanes        = apiv1.Lanes
+	accelerators = apiv1.Accelerators
 )
 
 // fieldSchemas replace the schema of one property, keyed by
@@ -71,10 +74,10 @@ var (
 // struct inherits it).
 func fieldSchemas() map[string]func(b *docBuilder) map[string]any {
 	return map[string]func(b *docBuilder) map[string]any{
-		"Job.status":   enumSchema(store.JobStatuses...),
+		"Job.status":   enumSchema(apiv1.JobStatuses...),
 		"Job.lane":     enumSchema(lanes...),
 		"Job.spec":     refSchema("EncodeSpec"),
-		"Job.usage":    refSchema("Usage"),
+		"Job.usage":    refSchema("JobUsage"),
 		"Job.outputs":  arraySchema(refSchema("OutputRecord")),
 		"Job.metadata": stringMapSchema,
 
@@ -87,16 +90,16 @@ func fieldSchemas() map[string]func(b *docBuilder) map[string]any {
 
 		// The encoder reports its accelerator; a job whose encoder reported
 		// none shows "" (usage records count it as cpu).
-		"Usage.accelerator":        enumSchema(append([]string{""}, accelerators...)...),
+		"JobUsage.accelerator":     enumSchema(append([]string{""}, accelerators...)...),
 		"PoolSettings.accelerator": enumSchema(accelerators...),
 		"PoolRequest.accelerator":  nullableSchema(enumSchema(accelerators...)),
 
 		"Worker.lane": enumSchema(lanes...),
 
-		"Webhook.events":             arraySchema(enumSchema(store.WebhookEvents...)),
-		"WebhookRequest.events":      arraySchema(enumSchema(store.WebhookEvents...)),
-		"WebhookPatchRequest.events": arraySchema(enumSchema(store.WebhookEvents...)),
-		"WebhookDelivery.status":     enumSchema(store.DeliveryStatuses...),
+		"Webhook.events":             arraySchema(enumSchema(apiv1.WebhookEvents...)),
+		"WebhookRequest.events":      arraySchema(enumSchema(apiv1.WebhookEvents...)),
+		"WebhookPatchRequest.events": arraySchema(enumSchema(apiv1.WebhookEvents...)),
+		"WebhookDelivery.status":     enumSchema(apiv1.DeliveryStatuses...),
 
 		// An encode spec; packaging is "" in a thumbnails-only spec.
 		"EncodeSpec.packaging": enumSchema("", encodespec.PackagingMP4, encodespec.PackagingHLS, encodespec.PackagingDASH),
@@ -108,9 +111,9 @@ func fieldSchemas() map[string]func(b *docBuilder) map[string]any {
 		"Worker.status":             enumSchema(store.WorkerOnline, store.WorkerDraining, store.WorkerEvicted, store.WorkerOffline),
 		"Pool.status":               enumSchema("active", "paused"),
 		"Organization.status":       enumSchema("active", "suspended"),
-		"Organization.plan":         enumSchema(plans...),
-		"Billing.plan":              enumSchema(plans...),
-		"BillingPatchRequest.plan":  nullableSchema(enumSchema(plans...)),
+		"Organization.plan":         enumSchema(apiv1.Plans...),
+		"Billing.plan":              enumSchema(apiv1.Plans...),
+		"BillingPatchRequest.plan":  nullableSchema(enumSchema(apiv1.Plans...)),
 		"InvitationResponse.status": enumSchema("pending", "redeemed", "revoked", "expired"),
 	}
 }

@@ -9,44 +9,21 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"github.com/google/uuid"
 
+	apiv1 "github.com/mpegflow/mpegflow/api/v1"
 	"github.com/mpegflow/mpegflow/internal/store"
 	"github.com/mpegflow/mpegflow/internal/validation"
 )
-
-type orgPatchRequest struct {
-	Name *string `json:"name,omitempty"`
-}
-
-type billing struct {
-	Plan         string  `json:"plan"`
-	BillingEmail *string `json:"billing_email"`
-	BillingName  *string `json:"billing_name"`
-}
-
-type billingPatchRequest struct {
-	Plan         *string `json:"plan,omitempty"`
-	BillingEmail *string `json:"billing_email,omitempty"`
-	BillingName  *string `json:"billing_name,omitempty"`
-}
-
-var plans = []string{"free", "starter", "pro", "enterprise"}
-
-type usageResponse struct {
-	From string           `json:"from"`
-	To   string           `json:"to"`
-	Days []store.UsageDay `json:"days"`
-}
 
 func (s *Server) getOrg(c *fiber.Ctx) error {
 	org, err := s.store.GetOrg(c.UserContext(), principal(c).OrgID)
 	if err != nil {
 		return err
 	}
-	return c.JSON(org)
+	return c.JSON(orgOut(org))
 }
 
 func (s *Server) updateOrg(c *fiber.Ctx) error {
-	var req orgPatchRequest
+	var req apiv1.OrganizationPatch
 	if err := decodeJSON(c, &req); err != nil {
 		return err
 	}
@@ -61,7 +38,7 @@ func (s *Server) updateOrg(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(org)
+	return c.JSON(orgOut(org))
 }
 
 func (s *Server) usage(c *fiber.Ctx) error {
@@ -88,14 +65,11 @@ func (s *Server) usage(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	if days == nil {
-		days = []store.UsageDay{}
-	}
-	return c.JSON(usageResponse{From: from.Format(time.DateOnly), To: to.Format(time.DateOnly), Days: days})
+	return c.JSON(apiv1.Usage{From: from.Format(time.DateOnly), To: to.Format(time.DateOnly), Days: mapAll(days, usageDayOut)})
 }
 
-func billingOf(o store.Organization) billing {
-	return billing{Plan: o.Plan, BillingEmail: o.BillingEmail, BillingName: o.BillingName}
+func billingOf(o store.Organization) apiv1.Billing {
+	return apiv1.Billing{Plan: o.Plan, BillingEmail: o.BillingEmail, BillingName: o.BillingName}
 }
 
 func (s *Server) getBilling(c *fiber.Ctx) error {
@@ -107,13 +81,13 @@ func (s *Server) getBilling(c *fiber.Ctx) error {
 }
 
 func (s *Server) updateBilling(c *fiber.Ctx) error {
-	var req billingPatchRequest
+	var req apiv1.BillingPatch
 	if err := decodeJSON(c, &req); err != nil {
 		return err
 	}
 	var errs validation.Errors
-	if req.Plan != nil && !slices.Contains(plans, *req.Plan) {
-		errs.Add("plan", "must be one of %s", strings.Join(plans, ", "))
+	if req.Plan != nil && !slices.Contains(apiv1.Plans, *req.Plan) {
+		errs.Add("plan", "must be one of %s", strings.Join(apiv1.Plans, ", "))
 	}
 	if req.BillingEmail != nil {
 		if a, err := mail.ParseAddress(*req.BillingEmail); err != nil || a.Address != *req.BillingEmail {
@@ -144,7 +118,7 @@ func (s *Server) adminListOrgs(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(pageOf(orgs, page, func(o store.Organization) (time.Time, uuid.UUID) { return o.CreatedAt, o.ID }))
+	return c.JSON(pageOf(orgs, page, func(o store.Organization) (time.Time, uuid.UUID) { return o.CreatedAt, o.ID }, orgOut))
 }
 
 func (s *Server) adminSetStatus(c *fiber.Ctx, status string) error {
@@ -159,7 +133,7 @@ func (s *Server) adminSetStatus(c *fiber.Ctx, status string) error {
 	if err != nil {
 		return notFoundOr(err, "organization")
 	}
-	return c.JSON(org)
+	return c.JSON(orgOut(org))
 }
 
 func (s *Server) adminSuspend(c *fiber.Ctx) error   { return s.adminSetStatus(c, "suspended") }

@@ -6,20 +6,11 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	apiv1 "github.com/mpegflow/mpegflow/api/v1"
 	"github.com/mpegflow/mpegflow/internal/objscope"
-	"github.com/mpegflow/mpegflow/internal/objstore"
 )
 
 // jobOutput is one file a job produced, with a presigned download URL.
-type jobOutput struct {
-	Name        string                `json:"name"`
-	Kind        string                `json:"kind"`
-	SizeBytes   int64                 `json:"size_bytes"`
-	ContentType string                `json:"content_type"`
-	Attributes  map[string]string     `json:"attributes,omitempty"`
-	Download    objstore.PresignedURL `json:"download"`
-}
-
 type storedOutput struct {
 	Name        string            `json:"name"`
 	Kind        string            `json:"kind"`
@@ -43,7 +34,7 @@ func (s *Server) jobOutputs(c *fiber.Ctx) error {
 		return err
 	}
 	scope := s.scopes.Own(job.OrgID)
-	out := make([]jobOutput, 0, len(stored))
+	out := make([]apiv1.Output, 0, len(stored))
 	for _, o := range stored {
 		// The coordinator wrote the key under the job's organization; a row
 		// changed behind the API must not presign someone else's object.
@@ -54,7 +45,7 @@ func (s *Server) jobOutputs(c *fiber.Ctx) error {
 		if err != nil {
 			return err
 		}
-		out = append(out, jobOutput{Name: o.Name, Kind: o.Kind, SizeBytes: o.SizeBytes, ContentType: o.ContentType, Attributes: o.Attributes, Download: u})
+		out = append(out, apiv1.Output{Name: o.Name, Kind: o.Kind, SizeBytes: o.SizeBytes, ContentType: o.ContentType, Attributes: o.Attributes, Download: presignedOut(u)})
 	}
-	return c.JSON(list[jobOutput]{Items: out})
+	return c.JSON(apiv1.Page[apiv1.Output]{Items: out})
 }

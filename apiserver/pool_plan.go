@@ -3,6 +3,7 @@ package apiserver
 import (
 	"github.com/gofiber/fiber/v2"
 
+	apiv1 "github.com/mpegflow/mpegflow/api/v1"
 	"github.com/mpegflow/mpegflow/internal/store"
 )
 
@@ -18,10 +19,6 @@ type PoolPlanner interface {
 	// plan` prints.
 	PlanYAML(p store.Pool) ([]byte, error)
 }
-
-// planObject is one Kubernetes object of a pool's plan, as the operator
-// server-side applies it (apiVersion, kind, metadata, spec or data).
-type planObject map[string]any
 
 // yamlMediaType is what GET /v1/pools/{id}/plan answers when asked for YAML:
 // the multi-document YAML `mpegflow pools plan` prints, byte for byte.
@@ -52,9 +49,5 @@ func (s *Server) poolPlan(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	items := make([]planObject, len(objs))
-	for i, o := range objs {
-		items[i] = o
-	}
-	return c.JSON(list[planObject]{Items: items})
+	return c.JSON(listOf(objs, func(o map[string]any) apiv1.PlanObject { return o }))
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	apiv1 "github.com/mpegflow/mpegflow/api/v1"
 	"github.com/mpegflow/mpegflow/internal/auth"
 	"github.com/mpegflow/mpegflow/internal/events"
 	"github.com/mpegflow/mpegflow/internal/store"
@@ -33,7 +34,7 @@ func testPlanConfig() operator.Config {
 func TestPoolPlanIsWhatTheOperatorApplies(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
-	var pool poolResponse
+	var pool apiv1.Pool
 	f.mustDo(t, http.StatusCreated, "POST", "/v1/pools", f.keys[auth.Admin], map[string]any{
 		"name": "plan", "max_replicas": 7, "backfill_max_replicas": 2, "polling_interval_seconds": 3,
 	}, &pool)
@@ -47,7 +48,7 @@ func TestPoolPlanIsWhatTheOperatorApplies(t *testing.T) {
 	require.Equal(t, http.StatusOK, r.Status, "%s", r.Body)
 	assert.Equal(t, "application/json", r.Header.Get("Content-Type"))
 	assert.NotContains(t, string(r.Body), token, "a plan never shows the worker token")
-	var got list[planObject]
+	var got apiv1.Page[apiv1.PlanObject]
 	r.json(t, &got)
 	var kinds []string
 	for _, o := range got.Items {
@@ -57,8 +58,8 @@ func TestPoolPlanIsWhatTheOperatorApplies(t *testing.T) {
 		"Secret/" + operator.SecretName(pool.ID),
 		"TriggerAuthentication/" + operator.TriggerAuthName(pool.ID),
 		"NetworkPolicy/" + operator.NetworkPolicyName(pool.ID),
-		"ScaledJob/" + operator.ScaledJobName(pool.ID, operator.LaneLive),
-		"ScaledJob/" + operator.ScaledJobName(pool.ID, operator.LaneBackfill),
+		"ScaledJob/" + operator.ScaledJobName(pool.ID, apiv1.LaneLive),
+		"ScaledJob/" + operator.ScaledJobName(pool.ID, apiv1.LaneBackfill),
 	}, kinds)
 	assert.Equal(t, map[string]any{operator.WorkerTokenKey: operator.Redacted}, got.Items[0]["data"])
 	spec := got.Items[3]["spec"].(map[string]any)

@@ -6,73 +6,23 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	apiv1 "github.com/mpegflow/mpegflow/api/v1"
 	"github.com/mpegflow/mpegflow/internal/auth"
 	"github.com/mpegflow/mpegflow/internal/events"
-	"github.com/mpegflow/mpegflow/internal/queue"
 	"github.com/mpegflow/mpegflow/internal/store"
 )
 
-// poolRequest creates a pool (absent fields take defaults) or patches one
-// (absent fields stay as they are).
-type poolRequest struct {
-	Name                   *string             `json:"name,omitempty"`
-	Accelerator            *string             `json:"accelerator,omitempty"`
-	MinReplicas            *int                `json:"min_replicas,omitempty"`
-	MaxReplicas            *int                `json:"max_replicas,omitempty"`
-	PollingIntervalSeconds *int                `json:"polling_interval_seconds,omitempty"`
-	TargetQueueLength      *int                `json:"target_queue_length,omitempty"`
-	BackfillMaxReplicas    *int                `json:"backfill_max_replicas,omitempty"`
-	CronWindows            *[]store.CronWindow `json:"cron_windows,omitempty"`
-	Resources              *store.Resources    `json:"resources,omitempty"`
-	NodeSelector           *map[string]string  `json:"node_selector,omitempty"`
-	Tolerations            *[]store.Toleration `json:"tolerations,omitempty"`
-}
-
-func setIf[T any](dst *T, src *T) {
-	if src != nil {
-		*dst = *src
-	}
-}
-
-func (r poolRequest) apply(set *store.PoolSettings) {
-	setIf(&set.Name, r.Name)
-	setIf(&set.Accelerator, r.Accelerator)
-	setIf(&set.MinReplicas, r.MinReplicas)
-	setIf(&set.MaxReplicas, r.MaxReplicas)
-	setIf(&set.PollingIntervalSeconds, r.PollingIntervalSeconds)
-	setIf(&set.TargetQueueLength, r.TargetQueueLength)
-	setIf(&set.BackfillMaxReplicas, r.BackfillMaxReplicas)
-	setIf(&set.CronWindows, r.CronWindows)
-	setIf(&set.Resources, r.Resources)
-	setIf(&set.NodeSelector, r.NodeSelector)
-	setIf(&set.Tolerations, r.Tolerations)
-	if set.CronWindows == nil {
-		set.CronWindows = []store.CronWindow{}
-	}
-	if set.NodeSelector == nil {
-		set.NodeSelector = map[string]string{}
-	}
-	if set.Tolerations == nil {
-		set.Tolerations = []store.Toleration{}
-	}
-}
-
-// poolResponse is a pool with its live queue depths.
-type poolResponse struct {
-	store.Pool
-	QueueDepth map[string]int64 `json:"queue_depth"`
-}
-
-func (s *Server) withDepth(ctx context.Context, p store.Pool) (poolResponse, error) {
-	out := poolResponse{Pool: p, QueueDepth: map[string]int64{}}
-	for _, lane := range queue.Lanes {
+// withDepth maps a pool with its live queue depth per lane.
+func (s *Server) withDepth(ctx context.Context, p store.Pool) (apiv1.Pool, error) {
+	depth := map[string]int64{}
+	for _, lane := range apiv1.Lanes {
 		n, err := s.queue.Len(ctx, p.ID, lane)
 		if err != nil {
-			return poolResponse{}, err
+			return apiv1.Pool{}, err
 		}
-		out.QueueDepth[lane] = n
+		depth[lane] = n
 	}
-	return out, nil
+	return poolOut(p, depth), nil
 }
 
 // readScope: everyone sees their organization's pools and the shared pool.
@@ -90,23 +40,20 @@ func (s *Server) listPools(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	if ps == nil {
-		ps = []store.Pool{}
-	}
-	return c.JSON(list[store.Pool]{Items: ps})
+	return c.JSON(listOf(ps, poolListItem))
 }
 
 func (s *Server) createPool(c *fiber.Ctx) error {
-	var req poolRequest
+	var req apiv1.PoolRequest
 	if err := decodeJSON(c, &req); err != nil {
 		return err
 	}
-	set := store.DefaultPoolSettings()
-	req.apply(&set)
+	set := apiv1.DefaultPoolSettings()
+	req.Apply(&set)
 	if err := set.Validate(); err != nil {
 		return err
 	}
-	p, err := s.store.CreatePool(c.UserContext(), principal(c).OrgID, set)
+	p, err := s.store.CreatePool(c.UserContext(), principal(c).OrgID, store.PoolSettingsFromWire(set))
 	if err != nil {
 		return err
 	}
@@ -130,13 +77,18 @@ func (s *Server) getPool(c *fiber.Ctx) error {
 }
 
 func (s *Server) updatePool(c *fiber.Ctx) error {
-	var req poolRequest
+	var req apiv1.PoolRequest
 	if err := decodeJSON(c, &req); err != nil {
 		return err
 	}
 	p, err := s.store.UpdatePool(c.UserContext(), writeScope(principal(c)), c.Params("id"), func(set *store.PoolSettings) error {
-		req.apply(set)
-		return set.Validate()
+		w := set.Wire()
+		req.Apply(&w)
+		if err := w.Validate(); err != nil {
+			return err
+		}
+		*set = store.PoolSettingsFromWire(w)
+		return nil
 	})
 	if err != nil {
 		return notFoundOr(err, "pool")
@@ -149,9 +101,9 @@ func (s *Server) updatePool(c *fiber.Ctx) error {
 }
 
 func (s *Server) setPaused(c *fiber.Ctx, paused bool) error {
-	status, event := "active", "pool.resumed"
+	status, event := apiv1.PoolActive, apiv1.EventPoolResumed
 	if paused {
-		status, event = "paused", "pool.paused"
+		status, event = apiv1.PoolPaused, apiv1.EventPoolPaused
 	}
 	ctx := c.UserContext()
 	p, err := s.store.SetPoolStatus(ctx, writeScope(principal(c)), c.Params("id"), status)
@@ -177,7 +129,7 @@ func (s *Server) resumePool(c *fiber.Ctx) error { return s.setPaused(c, false) }
 
 func (s *Server) deletePool(c *fiber.Ctx) error {
 	id := c.Params("id")
-	if id == store.DefaultPoolID {
+	if id == apiv1.DefaultPoolID {
 		return problem(fiber.StatusConflict, "conflict", "the shared default pool cannot be deleted; pause it instead")
 	}
 	ctx := c.UserContext()

@@ -7,6 +7,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	apiv1 "github.com/mpegflow/mpegflow/api/v1"
 	"github.com/mpegflow/mpegflow/internal/auth"
 	"github.com/mpegflow/mpegflow/internal/store"
 )
@@ -15,7 +16,7 @@ func TestPauseAndResumeSetTheRedisKey(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
 	admin := f.keys[auth.Admin]
-	var pool poolResponse
+	var pool apiv1.Pool
 	f.mustDo(t, http.StatusCreated, "POST", "/v1/pools", admin, map[string]any{
 		"name": "gpu", "accelerator": "nvidia", "min_replicas": 1, "max_replicas": 8, "polling_interval_seconds": 5,
 		"target_queue_length": 2, "backfill_max_replicas": 3, "node_selector": map[string]string{"cloud.google.com/gke-accelerator": "nvidia-tesla-t4"},
@@ -34,7 +35,7 @@ func TestPauseAndResumeSetTheRedisKey(t *testing.T) {
 	}
 	require.False(t, exists())
 
-	var paused poolResponse
+	var paused apiv1.Pool
 	f.mustDo(t, http.StatusOK, "POST", "/v1/pools/"+pool.ID+"/pause", admin, nil, &paused)
 	assert.Equal(t, "paused", paused.Status)
 	assert.True(t, exists(), "pause sets %s", key)
@@ -44,17 +45,17 @@ func TestPauseAndResumeSetTheRedisKey(t *testing.T) {
 
 	// Jobs still queue while paused.
 	f.submitJob(t, admin, map[string]any{"input": map[string]any{"url": "https://x.example/a.mp4"}, "workflow": "mp4-720p", "pool": pool.ID})
-	var got poolResponse
+	var got apiv1.Pool
 	f.mustDo(t, http.StatusOK, "GET", "/v1/pools/"+pool.ID, f.keys[auth.Viewer], nil, &got)
 	assert.EqualValues(t, 1, got.QueueDepth["live"])
 
-	var resumed poolResponse
+	var resumed apiv1.Pool
 	f.mustDo(t, http.StatusOK, "POST", "/v1/pools/"+pool.ID+"/resume", admin, nil, &resumed)
 	assert.Equal(t, "active", resumed.Status)
 	assert.False(t, exists(), "resume clears %s", key)
 
 	// Settings patch keeps what it does not name, and validates the result.
-	var patched poolResponse
+	var patched apiv1.Pool
 	f.mustDo(t, http.StatusOK, "PATCH", "/v1/pools/"+pool.ID, admin, map[string]any{"max_replicas": 12}, &patched)
 	assert.Equal(t, 12, patched.MaxReplicas)
 	assert.Equal(t, "nvidia", patched.Accelerator)
@@ -65,7 +66,7 @@ func TestPauseAndResumeSetTheRedisKey(t *testing.T) {
 	// A pool with unfinished work cannot be deleted; an empty one can.
 	r = f.do(t, "DELETE", "/v1/pools/"+pool.ID, admin, nil)
 	assert.Equal(t, http.StatusConflict, r.Status, "%s", r.Body)
-	var empty poolResponse
+	var empty apiv1.Pool
 	f.mustDo(t, http.StatusCreated, "POST", "/v1/pools", admin, map[string]any{"name": "empty"}, &empty)
 	f.mustDo(t, http.StatusOK, "POST", "/v1/pools/"+empty.ID+"/pause", admin, nil, nil)
 	f.mustDo(t, http.StatusNoContent, "DELETE", "/v1/pools/"+empty.ID, admin, nil, nil)
@@ -79,7 +80,7 @@ func TestPauseAndResumeSetTheRedisKey(t *testing.T) {
 func TestSharedPool(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
-	var pools list[store.Pool]
+	var pools apiv1.Page[apiv1.Pool]
 	f.mustDo(t, http.StatusOK, "GET", "/v1/pools", f.keyB, nil, &pools)
 	require.NotEmpty(t, pools.Items)
 	assert.Equal(t, "default", pools.Items[0].ID)

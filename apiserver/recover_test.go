@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	apiv1 "github.com/mpegflow/mpegflow/api/v1"
 	"github.com/mpegflow/mpegflow/internal/auth"
 	"github.com/mpegflow/mpegflow/internal/events"
 	"github.com/mpegflow/mpegflow/internal/store"
@@ -140,7 +141,7 @@ func TestServerRecoversPanics(t *testing.T) {
 	require.NoError(t, err)
 	f.srv = srv
 	admin := f.keys[auth.Admin]
-	var pool store.Pool
+	var pool apiv1.Pool
 	f.mustDo(t, http.StatusCreated, "POST", "/v1/pools", admin, map[string]any{"name": "planned"}, &pool)
 
 	r := f.raw(t, "GET", "/v1/pools/"+pool.ID+"/plan", admin, nil, map[string]string{requestIDHeader: "ticket-7"})

@@ -6,18 +6,9 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"github.com/google/uuid"
 
+	apiv1 "github.com/mpegflow/mpegflow/api/v1"
 	"github.com/mpegflow/mpegflow/internal/objscope"
-	"github.com/mpegflow/mpegflow/internal/store"
 )
-
-// storageGrantRequest opens a bucket other than the deployment's, or a
-// prefix of it, to one organization's job inputs and batch sources.
-type storageGrantRequest struct {
-	Bucket string `json:"bucket"`
-	// Prefix limits the grant to keys under it (ending in '/'); empty grants
-	// the whole bucket.
-	Prefix string `json:"prefix,omitempty"`
-}
 
 func (s *Server) listStorageGrants(c *fiber.Ctx) error {
 	orgID, err := pathID(c, "organization")
@@ -31,10 +22,7 @@ func (s *Server) listStorageGrants(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	if gs == nil {
-		gs = []store.StorageGrant{}
-	}
-	return c.JSON(list[store.StorageGrant]{Items: gs})
+	return c.JSON(listOf(gs, storageGrantOut))
 }
 
 func (s *Server) createStorageGrant(c *fiber.Ctx) error {
@@ -42,7 +30,7 @@ func (s *Server) createStorageGrant(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	var req storageGrantRequest
+	var req apiv1.StorageGrantRequest
 	if err := decodeJSON(c, &req); err != nil {
 		return err
 	}
@@ -57,7 +45,7 @@ func (s *Server) createStorageGrant(c *fiber.Ctx) error {
 	}
 	s.log.InfoContext(c.UserContext(), "storage grant created", slog.String("org_id", orgID.String()),
 		slog.String("bucket", sg.Bucket), slog.String("prefix", sg.Prefix), slog.String("user_id", p.UserID.String()))
-	return c.Status(fiber.StatusCreated).JSON(sg)
+	return c.Status(fiber.StatusCreated).JSON(storageGrantOut(sg))
 }
 
 func (s *Server) deleteStorageGrant(c *fiber.Ctx) error {

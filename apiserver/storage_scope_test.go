@@ -10,19 +10,19 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	apiv1 "github.com/mpegflow/mpegflow/api/v1"
 	"github.com/mpegflow/mpegflow/internal/auth"
-	"github.com/mpegflow/mpegflow/internal/store"
 )
 
 // orgAsset creates an asset of org A (uploading nothing) and returns its
 // stored object key and the presigned download URL the API hands org A.
 func (f *fixture) orgAsset(t *testing.T) (key, download string) {
 	t.Helper()
-	var a assetResponse
+	var a apiv1.Asset
 	f.mustDo(t, http.StatusCreated, "POST", "/v1/assets", f.keys[auth.Editor], map[string]any{"filename": "secret.mov", "size_bytes": 1}, &a)
-	var got assetResponse
-	f.mustDo(t, http.StatusOK, "GET", "/v1/assets/"+a.ID.String(), f.keys[auth.Viewer], nil, &got)
-	stored, err := f.store.GetAsset(t.Context(), f.orgA.ID, a.ID)
+	var got apiv1.Asset
+	f.mustDo(t, http.StatusOK, "GET", "/v1/assets/"+a.ID, f.keys[auth.Viewer], nil, &got)
+	stored, err := f.store.GetAsset(t.Context(), f.orgA.ID, uuid.MustParse(a.ID))
 	require.NoError(t, err)
 	return stored.ObjectKey, got.Download.URL
 }
@@ -84,7 +84,7 @@ func TestJobInputOutsideScope(t *testing.T) {
 			assert.Equal(t, "s3://"+bucket+"/"+assetKey, *job.InputURL, "stored canonical, without the signature")
 		}
 	})
-	var jobs list[store.Job]
+	var jobs apiv1.Page[apiv1.Job]
 	f.mustDo(t, http.StatusOK, "GET", "/v1/jobs", f.keyB, nil, &jobs)
 	assert.Empty(t, jobs.Items, "org B created nothing")
 }
@@ -149,7 +149,7 @@ func TestBatchSourceOutsideScope(t *testing.T) {
 	}
 	assert.Equal(t, []string{"source.lines[2]", "source.lines[3]", "source.lines[4]", "source.lines[5]", "source.lines[6]", "source.lines[7]"}, fields)
 
-	var bs list[store.Batch]
+	var bs apiv1.Page[apiv1.BatchSummary]
 	f.mustDo(t, http.StatusOK, "GET", "/v1/batches", f.keys[auth.Viewer], nil, &bs)
 	assert.Empty(t, bs.Items)
 }
@@ -176,14 +176,14 @@ func TestStorageGrants(t *testing.T) {
 	f.refusedInput(t, f.keyB, "s3://partner-library/feeds/a.mp4")
 
 	super := f.keys[auth.SuperAdmin]
-	var g store.StorageGrant
+	var g apiv1.StorageGrant
 	f.mustDo(t, http.StatusCreated, "POST", grants, super, body, &g)
-	assert.Equal(t, f.orgB.ID, g.OrgID)
+	assert.Equal(t, f.orgB.ID.String(), g.OrgID)
 	assert.Equal(t, "partner-library", g.Bucket)
 	assert.Equal(t, "feeds/", g.Prefix)
 	r := f.do(t, "POST", grants, super, body)
 	assert.Equal(t, http.StatusConflict, r.Status, "the same grant twice: %s", r.Body)
-	var listed list[store.StorageGrant]
+	var listed apiv1.Page[apiv1.StorageGrant]
 	f.mustDo(t, http.StatusOK, "GET", grants, super, nil, &listed)
 	require.Len(t, listed.Items, 1)
 	assert.Equal(t, g.ID, listed.Items[0].ID)
@@ -217,11 +217,11 @@ func TestStorageGrants(t *testing.T) {
 	assert.Equal(t, http.StatusNotFound, r.Status, "%s", r.Body)
 
 	// Revoking closes the bucket again.
-	r = f.do(t, "DELETE", "/v1/admin/organizations/"+f.orgA.ID.String()+"/storage-grants/"+g.ID.String(), super, nil)
+	r = f.do(t, "DELETE", "/v1/admin/organizations/"+f.orgA.ID.String()+"/storage-grants/"+g.ID, super, nil)
 	assert.Equal(t, http.StatusNotFound, r.Status, "a grant is revoked under its own organization: %s", r.Body)
-	f.mustDo(t, http.StatusNoContent, "DELETE", grants+"/"+g.ID.String(), super, nil, nil)
+	f.mustDo(t, http.StatusNoContent, "DELETE", grants+"/"+g.ID, super, nil, nil)
 	f.refusedInput(t, f.keyB, "s3://partner-library/feeds/a.mp4")
-	r = f.do(t, "DELETE", grants+"/"+g.ID.String(), super, nil)
+	r = f.do(t, "DELETE", grants+"/"+g.ID, super, nil)
 	assert.Equal(t, http.StatusNotFound, r.Status, "%s", r.Body)
 }
 
@@ -233,11 +233,11 @@ func TestStoredKeysOutsideScopeAreNotPresigned(t *testing.T) {
 	f := newFixture(t)
 	foreign := "orgs/" + f.orgA.ID.String() + "/assets/" + uuid.NewString() + "/source"
 
-	var a assetResponse
+	var a apiv1.Asset
 	f.mustDo(t, http.StatusCreated, "POST", "/v1/assets", f.keyB, map[string]any{"filename": "b.mov", "size_bytes": 1}, &a)
 	_, err := f.db.Exec(t.Context(), `UPDATE assets SET object_key = $2 WHERE id = $1`, a.ID, foreign)
 	require.NoError(t, err)
-	r := f.do(t, "GET", "/v1/assets/"+a.ID.String(), f.keyB, nil)
+	r := f.do(t, "GET", "/v1/assets/"+a.ID, f.keyB, nil)
 	assert.Equal(t, http.StatusInternalServerError, r.Status, "%s", r.Body)
 	assert.NotContains(t, string(r.Body), "X-Amz-Signature")
 
@@ -245,7 +245,7 @@ func TestStoredKeysOutsideScopeAreNotPresigned(t *testing.T) {
 	_, err = f.db.Exec(t.Context(), `UPDATE jobs SET status = 'completed', finished_at = now(), outputs = $2 WHERE id = $1`,
 		job.ID, fmt.Sprintf(`[{"name":"720p.mp4","kind":"file","size_bytes":1,"content_type":"video/mp4","key":%q}]`, foreign))
 	require.NoError(t, err)
-	r = f.do(t, "GET", "/v1/jobs/"+job.ID.String()+"/outputs", f.keyB, nil)
+	r = f.do(t, "GET", "/v1/jobs/"+job.ID+"/outputs", f.keyB, nil)
 	assert.Equal(t, http.StatusInternalServerError, r.Status, "%s", r.Body)
 	assert.NotContains(t, string(r.Body), "X-Amz-Signature")
 }

@@ -16,8 +16,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	apiv1 "github.com/mpegflow/mpegflow/api/v1"
 	"github.com/mpegflow/mpegflow/internal/auth"
-	"github.com/mpegflow/mpegflow/internal/store"
 )
 
 // badText is what TestTextIsText puts into a JSON string field: each is text
@@ -47,14 +47,14 @@ type textRoute struct {
 func textRoutes(t *testing.T, f *fixture) []textRoute {
 	t.Helper()
 	owner := f.keys[auth.Owner]
-	var wf store.Workflow
+	var wf apiv1.Workflow
 	f.mustDo(t, http.StatusCreated, "POST", "/v1/workflows", owner, map[string]any{"name": "w", "spec": map[string]any{
 		"packaging": "mp4", "renditions": []any{map[string]any{"codec": "h264", "height": 720, "bitrate_kbps": 1000}}}}, &wf)
-	var hook webhookCreated
+	var hook apiv1.WebhookCreated
 	f.mustDo(t, http.StatusCreated, "POST", "/v1/webhooks", owner, map[string]any{"url": "https://hooks.example.com/x", "events": []string{"job.completed"}}, &hook)
-	var member store.Member
+	var member apiv1.Member
 	f.mustDo(t, http.StatusCreated, "POST", "/v1/members", owner, map[string]any{"email": "text@a.example", "role": "viewer"}, &member)
-	var pool poolResponse
+	var pool apiv1.Pool
 	f.mustDo(t, http.StatusCreated, "POST", "/v1/pools", owner, map[string]any{"name": "text"}, &pool)
 	upload := f.multipartAsset(t, owner, testUploads.MultipartThreshold+1)
 	url := `"input":{"url":"https://media.example.com/in.mp4"}`
@@ -69,21 +69,21 @@ func textRoutes(t *testing.T, f *fixture) []textRoute {
 		{"POST", "/v1/batches", "", `{"workflow":"mp4-720p","source":{"prefix":"s3://b/in/","include":["*.mp4",%s]}}`, "source.include[1]", ""},
 		{"POST", "/v1/workflows", "", `{"name":%s,"spec":` + spec(`"low"`) + `}`, "name", ""},
 		{"POST", "/v1/workflows", "", `{"name":"w2","spec":` + spec("%s") + `}`, "spec.renditions[2].name", ""},
-		{"PATCH", "/v1/workflows/:id", wf.ID.String(), `{"description":%s}`, "description", ""},
+		{"PATCH", "/v1/workflows/:id", wf.ID, `{"description":%s}`, "description", ""},
 		{"POST", "/v1/assets", "", `{"filename":%s}`, "filename", ""},
-		{"POST", "/v1/assets/:id/upload/parts", upload.ID.String(), `{"part_numbers":[1,%s]}`, "part_numbers[1]", ""},
-		{"POST", "/v1/assets/:id/upload/complete", upload.ID.String(), `{"parts":[{"part_number":1,"etag":%s}]}`, "parts[0].etag", ""},
+		{"POST", "/v1/assets/:id/upload/parts", upload.ID, `{"part_numbers":[1,%s]}`, "part_numbers[1]", ""},
+		{"POST", "/v1/assets/:id/upload/complete", upload.ID, `{"parts":[{"part_number":1,"etag":%s}]}`, "parts[0].etag", ""},
 		{"POST", "/v1/webhooks", "", `{"url":"https://hooks.example.com/y","events":["job.completed"],"description":%s}`, "description", ""},
-		{"PATCH", "/v1/webhooks/:id", hook.ID.String(), `{"events":["job.failed",%s]}`, "events[1]", ""},
+		{"PATCH", "/v1/webhooks/:id", hook.ID, `{"events":["job.failed",%s]}`, "events[1]", ""},
 		{"PATCH", "/v1/organization", "", `{"name":%s}`, "name", ""},
 		{"PATCH", "/v1/organization/billing", "", `{"billing_name":%s}`, "billing_name", ""},
 		{"POST", "/v1/members", "", `{"email":"x@a.example","role":"viewer","name":%s}`, "name", ""},
-		{"PATCH", "/v1/members/:id", member.UserID.String(), `{"role":%s}`, "role", ""},
+		{"PATCH", "/v1/members/:id", member.UserID, `{"role":%s}`, "role", ""},
 		{"POST", "/v1/api-keys", "", `{"name":%s}`, "name", ""},
 		{"POST", "/v1/pools", "", `{"name":"p2","node_selector":{"zone":%s}}`, "node_selector.zone", ""},
 		{"PATCH", "/v1/pools/:id", pool.ID, `{"cron_windows":[{"timezone":"UTC","start":"0 8 * * *","end":"0 18 * * *","desired_replicas":1},{"timezone":%s}]}`, "cron_windows[1].timezone", ""},
-		{"POST", "/v1/members/:id/api-keys", member.UserID.String(), `{"name":%s}`, "name", ""},
-		{"POST", "/v1/members/:id/invitations", member.UserID.String(), `{"role":%s}`, "role", ""},
+		{"POST", "/v1/members/:id/api-keys", member.UserID, `{"name":%s}`, "name", ""},
+		{"POST", "/v1/members/:id/invitations", member.UserID, `{"role":%s}`, "role", ""},
 		{"POST", "/v1/invitations/redeem", "", `{"token":"mfi_x","name":%s}`, "name", "-"},
 		{"POST", "/v1/admin/organizations/:id/storage-grants", f.orgA.ID.String(), `{"bucket":%s}`, "bucket", f.keys[auth.SuperAdmin]},
 	}

@@ -12,7 +12,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"github.com/google/uuid"
 
-	v1 "github.com/mpegflow/mpegflow/api/v1"
+	apiv1 "github.com/mpegflow/mpegflow/api/v1"
 	"github.com/mpegflow/mpegflow/internal/objscope"
 	"github.com/mpegflow/mpegflow/internal/objstore"
 	"github.com/mpegflow/mpegflow/internal/store"
@@ -88,7 +88,7 @@ func (s *Server) createMultipartAsset(c *fiber.Ctx, name, contentType string, si
 		return err
 	}
 	count := partCount(size, partSize)
-	first := make([]int, min(count, v1.MaxPresignParts))
+	first := make([]int, min(count, apiv1.MaxPresignParts))
 	for i := range first {
 		first[i] = i + 1
 	}
@@ -96,7 +96,9 @@ func (s *Server) createMultipartAsset(c *fiber.Ctx, name, contentType string, si
 	if err != nil {
 		return err
 	}
-	return c.Status(fiber.StatusCreated).JSON(assetResponse{Asset: a, Multipart: &v1.MultipartUpload{PartSize: partSize, PartCount: count, Parts: parts}})
+	out := assetOut(a, nil, nil)
+	out.Multipart = &apiv1.MultipartUpload{PartSize: partSize, PartCount: count, Parts: parts}
+	return c.Status(fiber.StatusCreated).JSON(out)
 }
 
 // uploadingAsset reads the organization's asset named by the path and
@@ -124,21 +126,21 @@ func (s *Server) uploadingAsset(c *fiber.Ctx) (store.Asset, error) {
 }
 
 // presignParts presigns the given parts of a's upload, each bound to its size.
-func (s *Server) presignParts(ctx context.Context, a store.Asset, numbers []int) ([]v1.PresignedPart, error) {
-	out := make([]v1.PresignedPart, 0, len(numbers))
+func (s *Server) presignParts(ctx context.Context, a store.Asset, numbers []int) ([]apiv1.PresignedPart, error) {
+	out := make([]apiv1.PresignedPart, 0, len(numbers))
 	for _, n := range numbers {
 		size := partBytes(*a.SizeBytes, *a.PartSize, n)
 		u, err := s.objects.PresignUploadPart(ctx, a.ObjectKey, *a.UploadID, int32(n), size)
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, v1.PresignedPart{PartNumber: n, SizeBytes: size, Method: u.Method, URL: u.URL, ExpiresAt: u.ExpiresAt})
+		out = append(out, apiv1.PresignedPart{PartNumber: n, SizeBytes: size, Method: u.Method, URL: u.URL, ExpiresAt: u.ExpiresAt})
 	}
 	return out, nil
 }
 
 func (s *Server) presignUploadParts(c *fiber.Ctx) error {
-	var req v1.PresignPartsRequest
+	var req apiv1.PresignPartsRequest
 	if err := decodeJSON(c, &req); err != nil {
 		return err
 	}
@@ -148,8 +150,8 @@ func (s *Server) presignUploadParts(c *fiber.Ctx) error {
 	}
 	count := partCount(*a.SizeBytes, *a.PartSize)
 	var errs validation.Errors
-	if len(req.PartNumbers) < 1 || len(req.PartNumbers) > v1.MaxPresignParts {
-		errs.Add("part_numbers", "give 1 to %d part numbers per request (%d given)", v1.MaxPresignParts, len(req.PartNumbers))
+	if len(req.PartNumbers) < 1 || len(req.PartNumbers) > apiv1.MaxPresignParts {
+		errs.Add("part_numbers", "give 1 to %d part numbers per request (%d given)", apiv1.MaxPresignParts, len(req.PartNumbers))
 	}
 	seen := map[int]bool{}
 	for i, n := range req.PartNumbers {
@@ -168,7 +170,7 @@ func (s *Server) presignUploadParts(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(v1.PresignedParts{Parts: parts})
+	return c.JSON(apiv1.PresignedParts{Parts: parts})
 }
 
 func (s *Server) listUploadedParts(c *fiber.Ctx) error {
@@ -176,7 +178,7 @@ func (s *Server) listUploadedParts(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	limit, err := intParam(c, "limit", v1.MaxListParts, 1, v1.MaxListParts)
+	limit, err := intParam(c, "limit", apiv1.MaxListParts, 1, apiv1.MaxListParts)
 	if err != nil {
 		return err
 	}
@@ -193,9 +195,9 @@ func (s *Server) listUploadedParts(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	out := v1.UploadedParts{Items: make([]v1.UploadedPart, 0, len(parts))}
+	out := apiv1.UploadedParts{Items: make([]apiv1.UploadedPart, 0, len(parts))}
 	for _, p := range parts {
-		out.Items = append(out.Items, v1.UploadedPart{PartNumber: int(p.Number), ETag: p.ETag, SizeBytes: p.Size})
+		out.Items = append(out.Items, apiv1.UploadedPart{PartNumber: int(p.Number), ETag: p.ETag, SizeBytes: p.Size})
 	}
 	// No page can follow the upload's last part.
 	if last := len(parts) - 1; more && last >= 0 && int(parts[last].Number) < partCount(*a.SizeBytes, *a.PartSize) {
@@ -209,7 +211,7 @@ func (s *Server) listUploadedParts(c *fiber.Ctx) error {
 // joins anything, joins them, checks the object's size and marks the asset
 // uploaded. A refused list changes nothing: the upload stays open.
 func (s *Server) completeUpload(c *fiber.Ctx) error {
-	var req v1.CompleteUploadRequest
+	var req apiv1.CompleteUploadRequest
 	if err := decodeJSON(c, &req); err != nil {
 		return err
 	}
@@ -289,7 +291,7 @@ func (s *Server) completeUpload(c *fiber.Ctx) error {
 		s.discard(ctx, a, "its upload ended while it was being completed")
 		return err
 	}
-	return c.JSON(done)
+	return c.JSON(assetOut(done, nil, nil))
 }
 
 // discard deletes the object of an asset whose upload did not end as
@@ -320,7 +322,7 @@ func (s *Server) abortUpload(c *fiber.Ctx) error {
 	} else {
 		done.UploadID = nil
 	}
-	return c.JSON(done)
+	return c.JSON(assetOut(done, nil, nil))
 }
 
 // abortInStorage discards an upload in storage (one already gone counts as

@@ -7,10 +7,11 @@ import (
 	"net/http"
 	"testing"
 
+	"github.com/google/uuid"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	v1 "github.com/mpegflow/mpegflow/api/v1"
+	apiv1 "github.com/mpegflow/mpegflow/api/v1"
 	"github.com/mpegflow/mpegflow/internal/auth"
 	"github.com/mpegflow/mpegflow/internal/objstore"
 	"github.com/mpegflow/mpegflow/internal/store"
@@ -51,9 +52,9 @@ func TestPartSize(t *testing.T) {
 
 // multipartAsset creates an asset of size bytes through the API; it must
 // come with a multipart upload.
-func (f *fixture) multipartAsset(t *testing.T, key string, size int64) assetResponse {
+func (f *fixture) multipartAsset(t *testing.T, key string, size int64) apiv1.Asset {
 	t.Helper()
-	var a assetResponse
+	var a apiv1.Asset
 	f.mustDo(t, http.StatusCreated, "POST", "/v1/assets", key, map[string]any{"filename": "big.mov", "content_type": "video/quicktime", "size_bytes": size}, &a)
 	require.NotNil(t, a.Multipart, "an asset above the threshold is uploaded in parts")
 	require.Nil(t, a.Upload)
@@ -61,7 +62,7 @@ func (f *fixture) multipartAsset(t *testing.T, key string, size int64) assetResp
 }
 
 // sendPart PUTs body to a presigned part URL and returns storage's ETag.
-func sendPart(t *testing.T, p v1.PresignedPart, body []byte) string {
+func sendPart(t *testing.T, p apiv1.PresignedPart, body []byte) string {
 	t.Helper()
 	req, err := http.NewRequestWithContext(t.Context(), p.Method, p.URL, bytes.NewReader(body))
 	require.NoError(t, err)
@@ -93,8 +94,8 @@ func TestMultipartUploadEndToEnd(t *testing.T) {
 	const part = 5 << 20
 	data := randomBytes(2*part + 1234)
 	a := f.multipartAsset(t, key, int64(len(data)))
-	base := "/v1/assets/" + a.ID.String() + "/upload"
-	assert.Equal(t, store.UploadUploading, *a.UploadStatus)
+	base := "/v1/assets/" + a.ID + "/upload"
+	assert.Equal(t, store.UploadUploading, a.UploadStatus)
 	assert.Equal(t, int64(part), a.Multipart.PartSize)
 	require.Equal(t, 3, a.Multipart.PartCount)
 	require.Len(t, a.Multipart.Parts, 3, "a small upload gets every URL at once")
@@ -126,19 +127,19 @@ func TestMultipartUploadEndToEnd(t *testing.T) {
 	assert.Contains(t, string(r.Body), "part 2 was not uploaded")
 
 	// Resume: ask storage what it holds, a page at a time.
-	var page v1.UploadedParts
+	var page apiv1.UploadedParts
 	f.mustDo(t, http.StatusOK, "GET", base+"/parts?limit=1", key, nil, &page)
 	require.Len(t, page.Items, 1)
 	assert.Equal(t, 1, page.Items[0].PartNumber)
 	assert.True(t, objstore.SameETag(etags[1], page.Items[0].ETag))
 	require.NotEmpty(t, page.NextCursor)
-	var rest v1.UploadedParts
+	var rest apiv1.UploadedParts
 	f.mustDo(t, http.StatusOK, "GET", base+"/parts?cursor="+page.NextCursor, key, nil, &rest)
 	require.Len(t, rest.Items, 1)
-	assert.Equal(t, v1.UploadedPart{PartNumber: 3, ETag: rest.Items[0].ETag, SizeBytes: 1234}, rest.Items[0])
+	assert.Equal(t, apiv1.UploadedPart{PartNumber: 3, ETag: rest.Items[0].ETag, SizeBytes: 1234}, rest.Items[0])
 	assert.Empty(t, rest.NextCursor)
 
-	var again v1.PresignedParts
+	var again apiv1.PresignedParts
 	f.mustDo(t, http.StatusOK, "POST", base+"/parts", key, map[string]any{"part_numbers": []int{2}}, &again)
 	require.Len(t, again.Parts, 1)
 	etags[2] = sendPart(t, again.Parts[0], chunk(2))
@@ -159,16 +160,16 @@ func TestMultipartUploadEndToEnd(t *testing.T) {
 		require.Equal(t, http.StatusUnprocessableEntity, r.Status, "%s: %s", tc.name, r.Body)
 		assert.Subset(t, r.fields(t), tc.fields, tc.name)
 	}
-	exists, err := f.objects.Exists(t.Context(), "orgs/"+f.orgA.ID.String()+"/assets/"+a.ID.String()+"/source")
+	exists, err := f.objects.Exists(t.Context(), "orgs/"+f.orgA.ID.String()+"/assets/"+a.ID+"/source")
 	require.NoError(t, err)
 	require.False(t, exists, "no refused completion wrote the object")
 
-	var done store.Asset
+	var done apiv1.Asset
 	f.mustDo(t, http.StatusOK, "POST", base+"/complete", key, map[string]any{"parts": all(etags)}, &done)
-	assert.Equal(t, store.UploadUploaded, *done.UploadStatus)
+	assert.Equal(t, store.UploadUploaded, done.UploadStatus)
 
-	var got assetResponse
-	f.mustDo(t, http.StatusOK, "GET", "/v1/assets/"+a.ID.String(), f.keys[auth.Viewer], nil, &got)
+	var got apiv1.Asset
+	f.mustDo(t, http.StatusOK, "GET", "/v1/assets/"+a.ID, f.keys[auth.Viewer], nil, &got)
 	require.NotNil(t, got.Download)
 	resp, err := http.Get(got.Download.URL)
 	require.NoError(t, err)
@@ -200,8 +201,8 @@ func TestMultipartUploadRequests(t *testing.T) {
 	key := f.keys[auth.Editor]
 	a := f.multipartAsset(t, key, 7<<20)
 	assert.Equal(t, 2, a.Multipart.PartCount)
-	base := "/v1/assets/" + a.ID.String() + "/upload"
-	many := make([]int, v1.MaxPresignParts+1)
+	base := "/v1/assets/" + a.ID + "/upload"
+	many := make([]int, apiv1.MaxPresignParts+1)
 	for i := range many {
 		many[i] = 1
 	}
@@ -224,11 +225,11 @@ func TestMultipartUploadRequests(t *testing.T) {
 	assert.Equal(t, http.StatusUnprocessableEntity, r.Status)
 	assert.Equal(t, http.StatusForbidden, f.do(t, "POST", base+"/parts", f.keys[auth.Viewer], map[string]any{"part_numbers": []int{1}}).Status)
 
-	var small assetResponse
+	var small apiv1.Asset
 	f.mustDo(t, http.StatusCreated, "POST", "/v1/assets", key, map[string]any{"filename": "small.mp4", "size_bytes": 6 << 20}, &small)
 	require.NotNil(t, small.Upload, "at the threshold: one presigned PUT")
 	require.Nil(t, small.Multipart)
-	assert.Nil(t, small.UploadStatus)
+	assert.Empty(t, small.UploadStatus)
 	for _, req := range []struct{ method, path string }{
 		{"POST", "/parts"}, {"GET", "/parts"}, {"POST", "/complete"}, {"DELETE", ""},
 	} {
@@ -241,7 +242,7 @@ func TestMultipartUploadRequests(t *testing.T) {
 		case "/complete":
 			body = map[string]any{"parts": []map[string]any{{"part_number": 1, "etag": "x"}}}
 		}
-		r := f.do(t, req.method, "/v1/assets/"+small.ID.String()+"/upload"+req.path, key, body)
+		r := f.do(t, req.method, "/v1/assets/"+small.ID+"/upload"+req.path, key, body)
 		assert.Equal(t, http.StatusConflict, r.Status, "%s %s: %s", req.method, req.path, r.Body)
 		assert.Equal(t, problemPrefix+"upload-not-open", r.problem(t).Type)
 	}
@@ -256,7 +257,7 @@ func TestMultipartUploadOtherOrg(t *testing.T) {
 	key := f.keys[auth.Editor]
 	data := randomBytes(7 << 20)
 	a := f.multipartAsset(t, key, int64(len(data)))
-	base := "/v1/assets/" + a.ID.String() + "/upload"
+	base := "/v1/assets/" + a.ID + "/upload"
 	e1 := sendPart(t, a.Multipart.Parts[0], data[:5<<20])
 	e2 := sendPart(t, a.Multipart.Parts[1], data[5<<20:])
 	parts := []map[string]any{{"part_number": 1, "etag": e1}, {"part_number": 2, "etag": e2}}
@@ -268,15 +269,15 @@ func TestMultipartUploadOtherOrg(t *testing.T) {
 		{"POST", base + "/parts", map[string]any{"part_numbers": []int{1}}},
 		{"POST", base + "/complete", map[string]any{"parts": parts}},
 		{"DELETE", base, nil},
-		{"DELETE", "/v1/assets/" + a.ID.String(), nil},
+		{"DELETE", "/v1/assets/" + a.ID, nil},
 	} {
 		r := f.do(t, req.method, req.path, f.keyB, req.body)
 		assert.Equal(t, http.StatusNotFound, r.Status, "%s %s: %s", req.method, req.path, r.Body)
 		assert.NotContains(t, string(r.Body), e1)
 	}
-	var done store.Asset
+	var done apiv1.Asset
 	f.mustDo(t, http.StatusOK, "POST", base+"/complete", key, map[string]any{"parts": parts}, &done)
-	assert.Equal(t, store.UploadUploaded, *done.UploadStatus)
+	assert.Equal(t, store.UploadUploaded, done.UploadStatus)
 }
 
 // TestMultipartUploadAbort: aborting discards the parts in storage and
@@ -289,29 +290,29 @@ func TestMultipartUploadAbort(t *testing.T) {
 	ctx := t.Context()
 	a := f.multipartAsset(t, key, 7<<20)
 	sendPart(t, a.Multipart.Parts[0], randomBytes(5<<20))
-	row, err := f.store.GetAsset(ctx, f.orgA.ID, a.ID)
+	row, err := f.store.GetAsset(ctx, f.orgA.ID, uuid.MustParse(a.ID))
 	require.NoError(t, err)
 	uploadID := *row.UploadID
-	var aborted store.Asset
-	f.mustDo(t, http.StatusOK, "DELETE", "/v1/assets/"+a.ID.String()+"/upload", key, nil, &aborted)
-	assert.Equal(t, store.UploadAborted, *aborted.UploadStatus)
+	var aborted apiv1.Asset
+	f.mustDo(t, http.StatusOK, "DELETE", "/v1/assets/"+a.ID+"/upload", key, nil, &aborted)
+	assert.Equal(t, store.UploadAborted, aborted.UploadStatus)
 	_, err = f.objects.AllParts(ctx, row.ObjectKey, uploadID)
 	require.ErrorIs(t, err, objstore.ErrNoUpload, "storage holds the parts no more")
-	row, err = f.store.GetAsset(ctx, f.orgA.ID, a.ID)
+	row, err = f.store.GetAsset(ctx, f.orgA.ID, uuid.MustParse(a.ID))
 	require.NoError(t, err)
 	assert.Nil(t, row.UploadID, "the abort is recorded as done")
-	assert.Equal(t, http.StatusConflict, f.do(t, "GET", "/v1/assets/"+a.ID.String()+"/upload/parts", key, nil).Status)
+	assert.Equal(t, http.StatusConflict, f.do(t, "GET", "/v1/assets/"+a.ID+"/upload/parts", key, nil).Status)
 	r := f.do(t, "POST", "/v1/jobs", key, map[string]any{"input": map[string]any{"asset_id": a.ID}, "workflow": "mp4-720p"})
 	assert.Equal(t, http.StatusUnprocessableEntity, r.Status, "an aborted asset is no input")
-	f.mustDo(t, http.StatusNoContent, "DELETE", "/v1/assets/"+a.ID.String(), key, nil, nil)
+	f.mustDo(t, http.StatusNoContent, "DELETE", "/v1/assets/"+a.ID, key, nil, nil)
 
 	b := f.multipartAsset(t, key, 7<<20)
-	row, err = f.store.GetAsset(ctx, f.orgA.ID, b.ID)
+	row, err = f.store.GetAsset(ctx, f.orgA.ID, uuid.MustParse(b.ID))
 	require.NoError(t, err)
-	f.mustDo(t, http.StatusNoContent, "DELETE", "/v1/assets/"+b.ID.String(), key, nil, nil)
+	f.mustDo(t, http.StatusNoContent, "DELETE", "/v1/assets/"+b.ID, key, nil, nil)
 	_, err = f.objects.AllParts(ctx, row.ObjectKey, *row.UploadID)
 	require.ErrorIs(t, err, objstore.ErrNoUpload, "deleting the asset aborted its upload")
-	_, err = f.store.GetAsset(ctx, f.orgA.ID, b.ID)
+	_, err = f.store.GetAsset(ctx, f.orgA.ID, uuid.MustParse(b.ID))
 	require.ErrorIs(t, err, store.ErrNotFound)
 }
 
@@ -324,13 +325,13 @@ func TestMultipartUploadRefusesAWrongSize(t *testing.T) {
 	f := newFixture(t)
 	key := f.keys[auth.Editor]
 	a := f.multipartAsset(t, key, 7<<20)
-	row, err := f.store.GetAsset(t.Context(), f.orgA.ID, a.ID)
+	row, err := f.store.GetAsset(t.Context(), f.orgA.ID, uuid.MustParse(a.ID))
 	require.NoError(t, err)
 	e1 := sendPart(t, a.Multipart.Parts[0], randomBytes(5<<20))
 	short, err := f.objects.PresignUploadPart(t.Context(), row.ObjectKey, *row.UploadID, 2, 1<<20)
 	require.NoError(t, err)
-	e2 := sendPart(t, v1.PresignedPart{PartNumber: 2, Method: short.Method, URL: short.URL}, randomBytes(1<<20))
-	r := f.do(t, "POST", "/v1/assets/"+a.ID.String()+"/upload/complete", key,
+	e2 := sendPart(t, apiv1.PresignedPart{PartNumber: 2, Method: short.Method, URL: short.URL}, randomBytes(1<<20))
+	r := f.do(t, "POST", "/v1/assets/"+a.ID+"/upload/complete", key,
 		map[string]any{"parts": []map[string]any{{"part_number": 1, "etag": e1}, {"part_number": 2, "etag": e2}}})
 	require.Equal(t, http.StatusUnprocessableEntity, r.Status, "%s", r.Body)
 	assert.Equal(t, []string{"parts[1].part_number"}, r.fields(t))
@@ -338,7 +339,7 @@ func TestMultipartUploadRefusesAWrongSize(t *testing.T) {
 	exists, err := f.objects.Exists(t.Context(), row.ObjectKey)
 	require.NoError(t, err)
 	assert.False(t, exists, "nothing joined")
-	var page v1.UploadedParts
-	f.mustDo(t, http.StatusOK, "GET", "/v1/assets/"+a.ID.String()+"/upload/parts", key, nil, &page)
+	var page apiv1.UploadedParts
+	f.mustDo(t, http.StatusOK, "GET", "/v1/assets/"+a.ID+"/upload/parts", key, nil, &page)
 	assert.Len(t, page.Items, 2, "the upload stays open: part 2 can be sent again")
 }

@@ -8,6 +8,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"github.com/google/uuid"
 
+	apiv1 "github.com/mpegflow/mpegflow/api/v1"
 	"github.com/mpegflow/mpegflow/internal/store"
 )
 
@@ -30,8 +31,8 @@ func (s *Server) listDeliveries(c *fiber.Ctx) error {
 		return err
 	}
 	status := c.Query("status")
-	if status != "" && !slices.Contains(store.DeliveryStatuses, status) {
-		return invalidField("status", "must be one of %s", strings.Join(store.DeliveryStatuses, ", "))
+	if status != "" && !slices.Contains(apiv1.DeliveryStatuses, status) {
+		return invalidField("status", "must be one of %s", strings.Join(apiv1.DeliveryStatuses, ", "))
 	}
 	page, err := pageParams(c)
 	if err != nil {
@@ -41,7 +42,7 @@ func (s *Server) listDeliveries(c *fiber.Ctx) error {
 	if err != nil {
 		return notFoundOr(err, "webhook")
 	}
-	return c.JSON(pageOf(ds, page, func(d store.WebhookDelivery) (time.Time, uuid.UUID) { return d.CreatedAt, d.ID }))
+	return c.JSON(pageOf(ds, page, func(d store.WebhookDelivery) (time.Time, uuid.UUID) { return d.CreatedAt, d.ID }, deliveryOut))
 }
 
 func (s *Server) getDelivery(c *fiber.Ctx) error {
@@ -53,7 +54,7 @@ func (s *Server) getDelivery(c *fiber.Ctx) error {
 	if err != nil {
 		return notFoundOr(err, "delivery")
 	}
-	return c.JSON(d)
+	return c.JSON(deliveryOut(d))
 }
 
 // redeliver sends a delivery again (delivered, failed or still pending):
@@ -68,5 +69,5 @@ func (s *Server) redeliver(c *fiber.Ctx) error {
 	if err != nil {
 		return notFoundOr(err, "delivery")
 	}
-	return c.Status(fiber.StatusAccepted).JSON(d)
+	return c.Status(fiber.StatusAccepted).JSON(deliveryOut(d))
 }

@@ -10,28 +10,10 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"github.com/google/uuid"
 
+	apiv1 "github.com/mpegflow/mpegflow/api/v1"
 	"github.com/mpegflow/mpegflow/internal/store"
 	"github.com/mpegflow/mpegflow/internal/validation"
 )
-
-type webhookRequest struct {
-	URL         string   `json:"url"`
-	Description string   `json:"description,omitempty"`
-	Events      []string `json:"events"`
-}
-
-type webhookPatchRequest struct {
-	URL         *string  `json:"url,omitempty"`
-	Description *string  `json:"description,omitempty"`
-	Events      []string `json:"events,omitempty"`
-	Enabled     *bool    `json:"enabled,omitempty"`
-}
-
-// webhookCreated is the only response that carries the signing secret.
-type webhookCreated struct {
-	store.Webhook
-	Secret string `json:"secret"`
-}
 
 // checkWebhookURL accepts an absolute https URL (http in development) whose
 // host resolves to public addresses only; the Webhook Executor checks the
@@ -52,13 +34,13 @@ func (s *Server) checkWebhookURL(ctx context.Context, errs *validation.Errors, r
 
 func checkWebhookEvents(errs *validation.Errors, evs []string) []string {
 	if len(evs) == 0 {
-		errs.Add("events", "subscribe to at least one of %s", strings.Join(store.WebhookEvents, ", "))
+		errs.Add("events", "subscribe to at least one of %s", strings.Join(apiv1.WebhookEvents, ", "))
 		return nil
 	}
 	out := []string{}
 	for i, e := range evs {
-		if !slices.Contains(store.WebhookEvents, e) {
-			errs.Add("events["+itoa(i)+"]", "unknown event; want one of %s", strings.Join(store.WebhookEvents, ", "))
+		if !slices.Contains(apiv1.WebhookEvents, e) {
+			errs.Add("events["+itoa(i)+"]", "unknown event; want one of %s", strings.Join(apiv1.WebhookEvents, ", "))
 		} else if !slices.Contains(out, e) {
 			out = append(out, e)
 		}
@@ -67,7 +49,7 @@ func checkWebhookEvents(errs *validation.Errors, evs []string) []string {
 }
 
 func (s *Server) createWebhook(c *fiber.Ctx) error {
-	var req webhookRequest
+	var req apiv1.WebhookRequest
 	if err := decodeJSON(c, &req); err != nil {
 		return err
 	}
@@ -84,7 +66,7 @@ func (s *Server) createWebhook(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	return c.Status(fiber.StatusCreated).JSON(webhookCreated{Webhook: w, Secret: w.Secret})
+	return c.Status(fiber.StatusCreated).JSON(apiv1.WebhookCreated{Webhook: webhookOut(w), Secret: w.Secret})
 }
 
 func (s *Server) listWebhooks(c *fiber.Ctx) error {
@@ -96,7 +78,7 @@ func (s *Server) listWebhooks(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(pageOf(ws, page, func(w store.Webhook) (time.Time, uuid.UUID) { return w.CreatedAt, w.ID }))
+	return c.JSON(pageOf(ws, page, func(w store.Webhook) (time.Time, uuid.UUID) { return w.CreatedAt, w.ID }, webhookOut))
 }
 
 func (s *Server) getWebhook(c *fiber.Ctx) error {
@@ -108,7 +90,7 @@ func (s *Server) getWebhook(c *fiber.Ctx) error {
 	if err != nil {
 		return notFoundOr(err, "webhook")
 	}
-	return c.JSON(w)
+	return c.JSON(webhookOut(w))
 }
 
 func (s *Server) updateWebhook(c *fiber.Ctx) error {
@@ -116,7 +98,7 @@ func (s *Server) updateWebhook(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	var req webhookPatchRequest
+	var req apiv1.WebhookPatch
 	if err := decodeJSON(c, &req); err != nil {
 		return err
 	}
@@ -138,7 +120,7 @@ func (s *Server) updateWebhook(c *fiber.Ctx) error {
 	if err != nil {
 		return notFoundOr(err, "webhook")
 	}
-	return c.JSON(w)
+	return c.JSON(webhookOut(w))
 }
 
 func (s *Server) deleteWebhook(c *fiber.Ctx) error {

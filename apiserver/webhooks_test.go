@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	apiv1 "github.com/mpegflow/mpegflow/api/v1"
 	"github.com/mpegflow/mpegflow/internal/auth"
 	"github.com/mpegflow/mpegflow/internal/store"
 )
@@ -59,13 +60,13 @@ func TestSSRFRefusedAtCreation(t *testing.T) {
 		})
 	}
 	// A PATCH is checked like a creation.
-	var hook webhookCreated
+	var hook apiv1.WebhookCreated
 	f.mustDo(t, http.StatusCreated, "POST", "/v1/webhooks", key, map[string]any{"url": "https://hooks.example.com/a", "events": []string{"job.completed"}}, &hook)
-	r := f.do(t, "PATCH", "/v1/webhooks/"+hook.ID.String(), key, map[string]any{"url": "https://loopback.example/"})
+	r := f.do(t, "PATCH", "/v1/webhooks/"+hook.ID, key, map[string]any{"url": "https://loopback.example/"})
 	require.Equal(t, http.StatusUnprocessableEntity, r.Status)
 	assert.Equal(t, []string{"url"}, r.fields(t))
 
-	var list list[store.Webhook]
+	var list apiv1.Page[apiv1.Webhook]
 	f.mustDo(t, http.StatusOK, "GET", "/v1/webhooks", key, nil, &list)
 	assert.Len(t, list.Items, 1, "only the public webhook exists")
 	n, err := f.queue.Len(t.Context(), "default", "live")
@@ -80,14 +81,14 @@ func TestDeliveryLogAPI(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
 	key := f.keys[auth.Editor]
-	var hook webhookCreated
+	var hook apiv1.WebhookCreated
 	f.mustDo(t, http.StatusCreated, "POST", "/v1/webhooks", key, map[string]any{"url": "https://hooks.example.com/a", "events": []string{"job.queued", "job.cancelled"}}, &hook)
 	assert.Regexp(t, `^whsec_[0-9a-f]{48}$`, hook.Secret)
 	job := f.submitJob(t, key, urlJob())
-	f.mustDo(t, http.StatusOK, "POST", "/v1/jobs/"+job.ID.String()+"/cancel", key, nil, nil)
+	f.mustDo(t, http.StatusOK, "POST", "/v1/jobs/"+job.ID+"/cancel", key, nil, nil)
 
-	base := "/v1/webhooks/" + hook.ID.String() + "/deliveries"
-	var ds list[store.WebhookDelivery]
+	base := "/v1/webhooks/" + hook.ID + "/deliveries"
+	var ds apiv1.Page[apiv1.WebhookDelivery]
 	f.mustDo(t, http.StatusOK, "GET", base, key, nil, &ds)
 	require.Len(t, ds.Items, 2)
 	assert.Equal(t, "job.cancelled", ds.Items[0].EventType, "newest first")
@@ -95,7 +96,7 @@ func TestDeliveryLogAPI(t *testing.T) {
 	for _, d := range ds.Items {
 		assert.Equal(t, store.DeliveryPending, d.Status)
 		assert.Zero(t, d.Attempts)
-		assert.JSONEq(t, `"`+job.ID.String()+`"`, string(mustField(t, d.Payload, "job_id")))
+		assert.JSONEq(t, `"`+job.ID+`"`, string(mustField(t, d.Payload, "job_id")))
 	}
 	f.mustDo(t, http.StatusOK, "GET", base+"?status=delivered", key, nil, &ds)
 	assert.Empty(t, ds.Items)
@@ -105,21 +106,21 @@ func TestDeliveryLogAPI(t *testing.T) {
 
 	f.mustDo(t, http.StatusOK, "GET", base, key, nil, &ds)
 	one := ds.Items[1]
-	var got store.WebhookDelivery
-	f.mustDo(t, http.StatusOK, "GET", base+"/"+one.ID.String(), key, nil, &got)
+	var got apiv1.WebhookDelivery
+	f.mustDo(t, http.StatusOK, "GET", base+"/"+one.ID, key, nil, &got)
 	assert.Equal(t, one.EventID, got.EventID)
-	f.mustDo(t, http.StatusAccepted, "POST", base+"/"+one.ID.String()+"/redeliver", key, nil, &got)
+	f.mustDo(t, http.StatusAccepted, "POST", base+"/"+one.ID+"/redeliver", key, nil, &got)
 	assert.Equal(t, store.DeliveryPending, got.Status)
 
 	// Viewers cannot read the log; another organization gets 404s.
 	assert.Equal(t, http.StatusForbidden, f.do(t, "GET", base, f.keys[auth.Viewer], nil).Status)
 	assert.Equal(t, http.StatusNotFound, f.do(t, "GET", base, f.keyB, nil).Status)
-	assert.Equal(t, http.StatusNotFound, f.do(t, "GET", base+"/"+one.ID.String(), f.keyB, nil).Status)
-	assert.Equal(t, http.StatusNotFound, f.do(t, "POST", base+"/"+one.ID.String()+"/redeliver", f.keyB, nil).Status)
+	assert.Equal(t, http.StatusNotFound, f.do(t, "GET", base+"/"+one.ID, f.keyB, nil).Status)
+	assert.Equal(t, http.StatusNotFound, f.do(t, "POST", base+"/"+one.ID+"/redeliver", f.keyB, nil).Status)
 	assert.Equal(t, http.StatusNotFound, f.do(t, "GET", base+"/not-a-uuid", key, nil).Status)
 
-	f.mustDo(t, http.StatusOK, "PATCH", "/v1/webhooks/"+hook.ID.String(), key, map[string]any{"enabled": false}, nil)
-	r = f.do(t, "POST", base+"/"+one.ID.String()+"/redeliver", key, nil)
+	f.mustDo(t, http.StatusOK, "PATCH", "/v1/webhooks/"+hook.ID, key, map[string]any{"enabled": false}, nil)
+	r = f.do(t, "POST", base+"/"+one.ID+"/redeliver", key, nil)
 	assert.Equal(t, http.StatusConflict, r.Status)
 	assert.Contains(t, r.problem(t).Detail, "enable it")
 

@@ -79,7 +79,7 @@ func TestWebSocketFansOutAcrossReplicas(t *testing.T) {
 	all, _, err := dialWS(t, b.addr, f.keys[auth.Viewer], "")
 	require.NoError(t, err)
 	defer all.Close()
-	onlyJob, _, err := dialWS(t, b.addr, f.keys[auth.Viewer], "?jobs="+job.ID.String())
+	onlyJob, _, err := dialWS(t, b.addr, f.keys[auth.Viewer], "?jobs="+job.ID)
 	require.NoError(t, err)
 	defer onlyJob.Close()
 	orgB, _, err := dialWS(t, b.addr, f.keyB, "")
@@ -89,7 +89,7 @@ func TestWebSocketFansOutAcrossReplicas(t *testing.T) {
 
 	ctx := t.Context()
 	require.NoError(t, a.bus.Emit(ctx, events.Event{Type: "job.progress", OrgID: &f.orgA.ID, JobID: &other, Data: map[string]any{"progress": 0.1}}))
-	require.NoError(t, a.bus.Emit(ctx, events.Event{Type: "job.progress", OrgID: &f.orgA.ID, JobID: &job.ID, Data: map[string]any{"progress": 0.5}}))
+	require.NoError(t, a.bus.Emit(ctx, events.Event{Type: "job.progress", OrgID: &f.orgA.ID, JobID: new(uuid.MustParse(job.ID)), Data: map[string]any{"progress": 0.5}}))
 
 	read := func(c *websocket.Conn) events.Event {
 		t.Helper()
@@ -102,9 +102,9 @@ func TestWebSocketFansOutAcrossReplicas(t *testing.T) {
 	}
 	first := read(all)
 	assert.Equal(t, other, *first.JobID, "the org-wide client sees every job in order")
-	assert.Equal(t, job.ID, *read(all).JobID)
+	assert.Equal(t, job.ID, read(all).JobID.String())
 	got := read(onlyJob)
-	assert.Equal(t, job.ID, *got.JobID, "the filtered client sees only its job")
+	assert.Equal(t, job.ID, got.JobID.String(), "the filtered client sees only its job")
 	assert.InDelta(t, 0.5, got.Data["progress"], 1e-9)
 
 	// Org B's client saw nothing of org A.
@@ -126,7 +126,7 @@ func TestWebSocketFansOutAcrossReplicas(t *testing.T) {
 		}
 		return c, err
 	}}
-	stalled, _, err := small.DialContext(t.Context(), "ws://"+b.addr+"/ws?jobs="+job.ID.String(),
+	stalled, _, err := small.DialContext(t.Context(), "ws://"+b.addr+"/ws?jobs="+job.ID,
 		http.Header{"Authorization": {"Bearer " + f.keys[auth.Viewer]}})
 	require.NoError(t, err)
 	defer stalled.Close()
@@ -146,7 +146,7 @@ func TestWebSocketFansOutAcrossReplicas(t *testing.T) {
 		received <- count
 	}()
 	for i := range n {
-		require.NoError(t, a.bus.Emit(ctx, events.Event{Type: "job.progress", OrgID: &f.orgA.ID, JobID: &job.ID, Data: map[string]any{"i": i, "pad": big}}))
+		require.NoError(t, a.bus.Emit(ctx, events.Event{Type: "job.progress", OrgID: &f.orgA.ID, JobID: new(uuid.MustParse(job.ID)), Data: map[string]any{"i": i, "pad": big}}))
 	}
 	assert.Equal(t, n, <-received, "the reading client got every event")
 

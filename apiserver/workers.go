@@ -4,7 +4,6 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/mpegflow/mpegflow/internal/auth"
-	"github.com/mpegflow/mpegflow/internal/store"
 )
 
 func (s *Server) listWorkers(c *fiber.Ctx) error {
@@ -13,10 +12,7 @@ func (s *Server) listWorkers(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	if ws == nil {
-		ws = []store.Worker{}
-	}
-	return c.JSON(list[store.Worker]{Items: ws})
+	return c.JSON(listOf(ws, workerOut))
 }
 
 func (s *Server) drainWorker(c *fiber.Ctx) error {
@@ -24,7 +20,7 @@ func (s *Server) drainWorker(c *fiber.Ctx) error {
 	if err != nil {
 		return notFoundOr(err, "worker")
 	}
-	return c.JSON(w)
+	return c.JSON(workerOut(w))
 }
 
 func (s *Server) evictWorker(c *fiber.Ctx) error {
@@ -35,5 +31,5 @@ func (s *Server) evictWorker(c *fiber.Ctx) error {
 	for _, j := range jobs {
 		s.dispatch(c.UserContext(), j, "job.requeued")
 	}
-	return c.JSON(w)
+	return c.JSON(workerOut(w))
 }

@@ -8,22 +8,11 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"github.com/google/uuid"
 
+	apiv1 "github.com/mpegflow/mpegflow/api/v1"
 	"github.com/mpegflow/mpegflow/internal/encodespec"
 	"github.com/mpegflow/mpegflow/internal/store"
 	"github.com/mpegflow/mpegflow/internal/validation"
 )
-
-type workflowRequest struct {
-	Name        string          `json:"name"`
-	Description string          `json:"description,omitempty"`
-	Spec        json.RawMessage `json:"spec"`
-}
-
-type workflowPatchRequest struct {
-	Name        *string         `json:"name,omitempty"`
-	Description *string         `json:"description,omitempty"`
-	Spec        json.RawMessage `json:"spec,omitempty"`
-}
 
 func checkWorkflowName(errs *validation.Errors, name string) {
 	if l := len(strings.TrimSpace(name)); l == 0 || l > 100 {
@@ -49,7 +38,7 @@ func parseSpec(errs *validation.Errors, raw json.RawMessage) json.RawMessage {
 }
 
 func (s *Server) createWorkflow(c *fiber.Ctx) error {
-	var req workflowRequest
+	var req apiv1.WorkflowRequest
 	if err := decodeJSON(c, &req); err != nil {
 		return err
 	}
@@ -66,7 +55,7 @@ func (s *Server) createWorkflow(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	return c.Status(fiber.StatusCreated).JSON(w)
+	return c.Status(fiber.StatusCreated).JSON(workflowOut(w))
 }
 
 func (s *Server) listWorkflows(c *fiber.Ctx) error {
@@ -78,7 +67,7 @@ func (s *Server) listWorkflows(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(pageOf(ws, page, func(w store.Workflow) (time.Time, uuid.UUID) { return w.CreatedAt, w.ID }))
+	return c.JSON(pageOf(ws, page, func(w store.Workflow) (time.Time, uuid.UUID) { return w.CreatedAt, w.ID }, workflowOut))
 }
 
 func (s *Server) getWorkflow(c *fiber.Ctx) error {
@@ -90,7 +79,7 @@ func (s *Server) getWorkflow(c *fiber.Ctx) error {
 	if err != nil {
 		return notFoundOr(err, "workflow")
 	}
-	return c.JSON(w)
+	return c.JSON(workflowOut(w))
 }
 
 func (s *Server) updateWorkflow(c *fiber.Ctx) error {
@@ -98,7 +87,7 @@ func (s *Server) updateWorkflow(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	var req workflowPatchRequest
+	var req apiv1.WorkflowPatch
 	if err := decodeJSON(c, &req); err != nil {
 		return err
 	}
@@ -122,7 +111,7 @@ func (s *Server) updateWorkflow(c *fiber.Ctx) error {
 	if err != nil {
 		return notFoundOr(err, "workflow")
 	}
-	return c.JSON(w)
+	return c.JSON(workflowOut(w))
 }
 
 func (s *Server) deleteWorkflow(c *fiber.Ctx) error {

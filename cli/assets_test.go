@@ -12,12 +12,12 @@ import (
 	"github.com/stretchr/testify/require"
 	"sigs.k8s.io/yaml"
 
-	"github.com/mpegflow/mpegflow/internal/client"
-	"github.com/mpegflow/mpegflow/internal/client/clienttest"
+	"github.com/mpegflow/mpegflow/apiserver/apiservertest"
+	"github.com/mpegflow/mpegflow/client"
 )
 
 func TestAssetsCommands(t *testing.T) {
-	srv := clienttest.New(t, clienttest.Options{NoWebSocket: true})
+	srv := apiservertest.New(t, apiservertest.Options{NoWebSocket: true})
 	useServer(t, srv.URL, srv.OwnerKey)
 	c := apiClient(t, srv)
 	dir := t.TempDir()
@@ -59,7 +59,7 @@ func TestAssetsCommands(t *testing.T) {
 // file name here (one the API refuses today, stored by an older or hostile
 // server) is not used: nothing is written and -o is suggested.
 func TestAssetsDownloadRefusesHostileNames(t *testing.T) {
-	srv := clienttest.New(t, clienttest.Options{NoWebSocket: true})
+	srv := apiservertest.New(t, apiservertest.Options{NoWebSocket: true})
 	useServer(t, srv.URL, srv.OwnerKey)
 	work := t.TempDir()
 	t.Chdir(work)

@@ -12,8 +12,8 @@ import (
 	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
 
+	"github.com/mpegflow/mpegflow/client"
 	"github.com/mpegflow/mpegflow/internal/cliconfig"
-	"github.com/mpegflow/mpegflow/internal/client"
 	"github.com/mpegflow/mpegflow/internal/encodespec"
 )
 

@@ -10,15 +10,15 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/mpegflow/mpegflow/internal/client"
-	"github.com/mpegflow/mpegflow/internal/client/clienttest"
+	"github.com/mpegflow/mpegflow/apiserver/apiservertest"
+	"github.com/mpegflow/mpegflow/client"
 )
 
 // TestBackfillFollowsAndResumes: backfill submits a prefix, follows the
 // batch through expansion and encoding to its end, and running the same
 // command again resumes that batch instead of creating a second.
 func TestBackfillFollowsAndResumes(t *testing.T) {
-	srv := clienttest.New(t, clienttest.Options{})
+	srv := apiservertest.New(t, apiservertest.Options{})
 	useServer(t, srv.URL, srv.OwnerKey)
 	c := apiClient(t, srv)
 	root := "orgs/" + srv.OrgID.String() + "/archive/"

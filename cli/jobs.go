@@ -19,7 +19,8 @@ import (
 	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
 
-	"github.com/mpegflow/mpegflow/internal/client"
+	apiv1 "github.com/mpegflow/mpegflow/api/v1"
+	"github.com/mpegflow/mpegflow/client"
 	"github.com/mpegflow/mpegflow/internal/encodespec"
 	"github.com/mpegflow/mpegflow/internal/validation"
 )
@@ -57,8 +58,8 @@ func jobsSubmitCmd(api *apiFlags) *cobra.Command {
 			if (workflow == "") == (specFile == "") {
 				return usagef("give exactly one of --workflow NAME|ID or --spec-file FILE")
 			}
-			if lane != "" && lane != "live" && lane != "backfill" {
-				return usagef("--lane must be live or backfill, not %q", lane)
+			if lane != "" && !slices.Contains(apiv1.Lanes, lane) {
+				return usagef("--lane must be %s, not %q", strings.Join(apiv1.Lanes, " or "), lane)
 			}
 			out := outputFormat(cmd)
 			c, err := api.client()
@@ -123,7 +124,7 @@ func jobsSubmitCmd(api *apiFlags) *cobra.Command {
 	f.BoolVar(&wait, "wait", false, "follow the job until it finishes; exit 1 if it fails or is cancelled")
 	outputFlag(cmd)
 	_ = cmd.RegisterFlagCompletionFunc("workflow", cobra.FixedCompletions(encodespec.BuiltinNames(), cobra.ShellCompDirectiveNoFileComp))
-	_ = cmd.RegisterFlagCompletionFunc("lane", cobra.FixedCompletions([]string{"live", "backfill"}, cobra.ShellCompDirectiveNoFileComp))
+	_ = cmd.RegisterFlagCompletionFunc("lane", cobra.FixedCompletions(apiv1.Lanes, cobra.ShellCompDirectiveNoFileComp))
 	_ = cmd.RegisterFlagCompletionFunc("pool", completePools(api))
 	return cmd
 }
@@ -293,7 +294,7 @@ func jobsTable(jobs []client.Job) *table {
 	}
 	now := time.Now()
 	for _, j := range jobs {
-		row := []string{j.ID, j.Status, percent(j.Progress), j.PoolID, j.Lane, fmt.Sprint(j.Priority),
+		row := []string{j.ID, j.Status, percent(j.Progress64()), j.PoolID, j.Lane, fmt.Sprint(j.Priority),
 			fmt.Sprintf("%d/%d", j.Attempts, j.MaxAttempts), age(j.CreatedAt, now)}
 		if withErr {
 			row = append(row, deref(j.Error))

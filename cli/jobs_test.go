@@ -13,15 +13,15 @@ import (
 	"github.com/stretchr/testify/require"
 	"sigs.k8s.io/yaml"
 
-	"github.com/mpegflow/mpegflow/internal/client"
-	"github.com/mpegflow/mpegflow/internal/client/clienttest"
+	"github.com/mpegflow/mpegflow/apiserver/apiservertest"
+	"github.com/mpegflow/mpegflow/client"
 )
 
 // TestJobsSubmitFileWaitDownload is the first five minutes: a local file is
 // uploaded, encoded (here the test plays the encoder), followed to the end
 // and its outputs downloaded with their paths.
 func TestJobsSubmitFileWaitDownload(t *testing.T) {
-	srv := clienttest.New(t, clienttest.Options{})
+	srv := apiservertest.New(t, apiservertest.Options{})
 	useServer(t, srv.URL, srv.OwnerKey)
 	c := apiClient(t, srv)
 	dir := t.TempDir()
@@ -74,7 +74,7 @@ func TestJobsSubmitFileWaitDownload(t *testing.T) {
 // TestJobsSubmitWaitFailure: a waited-for job that fails exits 1 with its
 // error, and stdout still holds the job.
 func TestJobsSubmitWaitFailure(t *testing.T) {
-	srv := clienttest.New(t, clienttest.Options{NoWebSocket: true})
+	srv := apiservertest.New(t, apiservertest.Options{NoWebSocket: true})
 	useServer(t, srv.URL, srv.OwnerKey)
 	c := apiClient(t, srv)
 
@@ -97,11 +97,11 @@ func TestJobsSubmitWaitFailure(t *testing.T) {
 // TestJobsBadInput: every mistake is one line and a non-zero exit, 2 for a
 // command line that cannot run.
 func TestJobsBadInput(t *testing.T) {
-	srv := clienttest.New(t, clienttest.Options{})
+	srv := apiservertest.New(t, apiservertest.Options{})
 	c := apiClient(t, srv)
 	queued := submitURLJob(t, c)
 	missingID := uuid.NewString()
-	closed := clienttest.ClosedURL(t)
+	closed := apiservertest.ClosedURL(t)
 	for name, tc := range map[string]struct {
 		server, key string
 		args        []string
@@ -162,7 +162,7 @@ func TestJobsBadInput(t *testing.T) {
 }
 
 func TestJobsListGetCancelFormats(t *testing.T) {
-	srv := clienttest.New(t, clienttest.Options{NoWebSocket: true})
+	srv := apiservertest.New(t, apiservertest.Options{NoWebSocket: true})
 	useServer(t, srv.URL, srv.OwnerKey)
 	c := apiClient(t, srv)
 	var ids []string
@@ -211,7 +211,7 @@ func TestJobsListGetCancelFormats(t *testing.T) {
 // TestJobsWatch follows two jobs over the WebSocket, one line per event, and
 // exits 1 because one of them failed.
 func TestJobsWatch(t *testing.T) {
-	srv := clienttest.New(t, clienttest.Options{})
+	srv := apiservertest.New(t, apiservertest.Options{})
 	useServer(t, srv.URL, srv.OwnerKey)
 	c := apiClient(t, srv)
 	a, b := submitURLJob(t, c), submitURLJob(t, c)
@@ -245,7 +245,7 @@ func TestJobsWatch(t *testing.T) {
 // TestJobsDownloadRefusesEscapingNames: outputs whose names would land
 // outside --dir are refused before anything is written.
 func TestJobsDownloadRefusesEscapingNames(t *testing.T) {
-	srv := clienttest.New(t, clienttest.Options{NoWebSocket: true})
+	srv := apiservertest.New(t, apiservertest.Options{NoWebSocket: true})
 	useServer(t, srv.URL, srv.OwnerKey)
 	c := apiClient(t, srv)
 	for name, hostile := range map[string]string{
@@ -273,7 +273,7 @@ func TestJobsDownloadRefusesEscapingNames(t *testing.T) {
 // still refused when a path element is no plain file name, such as one with
 // a bidirectional override that shows "gnp.exe" as "exe.png".
 func TestJobsDownloadRefusesHiddenCharacters(t *testing.T) {
-	srv := clienttest.New(t, clienttest.Options{NoWebSocket: true})
+	srv := apiservertest.New(t, apiservertest.Options{NoWebSocket: true})
 	useServer(t, srv.URL, srv.OwnerKey)
 	c := apiClient(t, srv)
 	for name, hostile := range map[string]string{
@@ -297,7 +297,7 @@ func TestJobsDownloadRefusesHiddenCharacters(t *testing.T) {
 // one of the organization's workflows; --spec-file an inline spec, from
 // stdin with '-'.
 func TestJobsSubmitWithOwnWorkflowAndSpec(t *testing.T) {
-	srv := clienttest.New(t, clienttest.Options{NoWebSocket: true})
+	srv := apiservertest.New(t, apiservertest.Options{NoWebSocket: true})
 	useServer(t, srv.URL, srv.OwnerKey)
 	doc := workflowDoc(t, "web-720")
 	var w client.Workflow

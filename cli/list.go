@@ -7,7 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/mpegflow/mpegflow/internal/client"
+	"github.com/mpegflow/mpegflow/client"
 )
 
 // actionCmd is a command that does one thing to one resource (get, cancel,

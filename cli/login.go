@@ -12,8 +12,8 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
+	"github.com/mpegflow/mpegflow/client"
 	"github.com/mpegflow/mpegflow/internal/cliconfig"
-	"github.com/mpegflow/mpegflow/internal/client"
 )
 
 func loginCmd() *cobra.Command {

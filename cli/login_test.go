@@ -10,15 +10,15 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/mpegflow/mpegflow/apiserver/apiservertest"
 	"github.com/mpegflow/mpegflow/internal/cliconfig"
-	"github.com/mpegflow/mpegflow/internal/client/clienttest"
 	"github.com/mpegflow/mpegflow/internal/store"
 )
 
 // TestLoginAndContexts logs in to a real server with keys of two roles and
 // switches between the contexts. (Not parallel: it sets the environment.)
 func TestLoginAndContexts(t *testing.T) {
-	srv := clienttest.New(t, clienttest.Options{NoWebSocket: true})
+	srv := apiservertest.New(t, apiservertest.Options{NoWebSocket: true})
 	set := store.DefaultPoolSettings()
 	set.Name = "Owned"
 	pool, err := srv.Store.CreatePool(t.Context(), srv.OrgID, set)

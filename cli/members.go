@@ -6,7 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/mpegflow/mpegflow/internal/client"
+	"github.com/mpegflow/mpegflow/client"
 )
 
 var memberRoles = []string{"viewer", "editor", "admin", "owner"}
@@ -22,7 +22,7 @@ func membersTable(ms []client.Member) *table {
 	t := &table{header: []string{"USER-ID", "EMAIL", "NAME", "ROLE", "AGE"}}
 	now := time.Now()
 	for _, m := range ms {
-		t.add(m.UserID.String(), m.Email, m.Name, string(m.Role), age(m.CreatedAt, now))
+		t.add(m.UserID, m.Email, m.Name, m.Role, age(m.CreatedAt, now))
 	}
 	return t
 }
@@ -185,7 +185,7 @@ func apiKeysTable(ks []client.APIKey) *table {
 	t := &table{header: []string{"ID", "NAME", "PREFIX", "AGE", "LAST-USED", "REVOKED"}}
 	now := time.Now()
 	for _, k := range ks {
-		t.add(k.ID.String(), k.Name, k.Prefix, age(k.CreatedAt, now), age(deref(k.LastUsedAt), now), age(deref(k.RevokedAt), now))
+		t.add(k.ID, k.Name, k.Prefix, age(k.CreatedAt, now), age(deref(k.LastUsedAt), now), age(deref(k.RevokedAt), now))
 	}
 	return t
 }

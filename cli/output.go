@@ -16,8 +16,8 @@ import (
 	"golang.org/x/term"
 	"sigs.k8s.io/yaml"
 
+	"github.com/mpegflow/mpegflow/client"
 	"github.com/mpegflow/mpegflow/internal/cliconfig"
-	"github.com/mpegflow/mpegflow/internal/client"
 )
 
 // This file holds what the API verbs (jobs, pools, workflows, assets)
@@ -401,7 +401,7 @@ func (v *barView) show(ev client.Event) error {
 		l.progress = p
 	}
 	if ev.Job != nil {
-		l.progress = max(l.progress, ev.Job.Progress)
+		l.progress = max(l.progress, ev.Job.Progress64())
 	}
 	switch ev.Type {
 	case client.EventCompleted:

@@ -15,8 +15,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/mpegflow/mpegflow/internal/client"
-	"github.com/mpegflow/mpegflow/internal/client/clienttest"
+	"github.com/mpegflow/mpegflow/apiserver/apiservertest"
+	"github.com/mpegflow/mpegflow/client"
 )
 
 // cliResult is one in-process run of the CLI.
@@ -76,7 +76,7 @@ func useServer(t *testing.T, url, key string) {
 }
 
 // apiClient is a client of srv for arranging what a test needs.
-func apiClient(t *testing.T, srv *clienttest.Server) *client.Client {
+func apiClient(t *testing.T, srv *apiservertest.Server) *client.Client {
 	t.Helper()
 	c, err := client.New(srv.URL, srv.OwnerKey, client.Config{})
 	require.NoError(t, err)

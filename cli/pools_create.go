@@ -5,7 +5,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/mpegflow/mpegflow/internal/client"
+	apiv1 "github.com/mpegflow/mpegflow/api/v1"
+	"github.com/mpegflow/mpegflow/client"
 )
 
 func poolsCreateCmd(api *apiFlags) *cobra.Command {
@@ -45,7 +46,7 @@ func poolsCreateCmd(api *apiFlags) *cobra.Command {
 	for i, s := range poolSettingFlags {
 		cmd.Flags().IntVar(&values[i], s.flag, 0, s.usage)
 	}
-	_ = cmd.RegisterFlagCompletionFunc("accelerator", cobra.FixedCompletions([]string{"cpu", "nvidia"}, cobra.ShellCompDirectiveNoFileComp))
+	_ = cmd.RegisterFlagCompletionFunc("accelerator", cobra.FixedCompletions(apiv1.Accelerators, cobra.ShellCompDirectiveNoFileComp))
 	outputFlag(cmd)
 	return cmd
 }

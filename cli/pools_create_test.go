@@ -8,12 +8,12 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/mpegflow/mpegflow/internal/client"
-	"github.com/mpegflow/mpegflow/internal/client/clienttest"
+	"github.com/mpegflow/mpegflow/apiserver/apiservertest"
+	"github.com/mpegflow/mpegflow/client"
 )
 
 func TestPoolsCreateDelete(t *testing.T) {
-	srv := clienttest.New(t, clienttest.Options{NoWebSocket: true})
+	srv := apiservertest.New(t, apiservertest.Options{NoWebSocket: true})
 	useServer(t, srv.URL, srv.OwnerKey)
 
 	var p client.Pool
@@ -41,7 +41,7 @@ func TestPoolsCreateDelete(t *testing.T) {
 }
 
 func TestBatchesList(t *testing.T) {
-	srv := clienttest.New(t, clienttest.Options{NoWebSocket: true})
+	srv := apiservertest.New(t, apiservertest.Options{NoWebSocket: true})
 	useServer(t, srv.URL, srv.OwnerKey)
 	c := apiClient(t, srv)
 	root := "orgs/" + srv.OrgID.String() + "/archive/"

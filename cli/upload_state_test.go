@@ -12,8 +12,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/mpegflow/mpegflow/apiserver"
-	"github.com/mpegflow/mpegflow/internal/client"
-	"github.com/mpegflow/mpegflow/internal/client/clienttest"
+	"github.com/mpegflow/mpegflow/client"
+	"github.com/mpegflow/mpegflow/apiserver/apiservertest"
 )
 
 // breakAfter is a progress writer that fails once n bytes went by: the
@@ -34,7 +34,7 @@ func (b *breakAfter) Write(p []byte) (int, error) {
 // the asset in the user's cache directory, sends only what storage lacks,
 // completes, prints the same asset id and forgets the state.
 func TestAssetsUploadResumes(t *testing.T) {
-	srv := clienttest.New(t, clienttest.Options{NoWebSocket: true, Uploads: apiserver.UploadConfig{MultipartThreshold: 6 << 20, PartSize: 5 << 20}})
+	srv := apiservertest.New(t, apiservertest.Options{NoWebSocket: true, Uploads: apiserver.UploadConfig{MultipartThreshold: 6 << 20, PartSize: 5 << 20}})
 	useServer(t, srv.URL, srv.OwnerKey)
 	cache := t.TempDir()
 	t.Setenv("XDG_CACHE_HOME", cache)

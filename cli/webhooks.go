@@ -9,7 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/mpegflow/mpegflow/internal/client"
+	"github.com/mpegflow/mpegflow/client"
 )
 
 func webhooksCmd() *cobra.Command {
@@ -30,7 +30,7 @@ func webhooksTable(ws []client.Webhook) *table {
 		if r := deref(w.DisabledReason); !w.Enabled && r != "" {
 			enabled += " (" + r + ")"
 		}
-		t.add(w.ID.String(), w.URL, strings.Join(w.Events, ","), enabled, fmt.Sprint(w.ConsecutiveFailures), w.Description)
+		t.add(w.ID, w.URL, strings.Join(w.Events, ","), enabled, fmt.Sprint(w.ConsecutiveFailures), w.Description)
 	}
 	return t
 }
@@ -168,7 +168,7 @@ func deliveriesTable(ds []client.WebhookDelivery) *table {
 		if d.LatencyMS != nil {
 			latency = (time.Duration(*d.LatencyMS) * time.Millisecond).String()
 		}
-		t.add(d.ID.String(), d.EventType, d.Status, fmt.Sprint(d.Attempts), code, latency, age(d.CreatedAt, now), deref(d.LastError))
+		t.add(d.ID, d.EventType, d.Status, fmt.Sprint(d.Attempts), code, latency, age(d.CreatedAt, now), deref(d.LastError))
 	}
 	return t
 }

@@ -9,12 +9,12 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/mpegflow/mpegflow/internal/client"
-	"github.com/mpegflow/mpegflow/internal/client/clienttest"
+	"github.com/mpegflow/mpegflow/apiserver/apiservertest"
+	"github.com/mpegflow/mpegflow/client"
 )
 
 func TestWebhooksCommands(t *testing.T) {
-	srv := clienttest.New(t, clienttest.Options{NoWebSocket: true})
+	srv := apiservertest.New(t, apiservertest.Options{NoWebSocket: true})
 	useServer(t, srv.URL, srv.OwnerKey)
 
 	out := runCLI(t, nil, "webhooks", "create", "--url", "https://hooks.example.com/a", "--event", "job.queued", "--event", "job.failed", "--description", "ops pager").ok(t)
@@ -54,7 +54,7 @@ func TestWebhooksCommands(t *testing.T) {
 	assert.Contains(t, string(ds.Items[0].Payload), job.ID)
 	rows = fields(runCLI(t, nil, "webhooks", "deliveries", id).ok(t))
 	assert.Equal(t, []string{"ID", "EVENT", "STATUS", "ATTEMPTS", "CODE", "LATENCY", "AGE", "ERROR"}, rows[0])
-	assert.Equal(t, []string{ds.Items[0].ID.String(), "job.queued", "pending", "0"}, rows[1][:4])
+	assert.Equal(t, []string{ds.Items[0].ID, "job.queued", "pending", "0"}, rows[1][:4])
 	require.NoError(t, json.Unmarshal([]byte(runCLI(t, nil, "webhooks", "deliveries", id, "--status", "failed", "-o", "json").ok(t)), &ds))
 	assert.Empty(t, ds.Items)
 

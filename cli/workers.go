@@ -6,7 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/mpegflow/mpegflow/internal/client"
+	"github.com/mpegflow/mpegflow/client"
 )
 
 func workersCmd() *cobra.Command {
@@ -41,7 +41,7 @@ func workersTable(ws []client.Worker) *table {
 	for _, w := range ws {
 		job := ""
 		if w.CurrentJobID != nil {
-			job = w.CurrentJobID.String()
+			job = *w.CurrentJobID
 		}
 		t.add(w.ID, w.PoolID, w.Lane, w.Node, w.Status, job, age(w.LastHeartbeatAt, now))
 	}

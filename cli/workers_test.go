@@ -9,14 +9,14 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/mpegflow/mpegflow/apiserver/apiservertest"
+	"github.com/mpegflow/mpegflow/client"
 	"github.com/mpegflow/mpegflow/internal/auth"
-	"github.com/mpegflow/mpegflow/internal/client"
-	"github.com/mpegflow/mpegflow/internal/client/clienttest"
 	"github.com/mpegflow/mpegflow/internal/store"
 )
 
 func TestWorkersCommands(t *testing.T) {
-	srv := clienttest.New(t, clienttest.Options{NoWebSocket: true})
+	srv := apiservertest.New(t, apiservertest.Options{NoWebSocket: true})
 	useServer(t, srv.URL, srv.OwnerKey)
 	set := store.DefaultPoolSettings()
 	set.Name = "Own"
@@ -56,7 +56,7 @@ func TestWorkersCommands(t *testing.T) {
 }
 
 func TestUsageCommand(t *testing.T) {
-	srv := clienttest.New(t, clienttest.Options{NoWebSocket: true})
+	srv := apiservertest.New(t, apiservertest.Options{NoWebSocket: true})
 	useServer(t, srv.URL, srv.OwnerKey)
 	c := apiClient(t, srv)
 	srv.Claim(t, submitURLJob(t, c).ID).Complete(map[string][]byte{"out.mp4": []byte("x")})

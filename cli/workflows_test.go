@@ -11,8 +11,8 @@ import (
 	"github.com/stretchr/testify/require"
 	"sigs.k8s.io/yaml"
 
-	"github.com/mpegflow/mpegflow/internal/client"
-	"github.com/mpegflow/mpegflow/internal/client/clienttest"
+	"github.com/mpegflow/mpegflow/apiserver/apiservertest"
+	"github.com/mpegflow/mpegflow/client"
 	"github.com/mpegflow/mpegflow/internal/encodespec"
 )
 
@@ -27,7 +27,7 @@ func workflowDoc(t *testing.T, name string) []byte {
 }
 
 func TestWorkflowsCommands(t *testing.T) {
-	srv := clienttest.New(t, clienttest.Options{NoWebSocket: true})
+	srv := apiservertest.New(t, apiservertest.Options{NoWebSocket: true})
 	useServer(t, srv.URL, srv.OwnerKey)
 	dir := t.TempDir()
 	file := filepath.Join(dir, "web.json")
@@ -59,7 +59,7 @@ func TestWorkflowsCommands(t *testing.T) {
 }
 
 func TestWorkflowsBadInput(t *testing.T) {
-	srv := clienttest.New(t, clienttest.Options{NoWebSocket: true})
+	srv := apiservertest.New(t, apiservertest.Options{NoWebSocket: true})
 	useServer(t, srv.URL, srv.OwnerKey)
 	for name, tc := range map[string]struct {
 		stdin string

@@ -20,7 +20,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/mpegflow/mpegflow/api/encodepod"
-	"github.com/mpegflow/mpegflow/internal/client"
+	"github.com/mpegflow/mpegflow/client"
 )
 
 // devE2E drives one running `mpegflow dev` the way a user does: the built

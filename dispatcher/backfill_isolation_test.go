@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/mpegflow/mpegflow/api/coordinatorv1"
+	apiv1 "github.com/mpegflow/mpegflow/api/v1"
 	"github.com/mpegflow/mpegflow/backfill"
 	"github.com/mpegflow/mpegflow/internal/store"
 )
@@ -79,11 +80,11 @@ func TestBackfillNeverDelaysLiveClaims(t *testing.T) {
 		lat := make([]time.Duration, 0, samples)
 		for i := range samples {
 			start := time.Now()
-			j, err := live.claimLane(t.Context(), fmt.Sprintf("pod-%s-%d", phase, i), store.LaneLive)
+			j, err := live.claimLane(t.Context(), fmt.Sprintf("pod-%s-%d", phase, i), apiv1.LaneLive)
 			lat = append(lat, time.Since(start))
 			require.NoError(t, err)
 			require.NotNil(t, j, "%s: a live job is queued", phase)
-			assert.Equal(t, store.LaneLive, j.GetLane())
+			assert.Equal(t, apiv1.LaneLive, j.GetLane())
 			require.NoError(t, live.complete(t.Context(), j))
 		}
 		slices.Sort(lat)
@@ -95,7 +96,7 @@ func TestBackfillNeverDelaysLiveClaims(t *testing.T) {
 	start := time.Now()
 	b := e.backfillBatch(backfillJobs)
 	t.Logf("expanded %d backfill jobs in %s", backfillJobs, time.Since(start))
-	n, err := e.queue.Len(t.Context(), store.DefaultPoolID, store.LaneBackfill)
+	n, err := e.queue.Len(t.Context(), store.DefaultPoolID, apiv1.LaneBackfill)
 	require.NoError(t, err)
 	require.EqualValues(t, backfillJobs, n)
 
@@ -104,14 +105,14 @@ func TestBackfillNeverDelaysLiveClaims(t *testing.T) {
 
 	// The live lane is empty now: a live worker gets nothing although
 	// 100,000 backfill jobs wait, and a backfill worker gets one of them.
-	j, err := live.claimLane(t.Context(), "pod-live-idle", store.LaneLive)
+	j, err := live.claimLane(t.Context(), "pod-live-idle", apiv1.LaneLive)
 	require.NoError(t, err)
 	assert.Nil(t, j, "a live worker never takes a backfill job")
 	e.push(store.DefaultPoolID, e.create(store.DefaultPoolID, 1, 3)...)
-	bj, err := live.claimLane(t.Context(), "pod-backfill", store.LaneBackfill)
+	bj, err := live.claimLane(t.Context(), "pod-backfill", apiv1.LaneBackfill)
 	require.NoError(t, err)
 	require.NotNil(t, bj)
-	assert.Equal(t, store.LaneBackfill, bj.GetLane())
+	assert.Equal(t, apiv1.LaneBackfill, bj.GetLane())
 	assert.Equal(t, b.ID.String(), bj.GetMetadata()["batch_id"])
 	assert.NotContains(t, bj.GetInputUrl(), "s3://", "the encoder gets a presigned GET for the listed object")
 	assert.EqualValues(t, 1, e.queueLen(store.DefaultPoolID), "a backfill worker never takes a live job")

@@ -13,6 +13,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/mpegflow/mpegflow/api/coordinatorv1"
+	apiv1 "github.com/mpegflow/mpegflow/api/v1"
 	"github.com/mpegflow/mpegflow/internal/objscope"
 	"github.com/mpegflow/mpegflow/internal/queue"
 	"github.com/mpegflow/mpegflow/internal/store"
@@ -28,9 +29,9 @@ func (c *Coordinator) Claim(ctx context.Context, req *coordinatorv1.ClaimRequest
 	}
 	lane := req.GetLane()
 	if lane == "" {
-		lane = store.LaneLive
+		lane = apiv1.LaneLive
 	}
-	if lane != store.LaneLive && lane != store.LaneBackfill {
+	if lane != apiv1.LaneLive && lane != apiv1.LaneBackfill {
 		return nil, status.Error(codes.InvalidArgument, "Claim: lane must be live or backfill")
 	}
 	pod := req.GetPod()

@@ -13,7 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sync/errgroup"
 
-	"github.com/mpegflow/mpegflow/internal/queue"
+	apiv1 "github.com/mpegflow/mpegflow/api/v1"
 	"github.com/mpegflow/mpegflow/internal/store"
 )
 
@@ -104,7 +104,7 @@ func TestClaimExactlyOnceAcrossInstances(t *testing.T) {
 	assert.Equal(t, []row{{Status: store.JobCompleted, Attempts: 1, Started: 1, N: jobs}}, got,
 		"in Postgres every job is completed after one attempt with one job.started event")
 
-	for _, lane := range queue.Lanes {
+	for _, lane := range apiv1.Lanes {
 		n, err := e.queue.Len(context.Background(), store.DefaultPoolID, lane)
 		require.NoError(t, err)
 		assert.Zero(t, n, "%s list is empty afterwards", lane)

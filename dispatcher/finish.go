@@ -3,12 +3,14 @@ package dispatcher
 import (
 	"context"
 	"math"
+	"slices"
 	"strings"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
 	"github.com/mpegflow/mpegflow/api/coordinatorv1"
+	apiv1 "github.com/mpegflow/mpegflow/api/v1"
 	"github.com/mpegflow/mpegflow/internal/store"
 	"github.com/mpegflow/mpegflow/internal/validation"
 )
@@ -27,10 +29,10 @@ func (c *Coordinator) Complete(ctx context.Context, req *coordinatorv1.CompleteR
 	}
 	acc := u.GetAccelerator()
 	if acc == "" {
-		acc = "cpu"
+		acc = apiv1.AcceleratorCPU
 	}
-	if acc != "cpu" && acc != "nvidia" {
-		return nil, status.Error(codes.InvalidArgument, "Complete: usage.accelerator must be cpu or nvidia")
+	if !slices.Contains(apiv1.Accelerators, acc) {
+		return nil, status.Error(codes.InvalidArgument, "Complete: usage.accelerator must be "+strings.Join(apiv1.Accelerators, " or "))
 	}
 	tok, err := claimTokenHash(ctx)
 	if err != nil {

@@ -3,7 +3,7 @@ package dispatcher
 import (
 	"context"
 
-	"github.com/mpegflow/mpegflow/internal/queue"
+	apiv1 "github.com/mpegflow/mpegflow/api/v1"
 	"github.com/mpegflow/mpegflow/internal/telemetry"
 )
 
@@ -22,7 +22,7 @@ func (c *Coordinator) FleetState(ctx context.Context) (telemetry.FleetState, err
 	}
 	depth := make(map[string]int64, len(pools))
 	for _, p := range pools {
-		for _, l := range queue.Lanes {
+		for _, l := range apiv1.Lanes {
 			n, err := c.queue.Len(ctx, p.ID, l)
 			if err != nil {
 				return telemetry.FleetState{}, err

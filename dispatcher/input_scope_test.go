@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	apiv1 "github.com/mpegflow/mpegflow/api/v1"
 	"github.com/mpegflow/mpegflow/internal/auth"
 	"github.com/mpegflow/mpegflow/internal/objscope"
 	"github.com/mpegflow/mpegflow/internal/store"
@@ -39,7 +40,7 @@ func (l *logBuffer) String() string {
 // pool, without pushing it.
 func (e *env) newJob(nj store.NewJob) uuid.UUID {
 	e.t.Helper()
-	nj.OrgID, nj.PoolID, nj.Lane, nj.MaxAttempts = e.org.ID, store.DefaultPoolID, store.LaneLive, 3
+	nj.OrgID, nj.PoolID, nj.Lane, nj.MaxAttempts = e.org.ID, store.DefaultPoolID, apiv1.LaneLive, 3
 	nj.Spec, nj.Metadata = testSpec, json.RawMessage(`{}`)
 	j, _, err := e.store.CreateJob(e.t.Context(), nj)
 	require.NoError(e.t, err)

@@ -13,7 +13,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/mpegflow/mpegflow/api/coordinatorv1"
-	"github.com/mpegflow/mpegflow/internal/queue"
+	apiv1 "github.com/mpegflow/mpegflow/api/v1"
 	"github.com/mpegflow/mpegflow/internal/store"
 )
 
@@ -143,7 +143,7 @@ func TestQueueReconcilerRepairsRedisWritesLostAfterCommit(t *testing.T) {
 	require.NoError(t, err) // committed; DEL of the pause key lost
 
 	deleted := e.pool("delete-lost")
-	for _, lane := range queue.Lanes {
+	for _, lane := range apiv1.Lanes {
 		require.NoError(t, e.queue.Push(ctx, deleted.ID, lane, uuid.NewString(), 0)) // ids of jobs long finished
 	}
 	require.NoError(t, e.queue.SetPaused(ctx, deleted.ID, true))

@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/mpegflow/mpegflow/api/coordinatorv1"
+	apiv1 "github.com/mpegflow/mpegflow/api/v1"
 	"github.com/mpegflow/mpegflow/apiserver"
 	"github.com/mpegflow/mpegflow/internal/events"
 	"github.com/mpegflow/mpegflow/internal/store"
@@ -57,7 +58,7 @@ func TestUsageMatchesFinishedJobs(t *testing.T) {
 	require.Equal(t, http.StatusOK, resp.StatusCode, "%s", body)
 	var got struct {
 		From, To string
-		Days     []store.UsageDay
+		Days     []apiv1.UsageDay
 	}
 	require.NoError(t, json.Unmarshal(body, &got))
 	require.Len(t, got.Days, 1, "%s", body)

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/mpegflow/mpegflow/api/coordinatorv1"
+	apiv1 "github.com/mpegflow/mpegflow/api/v1"
 	"github.com/mpegflow/mpegflow/encoder/ffmpeg"
 	"github.com/mpegflow/mpegflow/internal/netguard"
 )
@@ -78,10 +79,10 @@ func (w *Worker) encode(ctx context.Context, log *slog.Logger, job *coordinatorv
 	if err := w.upload(ctx, job, out, files); err != nil {
 		return nil, nil, err
 	}
-	accel, gpu := "cpu", 0.0
+	accel, gpu := apiv1.AcceleratorCPU, 0.0
 	for _, c := range choices {
 		if c.Hardware {
-			accel, gpu = "nvidia", encodeSeconds
+			accel, gpu = apiv1.AcceleratorNVIDIA, encodeSeconds
 		}
 	}
 	return describe(out, files, choices), &coordinatorv1.Usage{

@@ -16,6 +16,7 @@ import (
 
 	kedav1alpha1 "github.com/kedacore/keda/v2/apis/keda/v1alpha1"
 
+	apiv1 "github.com/mpegflow/mpegflow/api/v1"
 	"github.com/mpegflow/mpegflow/internal/queue"
 	"github.com/mpegflow/mpegflow/internal/store"
 	"github.com/mpegflow/mpegflow/internal/testenv"
@@ -97,14 +98,14 @@ func (h *kedaHarness) push(p store.Pool, n int) {
 	for i := range ids {
 		ids[i] = "job-" + randHex()
 	}
-	require.NoError(h.t, h.rdb.LPush(context.Background(), h.keys.Queue(p.ID, LaneLive), ids...).Err())
+	require.NoError(h.t, h.rdb.LPush(context.Background(), h.keys.Queue(p.ID, apiv1.LaneLive), ids...).Err())
 }
 
 // jobs lists the Jobs KEDA created for the pool's live lane, oldest first.
 func (h *kedaHarness) jobs(p store.Pool) []batchv1.Job {
 	h.t.Helper()
 	l, err := h.cs.BatchV1().Jobs(h.ns).List(context.Background(), metav1.ListOptions{
-		LabelSelector: "scaledjob.keda.sh/name=" + ScaledJobName(p.ID, LaneLive),
+		LabelSelector: "scaledjob.keda.sh/name=" + ScaledJobName(p.ID, apiv1.LaneLive),
 	})
 	require.NoError(h.t, err)
 	slices.SortFunc(l.Items, func(a, b batchv1.Job) int { return a.CreationTimestamp.Compare(b.CreationTimestamp.Time) })
@@ -147,7 +148,7 @@ func (h *kedaHarness) holdJobs(p store.Pool, n, polls int) {
 func (h *kedaHarness) claim(p store.Pool, j batchv1.Job) {
 	h.t.Helper()
 	ctx := context.Background()
-	require.NoError(h.t, h.rdb.RPop(ctx, h.keys.Queue(p.ID, LaneLive)).Err(), "pop a job id")
+	require.NoError(h.t, h.rdb.RPop(ctx, h.keys.Queue(p.ID, apiv1.LaneLive)).Err(), "pop a job id")
 	pod := &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{
 			Name:   j.Name + "-pod",
@@ -204,7 +205,7 @@ func TestKEDACreatesOneJobPerQueuedID(t *testing.T) {
 	jobs := h.waitJobs(p, 3)
 	t.Logf("push→Job latency: 3 Jobs %s after 3 ids were pushed (pollingInterval %ds)", time.Since(start).Round(10*time.Millisecond), kedaPollSeconds)
 	for _, j := range jobs {
-		require.Equal(t, strconv.FormatInt(h.scaledJob(ScaledJobName(p.ID, LaneLive)).Generation, 10),
+		require.Equal(t, strconv.FormatInt(h.scaledJob(ScaledJobName(p.ID, apiv1.LaneLive)).Generation, 10),
 			j.Annotations["scaledjob.keda.sh/generation"])
 		require.Equal(t, "encode", j.Spec.Template.Spec.Containers[0].Name, "the Job runs the rendered pod template")
 	}
@@ -232,7 +233,7 @@ func TestKEDAPauseHoldsJobsUntilResume(t *testing.T) {
 	paused := h.kedaPool("KEDA paused", 10)
 	control := h.kedaPool("KEDA control", 10)
 	h.reconcile()
-	name := ScaledJobName(paused.ID, LaneLive)
+	name := ScaledJobName(paused.ID, apiv1.LaneLive)
 
 	_, err := h.admin.SetPoolStatus(ctx, h.scope(), paused.ID, "paused")
 	require.NoError(t, err)
@@ -246,7 +247,7 @@ func TestKEDAPauseHoldsJobsUntilResume(t *testing.T) {
 	h.push(control, 2)
 	h.waitJobs(control, 2)
 	h.holdJobs(paused, 0, 3)
-	n, err := h.rdb.LLen(ctx, h.keys.Queue(paused.ID, LaneLive)).Result()
+	n, err := h.rdb.LLen(ctx, h.keys.Queue(paused.ID, apiv1.LaneLive)).Result()
 	require.NoError(t, err)
 	require.EqualValues(t, 2, n, "paused ids wait in Redis")
 
@@ -264,7 +265,7 @@ func TestKEDASpecChangeKeepsRunningJobs(t *testing.T) {
 	ctx := context.Background()
 	p := h.kedaPool("KEDA tuned", 6)
 	h.reconcile()
-	name := ScaledJobName(p.ID, LaneLive)
+	name := ScaledJobName(p.ID, apiv1.LaneLive)
 
 	h.push(p, 3)
 	before := h.waitJobs(p, 3)

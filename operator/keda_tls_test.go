@@ -12,6 +12,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	apiv1 "github.com/mpegflow/mpegflow/api/v1"
 	"github.com/mpegflow/mpegflow/internal/config"
 	"github.com/mpegflow/mpegflow/internal/queue"
 	"github.com/mpegflow/mpegflow/internal/testenv"
@@ -83,7 +84,7 @@ func TestKEDAPollsTLSOnlyRedis(t *testing.T) {
 
 			p := kh.kedaPool("KEDA TLS", 10)
 			kh.reconcile()
-			sj := kh.scaledJob(ScaledJobName(p.ID, LaneLive))
+			sj := kh.scaledJob(ScaledJobName(p.ID, apiv1.LaneLive))
 			require.Equal(t, "true", sj.Spec.Triggers[0].Metadata["enableTLS"])
 			start := time.Now()
 			kh.push(p, 3)

@@ -27,6 +27,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/utils/ptr"
 
+	apiv1 "github.com/mpegflow/mpegflow/api/v1"
 	"github.com/mpegflow/mpegflow/internal/store"
 	"github.com/mpegflow/mpegflow/internal/testenv"
 )
@@ -154,7 +155,7 @@ func TestReconcileCreatesPoolObjects(t *testing.T) {
 	}
 
 	// The shared default pool is reconciled like any other.
-	sj := h.scaledJob(ScaledJobName("default", LaneLive))
+	sj := h.scaledJob(ScaledJobName("default", apiv1.LaneLive))
 	require.Equal(t, "mpegflow:queue:default", sj.Spec.Triggers[0].Metadata["listName"])
 
 	// A second pass with nothing changed writes nothing.
@@ -169,7 +170,7 @@ func TestReconcilePauseResumeTune(t *testing.T) {
 	ctx := context.Background()
 	p := h.createPool(cpuSettings())
 	h.reconcile()
-	name := ScaledJobName(p.ID, LaneLive)
+	name := ScaledJobName(p.ID, apiv1.LaneLive)
 	gen := h.scaledJob(name).Generation
 
 	// A Job KEDA would have started for this ScaledJob.
@@ -184,7 +185,7 @@ func TestReconcilePauseResumeTune(t *testing.T) {
 	_, err = h.admin.SetPoolStatus(ctx, h.scope(), p.ID, "paused")
 	require.NoError(t, err)
 	h.reconcile()
-	for _, lane := range []string{LaneLive, LaneBackfill} {
+	for _, lane := range []string{apiv1.LaneLive, apiv1.LaneBackfill} {
 		sj := h.scaledJob(ScaledJobName(p.ID, lane))
 		require.Equal(t, "true", sj.Annotations[kedav1alpha1.PausedAnnotation], lane)
 	}
@@ -224,12 +225,12 @@ func TestReconcileGPUPool(t *testing.T) {
 	cpu := h.createPool(cpuSettings())
 	h.reconcile()
 
-	spec := h.scaledJob(ScaledJobName(gpu.ID, LaneLive)).Spec.JobTargetRef.Template.Spec
+	spec := h.scaledJob(ScaledJobName(gpu.ID, apiv1.LaneLive)).Spec.JobTargetRef.Template.Spec
 	require.Equal(t, "1", ptr.To(spec.Containers[0].Resources.Limits[GPUResource]).String())
 	require.Equal(t, map[string]string{"cloud.example/accelerator": "nvidia-l4"}, spec.NodeSelector)
 	require.Equal(t, []corev1.Toleration{{Key: "nvidia.com/gpu", Operator: "Exists", Effect: "NoSchedule"}}, spec.Tolerations)
 
-	spec = h.scaledJob(ScaledJobName(cpu.ID, LaneLive)).Spec.JobTargetRef.Template.Spec
+	spec = h.scaledJob(ScaledJobName(cpu.ID, apiv1.LaneLive)).Spec.JobTargetRef.Template.Spec
 	_, hasGPU := spec.Containers[0].Resources.Limits[GPUResource]
 	require.False(t, hasGPU)
 	require.Empty(t, spec.NodeSelector)
@@ -242,7 +243,7 @@ func TestReconcileRevertsDriftAndPrunes(t *testing.T) {
 	ctx := context.Background()
 	p := h.createPool(cpuSettings())
 	h.reconcile()
-	name := ScaledJobName(p.ID, LaneLive)
+	name := ScaledJobName(p.ID, apiv1.LaneLive)
 
 	// Hand edits through another field manager, as kubectl edit would.
 	patch := []byte(`{"spec":{"maxReplicaCount":99,"scalingStrategy":{"strategy":"default"}}}`)
@@ -267,7 +268,7 @@ func TestReconcileRevertsDriftAndPrunes(t *testing.T) {
 	_, err = h.admin.UpdatePool(ctx, h.scope(), p.ID, func(s *store.PoolSettings) error { s.BackfillMaxReplicas = 0; return nil })
 	require.NoError(t, err)
 	h.reconcile()
-	err = h.get(ScaledJobResource, ScaledJobName(p.ID, LaneBackfill), &kedav1alpha1.ScaledJob{})
+	err = h.get(ScaledJobResource, ScaledJobName(p.ID, apiv1.LaneBackfill), &kedav1alpha1.ScaledJob{})
 	require.True(t, apierrors.IsNotFound(err), "backfill ScaledJob pruned: %v", err)
 	h.scaledJob(name)
 
@@ -278,7 +279,7 @@ func TestReconcileRevertsDriftAndPrunes(t *testing.T) {
 		require.NoError(t, err)
 		require.Empty(t, names(list), "%s of a deleted pool left behind", res.Resource)
 	}
-	h.scaledJob(ScaledJobName("default", LaneLive)) // other pools untouched
+	h.scaledJob(ScaledJobName("default", apiv1.LaneLive)) // other pools untouched
 }
 
 func names(l *unstructured.UnstructuredList) []string {

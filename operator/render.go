@@ -16,6 +16,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	"github.com/mpegflow/mpegflow/api/encodepod"
+	apiv1 "github.com/mpegflow/mpegflow/api/v1"
 	"github.com/mpegflow/mpegflow/internal/auth"
 	"github.com/mpegflow/mpegflow/internal/queue"
 	"github.com/mpegflow/mpegflow/internal/store"
@@ -58,12 +59,6 @@ const (
 	encoderUID = 10001
 )
 
-// Lanes of a pool, in the order their ScaledJobs are rendered.
-const (
-	LaneLive     = "live"
-	LaneBackfill = "backfill"
-)
-
 // Objects are everything the operator keeps for one pool.
 type Objects struct {
 	// ScaledJobs has the live lane first, then the backfill lane when the
@@ -77,7 +72,7 @@ type Objects struct {
 // ScaledJobName is the ScaledJob of a pool's lane: mpegflow-pool-{id} for
 // live, mpegflow-pool-{id}-backfill for backfill.
 func ScaledJobName(pool, lane string) string {
-	if lane == LaneBackfill {
+	if lane == apiv1.LaneBackfill {
 		return "mpegflow-pool-" + pool + "-backfill"
 	}
 	return "mpegflow-pool-" + pool
@@ -110,9 +105,9 @@ func Render(cfg Config, p store.Pool) (Objects, error) {
 		NetworkPolicy:         networkPolicy(cfg, p),
 		Secret:                workerSecret(cfg, p),
 	}
-	objs.ScaledJobs = append(objs.ScaledJobs, scaledJob(cfg, p, LaneLive))
+	objs.ScaledJobs = append(objs.ScaledJobs, scaledJob(cfg, p, apiv1.LaneLive))
 	if p.BackfillMaxReplicas > 0 {
-		objs.ScaledJobs = append(objs.ScaledJobs, scaledJob(cfg, p, LaneBackfill))
+		objs.ScaledJobs = append(objs.ScaledJobs, scaledJob(cfg, p, apiv1.LaneBackfill))
 	}
 	return objs, nil
 }
@@ -152,7 +147,7 @@ func scaledJob(cfg Config, p store.Pool, lane string) *kedav1alpha1.ScaledJob {
 		m.Annotations = map[string]string{kedav1alpha1.PausedAnnotation: "true"}
 	}
 	minReplicas, maxReplicas := int32(p.MinReplicas), int32(p.MaxReplicas)
-	if lane == LaneBackfill {
+	if lane == apiv1.LaneBackfill {
 		// Backfill never pre-warms: it soaks up spare capacity on demand.
 		minReplicas, maxReplicas = 0, int32(p.BackfillMaxReplicas)
 	}
@@ -177,7 +172,7 @@ func scaledJob(cfg Config, p store.Pool, lane string) *kedav1alpha1.ScaledJob {
 		Metadata:          redisMeta,
 		AuthenticationRef: &kedav1alpha1.AuthenticationRef{Name: TriggerAuthName(p.ID), Kind: "TriggerAuthentication"},
 	}}
-	if lane == LaneLive {
+	if lane == apiv1.LaneLive {
 		for i, w := range p.CronWindows {
 			triggers = append(triggers, kedav1alpha1.ScaleTriggers{
 				Type: "cron",
@@ -261,7 +256,7 @@ func jobSpec(cfg Config, p store.Pool, lane string) *batchv1.JobSpec {
 	setDefault(corev1.ResourceCPU, cfg.DefaultCPURequest)
 	setDefault(corev1.ResourceMemory, cfg.DefaultMemoryRequest)
 	setDefault(corev1.ResourceEphemeralStorage, cfg.DefaultEphemeralStorageRequest)
-	if p.Accelerator == "nvidia" {
+	if p.Accelerator == apiv1.AcceleratorNVIDIA {
 		setQ(&res.Requests, GPUResource, "1")
 		setQ(&res.Limits, GPUResource, "1")
 	}

@@ -15,8 +15,12 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
+
+	apiv1 "github.com/mpegflow/mpegflow/api/v1"
 )
 
 // ReadyFile is written into the scratch directory (MPEGFLOW_SCRATCH_DIR)
@@ -107,15 +111,15 @@ var Vars = []Var{
 			}
 			return nil
 		}},
-	{Name: EnvPool, Default: "default", Meaning: "pool id",
+	{Name: EnvPool, Default: apiv1.DefaultPoolID, Meaning: "pool id",
 		get: func(e Env) string { return e.Pool },
-		set: func(e *Env, v string) error { e.Pool = or(v, "default"); return nil }},
-	{Name: EnvLane, Default: "live", Meaning: "live or backfill",
+		set: func(e *Env, v string) error { e.Pool = or(v, apiv1.DefaultPoolID); return nil }},
+	{Name: EnvLane, Default: apiv1.LaneLive, Meaning: strings.Join(apiv1.Lanes, " or "),
 		get: func(e Env) string { return e.Lane },
 		set: func(e *Env, v string) error {
-			e.Lane = or(v, "live")
-			if e.Lane != "live" && e.Lane != "backfill" {
-				return fmt.Errorf("%s: %q is not live or backfill", EnvLane, e.Lane)
+			e.Lane = or(v, apiv1.LaneLive)
+			if !slices.Contains(apiv1.Lanes, e.Lane) {
+				return fmt.Errorf("%s: %q is not %s", EnvLane, e.Lane, strings.Join(apiv1.Lanes, " or "))
 			}
 			return nil
 		}},
@@ -138,12 +142,12 @@ var Vars = []Var{
 	{Name: EnvNodeName, Meaning: "node name reported to the coordinator", Source: FromNodeName,
 		get: func(e Env) string { return e.Node },
 		set: func(e *Env, v string) error { e.Node = v; return nil }},
-	{Name: EnvAccelerator, Default: "cpu", Meaning: "cpu or nvidia (try NVENC, fall back to CPU encoders)",
+	{Name: EnvAccelerator, Default: apiv1.AcceleratorCPU, Meaning: strings.Join(apiv1.Accelerators, " or ") + " (try NVENC, fall back to CPU encoders)",
 		get: func(e Env) string { return e.Accelerator },
 		set: func(e *Env, v string) error {
-			e.Accelerator = or(v, "cpu")
-			if e.Accelerator != "cpu" && e.Accelerator != "nvidia" {
-				return fmt.Errorf("%s: %q is not cpu or nvidia", EnvAccelerator, e.Accelerator)
+			e.Accelerator = or(v, apiv1.AcceleratorCPU)
+			if !slices.Contains(apiv1.Accelerators, e.Accelerator) {
+				return fmt.Errorf("%s: %q is not %s", EnvAccelerator, e.Accelerator, strings.Join(apiv1.Accelerators, " or "))
 			}
 			return nil
 		}},

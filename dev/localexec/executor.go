@@ -22,6 +22,7 @@ import (
 	"k8s.io/utils/clock"
 
 	"github.com/mpegflow/mpegflow/api/encodepod"
+	apiv1 "github.com/mpegflow/mpegflow/api/v1"
 	"github.com/mpegflow/mpegflow/internal/auth"
 	"github.com/mpegflow/mpegflow/internal/queue"
 	"github.com/mpegflow/mpegflow/internal/store"
@@ -243,7 +244,7 @@ func (e *Executor) scale(ctx context.Context) {
 		if interval == 0 {
 			interval = time.Duration(max(1, p.PollingIntervalSeconds)) * time.Second
 		}
-		for _, lane := range queue.Lanes {
+		for _, lane := range apiv1.Lanes {
 			key := p.ID + "/" + lane
 			seen[key] = true
 			if due, ok := e.nextPoll[key]; ok && now.Before(due) {
@@ -265,7 +266,7 @@ func (e *Executor) scale(ctx context.Context) {
 
 func (e *Executor) scaleLane(ctx context.Context, p store.Pool, lane string) {
 	laneMax := p.MaxReplicas
-	if lane == "backfill" {
+	if lane == apiv1.LaneBackfill {
 		laneMax = p.BackfillMaxReplicas
 	}
 	if laneMax < 1 || p.Status == "paused" {
@@ -329,7 +330,7 @@ func podName(pool, lane string) string {
 	b := make([]byte, 5)
 	_, _ = rand.Read(b)
 	name := "mpegflow-pool-" + pool
-	if lane == "backfill" {
+	if lane == apiv1.LaneBackfill {
 		name += "-backfill"
 	}
 	return name + "-" + strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(b))
@@ -349,7 +350,7 @@ func (e *Executor) env(p store.Pool, lane, pod, scratch string) []string {
 		WorkerToken: auth.WorkerToken(e.cfg.Secret, p.ID),
 		Pod:         pod,
 		Node:        e.cfg.Node,
-		Accelerator: cmp.Or(p.Accelerator, "cpu"),
+		Accelerator: cmp.Or(p.Accelerator, apiv1.AcceleratorCPU),
 		ScratchDir:  scratch,
 		ClaimWait:   e.cfg.ClaimWait,
 		AllowHTTP:   e.cfg.AllowHTTP,

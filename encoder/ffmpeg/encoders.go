@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	apiv1 "github.com/mpegflow/mpegflow/api/v1"
 	"github.com/mpegflow/mpegflow/internal/encodespec"
 )
 
@@ -17,10 +18,10 @@ import (
 // or "vp9".
 type Codec = string
 
-// Accelerators a worker pool can declare.
+// Accelerators a worker pool can declare: the API contract's.
 const (
-	AcceleratorCPU    = "cpu"
-	AcceleratorNVIDIA = "nvidia"
+	AcceleratorCPU    = apiv1.AcceleratorCPU
+	AcceleratorNVIDIA = apiv1.AcceleratorNVIDIA
 )
 
 // EncoderChoice is the FFmpeg encoder used for one codec, recorded in the

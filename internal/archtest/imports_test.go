@@ -75,6 +75,14 @@ func onlyStdlibProtobufGRPC(p pkg) verdict {
 	return deny
 }
 
+// serverDrivers are the database, queue, migration, storage and Kubernetes
+// libraries of the server side: a program that embeds the public SDK
+// (client) or a contract (api) must never have to link them.
+var serverDrivers = []string{
+	"github.com/jackc/pgx", "github.com/redis/go-redis", "github.com/golang-migrate",
+	"github.com/aws/aws-sdk-go-v2", "k8s.io", "sigs.k8s.io",
+}
+
 // importRules are the boundaries of style.md ("Boundaries") and design.md.
 var importRules = []importRule{
 	{
@@ -93,16 +101,27 @@ var importRules = []importRule{
 		judge: onlyStdlibProtobufGRPC,
 	},
 	{
+		// The rule above stops at protobuf and grpc; this one follows
+		// everything, so no server driver arrives even through them.
+		name:  "contracts link no server driver, however indirectly",
+		root:  module + "/api",
+		judge: never(serverDrivers...),
+	},
+	{
+		name:  "the public Go SDK links no server driver and no server package",
+		root:  module + "/client",
+		judge: never(append([]string{module + "/internal", module + "/apiserver", module + "/dispatcher", module + "/operator", module + "/encoder"}, serverDrivers...)...),
+	},
+	{
 		// The server-side commands (serve, migrate, admin, encode, dev,
 		// operator, pools plan) are wired in cmd/mpegflow and handed to
-		// cli.NewRoot; the client verbs only speak REST. (It still links
-		// internal/store, through internal/client's types, until the public
-		// client/ package replaces it.)
-		name: "the CLI links no server, coordinator, operator, encoder, Redis or dev tooling",
+		// cli.NewRoot; the client verbs only speak REST, through the public
+		// client package.
+		name: "the CLI links no server, coordinator, operator, encoder, store, server driver or dev tooling",
 		root: module + "/cli",
 		judge: never(module+"/apiserver", module+"/dispatcher", module+"/operator", module+"/encoder",
-			module+"/internal/server", module+"/internal/queue", module+"/dev", module+"/cmd",
-			"github.com/redis/go-redis", "k8s.io/client-go"),
+			module+"/internal/server", module+"/internal/queue", module+"/internal/store", module+"/dev", module+"/cmd",
+			"github.com/jackc/pgx", "github.com/redis/go-redis", "github.com/golang-migrate", "github.com/aws/aws-sdk-go-v2", "k8s.io/client-go"),
 	},
 	{
 		// It plays KEDA's part: it starts `mpegflow encode` processes,
@@ -236,18 +255,29 @@ func TestImportRulesFindViolations(t *testing.T) {
 		module + "/dispatcher":            {ImportPath: module + "/dispatcher", DepOnly: true},
 		module + "/operator":              {ImportPath: module + "/operator", Imports: []string{module + "/dispatcher"}},
 		module + "/operator/internal/sub": {ImportPath: module + "/operator/internal/sub"},
-		module + "/cli":                   {ImportPath: module + "/cli", Imports: []string{module + "/internal/store"}},
+		module + "/client":                {ImportPath: module + "/client", Imports: []string{"net/http", module + "/api/a", "k8s.io/utils/clock"}},
+		"net/http":                        {ImportPath: "net/http", Standard: true, DepOnly: true},
+		"k8s.io/utils/clock":              {ImportPath: "k8s.io/utils/clock", DepOnly: true, Module: mod("k8s.io/utils")},
+		module + "/cli":                   {ImportPath: module + "/cli", Imports: []string{module + "/client"}},
 		module + "/cli/config":            {ImportPath: module + "/cli/config", Imports: []string{module + "/dev/localexec"}},
 		module + "/dev/localexec":         {ImportPath: module + "/dev/localexec", DepOnly: true, Imports: []string{module + "/dispatcher"}},
 	}
 	want := map[string][]string{
-		module + "/encoder":  {module + "/encoder → " + module + "/api/a → " + module + "/api/b → " + module + "/internal/store"},
-		module + "/operator": {module + "/operator → " + module + "/dispatcher"},
-		module + "/api":      {module + "/api/a → " + module + "/api/b → " + module + "/internal/store"},
-		module + "/cli":      {module + "/cli/config → " + module + "/dev/localexec"},
+		"the encoder links no database, Redis, store or coordinator":  {module + "/encoder → " + module + "/api/a → " + module + "/api/b → " + module + "/internal/store"},
+		"the operator links neither the encoder nor the coordinator":  {module + "/operator → " + module + "/dispatcher"},
+		"contracts link only the standard library, protobuf and grpc": {module + "/api/a → " + module + "/api/b → " + module + "/internal/store"},
+		"contracts link no server driver, however indirectly":         {module + "/api/a → " + module + "/api/b → " + module + "/internal/store → github.com/jackc/pgx/v5"},
+		"the public Go SDK links no server driver and no server package": {
+			module + "/client → k8s.io/utils/clock",
+			module + "/client → " + module + "/api/a → " + module + "/api/b → " + module + "/internal/store",
+		},
+		"the CLI links no server, coordinator, operator, encoder, store, server driver or dev tooling": {
+			module + "/cli → " + module + "/client → " + module + "/api/a → " + module + "/api/b → " + module + "/internal/store",
+			module + "/cli/config → " + module + "/dev/localexec",
+		},
 	}
 	for _, r := range importRules {
 		_, found := violations(graph, r)
-		require.Equal(t, want[r.root], found, r.name)
+		require.Equal(t, want[r.name], found, r.name)
 	}
 }

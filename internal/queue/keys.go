@@ -4,7 +4,11 @@
 // renamed key changes in one place.
 package queue
 
-import "strings"
+import (
+	"strings"
+
+	apiv1 "github.com/mpegflow/mpegflow/api/v1"
+)
 
 // DefaultPrefix is the production prefix of every key ("mpegflow").
 const DefaultPrefix = "mpegflow"
@@ -24,7 +28,7 @@ func NewKeys(prefix string) Keys {
 // lane, "mpegflow:queue:{pool}:backfill" for the backfill lane. KEDA's redis
 // trigger reads its length.
 func (k Keys) Queue(pool, lane string) string {
-	if lane == "backfill" {
+	if lane == apiv1.LaneBackfill {
 		return k.Prefix + ":queue:" + pool + ":backfill"
 	}
 	return k.Prefix + ":queue:" + pool

@@ -5,10 +5,9 @@ import (
 	"fmt"
 
 	"github.com/redis/go-redis/v9"
-)
 
-// Lanes a pool has; each is its own list and its own ScaledJob.
-var Lanes = []string{"live", "backfill"}
+	apiv1 "github.com/mpegflow/mpegflow/api/v1"
+)
 
 // Queue performs the dispatch-hint operations on Redis. Postgres stays the
 // truth: losing anything here delays work but never loses it.
@@ -93,7 +92,7 @@ func (q *Queue) Pools(ctx context.Context) (map[string]bool, error) {
 // DropPool removes a deleted pool's lists and pause key.
 func (q *Queue) DropPool(ctx context.Context, pool string) error {
 	keys := []string{q.keys.Paused(pool)}
-	for _, lane := range Lanes {
+	for _, lane := range apiv1.Lanes {
 		keys = append(keys, q.keys.Queue(pool, lane))
 	}
 	if err := q.rdb.Del(ctx, keys...).Err(); err != nil {

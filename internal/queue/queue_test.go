@@ -9,6 +9,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	apiv1 "github.com/mpegflow/mpegflow/api/v1"
 	"github.com/mpegflow/mpegflow/internal/queue"
 	"github.com/mpegflow/mpegflow/internal/testenv"
 )
@@ -178,7 +179,7 @@ func TestPushManyMembersAndDropPool(t *testing.T) {
 	require.ElementsMatch(t, []string{"a", "b", "c"}, ids)
 
 	require.NoError(t, q.DropPool(ctx, "p"))
-	for _, lane := range queue.Lanes {
+	for _, lane := range apiv1.Lanes {
 		n, err := q.Len(ctx, "p", lane)
 		require.NoError(t, err)
 		require.Zero(t, n, "lane %s dropped", lane)

@@ -13,21 +13,21 @@ import (
 
 // APIKey is a key's public record; the key itself is never stored.
 type APIKey struct {
-	ID     uuid.UUID `db:"id" json:"id"`
-	OrgID  uuid.UUID `db:"org_id" json:"-"`
-	UserID uuid.UUID `db:"user_id" json:"user_id"`
-	Name   string    `db:"name" json:"name"`
-	Prefix string    `db:"prefix" json:"prefix"`
+	ID     uuid.UUID `db:"id"`
+	OrgID  uuid.UUID `db:"org_id"`
+	UserID uuid.UUID `db:"user_id"`
+	Name   string    `db:"name"`
+	Prefix string    `db:"prefix"`
 	// Role is the most the key may do, for keys an admin issued or an
 	// invitation made; a request acts with the lower of it and the member's
 	// current role. Nil (keys members make themselves): the member's role.
-	Role *auth.Role `db:"role" json:"role"`
+	Role *auth.Role `db:"role"`
 	// CreatedBy is the member who issued the key for its owner; nil when the
 	// owner made it.
-	CreatedBy  *uuid.UUID `db:"created_by" json:"created_by"`
-	CreatedAt  time.Time  `db:"created_at" json:"created_at"`
-	LastUsedAt *time.Time `db:"last_used_at" json:"last_used_at"`
-	RevokedAt  *time.Time `db:"revoked_at" json:"revoked_at"`
+	CreatedBy  *uuid.UUID `db:"created_by"`
+	CreatedAt  time.Time  `db:"created_at"`
+	LastUsedAt *time.Time `db:"last_used_at"`
+	RevokedAt  *time.Time `db:"revoked_at"`
 }
 
 const keyColumns = `id, org_id, user_id, name, prefix, role, created_by, created_at, last_used_at, revoked_at`

@@ -10,24 +10,24 @@ import (
 
 // Asset is an object a customer uploaded (or is uploading) to our storage.
 type Asset struct {
-	ID          uuid.UUID `db:"id" json:"id"`
-	OrgID       uuid.UUID `db:"org_id" json:"-"`
-	Filename    string    `db:"filename" json:"filename"`
-	ContentType string    `db:"content_type" json:"content_type"`
-	SizeBytes   *int64    `db:"size_bytes" json:"size_bytes"`
-	ObjectKey   string    `db:"object_key" json:"-"`
-	CreatedAt   time.Time `db:"created_at" json:"created_at"`
+	ID          uuid.UUID `db:"id"`
+	OrgID       uuid.UUID `db:"org_id"`
+	Filename    string    `db:"filename"`
+	ContentType string    `db:"content_type"`
+	SizeBytes   *int64    `db:"size_bytes"`
+	ObjectKey   string    `db:"object_key"`
+	CreatedAt   time.Time `db:"created_at"`
 	// UploadStatus is nil for an asset uploaded with one presigned PUT (the
 	// server does not follow that upload) and the state of a multipart
 	// upload otherwise: UploadUploading, UploadUploaded, UploadAborted or
 	// UploadExpired.
-	UploadStatus *string `db:"upload_status" json:"upload_status,omitempty"`
+	UploadStatus *string `db:"upload_status"`
 	// UploadID is storage's id of the multipart upload while storage may
 	// hold its parts; never shown to customers, who name the asset.
-	UploadID *string `db:"upload_id" json:"-"`
+	UploadID *string `db:"upload_id"`
 	// PartSize is the size of every part of a multipart upload but the
 	// last; a client resuming the upload cuts its file with it.
-	PartSize *int64 `db:"part_size" json:"part_size,omitempty"`
+	PartSize *int64 `db:"part_size"`
 }
 
 const assetColumns = `id, org_id, filename, content_type, size_bytes, object_key, created_at, upload_status, upload_id, part_size`

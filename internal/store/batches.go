@@ -12,6 +12,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
+	apiv1 "github.com/mpegflow/mpegflow/api/v1"
 	"github.com/mpegflow/mpegflow/internal/validation"
 )
 
@@ -31,31 +32,31 @@ var ErrLeaseLost = errors.New("batch expansion lease lost")
 // Batch is a backfill: one workflow applied to every input of a source,
 // expanded into backfill-lane jobs.
 type Batch struct {
-	ID             uuid.UUID       `db:"id" json:"id"`
-	OrgID          uuid.UUID       `db:"org_id" json:"-"`
-	Key            string          `db:"dedupe_key" json:"key"`
-	PoolID         string          `db:"pool_id" json:"pool_id"`
-	WorkflowID     *uuid.UUID      `db:"workflow_id" json:"workflow_id,omitempty"`
-	Workflow       string          `db:"workflow" json:"workflow,omitempty"`
-	Spec           json.RawMessage `db:"spec" json:"-"`
-	Source         json.RawMessage `db:"source" json:"source"`
-	MaxAttempts    int             `db:"max_attempts" json:"max_attempts"`
-	MaxConcurrency *int            `db:"max_concurrency" json:"max_concurrency,omitempty"`
-	SubmitRate     *float64        `db:"submit_rate" json:"submit_rate,omitempty"`
-	Expansion      string          `db:"status" json:"expansion"`
-	Expected       int64           `db:"expected" json:"expected"`
-	Expanded       int64           `db:"expanded" json:"expanded"`
-	Skipped        int64           `db:"skipped" json:"skipped_lines"`
-	Duplicates     int64           `db:"duplicates" json:"duplicates"`
-	LineErrors     json.RawMessage `db:"line_errors" json:"line_errors"`
-	CursorKey      string          `db:"cursor_key" json:"-"`
-	CursorLine     int64           `db:"cursor_line" json:"-"`
-	CursorOffset   int64           `db:"cursor_offset" json:"-"`
-	Error          *string         `db:"error" json:"error,omitempty"`
-	CreatedAt      time.Time       `db:"created_at" json:"created_at"`
-	UpdatedAt      time.Time       `db:"updated_at" json:"updated_at"`
-	ExpandedAt     *time.Time      `db:"expanded_at" json:"expanded_at,omitempty"`
-	FinishedAt     *time.Time      `db:"finished_at" json:"finished_at,omitempty"`
+	ID             uuid.UUID       `db:"id"`
+	OrgID          uuid.UUID       `db:"org_id"`
+	Key            string          `db:"dedupe_key"`
+	PoolID         string          `db:"pool_id"`
+	WorkflowID     *uuid.UUID      `db:"workflow_id"`
+	Workflow       string          `db:"workflow"`
+	Spec           json.RawMessage `db:"spec"`
+	Source         json.RawMessage `db:"source"`
+	MaxAttempts    int             `db:"max_attempts"`
+	MaxConcurrency *int            `db:"max_concurrency"`
+	SubmitRate     *float64        `db:"submit_rate"`
+	Expansion      string          `db:"status"`
+	Expected       int64           `db:"expected"`
+	Expanded       int64           `db:"expanded"`
+	Skipped        int64           `db:"skipped"`
+	Duplicates     int64           `db:"duplicates"`
+	LineErrors     json.RawMessage `db:"line_errors"`
+	CursorKey      string          `db:"cursor_key"`
+	CursorLine     int64           `db:"cursor_line"`
+	CursorOffset   int64           `db:"cursor_offset"`
+	Error          *string         `db:"error"`
+	CreatedAt      time.Time       `db:"created_at"`
+	UpdatedAt      time.Time       `db:"updated_at"`
+	ExpandedAt     *time.Time      `db:"expanded_at"`
+	FinishedAt     *time.Time      `db:"finished_at"`
 }
 
 const batchColumns = `id, org_id, dedupe_key, pool_id, workflow_id, workflow, spec, source, max_attempts,
@@ -69,13 +70,13 @@ func (b Batch) Limited() bool { return b.MaxConcurrency != nil || b.SubmitRate !
 // BatchCounts counts a batch's jobs by status. Queued includes jobs waiting
 // for a retry and Held (created, not yet released under the batch's caps).
 type BatchCounts struct {
-	Total     int64 `json:"total"`
-	Queued    int64 `json:"queued"`
-	Held      int64 `json:"held"`
-	Running   int64 `json:"running"`
-	Completed int64 `json:"completed"`
-	Failed    int64 `json:"failed"`
-	Cancelled int64 `json:"cancelled"`
+	Total     int64
+	Queued    int64
+	Held      int64
+	Running   int64
+	Completed int64
+	Failed    int64
+	Cancelled int64
 }
 
 // Batch phases as clients see them.
@@ -362,7 +363,7 @@ func (s *Store) ExpandChunk(ctx context.Context, b Batch, owner string, inputs [
 		if !held {
 			push = make([]QueuedJob, len(created))
 			for i, id := range created {
-				push[i] = QueuedJob{ID: id, PoolID: b.PoolID, Lane: LaneBackfill}
+				push[i] = QueuedJob{ID: id, PoolID: b.PoolID, Lane: apiv1.LaneBackfill}
 			}
 		}
 		return nil

@@ -11,6 +11,8 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+
+	apiv1 "github.com/mpegflow/mpegflow/api/v1"
 )
 
 // ErrClaimToken and the other errors of the worker-facing protocol: the
@@ -147,7 +149,7 @@ type Usage struct {
 func insertUsage(ctx context.Context, tx execer, j Job, status string, u Usage, now time.Time) error {
 	acc := u.Accelerator
 	if acc == "" {
-		acc = "cpu"
+		acc = apiv1.AcceleratorCPU
 	}
 	_, err := tx.Exec(ctx, `
 		INSERT INTO usage_records (org_id, job_id, day, status, accelerator, encode_seconds, gpu_seconds, output_minutes)

@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	apiv1 "github.com/mpegflow/mpegflow/api/v1"
 	"github.com/mpegflow/mpegflow/internal/store"
 )
 
@@ -27,7 +28,7 @@ func TestCompleteJobChecksTheClaimAgain(t *testing.T) {
 	outputs := json.RawMessage(`[{"name": "720p.mp4", "key": "orgs/x/jobs/y/outputs/720p.mp4"}]`)
 	usage := store.Usage{EncodeSeconds: 3, Accelerator: "cpu"}
 
-	_, err := s.ClaimJob(ctx, j.ID, store.DefaultPoolID, store.LaneLive, "pod-a", tokenA, now, now.Add(time.Minute))
+	_, err := s.ClaimJob(ctx, j.ID, store.DefaultPoolID, apiv1.LaneLive, "pod-a", tokenA, now, now.Add(time.Minute))
 	require.NoError(t, err)
 	// Here the coordinator checked pod-a's outputs; meanwhile pod-a was
 	// preempted and pod-b claimed the job.
@@ -35,7 +36,7 @@ func TestCompleteJobChecksTheClaimAgain(t *testing.T) {
 		store.FailPolicy{Now: now, Backoff: func(int) time.Duration { return time.Second }})
 	require.NoError(t, err)
 	require.Equal(t, store.OutcomeRequeued, outcome)
-	_, err = s.ClaimJob(ctx, j.ID, store.DefaultPoolID, store.LaneLive, "pod-b", tokenB, now, now.Add(time.Minute))
+	_, err = s.ClaimJob(ctx, j.ID, store.DefaultPoolID, apiv1.LaneLive, "pod-b", tokenB, now, now.Add(time.Minute))
 	require.NoError(t, err)
 
 	_, err = s.CompleteJob(ctx, j.ID, store.DefaultPoolID, tokenA, outputs, usage, now)

@@ -9,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
+	apiv1 "github.com/mpegflow/mpegflow/api/v1"
 	"github.com/mpegflow/mpegflow/internal/auth"
 	"github.com/mpegflow/mpegflow/internal/store"
 	"github.com/mpegflow/mpegflow/internal/testenv"
@@ -40,7 +41,7 @@ func urlJob(orgID uuid.UUID) store.NewJob {
 	return store.NewJob{
 		OrgID:       orgID,
 		PoolID:      store.DefaultPoolID,
-		Lane:        store.LaneLive,
+		Lane:        apiv1.LaneLive,
 		MaxAttempts: 3,
 		InputURL:    &u,
 		Spec:        testSpec,

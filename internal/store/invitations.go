@@ -16,18 +16,18 @@ import (
 // member, which the member exchanges for an API key; the token itself is
 // never stored.
 type Invitation struct {
-	ID     uuid.UUID `db:"id" json:"id"`
-	OrgID  uuid.UUID `db:"org_id" json:"-"`
-	UserID uuid.UUID `db:"user_id" json:"user_id"`
+	ID     uuid.UUID `db:"id"`
+	OrgID  uuid.UUID `db:"org_id"`
+	UserID uuid.UUID `db:"user_id"`
 	// Role is the most the key made from the invitation may do.
-	Role       auth.Role  `db:"role" json:"role"`
-	CreatedBy  *uuid.UUID `db:"created_by" json:"created_by"`
-	CreatedAt  time.Time  `db:"created_at" json:"created_at"`
-	ExpiresAt  time.Time  `db:"expires_at" json:"expires_at"`
-	RedeemedAt *time.Time `db:"redeemed_at" json:"redeemed_at"`
-	RevokedAt  *time.Time `db:"revoked_at" json:"revoked_at"`
+	Role       auth.Role  `db:"role"`
+	CreatedBy  *uuid.UUID `db:"created_by"`
+	CreatedAt  time.Time  `db:"created_at"`
+	ExpiresAt  time.Time  `db:"expires_at"`
+	RedeemedAt *time.Time `db:"redeemed_at"`
+	RevokedAt  *time.Time `db:"revoked_at"`
 	// KeyID is the key the redemption made.
-	KeyID *uuid.UUID `db:"key_id" json:"key_id"`
+	KeyID *uuid.UUID `db:"key_id"`
 }
 
 const invitationColumns = `id, org_id, user_id, role, created_by, created_at, expires_at, redeemed_at, revoked_at, key_id`

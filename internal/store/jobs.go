@@ -11,62 +11,54 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
+	apiv1 "github.com/mpegflow/mpegflow/api/v1"
 	"github.com/mpegflow/mpegflow/internal/validation"
 )
 
-// Job statuses. A job moves queued → running → completed | failed |
-// cancelled, and running → retry_wait → queued when a retryable attempt fails.
+// Job statuses, as the API contract names them (the jobs.status column
+// holds the same words). A job moves queued → running → completed | failed
+// | cancelled, and running → retry_wait → queued when a retryable attempt
+// fails.
 const (
-	JobQueued    = "queued"
-	JobRunning   = "running"
-	JobRetryWait = "retry_wait"
-	JobCompleted = "completed"
-	JobFailed    = "failed"
-	JobCancelled = "cancelled"
-)
-
-// JobStatuses lists every status, for validating filters.
-var JobStatuses = []string{JobQueued, JobRunning, JobRetryWait, JobCompleted, JobFailed, JobCancelled}
-
-// Lanes: live work and batch backfills never share a queue.
-const (
-	LaneLive     = "live"
-	LaneBackfill = "backfill"
+	JobQueued    = apiv1.JobQueued
+	JobRunning   = apiv1.JobRunning
+	JobRetryWait = apiv1.JobRetryWait
+	JobCompleted = apiv1.JobCompleted
+	JobFailed    = apiv1.JobFailed
+	JobCancelled = apiv1.JobCancelled
 )
 
 // Job is one encode of one input.
 type Job struct {
-	ID             uuid.UUID       `db:"id" json:"id"`
-	OrgID          uuid.UUID       `db:"org_id" json:"-"`
-	PoolID         string          `db:"pool_id" json:"pool_id"`
-	Lane           string          `db:"lane" json:"lane"`
-	Priority       int             `db:"priority" json:"priority"`
-	Status         string          `db:"status" json:"status"`
-	InputAssetID   *uuid.UUID      `db:"input_asset_id" json:"input_asset_id,omitempty"`
-	InputURL       *string         `db:"input_url" json:"input_url,omitempty"`
-	WorkflowID     *uuid.UUID      `db:"workflow_id" json:"workflow_id,omitempty"`
-	Spec           json.RawMessage `db:"spec" json:"spec"`
-	IdempotencyKey *string         `db:"idempotency_key" json:"idempotency_key,omitempty"`
-	Attempts       int             `db:"attempts" json:"attempts"`
-	MaxAttempts    int             `db:"max_attempts" json:"max_attempts"`
-	LeaseExpiresAt *time.Time      `db:"lease_expires_at" json:"lease_expires_at,omitempty"`
-	RunAfter       *time.Time      `db:"run_after" json:"run_after,omitempty"`
-	WorkerID       *string         `db:"worker_id" json:"worker_id,omitempty"`
-	Progress       float32         `db:"progress" json:"progress"`
-	Error          *string         `db:"error" json:"error,omitempty"`
-	Outputs        json.RawMessage `db:"outputs" json:"outputs"`
-	Usage          json.RawMessage `db:"usage" json:"usage"`
-	Metadata       json.RawMessage `db:"metadata" json:"metadata"`
-	CreatedAt      time.Time       `db:"created_at" json:"created_at"`
-	UpdatedAt      time.Time       `db:"updated_at" json:"updated_at"`
-	StartedAt      *time.Time      `db:"started_at" json:"started_at,omitempty"`
-	FinishedAt     *time.Time      `db:"finished_at" json:"finished_at,omitempty"`
+	ID             uuid.UUID       `db:"id"`
+	OrgID          uuid.UUID       `db:"org_id"`
+	PoolID         string          `db:"pool_id"`
+	Lane           string          `db:"lane"`
+	Priority       int             `db:"priority"`
+	Status         string          `db:"status"`
+	InputAssetID   *uuid.UUID      `db:"input_asset_id"`
+	InputURL       *string         `db:"input_url"`
+	WorkflowID     *uuid.UUID      `db:"workflow_id"`
+	Spec           json.RawMessage `db:"spec"`
+	IdempotencyKey *string         `db:"idempotency_key"`
+	Attempts       int             `db:"attempts"`
+	MaxAttempts    int             `db:"max_attempts"`
+	LeaseExpiresAt *time.Time      `db:"lease_expires_at"`
+	RunAfter       *time.Time      `db:"run_after"`
+	WorkerID       *string         `db:"worker_id"`
+	Progress       float32         `db:"progress"`
+	Error          *string         `db:"error"`
+	Outputs        json.RawMessage `db:"outputs"`
+	Usage          json.RawMessage `db:"usage"`
+	Metadata       json.RawMessage `db:"metadata"`
+	CreatedAt      time.Time       `db:"created_at"`
+	UpdatedAt      time.Time       `db:"updated_at"`
+	StartedAt      *time.Time      `db:"started_at"`
+	FinishedAt     *time.Time      `db:"finished_at"`
 }
 
 // Terminal reports whether the job has finished for good.
-func (j Job) Terminal() bool {
-	return j.Status == JobCompleted || j.Status == JobFailed || j.Status == JobCancelled
-}
+func (j Job) Terminal() bool { return apiv1.Terminal(j.Status) }
 
 const jobColumns = `id, org_id, pool_id, lane, priority, status, input_asset_id, input_url, workflow_id,
 	spec, idempotency_key, attempts, max_attempts, lease_expires_at, run_after, worker_id, progress,
@@ -279,11 +271,11 @@ func (s *Store) CancelJob(ctx context.Context, orgID, id uuid.UUID) (Job, error)
 
 // JobEvent is one entry of a job's history.
 type JobEvent struct {
-	ID        int64           `db:"id" json:"id"`
-	JobID     uuid.UUID       `db:"job_id" json:"job_id"`
-	Type      string          `db:"type" json:"type"`
-	Data      json.RawMessage `db:"data" json:"data"`
-	CreatedAt time.Time       `db:"created_at" json:"created_at"`
+	ID        int64           `db:"id"`
+	JobID     uuid.UUID       `db:"job_id"`
+	Type      string          `db:"type"`
+	Data      json.RawMessage `db:"data"`
+	CreatedAt time.Time       `db:"created_at"`
 }
 
 // ListJobEvents returns a job's history, oldest first, after event id since.

@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	apiv1 "github.com/mpegflow/mpegflow/api/v1"
 	"github.com/mpegflow/mpegflow/internal/store"
 )
 
@@ -25,7 +26,7 @@ func TestCreateJob(t *testing.T) {
 	j := createJob(t, s, nj)
 	assert.Equal(t, store.JobQueued, j.Status)
 	assert.Equal(t, store.DefaultPoolID, j.PoolID)
-	assert.Equal(t, store.LaneLive, j.Lane)
+	assert.Equal(t, apiv1.LaneLive, j.Lane)
 	assert.Equal(t, 7, j.Priority)
 	assert.Equal(t, 3, j.MaxAttempts)
 	assert.Equal(t, *nj.InputURL, *j.InputURL)

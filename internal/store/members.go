@@ -17,20 +17,20 @@ import (
 // about them (name, the spelling of the address) is on the membership, so no
 // organization can change what another sees.
 type User struct {
-	ID        uuid.UUID `db:"id" json:"id"`
-	Email     string    `db:"email" json:"email"`
-	CreatedAt time.Time `db:"created_at" json:"created_at"`
+	ID        uuid.UUID `db:"id"`
+	Email     string    `db:"email"`
+	CreatedAt time.Time `db:"created_at"`
 }
 
 // Member is a user's membership in one organization. Email and Name are as
 // this organization gave them; UserID is the same in every organization the
 // person belongs to.
 type Member struct {
-	UserID    uuid.UUID `db:"user_id" json:"user_id"`
-	Email     string    `db:"email" json:"email"`
-	Name      string    `db:"name" json:"name"`
-	Role      auth.Role `db:"role" json:"role"`
-	CreatedAt time.Time `db:"created_at" json:"created_at"`
+	UserID    uuid.UUID `db:"user_id"`
+	Email     string    `db:"email"`
+	Name      string    `db:"name"`
+	Role      auth.Role `db:"role"`
+	CreatedAt time.Time `db:"created_at"`
 }
 
 // ensureUser finds the user with email (case-insensitively) or creates one.

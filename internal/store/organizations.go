@@ -13,15 +13,15 @@ import (
 
 // Organization is a tenant. Everything customers create belongs to one.
 type Organization struct {
-	ID           uuid.UUID `db:"id" json:"id"`
-	Name         string    `db:"name" json:"name"`
-	Status       string    `db:"status" json:"status"`
-	Plan         string    `db:"plan" json:"plan"`
-	BillingEmail *string   `db:"billing_email" json:"billing_email"`
-	BillingName  *string   `db:"billing_name" json:"billing_name"`
-	JobQuota     int       `db:"job_quota" json:"job_quota"`
-	CreatedAt    time.Time `db:"created_at" json:"created_at"`
-	UpdatedAt    time.Time `db:"updated_at" json:"updated_at"`
+	ID           uuid.UUID `db:"id"`
+	Name         string    `db:"name"`
+	Status       string    `db:"status"`
+	Plan         string    `db:"plan"`
+	BillingEmail *string   `db:"billing_email"`
+	BillingName  *string   `db:"billing_name"`
+	JobQuota     int       `db:"job_quota"`
+	CreatedAt    time.Time `db:"created_at"`
+	UpdatedAt    time.Time `db:"updated_at"`
 }
 
 const orgColumns = `id, name, status, plan, billing_email, billing_name, job_quota, created_at, updated_at`

@@ -4,21 +4,21 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base32"
-	"fmt"
-	"regexp"
 	"strings"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
-	"github.com/mpegflow/mpegflow/internal/validation"
+	apiv1 "github.com/mpegflow/mpegflow/api/v1"
 )
 
 // DefaultPoolID is the shared pool every organization may submit to.
-const DefaultPoolID = "default"
+const DefaultPoolID = apiv1.DefaultPoolID
 
-// CronWindow pre-scales a pool inside a recurring window (KEDA cron trigger).
+// CronWindow pre-scales a pool inside a recurring window (KEDA cron
+// trigger). It, Resources and Toleration are stored as jsonb documents,
+// hence their json tags (the same field names as the API's).
 type CronWindow struct {
 	Timezone        string `json:"timezone"`
 	Start           string `json:"start"`
@@ -45,132 +45,83 @@ type Toleration struct {
 // PoolSettings are the per-tenant scaling settings the operator turns into
 // KEDA ScaledJobs (design.md, Operator).
 type PoolSettings struct {
-	Name                   string            `db:"name" json:"name"`
-	Accelerator            string            `db:"accelerator" json:"accelerator"`
-	MinReplicas            int               `db:"min_replicas" json:"min_replicas"`
-	MaxReplicas            int               `db:"max_replicas" json:"max_replicas"`
-	PollingIntervalSeconds int               `db:"polling_interval_seconds" json:"polling_interval_seconds"`
-	TargetQueueLength      int               `db:"target_queue_length" json:"target_queue_length"`
-	BackfillMaxReplicas    int               `db:"backfill_max_replicas" json:"backfill_max_replicas"`
-	CronWindows            []CronWindow      `db:"cron_windows" json:"cron_windows"`
-	Resources              Resources         `db:"resources" json:"resources"`
-	NodeSelector           map[string]string `db:"node_selector" json:"node_selector"`
-	Tolerations            []Toleration      `db:"tolerations" json:"tolerations"`
+	Name                   string            `db:"name"`
+	Accelerator            string            `db:"accelerator"`
+	MinReplicas            int               `db:"min_replicas"`
+	MaxReplicas            int               `db:"max_replicas"`
+	PollingIntervalSeconds int               `db:"polling_interval_seconds"`
+	TargetQueueLength      int               `db:"target_queue_length"`
+	BackfillMaxReplicas    int               `db:"backfill_max_replicas"`
+	CronWindows            []CronWindow      `db:"cron_windows"`
+	Resources              Resources         `db:"resources"`
+	NodeSelector           map[string]string `db:"node_selector"`
+	Tolerations            []Toleration      `db:"tolerations"`
 }
 
-// DefaultPoolSettings are what a new pool gets for every field not given.
-func DefaultPoolSettings() PoolSettings {
-	return PoolSettings{
-		Accelerator: "cpu", MinReplicas: 0, MaxReplicas: 10, PollingIntervalSeconds: 10,
-		TargetQueueLength: 1, CronWindows: []CronWindow{}, NodeSelector: map[string]string{},
-		Tolerations: []Toleration{},
+// DefaultPoolSettings are what a new pool gets for every field not given:
+// the API contract's defaults.
+func DefaultPoolSettings() PoolSettings { return PoolSettingsFromWire(apiv1.DefaultPoolSettings()) }
+
+// Validate checks the settings with the API contract's rules
+// (apiv1.PoolSettings.Validate: what KEDA and Kubernetes accept), so that
+// neither the API nor the operator's default pool ever stores a pool the
+// operator cannot reconcile.
+func (p PoolSettings) Validate() error { return p.Wire().Validate() }
+
+// Wire returns the settings as the API contract spells them. The jsonb
+// documents (cron windows, resources, tolerations) have the same fields, so
+// the mapping is a copy.
+func (p PoolSettings) Wire() apiv1.PoolSettings {
+	w := apiv1.PoolSettings{
+		Name: p.Name, Accelerator: p.Accelerator, MinReplicas: p.MinReplicas, MaxReplicas: p.MaxReplicas,
+		PollingIntervalSeconds: p.PollingIntervalSeconds, TargetQueueLength: p.TargetQueueLength,
+		BackfillMaxReplicas: p.BackfillMaxReplicas, Resources: apiv1.Resources(p.Resources), NodeSelector: p.NodeSelector,
 	}
+	if p.CronWindows != nil {
+		w.CronWindows = make([]apiv1.CronWindow, len(p.CronWindows))
+		for i, c := range p.CronWindows {
+			w.CronWindows[i] = apiv1.CronWindow(c)
+		}
+	}
+	if p.Tolerations != nil {
+		w.Tolerations = make([]apiv1.Toleration, len(p.Tolerations))
+		for i, t := range p.Tolerations {
+			w.Tolerations[i] = apiv1.Toleration(t)
+		}
+	}
+	return w
 }
 
-var (
-	cronField   = regexp.MustCompile(`^[0-9*/,\-A-Za-z]+$`)
-	labelKey    = regexp.MustCompile(`^([a-z0-9]([-a-z0-9.]*[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$`)
-	labelValue  = regexp.MustCompile(`^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$`)
-	quantity    = regexp.MustCompile(`^[0-9]+(\.[0-9]+)?(m|k|M|G|T|Ki|Mi|Gi|Ti)?$`)
-	tolerations = map[string]bool{"": true, "NoSchedule": true, "PreferNoSchedule": true, "NoExecute": true}
-)
-
-// Validate checks the settings against what KEDA and Kubernetes accept, so
-// the operator never meets a pool it cannot reconcile.
-func (p PoolSettings) Validate() error {
-	var errs validation.Errors
-	if l := len(strings.TrimSpace(p.Name)); l == 0 || l > 100 {
-		errs.Add("name", "must be 1 to 100 characters")
+// PoolSettingsFromWire is the inverse of PoolSettings.Wire.
+func PoolSettingsFromWire(w apiv1.PoolSettings) PoolSettings {
+	p := PoolSettings{
+		Name: w.Name, Accelerator: w.Accelerator, MinReplicas: w.MinReplicas, MaxReplicas: w.MaxReplicas,
+		PollingIntervalSeconds: w.PollingIntervalSeconds, TargetQueueLength: w.TargetQueueLength,
+		BackfillMaxReplicas: w.BackfillMaxReplicas, Resources: Resources(w.Resources), NodeSelector: w.NodeSelector,
 	}
-	if p.Accelerator != "cpu" && p.Accelerator != "nvidia" {
-		errs.Add("accelerator", "must be cpu or nvidia")
-	}
-	if p.MaxReplicas < 1 || p.MaxReplicas > 1000 {
-		errs.Add("max_replicas", "must be between 1 and 1000 (pause a pool to stop it; KEDA rejects 0)")
-	}
-	if p.MinReplicas < 0 || (p.MaxReplicas >= 1 && p.MinReplicas >= p.MaxReplicas) {
-		errs.Add("min_replicas", "must be at least 0 and less than max_replicas")
-	}
-	if p.PollingIntervalSeconds < 1 || p.PollingIntervalSeconds > 3600 {
-		errs.Add("polling_interval_seconds", "must be between 1 and 3600")
-	}
-	if p.TargetQueueLength < 1 || p.TargetQueueLength > 10000 {
-		errs.Add("target_queue_length", "must be between 1 and 10000")
-	}
-	if p.BackfillMaxReplicas < 0 || p.BackfillMaxReplicas > p.MaxReplicas {
-		errs.Add("backfill_max_replicas", "must be between 0 and max_replicas")
-	}
-	if len(p.CronWindows) > 20 {
-		errs.Add("cron_windows", "at most 20 windows")
-	}
-	for i, w := range p.CronWindows {
-		f := fmt.Sprintf("cron_windows[%d]", i)
-		if _, err := time.LoadLocation(w.Timezone); err != nil || w.Timezone == "" {
-			errs.Add(f+".timezone", "must be an IANA time zone such as Europe/Paris")
-		}
-		cronOK := true
-		for name, expr := range map[string]string{"start": w.Start, "end": w.End} {
-			fs := strings.Fields(expr)
-			ok := len(fs) == 5
-			for _, x := range fs {
-				ok = ok && cronField.MatchString(x)
-			}
-			if !ok {
-				errs.Add(f+"."+name, "must be a five-field cron expression such as \"55 7 * * 1-5\"")
-				cronOK = false
-			}
-		}
-		if cronOK && strings.Join(strings.Fields(w.Start), " ") == strings.Join(strings.Fields(w.End), " ") {
-			errs.Add(f+".end", "must differ from start (KEDA rejects a window that starts and ends at the same time)")
-		}
-		if w.DesiredReplicas < 1 || w.DesiredReplicas > p.MaxReplicas {
-			errs.Add(f+".desired_replicas", "must be between 1 and max_replicas")
+	if w.CronWindows != nil {
+		p.CronWindows = make([]CronWindow, len(w.CronWindows))
+		for i, c := range w.CronWindows {
+			p.CronWindows[i] = CronWindow(c)
 		}
 	}
-	for name, q := range map[string]string{"cpu_request": p.Resources.CPURequest, "memory_request": p.Resources.MemoryRequest, "cpu_limit": p.Resources.CPULimit, "memory_limit": p.Resources.MemoryLimit} {
-		if q != "" && !quantity.MatchString(q) {
-			errs.Add("resources."+name, "must be a Kubernetes quantity such as 500m or 2Gi")
+	if w.Tolerations != nil {
+		p.Tolerations = make([]Toleration, len(w.Tolerations))
+		for i, t := range w.Tolerations {
+			p.Tolerations[i] = Toleration(t)
 		}
 	}
-	for k, v := range p.NodeSelector {
-		if !labelKey.MatchString(k) || !labelValue.MatchString(v) {
-			errs.Add("node_selector."+k, "must be a valid Kubernetes label key and value")
-		}
-	}
-	for i, t := range p.Tolerations {
-		f := fmt.Sprintf("tolerations[%d]", i)
-		if t.Operator != "" && t.Operator != "Equal" && t.Operator != "Exists" {
-			errs.Add(f+".operator", "must be Equal or Exists")
-		}
-		if !tolerations[t.Effect] {
-			errs.Add(f+".effect", "must be NoSchedule, PreferNoSchedule or NoExecute")
-		}
-		if t.Key != "" && !labelKey.MatchString(t.Key) {
-			errs.Add(f+".key", "must be a valid Kubernetes label key")
-		}
-		// Kubernetes' own rules for a toleration, so that the operator
-		// never renders one the API server refuses.
-		switch {
-		case t.Operator == "Exists" && t.Value != "":
-			errs.Add(f+".value", "must be empty when the operator is Exists")
-		case t.Operator != "Exists" && !labelValue.MatchString(t.Value):
-			errs.Add(f+".value", "must be a valid Kubernetes label value (at most 63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit)")
-		}
-		if t.Key == "" && t.Operator != "Exists" {
-			errs.Add(f+".operator", "must be Exists when the key is empty (a toleration of every taint)")
-		}
-	}
-	return errs.Err()
+	return p
 }
 
 // Pool is a worker pool row.
 type Pool struct {
-	ID    string     `db:"id" json:"id"`
-	OrgID *uuid.UUID `db:"org_id" json:"org_id"`
+	ID    string     `db:"id"`
+	OrgID *uuid.UUID `db:"org_id"`
 	PoolSettings
-	Status    string    `db:"status" json:"status"`
-	CreatedAt time.Time `db:"created_at" json:"created_at"`
-	UpdatedAt time.Time `db:"updated_at" json:"updated_at"`
+	Status    string    `db:"status"`
+	CreatedAt time.Time `db:"created_at"`
+	UpdatedAt time.Time `db:"updated_at"`
 }
 
 // Shared reports whether the pool is the platform's shared pool.

@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	apiv1 "github.com/mpegflow/mpegflow/api/v1"
 	"github.com/mpegflow/mpegflow/internal/store"
 )
 
@@ -343,8 +344,8 @@ func TestCreateJobOnDedicatedPoolOfOwnOrg(t *testing.T) {
 
 	nj := urlJob(b.Org.ID)
 	nj.PoolID = pool.ID
-	nj.Lane = store.LaneBackfill
+	nj.Lane = apiv1.LaneBackfill
 	j := createJob(t, s, nj)
 	assert.Equal(t, pool.ID, j.PoolID)
-	assert.Equal(t, store.LaneBackfill, j.Lane)
+	assert.Equal(t, apiv1.LaneBackfill, j.Lane)
 }

@@ -14,12 +14,12 @@ import (
 // the deployment's (or of a prefix of it) in job inputs and batch sources.
 // Only a SuperAdmin creates or deletes grants.
 type StorageGrant struct {
-	ID        uuid.UUID  `db:"id" json:"id"`
-	OrgID     uuid.UUID  `db:"org_id" json:"org_id"`
-	Bucket    string     `db:"bucket" json:"bucket"`
-	Prefix    string     `db:"prefix" json:"prefix"`
-	GrantedBy *uuid.UUID `db:"granted_by" json:"granted_by"`
-	CreatedAt time.Time  `db:"created_at" json:"created_at"`
+	ID        uuid.UUID  `db:"id"`
+	OrgID     uuid.UUID  `db:"org_id"`
+	Bucket    string     `db:"bucket"`
+	Prefix    string     `db:"prefix"`
+	GrantedBy *uuid.UUID `db:"granted_by"`
+	CreatedAt time.Time  `db:"created_at"`
 }
 
 const storageGrantColumns = `id, org_id, bucket, prefix, granted_by, created_at`

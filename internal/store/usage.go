@@ -11,13 +11,13 @@ import (
 
 // UsageDay is one organization's usage on one UTC day.
 type UsageDay struct {
-	Day           time.Time `db:"day" json:"day"`
-	JobsCompleted int64     `db:"jobs_completed" json:"jobs_completed"`
-	JobsFailed    int64     `db:"jobs_failed" json:"jobs_failed"`
-	JobsCancelled int64     `db:"jobs_cancelled" json:"jobs_cancelled"`
-	EncodeSeconds float64   `db:"encode_seconds" json:"encode_seconds"`
-	GPUSeconds    float64   `db:"gpu_seconds" json:"gpu_seconds"`
-	OutputMinutes float64   `db:"output_minutes" json:"output_minutes"`
+	Day           time.Time `db:"day"`
+	JobsCompleted int64     `db:"jobs_completed"`
+	JobsFailed    int64     `db:"jobs_failed"`
+	JobsCancelled int64     `db:"jobs_cancelled"`
+	EncodeSeconds float64   `db:"encode_seconds"`
+	GPUSeconds    float64   `db:"gpu_seconds"`
+	OutputMinutes float64   `db:"output_minutes"`
 }
 
 // Usage sums usage records per day in [from, to] (dates, inclusive).

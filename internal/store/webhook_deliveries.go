@@ -53,21 +53,21 @@ func insertPoolEvent(ctx context.Context, tx execer, p Pool) error {
 // WebhookDelivery is one event sent (or to be sent) to one webhook: the
 // delivery log entry.
 type WebhookDelivery struct {
-	ID             uuid.UUID       `db:"id" json:"id"`
-	WebhookID      uuid.UUID       `db:"webhook_id" json:"webhook_id"`
-	OrgID          uuid.UUID       `db:"org_id" json:"-"`
-	EventID        string          `db:"event_id" json:"event_id"`
-	EventType      string          `db:"event_type" json:"event_type"`
-	Payload        json.RawMessage `db:"payload" json:"payload"`
-	Status         string          `db:"status" json:"status"`
-	Attempts       int             `db:"attempts" json:"attempts"`
-	NextAttemptAt  *time.Time      `db:"next_attempt_at" json:"next_attempt_at,omitempty"`
-	LastAttemptAt  *time.Time      `db:"last_attempt_at" json:"last_attempt_at,omitempty"`
-	LastStatusCode *int            `db:"last_status_code" json:"last_status_code,omitempty"`
-	LastError      *string         `db:"last_error" json:"last_error,omitempty"`
-	LatencyMS      *int            `db:"latency_ms" json:"latency_ms,omitempty"`
-	CreatedAt      time.Time       `db:"created_at" json:"created_at"`
-	DeliveredAt    *time.Time      `db:"delivered_at" json:"delivered_at,omitempty"`
+	ID             uuid.UUID       `db:"id"`
+	WebhookID      uuid.UUID       `db:"webhook_id"`
+	OrgID          uuid.UUID       `db:"org_id"`
+	EventID        string          `db:"event_id"`
+	EventType      string          `db:"event_type"`
+	Payload        json.RawMessage `db:"payload"`
+	Status         string          `db:"status"`
+	Attempts       int             `db:"attempts"`
+	NextAttemptAt  *time.Time      `db:"next_attempt_at"`
+	LastAttemptAt  *time.Time      `db:"last_attempt_at"`
+	LastStatusCode *int            `db:"last_status_code"`
+	LastError      *string         `db:"last_error"`
+	LatencyMS      *int            `db:"latency_ms"`
+	CreatedAt      time.Time       `db:"created_at"`
+	DeliveredAt    *time.Time      `db:"delivered_at"`
 }
 
 const deliveryColumns = `id, webhook_id, org_id, event_id, event_type, payload, status, attempts,

@@ -19,19 +19,19 @@ var WebhookEvents = []string{
 // Webhook is an organization's subscription to events. The secret signs
 // deliveries; the API shows it only when the webhook is created.
 type Webhook struct {
-	ID                  uuid.UUID `db:"id" json:"id"`
-	OrgID               uuid.UUID `db:"org_id" json:"-"`
-	URL                 string    `db:"url" json:"url"`
-	Description         string    `db:"description" json:"description"`
-	Events              []string  `db:"events" json:"events"`
-	Secret              string    `db:"secret" json:"-"`
-	Enabled             bool      `db:"enabled" json:"enabled"`
-	ConsecutiveFailures int       `db:"consecutive_failures" json:"consecutive_failures"`
-	DisabledReason      *string   `db:"disabled_reason" json:"disabled_reason,omitempty"`
+	ID                  uuid.UUID `db:"id"`
+	OrgID               uuid.UUID `db:"org_id"`
+	URL                 string    `db:"url"`
+	Description         string    `db:"description"`
+	Events              []string  `db:"events"`
+	Secret              string    `db:"secret"`
+	Enabled             bool      `db:"enabled"`
+	ConsecutiveFailures int       `db:"consecutive_failures"`
+	DisabledReason      *string   `db:"disabled_reason"`
 	// DisabledAt is when the circuit opened (N straight failed deliveries).
-	DisabledAt *time.Time `db:"disabled_at" json:"disabled_at,omitempty"`
-	CreatedAt  time.Time  `db:"created_at" json:"created_at"`
-	UpdatedAt  time.Time  `db:"updated_at" json:"updated_at"`
+	DisabledAt *time.Time `db:"disabled_at"`
+	CreatedAt  time.Time  `db:"created_at"`
+	UpdatedAt  time.Time  `db:"updated_at"`
 }
 
 const webhookColumns = `id, org_id, url, description, events, secret, enabled, consecutive_failures,

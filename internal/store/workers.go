@@ -20,15 +20,15 @@ const (
 
 // Worker is an encode pod the coordinator has seen.
 type Worker struct {
-	ID              string          `db:"id" json:"id"`
-	PoolID          string          `db:"pool_id" json:"pool_id"`
-	Lane            string          `db:"lane" json:"lane"`
-	Node            string          `db:"node" json:"node"`
-	Capabilities    json.RawMessage `db:"capabilities" json:"capabilities"`
-	Status          string          `db:"status" json:"status"`
-	CurrentJobID    *uuid.UUID      `db:"current_job_id" json:"current_job_id"`
-	RegisteredAt    time.Time       `db:"registered_at" json:"registered_at"`
-	LastHeartbeatAt time.Time       `db:"last_heartbeat_at" json:"last_heartbeat_at"`
+	ID              string          `db:"id"`
+	PoolID          string          `db:"pool_id"`
+	Lane            string          `db:"lane"`
+	Node            string          `db:"node"`
+	Capabilities    json.RawMessage `db:"capabilities"`
+	Status          string          `db:"status"`
+	CurrentJobID    *uuid.UUID      `db:"current_job_id"`
+	RegisteredAt    time.Time       `db:"registered_at"`
+	LastHeartbeatAt time.Time       `db:"last_heartbeat_at"`
 }
 
 const workerColumns = `id, pool_id, lane, node, capabilities, status, current_job_id, registered_at, last_heartbeat_at`

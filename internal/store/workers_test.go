@@ -7,6 +7,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	apiv1 "github.com/mpegflow/mpegflow/api/v1"
 	"github.com/mpegflow/mpegflow/internal/store"
 )
 
@@ -15,30 +16,30 @@ func TestUpsertWorker(t *testing.T) {
 	s, db := newStore(t)
 	ctx := t.Context()
 
-	w, err := s.UpsertWorker(ctx, store.Worker{ID: "w1", PoolID: store.DefaultPoolID, Lane: store.LaneLive, Node: "n1"})
+	w, err := s.UpsertWorker(ctx, store.Worker{ID: "w1", PoolID: store.DefaultPoolID, Lane: apiv1.LaneLive, Node: "n1"})
 	require.NoError(t, err)
 	assert.Equal(t, store.WorkerOnline, w.Status)
 	assert.JSONEq(t, `{}`, string(w.Capabilities))
 
 	// A heartbeat refreshes node and capabilities but keeps pool and lane.
-	w, err = s.UpsertWorker(ctx, store.Worker{ID: "w1", PoolID: "ignored", Lane: store.LaneBackfill, Node: "n2",
+	w, err = s.UpsertWorker(ctx, store.Worker{ID: "w1", PoolID: "ignored", Lane: apiv1.LaneBackfill, Node: "n2",
 		Capabilities: json.RawMessage(`{"nvenc": true}`)})
 	require.NoError(t, err)
 	assert.Equal(t, "n2", w.Node)
 	assert.JSONEq(t, `{"nvenc": true}`, string(w.Capabilities))
 	assert.Equal(t, store.DefaultPoolID, w.PoolID)
-	assert.Equal(t, store.LaneLive, w.Lane)
+	assert.Equal(t, apiv1.LaneLive, w.Lane)
 	assert.Equal(t, 1, count(t, db, `SELECT count(*) FROM workers`))
 
 	// An offline worker that heartbeats is online again.
 	_, err = db.Exec(ctx, `UPDATE workers SET status = 'offline' WHERE id = 'w1'`)
 	require.NoError(t, err)
-	w, err = s.UpsertWorker(ctx, store.Worker{ID: "w1", PoolID: store.DefaultPoolID, Lane: store.LaneLive})
+	w, err = s.UpsertWorker(ctx, store.Worker{ID: "w1", PoolID: store.DefaultPoolID, Lane: apiv1.LaneLive})
 	require.NoError(t, err)
 	assert.Equal(t, store.WorkerOnline, w.Status)
 
 	// A worker of a pool that does not exist is refused.
-	_, err = s.UpsertWorker(ctx, store.Worker{ID: "w2", PoolID: "nope", Lane: store.LaneLive})
+	_, err = s.UpsertWorker(ctx, store.Worker{ID: "w2", PoolID: "nope", Lane: apiv1.LaneLive})
 	require.Error(t, err)
 }
 
@@ -47,7 +48,7 @@ func TestDrainWorker(t *testing.T) {
 	s, db := newStore(t)
 	ctx := t.Context()
 
-	_, err := s.UpsertWorker(ctx, store.Worker{ID: "w1", PoolID: store.DefaultPoolID, Lane: store.LaneLive})
+	_, err := s.UpsertWorker(ctx, store.Worker{ID: "w1", PoolID: store.DefaultPoolID, Lane: apiv1.LaneLive})
 	require.NoError(t, err)
 	w, err := s.DrainWorker(ctx, "w1")
 	require.NoError(t, err)
@@ -55,7 +56,7 @@ func TestDrainWorker(t *testing.T) {
 	w, err = s.DrainWorker(ctx, "w1")
 	require.NoError(t, err, "draining twice is fine")
 	assert.Equal(t, store.WorkerDraining, w.Status)
-	w, err = s.UpsertWorker(ctx, store.Worker{ID: "w1", PoolID: store.DefaultPoolID, Lane: store.LaneLive})
+	w, err = s.UpsertWorker(ctx, store.Worker{ID: "w1", PoolID: store.DefaultPoolID, Lane: apiv1.LaneLive})
 	require.NoError(t, err)
 	assert.Equal(t, store.WorkerDraining, w.Status, "a heartbeat does not undo a drain")
 
@@ -86,10 +87,10 @@ func TestEvictWorker(t *testing.T) {
 		require.NoError(t, err)
 	}
 	for _, id := range []string{"w1", "w2"} {
-		_, err := s.UpsertWorker(ctx, store.Worker{ID: id, PoolID: pool.ID, Lane: store.LaneLive})
+		_, err := s.UpsertWorker(ctx, store.Worker{ID: id, PoolID: pool.ID, Lane: apiv1.LaneLive})
 		require.NoError(t, err)
 	}
-	_, err := s.UpsertWorker(ctx, store.Worker{ID: "w1", PoolID: pool.ID, Lane: store.LaneLive, CurrentJobID: &running.ID})
+	_, err := s.UpsertWorker(ctx, store.Worker{ID: "w1", PoolID: pool.ID, Lane: apiv1.LaneLive, CurrentJobID: &running.ID})
 	require.NoError(t, err)
 
 	w, requeuedJobs, err := s.EvictWorker(ctx, "w1")
@@ -122,7 +123,7 @@ func TestEvictWorker(t *testing.T) {
 
 	_, err = s.DrainWorker(ctx, "w1")
 	require.ErrorIs(t, err, store.ErrConflict, "an evicted worker cannot be drained")
-	w, err = s.UpsertWorker(ctx, store.Worker{ID: "w1", PoolID: pool.ID, Lane: store.LaneLive})
+	w, err = s.UpsertWorker(ctx, store.Worker{ID: "w1", PoolID: pool.ID, Lane: apiv1.LaneLive})
 	require.NoError(t, err)
 	assert.Equal(t, store.WorkerEvicted, w.Status, "a heartbeat does not undo an eviction")
 
@@ -139,7 +140,7 @@ func TestEvictIdleWorker(t *testing.T) {
 	t.Parallel()
 	s, _ := newStore(t)
 	ctx := t.Context()
-	_, err := s.UpsertWorker(ctx, store.Worker{ID: "idle", PoolID: store.DefaultPoolID, Lane: store.LaneLive})
+	_, err := s.UpsertWorker(ctx, store.Worker{ID: "idle", PoolID: store.DefaultPoolID, Lane: apiv1.LaneLive})
 	require.NoError(t, err)
 
 	w, requeued, err := s.EvictWorker(ctx, "idle")
@@ -158,7 +159,7 @@ func TestListWorkersScope(t *testing.T) {
 	poolB := createPool(t, s, b.Org.ID, "b")
 
 	for id, pool := range map[string]string{"wa": poolA.ID, "wb": poolB.ID, "ws": store.DefaultPoolID} {
-		_, err := s.UpsertWorker(ctx, store.Worker{ID: id, PoolID: pool, Lane: store.LaneLive})
+		_, err := s.UpsertWorker(ctx, store.Worker{ID: id, PoolID: pool, Lane: apiv1.LaneLive})
 		require.NoError(t, err)
 	}
 	ids := func(org store.Bootstrap, all bool) []string {

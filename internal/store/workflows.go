@@ -11,13 +11,13 @@ import (
 
 // Workflow is a named, reusable encode spec of one organization.
 type Workflow struct {
-	ID          uuid.UUID       `db:"id" json:"id"`
-	OrgID       uuid.UUID       `db:"org_id" json:"-"`
-	Name        string          `db:"name" json:"name"`
-	Description string          `db:"description" json:"description"`
-	Spec        json.RawMessage `db:"spec" json:"spec"`
-	CreatedAt   time.Time       `db:"created_at" json:"created_at"`
-	UpdatedAt   time.Time       `db:"updated_at" json:"updated_at"`
+	ID          uuid.UUID       `db:"id"`
+	OrgID       uuid.UUID       `db:"org_id"`
+	Name        string          `db:"name"`
+	Description string          `db:"description"`
+	Spec        json.RawMessage `db:"spec"`
+	CreatedAt   time.Time       `db:"created_at"`
+	UpdatedAt   time.Time       `db:"updated_at"`
 }
 
 const workflowColumns = `id, org_id, name, description, spec, created_at, updated_at`

@@ -13,8 +13,6 @@ import (
 	"net/url"
 	"strings"
 	"time"
-
-	"k8s.io/utils/clock"
 )
 
 // Config holds the client's tunables. Zero values take the defaults noted.
@@ -39,7 +37,7 @@ type Config struct {
 	// UserAgent is sent with every API request (default "mpegflow-client").
 	UserAgent string
 	// Clock paces polling; tests inject a fake one (default the real clock).
-	Clock clock.WithTicker
+	Clock Clock
 	// PartConcurrency is how many parts of a multipart upload are sent at
 	// once (default 4).
 	PartConcurrency int
@@ -75,7 +73,7 @@ func New(baseURL, apiKey string, cfg Config) (*Client, error) {
 	cfg.UserAgent = cmp.Or(cfg.UserAgent, "mpegflow-client")
 	cfg.PartConcurrency = cmp.Or(cfg.PartConcurrency, 4)
 	if cfg.Clock == nil {
-		cfg.Clock = clock.RealClock{}
+		cfg.Clock = realClock{}
 	}
 	if cfg.HTTPClient == nil {
 		cfg.HTTPClient = &http.Client{Transport: defaultTransport()}

@@ -14,7 +14,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
-	v1 "github.com/mpegflow/mpegflow/api/v1"
+	apiv1 "github.com/mpegflow/mpegflow/api/v1"
 )
 
 // partAttempts is how often one part is sent (with a fresh URL each time)
@@ -22,25 +22,25 @@ import (
 const partAttempts = 3
 
 // PresignParts returns URLs for some parts of an asset's multipart upload
-// (at most v1.MaxPresignParts at once).
-func (c *Client) PresignParts(ctx context.Context, assetID string, numbers []int) ([]v1.PresignedPart, error) {
-	var out v1.PresignedParts
+// (at most apiv1.MaxPresignParts at once).
+func (c *Client) PresignParts(ctx context.Context, assetID string, numbers []int) ([]apiv1.PresignedPart, error) {
+	var out apiv1.PresignedParts
 	err := c.do(ctx, call{method: http.MethodPost, path: "/v1/assets/" + url.PathEscape(assetID) + "/upload/parts",
-		body: v1.PresignPartsRequest{PartNumbers: numbers}, out: &out})
+		body: apiv1.PresignPartsRequest{PartNumbers: numbers}, out: &out})
 	return out.Parts, err
 }
 
 // UploadedParts lists every part storage holds of an asset's multipart
 // upload, in order, reading every page.
-func (c *Client) UploadedParts(ctx context.Context, assetID string) ([]v1.UploadedPart, error) {
-	var all []v1.UploadedPart
+func (c *Client) UploadedParts(ctx context.Context, assetID string) ([]apiv1.UploadedPart, error) {
+	var all []apiv1.UploadedPart
 	cursor := ""
 	for {
 		q := url.Values{}
 		if cursor != "" {
 			q.Set("cursor", cursor)
 		}
-		var page v1.UploadedParts
+		var page apiv1.UploadedParts
 		if err := c.do(ctx, call{method: http.MethodGet, path: "/v1/assets/" + url.PathEscape(assetID) + "/upload/parts", query: q, out: &page}); err != nil {
 			return nil, err
 		}
@@ -53,10 +53,10 @@ func (c *Client) UploadedParts(ctx context.Context, assetID string) ([]v1.Upload
 
 // CompleteUpload joins the uploaded parts (every one, in order, with the
 // ETag storage answered) into the asset's content.
-func (c *Client) CompleteUpload(ctx context.Context, assetID string, parts []v1.CompletedPart) (Asset, error) {
+func (c *Client) CompleteUpload(ctx context.Context, assetID string, parts []apiv1.CompletedPart) (Asset, error) {
 	var a Asset
 	err := c.do(ctx, call{method: http.MethodPost, path: "/v1/assets/" + url.PathEscape(assetID) + "/upload/complete",
-		body: v1.CompleteUploadRequest{Parts: parts}, out: &a})
+		body: apiv1.CompleteUploadRequest{Parts: parts}, out: &a})
 	return a, err
 }
 
@@ -94,7 +94,7 @@ func (c *Client) uploadMultipart(ctx context.Context, a Asset, f *os.File, progr
 // (all of them unless resume), a few at once, then completes the upload.
 // urls are presigned parts already in hand; the others are asked for in
 // batches.
-func (c *Client) uploadParts(ctx context.Context, a Asset, partSize int64, urls []v1.PresignedPart, f *os.File, progress io.Writer, resume bool) (Asset, error) {
+func (c *Client) uploadParts(ctx context.Context, a Asset, partSize int64, urls []apiv1.PresignedPart, f *os.File, progress io.Writer, resume bool) (Asset, error) {
 	name := filepath.Base(f.Name())
 	size := *a.SizeBytes
 	st, err := f.Stat()
@@ -130,14 +130,14 @@ func (c *Client) uploadParts(ctx context.Context, a Asset, partSize int64, urls 
 			missing = append(missing, n)
 		}
 	}
-	ready := map[int]v1.PresignedPart{}
+	ready := map[int]apiv1.PresignedPart{}
 	for _, u := range urls {
 		ready[u.PartNumber] = u
 	}
 	var mu sync.Mutex // guards progress and etags
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(c.cfg.PartConcurrency)
-	for batch := range slices.Chunk(missing, v1.MaxPresignParts) {
+	for batch := range slices.Chunk(missing, apiv1.MaxPresignParts) {
 		var ask []int
 		for _, n := range batch {
 			if _, ok := ready[n]; !ok {
@@ -177,9 +177,9 @@ func (c *Client) uploadParts(ctx context.Context, a Asset, partSize int64, urls 
 		}
 		return Asset{}, err
 	}
-	parts := make([]v1.CompletedPart, count)
+	parts := make([]apiv1.CompletedPart, count)
 	for n := 1; n <= count; n++ {
-		parts[n-1] = v1.CompletedPart{PartNumber: n, ETag: etags[n]}
+		parts[n-1] = apiv1.CompletedPart{PartNumber: n, ETag: etags[n]}
 	}
 	done, err := c.CompleteUpload(ctx, a.ID, parts)
 	if err != nil {
@@ -190,7 +190,7 @@ func (c *Client) uploadParts(ctx context.Context, a Asset, partSize int64, urls 
 
 // sendPart PUTs one part of f to its presigned URL and returns the ETag
 // storage answered; a failed attempt is retried with a fresh URL.
-func (c *Client) sendPart(ctx context.Context, assetID string, f *os.File, u v1.PresignedPart, partSize int64, mu *sync.Mutex, progress io.Writer) (string, error) {
+func (c *Client) sendPart(ctx context.Context, assetID string, f *os.File, u apiv1.PresignedPart, partSize int64, mu *sync.Mutex, progress io.Writer) (string, error) {
 	var last error
 	for attempt := range partAttempts {
 		if attempt > 0 {

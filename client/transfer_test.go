@@ -12,8 +12,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/mpegflow/mpegflow/internal/client"
-	"github.com/mpegflow/mpegflow/internal/client/clienttest"
+	"github.com/mpegflow/mpegflow/apiserver/apiservertest"
+	"github.com/mpegflow/mpegflow/client"
 )
 
 type counter struct{ n int64 }
@@ -24,7 +24,7 @@ func (c *counter) Write(p []byte) (int, error) { c.n += int64(len(p)); return le
 // to the real S3 server and reads it back through the presigned GET.
 func TestUploadDownloadRoundtrip(t *testing.T) {
 	t.Parallel()
-	srv := clienttest.New(t, clienttest.Options{NoWebSocket: true})
+	srv := apiservertest.New(t, apiservertest.Options{NoWebSocket: true})
 	c := newClient(t, srv.URL, srv.OwnerKey, client.Config{})
 	dir := t.TempDir()
 	src := filepath.Join(dir, "source.mp4")
@@ -90,7 +90,7 @@ func TestUploadDownloadRoundtrip(t *testing.T) {
 // URL could not bind the length.
 func TestUploadEmptyFile(t *testing.T) {
 	t.Parallel()
-	srv := clienttest.New(t, clienttest.Options{NoWebSocket: true})
+	srv := apiservertest.New(t, apiservertest.Options{NoWebSocket: true})
 	c := newClient(t, srv.URL, srv.OwnerKey, client.Config{})
 	var zero int64
 	_, err := c.CreateAsset(t.Context(), client.AssetRequest{Filename: "empty.mp4", SizeBytes: &zero})
@@ -120,7 +120,7 @@ func TestUploadEmptyFile(t *testing.T) {
 // anyway, storing nothing; the declared size goes through.
 func TestUploadAssetSendsTheDeclaredLength(t *testing.T) {
 	t.Parallel()
-	srv := clienttest.New(t, clienttest.Options{NoWebSocket: true})
+	srv := apiservertest.New(t, apiservertest.Options{NoWebSocket: true})
 	c := newClient(t, srv.URL, srv.OwnerKey, client.Config{})
 	src := filepath.Join(t.TempDir(), "clip.mp4")
 	require.NoError(t, os.WriteFile(src, []byte("frames+"), 0o600))

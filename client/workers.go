@@ -5,12 +5,11 @@ import (
 	"net/http"
 	"net/url"
 
-	"github.com/mpegflow/mpegflow/internal/store"
+	apiv1 "github.com/mpegflow/mpegflow/api/v1"
 )
 
-// Worker is an encode pod as the fleet view shows it (the server's own
-// type).
-type Worker = store.Worker
+// Worker is an encode pod as the fleet view shows it (the contract's type).
+type Worker = apiv1.Worker
 
 // ListWorkers lists the workers of the organization's pools, newest first.
 func (c *Client) ListWorkers(ctx context.Context) ([]Worker, error) {

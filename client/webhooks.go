@@ -5,42 +5,27 @@ import (
 	"net/http"
 	"net/url"
 
-	"github.com/mpegflow/mpegflow/internal/store"
+	apiv1 "github.com/mpegflow/mpegflow/api/v1"
 )
 
-// Webhook is an endpoint that receives the organization's events, and
-// WebhookDelivery one event sent (or being sent) to it. Both are the
-// server's own types.
+// The webhook types are the contract's own (package api/v1).
 type (
-	Webhook         = store.Webhook
-	WebhookDelivery = store.WebhookDelivery
+	// Webhook is an endpoint that receives the organization's events.
+	Webhook = apiv1.Webhook
+	// WebhookDelivery is one event sent (or being sent) to a webhook.
+	WebhookDelivery = apiv1.WebhookDelivery
+	// WebhookRequest creates a webhook.
+	WebhookRequest = apiv1.WebhookRequest
+	// WebhookPatch changes the fields that are set; Enabled true also
+	// closes a circuit the server opened after repeated failures.
+	WebhookPatch = apiv1.WebhookPatch
+	// CreatedWebhook is a new webhook with its signing secret, which the
+	// server shows this once.
+	CreatedWebhook = apiv1.WebhookCreated
 )
 
 // WebhookEvents are the event types a webhook can subscribe to.
-var WebhookEvents = store.WebhookEvents
-
-// WebhookRequest creates a webhook.
-type WebhookRequest struct {
-	URL         string   `json:"url"`
-	Description string   `json:"description,omitempty"`
-	Events      []string `json:"events"`
-}
-
-// WebhookPatch changes the fields that are set; Enabled true also closes a
-// circuit the server opened after repeated failures.
-type WebhookPatch struct {
-	URL         *string  `json:"url,omitempty"`
-	Description *string  `json:"description,omitempty"`
-	Events      []string `json:"events,omitempty"`
-	Enabled     *bool    `json:"enabled,omitempty"`
-}
-
-// CreatedWebhook is a new webhook with its signing secret, which the server
-// shows this once.
-type CreatedWebhook struct {
-	Webhook
-	Secret string `json:"secret"`
-}
+var WebhookEvents = apiv1.WebhookEvents
 
 // CreateWebhook registers a webhook.
 func (c *Client) CreateWebhook(ctx context.Context, req WebhookRequest) (CreatedWebhook, error) {

@@ -4,11 +4,11 @@ import (
 	"context"
 	"net/http"
 
-	"github.com/mpegflow/mpegflow/internal/store"
+	apiv1 "github.com/mpegflow/mpegflow/api/v1"
 )
 
-// Organization is the caller's organization (the server's own type).
-type Organization = store.Organization
+// Organization is the caller's organization (the contract's type).
+type Organization = apiv1.Organization
 
 // GetOrganization reads the caller's organization. Every valid key may, so
 // `mpegflow login` checks a key with it.

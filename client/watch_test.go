@@ -15,8 +15,8 @@ import (
 	"github.com/stretchr/testify/require"
 	testingclock "k8s.io/utils/clock/testing"
 
-	"github.com/mpegflow/mpegflow/internal/client"
-	"github.com/mpegflow/mpegflow/internal/client/clienttest"
+	"github.com/mpegflow/mpegflow/apiserver/apiservertest"
+	"github.com/mpegflow/mpegflow/client"
 )
 
 // watch runs WatchEvents in the background, handing events to the test.
@@ -45,7 +45,7 @@ func result(t *testing.T, errc <-chan error) error {
 // state first, then the server's events as they happen, until both end.
 func TestWatchEventsStreams(t *testing.T) {
 	t.Parallel()
-	srv := clienttest.New(t, clienttest.Options{})
+	srv := apiservertest.New(t, apiservertest.Options{})
 	// A resync far away: everything after the first look must come from the stream.
 	c := newClient(t, srv.URL, srv.OwnerKey, client.Config{ResyncInterval: time.Hour})
 	a, b := urlJob(t, c), urlJob(t, c)
@@ -83,9 +83,9 @@ func TestWatchEventsStreams(t *testing.T) {
 // on every tick of an injected clock.
 func TestWatchEventsPolls(t *testing.T) {
 	t.Parallel()
-	srv := clienttest.New(t, clienttest.Options{NoWebSocket: true})
+	srv := apiservertest.New(t, apiservertest.Options{NoWebSocket: true})
 	clock := testingclock.NewFakeClock(time.Now())
-	c := newClient(t, srv.URL, srv.OwnerKey, client.Config{Clock: clock, PollInterval: time.Second})
+	c := newClient(t, srv.URL, srv.OwnerKey, client.Config{Clock: fakeClock{clock}, PollInterval: time.Second})
 	a, b := urlJob(t, c), urlJob(t, c)
 	evs, errc := watch(t, t.Context(), c, a.ID, b.ID)
 
@@ -121,10 +121,10 @@ func TestWatchEventsPolls(t *testing.T) {
 // end at once, on either path.
 func TestWatchEventsFinishedJob(t *testing.T) {
 	t.Parallel()
-	for name, opts := range map[string]clienttest.Options{"stream": {}, "poll": {NoWebSocket: true}} {
+	for name, opts := range map[string]apiservertest.Options{"stream": {}, "poll": {NoWebSocket: true}} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			srv := clienttest.New(t, opts)
+			srv := apiservertest.New(t, opts)
 			c := newClient(t, srv.URL, srv.OwnerKey, client.Config{})
 			j := urlJob(t, c)
 			_, err := c.CancelJob(t.Context(), j.ID)
@@ -139,7 +139,7 @@ func TestWatchEventsFinishedJob(t *testing.T) {
 
 func TestWatchEventsErrors(t *testing.T) {
 	t.Parallel()
-	srv := clienttest.New(t, clienttest.Options{})
+	srv := apiservertest.New(t, apiservertest.Options{})
 	c := newClient(t, srv.URL, srv.OwnerKey, client.Config{})
 
 	missing := uuid.NewString()
@@ -228,7 +228,7 @@ func TestWatchRidesOutAnOutage(t *testing.T) {
 			t.Parallel()
 			url, hits := flakyServer(t, id, tc.script)
 			clock := testingclock.NewFakeClock(time.Now())
-			c := newClient(t, url, "mfk_x", client.Config{Clock: clock, PollInterval: time.Second, WatchOutage: 2 * time.Second})
+			c := newClient(t, url, "mfk_x", client.Config{Clock: fakeClock{clock}, PollInterval: time.Second, WatchOutage: 2 * time.Second})
 			evs, errc := watch(t, t.Context(), c, id)
 			// Every look is followed by one poll interval, until the watch ends.
 			looks := 0

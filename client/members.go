@@ -5,37 +5,24 @@ import (
 	"net/http"
 	"net/url"
 
-	"github.com/mpegflow/mpegflow/internal/store"
+	apiv1 "github.com/mpegflow/mpegflow/api/v1"
 )
 
-// Member is a user of the organization with a role, and APIKey one of a
-// user's keys (never the secret after creation). Both are the server's own
-// types.
+// The member and key types are the contract's own (package api/v1).
 type (
-	Member = store.Member
-	APIKey = store.APIKey
+	// Member is a user of the organization with a role.
+	Member = apiv1.Member
+	// APIKey is one of a user's keys (never the secret after creation).
+	APIKey = apiv1.APIKey
+	// MemberRequest adds a member: an email and a role (viewer, editor,
+	// admin, owner); Name is what the organization calls them.
+	MemberRequest = apiv1.MemberRequest
+	// MemberPatch changes the fields that are set.
+	MemberPatch = apiv1.MemberPatch
+	// CreatedAPIKey is a new key with its secret, which the server shows
+	// this once.
+	CreatedAPIKey = apiv1.APIKeyCreated
 )
-
-// MemberRequest adds a member: an email and a role (viewer, editor,
-// admin, owner); Name is what the organization calls them.
-type MemberRequest struct {
-	Email string `json:"email"`
-	Name  string `json:"name,omitempty"`
-	Role  string `json:"role"`
-}
-
-// MemberPatch changes the fields that are set.
-type MemberPatch struct {
-	Role *string `json:"role,omitempty"`
-	Name *string `json:"name,omitempty"`
-}
-
-// CreatedAPIKey is a new key with its secret, which the server shows this
-// once.
-type CreatedAPIKey struct {
-	APIKey
-	Key string `json:"key"`
-}
 
 // ListMembers lists the organization's members.
 func (c *Client) ListMembers(ctx context.Context) ([]Member, error) {
@@ -73,7 +60,7 @@ func (c *Client) ListAPIKeys(ctx context.Context) ([]APIKey, error) {
 // CreateAPIKey creates a key for the caller, named name.
 func (c *Client) CreateAPIKey(ctx context.Context, name string) (CreatedAPIKey, error) {
 	var k CreatedAPIKey
-	err := c.do(ctx, call{method: http.MethodPost, path: "/v1/api-keys", body: map[string]string{"name": name}, out: &k})
+	err := c.do(ctx, call{method: http.MethodPost, path: "/v1/api-keys", body: apiv1.APIKeyRequest{Name: name}, out: &k})
 	return k, err
 }
 

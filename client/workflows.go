@@ -6,18 +6,13 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
-	"time"
+
+	apiv1 "github.com/mpegflow/mpegflow/api/v1"
 )
 
-// Workflow is a named, reusable encode spec of the organization.
-type Workflow struct {
-	ID          string          `json:"id"`
-	Name        string          `json:"name"`
-	Description string          `json:"description"`
-	Spec        json.RawMessage `json:"spec"`
-	CreatedAt   time.Time       `json:"created_at"`
-	UpdatedAt   time.Time       `json:"updated_at"`
-}
+// Workflow is a named, reusable encode spec of the organization (the
+// contract's type).
+type Workflow = apiv1.Workflow
 
 // ListWorkflows reads one page of the organization's workflows, newest
 // first (limit 0 takes the server's default page size).

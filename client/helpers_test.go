@@ -5,8 +5,9 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	testingclock "k8s.io/utils/clock/testing"
 
-	"github.com/mpegflow/mpegflow/internal/client"
+	"github.com/mpegflow/mpegflow/client"
 )
 
 func newClient(t *testing.T, url, key string, cfg client.Config) *client.Client {
@@ -48,3 +49,9 @@ func types(evs []client.Event) []string {
 	}
 	return out
 }
+
+// fakeClock adapts k8s.io/utils' fake clock to client.Clock, whose
+// NewTicker answers the client's own Ticker.
+type fakeClock struct{ *testingclock.FakeClock }
+
+func (f fakeClock) NewTicker(d time.Duration) client.Ticker { return f.FakeClock.NewTicker(d) }

@@ -244,7 +244,7 @@ func (w *watcher) look(ctx context.Context) error {
 // from the watcher's last knowledge, and records the new state.
 func (w *watcher) diff(j Job) []Event {
 	prev := w.state[j.ID]
-	w.state[j.ID] = &watchedJob{status: j.Status, progress: j.Progress, attempts: j.Attempts}
+	w.state[j.ID] = &watchedJob{status: j.Status, progress: j.Progress64(), attempts: j.Attempts}
 	mk := func(typ string, data map[string]any) Event {
 		jc := j
 		return Event{Type: typ, JobID: j.ID, PoolID: j.PoolID, Data: data, At: j.UpdatedAt, Job: &jc}
@@ -281,8 +281,8 @@ func (w *watcher) diff(j Job) []Event {
 			out = append(out, mk(EventCancelled, map[string]any{}))
 		}
 	}
-	if j.Status == JobRunning && j.Progress > 0 && (changed || j.Progress != prev.progress) {
-		out = append(out, mk(EventProgress, map[string]any{"progress": j.Progress}))
+	if p := j.Progress64(); j.Status == JobRunning && p > 0 && (changed || p != prev.progress) {
+		out = append(out, mk(EventProgress, map[string]any{"progress": p}))
 	}
 	return out
 }

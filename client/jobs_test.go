@@ -7,15 +7,15 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/mpegflow/mpegflow/internal/client"
-	"github.com/mpegflow/mpegflow/internal/client/clienttest"
+	"github.com/mpegflow/mpegflow/apiserver/apiservertest"
+	"github.com/mpegflow/mpegflow/client"
 )
 
 // TestListJobsPages walks the keyset pages and checks they hold every job
 // once, newest first, and that filters reach the server.
 func TestListJobsPages(t *testing.T) {
 	t.Parallel()
-	srv := clienttest.New(t, clienttest.Options{NoWebSocket: true})
+	srv := apiservertest.New(t, apiservertest.Options{NoWebSocket: true})
 	c := newClient(t, srv.URL, srv.OwnerKey, client.Config{})
 	var want []string
 	for range 5 {
@@ -58,7 +58,7 @@ func TestListJobsPages(t *testing.T) {
 
 func TestIdempotentSubmission(t *testing.T) {
 	t.Parallel()
-	srv := clienttest.New(t, clienttest.Options{NoWebSocket: true})
+	srv := apiservertest.New(t, apiservertest.Options{NoWebSocket: true})
 	c := newClient(t, srv.URL, srv.OwnerKey, client.Config{})
 	req := client.JobRequest{Input: client.JobInput{URL: "https://media.example.com/in.mp4"}, Workflow: "hls-ladder", IdempotencyKey: "upload-8841"}
 	first, err := c.CreateJob(t.Context(), req)
@@ -74,7 +74,7 @@ func TestIdempotentSubmission(t *testing.T) {
 
 func TestPools(t *testing.T) {
 	t.Parallel()
-	srv := clienttest.New(t, clienttest.Options{NoWebSocket: true})
+	srv := apiservertest.New(t, apiservertest.Options{NoWebSocket: true})
 	c := newClient(t, srv.URL, srv.OwnerKey, client.Config{})
 	ps, err := c.ListPools(t.Context())
 	require.NoError(t, err)

@@ -4,46 +4,24 @@ import (
 	"context"
 	"net/http"
 	"net/url"
-	"time"
 
-	"github.com/mpegflow/mpegflow/internal/store"
+	apiv1 "github.com/mpegflow/mpegflow/api/v1"
 )
 
-// Pool is a set of encode workers and its scaling settings. QueueDepth (jobs
-// waiting per lane) is filled by GetPool and the pool actions, not by
-// ListPools.
-type Pool struct {
-	ID                     string            `json:"id"`
-	OrgID                  *string           `json:"org_id"`
-	Name                   string            `json:"name"`
-	Accelerator            string            `json:"accelerator"`
-	MinReplicas            int               `json:"min_replicas"`
-	MaxReplicas            int               `json:"max_replicas"`
-	PollingIntervalSeconds int               `json:"polling_interval_seconds"`
-	TargetQueueLength      int               `json:"target_queue_length"`
-	BackfillMaxReplicas    int               `json:"backfill_max_replicas"`
-	CronWindows            []CronWindow      `json:"cron_windows"`
-	Resources              Resources         `json:"resources"`
-	NodeSelector           map[string]string `json:"node_selector"`
-	Tolerations            []Toleration      `json:"tolerations"`
-	Status                 string            `json:"status"`
-	CreatedAt              time.Time         `json:"created_at"`
-	UpdatedAt              time.Time         `json:"updated_at"`
-	QueueDepth             map[string]int64  `json:"queue_depth,omitempty"`
-}
-
-// Shared reports whether the pool is the platform's shared pool.
-func (p Pool) Shared() bool { return p.OrgID == nil }
-
-// The pool setting types are the server's own: one definition of the wire
-// format for both sides.
+// The pool types are the contract's own (package api/v1).
 type (
+	// Pool is a set of encode workers and its scaling settings. QueueDepth
+	// (jobs waiting per lane) is filled by GetPool and the pool actions,
+	// not by ListPools.
+	Pool = apiv1.Pool
+	// PoolSettings are a pool's scaling settings.
+	PoolSettings = apiv1.PoolSettings
 	// CronWindow holds a pool at DesiredReplicas between two cron times.
-	CronWindow = store.CronWindow
+	CronWindow = apiv1.CronWindow
 	// Resources are the Kubernetes requests and limits of the pool's pods.
-	Resources = store.Resources
+	Resources = apiv1.Resources
 	// Toleration lets the pool's pods run on tainted nodes.
-	Toleration = store.Toleration
+	Toleration = apiv1.Toleration
 )
 
 // ListPools lists the pools the caller can submit to: the organization's

@@ -1,10 +1,10 @@
-// Package clienttest runs a real MpegFlow API for tests of API clients (the
+// Package apiservertest runs a real MpegFlow API for tests of API clients (the
 // client package and the CLI): a fresh Postgres database, a private Redis
 // prefix with a live event hub, and its own bucket on the test S3 server,
 // served on a loopback port. It also plays the encoder's part (RunJob,
 // Complete, Fail), moving jobs through the store and publishing the events
 // the coordinator would, so a client sees what it sees in production.
-package clienttest
+package apiservertest
 
 import (
 	"bytes"

@@ -13,8 +13,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/mpegflow/mpegflow/apiserver"
-	"github.com/mpegflow/mpegflow/internal/client"
-	"github.com/mpegflow/mpegflow/internal/client/clienttest"
+	"github.com/mpegflow/mpegflow/client"
+	"github.com/mpegflow/mpegflow/apiserver/apiservertest"
 )
 
 // smallParts: files above 6 MiB go up in parts of 5 MiB.
@@ -49,7 +49,7 @@ func (m *meter) Add64(n int64) error { m.mu.Lock(); m.stored += n; m.mu.Unlock()
 // completes; the asset downloads as the file.
 func TestMultipartUploadResumes(t *testing.T) {
 	t.Parallel()
-	srv := clienttest.New(t, clienttest.Options{NoWebSocket: true, Uploads: smallParts})
+	srv := apiservertest.New(t, apiservertest.Options{NoWebSocket: true, Uploads: smallParts})
 	c := newClient(t, srv.URL, srv.OwnerKey, client.Config{PartConcurrency: 1})
 	data := make([]byte, 2*(5<<20)+4321)
 	_, _ = rand.Read(data)
@@ -96,7 +96,7 @@ func TestMultipartUploadResumes(t *testing.T) {
 // once) and completes; an aborted upload cannot be resumed.
 func TestMultipartUploadInOneGo(t *testing.T) {
 	t.Parallel()
-	srv := clienttest.New(t, clienttest.Options{NoWebSocket: true, Uploads: smallParts})
+	srv := apiservertest.New(t, apiservertest.Options{NoWebSocket: true, Uploads: smallParts})
 	c := newClient(t, srv.URL, srv.OwnerKey, client.Config{})
 	data := make([]byte, 3*(5<<20)+1)
 	_, _ = rand.Read(data)

@@ -16,8 +16,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/mpegflow/mpegflow/internal/client"
-	"github.com/mpegflow/mpegflow/internal/client/clienttest"
+	"github.com/mpegflow/mpegflow/apiserver/apiservertest"
+	"github.com/mpegflow/mpegflow/client"
 	"github.com/mpegflow/mpegflow/internal/encodespec"
 )
 
@@ -45,7 +45,7 @@ func TestNewRefusesBadConfiguration(t *testing.T) {
 // checks the typed error and its one-line message.
 func TestErrorsAreOneReadableLine(t *testing.T) {
 	t.Parallel()
-	srv := clienttest.New(t, clienttest.Options{NoWebSocket: true})
+	srv := apiservertest.New(t, apiservertest.Options{NoWebSocket: true})
 	owner := newClient(t, srv.URL, srv.OwnerKey, client.Config{})
 	viewer := newClient(t, srv.URL, srv.ViewerKey, client.Config{})
 	unknownKey := newClient(t, srv.URL, "mfk_not_a_key_this_server_issued", client.Config{})
@@ -133,7 +133,7 @@ func TestErrorsAreOneReadableLine(t *testing.T) {
 
 func TestUnreachableServer(t *testing.T) {
 	t.Parallel()
-	url := clienttest.ClosedURL(t)
+	url := apiservertest.ClosedURL(t)
 	c := newClient(t, url, "mfk_x", client.Config{})
 	_, err := c.ListJobs(t.Context(), client.JobFilter{}, "")
 	var ue *client.UnreachableError
@@ -168,7 +168,7 @@ func TestErrorFromAProxy(t *testing.T) {
 // client's types, so a field the server adds or renames fails here first.
 func TestTypesMatchTheServer(t *testing.T) {
 	t.Parallel()
-	srv := clienttest.New(t, clienttest.Options{NoWebSocket: true})
+	srv := apiservertest.New(t, apiservertest.Options{NoWebSocket: true})
 	c := newClient(t, srv.URL, srv.OwnerKey, client.Config{})
 	j := urlJob(t, c)
 	size := int64(3)
@@ -222,7 +222,7 @@ func builtinWorkflowDoc(t *testing.T, name string) json.RawMessage {
 
 func TestJobEventsAndOutputs(t *testing.T) {
 	t.Parallel()
-	srv := clienttest.New(t, clienttest.Options{NoWebSocket: true})
+	srv := apiservertest.New(t, apiservertest.Options{NoWebSocket: true})
 	c := newClient(t, srv.URL, srv.OwnerKey, client.Config{})
 	j := urlJob(t, c)
 	run := srv.Claim(t, j.ID)

@@ -5,20 +5,16 @@ import (
 	"net/http"
 	"net/url"
 
-	"github.com/mpegflow/mpegflow/internal/store"
+	apiv1 "github.com/mpegflow/mpegflow/api/v1"
 )
 
-// UsageDay is one UTC day of the organization's usage (the server's own
-// type).
-type UsageDay = store.UsageDay
-
-// Usage is the organization's usage per UTC day from From to To
-// (YYYY-MM-DD, both included).
-type Usage struct {
-	From string     `json:"from"`
-	To   string     `json:"to"`
-	Days []UsageDay `json:"days"`
-}
+// The usage types are the contract's own (package api/v1).
+type (
+	// UsageDay is one UTC day of the organization's usage.
+	UsageDay = apiv1.UsageDay
+	// Usage is the organization's usage per UTC day from From to To.
+	Usage = apiv1.Usage
+)
 
 // GetUsage reads usage between from and to (YYYY-MM-DD); empty means the
 // server's default, the last 30 days.

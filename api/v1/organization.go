@@ -1,0 +1,83 @@
+package apiv1
+
+import "time"
+
+// Organization is a tenant: everything customers create belongs to one.
+type Organization struct {
+	ID   string `json:"id"`
+	Name string `json:"name"`
+	// Status is active or suspended.
+	Status       string  `json:"status"`
+	Plan         string  `json:"plan"`
+	BillingEmail *string `json:"billing_email"`
+	BillingName  *string `json:"billing_name"`
+	// JobQuota caps the organization's unfinished jobs.
+	JobQuota  int       `json:"job_quota"`
+	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"`
+}
+
+// OrganizationPatch is the body of PATCH /v1/organization.
+type OrganizationPatch struct {
+	Name *string `json:"name,omitempty"`
+}
+
+// Plans lists the plans an organization may be on.
+var Plans = []string{"free", "starter", "pro", "enterprise"}
+
+// Billing is the organization's plan and billing contact
+// (GET /v1/organization/billing).
+type Billing struct {
+	Plan         string  `json:"plan"`
+	BillingEmail *string `json:"billing_email"`
+	BillingName  *string `json:"billing_name"`
+}
+
+// BillingPatch is the body of PATCH /v1/organization/billing: it changes
+// the fields that are set.
+type BillingPatch struct {
+	Plan         *string `json:"plan,omitempty"`
+	BillingEmail *string `json:"billing_email,omitempty"`
+	BillingName  *string `json:"billing_name,omitempty"`
+}
+
+// UsageDay is one organization's usage on one UTC day.
+type UsageDay struct {
+	// Day is the day's midnight UTC.
+	Day           time.Time `json:"day"`
+	JobsCompleted int64     `json:"jobs_completed"`
+	JobsFailed    int64     `json:"jobs_failed"`
+	JobsCancelled int64     `json:"jobs_cancelled"`
+	EncodeSeconds float64   `json:"encode_seconds"`
+	GPUSeconds    float64   `json:"gpu_seconds"`
+	OutputMinutes float64   `json:"output_minutes"`
+}
+
+// Usage is the organization's usage per UTC day from From to To
+// (YYYY-MM-DD, both included): GET /v1/organization/usage.
+type Usage struct {
+	From string     `json:"from"`
+	To   string     `json:"to"`
+	Days []UsageDay `json:"days"`
+}
+
+// StorageGrant opens a bucket other than the deployment's (or a prefix of
+// it) to one organization's job inputs and batch sources. Only a platform
+// administrator creates or deletes grants.
+type StorageGrant struct {
+	ID        string    `json:"id"`
+	OrgID     string    `json:"org_id"`
+	Bucket    string    `json:"bucket"`
+	Prefix    string    `json:"prefix"`
+	GrantedBy *string   `json:"granted_by"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+// StorageGrantRequest is the body of
+// POST /v1/admin/organizations/{id}/storage-grants.
+type StorageGrantRequest struct {
+	Bucket string `json:"bucket"`
+	// Prefix limits the grant to keys under it (ending in '/'); empty grants
+	// the whole bucket.
+	Prefix string `json:"prefix,omitempty"`
+}

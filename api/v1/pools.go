@@ -1,0 +1,246 @@
+package apiv1
+
+import (
+	"fmt"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+)
+
+// DefaultPoolID is the shared pool every organization may submit to.
+const DefaultPoolID = "default"
+
+// Pool statuses.
+const (
+	PoolActive = "active"
+	PoolPaused = "paused"
+)
+
+// CronWindow pre-scales a pool inside a recurring window (a KEDA cron
+// trigger): DesiredReplicas workers between Start and End.
+type CronWindow struct {
+	// Timezone is an IANA zone such as Europe/Paris.
+	Timezone string `json:"timezone"`
+	// Start and End are five-field cron expressions.
+	Start           string `json:"start"`
+	End             string `json:"end"`
+	DesiredReplicas int    `json:"desired_replicas"`
+}
+
+// Resources are the encode pod's requests and limits (Kubernetes
+// quantities such as 500m or 2Gi); empty ones take the chart's defaults.
+type Resources struct {
+	CPURequest    string `json:"cpu_request,omitempty"`
+	MemoryRequest string `json:"memory_request,omitempty"`
+	CPULimit      string `json:"cpu_limit,omitempty"`
+	MemoryLimit   string `json:"memory_limit,omitempty"`
+}
+
+// Toleration lets a pool's pods run on tainted nodes; it mirrors the fields
+// of a Kubernetes toleration.
+type Toleration struct {
+	Key      string `json:"key,omitempty"`
+	Operator string `json:"operator,omitempty"`
+	Value    string `json:"value,omitempty"`
+	Effect   string `json:"effect,omitempty"`
+}
+
+// PoolSettings are the scaling settings the operator turns into KEDA
+// ScaledJobs, one per lane.
+type PoolSettings struct {
+	// Name is for people, 1 to 100 characters.
+	Name string `json:"name"`
+	// Accelerator is one of Accelerators.
+	Accelerator string `json:"accelerator"`
+	// MinReplicas and MaxReplicas bound the live lane's workers.
+	MinReplicas int `json:"min_replicas"`
+	MaxReplicas int `json:"max_replicas"`
+	// PollingIntervalSeconds is how often KEDA reads the queue.
+	PollingIntervalSeconds int `json:"polling_interval_seconds"`
+	// TargetQueueLength is the queued jobs per worker KEDA aims at.
+	TargetQueueLength int `json:"target_queue_length"`
+	// BackfillMaxReplicas bounds the backfill lane (0: no backfill workers).
+	BackfillMaxReplicas int               `json:"backfill_max_replicas"`
+	CronWindows         []CronWindow      `json:"cron_windows"`
+	Resources           Resources         `json:"resources"`
+	NodeSelector        map[string]string `json:"node_selector"`
+	Tolerations         []Toleration      `json:"tolerations"`
+}
+
+// DefaultPoolSettings are what a new pool gets for every field not given.
+func DefaultPoolSettings() PoolSettings {
+	return PoolSettings{
+		Accelerator: AcceleratorCPU, MinReplicas: 0, MaxReplicas: 10, PollingIntervalSeconds: 10,
+		TargetQueueLength: 1, CronWindows: []CronWindow{}, NodeSelector: map[string]string{},
+		Tolerations: []Toleration{},
+	}
+}
+
+var (
+	cronField   = regexp.MustCompile(`^[0-9*/,\-A-Za-z]+$`)
+	labelKey    = regexp.MustCompile(`^([a-z0-9]([-a-z0-9.]*[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$`)
+	labelValue  = regexp.MustCompile(`^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$`)
+	quantity    = regexp.MustCompile(`^[0-9]+(\.[0-9]+)?(m|k|M|G|T|Ki|Mi|Gi|Ti)?$`)
+	tolerations = map[string]bool{"": true, "NoSchedule": true, "PreferNoSchedule": true, "NoExecute": true}
+)
+
+// Validate checks the settings against what KEDA and Kubernetes accept, so
+// the operator never meets a pool it cannot reconcile. It answers
+// FieldErrors naming every offending field.
+func (p PoolSettings) Validate() error {
+	var errs FieldErrors
+	if l := len(strings.TrimSpace(p.Name)); l == 0 || l > 100 {
+		errs.Add("name", "must be 1 to 100 characters")
+	}
+	if !slices.Contains(Accelerators, p.Accelerator) {
+		errs.Add("accelerator", "must be %s", strings.Join(Accelerators, " or "))
+	}
+	if p.MaxReplicas < 1 || p.MaxReplicas > 1000 {
+		errs.Add("max_replicas", "must be between 1 and 1000 (pause a pool to stop it; KEDA rejects 0)")
+	}
+	if p.MinReplicas < 0 || (p.MaxReplicas >= 1 && p.MinReplicas >= p.MaxReplicas) {
+		errs.Add("min_replicas", "must be at least 0 and less than max_replicas")
+	}
+	if p.PollingIntervalSeconds < 1 || p.PollingIntervalSeconds > 3600 {
+		errs.Add("polling_interval_seconds", "must be between 1 and 3600")
+	}
+	if p.TargetQueueLength < 1 || p.TargetQueueLength > 10000 {
+		errs.Add("target_queue_length", "must be between 1 and 10000")
+	}
+	if p.BackfillMaxReplicas < 0 || p.BackfillMaxReplicas > p.MaxReplicas {
+		errs.Add("backfill_max_replicas", "must be between 0 and max_replicas")
+	}
+	if len(p.CronWindows) > 20 {
+		errs.Add("cron_windows", "at most 20 windows")
+	}
+	for i, w := range p.CronWindows {
+		f := fmt.Sprintf("cron_windows[%d]", i)
+		if _, err := time.LoadLocation(w.Timezone); err != nil || w.Timezone == "" {
+			errs.Add(f+".timezone", "must be an IANA time zone such as Europe/Paris")
+		}
+		cronOK := true
+		for name, expr := range map[string]string{"start": w.Start, "end": w.End} {
+			fs := strings.Fields(expr)
+			ok := len(fs) == 5
+			for _, x := range fs {
+				ok = ok && cronField.MatchString(x)
+			}
+			if !ok {
+				errs.Add(f+"."+name, "must be a five-field cron expression such as \"55 7 * * 1-5\"")
+				cronOK = false
+			}
+		}
+		if cronOK && strings.Join(strings.Fields(w.Start), " ") == strings.Join(strings.Fields(w.End), " ") {
+			errs.Add(f+".end", "must differ from start (KEDA rejects a window that starts and ends at the same time)")
+		}
+		if w.DesiredReplicas < 1 || w.DesiredReplicas > p.MaxReplicas {
+			errs.Add(f+".desired_replicas", "must be between 1 and max_replicas")
+		}
+	}
+	for name, q := range map[string]string{"cpu_request": p.Resources.CPURequest, "memory_request": p.Resources.MemoryRequest, "cpu_limit": p.Resources.CPULimit, "memory_limit": p.Resources.MemoryLimit} {
+		if q != "" && !quantity.MatchString(q) {
+			errs.Add("resources."+name, "must be a Kubernetes quantity such as 500m or 2Gi")
+		}
+	}
+	for k, v := range p.NodeSelector {
+		if !labelKey.MatchString(k) || !labelValue.MatchString(v) {
+			errs.Add("node_selector."+k, "must be a valid Kubernetes label key and value")
+		}
+	}
+	for i, t := range p.Tolerations {
+		f := fmt.Sprintf("tolerations[%d]", i)
+		if t.Operator != "" && t.Operator != "Equal" && t.Operator != "Exists" {
+			errs.Add(f+".operator", "must be Equal or Exists")
+		}
+		if !tolerations[t.Effect] {
+			errs.Add(f+".effect", "must be NoSchedule, PreferNoSchedule or NoExecute")
+		}
+		if t.Key != "" && !labelKey.MatchString(t.Key) {
+			errs.Add(f+".key", "must be a valid Kubernetes label key")
+		}
+		// Kubernetes' own rules for a toleration, so that the operator
+		// never renders one the API server refuses.
+		switch {
+		case t.Operator == "Exists" && t.Value != "":
+			errs.Add(f+".value", "must be empty when the operator is Exists")
+		case t.Operator != "Exists" && !labelValue.MatchString(t.Value):
+			errs.Add(f+".value", "must be a valid Kubernetes label value (at most 63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit)")
+		}
+		if t.Key == "" && t.Operator != "Exists" {
+			errs.Add(f+".operator", "must be Exists when the key is empty (a toleration of every taint)")
+		}
+	}
+	return errs.Err()
+}
+
+// PoolRequest creates a pool (POST /v1/pools: absent fields take
+// DefaultPoolSettings) or patches one (PATCH /v1/pools/{id}: absent fields
+// stay as they are).
+type PoolRequest struct {
+	Name                   *string            `json:"name,omitempty"`
+	Accelerator            *string            `json:"accelerator,omitempty"`
+	MinReplicas            *int               `json:"min_replicas,omitempty"`
+	MaxReplicas            *int               `json:"max_replicas,omitempty"`
+	PollingIntervalSeconds *int               `json:"polling_interval_seconds,omitempty"`
+	TargetQueueLength      *int               `json:"target_queue_length,omitempty"`
+	BackfillMaxReplicas    *int               `json:"backfill_max_replicas,omitempty"`
+	CronWindows            *[]CronWindow      `json:"cron_windows,omitempty"`
+	Resources              *Resources         `json:"resources,omitempty"`
+	NodeSelector           *map[string]string `json:"node_selector,omitempty"`
+	Tolerations            *[]Toleration      `json:"tolerations,omitempty"`
+}
+
+func setIf[T any](dst *T, src *T) {
+	if src != nil {
+		*dst = *src
+	}
+}
+
+// Apply sets in set the fields the request gives; lists and maps are never
+// left nil, so they read [] and {} on the wire.
+func (r PoolRequest) Apply(set *PoolSettings) {
+	setIf(&set.Name, r.Name)
+	setIf(&set.Accelerator, r.Accelerator)
+	setIf(&set.MinReplicas, r.MinReplicas)
+	setIf(&set.MaxReplicas, r.MaxReplicas)
+	setIf(&set.PollingIntervalSeconds, r.PollingIntervalSeconds)
+	setIf(&set.TargetQueueLength, r.TargetQueueLength)
+	setIf(&set.BackfillMaxReplicas, r.BackfillMaxReplicas)
+	setIf(&set.CronWindows, r.CronWindows)
+	setIf(&set.Resources, r.Resources)
+	setIf(&set.NodeSelector, r.NodeSelector)
+	setIf(&set.Tolerations, r.Tolerations)
+	if set.CronWindows == nil {
+		set.CronWindows = []CronWindow{}
+	}
+	if set.NodeSelector == nil {
+		set.NodeSelector = map[string]string{}
+	}
+	if set.Tolerations == nil {
+		set.Tolerations = []Toleration{}
+	}
+}
+
+// Pool is a set of encode workers and its scaling settings. QueueDepth (jobs
+// waiting per lane) is filled by GET /v1/pools/{id} and the pool actions,
+// not by the list.
+type Pool struct {
+	ID string `json:"id"`
+	// OrgID is the owning organization; null for the shared pool.
+	OrgID *string `json:"org_id"`
+	PoolSettings
+	// Status is PoolActive or PoolPaused.
+	Status     string           `json:"status"`
+	CreatedAt  time.Time        `json:"created_at"`
+	UpdatedAt  time.Time        `json:"updated_at"`
+	QueueDepth map[string]int64 `json:"queue_depth,omitempty"`
+}
+
+// Shared reports whether the pool is the platform's shared pool.
+func (p Pool) Shared() bool { return p.OrgID == nil }
+
+// PlanObject is one Kubernetes object of a pool's plan
+// (GET /v1/pools/{id}/plan), as the operator server-side applies it:
+// apiVersion, kind, metadata, spec or data, secrets redacted.
+type PlanObject map[string]any
