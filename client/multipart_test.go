@@ -13,8 +13,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/mpegflow/mpegflow/apiserver"
-	"github.com/mpegflow/mpegflow/client"
 	"github.com/mpegflow/mpegflow/apiserver/apiservertest"
+	"github.com/mpegflow/mpegflow/client"
 )
 
 // smallParts: files above 6 MiB go up in parts of 5 MiB.
