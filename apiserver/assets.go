@@ -103,19 +103,27 @@ func (s *Server) deleteAsset(c *fiber.Ctx) error {
 		return err
 	}
 	ctx := c.UserContext()
-	a, err := s.store.GetAsset(ctx, principal(c).OrgID, id)
+	a, err := s.store.DeletableAsset(ctx, principal(c).OrgID, id)
 	if err != nil {
 		return notFoundOr(err, "asset")
 	}
-	err = s.store.DeleteAsset(ctx, a.OrgID, id, func(key string) error {
-		if a.UploadID != nil { // parts of an open (or not yet discarded) multipart upload
-			if err := s.objects.AbortMultipart(ctx, key, *a.UploadID); err != nil && !errors.Is(err, objstore.ErrNoUpload) {
-				return err
-			}
+	if err := s.scopes.Own(a.OrgID).CheckObject(objscope.Ref{Bucket: s.objects.Bucket(), Key: a.ObjectKey}); err != nil {
+		return fmt.Errorf("asset %s not deleted, its stored key is outside the organization's storage (was the row changed by hand?): %w", a.ID, err)
+	}
+	// Storage first, outside any transaction: if it refuses, the asset
+	// stays whole and the request can be repeated.
+	if a.UploadID != nil { // parts of an open (or not yet discarded) multipart upload
+		if err := s.objects.AbortMultipart(ctx, a.ObjectKey, *a.UploadID); err != nil && !errors.Is(err, objstore.ErrNoUpload) {
+			return err
 		}
-		return s.objects.Delete(ctx, key)
-	})
-	if err != nil {
+	}
+	if err := s.objects.Delete(ctx, a.ObjectKey); err != nil {
+		return err
+	}
+	if err := s.store.DeleteAsset(ctx, a.OrgID, id); err != nil {
+		// A job submitted with this input in the moment since the check
+		// keeps the row (409); its object is gone, so that job fails
+		// reading its input and deleting again finishes the deletion.
 		return notFoundOr(err, "asset")
 	}
 	return c.SendStatus(fiber.StatusNoContent)

@@ -82,10 +82,17 @@ var operations = map[string]operationDoc{
 	"PATCH /v1/workflows/:id":  {ID: "updateWorkflow"},
 	"DELETE /v1/workflows/:id": {ID: "deleteWorkflow"},
 
-	"POST /v1/assets":       {ID: "createAsset"},
-	"GET /v1/assets":        {ID: "listAssets", Query: pageQuery},
-	"GET /v1/assets/:id":    {ID: "getAsset"},
-	"DELETE /v1/assets/:id": {ID: "deleteAsset"},
+	"POST /v1/assets":                  {ID: "createAsset"},
+	"GET /v1/assets":                   {ID: "listAssets", Query: pageQuery},
+	"GET /v1/assets/:id":               {ID: "getAsset"},
+	"DELETE /v1/assets/:id":            {ID: "deleteAsset"},
+	"POST /v1/assets/:id/upload/parts": {ID: "presignUploadParts"},
+	"GET /v1/assets/:id/upload/parts": {ID: "listUploadedParts", Query: []queryParam{
+		{Name: "limit", Description: "page size (default and most 1000)", Schema: map[string]any{"type": "integer", "minimum": 1, "maximum": apiv1.MaxListParts}},
+		{Name: "cursor", Description: "next_cursor of the previous page (a part number); absent for the first page", Schema: map[string]any{"type": "string"}},
+	}},
+	"POST /v1/assets/:id/upload/complete": {ID: "completeUpload"},
+	"DELETE /v1/assets/:id/upload":        {ID: "abortUpload"},
 
 	"POST /v1/webhooks":       {ID: "createWebhook"},
 	"GET /v1/webhooks":        {ID: "listWebhooks", Query: pageQuery},

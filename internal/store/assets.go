@@ -59,22 +59,55 @@ func (s *Store) ListAssets(ctx context.Context, orgID uuid.UUID, page Page) ([]A
 	return as, mapErr(err, "assets")
 }
 
-// DeleteAsset deletes the row and, inside the same transaction, the object
-// through removeObject; if storage refuses, the row stays.
-func (s *Store) DeleteAsset(ctx context.Context, orgID, id uuid.UUID, removeObject func(objectKey string) error) error {
+// assetInUse refuses to let go of an asset that is the input of unfinished
+// jobs.
+func assetInUse(ctx context.Context, q interface {
+	QueryRow(context.Context, string, ...any) pgx.Row
+}, orgID, id uuid.UUID) error {
+	var active int
+	if err := q.QueryRow(ctx, `SELECT count(*) FROM jobs WHERE input_asset_id = $1 AND org_id = $2
+		AND status IN ('queued', 'running', 'retry_wait')`, id, orgID).Scan(&active); err != nil {
+		return mapErr(err, "asset jobs")
+	}
+	if active > 0 {
+		return conflict("asset is the input of %d unfinished jobs; cancel them or let them finish first", active)
+	}
+	return nil
+}
+
+// DeletableAsset returns the organization's asset when nothing stops its
+// deletion: the caller removes its object from storage, then calls
+// DeleteAsset. It is ErrNotFound for another organization's asset and
+// ErrConflict while the asset is the input of unfinished jobs.
+func (s *Store) DeletableAsset(ctx context.Context, orgID, id uuid.UUID) (Asset, error) {
+	a, err := s.GetAsset(ctx, orgID, id)
+	if err != nil {
+		return Asset{}, err
+	}
+	if err := assetInUse(ctx, s.pool, orgID, id); err != nil {
+		return Asset{}, err
+	}
+	return a, nil
+}
+
+// DeleteAsset deletes the asset's row; finished jobs that read it keep
+// their history (their input_asset_id becomes NULL). It checks again, in
+// its transaction, that no unfinished job reads the asset: one submitted
+// since DeletableAsset keeps the row (ErrConflict). Storage is the
+// caller's business and happens outside any transaction.
+func (s *Store) DeleteAsset(ctx context.Context, orgID, id uuid.UUID) error {
 	return s.inTx(ctx, func(tx pgx.Tx) error {
-		var active int
-		if err := tx.QueryRow(ctx, `SELECT count(*) FROM jobs WHERE input_asset_id = $1 AND org_id = $2
-			AND status IN ('queued', 'running', 'retry_wait')`, id, orgID).Scan(&active); err != nil {
-			return mapErr(err, "asset jobs")
-		}
-		if active > 0 {
-			return conflict("asset is the input of %d unfinished jobs; cancel them or let them finish first", active)
-		}
-		var key string
-		if err := tx.QueryRow(ctx, `DELETE FROM assets WHERE id = $1 AND org_id = $2 RETURNING object_key`, id, orgID).Scan(&key); err != nil {
+		// The row lock waits for a job being inserted with this input (its
+		// foreign key holds a share lock) and keeps new ones out until the
+		// row is gone, so the count below cannot miss one.
+		var one int
+		if err := tx.QueryRow(ctx, `SELECT 1 FROM assets WHERE id = $1 AND org_id = $2 FOR UPDATE`, id, orgID).Scan(&one); err != nil {
 			return mapErr(err, "asset")
 		}
-		return removeObject(key)
+		if err := assetInUse(ctx, tx, orgID, id); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, `DELETE FROM assets WHERE id = $1 AND org_id = $2`, id, orgID)
+		return mapErr(err, "asset")
 	})
 }

@@ -1,7 +1,6 @@
 package store_test
 
 import (
-	"errors"
 	"testing"
 
 	"github.com/google/uuid"
@@ -24,30 +23,26 @@ func TestDeleteAsset(t *testing.T) {
 	nj.InputURL, nj.InputAssetID = nil, &asset.ID
 	j := createJob(t, s, nj)
 
-	var removed []string
-	remove := func(key string) error { removed = append(removed, key); return nil }
+	_, err := s.DeletableAsset(ctx, b.Org.ID, asset.ID)
+	require.ErrorIs(t, err, store.ErrConflict, "the input of a queued job is not deletable")
+	require.ErrorIs(t, s.DeleteAsset(ctx, b.Org.ID, asset.ID), store.ErrConflict,
+		"the input of a queued job stays, even when the first check was passed earlier")
 
-	require.ErrorIs(t, s.DeleteAsset(ctx, b.Org.ID, asset.ID, remove), store.ErrConflict,
-		"the input of a queued job stays")
-	assert.Empty(t, removed, "the object is not touched when the row stays")
+	_, err = s.DeletableAsset(ctx, other.Org.ID, asset.ID)
+	require.ErrorIs(t, err, store.ErrNotFound)
+	require.ErrorIs(t, s.DeleteAsset(ctx, other.Org.ID, asset.ID), store.ErrNotFound)
+	require.ErrorIs(t, s.DeleteAsset(ctx, b.Org.ID, uuid.New()), store.ErrNotFound)
 
-	require.ErrorIs(t, s.DeleteAsset(ctx, other.Org.ID, asset.ID, remove), store.ErrNotFound)
-	require.ErrorIs(t, s.DeleteAsset(ctx, b.Org.ID, uuid.New(), remove), store.ErrNotFound)
-	assert.Empty(t, removed)
-
-	_, err := s.CancelJob(ctx, b.Org.ID, j.ID)
+	_, err = s.CancelJob(ctx, b.Org.ID, j.ID)
 	require.NoError(t, err)
 
-	storageDown := errors.New("s3 unavailable")
-	err = s.DeleteAsset(ctx, b.Org.ID, asset.ID, func(string) error { return storageDown })
-	require.ErrorIs(t, err, storageDown)
-	_, err = s.GetAsset(ctx, b.Org.ID, asset.ID)
-	require.NoError(t, err, "when storage refuses, the row stays")
-
-	require.NoError(t, s.DeleteAsset(ctx, b.Org.ID, asset.ID, remove))
-	assert.Equal(t, []string{asset.ObjectKey}, removed)
+	got0, err := s.DeletableAsset(ctx, b.Org.ID, asset.ID)
+	require.NoError(t, err)
+	assert.Equal(t, asset.ObjectKey, got0.ObjectKey, "the caller learns the key to remove from storage")
+	require.NoError(t, s.DeleteAsset(ctx, b.Org.ID, asset.ID))
 	_, err = s.GetAsset(ctx, b.Org.ID, asset.ID)
 	require.ErrorIs(t, err, store.ErrNotFound)
+	require.ErrorIs(t, s.DeleteAsset(ctx, b.Org.ID, asset.ID), store.ErrNotFound, "deleting twice finds nothing")
 
 	got, err := s.GetJob(ctx, b.Org.ID, j.ID)
 	require.NoError(t, err, "the finished job that used the asset remains")
@@ -81,12 +76,15 @@ func TestDeleteAssetBlockedByEveryUnfinishedStatus(t *testing.T) {
 			_, err := db.Exec(ctx, `UPDATE jobs SET status = $2 WHERE id = $1`, j.ID, tc.status)
 			require.NoError(t, err)
 
-			err = s.DeleteAsset(ctx, b.Org.ID, asset.ID, func(string) error { return nil })
+			_, err = s.DeletableAsset(ctx, b.Org.ID, asset.ID)
+			err2 := s.DeleteAsset(ctx, b.Org.ID, asset.ID)
 			if tc.blocked {
 				require.ErrorIs(t, err, store.ErrConflict)
+				require.ErrorIs(t, err2, store.ErrConflict)
 				return
 			}
 			require.NoError(t, err)
+			require.NoError(t, err2)
 		})
 	}
 }
