@@ -272,8 +272,8 @@ func TestImportRulesFindViolations(t *testing.T) {
 			module + "/client → " + module + "/api/a → " + module + "/api/b → " + module + "/internal/store",
 		},
 		"the CLI links no server, coordinator, operator, encoder, store, server driver or dev tooling": {
-			module + "/cli → " + module + "/client → " + module + "/api/a → " + module + "/api/b → " + module + "/internal/store",
 			module + "/cli/config → " + module + "/dev/localexec",
+			module + "/cli → " + module + "/client → " + module + "/api/a → " + module + "/api/b → " + module + "/internal/store",
 		},
 	}
 	for _, r := range importRules {
