@@ -107,25 +107,25 @@ func TestOpenAPIDocumentIsValid(t *testing.T) {
 	assert.Equal(t, "/", doc.Servers[0].URL)
 
 	schemas := doc.Components.Schemas
-	for _, name := range []string{"Job", "JobList", "CreateJobRequest", "EncodeSpec", "Rendition", "Usage", "OutputRecord", "Webhook", "Problem"} {
+	for _, name := range []string{"Job", "JobPage", "JobRequest", "EncodeSpec", "Rendition", "JobUsage", "Usage", "OutputRecord", "Webhook", "Problem"} {
 		assert.Contains(t, schemas, name)
 	}
 	job := schemas["Job"].Value
 	assert.Equal(t, "#/components/schemas/EncodeSpec", job.Properties["spec"].Ref)
-	assert.Equal(t, "#/components/schemas/Usage", job.Properties["usage"].Ref)
+	assert.Equal(t, "#/components/schemas/JobUsage", job.Properties["usage"].Ref)
 	assert.Equal(t, "#/components/schemas/OutputRecord", job.Properties["outputs"].Value.Items.Ref)
 	assert.ElementsMatch(t, []any{"queued", "running", "retry_wait", "completed", "failed", "cancelled"}, job.Properties["status"].Value.Enum)
 	assert.ElementsMatch(t, []any{"live", "backfill"}, job.Properties["lane"].Value.Enum)
 	assert.Contains(t, schemas["Webhook"].Value.Properties["events"].Value.Items.Value.Enum, "job.completed")
 	// A spec a client sends may leave out what the server defaults; the
 	// spec it answers has every default filled.
-	assert.Equal(t, "#/components/schemas/EncodeSpecInput", schemas["CreateJobRequest"].Value.Properties["spec"].Ref)
+	assert.Equal(t, "#/components/schemas/EncodeSpecInput", schemas["JobRequest"].Value.Properties["spec"].Ref)
 	assert.Equal(t, "#/components/schemas/EncodeSpecInput", schemas["WorkflowRequest"].Value.Properties["spec"].Ref)
 	assert.Equal(t, "#/components/schemas/EncodeSpec", schemas["Workflow"].Value.Properties["spec"].Ref)
 	assert.Empty(t, schemas["RenditionInput"].Value.Required)
 	assert.Contains(t, schemas["Rendition"].Value.Required, "name")
 	assert.ElementsMatch(t, []any{"h264", "hevc", "av1", "vp9"}, schemas["RenditionInput"].Value.Properties["codec"].Value.Enum)
-	assert.Equal(t, "#/components/schemas/Job", schemas["JobList"].Value.Properties["items"].Value.Items.Ref)
+	assert.Equal(t, "#/components/schemas/Job", schemas["JobPage"].Value.Properties["items"].Value.Items.Ref)
 	assert.Contains(t, schemas["EncodeSpec"].Value.Properties, "renditions")
 
 	list := doc.Paths.Find("/v1/jobs").Get

@@ -81,12 +81,12 @@ func fieldSchemas() map[string]func(b *docBuilder) map[string]any {
 		"Job.outputs":  arraySchema(refSchema("OutputRecord")),
 		"Job.metadata": stringMapSchema,
 
-		"CreateJobRequest.lane": enumSchema(lanes...),
-		"CreateJobRequest.spec": inputSchema("EncodeSpec"),
+		"JobRequest.lane": enumSchema(lanes...),
+		"JobRequest.spec": inputSchema("EncodeSpec"),
 
-		"WorkflowRequest.spec":      inputSchema("EncodeSpec"),
-		"WorkflowPatchRequest.spec": inputSchema("EncodeSpec"),
-		"Workflow.spec":             refSchema("EncodeSpec"),
+		"WorkflowRequest.spec": inputSchema("EncodeSpec"),
+		"WorkflowPatch.spec":   inputSchema("EncodeSpec"),
+		"Workflow.spec":        refSchema("EncodeSpec"),
 
 		// The encoder reports its accelerator; a job whose encoder reported
 		// none shows "" (usage records count it as cpu).
@@ -96,25 +96,25 @@ func fieldSchemas() map[string]func(b *docBuilder) map[string]any {
 
 		"Worker.lane": enumSchema(lanes...),
 
-		"Webhook.events":             arraySchema(enumSchema(apiv1.WebhookEvents...)),
-		"WebhookRequest.events":      arraySchema(enumSchema(apiv1.WebhookEvents...)),
-		"WebhookPatchRequest.events": arraySchema(enumSchema(apiv1.WebhookEvents...)),
-		"WebhookDelivery.status":     enumSchema(apiv1.DeliveryStatuses...),
+		"Webhook.events":         arraySchema(enumSchema(apiv1.WebhookEvents...)),
+		"WebhookRequest.events":  arraySchema(enumSchema(apiv1.WebhookEvents...)),
+		"WebhookPatch.events":    arraySchema(enumSchema(apiv1.WebhookEvents...)),
+		"WebhookDelivery.status": enumSchema(apiv1.DeliveryStatuses...),
 
 		// An encode spec; packaging is "" in a thumbnails-only spec.
 		"EncodeSpec.packaging": enumSchema("", encodespec.PackagingMP4, encodespec.PackagingHLS, encodespec.PackagingDASH),
 		"Rendition.codec":      enumSchema(encodespec.CodecH264, encodespec.CodecHEVC, encodespec.CodecAV1, encodespec.CodecVP9),
 		"Audio.codec":          enumSchema(encodespec.AudioAAC, encodespec.AudioOpus),
 
-		"Batch.expansion":           enumSchema(store.BatchExpanding, store.BatchExpanded, store.BatchCancelled, store.BatchFailed),
-		"BatchResponse.status":      enumSchema(store.PhaseExpanding, store.PhaseRunning, store.PhaseCompleted, store.PhaseCancelled, store.PhaseFailed),
-		"Worker.status":             enumSchema(store.WorkerOnline, store.WorkerDraining, store.WorkerEvicted, store.WorkerOffline),
-		"Pool.status":               enumSchema("active", "paused"),
-		"Organization.status":       enumSchema("active", "suspended"),
-		"Organization.plan":         enumSchema(apiv1.Plans...),
-		"Billing.plan":              enumSchema(apiv1.Plans...),
-		"BillingPatchRequest.plan":  nullableSchema(enumSchema(apiv1.Plans...)),
-		"InvitationResponse.status": enumSchema("pending", "redeemed", "revoked", "expired"),
+		"BatchSummary.expansion": enumSchema(store.BatchExpanding, store.BatchExpanded, store.BatchCancelled, store.BatchFailed),
+		"Batch.status":           enumSchema(apiv1.BatchExpanding, apiv1.BatchRunning, apiv1.BatchCompleted, apiv1.BatchCancelled, apiv1.BatchFailed),
+		"Worker.status":          enumSchema(store.WorkerOnline, store.WorkerDraining, store.WorkerEvicted, store.WorkerOffline),
+		"Pool.status":            enumSchema("active", "paused"),
+		"Organization.status":    enumSchema("active", "suspended"),
+		"Organization.plan":      enumSchema(apiv1.Plans...),
+		"Billing.plan":           enumSchema(apiv1.Plans...),
+		"BillingPatch.plan":      nullableSchema(enumSchema(apiv1.Plans...)),
+		"Invitation.status":      enumSchema(apiv1.InvitationPending, apiv1.InvitationRedeemed, apiv1.InvitationRevoked, apiv1.InvitationExpired),
 	}
 }
 

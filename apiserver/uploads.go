@@ -174,10 +174,6 @@ func (s *Server) presignUploadParts(c *fiber.Ctx) error {
 }
 
 func (s *Server) listUploadedParts(c *fiber.Ctx) error {
-	a, err := s.uploadingAsset(c)
-	if err != nil {
-		return err
-	}
 	limit, err := intParam(c, "limit", apiv1.MaxListParts, 1, apiv1.MaxListParts)
 	if err != nil {
 		return err
@@ -187,6 +183,10 @@ func (s *Server) listUploadedParts(c *fiber.Ctx) error {
 		if after, err = strconv.Atoi(cur); err != nil || after < 1 || after > objstore.MaxParts {
 			return invalidField("cursor", "not a cursor this server issued")
 		}
+	}
+	a, err := s.uploadingAsset(c)
+	if err != nil {
+		return err
 	}
 	parts, more, err := s.objects.ListParts(c.UserContext(), a.ObjectKey, *a.UploadID, int32(after), int32(limit))
 	if errors.Is(err, objstore.ErrNoUpload) {
