@@ -187,10 +187,15 @@ func FromEnv(getenv func(string) string) (Config, RunConfig, error) {
 	cfg.InClusterS3PodLabels = labels("MPEGFLOW_OPERATOR_IN_CLUSTER_S3_POD_LABELS")
 	cfg.DNSPodLabels = labels("MPEGFLOW_OPERATOR_DNS_POD_LABELS")
 	if v := get("MPEGFLOW_OPERATOR_DEFAULT_POOL"); v != "" {
-		set := store.DefaultPoolSettings()
-		if err := json.Unmarshal([]byte(v), &set); err != nil {
-			errs = append(errs, fmt.Errorf("MPEGFLOW_OPERATOR_DEFAULT_POOL: want the pool settings as JSON: %w", err))
+		// The settings as the API spells them (the chart's defaultPool),
+		// over the defaults; an unknown field is a typo, not a setting.
+		wire := store.DefaultPoolSettings().Wire()
+		dec := json.NewDecoder(strings.NewReader(v))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&wire); err != nil {
+			errs = append(errs, fmt.Errorf("MPEGFLOW_OPERATOR_DEFAULT_POOL: want the pool settings as JSON (the fields of PATCH /v1/pools/{id}): %w", err))
 		}
+		set := store.PoolSettingsFromWire(wire)
 		cfg.DefaultPool = &set
 	}
 	run := RunConfig{

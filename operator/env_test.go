@@ -205,3 +205,49 @@ func TestFromEnvObservability(t *testing.T) {
 		})
 	}
 }
+
+// TestDefaultPoolReadsTheAPIsFieldNames holds MPEGFLOW_OPERATOR_DEFAULT_POOL
+// to the fields of the API (the chart's defaultPool is written with them)
+// and refuses a field it does not know rather than dropping it.
+func TestDefaultPoolReadsTheAPIsFieldNames(t *testing.T) {
+	t.Parallel()
+	tests := map[string]struct {
+		json    string
+		wantErr string
+		check   func(t *testing.T, cfg Config)
+	}{
+		"snake_case fields": {
+			json: `{"name": "Shared GPU", "accelerator": "nvidia", "max_replicas": 20, "backfill_max_replicas": 4,
+				"cron_windows": [{"timezone": "UTC", "start": "0 8 * * *", "end": "0 20 * * *", "desired_replicas": 3}],
+				"resources": {"cpu_request": "4"}, "tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists"}]}`,
+			check: func(t *testing.T, cfg Config) {
+				p := cfg.DefaultPool
+				require.NotNil(t, p)
+				require.Equal(t, "nvidia", p.Accelerator)
+				require.Equal(t, 20, p.MaxReplicas)
+				require.Equal(t, 4, p.BackfillMaxReplicas)
+				require.Len(t, p.CronWindows, 1)
+				require.Equal(t, 3, p.CronWindows[0].DesiredReplicas)
+				require.Equal(t, "4", p.Resources.CPURequest)
+				require.Equal(t, "nvidia.com/gpu", p.Tolerations[0].Key)
+				require.Equal(t, 1, p.TargetQueueLength, "a field left out keeps its default")
+			},
+		},
+		"unknown field": {json: `{"name": "Shared", "max_replica": 20}`, wantErr: `unknown field "max_replica"`},
+		"not JSON":      {json: `max_replicas: 20`, wantErr: "MPEGFLOW_OPERATOR_DEFAULT_POOL"},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			env := baseEnv()
+			env["MPEGFLOW_OPERATOR_DEFAULT_POOL"] = tc.json
+			cfg, _, err := FromEnv(func(name string) string { return env[name] })
+			if tc.wantErr != "" {
+				require.ErrorContains(t, err, tc.wantErr)
+				return
+			}
+			require.NoError(t, err)
+			tc.check(t, cfg)
+		})
+	}
+}
