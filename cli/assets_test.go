@@ -26,7 +26,7 @@ func TestAssetsCommands(t *testing.T) {
 	f, err := os.Open(src)
 	require.NoError(t, err)
 	defer f.Close()
-	id, err := upload(t.Context(), c, f, &strings.Builder{})
+	id, err := uploadResumable(t.Context(), c, f, &strings.Builder{})
 	require.NoError(t, err)
 
 	var a client.Asset

@@ -86,7 +86,7 @@ func jobsSubmitCmd(api *apiFlags) *cobra.Command {
 				return err
 			}
 			if file != nil {
-				if req.Input.AssetID, err = upload(ctx, c, file, cmd.ErrOrStderr()); err != nil {
+				if req.Input.AssetID, err = uploadResumable(ctx, c, file, cmd.ErrOrStderr()); err != nil {
 					return err
 				}
 			}
@@ -264,12 +264,6 @@ func contentType(name string) string {
 		return t
 	}
 	return "application/octet-stream"
-}
-
-// upload stores a local file as an asset and returns the asset id (large
-// files in parts, resumable: see uploadResumable).
-func upload(ctx context.Context, c *client.Client, f *os.File, errw io.Writer) (string, error) {
-	return uploadResumable(ctx, c, f, errw)
 }
 
 // byteBar is a transfer progress bar on a terminal.
