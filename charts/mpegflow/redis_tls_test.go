@@ -13,10 +13,13 @@ import (
 // the server (REDIS_TLS*, the CA and client certificate mounted from the
 // Secret) and the operator's KEDA settings (enableTLS, the Secret its
 // TriggerAuthentication references), and a URL Secret whose scheme
-// disagrees with redis.tls.enabled stops the server at start.
+// disagrees with redis.tls.enabled, or names another Redis than
+// redis.address / redis.database (where KEDA polls), stops the server at
+// start.
 func TestRedisTLSOneValuesBlock(t *testing.T) {
 	t.Parallel()
 	values := map[string]any{"redis": map[string]any{
+		"address":      "redis.example:6380",
 		"passwordOnly": true,
 		"tls":          map[string]any{"enabled": true, "existingSecret": "redis-tls", "clientCert": true},
 	}}
@@ -46,9 +49,20 @@ func TestRedisTLSOneValuesBlock(t *testing.T) {
 	require.True(t, op.RedisTLS && op.RedisPasswordOnly && op.RedisTLSClientCert)
 	require.Equal(t, "redis-tls", op.RedisTLSSecret)
 
-	secrets["mpegflow-redis/url"] = "redis://:pw@redis.example:6379/0"
+	require.Equal(t, "redis.example:6380", op.RedisAddress)
+
+	secrets["mpegflow-redis/url"] = "redis://:pw@redis.example:6380/0"
 	_, err = config.Load(kubeletEnv(t, containerEnv(t, r, apiKey), secrets))
 	require.ErrorContains(t, err, "REDIS_TLS is true but REDIS_URL's scheme is redis://")
+
+	// A URL Secret naming another Redis, or another database, than the one
+	// KEDA polls.
+	secrets["mpegflow-redis/url"] = "rediss://:pw@redis-replica.example:6380/0"
+	_, err = config.Load(kubeletEnv(t, containerEnv(t, r, apiKey), secrets))
+	require.ErrorContains(t, err, "KEDA polls MPEGFLOW_OPERATOR_REDIS_ADDRESS=redis.example:6380")
+	secrets["mpegflow-redis/url"] = "rediss://:pw@redis.example:6380/1"
+	_, err = config.Load(kubeletEnv(t, containerEnv(t, r, apiKey), secrets))
+	require.ErrorContains(t, err, "REDIS_URL uses database 1 but KEDA polls database 0")
 
 	// Defaults: no TLS anywhere, and no mount.
 	r = mustRender(t, nil)

@@ -35,6 +35,8 @@ var Vars = []Var{
 	{"REDIS_TLS_CERT_FILE", "", "client certificate for Redis (mutual TLS), with REDIS_TLS_KEY_FILE"},
 	{"REDIS_TLS_KEY_FILE", "", "key of REDIS_TLS_CERT_FILE"},
 	{"REDIS_TLS_INSECURE_SKIP_VERIFY", "false", "accept any Redis certificate (tests only)"},
+	{"MPEGFLOW_OPERATOR_REDIS_ADDRESS", "", "the Redis host:port KEDA polls (the operator's setting; the chart passes it to the server when it runs the operator): set, REDIS_URL must point at the same host, port and database, or serve refuses to start"},
+	{"MPEGFLOW_OPERATOR_REDIS_DATABASE", "0", "the Redis database KEDA polls, checked against REDIS_URL's with MPEGFLOW_OPERATOR_REDIS_ADDRESS"},
 	{"HTTP_ADDR", ":8080", "REST API and WebSocket listen address"},
 	{"METRICS_ADDR", ":9090", "Prometheus metrics listen address"},
 	{"GRPC_ADDR", ":50051", "coordinator (gRPC) listen address"},
@@ -189,6 +191,7 @@ func Load(getenv func(string) string) (Config, error) {
 	var tlsErrs []error
 	c.RedisTLS, tlsErrs = loadRedisTLS(get, c.RedisURL)
 	errs = append(errs, tlsErrs...)
+	errs = append(errs, checkKEDATarget(get, c.RedisURL)...)
 	c.EgressAllow = get("MPEGFLOW_EGRESS_ALLOW")
 	if _, err := netguard.ParseAllow(c.EgressAllow); err != nil {
 		errs = append(errs, fmt.Errorf("MPEGFLOW_EGRESS_ALLOW: %w", err))

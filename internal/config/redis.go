@@ -5,9 +5,11 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
 	"os"
 	"strconv"
+	"strings"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -66,6 +68,52 @@ func loadRedisTLS(get func(string) string, redisURL string) (RedisTLS, []error) 
 		errs = append(errs, fmt.Errorf("REDIS_TLS_* settings need a rediss:// REDIS_URL, not %s://", u.Scheme))
 	}
 	return t, errs
+}
+
+// checkKEDATarget compares REDIS_URL's host, port and database with the
+// Redis KEDA polls (MPEGFLOW_OPERATOR_REDIS_ADDRESS and _DATABASE, which the
+// chart sets on the server from redis.address and redis.database whenever
+// it runs the operator). If they differ, jobs would be queued where KEDA
+// never looks and wait forever with no error anywhere, so the server
+// refuses to start. Unset (no operator, mpegflow dev): nothing to compare.
+func checkKEDATarget(get func(string) string, redisURL string) []error {
+	addr, dbVar := get("MPEGFLOW_OPERATOR_REDIS_ADDRESS"), get("MPEGFLOW_OPERATOR_REDIS_DATABASE")
+	if addr == "" || redisURL == "" {
+		return nil
+	}
+	opts, err := redis.ParseURL(redisURL)
+	if err != nil {
+		return nil // reported where REDIS_URL is parsed
+	}
+	var errs []error
+	if !sameHostPort(opts.Addr, addr) {
+		errs = append(errs, fmt.Errorf("REDIS_URL points at %s but KEDA polls MPEGFLOW_OPERATOR_REDIS_ADDRESS=%s: jobs would wait where KEDA never looks; make them the same Redis (the chart's redis.address and the URL in redis.existingSecret)", opts.Addr, addr))
+	}
+	db := 0
+	if dbVar != "" {
+		if db, err = strconv.Atoi(dbVar); err != nil {
+			return append(errs, fmt.Errorf("MPEGFLOW_OPERATOR_REDIS_DATABASE: want a database index, got %q", dbVar))
+		}
+	}
+	if opts.DB != db {
+		errs = append(errs, fmt.Errorf("REDIS_URL uses database %d but KEDA polls database %d (MPEGFLOW_OPERATOR_REDIS_DATABASE): make them agree (the chart's redis.database)", opts.DB, db))
+	}
+	return errs
+}
+
+// sameHostPort compares two host:port addresses (host names case-blind;
+// a missing port is Redis's 6379).
+func sameHostPort(a, b string) bool {
+	split := func(s string) (string, string) {
+		h, p, err := net.SplitHostPort(s)
+		if err != nil {
+			return strings.Trim(s, "[]"), "6379"
+		}
+		return h, p
+	}
+	ha, pa := split(a)
+	hb, pb := split(b)
+	return strings.EqualFold(ha, hb) && pa == pb
 }
 
 // RedisOptions are the go-redis options of REDIS_URL with the REDIS_TLS*

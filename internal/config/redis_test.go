@@ -50,6 +50,40 @@ func TestRedisTLSSettingsMustAgreeWithTheURL(t *testing.T) {
 	}
 }
 
+// TestRedisURLMustBeWhereKEDAPolls: the chart gives the server the address
+// and database KEDA polls; a REDIS_URL Secret naming another Redis would
+// queue jobs no Job is ever started for, so it fails at start.
+func TestRedisURLMustBeWhereKEDAPolls(t *testing.T) {
+	t.Parallel()
+	tests := map[string]struct {
+		url, addr, db string
+		want          string // "" = valid
+	}{
+		"same":                       {url: "rediss://:secret@redis.example.com:6380/0", addr: "redis.example.com:6380"},
+		"host case differs":          {url: "redis://Redis.Example.com:6379/2", addr: "redis.example.com:6379", db: "2"},
+		"default port on both sides": {url: "redis://redis/0", addr: "redis:6379"},
+		"ipv6":                       {url: "redis://[fd00::5]:6379/0", addr: "[fd00::5]:6379"},
+		"no operator: not compared":  {url: "redis://elsewhere:6379/0"},
+		"other host":                 {url: "redis://:secret@redis-a:6379/0", addr: "redis-b:6379", want: "REDIS_URL points at redis-a:6379 but KEDA polls MPEGFLOW_OPERATOR_REDIS_ADDRESS=redis-b:6379"},
+		"other port":                 {url: "rediss://redis:6380/0", addr: "redis:6379", want: "KEDA polls"},
+		"other database":             {url: "redis://redis:6379/3", addr: "redis:6379", want: "REDIS_URL uses database 3 but KEDA polls database 0"},
+		"database not a number":      {url: "redis://redis:6379/0", addr: "redis:6379", db: "zero", want: "MPEGFLOW_OPERATOR_REDIS_DATABASE: want a database index"},
+	}
+	for name, tt := range tests {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			env := map[string]string{"REDIS_URL": tt.url, "MPEGFLOW_OPERATOR_REDIS_ADDRESS": tt.addr, "MPEGFLOW_OPERATOR_REDIS_DATABASE": tt.db}
+			_, err := loadRedis(t, env)
+			if tt.want == "" {
+				require.NoError(t, err)
+				return
+			}
+			require.ErrorContains(t, err, tt.want)
+			require.NotContains(t, err.Error(), "secret", "the URL's password is never echoed")
+		})
+	}
+}
+
 // TestRedisOptionsReachTLSOnlyRedis connects our own client, as `serve`
 // builds it from the environment, to real TLS-only redis-servers the way
 // managed Redis services run: password-only AUTH with a private CA, and
