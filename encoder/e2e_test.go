@@ -342,3 +342,42 @@ func TestEncodeSIGTERMHandsTheJobBack(t *testing.T) {
 	assert.EqualValues(t, 1, n)
 	emptyDir(t, scratch)
 }
+
+// TestFleetCountsLiveEncodeProcesses: the fleet figures (what
+// mpegflow_worker_count and GET /v1/workers read) count the encode
+// processes that are alive. Pods waiting for work are online; each one that
+// exits (here: stopped by SIGTERM while it waits, as Kubernetes stops a
+// pod) says goodbye, so its worker is offline as soon as its process is
+// gone. No Stale Worker Sweeper runs in this rig.
+func TestFleetCountsLiveEncodeProcesses(t *testing.T) {
+	t.Parallel()
+	r := newRig(t)
+	ctx := t.Context()
+	fleet := func() map[string]int {
+		_, ws, err := r.store.FleetCounts(ctx)
+		require.NoError(t, err)
+		return ws["default"]
+	}
+	const pods = 3
+	type proc struct {
+		cmd  *exec.Cmd
+		logs *bytes.Buffer
+	}
+	var procs []proc
+	for range pods {
+		// They wait far longer than the test takes: each stops only when
+		// told to.
+		cmd, logs := r.encode(t.TempDir(), "MPEGFLOW_CLAIM_WAIT=30s")
+		procs = append(procs, proc{cmd, logs})
+	}
+	require.Eventually(t, func() bool { return fleet()[store.WorkerOnline] == pods }, 20*time.Second, 50*time.Millisecond,
+		"every waiting pod is an online worker")
+
+	for i, p := range procs {
+		require.NoError(t, p.cmd.Process.Signal(syscall.SIGTERM))
+		require.NoError(t, p.cmd.Wait(), "%s", p.logs)
+		got := fleet()
+		assert.Equal(t, pods-i-1, got[store.WorkerOnline], "online workers once %d of %d processes exited", i+1, pods)
+		assert.Equal(t, i+1, got[store.WorkerOffline], "offline workers once %d of %d processes exited", i+1, pods)
+	}
+}

@@ -47,8 +47,26 @@ func Run(ctx context.Context, cfg Config, stop <-chan struct{}, log *slog.Logger
 	}
 	defer conn.Close()
 	w := &Worker{cfg: cfg, client: coordinatorv1.NewCoordinatorClient(conn), log: log}
-	return w.run(ctx, stop)
+	err = w.run(ctx, stop)
+	w.leave(ctx)
+	return err
 }
+
+// leave tells the coordinator this pod is exiting, so its worker stops
+// counting at once. It is best effort: if the coordinator is not told, the
+// Stale Worker Sweeper takes the worker offline a few minutes later.
+func (w *Worker) leave(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), leaveTimeout)
+	defer cancel()
+	if _, err := w.client.Leave(w.auth(ctx, ""), &coordinatorv1.LeaveRequest{Pod: w.cfg.Pod}); err != nil {
+		w.log.WarnContext(ctx, "could not tell the coordinator this pod is leaving; the Stale Worker Sweeper will take its worker offline",
+			slog.String("pool_id", w.cfg.Pool), slog.Any("error", err))
+	}
+}
+
+// leaveTimeout bounds the goodbye, so that a pod whose coordinator is gone
+// still exits promptly.
+const leaveTimeout = 5 * time.Second
 
 func (w *Worker) auth(ctx context.Context, claimToken string) context.Context {
 	kv := []string{coordinatorv1.MetadataAuthorization, "Bearer " + w.cfg.WorkerToken, coordinatorv1.MetadataPool, w.cfg.Pool}

@@ -1045,6 +1045,86 @@ func (x *FailResponse) GetAttempts() int32 {
 	return 0
 }
 
+type LeaveRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Pod           string                 `protobuf:"bytes,1,opt,name=pod,proto3" json:"pod,omitempty"` // the worker id given to Claim
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LeaveRequest) Reset() {
+	*x = LeaveRequest{}
+	mi := &file_coordinator_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LeaveRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LeaveRequest) ProtoMessage() {}
+
+func (x *LeaveRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_coordinator_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LeaveRequest.ProtoReflect.Descriptor instead.
+func (*LeaveRequest) Descriptor() ([]byte, []int) {
+	return file_coordinator_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *LeaveRequest) GetPod() string {
+	if x != nil {
+		return x.Pod
+	}
+	return ""
+}
+
+type LeaveResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LeaveResponse) Reset() {
+	*x = LeaveResponse{}
+	mi := &file_coordinator_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LeaveResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LeaveResponse) ProtoMessage() {}
+
+func (x *LeaveResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_coordinator_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LeaveResponse.ProtoReflect.Descriptor instead.
+func (*LeaveResponse) Descriptor() ([]byte, []int) {
+	return file_coordinator_proto_rawDescGZIP(), []int{17}
+}
+
 var File_coordinator_proto protoreflect.FileDescriptor
 
 const file_coordinator_proto_rawDesc = "" +
@@ -1135,13 +1215,17 @@ const file_coordinator_proto_rawDesc = "" +
 	"\fFailResponse\x12\x18\n" +
 	"\aoutcome\x18\x01 \x01(\tR\aoutcome\x12'\n" +
 	"\x10retry_at_unix_ms\x18\x02 \x01(\x03R\rretryAtUnixMs\x12\x1a\n" +
-	"\battempts\x18\x03 \x01(\x05R\battempts2\xf2\x03\n" +
+	"\battempts\x18\x03 \x01(\x05R\battempts\" \n" +
+	"\fLeaveRequest\x12\x10\n" +
+	"\x03pod\x18\x01 \x01(\tR\x03pod\"\x0f\n" +
+	"\rLeaveResponse2\xca\x04\n" +
 	"\vCoordinator\x12V\n" +
 	"\x05Claim\x12%.mpegflow.coordinator.v1.ClaimRequest\x1a&.mpegflow.coordinator.v1.ClaimResponse\x12b\n" +
 	"\tHeartbeat\x12).mpegflow.coordinator.v1.HeartbeatRequest\x1a*.mpegflow.coordinator.v1.HeartbeatResponse\x12q\n" +
 	"\x0ePresignOutputs\x12..mpegflow.coordinator.v1.PresignOutputsRequest\x1a/.mpegflow.coordinator.v1.PresignOutputsResponse\x12_\n" +
 	"\bComplete\x12(.mpegflow.coordinator.v1.CompleteRequest\x1a).mpegflow.coordinator.v1.CompleteResponse\x12S\n" +
-	"\x04Fail\x12$.mpegflow.coordinator.v1.FailRequest\x1a%.mpegflow.coordinator.v1.FailResponseB>Z<github.com/mpegflow/mpegflow/api/coordinatorv1;coordinatorv1b\x06proto3"
+	"\x04Fail\x12$.mpegflow.coordinator.v1.FailRequest\x1a%.mpegflow.coordinator.v1.FailResponse\x12V\n" +
+	"\x05Leave\x12%.mpegflow.coordinator.v1.LeaveRequest\x1a&.mpegflow.coordinator.v1.LeaveResponseB>Z<github.com/mpegflow/mpegflow/api/coordinatorv1;coordinatorv1b\x06proto3"
 
 var (
 	file_coordinator_proto_rawDescOnce sync.Once
@@ -1155,7 +1239,7 @@ func file_coordinator_proto_rawDescGZIP() []byte {
 	return file_coordinator_proto_rawDescData
 }
 
-var file_coordinator_proto_msgTypes = make([]protoimpl.MessageInfo, 19)
+var file_coordinator_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
 var file_coordinator_proto_goTypes = []any{
 	(*ClaimRequest)(nil),           // 0: mpegflow.coordinator.v1.ClaimRequest
 	(*Capabilities)(nil),           // 1: mpegflow.coordinator.v1.Capabilities
@@ -1173,32 +1257,36 @@ var file_coordinator_proto_goTypes = []any{
 	(*CompleteResponse)(nil),       // 13: mpegflow.coordinator.v1.CompleteResponse
 	(*FailRequest)(nil),            // 14: mpegflow.coordinator.v1.FailRequest
 	(*FailResponse)(nil),           // 15: mpegflow.coordinator.v1.FailResponse
-	nil,                            // 16: mpegflow.coordinator.v1.Job.MetadataEntry
-	nil,                            // 17: mpegflow.coordinator.v1.PresignedUpload.HeadersEntry
-	nil,                            // 18: mpegflow.coordinator.v1.Output.AttributesEntry
+	(*LeaveRequest)(nil),           // 16: mpegflow.coordinator.v1.LeaveRequest
+	(*LeaveResponse)(nil),          // 17: mpegflow.coordinator.v1.LeaveResponse
+	nil,                            // 18: mpegflow.coordinator.v1.Job.MetadataEntry
+	nil,                            // 19: mpegflow.coordinator.v1.PresignedUpload.HeadersEntry
+	nil,                            // 20: mpegflow.coordinator.v1.Output.AttributesEntry
 }
 var file_coordinator_proto_depIdxs = []int32{
 	1,  // 0: mpegflow.coordinator.v1.ClaimRequest.capabilities:type_name -> mpegflow.coordinator.v1.Capabilities
 	3,  // 1: mpegflow.coordinator.v1.ClaimResponse.job:type_name -> mpegflow.coordinator.v1.Job
-	16, // 2: mpegflow.coordinator.v1.Job.metadata:type_name -> mpegflow.coordinator.v1.Job.MetadataEntry
+	18, // 2: mpegflow.coordinator.v1.Job.metadata:type_name -> mpegflow.coordinator.v1.Job.MetadataEntry
 	7,  // 3: mpegflow.coordinator.v1.PresignOutputsRequest.files:type_name -> mpegflow.coordinator.v1.OutputFile
 	9,  // 4: mpegflow.coordinator.v1.PresignOutputsResponse.uploads:type_name -> mpegflow.coordinator.v1.PresignedUpload
-	17, // 5: mpegflow.coordinator.v1.PresignedUpload.headers:type_name -> mpegflow.coordinator.v1.PresignedUpload.HeadersEntry
+	19, // 5: mpegflow.coordinator.v1.PresignedUpload.headers:type_name -> mpegflow.coordinator.v1.PresignedUpload.HeadersEntry
 	11, // 6: mpegflow.coordinator.v1.CompleteRequest.outputs:type_name -> mpegflow.coordinator.v1.Output
 	12, // 7: mpegflow.coordinator.v1.CompleteRequest.usage:type_name -> mpegflow.coordinator.v1.Usage
-	18, // 8: mpegflow.coordinator.v1.Output.attributes:type_name -> mpegflow.coordinator.v1.Output.AttributesEntry
+	20, // 8: mpegflow.coordinator.v1.Output.attributes:type_name -> mpegflow.coordinator.v1.Output.AttributesEntry
 	0,  // 9: mpegflow.coordinator.v1.Coordinator.Claim:input_type -> mpegflow.coordinator.v1.ClaimRequest
 	4,  // 10: mpegflow.coordinator.v1.Coordinator.Heartbeat:input_type -> mpegflow.coordinator.v1.HeartbeatRequest
 	6,  // 11: mpegflow.coordinator.v1.Coordinator.PresignOutputs:input_type -> mpegflow.coordinator.v1.PresignOutputsRequest
 	10, // 12: mpegflow.coordinator.v1.Coordinator.Complete:input_type -> mpegflow.coordinator.v1.CompleteRequest
 	14, // 13: mpegflow.coordinator.v1.Coordinator.Fail:input_type -> mpegflow.coordinator.v1.FailRequest
-	2,  // 14: mpegflow.coordinator.v1.Coordinator.Claim:output_type -> mpegflow.coordinator.v1.ClaimResponse
-	5,  // 15: mpegflow.coordinator.v1.Coordinator.Heartbeat:output_type -> mpegflow.coordinator.v1.HeartbeatResponse
-	8,  // 16: mpegflow.coordinator.v1.Coordinator.PresignOutputs:output_type -> mpegflow.coordinator.v1.PresignOutputsResponse
-	13, // 17: mpegflow.coordinator.v1.Coordinator.Complete:output_type -> mpegflow.coordinator.v1.CompleteResponse
-	15, // 18: mpegflow.coordinator.v1.Coordinator.Fail:output_type -> mpegflow.coordinator.v1.FailResponse
-	14, // [14:19] is the sub-list for method output_type
-	9,  // [9:14] is the sub-list for method input_type
+	16, // 14: mpegflow.coordinator.v1.Coordinator.Leave:input_type -> mpegflow.coordinator.v1.LeaveRequest
+	2,  // 15: mpegflow.coordinator.v1.Coordinator.Claim:output_type -> mpegflow.coordinator.v1.ClaimResponse
+	5,  // 16: mpegflow.coordinator.v1.Coordinator.Heartbeat:output_type -> mpegflow.coordinator.v1.HeartbeatResponse
+	8,  // 17: mpegflow.coordinator.v1.Coordinator.PresignOutputs:output_type -> mpegflow.coordinator.v1.PresignOutputsResponse
+	13, // 18: mpegflow.coordinator.v1.Coordinator.Complete:output_type -> mpegflow.coordinator.v1.CompleteResponse
+	15, // 19: mpegflow.coordinator.v1.Coordinator.Fail:output_type -> mpegflow.coordinator.v1.FailResponse
+	17, // 20: mpegflow.coordinator.v1.Coordinator.Leave:output_type -> mpegflow.coordinator.v1.LeaveResponse
+	15, // [15:21] is the sub-list for method output_type
+	9,  // [9:15] is the sub-list for method input_type
 	9,  // [9:9] is the sub-list for extension type_name
 	9,  // [9:9] is the sub-list for extension extendee
 	0,  // [0:9] is the sub-list for field type_name
@@ -1215,7 +1303,7 @@ func file_coordinator_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_coordinator_proto_rawDesc), len(file_coordinator_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   19,
+			NumMessages:   21,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

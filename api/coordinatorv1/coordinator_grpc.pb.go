@@ -35,6 +35,7 @@ const (
 	Coordinator_PresignOutputs_FullMethodName = "/mpegflow.coordinator.v1.Coordinator/PresignOutputs"
 	Coordinator_Complete_FullMethodName       = "/mpegflow.coordinator.v1.Coordinator/Complete"
 	Coordinator_Fail_FullMethodName           = "/mpegflow.coordinator.v1.Coordinator/Fail"
+	Coordinator_Leave_FullMethodName          = "/mpegflow.coordinator.v1.Coordinator/Leave"
 )
 
 // CoordinatorClient is the client API for Coordinator service.
@@ -56,6 +57,11 @@ type CoordinatorClient interface {
 	// (or, for "preempted", go back to the queue at once without using an
 	// attempt); others, and the last attempt, end the job failed.
 	Fail(ctx context.Context, in *FailRequest, opts ...grpc.CallOption) (*FailResponse, error)
+	// Leave says the pod is exiting (its job, if any, already completed or
+	// failed): its worker goes offline at once, so the fleet's figures count
+	// live encode processes, not pods the Stale Worker Sweeper has yet to
+	// notice. Leaving twice, or as a worker never seen, is not an error.
+	Leave(ctx context.Context, in *LeaveRequest, opts ...grpc.CallOption) (*LeaveResponse, error)
 }
 
 type coordinatorClient struct {
@@ -116,6 +122,16 @@ func (c *coordinatorClient) Fail(ctx context.Context, in *FailRequest, opts ...g
 	return out, nil
 }
 
+func (c *coordinatorClient) Leave(ctx context.Context, in *LeaveRequest, opts ...grpc.CallOption) (*LeaveResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(LeaveResponse)
+	err := c.cc.Invoke(ctx, Coordinator_Leave_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // CoordinatorServer is the server API for Coordinator service.
 // All implementations must embed UnimplementedCoordinatorServer
 // for forward compatibility.
@@ -135,6 +151,11 @@ type CoordinatorServer interface {
 	// (or, for "preempted", go back to the queue at once without using an
 	// attempt); others, and the last attempt, end the job failed.
 	Fail(context.Context, *FailRequest) (*FailResponse, error)
+	// Leave says the pod is exiting (its job, if any, already completed or
+	// failed): its worker goes offline at once, so the fleet's figures count
+	// live encode processes, not pods the Stale Worker Sweeper has yet to
+	// notice. Leaving twice, or as a worker never seen, is not an error.
+	Leave(context.Context, *LeaveRequest) (*LeaveResponse, error)
 	mustEmbedUnimplementedCoordinatorServer()
 }
 
@@ -159,6 +180,9 @@ func (UnimplementedCoordinatorServer) Complete(context.Context, *CompleteRequest
 }
 func (UnimplementedCoordinatorServer) Fail(context.Context, *FailRequest) (*FailResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Fail not implemented")
+}
+func (UnimplementedCoordinatorServer) Leave(context.Context, *LeaveRequest) (*LeaveResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Leave not implemented")
 }
 func (UnimplementedCoordinatorServer) mustEmbedUnimplementedCoordinatorServer() {}
 func (UnimplementedCoordinatorServer) testEmbeddedByValue()                     {}
@@ -271,6 +295,24 @@ func _Coordinator_Fail_Handler(srv interface{}, ctx context.Context, dec func(in
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Coordinator_Leave_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(LeaveRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(CoordinatorServer).Leave(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Coordinator_Leave_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(CoordinatorServer).Leave(ctx, req.(*LeaveRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Coordinator_ServiceDesc is the grpc.ServiceDesc for Coordinator service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -297,6 +339,10 @@ var Coordinator_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Fail",
 			Handler:    _Coordinator_Fail_Handler,
+		},
+		{
+			MethodName: "Leave",
+			Handler:    _Coordinator_Leave_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

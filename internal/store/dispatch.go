@@ -403,6 +403,19 @@ func (s *Store) SweepStaleWorkers(ctx context.Context, cutoff time.Time) (int64,
 	return tag.RowsAffected(), nil
 }
 
+// LeaveWorker marks the pool's worker offline when its pod says it is
+// exiting, as the Stale Worker Sweeper would once its heartbeat went stale.
+// It reports whether a worker changed: an unknown id, one of another pool,
+// or one already offline changes nothing.
+func (s *Store) LeaveWorker(ctx context.Context, id, pool string) (bool, error) {
+	tag, err := s.pool.Exec(ctx, `UPDATE workers SET status = 'offline', current_job_id = NULL
+		WHERE id = $1 AND pool_id = $2 AND status <> 'offline'`, id, pool)
+	if err != nil {
+		return false, mapErr(err, "leave worker")
+	}
+	return tag.RowsAffected() == 1, nil
+}
+
 // ReapOfflineWorkers deletes workers offline since before cutoff.
 func (s *Store) ReapOfflineWorkers(ctx context.Context, cutoff time.Time) (int64, error) {
 	tag, err := s.pool.Exec(ctx, `DELETE FROM workers
