@@ -4,6 +4,11 @@
 # Redis (redis-server, redis-cli), FFmpeg (ffmpeg, ffprobe) and protoc (to
 # check that the committed generated code is current).
 #
+# `deps.sh images` installs instead what `make images` needs where no Docker
+# engine runs (scripts/images.sh): podman and buildah with Debian's crun and
+# network plugins, mmdebstrap for the Debian base image, and runc, which
+# unlike Debian's crun runs containers on a host with hybrid cgroups.
+#
 # It is idempotent: when everything is already present it changes nothing and
 # does not touch the network. It runs as root, or as a user with sudo.
 set -euo pipefail
@@ -21,6 +26,16 @@ have_initdb() {
 
 missing_packages() {
 	local -a pkgs=()
+	if [[ $profile == images ]]; then
+		have podman || pkgs+=(podman)
+		have buildah || pkgs+=(buildah)
+		have mmdebstrap || pkgs+=(mmdebstrap)
+		have runc || pkgs+=(runc)
+		if ((${#pkgs[@]} > 0)); then
+			printf '%s\n' "${pkgs[@]}"
+		fi
+		return 0
+	fi
 	have_initdb || pkgs+=(postgresql)
 	have psql || pkgs+=(postgresql-client)
 	have redis-server || pkgs+=(redis-server)
@@ -35,11 +50,25 @@ missing_packages() {
 	fi
 }
 
+profile=test
+
 main() {
+	case ${1:-} in
+	'') ;;
+	images) profile=images ;;
+	*)
+		log "unknown profile '$1': run deps.sh for the test packages or deps.sh images for the image builders"
+		return 2
+		;;
+	esac
 	local -a missing
 	mapfile -t missing < <(missing_packages)
 	if ((${#missing[@]} == 0)); then
-		log "all dependencies present (postgresql, redis, ffmpeg, protoc); nothing to do"
+		if [[ $profile == images ]]; then
+			log "all image builders present (podman, buildah, mmdebstrap, runc); nothing to do"
+		else
+			log "all dependencies present (postgresql, redis, ffmpeg, protoc); nothing to do"
+		fi
 		return 0
 	fi
 
