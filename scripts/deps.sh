@@ -74,7 +74,11 @@ main() {
 
 	if ! have apt-get; then
 		log "this is not an apt-based system; install these with your package manager and re-run:"
-		log "  PostgreSQL server (initdb, pg_ctl, psql), redis-server + redis-cli, ffmpeg + ffprobe, protoc"
+		if [[ $profile == images ]]; then
+			log "  podman, buildah, mmdebstrap, runc"
+		else
+			log "  PostgreSQL server (initdb, pg_ctl, psql), redis-server + redis-cli, ffmpeg + ffprobe, protoc"
+		fi
 		log "  (Debian package names: ${missing[*]})"
 		return 1
 	fi
