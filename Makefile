@@ -169,6 +169,11 @@ IMAGE_TAG ?= dev
 images: ## Build the mpegflow and mpegflow-encoder images: Docker where it runs, else podman with local base images, cached by content in $(CACHE)/images
 	IMAGE_TAG=$(IMAGE_TAG) IMAGES_CACHE=$(CACHE)/images scripts/images.sh build
 
+.PHONY: test-images
+test-images: images ## Run the built images: mpegflow as 65532; FFmpeg and mpegflow encode as 10001 on a read-only root
+	IMAGE_TAG=$(IMAGE_TAG) IMAGES_CACHE=$(CACHE)/images scripts/images.sh exec \
+		$(GO) test -count=1 -tags images -run '^TestImage' -v ./deploy/
+
 .PHONY: clean
 clean: ## Remove build outputs (keeps cached tools)
 	rm -f $(BIN)/mpegflow
