@@ -172,9 +172,12 @@ provide() {
 		mv "$archive.tmp" "$archive"
 		# Older keys of this image are not used again by this tree; keep
 		# the two newest for a branch switch, delete the rest.
-		find "$CACHE_DIR/archives" -maxdepth 1 -name "$slug-*.tar" -printf '%T@ %p\n' |
-			sort -rn | tail -n +3 | cut -d' ' -f2- | xargs -r rm -f --
-		log "$label: built in $built, saved in $(since "$t0") total"
+		# (The pattern is exact: mpegflow-* would match the encoder's.)
+		local old
+		while read -r old; do
+			rm -f "$CACHE_DIR/archives/$old"
+		done < <(ls -t "$CACHE_DIR/archives" | grep -E "^${slug//./\\.}-[0-9a-f]{64}\.tar\$" | tail -n +3)
+		log "$label: built in $built ($(since "$t0") with its archive)"
 	fi
 }
 
