@@ -72,7 +72,8 @@ sha() { sha256sum | cut -d' ' -f1; }
 # context_hash hashes the files of the build context that git knows
 # (tracked, or untracked and not ignored), by path and content, leaving out
 # what no image build reads: tests (go build skips *_test.go), Markdown and
-# docs/ (nothing embeds them; a //go:embed of one would need it back). It
+# docs/ (nothing embeds them; a //go:embed of one would need it back), and
+# this script with its stand-ins (their build functions are in the keys). It
 # is coarser than a .dockerignore: a rebuild too many (a chart edit), never
 # one too few for a source git sees.
 context_hash() {
@@ -83,7 +84,7 @@ context_hash() {
 		else
 			find . -path ./.git -prune -o -type f -printf '%P\0'
 		fi | sort -zu | while IFS= read -r -d '' f; do
-			case $f in *_test.go | *.md | docs/*) continue ;; esac
+			case $f in *_test.go | *.md | docs/* | scripts/images.sh | scripts/images/*) continue ;; esac
 			if [[ -f $f ]]; then printf '%s\0' "$f"; fi
 		done | xargs -0 -r sha256sum --
 	) | sha
