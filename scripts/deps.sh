@@ -5,9 +5,10 @@
 # check that the committed generated code is current).
 #
 # `deps.sh images` installs instead what `make images` needs where no Docker
-# engine runs (scripts/images.sh): podman and buildah with Debian's crun and
-# network plugins, mmdebstrap for the Debian base image, and runc, which
-# unlike Debian's crun runs containers on a host with hybrid cgroups.
+# engine runs (scripts/images.sh): podman and buildah (with Debian's network
+# plugins), mmdebstrap for the Debian base image, and runc as the runtime,
+# which runs containers on hosts with hybrid cgroups (v1 plus a cgroup2
+# mount), where Debian's crun 1.8 is reported to refuse.
 #
 # It is idempotent: when everything is already present it changes nothing and
 # does not touch the network. It runs as root, or as a user with sudo.

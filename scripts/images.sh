@@ -115,7 +115,8 @@ podman_env() {
 default_ulimits = ["nofile=$nofile:$nofile", "nproc=$nproc:$nproc"]
 
 [engine]
-# runc, not crun: Debian's crun refuses hosts with hybrid cgroups.
+# runc, not crun: Debian's crun 1.8 is reported to refuse hybrid cgroup
+# hosts (v1 plus a cgroup2 mount); runc 1.1 runs on them.
 runtime = "runc"
 cgroup_manager = "cgroupfs"
 events_logger = "file"
