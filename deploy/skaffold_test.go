@@ -1,7 +1,8 @@
 // Package deploy holds the test of skaffold.yaml, the dev loop at the
-// repository's root. It has no code of its own. The chart's tests, and the
-// Dockerfile's (whose user the chart's pods must match), live beside the
-// chart in charts/mpegflow.
+// repository's root, and, under the images build tag, the test that runs the
+// built images (make test-images). It has no code of its own. The chart's
+// tests, and the Dockerfile's (whose user the chart's pods must match), live
+// beside the chart in charts/mpegflow.
 package deploy
 
 import (

@@ -4,6 +4,12 @@
 # Redis (redis-server, redis-cli), FFmpeg (ffmpeg, ffprobe) and protoc (to
 # check that the committed generated code is current).
 #
+# `deps.sh images` installs instead what `make images` needs where no Docker
+# engine runs (scripts/images.sh): podman and buildah (with Debian's network
+# plugins), mmdebstrap for the Debian base image, and runc as the runtime,
+# which runs containers on hosts with hybrid cgroups (v1 plus a cgroup2
+# mount), where Debian's crun 1.8 is reported to refuse.
+#
 # It is idempotent: when everything is already present it changes nothing and
 # does not touch the network. It runs as root, or as a user with sudo.
 set -euo pipefail
@@ -21,6 +27,16 @@ have_initdb() {
 
 missing_packages() {
 	local -a pkgs=()
+	if [[ $profile == images ]]; then
+		have podman || pkgs+=(podman)
+		have buildah || pkgs+=(buildah)
+		have mmdebstrap || pkgs+=(mmdebstrap)
+		have runc || pkgs+=(runc)
+		if ((${#pkgs[@]} > 0)); then
+			printf '%s\n' "${pkgs[@]}"
+		fi
+		return 0
+	fi
 	have_initdb || pkgs+=(postgresql)
 	have psql || pkgs+=(postgresql-client)
 	have redis-server || pkgs+=(redis-server)
@@ -35,17 +51,35 @@ missing_packages() {
 	fi
 }
 
+profile=test
+
 main() {
+	case ${1:-} in
+	'') ;;
+	images) profile=images ;;
+	*)
+		log "unknown profile '$1': run deps.sh for the test packages or deps.sh images for the image builders"
+		return 2
+		;;
+	esac
 	local -a missing
 	mapfile -t missing < <(missing_packages)
 	if ((${#missing[@]} == 0)); then
-		log "all dependencies present (postgresql, redis, ffmpeg, protoc); nothing to do"
+		if [[ $profile == images ]]; then
+			log "all image builders present (podman, buildah, mmdebstrap, runc); nothing to do"
+		else
+			log "all dependencies present (postgresql, redis, ffmpeg, protoc); nothing to do"
+		fi
 		return 0
 	fi
 
 	if ! have apt-get; then
 		log "this is not an apt-based system; install these with your package manager and re-run:"
-		log "  PostgreSQL server (initdb, pg_ctl, psql), redis-server + redis-cli, ffmpeg + ffprobe, protoc"
+		if [[ $profile == images ]]; then
+			log "  podman, buildah, mmdebstrap, runc"
+		else
+			log "  PostgreSQL server (initdb, pg_ctl, psql), redis-server + redis-cli, ffmpeg + ffprobe, protoc"
+		fi
 		log "  (Debian package names: ${missing[*]})"
 		return 1
 	fi
