@@ -59,9 +59,17 @@ func TestPauseAndResumeSetTheRedisKey(t *testing.T) {
 	f.mustDo(t, http.StatusOK, "PATCH", "/v1/pools/"+pool.ID, admin, map[string]any{"max_replicas": 12}, &patched)
 	assert.Equal(t, 12, patched.MaxReplicas)
 	assert.Equal(t, "nvidia", patched.Accelerator)
+	assert.Equal(t, apiv1.DefaultWarmIdleSeconds, patched.WarmIdleSeconds, "a pool not told otherwise keeps warm pods 300 s")
 	r := f.do(t, "PATCH", "/v1/pools/"+pool.ID, admin, map[string]any{"min_replicas": 50})
 	assert.Equal(t, http.StatusUnprocessableEntity, r.Status)
 	assert.Contains(t, r.fields(t), "min_replicas")
+	f.mustDo(t, http.StatusOK, "PATCH", "/v1/pools/"+pool.ID, admin, map[string]any{"warm_idle_seconds": 600}, &patched)
+	assert.Equal(t, 600, patched.WarmIdleSeconds)
+	for _, bad := range []int{19, 3601} {
+		r = f.do(t, "PATCH", "/v1/pools/"+pool.ID, admin, map[string]any{"warm_idle_seconds": bad})
+		assert.Equal(t, http.StatusUnprocessableEntity, r.Status, "warm_idle_seconds %d", bad)
+		assert.Contains(t, r.fields(t), "warm_idle_seconds")
+	}
 
 	// A pool with unfinished work cannot be deleted; an empty one can.
 	r = f.do(t, "DELETE", "/v1/pools/"+pool.ID, admin, nil)

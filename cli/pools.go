@@ -84,6 +84,7 @@ var poolSettingFlags = []struct{ flag, field, usage string }{
 	{"polling-interval", "polling_interval_seconds", "seconds between queue-length checks, 1 to 3600"},
 	{"target-queue-length", "target_queue_length", "queued jobs per worker the scaler aims for"},
 	{"backfill-max-replicas", "backfill_max_replicas", "most workers for the backfill lane, at most max-replicas"},
+	{"warm-idle", "warm_idle_seconds", "seconds an idle pod of a pre-warmed pool keeps waiting for work, 20 to 3600"},
 }
 
 func poolsUpdateCmd(api *apiFlags) *cobra.Command {

@@ -22,6 +22,9 @@ type Config struct {
 	Accelerator string        // cpu or nvidia
 	ScratchDir  string        // where inputs and outputs live while encoding
 	ClaimWait   time.Duration // long-poll for work this long, then exit 0
+	// IdleWait, when longer than ClaimWait, keeps a pod of a pre-warmed
+	// pool waiting that long, one long poll after another (encodepod).
+	IdleWait time.Duration
 	FFmpeg      string        // ffmpeg binary
 	FFprobe     string        // ffprobe binary
 	// MaxInputBytes bounds a download (default 200 GiB).
@@ -55,6 +58,7 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		Accelerator: env.Accelerator,
 		ScratchDir:  env.ScratchDir,
 		ClaimWait:   env.ClaimWait,
+		IdleWait:    env.IdleWait,
 		FFmpeg:      env.FFmpeg,
 		FFprobe:     env.FFprobe,
 	}

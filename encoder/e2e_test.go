@@ -381,3 +381,57 @@ func TestFleetCountsLiveEncodeProcesses(t *testing.T) {
 		assert.Equal(t, i+1, got[store.WorkerOffline], "offline workers once %d of %d processes exited", i+1, pods)
 	}
 }
+
+// TestWarmPodKeepsWaiting: a pod of a pre-warmed pool (MPEGFLOW_IDLE_WAIT
+// longer than its claim wait) long-polls again and again instead of exiting
+// after one claim wait, and takes a job that arrives later; a pod told the
+// pool is paused (the coordinator answers at once) exits without waiting
+// out its idle time.
+func TestWarmPodKeepsWaiting(t *testing.T) {
+	t.Parallel()
+	r := newRig(t)
+	ctx := t.Context()
+	worker := func(pod string) store.Worker {
+		ws, err := r.store.ListWorkers(ctx, r.org.ID, true)
+		require.NoError(t, err)
+		for _, w := range ws {
+			if w.ID == pod {
+				return w
+			}
+		}
+		return store.Worker{}
+	}
+
+	asset := r.asset(clip(t, "320x240", 1, false))
+	scratch := t.TempDir()
+	cmd, logs := r.encode(scratch, "MPEGFLOW_POD_NAME=warm-pod", "MPEGFLOW_CLAIM_WAIT=1s", "MPEGFLOW_IDLE_WAIT=60s")
+	// Every claim records the worker's heartbeat; three distinct ones mean
+	// the pod asked again after its claim wait had passed.
+	seen := map[time.Time]bool{}
+	require.Eventually(t, func() bool {
+		if w := worker("warm-pod"); !w.LastHeartbeatAt.IsZero() {
+			seen[w.LastHeartbeatAt] = true
+		}
+		return len(seen) >= 3
+	}, 30*time.Second, 20*time.Millisecond, "the warm pod stopped asking for work: %s", logs)
+	require.Nil(t, cmd.ProcessState, "the warm pod is still running")
+
+	job := r.job("", &asset, "mp4-720p")
+	require.NoError(t, cmd.Wait(), "%s", logs)
+	done := r.get(job.ID)
+	require.Equal(t, store.JobCompleted, done.Status, "the job that came later was taken by the waiting pod: %v; %s", done.Error, logs)
+	require.NotNil(t, done.WorkerID)
+	require.Equal(t, "warm-pod", *done.WorkerID)
+
+	require.NoError(t, r.queue.SetPaused(ctx, "default", true))
+	paused, plogs := r.encode(t.TempDir(), "MPEGFLOW_CLAIM_WAIT=30s", "MPEGFLOW_IDLE_WAIT=1h")
+	exited := make(chan error, 1)
+	go func() { exited <- paused.Wait() }()
+	select {
+	case err := <-exited:
+		require.NoError(t, err, "%s", plogs)
+	case <-time.After(25 * time.Second):
+		_ = paused.Process.Kill()
+		t.Fatalf("a pod of a paused pool kept waiting (it should exit at once): %s", plogs)
+	}
+}

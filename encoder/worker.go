@@ -77,29 +77,9 @@ func (w *Worker) auth(ctx context.Context, claimToken string) context.Context {
 }
 
 func (w *Worker) run(ctx context.Context, stop <-chan struct{}) error {
-	claimCtx, cancelClaim := context.WithCancel(ctx)
-	go func() {
-		select {
-		case <-stop:
-			cancelClaim()
-		case <-claimCtx.Done():
-		}
-	}()
-	resp, err := w.client.Claim(w.auth(claimCtx, ""), &coordinatorv1.ClaimRequest{
-		Pool: w.cfg.Pool, Lane: w.cfg.Lane, Pod: w.cfg.Pod, Node: w.cfg.Node,
-		WaitMs: int32(w.cfg.ClaimWait.Milliseconds()), Capabilities: &coordinatorv1.Capabilities{},
-	})
-	cancelClaim()
-	if err != nil {
-		if isStopped(stop) {
-			return nil // terminated while waiting: nothing was claimed
-		}
-		return fmt.Errorf("claim: %w", err)
-	}
-	job := resp.GetJob()
-	if job == nil {
-		w.log.InfoContext(ctx, "no job to claim; exiting", slog.String("pool_id", w.cfg.Pool), slog.String("lane", w.cfg.Lane))
-		return nil
+	job, err := w.claim(ctx, stop)
+	if err != nil || job == nil {
+		return err
 	}
 	log := w.log.With(slog.String("job_id", job.GetId()), slog.String("pool_id", w.cfg.Pool), slog.Int("attempt", int(job.GetAttempt())))
 	if err := os.MkdirAll(w.cfg.ScratchDir, 0o755); err != nil {
@@ -116,6 +96,64 @@ func (w *Worker) run(ctx context.Context, stop <-chan struct{}) error {
 	}
 	defer os.RemoveAll(dir) //nolint:errcheck // best effort: ScratchDir (the pod's emptyDir, or the local executor's scratch directory) is removed after this process exits
 	return w.execute(ctx, log, job, dir, stop)
+}
+
+// claim waits for a job: one long poll of ClaimWait, or, for a pod of a
+// pre-warmed pool (IdleWait longer than ClaimWait), long polls of
+// ClaimWait one after another until IdleWait has passed. It answers nil, nil
+// when there is no work: the wait passed, SIGTERM came, or the coordinator
+// answered nothing at once (the pool is paused or this pod drained, so
+// waiting on would only spin).
+func (w *Worker) claim(ctx context.Context, stop <-chan struct{}) (*coordinatorv1.Job, error) {
+	start := time.Now()
+	idle := max(w.cfg.IdleWait, w.cfg.ClaimWait)
+	for {
+		poll := w.cfg.ClaimWait
+		if w.cfg.IdleWait > w.cfg.ClaimWait {
+			if poll == 0 { // no claim wait: the longest poll, never a busy loop
+				poll = encodepod.MaxClaimWait
+			}
+			poll = min(poll, idle-time.Since(start))
+		}
+		job, answeredAtOnce, err := w.claimOnce(ctx, stop, poll)
+		if err != nil || job != nil {
+			return job, err
+		}
+		if isStopped(stop) {
+			return nil, nil
+		}
+		if answeredAtOnce || time.Since(start) >= idle {
+			w.log.InfoContext(ctx, "no job to claim; exiting", slog.String("pool_id", w.cfg.Pool), slog.String("lane", w.cfg.Lane),
+				slog.Duration("waited", time.Since(start).Round(time.Millisecond)))
+			return nil, nil
+		}
+	}
+}
+
+// claimOnce is one long poll of up to wait; answeredAtOnce says the
+// coordinator answered nothing in well under the wait.
+func (w *Worker) claimOnce(ctx context.Context, stop <-chan struct{}, wait time.Duration) (job *coordinatorv1.Job, answeredAtOnce bool, err error) {
+	claimCtx, cancelClaim := context.WithCancel(ctx)
+	defer cancelClaim()
+	go func() {
+		select {
+		case <-stop:
+			cancelClaim()
+		case <-claimCtx.Done():
+		}
+	}()
+	began := time.Now()
+	resp, err := w.client.Claim(w.auth(claimCtx, ""), &coordinatorv1.ClaimRequest{
+		Pool: w.cfg.Pool, Lane: w.cfg.Lane, Pod: w.cfg.Pod, Node: w.cfg.Node,
+		WaitMs: int32(wait.Milliseconds()), Capabilities: &coordinatorv1.Capabilities{},
+	})
+	if err != nil {
+		if isStopped(stop) {
+			return nil, false, nil // terminated while waiting: nothing was claimed
+		}
+		return nil, false, fmt.Errorf("claim: %w", err)
+	}
+	return resp.GetJob(), time.Since(began) < wait/2, nil
 }
 
 func isStopped(stop <-chan struct{}) bool {

@@ -6,6 +6,7 @@ import (
 	"net"
 	"path"
 	"strconv"
+	"time"
 
 	kedav1alpha1 "github.com/kedacore/keda/v2/apis/keda/v1alpha1"
 	batchv1 "k8s.io/api/batch/v1"
@@ -212,6 +213,17 @@ func scaledJob(cfg Config, p store.Pool, lane string) *kedav1alpha1.ScaledJob {
 	}
 }
 
+// idleWait is how long an idle pod keeps waiting for work: a pre-warmed
+// pool's live pods (min_replicas above 0, or cron pre-scale windows) wait
+// warm_idle_seconds, so KEDA does not replace them every claim wait; every
+// other pod waits one claim wait (zero: the encoder's default).
+func idleWait(p store.Pool, lane string) time.Duration {
+	if lane != apiv1.LaneLive || (p.MinReplicas == 0 && len(p.CronWindows) == 0) {
+		return 0
+	}
+	return time.Duration(p.WarmIdleSeconds) * time.Second
+}
+
 func jobSpec(cfg Config, p store.Pool, lane string) *batchv1.JobSpec {
 	podLabels := poolLabels(cfg, p, "encoder")
 	podLabels[LabelLane] = lane
@@ -222,6 +234,7 @@ func jobSpec(cfg Config, p store.Pool, lane string) *batchv1.JobSpec {
 		Accelerator: p.Accelerator,
 		ScratchDir:  ScratchDir,
 		ClaimWait:   cfg.ClaimWait,
+		IdleWait:    idleWait(p, lane),
 		AllowHTTP:   cfg.EncoderAllowHTTP,
 		EgressAllow: cfg.EncoderEgressAllow,
 	}, SecretName(p.ID))

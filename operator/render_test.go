@@ -16,6 +16,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/utils/ptr"
 
+	"github.com/mpegflow/mpegflow/api/encodepod"
 	"github.com/mpegflow/mpegflow/internal/auth"
 	"github.com/mpegflow/mpegflow/internal/store"
 )
@@ -119,6 +120,8 @@ func wantLiveScaledJob() *kedav1alpha1.ScaledJob {
 								{Name: "MPEGFLOW_ACCELERATOR", Value: "cpu"},
 								{Name: "MPEGFLOW_SCRATCH_DIR", Value: "/scratch"},
 								{Name: "MPEGFLOW_CLAIM_WAIT", Value: "20s"},
+								// min_replicas > 0: a pre-warmed pool's live pods wait.
+								{Name: "MPEGFLOW_IDLE_WAIT", Value: "5m0s"},
 							},
 							Resources: corev1.ResourceRequirements{
 								Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("2"), corev1.ResourceMemory: resource.MustParse("4Gi"),
@@ -164,6 +167,8 @@ func TestRenderCPUPool(t *testing.T) {
 	backfill.Spec.Triggers[0].Metadata["listName"] = "mpegflow:queue:acme:backfill"
 	backfill.Spec.JobTargetRef.Template.Labels["mpegflow.io/lane"] = "backfill"
 	backfill.Spec.JobTargetRef.Template.Spec.Containers[0].Env[2].Value = "backfill"
+	env := backfill.Spec.JobTargetRef.Template.Spec.Containers[0].Env
+	backfill.Spec.JobTargetRef.Template.Spec.Containers[0].Env = env[:len(env)-1] // backfill never pre-warms
 	if diff := cmp.Diff(backfill, got.ScaledJobs[1]); diff != "" {
 		t.Errorf("backfill ScaledJob (-want +got):\n%s", diff)
 	}
@@ -455,6 +460,48 @@ func TestRenderDefaultRequests(t *testing.T) {
 					t.Errorf("%s: resources (-want +got):\n%s", sj.Name, diff)
 				}
 			}
+		})
+	}
+}
+
+// TestIdleWaitOnlyForPreWarmedLiveLanes: the live pods of a pool that keeps
+// workers (min_replicas, or a cron pre-scale window) are told to wait
+// warm_idle_seconds for work; a cold pool's pods, and every backfill pod,
+// wait one claim wait (the variable is not rendered).
+func TestIdleWaitOnlyForPreWarmedLiveLanes(t *testing.T) {
+	t.Parallel()
+	idleWait := func(t *testing.T, p store.Pool, lane int) string {
+		t.Helper()
+		objs, err := Render(testConfig(), p)
+		require.NoError(t, err)
+		for _, v := range objs.ScaledJobs[lane].Spec.JobTargetRef.Template.Spec.Containers[0].Env {
+			if v.Name == encodepod.EnvIdleWait {
+				return v.Value
+			}
+		}
+		return ""
+	}
+	pool := func(edit func(*store.PoolSettings)) store.Pool {
+		set := store.DefaultPoolSettings()
+		set.Name, set.MaxReplicas, set.BackfillMaxReplicas, set.WarmIdleSeconds = "p", 4, 2, 120
+		edit(&set)
+		return store.Pool{ID: "p1", PoolSettings: set, Status: "active"}
+	}
+	tests := map[string]struct {
+		pool           store.Pool
+		live, backfill string
+	}{
+		"cold":         {pool: pool(func(*store.PoolSettings) {})},
+		"min replicas": {pool: pool(func(s *store.PoolSettings) { s.MinReplicas = 2 }), live: "2m0s"},
+		"cron pre-scaled": {pool: pool(func(s *store.PoolSettings) {
+			s.CronWindows = []store.CronWindow{{Timezone: "UTC", Start: "0 8 * * *", End: "0 9 * * *", DesiredReplicas: 1}}
+		}), live: "2m0s"},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			require.Equal(t, tc.live, idleWait(t, tc.pool, 0), "live lane")
+			require.Equal(t, tc.backfill, idleWait(t, tc.pool, 1), "backfill lane")
 		})
 	}
 }

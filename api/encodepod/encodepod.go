@@ -32,6 +32,9 @@ const ReadyFile = "claimed"
 // MaxClaimWait bounds MPEGFLOW_CLAIM_WAIT, as the coordinator caps a long poll.
 const MaxClaimWait = 30 * time.Second
 
+// MaxIdleWait bounds MPEGFLOW_IDLE_WAIT.
+const MaxIdleWait = time.Hour
+
 // Names of the variables, in the order Vars lists them.
 const (
 	EnvCoordinator = "MPEGFLOW_COORDINATOR"
@@ -43,6 +46,7 @@ const (
 	EnvAccelerator = "MPEGFLOW_ACCELERATOR"
 	EnvScratchDir  = "MPEGFLOW_SCRATCH_DIR"
 	EnvClaimWait   = "MPEGFLOW_CLAIM_WAIT"
+	EnvIdleWait    = "MPEGFLOW_IDLE_WAIT"
 	EnvAllowHTTP   = "MPEGFLOW_ALLOW_HTTP"
 	EnvEgressAllow = "MPEGFLOW_EGRESS_ALLOW"
 	EnvFFmpeg      = "MPEGFLOW_FFMPEG"
@@ -61,6 +65,11 @@ type Env struct {
 	Accelerator string        // cpu or nvidia
 	ScratchDir  string        // where inputs, outputs and ReadyFile live
 	ClaimWait   time.Duration // long-poll for work this long, then exit 0
+	// IdleWait, when longer than ClaimWait, keeps a pod of a pre-warmed
+	// pool waiting for work that long, one long poll of ClaimWait after
+	// another, instead of exiting after one: warm pods stay warm rather
+	// than being replaced every ClaimWait. Zero: one long poll.
+	IdleWait time.Duration
 	AllowHTTP   bool          // fetch plain http:// customer inputs (development only)
 	// EgressAllow is a comma-separated list of CIDRs customer inputs may
 	// come from although not public (tests and development only). The
@@ -163,6 +172,25 @@ var Vars = []Var{
 			e.ClaimWait = d
 			if err != nil || d < 0 || d > MaxClaimWait {
 				return fmt.Errorf("%s: want a duration from 0s to 30s, got %q", EnvClaimWait, v)
+			}
+			return nil
+		}},
+	{Name: EnvIdleWait, Default: "the claim wait", Meaning: "how long an idle pod of a pre-warmed pool keeps waiting for a job, in long polls of the claim wait, before exiting 0 (at most 1h)",
+		get: func(e Env) string {
+			if e.IdleWait == 0 {
+				return ""
+			}
+			return e.IdleWait.String()
+		},
+		set: func(e *Env, v string) error {
+			e.IdleWait = 0
+			if v == "" {
+				return nil
+			}
+			d, err := time.ParseDuration(v)
+			e.IdleWait = d
+			if err != nil || d < 0 || d > MaxIdleWait {
+				return fmt.Errorf("%s: want a duration from 0s to 1h, got %q", EnvIdleWait, v)
 			}
 			return nil
 		}},

@@ -45,7 +45,7 @@ func TestRenderThenParse(t *testing.T) {
 	full := encodepod.Env{
 		Coordinator: "coordinator.media.svc:50051", Pool: "p1", Lane: "backfill", WorkerToken: "tok",
 		Pod: "mpegflow-pool-p1-backfill-abcde", Node: "gpu-node-1", Accelerator: "nvidia", ScratchDir: "/scratch",
-		ClaimWait: 7 * time.Second, AllowHTTP: true, EgressAllow: "127.0.0.0/8,::1/128",
+		ClaimWait: 7 * time.Second, IdleWait: 5 * time.Minute, AllowHTTP: true, EgressAllow: "127.0.0.0/8,::1/128",
 		FFmpeg: "/opt/ffmpeg/bin/ffmpeg", FFprobe: "/opt/ffmpeg/bin/ffprobe",
 	}
 	for name, tc := range map[string]struct {
@@ -96,6 +96,8 @@ func TestParseDefaultsAndErrors(t *testing.T) {
 		}},
 		"claim wait zero":         {set: map[string]string{"MPEGFLOW_CLAIM_WAIT": "0s"}, check: func(t *testing.T, e encodepod.Env) { require.Zero(t, e.ClaimWait) }},
 		"claim wait too long":     {set: map[string]string{"MPEGFLOW_CLAIM_WAIT": "31s"}, wantErr: `MPEGFLOW_CLAIM_WAIT: want a duration from 0s to 30s, got "31s"`},
+		"idle wait":               {set: map[string]string{"MPEGFLOW_IDLE_WAIT": "5m"}, check: func(t *testing.T, e encodepod.Env) { require.Equal(t, 5*time.Minute, e.IdleWait) }},
+		"idle wait too long":      {set: map[string]string{"MPEGFLOW_IDLE_WAIT": "61m"}, wantErr: `MPEGFLOW_IDLE_WAIT: want a duration from 0s to 1h, got "61m"`},
 		"claim wait not duration": {set: map[string]string{"MPEGFLOW_CLAIM_WAIT": "soon"}, wantErr: `MPEGFLOW_CLAIM_WAIT: want a duration from 0s to 30s, got "soon"`},
 		"unknown lane":            {set: map[string]string{"MPEGFLOW_LANE": "express"}, wantErr: `MPEGFLOW_LANE: "express" is not live or backfill`},
 		"unknown accelerator":     {set: map[string]string{"MPEGFLOW_ACCELERATOR": "tpu"}, wantErr: `MPEGFLOW_ACCELERATOR: "tpu" is not cpu or nvidia`},

@@ -61,18 +61,28 @@ type PoolSettings struct {
 	// TargetQueueLength is the queued jobs per worker KEDA aims at.
 	TargetQueueLength int `json:"target_queue_length"`
 	// BackfillMaxReplicas bounds the backfill lane (0: no backfill workers).
-	BackfillMaxReplicas int               `json:"backfill_max_replicas"`
-	CronWindows         []CronWindow      `json:"cron_windows"`
-	Resources           Resources         `json:"resources"`
-	NodeSelector        map[string]string `json:"node_selector"`
-	Tolerations         []Toleration      `json:"tolerations"`
+	BackfillMaxReplicas int `json:"backfill_max_replicas"`
+	// WarmIdleSeconds is how long an idle encode pod of a pre-warmed pool
+	// (min_replicas above 0, or started by a cron window) keeps waiting for
+	// work before it exits, as the reference's cooldownPeriod: warm pods
+	// stay warm instead of being replaced every claim wait. Pods of a cold
+	// pool, and of the backfill lane, exit after one claim wait.
+	WarmIdleSeconds int               `json:"warm_idle_seconds"`
+	CronWindows     []CronWindow      `json:"cron_windows"`
+	Resources       Resources         `json:"resources"`
+	NodeSelector    map[string]string `json:"node_selector"`
+	Tolerations     []Toleration      `json:"tolerations"`
 }
+
+// DefaultWarmIdleSeconds is the idle wait of a pre-warmed pool's pods, the
+// reference's cooldownPeriod.
+const DefaultWarmIdleSeconds = 300
 
 // DefaultPoolSettings are what a new pool gets for every field not given.
 func DefaultPoolSettings() PoolSettings {
 	return PoolSettings{
 		Accelerator: AcceleratorCPU, MinReplicas: 0, MaxReplicas: 10, PollingIntervalSeconds: 10,
-		TargetQueueLength: 1, CronWindows: []CronWindow{}, NodeSelector: map[string]string{},
+		TargetQueueLength: 1, WarmIdleSeconds: DefaultWarmIdleSeconds, CronWindows: []CronWindow{}, NodeSelector: map[string]string{},
 		Tolerations: []Toleration{},
 	}
 }
@@ -110,6 +120,9 @@ func (p PoolSettings) Validate() error {
 	}
 	if p.BackfillMaxReplicas < 0 || p.BackfillMaxReplicas > p.MaxReplicas {
 		errs.Add("backfill_max_replicas", "must be between 0 and max_replicas")
+	}
+	if p.WarmIdleSeconds < 20 || p.WarmIdleSeconds > 3600 {
+		errs.Add("warm_idle_seconds", "must be between 20 and 3600")
 	}
 	if len(p.CronWindows) > 20 {
 		errs.Add("cron_windows", "at most 20 windows")
@@ -185,6 +198,7 @@ type PoolRequest struct {
 	PollingIntervalSeconds *int               `json:"polling_interval_seconds,omitempty"`
 	TargetQueueLength      *int               `json:"target_queue_length,omitempty"`
 	BackfillMaxReplicas    *int               `json:"backfill_max_replicas,omitempty"`
+	WarmIdleSeconds        *int               `json:"warm_idle_seconds,omitempty"`
 	CronWindows            *[]CronWindow      `json:"cron_windows,omitempty"`
 	Resources              *Resources         `json:"resources,omitempty"`
 	NodeSelector           *map[string]string `json:"node_selector,omitempty"`
@@ -207,6 +221,7 @@ func (r PoolRequest) Apply(set *PoolSettings) {
 	setIf(&set.PollingIntervalSeconds, r.PollingIntervalSeconds)
 	setIf(&set.TargetQueueLength, r.TargetQueueLength)
 	setIf(&set.BackfillMaxReplicas, r.BackfillMaxReplicas)
+	setIf(&set.WarmIdleSeconds, r.WarmIdleSeconds)
 	setIf(&set.CronWindows, r.CronWindows)
 	setIf(&set.Resources, r.Resources)
 	setIf(&set.NodeSelector, r.NodeSelector)

@@ -31,6 +31,7 @@ var secret = []byte("archtest-secret-archtest-secret-0123456789")
 const (
 	coordinator = "mpegflow-grpc.media.svc:50051"
 	claimWait   = 7 * time.Second
+	warmIdle    = 90 * time.Second
 	egressAllow = "127.0.0.0/8,::1/128"
 )
 
@@ -38,13 +39,17 @@ func testPool() store.Pool {
 	set := store.DefaultPoolSettings()
 	set.Name, set.Accelerator = "Acme GPUs", "nvidia"
 	set.MaxReplicas, set.BackfillMaxReplicas = 1, 1
+	// A cron window makes the pool pre-warmed: its live pods wait
+	// warm_idle_seconds for work (not the default).
+	set.CronWindows = []store.CronWindow{{Timezone: "UTC", Start: "0 8 * * *", End: "0 20 * * *", DesiredReplicas: 1}}
+	set.WarmIdleSeconds = int(warmIdle / time.Second)
 	return store.Pool{ID: "acme", PoolSettings: set, Status: "active"}
 }
 
 // seen is what the encoder understood from its environment.
 type seen struct {
 	Coordinator, Pool, Lane, Pod, Node, Accelerator, ScratchDir, FFmpeg, FFprobe string
-	ClaimWait                                                                    time.Duration
+	ClaimWait, IdleWait                                                          time.Duration
 	WorkerTokenValid, AllowHTTP                                                  bool
 	EgressAllow                                                                  []string // the guard's allowlist
 }
@@ -61,7 +66,7 @@ func parse(t *testing.T, env map[string]string) seen {
 	require.NoError(t, err)
 	return seen{
 		Coordinator: c.Coordinator, Pool: c.Pool, Lane: c.Lane, Pod: c.Pod, Node: c.Node, Accelerator: c.Accelerator,
-		ScratchDir: c.ScratchDir, FFmpeg: c.FFmpeg, FFprobe: c.FFprobe, ClaimWait: c.ClaimWait,
+		ScratchDir: c.ScratchDir, FFmpeg: c.FFmpeg, FFprobe: c.FFprobe, ClaimWait: c.ClaimWait, IdleWait: c.IdleWait,
 		WorkerTokenValid: auth.WorkerTokenValid(secret, c.Pool, c.WorkerToken),
 		AllowHTTP:        c.Guard.AllowHTTP(), EgressAllow: prefixes(c.Guard.Allowlist()),
 	}
@@ -83,8 +88,14 @@ func encodepodNames() []string {
 	return out
 }
 
+// want is what a pod of lane is told; only the live lane of a pre-warmed
+// pool waits warm_idle_seconds (the local executor runs the backfill lane).
 func want(lane, pod, node, scratch, ffmpeg string) seen {
-	return seen{
+	var idle time.Duration
+	if lane == "live" {
+		idle = warmIdle
+	}
+	return seen{IdleWait: idle,
 		Coordinator: coordinator, Pool: "acme", Lane: lane, Pod: pod, Node: node, Accelerator: "nvidia",
 		ScratchDir: scratch, FFmpeg: ffmpeg, FFprobe: "ffprobe", ClaimWait: claimWait,
 		WorkerTokenValid: true, AllowHTTP: true,

@@ -52,6 +52,7 @@ type PoolSettings struct {
 	PollingIntervalSeconds int               `db:"polling_interval_seconds"`
 	TargetQueueLength      int               `db:"target_queue_length"`
 	BackfillMaxReplicas    int               `db:"backfill_max_replicas"`
+	WarmIdleSeconds        int               `db:"warm_idle_seconds"`
 	CronWindows            []CronWindow      `db:"cron_windows"`
 	Resources              Resources         `db:"resources"`
 	NodeSelector           map[string]string `db:"node_selector"`
@@ -75,7 +76,7 @@ func (p PoolSettings) Wire() apiv1.PoolSettings {
 	w := apiv1.PoolSettings{
 		Name: p.Name, Accelerator: p.Accelerator, MinReplicas: p.MinReplicas, MaxReplicas: p.MaxReplicas,
 		PollingIntervalSeconds: p.PollingIntervalSeconds, TargetQueueLength: p.TargetQueueLength,
-		BackfillMaxReplicas: p.BackfillMaxReplicas, Resources: apiv1.Resources(p.Resources), NodeSelector: p.NodeSelector,
+		BackfillMaxReplicas: p.BackfillMaxReplicas, WarmIdleSeconds: p.WarmIdleSeconds, Resources: apiv1.Resources(p.Resources), NodeSelector: p.NodeSelector,
 	}
 	if p.CronWindows != nil {
 		w.CronWindows = make([]apiv1.CronWindow, len(p.CronWindows))
@@ -97,7 +98,7 @@ func PoolSettingsFromWire(w apiv1.PoolSettings) PoolSettings {
 	p := PoolSettings{
 		Name: w.Name, Accelerator: w.Accelerator, MinReplicas: w.MinReplicas, MaxReplicas: w.MaxReplicas,
 		PollingIntervalSeconds: w.PollingIntervalSeconds, TargetQueueLength: w.TargetQueueLength,
-		BackfillMaxReplicas: w.BackfillMaxReplicas, Resources: Resources(w.Resources), NodeSelector: w.NodeSelector,
+		BackfillMaxReplicas: w.BackfillMaxReplicas, WarmIdleSeconds: w.WarmIdleSeconds, Resources: Resources(w.Resources), NodeSelector: w.NodeSelector,
 	}
 	if w.CronWindows != nil {
 		p.CronWindows = make([]CronWindow, len(w.CronWindows))
@@ -128,7 +129,7 @@ type Pool struct {
 func (p Pool) Shared() bool { return p.OrgID == nil }
 
 const poolColumns = `id, org_id, name, accelerator, min_replicas, max_replicas, polling_interval_seconds,
-	target_queue_length, backfill_max_replicas, cron_windows, resources, node_selector, tolerations,
+	target_queue_length, backfill_max_replicas, warm_idle_seconds, cron_windows, resources, node_selector, tolerations,
 	status, created_at, updated_at`
 
 func newPoolID() string {
@@ -142,12 +143,12 @@ func (s *Store) CreatePool(ctx context.Context, orgID uuid.UUID, set PoolSetting
 	rows, _ := s.pool.Query(ctx, `
 		INSERT INTO worker_pools (id, org_id, name, accelerator, min_replicas, max_replicas,
 			polling_interval_seconds, target_queue_length, backfill_max_replicas, cron_windows,
-			resources, node_selector, tolerations)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+			resources, node_selector, tolerations, warm_idle_seconds)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
 		RETURNING `+poolColumns,
 		newPoolID(), orgID, set.Name, set.Accelerator, set.MinReplicas, set.MaxReplicas,
 		set.PollingIntervalSeconds, set.TargetQueueLength, set.BackfillMaxReplicas, set.CronWindows,
-		set.Resources, set.NodeSelector, set.Tolerations)
+		set.Resources, set.NodeSelector, set.Tolerations, set.WarmIdleSeconds)
 	p, err := pgx.CollectExactlyOneRow(rows, pgx.RowToStructByName[Pool])
 	return p, mapErr(err, "pool")
 }
@@ -200,10 +201,12 @@ func (s *Store) UpdatePool(ctx context.Context, sc PoolScope, id string, edit fu
 		rows, _ = tx.Query(ctx, `
 			UPDATE worker_pools SET name = $2, accelerator = $3, min_replicas = $4, max_replicas = $5,
 				polling_interval_seconds = $6, target_queue_length = $7, backfill_max_replicas = $8,
-				cron_windows = $9, resources = $10, node_selector = $11, tolerations = $12, updated_at = now()
+				cron_windows = $9, resources = $10, node_selector = $11, tolerations = $12, warm_idle_seconds = $13,
+				updated_at = now()
 			WHERE id = $1 RETURNING `+poolColumns,
 			id, set.Name, set.Accelerator, set.MinReplicas, set.MaxReplicas, set.PollingIntervalSeconds,
-			set.TargetQueueLength, set.BackfillMaxReplicas, set.CronWindows, set.Resources, set.NodeSelector, set.Tolerations)
+			set.TargetQueueLength, set.BackfillMaxReplicas, set.CronWindows, set.Resources, set.NodeSelector, set.Tolerations,
+			set.WarmIdleSeconds)
 		out, err = pgx.CollectExactlyOneRow(rows, pgx.RowToStructByName[Pool])
 		return mapErr(err, "pool")
 	})

@@ -1,0 +1,1 @@
+ALTER TABLE worker_pools DROP COLUMN warm_idle_seconds;
