@@ -25,8 +25,8 @@ type Config struct {
 	// IdleWait, when longer than ClaimWait, keeps a pod of a pre-warmed
 	// pool waiting that long, one long poll after another (encodepod).
 	IdleWait time.Duration
-	FFmpeg      string        // ffmpeg binary
-	FFprobe     string        // ffprobe binary
+	FFmpeg   string // ffmpeg binary
+	FFprobe  string // ffprobe binary
 	// MaxInputBytes bounds a download (default 200 GiB).
 	MaxInputBytes int64
 	// UploadConcurrency is how many PUTs run at once (default 4).

@@ -69,8 +69,8 @@ type Env struct {
 	// pool waiting for work that long, one long poll of ClaimWait after
 	// another, instead of exiting after one: warm pods stay warm rather
 	// than being replaced every ClaimWait. Zero: one long poll.
-	IdleWait time.Duration
-	AllowHTTP   bool          // fetch plain http:// customer inputs (development only)
+	IdleWait  time.Duration
+	AllowHTTP bool // fetch plain http:// customer inputs (development only)
 	// EgressAllow is a comma-separated list of CIDRs customer inputs may
 	// come from although not public (tests and development only). The
 	// encoder parses it with its SSRF guard (internal/netguard).
