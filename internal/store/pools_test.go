@@ -23,6 +23,7 @@ func validSettings() store.PoolSettings {
 		PollingIntervalSeconds: 15,
 		TargetQueueLength:      2,
 		BackfillMaxReplicas:    4,
+		WarmIdleSeconds:        240,
 		CronWindows: []store.CronWindow{
 			{Timezone: "Europe/Paris", Start: "55 7 * * 1-5", End: "0 20 * * MON-FRI", DesiredReplicas: 4},
 		},
@@ -58,6 +59,8 @@ func TestPoolSettingsValidate(t *testing.T) {
 		"cron start equals end":        {mutate: func(p *store.PoolSettings) { p.CronWindows[0].End = p.CronWindows[0].Start }, fields: []string{"cron_windows[0].end"}},
 		"cron start equals end spaced": {mutate: func(p *store.PoolSettings) { p.CronWindows[0].End = " 55  7 * * 1-5" }, fields: []string{"cron_windows[0].end"}},
 		"cron start and end both bad":  {mutate: func(p *store.PoolSettings) { p.CronWindows[0].Start, p.CronWindows[0].End = "x", "x" }, fields: []string{"cron_windows[0].end", "cron_windows[0].start"}},
+		"warm idle below 20 s":         {mutate: func(p *store.PoolSettings) { p.WarmIdleSeconds = 19 }, fields: []string{"warm_idle_seconds"}},
+		"warm idle above an hour":      {mutate: func(p *store.PoolSettings) { p.WarmIdleSeconds = 3601 }, fields: []string{"warm_idle_seconds"}},
 		"cron timezone unknown":        {mutate: func(p *store.PoolSettings) { p.CronWindows[0].Timezone = "Mars/Olympus" }, fields: []string{"cron_windows[0].timezone"}},
 		"cron timezone empty":          {mutate: func(p *store.PoolSettings) { p.CronWindows[0].Timezone = "" }, fields: []string{"cron_windows[0].timezone"}},
 		"cron desired above max":       {mutate: func(p *store.PoolSettings) { p.CronWindows[0].DesiredReplicas = 9 }, fields: []string{"cron_windows[0].desired_replicas"}},
