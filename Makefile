@@ -102,6 +102,11 @@ test-e2e: deps tools k8s-e2e-tools ## Run the end-to-end test: REST → KEDA →
 	VERSITYGW=$(VERSITYGW) KUBEBUILDER_ASSETS=$(K8S_ASSETS) KEDA_OPERATOR=$(KEDA_OPERATOR) \
 		scripts/with-services.sh $(GO) test -race -count=1 -tags e2e -timeout 30m -v ./e2e/
 
+.PHONY: bench-warm
+bench-warm: deps tools k8s-e2e-tools ## Measure pod starts per minute of a 10-pod warm pool (warm_idle_seconds 20 vs 300) on the end-to-end rig, about 3 minutes
+	VERSITYGW=$(VERSITYGW) KUBEBUILDER_ASSETS=$(K8S_ASSETS) KEDA_OPERATOR=$(KEDA_OPERATOR) \
+		scripts/with-services.sh $(GO) test -count=1 -tags "e2e warmbench" -timeout 20m -v -run TestWarmPoolPodStarts ./e2e/
+
 # Go fuzz targets of the hostile-input surface (docs/security.md). Their
 # seed corpora run in every `make test`; this also fuzzes each briefly.
 FUZZ_TIME ?= 10s
@@ -133,7 +138,7 @@ $(GOLANGCI_LINT):
 lint: $(GOLANGCI_LINT) ## gofmt, go vet and golangci-lint (.golangci.yaml); CI runs it
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }
 	$(GO) vet ./...
-	$(GO) vet -tags e2e ./e2e/
+	$(GO) vet -tags "e2e warmbench" ./e2e/
 	cd tools/processnode && $(GO) vet ./...
 	cd tools/openapi && $(GO) vet ./...
 	$(GOLANGCI_LINT) run ./...
