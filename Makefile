@@ -148,11 +148,35 @@ $(NETPOL):
 	cd tools/node/netpol && CGO_ENABLED=0 $(NODE_BUILD) -o $@.tmp sigs.k8s.io/kube-network-policies/cmd
 	mv $@.tmp $@
 
-NODE_TOOLS := $(RUNC) $(CONTAINERD_DIR)/containerd $(CONTAINERD_DIR)/ctr $(CONTAINERD_DIR)/containerd-shim-runc-v2 \
+# The pod sandbox image, built here (no registry is reachable): a static
+# program packed into an OCI archive for `ctr images import`. Its tag is a
+# hash of the program's source, so a change builds a new image.
+PAUSE_SRC     := internal/testenv/node/pause/main.go
+PAUSE_TAG     := $(shell sha256sum $(PAUSE_SRC) | cut -c1-12)
+PAUSE_IMAGE   := localhost/mpegflow/pause:$(PAUSE_TAG)
+PAUSE_ARCHIVE := $(NODE_CACHE)/pause-$(PAUSE_TAG)/pause.oci.tar
+
+$(PAUSE_ARCHIVE):
+	@mkdir -p $(@D)
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w" -o $(@D)/pause ./internal/testenv/node/pause
+	$(GO) run ./internal/testenv/node/imagearchive -name $(PAUSE_IMAGE) -path /pause -exe $(@D)/pause -o $@.tmp
+	mv $@.tmp $@
+
+.PHONY: pause-image
+pause-image: $(PAUSE_ARCHIVE) ## Build the pod sandbox (pause) image as an OCI archive in $(CACHE)/node
+
+NODE_TOOLS := $(PAUSE_ARCHIVE) $(RUNC) $(CONTAINERD_DIR)/containerd $(CONTAINERD_DIR)/ctr $(CONTAINERD_DIR)/containerd-shim-runc-v2 \
 	$(K8S_ASSETS)/kubelet $(K8S_ASSETS)/kube-proxy $(K8S_ASSETS)/kube-controller-manager $(COREDNS) $(NETPOL)
 
 .PHONY: node-tools
 node-tools: $(NODE_TOOLS) ## Build the cluster tier's node (runc, containerd, kubelet, kube-proxy, CoreDNS, kube-network-policies) into $(CACHE), cached by version
+
+# The cluster tier's own tests (build tag cluster): not part of `make test`.
+.PHONY: test-cluster
+test-cluster: node-tools ## Run the cluster tier's tests (tag cluster): containerd + runc run the local pause image
+	MPEGFLOW_NODE_RUNC=$(RUNC) MPEGFLOW_NODE_CONTAINERD_DIR=$(CONTAINERD_DIR) \
+	MPEGFLOW_NODE_PAUSE_ARCHIVE=$(PAUSE_ARCHIVE) MPEGFLOW_NODE_PAUSE_IMAGE=$(PAUSE_IMAGE) \
+		$(GO) test -tags cluster -count=1 -v ./internal/testenv/node/
 
 # KEDA's own operator for the scaling tests (operator/keda_test.go), at the
 # version go.mod pins, built from the module proxy with KEDA's own go.mod
@@ -212,6 +236,7 @@ lint: $(GOLANGCI_LINT) ## gofmt, go vet and golangci-lint (.golangci.yaml); CI r
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }
 	$(GO) vet ./...
 	$(GO) vet -tags e2e ./e2e/
+	$(GO) vet -tags cluster ./internal/testenv/node/
 	cd tools/processnode && $(GO) vet ./...
 	cd tools/openapi && $(GO) vet ./...
 	$(GOLANGCI_LINT) run ./...
