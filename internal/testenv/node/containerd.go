@@ -126,19 +126,23 @@ func tomlValue(v any) (string, error) {
 	return string(bytes.TrimSuffix(buf.Bytes(), []byte("\n"))), nil
 }
 
-// containerdTemplate is containerd 2.x's configuration (version 3). The
-// plugin names and keys are those of containerd v2.4
-// (internal/cri/config/config.go in its module).
+// containerdTemplate is containerd v2.4's configuration (version 4: an
+// older version is migrated on every start, with a warning). The plugin
+// names and keys are those of `containerd config default` at v2.4.2.
 var containerdTemplate = template.Must(template.New("containerd.toml").Funcs(template.FuncMap{"toml": tomlValue}).Parse(`# One test node's containerd, written by internal/testenv/node
 # (docs/design/0016-cluster-tier.md).
-version = 3
+version = 4
 root = {{toml .Root}}
 state = {{toml .State}}
+# No drop-in files (such as /etc/containerd/conf.d): this node is this file.
+imports = []
 
-[grpc]
+# Version 4 keeps the servers' addresses in their plugins; each defaults to a
+# host-wide path under /run/containerd.
+[plugins."io.containerd.server.v1.grpc"]
   address = {{toml .Address}}
 
-[ttrpc]
+[plugins."io.containerd.server.v1.ttrpc"]
   address = {{toml .TTRPCAddress}}
 
 [plugins."io.containerd.internal.v1.opt"]
