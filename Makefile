@@ -173,8 +173,8 @@ node-tools: $(NODE_TOOLS) ## Build the cluster tier's node (runc, containerd, ku
 
 # The cluster tier's own tests (build tag cluster): not part of `make test`.
 .PHONY: test-cluster
-test-cluster: node-tools ## Run the cluster tier's tests (tag cluster): containerd + runc run the local pause image
-	MPEGFLOW_NODE_RUNC=$(RUNC) MPEGFLOW_NODE_CONTAINERD_DIR=$(CONTAINERD_DIR) \
+test-cluster: node-tools ## Run the cluster tier's tests (tag cluster): containerd + runc run the pause image, the kubelet a static pod
+	MPEGFLOW_NODE_RUNC=$(RUNC) MPEGFLOW_NODE_CONTAINERD_DIR=$(CONTAINERD_DIR) MPEGFLOW_NODE_KUBELET=$(K8S_ASSETS)/kubelet \
 	MPEGFLOW_NODE_PAUSE_ARCHIVE=$(PAUSE_ARCHIVE) MPEGFLOW_NODE_PAUSE_IMAGE=$(PAUSE_IMAGE) \
 		$(GO) test -tags cluster -count=1 -v ./internal/testenv/node/
 

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"strings"
 	"syscall"
 	"testing"
@@ -52,11 +53,16 @@ type containerd struct {
 	log    string
 }
 
-// ctr runs ctr against this containerd and returns its combined output.
+// ctr runs ctr against this containerd and returns its standard output
+// (its standard error carries warnings, such as cgroup v1's deprecation
+// on this host, that are no part of an answer).
 func (c *containerd) ctr(ctx context.Context, args ...string) (string, error) {
-	out, err := exec.CommandContext(ctx, c.ctrBin, append([]string{"--address", c.Address}, args...)...).CombinedOutput()
+	var stderr bytes.Buffer
+	cmd := exec.CommandContext(ctx, c.ctrBin, append([]string{"--address", c.Address}, args...)...)
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
 	if err != nil {
-		return string(out), fmt.Errorf("ctr %s: %w: %s", strings.Join(args, " "), err, out)
+		return string(out), fmt.Errorf("ctr %s: %w: %s", strings.Join(args, " "), err, stderr.Bytes())
 	}
 	return string(out), nil
 }
@@ -68,6 +74,84 @@ func (c *containerd) logTail() string {
 		b = b[len(b)-4000:]
 	}
 	return string(b)
+}
+
+// unmountUnder detaches every mount below dir, deepest first: the kubelet
+// bind-mounts its root directory onto itself, and a sandbox whose pod was
+// not stopped through CRI keeps its /dev/shm mount.
+func unmountUnder(t *testing.T, dir string) {
+	b, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		t.Errorf("read mountinfo: %v", err)
+		return
+	}
+	var points []string
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(line); len(f) > 4 && strings.HasPrefix(f[4], dir+"/") {
+			points = append(points, f[4])
+		}
+	}
+	sort.Slice(points, func(i, j int) bool { return len(points[i]) > len(points[j]) })
+	for _, p := range points {
+		if err := syscall.Unmount(p, syscall.MNT_DETACH); err != nil {
+			t.Errorf("unmount %s: %v", p, err)
+		}
+	}
+}
+
+// killTasks kills and deletes whatever task a failed test left in the
+// k8s.io namespace, so that no shim or container outlives containerd.
+func (c *containerd) killTasks(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), containerdStopTimeout)
+	defer cancel()
+	out, err := c.ctr(ctx, "--namespace", "k8s.io", "tasks", "list", "--quiet")
+	if err != nil {
+		return // containerd is gone: nothing to ask
+	}
+	for _, id := range strings.Fields(out) {
+		t.Logf("killing task %s left behind", id)
+		_, _ = c.ctr(ctx, "--namespace", "k8s.io", "tasks", "kill", "--all", "--signal", "SIGKILL", id)
+		_, _ = c.ctr(ctx, "--namespace", "k8s.io", "tasks", "delete", "--force", id)
+	}
+}
+
+// taskStatus is the status ctr reports for a task ("RUNNING", "STOPPED"),
+// or "" when there is no such task.
+func (c *containerd) taskStatus(ctx context.Context, id string) string {
+	out, err := c.ctr(ctx, "--namespace", "k8s.io", "tasks", "list")
+	if err != nil {
+		return ""
+	}
+	for _, line := range strings.Split(out, "\n") {
+		if f := strings.Fields(line); len(f) == 3 && f[0] == id {
+			return f[2]
+		}
+	}
+	return ""
+}
+
+// importPause imports the pause archive where CRI looks for the sandbox
+// image (the k8s.io namespace) and checks it arrived under its name.
+func (c *containerd) importPause(ctx context.Context, t *testing.T, archive, image string) {
+	t.Helper()
+	_, err := c.ctr(ctx, "--namespace", "k8s.io", "images", "import", archive)
+	require.NoError(t, err)
+	images, err := c.ctr(ctx, "--namespace", "k8s.io", "images", "list", "--quiet")
+	require.NoError(t, err)
+	require.Contains(t, strings.Fields(images), image, "the archive must import under the name the sandbox is pinned to")
+}
+
+// eventually polls cond every 200 ms until it holds, failing the test with
+// what() after timeout.
+func eventually(t *testing.T, timeout time.Duration, cond func() bool, what func() string) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("not within %s: %s", timeout, what())
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 }
 
 // startContainerd starts containerd from binDir with a configuration of
@@ -91,6 +175,7 @@ func startContainerd(t *testing.T, binDir, runc, sandboxImage string) *container
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
 	t.Cleanup(func() {
+		c.killTasks(t)
 		_ = cmd.Process.Signal(syscall.SIGTERM)
 		select {
 		case <-exited:
@@ -105,6 +190,7 @@ func startContainerd(t *testing.T, binDir, runc, sandboxImage string) *container
 			t.Logf("left %s in place for a look", dir)
 			return
 		}
+		unmountUnder(t, dir)
 		if err := os.RemoveAll(dir); err != nil {
 			t.Errorf("remove the node's directory (a mount left behind?): %v", err)
 		}
@@ -142,12 +228,7 @@ func TestContainerdRunsPause(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(t.Context(), 2*containerTimeout)
 	defer cancel()
-	// The CRI plugin looks for the sandbox image in the k8s.io namespace.
-	_, err := c.ctr(ctx, "--namespace", "k8s.io", "images", "import", archive)
-	require.NoError(t, err)
-	images, err := c.ctr(ctx, "--namespace", "k8s.io", "images", "list", "--quiet")
-	require.NoError(t, err)
-	require.Contains(t, strings.Fields(images), image, "the archive must import under the name the sandbox is pinned to")
+	c.importPause(ctx, t, archive, image)
 
 	const id = "mpegflow-pause"
 	var runOut bytes.Buffer
@@ -158,43 +239,30 @@ func TestContainerdRunsPause(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- run.Wait() }()
 
-	running := func() bool {
-		out, err := c.ctr(ctx, "--namespace", "k8s.io", "tasks", "list")
-		if err != nil {
-			return false
-		}
-		for _, line := range strings.Split(out, "\n") {
-			if f := strings.Fields(line); len(f) == 3 && f[0] == id && f[2] == "RUNNING" {
-				return true
-			}
-		}
-		return false
-	}
-	deadline := time.NewTimer(containerTimeout)
-	defer deadline.Stop()
-	tick := time.NewTicker(200 * time.Millisecond)
-	defer tick.Stop()
-	for !running() {
+	eventually(t, containerTimeout, func() bool { return c.taskStatus(ctx, id) == "RUNNING" },
+		func() string { return fmt.Sprintf("task %s running; ctr run says:\n%s", id, runOut.String()) })
+
+	// RUNNING means runc started the process, not that the Go runtime in it
+	// has installed its handler yet; until then SIGTERM to a PID 1 is
+	// dropped. So the signal is repeated until the task exits: a program
+	// that never handles it still never exits, and the test fails.
+	deadline := time.After(containerTimeout)
+	for {
+		_, err := c.ctr(ctx, "--namespace", "k8s.io", "tasks", "kill", "--signal", "SIGTERM", id)
+		require.NoError(t, err)
 		select {
 		case err := <-done:
-			t.Fatalf("ctr run ended before the task ran: %v\n%s", err, runOut.String())
-		case <-deadline.C:
-			t.Fatalf("task %s not running within %s; ctr run says:\n%s", id, containerTimeout, runOut.String())
-		case <-tick.C:
+			var exit *exec.ExitError
+			if errors.As(err, &exit) {
+				t.Fatalf("the pause container exited %d after SIGTERM, want 0:\n%s", exit.ExitCode(), runOut.String())
+			}
+			require.NoError(t, err, runOut.String())
+		case <-deadline:
+			t.Fatalf("the pause container did not exit within %s of SIGTERM:\n%s", containerTimeout, runOut.String())
+		case <-time.After(time.Second):
+			continue
 		}
-	}
-
-	_, err = c.ctr(ctx, "--namespace", "k8s.io", "tasks", "kill", "--signal", "SIGTERM", id)
-	require.NoError(t, err)
-	select {
-	case err := <-done:
-		var exit *exec.ExitError
-		if errors.As(err, &exit) {
-			t.Fatalf("the pause container exited %d after SIGTERM, want 0:\n%s", exit.ExitCode(), runOut.String())
-		}
-		require.NoError(t, err, runOut.String())
-	case <-time.After(containerTimeout):
-		t.Fatalf("the pause container did not exit within %s of SIGTERM:\n%s", containerTimeout, runOut.String())
+		break
 	}
 	containers, err := c.ctr(ctx, "--namespace", "k8s.io", "containers", "list", "--quiet")
 	require.NoError(t, err)
