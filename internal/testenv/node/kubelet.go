@@ -77,7 +77,7 @@ func WriteKubeletConfig(cfg KubeletConfig) (Kubelet, error) {
 		// containerd runs runc with cgroupfs (no systemd here); both must agree.
 		"cgroupDriver": "cgroupfs",
 		// The host is cgroup v1 (v2 only at /sys/fs/cgroup/unified); the
-		// kubelet refuses v1 unless told otherwise since 1.35.
+		// kubelet refuses v1 unless told otherwise (failCgroupV1 defaults to true).
 		"failCgroupV1": false,
 		// Belt and braces: the kubelet refuses to start when swap is on.
 		"failSwapOn": false,
