@@ -54,15 +54,15 @@ type Containerd struct {
 func (c ContainerdConfig) validate() error {
 	var errs []error
 	if !filepath.IsAbs(c.Dir) {
-		errs = append(errs, fmt.Errorf("Dir %q must be an absolute path", c.Dir))
+		errs = append(errs, fmt.Errorf("dir %q must be an absolute path", c.Dir))
 	} else if sock := filepath.Join(c.Dir, "containerd.sock.ttrpc"); len(sock) > maxSocketPath {
-		errs = append(errs, fmt.Errorf("Dir %q is too long for containerd's sockets (%s is %d bytes, the limit is %d): use a shorter temporary directory", c.Dir, sock, len(sock), maxSocketPath))
+		errs = append(errs, fmt.Errorf("dir %q is too long for containerd's sockets (%s is %d bytes, the limit is %d): use a shorter temporary directory", c.Dir, sock, len(sock), maxSocketPath))
 	}
 	if !filepath.IsAbs(c.Runc) {
-		errs = append(errs, fmt.Errorf("Runc %q must be an absolute path (run `make node-tools`)", c.Runc))
+		errs = append(errs, fmt.Errorf("runc path %q must be an absolute path (run `make node-tools`)", c.Runc))
 	}
 	if c.SandboxImage == "" {
-		errs = append(errs, errors.New("SandboxImage is required (the local pause image: `make pause-image`)"))
+		errs = append(errs, errors.New("a sandbox image is required (the local pause image: `make pause-image`)"))
 	}
 	return errors.Join(errs...)
 }

@@ -39,14 +39,17 @@ type Kubelet struct {
 func (c KubeletConfig) validate() error {
 	var errs []error
 	if !filepath.IsAbs(c.Dir) {
-		errs = append(errs, fmt.Errorf("Dir %q must be an absolute path", c.Dir))
+		errs = append(errs, fmt.Errorf("dir %q must be an absolute path", c.Dir))
 	}
 	if !filepath.IsAbs(c.ContainerdAddress) {
-		errs = append(errs, fmt.Errorf("ContainerdAddress %q must be an absolute socket path", c.ContainerdAddress))
+		errs = append(errs, fmt.Errorf("containerd address %q must be an absolute socket path", c.ContainerdAddress))
 	}
-	for name, p := range map[string]int{"Port": c.Port, "HealthzPort": c.HealthzPort} {
-		if p <= 0 || p > 65535 {
-			errs = append(errs, fmt.Errorf("%s %d is not a port", name, p))
+	for _, p := range []struct {
+		name string
+		port int
+	}{{"port", c.Port}, {"healthz port", c.HealthzPort}} {
+		if p.port <= 0 || p.port > 65535 {
+			errs = append(errs, fmt.Errorf("%s %d is not a port", p.name, p.port))
 		}
 	}
 	return errors.Join(errs...)
