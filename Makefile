@@ -83,7 +83,8 @@ k8s-e2e-tools: k8s-tools $(K8S_ASSETS)/kube-controller-manager $(K8S_ASSETS)/kub
 # dependency versions that upstream's go.mod names. Each binary is written to
 # .tmp and renamed, under a directory named by its version: a warm cache
 # builds nothing. Builds run at nice 10 with -p 1 so that the machine's other
-# work keeps its CPU; cold, this is well over an hour on two cores.
+# work keeps its CPU. Cold (empty build cache): about 18 minutes on two
+# cores at load 2 to 7 (docs/benchmarks.md); far longer on a busy machine.
 NODE_CACHE := $(CACHE)/node
 NODE_BUILD := nice -n 10 $(GO) build -p 1 -trimpath
 K8S_LDFLAGS := -X k8s.io/component-base/version.gitVersion=$(K8S_VERSION) \
