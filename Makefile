@@ -76,6 +76,109 @@ k8s-tools: $(K8S_ASSETS)/kube-apiserver $(K8S_ASSETS)/etcd ## Build kube-apiserv
 .PHONY: k8s-e2e-tools
 k8s-e2e-tools: k8s-tools $(K8S_ASSETS)/kube-controller-manager $(K8S_ASSETS)/kube-scheduler ## Build kube-controller-manager and kube-scheduler for the end-to-end rig, cached by version
 
+# The real node for the cluster tier (docs/design/0016-cluster-tier.md):
+# kubelet and kube-proxy from tools/k8s (the apiserver's Kubernetes version,
+# cached beside it), and runc, containerd, CoreDNS and kube-network-policies
+# each from its own module under tools/node, which resolves to exactly the
+# dependency versions that upstream's go.mod names. Each binary is written to
+# .tmp and renamed, under a directory named by its version: a warm cache
+# builds nothing. Builds run at nice 10 with -p 1 so that the machine's other
+# work keeps its CPU. Cold (empty build cache): about 18 minutes on two
+# cores at load 2 to 7 (docs/benchmarks.md); far longer on a busy machine.
+NODE_CACHE := $(CACHE)/node
+NODE_BUILD := nice -n 10 $(GO) build -p 1 -trimpath
+K8S_LDFLAGS := -X k8s.io/component-base/version.gitVersion=$(K8S_VERSION) \
+	-X k8s.io/component-base/version.gitMajor=$(word 1,$(subst ., ,$(K8S_VERSION:v%=%))) \
+	-X k8s.io/component-base/version.gitMinor=$(word 2,$(subst ., ,$(K8S_VERSION:v%=%))) \
+	-X k8s.io/component-base/version.gitTreeState=clean
+
+$(K8S_ASSETS)/kubelet:
+	@mkdir -p $(K8S_ASSETS)
+	cd tools/k8s && $(NODE_BUILD) -ldflags "$(K8S_LDFLAGS)" -o $@.tmp k8s.io/kubernetes/cmd/kubelet
+	mv $@.tmp $@
+
+$(K8S_ASSETS)/kube-proxy:
+	@mkdir -p $(K8S_ASSETS)
+	cd tools/k8s && $(NODE_BUILD) -ldflags "$(K8S_LDFLAGS)" -o $@.tmp k8s.io/kubernetes/cmd/kube-proxy
+	mv $@.tmp $@
+
+# runc with seccomp needs cgo and libseccomp's headers (scripts/node-deps.sh).
+RUNC_VERSION := $(shell awk '$$1=="github.com/opencontainers/runc"{print $$2; exit}' tools/node/runc/go.mod)
+RUNC         := $(NODE_CACHE)/runc-$(RUNC_VERSION)/runc
+
+$(RUNC):
+	scripts/node-deps.sh
+	@mkdir -p $(@D)
+	cd tools/node/runc && CGO_ENABLED=1 $(NODE_BUILD) -tags seccomp \
+		-ldflags "-X main.version=$(RUNC_VERSION:v%=%)" -o $@.tmp github.com/opencontainers/runc
+	mv $@.tmp $@
+
+# containerd with its CRI plugin (built in unless no_cri), without btrfs
+# (no headers here, and the tier uses overlayfs); the shim is static and
+# without gRPC, as containerd's own Makefile builds it.
+CONTAINERD_VERSION := $(shell awk '$$1=="github.com/containerd/containerd/v2"{print $$2; exit}' tools/node/containerd/go.mod)
+CONTAINERD_DIR     := $(NODE_CACHE)/containerd-$(CONTAINERD_VERSION)
+CONTAINERD_PKG     := github.com/containerd/containerd/v2
+CONTAINERD_LDFLAGS := -X $(CONTAINERD_PKG)/version.Version=$(CONTAINERD_VERSION) -X $(CONTAINERD_PKG)/version.Package=$(CONTAINERD_PKG)
+
+$(CONTAINERD_DIR)/containerd $(CONTAINERD_DIR)/ctr: $(CONTAINERD_DIR)/%:
+	@mkdir -p $(@D)
+	cd tools/node/containerd && $(NODE_BUILD) -tags "urfave_cli_no_docs no_btrfs" \
+		-ldflags "$(CONTAINERD_LDFLAGS)" -o $@.tmp $(CONTAINERD_PKG)/cmd/$*
+	mv $@.tmp $@
+
+$(CONTAINERD_DIR)/containerd-shim-runc-v2:
+	@mkdir -p $(@D)
+	cd tools/node/containerd && CGO_ENABLED=0 $(NODE_BUILD) -tags "urfave_cli_no_docs no_grpc" \
+		-ldflags "$(CONTAINERD_LDFLAGS)" -o $@.tmp $(CONTAINERD_PKG)/cmd/containerd-shim-runc-v2
+	mv $@.tmp $@
+
+COREDNS_VERSION := $(shell awk '$$1=="github.com/coredns/coredns"{print $$2; exit}' tools/node/coredns/go.mod)
+COREDNS         := $(NODE_CACHE)/coredns-$(COREDNS_VERSION)/coredns
+
+$(COREDNS):
+	@mkdir -p $(@D)
+	cd tools/node/coredns && CGO_ENABLED=0 $(NODE_BUILD) -o $@.tmp github.com/coredns/coredns
+	mv $@.tmp $@
+
+NETPOL_VERSION := $(shell awk '$$1=="sigs.k8s.io/kube-network-policies"{print $$2; exit}' tools/node/netpol/go.mod)
+NETPOL         := $(NODE_CACHE)/kube-network-policies-$(NETPOL_VERSION)/kube-network-policies
+
+$(NETPOL):
+	@mkdir -p $(@D)
+	cd tools/node/netpol && CGO_ENABLED=0 $(NODE_BUILD) -o $@.tmp sigs.k8s.io/kube-network-policies/cmd
+	mv $@.tmp $@
+
+# The pod sandbox image, built here (no registry is reachable): a static
+# program packed into an OCI archive for `ctr images import`. Its tag is a
+# hash of the program's source, so a change builds a new image.
+PAUSE_SRC     := internal/testenv/node/pause/main.go
+PAUSE_TAG     := $(shell sha256sum $(PAUSE_SRC) | cut -c1-12)
+PAUSE_IMAGE   := localhost/mpegflow/pause:$(PAUSE_TAG)
+PAUSE_ARCHIVE := $(NODE_CACHE)/pause-$(PAUSE_TAG)/pause.oci.tar
+
+$(PAUSE_ARCHIVE):
+	@mkdir -p $(@D)
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w" -o $(@D)/pause ./internal/testenv/node/pause
+	$(GO) run ./internal/testenv/node/imagearchive -name $(PAUSE_IMAGE) -path /pause -exe $(@D)/pause -o $@.tmp
+	mv $@.tmp $@
+
+.PHONY: pause-image
+pause-image: $(PAUSE_ARCHIVE) ## Build the pod sandbox (pause) image as an OCI archive in $(CACHE)/node
+
+NODE_TOOLS := $(PAUSE_ARCHIVE) $(RUNC) $(CONTAINERD_DIR)/containerd $(CONTAINERD_DIR)/ctr $(CONTAINERD_DIR)/containerd-shim-runc-v2 \
+	$(K8S_ASSETS)/kubelet $(K8S_ASSETS)/kube-proxy $(K8S_ASSETS)/kube-controller-manager $(COREDNS) $(NETPOL)
+
+.PHONY: node-tools
+node-tools: $(NODE_TOOLS) ## Build the cluster tier's node (runc, containerd, kubelet, kube-proxy, CoreDNS, kube-network-policies) into $(CACHE), cached by version
+
+# The cluster tier's own tests (build tag cluster): not part of `make test`.
+.PHONY: test-cluster
+test-cluster: node-tools ## Run the cluster tier's tests (tag cluster): containerd + runc run the pause image, the kubelet a static pod
+	MPEGFLOW_NODE_RUNC=$(RUNC) MPEGFLOW_NODE_CONTAINERD_DIR=$(CONTAINERD_DIR) MPEGFLOW_NODE_KUBELET=$(K8S_ASSETS)/kubelet \
+	MPEGFLOW_NODE_PAUSE_ARCHIVE=$(PAUSE_ARCHIVE) MPEGFLOW_NODE_PAUSE_IMAGE=$(PAUSE_IMAGE) \
+		$(GO) test -tags cluster -count=1 -v ./internal/testenv/node/
+
 # KEDA's own operator for the scaling tests (operator/keda_test.go), at the
 # version go.mod pins, built from the module proxy with KEDA's own go.mod
 # (scripts/build-keda.sh) and cached by version. Cold: about 12 minutes on
@@ -139,6 +242,7 @@ lint: $(GOLANGCI_LINT) ## gofmt, go vet and golangci-lint (.golangci.yaml); CI r
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }
 	$(GO) vet ./...
 	$(GO) vet -tags "e2e warmbench" ./e2e/
+	$(GO) vet -tags cluster ./internal/testenv/node/
 	cd tools/processnode && $(GO) vet ./...
 	cd tools/openapi && $(GO) vet ./...
 	$(GOLANGCI_LINT) run ./...
