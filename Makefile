@@ -102,12 +102,12 @@ $(K8S_ASSETS)/kube-proxy:
 	cd tools/k8s && $(NODE_BUILD) -ldflags "$(K8S_LDFLAGS)" -o $@.tmp k8s.io/kubernetes/cmd/kube-proxy
 	mv $@.tmp $@
 
-# runc with seccomp needs cgo and libseccomp's headers (scripts/node-deps.sh).
+# runc with seccomp needs cgo and libseccomp's headers (scripts/deps.sh node).
 RUNC_VERSION := $(shell awk '$$1=="github.com/opencontainers/runc"{print $$2; exit}' tools/node/runc/go.mod)
 RUNC         := $(NODE_CACHE)/runc-$(RUNC_VERSION)/runc
 
 $(RUNC):
-	scripts/node-deps.sh
+	scripts/deps.sh node
 	@mkdir -p $(@D)
 	cd tools/node/runc && CGO_ENABLED=1 $(NODE_BUILD) -tags seccomp \
 		-ldflags "-X main.version=$(RUNC_VERSION:v%=%)" -o $@.tmp github.com/opencontainers/runc

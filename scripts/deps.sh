@@ -10,6 +10,10 @@
 # which runs containers on hosts with hybrid cgroups (v1 plus a cgroup2
 # mount), where Debian's crun 1.8 is reported to refuse.
 #
+# `deps.sh node` installs what building the cluster tier's node needs (make
+# node-tools): a C toolchain and libseccomp's headers, since runc is built
+# with cgo and the seccomp build tag, as its releases are.
+#
 # It is idempotent: when everything is already present it changes nothing and
 # does not touch the network. It runs as root, or as a user with sudo.
 set -euo pipefail
@@ -27,6 +31,16 @@ have_initdb() {
 
 missing_packages() {
 	local -a pkgs=()
+	if [[ $profile == node ]]; then
+		have gcc || pkgs+=(gcc)
+		have pkg-config || pkgs+=(pkg-config)
+		[[ -e /usr/include/stdio.h ]] || pkgs+=(libc6-dev)
+		pkg-config --exists libseccomp 2>/dev/null || pkgs+=(libseccomp-dev)
+		if ((${#pkgs[@]} > 0)); then
+			printf '%s\n' "${pkgs[@]}"
+		fi
+		return 0
+	fi
 	if [[ $profile == images ]]; then
 		have podman || pkgs+=(podman)
 		have buildah || pkgs+=(buildah)
@@ -57,8 +71,9 @@ main() {
 	case ${1:-} in
 	'') ;;
 	images) profile=images ;;
+	node) profile=node ;;
 	*)
-		log "unknown profile '$1': run deps.sh for the test packages or deps.sh images for the image builders"
+		log "unknown profile '$1': run deps.sh for the test packages, deps.sh images for the image builders or deps.sh node for the node tools"
 		return 2
 		;;
 	esac
@@ -67,6 +82,8 @@ main() {
 	if ((${#missing[@]} == 0)); then
 		if [[ $profile == images ]]; then
 			log "all image builders present (podman, buildah, mmdebstrap, runc); nothing to do"
+		elif [[ $profile == node ]]; then
+			log "all node build dependencies present (gcc, pkg-config, libseccomp-dev); nothing to do"
 		else
 			log "all dependencies present (postgresql, redis, ffmpeg, protoc); nothing to do"
 		fi
@@ -77,6 +94,8 @@ main() {
 		log "this is not an apt-based system; install these with your package manager and re-run:"
 		if [[ $profile == images ]]; then
 			log "  podman, buildah, mmdebstrap, runc"
+		elif [[ $profile == node ]]; then
+			log "  a C compiler, pkg-config and libseccomp's development files"
 		else
 			log "  PostgreSQL server (initdb, pg_ctl, psql), redis-server + redis-cli, ffmpeg + ffprobe, protoc"
 		fi
