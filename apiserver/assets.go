@@ -87,8 +87,8 @@ func (s *Server) getAsset(c *fiber.Ctx) error {
 	if err != nil {
 		return notFoundOr(err, "asset")
 	}
-	if err := s.scopes.Own(a.OrgID).CheckObject(objscope.Ref{Bucket: s.objects.Bucket(), Key: a.ObjectKey}); err != nil {
-		return fmt.Errorf("asset %s not presigned, its stored key is outside the organization's storage (was the row changed by hand?): %w", a.ID, err)
+	if err := s.assetInScope(a, "not presigned"); err != nil {
+		return err
 	}
 	down, err := s.objects.PresignGet(c.UserContext(), a.ObjectKey)
 	if err != nil {
@@ -107,8 +107,8 @@ func (s *Server) deleteAsset(c *fiber.Ctx) error {
 	if err != nil {
 		return notFoundOr(err, "asset")
 	}
-	if err := s.scopes.Own(a.OrgID).CheckObject(objscope.Ref{Bucket: s.objects.Bucket(), Key: a.ObjectKey}); err != nil {
-		return fmt.Errorf("asset %s not deleted, its stored key is outside the organization's storage (was the row changed by hand?): %w", a.ID, err)
+	if err := s.assetInScope(a, "not deleted"); err != nil {
+		return err
 	}
 	// Storage first, outside any transaction: if it refuses, the asset
 	// stays whole and the request can be repeated.
@@ -127,4 +127,14 @@ func (s *Server) deleteAsset(c *fiber.Ctx) error {
 		return notFoundOr(err, "asset")
 	}
 	return c.SendStatus(fiber.StatusNoContent)
+}
+
+// assetInScope checks, before storage is touched for an asset, that its
+// stored key lies inside its organization's storage; refused says what was
+// not done (a row changed behind the API is never acted on).
+func (s *Server) assetInScope(a store.Asset, refused string) error {
+	if err := s.scopes.Own(a.OrgID).CheckObject(objscope.Ref{Bucket: s.objects.Bucket(), Key: a.ObjectKey}); err != nil {
+		return fmt.Errorf("asset %s %s, its stored key is outside the organization's storage (was the row changed by hand?): %w", a.ID, refused, err)
+	}
+	return nil
 }

@@ -13,7 +13,6 @@ import (
 	"github.com/google/uuid"
 
 	apiv1 "github.com/mpegflow/mpegflow/api/v1"
-	"github.com/mpegflow/mpegflow/internal/objscope"
 	"github.com/mpegflow/mpegflow/internal/objstore"
 	"github.com/mpegflow/mpegflow/internal/store"
 	"github.com/mpegflow/mpegflow/internal/validation"
@@ -119,8 +118,8 @@ func (s *Server) uploadingAsset(c *fiber.Ctx) (store.Asset, error) {
 		}
 		return store.Asset{}, problem(fiber.StatusConflict, "upload-not-open", "asset "+a.ID.String()+" "+what)
 	}
-	if err := s.scopes.Own(a.OrgID).CheckObject(objscope.Ref{Bucket: s.objects.Bucket(), Key: a.ObjectKey}); err != nil {
-		return store.Asset{}, fmt.Errorf("asset %s upload refused, its stored key is outside the organization's storage (was the row changed by hand?): %w", a.ID, err)
+	if err := s.assetInScope(a, "upload refused"); err != nil {
+		return store.Asset{}, err
 	}
 	return a, nil
 }
