@@ -30,28 +30,28 @@ func TestAssetsCommands(t *testing.T) {
 	require.NoError(t, err)
 
 	var a client.Asset
-	require.NoError(t, yaml.Unmarshal([]byte(runCLI(t, nil, "assets", "get", id, "-o", "yaml").ok(t)), &a))
+	require.NoError(t, yaml.Unmarshal([]byte(runCLI(t, nil, "assets", "get", id, "-o", "yaml").OK(t)), &a))
 	assert.Equal(t, "source.mp4", a.Filename)
 	assert.Equal(t, "video/mp4", a.ContentType)
 	require.NotNil(t, a.Download)
 
 	var page client.Page[client.Asset]
-	require.NoError(t, json.Unmarshal([]byte(runCLI(t, nil, "assets", "list", "-o", "json").ok(t)), &page))
+	require.NoError(t, json.Unmarshal([]byte(runCLI(t, nil, "assets", "list", "-o", "json").OK(t)), &page))
 	require.Len(t, page.Items, 1)
-	assert.Contains(t, runCLI(t, nil, "assets", "list").ok(t), "12 B")
+	assert.Contains(t, runCLI(t, nil, "assets", "list").OK(t), "12 B")
 
 	// Default destination: the asset's filename in the working directory.
 	work := t.TempDir()
 	t.Chdir(work)
-	assert.Equal(t, "source.mp4\n", runCLI(t, nil, "assets", "download", id).ok(t))
+	assert.Equal(t, "source.mp4\n", runCLI(t, nil, "assets", "download", id).OK(t))
 	b, err := os.ReadFile(filepath.Join(work, "source.mp4"))
 	require.NoError(t, err)
 	assert.Equal(t, "source bytes", string(b))
 
-	assert.Equal(t, "source bytes", runCLI(t, nil, "assets", "download", id, "-o", "-").ok(t))
+	assert.Equal(t, "source bytes", runCLI(t, nil, "assets", "download", id, "-o", "-").OK(t))
 
-	assert.Equal(t, "mpegflow: get asset nope: 404 not-found: asset not found", runCLI(t, nil, "assets", "download", "nope").failed(t, 1))
-	assert.Equal(t, "mpegflow: usage: mpegflow assets download ID", runCLI(t, nil, "assets", "download").failed(t, 2))
+	assert.Equal(t, "mpegflow: get asset nope: 404 not-found: asset not found", runCLI(t, nil, "assets", "download", "nope").Failed(t, 1))
+	assert.Equal(t, "mpegflow: usage: mpegflow assets download ID", runCLI(t, nil, "assets", "download").Failed(t, 2))
 }
 
 // TestAssetsDownloadRefusesHostileNames: the default destination is the
@@ -69,7 +69,7 @@ func TestAssetsDownloadRefusesHostileNames(t *testing.T) {
 				return "orgs/" + srv.OrgID.String() + "/assets/" + id.String() + "/source"
 			})
 			require.NoError(t, err)
-			line := runCLI(t, nil, "assets", "download", a.ID.String()).failed(t, 1)
+			line := runCLI(t, nil, "assets", "download", a.ID.String()).Failed(t, 1)
 			assert.Contains(t, line, "which is no plain file name here; choose one with -o FILE")
 			entries, err := os.ReadDir(work)
 			require.NoError(t, err)

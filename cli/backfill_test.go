@@ -50,25 +50,25 @@ func TestBackfillFollowsAndResumes(t *testing.T) {
 	}
 	r := cli.wait(t)
 	var b client.Batch
-	require.NoError(t, json.Unmarshal([]byte(r.ok(t)), &b), r.stdout)
+	require.NoError(t, json.Unmarshal([]byte(r.OK(t)), &b), r.Stdout)
 	assert.Equal(t, client.BatchCompleted, b.Status)
 	assert.Equal(t, client.BatchCounts{Total: 2, Completed: 2}, b.Counts)
-	assert.Contains(t, r.stderr, "batch "+b.ID+" running")
+	assert.Contains(t, r.Stderr, "batch "+b.ID+" running")
 
 	// The same command again: the same batch, nothing new.
 	again := runCLI(t, nil, append(args, "--detach")...)
 	var b2 client.Batch
-	require.NoError(t, json.Unmarshal([]byte(again.ok(t)), &b2), again.stdout)
+	require.NoError(t, json.Unmarshal([]byte(again.OK(t)), &b2), again.Stdout)
 	assert.Equal(t, b.ID, b2.ID)
-	assert.Contains(t, again.stderr, "resuming batch "+b.ID)
+	assert.Contains(t, again.Stderr, "resuming batch "+b.ID)
 	jobs, err := c.ListJobs(t.Context(), client.JobFilter{}, "")
 	require.NoError(t, err)
 	assert.Len(t, jobs.Items, 2)
 
 	// Bad input is one clear line, exit 1.
-	line := runCLI(t, nil, "backfill", prefix+"nothing/", "--workflow", "mp4-720p").failed(t, 1)
+	line := runCLI(t, nil, "backfill", prefix+"nothing/", "--workflow", "mp4-720p").Failed(t, 1)
 	assert.Contains(t, line, "source.prefix")
-	line = runCLI(t, nil, "backfill", "s3://other/orgs/x/", "--workflow", "mp4-720p").failed(t, 1)
+	line = runCLI(t, nil, "backfill", "s3://other/orgs/x/", "--workflow", "mp4-720p").Failed(t, 1)
 	assert.Contains(t, line, "source.prefix")
-	runCLI(t, nil, "backfill", "--workflow", "mp4-720p").failed(t, 2)
+	runCLI(t, nil, "backfill", "--workflow", "mp4-720p").Failed(t, 2)
 }

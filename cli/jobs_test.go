@@ -42,25 +42,25 @@ func TestJobsSubmitFileWaitDownload(t *testing.T) {
 	r := cli.wait(t)
 
 	var job client.Job
-	require.NoError(t, json.Unmarshal([]byte(r.ok(t)), &job), r.stdout)
+	require.NoError(t, json.Unmarshal([]byte(r.OK(t)), &job), r.Stdout)
 	assert.Equal(t, id, job.ID)
 	assert.Equal(t, client.JobCompleted, job.Status)
 	assert.Equal(t, 5, job.Priority)
 	require.NotNil(t, job.InputAssetID, "a local file is submitted as an asset")
-	assert.Contains(t, r.stderr, "job "+id+" submitted")
-	assert.Contains(t, r.stderr, id+"  job.progress  50%")
-	assert.Contains(t, r.stderr, id+"  job.completed")
+	assert.Contains(t, r.Stderr, "job "+id+" submitted")
+	assert.Contains(t, r.Stderr, id+"  job.progress  50%")
+	assert.Contains(t, r.Stderr, id+"  job.completed")
 
 	// The uploaded source reads back byte for byte.
 	copyPath := filepath.Join(dir, "copy.mov")
-	out := runCLI(t, nil, "assets", "download", *job.InputAssetID, "-o", copyPath).ok(t)
+	out := runCLI(t, nil, "assets", "download", *job.InputAssetID, "-o", copyPath).OK(t)
 	assert.Equal(t, copyPath+"\n", out)
 	b, err := os.ReadFile(copyPath)
 	require.NoError(t, err)
 	assert.Equal(t, "not really a movie", string(b))
 
 	outDir := filepath.Join(dir, "demo-output")
-	out = runCLI(t, nil, "jobs", "download", id, "--dir", outDir).ok(t)
+	out = runCLI(t, nil, "jobs", "download", id, "--dir", outDir).OK(t)
 	assert.ElementsMatch(t, []string{filepath.Join(outDir, "hls/master.m3u8"), filepath.Join(outDir, "hls/720p/seg_000.ts")},
 		strings.Fields(out))
 	b, err = os.ReadFile(filepath.Join(outDir, "hls", "720p", "seg_000.ts"))
@@ -86,10 +86,10 @@ func TestJobsSubmitWaitFailure(t *testing.T) {
 	id := p.Items[0].ID
 	srv.Claim(t, id).Fail("ffmpeg exited 1: Invalid data found when processing input")
 	r := cli.wait(t)
-	line := r.failed(t, 1)
+	line := r.Failed(t, 1)
 	assert.Equal(t, "mpegflow: job "+id+" failed: ffmpeg exited 1: Invalid data found when processing input", line)
 	var job client.Job
-	require.NoError(t, yaml.Unmarshal([]byte(r.stdout), &job), r.stdout)
+	require.NoError(t, yaml.Unmarshal([]byte(r.Stdout), &job), r.Stdout)
 	assert.Equal(t, client.JobFailed, job.Status)
 	assert.Equal(t, "backfill", job.Lane)
 }
@@ -151,7 +151,7 @@ func TestJobsBadInput(t *testing.T) {
 			if server == "-" {
 				useServer(t, "", "")
 			}
-			line := runCLI(t, nil, tc.args...).failed(t, tc.code)
+			line := runCLI(t, nil, tc.args...).Failed(t, tc.code)
 			if strings.HasPrefix(tc.want, "mpegflow: ") {
 				assert.True(t, strings.HasPrefix(line, tc.want), "got  %s\nwant %s", line, tc.want)
 			} else {
@@ -171,41 +171,41 @@ func TestJobsListGetCancelFormats(t *testing.T) {
 	}
 
 	var page client.Page[client.Job]
-	require.NoError(t, json.Unmarshal([]byte(runCLI(t, nil, "jobs", "list", "-o", "json").ok(t)), &page))
+	require.NoError(t, json.Unmarshal([]byte(runCLI(t, nil, "jobs", "list", "-o", "json").OK(t)), &page))
 	assert.Len(t, page.Items, 3)
 	assert.Equal(t, ids[2], page.Items[0].ID, "newest first")
 
 	page = client.Page[client.Job]{}
-	require.NoError(t, yaml.Unmarshal([]byte(runCLI(t, nil, "jobs", "list", "-o", "yaml").ok(t)), &page))
+	require.NoError(t, yaml.Unmarshal([]byte(runCLI(t, nil, "jobs", "list", "-o", "yaml").OK(t)), &page))
 	assert.Len(t, page.Items, 3)
 
 	r := runCLI(t, nil, "jobs", "list", "--limit", "2")
-	lines := strings.Split(strings.TrimSpace(r.ok(t)), "\n")
+	lines := strings.Split(strings.TrimSpace(r.OK(t)), "\n")
 	require.Len(t, lines, 3)
 	assert.Equal(t, []string{"ID", "STATUS", "PROGRESS", "POOL", "LANE", "PRIORITY", "ATTEMPTS", "AGE"}, strings.Fields(lines[0]))
 	assert.Equal(t, []string{ids[2], "queued", "0%", "default", "live", "0", "0/3"}, strings.Fields(lines[1])[:7])
-	assert.Contains(t, r.stderr, "more: add --cursor ")
+	assert.Contains(t, r.Stderr, "more: add --cursor ")
 
 	r = runCLI(t, nil, "jobs", "list", "--limit", "2", "--all")
-	assert.Len(t, strings.Split(strings.TrimSpace(r.ok(t)), "\n"), 4)
-	assert.Empty(t, r.stderr)
+	assert.Len(t, strings.Split(strings.TrimSpace(r.OK(t)), "\n"), 4)
+	assert.Empty(t, r.Stderr)
 
 	var job client.Job
-	require.NoError(t, yaml.Unmarshal([]byte(runCLI(t, nil, "jobs", "cancel", ids[0], "-o", "yaml").ok(t)), &job))
+	require.NoError(t, yaml.Unmarshal([]byte(runCLI(t, nil, "jobs", "cancel", ids[0], "-o", "yaml").OK(t)), &job))
 	assert.Equal(t, client.JobCancelled, job.Status)
 
-	require.NoError(t, json.Unmarshal([]byte(runCLI(t, nil, "jobs", "list", "--status", "cancelled", "-o", "json").ok(t)), &page))
+	require.NoError(t, json.Unmarshal([]byte(runCLI(t, nil, "jobs", "list", "--status", "cancelled", "-o", "json").OK(t)), &page))
 	require.Len(t, page.Items, 1)
 	assert.Equal(t, ids[0], page.Items[0].ID)
 
-	out := runCLI(t, nil, "jobs", "get", ids[1]).ok(t)
+	out := runCLI(t, nil, "jobs", "get", ids[1]).OK(t)
 	assert.True(t, strings.HasPrefix(out, "ID "), out)
 	assert.Contains(t, out, ids[1])
-	require.NoError(t, json.Unmarshal([]byte(runCLI(t, nil, "jobs", "get", ids[1], "-o", "json").ok(t)), &job))
+	require.NoError(t, json.Unmarshal([]byte(runCLI(t, nil, "jobs", "get", ids[1], "-o", "json").OK(t)), &job))
 	assert.Equal(t, ids[1], job.ID)
 
 	r = runCLI(t, nil, "jobs", "cancel", ids[0])
-	assert.Equal(t, "mpegflow: cancel job "+ids[0]+": 409 conflict: job is already cancelled", r.failed(t, 1))
+	assert.Equal(t, "mpegflow: cancel job "+ids[0]+": 409 conflict: job is already cancelled", r.Failed(t, 1))
 }
 
 // TestJobsWatch follows two jobs over the WebSocket, one line per event, and
@@ -226,12 +226,12 @@ func TestJobsWatch(t *testing.T) {
 	cli.waitFor(t, cli.stdout, a.ID+"  job.completed")
 	srv.Claim(t, b.ID).Fail("out of memory")
 	r := cli.wait(t)
-	assert.Equal(t, "mpegflow: job "+b.ID+" failed: out of memory", r.failed(t, 1))
-	assert.Contains(t, r.stdout, b.ID+"  job.failed  error: out of memory")
+	assert.Equal(t, "mpegflow: job "+b.ID+" failed: out of memory", r.Failed(t, 1))
+	assert.Contains(t, r.Stdout, b.ID+"  job.failed  error: out of memory")
 
 	// -o json: one event per line; a watch of finished jobs ends at once.
 	r = runCLI(t, nil, "jobs", "watch", a.ID, "-o", "json")
-	sc := bufio.NewScanner(strings.NewReader(r.ok(t)))
+	sc := bufio.NewScanner(strings.NewReader(r.OK(t)))
 	var evs []client.Event
 	for sc.Scan() {
 		var ev client.Event
@@ -260,7 +260,7 @@ func TestJobsDownloadRefusesEscapingNames(t *testing.T) {
 			srv.Claim(t, j.ID).Complete(map[string][]byte{"ok.txt": []byte("ok"), hostile: []byte("evil")})
 			base := t.TempDir()
 			dst := filepath.Join(base, "out")
-			line := runCLI(t, nil, "jobs", "download", j.ID, "--dir", dst).failed(t, 1)
+			line := runCLI(t, nil, "jobs", "download", j.ID, "--dir", dst).Failed(t, 1)
 			assert.Contains(t, line, "refusing output")
 			assert.Contains(t, line, "would land outside "+dst)
 			assert.NoDirExists(t, dst, "nothing written")
@@ -286,7 +286,7 @@ func TestJobsDownloadRefusesHiddenCharacters(t *testing.T) {
 			j := submitURLJob(t, c)
 			srv.Claim(t, j.ID).Complete(map[string][]byte{"ok.txt": []byte("ok"), hostile: []byte("evil")})
 			dst := filepath.Join(t.TempDir(), "out")
-			line := runCLI(t, nil, "jobs", "download", j.ID, "--dir", dst).failed(t, 1)
+			line := runCLI(t, nil, "jobs", "download", j.ID, "--dir", dst).Failed(t, 1)
 			assert.Contains(t, line, "refusing output")
 			assert.NoDirExists(t, dst, "nothing written")
 		})
@@ -301,11 +301,11 @@ func TestJobsSubmitWithOwnWorkflowAndSpec(t *testing.T) {
 	useServer(t, srv.URL, srv.OwnerKey)
 	doc := workflowDoc(t, "web-720")
 	var w client.Workflow
-	require.NoError(t, json.Unmarshal([]byte(runCLI(t, strings.NewReader(string(doc)), "workflows", "create", "-f", "-", "-o", "json").ok(t)), &w))
+	require.NoError(t, json.Unmarshal([]byte(runCLI(t, strings.NewReader(string(doc)), "workflows", "create", "-f", "-", "-o", "json").OK(t)), &w))
 
 	for _, ref := range []string{"web-720", w.ID} {
 		var job client.Job
-		require.NoError(t, json.Unmarshal([]byte(runCLI(t, nil, "jobs", "submit", "https://x.example/a.mp4", "--workflow", ref, "-o", "json").ok(t)), &job))
+		require.NoError(t, json.Unmarshal([]byte(runCLI(t, nil, "jobs", "submit", "https://x.example/a.mp4", "--workflow", ref, "-o", "json").OK(t)), &job))
 		require.NotNil(t, job.WorkflowID)
 		assert.Equal(t, w.ID, *job.WorkflowID)
 	}
@@ -319,7 +319,7 @@ func TestJobsSubmitWithOwnWorkflowAndSpec(t *testing.T) {
 	input := "s3://" + srv.Objects.Bucket() + "/orgs/" + srv.OrgID.String() + "/in.mp4"
 	var job client.Job
 	require.NoError(t, json.Unmarshal([]byte(runCLI(t, nil, "jobs", "submit", input, "--spec-file", specFile, "-o", "json",
-		"--metadata", "customer=acme", "--idempotency-key", "k-1").ok(t)), &job))
+		"--metadata", "customer=acme", "--idempotency-key", "k-1").OK(t)), &job))
 	assert.Nil(t, job.WorkflowID)
 	assert.JSONEq(t, `{"customer":"acme"}`, string(job.Metadata))
 	assert.Equal(t, input, deref(job.InputURL))
@@ -327,6 +327,6 @@ func TestJobsSubmitWithOwnWorkflowAndSpec(t *testing.T) {
 	// The same key and body answer the same job.
 	var again client.Job
 	require.NoError(t, json.Unmarshal([]byte(runCLI(t, nil, "jobs", "submit", input, "--spec-file", specFile, "-o", "json",
-		"--metadata", "customer=acme", "--idempotency-key", "k-1").ok(t)), &again))
+		"--metadata", "customer=acme", "--idempotency-key", "k-1").OK(t)), &again))
 	assert.Equal(t, job.ID, again.ID)
 }

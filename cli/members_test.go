@@ -18,12 +18,12 @@ func TestMembersCommands(t *testing.T) {
 	useServer(t, srv.URL, srv.OwnerKey)
 
 	var m client.Member
-	require.NoError(t, json.Unmarshal([]byte(runCLI(t, nil, "members", "add", "dana@client.example", "--role", "editor", "--name", "Dana", "-o", "json").ok(t)), &m))
+	require.NoError(t, json.Unmarshal([]byte(runCLI(t, nil, "members", "add", "dana@client.example", "--role", "editor", "--name", "Dana", "-o", "json").OK(t)), &m))
 	assert.Equal(t, "editor", m.Role)
 	assert.Equal(t, "Dana", m.Name)
 	id := m.UserID
 
-	rows := fields(runCLI(t, nil, "members", "list").ok(t))
+	rows := fields(runCLI(t, nil, "members", "list").OK(t))
 	assert.Equal(t, []string{"USER-ID", "EMAIL", "NAME", "ROLE", "AGE"}, rows[0])
 	var emails []string
 	for _, r := range rows[1:] {
@@ -31,7 +31,7 @@ func TestMembersCommands(t *testing.T) {
 	}
 	assert.ElementsMatch(t, []string{"owner@client.example", "viewer@client.example", "dana@client.example"}, emails)
 
-	require.NoError(t, json.Unmarshal([]byte(runCLI(t, nil, "members", "update", id, "--role", "admin", "-o", "json").ok(t)), &m))
+	require.NoError(t, json.Unmarshal([]byte(runCLI(t, nil, "members", "update", id, "--role", "admin", "-o", "json").OK(t)), &m))
 	assert.Equal(t, "admin", m.Role)
 	assert.Equal(t, "Dana", m.Name, "only the given flag changes")
 
@@ -46,24 +46,24 @@ func TestMembersCommands(t *testing.T) {
 		"remove no id":      {[]string{"members", "remove"}, 2, "mpegflow: usage: mpegflow members remove USER-ID"},
 	} {
 		t.Run(name, func(t *testing.T) {
-			line := runCLI(t, nil, tc.args...).failed(t, tc.code)
+			line := runCLI(t, nil, tc.args...).Failed(t, tc.code)
 			assert.True(t, strings.HasPrefix(line, tc.want), "got  %s\nwant %s", line, tc.want)
 		})
 	}
 
-	assert.Equal(t, "member "+id+" removed\n", runCLI(t, nil, "members", "remove", id).ok(t))
-	assert.NotContains(t, runCLI(t, nil, "members", "list").ok(t), "dana@client.example")
+	assert.Equal(t, "member "+id+" removed\n", runCLI(t, nil, "members", "remove", id).OK(t))
+	assert.NotContains(t, runCLI(t, nil, "members", "list").OK(t), "dana@client.example")
 
 	useServer(t, srv.URL, srv.ViewerKey)
-	runCLI(t, nil, "members", "list").ok(t)
-	assert.Contains(t, runCLI(t, nil, "members", "add", "eve@client.example", "--role", "viewer").failed(t, 1), "403 forbidden")
+	runCLI(t, nil, "members", "list").OK(t)
+	assert.Contains(t, runCLI(t, nil, "members", "add", "eve@client.example", "--role", "viewer").Failed(t, 1), "403 forbidden")
 }
 
 func TestAPIKeysCommands(t *testing.T) {
 	srv := apiservertest.New(t, apiservertest.Options{NoWebSocket: true})
 	useServer(t, srv.URL, srv.ViewerKey)
 
-	out := runCLI(t, nil, "api-keys", "create", "laptop").ok(t)
+	out := runCLI(t, nil, "api-keys", "create", "laptop").OK(t)
 	m := regexp.MustCompile(`api key \(shown once, store it now\): (mfk_\S+)`).FindStringSubmatch(out)
 	require.Len(t, m, 2, out)
 	rows := fields(out)
@@ -73,7 +73,7 @@ func TestAPIKeysCommands(t *testing.T) {
 	// The new key works, and the list never shows a secret.
 	useServer(t, srv.URL, m[1])
 	var keys client.Page[client.APIKey]
-	out = runCLI(t, nil, "api-keys", "list", "-o", "json").ok(t)
+	out = runCLI(t, nil, "api-keys", "list", "-o", "json").OK(t)
 	assert.NotContains(t, out, m[1])
 	require.NoError(t, json.Unmarshal([]byte(out), &keys))
 	var names []string
@@ -84,10 +84,10 @@ func TestAPIKeysCommands(t *testing.T) {
 
 	useServer(t, srv.URL, srv.ViewerKey)
 	var k client.APIKey
-	require.NoError(t, json.Unmarshal([]byte(runCLI(t, nil, "api-keys", "revoke", id, "-o", "json").ok(t)), &k))
+	require.NoError(t, json.Unmarshal([]byte(runCLI(t, nil, "api-keys", "revoke", id, "-o", "json").OK(t)), &k))
 	assert.NotNil(t, k.RevokedAt)
 	useServer(t, srv.URL, m[1])
-	assert.Contains(t, runCLI(t, nil, "api-keys", "list").failed(t, 1), "401")
+	assert.Contains(t, runCLI(t, nil, "api-keys", "list").Failed(t, 1), "401")
 	useServer(t, srv.URL, srv.ViewerKey)
-	assert.Equal(t, "mpegflow: usage: mpegflow api-keys create NAME", runCLI(t, nil, "api-keys", "create").failed(t, 2))
+	assert.Equal(t, "mpegflow: usage: mpegflow api-keys create NAME", runCLI(t, nil, "api-keys", "create").Failed(t, 2))
 }

@@ -16,53 +16,18 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/mpegflow/mpegflow/apiserver/apiservertest"
+	"github.com/mpegflow/mpegflow/cli/clitest"
 	"github.com/mpegflow/mpegflow/client"
 )
-
-// cliResult is one in-process run of the CLI.
-type cliResult struct {
-	stdout, stderr string
-	err            error
-}
 
 // rootCmd is the client's command tree, as the binary builds it but without
 // the server roles (cmd/mpegflow tests the whole binary).
 func rootCmd() *cobra.Command { return NewRoot("test", Extensions{}) }
 
-// runCLI runs the CLI with args, stdin as its input, and returns what it
-// printed and its error (main prints that as "mpegflow: <err>").
-func runCLI(t *testing.T, stdin io.Reader, args ...string) cliResult {
+// runCLI runs the CLI with args and stdin as its input.
+func runCLI(t *testing.T, stdin io.Reader, args ...string) clitest.Result {
 	t.Helper()
-	var out, errb bytes.Buffer
-	cmd := rootCmd()
-	cmd.SetOut(&out)
-	cmd.SetErr(&errb)
-	if stdin != nil {
-		cmd.SetIn(stdin)
-	}
-	cmd.SetArgs(args)
-	err := cmd.ExecuteContext(t.Context())
-	return cliResult{stdout: out.String(), stderr: errb.String(), err: err}
-}
-
-// ok requires the run to succeed and returns its stdout.
-func (r cliResult) ok(t *testing.T) string {
-	t.Helper()
-	require.NoError(t, r.err, "stderr: %s", r.stderr)
-	return r.stdout
-}
-
-// failed requires a one-line error with the given exit code, no usage dump
-// and nothing on stdout, and returns the line main would print.
-func (r cliResult) failed(t *testing.T, code int) string {
-	t.Helper()
-	require.Error(t, r.err, "stdout: %s", r.stdout)
-	line := "mpegflow: " + r.err.Error()
-	assert.Equal(t, code, ExitCode(r.err), line)
-	assert.NotContains(t, line, "\n")
-	assert.NotContains(t, r.stderr+r.stdout, "Usage:")
-	assert.NotContains(t, r.stderr+r.stdout, "goroutine ")
-	return line
+	return clitest.Run(t, rootCmd(), ExitCode, stdin, args...)
 }
 
 // useServer points the CLI at srv with key through the environment, with
@@ -149,14 +114,14 @@ func (r *running) waitFor(t *testing.T, out *syncBuffer, want string) {
 }
 
 // wait returns the run's result once it finishes.
-func (r *running) wait(t *testing.T) cliResult {
+func (r *running) wait(t *testing.T) clitest.Result {
 	t.Helper()
 	select {
 	case err := <-r.done:
-		return cliResult{stdout: r.stdout.String(), stderr: r.stderr.String(), err: err}
+		return clitest.Completed(r.stdout.String(), r.stderr.String(), err, ExitCode)
 	case <-time.After(30 * time.Second):
 		t.Fatalf("mpegflow %s did not finish", strings.Join(r.args, " "))
-		return cliResult{}
+		return clitest.Result{}
 	}
 }
 

@@ -23,28 +23,28 @@ func TestPoolsCommands(t *testing.T) {
 	require.NoError(t, err)
 
 	var page client.Page[client.Pool]
-	require.NoError(t, json.Unmarshal([]byte(runCLI(t, nil, "pools", "list", "-o", "json").ok(t)), &page))
+	require.NoError(t, json.Unmarshal([]byte(runCLI(t, nil, "pools", "list", "-o", "json").OK(t)), &page))
 	var ids []string
 	for _, p := range page.Items {
 		ids = append(ids, p.ID)
 	}
 	assert.ElementsMatch(t, []string{"default", own.ID}, ids)
 
-	lines := strings.Split(strings.TrimSpace(runCLI(t, nil, "pools", "get", own.ID).ok(t)), "\n")
+	lines := strings.Split(strings.TrimSpace(runCLI(t, nil, "pools", "get", own.ID).OK(t)), "\n")
 	require.Len(t, lines, 2)
 	assert.Equal(t, []string{"ID", "NAME", "STATUS", "ACCELERATOR", "MIN", "MAX", "TARGET-QUEUE", "POLL", "BACKFILL-MAX", "QUEUED"}, strings.Fields(lines[0]))
 	assert.Contains(t, lines[1], "live=0 backfill=0")
 
 	var p client.Pool
-	require.NoError(t, json.Unmarshal([]byte(runCLI(t, nil, "pools", "pause", own.ID, "-o", "json").ok(t)), &p))
+	require.NoError(t, json.Unmarshal([]byte(runCLI(t, nil, "pools", "pause", own.ID, "-o", "json").OK(t)), &p))
 	assert.Equal(t, "paused", p.Status)
-	require.NoError(t, yaml.Unmarshal([]byte(runCLI(t, nil, "pools", "resume", own.ID, "-o", "yaml").ok(t)), &p))
+	require.NoError(t, yaml.Unmarshal([]byte(runCLI(t, nil, "pools", "resume", own.ID, "-o", "yaml").OK(t)), &p))
 	assert.Equal(t, "active", p.Status)
 
 	require.NoError(t, json.Unmarshal([]byte(runCLI(t, nil, "pools", "update", own.ID, "--max-replicas", "7", "--min-replicas", "1",
-		"--polling-interval", "5", "--target-queue-length", "2", "--backfill-max-replicas", "3", "-o", "json").ok(t)), &p))
+		"--polling-interval", "5", "--target-queue-length", "2", "--backfill-max-replicas", "3", "-o", "json").OK(t)), &p))
 	assert.Equal(t, []int{1, 7, 5, 2, 3}, []int{p.MinReplicas, p.MaxReplicas, p.PollingIntervalSeconds, p.TargetQueueLength, p.BackfillMaxReplicas})
-	require.NoError(t, json.Unmarshal([]byte(runCLI(t, nil, "pools", "update", own.ID, "--max-replicas", "9", "-o", "json").ok(t)), &p))
+	require.NoError(t, json.Unmarshal([]byte(runCLI(t, nil, "pools", "update", own.ID, "--max-replicas", "9", "-o", "json").OK(t)), &p))
 	assert.Equal(t, []int{1, 9, 3}, []int{p.MinReplicas, p.MaxReplicas, p.BackfillMaxReplicas}, "only the given flag changes")
 
 	for name, tc := range map[string]struct {
@@ -61,7 +61,7 @@ func TestPoolsCommands(t *testing.T) {
 		"not a number": {[]string{"pools", "update", own.ID, "--max-replicas", "many"}, 2, `invalid argument "many" for "--max-replicas"`},
 	} {
 		t.Run(name, func(t *testing.T) {
-			line := runCLI(t, nil, tc.args...).failed(t, tc.code)
+			line := runCLI(t, nil, tc.args...).Failed(t, tc.code)
 			if strings.HasPrefix(tc.want, "mpegflow: ") {
 				assert.True(t, strings.HasPrefix(line, tc.want), "got  %s\nwant %s", line, tc.want)
 			} else {
@@ -72,7 +72,7 @@ func TestPoolsCommands(t *testing.T) {
 
 	// A viewer reads pools but cannot change them.
 	useServer(t, srv.URL, srv.ViewerKey)
-	runCLI(t, nil, "pools", "list").ok(t)
+	runCLI(t, nil, "pools", "list").OK(t)
 	assert.Equal(t, "mpegflow: resume pool "+own.ID+": 403 forbidden: your role (viewer) does not allow pool:manage",
-		runCLI(t, nil, "pools", "resume", own.ID).failed(t, 1))
+		runCLI(t, nil, "pools", "resume", own.ID).Failed(t, 1))
 }

@@ -49,10 +49,10 @@ func TestAssetsUploadResumes(t *testing.T) {
 	require.NoError(t, os.WriteFile(src, data, 0o600))
 
 	// In one go: a new asset, uploaded, nothing remembered.
-	id := runCLI(t, nil, "assets", "upload", src).ok(t)
+	id := runCLI(t, nil, "assets", "upload", src).OK(t)
 	require.NotEmpty(t, id)
 	assert.Empty(t, states())
-	assert.True(t, bytes.Equal(data, []byte(runCLI(t, nil, "assets", "download", id[:len(id)-1], "-o", "-").ok(t))))
+	assert.True(t, bytes.Equal(data, []byte(runCLI(t, nil, "assets", "download", id[:len(id)-1], "-o", "-").OK(t))))
 
 	// Broken off after the first part, with the state the command keeps.
 	c, err := client.New(srv.URL, srv.OwnerKey, client.Config{PartConcurrency: 1})
@@ -74,17 +74,17 @@ func TestAssetsUploadResumes(t *testing.T) {
 	require.Len(t, stored, 1)
 
 	r := runCLI(t, nil, "assets", "upload", src)
-	assert.Equal(t, a.ID+"\n", r.ok(t), "the same asset")
-	assert.Contains(t, r.stderr, "resuming the upload of big.mov")
+	assert.Equal(t, a.ID+"\n", r.OK(t), "the same asset")
+	assert.Contains(t, r.Stderr, "resuming the upload of big.mov")
 	assert.Empty(t, states(), "the finished upload is forgotten")
 	got, err := c.GetAsset(t.Context(), a.ID)
 	require.NoError(t, err)
 	assert.Equal(t, "uploaded", got.UploadStatus)
-	assert.True(t, bytes.Equal(data, []byte(runCLI(t, nil, "assets", "download", a.ID, "-o", "-").ok(t))))
+	assert.True(t, bytes.Equal(data, []byte(runCLI(t, nil, "assets", "download", a.ID, "-o", "-").OK(t))))
 
 	// State naming an upload that is over is dropped: a new asset.
 	require.NoError(t, writeUploadState(path, uploadState{Server: c.Server(), File: src, AssetID: a.ID}))
-	again := runCLI(t, nil, "assets", "upload", src).ok(t)
+	again := runCLI(t, nil, "assets", "upload", src).OK(t)
 	assert.NotEqual(t, a.ID+"\n", again)
 	assert.Empty(t, states())
 }

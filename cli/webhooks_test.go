@@ -17,7 +17,7 @@ func TestWebhooksCommands(t *testing.T) {
 	srv := apiservertest.New(t, apiservertest.Options{NoWebSocket: true})
 	useServer(t, srv.URL, srv.OwnerKey)
 
-	out := runCLI(t, nil, "webhooks", "create", "--url", "https://hooks.example.com/a", "--event", "job.queued", "--event", "job.failed", "--description", "ops pager").ok(t)
+	out := runCLI(t, nil, "webhooks", "create", "--url", "https://hooks.example.com/a", "--event", "job.queued", "--event", "job.failed", "--description", "ops pager").OK(t)
 	m := regexp.MustCompile(`signing secret \(shown once, store it now\): (whsec_\w+)`).FindStringSubmatch(out)
 	require.Len(t, m, 2, out)
 	rows := fields(out)
@@ -27,40 +27,40 @@ func TestWebhooksCommands(t *testing.T) {
 	assert.Equal(t, []string{id, "https://hooks.example.com/a", "job.queued,job.failed", "true", "0", "ops", "pager"}, rows[1])
 
 	var created client.CreatedWebhook
-	require.NoError(t, json.Unmarshal([]byte(runCLI(t, nil, "webhooks", "create", "--url", "https://hooks.example.com/b", "--event", "pool.paused", "-o", "json").ok(t)), &created))
+	require.NoError(t, json.Unmarshal([]byte(runCLI(t, nil, "webhooks", "create", "--url", "https://hooks.example.com/b", "--event", "pool.paused", "-o", "json").OK(t)), &created))
 	assert.True(t, strings.HasPrefix(created.Secret, "whsec_"))
 
 	var page client.Page[client.Webhook]
-	require.NoError(t, json.Unmarshal([]byte(runCLI(t, nil, "webhooks", "list", "-o", "json").ok(t)), &page))
+	require.NoError(t, json.Unmarshal([]byte(runCLI(t, nil, "webhooks", "list", "-o", "json").OK(t)), &page))
 	require.Len(t, page.Items, 2)
 	assert.Equal(t, created.ID, page.Items[0].ID, "newest first")
-	assert.NotContains(t, runCLI(t, nil, "webhooks", "list", "-o", "yaml").ok(t), "whsec_", "the secret is shown at creation only")
+	assert.NotContains(t, runCLI(t, nil, "webhooks", "list", "-o", "yaml").OK(t), "whsec_", "the secret is shown at creation only")
 
 	var w client.Webhook
-	require.NoError(t, json.Unmarshal([]byte(runCLI(t, nil, "webhooks", "update", id, "--enabled=false", "--event", "job.completed", "-o", "json").ok(t)), &w))
+	require.NoError(t, json.Unmarshal([]byte(runCLI(t, nil, "webhooks", "update", id, "--enabled=false", "--event", "job.completed", "-o", "json").OK(t)), &w))
 	assert.False(t, w.Enabled)
 	assert.Equal(t, []string{"job.completed"}, w.Events)
 	assert.Equal(t, "ops pager", w.Description, "only the given flags change")
-	require.NoError(t, json.Unmarshal([]byte(runCLI(t, nil, "webhooks", "get", id, "-o", "json").ok(t)), &w))
+	require.NoError(t, json.Unmarshal([]byte(runCLI(t, nil, "webhooks", "get", id, "-o", "json").OK(t)), &w))
 	assert.Equal(t, "https://hooks.example.com/a", w.URL)
 
 	// A queued job is a delivery to a webhook subscribed to job.queued.
-	runCLI(t, nil, "webhooks", "update", id, "--enabled=true", "--event", "job.queued").ok(t)
+	runCLI(t, nil, "webhooks", "update", id, "--enabled=true", "--event", "job.queued").OK(t)
 	job := submitURLJob(t, apiClient(t, srv))
 	var ds client.Page[client.WebhookDelivery]
-	require.NoError(t, json.Unmarshal([]byte(runCLI(t, nil, "webhooks", "deliveries", id, "--status", "pending", "-o", "json").ok(t)), &ds))
+	require.NoError(t, json.Unmarshal([]byte(runCLI(t, nil, "webhooks", "deliveries", id, "--status", "pending", "-o", "json").OK(t)), &ds))
 	require.Len(t, ds.Items, 1)
 	assert.Equal(t, "job.queued", ds.Items[0].EventType)
 	assert.Contains(t, string(ds.Items[0].Payload), job.ID)
-	rows = fields(runCLI(t, nil, "webhooks", "deliveries", id).ok(t))
+	rows = fields(runCLI(t, nil, "webhooks", "deliveries", id).OK(t))
 	assert.Equal(t, []string{"ID", "EVENT", "STATUS", "ATTEMPTS", "CODE", "LATENCY", "AGE", "ERROR"}, rows[0])
 	assert.Equal(t, []string{ds.Items[0].ID, "job.queued", "pending", "0"}, rows[1][:4])
-	require.NoError(t, json.Unmarshal([]byte(runCLI(t, nil, "webhooks", "deliveries", id, "--status", "failed", "-o", "json").ok(t)), &ds))
+	require.NoError(t, json.Unmarshal([]byte(runCLI(t, nil, "webhooks", "deliveries", id, "--status", "failed", "-o", "json").OK(t)), &ds))
 	assert.Empty(t, ds.Items)
 
-	delivery := fields(runCLI(t, nil, "webhooks", "deliveries", id).ok(t))[1][0]
+	delivery := fields(runCLI(t, nil, "webhooks", "deliveries", id).OK(t))[1][0]
 	var d client.WebhookDelivery
-	require.NoError(t, json.Unmarshal([]byte(runCLI(t, nil, "webhooks", "redeliver", id, delivery, "-o", "json").ok(t)), &d))
+	require.NoError(t, json.Unmarshal([]byte(runCLI(t, nil, "webhooks", "redeliver", id, delivery, "-o", "json").OK(t)), &d))
 	assert.Equal(t, "pending", d.Status)
 	assert.Equal(t, 0, d.Attempts)
 
@@ -78,14 +78,14 @@ func TestWebhooksCommands(t *testing.T) {
 		"no such webhook":       {[]string{"webhooks", "get", "0192f0c4-0000-7000-8000-000000000000"}, 1, "mpegflow: get webhook 0192f0c4-0000-7000-8000-000000000000: 404 not-found: webhook not found"},
 	} {
 		t.Run(name, func(t *testing.T) {
-			line := runCLI(t, nil, tc.args...).failed(t, tc.code)
+			line := runCLI(t, nil, tc.args...).Failed(t, tc.code)
 			assert.True(t, strings.HasPrefix(line, tc.want), "got  %s\nwant %s", line, tc.want)
 		})
 	}
 
-	assert.Equal(t, "webhook "+id+" deleted\n", runCLI(t, nil, "webhooks", "delete", id).ok(t))
-	assert.Contains(t, runCLI(t, nil, "webhooks", "get", id).failed(t, 1), "404 not-found")
+	assert.Equal(t, "webhook "+id+" deleted\n", runCLI(t, nil, "webhooks", "delete", id).OK(t))
+	assert.Contains(t, runCLI(t, nil, "webhooks", "get", id).Failed(t, 1), "404 not-found")
 
 	useServer(t, srv.URL, srv.ViewerKey)
-	assert.Contains(t, runCLI(t, nil, "webhooks", "list").failed(t, 1), "403 forbidden")
+	assert.Contains(t, runCLI(t, nil, "webhooks", "list").Failed(t, 1), "403 forbidden")
 }

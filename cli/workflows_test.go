@@ -34,27 +34,27 @@ func TestWorkflowsCommands(t *testing.T) {
 	require.NoError(t, os.WriteFile(file, workflowDoc(t, "web"), 0o600))
 
 	var w client.Workflow
-	require.NoError(t, json.Unmarshal([]byte(runCLI(t, nil, "workflows", "create", "-f", file, "-o", "json").ok(t)), &w))
+	require.NoError(t, json.Unmarshal([]byte(runCLI(t, nil, "workflows", "create", "-f", file, "-o", "json").OK(t)), &w))
 	assert.Equal(t, "web", w.Name)
 	assert.NotEmpty(t, w.Spec)
 
-	out := runCLI(t, strings.NewReader(string(workflowDoc(t, "archive"))), "workflows", "create", "-f", "-").ok(t)
+	out := runCLI(t, strings.NewReader(string(workflowDoc(t, "archive"))), "workflows", "create", "-f", "-").OK(t)
 	assert.Contains(t, out, "archive")
 
-	lines := strings.Split(strings.TrimSpace(runCLI(t, nil, "workflows", "list").ok(t)), "\n")
+	lines := strings.Split(strings.TrimSpace(runCLI(t, nil, "workflows", "list").OK(t)), "\n")
 	require.Len(t, lines, 3)
 	assert.Equal(t, []string{"ID", "NAME", "DESCRIPTION", "AGE"}, strings.Fields(lines[0]))
 	assert.Contains(t, lines[1], "archive")
 
 	var got client.Workflow
-	require.NoError(t, yaml.Unmarshal([]byte(runCLI(t, nil, "workflows", "get", w.ID, "-o", "yaml").ok(t)), &got))
+	require.NoError(t, yaml.Unmarshal([]byte(runCLI(t, nil, "workflows", "get", w.ID, "-o", "yaml").OK(t)), &got))
 	assert.Equal(t, w.ID, got.ID)
 	assert.JSONEq(t, string(w.Spec), string(got.Spec))
-	require.NoError(t, json.Unmarshal([]byte(runCLI(t, nil, "workflows", "get", "web", "-o", "json").ok(t)), &got))
+	require.NoError(t, json.Unmarshal([]byte(runCLI(t, nil, "workflows", "get", "web", "-o", "json").OK(t)), &got))
 	assert.Equal(t, w.ID, got.ID)
 
 	var page client.Page[client.Workflow]
-	require.NoError(t, json.Unmarshal([]byte(runCLI(t, nil, "workflows", "list", "--limit", "1", "--all", "-o", "json").ok(t)), &page))
+	require.NoError(t, json.Unmarshal([]byte(runCLI(t, nil, "workflows", "list", "--limit", "1", "--all", "-o", "json").OK(t)), &page))
 	assert.Len(t, page.Items, 2)
 }
 
@@ -76,7 +76,7 @@ func TestWorkflowsBadInput(t *testing.T) {
 		"unknown": {args: []string{"workflows", "get", "nope"}, code: 1, want: `mpegflow: unknown workflow "nope"`},
 	} {
 		t.Run(name, func(t *testing.T) {
-			line := runCLI(t, strings.NewReader(tc.stdin), tc.args...).failed(t, tc.code)
+			line := runCLI(t, strings.NewReader(tc.stdin), tc.args...).Failed(t, tc.code)
 			if strings.HasPrefix(tc.want, "mpegflow: ") {
 				assert.True(t, strings.HasPrefix(line, tc.want), "got  %s\nwant %s", line, tc.want)
 			} else {

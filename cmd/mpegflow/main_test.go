@@ -12,53 +12,16 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/mpegflow/mpegflow/cli"
+	"github.com/mpegflow/mpegflow/cli/clitest"
 	"github.com/mpegflow/mpegflow/internal/auth"
 	"github.com/mpegflow/mpegflow/internal/store"
 	"github.com/mpegflow/mpegflow/internal/testenv"
 )
 
-// cliResult is one in-process run of the whole binary's commands.
-type cliResult struct {
-	stdout, stderr string
-	err            error
-}
-
-// runCLI runs the binary's root command with args, stdin as its input, and
-// returns what it printed and its error (main prints that as "mpegflow:
-// <err>").
-func runCLI(t *testing.T, stdin io.Reader, args ...string) cliResult {
+// runCLI runs the binary's root command with args and stdin as its input.
+func runCLI(t *testing.T, stdin io.Reader, args ...string) clitest.Result {
 	t.Helper()
-	var out, errb bytes.Buffer
-	cmd := rootCmd()
-	cmd.SetOut(&out)
-	cmd.SetErr(&errb)
-	if stdin != nil {
-		cmd.SetIn(stdin)
-	}
-	cmd.SetArgs(args)
-	err := cmd.ExecuteContext(t.Context())
-	return cliResult{stdout: out.String(), stderr: errb.String(), err: err}
-}
-
-// ok requires the run to succeed and returns its stdout.
-func (r cliResult) ok(t *testing.T) string {
-	t.Helper()
-	require.NoError(t, r.err, "stderr: %s", r.stderr)
-	return r.stdout
-}
-
-// failed requires a one-line error with the given exit code (as main
-// computes it), no usage dump and nothing on stdout, and returns the line
-// main would print.
-func (r cliResult) failed(t *testing.T, code int) string {
-	t.Helper()
-	require.Error(t, r.err, "stdout: %s", r.stdout)
-	line := "mpegflow: " + r.err.Error()
-	assert.Equal(t, code, cli.ExitCode(r.err), line)
-	assert.NotContains(t, line, "\n")
-	assert.NotContains(t, r.stderr+r.stdout, "Usage:")
-	assert.NotContains(t, r.stderr+r.stdout, "goroutine ")
-	return line
+	return clitest.Run(t, rootCmd(), cli.ExitCode, stdin, args...)
 }
 
 func run(t *testing.T, args ...string) (string, error) {

@@ -12,9 +12,9 @@ func TestVersion(t *testing.T) {
 	t.Parallel()
 	want := "mpegflow dev (" + runtime.Version() + ", " + runtime.GOOS + "/" + runtime.GOARCH + ")\n"
 	for _, a := range [][]string{{"version"}, {"--version"}} {
-		assert.Equal(t, want, runCLI(t, nil, a...).ok(t), a)
+		assert.Equal(t, want, runCLI(t, nil, a...).OK(t), a)
 	}
-	assert.Equal(t, "mpegflow: usage: mpegflow version", runCLI(t, nil, "version", "extra").failed(t, 2))
+	assert.Equal(t, "mpegflow: usage: mpegflow version", runCLI(t, nil, "version", "extra").Failed(t, 2))
 }
 
 // TestUsageErrorsExit2 checks that whatever cannot be run as typed exits 2
@@ -34,10 +34,10 @@ func TestUsageErrorsExit2(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			assert.Equal(t, tc.want, runCLI(t, nil, tc.args...).failed(t, 2))
+			assert.Equal(t, tc.want, runCLI(t, nil, tc.args...).Failed(t, 2))
 		})
 	}
 	// A group named alone still shows its help.
-	out := runCLI(t, nil, "migrate").ok(t)
+	out := runCLI(t, nil, "migrate").OK(t)
 	assert.True(t, strings.HasPrefix(out, "Apply, roll back or show database migrations"), out)
 }
