@@ -22,8 +22,8 @@ const reconcileLockKey = 0x6d70_6567_666c_6f77 // "mpegflow"
 // pools' status, the keys of deleted pools go, every queued job is on its
 // organization's list of its lane, with the organization's current weight,
 // and the list KEDA counts is as long as the ids queued (a crash between
-// commit and push, or a Redis that lost its data, loses nothing), and retries whose delayed-set entry was lost are promoted
-// once overdue. Writers commit Postgres first and write Redis after; this
+// commit and push, or a Redis that lost its data, loses nothing), and
+// retries whose delayed-set entry was lost are promoted once overdue. Writers commit Postgres first and write Redis after; this
 // repairs what a failed or crashed Redis write leaves behind.
 func (s *Services) ReconcileQueues(ctx context.Context) (int, error) {
 	changed := 0
@@ -95,12 +95,12 @@ func (s *Services) ReconcileQueues(ctx context.Context) (int, error) {
 type lane struct{ pool, lane string }
 
 // repushQueued makes every lane's fair-share structure agree with the
-// queued rows: it repairs each lane Redis knows or Postgres has queued work
-// on (organizations with queued jobs get their current weights and, if
-// their list lost its place in the turn order, it back; the list KEDA
-// counts is rebuilt when its length drifted from the ids queued), then
-// pushes the queued jobs missing from their organization's list. After a
-// FLUSHALL that rebuilds everything, fair share included.
+// queued rows. It repairs each lane of every pool: organizations with
+// queued jobs get their current weights and, if their list lost its place
+// in the turn order, that place back; the list KEDA counts is rebuilt when
+// its length drifted from the ids queued. Then it pushes the queued jobs
+// missing from their organization's list. After a FLUSHALL that rebuilds
+// everything, fair share included.
 func (s *Services) repushQueued(ctx context.Context, pools []string) (int, error) {
 	queued, err := s.c.store.QueuedJobs(ctx, s.c.cfg.Clock.Now().Add(-s.cfg.ReconcileGrace))
 	if err != nil {
