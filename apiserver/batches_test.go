@@ -311,7 +311,7 @@ func TestBatchExpansionResumes(t *testing.T) {
 // claimNext pops the next backfill id and claims it as worker pod.
 func (f *fixture) claimNext(t *testing.T, pod string) (uuid.UUID, bool) {
 	t.Helper()
-	res, raw, err := f.queue.Pop(t.Context(), store.DefaultPoolID, apiv1.LaneBackfill)
+	res, raw, _, err := f.queue.Pop(t.Context(), store.DefaultPoolID, apiv1.LaneBackfill)
 	require.NoError(t, err)
 	if res != queue.PopJob {
 		return uuid.Nil, false
@@ -428,7 +428,7 @@ func TestBatchCancelAndRetry(t *testing.T) {
 	// Claims skip the cancelled ids left in Redis.
 	_, ok := func() (uuid.UUID, bool) {
 		for {
-			res, raw, err := f.queue.Pop(t.Context(), store.DefaultPoolID, apiv1.LaneBackfill)
+			res, raw, _, err := f.queue.Pop(t.Context(), store.DefaultPoolID, apiv1.LaneBackfill)
 			require.NoError(t, err)
 			if res != queue.PopJob {
 				return uuid.Nil, false

@@ -224,6 +224,9 @@ var textBodies = map[string][]textBody{
 		json: func(w *hostileWorld) string {
 			return fmt.Sprintf(`{"bucket":"b-bucket-%d","prefix":"media/"}`, w.next())
 		}}},
+	"PATCH /v1/admin/organizations/:id": {{role: auth.SuperAdmin,
+		path: func(w *hostileWorld) string { return "/v1/admin/organizations/" + w.f.orgB.ID.String() },
+		json: fixed(`{"share_weight":2}`)}},
 	// A fresh invitation of B's member per case, so a body the server
 	// accepts is redeemed and its key name echoed.
 	"POST /v1/invitations/redeem": {{json: func(w *hostileWorld) string {

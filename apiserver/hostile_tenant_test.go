@@ -266,8 +266,10 @@ var hostileRoutes = map[string]hostileRoute{
 	"POST /v1/workers/:id/drain": {params: []objKind{kindWorker}, want: 404, platform: true},
 	"POST /v1/workers/:id/evict": {params: []objKind{kindWorker}, want: 404, platform: true},
 
-	"GET /v1/admin/organizations":                    {want: 200, platform: true},
-	"POST /v1/admin/organizations/:id/suspend":       {params: []objKind{kindOrg}, want: 404, platform: true},
+	"GET /v1/admin/organizations":              {want: 200, platform: true},
+	"POST /v1/admin/organizations/:id/suspend": {params: []objKind{kindOrg}, want: 404, platform: true},
+	"PATCH /v1/admin/organizations/:id": {params: []objKind{kindOrg}, want: 404, platform: true,
+		bodies: []hostileBody{{name: "weight", json: fixed(`{"share_weight":100}`)}}},
 	"POST /v1/admin/organizations/:id/reinstate":     {params: []objKind{kindOrg}, want: 404, platform: true},
 	"GET /v1/admin/organizations/:id/storage-grants": {params: []objKind{kindOrg}, want: 404, platform: true},
 	"POST /v1/admin/organizations/:id/storage-grants": {params: []objKind{kindOrg}, want: 404, platform: true,

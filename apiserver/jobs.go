@@ -20,6 +20,7 @@ import (
 	"github.com/mpegflow/mpegflow/internal/events"
 	"github.com/mpegflow/mpegflow/internal/netguard"
 	"github.com/mpegflow/mpegflow/internal/objscope"
+	"github.com/mpegflow/mpegflow/internal/queue"
 	"github.com/mpegflow/mpegflow/internal/store"
 	"github.com/mpegflow/mpegflow/internal/validation"
 )
@@ -213,7 +214,12 @@ func (s *Server) createJob(c *fiber.Ctx) error {
 // Redis failure here loses nothing: the queue reconciler re-pushes queued
 // jobs missing from their list.
 func (s *Server) dispatch(ctx context.Context, job store.Job, event string) {
-	if err := s.queue.Push(ctx, job.PoolID, job.Lane, job.ID.String(), job.Priority); err != nil {
+	tenants, err := queue.Tenants(ctx, s.store, []uuid.UUID{job.OrgID})
+	if err != nil {
+		s.log.WarnContext(ctx, "share weight not read; the job is queued with the weight redis holds and the queue reconciler sets it, check Postgres",
+			slog.String("job_id", job.ID.String()), slog.String("org_id", job.OrgID.String()), slog.Any("error", err))
+	}
+	if err := s.queue.Push(ctx, job.PoolID, job.Lane, tenants[job.OrgID], job.ID.String(), job.Priority); err != nil {
 		s.log.WarnContext(ctx, "job committed but not pushed to redis; the queue reconciler will push it, check redis",
 			slog.String("job_id", job.ID.String()), slog.String("pool_id", job.PoolID), slog.Any("error", err))
 	}

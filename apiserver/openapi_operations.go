@@ -143,6 +143,7 @@ var operations = map[string]operationDoc{
 	"POST /v1/workers/:id/evict": {ID: "evictWorker"},
 
 	"GET /v1/admin/organizations":                                 {ID: "listOrganizations", Query: pageQuery},
+	"PATCH /v1/admin/organizations/:id":                           {ID: "updateOrganizationSettings"},
 	"POST /v1/admin/organizations/:id/suspend":                    {ID: "suspendOrganization"},
 	"POST /v1/admin/organizations/:id/reinstate":                  {ID: "reinstateOrganization"},
 	"GET /v1/admin/organizations/:id/storage-grants":              {ID: "listStorageGrants"},

@@ -106,20 +106,29 @@ func fieldSchemas() map[string]func(b *docBuilder) map[string]any {
 		"Rendition.codec":      enumSchema(encodespec.CodecH264, encodespec.CodecHEVC, encodespec.CodecAV1, encodespec.CodecVP9),
 		"Audio.codec":          enumSchema(encodespec.AudioAAC, encodespec.AudioOpus),
 
-		"BatchSummary.expansion": enumSchema(store.BatchExpanding, store.BatchExpanded, store.BatchCancelled, store.BatchFailed),
-		"Batch.status":           enumSchema(apiv1.BatchExpanding, apiv1.BatchRunning, apiv1.BatchCompleted, apiv1.BatchCancelled, apiv1.BatchFailed),
-		"Worker.status":          enumSchema(store.WorkerOnline, store.WorkerDraining, store.WorkerEvicted, store.WorkerOffline),
-		"Pool.status":            enumSchema("active", "paused"),
-		"Organization.status":    enumSchema("active", "suspended"),
-		"Organization.plan":      enumSchema(apiv1.Plans...),
-		"Billing.plan":           enumSchema(apiv1.Plans...),
-		"BillingPatch.plan":      nullableSchema(enumSchema(apiv1.Plans...)),
-		"Invitation.status":      enumSchema(apiv1.InvitationPending, apiv1.InvitationRedeemed, apiv1.InvitationRevoked, apiv1.InvitationExpired),
+		"BatchSummary.expansion":              enumSchema(store.BatchExpanding, store.BatchExpanded, store.BatchCancelled, store.BatchFailed),
+		"Batch.status":                        enumSchema(apiv1.BatchExpanding, apiv1.BatchRunning, apiv1.BatchCompleted, apiv1.BatchCancelled, apiv1.BatchFailed),
+		"Worker.status":                       enumSchema(store.WorkerOnline, store.WorkerDraining, store.WorkerEvicted, store.WorkerOffline),
+		"Pool.status":                         enumSchema("active", "paused"),
+		"Organization.status":                 enumSchema("active", "suspended"),
+		"Organization.plan":                   enumSchema(apiv1.Plans...),
+		"Organization.share_weight":           nullableSchema(intRangeSchema(apiv1.MinShareWeight, apiv1.MaxShareWeight)),
+		"Organization.effective_share_weight": intRangeSchema(apiv1.MinShareWeight, apiv1.MaxShareWeight),
+		"OrganizationAdminPatch.share_weight": nullableSchema(intRangeSchema(apiv1.MinShareWeight, apiv1.MaxShareWeight)),
+		"Billing.plan":                        enumSchema(apiv1.Plans...),
+		"BillingPatch.plan":                   nullableSchema(enumSchema(apiv1.Plans...)),
+		"Invitation.status":                   enumSchema(apiv1.InvitationPending, apiv1.InvitationRedeemed, apiv1.InvitationRevoked, apiv1.InvitationExpired),
 	}
 }
 
 func enumSchema(values ...string) func(*docBuilder) map[string]any {
 	return func(*docBuilder) map[string]any { return map[string]any{"type": "string", "enum": values} }
+}
+
+func intRangeSchema(lo, hi int) func(*docBuilder) map[string]any {
+	return func(*docBuilder) map[string]any {
+		return map[string]any{"type": "integer", "minimum": lo, "maximum": hi}
+	}
 }
 
 func refSchema(name string) func(*docBuilder) map[string]any {

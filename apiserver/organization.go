@@ -1,6 +1,7 @@
 package apiserver
 
 import (
+	"encoding/json"
 	"net/mail"
 	"slices"
 	"strings"
@@ -130,6 +131,36 @@ func (s *Server) adminSetStatus(c *fiber.Ctx, status string) error {
 		return problem(fiber.StatusConflict, "conflict", "you cannot suspend your own organization")
 	}
 	org, err := s.store.SetOrgStatus(c.UserContext(), id, status)
+	if err != nil {
+		return notFoundOr(err, "organization")
+	}
+	return c.JSON(orgOut(org))
+}
+
+// adminUpdateOrg sets an organization's fair-share weight. The field is
+// required so a body that forgets it is not read as "back to the plan's
+// default". Queued jobs get the new weight at the organization's next push
+// or the queue reconciler's next round.
+func (s *Server) adminUpdateOrg(c *fiber.Ctx) error {
+	id, err := pathID(c, "organization")
+	if err != nil {
+		return err
+	}
+	var req apiv1.OrganizationAdminPatch
+	if err := decodeJSON(c, &req); err != nil {
+		return err
+	}
+	var present map[string]json.RawMessage
+	if err := json.Unmarshal(c.Body(), &present); err != nil {
+		return badRequest("the body is not a JSON object")
+	}
+	if _, ok := present["share_weight"]; !ok {
+		return invalidField("share_weight", "is required: a number from %d to %d, or null for the plan's default", apiv1.MinShareWeight, apiv1.MaxShareWeight)
+	}
+	if w := req.ShareWeight; w != nil && (*w < apiv1.MinShareWeight || *w > apiv1.MaxShareWeight) {
+		return invalidField("share_weight", "must be from %d to %d, or null for the plan's default", apiv1.MinShareWeight, apiv1.MaxShareWeight)
+	}
+	org, err := s.store.SetShareWeight(c.UserContext(), id, req.ShareWeight)
 	if err != nil {
 		return notFoundOr(err, "organization")
 	}

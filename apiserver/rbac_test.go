@@ -146,6 +146,7 @@ var wantLeastRole = map[string]auth.Role{
 	"GET /v1/workers": auth.Admin, "POST /v1/workers/:id/drain": auth.SuperAdmin, "POST /v1/workers/:id/evict": auth.SuperAdmin,
 	// Platform Admin: SuperAdmin
 	"GET /v1/admin/organizations": auth.SuperAdmin, "POST /v1/admin/organizations/:id/suspend": auth.SuperAdmin,
+	"PATCH /v1/admin/organizations/:id":          auth.SuperAdmin,
 	"POST /v1/admin/organizations/:id/reinstate": auth.SuperAdmin,
 	// Storage grants open other buckets to a tenant, read with the server's credentials: Platform Admin
 	"GET /v1/admin/organizations/:id/storage-grants": auth.SuperAdmin, "POST /v1/admin/organizations/:id/storage-grants": auth.SuperAdmin,

@@ -138,6 +138,9 @@ func (s *Server) routes() []Route {
 
 		// Platform administration
 		{Method: "GET", Path: "/v1/admin/organizations", Perm: auth.PlatformAdmin, Tag: "admin", Summary: "List every organization", Response: apiv1.Page[apiv1.Organization]{}, handler: s.adminListOrgs},
+		{Method: "PATCH", Path: "/v1/admin/organizations/:id", Perm: auth.PlatformAdmin, Tag: "admin",
+			Summary: "Set an organization's fair-share weight (share_weight 1-100, null for its plan's default): its share of claims within each pool and lane while others have work queued",
+			Body:    apiv1.OrganizationAdminPatch{}, Response: apiv1.Organization{}, handler: s.adminUpdateOrg},
 		{Method: "POST", Path: "/v1/admin/organizations/:id/suspend", Perm: auth.PlatformAdmin, Tag: "admin", Summary: "Suspend an organization", Response: apiv1.Organization{}, handler: s.adminSuspend},
 		{Method: "POST", Path: "/v1/admin/organizations/:id/reinstate", Perm: auth.PlatformAdmin, Tag: "admin", Summary: "Reinstate a suspended organization", Response: apiv1.Organization{}, handler: s.adminReinstate},
 		{Method: "GET", Path: "/v1/admin/organizations/:id/storage-grants", Perm: auth.PlatformAdmin, Tag: "admin",

@@ -153,7 +153,8 @@ func invitationOut(i store.Invitation, now time.Time) apiv1.Invitation {
 func orgOut(o store.Organization) apiv1.Organization {
 	return apiv1.Organization{
 		ID: o.ID.String(), Name: o.Name, Status: o.Status, Plan: o.Plan, BillingEmail: o.BillingEmail,
-		BillingName: o.BillingName, JobQuota: o.JobQuota, CreatedAt: o.CreatedAt, UpdatedAt: o.UpdatedAt,
+		BillingName: o.BillingName, JobQuota: o.JobQuota, ShareWeight: o.ShareWeight,
+		EffectiveShareWeight: apiv1.ShareWeight(o.Plan, o.ShareWeight), CreatedAt: o.CreatedAt, UpdatedAt: o.UpdatedAt,
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -18,13 +19,14 @@ import (
 	"github.com/mpegflow/mpegflow/internal/objscope"
 	"github.com/mpegflow/mpegflow/internal/objstore"
 	"github.com/mpegflow/mpegflow/internal/periodic"
+	"github.com/mpegflow/mpegflow/internal/queue"
 	"github.com/mpegflow/mpegflow/internal/store"
 	"github.com/mpegflow/mpegflow/internal/validation"
 )
 
-// Pusher puts released job ids on their lane's list.
+// Pusher puts released job ids of one organization on their lane.
 type Pusher interface {
-	PushMany(ctx context.Context, pool, lane string, ids []string) error
+	PushMany(ctx context.Context, pool, lane string, t queue.Tenant, ids []string) error
 }
 
 // Config tunes the expander; zero values take the defaults noted.
@@ -240,16 +242,28 @@ func (e *Expander) push(ctx context.Context, jobs []store.QueuedJob) {
 	if len(jobs) == 0 {
 		return
 	}
-	type lane struct{ pool, lane string }
+	type lane struct {
+		pool, lane string
+		org        uuid.UUID
+	}
 	byLane := map[lane][]string{}
+	var orgs []uuid.UUID
 	for _, j := range jobs {
-		k := lane{j.PoolID, j.Lane}
+		k := lane{j.PoolID, j.Lane, j.OrgID}
+		if !slices.Contains(orgs, j.OrgID) {
+			orgs = append(orgs, j.OrgID)
+		}
 		byLane[k] = append(byLane[k], j.ID.String())
 	}
+	tenants, err := queue.Tenants(ctx, e.store, orgs)
+	if err != nil {
+		e.log.WarnContext(ctx, "share weights not read; batch jobs are queued with the weights redis holds and the queue reconciler sets them, check Postgres",
+			slog.Any("error", err))
+	}
 	for k, ids := range byLane {
-		if err := e.queue.PushMany(ctx, k.pool, k.lane, ids); err != nil {
+		if err := e.queue.PushMany(ctx, k.pool, k.lane, tenants[k.org], ids); err != nil {
 			e.log.WarnContext(ctx, "batch jobs committed but not pushed to redis; the queue reconciler will push them, check redis",
-				slog.String("pool_id", k.pool), slog.Int("jobs", len(ids)), slog.Any("error", err))
+				slog.String("pool_id", k.pool), slog.String("org_id", k.org.String()), slog.Int("jobs", len(ids)), slog.Any("error", err))
 		}
 	}
 }

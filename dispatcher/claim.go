@@ -49,7 +49,7 @@ func (c *Coordinator) Claim(ctx context.Context, req *coordinatorv1.ClaimRequest
 	wait := min(time.Duration(req.GetWaitMs())*time.Millisecond, c.cfg.MaxWait)
 	deadline := c.cfg.Clock.Now().Add(wait)
 	for {
-		res, id, err := c.queue.Pop(ctx, pool, lane)
+		res, id, org, err := c.queue.Pop(ctx, pool, lane)
 		if err != nil {
 			return nil, c.toStatus(ctx, "Claim", err)
 		}
@@ -57,7 +57,7 @@ func (c *Coordinator) Claim(ctx context.Context, req *coordinatorv1.ClaimRequest
 		case queue.PopPaused:
 			return &coordinatorv1.ClaimResponse{}, nil
 		case queue.PopJob:
-			job, err := c.claim(ctx, id, pool, lane, pod)
+			job, err := c.claim(ctx, id, org, pool, lane, pod)
 			if errors.Is(err, store.ErrNotFound) || errors.Is(err, errInputRefused) {
 				continue // stale or duplicate id, or a job failed at claim: pop the next
 			}
@@ -79,7 +79,7 @@ func (c *Coordinator) Claim(ctx context.Context, req *coordinatorv1.ClaimRequest
 
 // claim runs the conditional UPDATE for a popped id. ErrNotFound means the id
 // was stale; other errors are already gRPC statuses.
-func (c *Coordinator) claim(ctx context.Context, rawID, pool, lane, pod string) (*coordinatorv1.Job, error) {
+func (c *Coordinator) claim(ctx context.Context, rawID, org, pool, lane, pod string) (*coordinatorv1.Job, error) {
 	id, err := uuid.Parse(rawID)
 	if err != nil {
 		c.log.WarnContext(ctx, "dropped a malformed id from the queue; something other than MpegFlow writes to it",
@@ -95,8 +95,9 @@ func (c *Coordinator) claim(ctx context.Context, rawID, pool, lane, pod string) 
 	}
 	if err != nil {
 		// The id left Redis but the claim did not commit: put it back so
-		// the job is not left for the reconciler to find.
-		if perr := c.queue.Push(context.WithoutCancel(ctx), pool, lane, rawID, 1); perr != nil {
+		// the job is not left for the reconciler to find. It goes next
+		// within its organization, with the weight Redis holds for it.
+		if perr := c.queue.Push(context.WithoutCancel(ctx), pool, lane, queue.Tenant{Org: org}, rawID, 1); perr != nil {
 			c.log.WarnContext(ctx, "claim failed and the id could not be pushed back; the queue reconciler will", slog.String("job_id", rawID), slog.Any("error", perr))
 		}
 		return nil, c.toStatus(ctx, "Claim", err)

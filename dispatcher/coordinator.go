@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"time"
 
+	"github.com/google/uuid"
 	"k8s.io/utils/clock"
 
 	"github.com/mpegflow/mpegflow/api/coordinatorv1"
@@ -118,7 +119,12 @@ func (c *Coordinator) policy() store.FailPolicy {
 func (c *Coordinator) afterFail(ctx context.Context, j store.Job, outcome string) {
 	switch outcome {
 	case store.OutcomeRequeued:
-		if err := c.queue.Push(ctx, j.PoolID, j.Lane, j.ID.String(), j.Priority); err != nil {
+		tenants, err := queue.Tenants(ctx, c.store, []uuid.UUID{j.OrgID})
+		if err != nil {
+			c.log.WarnContext(ctx, "share weight not read; the job is requeued with the weight redis holds and the queue reconciler sets it, check Postgres",
+				slog.String("job_id", j.ID.String()), slog.String("org_id", j.OrgID.String()), slog.Any("error", err))
+		}
+		if err := c.queue.Push(ctx, j.PoolID, j.Lane, tenants[j.OrgID], j.ID.String(), j.Priority); err != nil {
 			c.log.WarnContext(ctx, "requeued job not pushed; the queue reconciler will push it", slog.String("job_id", j.ID.String()), slog.Any("error", err))
 		}
 		c.emit(ctx, j, "job.requeued", map[string]any{"error": deref(j.Error)})

@@ -4,9 +4,11 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 
 	"github.com/google/uuid"
 
+	"github.com/mpegflow/mpegflow/internal/queue"
 	"github.com/mpegflow/mpegflow/internal/store"
 )
 
@@ -34,8 +36,18 @@ func (s *Services) PromoteDelayed(ctx context.Context) (int, error) {
 }
 
 func (s *Services) push(ctx context.Context, jobs []store.Job) {
+	orgs := make([]uuid.UUID, 0, len(jobs))
 	for _, j := range jobs {
-		if err := s.c.queue.Push(ctx, j.PoolID, j.Lane, j.ID.String(), j.Priority); err != nil {
+		if !slices.Contains(orgs, j.OrgID) {
+			orgs = append(orgs, j.OrgID)
+		}
+	}
+	tenants, err := queue.Tenants(ctx, s.c.store, orgs)
+	if err != nil {
+		s.c.log.WarnContext(ctx, "share weights not read; promoted jobs are queued with the weights redis holds and the queue reconciler sets them, check Postgres", slog.Any("error", err))
+	}
+	for _, j := range jobs {
+		if err := s.c.queue.Push(ctx, j.PoolID, j.Lane, tenants[j.OrgID], j.ID.String(), j.Priority); err != nil {
 			s.c.log.WarnContext(ctx, "promoted job not pushed; the queue reconciler will push it", slog.String("job_id", j.ID.String()), slog.Any("error", err))
 		}
 	}

@@ -22,6 +22,7 @@ import (
 	testingclock "k8s.io/utils/clock/testing"
 
 	"github.com/mpegflow/mpegflow/api/coordinatorv1"
+	apiv1 "github.com/mpegflow/mpegflow/api/v1"
 	"github.com/mpegflow/mpegflow/internal/auth"
 	"github.com/mpegflow/mpegflow/internal/events"
 	"github.com/mpegflow/mpegflow/internal/objstore"
@@ -163,7 +164,7 @@ func (e *env) submit(pool string, n int) []uuid.UUID {
 		u := "https://media.example.com/in.mp4"
 		j, _, err := e.store.CreateJob(ctx, store.NewJob{OrgID: e.org.ID, PoolID: pool, Lane: "live", MaxAttempts: 3, InputURL: &u, Spec: testSpec, Metadata: json.RawMessage(`{}`)})
 		require.NoError(e.t, err)
-		require.NoError(e.t, e.queue.Push(ctx, pool, "live", j.ID.String(), 0))
+		require.NoError(e.t, e.queue.Push(ctx, pool, "live", e.tenant(), j.ID.String(), 0))
 		ids = append(ids, j.ID)
 	}
 	return ids
@@ -224,7 +225,13 @@ func (e *env) push(pool string, ids ...uuid.UUID) {
 	for i, id := range ids {
 		raw[i] = id.String()
 	}
-	require.NoError(e.t, e.queue.PushMany(context.Background(), pool, "live", raw))
+	require.NoError(e.t, e.queue.PushMany(context.Background(), pool, "live", e.tenant(), raw))
+}
+
+// tenant is env's organization as the queue knows it, with its plan's
+// share weight.
+func (e *env) tenant() queue.Tenant {
+	return queue.Tenant{Org: e.org.ID.String(), Weight: apiv1.ShareWeight(e.org.Plan, e.org.ShareWeight)}
 }
 
 // queueLen is the length of pool's live list.

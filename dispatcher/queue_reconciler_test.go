@@ -144,7 +144,7 @@ func TestQueueReconcilerRepairsRedisWritesLostAfterCommit(t *testing.T) {
 
 	deleted := e.pool("delete-lost")
 	for _, lane := range apiv1.Lanes {
-		require.NoError(t, e.queue.Push(ctx, deleted.ID, lane, uuid.NewString(), 0)) // ids of jobs long finished
+		require.NoError(t, e.queue.Push(ctx, deleted.ID, lane, e.tenant(), uuid.NewString(), 0)) // ids of jobs long finished
 	}
 	require.NoError(t, e.queue.SetPaused(ctx, deleted.ID, true))
 	require.NoError(t, e.store.DeletePool(ctx, e.org.ID, deleted.ID)) // committed; DropPool lost

@@ -139,7 +139,7 @@ func (r *rig) job(input string, assetID *uuid.UUID, workflow string) store.Job {
 	}
 	j, _, err := r.store.CreateJob(context.Background(), nj)
 	require.NoError(r.t, err)
-	require.NoError(r.t, r.queue.Push(context.Background(), "default", "live", j.ID.String(), 0))
+	require.NoError(r.t, r.queue.Push(context.Background(), "default", "live", queue.Tenant{Org: r.org.ID.String(), Weight: 1}, j.ID.String(), 0))
 	return j
 }
 

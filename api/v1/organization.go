@@ -12,9 +12,25 @@ type Organization struct {
 	BillingEmail *string `json:"billing_email"`
 	BillingName  *string `json:"billing_name"`
 	// JobQuota caps the organization's unfinished jobs.
-	JobQuota  int       `json:"job_quota"`
-	CreatedAt time.Time `json:"created_at"`
-	UpdatedAt time.Time `json:"updated_at"`
+	JobQuota int `json:"job_quota"`
+	// ShareWeight overrides the plan's fair-share weight (1–100); null
+	// means the plan's default (PlanShareWeights). Only a platform
+	// administrator sets it.
+	ShareWeight *int `json:"share_weight"`
+	// EffectiveShareWeight is the weight the organization's queued jobs
+	// get within each pool and lane: ShareWeight, or the plan's default.
+	EffectiveShareWeight int       `json:"effective_share_weight"`
+	CreatedAt            time.Time `json:"created_at"`
+	UpdatedAt            time.Time `json:"updated_at"`
+}
+
+// OrganizationAdminPatch is the body of PATCH
+// /v1/admin/organizations/{id}: settings only a platform administrator
+// changes.
+type OrganizationAdminPatch struct {
+	// ShareWeight sets the fair-share weight (1–100); null returns the
+	// organization to its plan's default. The field is required.
+	ShareWeight *int `json:"share_weight"`
 }
 
 // OrganizationPatch is the body of PATCH /v1/organization.

@@ -104,7 +104,7 @@ func (e *executorEnv) setPool(edit func(*store.PoolSettings)) {
 func (e *executorEnv) push(lane string, n int) {
 	e.t.Helper()
 	for i := range n {
-		require.NoError(e.t, e.queue.Push(context.Background(), store.DefaultPoolID, lane, fmt.Sprintf("job-%s-%d-%d", lane, time.Now().UnixNano(), i), 0))
+		require.NoError(e.t, e.queue.Push(context.Background(), store.DefaultPoolID, lane, queue.Tenant{Org: "org-1", Weight: 1}, fmt.Sprintf("job-%s-%d-%d", lane, time.Now().UnixNano(), i), 0))
 	}
 }
 

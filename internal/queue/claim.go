@@ -10,21 +10,54 @@ import (
 )
 
 // popScript is the claim gate: it refuses work while the pool is paused and
-// otherwise pops the oldest id of the lane, atomically, so pause takes effect
-// for every coordinator replica the moment the key exists (no DB read).
+// otherwise takes the next id of the organization whose turn it is, all
+// atomically, so pause takes effect for every coordinator replica the moment
+// the key exists (no DB read) and the lane's counters never drift.
 //
-// KEYS[1] = pause key of the pool   (Keys.Paused)
-// KEYS[2] = list of the pool's lane (Keys.Queue)
-// Returns: {"paused"} | {"empty"} | {"job", <job id>}
+// Whose turn it is: Orgs scores every organization with queued work by its
+// virtual pass; the lowest is served (ties by organization id), then its
+// pass grows by 1/weight, so over time each backlogged organization is
+// served in proportion to its weight (stride scheduling, a smooth weighted
+// round robin in O(log n) per claim). "vtime" in Shares is the pass last
+// served; an organization that joins starts there (see pushScript).
+// Within an organization the list is FIFO with urgent ids pushed next.
+// An organization in Orgs whose list is empty (drift) is removed and the
+// next one tried.
+//
+// KEYS[1] = pause key of the pool            (Keys.Paused)
+// KEYS[2] = list of the pool's lane, KEDA's  (Keys.Queue)
+// KEYS[3] = organizations with queued work   (Keys.Orgs)
+// KEYS[4] = fair-share state of the lane     (Keys.Shares)
+// ARGV[1] = organization list prefix of the lane: ARGV[1]..org = Keys.OrgQueue
+// Returns: {"paused"} | {"empty"} | {"job", <job id>, <org id>}
 var popScript = redis.NewScript(`
 if redis.call('EXISTS', KEYS[1]) == 1 then
   return {'paused'}
 end
-local id = redis.call('RPOP', KEYS[2])
-if not id then
-  return {'empty'}
+while true do
+  local top = redis.call('ZRANGE', KEYS[3], 0, 0, 'WITHSCORES')
+  if #top == 0 then
+    return {'empty'}
+  end
+  local org, pass = top[1], tonumber(top[2])
+  local list = ARGV[1] .. org
+  local id = redis.call('RPOP', list)
+  if id then
+    redis.call('RPOP', KEYS[2])
+    local w = tonumber(redis.call('HGET', KEYS[4], 'w:' .. org)) or 1
+    if w < 1 then w = 1 end
+    local nextPass = pass + 1 / w
+    redis.call('HSET', KEYS[4], 'vtime', pass)
+    if redis.call('LLEN', list) == 0 then
+      redis.call('ZREM', KEYS[3], org)
+      redis.call('HSET', KEYS[4], 'p:' .. org, nextPass)
+    else
+      redis.call('ZADD', KEYS[3], nextPass, org)
+    end
+    return {'job', id, org}
+  end
+  redis.call('ZREM', KEYS[3], org)
 end
-return {'job', id}
 `)
 
 // PopResult is what the claim gate answered.
@@ -37,21 +70,24 @@ const (
 	PopJob
 )
 
-// Pop takes the next job id of a pool's lane unless the pool is paused.
-func (q *Queue) Pop(ctx context.Context, pool, lane string) (PopResult, string, error) {
-	res, err := popScript.Run(ctx, q.rdb, []string{q.keys.Paused(pool), q.keys.Queue(pool, lane)}).StringSlice()
+// Pop takes the next job id of a pool's lane unless the pool is paused: the
+// oldest (or most urgent) id of the organization whose turn it is. It also
+// returns that organization, so a claim that fails can push the id back.
+func (q *Queue) Pop(ctx context.Context, pool, lane string) (PopResult, string, string, error) {
+	keys := []string{q.keys.Paused(pool), q.keys.Queue(pool, lane), q.keys.Orgs(pool, lane), q.keys.Shares(pool, lane)}
+	res, err := popScript.Run(ctx, q.rdb, keys, q.keys.orgQueuePrefix(pool, lane)).StringSlice()
 	if err != nil {
-		return PopEmpty, "", fmt.Errorf("pop from %s: %w", q.keys.Queue(pool, lane), err)
+		return PopEmpty, "", "", fmt.Errorf("pop from %s: %w", q.keys.Queue(pool, lane), err)
 	}
 	switch {
 	case len(res) == 1 && res[0] == "paused":
-		return PopPaused, "", nil
+		return PopPaused, "", "", nil
 	case len(res) == 1 && res[0] == "empty":
-		return PopEmpty, "", nil
-	case len(res) == 2 && res[0] == "job":
-		return PopJob, res[1], nil
+		return PopEmpty, "", "", nil
+	case len(res) == 3 && res[0] == "job":
+		return PopJob, res[1], res[2], nil
 	}
-	return PopEmpty, "", fmt.Errorf("pop from %s: unexpected script reply %q", q.keys.Queue(pool, lane), res)
+	return PopEmpty, "", "", fmt.Errorf("pop from %s: unexpected script reply %q", q.keys.Queue(pool, lane), res)
 }
 
 // takeDueScript moves due members out of the delayed set atomically, so two
@@ -87,29 +123,4 @@ func (q *Queue) TakeDue(ctx context.Context, now time.Time, limit int) ([]string
 		return nil, fmt.Errorf("take due retries: %w", err)
 	}
 	return ids, nil
-}
-
-// Members lists the ids on a pool's lane (the reconciler compares them with
-// Postgres).
-func (q *Queue) Members(ctx context.Context, pool, lane string) ([]string, error) {
-	ids, err := q.rdb.LRange(ctx, q.keys.Queue(pool, lane), 0, -1).Result()
-	if err != nil {
-		return nil, fmt.Errorf("list %s: %w", q.keys.Queue(pool, lane), err)
-	}
-	return ids, nil
-}
-
-// PushMany pushes ids onto a pool's lane in one round trip.
-func (q *Queue) PushMany(ctx context.Context, pool, lane string, ids []string) error {
-	if len(ids) == 0 {
-		return nil
-	}
-	args := make([]any, len(ids))
-	for i, id := range ids {
-		args[i] = id
-	}
-	if err := q.rdb.LPush(ctx, q.keys.Queue(pool, lane), args...).Err(); err != nil {
-		return fmt.Errorf("push %d ids onto %s: %w", len(ids), q.keys.Queue(pool, lane), err)
-	}
-	return nil
 }

@@ -26,13 +26,36 @@ func NewKeys(prefix string) Keys {
 
 // Queue is the list of a pool's lane: "mpegflow:queue:{pool}" for the live
 // lane, "mpegflow:queue:{pool}:backfill" for the backfill lane. KEDA's redis
-// trigger reads its length.
+// trigger reads its length, so it holds one element per queued job. Since
+// fair share (docs/design/0017-fair-share.md) it is a counter: the ids a
+// claim takes come from the organizations' lists (OrgQueue), and the
+// element a claim removes here is the oldest, which with several
+// organizations need not be the id claimed.
 func (k Keys) Queue(pool, lane string) string {
 	if lane == apiv1.LaneBackfill {
 		return k.Prefix + ":queue:" + pool + ":backfill"
 	}
 	return k.Prefix + ":queue:" + pool
 }
+
+// OrgQueue is the list of one organization's queued job ids on a pool's
+// lane ("mpegflow:queue:{pool}[:backfill]:org:{org}"), oldest on the right.
+func (k Keys) OrgQueue(pool, lane, org string) string { return k.orgQueuePrefix(pool, lane) + org }
+
+// orgQueuePrefix is OrgQueue without the organization: the pop script
+// appends the organization whose turn it is.
+func (k Keys) orgQueuePrefix(pool, lane string) string { return k.Queue(pool, lane) + ":org:" }
+
+// Orgs is the sorted set of the organizations with queued jobs on a pool's
+// lane, scored by their virtual pass: the claim serves the lowest
+// ("mpegflow:queue:{pool}[:backfill]:orgs").
+func (k Keys) Orgs(pool, lane string) string { return k.Queue(pool, lane) + ":orgs" }
+
+// Shares is the hash of a lane's fair-share state
+// ("mpegflow:queue:{pool}[:backfill]:shares"): field "vtime" (the pass of
+// the last organization served), "w:{org}" (its weight) and "p:{org}" (the
+// pass an organization had when its list ran empty).
+func (k Keys) Shares(pool, lane string) string { return k.Queue(pool, lane) + ":shares" }
 
 // Delayed is the sorted set of retries waiting for their backoff.
 func (k Keys) Delayed() string { return k.Prefix + ":delayed" }
@@ -57,27 +80,58 @@ func (k Keys) RateLimitClient(client string) string { return k.Prefix + ":rateli
 
 // All is the SCAN pattern of every key under the prefix (glob characters in
 // the prefix escaped).
-func (k Keys) All() string {
+func (k Keys) All() string { return glob(k.Prefix) + ":*" }
+
+// orgQueues is the SCAN pattern of every organization list of a pool's
+// lane, including lists no longer named in Orgs.
+func (k Keys) orgQueues(pool, lane string) string { return glob(k.orgQueuePrefix(pool, lane)) + "*" }
+
+// glob escapes the glob characters of s for a SCAN MATCH pattern.
+func glob(s string) string {
 	var b strings.Builder
-	for _, r := range k.Prefix {
+	for _, r := range s {
 		if strings.ContainsRune(`*?[]\`, r) {
 			b.WriteByte('\\')
 		}
 		b.WriteRune(r)
 	}
-	return b.String() + ":*"
+	return b.String()
 }
 
-// PoolOf returns the pool a pool's key belongs to (one of its lanes' lists
-// or its pause key), and false for any other key.
+// PoolOf returns the pool a pool's key belongs to (one of its lanes' lists,
+// an organization list, the lane's Orgs or Shares, or its pause key), and
+// false for any other key.
 func (k Keys) PoolOf(key string) (string, bool) {
 	if rest, ok := strings.CutPrefix(key, k.Prefix+":queue:"); ok {
-		pool := strings.TrimSuffix(rest, ":backfill")
-		return pool, pool != "" && !strings.Contains(pool, ":")
+		pool, tail, _ := strings.Cut(rest, ":")
+		return pool, pool != "" && laneTail(tail)
 	}
 	if rest, ok := strings.CutPrefix(key, k.Prefix+":pool:"); ok {
 		pool, paused := strings.CutSuffix(rest, ":paused")
 		return pool, paused && pool != "" && !strings.Contains(pool, ":")
 	}
 	return "", false
+}
+
+// laneTail reports whether tail is what follows "queue:{pool}:" in one of
+// the keys a pool's lane owns: nothing (the live list), "backfill", and
+// either followed by "orgs", "shares" or "org:{org}".
+func laneTail(tail string) bool {
+	if tail == "" {
+		return true
+	}
+	if t, ok := strings.CutPrefix(tail, apiv1.LaneBackfill); ok {
+		if t == "" {
+			return true
+		}
+		if tail, ok = strings.CutPrefix(t, ":"); !ok {
+			return false
+		}
+	}
+	switch tail {
+	case "orgs", "shares":
+		return true
+	}
+	org, ok := strings.CutPrefix(tail, "org:")
+	return ok && org != "" && !strings.Contains(org, ":")
 }

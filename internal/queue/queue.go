@@ -22,22 +22,6 @@ func New(rdb redis.UniversalClient, keys Keys) *Queue { return &Queue{rdb: rdb, 
 // Keys returns the key builders in use.
 func (q *Queue) Keys() Keys { return q.keys }
 
-// Push adds a job id to its pool's lane. Claims pop from the right, so
-// urgent jobs (priority > 0) are pushed on the right and go next.
-func (q *Queue) Push(ctx context.Context, pool, lane, jobID string, priority int) error {
-	key := q.keys.Queue(pool, lane)
-	var err error
-	if priority > 0 {
-		err = q.rdb.RPush(ctx, key, jobID).Err()
-	} else {
-		err = q.rdb.LPush(ctx, key, jobID).Err()
-	}
-	if err != nil {
-		return fmt.Errorf("push job %s onto %s: %w", jobID, key, err)
-	}
-	return nil
-}
-
 // Len is the number of unclaimed job ids on a pool's lane.
 func (q *Queue) Len(ctx context.Context, pool, lane string) (int64, error) {
 	n, err := q.rdb.LLen(ctx, q.keys.Queue(pool, lane)).Result()
@@ -72,7 +56,8 @@ func (q *Queue) Paused(ctx context.Context, pool string) (bool, error) {
 }
 
 // Pools reads, in one pass over the prefix's keys (SCAN, never KEYS), every
-// pool that has keys in Redis (a lane's list or a pause key), each with
+// pool that has keys in Redis (any key of a lane, Keys.PoolOf, or a pause
+// key), each with
 // whether its pause key exists. The queue reconciler compares it with the
 // pool rows: pause keys follow the status, deleted pools' keys go.
 func (q *Queue) Pools(ctx context.Context) (map[string]bool, error) {
@@ -89,11 +74,19 @@ func (q *Queue) Pools(ctx context.Context) (map[string]bool, error) {
 	return paused, nil
 }
 
-// DropPool removes a deleted pool's lists and pause key.
+// DropPool removes a deleted pool's keys: its lanes' lists, organization
+// lists and fair-share state, and its pause key.
 func (q *Queue) DropPool(ctx context.Context, pool string) error {
 	keys := []string{q.keys.Paused(pool)}
 	for _, lane := range apiv1.Lanes {
-		keys = append(keys, q.keys.Queue(pool, lane))
+		keys = append(keys, q.keys.Queue(pool, lane), q.keys.Orgs(pool, lane), q.keys.Shares(pool, lane))
+		iter := q.rdb.Scan(ctx, 0, q.keys.orgQueues(pool, lane), 1000).Iterator()
+		for iter.Next(ctx) {
+			keys = append(keys, iter.Val())
+		}
+		if err := iter.Err(); err != nil {
+			return fmt.Errorf("scan the organization lists of pool %s: %w", pool, err)
+		}
 	}
 	if err := q.rdb.Del(ctx, keys...).Err(); err != nil {
 		return fmt.Errorf("drop redis keys of pool %s: %w", pool, err)

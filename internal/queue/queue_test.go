@@ -14,6 +14,10 @@ import (
 	"github.com/mpegflow/mpegflow/internal/testenv"
 )
 
+// tenant is the one organization of the tests that are not about fair
+// share: with one organization a lane behaves as the FIFO it was before.
+var tenant = queue.Tenant{Org: "org-1", Weight: 1}
+
 func newQueue(t *testing.T) *queue.Queue {
 	t.Helper()
 	rdb, prefix := testenv.Redis(t)
@@ -29,6 +33,10 @@ func TestKeysFollowTheContract(t *testing.T) {
 	require.Equal(t, "mpegflow:pool:p1:paused", k.Paused("p1"))
 	require.Equal(t, "mpegflow:events", k.Events())
 	require.Equal(t, "t:queue:p1", queue.NewKeys("t").Queue("p1", "live"))
+	require.Equal(t, "mpegflow:queue:default:org:o1", k.OrgQueue("default", "live", "o1"))
+	require.Equal(t, "mpegflow:queue:default:backfill:org:o1", k.OrgQueue("default", "backfill", "o1"))
+	require.Equal(t, "mpegflow:queue:default:orgs", k.Orgs("default", "live"))
+	require.Equal(t, "mpegflow:queue:default:backfill:shares", k.Shares("default", "backfill"))
 }
 
 // TestPopScript drives the claim gate's contract: {"paused"} while the
@@ -65,7 +73,7 @@ func TestPopScript(t *testing.T) {
 			q := newQueue(t)
 			ctx := t.Context()
 			for _, p := range tc.pushes {
-				require.NoError(t, q.Push(ctx, p.pool, p.lane, p.id, p.priority))
+				require.NoError(t, q.Push(ctx, p.pool, p.lane, tenant, p.id, p.priority))
 			}
 			if tc.paused {
 				require.NoError(t, q.SetPaused(ctx, tc.pool, true))
@@ -73,7 +81,7 @@ func TestPopScript(t *testing.T) {
 			if name == "another pool's pause" {
 				require.NoError(t, q.SetPaused(ctx, "other", true))
 			}
-			got, id, err := q.Pop(ctx, tc.pool, tc.lane)
+			got, id, _, err := q.Pop(ctx, tc.pool, tc.lane)
 			require.NoError(t, err)
 			require.Equal(t, tc.want, got)
 			require.Equal(t, tc.wantID, id)
@@ -88,12 +96,12 @@ func TestPauseAndResume(t *testing.T) {
 	t.Parallel()
 	q := newQueue(t)
 	ctx := t.Context()
-	require.NoError(t, q.Push(ctx, "p", "live", "a", 0))
+	require.NoError(t, q.Push(ctx, "p", "live", tenant, "a", 0))
 	require.NoError(t, q.SetPaused(ctx, "p", true))
 	paused, err := q.Paused(ctx, "p")
 	require.NoError(t, err)
 	require.True(t, paused)
-	res, _, err := q.Pop(ctx, "p", "live")
+	res, _, _, err := q.Pop(ctx, "p", "live")
 	require.NoError(t, err)
 	require.Equal(t, queue.PopPaused, res)
 
@@ -101,7 +109,7 @@ func TestPauseAndResume(t *testing.T) {
 	paused, err = q.Paused(ctx, "p")
 	require.NoError(t, err)
 	require.False(t, paused)
-	res, id, err := q.Pop(ctx, "p", "live")
+	res, id, _, err := q.Pop(ctx, "p", "live")
 	require.NoError(t, err)
 	require.Equal(t, queue.PopJob, res)
 	require.Equal(t, "a", id)
@@ -170,9 +178,9 @@ func TestPushManyMembersAndDropPool(t *testing.T) {
 	t.Parallel()
 	q := newQueue(t)
 	ctx := t.Context()
-	require.NoError(t, q.PushMany(ctx, "p", "backfill", nil), "nothing to push is not an error")
-	require.NoError(t, q.PushMany(ctx, "p", "backfill", []string{"a", "b", "c"}))
-	require.NoError(t, q.Push(ctx, "p", "live", "l", 0))
+	require.NoError(t, q.PushMany(ctx, "p", "backfill", tenant, nil), "nothing to push is not an error")
+	require.NoError(t, q.PushMany(ctx, "p", "backfill", tenant, []string{"a", "b", "c"}))
+	require.NoError(t, q.Push(ctx, "p", "live", tenant, "l", 0))
 	require.NoError(t, q.SetPaused(ctx, "p", true))
 	ids, err := q.Members(ctx, "p", "backfill")
 	require.NoError(t, err)
@@ -193,16 +201,27 @@ func TestPoolOfParsesOnlyPoolKeys(t *testing.T) {
 	t.Parallel()
 	k := queue.NewKeys("")
 	for key, want := range map[string]string{
-		k.Queue("p1", "live"):      "p1",
-		k.Queue("p1", "backfill"):  "p1",
-		k.Paused("default"):        "default",
-		k.Delayed():                "",
-		k.Events():                 "",
-		"mpegflow:pool:p1":         "",
-		"mpegflow:queue:":          "",
-		"mpegflow:queue:a:b:c":     "",
-		"other:queue:p1":           "",
-		"mpegflow:pool:p1:drained": "",
+		k.Queue("p1", "live"):              "p1",
+		k.Queue("p1", "backfill"):          "p1",
+		k.Paused("default"):                "default",
+		k.Delayed():                        "",
+		k.Events():                         "",
+		"mpegflow:pool:p1":                 "",
+		"mpegflow:queue:":                  "",
+		"mpegflow:queue:a:b:c":             "",
+		"other:queue:p1":                   "",
+		"mpegflow:pool:p1:drained":         "",
+		k.OrgQueue("p1", "live", "o1"):     "p1",
+		k.OrgQueue("p1", "backfill", "o1"): "p1",
+		k.Orgs("p1", "live"):               "p1",
+		k.Orgs("p1", "backfill"):           "p1",
+		k.Shares("p1", "live"):             "p1",
+		k.Shares("p1", "backfill"):         "p1",
+		"mpegflow:queue:p1:org:":           "",
+		"mpegflow:queue:p1:org:a:b":        "",
+		"mpegflow:queue:p1:backfillx":      "",
+		"mpegflow:queue:p1:backfill:x":     "",
+		"mpegflow:queue:p1:live":           "",
 	} {
 		pool, ok := k.PoolOf(key)
 		require.Equal(t, want != "", ok, key)
@@ -219,11 +238,11 @@ func TestPoolsListsPoolsWithKeys(t *testing.T) {
 	q := newQueue(t)
 	other := newQueue(t) // another prefix on the same server
 	ctx := t.Context()
-	require.NoError(t, q.Push(ctx, "live-only", "live", "a", 0))
-	require.NoError(t, q.Push(ctx, "backfill-only", "backfill", "b", 0))
+	require.NoError(t, q.Push(ctx, "live-only", "live", tenant, "a", 0))
+	require.NoError(t, q.Push(ctx, "backfill-only", "backfill", tenant, "b", 0))
 	require.NoError(t, q.SetPaused(ctx, "paused-only", true))
 	require.NoError(t, q.Delay(ctx, "c", time.Now()))
-	require.NoError(t, other.Push(ctx, "elsewhere", "live", "d", 0))
+	require.NoError(t, other.Push(ctx, "elsewhere", "live", tenant, "d", 0))
 
 	require.NoError(t, q.SetPaused(ctx, "live-only", true))
 	pools, err := q.Pools(ctx)

@@ -363,7 +363,7 @@ func (s *Store) ExpandChunk(ctx context.Context, b Batch, owner string, inputs [
 		if !held {
 			push = make([]QueuedJob, len(created))
 			for i, id := range created {
-				push[i] = QueuedJob{ID: id, PoolID: b.PoolID, Lane: apiv1.LaneBackfill}
+				push[i] = QueuedJob{ID: id, OrgID: b.OrgID, PoolID: b.PoolID, Lane: apiv1.LaneBackfill}
 			}
 		}
 		return nil
@@ -499,7 +499,7 @@ func (s *Store) RetryFailedBatch(ctx context.Context, orgID, id uuid.UUID, now t
 		rows, _ := s.pool.Query(ctx, `UPDATE jobs SET status = 'queued', attempts = 0, error = NULL, finished_at = NULL,
 				progress = 0, held = $3, updated_at = $2
 			WHERE id IN (SELECT id FROM jobs WHERE batch_id = $1 AND status = 'failed' LIMIT $4 FOR UPDATE SKIP LOCKED)
-			RETURNING id, pool_id, lane, priority`, id, now, b.Limited(), batchChunk)
+			RETURNING id, org_id, pool_id, lane, priority`, id, now, b.Limited(), batchChunk)
 		js, err := pgx.CollectRows(rows, pgx.RowToStructByName[QueuedJob])
 		if err != nil {
 			return Batch{}, total, fmt.Errorf("retry batch %s: %w", id, mapErr(err, "batch jobs"))
@@ -569,7 +569,7 @@ func (s *Store) ReleaseHeld(ctx context.Context, now time.Time, limit int) ([]Qu
 			}
 			rows, _ := tx.Query(ctx, `UPDATE jobs SET held = false, updated_at = $2
 				WHERE id IN (SELECT id FROM jobs WHERE batch_id = $1 AND held AND status = 'queued' ORDER BY id LIMIT $3 FOR UPDATE SKIP LOCKED)
-				RETURNING id, pool_id, lane, priority`, b.ID, now, n)
+				RETURNING id, org_id, pool_id, lane, priority`, b.ID, now, n)
 			js, err := pgx.CollectRows(rows, pgx.RowToStructByName[QueuedJob])
 			if err != nil {
 				return mapErr(err, "release batch jobs")

@@ -354,6 +354,7 @@ func (s *Store) OverdueRetries(ctx context.Context, cutoff time.Time, limit int)
 // QueuedJob is the dispatch hint of one queued job.
 type QueuedJob struct {
 	ID       uuid.UUID `db:"id"`
+	OrgID    uuid.UUID `db:"org_id"`
 	PoolID   string    `db:"pool_id"`
 	Lane     string    `db:"lane"`
 	Priority int       `db:"priority"`
@@ -362,7 +363,7 @@ type QueuedJob struct {
 // QueuedJobs lists queued jobs last changed before cutoff (older ones only,
 // so a job whose push is still in flight is not pushed twice needlessly).
 func (s *Store) QueuedJobs(ctx context.Context, cutoff time.Time) ([]QueuedJob, error) {
-	rows, _ := s.pool.Query(ctx, `SELECT id, pool_id, lane, priority FROM jobs
+	rows, _ := s.pool.Query(ctx, `SELECT id, org_id, pool_id, lane, priority FROM jobs
 		WHERE status = 'queued' AND NOT held AND updated_at < $1 ORDER BY created_at`, cutoff)
 	js, err := pgx.CollectRows(rows, pgx.RowToStructByName[QueuedJob])
 	return js, mapErr(err, "queued jobs")

@@ -8,6 +8,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
+	apiv1 "github.com/mpegflow/mpegflow/api/v1"
 	"github.com/mpegflow/mpegflow/internal/auth"
 )
 
@@ -20,11 +21,13 @@ type Organization struct {
 	BillingEmail *string   `db:"billing_email"`
 	BillingName  *string   `db:"billing_name"`
 	JobQuota     int       `db:"job_quota"`
-	CreatedAt    time.Time `db:"created_at"`
-	UpdatedAt    time.Time `db:"updated_at"`
+	// ShareWeight overrides the plan's fair-share weight; nil = the plan's.
+	ShareWeight *int      `db:"share_weight"`
+	CreatedAt   time.Time `db:"created_at"`
+	UpdatedAt   time.Time `db:"updated_at"`
 }
 
-const orgColumns = `id, name, status, plan, billing_email, billing_name, job_quota, created_at, updated_at`
+const orgColumns = `id, name, status, plan, billing_email, billing_name, job_quota, share_weight, created_at, updated_at`
 
 // Bootstrap is what `mpegflow admin bootstrap` creates.
 type Bootstrap struct {
@@ -124,4 +127,35 @@ func (s *Store) SetJobQuota(ctx context.Context, id uuid.UUID, quota int) (Organ
 	rows, _ := s.pool.Query(ctx, `UPDATE organizations SET job_quota = $2, updated_at = now() WHERE id = $1 RETURNING `+orgColumns, id, quota)
 	org, err := pgx.CollectExactlyOneRow(rows, pgx.RowToStructByName[Organization])
 	return org, mapErr(err, "organization")
+}
+
+// SetShareWeight sets an organization's fair-share weight override (nil:
+// back to its plan's default). Queued jobs get the new weight at the
+// organization's next push or the queue reconciler's next round.
+func (s *Store) SetShareWeight(ctx context.Context, id uuid.UUID, weight *int) (Organization, error) {
+	rows, _ := s.pool.Query(ctx, `UPDATE organizations SET share_weight = $2, updated_at = now() WHERE id = $1 RETURNING `+orgColumns, id, weight)
+	org, err := pgx.CollectExactlyOneRow(rows, pgx.RowToStructByName[Organization])
+	return org, mapErr(err, "organization")
+}
+
+// ShareWeights returns the fair-share weight of each organization named
+// (apiv1.ShareWeight of its plan and override); ids with no row are left
+// out. Pushes that have only a job's organization id read it here, never
+// the claim path.
+func (s *Store) ShareWeights(ctx context.Context, ids []uuid.UUID) (map[uuid.UUID]int, error) {
+	type row struct {
+		ID          uuid.UUID `db:"id"`
+		Plan        string    `db:"plan"`
+		ShareWeight *int      `db:"share_weight"`
+	}
+	rows, _ := s.pool.Query(ctx, `SELECT id, plan, share_weight FROM organizations WHERE id = ANY($1)`, ids)
+	rs, err := pgx.CollectRows(rows, pgx.RowToStructByName[row])
+	if err != nil {
+		return nil, mapErr(err, "share weights")
+	}
+	out := make(map[uuid.UUID]int, len(rs))
+	for _, r := range rs {
+		out[r.ID] = apiv1.ShareWeight(r.Plan, r.ShareWeight)
+	}
+	return out, nil
 }
