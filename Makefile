@@ -166,18 +166,43 @@ $(PAUSE_ARCHIVE):
 .PHONY: pause-image
 pause-image: $(PAUSE_ARCHIVE) ## Build the pod sandbox (pause) image as an OCI archive in $(CACHE)/node
 
-NODE_TOOLS := $(PAUSE_ARCHIVE) $(RUNC) $(CONTAINERD_DIR)/containerd $(CONTAINERD_DIR)/ctr $(CONTAINERD_DIR)/containerd-shim-runc-v2 \
-	$(K8S_ASSETS)/kubelet $(K8S_ASSETS)/kube-proxy $(K8S_ASSETS)/kube-controller-manager $(COREDNS) $(NETPOL)
+# The cluster tier's network probe (an HTTP server that names its pod, and
+# a client that resolves a Service and reports who answered), packed the
+# same way; tagged by a hash of its source.
+NETCHECK_SRC     := internal/testenv/node/netcheck/main.go
+NETCHECK_TAG     := $(shell sha256sum $(NETCHECK_SRC) | cut -c1-12)
+NETCHECK_IMAGE   := localhost/mpegflow/netcheck:$(NETCHECK_TAG)
+NETCHECK_ARCHIVE := $(NODE_CACHE)/netcheck-$(NETCHECK_TAG)/netcheck.oci.tar
+
+$(NETCHECK_ARCHIVE):
+	@mkdir -p $(@D)
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w" -o $(@D)/netcheck ./internal/testenv/node/netcheck
+	$(GO) run ./internal/testenv/node/imagearchive -name $(NETCHECK_IMAGE) -path /netcheck -exe $(@D)/netcheck -o $@.tmp
+	mv $@.tmp $@
+
+.PHONY: netcheck-image
+netcheck-image: $(NETCHECK_ARCHIVE) ## Build the cluster tier's network probe image as an OCI archive in $(CACHE)/node
+
+# The reference CNI plugins (bridge, host-local, loopback): Debian's
+# containernetworking-plugins, which scripts/deps.sh node installs.
+CNI_BIN ?= /usr/lib/cni
+
+NODE_TOOLS := $(PAUSE_ARCHIVE) $(NETCHECK_ARCHIVE) $(RUNC) $(CONTAINERD_DIR)/containerd $(CONTAINERD_DIR)/ctr $(CONTAINERD_DIR)/containerd-shim-runc-v2 \
+	$(K8S_ASSETS)/kubelet $(K8S_ASSETS)/kube-proxy $(K8S_ASSETS)/kube-apiserver $(K8S_ASSETS)/etcd \
+	$(K8S_ASSETS)/kube-controller-manager $(K8S_ASSETS)/kube-scheduler $(COREDNS) $(NETPOL)
 
 .PHONY: node-tools
 node-tools: $(NODE_TOOLS) ## Build the cluster tier's node (runc, containerd, kubelet, kube-proxy, CoreDNS, kube-network-policies) into $(CACHE), cached by version
 
 # The cluster tier's own tests (build tag cluster): not part of `make test`.
 .PHONY: test-cluster
-test-cluster: node-tools ## Run the cluster tier's tests (tag cluster): containerd + runc run the pause image, the kubelet a static pod
+test-cluster: node-tools ## Run the cluster tier's tests (tag cluster): a one-node cluster (control plane, kubelet, CNI bridge, kube-proxy, CoreDNS) serving a Service by DNS name
+	scripts/deps.sh node
 	MPEGFLOW_NODE_RUNC=$(RUNC) MPEGFLOW_NODE_CONTAINERD_DIR=$(CONTAINERD_DIR) MPEGFLOW_NODE_KUBELET=$(K8S_ASSETS)/kubelet \
 	MPEGFLOW_NODE_PAUSE_ARCHIVE=$(PAUSE_ARCHIVE) MPEGFLOW_NODE_PAUSE_IMAGE=$(PAUSE_IMAGE) \
-		$(GO) test -tags cluster -count=1 -v ./internal/testenv/node/
+	MPEGFLOW_NODE_NETCHECK_ARCHIVE=$(NETCHECK_ARCHIVE) MPEGFLOW_NODE_NETCHECK_IMAGE=$(NETCHECK_IMAGE) \
+	MPEGFLOW_NODE_COREDNS=$(COREDNS) MPEGFLOW_NODE_CNI_BIN=$(CNI_BIN) KUBEBUILDER_ASSETS=$(K8S_ASSETS) \
+		$(GO) test -tags cluster -count=1 -timeout 20m -v ./internal/testenv/node/
 
 # KEDA's own operator for the scaling tests (operator/keda_test.go), at the
 # version go.mod pins, built from the module proxy with KEDA's own go.mod
