@@ -141,12 +141,28 @@ $(COREDNS):
 	cd tools/node/coredns && CGO_ENABLED=0 $(NODE_BUILD) -o $@.tmp github.com/coredns/coredns
 	mv $@.tmp $@
 
+# kube-network-policies, patched (docs/design/0016-cluster-tier.md,
+# "NetworkPolicy"): its native nftables queue expression becomes the xtables
+# NFQUEUE target through nft_compat (this kernel has no CONFIG_NFT_QUEUE),
+# and a --kubeconfig flag lets it run outside a pod. Built from upstream's
+# module as the proxy serves it (tools/node/netpol/go.mod pins the version,
+# its go.sum the checksum), copied, patched and built with its own go.mod,
+# so with exactly the dependency versions upstream names. Keyed by the
+# version and the patch's hash.
 NETPOL_VERSION := $(shell awk '$$1=="sigs.k8s.io/kube-network-policies"{print $$2; exit}' tools/node/netpol/go.mod)
-NETPOL         := $(NODE_CACHE)/kube-network-policies-$(NETPOL_VERSION)/kube-network-policies
+NETPOL_PATCH   := tools/node/netpol/nfqueue-compat.patch
+NETPOL_HASH    := $(shell sha256sum $(NETPOL_PATCH) | cut -c1-12)
+NETPOL         := $(NODE_CACHE)/kube-network-policies-$(NETPOL_VERSION)-patch-$(NETPOL_HASH)/kube-network-policies
 
 $(NETPOL):
 	@mkdir -p $(@D)
-	cd tools/node/netpol && CGO_ENABLED=0 $(NODE_BUILD) -o $@.tmp sigs.k8s.io/kube-network-policies/cmd
+	rm -rf $(@D)/src
+	cd tools/node/netpol && $(GO) mod download sigs.k8s.io/kube-network-policies && \
+		cp -r "$$($(GO) list -m -f '{{.Dir}}' sigs.k8s.io/kube-network-policies)" $(@D)/src
+	chmod -R u+w $(@D)/src
+	patch -d $(@D)/src -p1 --no-backup-if-mismatch < $(NETPOL_PATCH)
+	cd $(@D)/src && CGO_ENABLED=0 $(NODE_BUILD) -o $@.tmp ./cmd
+	rm -rf $(@D)/src
 	mv $@.tmp $@
 
 # The pod sandbox image, built here (no registry is reachable): a static
