@@ -212,12 +212,12 @@ node-tools: $(NODE_TOOLS) ## Build the cluster tier's node (runc, containerd, ku
 
 # The cluster tier's own tests (build tag cluster): not part of `make test`.
 .PHONY: test-cluster
-test-cluster: node-tools ## Run the cluster tier's tests (tag cluster): a one-node cluster (control plane, kubelet, CNI bridge, kube-proxy, CoreDNS) serving a Service by DNS name
+test-cluster: node-tools ## Run the cluster tier's tests (tag cluster): a one-node cluster (control plane, kubelet, CNI bridge, kube-proxy, CoreDNS, NetworkPolicy) serving a Service by DNS name and enforcing policies
 	scripts/deps.sh node
 	MPEGFLOW_NODE_RUNC=$(RUNC) MPEGFLOW_NODE_CONTAINERD_DIR=$(CONTAINERD_DIR) MPEGFLOW_NODE_KUBELET=$(K8S_ASSETS)/kubelet \
 	MPEGFLOW_NODE_PAUSE_ARCHIVE=$(PAUSE_ARCHIVE) MPEGFLOW_NODE_PAUSE_IMAGE=$(PAUSE_IMAGE) \
-	MPEGFLOW_NODE_NETCHECK_ARCHIVE=$(NETCHECK_ARCHIVE) MPEGFLOW_NODE_NETCHECK_IMAGE=$(NETCHECK_IMAGE) \
-	MPEGFLOW_NODE_COREDNS=$(COREDNS) MPEGFLOW_NODE_CNI_BIN=$(CNI_BIN) KUBEBUILDER_ASSETS=$(K8S_ASSETS) \
+	MPEGFLOW_NODE_NETCHECK_ARCHIVE=$(NETCHECK_ARCHIVE) MPEGFLOW_NODE_NETCHECK_IMAGE=$(NETCHECK_IMAGE) MPEGFLOW_NODE_NETCHECK=$(dir $(NETCHECK_ARCHIVE))netcheck \
+	MPEGFLOW_NODE_COREDNS=$(COREDNS) MPEGFLOW_NODE_NETPOL=$(NETPOL) MPEGFLOW_NODE_CNI_BIN=$(CNI_BIN) KUBEBUILDER_ASSETS=$(K8S_ASSETS) \
 		$(GO) test -tags cluster -count=1 -timeout 20m -v ./internal/testenv/node/
 
 # KEDA's own operator for the scaling tests (operator/keda_test.go), at the

@@ -15,7 +15,9 @@
 # headers, since runc is built with cgo and the seccomp build tag, as its
 # releases are; the reference CNI plugins (bridge, host-local, loopback in
 # /usr/lib/cni) for pod networking; iproute2 and iptables, which the rig and
-# kube-proxy run.
+# kube-proxy run; nftables (the nft CLI), with which the rig checks that the
+# NetworkPolicy controller removed its table; patch, which applies our patch
+# to kube-network-policies before it is built.
 #
 # It is idempotent: when everything is already present it changes nothing and
 # does not touch the network. It runs as root, or as a user with sudo.
@@ -42,6 +44,8 @@ missing_packages() {
 		[[ -x /usr/lib/cni/bridge && -x /usr/lib/cni/host-local && -x /usr/lib/cni/loopback ]] || pkgs+=(containernetworking-plugins)
 		have ip || pkgs+=(iproute2)
 		have iptables-save || pkgs+=(iptables)
+		have nft || pkgs+=(nftables)
+		have patch || pkgs+=(patch)
 		if ((${#pkgs[@]} > 0)); then
 			printf '%s\n' "${pkgs[@]}"
 		fi
@@ -89,7 +93,7 @@ main() {
 		if [[ $profile == images ]]; then
 			log "all image builders present (podman, buildah, mmdebstrap, runc); nothing to do"
 		elif [[ $profile == node ]]; then
-			log "all node dependencies present (gcc, pkg-config, libseccomp-dev, CNI plugins, iproute2, iptables); nothing to do"
+			log "all node dependencies present (gcc, pkg-config, libseccomp-dev, CNI plugins, iproute2, iptables, nftables, patch); nothing to do"
 		else
 			log "all dependencies present (postgresql, redis, ffmpeg, protoc); nothing to do"
 		fi
@@ -101,7 +105,7 @@ main() {
 		if [[ $profile == images ]]; then
 			log "  podman, buildah, mmdebstrap, runc"
 		elif [[ $profile == node ]]; then
-			log "  a C compiler, pkg-config, libseccomp's development files, the CNI reference plugins, iproute2, iptables"
+			log "  a C compiler, pkg-config, libseccomp's development files, the CNI reference plugins, iproute2, iptables, nftables, patch"
 		else
 			log "  PostgreSQL server (initdb, pg_ctl, psql), redis-server + redis-cli, ffmpeg + ffprobe, protoc"
 		fi

@@ -36,9 +36,11 @@ import (
 const (
 	k8sAssetsEnv    = "KUBEBUILDER_ASSETS" // kube-apiserver, etcd, kube-controller-manager, kube-scheduler, kube-proxy
 	corednsEnv      = "MPEGFLOW_NODE_COREDNS"
+	netpolEnv       = "MPEGFLOW_NODE_NETPOL"  // kube-network-policies, patched
 	cniBinEnv       = "MPEGFLOW_NODE_CNI_BIN" // the reference CNI plugins (Debian: /usr/lib/cni)
 	netcheckArchEnv = "MPEGFLOW_NODE_NETCHECK_ARCHIVE"
 	netcheckImgEnv  = "MPEGFLOW_NODE_NETCHECK_IMAGE"
+	netcheckBinEnv  = "MPEGFLOW_NODE_NETCHECK" // the same program, run on the host
 )
 
 // The rig's network: host-wide names and prefixes, chosen not to meet the
@@ -54,6 +56,9 @@ var (
 )
 
 const clusterDomain = "cluster.local"
+
+// netpolTable is kube-network-policies' nftables table (inet family).
+const netpolTable = "kube-network-policies"
 
 // controllers are the kube-controller-manager controllers a namespace of
 // Deployments, Services and Jobs needs: workloads (deployment, replicaset,
@@ -80,6 +85,8 @@ type rigProc struct {
 	log    string
 	exited chan struct{}
 	err    error
+	// stopSignal ends it cleanly: SIGTERM unless set (before the test ends).
+	stopSignal syscall.Signal
 }
 
 // logTail is the last n bytes of a log file.
@@ -99,7 +106,7 @@ func lastBytes(s string, n int) string {
 // after 30 s) as a cleanup.
 func startRigProc(t *testing.T, logDir, name, bin string, args ...string) *rigProc {
 	t.Helper()
-	p := &rigProc{name: name, log: filepath.Join(logDir, name+".log"), exited: make(chan struct{})}
+	p := &rigProc{name: name, log: filepath.Join(logDir, name+".log"), exited: make(chan struct{}), stopSignal: syscall.SIGTERM}
 	f, err := os.Create(p.log)
 	require.NoError(t, err)
 	p.cmd = exec.Command(bin, args...)
@@ -119,11 +126,11 @@ func startRigProc(t *testing.T, logDir, name, bin string, args ...string) *rigPr
 		case <-p.exited:
 			t.Errorf("%s had exited before the end of the test: %v", name, p.err)
 		default:
-			_ = p.cmd.Process.Signal(syscall.SIGTERM)
+			_ = p.cmd.Process.Signal(p.stopSignal)
 			select {
 			case <-p.exited:
 			case <-time.After(30 * time.Second):
-				t.Errorf("%s did not stop within 30s of SIGTERM; killed it", name)
+				t.Errorf("%s did not stop within 30s of %s; killed it", name, p.stopSignal)
 				_ = p.cmd.Process.Kill()
 				<-p.exited
 			}
@@ -171,8 +178,14 @@ func run(t *testing.T, name string, args ...string) string {
 }
 
 // rig is a one-node cluster: the control plane, a kubelet on containerd +
-// runc with its pods on a CNI bridge, kube-proxy and CoreDNS.
+// runc with its pods on a CNI bridge, kube-proxy, CoreDNS and
+// kube-network-policies.
 type rig struct {
+	// image is the netcheck image, imported.
+	image string
+	// netcheckAsNobody probes ip:port from the host as uid 65534.
+	netcheckAsNobody func(ip string, port int) bool
+
 	cs         kubernetes.Interface
 	kubeconfig string
 	containerd *containerd
@@ -254,8 +267,8 @@ func splitRule(s string) []string {
 }
 
 // startRig starts a one-node cluster and registers its teardown; it
-// returns once the node is Ready, kube-proxy has synced and CoreDNS
-// answers for the cluster domain.
+// returns once the node is Ready, kube-proxy has synced, CoreDNS answers
+// for the cluster domain and kube-network-policies has loaded its table.
 func startRig(t *testing.T) *rig {
 	t.Helper()
 	assets := need(t, k8sAssetsEnv)
@@ -264,6 +277,7 @@ func startRig(t *testing.T) *rig {
 	pauseArchive := need(t, pauseArchiveEnv)
 	pauseImage := need(t, pauseImageEnv)
 	coredns := need(t, corednsEnv)
+	netpolBin := need(t, netpolEnv)
 	cniBin := need(t, cniBinEnv)
 	for _, p := range []string{"bridge", "host-local", "loopback"} {
 		_, err := os.Stat(filepath.Join(cniBin, p))
@@ -284,6 +298,14 @@ func startRig(t *testing.T) *rig {
 		}
 		if left := sweepRules(t); len(left) > 0 {
 			t.Errorf("packet filter rules of the node still there after the sweep:\n%s", strings.Join(left, "\n"))
+		}
+		// kube-network-policies deletes its nftables table when it stops.
+		out, err := exec.Command("nft", "list", "tables").CombinedOutput()
+		if err != nil {
+			t.Errorf("nft list tables: %v: %s", err, out)
+		} else if strings.Contains(string(out), netpolTable) {
+			t.Errorf("the NetworkPolicy controller left its nftables table (deleting it): %s", out)
+			_ = exec.Command("nft", "delete", "table", "inet", netpolTable).Run()
 		}
 	})
 
@@ -458,7 +480,27 @@ func startRig(t *testing.T) *rig {
 	// kube-proxy has programmed the DNS Service.
 	eventually(t, rigStepTimeout, func() bool { return serviceProgrammed(clusterDNS.String()) },
 		func() string { return "kube-proxy's rules for the kube-dns Service " + clusterDNS.String() })
-	t.Logf("rig up (kube-proxy synced, CoreDNS ready) after %s", time.Since(started).Round(time.Millisecond))
+	// NetworkPolicy: kube-network-policies (patched: the compat NFQUEUE
+	// target, --kubeconfig). NRI is off in containerd (its socket is
+	// host-wide), so it learns pod IPs from the apiserver. The DNS
+	// workaround is for kernels before 6.12. It stops on SIGINT (not
+	// SIGTERM), deleting its table.
+	metrics := freePort(t)
+	netpol := startRigProc(t, logDir, "kube-network-policies", netpolBin,
+		"--kubeconfig="+kubeconfig,
+		"--hostname-override="+k.NodeName,
+		"--disable-nri",
+		"--netfilter-bug-1766-fix=false",
+		"--metrics-bind-address="+fmt.Sprintf("127.0.0.1:%d", metrics),
+		"--v=2",
+	)
+	netpol.stopSignal = syscall.SIGINT
+	waitHTTP(t, netpol, fmt.Sprintf("http://127.0.0.1:%d/metrics", metrics), rigStepTimeout)
+	eventually(t, rigStepTimeout, func() bool {
+		out, err := exec.Command("nft", "list", "tables").Output()
+		return err == nil && strings.Contains(string(out), "inet "+netpolTable)
+	}, func() string { return "kube-network-policies' nftables table" })
+	t.Logf("rig up (kube-proxy synced, CoreDNS ready, NetworkPolicy table loaded) after %s", time.Since(started).Round(time.Millisecond))
 	return &rig{cs: cs, kubeconfig: kubeconfig, containerd: c, kubelet: k, proxy: proxy}
 }
 

@@ -2,10 +2,12 @@
 // image like the pause image (`make netcheck-image`): static, no libc, no
 // shell. It has two modes.
 //
-//	netcheck serve -addr :8080
+//	netcheck serve -addr :8080 [-health :8081]
 //
 // answers every HTTP request with the pod's name ($POD_NAME, else the host
-// name), so that a client can tell which replica behind a Service answered.
+// name), so that a client can tell which replica behind a Service answered;
+// on -health too, when given: a probe port that a NetworkPolicy can open to
+// the node alone.
 //
 //	netcheck get -host web.ns.svc.cluster.local -port 80 -want 2 -timeout 60s
 //
@@ -55,20 +57,25 @@ func main() {
 func serve(args []string) error {
 	fs := flag.NewFlagSet("serve", flag.ExitOnError)
 	addr := fs.String("addr", ":8080", "listen address")
+	health := fs.String("health", "", "a second listen address, for probes")
 	_ = fs.Parse(args)
 	name := os.Getenv("POD_NAME")
 	if name == "" {
 		name, _ = os.Hostname()
 	}
-	srv := &http.Server{
-		Addr:              *addr,
-		ReadHeaderTimeout: 5 * time.Second,
-		Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-			_, _ = io.WriteString(w, name)
-		}),
+	handler := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		_, _ = io.WriteString(w, name)
+	})
+	errs := make(chan error, 2)
+	for _, a := range []string{*addr, *health} {
+		if a == "" {
+			continue
+		}
+		srv := &http.Server{Addr: a, ReadHeaderTimeout: 5 * time.Second, Handler: handler}
+		fmt.Println("netcheck: serving as", name, "on", a)
+		go func() { errs <- srv.ListenAndServe() }()
 	}
-	fmt.Println("netcheck: serving as", name, "on", *addr)
-	return srv.ListenAndServe()
+	return <-errs
 }
 
 type report struct {
