@@ -7,7 +7,7 @@
 // answers every HTTP request with the pod's name ($POD_NAME, else the host
 // name), so that a client can tell which replica behind a Service answered;
 // on -health too, when given: a probe port that a NetworkPolicy can open to
-// the node alone.
+// the node alone. It exits 0 on SIGTERM.
 //
 //	netcheck get -host web.ns.svc.cluster.local -port 80 -want 2 -timeout 60s
 //
@@ -30,7 +30,9 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/signal"
 	"strconv"
+	"syscall"
 	"time"
 )
 
@@ -66,7 +68,12 @@ func serve(args []string) error {
 	handler := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		_, _ = io.WriteString(w, name)
 	})
+	// As PID 1 of its container it gets no default action for SIGTERM:
+	// without a handler the kubelet would wait out the grace period.
+	stop := make(chan os.Signal, 1)
+	signal.Notify(stop, syscall.SIGTERM, syscall.SIGINT)
 	errs := make(chan error, 2)
+	go func() { <-stop; errs <- nil }()
 	for _, a := range []string{*addr, *health} {
 		if a == "" {
 			continue
