@@ -285,19 +285,23 @@ func startRig(t *testing.T) *rig {
 	}
 	started := time.Now()
 
+	// A run killed before its teardown (SIGKILL, a machine reset of the
+	// test binary only) leaves the node's rules and table behind; the rig
+	// is the host's only node, so what is there is a dead run's.
+	if stale := sweepRules(t); len(stale) > 0 {
+		t.Logf("deleted %d packet filter rules and chains an earlier run left", len(stale))
+	}
+	if out, err := exec.Command("nft", "list", "tables").Output(); err == nil && strings.Contains(string(out), "inet "+netpolTable) {
+		t.Logf("deleting the nftables table %s an earlier run left", netpolTable)
+		run(t, "nft", "delete", "table", "inet", netpolTable)
+	}
+
 	// Registered first, so it runs last: nothing of the node may stay in
-	// the host's packet filter. kube-proxy removes its own rules (below);
-	// the kubelet never removes its chains (KUBE-FIREWALL, KUBE-IPTABLES-HINT,
-	// KUBE-KUBELET-CANARY, in iptables and ip6tables), so the rig does.
+	// the host's packet filter. kube-proxy removes its own rules (below),
+	// startKubelet the kubelet's, kube-network-policies its table.
 	t.Cleanup(func() {
-		if swept := sweepRules(t); len(swept) > 0 {
-			t.Logf("deleted %d packet filter rules and chains the kubelet left", len(swept))
-			if testing.Verbose() {
-				t.Logf("%s", strings.Join(swept, "\n"))
-			}
-		}
 		if left := sweepRules(t); len(left) > 0 {
-			t.Errorf("packet filter rules of the node still there after the sweep:\n%s", strings.Join(left, "\n"))
+			t.Errorf("packet filter rules of the node left after its teardown (now deleted):\n%s", strings.Join(left, "\n"))
 		}
 		// kube-network-policies deletes its nftables table when it stops.
 		out, err := exec.Command("nft", "list", "tables").CombinedOutput()

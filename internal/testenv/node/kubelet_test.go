@@ -63,6 +63,14 @@ func startKubelet(t *testing.T, bin string, c *containerd, edit func(*node.Kubel
 		}
 		return string(b)
 	}
+	// Registered before the kubelet's stop, so it runs after it: the
+	// kubelet creates KUBE-FIREWALL, KUBE-IPTABLES-HINT and
+	// KUBE-KUBELET-CANARY (iptables and ip6tables) and never removes them.
+	t.Cleanup(func() {
+		if swept := sweepRules(t); len(swept) > 0 {
+			t.Logf("deleted %d packet filter rules and chains the kubelet left", len(swept))
+		}
+	})
 	cmd := exec.Command(bin, k.Args...)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
