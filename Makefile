@@ -141,12 +141,28 @@ $(COREDNS):
 	cd tools/node/coredns && CGO_ENABLED=0 $(NODE_BUILD) -o $@.tmp github.com/coredns/coredns
 	mv $@.tmp $@
 
+# kube-network-policies, patched (docs/design/0016-cluster-tier.md,
+# "NetworkPolicy"): its native nftables queue expression becomes the xtables
+# NFQUEUE target through nft_compat (this kernel has no CONFIG_NFT_QUEUE),
+# and a --kubeconfig flag lets it run outside a pod. Built from upstream's
+# module as the proxy serves it (tools/node/netpol/go.mod pins the version,
+# its go.sum the checksum), copied, patched and built with its own go.mod,
+# so with exactly the dependency versions upstream names. Keyed by the
+# version and the patch's hash.
 NETPOL_VERSION := $(shell awk '$$1=="sigs.k8s.io/kube-network-policies"{print $$2; exit}' tools/node/netpol/go.mod)
-NETPOL         := $(NODE_CACHE)/kube-network-policies-$(NETPOL_VERSION)/kube-network-policies
+NETPOL_PATCH   := tools/node/netpol/nfqueue-compat.patch
+NETPOL_HASH    := $(shell sha256sum $(NETPOL_PATCH) | cut -c1-12)
+NETPOL         := $(NODE_CACHE)/kube-network-policies-$(NETPOL_VERSION)-patch-$(NETPOL_HASH)/kube-network-policies
 
 $(NETPOL):
 	@mkdir -p $(@D)
-	cd tools/node/netpol && CGO_ENABLED=0 $(NODE_BUILD) -o $@.tmp sigs.k8s.io/kube-network-policies/cmd
+	rm -rf $(@D)/src
+	cd tools/node/netpol && $(GO) mod download sigs.k8s.io/kube-network-policies && \
+		cp -r "$$($(GO) list -m -f '{{.Dir}}' sigs.k8s.io/kube-network-policies)" $(@D)/src
+	chmod -R u+w $(@D)/src
+	patch -d $(@D)/src -p1 --no-backup-if-mismatch < $(NETPOL_PATCH)
+	cd $(@D)/src && CGO_ENABLED=0 $(NODE_BUILD) -o $@.tmp ./cmd
+	rm -rf $(@D)/src
 	mv $@.tmp $@
 
 # The pod sandbox image, built here (no registry is reachable): a static
@@ -166,18 +182,43 @@ $(PAUSE_ARCHIVE):
 .PHONY: pause-image
 pause-image: $(PAUSE_ARCHIVE) ## Build the pod sandbox (pause) image as an OCI archive in $(CACHE)/node
 
-NODE_TOOLS := $(PAUSE_ARCHIVE) $(RUNC) $(CONTAINERD_DIR)/containerd $(CONTAINERD_DIR)/ctr $(CONTAINERD_DIR)/containerd-shim-runc-v2 \
-	$(K8S_ASSETS)/kubelet $(K8S_ASSETS)/kube-proxy $(K8S_ASSETS)/kube-controller-manager $(COREDNS) $(NETPOL)
+# The cluster tier's network probe (an HTTP server that names its pod, and
+# a client that resolves a Service and reports who answered), packed the
+# same way; tagged by a hash of its source.
+NETCHECK_SRC     := internal/testenv/node/netcheck/main.go
+NETCHECK_TAG     := $(shell sha256sum $(NETCHECK_SRC) | cut -c1-12)
+NETCHECK_IMAGE   := localhost/mpegflow/netcheck:$(NETCHECK_TAG)
+NETCHECK_ARCHIVE := $(NODE_CACHE)/netcheck-$(NETCHECK_TAG)/netcheck.oci.tar
+
+$(NETCHECK_ARCHIVE):
+	@mkdir -p $(@D)
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w" -o $(@D)/netcheck ./internal/testenv/node/netcheck
+	$(GO) run ./internal/testenv/node/imagearchive -name $(NETCHECK_IMAGE) -path /netcheck -exe $(@D)/netcheck -o $@.tmp
+	mv $@.tmp $@
+
+.PHONY: netcheck-image
+netcheck-image: $(NETCHECK_ARCHIVE) ## Build the cluster tier's network probe image as an OCI archive in $(CACHE)/node
+
+# The reference CNI plugins (bridge, host-local, loopback): Debian's
+# containernetworking-plugins, which scripts/deps.sh node installs.
+CNI_BIN ?= /usr/lib/cni
+
+NODE_TOOLS := $(PAUSE_ARCHIVE) $(NETCHECK_ARCHIVE) $(RUNC) $(CONTAINERD_DIR)/containerd $(CONTAINERD_DIR)/ctr $(CONTAINERD_DIR)/containerd-shim-runc-v2 \
+	$(K8S_ASSETS)/kubelet $(K8S_ASSETS)/kube-proxy $(K8S_ASSETS)/kube-apiserver $(K8S_ASSETS)/etcd \
+	$(K8S_ASSETS)/kube-controller-manager $(K8S_ASSETS)/kube-scheduler $(COREDNS) $(NETPOL)
 
 .PHONY: node-tools
 node-tools: $(NODE_TOOLS) ## Build the cluster tier's node (runc, containerd, kubelet, kube-proxy, CoreDNS, kube-network-policies) into $(CACHE), cached by version
 
 # The cluster tier's own tests (build tag cluster): not part of `make test`.
 .PHONY: test-cluster
-test-cluster: node-tools ## Run the cluster tier's tests (tag cluster): containerd + runc run the pause image, the kubelet a static pod
+test-cluster: node-tools ## Run the cluster tier's tests (tag cluster): a one-node cluster (control plane, kubelet, CNI bridge, kube-proxy, CoreDNS, NetworkPolicy) serving a Service by DNS name and enforcing policies
+	scripts/deps.sh node
 	MPEGFLOW_NODE_RUNC=$(RUNC) MPEGFLOW_NODE_CONTAINERD_DIR=$(CONTAINERD_DIR) MPEGFLOW_NODE_KUBELET=$(K8S_ASSETS)/kubelet \
 	MPEGFLOW_NODE_PAUSE_ARCHIVE=$(PAUSE_ARCHIVE) MPEGFLOW_NODE_PAUSE_IMAGE=$(PAUSE_IMAGE) \
-		$(GO) test -tags cluster -count=1 -v ./internal/testenv/node/
+	MPEGFLOW_NODE_NETCHECK_ARCHIVE=$(NETCHECK_ARCHIVE) MPEGFLOW_NODE_NETCHECK_IMAGE=$(NETCHECK_IMAGE) MPEGFLOW_NODE_NETCHECK=$(dir $(NETCHECK_ARCHIVE))netcheck \
+	MPEGFLOW_NODE_COREDNS=$(COREDNS) MPEGFLOW_NODE_NETPOL=$(NETPOL) MPEGFLOW_NODE_CNI_BIN=$(CNI_BIN) KUBEBUILDER_ASSETS=$(K8S_ASSETS) \
+		$(GO) test -tags cluster -count=1 -timeout 20m -v ./internal/testenv/node/
 
 # KEDA's own operator for the scaling tests (operator/keda_test.go), at the
 # version go.mod pins, built from the module proxy with KEDA's own go.mod

@@ -10,9 +10,14 @@
 # which runs containers on hosts with hybrid cgroups (v1 plus a cgroup2
 # mount), where Debian's crun 1.8 is reported to refuse.
 #
-# `deps.sh node` installs what building the cluster tier's node needs (make
-# node-tools): a C toolchain and libseccomp's headers, since runc is built
-# with cgo and the seccomp build tag, as its releases are.
+# `deps.sh node` installs what building and running the cluster tier's node
+# needs (make node-tools, make test-cluster): a C toolchain and libseccomp's
+# headers, since runc is built with cgo and the seccomp build tag, as its
+# releases are; the reference CNI plugins (bridge, host-local, loopback in
+# /usr/lib/cni) for pod networking; iproute2 and iptables, which the rig and
+# kube-proxy run; nftables (the nft CLI), with which the rig checks that the
+# NetworkPolicy controller removed its table; patch, which applies our patch
+# to kube-network-policies before it is built.
 #
 # It is idempotent: when everything is already present it changes nothing and
 # does not touch the network. It runs as root, or as a user with sudo.
@@ -36,6 +41,11 @@ missing_packages() {
 		have pkg-config || pkgs+=(pkg-config)
 		[[ -e /usr/include/stdio.h ]] || pkgs+=(libc6-dev)
 		pkg-config --exists libseccomp 2>/dev/null || pkgs+=(libseccomp-dev)
+		[[ -x /usr/lib/cni/bridge && -x /usr/lib/cni/host-local && -x /usr/lib/cni/loopback ]] || pkgs+=(containernetworking-plugins)
+		have ip || pkgs+=(iproute2)
+		have iptables-save || pkgs+=(iptables)
+		have nft || pkgs+=(nftables)
+		have patch || pkgs+=(patch)
 		if ((${#pkgs[@]} > 0)); then
 			printf '%s\n' "${pkgs[@]}"
 		fi
@@ -83,7 +93,7 @@ main() {
 		if [[ $profile == images ]]; then
 			log "all image builders present (podman, buildah, mmdebstrap, runc); nothing to do"
 		elif [[ $profile == node ]]; then
-			log "all node build dependencies present (gcc, pkg-config, libseccomp-dev); nothing to do"
+			log "all node dependencies present (gcc, pkg-config, libseccomp-dev, CNI plugins, iproute2, iptables, nftables, patch); nothing to do"
 		else
 			log "all dependencies present (postgresql, redis, ffmpeg, protoc); nothing to do"
 		fi
@@ -95,7 +105,7 @@ main() {
 		if [[ $profile == images ]]; then
 			log "  podman, buildah, mmdebstrap, runc"
 		elif [[ $profile == node ]]; then
-			log "  a C compiler, pkg-config and libseccomp's development files"
+			log "  a C compiler, pkg-config, libseccomp's development files, the CNI reference plugins, iproute2, iptables, nftables, patch"
 		else
 			log "  PostgreSQL server (initdb, pg_ctl, psql), redis-server + redis-cli, ffmpeg + ffprobe, protoc"
 		fi

@@ -130,15 +130,16 @@ func (c *containerd) taskStatus(ctx context.Context, id string) string {
 	return ""
 }
 
-// importPause imports the pause archive where CRI looks for the sandbox
-// image (the k8s.io namespace) and checks it arrived under its name.
-func (c *containerd) importPause(ctx context.Context, t *testing.T, archive, image string) {
+// importImage imports an image archive where CRI looks for images (the
+// k8s.io namespace: the sandbox image, and images of pods with
+// imagePullPolicy Never) and checks it arrived under its name.
+func (c *containerd) importImage(ctx context.Context, t *testing.T, archive, image string) {
 	t.Helper()
 	_, err := c.ctr(ctx, "--namespace", "k8s.io", "images", "import", archive)
 	require.NoError(t, err)
 	images, err := c.ctr(ctx, "--namespace", "k8s.io", "images", "list", "--quiet")
 	require.NoError(t, err)
-	require.Contains(t, strings.Fields(images), image, "the archive must import under the name the sandbox is pinned to")
+	require.Contains(t, strings.Fields(images), image, "the archive must import under the name pods ask for")
 }
 
 // eventually polls cond every 200 ms until it holds, failing the test with
@@ -154,15 +155,29 @@ func eventually(t *testing.T, timeout time.Duration, cond func() bool, what func
 	}
 }
 
+// nodeDir is a fresh directory for one node. Short: containerd's sockets
+// live under it (t.TempDir() is too long). startContainerdIn removes it.
+func nodeDir(t *testing.T) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "mf-node-")
+	require.NoError(t, err)
+	return dir
+}
+
 // startContainerd starts containerd from binDir with a configuration of
 // its own in a fresh directory, waits until it answers, and stops it and
 // removes the directory when the test ends.
 func startContainerd(t *testing.T, binDir, runc, sandboxImage string) *containerd {
 	t.Helper()
-	// Short: containerd's sockets live under it (t.TempDir() is too long).
-	dir, err := os.MkdirTemp("", "mf-node-")
-	require.NoError(t, err)
-	cfg, err := node.WriteContainerdConfig(node.ContainerdConfig{Dir: dir, Runc: runc, SandboxImage: sandboxImage})
+	return startContainerdIn(t, binDir, node.ContainerdConfig{Dir: nodeDir(t), Runc: runc, SandboxImage: sandboxImage})
+}
+
+// startContainerdIn is startContainerd with a configuration of the
+// caller's (cfg.Dir from nodeDir).
+func startContainerdIn(t *testing.T, binDir string, ccfg node.ContainerdConfig) *containerd {
+	t.Helper()
+	dir := ccfg.Dir
+	cfg, err := node.WriteContainerdConfig(ccfg)
 	require.NoError(t, err)
 	c := &containerd{Containerd: cfg, ctrBin: filepath.Join(binDir, "ctr"), log: filepath.Join(dir, "containerd.log")}
 
@@ -228,7 +243,7 @@ func TestContainerdRunsPause(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(t.Context(), 2*containerTimeout)
 	defer cancel()
-	c.importPause(ctx, t, archive, image)
+	c.importImage(ctx, t, archive, image)
 
 	const id = "mpegflow-pause"
 	var runOut bytes.Buffer

@@ -1,16 +1,18 @@
 package node
 
 import (
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strconv"
 )
 
-// KubeletConfig says how one test node's kubelet runs. All fields are
-// required.
+// KubeletConfig says how one test node's kubelet runs. Dir,
+// ContainerdAddress and the ports are required.
 type KubeletConfig struct {
 	// Dir holds the kubelet's root directory, configuration, static pod
 	// manifests, certificates and pod logs. Absolute.
@@ -21,6 +23,15 @@ type KubeletConfig struct {
 	// Port and HealthzPort are loopback ports: the kubelet's API and its
 	// plain-HTTP /healthz.
 	Port, HealthzPort int
+	// Kubeconfig, when set, registers the kubelet with that apiserver as
+	// node NodeName (default mpegflow-node); without it the kubelet runs
+	// standalone, static pods only.
+	Kubeconfig, NodeName string
+	// ClusterDNS is the cluster DNS Service's ClusterIP that pods with
+	// dnsPolicy ClusterFirst use as their nameserver, under ClusterDomain
+	// (default cluster.local). Unset: pods get no DNS configuration.
+	ClusterDNS    netip.Addr
+	ClusterDomain string
 }
 
 // Kubelet is the layout WriteKubeletConfig wrote.
@@ -31,9 +42,10 @@ type Kubelet struct {
 	// second (fileCheckFrequency).
 	StaticPodDir string
 	// Args are the kubelet's command line: the settings that are flags
-	// only. No --kubeconfig: the kubelet runs standalone, static pods only,
-	// until the tier gives it an apiserver.
+	// only (--kubeconfig among them when the kubelet joins an apiserver).
 	Args []string
+	// NodeName is the name the kubelet registers under.
+	NodeName string
 }
 
 func (c KubeletConfig) validate() error {
@@ -43,6 +55,9 @@ func (c KubeletConfig) validate() error {
 	}
 	if !filepath.IsAbs(c.ContainerdAddress) {
 		errs = append(errs, fmt.Errorf("containerd address %q must be an absolute socket path", c.ContainerdAddress))
+	}
+	if c.Kubeconfig != "" && !filepath.IsAbs(c.Kubeconfig) {
+		errs = append(errs, fmt.Errorf("kubeconfig %q must be an absolute path", c.Kubeconfig))
 	}
 	for _, p := range []struct {
 		name string
@@ -65,6 +80,7 @@ func WriteKubeletConfig(cfg KubeletConfig) (Kubelet, error) {
 	k := Kubelet{
 		Config:       filepath.Join(cfg.Dir, "kubelet.json"),
 		StaticPodDir: filepath.Join(cfg.Dir, "manifests"),
+		NodeName:     cmp.Or(cfg.NodeName, "mpegflow-node"),
 	}
 	root := filepath.Join(cfg.Dir, "root")
 	certs := filepath.Join(cfg.Dir, "pki")
@@ -86,7 +102,17 @@ func WriteKubeletConfig(cfg KubeletConfig) (Kubelet, error) {
 		"failSwapOn": false,
 		// The host refuses to lower a process's oom_score_adj; the default
 		// -999 for the kubelet itself would only fail and log.
-		"oomScoreAdj":              0,
+		"oomScoreAdj": 0,
+		// A test node on a shared disk: the default hard eviction
+		// thresholds (imagefs.available<15%, nodefs.available<10%) taint
+		// the node with DiskPressure on a host whose disk is merely well
+		// used (this one has 16% free), and then no pod is scheduled.
+		"evictionHard": map[string]string{
+			"memory.available":  "100Mi",
+			"nodefs.available":  "1%",
+			"imagefs.available": "1%",
+			"nodefs.inodesFree": "1%",
+		},
 		"containerRuntimeEndpoint": "unix://" + cfg.ContainerdAddress,
 		"staticPodPath":            k.StaticPodDir,
 		"fileCheckFrequency":       "1s",
@@ -103,8 +129,13 @@ func WriteKubeletConfig(cfg KubeletConfig) (Kubelet, error) {
 			"webhook":   map[string]any{"enabled": false},
 		},
 		"authorization": map[string]any{"mode": "AlwaysAllow"},
-		// Pods use no host DNS configuration until the tier runs CoreDNS.
+		// Pods get nothing of the host's DNS configuration: with cluster
+		// DNS, ClusterFirst pods use it alone; without, they have none.
 		"resolvConf": "",
+	}
+	if cfg.ClusterDNS.IsValid() {
+		conf["clusterDNS"] = []string{cfg.ClusterDNS.String()}
+		conf["clusterDomain"] = cmp.Or(cfg.ClusterDomain, "cluster.local")
 	}
 	b, err := json.MarshalIndent(conf, "", "  ")
 	if err != nil {
@@ -118,8 +149,11 @@ func WriteKubeletConfig(cfg KubeletConfig) (Kubelet, error) {
 		"--root-dir=" + root,
 		// The default is /var/lib/kubelet/pki whatever --root-dir says.
 		"--cert-dir=" + certs,
-		"--hostname-override=mpegflow-node",
+		"--hostname-override=" + k.NodeName,
 		"--v=" + strconv.Itoa(2),
+	}
+	if cfg.Kubeconfig != "" {
+		k.Args = append(k.Args, "--kubeconfig="+cfg.Kubeconfig)
 	}
 	return k, nil
 }

@@ -41,13 +41,17 @@ func freePort(t *testing.T) int {
 
 // startKubelet starts a standalone kubelet against c and waits for its
 // /healthz; it is stopped before c (cleanups run last-registered first).
-func startKubelet(t *testing.T, bin string, c *containerd) node.Kubelet {
+// edit, when not nil, changes the configuration before it is written (an
+// apiserver to join, cluster DNS).
+func startKubelet(t *testing.T, bin string, c *containerd, edit func(*node.KubeletConfig)) node.Kubelet {
 	t.Helper()
 	dir := filepath.Join(filepath.Dir(c.Config), "kubelet")
 	healthz := freePort(t)
-	k, err := node.WriteKubeletConfig(node.KubeletConfig{
-		Dir: dir, ContainerdAddress: c.Address, Port: freePort(t), HealthzPort: healthz,
-	})
+	kcfg := node.KubeletConfig{Dir: dir, ContainerdAddress: c.Address, Port: freePort(t), HealthzPort: healthz}
+	if edit != nil {
+		edit(&kcfg)
+	}
+	k, err := node.WriteKubeletConfig(kcfg)
 	require.NoError(t, err)
 	logPath := filepath.Join(dir, "kubelet.log")
 	logFile, err := os.Create(logPath)
@@ -59,6 +63,14 @@ func startKubelet(t *testing.T, bin string, c *containerd) node.Kubelet {
 		}
 		return string(b)
 	}
+	// Registered before the kubelet's stop, so it runs after it: the
+	// kubelet creates KUBE-FIREWALL, KUBE-IPTABLES-HINT and
+	// KUBE-KUBELET-CANARY (iptables and ip6tables) and never removes them.
+	t.Cleanup(func() {
+		if swept := sweepRules(t); len(swept) > 0 {
+			t.Logf("deleted %d packet filter rules and chains the kubelet left", len(swept))
+		}
+	})
 	cmd := exec.Command(bin, k.Args...)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
@@ -129,8 +141,8 @@ func TestKubeletRunsStaticPod(t *testing.T) {
 	c := startContainerd(t, binDir, runc, image)
 	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
 	defer cancel()
-	c.importPause(ctx, t, archive, image)
-	k := startKubelet(t, kubelet, c)
+	c.importImage(ctx, t, archive, image)
+	k := startKubelet(t, kubelet, c, nil)
 
 	pod := map[string]any{
 		"apiVersion": "v1",

@@ -1,0 +1,157 @@
+// Command netcheck is the cluster tier's network probe, packed into an OCI
+// image like the pause image (`make netcheck-image`): static, no libc, no
+// shell. It has two modes.
+//
+//	netcheck serve -addr :8080 [-health :8081]
+//
+// answers every HTTP request with the pod's name ($POD_NAME, else the host
+// name), so that a client can tell which replica behind a Service answered;
+// on -health too, when given: a probe port that a NetworkPolicy can open to
+// the node alone. It exits 0 on SIGTERM.
+//
+//	netcheck get -host web.ns.svc.cluster.local -port 80 -want 2 -timeout 60s
+//
+// resolves the host name through the pod's resolv.conf (the cluster DNS),
+// then makes new connections to it until it has seen -want distinct answers
+// or -timeout passes, retrying failures (DNS or the Service's rules may not
+// be programmed yet). It writes one JSON report both to standard output and
+// to /dev/termination-log, where the kubelet puts it in the pod's status
+// for the test to read: {"addresses":[...],"answers":{"pod":count},"errors":n}.
+// It exits 0 when it saw -want distinct answers, 1 otherwise.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strconv"
+	"syscall"
+	"time"
+)
+
+func main() {
+	if len(os.Args) < 2 {
+		fmt.Fprintln(os.Stderr, "usage: netcheck serve|get [flags]")
+		os.Exit(2)
+	}
+	var err error
+	switch os.Args[1] {
+	case "serve":
+		err = serve(os.Args[2:])
+	case "get":
+		err = get(os.Args[2:])
+	default:
+		err = fmt.Errorf("unknown mode %q: serve or get", os.Args[1])
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "netcheck:", err)
+		os.Exit(1)
+	}
+}
+
+func serve(args []string) error {
+	fs := flag.NewFlagSet("serve", flag.ExitOnError)
+	addr := fs.String("addr", ":8080", "listen address")
+	health := fs.String("health", "", "a second listen address, for probes")
+	_ = fs.Parse(args)
+	name := os.Getenv("POD_NAME")
+	if name == "" {
+		name, _ = os.Hostname()
+	}
+	handler := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		_, _ = io.WriteString(w, name)
+	})
+	// As PID 1 of its container it gets no default action for SIGTERM:
+	// without a handler the kubelet would wait out the grace period.
+	stop := make(chan os.Signal, 1)
+	signal.Notify(stop, syscall.SIGTERM, syscall.SIGINT)
+	errs := make(chan error, 2)
+	go func() { <-stop; errs <- nil }()
+	for _, a := range []string{*addr, *health} {
+		if a == "" {
+			continue
+		}
+		srv := &http.Server{Addr: a, ReadHeaderTimeout: 5 * time.Second, Handler: handler}
+		fmt.Println("netcheck: serving as", name, "on", a)
+		go func() { errs <- srv.ListenAndServe() }()
+	}
+	return <-errs
+}
+
+type report struct {
+	Addresses []string       `json:"addresses"`
+	Answers   map[string]int `json:"answers"`
+	Errors    int            `json:"errors"`
+	LastError string         `json:"lastError,omitempty"`
+}
+
+func get(args []string) error {
+	fs := flag.NewFlagSet("get", flag.ExitOnError)
+	host := fs.String("host", "", "name to resolve and connect to")
+	port := fs.Int("port", 80, "port")
+	want := fs.Int("want", 1, "distinct answers to see")
+	timeout := fs.Duration("timeout", time.Minute, "give up after")
+	_ = fs.Parse(args)
+	if *host == "" {
+		return errors.New("-host is required")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
+	defer cancel()
+	r := report{Answers: map[string]int{}}
+	var resolver net.Resolver // pure Go: /etc/resolv.conf, its search list and ndots
+	for len(r.Answers) < *want && ctx.Err() == nil {
+		if err := once(ctx, &resolver, *host, *port, &r); err != nil {
+			r.Errors++
+			r.LastError = err.Error()
+			select {
+			case <-ctx.Done():
+			case <-time.After(200 * time.Millisecond):
+			}
+		}
+	}
+	b, _ := json.Marshal(r)
+	fmt.Println(string(b))
+	_ = os.WriteFile("/dev/termination-log", b, 0o644)
+	if len(r.Answers) < *want {
+		return fmt.Errorf("saw %d distinct answers within %s, want %d", len(r.Answers), *timeout, *want)
+	}
+	return nil
+}
+
+// once resolves host and makes one request on a new connection.
+func once(ctx context.Context, resolver *net.Resolver, host string, port int, r *report) error {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	addrs, err := resolver.LookupHost(ctx, host)
+	if err != nil {
+		return fmt.Errorf("resolve %s: %w", host, err)
+	}
+	r.Addresses = addrs
+	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+	url := "http://" + net.JoinHostPort(addrs[0], strconv.Itoa(port)) + "/"
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 256))
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s: %s", url, resp.Status)
+	}
+	r.Answers[string(body)]++
+	return nil
+}
