@@ -110,6 +110,8 @@ func fieldSchemas() map[string]func(b *docBuilder) map[string]any {
 		"Batch.status":           enumSchema(apiv1.BatchExpanding, apiv1.BatchRunning, apiv1.BatchCompleted, apiv1.BatchCancelled, apiv1.BatchFailed),
 		"Worker.status":          enumSchema(store.WorkerOnline, store.WorkerDraining, store.WorkerEvicted, store.WorkerOffline),
 		"Pool.status":            enumSchema("active", "paused"),
+		"Pool.paused_by":         nullableSchema(enumSchema(apiv1.PausedBySchedule, apiv1.PausedByManual)),
+		"PoolChange.action":      enumSchema(apiv1.PoolActionPause, apiv1.PoolActionResume),
 		"Organization.status":    enumSchema("active", "suspended"),
 		"Organization.plan":      enumSchema(apiv1.Plans...),
 		"Billing.plan":           enumSchema(apiv1.Plans...),
