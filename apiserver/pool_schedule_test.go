@@ -103,3 +103,39 @@ func TestPoolPauseWindowsValidation(t *testing.T) {
 	}
 	f.mustDo(t, http.StatusOK, "PATCH", "/v1/pools/"+pool.ID, admin, map[string]any{"pause_windows": slices.Repeat([]any{ok}, 20)}, nil)
 }
+
+// TestPoolPlanShowsPauseWindows: the plan shows what the operator renders
+// for a pool with pause windows: the windows on every ScaledJob and, once
+// paused, KEDA's paused annotation and who paused it.
+func TestPoolPlanShowsPauseWindows(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	admin := f.keys[auth.Admin]
+	var pool apiv1.Pool
+	f.mustDo(t, http.StatusCreated, "POST", "/v1/pools", admin, map[string]any{
+		"name": "plan", "backfill_max_replicas": 1,
+		"pause_windows": []any{map[string]any{"start": "0 22 * * *", "end": "0 6 * * *", "timezone": "Europe/Paris"}},
+	}, &pool)
+	annotations := func() []map[string]any {
+		t.Helper()
+		var got apiv1.Page[apiv1.PlanObject]
+		f.mustDo(t, http.StatusOK, "GET", "/v1/pools/"+pool.ID+"/plan", f.keys[auth.Viewer], nil, &got)
+		var out []map[string]any
+		for _, o := range got.Items {
+			if o["kind"] == "ScaledJob" {
+				a, _ := o["metadata"].(map[string]any)["annotations"].(map[string]any)
+				out = append(out, a)
+			}
+		}
+		require.Len(t, out, 2, "live and backfill")
+		return out
+	}
+	windows := `[{"start":"0 22 * * *","end":"0 6 * * *","timezone":"Europe/Paris"}]`
+	for _, a := range annotations() {
+		assert.Equal(t, map[string]any{"mpegflow.io/pause-windows": windows}, a)
+	}
+	f.mustDo(t, http.StatusOK, "POST", "/v1/pools/"+pool.ID+"/pause", admin, nil, nil)
+	for _, a := range annotations() {
+		assert.Equal(t, map[string]any{"mpegflow.io/pause-windows": windows, "autoscaling.keda.sh/paused": "true", "mpegflow.io/paused-by": "manual"}, a)
+	}
+}
