@@ -87,6 +87,15 @@ func TestEdges(t *testing.T) {
 			last: schedule.Edge{At: at(t, "UTC", "2026-03-28 23:00"), Action: schedule.Pause},
 			next: schedule.Edge{At: at(t, "UTC", "2026-03-29 04:00"), Action: schedule.Resume},
 		},
+		"Paris, the night clocks go forward: 02:30 does not exist, so that night has no start": {
+			// The previous start was 02:30 CET on the 28th (01:30 UTC), its
+			// end 05:00 CET (04:00 UTC); on the 29th only the end fires,
+			// at 05:00 CEST (03:00 UTC), and finds the pool running.
+			windows: []apiv1.PauseWindow{{Start: "30 2 * * *", End: "0 5 * * *", Timezone: "Europe/Paris"}},
+			now:     at(t, "UTC", "2026-03-29 02:00"),
+			last:    schedule.Edge{At: at(t, "UTC", "2026-03-28 04:00"), Action: schedule.Resume},
+			next:    schedule.Edge{At: at(t, "UTC", "2026-03-29 03:00"), Action: schedule.Resume},
+		},
 		"Paris, the night clocks go back: 02:30 happens twice, and so does its edge": {
 			// 2026-10-25 03:00 CEST becomes 02:00 CET; 02:30 local is
 			// first 00:30 UTC, then 01:30 UTC. robfig/cron (and so KEDA's
