@@ -162,7 +162,8 @@ const fullSpec = `{"packaging":"mp4","renditions":[{"name":"low","codec":"h264",
 const fullPool = `{"name":"b","accelerator":"cpu","max_replicas":10,
 	"cron_windows":[{"timezone":"Europe/Paris","start":"0 8 * * 1-5","end":"0 18 * * 1-5","desired_replicas":2}],
 	"resources":{"cpu_request":"500m","memory_request":"1Gi","cpu_limit":"2","memory_limit":"2Gi"},
-	"node_selector":{"pool":"b"},"tolerations":[{"key":"gpu","operator":"Equal","value":"true","effect":"NoSchedule"}]}`
+	"node_selector":{"pool":"b"},"tolerations":[{"key":"gpu","operator":"Equal","value":"true","effect":"NoSchedule"}],
+	"pause_windows":[{"start":"0 22 * * *","end":"0 6 * * *","timezone":"Europe/Paris"}]}`
 
 func ownPath(prefix string, kind objKind) func(w *hostileWorld) string {
 	return func(w *hostileWorld) string { return prefix + w.b[kind] }

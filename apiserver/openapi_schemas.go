@@ -118,6 +118,8 @@ func fieldSchemas() map[string]func(b *docBuilder) map[string]any {
 		"Billing.plan":                        enumSchema(apiv1.Plans...),
 		"BillingPatch.plan":                   nullableSchema(enumSchema(apiv1.Plans...)),
 		"Invitation.status":                   enumSchema(apiv1.InvitationPending, apiv1.InvitationRedeemed, apiv1.InvitationRevoked, apiv1.InvitationExpired),
+		"Pool.paused_by":                      nullableSchema(enumSchema(apiv1.PausedBySchedule, apiv1.PausedByManual)),
+		"PoolChange.action":                   enumSchema(apiv1.PoolActionPause, apiv1.PoolActionResume),
 	}
 }
 

@@ -3,12 +3,14 @@ package apiserver
 import (
 	"context"
 	"log/slog"
+	"time"
 
 	"github.com/gofiber/fiber/v2"
 
 	apiv1 "github.com/mpegflow/mpegflow/api/v1"
 	"github.com/mpegflow/mpegflow/internal/auth"
 	"github.com/mpegflow/mpegflow/internal/events"
+	"github.com/mpegflow/mpegflow/internal/schedule"
 	"github.com/mpegflow/mpegflow/internal/store"
 )
 
@@ -22,7 +24,23 @@ func (s *Server) withDepth(ctx context.Context, p store.Pool) (apiv1.Pool, error
 		}
 		depth[lane] = n
 	}
-	return poolOut(p, depth), nil
+	out := poolOut(p, depth)
+	out.NextChange = nextChange(p, s.cfg.Clock.Now())
+	return out, nil
+}
+
+// nextChange is the next edge of p's pause windows after now, as the
+// Schedule Evaluator will apply it; nil when p has none.
+func nextChange(p store.Pool, now time.Time) *apiv1.PoolChange {
+	ws, errs := schedule.Parse(p.Wire().PauseWindows)
+	if errs != nil {
+		return nil // validated on the way in; nothing to show
+	}
+	e, ok := ws.Next(now)
+	if !ok {
+		return nil
+	}
+	return &apiv1.PoolChange{At: e.At, Action: string(e.Action)}
 }
 
 // readScope: everyone sees their organization's pools and the shared pool.
@@ -50,7 +68,7 @@ func (s *Server) createPool(c *fiber.Ctx) error {
 	}
 	set := apiv1.DefaultPoolSettings()
 	req.Apply(&set)
-	if err := set.Validate(); err != nil {
+	if err := store.PoolSettingsFromWire(set).Validate(); err != nil {
 		return err
 	}
 	p, err := s.store.CreatePool(c.UserContext(), principal(c).OrgID, store.PoolSettingsFromWire(set))
@@ -84,10 +102,11 @@ func (s *Server) updatePool(c *fiber.Ctx) error {
 	p, err := s.store.UpdatePool(c.UserContext(), writeScope(principal(c)), c.Params("id"), func(set *store.PoolSettings) error {
 		w := set.Wire()
 		req.Apply(&w)
-		if err := w.Validate(); err != nil {
+		next := store.PoolSettingsFromWire(w)
+		if err := next.Validate(); err != nil {
 			return err
 		}
-		*set = store.PoolSettingsFromWire(w)
+		*set = next
 		return nil
 	})
 	if err != nil {

@@ -98,7 +98,7 @@ func batchOut(b store.Batch, c store.BatchCounts, now time.Time) apiv1.Batch {
 func poolOut(p store.Pool, depth map[string]int64) apiv1.Pool {
 	return apiv1.Pool{
 		ID: p.ID, OrgID: idPtr(p.OrgID), PoolSettings: p.Wire(),
-		Status: p.Status, CreatedAt: p.CreatedAt, UpdatedAt: p.UpdatedAt, QueueDepth: depth,
+		Status: p.Status, PausedBy: p.PausedBy, CreatedAt: p.CreatedAt, UpdatedAt: p.UpdatedAt, QueueDepth: depth,
 	}
 }
 

@@ -25,7 +25,11 @@ func poolsCmd() *cobra.Command {
 func poolsTable(pools []client.Pool) *table {
 	t := &table{header: []string{"ID", "NAME", "STATUS", "ACCELERATOR", "MIN", "MAX", "TARGET-QUEUE", "POLL", "BACKFILL-MAX", "QUEUED"}}
 	for _, p := range pools {
-		t.add(p.ID, p.Name, p.Status, p.Accelerator, fmt.Sprint(p.MinReplicas), fmt.Sprint(p.MaxReplicas),
+		status := p.Status
+		if p.PausedBy != nil {
+			status += " (" + *p.PausedBy + ")" // paused (schedule), paused (manual)
+		}
+		t.add(p.ID, p.Name, status, p.Accelerator, fmt.Sprint(p.MinReplicas), fmt.Sprint(p.MaxReplicas),
 			fmt.Sprint(p.TargetQueueLength), (time.Duration(p.PollingIntervalSeconds) * time.Second).String(),
 			fmt.Sprint(p.BackfillMaxReplicas), queued(p.QueueDepth))
 	}

@@ -38,6 +38,9 @@ func TestPoolsCommands(t *testing.T) {
 	var p client.Pool
 	require.NoError(t, json.Unmarshal([]byte(runCLI(t, nil, "pools", "pause", own.ID, "-o", "json").OK(t)), &p))
 	assert.Equal(t, "paused", p.Status)
+	assert.Equal(t, "manual", deref(p.PausedBy))
+	lines = strings.Split(strings.TrimSpace(runCLI(t, nil, "pools", "get", own.ID).OK(t)), "\n")
+	assert.Contains(t, lines[1], "paused (manual)", "the table says who paused the pool")
 	require.NoError(t, yaml.Unmarshal([]byte(runCLI(t, nil, "pools", "resume", own.ID, "-o", "yaml").OK(t)), &p))
 	assert.Equal(t, "active", p.Status)
 

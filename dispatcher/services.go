@@ -22,6 +22,9 @@ type ServicesConfig struct {
 	QueueReconciler     time.Duration // period, default 30 s
 	WebhookExecutor     time.Duration // period, default 5 s
 	StaleUploadSweeper  time.Duration // period, default 10 min
+	// ScheduleEvaluator is how often pause-window edges are looked for
+	// (default 1 s): an edge applies within this period on every replica.
+	ScheduleEvaluator time.Duration
 	// UploadTTL: a multipart upload still open this long after its asset
 	// was created is aborted (default 7 days).
 	UploadTTL time.Duration
@@ -45,6 +48,7 @@ func (s *ServicesConfig) defaults() {
 	s.QueueReconciler = cmp.Or(s.QueueReconciler, 30*time.Second)
 	s.WebhookExecutor = cmp.Or(s.WebhookExecutor, 5*time.Second)
 	s.StaleUploadSweeper = cmp.Or(s.StaleUploadSweeper, 10*time.Minute)
+	s.ScheduleEvaluator = cmp.Or(s.ScheduleEvaluator, time.Second)
 	s.UploadTTL = cmp.Or(s.UploadTTL, 7*24*time.Hour)
 	s.ReconcileGrace = cmp.Or(s.ReconcileGrace, 10*time.Second)
 	s.Batch = cmp.Or(s.Batch, 500)
@@ -57,13 +61,20 @@ type Services struct {
 	c        *Coordinator
 	cfg      ServicesConfig
 	webhooks *WebhookExecutor
+	schedule *ScheduleEvaluator
 }
 
 // NewServices returns the services of coordinator c.
 func NewServices(c *Coordinator, cfg ServicesConfig) *Services {
 	cfg.defaults()
-	return &Services{c: c, cfg: cfg, webhooks: NewWebhookExecutor(cfg.Webhooks, c.store, c.cfg.Clock, c.metrics, c.log)}
+	return &Services{
+		c: c, cfg: cfg, webhooks: NewWebhookExecutor(cfg.Webhooks, c.store, c.cfg.Clock, c.metrics, c.log),
+		schedule: NewScheduleEvaluator(c.store, c.queue, c.bus, c.cfg.Clock, c.log),
+	}
 }
+
+// EvaluateSchedules runs one round of the Schedule Evaluator.
+func (s *Services) EvaluateSchedules(ctx context.Context) (int, error) { return s.schedule.Evaluate(ctx) }
 
 // DeliverWebhooks runs one round of the Webhook Executor.
 func (s *Services) DeliverWebhooks(ctx context.Context) (int, error) { return s.webhooks.Deliver(ctx) }
@@ -78,6 +89,7 @@ func (s *Services) Run(ctx context.Context) error {
 		{Name: "queue_reconciler", Period: s.cfg.QueueReconciler, Run: s.ReconcileQueues},
 		{Name: "webhook_executor", Period: s.cfg.WebhookExecutor, Run: s.DeliverWebhooks},
 		{Name: "stale_upload_sweeper", Period: s.cfg.StaleUploadSweeper, Run: s.SweepStaleUploads},
+		{Name: "schedule_evaluator", Period: s.cfg.ScheduleEvaluator, Run: s.EvaluateSchedules},
 	}
 	g, ctx := errgroup.WithContext(ctx)
 	for _, r := range rounds {

@@ -199,6 +199,9 @@ func (c Config) withDefaults() (Config, error) {
 		if err := c.DefaultPool.Validate(); err != nil {
 			errs = append(errs, fmt.Errorf("operator: default pool settings: %w", err))
 		}
+		if len(c.DefaultPool.PauseWindows) > 0 {
+			errs = append(errs, errors.New("operator: default pool settings: pause_windows cannot be set here (the coordinator applies a pool's pause windows from its row); set them with PATCH /v1/pools/default as a SuperAdmin"))
+		}
 	}
 	c.ImagePullPolicy = cmp.Or(c.ImagePullPolicy, "IfNotPresent")
 	if c.CoordinatorPodLabels == nil {

@@ -235,6 +235,10 @@ func TestDefaultPoolReadsTheAPIsFieldNames(t *testing.T) {
 		},
 		"unknown field": {json: `{"name": "Shared", "max_replica": 20}`, wantErr: `unknown field "max_replica"`},
 		"not JSON":      {json: `max_replicas: 20`, wantErr: "MPEGFLOW_OPERATOR_DEFAULT_POOL"},
+		"pause windows belong to the row": {
+			json:    `{"name": "Shared", "pause_windows": [{"start": "0 1 * * *", "end": "0 5 * * *", "timezone": "UTC"}]}`,
+			wantErr: "PATCH /v1/pools/default",
+		},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {

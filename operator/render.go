@@ -1,6 +1,7 @@
 package operator
 
 import (
+	"encoding/json"
 	"fmt"
 	"maps"
 	"net"
@@ -33,6 +34,15 @@ const (
 	LabelInstance  = "app.kubernetes.io/instance"
 	LabelPool      = "mpegflow.io/pool"
 	LabelLane      = "mpegflow.io/lane"
+
+	// AnnotationPauseWindows lists a pool's pause windows (JSON, as the API
+	// spells them) on its ScaledJobs, and AnnotationPausedBy says what
+	// paused it (schedule or manual), so that the plan and kubectl show why
+	// a ScaledJob is paused. They inform only: the schedule is applied by
+	// the coordinator's Schedule Evaluator, and reaches KEDA as the pool's
+	// status, that is KEDA's paused annotation.
+	AnnotationPauseWindows = "mpegflow.io/pause-windows"
+	AnnotationPausedBy     = "mpegflow.io/paused-by"
 
 	// ManagedBy is the value of LabelManagedBy and the server-side apply
 	// field manager: exactly one writer for every field the operator sets.
@@ -96,7 +106,11 @@ func Render(cfg Config, p store.Pool) (Objects, error) {
 		return Objects{}, err
 	}
 	if p.ID == store.DefaultPoolID && cfg.DefaultPool != nil {
+		// Pause windows are the row's: the coordinator applies them from
+		// Postgres, which the configuration does not reach.
+		windows := p.PauseWindows
 		p.PoolSettings = *cfg.DefaultPool
+		p.PauseWindows = windows
 	}
 	if err := p.Validate(); err != nil {
 		return Objects{}, fmt.Errorf("pool %s: %w", p.ID, err)
@@ -146,6 +160,16 @@ func scaledJob(cfg Config, p store.Pool, lane string) *kedav1alpha1.ScaledJob {
 		// KEDA rejects maxReplicaCount 0; the annotation stops its scale
 		// loop without touching running Jobs or bumping the generation.
 		m.Annotations = map[string]string{kedav1alpha1.PausedAnnotation: "true"}
+		if p.PausedBy != nil {
+			m.Annotations[AnnotationPausedBy] = *p.PausedBy
+		}
+	}
+	if len(p.PauseWindows) > 0 {
+		if m.Annotations == nil {
+			m.Annotations = map[string]string{}
+		}
+		b, _ := json.Marshal(p.Wire().PauseWindows) // strings only: cannot fail
+		m.Annotations[AnnotationPauseWindows] = string(b)
 	}
 	minReplicas, maxReplicas := int32(p.MinReplicas), int32(p.MaxReplicas)
 	if lane == apiv1.LaneBackfill {

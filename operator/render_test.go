@@ -293,6 +293,47 @@ func TestRenderVariants(t *testing.T) {
 				}
 			},
 		},
+		"paused by its schedule: the paused annotation, who paused it and the windows": {
+			pool: func(p *store.Pool) {
+				by := "schedule"
+				p.Status, p.PausedBy = "paused", &by
+				p.PauseWindows = []store.PauseWindow{{Start: "0 22 * * *", End: "0 6 * * *", Timezone: "Europe/Paris"}}
+			},
+			check: func(t *testing.T, o Objects) {
+				require.Len(t, o.ScaledJobs, 2)
+				for _, sj := range o.ScaledJobs {
+					require.Equal(t, map[string]string{
+						"autoscaling.keda.sh/paused": "true",
+						AnnotationPausedBy:           "schedule",
+						AnnotationPauseWindows:       `[{"start":"0 22 * * *","end":"0 6 * * *","timezone":"Europe/Paris"}]`,
+					}, sj.Annotations, sj.Name)
+				}
+			},
+		},
+		"running pool with pause windows: the windows only": {
+			pool: func(p *store.Pool) {
+				p.PauseWindows = []store.PauseWindow{{Start: "0 22 * * *", End: "0 6 * * *", Timezone: "UTC"}}
+			},
+			check: func(t *testing.T, o Objects) {
+				for _, sj := range o.ScaledJobs {
+					require.Equal(t, map[string]string{AnnotationPauseWindows: `[{"start":"0 22 * * *","end":"0 6 * * *","timezone":"UTC"}]`}, sj.Annotations, sj.Name)
+				}
+			},
+		},
+		"default pool keeps the pause windows of its row": {
+			cfg: func(c *Config) {
+				set := store.DefaultPoolSettings()
+				set.Name = "Shared"
+				c.DefaultPool = &set
+			},
+			pool: func(p *store.Pool) {
+				p.ID = "default"
+				p.PauseWindows = []store.PauseWindow{{Start: "0 1 * * *", End: "0 5 * * *", Timezone: "UTC"}}
+			},
+			check: func(t *testing.T, o Objects) {
+				require.Contains(t, o.ScaledJobs[0].Annotations, AnnotationPauseWindows)
+			},
+		},
 		"active pool has no annotation": {
 			check: func(t *testing.T, o Objects) {
 				for _, sj := range o.ScaledJobs {

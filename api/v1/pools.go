@@ -28,6 +28,45 @@ type CronWindow struct {
 	DesiredReplicas int    `json:"desired_replicas"`
 }
 
+// PauseWindow pauses a pool inside a recurring window ("we don't transcode
+// overnight"): from each firing of Start until the next firing of End the
+// pool is paused exactly as by POST /v1/pools/{id}/pause (claims refused at
+// once, its ScaledJobs paused by the operator). A manual pause or resume
+// holds until the next start or end of any window. Unlike a CronWindow,
+// which only adds pre-warmed workers, a pause window stops work.
+type PauseWindow struct {
+	// Start and End are five-field cron expressions (minute hour
+	// day-of-month month day-of-week), such as "0 22 * * *" and "0 6 * * *".
+	Start string `json:"start"`
+	End   string `json:"end"`
+	// Timezone is the IANA zone Start and End are read in, such as
+	// Europe/Paris; daylight saving time follows the zone.
+	Timezone string `json:"timezone"`
+}
+
+// MaxPauseWindows is how many pause windows one pool may have.
+const MaxPauseWindows = 20
+
+// Who paused a pool (Pool.PausedBy).
+const (
+	PausedBySchedule = "schedule"
+	PausedByManual   = "manual"
+)
+
+// Pool schedule actions (PoolChange.Action).
+const (
+	PoolActionPause  = "pause"
+	PoolActionResume = "resume"
+)
+
+// PoolChange is the next edge of a pool's pause windows: when it comes and
+// what it does (pause or resume; an edge that keeps the state still ends a
+// manual override).
+type PoolChange struct {
+	At     time.Time `json:"at"`
+	Action string    `json:"action"`
+}
+
 // Resources are the encode pod's requests and limits (Kubernetes
 // quantities such as 500m or 2Gi); empty ones take the chart's defaults.
 type Resources struct {
@@ -72,6 +111,8 @@ type PoolSettings struct {
 	Resources       Resources         `json:"resources"`
 	NodeSelector    map[string]string `json:"node_selector"`
 	Tolerations     []Toleration      `json:"tolerations"`
+	// PauseWindows pause the pool on a schedule (at most MaxPauseWindows).
+	PauseWindows []PauseWindow `json:"pause_windows"`
 }
 
 // DefaultWarmIdleSeconds is the idle wait of a pre-warmed pool's pods, the
@@ -83,7 +124,7 @@ func DefaultPoolSettings() PoolSettings {
 	return PoolSettings{
 		Accelerator: AcceleratorCPU, MinReplicas: 0, MaxReplicas: 10, PollingIntervalSeconds: 10,
 		TargetQueueLength: 1, WarmIdleSeconds: DefaultWarmIdleSeconds, CronWindows: []CronWindow{}, NodeSelector: map[string]string{},
-		Tolerations: []Toleration{},
+		Tolerations: []Toleration{}, PauseWindows: []PauseWindow{},
 	}
 }
 
@@ -151,6 +192,7 @@ func (p PoolSettings) Validate() error {
 			errs.Add(f+".desired_replicas", "must be between 1 and max_replicas")
 		}
 	}
+	validatePauseWindows(&errs, p.PauseWindows)
 	for name, q := range map[string]string{"cpu_request": p.Resources.CPURequest, "memory_request": p.Resources.MemoryRequest, "cpu_limit": p.Resources.CPULimit, "memory_limit": p.Resources.MemoryLimit} {
 		if q != "" && !quantity.MatchString(q) {
 			errs.Add("resources."+name, "must be a Kubernetes quantity such as 500m or 2Gi")
@@ -187,6 +229,32 @@ func (p PoolSettings) Validate() error {
 	return errs.Err()
 }
 
+// validatePauseWindows checks what can be checked without a cron parser
+// (this package links only the standard library): the count, the time
+// zone and five fields per expression. The API server parses the
+// expressions too (internal/schedule) and names the same field paths.
+func validatePauseWindows(errs *FieldErrors, ws []PauseWindow) {
+	if len(ws) > MaxPauseWindows {
+		errs.Add("pause_windows", "at most %d windows", MaxPauseWindows)
+	}
+	for i, w := range ws {
+		f := fmt.Sprintf("pause_windows[%d]", i)
+		if _, err := time.LoadLocation(w.Timezone); err != nil || w.Timezone == "" || w.Timezone == "Local" {
+			errs.Add(f+".timezone", "must be an IANA time zone such as Europe/Paris or UTC")
+		}
+		for _, e := range []struct{ name, expr string }{{"start", w.Start}, {"end", w.End}} {
+			fs := strings.Fields(e.expr)
+			ok := len(fs) == 5
+			for _, x := range fs {
+				ok = ok && cronField.MatchString(x)
+			}
+			if !ok {
+				errs.Add(f+"."+e.name, "must be a five-field cron expression (minute hour day-of-month month day-of-week) such as \"0 22 * * 1-5\"")
+			}
+		}
+	}
+}
+
 // PoolRequest creates a pool (POST /v1/pools: absent fields take
 // DefaultPoolSettings) or patches one (PATCH /v1/pools/{id}: absent fields
 // stay as they are).
@@ -203,6 +271,7 @@ type PoolRequest struct {
 	Resources              *Resources         `json:"resources,omitempty"`
 	NodeSelector           *map[string]string `json:"node_selector,omitempty"`
 	Tolerations            *[]Toleration      `json:"tolerations,omitempty"`
+	PauseWindows           *[]PauseWindow     `json:"pause_windows,omitempty"`
 }
 
 func setIf[T any](dst *T, src *T) {
@@ -226,6 +295,10 @@ func (r PoolRequest) Apply(set *PoolSettings) {
 	setIf(&set.Resources, r.Resources)
 	setIf(&set.NodeSelector, r.NodeSelector)
 	setIf(&set.Tolerations, r.Tolerations)
+	setIf(&set.PauseWindows, r.PauseWindows)
+	if set.PauseWindows == nil {
+		set.PauseWindows = []PauseWindow{}
+	}
 	if set.CronWindows == nil {
 		set.CronWindows = []CronWindow{}
 	}
@@ -246,7 +319,14 @@ type Pool struct {
 	OrgID *string `json:"org_id"`
 	PoolSettings
 	// Status is PoolActive or PoolPaused.
-	Status     string           `json:"status"`
+	Status string `json:"status"`
+	// PausedBy says what paused the pool: PausedBySchedule (a pause
+	// window) or PausedByManual (POST /v1/pools/{id}/pause); null while
+	// it runs.
+	PausedBy *string `json:"paused_by"`
+	// NextChange is the next edge of the pool's pause windows; null when
+	// it has none. Filled by GET /v1/pools/{id} and the pool actions.
+	NextChange *PoolChange      `json:"next_change"`
 	CreatedAt  time.Time        `json:"created_at"`
 	UpdatedAt  time.Time        `json:"updated_at"`
 	QueueDepth map[string]int64 `json:"queue_depth,omitempty"`

@@ -14,6 +14,9 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	// Pause windows name IANA zones (Europe/Paris); the image may have no
+	// zoneinfo, so the binary carries its own.
+	_ "time/tzdata"
 
 	"github.com/spf13/cobra"
 

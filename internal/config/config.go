@@ -54,6 +54,7 @@ var Vars = []Var{
 	{"MPEGFLOW_WEBHOOK_RETRY_WINDOW", "24h", "how long a failing delivery is retried (backoff 30s doubling, at most 4h apart)"},
 	{"MPEGFLOW_WEBHOOK_CIRCUIT_THRESHOLD", "20", "failed attempts in a row that disable a webhook (PATCH enabled=true re-enables it)"},
 	{"MPEGFLOW_BATCH_PERIOD", "2s", "period of the Batch Expander (resumes unfinished expansions) and the Batch Releaser (max_concurrency, submit_rate)"},
+	{"MPEGFLOW_SCHEDULE_PERIOD", "1s", "how often the Schedule Evaluator applies pools' pause-window edges (an edge takes effect within this on every replica)"},
 	{"MPEGFLOW_BATCH_CHUNK", "5000", "inputs a batch expansion commits per transaction (1 to 50000)"},
 	{"MPEGFLOW_MULTIPART_THRESHOLD_BYTES", "104857600", "assets larger than this are uploaded in parts (presigned multipart upload); 1 to 5368709120 (S3's largest single PUT)"},
 	{"MPEGFLOW_MULTIPART_PART_SIZE_BYTES", "16777216", "preferred part size of multipart uploads, 5242880 to 5368709120; files that would need more than 10,000 parts get larger ones"},
@@ -96,6 +97,8 @@ type Config struct {
 	BackoffMax   time.Duration
 	// Periods of the background services.
 	StaleJobRecovery, StaleWorkerSweep, OfflineWorkerReap, DelayedPromote, QueueReconcile, BatchPeriod time.Duration
+	// SchedulePeriod is how often the Schedule Evaluator looks for pause-window edges.
+	SchedulePeriod time.Duration
 	// The Webhook Executor: period, attempt timeout, retry window, circuit threshold.
 	WebhookPeriod, WebhookTimeout, WebhookRetryWindow time.Duration
 	WebhookCircuitThreshold                           int
@@ -166,7 +169,7 @@ func Load(getenv func(string) string) (Config, error) {
 		{"MPEGFLOW_OFFLINE_WORKER_REAP_PERIOD", &c.OfflineWorkerReap}, {"MPEGFLOW_DELAYED_PROMOTE_PERIOD", &c.DelayedPromote},
 		{"MPEGFLOW_QUEUE_RECONCILE_PERIOD", &c.QueueReconcile}, {"MPEGFLOW_WEBHOOK_PERIOD", &c.WebhookPeriod},
 		{"MPEGFLOW_WEBHOOK_TIMEOUT", &c.WebhookTimeout}, {"MPEGFLOW_WEBHOOK_RETRY_WINDOW", &c.WebhookRetryWindow},
-		{"MPEGFLOW_BATCH_PERIOD", &c.BatchPeriod},
+		{"MPEGFLOW_BATCH_PERIOD", &c.BatchPeriod}, {"MPEGFLOW_SCHEDULE_PERIOD", &c.SchedulePeriod},
 		{"MPEGFLOW_UPLOAD_TTL", &c.UploadTTL}, {"MPEGFLOW_STALE_UPLOAD_SWEEP_PERIOD", &c.StaleUploadSweep},
 	} {
 		v, err := time.ParseDuration(get(d.name))

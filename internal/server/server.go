@@ -193,6 +193,7 @@ func (s *Server) Serve(ctx context.Context, r Roles) error {
 			StaleJobRecovery: s.cfg.StaleJobRecovery, StaleWorkerSweeper: s.cfg.StaleWorkerSweep,
 			OfflineWorkerReaper: s.cfg.OfflineWorkerReap, DelayedJobPromoter: s.cfg.DelayedPromote, QueueReconciler: s.cfg.QueueReconcile,
 			WebhookExecutor: s.cfg.WebhookPeriod, StaleUploadSweeper: s.cfg.StaleUploadSweep, UploadTTL: s.cfg.UploadTTL,
+			ScheduleEvaluator: s.cfg.SchedulePeriod,
 			Webhooks: dispatcher.WebhookConfig{
 				Timeout: s.cfg.WebhookTimeout, RetryWindow: s.cfg.WebhookRetryWindow,
 				CircuitThreshold: s.cfg.WebhookCircuitThreshold, Guard: s.guard,

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base32"
+	"errors"
 	"strings"
 	"time"
 
@@ -11,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	apiv1 "github.com/mpegflow/mpegflow/api/v1"
+	"github.com/mpegflow/mpegflow/internal/schedule"
 )
 
 // DefaultPoolID is the shared pool every organization may submit to.
@@ -24,6 +26,14 @@ type CronWindow struct {
 	Start           string `json:"start"`
 	End             string `json:"end"`
 	DesiredReplicas int    `json:"desired_replicas"`
+}
+
+// PauseWindow pauses a pool inside a recurring window (five-field cron start
+// and end in an IANA zone); stored as a jsonb document like CronWindow.
+type PauseWindow struct {
+	Start    string `json:"start"`
+	End      string `json:"end"`
+	Timezone string `json:"timezone"`
 }
 
 // Resources are the encode pod's requests and limits (Kubernetes quantities).
@@ -57,6 +67,7 @@ type PoolSettings struct {
 	Resources              Resources         `db:"resources"`
 	NodeSelector           map[string]string `db:"node_selector"`
 	Tolerations            []Toleration      `db:"tolerations"`
+	PauseWindows           []PauseWindow     `db:"pause_windows"`
 }
 
 // DefaultPoolSettings are what a new pool gets for every field not given:
@@ -66,8 +77,29 @@ func DefaultPoolSettings() PoolSettings { return PoolSettingsFromWire(apiv1.Defa
 // Validate checks the settings with the API contract's rules
 // (apiv1.PoolSettings.Validate: what KEDA and Kubernetes accept), so that
 // neither the API nor the operator's default pool ever stores a pool the
-// operator cannot reconcile.
-func (p PoolSettings) Validate() error { return p.Wire().Validate() }
+// operator cannot reconcile, and parses the pause windows' cron
+// expressions (internal/schedule), which the contract package, linking
+// only the standard library, cannot.
+func (p PoolSettings) Validate() error {
+	var errs apiv1.FieldErrors
+	if err := p.Wire().Validate(); err != nil {
+		if !errors.As(err, &errs) {
+			return err
+		}
+	}
+	_, werrs := schedule.Parse(p.Wire().PauseWindows)
+	seen := make(map[string]bool, len(errs))
+	for _, e := range errs {
+		seen[e.Field] = true
+	}
+	for _, e := range werrs.Prefixed("pause_windows") {
+		if !seen[e.Field] {
+			errs = append(errs, e)
+			seen[e.Field] = true
+		}
+	}
+	return errs.Err()
+}
 
 // Wire returns the settings as the API contract spells them. The jsonb
 // documents (cron windows, resources, tolerations) have the same fields, so
@@ -88,6 +120,12 @@ func (p PoolSettings) Wire() apiv1.PoolSettings {
 		w.Tolerations = make([]apiv1.Toleration, len(p.Tolerations))
 		for i, t := range p.Tolerations {
 			w.Tolerations[i] = apiv1.Toleration(t)
+		}
+	}
+	if p.PauseWindows != nil {
+		w.PauseWindows = make([]apiv1.PauseWindow, len(p.PauseWindows))
+		for i, pw := range p.PauseWindows {
+			w.PauseWindows[i] = apiv1.PauseWindow(pw)
 		}
 	}
 	return w
@@ -112,6 +150,12 @@ func PoolSettingsFromWire(w apiv1.PoolSettings) PoolSettings {
 			p.Tolerations[i] = Toleration(t)
 		}
 	}
+	if w.PauseWindows != nil {
+		p.PauseWindows = make([]PauseWindow, len(w.PauseWindows))
+		for i, pw := range w.PauseWindows {
+			p.PauseWindows[i] = PauseWindow(pw)
+		}
+	}
 	return p
 }
 
@@ -120,9 +164,15 @@ type Pool struct {
 	ID    string     `db:"id"`
 	OrgID *uuid.UUID `db:"org_id"`
 	PoolSettings
-	Status    string    `db:"status"`
-	CreatedAt time.Time `db:"created_at"`
-	UpdatedAt time.Time `db:"updated_at"`
+	Status string `db:"status"`
+	// PausedBy is apiv1.PausedBySchedule or apiv1.PausedByManual while the
+	// pool is paused, nil while it runs.
+	PausedBy *string `db:"paused_by"`
+	// ScheduleEdgeAppliedAt is the latest pause-window edge applied to the
+	// pool (nil until its windows are first evaluated).
+	ScheduleEdgeAppliedAt *time.Time `db:"schedule_edge_applied_at"`
+	CreatedAt             time.Time  `db:"created_at"`
+	UpdatedAt             time.Time  `db:"updated_at"`
 }
 
 // Shared reports whether the pool is the platform's shared pool.
@@ -130,7 +180,7 @@ func (p Pool) Shared() bool { return p.OrgID == nil }
 
 const poolColumns = `id, org_id, name, accelerator, min_replicas, max_replicas, polling_interval_seconds,
 	target_queue_length, backfill_max_replicas, warm_idle_seconds, cron_windows, resources, node_selector, tolerations,
-	status, created_at, updated_at`
+	pause_windows, status, paused_by, schedule_edge_applied_at, created_at, updated_at`
 
 func newPoolID() string {
 	b := make([]byte, 5)
@@ -143,12 +193,12 @@ func (s *Store) CreatePool(ctx context.Context, orgID uuid.UUID, set PoolSetting
 	rows, _ := s.pool.Query(ctx, `
 		INSERT INTO worker_pools (id, org_id, name, accelerator, min_replicas, max_replicas,
 			polling_interval_seconds, target_queue_length, backfill_max_replicas, cron_windows,
-			resources, node_selector, tolerations, warm_idle_seconds)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+			resources, node_selector, tolerations, warm_idle_seconds, pause_windows)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
 		RETURNING `+poolColumns,
 		newPoolID(), orgID, set.Name, set.Accelerator, set.MinReplicas, set.MaxReplicas,
 		set.PollingIntervalSeconds, set.TargetQueueLength, set.BackfillMaxReplicas, set.CronWindows,
-		set.Resources, set.NodeSelector, set.Tolerations, set.WarmIdleSeconds)
+		set.Resources, set.NodeSelector, set.Tolerations, set.WarmIdleSeconds, pauseWindowsOrEmpty(set.PauseWindows))
 	p, err := pgx.CollectExactlyOneRow(rows, pgx.RowToStructByName[Pool])
 	return p, mapErr(err, "pool")
 }
@@ -202,20 +252,26 @@ func (s *Store) UpdatePool(ctx context.Context, sc PoolScope, id string, edit fu
 			UPDATE worker_pools SET name = $2, accelerator = $3, min_replicas = $4, max_replicas = $5,
 				polling_interval_seconds = $6, target_queue_length = $7, backfill_max_replicas = $8,
 				cron_windows = $9, resources = $10, node_selector = $11, tolerations = $12, warm_idle_seconds = $13,
+				pause_windows = $14,
+				-- New windows are evaluated afresh by the Schedule Evaluator.
+				schedule_edge_applied_at = CASE WHEN pause_windows = $14::jsonb THEN schedule_edge_applied_at END,
 				updated_at = now()
 			WHERE id = $1 RETURNING `+poolColumns,
 			id, set.Name, set.Accelerator, set.MinReplicas, set.MaxReplicas, set.PollingIntervalSeconds,
 			set.TargetQueueLength, set.BackfillMaxReplicas, set.CronWindows, set.Resources, set.NodeSelector, set.Tolerations,
-			set.WarmIdleSeconds)
+			set.WarmIdleSeconds, pauseWindowsOrEmpty(set.PauseWindows))
 		out, err = pgx.CollectExactlyOneRow(rows, pgx.RowToStructByName[Pool])
 		return mapErr(err, "pool")
 	})
 	return out, err
 }
 
-// SetPoolStatus records a pause or resume (and its pool event) and commits.
-// The caller then sets or clears the Redis pause key; should that fail, or
-// the caller crash first, the queue reconciler makes the key follow the row.
+// SetPoolStatus records a manual pause or resume (and its pool event) and
+// commits: paused_by becomes manual on a pause and null on a resume; the
+// schedule's last applied edge is left alone, so the next window edge
+// takes over again. The caller then sets or clears the Redis pause key;
+// should that fail, or the caller crash first, the queue reconciler makes
+// the key follow the row.
 func (s *Store) SetPoolStatus(ctx context.Context, sc PoolScope, id, status string) (Pool, error) {
 	var out Pool
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
@@ -224,7 +280,8 @@ func (s *Store) SetPoolStatus(ctx context.Context, sc PoolScope, id, status stri
 		if err != nil {
 			return mapErr(err, "pool")
 		}
-		rows, _ := tx.Query(ctx, `UPDATE worker_pools SET status = $2, updated_at = now()
+		rows, _ := tx.Query(ctx, `UPDATE worker_pools SET status = $2,
+				paused_by = CASE WHEN $2 = 'paused' THEN 'manual' END, updated_at = now()
 			WHERE id = $1 RETURNING `+poolColumns, id, status)
 		p, err := pgx.CollectExactlyOneRow(rows, pgx.RowToStructByName[Pool])
 		if err != nil {
@@ -237,6 +294,14 @@ func (s *Store) SetPoolStatus(ctx context.Context, sc PoolScope, id, status stri
 		return nil
 	})
 	return out, err
+}
+
+// pauseWindowsOrEmpty stores a missing list as [] (the column is NOT NULL).
+func pauseWindowsOrEmpty(ws []PauseWindow) []PauseWindow {
+	if ws == nil {
+		return []PauseWindow{}
+	}
+	return ws
 }
 
 // DeletePool deletes a dedicated pool that has no unfinished jobs and

@@ -30,6 +30,7 @@ func validSettings() store.PoolSettings {
 		Resources:    store.Resources{CPURequest: "500m", MemoryRequest: "2Gi", CPULimit: "2", MemoryLimit: "4Gi"},
 		NodeSelector: map[string]string{"node.kubernetes.io/instance-type": "g4dn.xlarge"},
 		Tolerations:  []store.Toleration{{Key: "nvidia.com/gpu", Operator: "Exists", Effect: "NoSchedule"}},
+		PauseWindows: []store.PauseWindow{{Start: "0 22 * * *", End: "0 6 * * 1-5", Timezone: "Europe/Paris"}},
 	}
 }
 
@@ -95,6 +96,13 @@ func TestPoolSettingsValidate(t *testing.T) {
 		"second window bad": {mutate: func(p *store.PoolSettings) {
 			p.CronWindows = append(p.CronWindows, store.CronWindow{Timezone: "UTC", Start: "x", End: "0 1 * * *", DesiredReplicas: 1})
 		}, fields: []string{"cron_windows[1].start"}},
+		"pause window cron out of range": {mutate: func(p *store.PoolSettings) { p.PauseWindows[0].Start = "0 25 * * *" }, fields: []string{"pause_windows[0].start"}},
+		"pause window five bad fields":   {mutate: func(p *store.PoolSettings) { p.PauseWindows[0].End = "a b c d e" }, fields: []string{"pause_windows[0].end"}},
+		"pause window seconds field":     {mutate: func(p *store.PoolSettings) { p.PauseWindows[0].End = "0 0 6 * * *" }, fields: []string{"pause_windows[0].end"}},
+		"pause window timezone":          {mutate: func(p *store.PoolSettings) { p.PauseWindows[0].Timezone = "Europe/Atlantis" }, fields: []string{"pause_windows[0].timezone"}},
+		"pause window start is end":      {mutate: func(p *store.PoolSettings) { p.PauseWindows[0].End = p.PauseWindows[0].Start }, fields: []string{"pause_windows[0].end"}},
+		"too many pause windows":         {mutate: func(p *store.PoolSettings) { p.PauseWindows = slices.Repeat(p.PauseWindows, 21) }, fields: []string{"pause_windows"}},
+		"twenty pause windows":           {mutate: func(p *store.PoolSettings) { p.PauseWindows = slices.Repeat(p.PauseWindows, 20) }},
 		"several at once, all reported": {
 			mutate: func(p *store.PoolSettings) {
 				p.MaxReplicas, p.MinReplicas = 0, 0

@@ -43,10 +43,10 @@ func insertPoolEvent(ctx context.Context, tx execer, p Pool) error {
 		INSERT INTO webhook_deliveries (id, webhook_id, org_id, event_id, event_type, payload)
 		SELECT gen_random_uuid(), w.id, w.org_id, $1::text, $2::text, jsonb_build_object(
 			'id', $1::text, 'type', $2::text, 'org_id', w.org_id, 'pool_id', $3::text,
-			'data', jsonb_build_object('status', $4::text, 'shared', $5::uuid IS NULL), 'at', now())
+			'data', jsonb_build_object('status', $4::text, 'shared', $5::uuid IS NULL, 'paused_by', $6::text), 'at', now())
 		FROM webhooks w
 		WHERE w.enabled AND $2::text = ANY (w.events) AND ($5::uuid IS NULL OR w.org_id = $5::uuid)`,
-		newID().String(), typ, p.ID, p.Status, p.OrgID)
+		newID().String(), typ, p.ID, p.Status, p.OrgID, p.PausedBy)
 	return mapErr(err, "pool event")
 }
 
