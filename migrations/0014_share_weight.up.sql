@@ -1,4 +1,4 @@
--- Fair share across organizations (docs/design/0017-fair-share.md): a
+-- Fair share across organizations (docs/design/0020-fair-share.md): a
 -- platform administrator may override the weight an organization's queued
 -- jobs get within each pool and lane; NULL means its plan's default
 -- (apiv1.PlanShareWeights).

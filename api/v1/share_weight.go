@@ -1,6 +1,6 @@
 package apiv1
 
-// Fair share (docs/design/0017-fair-share.md): within each pool and lane,
+// Fair share (docs/design/0020-fair-share.md): within each pool and lane,
 // claims take turns across the organizations that have queued jobs,
 // weighted round robin. An organization with weight 4 is served four jobs
 // for every one of an organization with weight 1 while both have work

@@ -27,7 +27,7 @@ func NewKeys(prefix string) Keys {
 // Queue is the list of a pool's lane: "mpegflow:queue:{pool}" for the live
 // lane, "mpegflow:queue:{pool}:backfill" for the backfill lane. KEDA's redis
 // trigger reads its length, so it holds one element per queued job. Since
-// fair share (docs/design/0017-fair-share.md) it is a counter: the ids a
+// fair share (docs/design/0020-fair-share.md) it is a counter: the ids a
 // claim takes come from the organizations' lists (OrgQueue), and the
 // element a claim removes here is the oldest, which with several
 // organizations need not be the id claimed.

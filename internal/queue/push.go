@@ -60,7 +60,7 @@ return n
 const pushChunk = 5000
 
 // Tenant is the organization queued jobs belong to and its share of the
-// lane (docs/design/0017-fair-share.md).
+// lane (docs/design/0020-fair-share.md).
 type Tenant struct {
 	// Org is the organization id.
 	Org string
