@@ -66,6 +66,12 @@ func newFixture(t *testing.T) *fixture {
 	f := &fixture{t: t, srv: srv, store: st, db: db, rdb: rdb, queue: q, objects: objects, keys: map[auth.Role]string{}, clock: clk}
 	a, err := st.BootstrapOrg(ctx, "Org A", "owner@a.example", auth.Owner)
 	require.NoError(t, err)
+	// Both organizations are on enterprise, whose default platform policy
+	// allows the dedicated and GPU pools the tests create; the policy tests
+	// move them to other plans.
+	enterprise := "enterprise"
+	a.Org, err = st.UpdateOrg(ctx, a.Org.ID, store.OrgPatch{Plan: &enterprise})
+	require.NoError(t, err)
 	f.orgA, f.keys[auth.Owner] = a.Org, a.Key
 	for _, role := range []auth.Role{auth.Viewer, auth.Editor, auth.Admin, auth.SuperAdmin} {
 		m, err := st.AddMember(ctx, a.Org.ID, string(role)+"@a.example", "", role)
@@ -75,6 +81,8 @@ func newFixture(t *testing.T) *fixture {
 		f.keys[role] = key
 	}
 	b, err := st.BootstrapOrg(ctx, "Org B", "owner@b.example", auth.Owner)
+	require.NoError(t, err)
+	b.Org, err = st.UpdateOrg(ctx, b.Org.ID, store.OrgPatch{Plan: &enterprise})
 	require.NoError(t, err)
 	f.orgB, f.keyB = b.Org, b.Key
 	return f

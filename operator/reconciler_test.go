@@ -75,6 +75,11 @@ func newHarness(t *testing.T) *harness {
 	admin := store.New(adminPool)
 	org, err := admin.BootstrapOrg(ctx, "acme", "ops@acme.example", "owner")
 	require.NoError(t, err)
+	// Enterprise, whose default platform policy allows the pools these
+	// tests render; policy_test.go moves it.
+	enterprise := "enterprise"
+	org.Org, err = admin.UpdateOrg(ctx, org.Org.ID, store.OrgPatch{Plan: &enterprise})
+	require.NoError(t, err)
 	return &harness{t: t, ns: ns, dyn: dyn, cs: cs, admin: admin, rec: rec, cfg: cfg, org: org, dbURL: dbURL}
 }
 

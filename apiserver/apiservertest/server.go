@@ -91,6 +91,12 @@ func New(t testing.TB, opts Options) *Server {
 		t.Fatalf("bootstrap org: %v", err)
 	}
 	s.OrgID, s.OwnerKey = b.Org.ID, b.Key
+	// Enterprise: the default platform policy lets it create the dedicated
+	// (and GPU) pools client tests make.
+	enterprise := "enterprise"
+	if _, err := st.UpdateOrg(ctx, b.Org.ID, store.OrgPatch{Plan: &enterprise}); err != nil {
+		t.Fatalf("set plan: %v", err)
+	}
 	m, err := st.AddMember(ctx, b.Org.ID, "viewer@client.example", "", auth.Viewer)
 	if err != nil {
 		t.Fatalf("add viewer: %v", err)
