@@ -88,7 +88,7 @@ func policyGuard(policy apiv1.PlatformPolicy, orgID string) store.PoolGuard {
 		if overridden {
 			whose = "the organization's policy override"
 		}
-		p := problem(status, "policy", "the pool is outside the platform policy for " + whose + " (rules: " + strings.Join(names, ", ") +
+		p := problem(status, "policy", "the pool is outside the platform policy for "+whose+" (rules: "+strings.Join(names, ", ")+
 			"); see errors, or ask the platform for a larger plan")
 		p.Errors = errs
 		return p
@@ -101,13 +101,16 @@ func policyGuard(policy apiv1.PlatformPolicy, orgID string) store.PoolGuard {
 // failing the request that triggered it: the write it follows is
 // committed, and the operator checks the policy itself either way.
 func (s *Server) syncPolicyViolations(ctx context.Context) {
-	if err := s.recordPolicyViolations(ctx); err != nil {
+	if err := s.RecordPolicyViolations(ctx); err != nil {
 		s.log.WarnContext(ctx, "pools' policy_violation not refreshed; the next policy, plan or pool change refreshes it, check Postgres",
 			slog.Any("error", err))
 	}
 }
 
-func (s *Server) recordPolicyViolations(ctx context.Context) error {
+// RecordPolicyViolations checks every dedicated pool against the stored
+// policy and records the result on each (policy_violation); `serve` runs it
+// at start, after seeding the policy.
+func (s *Server) RecordPolicyViolations(ctx context.Context) error {
 	policy, err := s.platformPolicy(ctx)
 	if err != nil {
 		return err
