@@ -66,12 +66,6 @@ func newFixture(t *testing.T) *fixture {
 	f := &fixture{t: t, srv: srv, store: st, db: db, rdb: rdb, queue: q, objects: objects, keys: map[auth.Role]string{}, clock: clk}
 	a, err := st.BootstrapOrg(ctx, "Org A", "owner@a.example", auth.Owner)
 	require.NoError(t, err)
-	// Both organizations are on enterprise, whose default platform policy
-	// allows the dedicated and GPU pools the tests create; the policy tests
-	// move them to other plans.
-	enterprise := "enterprise"
-	a.Org, err = st.UpdateOrg(ctx, a.Org.ID, store.OrgPatch{Plan: &enterprise})
-	require.NoError(t, err)
 	f.orgA, f.keys[auth.Owner] = a.Org, a.Key
 	for _, role := range []auth.Role{auth.Viewer, auth.Editor, auth.Admin, auth.SuperAdmin} {
 		m, err := st.AddMember(ctx, a.Org.ID, string(role)+"@a.example", "", role)
@@ -82,7 +76,9 @@ func newFixture(t *testing.T) *fixture {
 	}
 	b, err := st.BootstrapOrg(ctx, "Org B", "owner@b.example", auth.Owner)
 	require.NoError(t, err)
-	b.Org, err = st.UpdateOrg(ctx, b.Org.ID, store.OrgPatch{Plan: &enterprise})
+	// Every plan may have any pool, as a deployment that sells no plans
+	// would configure it; the policy tests PUT their own policy.
+	_, err = st.SeedPlatformPolicy(ctx, apiv1.UnrestrictedPlatformPolicy())
 	require.NoError(t, err)
 	f.orgB, f.keyB = b.Org, b.Key
 	return f

@@ -185,7 +185,14 @@ func TestPlatformPolicyIsSuperAdminOnlyAndValidated(t *testing.T) {
 
 	var doc apiv1.PlatformPolicyDocument
 	f.mustDo(t, http.StatusOK, "GET", "/v1/platform/policy", super, nil, &doc)
-	assert.Equal(t, apiv1.DefaultPlatformPolicy(), doc.PlatformPolicy, "before any seed, the built-in default applies")
+	assert.Equal(t, apiv1.UnrestrictedPlatformPolicy(), doc.PlatformPolicy, "the fixture's seed")
+	assert.Nil(t, doc.UpdatedBy, "seeded, not PUT")
+	_, err := f.db.Exec(t.Context(), `DELETE FROM platform_policy`)
+	require.NoError(t, err)
+	f.mustDo(t, http.StatusOK, "GET", "/v1/platform/policy", super, nil, &doc)
+	assert.Equal(t, apiv1.DefaultPlatformPolicy(), doc.PlatformPolicy, "with none stored, the built-in default applies")
+	r := f.do(t, "POST", "/v1/pools", f.keys[auth.Admin], map[string]any{"name": "p"})
+	assert.Equal(t, http.StatusForbidden, r.Status, "and refuses a free organization's pool: %s", r.Body)
 
 	for _, role := range []auth.Role{auth.Viewer, auth.Editor, auth.Admin, auth.Owner} {
 		r := f.do(t, "GET", "/v1/platform/policy", f.keys[role], nil)
@@ -204,7 +211,7 @@ func TestPlatformPolicyIsSuperAdminOnlyAndValidated(t *testing.T) {
 	pro.Resources.CPULimit = "lots"
 	bad.Plans["pro"] = pro
 	bad.Organizations["not-an-id"] = apiv1.PlanPolicy{}
-	r := f.do(t, "PUT", "/v1/platform/policy", super, bad)
+	r = f.do(t, "PUT", "/v1/platform/policy", super, bad)
 	require.Equal(t, http.StatusUnprocessableEntity, r.Status, "%s", r.Body)
 	assert.ElementsMatch(t, []string{"plans.free", "plans.gold", "plans.pro.max_pools", "plans.pro.node_selectors[0]",
 		"plans.pro.tolerations[0].effect", "plans.pro.resources.cpu_limit", "organizations.not-an-id"}, r.fields(t))

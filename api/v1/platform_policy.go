@@ -51,12 +51,13 @@ type PlanPolicy struct {
 	// (every GPU encode pod requests one nvidia.com/gpu).
 	MaxGPUs int `json:"max_gpus"`
 	// NodeSelectors are the node selector pairs a pool may carry, each
-	// "key=value", or "key=*" for any value of key. Empty: none.
+	// "key=value", "key=*" for any value of key, or "*" for any pair.
+	// Empty: none.
 	NodeSelectors []string `json:"node_selectors"`
 	// Tolerations are the tolerations a pool may carry. A pool's
 	// toleration is allowed when one entry has the same key and, for each
 	// of operator, value and effect, either leaves it empty (any) or has
-	// the same. Empty: none.
+	// the same; an entry of key "*" matches every key. Empty: none.
 	Tolerations []Toleration `json:"tolerations"`
 	// Resources are the ceilings of a pool's requests and limits
 	// (Kubernetes quantities); an empty one sets no ceiling. A pool that
@@ -135,6 +136,9 @@ func (pp PlanPolicy) validate() FieldErrors {
 		}
 	}
 	for i, s := range pp.NodeSelectors {
+		if s == "*" {
+			continue
+		}
 		k, v, ok := strings.Cut(s, "=")
 		if !ok || !labelKey.MatchString(k) || (v != "*" && !labelValue.MatchString(v)) {
 			errs.Add(fmt.Sprintf("node_selectors[%d]", i), "must be key=value or key=* with a valid Kubernetes label key and value")
@@ -142,8 +146,8 @@ func (pp PlanPolicy) validate() FieldErrors {
 	}
 	for i, t := range pp.Tolerations {
 		f := fmt.Sprintf("tolerations[%d]", i)
-		if t.Key != "" && !labelKey.MatchString(t.Key) {
-			errs.Add(f+".key", "must be a valid Kubernetes label key (empty: tolerations of every taint)")
+		if t.Key != "" && t.Key != "*" && !labelKey.MatchString(t.Key) {
+			errs.Add(f+".key", "must be a valid Kubernetes label key, * (any key) or empty (tolerations of every taint)")
 		}
 		if t.Operator != "" && t.Operator != "Equal" && t.Operator != "Exists" {
 			errs.Add(f+".operator", "must be Equal, Exists or empty (any)")
@@ -282,7 +286,7 @@ func (rules PlanPolicy) CheckPool(p PoolSettings, index int, others []PoolSettin
 		add(RuleMaxGPUs, "max_replicas", "the organization's GPU pools may hold at most %d GPUs together (one per pod, max_replicas plus backfill_max_replicas); with this pool they would hold %d", rules.MaxGPUs, gpus)
 	}
 	for _, k := range slices.Sorted(maps.Keys(p.NodeSelector)) {
-		if !slices.Contains(rules.NodeSelectors, k+"="+p.NodeSelector[k]) && !slices.Contains(rules.NodeSelectors, k+"=*") {
+		if !slices.Contains(rules.NodeSelectors, k+"="+p.NodeSelector[k]) && !slices.Contains(rules.NodeSelectors, k+"=*") && !slices.Contains(rules.NodeSelectors, "*") {
 			add(RuleNodeSelectors, "node_selector."+k, "%s=%s is not allowed (allowed: %s)", k, p.NodeSelector[k], orNone(rules.NodeSelectors))
 		}
 	}
@@ -311,7 +315,7 @@ func (a Toleration) allows(t Toleration) bool {
 	if op == "" {
 		op = "Equal"
 	}
-	return a.Key == t.Key && match(a.Operator, op) && match(a.Value, t.Value) && match(a.Effect, t.Effect)
+	return (a.Key == t.Key || a.Key == "*") && match(a.Operator, op) && match(a.Value, t.Value) && match(a.Effect, t.Effect)
 }
 
 func orNone(s []string) string {
@@ -342,6 +346,27 @@ func QuantityValue(q string) float64 {
 		return -1
 	}
 	return f * quantityScale[suffix]
+}
+
+// UnrestrictedPlanPolicy allows every dedicated pool the API accepts at
+// all: for a deployment that does not sell plans (`mpegflow dev`, tests)
+// or as an override for the platform's own organization.
+func UnrestrictedPlanPolicy() PlanPolicy {
+	const most = 100000
+	return PlanPolicy{
+		DedicatedPools: true, MaxPools: most, MaxReplicasPerPool: most, MaxReplicasPerOrg: most,
+		MaxPrewarmedPerPool: most, MaxPrewarmedPerOrg: most, GPU: true, MaxGPUs: most,
+		NodeSelectors: []string{"*"}, Tolerations: []Toleration{{Key: "*"}},
+	}
+}
+
+// UnrestrictedPlatformPolicy gives every plan UnrestrictedPlanPolicy.
+func UnrestrictedPlatformPolicy() PlatformPolicy {
+	p := PlatformPolicy{Plans: map[string]PlanPolicy{}, Organizations: map[string]PlanPolicy{}}
+	for _, name := range Plans {
+		p.Plans[name] = UnrestrictedPlanPolicy()
+	}
+	return p
 }
 
 // PlatformPolicyDocument is GET and PUT /v1/platform/policy's answer: the
