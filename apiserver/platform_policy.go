@@ -25,10 +25,7 @@ func (s *Server) platformPolicy(ctx context.Context) (store.PlatformPolicy, erro
 }
 
 func policyDocumentOut(p store.PlatformPolicy) apiv1.PlatformPolicyDocument {
-	if p.Policy.Organizations == nil {
-		p.Policy.Organizations = map[string]apiv1.PlanPolicy{}
-	}
-	return apiv1.PlatformPolicyDocument{PlatformPolicy: p.Policy, UpdatedAt: p.UpdatedAt, UpdatedBy: idPtr(p.UpdatedBy)}
+	return apiv1.PlatformPolicyDocument{PlatformPolicy: p.Policy.WithEmptyLists(), UpdatedAt: p.UpdatedAt, UpdatedBy: idPtr(p.UpdatedBy)}
 }
 
 func (s *Server) getPlatformPolicy(c *fiber.Ctx) error {
@@ -48,7 +45,7 @@ func (s *Server) putPlatformPolicy(c *fiber.Ctx) error {
 		return err
 	}
 	ctx := c.UserContext()
-	p, err := s.store.PutPlatformPolicy(ctx, req, principal(c).UserID)
+	p, err := s.store.PutPlatformPolicy(ctx, req.WithEmptyLists(), principal(c).UserID)
 	if err != nil {
 		return err
 	}

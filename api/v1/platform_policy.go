@@ -171,6 +171,26 @@ func (r Resources) fields() map[string]string {
 	return map[string]string{"cpu_request": r.CPURequest, "memory_request": r.MemoryRequest, "cpu_limit": r.CPULimit, "memory_limit": r.MemoryLimit}
 }
 
+// WithEmptyLists returns p with every absent list and map made empty, so
+// that a document given with fields left out reads [] and {} on the wire,
+// never null.
+func (p PlatformPolicy) WithEmptyLists() PlatformPolicy {
+	fill := func(in map[string]PlanPolicy) map[string]PlanPolicy {
+		out := make(map[string]PlanPolicy, len(in))
+		for k, r := range in {
+			if r.NodeSelectors == nil {
+				r.NodeSelectors = []string{}
+			}
+			if r.Tolerations == nil {
+				r.Tolerations = []Toleration{}
+			}
+			out[k] = r
+		}
+		return out
+	}
+	return PlatformPolicy{Plans: fill(p.Plans), Organizations: fill(p.Organizations)}
+}
+
 // For returns the rules of one organization: its override when the policy
 // has one, else its plan's. An unknown plan gets no rules at all (nothing
 // allowed), so a mistake refuses instead of granting.

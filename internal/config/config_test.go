@@ -149,7 +149,10 @@ func TestLoadEverySetting(t *testing.T) {
 		TrustedProxies: "10.0.0.0/8, fd00::/8",
 		PlatformPolicy: apiv1.PlatformPolicy{
 			Plans: map[string]apiv1.PlanPolicy{
-				"free": {}, "starter": {}, "pro": {DedicatedPools: true, MaxPools: 1}, "enterprise": {GPU: true},
+				"free":       {NodeSelectors: []string{}, Tolerations: []apiv1.Toleration{}},
+				"starter":    {NodeSelectors: []string{}, Tolerations: []apiv1.Toleration{}},
+				"pro":        {DedicatedPools: true, MaxPools: 1, NodeSelectors: []string{}, Tolerations: []apiv1.Toleration{}},
+				"enterprise": {GPU: true, NodeSelectors: []string{}, Tolerations: []apiv1.Toleration{}},
 			},
 			Organizations: map[string]apiv1.PlanPolicy{},
 		},

@@ -26,9 +26,7 @@ func parsePlatformPolicy(s string) (apiv1.PlatformPolicy, error) {
 	if dec.More() {
 		return apiv1.PlatformPolicy{}, fmt.Errorf("MPEGFLOW_PLATFORM_POLICY: want one JSON document, found more after it")
 	}
-	if p.Organizations == nil {
-		p.Organizations = map[string]apiv1.PlanPolicy{}
-	}
+	p = p.WithEmptyLists()
 	if err := p.Validate(); err != nil {
 		return apiv1.PlatformPolicy{}, fmt.Errorf("MPEGFLOW_PLATFORM_POLICY: %w", err)
 	}
