@@ -76,6 +76,10 @@ func newFixture(t *testing.T) *fixture {
 	}
 	b, err := st.BootstrapOrg(ctx, "Org B", "owner@b.example", auth.Owner)
 	require.NoError(t, err)
+	// Every plan may have any pool, as a deployment that sells no plans
+	// would configure it; the policy tests PUT their own policy.
+	_, err = st.SeedPlatformPolicy(ctx, apiv1.UnrestrictedPlatformPolicy())
+	require.NoError(t, err)
 	f.orgB, f.keyB = b.Org, b.Key
 	return f
 }

@@ -165,6 +165,33 @@ const fullPool = `{"name":"b","accelerator":"cpu","max_replicas":10,
 	"node_selector":{"pool":"b"},"tolerations":[{"key":"gpu","operator":"Equal","value":"true","effect":"NoSchedule"}],
 	"pause_windows":[{"start":"0 22 * * *","end":"0 6 * * *","timezone":"Europe/Paris"}]}`
 
+// unrestrictedPolicyJSON is apiv1.UnrestrictedPlatformPolicy as a body:
+// the fixture's seed, so putting it changes nothing for the other cases.
+var unrestrictedPolicyJSON = func() string {
+	b, err := json.Marshal(apiv1.UnrestrictedPlatformPolicy())
+	if err != nil {
+		panic(err)
+	}
+	return string(b)
+}()
+
+// fullPolicy sets every text field of a policy, B's override included,
+// and still allows every pool.
+func fullPolicy(w *hostileWorld) string {
+	rules := apiv1.UnrestrictedPlanPolicy()
+	rules.Tolerations = append([]apiv1.Toleration{{Key: "gpu", Operator: "Equal", Value: "true", Effect: "NoSchedule"}}, rules.Tolerations...)
+	rules.Resources = apiv1.Resources{CPURequest: "1000", MemoryRequest: "1000Ti", CPULimit: "1000", MemoryLimit: "1000Ti"}
+	p := apiv1.PlatformPolicy{Plans: map[string]apiv1.PlanPolicy{}, Organizations: map[string]apiv1.PlanPolicy{w.f.orgB.ID.String(): rules}}
+	for _, name := range apiv1.Plans {
+		p.Plans[name] = rules
+	}
+	b, err := json.Marshal(p)
+	if err != nil {
+		panic(err)
+	}
+	return string(b)
+}
+
 func ownPath(prefix string, kind objKind) func(w *hostileWorld) string {
 	return func(w *hostileWorld) string { return prefix + w.b[kind] }
 }
@@ -218,6 +245,7 @@ var textBodies = map[string][]textBody{
 		json: fixed(`{"name":"k","role":"viewer"}`)}},
 	"POST /v1/members/:id/invitations": {{path: func(w *hostileWorld) string { return "/v1/members/" + w.b[kindMember] + "/invitations" },
 		json: fixed(`{"role":"viewer","expires_in_seconds":3600}`)}},
+	"PUT /v1/platform/policy": {{role: auth.SuperAdmin, json: fullPolicy}},
 	"POST /v1/admin/organizations/:id/storage-grants": {{role: auth.SuperAdmin,
 		path: func(w *hostileWorld) string {
 			return "/v1/admin/organizations/" + w.f.orgB.ID.String() + "/storage-grants"

@@ -275,6 +275,11 @@ var hostileRoutes = map[string]hostileRoute{
 	"POST /v1/admin/organizations/:id/storage-grants": {params: []objKind{kindOrg}, want: 404, platform: true,
 		bodies: []hostileBody{{name: "grant", json: fixed(`{"bucket":"b-bucket"}`)}}},
 	"DELETE /v1/admin/organizations/:id/storage-grants/:grant_id": {params: []objKind{kindOrg, kindGrant}, want: 404, platform: true},
+	// One platform-wide document: no tenant's object to reach. B's
+	// SuperAdmin may read and replace it (with one that keeps every pool
+	// allowed, so the other cases still run).
+	"GET /v1/platform/policy": {want: 200, platform: true},
+	"PUT /v1/platform/policy": {want: 200, platform: true, bodies: []hostileBody{{name: "replace", json: fixed(unrestrictedPolicyJSON)}}},
 }
 
 // idForm is one way to write an id in a path segment (already escaped as

@@ -142,6 +142,8 @@ var operations = map[string]operationDoc{
 	"POST /v1/workers/:id/drain": {ID: "drainWorker"},
 	"POST /v1/workers/:id/evict": {ID: "evictWorker"},
 
+	"GET /v1/platform/policy":                                     {ID: "getPlatformPolicy"},
+	"PUT /v1/platform/policy":                                     {ID: "putPlatformPolicy"},
 	"GET /v1/admin/organizations":                                 {ID: "listOrganizations", Query: pageQuery},
 	"PATCH /v1/admin/organizations/:id":                           {ID: "updateOrganizationSettings"},
 	"POST /v1/admin/organizations/:id/suspend":                    {ID: "suspendOrganization"},

@@ -107,6 +107,9 @@ func (s *Server) updateBilling(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
+	if req.Plan != nil {
+		s.syncPolicyViolations(c.UserContext())
+	}
 	return c.JSON(billingOf(org))
 }
 

@@ -71,10 +71,17 @@ func (s *Server) createPool(c *fiber.Ctx) error {
 	if err := store.PoolSettingsFromWire(set).Validate(); err != nil {
 		return err
 	}
-	p, err := s.store.CreatePool(c.UserContext(), principal(c).OrgID, store.PoolSettingsFromWire(set))
+	ctx := c.UserContext()
+	policy, err := s.platformPolicy(ctx)
 	if err != nil {
 		return err
 	}
+	orgID := principal(c).OrgID
+	p, err := s.store.CreateGuardedPool(ctx, orgID, store.PoolSettingsFromWire(set), policyGuard(policy.Policy, orgID.String()))
+	if err != nil {
+		return err
+	}
+	s.syncPolicyViolations(ctx)
 	resp, err := s.withDepth(c.UserContext(), p)
 	if err != nil {
 		return err
@@ -99,7 +106,15 @@ func (s *Server) updatePool(c *fiber.Ctx) error {
 	if err := decodeJSON(c, &req); err != nil {
 		return err
 	}
-	p, err := s.store.UpdatePool(c.UserContext(), writeScope(principal(c)), c.Params("id"), func(set *store.PoolSettings) error {
+	ctx := c.UserContext()
+	policy, err := s.platformPolicy(ctx)
+	if err != nil {
+		return err
+	}
+	// A SuperAdmin may change the shared pool (which is not guarded) and
+	// its own organization's pools (which are).
+	guard := policyGuard(policy.Policy, principal(c).OrgID.String())
+	p, err := s.store.UpdateGuardedPool(ctx, writeScope(principal(c)), c.Params("id"), func(set *store.PoolSettings) error {
 		w := set.Wire()
 		req.Apply(&w)
 		next := store.PoolSettingsFromWire(w)
@@ -108,10 +123,11 @@ func (s *Server) updatePool(c *fiber.Ctx) error {
 		}
 		*set = next
 		return nil
-	})
+	}, guard)
 	if err != nil {
 		return notFoundOr(err, "pool")
 	}
+	s.syncPolicyViolations(ctx)
 	resp, err := s.withDepth(c.UserContext(), p)
 	if err != nil {
 		return err
@@ -155,6 +171,7 @@ func (s *Server) deletePool(c *fiber.Ctx) error {
 	if err := s.store.DeletePool(ctx, principal(c).OrgID, id); err != nil {
 		return notFoundOr(err, "pool")
 	}
+	s.syncPolicyViolations(ctx) // the organization's other pools may fit again
 	// Committed; what Redis keeps of the pool the queue reconciler drops
 	// should this fail.
 	if err := s.queue.DropPool(ctx, id); err != nil {

@@ -151,6 +151,8 @@ var wantLeastRole = map[string]auth.Role{
 	// Storage grants open other buckets to a tenant, read with the server's credentials: Platform Admin
 	"GET /v1/admin/organizations/:id/storage-grants": auth.SuperAdmin, "POST /v1/admin/organizations/:id/storage-grants": auth.SuperAdmin,
 	"DELETE /v1/admin/organizations/:id/storage-grants/:grant_id": auth.SuperAdmin,
+	// The platform policy decides what every tenant may run: Platform Admin
+	"GET /v1/platform/policy": auth.SuperAdmin, "PUT /v1/platform/policy": auth.SuperAdmin,
 }
 
 // TestRoutePermissionsMatchTheDocument: each route's permission admits

@@ -137,6 +137,8 @@ func (s *Server) routes() []Route {
 		{Method: "POST", Path: "/v1/workers/:id/evict", Perm: auth.WorkerManage, Tag: "workers", Summary: "Stop a worker and requeue its job", Response: apiv1.Worker{}, handler: s.evictWorker},
 
 		// Platform administration
+		{Method: "GET", Path: "/v1/platform/policy", Perm: auth.PlatformAdmin, Tag: "admin", Summary: "The platform policy: what each plan, and each overridden organization, may do with dedicated pools", Response: apiv1.PlatformPolicyDocument{}, handler: s.getPlatformPolicy},
+		{Method: "PUT", Path: "/v1/platform/policy", Perm: auth.PlatformAdmin, Tag: "admin", Summary: "Replace the platform policy (every plan's rules and the organization overrides); pools outside it get a policy_violation and the operator stops running them", Body: apiv1.PlatformPolicy{}, Response: apiv1.PlatformPolicyDocument{}, handler: s.putPlatformPolicy},
 		{Method: "GET", Path: "/v1/admin/organizations", Perm: auth.PlatformAdmin, Tag: "admin", Summary: "List every organization", Response: apiv1.Page[apiv1.Organization]{}, handler: s.adminListOrgs},
 		{Method: "PATCH", Path: "/v1/admin/organizations/:id", Perm: auth.PlatformAdmin, Tag: "admin",
 			Summary: "Set an organization's fair-share weight (share_weight 1-100, null for its plan's default): its share of claims within each pool and lane while others have work queued",

@@ -87,6 +87,7 @@ func textRoutes(t *testing.T, f *fixture) []textRoute {
 		{"POST", "/v1/invitations/redeem", "", `{"token":"mfi_x","name":%s}`, "name", "-"},
 		{"POST", "/v1/admin/organizations/:id/storage-grants", f.orgA.ID.String(), `{"bucket":%s}`, "bucket", f.keys[auth.SuperAdmin]},
 		{"PATCH", "/v1/admin/organizations/:id", f.orgA.ID.String(), `{"share_weight":%s}`, "share_weight", f.keys[auth.SuperAdmin]},
+		{"PUT", "/v1/platform/policy", "", `{"plans":{"free":{"node_selectors":[%s]}}}`, "plans.free.node_selectors[0]", f.keys[auth.SuperAdmin]},
 	}
 }
 

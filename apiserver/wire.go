@@ -99,6 +99,7 @@ func poolOut(p store.Pool, depth map[string]int64) apiv1.Pool {
 	return apiv1.Pool{
 		ID: p.ID, OrgID: idPtr(p.OrgID), PoolSettings: p.Wire(),
 		Status: p.Status, PausedBy: p.PausedBy, CreatedAt: p.CreatedAt, UpdatedAt: p.UpdatedAt, QueueDepth: depth,
+		PolicyViolation: p.PolicyViolation, PolicyViolationAt: p.PolicyViolationAt,
 	}
 }
 

@@ -42,7 +42,7 @@ func NewRoot(version string, ext Extensions) *cobra.Command {
 	})
 	pools := poolsCmd()
 	pools.AddCommand(ext.Pools...)
-	root.AddCommand(versionCmd(version), loginCmd(), configCmd(), webhooksCmd(), membersCmd(), apiKeysCmd(), usageCmd(), workersCmd(), jobsCmd(), pools, workflowsCmd(), assetsCmd(), backfillCmd(), batchesCmd())
+	root.AddCommand(versionCmd(version), loginCmd(), configCmd(), webhooksCmd(), membersCmd(), apiKeysCmd(), usageCmd(), workersCmd(), jobsCmd(), pools, platformCmd(), workflowsCmd(), assetsCmd(), backfillCmd(), batchesCmd())
 	root.AddCommand(ext.Commands...)
 	refuseUnknownSubcommands(root)
 	return root

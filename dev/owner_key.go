@@ -33,6 +33,12 @@ func devOwnerKey(ctx context.Context, st *store.Store, dir string, log *slog.Log
 	if err != nil {
 		return "", err
 	}
+	// One person on one machine: the dev organization is on enterprise, so
+	// the platform policy lets it try dedicated and GPU pools.
+	enterprise := "enterprise"
+	if _, err := st.UpdateOrg(ctx, b.Org.ID, store.OrgPatch{Plan: &enterprise}); err != nil {
+		return "", fmt.Errorf("put the dev organization on the enterprise plan: %w", err)
+	}
 	if err := stack.WriteOwnerKey(dir, b.Key); err != nil {
 		return "", fmt.Errorf("%w (the key, shown once: %s)", err, b.Key)
 	}

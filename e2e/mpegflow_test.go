@@ -22,6 +22,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
+	apiv1 "github.com/mpegflow/mpegflow/api/v1"
 	"github.com/mpegflow/mpegflow/internal/objstore"
 	"github.com/mpegflow/mpegflow/internal/testenv"
 )
@@ -115,6 +116,12 @@ func startServices(t *testing.T, cs kubernetes.Interface, kubeconfig, mpegflow, 
 	s.api = fmt.Sprintf("http://127.0.0.1:%d", httpPort)
 	s.coordinator = fmt.Sprintf("127.0.0.1:%d", grpcPort)
 	secret := randomHex(32)
+	// The end-to-end tests are not about the platform policy: every plan
+	// may have the dedicated pools they create (docs/design/0018).
+	policy, err := json.Marshal(apiv1.UnrestrictedPlatformPolicy())
+	if err != nil {
+		t.Fatalf("encode the platform policy: %v", err)
+	}
 	common := []string{
 		"DATABASE_URL=" + db.url,
 		"REDIS_URL=redis://" + redisAddr + "/0",
@@ -136,6 +143,7 @@ func startServices(t *testing.T, cs kubernetes.Interface, kubeconfig, mpegflow, 
 		"MPEGFLOW_DELAYED_PROMOTE_PERIOD=1s",
 		"MPEGFLOW_RETRY_BACKOFF_BASE=1s",
 		"MPEGFLOW_RETRY_BACKOFF_MAX=2s",
+		"MPEGFLOW_PLATFORM_POLICY="+string(policy),
 	))
 	waitCtx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()

@@ -14,13 +14,25 @@ import (
 	"k8s.io/client-go/dynamic"
 	"k8s.io/utils/ptr"
 
+	apiv1 "github.com/mpegflow/mpegflow/api/v1"
 	"github.com/mpegflow/mpegflow/internal/store"
 )
 
-// PoolSource lists every worker pool; *store.Store on the operator's
-// read-only connection satisfies it.
+// AnnotationPolicyViolation is set on the NetworkPolicy of a pool outside
+// the platform policy, saying why the operator renders no ScaledJob for it
+// (kubectl describe shows it; the API's pool shows the same reason, which
+// the apiserver records, as policy_violation). Server-side apply drops it
+// once the pool complies.
+const AnnotationPolicyViolation = "mpegflow.io/policy-violation"
+
+// PoolSource lists every worker pool and reads the platform policy they
+// are checked against; *store.Store on the operator's read-only connection
+// satisfies it (migrations/0012_platform_policy.up.sql grants the reads).
 type PoolSource interface {
 	ListAllPools(ctx context.Context) ([]store.Pool, error)
+	// GetPlatformPolicy answers store.ErrNotFound before `serve` seeded it.
+	GetPlatformPolicy(ctx context.Context) (store.PlatformPolicy, error)
+	ListPolicyPools(ctx context.Context) ([]store.PolicyPool, error)
 }
 
 var _ PoolSource = (*store.Store)(nil)
@@ -91,6 +103,10 @@ func (r *Reconciler) reconcile(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("list pools: %w", err)
 	}
+	refused, checked, err := r.outsidePolicy(ctx)
+	if err != nil {
+		return err
+	}
 	want := map[schema.GroupVersionResource]map[string]bool{}
 	for _, res := range managedResources {
 		want[res] = map[string]bool{}
@@ -99,12 +115,31 @@ func (r *Reconciler) reconcile(ctx context.Context) error {
 	var errs []error
 	for _, p := range pools {
 		log := r.log.With("pool_id", p.ID)
+		if !p.Shared() && !checked[p.ID] {
+			// Created between the two reads: checked on the next pass.
+			failed[p.ID] = true
+			continue
+		}
 		objs, err := Render(r.cfg, p)
 		if err != nil {
 			log.ErrorContext(ctx, "pool not reconciled: its settings cannot be rendered; fix the pool's settings", "error", err)
 			errs = append(errs, err)
 			failed[p.ID] = true
 			continue
+		}
+		if vs, ok := refused[p.ID]; ok {
+			// Outside the platform policy: no ScaledJob, so KEDA starts no
+			// pod with settings the platform does not allow. The Secret,
+			// TriggerAuthentication and NetworkPolicy stay, so pods already
+			// running keep their isolation and finish their jobs; prune
+			// orphans those pods' Jobs instead of deleting them.
+			objs.ScaledJobs = nil
+			if objs.NetworkPolicy.Annotations == nil {
+				objs.NetworkPolicy.Annotations = map[string]string{}
+			}
+			objs.NetworkPolicy.Annotations[AnnotationPolicyViolation] = vs.String()
+			log.WarnContext(ctx, "pool outside the platform policy: its ScaledJobs are removed and none is rendered until it complies; "+
+				"fix the pool (PATCH /v1/pools/{id}) or relax the policy (PUT /v1/platform/policy)", "policy_violation", vs.String())
 		}
 		list, err := objs.applyList()
 		if err != nil {
@@ -121,7 +156,7 @@ func (r *Reconciler) reconcile(ctx context.Context) error {
 		}
 	}
 	for _, res := range slices.Backward(managedResources) {
-		if err := r.prune(ctx, res, want[res], failed); err != nil {
+		if err := r.prune(ctx, res, want[res], failed, refused); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -140,8 +175,10 @@ func (r *Reconciler) apply(ctx context.Context, o object) error {
 }
 
 // prune deletes the managed objects of res that are not wanted, except
-// those of pools that failed to render (their row still exists).
-func (r *Reconciler) prune(ctx context.Context, res schema.GroupVersionResource, want, failed map[string]bool) error {
+// those of pools that failed to render (their row still exists). The
+// ScaledJobs of pools outside the policy are deleted orphaning their Jobs,
+// so encodes already running finish.
+func (r *Reconciler) prune(ctx context.Context, res schema.GroupVersionResource, want, failed map[string]bool, refused map[string]apiv1.PolicyViolations) error {
 	list, err := r.dyn.Resource(res).Namespace(r.cfg.Namespace).List(ctx, metav1.ListOptions{LabelSelector: LabelManagedBy + "=" + ManagedBy})
 	if err != nil {
 		return fmt.Errorf("list %s: %w", res.Resource, err)
@@ -153,9 +190,14 @@ func (r *Reconciler) prune(ctx context.Context, res schema.GroupVersionResource,
 			continue
 		}
 		log := r.log.With("pool_id", pool)
-		// Background: KEDA's Jobs (owned by the ScaledJob) go with it.
+		// Background: KEDA's Jobs (owned by the ScaledJob) go with it;
+		// Orphan for a pool outside the policy, whose running Jobs finish.
+		propagation := metav1.DeletePropagationBackground
+		if _, ok := refused[pool]; ok {
+			propagation = metav1.DeletePropagationOrphan
+		}
 		err := r.dyn.Resource(res).Namespace(r.cfg.Namespace).Delete(ctx, item.GetName(),
-			metav1.DeleteOptions{PropagationPolicy: ptr.To(metav1.DeletePropagationBackground)})
+			metav1.DeleteOptions{PropagationPolicy: ptr.To(propagation)})
 		if err != nil && !apierrors.IsNotFound(err) {
 			errs = append(errs, fmt.Errorf("delete %s %s: %w", res.Resource, item.GetName(), err))
 			continue
@@ -184,4 +226,33 @@ func (r *Reconciler) Run(ctx context.Context, period time.Duration, changes <-ch
 		case <-changes:
 		}
 	}
+}
+
+// outsidePolicy checks every dedicated pool against the platform policy
+// stored in Postgres, itself rather than trusting the apiserver's record
+// (defence in depth: a row written past the API, or a policy tightened
+// since, is caught here). Before the apiserver seeded a policy, the
+// built-in default applies. An error fails the pass before anything is
+// applied or pruned.
+// checked names every pool the check saw.
+func (r *Reconciler) outsidePolicy(ctx context.Context) (refused map[string]apiv1.PolicyViolations, checked map[string]bool, err error) {
+	policy := apiv1.DefaultPlatformPolicy()
+	stored, err := r.pools.GetPlatformPolicy(ctx)
+	switch {
+	case err == nil:
+		policy = stored.Policy
+	case errors.Is(err, store.ErrNotFound):
+		r.log.DebugContext(ctx, "no platform policy stored yet; checking pools against the built-in default until serve seeds one")
+	default:
+		return nil, nil, fmt.Errorf("read the platform policy: %w", err)
+	}
+	pools, err := r.pools.ListPolicyPools(ctx)
+	if err != nil {
+		return nil, nil, fmt.Errorf("list pools with their plans: %w", err)
+	}
+	checked = make(map[string]bool, len(pools))
+	for _, p := range pools {
+		checked[p.ID] = true
+	}
+	return store.CheckPolicy(policy, pools), checked, nil
 }

@@ -75,6 +75,13 @@ func newHarness(t *testing.T) *harness {
 	admin := store.New(adminPool)
 	org, err := admin.BootstrapOrg(ctx, "acme", "ops@acme.example", "owner")
 	require.NoError(t, err)
+	// Enterprise, whose default platform policy allows the pools these
+	// tests render; policy_test.go moves it.
+	enterprise := "enterprise"
+	org.Org, err = admin.UpdateOrg(ctx, org.Org.ID, store.OrgPatch{Plan: &enterprise})
+	require.NoError(t, err)
+	_, err = admin.SeedPlatformPolicy(ctx, testPlatformPolicy())
+	require.NoError(t, err)
 	return &harness{t: t, ns: ns, dyn: dyn, cs: cs, admin: admin, rec: rec, cfg: cfg, org: org, dbURL: dbURL}
 }
 
@@ -304,11 +311,19 @@ func TestReadOnlyRoleCannotWrite(t *testing.T) {
 	var n int
 	require.NoError(t, conn.QueryRow(ctx, "SELECT count(*) FROM worker_pools").Scan(&n))
 	require.Equal(t, 1, n, "the operator reads worker_pools")
+	require.NoError(t, conn.QueryRow(ctx, "SELECT count(*) FROM platform_policy").Scan(&n), "the operator reads the platform policy")
+	require.NoError(t, conn.QueryRow(ctx, "SELECT count(plan) FROM organizations").Scan(&n), "and organizations' plans")
 	for name, stmt := range map[string]string{
 		"update": "UPDATE worker_pools SET max_replicas = 1",
 		"insert": "INSERT INTO worker_pools (id, name) VALUES ('x', 'x')",
 		"delete": "DELETE FROM worker_pools",
 		"other":  "SELECT count(*) FROM jobs",
+		// It reads the platform policy and organizations' plans, nothing
+		// else of organizations, and writes neither.
+		"policy write":         "UPDATE platform_policy SET document = '{}'",
+		"policy_violation":     "UPDATE worker_pools SET policy_violation = 'x'",
+		"organization plan":    "UPDATE organizations SET plan = 'enterprise'",
+		"organization billing": "SELECT billing_email FROM organizations",
 	} {
 		_, err := conn.Exec(ctx, stmt)
 		var pgErr *pgconn.PgError

@@ -330,6 +330,14 @@ type Pool struct {
 	CreatedAt  time.Time        `json:"created_at"`
 	UpdatedAt  time.Time        `json:"updated_at"`
 	QueueDepth map[string]int64 `json:"queue_depth,omitempty"`
+	// PolicyViolation says why the pool is outside the platform policy
+	// (docs/design/0018-platform-policy.md): the policy or the
+	// organization's plan changed after the pool was made. The operator
+	// does not run such a pool (no ScaledJobs) until it complies again;
+	// null when it complies.
+	PolicyViolation *string `json:"policy_violation"`
+	// PolicyViolationAt is when the violation was first recorded.
+	PolicyViolationAt *time.Time `json:"policy_violation_at"`
 }
 
 // Shared reports whether the pool is the platform's shared pool.

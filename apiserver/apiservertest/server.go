@@ -20,6 +20,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/redis/go-redis/v9"
 
+	apiv1 "github.com/mpegflow/mpegflow/api/v1"
 	"github.com/mpegflow/mpegflow/apiserver"
 	"github.com/mpegflow/mpegflow/backfill"
 	"github.com/mpegflow/mpegflow/internal/auth"
@@ -91,6 +92,10 @@ func New(t testing.TB, opts Options) *Server {
 		t.Fatalf("bootstrap org: %v", err)
 	}
 	s.OrgID, s.OwnerKey = b.Org.ID, b.Key
+	// Any plan may have any pool (client tests are not about the policy).
+	if _, err := st.SeedPlatformPolicy(ctx, apiv1.UnrestrictedPlatformPolicy()); err != nil {
+		t.Fatalf("seed platform policy: %v", err)
+	}
 	m, err := st.AddMember(ctx, b.Org.ID, "viewer@client.example", "", auth.Viewer)
 	if err != nil {
 		t.Fatalf("add viewer: %v", err)

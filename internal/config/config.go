@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	apiv1 "github.com/mpegflow/mpegflow/api/v1"
 	"github.com/mpegflow/mpegflow/internal/netguard"
 	"github.com/mpegflow/mpegflow/internal/objstore"
 	"github.com/mpegflow/mpegflow/internal/ratelimit"
@@ -78,6 +79,7 @@ var Vars = []Var{
 	{"MPEGFLOW_RATE_LIMIT_AUTH_FAILURE_RATE", "60/m", "sustained requests with an invalid API key per client address"},
 	{"MPEGFLOW_RATE_LIMIT_AUTH_FAILURE_BURST", "60", "invalid-key requests a client address may send at once; past them it gets 429 for any key until budget returns"},
 	{"MPEGFLOW_TRUSTED_PROXIES", "", "comma-separated CIDRs of the reverse proxies (the ingress controller) whose X-Forwarded-For names the client address; empty: the TCP peer is the client"},
+	{"MPEGFLOW_PLATFORM_POLICY", "", "JSON platform policy (per plan: dedicated pools, pool and replica ceilings, GPUs, node selector and toleration allowlists, resource ceilings; docs/design/0018-platform-policy.md) that serve stores when Postgres has none yet; afterwards PUT /v1/platform/policy changes it. Empty: the built-in default (the chart's platformPolicy)"},
 	{"MPEGFLOW_LOG_LEVEL", "info", "debug, info, warn or error"},
 }
 
@@ -122,6 +124,9 @@ type Config struct {
 	RateLimit ratelimit.Config
 	// TrustedProxies is MPEGFLOW_TRUSTED_PROXIES as given (validated).
 	TrustedProxies string
+	// PlatformPolicy is MPEGFLOW_PLATFORM_POLICY, validated: the policy
+	// serve seeds when none is stored.
+	PlatformPolicy apiv1.PlatformPolicy
 }
 
 // Load reads the environment through getenv (os.Getenv in production).
@@ -233,6 +238,9 @@ func Load(getenv func(string) string) (Config, error) {
 	}
 	if err := c.RateLimit.Key.Within(c.RateLimit.Org); err != nil && limitsParsed {
 		errs = append(errs, fmt.Errorf("MPEGFLOW_RATE_LIMIT_KEY_RATE and _BURST: a key's limit must fit inside MPEGFLOW_RATE_LIMIT_ORG_RATE and _BURST: %w", err))
+	}
+	if c.PlatformPolicy, err = parsePlatformPolicy(get("MPEGFLOW_PLATFORM_POLICY")); err != nil {
+		errs = append(errs, err)
 	}
 	c.TrustedProxies = get("MPEGFLOW_TRUSTED_PROXIES")
 	if _, err := netguard.ParseAllow(c.TrustedProxies); err != nil {

@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	apiv1 "github.com/mpegflow/mpegflow/api/v1"
 	"github.com/mpegflow/mpegflow/internal/config"
 	"github.com/mpegflow/mpegflow/internal/objstore"
 	"github.com/mpegflow/mpegflow/internal/ratelimit"
@@ -43,6 +44,7 @@ func TestLoadDefaults(t *testing.T) {
 		// The limiter's own defaults: config and ratelimit.New agree.
 		RateLimitEnabled: true,
 		RateLimit:        ratelimit.Config{Key: ratelimit.DefaultKey, Org: ratelimit.DefaultOrg, AuthFailure: ratelimit.DefaultAuthFailure},
+		PlatformPolicy:   apiv1.DefaultPlatformPolicy(),
 	}
 	for name, vars := range map[string]map[string]string{
 		"unset":      {},
@@ -117,6 +119,7 @@ func TestLoadEverySetting(t *testing.T) {
 		"MPEGFLOW_RATE_LIMIT_AUTH_FAILURE_RATE":  "100/h",
 		"MPEGFLOW_RATE_LIMIT_AUTH_FAILURE_BURST": "5",
 		"MPEGFLOW_TRUSTED_PROXIES":               "10.0.0.0/8, fd00::/8",
+		"MPEGFLOW_PLATFORM_POLICY":               `{"plans": {"free": {}, "starter": {}, "pro": {"dedicated_pools": true, "max_pools": 1}, "enterprise": {"gpu": true}}}`,
 	}))
 	require.NoError(t, err)
 	want := config.Config{
@@ -147,6 +150,15 @@ func TestLoadEverySetting(t *testing.T) {
 			AuthFailure: ratelimit.Limit{Rate: ratelimit.Rate{Tokens: 100, Per: time.Hour}, Burst: 5},
 		},
 		TrustedProxies: "10.0.0.0/8, fd00::/8",
+		PlatformPolicy: apiv1.PlatformPolicy{
+			Plans: map[string]apiv1.PlanPolicy{
+				"free":       {NodeSelectors: []string{}, Tolerations: []apiv1.Toleration{}},
+				"starter":    {NodeSelectors: []string{}, Tolerations: []apiv1.Toleration{}},
+				"pro":        {DedicatedPools: true, MaxPools: 1, NodeSelectors: []string{}, Tolerations: []apiv1.Toleration{}},
+				"enterprise": {GPU: true, NodeSelectors: []string{}, Tolerations: []apiv1.Toleration{}},
+			},
+			Organizations: map[string]apiv1.PlanPolicy{},
+		},
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("Load() mismatch (-want +got):\n%s", diff)

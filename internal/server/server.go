@@ -174,6 +174,9 @@ func (s *Server) Serve(ctx context.Context, r Roles) error {
 		if err != nil {
 			return err
 		}
+		if err := s.seedPlatformPolicy(ctx, api); err != nil {
+			return err
+		}
 	}
 	if err := Listen(ctx, s.cfg, &r); err != nil {
 		return err
@@ -215,4 +218,24 @@ func (s *Server) Serve(ctx context.Context, r Roles) error {
 		return srv.Close()
 	})
 	return g.Wait()
+}
+
+// seedPlatformPolicy stores the configured platform policy when Postgres
+// has none yet, then records which pools are outside the stored one. A
+// stored policy is never overwritten: SuperAdmins edit it with
+// PUT /v1/platform/policy, and a restart must not undo that.
+func (s *Server) seedPlatformPolicy(ctx context.Context, api *apiserver.Server) error {
+	seeded, err := s.store.SeedPlatformPolicy(ctx, s.cfg.PlatformPolicy)
+	if err != nil {
+		return fmt.Errorf("seed the platform policy: %w", err)
+	}
+	if seeded {
+		s.log.InfoContext(ctx, "stored the configured platform policy (MPEGFLOW_PLATFORM_POLICY, the chart's platformPolicy); change it with PUT /v1/platform/policy from now on")
+	} else {
+		s.log.InfoContext(ctx, "a platform policy is already stored and stays; MPEGFLOW_PLATFORM_POLICY only seeds an empty database, use PUT /v1/platform/policy to change it")
+	}
+	if err := api.RecordPolicyViolations(ctx); err != nil {
+		return fmt.Errorf("record pools outside the platform policy: %w", err)
+	}
+	return nil
 }

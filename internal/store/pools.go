@@ -173,6 +173,10 @@ type Pool struct {
 	ScheduleEdgeAppliedAt *time.Time `db:"schedule_edge_applied_at"`
 	CreatedAt             time.Time  `db:"created_at"`
 	UpdatedAt             time.Time  `db:"updated_at"`
+	// PolicyViolation says why the pool is outside the platform policy
+	// (RecordPolicyViolations); nil while it complies.
+	PolicyViolation   *string    `db:"policy_violation"`
+	PolicyViolationAt *time.Time `db:"policy_violation_at"`
 }
 
 // Shared reports whether the pool is the platform's shared pool.
@@ -180,7 +184,7 @@ func (p Pool) Shared() bool { return p.OrgID == nil }
 
 const poolColumns = `id, org_id, name, accelerator, min_replicas, max_replicas, polling_interval_seconds,
 	target_queue_length, backfill_max_replicas, warm_idle_seconds, cron_windows, resources, node_selector, tolerations,
-	pause_windows, status, paused_by, schedule_edge_applied_at, created_at, updated_at`
+	pause_windows, status, paused_by, schedule_edge_applied_at, created_at, updated_at, policy_violation, policy_violation_at`
 
 func newPoolID() string {
 	b := make([]byte, 5)
@@ -188,19 +192,73 @@ func newPoolID() string {
 	return "p" + strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(b))
 }
 
-// CreatePool creates a dedicated pool for orgID.
+// CreatePool creates a dedicated pool for orgID, unchecked (tests and
+// tools; the API uses CreateGuardedPool).
 func (s *Store) CreatePool(ctx context.Context, orgID uuid.UUID, set PoolSettings) (Pool, error) {
-	rows, _ := s.pool.Query(ctx, `
+	return s.CreateGuardedPool(ctx, orgID, set, nil)
+}
+
+// PoolGuard checks a dedicated pool's settings before they are stored:
+// plan is its organization's plan, index its place among the
+// organization's pools by age and others the organization's other pools
+// (what apiv1.PlanPolicy.CheckPool wants). Its error aborts the write.
+type PoolGuard func(plan string, set PoolSettings, index int, others []PoolSettings) error
+
+// orgPoolsLocked locks the organization's row, so that pool writes of one
+// organization are checked one at a time, and returns its plan and its
+// pools other than except, oldest first, with the number older than except.
+func orgPoolsLocked(ctx context.Context, tx pgx.Tx, orgID uuid.UUID, except string) (plan string, others []PoolSettings, older int, err error) {
+	if err := tx.QueryRow(ctx, `SELECT plan FROM organizations WHERE id = $1 FOR UPDATE`, orgID).Scan(&plan); err != nil {
+		return "", nil, 0, mapErr(err, "organization")
+	}
+	rows, _ := tx.Query(ctx, `SELECT `+poolColumns+` FROM worker_pools WHERE org_id = $1 ORDER BY created_at, id`, orgID)
+	ps, err := pgx.CollectRows(rows, pgx.RowToStructByName[Pool])
+	if err != nil {
+		return "", nil, 0, mapErr(err, "pools")
+	}
+	older = -1
+	for i, p := range ps {
+		if p.ID == except {
+			older = i
+			continue
+		}
+		others = append(others, p.PoolSettings)
+	}
+	if older < 0 {
+		older = len(others)
+	}
+	return plan, others, older, nil
+}
+
+// CreateGuardedPool creates a dedicated pool for orgID once guard (when
+// not nil) accepts it, with the organization locked so that concurrent
+// creates cannot together pass a ceiling each passes alone.
+func (s *Store) CreateGuardedPool(ctx context.Context, orgID uuid.UUID, set PoolSettings, guard PoolGuard) (Pool, error) {
+	var out Pool
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		if guard != nil {
+			plan, others, index, err := orgPoolsLocked(ctx, tx, orgID, "")
+			if err != nil {
+				return err
+			}
+			if err := guard(plan, set, index, others); err != nil {
+				return err
+			}
+		}
+		rows, _ := tx.Query(ctx, `
 		INSERT INTO worker_pools (id, org_id, name, accelerator, min_replicas, max_replicas,
 			polling_interval_seconds, target_queue_length, backfill_max_replicas, cron_windows,
 			resources, node_selector, tolerations, warm_idle_seconds, pause_windows)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
 		RETURNING `+poolColumns,
-		newPoolID(), orgID, set.Name, set.Accelerator, set.MinReplicas, set.MaxReplicas,
-		set.PollingIntervalSeconds, set.TargetQueueLength, set.BackfillMaxReplicas, set.CronWindows,
-		set.Resources, set.NodeSelector, set.Tolerations, set.WarmIdleSeconds, pauseWindowsOrEmpty(set.PauseWindows))
-	p, err := pgx.CollectExactlyOneRow(rows, pgx.RowToStructByName[Pool])
-	return p, mapErr(err, "pool")
+			newPoolID(), orgID, set.Name, set.Accelerator, set.MinReplicas, set.MaxReplicas,
+			set.PollingIntervalSeconds, set.TargetQueueLength, set.BackfillMaxReplicas, set.CronWindows,
+			set.Resources, set.NodeSelector, set.Tolerations, set.WarmIdleSeconds, pauseWindowsOrEmpty(set.PauseWindows))
+		p, err := pgx.CollectExactlyOneRow(rows, pgx.RowToStructByName[Pool])
+		out = p
+		return mapErr(err, "pool")
+	})
+	return out, err
 }
 
 // PoolScope says which pools a caller may see or change: its own
@@ -237,6 +295,15 @@ func (s *Store) GetPool(ctx context.Context, sc PoolScope, id string) (Pool, err
 // UpdatePool replaces a pool's settings with the result of edit, which gets
 // the current settings; the row is locked meanwhile so edits do not race.
 func (s *Store) UpdatePool(ctx context.Context, sc PoolScope, id string, edit func(*PoolSettings) error) (Pool, error) {
+	return s.UpdateGuardedPool(ctx, sc, id, edit, nil)
+}
+
+// UpdateGuardedPool is UpdatePool with guard (when not nil) checking the
+// edited settings of a dedicated pool before they are stored, with its
+// organization locked; the shared pool is the platform's and is not
+// guarded. A guarded update complies, so it clears the pool's
+// policy_violation.
+func (s *Store) UpdateGuardedPool(ctx context.Context, sc PoolScope, id string, edit func(*PoolSettings) error, guard PoolGuard) (Pool, error) {
 	var out Pool
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		rows, _ := tx.Query(ctx, `SELECT `+poolColumns+` FROM worker_pools WHERE id = $1 AND `+poolScopeWhere+` FOR UPDATE`, id, sc.OrgID, sc.Shared)
@@ -248,6 +315,16 @@ func (s *Store) UpdatePool(ctx context.Context, sc PoolScope, id string, edit fu
 		if err := edit(&set); err != nil {
 			return err
 		}
+		guarded := guard != nil && cur.OrgID != nil
+		if guarded {
+			plan, others, index, err := orgPoolsLocked(ctx, tx, *cur.OrgID, cur.ID)
+			if err != nil {
+				return err
+			}
+			if err := guard(plan, set, index, others); err != nil {
+				return err
+			}
+		}
 		rows, _ = tx.Query(ctx, `
 			UPDATE worker_pools SET name = $2, accelerator = $3, min_replicas = $4, max_replicas = $5,
 				polling_interval_seconds = $6, target_queue_length = $7, backfill_max_replicas = $8,
@@ -255,11 +332,13 @@ func (s *Store) UpdatePool(ctx context.Context, sc PoolScope, id string, edit fu
 				pause_windows = $14,
 				-- New windows are evaluated afresh by the Schedule Evaluator.
 				schedule_edge_applied_at = CASE WHEN pause_windows = $14::jsonb THEN schedule_edge_applied_at END,
+				policy_violation = CASE WHEN $15 THEN NULL ELSE policy_violation END,
+				policy_violation_at = CASE WHEN $15 THEN NULL ELSE policy_violation_at END,
 				updated_at = now()
 			WHERE id = $1 RETURNING `+poolColumns,
 			id, set.Name, set.Accelerator, set.MinReplicas, set.MaxReplicas, set.PollingIntervalSeconds,
 			set.TargetQueueLength, set.BackfillMaxReplicas, set.CronWindows, set.Resources, set.NodeSelector, set.Tolerations,
-			set.WarmIdleSeconds, pauseWindowsOrEmpty(set.PauseWindows))
+			set.WarmIdleSeconds, pauseWindowsOrEmpty(set.PauseWindows), guarded)
 		out, err = pgx.CollectExactlyOneRow(rows, pgx.RowToStructByName[Pool])
 		return mapErr(err, "pool")
 	})

@@ -1,0 +1,124 @@
+package apiserver
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"strings"
+
+	"github.com/gofiber/fiber/v2"
+
+	apiv1 "github.com/mpegflow/mpegflow/api/v1"
+	"github.com/mpegflow/mpegflow/internal/store"
+)
+
+// platformPolicy is the policy pool writes are checked against: the stored
+// one, or apiv1.DefaultPlatformPolicy before `serve` seeded one (tests that
+// build a Server directly), so an absent row refuses what the default
+// refuses instead of allowing everything.
+func (s *Server) platformPolicy(ctx context.Context) (store.PlatformPolicy, error) {
+	p, err := s.store.GetPlatformPolicy(ctx)
+	if errors.Is(err, store.ErrNotFound) {
+		return store.PlatformPolicy{Policy: apiv1.DefaultPlatformPolicy()}, nil
+	}
+	return p, err
+}
+
+func policyDocumentOut(p store.PlatformPolicy) apiv1.PlatformPolicyDocument {
+	return apiv1.PlatformPolicyDocument{PlatformPolicy: p.Policy.WithEmptyLists(), UpdatedAt: p.UpdatedAt, UpdatedBy: idPtr(p.UpdatedBy)}
+}
+
+func (s *Server) getPlatformPolicy(c *fiber.Ctx) error {
+	p, err := s.platformPolicy(c.UserContext())
+	if err != nil {
+		return err
+	}
+	return c.JSON(policyDocumentOut(p))
+}
+
+func (s *Server) putPlatformPolicy(c *fiber.Ctx) error {
+	var req apiv1.PlatformPolicy
+	if err := decodeJSON(c, &req); err != nil {
+		return err
+	}
+	if err := req.Validate(); err != nil {
+		return err
+	}
+	ctx := c.UserContext()
+	p, err := s.store.PutPlatformPolicy(ctx, req.WithEmptyLists(), principal(c).UserID)
+	if err != nil {
+		return err
+	}
+	s.syncPolicyViolations(ctx)
+	return c.JSON(policyDocumentOut(p))
+}
+
+// policyGuard checks a dedicated pool write of orgID against rules
+// (store.PoolGuard). A capability the rules lack answers 403, a value
+// above a ceiling or outside an allowlist 422; both have problem type
+// policy, name the rules in the detail and the offending fields in errors.
+func policyGuard(policy apiv1.PlatformPolicy, orgID string) store.PoolGuard {
+	return func(plan string, set store.PoolSettings, index int, others []store.PoolSettings) error {
+		rules, overridden := policy.For(orgID, plan)
+		wire := make([]apiv1.PoolSettings, len(others))
+		for i, o := range others {
+			wire[i] = o.Wire()
+		}
+		vs := rules.CheckPool(set.Wire(), index, wire)
+		if len(vs) == 0 {
+			return nil
+		}
+		status, names := fiber.StatusUnprocessableEntity, []string{}
+		var errs apiv1.FieldErrors
+		for _, v := range vs {
+			if v.Capability() {
+				status = fiber.StatusForbidden
+			}
+			names = append(names, v.Rule)
+			field := v.Field
+			if field == "" {
+				field = "pool"
+			}
+			errs.Add(field, "%s: %s", v.Rule, v.Detail)
+		}
+		whose := "the " + plan + " plan"
+		if overridden {
+			whose = "the organization's policy override"
+		}
+		p := problem(status, "policy", "the pool is outside the platform policy for "+whose+" (rules: "+strings.Join(names, ", ")+
+			"); see errors, or ask the platform for a larger plan")
+		p.Errors = errs
+		return p
+	}
+}
+
+// syncPolicyViolations records on every dedicated pool whether it is
+// outside the policy (store.CheckPolicy), after anything that may change
+// that: the policy, an organization's plan, a pool. It logs instead of
+// failing the request that triggered it: the write it follows is
+// committed, and the operator checks the policy itself either way.
+func (s *Server) syncPolicyViolations(ctx context.Context) {
+	if err := s.RecordPolicyViolations(ctx); err != nil {
+		s.log.WarnContext(ctx, "pools' policy_violation not refreshed; the next policy, plan or pool change refreshes it, check Postgres",
+			slog.Any("error", err))
+	}
+}
+
+// RecordPolicyViolations checks every dedicated pool against the stored
+// policy and records the result on each (policy_violation); `serve` runs it
+// at start, after seeding the policy.
+func (s *Server) RecordPolicyViolations(ctx context.Context) error {
+	policy, err := s.platformPolicy(ctx)
+	if err != nil {
+		return err
+	}
+	pools, err := s.store.ListPolicyPools(ctx)
+	if err != nil {
+		return err
+	}
+	texts := map[string]string{}
+	for id, vs := range store.CheckPolicy(policy.Policy, pools) {
+		texts[id] = vs.String()
+	}
+	return s.store.RecordPolicyViolations(ctx, texts)
+}
