@@ -194,7 +194,12 @@ func newBenchRig(b *testing.B) *benchRig {
 	if err != nil {
 		b.Fatal(err)
 	}
-	api, err := apiserver.New(apiserver.Config{Guard: netguard.New(netguard.Config{Resolver: netguardtest.NewPublic()})}, st, q, objects, bus, log)
+	// As `mpegflow serve` wires it: API keys cached, invalidated over Redis.
+	keys, err := apiserver.NewKeyCache(rdb, apiserver.KeyInvalidationChannel(q.Keys()), apiserver.KeyCacheConfig{}, log)
+	if err != nil {
+		b.Fatal(err)
+	}
+	api, err := apiserver.New(apiserver.Config{Guard: netguard.New(netguard.Config{Resolver: netguardtest.NewPublic()}), KeyCache: keys}, st, q, objects, bus, log)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -212,7 +217,8 @@ func newBenchRig(b *testing.B) *benchRig {
 		b.Fatal(err)
 	}
 	var wg sync.WaitGroup
-	wg.Add(2)
+	wg.Add(3)
+	go func() { defer wg.Done(); _ = keys.Run(srvCtx) }()
 	go func() { defer wg.Done(); _ = api.Serve(srvCtx, restLn) }()
 	go func() { defer wg.Done(); _ = coord.Serve(srvCtx, grpcLn) }()
 	conn, err := grpc.NewClient(grpcLn.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
