@@ -387,3 +387,28 @@ func BenchmarkClaimComplete(b *testing.B) {
 	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "jobs/s")
 	reportLatency(b, lat)
 }
+
+// BenchmarkHeartbeat measures one held job's heartbeats over gRPC, one at a
+// time: the cost of a lease extension (pg-rt/job and the others read "per
+// heartbeat" here).
+func BenchmarkHeartbeat(b *testing.B) {
+	r := newBenchRig(b)
+	ctx := b.Context()
+	if err := r.submit(ctx, &http.Client{}); err != nil {
+		b.Fatal(err)
+	}
+	md := metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+auth.WorkerToken(testSecret, "default"), coordinatorv1.MetadataPool, "default")
+	resp, err := r.client.Claim(md, &coordinatorv1.ClaimRequest{Pool: "default", Lane: "live", Pod: "bench-hb", WaitMs: 2000})
+	if err != nil || resp.GetJob() == nil {
+		b.Fatalf("claim: %v (job %v)", err, resp.GetJob())
+	}
+	jctx := metadata.AppendToOutgoingContext(md, coordinatorv1.MetadataClaimToken, resp.GetJob().GetClaimToken())
+	b.ResetTimer()
+	from := r.usage(b)
+	for i := range b.N {
+		if _, err := r.client.Heartbeat(jctx, &coordinatorv1.HeartbeatRequest{JobId: resp.GetJob().GetId(), Progress: float64(i) / float64(b.N)}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	r.report(b, from)
+}
