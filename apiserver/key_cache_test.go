@@ -160,3 +160,27 @@ func principalOf(t *testing.T, f *fixture, key string) store.Principal {
 	require.NoError(t, err)
 	return p
 }
+
+// TestKeyCacheInvalidationIsWhatRevokes shows the two halves apart: a key
+// revoked in Postgres behind the API's back is still served from B's cache
+// (within its TTL, by design), and the invalidation message alone makes B
+// read Postgres again and refuse it.
+func TestKeyCacheInvalidationIsWhatRevokes(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	r := newReplicas(t, f)
+	owner := principalOf(t, f, f.keys[auth.Owner])
+	key, rec, err := f.store.CreateKey(t.Context(), owner.OrgID, owner.UserID, "behind the API's back")
+	require.NoError(t, err)
+	require.Equal(t, http.StatusOK, call(t, r.b, "GET", "/v1/jobs", key, nil).Status)
+
+	_, err = f.store.RevokeKey(t.Context(), owner.OrgID, owner.UserID, rec.ID)
+	require.NoError(t, err)
+	require.Equal(t, http.StatusOK, call(t, r.b, "GET", "/v1/jobs", key, nil).Status, "B answers from its cache")
+	require.Equal(t, http.StatusUnauthorized, call(t, r.a, "GET", "/v1/jobs", key, nil).Status, "A never cached the key: it reads Postgres")
+
+	require.NoError(t, r.ca.Invalidate(t.Context(), owner.OrgID))
+	require.Eventually(t, func() bool {
+		return call(t, r.b, "GET", "/v1/jobs", key, nil).Status == http.StatusUnauthorized
+	}, 10*time.Second, 10*time.Millisecond, "the message from A makes B forget the key")
+}
