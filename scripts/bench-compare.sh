@@ -46,7 +46,7 @@ for ((r = 1; r <= rounds; r++)); do
 		rv=$(river)
 	fi
 	cat "$tmp/mf"
-	echo "river: $rv jobs/s ($river_jobs no-op jobs)"
+	echo "river: $rv jobs/s ($river_jobs no-op jobs); $(grep "^river " "$tmp/out" | tail -1)"
 	awk -v rv="$rv" -v cc="$cc" -v fp="$fp" 'BEGIN {
 		printf "claim+complete: %s jobs/s = %.3f x River;  full path: %s jobs/s = %.3f x River\n", cc, cc / rv, fp, fp / rv }'
 done

@@ -13,7 +13,7 @@
 // It creates a database of its own on the server (dropped at the end),
 // migrates it with rivermigrate, and prints one machine-readable line:
 //
-//	river jobs=N seconds=S jobs/s=X
+//	river jobs=N seconds=S jobs/s=X pg-cpu-us/job=C
 package main
 
 import (
@@ -23,6 +23,9 @@ import (
 	"log/slog"
 	"net/url"
 	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -108,9 +111,14 @@ func run(ctx context.Context, adminURL string, total, maxWorkers int) error {
 		}
 	}
 	// A buffer for every job: River drops events a full channel cannot take.
+	var backend int
+	if err := pool.QueryRow(ctx, "SELECT pg_backend_pid()").Scan(&backend); err != nil {
+		return fmt.Errorf("backend pid: %w", err)
+	}
+	postmaster, _, _ := procStat(backend)
 	completed, unsubscribe := client.SubscribeConfig(&river.SubscribeConfig{ChanSize: total, Kinds: []river.EventKind{river.EventKindJobCompleted}})
 	defer unsubscribe()
-	start := time.Now()
+	start, pgStart := time.Now(), serverCPU(postmaster)
 	if err := client.Start(ctx); err != nil {
 		return fmt.Errorf("start client: %w", err)
 	}
@@ -122,10 +130,54 @@ func run(ctx context.Context, adminURL string, total, maxWorkers int) error {
 			n++
 		}
 	}
-	elapsed := time.Since(start)
+	elapsed, pgCPU := time.Since(start), serverCPU(postmaster)-pgStart
 	if err := client.Stop(context.WithoutCancel(ctx)); err != nil {
 		return fmt.Errorf("stop client: %w", err)
 	}
-	fmt.Printf("river jobs=%d seconds=%.3f jobs/s=%.1f\n", total, elapsed.Seconds(), float64(total)/elapsed.Seconds())
+	fmt.Printf("river jobs=%d seconds=%.3f jobs/s=%.1f pg-cpu-us/job=%.1f\n", total, elapsed.Seconds(),
+		float64(total)/elapsed.Seconds(), float64(pgCPU.Microseconds())/float64(total))
 	return nil
+}
+
+// serverCPU sums user+system CPU of the Postgres server (the postmaster and
+// its children) from /proc, as the dispatcher benchmarks do; 0 when the
+// server is not visible from here.
+func serverCPU(postmaster int) time.Duration {
+	if postmaster == 0 {
+		return 0
+	}
+	var total time.Duration
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		if ppid, cpu, ok := procStat(pid); ok && (ppid == postmaster || pid == postmaster) {
+			total += cpu
+		}
+	}
+	return total
+}
+
+// procStat reads a process's parent and CPU time from /proc/PID/stat
+// (clock ticks of 10 ms).
+func procStat(pid int) (ppid int, cpu time.Duration, ok bool) {
+	raw, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "stat"))
+	if err != nil {
+		return 0, 0, false
+	}
+	s := string(raw)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 {
+		return 0, 0, false
+	}
+	f := strings.Fields(s[i+1:])
+	if len(f) < 13 {
+		return 0, 0, false
+	}
+	ppid, _ = strconv.Atoi(f[1])
+	ut, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	return ppid, time.Duration(ut+st) * 10 * time.Millisecond, true
 }
