@@ -43,18 +43,28 @@ func jobEventCTEs(src, typ, data, eventID string) string {
 // in this pool and lane and not held, and the worker (as the statement
 // found it) is not drained, evicted or registered in another pool.
 //
+// The row is found by its primary key alone (cur) and the claim conditions
+// are checked on the locked row: with status = 'queued' among the UPDATE's
+// own conditions the planner may pick the partial jobs_queued_idx (pool,
+// lane) and filter it by id, a scan of the whole queue per claim (measured:
+// 1,999 index rows removed by filter with 2,000 jobs queued and fresh-table
+// statistics).
+//
 // $1 job id, $2 pool, $3 lane, $4 worker id, $5 claim token hash, $6 now,
 // $7 lease deadline, $8 node, $9 capabilities, $10 event id.
 var claimJobSQL = `
 	WITH prev AS (
 			SELECT pool_id, status FROM workers WHERE id = $4),
+		cur AS (
+			SELECT id, pool_id, lane, status, held FROM jobs WHERE id = $1 FOR NO KEY UPDATE),
 		j AS (
-			UPDATE jobs SET status = 'running', attempts = attempts + 1, worker_id = $4,
-				claim_token_hash = $5, lease_expires_at = $7, started_at = COALESCE(started_at, $6),
+			UPDATE jobs SET status = 'running', attempts = jobs.attempts + 1, worker_id = $4,
+				claim_token_hash = $5, lease_expires_at = $7, started_at = COALESCE(jobs.started_at, $6),
 				run_after = NULL, progress = 0, error = NULL, updated_at = $6
-			WHERE id = $1 AND pool_id = $2 AND lane = $3 AND status = 'queued' AND NOT held
+			FROM cur
+			WHERE jobs.id = cur.id AND cur.pool_id = $2 AND cur.lane = $3 AND cur.status = 'queued' AND NOT cur.held
 				AND NOT EXISTS (SELECT 1 FROM prev WHERE prev.pool_id <> $2 OR prev.status IN ('draining', 'evicted'))
-			RETURNING ` + jobColumns + `),
+			RETURNING ` + prefixed("jobs.", jobColumns) + `),
 		wk AS (
 			INSERT INTO workers (id, pool_id, lane, node, capabilities, registered_at, last_heartbeat_at, current_job_id)
 			VALUES ($4, $2, $3, $8, $9, $6, $6, (SELECT id FROM j))
