@@ -56,15 +56,14 @@ func (s *Server) authenticate(c *fiber.Ctx) error {
 		return problem(fiber.StatusUnauthorized, "unauthenticated", "send an API key as 'Authorization: Bearer <key>'")
 	}
 	key = strings.TrimSpace(key)
+	var gen uint64 // the cache's generation when the Postgres read began
 	if s.keys != nil {
-		if p, _, ok := s.keys.lookup(key); ok {
+		p, g, ok := s.keys.lookup(key)
+		if ok {
 			c.Locals(principalKey, p)
 			return c.Next()
 		}
-	}
-	var gen uint64
-	if s.keys != nil {
-		_, gen, _ = s.keys.lookup(key)
+		gen = g
 	}
 	p, err := s.store.Authenticate(c.UserContext(), key)
 	if errors.Is(err, store.ErrNotFound) {
