@@ -268,6 +268,10 @@ fuzz: ## Fuzz the URL guard, the strict JSON decoder and the encode-spec parser 
 bench: deps $(VERSITYGW) ## Run the coordinator benchmarks (REST + gRPC + Postgres + Redis), figures go in docs/benchmarks.md
 	VERSITYGW=$(VERSITYGW) scripts/with-services.sh $(GO) test -run '^$$' -bench . -benchtime 3000x -count 3 ./dispatcher/
 
+.PHONY: bench-compare
+bench-compare: deps $(VERSITYGW) ## River's no-op bench (tools/river) and the coordinator's claim+complete and full path, alternating on one Postgres: jobs/s and ratios
+	VERSITYGW=$(VERSITYGW) GO=$(GO) scripts/with-services.sh scripts/bench-compare.sh
+
 # golangci-lint, at the version tools/lint/go.mod pins, built from the
 # module proxy and cached by version (cold: a few minutes on two cores).
 GOLANGCI_VERSION := $(shell awk '$$1=="github.com/golangci/golangci-lint/v2"{print $$2; exit}' tools/lint/go.mod)

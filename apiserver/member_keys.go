@@ -91,5 +91,6 @@ func (s *Server) revokeMemberKey(c *fiber.Ctx) error {
 	if err != nil {
 		return notFoundOr(err, "api key")
 	}
+	s.keysChanged(c.UserContext(), principal(c).OrgID)
 	return c.JSON(apiKeyOut(k))
 }

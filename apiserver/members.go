@@ -121,6 +121,9 @@ func (s *Server) updateMember(c *fiber.Ctx) error {
 	if err != nil {
 		return notFoundOr(err, "member")
 	}
+	if patch.Role != nil {
+		s.keysChanged(c.UserContext(), principal(c).OrgID)
+	}
 	return c.JSON(memberOut(out))
 }
 
@@ -132,6 +135,7 @@ func (s *Server) removeMember(c *fiber.Ctx) error {
 	if err := s.store.RemoveMember(c.UserContext(), principal(c).OrgID, m.UserID); err != nil {
 		return notFoundOr(err, "member")
 	}
+	s.keysChanged(c.UserContext(), principal(c).OrgID)
 	return c.SendStatus(fiber.StatusNoContent)
 }
 
@@ -170,5 +174,6 @@ func (s *Server) revokeKey(c *fiber.Ctx) error {
 	if err != nil {
 		return notFoundOr(err, "api key")
 	}
+	s.keysChanged(c.UserContext(), p.OrgID)
 	return c.JSON(apiKeyOut(k))
 }

@@ -1,12 +1,14 @@
 package apiserver
 
 import (
+	"context"
 	"errors"
 	"log/slog"
 	"strings"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
+	"github.com/google/uuid"
 
 	"github.com/mpegflow/mpegflow/internal/auth"
 	"github.com/mpegflow/mpegflow/internal/store"
@@ -53,7 +55,17 @@ func (s *Server) authenticate(c *fiber.Ctx) error {
 		c.Set(fiber.HeaderWWWAuthenticate, `Bearer realm="mpegflow"`)
 		return problem(fiber.StatusUnauthorized, "unauthenticated", "send an API key as 'Authorization: Bearer <key>'")
 	}
-	p, err := s.store.Authenticate(c.UserContext(), strings.TrimSpace(key))
+	key = strings.TrimSpace(key)
+	var gen uint64 // the cache's generation when the Postgres read began
+	if s.keys != nil {
+		p, g, ok := s.keys.lookup(key)
+		if ok {
+			c.Locals(principalKey, p)
+			return c.Next()
+		}
+		gen = g
+	}
+	p, err := s.store.Authenticate(c.UserContext(), key)
 	if errors.Is(err, store.ErrNotFound) {
 		if s.cfg.Limiter != nil {
 			d := s.cfg.Limiter.Fail(c.UserContext(), s.clientAddr(c))
@@ -67,8 +79,24 @@ func (s *Server) authenticate(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
+	if s.keys != nil {
+		s.keys.keep(key, p, gen)
+	}
 	c.Locals(principalKey, p)
 	return c.Next()
+}
+
+// keysChanged is called after a change to who a key acts as has committed
+// (a key revoked, a member's role changed or removed, an organization's
+// status changed): every replica forgets the organization's cached keys.
+func (s *Server) keysChanged(ctx context.Context, org uuid.UUID) {
+	if s.keys == nil {
+		return
+	}
+	if err := s.keys.Invalidate(ctx, org); err != nil {
+		s.log.WarnContext(ctx, "API keys of the organization were dropped from this replica's cache but other replicas were not told; they notice within the cache TTL. Check Redis",
+			slog.String("org_id", org.String()), slog.Any("error", err))
+	}
 }
 
 // limit spends one token of the key's and of the organization's budget

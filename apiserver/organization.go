@@ -137,6 +137,7 @@ func (s *Server) adminSetStatus(c *fiber.Ctx, status string) error {
 	if err != nil {
 		return notFoundOr(err, "organization")
 	}
+	s.keysChanged(c.UserContext(), id)
 	return c.JSON(orgOut(org))
 }
 

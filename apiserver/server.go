@@ -63,6 +63,10 @@ type Config struct {
 	TrustedProxies []netip.Prefix
 	// Uploads sets when an asset is uploaded in parts, and their size.
 	Uploads UploadConfig
+	// KeyCache, when set, answers authentication of recently seen API keys
+	// from memory (see KeyCache; its Run must be running for it to serve).
+	// Unset, every request reads its key from Postgres.
+	KeyCache *KeyCache
 }
 
 // Server serves the REST API.
@@ -75,6 +79,7 @@ type Server struct {
 	bus     *events.Bus
 	hub     *events.Hub
 	guard   *netguard.Guard
+	keys    *KeyCache
 	log     *slog.Logger
 	app     *fiber.App
 }
@@ -101,7 +106,7 @@ func New(cfg Config, st *store.Store, q *queue.Queue, objects *objstore.Store, b
 		return nil, fmt.Errorf("apiserver: %w", err)
 	}
 	log = slog.New(requestIDHandler{log.Handler()}) // every line of a request names its id
-	s := &Server{cfg: cfg, store: st, queue: q, objects: objects, scopes: scopes, bus: bus, hub: cfg.Hub, guard: cfg.Guard, log: log}
+	s := &Server{cfg: cfg, store: st, queue: q, objects: objects, scopes: scopes, bus: bus, hub: cfg.Hub, guard: cfg.Guard, keys: cfg.KeyCache, log: log}
 	s.app = fiber.New(fiber.Config{
 		AppName:               "mpegflow",
 		BodyLimit:             cfg.BodyLimit,

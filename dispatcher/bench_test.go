@@ -8,11 +8,20 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/redis/go-redis/v9"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
@@ -39,13 +48,140 @@ type benchRig struct {
 	client  coordinatorv1.CoordinatorClient
 	store   *store.Store
 	orgID   string
+	trips   *tripCounter
+	// pgPostmaster is the pid of the Postgres server, 0 if unknown.
+	pgPostmaster int
+}
+
+// tripCounter counts round trips to Postgres (a query, an Exec, a batch,
+// BEGIN and COMMIT each take one; a statement's one-time Prepare is
+// counted apart) and to Redis (one command or one pipeline each), so the
+// benchmarks report them per job. It is installed on the rig's own pool
+// and client only; the product never traces.
+type tripCounter struct {
+	pg, pgPrepare, redis atomic.Int64
+}
+
+func (t *tripCounter) TraceQueryStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceQueryStartData) context.Context {
+	t.pg.Add(1)
+	return ctx
+}
+func (t *tripCounter) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
+func (t *tripCounter) TraceBatchStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceBatchStartData) context.Context {
+	t.pg.Add(1)
+	return ctx
+}
+func (t *tripCounter) TraceBatchQuery(context.Context, *pgx.Conn, pgx.TraceBatchQueryData) {}
+func (t *tripCounter) TraceBatchEnd(context.Context, *pgx.Conn, pgx.TraceBatchEndData)     {}
+func (t *tripCounter) TracePrepareStart(ctx context.Context, _ *pgx.Conn, _ pgx.TracePrepareStartData) context.Context {
+	t.pgPrepare.Add(1)
+	return ctx
+}
+func (t *tripCounter) TracePrepareEnd(context.Context, *pgx.Conn, pgx.TracePrepareEndData) {}
+
+func (t *tripCounter) DialHook(next redis.DialHook) redis.DialHook { return next }
+func (t *tripCounter) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error { t.redis.Add(1); return next(ctx, cmd) }
+}
+func (t *tripCounter) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error { t.redis.Add(1); return next(ctx, cmds) }
+}
+
+// usage is a snapshot of the counters, this process's CPU time and the
+// CPU time of the rig's Postgres server (postmaster and all its children).
+type usage struct {
+	pg, pgPrepare, redis int64
+	cpu, pgCPU           time.Duration
+}
+
+func (r *benchRig) usage(b *testing.B) usage {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatal(err)
+	}
+	return usage{
+		pg: r.trips.pg.Load(), pgPrepare: r.trips.pgPrepare.Load(), redis: r.trips.redis.Load(),
+		cpu:   time.Duration(ru.Utime.Nano() + ru.Stime.Nano()),
+		pgCPU: r.postgresCPU(),
+	}
+}
+
+// report turns the difference between two snapshots into per-job metrics.
+// cpu-us/job is the whole benchmark process: the API, the coordinator, and
+// also the HTTP and gRPC clients that stand in for customers and pods.
+func (r *benchRig) report(b *testing.B, from usage) {
+	to := r.usage(b)
+	n := float64(b.N)
+	b.ReportMetric(float64(to.pg-from.pg)/n, "pg-rt/job")
+	b.ReportMetric(float64(to.pgPrepare-from.pgPrepare)/n, "pg-prepare/job")
+	b.ReportMetric(float64(to.redis-from.redis)/n, "redis-rt/job")
+	b.ReportMetric(float64((to.cpu-from.cpu).Microseconds())/n, "cpu-us/job")
+	if to.pgCPU > 0 {
+		b.ReportMetric(float64((to.pgCPU-from.pgCPU).Microseconds())/n, "pg-cpu-us/job")
+	}
+}
+
+// postgresCPU sums user+system CPU of the rig's Postgres server processes
+// (the postmaster's children: backends, WAL writer, checkpointer …) from
+// /proc. Zero when it cannot tell (another machine, another user's server).
+func (r *benchRig) postgresCPU() time.Duration {
+	if r.pgPostmaster == 0 {
+		return 0
+	}
+	var total time.Duration
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		ppid, cpu, ok := procStat(pid)
+		if ok && (ppid == r.pgPostmaster || pid == r.pgPostmaster) {
+			total += cpu
+		}
+	}
+	return total
+}
+
+// procStat reads a process's parent and CPU time (utime+stime) from
+// /proc/PID/stat; the clock tick is 100 Hz on Linux.
+func procStat(pid int) (ppid int, cpu time.Duration, ok bool) {
+	raw, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "stat"))
+	if err != nil {
+		return 0, 0, false
+	}
+	s := string(raw)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 {
+		return 0, 0, false
+	}
+	f := strings.Fields(s[i+1:]) // f[0] is field 3 (state)
+	if len(f) < 13 {
+		return 0, 0, false
+	}
+	ppid, _ = strconv.Atoi(f[1])
+	ut, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	return ppid, time.Duration(ut+st) * 10 * time.Millisecond, true
 }
 
 func newBenchRig(b *testing.B) *benchRig {
 	b.Helper()
 	ctx := context.Background()
-	db := testenv.Postgres(b)
+	trips := &tripCounter{}
+	pgCfg, err := pgxpool.ParseConfig(testenv.DatabaseURL(b))
+	if err != nil {
+		b.Fatal(err)
+	}
+	pgCfg.MaxConns = 20 // as store.Open
+	pgCfg.ConnConfig.Tracer = trips
+	db, err := pgxpool.NewWithConfig(ctx, pgCfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(db.Close)
 	rdb, prefix := testenv.Redis(b)
+	rdb.AddHook(trips)
 	objects, err := objstore.New(b.Context(), testenv.S3(b))
 	if err != nil {
 		b.Fatal(err)
@@ -58,7 +194,12 @@ func newBenchRig(b *testing.B) *benchRig {
 	if err != nil {
 		b.Fatal(err)
 	}
-	api, err := apiserver.New(apiserver.Config{Guard: netguard.New(netguard.Config{Resolver: netguardtest.NewPublic()})}, st, q, objects, bus, log)
+	// As `mpegflow serve` wires it: API keys cached, invalidated over Redis.
+	keys, err := apiserver.NewKeyCache(rdb, apiserver.KeyInvalidationChannel(q.Keys()), apiserver.KeyCacheConfig{}, log)
+	if err != nil {
+		b.Fatal(err)
+	}
+	api, err := apiserver.New(apiserver.Config{Guard: netguard.New(netguard.Config{Resolver: netguardtest.NewPublic()}), KeyCache: keys}, st, q, objects, bus, log)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -76,7 +217,8 @@ func newBenchRig(b *testing.B) *benchRig {
 		b.Fatal(err)
 	}
 	var wg sync.WaitGroup
-	wg.Add(2)
+	wg.Add(3)
+	go func() { defer wg.Done(); _ = keys.Run(srvCtx) }()
 	go func() { defer wg.Done(); _ = api.Serve(srvCtx, restLn) }()
 	go func() { defer wg.Done(); _ = coord.Serve(srvCtx, grpcLn) }()
 	conn, err := grpc.NewClient(grpcLn.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
@@ -84,8 +226,13 @@ func newBenchRig(b *testing.B) *benchRig {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { conn.Close(); cancel(); wg.Wait() })
-	return &benchRig{restURL: "http://" + restLn.Addr().String(), apiKey: boot.Key,
-		client: coordinatorv1.NewCoordinatorClient(conn), store: st, orgID: boot.Org.ID.String()}
+	r := &benchRig{restURL: "http://" + restLn.Addr().String(), apiKey: boot.Key,
+		client: coordinatorv1.NewCoordinatorClient(conn), store: st, orgID: boot.Org.ID.String(), trips: trips}
+	var backend int
+	if err := db.QueryRow(ctx, "SELECT pg_backend_pid()").Scan(&backend); err == nil {
+		r.pgPostmaster, _, _ = procStat(backend)
+	}
+	return r
 }
 
 var benchJob = []byte(`{"input":{"url":"https://media.example.com/noop.mp4"},"workflow":"mp4-720p"}`)
@@ -174,6 +321,7 @@ func BenchmarkFullPath(b *testing.B) {
 	ctx := b.Context()
 	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
 	b.ResetTimer()
+	from := r.usage(b)
 	start := time.Now()
 	var (
 		wg     sync.WaitGroup
@@ -201,6 +349,7 @@ func BenchmarkFullPath(b *testing.B) {
 	if e := subErr.Load(); e != nil {
 		b.Fatal(e)
 	}
+	r.report(b, from)
 	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "jobs/s")
 	reportLatency(b, lat)
 }
@@ -227,12 +376,39 @@ func BenchmarkClaimComplete(b *testing.B) {
 	}
 	wg.Wait()
 	b.ResetTimer()
+	from := r.usage(b)
 	start := time.Now()
 	lat, err := r.work(ctx, 16, int64(b.N))
 	elapsed := time.Since(start)
 	if err != nil {
 		b.Fatal(err)
 	}
+	r.report(b, from)
 	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "jobs/s")
 	reportLatency(b, lat)
+}
+
+// BenchmarkHeartbeat measures one held job's heartbeats over gRPC, one at a
+// time: the cost of a lease extension (pg-rt/job and the others read "per
+// heartbeat" here).
+func BenchmarkHeartbeat(b *testing.B) {
+	r := newBenchRig(b)
+	ctx := b.Context()
+	if err := r.submit(ctx, &http.Client{}); err != nil {
+		b.Fatal(err)
+	}
+	md := metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+auth.WorkerToken(testSecret, "default"), coordinatorv1.MetadataPool, "default")
+	resp, err := r.client.Claim(md, &coordinatorv1.ClaimRequest{Pool: "default", Lane: "live", Pod: "bench-hb", WaitMs: 2000})
+	if err != nil || resp.GetJob() == nil {
+		b.Fatalf("claim: %v (job %v)", err, resp.GetJob())
+	}
+	jctx := metadata.AppendToOutgoingContext(md, coordinatorv1.MetadataClaimToken, resp.GetJob().GetClaimToken())
+	b.ResetTimer()
+	from := r.usage(b)
+	for i := range b.N {
+		if _, err := r.client.Heartbeat(jctx, &coordinatorv1.HeartbeatRequest{JobId: resp.GetJob().GetId(), Progress: float64(i) / float64(b.N)}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	r.report(b, from)
 }

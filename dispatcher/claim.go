@@ -39,12 +39,21 @@ func (c *Coordinator) Claim(ctx context.Context, req *coordinatorv1.ClaimRequest
 		return nil, status.Error(codes.InvalidArgument, "Claim: pod must be 1 to 253 characters, node at most 253, wait_ms at least 0")
 	}
 	caps, _ := json.Marshal(req.GetCapabilities()) // plain message: cannot fail
-	w, err := c.store.RegisterWorker(ctx, store.Worker{ID: pod, PoolID: pool, Lane: lane, Node: req.GetNode(), Capabilities: caps}, c.cfg.Clock.Now())
-	if err != nil {
-		return nil, c.toStatus(ctx, "Claim", err)
-	}
-	if w.Status == store.WorkerDraining || w.Status == store.WorkerEvicted {
-		return &coordinatorv1.ClaimResponse{}, nil
+	worker := store.Worker{ID: pod, PoolID: pool, Lane: lane, Node: req.GetNode(), Capabilities: caps}
+	// The worker is registered by the statement that claims a job; a call
+	// that finds nothing to claim registers it on its own, once, so idle
+	// and drained pods are seen (and a drained one stops polling).
+	registered := false
+	register := func() (stop bool, err error) {
+		if registered {
+			return false, nil
+		}
+		registered = true
+		w, err := c.store.RegisterWorker(ctx, worker, c.cfg.Clock.Now())
+		if err != nil {
+			return true, c.toStatus(ctx, "Claim", err)
+		}
+		return w.Status == store.WorkerDraining || w.Status == store.WorkerEvicted, nil
 	}
 	wait := min(time.Duration(req.GetWaitMs())*time.Millisecond, c.cfg.MaxWait)
 	deadline := c.cfg.Clock.Now().Add(wait)
@@ -55,16 +64,28 @@ func (c *Coordinator) Claim(ctx context.Context, req *coordinatorv1.ClaimRequest
 		}
 		switch res {
 		case queue.PopPaused:
+			if _, err := register(); err != nil {
+				return nil, err
+			}
 			return &coordinatorv1.ClaimResponse{}, nil
 		case queue.PopJob:
-			job, err := c.claim(ctx, id, org, pool, lane, pod)
+			job, err := c.claim(ctx, id, org, worker)
 			if errors.Is(err, store.ErrNotFound) || errors.Is(err, errInputRefused) {
 				continue // stale or duplicate id, or a job failed at claim: pop the next
+			}
+			if errors.Is(err, errWorkerRefused) {
+				return &coordinatorv1.ClaimResponse{}, nil
 			}
 			if err != nil {
 				return nil, err
 			}
 			return &coordinatorv1.ClaimResponse{Job: job}, nil
+		}
+		if stop, err := register(); err != nil || stop {
+			if err != nil {
+				return nil, err
+			}
+			return &coordinatorv1.ClaimResponse{}, nil
 		}
 		if !c.cfg.Clock.Now().Before(deadline) {
 			return &coordinatorv1.ClaimResponse{}, nil
@@ -77,9 +98,16 @@ func (c *Coordinator) Claim(ctx context.Context, req *coordinatorv1.ClaimRequest
 	}
 }
 
-// claim runs the conditional UPDATE for a popped id. ErrNotFound means the id
-// was stale; other errors are already gRPC statuses.
-func (c *Coordinator) claim(ctx context.Context, rawID, org, pool, lane, pod string) (*coordinatorv1.Job, error) {
+// errWorkerRefused means the claiming worker is drained or evicted: the
+// popped id went back to its list and the worker gets nothing.
+var errWorkerRefused = errors.New("worker refused: drained or evicted")
+
+// claim claims a popped id (of organization org) for worker in one statement (the job, the
+// worker's registration and the job.started event). ErrNotFound means the
+// id was stale; errWorkerRefused that the worker may not take work; other
+// errors are already gRPC statuses.
+func (c *Coordinator) claim(ctx context.Context, rawID, org string, worker store.Worker) (*coordinatorv1.Job, error) {
+	pool, lane, pod := worker.PoolID, worker.Lane, worker.ID
 	id, err := uuid.Parse(rawID)
 	if err != nil {
 		c.log.WarnContext(ctx, "dropped a malformed id from the queue; something other than MpegFlow writes to it",
@@ -89,16 +117,20 @@ func (c *Coordinator) claim(ctx context.Context, rawID, org, pool, lane, pod str
 	token := newClaimToken()
 	now := c.cfg.Clock.Now()
 	lease := now.Add(c.cfg.Lease)
-	j, err := c.store.ClaimJob(ctx, id, pool, lane, pod, hashToken(token), now, lease)
+	j, err := c.store.ClaimForWorker(ctx, id, worker, hashToken(token), now, lease)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, err
 	}
 	if err != nil {
-		// The id left Redis but the claim did not commit: put it back so
-		// the job is not left for the reconciler to find. It goes next
-		// within its organization, with the weight Redis holds for it.
+		// The id left Redis but no claim committed (the worker may not
+		// take work, or the statement failed): put it back so the job is
+		// not left for the reconciler to find. It goes next within its
+		// organization, with the weight Redis holds for it.
 		if perr := c.queue.Push(context.WithoutCancel(ctx), pool, lane, queue.Tenant{Org: org}, rawID, 1); perr != nil {
 			c.log.WarnContext(ctx, "claim failed and the id could not be pushed back; the queue reconciler will", slog.String("job_id", rawID), slog.Any("error", perr))
+		}
+		if errors.Is(err, store.ErrWorkerRefused) {
+			return nil, errWorkerRefused
 		}
 		return nil, c.toStatus(ctx, "Claim", err)
 	}

@@ -40,12 +40,18 @@ func (c *Coordinator) Complete(ctx context.Context, req *coordinatorv1.CompleteR
 	}
 	usage := store.Usage{EncodeSeconds: u.GetEncodeSeconds(), OutputSeconds: u.GetOutputSeconds(), Accelerator: acc, GPUSeconds: u.GetGpuSeconds()}
 	// Check first, outside any transaction: the caller holds the running
-	// job, and every output it lists is in storage (one HEAD each). The
-	// completion then re-checks the claim in its own short transaction, so
-	// a job requeued meanwhile is not completed by its former holder.
-	held, err := c.store.CheckHeld(ctx, id, poolOf(ctx), tok)
-	if err != nil {
-		return nil, c.toStatus(ctx, "Complete", err)
+	// job (one read), and every output it lists is in storage (one HEAD
+	// each, in parallel, bounded by OutputChecks). The completion then
+	// checks the claim again in its one statement, so a job requeued
+	// meanwhile is not completed by its former holder. With no outputs
+	// there is nothing to check in storage, and the statement's own check
+	// is the only one needed.
+	held := store.Job{ID: id}
+	if len(req.GetOutputs()) > 0 {
+		held, err = c.store.CheckHeld(ctx, id, poolOf(ctx), tok)
+		if err != nil {
+			return nil, c.toStatus(ctx, "Complete", err)
+		}
 	}
 	outputs, err := c.checkOutputs(ctx, held, req.GetOutputs())
 	if err != nil {

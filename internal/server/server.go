@@ -153,7 +153,10 @@ func Listen(ctx context.Context, cfg config.Config, r *Roles) error {
 // Serve runs the roles until ctx ends: the REST API (with live events), the
 // coordinator, the background services and the metrics endpoint.
 func (s *Server) Serve(ctx context.Context, r Roles) error {
-	var api *apiserver.Server
+	var (
+		api  *apiserver.Server
+		keys *apiserver.KeyCache
+	)
 	if r.REST {
 		var (
 			limiter *ratelimit.Limiter
@@ -166,9 +169,12 @@ func (s *Server) Serve(ctx context.Context, r Roles) error {
 		} else {
 			s.log.WarnContext(ctx, "request rate limits are off (MPEGFLOW_RATE_LIMIT_ENABLED=false): any API key or client can send requests as fast as it likes; set it to true in production")
 		}
+		if keys, err = apiserver.NewKeyCache(s.rdb, apiserver.KeyInvalidationChannel(s.queue.Keys()), apiserver.KeyCacheConfig{}, s.log); err != nil {
+			return err
+		}
 		api, err = apiserver.New(apiserver.Config{
 			BodyLimit: s.cfg.BodyLimit, Guard: s.guard, Metrics: s.metrics, Hub: s.hub, Batches: s.batches, Planner: s.Plan,
-			Limiter: limiter, TrustedProxies: s.cfg.Proxies(),
+			Limiter: limiter, TrustedProxies: s.cfg.Proxies(), KeyCache: keys,
 			Uploads: apiserver.UploadConfig{MultipartThreshold: s.cfg.MultipartThreshold, PartSize: s.cfg.PartSize},
 		}, s.store, s.queue, s.objects, s.bus, s.log)
 		if err != nil {
@@ -186,6 +192,7 @@ func (s *Server) Serve(ctx context.Context, r Roles) error {
 		s.log.InfoContext(ctx, "serving REST API", slog.String("addr", r.HTTPLn.Addr().String()))
 		g.Go(func() error { return api.Serve(gctx, r.HTTPLn) })
 		g.Go(func() error { return s.hub.Run(gctx) })
+		g.Go(func() error { return keys.Run(gctx) })
 	}
 	if r.GRPC {
 		s.log.InfoContext(ctx, "serving coordinator", slog.String("addr", r.GRPCLn.Addr().String()))

@@ -90,52 +90,88 @@ func heldJob(ctx context.Context, tx pgx.Tx, id uuid.UUID, pool string, tokenHas
 	return j, stored, nil
 }
 
-// Heartbeat extends a running job's lease and records progress. For a job
-// cancelled while running it reports cancelled=true so the worker stops.
-func (s *Store) Heartbeat(ctx context.Context, id uuid.UUID, pool string, tokenHash []byte, progress float64, now, leaseUntil time.Time) (job Job, cancelled bool, err error) {
-	err = s.inTx(ctx, func(tx pgx.Tx) error {
-		j, _, err := heldJob(ctx, tx, id, pool, tokenHash)
-		if err != nil {
-			return err
-		}
-		job = j
-		switch j.Status {
-		case JobCancelled:
-			cancelled = true
-			return nil
-		case JobRunning:
-		default:
-			return &NotRunningError{Status: j.Status}
-		}
-		if _, err := tx.Exec(ctx, `UPDATE jobs SET lease_expires_at = $2, progress = GREATEST(progress, $3), updated_at = $4 WHERE id = $1`,
-			id, leaseUntil, min(max(progress, 0), 1), now); err != nil {
-			return mapErr(err, "heartbeat")
-		}
-		if j.WorkerID != nil {
-			if _, err := tx.Exec(ctx, `UPDATE workers SET last_heartbeat_at = $2 WHERE id = $1`, *j.WorkerID, now); err != nil {
-				return mapErr(err, "worker heartbeat")
-			}
-		}
-		return nil
-	})
-	return job, cancelled, err
+// heldCheck classifies a job row read (and locked) by the statement that
+// meant to change it, when the change did not apply: the caller does not
+// hold the job, or it is no longer running.
+func heldCheck(id uuid.UUID, status string, tokenOK bool) error {
+	if !tokenOK {
+		return fmt.Errorf("job %s: %w", id, ErrClaimToken)
+	}
+	if status != JobRunning {
+		return &NotRunningError{Status: status}
+	}
+	return nil
 }
 
-// CheckHeld verifies that the caller holds a running job (for presigning).
+// tokenMatches is the claim-token check in SQL, over the row named alias
+// and the parameter holding the caller's token hash: an empty stored hash
+// never matches. The hashes are SHA-256 of random tokens, so comparing
+// them in Postgres (not in constant time) leaks nothing usable.
+func tokenMatches(alias, param string) string {
+	return `COALESCE(length(` + alias + `.claim_token_hash) > 0 AND ` + alias + `.claim_token_hash = ` + param + `, false)`
+}
+
+// heartbeatSQL is Heartbeat in one statement: lock the job, and only if
+// the caller holds it running, extend the lease, raise the progress and
+// refresh the worker's heartbeat. It returns the job as locked (before the
+// change) and whether the token matched, so the caller tells a cancelled
+// job (cancel=true) from a stolen token from a finished job.
+//
+// $1 job id, $2 pool, $3 token hash, $4 lease deadline, $5 progress, $6 now.
+var heartbeatSQL = `
+	WITH cur AS (
+			SELECT ` + jobColumns + `, ` + tokenMatches("jobs", "$3") + ` AS token_ok
+			FROM jobs WHERE id = $1 AND pool_id = $2 FOR UPDATE),
+		u AS (
+			UPDATE jobs SET lease_expires_at = $4, progress = GREATEST(jobs.progress, $5), updated_at = $6
+			FROM cur WHERE jobs.id = cur.id AND cur.status = 'running' AND cur.token_ok
+			RETURNING jobs.worker_id),
+		wk AS (
+			UPDATE workers SET last_heartbeat_at = $6 WHERE id = (SELECT worker_id FROM u))
+	SELECT ` + prefixed("cur.", jobColumns) + `, cur.token_ok FROM cur`
+
+// Heartbeat extends a running job's lease and records progress, in one
+// statement. For a job cancelled while running it reports cancelled=true
+// so the worker stops.
+func (s *Store) Heartbeat(ctx context.Context, id uuid.UUID, pool string, tokenHash []byte, progress float64, now, leaseUntil time.Time) (job Job, cancelled bool, err error) {
+	var tokenOK bool
+	err = s.pool.QueryRow(ctx, heartbeatSQL, id, pool, tokenHash, leaseUntil, min(max(progress, 0), 1), now).
+		Scan(jobScanTargets(&job, &tokenOK)...)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Job{}, false, fmt.Errorf("job %s: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return Job{}, false, mapErr(err, "heartbeat")
+	}
+	if tokenOK && job.Status == JobCancelled {
+		return job, true, nil
+	}
+	if err := heldCheck(id, job.Status, tokenOK); err != nil {
+		return Job{}, false, err
+	}
+	return job, false, nil
+}
+
+// CheckHeld verifies that the caller holds a running job (before
+// presigning, and before checking a completion's outputs). One read, no
+// lock: the change that follows checks again in its own statement.
 func (s *Store) CheckHeld(ctx context.Context, id uuid.UUID, pool string, tokenHash []byte) (Job, error) {
-	var out Job
-	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		j, _, err := heldJob(ctx, tx, id, pool, tokenHash)
-		if err != nil {
-			return err
-		}
-		if j.Status != JobRunning {
-			return &NotRunningError{Status: j.Status}
-		}
-		out = j
-		return nil
-	})
-	return out, err
+	var (
+		j       Job
+		tokenOK bool
+	)
+	err := s.pool.QueryRow(ctx, `SELECT `+jobColumns+`, `+tokenMatches("jobs", "$3")+` FROM jobs WHERE id = $1 AND pool_id = $2`,
+		id, pool, tokenHash).Scan(jobScanTargets(&j, &tokenOK)...)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Job{}, fmt.Errorf("job %s: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return Job{}, mapErr(err, "job")
+	}
+	if err := heldCheck(id, j.Status, tokenOK); err != nil {
+		return Job{}, err
+	}
+	return j, nil
 }
 
 // Usage is what one finished attempt consumed.
@@ -167,39 +203,67 @@ func clearWorker(ctx context.Context, tx execer, j Job) error {
 	return mapErr(err, "worker")
 }
 
+// completeJobSQL is the completion in one statement: lock the job; only if
+// the caller holds it running, mark it completed with its outputs and
+// usage, write the usage record, clear the worker's current job, and write
+// job.completed with its webhook deliveries. The answer is the completed
+// job (done=true), or the row as locked (done=false) to tell the caller
+// why not; no row: no such job in this pool.
+//
+// $1 job id, $2 pool, $3 token hash, $4 outputs, $5 usage, $6 now, $7 day,
+// $8 accelerator, $9 encode seconds, $10 GPU seconds, $11 output minutes,
+// $12 event id.
+var completeJobSQL = `
+	WITH cur AS (
+			SELECT ` + jobColumns + `, ` + tokenMatches("jobs", "$3") + ` AS token_ok
+			FROM jobs WHERE id = $1 AND pool_id = $2 FOR UPDATE),
+		j AS (
+			UPDATE jobs SET status = 'completed', outputs = $4, usage = $5, progress = 1,
+				lease_expires_at = NULL, finished_at = $6, updated_at = $6
+			FROM cur WHERE jobs.id = cur.id AND cur.status = 'running' AND cur.token_ok
+			RETURNING ` + prefixed("jobs.", jobColumns) + `),
+		ur AS (
+			INSERT INTO usage_records (org_id, job_id, day, status, accelerator, encode_seconds, gpu_seconds, output_minutes)
+			SELECT org_id, id, $7::date, 'completed', $8::text, $9::float8, $10::float8, $11::float8 FROM j
+			ON CONFLICT (job_id) DO NOTHING),
+		wk AS (
+			UPDATE workers SET current_job_id = NULL
+			WHERE id = (SELECT worker_id FROM j) AND current_job_id = $1),
+		` + jobEventCTEs("j", "'job.completed'", "jsonb_build_object('usage', $5::jsonb)", "$12") + `
+	SELECT ` + jobColumns + `, true AS done, true AS token_ok FROM j
+	UNION ALL
+	SELECT ` + jobColumns + `, false, token_ok FROM cur WHERE NOT EXISTS (SELECT 1 FROM j)`
+
 // CompleteJob records a held job's outputs document and usage and finishes
-// it. The caller checks the outputs (every file in storage) before: the
-// transaction locks the job only to check again that the caller still holds
-// it running (same claim token), so no network I/O waits on the lock.
+// it, in one statement (completeJobSQL). The caller checks the outputs
+// (every file in storage) before, outside any transaction; the statement
+// checks again that the caller still holds the job running (same claim
+// token), so a job requeued meanwhile is not completed by its former
+// holder, and no network I/O ever waits on the row lock.
 func (s *Store) CompleteJob(ctx context.Context, id uuid.UUID, pool string, tokenHash []byte, outputs json.RawMessage, u Usage, now time.Time) (Job, error) {
-	var out Job
-	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		j, _, err := heldJob(ctx, tx, id, pool, tokenHash)
-		if err != nil {
-			return err
+	acc := u.Accelerator
+	if acc == "" {
+		acc = apiv1.AcceleratorCPU
+	}
+	var (
+		j             Job
+		done, tokenOK bool
+	)
+	err := s.pool.QueryRow(ctx, completeJobSQL, id, pool, tokenHash, outputs, u, now, now.UTC().Truncate(24*time.Hour),
+		acc, u.EncodeSeconds, u.GPUSeconds, u.OutputSeconds/60, newID().String()).Scan(jobScanTargets(&j, &done, &tokenOK)...)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Job{}, fmt.Errorf("job %s: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return Job{}, mapErr(err, "complete job")
+	}
+	if !done {
+		if err := heldCheck(id, j.Status, tokenOK); err != nil {
+			return Job{}, err
 		}
-		if j.Status != JobRunning {
-			return &NotRunningError{Status: j.Status}
-		}
-		// The update and its companions go in one round trip.
-		var b batch
-		b.Queue(`UPDATE jobs SET status = 'completed', outputs = $2, usage = $3, progress = 1,
-				lease_expires_at = NULL, finished_at = $4, updated_at = $4
-			WHERE id = $1 RETURNING `+jobColumns, id, outputs, u, now)
-		_ = insertUsage(ctx, &b, j, JobCompleted, u, now)
-		_ = clearWorker(ctx, &b, j)
-		_ = insertJobEvent(ctx, &b, j, "job.completed", map[string]any{"usage": u})
-		br := tx.SendBatch(ctx, &b.Batch)
-		rows, err := br.Query()
-		if err == nil {
-			out, err = pgx.CollectExactlyOneRow(rows, pgx.RowToStructByName[Job])
-		}
-		if cerr := br.Close(); err == nil {
-			err = cerr
-		}
-		return mapErr(err, "complete job")
-	})
-	return out, err
+		return Job{}, fmt.Errorf("complete job %s: the row changed under its lock (report this)", id)
+	}
+	return j, nil
 }
 
 // Failure outcomes.

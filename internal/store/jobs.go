@@ -87,6 +87,21 @@ type NewJob struct {
 // References (pool, asset, workflow) outside the organization are reported
 // as field errors, exactly as if they did not exist.
 func (s *Store) CreateJob(ctx context.Context, nj NewJob) (job Job, created bool, err error) {
+	if nj.InputAssetID == nil && nj.WorkflowID == nil {
+		// The common submission (a URL input, a built-in or inline spec)
+		// commits in one statement; anything it cannot settle (no such
+		// pool, an idempotency key already used) goes the long way below,
+		// which tells the two apart.
+		rows, _ := s.pool.Query(ctx, createJobSQL, newID(), nj.OrgID, nj.PoolID, nj.Lane, nj.Priority, nj.MaxAttempts,
+			nj.InputURL, nj.Spec, nj.Metadata, nj.IdempotencyKey, nj.RequestHash, newID().String())
+		j, err := pgx.CollectExactlyOneRow(rows, pgx.RowToStructByName[Job])
+		if err == nil {
+			return j, true, nil
+		}
+		if !errors.Is(err, pgx.ErrNoRows) {
+			return Job{}, false, fmt.Errorf("create job: %w", mapErr(err, "job"))
+		}
+	}
 	err = s.inTx(ctx, func(tx pgx.Tx) error {
 		if nj.IdempotencyKey != nil {
 			existing, found, err := jobByIdempotencyKey(ctx, tx, nj.OrgID, *nj.IdempotencyKey, nj.RequestHash)
@@ -124,6 +139,28 @@ func (s *Store) CreateJob(ctx context.Context, nj NewJob) (job Job, created bool
 	}
 	return job, created, nil
 }
+
+// createJobSQL inserts a job whose input is a URL and whose spec is given,
+// with its job.queued event and webhook deliveries, in one statement. The
+// pool must be visible to the organization (its row is locked against
+// deletion as checkJobRefs does); no row comes back when it is not, or when
+// the idempotency key was already used.
+//
+// $1 id, $2 org, $3 pool, $4 lane, $5 priority, $6 max attempts, $7 input
+// URL, $8 spec, $9 metadata, $10 idempotency key, $11 request hash, $12
+// event id.
+var createJobSQL = `
+	WITH p AS (
+			SELECT id FROM worker_pools WHERE id = $3 AND (org_id = $2 OR org_id IS NULL) FOR SHARE),
+		j AS (
+			INSERT INTO jobs (id, org_id, pool_id, lane, priority, max_attempts, input_url, spec, metadata,
+				idempotency_key, request_hash)
+			SELECT $1::uuid, $2::uuid, p.id, $4::text, $5::int, $6::int, $7::text, $8::jsonb, $9::jsonb, $10::text, $11::bytea
+			FROM p
+			ON CONFLICT (org_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
+			RETURNING ` + jobColumns + `),
+		` + jobEventCTEs("j", "'job.queued'", "jsonb_build_object('pool_id', j.pool_id, 'lane', j.lane)", "$12") + `
+	SELECT ` + jobColumns + ` FROM j`
 
 func jobByIdempotencyKey(ctx context.Context, tx pgx.Tx, orgID uuid.UUID, key string, hash []byte) (Job, bool, error) {
 	var stored []byte
