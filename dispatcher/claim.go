@@ -102,10 +102,10 @@ func (c *Coordinator) Claim(ctx context.Context, req *coordinatorv1.ClaimRequest
 // popped id went back to its list and the worker gets nothing.
 var errWorkerRefused = errors.New("worker refused: drained or evicted")
 
-// claim claims a popped id (of organization org) for worker in one statement (the job, the
-// worker's registration and the job.started event). ErrNotFound means the
-// id was stale; errWorkerRefused that the worker may not take work; other
-// errors are already gRPC statuses.
+// claim claims a popped id (of organization org) for worker in one
+// statement (the job, the worker's registration and the job.started
+// event). ErrNotFound means the id was stale; errWorkerRefused that the
+// worker may not take work; other errors are already gRPC statuses.
 func (c *Coordinator) claim(ctx context.Context, rawID, org string, worker store.Worker) (*coordinatorv1.Job, error) {
 	pool, lane, pod := worker.PoolID, worker.Lane, worker.ID
 	id, err := uuid.Parse(rawID)

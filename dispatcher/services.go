@@ -74,7 +74,9 @@ func NewServices(c *Coordinator, cfg ServicesConfig) *Services {
 }
 
 // EvaluateSchedules runs one round of the Schedule Evaluator.
-func (s *Services) EvaluateSchedules(ctx context.Context) (int, error) { return s.schedule.Evaluate(ctx) }
+func (s *Services) EvaluateSchedules(ctx context.Context) (int, error) {
+	return s.schedule.Evaluate(ctx)
+}
 
 // DeliverWebhooks runs one round of the Webhook Executor.
 func (s *Services) DeliverWebhooks(ctx context.Context) (int, error) { return s.webhooks.Deliver(ctx) }
