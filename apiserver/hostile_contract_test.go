@@ -236,7 +236,10 @@ var textBodies = map[string][]textBody{
 	"POST /v1/webhooks":              {{json: fixed(`{"url":"https://hooks.b.example/h","description":"d","events":["job.completed"]}`)}},
 	"PATCH /v1/webhooks/:id":         {{path: ownPath("/v1/webhooks/", kindWebhook), json: fixed(`{"url":"https://hooks.b.example/h","description":"d","events":["job.completed"],"enabled":true}`)}},
 	"PATCH /v1/organization":         {{json: fixed(`{"name":"Org B"}`)}},
-	"PATCH /v1/organization/billing": {{json: fixed(`{"plan":"pro","billing_email":"bill@b.example","billing_name":"B"}`)}},
+	"PATCH /v1/organization/billing": {{json: func(w *hostileWorld) string {
+		// The plan may only repeat B's own (a platform administrator changes it).
+		return fmt.Sprintf(`{"plan":%q,"billing_email":"bill@b.example","billing_name":"B"}`, w.f.orgB.Plan)
+	}}},
 	"POST /v1/members": {{json: func(w *hostileWorld) string {
 		return fmt.Sprintf(`{"email":"text-%d@b.example","name":"M","role":"viewer"}`, w.next())
 	}}},
@@ -255,7 +258,7 @@ var textBodies = map[string][]textBody{
 		}}},
 	"PATCH /v1/admin/organizations/:id": {{role: auth.SuperAdmin,
 		path: func(w *hostileWorld) string { return "/v1/admin/organizations/" + w.f.orgB.ID.String() },
-		json: fixed(`{"share_weight":2}`)}},
+		json: fixed(`{"plan":"pro","share_weight":2}`)}},
 	// A fresh invitation of B's member per case, so a body the server
 	// accepts is redeemed and its key name echoed.
 	"POST /v1/invitations/redeem": {{json: func(w *hostileWorld) string {

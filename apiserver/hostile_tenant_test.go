@@ -217,7 +217,7 @@ var hostileRoutes = map[string]hostileRoute{
 	"PATCH /v1/organization":         {want: 200, bodies: []hostileBody{{name: "rename own", json: func(*hostileWorld) string { return `{"name":"Org B"}` }}}},
 	"GET /v1/organization/usage":     {want: 200},
 	"GET /v1/organization/billing":   {want: 200},
-	"PATCH /v1/organization/billing": {want: 200, bodies: []hostileBody{{name: "own plan", json: func(*hostileWorld) string { return `{"plan":"pro"}` }}}},
+	"PATCH /v1/organization/billing": {want: 200, bodies: []hostileBody{{name: "own contact", json: func(*hostileWorld) string { return `{"billing_name":"Org B billing"}` }}}},
 
 	"GET /v1/members": {want: 200},
 	"POST /v1/members": {want: 201, bodies: []hostileBody{{name: "new member", json: func(w *hostileWorld) string {

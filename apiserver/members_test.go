@@ -83,9 +83,25 @@ func TestOrganizationAndBilling(t *testing.T) {
 	f.mustDo(t, http.StatusOK, "PATCH", "/v1/organization", f.keys[auth.Admin], map[string]any{"name": "Renamed"}, &org)
 	assert.Equal(t, "Renamed", org.Name)
 	var b apiv1.Billing
-	f.mustDo(t, http.StatusOK, "PATCH", "/v1/organization/billing", f.keys[auth.Owner], map[string]any{"plan": "pro", "billing_email": "ap@a.example"}, &b)
-	assert.Equal(t, "pro", b.Plan)
-	r := f.do(t, "PATCH", "/v1/organization/billing", f.keys[auth.Owner], map[string]any{"plan": "platinum", "billing_email": "nope"})
+	f.mustDo(t, http.StatusOK, "GET", "/v1/organization/billing", f.keys[auth.Owner], nil, &b)
+	plan := b.Plan
+	f.mustDo(t, http.StatusOK, "PATCH", "/v1/organization/billing", f.keys[auth.Owner], map[string]any{"plan": plan, "billing_email": "ap@a.example"}, &b)
+	require.NotNil(t, b.BillingEmail)
+	assert.Equal(t, "ap@a.example", *b.BillingEmail)
+	// The plan sets the organization's platform limits: its own Owner
+	// cannot change it (a platform administrator does), and a refused
+	// patch changes nothing else either.
+	other := "enterprise"
+	if plan == other {
+		other = "free"
+	}
+	r := f.do(t, "PATCH", "/v1/organization/billing", f.keys[auth.Owner], map[string]any{"plan": other, "billing_name": "Changed"})
+	assert.Equal(t, http.StatusForbidden, r.Status)
+	assert.Contains(t, string(r.Body), "platform's administrators")
+	f.mustDo(t, http.StatusOK, "GET", "/v1/organization/billing", f.keys[auth.Owner], nil, &b)
+	assert.Equal(t, plan, b.Plan)
+	assert.Nil(t, b.BillingName, "the refused patch set no billing name")
+	r = f.do(t, "PATCH", "/v1/organization/billing", f.keys[auth.Owner], map[string]any{"plan": "platinum", "billing_email": "nope"})
 	assert.Equal(t, http.StatusUnprocessableEntity, r.Status)
 	assert.ElementsMatch(t, []string{"plan", "billing_email"}, r.fields(t))
 	var u apiv1.Usage

@@ -115,6 +115,7 @@ func fieldSchemas() map[string]func(b *docBuilder) map[string]any {
 		"Organization.share_weight":           nullableSchema(intRangeSchema(apiv1.MinShareWeight, apiv1.MaxShareWeight)),
 		"Organization.effective_share_weight": intRangeSchema(apiv1.MinShareWeight, apiv1.MaxShareWeight),
 		"OrganizationAdminPatch.share_weight": nullableSchema(intRangeSchema(apiv1.MinShareWeight, apiv1.MaxShareWeight)),
+		"OrganizationAdminPatch.plan":         enumSchema(apiv1.Plans...),
 		"Billing.plan":                        enumSchema(apiv1.Plans...),
 		"BillingPatch.plan":                   nullableSchema(enumSchema(apiv1.Plans...)),
 		"Invitation.status":                   enumSchema(apiv1.InvitationPending, apiv1.InvitationRedeemed, apiv1.InvitationRevoked, apiv1.InvitationExpired),

@@ -81,6 +81,11 @@ func (s *Server) getBilling(c *fiber.Ctx) error {
 	return c.JSON(billingOf(org))
 }
 
+// updateBilling changes the billing contact. The plan is the platform's to
+// change (PATCH /v1/admin/organizations/{id}): it sets the organization's
+// platform-policy limits, so a tenant that could pick its own plan could
+// lift its own guardrails. Sending the current plan is accepted, so a
+// client that echoes GET's body back still works.
 func (s *Server) updateBilling(c *fiber.Ctx) error {
 	var req apiv1.BillingPatch
 	if err := decodeJSON(c, &req); err != nil {
@@ -101,14 +106,22 @@ func (s *Server) updateBilling(c *fiber.Ctx) error {
 	if len(errs) > 0 {
 		return invalid(errs)
 	}
-	org, err := s.store.UpdateOrg(c.UserContext(), principal(c).OrgID, store.OrgPatch{
-		Plan: req.Plan, BillingEmail: req.BillingEmail, BillingName: req.BillingName,
+	ctx := c.UserContext()
+	if req.Plan != nil {
+		cur, err := s.store.GetOrg(ctx, principal(c).OrgID)
+		if err != nil {
+			return err
+		}
+		if cur.Plan != *req.Plan {
+			return problem(fiber.StatusForbidden, "plan-change",
+				"the plan ("+cur.Plan+") is changed by the platform's administrators, not by the organization; ask them to move you to "+*req.Plan)
+		}
+	}
+	org, err := s.store.UpdateOrg(ctx, principal(c).OrgID, store.OrgPatch{
+		BillingEmail: req.BillingEmail, BillingName: req.BillingName,
 	})
 	if err != nil {
 		return err
-	}
-	if req.Plan != nil {
-		s.syncPolicyViolations(c.UserContext())
 	}
 	return c.JSON(billingOf(org))
 }
@@ -141,10 +154,12 @@ func (s *Server) adminSetStatus(c *fiber.Ctx, status string) error {
 	return c.JSON(orgOut(org))
 }
 
-// adminUpdateOrg sets an organization's fair-share weight. The field is
-// required so a body that forgets it is not read as "back to the plan's
-// default". Queued jobs get the new weight at the organization's next push
-// or the queue reconciler's next round.
+// adminUpdateOrg sets an organization's plan and/or fair-share weight. A
+// body with neither is refused rather than read as "nothing to do", and a
+// null share_weight means "back to the plan's default", so the field's
+// presence is read from the raw body. A new plan re-records which pools
+// are outside the platform policy; queued jobs get a new weight at the
+// organization's next push or the queue reconciler's next round.
 func (s *Server) adminUpdateOrg(c *fiber.Ctx) error {
 	id, err := pathID(c, "organization")
 	if err != nil {
@@ -158,15 +173,27 @@ func (s *Server) adminUpdateOrg(c *fiber.Ctx) error {
 	if err := json.Unmarshal(c.Body(), &present); err != nil {
 		return badRequest("the body is not a JSON object")
 	}
-	if _, ok := present["share_weight"]; !ok {
-		return invalidField("share_weight", "is required: a number from %d to %d, or null for the plan's default", apiv1.MinShareWeight, apiv1.MaxShareWeight)
+	_, setWeight := present["share_weight"]
+	if !setWeight && req.Plan == nil {
+		return invalidField("", "give plan, share_weight (a number from %d to %d, or null for the plan's default), or both", apiv1.MinShareWeight, apiv1.MaxShareWeight)
+	}
+	var errs validation.Errors
+	if req.Plan != nil && !slices.Contains(apiv1.Plans, *req.Plan) {
+		errs.Add("plan", "must be one of %s", strings.Join(apiv1.Plans, ", "))
 	}
 	if w := req.ShareWeight; w != nil && (*w < apiv1.MinShareWeight || *w > apiv1.MaxShareWeight) {
-		return invalidField("share_weight", "must be from %d to %d, or null for the plan's default", apiv1.MinShareWeight, apiv1.MaxShareWeight)
+		errs.Add("share_weight", "must be from %d to %d, or null for the plan's default", apiv1.MinShareWeight, apiv1.MaxShareWeight)
 	}
-	org, err := s.store.SetShareWeight(c.UserContext(), id, req.ShareWeight)
+	if len(errs) > 0 {
+		return invalid(errs)
+	}
+	ctx := c.UserContext()
+	org, err := s.store.AdminUpdateOrg(ctx, id, store.OrgAdminPatch{Plan: req.Plan, SetShareWeight: setWeight, ShareWeight: req.ShareWeight})
 	if err != nil {
 		return notFoundOr(err, "organization")
+	}
+	if req.Plan != nil {
+		s.syncPolicyViolations(ctx)
 	}
 	return c.JSON(orgOut(org))
 }

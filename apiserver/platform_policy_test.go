@@ -252,11 +252,12 @@ func TestPoolOutsideANewPolicyRecordsItsViolation(t *testing.T) {
 	assert.True(t, since.Equal(*got.PolicyViolationAt))
 
 	// A plan change records too: free has no dedicated pools.
-	f.mustDo(t, http.StatusOK, "PATCH", "/v1/organization/billing", f.keys[auth.Owner], map[string]any{"plan": "free"}, nil)
+	orgPath := "/v1/admin/organizations/" + f.orgA.ID.String()
+	f.mustDo(t, http.StatusOK, "PATCH", orgPath, super, map[string]any{"plan": "free"}, nil)
 	f.mustDo(t, http.StatusOK, "GET", "/v1/pools/"+p.ID, admin, nil, &got)
 	require.NotNil(t, got.PolicyViolation)
 	assert.Contains(t, *got.PolicyViolation, "dedicated_pools")
-	f.mustDo(t, http.StatusOK, "PATCH", "/v1/organization/billing", f.keys[auth.Owner], map[string]any{"plan": "pro"}, nil)
+	f.mustDo(t, http.StatusOK, "PATCH", orgPath, super, map[string]any{"plan": "pro"}, nil)
 
 	// Fixing the pool clears it.
 	f.mustDo(t, http.StatusOK, "PATCH", "/v1/pools/"+p.ID, admin, map[string]any{"max_replicas": 5}, &got)

@@ -37,7 +37,9 @@ func TestShareWeight(t *testing.T) {
 		"admin of another":          {key: f.keys[auth.Admin], body: `{"share_weight":50}`, status: http.StatusForbidden},
 		"below the range":           {key: sa, body: `{"share_weight":0}`, status: http.StatusUnprocessableEntity},
 		"above the range":           {key: sa, body: `{"share_weight":101}`, status: http.StatusUnprocessableEntity},
-		"missing":                   {key: sa, body: `{}`, status: http.StatusUnprocessableEntity},
+		"nothing to change":         {key: sa, body: `{}`, status: http.StatusUnprocessableEntity},
+		"unknown plan":              {key: sa, body: `{"plan":"platinum"}`, status: http.StatusUnprocessableEntity},
+		"owner changing the plan":   {key: f.keyB, body: `{"plan":"enterprise"}`, status: http.StatusForbidden},
 		"not a number":              {key: sa, body: `{"share_weight":"3"}`, status: http.StatusUnprocessableEntity},
 	} {
 		r := f.raw(t, "PATCH", path, tc.key, []byte(tc.body), nil)
@@ -64,4 +66,18 @@ func TestShareWeight(t *testing.T) {
 	f.mustDo(t, http.StatusOK, "PATCH", path, sa, map[string]any{"share_weight": nil}, &org)
 	assert.Nil(t, org.ShareWeight, "null: back to the plan's default")
 	assert.Equal(t, apiv1.PlanShareWeights[org.Plan], org.EffectiveShareWeight)
+
+	// The plan is the administrator's to change, with the weight or alone;
+	// a weight change leaves the plan, a plan change leaves the weight.
+	f.mustDo(t, http.StatusOK, "PATCH", path, sa, map[string]any{"plan": "enterprise", "share_weight": 9}, &org)
+	assert.Equal(t, "enterprise", org.Plan)
+	require.NotNil(t, org.ShareWeight)
+	assert.Equal(t, 9, *org.ShareWeight)
+	f.mustDo(t, http.StatusOK, "PATCH", path, sa, map[string]any{"plan": "free"}, &org)
+	assert.Equal(t, "free", org.Plan)
+	require.NotNil(t, org.ShareWeight, "a plan change keeps the override")
+	assert.Equal(t, 9, *org.ShareWeight)
+	var b apiv1.Billing
+	f.mustDo(t, http.StatusOK, "GET", "/v1/organization/billing", f.keyB, nil, &b)
+	assert.Equal(t, "free", b.Plan, "the organization reads its new plan")
 }

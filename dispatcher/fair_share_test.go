@@ -65,7 +65,7 @@ func (e *env) setUpOrgs(orgs []fairOrg) ([]uuid.UUID, [][]uuid.UUID) {
 			require.NoError(e.t, err)
 		}
 		if o.override != nil {
-			_, err := e.store.SetShareWeight(ctx, id, o.override)
+			_, err := e.store.AdminUpdateOrg(ctx, id, store.OrgAdminPatch{SetShareWeight: true, ShareWeight: o.override})
 			require.NoError(e.t, err)
 		}
 		ids[i] = id

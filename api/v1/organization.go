@@ -26,10 +26,13 @@ type Organization struct {
 
 // OrganizationAdminPatch is the body of PATCH
 // /v1/admin/organizations/{id}: settings only a platform administrator
-// changes.
+// changes. At least one field must be given; absent fields are unchanged.
 type OrganizationAdminPatch struct {
+	// Plan moves the organization to another plan (one of Plans). Its
+	// platform-policy limits and fair-share default follow the plan.
+	Plan *string `json:"plan,omitempty"`
 	// ShareWeight sets the fair-share weight (1–100); null returns the
-	// organization to its plan's default. The field is required.
+	// organization to its plan's default.
 	ShareWeight *int `json:"share_weight"`
 }
 
@@ -52,6 +55,9 @@ type Billing struct {
 // BillingPatch is the body of PATCH /v1/organization/billing: it changes
 // the fields that are set.
 type BillingPatch struct {
+	// Plan may only repeat the current plan: a platform administrator
+	// changes plans (OrganizationAdminPatch), since the plan sets the
+	// organization's platform-policy limits.
 	Plan         *string `json:"plan,omitempty"`
 	BillingEmail *string `json:"billing_email,omitempty"`
 	BillingName  *string `json:"billing_name,omitempty"`

@@ -129,11 +129,26 @@ func (s *Store) SetJobQuota(ctx context.Context, id uuid.UUID, quota int) (Organ
 	return org, mapErr(err, "organization")
 }
 
-// SetShareWeight sets an organization's fair-share weight override (nil:
-// back to its plan's default). Queued jobs get the new weight at the
-// organization's next push or the queue reconciler's next round.
-func (s *Store) SetShareWeight(ctx context.Context, id uuid.UUID, weight *int) (Organization, error) {
-	rows, _ := s.pool.Query(ctx, `UPDATE organizations SET share_weight = $2, updated_at = now() WHERE id = $1 RETURNING `+orgColumns, id, weight)
+// OrgAdminPatch is what a platform administrator changes on an
+// organization: its plan (nil: unchanged) and its fair-share weight
+// override (only when SetShareWeight; nil ShareWeight = the plan's default).
+type OrgAdminPatch struct {
+	Plan           *string
+	SetShareWeight bool
+	ShareWeight    *int
+}
+
+// AdminUpdateOrg applies a platform administrator's patch in one statement.
+// Queued jobs get a new weight at the organization's next push or the
+// queue reconciler's next round.
+func (s *Store) AdminUpdateOrg(ctx context.Context, id uuid.UUID, p OrgAdminPatch) (Organization, error) {
+	rows, _ := s.pool.Query(ctx, `
+		UPDATE organizations SET
+			plan         = COALESCE($2, plan),
+			share_weight = CASE WHEN $3 THEN $4 ELSE share_weight END,
+			updated_at   = now()
+		WHERE id = $1
+		RETURNING `+orgColumns, id, p.Plan, p.SetShareWeight, p.ShareWeight)
 	org, err := pgx.CollectExactlyOneRow(rows, pgx.RowToStructByName[Organization])
 	return org, mapErr(err, "organization")
 }

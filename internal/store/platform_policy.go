@@ -74,7 +74,7 @@ func (s *Store) ListPolicyPools(ctx context.Context) ([]PolicyPool, error) {
 	rows, _ := s.pool.Query(ctx, `
 		SELECT p.id, p.org_id, o.plan, p.name, p.accelerator, p.min_replicas, p.max_replicas, p.polling_interval_seconds,
 			p.target_queue_length, p.backfill_max_replicas, p.warm_idle_seconds, p.cron_windows, p.resources,
-			p.node_selector, p.tolerations
+			p.node_selector, p.tolerations, p.pause_windows
 		FROM worker_pools p JOIN organizations o ON o.id = p.org_id
 		ORDER BY p.created_at, p.id`)
 	ps, err := pgx.CollectRows(rows, pgx.RowToStructByName[PolicyPool])

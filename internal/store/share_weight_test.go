@@ -23,22 +23,22 @@ func TestShareWeights(t *testing.T) {
 	require.NoError(t, err)
 	custom := bootstrap(t, s, "Custom").Org
 	seven := 7
-	org, err := s.SetShareWeight(ctx, custom.ID, &seven)
+	org, err := s.AdminUpdateOrg(ctx, custom.ID, store.OrgAdminPatch{SetShareWeight: true, ShareWeight: &seven})
 	require.NoError(t, err)
 	require.Equal(t, &seven, org.ShareWeight)
 
 	for name, w := range map[string]int{"zero": 0, "above 100": 101} {
-		_, err := s.SetShareWeight(ctx, free.ID, &w)
+		_, err := s.AdminUpdateOrg(ctx, free.ID, store.OrgAdminPatch{SetShareWeight: true, ShareWeight: &w})
 		require.Error(t, err, name)
 	}
-	_, err = s.SetShareWeight(ctx, uuid.New(), &seven)
+	_, err = s.AdminUpdateOrg(ctx, uuid.New(), store.OrgAdminPatch{SetShareWeight: true, ShareWeight: &seven})
 	require.ErrorIs(t, err, store.ErrNotFound)
 
 	got, err := s.ShareWeights(ctx, []uuid.UUID{free.ID, pro.ID, custom.ID, uuid.New()})
 	require.NoError(t, err)
 	require.Equal(t, map[uuid.UUID]int{free.ID: 1, pro.ID: 2, custom.ID: 7}, got)
 
-	org, err = s.SetShareWeight(ctx, custom.ID, nil)
+	org, err = s.AdminUpdateOrg(ctx, custom.ID, store.OrgAdminPatch{SetShareWeight: true, ShareWeight: nil})
 	require.NoError(t, err)
 	require.Nil(t, org.ShareWeight)
 	got, err = s.ShareWeights(ctx, []uuid.UUID{custom.ID})
