@@ -11,6 +11,7 @@ import (
 	apiv1 "github.com/mpegflow/mpegflow/api/v1"
 	"github.com/mpegflow/mpegflow/internal/auth"
 	"github.com/mpegflow/mpegflow/internal/store"
+	"github.com/mpegflow/mpegflow/operator"
 )
 
 // testPolicy is small enough that every rule is easy to cross.
@@ -243,6 +244,20 @@ func TestPoolOutsideANewPolicyRecordsItsViolation(t *testing.T) {
 	require.NotNil(t, got.PolicyViolation, "the pool is outside the new policy")
 	assert.Contains(t, *got.PolicyViolation, "max_replicas_per_pool (max_replicas): must be at most 5")
 	require.NotNil(t, got.PolicyViolationAt)
+
+	// The plan shows what the operator does with it: no ScaledJob, the
+	// reason on the NetworkPolicy that stays.
+	var plan apiv1.Page[apiv1.PlanObject]
+	f.mustDo(t, http.StatusOK, "GET", "/v1/pools/"+p.ID+"/plan", admin, nil, &plan)
+	var kinds []string
+	for _, o := range plan.Items {
+		kinds = append(kinds, o["kind"].(string))
+		if o["kind"] == "NetworkPolicy" {
+			ann, _ := o["metadata"].(map[string]any)["annotations"].(map[string]any)
+			assert.Equal(t, *got.PolicyViolation, ann[operator.AnnotationPolicyViolation])
+		}
+	}
+	assert.Equal(t, []string{"Secret", "TriggerAuthentication", "NetworkPolicy"}, kinds)
 	since := *got.PolicyViolationAt
 
 	// A later change that keeps it outside keeps the time.

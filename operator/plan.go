@@ -16,11 +16,16 @@ const Redacted = "<redacted>"
 // PlanObjects renders pool p as the objects the operator applies, in apply
 // order, each as its apply configuration (apiVersion, kind, metadata, spec
 // or data), with Secret data redacted. `mpegflow pools plan` and the REST
-// API's GET /v1/pools/{id}/plan both print these.
+// API's GET /v1/pools/{id}/plan both print these. A pool recorded as
+// outside the platform policy is planned as the operator treats it: no
+// ScaledJob, and the reason on the NetworkPolicy.
 func PlanObjects(cfg Config, p store.Pool) ([]map[string]any, error) {
 	objs, err := Render(cfg, p)
 	if err != nil {
 		return nil, err
+	}
+	if p.PolicyViolation != nil {
+		objs.refuse(*p.PolicyViolation)
 	}
 	list, err := objs.applyList()
 	if err != nil {
@@ -108,4 +113,17 @@ func (pl *Planner) PlanObjects(p store.Pool) ([]map[string]any, error) {
 // `mpegflow pools plan` prints.
 func (pl *Planner) PlanYAML(p store.Pool) ([]byte, error) {
 	return Plan(pl.cfg, p)
+}
+
+// refuse turns a pool's objects into those of a pool outside the platform
+// policy: no ScaledJob, so KEDA starts no pod with settings the platform
+// does not allow, and the reason on the NetworkPolicy, which stays (with
+// the Secret and TriggerAuthentication) so pods already running keep their
+// isolation and finish their jobs.
+func (o *Objects) refuse(reason string) {
+	o.ScaledJobs = nil
+	if o.NetworkPolicy.Annotations == nil {
+		o.NetworkPolicy.Annotations = map[string]string{}
+	}
+	o.NetworkPolicy.Annotations[AnnotationPolicyViolation] = reason
 }

@@ -133,11 +133,7 @@ func (r *Reconciler) reconcile(ctx context.Context) error {
 			// TriggerAuthentication and NetworkPolicy stay, so pods already
 			// running keep their isolation and finish their jobs; prune
 			// orphans those pods' Jobs instead of deleting them.
-			objs.ScaledJobs = nil
-			if objs.NetworkPolicy.Annotations == nil {
-				objs.NetworkPolicy.Annotations = map[string]string{}
-			}
-			objs.NetworkPolicy.Annotations[AnnotationPolicyViolation] = vs.String()
+			objs.refuse(vs.String())
 			log.WarnContext(ctx, "pool outside the platform policy: its ScaledJobs are removed and none is rendered until it complies; "+
 				"fix the pool (PATCH /v1/pools/{id}) or relax the policy (PUT /v1/platform/policy)", "policy_violation", vs.String())
 		}
