@@ -2,15 +2,61 @@ package apiserver
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"log/slog"
+	"reflect"
 	"strings"
 
 	"github.com/gofiber/fiber/v2"
 
 	apiv1 "github.com/mpegflow/mpegflow/api/v1"
 	"github.com/mpegflow/mpegflow/internal/store"
+	"github.com/mpegflow/mpegflow/internal/validation"
 )
+
+// ruleFields are the JSON names of every rule of a plan (apiv1.PlanPolicy).
+var ruleFields = func() []string {
+	t := reflect.TypeFor[apiv1.PlanPolicy]()
+	out := make([]string, 0, t.NumField())
+	for f := range t.Fields() {
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		out = append(out, name)
+	}
+	return out
+}()
+
+// missingRules names every rule a plan or organization override of a PUT
+// body leaves out. PUT replaces the whole policy, and a rule left out would
+// otherwise read as 0, false or empty (no pools, no GPUs) without anyone
+// having said so. The body already decoded as a policy, so only presence is
+// checked here.
+func missingRules(body []byte) validation.Errors {
+	var doc struct {
+		Plans         map[string]map[string]json.RawMessage `json:"plans"`
+		Organizations map[string]map[string]json.RawMessage `json:"organizations"`
+	}
+	if err := json.Unmarshal(body, &doc); err != nil {
+		return nil // the typed decode reported it
+	}
+	var errs validation.Errors
+	for _, group := range []struct {
+		name  string
+		rules map[string]map[string]json.RawMessage
+	}{{"plans", doc.Plans}, {"organizations", doc.Organizations}} {
+		for key, rules := range group.rules {
+			if rules == nil {
+				continue // null: Validate says what it wants
+			}
+			for _, f := range ruleFields {
+				if _, ok := rules[f]; !ok {
+					errs.Add(group.name+"."+key+"."+f, "is required: a policy replaces the whole document, so every rule is given")
+				}
+			}
+		}
+	}
+	return errs
+}
 
 // platformPolicy is the policy pool writes are checked against: the stored
 // one, or apiv1.DefaultPlatformPolicy before `serve` seeded one (tests that
@@ -40,6 +86,9 @@ func (s *Server) putPlatformPolicy(c *fiber.Ctx) error {
 	var req apiv1.PlatformPolicy
 	if err := decodeJSON(c, &req); err != nil {
 		return err
+	}
+	if errs := missingRules(c.Body()); len(errs) > 0 {
+		return invalid(errs)
 	}
 	if err := req.Validate(); err != nil {
 		return err

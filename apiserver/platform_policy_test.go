@@ -1,6 +1,7 @@
 package apiserver
 
 import (
+	"encoding/json"
 	"net/http"
 	"strings"
 	"testing"
@@ -218,6 +219,18 @@ func TestPlatformPolicyIsSuperAdminOnlyAndValidated(t *testing.T) {
 		"plans.pro.tolerations[0].effect", "plans.pro.resources.cpu_limit", "organizations.not-an-id"}, r.fields(t))
 	r = f.do(t, "PUT", "/v1/platform/policy", super, map[string]any{"plans": map[string]any{"free": map[string]any{"max_pools": "many"}}})
 	assert.Equal(t, http.StatusUnprocessableEntity, r.Status, "%s", r.Body)
+
+	// PUT replaces the whole policy: a rule left out is refused, never
+	// read as 0 or false.
+	var partial map[string]map[string]map[string]any
+	raw, err := json.Marshal(testPolicy())
+	require.NoError(t, err)
+	require.NoError(t, json.Unmarshal(raw, &partial))
+	delete(partial["plans"]["pro"], "gpu")
+	delete(partial["plans"]["enterprise"], "max_pools")
+	r = f.do(t, "PUT", "/v1/platform/policy", super, partial)
+	require.Equal(t, http.StatusUnprocessableEntity, r.Status, "%s", r.Body)
+	assert.ElementsMatch(t, []string{"plans.pro.gpu", "plans.enterprise.max_pools"}, r.fields(t))
 
 	f.mustDo(t, http.StatusOK, "PUT", "/v1/platform/policy", super, testPolicy(), &doc)
 	assert.Equal(t, testPolicy(), doc.PlatformPolicy)
