@@ -178,3 +178,43 @@ func TestQueueReconcilerRepairsRedisWritesLostAfterCommit(t *testing.T) {
 	require.NoError(t, err)
 	assert.Zero(t, changed, "a second round finds nothing to fix")
 }
+
+// TestQueueReconcilerRunsAtStart: jobs queued under the layout before fair
+// share (ids on the lane list only, no organization lists) cannot be
+// claimed until the reconciler repairs the lane. Its first round runs as
+// the services start, not one period (here an hour) later, so the jobs are
+// claimable at once after an upgrade.
+func TestQueueReconcilerRunsAtStart(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	e := newEnv(t)
+	fc := newFakeClock()
+	in := e.start(Config{Clock: fc}).withServices(ServicesConfig{QueueReconciler: time.Hour, ReconcileGrace: time.Second})
+	w := e.worker(in.addr, store.DefaultPoolID)
+	ids := e.create(store.DefaultPoolID, 3, 3)
+	for _, id := range ids {
+		require.NoError(t, e.rdb.LPush(ctx, e.queue.Keys().Queue(store.DefaultPoolID, "live"), id.String()).Err())
+	}
+	none, err := w.claim(ctx, "pod-before", 0)
+	require.NoError(t, err)
+	require.Nil(t, none, "the old layout is not claimable before a repair")
+	fc.Step(time.Minute) // the rows are past the grace; no tick is due for an hour
+
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- in.services.Run(runCtx) }()
+	t.Cleanup(func() { stop(); <-done })
+
+	claimed := map[string]bool{}
+	require.Eventually(t, func() bool {
+		j, err := w.claim(ctx, "pod-after", 0)
+		if err != nil || j == nil {
+			return false
+		}
+		claimed[j.GetId()] = true
+		return len(claimed) == len(ids)
+	}, 10*time.Second, 20*time.Millisecond, "every job is claimed without waiting a period")
+	for _, id := range ids {
+		assert.True(t, claimed[id.String()], "job %s claimed", id)
+	}
+}

@@ -81,6 +81,17 @@ func (s *Services) EvaluateSchedules(ctx context.Context) (int, error) {
 // DeliverWebhooks runs one round of the Webhook Executor.
 func (s *Services) DeliverWebhooks(ctx context.Context) (int, error) { return s.webhooks.Deliver(ctx) }
 
+// atStart is a kick already delivered: a round that takes it runs as soon
+// as its loop starts instead of one period later. The queue reconciler runs
+// so: a replica that starts after Redis lost keys, or after an upgrade that
+// changed the queue layout (docs/design/0020-fair-share.md), repairs it at
+// once rather than leaving claims empty for a period.
+func atStart() <-chan struct{} {
+	kick := make(chan struct{}, 1)
+	kick <- struct{}{}
+	return kick
+}
+
 // Run runs every service until ctx ends.
 func (s *Services) Run(ctx context.Context) error {
 	rounds := []periodic.Round{
@@ -88,7 +99,7 @@ func (s *Services) Run(ctx context.Context) error {
 		{Name: "stale_worker_sweeper", Period: s.cfg.StaleWorkerSweeper, Run: s.SweepStaleWorkers},
 		{Name: "offline_worker_reaper", Period: s.cfg.OfflineWorkerReaper, Run: s.ReapOfflineWorkers},
 		{Name: "delayed_job_promoter", Period: s.cfg.DelayedJobPromoter, Run: s.PromoteDelayed},
-		{Name: "queue_reconciler", Period: s.cfg.QueueReconciler, Run: s.ReconcileQueues},
+		{Name: "queue_reconciler", Period: s.cfg.QueueReconciler, Run: s.ReconcileQueues, Kick: atStart()},
 		{Name: "webhook_executor", Period: s.cfg.WebhookExecutor, Run: s.DeliverWebhooks},
 		{Name: "stale_upload_sweeper", Period: s.cfg.StaleUploadSweeper, Run: s.SweepStaleUploads},
 		{Name: "schedule_evaluator", Period: s.cfg.ScheduleEvaluator, Run: s.EvaluateSchedules},
