@@ -36,10 +36,13 @@ func missingRules(body []byte) validation.Errors {
 		Plans         map[string]map[string]json.RawMessage `json:"plans"`
 		Organizations map[string]map[string]json.RawMessage `json:"organizations"`
 	}
-	if err := json.Unmarshal(body, &doc); err != nil {
-		return nil // the typed decode reported it
-	}
 	var errs validation.Errors
+	if err := json.Unmarshal(body, &doc); err != nil {
+		// The typed decode accepted the body, so this cannot happen; say so
+		// rather than let a policy through unchecked.
+		errs.Add("", "the body is not a policy document: %s", err.Error())
+		return errs
+	}
 	for _, group := range []struct {
 		name  string
 		rules map[string]map[string]json.RawMessage

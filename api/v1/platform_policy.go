@@ -125,17 +125,17 @@ func (p PlatformPolicy) Validate() error {
 	return errs.Err()
 }
 
-func (pp PlanPolicy) validate() FieldErrors {
+func (rules PlanPolicy) validate() FieldErrors {
 	var errs FieldErrors
 	for name, n := range map[string]int{
-		"max_pools": pp.MaxPools, "max_replicas_per_pool": pp.MaxReplicasPerPool, "max_replicas_per_org": pp.MaxReplicasPerOrg,
-		"max_prewarmed_per_pool": pp.MaxPrewarmedPerPool, "max_prewarmed_per_org": pp.MaxPrewarmedPerOrg, "max_gpus": pp.MaxGPUs,
+		"max_pools": rules.MaxPools, "max_replicas_per_pool": rules.MaxReplicasPerPool, "max_replicas_per_org": rules.MaxReplicasPerOrg,
+		"max_prewarmed_per_pool": rules.MaxPrewarmedPerPool, "max_prewarmed_per_org": rules.MaxPrewarmedPerOrg, "max_gpus": rules.MaxGPUs,
 	} {
 		if n < 0 || n > 100000 {
 			errs.Add(name, "must be between 0 and 100000")
 		}
 	}
-	for i, s := range pp.NodeSelectors {
+	for i, s := range rules.NodeSelectors {
 		if s == "*" {
 			continue
 		}
@@ -144,7 +144,7 @@ func (pp PlanPolicy) validate() FieldErrors {
 			errs.Add(fmt.Sprintf("node_selectors[%d]", i), "must be key=value or key=* with a valid Kubernetes label key and value")
 		}
 	}
-	for i, t := range pp.Tolerations {
+	for i, t := range rules.Tolerations {
 		f := fmt.Sprintf("tolerations[%d]", i)
 		if t.Key != "" && t.Key != "*" && !labelKey.MatchString(t.Key) {
 			errs.Add(f+".key", "must be a valid Kubernetes label key, * (any key) or empty (tolerations of every taint)")
@@ -159,7 +159,7 @@ func (pp PlanPolicy) validate() FieldErrors {
 			errs.Add(f+".value", "must be a valid Kubernetes label value or empty (any)")
 		}
 	}
-	for name, q := range pp.Resources.fields() {
+	for name, q := range rules.Resources.fields() {
 		if q != "" && !quantity.MatchString(q) {
 			errs.Add("resources."+name, "must be a Kubernetes quantity such as 500m or 2Gi, or empty (no ceiling)")
 		}

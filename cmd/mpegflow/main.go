@@ -14,9 +14,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
-	// Pause windows name IANA zones (Europe/Paris); the image may have no
-	// zoneinfo, so the binary carries its own.
-	_ "time/tzdata"
+	_ "time/tzdata" // pause windows name IANA zones; the image may have no zoneinfo
 
 	"github.com/spf13/cobra"
 
