@@ -27,7 +27,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/utils/ptr"
 
-	"github.com/mpegflow/mpegflow/internal/testenv/node"
+	"github.com/mpegflow/mpegflow/internal/testenv/cluster"
 )
 
 // netcheckReport is what `netcheck get` writes to its termination message.
@@ -54,31 +54,16 @@ const (
 // share the kubepods cgroups), and its bridge and packet filter rules are
 // host-wide.
 func TestCluster(t *testing.T) {
-	archive := need(t, netcheckArchEnv)
-	image := need(t, netcheckImgEnv)
-	r := startRig(t)
+	archive := cluster.Need(t, netcheckArchEnv)
+	image := cluster.Need(t, netcheckImgEnv)
+	r := &rig{Cluster: cluster.Start(t), image: image}
 	ctx, cancel := context.WithTimeout(t.Context(), podTimeout)
 	defer cancel()
-	r.containerd.importImage(ctx, t, archive, image)
-	r.image = image
-	r.netcheckAsNobody = netcheckAsNobody(t, need(t, netcheckBinEnv))
+	r.ImportImage(ctx, t, archive, image)
+	r.netcheckAsNobody = netcheckAsNobody(t, cluster.Need(t, netcheckBinEnv))
 
 	t.Run("ServiceByDNS", r.serviceByDNS)
 	t.Run("NetworkPolicyEnforced", r.networkPolicyEnforced)
-}
-
-// namespace creates ns, deletes it when the (sub)test ends, and waits for
-// its default service account: the ServiceAccount admission plugin refuses
-// pods until the serviceaccount controller has made it.
-func (r *rig) namespace(ctx context.Context, t *testing.T, ns string) {
-	t.Helper()
-	_, err := r.cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{})
-	require.NoError(t, err)
-	t.Cleanup(func() { r.deleteNamespace(t, ns) })
-	eventually(t, podTimeout, func() bool {
-		_, err := r.cs.CoreV1().ServiceAccounts(ns).Get(ctx, "default", metav1.GetOptions{})
-		return err == nil
-	}, func() string { return "the default service account of " + ns })
 }
 
 // webService runs `netcheck serve` as a Deployment "web" of the given
@@ -88,7 +73,7 @@ func (r *rig) namespace(ctx context.Context, t *testing.T, ns string) {
 func (r *rig) webService(ctx context.Context, t *testing.T, ns string, replicas int32) ([]corev1.Pod, string) {
 	t.Helper()
 	labels := map[string]string{"app": "web"}
-	_, err := r.cs.AppsV1().Deployments(ns).Create(ctx, &appsv1.Deployment{
+	_, err := r.Clientset().AppsV1().Deployments(ns).Create(ctx, &appsv1.Deployment{
 		ObjectMeta: metav1.ObjectMeta{Name: "web"},
 		Spec: appsv1.DeploymentSpec{
 			Replicas: ptr.To(replicas),
@@ -115,7 +100,7 @@ func (r *rig) webService(ctx context.Context, t *testing.T, ns string, replicas 
 		},
 	}, metav1.CreateOptions{})
 	require.NoError(t, err)
-	svc, err := r.cs.CoreV1().Services(ns).Create(ctx, &corev1.Service{
+	svc, err := r.Clientset().CoreV1().Services(ns).Create(ctx, &corev1.Service{
 		ObjectMeta: metav1.ObjectMeta{Name: "web"},
 		Spec: corev1.ServiceSpec{
 			Selector: labels,
@@ -126,18 +111,18 @@ func (r *rig) webService(ctx context.Context, t *testing.T, ns string, replicas 
 	clusterIP := svc.Spec.ClusterIP
 	require.True(t, serviceCIDR.Contains(netip.MustParseAddr(clusterIP)), "ClusterIP %s from the service CIDR %s", clusterIP, serviceCIDR)
 
-	eventually(t, podTimeout, func() bool {
-		d, err := r.cs.AppsV1().Deployments(ns).Get(ctx, "web", metav1.GetOptions{})
+	cluster.Eventually(t, podTimeout, func() bool {
+		d, err := r.Clientset().AppsV1().Deployments(ns).Get(ctx, "web", metav1.GetOptions{})
 		return err == nil && d.Status.ReadyReplicas == replicas
 	}, func() string {
-		pods, _ := r.cs.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{})
+		pods, _ := r.Clientset().CoreV1().Pods(ns).List(ctx, metav1.ListOptions{})
 		return fmt.Sprintf("%d ready replicas of web; pods: %s", replicas, podSummary(pods))
 	})
-	pods, err := r.cs.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: "app=web"})
+	pods, err := r.Clientset().CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: "app=web"})
 	require.NoError(t, err)
 	require.Len(t, pods.Items, int(replicas))
-	eventually(t, podTimeout, func() bool {
-		list, err := r.cs.DiscoveryV1().EndpointSlices(ns).List(ctx, metav1.ListOptions{LabelSelector: discoveryv1.LabelServiceName + "=web"})
+	cluster.Eventually(t, podTimeout, func() bool {
+		list, err := r.Clientset().DiscoveryV1().EndpointSlices(ns).List(ctx, metav1.ListOptions{LabelSelector: discoveryv1.LabelServiceName + "=web"})
 		if err != nil {
 			return false
 		}
@@ -151,7 +136,7 @@ func (r *rig) webService(ctx context.Context, t *testing.T, ns string, replicas 
 		}
 		return ready == int(replicas)
 	}, func() string { return fmt.Sprintf("%d ready endpoints for Service web", replicas) })
-	eventually(t, podTimeout, func() bool { return serviceProgrammed(clusterIP) },
+	cluster.Eventually(t, podTimeout, func() bool { return cluster.ServiceProgrammed(clusterIP) },
 		func() string { return "kube-proxy's rules for Service web " + clusterIP })
 	return pods.Items, clusterIP
 }
@@ -160,7 +145,7 @@ func (r *rig) webService(ctx context.Context, t *testing.T, ns string, replicas 
 // -want want -timeout timeout` in one pod with the given labels.
 func (r *rig) startClient(ctx context.Context, t *testing.T, ns, name string, labels map[string]string, host string, want int, timeout time.Duration) {
 	t.Helper()
-	_, err := r.cs.BatchV1().Jobs(ns).Create(ctx, &batchv1.Job{
+	_, err := r.Clientset().BatchV1().Jobs(ns).Create(ctx, &batchv1.Job{
 		ObjectMeta: metav1.ObjectMeta{Name: name},
 		Spec: batchv1.JobSpec{
 			BackoffLimit: ptr.To[int32](0),
@@ -189,14 +174,14 @@ func (r *rig) clientResult(ctx context.Context, t *testing.T, ns, name string) (
 	var job *batchv1.Job
 	var err error
 	selector := batchv1.JobNameLabel + "=" + name
-	eventually(t, podTimeout, func() bool {
-		job, err = r.cs.BatchV1().Jobs(ns).Get(ctx, name, metav1.GetOptions{})
+	cluster.Eventually(t, podTimeout, func() bool {
+		job, err = r.Clientset().BatchV1().Jobs(ns).Get(ctx, name, metav1.GetOptions{})
 		return err == nil && (job.Status.Succeeded > 0 || job.Status.Failed > 0)
 	}, func() string {
-		pods, _ := r.cs.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: selector})
+		pods, _ := r.Clientset().CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: selector})
 		return "Job " + name + " finished; pods: " + podSummary(pods)
 	})
-	pods, err := r.cs.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: selector})
+	pods, err := r.Clientset().CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: selector})
 	require.NoError(t, err)
 	require.Len(t, pods.Items, 1, "Job %s ran one pod", name)
 	pod := pods.Items[0]
@@ -223,7 +208,7 @@ func (r *rig) serviceByDNS(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 2*podTimeout)
 	defer cancel()
 	const ns = "netcheck"
-	r.namespace(ctx, t, ns)
+	r.Namespace(ctx, t, ns)
 	pods, clusterIP := r.webService(ctx, t, ns, 2)
 	var names, ips []string
 	for _, p := range pods {
@@ -265,14 +250,14 @@ func (r *rig) networkPolicyEnforced(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 2*podTimeout)
 	defer cancel()
 	const ns = "policy"
-	r.namespace(ctx, t, ns)
+	r.Namespace(ctx, t, ns)
 	pods, clusterIP := r.webService(ctx, t, ns, 1)
 	web := pods[0]
 	require.True(t, r.netcheckAsNobody(web.Status.PodIP, servePort), "before any policy the host reaches web's serving port")
 
-	gateway := node.NetworkConfig{Subnet: podSubnet}.Gateway()
+	gateway := r.HostAddress()
 	tcp, udp := corev1.ProtocolTCP, corev1.ProtocolUDP
-	_, err := r.cs.NetworkingV1().NetworkPolicies(ns).Create(ctx, &networkingv1.NetworkPolicy{
+	_, err := r.Clientset().NetworkingV1().NetworkPolicies(ns).Create(ctx, &networkingv1.NetworkPolicy{
 		ObjectMeta: metav1.ObjectMeta{Name: "web"},
 		Spec: networkingv1.NetworkPolicySpec{
 			PodSelector: metav1.LabelSelector{MatchLabels: map[string]string{"app": "web"}},
@@ -290,7 +275,7 @@ func (r *rig) networkPolicyEnforced(t *testing.T) {
 		},
 	}, metav1.CreateOptions{})
 	require.NoError(t, err)
-	_, err = r.cs.NetworkingV1().NetworkPolicies(ns).Create(ctx, &networkingv1.NetworkPolicy{
+	_, err = r.Clientset().NetworkingV1().NetworkPolicies(ns).Create(ctx, &networkingv1.NetworkPolicy{
 		ObjectMeta: metav1.ObjectMeta{Name: "dns-only"},
 		Spec: networkingv1.NetworkPolicySpec{
 			PodSelector: metav1.LabelSelector{MatchLabels: map[string]string{"egress": "dns-only"}},
@@ -308,7 +293,7 @@ func (r *rig) networkPolicyEnforced(t *testing.T) {
 	// accepts everything root sends from the node, so that the kubelet's
 	// probes pass) no longer reaches the serving port from the bridge's
 	// address, while it still reaches the port the ipBlock rule opens.
-	eventually(t, podTimeout, func() bool { return !r.netcheckAsNobody(web.Status.PodIP, servePort) },
+	cluster.Eventually(t, podTimeout, func() bool { return !r.netcheckAsNobody(web.Status.PodIP, servePort) },
 		func() string {
 			return "the ingress policy enforced: the host (uid 65534) refused at web's serving port"
 		})
