@@ -186,12 +186,25 @@ func Start(t testing.TB) *Cluster {
 
 	// The control plane: etcd and kube-apiserver by envtest, with the
 	// ServiceAccount admission plugin back on (envtest turns it off), so
-	// pods are admitted as on a real cluster.
+	// pods are admitted as on a real cluster. The apiserver listens on the
+	// bridge's address and advertises it, so the kubernetes Service
+	// (10.0.0.1:443) leads pods to it, with a serving certificate that names
+	// that Service (envtest's names localhost and the listen address only).
+	dir := NodeDir(t)
+	certDir := filepath.Join(dir, "apiserver")
+	serviceIP := ServiceCIDR.Addr().Next()
+	caPEM, err := apiserverCerts(certDir, serviceIP, gateway, Domain)
+	require.NoError(t, err)
 	ctrllog.SetLogger(logr.Discard())
 	env := &envtest.Environment{BinaryAssetsDirectory: assets}
 	api := env.ControlPlane.GetAPIServer()
+	api.CertDir = certDir
+	api.SecureServing.CA = caPEM
+	api.SecureServing.Address = gateway.String()
+	api.SecureServing.Port = strconv.Itoa(FreePort(t))
 	api.Configure().Disable("disable-admission-plugins")
 	api.Configure().Set("service-cluster-ip-range", ServiceCIDR.String())
+	api.Configure().Set("advertise-address", gateway.String())
 	cfg, err := env.Start()
 	require.NoError(t, err, "start envtest (etcd, kube-apiserver)")
 	t.Cleanup(func() {
@@ -199,7 +212,6 @@ func Start(t testing.TB) *Cluster {
 			t.Errorf("stop envtest: %v", err)
 		}
 	})
-	dir := NodeDir(t)
 	logDir := filepath.Join(dir, "logs")
 	require.NoError(t, os.MkdirAll(logDir, 0o700))
 	kubeconfig := filepath.Join(dir, "kubeconfig")

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
+	"net/http"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -23,6 +24,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	networkingv1 "k8s.io/api/networking/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/utils/ptr"
@@ -64,6 +66,7 @@ func TestCluster(t *testing.T) {
 
 	t.Run("ServiceByDNS", r.serviceByDNS)
 	t.Run("NetworkPolicyEnforced", r.networkPolicyEnforced)
+	t.Run("APIServerFromPod", r.apiServerFromPod)
 }
 
 // webService runs `netcheck serve` as a Deployment "web" of the given
@@ -145,6 +148,14 @@ func (r *rig) webService(ctx context.Context, t *testing.T, ns string, replicas 
 // -want want -timeout timeout` in one pod with the given labels.
 func (r *rig) startClient(ctx context.Context, t *testing.T, ns, name string, labels map[string]string, host string, want int, timeout time.Duration) {
 	t.Helper()
+	r.startJob(ctx, t, ns, name, labels, "get", "-host", host, "-port", "80",
+		"-want", strconv.Itoa(want), "-timeout", timeout.String())
+}
+
+// startJob creates a Job that runs netcheck with args in one pod with the
+// given labels, as the namespace's default service account.
+func (r *rig) startJob(ctx context.Context, t *testing.T, ns, name string, labels map[string]string, args ...string) {
+	t.Helper()
 	_, err := r.Clientset().BatchV1().Jobs(ns).Create(ctx, &batchv1.Job{
 		ObjectMeta: metav1.ObjectMeta{Name: name},
 		Spec: batchv1.JobSpec{
@@ -157,8 +168,7 @@ func (r *rig) startClient(ctx context.Context, t *testing.T, ns, name string, la
 						Name:            "client",
 						Image:           r.image,
 						ImagePullPolicy: corev1.PullNever,
-						Args: []string{"get", "-host", host, "-port", "80",
-							"-want", strconv.Itoa(want), "-timeout", timeout.String()},
+						Args:            args,
 					}},
 				},
 			},
@@ -167,9 +177,21 @@ func (r *rig) startClient(ctx context.Context, t *testing.T, ns, name string, la
 	require.NoError(t, err)
 }
 
-// clientResult waits until the Job name has finished and returns its exit
-// status and report.
+// clientResult waits until the Job name (a netcheck get) has finished and
+// returns its exit status and report.
 func (r *rig) clientResult(ctx context.Context, t *testing.T, ns, name string) (int32, netcheckReport) {
+	t.Helper()
+	exit, msg := r.jobResult(ctx, t, ns, name)
+	var rep netcheckReport
+	require.NoError(t, json.Unmarshal([]byte(msg), &rep), "Job %s's report: %q", name, msg)
+	t.Logf("Job %s: exit %d, report %+v", name, exit, rep)
+	return exit, rep
+}
+
+// jobResult waits until the one-pod Job name has finished, checks its pod
+// ran on the pod network, and returns its container's exit status and
+// termination message.
+func (r *rig) jobResult(ctx context.Context, t *testing.T, ns, name string) (int32, string) {
 	t.Helper()
 	var job *batchv1.Job
 	var err error
@@ -188,16 +210,14 @@ func (r *rig) clientResult(ctx context.Context, t *testing.T, ns, name string) (
 	require.Len(t, pod.Status.ContainerStatuses, 1)
 	term := pod.Status.ContainerStatuses[0].State.Terminated
 	require.NotNil(t, term, "Job %s's container terminated", name)
-	var rep netcheckReport
-	require.NoError(t, json.Unmarshal([]byte(term.Message), &rep), "Job %s's report: %q", name, term.Message)
 	ip, err := netip.ParseAddr(pod.Status.PodIP)
 	require.NoError(t, err)
 	require.True(t, podSubnet.Contains(ip), "Job %s's pod IP %s in the pod subnet", name, ip)
-	t.Logf("Job %s, pod %s (%s): exit %d, report %+v", name, pod.Name, pod.Status.PodIP, term.ExitCode, rep)
+	t.Logf("Job %s, pod %s (%s): exit %d", name, pod.Name, pod.Status.PodIP, term.ExitCode)
 	if term.ExitCode == 0 {
 		require.Equal(t, int32(1), job.Status.Succeeded)
 	}
-	return term.ExitCode, rep
+	return term.ExitCode, term.Message
 }
 
 // serviceByDNS: a Deployment's two replicas each get a network namespace
@@ -372,4 +392,60 @@ func podSummary(pods *corev1.PodList) string {
 		}
 	}
 	return s
+}
+
+// apiServerFromPod: a pod reaches the apiserver as in-cluster clients do,
+// through https://kubernetes.default.svc (the cluster DNS, then the
+// kubernetes Service's ClusterIP, then kube-proxy to the apiserver on the
+// bridge's address), verifies its serving certificate against the
+// kube-root-ca.crt the kubelet mounted, and lists ConfigMaps with its
+// service account's token under a Role that allows exactly that.
+func (r *rig) apiServerFromPod(t *testing.T) {
+	started := time.Now()
+	ctx, cancel := context.WithTimeout(t.Context(), 2*podTimeout)
+	defer cancel()
+	const ns = "apicheck"
+	r.Namespace(ctx, t, ns)
+	cs := r.Clientset()
+
+	// The kubernetes Service leads to the apiserver's advertised address.
+	eps, err := cs.DiscoveryV1().EndpointSlices("default").List(ctx, metav1.ListOptions{LabelSelector: discoveryv1.LabelServiceName + "=kubernetes"})
+	require.NoError(t, err)
+	var addrs []string
+	for _, s := range eps.Items {
+		for _, e := range s.Endpoints {
+			addrs = append(addrs, e.Addresses...)
+		}
+	}
+	require.Equal(t, []string{r.HostAddress().String()}, addrs, "the kubernetes Service's endpoint is the apiserver on the bridge")
+	svc, err := cs.CoreV1().Services("default").Get(ctx, "kubernetes", metav1.GetOptions{})
+	require.NoError(t, err)
+	cluster.Eventually(t, podTimeout, func() bool { return cluster.ServiceProgrammed(svc.Spec.ClusterIP) },
+		func() string { return "kube-proxy's rules for the kubernetes Service " + svc.Spec.ClusterIP })
+
+	_, err = cs.RbacV1().Roles(ns).Create(ctx, &rbacv1.Role{
+		ObjectMeta: metav1.ObjectMeta{Name: "list-configmaps"},
+		Rules:      []rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"configmaps"}, Verbs: []string{"list"}}},
+	}, metav1.CreateOptions{})
+	require.NoError(t, err)
+	_, err = cs.RbacV1().RoleBindings(ns).Create(ctx, &rbacv1.RoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: "list-configmaps"},
+		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: "list-configmaps"},
+		Subjects:   []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Name: "default", Namespace: ns}},
+	}, metav1.CreateOptions{})
+	require.NoError(t, err)
+
+	url := fmt.Sprintf("https://kubernetes.default.svc/api/v1/namespaces/%s/configmaps", ns)
+	r.startJob(ctx, t, ns, "lister", nil, "api", "-url", url, "-timeout", "60s")
+	exit, msg := r.jobResult(ctx, t, ns, "lister")
+	var rep struct {
+		Status    int      `json:"status"`
+		Items     []string `json:"items"`
+		LastError string   `json:"lastError"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(msg), &rep), "the lister's report: %q", msg)
+	require.Equal(t, int32(0), exit, "the pod listed ConfigMaps through %s: %+v", url, rep)
+	require.Equal(t, http.StatusOK, rep.Status)
+	require.Contains(t, rep.Items, "kube-root-ca.crt", "the list is the namespace's ConfigMaps")
+	t.Logf("scenario (a pod lists through kubernetes.default.svc with its token) took %s", time.Since(started).Round(time.Millisecond))
 }
