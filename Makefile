@@ -210,10 +210,21 @@ NODE_TOOLS := $(PAUSE_ARCHIVE) $(NETCHECK_ARCHIVE) $(RUNC) $(CONTAINERD_DIR)/con
 .PHONY: node-tools
 node-tools: $(NODE_TOOLS) ## Build the cluster tier's node (runc, containerd, kubelet, kube-proxy, CoreDNS, kube-network-policies) into $(CACHE), cached by version
 
+# The project's images (make images) as OCI archives for the node's
+# containerd, named by image id under $(CACHE)/images/oci: written once per
+# build. The env file names each image and its archive for the tests.
+CLUSTER_IMAGES_DIR = $(CACHE)/images/oci
+CLUSTER_IMAGES_ENV = $(CLUSTER_IMAGES_DIR)/images-$(IMAGE_TAG).env
+
+.PHONY: cluster-images
+cluster-images: images ## Save the built images (make images) as OCI archives for the cluster tier's node, cached by image id
+	IMAGE_TAG=$(IMAGE_TAG) IMAGES_CACHE=$(CACHE)/images scripts/images.sh oci $(CLUSTER_IMAGES_DIR)
+
 # The cluster tier's own tests (build tag cluster): not part of `make test`.
 .PHONY: test-cluster
-test-cluster: node-tools ## Run the cluster tier's tests (tag cluster): a one-node cluster (control plane, kubelet, CNI bridge, kube-proxy, CoreDNS, NetworkPolicy) serving a Service by DNS name and enforcing policies
+test-cluster: node-tools cluster-images ## Run the cluster tier's tests (tag cluster): a one-node cluster (control plane, kubelet, CNI bridge, kube-proxy, CoreDNS, NetworkPolicy) serving a Service by DNS name, enforcing policies, serving pods the apiserver and running the built images
 	scripts/deps.sh node
+	set -a && . $(CLUSTER_IMAGES_ENV) && set +a && \
 	MPEGFLOW_NODE_RUNC=$(RUNC) MPEGFLOW_NODE_CONTAINERD_DIR=$(CONTAINERD_DIR) MPEGFLOW_NODE_KUBELET=$(K8S_ASSETS)/kubelet \
 	MPEGFLOW_NODE_PAUSE_ARCHIVE=$(PAUSE_ARCHIVE) MPEGFLOW_NODE_PAUSE_IMAGE=$(PAUSE_IMAGE) \
 	MPEGFLOW_NODE_NETCHECK_ARCHIVE=$(NETCHECK_ARCHIVE) MPEGFLOW_NODE_NETCHECK_IMAGE=$(NETCHECK_IMAGE) MPEGFLOW_NODE_NETCHECK=$(dir $(NETCHECK_ARCHIVE))netcheck \

@@ -67,6 +67,7 @@ func TestCluster(t *testing.T) {
 	t.Run("ServiceByDNS", r.serviceByDNS)
 	t.Run("NetworkPolicyEnforced", r.networkPolicyEnforced)
 	t.Run("APIServerFromPod", r.apiServerFromPod)
+	t.Run("BuiltImages", r.builtImages)
 }
 
 // webService runs `netcheck serve` as a Deployment "web" of the given
