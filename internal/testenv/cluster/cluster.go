@@ -61,7 +61,8 @@ const netpolTable = "kube-network-policies"
 const controllers = "deployment-controller,replicaset-controller,job-controller,ttl-after-finished-controller," +
 	"endpointslice-controller,endpointslice-mirroring-controller,endpoints-controller," +
 	"serviceaccount-controller,serviceaccount-token-controller,root-ca-certificate-publisher-controller," +
-	"namespace-controller,garbage-collector-controller,node-lifecycle-controller,pod-garbage-collector-controller"
+	"namespace-controller,garbage-collector-controller,node-lifecycle-controller,pod-garbage-collector-controller," +
+	"horizontal-pod-autoscaler-controller"
 
 const (
 	stepTimeout = 3 * time.Minute
@@ -121,6 +122,7 @@ func (c *Cluster) ImportImage(ctx context.Context, t testing.TB, archive, image 
 func Start(t testing.TB) *Cluster {
 	t.Helper()
 	assets := Need(t, K8sAssetsEnv)
+	apiserverBin := Need(t, APIServerEnv)
 	runc := Need(t, RuncEnv)
 	binDir := Need(t, ContainerdDirEnv)
 	pauseArchive := Need(t, PauseArchiveEnv)
@@ -198,6 +200,7 @@ func Start(t testing.TB) *Cluster {
 	ctrllog.SetLogger(logr.Discard())
 	env := &envtest.Environment{BinaryAssetsDirectory: assets}
 	api := env.ControlPlane.GetAPIServer()
+	api.Path = apiserverBin
 	api.CertDir = certDir
 	api.SecureServing.CA = caPEM
 	api.SecureServing.Address = gateway.String()

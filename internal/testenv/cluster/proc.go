@@ -25,9 +25,12 @@ const (
 	PauseImageEnv    = "MPEGFLOW_NODE_PAUSE_IMAGE"
 	KubeletEnv       = "MPEGFLOW_NODE_KUBELET"
 	K8sAssetsEnv     = "KUBEBUILDER_ASSETS" // kube-apiserver, etcd, kube-controller-manager, kube-scheduler, kubelet, kube-proxy
-	CorednsEnv       = "MPEGFLOW_NODE_COREDNS"
-	NetpolEnv        = "MPEGFLOW_NODE_NETPOL"  // kube-network-policies, patched
-	CNIBinEnv        = "MPEGFLOW_NODE_CNI_BIN" // the reference CNI plugins (Debian: /usr/lib/cni)
+	// APIServerEnv is the version-stamped kube-apiserver the cluster runs
+	// (helm checks a chart's kubeVersion against its /version).
+	APIServerEnv = "MPEGFLOW_NODE_APISERVER"
+	CorednsEnv   = "MPEGFLOW_NODE_COREDNS"
+	NetpolEnv    = "MPEGFLOW_NODE_NETPOL"  // kube-network-policies, patched
+	CNIBinEnv    = "MPEGFLOW_NODE_CNI_BIN" // the reference CNI plugins (Debian: /usr/lib/cni)
 )
 
 // Need returns the environment variable name, failing the test when it is

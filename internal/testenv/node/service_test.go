@@ -68,6 +68,7 @@ func TestCluster(t *testing.T) {
 	t.Run("NetworkPolicyEnforced", r.networkPolicyEnforced)
 	t.Run("APIServerFromPod", r.apiServerFromPod)
 	t.Run("BuiltImages", r.builtImages)
+	t.Run("ChartInstalled", r.chartInstalled)
 }
 
 // webService runs `netcheck serve` as a Deployment "web" of the given
