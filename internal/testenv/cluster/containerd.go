@@ -177,12 +177,15 @@ func StartContainerdIn(t testing.TB, binDir string, ccfg node.ContainerdConfig) 
 			<-exited
 		}
 		_ = logFile.Close()
+		// Mounts go even when the test failed (the kubelet's bind mount of
+		// its root onto itself would otherwise outlive the run); the files
+		// stay for a look.
+		unmountUnder(t, dir)
 		if t.Failed() {
 			t.Logf("containerd log (%s):\n%s", c.log, c.logTail())
-			t.Logf("left %s in place for a look", dir)
+			t.Logf("left %s in place for a look (mounts detached)", dir)
 			return
 		}
-		unmountUnder(t, dir)
 		if err := os.RemoveAll(dir); err != nil {
 			t.Errorf("remove the node's directory (a mount left behind?): %v", err)
 		}
