@@ -106,8 +106,10 @@ $(K8S_ASSETS)/kube-proxy:
 # the kubelet. helm checks a chart's kubeVersion (">=1.30.0-0") against the
 # apiserver's /version, which the unstamped build reports as
 # v0.0.0-master+$$Format:%H$$. Only the link differs, so with the unstamped
-# build's packages in the Go build cache it takes about a minute.
-CLUSTER_APISERVER := $(K8S_ASSETS)-stamped/kube-apiserver
+# build's packages in the Go build cache it takes about a minute. Kept
+# under node/, not k8s/: charts/mpegflow's dry-run test takes the last
+# k8s/*/kube-apiserver as its envtest assets when KUBEBUILDER_ASSETS is unset.
+CLUSTER_APISERVER := $(NODE_CACHE)/kube-apiserver-$(K8S_VERSION)/kube-apiserver
 
 $(CLUSTER_APISERVER):
 	@mkdir -p $(@D)
