@@ -102,6 +102,20 @@ $(K8S_ASSETS)/kube-proxy:
 	cd tools/k8s && $(NODE_BUILD) -ldflags "$(K8S_LDFLAGS)" -o $@.tmp k8s.io/kubernetes/cmd/kube-proxy
 	mv $@.tmp $@
 
+# The cluster tier's kube-apiserver: the same build, version-stamped like
+# the kubelet. helm checks a chart's kubeVersion (">=1.30.0-0") against the
+# apiserver's /version, which the unstamped build reports as
+# v0.0.0-master+$$Format:%H$$. Only the link differs, so with the unstamped
+# build's packages in the Go build cache it takes about a minute. Kept
+# under node/, not k8s/: charts/mpegflow's dry-run test takes the last
+# k8s/*/kube-apiserver as its envtest assets when KUBEBUILDER_ASSETS is unset.
+CLUSTER_APISERVER := $(NODE_CACHE)/kube-apiserver-$(K8S_VERSION)/kube-apiserver
+
+$(CLUSTER_APISERVER):
+	@mkdir -p $(@D)
+	cd tools/k8s && $(NODE_BUILD) -ldflags "$(K8S_LDFLAGS)" -o $@.tmp k8s.io/kubernetes/cmd/kube-apiserver
+	mv $@.tmp $@
+
 # runc with seccomp needs cgo and libseccomp's headers (scripts/deps.sh node).
 RUNC_VERSION := $(shell awk '$$1=="github.com/opencontainers/runc"{print $$2; exit}' tools/node/runc/go.mod)
 RUNC         := $(NODE_CACHE)/runc-$(RUNC_VERSION)/runc
@@ -205,20 +219,54 @@ CNI_BIN ?= /usr/lib/cni
 
 NODE_TOOLS := $(PAUSE_ARCHIVE) $(NETCHECK_ARCHIVE) $(RUNC) $(CONTAINERD_DIR)/containerd $(CONTAINERD_DIR)/ctr $(CONTAINERD_DIR)/containerd-shim-runc-v2 \
 	$(K8S_ASSETS)/kubelet $(K8S_ASSETS)/kube-proxy $(K8S_ASSETS)/kube-apiserver $(K8S_ASSETS)/etcd \
-	$(K8S_ASSETS)/kube-controller-manager $(K8S_ASSETS)/kube-scheduler $(COREDNS) $(NETPOL)
+	$(K8S_ASSETS)/kube-controller-manager $(K8S_ASSETS)/kube-scheduler $(CLUSTER_APISERVER) $(COREDNS) $(NETPOL)
 
 .PHONY: node-tools
 node-tools: $(NODE_TOOLS) ## Build the cluster tier's node (runc, containerd, kubelet, kube-proxy, CoreDNS, kube-network-policies) into $(CACHE), cached by version
 
+# helm, at the version tools/helm/go.mod pins, built from the module proxy
+# (helm's own dependency versions: a module of its own) and cached by
+# version, for the cluster tier's install of charts/mpegflow.
+HELM_VERSION := $(shell awk '$$1=="helm.sh/helm/v3"{print $$2; exit}' tools/helm/go.mod)
+HELM         := $(CACHE)/helm/helm-$(HELM_VERSION)/helm
+
+# As helm's own Makefile does, the Kubernetes version that `helm template`
+# and `helm lint` assume without a cluster is that of the client-go it is
+# built with (v0.37 → 1.37); unset, it is 1.20, which this chart refuses.
+HELM_K8S_MINOR := $(shell awk '$$1=="k8s.io/client-go"{split($$2,v,"."); print v[2]; exit}' tools/helm/go.mod)
+HELM_LDFLAGS   := -X helm.sh/helm/v3/internal/version.version=$(HELM_VERSION) \
+	-X helm.sh/helm/v3/pkg/chartutil.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMinor=$(HELM_K8S_MINOR) \
+	-X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMinor=$(HELM_K8S_MINOR)
+
+$(HELM):
+	@mkdir -p $(@D)
+	cd tools/helm && $(NODE_BUILD) -ldflags "$(HELM_LDFLAGS)" -o $@.tmp helm.sh/helm/v3/cmd/helm
+	mv $@.tmp $@
+
+.PHONY: helm
+helm: $(HELM) ## Build helm (version from tools/helm/go.mod) into the cache ($(CACHE)/helm)
+
+# The project's images (make images) as OCI archives for the node's
+# containerd, named by image id under $(CACHE)/images/oci: written once per
+# build. The env file names each image and its archive for the tests.
+CLUSTER_IMAGES_DIR = $(CACHE)/images/oci
+CLUSTER_IMAGES_ENV = $(CLUSTER_IMAGES_DIR)/images-$(IMAGE_TAG).env
+
+.PHONY: cluster-images
+cluster-images: images ## Save the built images (make images) as OCI archives for the cluster tier's node, cached by image id
+	IMAGE_TAG=$(IMAGE_TAG) IMAGES_CACHE=$(CACHE)/images scripts/images.sh oci $(CLUSTER_IMAGES_DIR)
+
 # The cluster tier's own tests (build tag cluster): not part of `make test`.
 .PHONY: test-cluster
-test-cluster: node-tools ## Run the cluster tier's tests (tag cluster): a one-node cluster (control plane, kubelet, CNI bridge, kube-proxy, CoreDNS, NetworkPolicy) serving a Service by DNS name and enforcing policies
+test-cluster: deps node-tools cluster-images $(HELM) $(VERSITYGW) ## Run the cluster tier's tests (tag cluster): a one-node cluster (control plane, kubelet, CNI bridge, kube-proxy, CoreDNS, NetworkPolicy) serving a Service by DNS name, enforcing policies, serving pods the apiserver, running the built images and installing the chart with helm
 	scripts/deps.sh node
+	set -a && . $(CLUSTER_IMAGES_ENV) && set +a && \
 	MPEGFLOW_NODE_RUNC=$(RUNC) MPEGFLOW_NODE_CONTAINERD_DIR=$(CONTAINERD_DIR) MPEGFLOW_NODE_KUBELET=$(K8S_ASSETS)/kubelet \
 	MPEGFLOW_NODE_PAUSE_ARCHIVE=$(PAUSE_ARCHIVE) MPEGFLOW_NODE_PAUSE_IMAGE=$(PAUSE_IMAGE) \
 	MPEGFLOW_NODE_NETCHECK_ARCHIVE=$(NETCHECK_ARCHIVE) MPEGFLOW_NODE_NETCHECK_IMAGE=$(NETCHECK_IMAGE) MPEGFLOW_NODE_NETCHECK=$(dir $(NETCHECK_ARCHIVE))netcheck \
 	MPEGFLOW_NODE_COREDNS=$(COREDNS) MPEGFLOW_NODE_NETPOL=$(NETPOL) MPEGFLOW_NODE_CNI_BIN=$(CNI_BIN) KUBEBUILDER_ASSETS=$(K8S_ASSETS) \
-		$(GO) test -tags cluster -count=1 -timeout 20m -v ./internal/testenv/node/
+	MPEGFLOW_NODE_APISERVER=$(CLUSTER_APISERVER) MPEGFLOW_HELM=$(HELM) VERSITYGW=$(VERSITYGW) \
+		scripts/with-services.sh $(GO) test -tags cluster -count=1 -timeout 20m -v ./internal/testenv/node/
 
 # KEDA's own operator for the scaling tests (operator/keda_test.go), at the
 # version go.mod pins, built from the module proxy with KEDA's own go.mod
@@ -287,7 +335,7 @@ lint: $(GOLANGCI_LINT) ## gofmt, go vet and golangci-lint (.golangci.yaml); CI r
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }
 	$(GO) vet ./...
 	$(GO) vet -tags "e2e warmbench" ./e2e/
-	$(GO) vet -tags cluster ./internal/testenv/node/
+	$(GO) vet -tags cluster ./internal/testenv/...
 	cd tools/processnode && $(GO) vet ./...
 	cd tools/openapi && $(GO) vet ./...
 	$(GOLANGCI_LINT) run ./...

@@ -8,6 +8,11 @@
 #   images.sh exec CMD...  run CMD with the engine's environment (which engine,
 #                          image names, and for podman its configuration), as
 #                          the images test does: images.sh exec go test ...
+#   images.sh oci DIR      save both built images as OCI archives in DIR, each
+#                          named by its image id (kept: a second call with the
+#                          same images saves nothing), and write DIR/images-$TAG.env
+#                          (their names and archives) for the cluster tier,
+#                          which imports them into its node's containerd
 #
 # Where a Docker engine answers (or IMAGE_ENGINE=docker), it builds with
 # Docker, which pulls the base images the Dockerfiles name. Elsewhere it uses
@@ -288,6 +293,40 @@ podman_build() {
 	log "mpegflow:$TAG and mpegflow-encoder:$TAG ready in $(since "$t0"); run them with: scripts/images.sh exec podman run --rm mpegflow:$TAG version"
 }
 
+# oci_export DIR saves localhost/mpegflow:$TAG and localhost/mpegflow-encoder:$TAG
+# (podman, as build made them) as OCI archives, for `ctr images import`: the
+# index names each image by its reference (org.opencontainers.image.ref.name),
+# which containerd keeps. An archive is named by the image's id, so it is
+# written once per build; older archives of the same image are deleted. The
+# env file lists each image's name and archive, MPEGFLOW_CLUSTER_IMAGE* for
+# the mpegflow image, MPEGFLOW_CLUSTER_ENCODER_IMAGE* for the encoder's.
+oci_export() {
+	local dir=$1 t0
+	mkdir -p "$dir"
+	local env=$dir/images-$TAG.env
+	: >"$env.tmp"
+	local name var ref id archive
+	for name in mpegflow mpegflow-encoder; do
+		t0=$(now)
+		ref=localhost/$name:$TAG
+		id=$(podman image inspect --format '{{.Id}}' "$ref") ||
+			die "$ref is not in storage: run make images first"
+		archive=$dir/$name-${id:0:12}.oci.tar
+		if [[ -f $archive ]]; then
+			log "$ref: OCI archive $archive exists"
+		else
+			podman save -q --format oci-archive -o "$archive.tmp" "$ref"
+			mv "$archive.tmp" "$archive"
+			find "$dir" -maxdepth 1 -name "$name-*.oci.tar" ! -name "${archive##*/}" -delete
+			log "$ref: saved as $archive in $(since "$t0")"
+		fi
+		var=MPEGFLOW_CLUSTER_IMAGE
+		[[ $name == mpegflow-encoder ]] && var=MPEGFLOW_CLUSTER_ENCODER_IMAGE
+		printf '%s=%s\n%s_ARCHIVE=%s\n' "$var" "$ref" "$var" "$archive" >>"$env.tmp"
+	done
+	mv "$env.tmp" "$env"
+}
+
 # --- docker ----------------------------------------------------------------
 
 docker_build() {
@@ -317,7 +356,13 @@ main() {
 		[[ $engine == podman ]] && podman_env
 		exec "$@"
 		;;
-	*) die "usage: images.sh build | images.sh exec COMMAND [ARG...]" ;;
+	oci)
+		(($# == 1)) || die "usage: images.sh oci DIR"
+		[[ $engine == podman ]] || die "images.sh oci exports from podman's storage; with Docker, docker save writes a Docker archive (not supported by the cluster tier yet)"
+		podman_env
+		oci_export "$1"
+		;;
+	*) die "usage: images.sh build | images.sh exec COMMAND [ARG...] | images.sh oci DIR" ;;
 	esac
 }
 

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
+	"net/http"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -23,11 +24,12 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	networkingv1 "k8s.io/api/networking/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/utils/ptr"
 
-	"github.com/mpegflow/mpegflow/internal/testenv/node"
+	"github.com/mpegflow/mpegflow/internal/testenv/cluster"
 )
 
 // netcheckReport is what `netcheck get` writes to its termination message.
@@ -54,31 +56,19 @@ const (
 // share the kubepods cgroups), and its bridge and packet filter rules are
 // host-wide.
 func TestCluster(t *testing.T) {
-	archive := need(t, netcheckArchEnv)
-	image := need(t, netcheckImgEnv)
-	r := startRig(t)
+	archive := cluster.Need(t, netcheckArchEnv)
+	image := cluster.Need(t, netcheckImgEnv)
+	r := &rig{Cluster: cluster.Start(t), image: image}
 	ctx, cancel := context.WithTimeout(t.Context(), podTimeout)
 	defer cancel()
-	r.containerd.importImage(ctx, t, archive, image)
-	r.image = image
-	r.netcheckAsNobody = netcheckAsNobody(t, need(t, netcheckBinEnv))
+	r.ImportImage(ctx, t, archive, image)
+	r.netcheckAsNobody = netcheckAsNobody(t, cluster.Need(t, netcheckBinEnv))
 
 	t.Run("ServiceByDNS", r.serviceByDNS)
 	t.Run("NetworkPolicyEnforced", r.networkPolicyEnforced)
-}
-
-// namespace creates ns, deletes it when the (sub)test ends, and waits for
-// its default service account: the ServiceAccount admission plugin refuses
-// pods until the serviceaccount controller has made it.
-func (r *rig) namespace(ctx context.Context, t *testing.T, ns string) {
-	t.Helper()
-	_, err := r.cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{})
-	require.NoError(t, err)
-	t.Cleanup(func() { r.deleteNamespace(t, ns) })
-	eventually(t, podTimeout, func() bool {
-		_, err := r.cs.CoreV1().ServiceAccounts(ns).Get(ctx, "default", metav1.GetOptions{})
-		return err == nil
-	}, func() string { return "the default service account of " + ns })
+	t.Run("APIServerFromPod", r.apiServerFromPod)
+	t.Run("BuiltImages", r.builtImages)
+	t.Run("ChartInstalled", r.chartInstalled)
 }
 
 // webService runs `netcheck serve` as a Deployment "web" of the given
@@ -88,7 +78,7 @@ func (r *rig) namespace(ctx context.Context, t *testing.T, ns string) {
 func (r *rig) webService(ctx context.Context, t *testing.T, ns string, replicas int32) ([]corev1.Pod, string) {
 	t.Helper()
 	labels := map[string]string{"app": "web"}
-	_, err := r.cs.AppsV1().Deployments(ns).Create(ctx, &appsv1.Deployment{
+	_, err := r.Clientset().AppsV1().Deployments(ns).Create(ctx, &appsv1.Deployment{
 		ObjectMeta: metav1.ObjectMeta{Name: "web"},
 		Spec: appsv1.DeploymentSpec{
 			Replicas: ptr.To(replicas),
@@ -115,7 +105,7 @@ func (r *rig) webService(ctx context.Context, t *testing.T, ns string, replicas 
 		},
 	}, metav1.CreateOptions{})
 	require.NoError(t, err)
-	svc, err := r.cs.CoreV1().Services(ns).Create(ctx, &corev1.Service{
+	svc, err := r.Clientset().CoreV1().Services(ns).Create(ctx, &corev1.Service{
 		ObjectMeta: metav1.ObjectMeta{Name: "web"},
 		Spec: corev1.ServiceSpec{
 			Selector: labels,
@@ -126,18 +116,18 @@ func (r *rig) webService(ctx context.Context, t *testing.T, ns string, replicas 
 	clusterIP := svc.Spec.ClusterIP
 	require.True(t, serviceCIDR.Contains(netip.MustParseAddr(clusterIP)), "ClusterIP %s from the service CIDR %s", clusterIP, serviceCIDR)
 
-	eventually(t, podTimeout, func() bool {
-		d, err := r.cs.AppsV1().Deployments(ns).Get(ctx, "web", metav1.GetOptions{})
+	cluster.Eventually(t, podTimeout, func() bool {
+		d, err := r.Clientset().AppsV1().Deployments(ns).Get(ctx, "web", metav1.GetOptions{})
 		return err == nil && d.Status.ReadyReplicas == replicas
 	}, func() string {
-		pods, _ := r.cs.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{})
+		pods, _ := r.Clientset().CoreV1().Pods(ns).List(ctx, metav1.ListOptions{})
 		return fmt.Sprintf("%d ready replicas of web; pods: %s", replicas, podSummary(pods))
 	})
-	pods, err := r.cs.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: "app=web"})
+	pods, err := r.Clientset().CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: "app=web"})
 	require.NoError(t, err)
 	require.Len(t, pods.Items, int(replicas))
-	eventually(t, podTimeout, func() bool {
-		list, err := r.cs.DiscoveryV1().EndpointSlices(ns).List(ctx, metav1.ListOptions{LabelSelector: discoveryv1.LabelServiceName + "=web"})
+	cluster.Eventually(t, podTimeout, func() bool {
+		list, err := r.Clientset().DiscoveryV1().EndpointSlices(ns).List(ctx, metav1.ListOptions{LabelSelector: discoveryv1.LabelServiceName + "=web"})
 		if err != nil {
 			return false
 		}
@@ -151,7 +141,7 @@ func (r *rig) webService(ctx context.Context, t *testing.T, ns string, replicas 
 		}
 		return ready == int(replicas)
 	}, func() string { return fmt.Sprintf("%d ready endpoints for Service web", replicas) })
-	eventually(t, podTimeout, func() bool { return serviceProgrammed(clusterIP) },
+	cluster.Eventually(t, podTimeout, func() bool { return cluster.ServiceProgrammed(clusterIP) },
 		func() string { return "kube-proxy's rules for Service web " + clusterIP })
 	return pods.Items, clusterIP
 }
@@ -160,7 +150,15 @@ func (r *rig) webService(ctx context.Context, t *testing.T, ns string, replicas 
 // -want want -timeout timeout` in one pod with the given labels.
 func (r *rig) startClient(ctx context.Context, t *testing.T, ns, name string, labels map[string]string, host string, want int, timeout time.Duration) {
 	t.Helper()
-	_, err := r.cs.BatchV1().Jobs(ns).Create(ctx, &batchv1.Job{
+	r.startJob(ctx, t, ns, name, labels, "get", "-host", host, "-port", "80",
+		"-want", strconv.Itoa(want), "-timeout", timeout.String())
+}
+
+// startJob creates a Job that runs netcheck with args in one pod with the
+// given labels, as the namespace's default service account.
+func (r *rig) startJob(ctx context.Context, t *testing.T, ns, name string, labels map[string]string, args ...string) {
+	t.Helper()
+	_, err := r.Clientset().BatchV1().Jobs(ns).Create(ctx, &batchv1.Job{
 		ObjectMeta: metav1.ObjectMeta{Name: name},
 		Spec: batchv1.JobSpec{
 			BackoffLimit: ptr.To[int32](0),
@@ -172,8 +170,7 @@ func (r *rig) startClient(ctx context.Context, t *testing.T, ns, name string, la
 						Name:            "client",
 						Image:           r.image,
 						ImagePullPolicy: corev1.PullNever,
-						Args: []string{"get", "-host", host, "-port", "80",
-							"-want", strconv.Itoa(want), "-timeout", timeout.String()},
+						Args:            args,
 					}},
 				},
 			},
@@ -182,37 +179,47 @@ func (r *rig) startClient(ctx context.Context, t *testing.T, ns, name string, la
 	require.NoError(t, err)
 }
 
-// clientResult waits until the Job name has finished and returns its exit
-// status and report.
+// clientResult waits until the Job name (a netcheck get) has finished and
+// returns its exit status and report.
 func (r *rig) clientResult(ctx context.Context, t *testing.T, ns, name string) (int32, netcheckReport) {
+	t.Helper()
+	exit, msg := r.jobResult(ctx, t, ns, name)
+	var rep netcheckReport
+	require.NoError(t, json.Unmarshal([]byte(msg), &rep), "Job %s's report: %q", name, msg)
+	t.Logf("Job %s: exit %d, report %+v", name, exit, rep)
+	return exit, rep
+}
+
+// jobResult waits until the one-pod Job name has finished, checks its pod
+// ran on the pod network, and returns its container's exit status and
+// termination message.
+func (r *rig) jobResult(ctx context.Context, t *testing.T, ns, name string) (int32, string) {
 	t.Helper()
 	var job *batchv1.Job
 	var err error
 	selector := batchv1.JobNameLabel + "=" + name
-	eventually(t, podTimeout, func() bool {
-		job, err = r.cs.BatchV1().Jobs(ns).Get(ctx, name, metav1.GetOptions{})
+	cluster.Eventually(t, podTimeout, func() bool {
+		job, err = r.Clientset().BatchV1().Jobs(ns).Get(ctx, name, metav1.GetOptions{})
 		return err == nil && (job.Status.Succeeded > 0 || job.Status.Failed > 0)
 	}, func() string {
-		pods, _ := r.cs.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: selector})
+		pods, _ := r.Clientset().CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: selector})
 		return "Job " + name + " finished; pods: " + podSummary(pods)
 	})
-	pods, err := r.cs.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: selector})
+	pods, err := r.Clientset().CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: selector})
 	require.NoError(t, err)
 	require.Len(t, pods.Items, 1, "Job %s ran one pod", name)
 	pod := pods.Items[0]
 	require.Len(t, pod.Status.ContainerStatuses, 1)
 	term := pod.Status.ContainerStatuses[0].State.Terminated
 	require.NotNil(t, term, "Job %s's container terminated", name)
-	var rep netcheckReport
-	require.NoError(t, json.Unmarshal([]byte(term.Message), &rep), "Job %s's report: %q", name, term.Message)
 	ip, err := netip.ParseAddr(pod.Status.PodIP)
 	require.NoError(t, err)
 	require.True(t, podSubnet.Contains(ip), "Job %s's pod IP %s in the pod subnet", name, ip)
-	t.Logf("Job %s, pod %s (%s): exit %d, report %+v", name, pod.Name, pod.Status.PodIP, term.ExitCode, rep)
+	t.Logf("Job %s, pod %s (%s): exit %d", name, pod.Name, pod.Status.PodIP, term.ExitCode)
 	if term.ExitCode == 0 {
 		require.Equal(t, int32(1), job.Status.Succeeded)
 	}
-	return term.ExitCode, rep
+	return term.ExitCode, term.Message
 }
 
 // serviceByDNS: a Deployment's two replicas each get a network namespace
@@ -223,7 +230,7 @@ func (r *rig) serviceByDNS(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 2*podTimeout)
 	defer cancel()
 	const ns = "netcheck"
-	r.namespace(ctx, t, ns)
+	r.Namespace(ctx, t, ns)
 	pods, clusterIP := r.webService(ctx, t, ns, 2)
 	var names, ips []string
 	for _, p := range pods {
@@ -265,14 +272,14 @@ func (r *rig) networkPolicyEnforced(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 2*podTimeout)
 	defer cancel()
 	const ns = "policy"
-	r.namespace(ctx, t, ns)
+	r.Namespace(ctx, t, ns)
 	pods, clusterIP := r.webService(ctx, t, ns, 1)
 	web := pods[0]
 	require.True(t, r.netcheckAsNobody(web.Status.PodIP, servePort), "before any policy the host reaches web's serving port")
 
-	gateway := node.NetworkConfig{Subnet: podSubnet}.Gateway()
+	gateway := r.HostAddress()
 	tcp, udp := corev1.ProtocolTCP, corev1.ProtocolUDP
-	_, err := r.cs.NetworkingV1().NetworkPolicies(ns).Create(ctx, &networkingv1.NetworkPolicy{
+	_, err := r.Clientset().NetworkingV1().NetworkPolicies(ns).Create(ctx, &networkingv1.NetworkPolicy{
 		ObjectMeta: metav1.ObjectMeta{Name: "web"},
 		Spec: networkingv1.NetworkPolicySpec{
 			PodSelector: metav1.LabelSelector{MatchLabels: map[string]string{"app": "web"}},
@@ -290,7 +297,7 @@ func (r *rig) networkPolicyEnforced(t *testing.T) {
 		},
 	}, metav1.CreateOptions{})
 	require.NoError(t, err)
-	_, err = r.cs.NetworkingV1().NetworkPolicies(ns).Create(ctx, &networkingv1.NetworkPolicy{
+	_, err = r.Clientset().NetworkingV1().NetworkPolicies(ns).Create(ctx, &networkingv1.NetworkPolicy{
 		ObjectMeta: metav1.ObjectMeta{Name: "dns-only"},
 		Spec: networkingv1.NetworkPolicySpec{
 			PodSelector: metav1.LabelSelector{MatchLabels: map[string]string{"egress": "dns-only"}},
@@ -308,7 +315,7 @@ func (r *rig) networkPolicyEnforced(t *testing.T) {
 	// accepts everything root sends from the node, so that the kubelet's
 	// probes pass) no longer reaches the serving port from the bridge's
 	// address, while it still reaches the port the ipBlock rule opens.
-	eventually(t, podTimeout, func() bool { return !r.netcheckAsNobody(web.Status.PodIP, servePort) },
+	cluster.Eventually(t, podTimeout, func() bool { return !r.netcheckAsNobody(web.Status.PodIP, servePort) },
 		func() string {
 			return "the ingress policy enforced: the host (uid 65534) refused at web's serving port"
 		})
@@ -387,4 +394,60 @@ func podSummary(pods *corev1.PodList) string {
 		}
 	}
 	return s
+}
+
+// apiServerFromPod: a pod reaches the apiserver as in-cluster clients do,
+// through https://kubernetes.default.svc (the cluster DNS, then the
+// kubernetes Service's ClusterIP, then kube-proxy to the apiserver on the
+// bridge's address), verifies its serving certificate against the
+// kube-root-ca.crt the kubelet mounted, and lists ConfigMaps with its
+// service account's token under a Role that allows exactly that.
+func (r *rig) apiServerFromPod(t *testing.T) {
+	started := time.Now()
+	ctx, cancel := context.WithTimeout(t.Context(), 2*podTimeout)
+	defer cancel()
+	const ns = "apicheck"
+	r.Namespace(ctx, t, ns)
+	cs := r.Clientset()
+
+	// The kubernetes Service leads to the apiserver's advertised address.
+	eps, err := cs.DiscoveryV1().EndpointSlices("default").List(ctx, metav1.ListOptions{LabelSelector: discoveryv1.LabelServiceName + "=kubernetes"})
+	require.NoError(t, err)
+	var addrs []string
+	for _, s := range eps.Items {
+		for _, e := range s.Endpoints {
+			addrs = append(addrs, e.Addresses...)
+		}
+	}
+	require.Equal(t, []string{r.HostAddress().String()}, addrs, "the kubernetes Service's endpoint is the apiserver on the bridge")
+	svc, err := cs.CoreV1().Services("default").Get(ctx, "kubernetes", metav1.GetOptions{})
+	require.NoError(t, err)
+	cluster.Eventually(t, podTimeout, func() bool { return cluster.ServiceProgrammed(svc.Spec.ClusterIP) },
+		func() string { return "kube-proxy's rules for the kubernetes Service " + svc.Spec.ClusterIP })
+
+	_, err = cs.RbacV1().Roles(ns).Create(ctx, &rbacv1.Role{
+		ObjectMeta: metav1.ObjectMeta{Name: "list-configmaps"},
+		Rules:      []rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"configmaps"}, Verbs: []string{"list"}}},
+	}, metav1.CreateOptions{})
+	require.NoError(t, err)
+	_, err = cs.RbacV1().RoleBindings(ns).Create(ctx, &rbacv1.RoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: "list-configmaps"},
+		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: "list-configmaps"},
+		Subjects:   []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Name: "default", Namespace: ns}},
+	}, metav1.CreateOptions{})
+	require.NoError(t, err)
+
+	url := fmt.Sprintf("https://kubernetes.default.svc/api/v1/namespaces/%s/configmaps", ns)
+	r.startJob(ctx, t, ns, "lister", nil, "api", "-url", url, "-timeout", "60s")
+	exit, msg := r.jobResult(ctx, t, ns, "lister")
+	var rep struct {
+		Status    int      `json:"status"`
+		Items     []string `json:"items"`
+		LastError string   `json:"lastError"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(msg), &rep), "the lister's report: %q", msg)
+	require.Equal(t, int32(0), exit, "the pod listed ConfigMaps through %s: %+v", url, rep)
+	require.Equal(t, http.StatusOK, rep.Status)
+	require.Contains(t, rep.Items, "kube-root-ca.crt", "the list is the namespace's ConfigMaps")
+	t.Logf("scenario (a pod lists through kubernetes.default.svc with its token) took %s", time.Since(started).Round(time.Millisecond))
 }

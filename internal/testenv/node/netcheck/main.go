@@ -18,10 +18,21 @@
 // to /dev/termination-log, where the kubelet puts it in the pod's status
 // for the test to read: {"addresses":[...],"answers":{"pod":count},"errors":n}.
 // It exits 0 when it saw -want distinct answers, 1 otherwise.
+//
+//	netcheck api -url https://kubernetes.default.svc/api/v1/namespaces/NS/configmaps -timeout 60s
+//
+// GETs a list from the apiserver as the pod's service account: its
+// projected token as the bearer, the server verified against the
+// kube-root-ca.crt in the same directory
+// (/var/run/secrets/kubernetes.io/serviceaccount), retrying until an answer
+// 200 or -timeout. It reports {"status":200,"items":["name",...]} (or the
+// last error) like get, and exits 0 on 200.
 package main
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -31,6 +42,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strconv"
 	"syscall"
 	"time"
@@ -38,7 +50,7 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: netcheck serve|get [flags]")
+		fmt.Fprintln(os.Stderr, "usage: netcheck serve|get|api [flags]")
 		os.Exit(2)
 	}
 	var err error
@@ -47,8 +59,10 @@ func main() {
 		err = serve(os.Args[2:])
 	case "get":
 		err = get(os.Args[2:])
+	case "api":
+		err = api(os.Args[2:])
 	default:
-		err = fmt.Errorf("unknown mode %q: serve or get", os.Args[1])
+		err = fmt.Errorf("unknown mode %q: serve, get or api", os.Args[1])
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "netcheck:", err)
@@ -153,5 +167,103 @@ func once(ctx context.Context, resolver *net.Resolver, host string, port int, r 
 		return fmt.Errorf("%s: %s", url, resp.Status)
 	}
 	r.Answers[string(body)]++
+	return nil
+}
+
+// serviceAccountDir is where the kubelet mounts a pod's service account
+// token and the cluster's CA.
+const serviceAccountDir = "/var/run/secrets/kubernetes.io/serviceaccount"
+
+type apiReport struct {
+	Status    int      `json:"status"`
+	Items     []string `json:"items"`
+	Errors    int      `json:"errors"`
+	LastError string   `json:"lastError,omitempty"`
+}
+
+func api(args []string) error {
+	fs := flag.NewFlagSet("api", flag.ExitOnError)
+	url := fs.String("url", "", "the list to GET, https://kubernetes.default.svc/...")
+	timeout := fs.Duration("timeout", time.Minute, "give up after")
+	_ = fs.Parse(args)
+	if *url == "" {
+		return errors.New("-url is required")
+	}
+	ca, err := os.ReadFile(filepath.Join(serviceAccountDir, "ca.crt"))
+	if err != nil {
+		return err
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(ca) {
+		return errors.New("no certificate in the service account's ca.crt")
+	}
+	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{
+		DisableKeepAlives: true,
+		TLSClientConfig:   &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12},
+	}}
+	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
+	defer cancel()
+	var r apiReport
+	for ctx.Err() == nil {
+		err := apiOnce(ctx, client, *url, &r)
+		if err == nil {
+			break
+		}
+		r.Errors++
+		r.LastError = err.Error()
+		select {
+		case <-ctx.Done():
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+	b, _ := json.Marshal(r)
+	fmt.Println(string(b))
+	_ = os.WriteFile("/dev/termination-log", b, 0o644)
+	if r.Status != http.StatusOK {
+		return fmt.Errorf("no 200 from %s within %s: %s", *url, *timeout, r.LastError)
+	}
+	return nil
+}
+
+// apiOnce makes one request with the token as it is now (the kubelet
+// rotates it in place).
+func apiOnce(ctx context.Context, client *http.Client, url string, r *apiReport) error {
+	token, err := os.ReadFile(filepath.Join(serviceAccountDir, "token"))
+	if err != nil {
+		return err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", "Bearer "+string(token))
+	req.Header.Set("Accept", "application/json")
+	resp, err := client.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	r.Status = resp.StatusCode
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s: %s: %.200s", url, resp.Status, body)
+	}
+	var list struct {
+		Items []struct {
+			Metadata struct {
+				Name string `json:"name"`
+			} `json:"metadata"`
+		} `json:"items"`
+	}
+	if err := json.Unmarshal(body, &list); err != nil {
+		return fmt.Errorf("%s: not a list: %w", url, err)
+	}
+	r.Items = r.Items[:0]
+	for _, it := range list.Items {
+		r.Items = append(r.Items, it.Metadata.Name)
+	}
 	return nil
 }
