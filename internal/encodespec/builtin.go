@@ -21,9 +21,13 @@ var builtins = map[string]func() Spec{
 	"hls-ladder": func() Spec { return ladder(PackagingHLS) },
 	// The same ladder as DASH (CMAF segments, one MPD).
 	"dash-ladder": func() Spec { return ladder(PackagingDASH) },
-	// Stills only: one every 10 s plus a poster frame.
+	// Stills only: one every 10 s plus a poster frame, and a storyboard
+	// for scrubbing previews (160-pixel tiles every 5 s on 10x10 sheets).
 	"thumbnails": func() Spec {
-		return Spec{Thumbnails: &Thumbnails{IntervalSeconds: 10, Width: DefaultThumbnailWidth, Poster: true}}
+		return Spec{
+			Thumbnails: &Thumbnails{IntervalSeconds: 10, Width: DefaultThumbnailWidth, Poster: true},
+			Storyboard: &Storyboard{},
+		}
 	},
 }
 
