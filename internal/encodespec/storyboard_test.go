@@ -153,7 +153,8 @@ func TestStoryboardTilesAndCues(t *testing.T) {
 func TestForSourceStoryboard(t *testing.T) {
 	t.Parallel()
 
-	s, _ := Builtin("thumbnails")
+	s := Spec{Storyboard: &Storyboard{}}
+	s.Normalize()
 	tests := map[string]struct {
 		src   size
 		width int
