@@ -29,8 +29,10 @@ func storyboardSheet(i int) string {
 
 // storyboardBranch is the filter chain of the storyboard, without its
 // input label. It makes exactly l.Tiles tiles: tile i is the first frame at
-// or after i x interval, counted from the first frame (setpts), so inputs
-// whose timestamps start late (MPEG-TS) get the same tiles. tpad clones the
+// or after i x interval, counted from the first video frame as the probed
+// duration is (FFmpeg already shifts an input to start at 0, MPEG-TS's
+// 1.4 s included; setpts also covers a video stream that starts after the
+// audio). tpad clones the
 // last frame for one more interval, so a last interval that starts after
 // the last frame (a 20.02 s input at 25 fps has no frame at 20 s) still
 // gets its tile; trim stops after the last tile, which also ends the branch

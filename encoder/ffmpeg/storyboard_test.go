@@ -5,8 +5,10 @@ import (
 	"fmt"
 	"image"
 	"image/jpeg"
+	"image/png"
 	"math"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -27,13 +29,18 @@ func TestStoryboard(t *testing.T) {
 	t.Parallel()
 	tests := map[string]struct {
 		source clip
-		spec   encodespec.Spec
+		// input, when set, makes the input instead of source.
+		input func(t *testing.T) string
+		spec  encodespec.Spec
 		// want* are computed by hand from the source, not by Layout.
 		wantCues               int
 		wantSheets             int
 		wantSheetW, wantSheetH int
 		wantTileW, wantTileH   int
 		wantFirstCues          []string
+		// checkFrames compares every tile with the frame FFmpeg decodes
+		// at the cue's start, scaled alike.
+		checkFrames bool
 	}{
 		"23 s at 5 s: 5 cues on one 5x1 sheet": {
 			source:   clip{width: 320, height: 180, seconds: 23},
@@ -44,6 +51,19 @@ func TestStoryboard(t *testing.T) {
 				"00:00:05.000 --> 00:00:10.000\nsheet-1.jpg#xywh=160,0,160,90",
 				"00:00:20.000 --> 00:00:23.000\nsheet-1.jpg#xywh=640,0,160,90",
 			},
+			checkFrames: true,
+		},
+		"MPEG-TS input, timestamps from 1.4 s": {
+			source:   clip{width: 320, height: 180, seconds: 23, extra: []string{"-f", "mpegts"}},
+			spec:     storyboardSpec(encodespec.Storyboard{}),
+			wantCues: 5, wantSheets: 1, wantSheetW: 5 * 160, wantSheetH: 90, wantTileW: 160, wantTileH: 90,
+			checkFrames: true,
+		},
+		"video stream starting 2 s after the audio": {
+			input:    lateVideoClip,
+			spec:     storyboardSpec(encodespec.Storyboard{}),
+			wantCues: 3, wantSheets: 1, wantSheetW: 3 * 160, wantSheetH: 90, wantTileW: 160, wantTileH: 90,
+			checkFrames: true,
 		},
 		"more tiles than one sheet holds: 2 sheets": {
 			source:   clip{width: 320, height: 180, seconds: 7.2},
@@ -89,7 +109,12 @@ func TestStoryboard(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			require.NoError(t, tt.spec.Validate())
-			input := makeClip(t, tt.source)
+			var input string
+			if tt.input != nil {
+				input = tt.input(t)
+			} else {
+				input = makeClip(t, tt.source)
+			}
 			res := encode(t, tt.spec, input) // runs Verify, which checks the index against the sheets
 
 			var sheets []Output
@@ -148,6 +173,22 @@ func TestStoryboard(t *testing.T) {
 					require.NotEqual(t, prev, mean, "cues %d and %d show the same picture", i, i+1)
 				}
 				prev = mean
+			}
+			if tt.checkFrames {
+				refs := make([]image.Image, len(cues))
+				for i, c := range cues {
+					refs[i] = referenceFrame(t, input, c.start, c.w, c.h)
+				}
+				for i, c := range cues {
+					tile := image.Rect(c.x, c.y, c.x+c.w, c.y+c.h)
+					own := imageDiff(imgs[c.file], tile, refs[i])
+					require.Less(t, own, 12.0, "cue %d's tile is not the frame at %.3f s", i+1, c.start)
+					for _, j := range []int{i - 1, i + 1} {
+						if j >= 0 && j < len(refs) {
+							require.Less(t, own, imageDiff(imgs[c.file], tile, refs[j]), "cue %d's tile looks more like cue %d's frame", i+1, j+1)
+						}
+					}
+				}
 			}
 			last := cues[len(cues)-1]
 			img := imgs[last.file]
@@ -290,6 +331,54 @@ func TestStoryboardVTTRoundTrip(t *testing.T) {
 	cues, err = parseStoryboardVTT([]byte("\ufeffWEBVTT\r\n\r\n1\r\n01:00.500 --> 01:01.000 align:start\r\nsheet-1.jpg#xywh=1,2,3,4\r\n"))
 	require.NoError(t, err)
 	require.Equal(t, []vttCue{{start: 60.5, end: 61, file: "sheet-1.jpg", x: 1, y: 2, w: 3, h: 4}}, cues)
+}
+
+// lateVideoClip is a 12 s clip whose video stream starts 2 s after its
+// audio stream: the tiles count from the first video frame, as the probed
+// duration does.
+func lateVideoClip(t *testing.T) string {
+	t.Helper()
+	ffmpegBin, _ := binaries(t)
+	src := makeClip(t, clip{width: 320, height: 180, seconds: 12, audio: true})
+	out := filepath.Join(t.TempDir(), "late.mp4")
+	b, err := exec.Command(ffmpegBin, "-nostdin", "-v", "error", "-y", "-itsoffset", "2", "-i", src, "-i", src,
+		"-map", "0:v", "-map", "1:a", "-c", "copy", out).CombinedOutput()
+	require.NoError(t, err, "%s", b)
+	return out
+}
+
+// referenceFrame decodes the frame of input at seconds after its first
+// video frame, scaled to w x h as the storyboard scales, through a PNG.
+// setpts counts from the first video frame; -ss is an output option, so
+// FFmpeg decodes from the start and drops what comes before (seeking the
+// input lands on a keyframe in MPEG-TS).
+func referenceFrame(t *testing.T, input string, seconds float64, w, h int) image.Image {
+	t.Helper()
+	ffmpegBin, _ := binaries(t)
+	out := filepath.Join(t.TempDir(), "ref.png")
+	b, err := exec.Command(ffmpegBin, "-nostdin", "-v", "error", "-y", "-i", input, "-ss", formatFloat(seconds),
+		"-frames:v", "1", "-vf", fmt.Sprintf("setpts=PTS-STARTPTS,scale=w=%d:h=%d:flags=bicubic", w, h), out).CombinedOutput()
+	require.NoError(t, err, "%s", b)
+	f, err := os.Open(out)
+	require.NoError(t, err)
+	defer f.Close() //nolint:errcheck // opened read-only: closing loses nothing
+	img, err := png.Decode(f)
+	require.NoError(t, err)
+	return img
+}
+
+// imageDiff is the mean absolute difference of 8-bit R, G and B between
+// the rectangle r of img and ref (of r's size).
+func imageDiff(img image.Image, r image.Rectangle, ref image.Image) float64 {
+	var sum float64
+	for y := 0; y < r.Dy(); y++ {
+		for x := 0; x < r.Dx(); x++ {
+			r1, g1, b1, _ := img.At(r.Min.X+x, r.Min.Y+y).RGBA()
+			r2, g2, b2, _ := ref.At(ref.Bounds().Min.X+x, ref.Bounds().Min.Y+y).RGBA()
+			sum += math.Abs(float64(r1>>8)-float64(r2>>8)) + math.Abs(float64(g1>>8)-float64(g2>>8)) + math.Abs(float64(b1>>8)-float64(b2>>8))
+		}
+	}
+	return sum / float64(3*r.Dx()*r.Dy())
 }
 
 func decodeJPEG(t *testing.T, file string) image.Image {
