@@ -21,6 +21,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	apiv1 "github.com/mpegflow/mpegflow/api/v1"
 	"github.com/mpegflow/mpegflow/dispatcher"
 	"github.com/mpegflow/mpegflow/internal/auth"
 	"github.com/mpegflow/mpegflow/internal/encodespec"
@@ -131,6 +132,15 @@ func (r *rig) job(input string, assetID *uuid.UUID, workflow string) store.Job {
 	r.t.Helper()
 	spec, ok := encodespec.Builtin(workflow)
 	require.True(r.t, ok)
+	return r.jobSpec(input, assetID, spec)
+}
+
+// jobSpec queues a job with an inline spec, normalized and validated as the
+// API server does.
+func (r *rig) jobSpec(input string, assetID *uuid.UUID, spec encodespec.Spec) store.Job {
+	r.t.Helper()
+	spec.Normalize()
+	require.NoError(r.t, spec.Validate())
 	raw, err := json.Marshal(spec)
 	require.NoError(r.t, err)
 	nj := store.NewJob{OrgID: r.org.ID, PoolID: "default", Lane: "live", MaxAttempts: 3, Spec: raw, Metadata: json.RawMessage(`{}`), InputAssetID: assetID}
@@ -204,6 +214,49 @@ func TestEncodeEndToEnd(t *testing.T) {
 	require.NoError(t, json.Unmarshal(done.Usage, &usage))
 	assert.InDelta(t, 3.0, usage.OutputSeconds, 0.5)
 	assert.Positive(t, usage.EncodeSeconds)
+	emptyDir(t, scratch)
+}
+
+// A storyboard is uploaded and recorded on the job like the stills: the
+// index with its grid, each sheet with its size.
+func TestEncodeStoryboardEndToEnd(t *testing.T) {
+	t.Parallel()
+	r := newRig(t)
+	asset := r.asset(clip(t, "640x360", 12, false))
+	job := r.jobSpec("", &asset, encodespec.Spec{Storyboard: &encodespec.Storyboard{}}) // defaults: 5 s, 160 px, 10x10
+	scratch := t.TempDir()
+	cmd, logs := r.encode(scratch)
+	require.NoError(t, cmd.Wait(), "%s", logs)
+
+	done := r.get(job.ID)
+	require.Equal(t, store.JobCompleted, done.Status, "error: %v; logs: %s", done.Error, logs)
+	var outs []struct {
+		Name, Kind, Key string
+		ContentType     string            `json:"content_type"`
+		Attributes      map[string]string `json:"attributes"`
+	}
+	require.NoError(t, json.Unmarshal(done.Outputs, &outs))
+	got := map[string]int{}
+	for _, o := range outs {
+		switch o.Kind {
+		case apiv1.OutputStoryboard:
+			assert.Equal(t, "storyboard/storyboard.vtt", o.Name)
+			assert.Equal(t, "text/vtt", o.ContentType)
+			assert.Equal(t, map[string]string{
+				"interval_seconds": "5", "tiles": "3", "sheets": "1", "tile_width": "160", "tile_height": "90", "columns": "3", "rows": "1",
+			}, o.Attributes)
+		case apiv1.OutputStoryboardSheet:
+			assert.Equal(t, "storyboard/sheet-1.jpg", o.Name)
+			assert.Equal(t, map[string]string{"width": "480", "height": "90"}, o.Attributes)
+		default:
+			continue
+		}
+		got[o.Kind]++
+		ok, err := r.objects.Exists(context.Background(), o.Key)
+		require.NoError(t, err)
+		assert.True(t, ok, "output %s is in storage", o.Name)
+	}
+	assert.Equal(t, map[string]int{apiv1.OutputStoryboard: 1, apiv1.OutputStoryboardSheet: 1}, got)
 	emptyDir(t, scratch)
 }
 

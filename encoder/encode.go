@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
 	neturl "net/url"
 	"os"
@@ -91,7 +92,9 @@ func (w *Worker) encode(ctx context.Context, log *slog.Logger, job *coordinatorv
 }
 
 // describe turns produced files into Complete's outputs; video outputs carry
-// the encoder used and, when the GPU was not used, encoder_fallback.
+// the encoder used and, when the GPU was not used, encoder_fallback; the
+// storyboard index carries its grid (interval_seconds, tiles, sheets,
+// tile_width, tile_height, columns, rows).
 func describe(dir string, files []ffmpeg.Output, choices []ffmpeg.EncoderChoice) []*coordinatorv1.Output {
 	byCodec := map[string]ffmpeg.EncoderChoice{}
 	for _, c := range choices {
@@ -100,6 +103,7 @@ func describe(dir string, files []ffmpeg.Output, choices []ffmpeg.EncoderChoice)
 	outs := make([]*coordinatorv1.Output, 0, len(files))
 	for _, f := range files {
 		attrs := map[string]string{}
+		maps.Copy(attrs, f.Attributes)
 		if f.Rendition != "" {
 			attrs["rendition"] = f.Rendition
 		}

@@ -136,7 +136,8 @@ type JobEvent struct {
 type Output struct {
 	// Name is a relative path such as hls/720p/index.m3u8.
 	Name string `json:"name"`
-	// Kind says what the file is (playlist, segment, mp4, thumbnail, ...).
+	// Kind says what the file is: one of OutputKinds (video, playlist,
+	// thumbnail, storyboard, ...).
 	Kind        string `json:"kind"`
 	SizeBytes   int64  `json:"size_bytes"`
 	ContentType string `json:"content_type"`

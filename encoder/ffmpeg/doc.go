@@ -14,14 +14,16 @@
 //  3. [Plan] builds the arguments of a single FFmpeg process that decodes the
 //     input once, splits and scales it for every rendition, encodes audio
 //     once, places keyframes on segment boundaries in every rendition (so
-//     HLS and DASH players can switch rungs) and writes thumbnails and the
-//     poster from the same decode. Arguments come from the validated spec
-//     alone; no user string reaches FFmpeg.
+//     HLS and DASH players can switch rungs) and writes thumbnails, the
+//     poster and the storyboard's sprite sheets from the same decode.
+//     Arguments come from the validated spec alone; no user string reaches
+//     FFmpeg.
 //  4. [Run] runs it, streaming progress from FFmpeg's -progress output and
 //     stopping FFmpeg gracefully (SIGINT, then SIGKILL) when the context
 //     ends. For HLS it then writes the master playlist in Go, with BANDWIDTH
 //     measured from the segments (the HLS peak-segment rule) and CODECS read
-//     from each init segment, which FFmpeg 5.1 cannot do for every codec.
+//     from each init segment, which FFmpeg 5.1 cannot do for every codec,
+//     and for a storyboard it writes the WebVTT index.
 //  5. [Collect] lists every file produced and [Verify] probes them all
 //     (duration, size, codec per rendition) and checks that every playlist
 //     and manifest reference resolves, before anything is uploaded.
@@ -39,6 +41,8 @@
 //     stream index (renditions in spec order, then audio); [Collect] maps
 //     each file back to its rendition
 //   - thumbnails: thumbs/thumb_NNNNN.jpg and poster.jpg
+//   - storyboard: storyboard/sheet-N.jpg (N from 1) and storyboard/storyboard.vtt,
+//     whose cues reference the sheets next to it ("sheet-1.jpg#xywh=0,0,160,90")
 //
 // FFmpeg runs with the output directory as its working directory, so every
 // output argument is a short relative name made of validated rendition

@@ -8,17 +8,23 @@ import (
 	"strconv"
 	"strings"
 
+	apiv1 "github.com/mpegflow/mpegflow/api/v1"
 	"github.com/mpegflow/mpegflow/internal/encodespec"
 )
 
-// Output kinds.
+// Output kinds, as the job records them (api/v1's Output… names).
 const (
-	KindVideo     = "video"     // a rendition's MP4 file, init segment or media segment
-	KindAudio     = "audio"     // the shared audio rendition's init or media segment
-	KindPlaylist  = "playlist"  // an HLS media or master playlist
-	KindManifest  = "manifest"  // the DASH MPD
-	KindThumbnail = "thumbnail" // an interval thumbnail
-	KindPoster    = "poster"    // the poster frame
+	KindVideo     = apiv1.OutputVideo     // a rendition's MP4 file, init segment or media segment
+	KindAudio     = apiv1.OutputAudio     // the shared audio rendition's init or media segment
+	KindPlaylist  = apiv1.OutputPlaylist  // an HLS media or master playlist
+	KindManifest  = apiv1.OutputManifest  // the DASH MPD
+	KindThumbnail = apiv1.OutputThumbnail // an interval thumbnail
+	KindPoster    = apiv1.OutputPoster    // the poster frame
+	// KindStoryboard is the storyboard's WebVTT index; its attributes
+	// describe the grid (see storyboardAttributes).
+	KindStoryboard = apiv1.OutputStoryboard
+	// KindStoryboardSheet is one JPEG sprite sheet of the storyboard.
+	KindStoryboardSheet = apiv1.OutputStoryboardSheet
 )
 
 // Content types of the files the encoder writes.
@@ -29,6 +35,7 @@ const (
 	ContentTypeMP4      = "video/mp4"
 	ContentTypeAudioMP4 = "audio/mp4"
 	ContentTypeJPEG     = "image/jpeg"
+	ContentTypeVTT      = "text/vtt"
 )
 
 // Output is one file the encode produces.
@@ -47,6 +54,9 @@ type Output struct {
 	// codec; audio: codec only; images: their size).
 	Width, Height int
 	Codec         string
+	// Attributes are further kind-specific facts recorded on the job (the
+	// storyboard index's grid); nil for most outputs.
+	Attributes map[string]string
 }
 
 // Command is one planned FFmpeg run.
@@ -65,6 +75,9 @@ type Command struct {
 	ExpectedOutputs []Output
 	// Encoders are the encoder choices the command uses, for the job record.
 	Encoders []EncoderChoice
+	// Storyboard is the planned storyboard, nil when the spec has none; Run
+	// writes its WebVTT index and Verify checks it against the sheets.
+	Storyboard *encodespec.StoryboardLayout
 }
 
 const (
@@ -95,8 +108,9 @@ const (
 // the segment duration in every rendition (fixed GOP, no scene-cut
 // keyframes), so segments line up across the ladder. Audio is encoded once
 // (loudness-normalised when the spec asks) and shared; an input without
-// audio simply gets no audio outputs. Interval thumbnails and the poster
-// come from the same decode as extra filter branches.
+// audio simply gets no audio outputs. Interval thumbnails, the poster and
+// the storyboard's sheets come from the same decode as extra filter
+// branches; Run writes the storyboard's WebVTT index.
 //
 // encoders must hold a choice for every codec the spec uses, normally from
 // ChooseEncoders. Plan validates the spec again and builds arguments only
@@ -142,19 +156,26 @@ func Plan(spec encodespec.Spec, in MediaInfo, inputFile, outDir string, encoders
 		p.dash()
 	}
 	p.images()
+	if err := p.storyboard(); err != nil {
+		return Command{}, err
+	}
 
 	args := []string{
 		"-nostdin", "-hide_banner", "-y", "-loglevel", "warning", "-nostats", "-progress", "pipe:1",
 	}
 	args = append(args, inputOptions(in.Container)...)
 	args = append(args, "-i", "file:"+input, "-filter_complex", strings.Join(p.chains, ";"))
-	return Command{
+	cmd := Command{
 		Args:            append(args, p.args...),
 		OutDir:          outDir,
 		Dirs:            p.dirs,
 		ExpectedOutputs: p.expected,
 		Encoders:        p.used,
-	}, nil
+	}
+	if p.sbLabel != "" {
+		cmd.Storyboard = &p.sbLayout
+	}
+	return cmd, nil
 }
 
 // planner accumulates the pieces of one command.
@@ -166,6 +187,8 @@ type planner struct {
 	audio      string // filter label of the shared audio, "" for none
 	thumbs     string // filter label of interval thumbnails
 	poster     string // filter label of the poster frame
+	sbLabel    string // filter label of the storyboard sheets
+	sbLayout   encodespec.StoryboardLayout
 
 	chains   []string
 	args     []string
@@ -208,7 +231,8 @@ func (p *planner) keyframeSeconds() float64 {
 }
 
 // graph writes the filter graph: one split of the decoded video into a
-// branch per rendition, thumbnail and poster, and the audio chain.
+// branch per rendition, thumbnail, poster and storyboard, and the audio
+// chain.
 func (p *planner) graph() {
 	var branches []string
 	for i, r := range p.spec.Renditions {
@@ -251,6 +275,11 @@ func (p *planner) graph() {
 			at := t.PosterTime(p.in.DurationSeconds)
 			branches = append(branches, fmt.Sprintf("trim=start=%s,trim=end_frame=1,%s[%s]", formatFloat(at), scale, p.poster))
 		}
+	}
+	if b := p.spec.Storyboard; b != nil {
+		p.sbLabel = "storyboard"
+		p.sbLayout = b.Layout(p.in.DurationSeconds, p.in.Width, p.in.Height)
+		branches = append(branches, storyboardBranch(p.sbLayout)+"["+p.sbLabel+"]")
 	}
 	if len(branches) == 1 {
 		p.chains = append(p.chains, "[0:V:0]"+branches[0])

@@ -28,7 +28,8 @@ const (
 // 5 s later, SIGKILL; Run then returns an error that wraps ctx.Err().
 // When FFmpeg fails because of the input, Run returns an *InputError;
 // other failures are plain errors carrying the tail of FFmpeg's stderr.
-// For HLS, Run writes the master playlist once FFmpeg has succeeded.
+// For HLS, Run writes the master playlist once FFmpeg has succeeded, and
+// for a storyboard its WebVTT index.
 func Run(ctx context.Context, ffmpegBin string, cmd Command, durationSeconds float64, report func(float64)) error {
 	if report == nil {
 		report = func(float64) {}
@@ -84,7 +85,7 @@ func Run(ctx context.Context, ffmpegBin string, cmd Command, durationSeconds flo
 			return err
 		}
 	}
-	return nil
+	return writeStoryboardIndex(cmd)
 }
 
 // inputArg returns the argument after -i.

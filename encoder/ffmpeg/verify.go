@@ -29,7 +29,9 @@ import (
 //     video lasts the input's duration within 1 s; audio has the planned
 //     codec and holds data;
 //   - the poster decodes as a JPEG of the planned size, and so does every
-//     thumbnail (at the poster's size when a poster was planned).
+//     thumbnail (at the poster's size when a poster was planned);
+//   - the storyboard's index and sheets agree with the input's duration
+//     and with each other (see checkStoryboard).
 //
 // It reports every problem found, joined, in one error.
 func Verify(ctx context.Context, ffprobe string, cmd Command, outputs []Output, in MediaInfo) error {
@@ -79,6 +81,9 @@ func Verify(ctx context.Context, ffprobe string, cmd Command, outputs []Output, 
 			}
 		}
 		v.checkImage(o, w, h)
+	}
+	if err := v.checkStoryboard(ctx, ffprobe, in); err != nil {
+		return fmt.Errorf("verify outputs: %w", err)
 	}
 	if len(v.errs) > 0 {
 		return fmt.Errorf("verify outputs: %w", errors.Join(v.errs...))

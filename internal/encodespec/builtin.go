@@ -21,7 +21,9 @@ var builtins = map[string]func() Spec{
 	"hls-ladder": func() Spec { return ladder(PackagingHLS) },
 	// The same ladder as DASH (CMAF segments, one MPD).
 	"dash-ladder": func() Spec { return ladder(PackagingDASH) },
-	// Stills only: one every 10 s plus a poster frame.
+	// Stills only: one every 10 s plus a poster frame. It has no
+	// storyboard: its outputs are pinned by existing clients and tests; ask
+	// for one in an inline spec or a workflow ({"storyboard": {}}).
 	"thumbnails": func() Spec {
 		return Spec{Thumbnails: &Thumbnails{IntervalSeconds: 10, Width: DefaultThumbnailWidth, Poster: true}}
 	},

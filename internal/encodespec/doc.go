@@ -1,6 +1,6 @@
 // Package encodespec defines the encode spec a workflow holds: which video
 // renditions to make, which audio track to add, how to package the result and
-// which thumbnails to take. It is the only shape of user input that reaches
+// which thumbnails and storyboard to make. It is the only shape of user input that reaches
 // the encoder, so it is deliberately closed: every string is checked against
 // an allowlist and every number against a range before anything is turned
 // into FFmpeg arguments. User input never reaches FFmpeg as raw arguments;
@@ -45,8 +45,8 @@
 //
 // # Rules worth knowing
 //
-//   - 1 to 8 renditions; none only for a thumbnails-only spec, which then has
-//     no packaging and no audio.
+//   - 1 to 8 renditions; none only for a spec of thumbnails and/or a
+//     storyboard, which then has no packaging and no audio.
 //   - Each rendition sets exactly one of bitrate_kbps (50..100000) and crf
 //     (h264/hevc 0..51, av1/vp9 0..63). HLS and DASH ladders need
 //     bitrate_kbps on every rendition: players choose rungs by declared
@@ -60,6 +60,10 @@
 //     writes no audio track. Loudness normalisation follows EBU R128 with the
 //     ranges of FFmpeg's loudnorm filter.
 //   - segment_seconds (1..30, default 4) applies to hls and dash only.
+//   - A storyboard (interval_seconds 1..3600, default 5; tile_width even
+//     32..640, default 160; columns and rows 1..20, default 10; columns x
+//     tile_width at most 8192) makes ceil(duration / interval) tiles on as
+//     many sheets as they need; [Storyboard.Layout] says where each goes.
 //
 // Rendition names are limited to [a-z0-9_-]{1,32} because the encoder uses
 // them in output object names.

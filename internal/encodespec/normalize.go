@@ -19,8 +19,8 @@ var defaultAudioKbps = map[string]map[int]int{
 // Normalize fills defaults so that stored specs are explicit and the encoder
 // never guesses: the HLS/DASH segment duration, rendition names derived from
 // the size ("720p", "1280w", "source"; a clash gets the codec appended, then
-// a number), audio codec, channels and bitrate, loudnorm targets and the
-// thumbnail width. It leaves invalid values alone for Validate to report and
+// a number), audio codec, channels and bitrate, loudnorm targets, the
+// thumbnail width and the storyboard's interval, tile width and grid. It leaves invalid values alone for Validate to report and
 // is idempotent.
 func (s *Spec) Normalize() {
 	if (s.Packaging == PackagingHLS || s.Packaging == PackagingDASH) && s.SegmentSeconds == 0 {
@@ -67,6 +67,9 @@ func (s *Spec) Normalize() {
 
 	if t := s.Thumbnails; t != nil && t.Width == 0 {
 		t.Width = DefaultThumbnailWidth
+	}
+	if b := s.Storyboard; b != nil {
+		b.normalize()
 	}
 }
 

@@ -19,7 +19,8 @@ const nearSourceFactor = 1.1
 //     the largest kept rendition's, so a 1279x719 source gets a near-source
 //     top rung instead of topping out at 480p; that rendition keeps its name
 //     so output names stay predictable;
-//   - the thumbnail width is limited to the source width.
+//   - the thumbnail width and the storyboard's tile width are limited to
+//     the source width.
 //
 // Height is the target for the frame's shorter side (see the package
 // documentation), so a 1080p ladder applies unchanged to a 1080x1920 portrait
@@ -32,6 +33,9 @@ func (s Spec) ForSource(width, height int) Spec {
 	}
 	if t := out.Thumbnails; t != nil && t.Width > evenFloor(width) {
 		t.Width = evenFloor(width)
+	}
+	if b := out.Storyboard; b != nil && b.TileWidth > evenFloor(width) {
+		b.TileWidth = evenFloor(width)
 	}
 	if len(out.Renditions) == 0 {
 		return out

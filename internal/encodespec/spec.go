@@ -33,7 +33,8 @@ const (
 // Spec is the encode spec a workflow holds. The zero value is invalid; build
 // one with Parse, Builtin or a literal followed by Normalize and Validate.
 type Spec struct {
-	// Renditions are the video outputs. Empty only for a thumbnails-only spec.
+	// Renditions are the video outputs. Empty only for a spec of images
+	// alone (thumbnails and/or a storyboard).
 	Renditions []Rendition `json:"renditions"`
 	// Audio is the audio track added to every rendition; nil means no audio
 	// output. Inputs without audio work either way.
@@ -45,6 +46,9 @@ type Spec struct {
 	SegmentSeconds float64 `json:"segment_seconds,omitempty"`
 	// Thumbnails asks for still images at an interval and/or a poster frame.
 	Thumbnails *Thumbnails `json:"thumbnails,omitempty"`
+	// Storyboard asks for scrubbing previews: sprite sheets plus a WebVTT
+	// index (see Storyboard).
+	Storyboard *Storyboard `json:"storyboard,omitempty"`
 }
 
 // Rendition is one video output. Height and Width describe a box in the
@@ -152,6 +156,9 @@ func (s Spec) Clone() Spec {
 	}
 	if s.Thumbnails != nil {
 		out.Thumbnails = new(*s.Thumbnails)
+	}
+	if s.Storyboard != nil {
+		out.Storyboard = new(*s.Storyboard)
 	}
 	return out
 }

@@ -61,8 +61,8 @@ var maxAudioKbps = map[string]int{AudioAAC: 512, AudioOpus: 510}
 func (s Spec) Validate() error {
 	var errs validation.Errors
 	switch {
-	case len(s.Renditions) == 0 && s.Thumbnails == nil:
-		errs.Add("renditions", "at least one rendition is required (at most %d); only a thumbnails-only spec may have none", MaxRenditions)
+	case len(s.Renditions) == 0 && s.Thumbnails == nil && s.Storyboard == nil:
+		errs.Add("renditions", "at least one rendition is required (at most %d); only a thumbnails-only or storyboard-only spec may have none", MaxRenditions)
 	case len(s.Renditions) > MaxRenditions:
 		errs.Add("renditions", "at most %d renditions are allowed, got %d", MaxRenditions, len(s.Renditions))
 	}
@@ -87,14 +87,17 @@ func (s Spec) Validate() error {
 	if s.Thumbnails != nil {
 		s.Thumbnails.validate(&errs, "thumbnails")
 	}
+	if s.Storyboard != nil {
+		s.Storyboard.validate(&errs, "storyboard")
+	}
 	return errs.Err()
 }
 
 func (s Spec) validatePackaging(errs *validation.Errors) {
 	switch {
 	case len(s.Renditions) == 0:
-		if s.Packaging != "" && s.Thumbnails != nil {
-			errs.Add("packaging", "omit packaging when there are no renditions (thumbnails-only spec)")
+		if s.Packaging != "" && (s.Thumbnails != nil || s.Storyboard != nil) {
+			errs.Add("packaging", "omit packaging when there are no renditions (a spec of thumbnails and/or a storyboard only)")
 		}
 	case s.Packaging == "":
 		errs.Add("packaging", "required: one of %s", list(packagings))

@@ -59,6 +59,13 @@ func TestValidate(t *testing.T) {
 		"thumbnails only": {mutate: func(s *Spec) {
 			s.Renditions, s.Audio, s.Packaging, s.SegmentSeconds = nil, nil, "", 0
 		}},
+		"storyboard only": {mutate: func(s *Spec) {
+			s.Renditions, s.Audio, s.Packaging, s.SegmentSeconds, s.Thumbnails = nil, nil, "", 0, nil
+			s.Storyboard = &Storyboard{IntervalSeconds: 2, TileWidth: 120, Columns: 5, Rows: 4}
+		}},
+		"storyboard widest sheet": {mutate: func(s *Spec) {
+			s.Storyboard = &Storyboard{IntervalSeconds: 3600, TileWidth: 410, Columns: 19, Rows: 20} // 7790 px
+		}},
 
 		"wrong codec": {
 			mutate:   func(s *Spec) { s.Renditions[1].Codec = "mpeg2"; s.Renditions[1].Preset = "nonsense" },
@@ -328,6 +335,56 @@ func TestValidate(t *testing.T) {
 			mutate:   func(s *Spec) { s.Thumbnails.PosterAtSeconds = -1 },
 			fields:   []string{"thumbnails.poster_at_seconds"},
 			contains: "must be from 0",
+		},
+		"storyboard only with packaging": {
+			mutate: func(s *Spec) {
+				s.Renditions, s.Audio, s.Thumbnails = nil, nil, nil
+				s.Storyboard = &Storyboard{IntervalSeconds: 5, TileWidth: 160, Columns: 10, Rows: 10}
+			},
+			fields:   []string{"packaging"},
+			contains: "omit packaging when there are no renditions",
+		},
+		"storyboard interval": {
+			mutate:   func(s *Spec) { s.Storyboard = &Storyboard{IntervalSeconds: 0.5, TileWidth: 160, Columns: 10, Rows: 10} },
+			fields:   []string{"storyboard.interval_seconds"},
+			contains: "must be from 1 to 3600 seconds, got 0.5",
+		},
+		"storyboard interval NaN": {
+			mutate: func(s *Spec) {
+				s.Storyboard = &Storyboard{IntervalSeconds: math.NaN(), TileWidth: 160, Columns: 10, Rows: 10}
+			},
+			fields:   []string{"storyboard.interval_seconds"},
+			contains: "must be from 1 to 3600 seconds",
+		},
+		"storyboard odd tile width": {
+			mutate:   func(s *Spec) { s.Storyboard = &Storyboard{IntervalSeconds: 5, TileWidth: 161, Columns: 10, Rows: 10} },
+			fields:   []string{"storyboard.tile_width"},
+			contains: "must be an even number from 32 to 640 pixels, got 161",
+		},
+		"storyboard tile too wide": {
+			mutate:   func(s *Spec) { s.Storyboard = &Storyboard{IntervalSeconds: 5, TileWidth: 642, Columns: 1, Rows: 1} },
+			fields:   []string{"storyboard.tile_width"},
+			contains: "got 642",
+		},
+		"storyboard columns": {
+			mutate:   func(s *Spec) { s.Storyboard = &Storyboard{IntervalSeconds: 5, TileWidth: 160, Columns: 21, Rows: 10} },
+			fields:   []string{"storyboard.columns"},
+			contains: "must be from 1 to 20, got 21",
+		},
+		"storyboard sheet too wide": {
+			mutate:   func(s *Spec) { s.Storyboard = &Storyboard{IntervalSeconds: 5, TileWidth: 640, Columns: 13, Rows: 10} },
+			fields:   []string{"storyboard.columns"},
+			contains: "columns x tile_width is 8320 pixels, more than the 8192 a sheet may be wide; use at most 12 columns of 640 pixels",
+		},
+		"storyboard rows": {
+			mutate:   func(s *Spec) { s.Storyboard = &Storyboard{IntervalSeconds: 5, TileWidth: 160, Columns: 10, Rows: 0} },
+			fields:   []string{"storyboard.rows"},
+			contains: "must be from 1 to 20, got 0",
+		},
+		"storyboard all wrong": {
+			mutate:   func(s *Spec) { s.Storyboard = &Storyboard{IntervalSeconds: -1, TileWidth: 8, Columns: -1, Rows: 99} },
+			fields:   []string{"storyboard.interval_seconds", "storyboard.tile_width", "storyboard.columns", "storyboard.rows"},
+			contains: "got -1",
 		},
 		"every error at once": {
 			mutate: func(s *Spec) {
