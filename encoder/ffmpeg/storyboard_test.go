@@ -361,7 +361,7 @@ func referenceFrame(t *testing.T, input string, seconds float64, w, h int) image
 	require.NoError(t, err, "%s", b)
 	f, err := os.Open(out)
 	require.NoError(t, err)
-	defer f.Close() //nolint:errcheck // opened read-only: closing loses nothing
+	defer f.Close()
 	img, err := png.Decode(f)
 	require.NoError(t, err)
 	return img
@@ -385,7 +385,7 @@ func decodeJPEG(t *testing.T, file string) image.Image {
 	t.Helper()
 	f, err := os.Open(file)
 	require.NoError(t, err)
-	defer f.Close() //nolint:errcheck // opened read-only: closing loses nothing
+	defer f.Close()
 	img, err := jpeg.Decode(f)
 	require.NoError(t, err)
 	return img
