@@ -20,8 +20,8 @@ import (
 
 // KeyInvalidationChannel is the Redis pub/sub channel on which a replica
 // that revoked a key, changed or removed a member, or changed an
-// organization's status tells every replica to forget the organization's
-// cached keys. It lives under the deployment's key prefix.
+// organization's status, plan or share weight tells every replica to
+// forget the organization's cached keys. It lives under the deployment's key prefix.
 // TODO(issue 19): move beside the other key builders in internal/queue once
 // the fair-share rewrite of that package has landed.
 func KeyInvalidationChannel(k queue.Keys) string { return k.Prefix + ":auth:invalidate" }
@@ -44,8 +44,10 @@ type KeyCacheConfig struct {
 // with a known key costs no Postgres round trip. Only successes are
 // cached, keyed by the SHA-256 of the whole presented key, never by its
 // prefix, so a wrong key with a right prefix is always checked against
-// Postgres. A revocation, a member's role change or removal, and an
-// organization's suspension drop the organization's entries here at once
+// Postgres. A revocation, a member's role change or removal, and a change
+// of an organization's status, plan or share weight (a principal carries
+// the weight its submissions are queued with) drop the organization's
+// entries here at once
 // and, through Redis pub/sub, on every other replica (Run); the TTL is the
 // backstop when a message is lost. Until Run has subscribed, nothing is
 // served from the cache.
