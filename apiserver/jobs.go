@@ -231,14 +231,18 @@ func (s *Server) tenant(ctx context.Context, p store.Principal, org uuid.UUID) q
 }
 
 // dispatch pushes a committed job's id onto its lane as t's and announces
-// it. A Redis failure here loses nothing: the queue reconciler re-pushes
-// queued jobs missing from their list.
+// it, in one Redis round trip (queue.Queue.PushPublish). A Redis failure
+// here loses nothing: the queue reconciler re-pushes queued jobs missing
+// from their list; live subscribers miss the event.
 func (s *Server) dispatch(ctx context.Context, job store.Job, event string, t queue.Tenant) {
-	if err := s.queue.Push(ctx, job.PoolID, job.Lane, t, job.ID.String(), job.Priority); err != nil {
-		s.log.WarnContext(ctx, "job committed but not pushed to redis; the queue reconciler will push it, check redis",
-			slog.String("job_id", job.ID.String()), slog.String("pool_id", job.PoolID), slog.Any("error", err))
+	e := events.Event{Type: event, OrgID: &job.OrgID, JobID: &job.ID, PoolID: job.PoolID}
+	err := s.bus.EmitVia(ctx, e, func(ctx context.Context, payload []byte) error {
+		return s.queue.PushPublish(ctx, job.PoolID, job.Lane, t, job.ID.String(), job.Priority, payload)
+	})
+	if err != nil {
+		s.log.WarnContext(ctx, "job committed but neither pushed to redis nor announced; the queue reconciler will push it and live subscribers miss the event, check redis",
+			slog.String("job_id", job.ID.String()), slog.String("pool_id", job.PoolID), slog.String("event", event), slog.Any("error", err))
 	}
-	s.emit(ctx, events.Event{Type: event, OrgID: &job.OrgID, JobID: &job.ID, PoolID: job.PoolID})
 }
 
 func (s *Server) emit(ctx context.Context, e events.Event) {
