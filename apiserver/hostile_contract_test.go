@@ -233,9 +233,9 @@ var textBodies = map[string][]textBody{
 		json: fixed(`{"part_numbers":[1]}`)}},
 	"POST /v1/assets/:id/upload/complete": {{path: func(w *hostileWorld) string { return "/v1/assets/" + w.b[kindUpload] + "/upload/complete" },
 		json: fixed(`{"parts":[{"part_number":1,"etag":"\"0\""},{"part_number":2,"etag":"\"0\""}]}`)}},
-	"POST /v1/webhooks":              {{json: fixed(`{"url":"https://hooks.b.example/h","description":"d","events":["job.completed"]}`)}},
-	"PATCH /v1/webhooks/:id":         {{path: ownPath("/v1/webhooks/", kindWebhook), json: fixed(`{"url":"https://hooks.b.example/h","description":"d","events":["job.completed"],"enabled":true}`)}},
-	"PATCH /v1/organization":         {{json: fixed(`{"name":"Org B"}`)}},
+	"POST /v1/webhooks":      {{json: fixed(`{"url":"https://hooks.b.example/h","description":"d","events":["job.completed"]}`)}},
+	"PATCH /v1/webhooks/:id": {{path: ownPath("/v1/webhooks/", kindWebhook), json: fixed(`{"url":"https://hooks.b.example/h","description":"d","events":["job.completed"],"enabled":true}`)}},
+	"PATCH /v1/organization": {{json: fixed(`{"name":"Org B"}`)}},
 	"PATCH /v1/organization/billing": {{json: func(w *hostileWorld) string {
 		// The plan may only repeat B's own (a platform administrator changes it).
 		return fmt.Sprintf(`{"plan":%q,"billing_email":"bill@b.example","billing_name":"B"}`, w.f.orgB.Plan)
