@@ -38,7 +38,7 @@ func newReplicas(t *testing.T, f *fixture) replicas {
 		srv   **Server
 		cache **KeyCache
 	}{{&r.a, &r.ca}, {&r.b, &r.cb}} {
-		kc, err := NewKeyCache(f.rdb, KeyInvalidationChannel(f.queue.Keys()), KeyCacheConfig{TTL: time.Hour}, slog.New(slog.DiscardHandler))
+		kc, err := NewKeyCache(f.rdb, f.queue.Keys().KeyInvalidation(), KeyCacheConfig{TTL: time.Hour}, slog.New(slog.DiscardHandler))
 		require.NoError(t, err)
 		srv, err := New(Config{Guard: testGuard(), Clock: f.clock, Uploads: testUploads, KeyCache: kc},
 			f.store, f.queue, f.objects, events.NewBus(f.queue, time.Now), slog.New(slog.DiscardHandler))

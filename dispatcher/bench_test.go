@@ -195,7 +195,7 @@ func newBenchRig(b *testing.B) *benchRig {
 		b.Fatal(err)
 	}
 	// As `mpegflow serve` wires it: API keys cached, invalidated over Redis.
-	keys, err := apiserver.NewKeyCache(rdb, apiserver.KeyInvalidationChannel(q.Keys()), apiserver.KeyCacheConfig{}, log)
+	keys, err := apiserver.NewKeyCache(rdb, q.Keys().KeyInvalidation(), apiserver.KeyCacheConfig{}, log)
 	if err != nil {
 		b.Fatal(err)
 	}
