@@ -16,7 +16,6 @@ import (
 	"github.com/mpegflow/mpegflow/backfill"
 	"github.com/mpegflow/mpegflow/internal/encodespec"
 	"github.com/mpegflow/mpegflow/internal/objstore"
-	"github.com/mpegflow/mpegflow/internal/queue"
 	"github.com/mpegflow/mpegflow/internal/store"
 	"github.com/mpegflow/mpegflow/internal/validation"
 )
@@ -237,19 +236,15 @@ func (s *Server) retryFailedBatch(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	orgID := principal(c).OrgID
+	p := principal(c)
+	orgID := p.OrgID
 	ctx := c.UserContext()
 	b, n, err := s.store.RetryFailedBatch(ctx, orgID, id, time.Now(), func(jobs []store.QueuedJob) error {
 		ids := make([]string, len(jobs))
 		for i, j := range jobs {
 			ids[i] = j.ID.String()
 		}
-		tenants, err := queue.Tenants(ctx, s.store, []uuid.UUID{orgID})
-		if err != nil {
-			s.log.WarnContext(ctx, "share weight not read; the jobs are queued with the weight redis holds and the queue reconciler sets it, check Postgres",
-				slog.String("batch_id", id.String()), slog.String("org_id", orgID.String()), slog.Any("error", err))
-		}
-		if err := s.queue.PushMany(ctx, jobs[0].PoolID, jobs[0].Lane, tenants[orgID], ids); err != nil {
+		if err := s.queue.PushMany(ctx, jobs[0].PoolID, jobs[0].Lane, s.tenant(ctx, p, orgID), ids); err != nil {
 			s.log.WarnContext(ctx, "retried batch jobs committed but not pushed; the queue reconciler will push them, check redis",
 				slog.String("batch_id", id.String()), slog.Any("error", err))
 		}

@@ -206,24 +206,43 @@ func (s *Server) createJob(c *fiber.Ctx) error {
 		c.Set("Idempotent-Replayed", "true")
 		return c.Status(fiber.StatusOK).JSON(jobOut(job))
 	}
-	s.dispatch(c.UserContext(), job, "job.queued")
+	ctx := c.UserContext()
+	s.dispatch(ctx, job, "job.queued", s.tenant(ctx, p, job.OrgID))
 	return c.Status(fiber.StatusCreated).JSON(jobOut(job))
 }
 
-// dispatch pushes a committed job's id onto its lane and announces it. A
-// Redis failure here loses nothing: the queue reconciler re-pushes queued
-// jobs missing from their list.
-func (s *Server) dispatch(ctx context.Context, job store.Job, event string) {
-	tenants, err := queue.Tenants(ctx, s.store, []uuid.UUID{job.OrgID})
+// tenant is org as the queue knows it, with its fair-share weight. When
+// org is the principal's own organization the weight comes with the
+// principal, read with the API key (and cached with it: a change of plan
+// or share_weight drops the organization's cached keys on every
+// replica), so the submit path reads nothing more; for any other
+// organization it is read from Postgres. A failed read leaves weight 0
+// (Redis keeps the weight it holds) and is logged.
+func (s *Server) tenant(ctx context.Context, p store.Principal, org uuid.UUID) queue.Tenant {
+	if p.OrgID == org && p.ShareWeight > 0 {
+		return queue.Tenant{Org: org.String(), Weight: p.ShareWeight}
+	}
+	tenants, err := queue.Tenants(ctx, s.store, []uuid.UUID{org})
 	if err != nil {
-		s.log.WarnContext(ctx, "share weight not read; the job is queued with the weight redis holds and the queue reconciler sets it, check Postgres",
-			slog.String("job_id", job.ID.String()), slog.String("org_id", job.OrgID.String()), slog.Any("error", err))
+		s.log.WarnContext(ctx, "share weight not read; jobs are queued with the weight redis holds and the queue reconciler sets it, check Postgres",
+			slog.String("org_id", org.String()), slog.Any("error", err))
 	}
-	if err := s.queue.Push(ctx, job.PoolID, job.Lane, tenants[job.OrgID], job.ID.String(), job.Priority); err != nil {
-		s.log.WarnContext(ctx, "job committed but not pushed to redis; the queue reconciler will push it, check redis",
-			slog.String("job_id", job.ID.String()), slog.String("pool_id", job.PoolID), slog.Any("error", err))
+	return tenants[org]
+}
+
+// dispatch pushes a committed job's id onto its lane as t's and announces
+// it, in one Redis round trip (queue.Queue.PushPublish). A Redis failure
+// here loses nothing: the queue reconciler re-pushes queued jobs missing
+// from their list; live subscribers miss the event.
+func (s *Server) dispatch(ctx context.Context, job store.Job, event string, t queue.Tenant) {
+	e := events.Event{Type: event, OrgID: &job.OrgID, JobID: &job.ID, PoolID: job.PoolID}
+	err := s.bus.EmitVia(ctx, e, func(ctx context.Context, payload []byte) error {
+		return s.queue.PushPublish(ctx, job.PoolID, job.Lane, t, job.ID.String(), job.Priority, payload)
+	})
+	if err != nil {
+		s.log.WarnContext(ctx, "job committed but neither pushed to redis nor announced; the queue reconciler will push it and live subscribers miss the event, check redis",
+			slog.String("job_id", job.ID.String()), slog.String("pool_id", job.PoolID), slog.String("event", event), slog.Any("error", err))
 	}
-	s.emit(ctx, events.Event{Type: event, OrgID: &job.OrgID, JobID: &job.ID, PoolID: job.PoolID})
 }
 
 func (s *Server) emit(ctx context.Context, e events.Event) {

@@ -14,17 +14,8 @@ import (
 	"github.com/redis/go-redis/v9"
 	"k8s.io/utils/clock"
 
-	"github.com/mpegflow/mpegflow/internal/queue"
 	"github.com/mpegflow/mpegflow/internal/store"
 )
-
-// KeyInvalidationChannel is the Redis pub/sub channel on which a replica
-// that revoked a key, changed or removed a member, or changed an
-// organization's status tells every replica to forget the organization's
-// cached keys. It lives under the deployment's key prefix.
-// TODO(issue 19): move beside the other key builders in internal/queue once
-// the fair-share rewrite of that package has landed.
-func KeyInvalidationChannel(k queue.Keys) string { return k.Prefix + ":auth:invalidate" }
 
 // KeyCacheConfig tunes the API key cache. Zero values take the defaults.
 type KeyCacheConfig struct {
@@ -44,8 +35,10 @@ type KeyCacheConfig struct {
 // with a known key costs no Postgres round trip. Only successes are
 // cached, keyed by the SHA-256 of the whole presented key, never by its
 // prefix, so a wrong key with a right prefix is always checked against
-// Postgres. A revocation, a member's role change or removal, and an
-// organization's suspension drop the organization's entries here at once
+// Postgres. A revocation, a member's role change or removal, and a change
+// of an organization's status, plan or share weight (a principal carries
+// the weight its submissions are queued with) drop the organization's
+// entries here at once
 // and, through Redis pub/sub, on every other replica (Run); the TTL is the
 // backstop when a message is lost. Until Run has subscribed, nothing is
 // served from the cache.
@@ -67,7 +60,7 @@ type keyEntry struct {
 }
 
 // NewKeyCache returns a cache that learns of invalidations on channel
-// (KeyInvalidationChannel) through rdb.
+// (queue.Keys.KeyInvalidation) through rdb.
 func NewKeyCache(rdb redis.UniversalClient, channel string, cfg KeyCacheConfig, log *slog.Logger) (*KeyCache, error) {
 	cfg.TTL = cmp.Or(cfg.TTL, 30*time.Second)
 	cfg.Size = cmp.Or(cfg.Size, 10000)

@@ -38,7 +38,7 @@ func newReplicas(t *testing.T, f *fixture) replicas {
 		srv   **Server
 		cache **KeyCache
 	}{{&r.a, &r.ca}, {&r.b, &r.cb}} {
-		kc, err := NewKeyCache(f.rdb, KeyInvalidationChannel(f.queue.Keys()), KeyCacheConfig{TTL: time.Hour}, slog.New(slog.DiscardHandler))
+		kc, err := NewKeyCache(f.rdb, f.queue.Keys().KeyInvalidation(), KeyCacheConfig{TTL: time.Hour}, slog.New(slog.DiscardHandler))
 		require.NoError(t, err)
 		srv, err := New(Config{Guard: testGuard(), Clock: f.clock, Uploads: testUploads, KeyCache: kc},
 			f.store, f.queue, f.objects, events.NewBus(f.queue, time.Now), slog.New(slog.DiscardHandler))
@@ -183,4 +183,51 @@ func TestKeyCacheInvalidationIsWhatRevokes(t *testing.T) {
 	require.Eventually(t, func() bool {
 		return call(t, r.b, "GET", "/v1/jobs", key, nil).Status == http.StatusUnauthorized
 	}, 10*time.Second, 10*time.Millisecond, "the message from A makes B forget the key")
+}
+
+// TestKeyCacheShareWeightReachesOtherReplica: a cached principal carries
+// its organization's share weight and submissions are queued with it (no
+// read of the weight per submission), so a weight set through replica A
+// must reach the jobs B queues: at once on A, after A's invalidation
+// message on B. A weight changed behind the API's back waits for the
+// message (or the TTL, or the queue reconciler).
+func TestKeyCacheShareWeightReachesOtherReplica(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	r := newReplicas(t, f)
+	keyB, sa := f.keyB, f.keys[auth.SuperAdmin]
+	weight := func(t *testing.T, srv *Server) int {
+		t.Helper()
+		resp := call(t, srv, "POST", "/v1/jobs", keyB, urlJob())
+		require.Equal(t, http.StatusCreated, resp.Status, "%s", resp.Body)
+		var j apiv1.Job
+		resp.json(t, &j)
+		w, err := f.rdb.HGet(t.Context(), f.queue.Keys().Shares(j.PoolID, j.Lane), "w:"+f.orgB.ID.String()).Int()
+		require.NoError(t, err)
+		return w
+	}
+	require.Equal(t, 1, weight(t, r.a), "free plan")
+	require.Equal(t, 1, weight(t, r.b), "free plan")
+	require.Equal(t, 1, r.cb.len(), "B cached B's key")
+
+	resp := call(t, r.a, "PATCH", "/v1/admin/organizations/"+f.orgB.ID.String(), sa, map[string]any{"share_weight": 7})
+	require.Equal(t, http.StatusOK, resp.Status, "%s", resp.Body)
+	require.Equal(t, 7, weight(t, r.a), "the replica that changed the weight queues with it at once")
+	require.Eventually(t, func() bool { _, _, ok := r.cb.lookup(keyB); return !ok }, 10*time.Second, 5*time.Millisecond,
+		"A's invalidation message makes B forget B's key")
+	require.Equal(t, 7, weight(t, r.b), "B reads the new weight with the key (a stale principal would push 1 over A's 7)")
+
+	resp = call(t, r.a, "PATCH", "/v1/admin/organizations/"+f.orgB.ID.String(), sa, map[string]any{"plan": "enterprise", "share_weight": nil})
+	require.Equal(t, http.StatusOK, resp.Status, "%s", resp.Body)
+	require.Eventually(t, func() bool { _, _, ok := r.cb.lookup(keyB); return !ok }, 10*time.Second, 5*time.Millisecond)
+	require.Equal(t, 4, weight(t, r.b), "a plan change reaches B too: enterprise's default")
+
+	// Behind the API's back: B keeps the cached weight until told.
+	two := 2
+	_, err := f.store.AdminUpdateOrg(t.Context(), f.orgB.ID, store.OrgAdminPatch{SetShareWeight: true, ShareWeight: &two})
+	require.NoError(t, err)
+	require.Equal(t, 4, weight(t, r.b), "B answers from its cache: the submission read no weight")
+	require.NoError(t, r.ca.Invalidate(t.Context(), f.orgB.ID))
+	require.Eventually(t, func() bool { _, _, ok := r.cb.lookup(keyB); return !ok }, 10*time.Second, 5*time.Millisecond)
+	require.Equal(t, 2, weight(t, r.b))
 }

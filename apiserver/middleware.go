@@ -88,7 +88,8 @@ func (s *Server) authenticate(c *fiber.Ctx) error {
 
 // keysChanged is called after a change to who a key acts as has committed
 // (a key revoked, a member's role changed or removed, an organization's
-// status changed): every replica forgets the organization's cached keys.
+// status, plan or share weight changed): every replica forgets the
+// organization's cached keys.
 func (s *Server) keysChanged(ctx context.Context, org uuid.UUID) {
 	if s.keys == nil {
 		return

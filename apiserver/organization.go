@@ -159,7 +159,9 @@ func (s *Server) adminSetStatus(c *fiber.Ctx, status string) error {
 // null share_weight means "back to the plan's default", so the field's
 // presence is read from the raw body. A new plan re-records which pools
 // are outside the platform policy; queued jobs get a new weight at the
-// organization's next push or the queue reconciler's next round.
+// organization's next push or the queue reconciler's next round. Every
+// replica forgets the organization's cached API keys, whose principals
+// carry the weight its submissions are queued with.
 func (s *Server) adminUpdateOrg(c *fiber.Ctx) error {
 	id, err := pathID(c, "organization")
 	if err != nil {
@@ -192,6 +194,9 @@ func (s *Server) adminUpdateOrg(c *fiber.Ctx) error {
 	if err != nil {
 		return notFoundOr(err, "organization")
 	}
+	// Cached principals carry the organization's share weight (the submit
+	// path queues with it): every replica drops them.
+	s.keysChanged(ctx, id)
 	if req.Plan != nil {
 		s.syncPolicyViolations(ctx)
 	}

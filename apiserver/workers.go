@@ -28,8 +28,9 @@ func (s *Server) evictWorker(c *fiber.Ctx) error {
 	if err != nil {
 		return notFoundOr(err, "worker")
 	}
+	ctx := c.UserContext()
 	for _, j := range jobs {
-		s.dispatch(c.UserContext(), j, "job.requeued")
+		s.dispatch(ctx, j, "job.requeued", s.tenant(ctx, principal(c), j.OrgID))
 	}
 	return c.JSON(workerOut(w))
 }

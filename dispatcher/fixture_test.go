@@ -91,6 +91,13 @@ type instance struct {
 // start runs a coordinator on a loopback port until the test ends.
 func (e *env) start(cfg Config) *instance {
 	e.t.Helper()
+	return e.startOn(e.store, cfg)
+}
+
+// startOn is start with the instance's own store (a pool of its own on
+// env's database, as another replica has).
+func (e *env) startOn(st *store.Store, cfg Config) *instance {
+	e.t.Helper()
 	if cfg.Secret == nil {
 		cfg.Secret = testSecret
 	}
@@ -103,7 +110,7 @@ func (e *env) start(cfg Config) *instance {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	c, err := New(cfg, e.store, e.queue, e.objects, bus, m, log)
+	c, err := New(cfg, st, e.queue, e.objects, bus, m, log)
 	require.NoError(e.t, err)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(e.t, err)

@@ -217,4 +217,33 @@ func TestQueueReconcilerRunsAtStart(t *testing.T) {
 	for _, id := range ids {
 		assert.True(t, claimed[id.String()], "job %s claimed", id)
 	}
+
+// TestQueueReconcilerRefreshesShareWeights: a weight changed while jobs
+// wait (and no push of the organization follows: the API's submit path
+// queues with the weight its cached principal carries, and other replicas
+// may have missed the change) reaches Redis at the reconciler's next
+// round, so fair share follows the weight Postgres holds.
+func TestQueueReconcilerRefreshesShareWeights(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	e := newEnv(t)
+	fc := newFakeClock()
+	in := e.start(Config{Clock: fc}).withServices(ServicesConfig{ReconcileGrace: 10 * time.Second})
+	e.submit(store.DefaultPoolID, 3)
+	fc.Step(11 * time.Second) // the jobs are past the grace: the round considers them
+	weight := func() int {
+		w, err := e.rdb.HGet(ctx, e.queue.Keys().Shares(store.DefaultPoolID, apiv1.LaneLive), "w:"+e.org.ID.String()).Int()
+		require.NoError(t, err)
+		return w
+	}
+	require.Equal(t, 1, weight(), "free plan")
+
+	five := 5
+	_, err := e.store.AdminUpdateOrg(ctx, e.org.ID, store.OrgAdminPatch{SetShareWeight: true, ShareWeight: &five})
+	require.NoError(t, err)
+	require.Equal(t, 1, weight(), "nothing pushed yet")
+	_, err = in.services.ReconcileQueues(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, 5, weight(), "the round stores the weight Postgres holds")
+	assert.EqualValues(t, 3, e.queueLen(store.DefaultPoolID), "the queued jobs stay queued")
 }

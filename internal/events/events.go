@@ -46,6 +46,15 @@ func (b *Bus) ObserveDispatch(fn func(time.Duration)) { b.observe = fn }
 
 // Emit publishes e, filling its id and time.
 func (b *Bus) Emit(ctx context.Context, e Event) error {
+	return b.EmitVia(ctx, e, b.pub.Publish)
+}
+
+// EmitVia is Emit with send in place of the bus's publisher, for a caller
+// that sends the payload in one round trip with other Redis work (the
+// submit path pushes the job and publishes job.queued in one script,
+// queue.Queue.PushPublish). send must publish on the channel the bus's
+// publisher uses.
+func (b *Bus) EmitVia(ctx context.Context, e Event, send func(ctx context.Context, payload []byte) error) error {
 	if e.ID == uuid.Nil {
 		e.ID = uuid.Must(uuid.NewV7())
 	}
@@ -57,7 +66,7 @@ func (b *Bus) Emit(ctx context.Context, e Event) error {
 		return fmt.Errorf("encode event %s: %w", e.Type, err)
 	}
 	start := time.Now()
-	err = b.pub.Publish(ctx, payload)
+	err = send(ctx, payload)
 	b.observe(time.Since(start))
 	if err != nil {
 		return fmt.Errorf("emit %s: %w", e.Type, err)

@@ -58,6 +58,31 @@ func TestBusWrapsPublishErrors(t *testing.T) {
 	require.ErrorContains(t, err, "emit job.failed")
 }
 
+// TestBusEmitVia: a caller's send carries the stamped payload in place of
+// the publisher (which sees nothing), is observed, and its error wrapped.
+func TestBusEmitVia(t *testing.T) {
+	t.Parallel()
+	at := time.Date(2026, 12, 2, 8, 0, 0, 0, time.UTC)
+	published := 0
+	observed := 0
+	bus := events.NewBus(publisherFunc(func(context.Context, []byte) error { published++; return nil }), func() time.Time { return at })
+	bus.ObserveDispatch(func(time.Duration) { observed++ })
+	var got []byte
+	require.NoError(t, bus.EmitVia(t.Context(), events.Event{Type: "job.queued"}, func(_ context.Context, p []byte) error { got = p; return nil }))
+	var e events.Event
+	require.NoError(t, json.Unmarshal(got, &e))
+	require.Equal(t, "job.queued", e.Type)
+	require.NotEqual(t, uuid.Nil, e.ID)
+	require.True(t, e.At.Equal(at))
+	require.Zero(t, published, "the bus's publisher is not used")
+	require.Equal(t, 1, observed)
+
+	down := errors.New("redis down")
+	err := bus.EmitVia(t.Context(), events.Event{Type: "job.queued"}, func(context.Context, []byte) error { return down })
+	require.ErrorIs(t, err, down)
+	require.ErrorContains(t, err, "emit job.queued")
+}
+
 func payload(t *testing.T, org *uuid.UUID, job *uuid.UUID) []byte {
 	t.Helper()
 	b, err := json.Marshal(events.Event{ID: uuid.New(), Type: "job.progress", OrgID: org, JobID: job})

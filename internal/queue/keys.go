@@ -66,6 +66,13 @@ func (k Keys) Paused(pool string) string { return k.Prefix + ":pool:" + pool + "
 // Events is the pub/sub channel job and pool events fan out on.
 func (k Keys) Events() string { return k.Prefix + ":events" }
 
+// KeyInvalidation is the pub/sub channel on which an API replica that
+// changed who an API key acts as (a key revoked, a member's role changed
+// or removed, an organization's status, plan or share weight changed)
+// tells every replica to forget the organization's cached keys
+// ("mpegflow:auth:invalidate"; the message is the organization id).
+func (k Keys) KeyInvalidation() string { return k.Prefix + ":auth:invalidate" }
+
 // RateLimitKey is the token bucket of one API key (a HASH the rate limiter's
 // script keeps; it expires once the bucket would be full again).
 func (k Keys) RateLimitKey(keyID string) string { return k.Prefix + ":ratelimit:key:" + keyID }

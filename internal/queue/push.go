@@ -18,6 +18,8 @@ import (
 // ("vtime"), or at the pass it had when its list last ran empty if that is
 // later: queueing one job at a time never jumps ahead of organizations
 // that wait, and a newcomer is served next instead of behind a backlog.
+// Given a message, it then publishes it on the events channel, so the
+// submit path's push and its job.queued event cost one round trip.
 //
 // KEYS[1] = list of the pool's lane, KEDA's  (Keys.Queue)
 // KEYS[2] = the organization's list          (Keys.OrgQueue)
@@ -26,16 +28,18 @@ import (
 // ARGV[1] = organization id
 // ARGV[2] = its weight; 0 keeps the stored one
 // ARGV[3] = "1": urgent, the ids go next within the organization; "0": last
-// ARGV[4..] = job ids
+// ARGV[4] = the events channel (Keys.Events), or "": publish nothing
+// ARGV[5] = the message to publish there after the push
+// ARGV[6..] = job ids
 // Returns: the number of ids pushed
 var pushScript = redis.NewScript(`
-local n = #ARGV - 3
+local n = #ARGV - 5
 if n < 1 then
   return 0
 end
 local cmd = 'LPUSH'
 if ARGV[3] == '1' then cmd = 'RPUSH' end
-for i = 4, #ARGV, 1000 do
+for i = 6, #ARGV, 1000 do
   local last = math.min(i + 999, #ARGV)
   redis.call(cmd, KEYS[2], unpack(ARGV, i, last))
   redis.call(cmd, KEYS[1], unpack(ARGV, i, last))
@@ -51,6 +55,9 @@ if not redis.call('ZSCORE', KEYS[3], org) then
   if last and last > pass then pass = last end
   redis.call('ZADD', KEYS[3], pass, org)
   redis.call('HDEL', KEYS[4], 'p:' .. org)
+end
+if ARGV[4] ~= '' then
+  redis.call('PUBLISH', ARGV[4], ARGV[5])
 end
 return n
 `)
@@ -87,8 +94,22 @@ var errNoTenant = errors.New("queue: push needs the job's organization")
 // organization, urgent jobs (priority > 0) go next; across organizations
 // the claim takes turns by weight.
 func (q *Queue) Push(ctx context.Context, pool, lane string, t Tenant, jobID string, priority int) error {
-	if err := q.push(ctx, pool, lane, t, priority > 0, []string{jobID}); err != nil {
+	if err := q.push(ctx, pool, lane, t, priority > 0, []string{jobID}, nil); err != nil {
 		return fmt.Errorf("push job %s onto %s: %w", jobID, q.keys.Queue(pool, lane), err)
+	}
+	return nil
+}
+
+// PushPublish is Push, then Publish of event, in one round trip (one
+// script): the submit path queues a committed job and announces it
+// (job.queued) at the cost of one. Either both happen or, when Redis
+// fails, neither (as far as the caller can tell: an error after the
+// script ran is indistinguishable from one before); the queue reconciler
+// pushes a job that is not on its list, and live subscribers miss the
+// event, as with a failed Publish. A nil event publishes nothing.
+func (q *Queue) PushPublish(ctx context.Context, pool, lane string, t Tenant, jobID string, priority int, event []byte) error {
+	if err := q.push(ctx, pool, lane, t, priority > 0, []string{jobID}, event); err != nil {
+		return fmt.Errorf("push and announce job %s onto %s: %w", jobID, q.keys.Queue(pool, lane), err)
 	}
 	return nil
 }
@@ -98,7 +119,7 @@ func (q *Queue) Push(ctx context.Context, pool, lane string, t Tenant, jobID str
 func (q *Queue) PushMany(ctx context.Context, pool, lane string, t Tenant, ids []string) error {
 	for len(ids) > 0 {
 		chunk := ids[:min(len(ids), pushChunk)]
-		if err := q.push(ctx, pool, lane, t, false, chunk); err != nil {
+		if err := q.push(ctx, pool, lane, t, false, chunk, nil); err != nil {
 			return fmt.Errorf("push %d ids onto %s: %w", len(ids), q.keys.Queue(pool, lane), err)
 		}
 		ids = ids[len(chunk):]
@@ -106,7 +127,9 @@ func (q *Queue) PushMany(ctx context.Context, pool, lane string, t Tenant, ids [
 	return nil
 }
 
-func (q *Queue) push(ctx context.Context, pool, lane string, t Tenant, urgent bool, ids []string) error {
+// push runs pushScript; a non-nil event is published on the events
+// channel after the push.
+func (q *Queue) push(ctx context.Context, pool, lane string, t Tenant, urgent bool, ids []string, event []byte) error {
 	if err := t.validate(); err != nil {
 		return fmt.Errorf("%w: %w", errNoTenant, err)
 	}
@@ -117,8 +140,12 @@ func (q *Queue) push(ctx context.Context, pool, lane string, t Tenant, urgent bo
 	if urgent {
 		flag = "1"
 	}
-	args := make([]any, 0, len(ids)+3)
-	args = append(args, t.Org, t.Weight, flag)
+	channel, msg := "", ""
+	if event != nil {
+		channel, msg = q.keys.Events(), string(event)
+	}
+	args := make([]any, 0, len(ids)+5)
+	args = append(args, t.Org, t.Weight, flag, channel, msg)
 	for _, id := range ids {
 		args = append(args, id)
 	}

@@ -32,6 +32,7 @@ func TestKeysFollowTheContract(t *testing.T) {
 	require.Equal(t, "mpegflow:delayed", k.Delayed())
 	require.Equal(t, "mpegflow:pool:p1:paused", k.Paused("p1"))
 	require.Equal(t, "mpegflow:events", k.Events())
+	require.Equal(t, "mpegflow:auth:invalidate", k.KeyInvalidation())
 	require.Equal(t, "t:queue:p1", queue.NewKeys("t").Queue("p1", "live"))
 	require.Equal(t, "mpegflow:queue:default:org:o1", k.OrgQueue("default", "live", "o1"))
 	require.Equal(t, "mpegflow:queue:default:backfill:org:o1", k.OrgQueue("default", "backfill", "o1"))

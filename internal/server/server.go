@@ -169,7 +169,7 @@ func (s *Server) Serve(ctx context.Context, r Roles) error {
 		} else {
 			s.log.WarnContext(ctx, "request rate limits are off (MPEGFLOW_RATE_LIMIT_ENABLED=false): any API key or client can send requests as fast as it likes; set it to true in production")
 		}
-		if keys, err = apiserver.NewKeyCache(s.rdb, apiserver.KeyInvalidationChannel(s.queue.Keys()), apiserver.KeyCacheConfig{}, s.log); err != nil {
+		if keys, err = apiserver.NewKeyCache(s.rdb, s.queue.Keys().KeyInvalidation(), apiserver.KeyCacheConfig{}, s.log); err != nil {
 			return err
 		}
 		api, err = apiserver.New(apiserver.Config{

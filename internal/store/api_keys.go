@@ -8,6 +8,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
+	apiv1 "github.com/mpegflow/mpegflow/api/v1"
 	"github.com/mpegflow/mpegflow/internal/auth"
 )
 
@@ -47,6 +48,12 @@ type Principal struct {
 	UserID    uuid.UUID
 	Role      auth.Role
 	OrgStatus string
+	// ShareWeight is the organization's fair-share weight
+	// (apiv1.ShareWeight of its plan and override) as read with the key.
+	// The submit path queues jobs with it instead of reading it again, so
+	// whoever changes the plan or the override must drop the
+	// organization's cached principals, as for a status change.
+	ShareWeight int
 }
 
 func insertKey(ctx context.Context, tx pgx.Tx, orgID, userID uuid.UUID, name string, g keyGrant) (string, APIKey, error) {
@@ -120,17 +127,19 @@ func (s *Store) Authenticate(ctx context.Context, key string) (Principal, error)
 		return Principal{}, fmt.Errorf("authenticate: %w", ErrNotFound)
 	}
 	var (
-		p       Principal
-		keyRole *auth.Role
-		hash    []byte
-		revoked *time.Time
+		p        Principal
+		keyRole  *auth.Role
+		hash     []byte
+		revoked  *time.Time
+		plan     string
+		override *int
 	)
 	err = s.pool.QueryRow(ctx, `
-		SELECT k.id, k.org_id, k.user_id, m.role, k.role, o.status, k.hash, k.revoked_at
+		SELECT k.id, k.org_id, k.user_id, m.role, k.role, o.status, o.plan, o.share_weight, k.hash, k.revoked_at
 		FROM api_keys k
 		JOIN memberships m ON m.org_id = k.org_id AND m.user_id = k.user_id
 		JOIN organizations o ON o.id = k.org_id
-		WHERE k.prefix = $1`, prefix).Scan(&p.KeyID, &p.OrgID, &p.UserID, &p.Role, &keyRole, &p.OrgStatus, &hash, &revoked)
+		WHERE k.prefix = $1`, prefix).Scan(&p.KeyID, &p.OrgID, &p.UserID, &p.Role, &keyRole, &p.OrgStatus, &plan, &override, &hash, &revoked)
 	if err != nil {
 		return Principal{}, mapErr(err, "authenticate")
 	}
@@ -140,6 +149,7 @@ func (s *Store) Authenticate(ctx context.Context, key string) (Principal, error)
 	if keyRole != nil {
 		p.Role = auth.Least(p.Role, *keyRole)
 	}
+	p.ShareWeight = apiv1.ShareWeight(plan, override)
 	if _, err := s.pool.Exec(ctx, `
 		UPDATE api_keys SET last_used_at = now()
 		WHERE id = $1 AND (last_used_at IS NULL OR last_used_at < now() - interval '1 minute')`, p.KeyID); err != nil {

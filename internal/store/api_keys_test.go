@@ -46,7 +46,7 @@ func TestBootstrapOrg(t *testing.T) {
 
 	p, err := s.Authenticate(ctx, b.Key)
 	require.NoError(t, err)
-	want := store.Principal{KeyID: keys[0].ID, OrgID: b.Org.ID, UserID: b.User.ID, Role: auth.Owner, OrgStatus: "active"}
+	want := store.Principal{KeyID: keys[0].ID, OrgID: b.Org.ID, UserID: b.User.ID, Role: auth.Owner, OrgStatus: "active", ShareWeight: 1}
 	if diff := cmp.Diff(want, p); diff != "" {
 		t.Errorf("principal (-want +got):\n%s", diff)
 	}
