@@ -217,6 +217,7 @@ func TestQueueReconcilerRunsAtStart(t *testing.T) {
 	for _, id := range ids {
 		assert.True(t, claimed[id.String()], "job %s claimed", id)
 	}
+}
 
 // TestQueueReconcilerRefreshesShareWeights: a weight changed while jobs
 // wait (and no push of the organization follows: the API's submit path
