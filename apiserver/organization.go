@@ -198,7 +198,7 @@ func (s *Server) adminUpdateOrg(c *fiber.Ctx) error {
 	// path queues with it): every replica drops them.
 	s.keysChanged(ctx, id)
 	if req.Plan != nil {
-		s.syncPolicyViolations(ctx)
+		s.syncPolicyViolations(ctx, &id)
 	}
 	return c.JSON(orgOut(org))
 }

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/gofiber/fiber/v2"
+	"github.com/google/uuid"
 
 	apiv1 "github.com/mpegflow/mpegflow/api/v1"
 	"github.com/mpegflow/mpegflow/internal/store"
@@ -101,7 +102,7 @@ func (s *Server) putPlatformPolicy(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	s.syncPolicyViolations(ctx)
+	s.syncPolicyViolations(ctx, nil)
 	return c.JSON(policyDocumentOut(p))
 }
 
@@ -149,8 +150,8 @@ func policyGuard(policy apiv1.PlatformPolicy, orgID string) store.PoolGuard {
 // that: the policy, an organization's plan, a pool. It logs instead of
 // failing the request that triggered it: the write it follows is
 // committed, and the operator checks the policy itself either way.
-func (s *Server) syncPolicyViolations(ctx context.Context) {
-	if err := s.RecordPolicyViolations(ctx); err != nil {
+func (s *Server) syncPolicyViolations(ctx context.Context, org *uuid.UUID) {
+	if err := s.recordPolicyViolations(ctx, org); err != nil {
 		s.log.WarnContext(ctx, "pools' policy_violation not refreshed; the next policy, plan or pool change refreshes it, check Postgres",
 			slog.Any("error", err))
 	}
@@ -160,11 +161,20 @@ func (s *Server) syncPolicyViolations(ctx context.Context) {
 // policy and records the result on each (policy_violation); `serve` runs it
 // at start, after seeding the policy.
 func (s *Server) RecordPolicyViolations(ctx context.Context) error {
+	return s.recordPolicyViolations(ctx, nil)
+}
+
+// recordPolicyViolations checks and records the dedicated pools of org
+// (every organization's when nil). A pool write or plan change can only
+// move its own organization's pools in or out of the policy (the policy
+// counts per organization), so those refresh that organization alone; a
+// policy change refreshes all.
+func (s *Server) recordPolicyViolations(ctx context.Context, org *uuid.UUID) error {
 	policy, err := s.platformPolicy(ctx)
 	if err != nil {
 		return err
 	}
-	pools, err := s.store.ListPolicyPools(ctx)
+	pools, err := s.store.ListPolicyPoolsOf(ctx, org)
 	if err != nil {
 		return err
 	}
@@ -172,5 +182,5 @@ func (s *Server) RecordPolicyViolations(ctx context.Context) error {
 	for id, vs := range store.CheckPolicy(policy.Policy, pools) {
 		texts[id] = vs.String()
 	}
-	return s.store.RecordPolicyViolations(ctx, texts)
+	return s.store.RecordPolicyViolationsOf(ctx, org, texts)
 }

@@ -81,7 +81,7 @@ func (s *Server) createPool(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	s.syncPolicyViolations(ctx)
+	s.syncPolicyViolations(ctx, new(principal(c).OrgID))
 	resp, err := s.withDepth(c.UserContext(), p)
 	if err != nil {
 		return err
@@ -127,7 +127,7 @@ func (s *Server) updatePool(c *fiber.Ctx) error {
 	if err != nil {
 		return notFoundOr(err, "pool")
 	}
-	s.syncPolicyViolations(ctx)
+	s.syncPolicyViolations(ctx, new(principal(c).OrgID))
 	resp, err := s.withDepth(c.UserContext(), p)
 	if err != nil {
 		return err
@@ -171,7 +171,7 @@ func (s *Server) deletePool(c *fiber.Ctx) error {
 	if err := s.store.DeletePool(ctx, principal(c).OrgID, id); err != nil {
 		return notFoundOr(err, "pool")
 	}
-	s.syncPolicyViolations(ctx) // the organization's other pools may fit again
+	s.syncPolicyViolations(ctx, new(principal(c).OrgID)) // the organization's other pools may fit again
 	// Committed; what Redis keeps of the pool the queue reconciler drops
 	// should this fail.
 	if err := s.queue.DropPool(ctx, id); err != nil {

@@ -2,14 +2,12 @@ package dispatcher
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/stretchr/testify/require"
-	"golang.org/x/sync/errgroup"
 
 	"github.com/mpegflow/mpegflow/internal/auth"
 	"github.com/mpegflow/mpegflow/internal/queue"
@@ -29,20 +27,7 @@ type fairOrg struct {
 // without pushing them.
 func (e *env) createFor(org uuid.UUID, pool string, n, priority int) []uuid.UUID {
 	e.t.Helper()
-	ids := make([]uuid.UUID, n)
-	g, ctx := errgroup.WithContext(context.Background())
-	g.SetLimit(8)
-	for i := range n {
-		g.Go(func() error {
-			u := "https://media.example.com/in.mp4"
-			j, _, err := e.store.CreateJob(ctx, store.NewJob{OrgID: org, PoolID: pool, Lane: "live", Priority: priority, MaxAttempts: 3,
-				InputURL: &u, Spec: testSpec, Metadata: json.RawMessage(`{}`)})
-			ids[i] = j.ID
-			return err
-		})
-	}
-	require.NoError(e.t, g.Wait())
-	return ids
+	return e.createJobs(org, pool, n, priority, 3)
 }
 
 // setUpOrgs makes each fairOrg an organization (the first is env's own)

@@ -204,9 +204,16 @@ func (in *instance) withServices(cfg ServicesConfig) *instance {
 
 var testSpec = json.RawMessage(`{"packaging":"mp4","renditions":[{"codec":"h264","height":360,"bitrate_kbps":500}]}`)
 
-// create commits n queued jobs in pool, several at a time, without pushing
-// their ids (tests push them as the scenario needs).
+// create commits n queued jobs of env's organization in pool, several at a
+// time, without pushing their ids (tests push them as the scenario needs).
 func (e *env) create(pool string, n, maxAttempts int) []uuid.UUID {
+	e.t.Helper()
+	return e.createJobs(e.org.ID, pool, n, 0, maxAttempts)
+}
+
+// createJobs commits n queued live jobs of org in pool, eight at a time,
+// without pushing their ids.
+func (e *env) createJobs(org uuid.UUID, pool string, n, priority, maxAttempts int) []uuid.UUID {
 	e.t.Helper()
 	ids := make([]uuid.UUID, n)
 	g, ctx := errgroup.WithContext(context.Background())
@@ -214,7 +221,7 @@ func (e *env) create(pool string, n, maxAttempts int) []uuid.UUID {
 	for i := range n {
 		g.Go(func() error {
 			u := "https://media.example.com/in.mp4"
-			j, _, err := e.store.CreateJob(ctx, store.NewJob{OrgID: e.org.ID, PoolID: pool, Lane: "live", MaxAttempts: maxAttempts,
+			j, _, err := e.store.CreateJob(ctx, store.NewJob{OrgID: org, PoolID: pool, Lane: "live", Priority: priority, MaxAttempts: maxAttempts,
 				InputURL: &u, Spec: testSpec, Metadata: json.RawMessage(`{}`)})
 			ids[i] = j.ID
 			return err

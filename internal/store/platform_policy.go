@@ -71,12 +71,20 @@ type PolicyPool struct {
 // oldest first (the order CheckPolicy counts pools in). The operator's
 // read-only role may run it (migrations/0012_platform_policy.up.sql).
 func (s *Store) ListPolicyPools(ctx context.Context) ([]PolicyPool, error) {
+	return s.ListPolicyPoolsOf(ctx, nil)
+}
+
+// ListPolicyPoolsOf is ListPolicyPools for one organization's pools (every
+// organization's when org is nil). The policy counts per organization, so
+// one organization's pools are checked without the others'.
+func (s *Store) ListPolicyPoolsOf(ctx context.Context, org *uuid.UUID) ([]PolicyPool, error) {
 	rows, _ := s.pool.Query(ctx, `
 		SELECT p.id, p.org_id, o.plan, p.name, p.accelerator, p.min_replicas, p.max_replicas, p.polling_interval_seconds,
 			p.target_queue_length, p.backfill_max_replicas, p.warm_idle_seconds, p.cron_windows, p.resources,
 			p.node_selector, p.tolerations, p.pause_windows
 		FROM worker_pools p JOIN organizations o ON o.id = p.org_id
-		ORDER BY p.created_at, p.id`)
+		WHERE $1::uuid IS NULL OR p.org_id = $1
+		ORDER BY p.created_at, p.id`, org)
 	ps, err := pgx.CollectRows(rows, pgx.RowToStructByName[PolicyPool])
 	return ps, mapErr(err, "policy pools")
 }
@@ -105,6 +113,13 @@ func CheckPolicy(policy apiv1.PlatformPolicy, pools []PolicyPool) map[string]api
 // named in violations and clears it on every other one. A violation's time
 // is kept while the pool stays outside the policy, so it says since when.
 func (s *Store) RecordPolicyViolations(ctx context.Context, violations map[string]string) error {
+	return s.RecordPolicyViolationsOf(ctx, nil, violations)
+}
+
+// RecordPolicyViolationsOf is RecordPolicyViolations for one organization's
+// pools (every organization's when org is nil): pools of other
+// organizations are left as they are.
+func (s *Store) RecordPolicyViolationsOf(ctx context.Context, org *uuid.UUID, violations map[string]string) error {
 	doc, err := json.Marshal(violations)
 	if err != nil {
 		return fmt.Errorf("encode policy violations: %w", err)
@@ -114,7 +129,7 @@ func (s *Store) RecordPolicyViolations(ctx context.Context, violations map[strin
 			policy_violation = v.text,
 			policy_violation_at = CASE WHEN v.text IS NULL THEN NULL ELSE COALESCE(p.policy_violation_at, now()) END
 		FROM (SELECT w.id, d.value AS text FROM worker_pools w LEFT JOIN jsonb_each_text($1::jsonb) d ON d.key = w.id
-		      WHERE w.org_id IS NOT NULL) v
-		WHERE p.id = v.id AND p.policy_violation IS DISTINCT FROM v.text`, doc)
+		      WHERE w.org_id IS NOT NULL AND ($2::uuid IS NULL OR w.org_id = $2)) v
+		WHERE p.id = v.id AND p.policy_violation IS DISTINCT FROM v.text`, doc, org)
 	return mapErr(err, "record policy violations")
 }
