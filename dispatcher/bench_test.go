@@ -203,7 +203,9 @@ func newBenchRig(b *testing.B) *benchRig {
 	if err != nil {
 		b.Fatal(err)
 	}
-	coord, err := New(Config{Secret: testSecret, PollInterval: 5 * time.Millisecond}, st, q, objects, bus, telemetry.New(), log)
+	// The production poll interval (200 ms): waiting claims are woken by
+	// pushes (RunWakeups), as in mpegflow serve.
+	coord, err := New(Config{Secret: testSecret}, st, q, objects, bus, telemetry.New(), log)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -217,10 +219,11 @@ func newBenchRig(b *testing.B) *benchRig {
 		b.Fatal(err)
 	}
 	var wg sync.WaitGroup
-	wg.Add(3)
+	wg.Add(4)
 	go func() { defer wg.Done(); _ = keys.Run(srvCtx) }()
 	go func() { defer wg.Done(); _ = api.Serve(srvCtx, restLn) }()
 	go func() { defer wg.Done(); _ = coord.Serve(srvCtx, grpcLn) }()
+	go func() { defer wg.Done(); _ = coord.RunWakeups(srvCtx) }()
 	conn, err := grpc.NewClient(grpcLn.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		b.Fatal(err)

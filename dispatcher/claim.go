@@ -57,8 +57,18 @@ func (c *Coordinator) Claim(ctx context.Context, req *coordinatorv1.ClaimRequest
 	}
 	wait := min(time.Duration(req.GetWaitMs())*time.Millisecond, c.cfg.MaxWait)
 	deadline := c.cfg.Clock.Now().Add(wait)
+	laneKey := c.queue.Keys().Queue(pool, lane)
 	for {
+		// Registered before the pop, so that a push between an empty pop
+		// and the wait below still wakes this claim.
+		wake, done := (<-chan struct{})(nil), func() {}
+		if c.cfg.Clock.Now().Before(deadline) {
+			wake, done = c.wakeups.wait(laneKey)
+		}
 		res, id, org, err := c.queue.Pop(ctx, pool, lane)
+		if res != queue.PopEmpty || err != nil {
+			done()
+		}
 		if err != nil {
 			return nil, c.toStatus(ctx, "Claim", err)
 		}
@@ -82,19 +92,25 @@ func (c *Coordinator) Claim(ctx context.Context, req *coordinatorv1.ClaimRequest
 			return &coordinatorv1.ClaimResponse{Job: job}, nil
 		}
 		if stop, err := register(); err != nil || stop {
+			done()
 			if err != nil {
 				return nil, err
 			}
 			return &coordinatorv1.ClaimResponse{}, nil
 		}
 		if !c.cfg.Clock.Now().Before(deadline) {
+			done()
 			return &coordinatorv1.ClaimResponse{}, nil
 		}
 		select {
 		case <-ctx.Done():
+			done()
 			return nil, status.FromContextError(ctx.Err()).Err()
+		case <-wake:
+			c.metrics.ClaimWakeups.Inc()
 		case <-c.cfg.Clock.After(min(c.cfg.PollInterval, deadline.Sub(c.cfg.Clock.Now()))):
 		}
+		done()
 	}
 }
 

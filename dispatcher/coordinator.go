@@ -31,7 +31,8 @@ type Config struct {
 	HeartbeatInterval time.Duration
 	// MaxWait caps a Claim's long poll (default 30 s).
 	MaxWait time.Duration
-	// PollInterval is how often a long-polling Claim looks again (default 200 ms).
+	// PollInterval is how often a long-polling Claim looks again (default
+	// 200 ms); a push wakes it sooner while RunWakeups runs.
 	PollInterval time.Duration
 	// BackoffBase and BackoffMax shape retry waits: base·2^(attempt−1),
 	// capped, with ±20 % jitter (defaults 10 s and 15 min).
@@ -88,6 +89,7 @@ type Coordinator struct {
 	bus     *events.Bus
 	metrics *telemetry.Metrics
 	log     *slog.Logger
+	wakeups *wakeups
 }
 
 var _ coordinatorv1.CoordinatorServer = (*Coordinator)(nil)
@@ -101,7 +103,7 @@ func New(cfg Config, st *store.Store, q *queue.Queue, objects *objstore.Store, b
 	if err != nil {
 		return nil, fmt.Errorf("dispatcher: %w", err)
 	}
-	return &Coordinator{cfg: cfg, store: st, queue: q, objects: objects, scopes: scopes, bus: bus, metrics: m, log: log}, nil
+	return &Coordinator{cfg: cfg, store: st, queue: q, objects: objects, scopes: scopes, bus: bus, metrics: m, log: log, wakeups: newWakeups()}, nil
 }
 
 func (c *Coordinator) emit(ctx context.Context, j store.Job, typ string, data map[string]any) {

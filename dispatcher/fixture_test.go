@@ -117,9 +117,12 @@ func (e *env) startOn(st *store.Store, cfg Config) *instance {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- c.Serve(ctx, ln) }()
+	woke := make(chan error, 1)
+	go func() { woke <- c.RunWakeups(ctx) }()
 	e.t.Cleanup(func() {
 		cancel()
 		require.NoError(e.t, <-done)
+		require.NoError(e.t, <-woke)
 	})
 	return &instance{coord: c, services: NewServices(c, ServicesConfig{}), metrics: m, addr: ln.Addr().String()}
 }

@@ -66,6 +66,11 @@ func (k Keys) Paused(pool string) string { return k.Prefix + ":pool:" + pool + "
 // Events is the pub/sub channel job and pool events fan out on.
 func (k Keys) Events() string { return k.Prefix + ":events" }
 
+// Wake is the pub/sub channel every push announces itself on ("N
+// LANE-KEY": N ids were queued on the lane whose list is LANE-KEY), for
+// coordinators to wake long-polling claims (ParseWake).
+func (k Keys) Wake() string { return k.Prefix + ":wake" }
+
 // KeyInvalidation is the pub/sub channel on which an API replica that
 // changed who an API key acts as (a key revoked, a member's role changed
 // or removed, an organization's status, plan or share weight changed)

@@ -19,7 +19,10 @@ import (
 // later: queueing one job at a time never jumps ahead of organizations
 // that wait, and a newcomer is served next instead of behind a backlog.
 // Given a message, it then publishes it on the events channel, so the
-// submit path's push and its job.queued event cost one round trip.
+// submit path's push and its job.queued event cost one round trip. Last it
+// publishes "N LANE-KEY" on the wake channel, so that coordinators wake N
+// of their long-polling claims on that lane at once instead of at their
+// next poll.
 //
 // KEYS[1] = list of the pool's lane, KEDA's  (Keys.Queue)
 // KEYS[2] = the organization's list          (Keys.OrgQueue)
@@ -30,16 +33,17 @@ import (
 // ARGV[3] = "1": urgent, the ids go next within the organization; "0": last
 // ARGV[4] = the events channel (Keys.Events), or "": publish nothing
 // ARGV[5] = the message to publish there after the push
-// ARGV[6..] = job ids
+// ARGV[6] = the wake channel (Keys.Wake)
+// ARGV[7..] = job ids
 // Returns: the number of ids pushed
 var pushScript = redis.NewScript(`
-local n = #ARGV - 5
+local n = #ARGV - 6
 if n < 1 then
   return 0
 end
 local cmd = 'LPUSH'
 if ARGV[3] == '1' then cmd = 'RPUSH' end
-for i = 6, #ARGV, 1000 do
+for i = 7, #ARGV, 1000 do
   local last = math.min(i + 999, #ARGV)
   redis.call(cmd, KEYS[2], unpack(ARGV, i, last))
   redis.call(cmd, KEYS[1], unpack(ARGV, i, last))
@@ -59,6 +63,7 @@ end
 if ARGV[4] ~= '' then
   redis.call('PUBLISH', ARGV[4], ARGV[5])
 end
+redis.call('PUBLISH', ARGV[6], n .. ' ' .. KEYS[1])
 return n
 `)
 
@@ -144,8 +149,8 @@ func (q *Queue) push(ctx context.Context, pool, lane string, t Tenant, urgent bo
 	if event != nil {
 		channel, msg = q.keys.Events(), string(event)
 	}
-	args := make([]any, 0, len(ids)+5)
-	args = append(args, t.Org, t.Weight, flag, channel, msg)
+	args := make([]any, 0, len(ids)+6)
+	args = append(args, t.Org, t.Weight, flag, channel, msg, q.keys.Wake())
 	for _, id := range ids {
 		args = append(args, id)
 	}

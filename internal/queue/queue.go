@@ -3,6 +3,8 @@ package queue
 import (
 	"context"
 	"fmt"
+	"strconv"
+	"strings"
 
 	"github.com/redis/go-redis/v9"
 
@@ -108,4 +110,22 @@ func (q *Queue) Publish(ctx context.Context, payload []byte) error {
 		return fmt.Errorf("publish event: %w", err)
 	}
 	return nil
+}
+
+// ParseWake reads a message of the wake channel (Keys.Wake): how many ids
+// were queued, on the lane whose list is laneKey (Keys.Queue).
+func ParseWake(payload string) (n int, laneKey string, err error) {
+	count, key, ok := strings.Cut(payload, " ")
+	if ok {
+		n, err = strconv.Atoi(count)
+	}
+	if !ok || err != nil || n < 1 || key == "" {
+		return 0, "", fmt.Errorf("queue: wake message %q: want \"N LANE-KEY\"", payload)
+	}
+	return n, key, nil
+}
+
+// SubscribeWake subscribes to the wake channel; the caller closes it.
+func (q *Queue) SubscribeWake(ctx context.Context) *redis.PubSub {
+	return q.rdb.Subscribe(ctx, q.keys.Wake())
 }

@@ -197,6 +197,7 @@ func (s *Server) Serve(ctx context.Context, r Roles) error {
 	if r.GRPC {
 		s.log.InfoContext(ctx, "serving coordinator", slog.String("addr", r.GRPCLn.Addr().String()))
 		g.Go(func() error { return s.coord.Serve(gctx, r.GRPCLn) })
+		g.Go(func() error { return s.coord.RunWakeups(gctx) })
 	}
 	if r.Services {
 		svc := dispatcher.NewServices(s.coord, dispatcher.ServicesConfig{

@@ -40,6 +40,9 @@ type Metrics struct {
 	// EncodeSeconds counts encode time of completed jobs per organization
 	// and accelerator (cpu, nvidia): the usage that billing meters.
 	EncodeSeconds *prometheus.CounterVec
+	// ClaimWakeups counts long-polling claims woken by a push (the wake
+	// channel) rather than by their poll timer.
+	ClaimWakeups prometheus.Counter
 }
 
 // New registers the metrics (and Go/process collectors) on a new registry.
@@ -62,8 +65,11 @@ func New() *Metrics {
 		EncodeSeconds: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "mpegflow_encode_seconds_total", Help: "Encode time of completed jobs, per organization and accelerator.",
 		}, []string{"org_id", "accelerator"}),
+		ClaimWakeups: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "mpegflow_claim_wakeups_total", Help: "Long-polling claims woken by a push instead of their poll timer.",
+		}),
 	}
-	m.Registry.MustRegister(m.JobsTotal, m.GRPCRequests, m.EventDispatch, m.WebhookDeliveries, m.EncodeSeconds,
+	m.Registry.MustRegister(m.JobsTotal, m.GRPCRequests, m.EventDispatch, m.WebhookDeliveries, m.EncodeSeconds, m.ClaimWakeups,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	for _, s := range []string{"completed", "failed", "cancelled"} {
 		m.JobsTotal.WithLabelValues(s) // export zeros so rates work from the start

@@ -1,0 +1,84 @@
+package dispatcher
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/stretchr/testify/require"
+
+	"github.com/mpegflow/mpegflow/api/coordinatorv1"
+)
+
+// TestWakeupsPassOnUnusedWake: a waiter that leaves after it was woken
+// hands the wake to the next one, so no push is left unclaimed while a
+// claim still waits; a wake with no waiter is dropped.
+func TestWakeupsPassOnUnusedWake(t *testing.T) {
+	w := newWakeups()
+	w.wake("lane", 1) // nobody waits: dropped
+	a, doneA := w.wait("lane")
+	b, doneB := w.wait("lane")
+	require.Equal(t, 2, w.waiters("lane"))
+	w.wake("lane", 1)
+	require.Len(t, a, 1, "the oldest waiter is woken")
+	require.Empty(t, b)
+	require.Equal(t, 1, w.waiters("lane"))
+	doneA() // leaves without using it
+	require.Len(t, b, 1, "the unused wake went to the next waiter")
+	<-b
+	doneB()
+	require.Zero(t, w.waiters("lane"))
+	w.wake("lane", 3)
+	c, doneC := w.wait("lane")
+	require.Empty(t, c, "wakes are not stored for later waiters")
+	doneC()
+}
+
+// TestPushWakesLongPollingClaims: with a poll interval far beyond the
+// test's deadline, only the push's wake can hand a queued job to claims
+// that are already waiting: one push of one id wakes exactly one of three
+// waiting claims, a push of two ids the other two.
+func TestPushWakesLongPollingClaims(t *testing.T) {
+	e := newEnv(t)
+	inst := e.start(Config{PollInterval: time.Hour, MaxWait: time.Minute})
+	pool := "default"
+	laneKey := e.queue.Keys().Queue(pool, "live")
+	require.Eventually(t, func() bool {
+		n, err := e.rdb.PubSubNumSub(t.Context(), e.queue.Keys().Wake()).Result()
+		return err == nil && n[e.queue.Keys().Wake()] == 1
+	}, 10*time.Second, 10*time.Millisecond, "the coordinator subscribed to the wake channel")
+
+	w := e.worker(inst.addr, pool)
+	ctx, cancel := context.WithTimeout(t.Context(), 50*time.Second)
+	defer cancel()
+	got := make(chan *coordinatorv1.Job, 3)
+	for i := range 3 {
+		go func() {
+			j, err := w.claim(ctx, "pod-"+string(rune('a'+i)), 45_000)
+			if err != nil {
+				t.Errorf("claim: %v", err)
+			}
+			got <- j
+		}()
+	}
+	require.Eventually(t, func() bool { return inst.coord.wakeups.waiters(laneKey) == 3 }, 10*time.Second, 5*time.Millisecond,
+		"three claims wait on the lane")
+
+	first := e.submit(pool, 1)
+	j := <-got
+	require.NotNil(t, j, "a waiting claim got the pushed job")
+	require.Equal(t, first[0].String(), j.GetId())
+	require.Equal(t, 2, inst.coord.wakeups.waiters(laneKey), "one wake for one id: the other two still wait")
+	require.InDelta(t, 1, testutil.ToFloat64(inst.metrics.ClaimWakeups), 0)
+
+	more := e.submit(pool, 2)
+	want := map[string]bool{more[0].String(): true, more[1].String(): true}
+	for range 2 {
+		j := <-got
+		require.NotNil(t, j)
+		require.True(t, want[j.GetId()], "job %s is one of the two pushed", j.GetId())
+		delete(want, j.GetId())
+	}
+	require.InDelta(t, 3, testutil.ToFloat64(inst.metrics.ClaimWakeups), 0)
+}
