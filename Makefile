@@ -256,9 +256,10 @@ CLUSTER_IMAGES_ENV = $(CLUSTER_IMAGES_DIR)/images-$(IMAGE_TAG).env
 cluster-images: images ## Save the built images (make images) as OCI archives for the cluster tier's node, cached by image id
 	IMAGE_TAG=$(IMAGE_TAG) IMAGES_CACHE=$(CACHE)/images scripts/images.sh oci $(CLUSTER_IMAGES_DIR)
 
-# The cluster tier's own tests (build tag cluster): not part of `make test`.
+# The cluster tier's own tests (build tag cluster): not part of `make test`;
+# CI runs them after the end-to-end tier (.ci/run).
 .PHONY: test-cluster
-test-cluster: deps node-tools cluster-images $(HELM) $(VERSITYGW) ## Run the cluster tier's tests (tag cluster): a one-node cluster (control plane, kubelet, CNI bridge, kube-proxy, CoreDNS, NetworkPolicy) serving a Service by DNS name, enforcing policies, serving pods the apiserver, running the built images and installing the chart with helm
+test-cluster: deps node-tools cluster-images $(KEDA_ARCHIVE) $(HELM) $(VERSITYGW) build ## Run the cluster tier's tests (tag cluster): a one-node cluster (control plane, kubelet, CNI bridge, kube-proxy, CoreDNS, NetworkPolicy, KEDA as a pod), the chart installed with helm, jobs through KEDA to encode pods, pause, a dedicated pool, a killed pod, encode-pod egress, a rolling API
 	scripts/deps.sh node
 	set -a && . $(CLUSTER_IMAGES_ENV) && set +a && \
 	MPEGFLOW_NODE_RUNC=$(RUNC) MPEGFLOW_NODE_CONTAINERD_DIR=$(CONTAINERD_DIR) MPEGFLOW_NODE_KUBELET=$(K8S_ASSETS)/kubelet \
@@ -266,17 +267,30 @@ test-cluster: deps node-tools cluster-images $(HELM) $(VERSITYGW) ## Run the clu
 	MPEGFLOW_NODE_NETCHECK_ARCHIVE=$(NETCHECK_ARCHIVE) MPEGFLOW_NODE_NETCHECK_IMAGE=$(NETCHECK_IMAGE) MPEGFLOW_NODE_NETCHECK=$(dir $(NETCHECK_ARCHIVE))netcheck \
 	MPEGFLOW_NODE_COREDNS=$(COREDNS) MPEGFLOW_NODE_NETPOL=$(NETPOL) MPEGFLOW_NODE_CNI_BIN=$(CNI_BIN) KUBEBUILDER_ASSETS=$(K8S_ASSETS) \
 	MPEGFLOW_NODE_APISERVER=$(CLUSTER_APISERVER) MPEGFLOW_HELM=$(HELM) VERSITYGW=$(VERSITYGW) \
-		scripts/with-services.sh $(GO) test -tags cluster -count=1 -timeout 20m -v ./internal/testenv/node/
+	MPEGFLOW_NODE_KEDA_ARCHIVE=$(KEDA_ARCHIVE) MPEGFLOW_NODE_KEDA_IMAGE=$(KEDA_IMAGE) MPEGFLOW_BIN=$(abspath $(BIN))/mpegflow \
+		scripts/with-services.sh $(GO) test -tags cluster -count=1 -timeout 30m -v ./internal/testenv/node/
 
 # KEDA's own operator for the scaling tests (operator/keda_test.go), at the
 # version go.mod pins, built from the module proxy with KEDA's own go.mod
 # (scripts/build-keda.sh) and cached by version. Cold: about 12 minutes on
 # two cores.
 KEDA_VERSION  := $(shell awk '$$1=="github.com/kedacore/keda/v2"{print $$2; exit}' go.mod)
-KEDA_OPERATOR := $(CACHE)/keda/keda-$(KEDA_VERSION)/keda-operator
+# Static (CGO_ENABLED=0), hence the directory's suffix: a cache that holds
+# an earlier cgo build of the same version builds anew.
+KEDA_OPERATOR := $(CACHE)/keda/keda-$(KEDA_VERSION)-static/keda-operator
 
 $(KEDA_OPERATOR):
 	GO=$(GO) scripts/build-keda.sh $@
+
+# The same binary as the cluster tier's KEDA image (its entrypoint /keda,
+# as in KEDA's own image and Deployment), packed like the pause image.
+KEDA_IMAGE   := localhost/kedacore/keda:$(KEDA_VERSION:v%=%)
+KEDA_ARCHIVE := $(NODE_CACHE)/keda-$(KEDA_VERSION)-static/keda.oci.tar
+
+$(KEDA_ARCHIVE): $(KEDA_OPERATOR)
+	@mkdir -p $(@D)
+	$(GO) run ./internal/testenv/node/imagearchive -name $(KEDA_IMAGE) -path /keda -exe $(KEDA_OPERATOR) -o $@.tmp
+	mv $@.tmp $@
 
 .PHONY: keda
 keda: $(KEDA_OPERATOR) ## Build KEDA's operator (version from go.mod) into the cache ($(CACHE)/keda), cached by version

@@ -15,7 +15,10 @@ cp -r "$src/." "$work/"
 chmod -R u+w "$work"
 mkdir -p "$(dirname "$out")"
 echo "building KEDA operator $version (cold: about 12 minutes on two cores)" >&2
-(cd "$work" && GOFLAGS=-buildvcs=false "$go" build -trimpath \
+# Static, as KEDA's own image builds it: the same binary runs as a process
+# (the operator's and end-to-end tests) and, packed alone into an image, as
+# the cluster tier's KEDA pod (no libc in that image).
+(cd "$work" && CGO_ENABLED=0 GOFLAGS=-buildvcs=false "$go" build -trimpath \
 	-ldflags "-X github.com/kedacore/keda/v2/version.Version=$version" \
 	-o "$out.tmp" ./cmd/operator)
 mv "$out.tmp" "$out"

@@ -96,7 +96,15 @@ func WriteSelfSignedCerts(dir string, dnsNames ...string) error {
 	if err != nil {
 		return err
 	}
-	cert, key, err := ca.Issue("localhost", append([]string{"localhost"}, dnsNames...), []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback})
+	names, ips := []string{"localhost"}, []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback}
+	for _, n := range dnsNames {
+		if ip := net.ParseIP(n); ip != nil {
+			ips = append(ips, ip)
+		} else {
+			names = append(names, n)
+		}
+	}
+	cert, key, err := ca.Issue("localhost", names, ips)
 	if err != nil {
 		return err
 	}

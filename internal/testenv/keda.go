@@ -21,7 +21,7 @@ import (
 )
 
 // KEDAOperatorEnv names the variable holding the path of KEDA's operator
-// binary; `make test` builds it once into bin/keda/keda-VERSION and sets it.
+// binary; `make test` builds it once into ~/.cache/mpegflow/keda/keda-VERSION-static and sets it.
 const KEDAOperatorEnv = "KEDA_OPERATOR"
 
 // KEDA timeouts: a cold start on a loaded two-core machine takes a few
@@ -86,7 +86,7 @@ func StartKEDA(t testing.TB, cfg *rest.Config, opts KEDAOptions) *KEDA {
 		bin = os.Getenv(KEDAOperatorEnv)
 	}
 	if bin == "" {
-		t.Fatalf("%s is not set: run the tests with `make test`, which builds KEDA's operator once into bin/keda and sets it (or run `make tools` and set %s=$PWD/bin/keda/keda-VERSION/keda-operator)", KEDAOperatorEnv, KEDAOperatorEnv)
+		t.Fatalf("%s is not set: run the tests with `make test`, which builds KEDA's operator once into ~/.cache/mpegflow/keda and sets it (or run `make keda` and set %s to the keda-operator it built there)", KEDAOperatorEnv, KEDAOperatorEnv)
 	}
 	if st, err := os.Stat(bin); err != nil || st.IsDir() || st.Mode()&0o111 == 0 {
 		t.Fatalf("KEDA operator %s is not an executable file (%v): run `make tools` to build it", bin, err)

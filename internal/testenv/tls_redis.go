@@ -16,6 +16,10 @@ type TLSRedisOptions struct {
 	// ClientCerts makes the server require a client certificate signed by
 	// the test CA (tls-auth-clients yes); otherwise it asks for none.
 	ClientCerts bool
+	// Hosts are more names or IP addresses its certificate is valid for,
+	// beyond localhost and 127.0.0.1: the address a relay gives it on
+	// another network (the cluster tier's bridge).
+	Hosts []string
 }
 
 // TLSRedis is a TLS-only redis-server of the test's own: no plain port,
@@ -40,7 +44,7 @@ func StartTLSRedis(t testing.TB, opts TLSRedisOptions) TLSRedis {
 	}
 	dir := t.TempDir()
 	certs := filepath.Join(dir, "certs")
-	if err := WriteSelfSignedCerts(certs); err != nil {
+	if err := WriteSelfSignedCerts(certs, opts.Hosts...); err != nil {
 		t.Fatalf("redis TLS certificates: %v", err)
 	}
 	listen := func(port int) []string {

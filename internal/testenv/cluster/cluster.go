@@ -95,9 +95,10 @@ func (c *Cluster) Kubeconfig() string { return c.kubeconfig }
 func (c *Cluster) NodeName() string { return c.kubelet.NodeName }
 
 // HostAddress is the host's address on the pod network (the bridge's):
-// services the test runs outside the cluster (Postgres, Redis, S3) listen
-// there for pods to reach them. kube-network-policies does not filter
-// traffic from pods to the host (docs/design/0016-cluster-tier.md).
+// the apiserver and CoreDNS listen there. kube-network-policies does not
+// filter traffic from pods to the host (docs/design/0016-cluster-tier.md),
+// so services whose reachability a NetworkPolicy decides are exposed in
+// the managed services' network instead (ExposeOutside).
 func (c *Cluster) HostAddress() netip.Addr { return node.NetworkConfig{Subnet: PodSubnet}.Gateway() }
 
 // Dir is the node's directory (logs under Dir()/logs); it is removed when
@@ -185,6 +186,7 @@ func Start(t testing.TB) *Cluster {
 	})
 	Run(t, "ip", "addr", "add", fmt.Sprintf("%s/%d", gateway, PodSubnet.Bits()), "dev", podBridge)
 	Run(t, "ip", "link", "set", podBridge, "up")
+	startOutside(t)
 
 	// The control plane: etcd and kube-apiserver by envtest, with the
 	// ServiceAccount admission plugin back on (envtest turns it off), so

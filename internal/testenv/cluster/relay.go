@@ -9,20 +9,11 @@ import (
 	"net/netip"
 	"sync"
 	"testing"
-
-	"github.com/stretchr/testify/require"
 )
 
-// Expose makes a host service that listens on loopback only (Postgres,
-// Redis and S3 of scripts/with-services.sh) reachable from pods: it listens
-// on a free port of the host's address on the pod network and relays every
-// connection to target (host:port), until the test ends. Pods see the
-// returned address, as they would a managed service's; the service sees
-// connections from 127.0.0.1.
-func (c *Cluster) Expose(t testing.TB, target string) netip.AddrPort {
-	t.Helper()
-	l, err := net.Listen("tcp", net.JoinHostPort(c.HostAddress().String(), "0"))
-	require.NoError(t, err)
+// relay accepts on l and relays every connection to target until the
+// test ends, and returns l's address.
+func relay(t testing.TB, l net.Listener, target string) netip.AddrPort {
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	conns := map[net.Conn]struct{}{}

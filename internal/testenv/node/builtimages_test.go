@@ -34,14 +34,7 @@ func (r *rig) builtImages(t *testing.T) {
 	started := time.Now()
 	ctx, cancel := context.WithTimeout(t.Context(), 2*podTimeout)
 	defer cancel()
-	images := map[string]string{}
-	for _, e := range [][2]string{{imageEnv, imageArchiveEnv}, {encoderEnv, encoderArchiveEnv}} {
-		image, archive := cluster.Need(t, e[0]), cluster.Need(t, e[1])
-		t0 := time.Now()
-		r.ImportImage(ctx, t, archive, image)
-		t.Logf("imported %s (%s) in %s", image, archive, time.Since(t0).Round(time.Millisecond))
-		images[e[0]] = image
-	}
+	images := r.importBuiltImages(ctx, t)
 	const ns = "images"
 	r.Namespace(ctx, t, ns)
 
@@ -112,4 +105,24 @@ func (r *rig) runPod(ctx context.Context, t *testing.T, ns, name string, c corev
 	require.NotNil(t, term)
 	t.Logf("pod %s (%s): exit %d after %s", name, c.Image, term.ExitCode, term.FinishedAt.Sub(pod.CreationTimestamp.Time))
 	return term.ExitCode, term.Message
+}
+
+// importBuiltImages imports the images `make images` built into the node,
+// once per rig (BuiltImages and Chart both need them, and either may run
+// alone), and returns their names by variable.
+func (r *rig) importBuiltImages(ctx context.Context, t *testing.T) map[string]string {
+	t.Helper()
+	if r.imported != nil {
+		return r.imported
+	}
+	images := map[string]string{}
+	for _, e := range [][2]string{{imageEnv, imageArchiveEnv}, {encoderEnv, encoderArchiveEnv}} {
+		image, archive := cluster.Need(t, e[0]), cluster.Need(t, e[1])
+		t0 := time.Now()
+		r.ImportImage(ctx, t, archive, image)
+		t.Logf("imported %s (%s) in %s", image, archive, time.Since(t0).Round(time.Millisecond))
+		images[e[0]] = image
+	}
+	r.imported = images
+	return images
 }

@@ -27,8 +27,14 @@ import (
 	"github.com/mpegflow/mpegflow/internal/testenv/cluster"
 )
 
-// helmEnv is the helm binary `make helm` built (tools/helm).
-const helmEnv = "MPEGFLOW_HELM"
+// helmEnv is the helm binary `make helm` built (tools/helm);
+// mpegflowBinEnv the mpegflow binary `make build` built, for `mpegflow
+// admin bootstrap` against the release's database, as an operator of the
+// platform would run it.
+const (
+	helmEnv        = "MPEGFLOW_HELM"
+	mpegflowBinEnv = "MPEGFLOW_BIN"
+)
 
 // chartDir is charts/mpegflow, from this package's directory.
 const chartDir = "../../../charts/mpegflow"
@@ -39,15 +45,20 @@ func randomHex(n int) string {
 	return hex.EncodeToString(b)
 }
 
-// chartInstalled: `helm install` of charts/mpegflow with
-// charts/mpegflow/ci/cluster-values.yaml, Postgres, Redis and S3 on the host
-// (scripts/with-services.sh) reached at the bridge's address as managed
-// services would be: the migration hook Job migrates a fresh database, the
-// API Deployment's two replicas become Ready behind their Service, and an
-// operator holds the leader Lease.
-func (r *rig) chartInstalled(t *testing.T) {
+// chartInstalled: KEDA's operator as a pod (installKEDA), then `helm
+// install` of charts/mpegflow with charts/mpegflow/ci/cluster-values.yaml,
+// Postgres, S3 and a TLS-only, password-protected Redis on the host
+// reached at the bridge's address as managed services would be: the
+// migration hook Job migrates a fresh database, the API Deployment's two
+// replicas become Ready behind their Service, an operator holds the leader
+// Lease and renders the shared pool's ScaledJob, which KEDA takes up. It
+// returns the release with an API key of an organization on the pro plan
+// (set by a platform SuperAdmin through the API), for the scenarios that
+// follow; everything is deleted when t ends.
+func (r *rig) chartInstalled(t *testing.T) *release {
 	started := time.Now()
 	helm := cluster.Need(t, helmEnv)
+	mpegflow := cluster.Need(t, mpegflowBinEnv)
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Minute)
 	defer cancel()
 	cs := r.Clientset()
@@ -57,19 +68,27 @@ func (r *rig) chartInstalled(t *testing.T) {
 	require.NoError(t, err)
 	_, err = envtest.InstallCRDs(r.RESTConfig(), envtest.CRDInstallOptions{Paths: []string{crds}})
 	require.NoError(t, err)
+	r.installKEDA(ctx, t)
+	r.importBuiltImages(ctx, t)
 
-	// The host's services, exposed on the bridge's address.
+	// The host's services, exposed at an address of the managed
+	// services' network (cluster.ExposeOutside): outside the cluster,
+	// reached through the node's forwarding path, so under the pods'
+	// NetworkPolicy. Redis has a managed one's shape: TLS only, a
+	// password, a certificate for the address clients dial.
 	adminURL := cluster.Need(t, "MPEGFLOW_TEST_DATABASE_URL")
 	admin, err := url.Parse(adminURL)
 	require.NoError(t, err)
-	pg := r.Expose(t, admin.Host)
-	redisURL, err := url.Parse(cluster.Need(t, "MPEGFLOW_TEST_REDIS_URL"))
+	pg := r.ExposeOutside(t, admin.Host)
+	redisPassword := randomHex(16)
+	tlsRedis := testenv.StartTLSRedis(t, testenv.TLSRedisOptions{Password: redisPassword, Hosts: []string{cluster.OutsideAddress().String()}})
+	redis := r.ExposeOutside(t, tlsRedis.Addr)
+	redisCA, err := os.ReadFile(filepath.Join(tlsRedis.CertDir, "ca.crt"))
 	require.NoError(t, err)
-	redis := r.Expose(t, redisURL.Host)
 	s3cfg := testenv.S3(t) // a fresh bucket
 	s3URL, err := url.Parse(s3cfg.Endpoint)
 	require.NoError(t, err)
-	s3 := r.Expose(t, s3URL.Host)
+	s3 := r.ExposeOutside(t, s3URL.Host)
 
 	// A fresh, empty database (the hook migrates it) and a login in the
 	// operator's read-only role.
@@ -108,6 +127,8 @@ func (r *rig) chartInstalled(t *testing.T) {
 	dbURL.Host, dbURL.Path = pg.String(), "/"+db
 	opURL := dbURL
 	opURL.User = url.User(login)
+	hostDBURL := *admin // the same database as the host reaches it
+	hostDBURL.Path = "/" + db
 
 	const ns = "mpegflow"
 	r.Namespace(ctx, t, ns)
@@ -115,8 +136,9 @@ func (r *rig) chartInstalled(t *testing.T) {
 	secrets := map[string]map[string]string{
 		"mpegflow-postgres":          {"url": dbURL.String()},
 		"mpegflow-postgres-operator": {"url": opURL.String()},
-		"mpegflow-redis":             {"url": "redis://" + redisAddr + "/0"},
-		"mpegflow-keda-redis":        {"username": "default", "password": "unused"},
+		"mpegflow-redis":             {"url": "rediss://:" + redisPassword + "@" + redisAddr + "/0"},
+		"mpegflow-keda-redis":        {"password": redisPassword},
+		"mpegflow-redis-tls":         {"ca.crt": string(redisCA)},
 		"mpegflow-server":            {"secret": randomHex(32)},
 		"mpegflow-s3":                {"accessKeyId": s3cfg.AccessKeyID, "secretAccessKey": s3cfg.SecretAccessKey},
 	}
@@ -134,9 +156,16 @@ func (r *rig) chartInstalled(t *testing.T) {
 	args := []string{"install", "mf", chart, "--namespace", ns, "--kubeconfig", r.Kubeconfig(),
 		"--values", values,
 		"--set", "redis.address=" + redisAddr,
+		"--set", "redis.passwordOnly=true",
+		"--set", "redis.tls.enabled=true",
+		"--set", "redis.tls.existingSecret=mpegflow-redis-tls",
 		"--set", "redis.keyPrefix=mfcluster" + randomHex(4),
 		"--set", "s3.endpoint=http://" + s3.String(),
 		"--set", "s3.bucket=" + s3cfg.Bucket,
+		// Object storage is a private address: the encode pods'
+		// NetworkPolicy must name it (docs/deploy.md, "Encode-pod egress").
+		"--set", "s3.cidrs={" + s3.Addr().String() + "/32}",
+		"--set", "s3.ports={" + strconv.Itoa(int(s3.Port())) + "}",
 		"--wait", "--timeout", "6m"}
 	t0 := time.Now()
 	cmd := exec.CommandContext(ctx, helm, args...)
@@ -210,7 +239,14 @@ func (r *rig) chartInstalled(t *testing.T) {
 	l, err := cs.CoordinationV1().Leases(ns).Get(ctx, "mpegflow-operator", metav1.GetOptions{})
 	require.NoError(t, err)
 	t.Logf("operator leader: %s", *l.Spec.HolderIdentity)
-	t.Logf("scenario (helm install, migrations, 2 API replicas, operator leader) took %s", time.Since(started).Round(time.Millisecond))
+
+	rel := &release{rig: r, ns: ns, helm: helm, chart: chart, values: values, installArgs: args[3:], s3: s3, pg: pg}
+	rel.connect(ctx, t, mpegflow, hostDBURL.String())
+	// The shared pool's ScaledJob, rendered by the operator and taken up
+	// by KEDA (its Ready condition).
+	rel.waitScaledJobReady(ctx, t, "default")
+	t.Logf("scenario (KEDA, helm install, migrations, 2 API replicas, operator leader, ScaledJob ready) took %s", time.Since(started).Round(time.Millisecond))
+	return rel
 }
 
 // podLogs is the end of every container log of namespace ns, read from the

@@ -30,4 +30,6 @@ type rig struct {
 	image string
 	// netcheckAsNobody probes ip:port from the host as uid 65534.
 	netcheckAsNobody func(ip string, port int) bool
+	// imported are the project's images once imported (importBuiltImages).
+	imported map[string]string
 }

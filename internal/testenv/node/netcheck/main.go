@@ -17,7 +17,14 @@
 // be programmed yet). It writes one JSON report both to standard output and
 // to /dev/termination-log, where the kubelet puts it in the pod's status
 // for the test to read: {"addresses":[...],"answers":{"pod":count},"errors":n}.
-// It exits 0 when it saw -want distinct answers, 1 otherwise.
+// It exits 0 when it saw -want distinct answers, 1 otherwise. With -tcp it
+// only connects (any port, any protocol: a gRPC or REST listener) and
+// counts each connection as the answer "tcp ADDRESS". With -refused it
+// checks the opposite: it keeps trying until -timeout and exits 0 only if
+// some attempt failed and none connected after the first failure. A
+// connection before that is counted as "early" and allowed: a
+// NetworkPolicy controller that learns pod IPs from the apiserver judges a
+// new pod's first packets as no pod's.
 //
 //	netcheck api -url https://kubernetes.default.svc/api/v1/namespaces/NS/configmaps -timeout 60s
 //
@@ -104,6 +111,9 @@ type report struct {
 	Answers   map[string]int `json:"answers"`
 	Errors    int            `json:"errors"`
 	LastError string         `json:"lastError,omitempty"`
+	// With -refused: connections before the first failure, and after it.
+	Early int `json:"early,omitempty"`
+	Leaks int `json:"leaks,omitempty"`
 }
 
 func get(args []string) error {
@@ -112,6 +122,8 @@ func get(args []string) error {
 	port := fs.Int("port", 80, "port")
 	want := fs.Int("want", 1, "distinct answers to see")
 	timeout := fs.Duration("timeout", time.Minute, "give up after")
+	tcpOnly := fs.Bool("tcp", false, "connect only; no HTTP request")
+	refused := fs.Bool("refused", false, "expect no connection (after the first failure) until -timeout")
 	_ = fs.Parse(args)
 	if *host == "" {
 		return errors.New("-host is required")
@@ -120,8 +132,11 @@ func get(args []string) error {
 	defer cancel()
 	r := report{Answers: map[string]int{}}
 	var resolver net.Resolver // pure Go: /etc/resolv.conf, its search list and ndots
+	if *refused {
+		return expectRefused(ctx, &resolver, *host, *port, *tcpOnly, &r)
+	}
 	for len(r.Answers) < *want && ctx.Err() == nil {
-		if err := once(ctx, &resolver, *host, *port, &r); err != nil {
+		if err := once(ctx, &resolver, *host, *port, *tcpOnly, &r); err != nil {
 			r.Errors++
 			r.LastError = err.Error()
 			select {
@@ -139,8 +154,38 @@ func get(args []string) error {
 	return nil
 }
 
-// once resolves host and makes one request on a new connection.
-func once(ctx context.Context, resolver *net.Resolver, host string, port int, r *report) error {
+// expectRefused tries host:port until ctx ends and fails on a connection
+// after the first failed attempt.
+func expectRefused(ctx context.Context, resolver *net.Resolver, host string, port int, tcpOnly bool, r *report) error {
+	for ctx.Err() == nil {
+		err := once(ctx, resolver, host, port, tcpOnly, r)
+		switch {
+		case err != nil:
+			r.Errors++
+			r.LastError = err.Error()
+		case r.Errors == 0:
+			r.Early++
+		default:
+			r.Leaks++
+		}
+		clear(r.Answers) // counted above
+		select {
+		case <-ctx.Done():
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+	b, _ := json.Marshal(r)
+	fmt.Println(string(b))
+	_ = os.WriteFile("/dev/termination-log", b, 0o644)
+	if r.Errors == 0 || r.Leaks > 0 {
+		return fmt.Errorf("%d failed attempts, %d connections after the first failure, want some and none", r.Errors, r.Leaks)
+	}
+	return nil
+}
+
+// once resolves host and makes one request on a new connection (or, with
+// tcpOnly, only the connection).
+func once(ctx context.Context, resolver *net.Resolver, host string, port int, tcpOnly bool, r *report) error {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	addrs, err := resolver.LookupHost(ctx, host)
@@ -148,6 +193,15 @@ func once(ctx context.Context, resolver *net.Resolver, host string, port int, r 
 		return fmt.Errorf("resolve %s: %w", host, err)
 	}
 	r.Addresses = addrs
+	if tcpOnly {
+		var d net.Dialer
+		conn, err := d.DialContext(ctx, "tcp", net.JoinHostPort(addrs[0], strconv.Itoa(port)))
+		if err != nil {
+			return err
+		}
+		r.Answers["tcp "+conn.RemoteAddr().String()]++
+		return conn.Close()
+	}
 	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
 	url := "http://" + net.JoinHostPort(addrs[0], strconv.Itoa(port)) + "/"
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
