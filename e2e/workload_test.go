@@ -20,6 +20,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/mpegflow/mpegflow/client"
+	"github.com/mpegflow/mpegflow/internal/testenv"
 )
 
 // workflow is the built-in the scenarios encode with: one MP4 rendition.
@@ -30,13 +31,7 @@ const workflow = "mp4-720p"
 func (r *rig) clip(t *testing.T, name string, seconds int, size string) string {
 	t.Helper()
 	path := filepath.Join(r.clips, name+".mp4")
-	cmd := exec.CommandContext(t.Context(), "ffmpeg", "-hide_banner", "-loglevel", "error", "-y",
-		"-f", "lavfi", "-i", fmt.Sprintf("testsrc2=size=%s:rate=25:duration=%d", size, seconds),
-		"-f", "lavfi", "-i", fmt.Sprintf("sine=frequency=440:duration=%d", seconds),
-		"-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-c:a", "aac", "-shortest", path)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("generate clip %s: %v\n%s", name, err, out)
-	}
+	testenv.Clip(t, path, seconds, size)
 	f, err := os.Open(path)
 	if err != nil {
 		t.Fatal(err)

@@ -28,6 +28,7 @@ import (
 	ctrlclient "sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/mpegflow/mpegflow/client"
+	"github.com/mpegflow/mpegflow/internal/testenv"
 	"github.com/mpegflow/mpegflow/internal/testenv/cluster"
 	"github.com/mpegflow/mpegflow/operator"
 )
@@ -193,12 +194,7 @@ func (rel *release) kubeJobs(ctx context.Context, t *testing.T, pool string) []b
 func (rel *release) clip(t *testing.T, name string, seconds int, size string) string {
 	t.Helper()
 	path := filepath.Join(rel.clips, name+".mp4")
-	cmd := exec.CommandContext(t.Context(), "ffmpeg", "-hide_banner", "-loglevel", "error", "-y",
-		"-f", "lavfi", "-i", fmt.Sprintf("testsrc2=size=%s:rate=25:duration=%d", size, seconds),
-		"-f", "lavfi", "-i", fmt.Sprintf("sine=frequency=440:duration=%d", seconds),
-		"-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-c:a", "aac", "-shortest", path)
-	out, err := cmd.CombinedOutput()
-	require.NoError(t, err, "generate clip %s: %s", name, out)
+	testenv.Clip(t, path, seconds, size)
 	f, err := os.Open(path)
 	require.NoError(t, err)
 	defer f.Close()

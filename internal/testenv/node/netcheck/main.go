@@ -145,13 +145,19 @@ func get(args []string) error {
 			}
 		}
 	}
-	b, _ := json.Marshal(r)
-	fmt.Println(string(b))
-	_ = os.WriteFile("/dev/termination-log", b, 0o644)
+	writeReport(r)
 	if len(r.Answers) < *want {
 		return fmt.Errorf("saw %d distinct answers within %s, want %d", len(r.Answers), *timeout, *want)
 	}
 	return nil
+}
+
+// writeReport prints the report and leaves it where the kubelet reads a
+// container's termination message.
+func writeReport(r report) {
+	b, _ := json.Marshal(r)
+	fmt.Println(string(b))
+	_ = os.WriteFile("/dev/termination-log", b, 0o644)
 }
 
 // expectRefused tries host:port until ctx ends and fails on a connection
@@ -174,9 +180,7 @@ func expectRefused(ctx context.Context, resolver *net.Resolver, host string, por
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
-	b, _ := json.Marshal(r)
-	fmt.Println(string(b))
-	_ = os.WriteFile("/dev/termination-log", b, 0o644)
+	writeReport(*r)
 	if r.Errors == 0 || r.Leaks > 0 {
 		return fmt.Errorf("%d failed attempts, %d connections after the first failure, want some and none", r.Errors, r.Leaks)
 	}
