@@ -5,7 +5,6 @@ package e2e
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -120,24 +119,7 @@ func (r *rig) waitStatus(t *testing.T, id, status string, timeout time.Duration)
 // job.started events.
 func (r *rig) workers(t *testing.T, id string) []string {
 	t.Helper()
-	evs, err := r.api.JobEvents(t.Context(), id)
-	if err != nil {
-		t.Fatalf("events of job %s: %v", id, err)
-	}
-	var pods []string
-	for _, ev := range evs {
-		if ev.Type != "job.started" {
-			continue
-		}
-		var d struct {
-			WorkerID string `json:"worker_id"`
-		}
-		if err := json.Unmarshal(ev.Data, &d); err != nil {
-			t.Fatalf("job.started event of %s: %v", id, err)
-		}
-		pods = append(pods, d.WorkerID)
-	}
-	return pods
+	return testenv.Workers(t, r.api, id)
 }
 
 // verifyOutputs downloads every output of a completed job through its

@@ -168,9 +168,7 @@ func (r *rig) chartInstalled(t *testing.T) *release {
 		"--set", "s3.ports={" + strconv.Itoa(int(s3.Port())) + "}",
 		"--wait", "--timeout", "6m"}
 	t0 := time.Now()
-	cmd := exec.CommandContext(ctx, helm, args...)
-	cmd.Env = append(os.Environ(), "HELM_CACHE_HOME="+t.TempDir(), "HELM_CONFIG_HOME="+t.TempDir(), "HELM_DATA_HOME="+t.TempDir())
-	out, err := cmd.CombinedOutput()
+	out, err := helmCommand(ctx, t, helm, args...).CombinedOutput()
 	if err != nil {
 		pods, _ := cs.CoreV1().Pods(ns).List(context.Background(), metav1.ListOptions{})
 		events, _ := cs.CoreV1().Events(ns).List(context.Background(), metav1.ListOptions{})
@@ -240,7 +238,7 @@ func (r *rig) chartInstalled(t *testing.T) *release {
 	require.NoError(t, err)
 	t.Logf("operator leader: %s", *l.Spec.HolderIdentity)
 
-	rel := &release{rig: r, ns: ns, helm: helm, chart: chart, values: values, installArgs: args[3:], s3: s3, pg: pg}
+	rel := &release{rig: r, ns: ns, helm: helm, chart: chart, installArgs: args[3:], s3: s3, pg: pg}
 	rel.connect(ctx, t, mpegflow, hostDBURL.String())
 	// The shared pool's ScaledJob, rendered by the operator and taken up
 	// by KEDA (its Ready condition).
@@ -259,4 +257,12 @@ func (r *rig) podLogs(ns string) string {
 		fmt.Fprintf(&b, "--- %s\n%s\n", strings.TrimPrefix(f, r.Dir()), cluster.LogTail(f, 1500))
 	}
 	return b.String()
+}
+
+// helmCommand is helm with args and homes of its own, so nothing of the
+// user's helm configuration or cache takes part.
+func helmCommand(ctx context.Context, t *testing.T, helm string, args ...string) *exec.Cmd {
+	cmd := exec.CommandContext(ctx, helm, args...)
+	cmd.Env = append(os.Environ(), "HELM_CACHE_HOME="+t.TempDir(), "HELM_CONFIG_HOME="+t.TempDir(), "HELM_DATA_HOME="+t.TempDir())
+	return cmd
 }

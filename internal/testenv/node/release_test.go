@@ -37,7 +37,7 @@ import (
 // share: the API through its Service, a tenant's key, KEDA's objects.
 type release struct {
 	*rig
-	ns, helm, chart, values string
+	ns, helm, chart string
 	// installArgs are `helm install`'s arguments after the release name and
 	// chart (namespace, kubeconfig, values, --set), for `helm upgrade`.
 	installArgs []string
@@ -273,20 +273,7 @@ func (rel *release) waitStatus(t *testing.T, id, status string, timeout time.Dur
 // job.started events.
 func (rel *release) workers(t *testing.T, id string) []string {
 	t.Helper()
-	evs, err := rel.api.JobEvents(t.Context(), id)
-	require.NoError(t, err)
-	var pods []string
-	for _, ev := range evs {
-		if ev.Type != "job.started" {
-			continue
-		}
-		var d struct {
-			WorkerID string `json:"worker_id"`
-		}
-		require.NoError(t, json.Unmarshal(ev.Data, &d))
-		pods = append(pods, d.WorkerID)
-	}
-	return pods
+	return testenv.Workers(t, rel.api, id)
 }
 
 // verifyOutputs downloads every output of the job through its presigned
@@ -340,9 +327,7 @@ func (rel *release) helmUpgrade(ctx context.Context, t *testing.T, set ...string
 	for _, s := range set {
 		args = append(args, "--set", s)
 	}
-	cmd := exec.CommandContext(ctx, rel.helm, args...)
-	cmd.Env = append(os.Environ(), "HELM_CACHE_HOME="+t.TempDir(), "HELM_CONFIG_HOME="+t.TempDir(), "HELM_DATA_HOME="+t.TempDir())
-	out, err := cmd.CombinedOutput()
+	out, err := helmCommand(ctx, t, rel.helm, args...).CombinedOutput()
 	require.NoError(t, err, "helm %s: %s\n%s", strings.Join(args, " "), out, rel.describe(t))
 	return string(out)
 }
