@@ -82,11 +82,12 @@ k8s-e2e-tools: k8s-tools $(K8S_ASSETS)/kube-controller-manager $(K8S_ASSETS)/kub
 # each from its own module under tools/node, which resolves to exactly the
 # dependency versions that upstream's go.mod names. Each binary is written to
 # .tmp and renamed, under a directory named by its version: a warm cache
-# builds nothing. Builds run at nice 10 with -p 1 so that the machine's other
-# work keeps its CPU. Cold (empty build cache): about 18 minutes on two
-# cores at load 2 to 7 (docs/benchmarks.md); far longer on a busy machine.
+# builds nothing. Builds use every core (a cold CI run has nothing else to
+# do meanwhile); on a busy workstation, NODE_BUILD='nice -n 10 go build -p 1
+# -trimpath' leaves the rest of the machine its CPU. Cold (empty build
+# cache): about 18 minutes on two cores at load 2 to 7 (docs/benchmarks.md).
 NODE_CACHE := $(CACHE)/node
-NODE_BUILD := nice -n 10 $(GO) build -p 1 -trimpath
+NODE_BUILD ?= $(GO) build -trimpath
 K8S_LDFLAGS := -X k8s.io/component-base/version.gitVersion=$(K8S_VERSION) \
 	-X k8s.io/component-base/version.gitMajor=$(word 1,$(subst ., ,$(K8S_VERSION:v%=%))) \
 	-X k8s.io/component-base/version.gitMinor=$(word 2,$(subst ., ,$(K8S_VERSION:v%=%))) \
@@ -257,10 +258,13 @@ cluster-images: images ## Save the built images (make images) as OCI archives fo
 	IMAGE_TAG=$(IMAGE_TAG) IMAGES_CACHE=$(CACHE)/images scripts/images.sh oci $(CLUSTER_IMAGES_DIR)
 
 # The cluster tier's own tests (build tag cluster): not part of `make test`;
-# CI runs them after the end-to-end tier (.ci/run).
-.PHONY: test-cluster
-test-cluster: deps node-tools cluster-images $(KEDA_ARCHIVE) $(HELM) $(VERSITYGW) build ## Run the cluster tier's tests (tag cluster): a one-node cluster (control plane, kubelet, CNI bridge, kube-proxy, CoreDNS, NetworkPolicy, KEDA as a pod), the chart installed with helm, jobs through KEDA to encode pods, pause, a dedicated pool, a killed pod, encode-pod egress, a rolling API
+# CI runs them beside the end-to-end tier (.ci/run).
+.PHONY: cluster-prereqs
+cluster-prereqs: deps node-tools cluster-images $(KEDA_ARCHIVE) $(HELM) $(VERSITYGW) build ## Build what make test-cluster needs (CI builds it first, then runs the two end-to-end tiers side by side)
 	scripts/deps.sh node
+
+.PHONY: test-cluster
+test-cluster: cluster-prereqs ## Run the cluster tier's tests (tag cluster): a one-node cluster (control plane, kubelet, CNI bridge, kube-proxy, CoreDNS, NetworkPolicy, KEDA as a pod), the chart installed with helm, jobs through KEDA to encode pods, pause, a dedicated pool, a killed pod, encode-pod egress, a rolling API
 	set -a && . $(CLUSTER_IMAGES_ENV) && set +a && \
 	MPEGFLOW_NODE_RUNC=$(RUNC) MPEGFLOW_NODE_CONTAINERD_DIR=$(CONTAINERD_DIR) MPEGFLOW_NODE_KUBELET=$(K8S_ASSETS)/kubelet \
 	MPEGFLOW_NODE_PAUSE_ARCHIVE=$(PAUSE_ARCHIVE) MPEGFLOW_NODE_PAUSE_IMAGE=$(PAUSE_IMAGE) \
@@ -303,8 +307,11 @@ test: deps tools verify-generated ## Check generated code, then run every test w
 	VERSITYGW=$(VERSITYGW) KUBEBUILDER_ASSETS=$(K8S_ASSETS) KEDA_OPERATOR=$(KEDA_OPERATOR) \
 		scripts/with-services.sh $(GO) test -race -count=1 ./...
 
+.PHONY: e2e-prereqs
+e2e-prereqs: deps tools k8s-e2e-tools ## Build what make test-e2e needs (CI builds it first, then runs the two end-to-end tiers side by side)
+
 .PHONY: test-e2e
-test-e2e: deps tools k8s-e2e-tools ## Run the end-to-end test: REST → KEDA → Job → process node → mpegflow encode → S3, on a real control plane
+test-e2e: e2e-prereqs ## Run the end-to-end test: REST → KEDA → Job → process node → mpegflow encode → S3, on a real control plane
 	VERSITYGW=$(VERSITYGW) KUBEBUILDER_ASSETS=$(K8S_ASSETS) KEDA_OPERATOR=$(KEDA_OPERATOR) \
 		scripts/with-services.sh $(GO) test -race -count=1 -tags e2e -timeout 30m -v ./e2e/
 

@@ -28,8 +28,12 @@ const jobTimeout = 5 * time.Minute
 
 // TestE2E starts the rig once and runs the scenarios against it in order;
 // each scenario's wall time and the rig's peak memory during it are logged
-// (and written to $MPEGFLOW_E2E_REPORT) for docs/benchmarks.md.
+// (and written to $MPEGFLOW_E2E_REPORT) for docs/benchmarks.md. It runs
+// beside the package's other tests, each on a rig of its own; the peak
+// memory is of every process this test binary started, so for TestE2E's
+// rig alone run it alone (-run '^TestE2E$').
 func TestE2E(t *testing.T) {
+	t.Parallel()
 	r := startRig(t)
 	var results []result
 	t.Cleanup(func() { report(t, r, results) })
@@ -47,7 +51,7 @@ func TestE2E(t *testing.T) {
 
 func report(t *testing.T, r *rig, results []result) {
 	var b strings.Builder
-	fmt.Fprintf(&b, "rig start: %.1f s\n\n| scenario | wall time | peak memory (rig) | result |\n| --- | --- | --- | --- |\n", r.started.Seconds())
+	fmt.Fprintf(&b, "rig start: %.1f s\n\n| scenario | wall time | peak memory (this test binary's processes) | result |\n| --- | --- | --- | --- |\n", r.started.Seconds())
 	for _, res := range results {
 		b.WriteString(res.String() + "\n")
 	}

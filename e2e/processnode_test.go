@@ -20,6 +20,7 @@ import (
 // exit code is reported, and deleting a running pod finishes as soon as
 // its process has exited, not after the whole grace period.
 func TestProcessNode(t *testing.T) {
+	t.Parallel()
 	binDir := buildBinaries(t)
 	cp := startControlPlane(t)
 	cs, err := kubernetes.NewForConfig(cp.cfg)

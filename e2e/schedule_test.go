@@ -25,6 +25,7 @@ import (
 // KEDA's paused annotation and a submitted job waits with no Job created;
 // after the end edge the annotation goes and the job runs.
 func TestScheduledPause(t *testing.T) {
+	t.Parallel()
 	r := startRig(t)
 	asset := r.clip(t, "scheduled", 2, "320x240")
 	paris, err := time.LoadLocation("Europe/Paris")

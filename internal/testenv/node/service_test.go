@@ -68,31 +68,63 @@ func TestCluster(t *testing.T) {
 	r.ImportImage(ctx, t, archive, image)
 	r.netcheckAsNobody = netcheckAsNobody(t, cluster.Need(t, netcheckBinEnv))
 
-	t.Run("ServiceByDNS", r.serviceByDNS)
-	t.Run("NetworkPolicyEnforced", r.networkPolicyEnforced)
-	t.Run("APIServerFromPod", r.apiServerFromPod)
-	t.Run("BuiltImages", r.builtImages)
-	// The chart, installed as a user would, then the scenarios on that
-	// release, in order (PauseResume and EncodePodPolicy use DedicatedPool's
-	// pool).
-	t.Run("Chart", func(t *testing.T) {
-		rel := r.chartInstalled(t)
+	// The node's own checks, side by side (each in a namespace of its
+	// own), before the chart that relies on all of them.
+	t.Run("Node", func(t *testing.T) {
 		for _, s := range []struct {
 			name string
 			run  func(*testing.T)
 		}{
-			{"EncodeJob", rel.encodeJob},
-			{"DedicatedPool", rel.dedicatedPool},
-			{"PauseResume", rel.pauseResume},
-			{"EncodePodPolicy", rel.encodePodPolicy},
-			{"KilledEncodeRequeued", rel.killedEncodeRequeued},
-			{"RollingAPI", rel.rollingAPI},
+			{"ServiceByDNS", r.serviceByDNS},
+			{"NetworkPolicyEnforced", r.networkPolicyEnforced},
+			{"APIServerFromPod", r.apiServerFromPod},
+			{"BuiltImages", r.builtImages},
 		} {
-			if !t.Run(s.name, s.run) {
-				t.Logf("%s failed: the release may be in any state, the scenarios after it are not run", s.name)
-				return
-			}
+			t.Run(s.name, func(t *testing.T) {
+				t.Parallel()
+				s.run(t)
+			})
 		}
+	})
+	// The chart, installed as a user would, then the scenarios on that
+	// release: EncodeJob first (it counts the shared pool's Jobs), then the
+	// rest side by side. KilledEncodeRequeued spends most of its two
+	// minutes waiting for a lease to lapse and RollingAPI most of its own
+	// waiting for pods, so running them one after the other would only add
+	// up waits. The dedicated pool's scenarios run in order (PauseResume
+	// and EncodePodPolicy use DedicatedPool's pool).
+	t.Run("Chart", func(t *testing.T) {
+		rel := r.chartInstalled(t)
+		if !t.Run("EncodeJob", rel.encodeJob) {
+			t.Log("EncodeJob failed: the release may be in any state, the scenarios after it are not run")
+			return
+		}
+		t.Run("Alongside", func(t *testing.T) {
+			t.Run("KilledEncodeRequeued", func(t *testing.T) {
+				t.Parallel()
+				rel.killedEncodeRequeued(t)
+			})
+			t.Run("RollingAPI", func(t *testing.T) {
+				t.Parallel()
+				rel.rollingAPI(t)
+			})
+			t.Run("DedicatedPool", func(t *testing.T) {
+				t.Parallel()
+				for _, s := range []struct {
+					name string
+					run  func(*testing.T)
+				}{
+					{"Created", rel.dedicatedPool},
+					{"PauseResume", rel.pauseResume},
+					{"EncodePodPolicy", rel.encodePodPolicy},
+				} {
+					if !t.Run(s.name, s.run) {
+						t.Logf("%s failed: the dedicated pool may be in any state, the scenarios after it are not run", s.name)
+						return
+					}
+				}
+			})
+		})
 	})
 }
 
