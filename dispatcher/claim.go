@@ -133,7 +133,11 @@ func (c *Coordinator) claim(ctx context.Context, rawID, org string, worker store
 	token := newClaimToken()
 	now := c.cfg.Clock.Now()
 	lease := now.Add(c.cfg.Lease)
-	j, err := c.store.ClaimForWorker(ctx, id, worker, hashToken(token), now, lease)
+	res, err := c.claims.do(ctx, store.ClaimRequest{JobID: id, Worker: worker, TokenHash: hashToken(token), Now: now, LeaseUntil: lease})
+	j := res.Job
+	if err == nil {
+		err = res.Err
+	}
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, err
 	}
@@ -173,6 +177,41 @@ func (c *Coordinator) claim(ctx context.Context, rawID, org string, worker store
 		Attempt: int32(j.Attempts), MaxAttempts: int32(j.MaxAttempts), Metadata: meta,
 		HeartbeatIntervalMs: int32(c.cfg.HeartbeatInterval.Milliseconds()),
 	}, nil
+}
+
+// groupCommitTimeout bounds one group-commit statement, which runs
+// detached from its callers (one caller leaving does not cancel the
+// others' claims).
+const groupCommitTimeout = 30 * time.Second
+
+// claimKeys are what two claims of one batch must not share: one upsert
+// cannot touch a worker row twice, and one UPDATE would apply only one of
+// two claims of a job.
+func claimKeys(r store.ClaimRequest) []string {
+	return []string{"worker/" + r.Worker.ID, "job/" + r.JobID.String()}
+}
+
+// claimBatch runs a batch of claims as one statement. If the statement
+// fails as a whole (nothing of it applied: a deadlock with another
+// coordinator's batch, a lost connection), each claim is tried again
+// alone, so that no claim fails for another's sake.
+func (c *Coordinator) claimBatch(ctx context.Context, reqs []store.ClaimRequest) ([]store.ClaimResult, error) {
+	res, err := c.store.ClaimBatch(ctx, reqs)
+	if err == nil || len(reqs) == 1 {
+		return res, err
+	}
+	c.log.WarnContext(ctx, "a batch of claims failed as one statement; claiming each alone (if this repeats, check Postgres)",
+		slog.Int("claims", len(reqs)), slog.Any("error", err))
+	out := make([]store.ClaimResult, len(reqs))
+	for i, r := range reqs {
+		one, err := c.store.ClaimBatch(ctx, []store.ClaimRequest{r})
+		if err != nil {
+			out[i].Err = err
+			continue
+		}
+		out[i] = one[0]
+	}
+	return out, nil
 }
 
 // errInputRefused means the claimed job's input was outside its

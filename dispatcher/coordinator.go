@@ -40,6 +40,13 @@ type Config struct {
 	// OutputChecks is how many storage HEADs one Complete runs at once to
 	// check that the outputs it lists were uploaded (default 16).
 	OutputChecks int
+	// GroupCommitMaxBatch caps how many concurrent claims one statement
+	// makes (group commit, docs/design/0019-control-plane-round-trips.md;
+	// default 64); 1 makes every claim its own statement.
+	GroupCommitMaxBatch int
+	// GroupCommitInFlight is how many claim statements run at once (default
+	// 4); claims arriving meanwhile wait and go together in the next.
+	GroupCommitInFlight int
 	// Clock is the time source (default the real clock).
 	Clock clock.WithTicker
 	// Jitter returns a number in [0, 1) (default math/rand/v2).
@@ -57,11 +64,16 @@ func (c *Config) defaults() error {
 	c.BackoffBase = cmp.Or(c.BackoffBase, 10*time.Second)
 	c.BackoffMax = cmp.Or(c.BackoffMax, 15*time.Minute)
 	c.OutputChecks = cmp.Or(c.OutputChecks, 16)
+	c.GroupCommitMaxBatch = cmp.Or(c.GroupCommitMaxBatch, 64)
+	c.GroupCommitInFlight = cmp.Or(c.GroupCommitInFlight, 4)
 	if c.Clock == nil {
 		c.Clock = clock.RealClock{}
 	}
 	if c.Jitter == nil {
 		c.Jitter = rand.Float64
+	}
+	if c.GroupCommitMaxBatch < 1 || c.GroupCommitInFlight < 1 {
+		return fmt.Errorf("dispatcher: group commit batch %d and in-flight %d: want at least 1 each", c.GroupCommitMaxBatch, c.GroupCommitInFlight)
 	}
 	if c.OutputChecks < 1 {
 		return fmt.Errorf("dispatcher: output checks %d: want at least 1 HEAD at a time", c.OutputChecks)
@@ -90,6 +102,7 @@ type Coordinator struct {
 	metrics *telemetry.Metrics
 	log     *slog.Logger
 	wakeups *wakeups
+	claims  *groupCommit[store.ClaimRequest, store.ClaimResult]
 }
 
 var _ coordinatorv1.CoordinatorServer = (*Coordinator)(nil)
@@ -103,7 +116,10 @@ func New(cfg Config, st *store.Store, q *queue.Queue, objects *objstore.Store, b
 	if err != nil {
 		return nil, fmt.Errorf("dispatcher: %w", err)
 	}
-	return &Coordinator{cfg: cfg, store: st, queue: q, objects: objects, scopes: scopes, bus: bus, metrics: m, log: log, wakeups: newWakeups()}, nil
+	c := &Coordinator{cfg: cfg, store: st, queue: q, objects: objects, scopes: scopes, bus: bus, metrics: m, log: log, wakeups: newWakeups()}
+	c.claims = newGroupCommit(c.claimBatch, claimKeys, cfg.GroupCommitMaxBatch, cfg.GroupCommitInFlight,
+		groupCommitTimeout, m.GroupCommitBatch.WithLabelValues("claim"))
+	return c, nil
 }
 
 func (c *Coordinator) emit(ctx context.Context, j store.Job, typ string, data map[string]any) {

@@ -324,6 +324,31 @@ func metricValue(t *testing.T, reg prometheus.Gatherer, name string, labels map[
 	return 0, false
 }
 
+// histogramOf is the sample count and sum of a histogram series, zeros if
+// it does not exist.
+func histogramOf(t *testing.T, reg prometheus.Gatherer, name string, labels map[string]string) (count uint64, sum float64) {
+	t.Helper()
+	families, err := reg.Gather()
+	require.NoError(t, err)
+	for _, f := range families {
+		if f.GetName() != name {
+			continue
+		}
+	next:
+		for _, m := range f.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if v, ok := labels[l.GetName()]; !ok || v != l.GetValue() {
+					continue next
+				}
+			}
+			if h := m.GetHistogram(); h != nil {
+				return h.GetSampleCount(), h.GetSampleSum()
+			}
+		}
+	}
+	return 0, 0
+}
+
 // mustMetric is metricValue for a series that must exist.
 func mustMetric(t *testing.T, reg prometheus.Gatherer, name string, labels map[string]string) float64 {
 	t.Helper()

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5"
 )
 
 // ErrWorkerRefused means the claiming worker is drained or evicted: it gets
@@ -34,52 +33,86 @@ func jobEventCTEs(src, typ, data, eventID string) string {
 			JOIN webhooks w ON w.org_id = e.org_id AND w.enabled AND e.type = ANY (w.events))`
 }
 
-// claimJobSQL claims a popped id for a worker in one statement (one round
-// trip, one implicit transaction): the conditional UPDATE that makes the
-// job running under the caller's lease and claim token, the worker's
-// registration (insert, or refresh node, capabilities and heartbeat, and
-// set its current job), the job.started event and its webhook deliveries,
-// and the input asset's storage key. The job is taken only if it is queued
-// in this pool and lane and not held, and the worker (as the statement
-// found it) is not drained, evicted or registered in another pool.
+// claimJobsSQL claims popped ids for their workers in one statement (one
+// round trip, one implicit transaction), for a batch of claims at once
+// (group commit: docs/design/0019-control-plane-round-trips.md). For each
+// input row: the conditional UPDATE that makes the job running under the
+// caller's lease and claim token, the worker's registration (insert, or
+// refresh node, capabilities and heartbeat, and set its current job), the
+// job.started event and its webhook deliveries, and the input asset's
+// storage key. A job is taken only if it is queued in the row's pool and
+// lane and not held, and the row's worker (as the statement found it) is
+// not drained, evicted or registered in another pool. Each row stands
+// alone: one row's job not being claimable changes nothing for the others.
 //
-// The row is found by its primary key alone (cur) and the claim conditions
-// are checked on the locked row: with status = 'queued' among the UPDATE's
-// own conditions the planner may pick the partial jobs_queued_idx (pool,
-// lane) and filter it by id, a scan of the whole queue per claim (measured:
-// 1,999 index rows removed by filter with 2,000 jobs queued and fresh-table
-// statistics).
+// The rows are found by primary key alone (cur), locked in id order (two
+// batches that share ids lock them in the same order), and the claim
+// conditions are checked on the locked rows: with status = 'queued' among
+// the UPDATE's own conditions the planner may pick the partial
+// jobs_queued_idx (pool, lane) and filter it by id, a scan of the whole
+// queue per claim (measured: 1,999 index rows removed by filter with 2,000
+// jobs queued and fresh-table statistics).
 //
-// $1 job id, $2 pool, $3 lane, $4 worker id, $5 claim token hash, $6 now,
-// $7 lease deadline, $8 node, $9 capabilities, $10 event id.
-var claimJobSQL = `
-	WITH prev AS (
-			SELECT pool_id, status FROM workers WHERE id = $4),
+// A batch names each worker and each job at most once (ClaimBatch checks):
+// an upsert cannot touch one row twice, and an UPDATE joined to two input
+// rows for one job would apply one of them.
+//
+// The parameters are parallel arrays, one element per claim: $1 ordinal,
+// $2 job id, $3 pool, $4 lane, $5 worker id, $6 claim token hash, $7 now,
+// $8 lease deadline, $9 node, $10 capabilities, $11 event id. Each row
+// returned carries its ordinal.
+var claimJobsSQL = `
+	WITH input AS (
+			SELECT * FROM unnest($1::int[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::bytea[],
+				$7::timestamptz[], $8::timestamptz[], $9::text[], $10::jsonb[], $11::text[])
+				AS i (ord, job_id, pool_id, lane, worker_id, token_hash, now, lease_until, node, capabilities, event_id)),
+		prev AS (
+			SELECT w.id, w.pool_id, w.status FROM workers w WHERE w.id IN (SELECT worker_id FROM input)),
 		cur AS (
-			SELECT id, pool_id, lane, status, held FROM jobs WHERE id = $1 FOR NO KEY UPDATE),
+			SELECT id, pool_id, lane, status, held FROM jobs WHERE id IN (SELECT job_id FROM input)
+			ORDER BY id FOR NO KEY UPDATE),
 		j AS (
-			UPDATE jobs SET status = 'running', attempts = jobs.attempts + 1, worker_id = $4,
-				claim_token_hash = $5, lease_expires_at = $7, started_at = COALESCE(jobs.started_at, $6),
-				run_after = NULL, progress = 0, error = NULL, updated_at = $6
-			FROM cur
-			WHERE jobs.id = cur.id AND cur.pool_id = $2 AND cur.lane = $3 AND cur.status = 'queued' AND NOT cur.held
-				AND NOT EXISTS (SELECT 1 FROM prev WHERE prev.pool_id <> $2 OR prev.status IN ('draining', 'evicted'))
-			RETURNING ` + prefixed("jobs.", jobColumns) + `),
+			UPDATE jobs SET status = 'running', attempts = jobs.attempts + 1, worker_id = i.worker_id,
+				claim_token_hash = i.token_hash, lease_expires_at = i.lease_until, started_at = COALESCE(jobs.started_at, i.now),
+				run_after = NULL, progress = 0, error = NULL, updated_at = i.now
+			FROM cur JOIN input i ON i.job_id = cur.id
+			WHERE jobs.id = cur.id AND cur.pool_id = i.pool_id AND cur.lane = i.lane AND cur.status = 'queued' AND NOT cur.held
+				AND NOT EXISTS (SELECT 1 FROM prev WHERE prev.id = i.worker_id
+					AND (prev.pool_id <> i.pool_id OR prev.status IN ('draining', 'evicted')))
+			RETURNING ` + prefixed("jobs.", jobColumns) + `, i.ord, i.event_id),
 		wk AS (
 			INSERT INTO workers (id, pool_id, lane, node, capabilities, registered_at, last_heartbeat_at, current_job_id)
-			VALUES ($4, $2, $3, $8, $9, $6, $6, (SELECT id FROM j))
+			SELECT i.worker_id, i.pool_id, i.lane, i.node, i.capabilities, i.now, i.now, j.id
+			FROM input i LEFT JOIN j ON j.ord = i.ord
 			ON CONFLICT (id) DO UPDATE SET node = EXCLUDED.node, capabilities = EXCLUDED.capabilities,
-				last_heartbeat_at = $6,
+				last_heartbeat_at = EXCLUDED.last_heartbeat_at,
 				status = CASE WHEN workers.status = 'offline' THEN 'online' ELSE workers.status END,
 				current_job_id = COALESCE(EXCLUDED.current_job_id, workers.current_job_id)
 			WHERE workers.pool_id = EXCLUDED.pool_id
 			RETURNING status),
-		` + jobEventCTEs("j", "'job.started'", "jsonb_build_object('worker_id', $4::text, 'attempt', j.attempts)", "$10") + `
-	SELECT ` + prefixed("j.", jobColumns) + `, a.object_key
+		` + jobEventCTEs("j", "'job.started'", "jsonb_build_object('worker_id', j.worker_id, 'attempt', j.attempts)", "j.event_id") + `
+	SELECT j.ord, ` + prefixed("j.", jobColumns) + `, a.object_key
 	FROM j LEFT JOIN assets a ON a.id = j.input_asset_id`
 
+// ClaimRequest is one claim of a batch: a popped id for worker Worker,
+// under the claim token whose hash is TokenHash, until LeaseUntil.
+type ClaimRequest struct {
+	JobID      uuid.UUID
+	Worker     Worker
+	TokenHash  []byte
+	Now        time.Time
+	LeaseUntil time.Time
+}
+
+// ClaimResult is one claim's outcome, in the order of the requests: the
+// job, or the error ClaimForWorker gives for it alone.
+type ClaimResult struct {
+	Job ClaimedJob
+	Err error
+}
+
 // ClaimForWorker turns a popped id into a running job held by worker w in
-// one statement (claimJobSQL), registering or refreshing the worker as
+// one statement (claimJobsSQL), registering or refreshing the worker as
 // RegisterWorker does. When nothing was claimed it tells why, reading the
 // worker once more (a path taken only by stale ids and refused workers):
 // a worker registered in another pool gives a conflict, a drained or
@@ -87,33 +120,88 @@ var claimJobSQL = `
 // otherwise the id was stale or duplicate: ErrNotFound, drop it and pop
 // the next.
 func (s *Store) ClaimForWorker(ctx context.Context, id uuid.UUID, w Worker, tokenHash []byte, now, leaseUntil time.Time) (ClaimedJob, error) {
-	if w.Capabilities == nil {
-		w.Capabilities = json.RawMessage(`{}`)
+	res, err := s.ClaimBatch(ctx, []ClaimRequest{{JobID: id, Worker: w, TokenHash: tokenHash, Now: now, LeaseUntil: leaseUntil}})
+	if err != nil {
+		return ClaimedJob{}, err
 	}
+	return res[0].Job, res[0].Err
+}
+
+// ClaimBatch makes every claim of reqs in one statement and returns one
+// result per request, in order, each exactly what ClaimForWorker gives for
+// that request alone. The error is for the statement as a whole (nothing
+// of the batch was applied: it is one implicit transaction) or for a batch
+// naming a worker or a job twice, which is refused before anything runs.
+func (s *Store) ClaimBatch(ctx context.Context, reqs []ClaimRequest) ([]ClaimResult, error) {
+	n := len(reqs)
 	var (
-		out ClaimedJob
-		key *string
+		ords                                = make([]int32, n)
+		jobIDs                              = make([]uuid.UUID, n)
+		pools, lanes, workers, nodes, evIDs = make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+		hashes                              = make([][]byte, n)
+		nows, leases                        = make([]time.Time, n), make([]time.Time, n)
+		caps                                = make([]json.RawMessage, n)
+		seenWorker                          = make(map[string]bool, n)
+		seenJob                             = make(map[uuid.UUID]bool, n)
 	)
-	err := s.pool.QueryRow(ctx, claimJobSQL, id, w.PoolID, w.Lane, w.ID, tokenHash, now, leaseUntil,
-		w.Node, w.Capabilities, newID().String()).Scan(jobScanTargets(&out.Job, &key)...)
-	if err == nil {
-		if key != nil {
-			out.InputObjectKey = *key
+	for i, r := range reqs {
+		if seenWorker[r.Worker.ID] || seenJob[r.JobID] {
+			return nil, fmt.Errorf("claim batch: worker %s or job %s named twice", r.Worker.ID, r.JobID)
 		}
-		return out, nil
+		seenWorker[r.Worker.ID], seenJob[r.JobID] = true, true
+		ords[i], jobIDs[i], pools[i], lanes[i], workers[i] = int32(i), r.JobID, r.Worker.PoolID, r.Worker.Lane, r.Worker.ID
+		hashes[i], nows[i], leases[i], nodes[i], evIDs[i] = r.TokenHash, r.Now, r.LeaseUntil, r.Worker.Node, newID().String()
+		caps[i] = r.Worker.Capabilities
+		if caps[i] == nil {
+			caps[i] = json.RawMessage(`{}`)
+		}
 	}
-	if !errors.Is(err, pgx.ErrNoRows) {
-		return ClaimedJob{}, mapErr(err, "claim job")
+	rows, err := s.pool.Query(ctx, claimJobsSQL, ords, jobIDs, pools, lanes, workers, hashes, nows, leases, nodes, caps, evIDs)
+	if err != nil {
+		return nil, mapErr(err, "claim jobs")
 	}
+	out := make([]ClaimResult, n)
+	claimed := make([]bool, n)
+	for rows.Next() {
+		var (
+			ord int32
+			cj  ClaimedJob
+			key *string
+		)
+		if err := rows.Scan(append([]any{&ord}, jobScanTargets(&cj.Job, &key)...)...); err != nil {
+			rows.Close()
+			return nil, mapErr(err, "claim jobs")
+		}
+		if key != nil {
+			cj.InputObjectKey = *key
+		}
+		out[ord], claimed[ord] = ClaimResult{Job: cj}, true
+	}
+	if err := rows.Err(); err != nil {
+		return nil, mapErr(err, "claim jobs")
+	}
+	for i, r := range reqs {
+		if !claimed[i] {
+			out[i].Err = s.whyNotClaimed(ctx, r)
+		}
+	}
+	return out, nil
+}
+
+// whyNotClaimed tells why a claim of a batch took nothing, from the worker
+// as it is now: a worker registered in another pool gives a conflict, a
+// drained or evicted one ErrWorkerRefused, and otherwise the id was stale
+// or a duplicate (ErrNotFound).
+func (s *Store) whyNotClaimed(ctx context.Context, r ClaimRequest) error {
 	var pool, status string
-	err = s.pool.QueryRow(ctx, `SELECT pool_id, status FROM workers WHERE id = $1`, w.ID).Scan(&pool, &status)
+	err := s.pool.QueryRow(ctx, `SELECT pool_id, status FROM workers WHERE id = $1`, r.Worker.ID).Scan(&pool, &status)
 	switch {
 	case err != nil:
-		return ClaimedJob{}, mapErr(err, "claiming worker")
-	case pool != w.PoolID:
-		return ClaimedJob{}, conflict("worker %s is registered in another pool", w.ID)
+		return mapErr(err, "claiming worker")
+	case pool != r.Worker.PoolID:
+		return conflict("worker %s is registered in another pool", r.Worker.ID)
 	case status == WorkerDraining || status == WorkerEvicted:
-		return ClaimedJob{}, fmt.Errorf("claim job %s for worker %s: %w", id, w.ID, ErrWorkerRefused)
+		return fmt.Errorf("claim job %s for worker %s: %w", r.JobID, r.Worker.ID, ErrWorkerRefused)
 	}
-	return ClaimedJob{}, fmt.Errorf("claim job %s: %w", id, ErrNotFound)
+	return fmt.Errorf("claim job %s: %w", r.JobID, ErrNotFound)
 }

@@ -43,6 +43,9 @@ type Metrics struct {
 	// ClaimWakeups counts long-polling claims woken by a push (the wake
 	// channel) rather than by their poll timer.
 	ClaimWakeups prometheus.Counter
+	// GroupCommitBatch is the size of the coordinator's group-commit
+	// batches, by kind (claim): calls made by one statement.
+	GroupCommitBatch *prometheus.HistogramVec
 }
 
 // New registers the metrics (and Go/process collectors) on a new registry.
@@ -68,9 +71,14 @@ func New() *Metrics {
 		ClaimWakeups: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "mpegflow_claim_wakeups_total", Help: "Long-polling claims woken by a push instead of their poll timer.",
 		}),
+		GroupCommitBatch: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "mpegflow_group_commit_batch_size", Help: "Calls the coordinator made with one statement (group commit), by kind.",
+			Buckets: []float64{1, 2, 4, 8, 16, 32, 64, 128},
+		}, []string{"kind"}),
 	}
-	m.Registry.MustRegister(m.JobsTotal, m.GRPCRequests, m.EventDispatch, m.WebhookDeliveries, m.EncodeSeconds, m.ClaimWakeups,
+	m.Registry.MustRegister(m.JobsTotal, m.GRPCRequests, m.EventDispatch, m.WebhookDeliveries, m.EncodeSeconds, m.ClaimWakeups, m.GroupCommitBatch,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m.GroupCommitBatch.WithLabelValues("claim")
 	for _, s := range []string{"completed", "failed", "cancelled"} {
 		m.JobsTotal.WithLabelValues(s) // export zeros so rates work from the start
 	}

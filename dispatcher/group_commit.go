@@ -1,0 +1,158 @@
+package dispatcher
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// groupCommit coalesces concurrent calls of one kind into batches, each run
+// as one statement by run, every caller still getting its own result.
+//
+// The window adapts to load with no timer: a call that finds fewer than
+// inFlight batches running starts one at once (alone, under light load:
+// no added latency); calls that arrive while inFlight batches run wait for
+// the next, which takes everything pending (up to maxBatch). So a batch
+// holds what arrived during the previous statement, and the busier the
+// coordinator, the larger the batches and the fewer the statements.
+//
+// Two calls with a key in common (keys) never share a batch: the later one
+// waits for the next. A call whose context ends before its batch starts is
+// dropped from it and gets the context's error; once its batch runs, its
+// outcome stands (the statement is not cancelled for one caller), exactly
+// as a reply lost on the wire after a commit.
+type groupCommit[Req, Res any] struct {
+	run      func(ctx context.Context, reqs []Req) ([]Res, error)
+	keys     func(Req) []string
+	maxBatch int
+	inFlight int
+	timeout  time.Duration
+	sizes    prometheus.Observer
+
+	mu      sync.Mutex
+	pending []*groupCall[Req, Res]
+	running int
+}
+
+// groupCall is one caller's request and, once done is closed, its answer.
+type groupCall[Req, Res any] struct {
+	req   Req
+	res   Res
+	err   error
+	taken bool // in a running batch; guarded by groupCommit.mu
+	done  chan struct{}
+}
+
+// newGroupCommit returns a group for run. maxBatch (≥ 1) caps a batch,
+// inFlight (≥ 1) the batches running at once; timeout bounds one batch's
+// statement, which runs detached from its callers' contexts.
+func newGroupCommit[Req, Res any](run func(context.Context, []Req) ([]Res, error), keys func(Req) []string,
+	maxBatch, inFlight int, timeout time.Duration, sizes prometheus.Observer) *groupCommit[Req, Res] {
+	return &groupCommit[Req, Res]{run: run, keys: keys, maxBatch: max(1, maxBatch), inFlight: max(1, inFlight), timeout: timeout, sizes: sizes}
+}
+
+// do runs req in the next batch and returns its own result.
+func (g *groupCommit[Req, Res]) do(ctx context.Context, req Req) (Res, error) {
+	c := &groupCall[Req, Res]{req: req, done: make(chan struct{})}
+	g.mu.Lock()
+	g.pending = append(g.pending, c)
+	start := g.running < g.inFlight
+	if start {
+		g.running++
+	}
+	g.mu.Unlock()
+	if start {
+		go g.flush(context.WithoutCancel(ctx))
+	}
+	select {
+	case <-c.done:
+		return c.res, c.err
+	case <-ctx.Done():
+	}
+	g.mu.Lock()
+	if !c.taken {
+		for i, p := range g.pending {
+			if p == c {
+				g.pending = append(g.pending[:i], g.pending[i+1:]...)
+				break
+			}
+		}
+		g.mu.Unlock()
+		var zero Res
+		return zero, ctx.Err()
+	}
+	g.mu.Unlock()
+	<-c.done
+	return c.res, c.err
+}
+
+// flush runs batches until nothing is pending.
+func (g *groupCommit[Req, Res]) flush(ctx context.Context) {
+	for {
+		g.mu.Lock()
+		batch := g.take()
+		if len(batch) == 0 {
+			g.running--
+			g.mu.Unlock()
+			return
+		}
+		g.mu.Unlock()
+		reqs := make([]Req, len(batch))
+		for i, c := range batch {
+			reqs[i] = c.req
+		}
+		if g.sizes != nil {
+			g.sizes.Observe(float64(len(reqs)))
+		}
+		bctx, cancel := context.WithTimeout(ctx, g.timeout)
+		res, err := g.run(bctx, reqs)
+		cancel()
+		for i, c := range batch {
+			if err != nil {
+				c.err = err
+			} else {
+				c.res = res[i]
+			}
+			close(c.done)
+		}
+	}
+}
+
+// take removes the next batch from pending, oldest first: up to maxBatch
+// calls with no key in common. The calls it skips keep their order.
+// Called with mu held.
+func (g *groupCommit[Req, Res]) take() []*groupCall[Req, Res] {
+	if len(g.pending) == 0 {
+		return nil
+	}
+	var (
+		batch []*groupCall[Req, Res]
+		rest  = g.pending[:0]
+		seen  = make(map[string]struct{})
+	)
+	for _, c := range g.pending {
+		if len(batch) == g.maxBatch || g.clashes(c.req, seen) {
+			rest = append(rest, c)
+			continue
+		}
+		for _, k := range g.keys(c.req) {
+			seen[k] = struct{}{}
+		}
+		c.taken = true
+		batch = append(batch, c)
+	}
+	clear(g.pending[len(rest):])
+	g.pending = rest
+	return batch
+}
+
+func (g *groupCommit[Req, Res]) clashes(req Req, seen map[string]struct{}) bool {
+	for _, k := range g.keys(req) {
+		if _, ok := seen[k]; ok {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,169 @@
+package dispatcher
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// recorder is a run function for groupCommit tests: it records each batch
+// and answers every request with its own value doubled; while gate is set
+// it blocks each batch until the test sends on it.
+type recorder struct {
+	mu      sync.Mutex
+	batches [][]int
+	started chan int // the size of each batch as it starts
+	gate    chan struct{}
+	err     error
+}
+
+func (r *recorder) run(_ context.Context, reqs []int) ([]int, error) {
+	r.mu.Lock()
+	r.batches = append(r.batches, append([]int(nil), reqs...))
+	r.mu.Unlock()
+	r.started <- len(reqs)
+	if r.gate != nil {
+		<-r.gate
+	}
+	if r.err != nil {
+		return nil, r.err
+	}
+	out := make([]int, len(reqs))
+	for i, v := range reqs {
+		out[i] = 2 * v
+	}
+	return out, nil
+}
+
+// keyOf makes requests with the same value mod 10 clash.
+func keyOf(v int) []string { return []string{strconv.Itoa(v % 10)} }
+
+// waitPending waits until n calls are queued behind the running batches.
+func waitPending[Req, Res any](t *testing.T, g *groupCommit[Req, Res], n int) {
+	t.Helper()
+	require.Eventually(t, func() bool {
+		g.mu.Lock()
+		defer g.mu.Unlock()
+		return len(g.pending) == n
+	}, 10*time.Second, time.Millisecond)
+}
+
+// TestGroupCommitCoalesces: a call that finds no batch running goes alone
+// at once; calls that arrive while one runs go together in the next, each
+// getting its own answer.
+func TestGroupCommitCoalesces(t *testing.T) {
+	t.Parallel()
+	r := &recorder{started: make(chan int, 16), gate: make(chan struct{})}
+	g := newGroupCommit(r.run, keyOf, 64, 1, time.Minute, nil)
+	ctx := t.Context()
+
+	results := make([]int, 6)
+	var wg sync.WaitGroup
+	call := func(i int) {
+		defer wg.Done()
+		v, err := g.do(ctx, i+1)
+		assert.NoError(t, err)
+		results[i] = v
+	}
+	wg.Add(1)
+	go call(0)
+	require.Equal(t, 1, <-r.started, "the first call goes alone, at once")
+	for i := 1; i < 6; i++ {
+		wg.Add(1)
+		go call(i)
+	}
+	waitPending(t, g, 5)
+	r.gate <- struct{}{}
+	require.Equal(t, 5, <-r.started, "the calls that came meanwhile go together")
+	r.gate <- struct{}{}
+	wg.Wait()
+	assert.Equal(t, []int{2, 4, 6, 8, 10, 12}, results, "every caller its own answer")
+	assert.Len(t, r.batches, 2)
+}
+
+// TestGroupCommitKeepsClashingCallsApart: calls sharing a key never share
+// a batch, and a batch holds at most maxBatch calls.
+func TestGroupCommitKeepsClashingCallsApart(t *testing.T) {
+	t.Parallel()
+	r := &recorder{started: make(chan int, 16), gate: make(chan struct{})}
+	g := newGroupCommit(r.run, keyOf, 3, 1, time.Minute, nil)
+	ctx := t.Context()
+	var wg sync.WaitGroup
+	for _, v := range []int{100, 1, 11, 2, 3, 4} { // 1 and 11 clash
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			got, err := g.do(ctx, v)
+			assert.NoError(t, err)
+			assert.Equal(t, 2*v, got)
+		}()
+		if v == 100 {
+			<-r.started // the blocker runs; the rest queue behind it
+		}
+	}
+	waitPending(t, g, 5)
+	r.gate <- struct{}{} // the blocker ends
+	assert.Equal(t, 3, <-r.started, "1, 2 and 3: full, 11 waits for 1")
+	r.gate <- struct{}{}
+	assert.Equal(t, 2, <-r.started, "11 and 4")
+	r.gate <- struct{}{}
+	wg.Wait()
+	require.Len(t, r.batches, 3)
+	for _, b := range r.batches[1:] {
+		assert.LessOrEqual(t, len(b), 3, "at most maxBatch")
+		seen := map[int]bool{}
+		for _, v := range b {
+			assert.False(t, seen[v%10], "clashing calls %v in one batch", b)
+			seen[v%10] = true
+		}
+	}
+	assert.ElementsMatch(t, []int{1, 11, 2, 3, 4}, append(append([]int(nil), r.batches[1]...), r.batches[2]...))
+}
+
+// TestGroupCommitCallerLeaves: a caller whose context ends before its
+// batch starts is dropped from it (never run) and gets the context's
+// error; the others are unaffected.
+func TestGroupCommitCallerLeaves(t *testing.T) {
+	t.Parallel()
+	r := &recorder{started: make(chan int, 16), gate: make(chan struct{})}
+	g := newGroupCommit(r.run, keyOf, 64, 1, time.Minute, nil)
+	go func() { _, _ = g.do(t.Context(), 1) }()
+	<-r.started
+	leaving, leave := context.WithCancel(t.Context())
+	left := make(chan error, 1)
+	go func() {
+		_, err := g.do(leaving, 2)
+		left <- err
+	}()
+	stays := make(chan int, 1)
+	go func() {
+		v, err := g.do(t.Context(), 3)
+		assert.NoError(t, err)
+		stays <- v
+	}()
+	waitPending(t, g, 2)
+	leave()
+	require.ErrorIs(t, <-left, context.Canceled)
+	r.gate <- struct{}{}
+	require.Equal(t, 1, <-r.started)
+	r.gate <- struct{}{}
+	assert.Equal(t, 6, <-stays)
+	assert.Equal(t, [][]int{{1}, {3}}, r.batches, "the call that left never ran")
+}
+
+// TestGroupCommitBatchError: a failed statement fails each of its calls
+// with its error.
+func TestGroupCommitBatchError(t *testing.T) {
+	t.Parallel()
+	boom := errors.New("boom")
+	r := &recorder{started: make(chan int, 16), err: boom}
+	g := newGroupCommit(r.run, keyOf, 64, 2, time.Minute, nil)
+	_, err := g.do(t.Context(), 1)
+	require.ErrorIs(t, err, boom)
+}

@@ -1,0 +1,120 @@
+package store_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	apiv1 "github.com/mpegflow/mpegflow/api/v1"
+	"github.com/mpegflow/mpegflow/internal/store"
+)
+
+// TestClaimBatch: one statement claims many popped ids, and each claim of
+// the batch comes out exactly as it would alone — claimed with its own
+// token, lease, worker and job.started event, or refused for its own
+// reason (a stale id, a drained worker, a worker of another pool) without
+// touching the rest of the batch.
+func TestClaimBatch(t *testing.T) {
+	t.Parallel()
+	s, db := newStore(t)
+	ctx := t.Context()
+	b := bootstrap(t, s, "Acme")
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	lease := now.Add(time.Minute)
+	worker := func(id string) store.Worker {
+		return store.Worker{ID: id, PoolID: store.DefaultPoolID, Lane: apiv1.LaneLive, Node: "node-1"}
+	}
+
+	var jobs []store.Job
+	for range 5 {
+		jobs = append(jobs, createJob(t, s, urlJob(b.Org.ID)))
+	}
+	asset := createAsset(t, s, b.Org.ID)
+	nj := urlJob(b.Org.ID)
+	nj.InputURL, nj.InputAssetID = nil, &asset.ID
+	jobs = append(jobs, createJob(t, s, nj))
+
+	// jobs[3] is already running (a stale id); drained-pod is drained;
+	// other-pool-pod is registered in another pool.
+	_, err := s.ClaimForWorker(ctx, jobs[3].ID, worker("first-pod"), []byte("first"), now, lease)
+	require.NoError(t, err)
+	_, err = s.RegisterWorker(ctx, worker("drained-pod"), now)
+	require.NoError(t, err)
+	_, err = s.DrainWorker(ctx, "drained-pod")
+	require.NoError(t, err)
+	other := createPool(t, s, b.Org.ID, "other")
+	_, err = s.RegisterWorker(ctx, store.Worker{ID: "other-pool-pod", PoolID: other.ID, Lane: apiv1.LaneLive}, now)
+	require.NoError(t, err)
+
+	reqs := []store.ClaimRequest{
+		{JobID: jobs[0].ID, Worker: worker("pod-0"), TokenHash: []byte("token-0"), Now: now, LeaseUntil: lease},
+		{JobID: jobs[1].ID, Worker: worker("drained-pod"), TokenHash: []byte("token-1"), Now: now, LeaseUntil: lease},
+		{JobID: jobs[2].ID, Worker: worker("other-pool-pod"), TokenHash: []byte("token-2"), Now: now, LeaseUntil: lease},
+		{JobID: jobs[3].ID, Worker: worker("pod-3"), TokenHash: []byte("token-3"), Now: now, LeaseUntil: lease},
+		{JobID: jobs[4].ID, Worker: worker("pod-4"), TokenHash: []byte("token-4"), Now: now, LeaseUntil: lease.Add(time.Second)},
+		{JobID: jobs[5].ID, Worker: worker("pod-5"), TokenHash: []byte("token-5"), Now: now, LeaseUntil: lease},
+	}
+	res, err := s.ClaimBatch(ctx, reqs)
+	require.NoError(t, err)
+	require.Len(t, res, len(reqs))
+
+	for _, i := range []int{0, 4, 5} {
+		require.NoError(t, res[i].Err, "claim %d", i)
+		got := res[i].Job
+		assert.Equal(t, jobs[i].ID, got.ID, "claim %d got its own job", i)
+		assert.Equal(t, store.JobRunning, got.Status)
+		assert.Equal(t, reqs[i].Worker.ID, *got.WorkerID)
+		assert.Equal(t, 1, got.Attempts)
+		assert.True(t, reqs[i].LeaseUntil.Equal(*got.LeaseExpiresAt), "claim %d has its own lease", i)
+		assert.Equal(t, 1, count(t, db, `SELECT count(*) FROM jobs WHERE id = $1 AND claim_token_hash = $2`, jobs[i].ID, reqs[i].TokenHash),
+			"claim %d holds its own token", i)
+		assert.Equal(t, 1, count(t, db, `SELECT count(*) FROM job_events WHERE job_id = $1 AND type = 'job.started' AND data->>'worker_id' = $2`,
+			jobs[i].ID, reqs[i].Worker.ID), "claim %d wrote its job.started", i)
+		assert.Equal(t, 1, count(t, db, `SELECT count(*) FROM workers WHERE id = $1 AND current_job_id = $2`, reqs[i].Worker.ID, jobs[i].ID),
+			"claim %d registered its worker with its job", i)
+	}
+	assert.Empty(t, res[0].Job.InputObjectKey, "a URL input has no key")
+	assert.Equal(t, asset.ObjectKey, res[5].Job.InputObjectKey, "an asset input comes with its key")
+
+	require.ErrorIs(t, res[1].Err, store.ErrWorkerRefused, "a drained worker")
+	require.ErrorIs(t, res[2].Err, store.ErrConflict, "a worker of another pool")
+	require.ErrorIs(t, res[3].Err, store.ErrNotFound, "a stale id")
+	for _, i := range []int{1, 2} {
+		got, err := s.GetJob(ctx, b.Org.ID, jobs[i].ID)
+		require.NoError(t, err)
+		assert.Equal(t, store.JobQueued, got.Status, "refused claim %d left its job queued", i)
+		assert.Zero(t, count(t, db, `SELECT count(*) FROM job_events WHERE job_id = $1 AND type = 'job.started'`, jobs[i].ID))
+	}
+	got, err := s.GetJob(ctx, b.Org.ID, jobs[3].ID)
+	require.NoError(t, err)
+	assert.Equal(t, "first-pod", *got.WorkerID, "the stale claim took nothing from the holder")
+	assert.Equal(t, 1, count(t, db, `SELECT count(*) FROM workers WHERE id = 'pod-3' AND current_job_id IS NULL`),
+		"the stale claim's worker is registered, idle")
+}
+
+// TestClaimBatchRefusesRepeats: a batch that names a worker or a job twice
+// is refused whole before anything runs (one upsert cannot touch a row
+// twice, and one UPDATE would apply only one of two claims of a job).
+func TestClaimBatchRefusesRepeats(t *testing.T) {
+	t.Parallel()
+	s, db := newStore(t)
+	ctx := t.Context()
+	b := bootstrap(t, s, "Acme")
+	j1, j2 := createJob(t, s, urlJob(b.Org.ID)), createJob(t, s, urlJob(b.Org.ID))
+	now := time.Now()
+	w := func(id string) store.Worker {
+		return store.Worker{ID: id, PoolID: store.DefaultPoolID, Lane: apiv1.LaneLive}
+	}
+	for name, reqs := range map[string][]store.ClaimRequest{
+		"worker twice": {{JobID: j1.ID, Worker: w("pod"), Now: now, LeaseUntil: now}, {JobID: j2.ID, Worker: w("pod"), Now: now, LeaseUntil: now}},
+		"job twice":    {{JobID: j1.ID, Worker: w("pod-a"), Now: now, LeaseUntil: now}, {JobID: j1.ID, Worker: w("pod-b"), Now: now, LeaseUntil: now}},
+	} {
+		_, err := s.ClaimBatch(ctx, reqs)
+		require.Error(t, err, name)
+	}
+	assert.Zero(t, count(t, db, `SELECT count(*) FROM jobs WHERE status <> 'queued' AND id = ANY($1)`, []uuid.UUID{j1.ID, j2.ID}))
+	assert.Zero(t, count(t, db, `SELECT count(*) FROM workers`))
+}
