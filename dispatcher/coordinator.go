@@ -40,12 +40,14 @@ type Config struct {
 	// OutputChecks is how many storage HEADs one Complete runs at once to
 	// check that the outputs it lists were uploaded (default 16).
 	OutputChecks int
-	// GroupCommitMaxBatch caps how many concurrent claims one statement
-	// makes (group commit, docs/design/0019-control-plane-round-trips.md;
-	// default 64); 1 makes every claim its own statement.
+	// GroupCommitMaxBatch caps how many concurrent claims (or completions)
+	// one statement makes (group commit,
+	// docs/design/0019-control-plane-round-trips.md; default 64); 1 makes
+	// every call its own statement.
 	GroupCommitMaxBatch int
-	// GroupCommitInFlight is how many claim statements run at once (default
-	// 4); claims arriving meanwhile wait and go together in the next.
+	// GroupCommitInFlight is how many claim (and how many completion)
+	// statements run at once (default 4); calls arriving meanwhile wait and
+	// go together in the next.
 	GroupCommitInFlight int
 	// Clock is the time source (default the real clock).
 	Clock clock.WithTicker
@@ -93,16 +95,17 @@ func (c *Config) Backoff(attempt int) time.Duration {
 // Coordinator implements mpegflow.coordinator.v1.
 type Coordinator struct {
 	coordinatorv1.UnimplementedCoordinatorServer
-	cfg     Config
-	store   *store.Store
-	queue   *queue.Queue
-	objects *objstore.Store
-	scopes  *objscope.Resolver
-	bus     *events.Bus
-	metrics *telemetry.Metrics
-	log     *slog.Logger
-	wakeups *wakeups
-	claims  *groupCommit[store.ClaimRequest, store.ClaimResult]
+	cfg         Config
+	store       *store.Store
+	queue       *queue.Queue
+	objects     *objstore.Store
+	scopes      *objscope.Resolver
+	bus         *events.Bus
+	metrics     *telemetry.Metrics
+	log         *slog.Logger
+	wakeups     *wakeups
+	claims      *groupCommit[store.ClaimRequest, store.ClaimResult]
+	completions *groupCommit[store.CompleteRequest, store.CompleteResult]
 }
 
 var _ coordinatorv1.CoordinatorServer = (*Coordinator)(nil)
@@ -119,6 +122,8 @@ func New(cfg Config, st *store.Store, q *queue.Queue, objects *objstore.Store, b
 	c := &Coordinator{cfg: cfg, store: st, queue: q, objects: objects, scopes: scopes, bus: bus, metrics: m, log: log, wakeups: newWakeups()}
 	c.claims = newGroupCommit(c.claimBatch, claimKeys, cfg.GroupCommitMaxBatch, cfg.GroupCommitInFlight,
 		groupCommitTimeout, m.GroupCommitBatch.WithLabelValues("claim"))
+	c.completions = newGroupCommit(c.completeBatch, completeKeys, cfg.GroupCommitMaxBatch, cfg.GroupCommitInFlight,
+		groupCommitTimeout, m.GroupCommitBatch.WithLabelValues("complete"))
 	return c, nil
 }
 

@@ -2,6 +2,7 @@ package dispatcher
 
 import (
 	"context"
+	"log/slog"
 	"math"
 	"slices"
 	"strings"
@@ -57,7 +58,11 @@ func (c *Coordinator) Complete(ctx context.Context, req *coordinatorv1.CompleteR
 	if err != nil {
 		return nil, c.toStatus(ctx, "Complete", err)
 	}
-	j, err := c.store.CompleteJob(ctx, id, poolOf(ctx), tok, outputs, usage, c.cfg.Clock.Now())
+	res, err := c.completions.do(ctx, store.CompleteRequest{JobID: id, PoolID: poolOf(ctx), TokenHash: tok, Outputs: outputs, Usage: usage, Now: c.cfg.Clock.Now()})
+	j := res.Job
+	if err == nil {
+		err = res.Err
+	}
 	if err != nil {
 		return nil, c.toStatus(ctx, "Complete", err)
 	}
@@ -65,6 +70,30 @@ func (c *Coordinator) Complete(ctx context.Context, req *coordinatorv1.CompleteR
 	c.metrics.EncodeSeconds.WithLabelValues(j.OrgID.String(), acc).Add(usage.EncodeSeconds)
 	c.emit(ctx, j, "job.completed", map[string]any{"outputs": len(req.GetOutputs())})
 	return &coordinatorv1.CompleteResponse{}, nil
+}
+
+// completeKeys: two completions of one job never share a batch.
+func completeKeys(r store.CompleteRequest) []string { return []string{r.JobID.String()} }
+
+// completeBatch runs a batch of completions as one statement; if it fails
+// as a whole (nothing applied), each is tried again alone, as claimBatch.
+func (c *Coordinator) completeBatch(ctx context.Context, reqs []store.CompleteRequest) ([]store.CompleteResult, error) {
+	res, err := c.store.CompleteBatch(ctx, reqs)
+	if err == nil || len(reqs) == 1 {
+		return res, err
+	}
+	c.log.WarnContext(ctx, "a batch of completions failed as one statement; completing each alone (if this repeats, check Postgres)",
+		slog.Int("completions", len(reqs)), slog.Any("error", err))
+	out := make([]store.CompleteResult, len(reqs))
+	for i, r := range reqs {
+		one, err := c.store.CompleteBatch(ctx, []store.CompleteRequest{r})
+		if err != nil {
+			out[i].Err = err
+			continue
+		}
+		out[i] = one[0]
+	}
+	return out, nil
 }
 
 // Fail ends a held job's attempt: requeue now (preempted), retry after a

@@ -203,67 +203,149 @@ func clearWorker(ctx context.Context, tx execer, j Job) error {
 	return mapErr(err, "worker")
 }
 
-// completeJobSQL is the completion in one statement: lock the job; only if
-// the caller holds it running, mark it completed with its outputs and
-// usage, write the usage record, clear the worker's current job, and write
-// job.completed with its webhook deliveries. The answer is the completed
-// job (done=true), or the row as locked (done=false) to tell the caller
-// why not; no row: no such job in this pool.
+// completeJobsSQL completes a batch of held jobs in one statement (group
+// commit, docs/design/0019-control-plane-round-trips.md): lock the jobs
+// (in id order); for each one the caller holds running, mark it completed
+// with its outputs and usage, write the usage record, clear the worker's
+// current job, and write job.completed with its webhook deliveries. Each
+// row stands alone. The answer is, per input row (by its ordinal), the
+// completed job (done=true) or the row as locked (done=false) to tell the
+// caller why not; no row: no such job in the caller's pool.
 //
-// $1 job id, $2 pool, $3 token hash, $4 outputs, $5 usage, $6 now, $7 day,
-// $8 accelerator, $9 encode seconds, $10 GPU seconds, $11 output minutes,
-// $12 event id.
-var completeJobSQL = `
-	WITH cur AS (
-			SELECT ` + jobColumns + `, ` + tokenMatches("jobs", "$3") + ` AS token_ok
-			FROM jobs WHERE id = $1 AND pool_id = $2 FOR UPDATE),
+// A batch names each job at most once (CompleteBatch checks). The
+// parameters are parallel arrays, one element per completion: $1 ordinal,
+// $2 job id, $3 pool, $4 token hash, $5 outputs, $6 usage, $7 now, $8 day,
+// $9 accelerator, $10 encode seconds, $11 GPU seconds, $12 output minutes,
+// $13 event id.
+var completeJobsSQL = `
+	WITH input AS (
+			SELECT * FROM unnest($1::int[], $2::uuid[], $3::text[], $4::bytea[], $5::jsonb[], $6::jsonb[],
+				$7::timestamptz[], $8::date[], $9::text[], $10::float8[], $11::float8[], $12::float8[], $13::text[])
+				AS i (ord, job_id, pool_id, token_hash, outputs, usage, now, day, accelerator, encode_seconds, gpu_seconds, output_minutes, event_id)),
+		cur AS (
+			SELECT ` + prefixed("jobs.", jobColumns) + `, ` + tokenMatches("jobs", "i.token_hash") + ` AS token_ok, i.ord
+			FROM jobs JOIN input i ON jobs.id = i.job_id AND jobs.pool_id = i.pool_id
+			ORDER BY jobs.id FOR UPDATE OF jobs),
 		j AS (
-			UPDATE jobs SET status = 'completed', outputs = $4, usage = $5, progress = 1,
-				lease_expires_at = NULL, finished_at = $6, updated_at = $6
-			FROM cur WHERE jobs.id = cur.id AND cur.status = 'running' AND cur.token_ok
-			RETURNING ` + prefixed("jobs.", jobColumns) + `),
+			UPDATE jobs SET status = 'completed', outputs = i.outputs, usage = i.usage, progress = 1,
+				lease_expires_at = NULL, finished_at = i.now, updated_at = i.now
+			FROM cur JOIN input i ON i.ord = cur.ord
+			WHERE jobs.id = cur.id AND cur.status = 'running' AND cur.token_ok
+			RETURNING ` + prefixed("jobs.", jobColumns) + `, i.ord, i.event_id, i.day, i.accelerator, i.encode_seconds, i.gpu_seconds, i.output_minutes),
 		ur AS (
 			INSERT INTO usage_records (org_id, job_id, day, status, accelerator, encode_seconds, gpu_seconds, output_minutes)
-			SELECT org_id, id, $7::date, 'completed', $8::text, $9::float8, $10::float8, $11::float8 FROM j
+			SELECT org_id, id, day, 'completed', accelerator, encode_seconds, gpu_seconds, output_minutes FROM j
 			ON CONFLICT (job_id) DO NOTHING),
 		wk AS (
 			UPDATE workers SET current_job_id = NULL
-			WHERE id = (SELECT worker_id FROM j) AND current_job_id = $1),
-		` + jobEventCTEs("j", "'job.completed'", "jsonb_build_object('usage', $5::jsonb)", "$12") + `
-	SELECT ` + jobColumns + `, true AS done, true AS token_ok FROM j
+			FROM j WHERE workers.id = j.worker_id AND workers.current_job_id = j.id),
+		` + jobEventCTEs("j", "'job.completed'", "jsonb_build_object('usage', j.usage)", "j.event_id") + `
+	SELECT ord, ` + jobColumns + `, true AS done, true AS token_ok FROM j
 	UNION ALL
-	SELECT ` + jobColumns + `, false, token_ok FROM cur WHERE NOT EXISTS (SELECT 1 FROM j)`
+	SELECT ord, ` + jobColumns + `, false, token_ok FROM cur WHERE NOT EXISTS (SELECT 1 FROM j WHERE j.ord = cur.ord)`
+
+// CompleteRequest is one completion of a batch: the held job, its pool and
+// claim token hash, its outputs document and usage.
+type CompleteRequest struct {
+	JobID     uuid.UUID
+	PoolID    string
+	TokenHash []byte
+	Outputs   json.RawMessage
+	Usage     Usage
+	Now       time.Time
+}
+
+// CompleteResult is one completion's outcome, in the order of the
+// requests: the completed job, or the error CompleteJob gives for it alone.
+type CompleteResult struct {
+	Job Job
+	Err error
+}
 
 // CompleteJob records a held job's outputs document and usage and finishes
-// it, in one statement (completeJobSQL). The caller checks the outputs
+// it, in one statement (completeJobsSQL). The caller checks the outputs
 // (every file in storage) before, outside any transaction; the statement
 // checks again that the caller still holds the job running (same claim
 // token), so a job requeued meanwhile is not completed by its former
 // holder, and no network I/O ever waits on the row lock.
 func (s *Store) CompleteJob(ctx context.Context, id uuid.UUID, pool string, tokenHash []byte, outputs json.RawMessage, u Usage, now time.Time) (Job, error) {
-	acc := u.Accelerator
-	if acc == "" {
-		acc = apiv1.AcceleratorCPU
-	}
-	var (
-		j             Job
-		done, tokenOK bool
-	)
-	err := s.pool.QueryRow(ctx, completeJobSQL, id, pool, tokenHash, outputs, u, now, now.UTC().Truncate(24*time.Hour),
-		acc, u.EncodeSeconds, u.GPUSeconds, u.OutputSeconds/60, newID().String()).Scan(jobScanTargets(&j, &done, &tokenOK)...)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return Job{}, fmt.Errorf("job %s: %w", id, ErrNotFound)
-	}
+	res, err := s.CompleteBatch(ctx, []CompleteRequest{{JobID: id, PoolID: pool, TokenHash: tokenHash, Outputs: outputs, Usage: u, Now: now}})
 	if err != nil {
-		return Job{}, mapErr(err, "complete job")
+		return Job{}, err
 	}
-	if !done {
-		if err := heldCheck(id, j.Status, tokenOK); err != nil {
-			return Job{}, err
+	return res[0].Job, res[0].Err
+}
+
+// CompleteBatch makes every completion of reqs in one statement and returns
+// one result per request, in order, each exactly what CompleteJob gives for
+// that request alone. The error is for the statement as a whole (nothing
+// of the batch was applied) or for a batch naming a job twice, refused
+// before anything runs.
+func (s *Store) CompleteBatch(ctx context.Context, reqs []CompleteRequest) ([]CompleteResult, error) {
+	n := len(reqs)
+	var (
+		ords                   = make([]int32, n)
+		ids                    = make([]uuid.UUID, n)
+		pools, accs, evIDs     = make([]string, n), make([]string, n), make([]string, n)
+		hashes                 = make([][]byte, n)
+		outputs, usages        = make([]json.RawMessage, n), make([]json.RawMessage, n)
+		nows, days             = make([]time.Time, n), make([]time.Time, n)
+		encSecs, gpuSecs, mins = make([]float64, n), make([]float64, n), make([]float64, n)
+		seen                   = make(map[uuid.UUID]bool, n)
+	)
+	for i, r := range reqs {
+		if seen[r.JobID] {
+			return nil, fmt.Errorf("complete batch: job %s named twice", r.JobID)
 		}
-		return Job{}, fmt.Errorf("complete job %s: the row changed under its lock (report this)", id)
+		seen[r.JobID] = true
+		u, err := json.Marshal(r.Usage)
+		if err != nil {
+			return nil, fmt.Errorf("complete job %s: usage: %w", r.JobID, err)
+		}
+		accs[i] = r.Usage.Accelerator
+		if accs[i] == "" {
+			accs[i] = apiv1.AcceleratorCPU
+		}
+		ords[i], ids[i], pools[i], hashes[i], outputs[i], usages[i] = int32(i), r.JobID, r.PoolID, r.TokenHash, r.Outputs, u
+		nows[i], days[i], evIDs[i] = r.Now, r.Now.UTC().Truncate(24*time.Hour), newID().String()
+		encSecs[i], gpuSecs[i], mins[i] = r.Usage.EncodeSeconds, r.Usage.GPUSeconds, r.Usage.OutputSeconds/60
 	}
-	return j, nil
+	rows, err := s.pool.Query(ctx, completeJobsSQL, ords, ids, pools, hashes, outputs, usages, nows, days, accs, encSecs, gpuSecs, mins, evIDs)
+	if err != nil {
+		return nil, mapErr(err, "complete jobs")
+	}
+	out := make([]CompleteResult, n)
+	answered := make([]bool, n)
+	for rows.Next() {
+		var (
+			ord           int32
+			j             Job
+			done, tokenOK bool
+		)
+		if err := rows.Scan(append([]any{&ord}, jobScanTargets(&j, &done, &tokenOK)...)...); err != nil {
+			rows.Close()
+			return nil, mapErr(err, "complete jobs")
+		}
+		answered[ord] = true
+		switch {
+		case done:
+			out[ord].Job = j
+		default:
+			out[ord].Err = heldCheck(reqs[ord].JobID, j.Status, tokenOK)
+			if out[ord].Err == nil {
+				out[ord].Err = fmt.Errorf("complete job %s: the row changed under its lock (report this)", reqs[ord].JobID)
+			}
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, mapErr(err, "complete jobs")
+	}
+	for i, r := range reqs {
+		if !answered[i] {
+			out[i].Err = fmt.Errorf("job %s: %w", r.JobID, ErrNotFound)
+		}
+	}
+	return out, nil
 }
 
 // Failure outcomes.

@@ -44,7 +44,7 @@ type Metrics struct {
 	// channel) rather than by their poll timer.
 	ClaimWakeups prometheus.Counter
 	// GroupCommitBatch is the size of the coordinator's group-commit
-	// batches, by kind (claim): calls made by one statement.
+	// batches, by kind (claim, complete): calls made by one statement.
 	GroupCommitBatch *prometheus.HistogramVec
 }
 
@@ -79,6 +79,7 @@ func New() *Metrics {
 	m.Registry.MustRegister(m.JobsTotal, m.GRPCRequests, m.EventDispatch, m.WebhookDeliveries, m.EncodeSeconds, m.ClaimWakeups, m.GroupCommitBatch,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m.GroupCommitBatch.WithLabelValues("claim")
+	m.GroupCommitBatch.WithLabelValues("complete")
 	for _, s := range []string{"completed", "failed", "cancelled"} {
 		m.JobsTotal.WithLabelValues(s) // export zeros so rates work from the start
 	}
