@@ -204,8 +204,23 @@ func newBenchRig(b *testing.B) *benchRig {
 		b.Fatal(err)
 	}
 	// The production poll interval (200 ms): waiting claims are woken by
-	// pushes (RunWakeups), as in mpegflow serve.
-	coord, err := New(Config{Secret: testSecret}, st, q, objects, bus, telemetry.New(), log)
+	// pushes (RunWakeups), as in mpegflow serve. Group commit as in
+	// production, unless MPEGFLOW_BENCH_GROUP_COMMIT=off makes every claim
+	// and completion its own statement (to measure what it buys), or =N
+	// runs N statements of each kind at once (GroupCommitInFlight).
+	cfg := Config{Secret: testSecret}
+	switch v := os.Getenv("MPEGFLOW_BENCH_GROUP_COMMIT"); v {
+	case "", "on":
+	case "off":
+		cfg.GroupCommitMaxBatch = 1
+	default:
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			b.Fatalf("MPEGFLOW_BENCH_GROUP_COMMIT=%q: want on, off or a number of statements in flight", v)
+		}
+		cfg.GroupCommitInFlight = n
+	}
+	coord, err := New(cfg, st, q, objects, bus, telemetry.New(), log)
 	if err != nil {
 		b.Fatal(err)
 	}

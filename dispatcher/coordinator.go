@@ -46,7 +46,7 @@ type Config struct {
 	// every call its own statement.
 	GroupCommitMaxBatch int
 	// GroupCommitInFlight is how many claim (and how many completion)
-	// statements run at once (default 4); calls arriving meanwhile wait and
+	// statements run at once (default 2); calls arriving meanwhile wait and
 	// go together in the next.
 	GroupCommitInFlight int
 	// Clock is the time source (default the real clock).
@@ -67,7 +67,7 @@ func (c *Config) defaults() error {
 	c.BackoffMax = cmp.Or(c.BackoffMax, 15*time.Minute)
 	c.OutputChecks = cmp.Or(c.OutputChecks, 16)
 	c.GroupCommitMaxBatch = cmp.Or(c.GroupCommitMaxBatch, 64)
-	c.GroupCommitInFlight = cmp.Or(c.GroupCommitInFlight, 4)
+	c.GroupCommitInFlight = cmp.Or(c.GroupCommitInFlight, 2)
 	if c.Clock == nil {
 		c.Clock = clock.RealClock{}
 	}
