@@ -191,29 +191,6 @@ func claimKeys(r store.ClaimRequest) []string {
 	return []string{"worker/" + r.Worker.ID, "job/" + r.JobID.String()}
 }
 
-// claimBatch runs a batch of claims as one statement. If the statement
-// fails as a whole (nothing of it applied: a deadlock with another
-// coordinator's batch, a lost connection), each claim is tried again
-// alone, so that no claim fails for another's sake.
-func (c *Coordinator) claimBatch(ctx context.Context, reqs []store.ClaimRequest) ([]store.ClaimResult, error) {
-	res, err := c.store.ClaimBatch(ctx, reqs)
-	if err == nil || len(reqs) == 1 {
-		return res, err
-	}
-	c.log.WarnContext(ctx, "a batch of claims failed as one statement; claiming each alone (if this repeats, check Postgres)",
-		slog.Int("claims", len(reqs)), slog.Any("error", err))
-	out := make([]store.ClaimResult, len(reqs))
-	for i, r := range reqs {
-		one, err := c.store.ClaimBatch(ctx, []store.ClaimRequest{r})
-		if err != nil {
-			out[i].Err = err
-			continue
-		}
-		out[i] = one[0]
-	}
-	return out, nil
-}
-
 // errInputRefused means the claimed job's input was outside its
 // organization's storage scope: the job failed instead of being handed out.
 var errInputRefused = errors.New("job input outside its organization's storage scope")

@@ -120,9 +120,9 @@ func New(cfg Config, st *store.Store, q *queue.Queue, objects *objstore.Store, b
 		return nil, fmt.Errorf("dispatcher: %w", err)
 	}
 	c := &Coordinator{cfg: cfg, store: st, queue: q, objects: objects, scopes: scopes, bus: bus, metrics: m, log: log, wakeups: newWakeups()}
-	c.claims = newGroupCommit(c.claimBatch, claimKeys, cfg.GroupCommitMaxBatch, cfg.GroupCommitInFlight,
+	c.claims = newGroupCommit("claim", log, st.ClaimBatch, claimKeys, cfg.GroupCommitMaxBatch, cfg.GroupCommitInFlight,
 		groupCommitTimeout, m.GroupCommitBatch.WithLabelValues("claim"))
-	c.completions = newGroupCommit(c.completeBatch, completeKeys, cfg.GroupCommitMaxBatch, cfg.GroupCommitInFlight,
+	c.completions = newGroupCommit("complete", log, st.CompleteBatch, completeKeys, cfg.GroupCommitMaxBatch, cfg.GroupCommitInFlight,
 		groupCommitTimeout, m.GroupCommitBatch.WithLabelValues("complete"))
 	return c, nil
 }

@@ -2,7 +2,6 @@ package dispatcher
 
 import (
 	"context"
-	"log/slog"
 	"math"
 	"slices"
 	"strings"
@@ -74,27 +73,6 @@ func (c *Coordinator) Complete(ctx context.Context, req *coordinatorv1.CompleteR
 
 // completeKeys: two completions of one job never share a batch.
 func completeKeys(r store.CompleteRequest) []string { return []string{r.JobID.String()} }
-
-// completeBatch runs a batch of completions as one statement; if it fails
-// as a whole (nothing applied), each is tried again alone, as claimBatch.
-func (c *Coordinator) completeBatch(ctx context.Context, reqs []store.CompleteRequest) ([]store.CompleteResult, error) {
-	res, err := c.store.CompleteBatch(ctx, reqs)
-	if err == nil || len(reqs) == 1 {
-		return res, err
-	}
-	c.log.WarnContext(ctx, "a batch of completions failed as one statement; completing each alone (if this repeats, check Postgres)",
-		slog.Int("completions", len(reqs)), slog.Any("error", err))
-	out := make([]store.CompleteResult, len(reqs))
-	for i, r := range reqs {
-		one, err := c.store.CompleteBatch(ctx, []store.CompleteRequest{r})
-		if err != nil {
-			out[i].Err = err
-			continue
-		}
-		out[i] = one[0]
-	}
-	return out, nil
-}
 
 // Fail ends a held job's attempt: requeue now (preempted), retry after a
 // backoff, or fail for good.

@@ -12,6 +12,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sync/errgroup"
@@ -292,9 +293,9 @@ func (w *worker) fail(ctx context.Context, j *coordinatorv1.Job, msg string, ret
 	return w.client.Fail(w.ctx(ctx, j.GetClaimToken()), &coordinatorv1.FailRequest{JobId: j.GetId(), Error: msg, Retryable: retryable})
 }
 
-// metricValue gathers reg and returns the value of the counter or gauge name
-// whose labels are exactly labels; found is false when there is none.
-func metricValue(t *testing.T, reg prometheus.Gatherer, name string, labels map[string]string) (value float64, found bool) {
+// series gathers reg and returns the series of name whose labels are
+// exactly labels, nil when there is none.
+func series(t *testing.T, reg prometheus.Gatherer, name string, labels map[string]string) *dto.Metric {
 	t.Helper()
 	families, err := reg.Gather()
 	require.NoError(t, err)
@@ -312,15 +313,26 @@ func metricValue(t *testing.T, reg prometheus.Gatherer, name string, labels map[
 					continue next
 				}
 			}
-			switch {
-			case m.GetCounter() != nil:
-				return m.GetCounter().GetValue(), true
-			case m.GetGauge() != nil:
-				return m.GetGauge().GetValue(), true
-			}
-			t.Fatalf("metric %s is neither a counter nor a gauge", name)
+			return m
 		}
 	}
+	return nil
+}
+
+// metricValue gathers reg and returns the value of the counter or gauge name
+// whose labels are exactly labels; found is false when there is none.
+func metricValue(t *testing.T, reg prometheus.Gatherer, name string, labels map[string]string) (value float64, found bool) {
+	t.Helper()
+	m := series(t, reg, name, labels)
+	switch {
+	case m == nil:
+		return 0, false
+	case m.GetCounter() != nil:
+		return m.GetCounter().GetValue(), true
+	case m.GetGauge() != nil:
+		return m.GetGauge().GetValue(), true
+	}
+	t.Fatalf("metric %s is neither a counter nor a gauge", name)
 	return 0, false
 }
 
@@ -328,25 +340,8 @@ func metricValue(t *testing.T, reg prometheus.Gatherer, name string, labels map[
 // it does not exist.
 func histogramOf(t *testing.T, reg prometheus.Gatherer, name string, labels map[string]string) (count uint64, sum float64) {
 	t.Helper()
-	families, err := reg.Gather()
-	require.NoError(t, err)
-	for _, f := range families {
-		if f.GetName() != name {
-			continue
-		}
-	next:
-		for _, m := range f.GetMetric() {
-			for _, l := range m.GetLabel() {
-				if v, ok := labels[l.GetName()]; !ok || v != l.GetValue() {
-					continue next
-				}
-			}
-			if h := m.GetHistogram(); h != nil {
-				return h.GetSampleCount(), h.GetSampleSum()
-			}
-		}
-	}
-	return 0, 0
+	h := series(t, reg, name, labels).GetHistogram() // nil-safe getters
+	return h.GetSampleCount(), h.GetSampleSum()
 }
 
 // mustMetric is metricValue for a series that must exist.

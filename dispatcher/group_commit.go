@@ -2,6 +2,7 @@ package dispatcher
 
 import (
 	"context"
+	"log/slog"
 	"sync"
 	"time"
 
@@ -19,11 +20,16 @@ import (
 // coordinator, the larger the batches and the fewer the statements.
 //
 // Two calls with a key in common (keys) never share a batch: the later one
-// waits for the next. A call whose context ends before its batch starts is
+// waits for the next. A statement is one implicit transaction, so when a
+// batch fails as a whole (a deadlock with another coordinator's batch, a
+// lost connection) nothing of it applied, and each of its calls is run
+// again alone: no call fails for another's sake. A call whose context ends before its batch starts is
 // dropped from it and gets the context's error; once its batch runs, its
 // outcome stands (the statement is not cancelled for one caller), exactly
 // as a reply lost on the wire after a commit.
 type groupCommit[Req, Res any] struct {
+	kind     string // for logs: claim, complete
+	log      *slog.Logger
 	run      func(ctx context.Context, reqs []Req) ([]Res, error)
 	keys     func(Req) []string
 	maxBatch int
@@ -48,9 +54,10 @@ type groupCall[Req, Res any] struct {
 // newGroupCommit returns a group for run. maxBatch (≥ 1) caps a batch,
 // inFlight (≥ 1) the batches running at once; timeout bounds one batch's
 // statement, which runs detached from its callers' contexts.
-func newGroupCommit[Req, Res any](run func(context.Context, []Req) ([]Res, error), keys func(Req) []string,
+func newGroupCommit[Req, Res any](kind string, log *slog.Logger, run func(context.Context, []Req) ([]Res, error), keys func(Req) []string,
 	maxBatch, inFlight int, timeout time.Duration, sizes prometheus.Observer) *groupCommit[Req, Res] {
-	return &groupCommit[Req, Res]{run: run, keys: keys, maxBatch: max(1, maxBatch), inFlight: max(1, inFlight), timeout: timeout, sizes: sizes}
+	return &groupCommit[Req, Res]{kind: kind, log: log, run: run, keys: keys, maxBatch: max(1, maxBatch), inFlight: max(1, inFlight),
+		timeout: timeout, sizes: sizes}
 }
 
 // do runs req in the next batch and returns its own result.
@@ -106,18 +113,36 @@ func (g *groupCommit[Req, Res]) flush(ctx context.Context) {
 		if g.sizes != nil {
 			g.sizes.Observe(float64(len(reqs)))
 		}
-		bctx, cancel := context.WithTimeout(ctx, g.timeout)
-		res, err := g.run(bctx, reqs)
-		cancel()
+		res, errs := g.runBatch(ctx, reqs)
 		for i, c := range batch {
-			if err != nil {
-				c.err = err
-			} else {
-				c.res = res[i]
-			}
+			c.res, c.err = res[i], errs[i]
 			close(c.done)
 		}
 	}
+}
+
+// runBatch runs one batch and gives each call its result or error; if
+// the statement fails as a whole, each call is run again alone.
+func (g *groupCommit[Req, Res]) runBatch(ctx context.Context, reqs []Req) ([]Res, []error) {
+	errs := make([]error, len(reqs))
+	bctx, cancel := context.WithTimeout(ctx, g.timeout)
+	res, err := g.run(bctx, reqs)
+	cancel()
+	switch {
+	case err == nil:
+		return res, errs
+	case len(reqs) == 1:
+		errs[0] = err
+		return make([]Res, 1), errs
+	}
+	g.log.WarnContext(ctx, "a batch failed as one statement; running each call alone (if this repeats, check Postgres)",
+		slog.String("kind", g.kind), slog.Int("calls", len(reqs)), slog.Any("error", err))
+	res = make([]Res, len(reqs))
+	for i, r := range reqs {
+		one, errs1 := g.runBatch(ctx, []Req{r})
+		res[i], errs[i] = one[0], errs1[0]
+	}
+	return res, errs
 }
 
 // take removes the next batch from pending, oldest first: up to maxBatch

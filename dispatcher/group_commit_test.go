@@ -3,6 +3,7 @@ package dispatcher
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"strconv"
 	"sync"
 	"testing"
@@ -60,7 +61,7 @@ func waitPending[Req, Res any](t *testing.T, g *groupCommit[Req, Res], n int) {
 func TestGroupCommitCoalesces(t *testing.T) {
 	t.Parallel()
 	r := &recorder{started: make(chan int, 16), gate: make(chan struct{})}
-	g := newGroupCommit(r.run, keyOf, 64, 1, time.Minute, nil)
+	g := newGroupCommit("test", slog.New(slog.DiscardHandler), r.run, keyOf, 64, 1, time.Minute, nil)
 	ctx := t.Context()
 
 	results := make([]int, 6)
@@ -92,7 +93,7 @@ func TestGroupCommitCoalesces(t *testing.T) {
 func TestGroupCommitKeepsClashingCallsApart(t *testing.T) {
 	t.Parallel()
 	r := &recorder{started: make(chan int, 16), gate: make(chan struct{})}
-	g := newGroupCommit(r.run, keyOf, 3, 1, time.Minute, nil)
+	g := newGroupCommit("test", slog.New(slog.DiscardHandler), r.run, keyOf, 3, 1, time.Minute, nil)
 	ctx := t.Context()
 	var wg sync.WaitGroup
 	for _, v := range []int{100, 1, 11, 2, 3, 4} { // 1 and 11 clash
@@ -132,7 +133,7 @@ func TestGroupCommitKeepsClashingCallsApart(t *testing.T) {
 func TestGroupCommitCallerLeaves(t *testing.T) {
 	t.Parallel()
 	r := &recorder{started: make(chan int, 16), gate: make(chan struct{})}
-	g := newGroupCommit(r.run, keyOf, 64, 1, time.Minute, nil)
+	g := newGroupCommit("test", slog.New(slog.DiscardHandler), r.run, keyOf, 64, 1, time.Minute, nil)
 	go func() { _, _ = g.do(t.Context(), 1) }()
 	<-r.started
 	leaving, leave := context.WithCancel(t.Context())
@@ -157,13 +158,59 @@ func TestGroupCommitCallerLeaves(t *testing.T) {
 	assert.Equal(t, [][]int{{1}, {3}}, r.batches, "the call that left never ran")
 }
 
-// TestGroupCommitBatchError: a failed statement fails each of its calls
-// with its error.
+// TestGroupCommitBatchError: a statement that fails as a whole fails no
+// call for another's sake: each call of the batch runs again alone, and
+// only a call that fails alone gets an error.
 func TestGroupCommitBatchError(t *testing.T) {
 	t.Parallel()
 	boom := errors.New("boom")
-	r := &recorder{started: make(chan int, 16), err: boom}
-	g := newGroupCommit(r.run, keyOf, 64, 2, time.Minute, nil)
-	_, err := g.do(t.Context(), 1)
-	require.ErrorIs(t, err, boom)
+	var (
+		mu   sync.Mutex
+		runs [][]int
+	)
+	gate := make(chan struct{})
+	run := func(_ context.Context, reqs []int) ([]int, error) {
+		mu.Lock()
+		runs = append(runs, append([]int(nil), reqs...))
+		mu.Unlock()
+		if reqs[0] == 0 {
+			<-gate // the blocker: the rest queue behind it
+		}
+		if len(reqs) > 1 || reqs[0] == 13 {
+			return nil, boom
+		}
+		return []int{2 * reqs[0]}, nil
+	}
+	g := newGroupCommit("test", slog.New(slog.DiscardHandler), run, keyOf, 64, 1, time.Minute, nil)
+	blocker := make(chan struct{})
+	go func() {
+		defer close(blocker)
+		_, _ = g.do(t.Context(), 0)
+	}()
+	require.Eventually(t, func() bool { mu.Lock(); defer mu.Unlock(); return len(runs) == 1 }, 10*time.Second, time.Millisecond)
+	var wg sync.WaitGroup
+	got := make(map[int]error)
+	var gotMu sync.Mutex
+	for _, v := range []int{11, 12, 13} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			res, err := g.do(t.Context(), v)
+			gotMu.Lock()
+			got[v] = err
+			gotMu.Unlock()
+			if err == nil {
+				assert.Equal(t, 2*v, res)
+			}
+		}()
+	}
+	waitPending(t, g, 3)
+	close(gate)
+	wg.Wait()
+	<-blocker
+	assert.NoError(t, got[11])
+	assert.NoError(t, got[12])
+	assert.ErrorIs(t, got[13], boom, "the call that fails alone")
+	require.Len(t, runs, 5, "the blocker, the batch of three, then each alone: %v", runs)
+	assert.ElementsMatch(t, []int{11, 12, 13}, runs[1])
 }

@@ -212,7 +212,9 @@ func clearWorker(ctx context.Context, tx execer, j Job) error {
 // completed job (done=true) or the row as locked (done=false) to tell the
 // caller why not; no row: no such job in the caller's pool.
 //
-// A batch names each job at most once (CompleteBatch checks). The
+// Jobs are looked up through the parameter array itself (id = ANY ($2)),
+// as in claimJobsSQL. A batch names each job at most once (CompleteBatch
+// checks). The
 // parameters are parallel arrays, one element per completion: $1 ordinal,
 // $2 job id, $3 pool, $4 token hash, $5 outputs, $6 usage, $7 now, $8 day,
 // $9 accelerator, $10 encode seconds, $11 GPU seconds, $12 output minutes,
@@ -225,12 +227,13 @@ var completeJobsSQL = `
 		cur AS (
 			SELECT ` + prefixed("jobs.", jobColumns) + `, ` + tokenMatches("jobs", "i.token_hash") + ` AS token_ok, i.ord
 			FROM jobs JOIN input i ON jobs.id = i.job_id AND jobs.pool_id = i.pool_id
+			WHERE jobs.id = ANY ($2::uuid[])
 			ORDER BY jobs.id FOR UPDATE OF jobs),
 		j AS (
 			UPDATE jobs SET status = 'completed', outputs = i.outputs, usage = i.usage, progress = 1,
 				lease_expires_at = NULL, finished_at = i.now, updated_at = i.now
 			FROM cur JOIN input i ON i.ord = cur.ord
-			WHERE jobs.id = cur.id AND cur.status = 'running' AND cur.token_ok
+			WHERE jobs.id = ANY ($2::uuid[]) AND jobs.id = cur.id AND cur.status = 'running' AND cur.token_ok
 			RETURNING ` + prefixed("jobs.", jobColumns) + `, i.ord, i.event_id, i.day, i.accelerator, i.encode_seconds, i.gpu_seconds, i.output_minutes),
 		ur AS (
 			INSERT INTO usage_records (org_id, job_id, day, status, accelerator, encode_seconds, gpu_seconds, output_minutes)
@@ -238,7 +241,8 @@ var completeJobsSQL = `
 			ON CONFLICT (job_id) DO NOTHING),
 		wk AS (
 			UPDATE workers SET current_job_id = NULL
-			FROM j WHERE workers.id = j.worker_id AND workers.current_job_id = j.id),
+			FROM j WHERE workers.id = j.worker_id AND workers.current_job_id = j.id
+				AND workers.current_job_id = ANY ($2::uuid[])),
 		` + jobEventCTEs("j", "'job.completed'", "jsonb_build_object('usage', j.usage)", "j.event_id") + `
 	SELECT ord, ` + jobColumns + `, true AS done, true AS token_ok FROM j
 	UNION ALL
