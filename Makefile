@@ -307,6 +307,18 @@ test: deps tools verify-generated ## Check generated code, then run every test w
 	VERSITYGW=$(VERSITYGW) KUBEBUILDER_ASSETS=$(K8S_ASSETS) KEDA_OPERATOR=$(KEDA_OPERATOR) \
 		scripts/with-services.sh $(GO) test -race -count=1 ./...
 
+# A key for a CI cache of $(CACHE): the cached binaries and images are
+# named by version, and their versions and recipes live in these files.
+# Cold, filling the cache takes about two hours on two cores
+# (docs/benchmarks.md): CI keeps it between runs under this key and fills it
+# with `make lint e2e-prereqs cluster-prereqs` when the key is new.
+CACHE_KEY_FILES = go.mod $(shell git ls-files 'tools/**go.mod' 'tools/**.patch') Makefile \
+	Dockerfile encoder-image/Dockerfile scripts/images.sh scripts/build-keda.sh
+
+.PHONY: cache-key
+cache-key: ## Print the key under which CI keeps $(CACHE) (the tools' and images' versions and recipes)
+	@cat $(CACHE_KEY_FILES) | sha256sum | cut -c1-16
+
 .PHONY: e2e-prereqs
 e2e-prereqs: deps tools k8s-e2e-tools ## Build what make test-e2e needs (CI builds it first, then runs the two end-to-end tiers side by side)
 
