@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 )
 
 // ErrWorkerRefused means the claiming worker is drained or evicted: it gets
@@ -100,6 +101,52 @@ var claimJobsSQL = `
 	SELECT j.ord, ` + prefixed("j.", jobColumns) + `, a.object_key
 	FROM j LEFT JOIN assets a ON a.id = j.input_asset_id`
 
+// claimJobSQL is claimJobsSQL for one claim, with scalar parameters: the
+// statement a claim alone takes (light load), kept because its plan is
+// the simpler and the cheaper to make. It claims a popped id for a worker in
+// one statement (one round trip, one implicit transaction): the conditional UPDATE that makes the
+// job running under the caller's lease and claim token, the worker's
+// registration (insert, or refresh node, capabilities and heartbeat, and
+// set its current job), the job.started event and its webhook deliveries,
+// and the input asset's storage key. The job is taken only if it is queued
+// in this pool and lane and not held, and the worker (as the statement
+// found it) is not drained, evicted or registered in another pool.
+//
+// The row is found by its primary key alone (cur) and the claim conditions
+// are checked on the locked row: with status = 'queued' among the UPDATE's
+// own conditions the planner may pick the partial jobs_queued_idx (pool,
+// lane) and filter it by id, a scan of the whole queue per claim (measured:
+// 1,999 index rows removed by filter with 2,000 jobs queued and fresh-table
+// statistics).
+//
+// $1 job id, $2 pool, $3 lane, $4 worker id, $5 claim token hash, $6 now,
+// $7 lease deadline, $8 node, $9 capabilities, $10 event id.
+var claimJobSQL = `
+	WITH prev AS (
+			SELECT pool_id, status FROM workers WHERE id = $4),
+		cur AS (
+			SELECT id, pool_id, lane, status, held FROM jobs WHERE id = $1 FOR NO KEY UPDATE),
+		j AS (
+			UPDATE jobs SET status = 'running', attempts = jobs.attempts + 1, worker_id = $4,
+				claim_token_hash = $5, lease_expires_at = $7, started_at = COALESCE(jobs.started_at, $6),
+				run_after = NULL, progress = 0, error = NULL, updated_at = $6
+			FROM cur
+			WHERE jobs.id = cur.id AND cur.pool_id = $2 AND cur.lane = $3 AND cur.status = 'queued' AND NOT cur.held
+				AND NOT EXISTS (SELECT 1 FROM prev WHERE prev.pool_id <> $2 OR prev.status IN ('draining', 'evicted'))
+			RETURNING ` + prefixed("jobs.", jobColumns) + `),
+		wk AS (
+			INSERT INTO workers (id, pool_id, lane, node, capabilities, registered_at, last_heartbeat_at, current_job_id)
+			VALUES ($4, $2, $3, $8, $9, $6, $6, (SELECT id FROM j))
+			ON CONFLICT (id) DO UPDATE SET node = EXCLUDED.node, capabilities = EXCLUDED.capabilities,
+				last_heartbeat_at = $6,
+				status = CASE WHEN workers.status = 'offline' THEN 'online' ELSE workers.status END,
+				current_job_id = COALESCE(EXCLUDED.current_job_id, workers.current_job_id)
+			WHERE workers.pool_id = EXCLUDED.pool_id
+			RETURNING status),
+		` + jobEventCTEs("j", "'job.started'", "jsonb_build_object('worker_id', $4::text, 'attempt', j.attempts)", "$10") + `
+	SELECT ` + prefixed("j.", jobColumns) + `, a.object_key
+	FROM j LEFT JOIN assets a ON a.id = j.input_asset_id`
+
 // ClaimRequest is one claim of a batch: a popped id for worker Worker,
 // under the claim token whose hash is TokenHash, until LeaseUntil.
 type ClaimRequest struct {
@@ -139,6 +186,9 @@ func (s *Store) ClaimForWorker(ctx context.Context, id uuid.UUID, w Worker, toke
 // of the batch was applied: it is one implicit transaction) or for a batch
 // naming a worker or a job twice, which is refused before anything runs.
 func (s *Store) ClaimBatch(ctx context.Context, reqs []ClaimRequest) ([]ClaimResult, error) {
+	if len(reqs) == 1 {
+		return s.claimOne(ctx, reqs[0])
+	}
 	n := len(reqs)
 	var (
 		ords                                = make([]int32, n)
@@ -192,6 +242,30 @@ func (s *Store) ClaimBatch(ctx context.Context, reqs []ClaimRequest) ([]ClaimRes
 		}
 	}
 	return out, nil
+}
+
+// claimOne is ClaimBatch of one request, with claimJobSQL.
+func (s *Store) claimOne(ctx context.Context, r ClaimRequest) ([]ClaimResult, error) {
+	caps := r.Worker.Capabilities
+	if caps == nil {
+		caps = json.RawMessage(`{}`)
+	}
+	var (
+		out ClaimedJob
+		key *string
+	)
+	err := s.pool.QueryRow(ctx, claimJobSQL, r.JobID, r.Worker.PoolID, r.Worker.Lane, r.Worker.ID, r.TokenHash, r.Now, r.LeaseUntil,
+		r.Worker.Node, caps, newID().String()).Scan(jobScanTargets(&out.Job, &key)...)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		return []ClaimResult{{Err: s.whyNotClaimed(ctx, r)}}, nil
+	case err != nil:
+		return nil, mapErr(err, "claim job")
+	}
+	if key != nil {
+		out.InputObjectKey = *key
+	}
+	return []ClaimResult{{Job: out}}, nil
 }
 
 // whyNotClaimed tells why a claim of a batch took nothing, from the worker

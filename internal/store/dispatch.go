@@ -248,6 +248,39 @@ var completeJobsSQL = `
 	UNION ALL
 	SELECT ord, ` + jobColumns + `, false, token_ok FROM cur WHERE NOT EXISTS (SELECT 1 FROM j WHERE j.ord = cur.ord)`
 
+// completeJobSQL is completeJobsSQL for one completion, with scalar
+// parameters (the statement a completion alone takes; its plan is the
+// simpler and the cheaper to make): the completion in one statement: lock the job; only if
+// the caller holds it running, mark it completed with its outputs and
+// usage, write the usage record, clear the worker's current job, and write
+// job.completed with its webhook deliveries. The answer is the completed
+// job (done=true), or the row as locked (done=false) to tell the caller
+// why not; no row: no such job in this pool.
+//
+// $1 job id, $2 pool, $3 token hash, $4 outputs, $5 usage, $6 now, $7 day,
+// $8 accelerator, $9 encode seconds, $10 GPU seconds, $11 output minutes,
+// $12 event id.
+var completeJobSQL = `
+	WITH cur AS (
+			SELECT ` + jobColumns + `, ` + tokenMatches("jobs", "$3") + ` AS token_ok
+			FROM jobs WHERE id = $1 AND pool_id = $2 FOR UPDATE),
+		j AS (
+			UPDATE jobs SET status = 'completed', outputs = $4, usage = $5, progress = 1,
+				lease_expires_at = NULL, finished_at = $6, updated_at = $6
+			FROM cur WHERE jobs.id = cur.id AND cur.status = 'running' AND cur.token_ok
+			RETURNING ` + prefixed("jobs.", jobColumns) + `),
+		ur AS (
+			INSERT INTO usage_records (org_id, job_id, day, status, accelerator, encode_seconds, gpu_seconds, output_minutes)
+			SELECT org_id, id, $7::date, 'completed', $8::text, $9::float8, $10::float8, $11::float8 FROM j
+			ON CONFLICT (job_id) DO NOTHING),
+		wk AS (
+			UPDATE workers SET current_job_id = NULL
+			WHERE id = (SELECT worker_id FROM j) AND current_job_id = $1),
+		` + jobEventCTEs("j", "'job.completed'", "jsonb_build_object('usage', $5::jsonb)", "$12") + `
+	SELECT ` + jobColumns + `, true AS done, true AS token_ok FROM j
+	UNION ALL
+	SELECT ` + jobColumns + `, false, token_ok FROM cur WHERE NOT EXISTS (SELECT 1 FROM j)`
+
 // CompleteRequest is one completion of a batch: the held job, its pool and
 // claim token hash, its outputs document and usage.
 type CompleteRequest struct {
@@ -286,6 +319,9 @@ func (s *Store) CompleteJob(ctx context.Context, id uuid.UUID, pool string, toke
 // of the batch was applied) or for a batch naming a job twice, refused
 // before anything runs.
 func (s *Store) CompleteBatch(ctx context.Context, reqs []CompleteRequest) ([]CompleteResult, error) {
+	if len(reqs) == 1 {
+		return s.completeOne(ctx, reqs[0])
+	}
 	n := len(reqs)
 	var (
 		ords                   = make([]int32, n)
@@ -350,6 +386,34 @@ func (s *Store) CompleteBatch(ctx context.Context, reqs []CompleteRequest) ([]Co
 		}
 	}
 	return out, nil
+}
+
+// completeOne is CompleteBatch of one request, with completeJobSQL.
+func (s *Store) completeOne(ctx context.Context, r CompleteRequest) ([]CompleteResult, error) {
+	u := r.Usage
+	acc := u.Accelerator
+	if acc == "" {
+		acc = apiv1.AcceleratorCPU
+	}
+	var (
+		j             Job
+		done, tokenOK bool
+	)
+	err := s.pool.QueryRow(ctx, completeJobSQL, r.JobID, r.PoolID, r.TokenHash, r.Outputs, u, r.Now, r.Now.UTC().Truncate(24*time.Hour),
+		acc, u.EncodeSeconds, u.GPUSeconds, u.OutputSeconds/60, newID().String()).Scan(jobScanTargets(&j, &done, &tokenOK)...)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		return []CompleteResult{{Err: fmt.Errorf("job %s: %w", r.JobID, ErrNotFound)}}, nil
+	case err != nil:
+		return nil, mapErr(err, "complete job")
+	case done:
+		return []CompleteResult{{Job: j}}, nil
+	}
+	err = heldCheck(r.JobID, j.Status, tokenOK)
+	if err == nil {
+		err = fmt.Errorf("complete job %s: the row changed under its lock (report this)", r.JobID)
+	}
+	return []CompleteResult{{Err: err}}, nil
 }
 
 // Failure outcomes.
