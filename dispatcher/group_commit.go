@@ -3,6 +3,7 @@ package dispatcher
 import (
 	"context"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -158,11 +159,12 @@ func (g *groupCommit[Req, Res]) take() []*groupCall[Req, Res] {
 		seen  = make(map[string]struct{})
 	)
 	for _, c := range g.pending {
-		if len(batch) == g.maxBatch || g.clashes(c.req, seen) {
+		keys := g.keys(c.req)
+		if len(batch) == g.maxBatch || slices.ContainsFunc(keys, func(k string) bool { _, ok := seen[k]; return ok }) {
 			rest = append(rest, c)
 			continue
 		}
-		for _, k := range g.keys(c.req) {
+		for _, k := range keys {
 			seen[k] = struct{}{}
 		}
 		c.taken = true
@@ -171,13 +173,4 @@ func (g *groupCommit[Req, Res]) take() []*groupCall[Req, Res] {
 	clear(g.pending[len(rest):])
 	g.pending = rest
 	return batch
-}
-
-func (g *groupCommit[Req, Res]) clashes(req Req, seen map[string]struct{}) bool {
-	for _, k := range g.keys(req) {
-		if _, ok := seen[k]; ok {
-			return true
-		}
-	}
-	return false
 }

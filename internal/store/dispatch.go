@@ -182,16 +182,20 @@ type Usage struct {
 	GPUSeconds    float64 `json:"gpu_seconds"`
 }
 
-func insertUsage(ctx context.Context, tx execer, j Job, status string, u Usage, now time.Time) error {
-	acc := u.Accelerator
-	if acc == "" {
-		acc = apiv1.AcceleratorCPU
+// accelerator is the usage record's accelerator: the CPU unless given.
+func (u Usage) accelerator() string {
+	if u.Accelerator == "" {
+		return apiv1.AcceleratorCPU
 	}
+	return u.Accelerator
+}
+
+func insertUsage(ctx context.Context, tx execer, j Job, status string, u Usage, now time.Time) error {
 	_, err := tx.Exec(ctx, `
 		INSERT INTO usage_records (org_id, job_id, day, status, accelerator, encode_seconds, gpu_seconds, output_minutes)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
 		ON CONFLICT (job_id) DO NOTHING`,
-		j.OrgID, j.ID, now.UTC().Truncate(24*time.Hour), status, acc, u.EncodeSeconds, u.GPUSeconds, u.OutputSeconds/60)
+		j.OrgID, j.ID, now.UTC().Truncate(24*time.Hour), status, u.accelerator(), u.EncodeSeconds, u.GPUSeconds, u.OutputSeconds/60)
 	return mapErr(err, "usage record")
 }
 
@@ -342,10 +346,7 @@ func (s *Store) CompleteBatch(ctx context.Context, reqs []CompleteRequest) ([]Co
 		if err != nil {
 			return nil, fmt.Errorf("complete job %s: usage: %w", r.JobID, err)
 		}
-		accs[i] = r.Usage.Accelerator
-		if accs[i] == "" {
-			accs[i] = apiv1.AcceleratorCPU
-		}
+		accs[i] = r.Usage.accelerator()
 		ords[i], ids[i], pools[i], hashes[i], outputs[i], usages[i] = int32(i), r.JobID, r.PoolID, r.TokenHash, r.Outputs, u
 		nows[i], days[i], evIDs[i] = r.Now, r.Now.UTC().Truncate(24*time.Hour), newID().String()
 		encSecs[i], gpuSecs[i], mins[i] = r.Usage.EncodeSeconds, r.Usage.GPUSeconds, r.Usage.OutputSeconds/60
@@ -367,15 +368,7 @@ func (s *Store) CompleteBatch(ctx context.Context, reqs []CompleteRequest) ([]Co
 			return nil, mapErr(err, "complete jobs")
 		}
 		answered[ord] = true
-		switch {
-		case done:
-			out[ord].Job = j
-		default:
-			out[ord].Err = heldCheck(reqs[ord].JobID, j.Status, tokenOK)
-			if out[ord].Err == nil {
-				out[ord].Err = fmt.Errorf("complete job %s: the row changed under its lock (report this)", reqs[ord].JobID)
-			}
-		}
+		out[ord] = completeOutcome(reqs[ord].JobID, j, done, tokenOK)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, mapErr(err, "complete jobs")
@@ -391,29 +384,32 @@ func (s *Store) CompleteBatch(ctx context.Context, reqs []CompleteRequest) ([]Co
 // completeOne is CompleteBatch of one request, with completeJobSQL.
 func (s *Store) completeOne(ctx context.Context, r CompleteRequest) ([]CompleteResult, error) {
 	u := r.Usage
-	acc := u.Accelerator
-	if acc == "" {
-		acc = apiv1.AcceleratorCPU
-	}
 	var (
 		j             Job
 		done, tokenOK bool
 	)
 	err := s.pool.QueryRow(ctx, completeJobSQL, r.JobID, r.PoolID, r.TokenHash, r.Outputs, u, r.Now, r.Now.UTC().Truncate(24*time.Hour),
-		acc, u.EncodeSeconds, u.GPUSeconds, u.OutputSeconds/60, newID().String()).Scan(jobScanTargets(&j, &done, &tokenOK)...)
+		u.accelerator(), u.EncodeSeconds, u.GPUSeconds, u.OutputSeconds/60, newID().String()).Scan(jobScanTargets(&j, &done, &tokenOK)...)
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):
 		return []CompleteResult{{Err: fmt.Errorf("job %s: %w", r.JobID, ErrNotFound)}}, nil
 	case err != nil:
 		return nil, mapErr(err, "complete job")
-	case done:
-		return []CompleteResult{{Job: j}}, nil
 	}
-	err = heldCheck(r.JobID, j.Status, tokenOK)
+	return []CompleteResult{completeOutcome(r.JobID, j, done, tokenOK)}, nil
+}
+
+// completeOutcome reads one row of a completion statement: the completed
+// job (done), or why the row as locked was not completed.
+func completeOutcome(id uuid.UUID, j Job, done, tokenOK bool) CompleteResult {
+	if done {
+		return CompleteResult{Job: j}
+	}
+	err := heldCheck(id, j.Status, tokenOK)
 	if err == nil {
-		err = fmt.Errorf("complete job %s: the row changed under its lock (report this)", r.JobID)
+		err = fmt.Errorf("complete job %s: the row changed under its lock (report this)", id)
 	}
-	return []CompleteResult{{Err: err}}, nil
+	return CompleteResult{Err: err}
 }
 
 // Failure outcomes.

@@ -45,10 +45,9 @@ type release struct {
 	// rules lead the host to as they lead pods.
 	apiURL string
 	// api is the SDK as the Owner of organization "broadcaster" (plan pro).
-	api      *client.Client
-	ownerKey string
-	kube     ctrlclient.Client
-	clips    string
+	api   *client.Client
+	kube  ctrlclient.Client
+	clips string
 	// s3 and pg are object storage's and Postgres's addresses in the
 	// managed services' network.
 	s3, pg netip.AddrPort
@@ -94,7 +93,6 @@ func (rel *release) connect(ctx context.Context, t *testing.T, mpegflow, dbURL s
 	}
 	_, adminKey := bootstrap("--org", "platform", "--email", "ops@platform.example", "--superadmin")
 	org, ownerKey := bootstrap("--org", "broadcaster", "--email", "owner@broadcaster.example")
-	rel.ownerKey = ownerKey
 	code, body := rel.call(ctx, t, adminKey, http.MethodPatch, "/v1/admin/organizations/"+org, map[string]any{"plan": "pro"})
 	require.Equal(t, http.StatusOK, code, "the SuperAdmin moves the tenant to pro: %s", body)
 	rel.api, err = client.New(rel.apiURL, ownerKey, client.Config{})

@@ -4,9 +4,7 @@ package node_test
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"net/http"
 	"strconv"
 	"strings"
 	"sync"
@@ -74,12 +72,10 @@ func (rel *release) encodeJob(t *testing.T) {
 func (rel *release) dedicatedPool(t *testing.T) {
 	started := time.Now()
 	ctx := t.Context()
-	var p client.Pool
-	code, body := rel.call(ctx, t, rel.ownerKey, http.MethodPost, "/v1/pools", map[string]any{
+	p, err := rel.api.CreatePool(ctx, map[string]any{
 		"name": "dedicated", "max_replicas": 2, "polling_interval_seconds": 5,
 	})
-	require.Equal(t, http.StatusCreated, code, "create a dedicated pool: %s", body)
-	require.NoError(t, json.Unmarshal(body, &p))
+	require.NoError(t, err, "create a dedicated pool")
 	rel.dedicated = p.ID
 	rel.waitScaledJobReady(ctx, t, p.ID)
 	asset := rel.clip(t, "dedicated", 2, "320x240")
@@ -102,8 +98,8 @@ func (rel *release) pauseResume(t *testing.T) {
 	ctx := t.Context()
 	require.NotEmpty(t, rel.dedicated, "runs after DedicatedPool")
 	pool := rel.dedicated
-	code, body := rel.call(ctx, t, rel.ownerKey, http.MethodPost, "/v1/pools/"+pool+"/pause", nil)
-	require.Equal(t, http.StatusOK, code, "pause: %s", body)
+	_, err := rel.api.PausePool(ctx, pool)
+	require.NoError(t, err, "pause")
 	rel.waitPaused(ctx, t, pool, true)
 	before := len(rel.kubeJobs(ctx, t, pool))
 	asset := rel.clip(t, "paused", 2, "320x240")
@@ -118,8 +114,8 @@ func (rel *release) pauseResume(t *testing.T) {
 		require.Equal(t, client.JobQueued, got.Status, "the paused pool's job waits")
 		time.Sleep(time.Second)
 	}
-	code, body = rel.call(ctx, t, rel.ownerKey, http.MethodPost, "/v1/pools/"+pool+"/resume", nil)
-	require.Equal(t, http.StatusOK, code, "resume: %s", body)
+	_, err = rel.api.ResumePool(ctx, pool)
+	require.NoError(t, err, "resume")
 	rel.waitPaused(ctx, t, pool, false)
 	rel.waitJobs(t, jobTimeout, j.ID)
 	require.Len(t, rel.kubeJobs(ctx, t, pool), before+1, "one Job after resume")
