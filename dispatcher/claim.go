@@ -106,6 +106,11 @@ func (c *Coordinator) Claim(ctx context.Context, req *coordinatorv1.ClaimRequest
 		case <-ctx.Done():
 			done()
 			return nil, status.FromContextError(ctx.Err()).Err()
+		case <-c.stopping:
+			// Unavailable, not an empty answer: an empty answer before the
+			// wait is up tells the pod its pool is paused or it is drained.
+			done()
+			return nil, errStopping
 		case <-wake:
 			c.metrics.ClaimWakeups.Inc()
 		case <-c.cfg.Clock.After(min(c.cfg.PollInterval, deadline.Sub(c.cfg.Clock.Now()))):
@@ -113,6 +118,9 @@ func (c *Coordinator) Claim(ctx context.Context, req *coordinatorv1.ClaimRequest
 		done()
 	}
 }
+
+// errStopping ends a long-polling claim when the coordinator stops.
+var errStopping = status.Error(codes.Unavailable, "Claim: the coordinator is stopping; claim again")
 
 // errWorkerRefused means the claiming worker is drained or evicted: the
 // popped id went back to its list and the worker gets nothing.

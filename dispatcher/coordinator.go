@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -106,6 +107,10 @@ type Coordinator struct {
 	wakeups     *wakeups
 	claims      *groupCommit[store.ClaimRequest, store.ClaimResult]
 	completions *groupCommit[store.CompleteRequest, store.CompleteResult]
+	// stopping is closed when Serve begins to stop: long-polling claims
+	// end at once (see Claim) instead of holding the stop for MaxWait.
+	stopping chan struct{}
+	stopOnce sync.Once
 }
 
 var _ coordinatorv1.CoordinatorServer = (*Coordinator)(nil)
@@ -119,7 +124,7 @@ func New(cfg Config, st *store.Store, q *queue.Queue, objects *objstore.Store, b
 	if err != nil {
 		return nil, fmt.Errorf("dispatcher: %w", err)
 	}
-	c := &Coordinator{cfg: cfg, store: st, queue: q, objects: objects, scopes: scopes, bus: bus, metrics: m, log: log, wakeups: newWakeups()}
+	c := &Coordinator{cfg: cfg, store: st, queue: q, objects: objects, scopes: scopes, bus: bus, metrics: m, log: log, wakeups: newWakeups(), stopping: make(chan struct{})}
 	c.claims = newGroupCommit("claim", log, st.ClaimBatch, claimKeys, cfg.GroupCommitMaxBatch, cfg.GroupCommitInFlight,
 		groupCommitTimeout, m.GroupCommitBatch.WithLabelValues("claim"))
 	c.completions = newGroupCommit("complete", log, st.CompleteBatch, completeKeys, cfg.GroupCommitMaxBatch, cfg.GroupCommitInFlight,

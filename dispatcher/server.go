@@ -24,8 +24,10 @@ func (c *Coordinator) NewGRPCServer() *grpc.Server {
 	return s
 }
 
-// Serve answers on ln until ctx ends, then stops gracefully (waiting up to
-// MaxWait for long-polling claims).
+// Serve answers on ln until ctx ends, then stops gracefully: long-polling
+// claims end at once with Unavailable (their pods claim again, from another
+// replica during a rolling update), and the calls in flight finish. A call
+// still running MaxWait + 5 s later is cut off.
 func (c *Coordinator) Serve(ctx context.Context, ln net.Listener) error {
 	s := c.NewGRPCServer()
 	errc := make(chan error, 1)
@@ -34,6 +36,7 @@ func (c *Coordinator) Serve(ctx context.Context, ln net.Listener) error {
 	case err := <-errc:
 		return fmt.Errorf("serve grpc: %w", err)
 	case <-ctx.Done():
+		c.stopOnce.Do(func() { close(c.stopping) })
 		done := make(chan struct{})
 		go func() { s.GracefulStop(); close(done) }()
 		select {

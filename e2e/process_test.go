@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -88,28 +89,36 @@ func (p *proc) running(t *testing.T) {
 	}
 }
 
-// logDir is where the rig's logs go: $MPEGFLOW_E2E_LOG_DIR when set (CI
-// keeps them), else a directory of the test's own.
-var logDirPath string
-
+// logDir is where a test's rig writes its logs: a directory per top-level
+// test (the tests' rigs run side by side), under $MPEGFLOW_E2E_LOG_DIR when
+// set (CI keeps them), else a temporary one removed when the test passes.
 func logDir(t *testing.T) string {
-	if logDirPath != "" {
-		return logDirPath
+	name := strings.SplitN(t.Name(), "/", 2)[0]
+	if d, ok := logDirs.Load(name); ok {
+		return d.(string)
 	}
-	if d := os.Getenv("MPEGFLOW_E2E_LOG_DIR"); d != "" {
+	var d string
+	if base := os.Getenv("MPEGFLOW_E2E_LOG_DIR"); base != "" {
+		d = filepath.Join(base, name)
 		if err := os.MkdirAll(d, 0o755); err != nil {
-			t.Fatalf("create MPEGFLOW_E2E_LOG_DIR: %v", err)
+			t.Fatalf("create the log directory under MPEGFLOW_E2E_LOG_DIR: %v", err)
 		}
-		logDirPath = d
-		return d
+	} else {
+		var err error
+		if d, err = os.MkdirTemp("", "mpegflow-e2e-logs-"+name+"-"); err != nil {
+			t.Fatalf("create log dir: %v", err)
+		}
+		t.Cleanup(func() {
+			if !t.Failed() {
+				_ = os.RemoveAll(d)
+			}
+		})
 	}
-	d, err := os.MkdirTemp("", "mpegflow-e2e-logs-")
-	if err != nil {
-		t.Fatalf("create log dir: %v", err)
-	}
-	logDirPath = d
+	logDirs.Store(name, d)
 	return d
 }
+
+var logDirs sync.Map // top-level test name → its log directory
 
 // tail is the last n lines of a file.
 func tail(path string, n int) string {

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -62,12 +63,13 @@ func mpegflowBinary(t *testing.T) string {
 
 // rig is a real coordinator on Postgres, Redis and a signature-checking S3.
 type rig struct {
-	t       *testing.T
-	store   *store.Store
-	queue   *queue.Queue
-	objects *objstore.Store
-	org     store.Organization
-	addr    string
+	t         *testing.T
+	store     *store.Store
+	queue     *queue.Queue
+	objects   *objstore.Store
+	org       store.Organization
+	addr      string
+	stopCoord func() error // stops the running coordinator; nil once stopped
 }
 
 func newRig(t *testing.T) *rig {
@@ -76,20 +78,36 @@ func newRig(t *testing.T) *rig {
 	rdb, prefix := testenv.Redis(t)
 	objects, err := objstore.New(t.Context(), testenv.S3(t))
 	require.NoError(t, err)
-	q := queue.New(rdb, queue.NewKeys(prefix))
-	log := slog.New(slog.DiscardHandler)
+	b, err := st.BootstrapOrg(t.Context(), "E2E", "e2e@example.com", auth.Owner)
+	require.NoError(t, err)
+	r := &rig{t: t, store: st, queue: queue.New(rdb, queue.NewKeys(prefix)), objects: objects, org: b.Org, addr: "127.0.0.1:0"}
+	r.startCoordinator()
+	t.Cleanup(func() {
+		if r.stopCoord != nil {
+			require.NoError(t, r.stopCoord())
+		}
+	})
+	return r
+}
+
+// startCoordinator serves a new coordinator on r.addr (a free port the
+// first time, the same port after a restart).
+func (r *rig) startCoordinator() {
+	r.t.Helper()
 	coord, err := dispatcher.New(dispatcher.Config{Secret: secret, Lease: 20 * time.Second, HeartbeatInterval: 300 * time.Millisecond},
-		st, q, objects, events.NewBus(q, time.Now), telemetry.New(), log)
-	require.NoError(t, err)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
+		r.store, r.queue, r.objects, events.NewBus(r.queue, time.Now), telemetry.New(), slog.New(slog.DiscardHandler))
+	require.NoError(r.t, err)
+	ln, err := net.Listen("tcp", r.addr)
+	require.NoError(r.t, err)
+	r.addr = ln.Addr().String()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- coord.Serve(ctx, ln) }()
-	t.Cleanup(func() { cancel(); <-done })
-	b, err := st.BootstrapOrg(ctx, "E2E", "e2e@example.com", auth.Owner)
-	require.NoError(t, err)
-	return &rig{t: t, store: st, queue: q, objects: objects, org: b.Org, addr: ln.Addr().String()}
+	r.stopCoord = func() error {
+		r.stopCoord = nil
+		cancel()
+		return <-done
+	}
 }
 
 // clip makes a test clip with FFmpeg's lavfi sources.
@@ -487,4 +505,29 @@ func TestWarmPodKeepsWaiting(t *testing.T) {
 		_ = paused.Process.Kill()
 		t.Fatalf("a pod of a paused pool kept waiting (it should exit at once): %s", plogs)
 	}
+}
+
+// TestWarmPodClaimsAcrossCoordinatorRestart: a warm pod long-polling a
+// coordinator that stops (a rolling update of the API) is told Unavailable
+// at once, claims again until a coordinator answers on the address, and
+// runs the job submitted after the restart.
+func TestWarmPodClaimsAcrossCoordinatorRestart(t *testing.T) {
+	t.Parallel()
+	r := newRig(t)
+	asset := r.asset(clip(t, "320x240", 1, false))
+	cmd, logs := r.encode(t.TempDir(), "MPEGFLOW_POD_NAME=warm-pod", "MPEGFLOW_CLAIM_WAIT=30s", "MPEGFLOW_IDLE_WAIT=2m")
+	require.Eventually(t, func() bool {
+		ws, err := r.store.ListWorkers(t.Context(), r.org.ID, true)
+		return err == nil && slices.ContainsFunc(ws, func(w store.Worker) bool { return w.ID == "warm-pod" })
+	}, 30*time.Second, 20*time.Millisecond, "the warm pod registered (it is long-polling): %s", logs)
+
+	require.NoError(t, r.stopCoord())
+	r.startCoordinator()
+	job := r.job("", &asset, "mp4-720p")
+	require.NoError(t, cmd.Wait(), "%s", logs)
+	done := r.get(job.ID)
+	require.Equal(t, store.JobCompleted, done.Status, "%v; %s", done.Error, logs)
+	require.NotNil(t, done.WorkerID)
+	require.Equal(t, "warm-pod", *done.WorkerID)
+	require.Contains(t, logs.String(), "claiming again", "the pod claimed again after the coordinator stopped")
 }

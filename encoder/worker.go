@@ -12,8 +12,10 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
 
 	"github.com/mpegflow/mpegflow/api/coordinatorv1"
 	"github.com/mpegflow/mpegflow/api/encodepod"
@@ -104,18 +106,36 @@ func (w *Worker) run(ctx context.Context, stop <-chan struct{}) error {
 // when there is no work: the wait passed, SIGTERM came, or the coordinator
 // answered nothing at once (the pool is paused or this pod drained, so
 // waiting on would only spin).
+//
+// A coordinator that is stopping (a rolling update of the API) or not yet
+// reachable answers Unavailable; the pod claims again, backing off, for as
+// long as its wait lasts, so a warm pod stays warm across a restart.
 func (w *Worker) claim(ctx context.Context, stop <-chan struct{}) (*coordinatorv1.Job, error) {
 	start := time.Now()
 	idle := max(w.cfg.IdleWait, w.cfg.ClaimWait)
+	retry := claimRetryMin
 	for {
 		poll := w.cfg.ClaimWait
-		if w.cfg.IdleWait > w.cfg.ClaimWait {
-			if poll == 0 { // no claim wait: the longest poll, never a busy loop
-				poll = encodepod.MaxClaimWait
-			}
-			poll = min(poll, idle-time.Since(start))
+		if w.cfg.IdleWait > w.cfg.ClaimWait && poll == 0 {
+			poll = encodepod.MaxClaimWait // no claim wait: the longest poll, never a busy loop
+		}
+		if idle > 0 {
+			poll = max(0, min(poll, idle-time.Since(start)))
 		}
 		job, answeredAtOnce, err := w.claimOnce(ctx, stop, poll)
+		if status.Code(err) == codes.Unavailable && time.Since(start)+retry < idle {
+			w.log.InfoContext(ctx, "the coordinator is unavailable (stopping or not reachable yet); claiming again",
+				slog.Duration("after", retry), slog.Any("error", err))
+			select {
+			case <-stop:
+				return nil, nil
+			case <-ctx.Done():
+				return nil, fmt.Errorf("claim: %w", ctx.Err())
+			case <-time.After(retry):
+			}
+			retry = min(2*retry, claimRetryMax)
+			continue
+		}
 		if err != nil || job != nil {
 			return job, err
 		}
@@ -129,6 +149,12 @@ func (w *Worker) claim(ctx context.Context, stop <-chan struct{}) (*coordinatorv
 		}
 	}
 }
+
+// Back-off between claims while the coordinator is unavailable.
+const (
+	claimRetryMin = 250 * time.Millisecond
+	claimRetryMax = 5 * time.Second
+)
 
 // claimOnce is one long poll of up to wait; answeredAtOnce says the
 // coordinator answered nothing in well under the wait.
