@@ -36,6 +36,8 @@ func TestValidationNamesTheField(t *testing.T) {
 		{"job with bad lane and priority", "/v1/jobs", `{"input":{"url":"https://x.example/a.mp4"},"workflow":"mp4-720p","lane":"fast","priority":1000,"max_attempts":99}`, []string{"lane", "priority", "max_attempts"}},
 		{"job with unknown pool", "/v1/jobs", `{"input":{"url":"https://x.example/a.mp4"},"workflow":"mp4-720p","pool":"nope"}`, []string{"pool"}},
 		{"job with bad spec codec", "/v1/jobs", `{"input":{"url":"https://x.example/a.mp4"},"spec":{"packaging":"mp4","renditions":[{"codec":"mpeg2","height":720,"bitrate_kbps":1000}]}}`, []string{"spec.renditions[0].codec"}},
+		{"job with packaging of the wrong type", "/v1/jobs", `{"input":{"url":"https://x.example/a.mp4"},"spec":{"packaging":5,"renditions":[{"codec":"h264","height":720,"bitrate_kbps":1000}]}}`, []string{"spec.packaging"}},
+		{"workflow with a packaging list of unknown formats", "/v1/workflows", `{"name":"w","spec":{"packaging":["hls","mp4"],"renditions":[{"codec":"h264","height":720,"bitrate_kbps":1000}]}}`, []string{"spec.packaging"}},
 		{"job with wrong type", "/v1/jobs", `{"input":{"url":"https://x.example/a.mp4"},"workflow":"mp4-720p","priority":"high"}`, []string{"priority"}},
 		{"job with unknown field", "/v1/jobs", `{"input":{"url":"https://x.example/a.mp4"},"workflow":"mp4-720p","colour":"red"}`, []string{"colour"}},
 		{"workflow without name", "/v1/workflows", `{"spec":{"packaging":"mp4","renditions":[{"codec":"h264","height":720,"bitrate_kbps":1000}]}}`, []string{"name"}},

@@ -2,6 +2,7 @@ package apiserver
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"sync"
 	"testing"
@@ -150,4 +151,27 @@ func TestJobLifecycleThroughAPI(t *testing.T) {
 		cursor = p.NextCursor
 	}
 	assert.Len(t, seen, 5)
+}
+
+// A spec packaged for HLS and DASH at once is written as a list in either
+// order and answered, stored and copied into jobs as ["hls", "dash"].
+func TestCMAFPackagingThroughAPI(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	key := f.keys[auth.Editor]
+	var wf apiv1.Workflow
+	f.mustDo(t, http.StatusCreated, "POST", "/v1/workflows", key, map[string]any{
+		"name": "both", "spec": map[string]any{"packaging": []string{"dash", "hls"},
+			"renditions": []any{map[string]any{"codec": "h264", "height": 480, "bitrate_kbps": 1200}}},
+	}, &wf)
+	var spec map[string]any
+	require.NoError(t, json.Unmarshal(wf.Spec, &spec))
+	assert.Equal(t, []any{"hls", "dash"}, spec["packaging"])
+	assert.InDelta(t, 4, spec["segment_seconds"], 0, "segmented: the default segment duration is filled in")
+
+	job := f.submitJob(t, key, map[string]any{"input": map[string]any{"url": "s3://" + f.objects.Bucket() + "/orgs/" + f.orgA.ID.String() + "/key.mov"}, "workflow_id": wf.ID})
+	assert.JSONEq(t, string(wf.Spec), string(job.Spec))
+	builtin := f.submitJob(t, key, map[string]any{"input": map[string]any{"url": "s3://" + f.objects.Bucket() + "/orgs/" + f.orgA.ID.String() + "/key.mov"}, "workflow": "cmaf-ladder"})
+	require.NoError(t, json.Unmarshal(builtin.Spec, &spec))
+	assert.Equal(t, []any{"hls", "dash"}, spec["packaging"])
 }

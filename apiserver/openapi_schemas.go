@@ -102,7 +102,7 @@ func fieldSchemas() map[string]func(b *docBuilder) map[string]any {
 		"WebhookDelivery.status": enumSchema(apiv1.DeliveryStatuses...),
 
 		// An encode spec; packaging is "" in a thumbnails-only spec.
-		"EncodeSpec.packaging": enumSchema("", encodespec.PackagingMP4, encodespec.PackagingHLS, encodespec.PackagingDASH),
+		"EncodeSpec.packaging": packagingSchema,
 		"Rendition.codec":      enumSchema(encodespec.CodecH264, encodespec.CodecHEVC, encodespec.CodecAV1, encodespec.CodecVP9),
 		"Audio.codec":          enumSchema(encodespec.AudioAAC, encodespec.AudioOpus),
 
@@ -122,6 +122,26 @@ func fieldSchemas() map[string]func(b *docBuilder) map[string]any {
 		"Pool.paused_by":                      nullableSchema(enumSchema(apiv1.PausedBySchedule, apiv1.PausedByManual)),
 		"PoolChange.action":                   enumSchema(apiv1.PoolActionPause, apiv1.PoolActionResume),
 	}
+}
+
+// packagingSchema is the component Packaging: a string, or ["hls", "dash"]
+// for one set of CMAF segments referenced by both (encodespec.Packaging).
+// One component for EncodeSpec and EncodeSpecInput, so that generated
+// clients get one union type.
+func packagingSchema(b *docBuilder) map[string]any {
+	const name = "Packaging"
+	ref := func(n string) map[string]any { return map[string]any{"$ref": "#/components/schemas/" + n} }
+	if _, ok := b.names[name]; !ok {
+		b.names[name] = reflect.TypeFor[encodespec.Packaging]()
+		b.schemas["PackagingFormat"] = map[string]any{"type": "string", "enum": toAny([]string{
+			string(encodespec.PackagingHLS), string(encodespec.PackagingDASH)})}
+		b.schemas["PackagingName"] = map[string]any{"type": "string", "enum": toAny([]string{"",
+			string(encodespec.PackagingMP4), string(encodespec.PackagingHLS), string(encodespec.PackagingDASH), string(encodespec.PackagingCMAF)})}
+		b.schemas["PackagingList"] = map[string]any{"type": "array", "minItems": 1, "maxItems": 2, "uniqueItems": true,
+			"items": ref("PackagingFormat")}
+		b.schemas[name] = map[string]any{"oneOf": []any{ref("PackagingName"), ref("PackagingList")}}
+	}
+	return ref(name)
 }
 
 func enumSchema(values ...string) func(*docBuilder) map[string]any {

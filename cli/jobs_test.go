@@ -111,7 +111,7 @@ func TestJobsBadInput(t *testing.T) {
 		"missing file": {args: []string{"jobs", "submit", "/nonexistent/clip.mov", "--workflow", "hls-ladder"}, code: 1,
 			want: "mpegflow: input file /nonexistent/clip.mov does not exist (give a local file or an https:// or s3:// URL)"},
 		"unknown workflow": {args: []string{"jobs", "submit", "https://x.example/a.mp4", "--workflow", "hls-ladders"}, code: 1,
-			want: `mpegflow: unknown workflow "hls-ladders": want a built-in (dash-ladder, hls-ladder, mp4-720p, thumbnails), the name of one of your workflows, or a workflow id`},
+			want: `mpegflow: unknown workflow "hls-ladders": want a built-in (cmaf-ladder, dash-ladder, hls-ladder, mp4-720p, thumbnails), the name of one of your workflows, or a workflow id`},
 		"unknown workflow id": {args: []string{"jobs", "submit", "https://x.example/a.mp4", "--workflow", missingID}, code: 1,
 			want: "mpegflow: workflow " + missingID + " not found ('mpegflow workflows list' shows yours)"},
 		"unsupported scheme": {args: []string{"jobs", "submit", "ftp://x.example/a.mp4", "--workflow", "mp4-720p", "--priority", "500"}, code: 1,

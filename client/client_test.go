@@ -66,8 +66,8 @@ func TestErrorsAreOneReadableLine(t *testing.T) {
 				return err
 			},
 			status: 422, kind: "validation",
-			fields: []client.FieldError{{Field: "workflow", Detail: "unknown built-in workflow; want one of dash-ladder, hls-ladder, mp4-720p, thumbnails"}},
-			line:   "422 validation: workflow: unknown built-in workflow; want one of dash-ladder, hls-ladder, mp4-720p, thumbnails",
+			fields: []client.FieldError{{Field: "workflow", Detail: "unknown built-in workflow; want one of cmaf-ladder, dash-ladder, hls-ladder, mp4-720p, thumbnails"}},
+			line:   "422 validation: workflow: unknown built-in workflow; want one of cmaf-ladder, dash-ladder, hls-ladder, mp4-720p, thumbnails",
 		},
 		"every offending field": {
 			call: func() error {

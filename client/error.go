@@ -51,7 +51,7 @@ func (e *Error) Kind() string {
 // Error is one line: the status, the kind, what is wrong (every offending
 // field of a validation failure) and, for a key problem, how to fix it.
 // For example: `422 validation: workflow: unknown built-in workflow; want
-// one of dash-ladder, hls-ladder, mp4-720p, thumbnails`.
+// one of cmaf-ladder, dash-ladder, hls-ladder, mp4-720p, thumbnails`.
 func (e *Error) Error() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%d %s", e.Status, e.Kind())

@@ -200,39 +200,52 @@ func emptyDir(t *testing.T, dir string) {
 	assert.Empty(t, entries, "scratch directory left behind files")
 }
 
+// TestEncodeEndToEnd runs `mpegflow encode` on a job of each segmented
+// built-in workflow: completed, every output in storage, the manifests
+// among them, nothing above the source's size.
 func TestEncodeEndToEnd(t *testing.T) {
 	t.Parallel()
-	r := newRig(t)
-	asset := r.asset(clip(t, "640x360", 3, true))
-	job := r.job("", &asset, "hls-ladder")
-	scratch := t.TempDir()
-	cmd, logs := r.encode(scratch)
-	require.NoError(t, cmd.Wait(), "%s", logs)
+	for workflow, manifests := range map[string][]string{
+		"hls-ladder":  {"master.m3u8", "360p/index.m3u8"},
+		"cmaf-ladder": {"master.m3u8", "manifest.mpd", "media_0.m3u8", "media_1.m3u8"},
+	} {
+		t.Run(workflow, func(t *testing.T) {
+			t.Parallel()
+			r := newRig(t)
+			asset := r.asset(clip(t, "640x360", 3, true))
+			job := r.job("", &asset, workflow)
+			scratch := t.TempDir()
+			cmd, logs := r.encode(scratch)
+			require.NoError(t, cmd.Wait(), "%s", logs)
 
-	done := r.get(job.ID)
-	require.Equal(t, store.JobCompleted, done.Status, "error: %v; logs: %s", done.Error, logs)
-	assert.InDelta(t, 1.0, done.Progress, 1e-6)
-	var outs []struct {
-		Name, Kind, Key string
-		SizeBytes       int64 `json:"size_bytes"`
+			done := r.get(job.ID)
+			require.Equal(t, store.JobCompleted, done.Status, "error: %v; logs: %s", done.Error, logs)
+			assert.InDelta(t, 1.0, done.Progress, 1e-6)
+			var outs []struct {
+				Name, Kind, Key string
+				SizeBytes       int64 `json:"size_bytes"`
+			}
+			require.NoError(t, json.Unmarshal(done.Outputs, &outs))
+			names := map[string]bool{}
+			for _, o := range outs {
+				names[o.Name] = true
+				ok, err := r.objects.Exists(context.Background(), o.Key)
+				require.NoError(t, err)
+				assert.True(t, ok, "output %s is in storage", o.Name)
+			}
+			for _, m := range manifests {
+				assert.True(t, names[m], "%s is an output: %v", m, names)
+			}
+			for n := range names {
+				assert.False(t, strings.HasPrefix(n, "720p") || strings.HasPrefix(n, "1080p"), "no rendition above the 360p source: %s", n)
+			}
+			var usage store.Usage
+			require.NoError(t, json.Unmarshal(done.Usage, &usage))
+			assert.InDelta(t, 3.0, usage.OutputSeconds, 0.5)
+			assert.Positive(t, usage.EncodeSeconds)
+			emptyDir(t, scratch)
+		})
 	}
-	require.NoError(t, json.Unmarshal(done.Outputs, &outs))
-	names := map[string]bool{}
-	for _, o := range outs {
-		names[o.Name] = true
-		ok, err := r.objects.Exists(context.Background(), o.Key)
-		require.NoError(t, err)
-		assert.True(t, ok, "output %s is in storage", o.Name)
-	}
-	assert.True(t, names["master.m3u8"], "the HLS master playlist is an output: %v", names)
-	for n := range names {
-		assert.False(t, strings.HasPrefix(n, "720p") || strings.HasPrefix(n, "1080p"), "no rendition above the 360p source: %s", n)
-	}
-	var usage store.Usage
-	require.NoError(t, json.Unmarshal(done.Usage, &usage))
-	assert.InDelta(t, 3.0, usage.OutputSeconds, 0.5)
-	assert.Positive(t, usage.EncodeSeconds)
-	emptyDir(t, scratch)
 }
 
 // A storyboard is uploaded and recorded on the job like the stills: the

@@ -21,7 +21,7 @@ func TestOtherCodecs(t *testing.T) {
 	tests := map[string]struct {
 		rendition  encodespec.Rendition
 		audio      *encodespec.Audio
-		packaging  string
+		packaging  encodespec.Packaging
 		wantCodecs string // regexp for the master playlist's CODECS; "" for DASH
 	}{
 		"hevc hls": {

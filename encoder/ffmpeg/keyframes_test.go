@@ -22,8 +22,8 @@ import (
 func TestKeyframesAligned(t *testing.T) {
 	t.Parallel()
 	input := makeClip(t, clip{width: 320, height: 180, seconds: 3, audio: true})
-	for _, packaging := range []string{encodespec.PackagingHLS, encodespec.PackagingDASH} {
-		t.Run(packaging, func(t *testing.T) {
+	for _, packaging := range []encodespec.Packaging{encodespec.PackagingHLS, encodespec.PackagingDASH, encodespec.PackagingCMAF} {
+		t.Run(string(packaging), func(t *testing.T) {
 			t.Parallel()
 			spec := smallSpec(packaging)
 			spec.SegmentSeconds = 1
@@ -45,7 +45,7 @@ func TestKeyframesAligned(t *testing.T) {
 					}
 					tracks = append(tracks, files)
 				}
-			case encodespec.PackagingDASH:
+			case encodespec.PackagingDASH, encodespec.PackagingCMAF:
 				dash, err := parseMPD([]byte(readFile(t, res.cmd.OutDir, "manifest.mpd")))
 				require.NoError(t, err)
 				for _, tr := range dash[:2] {

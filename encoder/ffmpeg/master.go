@@ -29,10 +29,11 @@ func writeMaster(cmd Command) error {
 	var video []hlsTrack
 	var audio *hlsTrack
 	for _, o := range cmd.ExpectedOutputs {
-		if (o.Kind != KindVideo && o.Kind != KindAudio) || path.Base(o.Name) != "init.mp4" {
+		playlist, ok := mediaPlaylistOf(o)
+		if !ok {
 			continue
 		}
-		t, err := measureHLSTrack(cmd.OutDir, o)
+		t, err := measureHLSTrack(cmd.OutDir, o, playlist)
 		if err != nil {
 			return err
 		}
@@ -68,20 +69,35 @@ func writeMaster(cmd Command) error {
 		b.WriteString("\n" + v.playlist + "\n")
 	}
 
-	dst := filepath.Join(cmd.OutDir, masterPlaylist)
-	tmp := dst + ".tmp"
-	if err := os.WriteFile(tmp, []byte(b.String()), 0o644); err != nil {
-		return fmt.Errorf("write %s: %w", masterPlaylist, err)
-	}
-	if err := os.Rename(tmp, dst); err != nil {
+	if err := writeAtomically(filepath.Join(cmd.OutDir, masterPlaylist), []byte(b.String())); err != nil {
 		return fmt.Errorf("write %s: %w", masterPlaylist, err)
 	}
 	return nil
 }
 
+// mediaPlaylistOf names the HLS media playlist of an init segment: HLS
+// packaging's "<rendition>/index.m3u8" beside "<rendition>/init.mp4", or
+// CMAF packaging's "media_<i>.m3u8" of "init_<i>.m4s" (the DASH muxer's
+// names).
+func mediaPlaylistOf(init Output) (string, bool) {
+	if init.Kind != KindVideo && init.Kind != KindAudio {
+		return "", false
+	}
+	dir, base := path.Split(init.Name)
+	if base == "init.mp4" {
+		return dir + "index.m3u8", true
+	}
+	if i, ok := strings.CutPrefix(base, "init_"); ok && dir == "" {
+		if i, ok = strings.CutSuffix(i, ".m4s"); ok {
+			return "media_" + i + ".m3u8", true
+		}
+	}
+	return "", false
+}
+
 // measureHLSTrack reads one rendition's playlist, init and segment sizes.
-func measureHLSTrack(outDir string, init Output) (hlsTrack, error) {
-	t := hlsTrack{out: init, playlist: path.Dir(init.Name) + "/index.m3u8"}
+func measureHLSTrack(outDir string, init Output, playlist string) (hlsTrack, error) {
+	t := hlsTrack{out: init, playlist: playlist}
 	data, err := os.ReadFile(filepath.Join(outDir, filepath.FromSlash(t.playlist)))
 	if err != nil {
 		return t, fmt.Errorf("write %s: read %s: %w", masterPlaylist, t.playlist, err)

@@ -153,7 +153,9 @@ func Plan(spec encodespec.Spec, in MediaInfo, inputFile, outDir string, encoders
 	case encodespec.PackagingHLS:
 		p.hls()
 	case encodespec.PackagingDASH:
-		p.dash()
+		p.dash(false)
+	case encodespec.PackagingCMAF:
+		p.dash(true)
 	}
 	p.images()
 	if err := p.storyboard(); err != nil {
@@ -312,7 +314,7 @@ func (p *planner) graph() {
 // DASH rendition gets the sample aspect ratio that makes its display
 // aspect exactly the source's (640x360 of an 854x480 source: 1281:1280).
 func (p *planner) setSAR(w, h int) string {
-	if p.spec.Packaging != encodespec.PackagingDASH {
+	if !p.spec.Packaging.DASH() {
 		return "setsar=1"
 	}
 	num, den := int64(p.in.Width)*int64(h), int64(p.in.Height)*int64(w)
@@ -420,12 +422,24 @@ func (p *planner) hlsOutput(dir string) {
 }
 
 // dash writes one MPD with a video adaptation set of all renditions and an
-// audio adaptation set. Segment names carry the stream index ($RepresentationID$).
-func (p *planner) dash() {
+// audio adaptation set. Segment names carry the stream index
+// ($RepresentationID$). With hls (CMAF packaging) the muxer also writes an
+// HLS media playlist per stream over the same segments, media_<index>.m3u8;
+// Run rewrites them as VOD playlists and writes master.m3u8 (see
+// finishCMAFPlaylists).
+func (p *planner) dash(hls bool) {
+	track := func(i int, o Output) {
+		p.expected = append(p.expected, o)
+		if hls {
+			pl := o
+			pl.Name, pl.Kind, pl.ContentType = fmt.Sprintf("media_%d.m3u8", i), KindPlaylist, ContentTypeHLS
+			p.expected = append(p.expected, pl)
+		}
+	}
 	for i, pr := range p.renditions {
 		p.args = append(p.args, "-map", "["+pr.label+"]")
 		p.args = append(p.args, videoArgs(pr, fmt.Sprintf(":v:%d", i), p.keyframeSeconds())...)
-		p.expected = append(p.expected, Output{
+		track(i, Output{
 			Name: fmt.Sprintf("init_%d.m4s", i), Kind: KindVideo, ContentType: ContentTypeSegment,
 			Rendition: pr.r.Name, Width: pr.width, Height: pr.height, Codec: pr.r.Codec,
 		})
@@ -435,8 +449,9 @@ func (p *planner) dash() {
 		p.args = append(p.args, "-map", "["+p.audio+"]")
 		p.args = append(p.args, audioArgs(*p.spec.Audio, ":a:0")...)
 		sets += " id=1,streams=a"
-		p.expected = append(p.expected, Output{
-			Name: fmt.Sprintf("init_%d.m4s", len(p.renditions)), Kind: KindAudio, ContentType: ContentTypeSegment,
+		i := len(p.renditions)
+		track(i, Output{
+			Name: fmt.Sprintf("init_%d.m4s", i), Kind: KindAudio, ContentType: ContentTypeSegment,
 			Rendition: "audio", Codec: p.spec.Audio.Codec,
 		})
 	}
@@ -448,8 +463,12 @@ func (p *planner) dash() {
 		"-use_template", "1", "-use_timeline", "1",
 		"-init_seg_name", "init_$RepresentationID$.$ext$",
 		"-media_seg_name", "seg_$RepresentationID$_$Number%05d$.$ext$",
-		"-adaptation_sets", sets,
-		dashManifest)
+		"-adaptation_sets", sets)
+	if hls {
+		p.args = append(p.args, "-hls_playlist", "1", "-hls_master_name", masterPlaylist)
+		p.expected = append(p.expected, Output{Name: masterPlaylist, Kind: KindPlaylist, ContentType: ContentTypeHLS})
+	}
+	p.args = append(p.args, dashManifest)
 	p.expected = append(p.expected, Output{Name: dashManifest, Kind: KindManifest, ContentType: ContentTypeDASH})
 }
 

@@ -81,6 +81,9 @@ func Run(ctx context.Context, ffmpegBin string, cmd Command, durationSeconds flo
 		return progressErr
 	}
 	if slices.ContainsFunc(cmd.ExpectedOutputs, func(o Output) bool { return o.Name == masterPlaylist }) {
+		if err := finishCMAFPlaylists(cmd); err != nil {
+			return err
+		}
 		if err := writeMaster(cmd); err != nil {
 			return err
 		}

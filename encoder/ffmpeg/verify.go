@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -35,7 +36,7 @@ import (
 //
 // It reports every problem found, joined, in one error.
 func Verify(ctx context.Context, ffprobe string, cmd Command, outputs []Output, in MediaInfo) error {
-	v := &verifier{cmd: cmd, have: make(map[string]Output, len(outputs)), tracks: make(map[string][]string)}
+	v := &verifier{cmd: cmd, have: make(map[string]Output, len(outputs)), tracks: make(map[string][]string), describedBy: make(map[string]string)}
 	for _, o := range outputs {
 		v.have[o.Name] = o
 	}
@@ -95,7 +96,10 @@ type verifier struct {
 	cmd    Command
 	have   map[string]Output
 	tracks map[string][]string // init segment name -> media segments in order
-	errs   []error
+	// describedBy names the playlist or manifest that listed an init
+	// segment's segments first.
+	describedBy map[string]string
+	errs        []error
 }
 
 func (v *verifier) fail(format string, args ...any) {
@@ -153,7 +157,20 @@ func (v *verifier) checkPlaylist(o Output) {
 			segs = append(segs, name)
 		}
 	}
-	v.tracks[init] = segs
+	v.describe(o.Name, init, segs)
+}
+
+// describe records the segments that from lists for init. With CMAF
+// packaging the MPD and a media playlist both describe each init segment:
+// they must list the same files in the same order.
+func (v *verifier) describe(from, init string, segs []string) {
+	if prev, ok := v.tracks[init]; ok {
+		if !slices.Equal(prev, segs) {
+			v.fail("%s and %s list different segments for %s", from, v.describedBy[init], init)
+		}
+		return
+	}
+	v.tracks[init], v.describedBy[init] = segs, from
 }
 
 func (v *verifier) checkMaster(name string, pl hlsPlaylist) {
@@ -203,7 +220,7 @@ func (v *verifier) checkManifest(o Output) {
 				segs = append(segs, name)
 			}
 		}
-		v.tracks[init] = segs
+		v.describe(o.Name, init, segs)
 	}
 }
 

@@ -18,7 +18,7 @@ func TestVerifyCatchesTampering(t *testing.T) {
 	t.Parallel()
 	input := makeClip(t, clip{width: 320, height: 180, seconds: 3, audio: true})
 	tests := map[string]struct {
-		packaging string
+		packaging encodespec.Packaging
 		tamper    func(t *testing.T, dir string)
 		wantErr   []string
 	}{
@@ -81,6 +81,49 @@ func TestVerifyCatchesTampering(t *testing.T) {
 			},
 			wantErr: []string{"master.m3u8 does not reference rendition playlist 120p/index.m3u8"},
 		},
+		"CMAF playlist and MPD disagree": {
+			packaging: encodespec.PackagingCMAF,
+			tamper: func(t *testing.T, dir string) {
+				// The playlist skips a segment the MPD lists: each file
+				// still resolves, but the manifests describe two streams.
+				p := filepath.Join(dir, "media_1.m3u8")
+				data, err := os.ReadFile(p)
+				require.NoError(t, err)
+				var kept []string
+				for _, line := range strings.Split(string(data), "\n") {
+					if strings.Contains(line, "seg_1_00002") {
+						kept = kept[:len(kept)-1] // its EXTINF too
+						continue
+					}
+					kept = append(kept, line)
+				}
+				require.NoError(t, os.WriteFile(p, []byte(strings.Join(kept, "\n")), 0o644))
+			},
+			wantErr: []string{"media_1.m3u8 and manifest.mpd list different segments for init_1.m4s"},
+		},
+		"CMAF master forgets the audio": {
+			packaging: encodespec.PackagingCMAF,
+			tamper: func(t *testing.T, dir string) {
+				p := filepath.Join(dir, "master.m3u8")
+				data, err := os.ReadFile(p)
+				require.NoError(t, err)
+				var kept []string
+				for _, line := range strings.Split(string(data), "\n") {
+					if !strings.HasPrefix(line, "#EXT-X-MEDIA:") {
+						kept = append(kept, line)
+					}
+				}
+				require.NoError(t, os.WriteFile(p, []byte(strings.Join(kept, "\n")), 0o644))
+			},
+			wantErr: []string{"master.m3u8 does not reference rendition playlist media_2.m3u8"},
+		},
+		"missing CMAF segment": {
+			packaging: encodespec.PackagingCMAF,
+			tamper: func(t *testing.T, dir string) {
+				require.NoError(t, os.Remove(filepath.Join(dir, "seg_0_00003.m4s")))
+			},
+			wantErr: []string{"manifest.mpd references seg_0_00003.m4s", "media_0.m3u8 references seg_0_00003.m4s"},
+		},
 		"corrupt audio init segment": {
 			packaging: encodespec.PackagingHLS,
 			tamper: func(t *testing.T, dir string) {
@@ -90,8 +133,8 @@ func TestVerifyCatchesTampering(t *testing.T) {
 		},
 	}
 	// One clean, verified encode per packaging; each case tampers with a copy.
-	clean := map[string]encodeResult{}
-	for _, packaging := range []string{encodespec.PackagingMP4, encodespec.PackagingHLS, encodespec.PackagingDASH} {
+	clean := map[encodespec.Packaging]encodeResult{}
+	for _, packaging := range []encodespec.Packaging{encodespec.PackagingMP4, encodespec.PackagingHLS, encodespec.PackagingDASH, encodespec.PackagingCMAF} {
 		spec := smallSpec(packaging)
 		if packaging != encodespec.PackagingMP4 {
 			spec.SegmentSeconds = 1 // three segments to tamper with

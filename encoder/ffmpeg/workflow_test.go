@@ -2,6 +2,8 @@ package ffmpeg
 
 import (
 	"fmt"
+	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -41,6 +43,13 @@ func TestBuiltinWorkflows(t *testing.T) {
 			wantSizes: map[string]string{"480p": "854x480", "360p": "640x360"},
 			wantFiles: []string{"manifest.mpd", "init_0.m4s", "init_1.m4s", "init_2.m4s", "seg_0_00001.m4s", "seg_2_00001.m4s"},
 		},
+		"cmaf-ladder": {
+			source:    clip{width: 854, height: 480, seconds: 2, audio: true},
+			wantSizes: map[string]string{"480p": "854x480", "360p": "640x360"},
+			wantFiles: []string{"manifest.mpd", "master.m3u8", "media_0.m3u8", "media_1.m3u8", "media_2.m3u8",
+				"init_0.m4s", "init_1.m4s", "init_2.m4s", "seg_0_00001.m4s", "seg_2_00001.m4s"},
+			check: checkCMAF,
+		},
 		"thumbnails": {
 			source:    clip{width: 640, height: 360, seconds: 3, audio: true},
 			wantSizes: map[string]string{},
@@ -72,6 +81,47 @@ func TestBuiltinWorkflows(t *testing.T) {
 				tt.check(t, res)
 			}
 		})
+	}
+}
+
+// checkCMAF checks that one set of segments is described alike by the MPD
+// and the HLS playlists, that the playlists are VOD playlists, and that
+// FFmpeg, as a player, decodes the whole input through either manifest.
+func checkCMAF(t *testing.T, res encodeResult) {
+	mpd, err := parseMPD([]byte(readFile(t, res.cmd.OutDir, "manifest.mpd")))
+	require.NoError(t, err)
+	require.Len(t, mpd, 3, "two video representations and the audio")
+	for i, tr := range mpd {
+		name := fmt.Sprintf("media_%d.m3u8", i)
+		text := readFile(t, res.cmd.OutDir, name)
+		pl, err := parseM3U8([]byte(text))
+		require.NoError(t, err)
+		require.Equal(t, tr.init, pl.mapURI, name)
+		var segs []string
+		for _, s := range pl.segments {
+			segs = append(segs, s.uri)
+		}
+		require.Equal(t, tr.segments, segs, "%s and the MPD list the same segments", name)
+		require.Contains(t, text, "#EXT-X-PLAYLIST-TYPE:VOD\n")
+		require.Contains(t, text, "#EXT-X-ENDLIST")
+		require.NotContains(t, text, "PROGRAM-DATE-TIME", "no wall-clock time in a VOD playlist")
+	}
+
+	master := readFile(t, res.cmd.OutDir, "master.m3u8")
+	require.Contains(t, master, `#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID="audio",NAME="audio",DEFAULT=YES,AUTOSELECT=YES,CHANNELS="2",URI="media_2.m3u8"`)
+	variant := regexp.MustCompile(`(?m)^#EXT-X-STREAM-INF:BANDWIDTH=\d+,AVERAGE-BANDWIDTH=\d+,CODECS="avc1\.[0-9a-f]{6},mp4a\.40\.2",RESOLUTION=(\d+x\d+),AUDIO="audio"\n(.+)$`)
+	var got [][2]string
+	for _, m := range variant.FindAllStringSubmatch(master, -1) {
+		got = append(got, [2]string{m[1], m[2]})
+	}
+	require.Equal(t, [][2]string{{"854x480", "media_0.m3u8"}, {"640x360", "media_1.m3u8"}}, got, master)
+
+	ffmpegBin, _ := binaries(t)
+	for _, manifest := range []string{"master.m3u8", "manifest.mpd"} {
+		out, err := exec.Command(ffmpegBin, "-v", "error", "-i", filepath.Join(res.cmd.OutDir, manifest), //nolint:noctx // bounded by the test's timeout
+			"-map", "0:v:0", "-map", "0:a:0", "-f", "null", "-").CombinedOutput()
+		require.NoError(t, err, "FFmpeg plays %s: %s", manifest, out)
+		require.Empty(t, strings.TrimSpace(string(out)), "FFmpeg decodes %s without complaint", manifest)
 	}
 }
 
@@ -107,8 +157,8 @@ func checkHLSPlaylists(t *testing.T, res encodeResult) {
 func TestAudiolessInput(t *testing.T) {
 	t.Parallel()
 	input := makeClip(t, clip{width: 320, height: 180, seconds: 2})
-	for _, packaging := range []string{encodespec.PackagingMP4, encodespec.PackagingHLS, encodespec.PackagingDASH} {
-		t.Run(packaging, func(t *testing.T) {
+	for _, packaging := range []encodespec.Packaging{encodespec.PackagingMP4, encodespec.PackagingHLS, encodespec.PackagingDASH, encodespec.PackagingCMAF} {
+		t.Run(string(packaging), func(t *testing.T) {
 			t.Parallel()
 			spec := smallSpec(packaging) // asks for AAC audio
 			res := encode(t, spec, input)
@@ -116,7 +166,7 @@ func TestAudiolessInput(t *testing.T) {
 			for _, o := range res.outputs {
 				require.NotEqual(t, KindAudio, o.Kind, o.Name)
 			}
-			if packaging == encodespec.PackagingHLS {
+			if packaging.HLS() {
 				require.NotContains(t, readFile(t, res.cmd.OutDir, "master.m3u8"), "EXT-X-MEDIA")
 			}
 		})
@@ -125,7 +175,7 @@ func TestAudiolessInput(t *testing.T) {
 
 // smallSpec is a two-rung H.264 ladder with AAC audio, small enough to
 // encode in a fraction of a second.
-func smallSpec(packaging string) encodespec.Spec {
+func smallSpec(packaging encodespec.Packaging) encodespec.Spec {
 	s := encodespec.Spec{
 		Renditions: []encodespec.Rendition{
 			{Codec: encodespec.CodecH264, Height: 180, BitrateKbps: 300, Preset: "ultrafast"},

@@ -21,6 +21,9 @@ var builtins = map[string]func() Spec{
 	"hls-ladder": func() Spec { return ladder(PackagingHLS) },
 	// The same ladder as DASH (CMAF segments, one MPD).
 	"dash-ladder": func() Spec { return ladder(PackagingDASH) },
+	// The same ladder encoded once for both: CMAF segments referenced by
+	// an HLS master playlist and a DASH MPD.
+	"cmaf-ladder": func() Spec { return ladder(PackagingCMAF) },
 	// Stills only: one every 10 s plus a poster frame. It has no
 	// storyboard: its outputs are pinned by existing clients and tests; ask
 	// for one in an inline spec or a workflow ({"storyboard": {}}).
@@ -31,7 +34,7 @@ var builtins = map[string]func() Spec{
 
 // ladder is a 1080/720/480/360 H.264 ladder. H.264 plays everywhere; main
 // profile on the lowest rung keeps old devices served.
-func ladder(packaging string) Spec {
+func ladder(packaging Packaging) Spec {
 	return Spec{
 		Renditions: []Rendition{
 			{Codec: CodecH264, Height: 1080, BitrateKbps: 5000, Preset: "medium", Profile: "high"},

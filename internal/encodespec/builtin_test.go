@@ -12,7 +12,7 @@ func TestBuiltinNames(t *testing.T) {
 	t.Parallel()
 
 	names := BuiltinNames()
-	assert.Equal(t, []string{"dash-ladder", "hls-ladder", "mp4-720p", "thumbnails"}, names)
+	assert.Equal(t, []string{"cmaf-ladder", "dash-ladder", "hls-ladder", "mp4-720p", "thumbnails"}, names)
 	assert.True(t, slices.IsSorted(names))
 }
 
@@ -20,13 +20,14 @@ func TestBuiltins(t *testing.T) {
 	t.Parallel()
 
 	tests := map[string]struct {
-		packaging string
+		packaging Packaging
 		heights   []int
 		thumbs    bool
 	}{
 		"mp4-720p":    {packaging: PackagingMP4, heights: []int{720}},
 		"hls-ladder":  {packaging: PackagingHLS, heights: []int{1080, 720, 480, 360}},
 		"dash-ladder": {packaging: PackagingDASH, heights: []int{1080, 720, 480, 360}},
+		"cmaf-ladder": {packaging: PackagingCMAF, heights: []int{1080, 720, 480, 360}},
 		"thumbnails":  {thumbs: true},
 	}
 	require.Len(t, tests, len(BuiltinNames()), "every builtin has a case")

@@ -51,15 +51,19 @@
 //     (h264/hevc 0..51, av1/vp9 0..63). HLS and DASH ladders need
 //     bitrate_kbps on every rendition: players choose rungs by declared
 //     bandwidth, which a quality-only (CRF) encode cannot promise.
-//   - VP9 is not allowed with HLS packaging: fMP4 HLS players rarely decode
-//     it. Use dash packaging for VP9 or pick h264, hevc or av1.
+//   - packaging is "mp4", "hls", "dash", or ["hls", "dash"] ("cmaf" for
+//     short): one set of fMP4 (CMAF) segments referenced by both an HLS
+//     master playlist and a DASH MPD, encoded once (see [Packaging]).
+//   - VP9 is not allowed with HLS packaging, CMAF's included: fMP4 HLS
+//     players rarely decode it. Use dash packaging for VP9 or pick h264,
+//     hevc or av1.
 //   - Presets and profiles are per-codec allowlists; empty means the
 //     encoder's default.
 //   - Audio is optional. A spec with audio still works for inputs without an
 //     audio stream: the encoder maps the source audio as optional and simply
 //     writes no audio track. Loudness normalisation follows EBU R128 with the
 //     ranges of FFmpeg's loudnorm filter.
-//   - segment_seconds (1..30, default 4) applies to hls and dash only.
+//   - segment_seconds (1..30, default 4) applies to hls, dash and CMAF only.
 //   - A storyboard (interval_seconds 1..3600, default 5; tile_width even
 //     32..640, default 160; columns and rows 1..20, default 10; columns x
 //     tile_width at most 8192) makes ceil(duration / interval) tiles on as

@@ -23,7 +23,7 @@ var defaultAudioKbps = map[string]map[int]int{
 // thumbnail width and the storyboard's interval, tile width and grid. It leaves invalid values alone for Validate to report and
 // is idempotent.
 func (s *Spec) Normalize() {
-	if (s.Packaging == PackagingHLS || s.Packaging == PackagingDASH) && s.SegmentSeconds == 0 {
+	if s.Packaging.Segmented() && s.SegmentSeconds == 0 {
 		s.SegmentSeconds = DefaultSegmentSeconds
 	}
 

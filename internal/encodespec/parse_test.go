@@ -183,6 +183,31 @@ func TestParseErrors(t *testing.T) {
 			fields:   []string{""},
 			contains: "expected a JSON object",
 		},
+		"packaging list of unknown formats": {
+			raw:      `{"renditions": [{` + ok + `}], "packaging": ["hls", "mp4"]}`,
+			fields:   []string{"packaging"},
+			contains: `got "[hls, mp4]"`,
+		},
+		"packaging list with a repeat": {
+			raw:      `{"renditions": [{` + ok + `}], "packaging": ["hls", "hls"]}`,
+			fields:   []string{"packaging"},
+			contains: `must be "mp4", "hls", "dash" or ["hls", "dash"]`,
+		},
+		"packaging of the wrong type": {
+			raw:      `{"renditions": [{` + ok + `}], "packaging": 2}`,
+			fields:   []string{"packaging"},
+			contains: "must be a string or an array, got the number 2",
+		},
+		"packaging list of numbers": {
+			raw:      `{"renditions": [{` + ok + `}], "packaging": ["hls", 2]}`,
+			fields:   []string{"packaging[1]"},
+			contains: "must be a string",
+		},
+		"vp9 with CMAF (HLS players)": {
+			raw:      `{"renditions": [{"codec": "vp9", "height": 720, "bitrate_kbps": 3000}], "packaging": ["dash", "hls"]}`,
+			fields:   []string{"renditions[0].codec"},
+			contains: "vp9 is not allowed with hls + dash (cmaf) packaging",
+		},
 		"valid shape, invalid values": {
 			raw:      `{"renditions": [{"codec": "h264", "height": 720}], "packaging": "hls"}`,
 			fields:   []string{"renditions[0].bitrate_kbps"},
@@ -226,6 +251,38 @@ func TestParseRoundTrip(t *testing.T) {
 			require.NoError(t, err)
 			if diff := cmp.Diff(want, got); diff != "" {
 				t.Errorf("round trip mismatch (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// Packaging is a string, or ["hls", "dash"] in either order (or "cmaf")
+// for one set of CMAF segments; CMAF is stored as the list.
+func TestParsePackaging(t *testing.T) {
+	t.Parallel()
+	const rendition = `"renditions": [{"codec": "h264", "height": 720, "bitrate_kbps": 3000}]`
+	tests := map[string]Packaging{
+		`"hls"`:           PackagingHLS,
+		`["hls", "dash"]`: PackagingCMAF,
+		`["dash", "hls"]`: PackagingCMAF,
+		`"cmaf"`:          PackagingCMAF,
+		`["dash"]`:        PackagingDASH,
+		`["mp4"]`:         PackagingMP4,
+	}
+	for raw, want := range tests {
+		t.Run(raw, func(t *testing.T) {
+			t.Parallel()
+			s, err := Parse([]byte(`{` + rendition + `, "packaging": ` + raw + `}`))
+			require.NoError(t, err)
+			assert.Equal(t, want, s.Packaging)
+			stored, err := json.Marshal(s)
+			require.NoError(t, err)
+			var doc map[string]any
+			require.NoError(t, json.Unmarshal(stored, &doc))
+			if want == PackagingCMAF {
+				assert.Equal(t, []any{"hls", "dash"}, doc["packaging"])
+			} else {
+				assert.Equal(t, string(want), doc["packaging"])
 			}
 		})
 	}

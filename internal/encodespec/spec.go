@@ -1,13 +1,5 @@
 package encodespec
 
-// Packaging values. Kept as constants so the encoder and the API switch over
-// the same spellings the validator accepts.
-const (
-	PackagingMP4  = "mp4"  // one MP4 file per rendition
-	PackagingHLS  = "hls"  // fMP4 segments, a media playlist per rendition and a master playlist
-	PackagingDASH = "dash" // fMP4 (CMAF) segments and one MPD
-)
-
 // Video codecs a rendition may use.
 const (
 	CodecH264 = "h264"
@@ -39,8 +31,9 @@ type Spec struct {
 	// Audio is the audio track added to every rendition; nil means no audio
 	// output. Inputs without audio work either way.
 	Audio *Audio `json:"audio,omitempty"`
-	// Packaging is "mp4", "hls" or "dash"; omitted when there are no renditions.
-	Packaging string `json:"packaging"`
+	// Packaging is "mp4", "hls", "dash", or ["hls", "dash"] (one set of
+	// CMAF segments for both); omitted when there are no renditions.
+	Packaging Packaging `json:"packaging"`
 	// SegmentSeconds is the HLS/DASH segment duration (1..30, default 4). The
 	// encoder places keyframes on segment boundaries in every rendition.
 	SegmentSeconds float64 `json:"segment_seconds,omitempty"`

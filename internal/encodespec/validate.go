@@ -35,7 +35,6 @@ var codecRules = map[string]codecRule{
 // Order in which allowed values are listed in error details.
 var (
 	codecs     = []string{CodecH264, CodecHEVC, CodecAV1, CodecVP9}
-	packagings = []string{PackagingMP4, PackagingHLS, PackagingDASH}
 	audioCodec = []string{AudioAAC, AudioOpus}
 )
 
@@ -94,17 +93,18 @@ func (s Spec) Validate() error {
 }
 
 func (s Spec) validatePackaging(errs *validation.Errors) {
+	const valid = `"mp4", "hls", "dash" or ["hls", "dash"] (one set of CMAF segments for both; "cmaf" for short)`
 	switch {
 	case len(s.Renditions) == 0:
 		if s.Packaging != "" && (s.Thumbnails != nil || s.Storyboard != nil) {
 			errs.Add("packaging", "omit packaging when there are no renditions (a spec of thumbnails and/or a storyboard only)")
 		}
 	case s.Packaging == "":
-		errs.Add("packaging", "required: one of %s", list(packagings))
+		errs.Add("packaging", "required: %s", valid)
 	case !slices.Contains(packagings, s.Packaging):
-		errs.Add("packaging", "must be one of %s, got %q", list(packagings), s.Packaging)
+		errs.Add("packaging", "must be %s, got %q", valid, string(s.Packaging))
 	}
-	segmented := s.Packaging == PackagingHLS || s.Packaging == PackagingDASH
+	segmented := s.Packaging.Segmented()
 	switch {
 	case segmented && !inRange(s.SegmentSeconds, minSegment, maxSegment):
 		errs.Add("segment_seconds", "must be from %g to %g seconds, got %g", minSegment, maxSegment, s.SegmentSeconds)
@@ -113,7 +113,7 @@ func (s Spec) validatePackaging(errs *validation.Errors) {
 	}
 }
 
-func (r Rendition) validate(errs *validation.Errors, path, packaging string) {
+func (r Rendition) validate(errs *validation.Errors, path string, packaging Packaging) {
 	switch {
 	case r.Name == "":
 		errs.Add(path+".name", "required: 1 to 32 characters from a-z, 0-9, _ and -")
@@ -127,8 +127,8 @@ func (r Rendition) validate(errs *validation.Errors, path, packaging string) {
 		errs.Add(path+".codec", "required: one of %s", list(codecs))
 	case !knownCodec:
 		errs.Add(path+".codec", "must be one of %s, got %q", list(codecs), r.Codec)
-	case r.Codec == CodecVP9 && packaging == PackagingHLS:
-		errs.Add(path+".codec", "vp9 is not allowed with hls packaging (fMP4 HLS players rarely decode it); use dash packaging, or h264, hevc or av1")
+	case r.Codec == CodecVP9 && packaging.HLS():
+		errs.Add(path+".codec", "vp9 is not allowed with %s packaging (fMP4 HLS players rarely decode it); use dash packaging, or h264, hevc or av1", packaging)
 	}
 
 	if r.Height != 0 && (r.Height < minDim || r.Height > maxHeight || r.Height%2 != 0) {
@@ -138,7 +138,7 @@ func (r Rendition) validate(errs *validation.Errors, path, packaging string) {
 		errs.Add(path+".width", "must be 0 (follow the source) or an even number from %d to %d, got %d", minDim, maxWidth, r.Width)
 	}
 
-	segmented := packaging == PackagingHLS || packaging == PackagingDASH
+	segmented := packaging.Segmented()
 	switch {
 	case r.BitrateKbps != 0 && r.CRF != nil:
 		errs.Add(path+".crf", "set either bitrate_kbps or crf, not both")

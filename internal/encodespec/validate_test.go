@@ -264,12 +264,12 @@ func TestValidate(t *testing.T) {
 		"missing packaging": {
 			mutate:   func(s *Spec) { s.Packaging, s.SegmentSeconds = "", 0 },
 			fields:   []string{"packaging"},
-			contains: "required: one of mp4, hls, dash",
+			contains: `required: "mp4", "hls", "dash" or ["hls", "dash"]`,
 		},
 		"wrong packaging": {
 			mutate:   func(s *Spec) { s.Packaging, s.SegmentSeconds = "webm", 0 },
 			fields:   []string{"packaging"},
-			contains: `must be one of mp4, hls, dash, got "webm"`,
+			contains: `must be "mp4", "hls", "dash" or ["hls", "dash"] (one set of CMAF segments for both; "cmaf" for short), got "webm"`,
 		},
 		"segment too long": {
 			mutate:   func(s *Spec) { s.SegmentSeconds = 31 },

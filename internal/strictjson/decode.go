@@ -162,6 +162,11 @@ func (d *decoder) value(s *schema, path string) error {
 		}
 		return d.syntax(path, "the document ends early")
 	}
+	if s.kind == kindOneOf {
+		if alt, ok := s.alts[class(d.data[d.off])]; ok {
+			s = alt
+		}
+	}
 	switch c := d.data[d.off]; {
 	case c == '{':
 		d.note("object")
@@ -230,6 +235,9 @@ func (d *decoder) note(kind string) {
 // mismatch records that the value at path is got where s wants another
 // type. At the document's root the detail says what was expected.
 func (d *decoder) mismatch(s *schema, path, got string) error {
+	if s.kind == kindOneOf {
+		return d.add(path, "must be %s, got %s", s.noun, got)
+	}
 	if path == "" {
 		return d.add(path, "expected %s, got %s", rootNouns[s.kind], got)
 	}

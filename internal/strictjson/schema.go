@@ -29,6 +29,7 @@ const (
 	kindStruct             // an object with the fields of a struct
 	kindMap                // an object with string keys and elem values
 	kindSlice              // an array of elem values
+	kindOneOf              // one of alts, chosen by the JSON kind of the value (a Shaped type)
 )
 
 // schema is the compiled form of a Go type: what Decode checks a JSON value
@@ -39,6 +40,75 @@ type schema struct {
 	elem    *schema            // kindMap, kindSlice
 	fields  map[string]*schema // kindStruct: JSON name → field
 	allowed string             // kindStruct: the field names, sorted, for error details
+	alts    map[byte]*schema   // kindOneOf: by the class of the value's first byte (see class)
+	noun    string             // kindOneOf: what it accepts, for error details
+}
+
+// Shaped is implemented by a type whose UnmarshalJSON accepts more than one
+// shape of JSON value (a string, or an array of them, say). JSONShapes
+// returns one value per accepted shape, each of a type Decode has rules
+// for and each of another JSON kind: a value is checked against the shape
+// of its kind, then decoded by the type's own UnmarshalJSON, which gives
+// it its meaning and may still refuse it (its error is then Decode's).
+type Shaped interface {
+	JSONShapes() []any
+}
+
+var shapedType = reflect.TypeFor[Shaped]()
+
+// class is the JSON kind a value starting with c has: '{' object, '['
+// array, '"' string, '0' number, 't' boolean; 0 for anything else (null,
+// or not JSON).
+func class(c byte) byte {
+	switch {
+	case c == '{' || c == '[' || c == '"':
+		return c
+	case c == '-' || (c >= '0' && c <= '9'):
+		return '0'
+	case c == 't' || c == 'f':
+		return 't'
+	}
+	return 0
+}
+
+// classNouns name each class in the noun of a kindOneOf.
+var classNouns = map[byte]string{'{': "an object", '[': "an array", '"': "a string", '0': "a number", 't': "true or false"}
+
+// compileShapes compiles the shapes of a Shaped type t.
+func compileShapes(t reflect.Type, shapes []any, inProgress map[reflect.Type]*schema) (*schema, error) {
+	s := &schema{kind: kindOneOf, alts: map[byte]*schema{}}
+	var nouns []string
+	for _, v := range shapes {
+		alt, err := compile(reflect.TypeOf(v), inProgress)
+		if err != nil {
+			return nil, fmt.Errorf("%s: shape %T: %w", t, v, err)
+		}
+		var c byte
+		switch alt.kind {
+		case kindString:
+			c = '"'
+		case kindSlice:
+			c = '['
+		case kindStruct, kindMap:
+			c = '{'
+		case kindInt, kindUint, kindFloat:
+			c = '0'
+		case kindBool:
+			c = 't'
+		default:
+			return nil, fmt.Errorf("%w: %s: shape %T has no single JSON kind", ErrUnsupportedType, t, v)
+		}
+		if _, dup := s.alts[c]; dup {
+			return nil, fmt.Errorf("%w: %s: two shapes are %s", ErrUnsupportedType, t, classNouns[c])
+		}
+		s.alts[c] = alt
+		nouns = append(nouns, classNouns[c])
+	}
+	if len(nouns) == 0 {
+		return nil, fmt.Errorf("%w: %s lists no JSON shapes", ErrUnsupportedType, t)
+	}
+	s.noun = strings.Join(nouns, " or ")
+	return s, nil
 }
 
 var (
@@ -73,6 +143,9 @@ func compile(t reflect.Type, inProgress map[reflect.Type]*schema) (*schema, erro
 	}
 	if t == numType {
 		return nil, fmt.Errorf("%w: json.Number", ErrUnsupportedType)
+	}
+	if t.Implements(shapedType) && (t.Implements(unmarshal) || reflect.PointerTo(t).Implements(unmarshal)) {
+		return compileShapes(t, reflect.Zero(t).Interface().(Shaped).JSONShapes(), inProgress)
 	}
 	if t.Implements(unmarshal) || reflect.PointerTo(t).Implements(unmarshal) {
 		return nil, fmt.Errorf("%w: %s has its own UnmarshalJSON, whose rules Decode cannot check", ErrUnsupportedType, t)
