@@ -102,9 +102,12 @@ func fieldSchemas() map[string]func(b *docBuilder) map[string]any {
 		"WebhookDelivery.status": enumSchema(apiv1.DeliveryStatuses...),
 
 		// An encode spec; packaging is "" in a thumbnails-only spec.
-		"EncodeSpec.packaging": packagingSchema,
-		"Rendition.codec":      enumSchema(encodespec.CodecH264, encodespec.CodecHEVC, encodespec.CodecAV1, encodespec.CodecVP9),
-		"Audio.codec":          enumSchema(encodespec.AudioAAC, encodespec.AudioOpus),
+		"EncodeSpec.packaging":     packagingSchema,
+		"Rendition.codec":          enumSchema(encodespec.CodecH264, encodespec.CodecHEVC, encodespec.CodecAV1, encodespec.CodecVP9),
+		"Audio.codec":              enumSchema(encodespec.AudioAAC, encodespec.AudioOpus),
+		"Conditioning.deinterlace": enumSchema(encodespec.ConditionAuto, encodespec.ConditionOn, encodespec.ConditionOff),
+		"Conditioning.tone_map":    enumSchema(encodespec.ConditionAuto, encodespec.ConditionOff),
+		"Conditioning.frame_rate":  enumSchema(encodespec.ConditionAuto, encodespec.ConditionKeep),
 
 		"BatchSummary.expansion":              enumSchema(store.BatchExpanding, store.BatchExpanded, store.BatchCancelled, store.BatchFailed),
 		"Batch.status":                        enumSchema(apiv1.BatchExpanding, apiv1.BatchRunning, apiv1.BatchCompleted, apiv1.BatchCancelled, apiv1.BatchFailed),

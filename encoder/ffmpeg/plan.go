@@ -3,6 +3,7 @@ package ffmpeg
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"path/filepath"
 	"strconv"
@@ -146,6 +147,8 @@ func Plan(spec encodespec.Spec, in MediaInfo, inputFile, outDir string, encoders
 			return Command{}, err
 		}
 	}
+	p.cond = condition(p.spec.Conditioning, in)
+	p.in.FrameRate = p.cond.fps
 	p.graph()
 	switch p.spec.Packaging {
 	case encodespec.PackagingMP4:
@@ -160,6 +163,11 @@ func Plan(spec encodespec.Spec, in MediaInfo, inputFile, outDir string, encoders
 	p.images()
 	if err := p.storyboard(); err != nil {
 		return Command{}, err
+	}
+	for i, o := range p.expected {
+		if o.Kind == KindVideo {
+			p.expected[i].Attributes = maps.Clone(p.cond.attrs)
+		}
 	}
 
 	args := []string{
@@ -183,7 +191,8 @@ func Plan(spec encodespec.Spec, in MediaInfo, inputFile, outDir string, encoders
 // planner accumulates the pieces of one command.
 type planner struct {
 	spec encodespec.Spec // fitted to the source
-	in   MediaInfo
+	in   MediaInfo       // its FrameRate is the conditioned rate
+	cond conditioning
 
 	renditions []plannedRendition
 	audio      string // filter label of the shared audio, "" for none
@@ -283,10 +292,15 @@ func (p *planner) graph() {
 		p.sbLayout = b.Layout(p.in.DurationSeconds, p.in.Width, p.in.Height)
 		branches = append(branches, storyboardBranch(p.sbLayout)+"["+p.sbLabel+"]")
 	}
+	src := "[0:V:0]"
+	if p.cond.chain != "" {
+		p.chains = append(p.chains, src+p.cond.chain+"[conditioned]")
+		src = "[conditioned]"
+	}
 	if len(branches) == 1 {
-		p.chains = append(p.chains, "[0:V:0]"+branches[0])
+		p.chains = append(p.chains, src+branches[0])
 	} else {
-		split := fmt.Sprintf("[0:V:0]split=%d", len(branches))
+		split := fmt.Sprintf("%ssplit=%d", src, len(branches))
 		for i := range branches {
 			split += fmt.Sprintf("[s%d]", i)
 			branches[i] = fmt.Sprintf("[s%d]", i) + branches[i]

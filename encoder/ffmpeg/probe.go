@@ -39,6 +39,19 @@ type MediaInfo struct {
 	// counterclockwise, as ffprobe reports it), already reflected in Width
 	// and Height.
 	Rotation int
+	// PixelAspect is the input's sample aspect ratio ("8:9") when its
+	// pixels are not square, already folded into Width; "" otherwise.
+	PixelAspect string
+	// FieldOrder is ffprobe's field order of the video stream:
+	// "progressive", "tt", "bb", "tb", "bt" (interlaced), or "" / "unknown".
+	FieldOrder string
+	// ColorTransfer and ColorPrimaries are the stream's colour metadata as
+	// ffprobe names it ("smpte2084" is PQ, "arib-std-b67" HLG; "bt2020").
+	ColorTransfer, ColorPrimaries string
+	// VariableFrameRate is true when the stream's average frame rate and
+	// its base rate (r_frame_rate) differ by more than 1 %: frames are not
+	// evenly spaced.
+	VariableFrameRate bool
 	// Container is the demuxer the input was probed with ("mov",
 	// "matroska", "mpegts", ...), one of the allowed containers. Plan opens
 	// the input with exactly this demuxer, so the encode reads the file the
@@ -261,6 +274,9 @@ type probeStream struct {
 	Width             int               `json:"width"`
 	Height            int               `json:"height"`
 	SampleAspectRatio string            `json:"sample_aspect_ratio"`
+	FieldOrder        string            `json:"field_order"`
+	ColorTransfer     string            `json:"color_transfer"`
+	ColorPrimaries    string            `json:"color_primaries"`
 	AvgFrameRate      string            `json:"avg_frame_rate"`
 	RFrameRate        string            `json:"r_frame_rate"`
 	Duration          string            `json:"duration"`
@@ -312,7 +328,10 @@ func (p probeOutput) mediaInfo() (MediaInfo, float64, error) {
 	info.Width, info.Height = video.Width, video.Height
 	if num, den, ok := parseRatio(video.SampleAspectRatio); ok && num > 0 && den > 0 && num != den {
 		info.Width = max(2, int(math.Round(float64(info.Width)*float64(num)/float64(den))))
+		info.PixelAspect = video.SampleAspectRatio
 	}
+	info.FieldOrder = video.FieldOrder
+	info.ColorTransfer, info.ColorPrimaries = video.ColorTransfer, video.ColorPrimaries
 	info.Rotation = video.rotation()
 	if info.Rotation == 90 || info.Rotation == 270 {
 		info.Width, info.Height = info.Height, info.Width
@@ -323,6 +342,9 @@ func (p probeOutput) mediaInfo() (MediaInfo, float64, error) {
 	}
 	if info.FrameRate > 1000 {
 		info.FrameRate = 0
+	}
+	if avg, base := frameRate(video.AvgFrameRate), frameRate(video.RFrameRate); avg > 0 && base > 0 && base <= 1000 {
+		info.VariableFrameRate = math.Abs(avg-base) > 0.01*base
 	}
 
 	if d, ok := parseSeconds(video.Duration); ok && d > 0 {

@@ -64,6 +64,11 @@
 //     writes no audio track. Loudness normalisation follows EBU R128 with the
 //     ranges of FFmpeg's loudnorm filter.
 //   - segment_seconds (1..30, default 4) applies to hls, dash and CMAF only.
+//   - conditioning (optional) overrides how the input is prepared before
+//     scaling: deinterlace auto|on|off, tone_map auto|off, frame_rate
+//     auto|keep; "auto" (the default) decides from ffprobe (see
+//     [Conditioning]) and the encoder records every decision on the video
+//     outputs.
 //   - A storyboard (interval_seconds 1..3600, default 5; tile_width even
 //     32..640, default 160; columns and rows 1..20, default 10; columns x
 //     tile_width at most 8192) makes ceil(duration / interval) tiles on as

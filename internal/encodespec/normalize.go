@@ -71,6 +71,9 @@ func (s *Spec) Normalize() {
 	if b := s.Storyboard; b != nil {
 		b.normalize()
 	}
+	if c := s.Conditioning; c != nil {
+		c.normalize()
+	}
 }
 
 // defaultName names a rendition after its size.

@@ -51,7 +51,7 @@ func TestParseErrors(t *testing.T) {
 		"unknown top-level field": {
 			raw:      `{"renditions": [{` + ok + `}], "packaging": "hls", "container": "ts"}`,
 			fields:   []string{"container"},
-			contains: "unknown field; allowed fields here: audio, packaging, renditions, segment_seconds, storyboard, thumbnails",
+			contains: "unknown field; allowed fields here: audio, conditioning, packaging, renditions, segment_seconds, storyboard, thumbnails",
 		},
 		"unknown rendition field": {
 			raw:      `{"renditions": [{` + ok + `}, {` + ok + `, "bitrate": 5}], "packaging": "hls"}`,
@@ -208,6 +208,16 @@ func TestParseErrors(t *testing.T) {
 			fields:   []string{"renditions[0].codec"},
 			contains: "vp9 is not allowed with hls + dash (cmaf) packaging",
 		},
+		"conditioning value": {
+			raw:      `{"renditions": [{` + ok + `}], "packaging": "hls", "conditioning": {"deinterlace": "yadif"}}`,
+			fields:   []string{"conditioning.deinterlace"},
+			contains: `must be one of auto, on, off, got "yadif"`,
+		},
+		"conditioning field": {
+			raw:      `{"renditions": [{` + ok + `}], "packaging": "hls", "conditioning": {"hdr": "keep"}}`,
+			fields:   []string{"conditioning.hdr"},
+			contains: "allowed fields here: deinterlace, frame_rate, tone_map",
+		},
 		"valid shape, invalid values": {
 			raw:      `{"renditions": [{"codec": "h264", "height": 720}], "packaging": "hls"}`,
 			fields:   []string{"renditions[0].bitrate_kbps"},
@@ -286,4 +296,18 @@ func TestParsePackaging(t *testing.T) {
 			}
 		})
 	}
+}
+
+// A conditioning override is completed with "auto" and survives storage.
+func TestParseConditioning(t *testing.T) {
+	t.Parallel()
+	s, err := Parse([]byte(`{"renditions": [{"codec": "h264", "height": 720, "bitrate_kbps": 3000}], "packaging": "mp4", "conditioning": {"tone_map": "off"}}`))
+	require.NoError(t, err)
+	require.NotNil(t, s.Conditioning)
+	assert.Equal(t, Conditioning{Deinterlace: "auto", ToneMap: "off", FrameRate: "auto"}, *s.Conditioning)
+	raw, err := json.Marshal(s)
+	require.NoError(t, err)
+	again, err := Parse(raw)
+	require.NoError(t, err)
+	assert.Equal(t, s, again)
 }

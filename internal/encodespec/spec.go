@@ -42,6 +42,10 @@ type Spec struct {
 	// Storyboard asks for scrubbing previews: sprite sheets plus a WebVTT
 	// index (see Storyboard).
 	Storyboard *Storyboard `json:"storyboard,omitempty"`
+	// Conditioning overrides how the input is prepared (deinterlacing, tone
+	// mapping, frame rate); nil leaves every decision to the encoder
+	// ("auto", see Conditioning).
+	Conditioning *Conditioning `json:"conditioning,omitempty"`
 }
 
 // Rendition is one video output. Height and Width describe a box in the
@@ -152,6 +156,9 @@ func (s Spec) Clone() Spec {
 	}
 	if s.Storyboard != nil {
 		out.Storyboard = new(*s.Storyboard)
+	}
+	if s.Conditioning != nil {
+		out.Conditioning = new(*s.Conditioning)
 	}
 	return out
 }

@@ -89,6 +89,9 @@ func (s Spec) Validate() error {
 	if s.Storyboard != nil {
 		s.Storyboard.validate(&errs, "storyboard")
 	}
+	if s.Conditioning != nil {
+		s.Conditioning.validate(&errs, "conditioning")
+	}
 	return errs.Err()
 }
 
