@@ -24,12 +24,32 @@ const (
 	// OutputStoryboardSheet is one JPEG sprite sheet of a storyboard; its
 	// attributes are width and height.
 	OutputStoryboardSheet = "storyboard_sheet"
+	// OutputSubtitles is a WebVTT subtitle track converted from a text
+	// subtitle stream of the input; its attributes are the SubtitleAttr…
+	// keys.
+	OutputSubtitles = "subtitles"
+)
+
+// Attributes of an OutputSubtitles output.
+const (
+	// SubtitleAttrLanguage is the track's language as a BCP 47 tag ("en",
+	// "und" when the input does not say).
+	SubtitleAttrLanguage = "language"
+	// SubtitleAttrTitle is the input stream's title, when it has one.
+	SubtitleAttrTitle = "title"
+	// SubtitleAttrSourceCodec is the input stream's codec (subrip, ass,
+	// mov_text, webvtt, …).
+	SubtitleAttrSourceCodec = "source_codec"
+	// SubtitleAttrDefault and SubtitleAttrForced are "true" or "false", as
+	// the input stream's disposition says.
+	SubtitleAttrDefault = "default"
+	SubtitleAttrForced  = "forced"
 )
 
 // OutputKinds lists every output kind.
 var OutputKinds = []string{
 	OutputVideo, OutputAudio, OutputPlaylist, OutputManifest, OutputThumbnail, OutputPoster,
-	OutputStoryboard, OutputStoryboardSheet,
+	OutputStoryboard, OutputStoryboardSheet, OutputSubtitles,
 }
 
 // Attributes of an OutputStoryboard output, all decimal numbers as strings

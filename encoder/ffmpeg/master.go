@@ -7,6 +7,8 @@ import (
 	"path"
 	"path/filepath"
 	"strings"
+
+	apiv1 "github.com/mpegflow/mpegflow/api/v1"
 )
 
 // hlsTrack is one HLS rendition as the master playlist describes it.
@@ -54,6 +56,17 @@ func writeMaster(cmd Command) error {
 		fmt.Fprintf(&b, "#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=%q,NAME=%q,DEFAULT=YES,AUTOSELECT=YES,CHANNELS=\"%d\",URI=%q\n",
 			group, audio.out.Rendition, audio.channels, audio.playlist)
 	}
+	subs := subtitleTracks(cmd)
+	for _, s := range subs {
+		name := s.Attributes[apiv1.SubtitleAttrTitle]
+		if name == "" {
+			name = strings.TrimPrefix(s.Rendition, "subtitles-")
+		}
+		yesNo := map[string]string{"true": "YES", "false": "NO"}
+		fmt.Fprintf(&b, "#EXT-X-MEDIA:TYPE=SUBTITLES,GROUP-ID=%q,NAME=%q,LANGUAGE=%q,DEFAULT=%s,AUTOSELECT=YES,FORCED=%s,URI=%q\n",
+			subtitlesGroup, name, s.Attributes[apiv1.SubtitleAttrLanguage], yesNo[s.Attributes[apiv1.SubtitleAttrDefault]],
+			yesNo[s.Attributes[apiv1.SubtitleAttrForced]], subtitlePlaylistOf(s.Name))
+	}
 	for _, v := range video {
 		peak, avg, codecs := v.peak, v.average, v.codecs
 		if audio != nil {
@@ -65,6 +78,9 @@ func writeMaster(cmd Command) error {
 			peak, avg, codecs, v.out.Width, v.out.Height)
 		if audio != nil {
 			fmt.Fprintf(&b, ",AUDIO=%q", group)
+		}
+		if len(subs) > 0 {
+			fmt.Fprintf(&b, ",SUBTITLES=%q", subtitlesGroup)
 		}
 		b.WriteString("\n" + v.playlist + "\n")
 	}

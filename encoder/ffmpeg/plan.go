@@ -26,6 +26,8 @@ const (
 	KindStoryboard = apiv1.OutputStoryboard
 	// KindStoryboardSheet is one JPEG sprite sheet of the storyboard.
 	KindStoryboardSheet = apiv1.OutputStoryboardSheet
+	// KindSubtitles is a WebVTT subtitle track (see subtitles.go).
+	KindSubtitles = apiv1.OutputSubtitles
 )
 
 // Content types of the files the encoder writes.
@@ -160,6 +162,7 @@ func Plan(spec encodespec.Spec, in MediaInfo, inputFile, outDir string, encoders
 	case encodespec.PackagingCMAF:
 		p.dash(true)
 	}
+	p.subtitles()
 	p.images()
 	if err := p.storyboard(); err != nil {
 		return Command{}, err

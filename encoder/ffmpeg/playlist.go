@@ -134,6 +134,7 @@ type mpd struct {
 				Width           int              `xml:"width,attr"`
 				Height          int              `xml:"height,attr"`
 				SegmentTemplate *segmentTemplate `xml:"SegmentTemplate"`
+				BaseURL         string           `xml:"BaseURL"`
 			} `xml:"Representation"`
 		} `xml:"AdaptationSet"`
 	} `xml:"Period"`
@@ -150,11 +151,13 @@ type segmentTemplate struct {
 	} `xml:"SegmentTimeline>S"`
 }
 
-// dashTrack is one representation's files in playback order.
+// dashTrack is one representation's files in playback order: an init
+// segment and media segments, or one file (a text track's BaseURL).
 type dashTrack struct {
 	id       string
 	init     string
 	segments []string
+	file     string
 }
 
 // parseMPD lists each representation's init and media segment names from
@@ -172,6 +175,10 @@ func parseMPD(data []byte) ([]dashTrack, error) {
 				tmpl := rep.SegmentTemplate
 				if tmpl == nil {
 					tmpl = set.SegmentTemplate
+				}
+				if tmpl == nil && rep.BaseURL != "" {
+					tracks = append(tracks, dashTrack{id: rep.ID, file: strings.TrimSpace(rep.BaseURL)})
+					continue
 				}
 				if tmpl == nil {
 					return nil, fmt.Errorf("representation %q has no SegmentTemplate", rep.ID)

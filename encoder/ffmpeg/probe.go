@@ -52,6 +52,8 @@ type MediaInfo struct {
 	// its base rate (r_frame_rate) differ by more than 1 %: frames are not
 	// evenly spaced.
 	VariableFrameRate bool
+	// Subtitles are the input's subtitle streams, in order.
+	Subtitles []SubtitleStream
 	// Container is the demuxer the input was probed with ("mov",
 	// "matroska", "mpegts", ...), one of the allowed containers. Plan opens
 	// the input with exactly this demuxer, so the encode reads the file the
@@ -285,6 +287,8 @@ type probeStream struct {
 	Tags              map[string]string `json:"tags"`
 	Disposition       struct {
 		AttachedPic int `json:"attached_pic"`
+		Default     int `json:"default"`
+		Forced      int `json:"forced"`
 	} `json:"disposition"`
 	SideDataList []struct {
 		SideDataType string  `json:"side_data_type"`
@@ -304,6 +308,11 @@ func (p probeOutput) mediaInfo() (MediaInfo, float64, error) {
 			if video == nil && s.Disposition.AttachedPic == 0 {
 				video = s
 			}
+		case "subtitle":
+			info.Subtitles = append(info.Subtitles, SubtitleStream{
+				Index: len(info.Subtitles), Codec: s.CodecName, Language: s.Tags["language"], Title: s.Tags["title"],
+				Default: s.Disposition.Default == 1, Forced: s.Disposition.Forced == 1,
+			})
 		case "audio":
 			if !info.HasAudio {
 				info.HasAudio = true

@@ -80,6 +80,9 @@ func Run(ctx context.Context, ffmpegBin string, cmd Command, durationSeconds flo
 	if progressErr != nil {
 		return progressErr
 	}
+	if err := finishSubtitles(cmd, durationSeconds); err != nil {
+		return err
+	}
 	if slices.ContainsFunc(cmd.ExpectedOutputs, func(o Output) bool { return o.Name == masterPlaylist }) {
 		if err := finishCMAFPlaylists(cmd); err != nil {
 			return err

@@ -67,6 +67,8 @@ func Verify(ctx context.Context, ffprobe string, cmd Command, outputs []Output, 
 			}
 		case KindPoster:
 			v.checkImage(e, e.Width, e.Height)
+		case KindSubtitles:
+			v.checkSubtitles(e, in.DurationSeconds)
 		}
 	}
 	// Thumbnails are found after encoding; they share the poster's planned
@@ -143,6 +145,12 @@ func (v *verifier) checkPlaylist(o Output) {
 		v.checkMaster(o.Name, pl)
 		return
 	}
+	if pl.mapURI == "" && len(pl.segments) > 0 && !slices.ContainsFunc(pl.segments, func(s hlsSegment) bool { return path.Ext(s.uri) != ".vtt" }) {
+		for _, s := range pl.segments { // a subtitle playlist: WebVTT files, checked on their own
+			v.ref(o.Name, s.uri)
+		}
+		return
+	}
 	if pl.mapURI == "" {
 		v.fail("%s has no EXT-X-MAP init segment", o.Name)
 		return
@@ -210,6 +218,10 @@ func (v *verifier) checkManifest(o Output) {
 		return
 	}
 	for _, t := range tracks {
+		if t.file != "" { // a text track: one WebVTT file
+			v.ref(o.Name, t.file)
+			continue
+		}
 		init, _ := v.ref(o.Name, t.init)
 		if len(t.segments) == 0 {
 			v.fail("%s: representation %s lists no segments", o.Name, t.id)
