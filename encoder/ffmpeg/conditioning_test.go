@@ -19,7 +19,7 @@ func conditioningInput(t *testing.T, source string, args ...string) string {
 	ffmpegBin, _ := binaries(t)
 	out := filepath.Join(t.TempDir(), "in.mp4")
 	all := append([]string{"-nostdin", "-hide_banner", "-v", "error", "-y", "-f", "lavfi", "-i", source, "-t", "2"}, args...)
-	b, err := exec.Command(ffmpegBin, append(all, out)...).CombinedOutput() //nolint:noctx // bounded by the test's timeout
+	b, err := exec.Command(ffmpegBin, append(all, out)...).CombinedOutput()
 	require.NoError(t, err, "%s", b)
 	return out
 }
@@ -28,7 +28,7 @@ func conditioningInput(t *testing.T, source string, args ...string) string {
 func streamEntry(t *testing.T, file, entry string) string {
 	t.Helper()
 	_, ffprobeBin := binaries(t)
-	b, err := exec.Command(ffprobeBin, "-v", "error", "-select_streams", "v:0", "-show_entries", "stream="+entry, //nolint:noctx // bounded by the test's timeout
+	b, err := exec.Command(ffprobeBin, "-v", "error", "-select_streams", "v:0", "-show_entries", "stream="+entry,
 		"-of", "default=noprint_wrappers=1:nokey=1", file).CombinedOutput()
 	require.NoError(t, err, "%s", b)
 	return strings.TrimSpace(string(b))

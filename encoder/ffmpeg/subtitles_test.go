@@ -26,7 +26,7 @@ func subtitledInput(t *testing.T) string {
 		return p
 	}
 	out := filepath.Join(dir, "in.mkv")
-	b, err := exec.Command(ffmpegBin, "-nostdin", "-v", "error", "-y", //nolint:noctx // bounded by the test's timeout
+	b, err := exec.Command(ffmpegBin, "-nostdin", "-v", "error", "-y",
 		"-f", "lavfi", "-i", "testsrc2=size=320x180:rate=25:duration=4", "-f", "lavfi", "-i", "sine=duration=4",
 		"-i", srt("en.srt", "Hello there", "Second cue"), "-i", srt("fr.srt", "Bonjour", "Deuxième"),
 		"-map", "0:v", "-map", "1:a", "-map", "2", "-map", "3",
@@ -108,7 +108,7 @@ func TestSubtitlesPlayable(t *testing.T) {
 	spec.SegmentSeconds = 1
 	res := encode(t, spec, subtitledInput(t))
 	ffmpegBin, _ := binaries(t)
-	b, err := exec.Command(ffmpegBin, "-v", "error", "-i", filepath.Join(res.cmd.OutDir, "subtitles", "fr.m3u8"), //nolint:noctx // bounded by the test's timeout
+	b, err := exec.Command(ffmpegBin, "-v", "error", "-i", filepath.Join(res.cmd.OutDir, "subtitles", "fr.m3u8"),
 		"-f", "webvtt", "-").CombinedOutput()
 	require.NoError(t, err, "%s", b)
 	assert.Contains(t, string(b), "Bonjour")

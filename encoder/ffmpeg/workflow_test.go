@@ -118,7 +118,7 @@ func checkCMAF(t *testing.T, res encodeResult) {
 
 	ffmpegBin, _ := binaries(t)
 	for _, manifest := range []string{"master.m3u8", "manifest.mpd"} {
-		out, err := exec.Command(ffmpegBin, "-v", "error", "-i", filepath.Join(res.cmd.OutDir, manifest), //nolint:noctx // bounded by the test's timeout
+		out, err := exec.Command(ffmpegBin, "-v", "error", "-i", filepath.Join(res.cmd.OutDir, manifest),
 			"-map", "0:v:0", "-map", "0:a:0", "-f", "null", "-").CombinedOutput()
 		require.NoError(t, err, "FFmpeg plays %s: %s", manifest, out)
 		require.Empty(t, strings.TrimSpace(string(out)), "FFmpeg decodes %s without complaint", manifest)
