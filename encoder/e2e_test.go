@@ -186,6 +186,15 @@ func (r *rig) encode(scratch string, extra ...string) (*exec.Cmd, *bytes.Buffer)
 	return cmd, &logs
 }
 
+// completedBy requires the job completed by the pod.
+func (r *rig) completedBy(id uuid.UUID, pod string, logs *bytes.Buffer) {
+	r.t.Helper()
+	done := r.get(id)
+	require.Equal(r.t, store.JobCompleted, done.Status, "the job was taken by pod %s: %v; %s", pod, done.Error, logs)
+	require.NotNil(r.t, done.WorkerID)
+	require.Equal(r.t, pod, *done.WorkerID)
+}
+
 func (r *rig) get(id uuid.UUID) store.Job {
 	r.t.Helper()
 	j, err := r.store.GetJob(context.Background(), r.org.ID, id)
@@ -502,10 +511,7 @@ func TestWarmPodKeepsWaiting(t *testing.T) {
 
 	job := r.job("", &asset, "mp4-720p")
 	require.NoError(t, cmd.Wait(), "%s", logs)
-	done := r.get(job.ID)
-	require.Equal(t, store.JobCompleted, done.Status, "the job that came later was taken by the waiting pod: %v; %s", done.Error, logs)
-	require.NotNil(t, done.WorkerID)
-	require.Equal(t, "warm-pod", *done.WorkerID)
+	r.completedBy(job.ID, "warm-pod", logs)
 
 	require.NoError(t, r.queue.SetPaused(ctx, "default", true))
 	paused, plogs := r.encode(t.TempDir(), "MPEGFLOW_CLAIM_WAIT=30s", "MPEGFLOW_IDLE_WAIT=1h")
@@ -538,9 +544,6 @@ func TestWarmPodClaimsAcrossCoordinatorRestart(t *testing.T) {
 	r.startCoordinator()
 	job := r.job("", &asset, "mp4-720p")
 	require.NoError(t, cmd.Wait(), "%s", logs)
-	done := r.get(job.ID)
-	require.Equal(t, store.JobCompleted, done.Status, "%v; %s", done.Error, logs)
-	require.NotNil(t, done.WorkerID)
-	require.Equal(t, "warm-pod", *done.WorkerID)
+	r.completedBy(job.ID, "warm-pod", logs)
 	require.Contains(t, logs.String(), "claiming again", "the pod claimed again after the coordinator stopped")
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -48,18 +49,7 @@ func TestVerifyCatchesTampering(t *testing.T) {
 		"playlist cut short": {
 			packaging: encodespec.PackagingHLS,
 			tamper: func(t *testing.T, dir string) {
-				p := filepath.Join(dir, "120p", "index.m3u8")
-				data, err := os.ReadFile(p)
-				require.NoError(t, err)
-				var kept []string
-				for _, line := range strings.Split(string(data), "\n") {
-					if strings.Contains(line, "seg_00001") || strings.Contains(line, "seg_00002") {
-						kept = kept[:len(kept)-1] // drop its EXTINF too
-						continue
-					}
-					kept = append(kept, line)
-				}
-				require.NoError(t, os.WriteFile(p, []byte(strings.Join(kept, "\n")), 0o644))
+				dropSegments(t, filepath.Join(dir, "120p", "index.m3u8"), "seg_00001", "seg_00002")
 			},
 			wantErr: []string{"rendition 120p (120p/init.mp4): video lasts 1.00 s, the input 3.00 s"},
 		},
@@ -86,18 +76,7 @@ func TestVerifyCatchesTampering(t *testing.T) {
 			tamper: func(t *testing.T, dir string) {
 				// The playlist skips a segment the MPD lists: each file
 				// still resolves, but the manifests describe two streams.
-				p := filepath.Join(dir, "media_1.m3u8")
-				data, err := os.ReadFile(p)
-				require.NoError(t, err)
-				var kept []string
-				for _, line := range strings.Split(string(data), "\n") {
-					if strings.Contains(line, "seg_1_00002") {
-						kept = kept[:len(kept)-1] // its EXTINF too
-						continue
-					}
-					kept = append(kept, line)
-				}
-				require.NoError(t, os.WriteFile(p, []byte(strings.Join(kept, "\n")), 0o644))
+				dropSegments(t, filepath.Join(dir, "media_1.m3u8"), "seg_1_00002")
 			},
 			wantErr: []string{"media_1.m3u8 and manifest.mpd list different segments for init_1.m4s"},
 		},
@@ -188,4 +167,21 @@ func TestCollect(t *testing.T) {
 	require.NoError(t, os.WriteFile(filepath.Join(res.cmd.OutDir, "stray.txt"), []byte("x"), 0o644))
 	_, err := Collect(res.cmd)
 	require.ErrorContains(t, err, "unexpected file stray.txt")
+}
+
+// dropSegments removes from a media playlist the segments whose names
+// contain any of names, each with its EXTINF line.
+func dropSegments(t *testing.T, playlist string, names ...string) {
+	t.Helper()
+	data, err := os.ReadFile(playlist)
+	require.NoError(t, err)
+	var kept []string
+	for _, line := range strings.Split(string(data), "\n") {
+		if slices.ContainsFunc(names, func(n string) bool { return strings.Contains(line, n) }) {
+			kept = kept[:len(kept)-1] // its EXTINF
+			continue
+		}
+		kept = append(kept, line)
+	}
+	require.NoError(t, os.WriteFile(playlist, []byte(strings.Join(kept, "\n")), 0o644))
 }
