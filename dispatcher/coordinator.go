@@ -107,6 +107,7 @@ type Coordinator struct {
 	wakeups     *wakeups
 	claims      *groupCommit[store.ClaimRequest, store.ClaimResult]
 	completions *groupCommit[store.CompleteRequest, store.CompleteResult]
+	heartbeats  *groupCommit[store.HeartbeatRequest, store.HeartbeatResult]
 	// stopping is closed when Serve begins to stop: long-polling claims
 	// end at once (see Claim) instead of holding the stop for MaxWait.
 	stopping chan struct{}
@@ -129,6 +130,8 @@ func New(cfg Config, st *store.Store, q *queue.Queue, objects *objstore.Store, b
 		groupCommitTimeout, m.GroupCommitBatch.WithLabelValues("claim"))
 	c.completions = newGroupCommit("complete", log, st.CompleteBatch, completeKeys, cfg.GroupCommitMaxBatch, cfg.GroupCommitInFlight,
 		groupCommitTimeout, m.GroupCommitBatch.WithLabelValues("complete"))
+	c.heartbeats = newGroupCommit("heartbeat", log, st.HeartbeatBatch, heartbeatKeys, cfg.GroupCommitMaxBatch, cfg.GroupCommitInFlight,
+		groupCommitTimeout, m.GroupCommitBatch.WithLabelValues("heartbeat"))
 	return c, nil
 }
 

@@ -30,9 +30,10 @@ import (
 // id close together. Every job is claimed exactly once and completed
 // exactly once, none is lost, every job is completed in Postgres after
 // one attempt with one job.started and one job.completed event, and the
-// lists end empty. Claims and completions run with group commit on (the
-// default): each instance must have made some statements that claimed, and
-// some that completed, several jobs.
+// lists end empty. Each claimer heartbeats every job once before it
+// completes it. Claims, heartbeats and completions run with group commit on
+// (the default): each instance must have made some statements that claimed,
+// some that heartbeat and some that completed several jobs.
 // Nothing here is timed; the durations are logged.
 func TestClaimExactlyOnceAtScale(t *testing.T) {
 	t.Parallel()
@@ -137,6 +138,9 @@ func TestClaimExactlyOnceAtScale(t *testing.T) {
 				mu.Lock()
 				claims[j.GetId()]++
 				mu.Unlock()
+				if hb, err := w.heartbeat(gctx, j, 0.5); err != nil || hb.GetCancel() || hb.GetLeaseExpiresUnixMs() == 0 {
+					return fmt.Errorf("%s heartbeat %s: %+v, %w", pod, j.GetId(), hb, err)
+				}
 				if err := w.complete(gctx, j); err != nil {
 					return fmt.Errorf("%s complete %s: %w", pod, j.GetId(), err)
 				}
@@ -158,7 +162,7 @@ func TestClaimExactlyOnceAtScale(t *testing.T) {
 	for _, in := range instances {
 		assert.Positive(t, mustMetric(t, in.metrics.Registry, "mpegflow_grpc_requests_total", map[string]string{"method": "Claim"}), "both instances served claims")
 		assert.Positive(t, mustMetric(t, in.metrics.Registry, "mpegflow_grpc_requests_total", map[string]string{"method": "Complete"}), "both instances served completions")
-		for _, kind := range []string{"claim", "complete"} {
+		for _, kind := range []string{"claim", "heartbeat", "complete"} {
 			statements, calls := histogramOf(t, in.metrics.Registry, "mpegflow_group_commit_batch_size", map[string]string{"kind": kind})
 			t.Logf("group commit: %.0f %s calls in %d statements (%.1f a statement)", calls, kind, statements, calls/float64(statements))
 			assert.Greater(t, calls, float64(statements), "group commit on: some statements made several %s calls", kind)

@@ -9,6 +9,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/mpegflow/mpegflow/api/coordinatorv1"
+	"github.com/mpegflow/mpegflow/internal/store"
 )
 
 func parseJobID(op, raw string) (uuid.UUID, error) {
@@ -35,13 +36,20 @@ func (c *Coordinator) Heartbeat(ctx context.Context, req *coordinatorv1.Heartbea
 	}
 	now := c.cfg.Clock.Now()
 	lease := now.Add(c.cfg.Lease)
-	j, cancelled, err := c.store.Heartbeat(ctx, id, poolOf(ctx), tok, p, now, lease)
+	res, err := c.heartbeats.do(ctx, store.HeartbeatRequest{JobID: id, PoolID: poolOf(ctx), TokenHash: tok, Progress: p, Now: now, LeaseUntil: lease})
+	if err == nil {
+		err = res.Err
+	}
 	if err != nil {
 		return nil, c.toStatus(ctx, "Heartbeat", err)
 	}
-	if cancelled {
+	j := res.Job
+	if res.Cancelled {
 		return &coordinatorv1.HeartbeatResponse{Cancel: true}, nil
 	}
 	c.emit(ctx, j, "job.progress", map[string]any{"progress": p})
 	return &coordinatorv1.HeartbeatResponse{LeaseExpiresUnixMs: lease.UnixMilli()}, nil
 }
+
+// heartbeatKeys keeps two heartbeats of one job out of one batch.
+func heartbeatKeys(r store.HeartbeatRequest) []string { return []string{r.JobID.String()} }

@@ -1,6 +1,7 @@
 package store_test
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -117,4 +118,69 @@ func TestClaimBatchRefusesRepeats(t *testing.T) {
 	}
 	assert.Zero(t, count(t, db, `SELECT count(*) FROM jobs WHERE status <> 'queued' AND id = ANY($1)`, []uuid.UUID{j1.ID, j2.ID}))
 	assert.Zero(t, count(t, db, `SELECT count(*) FROM workers`))
+}
+
+// TestHeartbeatBatch: one statement runs many heartbeats, each answered as
+// it would be alone — extended with its own lease and progress, told its
+// job was cancelled, or refused for its own reason (another token, a job
+// not running, an unknown id, another pool) without touching the rest.
+func TestHeartbeatBatch(t *testing.T) {
+	t.Parallel()
+	s, db := newStore(t)
+	ctx := t.Context()
+	b := bootstrap(t, s, "Acme")
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	lease := now.Add(time.Minute)
+	var jobs []store.Job
+	for i := range 5 {
+		j := createJob(t, s, urlJob(b.Org.ID))
+		jobs = append(jobs, j)
+		if i < 4 { // jobs[4] stays queued
+			_, err := s.ClaimForWorker(ctx, j.ID, store.Worker{ID: fmt.Sprintf("pod-%d", i), PoolID: store.DefaultPoolID, Lane: apiv1.LaneLive},
+				[]byte(fmt.Sprintf("token-%d", i)), now, lease)
+			require.NoError(t, err)
+		}
+	}
+	_, err := s.CancelJob(ctx, b.Org.ID, jobs[2].ID)
+	require.NoError(t, err)
+
+	later := now.Add(10 * time.Second)
+	req := func(i int, token string) store.HeartbeatRequest {
+		return store.HeartbeatRequest{JobID: jobs[i].ID, PoolID: store.DefaultPoolID, TokenHash: []byte(token), Progress: 0.25 * float64(i+1),
+			Now: later, LeaseUntil: later.Add(time.Duration(i+1) * time.Minute)}
+	}
+	unknown := req(0, "token-0")
+	unknown.JobID = uuid.New()
+	otherPool := req(3, "token-3")
+	otherPool.PoolID = "elsewhere"
+	reqs := []store.HeartbeatRequest{req(0, "token-0"), req(1, "stolen"), req(2, "token-2"), unknown, otherPool, req(4, "token-4")}
+	res, err := s.HeartbeatBatch(ctx, reqs)
+	require.NoError(t, err)
+	require.Len(t, res, len(reqs))
+
+	require.NoError(t, res[0].Err)
+	assert.False(t, res[0].Cancelled)
+	got, err := s.GetJob(ctx, b.Org.ID, jobs[0].ID)
+	require.NoError(t, err)
+	assert.True(t, reqs[0].LeaseUntil.Equal(*got.LeaseExpiresAt), "the lease of its own request")
+	assert.InDelta(t, 0.25, got.Progress, 1e-9)
+	assert.Equal(t, 1, count(t, db, `SELECT count(*) FROM workers WHERE id = 'pod-0' AND last_heartbeat_at = $1`, later), "its worker's heartbeat")
+
+	require.ErrorIs(t, res[1].Err, store.ErrClaimToken, "another token")
+	require.NoError(t, res[2].Err)
+	assert.True(t, res[2].Cancelled, "a job cancelled while running")
+	require.ErrorIs(t, res[3].Err, store.ErrNotFound, "an unknown id")
+	require.ErrorIs(t, res[4].Err, store.ErrNotFound, "another pool's job")
+	require.ErrorIs(t, res[5].Err, store.ErrClaimToken, "a queued job has no token to match")
+
+	for _, i := range []int{1, 3} {
+		got, err := s.GetJob(ctx, b.Org.ID, jobs[i].ID)
+		require.NoError(t, err)
+		assert.True(t, lease.Equal(*got.LeaseExpiresAt), "refused heartbeat %d left its job's lease alone", i)
+		assert.Zero(t, got.Progress)
+	}
+	assert.Zero(t, count(t, db, `SELECT count(*) FROM workers WHERE id IN ('pod-1', 'pod-3') AND last_heartbeat_at = $1`, later))
+
+	_, err = s.HeartbeatBatch(ctx, []store.HeartbeatRequest{req(0, "token-0"), req(0, "token-0")})
+	require.Error(t, err, "a batch naming a job twice is refused")
 }

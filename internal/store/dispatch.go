@@ -103,6 +103,29 @@ func heldCheck(id uuid.UUID, status string, tokenOK bool) error {
 	return nil
 }
 
+// heartbeatJobsSQL is heartbeatSQL for many jobs: the requests as arrays
+// (ordinal, job id, pool, token hash, lease deadline, progress, now), the
+// jobs locked in id order (two batches never wait on each other in a
+// cycle), each extended only if its caller holds it running, each holder's
+// worker refreshed. It returns each found job as locked with its ordinal
+// and whether the token matched.
+var heartbeatJobsSQL = `
+	WITH req AS (
+			SELECT * FROM unnest($1::int4[], $2::uuid[], $3::text[], $4::bytea[], $5::timestamptz[], $6::float8[], $7::timestamptz[])
+				AS r(ord, id, pool, hash, lease, progress, now)),
+		cur AS (
+			SELECT req.ord, ` + prefixed("jobs.", jobColumns) + `, ` + tokenMatches("jobs", "req.hash") + ` AS token_ok
+			FROM req JOIN jobs ON jobs.id = req.id AND jobs.pool_id = req.pool
+			ORDER BY jobs.id FOR UPDATE OF jobs),
+		u AS (
+			UPDATE jobs SET lease_expires_at = req.lease, progress = GREATEST(jobs.progress, req.progress), updated_at = req.now
+			FROM cur JOIN req ON req.ord = cur.ord
+			WHERE jobs.id = cur.id AND cur.status = 'running' AND cur.token_ok
+			RETURNING jobs.worker_id, req.now),
+		wk AS (
+			UPDATE workers SET last_heartbeat_at = u.now FROM u WHERE workers.id = u.worker_id)
+	SELECT cur.ord, ` + prefixed("cur.", jobColumns) + `, cur.token_ok FROM cur`
+
 // tokenMatches is the claim-token check in SQL, over the row named alias
 // and the parameter holding the caller's token hash: an empty stored hash
 // never matches. The hashes are SHA-256 of random tokens, so comparing
@@ -143,13 +166,96 @@ func (s *Store) Heartbeat(ctx context.Context, id uuid.UUID, pool string, tokenH
 	if err != nil {
 		return Job{}, false, mapErr(err, "heartbeat")
 	}
+	r := heartbeatOutcome(id, job, tokenOK)
+	return r.Job, r.Cancelled, r.Err
+}
+
+// heartbeatOutcome is a heartbeat's answer from the job as locked and
+// whether the caller's token matched.
+func heartbeatOutcome(id uuid.UUID, job Job, tokenOK bool) HeartbeatResult {
 	if tokenOK && job.Status == JobCancelled {
-		return job, true, nil
+		return HeartbeatResult{Job: job, Cancelled: true}
 	}
 	if err := heldCheck(id, job.Status, tokenOK); err != nil {
-		return Job{}, false, err
+		return HeartbeatResult{Err: err}
 	}
-	return job, false, nil
+	return HeartbeatResult{Job: job}
+}
+
+// HeartbeatRequest is one heartbeat of a batch (see HeartbeatBatch).
+type HeartbeatRequest struct {
+	JobID      uuid.UUID
+	PoolID     string
+	TokenHash  []byte
+	Progress   float64
+	Now        time.Time
+	LeaseUntil time.Time
+}
+
+// HeartbeatResult is one heartbeat's answer, in the order of the requests:
+// the job as locked and whether it was cancelled, or the error Heartbeat
+// gives for it alone.
+type HeartbeatResult struct {
+	Job       Job
+	Cancelled bool
+	Err       error
+}
+
+// HeartbeatBatch runs many heartbeats, of any jobs and pools, in one
+// statement (heartbeatJobsSQL), each answered as Heartbeat answers it. The
+// error is for the statement as a whole (nothing was applied) or for a
+// batch naming a job twice, refused before anything runs.
+func (s *Store) HeartbeatBatch(ctx context.Context, reqs []HeartbeatRequest) ([]HeartbeatResult, error) {
+	if len(reqs) == 1 {
+		r := reqs[0]
+		job, cancelled, err := s.Heartbeat(ctx, r.JobID, r.PoolID, r.TokenHash, r.Progress, r.Now, r.LeaseUntil)
+		return []HeartbeatResult{{Job: job, Cancelled: cancelled, Err: err}}, nil
+	}
+	n := len(reqs)
+	var (
+		ords        = make([]int32, n)
+		ids         = make([]uuid.UUID, n)
+		pools       = make([]string, n)
+		hashes      = make([][]byte, n)
+		progress    = make([]float64, n)
+		nows, lease = make([]time.Time, n), make([]time.Time, n)
+		seen        = make(map[uuid.UUID]bool, n)
+	)
+	for i, r := range reqs {
+		if seen[r.JobID] {
+			return nil, fmt.Errorf("heartbeat batch: job %s named twice", r.JobID)
+		}
+		seen[r.JobID] = true
+		ords[i], ids[i], pools[i], hashes[i] = int32(i), r.JobID, r.PoolID, r.TokenHash
+		progress[i], nows[i], lease[i] = min(max(r.Progress, 0), 1), r.Now, r.LeaseUntil
+	}
+	rows, err := s.pool.Query(ctx, heartbeatJobsSQL, ords, ids, pools, hashes, lease, progress, nows)
+	if err != nil {
+		return nil, mapErr(err, "heartbeat")
+	}
+	out := make([]HeartbeatResult, n)
+	found := make([]bool, n)
+	for rows.Next() {
+		var (
+			ord     int32
+			job     Job
+			tokenOK bool
+		)
+		if err := rows.Scan(append([]any{&ord}, jobScanTargets(&job, &tokenOK)...)...); err != nil {
+			rows.Close()
+			return nil, mapErr(err, "heartbeat")
+		}
+		out[ord], found[ord] = heartbeatOutcome(reqs[ord].JobID, job, tokenOK), true
+	}
+	if err := rows.Err(); err != nil {
+		return nil, mapErr(err, "heartbeat")
+	}
+	for i, r := range reqs {
+		if !found[i] {
+			out[i].Err = fmt.Errorf("job %s: %w", r.JobID, ErrNotFound)
+		}
+	}
+	return out, nil
 }
 
 // CheckHeld verifies that the caller holds a running job (before
