@@ -15,6 +15,7 @@ import (
 	"github.com/mpegflow/mpegflow/api/coordinatorv1"
 	apiv1 "github.com/mpegflow/mpegflow/api/v1"
 	"github.com/mpegflow/mpegflow/encoder/ffmpeg"
+	"github.com/mpegflow/mpegflow/internal/encodespec"
 	"github.com/mpegflow/mpegflow/internal/netguard"
 )
 
@@ -38,6 +39,14 @@ func (w *Worker) encode(ctx context.Context, log *slog.Logger, job *coordinatorv
 	spec, err := parseSpec(job.GetSpecJson(), info)
 	if err != nil {
 		return nil, nil, &ffmpeg.InputError{Msg: err.Error()}
+	}
+	if spec.Conditioning.Resolved().Deinterlace == encodespec.ConditionAuto && (info.FieldOrder == "" || info.FieldOrder == "unknown") {
+		// A stream that does not say is looked at. One flagged progressive
+		// is trusted: idet takes some sharp, fast synthetic patterns for
+		// interlaced pictures, and deinterlacing progressive video blurs it.
+		if info.DetectedFieldOrder, err = ffmpeg.DetectFieldOrder(ctx, w.cfg.FFmpeg, input, info); err != nil {
+			log.WarnContext(ctx, "interlace detection failed; the stream's field order is trusted", slog.Any("error", err))
+		}
 	}
 	codecs := make([]string, 0, len(spec.Renditions))
 	for _, r := range spec.Renditions {

@@ -53,7 +53,7 @@ func condition(spec *encodespec.Conditioning, in MediaInfo) conditioning {
 	out := conditioning{fps: in.FrameRate, attrs: map[string]string{}}
 	var filters []string
 
-	interlaced := slices.Contains([]string{"tt", "bb", "tb", "bt"}, in.FieldOrder)
+	interlaced := in.Interlaced()
 	order := in.FieldOrder
 	if order == "" {
 		order = "unknown"
@@ -67,6 +67,12 @@ func condition(spec *encodespec.Conditioning, in MediaInfo) conditioning {
 	case interlaced:
 		filters = append(filters, "bwdif=mode=send_frame:parity=auto:deint=interlaced")
 		out.attrs[AttrDeinterlace] = "bwdif on the frames flagged interlaced; field order " + order
+	case in.DetectedFieldOrder == "tt" || in.DetectedFieldOrder == "bb":
+		parity := map[string]string{"tt": "tff", "bb": "bff"}[in.DetectedFieldOrder]
+		filters = append(filters, "bwdif=mode=send_frame:parity="+parity+":deint=all")
+		out.attrs[AttrDeinterlace] = fmt.Sprintf("bwdif on every frame, %s: idet found interlaced pictures although the field order says %s", parity, order)
+	case in.DetectedFieldOrder == "progressive":
+		out.attrs[AttrDeinterlace] = "none: field order " + order + ", and idet found progressive pictures"
 	default:
 		out.attrs[AttrDeinterlace] = "none: field order " + order
 	}
@@ -139,4 +145,9 @@ func variable(in MediaInfo) string {
 // formatRate prints a frame rate with at most three decimals (29.97).
 func formatRate(fps float64) string {
 	return formatFloat(math.Round(fps*1000) / 1000)
+}
+
+// Interlaced reports whether the stream's field order says interlaced.
+func (in MediaInfo) Interlaced() bool {
+	return slices.Contains([]string{"tt", "bb", "tb", "bt"}, in.FieldOrder)
 }

@@ -125,3 +125,56 @@ func TestConditioningValidation(t *testing.T) {
 		assert.ErrorContains(t, err, want)
 	}
 }
+
+// TestDetectFieldOrder: idet finds interlaced pictures, and their parity,
+// in streams that do not say their field order (MJPEG in AVI), and none in
+// progressive ones; the planner then deinterlaces every frame with the
+// found parity.
+func TestDetectFieldOrder(t *testing.T) {
+	t.Parallel()
+	ffmpegBin, ffprobeBin := binaries(t)
+	avi := func(filter string) string {
+		out := filepath.Join(t.TempDir(), "in.avi")
+		args := []string{"-nostdin", "-v", "error", "-f", "lavfi", "-i", "testsrc=size=320x240:rate=50", "-t", "2"}
+		if filter != "" {
+			args = append(args, "-vf", filter)
+		}
+		b, err := exec.Command(ffmpegBin, append(args, "-c:v", "mjpeg", "-q:v", "3", out)...).CombinedOutput()
+		require.NoError(t, err, "%s", b)
+		return out
+	}
+	for name, tt := range map[string]struct {
+		file string
+		want []string
+	}{
+		"interlaced, top field first":    {avi("tinterlace=mode=interleave_top"), []string{"tt"}},
+		"interlaced, bottom field first": {avi("tinterlace=mode=interleave_bottom"), []string{"bb"}},
+		"progressive":                    {avi(""), []string{"progressive", ""}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			in := probeClip(t, tt.file)
+			require.False(t, in.Interlaced(), "the stream does not say: %q", in.FieldOrder)
+			got, err := DetectFieldOrder(t.Context(), ffmpegBin, tt.file, in)
+			require.NoError(t, err)
+			assert.Contains(t, tt.want, got)
+		})
+	}
+
+	file := avi("tinterlace=mode=interleave_bottom")
+	in := probeClip(t, file)
+	var err error
+	in.DetectedFieldOrder, err = DetectFieldOrder(t.Context(), ffmpegBin, file, in)
+	require.NoError(t, err)
+	cmd := plan(t, smallSpec(encodespec.PackagingMP4), in, file)
+	assert.Contains(t, strings.Join(cmd.Args, " "), "bwdif=mode=send_frame:parity=bff:deint=all")
+	require.NoError(t, Run(t.Context(), ffmpegBin, cmd, in.DurationSeconds, func(float64) {}))
+	outputs, err := Collect(cmd)
+	require.NoError(t, err)
+	require.NoError(t, Verify(t.Context(), ffprobeBin, cmd, outputs, in))
+	for _, o := range outputs {
+		if o.Kind == KindVideo {
+			assert.True(t, strings.HasPrefix(o.Attributes[AttrDeinterlace], "bwdif on every frame, bff: idet found interlaced pictures"), o.Attributes[AttrDeinterlace])
+		}
+	}
+}

@@ -45,6 +45,9 @@ type MediaInfo struct {
 	// FieldOrder is ffprobe's field order of the video stream:
 	// "progressive", "tt", "bb", "tb", "bt" (interlaced), or "" / "unknown".
 	FieldOrder string
+	// DetectedFieldOrder is what DetectFieldOrder found ("tt", "bb",
+	// "progressive"), when the caller ran it; Probe leaves it empty.
+	DetectedFieldOrder string
 	// ColorTransfer and ColorPrimaries are the stream's colour metadata as
 	// ffprobe names it ("smpte2084" is PQ, "arib-std-b67" HLG; "bt2020").
 	ColorTransfer, ColorPrimaries string
