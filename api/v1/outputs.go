@@ -30,6 +30,15 @@ const (
 	OutputSubtitles = "subtitles"
 )
 
+// Attributes of an audio rendition's init segment (OutputAudio), when the
+// input's stream is tagged.
+const (
+	// AudioAttrLanguage is the rendition's language as a BCP 47 tag.
+	AudioAttrLanguage = "language"
+	// AudioAttrTitle is the input stream's title.
+	AudioAttrTitle = "title"
+)
+
 // Attributes of an OutputSubtitles output.
 const (
 	// SubtitleAttrLanguage is the track's language as a BCP 47 tag ("en",

@@ -28,8 +28,7 @@ type hlsTrack struct {
 // each init segment's codec configuration, so every codec gets a correct
 // value (FFmpeg 5.1's own master playlist omits CODECS for AV1).
 func writeMaster(cmd Command) error {
-	var video []hlsTrack
-	var audio *hlsTrack
+	var video, audio []hlsTrack
 	for _, o := range cmd.ExpectedOutputs {
 		playlist, ok := mediaPlaylistOf(o)
 		if !ok {
@@ -40,7 +39,7 @@ func writeMaster(cmd Command) error {
 			return err
 		}
 		if o.Kind == KindAudio {
-			audio = &t
+			audio = append(audio, t)
 		} else {
 			video = append(video, t)
 		}
@@ -51,10 +50,26 @@ func writeMaster(cmd Command) error {
 
 	var b strings.Builder
 	b.WriteString("#EXTM3U\n#EXT-X-VERSION:7\n#EXT-X-INDEPENDENT-SEGMENTS\n")
+	// One group of every audio rendition, the first the default. A variant
+	// is played with any of them, so its BANDWIDTH counts the largest.
 	const group = "audio"
-	if audio != nil {
-		fmt.Fprintf(&b, "#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=%q,NAME=%q,DEFAULT=YES,AUTOSELECT=YES,CHANNELS=\"%d\",URI=%q\n",
-			group, audio.out.Rendition, audio.channels, audio.playlist)
+	var audioPeak, audioAverage int
+	for i, a := range audio {
+		def := "NO"
+		if i == 0 {
+			def = "YES"
+		}
+		lang := ""
+		if l := a.out.Attributes[apiv1.AudioAttrLanguage]; l != "" && l != "und" {
+			lang = fmt.Sprintf(",LANGUAGE=%q", l)
+		}
+		name := a.out.Rendition
+		if title := a.out.Attributes[apiv1.AudioAttrTitle]; title != "" {
+			name = title
+		}
+		fmt.Fprintf(&b, "#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=%q,NAME=%q%s,DEFAULT=%s,AUTOSELECT=YES,CHANNELS=\"%d\",URI=%q\n",
+			group, name, lang, def, a.channels, a.playlist)
+		audioPeak, audioAverage = max(audioPeak, a.peak), max(audioAverage, a.average)
 	}
 	subs := subtitleTracks(cmd)
 	for _, s := range subs {
@@ -68,15 +83,13 @@ func writeMaster(cmd Command) error {
 			yesNo[s.Attributes[apiv1.SubtitleAttrForced]], subtitlePlaylistOf(s.Name))
 	}
 	for _, v := range video {
-		peak, avg, codecs := v.peak, v.average, v.codecs
-		if audio != nil {
-			peak += audio.peak
-			avg += audio.average
-			codecs += "," + audio.codecs
+		peak, avg, codecs := v.peak+audioPeak, v.average+audioAverage, v.codecs
+		if len(audio) > 0 {
+			codecs += "," + audio[0].codecs // every rendition has the spec's one audio codec
 		}
 		fmt.Fprintf(&b, "#EXT-X-STREAM-INF:BANDWIDTH=%d,AVERAGE-BANDWIDTH=%d,CODECS=%q,RESOLUTION=%dx%d",
 			peak, avg, codecs, v.out.Width, v.out.Height)
-		if audio != nil {
+		if len(audio) > 0 {
 			fmt.Fprintf(&b, ",AUDIO=%q", group)
 		}
 		if len(subs) > 0 {

@@ -198,10 +198,10 @@ type planner struct {
 	cond conditioning
 
 	renditions []plannedRendition
-	audio      string // filter label of the shared audio, "" for none
-	thumbs     string // filter label of interval thumbnails
-	poster     string // filter label of the poster frame
-	sbLabel    string // filter label of the storyboard sheets
+	audios     []plannedAudio // the audio renditions, each encoded once and shared
+	thumbs     string         // filter label of interval thumbnails
+	poster     string         // filter label of the poster frame
+	sbLabel    string         // filter label of the storyboard sheets
 	sbLayout   encodespec.StoryboardLayout
 
 	chains   []string
@@ -312,16 +312,7 @@ func (p *planner) graph() {
 		p.chains = append(p.chains, branches...)
 	}
 
-	if a := p.spec.Audio; a != nil && p.in.HasAudio && len(p.spec.Renditions) > 0 {
-		p.audio = "aout"
-		chain := "[0:a:0]"
-		if l := a.Loudnorm; l != nil {
-			chain += fmt.Sprintf("loudnorm=I=%s:TP=%s:LRA=%s,", formatFloat(l.IntegratedLUFS), formatFloat(l.TruePeakDB), formatFloat(l.LRA))
-		}
-		chain += fmt.Sprintf("aresample=%d,aformat=sample_rates=%d:channel_layouts=%s[%s]",
-			audioSampleRate, audioSampleRate, channelLayout(a.Channels), p.audio)
-		p.chains = append(p.chains, chain)
-	}
+	p.planAudio()
 }
 
 // setSAR is the sample aspect ratio filter of a w x h rendition. Pixels
@@ -368,8 +359,8 @@ func (p *planner) mp4() {
 		p.args = append(p.args, "-map", "["+pr.label+"]")
 		p.args = append(p.args, videoArgs(pr, fmt.Sprintf(":v:%d", i), p.keyframeSeconds())...)
 		sel := strconv.Itoa(i)
-		if p.audio != "" {
-			sel += "," + strconv.Itoa(len(p.renditions))
+		for k := range p.audios {
+			sel += "," + strconv.Itoa(len(p.renditions)+k)
 		}
 		name := pr.r.Name + ".mp4"
 		// Names are [a-z0-9_-] plus ".mp4", so nothing needs tee escaping.
@@ -379,9 +370,10 @@ func (p *planner) mp4() {
 			Rendition: pr.r.Name, Width: pr.width, Height: pr.height, Codec: pr.r.Codec,
 		})
 	}
-	if p.audio != "" {
-		p.args = append(p.args, "-map", "["+p.audio+"]")
-		p.args = append(p.args, audioArgs(*p.spec.Audio, ":a:0")...)
+	for k, a := range p.audios {
+		p.args = append(p.args, "-map", "["+a.label+"]")
+		p.args = append(p.args, audioArgs(*p.spec.Audio, fmt.Sprintf(":a:%d", k))...)
+		p.args = append(p.args, a.languageArgs(fmt.Sprintf(":s:a:%d", k))...)
 	}
 	p.args = append(p.args, "-flags", "+global_header", "-max_muxing_queue_size", muxingQueue,
 		"-map_metadata", "-1", "-map_chapters", "-1", "-f", "tee", strings.Join(slaves, "|"))
@@ -404,21 +396,20 @@ func (p *planner) hls() {
 				Rendition: pr.r.Name, Width: pr.width, Height: pr.height, Codec: pr.r.Codec},
 		)
 	}
-	if p.audio != "" {
-		// A rendition may be called "audio" too; the audio group then
-		// takes the first free "audio_N".
-		name := "audio"
-		for n := 2; taken[name]; n++ {
-			name = "audio_" + strconv.Itoa(n)
-		}
-		p.args = append(p.args, "-map", "["+p.audio+"]")
+	for _, a := range p.audios {
+		// A rendition may be called "audio" too; the audio rendition then
+		// takes the first free "audio_N" (see planAudio).
+		name := a.name(taken)
+		taken[name] = true
+		p.args = append(p.args, "-map", "["+a.label+"]")
 		p.args = append(p.args, audioArgs(*p.spec.Audio, ":a:0")...)
+		p.args = append(p.args, a.languageArgs(":s:a:0")...)
 		p.hlsOutput(name)
 		p.expected = append(p.expected,
 			Output{Name: name + "/index.m3u8", Kind: KindPlaylist, ContentType: ContentTypeHLS,
 				Rendition: name, Codec: p.spec.Audio.Codec},
 			Output{Name: name + "/init.mp4", Kind: KindAudio, ContentType: ContentTypeAudioMP4,
-				Rendition: name, Codec: p.spec.Audio.Codec},
+				Rendition: name, Codec: p.spec.Audio.Codec, Attributes: a.attributes()},
 		)
 	}
 	p.expected = append(p.expected, Output{Name: masterPlaylist, Kind: KindPlaylist, ContentType: ContentTypeHLS})
@@ -462,14 +453,20 @@ func (p *planner) dash(hls bool) {
 		})
 	}
 	sets := "id=0,streams=v"
-	if p.audio != "" {
-		p.args = append(p.args, "-map", "["+p.audio+"]")
-		p.args = append(p.args, audioArgs(*p.spec.Audio, ":a:0")...)
-		sets += " id=1,streams=a"
-		i := len(p.renditions)
+	taken := map[string]bool{}
+	for k, a := range p.audios {
+		p.args = append(p.args, "-map", "["+a.label+"]")
+		p.args = append(p.args, audioArgs(*p.spec.Audio, fmt.Sprintf(":a:%d", k))...)
+		if a.lang != "und" { // the MPD's lang is BCP 47 ("en", not "eng")
+			p.args = append(p.args, fmt.Sprintf("-metadata:s:a:%d", k), "language="+a.lang)
+		}
+		i := len(p.renditions) + k
+		sets += fmt.Sprintf(" id=%d,streams=%d", k+1, i) // a set per language, as DASH wants
+		name := a.name(taken)
+		taken[name] = true
 		track(i, Output{
 			Name: fmt.Sprintf("init_%d.m4s", i), Kind: KindAudio, ContentType: ContentTypeSegment,
-			Rendition: "audio", Codec: p.spec.Audio.Codec,
+			Rendition: name, Codec: p.spec.Audio.Codec, Attributes: a.attributes(),
 		})
 	}
 	p.args = append(p.args,

@@ -35,6 +35,8 @@ type MediaInfo struct {
 	HasVideo, HasAudio bool
 	// AudioChannels is the first audio stream's channel count.
 	AudioChannels int
+	// AudioStreams are the input's audio streams, in order.
+	AudioStreams []AudioStream
 	// Rotation is the display rotation in degrees (0, 90, 180 or 270,
 	// counterclockwise, as ffprobe reports it), already reflected in Width
 	// and Height.
@@ -317,6 +319,10 @@ func (p probeOutput) mediaInfo() (MediaInfo, float64, error) {
 				Default: s.Disposition.Default == 1, Forced: s.Disposition.Forced == 1,
 			})
 		case "audio":
+			info.AudioStreams = append(info.AudioStreams, AudioStream{
+				Index: len(info.AudioStreams), Channels: s.Channels, Language: s.Tags["language"], Title: s.Tags["title"],
+				Default: s.Disposition.Default == 1,
+			})
 			if !info.HasAudio {
 				info.HasAudio = true
 				info.AudioChannels = s.Channels

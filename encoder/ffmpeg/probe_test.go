@@ -29,9 +29,9 @@ func TestProbe(t *testing.T) {
 		want MediaInfo
 	}{
 		"video with audio": {input, MediaInfo{DurationSeconds: 3, Width: 640, Height: 360, VideoCodec: "h264",
-			FrameRate: 25, HasVideo: true, HasAudio: true, AudioChannels: 1, FieldOrder: "progressive", Container: "mov"}},
+			FrameRate: 25, HasVideo: true, HasAudio: true, AudioChannels: 1, AudioStreams: []AudioStream{{Channels: 1, Language: "und", Default: true}}, FieldOrder: "progressive", Container: "mov"}},
 		"rotation swaps the displayed size": {rotated, MediaInfo{DurationSeconds: 3, Width: 360, Height: 640, VideoCodec: "h264",
-			FrameRate: 25, HasVideo: true, HasAudio: true, AudioChannels: 1, Rotation: 90, FieldOrder: "progressive", Container: "mov"}},
+			FrameRate: 25, HasVideo: true, HasAudio: true, AudioChannels: 1, AudioStreams: []AudioStream{{Channels: 1, Language: "und", Default: true}}, Rotation: 90, FieldOrder: "progressive", Container: "mov"}},
 		"no audio": {silent, MediaInfo{DurationSeconds: 2, Width: 320, Height: 240, VideoCodec: "h264",
 			FrameRate: 25, HasVideo: true, FieldOrder: "progressive", Container: "mov"}},
 	}

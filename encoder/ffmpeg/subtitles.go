@@ -56,7 +56,7 @@ func subtitleLanguage(tag string) string {
 		return "und"
 	}
 	base, conf := t.Base()
-	if conf == language.No {
+	if t == language.Und || conf < language.High { // "und" itself, or a guess
 		return "und"
 	}
 	return base.String()

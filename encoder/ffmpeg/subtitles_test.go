@@ -147,3 +147,15 @@ func TestVerifyCatchesBadSubtitles(t *testing.T) {
 		})
 	}
 }
+
+// Stream language tags become BCP 47 base languages; a tag that names no
+// language ("und", unknown codes, none) stays "und" rather than a guess.
+func TestSubtitleLanguage(t *testing.T) {
+	t.Parallel()
+	for tag, want := range map[string]string{
+		"eng": "en", "fra": "fr", "deu": "de", "en": "en", "pt-BR": "pt", "zh-Hant": "zh",
+		"und": "und", "": "und", "xx": "und", "not a language": "und",
+	} {
+		assert.Equal(t, want, subtitleLanguage(tag), "tag %q", tag)
+	}
+}
