@@ -45,7 +45,7 @@ func (p *planner) planAudio() {
 		streams = []AudioStream{{Channels: p.in.AudioChannels}}
 	}
 	for k, s := range streams[:min(len(streams), maxAudioTracks)] {
-		pa := plannedAudio{label: fmt.Sprintf("aout%d", k), stream: s, lang: subtitleLanguage(s.Language), first: k == 0}
+		pa := plannedAudio{label: fmt.Sprintf("aout%d", k), stream: s, lang: streamLanguage(s.Language), first: k == 0}
 		if k == 0 {
 			pa.label = "aout"
 		}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strings"
 
 	"github.com/mpegflow/mpegflow/internal/encodespec"
 )
@@ -114,12 +115,7 @@ func condition(spec *encodespec.Conditioning, in MediaInfo) conditioning {
 	if in.PixelAspect != "" {
 		out.attrs[AttrPixelAspect] = fmt.Sprintf("pixels of aspect %s scaled to square (%dx%d as displayed)", in.PixelAspect, in.Width, in.Height)
 	}
-	for i, f := range filters {
-		if i > 0 {
-			out.chain += ","
-		}
-		out.chain += f
-	}
+	out.chain = strings.Join(filters, ",")
 	return out
 }
 

@@ -72,12 +72,12 @@ func writeMaster(cmd Command) error {
 		audioPeak, audioAverage = max(audioPeak, a.peak), max(audioAverage, a.average)
 	}
 	subs := subtitleTracks(cmd)
+	yesNo := map[string]string{"true": "YES", "false": "NO"}
 	for _, s := range subs {
 		name := s.Attributes[apiv1.SubtitleAttrTitle]
 		if name == "" {
 			name = strings.TrimPrefix(s.Rendition, "subtitles-")
 		}
-		yesNo := map[string]string{"true": "YES", "false": "NO"}
 		fmt.Fprintf(&b, "#EXT-X-MEDIA:TYPE=SUBTITLES,GROUP-ID=%q,NAME=%q,LANGUAGE=%q,DEFAULT=%s,AUTOSELECT=YES,FORCED=%s,URI=%q\n",
 			subtitlesGroup, name, s.Attributes[apiv1.SubtitleAttrLanguage], yesNo[s.Attributes[apiv1.SubtitleAttrDefault]],
 			yesNo[s.Attributes[apiv1.SubtitleAttrForced]], subtitlePlaylistOf(s.Name))

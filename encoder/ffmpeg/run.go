@@ -83,7 +83,7 @@ func Run(ctx context.Context, ffmpegBin string, cmd Command, durationSeconds flo
 	if err := finishSubtitles(cmd, durationSeconds); err != nil {
 		return err
 	}
-	if slices.ContainsFunc(cmd.ExpectedOutputs, func(o Output) bool { return o.Name == masterPlaylist }) {
+	if cmd.expects(masterPlaylist) {
 		if err := finishCMAFPlaylists(cmd); err != nil {
 			return err
 		}
@@ -102,4 +102,9 @@ func inputArg(args []string) string {
 		}
 	}
 	return ""
+}
+
+// expects reports whether the command plans an output named name.
+func (c Command) expects(name string) bool {
+	return slices.ContainsFunc(c.ExpectedOutputs, func(o Output) bool { return o.Name == name })
 }

@@ -44,10 +44,10 @@ const (
 // Text reports whether FFmpeg can convert the stream to WebVTT.
 func (s SubtitleStream) Text() bool { return slices.Contains(textSubtitleCodecs, s.Codec) }
 
-// subtitleLanguage turns a stream's language tag (ISO 639-2 "eng", or
+// streamLanguage turns a subtitle or audio stream's language tag (ISO 639-2 "eng", or
 // BCP 47) into the BCP 47 tag HLS and DASH use ("en"); "und" when the tag
 // is missing or not a language.
-func subtitleLanguage(tag string) string {
+func streamLanguage(tag string) string {
 	if tag == "" {
 		return "und"
 	}
@@ -79,7 +79,7 @@ func (p *planner) subtitles() {
 			continue
 		}
 		n++
-		lang := subtitleLanguage(s.Language)
+		lang := streamLanguage(s.Language)
 		name := lang
 		for i := 2; taken[name]; i++ {
 			name = lang + "-" + strconv.Itoa(i)
@@ -128,12 +128,9 @@ func finishSubtitles(cmd Command, durationSeconds float64) error {
 	if len(tracks) == 0 {
 		return nil
 	}
-	expects := func(name string) bool {
-		return slices.ContainsFunc(cmd.ExpectedOutputs, func(o Output) bool { return o.Name == name })
-	}
 	for _, t := range tracks {
 		pl := subtitlePlaylistOf(t.Name)
-		if !expects(pl) {
+		if !cmd.expects(pl) {
 			continue
 		}
 		target := max(1, int(math.Ceil(durationSeconds)))
@@ -143,7 +140,7 @@ func finishSubtitles(cmd Command, durationSeconds float64) error {
 			return fmt.Errorf("write %s: %w", pl, err)
 		}
 	}
-	if !expects(dashManifest) {
+	if !cmd.expects(dashManifest) {
 		return nil
 	}
 	file := filepath.Join(cmd.OutDir, dashManifest)

@@ -156,6 +156,6 @@ func TestSubtitleLanguage(t *testing.T) {
 		"eng": "en", "fra": "fr", "deu": "de", "en": "en", "pt-BR": "pt", "zh-Hant": "zh",
 		"und": "und", "": "und", "xx": "und", "not a language": "und",
 	} {
-		assert.Equal(t, want, subtitleLanguage(tag), "tag %q", tag)
+		assert.Equal(t, want, streamLanguage(tag), "tag %q", tag)
 	}
 }
