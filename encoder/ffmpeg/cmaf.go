@@ -32,25 +32,35 @@ func finishCMAFPlaylists(cmd Command) error {
 		if pl.mapURI == "" || len(pl.segments) == 0 {
 			return fmt.Errorf("finish %s: the muxer wrote no init segment or no segments", o.Name)
 		}
-		if err := writeAtomically(file, vodPlaylist(pl)); err != nil {
+		if err := writeAtomically(file, vodPlaylist(pl, playlistKeys{})); err != nil {
 			return fmt.Errorf("finish %s: %w", o.Name, err)
 		}
 	}
 	return nil
 }
 
+// playlistKeys are the EXT-X-KEY lines of an encrypted media playlist (see
+// Encrypt): one before the EXT-X-MAP, or one before each segment.
+type playlistKeys struct {
+	beforeMap string
+	segment   []string
+}
+
 // vodPlaylist writes pl's init segment and segments as a VOD media
-// playlist. The target duration is the longest segment rounded to the
-// nearest second (RFC 8216 section 4.3.3.1), at least 1.
-func vodPlaylist(pl hlsPlaylist) []byte {
+// playlist, with keys' tags. The target duration is the longest segment
+// rounded to the nearest second (RFC 8216 section 4.3.3.1), at least 1.
+func vodPlaylist(pl hlsPlaylist, keys playlistKeys) []byte {
 	target := 1
 	for _, s := range pl.segments {
 		target = max(target, int(math.Round(s.duration)))
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "#EXTM3U\n#EXT-X-VERSION:7\n#EXT-X-TARGETDURATION:%d\n#EXT-X-MEDIA-SEQUENCE:0\n", target)
-	fmt.Fprintf(&b, "#EXT-X-PLAYLIST-TYPE:VOD\n#EXT-X-INDEPENDENT-SEGMENTS\n#EXT-X-MAP:URI=%q\n", pl.mapURI)
-	for _, s := range pl.segments {
+	fmt.Fprintf(&b, "#EXT-X-PLAYLIST-TYPE:VOD\n#EXT-X-INDEPENDENT-SEGMENTS\n%s#EXT-X-MAP:URI=%q\n", keys.beforeMap, pl.mapURI)
+	for i, s := range pl.segments {
+		if i < len(keys.segment) {
+			b.WriteString(keys.segment[i])
+		}
 		fmt.Fprintf(&b, "#EXTINF:%.6f,\n%s\n", s.duration, s.uri)
 	}
 	b.WriteString("#EXT-X-ENDLIST\n")

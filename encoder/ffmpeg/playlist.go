@@ -14,15 +14,17 @@ import (
 // master writer and Verify use.
 type hlsPlaylist struct {
 	targetDuration float64
-	mapURI         string       // EXT-X-MAP URI, as written
-	segments       []hlsSegment // media playlist entries in order
-	variants       []hlsVariant // master playlist EXT-X-STREAM-INF entries
+	mapURI         string            // EXT-X-MAP URI, as written
+	mapKey         map[string]string // EXT-X-KEY in effect at the EXT-X-MAP; nil: clear
+	segments       []hlsSegment      // media playlist entries in order
+	variants       []hlsVariant      // master playlist EXT-X-STREAM-INF entries
 	media          []map[string]string
 }
 
 type hlsSegment struct {
 	uri      string
 	duration float64
+	key      map[string]string // EXT-X-KEY attributes in effect; nil: clear
 }
 
 type hlsVariant struct {
@@ -38,6 +40,7 @@ func parseM3U8(data []byte) (hlsPlaylist, error) {
 	first := true
 	var pendingDuration float64
 	var pendingVariant map[string]string
+	var key map[string]string
 	for sc.Scan() {
 		line := strings.TrimSpace(sc.Text())
 		if line == "" {
@@ -54,8 +57,12 @@ func parseM3U8(data []byte) (hlsPlaylist, error) {
 		switch {
 		case tag == "#EXT-X-TARGETDURATION":
 			pl.targetDuration, _ = strconv.ParseFloat(value, 64)
+		case tag == "#EXT-X-KEY":
+			if key = parseAttributes(value); key["METHOD"] == "NONE" {
+				key = nil
+			}
 		case tag == "#EXT-X-MAP":
-			pl.mapURI = parseAttributes(value)["URI"]
+			pl.mapURI, pl.mapKey = parseAttributes(value)["URI"], key
 		case tag == "#EXTINF":
 			d, _, _ := strings.Cut(value, ",")
 			pendingDuration, _ = strconv.ParseFloat(d, 64)
@@ -68,7 +75,7 @@ func parseM3U8(data []byte) (hlsPlaylist, error) {
 			pl.variants = append(pl.variants, hlsVariant{attrs: pendingVariant, uri: line})
 			pendingVariant = nil
 		default:
-			pl.segments = append(pl.segments, hlsSegment{uri: line, duration: pendingDuration})
+			pl.segments = append(pl.segments, hlsSegment{uri: line, duration: pendingDuration, key: key})
 			pendingDuration = 0
 		}
 	}

@@ -51,7 +51,7 @@ func TestParseErrors(t *testing.T) {
 		"unknown top-level field": {
 			raw:      `{"renditions": [{` + ok + `}], "packaging": "hls", "container": "ts"}`,
 			fields:   []string{"container"},
-			contains: "unknown field; allowed fields here: audio, conditioning, packaging, renditions, segment_seconds, storyboard, thumbnails",
+			contains: "unknown field; allowed fields here: audio, conditioning, encryption, packaging, renditions, segment_seconds, storyboard, thumbnails",
 		},
 		"unknown rendition field": {
 			raw:      `{"renditions": [{` + ok + `}, {` + ok + `, "bitrate": 5}], "packaging": "hls"}`,

@@ -46,6 +46,9 @@ type Spec struct {
 	// mapping, frame rate); nil leaves every decision to the encoder
 	// ("auto", see Conditioning).
 	Conditioning *Conditioning `json:"conditioning,omitempty"`
+	// Encryption encrypts the renditions' segments with a per-job key (see
+	// Encryption); nil leaves them clear.
+	Encryption *Encryption `json:"encryption,omitempty"`
 }
 
 // Rendition is one video output. Height and Width describe a box in the
@@ -159,6 +162,9 @@ func (s Spec) Clone() Spec {
 	}
 	if s.Conditioning != nil {
 		out.Conditioning = new(*s.Conditioning)
+	}
+	if s.Encryption != nil {
+		out.Encryption = new(*s.Encryption)
 	}
 	return out
 }

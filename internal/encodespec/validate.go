@@ -92,6 +92,9 @@ func (s Spec) Validate() error {
 	if s.Conditioning != nil {
 		s.Conditioning.validate(&errs, "conditioning")
 	}
+	if s.Encryption != nil {
+		s.Encryption.validate(&errs, "encryption", s)
+	}
 	return errs.Err()
 }
 

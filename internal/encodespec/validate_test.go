@@ -386,6 +386,40 @@ func TestValidate(t *testing.T) {
 			fields:   []string{"storyboard.interval_seconds", "storyboard.tile_width", "storyboard.columns", "storyboard.rows"},
 			contains: "got -1",
 		},
+		"aes-128 hls":          {mutate: func(s *Spec) { s.Encryption = &Encryption{Method: EncryptAES128} }},
+		"sample-aes hls":       {mutate: func(s *Spec) { s.Encryption = &Encryption{Method: EncryptSampleAES} }},
+		"sample-aes dash":      {mutate: func(s *Spec) { s.Packaging = PackagingDASH; s.Encryption = &Encryption{Method: EncryptSampleAES} }},
+		"cenc cmaf":            {mutate: func(s *Spec) { s.Packaging = PackagingCMAF; s.Encryption = &Encryption{Method: EncryptCENC} }},
+		"cenc dash":            {mutate: func(s *Spec) { s.Packaging = PackagingDASH; s.Encryption = &Encryption{Method: EncryptCENC} }},
+		"encryption no method": {mutate: func(s *Spec) { s.Encryption = &Encryption{} }, fields: []string{"encryption.method"}, contains: "required: one of aes-128, sample-aes, cenc"},
+		"encryption unknown method": {
+			mutate:   func(s *Spec) { s.Encryption = &Encryption{Method: "widevine"} },
+			fields:   []string{"encryption.method"},
+			contains: `got "widevine"`,
+		},
+		"aes-128 dash": {
+			mutate:   func(s *Spec) { s.Packaging = PackagingDASH; s.Encryption = &Encryption{Method: EncryptAES128} },
+			fields:   []string{"encryption.method"},
+			contains: `"aes-128" needs packaging hls, not dash`,
+		},
+		"cenc hls alone": {
+			mutate:   func(s *Spec) { s.Encryption = &Encryption{Method: EncryptCENC} },
+			fields:   []string{"encryption.method"},
+			contains: `"cenc" needs packaging dash, hls + dash (cmaf), not hls`,
+		},
+		"encryption of mp4": {
+			mutate:   func(s *Spec) { mp4CRF(s, CodecH264, 23); s.Encryption = &Encryption{Method: EncryptSampleAES} },
+			fields:   []string{"encryption.method"},
+			contains: "not mp4",
+		},
+		"encryption of images only": {
+			mutate: func(s *Spec) {
+				s.Renditions, s.Audio, s.Packaging, s.SegmentSeconds = nil, nil, "", 0
+				s.Encryption = &Encryption{Method: EncryptAES128}
+			},
+			fields:   []string{"encryption"},
+			contains: "nothing to encrypt",
+		},
 		"every error at once": {
 			mutate: func(s *Spec) {
 				s.Renditions[0].Codec = "x"
