@@ -19,6 +19,7 @@ import (
 
 	apiv1 "github.com/mpegflow/mpegflow/api/v1"
 	"github.com/mpegflow/mpegflow/internal/auth"
+	"github.com/mpegflow/mpegflow/internal/contentkey"
 	"github.com/mpegflow/mpegflow/internal/events"
 	"github.com/mpegflow/mpegflow/internal/netguard"
 	"github.com/mpegflow/mpegflow/internal/netguard/netguardtest"
@@ -60,7 +61,10 @@ func newFixture(t *testing.T) *fixture {
 	planner, err := operator.NewPlanner(testPlanConfig())
 	require.NoError(t, err)
 	clk := clocktesting.NewFakePassiveClock(time.Now().Truncate(time.Second)) // Postgres keeps microseconds
-	srv, err := New(Config{BodyLimit: 64 << 10, Hub: hub, Guard: testGuard(), Planner: planner, Clock: clk, Uploads: testUploads}, st, q, objects, events.NewBus(q, time.Now), slog.New(slog.DiscardHandler))
+	sealer, err := contentkey.NewSealer(fixtureSecret)
+	require.NoError(t, err)
+	srv, err := New(Config{BodyLimit: 64 << 10, Hub: hub, Guard: testGuard(), Planner: planner, Clock: clk, Uploads: testUploads, ContentKeys: sealer},
+		st, q, objects, events.NewBus(q, time.Now), slog.New(slog.DiscardHandler))
 	require.NoError(t, err)
 
 	f := &fixture{t: t, srv: srv, store: st, db: db, rdb: rdb, queue: q, objects: objects, keys: map[auth.Role]string{}, clock: clk}
@@ -83,6 +87,9 @@ func newFixture(t *testing.T) *fixture {
 	f.orgB, f.keyB = b.Org, b.Key
 	return f
 }
+
+// fixtureSecret is the server secret content keys are sealed under.
+var fixtureSecret = []byte("fixture-server-secret-0123456789abcdef")
 
 // testUploads: assets above 6 MiB are uploaded in parts of 5 MiB (S3's
 // least), so tests send multipart uploads of a few parts.

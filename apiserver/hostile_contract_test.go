@@ -159,6 +159,10 @@ type textBody struct {
 
 const fullSpec = `{"packaging":"mp4","renditions":[{"name":"low","codec":"h264","height":360,"bitrate_kbps":800,"preset":"fast","profile":"high"}],"audio":{"codec":"aac","bitrate_kbps":128,"channels":2},"conditioning":{"deinterlace":"auto","tone_map":"auto","frame_rate":"keep"}}`
 
+// encryptedSpec sets the text fields fullSpec cannot (encryption needs
+// segments).
+const encryptedSpec = `{"packaging":"hls","renditions":[{"codec":"h264","height":360,"bitrate_kbps":800}],"encryption":{"method":"aes-128"}}`
+
 const fullPool = `{"name":"b","accelerator":"cpu","max_replicas":10,
 	"cron_windows":[{"timezone":"Europe/Paris","start":"0 8 * * 1-5","end":"0 18 * * 1-5","desired_replicas":2}],
 	"resources":{"cpu_request":"500m","memory_request":"1Gi","cpu_limit":"2","memory_limit":"2Gi"},
@@ -205,6 +209,10 @@ func uniqueWorkflow(w *hostileWorld) string {
 	return fmt.Sprintf(`{"name":"w-%d","description":"d","spec":%s}`, w.next(), fullSpec)
 }
 
+func uniqueEncryptedWorkflow(w *hostileWorld) string {
+	return fmt.Sprintf(`{"name":"w-%d","description":"d","spec":%s}`, w.next(), encryptedSpec)
+}
+
 // textBodies gives, for every route with a request body, valid bodies of
 // org B that between them set every text field of the body's type
 // (TestHostileTextCoversEveryTextField holds them to it).
@@ -217,7 +225,12 @@ var textBodies = map[string][]textBody{
 			return fmt.Sprintf(`{"input":{"asset_id":%q},"workflow_id":%q}`, w.b[kindAsset], w.b[kindWorkflow])
 		}},
 		{json: fixed(`{"input":{"url":"https://media.b.example/in.mp4"},"spec":` + fullSpec + `}`)},
+		{json: fixed(`{"input":{"url":"https://media.b.example/in.mp4"},"spec":` + encryptedSpec + `}`)},
 	},
+	"POST /v1/jobs/:id/clearkey": {{path: func(w *hostileWorld) string { return "/v1/jobs/" + w.b[kindEncrypted] + "/clearkey" },
+		json: func(w *hostileWorld) string {
+			return fmt.Sprintf(`{"kids":[%q],"type":"temporary"}`, w.b[kindContentKey])
+		}}},
 	"POST /v1/batches": {
 		{json: func(w *hostileWorld) string {
 			return fmt.Sprintf(`{"key":"text-%d","workflow":"mp4-720p","pool":%q,"lane":"backfill","source":{"prefix":%q,"include":["skip/*","*.mp4"],"exclude":["skip/*"]}}`, w.next(), w.b[kindPool], w.prefixB)
@@ -226,8 +239,8 @@ var textBodies = map[string][]textBody{
 			return fmt.Sprintf(`{"key":"text-%d","workflow_id":%q,"source":{"manifest_asset_id":%q,"format":"jsonl","on_error":"skip"}}`, w.next(), w.b[kindWorkflow], w.manifestB)
 		}},
 	},
-	"POST /v1/workflows":      {{json: uniqueWorkflow}},
-	"PATCH /v1/workflows/:id": {{path: ownPath("/v1/workflows/", kindWorkflow), json: uniqueWorkflow}},
+	"POST /v1/workflows":      {{json: uniqueWorkflow}, {json: uniqueEncryptedWorkflow}},
+	"PATCH /v1/workflows/:id": {{path: ownPath("/v1/workflows/", kindWorkflow), json: uniqueWorkflow}, {path: ownPath("/v1/workflows/", kindWorkflow), json: uniqueEncryptedWorkflow}},
 	"POST /v1/assets":         {{json: fixed(`{"filename":"b.mp4","content_type":"video/mp4","size_bytes":1}`)}},
 	"POST /v1/assets/:id/upload/parts": {{path: func(w *hostileWorld) string { return "/v1/assets/" + w.b[kindUpload] + "/upload/parts" },
 		json: fixed(`{"part_numbers":[1]}`)}},

@@ -3,6 +3,8 @@ package apiserver
 import (
 	"bufio"
 	"context"
+	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -21,6 +23,7 @@ import (
 
 	apiv1 "github.com/mpegflow/mpegflow/api/v1"
 	"github.com/mpegflow/mpegflow/internal/auth"
+	"github.com/mpegflow/mpegflow/internal/contentkey"
 	"github.com/mpegflow/mpegflow/internal/events"
 	"github.com/mpegflow/mpegflow/internal/store"
 )
@@ -37,27 +40,31 @@ type objKind string
 
 const (
 	kindJob       objKind = "job"
-	kindFinished  objKind = "finished job" // completed, with outputs
-	kindAsset     objKind = "asset"
-	kindUpload    objKind = "uploading asset" // an asset with an open multipart upload
-	kindWorkflow  objKind = "workflow"
-	kindWebhook   objKind = "webhook"
-	kindDelivery  objKind = "delivery"
-	kindBatch     objKind = "batch"
-	kindMember    objKind = "member"
-	kindKey       objKind = "api key"
-	kindMemberKey objKind = "member's api key" // issued by an admin for kindMember
-	kindInvite    objKind = "invitation"       // of kindMember
-	kindGrant     objKind = "storage grant"    // a platform grant to the organization
-	kindPool      objKind = "pool"
-	kindWorker    objKind = "worker"
-	kindOrg       objKind = "organization"
+	kindFinished  objKind = "finished job"  // completed, with outputs
+	kindEncrypted objKind = "encrypted job" // with a stored content key
+	// kindContentKey is not an id but the encrypted job's key ID, in the
+	// unpadded base64url a ClearKey license request names it by.
+	kindContentKey objKind = "content key id"
+	kindAsset      objKind = "asset"
+	kindUpload     objKind = "uploading asset" // an asset with an open multipart upload
+	kindWorkflow   objKind = "workflow"
+	kindWebhook    objKind = "webhook"
+	kindDelivery   objKind = "delivery"
+	kindBatch      objKind = "batch"
+	kindMember     objKind = "member"
+	kindKey        objKind = "api key"
+	kindMemberKey  objKind = "member's api key" // issued by an admin for kindMember
+	kindInvite     objKind = "invitation"       // of kindMember
+	kindGrant      objKind = "storage grant"    // a platform grant to the organization
+	kindPool       objKind = "pool"
+	kindWorker     objKind = "worker"
+	kindOrg        objKind = "organization"
 )
 
 // uuidKinds are the kinds whose ids are UUIDs (pools and workers have
 // string ids).
 var uuidKinds = map[objKind]bool{
-	kindJob: true, kindFinished: true, kindAsset: true, kindUpload: true, kindWorkflow: true, kindWebhook: true,
+	kindJob: true, kindFinished: true, kindEncrypted: true, kindAsset: true, kindUpload: true, kindWorkflow: true, kindWebhook: true,
 	kindDelivery: true, kindBatch: true, kindMember: true, kindKey: true, kindOrg: true,
 	kindMemberKey: true, kindInvite: true, kindGrant: true,
 }
@@ -145,10 +152,14 @@ var hostileRoutes = map[string]hostileRoute{
 	"GET /v1/jobs": {want: 200, query: func(w *hostileWorld) string {
 		return "pool=" + w.a[kindPool] + "&cursor=" + url.QueryEscape(w.cursorA)
 	}},
-	"GET /v1/jobs/:id":                  {params: []objKind{kindJob}, want: 404},
-	"POST /v1/jobs/:id/cancel":          {params: []objKind{kindJob}, want: 404},
-	"GET /v1/jobs/:id/events":           {params: []objKind{kindJob}, want: 404},
-	"GET /v1/jobs/:id/outputs":          {params: []objKind{kindFinished}, want: 404},
+	"GET /v1/jobs/:id":         {params: []objKind{kindJob}, want: 404},
+	"POST /v1/jobs/:id/cancel": {params: []objKind{kindJob}, want: 404},
+	"GET /v1/jobs/:id/events":  {params: []objKind{kindJob}, want: 404},
+	"GET /v1/jobs/:id/outputs": {params: []objKind{kindFinished}, want: 404},
+	"GET /v1/jobs/:id/key":     {params: []objKind{kindEncrypted}, want: 404},
+	"POST /v1/jobs/:id/clearkey": {params: []objKind{kindEncrypted}, want: 404, bodies: []hostileBody{
+		{name: "A's key id", json: func(w *hostileWorld) string { return fmt.Sprintf(`{"kids":[%q]}`, w.a[kindContentKey]) }},
+	}},
 	"GET /ws":                           {elsewhere: "TestHostileTenantWebSocket"},
 	"GET /v1/batches":                   {want: 200},
 	"GET /v1/batches/:id":               {params: []objKind{kindBatch}, want: 404},
@@ -399,6 +410,19 @@ func (f *fixture) tenantObjects(t *testing.T, org store.Organization, key, tag s
 	_, err = f.store.CompleteJob(ctx, uuid.MustParse(done.ID), pool.ID, tok, json.RawMessage(outputs), store.Usage{EncodeSeconds: 1}, time.Now())
 	require.NoError(t, err)
 
+	// An encrypted job whose first claim made its key.
+	enc := f.submitJob(t, key, map[string]any{"input": map[string]any{"url": "https://media-" + tag + ".example.com/in.mp4"}, "spec": json.RawMessage(encryptedSpec), "pool": pool.ID})
+	ids[kindEncrypted] = enc.ID
+	ck, err := contentkey.New()
+	require.NoError(t, err)
+	sealer, err := contentkey.NewSealer(fixtureSecret)
+	require.NoError(t, err)
+	sealed, err := sealer.Seal(uuid.MustParse(enc.ID), ck.Value)
+	require.NoError(t, err)
+	_, err = f.store.EnsureContentKey(ctx, store.ContentKey{JobID: uuid.MustParse(enc.ID), OrgID: org.ID, KID: ck.ID, SealedKey: sealed})
+	require.NoError(t, err)
+	ids[kindContentKey] = ck.JWK().Kid
+
 	// A batch over a prefix of the organization's root.
 	root := "orgs/" + org.ID.String() + "/library-" + tag + "/"
 	require.NoError(t, f.objects.Put(ctx, root+"in.mp4", strings.NewReader("x")))
@@ -484,6 +508,13 @@ func newHostileWorld(t *testing.T) *hostileWorld {
 	delivery, err := f.store.GetDelivery(ctx, f.orgA.ID, hook.ID, uuid.MustParse(w.a[kindDelivery]))
 	require.NoError(t, err)
 	w.secretsA = append(w.secretsA, delivery.EventID)
+	ck, err := f.store.ContentKey(ctx, f.orgA.ID, uuid.MustParse(w.a[kindEncrypted]))
+	require.NoError(t, err)
+	sealer, err := contentkey.NewSealer(fixtureSecret)
+	require.NoError(t, err)
+	value, err := sealer.Open(ck.JobID, ck.SealedKey)
+	require.NoError(t, err)
+	w.secretsA = append(w.secretsA, string(value), base64.RawURLEncoding.EncodeToString(value), base64.StdEncoding.EncodeToString(value), hex.EncodeToString(value))
 	return w
 }
 

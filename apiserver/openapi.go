@@ -156,8 +156,11 @@ func (b *docBuilder) operation(r Route, limited bool, problems ...string) map[st
 		status = http.StatusOK
 	}
 	ok2 := map[string]any{"description": "Success"}
-	if r.Response != nil {
+	switch {
+	case r.Response != nil:
 		ok2["content"] = map[string]any{"application/json": map[string]any{"schema": b.schema(reflect.TypeOf(r.Response))}}
+	case r.Raw != "":
+		ok2["content"] = map[string]any{r.Raw: map[string]any{"schema": map[string]any{"type": "string", "format": "binary"}}}
 	}
 	responses := map[string]any{strconv.Itoa(status): ok2}
 	for code, description := range doc.Also {

@@ -61,7 +61,9 @@ var operations = map[string]operationDoc{
 		{Name: "since", Description: "only events with a sequence number greater than this (default 0: from the start)", Schema: map[string]any{"type": "integer", "minimum": 0}},
 		{Name: "limit", Description: "at most this many events (default 100)", Schema: map[string]any{"type": "integer", "minimum": 1, "maximum": 200}},
 	}},
-	"GET /v1/jobs/:id/outputs": {ID: "listJobOutputs"},
+	"GET /v1/jobs/:id/outputs":   {ID: "listJobOutputs"},
+	"GET /v1/jobs/:id/key":       {ID: "getJobContentKey"},
+	"POST /v1/jobs/:id/clearkey": {ID: "getJobClearKeyLicense"},
 
 	"POST /v1/batches": {ID: "createBatch", Also: map[int]string{
 		200: "The same batch was submitted before: it resumes, nothing is submitted twice",

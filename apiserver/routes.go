@@ -19,7 +19,10 @@ type Route struct {
 	Body     any // zero value of the request body type, nil if none
 	Response any // zero value of the success body type, nil if none
 	Status   int // success status (200 when zero)
-	handler  fiber.Handler
+	// Raw is the content type of a success body that is not JSON (then
+	// Response is nil).
+	Raw     string
+	handler fiber.Handler
 }
 
 // Routes lists the authenticated routes, for tests and tooling.
@@ -46,6 +49,10 @@ func (s *Server) routes() []Route {
 		{Method: "POST", Path: "/v1/jobs/:id/cancel", Perm: auth.JobWrite, Tag: "jobs", Summary: "Cancel a job that has not finished", Response: apiv1.Job{}, handler: s.cancelJob},
 		{Method: "GET", Path: "/v1/jobs/:id/events", Perm: auth.JobRead, Tag: "jobs", Summary: "A job's history (since, limit)", Response: apiv1.Page[apiv1.JobEvent]{}, handler: s.jobEvents},
 		{Method: "GET", Path: "/v1/jobs/:id/outputs", Perm: auth.JobRead, Tag: "jobs", Summary: "A job's output files with presigned download URLs", Response: apiv1.Page[apiv1.Output]{}, handler: s.jobOutputs},
+		{Method: "GET", Path: "/v1/jobs/:id/key", Perm: auth.JobRead, Tag: "jobs", Raw: "application/octet-stream",
+			Summary: "The 16-byte content key of an encrypted job (the URI of its HLS playlists' EXT-X-KEY tags)", handler: s.jobKey},
+		{Method: "POST", Path: "/v1/jobs/:id/clearkey", Perm: auth.JobRead, Tag: "jobs", Body: apiv1.ClearKeyRequest{}, Response: apiv1.ClearKeyLicense{},
+			Summary: "A W3C ClearKey license for an encrypted job (the license server its MPD names)", handler: s.clearKeyLicense},
 
 		// Batches (backfills): creating and stopping them is Job Create/Cancel.
 		{Method: "POST", Path: "/v1/batches", Perm: auth.JobWrite, Tag: "batches", Status: 201,

@@ -16,6 +16,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"k8s.io/utils/clock"
 
+	"github.com/mpegflow/mpegflow/internal/contentkey"
 	"github.com/mpegflow/mpegflow/internal/events"
 	"github.com/mpegflow/mpegflow/internal/netguard"
 	"github.com/mpegflow/mpegflow/internal/objscope"
@@ -67,6 +68,9 @@ type Config struct {
 	// from memory (see KeyCache; its Run must be running for it to serve).
 	// Unset, every request reads its key from Postgres.
 	KeyCache *KeyCache
+	// ContentKeys opens encrypted jobs' stored content keys (built from the
+	// server secret). Unset, the key routes answer 503.
+	ContentKeys *contentkey.Sealer
 }
 
 // Server serves the REST API.

@@ -176,6 +176,17 @@ func (c *Coordinator) claim(ctx context.Context, rawID, org string, worker store
 		}
 		return nil, c.toStatus(ctx, "Claim", err)
 	}
+	key, err := c.contentKey(ctx, j)
+	if err != nil {
+		// An encrypted job is never handed out without its key: this
+		// attempt ends and the job is retried after its backoff.
+		c.log.ErrorContext(ctx, "the job's content key could not be made or read; the job is retried, check Postgres and MPEGFLOW_SERVER_SECRET",
+			slog.String("job_id", rawID), slog.String("org_id", j.OrgID.String()), slog.Any("error", err))
+		if ferr := c.failAtClaim(ctx, j, token, "the content key could not be prepared; retrying", true); ferr != nil {
+			return nil, ferr
+		}
+		return nil, c.toStatus(ctx, "Claim", err)
+	}
 	c.emit(ctx, j.Job, "job.started", map[string]any{"worker_id": pod, "attempt": j.Attempts})
 	var meta map[string]string
 	_ = json.Unmarshal(j.Metadata, &meta) // written by the API as a string map
@@ -183,7 +194,7 @@ func (c *Coordinator) claim(ctx context.Context, rawID, org string, worker store
 		Id: j.ID.String(), OrgId: j.OrgID.String(), Pool: j.PoolID, Lane: j.Lane, SpecJson: j.Spec,
 		InputUrl: input, InputPresigned: presigned, ClaimToken: token, LeaseExpiresUnixMs: lease.UnixMilli(),
 		Attempt: int32(j.Attempts), MaxAttempts: int32(j.MaxAttempts), Metadata: meta,
-		HeartbeatIntervalMs: int32(c.cfg.HeartbeatInterval.Milliseconds()),
+		HeartbeatIntervalMs: int32(c.cfg.HeartbeatInterval.Milliseconds()), ContentKey: key,
 	}, nil
 }
 

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"net/url"
+	"strings"
 	"sync"
 	"time"
 
@@ -14,6 +16,7 @@ import (
 	"k8s.io/utils/clock"
 
 	"github.com/mpegflow/mpegflow/api/coordinatorv1"
+	"github.com/mpegflow/mpegflow/internal/contentkey"
 	"github.com/mpegflow/mpegflow/internal/events"
 	"github.com/mpegflow/mpegflow/internal/objscope"
 	"github.com/mpegflow/mpegflow/internal/objstore"
@@ -50,6 +53,10 @@ type Config struct {
 	// statements run at once (default 2); calls arriving meanwhile wait and
 	// go together in the next.
 	GroupCommitInFlight int
+	// PublicURL is the REST API's external base URL, without a trailing
+	// slash; encrypted jobs' key and license URIs start with it (default
+	// http://localhost:8080).
+	PublicURL string
 	// Clock is the time source (default the real clock).
 	Clock clock.WithTicker
 	// Jitter returns a number in [0, 1) (default math/rand/v2).
@@ -69,6 +76,10 @@ func (c *Config) defaults() error {
 	c.OutputChecks = cmp.Or(c.OutputChecks, 16)
 	c.GroupCommitMaxBatch = cmp.Or(c.GroupCommitMaxBatch, 64)
 	c.GroupCommitInFlight = cmp.Or(c.GroupCommitInFlight, 2)
+	c.PublicURL = strings.TrimSuffix(cmp.Or(c.PublicURL, "http://localhost:8080"), "/")
+	if u, err := url.Parse(c.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || strings.ContainsAny(c.PublicURL, "\"<>&\r\n") {
+		return fmt.Errorf("dispatcher: public URL %q: want an absolute http(s) URL (MPEGFLOW_PUBLIC_URL)", c.PublicURL)
+	}
 	if c.Clock == nil {
 		c.Clock = clock.RealClock{}
 	}
@@ -97,6 +108,7 @@ func (c *Config) Backoff(attempt int) time.Duration {
 type Coordinator struct {
 	coordinatorv1.UnimplementedCoordinatorServer
 	cfg         Config
+	sealer      *contentkey.Sealer
 	store       *store.Store
 	queue       *queue.Queue
 	objects     *objstore.Store
@@ -125,7 +137,11 @@ func New(cfg Config, st *store.Store, q *queue.Queue, objects *objstore.Store, b
 	if err != nil {
 		return nil, fmt.Errorf("dispatcher: %w", err)
 	}
-	c := &Coordinator{cfg: cfg, store: st, queue: q, objects: objects, scopes: scopes, bus: bus, metrics: m, log: log, wakeups: newWakeups(), stopping: make(chan struct{})}
+	sealer, err := contentkey.NewSealer(cfg.Secret)
+	if err != nil {
+		return nil, fmt.Errorf("dispatcher: %w", err)
+	}
+	c := &Coordinator{cfg: cfg, sealer: sealer, store: st, queue: q, objects: objects, scopes: scopes, bus: bus, metrics: m, log: log, wakeups: newWakeups(), stopping: make(chan struct{})}
 	c.claims = newGroupCommit("claim", log, st.ClaimBatch, claimKeys, cfg.GroupCommitMaxBatch, cfg.GroupCommitInFlight,
 		groupCommitTimeout, m.GroupCommitBatch.WithLabelValues("claim"))
 	c.completions = newGroupCommit("complete", log, st.CompleteBatch, completeKeys, cfg.GroupCommitMaxBatch, cfg.GroupCommitInFlight,

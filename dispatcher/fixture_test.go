@@ -169,16 +169,21 @@ func (w *worker) claim(ctx context.Context, pod string, waitMs int32) (*coordina
 // and pushes their ids.
 func (e *env) submit(pool string, n int) []uuid.UUID {
 	e.t.Helper()
-	ctx := context.Background()
 	ids := make([]uuid.UUID, 0, n)
 	for range n {
-		u := "https://media.example.com/in.mp4"
-		j, _, err := e.store.CreateJob(ctx, store.NewJob{OrgID: e.org.ID, PoolID: pool, Lane: "live", MaxAttempts: 3, InputURL: &u, Spec: testSpec, Metadata: json.RawMessage(`{}`)})
-		require.NoError(e.t, err)
-		require.NoError(e.t, e.queue.Push(ctx, pool, "live", e.tenant(), j.ID.String(), 0))
-		ids = append(ids, j.ID)
+		ids = append(ids, e.submitSpec(pool, testSpec))
 	}
 	return ids
+}
+
+// submitSpec commits and pushes one queued job with spec.
+func (e *env) submitSpec(pool string, spec json.RawMessage) uuid.UUID {
+	e.t.Helper()
+	u := "https://media.example.com/in.mp4"
+	j, _, err := e.store.CreateJob(context.Background(), store.NewJob{OrgID: e.org.ID, PoolID: pool, Lane: "live", MaxAttempts: 3, InputURL: &u, Spec: spec, Metadata: json.RawMessage(`{}`)})
+	require.NoError(e.t, err)
+	require.NoError(e.t, e.queue.Push(context.Background(), pool, "live", e.tenant(), j.ID.String(), 0))
+	return j.ID
 }
 
 func (e *env) job(id uuid.UUID) store.Job {

@@ -3,14 +3,19 @@ package encoder_test
 import (
 	"bytes"
 	"context"
+	"crypto/aes"
+	"crypto/cipher"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -25,6 +30,7 @@ import (
 	apiv1 "github.com/mpegflow/mpegflow/api/v1"
 	"github.com/mpegflow/mpegflow/dispatcher"
 	"github.com/mpegflow/mpegflow/internal/auth"
+	"github.com/mpegflow/mpegflow/internal/contentkey"
 	"github.com/mpegflow/mpegflow/internal/encodespec"
 	"github.com/mpegflow/mpegflow/internal/events"
 	"github.com/mpegflow/mpegflow/internal/objstore"
@@ -255,6 +261,79 @@ func TestEncodeEndToEnd(t *testing.T) {
 			emptyDir(t, scratch)
 		})
 	}
+}
+
+// An encrypted job goes out encrypted: the claim brings the job's key, the
+// segments in storage are AES-128 ciphertext that the stored key (sealed
+// under the server secret) and the playlist's IV turn back into fMP4, and
+// the init segments record the method and key ID.
+func TestEncodeEncryptedEndToEnd(t *testing.T) {
+	t.Parallel()
+	r := newRig(t)
+	asset := r.asset(clip(t, "640x360", 3, true))
+	spec := encodespec.Spec{
+		Renditions: []encodespec.Rendition{{Codec: encodespec.CodecH264, Height: 240, BitrateKbps: 300, Preset: "ultrafast"}},
+		Audio:      &encodespec.Audio{}, Packaging: encodespec.PackagingHLS, SegmentSeconds: 1,
+		Encryption: &encodespec.Encryption{Method: encodespec.EncryptAES128},
+	}
+	job := r.jobSpec("", &asset, spec)
+	scratch := t.TempDir()
+	cmd, logs := r.encode(scratch)
+	require.NoError(t, cmd.Wait(), "%s", logs)
+	done := r.get(job.ID)
+	require.Equal(t, store.JobCompleted, done.Status, "error: %v; logs: %s", done.Error, logs)
+
+	stored, err := r.store.ContentKey(t.Context(), r.org.ID, job.ID)
+	require.NoError(t, err)
+	sealer, err := contentkey.NewSealer(secret)
+	require.NoError(t, err)
+	key, err := sealer.Open(job.ID, stored.SealedKey)
+	require.NoError(t, err)
+	require.NotContains(t, logs.String(), hex.EncodeToString(key), "the pod does not log the key")
+
+	var outs []struct {
+		Name, Kind, Key string
+		Attributes      map[string]string `json:"attributes"`
+	}
+	require.NoError(t, json.Unmarshal(done.Outputs, &outs))
+	keys := map[string]string{}
+	inits := 0
+	for _, o := range outs {
+		keys[o.Name] = o.Key
+		if strings.HasSuffix(o.Name, "/init.mp4") {
+			inits++
+			assert.Equal(t, encodespec.EncryptAES128, o.Attributes["encryption.method"], o.Name)
+			assert.Equal(t, stored.KID.String(), o.Attributes["encryption.kid"], o.Name)
+		}
+	}
+	require.Equal(t, 2, inits, "the video and the audio rendition")
+
+	read := func(name string) []byte {
+		rc, err := r.objects.OpenFrom(t.Context(), keys[name], 0)
+		require.NoError(t, err, name)
+		defer rc.Close()
+		data, err := io.ReadAll(rc)
+		require.NoError(t, err)
+		return data
+	}
+	playlist := string(read("240p/index.m3u8"))
+	m := regexp.MustCompile(`#EXT-X-KEY:METHOD=AES-128,URI="([^"]+)",IV=0x([0-9a-f]{32})\n#EXTINF:[0-9.]+,\n(seg_\d+\.m4s)`).FindAllStringSubmatch(playlist, -1)
+	require.NotEmpty(t, m, playlist)
+	require.Equal(t, "http://localhost:8080/v1/jobs/"+job.ID.String()+"/key", m[0][1], "the key URI is on the API")
+	block, err := aes.NewCipher(key)
+	require.NoError(t, err)
+	for _, seg := range m {
+		iv, err := hex.DecodeString(seg[2])
+		require.NoError(t, err)
+		data := read("240p/" + seg[3])
+		require.Zero(t, len(data)%aes.BlockSize, seg[3])
+		require.NotEqual(t, "styp", string(data[4:8]), "%s is not a clear fMP4 segment", seg[3])
+		cipher.NewCBCDecrypter(block, iv).CryptBlocks(data, data)
+		require.Equal(t, "styp", string(data[4:8]), "%s decrypts to an fMP4 segment with the stored key", seg[3])
+		pad := int(data[len(data)-1])
+		require.Equal(t, bytes.Repeat([]byte{byte(pad)}, pad), data[len(data)-pad:], "PKCS#7 padding")
+	}
+	emptyDir(t, scratch)
 }
 
 // A storyboard is uploaded and recorded on the job like the stills: the

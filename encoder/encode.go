@@ -2,6 +2,7 @@ package encoder
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -85,6 +86,9 @@ func (w *Worker) encode(ctx context.Context, log *slog.Logger, job *coordinatorv
 	}
 	if err := ffmpeg.Verify(ctx, w.cfg.FFprobe, cmd, files, info); err != nil {
 		return nil, nil, &verifyError{err: err}
+	}
+	if err := encrypt(spec, job.GetContentKey(), cmd, files); err != nil {
+		return nil, nil, err
 	}
 	if err := w.upload(ctx, job, out, files); err != nil {
 		return nil, nil, err
@@ -191,4 +195,18 @@ func (w *Worker) download(ctx context.Context, url string, presigned bool, dst s
 		return &ffmpeg.InputError{Msg: "the input is empty (0 bytes)"}
 	}
 	return nil
+}
+
+// encrypt encrypts the verified outputs when the spec asks for it, with the
+// key the claim brought. The key is never logged.
+func encrypt(spec encodespec.Spec, key *coordinatorv1.ContentKey, cmd ffmpeg.Command, files []ffmpeg.Output) error {
+	if spec.Encryption == nil {
+		return nil
+	}
+	if key == nil || len(key.GetKid()) != 16 {
+		return errors.New("the spec asks for encryption but the claim brought no content key; is the coordinator older than this encoder?")
+	}
+	p := ffmpeg.Protection{Method: spec.Encryption.Method, Key: key.GetKey(), KeyURI: key.GetKeyUri(), LicenseURI: key.GetLicenseUri()}
+	copy(p.KID[:], key.GetKid())
+	return ffmpeg.Encrypt(cmd, files, p)
 }

@@ -58,6 +58,9 @@ func (p Protection) KIDString() string {
 // String names the method and key ID, never the key.
 func (p Protection) String() string { return p.Method + " kid " + p.KIDString() }
 
+// GoString keeps the key out of %#v too.
+func (p Protection) GoString() string { return p.String() }
+
 // LogValue keeps the key out of logs.
 func (p Protection) LogValue() slog.Value {
 	return slog.GroupValue(slog.String("method", p.Method), slog.String("kid", p.KIDString()))

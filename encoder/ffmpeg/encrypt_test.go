@@ -245,9 +245,10 @@ func TestProtectionKeepsItsKey(t *testing.T) {
 	p := testProtection(t, encodespec.EncryptCENC)
 	var logged bytes.Buffer
 	slog.New(slog.NewJSONHandler(&logged, nil)).Info("encrypting", slog.Any("protection", p))
-	for _, text := range []string{fmt.Sprint(p), fmt.Sprintf("%+v", p), fmt.Sprintf("%v", []Protection{p}), logged.String()} {
+	for _, text := range []string{fmt.Sprint(p), fmt.Sprintf("%+v", p), fmt.Sprintf("%#v", []Protection{p}), logged.String()} {
 		require.Contains(t, text, p.KIDString())
 		require.NotContains(t, strings.ToLower(text), hex.EncodeToString(p.Key))
+		require.NotContains(t, text, fmt.Sprintf("%#v", p.Key))
 	}
 }
 

@@ -8,7 +8,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/netip"
+	"net/url"
 	"os"
 	"slices"
 	"strconv"
@@ -41,7 +43,8 @@ var Vars = []Var{
 	{"HTTP_ADDR", ":8080", "REST API and WebSocket listen address"},
 	{"METRICS_ADDR", ":9090", "Prometheus metrics listen address"},
 	{"GRPC_ADDR", ":50051", "coordinator (gRPC) listen address"},
-	{"MPEGFLOW_SERVER_SECRET", "", "at least 32 bytes; signs pool worker tokens (required by serve)"},
+	{"MPEGFLOW_SERVER_SECRET", "", "at least 32 bytes; signs pool worker tokens and seals encrypted jobs' content keys (required by serve; changing it makes stored content keys unreadable)"},
+	{"MPEGFLOW_PUBLIC_URL", "", "the REST API's external base URL, e.g. https://video.example.com; encrypted outputs' key and license URIs start with it. Empty: http://localhost with HTTP_ADDR's port (development)"},
 	{"MPEGFLOW_LEASE", "60s", "how long a claim lives without a heartbeat"},
 	{"MPEGFLOW_RETRY_BACKOFF_BASE", "10s", "first retry wait; doubles per attempt, with ±20% jitter"},
 	{"MPEGFLOW_RETRY_BACKOFF_MAX", "15m", "longest retry wait"},
@@ -94,9 +97,11 @@ type Config struct {
 	MetricsAddr  string
 	GRPCAddr     string
 	ServerSecret string
-	Lease        time.Duration
-	BackoffBase  time.Duration
-	BackoffMax   time.Duration
+	// PublicURL is MPEGFLOW_PUBLIC_URL, or the development default.
+	PublicURL   string
+	Lease       time.Duration
+	BackoffBase time.Duration
+	BackoffMax  time.Duration
 	// Periods of the background services.
 	StaleJobRecovery, StaleWorkerSweep, OfflineWorkerReap, DelayedPromote, QueueReconcile, BatchPeriod time.Duration
 	// SchedulePeriod is how often the Schedule Evaluator looks for pause-window edges.
@@ -158,6 +163,7 @@ func Load(getenv func(string) string) (Config, error) {
 		MetricsAddr:    get("METRICS_ADDR"),
 		GRPCAddr:       get("GRPC_ADDR"),
 		ServerSecret:   get("MPEGFLOW_SERVER_SECRET"),
+		PublicURL:      get("MPEGFLOW_PUBLIC_URL"),
 		S3: objstore.Config{
 			Endpoint: get("S3_ENDPOINT"), Region: get("S3_REGION"), Bucket: get("S3_BUCKET"),
 			AccessKeyID: get("S3_ACCESS_KEY_ID"), SecretAccessKey: get("S3_SECRET_ACCESS_KEY"),
@@ -200,6 +206,9 @@ func Load(getenv func(string) string) (Config, error) {
 	c.RedisTLS, tlsErrs = loadRedisTLS(get, c.RedisURL)
 	errs = append(errs, tlsErrs...)
 	errs = append(errs, checkKEDATarget(get, c.RedisURL)...)
+	if c.PublicURL, err = publicURL(c.PublicURL, c.HTTPAddr); err != nil {
+		errs = append(errs, fmt.Errorf("MPEGFLOW_PUBLIC_URL: %w", err))
+	}
 	c.EgressAllow = get("MPEGFLOW_EGRESS_ALLOW")
 	if _, err := netguard.ParseAllow(c.EgressAllow); err != nil {
 		errs = append(errs, fmt.Errorf("MPEGFLOW_EGRESS_ALLOW: %w", err))
@@ -283,4 +292,28 @@ func (c Config) Require(names ...string) error {
 		return errors.New("MPEGFLOW_SERVER_SECRET must be at least 32 bytes (e.g. openssl rand -hex 32)")
 	}
 	return nil
+}
+
+// publicURL checks an external base URL (an absolute http or https URL
+// without query, fragment or trailing slash), or derives the development
+// default from the REST listen address when it is empty.
+func publicURL(raw, httpAddr string) (string, error) {
+	if raw == "" {
+		_, port, err := net.SplitHostPort(httpAddr)
+		if err != nil || port == "" || port == "0" {
+			port = "8080"
+		}
+		return "http://localhost:" + port, nil
+	}
+	raw = strings.TrimSuffix(raw, "/")
+	u, err := url.Parse(raw)
+	switch {
+	case err != nil:
+		return "", err
+	case u.Scheme != "http" && u.Scheme != "https", u.Host == "":
+		return "", fmt.Errorf("%q: want an absolute http or https URL", raw)
+	case u.RawQuery != "" || u.Fragment != "" || u.User != nil || strings.ContainsAny(raw, "\"<>&\r\n "):
+		return "", fmt.Errorf("%q: want a base URL without query, fragment, credentials or markup", raw)
+	}
+	return raw, nil
 }

@@ -31,6 +31,7 @@ func TestLoadDefaults(t *testing.T) {
 		HTTPAddr:       ":8080",
 		MetricsAddr:    ":9090",
 		GRPCAddr:       ":50051",
+		PublicURL:      "http://localhost:8080",
 		Lease:          time.Minute, BackoffBase: 10 * time.Second, BackoffMax: 15 * time.Minute,
 		StaleJobRecovery: time.Minute, StaleWorkerSweep: time.Minute, OfflineWorkerReap: 5 * time.Minute,
 		DelayedPromote: 5 * time.Second, QueueReconcile: 30 * time.Second, BatchPeriod: 2 * time.Second, BatchChunk: 5000,
@@ -91,6 +92,7 @@ func TestLoadEverySetting(t *testing.T) {
 		"MPEGFLOW_LOG_LEVEL":                     "debug",
 		"GRPC_ADDR":                              ":50052",
 		"MPEGFLOW_SERVER_SECRET":                 "0123456789abcdef0123456789abcdef",
+		"MPEGFLOW_PUBLIC_URL":                    "https://video.example.com/",
 		"MPEGFLOW_LEASE":                         "30s",
 		"MPEGFLOW_RETRY_BACKOFF_BASE":            "1s",
 		"MPEGFLOW_RETRY_BACKOFF_MAX":             "1m",
@@ -130,6 +132,7 @@ func TestLoadEverySetting(t *testing.T) {
 		MetricsAddr:    ":9191",
 		GRPCAddr:       ":50052",
 		ServerSecret:   "0123456789abcdef0123456789abcdef",
+		PublicURL:      "https://video.example.com",
 		Lease:          30 * time.Second, BackoffBase: time.Second, BackoffMax: time.Minute,
 		StaleJobRecovery: 61 * time.Second, StaleWorkerSweep: 62 * time.Second, OfflineWorkerReap: 301 * time.Second,
 		DelayedPromote: 6 * time.Second, QueueReconcile: 31 * time.Second, BatchPeriod: 3 * time.Second, BatchChunk: 2000,
@@ -256,6 +259,10 @@ func TestLoadParseErrorsNameTheVariable(t *testing.T) {
 		"part size not integer":   {"MPEGFLOW_MULTIPART_PART_SIZE_BYTES", "16MiB"},
 		"upload ttl zero":         {"MPEGFLOW_UPLOAD_TTL", "0s"},
 		"upload sweep period":     {"MPEGFLOW_STALE_UPLOAD_SWEEP_PERIOD", "often"},
+		"public url relative":     {"MPEGFLOW_PUBLIC_URL", "video.example.com"},
+		"public url ftp":          {"MPEGFLOW_PUBLIC_URL", "ftp://video.example.com"},
+		"public url query":        {"MPEGFLOW_PUBLIC_URL", "https://video.example.com/?a=1"},
+		"public url markup":       {"MPEGFLOW_PUBLIC_URL", `https://video.example.com/"><x`},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {

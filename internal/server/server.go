@@ -18,6 +18,7 @@ import (
 	"github.com/mpegflow/mpegflow/backfill"
 	"github.com/mpegflow/mpegflow/dispatcher"
 	"github.com/mpegflow/mpegflow/internal/config"
+	"github.com/mpegflow/mpegflow/internal/contentkey"
 	"github.com/mpegflow/mpegflow/internal/events"
 	"github.com/mpegflow/mpegflow/internal/netguard"
 	"github.com/mpegflow/mpegflow/internal/objstore"
@@ -80,7 +81,7 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, er
 	s.hub = events.NewHub(rdb, s.queue.Keys().Events(), hubBuffer, log)
 	s.hub.ObserveDispatch(func(d time.Duration) { s.metrics.EventDispatch.Observe(d.Seconds()) })
 	s.coord, err = dispatcher.New(dispatcher.Config{
-		Secret: []byte(cfg.ServerSecret), Lease: cfg.Lease, BackoffBase: cfg.BackoffBase, BackoffMax: cfg.BackoffMax,
+		Secret: []byte(cfg.ServerSecret), PublicURL: cfg.PublicURL, Lease: cfg.Lease, BackoffBase: cfg.BackoffBase, BackoffMax: cfg.BackoffMax,
 	}, s.store, s.queue, s.objects, s.bus, s.metrics, log)
 	if err != nil {
 		s.Close()
@@ -172,9 +173,13 @@ func (s *Server) Serve(ctx context.Context, r Roles) error {
 		if keys, err = apiserver.NewKeyCache(s.rdb, s.queue.Keys().KeyInvalidation(), apiserver.KeyCacheConfig{}, s.log); err != nil {
 			return err
 		}
+		sealer, err := contentkey.NewSealer([]byte(s.cfg.ServerSecret))
+		if err != nil {
+			return err
+		}
 		api, err = apiserver.New(apiserver.Config{
 			BodyLimit: s.cfg.BodyLimit, Guard: s.guard, Metrics: s.metrics, Hub: s.hub, Batches: s.batches, Planner: s.Plan,
-			Limiter: limiter, TrustedProxies: s.cfg.Proxies(), KeyCache: keys,
+			Limiter: limiter, TrustedProxies: s.cfg.Proxies(), KeyCache: keys, ContentKeys: sealer,
 			Uploads: apiserver.UploadConfig{MultipartThreshold: s.cfg.MultipartThreshold, PartSize: s.cfg.PartSize},
 		}, s.store, s.queue, s.objects, s.bus, s.log)
 		if err != nil {
