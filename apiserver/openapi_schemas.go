@@ -108,6 +108,7 @@ func fieldSchemas() map[string]func(b *docBuilder) map[string]any {
 		"Conditioning.deinterlace": enumSchema(encodespec.ConditionAuto, encodespec.ConditionOn, encodespec.ConditionOff),
 		"Conditioning.tone_map":    enumSchema(encodespec.ConditionAuto, encodespec.ConditionOff),
 		"Conditioning.frame_rate":  enumSchema(encodespec.ConditionAuto, encodespec.ConditionKeep),
+		"Encryption.method":        enumSchema(encodespec.EncryptAES128, encodespec.EncryptSampleAES, encodespec.EncryptCENC),
 
 		"BatchSummary.expansion":              enumSchema(store.BatchExpanding, store.BatchExpanded, store.BatchCancelled, store.BatchFailed),
 		"Batch.status":                        enumSchema(apiv1.BatchExpanding, apiv1.BatchRunning, apiv1.BatchCompleted, apiv1.BatchCancelled, apiv1.BatchFailed),

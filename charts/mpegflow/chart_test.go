@@ -370,6 +370,25 @@ func TestAPIServer(t *testing.T) {
 	require.Equal(t, "grpc", str(grpc, "spec", "ports", "0", "targetPort"))
 	require.Equal(t, "server", str(grpc, "spec", "selector", "app.kubernetes.io/component"))
 
+	require.NotContains(t, env, "MPEGFLOW_PUBLIC_URL", "no ingress, no public URL: the server's default")
+	require.Equal(t, "http://localhost:8080", cfg.PublicURL)
+
+	// The public URL: set, or the first ingress host.
+	for name, tc := range map[string]struct {
+		values map[string]any
+		want   string
+	}{
+		"set":             {map[string]any{"config": map[string]any{"publicURL": "https://video.example.com/"}}, "https://video.example.com"},
+		"ingress":         {map[string]any{"ingress": map[string]any{"enabled": true}}, "http://mpegflow.example.com"},
+		"ingress and tls": {map[string]any{"ingress": map[string]any{"enabled": true, "tls": []any{map[string]any{"hosts": []any{"mpegflow.example.com"}, "secretName": "tls"}}}}, "https://mpegflow.example.com"},
+	} {
+		env := envOf(containers(get(mustRender(t, tc.values).objects["Deployment/mf-mpegflow"], "spec", "template", "spec").(obj))[0])
+		require.Equal(t, tc.want, str(env["MPEGFLOW_PUBLIC_URL"], "value"), name)
+		cfg, err := config.Load(func(name string) string { return str(env[name], "value") })
+		require.NoError(t, err, name)
+		require.Equal(t, tc.want, cfg.PublicURL, name)
+	}
+
 	// Without the HPA the Deployment keeps the two-replica minimum.
 	r = mustRender(t, map[string]any{"apiserver": map[string]any{"autoscaling": map[string]any{"enabled": false}}})
 	require.Equal(t, 2.0, get(r.objects["Deployment/mf-mpegflow"], "spec", "replicas"))
@@ -666,6 +685,8 @@ func TestSchemaRejectsInvalidValues(t *testing.T) {
 		"pod label not a string":   {map[string]any{"operator": map[string]any{"podLabels": map[string]any{"tier": 1}}}, "tier"},
 		"operator port too high":   {map[string]any{"operator": map[string]any{"ports": map[string]any{"health": 8081, "metrics": 90900}}}, "metrics"},
 		"unready after 0 periods":  {map[string]any{"operator": map[string]any{"unreadyAfterPeriods": 0}}, "unreadyAfterPeriods"},
+		"public url relative":      {map[string]any{"config": map[string]any{"publicURL": "video.example.com"}}, "publicURL"},
+		"public url with query":    {map[string]any{"config": map[string]any{"publicURL": "https://video.example.com/?a=1"}}, "publicURL"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()

@@ -230,3 +230,16 @@ affinity:
   {{- toYaml . | nindent 2 }}
 {{- end }}
 {{- end -}}
+
+{{/*
+The REST API's external base URL: config.publicURL, else the first ingress
+host (https when the ingress has TLS), else nothing (the server's default).
+*/}}
+{{- define "mpegflow.publicURL" -}}
+{{- if .Values.config.publicURL -}}
+{{- trimSuffix "/" .Values.config.publicURL -}}
+{{- else if and .Values.ingress.enabled .Values.ingress.hosts -}}
+{{- $host := (first .Values.ingress.hosts).host -}}
+{{- if .Values.ingress.tls }}https{{ else }}http{{ end }}://{{ $host }}
+{{- end -}}
+{{- end -}}
