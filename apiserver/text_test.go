@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/gofiber/fiber/v2"
+	"github.com/google/uuid"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -70,6 +71,7 @@ func textRoutes(t *testing.T, f *fixture) []textRoute {
 		{"POST", "/v1/workflows", "", `{"name":%s,"spec":` + spec(`"low"`) + `}`, "name", ""},
 		{"POST", "/v1/workflows", "", `{"name":"w2","spec":` + spec("%s") + `}`, "spec.renditions[2].name", ""},
 		{"PATCH", "/v1/workflows/:id", wf.ID, `{"description":%s}`, "description", ""},
+		{"POST", "/v1/jobs/:id/clearkey", uuid.NewString(), `{"kids":["AAAAAAAAAAAAAAAAAAAAAA",%s]}`, "kids[1]", ""},
 		{"POST", "/v1/assets", "", `{"filename":%s}`, "filename", ""},
 		{"POST", "/v1/assets/:id/upload/parts", upload.ID, `{"part_numbers":[1,%s]}`, "part_numbers[1]", ""},
 		{"POST", "/v1/assets/:id/upload/complete", upload.ID, `{"parts":[{"part_number":1,"etag":%s}]}`, "parts[0].etag", ""},
