@@ -221,7 +221,7 @@ func frames(ffmpegBin, file string, opts ...string) (string, error) {
 	cmd := exec.Command(ffmpegBin, args...)
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil || stderr.Len() > 0 {
-		return "", fmt.Errorf("ffmpeg %v: %v: %s", args, err, stderr.String())
+		return "", fmt.Errorf("ffmpeg %v: %w: %s", args, err, stderr.String())
 	}
 	var digest strings.Builder
 	for line := range strings.Lines(stdout.String()) {
