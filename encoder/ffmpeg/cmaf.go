@@ -20,14 +20,9 @@ func finishCMAFPlaylists(cmd Command) error {
 		if o.Kind != KindPlaylist || !strings.HasPrefix(o.Name, "media_") || strings.Contains(o.Name, "/") {
 			continue
 		}
-		file := filepath.Join(cmd.OutDir, o.Name)
-		data, err := os.ReadFile(file)
+		file, pl, err := readPlaylist(cmd.OutDir, o.Name)
 		if err != nil {
-			return fmt.Errorf("finish %s: %w", o.Name, err)
-		}
-		pl, err := parseM3U8(data)
-		if err != nil {
-			return fmt.Errorf("finish %s: %w", o.Name, err)
+			return fmt.Errorf("finish: %w", err)
 		}
 		if pl.mapURI == "" || len(pl.segments) == 0 {
 			return fmt.Errorf("finish %s: the muxer wrote no init segment or no segments", o.Name)
@@ -65,6 +60,21 @@ func vodPlaylist(pl hlsPlaylist, keys playlistKeys) []byte {
 	}
 	b.WriteString("#EXT-X-ENDLIST\n")
 	return []byte(b.String())
+}
+
+// readPlaylist reads and parses the playlist name (forward slashes) under
+// outDir; it returns the file's path for writing it back.
+func readPlaylist(outDir, name string) (string, hlsPlaylist, error) {
+	file := filepath.Join(outDir, filepath.FromSlash(name))
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return "", hlsPlaylist{}, err
+	}
+	pl, err := parseM3U8(data)
+	if err != nil {
+		return "", hlsPlaylist{}, fmt.Errorf("%s: %w", name, err)
+	}
+	return file, pl, nil
 }
 
 // writeAtomically replaces file with data through a temporary file beside

@@ -144,14 +144,9 @@ func Encrypt(cmd Command, files []Output, p Protection) error {
 // AES-128-CBC and PKCS#7 padding, each with its own random IV, and writes
 // an EXT-X-KEY before each segment naming the IV.
 func encryptWholeSegments(outDir, playlist string, segments []string, p Protection) error {
-	file := filepath.Join(outDir, filepath.FromSlash(playlist))
-	data, err := os.ReadFile(file)
+	file, pl, err := readPlaylist(outDir, playlist)
 	if err != nil {
 		return err
-	}
-	pl, err := parseM3U8(data)
-	if err != nil {
-		return fmt.Errorf("%s: %w", playlist, err)
 	}
 	block, err := aes.NewCipher(p.Key)
 	if err != nil {
@@ -285,14 +280,9 @@ func rewriteFile(file string, change func([]byte) ([]byte, error)) error {
 // with one EXT-X-KEY before its EXT-X-MAP: SAMPLE-AES for cbcs,
 // SAMPLE-AES-CTR for cenc, the key served raw ("identity").
 func addSampleKeyTag(outDir, playlist string, p Protection) error {
-	file := filepath.Join(outDir, filepath.FromSlash(playlist))
-	data, err := os.ReadFile(file)
+	file, pl, err := readPlaylist(outDir, playlist)
 	if err != nil {
 		return err
-	}
-	pl, err := parseM3U8(data)
-	if err != nil {
-		return fmt.Errorf("%s: %w", playlist, err)
 	}
 	method := "SAMPLE-AES"
 	if p.Method == encodespec.EncryptCENC {
