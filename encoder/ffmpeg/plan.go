@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	apiv1 "github.com/mpegflow/mpegflow/api/v1"
+	"github.com/mpegflow/mpegflow/internal/caption"
 	"github.com/mpegflow/mpegflow/internal/encodespec"
 )
 
@@ -119,7 +120,11 @@ const (
 // ChooseEncoders. Plan validates the spec again and builds arguments only
 // from its validated values. The input is opened with the demuxer Probe
 // detected (in.Container) and the file protocol alone, as Probe read it.
-func Plan(spec encodespec.Spec, in MediaInfo, inputFile, outDir string, encoders []EncoderChoice) (Command, error) {
+//
+// captions are the job's caption files as ConvertCaptions returned them
+// (checked WebVTT); each becomes a subtitle track like the input's own
+// subtitle streams (see subtitles).
+func Plan(spec encodespec.Spec, in MediaInfo, inputFile, outDir string, encoders []EncoderChoice, captions ...Caption) (Command, error) {
 	if err := spec.Validate(); err != nil {
 		return Command{}, fmt.Errorf("plan encode: invalid encode spec: %w", err)
 	}
@@ -144,6 +149,17 @@ func Plan(spec encodespec.Spec, in MediaInfo, inputFile, outDir string, encoders
 	}
 
 	p := &planner{spec: spec.ForSource(in.Width, in.Height), in: in}
+	for _, c := range captions {
+		if c.Format != caption.FormatVTT {
+			return Command{}, fmt.Errorf("plan encode: caption file %s is %s; convert it first (ConvertCaptions)", c.File, c.Format)
+		}
+		abs, err := filepath.Abs(c.File)
+		if err != nil {
+			return Command{}, fmt.Errorf("plan encode: caption path: %w", err)
+		}
+		c.File = abs
+		p.captions = append(p.captions, c)
+	}
 	for _, r := range p.spec.Renditions {
 		if _, err := p.encoder(r.Codec, encoders); err != nil {
 			return Command{}, err
@@ -177,7 +193,9 @@ func Plan(spec encodespec.Spec, in MediaInfo, inputFile, outDir string, encoders
 		"-nostdin", "-hide_banner", "-y", "-loglevel", "warning", "-nostats", "-progress", "pipe:1",
 	}
 	args = append(args, inputOptions(in.Container)...)
-	args = append(args, "-i", "file:"+input, "-filter_complex", strings.Join(p.chains, ";"))
+	args = append(args, "-i", "file:"+input)
+	args = append(args, p.inputs...)
+	args = append(args, "-filter_complex", strings.Join(p.chains, ";"))
 	cmd := Command{
 		Args:            append(args, p.args...),
 		OutDir:          outDir,
@@ -193,9 +211,11 @@ func Plan(spec encodespec.Spec, in MediaInfo, inputFile, outDir string, encoders
 
 // planner accumulates the pieces of one command.
 type planner struct {
-	spec encodespec.Spec // fitted to the source
-	in   MediaInfo       // its FrameRate is the conditioned rate
-	cond conditioning
+	spec     encodespec.Spec // fitted to the source
+	in       MediaInfo       // its FrameRate is the conditioned rate
+	cond     conditioning
+	captions []Caption // the job's converted caption files
+	inputs   []string  // FFmpeg arguments of the inputs after the first
 
 	renditions []plannedRendition
 	audios     []plannedAudio // the audio renditions, each encoded once and shared

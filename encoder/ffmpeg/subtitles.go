@@ -3,6 +3,7 @@ package ffmpeg
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"fmt"
 	"math"
 	"os"
@@ -68,6 +69,11 @@ func streamLanguage(tag string) string {
 // also gets a one-segment media playlist, subtitles/<language>.m3u8,
 // written by Run and listed in the master playlist; for DASH and CMAF Run
 // adds a text adaptation set per track to the MPD.
+//
+// The job's caption files (sidecars, already WebVTT) follow the input's
+// streams: each is another FFmpeg input, written to
+// subtitles/<language>.vtt the same way, with the attribute source=sidecar.
+// They do not count against maxSubtitleTracks (the API bounds them).
 func (p *planner) subtitles() {
 	if len(p.renditions) == 0 {
 		return
@@ -79,30 +85,45 @@ func (p *planner) subtitles() {
 			continue
 		}
 		n++
-		lang := streamLanguage(s.Language)
-		name := lang
-		for i := 2; taken[name]; i++ {
-			name = lang + "-" + strconv.Itoa(i)
-		}
-		taken[name] = true
-		if !slices.Contains(p.dirs, subtitlesDir) {
-			p.dirs = append(p.dirs, subtitlesDir)
-		}
-		file := subtitlesDir + "/" + name + ".vtt"
-		p.args = append(p.args, "-map", fmt.Sprintf("0:s:%d", s.Index), "-c:s", "webvtt",
-			"-map_metadata", "-1", "-map_chapters", "-1", "-f", "webvtt", file)
 		attrs := map[string]string{
-			apiv1.SubtitleAttrLanguage: lang, apiv1.SubtitleAttrSourceCodec: s.Codec,
+			apiv1.SubtitleAttrLanguage: streamLanguage(s.Language), apiv1.SubtitleAttrSourceCodec: s.Codec,
 			apiv1.SubtitleAttrDefault: strconv.FormatBool(s.Default), apiv1.SubtitleAttrForced: strconv.FormatBool(s.Forced),
 		}
 		if s.Title != "" {
 			attrs[apiv1.SubtitleAttrTitle] = s.Title
 		}
-		rendition := "subtitles-" + name
-		p.expected = append(p.expected, Output{Name: file, Kind: KindSubtitles, ContentType: ContentTypeVTT, Rendition: rendition, Attributes: attrs})
-		if p.spec.Packaging.HLS() {
-			p.expected = append(p.expected, Output{Name: subtitlePlaylistOf(file), Kind: KindPlaylist, ContentType: ContentTypeHLS, Rendition: rendition})
-		}
+		p.subtitleTrack(fmt.Sprintf("0:s:%d", s.Index), attrs, taken)
+	}
+	for k, c := range p.captions {
+		p.inputs = append(p.inputs, "-f", "webvtt", "-format_whitelist", "webvtt", "-protocol_whitelist", "file", "-i", "file:"+c.File)
+		p.subtitleTrack(fmt.Sprintf("%d:s:0", k+1), map[string]string{
+			apiv1.SubtitleAttrLanguage: c.Language, apiv1.SubtitleAttrSourceCodec: sourceCodecs[cmp.Or(c.GivenFormat, c.Format)],
+			apiv1.SubtitleAttrDefault: "false", apiv1.SubtitleAttrForced: "false", apiv1.SubtitleAttrSource: apiv1.SubtitleSourceSidecar,
+		}, taken)
+	}
+}
+
+// subtitleTrack writes the subtitle stream stream (an FFmpeg stream
+// specifier) to subtitles/<language>.vtt, the first name taken does not
+// hold ("-2", "-3", … after the language), with its HLS playlist when the
+// packaging has HLS.
+func (p *planner) subtitleTrack(stream string, attrs map[string]string, taken map[string]bool) {
+	lang := attrs[apiv1.SubtitleAttrLanguage]
+	name := lang
+	for i := 2; taken[name]; i++ {
+		name = lang + "-" + strconv.Itoa(i)
+	}
+	taken[name] = true
+	if !slices.Contains(p.dirs, subtitlesDir) {
+		p.dirs = append(p.dirs, subtitlesDir)
+	}
+	file := subtitlesDir + "/" + name + ".vtt"
+	p.args = append(p.args, "-map", stream, "-c:s", "webvtt",
+		"-map_metadata", "-1", "-map_chapters", "-1", "-f", "webvtt", file)
+	rendition := "subtitles-" + name
+	p.expected = append(p.expected, Output{Name: file, Kind: KindSubtitles, ContentType: ContentTypeVTT, Rendition: rendition, Attributes: attrs})
+	if p.spec.Packaging.HLS() {
+		p.expected = append(p.expected, Output{Name: subtitlePlaylistOf(file), Kind: KindPlaylist, ContentType: ContentTypeHLS, Rendition: rendition})
 	}
 }
 
