@@ -110,6 +110,15 @@ func TestHostileStorageReferences(t *testing.T) {
 			inv.add("storage escapes: job input.url")
 			expect(t, f.do(t, "POST", "/v1/jobs", key, job(tc.url)), 422, "input.url")
 		})
+		t.Run("job caption/"+tc.name, func(t *testing.T) {
+			inv.add("storage escapes: job captions[].url")
+			body := job(ownObject)
+			body["captions"] = []map[string]any{
+				{"url": ownObject + ".srt", "language": "en", "format": "srt"},
+				{"url": tc.url, "language": "fr", "format": "srt"},
+			}
+			expect(t, f.do(t, "POST", "/v1/jobs", key, body), 422, "captions[1].url")
+		})
 		t.Run("manifest line/"+tc.name, func(t *testing.T) {
 			inv.add("storage escapes: batch manifest line")
 			body := map[string]any{"workflow": "mp4-720p", "source": map[string]any{"manifest_asset_id": w.uploadManifest(t, tc.url)}}
@@ -136,6 +145,12 @@ func TestHostileStorageReferences(t *testing.T) {
 	t.Run("control/own object as job input", func(t *testing.T) {
 		inv.add("storage references: controls")
 		expect(t, f.do(t, "POST", "/v1/jobs", key, job(ownObject)), 201, "")
+	})
+	t.Run("control/own object as a job caption", func(t *testing.T) {
+		inv.add("storage references: controls")
+		body := job(ownObject)
+		body["captions"] = []map[string]any{{"url": ownObject + ".vtt", "language": "fr", "format": "vtt"}}
+		expect(t, f.do(t, "POST", "/v1/jobs", key, body), 201, "")
 	})
 	t.Run("control/own object in a manifest", func(t *testing.T) {
 		inv.add("storage references: controls")
@@ -217,6 +232,7 @@ var textBodies = map[string][]textBody{
 			return fmt.Sprintf(`{"input":{"asset_id":%q},"workflow_id":%q}`, w.b[kindAsset], w.b[kindWorkflow])
 		}},
 		{json: fixed(`{"input":{"url":"https://media.b.example/in.mp4"},"spec":` + fullSpec + `}`)},
+		{json: fixed(`{"input":{"url":"https://media.b.example/in.mp4"},"workflow":"mp4-720p","captions":[{"url":"https://media.b.example/fr.srt","language":"fr","format":"srt"}]}`)},
 	},
 	"POST /v1/batches": {
 		{json: func(w *hostileWorld) string {

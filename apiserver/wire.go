@@ -35,7 +35,10 @@ func mapAll[R, W any](rows []R, out func(R) W) []W {
 }
 
 func jobOut(j store.Job) apiv1.Job {
+	var captions []apiv1.JobCaption
+	_ = json.Unmarshal(j.Captions, &captions) // written by the API from checked values
 	return apiv1.Job{
+		Captions: captions,
 		ID: j.ID.String(), PoolID: j.PoolID, Lane: j.Lane, Priority: j.Priority, Status: j.Status,
 		InputAssetID: idPtr(j.InputAssetID), InputURL: j.InputURL, WorkflowID: idPtr(j.WorkflowID),
 		Spec: j.Spec, IdempotencyKey: j.IdempotencyKey, Attempts: j.Attempts, MaxAttempts: j.MaxAttempts,
