@@ -38,13 +38,13 @@ func jobOut(j store.Job) apiv1.Job {
 	var captions []apiv1.JobCaption
 	_ = json.Unmarshal(j.Captions, &captions) // written by the API from checked values
 	return apiv1.Job{
-		Captions: captions,
 		ID: j.ID.String(), PoolID: j.PoolID, Lane: j.Lane, Priority: j.Priority, Status: j.Status,
 		InputAssetID: idPtr(j.InputAssetID), InputURL: j.InputURL, WorkflowID: idPtr(j.WorkflowID),
 		Spec: j.Spec, IdempotencyKey: j.IdempotencyKey, Attempts: j.Attempts, MaxAttempts: j.MaxAttempts,
 		LeaseExpiresAt: j.LeaseExpiresAt, RunAfter: j.RunAfter, WorkerID: j.WorkerID, Progress: j.Progress,
 		Error: j.Error, Outputs: j.Outputs, Usage: j.Usage, Metadata: j.Metadata,
 		CreatedAt: j.CreatedAt, UpdatedAt: j.UpdatedAt, StartedAt: j.StartedAt, FinishedAt: j.FinishedAt,
+		Captions: captions,
 	}
 }
 
