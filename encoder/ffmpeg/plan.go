@@ -165,6 +165,9 @@ func Plan(spec encodespec.Spec, in MediaInfo, inputFile, outDir string, encoders
 			return Command{}, err
 		}
 	}
+	if p.keptAudio, err = p.audioStreams(); err != nil {
+		return Command{}, err
+	}
 	p.cond = condition(p.spec.Conditioning, in)
 	p.in.FrameRate = p.cond.fps
 	p.graph()
@@ -218,6 +221,7 @@ type planner struct {
 	inputs   []string  // FFmpeg arguments of the inputs after the first
 
 	renditions []plannedRendition
+	keptAudio  []AudioStream  // the input's audio streams the spec keeps
 	audios     []plannedAudio // the audio renditions, each encoded once and shared
 	thumbs     string         // filter label of interval thumbnails
 	poster     string         // filter label of the poster frame

@@ -13,9 +13,8 @@ import (
 	"strconv"
 	"strings"
 
-	"golang.org/x/text/language"
-
 	apiv1 "github.com/mpegflow/mpegflow/api/v1"
+	"github.com/mpegflow/mpegflow/internal/encodespec"
 )
 
 // SubtitleStream is one subtitle stream of the input.
@@ -48,20 +47,7 @@ func (s SubtitleStream) Text() bool { return slices.Contains(textSubtitleCodecs,
 // streamLanguage turns a subtitle or audio stream's language tag (ISO 639-2 "eng", or
 // BCP 47) into the BCP 47 tag HLS and DASH use ("en"); "und" when the tag
 // is missing or not a language.
-func streamLanguage(tag string) string {
-	if tag == "" {
-		return "und"
-	}
-	t, err := language.Parse(tag)
-	if err != nil {
-		return "und"
-	}
-	base, conf := t.Base()
-	if t == language.Und || conf < language.High { // "und" itself, or a guess
-		return "und"
-	}
-	return base.String()
-}
+func streamLanguage(tag string) string { return encodespec.AudioLanguage(tag) }
 
 // subtitles converts every text subtitle stream of the input (up to
 // maxSubtitleTracks) to a WebVTT file, subtitles/<language>.vtt (a second
