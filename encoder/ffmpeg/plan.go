@@ -169,7 +169,7 @@ func Plan(spec encodespec.Spec, in MediaInfo, inputFile, outDir string, encoders
 		return Command{}, err
 	}
 	p.cond = condition(p.spec.Conditioning, in)
-	p.in.FrameRate = p.cond.fps
+	p.sourceFPS, p.in.FrameRate = in.FrameRate, p.cond.fps
 	p.graph()
 	switch p.spec.Packaging {
 	case encodespec.PackagingMP4:
@@ -186,9 +186,16 @@ func Plan(spec encodespec.Spec, in MediaInfo, inputFile, outDir string, encoders
 	if err := p.storyboard(); err != nil {
 		return Command{}, err
 	}
+	cc := map[string]string{}
+	for _, pr := range p.renditions {
+		cc[pr.r.Name] = pr.cc
+	}
 	for i, o := range p.expected {
 		if o.Kind == KindVideo {
 			p.expected[i].Attributes = maps.Clone(p.cond.attrs)
+			if d := cc[o.Rendition]; d != "" {
+				p.expected[i].Attributes[AttrClosedCaptions] = d
+			}
 		}
 	}
 
@@ -214,11 +221,13 @@ func Plan(spec encodespec.Spec, in MediaInfo, inputFile, outDir string, encoders
 
 // planner accumulates the pieces of one command.
 type planner struct {
-	spec     encodespec.Spec // fitted to the source
-	in       MediaInfo       // its FrameRate is the conditioned rate
-	cond     conditioning
-	captions []Caption // the job's converted caption files
-	inputs   []string  // FFmpeg arguments of the inputs after the first
+	spec encodespec.Spec // fitted to the source
+	in   MediaInfo       // its FrameRate is the conditioned rate
+	cond conditioning
+	// sourceFPS is the input's frame rate before conditioning.
+	sourceFPS float64
+	captions  []Caption // the job's converted caption files
+	inputs    []string  // FFmpeg arguments of the inputs after the first
 
 	renditions []plannedRendition
 	keptAudio  []AudioStream  // the input's audio streams the spec keeps
@@ -241,6 +250,7 @@ type plannedRendition struct {
 	width, height int
 	encoder       EncoderChoice
 	gop           int
+	cc            string // the closed-caption decision (AttrClosedCaptions); "" when the input has none
 }
 
 // encoder returns the choice for codec and records it as used.
@@ -288,10 +298,17 @@ func (p *planner) graph() {
 			r: r, label: fmt.Sprintf("v%d", i), width: w, height: h, encoder: e,
 			gop: max(1, int(math.Ceil(p.keyframeSeconds()*fps-1e-6))),
 		}
-		p.renditions = append(p.renditions, pr)
 		chain := ""
+		if p.in.ClosedCaptions {
+			var drop bool
+			pr.cc, drop = p.closedCaptions(pr, capFPS)
+			if drop {
+				chain = "sidedata=mode=delete:type=A53_CC,"
+			}
+		}
+		p.renditions = append(p.renditions, pr)
 		if capFPS {
-			chain = "fps=fps=" + formatFloat(r.MaxFPS) + ","
+			chain += "fps=fps=" + formatFloat(r.MaxFPS) + ","
 		}
 		chain += fmt.Sprintf("scale=w=%d:h=%d:flags=bicubic,%s,format=%s", w, h, p.setSAR(w, h), pixelFormat(e, r))
 		branches = append(branches, chain+"["+pr.label+"]")

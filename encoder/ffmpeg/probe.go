@@ -59,6 +59,9 @@ type MediaInfo struct {
 	VariableFrameRate bool
 	// Subtitles are the input's subtitle streams, in order.
 	Subtitles []SubtitleStream
+	// ClosedCaptions is true when the video carries CEA-608/708 captions
+	// (A53 side data), as ffprobe says or as the first frames show.
+	ClosedCaptions bool
 	// Container is the demuxer the input was probed with ("mov",
 	// "matroska", "mpegts", ...), one of the allowed containers. Plan opens
 	// the input with exactly this demuxer, so the encode reads the file the
@@ -121,6 +124,9 @@ func Probe(ctx context.Context, ffprobe, file string) (MediaInfo, error) {
 	info, start, err := out.mediaInfo()
 	info.Container = container
 	if err != nil {
+		return info, err
+	}
+	if info.ClosedCaptions, err = detectClosedCaptions(ctx, ffprobe, open, url, info.VideoCodec, info.ClosedCaptions); err != nil {
 		return info, err
 	}
 
@@ -282,6 +288,7 @@ type probeStream struct {
 	Height            int               `json:"height"`
 	SampleAspectRatio string            `json:"sample_aspect_ratio"`
 	FieldOrder        string            `json:"field_order"`
+	ClosedCaptions    int               `json:"closed_captions"`
 	ColorTransfer     string            `json:"color_transfer"`
 	ColorPrimaries    string            `json:"color_primaries"`
 	AvgFrameRate      string            `json:"avg_frame_rate"`
@@ -337,6 +344,7 @@ func (p probeOutput) mediaInfo() (MediaInfo, float64, error) {
 	}
 	info.HasVideo = true
 	info.VideoCodec = video.CodecName
+	info.ClosedCaptions = video.ClosedCaptions == 1
 	if video.CodecName == "" || video.CodecName == "none" {
 		return info, 0, inputError("the video stream uses a codec FFmpeg does not know")
 	}
