@@ -108,7 +108,7 @@ func fieldSchemas() map[string]func(b *docBuilder) map[string]any {
 		"Rendition.codec":          enumSchema(encodespec.CodecH264, encodespec.CodecHEVC, encodespec.CodecAV1, encodespec.CodecVP9),
 		"Audio.codec":              enumSchema(encodespec.AudioAAC, encodespec.AudioOpus),
 		"Conditioning.deinterlace": enumSchema(encodespec.ConditionAuto, encodespec.ConditionOn, encodespec.ConditionOff),
-		"Conditioning.tone_map":    enumSchema(encodespec.ConditionAuto, encodespec.ConditionOff),
+		"Conditioning.tone_map":    enumSchema(encodespec.ConditionAuto, encodespec.ConditionOff, encodespec.ConditionPassthrough),
 		"Conditioning.frame_rate":  enumSchema(encodespec.ConditionAuto, encodespec.ConditionKeep),
 
 		"BatchSummary.expansion":              enumSchema(store.BatchExpanding, store.BatchExpanded, store.BatchCancelled, store.BatchFailed),

@@ -104,6 +104,9 @@ func writeMaster(cmd Command) error {
 		if len(subs) > 0 {
 			fmt.Fprintf(&b, ",SUBTITLES=%q", subtitlesGroup)
 		}
+		if r := videoRange(v.out); r != "" {
+			fmt.Fprintf(&b, ",VIDEO-RANGE=%s", r)
+		}
 		if carriesClosedCaptions(v.out) {
 			fmt.Fprintf(&b, ",CLOSED-CAPTIONS=%q", ccGroup)
 		}

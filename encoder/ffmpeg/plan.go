@@ -186,15 +186,19 @@ func Plan(spec encodespec.Spec, in MediaInfo, inputFile, outDir string, encoders
 	if err := p.storyboard(); err != nil {
 		return Command{}, err
 	}
-	cc := map[string]string{}
+	byName := map[string]plannedRendition{}
 	for _, pr := range p.renditions {
-		cc[pr.r.Name] = pr.cc
+		byName[pr.r.Name] = pr
 	}
 	for i, o := range p.expected {
 		if o.Kind == KindVideo {
 			p.expected[i].Attributes = maps.Clone(p.cond.attrs)
-			if d := cc[o.Rendition]; d != "" {
-				p.expected[i].Attributes[AttrClosedCaptions] = d
+			pr := byName[o.Rendition]
+			if pr.cc != "" {
+				p.expected[i].Attributes[AttrClosedCaptions] = pr.cc
+			}
+			if p.cond.passthrough {
+				p.expected[i].Attributes[AttrToneMap] = p.toneMapDecision(pr)
 			}
 		}
 	}
@@ -250,7 +254,8 @@ type plannedRendition struct {
 	width, height int
 	encoder       EncoderChoice
 	gop           int
-	cc            string // the closed-caption decision (AttrClosedCaptions); "" when the input has none
+	cc            string     // the closed-caption decision (AttrClosedCaptions); "" when the input has none
+	hdr           *MediaInfo // the input whose HDR the rendition keeps (tone_map passthrough); nil when SDR
 }
 
 // encoder returns the choice for codec and records it as used.
@@ -282,7 +287,7 @@ func (p *planner) keyframeSeconds() float64 {
 // branch per rendition, thumbnail, poster and storyboard, and the audio
 // chain.
 func (p *planner) graph() {
-	var branches []string
+	var branches, hdrBranches []string
 	for i, r := range p.spec.Renditions {
 		e, _ := p.encoder(r.Codec, nil)
 		w, h := r.OutputSize(p.in.Width, p.in.Height)
@@ -309,6 +314,13 @@ func (p *planner) graph() {
 		p.renditions = append(p.renditions, pr)
 		if capFPS {
 			chain += "fps=fps=" + formatFloat(r.MaxFPS) + ","
+		}
+		if p.hdrKept(r) {
+			pr.hdr = &p.in
+			p.renditions[len(p.renditions)-1] = pr
+			chain += fmt.Sprintf("scale=w=%d:h=%d:flags=bicubic,%s,format=%s", w, h, p.setSAR(w, h), hdrPixelFormat(e))
+			hdrBranches = append(hdrBranches, chain+"["+pr.label+"]")
+			continue
 		}
 		chain += fmt.Sprintf("scale=w=%d:h=%d:flags=bicubic,%s,format=%s", w, h, p.setSAR(w, h), pixelFormat(e, r))
 		branches = append(branches, chain+"["+pr.label+"]")
@@ -341,19 +353,40 @@ func (p *planner) graph() {
 		p.chains = append(p.chains, src+p.cond.chain+"[conditioned]")
 		src = "[conditioned]"
 	}
-	if len(branches) == 1 {
+	sdrSrc := src
+	if p.cond.passthrough && len(branches) > 0 {
+		// HDR input kept in some renditions: the rest (and the images)
+		// share one tone mapping.
+		if len(hdrBranches) > 0 {
+			p.chains = append(p.chains, src+"split=2[hdr][tosdr]")
+			src, sdrSrc = "[hdr]", "[tosdr]"
+		}
+		p.chains = append(p.chains, sdrSrc+toneMapChain+"[sdr]")
+		sdrSrc = "[sdr]"
+	}
+	p.fanOut(sdrSrc, "s", branches)
+	p.fanOut(src, "h", hdrBranches)
+
+	p.planAudio()
+}
+
+// fanOut feeds branches (filter chains ending in their output label) from
+// src, through a split when there are several; prefix names the split's
+// outputs.
+func (p *planner) fanOut(src, prefix string, branches []string) {
+	switch len(branches) {
+	case 0:
+	case 1:
 		p.chains = append(p.chains, src+branches[0])
-	} else {
+	default:
 		split := fmt.Sprintf("%ssplit=%d", src, len(branches))
 		for i := range branches {
-			split += fmt.Sprintf("[s%d]", i)
-			branches[i] = fmt.Sprintf("[s%d]", i) + branches[i]
+			split += fmt.Sprintf("[%s%d]", prefix, i)
+			branches[i] = fmt.Sprintf("[%s%d]", prefix, i) + branches[i]
 		}
 		p.chains = append(p.chains, split)
 		p.chains = append(p.chains, branches...)
 	}
-
-	p.planAudio()
 }
 
 // setSAR is the sample aspect ratio filter of a w x h rendition. Pixels

@@ -93,6 +93,9 @@ func (s Spec) Validate() error {
 	}
 	if s.Conditioning != nil {
 		s.Conditioning.validate(&errs, "conditioning")
+		if s.Conditioning.ToneMap == ConditionPassthrough {
+			validatePassthrough(&errs, s.Renditions)
+		}
 	}
 	return errs.Err()
 }

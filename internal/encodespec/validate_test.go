@@ -52,6 +52,34 @@ func TestValidate(t *testing.T) {
 		"audio chosen by language and index": {mutate: func(s *Spec) {
 			s.Audio.Languages, s.Audio.StreamIndexes = []string{"en", "fra", "pt-BR", "und"}, []int{0, 63}
 		}},
+		"hdr passthrough with hevc main10": {mutate: func(s *Spec) {
+			s.Conditioning = &Conditioning{ToneMap: ConditionPassthrough}
+			s.Conditioning.normalize()
+		}},
+		"hdr passthrough with av1 and no profile": {mutate: func(s *Spec) {
+			s.Renditions[1] = Rendition{Codec: CodecAV1, Height: 480, BitrateKbps: 1200}
+			s.Normalize()
+			s.Conditioning = &Conditioning{ToneMap: ConditionPassthrough}
+			s.Conditioning.normalize()
+		}},
+		"hdr passthrough with only h264": {
+			mutate: func(s *Spec) {
+				s.Renditions = s.Renditions[:1]
+				s.Conditioning = &Conditioning{ToneMap: ConditionPassthrough}
+				s.Conditioning.normalize()
+			},
+			fields:   []string{"conditioning.tone_map"},
+			contains: "passthrough keeps HDR only in hevc or av1 renditions",
+		},
+		"hdr passthrough with hevc main": {
+			mutate: func(s *Spec) {
+				s.Renditions[1].Profile = "main"
+				s.Conditioning = &Conditioning{ToneMap: ConditionPassthrough}
+				s.Conditioning.normalize()
+			},
+			fields:   []string{"renditions[1].profile"},
+			contains: "must be main10",
+		},
 		"audio language not a tag": {
 			mutate:   func(s *Spec) { s.Audio.Languages = []string{"en", "-x-"} },
 			fields:   []string{"audio.languages[1]"},
