@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -83,4 +85,49 @@ func (p *planner) closedCaptions(pr plannedRendition, capFPS bool) (attr string,
 // its rendition carries the input's closed captions.
 func carriesClosedCaptions(o Output) bool {
 	return strings.HasPrefix(o.Attributes[AttrClosedCaptions], "carried")
+}
+
+// ccAccessibility declares CEA-608 channel 1 captions in an MPD adaptation
+// set (SCTE 214-1's scheme).
+const ccAccessibility = `<Accessibility schemeIdUri="urn:scte:dash:cc:cea-608:2015" value="CC1"/>`
+
+// declareClosedCaptions adds, after FFmpeg, the closed-caption descriptor
+// to the MPD's video adaptation set when every video rendition carries the
+// input's captions: the descriptor speaks for the whole set, so a set
+// with a rendition that lost them gets none.
+func declareClosedCaptions(cmd Command) error {
+	if !cmd.expects(dashManifest) {
+		return nil
+	}
+	videos, carrying := 0, 0
+	for _, o := range cmd.ExpectedOutputs {
+		if o.Kind == KindVideo {
+			videos++
+			if carriesClosedCaptions(o) {
+				carrying++
+			}
+		}
+	}
+	if videos == 0 || carrying < videos {
+		return nil
+	}
+	file := filepath.Join(cmd.OutDir, dashManifest)
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return fmt.Errorf("declare closed captions in %s: %w", dashManifest, err)
+	}
+	set := bytes.Index(data, []byte(`contentType="video"`))
+	end := -1
+	if set >= 0 {
+		end = bytes.IndexByte(data[set:], '>')
+	}
+	if end < 0 {
+		return fmt.Errorf("declare closed captions in %s: no video adaptation set", dashManifest)
+	}
+	at := set + end + 1
+	out := slices.Concat(data[:at], []byte("\n\t\t\t"+ccAccessibility), data[at:])
+	if err := writeAtomically(file, out); err != nil {
+		return fmt.Errorf("declare closed captions in %s: %w", dashManifest, err)
+	}
+	return nil
 }

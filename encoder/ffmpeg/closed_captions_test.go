@@ -178,6 +178,42 @@ func TestClosedCaptionsCarried(t *testing.T) {
 	}
 }
 
+// DASH declares the captions on the video adaptation set when every
+// rendition carries them, and not when one does not.
+func TestClosedCaptionsInMPD(t *testing.T) {
+	t.Parallel()
+	input := captionedInput(t)
+	for name, tt := range map[string]struct {
+		second encodespec.Rendition
+		want   bool
+	}{
+		"all carry":  {encodespec.Rendition{Codec: encodespec.CodecH264, Height: 120, BitrateKbps: 150, Preset: "ultrafast"}, true},
+		"one cannot": {encodespec.Rendition{Codec: encodespec.CodecHEVC, Height: 120, BitrateKbps: 150, Preset: "ultrafast"}, false},
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			spec := encodespec.Spec{
+				Renditions: []encodespec.Rendition{{Codec: encodespec.CodecH264, Height: 180, BitrateKbps: 300, Preset: "ultrafast"}, tt.second},
+				Packaging:  encodespec.PackagingCMAF, SegmentSeconds: 1,
+			}
+			spec.Normalize()
+			res := encode(t, spec, input)
+			mpd := readFile(t, res.cmd.OutDir, "manifest.mpd")
+			_, err := parseMPD([]byte(mpd))
+			require.NoError(t, err, "still a valid MPD")
+			if !tt.want {
+				assert.NotContains(t, mpd, "cea-608", mpd)
+				return
+			}
+			set := strings.Index(mpd, `contentType="video"`)
+			require.Positive(t, set, mpd)
+			rest := mpd[set:]
+			assert.Equal(t, 1, strings.Count(mpd, ccAccessibility), mpd)
+			assert.Less(t, strings.Index(rest, ccAccessibility), strings.Index(rest, "<Representation"), "inside the video set, before its representations: %s", mpd)
+		})
+	}
+}
+
 // Renditions whose codec has no caption path, and inputs whose frame rate
 // is normalised, say why the captions are not carried; an input without
 // captions gets no decision at all.
