@@ -311,13 +311,14 @@ func (p *planner) graph() {
 				chain = "sidedata=mode=delete:type=A53_CC,"
 			}
 		}
+		if p.hdrKept(r) {
+			pr.hdr = &p.in
+		}
 		p.renditions = append(p.renditions, pr)
 		if capFPS {
 			chain += "fps=fps=" + formatFloat(r.MaxFPS) + ","
 		}
-		if p.hdrKept(r) {
-			pr.hdr = &p.in
-			p.renditions[len(p.renditions)-1] = pr
+		if pr.hdr != nil {
 			chain += fmt.Sprintf("scale=w=%d:h=%d:flags=bicubic,%s,format=%s", w, h, p.setSAR(w, h), hdrPixelFormat(e))
 			hdrBranches = append(hdrBranches, chain+"["+pr.label+"]")
 			continue
