@@ -110,6 +110,15 @@ func TestHostileStorageReferences(t *testing.T) {
 			inv.add("storage escapes: job input.url")
 			expect(t, f.do(t, "POST", "/v1/jobs", key, job(tc.url)), 422, "input.url")
 		})
+		t.Run("job caption/"+tc.name, func(t *testing.T) {
+			inv.add("storage escapes: job captions[].url")
+			body := job(ownObject)
+			body["captions"] = []map[string]any{
+				{"url": ownObject + ".srt", "language": "en", "format": "srt"},
+				{"url": tc.url, "language": "fr", "format": "srt"},
+			}
+			expect(t, f.do(t, "POST", "/v1/jobs", key, body), 422, "captions[1].url")
+		})
 		t.Run("manifest line/"+tc.name, func(t *testing.T) {
 			inv.add("storage escapes: batch manifest line")
 			body := map[string]any{"workflow": "mp4-720p", "source": map[string]any{"manifest_asset_id": w.uploadManifest(t, tc.url)}}
@@ -137,6 +146,12 @@ func TestHostileStorageReferences(t *testing.T) {
 		inv.add("storage references: controls")
 		expect(t, f.do(t, "POST", "/v1/jobs", key, job(ownObject)), 201, "")
 	})
+	t.Run("control/own object as a job caption", func(t *testing.T) {
+		inv.add("storage references: controls")
+		body := job(ownObject)
+		body["captions"] = []map[string]any{{"url": ownObject + ".vtt", "language": "fr", "format": "vtt"}}
+		expect(t, f.do(t, "POST", "/v1/jobs", key, body), 201, "")
+	})
 	t.Run("control/own object in a manifest", func(t *testing.T) {
 		inv.add("storage references: controls")
 		body := map[string]any{"workflow": "mp4-720p", "source": map[string]any{"manifest_asset_id": w.uploadManifest(t, ownObject)}}
@@ -157,7 +172,7 @@ type textBody struct {
 	role auth.Role // B's member who sends it ("": the owner)
 }
 
-const fullSpec = `{"packaging":"mp4","renditions":[{"name":"low","codec":"h264","height":360,"bitrate_kbps":800,"preset":"fast","profile":"high"}],"audio":{"codec":"aac","bitrate_kbps":128,"channels":2},"conditioning":{"deinterlace":"auto","tone_map":"auto","frame_rate":"keep"}}`
+const fullSpec = `{"packaging":"mp4","renditions":[{"name":"low","codec":"h264","height":360,"bitrate_kbps":800,"preset":"fast","profile":"high"}],"audio":{"codec":"aac","bitrate_kbps":128,"channels":2,"languages":["en"],"stream_indexes":[0]},"conditioning":{"deinterlace":"auto","tone_map":"auto","frame_rate":"keep"}}`
 
 // encryptedSpec sets the text fields fullSpec cannot (encryption needs
 // segments).
@@ -226,6 +241,7 @@ var textBodies = map[string][]textBody{
 		}},
 		{json: fixed(`{"input":{"url":"https://media.b.example/in.mp4"},"spec":` + fullSpec + `}`)},
 		{json: fixed(`{"input":{"url":"https://media.b.example/in.mp4"},"spec":` + encryptedSpec + `}`)},
+		{json: fixed(`{"input":{"url":"https://media.b.example/in.mp4"},"workflow":"mp4-720p","captions":[{"url":"https://media.b.example/fr.srt","language":"fr","format":"srt"}]}`)},
 	},
 	"POST /v1/jobs/:id/clearkey": {{path: func(w *hostileWorld) string { return "/v1/jobs/" + w.b[kindEncrypted] + "/clearkey" },
 		json: func(w *hostileWorld) string {

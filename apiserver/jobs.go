@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"math"
 	"net/url"
@@ -16,6 +17,7 @@ import (
 	"github.com/google/uuid"
 
 	apiv1 "github.com/mpegflow/mpegflow/api/v1"
+	"github.com/mpegflow/mpegflow/internal/caption"
 	"github.com/mpegflow/mpegflow/internal/encodespec"
 	"github.com/mpegflow/mpegflow/internal/events"
 	"github.com/mpegflow/mpegflow/internal/netguard"
@@ -73,6 +75,11 @@ func (s *Server) parseJobRequest(ctx context.Context, req apiv1.JobRequest, orgI
 	default:
 		errs.Add("input", "is required: give asset_id or url")
 	}
+	captions, err := s.checkCaptions(ctx, orgID, req.Captions, &errs)
+	if err != nil {
+		return store.NewJob{}, err
+	}
+	nj.Captions = mustJSON(captions)
 	given := 0
 	for _, set := range []bool{req.WorkflowID != "", req.Workflow != "", len(req.Spec) > 0} {
 		if set {
@@ -165,6 +172,39 @@ func (s *Server) checkInputURL(ctx context.Context, orgID uuid.UUID, u string) (
 		return "", "must use https or s3", nil
 	}
 	return u, s.guardURL(ctx, u), nil
+}
+
+// checkCaptions checks a submission's caption files (internal/caption's
+// rules: at most 8, srt or vtt, one per well-formed language) and each URL
+// exactly as the input's (checkInputURL: inside the organization's storage
+// scope, or a public https URL), adding field errors to errs. It returns
+// them as the job stores them: canonical URLs and language tags.
+func (s *Server) checkCaptions(ctx context.Context, orgID uuid.UUID, given []apiv1.JobCaption, errs *validation.Errors) ([]apiv1.JobCaption, error) {
+	sidecars := make([]caption.Sidecar, len(given))
+	for i, c := range given {
+		sidecars[i] = caption.Sidecar{URL: c.URL, Language: c.Language, Format: c.Format}
+	}
+	langs, cerrs := caption.Check(sidecars, "captions")
+	*errs = append(*errs, cerrs...)
+	if len(given) > caption.MaxPerJob {
+		return nil, nil
+	}
+	out := make([]apiv1.JobCaption, 0, len(given))
+	for i, c := range given {
+		if c.URL == "" {
+			continue
+		}
+		u, detail, err := s.checkInputURL(ctx, orgID, c.URL)
+		if err != nil {
+			return nil, err
+		}
+		if detail != "" {
+			errs.Add(fmt.Sprintf("captions[%d].url", i), "%s", detail)
+			continue
+		}
+		out = append(out, apiv1.JobCaption{URL: u, Language: langs[i], Format: c.Format})
+	}
+	return out, nil
 }
 
 // guardURL runs the SSRF guard on a customer URL and returns the refusal

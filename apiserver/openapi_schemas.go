@@ -6,6 +6,7 @@ import (
 	apiv1 "github.com/mpegflow/mpegflow/api/v1"
 	"github.com/mpegflow/mpegflow/backfill"
 	"github.com/mpegflow/mpegflow/internal/auth"
+	"github.com/mpegflow/mpegflow/internal/caption"
 	"github.com/mpegflow/mpegflow/internal/encodespec"
 	"github.com/mpegflow/mpegflow/internal/store"
 )
@@ -81,8 +82,9 @@ func fieldSchemas() map[string]func(b *docBuilder) map[string]any {
 		"Job.outputs":  arraySchema(refSchema("OutputRecord")),
 		"Job.metadata": stringMapSchema,
 
-		"JobRequest.lane": enumSchema(lanes...),
-		"JobRequest.spec": inputSchema("EncodeSpec"),
+		"JobRequest.lane":   enumSchema(lanes...),
+		"JobRequest.spec":   inputSchema("EncodeSpec"),
+		"JobCaption.format": enumSchema(caption.Formats...),
 
 		"WorkflowRequest.spec": inputSchema("EncodeSpec"),
 		"WorkflowPatch.spec":   inputSchema("EncodeSpec"),
@@ -106,7 +108,7 @@ func fieldSchemas() map[string]func(b *docBuilder) map[string]any {
 		"Rendition.codec":          enumSchema(encodespec.CodecH264, encodespec.CodecHEVC, encodespec.CodecAV1, encodespec.CodecVP9),
 		"Audio.codec":              enumSchema(encodespec.AudioAAC, encodespec.AudioOpus),
 		"Conditioning.deinterlace": enumSchema(encodespec.ConditionAuto, encodespec.ConditionOn, encodespec.ConditionOff),
-		"Conditioning.tone_map":    enumSchema(encodespec.ConditionAuto, encodespec.ConditionOff),
+		"Conditioning.tone_map":    enumSchema(encodespec.ConditionAuto, encodespec.ConditionOff, encodespec.ConditionPassthrough),
 		"Conditioning.frame_rate":  enumSchema(encodespec.ConditionAuto, encodespec.ConditionKeep),
 		"Encryption.method":        enumSchema(encodespec.EncryptAES128, encodespec.EncryptSampleAES, encodespec.EncryptCENC),
 

@@ -89,6 +89,57 @@ func TestJobInputOutsideScope(t *testing.T) {
 	assert.Empty(t, jobs.Items, "org B created nothing")
 }
 
+// TestJobCaptionsOutsideScope: a caption file is a storage reference
+// like the input: org B cannot name org A's objects as captions, however
+// spelt, and the refusal names the caption's field; org A's own, given by
+// key or by its presigned URL, is stored in canonical s3:// form with the
+// language in canonical BCP 47.
+func TestJobCaptionsOutsideScope(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	bucket := f.objects.Bucket()
+	endpoint := strings.TrimSuffix(f.objects.Storage().Endpoint, "/")
+	assetKey, presigned := f.orgAsset(t)
+	rootB := "orgs/" + f.orgB.ID.String() + "/"
+	ownB := "s3://" + bucket + "/" + rootB + "in.mp4"
+	withCaption := func(u string) map[string]any {
+		return map[string]any{"input": map[string]any{"url": ownB}, "workflow": "mp4-720p",
+			"captions": []map[string]any{{"url": "https://media.example.com/en.vtt", "language": "en", "format": "vtt"}, {"url": u, "language": "fr", "format": "srt"}}}
+	}
+	for name, u := range map[string]string{
+		"A's asset key":                 "s3://" + bucket + "/" + assetKey,
+		"A's presigned download URL":    presigned,
+		"A's asset by a path-style URL": endpoint + "/" + bucket + "/" + assetKey,
+		"A's asset through B's root":    "s3://" + bucket + "/" + rootB + "../" + assetKey,
+		"another bucket":                "s3://other-bucket/" + rootB + "fr.srt",
+	} {
+		t.Run(name, func(t *testing.T) {
+			r := f.do(t, "POST", "/v1/jobs", f.keyB, withCaption(u))
+			require.Equal(t, http.StatusUnprocessableEntity, r.Status, "%s: %s", u, r.Body)
+			p := r.problem(t)
+			require.Len(t, p.Errors, 1, "%s", r.Body)
+			assert.Equal(t, "captions[1].url", p.Errors[0].Field)
+			assert.Contains(t, p.Errors[0].Detail, "allowed: s3://"+bucket+"/orgs/")
+		})
+	}
+	var jobs apiv1.Page[apiv1.Job]
+	f.mustDo(t, http.StatusOK, "GET", "/v1/jobs", f.keyB, nil, &jobs)
+	assert.Empty(t, jobs.Items, "org B created nothing")
+
+	t.Run("A reads its own", func(t *testing.T) {
+		job := f.submitJob(t, f.keys[auth.Editor], map[string]any{"input": map[string]any{"url": "https://media.example.com/in.mp4"}, "workflow": "mp4-720p",
+			"captions": []map[string]any{{"url": presigned, "language": "pt-br", "format": "vtt"}, {"url": "https://media.example.com/fr.srt", "language": "fra", "format": "srt"}}})
+		want := []apiv1.JobCaption{
+			{URL: "s3://" + bucket + "/" + assetKey, Language: "pt-BR", Format: "vtt"},
+			{URL: "https://media.example.com/fr.srt", Language: "fr", Format: "srt"},
+		}
+		assert.Equal(t, want, job.Captions)
+		var got apiv1.Job
+		f.mustDo(t, http.StatusOK, "GET", "/v1/jobs/"+job.ID, f.keys[auth.Viewer], nil, &got)
+		assert.Equal(t, want, got.Captions, "stored")
+	})
+}
+
 // TestBatchSourceOutsideScope: batch prefixes and manifest lines that
 // escape the organization's root are refused, with the field (or line)
 // named and what is allowed said, and nothing is created.

@@ -35,6 +35,8 @@ func mapAll[R, W any](rows []R, out func(R) W) []W {
 }
 
 func jobOut(j store.Job) apiv1.Job {
+	var captions []apiv1.JobCaption
+	_ = json.Unmarshal(j.Captions, &captions) // written by the API from checked values
 	return apiv1.Job{
 		ID: j.ID.String(), PoolID: j.PoolID, Lane: j.Lane, Priority: j.Priority, Status: j.Status,
 		InputAssetID: idPtr(j.InputAssetID), InputURL: j.InputURL, WorkflowID: idPtr(j.WorkflowID),
@@ -42,6 +44,7 @@ func jobOut(j store.Job) apiv1.Job {
 		LeaseExpiresAt: j.LeaseExpiresAt, RunAfter: j.RunAfter, WorkerID: j.WorkerID, Progress: j.Progress,
 		Error: j.Error, Outputs: j.Outputs, Usage: j.Usage, Metadata: j.Metadata,
 		CreatedAt: j.CreatedAt, UpdatedAt: j.UpdatedAt, StartedAt: j.StartedAt, FinishedAt: j.FinishedAt,
+		Captions: captions,
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"io"
 	"io/fs"
 	"mime"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -38,6 +39,7 @@ func jobsSubmitCmd(api *apiFlags) *cobra.Command {
 		workflow, specFile, pool, lane, idemKey string
 		priority, maxAttempts                   int
 		metadata                                map[string]string
+		captions                                []string
 		wait                                    bool
 	)
 	cmd := &cobra.Command{
@@ -50,9 +52,12 @@ func jobsSubmitCmd(api *apiFlags) *cobra.Command {
 			"The job is printed per -o. With --wait the command follows the job, prints it when it finishes,\n" +
 			"and exits 0 if it completed, 1 if it failed or was cancelled.\n\n" +
 			"An --idempotency-key makes a retried submission of the same URL return the first job; a local file is\n" +
-			"uploaded again on every run, so the server refuses the key's reuse with 409.",
+			"uploaded again on every run, so the server refuses the key's reuse with 409.\n\n" +
+			"--caption LANGUAGE=URL adds a caption file (SubRip .srt or WebVTT .vtt, by the URL's extension), published\n" +
+			"as a subtitle track; repeat it for more languages.",
 		Example: "  mpegflow jobs submit clip.mov --workflow hls-ladder --wait\n" +
-			"  mpegflow jobs submit https://media.example.com/in.mp4 --workflow mp4-720p -o json",
+			"  mpegflow jobs submit https://media.example.com/in.mp4 --workflow mp4-720p -o json\n" +
+			"  mpegflow jobs submit s3://media/in.mxf -w hls-ladder --caption fr=s3://media/in.fr.srt --caption de=s3://media/in.de.vtt",
 		Args: args(1, 1),
 		RunE: func(cmd *cobra.Command, a []string) error {
 			if (workflow == "") == (specFile == "") {
@@ -61,6 +66,10 @@ func jobsSubmitCmd(api *apiFlags) *cobra.Command {
 			if lane != "" && !slices.Contains(apiv1.Lanes, lane) {
 				return usagef("--lane must be %s, not %q", strings.Join(apiv1.Lanes, " or "), lane)
 			}
+			jobCaptions, err := parseCaptions(captions)
+			if err != nil {
+				return err
+			}
 			out := outputFormat(cmd)
 			c, err := api.client()
 			if err != nil {
@@ -68,7 +77,7 @@ func jobsSubmitCmd(api *apiFlags) *cobra.Command {
 			}
 			ctx := cmd.Context()
 			req := client.JobRequest{Pool: pool, Lane: lane, Priority: priority, MaxAttempts: maxAttempts,
-				Metadata: metadata, IdempotencyKey: idemKey}
+				Metadata: metadata, IdempotencyKey: idemKey, Captions: jobCaptions}
 			var file *os.File
 			if isRemote(a[0]) {
 				req.Input.URL = a[0]
@@ -122,11 +131,35 @@ func jobsSubmitCmd(api *apiFlags) *cobra.Command {
 	f.StringToStringVar(&metadata, "metadata", nil, "key=value pairs stored with the job (repeatable)")
 	f.StringVar(&idemKey, "idempotency-key", "", "makes retrying this submission safe: the same key returns the first job")
 	f.BoolVar(&wait, "wait", false, "follow the job until it finishes; exit 1 if it fails or is cancelled")
+	f.StringArrayVar(&captions, "caption", nil, "LANGUAGE=URL of a caption file (.srt or .vtt) to publish as subtitles (repeatable)")
 	outputFlag(cmd)
 	_ = cmd.RegisterFlagCompletionFunc("workflow", cobra.FixedCompletions(encodespec.BuiltinNames(), cobra.ShellCompDirectiveNoFileComp))
 	_ = cmd.RegisterFlagCompletionFunc("lane", cobra.FixedCompletions(apiv1.Lanes, cobra.ShellCompDirectiveNoFileComp))
 	_ = cmd.RegisterFlagCompletionFunc("pool", completePools(api))
 	return cmd
+}
+
+// parseCaptions turns --caption LANGUAGE=URL values into the job's caption
+// files, the format from the URL path's extension. The server checks the
+// language, the URL and the count.
+func parseCaptions(values []string) ([]client.JobCaption, error) {
+	var out []client.JobCaption
+	for _, v := range values {
+		lang, u, ok := strings.Cut(v, "=")
+		if !ok || lang == "" || !isRemote(u) {
+			return nil, usagef("--caption takes LANGUAGE=URL (an https:// or s3:// URL), not %q", v)
+		}
+		path := u
+		if parsed, err := url.Parse(u); err == nil {
+			path = parsed.Path
+		}
+		format := strings.TrimPrefix(strings.ToLower(filepath.Ext(path)), ".")
+		if format != "srt" && format != "vtt" {
+			return nil, usagef("--caption %s: the URL must end in .srt (SubRip) or .vtt (WebVTT)", v)
+		}
+		out = append(out, client.JobCaption{URL: u, Language: lang, Format: format})
+	}
+	return out, nil
 }
 
 // outputFormat is the command's -o value.

@@ -127,9 +127,15 @@ func TestJobsBadInput(t *testing.T) {
 		"watch missing":    {args: []string{"jobs", "watch", missingID}, code: 1, want: "mpegflow: watch job " + missingID + ": 404 not-found: job not found"},
 		"download queued": {args: []string{"jobs", "download", queued.ID}, code: 1,
 			want: "mpegflow: job " + queued.ID + " is queued: only a completed job has outputs ('mpegflow jobs watch " + queued.ID + "' follows it)"},
-		"no workflow":      {args: []string{"jobs", "submit", "https://x.example/a.mp4"}, code: 2, want: "mpegflow: give exactly one of --workflow NAME|ID or --spec-file FILE"},
-		"two encodes":      {args: []string{"jobs", "submit", "https://x.example/a.mp4", "-w", "mp4-720p", "--spec-file", "s.json"}, code: 2, want: "give exactly one of"},
-		"bad lane":         {args: []string{"jobs", "submit", "https://x.example/a.mp4", "-w", "mp4-720p", "--lane", "fast"}, code: 2, want: `mpegflow: --lane must be live or backfill, not "fast"`},
+		"no workflow": {args: []string{"jobs", "submit", "https://x.example/a.mp4"}, code: 2, want: "mpegflow: give exactly one of --workflow NAME|ID or --spec-file FILE"},
+		"two encodes": {args: []string{"jobs", "submit", "https://x.example/a.mp4", "-w", "mp4-720p", "--spec-file", "s.json"}, code: 2, want: "give exactly one of"},
+		"bad lane":    {args: []string{"jobs", "submit", "https://x.example/a.mp4", "-w", "mp4-720p", "--lane", "fast"}, code: 2, want: `mpegflow: --lane must be live or backfill, not "fast"`},
+		"caption without language": {args: []string{"jobs", "submit", "https://x.example/a.mp4", "-w", "mp4-720p", "--caption", "https://x.example/a.srt"}, code: 2,
+			want: `mpegflow: --caption takes LANGUAGE=URL (an https:// or s3:// URL), not "https://x.example/a.srt"`},
+		"caption of another format": {args: []string{"jobs", "submit", "https://x.example/a.mp4", "-w", "mp4-720p", "--caption", "fr=https://x.example/a.ass?v=1"}, code: 2,
+			want: "mpegflow: --caption fr=https://x.example/a.ass?v=1: the URL must end in .srt (SubRip) or .vtt (WebVTT)"},
+		"caption language refused": {args: []string{"jobs", "submit", "https://x.example/a.mp4", "-w", "mp4-720p", "--caption", "und=https://x.example/a.srt"}, code: 1,
+			want: "mpegflow: submit job: 422 validation: captions[0].language: must name a language, not und"},
 		"no id":            {args: []string{"jobs", "get"}, code: 2, want: "mpegflow: usage: mpegflow jobs get ID"},
 		"no ids to watch":  {args: []string{"jobs", "watch"}, code: 2, want: "mpegflow: usage: mpegflow jobs watch ID..."},
 		"bad format":       {args: []string{"jobs", "list", "-o", "xml"}, code: 2, want: `want table, json or yaml, not "xml"`},
@@ -159,6 +165,21 @@ func TestJobsBadInput(t *testing.T) {
 			}
 		})
 	}
+}
+
+// Caption files given with --caption reach the job in canonical form, the
+// format taken from each URL's extension.
+func TestJobsSubmitCaptions(t *testing.T) {
+	srv := apiservertest.New(t, apiservertest.Options{})
+	useServer(t, srv.URL, srv.OwnerKey)
+	var job client.Job
+	out := runCLI(t, nil, "jobs", "submit", "https://x.example/a.mp4", "-w", "hls-ladder", "-o", "json",
+		"--caption", "pt-br=https://x.example/subs/a.pt.VTT?sig=1", "--caption", "fra=https://x.example/subs/a.fr.srt").OK(t)
+	require.NoError(t, json.Unmarshal([]byte(out), &job), out)
+	assert.Equal(t, []client.JobCaption{
+		{URL: "https://x.example/subs/a.pt.VTT?sig=1", Language: "pt-BR", Format: "vtt"},
+		{URL: "https://x.example/subs/a.fr.srt", Language: "fr", Format: "srt"},
+	}, job.Captions)
 }
 
 func TestJobsListGetCancelFormats(t *testing.T) {

@@ -32,6 +32,9 @@ type (
 	Job = apiv1.Job
 	// JobInput is what a job encodes: an asset or a URL.
 	JobInput = apiv1.JobInput
+	// JobCaption is a caption file given with a job (SubRip or WebVTT,
+	// one per language), published as a subtitle track.
+	JobCaption = apiv1.JobCaption
 	// JobRequest submits a job; its IdempotencyKey travels as the
 	// Idempotency-Key header.
 	JobRequest = apiv1.JobRequest

@@ -163,8 +163,14 @@ func (c *Coordinator) claim(ctx context.Context, rawID, org string, worker store
 		return nil, c.toStatus(ctx, "Claim", err)
 	}
 	input, presigned, err := c.inputURL(ctx, j)
+	what := "the input"
+	var captions []*coordinatorv1.Caption
+	if err == nil {
+		what = "a caption file"
+		captions, err = c.captions(ctx, j)
+	}
 	if errors.Is(err, objscope.ErrRefused) {
-		return nil, c.refuseInput(ctx, j, token, err)
+		return nil, c.refuseInput(ctx, j, token, what, err)
 	}
 	if err != nil {
 		// Nothing is handed out without a checked input: this attempt
@@ -192,7 +198,7 @@ func (c *Coordinator) claim(ctx context.Context, rawID, org string, worker store
 	_ = json.Unmarshal(j.Metadata, &meta) // written by the API as a string map
 	return &coordinatorv1.Job{
 		Id: j.ID.String(), OrgId: j.OrgID.String(), Pool: j.PoolID, Lane: j.Lane, SpecJson: j.Spec,
-		InputUrl: input, InputPresigned: presigned, ClaimToken: token, LeaseExpiresUnixMs: lease.UnixMilli(),
+		InputUrl: input, InputPresigned: presigned, Captions: captions, ClaimToken: token, LeaseExpiresUnixMs: lease.UnixMilli(),
 		Attempt: int32(j.Attempts), MaxAttempts: int32(j.MaxAttempts), Metadata: meta,
 		HeartbeatIntervalMs: int32(c.cfg.HeartbeatInterval.Milliseconds()), ContentKey: key,
 	}, nil
@@ -233,12 +239,20 @@ func (c *Coordinator) inputURL(ctx context.Context, j store.ClaimedJob) (u strin
 	if j.InputURL == nil {
 		return "", false, errors.New("job has no input")
 	}
-	ref, isRef, err := c.scopes.Reference(ctx, j.OrgID, *j.InputURL)
+	return c.resolveURL(ctx, j.OrgID, "input", *j.InputURL)
+}
+
+// resolveURL resolves a stored URL of a job of org (what names it, for
+// errors): a storage reference is checked against the organization's
+// scope again and presigned, anything else is the customer's URL, handed
+// out as it is for the worker to fetch through the SSRF guard.
+func (c *Coordinator) resolveURL(ctx context.Context, org uuid.UUID, what, u string) (string, bool, error) {
+	ref, isRef, err := c.scopes.Reference(ctx, org, u)
 	switch {
 	case err != nil:
-		return "", false, fmt.Errorf("input %q: %w", *j.InputURL, err)
+		return "", false, fmt.Errorf("%s %q: %w", what, u, err)
 	case !isRef:
-		return *j.InputURL, false, nil
+		return u, false, nil
 	case ref.Bucket == c.objects.Bucket():
 		p, err := c.objects.PresignGet(ctx, ref.Key)
 		return p.URL, true, err
@@ -247,17 +261,39 @@ func (c *Coordinator) inputURL(ctx context.Context, j store.ClaimedJob) (u strin
 	return p.URL, true, err
 }
 
-// refuseInput fails a just-claimed job whose input is outside its
-// organization's scope, for good: retrying cannot make the input
+// captions resolves the job's caption files as its input is (resolveURL);
+// a stored list that does not decode is an error.
+func (c *Coordinator) captions(ctx context.Context, j store.ClaimedJob) ([]*coordinatorv1.Caption, error) {
+	if len(j.Captions) == 0 {
+		return nil, nil
+	}
+	var stored []apiv1.JobCaption
+	if err := json.Unmarshal(j.Captions, &stored); err != nil {
+		return nil, fmt.Errorf("job captions: %w", err)
+	}
+	out := make([]*coordinatorv1.Caption, 0, len(stored))
+	for i, sc := range stored {
+		u, presigned, err := c.resolveURL(ctx, j.OrgID, fmt.Sprintf("caption %d", i+1), sc.URL)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, &coordinatorv1.Caption{Url: u, Presigned: presigned, Language: sc.Language, Format: sc.Format})
+	}
+	return out, nil
+}
+
+// refuseInput fails a just-claimed job whose input (or caption file: what
+// says which, for the job's error) is outside its organization's scope,
+// for good: retrying cannot make the input
 // admissible. Nothing is presigned and the worker gets no job.
-func (c *Coordinator) refuseInput(ctx context.Context, j store.ClaimedJob, token string, refusal error) error {
+func (c *Coordinator) refuseInput(ctx context.Context, j store.ClaimedJob, token, what string, refusal error) error {
 	c.log.WarnContext(ctx, "refused to presign a job input outside its organization's storage; the job failed. "+
 		"The API checks inputs at submission: find what changed the job or asset row, or whether a storage grant was revoked",
 		slog.String("job_id", j.ID.String()), slog.String("org_id", j.OrgID.String()), slog.String("pool_id", j.PoolID), slog.Any("error", refusal))
 	var refused *objscope.Refusal
 	msg := "input refused at claim"
 	if errors.As(refusal, &refused) {
-		msg += ": the input " + refused.Error()
+		msg += ": " + what + " " + refused.Error()
 	}
 	if err := c.failAtClaim(ctx, j, token, msg, false); err != nil {
 		return err

@@ -136,3 +136,58 @@ func TestClaimRefusesInputOutsideScope(t *testing.T) {
 	assert.Nil(t, got, "no job, so no presigned URL")
 	assert.Equal(t, store.JobFailed, e.job(alone).Status)
 }
+
+// TestClaimResolvesCaptions: a job's caption files are resolved as its
+// input is. Storage references of the organization are presigned (and
+// flagged so), customer https URLs are handed out as they are for the
+// worker's SSRF guard, and a caption row changed behind the API to
+// another organization's object fails the job at claim, for good, without
+// presigning anything.
+func TestClaimResolvesCaptions(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	e := newEnv(t)
+	w := e.worker(e.start(Config{}).addr, store.DefaultPoolID)
+	other, err := e.store.BootstrapOrg(ctx, "Other", "owner@other.example", auth.Owner)
+	require.NoError(t, err)
+	bucket := e.objects.Bucket()
+	root := "orgs/" + e.org.ID.String() + "/"
+	own := "s3://" + bucket + "/" + root + "in.mp4"
+	captions := func(cs ...apiv1.JobCaption) json.RawMessage {
+		b, err := json.Marshal(cs)
+		require.NoError(t, err)
+		return b
+	}
+
+	fine := e.newJob(store.NewJob{InputURL: &own, Captions: captions(
+		apiv1.JobCaption{URL: "s3://" + bucket + "/" + root + "fr.srt", Language: "fr", Format: "srt"},
+		apiv1.JobCaption{URL: "https://media.example.com/pt.vtt", Language: "pt-BR", Format: "vtt"},
+	)})
+	e.push(store.DefaultPoolID, fine)
+	job := w.mustClaim(t, "pod-0")
+	require.Equal(t, fine.String(), job.GetId())
+	got := job.GetCaptions()
+	require.Len(t, got, 2)
+	assert.True(t, got[0].GetPresigned())
+	assert.Contains(t, got[0].GetUrl(), "/"+bucket+"/"+root+"fr.srt?")
+	assert.Equal(t, "fr", got[0].GetLanguage())
+	assert.Equal(t, "srt", got[0].GetFormat())
+	assert.False(t, got[1].GetPresigned())
+	assert.Equal(t, "https://media.example.com/pt.vtt", got[1].GetUrl())
+	assert.Equal(t, "pt-BR", got[1].GetLanguage())
+
+	changed := e.newJob(store.NewJob{InputURL: &own, Captions: captions(apiv1.JobCaption{URL: "s3://" + bucket + "/" + root + "fr.srt", Language: "fr", Format: "srt"})})
+	_, err = e.db.Exec(ctx, `UPDATE jobs SET captions = $2 WHERE id = $1`, changed,
+		captions(apiv1.JobCaption{URL: "s3://" + bucket + "/orgs/" + other.Org.ID.String() + "/secret.srt", Language: "fr", Format: "srt"}))
+	require.NoError(t, err)
+	e.push(store.DefaultPoolID, changed)
+	none, err := w.claim(ctx, "pod-1", 0)
+	require.NoError(t, err)
+	assert.Nil(t, none, "the job is not handed out")
+	j := e.job(changed)
+	assert.Equal(t, store.JobFailed, j.Status)
+	require.NotNil(t, j.Error)
+	assert.Contains(t, *j.Error, "input refused at claim: a caption file")
+	assert.Contains(t, *j.Error, "allowed: s3://"+bucket+"/"+root)
+	assert.Equal(t, 1, j.Attempts, "not retried")
+}

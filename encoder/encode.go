@@ -16,6 +16,7 @@ import (
 	"github.com/mpegflow/mpegflow/api/coordinatorv1"
 	apiv1 "github.com/mpegflow/mpegflow/api/v1"
 	"github.com/mpegflow/mpegflow/encoder/ffmpeg"
+	"github.com/mpegflow/mpegflow/internal/caption"
 	"github.com/mpegflow/mpegflow/internal/encodespec"
 	"github.com/mpegflow/mpegflow/internal/netguard"
 )
@@ -40,6 +41,10 @@ func (w *Worker) encode(ctx context.Context, log *slog.Logger, job *coordinatorv
 	spec, err := parseSpec(job.GetSpecJson(), info)
 	if err != nil {
 		return nil, nil, &ffmpeg.InputError{Msg: err.Error()}
+	}
+	captions, err := w.captions(ctx, job, dir, info.DurationSeconds)
+	if err != nil {
+		return nil, nil, err
 	}
 	if spec.Conditioning.Resolved().Deinterlace == encodespec.ConditionAuto && (info.FieldOrder == "" || info.FieldOrder == "unknown") {
 		// A stream that does not say is looked at. One flagged progressive
@@ -71,7 +76,7 @@ func (w *Worker) encode(ctx context.Context, log *slog.Logger, job *coordinatorv
 	if err := os.MkdirAll(out, 0o755); err != nil {
 		return nil, nil, fmt.Errorf("output directory: %w", err)
 	}
-	cmd, err := ffmpeg.Plan(spec, info, input, out, choices)
+	cmd, err := ffmpeg.Plan(spec, info, input, out, choices, captions...)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -102,6 +107,34 @@ func (w *Worker) encode(ctx context.Context, log *slog.Logger, job *coordinatorv
 	return describe(out, files, choices), &coordinatorv1.Usage{
 		EncodeSeconds: encodeSeconds, OutputSeconds: info.DurationSeconds, Accelerator: accel, GpuSeconds: gpu,
 	}, nil
+}
+
+// captions downloads the job's caption files (at most caption.MaxPerJob,
+// each at most caption.MaxBytes) into dir/captions and converts them to
+// checked WebVTT (ffmpeg.ConvertCaptions), before anything is encoded: a
+// file that cannot be used fails the job with an input error and no
+// output is written.
+func (w *Worker) captions(ctx context.Context, job *coordinatorv1.Job, dir string, durationSeconds float64) ([]ffmpeg.Caption, error) {
+	given := job.GetCaptions()
+	if len(given) == 0 {
+		return nil, nil
+	}
+	if len(given) > caption.MaxPerJob {
+		return nil, &ffmpeg.InputError{Msg: fmt.Sprintf("the job gives %d caption files; at most %d are converted", len(given), caption.MaxPerJob)}
+	}
+	cdir := filepath.Join(dir, "captions")
+	if err := os.MkdirAll(cdir, 0o755); err != nil {
+		return nil, fmt.Errorf("caption directory: %w", err)
+	}
+	files := make([]ffmpeg.Caption, len(given))
+	for i, c := range given {
+		file := filepath.Join(cdir, fmt.Sprintf("given_%d", i))
+		if err := w.fetch(ctx, c.GetUrl(), c.GetPresigned(), file, caption.MaxBytes, fmt.Sprintf("caption file %d", i+1)); err != nil {
+			return nil, err
+		}
+		files[i] = ffmpeg.Caption{File: file, Language: c.GetLanguage(), Format: c.GetFormat()}
+	}
+	return ffmpeg.ConvertCaptions(ctx, w.cfg.FFmpeg, files, durationSeconds, cdir)
 }
 
 // describe turns produced files into Complete's outputs; video outputs carry
@@ -145,54 +178,60 @@ func describe(dir string, files []ffmpeg.Output, choices []ffmpeg.EncoderChoice)
 // trouble, DNS timeouts and 5xx are. DNS failures are reported without the
 // resolver's address.
 func (w *Worker) download(ctx context.Context, url string, presigned bool, dst string) error {
+	return w.fetch(ctx, url, presigned, dst, w.cfg.MaxInputBytes, "input")
+}
+
+// fetch is download for a file of the job, what ("input", "caption file
+// 2"), of at most limit bytes.
+func (w *Worker) fetch(ctx context.Context, url string, presigned bool, dst string, limit int64, what string) error {
 	client := w.cfg.InputHTTP
 	if presigned {
 		client = w.cfg.HTTP
 	} else if u, err := neturl.Parse(url); err != nil {
-		return &ffmpeg.InputError{Msg: "the input URL is not usable: " + err.Error()}
+		return &ffmpeg.InputError{Msg: "the " + what + " URL is not usable: " + err.Error()}
 	} else if err := w.cfg.Guard.CheckScheme(u); err != nil {
-		return &ffmpeg.InputError{Msg: "the input URL was " + err.Error()}
+		return &ffmpeg.InputError{Msg: "the " + what + " URL was " + err.Error()}
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
-		return &ffmpeg.InputError{Msg: "the input URL is not usable: " + err.Error()}
+		return &ffmpeg.InputError{Msg: "the " + what + " URL is not usable: " + err.Error()}
 	}
 	resp, err := client.Do(req)
 	if err != nil {
 		if r := netguard.Refusal(err); r != nil {
-			return &ffmpeg.InputError{Msg: "the input URL was " + r.Error()}
+			return &ffmpeg.InputError{Msg: "the " + what + " URL was " + r.Error()}
 		}
 		if de := netguard.DNSFailure(err); de != nil {
 			if de.NotFound() && !presigned {
-				return &ffmpeg.InputError{Msg: "input host not found: " + de.Host}
+				return &ffmpeg.InputError{Msg: what + " host not found: " + de.Host}
 			}
-			return fmt.Errorf("download input: %w", de) // without the resolver's address
+			return fmt.Errorf("download %s: %w", what, de) // without the resolver's address
 		}
-		return fmt.Errorf("download input: %w", err)
+		return fmt.Errorf("download %s: %w", what, err)
 	}
 	defer resp.Body.Close()
 	switch {
 	case resp.StatusCode >= 400 && resp.StatusCode < 500:
-		return &ffmpeg.InputError{Msg: fmt.Sprintf("the input URL answered %s", resp.Status)}
+		return &ffmpeg.InputError{Msg: fmt.Sprintf("the %s URL answered %s", what, resp.Status)}
 	case resp.StatusCode != http.StatusOK:
-		return fmt.Errorf("download input: the input URL answered %s", resp.Status)
+		return fmt.Errorf("download %s: the %s URL answered %s", what, what, resp.Status)
 	}
 	f, err := os.Create(dst)
 	if err != nil {
-		return fmt.Errorf("download input: %w", err)
+		return fmt.Errorf("download %s: %w", what, err)
 	}
-	n, err := io.Copy(f, io.LimitReader(resp.Body, w.cfg.MaxInputBytes+1))
+	n, err := io.Copy(f, io.LimitReader(resp.Body, limit+1))
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
 	if err != nil {
-		return fmt.Errorf("download input: %w", err)
+		return fmt.Errorf("download %s: %w", what, err)
 	}
-	if n > w.cfg.MaxInputBytes {
-		return &ffmpeg.InputError{Msg: fmt.Sprintf("the input is larger than the %d-byte limit", w.cfg.MaxInputBytes)}
+	if n > limit {
+		return &ffmpeg.InputError{Msg: fmt.Sprintf("the %s is larger than the %d-byte limit", what, limit)}
 	}
 	if n == 0 {
-		return &ffmpeg.InputError{Msg: "the input is empty (0 bytes)"}
+		return &ffmpeg.InputError{Msg: "the " + what + " is empty (0 bytes)"}
 	}
 	return nil
 }

@@ -238,6 +238,10 @@ type Job struct {
 	// own object storage (an asset or an s3:// input). Otherwise it is the
 	// customer's URL and the worker fetches it through the SSRF guard.
 	InputPresigned bool `protobuf:"varint,13,opt,name=input_presigned,json=inputPresigned,proto3" json:"input_presigned,omitempty"`
+	// captions are the caption files given with the job, each resolved as
+	// the input is (checked against the job's organization again, then
+	// presigned when it is a storage reference).
+	Captions []*Caption `protobuf:"bytes,14,rep,name=captions,proto3" json:"captions,omitempty"`
 	// content_key is set when the spec asks for encryption: the job's key
 	// and where players get it. Workers never log it.
 	ContentKey    *ContentKey `protobuf:"bytes,15,opt,name=content_key,json=contentKey,proto3" json:"content_key,omitempty"`
@@ -366,11 +370,87 @@ func (x *Job) GetInputPresigned() bool {
 	return false
 }
 
+func (x *Job) GetCaptions() []*Caption {
+	if x != nil {
+		return x.Captions
+	}
+	return nil
+}
+
 func (x *Job) GetContentKey() *ContentKey {
 	if x != nil {
 		return x.ContentKey
 	}
 	return nil
+}
+
+// Caption is one caption file of a job (a sidecar).
+type Caption struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Url           string                 `protobuf:"bytes,1,opt,name=url,proto3" json:"url,omitempty"`              // presigned GET, or the submitted https URL
+	Presigned     bool                   `protobuf:"varint,2,opt,name=presigned,proto3" json:"presigned,omitempty"` // as Job.input_presigned: false means fetch through the SSRF guard
+	Language      string                 `protobuf:"bytes,3,opt,name=language,proto3" json:"language,omitempty"`    // BCP 47, canonical ("fr", "pt-BR")
+	Format        string                 `protobuf:"bytes,4,opt,name=format,proto3" json:"format,omitempty"`        // "srt" or "vtt"
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Caption) Reset() {
+	*x = Caption{}
+	mi := &file_coordinator_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Caption) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Caption) ProtoMessage() {}
+
+func (x *Caption) ProtoReflect() protoreflect.Message {
+	mi := &file_coordinator_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Caption.ProtoReflect.Descriptor instead.
+func (*Caption) Descriptor() ([]byte, []int) {
+	return file_coordinator_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *Caption) GetUrl() string {
+	if x != nil {
+		return x.Url
+	}
+	return ""
+}
+
+func (x *Caption) GetPresigned() bool {
+	if x != nil {
+		return x.Presigned
+	}
+	return false
+}
+
+func (x *Caption) GetLanguage() string {
+	if x != nil {
+		return x.Language
+	}
+	return ""
+}
+
+func (x *Caption) GetFormat() string {
+	if x != nil {
+		return x.Format
+	}
+	return ""
 }
 
 // ContentKey is one job's content key (internal/contentkey).
@@ -386,7 +466,7 @@ type ContentKey struct {
 
 func (x *ContentKey) Reset() {
 	*x = ContentKey{}
-	mi := &file_coordinator_proto_msgTypes[4]
+	mi := &file_coordinator_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -398,7 +478,7 @@ func (x *ContentKey) String() string {
 func (*ContentKey) ProtoMessage() {}
 
 func (x *ContentKey) ProtoReflect() protoreflect.Message {
-	mi := &file_coordinator_proto_msgTypes[4]
+	mi := &file_coordinator_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -411,7 +491,7 @@ func (x *ContentKey) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ContentKey.ProtoReflect.Descriptor instead.
 func (*ContentKey) Descriptor() ([]byte, []int) {
-	return file_coordinator_proto_rawDescGZIP(), []int{4}
+	return file_coordinator_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *ContentKey) GetKey() []byte {
@@ -452,7 +532,7 @@ type HeartbeatRequest struct {
 
 func (x *HeartbeatRequest) Reset() {
 	*x = HeartbeatRequest{}
-	mi := &file_coordinator_proto_msgTypes[5]
+	mi := &file_coordinator_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -464,7 +544,7 @@ func (x *HeartbeatRequest) String() string {
 func (*HeartbeatRequest) ProtoMessage() {}
 
 func (x *HeartbeatRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_coordinator_proto_msgTypes[5]
+	mi := &file_coordinator_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -477,7 +557,7 @@ func (x *HeartbeatRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HeartbeatRequest.ProtoReflect.Descriptor instead.
 func (*HeartbeatRequest) Descriptor() ([]byte, []int) {
-	return file_coordinator_proto_rawDescGZIP(), []int{5}
+	return file_coordinator_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *HeartbeatRequest) GetJobId() string {
@@ -504,7 +584,7 @@ type HeartbeatResponse struct {
 
 func (x *HeartbeatResponse) Reset() {
 	*x = HeartbeatResponse{}
-	mi := &file_coordinator_proto_msgTypes[6]
+	mi := &file_coordinator_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -516,7 +596,7 @@ func (x *HeartbeatResponse) String() string {
 func (*HeartbeatResponse) ProtoMessage() {}
 
 func (x *HeartbeatResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_coordinator_proto_msgTypes[6]
+	mi := &file_coordinator_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -529,7 +609,7 @@ func (x *HeartbeatResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HeartbeatResponse.ProtoReflect.Descriptor instead.
 func (*HeartbeatResponse) Descriptor() ([]byte, []int) {
-	return file_coordinator_proto_rawDescGZIP(), []int{6}
+	return file_coordinator_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *HeartbeatResponse) GetCancel() bool {
@@ -556,7 +636,7 @@ type PresignOutputsRequest struct {
 
 func (x *PresignOutputsRequest) Reset() {
 	*x = PresignOutputsRequest{}
-	mi := &file_coordinator_proto_msgTypes[7]
+	mi := &file_coordinator_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -568,7 +648,7 @@ func (x *PresignOutputsRequest) String() string {
 func (*PresignOutputsRequest) ProtoMessage() {}
 
 func (x *PresignOutputsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_coordinator_proto_msgTypes[7]
+	mi := &file_coordinator_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -581,7 +661,7 @@ func (x *PresignOutputsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PresignOutputsRequest.ProtoReflect.Descriptor instead.
 func (*PresignOutputsRequest) Descriptor() ([]byte, []int) {
-	return file_coordinator_proto_rawDescGZIP(), []int{7}
+	return file_coordinator_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *PresignOutputsRequest) GetJobId() string {
@@ -608,7 +688,7 @@ type OutputFile struct {
 
 func (x *OutputFile) Reset() {
 	*x = OutputFile{}
-	mi := &file_coordinator_proto_msgTypes[8]
+	mi := &file_coordinator_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -620,7 +700,7 @@ func (x *OutputFile) String() string {
 func (*OutputFile) ProtoMessage() {}
 
 func (x *OutputFile) ProtoReflect() protoreflect.Message {
-	mi := &file_coordinator_proto_msgTypes[8]
+	mi := &file_coordinator_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -633,7 +713,7 @@ func (x *OutputFile) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OutputFile.ProtoReflect.Descriptor instead.
 func (*OutputFile) Descriptor() ([]byte, []int) {
-	return file_coordinator_proto_rawDescGZIP(), []int{8}
+	return file_coordinator_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *OutputFile) GetName() string {
@@ -659,7 +739,7 @@ type PresignOutputsResponse struct {
 
 func (x *PresignOutputsResponse) Reset() {
 	*x = PresignOutputsResponse{}
-	mi := &file_coordinator_proto_msgTypes[9]
+	mi := &file_coordinator_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -671,7 +751,7 @@ func (x *PresignOutputsResponse) String() string {
 func (*PresignOutputsResponse) ProtoMessage() {}
 
 func (x *PresignOutputsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_coordinator_proto_msgTypes[9]
+	mi := &file_coordinator_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -684,7 +764,7 @@ func (x *PresignOutputsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PresignOutputsResponse.ProtoReflect.Descriptor instead.
 func (*PresignOutputsResponse) Descriptor() ([]byte, []int) {
-	return file_coordinator_proto_rawDescGZIP(), []int{9}
+	return file_coordinator_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *PresignOutputsResponse) GetUploads() []*PresignedUpload {
@@ -706,7 +786,7 @@ type PresignedUpload struct {
 
 func (x *PresignedUpload) Reset() {
 	*x = PresignedUpload{}
-	mi := &file_coordinator_proto_msgTypes[10]
+	mi := &file_coordinator_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -718,7 +798,7 @@ func (x *PresignedUpload) String() string {
 func (*PresignedUpload) ProtoMessage() {}
 
 func (x *PresignedUpload) ProtoReflect() protoreflect.Message {
-	mi := &file_coordinator_proto_msgTypes[10]
+	mi := &file_coordinator_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -731,7 +811,7 @@ func (x *PresignedUpload) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PresignedUpload.ProtoReflect.Descriptor instead.
 func (*PresignedUpload) Descriptor() ([]byte, []int) {
-	return file_coordinator_proto_rawDescGZIP(), []int{10}
+	return file_coordinator_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *PresignedUpload) GetName() string {
@@ -773,7 +853,7 @@ type CompleteRequest struct {
 
 func (x *CompleteRequest) Reset() {
 	*x = CompleteRequest{}
-	mi := &file_coordinator_proto_msgTypes[11]
+	mi := &file_coordinator_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -785,7 +865,7 @@ func (x *CompleteRequest) String() string {
 func (*CompleteRequest) ProtoMessage() {}
 
 func (x *CompleteRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_coordinator_proto_msgTypes[11]
+	mi := &file_coordinator_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -798,7 +878,7 @@ func (x *CompleteRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CompleteRequest.ProtoReflect.Descriptor instead.
 func (*CompleteRequest) Descriptor() ([]byte, []int) {
-	return file_coordinator_proto_rawDescGZIP(), []int{11}
+	return file_coordinator_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *CompleteRequest) GetJobId() string {
@@ -835,7 +915,7 @@ type Output struct {
 
 func (x *Output) Reset() {
 	*x = Output{}
-	mi := &file_coordinator_proto_msgTypes[12]
+	mi := &file_coordinator_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -847,7 +927,7 @@ func (x *Output) String() string {
 func (*Output) ProtoMessage() {}
 
 func (x *Output) ProtoReflect() protoreflect.Message {
-	mi := &file_coordinator_proto_msgTypes[12]
+	mi := &file_coordinator_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -860,7 +940,7 @@ func (x *Output) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Output.ProtoReflect.Descriptor instead.
 func (*Output) Descriptor() ([]byte, []int) {
-	return file_coordinator_proto_rawDescGZIP(), []int{12}
+	return file_coordinator_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *Output) GetName() string {
@@ -910,7 +990,7 @@ type Usage struct {
 
 func (x *Usage) Reset() {
 	*x = Usage{}
-	mi := &file_coordinator_proto_msgTypes[13]
+	mi := &file_coordinator_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -922,7 +1002,7 @@ func (x *Usage) String() string {
 func (*Usage) ProtoMessage() {}
 
 func (x *Usage) ProtoReflect() protoreflect.Message {
-	mi := &file_coordinator_proto_msgTypes[13]
+	mi := &file_coordinator_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -935,7 +1015,7 @@ func (x *Usage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Usage.ProtoReflect.Descriptor instead.
 func (*Usage) Descriptor() ([]byte, []int) {
-	return file_coordinator_proto_rawDescGZIP(), []int{13}
+	return file_coordinator_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *Usage) GetEncodeSeconds() float64 {
@@ -974,7 +1054,7 @@ type CompleteResponse struct {
 
 func (x *CompleteResponse) Reset() {
 	*x = CompleteResponse{}
-	mi := &file_coordinator_proto_msgTypes[14]
+	mi := &file_coordinator_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -986,7 +1066,7 @@ func (x *CompleteResponse) String() string {
 func (*CompleteResponse) ProtoMessage() {}
 
 func (x *CompleteResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_coordinator_proto_msgTypes[14]
+	mi := &file_coordinator_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -999,7 +1079,7 @@ func (x *CompleteResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CompleteResponse.ProtoReflect.Descriptor instead.
 func (*CompleteResponse) Descriptor() ([]byte, []int) {
-	return file_coordinator_proto_rawDescGZIP(), []int{14}
+	return file_coordinator_proto_rawDescGZIP(), []int{15}
 }
 
 type FailRequest struct {
@@ -1013,7 +1093,7 @@ type FailRequest struct {
 
 func (x *FailRequest) Reset() {
 	*x = FailRequest{}
-	mi := &file_coordinator_proto_msgTypes[15]
+	mi := &file_coordinator_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1025,7 +1105,7 @@ func (x *FailRequest) String() string {
 func (*FailRequest) ProtoMessage() {}
 
 func (x *FailRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_coordinator_proto_msgTypes[15]
+	mi := &file_coordinator_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1038,7 +1118,7 @@ func (x *FailRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FailRequest.ProtoReflect.Descriptor instead.
 func (*FailRequest) Descriptor() ([]byte, []int) {
-	return file_coordinator_proto_rawDescGZIP(), []int{15}
+	return file_coordinator_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *FailRequest) GetJobId() string {
@@ -1075,7 +1155,7 @@ type FailResponse struct {
 
 func (x *FailResponse) Reset() {
 	*x = FailResponse{}
-	mi := &file_coordinator_proto_msgTypes[16]
+	mi := &file_coordinator_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1087,7 +1167,7 @@ func (x *FailResponse) String() string {
 func (*FailResponse) ProtoMessage() {}
 
 func (x *FailResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_coordinator_proto_msgTypes[16]
+	mi := &file_coordinator_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1100,7 +1180,7 @@ func (x *FailResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FailResponse.ProtoReflect.Descriptor instead.
 func (*FailResponse) Descriptor() ([]byte, []int) {
-	return file_coordinator_proto_rawDescGZIP(), []int{16}
+	return file_coordinator_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *FailResponse) GetOutcome() string {
@@ -1133,7 +1213,7 @@ type LeaveRequest struct {
 
 func (x *LeaveRequest) Reset() {
 	*x = LeaveRequest{}
-	mi := &file_coordinator_proto_msgTypes[17]
+	mi := &file_coordinator_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1145,7 +1225,7 @@ func (x *LeaveRequest) String() string {
 func (*LeaveRequest) ProtoMessage() {}
 
 func (x *LeaveRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_coordinator_proto_msgTypes[17]
+	mi := &file_coordinator_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1158,7 +1238,7 @@ func (x *LeaveRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LeaveRequest.ProtoReflect.Descriptor instead.
 func (*LeaveRequest) Descriptor() ([]byte, []int) {
-	return file_coordinator_proto_rawDescGZIP(), []int{17}
+	return file_coordinator_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *LeaveRequest) GetPod() string {
@@ -1176,7 +1256,7 @@ type LeaveResponse struct {
 
 func (x *LeaveResponse) Reset() {
 	*x = LeaveResponse{}
-	mi := &file_coordinator_proto_msgTypes[18]
+	mi := &file_coordinator_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1188,7 +1268,7 @@ func (x *LeaveResponse) String() string {
 func (*LeaveResponse) ProtoMessage() {}
 
 func (x *LeaveResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_coordinator_proto_msgTypes[18]
+	mi := &file_coordinator_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1201,7 +1281,7 @@ func (x *LeaveResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LeaveResponse.ProtoReflect.Descriptor instead.
 func (*LeaveResponse) Descriptor() ([]byte, []int) {
-	return file_coordinator_proto_rawDescGZIP(), []int{18}
+	return file_coordinator_proto_rawDescGZIP(), []int{19}
 }
 
 var File_coordinator_proto protoreflect.FileDescriptor
@@ -1221,7 +1301,7 @@ const file_coordinator_proto_rawDesc = "" +
 	"\x04cpus\x18\x02 \x01(\x05R\x04cpus\x12\x12\n" +
 	"\x04gpus\x18\x03 \x01(\x05R\x04gpus\"?\n" +
 	"\rClaimResponse\x12.\n" +
-	"\x03job\x18\x01 \x01(\v2\x1c.mpegflow.coordinator.v1.JobR\x03job\"\xc7\x04\n" +
+	"\x03job\x18\x01 \x01(\v2\x1c.mpegflow.coordinator.v1.JobR\x03job\"\x85\x05\n" +
 	"\x03Job\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x15\n" +
 	"\x06org_id\x18\x02 \x01(\tR\x05orgId\x12\x12\n" +
@@ -1237,12 +1317,18 @@ const file_coordinator_proto_rawDesc = "" +
 	" \x01(\x05R\vmaxAttempts\x12F\n" +
 	"\bmetadata\x18\v \x03(\v2*.mpegflow.coordinator.v1.Job.MetadataEntryR\bmetadata\x122\n" +
 	"\x15heartbeat_interval_ms\x18\f \x01(\x05R\x13heartbeatIntervalMs\x12'\n" +
-	"\x0finput_presigned\x18\r \x01(\bR\x0einputPresigned\x12D\n" +
+	"\x0finput_presigned\x18\r \x01(\bR\x0einputPresigned\x12<\n" +
+	"\bcaptions\x18\x0e \x03(\v2 .mpegflow.coordinator.v1.CaptionR\bcaptions\x12D\n" +
 	"\vcontent_key\x18\x0f \x01(\v2#.mpegflow.coordinator.v1.ContentKeyR\n" +
 	"contentKey\x1a;\n" +
 	"\rMetadataEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"j\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"m\n" +
+	"\aCaption\x12\x10\n" +
+	"\x03url\x18\x01 \x01(\tR\x03url\x12\x1c\n" +
+	"\tpresigned\x18\x02 \x01(\bR\tpresigned\x12\x1a\n" +
+	"\blanguage\x18\x03 \x01(\tR\blanguage\x12\x16\n" +
+	"\x06format\x18\x04 \x01(\tR\x06format\"j\n" +
 	"\n" +
 	"ContentKey\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\fR\x03key\x12\x10\n" +
@@ -1327,59 +1413,61 @@ func file_coordinator_proto_rawDescGZIP() []byte {
 	return file_coordinator_proto_rawDescData
 }
 
-var file_coordinator_proto_msgTypes = make([]protoimpl.MessageInfo, 22)
+var file_coordinator_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
 var file_coordinator_proto_goTypes = []any{
 	(*ClaimRequest)(nil),           // 0: mpegflow.coordinator.v1.ClaimRequest
 	(*Capabilities)(nil),           // 1: mpegflow.coordinator.v1.Capabilities
 	(*ClaimResponse)(nil),          // 2: mpegflow.coordinator.v1.ClaimResponse
 	(*Job)(nil),                    // 3: mpegflow.coordinator.v1.Job
-	(*ContentKey)(nil),             // 4: mpegflow.coordinator.v1.ContentKey
-	(*HeartbeatRequest)(nil),       // 5: mpegflow.coordinator.v1.HeartbeatRequest
-	(*HeartbeatResponse)(nil),      // 6: mpegflow.coordinator.v1.HeartbeatResponse
-	(*PresignOutputsRequest)(nil),  // 7: mpegflow.coordinator.v1.PresignOutputsRequest
-	(*OutputFile)(nil),             // 8: mpegflow.coordinator.v1.OutputFile
-	(*PresignOutputsResponse)(nil), // 9: mpegflow.coordinator.v1.PresignOutputsResponse
-	(*PresignedUpload)(nil),        // 10: mpegflow.coordinator.v1.PresignedUpload
-	(*CompleteRequest)(nil),        // 11: mpegflow.coordinator.v1.CompleteRequest
-	(*Output)(nil),                 // 12: mpegflow.coordinator.v1.Output
-	(*Usage)(nil),                  // 13: mpegflow.coordinator.v1.Usage
-	(*CompleteResponse)(nil),       // 14: mpegflow.coordinator.v1.CompleteResponse
-	(*FailRequest)(nil),            // 15: mpegflow.coordinator.v1.FailRequest
-	(*FailResponse)(nil),           // 16: mpegflow.coordinator.v1.FailResponse
-	(*LeaveRequest)(nil),           // 17: mpegflow.coordinator.v1.LeaveRequest
-	(*LeaveResponse)(nil),          // 18: mpegflow.coordinator.v1.LeaveResponse
-	nil,                            // 19: mpegflow.coordinator.v1.Job.MetadataEntry
-	nil,                            // 20: mpegflow.coordinator.v1.PresignedUpload.HeadersEntry
-	nil,                            // 21: mpegflow.coordinator.v1.Output.AttributesEntry
+	(*Caption)(nil),                // 4: mpegflow.coordinator.v1.Caption
+	(*ContentKey)(nil),             // 5: mpegflow.coordinator.v1.ContentKey
+	(*HeartbeatRequest)(nil),       // 6: mpegflow.coordinator.v1.HeartbeatRequest
+	(*HeartbeatResponse)(nil),      // 7: mpegflow.coordinator.v1.HeartbeatResponse
+	(*PresignOutputsRequest)(nil),  // 8: mpegflow.coordinator.v1.PresignOutputsRequest
+	(*OutputFile)(nil),             // 9: mpegflow.coordinator.v1.OutputFile
+	(*PresignOutputsResponse)(nil), // 10: mpegflow.coordinator.v1.PresignOutputsResponse
+	(*PresignedUpload)(nil),        // 11: mpegflow.coordinator.v1.PresignedUpload
+	(*CompleteRequest)(nil),        // 12: mpegflow.coordinator.v1.CompleteRequest
+	(*Output)(nil),                 // 13: mpegflow.coordinator.v1.Output
+	(*Usage)(nil),                  // 14: mpegflow.coordinator.v1.Usage
+	(*CompleteResponse)(nil),       // 15: mpegflow.coordinator.v1.CompleteResponse
+	(*FailRequest)(nil),            // 16: mpegflow.coordinator.v1.FailRequest
+	(*FailResponse)(nil),           // 17: mpegflow.coordinator.v1.FailResponse
+	(*LeaveRequest)(nil),           // 18: mpegflow.coordinator.v1.LeaveRequest
+	(*LeaveResponse)(nil),          // 19: mpegflow.coordinator.v1.LeaveResponse
+	nil,                            // 20: mpegflow.coordinator.v1.Job.MetadataEntry
+	nil,                            // 21: mpegflow.coordinator.v1.PresignedUpload.HeadersEntry
+	nil,                            // 22: mpegflow.coordinator.v1.Output.AttributesEntry
 }
 var file_coordinator_proto_depIdxs = []int32{
 	1,  // 0: mpegflow.coordinator.v1.ClaimRequest.capabilities:type_name -> mpegflow.coordinator.v1.Capabilities
 	3,  // 1: mpegflow.coordinator.v1.ClaimResponse.job:type_name -> mpegflow.coordinator.v1.Job
-	19, // 2: mpegflow.coordinator.v1.Job.metadata:type_name -> mpegflow.coordinator.v1.Job.MetadataEntry
-	4,  // 3: mpegflow.coordinator.v1.Job.content_key:type_name -> mpegflow.coordinator.v1.ContentKey
-	8,  // 4: mpegflow.coordinator.v1.PresignOutputsRequest.files:type_name -> mpegflow.coordinator.v1.OutputFile
-	10, // 5: mpegflow.coordinator.v1.PresignOutputsResponse.uploads:type_name -> mpegflow.coordinator.v1.PresignedUpload
-	20, // 6: mpegflow.coordinator.v1.PresignedUpload.headers:type_name -> mpegflow.coordinator.v1.PresignedUpload.HeadersEntry
-	12, // 7: mpegflow.coordinator.v1.CompleteRequest.outputs:type_name -> mpegflow.coordinator.v1.Output
-	13, // 8: mpegflow.coordinator.v1.CompleteRequest.usage:type_name -> mpegflow.coordinator.v1.Usage
-	21, // 9: mpegflow.coordinator.v1.Output.attributes:type_name -> mpegflow.coordinator.v1.Output.AttributesEntry
-	0,  // 10: mpegflow.coordinator.v1.Coordinator.Claim:input_type -> mpegflow.coordinator.v1.ClaimRequest
-	5,  // 11: mpegflow.coordinator.v1.Coordinator.Heartbeat:input_type -> mpegflow.coordinator.v1.HeartbeatRequest
-	7,  // 12: mpegflow.coordinator.v1.Coordinator.PresignOutputs:input_type -> mpegflow.coordinator.v1.PresignOutputsRequest
-	11, // 13: mpegflow.coordinator.v1.Coordinator.Complete:input_type -> mpegflow.coordinator.v1.CompleteRequest
-	15, // 14: mpegflow.coordinator.v1.Coordinator.Fail:input_type -> mpegflow.coordinator.v1.FailRequest
-	17, // 15: mpegflow.coordinator.v1.Coordinator.Leave:input_type -> mpegflow.coordinator.v1.LeaveRequest
-	2,  // 16: mpegflow.coordinator.v1.Coordinator.Claim:output_type -> mpegflow.coordinator.v1.ClaimResponse
-	6,  // 17: mpegflow.coordinator.v1.Coordinator.Heartbeat:output_type -> mpegflow.coordinator.v1.HeartbeatResponse
-	9,  // 18: mpegflow.coordinator.v1.Coordinator.PresignOutputs:output_type -> mpegflow.coordinator.v1.PresignOutputsResponse
-	14, // 19: mpegflow.coordinator.v1.Coordinator.Complete:output_type -> mpegflow.coordinator.v1.CompleteResponse
-	16, // 20: mpegflow.coordinator.v1.Coordinator.Fail:output_type -> mpegflow.coordinator.v1.FailResponse
-	18, // 21: mpegflow.coordinator.v1.Coordinator.Leave:output_type -> mpegflow.coordinator.v1.LeaveResponse
-	16, // [16:22] is the sub-list for method output_type
-	10, // [10:16] is the sub-list for method input_type
-	10, // [10:10] is the sub-list for extension type_name
-	10, // [10:10] is the sub-list for extension extendee
-	0,  // [0:10] is the sub-list for field type_name
+	20, // 2: mpegflow.coordinator.v1.Job.metadata:type_name -> mpegflow.coordinator.v1.Job.MetadataEntry
+	4,  // 3: mpegflow.coordinator.v1.Job.captions:type_name -> mpegflow.coordinator.v1.Caption
+	5,  // 4: mpegflow.coordinator.v1.Job.content_key:type_name -> mpegflow.coordinator.v1.ContentKey
+	9,  // 5: mpegflow.coordinator.v1.PresignOutputsRequest.files:type_name -> mpegflow.coordinator.v1.OutputFile
+	11, // 6: mpegflow.coordinator.v1.PresignOutputsResponse.uploads:type_name -> mpegflow.coordinator.v1.PresignedUpload
+	21, // 7: mpegflow.coordinator.v1.PresignedUpload.headers:type_name -> mpegflow.coordinator.v1.PresignedUpload.HeadersEntry
+	13, // 8: mpegflow.coordinator.v1.CompleteRequest.outputs:type_name -> mpegflow.coordinator.v1.Output
+	14, // 9: mpegflow.coordinator.v1.CompleteRequest.usage:type_name -> mpegflow.coordinator.v1.Usage
+	22, // 10: mpegflow.coordinator.v1.Output.attributes:type_name -> mpegflow.coordinator.v1.Output.AttributesEntry
+	0,  // 11: mpegflow.coordinator.v1.Coordinator.Claim:input_type -> mpegflow.coordinator.v1.ClaimRequest
+	6,  // 12: mpegflow.coordinator.v1.Coordinator.Heartbeat:input_type -> mpegflow.coordinator.v1.HeartbeatRequest
+	8,  // 13: mpegflow.coordinator.v1.Coordinator.PresignOutputs:input_type -> mpegflow.coordinator.v1.PresignOutputsRequest
+	12, // 14: mpegflow.coordinator.v1.Coordinator.Complete:input_type -> mpegflow.coordinator.v1.CompleteRequest
+	16, // 15: mpegflow.coordinator.v1.Coordinator.Fail:input_type -> mpegflow.coordinator.v1.FailRequest
+	18, // 16: mpegflow.coordinator.v1.Coordinator.Leave:input_type -> mpegflow.coordinator.v1.LeaveRequest
+	2,  // 17: mpegflow.coordinator.v1.Coordinator.Claim:output_type -> mpegflow.coordinator.v1.ClaimResponse
+	7,  // 18: mpegflow.coordinator.v1.Coordinator.Heartbeat:output_type -> mpegflow.coordinator.v1.HeartbeatResponse
+	10, // 19: mpegflow.coordinator.v1.Coordinator.PresignOutputs:output_type -> mpegflow.coordinator.v1.PresignOutputsResponse
+	15, // 20: mpegflow.coordinator.v1.Coordinator.Complete:output_type -> mpegflow.coordinator.v1.CompleteResponse
+	17, // 21: mpegflow.coordinator.v1.Coordinator.Fail:output_type -> mpegflow.coordinator.v1.FailResponse
+	19, // 22: mpegflow.coordinator.v1.Coordinator.Leave:output_type -> mpegflow.coordinator.v1.LeaveResponse
+	17, // [17:23] is the sub-list for method output_type
+	11, // [11:17] is the sub-list for method input_type
+	11, // [11:11] is the sub-list for extension type_name
+	11, // [11:11] is the sub-list for extension extendee
+	0,  // [0:11] is the sub-list for field type_name
 }
 
 func init() { file_coordinator_proto_init() }
@@ -1393,7 +1481,7 @@ func file_coordinator_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_coordinator_proto_rawDesc), len(file_coordinator_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   22,
+			NumMessages:   23,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

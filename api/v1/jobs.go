@@ -42,6 +42,9 @@ type Job struct {
 	InputAssetID *string `json:"input_asset_id,omitempty"`
 	// InputURL is the input when it is a URL (s3:// in canonical form).
 	InputURL *string `json:"input_url,omitempty"`
+	// Captions are the caption files given with the job, as stored: URLs
+	// of storage in canonical s3:// form, languages in canonical BCP 47.
+	Captions []JobCaption `json:"captions,omitempty"`
 	// WorkflowID is the organization's workflow the spec came from, if any.
 	WorkflowID *string `json:"workflow_id,omitempty"`
 	// Spec is the encode spec the job runs (renditions, packaging).
@@ -94,11 +97,31 @@ type JobInput struct {
 	URL     string `json:"url,omitempty"`
 }
 
+// JobCaption is a caption file given with a job (a sidecar). The encoder
+// converts it to WebVTT and publishes it as a subtitle track, like the
+// input's own text subtitle streams (output kind OutputSubtitles, with
+// SubtitleAttrSource "sidecar").
+type JobCaption struct {
+	// URL is where the file is, checked as the input's URL is: an s3://
+	// URL (or a URL of the deployment's storage) inside the
+	// organization's storage, or a public https URL.
+	URL string `json:"url"`
+	// Language is a BCP 47 tag ("fr", "pt-BR"); at most one file per
+	// language.
+	Language string `json:"language"`
+	// Format is "srt" (SubRip) or "vtt" (WebVTT). The file is read as
+	// this format only.
+	Format string `json:"format"`
+}
+
 // JobRequest is the body of POST /v1/jobs. The encode comes from exactly one
 // of WorkflowID (one of the organization's workflows), Workflow (a built-in
 // name such as hls-ladder) or Spec (an inline encode spec).
 type JobRequest struct {
-	Input      JobInput        `json:"input"`
+	Input JobInput `json:"input"`
+	// Captions are caption files to publish with the renditions: at most
+	// 8, one per language.
+	Captions   []JobCaption    `json:"captions,omitempty"`
 	WorkflowID string          `json:"workflow_id,omitempty"`
 	Workflow   string          `json:"workflow,omitempty"`
 	Spec       json.RawMessage `json:"spec,omitempty"`

@@ -25,7 +25,8 @@ const (
 	// attributes are width and height.
 	OutputStoryboardSheet = "storyboard_sheet"
 	// OutputSubtitles is a WebVTT subtitle track converted from a text
-	// subtitle stream of the input; its attributes are the SubtitleAttr…
+	// subtitle stream of the input or from a caption file given with the
+	// job (JobRequest.Captions); its attributes are the SubtitleAttr…
 	// keys.
 	OutputSubtitles = "subtitles"
 )
@@ -53,6 +54,12 @@ const (
 	// the input stream's disposition says.
 	SubtitleAttrDefault = "default"
 	SubtitleAttrForced  = "forced"
+	// SubtitleAttrSource is SubtitleSourceSidecar for a track made from a
+	// caption file given with the job, absent for the input's own streams.
+	SubtitleAttrSource = "source"
+	// SubtitleSourceSidecar is SubtitleAttrSource's value for a caption
+	// file given with the job.
+	SubtitleSourceSidecar = "sidecar"
 )
 
 // OutputKinds lists every output kind.

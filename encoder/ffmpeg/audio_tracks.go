@@ -3,8 +3,10 @@ package ffmpeg
 import (
 	"fmt"
 	"strconv"
+	"strings"
 
 	apiv1 "github.com/mpegflow/mpegflow/api/v1"
+	"github.com/mpegflow/mpegflow/internal/encodespec"
 )
 
 // AudioStream is one audio stream of the input.
@@ -20,7 +22,7 @@ type AudioStream struct {
 }
 
 // maxAudioTracks bounds the audio renditions made from one input.
-const maxAudioTracks = 8
+const maxAudioTracks = encodespec.MaxAudioTracks
 
 // plannedAudio is one audio rendition: a stream of the input, encoded once
 // and shared by every video rendition.
@@ -31,20 +33,44 @@ type plannedAudio struct {
 	first  bool
 }
 
-// planAudio adds an audio chain per audio stream of the input (up to
-// maxAudioTracks), each loudness-normalised when the spec asks and
-// resampled to the spec's layout. An input with one audio stream gets one
-// rendition, named and placed as before several were made.
-func (p *planner) planAudio() {
+// audioStreams are the input's audio streams the spec keeps (all, or
+// those Audio.Languages and Audio.StreamIndexes choose), at most
+// maxAudioTracks, in the input's order. An input with audio none of whose
+// streams is chosen is an *InputError: the job asked for audio the input
+// does not have.
+func (p *planner) audioStreams() ([]AudioStream, error) {
 	a := p.spec.Audio
 	if a == nil || !p.in.HasAudio || len(p.spec.Renditions) == 0 {
-		return
+		return nil, nil
 	}
 	streams := p.in.AudioStreams
 	if len(streams) == 0 { // a MediaInfo made by hand: the first stream
 		streams = []AudioStream{{Channels: p.in.AudioChannels}}
 	}
-	for k, s := range streams[:min(len(streams), maxAudioTracks)] {
+	var kept []AudioStream
+	for _, s := range streams {
+		if a.Keeps(s.Index, s.Language) && len(kept) < maxAudioTracks {
+			kept = append(kept, s)
+		}
+	}
+	if len(kept) == 0 {
+		have := make([]string, len(streams))
+		for i, s := range streams {
+			have[i] = fmt.Sprintf("%d (%s)", s.Index, streamLanguage(s.Language))
+		}
+		return nil, &InputError{Msg: fmt.Sprintf("the spec's audio languages %v and stream indexes %v choose none of the input's audio streams: %s",
+			a.Languages, a.StreamIndexes, strings.Join(have, ", "))}
+	}
+	return kept, nil
+}
+
+// planAudio adds an audio chain per audio stream the spec keeps (see
+// audioStreams), each loudness-normalised when the spec asks and
+// resampled to the spec's layout. An input with one audio stream gets one
+// rendition, named and placed as before several were made.
+func (p *planner) planAudio() {
+	a := p.spec.Audio
+	for k, s := range p.keptAudio {
 		pa := plannedAudio{label: fmt.Sprintf("aout%d", k), stream: s, lang: streamLanguage(s.Language), first: k == 0}
 		if k == 0 {
 			pa.label = "aout"

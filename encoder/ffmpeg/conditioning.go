@@ -37,10 +37,13 @@ const toneMapChain = "zscale=t=linear:npl=100,format=gbrpf32le,zscale=p=bt709,to
 // conditioning is how the decoded input is prepared before the split into
 // renditions and images.
 type conditioning struct {
-	chain string            // filters, in order; "" for none
-	fps   float64           // the frame rate after them; 0 if unknown
-	tonal bool              // HDR was mapped to SDR BT.709
-	attrs map[string]string // every decision, in words
+	chain string  // filters, in order; "" for none
+	fps   float64 // the frame rate after them; 0 if unknown
+	tonal bool    // HDR was mapped to SDR BT.709
+	// passthrough: HDR input under tone_map passthrough; the renditions
+	// that can keep HDR do, the other branches are mapped to SDR.
+	passthrough bool
+	attrs       map[string]string // every decision, in words
 }
 
 // condition decides, from the spec's overrides and the probed input,
@@ -86,6 +89,12 @@ func condition(spec *encodespec.Conditioning, in MediaInfo) conditioning {
 	switch {
 	case isHDR && c.ToneMap == encodespec.ConditionOff:
 		out.attrs[AttrToneMap] = fmt.Sprintf("none (the spec's tone_map: off); the %s input's values are kept", hdr)
+	case isHDR && c.ToneMap == encodespec.ConditionPassthrough:
+		// Each branch decides (see graph): HDR renditions keep it, the
+		// others and the images are mapped to SDR.
+		out.passthrough = true
+		out.attrs[AttrToneMap] = fmt.Sprintf("%s (%s, primaries %s) kept in hevc and av1 renditions, mapped to SDR BT.709 for the others (the spec's tone_map: passthrough)",
+			hdr, in.ColorTransfer, in.ColorPrimaries)
 	case isHDR:
 		filters = append(filters, toneMapChain)
 		out.tonal = true

@@ -2,6 +2,7 @@ package ffmpeg
 
 import (
 	"strconv"
+	"strings"
 
 	"github.com/mpegflow/mpegflow/internal/encodespec"
 )
@@ -28,13 +29,21 @@ func videoArgs(pr plannedRendition, s string, keyframeSeconds float64) []string 
 		return []string{"-b" + s, kbps(b), "-maxrate" + s, kbps(b * 6 / 5), "-bufsize" + s, kbps(b * 2)}
 	}
 
+	var x265 []string
+	if pr.hdr != nil {
+		var colour []string
+		colour, x265, _ = hdrArgs(*pr.hdr, enc, s)
+		a = append(a, colour...)
+	}
+
 	switch enc {
 	case "libx264", "libx265":
 		a = append(a, "-keyint_min"+s, gop, "-forced-idr"+s, "1")
 		if enc == "libx264" {
 			a = append(a, "-sc_threshold"+s, "0")
 		} else {
-			a = append(a, "-x265-params"+s, "scenecut=0:open-gop=0:log-level=error", "-tag"+s, "hvc1")
+			params := append([]string{"scenecut=0", "open-gop=0", "log-level=error"}, x265...)
+			a = append(a, "-x265-params"+s, strings.Join(params, ":"), "-tag"+s, "hvc1")
 		}
 		if r.Preset != "" {
 			a = append(a, "-preset"+s, r.Preset)
@@ -149,6 +158,15 @@ func pixelFormat(e EncoderChoice, r encodespec.Rendition) string {
 		return "yuv444p10le"
 	}
 	return "yuv420p"
+}
+
+// hdrPixelFormat is the pixel format of a rendition that keeps HDR: 10
+// bits, in the layout the hardware encoders take.
+func hdrPixelFormat(e EncoderChoice) string {
+	if e.Hardware {
+		return "p010le"
+	}
+	return "yuv420p10le"
 }
 
 // audioArgs encode the shared audio track; s is its stream specifier.

@@ -153,12 +153,13 @@ type encodeResult struct {
 // encode runs the whole pipeline the encoder runs: probe, choose CPU
 // encoders, plan, run, collect, verify. It fails the test on any error and
 // checks the progress reports on the way.
-func encode(t *testing.T, spec encodespec.Spec, input string) encodeResult {
+// captions are the job's converted caption files.
+func encode(t *testing.T, spec encodespec.Spec, input string, captions ...Caption) encodeResult {
 	t.Helper()
 	ctx := context.Background()
 	ffmpegBin, ffprobeBin := binaries(t)
 	in := probeClip(t, input)
-	cmd := plan(t, spec, in, input)
+	cmd := plan(t, spec, in, input, captions...)
 
 	var res encodeResult
 	require.NoError(t, Run(ctx, ffmpegBin, cmd, in.DurationSeconds, func(f float64) {
@@ -175,7 +176,7 @@ func encode(t *testing.T, spec encodespec.Spec, input string) encodeResult {
 
 // plan chooses CPU encoders for the spec's codecs and plans into a fresh
 // output directory.
-func plan(t testing.TB, spec encodespec.Spec, in MediaInfo, input string) Command {
+func plan(t testing.TB, spec encodespec.Spec, in MediaInfo, input string, captions ...Caption) Command {
 	t.Helper()
 	ctx := context.Background()
 	var codecs []string
@@ -185,7 +186,7 @@ func plan(t testing.TB, spec encodespec.Spec, in MediaInfo, input string) Comman
 	encoders, err := ChooseEncoders(ctx, AcceleratorCPU, codecs, availableEncoders(t), nil)
 	require.NoError(t, err)
 	outDir := filepath.Join(t.TempDir(), "out")
-	cmd, err := Plan(spec, in, input, outDir, encoders)
+	cmd, err := Plan(spec, in, input, outDir, encoders, captions...)
 	require.NoError(t, err)
 	return cmd
 }

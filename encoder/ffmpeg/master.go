@@ -6,6 +6,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	apiv1 "github.com/mpegflow/mpegflow/api/v1"
@@ -82,6 +83,14 @@ func writeMaster(cmd Command) error {
 			subtitlesGroup, name, s.Attributes[apiv1.SubtitleAttrLanguage], yesNo[s.Attributes[apiv1.SubtitleAttrDefault]],
 			yesNo[s.Attributes[apiv1.SubtitleAttrForced]], subtitlePlaylistOf(s.Name))
 	}
+	// Closed captions ride in the video; the group names CEA-608 channel
+	// 1, the channel captions are nearly always on. Variants without them
+	// (a rendition that could not carry them) leave the attribute out:
+	// RFC 8216 allows NONE only when no variant has captions.
+	anyCC := slices.ContainsFunc(video, func(v hlsTrack) bool { return carriesClosedCaptions(v.out) })
+	if anyCC {
+		fmt.Fprintf(&b, "#EXT-X-MEDIA:TYPE=CLOSED-CAPTIONS,GROUP-ID=%q,NAME=\"CC1\",INSTREAM-ID=\"CC1\",DEFAULT=NO,AUTOSELECT=YES\n", ccGroup)
+	}
 	for _, v := range video {
 		peak, avg, codecs := v.peak+audioPeak, v.average+audioAverage, v.codecs
 		if len(audio) > 0 {
@@ -94,6 +103,12 @@ func writeMaster(cmd Command) error {
 		}
 		if len(subs) > 0 {
 			fmt.Fprintf(&b, ",SUBTITLES=%q", subtitlesGroup)
+		}
+		if r := videoRange(v.out); r != "" {
+			fmt.Fprintf(&b, ",VIDEO-RANGE=%s", r)
+		}
+		if carriesClosedCaptions(v.out) {
+			fmt.Fprintf(&b, ",CLOSED-CAPTIONS=%q", ccGroup)
 		}
 		b.WriteString("\n" + v.playlist + "\n")
 	}

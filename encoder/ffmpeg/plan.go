@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	apiv1 "github.com/mpegflow/mpegflow/api/v1"
+	"github.com/mpegflow/mpegflow/internal/caption"
 	"github.com/mpegflow/mpegflow/internal/encodespec"
 )
 
@@ -119,7 +120,11 @@ const (
 // ChooseEncoders. Plan validates the spec again and builds arguments only
 // from its validated values. The input is opened with the demuxer Probe
 // detected (in.Container) and the file protocol alone, as Probe read it.
-func Plan(spec encodespec.Spec, in MediaInfo, inputFile, outDir string, encoders []EncoderChoice) (Command, error) {
+//
+// captions are the job's caption files as ConvertCaptions returned them
+// (checked WebVTT); each becomes a subtitle track like the input's own
+// subtitle streams (see subtitles).
+func Plan(spec encodespec.Spec, in MediaInfo, inputFile, outDir string, encoders []EncoderChoice, captions ...Caption) (Command, error) {
 	if err := spec.Validate(); err != nil {
 		return Command{}, fmt.Errorf("plan encode: invalid encode spec: %w", err)
 	}
@@ -144,13 +149,27 @@ func Plan(spec encodespec.Spec, in MediaInfo, inputFile, outDir string, encoders
 	}
 
 	p := &planner{spec: spec.ForSource(in.Width, in.Height), in: in}
+	for _, c := range captions {
+		if c.Format != caption.FormatVTT {
+			return Command{}, fmt.Errorf("plan encode: caption file %s is %s; convert it first (ConvertCaptions)", c.File, c.Format)
+		}
+		abs, err := filepath.Abs(c.File)
+		if err != nil {
+			return Command{}, fmt.Errorf("plan encode: caption path: %w", err)
+		}
+		c.File = abs
+		p.captions = append(p.captions, c)
+	}
 	for _, r := range p.spec.Renditions {
 		if _, err := p.encoder(r.Codec, encoders); err != nil {
 			return Command{}, err
 		}
 	}
+	if p.keptAudio, err = p.audioStreams(); err != nil {
+		return Command{}, err
+	}
 	p.cond = condition(p.spec.Conditioning, in)
-	p.in.FrameRate = p.cond.fps
+	p.sourceFPS, p.in.FrameRate = in.FrameRate, p.cond.fps
 	p.graph()
 	switch p.spec.Packaging {
 	case encodespec.PackagingMP4:
@@ -167,9 +186,20 @@ func Plan(spec encodespec.Spec, in MediaInfo, inputFile, outDir string, encoders
 	if err := p.storyboard(); err != nil {
 		return Command{}, err
 	}
+	byName := map[string]plannedRendition{}
+	for _, pr := range p.renditions {
+		byName[pr.r.Name] = pr
+	}
 	for i, o := range p.expected {
 		if o.Kind == KindVideo {
 			p.expected[i].Attributes = maps.Clone(p.cond.attrs)
+			pr := byName[o.Rendition]
+			if pr.cc != "" {
+				p.expected[i].Attributes[AttrClosedCaptions] = pr.cc
+			}
+			if p.cond.passthrough {
+				p.expected[i].Attributes[AttrToneMap] = p.toneMapDecision(pr)
+			}
 		}
 	}
 
@@ -177,7 +207,9 @@ func Plan(spec encodespec.Spec, in MediaInfo, inputFile, outDir string, encoders
 		"-nostdin", "-hide_banner", "-y", "-loglevel", "warning", "-nostats", "-progress", "pipe:1",
 	}
 	args = append(args, inputOptions(in.Container)...)
-	args = append(args, "-i", "file:"+input, "-filter_complex", strings.Join(p.chains, ";"))
+	args = append(args, "-i", "file:"+input)
+	args = append(args, p.inputs...)
+	args = append(args, "-filter_complex", strings.Join(p.chains, ";"))
 	cmd := Command{
 		Args:            append(args, p.args...),
 		OutDir:          outDir,
@@ -196,8 +228,13 @@ type planner struct {
 	spec encodespec.Spec // fitted to the source
 	in   MediaInfo       // its FrameRate is the conditioned rate
 	cond conditioning
+	// sourceFPS is the input's frame rate before conditioning.
+	sourceFPS float64
+	captions  []Caption // the job's converted caption files
+	inputs    []string  // FFmpeg arguments of the inputs after the first
 
 	renditions []plannedRendition
+	keptAudio  []AudioStream  // the input's audio streams the spec keeps
 	audios     []plannedAudio // the audio renditions, each encoded once and shared
 	thumbs     string         // filter label of interval thumbnails
 	poster     string         // filter label of the poster frame
@@ -217,6 +254,8 @@ type plannedRendition struct {
 	width, height int
 	encoder       EncoderChoice
 	gop           int
+	cc            string     // the closed-caption decision (AttrClosedCaptions); "" when the input has none
+	hdr           *MediaInfo // the input whose HDR the rendition keeps (tone_map passthrough); nil when SDR
 }
 
 // encoder returns the choice for codec and records it as used.
@@ -248,7 +287,7 @@ func (p *planner) keyframeSeconds() float64 {
 // branch per rendition, thumbnail, poster and storyboard, and the audio
 // chain.
 func (p *planner) graph() {
-	var branches []string
+	var branches, hdrBranches []string
 	for i, r := range p.spec.Renditions {
 		e, _ := p.encoder(r.Codec, nil)
 		w, h := r.OutputSize(p.in.Width, p.in.Height)
@@ -264,10 +303,25 @@ func (p *planner) graph() {
 			r: r, label: fmt.Sprintf("v%d", i), width: w, height: h, encoder: e,
 			gop: max(1, int(math.Ceil(p.keyframeSeconds()*fps-1e-6))),
 		}
-		p.renditions = append(p.renditions, pr)
 		chain := ""
+		if p.in.ClosedCaptions {
+			var drop bool
+			pr.cc, drop = p.closedCaptions(pr, capFPS)
+			if drop {
+				chain = "sidedata=mode=delete:type=A53_CC,"
+			}
+		}
+		if p.hdrKept(r) {
+			pr.hdr = &p.in
+		}
+		p.renditions = append(p.renditions, pr)
 		if capFPS {
-			chain = "fps=fps=" + formatFloat(r.MaxFPS) + ","
+			chain += "fps=fps=" + formatFloat(r.MaxFPS) + ","
+		}
+		if pr.hdr != nil {
+			chain += fmt.Sprintf("scale=w=%d:h=%d:flags=bicubic,%s,format=%s", w, h, p.setSAR(w, h), hdrPixelFormat(e))
+			hdrBranches = append(hdrBranches, chain+"["+pr.label+"]")
+			continue
 		}
 		chain += fmt.Sprintf("scale=w=%d:h=%d:flags=bicubic,%s,format=%s", w, h, p.setSAR(w, h), pixelFormat(e, r))
 		branches = append(branches, chain+"["+pr.label+"]")
@@ -300,19 +354,40 @@ func (p *planner) graph() {
 		p.chains = append(p.chains, src+p.cond.chain+"[conditioned]")
 		src = "[conditioned]"
 	}
-	if len(branches) == 1 {
+	sdrSrc := src
+	if p.cond.passthrough && len(branches) > 0 {
+		// HDR input kept in some renditions: the rest (and the images)
+		// share one tone mapping.
+		if len(hdrBranches) > 0 {
+			p.chains = append(p.chains, src+"split=2[hdr][tosdr]")
+			src, sdrSrc = "[hdr]", "[tosdr]"
+		}
+		p.chains = append(p.chains, sdrSrc+toneMapChain+"[sdr]")
+		sdrSrc = "[sdr]"
+	}
+	p.fanOut(sdrSrc, "s", branches)
+	p.fanOut(src, "h", hdrBranches)
+
+	p.planAudio()
+}
+
+// fanOut feeds branches (filter chains ending in their output label) from
+// src, through a split when there are several; prefix names the split's
+// outputs.
+func (p *planner) fanOut(src, prefix string, branches []string) {
+	switch len(branches) {
+	case 0:
+	case 1:
 		p.chains = append(p.chains, src+branches[0])
-	} else {
+	default:
 		split := fmt.Sprintf("%ssplit=%d", src, len(branches))
 		for i := range branches {
-			split += fmt.Sprintf("[s%d]", i)
-			branches[i] = fmt.Sprintf("[s%d]", i) + branches[i]
+			split += fmt.Sprintf("[%s%d]", prefix, i)
+			branches[i] = fmt.Sprintf("[%s%d]", prefix, i) + branches[i]
 		}
 		p.chains = append(p.chains, split)
 		p.chains = append(p.chains, branches...)
 	}
-
-	p.planAudio()
 }
 
 // setSAR is the sample aspect ratio filter of a w x h rendition. Pixels

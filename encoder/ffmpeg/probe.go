@@ -50,15 +50,23 @@ type MediaInfo struct {
 	// DetectedFieldOrder is what DetectFieldOrder found ("tt", "bb",
 	// "progressive"), when the caller ran it; Probe leaves it empty.
 	DetectedFieldOrder string
-	// ColorTransfer and ColorPrimaries are the stream's colour metadata as
-	// ffprobe names it ("smpte2084" is PQ, "arib-std-b67" HLG; "bt2020").
-	ColorTransfer, ColorPrimaries string
+	// ColorTransfer, ColorPrimaries and ColorSpace (the matrix) are the
+	// stream's colour metadata as ffprobe names it ("smpte2084" is PQ,
+	// "arib-std-b67" HLG; "bt2020"; "bt2020nc").
+	ColorTransfer, ColorPrimaries, ColorSpace string
+	// Mastering and ContentLight are the HDR metadata of the first frame
+	// (read only for PQ and HLG input); nil when it has none.
+	Mastering    *MasteringDisplay
+	ContentLight *ContentLight
 	// VariableFrameRate is true when the stream's average frame rate and
 	// its base rate (r_frame_rate) differ by more than 1 %: frames are not
 	// evenly spaced.
 	VariableFrameRate bool
 	// Subtitles are the input's subtitle streams, in order.
 	Subtitles []SubtitleStream
+	// ClosedCaptions is true when the video carries CEA-608/708 captions
+	// (A53 side data), as ffprobe says or as the first frames show.
+	ClosedCaptions bool
 	// Container is the demuxer the input was probed with ("mov",
 	// "matroska", "mpegts", ...), one of the allowed containers. Plan opens
 	// the input with exactly this demuxer, so the encode reads the file the
@@ -121,6 +129,14 @@ func Probe(ctx context.Context, ffprobe, file string) (MediaInfo, error) {
 	info, start, err := out.mediaInfo()
 	info.Container = container
 	if err != nil {
+		return info, err
+	}
+	if _, hdr := hdrTransfers[info.ColorTransfer]; hdr {
+		if info.Mastering, info.ContentLight, err = hdrSideData(ctx, ffprobe, open, url); err != nil {
+			return info, err
+		}
+	}
+	if info.ClosedCaptions, err = detectClosedCaptions(ctx, ffprobe, open, url, info.VideoCodec, info.ClosedCaptions); err != nil {
 		return info, err
 	}
 
@@ -282,8 +298,10 @@ type probeStream struct {
 	Height            int               `json:"height"`
 	SampleAspectRatio string            `json:"sample_aspect_ratio"`
 	FieldOrder        string            `json:"field_order"`
+	ClosedCaptions    int               `json:"closed_captions"`
 	ColorTransfer     string            `json:"color_transfer"`
 	ColorPrimaries    string            `json:"color_primaries"`
+	ColorSpace        string            `json:"color_space"`
 	AvgFrameRate      string            `json:"avg_frame_rate"`
 	RFrameRate        string            `json:"r_frame_rate"`
 	Duration          string            `json:"duration"`
@@ -337,6 +355,7 @@ func (p probeOutput) mediaInfo() (MediaInfo, float64, error) {
 	}
 	info.HasVideo = true
 	info.VideoCodec = video.CodecName
+	info.ClosedCaptions = video.ClosedCaptions == 1
 	if video.CodecName == "" || video.CodecName == "none" {
 		return info, 0, inputError("the video stream uses a codec FFmpeg does not know")
 	}
@@ -349,7 +368,7 @@ func (p probeOutput) mediaInfo() (MediaInfo, float64, error) {
 		info.PixelAspect = video.SampleAspectRatio
 	}
 	info.FieldOrder = video.FieldOrder
-	info.ColorTransfer, info.ColorPrimaries = video.ColorTransfer, video.ColorPrimaries
+	info.ColorTransfer, info.ColorPrimaries, info.ColorSpace = video.ColorTransfer, video.ColorPrimaries, video.ColorSpace
 	info.Rotation = video.rotation()
 	if info.Rotation == 90 || info.Rotation == 270 {
 		info.Width, info.Height = info.Height, info.Width

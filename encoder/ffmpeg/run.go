@@ -83,6 +83,9 @@ func Run(ctx context.Context, ffmpegBin string, cmd Command, durationSeconds flo
 	if err := finishSubtitles(cmd, durationSeconds); err != nil {
 		return err
 	}
+	if err := declareClosedCaptions(cmd); err != nil {
+		return err
+	}
 	if cmd.expects(masterPlaylist) {
 		if err := finishCMAFPlaylists(cmd); err != nil {
 			return err

@@ -3,6 +3,7 @@ package ffmpeg
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"fmt"
 	"math"
 	"os"
@@ -12,9 +13,8 @@ import (
 	"strconv"
 	"strings"
 
-	"golang.org/x/text/language"
-
 	apiv1 "github.com/mpegflow/mpegflow/api/v1"
+	"github.com/mpegflow/mpegflow/internal/encodespec"
 )
 
 // SubtitleStream is one subtitle stream of the input.
@@ -47,20 +47,7 @@ func (s SubtitleStream) Text() bool { return slices.Contains(textSubtitleCodecs,
 // streamLanguage turns a subtitle or audio stream's language tag (ISO 639-2 "eng", or
 // BCP 47) into the BCP 47 tag HLS and DASH use ("en"); "und" when the tag
 // is missing or not a language.
-func streamLanguage(tag string) string {
-	if tag == "" {
-		return "und"
-	}
-	t, err := language.Parse(tag)
-	if err != nil {
-		return "und"
-	}
-	base, conf := t.Base()
-	if t == language.Und || conf < language.High { // "und" itself, or a guess
-		return "und"
-	}
-	return base.String()
-}
+func streamLanguage(tag string) string { return encodespec.AudioLanguage(tag) }
 
 // subtitles converts every text subtitle stream of the input (up to
 // maxSubtitleTracks) to a WebVTT file, subtitles/<language>.vtt (a second
@@ -68,6 +55,11 @@ func streamLanguage(tag string) string {
 // also gets a one-segment media playlist, subtitles/<language>.m3u8,
 // written by Run and listed in the master playlist; for DASH and CMAF Run
 // adds a text adaptation set per track to the MPD.
+//
+// The job's caption files (sidecars, already WebVTT) follow the input's
+// streams: each is another FFmpeg input, written to
+// subtitles/<language>.vtt the same way, with the attribute source=sidecar.
+// They do not count against maxSubtitleTracks (the API bounds them).
 func (p *planner) subtitles() {
 	if len(p.renditions) == 0 {
 		return
@@ -79,30 +71,45 @@ func (p *planner) subtitles() {
 			continue
 		}
 		n++
-		lang := streamLanguage(s.Language)
-		name := lang
-		for i := 2; taken[name]; i++ {
-			name = lang + "-" + strconv.Itoa(i)
-		}
-		taken[name] = true
-		if !slices.Contains(p.dirs, subtitlesDir) {
-			p.dirs = append(p.dirs, subtitlesDir)
-		}
-		file := subtitlesDir + "/" + name + ".vtt"
-		p.args = append(p.args, "-map", fmt.Sprintf("0:s:%d", s.Index), "-c:s", "webvtt",
-			"-map_metadata", "-1", "-map_chapters", "-1", "-f", "webvtt", file)
 		attrs := map[string]string{
-			apiv1.SubtitleAttrLanguage: lang, apiv1.SubtitleAttrSourceCodec: s.Codec,
+			apiv1.SubtitleAttrLanguage: streamLanguage(s.Language), apiv1.SubtitleAttrSourceCodec: s.Codec,
 			apiv1.SubtitleAttrDefault: strconv.FormatBool(s.Default), apiv1.SubtitleAttrForced: strconv.FormatBool(s.Forced),
 		}
 		if s.Title != "" {
 			attrs[apiv1.SubtitleAttrTitle] = s.Title
 		}
-		rendition := "subtitles-" + name
-		p.expected = append(p.expected, Output{Name: file, Kind: KindSubtitles, ContentType: ContentTypeVTT, Rendition: rendition, Attributes: attrs})
-		if p.spec.Packaging.HLS() {
-			p.expected = append(p.expected, Output{Name: subtitlePlaylistOf(file), Kind: KindPlaylist, ContentType: ContentTypeHLS, Rendition: rendition})
-		}
+		p.subtitleTrack(fmt.Sprintf("0:s:%d", s.Index), attrs, taken)
+	}
+	for k, c := range p.captions {
+		p.inputs = append(p.inputs, "-f", "webvtt", "-format_whitelist", "webvtt", "-protocol_whitelist", "file", "-i", "file:"+c.File)
+		p.subtitleTrack(fmt.Sprintf("%d:s:0", k+1), map[string]string{
+			apiv1.SubtitleAttrLanguage: c.Language, apiv1.SubtitleAttrSourceCodec: sourceCodecs[cmp.Or(c.GivenFormat, c.Format)],
+			apiv1.SubtitleAttrDefault: "false", apiv1.SubtitleAttrForced: "false", apiv1.SubtitleAttrSource: apiv1.SubtitleSourceSidecar,
+		}, taken)
+	}
+}
+
+// subtitleTrack writes the subtitle stream stream (an FFmpeg stream
+// specifier) to subtitles/<language>.vtt, the first name taken does not
+// hold ("-2", "-3", … after the language), with its HLS playlist when the
+// packaging has HLS.
+func (p *planner) subtitleTrack(stream string, attrs map[string]string, taken map[string]bool) {
+	lang := attrs[apiv1.SubtitleAttrLanguage]
+	name := lang
+	for i := 2; taken[name]; i++ {
+		name = lang + "-" + strconv.Itoa(i)
+	}
+	taken[name] = true
+	if !slices.Contains(p.dirs, subtitlesDir) {
+		p.dirs = append(p.dirs, subtitlesDir)
+	}
+	file := subtitlesDir + "/" + name + ".vtt"
+	p.args = append(p.args, "-map", stream, "-c:s", "webvtt",
+		"-map_metadata", "-1", "-map_chapters", "-1", "-f", "webvtt", file)
+	rendition := "subtitles-" + name
+	p.expected = append(p.expected, Output{Name: file, Kind: KindSubtitles, ContentType: ContentTypeVTT, Rendition: rendition, Attributes: attrs})
+	if p.spec.Packaging.HLS() {
+		p.expected = append(p.expected, Output{Name: subtitlePlaylistOf(file), Kind: KindPlaylist, ContentType: ContentTypeHLS, Rendition: rendition})
 	}
 }
 

@@ -1,5 +1,11 @@
 package encodespec
 
+import (
+	"slices"
+
+	"golang.org/x/text/language"
+)
+
 // Video codecs a rendition may use.
 const (
 	CodecH264 = "h264"
@@ -92,6 +98,54 @@ type Audio struct {
 	Channels int `json:"channels"`
 	// Loudnorm enables EBU R128 loudness normalisation when set.
 	Loudnorm *Loudnorm `json:"loudnorm,omitempty"`
+	// Languages and StreamIndexes choose which audio streams of the input
+	// become audio renditions: a stream is kept when its language tag has
+	// the base language of one of Languages (BCP 47 or ISO 639-2: "en",
+	// "eng" and "en-GB" all keep English streams; "und" keeps untagged
+	// ones), or when its position among the input's audio streams (0 =
+	// the first) is in StreamIndexes. With both empty every stream is kept.
+	// At most MaxAudioTracks streams are kept, in the input's order; an
+	// input none of whose streams is chosen fails as unusable input.
+	Languages     []string `json:"languages,omitempty"`
+	StreamIndexes []int    `json:"stream_indexes,omitempty"`
+}
+
+// MaxAudioTracks bounds the audio renditions made from one input, and the
+// entries of Audio.Languages and Audio.StreamIndexes.
+const MaxAudioTracks = 8
+
+// maxAudioStreamIndex bounds Audio.StreamIndexes.
+const maxAudioStreamIndex = 63
+
+// AudioLanguage is the base language (ISO 639-1 where there is one: "en")
+// of a stream's or a spec's language tag, "und" when the tag is missing or
+// names no language with confidence.
+func AudioLanguage(tag string) string {
+	if tag == "" {
+		return "und"
+	}
+	t, err := language.Parse(tag)
+	if err != nil {
+		return "und"
+	}
+	base, conf := t.Base()
+	if t == language.Und || conf < language.High {
+		return "und"
+	}
+	return base.String()
+}
+
+// Keeps reports whether the audio stream at index (among the input's audio
+// streams) with language tag lang is chosen by a.
+func (a Audio) Keeps(index int, lang string) bool {
+	if len(a.Languages) == 0 && len(a.StreamIndexes) == 0 {
+		return true
+	}
+	if slices.Contains(a.StreamIndexes, index) {
+		return true
+	}
+	base := AudioLanguage(lang)
+	return slices.ContainsFunc(a.Languages, func(l string) bool { return AudioLanguage(l) == base })
 }
 
 // Loudnorm holds EBU R128 targets with the ranges of FFmpeg's loudnorm

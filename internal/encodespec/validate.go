@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strings"
 
+	"golang.org/x/text/language"
+
 	"github.com/mpegflow/mpegflow/internal/validation"
 )
 
@@ -91,6 +93,9 @@ func (s Spec) Validate() error {
 	}
 	if s.Conditioning != nil {
 		s.Conditioning.validate(&errs, "conditioning")
+		if s.Conditioning.ToneMap == ConditionPassthrough {
+			validatePassthrough(&errs, s.Renditions)
+		}
 	}
 	if s.Encryption != nil {
 		s.Encryption.validate(&errs, "encryption", s)
@@ -184,6 +189,34 @@ func (a Audio) validate(errs *validation.Errors, path string) {
 	}
 	if a.Channels != 1 && a.Channels != 2 && a.Channels != 6 {
 		errs.Add(path+".channels", "must be 1 (mono), 2 (stereo) or 6 (5.1), got %d", a.Channels)
+	}
+	if len(a.Languages) > MaxAudioTracks {
+		errs.Add(path+".languages", "at most %d languages, got %d", MaxAudioTracks, len(a.Languages))
+	}
+	seen := map[string]int{}
+	for i, l := range a.Languages {
+		field := fmt.Sprintf("%s.languages[%d]", path, i)
+		if _, err := language.Parse(l); err != nil || len(l) > 35 {
+			errs.Add(field, "must be a language tag such as en, eng or pt-BR (und for untagged streams), got %q", l)
+			continue
+		}
+		base := AudioLanguage(l)
+		if j, dup := seen[base]; dup {
+			errs.Add(field, "%q has the base language %s, as languages[%d] has", l, base, j)
+		}
+		seen[base] = i
+	}
+	if len(a.StreamIndexes) > MaxAudioTracks {
+		errs.Add(path+".stream_indexes", "at most %d stream indexes, got %d", MaxAudioTracks, len(a.StreamIndexes))
+	}
+	for i, n := range a.StreamIndexes {
+		field := fmt.Sprintf("%s.stream_indexes[%d]", path, i)
+		switch {
+		case n < 0 || n > maxAudioStreamIndex:
+			errs.Add(field, "must be from 0 (the input's first audio stream) to %d, got %d", maxAudioStreamIndex, n)
+		case slices.Index(a.StreamIndexes, n) < i:
+			errs.Add(field, "%d is given twice", n)
+		}
 	}
 	if l := a.Loudnorm; l != nil {
 		if !inRange(l.IntegratedLUFS, -70, -5) {

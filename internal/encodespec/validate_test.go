@@ -48,7 +48,62 @@ func TestValidate(t *testing.T) {
 			s.Renditions[0].Preset = "13"
 			s.Renditions[0].Profile = "main"
 		}},
-		"no audio":         {mutate: func(s *Spec) { s.Audio = nil }},
+		"no audio": {mutate: func(s *Spec) { s.Audio = nil }},
+		"audio chosen by language and index": {mutate: func(s *Spec) {
+			s.Audio.Languages, s.Audio.StreamIndexes = []string{"en", "fra", "pt-BR", "und"}, []int{0, 63}
+		}},
+		"hdr passthrough with hevc main10": {mutate: func(s *Spec) {
+			s.Conditioning = &Conditioning{ToneMap: ConditionPassthrough}
+			s.Conditioning.normalize()
+		}},
+		"hdr passthrough with av1 and no profile": {mutate: func(s *Spec) {
+			s.Renditions[1] = Rendition{Codec: CodecAV1, Height: 480, BitrateKbps: 1200}
+			s.Normalize()
+			s.Conditioning = &Conditioning{ToneMap: ConditionPassthrough}
+			s.Conditioning.normalize()
+		}},
+		"hdr passthrough with only h264": {
+			mutate: func(s *Spec) {
+				s.Renditions = s.Renditions[:1]
+				s.Conditioning = &Conditioning{ToneMap: ConditionPassthrough}
+				s.Conditioning.normalize()
+			},
+			fields:   []string{"conditioning.tone_map"},
+			contains: "passthrough keeps HDR only in hevc or av1 renditions",
+		},
+		"hdr passthrough with hevc main": {
+			mutate: func(s *Spec) {
+				s.Renditions[1].Profile = "main"
+				s.Conditioning = &Conditioning{ToneMap: ConditionPassthrough}
+				s.Conditioning.normalize()
+			},
+			fields:   []string{"renditions[1].profile"},
+			contains: "must be main10",
+		},
+		"audio language not a tag": {
+			mutate:   func(s *Spec) { s.Audio.Languages = []string{"en", "-x-"} },
+			fields:   []string{"audio.languages[1]"},
+			contains: "must be a language tag",
+		},
+		"audio language twice": {
+			mutate:   func(s *Spec) { s.Audio.Languages = []string{"en", "eng"} },
+			fields:   []string{"audio.languages[1]"},
+			contains: "has the base language en, as languages[0] has",
+		},
+		"audio language unknown": {
+			mutate:   func(s *Spec) { s.Audio.Languages = []string{"xx"} },
+			fields:   []string{"audio.languages[0]"},
+			contains: "must be a language tag",
+		},
+		"audio index out of range and twice": {
+			mutate: func(s *Spec) { s.Audio.StreamIndexes = []int{-1, 64, 3, 3} },
+			fields: []string{"audio.stream_indexes[0]", "audio.stream_indexes[1]", "audio.stream_indexes[3]"},
+		},
+		"too many audio languages": {
+			mutate:   func(s *Spec) { s.Audio.Languages = []string{"en", "fr", "de", "es", "it", "pt", "nl", "sv", "da"} },
+			fields:   []string{"audio.languages"},
+			contains: "at most 8",
+		},
 		"opus 6ch":         {mutate: func(s *Spec) { s.Audio = &Audio{Codec: AudioOpus, BitrateKbps: 510, Channels: 6} }},
 		"source size":      {mutate: func(s *Spec) { s.Renditions[0].Height = 0 }},
 		"width box":        {mutate: func(s *Spec) { s.Renditions[0].Width = 7680; s.Renditions[0].Height = 4320 }},

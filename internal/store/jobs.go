@@ -38,6 +38,7 @@ type Job struct {
 	Status         string          `db:"status"`
 	InputAssetID   *uuid.UUID      `db:"input_asset_id"`
 	InputURL       *string         `db:"input_url"`
+	Captions       json.RawMessage `db:"captions"` // []apiv1.JobCaption
 	WorkflowID     *uuid.UUID      `db:"workflow_id"`
 	Spec           json.RawMessage `db:"spec"`
 	IdempotencyKey *string         `db:"idempotency_key"`
@@ -60,20 +61,23 @@ type Job struct {
 // Terminal reports whether the job has finished for good.
 func (j Job) Terminal() bool { return apiv1.Terminal(j.Status) }
 
-const jobColumns = `id, org_id, pool_id, lane, priority, status, input_asset_id, input_url, workflow_id,
+const jobColumns = `id, org_id, pool_id, lane, priority, status, input_asset_id, input_url, captions, workflow_id,
 	spec, idempotency_key, attempts, max_attempts, lease_expires_at, run_after, worker_id, progress,
 	error, outputs, usage, metadata, created_at, updated_at, started_at, finished_at`
 
 // NewJob is a validated submission. Exactly one of InputAssetID/InputURL and
 // one of WorkflowID/Spec is set.
 type NewJob struct {
-	OrgID          uuid.UUID
-	PoolID         string
-	Lane           string
-	Priority       int
-	MaxAttempts    int
-	InputAssetID   *uuid.UUID
-	InputURL       *string
+	OrgID        uuid.UUID
+	PoolID       string
+	Lane         string
+	Priority     int
+	MaxAttempts  int
+	InputAssetID *uuid.UUID
+	InputURL     *string
+	// Captions are the job's caption files, checked (a JSON array of
+	// apiv1.JobCaption); nil is none.
+	Captions       json.RawMessage
 	WorkflowID     *uuid.UUID
 	Spec           json.RawMessage
 	Metadata       json.RawMessage
@@ -87,13 +91,16 @@ type NewJob struct {
 // References (pool, asset, workflow) outside the organization are reported
 // as field errors, exactly as if they did not exist.
 func (s *Store) CreateJob(ctx context.Context, nj NewJob) (job Job, created bool, err error) {
+	if nj.Captions == nil {
+		nj.Captions = json.RawMessage(`[]`)
+	}
 	if nj.InputAssetID == nil && nj.WorkflowID == nil {
 		// The common submission (a URL input, a built-in or inline spec)
 		// commits in one statement; anything it cannot settle (no such
 		// pool, an idempotency key already used) goes the long way below,
 		// which tells the two apart.
 		rows, _ := s.pool.Query(ctx, createJobSQL, newID(), nj.OrgID, nj.PoolID, nj.Lane, nj.Priority, nj.MaxAttempts,
-			nj.InputURL, nj.Spec, nj.Metadata, nj.IdempotencyKey, nj.RequestHash, newID().String())
+			nj.InputURL, nj.Spec, nj.Metadata, nj.IdempotencyKey, nj.RequestHash, newID().String(), nj.Captions)
 		j, err := pgx.CollectExactlyOneRow(rows, pgx.RowToStructByName[Job])
 		if err == nil {
 			return j, true, nil
@@ -115,12 +122,12 @@ func (s *Store) CreateJob(ctx context.Context, nj NewJob) (job Job, created bool
 		}
 		rows, _ := tx.Query(ctx, `
 			INSERT INTO jobs (id, org_id, pool_id, lane, priority, max_attempts, input_asset_id, input_url,
-				workflow_id, spec, metadata, idempotency_key, request_hash)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+				workflow_id, spec, metadata, idempotency_key, request_hash, captions)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
 			ON CONFLICT (org_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
 			RETURNING `+jobColumns,
 			newID(), nj.OrgID, nj.PoolID, nj.Lane, nj.Priority, nj.MaxAttempts, nj.InputAssetID, nj.InputURL,
-			nj.WorkflowID, nj.Spec, nj.Metadata, nj.IdempotencyKey, nj.RequestHash)
+			nj.WorkflowID, nj.Spec, nj.Metadata, nj.IdempotencyKey, nj.RequestHash, nj.Captions)
 		j, err := pgx.CollectExactlyOneRow(rows, pgx.RowToStructByName[Job])
 		if errors.Is(err, pgx.ErrNoRows) && nj.IdempotencyKey != nil {
 			// A concurrent request with the same key won the insert.
@@ -148,14 +155,14 @@ func (s *Store) CreateJob(ctx context.Context, nj NewJob) (job Job, created bool
 //
 // $1 id, $2 org, $3 pool, $4 lane, $5 priority, $6 max attempts, $7 input
 // URL, $8 spec, $9 metadata, $10 idempotency key, $11 request hash, $12
-// event id.
+// event id, $13 captions.
 var createJobSQL = `
 	WITH p AS (
 			SELECT id FROM worker_pools WHERE id = $3 AND (org_id = $2 OR org_id IS NULL) FOR SHARE),
 		j AS (
 			INSERT INTO jobs (id, org_id, pool_id, lane, priority, max_attempts, input_url, spec, metadata,
-				idempotency_key, request_hash)
-			SELECT $1::uuid, $2::uuid, p.id, $4::text, $5::int, $6::int, $7::text, $8::jsonb, $9::jsonb, $10::text, $11::bytea
+				idempotency_key, request_hash, captions)
+			SELECT $1::uuid, $2::uuid, p.id, $4::text, $5::int, $6::int, $7::text, $8::jsonb, $9::jsonb, $10::text, $11::bytea, $13::jsonb
 			FROM p
 			ON CONFLICT (org_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
 			RETURNING ` + jobColumns + `),
@@ -185,7 +192,7 @@ func jobByIdempotencyKey(ctx context.Context, tx pgx.Tx, orgID uuid.UUID, key st
 
 func jobScanTargets(j *Job, extra ...any) []any {
 	return append([]any{&j.ID, &j.OrgID, &j.PoolID, &j.Lane, &j.Priority, &j.Status, &j.InputAssetID,
-		&j.InputURL, &j.WorkflowID, &j.Spec, &j.IdempotencyKey, &j.Attempts, &j.MaxAttempts,
+		&j.InputURL, &j.Captions, &j.WorkflowID, &j.Spec, &j.IdempotencyKey, &j.Attempts, &j.MaxAttempts,
 		&j.LeaseExpiresAt, &j.RunAfter, &j.WorkerID, &j.Progress, &j.Error, &j.Outputs, &j.Usage,
 		&j.Metadata, &j.CreatedAt, &j.UpdatedAt, &j.StartedAt, &j.FinishedAt}, extra...)
 }
