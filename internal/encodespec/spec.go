@@ -46,6 +46,10 @@ type Spec struct {
 	// mapping, frame rate); nil leaves every decision to the encoder
 	// ("auto", see Conditioning).
 	Conditioning *Conditioning `json:"conditioning,omitempty"`
+	// Ladder chooses between the renditions' own bitrates ("fixed", the
+	// default) and bitrates chosen per input by a probe ("per_title", see
+	// Ladder); nil is fixed.
+	Ladder *Ladder `json:"ladder,omitempty"`
 }
 
 // Rendition is one video output. Height and Width describe a box in the
@@ -159,6 +163,9 @@ func (s Spec) Clone() Spec {
 	}
 	if s.Conditioning != nil {
 		out.Conditioning = new(*s.Conditioning)
+	}
+	if s.Ladder != nil {
+		out.Ladder = new(*s.Ladder)
 	}
 	return out
 }

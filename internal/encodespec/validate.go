@@ -92,6 +92,9 @@ func (s Spec) Validate() error {
 	if s.Conditioning != nil {
 		s.Conditioning.validate(&errs, "conditioning")
 	}
+	if s.Ladder != nil {
+		s.Ladder.validate(&errs, "ladder", s.Renditions)
+	}
 	return errs.Err()
 }
 
