@@ -14,8 +14,8 @@ import (
 // quality at each rendition's size, finds the bitrate at which each reaches
 // TargetPSNRDB, and encodes the rendition at that bitrate instead, never
 // above its bitrate_kbps, which becomes a ceiling. A rendition that would
-// cost nearly as much as the next larger one is dropped (the largest is
-// always kept). The chosen bitrates and the reasons are recorded on the
+// not be at least 20 % cheaper than the next larger one kept is dropped
+// (the largest is always kept). The chosen bitrates and the reasons are recorded on the
 // job's video outputs.
 type Ladder struct {
 	// Mode is "fixed" or "per_title".
