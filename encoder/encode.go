@@ -70,9 +70,29 @@ func (w *Worker) encode(ctx context.Context, log *slog.Logger, job *coordinatorv
 	if err := os.MkdirAll(out, 0o755); err != nil {
 		return nil, nil, fmt.Errorf("output directory: %w", err)
 	}
+	var perTitle *ffmpeg.PerTitle
+	if spec.Ladder.PerTitle() {
+		chosen, pt, err := ffmpeg.AnalyzePerTitle(ctx, w.cfg.FFmpeg, input, info, spec)
+		switch {
+		case ctx.Err() != nil:
+			return nil, nil, fmt.Errorf("per-title analysis: %w", ctx.Err())
+		case err != nil:
+			// The fixed ladder still makes a good encode; the outputs say
+			// it was used.
+			log.WarnContext(ctx, "per-title analysis failed; encoding the renditions' own bitrates (the outputs record per_title.reason)",
+				slog.Any("error", err))
+			pt = ffmpeg.PerTitleFailure(err)
+		default:
+			spec = chosen
+		}
+		perTitle = &pt
+	}
 	cmd, err := ffmpeg.Plan(spec, info, input, out, choices)
 	if err != nil {
 		return nil, nil, err
+	}
+	if perTitle != nil {
+		perTitle.Annotate(&cmd)
 	}
 	start := time.Now()
 	if err := ffmpeg.Run(ctx, w.cfg.FFmpeg, cmd, info.DurationSeconds, progress); err != nil {
