@@ -60,6 +60,14 @@ const (
 	minRungStep = 1.25
 	// minKbps is the lowest bitrate a spec accepts.
 	minKbps = 50
+	// vbvSeconds is the encode's VBV buffer in seconds of its bitrate
+	// (videoArgs: bufsize twice the bitrate). A bitrate whose buffer cannot
+	// hold a keyframe starves the keyframes: content whose bits are nearly
+	// all in its keyframes (a still picture) needs more than its average.
+	// keyframeHeadroom is the room left for keyframes above the average
+	// one.
+	vbvSeconds       = 2.0
+	keyframeHeadroom = 1.5
 )
 
 // PerTitle is what the per-title analysis decided for one input.
@@ -95,11 +103,17 @@ type ProbePoint struct {
 	CRF  int
 	PSNR float64 // x264's global PSNR, in dB, against the scaled source
 	Kbps float64 // the probe's video bitrate
+	// KeyframeKbits is the average size of the probe's keyframes.
+	KeyframeKbits float64
 }
 
 // x264Summary is the last line libx264 logs when asked for PSNR: the
 // global PSNR of the whole encode and its bitrate.
 var x264Summary = regexp.MustCompile(`PSNR Mean Y:\S+ U:\S+ V:\S+ Avg:\S+ Global:(\S+) kb/s:([0-9.]+)`)
+
+// x264Keyframes is libx264's line on the I frames: their count, average
+// QP and average size in bytes.
+var x264Keyframes = regexp.MustCompile(`frame I:\d+\s+Avg QP:\s*\S+\s+size:\s*(\d+)`)
 
 // AnalyzePerTitle runs the per-title analysis a spec with ladder mode
 // per_title asks for. For every rendition of the spec fitted to the
@@ -243,7 +257,12 @@ func probeEncode(ctx context.Context, ffmpegBin string, args []string, crf int) 
 	if err != nil {
 		return ProbePoint{}, fmt.Errorf("probe encode at crf %d: bitrate %q: %w", crf, m[2], err)
 	}
-	return ProbePoint{CRF: crf, PSNR: psnr, Kbps: kbps}, nil
+	var keyframe float64
+	if k := x264Keyframes.FindSubmatch(stderr.Bytes()); k != nil {
+		size, _ := strconv.ParseFloat(string(k[1]), 64)
+		keyframe = size * 8 / 1000
+	}
+	return ProbePoint{CRF: crf, PSNR: psnr, Kbps: kbps, KeyframeKbits: keyframe}, nil
 }
 
 // searchBitrate finds the bitrate at which a rendition reaches target dB,
@@ -253,8 +272,10 @@ func probeEncode(ctx context.Context, ffmpegBin string, args []string, crf int) 
 // when a probe lands within psnrTolerance of the target, or falls short of
 // it while already above the ceiling. The bitrate is interpolated between
 // the probes around the target (log bitrate linear in PSNR), extrapolated
-// from the nearest two when none is on the other side, and kept within
-// 50 kbps and ceiling. reason says how it was found.
+// from the nearest two when none is on the other side, raised when the
+// encode's VBV buffer (vbvSeconds of the bitrate) could not hold the
+// keyframes with keyframeHeadroom, and kept within 50 kbps and ceiling.
+// reason says how it was found.
 func searchBitrate(ctx context.Context, target float64, ceiling int, probe func(context.Context, int) (ProbePoint, error)) (int, []ProbePoint, string, error) {
 	var points []ProbePoint
 	crf := firstProbeCRF
@@ -275,25 +296,29 @@ func searchBitrate(ctx context.Context, target float64, ceiling int, probe func(
 		}
 		crf = next
 	}
-	kbps := estimateKbps(points, target)
-	chosen := int(math.Round(min(float64(ceiling), max(minKbps, kbps))))
+	kbps := estimate(points, target, func(p ProbePoint) float64 { return p.Kbps })
+	keyframe := estimate(points, target, func(p ProbePoint) float64 { return p.KeyframeKbits })
+	vbv := keyframe * keyframeHeadroom / vbvSeconds
+	need := max(kbps, vbv)
+	chosen := int(math.Round(min(float64(ceiling), max(minKbps, need))))
 	best := points[0]
 	for _, p := range points[1:] {
 		if math.Abs(p.PSNR-target) < math.Abs(best.PSNR-target) {
 			best = p
 		}
 	}
+	probes := fmt.Sprintf("closest probe: crf %d, %.2f dB at %.0f kbps; %d probes", best.CRF, best.PSNR, best.Kbps, len(points))
 	var reason string
 	switch {
-	case kbps >= float64(ceiling):
-		reason = fmt.Sprintf("capped at the rendition's %d kbps: reaching %g dB would take %.0f kbps (closest probe: crf %d, %.2f dB at %.0f kbps)",
-			ceiling, target, kbps, best.CRF, best.PSNR, best.Kbps)
-	case kbps < minKbps:
-		reason = fmt.Sprintf("raised to the %d kbps floor: %g dB takes %.0f kbps (closest probe: crf %d, %.2f dB at %.0f kbps)",
-			minKbps, target, kbps, best.CRF, best.PSNR, best.Kbps)
+	case need >= float64(ceiling):
+		reason = fmt.Sprintf("capped at the rendition's %d kbps: reaching %g dB would take %.0f kbps (%s)", ceiling, target, need, probes)
+	case need < minKbps:
+		reason = fmt.Sprintf("raised to the %d kbps floor: %g dB takes %.0f kbps (%s)", minKbps, target, need, probes)
+	case vbv > kbps:
+		reason = fmt.Sprintf("%g dB takes %.0f kbps on average, raised to %d kbps so a keyframe (%.0f kbit) fits the encode's %g s buffer with room to spare; below the rendition's %d kbps (%s)",
+			target, kbps, chosen, keyframe, vbvSeconds, ceiling, probes)
 	default:
-		reason = fmt.Sprintf("%g dB takes %d kbps, below the rendition's %d kbps (closest probe: crf %d, %.2f dB at %.0f kbps; %d probes)",
-			target, chosen, ceiling, best.CRF, best.PSNR, best.Kbps, len(points))
+		reason = fmt.Sprintf("%g dB takes %d kbps, below the rendition's %d kbps (%s)", target, chosen, ceiling, probes)
 	}
 	return chosen, points, reason, nil
 }
@@ -343,29 +368,30 @@ func bracket(points []ProbePoint, target float64) (above, below *ProbePoint) {
 	return above, below
 }
 
-// estimateKbps interpolates the bitrate at target between the probes
-// around it, log bitrate linear in PSNR; with probes on one side only it
-// extrapolates from the two nearest (or, with a single probe, assumes
-// 6 dB per doubling of the bitrate, x264's rule of thumb).
-func estimateKbps(points []ProbePoint, target float64) float64 {
-	above, below := bracket(points, target)
-	a, b := above, below
+// estimate interpolates a quantity of the probes (value: the bitrate or
+// the keyframe size) at target, between the probes around it, its log
+// linear in PSNR; with probes on one side only it extrapolates from the
+// two nearest (or, with a single probe, assumes 6 dB per doubling, x264's
+// rule of thumb). A quantity a probe lacks (0) gives 0.
+func estimate(points []ProbePoint, target float64, value func(ProbePoint) float64) float64 {
+	a, b := bracket(points, target)
 	if a == nil || b == nil {
 		sorted := slices.Clone(points)
 		slices.SortFunc(sorted, func(x, y ProbePoint) int {
 			return cmp.Compare(math.Abs(x.PSNR-target), math.Abs(y.PSNR-target))
 		})
-		if len(sorted) == 1 || sorted[0].PSNR == sorted[1].PSNR || sorted[0].Kbps <= 0 || sorted[1].Kbps <= 0 {
+		if len(sorted) == 1 || sorted[0].PSNR == sorted[1].PSNR || value(sorted[1]) <= 0 {
 			p := sorted[0]
-			return p.Kbps * math.Exp2((target-p.PSNR)/6)
+			return max(0, value(p)) * math.Exp2((target-p.PSNR)/6)
 		}
 		a, b = &sorted[0], &sorted[1]
 	}
-	if a.PSNR == b.PSNR || a.Kbps <= 0 || b.Kbps <= 0 {
-		return max(a.Kbps, b.Kbps)
+	va, vb := value(*a), value(*b)
+	if a.PSNR == b.PSNR || va <= 0 || vb <= 0 {
+		return max(0, va, vb)
 	}
 	f := (target - b.PSNR) / (a.PSNR - b.PSNR)
-	return math.Exp(math.Log(b.Kbps) + f*(math.Log(a.Kbps)-math.Log(b.Kbps)))
+	return math.Exp(math.Log(vb) + f*(math.Log(va)-math.Log(vb)))
 }
 
 // dropRedundant orders the rungs largest first and drops each rung whose

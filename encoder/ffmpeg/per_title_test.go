@@ -22,6 +22,7 @@ import (
 // 6 CRF steps from kbps0; it counts its calls.
 type modelProbe struct {
 	psnr0, slope, kbps0 float64
+	keyKbits0           float64 // keyframe size at CRF 0; 0 reports none
 	calls               int
 }
 
@@ -30,7 +31,8 @@ func (m *modelProbe) kbps(crf float64) float64 { return m.kbps0 * math.Exp2(-crf
 
 func (m *modelProbe) probe(_ context.Context, crf int) (ProbePoint, error) {
 	m.calls++
-	return ProbePoint{CRF: crf, PSNR: m.psnr(float64(crf)), Kbps: m.kbps(float64(crf))}, nil
+	c := float64(crf)
+	return ProbePoint{CRF: crf, PSNR: m.psnr(c), Kbps: m.kbps(c), KeyframeKbits: m.keyKbits0 * math.Exp2(-c/6)}, nil
 }
 
 // truth is the bitrate at which the model reaches target.
@@ -43,6 +45,7 @@ func TestSearchBitrate(t *testing.T) {
 		target  float64
 		ceiling int
 		// want is "truth" (within 3 % of the model's exact bitrate),
+		// "keyframe" (within 3 % of 0.75 times the keyframe size there),
 		// "ceiling" or "floor".
 		want   string
 		reason string
@@ -52,6 +55,9 @@ func TestSearchBitrate(t *testing.T) {
 		"steep content, target far up":        {model: modelProbe{psnr0: 70, slope: 1.4, kbps0: 9000}, target: 58, ceiling: 9000, want: "truth"},
 		"needs more than the ceiling":         {model: modelProbe{psnr0: 50, slope: 1, kbps0: 60000}, target: 45, ceiling: 5000, want: "ceiling", reason: "capped at the rendition's 5000 kbps"},
 		"trivial content":                     {model: modelProbe{psnr0: 80, slope: 0.5, kbps0: 200}, target: 40, ceiling: 800, want: "floor", reason: "raised to the 50 kbps floor"},
+		"small keyframes do not matter":       {model: modelProbe{psnr0: 60, slope: 0.6, kbps0: 4000, keyKbits0: 2000}, target: 42, ceiling: 5000, want: "truth"},
+		"a still: bits all in keyframes":      {model: modelProbe{psnr0: 60, slope: 0.6, kbps0: 4000, keyKbits0: 20000}, target: 42, ceiling: 5000, want: "keyframe", reason: "fits the encode's 2 s buffer"},
+		"keyframes beyond the ceiling":        {model: modelProbe{psnr0: 60, slope: 0.6, kbps0: 4000, keyKbits0: 400000}, target: 42, ceiling: 5000, want: "ceiling", reason: "capped"},
 	}
 	for name, tt := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -65,6 +71,10 @@ func TestSearchBitrate(t *testing.T) {
 			case "truth":
 				assert.InEpsilon(t, m.truth(tt.target), float64(kbps), 0.03, "points %+v", points)
 				assert.Less(t, kbps, tt.ceiling)
+			case "keyframe":
+				keyframe := m.keyKbits0 * math.Exp2(-(m.psnr0-tt.target)/m.slope/6)
+				assert.InEpsilon(t, 0.75*keyframe, float64(kbps), 0.03, "points %+v", points)
+				assert.Greater(t, float64(kbps), m.truth(tt.target))
 			case "ceiling":
 				assert.Equal(t, tt.ceiling, kbps)
 			case "floor":
