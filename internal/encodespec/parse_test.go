@@ -354,3 +354,12 @@ func TestParseLadder(t *testing.T) {
 		})
 	}
 }
+
+// A clone's ladder is its own: AnalyzePerTitle rewrites a clone.
+func TestCloneLadder(t *testing.T) {
+	t.Parallel()
+	s := Spec{Ladder: &Ladder{Mode: LadderPerTitle, TargetPSNRDB: 40}}
+	c := s.Clone()
+	c.Ladder.TargetPSNRDB = 50
+	assert.Equal(t, 40.0, s.Ladder.TargetPSNRDB)
+}
