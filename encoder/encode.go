@@ -70,7 +70,7 @@ func (w *Worker) encode(ctx context.Context, log *slog.Logger, job *coordinatorv
 	if err := os.MkdirAll(out, 0o755); err != nil {
 		return nil, nil, fmt.Errorf("output directory: %w", err)
 	}
-	var perTitle *ffmpeg.PerTitle
+	var opts []ffmpeg.PlanOption
 	if spec.Ladder.PerTitle() {
 		chosen, pt, err := ffmpeg.AnalyzePerTitle(ctx, w.cfg.FFmpeg, input, info, spec)
 		switch {
@@ -85,14 +85,11 @@ func (w *Worker) encode(ctx context.Context, log *slog.Logger, job *coordinatorv
 		default:
 			spec = chosen
 		}
-		perTitle = &pt
+		opts = append(opts, ffmpeg.WithPerTitle(pt))
 	}
-	cmd, err := ffmpeg.Plan(spec, info, input, out, choices)
+	cmd, err := ffmpeg.Plan(spec, info, input, out, choices, opts...)
 	if err != nil {
 		return nil, nil, err
-	}
-	if perTitle != nil {
-		perTitle.Annotate(&cmd)
 	}
 	start := time.Now()
 	if err := ffmpeg.Run(ctx, w.cfg.FFmpeg, cmd, info.DurationSeconds, progress); err != nil {

@@ -175,7 +175,7 @@ func encode(t *testing.T, spec encodespec.Spec, input string) encodeResult {
 
 // plan chooses CPU encoders for the spec's codecs and plans into a fresh
 // output directory.
-func plan(t testing.TB, spec encodespec.Spec, in MediaInfo, input string) Command {
+func plan(t testing.TB, spec encodespec.Spec, in MediaInfo, input string, opts ...PlanOption) Command {
 	t.Helper()
 	ctx := context.Background()
 	var codecs []string
@@ -185,7 +185,7 @@ func plan(t testing.TB, spec encodespec.Spec, in MediaInfo, input string) Comman
 	encoders, err := ChooseEncoders(ctx, AcceleratorCPU, codecs, availableEncoders(t), nil)
 	require.NoError(t, err)
 	outDir := filepath.Join(t.TempDir(), "out")
-	cmd, err := Plan(spec, in, input, outDir, encoders)
+	cmd, err := Plan(spec, in, input, outDir, encoders, opts...)
 	require.NoError(t, err)
 	return cmd
 }

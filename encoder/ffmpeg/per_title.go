@@ -22,10 +22,14 @@ import (
 const (
 	// AttrPerTitleTarget is the target PSNR in dB.
 	AttrPerTitleTarget = "per_title.target_psnr_db"
-	// AttrPerTitleBitrate is the bitrate the rendition was encoded at.
+	// AttrPerTitleBitrate is the average bitrate the probes predict for
+	// the rendition at the target.
 	AttrPerTitleBitrate = "per_title.bitrate_kbps"
-	// AttrPerTitleCeiling is the rendition's own bitrate_kbps, which the
-	// chosen bitrate never exceeds.
+	// AttrPerTitleCRF is the CRF the rendition was encoded at (capped at
+	// its ceiling); absent when it was encoded at the ceiling.
+	AttrPerTitleCRF = "per_title.crf"
+	// AttrPerTitleCeiling is the rendition's own bitrate_kbps: the
+	// encode's maxrate is the fixed ladder's for it.
 	AttrPerTitleCeiling = "per_title.ceiling_kbps"
 	// AttrPerTitleReason says in words how the bitrate was found, or why
 	// the analysis was not used.
@@ -58,16 +62,11 @@ const (
 	// cheaper); a player switching between rungs closer than that gains
 	// little.
 	minRungStep = 1.25
-	// minKbps is the lowest bitrate a spec accepts.
+	// minKbps is the lowest bitrate a spec accepts; lower predictions are
+	// recorded as this.
 	minKbps = 50
-	// vbvSeconds is the encode's VBV buffer in seconds of its bitrate
-	// (videoArgs: bufsize twice the bitrate). A bitrate whose buffer cannot
-	// hold a keyframe starves the keyframes: content whose bits are nearly
-	// all in its keyframes (a still picture) needs more than its average.
-	// keyframeHeadroom is the room left for keyframes above the average
-	// one.
-	vbvSeconds       = 2.0
-	keyframeHeadroom = 1.5
+	// maxCRF is x264's highest CRF.
+	maxCRF = 51.0
 )
 
 // PerTitle is what the per-title analysis decided for one input.
@@ -88,8 +87,14 @@ type PerTitleRung struct {
 	Width, Height int
 	// CeilingKbps is the rendition's own bitrate_kbps.
 	CeilingKbps int
-	// Kbps is the chosen bitrate; 0 when Dropped.
-	Kbps    int
+	// Kbps is the average bitrate the probes predict at the target, at
+	// least 50 and at most CeilingKbps; 0 when Dropped.
+	Kbps int
+	// CRF is the constant-quality factor that reaches the target, which
+	// the rendition is encoded with, capped at CeilingKbps; 0 when the
+	// target needs more than the ceiling: the rendition is then encoded
+	// at CeilingKbps as in a fixed ladder.
+	CRF     float64
 	Dropped bool
 	// Reason says, in words, how Kbps was found or why the rung was
 	// dropped.
@@ -103,30 +108,24 @@ type ProbePoint struct {
 	CRF  int
 	PSNR float64 // x264's global PSNR, in dB, against the scaled source
 	Kbps float64 // the probe's video bitrate
-	// KeyframeKbits is the average size of the probe's keyframes.
-	KeyframeKbits float64
 }
 
 // x264Summary is the last line libx264 logs when asked for PSNR: the
 // global PSNR of the whole encode and its bitrate.
 var x264Summary = regexp.MustCompile(`PSNR Mean Y:\S+ U:\S+ V:\S+ Avg:\S+ Global:(\S+) kb/s:([0-9.]+)`)
 
-// x264Keyframes is libx264's line on the I frames: their count, average
-// QP and average size in bytes.
-var x264Keyframes = regexp.MustCompile(`frame I:\d+\s+Avg QP:\s*\S+\s+size:\s*(\d+)`)
-
 // AnalyzePerTitle runs the per-title analysis a spec with ladder mode
 // per_title asks for. For every rendition of the spec fitted to the
 // source it encodes the sampled windows (sampleWindows of sampleSeconds,
 // spread over the input; the whole input when it is short), conditioned
 // and scaled as the encode will, with x264 at constant quality, and
-// searches the CRF at which x264's PSNR reaches the target; the bitrate
-// that takes, interpolated between the probes around the target, becomes
-// the rendition's bitrate, never above its own. Renditions that would not
-// be at least 20 % cheaper than the next larger one kept are dropped;
-// the largest is always kept. It returns the rewritten spec, which Plan
-// encodes, and the decisions, which PerTitle.Annotate records on the
-// planned outputs.
+// searches the CRF at which x264's PSNR reaches the target, and the
+// average bitrate that takes. A rendition whose bitrate would exceed its
+// own bitrate_kbps keeps it (no CRF). Renditions that would not be at
+// least 20 % cheaper than the next larger one kept are dropped; the
+// largest is always kept. It returns the spec fitted to the source
+// without the dropped renditions, and the decisions; Plan encodes the
+// first as the second says when given WithPerTitle.
 func AnalyzePerTitle(ctx context.Context, ffmpegBin, inputFile string, in MediaInfo, spec encodespec.Spec) (encodespec.Spec, PerTitle, error) {
 	if !spec.Ladder.PerTitle() {
 		return spec, PerTitle{}, errors.New("per-title analysis: the spec's ladder is not per_title")
@@ -159,25 +158,19 @@ func AnalyzePerTitle(ctx context.Context, ffmpegBin, inputFile string, in MediaI
 			args := probeArgs(input, in, cond, r, w, h, keyframes, crf)
 			return probeEncode(ctx, ffmpegBin, args, crf)
 		}
-		kbps, points, reason, err := searchBitrate(ctx, pt.TargetPSNRDB, r.BitrateKbps, probe)
+		c, err := searchBitrate(ctx, pt.TargetPSNRDB, r.BitrateKbps, probe)
 		if err != nil {
 			return spec, PerTitle{}, fmt.Errorf("per-title analysis of rendition %s: %w", r.Name, err)
 		}
-		rung.Kbps, rung.Probes, rung.Reason = kbps, points, reason
+		rung.Kbps, rung.CRF, rung.Probes, rung.Reason = c.kbps, c.crf, c.points, c.reason
 		pt.Rungs = append(pt.Rungs, rung)
 	}
 	pt.dropRedundant()
 
 	out := fitted.Clone()
-	out.Renditions = out.Renditions[:0]
-	for _, r := range fitted.Renditions {
-		i := slices.IndexFunc(pt.Rungs, func(g PerTitleRung) bool { return g.Name == r.Name })
-		if pt.Rungs[i].Dropped {
-			continue
-		}
-		r.BitrateKbps = pt.Rungs[i].Kbps
-		out.Renditions = append(out.Renditions, r)
-	}
+	out.Renditions = slices.DeleteFunc(out.Renditions, func(r encodespec.Rendition) bool {
+		return slices.ContainsFunc(pt.Rungs, func(g PerTitleRung) bool { return g.Name == r.Name && g.Dropped })
+	})
 	return out, pt, nil
 }
 
@@ -257,32 +250,36 @@ func probeEncode(ctx context.Context, ffmpegBin string, args []string, crf int) 
 	if err != nil {
 		return ProbePoint{}, fmt.Errorf("probe encode at crf %d: bitrate %q: %w", crf, m[2], err)
 	}
-	var keyframe float64
-	if k := x264Keyframes.FindSubmatch(stderr.Bytes()); k != nil {
-		size, _ := strconv.ParseFloat(string(k[1]), 64)
-		keyframe = size * 8 / 1000
-	}
-	return ProbePoint{CRF: crf, PSNR: psnr, Kbps: kbps, KeyframeKbits: keyframe}, nil
+	return ProbePoint{CRF: crf, PSNR: psnr, Kbps: kbps}, nil
 }
 
-// searchBitrate finds the bitrate at which a rendition reaches target dB,
-// from constant-quality probes: it starts at CRF 23 and moves the CRF by
-// the distance to the target (about a dB per step), then between the two
-// probes around the target, for at most maxProbes encodes. It stops early
-// when a probe lands within psnrTolerance of the target, or falls short of
-// it while already above the ceiling. The bitrate is interpolated between
-// the probes around the target (log bitrate linear in PSNR), extrapolated
-// from the nearest two when none is on the other side, raised when the
-// encode's VBV buffer (vbvSeconds of the bitrate) could not hold the
-// keyframes with keyframeHeadroom, and kept within 50 kbps and ceiling.
-// reason says how it was found.
-func searchBitrate(ctx context.Context, target float64, ceiling int, probe func(context.Context, int) (ProbePoint, error)) (int, []ProbePoint, string, error) {
+// choice is what searchBitrate found for one rendition.
+type choice struct {
+	kbps   int
+	crf    float64 // 0: encode at the ceiling
+	points []ProbePoint
+	reason string
+}
+
+// searchBitrate finds the CRF at which a rendition reaches target dB, and
+// the average bitrate that takes, from constant-quality probes: it starts
+// at CRF 23 and moves the CRF by the distance to the target (about a dB
+// per step), then between the two probes around the target, for at most
+// maxProbes encodes. It stops early when a probe lands within
+// psnrTolerance of the target, falls short of it while already above the
+// ceiling, or passes it below 50 kbps. CRF and log bitrate are
+// interpolated linearly in PSNR between the probes around the target, or
+// extrapolated from the nearest two when none is on the other side; when
+// every probe is above the target, the one closest to it is taken. When
+// the bitrate would exceed the ceiling the CRF is 0: the rendition is
+// encoded at the ceiling. reason says how the choice was made.
+func searchBitrate(ctx context.Context, target float64, ceiling int, probe func(context.Context, int) (ProbePoint, error)) (choice, error) {
 	var points []ProbePoint
 	crf := firstProbeCRF
 	for len(points) < maxProbes {
 		p, err := probe(ctx, crf)
 		if err != nil {
-			return 0, points, "", err
+			return choice{}, err
 		}
 		points = append(points, p)
 		if math.Abs(p.PSNR-target) <= psnrTolerance ||
@@ -296,11 +293,15 @@ func searchBitrate(ctx context.Context, target float64, ceiling int, probe func(
 		}
 		crf = next
 	}
-	kbps := estimate(points, target, func(p ProbePoint) float64 { return p.Kbps })
-	keyframe := estimate(points, target, func(p ProbePoint) float64 { return p.KeyframeKbits })
-	vbv := keyframe * keyframeHeadroom / vbvSeconds
-	need := max(kbps, vbv)
-	chosen := int(math.Round(min(float64(ceiling), max(minKbps, need))))
+	kbps := estimate(points, target, func(p ProbePoint) float64 { return math.Log(max(p.Kbps, 1e-3)) })
+	kbps = math.Exp(kbps)
+	crfAt := estimate(points, target, func(p ProbePoint) float64 { return float64(p.CRF) })
+	if above, below := bracket(points, target); below == nil {
+		// Every probe has quality to spare (the search stopped under the
+		// bitrate floor): do not trust a CRF extrapolated past them.
+		kbps, crfAt = above.Kbps, float64(above.CRF)
+	}
+	crfAt = math.Round(min(max(crfAt, 0), maxCRF)*10) / 10
 	best := points[0]
 	for _, p := range points[1:] {
 		if math.Abs(p.PSNR-target) < math.Abs(best.PSNR-target) {
@@ -308,19 +309,16 @@ func searchBitrate(ctx context.Context, target float64, ceiling int, probe func(
 		}
 	}
 	probes := fmt.Sprintf("closest probe: crf %d, %.2f dB at %.0f kbps; %d probes", best.CRF, best.PSNR, best.Kbps, len(points))
-	var reason string
+	c := choice{points: points, kbps: int(math.Round(min(float64(ceiling), max(minKbps, kbps))))}
 	switch {
-	case need >= float64(ceiling):
-		reason = fmt.Sprintf("capped at the rendition's %d kbps: reaching %g dB would take %.0f kbps (%s)", ceiling, target, need, probes)
-	case need < minKbps:
-		reason = fmt.Sprintf("raised to the %d kbps floor: %g dB takes %.0f kbps (%s)", minKbps, target, need, probes)
-	case vbv > kbps:
-		reason = fmt.Sprintf("%g dB takes %.0f kbps on average, raised to %d kbps so a keyframe (%.0f kbit) fits the encode's %g s buffer with room to spare; below the rendition's %d kbps (%s)",
-			target, kbps, chosen, keyframe, vbvSeconds, ceiling, probes)
+	case kbps >= float64(ceiling):
+		c.reason = fmt.Sprintf("at the rendition's %d kbps: reaching %g dB would take %.0f kbps (%s)", ceiling, target, kbps, probes)
 	default:
-		reason = fmt.Sprintf("%g dB takes %d kbps, below the rendition's %d kbps (%s)", target, chosen, ceiling, probes)
+		c.crf = crfAt
+		c.reason = fmt.Sprintf("crf %s for %g dB, about %.0f kbps, capped at the rendition's %d kbps (%s)",
+			formatFloat(crfAt), target, kbps, ceiling, probes)
 	}
-	return chosen, points, reason, nil
+	return c, nil
 }
 
 // nextCRF picks the next CRF to probe: between the nearest probes on either
@@ -368,11 +366,12 @@ func bracket(points []ProbePoint, target float64) (above, below *ProbePoint) {
 	return above, below
 }
 
-// estimate interpolates a quantity of the probes (value: the bitrate or
-// the keyframe size) at target, between the probes around it, its log
-// linear in PSNR; with probes on one side only it extrapolates from the
-// two nearest (or, with a single probe, assumes 6 dB per doubling, x264's
-// rule of thumb). A quantity a probe lacks (0) gives 0.
+// estimate interpolates a quantity of the probes (value: the log of the
+// bitrate, or the CRF) at target, linearly in PSNR, between the probes
+// around it; with probes on one side only it extrapolates from the two
+// nearest, and with a single probe (or two of equal PSNR) it assumes
+// x264's rule of thumb of 6 dB per doubling of the bitrate, about one CRF
+// step per dB.
 func estimate(points []ProbePoint, target float64, value func(ProbePoint) float64) float64 {
 	a, b := bracket(points, target)
 	if a == nil || b == nil {
@@ -380,18 +379,17 @@ func estimate(points []ProbePoint, target float64, value func(ProbePoint) float6
 		slices.SortFunc(sorted, func(x, y ProbePoint) int {
 			return cmp.Compare(math.Abs(x.PSNR-target), math.Abs(y.PSNR-target))
 		})
-		if len(sorted) == 1 || sorted[0].PSNR == sorted[1].PSNR || value(sorted[1]) <= 0 {
+		if len(sorted) == 1 || sorted[0].PSNR == sorted[1].PSNR {
 			p := sorted[0]
-			return max(0, value(p)) * math.Exp2((target-p.PSNR)/6)
+			// One probe one dB above another: the log bitrate is
+			// ln 2 / 6 higher and the CRF one lower.
+			slope := value(ProbePoint{CRF: p.CRF - 1, PSNR: p.PSNR + 1, Kbps: p.Kbps * math.Exp2(1.0/6)}) - value(p)
+			return value(p) + slope*(target-p.PSNR)
 		}
 		a, b = &sorted[0], &sorted[1]
 	}
-	va, vb := value(*a), value(*b)
-	if a.PSNR == b.PSNR || va <= 0 || vb <= 0 {
-		return max(0, va, vb)
-	}
 	f := (target - b.PSNR) / (a.PSNR - b.PSNR)
-	return math.Exp(math.Log(vb) + f*(math.Log(va)-math.Log(vb)))
+	return value(*b) + f*(value(*a)-value(*b))
 }
 
 // dropRedundant orders the rungs largest first and drops each rung whose
@@ -406,33 +404,54 @@ func (pt *PerTitle) dropRedundant() {
 			kept := pt.Rungs[last]
 			r.Reason = fmt.Sprintf("dropped: at %d kbps it would save less than %d %% against %s's %d kbps (%s)",
 				r.Kbps, int(math.Round((1-1/minRungStep)*100)), kept.Name, kept.Kbps, r.Reason)
-			r.Kbps, r.Dropped = 0, true
+			r.Kbps, r.CRF, r.Dropped = 0, 0, true
 			continue
 		}
 		last = i
 	}
 }
 
-// Annotate records the decisions on the command's video outputs: the
-// target, the rendition's chosen bitrate, its ceiling and the reason, and
-// which renditions were dropped. A failed analysis is recorded as its
-// reason alone.
-func (pt PerTitle) Annotate(cmd *Command) {
+// WithPerTitle makes Plan encode the renditions a per-title analysis kept
+// as it decided, and record the decisions on every video output. With
+// x264 a rendition is encoded at its CRF, capped at its own bitrate (the
+// fixed ladder's maxrate and buffer), or at its own bitrate when the
+// target needs more; another encoder (NVENC) gets the predicted bitrate
+// instead, as x264's CRF means nothing to it. A failed analysis
+// (PerTitleFailure) changes no rendition and is recorded as its reason.
+func WithPerTitle(pt PerTitle) PlanOption {
+	return func(p *planner) { p.perTitle = &pt }
+}
+
+// rung returns the decision for the rendition named name.
+func (pt *PerTitle) rung(name string) (PerTitleRung, bool) {
+	if pt == nil {
+		return PerTitleRung{}, false
+	}
+	i := slices.IndexFunc(pt.Rungs, func(r PerTitleRung) bool { return r.Name == name && !r.Dropped })
+	if i < 0 {
+		return PerTitleRung{}, false
+	}
+	return pt.Rungs[i], true
+}
+
+// annotate records the decisions on the video outputs: the target, the
+// rendition's CRF, predicted bitrate, ceiling and reason, and which
+// renditions were dropped.
+func (pt *PerTitle) annotate(outputs []Output) {
 	var dropped []string
 	for _, r := range pt.Rungs {
 		if r.Dropped {
 			dropped = append(dropped, r.Name+": "+r.Reason)
 		}
 	}
-	for i, o := range cmd.ExpectedOutputs {
+	for i, o := range outputs {
 		if o.Kind != KindVideo {
 			continue
 		}
-		attrs := cmd.ExpectedOutputs[i].Attributes
-		if attrs == nil {
-			attrs = map[string]string{}
-			cmd.ExpectedOutputs[i].Attributes = attrs
+		if outputs[i].Attributes == nil {
+			outputs[i].Attributes = map[string]string{}
 		}
+		attrs := outputs[i].Attributes
 		if pt.Failure != "" {
 			attrs[AttrPerTitleReason] = pt.Failure
 			continue
@@ -441,11 +460,12 @@ func (pt PerTitle) Annotate(cmd *Command) {
 		if len(dropped) > 0 {
 			attrs[AttrPerTitleDropped] = strings.Join(dropped, "; ")
 		}
-		for _, r := range pt.Rungs {
-			if r.Name == o.Rendition && !r.Dropped {
-				attrs[AttrPerTitleBitrate] = strconv.Itoa(r.Kbps)
-				attrs[AttrPerTitleCeiling] = strconv.Itoa(r.CeilingKbps)
-				attrs[AttrPerTitleReason] = r.Reason
+		if r, ok := pt.rung(o.Rendition); ok {
+			attrs[AttrPerTitleBitrate] = strconv.Itoa(r.Kbps)
+			attrs[AttrPerTitleCeiling] = strconv.Itoa(r.CeilingKbps)
+			attrs[AttrPerTitleReason] = r.Reason
+			if r.CRF > 0 {
+				attrs[AttrPerTitleCRF] = formatFloat(r.CRF)
 			}
 		}
 	}

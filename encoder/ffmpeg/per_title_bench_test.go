@@ -67,8 +67,7 @@ func benchmarkPerTitle(b *testing.B, input string) {
 	chosen, pt, err := AnalyzePerTitle(ctx, ffmpegBin, input, in, perTitle)
 	require.NoError(b, err)
 	analysis := time.Since(start)
-	ptCmd := plan(b, chosen, in, input)
-	pt.Annotate(&ptCmd)
+	ptCmd := plan(b, chosen, in, input, WithPerTitle(pt))
 	require.NoError(b, Run(ctx, ffmpegBin, ptCmd, in.DurationSeconds, nil))
 	ptBytes := videoBytes(b, ptCmd)
 	ptPSNR, ptSSIM := quality(b, filepath.Join(ptCmd.OutDir, top.Name, "index.m3u8"), input, w, h)
@@ -79,7 +78,11 @@ func benchmarkPerTitle(b *testing.B, input string) {
 			ladder = append(ladder, r.Name+" dropped")
 			continue
 		}
-		ladder = append(ladder, fmt.Sprintf("%s %d kbps", r.Name, r.Kbps))
+		if r.CRF > 0 {
+			ladder = append(ladder, fmt.Sprintf("%s crf %s (~%d kbps)", r.Name, formatFloat(r.CRF), r.Kbps))
+		} else {
+			ladder = append(ladder, fmt.Sprintf("%s %d kbps", r.Name, r.Kbps))
+		}
 	}
 	b.Logf("target %.2f dB; per-title ladder: %s", target, strings.Join(ladder, ", "))
 	for _, r := range pt.Rungs {

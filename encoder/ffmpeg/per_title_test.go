@@ -3,6 +3,7 @@ package ffmpeg
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math"
 	"os/exec"
 	"path/filepath"
@@ -22,7 +23,6 @@ import (
 // 6 CRF steps from kbps0; it counts its calls.
 type modelProbe struct {
 	psnr0, slope, kbps0 float64
-	keyKbits0           float64 // keyframe size at CRF 0; 0 reports none
 	calls               int
 }
 
@@ -31,12 +31,11 @@ func (m *modelProbe) kbps(crf float64) float64 { return m.kbps0 * math.Exp2(-crf
 
 func (m *modelProbe) probe(_ context.Context, crf int) (ProbePoint, error) {
 	m.calls++
-	c := float64(crf)
-	return ProbePoint{CRF: crf, PSNR: m.psnr(c), Kbps: m.kbps(c), KeyframeKbits: m.keyKbits0 * math.Exp2(-c/6)}, nil
+	return ProbePoint{CRF: crf, PSNR: m.psnr(float64(crf)), Kbps: m.kbps(float64(crf))}, nil
 }
 
-// truth is the bitrate at which the model reaches target.
-func (m *modelProbe) truth(target float64) float64 { return m.kbps((m.psnr0 - target) / m.slope) }
+// crfAt is the CRF at which the model reaches target.
+func (m *modelProbe) crfAt(target float64) float64 { return (m.psnr0 - target) / m.slope }
 
 func TestSearchBitrate(t *testing.T) {
 	t.Parallel()
@@ -44,50 +43,50 @@ func TestSearchBitrate(t *testing.T) {
 		model   modelProbe
 		target  float64
 		ceiling int
-		// want is "truth" (within 3 % of the model's exact bitrate),
-		// "keyframe" (within 3 % of 0.75 times the keyframe size there),
-		// "ceiling" or "floor".
+		// want is "truth" (bitrate within 3 % of the model's exact one,
+		// CRF within 0.15), "ceiling" (encode at the ceiling, no CRF) or
+		// "floor" (50 kbps recorded, the CRF of the last probe).
 		want   string
 		reason string
 	}{
-		"easy content, far below the ceiling": {model: modelProbe{psnr0: 60, slope: 0.6, kbps0: 4000}, target: 42, ceiling: 5000, want: "truth", reason: "42 dB takes"},
-		"hard content, one dB per step":       {model: modelProbe{psnr0: 58, slope: 1, kbps0: 40000}, target: 40, ceiling: 20000, want: "truth", reason: "below the rendition's 20000 kbps"},
+		"easy content, far below the ceiling": {model: modelProbe{psnr0: 60, slope: 0.6, kbps0: 4000}, target: 42, ceiling: 5000, want: "truth", reason: "crf 30 for 42 dB, about 125 kbps, capped at the rendition's 5000 kbps"},
+		"hard content, one dB per step":       {model: modelProbe{psnr0: 58, slope: 1, kbps0: 40000}, target: 40, ceiling: 20000, want: "truth", reason: "capped at the rendition's 20000 kbps"},
 		"steep content, target far up":        {model: modelProbe{psnr0: 70, slope: 1.4, kbps0: 9000}, target: 58, ceiling: 9000, want: "truth"},
-		"needs more than the ceiling":         {model: modelProbe{psnr0: 50, slope: 1, kbps0: 60000}, target: 45, ceiling: 5000, want: "ceiling", reason: "capped at the rendition's 5000 kbps"},
-		"trivial content":                     {model: modelProbe{psnr0: 80, slope: 0.5, kbps0: 200}, target: 40, ceiling: 800, want: "floor", reason: "raised to the 50 kbps floor"},
-		"small keyframes do not matter":       {model: modelProbe{psnr0: 60, slope: 0.6, kbps0: 4000, keyKbits0: 2000}, target: 42, ceiling: 5000, want: "truth"},
-		"a still: bits all in keyframes":      {model: modelProbe{psnr0: 60, slope: 0.6, kbps0: 4000, keyKbits0: 20000}, target: 42, ceiling: 5000, want: "keyframe", reason: "fits the encode's 2 s buffer"},
-		"keyframes beyond the ceiling":        {model: modelProbe{psnr0: 60, slope: 0.6, kbps0: 4000, keyKbits0: 400000}, target: 42, ceiling: 5000, want: "ceiling", reason: "capped"},
+		"needs more than the ceiling":         {model: modelProbe{psnr0: 50, slope: 1, kbps0: 60000}, target: 45, ceiling: 5000, want: "ceiling", reason: "at the rendition's 5000 kbps: reaching 45 dB would take"},
+		"trivial content":                     {model: modelProbe{psnr0: 80, slope: 0.5, kbps0: 200}, target: 40, ceiling: 800, want: "floor"},
 	}
 	for name, tt := range tests {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			m := tt.model
-			kbps, points, reason, err := searchBitrate(context.Background(), tt.target, tt.ceiling, m.probe)
+			c, err := searchBitrate(context.Background(), tt.target, tt.ceiling, m.probe)
 			require.NoError(t, err)
 			assert.LessOrEqual(t, m.calls, maxProbes)
-			assert.Len(t, points, m.calls)
+			assert.Len(t, c.points, m.calls)
+			truth := m.crfAt(tt.target)
 			switch tt.want {
 			case "truth":
-				assert.InEpsilon(t, m.truth(tt.target), float64(kbps), 0.03, "points %+v", points)
-				assert.Less(t, kbps, tt.ceiling)
-			case "keyframe":
-				keyframe := m.keyKbits0 * math.Exp2(-(m.psnr0-tt.target)/m.slope/6)
-				assert.InEpsilon(t, 0.75*keyframe, float64(kbps), 0.03, "points %+v", points)
-				assert.Greater(t, float64(kbps), m.truth(tt.target))
+				assert.InEpsilon(t, m.kbps(truth), float64(c.kbps), 0.03, "points %+v", c.points)
+				assert.InDelta(t, truth, c.crf, 0.15, "points %+v", c.points)
+				assert.Less(t, c.kbps, tt.ceiling)
 			case "ceiling":
-				assert.Equal(t, tt.ceiling, kbps)
+				assert.Equal(t, tt.ceiling, c.kbps)
+				assert.Zero(t, c.crf)
 			case "floor":
-				assert.Equal(t, minKbps, kbps)
+				// The probe closest above the target, not a CRF
+				// extrapolated past every probe.
+				assert.Equal(t, minKbps, c.kbps)
+				assert.Equal(t, float64(c.points[len(c.points)-1].CRF), c.crf, "points %+v", c.points)
+				assert.GreaterOrEqual(t, m.psnr(c.crf), tt.target)
 			}
-			assert.Contains(t, reason, tt.reason)
+			assert.Contains(t, c.reason, tt.reason)
 		})
 	}
 
 	t.Run("probe failure", func(t *testing.T) {
 		t.Parallel()
 		boom := errors.New("boom")
-		_, _, _, err := searchBitrate(context.Background(), 42, 5000, func(context.Context, int) (ProbePoint, error) {
+		_, err := searchBitrate(context.Background(), 42, 5000, func(context.Context, int) (ProbePoint, error) {
 			return ProbePoint{}, boom
 		})
 		require.ErrorIs(t, err, boom)
@@ -262,7 +261,7 @@ func TestPerTitle(t *testing.T) {
 			require.NoError(t, err)
 			require.NoError(t, chosen.Validate())
 			for _, r := range pt.Rungs {
-				t.Logf("%s: %d kbps of %d: %s; probes %+v", r.Name, r.Kbps, r.CeilingKbps, r.Reason, r.Probes)
+				t.Logf("%s: %s; probes %+v", r.Name, r.Reason, r.Probes)
 			}
 			require.Len(t, pt.Rungs, 3)
 			top := pt.Rungs[0]
@@ -277,26 +276,38 @@ func TestPerTitle(t *testing.T) {
 			}
 			if tt.capped {
 				assert.Equal(t, top.CeilingKbps, top.Kbps, top.Reason)
-				assert.Contains(t, top.Reason, "capped")
+				assert.Zero(t, top.CRF, top.Reason)
+				assert.Contains(t, top.Reason, "would take")
 			} else {
 				assert.Less(t, float64(top.Kbps), tt.topBelow*float64(top.CeilingKbps), top.Reason)
+				assert.Positive(t, top.CRF, top.Reason)
 			}
-			// The rewritten spec holds exactly the kept rungs at their
-			// chosen bitrates.
-			kept := map[string]int{}
+			// The rewritten spec holds exactly the kept rungs, with their
+			// own bitrates: the caps.
+			kept := map[string]PerTitleRung{}
 			for _, r := range pt.Rungs {
 				if !r.Dropped {
-					kept[r.Name] = r.Kbps
+					kept[r.Name] = r
 				}
 			}
-			got := map[string]int{}
+			require.Len(t, chosen.Renditions, len(kept))
 			for _, r := range chosen.Renditions {
-				got[r.Name] = r.BitrateKbps
+				require.Contains(t, kept, r.Name)
+				assert.Equal(t, kept[r.Name].CeilingKbps, r.BitrateKbps, r.Name)
 			}
-			assert.Equal(t, kept, got)
 
-			cmd := plan(t, chosen, in, input)
-			pt.Annotate(&cmd)
+			cmd := plan(t, chosen, in, input, WithPerTitle(pt))
+			args := strings.Join(cmd.Args, " ")
+			for i, c := range chosen.Renditions {
+				// x264 gets the CRF under the fixed ladder's cap, or the
+				// ceiling as its average bitrate.
+				r := kept[c.Name]
+				want := fmt.Sprintf("-b:v:%d %dk", i, r.CeilingKbps)
+				if r.CRF > 0 {
+					want = fmt.Sprintf("-crf:v:%d %s -maxrate:v:%d %dk", i, formatFloat(r.CRF), i, r.CeilingKbps*6/5)
+				}
+				assert.Contains(t, args, want, r.Name)
+			}
 			require.NoError(t, Run(ctx, ffmpegBin, cmd, in.DurationSeconds, nil))
 			outputs, err := Collect(cmd)
 			require.NoError(t, err)
@@ -309,7 +320,12 @@ func TestPerTitle(t *testing.T) {
 			} else {
 				assert.GreaterOrEqual(t, psnr, target-1.0, "the top rendition misses the target")
 			}
-			assert.LessOrEqual(t, videoKbps(t, topFile), 1.25*float64(top.Kbps), "the top rendition overshoots its bitrate")
+			got := videoKbps(t, topFile)
+			t.Logf("top rendition: %.2f dB at %.0f kbps", psnr, got)
+			assert.LessOrEqual(t, got, 1.2*float64(top.CeilingKbps), "the top rendition overshoots its cap")
+			if !tt.capped {
+				assert.LessOrEqual(t, got, 1.5*float64(top.Kbps), "the top rendition costs far more than predicted")
+			}
 
 			videos := 0
 			for _, o := range cmd.ExpectedOutputs {
@@ -318,7 +334,12 @@ func TestPerTitle(t *testing.T) {
 				}
 				videos++
 				assert.Equal(t, "40", o.Attributes[AttrPerTitleTarget], o.Name)
-				assert.Equal(t, strconv.Itoa(kept[o.Rendition]), o.Attributes[AttrPerTitleBitrate], o.Name)
+				assert.Equal(t, strconv.Itoa(kept[o.Rendition].Kbps), o.Attributes[AttrPerTitleBitrate], o.Name)
+				if crf := kept[o.Rendition].CRF; crf > 0 {
+					assert.Equal(t, formatFloat(crf), o.Attributes[AttrPerTitleCRF], o.Name)
+				} else {
+					assert.NotContains(t, o.Attributes, AttrPerTitleCRF, o.Name)
+				}
 				assert.NotEmpty(t, o.Attributes[AttrPerTitleReason], o.Name)
 				assert.NotEmpty(t, o.Attributes[AttrDeinterlace], "conditioning attributes are kept")
 			}

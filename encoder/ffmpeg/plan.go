@@ -119,7 +119,7 @@ const (
 // ChooseEncoders. Plan validates the spec again and builds arguments only
 // from its validated values. The input is opened with the demuxer Probe
 // detected (in.Container) and the file protocol alone, as Probe read it.
-func Plan(spec encodespec.Spec, in MediaInfo, inputFile, outDir string, encoders []EncoderChoice) (Command, error) {
+func Plan(spec encodespec.Spec, in MediaInfo, inputFile, outDir string, encoders []EncoderChoice, opts ...PlanOption) (Command, error) {
 	if err := spec.Validate(); err != nil {
 		return Command{}, fmt.Errorf("plan encode: invalid encode spec: %w", err)
 	}
@@ -144,6 +144,9 @@ func Plan(spec encodespec.Spec, in MediaInfo, inputFile, outDir string, encoders
 	}
 
 	p := &planner{spec: spec.ForSource(in.Width, in.Height), in: in}
+	for _, o := range opts {
+		o(p)
+	}
 	for _, r := range p.spec.Renditions {
 		if _, err := p.encoder(r.Codec, encoders); err != nil {
 			return Command{}, err
@@ -172,6 +175,9 @@ func Plan(spec encodespec.Spec, in MediaInfo, inputFile, outDir string, encoders
 			p.expected[i].Attributes = maps.Clone(p.cond.attrs)
 		}
 	}
+	if p.perTitle != nil {
+		p.perTitle.annotate(p.expected)
+	}
 
 	args := []string{
 		"-nostdin", "-hide_banner", "-y", "-loglevel", "warning", "-nostats", "-progress", "pipe:1",
@@ -191,11 +197,15 @@ func Plan(spec encodespec.Spec, in MediaInfo, inputFile, outDir string, encoders
 	return cmd, nil
 }
 
+// PlanOption changes what Plan plans (see WithPerTitle).
+type PlanOption func(*planner)
+
 // planner accumulates the pieces of one command.
 type planner struct {
-	spec encodespec.Spec // fitted to the source
-	in   MediaInfo       // its FrameRate is the conditioned rate
-	cond conditioning
+	spec     encodespec.Spec // fitted to the source
+	in       MediaInfo       // its FrameRate is the conditioned rate
+	cond     conditioning
+	perTitle *PerTitle // nil unless WithPerTitle
 
 	renditions []plannedRendition
 	audios     []plannedAudio // the audio renditions, each encoded once and shared
@@ -217,6 +227,9 @@ type plannedRendition struct {
 	width, height int
 	encoder       EncoderChoice
 	gop           int
+	// cappedCRF, when positive, is x264's CRF, with r.BitrateKbps as the
+	// cap (per-title ladders).
+	cappedCRF float64
 }
 
 // encoder returns the choice for codec and records it as used.
@@ -263,6 +276,13 @@ func (p *planner) graph() {
 		pr := plannedRendition{
 			r: r, label: fmt.Sprintf("v%d", i), width: w, height: h, encoder: e,
 			gop: max(1, int(math.Ceil(p.keyframeSeconds()*fps-1e-6))),
+		}
+		if rung, ok := p.perTitle.rung(r.Name); ok && rung.CRF > 0 && r.CRF == nil {
+			if e.Encoder == "libx264" {
+				pr.cappedCRF = rung.CRF
+			} else {
+				pr.r.BitrateKbps = rung.Kbps
+			}
 		}
 		p.renditions = append(p.renditions, pr)
 		chain := ""
