@@ -11,12 +11,12 @@ import (
 // (the default, and what a spec without a ladder gets) every rendition is
 // encoded at its own bitrate_kbps. With "per_title" the encoder first
 // probes the input: it encodes a few short sampled windows at constant
-// quality at each rendition's size, finds the bitrate at which each reaches
-// TargetPSNRDB, and encodes the rendition at that bitrate instead, never
-// above its bitrate_kbps, which becomes a ceiling. A rendition that would
-// not be at least 20 % cheaper than the next larger one kept is dropped
-// (the largest is always kept). The chosen bitrates and the reasons are recorded on the
-// job's video outputs.
+// quality at each rendition's size and finds the quality factor at which
+// each reaches TargetPSNRDB; the rendition is encoded at that quality,
+// capped at its bitrate_kbps, which becomes a ceiling. A rendition that
+// would not be at least 20 % cheaper than the next larger one kept is
+// dropped (the largest is always kept). The choices and the reasons are
+// recorded on the job's video outputs.
 type Ladder struct {
 	// Mode is "fixed" or "per_title".
 	Mode string `json:"mode,omitempty"`
