@@ -15,19 +15,21 @@ import (
 )
 
 // BenchmarkPerTitleSavings measures what per-title ladders save against
-// the fixed ladder at equal quality of the top rendition. For each of
-// four 12 s 1080p inputs of different complexity, made with FFmpeg (a
-// still test card, slowly moving smooth gradients, a moving test pattern,
-// the same pattern under heavy film grain), it encodes the built-in hls-ladder (1080/720/480/360 at
-// 5000/3000/1400/800 kbps, x264 medium, no audio), measures the top
-// rendition's PSNR and SSIM against the source with FFmpeg's psnr and ssim
-// filters, then runs the per-title analysis with that PSNR as its target
-// (so both top renditions aim at the same quality; clamped to the spec's
-// 30..60 dB) and encodes the ladder it chose. It reports, per input, the
-// video bytes of each ladder (init and media segments of every rendition),
-// the saving in percent, both top renditions' PSNR (dB) and SSIM, the
-// rungs per-title kept and the analysis's wall seconds. Run it with
-// -benchtime=1x: an iteration encodes each input twice.
+// the fixed ladder at equal quality of the top rendition. For each of four
+// 12 s 1080p inputs of different complexity, made with FFmpeg (a still
+// test card, slowly moving smooth gradients, a moving test pattern, the
+// same pattern under heavy film grain), it encodes the built-in
+// hls-ladder (1080/720/480/360 at 5000/3000/1400/800 kbps, x264 medium,
+// no audio), measures the top rendition's PSNR and SSIM against the
+// source with FFmpeg's psnr and ssim filters, then runs the per-title
+// analysis with that PSNR as its target (so both top renditions aim at
+// the same quality; clamped to the spec's 30..60 dB) and encodes the
+// ladder it chose. It reports, per input, the video bytes of each ladder
+// (init and media segments of every rendition), the saving in percent,
+// both top renditions' PSNR (dB) and SSIM, the rungs per-title kept and
+// the analysis's wall seconds, and logs every rung's PSNR and bytes in
+// both ladders. Run it with -benchtime=1x: an iteration encodes each
+// input twice.
 func BenchmarkPerTitleSavings(b *testing.B) {
 	inputs := []struct{ name, source, filters string }{
 		{"still", "smptehdbars=size=1920x1080:rate=25", ""},
@@ -72,6 +74,23 @@ func benchmarkPerTitle(b *testing.B, input string) {
 	ptBytes := videoBytes(b, ptCmd)
 	ptPSNR, ptSSIM := quality(b, filepath.Join(ptCmd.OutDir, top.Name, "index.m3u8"), input, w, h)
 
+	// Every rung of both ladders, for the record: the per-title rungs
+	// below the top aim at the same target, not at the fixed rungs'
+	// quality, so their PSNR is the price of their bytes.
+	fixedRungs, ptRungs := rungBytes(b, fixedCmd), rungBytes(b, ptCmd)
+	for _, r := range fixed.ForSource(in.Width, in.Height).Renditions {
+		rw, rh := r.OutputSize(in.Width, in.Height)
+		fp, _ := quality(b, filepath.Join(fixedCmd.OutDir, r.Name, "index.m3u8"), input, rw, rh)
+		line := fmt.Sprintf("  %s fixed: %.2f dB, %d bytes", r.Name, fp, fixedRungs[r.Name])
+		if n, ok := ptRungs[r.Name]; ok {
+			pp, _ := quality(b, filepath.Join(ptCmd.OutDir, r.Name, "index.m3u8"), input, rw, rh)
+			line += fmt.Sprintf("; per-title: %.2f dB, %d bytes", pp, n)
+		} else {
+			line += "; per-title: dropped"
+		}
+		b.Log(line)
+	}
+
 	var ladder []string
 	for _, r := range pt.Rungs {
 		if r.Dropped {
@@ -104,18 +123,28 @@ func benchmarkPerTitle(b *testing.B, input string) {
 // rendition's init segment and media segments.
 func videoBytes(b *testing.B, cmd Command) int64 {
 	b.Helper()
+	var total int64
+	for _, n := range rungBytes(b, cmd) {
+		total += n
+	}
+	return total
+}
+
+// rungBytes is videoBytes per rendition.
+func rungBytes(b *testing.B, cmd Command) map[string]int64 {
+	b.Helper()
 	outputs, err := Collect(cmd)
 	require.NoError(b, err)
-	var total int64
+	sizes := map[string]int64{}
 	for _, o := range outputs {
 		if o.Kind != KindVideo {
 			continue
 		}
 		st, err := os.Stat(filepath.Join(cmd.OutDir, filepath.FromSlash(o.Name)))
 		require.NoError(b, err)
-		total += st.Size()
+		sizes[o.Rendition] += st.Size()
 	}
-	return total
+	return sizes
 }
 
 // round2 rounds to two decimals, the precision a target is written with.
