@@ -67,6 +67,8 @@ const (
 	minKbps = 50
 	// maxCRF is x264's highest CRF.
 	maxCRF = 51.0
+	// losslessPSNR stands for x264's "inf": above any target.
+	losslessPSNR = 100.0
 )
 
 // PerTitle is what the per-title analysis decided for one input.
@@ -244,7 +246,7 @@ func probeEncode(ctx context.Context, ffmpegBin string, args []string, crf int) 
 	}
 	psnr, err := strconv.ParseFloat(string(m[1]), 64)
 	if err != nil || math.IsInf(psnr, 1) {
-		psnr = encodespec.MaxTargetPSNRDB + 40 // x264 says inf for a lossless encode
+		psnr = losslessPSNR // x264 says inf for a lossless encode
 	}
 	kbps, err := strconv.ParseFloat(string(m[2]), 64)
 	if err != nil {

@@ -23,7 +23,7 @@ import (
 // no audio), measures the top rendition's PSNR and SSIM against the
 // source with FFmpeg's psnr and ssim filters, then runs the per-title
 // analysis with that PSNR as its target (so both top renditions aim at
-// the same quality; clamped to the spec's 30..60 dB) and encodes the
+// the same quality; within the spec's 30..80 dB) and encodes the
 // ladder it chose. It reports, per input, the video bytes of each ladder
 // (init and media segments of every rendition), the saving in percent,
 // both top renditions' PSNR (dB) and SSIM, the rungs per-title kept and

@@ -70,7 +70,7 @@
 //     [Conditioning]) and the encoder records every decision on the video
 //     outputs.
 //   - ladder (optional): mode fixed (the default) or per_title, whose
-//     target_psnr_db (30..60, default 42) the encoder reaches per input
+//     target_psnr_db (30..80, default 42) the encoder reaches per input
 //     at a quality factor it finds by probing, capped at the rendition's
 //     own bitrate_kbps (see [Ladder]). per_title needs h264 renditions
 //     with bitrate_kbps.

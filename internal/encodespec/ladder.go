@@ -22,7 +22,7 @@ type Ladder struct {
 	Mode string `json:"mode,omitempty"`
 	// TargetPSNRDB is the quality each per_title rendition is encoded to
 	// reach, as the PSNR in dB of the rendition against the source scaled
-	// to its size (30..60, default 42). Only for per_title.
+	// to its size (30..80, default 42). Only for per_title.
 	TargetPSNRDB float64 `json:"target_psnr_db,omitempty"`
 }
 
@@ -33,12 +33,14 @@ const (
 )
 
 // Per-title quality target: the default and the accepted range. Below 30 dB
-// a picture is visibly damaged; above 60 dB it is indistinguishable from
-// lossless and probing cannot tell bitrates apart.
+// a picture is visibly damaged. Past about 50 dB differences are invisible,
+// but targets up to 80 dB are accepted so that a per-title ladder can be
+// held to the measured quality of an existing encode (a fixed ladder
+// spends its bits on easy content until it is near lossless).
 const (
 	DefaultTargetPSNRDB = 42.0
 	MinTargetPSNRDB     = 30.0
-	MaxTargetPSNRDB     = 60.0
+	MaxTargetPSNRDB     = 80.0
 )
 
 var ladderModes = []string{LadderFixed, LadderPerTitle}

@@ -77,7 +77,7 @@ func TestValidate(t *testing.T) {
 		}},
 		"per_title highest target": {mutate: func(s *Spec) {
 			s.Renditions = s.Renditions[:1]
-			s.Ladder = &Ladder{Mode: LadderPerTitle, TargetPSNRDB: 60}
+			s.Ladder = &Ladder{Mode: LadderPerTitle, TargetPSNRDB: 80}
 		}},
 		"fixed ladder": {mutate: func(s *Spec) { s.Ladder = &Ladder{Mode: LadderFixed} }},
 
@@ -97,15 +97,15 @@ func TestValidate(t *testing.T) {
 				s.Ladder = &Ladder{Mode: LadderPerTitle, TargetPSNRDB: 29.9}
 			},
 			fields:   []string{"ladder.target_psnr_db"},
-			contains: "must be from 30 to 60 dB, got 29.9",
+			contains: "must be from 30 to 80 dB, got 29.9",
 		},
 		"per_title target too high": {
 			mutate: func(s *Spec) {
 				s.Renditions = s.Renditions[:1]
-				s.Ladder = &Ladder{Mode: LadderPerTitle, TargetPSNRDB: 61}
+				s.Ladder = &Ladder{Mode: LadderPerTitle, TargetPSNRDB: 80.1}
 			},
 			fields:   []string{"ladder.target_psnr_db"},
-			contains: "must be from 30 to 60 dB, got 61",
+			contains: "must be from 30 to 80 dB, got 80.1",
 		},
 		"per_title target NaN": {
 			mutate: func(s *Spec) {
@@ -113,7 +113,7 @@ func TestValidate(t *testing.T) {
 				s.Ladder = &Ladder{Mode: LadderPerTitle, TargetPSNRDB: math.NaN()}
 			},
 			fields:   []string{"ladder.target_psnr_db"},
-			contains: "must be from 30 to 60 dB",
+			contains: "must be from 30 to 80 dB",
 		},
 		"target with fixed ladder": {
 			mutate:   func(s *Spec) { s.Ladder = &Ladder{Mode: LadderFixed, TargetPSNRDB: 42} },
