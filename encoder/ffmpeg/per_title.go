@@ -116,6 +116,10 @@ type ProbePoint struct {
 // global PSNR of the whole encode and its bitrate.
 var x264Summary = regexp.MustCompile(`PSNR Mean Y:\S+ U:\S+ V:\S+ Avg:\S+ Global:(\S+) kb/s:([0-9.]+)`)
 
+// x264Bitrate is libx264's last line of a lossless encode, which has no
+// PSNR.
+var x264Bitrate = regexp.MustCompile(`\] kb/s:([0-9.]+)`)
+
 // AnalyzePerTitle runs the per-title analysis a spec with ladder mode
 // per_title asks for. For every rendition of the spec fitted to the
 // source it encodes the sampled windows (sampleWindows of sampleSeconds,
@@ -241,6 +245,12 @@ func probeEncode(ctx context.Context, ffmpegBin string, args []string, crf int) 
 		return ProbePoint{}, fmt.Errorf("probe encode at crf %d: %w: %s", crf, err, lastLines(stderr.Bytes(), 5))
 	}
 	m := x264Summary.FindSubmatch(stderr.Bytes())
+	if m == nil && crf == 0 {
+		// CRF 0 is lossless: x264 measures no PSNR, only the bitrate.
+		if b := x264Bitrate.FindSubmatch(stderr.Bytes()); b != nil {
+			m = [][]byte{nil, []byte("inf"), b[1]}
+		}
+	}
 	if m == nil {
 		return ProbePoint{}, fmt.Errorf("probe encode at crf %d: x264 printed no PSNR summary: %s", crf, lastLines(stderr.Bytes(), 5))
 	}

@@ -347,3 +347,39 @@ func TestPerTitle(t *testing.T) {
 		})
 	}
 }
+
+// A probe encode reads x264's summary, the lossless one (CRF 0, no PSNR
+// measured) included.
+func TestProbeEncode(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	ffmpegBin, ffprobeBin := binaries(t)
+	input := perTitleInput(t, "testsrc2=size=320x180:rate=25", 2, "")
+	in, err := Probe(ctx, ffprobeBin, input)
+	require.NoError(t, err)
+	abs, err := filepath.Abs(input)
+	require.NoError(t, err)
+	r := encodespec.Rendition{Name: "180p", Codec: encodespec.CodecH264, Height: 180, BitrateKbps: 500}
+	tests := map[string]struct {
+		crf      int
+		lossless bool
+	}{
+		"lossless": {crf: 0, lossless: true},
+		"lossy":    {crf: 30},
+	}
+	for name, tt := range tests {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			p, err := probeEncode(ctx, ffmpegBin, probeArgs(abs, in, condition(nil, in), r, 320, 180, 2, tt.crf), tt.crf)
+			require.NoError(t, err)
+			assert.Equal(t, tt.crf, p.CRF)
+			assert.Positive(t, p.Kbps)
+			if tt.lossless {
+				assert.Equal(t, losslessPSNR, p.PSNR)
+			} else {
+				assert.Greater(t, p.PSNR, 25.0)
+				assert.Less(t, p.PSNR, 60.0)
+			}
+		})
+	}
+}
