@@ -46,9 +46,10 @@ const (
 	sampleWindows     = 3
 	sampleSeconds     = 2.0
 	wholeInputSeconds = sampleWindows * sampleSeconds * 2
-	// probePreset is x264's preset for the probe encodes: faster than the
-	// renditions' usual presets, so the bitrates it finds are slightly
-	// generous (a slower preset reaches the same quality with fewer bits).
+	// probePreset is x264's preset for the probe encodes, faster than the
+	// renditions' usual presets. At one CRF a slower preset gives about
+	// the same quality with fewer bits, so the predicted bitrates are a
+	// little high; near lossless (60 dB and up) far too high.
 	probePreset = "veryfast"
 	// firstProbeCRF is where the search starts: x264's default.
 	firstProbeCRF = 23
@@ -310,10 +311,12 @@ func searchBitrate(ctx context.Context, target float64, ceiling int, probe func(
 	crfAt := estimate(points, target, func(p ProbePoint) float64 { return float64(p.CRF) })
 	if above, below := bracket(points, target); below == nil {
 		// Every probe has quality to spare (the search stopped under the
-		// bitrate floor): do not trust a CRF extrapolated past them.
+		// bitrate floor or ran out of probes): do not trust a CRF
+		// extrapolated past them.
 		kbps, crfAt = above.Kbps, float64(above.CRF)
 	}
-	crfAt = math.Round(min(max(crfAt, 0), maxCRF)*10) / 10
+	// At least 0.1: a CRF of 0 would read as "encode at the ceiling".
+	crfAt = math.Round(min(max(crfAt, 0.1), maxCRF)*10) / 10
 	best := points[0]
 	for _, p := range points[1:] {
 		if math.Abs(p.PSNR-target) < math.Abs(best.PSNR-target) {
