@@ -172,7 +172,7 @@ type textBody struct {
 	role auth.Role // B's member who sends it ("": the owner)
 }
 
-const fullSpec = `{"packaging":"mp4","renditions":[{"name":"low","codec":"h264","height":360,"bitrate_kbps":800,"preset":"fast","profile":"high"}],"audio":{"codec":"aac","bitrate_kbps":128,"channels":2,"languages":["en"],"stream_indexes":[0]},"conditioning":{"deinterlace":"auto","tone_map":"auto","frame_rate":"keep"}}`
+const fullSpec = `{"packaging":"mp4","renditions":[{"name":"low","codec":"h264","height":360,"bitrate_kbps":800,"preset":"fast","profile":"high"}],"audio":{"codec":"aac","bitrate_kbps":128,"channels":2,"languages":["en"],"stream_indexes":[0]},"conditioning":{"deinterlace":"auto","tone_map":"auto","frame_rate":"keep"},"ladder":{"mode":"per_title","target_psnr_db":42}}`
 
 // encryptedSpec sets the text fields fullSpec cannot (encryption needs
 // segments).

@@ -111,6 +111,8 @@ func fieldSchemas() map[string]func(b *docBuilder) map[string]any {
 		"Conditioning.tone_map":    enumSchema(encodespec.ConditionAuto, encodespec.ConditionOff, encodespec.ConditionPassthrough),
 		"Conditioning.frame_rate":  enumSchema(encodespec.ConditionAuto, encodespec.ConditionKeep),
 		"Encryption.method":        enumSchema(encodespec.EncryptAES128, encodespec.EncryptSampleAES, encodespec.EncryptCENC),
+		"Ladder.mode":              enumSchema(encodespec.LadderFixed, encodespec.LadderPerTitle),
+		"Ladder.target_psnr_db":    numberRangeSchema(encodespec.MinTargetPSNRDB, encodespec.MaxTargetPSNRDB),
 
 		"BatchSummary.expansion":              enumSchema(store.BatchExpanding, store.BatchExpanded, store.BatchCancelled, store.BatchFailed),
 		"Batch.status":                        enumSchema(apiv1.BatchExpanding, apiv1.BatchRunning, apiv1.BatchCompleted, apiv1.BatchCancelled, apiv1.BatchFailed),
@@ -157,6 +159,12 @@ func enumSchema(values ...string) func(*docBuilder) map[string]any {
 func intRangeSchema(lo, hi int) func(*docBuilder) map[string]any {
 	return func(*docBuilder) map[string]any {
 		return map[string]any{"type": "integer", "minimum": lo, "maximum": hi}
+	}
+}
+
+func numberRangeSchema(lo, hi float64) func(*docBuilder) map[string]any {
+	return func(*docBuilder) map[string]any {
+		return map[string]any{"type": "number", "minimum": lo, "maximum": hi}
 	}
 }
 

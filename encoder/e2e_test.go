@@ -17,6 +17,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -29,6 +30,7 @@ import (
 
 	apiv1 "github.com/mpegflow/mpegflow/api/v1"
 	"github.com/mpegflow/mpegflow/dispatcher"
+	"github.com/mpegflow/mpegflow/encoder/ffmpeg"
 	"github.com/mpegflow/mpegflow/internal/auth"
 	"github.com/mpegflow/mpegflow/internal/contentkey"
 	"github.com/mpegflow/mpegflow/internal/encodespec"
@@ -333,6 +335,47 @@ func TestEncodeEncryptedEndToEnd(t *testing.T) {
 		pad := int(data[len(data)-1])
 		require.Equal(t, bytes.Repeat([]byte{byte(pad)}, pad), data[len(data)-pad:], "PKCS#7 padding")
 	}
+	emptyDir(t, scratch)
+}
+
+// A per-title job records on each video output the bitrate the analysis
+// chose, never above the rendition's own, the target and the reason.
+func TestEncodePerTitleEndToEnd(t *testing.T) {
+	t.Parallel()
+	r := newRig(t)
+	asset := r.asset(clip(t, "640x360", 4, true))
+	spec, ok := encodespec.Builtin("hls-ladder")
+	require.True(t, ok)
+	spec.Ladder = &encodespec.Ladder{Mode: encodespec.LadderPerTitle}
+	job := r.jobSpec("", &asset, spec)
+	scratch := t.TempDir()
+	cmd, logs := r.encode(scratch)
+	require.NoError(t, cmd.Wait(), "%s", logs)
+
+	done := r.get(job.ID)
+	require.Equal(t, store.JobCompleted, done.Status, "error: %v; logs: %s", done.Error, logs)
+	var outs []struct {
+		Name, Kind string
+		Attributes map[string]string `json:"attributes"`
+	}
+	require.NoError(t, json.Unmarshal(done.Outputs, &outs))
+	videos := 0
+	for _, o := range outs {
+		if o.Kind != apiv1.OutputVideo || !strings.HasSuffix(o.Name, "init.mp4") {
+			continue
+		}
+		videos++
+		a := o.Attributes
+		assert.Equal(t, "42", a[ffmpeg.AttrPerTitleTarget], o.Name)
+		chosen, err := strconv.Atoi(a[ffmpeg.AttrPerTitleBitrate])
+		require.NoError(t, err, "%s: %v", o.Name, a)
+		ceiling, err := strconv.Atoi(a[ffmpeg.AttrPerTitleCeiling])
+		require.NoError(t, err, "%s: %v", o.Name, a)
+		assert.LessOrEqual(t, chosen, ceiling, o.Name)
+		assert.GreaterOrEqual(t, chosen, 50, o.Name)
+		assert.NotEmpty(t, a[ffmpeg.AttrPerTitleReason], o.Name)
+	}
+	assert.Positive(t, videos, "outputs: %+v", outs)
 	emptyDir(t, scratch)
 }
 

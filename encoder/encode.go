@@ -76,7 +76,24 @@ func (w *Worker) encode(ctx context.Context, log *slog.Logger, job *coordinatorv
 	if err := os.MkdirAll(out, 0o755); err != nil {
 		return nil, nil, fmt.Errorf("output directory: %w", err)
 	}
-	cmd, err := ffmpeg.Plan(spec, info, input, out, choices, captions...)
+	opts := []ffmpeg.PlanOption{ffmpeg.WithCaptions(captions...)}
+	if spec.Ladder.PerTitle() {
+		chosen, pt, err := ffmpeg.AnalyzePerTitle(ctx, w.cfg.FFmpeg, input, info, spec)
+		switch {
+		case ctx.Err() != nil:
+			return nil, nil, fmt.Errorf("per-title analysis: %w", ctx.Err())
+		case err != nil:
+			// The fixed ladder still makes a good encode; the outputs say
+			// it was used.
+			log.WarnContext(ctx, "per-title analysis failed; encoding the renditions' own bitrates (the outputs record per_title.reason)",
+				slog.Any("error", err))
+			pt = ffmpeg.PerTitleFailure(err)
+		default:
+			spec = chosen
+		}
+		opts = append(opts, ffmpeg.WithPerTitle(pt))
+	}
+	cmd, err := ffmpeg.Plan(spec, info, input, out, choices, opts...)
 	if err != nil {
 		return nil, nil, err
 	}

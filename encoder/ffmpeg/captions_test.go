@@ -158,6 +158,6 @@ func TestPlanRefusesUnconvertedCaptions(t *testing.T) {
 	input := makeClip(t, clip{width: 320, height: 180, seconds: 2})
 	in := probeClip(t, input)
 	_, err := Plan(smallSpec(encodespec.PackagingHLS), in, input, t.TempDir(), nil,
-		Caption{File: "x.srt", Language: "fr", Format: caption.FormatSRT})
+		WithCaptions(Caption{File: "x.srt", Language: "fr", Format: caption.FormatSRT}))
 	require.ErrorContains(t, err, "convert it first")
 }

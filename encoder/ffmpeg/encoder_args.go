@@ -51,9 +51,14 @@ func videoArgs(pr plannedRendition, s string, keyframeSeconds float64) []string 
 		if r.Profile != "" {
 			a = append(a, "-profile"+s, r.Profile)
 		}
-		if r.CRF != nil {
+		switch {
+		case r.CRF != nil:
 			a = append(a, "-crf"+s, strconv.Itoa(*r.CRF))
-		} else {
+		case pr.cappedCRF > 0 && enc == "libx264":
+			// Constant quality under the fixed ladder's rate cap.
+			b := r.BitrateKbps
+			a = append(a, "-crf"+s, formatFloat(pr.cappedCRF), "-maxrate"+s, kbps(b*6/5), "-bufsize"+s, kbps(b*2))
+		default:
 			a = append(a, vbv()...)
 		}
 

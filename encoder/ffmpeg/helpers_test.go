@@ -159,7 +159,7 @@ func encode(t *testing.T, spec encodespec.Spec, input string, captions ...Captio
 	ctx := context.Background()
 	ffmpegBin, ffprobeBin := binaries(t)
 	in := probeClip(t, input)
-	cmd := plan(t, spec, in, input, captions...)
+	cmd := plan(t, spec, in, input, WithCaptions(captions...))
 
 	var res encodeResult
 	require.NoError(t, Run(ctx, ffmpegBin, cmd, in.DurationSeconds, func(f float64) {
@@ -176,7 +176,7 @@ func encode(t *testing.T, spec encodespec.Spec, input string, captions ...Captio
 
 // plan chooses CPU encoders for the spec's codecs and plans into a fresh
 // output directory.
-func plan(t testing.TB, spec encodespec.Spec, in MediaInfo, input string, captions ...Caption) Command {
+func plan(t testing.TB, spec encodespec.Spec, in MediaInfo, input string, opts ...PlanOption) Command {
 	t.Helper()
 	ctx := context.Background()
 	var codecs []string
@@ -186,7 +186,7 @@ func plan(t testing.TB, spec encodespec.Spec, in MediaInfo, input string, captio
 	encoders, err := ChooseEncoders(ctx, AcceleratorCPU, codecs, availableEncoders(t), nil)
 	require.NoError(t, err)
 	outDir := filepath.Join(t.TempDir(), "out")
-	cmd, err := Plan(spec, in, input, outDir, encoders, captions...)
+	cmd, err := Plan(spec, in, input, outDir, encoders, opts...)
 	require.NoError(t, err)
 	return cmd
 }

@@ -121,10 +121,10 @@ const (
 // from its validated values. The input is opened with the demuxer Probe
 // detected (in.Container) and the file protocol alone, as Probe read it.
 //
-// captions are the job's caption files as ConvertCaptions returned them
-// (checked WebVTT); each becomes a subtitle track like the input's own
-// subtitle streams (see subtitles).
-func Plan(spec encodespec.Spec, in MediaInfo, inputFile, outDir string, encoders []EncoderChoice, captions ...Caption) (Command, error) {
+// opts add the job's caption files (WithCaptions: each becomes a subtitle
+// track like the input's own subtitle streams, see subtitles) and a
+// per-title analysis's decisions (WithPerTitle).
+func Plan(spec encodespec.Spec, in MediaInfo, inputFile, outDir string, encoders []EncoderChoice, opts ...PlanOption) (Command, error) {
 	if err := spec.Validate(); err != nil {
 		return Command{}, fmt.Errorf("plan encode: invalid encode spec: %w", err)
 	}
@@ -149,7 +149,10 @@ func Plan(spec encodespec.Spec, in MediaInfo, inputFile, outDir string, encoders
 	}
 
 	p := &planner{spec: spec.ForSource(in.Width, in.Height), in: in}
-	for _, c := range captions {
+	for _, o := range opts {
+		o(p)
+	}
+	for i, c := range p.captions {
 		if c.Format != caption.FormatVTT {
 			return Command{}, fmt.Errorf("plan encode: caption file %s is %s; convert it first (ConvertCaptions)", c.File, c.Format)
 		}
@@ -157,8 +160,7 @@ func Plan(spec encodespec.Spec, in MediaInfo, inputFile, outDir string, encoders
 		if err != nil {
 			return Command{}, fmt.Errorf("plan encode: caption path: %w", err)
 		}
-		c.File = abs
-		p.captions = append(p.captions, c)
+		p.captions[i].File = abs
 	}
 	for _, r := range p.spec.Renditions {
 		if _, err := p.encoder(r.Codec, encoders); err != nil {
@@ -202,6 +204,9 @@ func Plan(spec encodespec.Spec, in MediaInfo, inputFile, outDir string, encoders
 			}
 		}
 	}
+	if p.perTitle != nil {
+		p.perTitle.annotate(p.expected)
+	}
 
 	args := []string{
 		"-nostdin", "-hide_banner", "-y", "-loglevel", "warning", "-nostats", "-progress", "pipe:1",
@@ -223,6 +228,15 @@ func Plan(spec encodespec.Spec, in MediaInfo, inputFile, outDir string, encoders
 	return cmd, nil
 }
 
+// PlanOption changes what Plan plans (WithCaptions, WithPerTitle).
+type PlanOption func(*planner)
+
+// WithCaptions adds the job's caption files as ConvertCaptions returned
+// them (checked WebVTT); Plan refuses any other.
+func WithCaptions(captions ...Caption) PlanOption {
+	return func(p *planner) { p.captions = append(p.captions, captions...) }
+}
+
 // planner accumulates the pieces of one command.
 type planner struct {
 	spec encodespec.Spec // fitted to the source
@@ -232,6 +246,7 @@ type planner struct {
 	sourceFPS float64
 	captions  []Caption // the job's converted caption files
 	inputs    []string  // FFmpeg arguments of the inputs after the first
+	perTitle  *PerTitle // nil unless WithPerTitle
 
 	renditions []plannedRendition
 	keptAudio  []AudioStream  // the input's audio streams the spec keeps
@@ -256,6 +271,9 @@ type plannedRendition struct {
 	gop           int
 	cc            string     // the closed-caption decision (AttrClosedCaptions); "" when the input has none
 	hdr           *MediaInfo // the input whose HDR the rendition keeps (tone_map passthrough); nil when SDR
+	// cappedCRF, when positive, is x264's CRF, with r.BitrateKbps as the
+	// cap (per-title ladders).
+	cappedCRF float64
 }
 
 // encoder returns the choice for codec and records it as used.
@@ -302,6 +320,13 @@ func (p *planner) graph() {
 		pr := plannedRendition{
 			r: r, label: fmt.Sprintf("v%d", i), width: w, height: h, encoder: e,
 			gop: max(1, int(math.Ceil(p.keyframeSeconds()*fps-1e-6))),
+		}
+		if rung, ok := p.perTitle.rung(r.Name); ok && rung.CRF > 0 && r.CRF == nil {
+			if e.Encoder == "libx264" {
+				pr.cappedCRF = rung.CRF
+			} else {
+				pr.r.BitrateKbps = rung.Kbps
+			}
 		}
 		chain := ""
 		if p.in.ClosedCaptions {

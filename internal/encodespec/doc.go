@@ -69,6 +69,11 @@
 //     auto|keep; "auto" (the default) decides from ffprobe (see
 //     [Conditioning]) and the encoder records every decision on the video
 //     outputs.
+//   - ladder (optional): mode fixed (the default) or per_title, whose
+//     target_psnr_db (30..80, default 42) the encoder reaches per input
+//     at a quality factor it finds by probing, capped at the rendition's
+//     own bitrate_kbps (see [Ladder]). per_title needs h264 renditions
+//     with bitrate_kbps.
 //   - A storyboard (interval_seconds 1..3600, default 5; tile_width even
 //     32..640, default 160; columns and rows 1..20, default 10; columns x
 //     tile_width at most 8192) makes ceil(duration / interval) tiles on as

@@ -20,8 +20,9 @@ var defaultAudioKbps = map[string]map[int]int{
 // never guesses: the HLS/DASH segment duration, rendition names derived from
 // the size ("720p", "1280w", "source"; a clash gets the codec appended, then
 // a number), audio codec, channels and bitrate, loudnorm targets, the
-// thumbnail width and the storyboard's interval, tile width and grid. It leaves invalid values alone for Validate to report and
-// is idempotent.
+// thumbnail width, the storyboard's interval, tile width and grid, and the
+// ladder's mode and per-title target. It leaves invalid values alone for
+// Validate to report and is idempotent.
 func (s *Spec) Normalize() {
 	if s.Packaging.Segmented() && s.SegmentSeconds == 0 {
 		s.SegmentSeconds = DefaultSegmentSeconds
@@ -73,6 +74,9 @@ func (s *Spec) Normalize() {
 	}
 	if c := s.Conditioning; c != nil {
 		c.normalize()
+	}
+	if l := s.Ladder; l != nil {
+		l.normalize()
 	}
 }
 

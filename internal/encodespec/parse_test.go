@@ -51,7 +51,7 @@ func TestParseErrors(t *testing.T) {
 		"unknown top-level field": {
 			raw:      `{"renditions": [{` + ok + `}], "packaging": "hls", "container": "ts"}`,
 			fields:   []string{"container"},
-			contains: "unknown field; allowed fields here: audio, conditioning, encryption, packaging, renditions, segment_seconds, storyboard, thumbnails",
+			contains: "unknown field; allowed fields here: audio, conditioning, encryption, ladder, packaging, renditions, segment_seconds, storyboard, thumbnails",
 		},
 		"unknown rendition field": {
 			raw:      `{"renditions": [{` + ok + `}, {` + ok + `, "bitrate": 5}], "packaging": "hls"}`,
@@ -213,6 +213,20 @@ func TestParseErrors(t *testing.T) {
 			fields:   []string{"conditioning.deinterlace"},
 			contains: `must be one of auto, on, off, got "yadif"`,
 		},
+		"ladder mode": {
+			raw:      `{"renditions": [{` + ok + `}], "packaging": "hls", "ladder": {"mode": "per-title"}}`,
+			fields:   []string{"ladder.mode"},
+			contains: `must be one of fixed, per_title, got "per-title"`,
+		},
+		"ladder target as text": {
+			raw:    `{"renditions": [{` + ok + `}], "packaging": "hls", "ladder": {"mode": "per_title", "target_psnr_db": "42"}}`,
+			fields: []string{"ladder.target_psnr_db"},
+		},
+		"ladder field": {
+			raw:      `{"renditions": [{` + ok + `}], "packaging": "hls", "ladder": {"mode": "per_title", "target_vmaf": 93}}`,
+			fields:   []string{"ladder.target_vmaf"},
+			contains: "unknown field",
+		},
 		"conditioning field": {
 			raw:      `{"renditions": [{` + ok + `}], "packaging": "hls", "conditioning": {"hdr": "keep"}}`,
 			fields:   []string{"conditioning.hdr"},
@@ -310,4 +324,42 @@ func TestParseConditioning(t *testing.T) {
 	again, err := Parse(raw)
 	require.NoError(t, err)
 	assert.Equal(t, s, again)
+}
+
+// A per-title ladder gets the default target and survives storage; a
+// ladder without a mode is fixed.
+func TestParseLadder(t *testing.T) {
+	t.Parallel()
+	const renditions = `"renditions": [{"codec": "h264", "height": 720, "bitrate_kbps": 3000}], "packaging": "hls"`
+	tests := map[string]struct {
+		raw  string
+		want Ladder
+	}{
+		"per_title default target": {raw: `{` + renditions + `, "ladder": {"mode": "per_title"}}`, want: Ladder{Mode: LadderPerTitle, TargetPSNRDB: DefaultTargetPSNRDB}},
+		"per_title own target":     {raw: `{` + renditions + `, "ladder": {"mode": "per_title", "target_psnr_db": 38.5}}`, want: Ladder{Mode: LadderPerTitle, TargetPSNRDB: 38.5}},
+		"empty ladder is fixed":    {raw: `{` + renditions + `, "ladder": {}}`, want: Ladder{Mode: LadderFixed}},
+	}
+	for name, tt := range tests {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			s, err := Parse([]byte(tt.raw))
+			require.NoError(t, err)
+			require.NotNil(t, s.Ladder)
+			assert.Equal(t, tt.want, *s.Ladder)
+			raw, err := json.Marshal(s)
+			require.NoError(t, err)
+			again, err := Parse(raw)
+			require.NoError(t, err)
+			assert.Equal(t, s, again)
+		})
+	}
+}
+
+// A clone's ladder is its own: AnalyzePerTitle rewrites a clone.
+func TestCloneLadder(t *testing.T) {
+	t.Parallel()
+	s := Spec{Ladder: &Ladder{Mode: LadderPerTitle, TargetPSNRDB: 40}}
+	c := s.Clone()
+	c.Ladder.TargetPSNRDB = 50
+	assert.Equal(t, 40.0, s.Ladder.TargetPSNRDB)
 }

@@ -55,6 +55,10 @@ type Spec struct {
 	// Encryption encrypts the renditions' segments with a per-job key (see
 	// Encryption); nil leaves them clear.
 	Encryption *Encryption `json:"encryption,omitempty"`
+	// Ladder chooses between the renditions' own bitrates ("fixed", the
+	// default) and bitrates chosen per input by a probe ("per_title", see
+	// Ladder); nil is fixed.
+	Ladder *Ladder `json:"ladder,omitempty"`
 }
 
 // Rendition is one video output. Height and Width describe a box in the
@@ -219,6 +223,9 @@ func (s Spec) Clone() Spec {
 	}
 	if s.Encryption != nil {
 		out.Encryption = new(*s.Encryption)
+	}
+	if s.Ladder != nil {
+		out.Ladder = new(*s.Ladder)
 	}
 	return out
 }

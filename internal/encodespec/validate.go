@@ -100,6 +100,9 @@ func (s Spec) Validate() error {
 	if s.Encryption != nil {
 		s.Encryption.validate(&errs, "encryption", s)
 	}
+	if s.Ladder != nil {
+		s.Ladder.validate(&errs, "ladder", s.Renditions)
+	}
 	return errs.Err()
 }
 

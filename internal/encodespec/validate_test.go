@@ -122,6 +122,82 @@ func TestValidate(t *testing.T) {
 			s.Storyboard = &Storyboard{IntervalSeconds: 3600, TileWidth: 410, Columns: 19, Rows: 20} // 7790 px
 		}},
 
+		"per_title h264 ladder": {mutate: func(s *Spec) {
+			s.Renditions[1].Codec, s.Renditions[1].Profile = CodecH264, "main"
+			s.Ladder = &Ladder{Mode: LadderPerTitle, TargetPSNRDB: 42}
+		}},
+		"per_title lowest target": {mutate: func(s *Spec) {
+			s.Renditions = s.Renditions[:1]
+			s.Ladder = &Ladder{Mode: LadderPerTitle, TargetPSNRDB: 30}
+		}},
+		"per_title highest target": {mutate: func(s *Spec) {
+			s.Renditions = s.Renditions[:1]
+			s.Ladder = &Ladder{Mode: LadderPerTitle, TargetPSNRDB: 80}
+		}},
+		"fixed ladder": {mutate: func(s *Spec) { s.Ladder = &Ladder{Mode: LadderFixed} }},
+
+		"ladder mode unknown": {
+			mutate:   func(s *Spec) { s.Ladder = &Ladder{Mode: "auto"} },
+			fields:   []string{"ladder.mode"},
+			contains: `must be one of fixed, per_title, got "auto"`,
+		},
+		"ladder mode empty (not normalized)": {
+			mutate:   func(s *Spec) { s.Ladder = &Ladder{} },
+			fields:   []string{"ladder.mode"},
+			contains: `got ""`,
+		},
+		"per_title target too low": {
+			mutate: func(s *Spec) {
+				s.Renditions = s.Renditions[:1]
+				s.Ladder = &Ladder{Mode: LadderPerTitle, TargetPSNRDB: 29.9}
+			},
+			fields:   []string{"ladder.target_psnr_db"},
+			contains: "must be from 30 to 80 dB, got 29.9",
+		},
+		"per_title target too high": {
+			mutate: func(s *Spec) {
+				s.Renditions = s.Renditions[:1]
+				s.Ladder = &Ladder{Mode: LadderPerTitle, TargetPSNRDB: 80.1}
+			},
+			fields:   []string{"ladder.target_psnr_db"},
+			contains: "must be from 30 to 80 dB, got 80.1",
+		},
+		"per_title target NaN": {
+			mutate: func(s *Spec) {
+				s.Renditions = s.Renditions[:1]
+				s.Ladder = &Ladder{Mode: LadderPerTitle, TargetPSNRDB: math.NaN()}
+			},
+			fields:   []string{"ladder.target_psnr_db"},
+			contains: "must be from 30 to 80 dB",
+		},
+		"target with fixed ladder": {
+			mutate:   func(s *Spec) { s.Ladder = &Ladder{Mode: LadderFixed, TargetPSNRDB: 42} },
+			fields:   []string{"ladder.target_psnr_db"},
+			contains: `applies only to mode "per_title"`,
+		},
+		"per_title hevc rendition": {
+			mutate:   func(s *Spec) { s.Ladder = &Ladder{Mode: LadderPerTitle, TargetPSNRDB: 42} },
+			fields:   []string{"renditions[1].codec"},
+			contains: `must be h264 with ladder mode per_title (the analysis probes with x264), got "hevc"`,
+		},
+		"per_title crf rendition": {
+			mutate: func(s *Spec) {
+				mp4CRF(s, CodecH264, 23)
+				s.Renditions = s.Renditions[:1]
+				s.Ladder = &Ladder{Mode: LadderPerTitle, TargetPSNRDB: 42}
+			},
+			fields:   []string{"renditions[0].crf"},
+			contains: "ladder mode per_title needs bitrate_kbps (50 to 100000) instead of crf",
+		},
+		"per_title without renditions": {
+			mutate: func(s *Spec) {
+				s.Renditions, s.Audio, s.Packaging, s.SegmentSeconds = nil, nil, "", 0
+				s.Ladder = &Ladder{Mode: LadderPerTitle, TargetPSNRDB: 42}
+			},
+			fields:   []string{"ladder.mode"},
+			contains: "per_title needs at least one rendition",
+		},
+
 		"wrong codec": {
 			mutate:   func(s *Spec) { s.Renditions[1].Codec = "mpeg2"; s.Renditions[1].Preset = "nonsense" },
 			fields:   []string{"renditions[1].codec"}, // no preset noise for an unknown codec
