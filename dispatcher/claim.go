@@ -173,25 +173,15 @@ func (c *Coordinator) claim(ctx context.Context, rawID, org string, worker store
 		return nil, c.refuseInput(ctx, j, token, what, err)
 	}
 	if err != nil {
-		// Nothing is handed out without a checked input: this attempt
-		// ends and the job is retried after its backoff.
-		c.log.ErrorContext(ctx, "job input could not be checked or presigned; the job is retried, check Postgres and object storage",
-			slog.String("job_id", rawID), slog.String("org_id", j.OrgID.String()), slog.Any("error", err))
-		if ferr := c.failAtClaim(ctx, j, token, "the input could not be prepared; retrying", true); ferr != nil {
-			return nil, ferr
-		}
-		return nil, c.toStatus(ctx, "Claim", err)
+		// Nothing is handed out without a checked input.
+		return nil, c.retryAtClaim(ctx, j, token, err, "job input could not be checked or presigned; the job is retried, check Postgres and object storage",
+			"the input could not be prepared; retrying")
 	}
 	key, err := c.contentKey(ctx, j)
 	if err != nil {
-		// An encrypted job is never handed out without its key: this
-		// attempt ends and the job is retried after its backoff.
-		c.log.ErrorContext(ctx, "the job's content key could not be made or read; the job is retried, check Postgres and MPEGFLOW_SERVER_SECRET",
-			slog.String("job_id", rawID), slog.String("org_id", j.OrgID.String()), slog.Any("error", err))
-		if ferr := c.failAtClaim(ctx, j, token, "the content key could not be prepared; retrying", true); ferr != nil {
-			return nil, ferr
-		}
-		return nil, c.toStatus(ctx, "Claim", err)
+		// An encrypted job is never handed out without its key.
+		return nil, c.retryAtClaim(ctx, j, token, err, "the job's content key could not be made or read; the job is retried, check Postgres and MPEGFLOW_SERVER_SECRET",
+			"the content key could not be prepared; retrying")
 	}
 	c.emit(ctx, j.Job, "job.started", map[string]any{"worker_id": pod, "attempt": j.Attempts})
 	var meta map[string]string
@@ -299,6 +289,18 @@ func (c *Coordinator) refuseInput(ctx context.Context, j store.ClaimedJob, token
 		return err
 	}
 	return errInputRefused
+}
+
+// retryAtClaim ends the attempt a claim just started because something
+// the pod needs could not be prepared (logged with logMsg, recorded on the
+// job as jobMsg): the job is retried after its backoff, and the caller's
+// Claim answers err's status.
+func (c *Coordinator) retryAtClaim(ctx context.Context, j store.ClaimedJob, token string, err error, logMsg, jobMsg string) error {
+	c.log.ErrorContext(ctx, logMsg, slog.String("job_id", j.ID.String()), slog.String("org_id", j.OrgID.String()), slog.Any("error", err))
+	if ferr := c.failAtClaim(ctx, j, token, jobMsg, true); ferr != nil {
+		return ferr
+	}
+	return c.toStatus(ctx, "Claim", err)
 }
 
 // failAtClaim ends the attempt a claim just started, before the worker
