@@ -40,7 +40,7 @@ type plannedAudio struct {
 // does not have.
 func (p *planner) audioStreams() ([]AudioStream, error) {
 	a := p.spec.Audio
-	if a == nil || !p.in.HasAudio || len(p.spec.Renditions) == 0 {
+	if a == nil || !p.in.HasAudio || (len(p.spec.Renditions) == 0 && !p.wholeInput) {
 		return nil, nil
 	}
 	streams := p.in.AudioStreams

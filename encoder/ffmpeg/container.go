@@ -69,7 +69,18 @@ func containerAllowed(name string) bool {
 // name other files, stay off explicitly (-enable_drefs 0, FFmpeg's default
 // too).
 func inputOptions(container string) []string {
-	opts := []string{"-f", container, "-format_whitelist", container, "-protocol_whitelist", "file"}
+	return openOptions(container, "file")
+}
+
+// remoteInputOptions are inputOptions for an input read over HTTP(S) from
+// MpegFlow's own storage (WithPresignedInput): the same demuxer, and the
+// protocols an HTTP(S) URL needs instead of file.
+func remoteInputOptions(container string) []string {
+	return openOptions(container, "http,https,tls,tcp")
+}
+
+func openOptions(container, protocols string) []string {
+	opts := []string{"-f", container, "-format_whitelist", container, "-protocol_whitelist", protocols}
 	if container == "mov" {
 		opts = append(opts, "-enable_drefs", "0")
 	}

@@ -28,6 +28,18 @@
 //     (duration, size, codec per rendition) and checks that every playlist
 //     and manifest reference resolves, before anything is uploaded.
 //
+// # Chunked encodes
+//
+// A long input can be encoded in pieces by separate processes (see
+// docs/design/0028-chunked-encoding.md): [PlanChunks] cuts it on the
+// segment grid, near the input's [Keyframes]; each chunk is planned
+// [WithChunk] (video only, on the whole input's timeline, segments
+// numbered as in the whole encode), the audio and images once
+// [WithWholeInput]; [Stitch] checks that the pieces join, writes the
+// playlists and the master without re-encoding anything, and
+// [CheckSeams] reads every segment's boxes to prove the joins. HLS
+// packaging only ([Chunkable]).
+//
 // # Output layout
 //
 // All names are relative to the output directory, with forward slashes:

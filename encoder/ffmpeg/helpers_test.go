@@ -178,17 +178,22 @@ func encode(t *testing.T, spec encodespec.Spec, input string, captions ...Captio
 // output directory.
 func plan(t testing.TB, spec encodespec.Spec, in MediaInfo, input string, opts ...PlanOption) Command {
 	t.Helper()
-	ctx := context.Background()
+	outDir := filepath.Join(t.TempDir(), "out")
+	cmd, err := Plan(spec, in, input, outDir, chooseCPU(t, spec), opts...)
+	require.NoError(t, err)
+	return cmd
+}
+
+// chooseCPU chooses CPU encoders for the spec's codecs.
+func chooseCPU(t testing.TB, spec encodespec.Spec) []EncoderChoice {
+	t.Helper()
 	var codecs []string
 	for _, r := range spec.Renditions {
 		codecs = append(codecs, r.Codec)
 	}
-	encoders, err := ChooseEncoders(ctx, AcceleratorCPU, codecs, availableEncoders(t), nil)
+	encoders, err := ChooseEncoders(context.Background(), AcceleratorCPU, codecs, availableEncoders(t), nil)
 	require.NoError(t, err)
-	outDir := filepath.Join(t.TempDir(), "out")
-	cmd, err := Plan(spec, in, input, outDir, encoders, opts...)
-	require.NoError(t, err)
-	return cmd
+	return encoders
 }
 
 // requireProgress checks fractions are monotonic, within [0, 1] and end at 1.

@@ -152,6 +152,14 @@ func Plan(spec encodespec.Spec, in MediaInfo, inputFile, outDir string, encoders
 	for _, o := range opts {
 		o(p)
 	}
+	if err := p.applyPart(); err != nil {
+		return Command{}, err
+	}
+	if p.inputURL != "" {
+		if err := checkInputURL(p.inputURL); err != nil {
+			return Command{}, err
+		}
+	}
 	for i, c := range p.captions {
 		if c.Format != caption.FormatVTT {
 			return Command{}, fmt.Errorf("plan encode: caption file %s is %s; convert it first (ConvertCaptions)", c.File, c.Format)
@@ -211,8 +219,15 @@ func Plan(spec encodespec.Spec, in MediaInfo, inputFile, outDir string, encoders
 	args := []string{
 		"-nostdin", "-hide_banner", "-y", "-loglevel", "warning", "-nostats", "-progress", "pipe:1",
 	}
-	args = append(args, inputOptions(in.Container)...)
-	args = append(args, "-i", "file:"+input)
+	if p.inputURL == "" {
+		args = append(args, inputOptions(in.Container)...)
+		args = append(args, p.chunkInputArgs()...)
+		args = append(args, "-i", "file:"+input)
+	} else {
+		args = append(args, remoteInputOptions(in.Container)...)
+		args = append(args, p.chunkInputArgs()...)
+		args = append(args, "-i", p.inputURL)
+	}
 	args = append(args, p.inputs...)
 	args = append(args, "-filter_complex", strings.Join(p.chains, ";"))
 	cmd := Command{
@@ -247,6 +262,11 @@ type planner struct {
 	captions  []Caption // the job's converted caption files
 	inputs    []string  // FFmpeg arguments of the inputs after the first
 	perTitle  *PerTitle // nil unless WithPerTitle
+	// chunk is the range a chunk task encodes (WithChunk); wholeInput
+	// plans a chunked encode's audio and images (WithWholeInput).
+	chunk      *Chunk
+	wholeInput bool
+	inputURL   string // WithPresignedInput; "" reads the local file
 
 	renditions []plannedRendition
 	keptAudio  []AudioStream  // the input's audio streams the spec keeps
@@ -512,11 +532,14 @@ func (p *planner) hls() {
 				Rendition: name, Codec: p.spec.Audio.Codec, Attributes: a.attributes()},
 		)
 	}
-	p.expected = append(p.expected, Output{Name: masterPlaylist, Kind: KindPlaylist, ContentType: ContentTypeHLS})
+	if p.chunk == nil && !p.wholeInput { // Stitch writes a chunked encode's
+		p.expected = append(p.expected, Output{Name: masterPlaylist, Kind: KindPlaylist, ContentType: ContentTypeHLS})
+	}
 }
 
 func (p *planner) hlsOutput(dir string) {
 	p.dirs = append(p.dirs, dir)
+	p.args = append(p.args, p.chunkOutputArgs()...)
 	p.args = append(p.args,
 		"-max_muxing_queue_size", muxingQueue, "-map_metadata", "-1", "-map_chapters", "-1",
 		"-f", "hls",

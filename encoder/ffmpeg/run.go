@@ -72,10 +72,16 @@ func Run(ctx context.Context, ffmpegBin string, cmd Command, durationSeconds flo
 			return fmt.Errorf("run ffmpeg: %w", runErr)
 		}
 		lines := stderr.Lines()
-		if ie := classifyInputFailure(lines, inputArg(cmd.Args)); ie != nil {
+		input := inputArg(cmd.Args)
+		if ie := classifyInputFailure(lines, input); ie != nil {
 			return ie
 		}
-		return fmt.Errorf("ffmpeg failed (%w): %s", runErr, strings.Join(lines, "\n"))
+		text := strings.Join(lines, "\n")
+		if !strings.HasPrefix(input, "file:") && input != "" {
+			// A presigned URL carries a signature: it stays out of errors.
+			text = strings.ReplaceAll(text, input, "input")
+		}
+		return fmt.Errorf("ffmpeg failed (%w): %s", runErr, text)
 	}
 	if progressErr != nil {
 		return progressErr

@@ -61,7 +61,7 @@ func streamLanguage(tag string) string { return encodespec.AudioLanguage(tag) }
 // subtitles/<language>.vtt the same way, with the attribute source=sidecar.
 // They do not count against maxSubtitleTracks (the API bounds them).
 func (p *planner) subtitles() {
-	if len(p.renditions) == 0 {
+	if len(p.renditions) == 0 && !p.wholeInput {
 		return
 	}
 	taken := map[string]bool{}

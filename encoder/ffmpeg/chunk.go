@@ -1,0 +1,308 @@
+package ffmpeg
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	neturl "net/url"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/mpegflow/mpegflow/internal/encodespec"
+)
+
+// Chunk is one range of the input that a chunk task encodes: every video
+// rendition of that range and nothing else, its media segments numbered
+// as in the encode of the whole input, so chunk outputs land on the final
+// names and Stitch only has to write the playlists.
+type Chunk struct {
+	// Index is the chunk's position, from 0.
+	Index int
+	// Start and End are seconds from the input's start. Start is a
+	// multiple of the segment duration; so is End, except for the last
+	// chunk, whose End is the input's duration.
+	Start, End float64
+	// FirstSegment is the number of the chunk's first media segment
+	// (seg_NNNNN.m4s, numbered from 0 in the whole encode): Start divided
+	// by the segment duration.
+	FirstSegment int
+}
+
+// Seconds is the chunk's length.
+func (c Chunk) Seconds() float64 { return c.End - c.Start }
+
+// Chunkable reports why a spec cannot be encoded in chunks, "" when it
+// can. Chunks are stitched into HLS media playlists, so the packaging must
+// be HLS; encryption happens on the whole output and is not chunked yet.
+func Chunkable(spec encodespec.Spec) string {
+	switch {
+	case spec.Packaging != encodespec.PackagingHLS:
+		return fmt.Sprintf("chunked encoding needs hls packaging, the spec has %s", spec.Packaging)
+	case spec.Encryption != nil:
+		return "chunked encoding does not encrypt yet"
+	case spec.SegmentSeconds <= 0:
+		return "chunked encoding needs a segment duration"
+	}
+	return ""
+}
+
+// keyframeSlack is how far, in segments, a chunk boundary may move from
+// where the chunk length puts it to meet one of the input's keyframes.
+const keyframeSlackFraction = 0.25
+
+// PlanChunks cuts an input of durationSeconds into chunks of about
+// chunkSeconds each. Every boundary is a multiple of segmentSeconds, so
+// each chunk's segments are exactly the segments the whole encode would
+// write. Within a quarter of a chunk of where the length puts it, a
+// boundary moves to the grid point nearest after one of the input's
+// keyframes (keyframes are seconds from the input's start, as Keyframes
+// returns them), so a chunk's decoder starts close to where its range
+// does; with no keyframe list boundaries stay where the length puts them.
+// The last chunk takes the rest of the input; a remainder shorter than
+// half a chunk joins the chunk before it. An input no longer than one
+// chunk and a half is one chunk.
+func PlanChunks(durationSeconds float64, keyframes []float64, segmentSeconds, chunkSeconds float64) ([]Chunk, error) {
+	switch {
+	case durationSeconds <= 0 || math.IsNaN(durationSeconds) || math.IsInf(durationSeconds, 0):
+		return nil, fmt.Errorf("plan chunks: the input's duration %v is not positive", durationSeconds)
+	case segmentSeconds <= 0:
+		return nil, fmt.Errorf("plan chunks: the segment duration %v is not positive", segmentSeconds)
+	case chunkSeconds < segmentSeconds:
+		return nil, fmt.Errorf("plan chunks: chunks of %v s are shorter than a segment (%v s)", chunkSeconds, segmentSeconds)
+	}
+	perChunk := max(1, int(math.Round(chunkSeconds/segmentSeconds)))
+	// Whole segments in the input; a final partial segment belongs to the
+	// last chunk.
+	total := int(math.Floor(durationSeconds/segmentSeconds + 1e-9))
+	slack := int(float64(perChunk) * keyframeSlackFraction)
+	keys := slices.Clone(keyframes)
+	slices.Sort(keys)
+
+	var bounds []int // segment numbers where chunks after the first start
+	prev := 0
+	for {
+		want := prev + perChunk
+		// The rest must leave at least half a chunk after the boundary.
+		if durationSeconds-float64(want)*segmentSeconds < float64(perChunk)*segmentSeconds/2 {
+			break
+		}
+		best, bestGap := want, math.Inf(1)
+		if len(keys) > 0 {
+			for n := max(prev+1, want-slack); n <= min(total-1, want+slack); n++ {
+				gap := decodeLead(keys, float64(n)*segmentSeconds)
+				// Ties go to the grid point nearest the wanted length.
+				if gap < bestGap-1e-9 || (math.Abs(gap-bestGap) <= 1e-9 && abs(n-want) < abs(best-want)) {
+					best, bestGap = n, gap
+				}
+			}
+		}
+		bounds = append(bounds, best)
+		prev = best
+	}
+
+	chunks := make([]Chunk, 0, len(bounds)+1)
+	start := 0
+	for i, b := range append(bounds, -1) {
+		c := Chunk{Index: i, Start: float64(start) * segmentSeconds, FirstSegment: start, End: durationSeconds}
+		if b >= 0 {
+			c.End = float64(b) * segmentSeconds
+			start = b
+		}
+		chunks = append(chunks, c)
+	}
+	return chunks, nil
+}
+
+// decodeLead is how long before t the last keyframe at or before t is:
+// what a decoder seeking to t has to decode and throw away.
+func decodeLead(keys []float64, t float64) float64 {
+	i, found := slices.BinarySearch(keys, t+1e-6)
+	if found {
+		return 0
+	}
+	if i == 0 {
+		return t
+	}
+	return t - keys[i-1]
+}
+
+func abs(n int) int {
+	if n < 0 {
+		return -n
+	}
+	return n
+}
+
+// Keyframes lists the times of the video stream's keyframes, in seconds
+// from the input's start, from the packet index (no decoding). The input
+// is opened as Probe opened it: the detected demuxer and the file protocol
+// alone.
+func Keyframes(ctx context.Context, ffprobe, file string, in MediaInfo) ([]float64, error) {
+	if in.Container == "" || !containerAllowed(in.Container) {
+		return nil, refusedContainer(in.Container)
+	}
+	abs, err := filepath.Abs(file)
+	if err != nil {
+		return nil, fmt.Errorf("keyframes: %w", err)
+	}
+	args := append(inputOptions(in.Container), "-v", "error", "-select_streams", "v:0",
+		"-show_entries", "format=start_time:packet=pts_time,dts_time,flags", "-of", "compact=p=1:nk=0",
+		"-i", "file:"+abs)
+	cmd := exec.CommandContext(ctx, ffprobe, args...)
+	var stdout bytes.Buffer
+	stderr := newTailBuffer(5)
+	cmd.Stdout, cmd.Stderr = &stdout, stderr
+	if err := cmd.Run(); err != nil {
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("keyframes: %w", ctx.Err())
+		}
+		return nil, fmt.Errorf("keyframes: ffprobe: %w: %s", err, stderr.String())
+	}
+	var times []float64
+	start, haveStart := 0.0, false
+	sc := bufio.NewScanner(&stdout)
+	for sc.Scan() {
+		section, rest, _ := strings.Cut(sc.Text(), "|")
+		fields := map[string]string{}
+		for _, kv := range strings.Split(rest, "|") {
+			k, v, _ := strings.Cut(kv, "=")
+			fields[k] = v
+		}
+		switch section {
+		case "format":
+			start, haveStart = parseSeconds(fields["start_time"])
+		case "packet":
+			if !strings.Contains(fields["flags"], "K") {
+				continue
+			}
+			t, ok := parseSeconds(fields["pts_time"])
+			if !ok {
+				if t, ok = parseSeconds(fields["dts_time"]); !ok {
+					continue
+				}
+			}
+			times = append(times, t)
+		}
+	}
+	if !haveStart {
+		start = 0
+	}
+	for i := range times {
+		times[i] -= start
+	}
+	slices.Sort(times)
+	return slices.Compact(times), nil
+}
+
+// WithChunk plans the encode of one chunk: the input from c.Start to
+// c.End (FFmpeg seeks on the input, decoding from the keyframe before
+// c.Start), every video rendition with output timestamps that continue
+// the whole input's (-output_ts_offset) and segments numbered from
+// c.FirstSegment. Audio, subtitles, thumbnails, the poster and the
+// storyboard belong to the whole-input part (WithWholeInput); the master
+// playlist to Stitch. The spec must be Chunkable.
+func WithChunk(c Chunk) PlanOption {
+	return func(p *planner) { p.chunk = &c }
+}
+
+// WithWholeInput plans the part of a chunked encode that reads the whole
+// input once: the audio renditions (so there is no seam in the audio),
+// subtitles, thumbnails, the poster and the storyboard, and no video
+// rendition. The spec must be Chunkable.
+func WithWholeInput() PlanOption {
+	return func(p *planner) { p.wholeInput = true }
+}
+
+// WithPresignedInput has FFmpeg read the input from url, a presigned GET
+// of MpegFlow's own object storage (never a customer's URL), instead of
+// the local file: a chunk task then reads its range with HTTP range
+// requests (the container's index, the keyframe before Start and what
+// follows) rather than downloading the whole input. The protocols allowed
+// widen from file to http, https, tls and tcp; the demuxer stays the one
+// Probe detected. Plan refuses any other scheme, and a URL with user
+// information.
+func WithPresignedInput(url string) PlanOption {
+	return func(p *planner) { p.inputURL = url }
+}
+
+// checkInputURL checks a WithPresignedInput URL.
+func checkInputURL(raw string) error {
+	u, err := neturl.Parse(raw)
+	switch {
+	case err != nil:
+		return fmt.Errorf("plan encode: input URL: %w", err)
+	case u.Scheme != "http" && u.Scheme != "https":
+		return fmt.Errorf("plan encode: input URL scheme %q is not http or https", u.Scheme)
+	case u.Host == "" || u.User != nil:
+		return errors.New("plan encode: input URL needs a host and no user information")
+	}
+	return nil
+}
+
+// applyPart narrows the plan to a chunk or to the whole-input part.
+func (p *planner) applyPart() error {
+	if p.chunk == nil && !p.wholeInput {
+		return nil
+	}
+	if p.chunk != nil && p.wholeInput {
+		return errors.New("plan encode: a plan is either a chunk or the whole-input part")
+	}
+	if why := Chunkable(p.spec); why != "" {
+		return fmt.Errorf("plan encode: %s", why)
+	}
+	if p.wholeInput {
+		p.spec.Renditions = nil
+		return nil
+	}
+	c := *p.chunk
+	if c.Start < 0 || c.End <= c.Start || c.End > p.in.DurationSeconds+1e-6 || c.FirstSegment < 0 {
+		return fmt.Errorf("plan encode: chunk %d (%v s to %v s) is outside the input's %v s", c.Index, c.Start, c.End, p.in.DurationSeconds)
+	}
+	if n := c.Start / p.spec.SegmentSeconds; math.Abs(n-math.Round(n)) > 1e-6 || int(math.Round(n)) != c.FirstSegment {
+		return fmt.Errorf("plan encode: chunk %d starts at %v s, which is not segment %d's start", c.Index, c.Start, c.FirstSegment)
+	}
+	p.spec.Audio, p.spec.Thumbnails, p.spec.Storyboard = nil, nil, nil
+	p.captions, p.in.Subtitles = nil, nil
+	return nil
+}
+
+// chunkInputArgs seek the input to the chunk's range; they go before -i.
+func (p *planner) chunkInputArgs() []string {
+	if p.chunk == nil {
+		return nil
+	}
+	var args []string
+	if p.chunk.Start > 0 {
+		args = append(args, "-ss", formatFloat(p.chunk.Start))
+	}
+	if p.chunk.End < p.in.DurationSeconds-1e-6 {
+		args = append(args, "-to", formatFloat(p.chunk.End))
+	}
+	return args
+}
+
+// chunkOutputArgs place a chunk's output on the whole input's timeline and
+// number its segments from the chunk's first. The offset alone is not
+// enough: the MP4 muxer would start the fragments' decode times (tfdt) at
+// zero and put the offset in the init segment's edit list, which a player
+// reading the first chunk's init segment never sees. frag_discont makes
+// it write the offset timestamps into the fragments themselves, so the
+// segments of all chunks form one timeline under any chunk's init
+// segment. The first chunk is the start of the whole encode and is muxed
+// exactly as it would be (its first decode time is zero, the B-frame
+// delay in the edit list); frag_discont starts each later chunk's decode
+// times at its Start with the same composition offsets, so its first
+// sample follows the first chunk's convention.
+func (p *planner) chunkOutputArgs() []string {
+	if p.chunk == nil || p.chunk.Start == 0 {
+		return nil
+	}
+	return []string{"-output_ts_offset", formatFloat(p.chunk.Start), "-start_number", strconv.Itoa(p.chunk.FirstSegment),
+		"-hls_segment_options", "movflags=+frag_discont"}
+}

@@ -1,0 +1,350 @@
+package ffmpeg
+
+import (
+	"bytes"
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/mpegflow/mpegflow/internal/encodespec"
+)
+
+func TestPlanChunks(t *testing.T) {
+	every := func(step, until float64) []float64 {
+		var ks []float64
+		for k := 0.0; k <= until; k += step {
+			ks = append(ks, k)
+		}
+		return ks
+	}
+	tests := []struct {
+		name                 string
+		duration, seg, chunk float64
+		keyframes            []float64
+		wantStarts           []float64
+		wantErr              string
+	}{
+		{name: "even split", duration: 60, seg: 2, chunk: 10, wantStarts: []float64{0, 10, 20, 30, 40, 50}},
+		{name: "keyframes every segment change nothing", duration: 60, seg: 2, chunk: 10, keyframes: every(2, 60), wantStarts: []float64{0, 10, 20, 30, 40, 50}},
+		// Keyframes every 3 s: 12 s is both a grid point and a keyframe,
+		// 10 s is a second after one; then 24, 36, 48 (each a keyframe).
+		{name: "boundaries move onto keyframes", duration: 60, seg: 2, chunk: 10, keyframes: every(3, 60), wantStarts: []float64{0, 12, 24, 36, 48}},
+		{name: "a short remainder joins the last chunk", duration: 64.5, seg: 2, chunk: 10, wantStarts: []float64{0, 10, 20, 30, 40, 50}},
+		{name: "a long remainder is its own chunk", duration: 66, seg: 2, chunk: 10, wantStarts: []float64{0, 10, 20, 30, 40, 50, 60}},
+		{name: "short input is one chunk", duration: 14, seg: 2, chunk: 10, wantStarts: []float64{0}},
+		{name: "chunk length rounds to whole segments", duration: 40, seg: 4, chunk: 9, wantStarts: []float64{0, 8, 16, 24, 32}},
+		{name: "zero duration", duration: 0, seg: 2, chunk: 10, wantErr: "not positive"},
+		{name: "chunk shorter than a segment", duration: 60, seg: 4, chunk: 2, wantErr: "shorter than a segment"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			chunks, err := PlanChunks(tt.duration, tt.keyframes, tt.seg, tt.chunk)
+			if tt.wantErr != "" {
+				require.ErrorContains(t, err, tt.wantErr)
+				return
+			}
+			require.NoError(t, err)
+			var starts []float64
+			for i, c := range chunks {
+				starts = append(starts, c.Start)
+				assert.Equal(t, i, c.Index)
+				assert.Equal(t, c.Start, float64(c.FirstSegment)*tt.seg, "chunk %d starts on its first segment", i)
+				if i > 0 {
+					assert.Equal(t, chunks[i-1].End, c.Start, "chunk %d follows the one before", i)
+				}
+			}
+			assert.Equal(t, tt.wantStarts, starts)
+			assert.Equal(t, tt.duration, chunks[len(chunks)-1].End)
+		})
+	}
+}
+
+func TestChunkableSpecs(t *testing.T) {
+	hls := builtin(t, "hls-ladder")
+	assert.Empty(t, Chunkable(hls))
+	dash := hls.Clone()
+	dash.Packaging = encodespec.PackagingDASH
+	assert.Contains(t, Chunkable(dash), "hls packaging")
+	enc := hls.Clone()
+	enc.Encryption = &encodespec.Encryption{Method: encodespec.EncryptAES128}
+	assert.Contains(t, Chunkable(enc), "encrypt")
+
+	in := MediaInfo{DurationSeconds: 20, Width: 640, Height: 360, HasVideo: true, FrameRate: 25, Container: "mov"}
+	_, err := Plan(dash, in, "in.mp4", t.TempDir(), cpuEncoders, WithChunk(Chunk{End: 10}))
+	require.ErrorContains(t, err, "hls packaging")
+	_, err = Plan(hls, in, "in.mp4", t.TempDir(), cpuEncoders, WithChunk(Chunk{Start: 3, End: 10, FirstSegment: 0}))
+	require.ErrorContains(t, err, "not segment 0's start")
+	_, err = Plan(hls, in, "in.mp4", t.TempDir(), cpuEncoders, WithChunk(Chunk{Start: 16, End: 30, FirstSegment: 4}))
+	require.ErrorContains(t, err, "outside the input")
+}
+
+// chunkedSpec is a small two-rung HLS ladder with audio, thumbnails and a
+// poster: enough to see every part of a chunked encode.
+func chunkedSpec() encodespec.Spec {
+	return encodespec.Spec{
+		Packaging:      encodespec.PackagingHLS,
+		SegmentSeconds: 2,
+		Renditions: []encodespec.Rendition{
+			{Name: "360p", Height: 360, Codec: encodespec.CodecH264, BitrateKbps: 600, Preset: "veryfast"},
+			{Name: "240p", Height: 240, Codec: encodespec.CodecH264, BitrateKbps: 300, Preset: "veryfast"},
+		},
+		Audio:      &encodespec.Audio{Codec: encodespec.AudioAAC, BitrateKbps: 96, Channels: 2},
+		Thumbnails: &encodespec.Thumbnails{Width: 160, IntervalSeconds: 10, Poster: true},
+	}
+}
+
+// encodeChunked runs a chunked encode the way the chunk tasks and the
+// stitch task do, each part in its own directory: every chunk (planned,
+// run, collected and verified against its own range), the whole-input
+// part, then Stitch into out.
+func encodeChunked(t *testing.T, spec encodespec.Spec, input string, chunks []Chunk, out string) (Command, []Command) {
+	t.Helper()
+	ctx := context.Background()
+	ffmpegBin, ffprobeBin := binaries(t)
+	in := probeClip(t, input)
+	encoders := chooseCPU(t, spec)
+	var parts []Command
+	for _, c := range chunks {
+		cmd, err := Plan(spec, in, input, filepath.Join(t.TempDir(), "chunk"), encoders, WithChunk(c))
+		require.NoError(t, err)
+		var progress []float64
+		require.NoError(t, Run(ctx, ffmpegBin, cmd, c.Seconds(), func(f float64) { progress = append(progress, f) }), "chunk %d", c.Index)
+		requireProgress(t, progress)
+		outputs, err := Collect(cmd)
+		require.NoError(t, err)
+		part := in
+		part.DurationSeconds = c.Seconds()
+		require.NoError(t, Verify(ctx, ffprobeBin, cmd, outputs, part), "chunk %d", c.Index)
+		for _, o := range outputs {
+			require.NotEqual(t, KindAudio, o.Kind, "chunk %d encodes no audio", c.Index)
+			require.NotEqual(t, masterPlaylist, o.Name)
+		}
+		parts = append(parts, cmd)
+	}
+	whole, err := Plan(spec, in, input, filepath.Join(t.TempDir(), "whole"), encoders, WithWholeInput())
+	require.NoError(t, err)
+	require.NoError(t, Run(ctx, ffmpegBin, whole, in.DurationSeconds, nil))
+	outputs, err := Collect(whole)
+	require.NoError(t, err)
+	require.NoError(t, Verify(ctx, ffprobeBin, whole, outputs, in))
+	for _, o := range outputs {
+		require.NotEqual(t, KindVideo, o.Kind, "the whole-input part encodes no video rendition")
+	}
+
+	cmd, err := Stitch(out, chunks, parts, whole)
+	require.NoError(t, err)
+	return cmd, parts
+}
+
+// TestChunkedEncodeStitches encodes a 60 s clip in six chunks and checks
+// the stitched ladder as a player would read it.
+func TestChunkedEncodeStitches(t *testing.T) {
+	ctx := context.Background()
+	ffmpegBin, ffprobeBin := binaries(t)
+	input := makeClip(t, clip{width: 640, height: 360, seconds: 60, audio: true})
+	in := probeClip(t, input)
+	spec := chunkedSpec()
+
+	keys, err := Keyframes(ctx, ffprobeBin, input, in)
+	require.NoError(t, err)
+	require.NotEmpty(t, keys)
+	assert.InDelta(t, 0, keys[0], 1e-6, "the first keyframe is at the input's start")
+	chunks, err := PlanChunks(in.DurationSeconds, keys, spec.SegmentSeconds, 10)
+	require.NoError(t, err)
+	require.Len(t, chunks, 6)
+
+	out := filepath.Join(t.TempDir(), "stitched")
+	cmd, _ := encodeChunked(t, spec, input, chunks, out)
+	outputs, err := Collect(cmd)
+	require.NoError(t, err)
+	require.NoError(t, Verify(ctx, ffprobeBin, cmd, outputs, in))
+	require.NoError(t, CheckSeams(cmd, in))
+
+	// Segment numbering runs on from 0 without a gap in every rendition.
+	for _, r := range []string{"360p", "240p"} {
+		pl, err := parseM3U8([]byte(readFile(t, out, r+"/index.m3u8")))
+		require.NoError(t, err)
+		require.Len(t, pl.segments, 30, "60 s in 2 s segments")
+		for i, s := range pl.segments {
+			require.Equal(t, segmentName(i), s.uri)
+		}
+		// Every frame decodes, and there are as many as the input has.
+		decoded, err := exec.CommandContext(ctx, ffmpegBin, "-v", "error", "-xerror", "-i", filepath.Join(out, r, "index.m3u8"), "-f", "null", "-").CombinedOutput()
+		require.NoError(t, err, "%s", decoded)
+		require.Empty(t, strings.TrimSpace(string(decoded)))
+		frames, err := exec.CommandContext(ctx, ffprobeBin, "-v", "error", "-count_frames", "-select_streams", "v:0",
+			"-show_entries", "stream=nb_read_frames", "-of", "csv=p=0", filepath.Join(out, r, "index.m3u8")).Output()
+		require.NoError(t, err)
+		// One line per program the HLS demuxer lists, each the same stream.
+		for _, n := range strings.Fields(string(frames)) {
+			assert.Equal(t, "1500", n, "rendition %s decodes the input's 60 s × 25 frames", r)
+		}
+	}
+	// A segment out of place is a seam CheckSeams sees: swap two of one
+	// rendition's segments, as a stitch of chunks in the wrong order would.
+	a, b := filepath.Join(out, "240p", segmentName(10)), filepath.Join(out, "240p", segmentName(11))
+	require.NoError(t, os.Rename(a, a+".tmp"))
+	require.NoError(t, os.Rename(b, a))
+	require.NoError(t, os.Rename(a+".tmp", b))
+	err = CheckSeams(cmd, in)
+	require.ErrorContains(t, err, "rendition 240p: 240p/seg_00010.m4s starts at decode time")
+	require.NotContains(t, err.Error(), "rendition 360p")
+
+	master := readFile(t, out, "master.m3u8")
+	assert.Contains(t, master, "AVERAGE-BANDWIDTH=")
+	assert.Contains(t, master, `GROUP-ID="audio"`)
+	// The audio was encoded once, over the whole input (AAC's priming
+	// and padding add a few milliseconds).
+	audio, err := parseM3U8([]byte(readFile(t, out, "audio/index.m3u8")))
+	require.NoError(t, err)
+	var seconds float64
+	for _, s := range audio.segments {
+		seconds += s.duration
+	}
+	assert.InDelta(t, 60, seconds, 0.05)
+}
+
+// TestStitchRefusesChunksThatDoNotJoin checks that Stitch refuses parts
+// that would not make one stream: a chunk whose segments do not follow on
+// and a chunk encoded with other settings.
+func TestStitchRefusesChunksThatDoNotJoin(t *testing.T) {
+	input := makeClip(t, clip{width: 320, height: 180, seconds: 12, audio: true})
+	in := probeClip(t, input)
+	spec := chunkedSpec()
+	spec.Thumbnails = nil
+	spec.Renditions = spec.Renditions[1:]
+	chunks, err := PlanChunks(in.DurationSeconds, nil, 2, 4)
+	require.NoError(t, err)
+	require.Len(t, chunks, 3)
+
+	t.Run("a missing chunk", func(t *testing.T) {
+		_, parts := encodeChunkParts(t, spec, input, chunks)
+		whole := wholePart(t, spec, input)
+		_, err := Stitch(filepath.Join(t.TempDir(), "out"), []Chunk{chunks[0], chunks[2]}, []Command{parts[0], parts[2]}, whole)
+		require.ErrorContains(t, err, "but chunk 2 starts at segment 4")
+	})
+	t.Run("a chunk encoded with other settings", func(t *testing.T) {
+		_, parts := encodeChunkParts(t, spec, input, chunks[:2])
+		other := spec.Clone()
+		other.Renditions[0].Profile = "baseline"
+		_, last := encodeChunkParts(t, other, input, chunks[2:])
+		whole := wholePart(t, spec, input)
+		_, err := Stitch(filepath.Join(t.TempDir(), "out"), chunks, append(parts, last...), whole)
+		require.ErrorContains(t, err, "sample description differs")
+	})
+}
+
+// encodeChunkParts plans and runs chunks of input, each in its own directory.
+func encodeChunkParts(t *testing.T, spec encodespec.Spec, input string, chunks []Chunk) ([]Chunk, []Command) {
+	t.Helper()
+	ffmpegBin, _ := binaries(t)
+	in := probeClip(t, input)
+	var parts []Command
+	for _, c := range chunks {
+		cmd, err := Plan(spec, in, input, filepath.Join(t.TempDir(), "chunk"+strconv.Itoa(c.Index)), chooseCPU(t, spec), WithChunk(c))
+		require.NoError(t, err)
+		require.NoError(t, Run(context.Background(), ffmpegBin, cmd, c.Seconds(), nil))
+		parts = append(parts, cmd)
+	}
+	return chunks, parts
+}
+
+// wholePart plans and runs the whole-input part of a chunked encode.
+func wholePart(t *testing.T, spec encodespec.Spec, input string) Command {
+	t.Helper()
+	ffmpegBin, _ := binaries(t)
+	in := probeClip(t, input)
+	cmd, err := Plan(spec, in, input, filepath.Join(t.TempDir(), "whole"), chooseCPU(t, spec), WithWholeInput())
+	require.NoError(t, err)
+	require.NoError(t, Run(context.Background(), ffmpegBin, cmd, in.DurationSeconds, nil))
+	return cmd
+}
+
+// TestChunkReadsOnlyItsRange encodes one chunk of a 60 s input served over
+// HTTP, as a chunk task reads its presigned input URL: FFmpeg reads the
+// index and its range with range requests, far less than the file, and a
+// failing read does not put the URL's signature in the error.
+func TestChunkReadsOnlyItsRange(t *testing.T) {
+	ctx := context.Background()
+	ffmpegBin, ffprobeBin := binaries(t)
+	input := makeClip(t, clip{width: 640, height: 360, seconds: 60, audio: true})
+	in := probeClip(t, input)
+	data, err := os.ReadFile(input)
+	require.NoError(t, err)
+	var served atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Query().Get("X-Amz-Signature") != "s3cr3t" {
+			http.Error(w, "SignatureDoesNotMatch", http.StatusForbidden)
+			return
+		}
+		http.ServeContent(countingWriter{w, &served}, r, "in.mp4", time.Time{}, bytes.NewReader(data))
+	}))
+	defer srv.Close()
+
+	spec := chunkedSpec()
+	c := Chunk{Index: 4, Start: 40, End: 50, FirstSegment: 20}
+	cmd, err := Plan(spec, in, input, filepath.Join(t.TempDir(), "chunk"), chooseCPU(t, spec),
+		WithChunk(c), WithPresignedInput(srv.URL+"/in.mp4?X-Amz-Signature=s3cr3t"))
+	require.NoError(t, err)
+	// The planned command as planned, but with FFmpeg's debug log, whose
+	// closing statistics count the bytes it read from the input (what the
+	// server sends can run ahead of that into socket buffers).
+	debug := slices.Clone(cmd.Args)
+	debug[slices.Index(debug, "warning")] = "debug"
+	for _, d := range cmd.Dirs {
+		require.NoError(t, os.MkdirAll(filepath.Join(cmd.OutDir, d), 0o755))
+	}
+	run := exec.CommandContext(ctx, ffmpegBin, debug...)
+	run.Dir = cmd.OutDir
+	log, err := run.CombinedOutput()
+	require.NoError(t, err, "%s", log)
+	m := regexp.MustCompile(`Statistics: (\d+) bytes read`).FindSubmatch(log)
+	require.NotNil(t, m, "FFmpeg's input statistics")
+	read, err := strconv.ParseInt(string(m[1]), 10, 64)
+	require.NoError(t, err)
+	outputs, err := Collect(cmd)
+	require.NoError(t, err)
+	part := in
+	part.DurationSeconds = c.Seconds()
+	require.NoError(t, Verify(ctx, ffprobeBin, cmd, outputs, part))
+	t.Logf("FFmpeg read %d of %d bytes; the server sent %d", read, len(data), served.Load())
+	require.Positive(t, read)
+	require.Less(t, read, int64(len(data))/4, "a 10 s chunk of 60 s reads a fraction of the file")
+
+	bad, err := Plan(spec, in, input, filepath.Join(t.TempDir(), "bad"), chooseCPU(t, spec),
+		WithChunk(c), WithPresignedInput(srv.URL+"/in.mp4?X-Amz-Signature=wrong"))
+	require.NoError(t, err)
+	err = Run(ctx, ffmpegBin, bad, c.Seconds(), nil)
+	require.Error(t, err)
+	require.NotContains(t, err.Error(), "X-Amz-Signature")
+
+	for _, u := range []string{"file:///etc/passwd", "ftp://storage/in.mp4", "http://user:pw@storage/in.mp4", "https:///in.mp4"} {
+		_, err := Plan(spec, in, input, t.TempDir(), cpuEncoders, WithChunk(c), WithPresignedInput(u))
+		require.Error(t, err, u)
+	}
+}
+
+// countingWriter counts the body bytes a handler writes.
+type countingWriter struct {
+	http.ResponseWriter
+	n *atomic.Int64
+}
+
+func (w countingWriter) Write(b []byte) (int, error) {
+	n, err := w.ResponseWriter.Write(b)
+	w.n.Add(int64(n))
+	return n, err
+}
