@@ -30,7 +30,8 @@ type Chunk struct {
 	Start, End float64
 	// FirstSegment is the number of the chunk's first media segment
 	// (seg_NNNNN.m4s, numbered from 0 in the whole encode): Start divided
-	// by the segment duration.
+	// by the segment duration (by ChunkGrid: MP4 outputs have no
+	// segments, the number counts keyframe intervals).
 	FirstSegment int
 }
 
@@ -38,18 +39,28 @@ type Chunk struct {
 func (c Chunk) Seconds() float64 { return c.End - c.Start }
 
 // Chunkable reports why a spec cannot be encoded in chunks, "" when it
-// can. Chunks are stitched into HLS media playlists, so the packaging must
-// be HLS; encryption happens on the whole output and is not chunked yet.
+// can. HLS chunks are stitched into media playlists, MP4 chunks joined by
+// a lossless concat; DASH and CMAF manifests are not written from chunks
+// yet, and encryption happens on the whole output and is not chunked yet.
 func Chunkable(spec encodespec.Spec) string {
 	switch {
-	case spec.Packaging != encodespec.PackagingHLS:
-		return fmt.Sprintf("chunked encoding needs hls packaging, the spec has %s", spec.Packaging)
+	case spec.Packaging != encodespec.PackagingHLS && spec.Packaging != encodespec.PackagingMP4:
+		return fmt.Sprintf("chunked encoding needs hls or mp4 packaging, the spec has %s", spec.Packaging)
 	case spec.Encryption != nil:
 		return "chunked encoding does not encrypt yet"
-	case spec.SegmentSeconds <= 0:
+	case spec.Packaging == encodespec.PackagingHLS && spec.SegmentSeconds <= 0:
 		return "chunked encoding needs a segment duration"
 	}
 	return ""
+}
+
+// ChunkGrid is the interval chunk boundaries are multiples of: the
+// segment duration for HLS, the keyframe interval of MP4 outputs.
+func ChunkGrid(spec encodespec.Spec) float64 {
+	if spec.Packaging == encodespec.PackagingMP4 {
+		return mp4KeyframeSeconds
+	}
+	return spec.SegmentSeconds
 }
 
 // keyframeSlack is how far, in segments, a chunk boundary may move from
@@ -264,7 +275,7 @@ func (p *planner) applyPart() error {
 	if c.Start < 0 || c.End <= c.Start || c.End > p.in.DurationSeconds+1e-6 || c.FirstSegment < 0 {
 		return fmt.Errorf("plan encode: chunk %d (%v s to %v s) is outside the input's %v s", c.Index, c.Start, c.End, p.in.DurationSeconds)
 	}
-	if n := c.Start / p.spec.SegmentSeconds; math.Abs(n-math.Round(n)) > 1e-6 || int(math.Round(n)) != c.FirstSegment {
+	if n := c.Start / ChunkGrid(p.spec); math.Abs(n-math.Round(n)) > 1e-6 || int(math.Round(n)) != c.FirstSegment {
 		return fmt.Errorf("plan encode: chunk %d starts at %v s, which is not segment %d's start", c.Index, c.Start, c.FirstSegment)
 	}
 	p.spec.Audio, p.spec.Thumbnails, p.spec.Storyboard = nil, nil, nil
@@ -305,4 +316,25 @@ func (p *planner) chunkOutputArgs() []string {
 	}
 	return []string{"-output_ts_offset", formatFloat(p.chunk.Start), "-start_number", strconv.Itoa(p.chunk.FirstSegment),
 		"-hls_segment_options", "movflags=+frag_discont"}
+}
+
+// chunkAudio is the whole-input part's audio of an MP4 chunked encode: an
+// intermediate file Stitch muxes into every rendition's MP4 and does not
+// keep. Its extension keeps it apart from any rendition's "<name>.mp4".
+const chunkAudio = "audio.m4a"
+
+// mp4Audio writes the whole-input part of an MP4 chunked encode: every
+// audio rendition in one MP4 file, chunkAudio.
+func (p *planner) mp4Audio() {
+	if len(p.audios) == 0 {
+		return
+	}
+	for k, a := range p.audios {
+		p.args = append(p.args, "-map", "["+a.label+"]")
+		p.args = append(p.args, audioArgs(*p.spec.Audio, fmt.Sprintf(":a:%d", k))...)
+		p.args = append(p.args, a.languageArgs(fmt.Sprintf(":s:a:%d", k))...)
+	}
+	p.args = append(p.args, "-max_muxing_queue_size", muxingQueue, "-map_metadata", "-1", "-map_chapters", "-1", "-f", "mp4", chunkAudio)
+	p.expected = append(p.expected, Output{Name: chunkAudio, Kind: KindAudio, ContentType: ContentTypeAudioMP4,
+		Rendition: "audio", Codec: p.spec.Audio.Codec})
 }

@@ -77,14 +77,14 @@ func TestChunkableSpecs(t *testing.T) {
 	assert.Empty(t, Chunkable(hls))
 	dash := hls.Clone()
 	dash.Packaging = encodespec.PackagingDASH
-	assert.Contains(t, Chunkable(dash), "hls packaging")
+	assert.Contains(t, Chunkable(dash), "hls or mp4 packaging")
 	enc := hls.Clone()
 	enc.Encryption = &encodespec.Encryption{Method: encodespec.EncryptAES128}
 	assert.Contains(t, Chunkable(enc), "encrypt")
 
 	in := MediaInfo{DurationSeconds: 20, Width: 640, Height: 360, HasVideo: true, FrameRate: 25, Container: "mov"}
 	_, err := Plan(dash, in, "in.mp4", t.TempDir(), cpuEncoders, WithChunk(Chunk{End: 10}))
-	require.ErrorContains(t, err, "hls packaging")
+	require.ErrorContains(t, err, "hls or mp4 packaging")
 	_, err = Plan(hls, in, "in.mp4", t.TempDir(), cpuEncoders, WithChunk(Chunk{Start: 3, End: 10, FirstSegment: 0}))
 	require.ErrorContains(t, err, "not segment 0's start")
 	_, err = Plan(hls, in, "in.mp4", t.TempDir(), cpuEncoders, WithChunk(Chunk{Start: 16, End: 30, FirstSegment: 4}))
@@ -144,7 +144,7 @@ func encodeChunked(t *testing.T, spec encodespec.Spec, input string, chunks []Ch
 		require.NotEqual(t, KindVideo, o.Kind, "the whole-input part encodes no video rendition")
 	}
 
-	cmd, err := Stitch(out, chunks, parts, whole)
+	cmd, err := Stitch(ctx, ffmpegBin, out, chunks, parts, whole)
 	require.NoError(t, err)
 	return cmd, parts
 }
@@ -221,6 +221,7 @@ func TestChunkedEncodeStitches(t *testing.T) {
 // that would not make one stream: a chunk whose segments do not follow on
 // and a chunk encoded with other settings.
 func TestStitchRefusesChunksThatDoNotJoin(t *testing.T) {
+	ffmpegBin, _ := binaries(t)
 	input := makeClip(t, clip{width: 320, height: 180, seconds: 12, audio: true})
 	in := probeClip(t, input)
 	spec := chunkedSpec()
@@ -233,7 +234,7 @@ func TestStitchRefusesChunksThatDoNotJoin(t *testing.T) {
 	t.Run("a missing chunk", func(t *testing.T) {
 		_, parts := encodeChunkParts(t, spec, input, chunks)
 		whole := wholePart(t, spec, input)
-		_, err := Stitch(filepath.Join(t.TempDir(), "out"), []Chunk{chunks[0], chunks[2]}, []Command{parts[0], parts[2]}, whole)
+		_, err := Stitch(context.Background(), ffmpegBin, filepath.Join(t.TempDir(), "out"), []Chunk{chunks[0], chunks[2]}, []Command{parts[0], parts[2]}, whole)
 		require.ErrorContains(t, err, "but chunk 2 starts at segment 4")
 	})
 	t.Run("a chunk encoded with other settings", func(t *testing.T) {
@@ -242,7 +243,7 @@ func TestStitchRefusesChunksThatDoNotJoin(t *testing.T) {
 		other.Renditions[0].Profile = "baseline"
 		_, last := encodeChunkParts(t, other, input, chunks[2:])
 		whole := wholePart(t, spec, input)
-		_, err := Stitch(filepath.Join(t.TempDir(), "out"), chunks, append(parts, last...), whole)
+		_, err := Stitch(context.Background(), ffmpegBin, filepath.Join(t.TempDir(), "out"), chunks, append(parts, last...), whole)
 		require.ErrorContains(t, err, "sample description differs")
 	})
 }
@@ -347,4 +348,47 @@ func (w countingWriter) Write(b []byte) (int, error) {
 	n, err := w.ResponseWriter.Write(b)
 	w.n.Add(int64(n))
 	return n, err
+}
+
+// TestChunkedMP4Joins encodes a 24 s clip as MP4 in three chunks and joins
+// them: each rendition is one faststart MP4 with every input frame and the
+// whole input's audio, and no intermediate is left among the outputs.
+func TestChunkedMP4Joins(t *testing.T) {
+	ctx := context.Background()
+	ffmpegBin, ffprobeBin := binaries(t)
+	input := makeClip(t, clip{width: 640, height: 360, seconds: 24, audio: true})
+	in := probeClip(t, input)
+	spec := chunkedSpec()
+	spec.Packaging, spec.SegmentSeconds = encodespec.PackagingMP4, 0
+	spec.Thumbnails = nil
+	require.Empty(t, Chunkable(spec))
+	chunks, err := PlanChunks(in.DurationSeconds, nil, ChunkGrid(spec), 8)
+	require.NoError(t, err)
+	require.Len(t, chunks, 3)
+
+	out := filepath.Join(t.TempDir(), "joined")
+	cmd, _ := encodeChunked(t, spec, input, chunks, out)
+	outputs, err := Collect(cmd)
+	require.NoError(t, err)
+	require.NoError(t, Verify(ctx, ffprobeBin, cmd, outputs, in))
+	var names []string
+	for _, o := range outputs {
+		names = append(names, o.Name)
+	}
+	require.ElementsMatch(t, []string{"360p.mp4", "240p.mp4"}, names)
+	for _, name := range names {
+		file := filepath.Join(out, name)
+		frames, err := exec.CommandContext(ctx, ffprobeBin, "-v", "error", "-count_frames", "-select_streams", "v:0",
+			"-show_entries", "stream=nb_read_frames", "-of", "csv=p=0", file).Output()
+		require.NoError(t, err)
+		assert.Equal(t, "600", strings.TrimSpace(string(frames)), "%s holds the input's 24 s × 25 frames", name)
+		streams, err := exec.CommandContext(ctx, ffprobeBin, "-v", "error", "-show_entries", "stream=codec_type", "-of", "csv=p=0", file).Output()
+		require.NoError(t, err)
+		assert.Equal(t, []string{"video", "audio"}, strings.Fields(string(streams)))
+		decoded, err := exec.CommandContext(ctx, ffmpegBin, "-v", "error", "-xerror", "-i", file, "-f", "null", "-").CombinedOutput()
+		require.NoError(t, err, "%s", decoded)
+		head, err := os.ReadFile(file)
+		require.NoError(t, err)
+		require.Less(t, bytes.Index(head, []byte("moov")), bytes.Index(head, []byte("mdat")), "%s is faststart", name)
+	}
 }

@@ -35,10 +35,10 @@
 // segment grid, near the input's [Keyframes]; each chunk is planned
 // [WithChunk] (video only, on the whole input's timeline, segments
 // numbered as in the whole encode), the audio and images once
-// [WithWholeInput]; [Stitch] checks that the pieces join, writes the
-// playlists and the master without re-encoding anything, and
-// [CheckSeams] reads every segment's boxes to prove the joins. HLS
-// packaging only ([Chunkable]).
+// [WithWholeInput]; [Stitch] checks that the pieces join and writes the
+// HLS playlists and the master (or joins MP4 files by stream copy)
+// without re-encoding anything, and [CheckSeams] reads every segment's
+// boxes to prove the joins. HLS and MP4 packaging ([Chunkable]).
 //
 // # Output layout
 //

@@ -474,6 +474,10 @@ func (p *planner) thumbnailSize() (int, int) {
 // them share one audio encode: the streams are encoded once and each file
 // selects its video stream plus the audio.
 func (p *planner) mp4() {
+	if p.wholeInput {
+		p.mp4Audio()
+		return
+	}
 	var slaves []string
 	for i, pr := range p.renditions {
 		p.args = append(p.args, "-map", "["+pr.label+"]")

@@ -2,32 +2,42 @@ package ffmpeg
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
 	"math"
 	"os"
+	"os/exec"
 	"path"
 	"path/filepath"
 	"strconv"
+	"strings"
 
 	"github.com/Eyevinn/mp4ff/mp4"
 )
 
 // Stitch joins a chunked encode into outDir: the chunk parts (parts[i]
 // planned WithChunk(chunks[i]), run and verified in its own directory)
-// and the whole-input part (planned WithWholeInput). Nothing is encoded or
-// re-muxed: every chunk's media segments already carry their final names
-// and the whole input's timestamps, so Stitch checks that they follow
-// each other (each chunk's segments are numbered on from the last chunk's,
-// and every chunk's init segment describes the same stream as the
-// first's), moves them and the whole-input part's files into outDir,
-// writes each rendition's media playlist over all its segments, with the
-// first chunk's init segment, and the master playlist with BANDWIDTH
-// measured over the whole rendition. It returns the command that
-// describes the stitched output, for Collect, Verify and CheckSeams.
-// outDir must be empty or absent; on error its contents are not an output.
-func Stitch(outDir string, chunks []Chunk, parts []Command, whole Command) (Command, error) {
+// and the whole-input part (planned WithWholeInput). Nothing is encoded.
+//
+// For HLS nothing is re-muxed either: every chunk's media segments already
+// carry their final names and the whole input's timestamps, so Stitch
+// checks that they follow each other (each chunk's segments are numbered
+// on from the last chunk's, and every chunk's init segment describes the
+// same stream as the first's), moves them and the whole-input part's
+// files into outDir, writes each rendition's media playlist over all its
+// segments, with the first chunk's init segment, and the master playlist
+// with BANDWIDTH measured over the whole rendition.
+//
+// For MP4 each rendition's chunk files are joined by FFmpeg's concat
+// demuxer with stream copy, the whole-input part's audio muxed in, into
+// one faststart MP4.
+//
+// It returns the command that describes the stitched output, for Collect,
+// Verify and (HLS) CheckSeams. outDir must be empty or absent; on error
+// its contents are not an output.
+func Stitch(ctx context.Context, ffmpegBin, outDir string, chunks []Chunk, parts []Command, whole Command) (Command, error) {
 	if len(chunks) == 0 || len(chunks) != len(parts) {
 		return Command{}, fmt.Errorf("stitch: %d chunks and %d chunk parts", len(chunks), len(parts))
 	}
@@ -35,29 +45,84 @@ func Stitch(outDir string, chunks []Chunk, parts []Command, whole Command) (Comm
 		return Command{}, fmt.Errorf("stitch: %w", err)
 	}
 	cmd := Command{OutDir: outDir, Encoders: parts[0].Encoders, Storyboard: whole.Storyboard}
-	for _, init := range parts[0].ExpectedOutputs {
-		if init.Kind != KindVideo {
-			cmd.ExpectedOutputs = append(cmd.ExpectedOutputs, init)
+	hls := false
+	for _, o := range parts[0].ExpectedOutputs {
+		if o.Kind != KindVideo {
+			cmd.ExpectedOutputs = append(cmd.ExpectedOutputs, o)
 			continue
 		}
-		playlist, ok := mediaPlaylistOf(init)
-		if !ok {
-			return Command{}, fmt.Errorf("stitch: %s is not an HLS init segment", init.Name)
+		if playlist, ok := mediaPlaylistOf(o); ok {
+			hls = true
+			if err := stitchRendition(outDir, o.Name, playlist, chunks, parts); err != nil {
+				return Command{}, fmt.Errorf("stitch rendition %s: %w", o.Rendition, err)
+			}
+		} else if err := joinMP4(ctx, ffmpegBin, outDir, o.Name, parts, whole); err != nil {
+			return Command{}, fmt.Errorf("stitch rendition %s: %w", o.Rendition, err)
 		}
-		if err := stitchRendition(outDir, init.Name, playlist, chunks, parts); err != nil {
-			return Command{}, fmt.Errorf("stitch rendition %s: %w", init.Rendition, err)
-		}
-		cmd.ExpectedOutputs = append(cmd.ExpectedOutputs, init)
+		cmd.ExpectedOutputs = append(cmd.ExpectedOutputs, o)
+	}
+	if err := os.RemoveAll(filepath.Join(whole.OutDir, chunkAudio)); err != nil {
+		return Command{}, fmt.Errorf("stitch: %w", err)
 	}
 	if err := moveTree(whole.OutDir, outDir); err != nil {
 		return Command{}, fmt.Errorf("stitch: %w", err)
 	}
-	cmd.ExpectedOutputs = append(cmd.ExpectedOutputs, whole.ExpectedOutputs...)
-	cmd.ExpectedOutputs = append(cmd.ExpectedOutputs, Output{Name: masterPlaylist, Kind: KindPlaylist, ContentType: ContentTypeHLS})
-	if err := writeMaster(cmd); err != nil {
-		return Command{}, fmt.Errorf("stitch: %w", err)
+	for _, o := range whole.ExpectedOutputs {
+		if o.Name != chunkAudio {
+			cmd.ExpectedOutputs = append(cmd.ExpectedOutputs, o)
+		}
+	}
+	if hls {
+		cmd.ExpectedOutputs = append(cmd.ExpectedOutputs, Output{Name: masterPlaylist, Kind: KindPlaylist, ContentType: ContentTypeHLS})
+		if err := writeMaster(cmd); err != nil {
+			return Command{}, fmt.Errorf("stitch: %w", err)
+		}
 	}
 	return cmd, nil
+}
+
+// joinMP4 joins one rendition's chunk MP4 files, in order, with stream
+// copy and adds the whole-input part's audio (when it has any).
+func joinMP4(ctx context.Context, ffmpegBin, outDir, name string, parts []Command, whole Command) error {
+	var list strings.Builder
+	list.WriteString("ffconcat version 1.0\n")
+	for _, part := range parts {
+		abs, err := filepath.Abs(filepath.Join(part.OutDir, filepath.FromSlash(name)))
+		if err != nil {
+			return err
+		}
+		// Single-quoted, with quotes escaped as the concat demuxer reads them.
+		fmt.Fprintf(&list, "file '%s'\n", strings.ReplaceAll(abs, "'", `'\''`))
+	}
+	listFile := filepath.Join(outDir, name+".concat")
+	if err := os.WriteFile(listFile, []byte(list.String()), 0o600); err != nil {
+		return err
+	}
+	defer os.Remove(listFile) //nolint:errcheck // a leftover list is removed with outDir
+	args := []string{"-nostdin", "-hide_banner", "-y", "-loglevel", "error",
+		"-f", "concat", "-safe", "0", "-format_whitelist", "concat,mov", "-protocol_whitelist", "file",
+		"-i", "file:" + listFile}
+	maps := []string{"-map", "0:v:0"}
+	if _, err := os.Stat(filepath.Join(whole.OutDir, chunkAudio)); err == nil {
+		audio, err := filepath.Abs(filepath.Join(whole.OutDir, chunkAudio))
+		if err != nil {
+			return err
+		}
+		args = append(args, inputOptions("mov")...)
+		args = append(args, "-i", "file:"+audio)
+		maps = append(maps, "-map", "1:a")
+	}
+	args = append(args, maps...)
+	args = append(args, "-c", "copy", "-movflags", "+faststart", "-map_metadata", "-1", "-map_chapters", "-1",
+		"-f", "mp4", "file:"+filepath.Join(outDir, filepath.FromSlash(name)))
+	out, err := exec.CommandContext(ctx, ffmpegBin, args...).CombinedOutput()
+	if err != nil {
+		if ctx.Err() != nil {
+			return fmt.Errorf("join: %w", ctx.Err())
+		}
+		return fmt.Errorf("join with ffmpeg (%w): %s", err, strings.TrimSpace(string(out)))
+	}
+	return nil
 }
 
 // stitchRendition moves one rendition's segments from every chunk into
