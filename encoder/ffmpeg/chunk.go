@@ -283,17 +283,52 @@ func (p *planner) applyPart() error {
 	return nil
 }
 
+// alignChunk finds where the chunk's frames start and end: the first
+// frame at or after Start and at or after End on the grid of the frame
+// rate the renditions are encoded from (the input's, or what conditioning
+// made of it). A boundary that falls between frames (any whole second of
+// a 29.97 fps input) would otherwise shift every frame of the chunk by
+// the fraction of a frame FFmpeg rounds away when it rebases the chunk's
+// timestamps to zero: the chunk seeks to, is cut at and is offset by the
+// frame times themselves. Times are rounded down to FFmpeg's microseconds
+// so the frame at a boundary is never the one dropped. A rendition whose
+// frame rate is capped to a rate whose grid the start misses is refused:
+// its frames could not line up with the whole encode's.
+func (p *planner) alignChunk() error {
+	if p.chunk == nil {
+		return nil
+	}
+	rate := p.cond.fps
+	if rate <= 0 {
+		return fmt.Errorf("plan encode: chunk %d: the input's frame rate is unknown; it cannot be cut on frames", p.chunk.Index)
+	}
+	onGrid := func(t float64) float64 {
+		n := math.Ceil(t*rate - 1e-6)
+		return math.Floor(n/rate*1e6) / 1e6
+	}
+	p.chunkStart, p.chunkEnd = onGrid(p.chunk.Start), onGrid(p.chunk.End)
+	for _, r := range p.spec.Renditions {
+		if r.MaxFPS <= 0 || r.MaxFPS >= rate {
+			continue
+		}
+		if n := p.chunkStart * r.MaxFPS; math.Abs(n-math.Round(n)) > 1e-3 {
+			return fmt.Errorf("plan encode: chunk %d starts at %v s, between two frames of rendition %s at %v fps", p.chunk.Index, p.chunkStart, r.Name, r.MaxFPS)
+		}
+	}
+	return nil
+}
+
 // chunkInputArgs seek the input to the chunk's range; they go before -i.
 func (p *planner) chunkInputArgs() []string {
 	if p.chunk == nil {
 		return nil
 	}
 	var args []string
-	if p.chunk.Start > 0 {
-		args = append(args, "-ss", formatFloat(p.chunk.Start))
+	if p.chunkStart > 0 {
+		args = append(args, "-ss", formatFloat(p.chunkStart))
 	}
 	if p.chunk.End < p.in.DurationSeconds-1e-6 {
-		args = append(args, "-to", formatFloat(p.chunk.End))
+		args = append(args, "-t", formatFloat(math.Round((p.chunkEnd-p.chunkStart)*1e6)/1e6))
 	}
 	return args
 }
@@ -314,7 +349,7 @@ func (p *planner) chunkOutputArgs() []string {
 	if p.chunk == nil || p.chunk.Start == 0 {
 		return nil
 	}
-	return []string{"-output_ts_offset", formatFloat(p.chunk.Start), "-start_number", strconv.Itoa(p.chunk.FirstSegment),
+	return []string{"-output_ts_offset", formatFloat(p.chunkStart), "-start_number", strconv.Itoa(p.chunk.FirstSegment),
 		"-hls_segment_options", "movflags=+frag_discont"}
 }
 

@@ -392,3 +392,37 @@ func TestChunkedMP4Joins(t *testing.T) {
 		require.Less(t, bytes.Index(head, []byte("moov")), bytes.Index(head, []byte("mdat")), "%s is faststart", name)
 	}
 }
+
+// TestChunkedEncodeAtNTSCRate chunks a 29.97 fps input, whose chunk
+// boundaries fall between frames: every frame still lands in exactly one
+// chunk and the seams hold.
+func TestChunkedEncodeAtNTSCRate(t *testing.T) {
+	ctx := context.Background()
+	_, ffprobeBin := binaries(t)
+	input := makeClip(t, clip{width: 320, height: 180, seconds: 20, audio: true, extra: []string{"-r", "30000/1001"}})
+	in := probeClip(t, input)
+	require.InDelta(t, 29.97, in.FrameRate, 0.01)
+	spec := chunkedSpec()
+	spec.Renditions = spec.Renditions[1:]
+	spec.Thumbnails = nil
+	chunks, err := PlanChunks(in.DurationSeconds, nil, spec.SegmentSeconds, 6)
+	require.NoError(t, err)
+	require.Len(t, chunks, 3)
+
+	out := filepath.Join(t.TempDir(), "stitched")
+	cmd, _ := encodeChunked(t, spec, input, chunks, out)
+	outputs, err := Collect(cmd)
+	require.NoError(t, err)
+	require.NoError(t, Verify(ctx, ffprobeBin, cmd, outputs, in))
+	require.NoError(t, CheckSeams(cmd, in))
+	count := func(file string) []string {
+		b, err := exec.CommandContext(ctx, ffprobeBin, "-v", "error", "-count_frames", "-select_streams", "v:0",
+			"-show_entries", "stream=nb_read_frames", "-of", "csv=p=0", file).Output()
+		require.NoError(t, err)
+		return strings.Fields(string(b))
+	}
+	want := count(input)[0]
+	for _, n := range count(filepath.Join(out, "240p", "index.m3u8")) {
+		assert.Equal(t, want, n, "the stitched rendition holds every input frame")
+	}
+}

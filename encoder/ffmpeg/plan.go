@@ -180,6 +180,9 @@ func Plan(spec encodespec.Spec, in MediaInfo, inputFile, outDir string, encoders
 	}
 	p.cond = condition(p.spec.Conditioning, in)
 	p.sourceFPS, p.in.FrameRate = in.FrameRate, p.cond.fps
+	if err := p.alignChunk(); err != nil {
+		return Command{}, err
+	}
 	p.graph()
 	switch p.spec.Packaging {
 	case encodespec.PackagingMP4:
@@ -266,6 +269,9 @@ type planner struct {
 	// plans a chunked encode's audio and images (WithWholeInput).
 	chunk      *Chunk
 	wholeInput bool
+	// chunkStart and chunkEnd are the chunk's Start and End moved onto
+	// the frame grid (alignChunk).
+	chunkStart, chunkEnd float64
 	inputURL   string // WithPresignedInput; "" reads the local file
 
 	renditions []plannedRendition
