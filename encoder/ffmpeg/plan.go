@@ -272,7 +272,7 @@ type planner struct {
 	// chunkStart and chunkEnd are the chunk's Start and End moved onto
 	// the frame grid (alignChunk).
 	chunkStart, chunkEnd float64
-	inputURL   string // WithPresignedInput; "" reads the local file
+	inputURL             string // WithPresignedInput; "" reads the local file
 
 	renditions []plannedRendition
 	keptAudio  []AudioStream  // the input's audio streams the spec keeps
