@@ -39,16 +39,14 @@ type Chunk struct {
 func (c Chunk) Seconds() float64 { return c.End - c.Start }
 
 // Chunkable reports why a spec cannot be encoded in chunks, "" when it
-// can. HLS chunks are stitched into media playlists, MP4 chunks joined by
-// a lossless concat; DASH and CMAF manifests are not written from chunks
-// yet, and encryption happens on the whole output and is not chunked yet.
+// can. HLS, DASH and CMAF chunks are stitched by writing the playlists
+// and the MPD over their segments, MP4 chunks joined by a lossless
+// concat; encryption happens on the whole output and is not chunked yet.
 func Chunkable(spec encodespec.Spec) string {
 	switch {
-	case spec.Packaging != encodespec.PackagingHLS && spec.Packaging != encodespec.PackagingMP4:
-		return fmt.Sprintf("chunked encoding needs hls or mp4 packaging, the spec has %s", spec.Packaging)
 	case spec.Encryption != nil:
 		return "chunked encoding does not encrypt yet"
-	case spec.Packaging == encodespec.PackagingHLS && spec.SegmentSeconds <= 0:
+	case spec.Packaging.Segmented() && spec.SegmentSeconds <= 0:
 		return "chunked encoding needs a segment duration"
 	}
 	return ""
@@ -268,6 +266,7 @@ func (p *planner) applyPart() error {
 		return fmt.Errorf("plan encode: %s", why)
 	}
 	if p.wholeInput {
+		p.videoStreams = len(p.spec.Renditions)
 		p.spec.Renditions = nil
 		return nil
 	}
@@ -333,24 +332,81 @@ func (p *planner) chunkInputArgs() []string {
 	return args
 }
 
-// chunkOutputArgs place a chunk's output on the whole input's timeline and
-// number its segments from the chunk's first. The offset alone is not
-// enough: the MP4 muxer would start the fragments' decode times (tfdt) at
-// zero and put the offset in the init segment's edit list, which a player
-// reading the first chunk's init segment never sees. frag_discont makes
-// it write the offset timestamps into the fragments themselves, so the
-// segments of all chunks form one timeline under any chunk's init
+// partOutputArgs number a part's segments and place a chunk's output on
+// the whole input's timeline; base is the number the whole encode's first
+// segment gets (0 for HLS, 1 for the DASH layout). The offset alone is
+// not enough: the MP4 muxer would start the fragments' decode times
+// (tfdt) at zero and put the offset in the init segment's edit list,
+// which a player reading the first chunk's init segment never sees.
+// frag_discont makes it write the offset into the fragments themselves,
+// so the segments of all chunks form one timeline under any chunk's init
 // segment. The first chunk is the start of the whole encode and is muxed
 // exactly as it would be (its first decode time is zero, the B-frame
 // delay in the edit list); frag_discont starts each later chunk's decode
-// times at its Start with the same composition offsets, so its first
+// times at its start with the same composition offsets, so its first
 // sample follows the first chunk's convention.
-func (p *planner) chunkOutputArgs() []string {
-	if p.chunk == nil || p.chunk.Start == 0 {
-		return nil
+func (p *planner) partOutputArgs(base int) []string {
+	var args []string
+	switch {
+	case p.wholeInput && base != 0:
+		args = append(args, "-start_number", strconv.Itoa(base))
+	case p.chunk != nil:
+		if n := p.chunk.FirstSegment + base; n != 0 {
+			args = append(args, "-start_number", strconv.Itoa(n))
+		}
+		if p.chunk.Start > 0 {
+			args = append(args, "-output_ts_offset", formatFloat(p.chunkStart), "-hls_segment_options", "movflags=+frag_discont")
+		}
 	}
-	return []string{"-output_ts_offset", formatFloat(p.chunkStart), "-start_number", strconv.Itoa(p.chunk.FirstSegment),
-		"-hls_segment_options", "movflags=+frag_discont"}
+	return args
+}
+
+// dashParts plans a chunk or the whole-input part of a DASH or CMAF
+// encode. FFmpeg 5.1's DASH muxer cannot number segments from a given
+// number, so each stream is muxed on its own by the HLS muxer into the
+// DASH layout's names (init_<i>.m4s, seg_<i>_NNNNN.m4s numbered from 1 as
+// the DASH muxer numbers them, i the stream's index in the whole encode)
+// with a media playlist, media_<i>.m3u8, that Stitch reads; Stitch
+// writes the MPD (and for CMAF the HLS playlists).
+func (p *planner) dashParts() {
+	out := func(i int) {
+		p.args = append(p.args, p.partOutputArgs(1)...)
+		p.args = append(p.args,
+			"-max_muxing_queue_size", muxingQueue, "-map_metadata", "-1", "-map_chapters", "-1",
+			"-f", "hls",
+			"-hls_time", formatFloat(p.spec.SegmentSeconds),
+			"-hls_playlist_type", "vod",
+			"-hls_segment_type", "fmp4",
+			"-hls_fmp4_init_filename", fmt.Sprintf("init_%d.m4s", i),
+			"-hls_segment_filename", fmt.Sprintf("seg_%d_%%05d.m4s", i),
+			"-hls_flags", "independent_segments",
+			fmt.Sprintf("media_%d.m3u8", i))
+	}
+	playlist := func(i int, init Output) Output {
+		init.Name, init.Kind, init.ContentType, init.Attributes = fmt.Sprintf("media_%d.m3u8", i), KindPlaylist, ContentTypeHLS, nil
+		return init
+	}
+	for i, pr := range p.renditions {
+		p.args = append(p.args, "-map", "["+pr.label+"]")
+		p.args = append(p.args, videoArgs(pr, ":v:0", p.keyframeSeconds())...)
+		out(i)
+		init := Output{Name: fmt.Sprintf("init_%d.m4s", i), Kind: KindVideo, ContentType: ContentTypeSegment,
+			Rendition: pr.r.Name, Width: pr.width, Height: pr.height, Codec: pr.r.Codec}
+		p.expected = append(p.expected, init, playlist(i, init))
+	}
+	taken := map[string]bool{}
+	for k, a := range p.audios {
+		i := p.videoStreams + k
+		p.args = append(p.args, "-map", "["+a.label+"]")
+		p.args = append(p.args, audioArgs(*p.spec.Audio, ":a:0")...)
+		p.args = append(p.args, a.languageArgs(":s:a:0")...)
+		out(i)
+		name := a.name(taken)
+		taken[name] = true
+		init := Output{Name: fmt.Sprintf("init_%d.m4s", i), Kind: KindAudio, ContentType: ContentTypeSegment,
+			Rendition: name, Codec: p.spec.Audio.Codec, Attributes: a.attributes()}
+		p.expected = append(p.expected, init, playlist(i, init))
+	}
 }
 
 // chunkAudio is the whole-input part's audio of an MP4 chunked encode: an

@@ -90,7 +90,7 @@ func benchmarkChunked(b *testing.B, input string, chunkSeconds float64) {
 	for i, err := range errs {
 		require.NoError(b, err, "task %d", i)
 	}
-	stitched, err := Stitch(ctx, ffmpegBin, filepath.Join(b.TempDir(), "stitched"), chunks, parts, whole)
+	stitched, err := Stitch(ctx, ffmpegBin, filepath.Join(b.TempDir(), "stitched"), in, chunks, parts, whole)
 	require.NoError(b, err)
 	outputs, err := Collect(stitched)
 	require.NoError(b, err)

@@ -75,16 +75,13 @@ func TestPlanChunks(t *testing.T) {
 func TestChunkableSpecs(t *testing.T) {
 	hls := builtin(t, "hls-ladder")
 	assert.Empty(t, Chunkable(hls))
-	dash := hls.Clone()
-	dash.Packaging = encodespec.PackagingDASH
-	assert.Contains(t, Chunkable(dash), "hls or mp4 packaging")
 	enc := hls.Clone()
 	enc.Encryption = &encodespec.Encryption{Method: encodespec.EncryptAES128}
 	assert.Contains(t, Chunkable(enc), "encrypt")
 
 	in := MediaInfo{DurationSeconds: 20, Width: 640, Height: 360, HasVideo: true, FrameRate: 25, Container: "mov"}
-	_, err := Plan(dash, in, "in.mp4", t.TempDir(), cpuEncoders, WithChunk(Chunk{End: 10}))
-	require.ErrorContains(t, err, "hls or mp4 packaging")
+	_, err := Plan(enc, in, "in.mp4", t.TempDir(), cpuEncoders, WithChunk(Chunk{End: 10}))
+	require.ErrorContains(t, err, "does not encrypt")
 	_, err = Plan(hls, in, "in.mp4", t.TempDir(), cpuEncoders, WithChunk(Chunk{Start: 3, End: 10, FirstSegment: 0}))
 	require.ErrorContains(t, err, "not segment 0's start")
 	_, err = Plan(hls, in, "in.mp4", t.TempDir(), cpuEncoders, WithChunk(Chunk{Start: 16, End: 30, FirstSegment: 4}))
@@ -144,7 +141,7 @@ func encodeChunked(t *testing.T, spec encodespec.Spec, input string, chunks []Ch
 		require.NotEqual(t, KindVideo, o.Kind, "the whole-input part encodes no video rendition")
 	}
 
-	cmd, err := Stitch(ctx, ffmpegBin, out, chunks, parts, whole)
+	cmd, err := Stitch(ctx, ffmpegBin, out, in, chunks, parts, whole)
 	require.NoError(t, err)
 	return cmd, parts
 }
@@ -234,7 +231,7 @@ func TestStitchRefusesChunksThatDoNotJoin(t *testing.T) {
 	t.Run("a missing chunk", func(t *testing.T) {
 		_, parts := encodeChunkParts(t, spec, input, chunks)
 		whole := wholePart(t, spec, input)
-		_, err := Stitch(context.Background(), ffmpegBin, filepath.Join(t.TempDir(), "out"), []Chunk{chunks[0], chunks[2]}, []Command{parts[0], parts[2]}, whole)
+		_, err := Stitch(context.Background(), ffmpegBin, filepath.Join(t.TempDir(), "out"), in, []Chunk{chunks[0], chunks[2]}, []Command{parts[0], parts[2]}, whole)
 		require.ErrorContains(t, err, "but chunk 2 starts at segment 4")
 	})
 	t.Run("a chunk encoded with other settings", func(t *testing.T) {
@@ -243,7 +240,7 @@ func TestStitchRefusesChunksThatDoNotJoin(t *testing.T) {
 		other.Renditions[0].Profile = "baseline"
 		_, last := encodeChunkParts(t, other, input, chunks[2:])
 		whole := wholePart(t, spec, input)
-		_, err := Stitch(context.Background(), ffmpegBin, filepath.Join(t.TempDir(), "out"), chunks, append(parts, last...), whole)
+		_, err := Stitch(context.Background(), ffmpegBin, filepath.Join(t.TempDir(), "out"), in, chunks, append(parts, last...), whole)
 		require.ErrorContains(t, err, "sample description differs")
 	})
 }
@@ -425,4 +422,61 @@ func TestChunkedEncodeAtNTSCRate(t *testing.T) {
 	for _, n := range count(filepath.Join(out, "240p", "index.m3u8")) {
 		assert.Equal(t, want, n, "the stitched rendition holds every input frame")
 	}
+}
+
+// TestChunkedDASHAndCMAF encodes a 24 s clip in three chunks as DASH and
+// as CMAF: the stitched MPD (and for CMAF the HLS playlists) cover every
+// segment of every chunk, FFmpeg's own DASH reader decodes every frame,
+// and the seams hold.
+func TestChunkedDASHAndCMAF(t *testing.T) {
+	for _, packaging := range []encodespec.Packaging{encodespec.PackagingDASH, encodespec.PackagingCMAF} {
+		t.Run(packaging.String(), func(t *testing.T) {
+			ctx := context.Background()
+			ffmpegBin, ffprobeBin := binaries(t)
+			input := makeClip(t, clip{width: 640, height: 360, seconds: 24, audio: true})
+			in := probeClip(t, input)
+			spec := chunkedSpec()
+			spec.Packaging, spec.Thumbnails = packaging, nil
+			require.Empty(t, Chunkable(spec))
+			chunks, err := PlanChunks(in.DurationSeconds, nil, ChunkGrid(spec), 8)
+			require.NoError(t, err)
+			require.Len(t, chunks, 3)
+
+			out := filepath.Join(t.TempDir(), "stitched")
+			cmd, _ := encodeChunked(t, spec, input, chunks, out)
+			outputs, err := Collect(cmd)
+			require.NoError(t, err)
+			require.NoError(t, Verify(ctx, ffprobeBin, cmd, outputs, in))
+			require.NoError(t, CheckSeams(cmd, in))
+
+			mpd := readFile(t, out, "manifest.mpd")
+			tracks, err := parseMPD([]byte(mpd))
+			require.NoError(t, err)
+			require.Len(t, tracks, 3, "two video representations and the audio")
+			for _, tr := range tracks[:2] {
+				require.Len(t, tr.segments, 12, "24 s in 2 s segments")
+				require.Equal(t, "seg_"+tr.id+"_00001.m4s", tr.segments[0])
+			}
+			assert.Contains(t, mpd, `codecs="avc1.`)
+			assert.Contains(t, mpd, `contentType="audio"`)
+			_, hasMaster := readOptional(out, "master.m3u8")
+			assert.Equal(t, packaging == encodespec.PackagingCMAF, hasMaster)
+			_, hasMedia := readOptional(out, "media_0.m3u8")
+			assert.Equal(t, packaging == encodespec.PackagingCMAF, hasMedia, "the DASH layout's working playlists stay only for CMAF")
+
+			decoded, err := exec.CommandContext(ctx, ffmpegBin, "-v", "error", "-xerror", "-i", filepath.Join(out, "manifest.mpd"),
+				"-map", "0:v:0", "-f", "null", "-").CombinedOutput()
+			require.NoError(t, err, "%s", decoded)
+			frames, err := exec.CommandContext(ctx, ffprobeBin, "-v", "error", "-count_frames", "-select_streams", "v:0",
+				"-show_entries", "stream=nb_read_frames", "-of", "csv=p=0", filepath.Join(out, "manifest.mpd")).Output()
+			require.NoError(t, err)
+			assert.Equal(t, "600", strings.Fields(string(frames))[0])
+		})
+	}
+}
+
+// readOptional reads a file that may not exist.
+func readOptional(dir, name string) ([]byte, bool) {
+	b, err := os.ReadFile(filepath.Join(dir, filepath.FromSlash(name)))
+	return b, err == nil
 }

@@ -36,9 +36,10 @@
 // [WithChunk] (video only, on the whole input's timeline, segments
 // numbered as in the whole encode), the audio and images once
 // [WithWholeInput]; [Stitch] checks that the pieces join and writes the
-// HLS playlists and the master (or joins MP4 files by stream copy)
-// without re-encoding anything, and [CheckSeams] reads every segment's
-// boxes to prove the joins. HLS and MP4 packaging ([Chunkable]).
+// HLS playlists, the master and the DASH MPD (or joins MP4 files by
+// stream copy) without re-encoding anything, and [CheckSeams] reads every
+// segment's boxes to prove the joins. Every packaging; not encryption
+// yet ([Chunkable]).
 //
 // # Output layout
 //

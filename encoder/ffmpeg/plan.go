@@ -82,6 +82,8 @@ type Command struct {
 	// Storyboard is the planned storyboard, nil when the spec has none; Run
 	// writes its WebVTT index and Verify checks it against the sheets.
 	Storyboard *encodespec.StoryboardLayout
+	// Packaging is the spec's packaging (Stitch joins chunks by it).
+	Packaging encodespec.Packaging
 }
 
 const (
@@ -239,6 +241,7 @@ func Plan(spec encodespec.Spec, in MediaInfo, inputFile, outDir string, encoders
 		Dirs:            p.dirs,
 		ExpectedOutputs: p.expected,
 		Encoders:        p.used,
+		Packaging:       p.spec.Packaging,
 	}
 	if p.sbLabel != "" {
 		cmd.Storyboard = &p.sbLayout
@@ -272,7 +275,10 @@ type planner struct {
 	// chunkStart and chunkEnd are the chunk's Start and End moved onto
 	// the frame grid (alignChunk).
 	chunkStart, chunkEnd float64
-	inputURL             string // WithPresignedInput; "" reads the local file
+	// videoStreams is, for the whole-input part, how many video streams
+	// the whole encode has: its audio streams are numbered after them.
+	videoStreams int
+	inputURL     string // WithPresignedInput; "" reads the local file
 
 	renditions []plannedRendition
 	keptAudio  []AudioStream  // the input's audio streams the spec keeps
@@ -549,7 +555,7 @@ func (p *planner) hls() {
 
 func (p *planner) hlsOutput(dir string) {
 	p.dirs = append(p.dirs, dir)
-	p.args = append(p.args, p.chunkOutputArgs()...)
+	p.args = append(p.args, p.partOutputArgs(0)...)
 	p.args = append(p.args,
 		"-max_muxing_queue_size", muxingQueue, "-map_metadata", "-1", "-map_chapters", "-1",
 		"-f", "hls",
@@ -569,6 +575,10 @@ func (p *planner) hlsOutput(dir string) {
 // Run rewrites them as VOD playlists and writes master.m3u8 (see
 // finishCMAFPlaylists).
 func (p *planner) dash(hls bool) {
+	if p.chunk != nil || p.wholeInput {
+		p.dashParts()
+		return
+	}
 	track := func(i int, o Output) {
 		p.expected = append(p.expected, o)
 		if hls {

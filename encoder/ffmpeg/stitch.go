@@ -11,7 +11,6 @@ import (
 	"os/exec"
 	"path"
 	"path/filepath"
-	"strconv"
 	"strings"
 
 	"github.com/Eyevinn/mp4ff/mp4"
@@ -37,29 +36,36 @@ import (
 // It returns the command that describes the stitched output, for Collect,
 // Verify and (HLS) CheckSeams. outDir must be empty or absent; on error
 // its contents are not an output.
-func Stitch(ctx context.Context, ffmpegBin, outDir string, chunks []Chunk, parts []Command, whole Command) (Command, error) {
+func Stitch(ctx context.Context, ffmpegBin, outDir string, in MediaInfo, chunks []Chunk, parts []Command, whole Command) (Command, error) {
 	if len(chunks) == 0 || len(chunks) != len(parts) {
 		return Command{}, fmt.Errorf("stitch: %d chunks and %d chunk parts", len(chunks), len(parts))
 	}
 	if err := os.MkdirAll(outDir, 0o755); err != nil {
 		return Command{}, fmt.Errorf("stitch: %w", err)
 	}
-	cmd := Command{OutDir: outDir, Encoders: parts[0].Encoders, Storyboard: whole.Storyboard}
-	hls := false
+	packaging := parts[0].Packaging
+	cmd := Command{OutDir: outDir, Encoders: parts[0].Encoders, Storyboard: whole.Storyboard, Packaging: packaging}
+	// The DASH layout's media playlists are the chunks' working files;
+	// CMAF keeps them (rewritten over the whole rendition) as its HLS
+	// playlists.
+	keep := func(o Output) bool {
+		return o.Name != chunkAudio && (!packaging.DASH() || o.Kind != KindPlaylist || !strings.HasPrefix(o.Name, "media_") || packaging.HLS())
+	}
 	for _, o := range parts[0].ExpectedOutputs {
-		if o.Kind != KindVideo {
-			cmd.ExpectedOutputs = append(cmd.ExpectedOutputs, o)
-			continue
-		}
-		if playlist, ok := mediaPlaylistOf(o); ok {
-			hls = true
-			if err := stitchRendition(outDir, o.Name, playlist, chunks, parts); err != nil {
+		if o.Kind == KindVideo {
+			var err error
+			if playlist, ok := mediaPlaylistOf(o); ok {
+				err = stitchRendition(outDir, o.Name, playlist, chunks, parts)
+			} else {
+				err = joinMP4(ctx, ffmpegBin, outDir, o.Name, parts, whole)
+			}
+			if err != nil {
 				return Command{}, fmt.Errorf("stitch rendition %s: %w", o.Rendition, err)
 			}
-		} else if err := joinMP4(ctx, ffmpegBin, outDir, o.Name, parts, whole); err != nil {
-			return Command{}, fmt.Errorf("stitch rendition %s: %w", o.Rendition, err)
 		}
-		cmd.ExpectedOutputs = append(cmd.ExpectedOutputs, o)
+		if keep(o) {
+			cmd.ExpectedOutputs = append(cmd.ExpectedOutputs, o)
+		}
 	}
 	if err := os.RemoveAll(filepath.Join(whole.OutDir, chunkAudio)); err != nil {
 		return Command{}, fmt.Errorf("stitch: %w", err)
@@ -68,17 +74,48 @@ func Stitch(ctx context.Context, ffmpegBin, outDir string, chunks []Chunk, parts
 		return Command{}, fmt.Errorf("stitch: %w", err)
 	}
 	for _, o := range whole.ExpectedOutputs {
-		if o.Name != chunkAudio {
+		if keep(o) {
 			cmd.ExpectedOutputs = append(cmd.ExpectedOutputs, o)
 		}
 	}
-	if hls {
+	if packaging.DASH() {
+		if err := writeStitchedMPD(cmd, in); err != nil {
+			return Command{}, fmt.Errorf("stitch: %w", err)
+		}
+		cmd.ExpectedOutputs = append(cmd.ExpectedOutputs, Output{Name: dashManifest, Kind: KindManifest, ContentType: ContentTypeDASH})
+		if packaging.HLS() {
+			if err := finishCMAFPlaylists(cmd); err != nil {
+				return Command{}, fmt.Errorf("stitch: %w", err)
+			}
+		} else if err := removeMediaPlaylists(outDir); err != nil {
+			return Command{}, fmt.Errorf("stitch: %w", err)
+		}
+	}
+	if packaging.HLS() {
 		cmd.ExpectedOutputs = append(cmd.ExpectedOutputs, Output{Name: masterPlaylist, Kind: KindPlaylist, ContentType: ContentTypeHLS})
 		if err := writeMaster(cmd); err != nil {
 			return Command{}, fmt.Errorf("stitch: %w", err)
 		}
 	}
+	if err := finishSubtitles(cmd, in.DurationSeconds); err != nil {
+		return Command{}, fmt.Errorf("stitch: %w", err)
+	}
 	return cmd, nil
+}
+
+// removeMediaPlaylists deletes the DASH layout's working playlists,
+// media_<i>.m3u8, at the top of outDir.
+func removeMediaPlaylists(outDir string) error {
+	names, err := filepath.Glob(filepath.Join(outDir, "media_*.m3u8"))
+	if err != nil {
+		return err
+	}
+	for _, n := range names {
+		if err := os.Remove(n); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // joinMP4 joins one rendition's chunk MP4 files, in order, with stream
@@ -132,6 +169,10 @@ func stitchRendition(outDir, initName, playlist string, chunks []Chunk, parts []
 	if err := os.MkdirAll(filepath.Join(outDir, filepath.FromSlash(dir)), 0o755); err != nil {
 		return err
 	}
+	name, err := segmentNamer(initName)
+	if err != nil {
+		return err
+	}
 	var first []byte
 	var all hlsPlaylist
 	for i, part := range parts {
@@ -160,9 +201,9 @@ func stitchRendition(outDir, initName, playlist string, chunks []Chunk, parts []
 			return fmt.Errorf("chunk %d: its stream's sample description differs from chunk 0's (the encoder's settings changed between chunks)", c.Index)
 		}
 		for k, s := range pl.segments {
-			want := c.FirstSegment + k
-			if s.uri != segmentName(want) {
-				return fmt.Errorf("chunk %d: segment %d is %q, want %q", c.Index, k, s.uri, segmentName(want))
+			want := name(c.FirstSegment + k)
+			if s.uri != want {
+				return fmt.Errorf("chunk %d: segment %d is %q, want %q", c.Index, k, s.uri, want)
 			}
 			from := filepath.Join(part.OutDir, filepath.FromSlash(dir), s.uri)
 			if err := os.Rename(from, filepath.Join(outDir, filepath.FromSlash(dir), s.uri)); err != nil {
@@ -181,6 +222,23 @@ func stitchRendition(outDir, initName, playlist string, chunks []Chunk, parts []
 
 // segmentName is an HLS media segment's name as the planner numbers them.
 func segmentName(n int) string { return fmt.Sprintf("seg_%05d.m4s", n) }
+
+// segmentNamer names the media segments of an init segment by the
+// chunk's numbering (segment n of the whole encode, from 0): HLS's
+// "seg_NNNNN.m4s" beside "init.mp4" numbers from 0, the DASH layout's
+// "seg_<i>_NNNNN.m4s" of "init_<i>.m4s" from 1, as the DASH muxer does.
+func segmentNamer(initName string) (func(int) string, error) {
+	base := path.Base(initName)
+	if base == "init.mp4" {
+		return segmentName, nil
+	}
+	if i, ok := strings.CutPrefix(base, "init_"); ok {
+		if i, ok = strings.CutSuffix(i, ".m4s"); ok {
+			return func(n int) string { return fmt.Sprintf("seg_%s_%05d.m4s", i, n+1) }, nil
+		}
+	}
+	return nil, fmt.Errorf("%s is not an init segment", initName)
+}
 
 // moveTree moves every file under from into the same place under to.
 func moveTree(from, to string) error {
@@ -212,36 +270,33 @@ func moveTree(from, to string) error {
 // player can switch between them at any segment; and the rendition lasts
 // the input's duration within one frame.
 func CheckSeams(cmd Command, in MediaInfo) error {
+	tracks, err := videoTracks(cmd)
+	if err != nil {
+		return fmt.Errorf("check seams: %w", err)
+	}
 	var errs []error
 	var reference []float64 // segment start times of the first rendition
 	var refName string
-	for _, init := range cmd.ExpectedOutputs {
-		if init.Kind != KindVideo {
-			continue
-		}
-		playlist, ok := mediaPlaylistOf(init)
-		if !ok {
-			continue
-		}
-		starts, frame, total, err := segmentTimes(cmd.OutDir, init.Name, playlist)
+	for _, t := range tracks {
+		starts, frame, total, err := segmentTimes(cmd.OutDir, t.init.Name, t.segments)
 		if err != nil {
-			errs = append(errs, fmt.Errorf("rendition %s: %w", init.Rendition, err))
+			errs = append(errs, fmt.Errorf("rendition %s: %w", t.init.Rendition, err))
 			continue
 		}
 		if math.Abs(total-in.DurationSeconds) > frame+1e-6 {
-			errs = append(errs, fmt.Errorf("rendition %s lasts %.4f s, the input %.4f s (more than a frame apart)", init.Rendition, total, in.DurationSeconds))
+			errs = append(errs, fmt.Errorf("rendition %s lasts %.4f s, the input %.4f s (more than a frame apart)", t.init.Rendition, total, in.DurationSeconds))
 		}
 		if reference == nil {
-			reference, refName = starts, init.Rendition
+			reference, refName = starts, t.init.Rendition
 			continue
 		}
 		if len(starts) != len(reference) {
-			errs = append(errs, fmt.Errorf("rendition %s has %d segments, %s %d", init.Rendition, len(starts), refName, len(reference)))
+			errs = append(errs, fmt.Errorf("rendition %s has %d segments, %s %d", t.init.Rendition, len(starts), refName, len(reference)))
 			continue
 		}
 		for i := range starts {
 			if math.Abs(starts[i]-reference[i]) > frame/2 {
-				errs = append(errs, fmt.Errorf("segment %d starts at %.4f s in rendition %s and at %.4f s in %s", i, starts[i], init.Rendition, reference[i], refName))
+				errs = append(errs, fmt.Errorf("segment %d starts at %.4f s in rendition %s and at %.4f s in %s", i, starts[i], t.init.Rendition, reference[i], refName))
 				break
 			}
 		}
@@ -252,68 +307,165 @@ func CheckSeams(cmd Command, in MediaInfo) error {
 	return nil
 }
 
-// segmentTimes reads one rendition's init segment and media segments and
-// returns each segment's first decode time in seconds, the longest frame
-// duration and the rendition's total duration, failing on a segment that
-// does not start with a keyframe or does not continue the one before.
-func segmentTimes(outDir, initName, playlist string) (starts []float64, frame, total float64, err error) {
+// segmentedTrack is a video rendition's init segment and media segments.
+type segmentedTrack struct {
+	init     Output
+	segments []string
+}
+
+// videoTracks lists the segmented video renditions of an output with
+// their segments in order: from each HLS media playlist, or from the MPD
+// when there are no HLS playlists (DASH).
+func videoTracks(cmd Command) ([]segmentedTrack, error) {
+	var fromMPD map[string][]string
+	if cmd.expects(dashManifest) && !cmd.expects(masterPlaylist) {
+		data, err := os.ReadFile(filepath.Join(cmd.OutDir, dashManifest))
+		if err != nil {
+			return nil, err
+		}
+		parsed, err := parseMPD(data)
+		if err != nil {
+			return nil, err
+		}
+		fromMPD = map[string][]string{}
+		for _, t := range parsed {
+			fromMPD[t.init] = t.segments
+		}
+	}
+	var tracks []segmentedTrack
+	for _, o := range cmd.ExpectedOutputs {
+		if o.Kind != KindVideo {
+			continue
+		}
+		if fromMPD != nil {
+			if segs, ok := fromMPD[o.Name]; ok {
+				tracks = append(tracks, segmentedTrack{init: o, segments: segs})
+			}
+			continue
+		}
+		playlist, ok := mediaPlaylistOf(o)
+		if !ok {
+			continue
+		}
+		_, pl, err := readPlaylist(cmd.OutDir, playlist)
+		if err != nil {
+			return nil, err
+		}
+		t := segmentedTrack{init: o}
+		for _, s := range pl.segments {
+			name, err := resolveRef(playlist, s.uri)
+			if err != nil {
+				return nil, err
+			}
+			t.segments = append(t.segments, name)
+		}
+		tracks = append(tracks, t)
+	}
+	return tracks, nil
+}
+
+// trackTimeline is one track's segments as their boxes describe them.
+type trackTimeline struct {
+	timescale uint32
+	starts    []uint64 // each segment's first decode time
+	end       uint64   // the last sample's decode time plus its duration
+	sizes     []int64  // each segment's bytes
+	frame     uint32   // the longest sample duration
+	usual     uint32   // the most common sample duration
+}
+
+// readTimeline reads a track's init segment and the media segments its
+// playlist lists, failing on a segment that does not start with a sync
+// sample or does not continue the one before (its first decode time is
+// the previous segment's last plus that sample's duration).
+func readTimeline(outDir, initName, playlist string) (trackTimeline, error) {
 	_, pl, err := readPlaylist(outDir, playlist)
 	if err != nil {
-		return nil, 0, 0, err
+		return trackTimeline{}, err
 	}
+	segments := make([]string, len(pl.segments))
+	for i, s := range pl.segments {
+		if segments[i], err = resolveRef(playlist, s.uri); err != nil {
+			return trackTimeline{}, err
+		}
+	}
+	return readSegments(outDir, initName, segments)
+}
+
+// readSegments is readTimeline of an init segment and its media segments
+// (names relative to outDir) in order.
+func readSegments(outDir, initName string, segments []string) (trackTimeline, error) {
+	var tl trackTimeline
 	initFile, err := decodeMP4File(outDir, initName)
 	if err != nil {
-		return nil, 0, 0, err
+		return tl, err
 	}
 	if initFile.Init == nil || initFile.Init.Moov == nil || initFile.Init.Moov.Trak == nil || initFile.Init.Moov.Mvex == nil {
-		return nil, 0, 0, fmt.Errorf("%s is not a fragmented MP4 init segment", initName)
+		return tl, fmt.Errorf("%s is not a fragmented MP4 init segment", initName)
 	}
-	timescale := float64(initFile.Init.Moov.Trak.Mdia.Mdhd.Timescale)
+	tl.timescale = initFile.Init.Moov.Trak.Mdia.Mdhd.Timescale
 	trex := initFile.Init.Moov.Mvex.Trex
-	var next uint64
-	var maxDur uint32
-	var first uint64
-	for i, s := range pl.segments {
-		name, err := resolveRef(playlist, s.uri)
-		if err != nil {
-			return nil, 0, 0, err
-		}
+	counts := map[uint32]int{}
+	for i, name := range segments {
 		f, err := decodeMP4File(outDir, name)
 		if err != nil {
-			return nil, 0, 0, err
+			return tl, err
+		}
+		st, err := os.Stat(filepath.Join(outDir, filepath.FromSlash(name)))
+		if err != nil {
+			return tl, err
 		}
 		var samples []mp4.FullSample
 		for _, seg := range f.Segments {
 			for _, frag := range seg.Fragments {
 				fs, err := frag.GetFullSamples(trex)
 				if err != nil {
-					return nil, 0, 0, fmt.Errorf("%s: %w", name, err)
+					return tl, fmt.Errorf("%s: %w", name, err)
 				}
 				samples = append(samples, fs...)
 			}
 		}
 		if len(samples) == 0 {
-			return nil, 0, 0, fmt.Errorf("%s holds no samples", name)
+			return tl, fmt.Errorf("%s holds no samples", name)
 		}
 		if !samples[0].IsSync() {
-			return nil, 0, 0, fmt.Errorf("%s does not start with a keyframe", name)
+			return tl, fmt.Errorf("%s does not start with a keyframe", name)
 		}
-		if i == 0 {
-			first = samples[0].DecodeTime
-		} else if samples[0].DecodeTime != next {
-			return nil, 0, 0, fmt.Errorf("%s starts at decode time %d, the segment before ends at %d (timescale %s)",
-				name, samples[0].DecodeTime, next, strconv.FormatFloat(timescale, 'f', -1, 64))
+		if i > 0 && samples[0].DecodeTime != tl.end {
+			return tl, fmt.Errorf("%s starts at decode time %d, the segment before ends at %d (timescale %d)",
+				name, samples[0].DecodeTime, tl.end, tl.timescale)
 		}
-		starts = append(starts, float64(samples[0].DecodeTime)/timescale)
+		tl.starts = append(tl.starts, samples[0].DecodeTime)
+		tl.sizes = append(tl.sizes, st.Size())
 		for _, sm := range samples {
-			maxDur = max(maxDur, sm.Dur)
-			next = sm.DecodeTime + uint64(sm.Dur)
+			tl.frame = max(tl.frame, sm.Dur)
+			counts[sm.Dur]++
+			tl.end = sm.DecodeTime + uint64(sm.Dur)
 		}
 	}
-	if len(starts) == 0 {
-		return nil, 0, 0, fmt.Errorf("%s lists no segments", playlist)
+	if len(tl.starts) == 0 {
+		return tl, fmt.Errorf("%s has no media segments", initName)
 	}
-	return starts, float64(maxDur) / timescale, float64(next-first) / timescale, nil
+	for d, n := range counts {
+		if n > counts[tl.usual] || (n == counts[tl.usual] && d > tl.usual) {
+			tl.usual = d
+		}
+	}
+	return tl, nil
+}
+
+// segmentTimes is readTimeline in seconds: each segment's first decode
+// time, the longest frame and the track's total duration.
+func segmentTimes(outDir, initName string, segments []string) (starts []float64, frame, total float64, err error) {
+	tl, err := readSegments(outDir, initName, segments)
+	if err != nil {
+		return nil, 0, 0, err
+	}
+	ts := float64(tl.timescale)
+	for _, s := range tl.starts {
+		starts = append(starts, float64(s)/ts)
+	}
+	return starts, float64(tl.frame) / ts, float64(tl.end-tl.starts[0]) / ts, nil
 }
 
 // decodeMP4File parses one output file with mp4ff.
