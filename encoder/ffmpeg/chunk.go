@@ -370,17 +370,7 @@ func (p *planner) partOutputArgs(base int) []string {
 // writes the MPD (and for CMAF the HLS playlists).
 func (p *planner) dashParts() {
 	out := func(i int) {
-		p.args = append(p.args, p.partOutputArgs(1)...)
-		p.args = append(p.args,
-			"-max_muxing_queue_size", muxingQueue, "-map_metadata", "-1", "-map_chapters", "-1",
-			"-f", "hls",
-			"-hls_time", formatFloat(p.spec.SegmentSeconds),
-			"-hls_playlist_type", "vod",
-			"-hls_segment_type", "fmp4",
-			"-hls_fmp4_init_filename", fmt.Sprintf("init_%d.m4s", i),
-			"-hls_segment_filename", fmt.Sprintf("seg_%d_%%05d.m4s", i),
-			"-hls_flags", "independent_segments",
-			fmt.Sprintf("media_%d.m3u8", i))
+		p.hlsMuxer(fmt.Sprintf("init_%d.m4s", i), fmt.Sprintf("seg_%d_%%05d.m4s", i), fmt.Sprintf("media_%d.m3u8", i), 1)
 	}
 	playlist := func(i int, init Output) Output {
 		init.Name, init.Kind, init.ContentType, init.Attributes = fmt.Sprintf("media_%d.m3u8", i), KindPlaylist, ContentTypeHLS, nil

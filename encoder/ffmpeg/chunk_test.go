@@ -106,8 +106,10 @@ func chunkedSpec() encodespec.Spec {
 // encodeChunked runs a chunked encode the way the chunk tasks and the
 // stitch task do, each part in its own directory: every chunk (planned,
 // run, collected and verified against its own range), the whole-input
-// part, then Stitch into out.
-func encodeChunked(t *testing.T, spec encodespec.Spec, input string, chunks []Chunk, out string) (Command, []Command) {
+// part, then Stitch into out, and checks the result as an encode's
+// output is checked (Collect, Verify, and CheckSeams when segmented). It
+// returns the stitched command and its outputs.
+func encodeChunked(t *testing.T, spec encodespec.Spec, input string, chunks []Chunk, out string) (Command, []Output) {
 	t.Helper()
 	ctx := context.Background()
 	ffmpegBin, ffprobeBin := binaries(t)
@@ -143,7 +145,25 @@ func encodeChunked(t *testing.T, spec encodespec.Spec, input string, chunks []Ch
 
 	cmd, err := Stitch(ctx, ffmpegBin, out, in, chunks, parts, whole)
 	require.NoError(t, err)
-	return cmd, parts
+	stitched, err := Collect(cmd)
+	require.NoError(t, err)
+	require.NoError(t, Verify(ctx, ffprobeBin, cmd, stitched, in))
+	if spec.Packaging.Segmented() {
+		require.NoError(t, CheckSeams(cmd, in))
+	}
+	return cmd, stitched
+}
+
+// videoFrames counts the frames of the first video stream of file (a
+// media file, playlist or MPD) by decoding it: one count per program
+// ffprobe lists.
+func videoFrames(t *testing.T, file string) []string {
+	t.Helper()
+	_, ffprobeBin := binaries(t)
+	b, err := exec.Command(ffprobeBin, "-v", "error", "-count_frames", "-select_streams", "v:0",
+		"-show_entries", "stream=nb_read_frames", "-of", "csv=p=0", file).Output()
+	require.NoError(t, err)
+	return strings.Fields(string(b))
 }
 
 // TestChunkedEncodeStitches encodes a 60 s clip in six chunks and checks
@@ -165,10 +185,6 @@ func TestChunkedEncodeStitches(t *testing.T) {
 
 	out := filepath.Join(t.TempDir(), "stitched")
 	cmd, _ := encodeChunked(t, spec, input, chunks, out)
-	outputs, err := Collect(cmd)
-	require.NoError(t, err)
-	require.NoError(t, Verify(ctx, ffprobeBin, cmd, outputs, in))
-	require.NoError(t, CheckSeams(cmd, in))
 
 	// Segment numbering runs on from 0 without a gap in every rendition.
 	for _, r := range []string{"360p", "240p"} {
@@ -182,11 +198,8 @@ func TestChunkedEncodeStitches(t *testing.T) {
 		decoded, err := exec.CommandContext(ctx, ffmpegBin, "-v", "error", "-xerror", "-i", filepath.Join(out, r, "index.m3u8"), "-f", "null", "-").CombinedOutput()
 		require.NoError(t, err, "%s", decoded)
 		require.Empty(t, strings.TrimSpace(string(decoded)))
-		frames, err := exec.CommandContext(ctx, ffprobeBin, "-v", "error", "-count_frames", "-select_streams", "v:0",
-			"-show_entries", "stream=nb_read_frames", "-of", "csv=p=0", filepath.Join(out, r, "index.m3u8")).Output()
-		require.NoError(t, err)
-		// One line per program the HLS demuxer lists, each the same stream.
-		for _, n := range strings.Fields(string(frames)) {
+		// One count per program the HLS demuxer lists, each the same stream.
+		for _, n := range videoFrames(t, filepath.Join(out, r, "index.m3u8")) {
 			assert.Equal(t, "1500", n, "rendition %s decodes the input's 60 s × 25 frames", r)
 		}
 	}
@@ -364,10 +377,7 @@ func TestChunkedMP4Joins(t *testing.T) {
 	require.Len(t, chunks, 3)
 
 	out := filepath.Join(t.TempDir(), "joined")
-	cmd, _ := encodeChunked(t, spec, input, chunks, out)
-	outputs, err := Collect(cmd)
-	require.NoError(t, err)
-	require.NoError(t, Verify(ctx, ffprobeBin, cmd, outputs, in))
+	_, outputs := encodeChunked(t, spec, input, chunks, out)
 	var names []string
 	for _, o := range outputs {
 		names = append(names, o.Name)
@@ -375,10 +385,7 @@ func TestChunkedMP4Joins(t *testing.T) {
 	require.ElementsMatch(t, []string{"360p.mp4", "240p.mp4"}, names)
 	for _, name := range names {
 		file := filepath.Join(out, name)
-		frames, err := exec.CommandContext(ctx, ffprobeBin, "-v", "error", "-count_frames", "-select_streams", "v:0",
-			"-show_entries", "stream=nb_read_frames", "-of", "csv=p=0", file).Output()
-		require.NoError(t, err)
-		assert.Equal(t, "600", strings.TrimSpace(string(frames)), "%s holds the input's 24 s × 25 frames", name)
+		assert.Equal(t, []string{"600"}, videoFrames(t, file), "%s holds the input's 24 s × 25 frames", name)
 		streams, err := exec.CommandContext(ctx, ffprobeBin, "-v", "error", "-show_entries", "stream=codec_type", "-of", "csv=p=0", file).Output()
 		require.NoError(t, err)
 		assert.Equal(t, []string{"video", "audio"}, strings.Fields(string(streams)))
@@ -394,8 +401,6 @@ func TestChunkedMP4Joins(t *testing.T) {
 // boundaries fall between frames: every frame still lands in exactly one
 // chunk and the seams hold.
 func TestChunkedEncodeAtNTSCRate(t *testing.T) {
-	ctx := context.Background()
-	_, ffprobeBin := binaries(t)
 	input := makeClip(t, clip{width: 320, height: 180, seconds: 20, audio: true, extra: []string{"-r", "30000/1001"}})
 	in := probeClip(t, input)
 	require.InDelta(t, 29.97, in.FrameRate, 0.01)
@@ -407,19 +412,9 @@ func TestChunkedEncodeAtNTSCRate(t *testing.T) {
 	require.Len(t, chunks, 3)
 
 	out := filepath.Join(t.TempDir(), "stitched")
-	cmd, _ := encodeChunked(t, spec, input, chunks, out)
-	outputs, err := Collect(cmd)
-	require.NoError(t, err)
-	require.NoError(t, Verify(ctx, ffprobeBin, cmd, outputs, in))
-	require.NoError(t, CheckSeams(cmd, in))
-	count := func(file string) []string {
-		b, err := exec.CommandContext(ctx, ffprobeBin, "-v", "error", "-count_frames", "-select_streams", "v:0",
-			"-show_entries", "stream=nb_read_frames", "-of", "csv=p=0", file).Output()
-		require.NoError(t, err)
-		return strings.Fields(string(b))
-	}
-	want := count(input)[0]
-	for _, n := range count(filepath.Join(out, "240p", "index.m3u8")) {
+	encodeChunked(t, spec, input, chunks, out)
+	want := videoFrames(t, input)[0]
+	for _, n := range videoFrames(t, filepath.Join(out, "240p", "index.m3u8")) {
 		assert.Equal(t, want, n, "the stitched rendition holds every input frame")
 	}
 }
@@ -432,7 +427,7 @@ func TestChunkedDASHAndCMAF(t *testing.T) {
 	for _, packaging := range []encodespec.Packaging{encodespec.PackagingDASH, encodespec.PackagingCMAF} {
 		t.Run(packaging.String(), func(t *testing.T) {
 			ctx := context.Background()
-			ffmpegBin, ffprobeBin := binaries(t)
+			ffmpegBin, _ := binaries(t)
 			input := makeClip(t, clip{width: 640, height: 360, seconds: 24, audio: true})
 			in := probeClip(t, input)
 			spec := chunkedSpec()
@@ -443,11 +438,7 @@ func TestChunkedDASHAndCMAF(t *testing.T) {
 			require.Len(t, chunks, 3)
 
 			out := filepath.Join(t.TempDir(), "stitched")
-			cmd, _ := encodeChunked(t, spec, input, chunks, out)
-			outputs, err := Collect(cmd)
-			require.NoError(t, err)
-			require.NoError(t, Verify(ctx, ffprobeBin, cmd, outputs, in))
-			require.NoError(t, CheckSeams(cmd, in))
+			encodeChunked(t, spec, input, chunks, out)
 
 			mpd := readFile(t, out, "manifest.mpd")
 			tracks, err := parseMPD([]byte(mpd))
@@ -467,10 +458,7 @@ func TestChunkedDASHAndCMAF(t *testing.T) {
 			decoded, err := exec.CommandContext(ctx, ffmpegBin, "-v", "error", "-xerror", "-i", filepath.Join(out, "manifest.mpd"),
 				"-map", "0:v:0", "-f", "null", "-").CombinedOutput()
 			require.NoError(t, err, "%s", decoded)
-			frames, err := exec.CommandContext(ctx, ffprobeBin, "-v", "error", "-count_frames", "-select_streams", "v:0",
-				"-show_entries", "stream=nb_read_frames", "-of", "csv=p=0", filepath.Join(out, "manifest.mpd")).Output()
-			require.NoError(t, err)
-			assert.Equal(t, "600", strings.Fields(string(frames))[0])
+			assert.Equal(t, "600", videoFrames(t, filepath.Join(out, "manifest.mpd"))[0])
 		})
 	}
 }

@@ -555,17 +555,25 @@ func (p *planner) hls() {
 
 func (p *planner) hlsOutput(dir string) {
 	p.dirs = append(p.dirs, dir)
-	p.args = append(p.args, p.partOutputArgs(0)...)
+	p.hlsMuxer("init.mp4", dir+"/seg_%05d.m4s", dir+"/index.m3u8", 0)
+}
+
+// hlsMuxer writes the last mapped stream with FFmpeg's HLS muxer as fMP4:
+// init segment init (beside the playlist), media segments named by the
+// pattern segments, the VOD media playlist playlist; base is the number
+// of the whole encode's first segment (see partOutputArgs).
+func (p *planner) hlsMuxer(init, segments, playlist string, base int) {
+	p.args = append(p.args, p.partOutputArgs(base)...)
 	p.args = append(p.args,
 		"-max_muxing_queue_size", muxingQueue, "-map_metadata", "-1", "-map_chapters", "-1",
 		"-f", "hls",
 		"-hls_time", formatFloat(p.spec.SegmentSeconds),
 		"-hls_playlist_type", "vod",
 		"-hls_segment_type", "fmp4",
-		"-hls_fmp4_init_filename", "init.mp4",
-		"-hls_segment_filename", dir+"/seg_%05d.m4s",
+		"-hls_fmp4_init_filename", init,
+		"-hls_segment_filename", segments,
 		"-hls_flags", "independent_segments",
-		dir+"/index.m3u8")
+		playlist)
 }
 
 // dash writes one MPD with a video adaptation set of all renditions and an
