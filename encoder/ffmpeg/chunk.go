@@ -177,12 +177,7 @@ func Keyframes(ctx context.Context, ffprobe, file string, in MediaInfo) ([]float
 	start, haveStart := 0.0, false
 	sc := bufio.NewScanner(&stdout)
 	for sc.Scan() {
-		section, rest, _ := strings.Cut(sc.Text(), "|")
-		fields := map[string]string{}
-		for _, kv := range strings.Split(rest, "|") {
-			k, v, _ := strings.Cut(kv, "=")
-			fields[k] = v
-		}
+		section, fields := compactLine(sc.Text())
 		switch section {
 		case "format":
 			start, haveStart = parseSeconds(fields["start_time"])

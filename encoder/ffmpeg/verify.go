@@ -369,12 +369,7 @@ func measure(ctx context.Context, ffprobe, outDir string, files []string) (media
 	}
 	sc := bufio.NewScanner(stdout)
 	for sc.Scan() {
-		section, rest, _ := strings.Cut(sc.Text(), "|")
-		fields := map[string]string{}
-		for _, kv := range strings.Split(rest, "|") {
-			k, val, _ := strings.Cut(kv, "=")
-			fields[k] = val
-		}
+		section, fields := compactLine(sc.Text())
 		kind := fields["codec_type"]
 		if kind != "video" && kind != "audio" {
 			continue
@@ -404,4 +399,16 @@ func measure(ctx context.Context, ffprobe, outDir string, files []string) (media
 	}
 	m.video, m.audio = streams["video"], streams["audio"]
 	return m, nil
+}
+
+// compactLine splits one line of ffprobe's "compact=p=1:nk=0" output
+// ("packet|pts_time=1.0|flags=K_") into its section and its fields.
+func compactLine(line string) (section string, fields map[string]string) {
+	section, rest, _ := strings.Cut(line, "|")
+	fields = map[string]string{}
+	for _, kv := range strings.Split(rest, "|") {
+		k, v, _ := strings.Cut(kv, "=")
+		fields[k] = v
+	}
+	return section, fields
 }
