@@ -468,3 +468,34 @@ func readOptional(dir, name string) ([]byte, bool) {
 	b, err := os.ReadFile(filepath.Join(dir, filepath.FromSlash(name)))
 	return b, err == nil
 }
+
+// TestChunkOfACorruptRangeFails encodes a chunk whose range of the input
+// is damaged (zeros where the media was, the index intact): the chunk
+// fails as the input's fault (no retry can help), not with a short output
+// that would stitch into a gap.
+func TestChunkOfACorruptRangeFails(t *testing.T) {
+	ctx := context.Background()
+	ffmpegBin, _ := binaries(t)
+	input := makeClip(t, clip{width: 320, height: 180, seconds: 24, audio: true})
+	in := probeClip(t, input)
+	data, err := os.ReadFile(input)
+	require.NoError(t, err)
+	// Keep the index (the moov is at the end) but overwrite the media from
+	// a third of the file on with zeros.
+	broken := filepath.Join(t.TempDir(), "broken.mp4")
+	moov := bytes.LastIndex(data, []byte("moov")) - 4
+	require.Positive(t, moov)
+	corrupt := slices.Clone(data)
+	clear(corrupt[len(data)/3 : moov])
+	require.NoError(t, os.WriteFile(broken, corrupt, 0o644))
+
+	spec := chunkedSpec()
+	spec.Renditions, spec.Thumbnails = spec.Renditions[1:], nil
+	c := Chunk{Index: 2, Start: 16, End: 24, FirstSegment: 8}
+	cmd, err := Plan(spec, in, broken, filepath.Join(t.TempDir(), "chunk"), chooseCPU(t, spec), WithChunk(c))
+	require.NoError(t, err)
+	err = Run(ctx, ffmpegBin, cmd, c.Seconds(), nil)
+	var ie *InputError
+	require.ErrorAs(t, err, &ie, "a chunk over zeros fails as the input's fault, not for a retry")
+	assert.Contains(t, ie.Msg, "damaged")
+}
