@@ -61,8 +61,9 @@ func ChunkGrid(spec encodespec.Spec) float64 {
 	return spec.SegmentSeconds
 }
 
-// keyframeSlack is how far, in segments, a chunk boundary may move from
-// where the chunk length puts it to meet one of the input's keyframes.
+// keyframeSlackFraction is how far, as a fraction of a chunk, a chunk
+// boundary may move from where the chunk length puts it to meet one of
+// the input's keyframes.
 const keyframeSlackFraction = 0.25
 
 // PlanChunks cuts an input of durationSeconds into chunks of about
@@ -131,14 +132,13 @@ func PlanChunks(durationSeconds float64, keyframes []float64, segmentSeconds, ch
 // decodeLead is how long before t the last keyframe at or before t is:
 // what a decoder seeking to t has to decode and throw away.
 func decodeLead(keys []float64, t float64) float64 {
-	i, found := slices.BinarySearch(keys, t+1e-6)
-	if found {
-		return 0
-	}
+	// The first keyframe after t (a microsecond of slack for rounding);
+	// the one before it is where decoding starts.
+	i, _ := slices.BinarySearch(keys, t+1e-6)
 	if i == 0 {
 		return t
 	}
-	return t - keys[i-1]
+	return max(0, t-keys[i-1])
 }
 
 func abs(n int) int {

@@ -499,3 +499,24 @@ func TestChunkOfACorruptRangeFails(t *testing.T) {
 	require.ErrorAs(t, err, &ie, "a chunk over zeros fails as the input's fault, not for a retry")
 	assert.Contains(t, ie.Msg, "damaged")
 }
+
+// TestWholeInputPartWithNothingToDo: an input without audio, and a spec
+// without images, leaves the whole-input part nothing to encode; it runs
+// as a no-op and the chunks alone make the output.
+func TestWholeInputPartWithNothingToDo(t *testing.T) {
+	input := makeClip(t, clip{width: 320, height: 180, seconds: 12})
+	in := probeClip(t, input)
+	require.False(t, in.HasAudio)
+	spec := chunkedSpec()
+	spec.Renditions, spec.Thumbnails = spec.Renditions[1:], nil
+	chunks, err := PlanChunks(in.DurationSeconds, nil, spec.SegmentSeconds, 4)
+	require.NoError(t, err)
+	_, outputs := encodeChunked(t, spec, input, chunks, filepath.Join(t.TempDir(), "out"))
+	var names []string
+	for _, o := range outputs {
+		if o.Kind != KindVideo || !strings.HasSuffix(o.Name, ".m4s") {
+			names = append(names, o.Name)
+		}
+	}
+	assert.ElementsMatch(t, []string{"240p/index.m3u8", "240p/init.mp4", "master.m3u8"}, names)
+}

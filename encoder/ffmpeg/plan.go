@@ -220,6 +220,10 @@ func Plan(spec encodespec.Spec, in MediaInfo, inputFile, outDir string, encoders
 	if p.perTitle != nil {
 		p.perTitle.annotate(p.expected)
 	}
+	if len(p.expected) == 0 && p.wholeInput {
+		// Nothing to encode once (no audio, no images): Run does nothing.
+		return Command{OutDir: outDir, Packaging: p.spec.Packaging}, nil
+	}
 
 	args := []string{
 		"-nostdin", "-hide_banner", "-y", "-loglevel", "warning", "-nostats", "-progress", "pipe:1",

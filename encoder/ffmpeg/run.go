@@ -29,10 +29,16 @@ const (
 // When FFmpeg fails because of the input, Run returns an *InputError;
 // other failures are plain errors carrying the tail of FFmpeg's stderr.
 // For HLS, Run writes the master playlist once FFmpeg has succeeded, and
-// for a storyboard its WebVTT index.
+// for a storyboard its WebVTT index. A command without arguments (a
+// chunked encode's whole-input part with nothing to encode) only creates
+// its directory.
 func Run(ctx context.Context, ffmpegBin string, cmd Command, durationSeconds float64, report func(float64)) error {
 	if report == nil {
 		report = func(float64) {}
+	}
+	if len(cmd.Args) == 0 { // a whole-input part with nothing to do
+		report(1)
+		return os.MkdirAll(cmd.OutDir, 0o755)
 	}
 	if err := os.MkdirAll(cmd.OutDir, 0o755); err != nil {
 		return fmt.Errorf("create output directory: %w", err)

@@ -240,8 +240,12 @@ func segmentNamer(initName string) (func(int) string, error) {
 	return nil, fmt.Errorf("%s is not an init segment", initName)
 }
 
-// moveTree moves every file under from into the same place under to.
+// moveTree moves every file under from into the same place under to; a
+// missing from holds nothing to move.
 func moveTree(from, to string) error {
+	if _, err := os.Stat(from); errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
 	return filepath.WalkDir(from, func(p string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
 			return err
