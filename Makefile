@@ -257,23 +257,6 @@ CLUSTER_IMAGES_ENV = $(CLUSTER_IMAGES_DIR)/images-$(IMAGE_TAG).env
 cluster-images: images ## Save the built images (make images) as OCI archives for the cluster tier's node, cached by image id
 	IMAGE_TAG=$(IMAGE_TAG) IMAGES_CACHE=$(CACHE)/images scripts/images.sh oci $(CLUSTER_IMAGES_DIR)
 
-# The cluster tier's own tests (build tag cluster): not part of `make test`;
-# CI runs them beside the end-to-end tier (.ci/run).
-.PHONY: cluster-prereqs
-cluster-prereqs: deps node-tools cluster-images $(KEDA_ARCHIVE) $(HELM) $(VERSITYGW) build ## Build what make test-cluster needs (CI builds it first, then runs the two end-to-end tiers side by side)
-	scripts/deps.sh node
-
-.PHONY: test-cluster
-test-cluster: cluster-prereqs ## Run the cluster tier's tests (tag cluster): a one-node cluster (control plane, kubelet, CNI bridge, kube-proxy, CoreDNS, NetworkPolicy, KEDA as a pod), the chart installed with helm, jobs through KEDA to encode pods, pause, a dedicated pool, a killed pod, encode-pod egress, a rolling API
-	set -a && . $(CLUSTER_IMAGES_ENV) && set +a && \
-	MPEGFLOW_NODE_RUNC=$(RUNC) MPEGFLOW_NODE_CONTAINERD_DIR=$(CONTAINERD_DIR) MPEGFLOW_NODE_KUBELET=$(K8S_ASSETS)/kubelet \
-	MPEGFLOW_NODE_PAUSE_ARCHIVE=$(PAUSE_ARCHIVE) MPEGFLOW_NODE_PAUSE_IMAGE=$(PAUSE_IMAGE) \
-	MPEGFLOW_NODE_NETCHECK_ARCHIVE=$(NETCHECK_ARCHIVE) MPEGFLOW_NODE_NETCHECK_IMAGE=$(NETCHECK_IMAGE) MPEGFLOW_NODE_NETCHECK=$(dir $(NETCHECK_ARCHIVE))netcheck \
-	MPEGFLOW_NODE_COREDNS=$(COREDNS) MPEGFLOW_NODE_NETPOL=$(NETPOL) MPEGFLOW_NODE_CNI_BIN=$(CNI_BIN) KUBEBUILDER_ASSETS=$(K8S_ASSETS) \
-	MPEGFLOW_NODE_APISERVER=$(CLUSTER_APISERVER) MPEGFLOW_HELM=$(HELM) VERSITYGW=$(VERSITYGW) \
-	MPEGFLOW_NODE_KEDA_ARCHIVE=$(KEDA_ARCHIVE) MPEGFLOW_NODE_KEDA_IMAGE=$(KEDA_IMAGE) MPEGFLOW_BIN=$(abspath $(BIN))/mpegflow \
-		scripts/with-services.sh $(GO) test -tags cluster -count=1 -timeout 30m -v ./internal/testenv/node/
-
 # KEDA's own operator for the scaling tests (operator/keda_test.go), at the
 # version go.mod pins, built from the module proxy with KEDA's own go.mod
 # (scripts/build-keda.sh) and cached by version. Cold: about 12 minutes on
@@ -298,6 +281,26 @@ $(KEDA_ARCHIVE): $(KEDA_OPERATOR)
 
 .PHONY: keda
 keda: $(KEDA_OPERATOR) ## Build KEDA's operator (version from go.mod) into the cache ($(CACHE)/keda), cached by version
+
+# The cluster tier's own tests (build tag cluster): not part of `make test`;
+# CI runs them beside the end-to-end tier (.ci/run). After the KEDA
+# variables: make expands a rule's prerequisites as it reads the rule, so a
+# variable defined further down is empty there (a cold machine then never
+# built the KEDA image archive).
+.PHONY: cluster-prereqs
+cluster-prereqs: deps node-tools cluster-images $(KEDA_ARCHIVE) $(HELM) $(VERSITYGW) build ## Build what make test-cluster needs (CI builds it first, then runs the two end-to-end tiers side by side)
+	scripts/deps.sh node
+
+.PHONY: test-cluster
+test-cluster: cluster-prereqs ## Run the cluster tier's tests (tag cluster): a one-node cluster (control plane, kubelet, CNI bridge, kube-proxy, CoreDNS, NetworkPolicy, KEDA as a pod), the chart installed with helm, jobs through KEDA to encode pods, pause, a dedicated pool, a killed pod, encode-pod egress, a rolling API
+	set -a && . $(CLUSTER_IMAGES_ENV) && set +a && \
+	MPEGFLOW_NODE_RUNC=$(RUNC) MPEGFLOW_NODE_CONTAINERD_DIR=$(CONTAINERD_DIR) MPEGFLOW_NODE_KUBELET=$(K8S_ASSETS)/kubelet \
+	MPEGFLOW_NODE_PAUSE_ARCHIVE=$(PAUSE_ARCHIVE) MPEGFLOW_NODE_PAUSE_IMAGE=$(PAUSE_IMAGE) \
+	MPEGFLOW_NODE_NETCHECK_ARCHIVE=$(NETCHECK_ARCHIVE) MPEGFLOW_NODE_NETCHECK_IMAGE=$(NETCHECK_IMAGE) MPEGFLOW_NODE_NETCHECK=$(dir $(NETCHECK_ARCHIVE))netcheck \
+	MPEGFLOW_NODE_COREDNS=$(COREDNS) MPEGFLOW_NODE_NETPOL=$(NETPOL) MPEGFLOW_NODE_CNI_BIN=$(CNI_BIN) KUBEBUILDER_ASSETS=$(K8S_ASSETS) \
+	MPEGFLOW_NODE_APISERVER=$(CLUSTER_APISERVER) MPEGFLOW_HELM=$(HELM) VERSITYGW=$(VERSITYGW) \
+	MPEGFLOW_NODE_KEDA_ARCHIVE=$(KEDA_ARCHIVE) MPEGFLOW_NODE_KEDA_IMAGE=$(KEDA_IMAGE) MPEGFLOW_BIN=$(abspath $(BIN))/mpegflow \
+		scripts/with-services.sh $(GO) test -tags cluster -count=1 -timeout 30m -v ./internal/testenv/node/
 
 .PHONY: tools
 tools: $(VERSITYGW) k8s-tools keda ## Build the test tools (versitygw S3 server, kube-apiserver, etcd, KEDA operator) into $(CACHE), cached by version
@@ -368,8 +371,13 @@ $(GOLANGCI_LINT):
 	mv $@.tmp $@
 
 .PHONY: lint
-lint: $(GOLANGCI_LINT) ## gofmt, go vet and golangci-lint (.golangci.yaml); CI runs it
+lint: $(GOLANGCI_LINT) ## gofmt, go vet and golangci-lint (.golangci.yaml), and no Makefile variable used before it is set; CI runs it
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }
+	@# make expands a rule's prerequisites as it reads them: a variable set
+	@# further down is empty there, and the file it names is never built
+	@# (only a cold machine notices). XDG_CACHE_HOME is the environment's.
+	@undefined=$$($(MAKE) -n --no-print-directory --warn-undefined-variables test test-e2e test-cluster demo images bench-compare 2>&1 >/dev/null | grep 'undefined variable' | grep -v "'XDG_CACHE_HOME'"); \
+		test -z "$$undefined" || { echo "$$undefined"; echo "Makefile: a variable is used before it is set"; exit 1; }
 	$(GO) vet ./...
 	$(GO) vet -tags "e2e warmbench" ./e2e/
 	$(GO) vet -tags cluster ./internal/testenv/...
