@@ -61,6 +61,10 @@ func ChunkGrid(spec encodespec.Spec) float64 {
 	return spec.SegmentSeconds
 }
 
+// MaxChunks bounds the chunks of one input: a ten-hour programme in
+// 10 s chunks.
+const MaxChunks = 3600
+
 // keyframeSlackFraction is how far, as a fraction of a chunk, a chunk
 // boundary may move from where the chunk length puts it to meet one of
 // the input's keyframes.
@@ -68,43 +72,49 @@ const keyframeSlackFraction = 0.25
 
 // PlanChunks cuts an input of durationSeconds into chunks of about
 // chunkSeconds each. Every boundary is a multiple of segmentSeconds, so
-// each chunk's segments are exactly the segments the whole encode would
-// write. Within a quarter of a chunk of where the length puts it, a
-// boundary moves to the grid point nearest after one of the input's
+// each chunk writes the segments the whole encode would write there,
+// numbered the same (within a chunk a cut can land one frame later at a
+// fractional frame rate: docs/design/0028-chunked-encoding.md). Within a
+// quarter of a chunk of where the length puts it, a boundary moves to the
+// grid point nearest after one of the input's
 // keyframes (keyframes are seconds from the input's start, as Keyframes
 // returns them), so a chunk's decoder starts close to where its range
 // does; with no keyframe list boundaries stay where the length puts them.
-// The last chunk takes the rest of the input; a remainder shorter than
-// half a chunk joins the chunk before it. An input no longer than one
-// chunk and a half is one chunk.
+// The last chunk takes the rest of the input, at least half a chunk: a
+// shorter remainder joins the chunk before it, so an input shorter than
+// one chunk and a half is one chunk. More than MaxChunks chunks is an
+// error (a hostile file can claim any duration its timestamps reach).
 func PlanChunks(durationSeconds float64, keyframes []float64, segmentSeconds, chunkSeconds float64) ([]Chunk, error) {
+	finite := func(v float64) bool { return v > 0 && !math.IsNaN(v) && !math.IsInf(v, 0) }
 	switch {
-	case durationSeconds <= 0 || math.IsNaN(durationSeconds) || math.IsInf(durationSeconds, 0):
-		return nil, fmt.Errorf("plan chunks: the input's duration %v is not positive", durationSeconds)
-	case segmentSeconds <= 0:
-		return nil, fmt.Errorf("plan chunks: the segment duration %v is not positive", segmentSeconds)
+	case !finite(durationSeconds):
+		return nil, fmt.Errorf("plan chunks: the input's duration %v is not a positive number", durationSeconds)
+	case !finite(segmentSeconds):
+		return nil, fmt.Errorf("plan chunks: the segment duration %v is not a positive number", segmentSeconds)
+	case !finite(chunkSeconds):
+		return nil, fmt.Errorf("plan chunks: the chunk length %v is not a positive number", chunkSeconds)
 	case chunkSeconds < segmentSeconds:
 		return nil, fmt.Errorf("plan chunks: chunks of %v s are shorter than a segment (%v s)", chunkSeconds, segmentSeconds)
+	case durationSeconds/chunkSeconds > MaxChunks:
+		return nil, fmt.Errorf("plan chunks: %v s in chunks of %v s would be more than %d chunks; use longer chunks", durationSeconds, chunkSeconds, MaxChunks)
 	}
 	perChunk := max(1, int(math.Round(chunkSeconds/segmentSeconds)))
-	// Whole segments in the input; a final partial segment belongs to the
-	// last chunk.
-	total := int(math.Floor(durationSeconds/segmentSeconds + 1e-9))
 	slack := int(float64(perChunk) * keyframeSlackFraction)
 	keys := slices.Clone(keyframes)
 	slices.Sort(keys)
 
+	// The last grid point a boundary may take: half a chunk must follow it.
+	last := int(math.Floor((durationSeconds-float64(perChunk)*segmentSeconds/2)/segmentSeconds + 1e-9))
 	var bounds []int // segment numbers where chunks after the first start
 	prev := 0
 	for {
 		want := prev + perChunk
-		// The rest must leave at least half a chunk after the boundary.
-		if durationSeconds-float64(want)*segmentSeconds < float64(perChunk)*segmentSeconds/2 {
+		if want > last {
 			break
 		}
 		best, bestGap := want, math.Inf(1)
 		if len(keys) > 0 {
-			for n := max(prev+1, want-slack); n <= min(total-1, want+slack); n++ {
+			for n := max(prev+1, want-slack); n <= min(last, want+slack); n++ {
 				gap := decodeLead(keys, float64(n)*segmentSeconds)
 				// Ties go to the grid point nearest the wanted length.
 				if gap < bestGap-1e-9 || (math.Abs(gap-bestGap) <= 1e-9 && abs(n-want) < abs(best-want)) {
@@ -236,15 +246,16 @@ func WithPresignedInput(url string) PlanOption {
 }
 
 // checkInputURL checks a WithPresignedInput URL.
+// Its errors never quote the URL (a signature is in it).
 func checkInputURL(raw string) error {
 	u, err := neturl.Parse(raw)
 	switch {
 	case err != nil:
-		return fmt.Errorf("plan encode: input URL: %w", err)
+		return errors.New("plan encode: the input URL does not parse")
 	case u.Scheme != "http" && u.Scheme != "https":
-		return fmt.Errorf("plan encode: input URL scheme %q is not http or https", u.Scheme)
+		return errors.New("plan encode: the input URL's scheme is not http or https")
 	case u.Host == "" || u.User != nil:
-		return errors.New("plan encode: input URL needs a host and no user information")
+		return errors.New("plan encode: the input URL needs a host and no user information")
 	}
 	return nil
 }
@@ -278,35 +289,41 @@ func (p *planner) applyPart() error {
 }
 
 // alignChunk finds where the chunk's frames start and end: the first
-// frame at or after Start and at or after End on the grid of the frame
-// rate the renditions are encoded from (the input's, or what conditioning
-// made of it). A boundary that falls between frames (any whole second of
-// a 29.97 fps input) would otherwise shift every frame of the chunk by
-// the fraction of a frame FFmpeg rounds away when it rebases the chunk's
-// timestamps to zero: the chunk seeks to, is cut at and is offset by the
-// frame times themselves. Times are rounded down to FFmpeg's microseconds
-// so the frame at a boundary is never the one dropped. A rendition whose
-// frame rate is capped to a rate whose grid the start misses is refused:
-// its frames could not line up with the whole encode's.
+// frame at or after Start and at or after End on the frame grid the
+// renditions are encoded on (the input's rate, or what conditioning made
+// of it, and the grid of any rendition capped to a lower rate: the
+// coarsest of them, so a boundary is a frame of every rendition; a 29.97
+// fps cap of a 59.94 fps input moves it to every other input frame). A
+// boundary that falls between frames (any whole second of a 29.97 fps
+// input) would otherwise shift every frame of the chunk by the fraction
+// of a frame FFmpeg rounds away when it rebases the chunk's timestamps to
+// zero: the chunk seeks to, is cut at and is offset by the frame times
+// themselves. Times are rounded down to FFmpeg's microseconds so the
+// frame at a boundary is never the one dropped. A capped rendition whose
+// grid the coarsest one does not land on (25 fps capped to 24 is fine on
+// whole seconds; 29.97 capped to 25 never is) is refused.
 func (p *planner) alignChunk() error {
 	if p.chunk == nil {
 		return nil
 	}
-	rate := p.cond.fps
-	if rate <= 0 {
+	rates := []float64{p.cond.fps}
+	if p.cond.fps <= 0 {
 		return fmt.Errorf("plan encode: chunk %d: the input's frame rate is unknown; it cannot be cut on frames", p.chunk.Index)
 	}
+	for _, r := range p.spec.Renditions {
+		if r.MaxFPS > 0 && r.MaxFPS < p.cond.fps {
+			rates = append(rates, r.MaxFPS)
+		}
+	}
+	grid := slices.Min(rates)
 	onGrid := func(t float64) float64 {
-		n := math.Ceil(t*rate - 1e-6)
-		return math.Floor(n/rate*1e6) / 1e6
+		n := math.Ceil(t*grid - 1e-6)
+		return math.Floor(n/grid*1e6) / 1e6
 	}
 	p.chunkStart, p.chunkEnd = onGrid(p.chunk.Start), onGrid(p.chunk.End)
-	for _, r := range p.spec.Renditions {
-		if r.MaxFPS <= 0 || r.MaxFPS >= rate {
-			continue
-		}
-		if n := p.chunkStart * r.MaxFPS; math.Abs(n-math.Round(n)) > 1e-3 {
-			return fmt.Errorf("plan encode: chunk %d starts at %v s, between two frames of rendition %s at %v fps", p.chunk.Index, p.chunkStart, r.Name, r.MaxFPS)
+	for _, r := range rates {
+		if n := p.chunkStart * r; math.Abs(n-math.Round(n)) > 1e-3 {
+			return fmt.Errorf("plan encode: chunk %d starts at %v s, between two frames at %v fps", p.chunk.Index, p.chunkStart, r)
 		}
 	}
 	return nil

@@ -3,6 +3,7 @@ package ffmpeg
 import (
 	"bytes"
 	"context"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -23,6 +24,7 @@ import (
 )
 
 func TestPlanChunks(t *testing.T) {
+	t.Parallel()
 	every := func(step, until float64) []float64 {
 		var ks []float64
 		for k := 0.0; k <= until; k += step {
@@ -46,7 +48,15 @@ func TestPlanChunks(t *testing.T) {
 		{name: "a long remainder is its own chunk", duration: 66, seg: 2, chunk: 10, wantStarts: []float64{0, 10, 20, 30, 40, 50, 60}},
 		{name: "short input is one chunk", duration: 14, seg: 2, chunk: 10, wantStarts: []float64{0}},
 		{name: "chunk length rounds to whole segments", duration: 40, seg: 4, chunk: 9, wantStarts: []float64{0, 8, 16, 24, 32}},
-		{name: "zero duration", duration: 0, seg: 2, chunk: 10, wantErr: "not positive"},
+		// The keyframe at 12 s is too late: half a chunk must follow the
+		// boundary, so it goes to 8 s (a keyframe-free 8 s beats 10 s).
+		{name: "a boundary moved for a keyframe still leaves half a chunk", duration: 16, seg: 2, chunk: 10, keyframes: []float64{0, 12}, wantStarts: []float64{0, 8}},
+		{name: "one chunk and a half is two chunks", duration: 15, seg: 2, chunk: 10, wantStarts: []float64{0, 10}},
+		{name: "just under one chunk and a half is one", duration: 14.9, seg: 2, chunk: 10, wantStarts: []float64{0}},
+		{name: "zero duration", duration: 0, seg: 2, chunk: 10, wantErr: "not a positive number"},
+		{name: "NaN segment", duration: 60, seg: math.NaN(), chunk: 10, wantErr: "not a positive number"},
+		{name: "infinite chunk", duration: 60, seg: 2, chunk: math.Inf(1), wantErr: "not a positive number"},
+		{name: "a duration no real input has", duration: 1e9, seg: 2, chunk: 60, wantErr: "more than 3600 chunks"},
 		{name: "chunk shorter than a segment", duration: 60, seg: 4, chunk: 2, wantErr: "shorter than a segment"},
 	}
 	for _, tt := range tests {
@@ -61,7 +71,6 @@ func TestPlanChunks(t *testing.T) {
 			for i, c := range chunks {
 				starts = append(starts, c.Start)
 				assert.Equal(t, i, c.Index)
-				assert.Equal(t, c.Start, float64(c.FirstSegment)*tt.seg, "chunk %d starts on its first segment", i)
 				if i > 0 {
 					assert.Equal(t, chunks[i-1].End, c.Start, "chunk %d follows the one before", i)
 				}
@@ -73,6 +82,7 @@ func TestPlanChunks(t *testing.T) {
 }
 
 func TestChunkableSpecs(t *testing.T) {
+	t.Parallel()
 	hls := builtin(t, "hls-ladder")
 	assert.Empty(t, Chunkable(hls))
 	enc := hls.Clone()
@@ -163,12 +173,15 @@ func videoFrames(t *testing.T, file string) []string {
 	b, err := exec.Command(ffprobeBin, "-v", "error", "-count_frames", "-select_streams", "v:0",
 		"-show_entries", "stream=nb_read_frames", "-of", "csv=p=0", file).Output()
 	require.NoError(t, err)
-	return strings.Fields(string(b))
+	counts := strings.Fields(string(b))
+	require.NotEmpty(t, counts, "ffprobe counted no video frames in %s", file)
+	return counts
 }
 
 // TestChunkedEncodeStitches encodes a 60 s clip in six chunks and checks
 // the stitched ladder as a player would read it.
 func TestChunkedEncodeStitches(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	ffmpegBin, ffprobeBin := binaries(t)
 	input := makeClip(t, clip{width: 640, height: 360, seconds: 60, audio: true})
@@ -231,6 +244,7 @@ func TestChunkedEncodeStitches(t *testing.T) {
 // that would not make one stream: a chunk whose segments do not follow on
 // and a chunk encoded with other settings.
 func TestStitchRefusesChunksThatDoNotJoin(t *testing.T) {
+	t.Parallel()
 	ffmpegBin, _ := binaries(t)
 	input := makeClip(t, clip{width: 320, height: 180, seconds: 12, audio: true})
 	in := probeClip(t, input)
@@ -241,11 +255,18 @@ func TestStitchRefusesChunksThatDoNotJoin(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, chunks, 3)
 
-	t.Run("a missing chunk", func(t *testing.T) {
+	t.Run("a missing chunk or a misnumbered one", func(t *testing.T) {
 		_, parts := encodeChunkParts(t, spec, input, chunks)
 		whole := wholePart(t, spec, input)
 		_, err := Stitch(context.Background(), ffmpegBin, filepath.Join(t.TempDir(), "out"), in, []Chunk{chunks[0], chunks[2]}, []Command{parts[0], parts[2]}, whole)
-		require.ErrorContains(t, err, "but chunk 2 starts at segment 4")
+		require.ErrorContains(t, err, "chunk 2 runs from 8 s to 12 s, but the chunks before it end at 4 s")
+		misnumbered := slices.Clone(chunks)
+		misnumbered[1].FirstSegment++
+		_, err = Stitch(context.Background(), ffmpegBin, filepath.Join(t.TempDir(), "out"), in, misnumbered, parts, whole)
+		require.ErrorContains(t, err, "chunk 0 wrote segments 0 to 1, but chunk 1 starts at segment 3")
+		// Nothing moved: the parts can be stitched once the plan is right.
+		_, err = Stitch(context.Background(), ffmpegBin, filepath.Join(t.TempDir(), "out"), in, chunks, parts, whole)
+		require.NoError(t, err)
 	})
 	t.Run("a chunk encoded with other settings", func(t *testing.T) {
 		_, parts := encodeChunkParts(t, spec, input, chunks[:2])
@@ -289,6 +310,7 @@ func wholePart(t *testing.T, spec encodespec.Spec, input string) Command {
 // index and its range with range requests, far less than the file, and a
 // failing read does not put the URL's signature in the error.
 func TestChunkReadsOnlyItsRange(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	ffmpegBin, ffprobeBin := binaries(t)
 	input := makeClip(t, clip{width: 640, height: 360, seconds: 60, audio: true})
@@ -336,15 +358,17 @@ func TestChunkReadsOnlyItsRange(t *testing.T) {
 	require.Less(t, read, int64(len(data))/4, "a 10 s chunk of 60 s reads a fraction of the file")
 
 	bad, err := Plan(spec, in, input, filepath.Join(t.TempDir(), "bad"), chooseCPU(t, spec),
-		WithChunk(c), WithPresignedInput(srv.URL+"/in.mp4?X-Amz-Signature=wrong"))
+		WithChunk(c), WithPresignedInput(srv.URL+"/in.mp4?X-Amz-Signature=wrong&X-Amz-Security-Token="+strings.Repeat("T0k3n", 400)))
 	require.NoError(t, err)
 	err = Run(ctx, ffmpegBin, bad, c.Seconds(), nil)
 	require.Error(t, err)
-	require.NotContains(t, err.Error(), "X-Amz-Signature")
+	require.NotContains(t, err.Error(), "X-Amz", "a 2 KB URL, cut by the stderr tail, still leaves nothing of its query")
+	require.NotContains(t, err.Error(), "T0k3n")
 
 	for _, u := range []string{"file:///etc/passwd", "ftp://storage/in.mp4", "http://user:pw@storage/in.mp4", "https:///in.mp4"} {
 		_, err := Plan(spec, in, input, t.TempDir(), cpuEncoders, WithChunk(c), WithPresignedInput(u))
-		require.Error(t, err, u)
+		require.ErrorContains(t, err, "input URL", u)
+		require.NotContains(t, err.Error(), "storage", "the URL stays out of the error")
 	}
 }
 
@@ -364,6 +388,7 @@ func (w countingWriter) Write(b []byte) (int, error) {
 // them: each rendition is one faststart MP4 with every input frame and the
 // whole input's audio, and no intermediate is left among the outputs.
 func TestChunkedMP4Joins(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	ffmpegBin, ffprobeBin := binaries(t)
 	input := makeClip(t, clip{width: 640, height: 360, seconds: 24, audio: true})
@@ -401,6 +426,7 @@ func TestChunkedMP4Joins(t *testing.T) {
 // boundaries fall between frames: every frame still lands in exactly one
 // chunk and the seams hold.
 func TestChunkedEncodeAtNTSCRate(t *testing.T) {
+	t.Parallel()
 	input := makeClip(t, clip{width: 320, height: 180, seconds: 20, audio: true, extra: []string{"-r", "30000/1001"}})
 	in := probeClip(t, input)
 	require.InDelta(t, 29.97, in.FrameRate, 0.01)
@@ -424,6 +450,7 @@ func TestChunkedEncodeAtNTSCRate(t *testing.T) {
 // segment of every chunk, FFmpeg's own DASH reader decodes every frame,
 // and the seams hold.
 func TestChunkedDASHAndCMAF(t *testing.T) {
+	t.Parallel()
 	for _, packaging := range []encodespec.Packaging{encodespec.PackagingDASH, encodespec.PackagingCMAF} {
 		t.Run(packaging.String(), func(t *testing.T) {
 			ctx := context.Background()
@@ -474,6 +501,7 @@ func readOptional(dir, name string) ([]byte, bool) {
 // fails as the input's fault (no retry can help), not with a short output
 // that would stitch into a gap.
 func TestChunkOfACorruptRangeFails(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	ffmpegBin, _ := binaries(t)
 	input := makeClip(t, clip{width: 320, height: 180, seconds: 24, audio: true})
@@ -498,12 +526,14 @@ func TestChunkOfACorruptRangeFails(t *testing.T) {
 	var ie *InputError
 	require.ErrorAs(t, err, &ie, "a chunk over zeros fails as the input's fault, not for a retry")
 	assert.Contains(t, ie.Msg, "damaged")
+	assert.NotContains(t, ie.Msg, broken, "no local path in what the user sees")
 }
 
 // TestWholeInputPartWithNothingToDo: an input without audio, and a spec
 // without images, leaves the whole-input part nothing to encode; it runs
 // as a no-op and the chunks alone make the output.
 func TestWholeInputPartWithNothingToDo(t *testing.T) {
+	t.Parallel()
 	input := makeClip(t, clip{width: 320, height: 180, seconds: 12})
 	in := probeClip(t, input)
 	require.False(t, in.HasAudio)
@@ -519,4 +549,56 @@ func TestWholeInputPartWithNothingToDo(t *testing.T) {
 		}
 	}
 	assert.ElementsMatch(t, []string{"240p/index.m3u8", "240p/init.mp4", "master.m3u8"}, names)
+}
+
+// TestChunkBoundariesOnEveryRenditionsFrames: a 59.94 fps input with a
+// rendition capped to 29.97 fps is cut on every other input frame, a
+// frame of both; a cap whose frames never meet the input's is refused.
+func TestChunkBoundariesOnEveryRenditionsFrames(t *testing.T) {
+	t.Parallel()
+	in := MediaInfo{DurationSeconds: 60, Width: 1280, Height: 720, HasVideo: true, FrameRate: 60000.0 / 1001, Container: "mov"}
+	spec := chunkedSpec()
+	spec.Audio, spec.Thumbnails = nil, nil
+	spec.Renditions[1].MaxFPS = 30000.0 / 1001
+	c := Chunk{Index: 1, Start: 18, End: 36, FirstSegment: 9}
+	cmd, err := Plan(spec, in, "in.mp4", t.TempDir(), cpuEncoders, WithChunk(c))
+	require.NoError(t, err)
+	// 18 s × 30000/1001 = 539.46: frame 540 of the capped grid (18.018 s),
+	// 1080 of the input's; 36 s: frame 1079 of the capped grid (36.002633 s).
+	assert.Equal(t, "18.018", argValue(cmd.Args, "-ss"))
+	assert.Equal(t, "17.984633", argValue(cmd.Args, "-t"))
+	assert.Equal(t, "18.018", argValue(cmd.Args, "-output_ts_offset"))
+
+	spec.Renditions[1].MaxFPS = 25
+	_, err = Plan(spec, in, "in.mp4", t.TempDir(), cpuEncoders, WithChunk(c))
+	require.ErrorContains(t, err, "between two frames")
+}
+
+// TestWholeInputPartOfAConditionedInput: an interlaced input is
+// deinterlaced for the renditions, but a whole-input part without images
+// reads no video at all, so its graph has no dangling video chain.
+func TestWholeInputPartOfAConditionedInput(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	ffmpegBin, ffprobeBin := binaries(t)
+	// conditioningInput's "-t 2" applies to the tone; the output's own
+	// "-t 2" ends the pattern.
+	input := conditioningInput(t, "testsrc2=size=320x240:rate=50", "-f", "lavfi", "-i", "sine=frequency=440:duration=2",
+		"-vf", "tinterlace=mode=interleave_top,setfield=tff", "-c:a", "aac", "-t", "2")
+	in, err := Probe(ctx, ffprobeBin, input)
+	require.NoError(t, err)
+	require.True(t, in.HasAudio)
+	spec := chunkedSpec()
+	spec.Renditions, spec.Thumbnails = spec.Renditions[1:], nil
+	spec.Conditioning = &encodespec.Conditioning{Deinterlace: "on", ToneMap: "auto", FrameRate: "auto"}
+	whole, err := Plan(spec, in, input, filepath.Join(t.TempDir(), "whole"), chooseCPU(t, spec), WithWholeInput())
+	require.NoError(t, err)
+	require.NotContains(t, strings.Join(whole.Args, " "), "bwdif", "the deinterlacer has nothing to feed")
+	require.NoError(t, Run(ctx, ffmpegBin, whole, in.DurationSeconds, nil))
+	outputs, err := Collect(whole)
+	require.NoError(t, err)
+	require.NoError(t, Verify(ctx, ffprobeBin, whole, outputs, in))
+	chunk, err := Plan(spec, in, input, filepath.Join(t.TempDir(), "chunk"), chooseCPU(t, spec), WithChunk(Chunk{End: in.DurationSeconds}))
+	require.NoError(t, err)
+	require.Contains(t, strings.Join(chunk.Args, " "), "bwdif", "the chunk deinterlaces")
 }

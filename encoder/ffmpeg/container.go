@@ -74,9 +74,16 @@ func inputOptions(container string) []string {
 
 // remoteInputOptions are inputOptions for an input read over HTTP(S) from
 // MpegFlow's own storage (WithPresignedInput): the same demuxer, and the
-// protocols an HTTP(S) URL needs instead of file.
-func remoteInputOptions(container string) []string {
-	return openOptions(container, "http,https,tls,tcp")
+// protocols an HTTP(S) URL needs instead of file. Over HTTPS the server's
+// certificate is verified against the system's trust store (FFmpeg does
+// not verify by default); a dropped connection is reopened where it left
+// off rather than read as the end of the file.
+func remoteInputOptions(container, url string) []string {
+	opts := openOptions(container, "http,https,tls,tcp")
+	if strings.HasPrefix(url, "https:") {
+		opts = append(opts, "-tls_verify", "1")
+	}
+	return append(opts, "-reconnect", "1", "-reconnect_on_network_error", "1")
 }
 
 func openOptions(container, protocols string) []string {

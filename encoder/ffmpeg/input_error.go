@@ -40,9 +40,6 @@ var inputFailures = []struct {
 	{"matches no streams", "the file has no usable video stream"},
 	{"does not contain any stream", "the file contains no audio or video streams"},
 	{"partial file", "the file is truncated: its content ends before its header says it does"},
-	// FFmpeg stops on a packet its decoder rejects (exit status 69) only
-	// after the decoder's own concealment gave up: the media is damaged.
-	{"Error while decoding stream", "the file's media is damaged: FFmpeg could not decode part of it"},
 }
 
 // classifyInputFailure looks for an input-side failure in FFmpeg's stderr

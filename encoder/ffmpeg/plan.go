@@ -84,6 +84,9 @@ type Command struct {
 	Storyboard *encodespec.StoryboardLayout
 	// Packaging is the spec's packaging (Stitch joins chunks by it).
 	Packaging encodespec.Packaging
+	// nothing is set on a chunked encode's whole-input part that has
+	// nothing to encode (no audio, no images): Run only makes OutDir.
+	nothing bool
 }
 
 const (
@@ -222,7 +225,7 @@ func Plan(spec encodespec.Spec, in MediaInfo, inputFile, outDir string, encoders
 	}
 	if len(p.expected) == 0 && p.wholeInput {
 		// Nothing to encode once (no audio, no images): Run does nothing.
-		return Command{OutDir: outDir, Packaging: p.spec.Packaging}, nil
+		return Command{OutDir: outDir, Packaging: p.spec.Packaging, nothing: true}, nil
 	}
 
 	args := []string{
@@ -233,7 +236,7 @@ func Plan(spec encodespec.Spec, in MediaInfo, inputFile, outDir string, encoders
 		args = append(args, p.chunkInputArgs()...)
 		args = append(args, "-i", "file:"+input)
 	} else {
-		args = append(args, remoteInputOptions(in.Container)...)
+		args = append(args, remoteInputOptions(in.Container, p.inputURL)...)
 		args = append(args, p.chunkInputArgs()...)
 		args = append(args, "-i", p.inputURL)
 	}
@@ -409,6 +412,12 @@ func (p *planner) graph() {
 		p.sbLabel = "storyboard"
 		p.sbLayout = b.Layout(p.in.DurationSeconds, p.in.Width, p.in.Height)
 		branches = append(branches, storyboardBranch(p.sbLayout)+"["+p.sbLabel+"]")
+	}
+	if len(branches)+len(hdrBranches) == 0 {
+		// Nothing reads the video (a chunked encode's whole-input part
+		// without images): no chain, so FFmpeg does not decode it.
+		p.planAudio()
+		return
 	}
 	src := "[0:V:0]"
 	if p.cond.chain != "" {

@@ -8,10 +8,18 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
 )
+
+// anyURL matches a URL in FFmpeg's output, to the end of the line's word.
+var anyURL = regexp.MustCompile(`(?i)\b[a-z][a-z0-9+.-]*://\S*`)
+
+// decodeErrorExit is FFmpeg's exit status when the share of packets that
+// failed to decode exceeded -max_error_rate (2/3 by default).
+const decodeErrorExit = 69
 
 const (
 	// stopGrace is how long FFmpeg gets after SIGINT to finish writing
@@ -29,16 +37,18 @@ const (
 // When FFmpeg fails because of the input, Run returns an *InputError;
 // other failures are plain errors carrying the tail of FFmpeg's stderr.
 // For HLS, Run writes the master playlist once FFmpeg has succeeded, and
-// for a storyboard its WebVTT index. A command without arguments (a
-// chunked encode's whole-input part with nothing to encode) only creates
-// its directory.
+// for a storyboard its WebVTT index. A chunked encode's whole-input part
+// with nothing to encode only creates its directory.
 func Run(ctx context.Context, ffmpegBin string, cmd Command, durationSeconds float64, report func(float64)) error {
 	if report == nil {
 		report = func(float64) {}
 	}
-	if len(cmd.Args) == 0 { // a whole-input part with nothing to do
+	if cmd.nothing {
 		report(1)
-		return os.MkdirAll(cmd.OutDir, 0o755)
+		if err := os.MkdirAll(cmd.OutDir, 0o755); err != nil {
+			return fmt.Errorf("create output directory: %w", err)
+		}
+		return nil
 	}
 	if err := os.MkdirAll(cmd.OutDir, 0o755); err != nil {
 		return fmt.Errorf("create output directory: %w", err)
@@ -79,15 +89,25 @@ func Run(ctx context.Context, ffmpegBin string, cmd Command, durationSeconds flo
 		}
 		lines := stderr.Lines()
 		input := inputArg(cmd.Args)
+		remote := input != "" && !strings.HasPrefix(input, "file:")
+		if remote {
+			// A presigned URL carries a signature: no URL, whole or cut
+			// short by the tail buffer, stays in an error.
+			for i, l := range lines {
+				lines[i] = anyURL.ReplaceAllString(l, "input")
+			}
+			input = "input"
+		}
 		if ie := classifyInputFailure(lines, input); ie != nil {
 			return ie
 		}
-		text := strings.Join(lines, "\n")
-		if !strings.HasPrefix(input, "file:") && input != "" {
-			// A presigned URL carries a signature: it stays out of errors.
-			text = strings.ReplaceAll(text, input, "input")
+		if exitErr.ExitCode() == decodeErrorExit && !remote {
+			// More of the input failed to decode than -max_error_rate
+			// allows: the media is damaged, and a retry reads the same
+			// bytes. (Over HTTP a dropped connection can look the same.)
+			return inputError("the file's media is damaged: FFmpeg could not decode too much of it")
 		}
-		return fmt.Errorf("ffmpeg failed (%w): %s", runErr, text)
+		return fmt.Errorf("ffmpeg failed (%w): %s", runErr, strings.Join(lines, "\n"))
 	}
 	if progressErr != nil {
 		return progressErr

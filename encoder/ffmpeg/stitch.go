@@ -34,11 +34,16 @@ import (
 // one faststart MP4.
 //
 // It returns the command that describes the stitched output, for Collect,
-// Verify and (HLS) CheckSeams. outDir must be empty or absent; on error
-// its contents are not an output.
+// Verify and (segmented packagings) CheckSeams. outDir must be empty or
+// absent; on error its contents are not an output. Every segmented
+// rendition is checked before any segment moves, so a refusal leaves the
+// parts as they were.
 func Stitch(ctx context.Context, ffmpegBin, outDir string, in MediaInfo, chunks []Chunk, parts []Command, whole Command) (Command, error) {
 	if len(chunks) == 0 || len(chunks) != len(parts) {
 		return Command{}, fmt.Errorf("stitch: %d chunks and %d chunk parts", len(chunks), len(parts))
+	}
+	if err := checkCover(chunks, in.DurationSeconds); err != nil {
+		return Command{}, fmt.Errorf("stitch: %w", err)
 	}
 	if err := os.MkdirAll(outDir, 0o755); err != nil {
 		return Command{}, fmt.Errorf("stitch: %w", err)
@@ -51,15 +56,26 @@ func Stitch(ctx context.Context, ffmpegBin, outDir string, in MediaInfo, chunks 
 	keep := func(o Output) bool {
 		return o.Name != chunkAudio && (!packaging.DASH() || o.Kind != KindPlaylist || !strings.HasPrefix(o.Name, "media_") || packaging.HLS())
 	}
+	// Every segmented rendition is checked before any file moves, so a
+	// refusal leaves the parts as they were.
+	var joins []renditionJoin
 	for _, o := range parts[0].ExpectedOutputs {
-		if o.Kind == KindVideo {
-			var err error
-			if playlist, ok := mediaPlaylistOf(o); ok {
-				err = stitchRendition(outDir, o.Name, playlist, chunks, parts)
-			} else {
-				err = joinMP4(ctx, ffmpegBin, outDir, o.Name, parts, whole)
-			}
+		if playlist, ok := mediaPlaylistOf(o); ok && o.Kind == KindVideo {
+			j, err := checkRendition(outDir, o.Name, playlist, chunks, parts)
 			if err != nil {
+				return Command{}, fmt.Errorf("stitch rendition %s: %w", o.Rendition, err)
+			}
+			joins = append(joins, j)
+		}
+	}
+	for _, j := range joins {
+		if err := j.apply(outDir); err != nil {
+			return Command{}, err
+		}
+	}
+	for _, o := range parts[0].ExpectedOutputs {
+		if _, segmented := mediaPlaylistOf(o); o.Kind == KindVideo && !segmented {
+			if err := joinMP4(ctx, ffmpegBin, outDir, o.Name, parts, whole); err != nil {
 				return Command{}, fmt.Errorf("stitch rendition %s: %w", o.Rendition, err)
 			}
 		}
@@ -100,7 +116,26 @@ func Stitch(ctx context.Context, ffmpegBin, outDir string, in MediaInfo, chunks 
 	if err := finishSubtitles(cmd, in.DurationSeconds); err != nil {
 		return Command{}, fmt.Errorf("stitch: %w", err)
 	}
+	if err := declareClosedCaptions(cmd); err != nil {
+		return Command{}, fmt.Errorf("stitch: %w", err)
+	}
 	return cmd, nil
+}
+
+// checkCover checks that chunks, in order, cover the input from its start
+// to its end with neither gap nor overlap.
+func checkCover(chunks []Chunk, duration float64) error {
+	at := 0.0
+	for _, c := range chunks {
+		if math.Abs(c.Start-at) > 1e-6 || c.End <= c.Start {
+			return fmt.Errorf("chunk %d runs from %v s to %v s, but the chunks before it end at %v s", c.Index, c.Start, c.End, at)
+		}
+		at = c.End
+	}
+	if math.Abs(at-duration) > 1e-6 {
+		return fmt.Errorf("the chunks end at %v s, the input at %v s", at, duration)
+	}
+	return nil
 }
 
 // removeMediaPlaylists deletes the DASH layout's working playlists,
@@ -140,7 +175,7 @@ func joinMP4(ctx context.Context, ffmpegBin, outDir, name string, parts []Comman
 		"-f", "concat", "-safe", "0", "-format_whitelist", "concat,mov", "-protocol_whitelist", "file",
 		"-i", "file:" + listFile}
 	maps := []string{"-map", "0:v:0"}
-	if _, err := os.Stat(filepath.Join(whole.OutDir, chunkAudio)); err == nil {
+	if whole.expects(chunkAudio) {
 		audio, err := filepath.Abs(filepath.Join(whole.OutDir, chunkAudio))
 		if err != nil {
 			return err
@@ -162,62 +197,87 @@ func joinMP4(ctx context.Context, ffmpegBin, outDir, name string, parts []Comman
 	return nil
 }
 
-// stitchRendition moves one rendition's segments from every chunk into
-// outDir and writes its media playlist.
-func stitchRendition(outDir, initName, playlist string, chunks []Chunk, parts []Command) error {
+// renditionJoin is what stitching one segmented rendition does, found
+// and checked before anything moves.
+type renditionJoin struct {
+	initName, playlist string
+	init               []byte      // the first chunk's init segment
+	all                hlsPlaylist // every chunk's segments, in order
+	moves              [][2]string // segment files: from (a part's), to (outDir's)
+}
+
+// checkRendition reads one rendition's playlist and init segment from
+// every chunk and checks that they join: each chunk's segments numbered on
+// from the last chunk's, every init segment describing the same stream as
+// the first's.
+func checkRendition(outDir, initName, playlist string, chunks []Chunk, parts []Command) (renditionJoin, error) {
+	j := renditionJoin{initName: initName, playlist: playlist}
 	dir := path.Dir(initName)
-	if err := os.MkdirAll(filepath.Join(outDir, filepath.FromSlash(dir)), 0o755); err != nil {
-		return err
-	}
 	name, err := segmentNamer(initName)
 	if err != nil {
-		return err
+		return j, err
 	}
 	var first []byte
-	var all hlsPlaylist
 	for i, part := range parts {
 		c := chunks[i]
 		_, pl, err := readPlaylist(part.OutDir, playlist)
 		if err != nil {
-			return fmt.Errorf("chunk %d: %w", c.Index, err)
+			return j, fmt.Errorf("chunk %d: %w", c.Index, err)
 		}
 		if pl.mapURI != path.Base(initName) || len(pl.segments) == 0 {
-			return fmt.Errorf("chunk %d: its playlist has init segment %q and %d segments", c.Index, pl.mapURI, len(pl.segments))
+			return j, fmt.Errorf("chunk %d: its playlist has init segment %q and %d segments", c.Index, pl.mapURI, len(pl.segments))
 		}
 		init, err := os.ReadFile(filepath.Join(part.OutDir, filepath.FromSlash(initName)))
 		if err != nil {
-			return fmt.Errorf("chunk %d: %w", c.Index, err)
+			return j, fmt.Errorf("chunk %d: %w", c.Index, err)
 		}
 		desc, ok := findBox(init, "stsd")
-		if !ok {
-			return fmt.Errorf("chunk %d: %s has no sample description", c.Index, initName)
-		}
-		if i == 0 {
-			first = desc
-			if err := os.WriteFile(filepath.Join(outDir, filepath.FromSlash(initName)), init, 0o644); err != nil {
-				return err
-			}
-		} else if !bytes.Equal(desc, first) {
-			return fmt.Errorf("chunk %d: its stream's sample description differs from chunk 0's (the encoder's settings changed between chunks)", c.Index)
+		switch {
+		case !ok:
+			return j, fmt.Errorf("chunk %d: %s has no sample description", c.Index, initName)
+		case i == 0:
+			first, j.init = desc, init
+		case !bytes.Equal(desc, first):
+			return j, fmt.Errorf("chunk %d: its stream's sample description differs from chunk 0's (the encoder's settings changed between chunks)", c.Index)
 		}
 		for k, s := range pl.segments {
-			want := name(c.FirstSegment + k)
-			if s.uri != want {
-				return fmt.Errorf("chunk %d: segment %d is %q, want %q", c.Index, k, s.uri, want)
+			if want := name(c.FirstSegment + k); s.uri != want {
+				return j, fmt.Errorf("chunk %d: segment %d is %q, want %q", c.Index, k, s.uri, want)
 			}
-			from := filepath.Join(part.OutDir, filepath.FromSlash(dir), s.uri)
-			if err := os.Rename(from, filepath.Join(outDir, filepath.FromSlash(dir), s.uri)); err != nil {
-				return fmt.Errorf("chunk %d: %w", c.Index, err)
-			}
+			j.moves = append(j.moves, [2]string{
+				filepath.Join(part.OutDir, filepath.FromSlash(dir), s.uri),
+				filepath.Join(outDir, filepath.FromSlash(dir), s.uri),
+			})
 		}
 		if i+1 < len(chunks) && c.FirstSegment+len(pl.segments) != chunks[i+1].FirstSegment {
-			return fmt.Errorf("chunk %d wrote segments %d to %d, but chunk %d starts at segment %d",
+			return j, fmt.Errorf("chunk %d wrote segments %d to %d, but chunk %d starts at segment %d",
 				c.Index, c.FirstSegment, c.FirstSegment+len(pl.segments)-1, chunks[i+1].Index, chunks[i+1].FirstSegment)
 		}
-		all.segments = append(all.segments, pl.segments...)
+		j.all.segments = append(j.all.segments, pl.segments...)
 	}
-	all.mapURI = path.Base(initName)
-	return writeAtomically(filepath.Join(outDir, filepath.FromSlash(playlist)), vodPlaylist(all, playlistKeys{}))
+	j.all.mapURI = path.Base(initName)
+	return j, nil
+}
+
+// apply moves the rendition's segments into outDir (a rename: the parts
+// and outDir are on one file system) and writes its init segment and
+// media playlist.
+func (j renditionJoin) apply(outDir string) error {
+	if err := os.MkdirAll(filepath.Join(outDir, filepath.FromSlash(path.Dir(j.initName))), 0o755); err != nil {
+		return fmt.Errorf("stitch: %w", err)
+	}
+	if err := os.WriteFile(filepath.Join(outDir, filepath.FromSlash(j.initName)), j.init, 0o644); err != nil {
+		return fmt.Errorf("stitch: %w", err)
+	}
+	for _, m := range j.moves {
+		if err := os.Rename(m[0], m[1]); err != nil {
+			return fmt.Errorf("stitch: %w", err)
+		}
+	}
+	if err := writeAtomically(filepath.Join(outDir, filepath.FromSlash(j.playlist)), vodPlaylist(j.all, playlistKeys{})); err != nil {
+		return fmt.Errorf("stitch: %w", err)
+	}
+	return nil
 }
 
 // segmentName is an HLS media segment's name as the planner numbers them.
