@@ -124,35 +124,8 @@ func encodeChunked(t *testing.T, spec encodespec.Spec, input string, chunks []Ch
 	ctx := context.Background()
 	ffmpegBin, ffprobeBin := binaries(t)
 	in := probeClip(t, input)
-	encoders := chooseCPU(t, spec)
-	var parts []Command
-	for _, c := range chunks {
-		cmd, err := Plan(spec, in, input, filepath.Join(t.TempDir(), "chunk"), encoders, WithChunk(c))
-		require.NoError(t, err)
-		var progress []float64
-		require.NoError(t, Run(ctx, ffmpegBin, cmd, c.Seconds(), func(f float64) { progress = append(progress, f) }), "chunk %d", c.Index)
-		requireProgress(t, progress)
-		outputs, err := Collect(cmd)
-		require.NoError(t, err)
-		part := in
-		part.DurationSeconds = c.Seconds()
-		require.NoError(t, Verify(ctx, ffprobeBin, cmd, outputs, part), "chunk %d", c.Index)
-		for _, o := range outputs {
-			require.NotEqual(t, KindAudio, o.Kind, "chunk %d encodes no audio", c.Index)
-			require.NotEqual(t, masterPlaylist, o.Name)
-		}
-		parts = append(parts, cmd)
-	}
-	whole, err := Plan(spec, in, input, filepath.Join(t.TempDir(), "whole"), encoders, WithWholeInput())
-	require.NoError(t, err)
-	require.NoError(t, Run(ctx, ffmpegBin, whole, in.DurationSeconds, nil))
-	outputs, err := Collect(whole)
-	require.NoError(t, err)
-	require.NoError(t, Verify(ctx, ffprobeBin, whole, outputs, in))
-	for _, o := range outputs {
-		require.NotEqual(t, KindVideo, o.Kind, "the whole-input part encodes no video rendition")
-	}
-
+	parts := encodeChunkParts(t, spec, input, chunks)
+	whole := wholePart(t, spec, input)
 	cmd, err := Stitch(ctx, ffmpegBin, out, in, chunks, parts, whole)
 	require.NoError(t, err)
 	stitched, err := Collect(cmd)
@@ -256,7 +229,7 @@ func TestStitchRefusesChunksThatDoNotJoin(t *testing.T) {
 	require.Len(t, chunks, 3)
 
 	t.Run("a missing chunk or a misnumbered one", func(t *testing.T) {
-		_, parts := encodeChunkParts(t, spec, input, chunks)
+		parts := encodeChunkParts(t, spec, input, chunks)
 		whole := wholePart(t, spec, input)
 		_, err := Stitch(context.Background(), ffmpegBin, filepath.Join(t.TempDir(), "out"), in, []Chunk{chunks[0], chunks[2]}, []Command{parts[0], parts[2]}, whole)
 		require.ErrorContains(t, err, "chunk 2 runs from 8 s to 12 s, but the chunks before it end at 4 s")
@@ -269,39 +242,62 @@ func TestStitchRefusesChunksThatDoNotJoin(t *testing.T) {
 		require.NoError(t, err)
 	})
 	t.Run("a chunk encoded with other settings", func(t *testing.T) {
-		_, parts := encodeChunkParts(t, spec, input, chunks[:2])
+		parts := encodeChunkParts(t, spec, input, chunks[:2])
 		other := spec.Clone()
 		other.Renditions[0].Profile = "baseline"
-		_, last := encodeChunkParts(t, other, input, chunks[2:])
+		last := encodeChunkParts(t, other, input, chunks[2:])
 		whole := wholePart(t, spec, input)
 		_, err := Stitch(context.Background(), ffmpegBin, filepath.Join(t.TempDir(), "out"), in, chunks, append(parts, last...), whole)
 		require.ErrorContains(t, err, "sample description differs")
 	})
 }
 
-// encodeChunkParts plans and runs chunks of input, each in its own directory.
-func encodeChunkParts(t *testing.T, spec encodespec.Spec, input string, chunks []Chunk) ([]Chunk, []Command) {
+// encodeChunkParts plans and runs chunks of input, each in its own
+// directory, and checks each as a chunk task would before uploading it:
+// progress to 1, Collect, Verify against its own range, no audio and no
+// master playlist.
+func encodeChunkParts(t *testing.T, spec encodespec.Spec, input string, chunks []Chunk) []Command {
 	t.Helper()
-	ffmpegBin, _ := binaries(t)
+	ctx := context.Background()
+	ffmpegBin, ffprobeBin := binaries(t)
 	in := probeClip(t, input)
 	var parts []Command
 	for _, c := range chunks {
 		cmd, err := Plan(spec, in, input, filepath.Join(t.TempDir(), "chunk"+strconv.Itoa(c.Index)), chooseCPU(t, spec), WithChunk(c))
 		require.NoError(t, err)
-		require.NoError(t, Run(context.Background(), ffmpegBin, cmd, c.Seconds(), nil))
+		var progress []float64
+		require.NoError(t, Run(ctx, ffmpegBin, cmd, c.Seconds(), func(f float64) { progress = append(progress, f) }), "chunk %d", c.Index)
+		requireProgress(t, progress)
+		outputs, err := Collect(cmd)
+		require.NoError(t, err)
+		part := in
+		part.DurationSeconds = c.Seconds()
+		require.NoError(t, Verify(ctx, ffprobeBin, cmd, outputs, part), "chunk %d", c.Index)
+		for _, o := range outputs {
+			require.NotEqual(t, KindAudio, o.Kind, "chunk %d encodes no audio", c.Index)
+			require.NotEqual(t, masterPlaylist, o.Name)
+		}
 		parts = append(parts, cmd)
 	}
-	return chunks, parts
+	return parts
 }
 
-// wholePart plans and runs the whole-input part of a chunked encode.
+// wholePart plans, runs and verifies the whole-input part of a chunked
+// encode; it encodes no video rendition.
 func wholePart(t *testing.T, spec encodespec.Spec, input string) Command {
 	t.Helper()
-	ffmpegBin, _ := binaries(t)
+	ctx := context.Background()
+	ffmpegBin, ffprobeBin := binaries(t)
 	in := probeClip(t, input)
 	cmd, err := Plan(spec, in, input, filepath.Join(t.TempDir(), "whole"), chooseCPU(t, spec), WithWholeInput())
 	require.NoError(t, err)
-	require.NoError(t, Run(context.Background(), ffmpegBin, cmd, in.DurationSeconds, nil))
+	require.NoError(t, Run(ctx, ffmpegBin, cmd, in.DurationSeconds, nil))
+	outputs, err := Collect(cmd)
+	require.NoError(t, err)
+	require.NoError(t, Verify(ctx, ffprobeBin, cmd, outputs, in))
+	for _, o := range outputs {
+		require.NotEqual(t, KindVideo, o.Kind, "the whole-input part encodes no video rendition")
+	}
 	return cmd
 }
 
@@ -529,10 +525,10 @@ func TestChunkOfACorruptRangeFails(t *testing.T) {
 	assert.NotContains(t, ie.Msg, broken, "no local path in what the user sees")
 }
 
-// TestWholeInputPartWithNothingToDo: an input without audio, and a spec
+// TestWholeInputPartWithNoWork: an input without audio, and a spec
 // without images, leaves the whole-input part nothing to encode; it runs
 // as a no-op and the chunks alone make the output.
-func TestWholeInputPartWithNothingToDo(t *testing.T) {
+func TestWholeInputPartWithNoWork(t *testing.T) {
 	t.Parallel()
 	input := makeClip(t, clip{width: 320, height: 180, seconds: 12})
 	in := probeClip(t, input)
