@@ -183,15 +183,20 @@ func (c *Coordinator) claim(ctx context.Context, rawID, org string, worker store
 		return nil, c.retryAtClaim(ctx, j, token, err, "the job's content key could not be made or read; the job is retried, check Postgres and MPEGFLOW_SERVER_SECRET",
 			"the content key could not be prepared; retrying")
 	}
-	c.emit(ctx, j.Job, "job.started", map[string]any{"worker_id": pod, "attempt": j.Attempts})
 	var meta map[string]string
 	_ = json.Unmarshal(j.Metadata, &meta) // written by the API as a string map
-	return &coordinatorv1.Job{
+	out := &coordinatorv1.Job{
 		Id: j.ID.String(), OrgId: j.OrgID.String(), Pool: j.PoolID, Lane: j.Lane, SpecJson: j.Spec,
 		InputUrl: input, InputPresigned: presigned, Captions: captions, ClaimToken: token, LeaseExpiresUnixMs: lease.UnixMilli(),
 		Attempt: int32(j.Attempts), MaxAttempts: int32(j.MaxAttempts), Metadata: meta,
 		HeartbeatIntervalMs: int32(c.cfg.HeartbeatInterval.Milliseconds()), ContentKey: key,
-	}, nil
+	}
+	if err := c.taskView(ctx, j.Job, out); err != nil {
+		return nil, c.retryAtClaim(ctx, j, token, err, "a task's parts could not be read or presigned; the task is retried, check Postgres and object storage",
+			"the task's parts could not be prepared; retrying")
+	}
+	c.emit(ctx, j.Job, "job.started", map[string]any{"worker_id": pod, "attempt": j.Attempts})
+	return out, nil
 }
 
 // groupCommitTimeout bounds one group-commit statement, which runs

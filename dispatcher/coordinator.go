@@ -3,9 +3,11 @@ package dispatcher
 import (
 	"cmp"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"math/rand/v2"
 	"net/url"
 	"strings"
@@ -152,7 +154,22 @@ func New(cfg Config, st *store.Store, q *queue.Queue, objects *objstore.Store, b
 }
 
 func (c *Coordinator) emit(ctx context.Context, j store.Job, typ string, data map[string]any) {
-	if err := c.bus.Emit(ctx, events.Event{Type: typ, OrgID: &j.OrgID, JobID: &j.ID, PoolID: j.PoolID, Data: data}); err != nil {
+	id := j.ID
+	if j.ParentID != nil {
+		// A task of a split job is seen through its job: job.started of
+		// a task is task.started of the job, naming the task.
+		id, typ = *j.ParentID, "task."+strings.TrimPrefix(typ, "job.")
+		data = maps.Clone(data)
+		if data == nil {
+			data = map[string]any{}
+		}
+		data["task"], data["task_id"] = j.Task, j.ID
+		var td store.TaskData
+		if json.Unmarshal(j.TaskData, &td) == nil && td.Chunk != nil {
+			data["chunk"] = td.Chunk.Index
+		}
+	}
+	if err := c.bus.Emit(ctx, events.Event{Type: typ, OrgID: &j.OrgID, JobID: &id, PoolID: j.PoolID, Data: data}); err != nil {
 		c.log.WarnContext(ctx, "event not published; live subscribers miss it, check redis",
 			slog.String("event", typ), slog.String("job_id", j.ID.String()), slog.Any("error", err))
 	}
@@ -183,6 +200,7 @@ func (c *Coordinator) afterFail(ctx context.Context, j store.Job, outcome string
 	case store.OutcomeFailed:
 		c.metrics.JobsTotal.WithLabelValues(store.JobFailed).Inc()
 		c.emit(ctx, j, "job.failed", map[string]any{"error": deref(j.Error)})
+		c.advance(ctx, j) // a task failing for good fails its job
 	}
 }
 

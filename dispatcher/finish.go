@@ -68,6 +68,7 @@ func (c *Coordinator) Complete(ctx context.Context, req *coordinatorv1.CompleteR
 	c.metrics.JobsTotal.WithLabelValues(store.JobCompleted).Inc()
 	c.metrics.EncodeSeconds.WithLabelValues(j.OrgID.String(), acc).Add(usage.EncodeSeconds)
 	c.emit(ctx, j, "job.completed", map[string]any{"outputs": len(req.GetOutputs())})
+	c.advance(ctx, j)
 	return &coordinatorv1.CompleteResponse{}, nil
 }
 

@@ -32,9 +32,18 @@ func checkOutputName(name string) string {
 	return ""
 }
 
-// OutputKey is where a job's output file lives in storage.
+// OutputKey is where a job's output file lives in storage. A split job's
+// stitch task writes the job's outputs; its chunk and whole-input tasks
+// write their parts under the job's tasks/ prefix, which the stitch task
+// reads (docs/design/0028-chunked-encoding.md).
 func OutputKey(j store.Job, name string) string {
-	return fmt.Sprintf("orgs/%s/jobs/%s/outputs/%s", j.OrgID, j.ID, name)
+	if j.ParentID == nil {
+		return fmt.Sprintf("orgs/%s/jobs/%s/outputs/%s", j.OrgID, j.ID, name)
+	}
+	if j.Task == store.TaskStitch {
+		return fmt.Sprintf("orgs/%s/jobs/%s/outputs/%s", j.OrgID, *j.ParentID, name)
+	}
+	return fmt.Sprintf("orgs/%s/jobs/%s/tasks/%s/%s", j.OrgID, *j.ParentID, j.ID, name)
 }
 
 // PresignOutputs grants PUTs for files a held job produced.

@@ -77,18 +77,27 @@ type rig struct {
 	objects   *objstore.Store
 	org       store.Organization
 	addr      string
+	cfg       dispatcher.Config
+	coord     *dispatcher.Coordinator
 	stopCoord func() error // stops the running coordinator; nil once stopped
 }
 
 func newRig(t *testing.T) *rig {
 	t.Helper()
+	return newRigWith(t, dispatcher.Config{Lease: 20 * time.Second})
+}
+
+// newRigWith is newRig with the coordinator's lease and backoff of cfg.
+func newRigWith(t *testing.T, cfg dispatcher.Config) *rig {
+	t.Helper()
+	cfg.Secret, cfg.HeartbeatInterval = secret, 300*time.Millisecond
 	st := store.New(testenv.Postgres(t))
 	rdb, prefix := testenv.Redis(t)
 	objects, err := objstore.New(t.Context(), testenv.S3(t))
 	require.NoError(t, err)
 	b, err := st.BootstrapOrg(t.Context(), "E2E", "e2e@example.com", auth.Owner)
 	require.NoError(t, err)
-	r := &rig{t: t, store: st, queue: queue.New(rdb, queue.NewKeys(prefix)), objects: objects, org: b.Org, addr: "127.0.0.1:0"}
+	r := &rig{t: t, store: st, queue: queue.New(rdb, queue.NewKeys(prefix)), objects: objects, org: b.Org, addr: "127.0.0.1:0", cfg: cfg}
 	r.startCoordinator()
 	t.Cleanup(func() {
 		if r.stopCoord != nil {
@@ -102,9 +111,9 @@ func newRig(t *testing.T) *rig {
 // first time, the same port after a restart).
 func (r *rig) startCoordinator() {
 	r.t.Helper()
-	coord, err := dispatcher.New(dispatcher.Config{Secret: secret, Lease: 20 * time.Second, HeartbeatInterval: 300 * time.Millisecond},
-		r.store, r.queue, r.objects, events.NewBus(r.queue, time.Now), telemetry.New(), slog.New(slog.DiscardHandler))
+	coord, err := dispatcher.New(r.cfg, r.store, r.queue, r.objects, events.NewBus(r.queue, time.Now), telemetry.New(), slog.New(slog.DiscardHandler))
 	require.NoError(r.t, err)
+	r.coord = coord
 	ln, err := net.Listen("tcp", r.addr)
 	require.NoError(r.t, err)
 	r.addr = ln.Addr().String()

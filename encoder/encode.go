@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/mpegflow/mpegflow/api/coordinatorv1"
-	apiv1 "github.com/mpegflow/mpegflow/api/v1"
 	"github.com/mpegflow/mpegflow/encoder/ffmpeg"
 	"github.com/mpegflow/mpegflow/internal/caption"
 	"github.com/mpegflow/mpegflow/internal/encodespec"
@@ -54,23 +53,14 @@ func (w *Worker) encode(ctx context.Context, log *slog.Logger, job *coordinatorv
 			log.WarnContext(ctx, "interlace detection failed; the stream's field order is trusted", slog.Any("error", err))
 		}
 	}
-	codecs := make([]string, 0, len(spec.Renditions))
-	for _, r := range spec.Renditions {
-		codecs = append(codecs, r.Codec)
-	}
-	available, err := ffmpeg.AvailableEncoders(ctx, w.cfg.FFmpeg)
-	if err != nil {
+	// A long input of a spec with chunking becomes tasks for the pool's
+	// pods; this attempt ends with the split.
+	if err := w.maybeSplit(ctx, log, job, spec, info, input); err != nil {
 		return nil, nil, err
 	}
-	choices, err := ffmpeg.ChooseEncoders(ctx, w.cfg.Accelerator, codecs, available, ffmpeg.DefaultProbeEncode(w.cfg.FFmpeg))
+	choices, err := w.encoders(ctx, log, spec)
 	if err != nil {
 		return nil, nil, err
-	}
-	for _, c := range choices {
-		if c.Fallback != "" {
-			log.WarnContext(ctx, "hardware encoder unavailable; using the CPU encoder (the job records encoder_fallback)",
-				slog.String("codec", c.Codec), slog.String("encoder", c.Encoder), slog.String("reason", c.Fallback))
-		}
 	}
 	out := filepath.Join(dir, "out")
 	if err := os.MkdirAll(out, 0o755); err != nil {
@@ -115,15 +105,31 @@ func (w *Worker) encode(ctx context.Context, log *slog.Logger, job *coordinatorv
 	if err := w.upload(ctx, job, out, files); err != nil {
 		return nil, nil, err
 	}
-	accel, gpu := apiv1.AcceleratorCPU, 0.0
+	return describe(out, files, choices), usageOf(choices, encodeSeconds, info.DurationSeconds), nil
+}
+
+// encoders chooses the encoder of every rendition's codec for this pod's
+// accelerator, with the CPU encoder where the hardware one cannot run.
+func (w *Worker) encoders(ctx context.Context, log *slog.Logger, spec encodespec.Spec) ([]ffmpeg.EncoderChoice, error) {
+	codecs := make([]string, 0, len(spec.Renditions))
+	for _, r := range spec.Renditions {
+		codecs = append(codecs, r.Codec)
+	}
+	available, err := ffmpeg.AvailableEncoders(ctx, w.cfg.FFmpeg)
+	if err != nil {
+		return nil, err
+	}
+	choices, err := ffmpeg.ChooseEncoders(ctx, w.cfg.Accelerator, codecs, available, ffmpeg.DefaultProbeEncode(w.cfg.FFmpeg))
+	if err != nil {
+		return nil, err
+	}
 	for _, c := range choices {
-		if c.Hardware {
-			accel, gpu = apiv1.AcceleratorNVIDIA, encodeSeconds
+		if c.Fallback != "" {
+			log.WarnContext(ctx, "hardware encoder unavailable; using the CPU encoder (the job records encoder_fallback)",
+				slog.String("codec", c.Codec), slog.String("encoder", c.Encoder), slog.String("reason", c.Fallback))
 		}
 	}
-	return describe(out, files, choices), &coordinatorv1.Usage{
-		EncodeSeconds: encodeSeconds, OutputSeconds: info.DurationSeconds, Accelerator: accel, GpuSeconds: gpu,
-	}, nil
+	return choices, nil
 }
 
 // captions downloads the job's caption files (at most caption.MaxPerJob,

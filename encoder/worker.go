@@ -203,12 +203,15 @@ func (w *Worker) execute(ctx context.Context, log *slog.Logger, job *coordinator
 		defer wg.Done()
 		hb.loop(jobCtx, cancel, stop, log)
 	}()
-	outputs, usage, err := w.encode(jobCtx, log, job, dir, hb.setProgress)
+	outputs, usage, err := w.work(jobCtx, log, job, dir, hb.setProgress)
 	if err == nil {
 		err = w.complete(jobCtx, job, outputs, usage)
 	}
 	cancel(nil)
 	wg.Wait()
+	if _, split := errors.AsType[*splitDone](err); split {
+		return nil // the job's tasks are queued: the coordinator holds it now
+	}
 	switch cause := context.Cause(jobCtx); {
 	case errors.Is(cause, ErrCancelled):
 		log.InfoContext(ctx, "job was cancelled; FFmpeg stopped")

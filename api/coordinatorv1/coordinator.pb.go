@@ -244,7 +244,21 @@ type Job struct {
 	Captions []*Caption `protobuf:"bytes,14,rep,name=captions,proto3" json:"captions,omitempty"`
 	// content_key is set when the spec asks for encryption: the job's key
 	// and where players get it. Workers never log it.
-	ContentKey    *ContentKey `protobuf:"bytes,15,opt,name=content_key,json=contentKey,proto3" json:"content_key,omitempty"`
+	ContentKey *ContentKey `protobuf:"bytes,15,opt,name=content_key,json=contentKey,proto3" json:"content_key,omitempty"`
+	// task says what to do: "job" (or empty: encode the input, or Split it),
+	// "chunk" (encode chunk's range of every video rendition), "whole" (the
+	// parts encoded over the whole input: audio, subtitles, images) or
+	// "stitch" (write the manifests over parts and publish the outputs).
+	Task     string      `protobuf:"bytes,16,opt,name=task,proto3" json:"task,omitempty"`
+	ParentId string      `protobuf:"bytes,17,opt,name=parent_id,json=parentId,proto3" json:"parent_id,omitempty"` // a task's job
+	Chunk    *ChunkRange `protobuf:"bytes,18,opt,name=chunk,proto3" json:"chunk,omitempty"`                       // with task "chunk"
+	// media_info_json is the input's probe as the splitting pod sent it
+	// (tasks only): every task plans from the same facts.
+	MediaInfoJson []byte `protobuf:"bytes,19,opt,name=media_info_json,json=mediaInfoJson,proto3" json:"media_info_json,omitempty"`
+	// parts are the completed chunk and whole-input tasks, with presigned
+	// GETs of their files (task "stitch" only): chunks in index order, then
+	// the whole-input part.
+	Parts         []*TaskPart `protobuf:"bytes,20,rep,name=parts,proto3" json:"parts,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -384,6 +398,233 @@ func (x *Job) GetContentKey() *ContentKey {
 	return nil
 }
 
+func (x *Job) GetTask() string {
+	if x != nil {
+		return x.Task
+	}
+	return ""
+}
+
+func (x *Job) GetParentId() string {
+	if x != nil {
+		return x.ParentId
+	}
+	return ""
+}
+
+func (x *Job) GetChunk() *ChunkRange {
+	if x != nil {
+		return x.Chunk
+	}
+	return nil
+}
+
+func (x *Job) GetMediaInfoJson() []byte {
+	if x != nil {
+		return x.MediaInfoJson
+	}
+	return nil
+}
+
+func (x *Job) GetParts() []*TaskPart {
+	if x != nil {
+		return x.Parts
+	}
+	return nil
+}
+
+// ChunkRange is one chunk of a split job: seconds from the input's start
+// (end_seconds of the last chunk is the input's duration) and the number
+// of its first media segment in the whole encode.
+type ChunkRange struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Index         int32                  `protobuf:"varint,1,opt,name=index,proto3" json:"index,omitempty"`
+	StartSeconds  float64                `protobuf:"fixed64,2,opt,name=start_seconds,json=startSeconds,proto3" json:"start_seconds,omitempty"`
+	EndSeconds    float64                `protobuf:"fixed64,3,opt,name=end_seconds,json=endSeconds,proto3" json:"end_seconds,omitempty"`
+	FirstSegment  int32                  `protobuf:"varint,4,opt,name=first_segment,json=firstSegment,proto3" json:"first_segment,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ChunkRange) Reset() {
+	*x = ChunkRange{}
+	mi := &file_coordinator_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ChunkRange) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ChunkRange) ProtoMessage() {}
+
+func (x *ChunkRange) ProtoReflect() protoreflect.Message {
+	mi := &file_coordinator_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ChunkRange.ProtoReflect.Descriptor instead.
+func (*ChunkRange) Descriptor() ([]byte, []int) {
+	return file_coordinator_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *ChunkRange) GetIndex() int32 {
+	if x != nil {
+		return x.Index
+	}
+	return 0
+}
+
+func (x *ChunkRange) GetStartSeconds() float64 {
+	if x != nil {
+		return x.StartSeconds
+	}
+	return 0
+}
+
+func (x *ChunkRange) GetEndSeconds() float64 {
+	if x != nil {
+		return x.EndSeconds
+	}
+	return 0
+}
+
+func (x *ChunkRange) GetFirstSegment() int32 {
+	if x != nil {
+		return x.FirstSegment
+	}
+	return 0
+}
+
+// TaskPart is one finished task of a split job, as its stitch task reads it.
+type TaskPart struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Task          string                 `protobuf:"bytes,1,opt,name=task,proto3" json:"task,omitempty"`   // "chunk" or "whole"
+	Chunk         *ChunkRange            `protobuf:"bytes,2,opt,name=chunk,proto3" json:"chunk,omitempty"` // with task "chunk"
+	Files         []*PartFile            `protobuf:"bytes,3,rep,name=files,proto3" json:"files,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TaskPart) Reset() {
+	*x = TaskPart{}
+	mi := &file_coordinator_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TaskPart) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TaskPart) ProtoMessage() {}
+
+func (x *TaskPart) ProtoReflect() protoreflect.Message {
+	mi := &file_coordinator_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TaskPart.ProtoReflect.Descriptor instead.
+func (*TaskPart) Descriptor() ([]byte, []int) {
+	return file_coordinator_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *TaskPart) GetTask() string {
+	if x != nil {
+		return x.Task
+	}
+	return ""
+}
+
+func (x *TaskPart) GetChunk() *ChunkRange {
+	if x != nil {
+		return x.Chunk
+	}
+	return nil
+}
+
+func (x *TaskPart) GetFiles() []*PartFile {
+	if x != nil {
+		return x.Files
+	}
+	return nil
+}
+
+type PartFile struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"` // as the task named it in Complete
+	Url           string                 `protobuf:"bytes,2,opt,name=url,proto3" json:"url,omitempty"`   // presigned GET
+	Kind          string                 `protobuf:"bytes,3,opt,name=kind,proto3" json:"kind,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PartFile) Reset() {
+	*x = PartFile{}
+	mi := &file_coordinator_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PartFile) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PartFile) ProtoMessage() {}
+
+func (x *PartFile) ProtoReflect() protoreflect.Message {
+	mi := &file_coordinator_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PartFile.ProtoReflect.Descriptor instead.
+func (*PartFile) Descriptor() ([]byte, []int) {
+	return file_coordinator_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *PartFile) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *PartFile) GetUrl() string {
+	if x != nil {
+		return x.Url
+	}
+	return ""
+}
+
+func (x *PartFile) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
 // Caption is one caption file of a job (a sidecar).
 type Caption struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -397,7 +638,7 @@ type Caption struct {
 
 func (x *Caption) Reset() {
 	*x = Caption{}
-	mi := &file_coordinator_proto_msgTypes[4]
+	mi := &file_coordinator_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -409,7 +650,7 @@ func (x *Caption) String() string {
 func (*Caption) ProtoMessage() {}
 
 func (x *Caption) ProtoReflect() protoreflect.Message {
-	mi := &file_coordinator_proto_msgTypes[4]
+	mi := &file_coordinator_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -422,7 +663,7 @@ func (x *Caption) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Caption.ProtoReflect.Descriptor instead.
 func (*Caption) Descriptor() ([]byte, []int) {
-	return file_coordinator_proto_rawDescGZIP(), []int{4}
+	return file_coordinator_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *Caption) GetUrl() string {
@@ -466,7 +707,7 @@ type ContentKey struct {
 
 func (x *ContentKey) Reset() {
 	*x = ContentKey{}
-	mi := &file_coordinator_proto_msgTypes[5]
+	mi := &file_coordinator_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -478,7 +719,7 @@ func (x *ContentKey) String() string {
 func (*ContentKey) ProtoMessage() {}
 
 func (x *ContentKey) ProtoReflect() protoreflect.Message {
-	mi := &file_coordinator_proto_msgTypes[5]
+	mi := &file_coordinator_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -491,7 +732,7 @@ func (x *ContentKey) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ContentKey.ProtoReflect.Descriptor instead.
 func (*ContentKey) Descriptor() ([]byte, []int) {
-	return file_coordinator_proto_rawDescGZIP(), []int{5}
+	return file_coordinator_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *ContentKey) GetKey() []byte {
@@ -532,7 +773,7 @@ type HeartbeatRequest struct {
 
 func (x *HeartbeatRequest) Reset() {
 	*x = HeartbeatRequest{}
-	mi := &file_coordinator_proto_msgTypes[6]
+	mi := &file_coordinator_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -544,7 +785,7 @@ func (x *HeartbeatRequest) String() string {
 func (*HeartbeatRequest) ProtoMessage() {}
 
 func (x *HeartbeatRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_coordinator_proto_msgTypes[6]
+	mi := &file_coordinator_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -557,7 +798,7 @@ func (x *HeartbeatRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HeartbeatRequest.ProtoReflect.Descriptor instead.
 func (*HeartbeatRequest) Descriptor() ([]byte, []int) {
-	return file_coordinator_proto_rawDescGZIP(), []int{6}
+	return file_coordinator_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *HeartbeatRequest) GetJobId() string {
@@ -584,7 +825,7 @@ type HeartbeatResponse struct {
 
 func (x *HeartbeatResponse) Reset() {
 	*x = HeartbeatResponse{}
-	mi := &file_coordinator_proto_msgTypes[7]
+	mi := &file_coordinator_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -596,7 +837,7 @@ func (x *HeartbeatResponse) String() string {
 func (*HeartbeatResponse) ProtoMessage() {}
 
 func (x *HeartbeatResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_coordinator_proto_msgTypes[7]
+	mi := &file_coordinator_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -609,7 +850,7 @@ func (x *HeartbeatResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HeartbeatResponse.ProtoReflect.Descriptor instead.
 func (*HeartbeatResponse) Descriptor() ([]byte, []int) {
-	return file_coordinator_proto_rawDescGZIP(), []int{7}
+	return file_coordinator_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *HeartbeatResponse) GetCancel() bool {
@@ -636,7 +877,7 @@ type PresignOutputsRequest struct {
 
 func (x *PresignOutputsRequest) Reset() {
 	*x = PresignOutputsRequest{}
-	mi := &file_coordinator_proto_msgTypes[8]
+	mi := &file_coordinator_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -648,7 +889,7 @@ func (x *PresignOutputsRequest) String() string {
 func (*PresignOutputsRequest) ProtoMessage() {}
 
 func (x *PresignOutputsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_coordinator_proto_msgTypes[8]
+	mi := &file_coordinator_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -661,7 +902,7 @@ func (x *PresignOutputsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PresignOutputsRequest.ProtoReflect.Descriptor instead.
 func (*PresignOutputsRequest) Descriptor() ([]byte, []int) {
-	return file_coordinator_proto_rawDescGZIP(), []int{8}
+	return file_coordinator_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *PresignOutputsRequest) GetJobId() string {
@@ -688,7 +929,7 @@ type OutputFile struct {
 
 func (x *OutputFile) Reset() {
 	*x = OutputFile{}
-	mi := &file_coordinator_proto_msgTypes[9]
+	mi := &file_coordinator_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -700,7 +941,7 @@ func (x *OutputFile) String() string {
 func (*OutputFile) ProtoMessage() {}
 
 func (x *OutputFile) ProtoReflect() protoreflect.Message {
-	mi := &file_coordinator_proto_msgTypes[9]
+	mi := &file_coordinator_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -713,7 +954,7 @@ func (x *OutputFile) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OutputFile.ProtoReflect.Descriptor instead.
 func (*OutputFile) Descriptor() ([]byte, []int) {
-	return file_coordinator_proto_rawDescGZIP(), []int{9}
+	return file_coordinator_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *OutputFile) GetName() string {
@@ -739,7 +980,7 @@ type PresignOutputsResponse struct {
 
 func (x *PresignOutputsResponse) Reset() {
 	*x = PresignOutputsResponse{}
-	mi := &file_coordinator_proto_msgTypes[10]
+	mi := &file_coordinator_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -751,7 +992,7 @@ func (x *PresignOutputsResponse) String() string {
 func (*PresignOutputsResponse) ProtoMessage() {}
 
 func (x *PresignOutputsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_coordinator_proto_msgTypes[10]
+	mi := &file_coordinator_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -764,7 +1005,7 @@ func (x *PresignOutputsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PresignOutputsResponse.ProtoReflect.Descriptor instead.
 func (*PresignOutputsResponse) Descriptor() ([]byte, []int) {
-	return file_coordinator_proto_rawDescGZIP(), []int{10}
+	return file_coordinator_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *PresignOutputsResponse) GetUploads() []*PresignedUpload {
@@ -786,7 +1027,7 @@ type PresignedUpload struct {
 
 func (x *PresignedUpload) Reset() {
 	*x = PresignedUpload{}
-	mi := &file_coordinator_proto_msgTypes[11]
+	mi := &file_coordinator_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -798,7 +1039,7 @@ func (x *PresignedUpload) String() string {
 func (*PresignedUpload) ProtoMessage() {}
 
 func (x *PresignedUpload) ProtoReflect() protoreflect.Message {
-	mi := &file_coordinator_proto_msgTypes[11]
+	mi := &file_coordinator_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -811,7 +1052,7 @@ func (x *PresignedUpload) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PresignedUpload.ProtoReflect.Descriptor instead.
 func (*PresignedUpload) Descriptor() ([]byte, []int) {
-	return file_coordinator_proto_rawDescGZIP(), []int{11}
+	return file_coordinator_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *PresignedUpload) GetName() string {
@@ -853,7 +1094,7 @@ type CompleteRequest struct {
 
 func (x *CompleteRequest) Reset() {
 	*x = CompleteRequest{}
-	mi := &file_coordinator_proto_msgTypes[12]
+	mi := &file_coordinator_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -865,7 +1106,7 @@ func (x *CompleteRequest) String() string {
 func (*CompleteRequest) ProtoMessage() {}
 
 func (x *CompleteRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_coordinator_proto_msgTypes[12]
+	mi := &file_coordinator_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -878,7 +1119,7 @@ func (x *CompleteRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CompleteRequest.ProtoReflect.Descriptor instead.
 func (*CompleteRequest) Descriptor() ([]byte, []int) {
-	return file_coordinator_proto_rawDescGZIP(), []int{12}
+	return file_coordinator_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *CompleteRequest) GetJobId() string {
@@ -915,7 +1156,7 @@ type Output struct {
 
 func (x *Output) Reset() {
 	*x = Output{}
-	mi := &file_coordinator_proto_msgTypes[13]
+	mi := &file_coordinator_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -927,7 +1168,7 @@ func (x *Output) String() string {
 func (*Output) ProtoMessage() {}
 
 func (x *Output) ProtoReflect() protoreflect.Message {
-	mi := &file_coordinator_proto_msgTypes[13]
+	mi := &file_coordinator_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -940,7 +1181,7 @@ func (x *Output) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Output.ProtoReflect.Descriptor instead.
 func (*Output) Descriptor() ([]byte, []int) {
-	return file_coordinator_proto_rawDescGZIP(), []int{13}
+	return file_coordinator_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *Output) GetName() string {
@@ -990,7 +1231,7 @@ type Usage struct {
 
 func (x *Usage) Reset() {
 	*x = Usage{}
-	mi := &file_coordinator_proto_msgTypes[14]
+	mi := &file_coordinator_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1002,7 +1243,7 @@ func (x *Usage) String() string {
 func (*Usage) ProtoMessage() {}
 
 func (x *Usage) ProtoReflect() protoreflect.Message {
-	mi := &file_coordinator_proto_msgTypes[14]
+	mi := &file_coordinator_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1015,7 +1256,7 @@ func (x *Usage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Usage.ProtoReflect.Descriptor instead.
 func (*Usage) Descriptor() ([]byte, []int) {
-	return file_coordinator_proto_rawDescGZIP(), []int{14}
+	return file_coordinator_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *Usage) GetEncodeSeconds() float64 {
@@ -1054,7 +1295,7 @@ type CompleteResponse struct {
 
 func (x *CompleteResponse) Reset() {
 	*x = CompleteResponse{}
-	mi := &file_coordinator_proto_msgTypes[15]
+	mi := &file_coordinator_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1066,7 +1307,7 @@ func (x *CompleteResponse) String() string {
 func (*CompleteResponse) ProtoMessage() {}
 
 func (x *CompleteResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_coordinator_proto_msgTypes[15]
+	mi := &file_coordinator_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1079,7 +1320,7 @@ func (x *CompleteResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CompleteResponse.ProtoReflect.Descriptor instead.
 func (*CompleteResponse) Descriptor() ([]byte, []int) {
-	return file_coordinator_proto_rawDescGZIP(), []int{15}
+	return file_coordinator_proto_rawDescGZIP(), []int{18}
 }
 
 type FailRequest struct {
@@ -1093,7 +1334,7 @@ type FailRequest struct {
 
 func (x *FailRequest) Reset() {
 	*x = FailRequest{}
-	mi := &file_coordinator_proto_msgTypes[16]
+	mi := &file_coordinator_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1105,7 +1346,7 @@ func (x *FailRequest) String() string {
 func (*FailRequest) ProtoMessage() {}
 
 func (x *FailRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_coordinator_proto_msgTypes[16]
+	mi := &file_coordinator_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1118,7 +1359,7 @@ func (x *FailRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FailRequest.ProtoReflect.Descriptor instead.
 func (*FailRequest) Descriptor() ([]byte, []int) {
-	return file_coordinator_proto_rawDescGZIP(), []int{16}
+	return file_coordinator_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *FailRequest) GetJobId() string {
@@ -1155,7 +1396,7 @@ type FailResponse struct {
 
 func (x *FailResponse) Reset() {
 	*x = FailResponse{}
-	mi := &file_coordinator_proto_msgTypes[17]
+	mi := &file_coordinator_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1167,7 +1408,7 @@ func (x *FailResponse) String() string {
 func (*FailResponse) ProtoMessage() {}
 
 func (x *FailResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_coordinator_proto_msgTypes[17]
+	mi := &file_coordinator_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1180,7 +1421,7 @@ func (x *FailResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FailResponse.ProtoReflect.Descriptor instead.
 func (*FailResponse) Descriptor() ([]byte, []int) {
-	return file_coordinator_proto_rawDescGZIP(), []int{17}
+	return file_coordinator_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *FailResponse) GetOutcome() string {
@@ -1213,7 +1454,7 @@ type LeaveRequest struct {
 
 func (x *LeaveRequest) Reset() {
 	*x = LeaveRequest{}
-	mi := &file_coordinator_proto_msgTypes[18]
+	mi := &file_coordinator_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1225,7 +1466,7 @@ func (x *LeaveRequest) String() string {
 func (*LeaveRequest) ProtoMessage() {}
 
 func (x *LeaveRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_coordinator_proto_msgTypes[18]
+	mi := &file_coordinator_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1238,7 +1479,7 @@ func (x *LeaveRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LeaveRequest.ProtoReflect.Descriptor instead.
 func (*LeaveRequest) Descriptor() ([]byte, []int) {
-	return file_coordinator_proto_rawDescGZIP(), []int{18}
+	return file_coordinator_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *LeaveRequest) GetPod() string {
@@ -1256,7 +1497,7 @@ type LeaveResponse struct {
 
 func (x *LeaveResponse) Reset() {
 	*x = LeaveResponse{}
-	mi := &file_coordinator_proto_msgTypes[19]
+	mi := &file_coordinator_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1268,7 +1509,7 @@ func (x *LeaveResponse) String() string {
 func (*LeaveResponse) ProtoMessage() {}
 
 func (x *LeaveResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_coordinator_proto_msgTypes[19]
+	mi := &file_coordinator_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1281,7 +1522,125 @@ func (x *LeaveResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LeaveResponse.ProtoReflect.Descriptor instead.
 func (*LeaveResponse) Descriptor() ([]byte, []int) {
-	return file_coordinator_proto_rawDescGZIP(), []int{19}
+	return file_coordinator_proto_rawDescGZIP(), []int{22}
+}
+
+type SplitRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	JobId string                 `protobuf:"bytes,1,opt,name=job_id,json=jobId,proto3" json:"job_id,omitempty"`
+	// chunks cover the input from 0 without gap or overlap, in order, at
+	// most 3600; at least two.
+	Chunks []*ChunkRange `protobuf:"bytes,2,rep,name=chunks,proto3" json:"chunks,omitempty"`
+	// whole_task asks for the whole-input task (audio, subtitles, images):
+	// false when the outputs have none.
+	WholeTask bool `protobuf:"varint,3,opt,name=whole_task,json=wholeTask,proto3" json:"whole_task,omitempty"`
+	// media_info_json is the input's probe (a JSON object, at most 256 KiB),
+	// handed to every task.
+	MediaInfoJson []byte `protobuf:"bytes,4,opt,name=media_info_json,json=mediaInfoJson,proto3" json:"media_info_json,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SplitRequest) Reset() {
+	*x = SplitRequest{}
+	mi := &file_coordinator_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SplitRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SplitRequest) ProtoMessage() {}
+
+func (x *SplitRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_coordinator_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SplitRequest.ProtoReflect.Descriptor instead.
+func (*SplitRequest) Descriptor() ([]byte, []int) {
+	return file_coordinator_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *SplitRequest) GetJobId() string {
+	if x != nil {
+		return x.JobId
+	}
+	return ""
+}
+
+func (x *SplitRequest) GetChunks() []*ChunkRange {
+	if x != nil {
+		return x.Chunks
+	}
+	return nil
+}
+
+func (x *SplitRequest) GetWholeTask() bool {
+	if x != nil {
+		return x.WholeTask
+	}
+	return false
+}
+
+func (x *SplitRequest) GetMediaInfoJson() []byte {
+	if x != nil {
+		return x.MediaInfoJson
+	}
+	return nil
+}
+
+type SplitResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	TaskIds       []string               `protobuf:"bytes,1,rep,name=task_ids,json=taskIds,proto3" json:"task_ids,omitempty"` // the chunk tasks in order, then the whole-input task
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SplitResponse) Reset() {
+	*x = SplitResponse{}
+	mi := &file_coordinator_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SplitResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SplitResponse) ProtoMessage() {}
+
+func (x *SplitResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_coordinator_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SplitResponse.ProtoReflect.Descriptor instead.
+func (*SplitResponse) Descriptor() ([]byte, []int) {
+	return file_coordinator_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *SplitResponse) GetTaskIds() []string {
+	if x != nil {
+		return x.TaskIds
+	}
+	return nil
 }
 
 var File_coordinator_proto protoreflect.FileDescriptor
@@ -1301,7 +1660,7 @@ const file_coordinator_proto_rawDesc = "" +
 	"\x04cpus\x18\x02 \x01(\x05R\x04cpus\x12\x12\n" +
 	"\x04gpus\x18\x03 \x01(\x05R\x04gpus\"?\n" +
 	"\rClaimResponse\x12.\n" +
-	"\x03job\x18\x01 \x01(\v2\x1c.mpegflow.coordinator.v1.JobR\x03job\"\x85\x05\n" +
+	"\x03job\x18\x01 \x01(\v2\x1c.mpegflow.coordinator.v1.JobR\x03job\"\xd2\x06\n" +
 	"\x03Job\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x15\n" +
 	"\x06org_id\x18\x02 \x01(\tR\x05orgId\x12\x12\n" +
@@ -1320,10 +1679,30 @@ const file_coordinator_proto_rawDesc = "" +
 	"\x0finput_presigned\x18\r \x01(\bR\x0einputPresigned\x12<\n" +
 	"\bcaptions\x18\x0e \x03(\v2 .mpegflow.coordinator.v1.CaptionR\bcaptions\x12D\n" +
 	"\vcontent_key\x18\x0f \x01(\v2#.mpegflow.coordinator.v1.ContentKeyR\n" +
-	"contentKey\x1a;\n" +
+	"contentKey\x12\x12\n" +
+	"\x04task\x18\x10 \x01(\tR\x04task\x12\x1b\n" +
+	"\tparent_id\x18\x11 \x01(\tR\bparentId\x129\n" +
+	"\x05chunk\x18\x12 \x01(\v2#.mpegflow.coordinator.v1.ChunkRangeR\x05chunk\x12&\n" +
+	"\x0fmedia_info_json\x18\x13 \x01(\fR\rmediaInfoJson\x127\n" +
+	"\x05parts\x18\x14 \x03(\v2!.mpegflow.coordinator.v1.TaskPartR\x05parts\x1a;\n" +
 	"\rMetadataEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"m\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x8d\x01\n" +
+	"\n" +
+	"ChunkRange\x12\x14\n" +
+	"\x05index\x18\x01 \x01(\x05R\x05index\x12#\n" +
+	"\rstart_seconds\x18\x02 \x01(\x01R\fstartSeconds\x12\x1f\n" +
+	"\vend_seconds\x18\x03 \x01(\x01R\n" +
+	"endSeconds\x12#\n" +
+	"\rfirst_segment\x18\x04 \x01(\x05R\ffirstSegment\"\x92\x01\n" +
+	"\bTaskPart\x12\x12\n" +
+	"\x04task\x18\x01 \x01(\tR\x04task\x129\n" +
+	"\x05chunk\x18\x02 \x01(\v2#.mpegflow.coordinator.v1.ChunkRangeR\x05chunk\x127\n" +
+	"\x05files\x18\x03 \x03(\v2!.mpegflow.coordinator.v1.PartFileR\x05files\"D\n" +
+	"\bPartFile\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x10\n" +
+	"\x03url\x18\x02 \x01(\tR\x03url\x12\x12\n" +
+	"\x04kind\x18\x03 \x01(\tR\x04kind\"m\n" +
 	"\aCaption\x12\x10\n" +
 	"\x03url\x18\x01 \x01(\tR\x03url\x12\x1c\n" +
 	"\tpresigned\x18\x02 \x01(\bR\tpresigned\x12\x1a\n" +
@@ -1392,14 +1771,23 @@ const file_coordinator_proto_rawDesc = "" +
 	"\battempts\x18\x03 \x01(\x05R\battempts\" \n" +
 	"\fLeaveRequest\x12\x10\n" +
 	"\x03pod\x18\x01 \x01(\tR\x03pod\"\x0f\n" +
-	"\rLeaveResponse2\xca\x04\n" +
+	"\rLeaveResponse\"\xa9\x01\n" +
+	"\fSplitRequest\x12\x15\n" +
+	"\x06job_id\x18\x01 \x01(\tR\x05jobId\x12;\n" +
+	"\x06chunks\x18\x02 \x03(\v2#.mpegflow.coordinator.v1.ChunkRangeR\x06chunks\x12\x1d\n" +
+	"\n" +
+	"whole_task\x18\x03 \x01(\bR\twholeTask\x12&\n" +
+	"\x0fmedia_info_json\x18\x04 \x01(\fR\rmediaInfoJson\"*\n" +
+	"\rSplitResponse\x12\x19\n" +
+	"\btask_ids\x18\x01 \x03(\tR\ataskIds2\xa2\x05\n" +
 	"\vCoordinator\x12V\n" +
 	"\x05Claim\x12%.mpegflow.coordinator.v1.ClaimRequest\x1a&.mpegflow.coordinator.v1.ClaimResponse\x12b\n" +
 	"\tHeartbeat\x12).mpegflow.coordinator.v1.HeartbeatRequest\x1a*.mpegflow.coordinator.v1.HeartbeatResponse\x12q\n" +
 	"\x0ePresignOutputs\x12..mpegflow.coordinator.v1.PresignOutputsRequest\x1a/.mpegflow.coordinator.v1.PresignOutputsResponse\x12_\n" +
 	"\bComplete\x12(.mpegflow.coordinator.v1.CompleteRequest\x1a).mpegflow.coordinator.v1.CompleteResponse\x12S\n" +
 	"\x04Fail\x12$.mpegflow.coordinator.v1.FailRequest\x1a%.mpegflow.coordinator.v1.FailResponse\x12V\n" +
-	"\x05Leave\x12%.mpegflow.coordinator.v1.LeaveRequest\x1a&.mpegflow.coordinator.v1.LeaveResponseB>Z<github.com/mpegflow/mpegflow/api/coordinatorv1;coordinatorv1b\x06proto3"
+	"\x05Leave\x12%.mpegflow.coordinator.v1.LeaveRequest\x1a&.mpegflow.coordinator.v1.LeaveResponse\x12V\n" +
+	"\x05Split\x12%.mpegflow.coordinator.v1.SplitRequest\x1a&.mpegflow.coordinator.v1.SplitResponseB>Z<github.com/mpegflow/mpegflow/api/coordinatorv1;coordinatorv1b\x06proto3"
 
 var (
 	file_coordinator_proto_rawDescOnce sync.Once
@@ -1413,61 +1801,73 @@ func file_coordinator_proto_rawDescGZIP() []byte {
 	return file_coordinator_proto_rawDescData
 }
 
-var file_coordinator_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
+var file_coordinator_proto_msgTypes = make([]protoimpl.MessageInfo, 28)
 var file_coordinator_proto_goTypes = []any{
 	(*ClaimRequest)(nil),           // 0: mpegflow.coordinator.v1.ClaimRequest
 	(*Capabilities)(nil),           // 1: mpegflow.coordinator.v1.Capabilities
 	(*ClaimResponse)(nil),          // 2: mpegflow.coordinator.v1.ClaimResponse
 	(*Job)(nil),                    // 3: mpegflow.coordinator.v1.Job
-	(*Caption)(nil),                // 4: mpegflow.coordinator.v1.Caption
-	(*ContentKey)(nil),             // 5: mpegflow.coordinator.v1.ContentKey
-	(*HeartbeatRequest)(nil),       // 6: mpegflow.coordinator.v1.HeartbeatRequest
-	(*HeartbeatResponse)(nil),      // 7: mpegflow.coordinator.v1.HeartbeatResponse
-	(*PresignOutputsRequest)(nil),  // 8: mpegflow.coordinator.v1.PresignOutputsRequest
-	(*OutputFile)(nil),             // 9: mpegflow.coordinator.v1.OutputFile
-	(*PresignOutputsResponse)(nil), // 10: mpegflow.coordinator.v1.PresignOutputsResponse
-	(*PresignedUpload)(nil),        // 11: mpegflow.coordinator.v1.PresignedUpload
-	(*CompleteRequest)(nil),        // 12: mpegflow.coordinator.v1.CompleteRequest
-	(*Output)(nil),                 // 13: mpegflow.coordinator.v1.Output
-	(*Usage)(nil),                  // 14: mpegflow.coordinator.v1.Usage
-	(*CompleteResponse)(nil),       // 15: mpegflow.coordinator.v1.CompleteResponse
-	(*FailRequest)(nil),            // 16: mpegflow.coordinator.v1.FailRequest
-	(*FailResponse)(nil),           // 17: mpegflow.coordinator.v1.FailResponse
-	(*LeaveRequest)(nil),           // 18: mpegflow.coordinator.v1.LeaveRequest
-	(*LeaveResponse)(nil),          // 19: mpegflow.coordinator.v1.LeaveResponse
-	nil,                            // 20: mpegflow.coordinator.v1.Job.MetadataEntry
-	nil,                            // 21: mpegflow.coordinator.v1.PresignedUpload.HeadersEntry
-	nil,                            // 22: mpegflow.coordinator.v1.Output.AttributesEntry
+	(*ChunkRange)(nil),             // 4: mpegflow.coordinator.v1.ChunkRange
+	(*TaskPart)(nil),               // 5: mpegflow.coordinator.v1.TaskPart
+	(*PartFile)(nil),               // 6: mpegflow.coordinator.v1.PartFile
+	(*Caption)(nil),                // 7: mpegflow.coordinator.v1.Caption
+	(*ContentKey)(nil),             // 8: mpegflow.coordinator.v1.ContentKey
+	(*HeartbeatRequest)(nil),       // 9: mpegflow.coordinator.v1.HeartbeatRequest
+	(*HeartbeatResponse)(nil),      // 10: mpegflow.coordinator.v1.HeartbeatResponse
+	(*PresignOutputsRequest)(nil),  // 11: mpegflow.coordinator.v1.PresignOutputsRequest
+	(*OutputFile)(nil),             // 12: mpegflow.coordinator.v1.OutputFile
+	(*PresignOutputsResponse)(nil), // 13: mpegflow.coordinator.v1.PresignOutputsResponse
+	(*PresignedUpload)(nil),        // 14: mpegflow.coordinator.v1.PresignedUpload
+	(*CompleteRequest)(nil),        // 15: mpegflow.coordinator.v1.CompleteRequest
+	(*Output)(nil),                 // 16: mpegflow.coordinator.v1.Output
+	(*Usage)(nil),                  // 17: mpegflow.coordinator.v1.Usage
+	(*CompleteResponse)(nil),       // 18: mpegflow.coordinator.v1.CompleteResponse
+	(*FailRequest)(nil),            // 19: mpegflow.coordinator.v1.FailRequest
+	(*FailResponse)(nil),           // 20: mpegflow.coordinator.v1.FailResponse
+	(*LeaveRequest)(nil),           // 21: mpegflow.coordinator.v1.LeaveRequest
+	(*LeaveResponse)(nil),          // 22: mpegflow.coordinator.v1.LeaveResponse
+	(*SplitRequest)(nil),           // 23: mpegflow.coordinator.v1.SplitRequest
+	(*SplitResponse)(nil),          // 24: mpegflow.coordinator.v1.SplitResponse
+	nil,                            // 25: mpegflow.coordinator.v1.Job.MetadataEntry
+	nil,                            // 26: mpegflow.coordinator.v1.PresignedUpload.HeadersEntry
+	nil,                            // 27: mpegflow.coordinator.v1.Output.AttributesEntry
 }
 var file_coordinator_proto_depIdxs = []int32{
 	1,  // 0: mpegflow.coordinator.v1.ClaimRequest.capabilities:type_name -> mpegflow.coordinator.v1.Capabilities
 	3,  // 1: mpegflow.coordinator.v1.ClaimResponse.job:type_name -> mpegflow.coordinator.v1.Job
-	20, // 2: mpegflow.coordinator.v1.Job.metadata:type_name -> mpegflow.coordinator.v1.Job.MetadataEntry
-	4,  // 3: mpegflow.coordinator.v1.Job.captions:type_name -> mpegflow.coordinator.v1.Caption
-	5,  // 4: mpegflow.coordinator.v1.Job.content_key:type_name -> mpegflow.coordinator.v1.ContentKey
-	9,  // 5: mpegflow.coordinator.v1.PresignOutputsRequest.files:type_name -> mpegflow.coordinator.v1.OutputFile
-	11, // 6: mpegflow.coordinator.v1.PresignOutputsResponse.uploads:type_name -> mpegflow.coordinator.v1.PresignedUpload
-	21, // 7: mpegflow.coordinator.v1.PresignedUpload.headers:type_name -> mpegflow.coordinator.v1.PresignedUpload.HeadersEntry
-	13, // 8: mpegflow.coordinator.v1.CompleteRequest.outputs:type_name -> mpegflow.coordinator.v1.Output
-	14, // 9: mpegflow.coordinator.v1.CompleteRequest.usage:type_name -> mpegflow.coordinator.v1.Usage
-	22, // 10: mpegflow.coordinator.v1.Output.attributes:type_name -> mpegflow.coordinator.v1.Output.AttributesEntry
-	0,  // 11: mpegflow.coordinator.v1.Coordinator.Claim:input_type -> mpegflow.coordinator.v1.ClaimRequest
-	6,  // 12: mpegflow.coordinator.v1.Coordinator.Heartbeat:input_type -> mpegflow.coordinator.v1.HeartbeatRequest
-	8,  // 13: mpegflow.coordinator.v1.Coordinator.PresignOutputs:input_type -> mpegflow.coordinator.v1.PresignOutputsRequest
-	12, // 14: mpegflow.coordinator.v1.Coordinator.Complete:input_type -> mpegflow.coordinator.v1.CompleteRequest
-	16, // 15: mpegflow.coordinator.v1.Coordinator.Fail:input_type -> mpegflow.coordinator.v1.FailRequest
-	18, // 16: mpegflow.coordinator.v1.Coordinator.Leave:input_type -> mpegflow.coordinator.v1.LeaveRequest
-	2,  // 17: mpegflow.coordinator.v1.Coordinator.Claim:output_type -> mpegflow.coordinator.v1.ClaimResponse
-	7,  // 18: mpegflow.coordinator.v1.Coordinator.Heartbeat:output_type -> mpegflow.coordinator.v1.HeartbeatResponse
-	10, // 19: mpegflow.coordinator.v1.Coordinator.PresignOutputs:output_type -> mpegflow.coordinator.v1.PresignOutputsResponse
-	15, // 20: mpegflow.coordinator.v1.Coordinator.Complete:output_type -> mpegflow.coordinator.v1.CompleteResponse
-	17, // 21: mpegflow.coordinator.v1.Coordinator.Fail:output_type -> mpegflow.coordinator.v1.FailResponse
-	19, // 22: mpegflow.coordinator.v1.Coordinator.Leave:output_type -> mpegflow.coordinator.v1.LeaveResponse
-	17, // [17:23] is the sub-list for method output_type
-	11, // [11:17] is the sub-list for method input_type
-	11, // [11:11] is the sub-list for extension type_name
-	11, // [11:11] is the sub-list for extension extendee
-	0,  // [0:11] is the sub-list for field type_name
+	25, // 2: mpegflow.coordinator.v1.Job.metadata:type_name -> mpegflow.coordinator.v1.Job.MetadataEntry
+	7,  // 3: mpegflow.coordinator.v1.Job.captions:type_name -> mpegflow.coordinator.v1.Caption
+	8,  // 4: mpegflow.coordinator.v1.Job.content_key:type_name -> mpegflow.coordinator.v1.ContentKey
+	4,  // 5: mpegflow.coordinator.v1.Job.chunk:type_name -> mpegflow.coordinator.v1.ChunkRange
+	5,  // 6: mpegflow.coordinator.v1.Job.parts:type_name -> mpegflow.coordinator.v1.TaskPart
+	4,  // 7: mpegflow.coordinator.v1.TaskPart.chunk:type_name -> mpegflow.coordinator.v1.ChunkRange
+	6,  // 8: mpegflow.coordinator.v1.TaskPart.files:type_name -> mpegflow.coordinator.v1.PartFile
+	12, // 9: mpegflow.coordinator.v1.PresignOutputsRequest.files:type_name -> mpegflow.coordinator.v1.OutputFile
+	14, // 10: mpegflow.coordinator.v1.PresignOutputsResponse.uploads:type_name -> mpegflow.coordinator.v1.PresignedUpload
+	26, // 11: mpegflow.coordinator.v1.PresignedUpload.headers:type_name -> mpegflow.coordinator.v1.PresignedUpload.HeadersEntry
+	16, // 12: mpegflow.coordinator.v1.CompleteRequest.outputs:type_name -> mpegflow.coordinator.v1.Output
+	17, // 13: mpegflow.coordinator.v1.CompleteRequest.usage:type_name -> mpegflow.coordinator.v1.Usage
+	27, // 14: mpegflow.coordinator.v1.Output.attributes:type_name -> mpegflow.coordinator.v1.Output.AttributesEntry
+	4,  // 15: mpegflow.coordinator.v1.SplitRequest.chunks:type_name -> mpegflow.coordinator.v1.ChunkRange
+	0,  // 16: mpegflow.coordinator.v1.Coordinator.Claim:input_type -> mpegflow.coordinator.v1.ClaimRequest
+	9,  // 17: mpegflow.coordinator.v1.Coordinator.Heartbeat:input_type -> mpegflow.coordinator.v1.HeartbeatRequest
+	11, // 18: mpegflow.coordinator.v1.Coordinator.PresignOutputs:input_type -> mpegflow.coordinator.v1.PresignOutputsRequest
+	15, // 19: mpegflow.coordinator.v1.Coordinator.Complete:input_type -> mpegflow.coordinator.v1.CompleteRequest
+	19, // 20: mpegflow.coordinator.v1.Coordinator.Fail:input_type -> mpegflow.coordinator.v1.FailRequest
+	21, // 21: mpegflow.coordinator.v1.Coordinator.Leave:input_type -> mpegflow.coordinator.v1.LeaveRequest
+	23, // 22: mpegflow.coordinator.v1.Coordinator.Split:input_type -> mpegflow.coordinator.v1.SplitRequest
+	2,  // 23: mpegflow.coordinator.v1.Coordinator.Claim:output_type -> mpegflow.coordinator.v1.ClaimResponse
+	10, // 24: mpegflow.coordinator.v1.Coordinator.Heartbeat:output_type -> mpegflow.coordinator.v1.HeartbeatResponse
+	13, // 25: mpegflow.coordinator.v1.Coordinator.PresignOutputs:output_type -> mpegflow.coordinator.v1.PresignOutputsResponse
+	18, // 26: mpegflow.coordinator.v1.Coordinator.Complete:output_type -> mpegflow.coordinator.v1.CompleteResponse
+	20, // 27: mpegflow.coordinator.v1.Coordinator.Fail:output_type -> mpegflow.coordinator.v1.FailResponse
+	22, // 28: mpegflow.coordinator.v1.Coordinator.Leave:output_type -> mpegflow.coordinator.v1.LeaveResponse
+	24, // 29: mpegflow.coordinator.v1.Coordinator.Split:output_type -> mpegflow.coordinator.v1.SplitResponse
+	23, // [23:30] is the sub-list for method output_type
+	16, // [16:23] is the sub-list for method input_type
+	16, // [16:16] is the sub-list for extension type_name
+	16, // [16:16] is the sub-list for extension extendee
+	0,  // [0:16] is the sub-list for field type_name
 }
 
 func init() { file_coordinator_proto_init() }
@@ -1481,7 +1881,7 @@ func file_coordinator_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_coordinator_proto_rawDesc), len(file_coordinator_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   23,
+			NumMessages:   28,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -36,6 +36,7 @@ const (
 	Coordinator_Complete_FullMethodName       = "/mpegflow.coordinator.v1.Coordinator/Complete"
 	Coordinator_Fail_FullMethodName           = "/mpegflow.coordinator.v1.Coordinator/Fail"
 	Coordinator_Leave_FullMethodName          = "/mpegflow.coordinator.v1.Coordinator/Leave"
+	Coordinator_Split_FullMethodName          = "/mpegflow.coordinator.v1.Coordinator/Split"
 )
 
 // CoordinatorClient is the client API for Coordinator service.
@@ -62,6 +63,13 @@ type CoordinatorClient interface {
 	// live encode processes, not pods the Stale Worker Sweeper has yet to
 	// notice. Leaving twice, or as a worker never seen, is not an error.
 	Leave(ctx context.Context, in *LeaveRequest, opts ...grpc.CallOption) (*LeaveResponse, error)
+	// Split turns the held job (a "job" task: what a customer submitted) into
+	// tasks of its pool and lane: one per chunk of the input, plus one for
+	// what is encoded over the whole input, each queued, claimed, leased and
+	// retried alone; a stitch task follows when they have all completed
+	// (docs/design/0028-chunked-encoding.md). The caller's claim ends with
+	// it: it neither completes nor fails the job.
+	Split(ctx context.Context, in *SplitRequest, opts ...grpc.CallOption) (*SplitResponse, error)
 }
 
 type coordinatorClient struct {
@@ -132,6 +140,16 @@ func (c *coordinatorClient) Leave(ctx context.Context, in *LeaveRequest, opts ..
 	return out, nil
 }
 
+func (c *coordinatorClient) Split(ctx context.Context, in *SplitRequest, opts ...grpc.CallOption) (*SplitResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(SplitResponse)
+	err := c.cc.Invoke(ctx, Coordinator_Split_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // CoordinatorServer is the server API for Coordinator service.
 // All implementations must embed UnimplementedCoordinatorServer
 // for forward compatibility.
@@ -156,6 +174,13 @@ type CoordinatorServer interface {
 	// live encode processes, not pods the Stale Worker Sweeper has yet to
 	// notice. Leaving twice, or as a worker never seen, is not an error.
 	Leave(context.Context, *LeaveRequest) (*LeaveResponse, error)
+	// Split turns the held job (a "job" task: what a customer submitted) into
+	// tasks of its pool and lane: one per chunk of the input, plus one for
+	// what is encoded over the whole input, each queued, claimed, leased and
+	// retried alone; a stitch task follows when they have all completed
+	// (docs/design/0028-chunked-encoding.md). The caller's claim ends with
+	// it: it neither completes nor fails the job.
+	Split(context.Context, *SplitRequest) (*SplitResponse, error)
 	mustEmbedUnimplementedCoordinatorServer()
 }
 
@@ -183,6 +208,9 @@ func (UnimplementedCoordinatorServer) Fail(context.Context, *FailRequest) (*Fail
 }
 func (UnimplementedCoordinatorServer) Leave(context.Context, *LeaveRequest) (*LeaveResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Leave not implemented")
+}
+func (UnimplementedCoordinatorServer) Split(context.Context, *SplitRequest) (*SplitResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Split not implemented")
 }
 func (UnimplementedCoordinatorServer) mustEmbedUnimplementedCoordinatorServer() {}
 func (UnimplementedCoordinatorServer) testEmbeddedByValue()                     {}
@@ -313,6 +341,24 @@ func _Coordinator_Leave_Handler(srv interface{}, ctx context.Context, dec func(i
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Coordinator_Split_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SplitRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(CoordinatorServer).Split(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Coordinator_Split_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(CoordinatorServer).Split(ctx, req.(*SplitRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Coordinator_ServiceDesc is the grpc.ServiceDesc for Coordinator service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -343,6 +389,10 @@ var Coordinator_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Leave",
 			Handler:    _Coordinator_Leave_Handler,
+		},
+		{
+			MethodName: "Split",
+			Handler:    _Coordinator_Split_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

@@ -51,7 +51,7 @@ func TestParseErrors(t *testing.T) {
 		"unknown top-level field": {
 			raw:      `{"renditions": [{` + ok + `}], "packaging": "hls", "container": "ts"}`,
 			fields:   []string{"container"},
-			contains: "unknown field; allowed fields here: audio, conditioning, encryption, ladder, packaging, renditions, segment_seconds, storyboard, thumbnails",
+			contains: "unknown field; allowed fields here: audio, chunking, conditioning, encryption, ladder, packaging, renditions, segment_seconds, storyboard, thumbnails",
 		},
 		"unknown rendition field": {
 			raw:      `{"renditions": [{` + ok + `}, {` + ok + `, "bitrate": 5}], "packaging": "hls"}`,
@@ -227,6 +227,31 @@ func TestParseErrors(t *testing.T) {
 			fields:   []string{"ladder.target_vmaf"},
 			contains: "unknown field",
 		},
+		"chunk too short": {
+			raw:      `{"renditions": [{` + ok + `}], "packaging": "hls", "chunking": {"chunk_seconds": 2}}`,
+			fields:   []string{"chunking.chunk_seconds"},
+			contains: "must be 10 to 600 seconds, got 2",
+		},
+		"chunking without renditions": {
+			raw:      `{"thumbnails": {"width": 160, "interval_seconds": 10}, "chunking": {"chunk_seconds": 60}}`,
+			fields:   []string{"chunking"},
+			contains: "this spec has none",
+		},
+		"chunking with per-title": {
+			raw:      `{"renditions": [{` + ok + `}], "packaging": "hls", "ladder": {"mode": "per_title"}, "chunking": {"chunk_seconds": 60}}`,
+			fields:   []string{"chunking"},
+			contains: "does not choose a per-title ladder yet",
+		},
+		"chunking with encryption": {
+			raw:      `{"renditions": [{` + ok + `}], "packaging": "hls", "encryption": {"method": "aes-128"}, "chunking": {"chunk_seconds": 60}}`,
+			fields:   []string{"chunking"},
+			contains: "does not encrypt yet",
+		},
+		"chunking threshold negative": {
+			raw:      `{"renditions": [{` + ok + `}], "packaging": "hls", "chunking": {"chunk_seconds": 60, "min_input_seconds": -1}}`,
+			fields:   []string{"chunking.min_input_seconds"},
+			contains: "must be 0 (twice chunk_seconds)",
+		},
 		"conditioning field": {
 			raw:      `{"renditions": [{` + ok + `}], "packaging": "hls", "conditioning": {"hdr": "keep"}}`,
 			fields:   []string{"conditioning.hdr"},
@@ -310,6 +335,23 @@ func TestParsePackaging(t *testing.T) {
 			}
 		})
 	}
+}
+
+// Chunking survives storage; its threshold defaults to two chunks.
+func TestParseChunking(t *testing.T) {
+	t.Parallel()
+	s, err := Parse([]byte(`{"renditions": [{"codec": "h264", "height": 720, "bitrate_kbps": 3000}], "packaging": "hls", "chunking": {"chunk_seconds": 30}}`))
+	require.NoError(t, err)
+	require.NotNil(t, s.Chunking)
+	assert.InDelta(t, 60, s.Chunking.Threshold(), 1e-9)
+	raw, err := json.Marshal(s)
+	require.NoError(t, err)
+	again, err := Parse(raw)
+	require.NoError(t, err)
+	assert.Equal(t, s, again)
+	again.Chunking.MinInputSeconds = 600
+	assert.InDelta(t, 600, again.Chunking.Threshold(), 1e-9)
+	assert.InDelta(t, 60, s.Clone().Chunking.Threshold(), 1e-9, "a clone does not share the setting")
 }
 
 // A conditioning override is completed with "auto" and survives storage.

@@ -59,6 +59,9 @@ type Spec struct {
 	// default) and bitrates chosen per input by a probe ("per_title", see
 	// Ladder); nil is fixed.
 	Ladder *Ladder `json:"ladder,omitempty"`
+	// Chunking splits long inputs into chunks encoded by parallel pods and
+	// stitched (see Chunking); nil encodes every input in one pod.
+	Chunking *Chunking `json:"chunking,omitempty"`
 }
 
 // Rendition is one video output. Height and Width describe a box in the
@@ -226,6 +229,9 @@ func (s Spec) Clone() Spec {
 	}
 	if s.Ladder != nil {
 		out.Ladder = new(*s.Ladder)
+	}
+	if s.Chunking != nil {
+		out.Chunking = new(*s.Chunking)
 	}
 	return out
 }

@@ -103,6 +103,9 @@ func (s Spec) Validate() error {
 	if s.Ladder != nil {
 		s.Ladder.validate(&errs, "ladder", s.Renditions)
 	}
+	if s.Chunking != nil {
+		s.Chunking.validate(&errs, "chunking", s)
+	}
 	return errs.Err()
 }
 

@@ -30,7 +30,7 @@ func jobEventCTEs(src, typ, data, eventID string) string {
 			SELECT gen_random_uuid(), w.id, e.org_id, ` + eventID + `::text, e.type, jsonb_build_object(
 				'id', ` + eventID + `::text, 'type', e.type, 'org_id', e.org_id, 'job_id', e.job_id, 'pool_id', j.pool_id,
 				'data', e.data, 'at', e.created_at, 'job', ` + webhookJobSnapshot + `)
-			FROM ev e JOIN ` + src + ` j ON j.id = e.job_id
+			FROM ev e JOIN ` + src + ` j ON j.id = e.job_id AND j.parent_id IS NULL
 			JOIN webhooks w ON w.org_id = e.org_id AND w.enabled AND e.type = ANY (w.events))`
 }
 

@@ -298,10 +298,10 @@ func (u Usage) accelerator() string {
 
 func insertUsage(ctx context.Context, tx execer, j Job, status string, u Usage, now time.Time) error {
 	_, err := tx.Exec(ctx, `
-		INSERT INTO usage_records (org_id, job_id, day, status, accelerator, encode_seconds, gpu_seconds, output_minutes)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+		INSERT INTO usage_records (org_id, job_id, day, status, accelerator, encode_seconds, gpu_seconds, output_minutes, parent_job_id)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
 		ON CONFLICT (job_id) DO NOTHING`,
-		j.OrgID, j.ID, now.UTC().Truncate(24*time.Hour), status, u.accelerator(), u.EncodeSeconds, u.GPUSeconds, u.OutputSeconds/60)
+		j.OrgID, j.ID, now.UTC().Truncate(24*time.Hour), status, u.accelerator(), u.EncodeSeconds, u.GPUSeconds, u.OutputSeconds/60, j.ParentID)
 	return mapErr(err, "usage record")
 }
 
@@ -346,8 +346,8 @@ var completeJobsSQL = `
 			WHERE jobs.id = ANY ($2::uuid[]) AND jobs.id = cur.id AND cur.status = 'running' AND cur.token_ok
 			RETURNING ` + prefixed("jobs.", jobColumns) + `, i.ord, i.event_id, i.day, i.accelerator, i.encode_seconds, i.gpu_seconds, i.output_minutes),
 		ur AS (
-			INSERT INTO usage_records (org_id, job_id, day, status, accelerator, encode_seconds, gpu_seconds, output_minutes)
-			SELECT org_id, id, day, 'completed', accelerator, encode_seconds, gpu_seconds, output_minutes FROM j
+			INSERT INTO usage_records (org_id, job_id, day, status, accelerator, encode_seconds, gpu_seconds, output_minutes, parent_job_id)
+			SELECT org_id, id, day, 'completed', accelerator, encode_seconds, gpu_seconds, output_minutes, parent_id FROM j
 			ON CONFLICT (job_id) DO NOTHING),
 		wk AS (
 			UPDATE workers SET current_job_id = NULL
@@ -380,8 +380,8 @@ var completeJobSQL = `
 			FROM cur WHERE jobs.id = cur.id AND cur.status = 'running' AND cur.token_ok
 			RETURNING ` + prefixed("jobs.", jobColumns) + `),
 		ur AS (
-			INSERT INTO usage_records (org_id, job_id, day, status, accelerator, encode_seconds, gpu_seconds, output_minutes)
-			SELECT org_id, id, $7::date, 'completed', $8::text, $9::float8, $10::float8, $11::float8 FROM j
+			INSERT INTO usage_records (org_id, job_id, day, status, accelerator, encode_seconds, gpu_seconds, output_minutes, parent_job_id)
+			SELECT org_id, id, $7::date, 'completed', $8::text, $9::float8, $10::float8, $11::float8, parent_id FROM j
 			ON CONFLICT (job_id) DO NOTHING),
 		wk AS (
 			UPDATE workers SET current_job_id = NULL
@@ -767,7 +767,9 @@ func (s *Store) RegisterWorker(ctx context.Context, w Worker, now time.Time) (Wo
 // FleetCounts returns running jobs per pool and workers per pool and status.
 func (s *Store) FleetCounts(ctx context.Context) (inFlight map[string]int, workers map[string]map[string]int, err error) {
 	inFlight, workers = map[string]int{}, map[string]map[string]int{}
-	rows, err := s.pool.Query(ctx, `SELECT pool_id, count(*) FROM jobs WHERE status = 'running' GROUP BY pool_id`)
+	// A split job waits on its tasks with no lease of its own: only what a
+	// worker holds is in flight.
+	rows, err := s.pool.Query(ctx, `SELECT pool_id, count(*) FROM jobs WHERE status = 'running' AND lease_expires_at IS NOT NULL GROUP BY pool_id`)
 	if err != nil {
 		return nil, nil, mapErr(err, "jobs in flight")
 	}

@@ -56,6 +56,13 @@ type Job struct {
 	UpdatedAt      time.Time       `db:"updated_at"`
 	StartedAt      *time.Time      `db:"started_at"`
 	FinishedAt     *time.Time      `db:"finished_at"`
+	// ParentID, Task and TaskData place a task of a split job
+	// (docs/design/0028-chunked-encoding.md): Task is TaskJob for what a
+	// customer submitted, and TaskData (a TaskData document) what a task
+	// needs beyond its parent's columns.
+	ParentID *uuid.UUID      `db:"parent_id"`
+	Task     string          `db:"task"`
+	TaskData json.RawMessage `db:"task_data"`
 }
 
 // Terminal reports whether the job has finished for good.
@@ -63,7 +70,7 @@ func (j Job) Terminal() bool { return apiv1.Terminal(j.Status) }
 
 const jobColumns = `id, org_id, pool_id, lane, priority, status, input_asset_id, input_url, captions, workflow_id,
 	spec, idempotency_key, attempts, max_attempts, lease_expires_at, run_after, worker_id, progress,
-	error, outputs, usage, metadata, created_at, updated_at, started_at, finished_at`
+	error, outputs, usage, metadata, created_at, updated_at, started_at, finished_at, parent_id, task, task_data`
 
 // NewJob is a validated submission. Exactly one of InputAssetID/InputURL and
 // one of WorkflowID/Spec is set.
@@ -194,7 +201,7 @@ func jobScanTargets(j *Job, extra ...any) []any {
 	return append([]any{&j.ID, &j.OrgID, &j.PoolID, &j.Lane, &j.Priority, &j.Status, &j.InputAssetID,
 		&j.InputURL, &j.Captions, &j.WorkflowID, &j.Spec, &j.IdempotencyKey, &j.Attempts, &j.MaxAttempts,
 		&j.LeaseExpiresAt, &j.RunAfter, &j.WorkerID, &j.Progress, &j.Error, &j.Outputs, &j.Usage,
-		&j.Metadata, &j.CreatedAt, &j.UpdatedAt, &j.StartedAt, &j.FinishedAt}, extra...)
+		&j.Metadata, &j.CreatedAt, &j.UpdatedAt, &j.StartedAt, &j.FinishedAt, &j.ParentID, &j.Task, &j.TaskData}, extra...)
 }
 
 // checkJobRefs verifies that the pool, asset and workflow a submission names
@@ -236,7 +243,8 @@ func checkJobRefs(ctx context.Context, tx pgx.Tx, nj *NewJob) error {
 // webhook delivery per enabled webhook of the organization subscribed to its
 // type (a transactional outbox: the event and its deliveries commit or roll
 // back with the change they describe). The delivery carries the job as it
-// stands after the statements before this one in the transaction.
+// stands after the statements before this one in the transaction. A task
+// of a split job has events but no deliveries: webhooks are about jobs.
 func insertJobEvent(ctx context.Context, tx execer, j Job, typ string, data map[string]any) error {
 	_, err := tx.Exec(ctx, `
 		WITH e AS (
@@ -246,15 +254,16 @@ func insertJobEvent(ctx context.Context, tx execer, j Job, typ string, data map[
 		SELECT gen_random_uuid(), w.id, e.org_id, $5::text, e.type, jsonb_build_object(
 			'id', $5::text, 'type', e.type, 'org_id', e.org_id, 'job_id', e.job_id, 'pool_id', j.pool_id,
 			'data', e.data, 'at', e.created_at, 'job', `+webhookJobSnapshot+`)
-		FROM e JOIN jobs j ON j.id = e.job_id
+		FROM e JOIN jobs j ON j.id = e.job_id AND j.parent_id IS NULL
 		JOIN webhooks w ON w.org_id = e.org_id AND w.enabled AND e.type = ANY (w.events)`,
 		j.ID, j.OrgID, typ, data, newID().String())
 	return mapErr(err, "job event")
 }
 
-// GetJob returns one of the organization's jobs.
+// GetJob returns one of the organization's jobs. The tasks of a split job
+// are not jobs of the API: they are shown through their parent.
 func (s *Store) GetJob(ctx context.Context, orgID, id uuid.UUID) (Job, error) {
-	rows, _ := s.pool.Query(ctx, `SELECT `+jobColumns+` FROM jobs WHERE id = $1 AND org_id = $2`, id, orgID)
+	rows, _ := s.pool.Query(ctx, `SELECT `+jobColumns+` FROM jobs WHERE id = $1 AND org_id = $2 AND parent_id IS NULL`, id, orgID)
 	j, err := pgx.CollectExactlyOneRow(rows, pgx.RowToStructByName[Job])
 	return j, mapErr(err, "job")
 }
@@ -271,7 +280,7 @@ type JobFilter struct {
 func (s *Store) ListJobs(ctx context.Context, orgID uuid.UUID, f JobFilter, page Page) ([]Job, error) {
 	after, afterID := page.cursor()
 	rows, _ := s.pool.Query(ctx, `SELECT `+jobColumns+` FROM jobs
-		WHERE org_id = $1
+		WHERE org_id = $1 AND parent_id IS NULL
 		  AND ($2 = '' OR status = $2)
 		  AND ($3 = '' OR pool_id = $3)
 		  AND ($4::timestamptz IS NULL OR created_at >= $4)
@@ -283,12 +292,13 @@ func (s *Store) ListJobs(ctx context.Context, orgID uuid.UUID, f JobFilter, page
 	return js, mapErr(err, "jobs")
 }
 
-// CancelJob cancels a job that has not finished. A running job's worker
-// learns it at its next heartbeat and stops FFmpeg.
+// CancelJob cancels a job that has not finished, and every unfinished task
+// of it when it was split. A running job's (or task's) worker learns it at
+// its next heartbeat and stops FFmpeg.
 func (s *Store) CancelJob(ctx context.Context, orgID, id uuid.UUID) (Job, error) {
 	var out Job
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		rows, _ := tx.Query(ctx, `SELECT `+jobColumns+` FROM jobs WHERE id = $1 AND org_id = $2 FOR UPDATE`, id, orgID)
+		rows, _ := tx.Query(ctx, `SELECT `+jobColumns+` FROM jobs WHERE id = $1 AND org_id = $2 AND parent_id IS NULL FOR UPDATE`, id, orgID)
 		j, err := pgx.CollectExactlyOneRow(rows, pgx.RowToStructByName[Job])
 		if err != nil {
 			return mapErr(err, "job")
@@ -303,6 +313,9 @@ func (s *Store) CancelJob(ctx context.Context, orgID, id uuid.UUID) (Job, error)
 			return mapErr(err, "job")
 		}
 		if err := insertUsage(ctx, tx, out, JobCancelled, Usage{}, *out.FinishedAt); err != nil {
+			return err
+		}
+		if _, err := cancelTasks(ctx, tx, j.ID, "the job was cancelled", *out.FinishedAt); err != nil {
 			return err
 		}
 		if err := clearWorker(ctx, tx, j); err != nil {

@@ -20,13 +20,14 @@ type UsageDay struct {
 	OutputMinutes float64   `db:"output_minutes"`
 }
 
-// Usage sums usage records per day in [from, to] (dates, inclusive).
+// Usage sums usage records per day in [from, to] (dates, inclusive). The
+// tasks of a split job add their seconds; the job counts are of jobs.
 func (s *Store) Usage(ctx context.Context, orgID uuid.UUID, from, to time.Time) ([]UsageDay, error) {
 	rows, _ := s.pool.Query(ctx, `
 		SELECT day,
-			count(*) FILTER (WHERE status = 'completed') AS jobs_completed,
-			count(*) FILTER (WHERE status = 'failed') AS jobs_failed,
-			count(*) FILTER (WHERE status = 'cancelled') AS jobs_cancelled,
+			count(*) FILTER (WHERE status = 'completed' AND parent_job_id IS NULL) AS jobs_completed,
+			count(*) FILTER (WHERE status = 'failed' AND parent_job_id IS NULL) AS jobs_failed,
+			count(*) FILTER (WHERE status = 'cancelled' AND parent_job_id IS NULL) AS jobs_cancelled,
 			COALESCE(sum(encode_seconds), 0) AS encode_seconds,
 			COALESCE(sum(gpu_seconds), 0) AS gpu_seconds,
 			COALESCE(sum(output_minutes), 0) AS output_minutes

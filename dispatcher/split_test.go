@@ -1,0 +1,183 @@
+package dispatcher
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/mpegflow/mpegflow/api/coordinatorv1"
+	"github.com/mpegflow/mpegflow/internal/store"
+)
+
+// threeChunks is a valid plan: three 10 s chunks of a 30 s input.
+func threeChunks() []*coordinatorv1.ChunkRange {
+	return []*coordinatorv1.ChunkRange{
+		{Index: 0, StartSeconds: 0, EndSeconds: 10, FirstSegment: 0},
+		{Index: 1, StartSeconds: 10, EndSeconds: 20, FirstSegment: 5},
+		{Index: 2, StartSeconds: 20, EndSeconds: 30, FirstSegment: 10},
+	}
+}
+
+// TestSplitChecksThePlan: a plan that does not cover the input in order
+// from 0, or whose probe is not a JSON object, is refused with the field at
+// fault, and nothing is split.
+func TestSplitChecksThePlan(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	in := e.start(Config{})
+	w := e.worker(in.addr, "default")
+	ctx := t.Context()
+	id := e.submit("default", 1)[0]
+	job, err := w.claim(ctx, "splitter", 0)
+	require.NoError(t, err)
+	require.Equal(t, id.String(), job.GetId())
+
+	media := []byte(`{"DurationSeconds": 30}`)
+	edit := func(f func([]*coordinatorv1.ChunkRange) []*coordinatorv1.ChunkRange) []*coordinatorv1.ChunkRange {
+		return f(threeChunks())
+	}
+	for name, tc := range map[string]struct {
+		chunks []*coordinatorv1.ChunkRange
+		media  []byte
+		field  string
+	}{
+		"one chunk": {chunks: threeChunks()[:1], media: media, field: "chunks"},
+		"gap": {chunks: edit(func(c []*coordinatorv1.ChunkRange) []*coordinatorv1.ChunkRange {
+			c[1].StartSeconds = 11
+			return c
+		}), media: media, field: "chunks[1].start_seconds"},
+		"out of order": {chunks: edit(func(c []*coordinatorv1.ChunkRange) []*coordinatorv1.ChunkRange {
+			c[0], c[1] = c[1], c[0]
+			return c
+		}), media: media, field: "chunks[0].index"},
+		"not from 0": {chunks: edit(func(c []*coordinatorv1.ChunkRange) []*coordinatorv1.ChunkRange {
+			c[0].StartSeconds = 1
+			return c
+		}), media: media, field: "chunks[0].start_seconds"},
+		"empty range": {chunks: edit(func(c []*coordinatorv1.ChunkRange) []*coordinatorv1.ChunkRange {
+			c[2].EndSeconds = 20
+			return c
+		}), media: media, field: "chunks[2]"},
+		"segments back": {chunks: edit(func(c []*coordinatorv1.ChunkRange) []*coordinatorv1.ChunkRange {
+			c[2].FirstSegment = 5
+			return c
+		}), media: media, field: "chunks[2].first_segment"},
+		"probe not an object": {chunks: threeChunks(), media: []byte(`[1, 2]`), field: "media_info_json"},
+		"probe too large":     {chunks: threeChunks(), media: append(append([]byte(`{"x": "`), bytes.Repeat([]byte("a"), maxMediaInfo)...), '"', '}'), field: "media_info_json"},
+	} {
+		_, err := w.client.Split(w.ctx(ctx, job.GetClaimToken()), &coordinatorv1.SplitRequest{JobId: job.GetId(), Chunks: tc.chunks, MediaInfoJson: tc.media, WholeTask: true})
+		require.Error(t, err, name)
+		assert.Equal(t, codes.InvalidArgument, status.Code(err), "%s: %v", name, err)
+		assert.Contains(t, status.Convert(err).Message(), tc.field, name)
+	}
+	assert.Zero(t, e.queueLen("default"), "nothing was split")
+	tasks, err := e.store.Tasks(ctx, e.org.ID, id)
+	require.NoError(t, err)
+	assert.Empty(t, tasks)
+
+	// Another pool's worker cannot split the job, even with its token.
+	other := e.worker(in.addr, "other-pool")
+	_, err = other.client.Split(other.ctx(ctx, job.GetClaimToken()), &coordinatorv1.SplitRequest{JobId: job.GetId(), Chunks: threeChunks(), MediaInfoJson: media})
+	assert.Equal(t, codes.NotFound, status.Code(err), "%v", err)
+}
+
+// TestSplitRunsTasksThenStitches: a split job's tasks are queued on its
+// pool and claimed as any job is, each with its range and the probe; a
+// task's files go under the job's tasks/ prefix; the last part queues the
+// stitch task, which gets every part's files as presigned GETs and whose
+// completion completes the job.
+func TestSplitRunsTasksThenStitches(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	in := e.start(Config{})
+	w := e.worker(in.addr, "default")
+	ctx := t.Context()
+	id := e.submit("default", 1)[0]
+	job, err := w.claim(ctx, "splitter", 0)
+	require.NoError(t, err)
+	media := []byte(`{"DurationSeconds": 30}`)
+	resp, err := w.client.Split(w.ctx(ctx, job.GetClaimToken()), &coordinatorv1.SplitRequest{JobId: job.GetId(), Chunks: threeChunks(), MediaInfoJson: media, WholeTask: true})
+	require.NoError(t, err)
+	require.Len(t, resp.GetTaskIds(), 4)
+	assert.EqualValues(t, 4, e.queueLen("default"), "every task is queued")
+	_, err = w.client.Complete(w.ctx(ctx, job.GetClaimToken()), &coordinatorv1.CompleteRequest{JobId: job.GetId()})
+	assert.Equal(t, codes.PermissionDenied, status.Code(err), "the splitting pod's claim ended with the split: %v", err)
+	assert.Equal(t, store.JobRunning, e.job(id).Status)
+
+	seen := map[string]bool{}
+	for i := range 4 {
+		task, err := w.claim(ctx, "part-"+string(rune('a'+i)), 0)
+		require.NoError(t, err)
+		require.NotNil(t, task, "task %d", i)
+		assert.Equal(t, id.String(), task.GetParentId())
+		assert.JSONEq(t, string(media), string(task.GetMediaInfoJson()))
+		seen[task.GetTask()] = true
+		var outs []*coordinatorv1.Output
+		if task.GetTask() == coordinatorv1.TaskChunk && task.GetChunk().GetIndex() == 1 {
+			assert.InDelta(t, 10, task.GetChunk().GetStartSeconds(), 1e-9)
+			outs = []*coordinatorv1.Output{uploadOutput(t, w, task, "360p/seg_00005.m4s", "segment five")}
+		}
+		_, err = w.client.Complete(w.ctx(ctx, task.GetClaimToken()), &coordinatorv1.CompleteRequest{JobId: task.GetId(), Outputs: outs})
+		require.NoError(t, err)
+	}
+	assert.Equal(t, map[string]bool{coordinatorv1.TaskChunk: true, coordinatorv1.TaskWhole: true}, seen)
+
+	stitch, err := w.claim(ctx, "stitcher", 0)
+	require.NoError(t, err)
+	require.NotNil(t, stitch, "the last part queued the stitch task")
+	assert.Equal(t, coordinatorv1.TaskStitch, stitch.GetTask())
+	require.Len(t, stitch.GetParts(), 4, "three chunks and the whole-input part")
+	for i, p := range stitch.GetParts()[:3] {
+		assert.Equal(t, coordinatorv1.TaskChunk, p.GetTask())
+		assert.EqualValues(t, i, p.GetChunk().GetIndex(), "chunks in order")
+	}
+	assert.Equal(t, coordinatorv1.TaskWhole, stitch.GetParts()[3].GetTask())
+	files := stitch.GetParts()[1].GetFiles()
+	require.Len(t, files, 1)
+	assert.Equal(t, "360p/seg_00005.m4s", files[0].GetName())
+	assert.Contains(t, files[0].GetUrl(), "/jobs/"+id.String()+"/tasks/", "a task's files are under its job's tasks/ prefix")
+	got, err := http.Get(files[0].GetUrl())
+	require.NoError(t, err)
+	body, _ := io.ReadAll(got.Body)
+	got.Body.Close()
+	assert.Equal(t, "segment five", string(body))
+
+	master := uploadOutput(t, w, stitch, "master.m3u8", "#EXTM3U\n")
+	_, err = w.client.Complete(w.ctx(ctx, stitch.GetClaimToken()), &coordinatorv1.CompleteRequest{JobId: stitch.GetId(), Outputs: []*coordinatorv1.Output{master}})
+	require.NoError(t, err)
+	done := e.job(id)
+	assert.Equal(t, store.JobCompleted, done.Status)
+	assert.Contains(t, string(done.Outputs), `"orgs/`+e.org.ID.String()+`/jobs/`+id.String()+`/outputs/master.m3u8"`,
+		"the stitch task's outputs are the job's, under its own outputs/ prefix")
+	left, err := w.claim(ctx, "late", 0)
+	require.NoError(t, err)
+	assert.Nil(t, left, "nothing is left to claim")
+}
+
+// uploadOutput presigns, uploads and describes one output file of a held
+// task.
+func uploadOutput(t *testing.T, w *worker, job *coordinatorv1.Job, name, body string) *coordinatorv1.Output {
+	t.Helper()
+	ctx := w.ctx(context.Background(), job.GetClaimToken())
+	p, err := w.client.PresignOutputs(ctx, &coordinatorv1.PresignOutputsRequest{JobId: job.GetId(), Files: []*coordinatorv1.OutputFile{{Name: name, ContentType: "application/octet-stream"}}})
+	require.NoError(t, err)
+	u := p.GetUploads()[0]
+	req, err := http.NewRequest(u.GetMethod(), u.GetUrl(), strings.NewReader(body))
+	require.NoError(t, err)
+	for k, v := range u.GetHeaders() {
+		req.Header.Set(k, v)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	return &coordinatorv1.Output{Name: name, Kind: "segment", SizeBytes: int64(len(body)), ContentType: "application/octet-stream"}
+}

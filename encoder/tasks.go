@@ -1,0 +1,280 @@
+package encoder
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/mpegflow/mpegflow/api/coordinatorv1"
+	apiv1 "github.com/mpegflow/mpegflow/api/v1"
+	"github.com/mpegflow/mpegflow/encoder/ffmpeg"
+	"github.com/mpegflow/mpegflow/internal/encodespec"
+)
+
+// splitDone ends an attempt that split its job into tasks
+// (docs/design/0028-chunked-encoding.md): the coordinator took the job
+// over, so the pod neither completes nor fails it.
+type splitDone struct{ tasks int }
+
+func (s *splitDone) Error() string { return fmt.Sprintf("split into %d tasks", s.tasks) }
+
+// work runs what the claim hands out: a job (encoded whole, or split),
+// or one task of a split job.
+func (w *Worker) work(ctx context.Context, log *slog.Logger, job *coordinatorv1.Job, dir string, progress func(float64)) ([]*coordinatorv1.Output, *coordinatorv1.Usage, error) {
+	switch job.GetTask() {
+	case "", coordinatorv1.TaskJob:
+		return w.encode(ctx, log, job, dir, progress)
+	case coordinatorv1.TaskChunk, coordinatorv1.TaskWhole:
+		return w.encodePart(ctx, log, job, dir, progress)
+	case coordinatorv1.TaskStitch:
+		return w.stitch(ctx, log, job, dir)
+	}
+	return nil, nil, fmt.Errorf("the coordinator handed out a %q task, which this encoder does not know: is the encoder image older than the coordinator?", job.GetTask())
+}
+
+// maybeSplit splits the job when its spec asks for chunking and the input
+// is long enough: the chunks from the input's keyframes on the spec's
+// segment grid (ffmpeg.PlanChunks), one task each plus the whole-input
+// task, through the coordinator's Split. It returns *splitDone when it
+// split, nil when the job is encoded here.
+func (w *Worker) maybeSplit(ctx context.Context, log *slog.Logger, job *coordinatorv1.Job, spec encodespec.Spec, info ffmpeg.MediaInfo, input string) error {
+	if spec.Chunking == nil || info.DurationSeconds < spec.Chunking.Threshold() {
+		return nil
+	}
+	if why := ffmpeg.Chunkable(spec); why != "" {
+		log.InfoContext(ctx, "encoding whole: "+why)
+		return nil
+	}
+	keys, err := ffmpeg.Keyframes(ctx, w.cfg.FFprobe, input, info)
+	if err != nil {
+		return err
+	}
+	chunks, err := ffmpeg.PlanChunks(info.DurationSeconds, keys, ffmpeg.ChunkGrid(spec), spec.Chunking.ChunkSeconds)
+	if err != nil {
+		return &ffmpeg.InputError{Msg: err.Error()}
+	}
+	if len(chunks) < 2 {
+		return nil
+	}
+	media, err := json.Marshal(info)
+	if err != nil {
+		return fmt.Errorf("split: the probe: %w", err)
+	}
+	req := &coordinatorv1.SplitRequest{JobId: job.GetId(), WholeTask: true, MediaInfoJson: media}
+	for _, c := range chunks {
+		req.Chunks = append(req.Chunks, &coordinatorv1.ChunkRange{Index: int32(c.Index), StartSeconds: c.Start, EndSeconds: c.End, FirstSegment: int32(c.FirstSegment)})
+	}
+	resp, err := w.client.Split(w.auth(ctx, job.GetClaimToken()), req)
+	if err != nil {
+		return fmt.Errorf("split: %w", err)
+	}
+	log.InfoContext(ctx, "job split into tasks", slog.Int("chunks", len(chunks)), slog.Int("tasks", len(resp.GetTaskIds())))
+	return &splitDone{tasks: len(resp.GetTaskIds())}
+}
+
+// taskMedia is a task's probe of the input, as the splitting pod sent it.
+func taskMedia(job *coordinatorv1.Job) (ffmpeg.MediaInfo, error) {
+	var info ffmpeg.MediaInfo
+	if err := json.Unmarshal(job.GetMediaInfoJson(), &info); err != nil {
+		return info, fmt.Errorf("the task's probe of the input does not decode: %w", err)
+	}
+	if !(info.DurationSeconds > 0) {
+		return info, errors.New("the task's probe of the input has no duration")
+	}
+	return info, nil
+}
+
+// taskChunk is a chunk task's range.
+func taskChunk(c *coordinatorv1.ChunkRange) ffmpeg.Chunk {
+	return ffmpeg.Chunk{Index: int(c.GetIndex()), Start: c.GetStartSeconds(), End: c.GetEndSeconds(), FirstSegment: int(c.GetFirstSegment())}
+}
+
+// encodePart runs a chunk task (every video rendition of its range) or the
+// whole-input task (audio, subtitles, images), verifies what it made and
+// uploads it under the job's tasks/ prefix for the stitch task. A chunk
+// reads its range from MpegFlow's storage with range requests; a
+// customer's URL input is downloaded first, through the SSRF guard.
+func (w *Worker) encodePart(ctx context.Context, log *slog.Logger, job *coordinatorv1.Job, dir string, progress func(float64)) ([]*coordinatorv1.Output, *coordinatorv1.Usage, error) {
+	info, err := taskMedia(job)
+	if err != nil {
+		return nil, nil, err
+	}
+	spec, err := parseSpec(job.GetSpecJson(), info)
+	if err != nil {
+		return nil, nil, &ffmpeg.InputError{Msg: err.Error()}
+	}
+	choices, err := w.encoders(ctx, log, spec)
+	if err != nil {
+		return nil, nil, err
+	}
+	input := filepath.Join(dir, "input")
+	var opts []ffmpeg.PlanOption
+	seconds, part := info.DurationSeconds, info
+	if job.GetTask() == coordinatorv1.TaskChunk {
+		if job.GetChunk() == nil {
+			return nil, nil, errors.New("the chunk task has no range")
+		}
+		c := taskChunk(job.GetChunk())
+		opts = append(opts, ffmpeg.WithChunk(c))
+		seconds = c.Seconds()
+		part.DurationSeconds = seconds
+	} else {
+		captions, err := w.captions(ctx, job, dir, info.DurationSeconds)
+		if err != nil {
+			return nil, nil, err
+		}
+		opts = append(opts, ffmpeg.WithWholeInput(), ffmpeg.WithCaptions(captions...))
+	}
+	if job.GetInputPresigned() && job.GetTask() == coordinatorv1.TaskChunk {
+		opts = append(opts, ffmpeg.WithPresignedInput(job.GetInputUrl()))
+	} else if err := w.download(ctx, job.GetInputUrl(), job.GetInputPresigned(), input); err != nil {
+		return nil, nil, err
+	}
+	out := filepath.Join(dir, "out")
+	cmd, err := ffmpeg.Plan(spec, info, input, out, choices, opts...)
+	if err != nil {
+		return nil, nil, err
+	}
+	start := time.Now()
+	if err := ffmpeg.Run(ctx, w.cfg.FFmpeg, cmd, seconds, progress); err != nil {
+		return nil, nil, err
+	}
+	encodeSeconds := time.Since(start).Seconds()
+	files, err := ffmpeg.Collect(cmd)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := ffmpeg.Verify(ctx, w.cfg.FFprobe, cmd, files, part); err != nil {
+		return nil, nil, &verifyError{err: err}
+	}
+	if err := w.upload(ctx, job, out, files); err != nil {
+		return nil, nil, err
+	}
+	// A chunk's seconds of output are its range; the whole-input task's
+	// audio and images go with the video the chunks count.
+	outputSeconds := 0.0
+	if job.GetTask() == coordinatorv1.TaskChunk {
+		outputSeconds = seconds
+	}
+	return describe(out, files, choices), usageOf(choices, encodeSeconds, outputSeconds), nil
+}
+
+// stitch runs a split job's stitch task: it downloads every part, plans
+// each part's command again from the same spec, probe and range (Plan is
+// deterministic), has ffmpeg.Stitch write the manifests over them (no
+// re-encode), verifies the result as a whole encode's, checks the seams
+// between chunks, and uploads the job's outputs.
+func (w *Worker) stitch(ctx context.Context, log *slog.Logger, job *coordinatorv1.Job, dir string) ([]*coordinatorv1.Output, *coordinatorv1.Usage, error) {
+	start := time.Now()
+	info, err := taskMedia(job)
+	if err != nil {
+		return nil, nil, err
+	}
+	spec, err := parseSpec(job.GetSpecJson(), info)
+	if err != nil {
+		return nil, nil, &ffmpeg.InputError{Msg: err.Error()}
+	}
+	choices, err := w.encoders(ctx, log, spec)
+	if err != nil {
+		return nil, nil, err
+	}
+	captions, err := w.captions(ctx, job, dir, info.DurationSeconds)
+	if err != nil {
+		return nil, nil, err
+	}
+	input := filepath.Join(dir, "input") // planned from, never read
+	var (
+		chunks []ffmpeg.Chunk
+		parts  []ffmpeg.Command
+		whole  *ffmpeg.Command
+	)
+	for i, p := range job.GetParts() {
+		partDir := filepath.Join(dir, "parts", strconv.Itoa(i))
+		if err := w.fetchPart(ctx, p, partDir); err != nil {
+			return nil, nil, err
+		}
+		if p.GetTask() == coordinatorv1.TaskWhole {
+			cmd, err := ffmpeg.Plan(spec, info, input, partDir, choices, ffmpeg.WithWholeInput(), ffmpeg.WithCaptions(captions...))
+			if err != nil {
+				return nil, nil, err
+			}
+			whole = &cmd
+			continue
+		}
+		if p.GetChunk() == nil {
+			return nil, nil, fmt.Errorf("stitch: part %d is a chunk without a range", i)
+		}
+		c := taskChunk(p.GetChunk())
+		cmd, err := ffmpeg.Plan(spec, info, input, partDir, choices, ffmpeg.WithChunk(c))
+		if err != nil {
+			return nil, nil, err
+		}
+		chunks, parts = append(chunks, c), append(parts, cmd)
+	}
+	if whole == nil {
+		return nil, nil, errors.New("stitch: the job's whole-input part is missing")
+	}
+	out := filepath.Join(dir, "out")
+	cmd, err := ffmpeg.Stitch(ctx, w.cfg.FFmpeg, out, info, chunks, parts, *whole)
+	if err != nil {
+		return nil, nil, &verifyError{err: err}
+	}
+	files, err := ffmpeg.Collect(cmd)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := ffmpeg.Verify(ctx, w.cfg.FFprobe, cmd, files, info); err != nil {
+		return nil, nil, &verifyError{err: err}
+	}
+	if spec.Packaging.Segmented() {
+		if err := ffmpeg.CheckSeams(cmd, info); err != nil {
+			return nil, nil, &verifyError{err: err}
+		}
+	}
+	if err := w.upload(ctx, job, out, files); err != nil {
+		return nil, nil, err
+	}
+	log.InfoContext(ctx, "stitched", slog.Int("chunks", len(chunks)), slog.Int("outputs", len(files)))
+	return describe(out, files, choices), usageOf(choices, time.Since(start).Seconds(), 0), nil
+}
+
+// fetchPart downloads one part's files into dir, under the names the task
+// gave them (checked by the coordinator: relative, no "..").
+func (w *Worker) fetchPart(ctx context.Context, p *coordinatorv1.TaskPart, dir string) error {
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(w.cfg.UploadConcurrency)
+	for _, f := range p.GetFiles() {
+		name := filepath.FromSlash(f.GetName())
+		if !filepath.IsLocal(name) {
+			return fmt.Errorf("stitch: a part's file is named %q, outside its directory", f.GetName())
+		}
+		dst := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+			return fmt.Errorf("stitch: %w", err)
+		}
+		g.Go(func() error {
+			return w.fetch(gctx, f.GetUrl(), true, dst, w.cfg.MaxInputBytes, "part file "+f.GetName())
+		})
+	}
+	return g.Wait()
+}
+
+// usageOf is what an encode with choices used: encodeSeconds of wall time,
+// on the GPU when a hardware encoder ran.
+func usageOf(choices []ffmpeg.EncoderChoice, encodeSeconds, outputSeconds float64) *coordinatorv1.Usage {
+	accel, gpu := apiv1.AcceleratorCPU, 0.0
+	for _, c := range choices {
+		if c.Hardware {
+			accel, gpu = apiv1.AcceleratorNVIDIA, encodeSeconds
+		}
+	}
+	return &coordinatorv1.Usage{EncodeSeconds: encodeSeconds, OutputSeconds: outputSeconds, Accelerator: accel, GpuSeconds: gpu}
+}

@@ -1,0 +1,379 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/mpegflow/mpegflow/api/coordinatorv1"
+)
+
+// What a row of jobs does (jobs.task): a job a customer submitted, or one
+// task of a split job (docs/design/0028-chunked-encoding.md).
+// The words are the coordinator protocol's (Job.task).
+const (
+	TaskJob    = coordinatorv1.TaskJob
+	TaskChunk  = coordinatorv1.TaskChunk  // every video rendition of one range of the input
+	TaskWhole  = coordinatorv1.TaskWhole  // what is encoded once over the whole input: audio, subtitles, images
+	TaskStitch = coordinatorv1.TaskStitch // the manifests over the parts, then the job's outputs
+)
+
+// ChunkRange is a chunk task's range of the input and its place in the
+// plan: Start and End in seconds, FirstSegment the number of its first
+// media segment in the whole encode.
+type ChunkRange struct {
+	Index        int     `json:"index"`
+	Start        float64 `json:"start_seconds"`
+	End          float64 `json:"end_seconds"`
+	FirstSegment int     `json:"first_segment"`
+}
+
+// TaskData is what a task needs beyond its parent's columns (jobs.task_data):
+// the input's probe as the splitting pod made it, and a chunk's range.
+type TaskData struct {
+	Media json.RawMessage `json:"media"`
+	Chunk *ChunkRange     `json:"chunk,omitempty"`
+}
+
+// Split is a held job's plan of tasks: one per chunk, plus the whole-input
+// task when Whole, all sharing Media.
+type Split struct {
+	Chunks []ChunkRange
+	Whole  bool
+	Media  json.RawMessage
+}
+
+// ErrNotSplittable means the held job is a task already, or was split.
+var ErrNotSplittable = errors.New("job cannot be split")
+
+// SplitJob turns a held running job into its tasks, in one transaction: the
+// tasks are inserted queued on the job's pool and lane (copies of its
+// input, spec and limits), and the job stays running with no worker, claim
+// or lease of its own (so no lease lapses on it, and its former holder can
+// no longer heartbeat, complete or fail it) until AdvanceParent finishes
+// it. It returns the tasks, for the caller to push.
+func (s *Store) SplitJob(ctx context.Context, id uuid.UUID, pool string, tokenHash []byte, plan Split, now time.Time) (Job, []Job, error) {
+	var (
+		parent Job
+		tasks  []Job
+	)
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		j, _, err := heldJob(ctx, tx, id, pool, tokenHash)
+		if err != nil {
+			return err
+		}
+		if j.Status != JobRunning {
+			return &NotRunningError{Status: j.Status}
+		}
+		if j.Task != TaskJob {
+			return fmt.Errorf("job %s is a %s task: %w", id, j.Task, ErrNotSplittable)
+		}
+		var (
+			ids   []uuid.UUID
+			kinds []string
+			data  []string
+		)
+		add := func(kind string, c *ChunkRange) error {
+			b, err := json.Marshal(TaskData{Media: plan.Media, Chunk: c})
+			if err != nil {
+				return fmt.Errorf("task data: %w", err)
+			}
+			ids, kinds, data = append(ids, newID()), append(kinds, kind), append(data, string(b))
+			return nil
+		}
+		for i := range plan.Chunks {
+			if err := add(TaskChunk, &plan.Chunks[i]); err != nil {
+				return err
+			}
+		}
+		if plan.Whole {
+			if err := add(TaskWhole, nil); err != nil {
+				return err
+			}
+		}
+		rows, _ := tx.Query(ctx, `
+			INSERT INTO jobs (id, org_id, pool_id, lane, priority, max_attempts, input_asset_id, input_url, captions,
+				workflow_id, spec, metadata, parent_id, task, task_data, created_at, updated_at)
+			SELECT t.id, p.org_id, p.pool_id, p.lane, p.priority, p.max_attempts, p.input_asset_id, p.input_url, p.captions,
+				p.workflow_id, p.spec, p.metadata, p.id, t.task, t.data::jsonb, $5, $5
+			FROM jobs p, unnest($2::uuid[], $3::text[], $4::text[]) WITH ORDINALITY AS t (id, task, data, ord)
+			WHERE p.id = $1
+			ORDER BY t.ord
+			RETURNING `+jobColumns, j.ID, ids, kinds, data, now)
+		if tasks, err = pgx.CollectRows(rows, pgx.RowToStructByName[Job]); err != nil {
+			return mapErr(err, "tasks")
+		}
+		rows, _ = tx.Query(ctx, `UPDATE jobs SET worker_id = NULL, claim_token_hash = NULL, lease_expires_at = NULL,
+				progress = 0, updated_at = $2
+			WHERE id = $1 RETURNING `+jobColumns, j.ID, now)
+		if parent, err = pgx.CollectExactlyOneRow(rows, pgx.RowToStructByName[Job]); err != nil {
+			return mapErr(err, "split job")
+		}
+		if err := clearWorker(ctx, tx, j); err != nil {
+			return err
+		}
+		return insertJobEvent(ctx, tx, parent, "job.split", map[string]any{"chunks": len(plan.Chunks), "whole": plan.Whole})
+	})
+	return parent, tasks, err
+}
+
+// Advance is what AdvanceParent did to a split job.
+type Advance struct {
+	// Parent is the job as AdvanceParent left it (zero when it had
+	// nothing to advance: not split, or finished already).
+	Parent Job
+	// Stitch is the stitch task it queued, for the caller to push.
+	Stitch *Job
+	// Cancelled are the tasks it cancelled because another failed.
+	Cancelled []Job
+}
+
+// taskState is one task of a parent, as AdvanceParent reads it.
+type taskState struct {
+	ID     uuid.UUID       `db:"id"`
+	Task   string          `db:"task"`
+	Status string          `db:"status"`
+	Index  *int            `db:"idx"`
+	Error  *string         `db:"error"`
+	Usage  json.RawMessage `db:"usage"`
+	Out    json.RawMessage `db:"outputs"`
+}
+
+// AdvanceParent moves the split job parentID on from the state of its
+// tasks, in one transaction holding the job's row: a failed task fails the
+// job with that task's reason and cancels the others; when every chunk and
+// the whole-input task have completed it queues the stitch task (once:
+// one stitch task per parent); when the stitch task has completed it
+// completes the job with the stitched outputs and the sum of every task's
+// usage. Otherwise it sets the job's progress to the share of its tasks
+// done. Calling it again changes nothing, so every completion or failure
+// of a task calls it, and so does Stale Job Recovery for parents that a
+// crash left waiting (StalledParents).
+func (s *Store) AdvanceParent(ctx context.Context, parentID uuid.UUID, now time.Time) (Advance, error) {
+	var out Advance
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		rows, _ := tx.Query(ctx, `SELECT `+jobColumns+` FROM jobs WHERE id = $1 AND task = 'job' FOR UPDATE`, parentID)
+		parent, err := pgx.CollectExactlyOneRow(rows, pgx.RowToStructByName[Job])
+		if err != nil {
+			return mapErr(err, "split job")
+		}
+		if parent.Terminal() {
+			return nil
+		}
+		rows, _ = tx.Query(ctx, `SELECT id, task, status, (task_data -> 'chunk' ->> 'index')::int AS idx, error, usage, outputs
+			FROM jobs WHERE parent_id = $1 ORDER BY task, idx`, parentID)
+		tasks, err := pgx.CollectRows(rows, pgx.RowToStructByName[taskState])
+		if err != nil {
+			return mapErr(err, "tasks")
+		}
+		if len(tasks) == 0 {
+			return nil // not split
+		}
+		var (
+			stitch      *taskState
+			parts, done int
+			failed      *taskState
+		)
+		for i, t := range tasks {
+			switch {
+			case t.Status == JobFailed && failed == nil:
+				failed = &tasks[i]
+			case t.Task == TaskStitch:
+				stitch = &tasks[i]
+			case t.Status == JobCompleted:
+				parts, done = parts+1, done+1
+			default:
+				parts++
+			}
+		}
+		switch {
+		case failed != nil:
+			out.Parent, out.Cancelled, err = failSplitJob(ctx, tx, parent, *failed, now)
+			return err
+		case stitch != nil && stitch.Status == JobCompleted:
+			out.Parent, err = completeSplitJob(ctx, tx, parent, stitch.Out, now)
+			return err
+		case stitch == nil && done == parts:
+			st, err := queueStitch(ctx, tx, parent, now)
+			if err != nil {
+				return err
+			}
+			out.Stitch = &st
+		}
+		// The stitch task is short: the parts are most of the work.
+		progress := 0.95 * float64(done) / float64(parts)
+		rows, _ = tx.Query(ctx, `UPDATE jobs SET progress = GREATEST(progress, $2), updated_at = $3 WHERE id = $1 RETURNING `+jobColumns,
+			parentID, progress, now)
+		out.Parent, err = pgx.CollectExactlyOneRow(rows, pgx.RowToStructByName[Job])
+		return mapErr(err, "split job")
+	})
+	return out, err
+}
+
+// taskName names a task in errors and events: "chunk 3", "the whole-input
+// task", "the stitch task".
+func (t taskState) name() string {
+	switch {
+	case t.Task == TaskChunk && t.Index != nil:
+		return fmt.Sprintf("chunk %d", *t.Index)
+	case t.Task == TaskWhole:
+		return "the whole-input task"
+	}
+	return "the " + t.Task + " task"
+}
+
+// failSplitJob fails parent because task failed for good, and cancels
+// its unfinished tasks.
+func failSplitJob(ctx context.Context, tx pgx.Tx, parent Job, task taskState, now time.Time) (Job, []Job, error) {
+	msg := task.name() + " failed"
+	if task.Error != nil {
+		msg += ": " + *task.Error
+	}
+	rows, _ := tx.Query(ctx, `UPDATE jobs SET status = 'failed', error = $2, finished_at = $3, updated_at = $3,
+			lease_expires_at = NULL, run_after = NULL
+		WHERE id = $1 RETURNING `+jobColumns, parent.ID, msg, now)
+	failed, err := pgx.CollectExactlyOneRow(rows, pgx.RowToStructByName[Job])
+	if err != nil {
+		return Job{}, nil, mapErr(err, "fail split job")
+	}
+	cancelled, err := cancelTasks(ctx, tx, parent.ID, msg, now)
+	if err != nil {
+		return Job{}, nil, err
+	}
+	if err := insertUsage(ctx, tx, failed, JobFailed, Usage{}, now); err != nil {
+		return Job{}, nil, err
+	}
+	return failed, cancelled, insertJobEvent(ctx, tx, failed, "job.failed", map[string]any{"error": msg, "task": task.Task})
+}
+
+// completeSplitJob completes parent with the stitch task's outputs (stored
+// under the job's own output prefix) and the sum of its tasks' usage. Its
+// usage record counts the job; the seconds are in its tasks' records.
+func completeSplitJob(ctx context.Context, tx pgx.Tx, parent Job, outputs json.RawMessage, now time.Time) (Job, error) {
+	rows, _ := tx.Query(ctx, `
+		WITH u AS (
+			SELECT COALESCE(sum((usage ->> 'encode_seconds')::float8), 0) AS encode_seconds,
+				COALESCE(sum((usage ->> 'output_seconds')::float8), 0) AS output_seconds,
+				COALESCE(sum((usage ->> 'gpu_seconds')::float8), 0) AS gpu_seconds,
+				COALESCE(max(usage ->> 'accelerator'), 'cpu') AS accelerator
+			FROM jobs WHERE parent_id = $1 AND status = 'completed')
+		UPDATE jobs SET status = 'completed', outputs = $2, progress = 1, finished_at = $3, updated_at = $3,
+			usage = jsonb_build_object('encode_seconds', u.encode_seconds, 'output_seconds', u.output_seconds,
+				'gpu_seconds', u.gpu_seconds, 'accelerator', u.accelerator)
+		FROM u WHERE id = $1 RETURNING `+prefixed("jobs.", jobColumns), parent.ID, outputs, now)
+	done, err := pgx.CollectExactlyOneRow(rows, pgx.RowToStructByName[Job])
+	if err != nil {
+		return Job{}, mapErr(err, "complete split job")
+	}
+	if err := insertUsage(ctx, tx, done, JobCompleted, Usage{}, now); err != nil {
+		return Job{}, err
+	}
+	return done, insertJobEvent(ctx, tx, done, "job.completed", map[string]any{"usage": done.Usage})
+}
+
+// queueStitch inserts parent's stitch task, queued.
+func queueStitch(ctx context.Context, tx pgx.Tx, parent Job, now time.Time) (Job, error) {
+	rows, _ := tx.Query(ctx, `
+		INSERT INTO jobs (id, org_id, pool_id, lane, priority, max_attempts, input_asset_id, input_url, captions,
+			workflow_id, spec, metadata, parent_id, task, task_data, created_at, updated_at)
+		SELECT $2, p.org_id, p.pool_id, p.lane, p.priority, p.max_attempts, p.input_asset_id, p.input_url, p.captions,
+			p.workflow_id, p.spec, p.metadata, p.id, 'stitch', jsonb_build_object('media', c.task_data -> 'media'), $3, $3
+		FROM jobs p JOIN LATERAL (SELECT task_data FROM jobs WHERE parent_id = p.id LIMIT 1) c ON true
+		WHERE p.id = $1
+		RETURNING `+jobColumns, parent.ID, newID(), now)
+	st, err := pgx.CollectExactlyOneRow(rows, pgx.RowToStructByName[Job])
+	if err != nil {
+		return Job{}, mapErr(err, "stitch task")
+	}
+	return st, insertJobEvent(ctx, tx, parent, "job.stitching", map[string]any{"task_id": st.ID})
+}
+
+// cancelTasks cancels every unfinished task of parent, saying why, and
+// returns them, each with its usage record (no job counted: a task is not
+// a job) and its worker's current job cleared. A running task's worker
+// learns it at its next heartbeat.
+func cancelTasks(ctx context.Context, tx pgx.Tx, parent uuid.UUID, why string, now time.Time) ([]Job, error) {
+	rows, _ := tx.Query(ctx, `
+		WITH prev AS (
+			SELECT id, worker_id FROM jobs WHERE parent_id = $1 AND status IN ('queued', 'running', 'retry_wait') FOR UPDATE)
+		UPDATE jobs SET status = 'cancelled', error = $2, finished_at = $3, updated_at = $3,
+			lease_expires_at = NULL, run_after = NULL
+		FROM prev WHERE jobs.id = prev.id
+		RETURNING `+prefixed("jobs.", jobColumns), parent, why, now)
+	cancelled, err := pgx.CollectRows(rows, pgx.RowToStructByName[Job])
+	if err != nil {
+		return nil, mapErr(err, "cancel tasks")
+	}
+	for _, t := range cancelled {
+		if err := insertUsage(ctx, tx, t, JobCancelled, Usage{}, now); err != nil {
+			return nil, err
+		}
+		if err := clearWorker(ctx, tx, t); err != nil {
+			return nil, err
+		}
+	}
+	return cancelled, nil
+}
+
+// TaskPart is one finished part of a split job, for its stitch task: the
+// task, its range (chunks) and the outputs it recorded.
+type TaskPart struct {
+	Task    string
+	Chunk   *ChunkRange
+	Outputs json.RawMessage
+}
+
+// TaskParts returns the completed chunk and whole-input tasks of parent,
+// chunks in index order, then the whole-input task.
+func (s *Store) TaskParts(ctx context.Context, parent uuid.UUID) ([]TaskPart, error) {
+	rows, _ := s.pool.Query(ctx, `SELECT task, task_data, outputs FROM jobs
+		WHERE parent_id = $1 AND task IN ('chunk', 'whole') AND status = 'completed'
+		ORDER BY task, (task_data -> 'chunk' ->> 'index')::int`, parent)
+	var out []TaskPart
+	for rows.Next() {
+		var (
+			p    TaskPart
+			data []byte
+		)
+		if err := rows.Scan(&p.Task, &data, &p.Outputs); err != nil {
+			rows.Close()
+			return nil, mapErr(err, "task parts")
+		}
+		var td TaskData
+		if err := json.Unmarshal(data, &td); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("task parts: task data: %w", err)
+		}
+		p.Chunk = td.Chunk
+		out = append(out, p)
+	}
+	return out, mapErr(rows.Err(), "task parts")
+}
+
+// StalledParents lists split jobs (at most limit) that wait on nothing: all
+// their tasks finished, yet the job is running. A coordinator that stopped
+// between a task's completion and AdvanceParent leaves one; Stale Job
+// Recovery advances them.
+func (s *Store) StalledParents(ctx context.Context, limit int) ([]uuid.UUID, error) {
+	rows, _ := s.pool.Query(ctx, `SELECT p.id FROM jobs p
+		WHERE p.status = 'running' AND p.task = 'job' AND p.lease_expires_at IS NULL
+			AND EXISTS (SELECT 1 FROM jobs c WHERE c.parent_id = p.id)
+			AND NOT EXISTS (SELECT 1 FROM jobs c WHERE c.parent_id = p.id AND c.status IN ('queued', 'running', 'retry_wait'))
+		LIMIT $1`, limit)
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[uuid.UUID])
+	return ids, mapErr(err, "stalled split jobs")
+}
+
+// Tasks returns the tasks of the organization's split job parent: chunks
+// in index order, then the whole-input and stitch tasks.
+func (s *Store) Tasks(ctx context.Context, orgID, parent uuid.UUID) ([]Job, error) {
+	rows, _ := s.pool.Query(ctx, `SELECT `+jobColumns+` FROM jobs WHERE parent_id = $1 AND org_id = $2
+		ORDER BY task = 'stitch', task = 'whole', (task_data -> 'chunk' ->> 'index')::int`, parent, orgID)
+	ts, err := pgx.CollectRows(rows, pgx.RowToStructByName[Job])
+	return ts, mapErr(err, "tasks")
+}
