@@ -147,7 +147,11 @@ type JobEvent struct {
 	// ID orders events; pass the last one as ?since= to read on.
 	ID    int64  `json:"id"`
 	JobID string `json:"job_id"`
-	// Type is one of WebhookEvents' job.* names.
+	// Type is one of WebhookEvents' job.* names, job.requeued or
+	// job.retry_scheduled; a job encoded in chunks also has job.split,
+	// job.stitching and its tasks' task.started, task.completed,
+	// task.failed, task.requeued, task.retry_scheduled and task.cancelled
+	// (Data names the task: task, task_id and a chunk's index as chunk).
 	Type string `json:"type"`
 	// Data is the event's details (worker, attempt, error, ...).
 	Data      json.RawMessage `json:"data"`

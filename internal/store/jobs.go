@@ -336,12 +336,21 @@ type JobEvent struct {
 }
 
 // ListJobEvents returns a job's history, oldest first, after event id since.
+// A split job's history includes its tasks' events, as the job's: a task's
+// job.started is the job's task.started, its data naming the task (task,
+// task_id and, for a chunk, its index as chunk).
 func (s *Store) ListJobEvents(ctx context.Context, orgID, jobID uuid.UUID, since int64, limit int) ([]JobEvent, error) {
 	if _, err := s.GetJob(ctx, orgID, jobID); err != nil {
 		return nil, err
 	}
-	rows, _ := s.pool.Query(ctx, `SELECT id, job_id, type, data, created_at FROM job_events
-		WHERE job_id = $1 AND org_id = $2 AND id > $3 ORDER BY id LIMIT $4`, jobID, orgID, since, Page{Limit: limit}.limit())
+	rows, _ := s.pool.Query(ctx, `SELECT e.id, $1::uuid AS job_id,
+			CASE WHEN j.parent_id IS NULL THEN e.type ELSE 'task.' || split_part(e.type, '.', 2) END AS type,
+			CASE WHEN j.parent_id IS NULL THEN e.data ELSE e.data || jsonb_strip_nulls(jsonb_build_object(
+				'task', j.task, 'task_id', j.id, 'chunk', j.task_data -> 'chunk' -> 'index')) END AS data,
+			e.created_at
+		FROM job_events e JOIN jobs j ON j.id = e.job_id
+		WHERE e.job_id = ANY (ARRAY(SELECT $1::uuid UNION ALL SELECT id FROM jobs WHERE parent_id = $1))
+			AND e.org_id = $2 AND e.id > $3 ORDER BY e.id LIMIT $4`, jobID, orgID, since, Page{Limit: limit}.limit())
 	es, err := pgx.CollectRows(rows, pgx.RowToStructByName[JobEvent])
 	return es, mapErr(err, "job events")
 }

@@ -188,7 +188,28 @@ func TestSplitJobStitchesThenCompletes(t *testing.T) {
 	assert.InDelta(t, 4*2+1, days[0].EncodeSeconds, 1e-9, "the seconds are the tasks'")
 	events, err := s.ListJobEvents(ctx, b.Org.ID, f.parent.ID, 0, 100)
 	require.NoError(t, err)
-	assert.Equal(t, []string{"job.queued", "job.started", "job.split", "job.stitching", "job.completed"}, eventTypes(events))
+	types := eventTypes(events)
+	assert.Equal(t, []string{"job.queued", "job.started", "job.split"}, types[:3])
+	assert.Equal(t, []string{"task.completed", "job.stitching", "task.started", "task.completed", "job.completed"}, types[len(types)-5:])
+	assert.Equal(t, 5, countOf(types, "task.started"), "each part's start and the stitch task's")
+	chunks := map[int]bool{}
+	for _, e := range events {
+		var d struct {
+			Task   string     `json:"task"`
+			TaskID *uuid.UUID `json:"task_id"`
+			Chunk  *int       `json:"chunk"`
+		}
+		require.NoError(t, json.Unmarshal(e.Data, &d))
+		assert.Equal(t, f.parent.ID, e.JobID, "every event is the job's")
+		if e.Type == "task.started" {
+			require.NotNil(t, d.TaskID, "a task's event names it")
+			if d.Task == store.TaskChunk {
+				require.NotNil(t, d.Chunk)
+				chunks[*d.Chunk] = true
+			}
+		}
+	}
+	assert.Equal(t, map[int]bool{0: true, 1: true, 2: true}, chunks, "each chunk's start names its index")
 	assert.Equal(t, 2, count(t, db, `SELECT count(*) FROM webhook_deliveries WHERE payload ->> 'job_id' = $1`, f.parent.ID.String()),
 		"the job's own job.started and job.completed")
 	assert.Zero(t, count(t, db, `SELECT count(*) FROM webhook_deliveries WHERE payload ->> 'job_id' <> $1`, f.parent.ID.String()),
@@ -278,4 +299,14 @@ func TestStalledParents(t *testing.T) {
 	stalled, err = s.StalledParents(ctx, 100)
 	require.NoError(t, err)
 	assert.NotContains(t, stalled, f.parent.ID)
+}
+
+func countOf(xs []string, x string) int {
+	n := 0
+	for _, v := range xs {
+		if v == x {
+			n++
+		}
+	}
+	return n
 }
