@@ -150,6 +150,11 @@ func TestSplitRunsTasksThenStitches(t *testing.T) {
 	got.Body.Close()
 	assert.Equal(t, "segment five", string(body))
 
+	partKey := "orgs/" + strings.SplitN(strings.SplitN(files[0].GetUrl(), "?", 2)[0], "/orgs/", 2)[1]
+	exists, err := e.objects.Exists(ctx, partKey)
+	require.NoError(t, err)
+	require.True(t, exists, "the part's file %s is in storage while the job runs", partKey)
+
 	master := uploadOutput(t, w, stitch, "master.m3u8", "#EXTM3U\n")
 	_, err = w.client.Complete(w.ctx(ctx, stitch.GetClaimToken()), &coordinatorv1.CompleteRequest{JobId: stitch.GetId(), Outputs: []*coordinatorv1.Output{master}})
 	require.NoError(t, err)
@@ -160,6 +165,9 @@ func TestSplitRunsTasksThenStitches(t *testing.T) {
 	left, err := w.claim(ctx, "late", 0)
 	require.NoError(t, err)
 	assert.Nil(t, left, "nothing is left to claim")
+	exists, err = e.objects.Exists(ctx, partKey)
+	require.NoError(t, err)
+	assert.False(t, exists, "a part's files are deleted once the job is done")
 }
 
 // uploadOutput presigns, uploads and describes one output file of a held

@@ -43,6 +43,34 @@ func (c *Coordinator) afterAdvance(ctx context.Context, adv store.Advance) {
 		c.metrics.JobsTotal.WithLabelValues(store.JobFailed).Inc()
 		c.emit(ctx, adv.Parent, "job.failed", map[string]any{"error": deref(adv.Parent.Error)})
 	}
+	if adv.Parent.Terminal() {
+		c.dropParts(ctx, adv.Parent)
+	}
+}
+
+// dropParts deletes the files the finished split job's parts uploaded
+// under its tasks/ prefix: the stitch task published copies under the
+// job's outputs/, and a failed job has no use for them. Best effort: what
+// is left costs storage, not correctness.
+func (c *Coordinator) dropParts(ctx context.Context, parent store.Job) {
+	parts, err := c.store.TaskParts(ctx, parent.ID)
+	var keys []string
+	for _, p := range parts {
+		var recs []outputRecord
+		if err == nil {
+			err = json.Unmarshal(p.Outputs, &recs)
+		}
+		for _, r := range recs {
+			keys = append(keys, r.Key)
+		}
+	}
+	if err == nil {
+		err = c.objects.DeleteMany(ctx, keys)
+	}
+	if err != nil {
+		c.log.WarnContext(ctx, "the files of a split job's parts were not all deleted; they stay under its tasks/ prefix",
+			slog.String("job_id", parent.ID.String()), slog.Any("error", err))
+	}
 }
 
 // AdvanceStalledParents advances split jobs that wait on nothing (all
