@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/google/uuid"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"google.golang.org/grpc/codes"
@@ -16,6 +17,20 @@ import (
 	"github.com/mpegflow/mpegflow/api/coordinatorv1"
 	"github.com/mpegflow/mpegflow/internal/store"
 )
+
+// claimedToSplit starts a coordinator and a worker of the default pool,
+// which holds a job just submitted.
+func claimedToSplit(t *testing.T) (*env, *instance, *worker, uuid.UUID, *coordinatorv1.Job) {
+	t.Helper()
+	e := newEnv(t)
+	in := e.start(Config{})
+	w := e.worker(in.addr, "default")
+	id := e.submit("default", 1)[0]
+	job, err := w.claim(t.Context(), "splitter", 0)
+	require.NoError(t, err)
+	require.Equal(t, id.String(), job.GetId())
+	return e, in, w, id, job
+}
 
 // threeChunks is a valid plan: three 10 s chunks of a 30 s input.
 func threeChunks() []*coordinatorv1.ChunkRange {
@@ -31,14 +46,8 @@ func threeChunks() []*coordinatorv1.ChunkRange {
 // fault, and nothing is split.
 func TestSplitChecksThePlan(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t)
-	in := e.start(Config{})
-	w := e.worker(in.addr, "default")
+	e, in, w, id, job := claimedToSplit(t)
 	ctx := t.Context()
-	id := e.submit("default", 1)[0]
-	job, err := w.claim(ctx, "splitter", 0)
-	require.NoError(t, err)
-	require.Equal(t, id.String(), job.GetId())
 
 	media := []byte(`{"DurationSeconds": 30}`)
 	edit := func(f func([]*coordinatorv1.ChunkRange) []*coordinatorv1.ChunkRange) []*coordinatorv1.ChunkRange {
@@ -96,13 +105,8 @@ func TestSplitChecksThePlan(t *testing.T) {
 // completion completes the job.
 func TestSplitRunsTasksThenStitches(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t)
-	in := e.start(Config{})
-	w := e.worker(in.addr, "default")
+	e, _, w, id, job := claimedToSplit(t)
 	ctx := t.Context()
-	id := e.submit("default", 1)[0]
-	job, err := w.claim(ctx, "splitter", 0)
-	require.NoError(t, err)
 	media := []byte(`{"DurationSeconds": 30}`)
 	resp, err := w.client.Split(w.ctx(ctx, job.GetClaimToken()), &coordinatorv1.SplitRequest{JobId: job.GetId(), Chunks: threeChunks(), MediaInfoJson: media, WholeTask: true})
 	require.NoError(t, err)

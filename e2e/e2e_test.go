@@ -47,6 +47,7 @@ func TestE2E(t *testing.T) {
 	r.measure(t, &results, "pause", func(t *testing.T) { pause(t, r, dedicated) })
 	r.measure(t, &results, "tuning", func(t *testing.T) { tuning(t, r, dedicated) })
 	r.measure(t, &results, "preemption", func(t *testing.T) { preemption(t, r) })
+	r.measure(t, &results, "chunked", func(t *testing.T) { chunked(t, r) })
 }
 
 func report(t *testing.T, r *rig, results []result) {

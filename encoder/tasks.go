@@ -80,16 +80,22 @@ func (w *Worker) maybeSplit(ctx context.Context, log *slog.Logger, job *coordina
 	return &splitDone{tasks: len(resp.GetTaskIds())}
 }
 
-// taskMedia is a task's probe of the input, as the splitting pod sent it.
-func taskMedia(job *coordinatorv1.Job) (ffmpeg.MediaInfo, error) {
+// taskPlan is what every task plans from: the probe of the input the
+// splitting pod sent, the spec fitted to it, and this pod's encoders.
+func (w *Worker) taskPlan(ctx context.Context, log *slog.Logger, job *coordinatorv1.Job) (ffmpeg.MediaInfo, encodespec.Spec, []ffmpeg.EncoderChoice, error) {
 	var info ffmpeg.MediaInfo
 	if err := json.Unmarshal(job.GetMediaInfoJson(), &info); err != nil {
-		return info, fmt.Errorf("the task's probe of the input does not decode: %w", err)
+		return info, encodespec.Spec{}, nil, fmt.Errorf("the task's probe of the input does not decode: %w", err)
 	}
 	if !(info.DurationSeconds > 0) {
-		return info, errors.New("the task's probe of the input has no duration")
+		return info, encodespec.Spec{}, nil, errors.New("the task's probe of the input has no duration")
 	}
-	return info, nil
+	spec, err := parseSpec(job.GetSpecJson(), info)
+	if err != nil {
+		return info, spec, nil, &ffmpeg.InputError{Msg: err.Error()}
+	}
+	choices, err := w.encoders(ctx, log, spec)
+	return info, spec, choices, err
 }
 
 // taskChunk is a chunk task's range.
@@ -103,15 +109,7 @@ func taskChunk(c *coordinatorv1.ChunkRange) ffmpeg.Chunk {
 // reads its range from MpegFlow's storage with range requests; a
 // customer's URL input is downloaded first, through the SSRF guard.
 func (w *Worker) encodePart(ctx context.Context, log *slog.Logger, job *coordinatorv1.Job, dir string, progress func(float64)) ([]*coordinatorv1.Output, *coordinatorv1.Usage, error) {
-	info, err := taskMedia(job)
-	if err != nil {
-		return nil, nil, err
-	}
-	spec, err := parseSpec(job.GetSpecJson(), info)
-	if err != nil {
-		return nil, nil, &ffmpeg.InputError{Msg: err.Error()}
-	}
-	choices, err := w.encoders(ctx, log, spec)
+	info, spec, choices, err := w.taskPlan(ctx, log, job)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -174,15 +172,7 @@ func (w *Worker) encodePart(ctx context.Context, log *slog.Logger, job *coordina
 // between chunks, and uploads the job's outputs.
 func (w *Worker) stitch(ctx context.Context, log *slog.Logger, job *coordinatorv1.Job, dir string) ([]*coordinatorv1.Output, *coordinatorv1.Usage, error) {
 	start := time.Now()
-	info, err := taskMedia(job)
-	if err != nil {
-		return nil, nil, err
-	}
-	spec, err := parseSpec(job.GetSpecJson(), info)
-	if err != nil {
-		return nil, nil, &ffmpeg.InputError{Msg: err.Error()}
-	}
-	choices, err := w.encoders(ctx, log, spec)
+	info, spec, choices, err := w.taskPlan(ctx, log, job)
 	if err != nil {
 		return nil, nil, err
 	}
