@@ -13,6 +13,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/mpegflow/mpegflow/api/coordinatorv1"
+	"github.com/mpegflow/mpegflow/internal/encodespec"
 	"github.com/mpegflow/mpegflow/internal/queue"
 	"github.com/mpegflow/mpegflow/internal/store"
 	"github.com/mpegflow/mpegflow/internal/validation"
@@ -40,6 +41,7 @@ func (c *Coordinator) Split(ctx context.Context, req *coordinatorv1.SplitRequest
 	if err != nil {
 		return nil, err
 	}
+	plan.Admit = func(j store.Job) error { return admitSplit(j, plan) }
 	parent, tasks, err := c.store.SplitJob(ctx, id, poolOf(ctx), tok, plan, c.cfg.Clock.Now())
 	if errors.Is(err, store.ErrNotSplittable) {
 		return nil, status.Error(codes.FailedPrecondition, "Split: "+err.Error())
@@ -93,6 +95,30 @@ func checkSplit(req *coordinatorv1.SplitRequest) (store.Split, error) {
 	}
 	plan.Media = media
 	return plan, errs.Err()
+}
+
+// admitSplit checks a plan against the job it splits: the job's spec asks
+// for chunking, and every chunk but the last is at least 40 % of its
+// chunk_seconds (the planner moves a boundary by at most a quarter of a
+// chunk towards a keyframe), so a pod cannot turn a job into more Jobs
+// than the customer's setting allows. The probe is the pod's: a split
+// cannot be checked against the input without reading it.
+func admitSplit(j store.Job, plan store.Split) error {
+	spec, err := encodespec.Parse(j.Spec)
+	if err != nil {
+		return fmt.Errorf("split: the job's spec: %w", err)
+	}
+	if spec.Chunking == nil {
+		return status.Error(codes.FailedPrecondition, "Split: the job's spec does not ask for chunking")
+	}
+	shortest := 0.4 * spec.Chunking.ChunkSeconds
+	for _, c := range plan.Chunks[:len(plan.Chunks)-1] {
+		if c.End-c.Start < shortest {
+			return status.Errorf(codes.InvalidArgument, "Split: chunk %d lasts %g s; the job's chunks are about %g s (at least %g s but the last)",
+				c.Index, c.End-c.Start, spec.Chunking.ChunkSeconds, shortest)
+		}
+	}
+	return nil
 }
 
 // pushTasks pushes the queued tasks of parent onto its pool's queue; what

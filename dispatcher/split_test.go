@@ -3,6 +3,7 @@ package dispatcher
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"io"
 	"net/http"
 	"strings"
@@ -25,12 +26,15 @@ func claimedToSplit(t *testing.T) (*env, *instance, *worker, uuid.UUID, *coordin
 	e := newEnv(t)
 	in := e.start(Config{})
 	w := e.worker(in.addr, "default")
-	id := e.submit("default", 1)[0]
+	id := e.submitSpec("default", chunkingSpec)
 	job, err := w.claim(t.Context(), "splitter", 0)
 	require.NoError(t, err)
 	require.Equal(t, id.String(), job.GetId())
 	return e, in, w, id, job
 }
+
+// chunkingSpec asks for 10 s chunks.
+var chunkingSpec = json.RawMessage(`{"renditions": [{"codec": "h264", "height": 360, "bitrate_kbps": 600}], "packaging": "hls", "chunking": {"chunk_seconds": 10}}`)
 
 // threeChunks is a valid plan: three 10 s chunks of a 30 s input.
 func threeChunks() []*coordinatorv1.ChunkRange {
@@ -87,7 +91,25 @@ func TestSplitChecksThePlan(t *testing.T) {
 		assert.Equal(t, codes.InvalidArgument, status.Code(err), "%s: %v", name, err)
 		assert.Contains(t, status.Convert(err).Message(), tc.field, name)
 	}
+	// A plan of chunks far shorter than the job's setting would make
+	// more Jobs than the customer asked for.
+	short := []*coordinatorv1.ChunkRange{
+		{Index: 0, StartSeconds: 0, EndSeconds: 2, FirstSegment: 0},
+		{Index: 1, StartSeconds: 2, EndSeconds: 4, FirstSegment: 1},
+		{Index: 2, StartSeconds: 4, EndSeconds: 30, FirstSegment: 2},
+	}
+	_, err := w.client.Split(w.ctx(ctx, job.GetClaimToken()), &coordinatorv1.SplitRequest{JobId: job.GetId(), Chunks: short, MediaInfoJson: media})
+	assert.Equal(t, codes.InvalidArgument, status.Code(err), "%v", err)
+	assert.Contains(t, status.Convert(err).Message(), "chunk 0 lasts 2 s")
 	assert.Zero(t, e.queueLen("default"), "nothing was split")
+
+	// A job whose spec does not ask for chunking is not split.
+	e.submit("default", 1)
+	plain, err := w.claim(ctx, "plain-pod", 0)
+	require.NoError(t, err)
+	_, err = w.client.Split(w.ctx(ctx, plain.GetClaimToken()), &coordinatorv1.SplitRequest{JobId: plain.GetId(), Chunks: threeChunks(), MediaInfoJson: media})
+	assert.Equal(t, codes.FailedPrecondition, status.Code(err), "%v", err)
+	assert.Contains(t, status.Convert(err).Message(), "does not ask for chunking")
 	tasks, err := e.store.Tasks(ctx, e.org.ID, id)
 	require.NoError(t, err)
 	assert.Empty(t, tasks)

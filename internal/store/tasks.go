@@ -46,6 +46,9 @@ type Split struct {
 	Chunks []ChunkRange
 	Whole  bool
 	Media  json.RawMessage
+	// Admit, when set, is asked about the job as SplitJob locked it
+	// (before anything is written): an error refuses the split.
+	Admit func(Job) error
 }
 
 // ErrNotSplittable means the held job is a task already, or was split.
@@ -72,6 +75,11 @@ func (s *Store) SplitJob(ctx context.Context, id uuid.UUID, pool string, tokenHa
 		}
 		if j.Task != TaskJob {
 			return fmt.Errorf("job %s is a %s task: %w", id, j.Task, ErrNotSplittable)
+		}
+		if plan.Admit != nil {
+			if err := plan.Admit(j); err != nil {
+				return err
+			}
 		}
 		var (
 			ids   []uuid.UUID
