@@ -90,6 +90,11 @@ func (w *Worker) taskPlan(ctx context.Context, log *slog.Logger, job *coordinato
 	if !(info.DurationSeconds > 0) {
 		return info, encodespec.Spec{}, nil, errors.New("the task's probe of the input has no duration")
 	}
+	// The input is opened with the demuxer the probe names: only one
+	// Probe itself would have allowed.
+	if !ffmpeg.AllowedContainer(info.Container) {
+		return info, encodespec.Spec{}, nil, fmt.Errorf("the task's probe names the container %q, which inputs are never read as", info.Container)
+	}
 	spec, err := parseSpec(job.GetSpecJson(), info)
 	if err != nil {
 		return info, spec, nil, &ffmpeg.InputError{Msg: err.Error()}
