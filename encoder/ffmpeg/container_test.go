@@ -277,3 +277,16 @@ func mustRead(t *testing.T, path string) []byte {
 	require.NoError(t, err)
 	return b
 }
+
+// TestAllowedContainer: a probe handed to a task names a container inputs
+// are read as, or the task refuses it; the formats that name other files
+// or URLs never are.
+func TestAllowedContainer(t *testing.T) {
+	t.Parallel()
+	for _, name := range []string{"mov,mp4,m4a,3gp,3g2,mj2", "matroska,webm", "mpegts", "mxf"} {
+		require.True(t, AllowedContainer(name), name)
+	}
+	for _, name := range []string{"concat", "hls", "lavfi", "image2", "sdp", "", "mov"} {
+		require.False(t, AllowedContainer(name), name)
+	}
+}
