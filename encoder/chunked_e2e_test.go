@@ -232,8 +232,11 @@ func TestChunkedJobSurvivesAKilledChunk(t *testing.T) {
 func TestChunkedJobCancelStopsEveryTask(t *testing.T) {
 	t.Parallel()
 	r := newRig(t)
-	asset := r.asset(clip(t, "640x360", 60, true))
-	job := r.jobSpec("", &asset, chunkedSpec())
+	asset := r.asset(clip(t, "1280x720", 60, true))
+	// Chunks slow enough to be mid-encode when the cancel comes.
+	spec := chunkedSpec()
+	spec.Renditions = []encodespec.Rendition{{Name: "720p", Height: 720, Codec: encodespec.CodecH264, BitrateKbps: 2500, Preset: "slow"}}
+	job := r.jobSpec("", &asset, spec)
 	r.split(job.ID)
 	type pod struct {
 		cmd     *exec.Cmd

@@ -241,7 +241,15 @@ func (w *Worker) fail(ctx context.Context, log *slog.Logger, job *coordinatorv1.
 	log.WarnContext(ctx, "job failed", slog.String("error", msg), slog.Bool("retryable", retryable))
 	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
-	if _, err := w.client.Fail(w.auth(fctx, job.GetClaimToken()), &coordinatorv1.FailRequest{JobId: job.GetId(), Error: msg, Retryable: retryable}); err != nil {
+	_, err := w.client.Fail(w.auth(fctx, job.GetClaimToken()), &coordinatorv1.FailRequest{JobId: job.GetId(), Error: msg, Retryable: retryable})
+	if status.Code(err) == codes.FailedPrecondition {
+		// The job is no longer running: cancelled (or its split job
+		// failed) between the last heartbeat and now. Nothing is ours to
+		// report.
+		log.InfoContext(ctx, "the job was cancelled or requeued meanwhile; its attempt is over", slog.String("coordinator", status.Convert(err).Message()))
+		return nil
+	}
+	if err != nil {
 		return fmt.Errorf("report failure of job %s: %w (its lease will lapse and stale job recovery will retry it)", job.GetId(), err)
 	}
 	return nil

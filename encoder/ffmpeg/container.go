@@ -43,10 +43,10 @@ var containers = map[string]bool{
 	"flac":                    true,
 }
 
-// AllowedContainer reports whether name is a demuxer inputs may be read
-// with: what a MediaInfo that did not come from Probe (a split job's task
+// AllowedContainer reports whether name (MediaInfo.Container: the demuxer
+// as it is forced) is a demuxer inputs may be read with: what a MediaInfo that did not come from Probe (a split job's task
 // gets its probe from another pod) must be checked against.
-func AllowedContainer(name string) bool { return containers[name] }
+func AllowedContainer(name string) bool { return containerAllowed(name) }
 
 // forcedName is the name -f and -format_whitelist take for a demuxer: the
 // first of its names.
