@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 
@@ -54,6 +55,10 @@ func assetsDir(t *testing.T) string {
 // controller manager and the scheduler answer /healthz. Stops are
 // registered so that the controllers stop before the apiserver (which
 // otherwise waits about 20 s for their watches to close).
+// quietControllerRuntime discards controller-runtime's log, once per
+// test binary.
+var quietControllerRuntime sync.Once
+
 func startControlPlane(t *testing.T) *controlPlane {
 	t.Helper()
 	assets := assetsDir(t)
@@ -61,7 +66,10 @@ func startControlPlane(t *testing.T) *controlPlane {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctrllog.SetLogger(logr.Discard())
+	// controller-runtime's logger is process-wide and SetLogger is not
+	// safe to call from two tests' rigs starting side by side (the race
+	// detector failed TestE2E and TestScheduledPause on it): once.
+	quietControllerRuntime.Do(func() { ctrllog.SetLogger(logr.Discard()) })
 	env := &envtest.Environment{CRDDirectoryPaths: []string{crds}, ErrorIfCRDPathMissing: true, BinaryAssetsDirectory: assets}
 	cfg, err := env.Start()
 	if err != nil {
