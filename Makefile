@@ -292,20 +292,19 @@ cluster-prereqs: deps node-tools cluster-images $(KEDA_ARCHIVE) $(HELM) $(VERSIT
 	scripts/deps.sh node
 
 # What only the two end-to-end tiers need, none of which `make test` builds
-# or reads: CI builds it in the background while the test tools build and
-# the tests and the fuzzing run (.ci/run), which fills the time those leave
-# idle (package downloads, waits on services) on a cold machine.
-# Network-bound steps come first (the images' Debian base and packages, the
-# node tools' modules) and the Kubernetes binaries last: by then the
-# foreground's kube-apiserver build has put the packages they share into
-# the Go build cache, so none is compiled twice at once. Without -j, make
-# builds them in the listed order.
+# or reads: CI builds it in the background while lint, the tests and the
+# fuzzing run (.ci/run), which fills the time those leave idle (package
+# downloads, waits on services) on a cold machine. Network-bound steps come
+# first (the images' Debian base and packages, the node tools' modules) and
+# the Kubernetes binaries last: by then the foreground's kube-apiserver build
+# has put the packages they share into the Go build cache, so none is
+# compiled twice at once. Without -j, make builds them in the listed order.
 TIER_ONLY_PREREQS := cluster-images $(RUNC) $(CONTAINERD_DIR)/containerd $(CONTAINERD_DIR)/ctr $(CONTAINERD_DIR)/containerd-shim-runc-v2 \
 	$(COREDNS) $(NETPOL) $(HELM) $(PAUSE_ARCHIVE) $(NETCHECK_ARCHIVE) \
 	$(K8S_ASSETS)/kube-controller-manager $(K8S_ASSETS)/kube-scheduler $(K8S_ASSETS)/kubelet $(K8S_ASSETS)/kube-proxy $(CLUSTER_APISERVER)
 
 .PHONY: tier-prereqs
-tier-prereqs: $(TIER_ONLY_PREREQS) ## Build what only the end-to-end tiers need (images, node tools, helm, controller-manager, scheduler); CI runs it beside make test
+tier-prereqs: $(TIER_ONLY_PREREQS) ## Build what only the end-to-end tiers need (images, node tools, helm, controller-manager, scheduler); CI runs it beside lint and make test
 
 .PHONY: test-cluster
 test-cluster: cluster-prereqs ## Run the cluster tier's tests (tag cluster): a one-node cluster (control plane, kubelet, CNI bridge, kube-proxy, CoreDNS, NetworkPolicy, KEDA as a pod), the chart installed with helm, jobs through KEDA to encode pods, pause, a dedicated pool, a killed pod, encode-pod egress, a rolling API
