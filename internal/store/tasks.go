@@ -104,19 +104,10 @@ func (s *Store) SplitJob(ctx context.Context, id uuid.UUID, pool string, tokenHa
 				return err
 			}
 		}
-		rows, _ := tx.Query(ctx, `
-			INSERT INTO jobs (id, org_id, pool_id, lane, priority, max_attempts, input_asset_id, input_url, captions,
-				workflow_id, spec, metadata, parent_id, task, task_data, created_at, updated_at)
-			SELECT t.id, p.org_id, p.pool_id, p.lane, p.priority, p.max_attempts, p.input_asset_id, p.input_url, p.captions,
-				p.workflow_id, p.spec, p.metadata, p.id, t.task, t.data::jsonb, $5, $5
-			FROM jobs p, unnest($2::uuid[], $3::text[], $4::text[]) WITH ORDINALITY AS t (id, task, data, ord)
-			WHERE p.id = $1
-			ORDER BY t.ord
-			RETURNING `+jobColumns, j.ID, ids, kinds, data, now)
-		if tasks, err = pgx.CollectRows(rows, pgx.RowToStructByName[Job]); err != nil {
-			return mapErr(err, "tasks")
+		if tasks, err = insertTasks(ctx, tx, j.ID, ids, kinds, data, now); err != nil {
+			return err
 		}
-		rows, _ = tx.Query(ctx, `UPDATE jobs SET worker_id = NULL, claim_token_hash = NULL, lease_expires_at = NULL,
+		rows, _ := tx.Query(ctx, `UPDATE jobs SET worker_id = NULL, claim_token_hash = NULL, lease_expires_at = NULL,
 				progress = 0, updated_at = $2
 			WHERE id = $1 RETURNING `+jobColumns, j.ID, now)
 		if parent, err = pgx.CollectExactlyOneRow(rows, pgx.RowToStructByName[Job]); err != nil {
@@ -284,48 +275,62 @@ func completeSplitJob(ctx context.Context, tx pgx.Tx, parent Job, outputs json.R
 	return done, insertJobEvent(ctx, tx, done, "job.completed", map[string]any{"usage": done.Usage})
 }
 
-// queueStitch inserts parent's stitch task, queued.
-func queueStitch(ctx context.Context, tx pgx.Tx, parent Job, now time.Time) (Job, error) {
+// insertTasks inserts tasks of parent, queued on its pool, lane and
+// priority with copies of its input, spec and limits: one per element of
+// the parallel ids, kinds and data (task_data documents, as JSON text).
+func insertTasks(ctx context.Context, tx pgx.Tx, parent uuid.UUID, ids []uuid.UUID, kinds, data []string, now time.Time) ([]Job, error) {
 	rows, _ := tx.Query(ctx, `
 		INSERT INTO jobs (id, org_id, pool_id, lane, priority, max_attempts, input_asset_id, input_url, captions,
 			workflow_id, spec, metadata, parent_id, task, task_data, created_at, updated_at)
-		SELECT $2, p.org_id, p.pool_id, p.lane, p.priority, p.max_attempts, p.input_asset_id, p.input_url, p.captions,
-			p.workflow_id, p.spec, p.metadata, p.id, 'stitch', jsonb_build_object('media', c.task_data -> 'media'), $3, $3
-		FROM jobs p JOIN LATERAL (SELECT task_data FROM jobs WHERE parent_id = p.id LIMIT 1) c ON true
+		SELECT t.id, p.org_id, p.pool_id, p.lane, p.priority, p.max_attempts, p.input_asset_id, p.input_url, p.captions,
+			p.workflow_id, p.spec, p.metadata, p.id, t.task, t.data::jsonb, $5, $5
+		FROM jobs p, unnest($2::uuid[], $3::text[], $4::text[]) WITH ORDINALITY AS t (id, task, data, ord)
 		WHERE p.id = $1
-		RETURNING `+jobColumns, parent.ID, newID(), now)
-	st, err := pgx.CollectExactlyOneRow(rows, pgx.RowToStructByName[Job])
-	if err != nil {
+		ORDER BY t.ord
+		RETURNING `+jobColumns, parent, ids, kinds, data, now)
+	tasks, err := pgx.CollectRows(rows, pgx.RowToStructByName[Job])
+	return tasks, mapErr(err, "tasks")
+}
+
+// queueStitch inserts parent's stitch task, queued, with the probe its
+// parts were given.
+func queueStitch(ctx context.Context, tx pgx.Tx, parent Job, now time.Time) (Job, error) {
+	var data string
+	if err := tx.QueryRow(ctx, `SELECT jsonb_build_object('media', task_data -> 'media')::text FROM jobs WHERE parent_id = $1 LIMIT 1`,
+		parent.ID).Scan(&data); err != nil {
 		return Job{}, mapErr(err, "stitch task")
 	}
-	return st, insertJobEvent(ctx, tx, parent, "job.stitching", map[string]any{"task_id": st.ID})
+	st, err := insertTasks(ctx, tx, parent.ID, []uuid.UUID{newID()}, []string{TaskStitch}, []string{data}, now)
+	if err != nil {
+		return Job{}, err
+	}
+	return st[0], insertJobEvent(ctx, tx, parent, "job.stitching", map[string]any{"task_id": st[0].ID})
 }
 
 // cancelTasks cancels every unfinished task of parent, saying why, and
-// returns them, each with its usage record (no job counted: a task is not
-// a job) and its worker's current job cleared. A running task's worker
-// learns it at its next heartbeat.
+// returns them, in one statement however many there are: each with its
+// usage record (as insertUsage writes it; no job counted: a task is not a
+// job) and its worker's current job cleared (as clearWorker does). A
+// running task's worker learns it at its next heartbeat.
 func cancelTasks(ctx context.Context, tx pgx.Tx, parent uuid.UUID, why string, now time.Time) ([]Job, error) {
 	rows, _ := tx.Query(ctx, `
 		WITH prev AS (
-			SELECT id, worker_id FROM jobs WHERE parent_id = $1 AND status IN ('queued', 'running', 'retry_wait') FOR UPDATE)
-		UPDATE jobs SET status = 'cancelled', error = $2, finished_at = $3, updated_at = $3,
-			lease_expires_at = NULL, run_after = NULL
-		FROM prev WHERE jobs.id = prev.id
-		RETURNING `+prefixed("jobs.", jobColumns), parent, why, now)
+			SELECT id FROM jobs WHERE parent_id = $1 AND status IN ('queued', 'running', 'retry_wait') FOR UPDATE),
+		c AS (
+			UPDATE jobs SET status = 'cancelled', error = $2, finished_at = $3, updated_at = $3,
+				lease_expires_at = NULL, run_after = NULL
+			FROM prev WHERE jobs.id = prev.id
+			RETURNING `+prefixed("jobs.", jobColumns)+`),
+		ur AS (
+			INSERT INTO usage_records (org_id, job_id, day, status, accelerator, parent_job_id)
+			SELECT org_id, id, $4::date, 'cancelled', $5::text, parent_id FROM c
+			ON CONFLICT (job_id) DO NOTHING),
+		wk AS (
+			UPDATE workers SET current_job_id = NULL FROM c
+			WHERE workers.id = c.worker_id AND workers.current_job_id = c.id)
+		SELECT `+jobColumns+` FROM c`, parent, why, now, now.UTC().Truncate(24*time.Hour), Usage{}.accelerator())
 	cancelled, err := pgx.CollectRows(rows, pgx.RowToStructByName[Job])
-	if err != nil {
-		return nil, mapErr(err, "cancel tasks")
-	}
-	for _, t := range cancelled {
-		if err := insertUsage(ctx, tx, t, JobCancelled, Usage{}, now); err != nil {
-			return nil, err
-		}
-		if err := clearWorker(ctx, tx, t); err != nil {
-			return nil, err
-		}
-	}
-	return cancelled, nil
+	return cancelled, mapErr(err, "cancel tasks")
 }
 
 // TaskPart is one finished part of a split job, for its stitch task: the
