@@ -115,6 +115,7 @@ func fieldSchemas() map[string]func(b *docBuilder) map[string]any {
 		"Ladder.target_psnr_db":      numberRangeSchema(encodespec.MinTargetPSNRDB, encodespec.MaxTargetPSNRDB),
 		"Chunking.chunk_seconds":     numberRangeSchema(encodespec.MinChunkSeconds, encodespec.MaxChunkSeconds),
 		"Chunking.min_input_seconds": numberRangeSchema(0, encodespec.MaxMinInputSeconds),
+		"Chunking.crf":               intRangeSchema(0, encodespec.MaxChunkCRF),
 
 		"BatchSummary.expansion":              enumSchema(store.BatchExpanding, store.BatchExpanded, store.BatchCancelled, store.BatchFailed),
 		"Batch.status":                        enumSchema(apiv1.BatchExpanding, apiv1.BatchRunning, apiv1.BatchCompleted, apiv1.BatchCancelled, apiv1.BatchFailed),

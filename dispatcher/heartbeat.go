@@ -48,6 +48,9 @@ func (c *Coordinator) Heartbeat(ctx context.Context, req *coordinatorv1.Heartbea
 		return &coordinatorv1.HeartbeatResponse{Cancel: true}, nil
 	}
 	c.emit(ctx, j, "job.progress", map[string]any{"progress": p})
+	if j.ParentID != nil {
+		c.rollUpProgress(ctx, j)
+	}
 	return &coordinatorv1.HeartbeatResponse{LeaseExpiresUnixMs: lease.UnixMilli()}, nil
 }
 

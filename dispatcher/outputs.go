@@ -34,13 +34,16 @@ func checkOutputName(name string) string {
 
 // OutputKey is where a job's output file lives in storage. A split job's
 // stitch task writes the job's outputs; its chunk and whole-input tasks
-// write their parts under the job's tasks/ prefix, which the stitch task
+// write their media segments there too, under their final names, and the
+// rest of their parts under the job's tasks/ prefix, which the stitch task
 // reads (docs/design/0028-chunked-encoding.md).
 func OutputKey(j store.Job, name string) string {
 	if j.ParentID == nil {
 		return fmt.Sprintf("orgs/%s/jobs/%s/outputs/%s", j.OrgID, j.ID, name)
 	}
-	if j.Task == store.TaskStitch {
+	if j.Task == store.TaskStitch || coordinatorv1.IsMediaSegment(name) {
+		// The stitch task publishes the job's outputs; chunks and the
+		// whole-input task put their media segments at their final keys.
 		return fmt.Sprintf("orgs/%s/jobs/%s/outputs/%s", j.OrgID, *j.ParentID, name)
 	}
 	return fmt.Sprintf("orgs/%s/jobs/%s/tasks/%s/%s", j.OrgID, *j.ParentID, j.ID, name)

@@ -5,9 +5,11 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/stretchr/testify/assert"
@@ -23,8 +25,14 @@ import (
 // which holds a job just submitted.
 func claimedToSplit(t *testing.T) (*env, *instance, *worker, uuid.UUID, *coordinatorv1.Job) {
 	t.Helper()
+	return claimedToSplitWith(t, Config{})
+}
+
+// claimedToSplitWith is claimedToSplit with a coordinator configured by cfg.
+func claimedToSplitWith(t *testing.T, cfg Config) (*env, *instance, *worker, uuid.UUID, *coordinatorv1.Job) {
+	t.Helper()
 	e := newEnv(t)
-	in := e.start(Config{})
+	in := e.start(cfg)
 	w := e.worker(in.addr, "default")
 	id := e.submitSpec("default", chunkingSpec)
 	job, err := w.claim(t.Context(), "splitter", 0)
@@ -146,10 +154,18 @@ func TestSplitRunsTasksThenStitches(t *testing.T) {
 		assert.Equal(t, id.String(), task.GetParentId())
 		assert.JSONEq(t, string(media), string(task.GetMediaInfoJson()))
 		seen[task.GetTask()] = true
+		// A part's heartbeat moves the job's progress: 95 % of the
+		// parts' mean, each completed one counting whole.
+		_, err = w.heartbeat(ctx, task, 0.5)
+		require.NoError(t, err)
+		assert.InDelta(t, 0.95*(float64(i)+0.5)/4, e.job(id).Progress, 1e-6, "after part %d's heartbeat", i)
 		var outs []*coordinatorv1.Output
 		if task.GetTask() == coordinatorv1.TaskChunk && task.GetChunk().GetIndex() == 1 {
 			assert.InDelta(t, 10, task.GetChunk().GetStartSeconds(), 1e-9)
-			outs = []*coordinatorv1.Output{uploadOutput(t, w, task, "360p/seg_00005.m4s", "segment five")}
+			outs = []*coordinatorv1.Output{
+				uploadOutput(t, w, task, "360p/seg_00005.m4s", "segment five"),
+				uploadOutput(t, w, task, "segments.json", `{"360p/seg_00005.m4s": {}}`),
+			}
 		}
 		_, err = w.client.Complete(w.ctx(ctx, task.GetClaimToken()), &coordinatorv1.CompleteRequest{JobId: task.GetId(), Outputs: outs})
 		require.NoError(t, err)
@@ -166,18 +182,24 @@ func TestSplitRunsTasksThenStitches(t *testing.T) {
 		assert.EqualValues(t, i, p.GetChunk().GetIndex(), "chunks in order")
 	}
 	assert.Equal(t, coordinatorv1.TaskWhole, stitch.GetParts()[3].GetTask())
+	// The stitch task gets the part's ledger, not its segments: those
+	// are at their final keys already.
 	files := stitch.GetParts()[1].GetFiles()
 	require.Len(t, files, 1)
-	assert.Equal(t, "360p/seg_00005.m4s", files[0].GetName())
+	assert.Equal(t, "segments.json", files[0].GetName())
 	assert.Contains(t, files[0].GetUrl(), "/jobs/"+id.String()+"/tasks/", "a task's files are under its job's tasks/ prefix")
 	got, err := http.Get(files[0].GetUrl())
 	require.NoError(t, err)
 	body, _ := io.ReadAll(got.Body)
 	got.Body.Close()
-	assert.Equal(t, "segment five", string(body))
+	assert.JSONEq(t, `{"360p/seg_00005.m4s": {}}`, string(body))
+	segmentKey := "orgs/" + e.org.ID.String() + "/jobs/" + id.String() + "/outputs/360p/seg_00005.m4s"
+	exists, err := e.objects.Exists(ctx, segmentKey)
+	require.NoError(t, err)
+	require.True(t, exists, "a chunk's segment is at the job's output key")
 
 	partKey := "orgs/" + strings.SplitN(strings.SplitN(files[0].GetUrl(), "?", 2)[0], "/orgs/", 2)[1]
-	exists, err := e.objects.Exists(ctx, partKey)
+	exists, err = e.objects.Exists(ctx, partKey)
 	require.NoError(t, err)
 	require.True(t, exists, "the part's file %s is in storage while the job runs", partKey)
 
@@ -194,6 +216,19 @@ func TestSplitRunsTasksThenStitches(t *testing.T) {
 	exists, err = e.objects.Exists(ctx, partKey)
 	require.NoError(t, err)
 	assert.False(t, exists, "a part's files are deleted once the job is done")
+	exists, err = e.objects.Exists(ctx, segmentKey)
+	require.NoError(t, err)
+	assert.True(t, exists, "the segments a chunk wrote are the completed job's outputs")
+	assert.False(t, e.partsPending(id), "a completed job's parts are dropped for good at once")
+}
+
+// partsPending reads whether the split job id still owes the clean-up of
+// its parts' files.
+func (e *env) partsPending(id uuid.UUID) bool {
+	e.t.Helper()
+	var pending bool
+	require.NoError(e.t, e.db.QueryRow(context.Background(), `SELECT parts_pending FROM jobs WHERE id = $1`, id).Scan(&pending))
+	return pending
 }
 
 // uploadOutput presigns, uploads and describes one output file of a held
@@ -214,4 +249,63 @@ func uploadOutput(t *testing.T, w *worker, job *coordinatorv1.Job, name, body st
 	resp.Body.Close()
 	require.Equal(t, http.StatusOK, resp.StatusCode)
 	return &coordinatorv1.Output{Name: name, Kind: "segment", SizeBytes: int64(len(body)), ContentType: "application/octet-stream"}
+}
+
+// TestCancelledSplitJobDropsItsParts: when a split job is cancelled
+// through the API, its parts' files (under tasks/) and the segments its
+// chunks wrote at its output keys are deleted by the recovery loop, but
+// only once no pod can still upload with a URL presigned before the
+// cancel; then the job owes nothing more.
+func TestCancelledSplitJobDropsItsParts(t *testing.T) {
+	t.Parallel()
+	fc := newFakeClock()
+	e, in, w, id, job := claimedToSplitWith(t, Config{Clock: fc, Lease: time.Minute})
+	ctx := t.Context()
+	_, err := w.client.Split(w.ctx(ctx, job.GetClaimToken()), &coordinatorv1.SplitRequest{JobId: job.GetId(), Chunks: threeChunks(), MediaInfoJson: []byte(`{"DurationSeconds": 30}`), WholeTask: true})
+	require.NoError(t, err)
+	assert.True(t, e.partsPending(id))
+
+	// One chunk completes with a segment and its ledger; another is
+	// still uploading when the job is cancelled.
+	var keys []string
+	for i, pod := range []string{"done-pod", "busy-pod"} {
+		task, err := w.claim(ctx, pod, 0)
+		require.NoError(t, err)
+		require.NotNil(t, task)
+		outs := []*coordinatorv1.Output{
+			uploadOutput(t, w, task, fmt.Sprintf("360p/seg_%05d.m4s", i), "a segment"),
+			uploadOutput(t, w, task, "segments.json", "{}"),
+		}
+		for _, o := range outs {
+			keys = append(keys, OutputKey(store.Job{OrgID: e.org.ID, ID: uuid.MustParse(task.GetId()), ParentID: &id, Task: task.GetTask()}, o.GetName()))
+		}
+		if i == 0 {
+			_, err = w.client.Complete(w.ctx(ctx, task.GetClaimToken()), &coordinatorv1.CompleteRequest{JobId: task.GetId(), Outputs: outs})
+			require.NoError(t, err)
+		}
+	}
+	_, err = e.store.CancelJob(ctx, e.org.ID, id)
+	require.NoError(t, err)
+	exist := func() (n int) {
+		for _, k := range keys {
+			ok, err := e.objects.Exists(ctx, k)
+			require.NoError(t, err)
+			if ok {
+				n++
+			}
+		}
+		return n
+	}
+
+	fc.Step(2 * time.Minute)
+	_, err = in.services.RecoverStaleJobs(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, len(keys), exist(), "a pod may still be uploading: nothing is deleted yet")
+	assert.True(t, e.partsPending(id))
+
+	fc.Step(e.objects.PresignTTL())
+	_, err = in.services.RecoverStaleJobs(ctx)
+	require.NoError(t, err)
+	assert.Zero(t, exist(), "every part's file and segment is deleted")
+	assert.False(t, e.partsPending(id), "the job owes nothing more")
 }

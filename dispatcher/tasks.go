@@ -44,33 +44,83 @@ func (c *Coordinator) afterAdvance(ctx context.Context, adv store.Advance) {
 		c.emit(ctx, adv.Parent, "job.failed", map[string]any{"error": deref(adv.Parent.Error)})
 	}
 	if adv.Parent.Terminal() {
-		c.dropParts(ctx, adv.Parent)
+		c.dropParts(ctx, adv.Parent, adv.Parent.Status == store.JobCompleted)
 	}
 }
 
-// dropParts deletes the files the finished split job's parts uploaded
-// under its tasks/ prefix: the stitch task published copies under the
-// job's outputs/, and a failed job has no use for them. Best effort: what
-// is left costs storage, not correctness.
-func (c *Coordinator) dropParts(ctx context.Context, parent store.Job) {
-	parts, err := c.store.TaskParts(ctx, parent.ID)
-	var keys []string
-	for _, p := range parts {
-		var recs []outputRecord
-		if err == nil {
-			err = json.Unmarshal(p.Outputs, &recs)
-		}
-		for _, r := range recs {
-			keys = append(keys, r.Key)
-		}
+// rollUpProgress moves task's split job's progress on from its parts'
+// heartbeats and announces it as the job's own job.progress, so a client
+// watching the job sees it advance while its chunks encode, not only when
+// one completes. Best effort: the next heartbeat or completion sets it.
+func (c *Coordinator) rollUpProgress(ctx context.Context, task store.Job) {
+	if task.Task == store.TaskStitch {
+		return
 	}
-	if err == nil {
-		err = c.objects.DeleteMany(ctx, keys)
-	}
+	p, ok, err := c.store.RollUpProgress(ctx, *task.ParentID, c.cfg.Clock.Now())
 	if err != nil {
-		c.log.WarnContext(ctx, "the files of a split job's parts were not all deleted; they stay under its tasks/ prefix",
-			slog.String("job_id", parent.ID.String()), slog.Any("error", err))
+		c.log.WarnContext(ctx, "split job's progress not rolled up; its next heartbeat will", slog.String("job_id", task.ParentID.String()), slog.Any("error", err))
+		return
 	}
+	if ok {
+		parent := store.Job{ID: *task.ParentID, OrgID: task.OrgID, PoolID: task.PoolID}
+		c.emit(ctx, parent, "job.progress", map[string]any{"progress": p})
+	}
+}
+
+// partsPrefixes are the key prefixes of the files a split job's tasks
+// wrote that a finished job has no use for: the parts' own files under
+// its tasks/ prefix, and, unless the job completed, its outputs/ prefix
+// (where chunks write their segments at their final keys, and where a
+// failed stitch task may have published some files).
+func partsPrefixes(job store.Job) []string {
+	base := fmt.Sprintf("orgs/%s/jobs/%s/", job.OrgID, job.ID)
+	if job.Status == store.JobCompleted {
+		return []string{base + "tasks/"}
+	}
+	return []string{base + "tasks/", base + "outputs/"}
+}
+
+// dropParts deletes the files of the finished split job's parts that it
+// has no use for (partsPrefixes) and, when final, records them dropped.
+// A completed job's are final at once: every task is done, nothing more
+// is uploaded. A failed or cancelled job's tasks may still have pods
+// uploading with URLs presigned before the end, so those are dropped now
+// and again by DropSplitParts once such URLs have expired. Best effort:
+// what is left costs storage, not correctness, and the next round retries.
+func (c *Coordinator) dropParts(ctx context.Context, job store.Job, final bool) {
+	n := 0
+	for _, prefix := range partsPrefixes(job) {
+		deleted, err := c.objects.DeletePrefix(ctx, prefix)
+		n += deleted
+		if err != nil {
+			c.log.WarnContext(ctx, "the files of a split job's parts were not all deleted; the recovery loop tries again",
+				slog.String("job_id", job.ID.String()), slog.String("prefix", prefix), slog.Any("error", err))
+			return
+		}
+	}
+	if final {
+		if err := c.store.PartsDropped(ctx, job.ID); err != nil {
+			c.log.WarnContext(ctx, "split job's parts dropped but not recorded; the recovery loop deletes nothing twice", slog.String("job_id", job.ID.String()), slog.Any("error", err))
+			return
+		}
+	}
+	c.log.DebugContext(ctx, "split job's parts dropped", slog.String("job_id", job.ID.String()), slog.Int("files", n), slog.Bool("final", final))
+}
+
+// DropSplitParts drops the parts' files of split jobs that finished (as
+// cancelled, failed, or completed by a coordinator that stopped before it
+// dropped them) longer ago than a presigned URL lives plus a lease: no
+// pod of theirs can upload any more.
+func (s *Services) DropSplitParts(ctx context.Context) (int, error) {
+	before := s.c.cfg.Clock.Now().Add(-s.c.objects.PresignTTL() - s.c.cfg.Lease)
+	jobs, err := s.c.store.PartsToDrop(ctx, before, s.cfg.Batch)
+	if err != nil {
+		return 0, err
+	}
+	for _, j := range jobs {
+		s.c.dropParts(ctx, j, true)
+	}
+	return len(jobs), nil
 }
 
 // AdvanceStalledParents advances split jobs that wait on nothing (all
@@ -93,7 +143,8 @@ func (s *Services) AdvanceStalledParents(ctx context.Context) (int, error) {
 
 // taskView fills in what a claimed task's worker needs beyond a job's
 // fields: its kind, its job, its chunk, the input's probe, and for the
-// stitch task every part's files as presigned GETs.
+// stitch task every part's files as presigned GETs, but for the media
+// segments, which the chunks wrote at their final keys.
 func (c *Coordinator) taskView(ctx context.Context, j store.Job, out *coordinatorv1.Job) error {
 	out.Task = j.Task
 	if j.ParentID == nil {
@@ -120,6 +171,9 @@ func (c *Coordinator) taskView(ctx context.Context, j store.Job, out *coordinato
 		}
 		tp := &coordinatorv1.TaskPart{Task: p.Task, Chunk: chunkRange(p.Chunk)}
 		for _, r := range recs {
+			if coordinatorv1.IsMediaSegment(r.Name) {
+				continue // at its final key already; the part's ledger describes it
+			}
 			get, err := c.objects.PresignGet(ctx, r.Key)
 			if err != nil {
 				return fmt.Errorf("presign part %q: %w", r.Name, err)

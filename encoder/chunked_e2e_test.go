@@ -55,8 +55,12 @@ func TestChunkedJobEndToEnd(t *testing.T) {
 	tasks, err := r.store.Tasks(context.Background(), r.org.ID, job.ID)
 	require.NoError(t, err)
 	kinds := map[string]int{}
+	var stitchStarted time.Time
 	for _, task := range tasks {
 		kinds[task.Task]++
+		if task.Task == store.TaskStitch && task.StartedAt != nil {
+			stitchStarted = *task.StartedAt
+		}
 		assert.Equal(t, store.JobCompleted, task.Status, "%s task", task.Task)
 		assert.Equal(t, 1, task.Attempts, "%s task ran once", task.Task)
 	}
@@ -68,6 +72,7 @@ func TestChunkedJobEndToEnd(t *testing.T) {
 	require.NoError(t, json.Unmarshal(done.Outputs, &outs))
 	local := t.TempDir()
 	names := map[string]bool{}
+	segments := 0
 	for _, o := range outs {
 		names[o.Name] = true
 		assert.Contains(t, o.Key, "/jobs/"+job.ID.String()+"/outputs/", "%s is among the job's outputs", o.Name)
@@ -76,6 +81,14 @@ func TestChunkedJobEndToEnd(t *testing.T) {
 		resp, err := http.Get(get.URL)
 		require.NoError(t, err)
 		require.Equal(t, http.StatusOK, resp.StatusCode, o.Name)
+		if strings.HasSuffix(o.Name, ".m4s") && !strings.HasSuffix(o.Name, "/init.mp4") && strings.Contains(o.Name, "/seg_") {
+			// The chunks wrote the segments at their final keys; the
+			// stitch task neither fetched nor uploaded them again.
+			modified, err := http.ParseTime(resp.Header.Get("Last-Modified"))
+			require.NoError(t, err, o.Name)
+			assert.False(t, modified.After(stitchStarted), "%s was stored at %s, after the stitch task started at %s", o.Name, modified, stitchStarted)
+			segments++
+		}
 		dst := filepath.Join(local, filepath.FromSlash(o.Name))
 		require.NoError(t, os.MkdirAll(filepath.Dir(dst), 0o755))
 		f, err := os.Create(dst)
@@ -88,6 +101,10 @@ func TestChunkedJobEndToEnd(t *testing.T) {
 	for _, n := range []string{"master.m3u8", "poster.jpg"} {
 		assert.True(t, names[n], "%s is an output: %v", n, names)
 	}
+	require.False(t, stitchStarted.IsZero())
+	// 60 s in 2 s segments, two video renditions and the audio (whose
+	// AAC priming can spill into a 31st segment).
+	assert.GreaterOrEqual(t, segments, 2*30+30)
 	for _, rendition := range []string{"360p", "240p"} {
 		b, err := exec.Command("ffprobe", "-v", "error", "-count_frames", "-select_streams", "v:0",
 			"-show_entries", "stream=nb_read_frames:format=duration", "-of", "default=nw=1",

@@ -109,8 +109,10 @@ func taskChunk(c *coordinatorv1.ChunkRange) ffmpeg.Chunk {
 }
 
 // encodePart runs a chunk task (every video rendition of its range) or the
-// whole-input task (audio, subtitles, images), verifies what it made and
-// uploads it under the job's tasks/ prefix for the stitch task. A chunk
+// whole-input task (audio, subtitles, images), verifies what it made,
+// writes the ledger of its media segments (ffmpeg.IndexSegments) and
+// uploads: the segments to the job's final output keys, the rest under the
+// job's tasks/ prefix for the stitch task. A chunk
 // reads its range from MpegFlow's storage with range requests; a
 // customer's URL input is downloaded first, through the SSRF guard.
 func (w *Worker) encodePart(ctx context.Context, log *slog.Logger, job *coordinatorv1.Job, dir string, progress func(float64)) ([]*coordinatorv1.Output, *coordinatorv1.Usage, error) {
@@ -158,6 +160,18 @@ func (w *Worker) encodePart(ctx context.Context, log *slog.Logger, job *coordina
 	if err := ffmpeg.Verify(ctx, w.cfg.FFprobe, cmd, files, part); err != nil {
 		return nil, nil, &verifyError{err: err}
 	}
+	// Media segments go to their final keys (the coordinator keys them by
+	// name); the ledger tells the stitch task what they hold.
+	ledger, err := ffmpeg.IndexSegments(cmd)
+	if err != nil {
+		return nil, nil, &verifyError{err: err}
+	}
+	if len(ledger) > 0 {
+		if err := ffmpeg.WriteLedger(out, ledger); err != nil {
+			return nil, nil, err
+		}
+		files = append(files, ffmpeg.Output{Name: ffmpeg.LedgerName, Kind: ffmpeg.KindManifest, ContentType: "application/json"})
+	}
 	if err := w.upload(ctx, job, out, files); err != nil {
 		return nil, nil, err
 	}
@@ -170,11 +184,15 @@ func (w *Worker) encodePart(ctx context.Context, log *slog.Logger, job *coordina
 	return describe(out, files, choices), usageOf(choices, encodeSeconds, outputSeconds), nil
 }
 
-// stitch runs a split job's stitch task: it downloads every part, plans
-// each part's command again from the same spec, probe and range (Plan is
-// deterministic), has ffmpeg.Stitch write the manifests over them (no
-// re-encode), verifies the result as a whole encode's, checks the seams
-// between chunks, and uploads the job's outputs.
+// stitch runs a split job's stitch task: it downloads every part's files
+// but the media segments (which the parts uploaded to their final keys;
+// each part's ledger describes them), plans each part's command again
+// from the same spec, probe and range (Plan is deterministic), has
+// ffmpeg.Stitch write the manifests over them (no re-encode, no segment
+// read), verifies the result as a whole encode's, checks the seams between
+// chunks, and uploads what it wrote: playlists, manifests, init segments
+// and the whole-input part's other files. MP4 outputs are joined from the
+// parts' files, which it downloads.
 func (w *Worker) stitch(ctx context.Context, log *slog.Logger, job *coordinatorv1.Job, dir string) ([]*coordinatorv1.Output, *coordinatorv1.Usage, error) {
 	start := time.Now()
 	info, spec, choices, err := w.taskPlan(ctx, log, job)
@@ -196,11 +214,16 @@ func (w *Worker) stitch(ctx context.Context, log *slog.Logger, job *coordinatorv
 		if err := w.fetchPart(ctx, p, partDir); err != nil {
 			return nil, nil, err
 		}
+		ledger, err := ffmpeg.ReadLedger(partDir)
+		if err != nil {
+			return nil, nil, &verifyError{err: fmt.Errorf("stitch: part %d: %w", i, err)}
+		}
 		if p.GetTask() == coordinatorv1.TaskWhole {
 			cmd, err := ffmpeg.Plan(spec, info, input, partDir, choices, ffmpeg.WithWholeInput(), ffmpeg.WithCaptions(captions...))
 			if err != nil {
 				return nil, nil, err
 			}
+			cmd.Remote = ledger
 			whole = &cmd
 			continue
 		}
@@ -212,6 +235,7 @@ func (w *Worker) stitch(ctx context.Context, log *slog.Logger, job *coordinatorv
 		if err != nil {
 			return nil, nil, err
 		}
+		cmd.Remote = ledger
 		chunks, parts = append(chunks, c), append(parts, cmd)
 	}
 	if whole == nil {
@@ -234,11 +258,25 @@ func (w *Worker) stitch(ctx context.Context, log *slog.Logger, job *coordinatorv
 			return nil, nil, &verifyError{err: err}
 		}
 	}
-	if err := w.upload(ctx, job, out, files); err != nil {
+	// The segments are at their final keys already: only the rest is
+	// uploaded, and the segments' sizes come from the ledgers.
+	var local []ffmpeg.Output
+	for _, f := range files {
+		if _, remote := cmd.Remote[f.Name]; !remote {
+			local = append(local, f)
+		}
+	}
+	if err := w.upload(ctx, job, out, local); err != nil {
 		return nil, nil, err
 	}
-	log.InfoContext(ctx, "stitched", slog.Int("chunks", len(chunks)), slog.Int("outputs", len(files)))
-	return describe(out, files, choices), usageOf(choices, time.Since(start).Seconds(), 0), nil
+	outs := describe(out, files, choices)
+	for _, o := range outs {
+		if f, remote := cmd.Remote[o.GetName()]; remote {
+			o.SizeBytes = f.Size
+		}
+	}
+	log.InfoContext(ctx, "stitched", slog.Int("chunks", len(chunks)), slog.Int("outputs", len(files)), slog.Int("uploaded", len(local)))
+	return outs, usageOf(choices, time.Since(start).Seconds(), 0), nil
 }
 
 // fetchPart downloads one part's files into dir, under the names the task

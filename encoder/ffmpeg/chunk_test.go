@@ -110,6 +110,41 @@ func chunkedSpec() encodespec.Spec {
 		},
 		Audio:      &encodespec.Audio{Codec: encodespec.AudioAAC, BitrateKbps: 96, Channels: 2},
 		Thumbnails: &encodespec.Thumbnails{Width: 160, IntervalSeconds: 10, Poster: true},
+		Chunking:   &encodespec.Chunking{ChunkSeconds: 10},
+	}
+}
+
+// TestChunkedSpecsUseCappedCRF checks the rate control of a chunked spec:
+// x264 renditions with a bitrate are encoded at the chunking's CRF under
+// their bitrate as the cap, in a chunk and in a one-pod encode alike, so
+// every chunk spends bits the same way; without chunking they keep
+// average-bitrate control.
+func TestChunkedSpecsUseCappedCRF(t *testing.T) {
+	t.Parallel()
+	input := makeClip(t, clip{width: 640, height: 360, seconds: 4})
+	in := probeClip(t, input)
+	chunk := Chunk{Index: 1, Start: 2, End: 4, FirstSegment: 1}
+	for _, tt := range []struct {
+		name     string
+		chunking *encodespec.Chunking
+		opts     []PlanOption
+		want     []string
+	}{
+		{"one pod, default CRF", &encodespec.Chunking{ChunkSeconds: 10}, nil, []string{"-crf:v:0 23 -maxrate:v:0 720k -bufsize:v:0 1200k", "-crf:v:0 23 -maxrate:v:0 360k -bufsize:v:0 600k"}},
+		{"a chunk, CRF set", &encodespec.Chunking{ChunkSeconds: 10, CRF: 30}, []PlanOption{WithChunk(chunk)}, []string{"-crf:v:0 30 -maxrate:v:0 720k", "-crf:v:0 30 -maxrate:v:0 360k"}},
+		{"no chunking", nil, nil, []string{"-b:v:0 600k -maxrate:v:0 720k", "-b:v:0 300k -maxrate:v:0 360k"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			spec := chunkedSpec()
+			spec.Chunking = tt.chunking
+			args := strings.Join(plan(t, spec, in, input, tt.opts...).Args, " ")
+			for _, w := range tt.want {
+				assert.Contains(t, args, w)
+			}
+			if tt.chunking != nil {
+				assert.NotContains(t, args, "-b:v:", "no average bitrate under capped CRF")
+			}
+		})
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"image/jpeg"
 	"io/fs"
+	"maps"
 	"os"
 	"path"
 	"path/filepath"
@@ -13,7 +14,7 @@ import (
 
 // Collect lists every file under cmd.OutDir as an Output, sorted by name:
 // the expected outputs as planned, and the media segments and thumbnails
-// found on disk, each attributed to its rendition (DASH segments through
+// found on disk or listed in cmd.Remote, each attributed to its rendition (DASH segments through
 // the stream index in their names). A file the plan cannot account for is
 // an error, so nothing unexpected is uploaded.
 func Collect(cmd Command) ([]Output, error) {
@@ -55,6 +56,17 @@ func Collect(cmd Command) ([]Output, error) {
 	})
 	if err != nil {
 		return nil, fmt.Errorf("collect outputs: %w", err)
+	}
+	// Segments already at their final keys are outputs all the same.
+	for _, name := range slices.Sorted(maps.Keys(cmd.Remote)) {
+		if _, err := os.Lstat(filepath.Join(cmd.OutDir, filepath.FromSlash(name))); err == nil {
+			continue // also here: counted by the walk
+		}
+		o, err := classify(cmd.OutDir, name, families)
+		if err != nil {
+			return nil, fmt.Errorf("collect outputs: %w", err)
+		}
+		outputs = append(outputs, o)
 	}
 	slices.SortFunc(outputs, func(a, b Output) int { return strings.Compare(a.Name, b.Name) })
 	return outputs, nil

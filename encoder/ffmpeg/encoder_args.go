@@ -54,8 +54,8 @@ func videoArgs(pr plannedRendition, s string, keyframeSeconds float64) []string 
 		switch {
 		case r.CRF != nil:
 			a = append(a, "-crf"+s, strconv.Itoa(*r.CRF))
-		case pr.cappedCRF > 0 && enc == "libx264":
-			// Constant quality under the fixed ladder's rate cap.
+		case pr.cappedCRF > 0:
+			// Constant quality under the rendition's rate cap.
 			b := r.BitrateKbps
 			a = append(a, "-crf"+s, formatFloat(pr.cappedCRF), "-maxrate"+s, kbps(b*6/5), "-bufsize"+s, kbps(b*2))
 		default:

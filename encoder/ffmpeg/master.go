@@ -35,7 +35,7 @@ func writeMaster(cmd Command) error {
 		if !ok {
 			continue
 		}
-		t, err := measureHLSTrack(cmd.OutDir, o, playlist)
+		t, err := measureHLSTrack(cmd.OutDir, o, playlist, cmd.Remote)
 		if err != nil {
 			return err
 		}
@@ -139,8 +139,9 @@ func mediaPlaylistOf(init Output) (string, bool) {
 	return "", false
 }
 
-// measureHLSTrack reads one rendition's playlist, init and segment sizes.
-func measureHLSTrack(outDir string, init Output, playlist string) (hlsTrack, error) {
+// measureHLSTrack reads one rendition's playlist, init and segment sizes
+// (from remote for segments not in outDir).
+func measureHLSTrack(outDir string, init Output, playlist string, remote Ledger) (hlsTrack, error) {
 	t := hlsTrack{out: init, playlist: playlist}
 	data, err := os.ReadFile(filepath.Join(outDir, filepath.FromSlash(t.playlist)))
 	if err != nil {
@@ -164,11 +165,11 @@ func measureHLSTrack(outDir string, init Output, playlist string) (hlsTrack, err
 		if err != nil {
 			return t, fmt.Errorf("write %s: %s: %w", masterPlaylist, t.playlist, err)
 		}
-		st, err := os.Stat(filepath.Join(outDir, filepath.FromSlash(name)))
+		size, err := segmentSize(outDir, name, remote)
 		if err != nil {
 			return t, fmt.Errorf("write %s: %w", masterPlaylist, err)
 		}
-		sizes[i], durations[i] = st.Size(), s.duration
+		sizes[i], durations[i] = size, s.duration
 	}
 	t.peak, t.average = segmentBitrates(sizes, durations, pl.targetDuration)
 	return t, nil

@@ -84,6 +84,11 @@ type Command struct {
 	Storyboard *encodespec.StoryboardLayout
 	// Packaging is the spec's packaging (Stitch joins chunks by it).
 	Packaging encodespec.Packaging
+	// Remote lists the media segments of this output that are stored
+	// elsewhere, not in OutDir: a chunked encode's segments, which its
+	// parts upload to their final keys. Stitch, Collect, Verify and
+	// CheckSeams take their facts from here (see Ledger).
+	Remote Ledger
 	// nothing is set on a chunked encode's whole-input part that has
 	// nothing to encode (no audio, no images): Run only makes OutDir.
 	nothing bool
@@ -310,8 +315,8 @@ type plannedRendition struct {
 	gop           int
 	cc            string     // the closed-caption decision (AttrClosedCaptions); "" when the input has none
 	hdr           *MediaInfo // the input whose HDR the rendition keeps (tone_map passthrough); nil when SDR
-	// cappedCRF, when positive, is x264's CRF, with r.BitrateKbps as the
-	// cap (per-title ladders).
+	// cappedCRF, when positive, is x264's or x265's CRF, with
+	// r.BitrateKbps as the cap (per-title ladders, chunked specs).
 	cappedCRF float64
 }
 
@@ -366,6 +371,11 @@ func (p *planner) graph() {
 			} else {
 				pr.r.BitrateKbps = rung.Kbps
 			}
+		}
+		if c := p.spec.Chunking; c != nil && r.CRF == nil && (e.Encoder == "libx264" || e.Encoder == "libx265") {
+			// Chunked specs: the same quality in every chunk (and in a
+			// short input's one-pod encode), the bitrate as the cap.
+			pr.cappedCRF = float64(c.QualityCRF())
 		}
 		chain := ""
 		if p.in.ClosedCaptions {

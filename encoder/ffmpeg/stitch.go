@@ -33,6 +33,10 @@ import (
 // demuxer with stream copy, the whole-input part's audio muxed in, into
 // one faststart MP4.
 //
+// A part whose media segments were uploaded to their final keys instead
+// of kept (a chunk task's) carries their facts in its Remote ledger; the
+// stitched command's Remote lists them all, and nothing reads them.
+//
 // It returns the command that describes the stitched output, for Collect,
 // Verify and (segmented packagings) CheckSeams. outDir must be empty or
 // absent; on error its contents are not an output. Every segmented
@@ -72,6 +76,12 @@ func Stitch(ctx context.Context, ffmpegBin, outDir string, in MediaInfo, chunks 
 		if err := j.apply(outDir); err != nil {
 			return Command{}, err
 		}
+		for name, f := range j.remote {
+			cmd.Remote = withFacts(cmd.Remote, name, f)
+		}
+	}
+	for name, f := range whole.Remote {
+		cmd.Remote = withFacts(cmd.Remote, name, f)
 	}
 	for _, o := range parts[0].ExpectedOutputs {
 		if _, segmented := mediaPlaylistOf(o); o.Kind == KindVideo && !segmented {
@@ -120,6 +130,15 @@ func Stitch(ctx context.Context, ffmpegBin, outDir string, in MediaInfo, chunks 
 		return Command{}, fmt.Errorf("stitch: %w", err)
 	}
 	return cmd, nil
+}
+
+// withFacts adds a segment's facts to l, made when nil.
+func withFacts(l Ledger, name string, f SegmentFacts) Ledger {
+	if l == nil {
+		l = Ledger{}
+	}
+	l[name] = f
+	return l
 }
 
 // checkCover checks that chunks, in order, cover the input from its start
@@ -204,6 +223,7 @@ type renditionJoin struct {
 	init               []byte      // the first chunk's init segment
 	all                hlsPlaylist // every chunk's segments, in order
 	moves              [][2]string // segment files: from (a part's), to (outDir's)
+	remote             Ledger      // segments already at their final keys
 }
 
 // checkRendition reads one rendition's playlist and init segment from
@@ -211,7 +231,7 @@ type renditionJoin struct {
 // from the last chunk's, every init segment describing the same stream as
 // the first's.
 func checkRendition(outDir, initName, playlist string, chunks []Chunk, parts []Command) (renditionJoin, error) {
-	j := renditionJoin{initName: initName, playlist: playlist}
+	j := renditionJoin{initName: initName, playlist: playlist, remote: Ledger{}}
 	dir := path.Dir(initName)
 	name, err := segmentNamer(initName)
 	if err != nil {
@@ -244,10 +264,17 @@ func checkRendition(outDir, initName, playlist string, chunks []Chunk, parts []C
 			if want := name(c.FirstSegment + k); s.uri != want {
 				return j, fmt.Errorf("chunk %d: segment %d is %q, want %q", c.Index, k, s.uri, want)
 			}
-			j.moves = append(j.moves, [2]string{
-				filepath.Join(part.OutDir, filepath.FromSlash(dir), s.uri),
-				filepath.Join(outDir, filepath.FromSlash(dir), s.uri),
-			})
+			from := filepath.Join(part.OutDir, filepath.FromSlash(dir), s.uri)
+			if _, err := os.Lstat(from); errors.Is(err, fs.ErrNotExist) {
+				// Already at its final key: the part's ledger says what it is.
+				f, ok := part.Remote[path.Join(dir, s.uri)]
+				if !ok {
+					return j, fmt.Errorf("chunk %d: segment %s is neither in the part nor in its ledger", c.Index, path.Join(dir, s.uri))
+				}
+				j.remote[path.Join(dir, s.uri)] = f
+				continue
+			}
+			j.moves = append(j.moves, [2]string{from, filepath.Join(outDir, filepath.FromSlash(dir), s.uri)})
 		}
 		if i+1 < len(chunks) && c.FirstSegment+len(pl.segments) != chunks[i+1].FirstSegment {
 			return j, fmt.Errorf("chunk %d wrote segments %d to %d, but chunk %d starts at segment %d",
@@ -342,7 +369,7 @@ func CheckSeams(cmd Command, in MediaInfo) error {
 	var reference []float64 // segment start times of the first rendition
 	var refName string
 	for _, t := range tracks {
-		starts, frame, total, err := segmentTimes(cmd.OutDir, t.init.Name, t.segments)
+		starts, frame, total, err := segmentTimes(cmd.OutDir, t.init.Name, t.segments, cmd.Remote)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("rendition %s: %w", t.init.Rendition, err))
 			continue
@@ -441,8 +468,9 @@ type trackTimeline struct {
 // readTimeline reads a track's init segment and the media segments its
 // playlist lists, failing on a segment that does not start with a sync
 // sample or does not continue the one before (its first decode time is
-// the previous segment's last plus that sample's duration).
-func readTimeline(outDir, initName, playlist string) (trackTimeline, error) {
+// the previous segment's last plus that sample's duration). Segments not
+// in outDir are read from remote.
+func readTimeline(outDir, initName, playlist string, remote Ledger) (trackTimeline, error) {
 	_, pl, err := readPlaylist(outDir, playlist)
 	if err != nil {
 		return trackTimeline{}, err
@@ -453,59 +481,38 @@ func readTimeline(outDir, initName, playlist string) (trackTimeline, error) {
 			return trackTimeline{}, err
 		}
 	}
-	return readSegments(outDir, initName, segments)
+	return readSegments(outDir, initName, segments, remote)
 }
 
 // readSegments is readTimeline of an init segment and its media segments
 // (names relative to outDir) in order.
-func readSegments(outDir, initName string, segments []string) (trackTimeline, error) {
+func readSegments(outDir, initName string, segments []string, remote Ledger) (trackTimeline, error) {
 	var tl trackTimeline
-	initFile, err := decodeMP4File(outDir, initName)
+	trex, timescale, err := readInit(outDir, initName)
 	if err != nil {
 		return tl, err
 	}
-	if initFile.Init == nil || initFile.Init.Moov == nil || initFile.Init.Moov.Trak == nil || initFile.Init.Moov.Mvex == nil {
-		return tl, fmt.Errorf("%s is not a fragmented MP4 init segment", initName)
-	}
-	tl.timescale = initFile.Init.Moov.Trak.Mdia.Mdhd.Timescale
-	trex := initFile.Init.Moov.Mvex.Trex
+	tl.timescale = timescale
 	counts := map[uint32]int{}
 	for i, name := range segments {
-		f, err := decodeMP4File(outDir, name)
+		f, err := segmentFacts(outDir, name, trex, remote)
 		if err != nil {
 			return tl, err
 		}
-		st, err := os.Stat(filepath.Join(outDir, filepath.FromSlash(name)))
-		if err != nil {
-			return tl, err
-		}
-		var samples []mp4.FullSample
-		for _, seg := range f.Segments {
-			for _, frag := range seg.Fragments {
-				fs, err := frag.GetFullSamples(trex)
-				if err != nil {
-					return tl, fmt.Errorf("%s: %w", name, err)
-				}
-				samples = append(samples, fs...)
-			}
-		}
-		if len(samples) == 0 {
-			return tl, fmt.Errorf("%s holds no samples", name)
-		}
-		if !samples[0].IsSync() {
+		if !f.Sync {
 			return tl, fmt.Errorf("%s does not start with a keyframe", name)
 		}
-		if i > 0 && samples[0].DecodeTime != tl.end {
+		if i > 0 && f.Start != tl.end {
 			return tl, fmt.Errorf("%s starts at decode time %d, the segment before ends at %d (timescale %d)",
-				name, samples[0].DecodeTime, tl.end, tl.timescale)
+				name, f.Start, tl.end, tl.timescale)
 		}
-		tl.starts = append(tl.starts, samples[0].DecodeTime)
-		tl.sizes = append(tl.sizes, st.Size())
-		for _, sm := range samples {
-			tl.frame = max(tl.frame, sm.Dur)
-			counts[sm.Dur]++
-			tl.end = sm.DecodeTime + uint64(sm.Dur)
+		tl.starts = append(tl.starts, f.Start)
+		tl.sizes = append(tl.sizes, f.Size)
+		for d, n := range f.Durations {
+			tl.frame = max(tl.frame, d)
+			counts[d] += n
 		}
+		tl.end = f.End
 	}
 	if len(tl.starts) == 0 {
 		return tl, fmt.Errorf("%s has no media segments", initName)
@@ -520,8 +527,8 @@ func readSegments(outDir, initName string, segments []string) (trackTimeline, er
 
 // segmentTimes is readTimeline in seconds: each segment's first decode
 // time, the longest frame and the track's total duration.
-func segmentTimes(outDir, initName string, segments []string) (starts []float64, frame, total float64, err error) {
-	tl, err := readSegments(outDir, initName, segments)
+func segmentTimes(outDir, initName string, segments []string, remote Ledger) (starts []float64, frame, total float64, err error) {
+	tl, err := readSegments(outDir, initName, segments, remote)
 	if err != nil {
 		return nil, 0, 0, err
 	}

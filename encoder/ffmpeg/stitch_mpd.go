@@ -36,7 +36,7 @@ func writeStitchedMPD(cmd Command, in MediaInfo) error {
 		if err != nil {
 			return fmt.Errorf("write %s: %s is not a DASH init segment", dashManifest, o.Name)
 		}
-		tl, err := readTimeline(cmd.OutDir, o.Name, playlist)
+		tl, err := readTimeline(cmd.OutDir, o.Name, playlist, cmd.Remote)
 		if err != nil {
 			return fmt.Errorf("write %s: %w", dashManifest, err)
 		}

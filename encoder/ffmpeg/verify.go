@@ -245,6 +245,9 @@ func (v *verifier) checkMedia(ctx context.Context, ffprobe string, o Output, in 
 	} else if _, isFamily := familyOf(o); isFamily {
 		return fmt.Errorf("init segment %s is not referenced by any playlist or manifest", o.Name)
 	}
+	if v.remote(files[1:]) {
+		return v.checkRemoteMedia(ctx, ffprobe, o, files[1:], in)
+	}
 	m, err := measure(ctx, ffprobe, v.cmd.OutDir, files)
 	if err != nil {
 		return fmt.Errorf("probe %s: %w", o.Name, err)
@@ -274,6 +277,59 @@ func (v *verifier) checkMedia(ctx context.Context, ffprobe string, o Output, in 
 		case m.audio.packets == 0 || m.audio.duration() <= 0:
 			problems = append(problems, "audio holds no data")
 		}
+	}
+	if len(problems) > 0 {
+		return fmt.Errorf("rendition %s (%s): %s", o.Rendition, o.Name, strings.Join(problems, "; "))
+	}
+	return nil
+}
+
+// remote reports whether any of segs is stored elsewhere (Command.Remote)
+// rather than in the output directory.
+func (v *verifier) remote(segs []string) bool {
+	for _, s := range segs {
+		if _, ok := v.cmd.Remote[s]; ok {
+			if _, err := os.Lstat(filepath.Join(v.cmd.OutDir, filepath.FromSlash(s))); err != nil {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// checkRemoteMedia checks a rendition whose media segments are stored
+// elsewhere (a chunked encode's, each chunk probed as a player reads it
+// before upload): ffprobe reads the init segment for the codec and frame
+// size, and the segments' facts give the duration and that audio holds
+// data. Continuity across segments is CheckSeams'.
+func (v *verifier) checkRemoteMedia(ctx context.Context, ffprobe string, o Output, segs []string, in MediaInfo) error {
+	m, err := measure(ctx, ffprobe, v.cmd.OutDir, []string{o.Name})
+	if err != nil {
+		return fmt.Errorf("probe %s: %w", o.Name, err)
+	}
+	tl, err := readSegments(v.cmd.OutDir, o.Name, segs, v.cmd.Remote)
+	if err != nil {
+		return fmt.Errorf("rendition %s (%s): %w", o.Rendition, o.Name, err)
+	}
+	seconds := float64(tl.end-tl.starts[0]) / float64(tl.timescale)
+	var problems []string
+	s, kind := m.video, "video"
+	if o.Kind != KindVideo {
+		s, kind = m.audio, "audio"
+	}
+	switch {
+	case s == nil:
+		problems = append(problems, "no "+kind+" stream")
+	case s.codec != o.Codec:
+		problems = append(problems, fmt.Sprintf("%s codec %s, want %s", kind, s.codec, o.Codec))
+	case o.Kind == KindVideo && (s.width != o.Width || s.height != o.Height):
+		problems = append(problems, fmt.Sprintf("frame size %dx%d, want %dx%d", s.width, s.height, o.Width, o.Height))
+	}
+	switch {
+	case o.Kind == KindVideo && math.Abs(seconds-in.DurationSeconds) > durationTolerance:
+		problems = append(problems, fmt.Sprintf("video lasts %.2f s, the input %.2f s", seconds, in.DurationSeconds))
+	case o.Kind != KindVideo && seconds <= 0:
+		problems = append(problems, "audio holds no data")
 	}
 	if len(problems) > 0 {
 		return fmt.Errorf("rendition %s (%s): %s", o.Rendition, o.Name, strings.Join(problems, "; "))

@@ -12,6 +12,12 @@ const (
 	MaxChunkSeconds = 600.0
 	// MaxMinInputSeconds bounds MinInputSeconds (a day).
 	MaxMinInputSeconds = 86400.0
+	// DefaultChunkCRF is the quality chunked x264/x265 renditions are
+	// encoded at under their bitrate cap when Chunking.CRF is 0 (x264's and
+	// x265's own defaults are 23 and 28; 23 suits both at ladder rates).
+	DefaultChunkCRF = 23
+	// MaxChunkCRF is the highest Chunking.CRF (x264's and x265's scale).
+	MaxChunkCRF = 51
 )
 
 // Chunking splits a long input into chunks of the video that pods of the
@@ -26,6 +32,23 @@ type Chunking struct {
 	// MinInputSeconds is the shortest input that is split (0: twice
 	// ChunkSeconds, the least that makes two chunks).
 	MinInputSeconds float64 `json:"min_input_seconds,omitempty"`
+	// CRF is the constant quality every x264/x265 rendition with a
+	// bitrate_kbps is encoded at, that bitrate being its cap (0:
+	// DefaultChunkCRF). Average-bitrate rate control would start afresh in
+	// every chunk and spend its budget differently in each; capped CRF
+	// gives every chunk the same quality wherever the cap allows, in a
+	// chunked encode and in the one-pod encode of a shorter input alike.
+	// Renditions that set crf keep it; other encoders keep their rate
+	// control.
+	CRF int `json:"crf,omitempty"`
+}
+
+// QualityCRF is the CRF of chunked renditions (DefaultChunkCRF when unset).
+func (c Chunking) QualityCRF() int {
+	if c.CRF > 0 {
+		return c.CRF
+	}
+	return DefaultChunkCRF
 }
 
 // Threshold is the shortest input that is split.
@@ -42,6 +65,9 @@ func (c Chunking) validate(errs *validation.Errors, path string, s Spec) {
 	}
 	if math.IsNaN(c.MinInputSeconds) || c.MinInputSeconds < 0 || c.MinInputSeconds > MaxMinInputSeconds {
 		errs.Add(path+".min_input_seconds", "must be 0 (twice chunk_seconds) to %g seconds, got %g", MaxMinInputSeconds, c.MinInputSeconds)
+	}
+	if c.CRF < 0 || c.CRF > MaxChunkCRF {
+		errs.Add(path+".crf", "must be 0 (%d) to %d, got %d", DefaultChunkCRF, MaxChunkCRF, c.CRF)
 	}
 	switch {
 	case len(s.Renditions) == 0:

@@ -243,6 +243,30 @@ func (s *Store) DeleteMany(ctx context.Context, keys []string) error {
 	return nil
 }
 
+// DeletePrefix removes every object whose key starts with prefix (which
+// should end in "/": "a/b" also matches "a/bc") and returns how many it
+// asked to delete.
+func (s *Store) DeletePrefix(ctx context.Context, prefix string) (int, error) {
+	n := 0
+	for {
+		keys, more, err := s.ListPage(ctx, s.bucket, prefix, "", 1000)
+		if err != nil {
+			return n, err
+		}
+		if err := s.DeleteMany(ctx, keys); err != nil {
+			return n, err
+		}
+		n += len(keys)
+		if !more || len(keys) == 0 {
+			return n, nil
+		}
+	}
+}
+
+// PresignTTL is how long the URLs this store presigns stay valid: after it,
+// nobody uploads with one handed out before.
+func (s *Store) PresignTTL() time.Duration { return s.ttl }
+
 // Exists reports whether key exists.
 func (s *Store) Exists(ctx context.Context, key string) (bool, error) {
 	_, err := s.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(s.bucket), Key: aws.String(key)})

@@ -108,7 +108,7 @@ func (s *Store) SplitJob(ctx context.Context, id uuid.UUID, pool string, tokenHa
 			return err
 		}
 		rows, _ := tx.Query(ctx, `UPDATE jobs SET worker_id = NULL, claim_token_hash = NULL, lease_expires_at = NULL,
-				progress = 0, updated_at = $2
+				progress = 0, parts_pending = true, updated_at = $2
 			WHERE id = $1 RETURNING `+jobColumns, j.ID, now)
 		if parent, err = pgx.CollectExactlyOneRow(rows, pgx.RowToStructByName[Job]); err != nil {
 			return mapErr(err, "split job")
@@ -204,14 +204,36 @@ func (s *Store) AdvanceParent(ctx context.Context, parentID uuid.UUID, now time.
 			}
 			out.Stitch = &st
 		}
-		// The stitch task is short: the parts are most of the work.
-		progress := 0.95 * float64(done) / float64(parts)
-		rows, _ = tx.Query(ctx, `UPDATE jobs SET progress = GREATEST(progress, $2), updated_at = $3 WHERE id = $1 RETURNING `+jobColumns,
-			parentID, progress, now)
+		rows, _ = tx.Query(ctx, rollUpProgressSQL+` RETURNING `+jobColumns, parentID, now)
 		out.Parent, err = pgx.CollectExactlyOneRow(rows, pgx.RowToStructByName[Job])
 		return mapErr(err, "split job")
 	})
 	return out, err
+}
+
+// rollUpProgressSQL sets running split job $1's progress from its parts
+// (the chunks and the whole-input task, each counted alike: chunks are
+// about equally long, and the whole-input task runs beside them): 95 % of
+// their mean progress, a completed part counting as done. The stitch task
+// is short and has the last 5 %. Progress never goes back: a chunk that
+// starts again after a lost pod does not undo what the job showed.
+const rollUpProgressSQL = `UPDATE jobs p SET progress = GREATEST(p.progress, 0.95 * s.mean), updated_at = $2
+	FROM (SELECT avg(CASE WHEN t.status = 'completed' THEN 1 ELSE t.progress END) AS mean
+		FROM jobs t WHERE t.parent_id = $1 AND t.task <> 'stitch') s
+	WHERE p.id = $1 AND p.task = 'job' AND p.status = 'running' AND s.mean IS NOT NULL`
+
+// RollUpProgress sets the running split job parentID's progress from its
+// parts' progress as their heartbeats report it, and returns it (ok false
+// when the job is not a running split job).
+func (s *Store) RollUpProgress(ctx context.Context, parentID uuid.UUID, now time.Time) (progress float64, ok bool, err error) {
+	err = s.pool.QueryRow(ctx, rollUpProgressSQL+` RETURNING p.progress`, parentID, now).Scan(&progress)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return 0, false, nil
+	}
+	if err != nil {
+		return 0, false, fmt.Errorf("roll up the progress of split job %s: %w", parentID, err)
+	}
+	return progress, true, nil
 }
 
 // taskName names a task in errors and events: "chunk 3", "the whole-input
@@ -380,6 +402,25 @@ func (s *Store) StalledParents(ctx context.Context, limit int) ([]uuid.UUID, err
 		LIMIT $1`, limit)
 	ids, err := pgx.CollectRows(rows, pgx.RowTo[uuid.UUID])
 	return ids, mapErr(err, "stalled split jobs")
+}
+
+// PartsToDrop lists split jobs (at most limit) that finished before
+// before and still owe the clean-up of their parts' files.
+func (s *Store) PartsToDrop(ctx context.Context, before time.Time, limit int) ([]Job, error) {
+	rows, _ := s.pool.Query(ctx, `SELECT `+jobColumns+` FROM jobs
+		WHERE parts_pending AND finished_at < $1 AND status IN ('completed', 'failed', 'cancelled')
+		ORDER BY finished_at LIMIT $2`, before, limit)
+	js, err := pgx.CollectRows(rows, pgx.RowToStructByName[Job])
+	return js, mapErr(err, "split jobs with parts to drop")
+}
+
+// PartsDropped records that the finished split job id's parts' files are
+// gone.
+func (s *Store) PartsDropped(ctx context.Context, id uuid.UUID) error {
+	if _, err := s.pool.Exec(ctx, `UPDATE jobs SET parts_pending = false WHERE id = $1 AND status IN ('completed', 'failed', 'cancelled')`, id); err != nil {
+		return fmt.Errorf("record the parts of split job %s dropped: %w", id, err)
+	}
+	return nil
 }
 
 // Tasks returns the tasks of the organization's split job parent: chunks

@@ -1,0 +1,2 @@
+DROP INDEX jobs_parts_pending;
+ALTER TABLE jobs DROP COLUMN parts_pending;
