@@ -289,3 +289,46 @@ func TestChunkedJobCancelStopsEveryTask(t *testing.T) {
 		assert.Equal(t, store.JobCancelled, task.Status, "%s task", task.Task)
 	}
 }
+
+// TestChunkedJobWithACorruptRangeFails: an uploaded input whose index is
+// whole but whose last third is zeros splits as usual; the chunks over the
+// zeros fail (FFmpeg reads the zeros as media that ends early; the
+// verification of the chunk's output finds a rendition shorter than its
+// range), the job fails with a reason that names the chunk, its range of
+// the input and what is wrong, its other tasks end, and it publishes
+// nothing.
+func TestChunkedJobWithACorruptRangeFails(t *testing.T) {
+	t.Parallel()
+	r := newRigWith(t, dispatcher.Config{Lease: 10 * time.Second, BackoffBase: 100 * time.Millisecond})
+	ctx, cancel := context.WithCancel(context.Background())
+	services := dispatcher.NewServices(r.coord, dispatcher.ServicesConfig{StaleJobRecovery: 300 * time.Millisecond, DelayedJobPromoter: 300 * time.Millisecond})
+	stopped := make(chan error, 1)
+	go func() { stopped <- services.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		<-stopped
+	})
+	input := clip(t, "640x360", 40, true)
+	data, err := os.ReadFile(input)
+	require.NoError(t, err)
+	moov := bytes.LastIndex(data, []byte("moov")) - 4
+	require.Positive(t, moov, "the index is at the end")
+	clear(data[2*len(data)/3 : moov])
+	broken := filepath.Join(t.TempDir(), "broken.mp4")
+	require.NoError(t, os.WriteFile(broken, data, 0o644))
+	asset := r.asset(broken)
+	job := r.jobSpec("", &asset, chunkedSpec())
+	require.Len(t, r.split(job.ID), 5, "the probe and the index are whole: four chunks and the whole-input task")
+
+	done := r.runPods(job.ID)
+	require.Equal(t, store.JobFailed, done.Status)
+	require.NotNil(t, done.Error)
+	assert.Regexp(t, `^chunk [23] failed: .*the input from 2\d s to \d+ s: .*video lasts \d+\.\d\d s`, *done.Error)
+	assert.JSONEq(t, `[]`, string(done.Outputs), "a failed job publishes nothing")
+	tasks, err := r.store.Tasks(context.Background(), r.org.ID, job.ID)
+	require.NoError(t, err)
+	for _, task := range tasks {
+		assert.True(t, task.Terminal(), "%s task %s is %s", task.Task, task.ID, task.Status)
+		assert.NotEqual(t, store.TaskStitch, task.Task, "nothing is stitched")
+	}
+}

@@ -158,6 +158,11 @@ func (w *Worker) encodePart(ctx context.Context, log *slog.Logger, job *coordina
 		return nil, nil, err
 	}
 	if err := ffmpeg.Verify(ctx, w.cfg.FFprobe, cmd, files, part); err != nil {
+		if c := job.GetChunk(); c != nil && job.GetTask() == coordinatorv1.TaskChunk {
+			// Say which part of the input: a damaged range shows as a
+			// rendition shorter than the range.
+			err = fmt.Errorf("the input from %s s to %s s: %w", strconv.FormatFloat(c.GetStartSeconds(), 'f', -1, 64), strconv.FormatFloat(c.GetEndSeconds(), 'f', -1, 64), err)
+		}
 		return nil, nil, &verifyError{err: err}
 	}
 	// Media segments go to their final keys (the coordinator keys them by

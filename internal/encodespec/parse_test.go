@@ -252,6 +252,16 @@ func TestParseErrors(t *testing.T) {
 			fields:   []string{"chunking.min_input_seconds"},
 			contains: "must be 0 (twice chunk_seconds)",
 		},
+		"chunking crf out of range": {
+			raw:      `{"renditions": [{` + ok + `}], "packaging": "hls", "chunking": {"chunk_seconds": 60, "crf": 52}}`,
+			fields:   []string{"chunking.crf"},
+			contains: "must be 0 (23) to 51, got 52",
+		},
+		"chunking crf of the wrong type": {
+			raw:      `{"renditions": [{` + ok + `}], "packaging": "hls", "chunking": {"chunk_seconds": 60, "crf": "high"}}`,
+			fields:   []string{"chunking.crf"},
+			contains: `must be a whole number, got the string "high"`,
+		},
 		"conditioning field": {
 			raw:      `{"renditions": [{` + ok + `}], "packaging": "hls", "conditioning": {"hdr": "keep"}}`,
 			fields:   []string{"conditioning.hdr"},
@@ -351,6 +361,9 @@ func TestParseChunking(t *testing.T) {
 	assert.Equal(t, s, again)
 	again.Chunking.MinInputSeconds = 600
 	assert.InDelta(t, 600, again.Chunking.Threshold(), 1e-9)
+	assert.Equal(t, DefaultChunkCRF, s.Chunking.QualityCRF(), "capped CRF at x264's default unless set")
+	again.Chunking.CRF = 28
+	assert.Equal(t, 28, again.Chunking.QualityCRF())
 	assert.InDelta(t, 60, s.Clone().Chunking.Threshold(), 1e-9, "a clone does not share the setting")
 }
 
