@@ -24,8 +24,9 @@ import (
 // MPEGFLOW_CHUNK_BENCH_CHUNK seconds (default 10).
 //
 // Per iteration it reports, for the single encode and the chunked one:
-// CPU seconds of all FFmpeg processes (the whole-input part and the
-// stitch's checks included), the CPU ratio (chunked / single: the issue's
+// CPU seconds of all FFmpeg and ffprobe processes (each side's Verify,
+// and the chunked side's keyframe index, whole-input part and seam checks
+// included), the CPU ratio (chunked / single: the issue's
 // per-CPU efficiency, target ≤ 1.05), wall seconds with two chunk
 // encoders at a time on this machine, the longest chunk's wall seconds
 // (alone on the machine; the input of the time-to-publish model), the
@@ -57,6 +58,9 @@ func benchmarkChunked(b *testing.B, input string, chunkSeconds float64) {
 	cpu0, start := childrenCPU(b), time.Now()
 	single := plan(b, spec, in, input)
 	require.NoError(b, Run(ctx, ffmpegBin, single, in.DurationSeconds, nil))
+	singleOutputs, err := Collect(single)
+	require.NoError(b, err)
+	require.NoError(b, Verify(ctx, ffprobeBin, single, singleOutputs, in))
 	singleWall, singleCPU := time.Since(start), childrenCPU(b)-cpu0
 
 	cpu0, start = childrenCPU(b), time.Now()
