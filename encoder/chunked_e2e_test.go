@@ -6,11 +6,13 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -149,7 +151,7 @@ func chunkedSpec() encodespec.Spec {
 // of work (or none, after its claim wait), until job id is finished or
 // five minutes have passed; it returns the job and logs every pod's output
 // when it did not complete.
-func (r *rig) runPods(id uuid.UUID) store.Job {
+func (r *rig) runPods(id uuid.UUID, env ...string) store.Job {
 	r.t.Helper()
 	var logs []*bytes.Buffer
 	deadline := time.Now().Add(5 * time.Minute)
@@ -157,7 +159,7 @@ func (r *rig) runPods(id uuid.UUID) store.Job {
 		var cmds []*exec.Cmd
 		for range 2 {
 			scratch := r.t.TempDir()
-			cmd, out := r.encode(scratch)
+			cmd, out := r.encode(scratch, env...)
 			cmds, logs = append(cmds, cmd), append(logs, out)
 			r.t.Cleanup(func() { emptyDir(r.t, scratch) })
 		}
@@ -175,9 +177,9 @@ func (r *rig) runPods(id uuid.UUID) store.Job {
 }
 
 // split runs one pod, which splits job id, and returns its tasks.
-func (r *rig) split(id uuid.UUID) []store.Job {
+func (r *rig) split(id uuid.UUID, env ...string) []store.Job {
 	r.t.Helper()
-	cmd, logs := r.encode(r.t.TempDir())
+	cmd, logs := r.encode(r.t.TempDir(), env...)
 	require.NoError(r.t, cmd.Wait(), "%s", logs)
 	require.Contains(r.t, logs.String(), "job split into tasks")
 	tasks, err := r.store.Tasks(context.Background(), r.org.ID, id)
@@ -331,4 +333,39 @@ func TestChunkedJobWithACorruptRangeFails(t *testing.T) {
 		assert.True(t, task.Terminal(), "%s task %s is %s", task.Task, task.ID, task.Status)
 		assert.NotEqual(t, store.TaskStitch, task.Task, "nothing is stitched")
 	}
+}
+
+// TestChunkedJobFromAURLReadsRanges: a job whose input is a customer's
+// URL is split and encoded like an uploaded one, but the chunks read it
+// through the encoder's guarded loopback proxy, with range requests: only
+// the splitting pod and the whole-input task download the whole file.
+func TestChunkedJobFromAURLReadsRanges(t *testing.T) {
+	t.Parallel()
+	r := newRig(t)
+	input := clip(t, "640x360", 40, true)
+	data, err := os.ReadFile(input)
+	require.NoError(t, err)
+	var mu sync.Mutex
+	var whole, ranged int
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		mu.Lock()
+		if req.Header.Get("Range") == "" {
+			whole++
+		} else {
+			ranged++
+		}
+		mu.Unlock()
+		http.ServeContent(w, req, "in.mp4", time.Time{}, bytes.NewReader(data))
+	}))
+	t.Cleanup(srv.Close)
+	devGuard := []string{"MPEGFLOW_ALLOW_HTTP=true", "MPEGFLOW_EGRESS_ALLOW=127.0.0.1/32"}
+	job := r.jobSpec(srv.URL+"/in.mp4", nil, chunkedSpec())
+	require.Len(t, r.split(job.ID, devGuard...), 5, "four chunks and the whole-input task")
+
+	done := r.runPods(job.ID, devGuard...)
+	require.Equal(t, store.JobCompleted, done.Status, "error: %v", done.Error)
+	mu.Lock()
+	defer mu.Unlock()
+	assert.Equal(t, 2, whole, "whole downloads: the splitting pod's and the whole-input task's, none by a chunk")
+	assert.GreaterOrEqual(t, ranged, 4, "every chunk read the input with range requests")
 }

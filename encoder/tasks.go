@@ -112,9 +112,11 @@ func taskChunk(c *coordinatorv1.ChunkRange) ffmpeg.Chunk {
 // whole-input task (audio, subtitles, images), verifies what it made,
 // writes the ledger of its media segments (ffmpeg.IndexSegments) and
 // uploads: the segments to the job's final output keys, the rest under the
-// job's tasks/ prefix for the stitch task. A chunk
-// reads its range from MpegFlow's storage with range requests; a
-// customer's URL input is downloaded first, through the SSRF guard.
+// job's tasks/ prefix for the stitch task. A chunk reads only its range of
+// the input with range requests: on the presigned URL of an uploaded
+// input, or on a loopback proxy of a customer's URL whose every
+// connection passes the SSRF guard (serveInput). The whole-input task
+// downloads the input.
 func (w *Worker) encodePart(ctx context.Context, log *slog.Logger, job *coordinatorv1.Job, dir string, progress func(float64)) ([]*coordinatorv1.Output, *coordinatorv1.Usage, error) {
 	info, spec, choices, err := w.taskPlan(ctx, log, job)
 	if err != nil {
@@ -138,10 +140,21 @@ func (w *Worker) encodePart(ctx context.Context, log *slog.Logger, job *coordina
 		}
 		opts = append(opts, ffmpeg.WithWholeInput(), ffmpeg.WithCaptions(captions...))
 	}
-	if job.GetInputPresigned() && job.GetTask() == coordinatorv1.TaskChunk {
+	switch {
+	case job.GetTask() == coordinatorv1.TaskChunk && job.GetInputPresigned():
 		opts = append(opts, ffmpeg.WithPresignedInput(job.GetInputUrl()))
-	} else if err := w.download(ctx, job.GetInputUrl(), job.GetInputPresigned(), input); err != nil {
-		return nil, nil, err
+	case job.GetTask() == coordinatorv1.TaskChunk:
+		// A customer's URL: read through the guarded proxy, range by range.
+		local, stop, err := w.serveInput(ctx, log, job.GetInputUrl())
+		if err != nil {
+			return nil, nil, err
+		}
+		defer stop()
+		opts = append(opts, ffmpeg.WithPresignedInput(local))
+	default:
+		if err := w.download(ctx, job.GetInputUrl(), job.GetInputPresigned(), input); err != nil {
+			return nil, nil, err
+		}
 	}
 	out := filepath.Join(dir, "out")
 	cmd, err := ffmpeg.Plan(spec, info, input, out, choices, opts...)

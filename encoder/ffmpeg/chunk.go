@@ -234,8 +234,9 @@ func WithWholeInput() PlanOption {
 }
 
 // WithPresignedInput has FFmpeg read the input from url, a presigned GET
-// of MpegFlow's own object storage (never a customer's URL), instead of
-// the local file: a chunk task then reads its range with HTTP range
+// of MpegFlow's own object storage or the encoder's loopback proxy of a
+// customer's URL (never a customer's URL itself: FFmpeg does not pass the
+// SSRF guard), instead of the local file: a chunk task then reads its range with HTTP range
 // requests (the container's index, the keyframe before Start and what
 // follows) rather than downloading the whole input. The protocols allowed
 // widen from file to http, https, tls and tcp; the demuxer stays the one
