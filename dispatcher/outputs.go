@@ -7,6 +7,7 @@ import (
 	"mime"
 	"path"
 	"regexp"
+	"strconv"
 	"strings"
 
 	"golang.org/x/sync/errgroup"
@@ -85,6 +86,9 @@ func (c *Coordinator) PresignOutputs(ctx context.Context, req *coordinatorv1.Pre
 	if err != nil {
 		return nil, c.toStatus(ctx, "PresignOutputs", err)
 	}
+	if err := checkChunkSegments(j, files); err != nil {
+		return nil, c.toStatus(ctx, "PresignOutputs", err)
+	}
 	out := &coordinatorv1.PresignOutputsResponse{}
 	for _, f := range files {
 		p, err := c.objects.PresignPut(ctx, OutputKey(j, f.GetName()), f.GetContentType())
@@ -161,4 +165,51 @@ func (c *Coordinator) checkOutputs(ctx context.Context, j store.Job, outs []*coo
 		return nil, c.toStatus(ctx, "Complete", err)
 	}
 	return b, nil
+}
+
+// checkChunkSegments keeps a chunk task to its own media segments: they go
+// to the job's final keys (OutputKey), so a chunk may write only the
+// numbers of its range, never another chunk's.
+func checkChunkSegments(j store.Job, files []*coordinatorv1.OutputFile) error {
+	if j.Task != store.TaskChunk {
+		return nil
+	}
+	var data store.TaskData
+	if err := json.Unmarshal(j.TaskData, &data); err != nil || data.Chunk == nil {
+		return fmt.Errorf("the chunk task %s has no range: %w", j.ID, err)
+	}
+	c := *data.Chunk
+	var errs validation.Errors
+	for i, f := range files {
+		if !coordinatorv1.IsMediaSegment(f.GetName()) {
+			continue
+		}
+		n, ok := segmentNumber(f.GetName())
+		if !ok || n < c.FirstSegment || (c.NextSegment > 0 && n >= c.NextSegment) {
+			errs.Add(fmt.Sprintf("files[%d].name", i), "chunk %d writes the segments of its own range only (from number %d)", c.Index, c.FirstSegment)
+		}
+	}
+	if len(errs) > 0 {
+		return errs
+	}
+	return nil
+}
+
+// segmentNumber is a media segment's number in the whole encode, from 0:
+// HLS's seg_NNNNN.m4s counts from 0, the DASH layout's seg_<i>_NNNNN.m4s
+// from 1.
+func segmentNumber(name string) (int, bool) {
+	base := strings.TrimSuffix(strings.TrimPrefix(path.Base(name), "seg_"), ".m4s")
+	from := 0
+	if stream, num, dash := strings.Cut(base, "_"); dash {
+		if _, err := strconv.Atoi(stream); err != nil {
+			return 0, false
+		}
+		base, from = num, 1
+	}
+	n, err := strconv.Atoi(base)
+	if err != nil || n < from {
+		return 0, false
+	}
+	return n - from, true
 }

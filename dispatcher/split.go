@@ -84,6 +84,9 @@ func checkSplit(req *coordinatorv1.SplitRequest) (store.Split, error) {
 			errs.Add(field+".first_segment", "must be after chunk %d's and not negative", i-1)
 		}
 		plan.Chunks = append(plan.Chunks, store.ChunkRange{Index: i, Start: start, End: end, FirstSegment: int(ch.GetFirstSegment())})
+		if i > 0 {
+			plan.Chunks[i-1].NextSegment = int(ch.GetFirstSegment())
+		}
 	}
 	media := req.GetMediaInfoJson()
 	var probe map[string]any

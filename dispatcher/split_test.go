@@ -162,6 +162,20 @@ func TestSplitRunsTasksThenStitches(t *testing.T) {
 		var outs []*coordinatorv1.Output
 		if task.GetTask() == coordinatorv1.TaskChunk && task.GetChunk().GetIndex() == 1 {
 			assert.InDelta(t, 10, task.GetChunk().GetStartSeconds(), 1e-9)
+			// Its segments go to the job's final keys: only those of its
+			// range (5 to 9) are granted, in either layout's names.
+			for name, ok := range map[string]bool{
+				"360p/seg_00005.m4s": true, "360p/seg_00009.m4s": true, "seg_1_00006.m4s": true, "360p/init.mp4": true,
+				"360p/seg_00004.m4s": false, "360p/seg_00010.m4s": false, "seg_1_00005.m4s": false, "seg_1_00011.m4s": false, "360p/seg_x.m4s": false,
+			} {
+				_, err := w.client.PresignOutputs(w.ctx(ctx, task.GetClaimToken()), &coordinatorv1.PresignOutputsRequest{JobId: task.GetId(),
+					Files: []*coordinatorv1.OutputFile{{Name: name, ContentType: "video/iso.segment"}}})
+				if ok {
+					assert.NoError(t, err, name)
+				} else {
+					assert.Equal(t, codes.InvalidArgument, status.Code(err), "%s: %v", name, err)
+				}
+			}
 			outs = []*coordinatorv1.Output{
 				uploadOutput(t, w, task, "360p/seg_00005.m4s", "segment five"),
 				uploadOutput(t, w, task, "segments.json", `{"360p/seg_00005.m4s": {}}`),
@@ -273,7 +287,7 @@ func TestCancelledSplitJobDropsItsParts(t *testing.T) {
 		require.NoError(t, err)
 		require.NotNil(t, task)
 		outs := []*coordinatorv1.Output{
-			uploadOutput(t, w, task, fmt.Sprintf("360p/seg_%05d.m4s", i), "a segment"),
+			uploadOutput(t, w, task, fmt.Sprintf("360p/seg_%05d.m4s", task.GetChunk().GetFirstSegment()), "a segment"),
 			uploadOutput(t, w, task, "segments.json", "{}"),
 		}
 		for _, o := range outs {

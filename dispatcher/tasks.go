@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"slices"
 
 	"github.com/mpegflow/mpegflow/api/coordinatorv1"
 	"github.com/mpegflow/mpegflow/internal/store"
@@ -81,30 +82,42 @@ func partsPrefixes(job store.Job) []string {
 }
 
 // dropParts deletes the files of the finished split job's parts that it
-// has no use for (partsPrefixes) and, when final, records them dropped.
-// A completed job's are final at once: every task is done, nothing more
-// is uploaded. A failed or cancelled job's tasks may still have pods
-// uploading with URLs presigned before the end, so those are dropped now
-// and again by DropSplitParts once such URLs have expired. Best effort:
-// what is left costs storage, not correctness, and the next round retries.
+// has no use for (partsPrefixes). When final it first takes the job's
+// clean-up debt (store.TakePartsDrop: only while the job is still
+// finished, so a job retried meanwhile keeps its files), and gives it back
+// if a delete fails. A completed job's clean-up is final at once: every
+// task is done, nothing more is uploaded. A failed or cancelled job's
+// tasks may still have pods uploading with URLs presigned before the end,
+// so those are deleted now and again, finally, by DropSplitParts once such
+// URLs have expired. Best effort: what is left costs storage, not
+// correctness, and the recovery loop retries.
 func (c *Coordinator) dropParts(ctx context.Context, job store.Job, final bool) {
+	log := c.log.With(slog.String("job_id", job.ID.String()))
+	if final {
+		took, err := c.store.TakePartsDrop(ctx, job.ID)
+		if err != nil || !took {
+			if err != nil {
+				log.WarnContext(ctx, "split job's parts not dropped; the recovery loop tries again", slog.Any("error", err))
+			}
+			return
+		}
+	}
 	n := 0
 	for _, prefix := range partsPrefixes(job) {
 		deleted, err := c.objects.DeletePrefix(ctx, prefix)
 		n += deleted
 		if err != nil {
-			c.log.WarnContext(ctx, "the files of a split job's parts were not all deleted; the recovery loop tries again",
-				slog.String("job_id", job.ID.String()), slog.String("prefix", prefix), slog.Any("error", err))
+			log.WarnContext(ctx, "the files of a split job's parts were not all deleted; the recovery loop tries again",
+				slog.String("prefix", prefix), slog.Any("error", err))
+			if final {
+				if err := c.store.ReturnPartsDrop(ctx, job.ID); err != nil {
+					log.WarnContext(ctx, "split job's clean-up not given back; its remaining part files stay", slog.Any("error", err))
+				}
+			}
 			return
 		}
 	}
-	if final {
-		if err := c.store.PartsDropped(ctx, job.ID); err != nil {
-			c.log.WarnContext(ctx, "split job's parts dropped but not recorded; the recovery loop deletes nothing twice", slog.String("job_id", job.ID.String()), slog.Any("error", err))
-			return
-		}
-	}
-	c.log.DebugContext(ctx, "split job's parts dropped", slog.String("job_id", job.ID.String()), slog.Int("files", n), slog.Bool("final", final))
+	log.DebugContext(ctx, "split job's parts dropped", slog.Int("files", n), slog.Bool("final", final))
 }
 
 // DropSplitParts drops the parts' files of split jobs that finished (as
@@ -170,9 +183,12 @@ func (c *Coordinator) taskView(ctx context.Context, j store.Job, out *coordinato
 			return fmt.Errorf("outputs of a task of %s: %w", *j.ParentID, err)
 		}
 		tp := &coordinatorv1.TaskPart{Task: p.Task, Chunk: chunkRange(p.Chunk)}
+		// A part with a ledger left its segments at their final keys; one
+		// without (an encoder from before ledgers) hands them over.
+		ledger := slices.ContainsFunc(recs, func(r outputRecord) bool { return r.Name == ledgerName })
 		for _, r := range recs {
-			if coordinatorv1.IsMediaSegment(r.Name) {
-				continue // at its final key already; the part's ledger describes it
+			if ledger && coordinatorv1.IsMediaSegment(r.Name) {
+				continue // at its final key already; the ledger describes it
 			}
 			get, err := c.objects.PresignGet(ctx, r.Key)
 			if err != nil {
@@ -184,6 +200,10 @@ func (c *Coordinator) taskView(ctx context.Context, j store.Job, out *coordinato
 	}
 	return nil
 }
+
+// ledgerName is the file in which a part lists its media segments
+// (encoder/ffmpeg.LedgerName; the coordinator does not import the encoder).
+const ledgerName = "segments.json"
 
 func chunkRange(c *store.ChunkRange) *coordinatorv1.ChunkRange {
 	if c == nil {

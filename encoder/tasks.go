@@ -280,7 +280,7 @@ func (w *Worker) stitch(ctx context.Context, log *slog.Logger, job *coordinatorv
 	// uploaded, and the segments' sizes come from the ledgers.
 	var local []ffmpeg.Output
 	for _, f := range files {
-		if _, remote := cmd.Remote[f.Name]; !remote {
+		if _, err := os.Lstat(filepath.Join(out, filepath.FromSlash(f.Name))); err == nil {
 			local = append(local, f)
 		}
 	}
@@ -289,7 +289,7 @@ func (w *Worker) stitch(ctx context.Context, log *slog.Logger, job *coordinatorv
 	}
 	outs := describe(out, files, choices)
 	for _, o := range outs {
-		if f, remote := cmd.Remote[o.GetName()]; remote {
+		if f, remote := cmd.Remote[o.GetName()]; remote && o.GetSizeBytes() == 0 {
 			o.SizeBytes = f.Size
 		}
 	}

@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
+	"strings"
 
 	"github.com/Eyevinn/mp4ff/mp4"
 )
@@ -110,9 +112,47 @@ func ReadLedger(dir string) (Ledger, error) {
 }
 
 // isSegmentName reports whether name could be a media segment of an
-// output: a relative path ending in .m4s, inside the output directory.
+// output: a relative path inside the output directory to seg_*.m4s (an
+// init segment, init_<i>.m4s, is never one).
 func isSegmentName(name string) bool {
-	return filepath.Ext(name) == ".m4s" && filepath.IsLocal(filepath.FromSlash(name))
+	base := path.Base(name)
+	return strings.HasPrefix(base, "seg_") && path.Ext(base) == ".m4s" && filepath.IsLocal(filepath.FromSlash(name))
+}
+
+// remoteSegments is the part of the ledger of cmd, a part of a chunked
+// encode, that its playlists reference and that is not in its directory:
+// the media segments it left at their final keys. An entry of the ledger
+// that no playlist lists is not taken.
+func remoteSegments(cmd Command) (Ledger, error) {
+	if len(cmd.Remote) == 0 {
+		return nil, nil
+	}
+	l := Ledger{}
+	for _, o := range cmd.ExpectedOutputs {
+		playlist, ok := mediaPlaylistOf(o)
+		if _, family := familyOf(o); !ok || !family {
+			continue
+		}
+		_, pl, err := readPlaylist(cmd.OutDir, playlist)
+		if err != nil {
+			return nil, err
+		}
+		for _, s := range pl.segments {
+			name, err := resolveRef(playlist, s.uri)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", playlist, err)
+			}
+			if _, err := os.Lstat(filepath.Join(cmd.OutDir, filepath.FromSlash(name))); err == nil {
+				continue
+			}
+			f, ok := cmd.Remote[name]
+			if !ok {
+				return nil, fmt.Errorf("%s lists %s, which is neither in the part nor in its ledger", playlist, name)
+			}
+			l[name] = f
+		}
+	}
+	return l, nil
 }
 
 // readInit reads a fragmented MP4 init segment: its track's defaults for

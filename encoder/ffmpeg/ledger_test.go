@@ -122,3 +122,38 @@ func copyPart(t *testing.T, p Command) Command {
 	p.OutDir = dir
 	return p
 }
+
+// TestReadLedgerRefusesWhatIsNotASegment: a part's ledger names only media
+// segments inside the output directory, with facts a segment can have.
+func TestReadLedgerRefusesWhatIsNotASegment(t *testing.T) {
+	t.Parallel()
+	good := `{"size": 10, "start": 0, "end": 50, "sync": true, "durations": {"1": 50}}`
+	for _, tc := range []struct {
+		name, ledger, err string
+	}{
+		{"a segment", `{"360p/seg_00001.m4s": ` + good + `, "seg_0_00002.m4s": ` + good + `}`, ""},
+		{"outside the directory", `{"../other/seg_00001.m4s": ` + good + `}`, "not a media segment's"},
+		{"absolute", `{"/tmp/seg_00001.m4s": ` + good + `}`, "not a media segment's"},
+		{"an init segment", `{"init_0.m4s": ` + good + `}`, "not a media segment's"},
+		{"no size", `{"360p/seg_00001.m4s": {"size": 0, "start": 0, "end": 50, "durations": {"1": 50}}}`, "not a media segment's"},
+		{"ends before it starts", `{"360p/seg_00001.m4s": {"size": 10, "start": 60, "end": 50, "durations": {"1": 50}}}`, "not a media segment's"},
+		{"no samples", `{"360p/seg_00001.m4s": {"size": 10, "start": 0, "end": 50, "durations": {}}}`, "not a media segment's"},
+		{"not JSON", `[1, 2]`, "read segments.json"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			require.NoError(t, os.WriteFile(filepath.Join(dir, LedgerName), []byte(tc.ledger), 0o644))
+			l, err := ReadLedger(dir)
+			if tc.err != "" {
+				require.ErrorContains(t, err, tc.err)
+				return
+			}
+			require.NoError(t, err)
+			assert.Len(t, l, 2)
+			assert.NoFileExists(t, filepath.Join(dir, LedgerName), "the ledger is not an output")
+		})
+	}
+	l, err := ReadLedger(t.TempDir())
+	require.NoError(t, err)
+	assert.Nil(t, l, "a part without a ledger kept its segments")
+}

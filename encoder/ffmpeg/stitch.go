@@ -80,7 +80,11 @@ func Stitch(ctx context.Context, ffmpegBin, outDir string, in MediaInfo, chunks 
 			cmd.Remote = withFacts(cmd.Remote, name, f)
 		}
 	}
-	for name, f := range whole.Remote {
+	wholeRemote, err := remoteSegments(whole)
+	if err != nil {
+		return Command{}, fmt.Errorf("stitch: the whole-input part: %w", err)
+	}
+	for name, f := range wholeRemote {
 		cmd.Remote = withFacts(cmd.Remote, name, f)
 	}
 	for _, o := range parts[0].ExpectedOutputs {

@@ -31,6 +31,10 @@ type ChunkRange struct {
 	Start        float64 `json:"start_seconds"`
 	End          float64 `json:"end_seconds"`
 	FirstSegment int     `json:"first_segment"`
+	// NextSegment is the next chunk's FirstSegment: the chunk writes the
+	// segments from FirstSegment up to, not including, it (0: the last
+	// chunk, which writes to the end).
+	NextSegment int `json:"next_segment,omitempty"`
 }
 
 // TaskData is what a task needs beyond its parent's columns (jobs.task_data):
@@ -103,6 +107,12 @@ func (s *Store) SplitJob(ctx context.Context, id uuid.UUID, pool string, tokenHa
 			if err := add(TaskWhole, nil); err != nil {
 				return err
 			}
+		}
+		// A job split before (it failed, and its batch retried it) starts
+		// over: its old tasks, all finished, make way for the new plan.
+		// Their usage records stay.
+		if _, err := tx.Exec(ctx, `DELETE FROM jobs WHERE parent_id = $1 AND status IN ('completed', 'failed', 'cancelled')`, j.ID); err != nil {
+			return mapErr(err, "old tasks")
 		}
 		if tasks, err = insertTasks(ctx, tx, j.ID, ids, kinds, data, now); err != nil {
 			return err
@@ -204,7 +214,10 @@ func (s *Store) AdvanceParent(ctx context.Context, parentID uuid.UUID, now time.
 			}
 			out.Stitch = &st
 		}
-		rows, _ = tx.Query(ctx, rollUpProgressSQL+` RETURNING `+jobColumns, parentID, now)
+		if _, err := tx.Exec(ctx, rollUpProgressSQL, parentID, now); err != nil {
+			return mapErr(err, "split job")
+		}
+		rows, _ = tx.Query(ctx, `SELECT `+jobColumns+` FROM jobs WHERE id = $1`, parentID)
 		out.Parent, err = pgx.CollectExactlyOneRow(rows, pgx.RowToStructByName[Job])
 		return mapErr(err, "split job")
 	})
@@ -216,15 +229,17 @@ func (s *Store) AdvanceParent(ctx context.Context, parentID uuid.UUID, now time.
 // about equally long, and the whole-input task runs beside them): 95 % of
 // their mean progress, a completed part counting as done. The stitch task
 // is short and has the last 5 %. Progress never goes back: a chunk that
-// starts again after a lost pod does not undo what the job showed.
+// starts again after a lost pod does not undo what the job showed, and a
+// heartbeat that changes nothing writes nothing.
 const rollUpProgressSQL = `UPDATE jobs p SET progress = GREATEST(p.progress, 0.95 * s.mean), updated_at = $2
 	FROM (SELECT avg(CASE WHEN t.status = 'completed' THEN 1 ELSE t.progress END) AS mean
 		FROM jobs t WHERE t.parent_id = $1 AND t.task <> 'stitch') s
-	WHERE p.id = $1 AND p.task = 'job' AND p.status = 'running' AND s.mean IS NOT NULL`
+	WHERE p.id = $1 AND p.task = 'job' AND p.status = 'running' AND 0.95 * s.mean > p.progress`
 
 // RollUpProgress sets the running split job parentID's progress from its
 // parts' progress as their heartbeats report it, and returns it (ok false
-// when the job is not a running split job).
+// when that does not move it forward, or the job is not a running split
+// job: nothing is written then).
 func (s *Store) RollUpProgress(ctx context.Context, parentID uuid.UUID, now time.Time) (progress float64, ok bool, err error) {
 	err = s.pool.QueryRow(ctx, rollUpProgressSQL+` RETURNING p.progress`, parentID, now).Scan(&progress)
 	if errors.Is(err, pgx.ErrNoRows) {
@@ -414,11 +429,25 @@ func (s *Store) PartsToDrop(ctx context.Context, before time.Time, limit int) ([
 	return js, mapErr(err, "split jobs with parts to drop")
 }
 
-// PartsDropped records that the finished split job id's parts' files are
-// gone.
-func (s *Store) PartsDropped(ctx context.Context, id uuid.UUID) error {
-	if _, err := s.pool.Exec(ctx, `UPDATE jobs SET parts_pending = false WHERE id = $1 AND status IN ('completed', 'failed', 'cancelled')`, id); err != nil {
-		return fmt.Errorf("record the parts of split job %s dropped: %w", id, err)
+// TakePartsDrop takes on the clean-up of the split job id's parts: it
+// clears the job's debt if the job is still finished, and reports whether
+// it did (false: settled already, or the job runs again, retried, and its
+// files are its own again). The caller deletes the files, and gives the
+// debt back (ReturnPartsDrop) if it could not.
+func (s *Store) TakePartsDrop(ctx context.Context, id uuid.UUID) (bool, error) {
+	tag, err := s.pool.Exec(ctx, `UPDATE jobs SET parts_pending = false
+		WHERE id = $1 AND parts_pending AND status IN ('completed', 'failed', 'cancelled')`, id)
+	if err != nil {
+		return false, fmt.Errorf("take the clean-up of split job %s: %w", id, err)
+	}
+	return tag.RowsAffected() == 1, nil
+}
+
+// ReturnPartsDrop gives back the clean-up TakePartsDrop took, for the
+// recovery loop to try again.
+func (s *Store) ReturnPartsDrop(ctx context.Context, id uuid.UUID) error {
+	if _, err := s.pool.Exec(ctx, `UPDATE jobs SET parts_pending = true WHERE id = $1`, id); err != nil {
+		return fmt.Errorf("give back the clean-up of split job %s: %w", id, err)
 	}
 	return nil
 }

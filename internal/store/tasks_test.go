@@ -275,6 +275,59 @@ func TestSplitJobFailsWithATask(t *testing.T) {
 	})
 }
 
+// TestRetriedSplitJob: a failed split job owes the clean-up of its parts,
+// which is taken once; a job its batch retries is queued again, keeps what
+// it owes untaken (its files are its own again), and splits again, its old
+// tasks making way for the new plan.
+func TestRetriedSplitJob(t *testing.T) {
+	t.Parallel()
+	s, db := newStore(t)
+	ctx := t.Context()
+	b := bootstrap(t, s, "Acme")
+	f := newSplit(t, s, b.Org.ID)
+	f.claim(t, f.tasks[0], "failing-pod")
+	_, _, err := s.FailJob(ctx, f.tasks[0].ID, store.DefaultPoolID, []byte("failing-pod"), "the input is damaged", false, false,
+		store.FailPolicy{Now: f.now, Backoff: func(int) time.Duration { return time.Second }})
+	require.NoError(t, err)
+	adv, err := s.AdvanceParent(ctx, f.parent.ID, f.now)
+	require.NoError(t, err)
+	require.Equal(t, store.JobFailed, adv.Parent.Status)
+
+	// Retried (as RetryFailedBatch does) before the clean-up ran: the
+	// sweep finds nothing to take.
+	_, err = db.Exec(ctx, `UPDATE jobs SET status = 'queued', attempts = 0, error = NULL, finished_at = NULL WHERE id = $1`, f.parent.ID)
+	require.NoError(t, err)
+	took, err := s.TakePartsDrop(ctx, f.parent.ID)
+	require.NoError(t, err)
+	assert.False(t, took, "a job running again keeps its files")
+
+	_, err = s.ClaimForWorker(ctx, f.parent.ID, store.Worker{ID: "splitter-2", PoolID: store.DefaultPoolID, Lane: apiv1.LaneLive}, []byte("split-token-2"), f.now, f.now.Add(time.Minute))
+	require.NoError(t, err)
+	plan := store.Split{Media: json.RawMessage(`{"DurationSeconds": 30}`), Chunks: []store.ChunkRange{
+		{Index: 0, Start: 0, End: 16, FirstSegment: 0},
+		{Index: 1, Start: 16, End: 30, FirstSegment: 8},
+	}}
+	_, tasks, err := s.SplitJob(ctx, f.parent.ID, store.DefaultPoolID, []byte("split-token-2"), plan, f.now)
+	require.NoError(t, err, "a second split replaces the first one's finished tasks")
+	require.Len(t, tasks, 2)
+	listed, err := s.Tasks(ctx, b.Org.ID, f.parent.ID)
+	require.NoError(t, err)
+	require.Len(t, listed, 2, "only the new plan's tasks")
+
+	// Failed again: the clean-up is owed, taken once, given back, taken.
+	_, err = s.CancelJob(ctx, b.Org.ID, f.parent.ID)
+	require.NoError(t, err)
+	for i, want := range []bool{true, false} {
+		took, err = s.TakePartsDrop(ctx, f.parent.ID)
+		require.NoError(t, err)
+		assert.Equal(t, want, took, "take %d", i)
+	}
+	require.NoError(t, s.ReturnPartsDrop(ctx, f.parent.ID))
+	took, err = s.TakePartsDrop(ctx, f.parent.ID)
+	require.NoError(t, err)
+	assert.True(t, took, "given back, taken again")
+}
+
 // TestStalledParents: a split job whose tasks all finished but which was
 // never advanced (its coordinator stopped in between) is found, and
 // advancing it queues its stitch task.
