@@ -293,9 +293,10 @@ var textBodies = map[string][]textBody{
 	"POST /v1/invitations/redeem": {{json: func(w *hostileWorld) string {
 		return fmt.Sprintf(`{"token":%q,"name":"k"}`, w.invitationB())
 	}}},
-	"POST /v1/api-keys":   {{json: fixed(`{"name":"k"}`)}},
-	"POST /v1/pools":      {{json: fixed(fullPool)}},
-	"PATCH /v1/pools/:id": {{path: ownPath("/v1/pools/", kindPool), json: fixed(fullPool)}},
+	"POST /v1/console/session": {{json: func(w *hostileWorld) string { return fmt.Sprintf(`{"api_key":%q}`, w.f.keyB) }}},
+	"POST /v1/api-keys":        {{json: fixed(`{"name":"k"}`)}},
+	"POST /v1/pools":           {{json: fixed(fullPool)}},
+	"PATCH /v1/pools/:id":      {{path: ownPath("/v1/pools/", kindPool), json: fixed(fullPool)}},
 }
 
 // rawFieldTypes says what the json.RawMessage fields of request bodies

@@ -243,6 +243,19 @@ var hostileRoutes = map[string]hostileRoute{
 	"POST /v1/members/:id/invitations":                  {params: []objKind{kindMember}, want: 404, bodies: []hostileBody{{name: "invite", json: fixed(`{}`)}}},
 	"GET /v1/members/:id/invitations":                   {params: []objKind{kindMember}, want: 404},
 	"DELETE /v1/members/:id/invitations/:invitation_id": {params: []objKind{kindMember, kindInvite}, want: 404},
+	// The key is the credential of signing in: a tampered or made-up key
+	// of A's is refused alike; signing out touches only the caller's own
+	// session; the session route tells B about B.
+	"POST /v1/console/session": {public: true, want: 401, bodies: []hostileBody{
+		{name: "other org's key tampered", json: func(w *hostileWorld) string {
+			return fmt.Sprintf(`{"api_key":%q}`, tamper(w.f.keys[auth.Owner]))
+		}},
+		{name: "other org's invitation token", want: 422, field: "api_key", json: func(w *hostileWorld) string {
+			return fmt.Sprintf(`{"api_key":%q}`, w.inviteA)
+		}},
+	}},
+	"DELETE /v1/console/session": {public: true, want: 204},
+	"GET /v1/console/session":    {want: 200},
 	// The token is the credential of this route: every token but a real
 	// one answers alike, and none of them yields anything of A's.
 	"POST /v1/invitations/redeem": {public: true, want: 404, bodies: []hostileBody{

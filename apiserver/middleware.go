@@ -42,11 +42,15 @@ func (s *Server) requestLog(c *fiber.Ctx) error {
 	return nil
 }
 
-// authenticate resolves the bearer key to its principal. A key that does
+// authenticate resolves the bearer key, or the console's session cookie
+// (authenticateSession), to its principal. A key that does
 // not authenticate spends from the client address's failure budget; with
 // that budget empty the answer is 429 instead of 401.
 func (s *Server) authenticate(c *fiber.Ctx) error {
 	h := c.Get(fiber.HeaderAuthorization)
+	if id := c.Cookies(sessionCookie); h == "" && id != "" && c.Query("api_key") == "" {
+		return s.authenticateSession(c, id) // the console, signed in
+	}
 	if h == "" && c.Path() == "/ws" && c.Query("api_key") != "" {
 		h = "Bearer " + c.Query("api_key") // browsers cannot set headers on WebSocket
 	}

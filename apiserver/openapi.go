@@ -109,7 +109,11 @@ func (s *Server) buildOpenAPI() (map[string]any, *docBuilder) {
 		add(r, op)
 	}
 	for _, r := range s.publicRoutes() {
-		op := b.operation(r, false, "400", "403", "404", "410", "413", "415", "422", "500", "503")
+		codes := []string{"400", "403", "404", "410", "413", "415", "422", "500", "503"}
+		if r.Path == "/v1/console/session" && r.Method == "POST" {
+			codes = append(codes, "401", "429") // the key in the body is refused like a bearer key
+		}
+		op := b.operation(r, false, codes...)
 		op["security"] = []any{}
 		add(r, op)
 	}

@@ -45,6 +45,9 @@ var operations = map[string]operationDoc{
 	"GET /v1/openapi.json": {ID: "getOpenAPIDocument"},
 
 	"POST /v1/invitations/redeem": {ID: "redeemInvitation"},
+	"POST /v1/console/session":    {ID: "consoleSignIn"},
+	"DELETE /v1/console/session":  {ID: "consoleSignOut"},
+	"GET /v1/console/session":     {ID: "consoleSession"},
 
 	"POST /v1/jobs": {ID: "createJob", Also: map[int]string{
 		200: "An earlier request with the same Idempotency-Key created this job; nothing new was queued",

@@ -83,8 +83,9 @@ func TestUnauthenticated(t *testing.T) {
 
 // TestEveryRegisteredRouteIsInTheTable: nothing reaches a handler without
 // going through the route table (and so through authorize), except the
-// public endpoints listed here: probes, the API document, and redeeming an
-// invitation (the token in the body is that call's credential).
+// public endpoints listed here: probes, the API document, redeeming an
+// invitation (the token in the body is that call's credential), and
+// signing the console in (the key in the body) and out (its own session).
 func TestEveryRegisteredRouteIsInTheTable(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
@@ -92,7 +93,8 @@ func TestEveryRegisteredRouteIsInTheTable(t *testing.T) {
 	for _, r := range f.srv.Routes() {
 		table[r.Method+" "+r.Path] = true
 	}
-	public := map[string]bool{"GET /health": true, "GET /ready": true, "GET /v1/openapi.json": true, "POST /v1/invitations/redeem": true}
+	public := map[string]bool{"GET /health": true, "GET /ready": true, "GET /v1/openapi.json": true, "POST /v1/invitations/redeem": true,
+		"POST /v1/console/session": true, "DELETE /v1/console/session": true}
 	for _, r := range f.srv.App().GetRoutes(true) {
 		if r.Method == http.MethodHead {
 			continue // Fiber mirrors every GET as HEAD
@@ -109,6 +111,7 @@ func TestEveryRegisteredRouteIsInTheTable(t *testing.T) {
 var wantLeastRole = map[string]auth.Role{
 	// Job Create/Cancel: Editor; Job Read: Viewer
 	"POST /v1/jobs": auth.Editor, "GET /v1/jobs": auth.Viewer, "GET /v1/jobs/:id": auth.Viewer,
+	"GET /v1/console/session": auth.Viewer,
 	"POST /v1/jobs/:id/cancel": auth.Editor, "GET /v1/jobs/:id/events": auth.Viewer, "GET /v1/jobs/:id/outputs": auth.Viewer,
 	"GET /v1/jobs/:id/key": auth.Viewer, "POST /v1/jobs/:id/clearkey": auth.Viewer, "GET /ws": auth.Viewer,
 	// Batches are jobs in bulk: Job Create/Cancel (submit, cancel, retry failed): Editor; Job Read: Viewer

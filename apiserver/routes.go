@@ -35,6 +35,10 @@ func (s *Server) publicRoutes() []Route {
 	return []Route{
 		{Method: "POST", Path: "/v1/invitations/redeem", Tag: "members", Status: 201,
 			Summary: "Exchange an invitation token, once, for an API key of the invited member (no API key needed)", Body: apiv1.RedeemInvitationRequest{}, Response: apiv1.APIKeyCreated{}, handler: s.redeemInvitation},
+		{Method: "POST", Path: "/v1/console/session", Tag: "console", Status: 201,
+			Summary: "Sign the web console in with an API key: sets an HttpOnly session cookie and a CSRF cookie (the browser keeps no key)", Body: apiv1.ConsoleSignIn{}, Response: apiv1.ConsoleSession{}, handler: s.signIn},
+		{Method: "DELETE", Path: "/v1/console/session", Tag: "console", Status: 204,
+			Summary: "Sign the web console out: ends the session and clears its cookies", handler: s.signOut},
 	}
 }
 
@@ -61,6 +65,8 @@ func (s *Server) routes() []Route {
 		{Method: "GET", Path: "/v1/batches/:id", Perm: auth.JobRead, Tag: "batches", Summary: "Get a batch: counters, status and ETA", Response: apiv1.Batch{}, handler: s.getBatch},
 		{Method: "POST", Path: "/v1/batches/:id/cancel", Perm: auth.JobWrite, Tag: "batches", Summary: "Cancel a batch: stop expanding and cancel every job that has not started", Response: apiv1.Batch{}, handler: s.cancelBatch},
 		{Method: "POST", Path: "/v1/batches/:id/retry-failed", Perm: auth.JobWrite, Tag: "batches", Summary: "Queue a batch's failed jobs again with a fresh attempt budget", Response: apiv1.Batch{}, handler: s.retryFailedBatch},
+
+		{Method: "GET", Path: "/v1/console/session", Perm: auth.JobRead, Tag: "console", Summary: "Who the console's session (or the API key) acts as", Response: apiv1.ConsoleSession{}, handler: s.whoAmI},
 
 		{Method: "GET", Path: "/ws", Perm: auth.JobRead, Tag: "jobs", Summary: "WebSocket: live job events of your organization (jobs=<id>,<id> narrows them)", handler: s.ws},
 

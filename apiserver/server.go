@@ -16,6 +16,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"k8s.io/utils/clock"
 
+	"github.com/mpegflow/mpegflow/console"
 	"github.com/mpegflow/mpegflow/internal/contentkey"
 	"github.com/mpegflow/mpegflow/internal/events"
 	"github.com/mpegflow/mpegflow/internal/netguard"
@@ -71,6 +72,8 @@ type Config struct {
 	// ContentKeys opens encrypted jobs' stored content keys (built from the
 	// server secret). Unset, the key routes answer 503.
 	ContentKeys *contentkey.Sealer
+	// SessionTTL is how long a console sign-in lasts (default 12 h).
+	SessionTTL time.Duration
 }
 
 // Server serves the REST API.
@@ -124,6 +127,7 @@ func New(cfg Config, st *store.Store, q *queue.Queue, objects *objstore.Store, b
 	s.app.Get("/health", s.health)
 	s.app.Get("/ready", s.ready)
 	s.app.Get("/v1/openapi.json", s.openAPI)
+	console.Register(s.app)
 	for _, r := range s.routes() {
 		s.app.Add(r.Method, r.Path, s.authenticate, s.limit, s.authorize(r.Perm), checkParams, r.handler)
 	}

@@ -184,6 +184,7 @@ func Run(ctx context.Context, stdout, stderr io.Writer, o Options) (err error) {
 	fmt.Fprintf(stdout, `
 MpegFlow dev is running.
   API:          %s
+  console:      %s/console (sign in with the API key)
   API key:      %s
                 (owner of organization %q, %s)
   coordinator:  %s
@@ -192,7 +193,7 @@ MpegFlow dev is running.
   %s
   scripts:      eval "$(%s)"
 Press Ctrl-C to stop.
-`, server, key, devOrg, devOwnerEmail, coordinator, loopbackAddr(lns.MetricsLn.Addr()), dir, filepath.Join(dir, "logs"), cliNote, envCmd)
+`, server, server, key, devOrg, devOwnerEmail, coordinator, loopbackAddr(lns.MetricsLn.Addr()), dir, filepath.Join(dir, "logs"), cliNote, envCmd)
 
 	var runErr error
 	serveEnded, execEnded := false, false

@@ -70,6 +70,8 @@ missing_packages() {
 	fi
 	have protoc || pkgs+=(protobuf-compiler)
 	have curl || pkgs+=(curl)
+	# The console's browser tests drive Debian's chromium headless.
+	have chromium || pkgs+=(chromium)
 	if ((${#pkgs[@]} > 0)); then
 		printf '%s\n' "${pkgs[@]}"
 	fi
@@ -95,7 +97,7 @@ main() {
 		elif [[ $profile == node ]]; then
 			log "all node dependencies present (gcc, pkg-config, libseccomp-dev, CNI plugins, iproute2, iptables, nftables, patch); nothing to do"
 		else
-			log "all dependencies present (postgresql, redis, ffmpeg, protoc); nothing to do"
+			log "all dependencies present (postgresql, redis, ffmpeg, protoc, chromium); nothing to do"
 		fi
 		return 0
 	fi

@@ -127,3 +127,18 @@ type RedeemInvitationRequest struct {
 	// Name names the new API key (default "invitation").
 	Name string `json:"name,omitempty"`
 }
+
+// ConsoleSignIn is the body of POST /v1/console/session: the API key a
+// browser signs in with, once. The answer sets the session's cookies; the
+// key is not kept by the browser.
+type ConsoleSignIn struct {
+	APIKey string `json:"api_key"`
+}
+
+// ConsoleSession is a signed-in console: who it acts as, until when.
+type ConsoleSession struct {
+	OrgID     string    `json:"org_id"`
+	Role      string    `json:"role"`
+	// ExpiresAt is when a session ends (absent when an API key asks).
+	ExpiresAt *time.Time `json:"expires_at,omitempty"`
+}

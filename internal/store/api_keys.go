@@ -126,34 +126,49 @@ func (s *Store) Authenticate(ctx context.Context, key string) (Principal, error)
 	if err != nil {
 		return Principal{}, fmt.Errorf("authenticate: %w", ErrNotFound)
 	}
+	var hash []byte
+	p, err := s.principal(ctx, "k.hash", `WHERE k.prefix = $1`, []any{prefix}, &hash)
+	if err != nil {
+		return Principal{}, err
+	}
+	if !auth.KeyMatches(key, hash) {
+		return Principal{}, fmt.Errorf("authenticate: %w", ErrNotFound)
+	}
+	if _, err := s.pool.Exec(ctx, `
+		UPDATE api_keys SET last_used_at = now()
+		WHERE id = $1 AND (last_used_at IS NULL OR last_used_at < now() - interval '1 minute')`, p.KeyID); err != nil {
+		return Principal{}, mapErr(err, "touch api key")
+	}
+	return p, nil
+}
+
+// principal reads the principal of the one API key that where (a clause
+// over api_keys k, after any joins it needs; args are its parameters)
+// selects, and the column extraCol into extra. A revoked key, or none, is
+// ErrNotFound.
+func (s *Store) principal(ctx context.Context, extraCol, where string, args []any, extra any) (Principal, error) {
 	var (
 		p        Principal
 		keyRole  *auth.Role
-		hash     []byte
 		revoked  *time.Time
 		plan     string
 		override *int
 	)
-	err = s.pool.QueryRow(ctx, `
-		SELECT k.id, k.org_id, k.user_id, m.role, k.role, o.status, o.plan, o.share_weight, k.hash, k.revoked_at
+	err := s.pool.QueryRow(ctx, `
+		SELECT k.id, k.org_id, k.user_id, m.role, k.role, o.status, o.plan, o.share_weight, k.revoked_at, `+extraCol+`
 		FROM api_keys k
 		JOIN memberships m ON m.org_id = k.org_id AND m.user_id = k.user_id
 		JOIN organizations o ON o.id = k.org_id
-		WHERE k.prefix = $1`, prefix).Scan(&p.KeyID, &p.OrgID, &p.UserID, &p.Role, &keyRole, &p.OrgStatus, &plan, &override, &hash, &revoked)
+		`+where, args...).Scan(&p.KeyID, &p.OrgID, &p.UserID, &p.Role, &keyRole, &p.OrgStatus, &plan, &override, &revoked, extra)
 	if err != nil {
 		return Principal{}, mapErr(err, "authenticate")
 	}
-	if revoked != nil || !auth.KeyMatches(key, hash) {
+	if revoked != nil {
 		return Principal{}, fmt.Errorf("authenticate: %w", ErrNotFound)
 	}
 	if keyRole != nil {
 		p.Role = auth.Least(p.Role, *keyRole)
 	}
 	p.ShareWeight = apiv1.ShareWeight(plan, override)
-	if _, err := s.pool.Exec(ctx, `
-		UPDATE api_keys SET last_used_at = now()
-		WHERE id = $1 AND (last_used_at IS NULL OR last_used_at < now() - interval '1 minute')`, p.KeyID); err != nil {
-		return Principal{}, mapErr(err, "touch api key")
-	}
 	return p, nil
 }

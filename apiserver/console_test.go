@@ -1,0 +1,246 @@
+package apiserver
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/log"
+	"github.com/chromedp/cdproto/network"
+	"github.com/chromedp/cdproto/runtime"
+	"github.com/chromedp/chromedp"
+	"github.com/google/uuid"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/mpegflow/mpegflow/internal/auth"
+	"github.com/mpegflow/mpegflow/internal/events"
+)
+
+// browser starts Debian's chromium headless for one test, failing it on
+// any Content-Security-Policy violation or uncaught script error the pages
+// report. Without chromium the test is skipped, or fails under CI=true.
+func browser(t *testing.T) (context.Context, func() []string) {
+	t.Helper()
+	bin, err := exec.LookPath("chromium")
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("chromium is not installed (scripts/deps.sh installs it): %v", err)
+		}
+		t.Skip("chromium is not installed; scripts/deps.sh installs it")
+	}
+	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(bin), chromedp.NoSandbox,
+		chromedp.Flag("disable-gpu", true), chromedp.WindowSize(1280, 800))
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancel := chromedp.NewContext(actx)
+	ctx, cancelTimeout := context.WithTimeout(ctx, 2*time.Minute)
+	t.Cleanup(func() { cancelTimeout(); cancel(); cancelAlloc() })
+	var mu sync.Mutex
+	var problems []string
+	require.NoError(t, chromedp.Listen(ctx, func(ev any) {
+		mu.Lock()
+		defer mu.Unlock()
+		switch e := ev.(type) {
+		case *log.EventEntryAdded:
+			if strings.Contains(e.Entry.Text, "Content Security Policy") {
+				problems = append(problems, "CSP: "+e.Entry.Text)
+			}
+		case *runtime.EventExceptionThrown:
+			problems = append(problems, "script error: "+(&chromedp.ExceptionError{ExceptionDetails: e.ExceptionDetails}).Error())
+		}
+	}))
+	return ctx, func() []string {
+		mu.Lock()
+		defer mu.Unlock()
+		return append([]string(nil), problems...)
+	}
+}
+
+// screenshots is where the console tests leave their pictures
+// (MPEGFLOW_CONSOLE_SCREENSHOTS, or a folder in the temporary directory).
+func screenshots(t *testing.T) string {
+	dir := os.Getenv("MPEGFLOW_CONSOLE_SCREENSHOTS")
+	if dir == "" {
+		dir = filepath.Join(os.TempDir(), "mpegflow-console-screenshots")
+	}
+	require.NoError(t, os.MkdirAll(dir, 0o755))
+	return dir
+}
+
+// shoot saves the page at desktop and phone widths as <name>-desktop.png
+// and <name>-phone.png.
+func shoot(t *testing.T, ctx context.Context, dir, name string) {
+	t.Helper()
+	for _, size := range []struct {
+		label         string
+		width, height int64
+	}{{"desktop", 1280, 800}, {"phone", 390, 844}} {
+		require.NoError(t, chromedp.Do(ctx, chromedp.EmulateViewport(size.width, size.height), chromedp.Sleep(150*time.Millisecond)))
+		png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+		require.NoError(t, err)
+		require.NoError(t, os.WriteFile(filepath.Join(dir, name+"-"+size.label+".png"), png, 0o644))
+	}
+	require.NoError(t, chromedp.Do(ctx, chromedp.EmulateViewport(1280, 800)))
+}
+
+// TestConsoleInABrowser drives the console in chromium against the real
+// API server, Postgres and Redis: sign in with a key (which the browser
+// does not keep), submit a job, watch it progress and complete live over
+// the WebSocket, read its page; a forged request without the CSRF token is
+// refused, another organization's job is "not found", and a Viewer's
+// console has no submit or cancel controls. Any CSP violation fails it.
+func TestConsoleInABrowser(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	hubCtx, stopHub := context.WithCancel(context.Background())
+	hubDone := make(chan error, 1)
+	go func() { hubDone <- f.srv.hub.Run(hubCtx) }()
+	t.Cleanup(func() { stopHub(); <-hubDone })
+	base := "http://" + f.serve(t)
+	ctx, problems := browser(t)
+	shots := screenshots(t)
+
+	id := func(s string) chromedp.ID { return chromedp.ID(s) }
+	css := func(s string) chromedp.CSS { return chromedp.CSS(s) }
+	eval := func(expr string) string {
+		t.Helper()
+		v, err := chromedp.Run(ctx, chromedp.Evaluate[string](expr))
+		require.NoError(t, err, expr)
+		return v
+	}
+
+	// Sign in as an editor.
+	require.NoError(t, chromedp.Do(ctx,
+		chromedp.Navigate(base+"/console"),
+		chromedp.WaitVisible(id("api-key"))))
+	shoot(t, ctx, shots, "signin")
+	require.NoError(t, chromedp.Do(ctx,
+		chromedp.SendKeys(id("api-key"), f.keys[auth.Editor]),
+		chromedp.Click(css("#signin button[type=submit]")),
+		chromedp.WaitVisible(id("jobs")),
+		chromedp.WaitVisible(id("submit"))))
+	stored := eval(`JSON.stringify(localStorage) + JSON.stringify(sessionStorage) + document.cookie + location.href`)
+	assert.NotContains(t, stored, f.keys[auth.Editor], "the key is in no storage, script-readable cookie or URL")
+	cookies, err := chromedp.Call(ctx, network.GetCookies, network.GetCookiesParams{})
+	require.NoError(t, err)
+	var session *network.Cookie
+	for _, c := range cookies.Cookies {
+		assert.NotContains(t, c.Value, f.keys[auth.Editor])
+		if c.Name == sessionCookie {
+			session = c
+		}
+	}
+	require.NotNil(t, session, "a session cookie was set")
+	assert.True(t, session.HTTPOnly, "no script reads the session")
+	assert.Equal(t, network.CookieSameSiteStrict, session.SameSite)
+
+	// Submit a job through the form: it appears in the list.
+	require.NoError(t, chromedp.Do(ctx,
+		chromedp.SendKeys(id("submit-url"), "https://media.example.com/in.mp4"),
+		chromedp.Clear(id("submit-workflow")),
+		chromedp.SendKeys(id("submit-workflow"), "mp4-720p"),
+		chromedp.Click(css("#submit button[type=submit]")),
+		chromedp.WaitVisible(css("#jobs tbody tr"))))
+	attr, err := chromedp.Run(ctx, chromedp.AttributeValue(css("#jobs tbody tr"), "data-job"))
+	require.NoError(t, err)
+	jobID := attr.Value
+	jid, err := uuid.Parse(jobID)
+	require.NoError(t, err)
+	_, err = f.store.GetJob(context.Background(), f.orgA.ID, jid)
+	require.NoError(t, err, "the job is the signed-in organization's")
+
+	// Progress and completion arrive over the WebSocket, no reload.
+	advance := func(status string, progress float64, event string) {
+		_, err := f.db.Exec(context.Background(), `UPDATE jobs SET status = $2, progress = $3,
+			started_at = COALESCE(started_at, now()), finished_at = CASE WHEN $2 = 'completed' THEN now() END WHERE id = $1`, jid, status, progress)
+		require.NoError(t, err)
+		require.NoError(t, f.srv.bus.Emit(context.Background(), events.Event{Type: event, OrgID: &f.orgA.ID, JobID: &jid, PoolID: "default"}))
+	}
+	progressOf := fmt.Sprintf(`String(document.querySelector('tr[data-job="%s"] progress').value)`, jid)
+	waitValue := func(expr, want string) {
+		t.Helper()
+		deadline := time.Now().Add(20 * time.Second)
+		got := ""
+		for time.Now().Before(deadline) {
+			if got = eval(expr); got == want {
+				return
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		t.Fatalf("%s is %v, want %v", expr, got, want)
+	}
+	advance("running", 0.5, "job.progress")
+	waitValue(progressOf, "0.5")
+	advance("completed", 1, "job.completed")
+	waitValue(progressOf, "1")
+	shoot(t, ctx, shots, "jobs")
+
+	// The job's page.
+	require.NoError(t, chromedp.Do(ctx,
+		chromedp.Navigate(base+"/console#/jobs/"+jobID),
+		chromedp.WaitVisible(css("#job-status .status-completed"))))
+	status, err := chromedp.Run(ctx, chromedp.Text(id("job-status")))
+	require.NoError(t, err)
+	assert.Equal(t, "completed", status)
+	waitValue(`String(document.getElementById("job-events").textContent.includes("job.queued"))`, "true")
+	shoot(t, ctx, shots, "job")
+
+	// A request the console did not make (no CSRF token) is refused, from
+	// the page and from outside it with the session cookie.
+	forged, err := chromedp.Run(ctx, chromedp.Evaluate[int](`fetch("/v1/jobs", {method: "POST", headers: {"Content-Type": "application/json"},
+		body: JSON.stringify({input: {url: "https://media.example.com/x.mp4"}, workflow: "mp4-720p"})}).then(r => r.status)`, chromedp.EvalAwaitPromise))
+	require.NoError(t, err)
+	assert.Equal(t, http.StatusForbidden, forged)
+	req, err := http.NewRequest(http.MethodPost, base+"/v1/jobs/"+jobID+"/cancel", nil)
+	require.NoError(t, err)
+	req.AddCookie(&http.Cookie{Name: sessionCookie, Value: session.Value})
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, http.StatusForbidden, resp.StatusCode)
+
+	// Another organization's job is not found.
+	other := f.submitJob(t, f.keyB, urlJob())
+	require.NoError(t, chromedp.Do(ctx,
+		chromedp.Navigate(base+"/console#/jobs/"+other.ID),
+		chromedp.WaitVisible(id("not-found"))))
+	title, err := chromedp.Run(ctx, chromedp.Text(css("h1")))
+	require.NoError(t, err)
+	assert.Equal(t, "Job not found", title)
+
+	// Signed out, the session no longer works.
+	require.NoError(t, chromedp.Do(ctx,
+		chromedp.Navigate(base+"/console#/jobs"),
+		chromedp.WaitVisible(id("jobs")),
+		chromedp.Click(id("sign-out")),
+		chromedp.WaitVisible(id("api-key"))))
+	req, err = http.NewRequest(http.MethodGet, base+"/v1/jobs", nil)
+	require.NoError(t, err)
+	req.AddCookie(&http.Cookie{Name: sessionCookie, Value: session.Value})
+	resp, err = http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, http.StatusUnauthorized, resp.StatusCode)
+
+	// A Viewer sees no submit form and no cancel button.
+	queued := f.submitJob(t, f.keys[auth.Owner], urlJob())
+	require.NoError(t, chromedp.Do(ctx,
+		chromedp.SendKeys(id("api-key"), f.keys[auth.Viewer]),
+		chromedp.Click(css("#signin button[type=submit]")),
+		chromedp.WaitVisible(id("jobs"))))
+	assert.Equal(t, "0", eval(`String(document.querySelectorAll("#submit").length)`), "a Viewer has no submit form")
+	require.NoError(t, chromedp.Do(ctx,
+		chromedp.Navigate(base+"/console#/jobs/"+queued.ID),
+		chromedp.WaitVisible(id("job-status"))))
+	assert.Equal(t, "0", eval(`String(document.querySelectorAll("#cancel").length)`), "a Viewer has no cancel button")
+
+	assert.Empty(t, problems(), "the pages broke their Content-Security-Policy or threw")
+	t.Logf("screenshots in %s", shots)
+}

@@ -1,0 +1,265 @@
+// MpegFlow console: hash routes over the REST API and the WebSocket of the
+// server that serves it. Every value from the API is put in the page as
+// text, never as markup.
+
+const main = document.getElementById("main");
+const who = document.getElementById("who");
+const signOutButton = document.getElementById("sign-out");
+const writers = new Set(["editor", "admin", "owner", "superadmin"]);
+let session = null; // {org_id, role}
+let socket = null;
+
+function csrf() {
+  const m = document.cookie.match(/(?:^|;\s*)mpegflow_csrf=([^;]+)/);
+  return m ? decodeURIComponent(m[1]) : "";
+}
+
+async function api(method, path, body) {
+  const headers = { Accept: "application/json" };
+  if (method !== "GET") headers["X-CSRF-Token"] = csrf();
+  if (body !== undefined) headers["Content-Type"] = "application/json";
+  const res = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body), credentials: "same-origin" });
+  if (res.status === 401 && !path.startsWith("/v1/console/session")) {
+    session = null;
+    location.hash = "#/signin";
+    throw new Error("signed out");
+  }
+  const data = res.status === 204 ? null : await res.json().catch(() => null);
+  if (!res.ok) {
+    const err = new Error((data && (data.detail || data.title)) || res.statusText);
+    err.status = res.status;
+    throw err;
+  }
+  return data;
+}
+
+function el(tag, attrs = {}, ...children) {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (v === undefined || v === null || v === false) continue;
+    if (k.startsWith("on")) e.addEventListener(k.slice(2), v);
+    else e.setAttribute(k, v === true ? "" : v);
+  }
+  for (const c of children.flat()) {
+    if (c !== null && c !== undefined) e.append(c instanceof Node ? c : document.createTextNode(String(c)));
+  }
+  return e;
+}
+
+function show(...nodes) {
+  main.replaceChildren(...nodes);
+  main.focus();
+}
+
+function bytes(n) {
+  if (!n) return "0 B";
+  const units = ["B", "KB", "MB", "GB", "TB"];
+  const i = Math.min(units.length - 1, Math.floor(Math.log(n) / Math.log(1000)));
+  return (n / 1000 ** i).toFixed(i ? 1 : 0) + " " + units[i];
+}
+
+function live(query, onEvent) {
+  if (socket) socket.close();
+  const scheme = location.protocol === "https:" ? "wss:" : "ws:";
+  socket = new WebSocket(scheme + "//" + location.host + "/ws" + query);
+  socket.addEventListener("message", (m) => {
+    try { onEvent(JSON.parse(m.data)); } catch { /* not an event */ }
+  });
+}
+
+function signInPage(message) {
+  const key = el("input", { id: "api-key", name: "api_key", type: "password", autocomplete: "off", required: true });
+  const error = el("p", { class: "error", role: "alert" }, message || "");
+  // method post: a submission that bypasses the script never puts the key
+  // in a URL.
+  const form = el("form", { id: "signin", method: "post", class: "card", "aria-labelledby": "signin-title", onsubmit: async (e) => {
+    e.preventDefault();
+    try {
+      session = await api("POST", "/v1/console/session", { api_key: key.value });
+      key.value = "";
+      header();
+      location.hash = "#/jobs";
+    } catch (err) {
+      error.textContent = err.message;
+    }
+  } },
+  el("h1", { id: "signin-title" }, "Sign in"),
+  el("label", { for: "api-key" }, "API key"), key,
+  el("p", {}, "The key is exchanged for a session; this browser does not keep it."),
+  el("button", { type: "submit" }, "Sign in"), error);
+  show(form);
+  key.focus();
+}
+
+function header() {
+  who.textContent = session ? session.role + " · " + session.org_id : "";
+  signOutButton.hidden = !session;
+}
+
+function statusCell(job) {
+  return el("span", { class: "status-" + job.status }, job.status);
+}
+
+async function jobsPage(params) {
+  const status = params.get("status") || "";
+  const pool = params.get("pool") || "";
+  const q = new URLSearchParams({ limit: "50" });
+  if (status) q.set("status", status);
+  if (pool) q.set("pool", pool);
+  const page = await api("GET", "/v1/jobs?" + q);
+  const rows = new Map();
+  const tbody = el("tbody");
+  const row = (job) => {
+    const tr = el("tr", { "data-job": job.id },
+      el("td", {}, el("a", { href: "#/jobs/" + job.id }, job.id.slice(0, 8))),
+      el("td", {}, statusCell(job)),
+      el("td", {}, el("progress", { max: "1", value: String(job.progress), "aria-label": "progress of job " + job.id.slice(0, 8) })),
+      el("td", { class: "hide-narrow" }, job.pool_id),
+      el("td", { class: "hide-narrow" }, new Date(job.created_at).toLocaleString()));
+    const old = rows.get(job.id);
+    if (old) old.replaceWith(tr); else tbody.prepend(tr);
+    rows.set(job.id, tr);
+  };
+  for (const job of page.items.slice().reverse()) row(job);
+
+  const statusSelect = el("select", { id: "filter-status", name: "status" },
+    ["", "queued", "running", "retry_wait", "completed", "failed", "cancelled"].map((s) => el("option", { value: s, selected: s === status }, s || "any")));
+  const poolInput = el("input", { id: "filter-pool", name: "pool", value: pool });
+  const filters = el("form", { class: "filters", role: "search", onsubmit: (e) => {
+    e.preventDefault();
+    const p = new URLSearchParams();
+    if (statusSelect.value) p.set("status", statusSelect.value);
+    if (poolInput.value) p.set("pool", poolInput.value);
+    location.hash = "#/jobs?" + p;
+  } }, el("div", {}, el("label", { for: "filter-status" }, "Status"), statusSelect),
+  el("div", {}, el("label", { for: "filter-pool" }, "Pool"), poolInput),
+  el("button", { type: "submit", class: "secondary" }, "Filter"));
+
+  const nodes = [el("h1", {}, "Jobs"), filters];
+  if (writers.has(session.role)) nodes.push(submitForm(row));
+  nodes.push(el("div", { class: "table-wrap" }, el("table", { id: "jobs" },
+    el("thead", {}, el("tr", {}, el("th", {}, "Job"), el("th", {}, "Status"), el("th", {}, "Progress"), el("th", { class: "hide-narrow" }, "Pool"), el("th", { class: "hide-narrow" }, "Created"))),
+    tbody)));
+  show(...nodes);
+  live("", async (ev) => {
+    if (!ev.job_id) return;
+    try {
+      const job = await api("GET", "/v1/jobs/" + ev.job_id);
+      if ((!status || job.status === status) && (!pool || job.pool_id === pool)) row(job);
+    } catch { /* gone or not ours */ }
+  });
+}
+
+function submitForm(row) {
+  const url = el("input", { id: "submit-url", name: "url", type: "url", required: true, placeholder: "https://…/input.mp4" });
+  const workflow = el("input", { id: "submit-workflow", name: "workflow", value: "hls-ladder", required: true });
+  const pool = el("input", { id: "submit-pool", name: "pool", value: "default" });
+  const error = el("p", { class: "error", role: "alert" });
+  return el("form", { id: "submit", method: "post", class: "card", "aria-labelledby": "submit-title", onsubmit: async (e) => {
+    e.preventDefault();
+    error.textContent = "";
+    try {
+      const job = await api("POST", "/v1/jobs", { input: { url: url.value }, workflow: workflow.value, pool: pool.value || undefined });
+      row(job);
+      url.value = "";
+    } catch (err) {
+      error.textContent = err.message;
+    }
+  } }, el("h2", { id: "submit-title" }, "Submit a job"),
+  el("label", { for: "submit-url" }, "Input URL"), url,
+  el("label", { for: "submit-workflow" }, "Workflow"), workflow,
+  el("label", { for: "submit-pool" }, "Pool"), pool,
+  el("p", {}, el("button", { type: "submit" }, "Submit")), error);
+}
+
+async function jobPage(id) {
+  let job;
+  try {
+    job = await api("GET", "/v1/jobs/" + encodeURIComponent(id));
+  } catch (err) {
+    if (err.status === 404 || err.status === 400) {
+      show(el("h1", {}, "Job not found"), el("p", { id: "not-found" }, "No job " + id + " in your organization."));
+      return;
+    }
+    throw err;
+  }
+  const status = el("span", { id: "job-status" });
+  const bar = el("progress", { id: "job-progress", max: "1", "aria-label": "progress" });
+  const pct = el("span", { id: "job-percent" });
+  const errorText = el("p", { class: "error", id: "job-error" });
+  const events = el("ol", { id: "job-events" });
+  const outputs = el("tbody");
+  const render = (j) => {
+    status.replaceChildren(statusCell(j));
+    bar.value = j.progress;
+    pct.textContent = Math.round(j.progress * 100) + " %";
+    errorText.textContent = j.error ? "Error: " + j.error : "";
+  };
+  const loadEvents = async () => {
+    const page = await api("GET", "/v1/jobs/" + id + "/events?limit=200");
+    events.replaceChildren(...page.items.map((e) => el("li", {}, new Date(e.created_at).toLocaleTimeString() + " " + e.type)));
+  };
+  const loadOutputs = async () => {
+    const page = await api("GET", "/v1/jobs/" + id + "/outputs?limit=200");
+    outputs.replaceChildren(...page.items.map((o) => el("tr", {},
+      el("td", {}, el("a", { href: o.url, rel: "noreferrer" }, o.name)), el("td", {}, o.kind),
+      el("td", {}, bytes(o.size_bytes)), el("td", { class: "hide-narrow" }, (o.attributes && o.attributes.codec) || ""))));
+  };
+  render(job);
+  const nodes = [el("h1", {}, "Job ", job.id),
+    el("p", {}, "Status: ", status, " ", bar, " ", pct), errorText,
+    el("p", {}, "Pool ", job.pool_id, " · lane ", job.lane, " · attempt ", String(job.attempts), " of ", String(job.max_attempts))];
+  if (writers.has(session.role) && !["completed", "failed", "cancelled"].includes(job.status)) {
+    nodes.push(el("button", { type: "button", class: "secondary", id: "cancel", onclick: async () => {
+      try { render(await api("POST", "/v1/jobs/" + id + "/cancel")); } catch (err) { errorText.textContent = err.message; }
+    } }, "Cancel job"));
+  }
+  nodes.push(el("section", { class: "card", "aria-labelledby": "events-title" }, el("h2", { id: "events-title" }, "Events"), events),
+    el("section", { class: "card", "aria-labelledby": "outputs-title" }, el("h2", { id: "outputs-title" }, "Outputs"),
+      el("div", { class: "table-wrap" }, el("table", { id: "outputs" },
+        el("thead", {}, el("tr", {}, el("th", {}, "File"), el("th", {}, "Kind"), el("th", {}, "Size"), el("th", { class: "hide-narrow" }, "Codec"))), outputs))));
+  show(...nodes);
+  await loadEvents();
+  if (job.status === "completed") await loadOutputs();
+  live("?jobs=" + encodeURIComponent(id), async () => {
+    const j = await api("GET", "/v1/jobs/" + id);
+    render(j);
+    await loadEvents();
+    if (j.status === "completed") await loadOutputs();
+  });
+}
+
+async function route() {
+  if (!session) {
+    try {
+      session = await api("GET", "/v1/console/session");
+    } catch {
+      session = null;
+    }
+    header();
+  }
+  const [path, query] = location.hash.slice(1).split("?");
+  if (!session || path === "/signin") {
+    if (session && path === "/signin") { location.hash = "#/jobs"; return; }
+    signInPage();
+    return;
+  }
+  const params = new URLSearchParams(query || "");
+  const m = path.match(/^\/jobs\/(.+)$/);
+  try {
+    if (m) await jobPage(decodeURIComponent(m[1]));
+    else await jobsPage(params);
+  } catch (err) {
+    if (err.message !== "signed out") show(el("p", { class: "error", role: "alert" }, err.message));
+  }
+}
+
+signOutButton.addEventListener("click", async () => {
+  await api("DELETE", "/v1/console/session").catch(() => {});
+  session = null;
+  if (socket) socket.close();
+  header();
+  location.hash = "#/signin";
+});
+window.addEventListener("hashchange", route);
+route();
