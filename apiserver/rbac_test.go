@@ -111,7 +111,7 @@ func TestEveryRegisteredRouteIsInTheTable(t *testing.T) {
 var wantLeastRole = map[string]auth.Role{
 	// Job Create/Cancel: Editor; Job Read: Viewer
 	"POST /v1/jobs": auth.Editor, "GET /v1/jobs": auth.Viewer, "GET /v1/jobs/:id": auth.Viewer,
-	"GET /v1/console/session": auth.Viewer,
+	"GET /v1/console/session":  auth.Viewer,
 	"POST /v1/jobs/:id/cancel": auth.Editor, "GET /v1/jobs/:id/events": auth.Viewer, "GET /v1/jobs/:id/outputs": auth.Viewer,
 	"GET /v1/jobs/:id/key": auth.Viewer, "POST /v1/jobs/:id/clearkey": auth.Viewer, "GET /ws": auth.Viewer,
 	// Batches are jobs in bulk: Job Create/Cancel (submit, cancel, retry failed): Editor; Job Read: Viewer

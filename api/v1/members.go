@@ -137,8 +137,8 @@ type ConsoleSignIn struct {
 
 // ConsoleSession is a signed-in console: who it acts as, until when.
 type ConsoleSession struct {
-	OrgID     string    `json:"org_id"`
-	Role      string    `json:"role"`
+	OrgID string `json:"org_id"`
+	Role  string `json:"role"`
 	// ExpiresAt is when a session ends (absent when an API key asks).
 	ExpiresAt *time.Time `json:"expires_at,omitempty"`
 }
