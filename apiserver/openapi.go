@@ -110,7 +110,7 @@ func (s *Server) buildOpenAPI() (map[string]any, *docBuilder) {
 	}
 	for _, r := range s.publicRoutes() {
 		codes := []string{"400", "403", "404", "410", "413", "415", "422", "500", "503"}
-		if r.Path == "/v1/console/session" && r.Method == "POST" {
+		if r.Path == "/v1/console/session" && r.Method == http.MethodPost {
 			codes = append(codes, "401", "429") // the key in the body is refused like a bearer key
 		}
 		op := b.operation(r, false, codes...)
