@@ -6,6 +6,7 @@ const main = document.getElementById("main");
 const who = document.getElementById("who");
 const signOutButton = document.getElementById("sign-out");
 const writers = new Set(["editor", "admin", "owner", "superadmin"]);
+const managers = new Set(["admin", "owner", "superadmin"]);
 let session = null; // {org_id, role}
 let socket = null;
 
@@ -229,7 +230,64 @@ async function jobPage(id) {
   });
 }
 
+async function poolsPage() {
+  const page = await api("GET", "/v1/pools?limit=200");
+  const tbody = el("tbody");
+  const error = el("p", { class: "error", role: "alert" });
+  const row = async (pool) => {
+    let depth = "";
+    try {
+      const full = await api("GET", "/v1/pools/" + encodeURIComponent(pool.id));
+      depth = Object.entries(full.queue_depth || {}).map(([lane, n]) => lane + " " + n).join(", ");
+      pool = full;
+    } catch { /* the list's view is enough */ }
+    const actions = el("td");
+    if (managers.has(session.role) && pool.org_id) {
+      const paused = pool.status === "paused";
+      actions.append(el("button", { type: "button", class: "secondary", "data-action": paused ? "resume" : "pause",
+        "aria-label": (paused ? "Resume pool " : "Pause pool ") + pool.id, onclick: async () => {
+          error.textContent = "";
+          try {
+            const changed = await api("POST", "/v1/pools/" + encodeURIComponent(pool.id) + "/" + (paused ? "resume" : "pause"));
+            tr.replaceWith(await row(changed));
+          } catch (err) { error.textContent = err.message; }
+        } }, paused ? "Resume" : "Pause"));
+    }
+    const tr = el("tr", { "data-pool": pool.id },
+      el("td", {}, el("a", { href: "#/pools/" + encodeURIComponent(pool.id) }, pool.id)),
+      el("td", { class: "pool-status" }, pool.status + (pool.paused_by ? " (" + pool.paused_by + ")" : "")),
+      el("td", { class: "hide-narrow" }, depth),
+      actions);
+    return tr;
+  };
+  for (const pool of page.items) tbody.append(await row(pool));
+  show(el("h1", {}, "Pools"), error, el("div", { class: "table-wrap" }, el("table", { id: "pools" },
+    el("thead", {}, el("tr", {}, el("th", {}, "Pool"), el("th", {}, "Status"), el("th", { class: "hide-narrow" }, "Queued"), el("th", {}, el("span", { class: "visually-hidden" }, "Actions")))),
+    tbody)));
+}
+
+async function poolPage(id) {
+  let pool;
+  try {
+    pool = await api("GET", "/v1/pools/" + encodeURIComponent(id));
+  } catch (err) {
+    if (err.status === 404) { show(el("h1", {}, "Pool not found")); return; }
+    throw err;
+  }
+  const nodes = [el("h1", {}, "Pool ", pool.id), el("p", {}, "Status: ", pool.status)];
+  try {
+    const plan = await api("GET", "/v1/pools/" + encodeURIComponent(id) + "/plan");
+    nodes.push(el("section", { class: "card", "aria-labelledby": "plan-title" }, el("h2", { id: "plan-title" }, "What the operator applies"),
+      el("ol", { id: "plan" }, plan.items.map((o) => el("li", {}, el("strong", {}, o.kind + " " + ((o.metadata && o.metadata.name) || "")),
+        el("pre", {}, JSON.stringify(o, null, 2)))))));
+  } catch (err) {
+    nodes.push(el("p", { class: "error" }, "Plan unavailable: " + err.message));
+  }
+  show(...nodes);
+}
+
 async function route() {
+  if (socket) { socket.close(); socket = null; }
   if (!session) {
     try {
       session = await api("GET", "/v1/console/session");
@@ -246,8 +304,11 @@ async function route() {
   }
   const params = new URLSearchParams(query || "");
   const m = path.match(/^\/jobs\/(.+)$/);
+  const pm = path.match(/^\/pools\/(.+)$/);
   try {
     if (m) await jobPage(decodeURIComponent(m[1]));
+    else if (pm) await poolPage(decodeURIComponent(pm[1]));
+    else if (path === "/pools") await poolsPage();
     else await jobsPage(params);
   } catch (err) {
     if (err.message !== "signed out") show(el("p", { class: "error", role: "alert" }, err.message));
