@@ -63,6 +63,12 @@ func browser(t *testing.T) (context.Context, func() []string) {
 	}
 }
 
+// route changes the console's page by its hash, as a click on a link does
+// (a hash change is no navigation: chromedp.Navigate would wait for one).
+func route(hash string) chromedp.Action[chromedp.Void] {
+	return chromedp.Evaluate[chromedp.Void](fmt.Sprintf("location.hash = %q", hash), chromedp.EvalIgnoreExceptions)
+}
+
 // screenshots is where the console tests leave their pictures
 // (MPEGFLOW_CONSOLE_SCREENSHOTS, or a folder in the temporary directory).
 func screenshots(t *testing.T) string {
@@ -184,7 +190,7 @@ func TestConsoleInABrowser(t *testing.T) {
 
 	// The job's page.
 	require.NoError(t, chromedp.Do(ctx,
-		chromedp.Navigate(base+"/console#/jobs/"+jobID),
+		route("#/jobs/"+jobID),
 		chromedp.WaitVisible(css("#job-status .status-completed"))))
 	status, err := chromedp.Run(ctx, chromedp.Text(id("job-status")))
 	require.NoError(t, err)
@@ -209,7 +215,7 @@ func TestConsoleInABrowser(t *testing.T) {
 	// Another organization's job is not found.
 	other := f.submitJob(t, f.keyB, urlJob())
 	require.NoError(t, chromedp.Do(ctx,
-		chromedp.Navigate(base+"/console#/jobs/"+other.ID),
+		route("#/jobs/"+other.ID),
 		chromedp.WaitVisible(id("not-found"))))
 	title, err := chromedp.Run(ctx, chromedp.Text(css("h1")))
 	require.NoError(t, err)
@@ -217,7 +223,7 @@ func TestConsoleInABrowser(t *testing.T) {
 
 	// Signed out, the session no longer works.
 	require.NoError(t, chromedp.Do(ctx,
-		chromedp.Navigate(base+"/console#/jobs"),
+		route("#/jobs"),
 		chromedp.WaitVisible(id("jobs")),
 		chromedp.Click(id("sign-out")),
 		chromedp.WaitVisible(id("api-key"))))
@@ -237,7 +243,7 @@ func TestConsoleInABrowser(t *testing.T) {
 		chromedp.WaitVisible(id("jobs"))))
 	assert.Equal(t, "0", eval(`String(document.querySelectorAll("#submit").length)`), "a Viewer has no submit form")
 	require.NoError(t, chromedp.Do(ctx,
-		chromedp.Navigate(base+"/console#/jobs/"+queued.ID),
+		route("#/jobs/"+queued.ID),
 		chromedp.WaitVisible(id("job-status"))))
 	assert.Equal(t, "0", eval(`String(document.querySelectorAll("#cancel").length)`), "a Viewer has no cancel button")
 
@@ -288,7 +294,7 @@ func TestConsolePools(t *testing.T) {
 		chromedp.SendKeys(chromedp.ID("api-key"), f.keys[auth.Admin]),
 		chromedp.Click(chromedp.CSS("#signin button[type=submit]")),
 		chromedp.WaitVisible(chromedp.ID("jobs")),
-		chromedp.Navigate(base+"/console#/pools")))
+		route("#/pools")))
 	waitText(statusCell, "active")
 	require.NoError(t, chromedp.Do(ctx, chromedp.Click(button)))
 	waitText(statusCell, "paused")
@@ -299,7 +305,7 @@ func TestConsolePools(t *testing.T) {
 	assert.Equal(t, "active", poolStatus())
 
 	require.NoError(t, chromedp.Do(ctx,
-		chromedp.Navigate(base+"/console#/pools/"+pool.ID),
+		route("#/pools/"+pool.ID),
 		chromedp.WaitVisible(chromedp.CSS("#plan li"))))
 	plan, err := chromedp.Run(ctx, chromedp.Text(chromedp.ID("plan")))
 	require.NoError(t, err)
@@ -312,10 +318,97 @@ func TestConsolePools(t *testing.T) {
 		chromedp.SendKeys(chromedp.ID("api-key"), f.keys[auth.Viewer]),
 		chromedp.Click(chromedp.CSS("#signin button[type=submit]")),
 		chromedp.WaitVisible(chromedp.ID("jobs")),
-		chromedp.Navigate(base+"/console#/pools")))
+		route("#/pools")))
 	waitText(statusCell, "active")
 	buttons, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll("#pools button").length`))
 	require.NoError(t, err)
 	assert.Zero(t, buttons, "a Viewer cannot pause or resume")
+	assert.Empty(t, problems(), "the pages broke their Content-Security-Policy or threw")
+}
+
+// TestConsolePlaysOutputs: a completed job's HLS ladder plays in the job's
+// page with the browser's own player, read through the API on the
+// console's origin (video.currentTime advances and the frame is the
+// rendition's size), and its poster shows.
+func TestConsolePlaysOutputs(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	base := "http://" + f.serve(t)
+	ctx, problems := browser(t)
+	shots := screenshots(t)
+
+	// A real 6 s HLS rendition (fMP4, 320x180, with audio) and a poster,
+	// stored where the coordinator stores a job's outputs.
+	job := f.submitJob(t, f.keys[auth.Owner], urlJob())
+	dir := t.TempDir()
+	out, err := exec.Command("ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=320x180:rate=25:duration=6",
+		"-f", "lavfi", "-i", "sine=frequency=440:duration=6", "-c:v", "libx264", "-preset", "ultrafast", "-g", "50", "-c:a", "aac",
+		"-f", "hls", "-hls_time", "2", "-hls_playlist_type", "vod", "-hls_segment_type", "fmp4",
+		"-master_pl_name", "master.m3u8", "-hls_segment_filename", filepath.Join(dir, "seg_%03d.m4s"), filepath.Join(dir, "index.m3u8")).CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	out, err = exec.Command("ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=320x180:rate=1:duration=1", "-frames:v", "1", filepath.Join(dir, "poster.jpg")).CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	entries, err := os.ReadDir(dir)
+	require.NoError(t, err)
+	var records []map[string]any
+	for _, e := range entries {
+		data, err := os.ReadFile(filepath.Join(dir, e.Name()))
+		require.NoError(t, err)
+		key := "orgs/" + f.orgA.ID.String() + "/jobs/" + job.ID + "/outputs/" + e.Name()
+		require.NoError(t, f.objects.Put(context.Background(), key, strings.NewReader(string(data))))
+		kind, ctype := "video", "video/iso.segment"
+		switch filepath.Ext(e.Name()) {
+		case ".m3u8":
+			kind, ctype = "playlist", "application/vnd.apple.mpegurl"
+		case ".jpg":
+			kind, ctype = "poster", "image/jpeg"
+		case ".mp4":
+			ctype = "video/mp4"
+		}
+		records = append(records, map[string]any{"name": e.Name(), "kind": kind, "size_bytes": len(data), "content_type": ctype, "key": key})
+	}
+	_, err = f.db.Exec(context.Background(), `UPDATE jobs SET status = 'completed', progress = 1, started_at = now(), finished_at = now(), outputs = $2 WHERE id = $1`,
+		job.ID, records)
+	require.NoError(t, err)
+
+	require.NoError(t, chromedp.Do(ctx,
+		chromedp.Navigate(base+"/console"),
+		chromedp.SendKeys(chromedp.ID("api-key"), f.keys[auth.Viewer]),
+		chromedp.Click(chromedp.CSS("#signin button[type=submit]")),
+		chromedp.WaitVisible(chromedp.ID("jobs")),
+		route("#/jobs/"+job.ID),
+		chromedp.WaitVisible(chromedp.ID("video"))))
+	src, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.getElementById("video").currentSrc`))
+	require.NoError(t, err)
+	assert.True(t, strings.HasSuffix(src, "/v1/jobs/"+job.ID+"/files/master.m3u8"), "the HLS master playlist plays, from the API: %s", src)
+	_, err = chromedp.Run(ctx, chromedp.Evaluate[*string](`document.getElementById("video").play().then(() => null)`, chromedp.EvalAwaitPromise))
+	require.NoError(t, err, "the browser plays the output")
+	deadline := time.Now().Add(30 * time.Second)
+	var at float64
+	for time.Now().Before(deadline) {
+		at, err = chromedp.Run(ctx, chromedp.Evaluate[float64](`document.getElementById("video").currentTime`))
+		require.NoError(t, err)
+		if at > 1 {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	assert.Greater(t, at, 1.0, "playback advances")
+	width, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.getElementById("video").videoWidth`))
+	require.NoError(t, err)
+	assert.Equal(t, 320, width, "the frame is the rendition's")
+	posterOK, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`(() => { const v = document.getElementById("video"); return v.poster.endsWith("/files/poster.jpg"); })()`))
+	require.NoError(t, err)
+	assert.True(t, posterOK)
+	shoot(t, ctx, shots, "player")
+
+	// A name that is not among the job's outputs is not served.
+	req, err := http.NewRequest(http.MethodGet, base+"/v1/jobs/"+job.ID+"/files/..%2F..%2Fsource", nil)
+	require.NoError(t, err)
+	req.Header.Set("Authorization", "Bearer "+f.keys[auth.Viewer])
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, http.StatusNotFound, resp.StatusCode)
 	assert.Empty(t, problems(), "the pages broke their Content-Security-Policy or threw")
 }

@@ -156,6 +156,7 @@ var hostileRoutes = map[string]hostileRoute{
 	"POST /v1/jobs/:id/cancel": {params: []objKind{kindJob}, want: 404},
 	"GET /v1/jobs/:id/events":  {params: []objKind{kindJob}, want: 404},
 	"GET /v1/jobs/:id/outputs": {params: []objKind{kindFinished}, want: 404},
+	"GET /v1/jobs/:id/files/*": {params: []objKind{kindFinished}, want: 404},
 	"GET /v1/jobs/:id/key":     {params: []objKind{kindEncrypted}, want: 404},
 	"POST /v1/jobs/:id/clearkey": {params: []objKind{kindEncrypted}, want: 404, bodies: []hostileBody{
 		{name: "A's key id", json: func(w *hostileWorld) string { return fmt.Sprintf(`{"kids":[%q]}`, w.a[kindContentKey]) }},

@@ -59,6 +59,9 @@ func OpenAPIPath(p string) string {
 		if strings.HasPrefix(part, ":") {
 			parts[i] = "{" + strings.TrimPrefix(part, ":") + "}"
 		}
+		if part == "*" { // a file name, slashes and all
+			parts[i] = "{name}"
+		}
 	}
 	return strings.Join(parts, "/")
 }
@@ -120,6 +123,11 @@ func (s *Server) buildOpenAPI() (map[string]any, *docBuilder) {
 	if ws := paths["/ws"]["get"]; ws != nil {
 		ws.(map[string]any)["responses"].(map[string]any)["426"] = problemResponse("Upgrade required: connect with a WebSocket client")
 		ws.(map[string]any)["responses"].(map[string]any)["101"] = map[string]any{"description": "Switching protocols: the connection carries job events as JSON text messages"}
+	}
+	for p, op := range paths {
+		if get := op["get"]; get != nil && p == "/v1/jobs/{id}/files/{name}" {
+			get.(map[string]any)["responses"].(map[string]any)["416"] = problemResponse("Range not satisfiable: the file has no such range")
+		}
 	}
 	if plan := paths["/v1/pools/{id}/plan"]["get"]; plan != nil {
 		content := plan.(map[string]any)["responses"].(map[string]any)["200"].(map[string]any)["content"].(map[string]any)
@@ -191,6 +199,10 @@ func (b *docBuilder) operation(r Route, limited bool, problems ...string) map[st
 	for _, part := range strings.Split(r.Path, "/") {
 		if name, found := strings.CutPrefix(part, ":"); found {
 			params = append(params, map[string]any{"name": name, "in": "path", "required": true, "schema": pathParamSchema(r.Path, name)})
+		}
+		if part == "*" {
+			params = append(params, map[string]any{"name": "name", "in": "path", "required": true,
+				"description": "the output's name, as the job's outputs list it (it may hold slashes: 720p/index.m3u8)", "schema": map[string]any{"type": "string"}})
 		}
 	}
 	for _, q := range doc.Query {

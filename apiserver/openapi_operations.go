@@ -48,6 +48,7 @@ var operations = map[string]operationDoc{
 	"POST /v1/console/session":    {ID: "consoleSignIn"},
 	"DELETE /v1/console/session":  {ID: "consoleSignOut"},
 	"GET /v1/console/session":     {ID: "consoleSession"},
+	"GET /v1/jobs/:id/files/*":    {ID: "getJobFile", Also: map[int]string{206: "Partial content: the byte range the Range header asked for"}},
 
 	"POST /v1/jobs": {ID: "createJob", Also: map[int]string{
 		200: "An earlier request with the same Idempotency-Key created this job; nothing new was queued",

@@ -1,8 +1,13 @@
 package apiserver
 
 import (
+	"cmp"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"github.com/mpegflow/mpegflow/internal/objstore"
+	"net/url"
+	"slices"
 
 	"github.com/gofiber/fiber/v2"
 
@@ -48,4 +53,57 @@ func (s *Server) jobOutputs(c *fiber.Ctx) error {
 		out = append(out, apiv1.Output{Name: o.Name, Kind: o.Kind, SizeBytes: o.SizeBytes, ContentType: o.ContentType, Attributes: o.Attributes, Download: presignedOut(u)})
 	}
 	return c.JSON(apiv1.Page[apiv1.Output]{Items: out})
+}
+
+// jobFile streams one output file of a job of the caller's organization
+// through the API, byte ranges included: what the console's player and
+// images read, on the console's own origin, where a playlist's relative
+// references resolve to this route again (a presigned URL of a playlist
+// would leave its segments unsigned). Only a name among the job's outputs
+// is served.
+func (s *Server) jobFile(c *fiber.Ctx) error {
+	id, err := pathID(c, "job")
+	if err != nil {
+		return err
+	}
+	name, err := url.PathUnescape(c.Params("*"))
+	if err != nil || name == "" {
+		return notFound("output file")
+	}
+	job, err := s.store.GetJob(c.UserContext(), principal(c).OrgID, id)
+	if err != nil {
+		return notFoundOr(err, "job")
+	}
+	var stored []storedOutput
+	if err := json.Unmarshal(job.Outputs, &stored); err != nil {
+		return err
+	}
+	i := slices.IndexFunc(stored, func(o storedOutput) bool { return o.Name == name })
+	if i < 0 {
+		return notFound("output file")
+	}
+	o := stored[i]
+	if err := s.scopes.Own(job.OrgID).CheckObject(objscope.Ref{Bucket: s.objects.Bucket(), Key: o.Key}); err != nil {
+		return fmt.Errorf("job %s output %q not served, its stored key is outside the organization's storage (was the row changed by hand?): %w", job.ID, o.Name, err)
+	}
+	obj, err := s.objects.Open(c.UserContext(), o.Key, c.Get(fiber.HeaderRange))
+	switch {
+	case errors.Is(err, objstore.ErrRange):
+		c.Set(fiber.HeaderContentRange, fmt.Sprintf("bytes */%d", o.SizeBytes))
+		return problem(fiber.StatusRequestedRangeNotSatisfiable, "range", "the file has no such range")
+	case errors.Is(err, objstore.ErrNoObject):
+		return notFound("output file")
+	case err != nil:
+		return err
+	}
+	c.Set(fiber.HeaderContentType, cmp.Or(o.ContentType, obj.ContentType, "application/octet-stream"))
+	c.Set(fiber.HeaderAcceptRanges, "bytes")
+	c.Set(fiber.HeaderCacheControl, "private, max-age=300")
+	c.Set(fiber.HeaderXContentTypeOptions, "nosniff")
+	c.Set(fiber.HeaderContentSecurityPolicy, "default-src 'none'; sandbox") // a file is media, never a page
+	if obj.ContentRange != "" {
+		c.Set(fiber.HeaderContentRange, obj.ContentRange)
+		c.Status(fiber.StatusPartialContent)
+	}
+	return c.SendStream(obj.Body, int(obj.ContentLength))
 }

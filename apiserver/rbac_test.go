@@ -113,7 +113,8 @@ var wantLeastRole = map[string]auth.Role{
 	"POST /v1/jobs": auth.Editor, "GET /v1/jobs": auth.Viewer, "GET /v1/jobs/:id": auth.Viewer,
 	"GET /v1/console/session":  auth.Viewer,
 	"POST /v1/jobs/:id/cancel": auth.Editor, "GET /v1/jobs/:id/events": auth.Viewer, "GET /v1/jobs/:id/outputs": auth.Viewer,
-	"GET /v1/jobs/:id/key": auth.Viewer, "POST /v1/jobs/:id/clearkey": auth.Viewer, "GET /ws": auth.Viewer,
+	"GET /v1/jobs/:id/files/*": auth.Viewer,
+	"GET /v1/jobs/:id/key":     auth.Viewer, "POST /v1/jobs/:id/clearkey": auth.Viewer, "GET /ws": auth.Viewer,
 	// Batches are jobs in bulk: Job Create/Cancel (submit, cancel, retry failed): Editor; Job Read: Viewer
 	"POST /v1/batches": auth.Editor, "GET /v1/batches": auth.Viewer, "GET /v1/batches/:id": auth.Viewer,
 	"POST /v1/batches/:id/cancel": auth.Editor, "POST /v1/batches/:id/retry-failed": auth.Editor,

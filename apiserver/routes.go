@@ -53,6 +53,8 @@ func (s *Server) routes() []Route {
 		{Method: "POST", Path: "/v1/jobs/:id/cancel", Perm: auth.JobWrite, Tag: "jobs", Summary: "Cancel a job that has not finished", Response: apiv1.Job{}, handler: s.cancelJob},
 		{Method: "GET", Path: "/v1/jobs/:id/events", Perm: auth.JobRead, Tag: "jobs", Summary: "A job's history (since, limit)", Response: apiv1.Page[apiv1.JobEvent]{}, handler: s.jobEvents},
 		{Method: "GET", Path: "/v1/jobs/:id/outputs", Perm: auth.JobRead, Tag: "jobs", Summary: "A job's output files with presigned download URLs", Response: apiv1.Page[apiv1.Output]{}, handler: s.jobOutputs},
+		{Method: "GET", Path: "/v1/jobs/:id/files/*", Perm: auth.JobRead, Tag: "jobs", Raw: "application/octet-stream",
+			Summary: "One output file of a job, by its name (byte ranges honoured): what the web console plays and shows", handler: s.jobFile},
 		{Method: "GET", Path: "/v1/jobs/:id/key", Perm: auth.JobRead, Tag: "jobs", Raw: "application/octet-stream",
 			Summary: "The 16-byte content key of an encrypted job (the URI of its HLS playlists' EXT-X-KEY tags)", handler: s.jobKey},
 		{Method: "POST", Path: "/v1/jobs/:id/clearkey", Perm: auth.JobRead, Tag: "jobs", Body: apiv1.ClearKeyRequest{}, Response: apiv1.ClearKeyLicense{},

@@ -200,11 +200,17 @@ async function jobPage(id) {
     const page = await api("GET", "/v1/jobs/" + id + "/events?limit=200");
     events.replaceChildren(...page.items.map((e) => el("li", {}, new Date(e.created_at).toLocaleTimeString() + " " + e.type)));
   };
+  const player = el("section", { class: "card", id: "player", "aria-labelledby": "player-title", hidden: true });
+  let played = false;
   const loadOutputs = async () => {
     const page = await api("GET", "/v1/jobs/" + id + "/outputs?limit=200");
     outputs.replaceChildren(...page.items.map((o) => el("tr", {},
-      el("td", {}, el("a", { href: o.url, rel: "noreferrer" }, o.name)), el("td", {}, o.kind),
+      el("td", {}, el("a", { href: o.download && o.download.url, rel: "noreferrer" }, o.name)), el("td", {}, o.kind),
       el("td", {}, bytes(o.size_bytes)), el("td", { class: "hide-narrow" }, (o.attributes && o.attributes.codec) || ""))));
+    if (!played) {
+      played = true;
+      showPlayer(player, id, page.items);
+    }
   };
   render(job);
   const nodes = [el("h1", {}, "Job ", job.id),
@@ -215,7 +221,7 @@ async function jobPage(id) {
       try { render(await api("POST", "/v1/jobs/" + id + "/cancel")); } catch (err) { errorText.textContent = err.message; }
     } }, "Cancel job"));
   }
-  nodes.push(el("section", { class: "card", "aria-labelledby": "events-title" }, el("h2", { id: "events-title" }, "Events"), events),
+  nodes.push(player, el("section", { class: "card", "aria-labelledby": "events-title" }, el("h2", { id: "events-title" }, "Events"), events),
     el("section", { class: "card", "aria-labelledby": "outputs-title" }, el("h2", { id: "outputs-title" }, "Outputs"),
       el("div", { class: "table-wrap" }, el("table", { id: "outputs" },
         el("thead", {}, el("tr", {}, el("th", {}, "File"), el("th", {}, "Kind"), el("th", {}, "Size"), el("th", { class: "hide-narrow" }, "Codec"))), outputs))));
@@ -228,6 +234,39 @@ async function jobPage(id) {
     await loadEvents();
     if (j.status === "completed") await loadOutputs();
   });
+}
+
+// fileURL is where the API serves a job's output file, on this origin.
+function fileURL(job, name) {
+  return "/v1/jobs/" + encodeURIComponent(job) + "/files/" + name.split("/").map(encodeURIComponent).join("/");
+}
+
+// showPlayer plays a completed job's outputs with the browser's own
+// player: the HLS master playlist where the browser plays HLS, else an MP4
+// rendition; and shows the poster and thumbnails.
+function showPlayer(section, job, outputs) {
+  const probe = document.createElement("video");
+  const master = outputs.find((o) => o.name === "master.m3u8");
+  const mp4 = outputs.find((o) => o.kind === "video" && o.name.endsWith(".mp4") && !o.name.endsWith("/init.mp4"));
+  const poster = outputs.find((o) => o.kind === "poster");
+  const thumbs = outputs.filter((o) => o.kind === "thumbnail").slice(0, 12);
+  const nodes = [el("h2", { id: "player-title" }, "Play")];
+  let src = "";
+  if (master && probe.canPlayType("application/vnd.apple.mpegurl")) src = fileURL(job, master.name);
+  else if (mp4) src = fileURL(job, mp4.name);
+  if (src) {
+    nodes.push(el("video", { id: "video", controls: true, muted: true, playsinline: true, preload: "metadata", src,
+      poster: poster ? fileURL(job, poster.name) : undefined, "aria-label": "the job's output" }));
+  } else if (master || outputs.some((o) => o.name === "manifest.mpd")) {
+    nodes.push(el("p", {}, "This browser plays neither the HLS nor an MP4 output of this job; download the files below."));
+  }
+  if (thumbs.length) {
+    nodes.push(el("div", { id: "thumbnails", class: "thumbs" }, thumbs.map((o) => el("img", { src: fileURL(job, o.name), alt: "thumbnail " + o.name, loading: "lazy" }))));
+  }
+  if (nodes.length > 1) {
+    section.replaceChildren(...nodes);
+    section.hidden = false;
+  }
 }
 
 async function poolsPage() {

@@ -337,6 +337,42 @@ func (s *Store) ListPage(ctx context.Context, bucket, prefix, startAfter string,
 	return keys, aws.ToBool(out.IsTruncated), nil
 }
 
+// Object is an object opened for reading: its body (the caller closes it)
+// and what an HTTP answer about it says.
+type Object struct {
+	Body          io.ReadCloser
+	ContentLength int64
+	// ContentRange is set when a range was asked for and answered
+	// ("bytes 0-99/1000").
+	ContentRange string
+	ContentType  string
+}
+
+// ErrRange is a range the object does not have.
+var ErrRange = errors.New("the object has no such range")
+
+// Open streams key, or only rng of it (an HTTP Range header's value,
+// passed to the store as it is; "" for all of it).
+func (s *Store) Open(ctx context.Context, key, rng string) (Object, error) {
+	in := &s3.GetObjectInput{Bucket: aws.String(s.bucket), Key: aws.String(key)}
+	if rng != "" {
+		in.Range = aws.String(rng)
+	}
+	out, err := s.client.GetObject(ctx, in)
+	if err != nil {
+		var nk *types.NoSuchKey
+		var code interface{ ErrorCode() string }
+		switch {
+		case errors.As(err, &nk):
+			return Object{}, fmt.Errorf("open %s: %w", key, ErrNoObject)
+		case errors.As(err, &code) && code.ErrorCode() == "InvalidRange":
+			return Object{}, fmt.Errorf("open %s: %w", key, ErrRange)
+		}
+		return Object{}, fmt.Errorf("open %s: %w", key, err)
+	}
+	return Object{Body: out.Body, ContentLength: aws.ToInt64(out.ContentLength), ContentRange: aws.ToString(out.ContentRange), ContentType: aws.ToString(out.ContentType)}, nil
+}
+
 // OpenFrom streams key from byte offset on; the caller closes the body.
 func (s *Store) OpenFrom(ctx context.Context, key string, offset int64) (io.ReadCloser, error) {
 	in := &s3.GetObjectInput{Bucket: aws.String(s.bucket), Key: aws.String(key)}
