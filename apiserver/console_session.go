@@ -38,7 +38,7 @@ func (s *Server) signIn(c *fiber.Ctx) error {
 	key := strings.TrimSpace(req.APIKey)
 	if _, err := auth.KeyPrefix(key); err != nil {
 		var errs validation.Errors
-		errs.Add("api_key", "required: an API key of your organization (they start with mf_)")
+		errs.Add("api_key", "required: an API key of your organization (they start with mfk_)")
 		return invalid(errs)
 	}
 	cs, err := s.store.CreateConsoleSession(c.UserContext(), key, s.cfg.Clock.Now(), s.sessionTTL())

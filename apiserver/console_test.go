@@ -412,3 +412,74 @@ func TestConsolePlaysOutputs(t *testing.T) {
 	assert.Equal(t, http.StatusNotFound, resp.StatusCode)
 	assert.Empty(t, problems(), "the pages broke their Content-Security-Policy or threw")
 }
+
+// TestConsoleOrganizationPages: an Editor reads the webhook delivery log
+// and redelivers one, creates an API key (shown once) and revokes it, and
+// reads the members, usage and batches pages; a Viewer has no webhooks
+// link.
+func TestConsoleOrganizationPages(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	base := "http://" + f.serve(t)
+	ctx, problems := browser(t)
+	shots := screenshots(t)
+	editor := f.keys[auth.Editor]
+	var hook struct {
+		ID string `json:"id"`
+	}
+	f.mustDo(t, http.StatusCreated, "POST", "/v1/webhooks", editor, map[string]any{"url": "https://hooks.example.com/a", "events": []string{"job.queued"}}, &hook)
+	f.submitJob(t, editor, urlJob())
+	text := func(sel string) string {
+		t.Helper()
+		v, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(sel)))
+		require.NoError(t, err, sel)
+		return v
+	}
+
+	require.NoError(t, chromedp.Do(ctx,
+		chromedp.Navigate(base+"/console"),
+		chromedp.SendKeys(chromedp.ID("api-key"), editor),
+		chromedp.Click(chromedp.CSS("#signin button[type=submit]")),
+		chromedp.WaitVisible(chromedp.ID("jobs")),
+		route("#/webhooks"),
+		chromedp.WaitVisible(chromedp.CSS(`[data-webhook="`+hook.ID+`"] [data-delivery]`))))
+	assert.Equal(t, "job.queued", text(`[data-delivery] td`))
+	shoot(t, ctx, shots, "webhooks")
+	require.NoError(t, chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`[data-delivery] button`))))
+	require.Eventually(t, func() bool { return text(`[data-delivery] button`) == "Queued" }, 10*time.Second, 100*time.Millisecond)
+
+	require.NoError(t, chromedp.Do(ctx,
+		route("#/keys"),
+		chromedp.WaitVisible(chromedp.ID("key-name")),
+		chromedp.SendKeys(chromedp.ID("key-name"), "from the console"),
+		chromedp.Click(chromedp.CSS("#create-key button[type=submit]")),
+		chromedp.WaitVisible(chromedp.CSS("#new-key code"))))
+	newKey := text("#new-key code")
+	assert.True(t, strings.HasPrefix(newKey, "mfk_"), "the new key is shown once: %q", newKey)
+	f.mustDo(t, http.StatusOK, "GET", "/v1/jobs", newKey, nil, nil)
+	shoot(t, ctx, shots, "keys")
+	row := `//tr[td[1][text()="from the console"]]`
+	require.NoError(t, chromedp.Do(ctx, chromedp.Click(chromedp.Search(row+`//button`))))
+	require.Eventually(t, func() bool {
+		v, err := chromedp.Run(ctx, chromedp.Text(chromedp.Search(row+`/td[3]`)))
+		return err == nil && v == "revoked"
+	}, 10*time.Second, 100*time.Millisecond)
+	assert.Equal(t, http.StatusUnauthorized, f.do(t, "GET", "/v1/jobs", newKey, nil).Status, "revoked from the console")
+
+	require.NoError(t, chromedp.Do(ctx, route("#/members"), chromedp.WaitVisible(chromedp.ID("members"))))
+	assert.Contains(t, text("#members"), "owner@a.example")
+	require.NoError(t, chromedp.Do(ctx, route("#/usage"), chromedp.WaitVisible(chromedp.ID("usage"))))
+	shoot(t, ctx, shots, "usage")
+	require.NoError(t, chromedp.Do(ctx, route("#/batches"), chromedp.WaitVisible(chromedp.ID("batches"))))
+
+	require.NoError(t, chromedp.Do(ctx,
+		chromedp.Click(chromedp.ID("sign-out")),
+		chromedp.WaitVisible(chromedp.ID("api-key")),
+		chromedp.SendKeys(chromedp.ID("api-key"), f.keys[auth.Viewer]),
+		chromedp.Click(chromedp.CSS("#signin button[type=submit]")),
+		chromedp.WaitVisible(chromedp.ID("jobs"))))
+	hidden, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`document.querySelector('a[href="#/webhooks"]').hidden`))
+	require.NoError(t, err)
+	assert.True(t, hidden, "a Viewer has no webhooks link")
+	assert.Empty(t, problems(), "the pages broke their Content-Security-Policy or threw")
+}

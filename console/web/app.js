@@ -95,6 +95,7 @@ function signInPage(message) {
 function header() {
   who.textContent = session ? session.role + " · " + session.org_id : "";
   signOutButton.hidden = !session;
+  for (const a of document.querySelectorAll(".writer-only")) a.hidden = !session || !writers.has(session.role);
 }
 
 function statusCell(job) {
@@ -325,6 +326,95 @@ async function poolPage(id) {
   show(...nodes);
 }
 
+async function batchesPage() {
+  const page = await api("GET", "/v1/batches?limit=100");
+  const rows = await Promise.all(page.items.map(async (b) => {
+    const full = await api("GET", "/v1/batches/" + encodeURIComponent(b.id));
+    const c = full.counts;
+    const done = c.completed + c.failed + c.cancelled;
+    return el("tr", { "data-batch": b.id },
+      el("td", {}, b.key), el("td", {}, full.status),
+      el("td", {}, el("progress", { max: String(Math.max(c.total, 1)), value: String(done), "aria-label": "progress of batch " + b.key }), " ", done + " / " + c.total),
+      el("td", { class: "hide-narrow" }, String(c.failed)),
+      el("td", { class: "hide-narrow" }, full.eta ? new Date(full.eta).toLocaleString() : ""));
+  }));
+  show(el("h1", {}, "Batches"), el("div", { class: "table-wrap" }, el("table", { id: "batches" },
+    el("thead", {}, el("tr", {}, el("th", {}, "Batch"), el("th", {}, "Status"), el("th", {}, "Done"), el("th", { class: "hide-narrow" }, "Failed"), el("th", { class: "hide-narrow" }, "ETA"))),
+    el("tbody", {}, rows))), rows.length ? "" : el("p", {}, "No batches yet."));
+}
+
+async function usagePage() {
+  const usage = await api("GET", "/v1/organization/usage");
+  const most = Math.max(1, ...usage.days.map((d) => d.encode_seconds));
+  const rows = usage.days.map((d) => el("tr", {},
+    el("th", { scope: "row" }, d.day.slice(0, 10)),
+    el("td", {}, el("meter", { min: "0", max: String(most), value: String(d.encode_seconds), "aria-label": "encode seconds on " + d.day.slice(0, 10) }), " ", d.encode_seconds.toFixed(0) + " s"),
+    el("td", {}, d.output_minutes.toFixed(1)),
+    el("td", { class: "hide-narrow" }, d.jobs_completed + " / " + d.jobs_failed + " / " + d.jobs_cancelled)));
+  show(el("h1", {}, "Usage"), el("p", {}, "Per UTC day, " + usage.from + " to " + usage.to + "."),
+    el("div", { class: "table-wrap" }, el("table", { id: "usage" },
+      el("thead", {}, el("tr", {}, el("th", {}, "Day"), el("th", {}, "Encode seconds"), el("th", {}, "Output minutes"), el("th", { class: "hide-narrow" }, "Jobs completed / failed / cancelled"))),
+      el("tbody", {}, rows))));
+}
+
+async function webhooksPage() {
+  const page = await api("GET", "/v1/webhooks?limit=100");
+  const sections = await Promise.all(page.items.map(async (w) => {
+    const deliveries = await api("GET", "/v1/webhooks/" + encodeURIComponent(w.id) + "/deliveries?limit=20");
+    const error = el("p", { class: "error", role: "alert" });
+    const rows = deliveries.items.map((d) => el("tr", { "data-delivery": d.id },
+      el("td", {}, d.event_type), el("td", { class: "delivery-status" }, d.status), el("td", {}, String(d.attempts)),
+      el("td", { class: "hide-narrow" }, d.last_status_code ? String(d.last_status_code) : (d.last_error || "")),
+      el("td", {}, el("button", { type: "button", class: "secondary", "aria-label": "Redeliver " + d.event_type, onclick: async (e) => {
+        try {
+          await api("POST", "/v1/webhooks/" + encodeURIComponent(w.id) + "/deliveries/" + encodeURIComponent(d.id) + "/redeliver");
+          e.target.textContent = "Queued";
+          e.target.disabled = true;
+        } catch (err) { error.textContent = err.message; }
+      } }, "Redeliver"))));
+    return el("section", { class: "card", "data-webhook": w.id },
+      el("h2", {}, w.url), el("p", {}, (w.enabled ? "enabled" : "disabled" + (w.disabled_reason ? ": " + w.disabled_reason : "")) + " · events: " + (w.events.join(", ") || "all")),
+      error, el("div", { class: "table-wrap" }, el("table", {},
+        el("thead", {}, el("tr", {}, el("th", {}, "Event"), el("th", {}, "Status"), el("th", {}, "Attempts"), el("th", { class: "hide-narrow" }, "Last answer"), el("th", {}, el("span", { class: "visually-hidden" }, "Actions")))),
+        el("tbody", {}, rows))));
+  }));
+  show(el("h1", {}, "Webhooks"), ...sections, sections.length ? "" : el("p", {}, "No webhooks."));
+}
+
+async function membersPage() {
+  const page = await api("GET", "/v1/members?limit=200");
+  show(el("h1", {}, "Members"), el("div", { class: "table-wrap" }, el("table", { id: "members" },
+    el("thead", {}, el("tr", {}, el("th", {}, "Email"), el("th", {}, "Name"), el("th", {}, "Role"))),
+    el("tbody", {}, page.items.map((m) => el("tr", {}, el("td", {}, m.email), el("td", {}, m.name), el("td", {}, m.role)))))));
+}
+
+async function keysPage() {
+  const tbody = el("tbody");
+  const shown = el("p", { id: "new-key", role: "status" });
+  const error = el("p", { class: "error", role: "alert" });
+  const load = async () => {
+    const page = await api("GET", "/v1/api-keys?limit=200");
+    tbody.replaceChildren(...page.items.map((k) => el("tr", { "data-key": k.id },
+      el("td", {}, k.name), el("td", {}, k.prefix), el("td", { class: "key-state" }, k.revoked_at ? "revoked" : "active"),
+      el("td", {}, k.revoked_at ? "" : el("button", { type: "button", class: "secondary", "aria-label": "Revoke key " + k.name, onclick: async () => {
+        try { await api("DELETE", "/v1/api-keys/" + encodeURIComponent(k.id)); await load(); } catch (err) { error.textContent = err.message; }
+      } }, "Revoke")))));
+  };
+  const name = el("input", { id: "key-name", name: "name", required: true, maxlength: "100" });
+  const form = el("form", { id: "create-key", method: "post", class: "card", "aria-labelledby": "key-title", onsubmit: async (e) => {
+    e.preventDefault();
+    try {
+      const created = await api("POST", "/v1/api-keys", { name: name.value });
+      shown.replaceChildren("New key (shown once, copy it now): ", el("code", {}, created.key));
+      name.value = "";
+      await load();
+    } catch (err) { error.textContent = err.message; }
+  } }, el("h2", { id: "key-title" }, "Create a key"), el("label", { for: "key-name" }, "Name"), name, el("p", {}, el("button", { type: "submit" }, "Create")));
+  await load();
+  show(el("h1", {}, "Your API keys"), form, shown, error, el("div", { class: "table-wrap" }, el("table", { id: "keys" },
+    el("thead", {}, el("tr", {}, el("th", {}, "Name"), el("th", {}, "Prefix"), el("th", {}, "State"), el("th", {}, el("span", { class: "visually-hidden" }, "Actions")))), tbody)));
+}
+
 async function route() {
   if (socket) { socket.close(); socket = null; }
   if (!session) {
@@ -348,6 +438,11 @@ async function route() {
     if (m) await jobPage(decodeURIComponent(m[1]));
     else if (pm) await poolPage(decodeURIComponent(pm[1]));
     else if (path === "/pools") await poolsPage();
+    else if (path === "/batches") await batchesPage();
+    else if (path === "/usage") await usagePage();
+    else if (path === "/webhooks") await webhooksPage();
+    else if (path === "/members") await membersPage();
+    else if (path === "/keys") await keysPage();
     else await jobsPage(params);
   } catch (err) {
     if (err.message !== "signed out") show(el("p", { class: "error", role: "alert" }, err.message));
