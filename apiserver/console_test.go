@@ -69,6 +69,20 @@ func route(hash string) chromedp.Action[chromedp.Void] {
 	return chromedp.Evaluate[chromedp.Void](fmt.Sprintf("location.hash = %q", hash), chromedp.EvalIgnoreExceptions)
 }
 
+// signIn signs the console's sign-in page in with key and waits for the
+// jobs list.
+func signIn(key string) chromedp.Action[chromedp.Void] {
+	return chromedp.Steps(
+		chromedp.SendKeys(chromedp.ID("api-key"), key),
+		chromedp.Click(chromedp.CSS("#signin button[type=submit]")),
+		chromedp.WaitVisible(chromedp.ID("jobs")))
+}
+
+// signOut signs the console out and waits for the sign-in page.
+func signOut() chromedp.Action[chromedp.Void] {
+	return chromedp.Steps(chromedp.Click(chromedp.ID("sign-out")), chromedp.WaitVisible(chromedp.ID("api-key")))
+}
+
 // screenshots is where the console tests leave their pictures
 // (MPEGFLOW_CONSOLE_SCREENSHOTS, or a folder in the temporary directory).
 func screenshots(t *testing.T) string {
@@ -128,9 +142,7 @@ func TestConsoleInABrowser(t *testing.T) {
 		chromedp.WaitVisible(id("api-key"))))
 	shoot(t, ctx, shots, "signin")
 	require.NoError(t, chromedp.Do(ctx,
-		chromedp.SendKeys(id("api-key"), f.keys[auth.Editor]),
-		chromedp.Click(css("#signin button[type=submit]")),
-		chromedp.WaitVisible(id("jobs")),
+		signIn(f.keys[auth.Editor]),
 		chromedp.WaitVisible(id("submit"))))
 	stored := eval(`JSON.stringify(localStorage) + JSON.stringify(sessionStorage) + document.cookie + location.href`)
 	assert.NotContains(t, stored, f.keys[auth.Editor], "the key is in no storage, script-readable cookie or URL")
@@ -225,8 +237,7 @@ func TestConsoleInABrowser(t *testing.T) {
 	require.NoError(t, chromedp.Do(ctx,
 		route("#/jobs"),
 		chromedp.WaitVisible(id("jobs")),
-		chromedp.Click(id("sign-out")),
-		chromedp.WaitVisible(id("api-key"))))
+		signOut()))
 	req, err = http.NewRequest(http.MethodGet, base+"/v1/jobs", nil)
 	require.NoError(t, err)
 	req.AddCookie(&http.Cookie{Name: sessionCookie, Value: session.Value})
@@ -238,9 +249,7 @@ func TestConsoleInABrowser(t *testing.T) {
 	// A Viewer sees no submit form and no cancel button.
 	queued := f.submitJob(t, f.keys[auth.Owner], urlJob())
 	require.NoError(t, chromedp.Do(ctx,
-		chromedp.SendKeys(id("api-key"), f.keys[auth.Viewer]),
-		chromedp.Click(css("#signin button[type=submit]")),
-		chromedp.WaitVisible(id("jobs"))))
+		signIn(f.keys[auth.Viewer])))
 	assert.Equal(t, "0", eval(`String(document.querySelectorAll("#submit").length)`), "a Viewer has no submit form")
 	require.NoError(t, chromedp.Do(ctx,
 		route("#/jobs/"+queued.ID),
@@ -291,9 +300,7 @@ func TestConsolePools(t *testing.T) {
 
 	require.NoError(t, chromedp.Do(ctx,
 		chromedp.Navigate(base+"/console"),
-		chromedp.SendKeys(chromedp.ID("api-key"), f.keys[auth.Admin]),
-		chromedp.Click(chromedp.CSS("#signin button[type=submit]")),
-		chromedp.WaitVisible(chromedp.ID("jobs")),
+		signIn(f.keys[auth.Admin]),
 		route("#/pools")))
 	waitText(statusCell, "active")
 	require.NoError(t, chromedp.Do(ctx, chromedp.Click(button)))
@@ -313,11 +320,8 @@ func TestConsolePools(t *testing.T) {
 	shoot(t, ctx, shots, "pool-plan")
 
 	require.NoError(t, chromedp.Do(ctx,
-		chromedp.Click(chromedp.ID("sign-out")),
-		chromedp.WaitVisible(chromedp.ID("api-key")),
-		chromedp.SendKeys(chromedp.ID("api-key"), f.keys[auth.Viewer]),
-		chromedp.Click(chromedp.CSS("#signin button[type=submit]")),
-		chromedp.WaitVisible(chromedp.ID("jobs")),
+		signOut(),
+		signIn(f.keys[auth.Viewer]),
 		route("#/pools")))
 	waitText(statusCell, "active")
 	buttons, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll("#pools button").length`))
@@ -373,9 +377,7 @@ func TestConsolePlaysOutputs(t *testing.T) {
 
 	require.NoError(t, chromedp.Do(ctx,
 		chromedp.Navigate(base+"/console"),
-		chromedp.SendKeys(chromedp.ID("api-key"), f.keys[auth.Viewer]),
-		chromedp.Click(chromedp.CSS("#signin button[type=submit]")),
-		chromedp.WaitVisible(chromedp.ID("jobs")),
+		signIn(f.keys[auth.Viewer]),
 		route("#/jobs/"+job.ID),
 		chromedp.WaitVisible(chromedp.ID("video"))))
 	src, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.getElementById("video").currentSrc`))
@@ -438,9 +440,7 @@ func TestConsoleOrganizationPages(t *testing.T) {
 
 	require.NoError(t, chromedp.Do(ctx,
 		chromedp.Navigate(base+"/console"),
-		chromedp.SendKeys(chromedp.ID("api-key"), editor),
-		chromedp.Click(chromedp.CSS("#signin button[type=submit]")),
-		chromedp.WaitVisible(chromedp.ID("jobs")),
+		signIn(editor),
 		route("#/webhooks"),
 		chromedp.WaitVisible(chromedp.CSS(`[data-webhook="`+hook.ID+`"] [data-delivery]`))))
 	assert.Equal(t, "job.queued", text(`[data-delivery] td`))
@@ -473,11 +473,8 @@ func TestConsoleOrganizationPages(t *testing.T) {
 	require.NoError(t, chromedp.Do(ctx, route("#/batches"), chromedp.WaitVisible(chromedp.ID("batches"))))
 
 	require.NoError(t, chromedp.Do(ctx,
-		chromedp.Click(chromedp.ID("sign-out")),
-		chromedp.WaitVisible(chromedp.ID("api-key")),
-		chromedp.SendKeys(chromedp.ID("api-key"), f.keys[auth.Viewer]),
-		chromedp.Click(chromedp.CSS("#signin button[type=submit]")),
-		chromedp.WaitVisible(chromedp.ID("jobs"))))
+		signOut(),
+		signIn(f.keys[auth.Viewer])))
 	hidden, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`document.querySelector('a[href="#/webhooks"]').hidden`))
 	require.NoError(t, err)
 	assert.True(t, hidden, "a Viewer has no webhooks link")

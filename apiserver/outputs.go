@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"github.com/mpegflow/mpegflow/internal/objstore"
+	"github.com/mpegflow/mpegflow/internal/store"
 	"net/url"
 	"slices"
 
@@ -26,16 +27,8 @@ type storedOutput struct {
 }
 
 func (s *Server) jobOutputs(c *fiber.Ctx) error {
-	id, err := pathID(c, "job")
+	job, stored, err := s.outputsOf(c)
 	if err != nil {
-		return err
-	}
-	job, err := s.store.GetJob(c.UserContext(), principal(c).OrgID, id)
-	if err != nil {
-		return notFoundOr(err, "job")
-	}
-	var stored []storedOutput
-	if err := json.Unmarshal(job.Outputs, &stored); err != nil {
 		return err
 	}
 	scope := s.scopes.Own(job.OrgID)
@@ -62,20 +55,12 @@ func (s *Server) jobOutputs(c *fiber.Ctx) error {
 // would leave its segments unsigned). Only a name among the job's outputs
 // is served.
 func (s *Server) jobFile(c *fiber.Ctx) error {
-	id, err := pathID(c, "job")
-	if err != nil {
-		return err
-	}
 	name, err := url.PathUnescape(c.Params("*"))
 	if err != nil || name == "" {
 		return notFound("output file")
 	}
-	job, err := s.store.GetJob(c.UserContext(), principal(c).OrgID, id)
+	job, stored, err := s.outputsOf(c)
 	if err != nil {
-		return notFoundOr(err, "job")
-	}
-	var stored []storedOutput
-	if err := json.Unmarshal(job.Outputs, &stored); err != nil {
 		return err
 	}
 	i := slices.IndexFunc(stored, func(o storedOutput) bool { return o.Name == name })
@@ -106,4 +91,22 @@ func (s *Server) jobFile(c *fiber.Ctx) error {
 		c.Status(fiber.StatusPartialContent)
 	}
 	return c.SendStream(obj.Body, int(obj.ContentLength))
+}
+
+// outputsOf reads the job the path names, of the caller's organization,
+// and its stored outputs.
+func (s *Server) outputsOf(c *fiber.Ctx) (store.Job, []storedOutput, error) {
+	id, err := pathID(c, "job")
+	if err != nil {
+		return store.Job{}, nil, err
+	}
+	job, err := s.store.GetJob(c.UserContext(), principal(c).OrgID, id)
+	if err != nil {
+		return store.Job{}, nil, notFoundOr(err, "job")
+	}
+	var stored []storedOutput
+	if err := json.Unmarshal(job.Outputs, &stored); err != nil {
+		return store.Job{}, nil, err
+	}
+	return job, stored, nil
 }

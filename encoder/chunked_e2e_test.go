@@ -213,14 +213,7 @@ func (r *rig) running(id uuid.UUID, n int) []store.Job {
 func TestChunkedJobSurvivesAKilledChunk(t *testing.T) {
 	t.Parallel()
 	r := newRigWith(t, dispatcher.Config{Lease: 3 * time.Second, BackoffBase: 100 * time.Millisecond})
-	ctx, cancel := context.WithCancel(context.Background())
-	services := dispatcher.NewServices(r.coord, dispatcher.ServicesConfig{StaleJobRecovery: 300 * time.Millisecond, DelayedJobPromoter: 300 * time.Millisecond})
-	stopped := make(chan error, 1)
-	go func() { stopped <- services.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		<-stopped
-	})
+	r.runServices()
 	asset := r.asset(clip(t, "640x360", 40, true))
 	job := r.jobSpec("", &asset, chunkedSpec())
 	require.Len(t, r.split(job.ID), 5, "four chunks and the whole-input task")
@@ -233,7 +226,7 @@ func TestChunkedJobSurvivesAKilledChunk(t *testing.T) {
 
 	done := r.runPods(job.ID)
 	require.Equal(t, store.JobCompleted, done.Status, "error: %v", done.Error)
-	tasks, err := r.store.Tasks(ctx, r.org.ID, job.ID)
+	tasks, err := r.store.Tasks(t.Context(), r.org.ID, job.ID)
 	require.NoError(t, err)
 	require.Len(t, tasks, 6)
 	for _, task := range tasks {
@@ -302,14 +295,7 @@ func TestChunkedJobCancelStopsEveryTask(t *testing.T) {
 func TestChunkedJobWithACorruptRangeFails(t *testing.T) {
 	t.Parallel()
 	r := newRigWith(t, dispatcher.Config{Lease: 10 * time.Second, BackoffBase: 100 * time.Millisecond})
-	ctx, cancel := context.WithCancel(context.Background())
-	services := dispatcher.NewServices(r.coord, dispatcher.ServicesConfig{StaleJobRecovery: 300 * time.Millisecond, DelayedJobPromoter: 300 * time.Millisecond})
-	stopped := make(chan error, 1)
-	go func() { stopped <- services.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		<-stopped
-	})
+	r.runServices()
 	input := clip(t, "640x360", 40, true)
 	data, err := os.ReadFile(input)
 	require.NoError(t, err)
@@ -368,4 +354,17 @@ func TestChunkedJobFromAURLReadsRanges(t *testing.T) {
 	defer mu.Unlock()
 	assert.Equal(t, 2, whole, "whole downloads: the splitting pod's and the whole-input task's, none by a chunk")
 	assert.GreaterOrEqual(t, ranged, 4, "every chunk read the input with range requests")
+}
+
+// runServices runs the coordinator's background services (stale job
+// recovery, the delayed job promoter) every 300 ms until the test ends.
+func (r *rig) runServices() {
+	ctx, cancel := context.WithCancel(context.Background())
+	services := dispatcher.NewServices(r.coord, dispatcher.ServicesConfig{StaleJobRecovery: 300 * time.Millisecond, DelayedJobPromoter: 300 * time.Millisecond})
+	stopped := make(chan error, 1)
+	go func() { stopped <- services.Run(ctx) }()
+	r.t.Cleanup(func() {
+		cancel()
+		<-stopped
+	})
 }

@@ -43,33 +43,47 @@ type Ledger map[string]SegmentFacts
 // segments are uploaded to their final keys.
 func IndexSegments(cmd Command) (Ledger, error) {
 	l := Ledger{}
-	for _, o := range cmd.ExpectedOutputs {
-		if _, ok := familyOf(o); !ok {
-			continue
+	err := eachTrack(cmd, func(init Output, segments []string) error {
+		trex, _, err := readInit(cmd.OutDir, init.Name)
+		if err != nil {
+			return err
 		}
+		for _, name := range segments {
+			if l[name], err = fileFacts(cmd.OutDir, name, trex); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("index segments: %w", err)
+	}
+	return l, nil
+}
+
+// eachTrack calls fn with every segmented track (video or audio) of cmd:
+// its init segment and the media segments its playlist lists, in order.
+func eachTrack(cmd Command, fn func(init Output, segments []string) error) error {
+	for _, o := range cmd.ExpectedOutputs {
 		playlist, ok := mediaPlaylistOf(o)
-		if !ok {
+		if _, family := familyOf(o); !ok || !family {
 			continue
 		}
 		_, pl, err := readPlaylist(cmd.OutDir, playlist)
 		if err != nil {
-			return nil, fmt.Errorf("index segments: %w", err)
+			return err
 		}
-		trex, _, err := readInit(cmd.OutDir, o.Name)
-		if err != nil {
-			return nil, fmt.Errorf("index segments: %w", err)
+		segments := make([]string, len(pl.segments))
+		for i, s := range pl.segments {
+			if segments[i], err = resolveRef(playlist, s.uri); err != nil {
+				return fmt.Errorf("%s: %w", playlist, err)
+			}
 		}
-		for _, s := range pl.segments {
-			name, err := resolveRef(playlist, s.uri)
-			if err != nil {
-				return nil, fmt.Errorf("index segments: %s: %w", playlist, err)
-			}
-			if l[name], err = fileFacts(cmd.OutDir, name, trex); err != nil {
-				return nil, fmt.Errorf("index segments: %w", err)
-			}
+		if err := fn(o, segments); err != nil {
+			return err
 		}
 	}
-	return l, nil
+	return nil
 }
 
 // WriteLedger writes l as dir's LedgerName.
@@ -128,31 +142,20 @@ func remoteSegments(cmd Command) (Ledger, error) {
 		return nil, nil
 	}
 	l := Ledger{}
-	for _, o := range cmd.ExpectedOutputs {
-		playlist, ok := mediaPlaylistOf(o)
-		if _, family := familyOf(o); !ok || !family {
-			continue
-		}
-		_, pl, err := readPlaylist(cmd.OutDir, playlist)
-		if err != nil {
-			return nil, err
-		}
-		for _, s := range pl.segments {
-			name, err := resolveRef(playlist, s.uri)
-			if err != nil {
-				return nil, fmt.Errorf("%s: %w", playlist, err)
-			}
+	err := eachTrack(cmd, func(init Output, segments []string) error {
+		for _, name := range segments {
 			if _, err := os.Lstat(filepath.Join(cmd.OutDir, filepath.FromSlash(name))); err == nil {
 				continue
 			}
 			f, ok := cmd.Remote[name]
 			if !ok {
-				return nil, fmt.Errorf("%s lists %s, which is neither in the part nor in its ledger", playlist, name)
+				return fmt.Errorf("the playlist of %s lists %s, which is neither in the part nor in its ledger", init.Name, name)
 			}
 			l[name] = f
 		}
-	}
-	return l, nil
+		return nil
+	})
+	return l, err
 }
 
 // readInit reads a fragmented MP4 init segment: its track's defaults for
