@@ -92,8 +92,29 @@ func TestBatchFromPrefix(t *testing.T) {
 	assert.Equal(t, int64(4), f.laneLen(t, apiv1.LaneBackfill))
 	assert.Zero(t, f.laneLen(t, apiv1.LaneLive), "a batch never touches the live lane")
 
+	// The job list narrows to the batch and to a lane; a live job of the
+	// organization is in neither.
+	live := f.submitJob(t, f.keys[auth.Editor], urlJob())
+	for query, want := range map[string]int{
+		"batch=" + b.ID: 4, "lane=backfill": 4, "lane=live": 1, "batch=" + b.ID + "&lane=live": 0, "batch=" + uuid.NewString(): 0,
+	} {
+		var page apiv1.Page[apiv1.Job]
+		f.mustDo(t, http.StatusOK, "GET", "/v1/jobs?limit=10&"+query, f.keys[auth.Viewer], nil, &page)
+		assert.Len(t, page.Items, want, query)
+		for _, j := range page.Items {
+			assert.Equal(t, query == "lane=live", j.ID == live.ID, query)
+		}
+	}
+	for query, field := range map[string]string{"lane=fast": "lane", "batch=nope": "batch"} {
+		r := f.do(t, "GET", "/v1/jobs?"+query, f.keys[auth.Viewer], nil)
+		assert.Equal(t, http.StatusUnprocessableEntity, r.Status, query)
+		assert.Contains(t, r.fields(t), field, query)
+	}
+	_, err = f.db.Exec(t.Context(), `UPDATE jobs SET status = 'cancelled' WHERE id = $1`, live.ID)
+	require.NoError(t, err)
+
 	var jobs apiv1.Page[apiv1.Job]
-	f.mustDo(t, http.StatusOK, "GET", "/v1/jobs?limit=10", f.keys[auth.Viewer], nil, &jobs)
+	f.mustDo(t, http.StatusOK, "GET", "/v1/jobs?limit=10&lane=backfill", f.keys[auth.Viewer], nil, &jobs)
 	var inputs []string
 	for _, j := range jobs.Items {
 		assert.Equal(t, apiv1.LaneBackfill, j.Lane)

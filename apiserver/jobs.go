@@ -296,9 +296,19 @@ func (s *Server) listJobs(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	f := store.JobFilter{Status: c.Query("status"), PoolID: c.Query("pool")}
+	f := store.JobFilter{Status: c.Query("status"), PoolID: c.Query("pool"), Lane: c.Query("lane")}
 	if f.Status != "" && !slices.Contains(apiv1.JobStatuses, f.Status) {
 		return invalidField("status", "must be one of %s", strings.Join(apiv1.JobStatuses, ", "))
+	}
+	if f.Lane != "" && f.Lane != apiv1.LaneLive && f.Lane != apiv1.LaneBackfill {
+		return invalidField("lane", "must be %s or %s", apiv1.LaneLive, apiv1.LaneBackfill)
+	}
+	if raw := c.Query("batch"); raw != "" {
+		id, err := uuid.Parse(raw)
+		if err != nil {
+			return invalidField("batch", "must be a batch id")
+		}
+		f.BatchID = &id
 	}
 	if f.CreatedAfter, err = timeParam(c, "created_after"); err != nil {
 		return err

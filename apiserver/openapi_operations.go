@@ -56,6 +56,8 @@ var operations = map[string]operationDoc{
 	"GET /v1/jobs": {ID: "listJobs", Query: withPage(
 		queryParam{Name: "status", Description: "only jobs in this status", Schema: map[string]any{"type": "string", "enum": apiv1.JobStatuses}},
 		queryParam{Name: "pool", Description: "only jobs submitted to this pool id", Schema: map[string]any{"type": "string"}},
+		queryParam{Name: "lane", Description: "only jobs of this lane", Schema: map[string]any{"type": "string", "enum": []string{apiv1.LaneLive, apiv1.LaneBackfill}}},
+		queryParam{Name: "batch", Description: "only jobs of this batch (its id)", Schema: map[string]any{"type": "string", "format": "uuid"}},
 		queryParam{Name: "created_after", Description: "only jobs created at or after this RFC 3339 time", Schema: map[string]any{"type": "string", "format": "date-time"}},
 		queryParam{Name: "created_before", Description: "only jobs created before this RFC 3339 time", Schema: map[string]any{"type": "string", "format": "date-time"}},
 	)},

@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/mpegflow/mpegflow/internal/objstore"
-	"github.com/mpegflow/mpegflow/internal/store"
 	"net/url"
 	"slices"
 
@@ -14,6 +12,8 @@ import (
 
 	apiv1 "github.com/mpegflow/mpegflow/api/v1"
 	"github.com/mpegflow/mpegflow/internal/objscope"
+	"github.com/mpegflow/mpegflow/internal/objstore"
+	"github.com/mpegflow/mpegflow/internal/store"
 )
 
 // jobOutput is one file a job produced, with a presigned download URL.

@@ -48,7 +48,7 @@ func (s *Server) routes() []Route {
 		{Method: "POST", Path: "/v1/jobs", Perm: auth.JobWrite, Tag: "jobs", Status: 201,
 			Summary: "Submit a job (an Idempotency-Key header makes retries safe)", Body: apiv1.JobRequest{}, Response: apiv1.Job{}, handler: s.createJob},
 		{Method: "GET", Path: "/v1/jobs", Perm: auth.JobRead, Tag: "jobs",
-			Summary: "List jobs, newest first (filters: status, pool, created_after, created_before; limit, cursor)", Response: apiv1.Page[apiv1.Job]{}, handler: s.listJobs},
+			Summary: "List jobs, newest first (filters: status, pool, lane, batch, created_after, created_before; limit, cursor)", Response: apiv1.Page[apiv1.Job]{}, handler: s.listJobs},
 		{Method: "GET", Path: "/v1/jobs/:id", Perm: auth.JobRead, Tag: "jobs", Summary: "Get a job", Response: apiv1.Job{}, handler: s.getJob},
 		{Method: "POST", Path: "/v1/jobs/:id/cancel", Perm: auth.JobWrite, Tag: "jobs", Summary: "Cancel a job that has not finished", Response: apiv1.Job{}, handler: s.cancelJob},
 		{Method: "GET", Path: "/v1/jobs/:id/events", Perm: auth.JobRead, Tag: "jobs", Summary: "A job's history (since, limit)", Response: apiv1.Page[apiv1.JobEvent]{}, handler: s.jobEvents},

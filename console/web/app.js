@@ -105,9 +105,10 @@ function statusCell(job) {
 async function jobsPage(params) {
   const status = params.get("status") || "";
   const pool = params.get("pool") || "";
+  const lane = params.get("lane") || "";
+  const batch = params.get("batch") || "";
   const q = new URLSearchParams({ limit: "50" });
-  if (status) q.set("status", status);
-  if (pool) q.set("pool", pool);
+  for (const [k, v] of Object.entries({ status, pool, lane, batch })) if (v) q.set(k, v);
   const page = await api("GET", "/v1/jobs?" + q);
   const rows = new Map();
   const tbody = el("tbody");
@@ -127,14 +128,21 @@ async function jobsPage(params) {
   const statusSelect = el("select", { id: "filter-status", name: "status" },
     ["", "queued", "running", "retry_wait", "completed", "failed", "cancelled"].map((s) => el("option", { value: s, selected: s === status }, s || "any")));
   const poolInput = el("input", { id: "filter-pool", name: "pool", value: pool });
+  const laneSelect = el("select", { id: "filter-lane", name: "lane" },
+    ["", "live", "backfill"].map((s) => el("option", { value: s, selected: s === lane }, s || "any")));
+  const batchInput = el("input", { id: "filter-batch", name: "batch", value: batch, placeholder: "batch id" });
   const filters = el("form", { class: "filters", role: "search", onsubmit: (e) => {
     e.preventDefault();
     const p = new URLSearchParams();
     if (statusSelect.value) p.set("status", statusSelect.value);
     if (poolInput.value) p.set("pool", poolInput.value);
+    if (laneSelect.value) p.set("lane", laneSelect.value);
+    if (batchInput.value) p.set("batch", batchInput.value);
     location.hash = "#/jobs?" + p;
   } }, el("div", {}, el("label", { for: "filter-status" }, "Status"), statusSelect),
   el("div", {}, el("label", { for: "filter-pool" }, "Pool"), poolInput),
+  el("div", {}, el("label", { for: "filter-lane" }, "Lane"), laneSelect),
+  el("div", {}, el("label", { for: "filter-batch" }, "Batch"), batchInput),
   el("button", { type: "submit", class: "secondary" }, "Filter"));
 
   const nodes = [el("h1", {}, "Jobs"), filters];
@@ -147,7 +155,10 @@ async function jobsPage(params) {
     if (!ev.job_id) return;
     try {
       const job = await api("GET", "/v1/jobs/" + ev.job_id);
-      if ((!status || job.status === status) && (!pool || job.pool_id === pool)) row(job);
+      // A job's record does not name its batch: under a batch filter only
+      // the listed jobs update.
+      const listed = rows.has(job.id);
+      if (batch ? listed : (!status || job.status === status) && (!pool || job.pool_id === pool) && (!lane || job.lane === lane)) row(job);
     } catch { /* gone or not ours */ }
   });
 }
@@ -333,7 +344,7 @@ async function batchesPage() {
     const c = full.counts;
     const done = c.completed + c.failed + c.cancelled;
     return el("tr", { "data-batch": b.id },
-      el("td", {}, b.key), el("td", {}, full.status),
+      el("td", {}, el("a", { href: "#/jobs?batch=" + encodeURIComponent(b.id) }, b.key)), el("td", {}, full.status),
       el("td", {}, el("progress", { max: String(Math.max(c.total, 1)), value: String(done), "aria-label": "progress of batch " + b.key }), " ", done + " / " + c.total),
       el("td", { class: "hide-narrow" }, String(c.failed)),
       el("td", { class: "hide-narrow" }, full.eta ? new Date(full.eta).toLocaleString() : ""));

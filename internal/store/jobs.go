@@ -272,6 +272,8 @@ func (s *Store) GetJob(ctx context.Context, orgID, id uuid.UUID) (Job, error) {
 type JobFilter struct {
 	Status        string
 	PoolID        string
+	Lane          string
+	BatchID       *uuid.UUID
 	CreatedAfter  *time.Time
 	CreatedBefore *time.Time
 }
@@ -286,8 +288,10 @@ func (s *Store) ListJobs(ctx context.Context, orgID uuid.UUID, f JobFilter, page
 		  AND ($4::timestamptz IS NULL OR created_at >= $4)
 		  AND ($5::timestamptz IS NULL OR created_at < $5)
 		  AND ($6::timestamptz IS NULL OR (created_at, id) < ($6, $7))
+		  AND ($9 = '' OR lane = $9)
+		  AND ($10::uuid IS NULL OR batch_id = $10)
 		ORDER BY created_at DESC, id DESC LIMIT $8`,
-		orgID, f.Status, f.PoolID, f.CreatedAfter, f.CreatedBefore, after, afterID, page.limit())
+		orgID, f.Status, f.PoolID, f.CreatedAfter, f.CreatedBefore, after, afterID, page.limit(), f.Lane, f.BatchID)
 	js, err := pgx.CollectRows(rows, pgx.RowToStructByName[Job])
 	return js, mapErr(err, "jobs")
 }
