@@ -78,6 +78,16 @@ func signIn(key string) chromedp.Action[chromedp.Void] {
 		chromedp.WaitVisible(chromedp.ID("jobs")))
 }
 
+// textOf reads the text of the first element sel matches in one step in
+// the page ("" when none does): the pages replace rows as they update, so
+// a node found by one protocol call can be gone by the next.
+func textOf(ctx context.Context, t *testing.T, sel string) string {
+	t.Helper()
+	v, err := chromedp.Run(ctx, chromedp.Evaluate[string](fmt.Sprintf(`(document.querySelector(%q) || {}).innerText || ""`, sel)))
+	require.NoError(t, err, sel)
+	return v
+}
+
 // signOut signs the console out and waits for the sign-in page.
 func signOut() chromedp.Action[chromedp.Void] {
 	return chromedp.Steps(chromedp.Click(chromedp.ID("sign-out")), chromedp.WaitVisible(chromedp.ID("api-key")))
@@ -204,9 +214,7 @@ func TestConsoleInABrowser(t *testing.T) {
 	require.NoError(t, chromedp.Do(ctx,
 		route("#/jobs/"+jobID),
 		chromedp.WaitVisible(css("#job-status .status-completed"))))
-	status, err := chromedp.Run(ctx, chromedp.Text(id("job-status")))
-	require.NoError(t, err)
-	assert.Equal(t, "completed", status)
+	assert.Equal(t, "completed", textOf(ctx, t, "#job-status"))
 	waitValue(`String(document.getElementById("job-events").textContent.includes("job.queued"))`, "true")
 	shoot(t, ctx, shots, "job")
 
@@ -229,9 +237,7 @@ func TestConsoleInABrowser(t *testing.T) {
 	require.NoError(t, chromedp.Do(ctx,
 		route("#/jobs/"+other.ID),
 		chromedp.WaitVisible(id("not-found"))))
-	title, err := chromedp.Run(ctx, chromedp.Text(css("h1")))
-	require.NoError(t, err)
-	assert.Equal(t, "Job not found", title)
+	assert.Equal(t, "Job not found", textOf(ctx, t, "h1"))
 
 	// Signed out, the session no longer works.
 	require.NoError(t, chromedp.Do(ctx,
@@ -288,8 +294,7 @@ func TestConsolePools(t *testing.T) {
 		require.NoError(t, chromedp.Do(ctx, chromedp.WaitVisible(sel)))
 		deadline := time.Now().Add(10 * time.Second)
 		for {
-			text, err := chromedp.Run(ctx, chromedp.Text(sel))
-			require.NoError(t, err)
+			text := textOf(ctx, t, string(sel))
 			if strings.HasPrefix(text, prefix) {
 				return
 			}
@@ -314,9 +319,7 @@ func TestConsolePools(t *testing.T) {
 	require.NoError(t, chromedp.Do(ctx,
 		route("#/pools/"+pool.ID),
 		chromedp.WaitVisible(chromedp.CSS("#plan li"))))
-	plan, err := chromedp.Run(ctx, chromedp.Text(chromedp.ID("plan")))
-	require.NoError(t, err)
-	assert.Contains(t, plan, "ScaledJob", "the plan preview names what the operator applies")
+	assert.Contains(t, textOf(ctx, t, "#plan"), "ScaledJob", "the plan preview names what the operator applies")
 	shoot(t, ctx, shots, "pool-plan")
 
 	require.NoError(t, chromedp.Do(ctx,
@@ -433,9 +436,7 @@ func TestConsoleOrganizationPages(t *testing.T) {
 	f.submitJob(t, editor, urlJob())
 	text := func(sel string) string {
 		t.Helper()
-		v, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(sel)))
-		require.NoError(t, err, sel)
-		return v
+		return textOf(ctx, t, sel)
 	}
 
 	require.NoError(t, chromedp.Do(ctx,
@@ -458,10 +459,10 @@ func TestConsoleOrganizationPages(t *testing.T) {
 	assert.True(t, strings.HasPrefix(newKey, "mfk_"), "the new key is shown once: %q", newKey)
 	f.mustDo(t, http.StatusOK, "GET", "/v1/jobs", newKey, nil, nil)
 	shoot(t, ctx, shots, "keys")
-	row := `//tr[td[1][text()="from the console"]]`
-	require.NoError(t, chromedp.Do(ctx, chromedp.Click(chromedp.Search(row+`//button`))))
+	require.NoError(t, chromedp.Do(ctx, chromedp.Click(chromedp.Search(`//tr[td[1][text()="from the console"]]//button`))))
+	state := `(() => { for (const tr of document.querySelectorAll("#keys tbody tr")) { if (tr.cells[0].innerText === "from the console") return tr.cells[2].innerText; } return ""; })()`
 	require.Eventually(t, func() bool {
-		v, err := chromedp.Run(ctx, chromedp.Text(chromedp.Search(row+`/td[3]`)))
+		v, err := chromedp.Run(ctx, chromedp.Evaluate[string](state))
 		return err == nil && v == "revoked"
 	}, 10*time.Second, 100*time.Millisecond)
 	assert.Equal(t, http.StatusUnauthorized, f.do(t, "GET", "/v1/jobs", newKey, nil).Status, "revoked from the console")
