@@ -43,10 +43,8 @@ func (s *Server) signIn(c *fiber.Ctx) error {
 	}
 	cs, err := s.store.CreateConsoleSession(c.UserContext(), key, s.cfg.Clock.Now(), s.sessionTTL())
 	if errors.Is(err, store.ErrNotFound) {
-		if s.cfg.Limiter != nil {
-			if err := s.applyLimit(c, s.cfg.Limiter.Fail(c.UserContext(), s.clientAddr(c))); err != nil {
-				return err
-			}
+		if err := s.spendFailure(c); err != nil {
+			return err
 		}
 		return problem(fiber.StatusUnauthorized, "unauthenticated", "the API key is unknown or revoked")
 	}
@@ -111,10 +109,8 @@ func (s *Server) authenticateSession(c *fiber.Ctx, id string) error {
 	case errors.Is(err, store.ErrCSRF):
 		return problem(fiber.StatusForbidden, "csrf", "a console request that changes something must carry the session's "+csrfHeader+" header")
 	case errors.Is(err, store.ErrNotFound):
-		if s.cfg.Limiter != nil {
-			if err := s.applyLimit(c, s.cfg.Limiter.Fail(c.UserContext(), s.clientAddr(c))); err != nil {
-				return err
-			}
+		if err := s.spendFailure(c); err != nil {
+			return err
 		}
 		return problem(fiber.StatusUnauthorized, "unauthenticated", "the console session has ended (signed out, expired or its key revoked): sign in again")
 	case err != nil:

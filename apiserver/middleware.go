@@ -71,11 +71,8 @@ func (s *Server) authenticate(c *fiber.Ctx) error {
 	}
 	p, err := s.store.Authenticate(c.UserContext(), key)
 	if errors.Is(err, store.ErrNotFound) {
-		if s.cfg.Limiter != nil {
-			d := s.cfg.Limiter.Fail(c.UserContext(), s.clientAddr(c))
-			if err := s.applyLimit(c, d); err != nil {
-				return err
-			}
+		if err := s.spendFailure(c); err != nil {
+			return err
 		}
 		c.Set(fiber.HeaderWWWAuthenticate, `Bearer realm="mpegflow", error="invalid_token"`)
 		return problem(fiber.StatusUnauthorized, "unauthenticated", "the API key is unknown or revoked")
@@ -88,6 +85,15 @@ func (s *Server) authenticate(c *fiber.Ctx) error {
 	}
 	c.Locals(principalKey, p)
 	return c.Next()
+}
+
+// spendFailure spends one of the client address's failed-authentication
+// budget (with the budget empty: the 429 to answer instead of 401).
+func (s *Server) spendFailure(c *fiber.Ctx) error {
+	if s.cfg.Limiter == nil {
+		return nil
+	}
+	return s.applyLimit(c, s.cfg.Limiter.Fail(c.UserContext(), s.clientAddr(c)))
 }
 
 // keysChanged is called after a change to who a key acts as has committed

@@ -40,8 +40,11 @@ func Register(app *fiber.App) {
 		if name == "" {
 			name = "index.html"
 		}
-		body, err := fs.ReadFile(files, path.Clean(name))
-		if err != nil || strings.Contains(name, "..") {
+		if !fs.ValidPath(name) {
+			return fiber.ErrNotFound
+		}
+		body, err := fs.ReadFile(files, name)
+		if err != nil {
 			return fiber.ErrNotFound
 		}
 		c.Set(fiber.HeaderContentSecurityPolicy, ContentSecurityPolicy)

@@ -69,21 +69,31 @@ func eachTrack(cmd Command, fn func(init Output, segments []string) error) error
 		if _, family := familyOf(o); !ok || !family {
 			continue
 		}
-		_, pl, err := readPlaylist(cmd.OutDir, playlist)
+		segments, err := playlistSegments(cmd.OutDir, playlist)
 		if err != nil {
 			return err
-		}
-		segments := make([]string, len(pl.segments))
-		for i, s := range pl.segments {
-			if segments[i], err = resolveRef(playlist, s.uri); err != nil {
-				return fmt.Errorf("%s: %w", playlist, err)
-			}
 		}
 		if err := fn(o, segments); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// playlistSegments lists the media segments a media playlist in outDir
+// references, in order, as names relative to outDir.
+func playlistSegments(outDir, playlist string) ([]string, error) {
+	_, pl, err := readPlaylist(outDir, playlist)
+	if err != nil {
+		return nil, err
+	}
+	segments := make([]string, len(pl.segments))
+	for i, s := range pl.segments {
+		if segments[i], err = resolveRef(playlist, s.uri); err != nil {
+			return nil, fmt.Errorf("%s: %w", playlist, err)
+		}
+	}
+	return segments, nil
 }
 
 // WriteLedger writes l as dir's LedgerName.

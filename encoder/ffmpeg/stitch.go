@@ -475,15 +475,9 @@ type trackTimeline struct {
 // the previous segment's last plus that sample's duration). Segments not
 // in outDir are read from remote.
 func readTimeline(outDir, initName, playlist string, remote Ledger) (trackTimeline, error) {
-	_, pl, err := readPlaylist(outDir, playlist)
+	segments, err := playlistSegments(outDir, playlist)
 	if err != nil {
 		return trackTimeline{}, err
-	}
-	segments := make([]string, len(pl.segments))
-	for i, s := range pl.segments {
-		if segments[i], err = resolveRef(playlist, s.uri); err != nil {
-			return trackTimeline{}, err
-		}
 	}
 	return readSegments(outDir, initName, segments, remote)
 }

@@ -375,23 +375,18 @@ func (s *Store) Open(ctx context.Context, key, rng string) (Object, error) {
 
 // OpenFrom streams key from byte offset on; the caller closes the body.
 func (s *Store) OpenFrom(ctx context.Context, key string, offset int64) (io.ReadCloser, error) {
-	in := &s3.GetObjectInput{Bucket: aws.String(s.bucket), Key: aws.String(key)}
+	rng := ""
 	if offset > 0 {
-		in.Range = aws.String(fmt.Sprintf("bytes=%d-", offset))
+		rng = fmt.Sprintf("bytes=%d-", offset)
 	}
-	out, err := s.client.GetObject(ctx, in)
+	obj, err := s.Open(ctx, key, rng)
+	if errors.Is(err, ErrRange) {
+		return io.NopCloser(strings.NewReader("")), nil // offset at the end: nothing left
+	}
 	if err != nil {
-		var nk *types.NoSuchKey
-		var rng interface{ ErrorCode() string }
-		if errors.As(err, &rng) && rng.ErrorCode() == "InvalidRange" {
-			return io.NopCloser(strings.NewReader("")), nil // offset at the end: nothing left
-		}
-		if errors.As(err, &nk) {
-			return nil, fmt.Errorf("open %s: %w", key, ErrNoObject)
-		}
-		return nil, fmt.Errorf("open %s at %d: %w", key, offset, err)
+		return nil, err
 	}
-	return out.Body, nil
+	return obj.Body, nil
 }
 
 // Put stores body under key (tests and the backfill benchmark write
