@@ -8,113 +8,19 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/chromedp/cdproto/log"
 	"github.com/chromedp/cdproto/network"
-	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 	"github.com/google/uuid"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/mpegflow/mpegflow/console/consoletest"
 	"github.com/mpegflow/mpegflow/internal/auth"
 	"github.com/mpegflow/mpegflow/internal/events"
 )
-
-// browser starts Debian's chromium headless for one test, failing it on
-// any Content-Security-Policy violation or uncaught script error the pages
-// report. A missing chromium fails the test, as a missing ffmpeg does:
-// `make test` installs it (scripts/deps.sh).
-func browser(t *testing.T) (context.Context, func() []string) {
-	t.Helper()
-	bin, err := exec.LookPath("chromium")
-	require.NoError(t, err, "chromium must be installed: scripts/deps.sh (make test) installs it")
-	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(bin), chromedp.NoSandbox,
-		chromedp.Flag("disable-gpu", true), chromedp.WindowSize(1280, 800))
-	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	ctx, cancel := chromedp.NewContext(actx)
-	ctx, cancelTimeout := context.WithTimeout(ctx, 2*time.Minute)
-	t.Cleanup(func() { cancelTimeout(); cancel(); cancelAlloc() })
-	var mu sync.Mutex
-	var problems []string
-	require.NoError(t, chromedp.Listen(ctx, func(ev any) {
-		mu.Lock()
-		defer mu.Unlock()
-		switch e := ev.(type) {
-		case *log.EventEntryAdded:
-			if strings.Contains(e.Entry.Text, "Content Security Policy") {
-				problems = append(problems, "CSP: "+e.Entry.Text)
-			}
-		case *runtime.EventExceptionThrown:
-			problems = append(problems, "script error: "+(&chromedp.ExceptionError{ExceptionDetails: e.ExceptionDetails}).Error())
-		}
-	}))
-	return ctx, func() []string {
-		mu.Lock()
-		defer mu.Unlock()
-		return append([]string(nil), problems...)
-	}
-}
-
-// route changes the console's page by its hash, as a click on a link does
-// (a hash change is no navigation: chromedp.Navigate would wait for one).
-func route(hash string) chromedp.Action[chromedp.Void] {
-	return chromedp.Evaluate[chromedp.Void](fmt.Sprintf("location.hash = %q", hash), chromedp.EvalIgnoreExceptions)
-}
-
-// signIn signs the console's sign-in page in with key and waits for the
-// jobs list.
-func signIn(key string) chromedp.Action[chromedp.Void] {
-	return chromedp.Steps(
-		chromedp.SendKeys(chromedp.ID("api-key"), key),
-		chromedp.Click(chromedp.CSS("#signin button[type=submit]")),
-		chromedp.WaitVisible(chromedp.ID("jobs")))
-}
-
-// textOf reads the text of the first element sel matches in one step in
-// the page ("" when none does): the pages replace rows as they update, so
-// a node found by one protocol call can be gone by the next.
-func textOf(ctx context.Context, t *testing.T, sel string) string {
-	t.Helper()
-	v, err := chromedp.Run(ctx, chromedp.Evaluate[string](fmt.Sprintf(`(document.querySelector(%q) || {}).innerText || ""`, sel)))
-	require.NoError(t, err, sel)
-	return v
-}
-
-// signOut signs the console out and waits for the sign-in page.
-func signOut() chromedp.Action[chromedp.Void] {
-	return chromedp.Steps(chromedp.Click(chromedp.ID("sign-out")), chromedp.WaitVisible(chromedp.ID("api-key")))
-}
-
-// screenshots is where the console tests leave their pictures
-// (MPEGFLOW_CONSOLE_SCREENSHOTS, or a folder in the temporary directory).
-func screenshots(t *testing.T) string {
-	dir := os.Getenv("MPEGFLOW_CONSOLE_SCREENSHOTS")
-	if dir == "" {
-		dir = filepath.Join(os.TempDir(), "mpegflow-console-screenshots")
-	}
-	require.NoError(t, os.MkdirAll(dir, 0o755))
-	return dir
-}
-
-// shoot saves the page at desktop and phone widths as <name>-desktop.png
-// and <name>-phone.png.
-func shoot(t *testing.T, ctx context.Context, dir, name string) {
-	t.Helper()
-	for _, size := range []struct {
-		label         string
-		width, height int64
-	}{{"desktop", 1280, 800}, {"phone", 390, 844}} {
-		require.NoError(t, chromedp.Do(ctx, chromedp.EmulateViewport(size.width, size.height), chromedp.Sleep(150*time.Millisecond)))
-		png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
-		require.NoError(t, err)
-		require.NoError(t, os.WriteFile(filepath.Join(dir, name+"-"+size.label+".png"), png, 0o644))
-	}
-	require.NoError(t, chromedp.Do(ctx, chromedp.EmulateViewport(1280, 800)))
-}
 
 // TestConsoleInABrowser drives the console in chromium against the real
 // API server, Postgres and Redis: sign in with a key (which the browser
@@ -130,8 +36,8 @@ func TestConsoleInABrowser(t *testing.T) {
 	go func() { hubDone <- f.srv.hub.Run(hubCtx) }()
 	t.Cleanup(func() { stopHub(); <-hubDone })
 	base := "http://" + f.serve(t)
-	ctx, problems := browser(t)
-	shots := screenshots(t)
+	ctx, problems := consoletest.Browser(t)
+	shots := consoletest.Screenshots(t)
 
 	id := func(s string) chromedp.ID { return chromedp.ID(s) }
 	css := func(s string) chromedp.CSS { return chromedp.CSS(s) }
@@ -146,9 +52,9 @@ func TestConsoleInABrowser(t *testing.T) {
 	require.NoError(t, chromedp.Do(ctx,
 		chromedp.Navigate(base+"/console"),
 		chromedp.WaitVisible(id("api-key"))))
-	shoot(t, ctx, shots, "signin")
+	consoletest.Shoot(t, ctx, shots, "signin")
 	require.NoError(t, chromedp.Do(ctx,
-		signIn(f.keys[auth.Editor]),
+		consoletest.SignIn(f.keys[auth.Editor]),
 		chromedp.WaitVisible(id("submit"))))
 	stored := eval(`JSON.stringify(localStorage) + JSON.stringify(sessionStorage) + document.cookie + location.href`)
 	assert.NotContains(t, stored, f.keys[auth.Editor], "the key is in no storage, script-readable cookie or URL")
@@ -204,15 +110,15 @@ func TestConsoleInABrowser(t *testing.T) {
 	waitValue(progressOf, "0.5")
 	advance("completed", 1, "job.completed")
 	waitValue(progressOf, "1")
-	shoot(t, ctx, shots, "jobs")
+	consoletest.Shoot(t, ctx, shots, "jobs")
 
 	// The job's page.
 	require.NoError(t, chromedp.Do(ctx,
-		route("#/jobs/"+jobID),
+		consoletest.Route("#/jobs/"+jobID),
 		chromedp.WaitVisible(css("#job-status .status-completed"))))
-	assert.Equal(t, "completed", textOf(ctx, t, "#job-status"))
+	assert.Equal(t, "completed", consoletest.TextOf(ctx, t, "#job-status"))
 	waitValue(`String(document.getElementById("job-events").textContent.includes("job.queued"))`, "true")
-	shoot(t, ctx, shots, "job")
+	consoletest.Shoot(t, ctx, shots, "job")
 
 	// A request the console did not make (no CSRF token) is refused, from
 	// the page and from outside it with the session cookie.
@@ -231,15 +137,15 @@ func TestConsoleInABrowser(t *testing.T) {
 	// Another organization's job is not found.
 	other := f.submitJob(t, f.keyB, urlJob())
 	require.NoError(t, chromedp.Do(ctx,
-		route("#/jobs/"+other.ID),
+		consoletest.Route("#/jobs/"+other.ID),
 		chromedp.WaitVisible(id("not-found"))))
-	assert.Equal(t, "Job not found", textOf(ctx, t, "h1"))
+	assert.Equal(t, "Job not found", consoletest.TextOf(ctx, t, "h1"))
 
 	// Signed out, the session no longer works.
 	require.NoError(t, chromedp.Do(ctx,
-		route("#/jobs"),
+		consoletest.Route("#/jobs"),
 		chromedp.WaitVisible(id("jobs")),
-		signOut()))
+		consoletest.SignOut()))
 	req, err = http.NewRequest(http.MethodGet, base+"/v1/jobs", nil)
 	require.NoError(t, err)
 	req.AddCookie(&http.Cookie{Name: sessionCookie, Value: session.Value})
@@ -251,10 +157,10 @@ func TestConsoleInABrowser(t *testing.T) {
 	// A Viewer sees no submit form and no cancel button.
 	queued := f.submitJob(t, f.keys[auth.Owner], urlJob())
 	require.NoError(t, chromedp.Do(ctx,
-		signIn(f.keys[auth.Viewer])))
+		consoletest.SignIn(f.keys[auth.Viewer])))
 	assert.Equal(t, "0", eval(`String(document.querySelectorAll("#submit").length)`), "a Viewer has no submit form")
 	require.NoError(t, chromedp.Do(ctx,
-		route("#/jobs/"+queued.ID),
+		consoletest.Route("#/jobs/"+queued.ID),
 		chromedp.WaitVisible(id("job-status"))))
 	assert.Equal(t, "0", eval(`String(document.querySelectorAll("#cancel").length)`), "a Viewer has no cancel button")
 
@@ -270,8 +176,8 @@ func TestConsolePools(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
 	base := "http://" + f.serve(t)
-	ctx, problems := browser(t)
-	shots := screenshots(t)
+	ctx, problems := consoletest.Browser(t)
+	shots := consoletest.Screenshots(t)
 	var pool struct {
 		ID string `json:"id"`
 	}
@@ -290,7 +196,7 @@ func TestConsolePools(t *testing.T) {
 		require.NoError(t, chromedp.Do(ctx, chromedp.WaitVisible(sel)))
 		deadline := time.Now().Add(10 * time.Second)
 		for {
-			text := textOf(ctx, t, string(sel))
+			text := consoletest.TextOf(ctx, t, string(sel))
 			if strings.HasPrefix(text, prefix) {
 				return
 			}
@@ -301,27 +207,27 @@ func TestConsolePools(t *testing.T) {
 
 	require.NoError(t, chromedp.Do(ctx,
 		chromedp.Navigate(base+"/console"),
-		signIn(f.keys[auth.Admin]),
-		route("#/pools")))
+		consoletest.SignIn(f.keys[auth.Admin]),
+		consoletest.Route("#/pools")))
 	waitText(statusCell, "active")
 	require.NoError(t, chromedp.Do(ctx, chromedp.Click(button)))
 	waitText(statusCell, "paused")
 	assert.Equal(t, "paused", poolStatus())
-	shoot(t, ctx, shots, "pools")
+	consoletest.Shoot(t, ctx, shots, "pools")
 	require.NoError(t, chromedp.Do(ctx, chromedp.Click(button)))
 	waitText(statusCell, "active")
 	assert.Equal(t, "active", poolStatus())
 
 	require.NoError(t, chromedp.Do(ctx,
-		route("#/pools/"+pool.ID),
+		consoletest.Route("#/pools/"+pool.ID),
 		chromedp.WaitVisible(chromedp.CSS("#plan li"))))
-	assert.Contains(t, textOf(ctx, t, "#plan"), "ScaledJob", "the plan preview names what the operator applies")
-	shoot(t, ctx, shots, "pool-plan")
+	assert.Contains(t, consoletest.TextOf(ctx, t, "#plan"), "ScaledJob", "the plan preview names what the operator applies")
+	consoletest.Shoot(t, ctx, shots, "pool-plan")
 
 	require.NoError(t, chromedp.Do(ctx,
-		signOut(),
-		signIn(f.keys[auth.Viewer]),
-		route("#/pools")))
+		consoletest.SignOut(),
+		consoletest.SignIn(f.keys[auth.Viewer]),
+		consoletest.Route("#/pools")))
 	waitText(statusCell, "active")
 	buttons, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll("#pools button").length`))
 	require.NoError(t, err)
@@ -337,8 +243,8 @@ func TestConsolePlaysOutputs(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
 	base := "http://" + f.serve(t)
-	ctx, problems := browser(t)
-	shots := screenshots(t)
+	ctx, problems := consoletest.Browser(t)
+	shots := consoletest.Screenshots(t)
 
 	// A real 6 s HLS rendition (fMP4, 320x180, with audio) and a poster,
 	// stored where the coordinator stores a job's outputs.
@@ -376,8 +282,8 @@ func TestConsolePlaysOutputs(t *testing.T) {
 
 	require.NoError(t, chromedp.Do(ctx,
 		chromedp.Navigate(base+"/console"),
-		signIn(f.keys[auth.Viewer]),
-		route("#/jobs/"+job.ID),
+		consoletest.SignIn(f.keys[auth.Viewer]),
+		consoletest.Route("#/jobs/"+job.ID),
 		chromedp.WaitVisible(chromedp.ID("video"))))
 	src, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.getElementById("video").currentSrc`))
 	require.NoError(t, err)
@@ -401,7 +307,7 @@ func TestConsolePlaysOutputs(t *testing.T) {
 	posterOK, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`(() => { const v = document.getElementById("video"); return v.poster.endsWith("/files/poster.jpg"); })()`))
 	require.NoError(t, err)
 	assert.True(t, posterOK)
-	shoot(t, ctx, shots, "player")
+	consoletest.Shoot(t, ctx, shots, "player")
 
 	// A name that is not among the job's outputs is not served.
 	req, err := http.NewRequest(http.MethodGet, base+"/v1/jobs/"+job.ID+"/files/..%2F..%2Fsource", nil)
@@ -422,8 +328,8 @@ func TestConsoleOrganizationPages(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
 	base := "http://" + f.serve(t)
-	ctx, problems := browser(t)
-	shots := screenshots(t)
+	ctx, problems := consoletest.Browser(t)
+	shots := consoletest.Screenshots(t)
 	editor := f.keys[auth.Editor]
 	var hook struct {
 		ID string `json:"id"`
@@ -432,21 +338,21 @@ func TestConsoleOrganizationPages(t *testing.T) {
 	f.submitJob(t, editor, urlJob())
 	text := func(sel string) string {
 		t.Helper()
-		return textOf(ctx, t, sel)
+		return consoletest.TextOf(ctx, t, sel)
 	}
 
 	require.NoError(t, chromedp.Do(ctx,
 		chromedp.Navigate(base+"/console"),
-		signIn(editor),
-		route("#/webhooks"),
+		consoletest.SignIn(editor),
+		consoletest.Route("#/webhooks"),
 		chromedp.WaitVisible(chromedp.CSS(`[data-webhook="`+hook.ID+`"] [data-delivery]`))))
 	assert.Equal(t, "job.queued", text(`[data-delivery] td`))
-	shoot(t, ctx, shots, "webhooks")
+	consoletest.Shoot(t, ctx, shots, "webhooks")
 	require.NoError(t, chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`[data-delivery] button`))))
 	require.Eventually(t, func() bool { return text(`[data-delivery] button`) == "Queued" }, 10*time.Second, 100*time.Millisecond)
 
 	require.NoError(t, chromedp.Do(ctx,
-		route("#/keys"),
+		consoletest.Route("#/keys"),
 		chromedp.WaitVisible(chromedp.ID("key-name")),
 		chromedp.SendKeys(chromedp.ID("key-name"), "from the console"),
 		chromedp.Click(chromedp.CSS("#create-key button[type=submit]")),
@@ -454,7 +360,7 @@ func TestConsoleOrganizationPages(t *testing.T) {
 	newKey := text("#new-key code")
 	assert.True(t, strings.HasPrefix(newKey, "mfk_"), "the new key is shown once: %q", newKey)
 	f.mustDo(t, http.StatusOK, "GET", "/v1/jobs", newKey, nil, nil)
-	shoot(t, ctx, shots, "keys")
+	consoletest.Shoot(t, ctx, shots, "keys")
 	require.NoError(t, chromedp.Do(ctx, chromedp.Click(chromedp.Search(`//tr[td[1][text()="from the console"]]//button`))))
 	state := `(() => { for (const tr of document.querySelectorAll("#keys tbody tr")) { if (tr.cells[0].innerText === "from the console") return tr.cells[2].innerText; } return ""; })()`
 	require.Eventually(t, func() bool {
@@ -463,15 +369,15 @@ func TestConsoleOrganizationPages(t *testing.T) {
 	}, 10*time.Second, 100*time.Millisecond)
 	assert.Equal(t, http.StatusUnauthorized, f.do(t, "GET", "/v1/jobs", newKey, nil).Status, "revoked from the console")
 
-	require.NoError(t, chromedp.Do(ctx, route("#/members"), chromedp.WaitVisible(chromedp.ID("members"))))
+	require.NoError(t, chromedp.Do(ctx, consoletest.Route("#/members"), chromedp.WaitVisible(chromedp.ID("members"))))
 	assert.Contains(t, text("#members"), "owner@a.example")
-	require.NoError(t, chromedp.Do(ctx, route("#/usage"), chromedp.WaitVisible(chromedp.ID("usage"))))
-	shoot(t, ctx, shots, "usage")
-	require.NoError(t, chromedp.Do(ctx, route("#/batches"), chromedp.WaitVisible(chromedp.ID("batches"))))
+	require.NoError(t, chromedp.Do(ctx, consoletest.Route("#/usage"), chromedp.WaitVisible(chromedp.ID("usage"))))
+	consoletest.Shoot(t, ctx, shots, "usage")
+	require.NoError(t, chromedp.Do(ctx, consoletest.Route("#/batches"), chromedp.WaitVisible(chromedp.ID("batches"))))
 
 	require.NoError(t, chromedp.Do(ctx,
-		signOut(),
-		signIn(f.keys[auth.Viewer])))
+		consoletest.SignOut(),
+		consoletest.SignIn(f.keys[auth.Viewer])))
 	hidden, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`document.querySelector('a[href="#/webhooks"]').hidden`))
 	require.NoError(t, err)
 	assert.True(t, hidden, "a Viewer has no webhooks link")

@@ -1,0 +1,113 @@
+// Package consoletest drives the web console in Debian's chromium for
+// tests: a headless browser that fails its test on any Content-Security-
+// Policy violation or script error, and the console's common steps.
+package consoletest
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/log"
+	"github.com/chromedp/cdproto/runtime"
+	"github.com/chromedp/chromedp"
+	"github.com/stretchr/testify/require"
+)
+
+// Browser starts Debian's chromium headless for one test, failing it on
+// any Content-Security-Policy violation or uncaught script error the pages
+// report. A missing chromium fails the test, as a missing ffmpeg does:
+// `make test` installs it (scripts/deps.sh).
+func Browser(t *testing.T) (context.Context, func() []string) {
+	t.Helper()
+	bin, err := exec.LookPath("chromium")
+	require.NoError(t, err, "chromium must be installed: scripts/deps.sh (make test) installs it")
+	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(bin), chromedp.NoSandbox,
+		chromedp.Flag("disable-gpu", true), chromedp.WindowSize(1280, 800))
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancel := chromedp.NewContext(actx)
+	ctx, cancelTimeout := context.WithTimeout(ctx, 2*time.Minute)
+	t.Cleanup(func() { cancelTimeout(); cancel(); cancelAlloc() })
+	var mu sync.Mutex
+	var problems []string
+	require.NoError(t, chromedp.Listen(ctx, func(ev any) {
+		mu.Lock()
+		defer mu.Unlock()
+		switch e := ev.(type) {
+		case *log.EventEntryAdded:
+			if strings.Contains(e.Entry.Text, "Content Security Policy") {
+				problems = append(problems, "CSP: "+e.Entry.Text)
+			}
+		case *runtime.EventExceptionThrown:
+			problems = append(problems, "script error: "+(&chromedp.ExceptionError{ExceptionDetails: e.ExceptionDetails}).Error())
+		}
+	}))
+	return ctx, func() []string {
+		mu.Lock()
+		defer mu.Unlock()
+		return append([]string(nil), problems...)
+	}
+}
+
+// Route changes the console's page by its hash, as a click on a link does
+// (a hash change is no navigation: chromedp.Navigate would wait for one).
+func Route(hash string) chromedp.Action[chromedp.Void] {
+	return chromedp.Evaluate[chromedp.Void](fmt.Sprintf("location.hash = %q", hash), chromedp.EvalIgnoreExceptions)
+}
+
+// SignIn signs the console's sign-in page in with key and waits for the
+// jobs list.
+func SignIn(key string) chromedp.Action[chromedp.Void] {
+	return chromedp.Steps(
+		chromedp.SendKeys(chromedp.ID("api-key"), key),
+		chromedp.Click(chromedp.CSS("#signin button[type=submit]")),
+		chromedp.WaitVisible(chromedp.ID("jobs")))
+}
+
+// TextOf reads the text of the first element sel matches in one step in
+// the page ("" when none does): the pages replace rows as they update, so
+// a node found by one protocol call can be gone by the next.
+func TextOf(ctx context.Context, t *testing.T, sel string) string {
+	t.Helper()
+	v, err := chromedp.Run(ctx, chromedp.Evaluate[string](fmt.Sprintf(`(document.querySelector(%q) || {}).innerText || ""`, sel)))
+	require.NoError(t, err, sel)
+	return v
+}
+
+// SignOut signs the console out and waits for the sign-in page.
+func SignOut() chromedp.Action[chromedp.Void] {
+	return chromedp.Steps(chromedp.Click(chromedp.ID("sign-out")), chromedp.WaitVisible(chromedp.ID("api-key")))
+}
+
+// Screenshots is where the console tests leave their pictures
+// (MPEGFLOW_CONSOLE_SCREENSHOTS, or a folder in the temporary directory).
+func Screenshots(t *testing.T) string {
+	dir := os.Getenv("MPEGFLOW_CONSOLE_SCREENSHOTS")
+	if dir == "" {
+		dir = filepath.Join(os.TempDir(), "mpegflow-console-screenshots")
+	}
+	require.NoError(t, os.MkdirAll(dir, 0o755))
+	return dir
+}
+
+// Shoot saves the page at desktop and phone widths as <name>-desktop.png
+// and <name>-phone.png.
+func Shoot(t *testing.T, ctx context.Context, dir, name string) {
+	t.Helper()
+	for _, size := range []struct {
+		label         string
+		width, height int64
+	}{{"desktop", 1280, 800}, {"phone", 390, 844}} {
+		require.NoError(t, chromedp.Do(ctx, chromedp.EmulateViewport(size.width, size.height), chromedp.Sleep(150*time.Millisecond)))
+		png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+		require.NoError(t, err)
+		require.NoError(t, os.WriteFile(filepath.Join(dir, name+"-"+size.label+".png"), png, 0o644))
+	}
+	require.NoError(t, chromedp.Do(ctx, chromedp.EmulateViewport(1280, 800)))
+}
