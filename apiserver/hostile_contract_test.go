@@ -170,6 +170,10 @@ type textBody struct {
 	path func(w *hostileWorld) string // nil: the route's path as it is
 	json func(w *hostileWorld) string
 	role auth.Role // B's member who sends it ("": the owner)
+	// echoless: the answer does not repeat the body's text (a plan preview:
+	// the objects the operator applies carry no pool name), so a
+	// verbatim-kept text is checked only for a 2xx, not in the answer.
+	echoless bool
 }
 
 const fullSpec = `{"packaging":"mp4","renditions":[{"name":"low","codec":"h264","height":360,"bitrate_kbps":800,"preset":"fast","profile":"high"}],"audio":{"codec":"aac","bitrate_kbps":128,"channels":2,"languages":["en"],"stream_indexes":[0]},"conditioning":{"deinterlace":"auto","tone_map":"auto","frame_rate":"keep"},"ladder":{"mode":"per_title","target_psnr_db":42}}`
@@ -297,6 +301,7 @@ var textBodies = map[string][]textBody{
 	"POST /v1/api-keys":        {{json: fixed(`{"name":"k"}`)}},
 	"POST /v1/pools":           {{json: fixed(fullPool)}},
 	"PATCH /v1/pools/:id":      {{path: ownPath("/v1/pools/", kindPool), json: fixed(fullPool)}},
+	"POST /v1/pools/:id/plan":  {{path: func(w *hostileWorld) string { return ownPath("/v1/pools/", kindPool)(w) + "/plan" }, json: fixed(fullPool), echoless: true}},
 }
 
 // rawFieldTypes says what the json.RawMessage fields of request bodies
@@ -633,7 +638,9 @@ func TestHostileText(t *testing.T) {
 						r := f.raw(t, method, target, key, body, nil)
 						assert.Less(t, r.Status, 500, "5xx: %s", r.Body)
 						if p.verbatim && !mustRefuse[k+" "+site.field] && r.Status < 300 {
-							assert.Contains(t, string(r.Body), siteText(site)+p.suffix, "stored, so shown exactly as sent")
+							if !b.echoless {
+								assert.Contains(t, string(r.Body), siteText(site)+p.suffix, "stored, so shown exactly as sent")
+							}
 							return
 						}
 						require.Equal(t, http.StatusUnprocessableEntity, r.Status, "body %q: %s", body, r.Body)

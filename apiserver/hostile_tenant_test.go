@@ -282,6 +282,7 @@ var hostileRoutes = map[string]hostileRoute{
 	"POST /v1/pools":            {want: 201, bodies: []hostileBody{{name: "own pool", json: func(*hostileWorld) string { return `{"name":"b"}` }}}},
 	"GET /v1/pools/:id":         {params: []objKind{kindPool}, want: 404},
 	"GET /v1/pools/:id/plan":    {params: []objKind{kindPool}, want: 404},
+	"POST /v1/pools/:id/plan":   {params: []objKind{kindPool}, want: 404, bodies: []hostileBody{{name: "grow", json: func(*hostileWorld) string { return `{"max_replicas":100}` }}}},
 	"PATCH /v1/pools/:id":       {params: []objKind{kindPool}, want: 404, bodies: []hostileBody{{name: "grow", json: func(*hostileWorld) string { return `{"max_replicas":100}` }}}},
 	"POST /v1/pools/:id/pause":  {params: []objKind{kindPool}, want: 404},
 	"POST /v1/pools/:id/resume": {params: []objKind{kindPool}, want: 404},

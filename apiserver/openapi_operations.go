@@ -141,6 +141,7 @@ var operations = map[string]operationDoc{
 	"POST /v1/pools":            {ID: "createPool"},
 	"GET /v1/pools/:id":         {ID: "getPool"},
 	"GET /v1/pools/:id/plan":    {ID: "getPoolPlan"},
+	"POST /v1/pools/:id/plan":   {ID: "previewPoolPlan"},
 	"PATCH /v1/pools/:id":       {ID: "updatePool"},
 	"POST /v1/pools/:id/pause":  {ID: "pausePool"},
 	"POST /v1/pools/:id/resume": {ID: "resumePool"},

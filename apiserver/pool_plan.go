@@ -30,13 +30,39 @@ const yamlMediaType = "application/yaml"
 // by default, YAML for Accept: application/yaml.
 func (s *Server) poolPlan(c *fiber.Ctx) error {
 	if s.cfg.Planner == nil {
-		return problem(fiber.StatusServiceUnavailable, "plan-unavailable",
-			"this server has no operator configuration; set MPEGFLOW_ENCODER_IMAGE and the other variables of `mpegflow operator` on the API server to show pool plans")
+		return noPlanner()
 	}
 	p, err := s.store.GetPool(c.UserContext(), readScope(principal(c)), c.Params("id"))
 	if err != nil {
 		return notFoundOr(err, "pool")
 	}
+	return s.sendPlan(c, p)
+}
+
+// noPlanner answers a plan asked of a server without the operator's
+// configuration.
+func noPlanner() error {
+	return problem(fiber.StatusServiceUnavailable, "plan-unavailable",
+		"this server has no operator configuration; set MPEGFLOW_ENCODER_IMAGE and the other variables of `mpegflow operator` on the API server to show pool plans")
+}
+
+// previewPoolPlan answers the plan of a pool with the PoolRequest body's
+// changes, checked as PATCH /v1/pools/{id} checks them (validation, the
+// platform policy), without saving them: what the operator would apply
+// once they are saved.
+func (s *Server) previewPoolPlan(c *fiber.Ctx) error {
+	if s.cfg.Planner == nil {
+		return noPlanner()
+	}
+	p, err := s.editPool(c, s.store.PreviewGuardedPool)
+	if err != nil {
+		return err
+	}
+	return s.sendPlan(c, p)
+}
+
+// sendPlan answers p's plan as JSON, or as YAML for Accept: application/yaml.
+func (s *Server) sendPlan(c *fiber.Ctx, p store.Pool) error {
 	if c.Accepts(fiber.MIMEApplicationJSON, yamlMediaType) == yamlMediaType {
 		b, err := s.cfg.Planner.PlanYAML(p)
 		if err != nil {

@@ -104,3 +104,43 @@ func TestPoolPlanWithoutOperatorConfiguration(t *testing.T) {
 	assert.Equal(t, problemPrefix+"plan-unavailable", p.Type)
 	assert.Contains(t, p.Detail, "MPEGFLOW_ENCODER_IMAGE")
 }
+
+// TestPoolPlanPreview: the plan of an edit before it is saved is the plan
+// the saved edit gets, checked as the edit is, and saves nothing.
+func TestPoolPlanPreview(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	admin := f.keys[auth.Admin]
+	var pool apiv1.Pool
+	f.mustDo(t, http.StatusCreated, "POST", "/v1/pools", admin, map[string]any{"name": "preview", "max_replicas": 4}, &pool)
+	path := "/v1/pools/" + pool.ID + "/plan"
+	maxReplicas := func(p apiv1.Page[apiv1.PlanObject]) any {
+		return p.Items[3]["spec"].(map[string]any)["maxReplicaCount"]
+	}
+
+	var preview, saved apiv1.Page[apiv1.PlanObject]
+	f.mustDo(t, http.StatusOK, "POST", path, admin, map[string]any{"max_replicas": 11, "polling_interval_seconds": 9}, &preview)
+	assert.EqualValues(t, 11, maxReplicas(preview))
+	var now apiv1.Pool
+	f.mustDo(t, http.StatusOK, "GET", "/v1/pools/"+pool.ID, admin, nil, &now)
+	assert.Equal(t, 4, now.MaxReplicas, "a preview saves nothing")
+	assert.Equal(t, pool.UpdatedAt, now.UpdatedAt)
+	f.mustDo(t, http.StatusOK, "GET", path, f.keys[auth.Viewer], nil, &saved)
+	assert.EqualValues(t, 4, maxReplicas(saved))
+
+	// Saved, the edit's plan is the preview's, object for object.
+	f.mustDo(t, http.StatusOK, "PATCH", "/v1/pools/"+pool.ID, admin, map[string]any{"max_replicas": 11, "polling_interval_seconds": 9}, nil)
+	f.mustDo(t, http.StatusOK, "GET", path, f.keys[auth.Viewer], nil, &saved)
+	assert.Equal(t, preview.Items, saved.Items)
+
+	// An invalid edit is refused as PATCH refuses it; an Editor may not
+	// preview; another organization's pool is not found.
+	r := f.do(t, "POST", path, admin, map[string]any{"min_replicas": 5, "max_replicas": 2})
+	require.Equal(t, http.StatusUnprocessableEntity, r.Status, "%s", r.Body)
+	r = f.do(t, "POST", path, f.keys[auth.Editor], map[string]any{"max_replicas": 3})
+	require.Equal(t, http.StatusForbidden, r.Status, "%s", r.Body)
+	r = f.do(t, "POST", path, f.keyB, map[string]any{"max_replicas": 3})
+	require.Equal(t, http.StatusNotFound, r.Status, "%s", r.Body)
+	f.mustDo(t, http.StatusOK, "GET", "/v1/pools/"+pool.ID, admin, nil, &now)
+	assert.Equal(t, 11, now.MaxReplicas)
+}

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/gofiber/fiber/v2"
+	"github.com/google/uuid"
 
 	apiv1 "github.com/mpegflow/mpegflow/api/v1"
 	"github.com/mpegflow/mpegflow/internal/auth"
@@ -14,8 +15,9 @@ import (
 	"github.com/mpegflow/mpegflow/internal/store"
 )
 
-// withDepth maps a pool with its live queue depth per lane.
-func (s *Server) withDepth(ctx context.Context, p store.Pool) (apiv1.Pool, error) {
+// withDepth maps a pool with its live queue depth per lane and what it is
+// running for orgID.
+func (s *Server) withDepth(ctx context.Context, orgID uuid.UUID, p store.Pool) (apiv1.Pool, error) {
 	depth := map[string]int64{}
 	for _, lane := range apiv1.Lanes {
 		n, err := s.queue.Len(ctx, p.ID, lane)
@@ -24,7 +26,12 @@ func (s *Server) withDepth(ctx context.Context, p store.Pool) (apiv1.Pool, error
 		}
 		depth[lane] = n
 	}
+	activity, err := s.store.PoolActivity(ctx, orgID, p)
+	if err != nil {
+		return apiv1.Pool{}, err
+	}
 	out := poolOut(p, depth)
+	out.InFlight, out.Workers = &activity.InFlight, activity.Workers
 	out.NextChange = nextChange(p, s.cfg.Clock.Now())
 	return out, nil
 }
@@ -82,7 +89,7 @@ func (s *Server) createPool(c *fiber.Ctx) error {
 		return err
 	}
 	s.syncPolicyViolations(ctx, new(principal(c).OrgID))
-	resp, err := s.withDepth(c.UserContext(), p)
+	resp, err := s.withDepth(c.UserContext(), principal(c).OrgID, p)
 	if err != nil {
 		return err
 	}
@@ -94,7 +101,7 @@ func (s *Server) getPool(c *fiber.Ctx) error {
 	if err != nil {
 		return notFoundOr(err, "pool")
 	}
-	resp, err := s.withDepth(c.UserContext(), p)
+	resp, err := s.withDepth(c.UserContext(), principal(c).OrgID, p)
 	if err != nil {
 		return err
 	}
@@ -102,19 +109,38 @@ func (s *Server) getPool(c *fiber.Ctx) error {
 }
 
 func (s *Server) updatePool(c *fiber.Ctx) error {
+	p, err := s.editPool(c, s.store.UpdateGuardedPool)
+	if err != nil {
+		return err
+	}
+	ctx := c.UserContext()
+	s.syncPolicyViolations(ctx, new(principal(c).OrgID))
+	resp, err := s.withDepth(ctx, principal(c).OrgID, p)
+	if err != nil {
+		return err
+	}
+	return c.JSON(resp)
+}
+
+// poolEditor is UpdateGuardedPool or PreviewGuardedPool.
+type poolEditor func(ctx context.Context, sc store.PoolScope, id string, edit func(*store.PoolSettings) error, guard store.PoolGuard) (store.Pool, error)
+
+// editPool applies the PoolRequest body to the pool of the path through
+// apply, validated and checked against the platform policy.
+func (s *Server) editPool(c *fiber.Ctx, apply poolEditor) (store.Pool, error) {
 	var req apiv1.PoolRequest
 	if err := decodeJSON(c, &req); err != nil {
-		return err
+		return store.Pool{}, err
 	}
 	ctx := c.UserContext()
 	policy, err := s.platformPolicy(ctx)
 	if err != nil {
-		return err
+		return store.Pool{}, err
 	}
 	// A SuperAdmin may change the shared pool (which is not guarded) and
 	// its own organization's pools (which are).
 	guard := policyGuard(policy.Policy, principal(c).OrgID.String())
-	p, err := s.store.UpdateGuardedPool(ctx, writeScope(principal(c)), c.Params("id"), func(set *store.PoolSettings) error {
+	p, err := apply(ctx, writeScope(principal(c)), c.Params("id"), func(set *store.PoolSettings) error {
 		w := set.Wire()
 		req.Apply(&w)
 		next := store.PoolSettingsFromWire(w)
@@ -125,14 +151,9 @@ func (s *Server) updatePool(c *fiber.Ctx) error {
 		return nil
 	}, guard)
 	if err != nil {
-		return notFoundOr(err, "pool")
+		return store.Pool{}, notFoundOr(err, "pool")
 	}
-	s.syncPolicyViolations(ctx, new(principal(c).OrgID))
-	resp, err := s.withDepth(c.UserContext(), p)
-	if err != nil {
-		return err
-	}
-	return c.JSON(resp)
+	return p, nil
 }
 
 func (s *Server) setPaused(c *fiber.Ctx, paused bool) error {
@@ -152,7 +173,7 @@ func (s *Server) setPaused(c *fiber.Ctx, paused bool) error {
 			slog.String("pool_id", p.ID), slog.String("status", status), slog.Any("error", err))
 	}
 	s.emit(ctx, events.Event{Type: event, OrgID: p.OrgID, PoolID: p.ID})
-	resp, err := s.withDepth(ctx, p)
+	resp, err := s.withDepth(ctx, principal(c).OrgID, p)
 	if err != nil {
 		return err
 	}

@@ -106,3 +106,51 @@ func TestSharedPool(t *testing.T) {
 	r = f.do(t, "DELETE", "/v1/pools/default", f.keys[auth.SuperAdmin], nil)
 	assert.Equal(t, http.StatusConflict, r.Status)
 }
+
+// TestPoolActivity: a pool's page counts the organization's jobs running
+// on it and, for its own pools only, the pool's live workers.
+func TestPoolActivity(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	admin := f.keys[auth.Admin]
+	var pool apiv1.Pool
+	f.mustDo(t, http.StatusCreated, "POST", "/v1/pools", admin, map[string]any{"name": "busy"}, &pool)
+	get := func(id, key string) apiv1.Pool {
+		var p apiv1.Pool
+		f.mustDo(t, http.StatusOK, "GET", "/v1/pools/"+id, key, nil, &p)
+		return p
+	}
+	idle := get(pool.ID, f.keys[auth.Viewer])
+	require.NotNil(t, idle.InFlight)
+	require.NotNil(t, idle.Workers)
+	assert.EqualValues(t, 0, *idle.InFlight)
+	assert.EqualValues(t, 0, *idle.Workers)
+
+	run := func(key, poolID string) apiv1.Job {
+		j := f.submitJob(t, key, map[string]any{"input": map[string]any{"url": "https://x.example/a.mp4"}, "workflow": "mp4-720p", "pool": poolID})
+		_, err := f.db.Exec(t.Context(), `UPDATE jobs SET status = 'running', started_at = now() WHERE id = $1`, j.ID)
+		require.NoError(t, err)
+		return j
+	}
+	running := run(admin, pool.ID)
+	f.submitJob(t, admin, map[string]any{"input": map[string]any{"url": "https://x.example/b.mp4"}, "workflow": "mp4-720p", "pool": pool.ID}) // queued: not in flight
+	for _, w := range []store.Worker{{ID: "busy-1", PoolID: pool.ID, Lane: "live"}, {ID: "busy-2", PoolID: pool.ID, Lane: "live"}, {ID: "gone", PoolID: pool.ID, Lane: "live"}} {
+		_, err := f.store.UpsertWorker(t.Context(), w)
+		require.NoError(t, err)
+	}
+	_, err := f.store.LeaveWorker(t.Context(), "gone", pool.ID)
+	require.NoError(t, err)
+	busy := get(pool.ID, f.keys[auth.Viewer])
+	assert.EqualValues(t, 1, *busy.InFlight, "job %s runs, the other waits", running.ID)
+	assert.EqualValues(t, 2, *busy.Workers, "an offline worker is not counted")
+
+	// On the shared pool each organization counts its own jobs, and nobody
+	// the platform's workers.
+	run(admin, store.DefaultPoolID)
+	run(f.keyB, store.DefaultPoolID)
+	run(f.keyB, store.DefaultPoolID)
+	shared := get(store.DefaultPoolID, f.keys[auth.Viewer])
+	assert.EqualValues(t, 1, *shared.InFlight)
+	assert.Nil(t, shared.Workers)
+	assert.EqualValues(t, 2, *get(store.DefaultPoolID, f.keyB).InFlight)
+}

@@ -143,7 +143,7 @@ var wantLeastRole = map[string]auth.Role{
 	// Own API keys: any member (a key never carries more than its member's role)
 	"GET /v1/api-keys": auth.Viewer, "POST /v1/api-keys": auth.Viewer, "DELETE /v1/api-keys/:id": auth.Viewer,
 	// Pool Manage: Admin (reading pools is Organization Read)
-	"GET /v1/pools": auth.Viewer, "POST /v1/pools": auth.Admin, "GET /v1/pools/:id": auth.Viewer, "PATCH /v1/pools/:id": auth.Admin,
+	"GET /v1/pools": auth.Viewer, "POST /v1/pools": auth.Admin, "GET /v1/pools/:id": auth.Viewer, "PATCH /v1/pools/:id": auth.Admin, "POST /v1/pools/:id/plan": auth.Admin,
 	"POST /v1/pools/:id/pause": auth.Admin, "POST /v1/pools/:id/resume": auth.Admin, "DELETE /v1/pools/:id": auth.Admin,
 	// A pool's plan (the objects the operator applies) is reading its settings: Organization Read
 	"GET /v1/pools/:id/plan": auth.Viewer,

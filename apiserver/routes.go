@@ -141,6 +141,8 @@ func (s *Server) routes() []Route {
 		{Method: "GET", Path: "/v1/pools/:id", Perm: auth.OrgRead, Tag: "pools", Summary: "Get a pool and its queue depth", Response: apiv1.Pool{}, handler: s.getPool},
 		{Method: "GET", Path: "/v1/pools/:id/plan", Perm: auth.OrgRead, Tag: "pools",
 			Summary: "The Kubernetes objects the operator applies for a pool, in apply order, secrets redacted (Accept: application/yaml for the YAML `mpegflow pools plan` prints)", Response: apiv1.Page[apiv1.PlanObject]{}, handler: s.poolPlan},
+		{Method: "POST", Path: "/v1/pools/:id/plan", Perm: auth.PoolManage, Tag: "pools",
+			Summary: "Preview a settings change: the objects the operator would apply for the pool with the body's changes (checked as PATCH checks them), nothing saved", Body: apiv1.PoolRequest{}, Response: apiv1.Page[apiv1.PlanObject]{}, handler: s.previewPoolPlan},
 		{Method: "PATCH", Path: "/v1/pools/:id", Perm: auth.PoolManage, Tag: "pools", Summary: "Update a pool's scaling settings", Body: apiv1.PoolRequest{}, Response: apiv1.Pool{}, handler: s.updatePool},
 		{Method: "POST", Path: "/v1/pools/:id/pause", Perm: auth.PoolManage, Tag: "pools", Summary: "Pause a pool: claims stop at once, its ScaledJobs are zeroed", Response: apiv1.Pool{}, handler: s.pausePool},
 		{Method: "POST", Path: "/v1/pools/:id/resume", Perm: auth.PoolManage, Tag: "pools", Summary: "Resume a paused pool", Response: apiv1.Pool{}, handler: s.resumePool},

@@ -311,8 +311,8 @@ func (r PoolRequest) Apply(set *PoolSettings) {
 }
 
 // Pool is a set of encode workers and its scaling settings. QueueDepth (jobs
-// waiting per lane) is filled by GET /v1/pools/{id} and the pool actions,
-// not by the list.
+// waiting per lane), InFlight and Workers are filled by GET /v1/pools/{id}
+// and the pool actions, not by the list.
 type Pool struct {
 	ID string `json:"id"`
 	// OrgID is the owning organization; null for the shared pool.
@@ -330,6 +330,12 @@ type Pool struct {
 	CreatedAt  time.Time        `json:"created_at"`
 	UpdatedAt  time.Time        `json:"updated_at"`
 	QueueDepth map[string]int64 `json:"queue_depth,omitempty"`
+	// InFlight counts your organization's jobs running on the pool now;
+	// Workers the pool's live workers, for your organization's own pools
+	// only (the shared pool's fleet is the platform's). Filled like
+	// QueueDepth.
+	InFlight *int64 `json:"in_flight,omitempty"`
+	Workers  *int64 `json:"workers,omitempty"`
 	// PolicyViolation says why the pool is outside the platform policy
 	// (docs/design/0018-platform-policy.md): the policy or the
 	// organization's plan changed after the pool was made. The operator

@@ -306,43 +306,71 @@ func (s *Store) UpdatePool(ctx context.Context, sc PoolScope, id string, edit fu
 func (s *Store) UpdateGuardedPool(ctx context.Context, sc PoolScope, id string, edit func(*PoolSettings) error, guard PoolGuard) (Pool, error) {
 	var out Pool
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		rows, _ := tx.Query(ctx, `SELECT `+poolColumns+` FROM worker_pools WHERE id = $1 AND `+poolScopeWhere+` FOR UPDATE`, id, sc.OrgID, sc.Shared)
-		cur, err := pgx.CollectExactlyOneRow(rows, pgx.RowToStructByName[Pool])
-		if err != nil {
-			return mapErr(err, "pool")
-		}
-		set := cur.PoolSettings
-		if err := edit(&set); err != nil {
-			return err
-		}
-		guarded := guard != nil && cur.OrgID != nil
-		if guarded {
-			plan, others, index, err := orgPoolsLocked(ctx, tx, *cur.OrgID, cur.ID)
-			if err != nil {
-				return err
-			}
-			if err := guard(plan, set, index, others); err != nil {
-				return err
-			}
-		}
-		rows, _ = tx.Query(ctx, `
-			UPDATE worker_pools SET name = $2, accelerator = $3, min_replicas = $4, max_replicas = $5,
-				polling_interval_seconds = $6, target_queue_length = $7, backfill_max_replicas = $8,
-				cron_windows = $9, resources = $10, node_selector = $11, tolerations = $12, warm_idle_seconds = $13,
-				pause_windows = $14,
-				-- New windows are evaluated afresh by the Schedule Evaluator.
-				schedule_edge_applied_at = CASE WHEN pause_windows = $14::jsonb THEN schedule_edge_applied_at END,
-				policy_violation = CASE WHEN $15 THEN NULL ELSE policy_violation END,
-				policy_violation_at = CASE WHEN $15 THEN NULL ELSE policy_violation_at END,
-				updated_at = now()
-			WHERE id = $1 RETURNING `+poolColumns,
-			id, set.Name, set.Accelerator, set.MinReplicas, set.MaxReplicas, set.PollingIntervalSeconds,
-			set.TargetQueueLength, set.BackfillMaxReplicas, set.CronWindows, set.Resources, set.NodeSelector, set.Tolerations,
-			set.WarmIdleSeconds, pauseWindowsOrEmpty(set.PauseWindows), guarded)
-		out, err = pgx.CollectExactlyOneRow(rows, pgx.RowToStructByName[Pool])
-		return mapErr(err, "pool")
+		var err error
+		out, err = updateGuardedPool(ctx, tx, sc, id, edit, guard)
+		return err
 	})
 	return out, err
+}
+
+// errPreviewed rolls a previewed edit back.
+var errPreviewed = errors.New("previewed: rolled back")
+
+// PreviewGuardedPool answers the pool UpdateGuardedPool would make of the
+// same edit, checked the same way (validation, the guard, the row lock),
+// and saves nothing: the update runs and is rolled back.
+func (s *Store) PreviewGuardedPool(ctx context.Context, sc PoolScope, id string, edit func(*PoolSettings) error, guard PoolGuard) (Pool, error) {
+	var out Pool
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		p, err := updateGuardedPool(ctx, tx, sc, id, edit, guard)
+		if err != nil {
+			return err
+		}
+		out = p
+		return errPreviewed
+	})
+	if errors.Is(err, errPreviewed) {
+		return out, nil
+	}
+	return Pool{}, err
+}
+
+func updateGuardedPool(ctx context.Context, tx pgx.Tx, sc PoolScope, id string, edit func(*PoolSettings) error, guard PoolGuard) (Pool, error) {
+	rows, _ := tx.Query(ctx, `SELECT `+poolColumns+` FROM worker_pools WHERE id = $1 AND `+poolScopeWhere+` FOR UPDATE`, id, sc.OrgID, sc.Shared)
+	cur, err := pgx.CollectExactlyOneRow(rows, pgx.RowToStructByName[Pool])
+	if err != nil {
+		return Pool{}, mapErr(err, "pool")
+	}
+	set := cur.PoolSettings
+	if err := edit(&set); err != nil {
+		return Pool{}, err
+	}
+	guarded := guard != nil && cur.OrgID != nil
+	if guarded {
+		plan, others, index, err := orgPoolsLocked(ctx, tx, *cur.OrgID, cur.ID)
+		if err != nil {
+			return Pool{}, err
+		}
+		if err := guard(plan, set, index, others); err != nil {
+			return Pool{}, err
+		}
+	}
+	rows, _ = tx.Query(ctx, `
+		UPDATE worker_pools SET name = $2, accelerator = $3, min_replicas = $4, max_replicas = $5,
+			polling_interval_seconds = $6, target_queue_length = $7, backfill_max_replicas = $8,
+			cron_windows = $9, resources = $10, node_selector = $11, tolerations = $12, warm_idle_seconds = $13,
+			pause_windows = $14,
+			-- New windows are evaluated afresh by the Schedule Evaluator.
+			schedule_edge_applied_at = CASE WHEN pause_windows = $14::jsonb THEN schedule_edge_applied_at END,
+			policy_violation = CASE WHEN $15 THEN NULL ELSE policy_violation END,
+			policy_violation_at = CASE WHEN $15 THEN NULL ELSE policy_violation_at END,
+			updated_at = now()
+		WHERE id = $1 RETURNING `+poolColumns,
+		id, set.Name, set.Accelerator, set.MinReplicas, set.MaxReplicas, set.PollingIntervalSeconds,
+		set.TargetQueueLength, set.BackfillMaxReplicas, set.CronWindows, set.Resources, set.NodeSelector, set.Tolerations,
+		set.WarmIdleSeconds, pauseWindowsOrEmpty(set.PauseWindows), guarded)
+	out, err := pgx.CollectExactlyOneRow(rows, pgx.RowToStructByName[Pool])
+	return out, mapErr(err, "pool")
 }
 
 // SetPoolStatus records a manual pause or resume (and its pool event) and
