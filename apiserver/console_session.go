@@ -11,6 +11,7 @@ import (
 
 	apiv1 "github.com/mpegflow/mpegflow/api/v1"
 	"github.com/mpegflow/mpegflow/internal/auth"
+	"github.com/mpegflow/mpegflow/internal/encodespec"
 	"github.com/mpegflow/mpegflow/internal/store"
 	"github.com/mpegflow/mpegflow/internal/validation"
 )
@@ -53,7 +54,8 @@ func (s *Server) signIn(c *fiber.Ctx) error {
 	}
 	s.setSessionCookies(c, cs.ID, cs.CSRF, cs.ExpiresAt)
 	s.log.InfoContext(c.UserContext(), "console signed in", slog.String("org_id", cs.Principal.OrgID.String()), slog.String("key_id", cs.Principal.KeyID.String()))
-	return c.Status(fiber.StatusCreated).JSON(apiv1.ConsoleSession{OrgID: cs.Principal.OrgID.String(), Role: string(cs.Principal.Role), ExpiresAt: &cs.ExpiresAt})
+	return c.Status(fiber.StatusCreated).JSON(apiv1.ConsoleSession{OrgID: cs.Principal.OrgID.String(), Role: string(cs.Principal.Role), ExpiresAt: &cs.ExpiresAt,
+		BuiltinWorkflows: encodespec.BuiltinNames()})
 }
 
 // signOut ends the browser's console session and clears its cookies.
@@ -70,7 +72,7 @@ func (s *Server) signOut(c *fiber.Ctx) error {
 // whoAmI tells the console who its session acts as.
 func (s *Server) whoAmI(c *fiber.Ctx) error {
 	p := principal(c)
-	return c.JSON(apiv1.ConsoleSession{OrgID: p.OrgID.String(), Role: string(p.Role)})
+	return c.JSON(apiv1.ConsoleSession{OrgID: p.OrgID.String(), Role: string(p.Role), BuiltinWorkflows: encodespec.BuiltinNames()})
 }
 
 func (s *Server) sessionTTL() time.Duration {

@@ -127,7 +127,11 @@ func New(cfg Config, st *store.Store, q *queue.Queue, objects *objstore.Store, b
 	s.app.Get("/health", s.health)
 	s.app.Get("/ready", s.ready)
 	s.app.Get("/v1/openapi.json", s.openAPI)
-	console.Register(s.app)
+	uploadOrigin, err := objects.Origin(context.Background()) // presigned locally: no request
+	if err != nil {
+		return nil, fmt.Errorf("apiserver: %w", err)
+	}
+	console.Register(s.app, console.Options{UploadOrigin: uploadOrigin})
 	for _, r := range s.routes() {
 		s.app.Add(r.Method, r.Path, s.authenticate, s.limit, s.authorize(r.Perm), checkParams, r.handler)
 	}

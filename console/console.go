@@ -21,15 +21,31 @@ var web embed.FS
 // Prefix is where the console is served.
 const Prefix = "/console"
 
+// Options say what else the console's pages may reach.
+type Options struct {
+	// UploadOrigin is the object store's origin (scheme://host of its
+	// presigned URLs): the console uploads files straight to it. Empty,
+	// the pages may reach no other origin and the console offers no
+	// upload.
+	UploadOrigin string
+}
+
 // ContentSecurityPolicy allows the console's own scripts, styles, API
-// calls and WebSocket, and nothing else: no inline script, no other
-// origin, no framing.
-const ContentSecurityPolicy = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; " +
-	"media-src 'self' blob:; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+// calls and WebSocket, and uploads to uploadOrigin when set; nothing else:
+// no inline script, no other origin, no framing.
+func ContentSecurityPolicy(uploadOrigin string) string {
+	connect := "'self'"
+	if uploadOrigin != "" {
+		connect += " " + uploadOrigin
+	}
+	return "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; " +
+		"media-src 'self' blob:; connect-src " + connect + "; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+}
 
 // Register serves the console under Prefix on app: Prefix itself is the
 // page, Prefix/<file> its assets.
-func Register(app *fiber.App) {
+func Register(app *fiber.App, opts Options) {
+	csp := ContentSecurityPolicy(opts.UploadOrigin)
 	files, err := fs.Sub(web, "web")
 	if err != nil {
 		panic(err) // the embedded tree always has web/
@@ -47,7 +63,7 @@ func Register(app *fiber.App) {
 		if err != nil {
 			return fiber.ErrNotFound
 		}
-		c.Set(fiber.HeaderContentSecurityPolicy, ContentSecurityPolicy)
+		c.Set(fiber.HeaderContentSecurityPolicy, csp)
 		c.Set(fiber.HeaderXContentTypeOptions, "nosniff")
 		c.Set(fiber.HeaderReferrerPolicy, "no-referrer")
 		c.Set(fiber.HeaderXFrameOptions, "DENY")

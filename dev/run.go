@@ -120,6 +120,11 @@ func Run(ctx context.Context, stdout, stderr io.Writer, o Options) (err error) {
 		<-services.Done()
 	}()
 	cfg.DatabaseURL, cfg.RedisURL, cfg.S3 = services.DatabaseURL, services.RedisURL, services.S3
+	if opts.S3 == nil { // the stack's own store: the console uploads to it
+		addr := loopbackAddr(lns.HTTPLn.Addr())
+		_, port, _ := net.SplitHostPort(addr)
+		cfg.ConsoleUploadOrigins = []string{"http://" + addr, "http://localhost:" + port}
+	}
 	if opts.S3 != nil {
 		ensureBucket(ctx, cfg.S3, log)
 	}

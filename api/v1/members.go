@@ -141,4 +141,7 @@ type ConsoleSession struct {
 	Role  string `json:"role"`
 	// ExpiresAt is when a session ends (absent when an API key asks).
 	ExpiresAt *time.Time `json:"expires_at,omitempty"`
+	// BuiltinWorkflows are the built-in workflow names a job may give as
+	// its workflow (the console's submit form offers them).
+	BuiltinWorkflows []string `json:"builtin_workflows"`
 }

@@ -2,71 +2,17 @@
 // server that serves it. Every value from the API is put in the page as
 // text, never as markup.
 
-const main = document.getElementById("main");
+import { api, el, show, live, bytes, state, writers, errorLine } from "./lib.js";
+import { uploadFile } from "./upload.js";
+import { poolsPage, poolPage } from "./pools.js";
+import { batchesPage } from "./batches.js";
+import { usagePage } from "./usage.js";
+import { webhooksPage } from "./webhooks.js";
+import { membersPage } from "./members.js";
+import { keysPage } from "./keys.js";
+
 const who = document.getElementById("who");
 const signOutButton = document.getElementById("sign-out");
-const writers = new Set(["editor", "admin", "owner", "superadmin"]);
-const managers = new Set(["admin", "owner", "superadmin"]);
-let session = null; // {org_id, role}
-let socket = null;
-
-function csrf() {
-  const m = document.cookie.match(/(?:^|;\s*)mpegflow_csrf=([^;]+)/);
-  return m ? decodeURIComponent(m[1]) : "";
-}
-
-async function api(method, path, body) {
-  const headers = { Accept: "application/json" };
-  if (method !== "GET") headers["X-CSRF-Token"] = csrf();
-  if (body !== undefined) headers["Content-Type"] = "application/json";
-  const res = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body), credentials: "same-origin" });
-  if (res.status === 401 && !path.startsWith("/v1/console/session")) {
-    session = null;
-    location.hash = "#/signin";
-    throw new Error("signed out");
-  }
-  const data = res.status === 204 ? null : await res.json().catch(() => null);
-  if (!res.ok) {
-    const err = new Error((data && (data.detail || data.title)) || res.statusText);
-    err.status = res.status;
-    throw err;
-  }
-  return data;
-}
-
-function el(tag, attrs = {}, ...children) {
-  const e = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) {
-    if (v === undefined || v === null || v === false) continue;
-    if (k.startsWith("on")) e.addEventListener(k.slice(2), v);
-    else e.setAttribute(k, v === true ? "" : v);
-  }
-  for (const c of children.flat()) {
-    if (c !== null && c !== undefined) e.append(c instanceof Node ? c : document.createTextNode(String(c)));
-  }
-  return e;
-}
-
-function show(...nodes) {
-  main.replaceChildren(...nodes);
-  main.focus();
-}
-
-function bytes(n) {
-  if (!n) return "0 B";
-  const units = ["B", "KB", "MB", "GB", "TB"];
-  const i = Math.min(units.length - 1, Math.floor(Math.log(n) / Math.log(1000)));
-  return (n / 1000 ** i).toFixed(i ? 1 : 0) + " " + units[i];
-}
-
-function live(query, onEvent) {
-  if (socket) socket.close();
-  const scheme = location.protocol === "https:" ? "wss:" : "ws:";
-  socket = new WebSocket(scheme + "//" + location.host + "/ws" + query);
-  socket.addEventListener("message", (m) => {
-    try { onEvent(JSON.parse(m.data)); } catch { /* not an event */ }
-  });
-}
 
 function signInPage(message) {
   const key = el("input", { id: "api-key", name: "api_key", type: "password", autocomplete: "off", required: true });
@@ -76,7 +22,7 @@ function signInPage(message) {
   const form = el("form", { id: "signin", method: "post", class: "card", "aria-labelledby": "signin-title", onsubmit: async (e) => {
     e.preventDefault();
     try {
-      session = await api("POST", "/v1/console/session", { api_key: key.value });
+      state.session = await api("POST", "/v1/console/session", { api_key: key.value });
       key.value = "";
       header();
       location.hash = "#/jobs";
@@ -93,9 +39,9 @@ function signInPage(message) {
 }
 
 function header() {
-  who.textContent = session ? session.role + " · " + session.org_id : "";
-  signOutButton.hidden = !session;
-  for (const a of document.querySelectorAll(".writer-only")) a.hidden = !session || !writers.has(session.role);
+  who.textContent = state.session ? state.session.role + " · " + state.session.org_id : "";
+  signOutButton.hidden = !state.session;
+  for (const a of document.querySelectorAll(".writer-only")) a.hidden = !state.session || !writers.has(state.session.role);
 }
 
 function statusCell(job) {
@@ -146,7 +92,7 @@ async function jobsPage(params) {
   el("button", { type: "submit", class: "secondary" }, "Filter"));
 
   const nodes = [el("h1", {}, "Jobs"), filters];
-  if (writers.has(session.role)) nodes.push(submitForm(row));
+  if (writers.has(state.session.role)) nodes.push(submitForm(row));
   nodes.push(el("div", { class: "table-wrap" }, el("table", { id: "jobs" },
     el("thead", {}, el("tr", {}, el("th", {}, "Job"), el("th", {}, "Status"), el("th", {}, "Progress"), el("th", { class: "hide-narrow" }, "Pool"), el("th", { class: "hide-narrow" }, "Created"))),
     tbody)));
@@ -163,26 +109,77 @@ async function jobsPage(params) {
   });
 }
 
+// submitForm submits a job from an uploaded file (sent straight to
+// storage, with progress) or from a URL, with a workflow and a pool; the
+// new job is added to the list by row.
 function submitForm(row) {
+  const source = el("select", { id: "submit-source", name: "source" },
+    el("option", { value: "url" }, "a URL"), el("option", { value: "file" }, "a file from this device"));
   const url = el("input", { id: "submit-url", name: "url", type: "url", required: true, placeholder: "https://…/input.mp4" });
-  const workflow = el("input", { id: "submit-workflow", name: "workflow", value: "hls-ladder", required: true });
-  const pool = el("input", { id: "submit-pool", name: "pool", value: "default" });
-  const error = el("p", { class: "error", role: "alert" });
+  const file = el("input", { id: "submit-file", name: "file", type: "file", accept: "video/*,audio/*,.mxf,.mkv,.mov,.ts" });
+  const urlField = el("div", {}, el("label", { for: "submit-url" }, "Input URL"), url);
+  const fileField = el("div", { hidden: true }, el("label", { for: "submit-file" }, "Input file"), file);
+  source.addEventListener("change", () => {
+    const byFile = source.value === "file";
+    urlField.hidden = byFile;
+    fileField.hidden = !byFile;
+    url.required = !byFile;
+    file.required = byFile;
+  });
+  const workflows = el("datalist", { id: "workflow-names" }, (state.session.builtin_workflows || []).map((w) => el("option", { value: w })));
+  const workflow = el("input", { id: "submit-workflow", name: "workflow", value: "hls-ladder", required: true, list: "workflow-names",
+    "aria-describedby": "workflow-help" });
+  const pools = el("datalist", { id: "pool-names" });
+  const pool = el("input", { id: "submit-pool", name: "pool", value: "default", list: "pool-names" });
+  // The organization's own workflows (by id) and pools join the choices.
+  api("GET", "/v1/workflows?limit=200").then((page) => workflows.append(...page.items.map((w) => el("option", { value: w.id }, w.name)))).catch(() => {});
+  api("GET", "/v1/pools?limit=200").then((page) => pools.append(...page.items.map((p) => el("option", { value: p.id }, p.name || p.id)))).catch(() => {});
+  const bar = el("progress", { id: "upload-progress", max: "1", value: "0", "aria-label": "upload progress" });
+  const sent = el("span", { id: "upload-sent" });
+  const cancel = el("button", { type: "button", class: "secondary", id: "upload-cancel" }, "Cancel upload");
+  const progress = el("p", { class: "upload-progress", hidden: true, "aria-live": "polite" }, bar, sent, cancel);
+  const error = errorLine();
+  const submitButton = el("button", { type: "submit" }, "Submit");
+  let aborter = null;
+  cancel.addEventListener("click", () => aborter && aborter.abort());
   return el("form", { id: "submit", method: "post", class: "card", "aria-labelledby": "submit-title", onsubmit: async (e) => {
     e.preventDefault();
     error.textContent = "";
+    submitButton.disabled = true;
     try {
-      const job = await api("POST", "/v1/jobs", { input: { url: url.value }, workflow: workflow.value, pool: pool.value || undefined });
-      row(job);
+      const w = workflow.value.trim();
+      const body = { pool: pool.value || undefined };
+      if (/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(w)) body.workflow_id = w; else body.workflow = w;
+      if (source.value === "file") {
+        const f = file.files[0];
+        if (!f) throw new Error("choose a file to upload");
+        aborter = new AbortController();
+        progress.hidden = false;
+        cancel.hidden = false;
+        const asset = await uploadFile(f, (n, total) => {
+          bar.value = total ? n / total : 1;
+          sent.textContent = bytes(n) + " of " + bytes(total) + " (" + Math.floor(100 * (total ? n / total : 1)) + " %)";
+        }, aborter.signal);
+        body.input = { asset_id: asset.id };
+      } else {
+        body.input = { url: url.value };
+      }
+      row(await api("POST", "/v1/jobs", body));
       url.value = "";
+      file.value = "";
     } catch (err) {
       error.textContent = err.message;
+    } finally {
+      aborter = null;
+      submitButton.disabled = false;
+      cancel.hidden = true;
     }
   } }, el("h2", { id: "submit-title" }, "Submit a job"),
-  el("label", { for: "submit-url" }, "Input URL"), url,
-  el("label", { for: "submit-workflow" }, "Workflow"), workflow,
-  el("label", { for: "submit-pool" }, "Pool"), pool,
-  el("p", {}, el("button", { type: "submit" }, "Submit")), error);
+  el("label", { for: "submit-source" }, "Input from"), source, urlField, fileField, progress,
+  el("label", { for: "submit-workflow" }, "Workflow"), workflow, workflows,
+  el("p", { id: "workflow-help", class: "help" }, "A built-in workflow's name or one of your workflows' ids."),
+  el("label", { for: "submit-pool" }, "Pool"), pool, pools,
+  el("p", {}, submitButton), error);
 }
 
 async function jobPage(id) {
@@ -228,7 +225,7 @@ async function jobPage(id) {
   const nodes = [el("h1", {}, "Job ", job.id),
     el("p", {}, "Status: ", status, " ", bar, " ", pct), errorText,
     el("p", {}, "Pool ", job.pool_id, " · lane ", job.lane, " · attempt ", String(job.attempts), " of ", String(job.max_attempts))];
-  if (writers.has(session.role) && !["completed", "failed", "cancelled"].includes(job.status)) {
+  if (writers.has(state.session.role) && !["completed", "failed", "cancelled"].includes(job.status)) {
     nodes.push(el("button", { type: "button", class: "secondary", id: "cancel", onclick: async () => {
       try { render(await api("POST", "/v1/jobs/" + id + "/cancel")); } catch (err) { errorText.textContent = err.message; }
     } }, "Cancel job"));
@@ -281,164 +278,19 @@ function showPlayer(section, job, outputs) {
   }
 }
 
-async function poolsPage() {
-  const page = await api("GET", "/v1/pools?limit=200");
-  const tbody = el("tbody");
-  const error = el("p", { class: "error", role: "alert" });
-  const row = async (pool) => {
-    let depth = "";
-    try {
-      const full = await api("GET", "/v1/pools/" + encodeURIComponent(pool.id));
-      depth = Object.entries(full.queue_depth || {}).map(([lane, n]) => lane + " " + n).join(", ");
-      pool = full;
-    } catch { /* the list's view is enough */ }
-    const actions = el("td");
-    if (managers.has(session.role) && pool.org_id) {
-      const paused = pool.status === "paused";
-      actions.append(el("button", { type: "button", class: "secondary", "data-action": paused ? "resume" : "pause",
-        "aria-label": (paused ? "Resume pool " : "Pause pool ") + pool.id, onclick: async () => {
-          error.textContent = "";
-          try {
-            const changed = await api("POST", "/v1/pools/" + encodeURIComponent(pool.id) + "/" + (paused ? "resume" : "pause"));
-            tr.replaceWith(await row(changed));
-          } catch (err) { error.textContent = err.message; }
-        } }, paused ? "Resume" : "Pause"));
-    }
-    const tr = el("tr", { "data-pool": pool.id },
-      el("td", {}, el("a", { href: "#/pools/" + encodeURIComponent(pool.id) }, pool.id)),
-      el("td", { class: "pool-status" }, pool.status + (pool.paused_by ? " (" + pool.paused_by + ")" : "")),
-      el("td", { class: "hide-narrow" }, depth),
-      actions);
-    return tr;
-  };
-  for (const pool of page.items) tbody.append(await row(pool));
-  show(el("h1", {}, "Pools"), error, el("div", { class: "table-wrap" }, el("table", { id: "pools" },
-    el("thead", {}, el("tr", {}, el("th", {}, "Pool"), el("th", {}, "Status"), el("th", { class: "hide-narrow" }, "Queued"), el("th", {}, el("span", { class: "visually-hidden" }, "Actions")))),
-    tbody)));
-}
-
-async function poolPage(id) {
-  let pool;
-  try {
-    pool = await api("GET", "/v1/pools/" + encodeURIComponent(id));
-  } catch (err) {
-    if (err.status === 404) { show(el("h1", {}, "Pool not found")); return; }
-    throw err;
-  }
-  const nodes = [el("h1", {}, "Pool ", pool.id), el("p", {}, "Status: ", pool.status)];
-  try {
-    const plan = await api("GET", "/v1/pools/" + encodeURIComponent(id) + "/plan");
-    nodes.push(el("section", { class: "card", "aria-labelledby": "plan-title" }, el("h2", { id: "plan-title" }, "What the operator applies"),
-      el("ol", { id: "plan" }, plan.items.map((o) => el("li", {}, el("strong", {}, o.kind + " " + ((o.metadata && o.metadata.name) || "")),
-        el("pre", {}, JSON.stringify(o, null, 2)))))));
-  } catch (err) {
-    nodes.push(el("p", { class: "error" }, "Plan unavailable: " + err.message));
-  }
-  show(...nodes);
-}
-
-async function batchesPage() {
-  const page = await api("GET", "/v1/batches?limit=100");
-  const rows = await Promise.all(page.items.map(async (b) => {
-    const full = await api("GET", "/v1/batches/" + encodeURIComponent(b.id));
-    const c = full.counts;
-    const done = c.completed + c.failed + c.cancelled;
-    return el("tr", { "data-batch": b.id },
-      el("td", {}, el("a", { href: "#/jobs?batch=" + encodeURIComponent(b.id) }, b.key)), el("td", {}, full.status),
-      el("td", {}, el("progress", { max: String(Math.max(c.total, 1)), value: String(done), "aria-label": "progress of batch " + b.key }), " ", done + " / " + c.total),
-      el("td", { class: "hide-narrow" }, String(c.failed)),
-      el("td", { class: "hide-narrow" }, full.eta ? new Date(full.eta).toLocaleString() : ""));
-  }));
-  show(el("h1", {}, "Batches"), el("div", { class: "table-wrap" }, el("table", { id: "batches" },
-    el("thead", {}, el("tr", {}, el("th", {}, "Batch"), el("th", {}, "Status"), el("th", {}, "Done"), el("th", { class: "hide-narrow" }, "Failed"), el("th", { class: "hide-narrow" }, "ETA"))),
-    el("tbody", {}, rows))), rows.length ? "" : el("p", {}, "No batches yet."));
-}
-
-async function usagePage() {
-  const usage = await api("GET", "/v1/organization/usage");
-  const most = Math.max(1, ...usage.days.map((d) => d.encode_seconds));
-  const rows = usage.days.map((d) => el("tr", {},
-    el("th", { scope: "row" }, d.day.slice(0, 10)),
-    el("td", {}, el("meter", { min: "0", max: String(most), value: String(d.encode_seconds), "aria-label": "encode seconds on " + d.day.slice(0, 10) }), " ", d.encode_seconds.toFixed(0) + " s"),
-    el("td", {}, d.output_minutes.toFixed(1)),
-    el("td", { class: "hide-narrow" }, d.jobs_completed + " / " + d.jobs_failed + " / " + d.jobs_cancelled)));
-  show(el("h1", {}, "Usage"), el("p", {}, "Per UTC day, " + usage.from + " to " + usage.to + "."),
-    el("div", { class: "table-wrap" }, el("table", { id: "usage" },
-      el("thead", {}, el("tr", {}, el("th", {}, "Day"), el("th", {}, "Encode seconds"), el("th", {}, "Output minutes"), el("th", { class: "hide-narrow" }, "Jobs completed / failed / cancelled"))),
-      el("tbody", {}, rows))));
-}
-
-async function webhooksPage() {
-  const page = await api("GET", "/v1/webhooks?limit=100");
-  const sections = await Promise.all(page.items.map(async (w) => {
-    const deliveries = await api("GET", "/v1/webhooks/" + encodeURIComponent(w.id) + "/deliveries?limit=20");
-    const error = el("p", { class: "error", role: "alert" });
-    const rows = deliveries.items.map((d) => el("tr", { "data-delivery": d.id },
-      el("td", {}, d.event_type), el("td", { class: "delivery-status" }, d.status), el("td", {}, String(d.attempts)),
-      el("td", { class: "hide-narrow" }, d.last_status_code ? String(d.last_status_code) : (d.last_error || "")),
-      el("td", {}, el("button", { type: "button", class: "secondary", "aria-label": "Redeliver " + d.event_type, onclick: async (e) => {
-        try {
-          await api("POST", "/v1/webhooks/" + encodeURIComponent(w.id) + "/deliveries/" + encodeURIComponent(d.id) + "/redeliver");
-          e.target.textContent = "Queued";
-          e.target.disabled = true;
-        } catch (err) { error.textContent = err.message; }
-      } }, "Redeliver"))));
-    return el("section", { class: "card", "data-webhook": w.id },
-      el("h2", {}, w.url), el("p", {}, (w.enabled ? "enabled" : "disabled" + (w.disabled_reason ? ": " + w.disabled_reason : "")) + " · events: " + (w.events.join(", ") || "all")),
-      error, el("div", { class: "table-wrap" }, el("table", {},
-        el("thead", {}, el("tr", {}, el("th", {}, "Event"), el("th", {}, "Status"), el("th", {}, "Attempts"), el("th", { class: "hide-narrow" }, "Last answer"), el("th", {}, el("span", { class: "visually-hidden" }, "Actions")))),
-        el("tbody", {}, rows))));
-  }));
-  show(el("h1", {}, "Webhooks"), ...sections, sections.length ? "" : el("p", {}, "No webhooks."));
-}
-
-async function membersPage() {
-  const page = await api("GET", "/v1/members?limit=200");
-  show(el("h1", {}, "Members"), el("div", { class: "table-wrap" }, el("table", { id: "members" },
-    el("thead", {}, el("tr", {}, el("th", {}, "Email"), el("th", {}, "Name"), el("th", {}, "Role"))),
-    el("tbody", {}, page.items.map((m) => el("tr", {}, el("td", {}, m.email), el("td", {}, m.name), el("td", {}, m.role)))))));
-}
-
-async function keysPage() {
-  const tbody = el("tbody");
-  const shown = el("p", { id: "new-key", role: "status" });
-  const error = el("p", { class: "error", role: "alert" });
-  const load = async () => {
-    const page = await api("GET", "/v1/api-keys?limit=200");
-    tbody.replaceChildren(...page.items.map((k) => el("tr", { "data-key": k.id },
-      el("td", {}, k.name), el("td", {}, k.prefix), el("td", { class: "key-state" }, k.revoked_at ? "revoked" : "active"),
-      el("td", {}, k.revoked_at ? "" : el("button", { type: "button", class: "secondary", "aria-label": "Revoke key " + k.name, onclick: async () => {
-        try { await api("DELETE", "/v1/api-keys/" + encodeURIComponent(k.id)); await load(); } catch (err) { error.textContent = err.message; }
-      } }, "Revoke")))));
-  };
-  const name = el("input", { id: "key-name", name: "name", required: true, maxlength: "100" });
-  const form = el("form", { id: "create-key", method: "post", class: "card", "aria-labelledby": "key-title", onsubmit: async (e) => {
-    e.preventDefault();
-    try {
-      const created = await api("POST", "/v1/api-keys", { name: name.value });
-      shown.replaceChildren("New key (shown once, copy it now): ", el("code", {}, created.key));
-      name.value = "";
-      await load();
-    } catch (err) { error.textContent = err.message; }
-  } }, el("h2", { id: "key-title" }, "Create a key"), el("label", { for: "key-name" }, "Name"), name, el("p", {}, el("button", { type: "submit" }, "Create")));
-  await load();
-  show(el("h1", {}, "Your API keys"), form, shown, error, el("div", { class: "table-wrap" }, el("table", { id: "keys" },
-    el("thead", {}, el("tr", {}, el("th", {}, "Name"), el("th", {}, "Prefix"), el("th", {}, "State"), el("th", {}, el("span", { class: "visually-hidden" }, "Actions")))), tbody)));
-}
-
 async function route() {
-  if (socket) { socket.close(); socket = null; }
-  if (!session) {
+  if (state.socket) { state.socket.close(); state.socket = null; }
+  if (!state.session) {
     try {
-      session = await api("GET", "/v1/console/session");
+      state.session = await api("GET", "/v1/console/session");
     } catch {
-      session = null;
+      state.session = null;
     }
     header();
   }
   const [path, query] = location.hash.slice(1).split("?");
-  if (!session || path === "/signin") {
-    if (session && path === "/signin") { location.hash = "#/jobs"; return; }
+  if (!state.session || path === "/signin") {
+    if (state.session && path === "/signin") { location.hash = "#/jobs"; return; }
     signInPage();
     return;
   }
@@ -450,7 +302,7 @@ async function route() {
     else if (pm) await poolPage(decodeURIComponent(pm[1]));
     else if (path === "/pools") await poolsPage();
     else if (path === "/batches") await batchesPage();
-    else if (path === "/usage") await usagePage();
+    else if (path === "/usage") await usagePage(params);
     else if (path === "/webhooks") await webhooksPage();
     else if (path === "/members") await membersPage();
     else if (path === "/keys") await keysPage();
@@ -462,8 +314,8 @@ async function route() {
 
 signOutButton.addEventListener("click", async () => {
   await api("DELETE", "/v1/console/session").catch(() => {});
-  session = null;
-  if (socket) socket.close();
+  state.session = null;
+  if (state.socket) state.socket.close();
   header();
   location.hash = "#/signin";
 });

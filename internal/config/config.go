@@ -71,6 +71,7 @@ var Vars = []Var{
 	{"S3_SECRET_ACCESS_KEY", "", "S3 secret key"},
 	{"S3_FORCE_PATH_STYLE", "false", "use path-style bucket addressing (MinIO, versitygw)"},
 	{"S3_PRESIGN_TTL", "1h", "lifetime of presigned URLs"},
+	{"MPEGFLOW_CONSOLE_UPLOADS", "false", "at start, set the bucket's CORS rules so the web console (at MPEGFLOW_PUBLIC_URL's origin) may upload files straight to storage; this replaces the bucket's CORS configuration (off: set such a rule yourself, docs/console.md)"},
 	{"MPEGFLOW_BODY_LIMIT_BYTES", "1048576", "largest accepted request body; larger answer 413"},
 	{"MPEGFLOW_ALLOW_HTTP", "false", "accept plain http:// job inputs and webhook URLs (development only)"},
 	{"MPEGFLOW_EGRESS_ALLOW", "", "comma-separated CIDRs job inputs and webhooks may reach although not public, e.g. 127.0.0.0/8,::1 (tests and development only)"},
@@ -124,6 +125,11 @@ type Config struct {
 	LogLevel                     slog.Level
 	// RateLimitEnabled turns the request rate limits on.
 	RateLimitEnabled bool
+	// ConsoleUploadOrigins are the origins whose pages the server lets
+	// upload to the bucket at start (its CORS rules); none: the bucket's
+	// rules are left alone. MPEGFLOW_CONSOLE_UPLOADS gives
+	// MPEGFLOW_PUBLIC_URL's origin.
+	ConsoleUploadOrigins []string
 	// RateLimit holds the limits, validated (Clock, Timeout, Pause and
 	// WarnEvery are left to the limiter's defaults).
 	RateLimit ratelimit.Config
@@ -226,6 +232,10 @@ func Load(getenv func(string) string) (Config, error) {
 		errs = append(errs, fmt.Errorf("MPEGFLOW_MULTIPART_PART_SIZE_BYTES: want an integer from %d to %d", objstore.MinPartSize, int64(objstore.MaxPartSize)))
 	}
 	c.RateLimitEnabled = parseBool("MPEGFLOW_RATE_LIMIT_ENABLED")
+	if parseBool("MPEGFLOW_CONSOLE_UPLOADS") && c.PublicURL != "" {
+		u, _ := url.Parse(c.PublicURL) // checked by publicURL above
+		c.ConsoleUploadOrigins = []string{u.Scheme + "://" + u.Host}
+	}
 	limitsParsed := true
 	for _, l := range []struct {
 		rate, burst string

@@ -188,6 +188,12 @@ func (s *Server) Serve(ctx context.Context, r Roles) error {
 		if err := s.seedPlatformPolicy(ctx, api); err != nil {
 			return err
 		}
+		if origins := s.cfg.ConsoleUploadOrigins; len(origins) > 0 {
+			if err := s.objects.AllowBrowserUploads(ctx, origins); err != nil {
+				s.log.WarnContext(ctx, "the bucket's CORS rules were not set, so the web console cannot upload files straight to storage; set such a rule yourself (docs/console.md)",
+					slog.Any("origins", origins), slog.Any("error", err))
+			}
+		}
 	}
 	if err := Listen(ctx, s.cfg, &r); err != nil {
 		return err
