@@ -26,8 +26,8 @@ import (
 //     representations and an audio adaptation set, 30 s) plays from a
 //     blob: MediaSource URL: playback passes 1 s on the representation that
 //     fits the player (320 wide, not 160), only the segments within the
-//     buffer-ahead window have been fetched, and a seek near the end plays
-//     to "ended".
+//     buffer-ahead window have been fetched; the Quality menu switches to
+//     the 160-wide one, and a seek near the end plays it to "ended".
 //   - An fMP4 HLS output (rendition folders and an audio group, as HLS
 //     packaging writes) plays through the same player when the page asks
 //     for it with "?player=mse" (this chromium plays HLS natively).
@@ -111,10 +111,17 @@ func TestConsolePlaysWithItsOwnPlayer(t *testing.T) {
 	assert.Equal(t, "false", eval(fetched("seg_1_00001.m4s")), "the 160-wide representation is not fetched")
 	assert.Equal(t, "true", eval(`String(Math.abs(`+video+`.duration - 30) < 0.5)`), "the MPD's duration")
 	consoletest.Shoot(t, ctx, shots, "player-dash")
-	_, err := chromedp.Run(ctx, chromedp.Evaluate[chromedp.Void](video+`.currentTime = `+video+`.duration - 1.5`))
+	// The Quality menu switches to the 160-wide representation from the
+	// next segment on.
+	_, err := chromedp.Run(ctx, chromedp.Evaluate[chromedp.Void](`(() => { const m = document.getElementById("player-quality");
+		m.value = [...m.options].find((o) => o.textContent.startsWith("90p")).value; m.dispatchEvent(new Event("change")); })()`))
+	require.NoError(t, err)
+	waitFor(`String(`+video+`.videoWidth)`, "160", 20*time.Second)
+	_, err = chromedp.Run(ctx, chromedp.Evaluate[chromedp.Void](video+`.currentTime = `+video+`.duration - 1.5`))
 	require.NoError(t, err)
 	waitFor(`String(`+video+`.ended)`, "true", 30*time.Second)
-	assert.Equal(t, "true", eval(fetched("seg_0_00015.m4s")), "the last segment was fetched after the seek")
+	assert.Equal(t, "true", eval(fetched("seg_1_00015.m4s")), "the last segment, of the chosen representation, was fetched after the seek")
+	assert.Equal(t, "false", eval(fetched("seg_0_00015.m4s")))
 	assert.Empty(t, consoletest.TextOf(ctx, t, "#player-status"), "no error shown")
 
 	// fMP4 HLS, the layout of HLS packaging, through the console's player.

@@ -349,6 +349,7 @@ class Session {
     t.busy = true;
     try {
       while (!this.closed) {
+        if (!this.video.isConnected) { this.close(); break; } // the page moved on
         const gen = t.gen;
         const now = this.video.currentTime;
         if (t.reposition) {
