@@ -240,7 +240,7 @@ function parseMediaPlaylist(text, url) {
       at += length;
     }
   }
-  if (!init) throw new Unplayable("This HLS output is MPEG-TS, which this browser does not play and the console's player does not convert.");
+  if (!init) throw new Unplayable("This HLS output is MPEG-TS: the console's player plays fMP4 segments and does not convert MPEG-TS.");
   return { init, segments, duration: at };
 }
 
@@ -399,7 +399,7 @@ class Session {
       t.type = typeOf(v);
       t.variant = v;
       const k = indexAt(v, now);
-      if (k < v.segments.length && v.segments[k].end < this.ms.duration) await op(t.sb, () => t.sb.remove(v.segments[k].end, Infinity));
+      if (k < v.segments.length && v.segments[k].end < this.ms.duration) await op(t.sb, () => t.sb.remove(v.segments[k].end, this.ms.duration));
     }
     const b = t.sb.buffered;
     let at = now;
