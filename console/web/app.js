@@ -250,31 +250,73 @@ function fileURL(job, name) {
   return "/v1/jobs/" + encodeURIComponent(job) + "/files/" + name.split("/").map(encodeURIComponent).join("/");
 }
 
-// showPlayer plays a completed job's outputs with the browser's own
-// player: the HLS master playlist where the browser plays HLS, else an MP4
-// rendition; and shows the poster and thumbnails.
+// showPlayer plays a completed job's outputs: the HLS master playlist with
+// the browser's own player where it plays HLS, else the DASH manifest or an
+// fMP4 HLS master with the console's Media Source Extensions player
+// (player.js), else an MP4 rendition; and shows the poster and thumbnails.
+// "?player=mse" at the end of the page's address prefers the console's
+// player to the browser's HLS.
 function showPlayer(section, job, outputs) {
   const probe = document.createElement("video");
   const master = outputs.find((o) => o.name === "master.m3u8");
+  const mpd = outputs.find((o) => o.name === "manifest.mpd");
   const mp4 = outputs.find((o) => o.kind === "video" && o.name.endsWith(".mp4") && !o.name.endsWith("/init.mp4"));
   const poster = outputs.find((o) => o.kind === "poster");
   const thumbs = outputs.filter((o) => o.kind === "thumbnail").slice(0, 12);
+  const preferMSE = new URLSearchParams(location.hash.split("?")[1] || "").get("player") === "mse";
   const nodes = [el("h2", { id: "player-title" }, "Play")];
-  let src = "";
-  if (master && probe.canPlayType("application/vnd.apple.mpegurl")) src = fileURL(job, master.name);
-  else if (mp4) src = fileURL(job, mp4.name);
-  if (src) {
-    nodes.push(el("video", { id: "video", controls: true, muted: true, playsinline: true, preload: "metadata", src,
-      poster: poster ? fileURL(job, poster.name) : undefined, "aria-label": "the job's output" }));
-  } else if (master || outputs.some((o) => o.name === "manifest.mpd")) {
+  const status = el("p", { id: "player-status", role: "status" });
+  const video = (src) => el("video", { id: "video", controls: true, muted: true, playsinline: true, preload: "metadata", src,
+    poster: poster ? fileURL(job, poster.name) : undefined, "aria-label": "the job's output",
+    onerror: (e) => { if (e.target.error) status.textContent = "The browser could not play this output: " + (e.target.error.message || "error " + e.target.error.code) + "."; } });
+  const manifest = mpd || master; // both: the same CMAF segments
+  if (master && !preferMSE && probe.canPlayType("application/vnd.apple.mpegurl")) {
+    nodes.push(video(fileURL(job, master.name)));
+  } else if (manifest && typeof window.MediaSource === "function") {
+    const v = video(undefined);
+    nodes.push(v, status);
+    playAdaptive(v, job, manifest, mp4, status);
+  } else if (mp4) {
+    nodes.push(video(fileURL(job, mp4.name)));
+  } else if (manifest) {
     nodes.push(el("p", {}, "This browser plays neither the HLS nor an MP4 output of this job; download the files below."));
   }
+  if (!nodes.includes(status)) nodes.push(status);
   if (thumbs.length) {
     nodes.push(el("div", { id: "thumbnails", class: "thumbs" }, thumbs.map((o) => el("img", { src: fileURL(job, o.name), alt: "thumbnail " + o.name, loading: "lazy" }))));
   }
-  if (nodes.length > 1) {
+  if (nodes.length > 2) {
     section.replaceChildren(...nodes);
     section.hidden = false;
+  }
+}
+
+// playAdaptive plays manifest in video with the console's player, with a
+// quality menu when there are several video renditions; where that player
+// cannot, it says why in status and plays the MP4 rendition, or leaves the
+// download links.
+async function playAdaptive(video, job, manifest, mp4, status) {
+  const say = (text) => { status.textContent = text; };
+  try {
+    const player = await import("./player.js");
+    const session = await player.open(video, fileURL(job, manifest.name), say);
+    video.dataset.player = manifest.name.endsWith(".mpd") ? "dash" : "hls";
+    if (session.variants.length > 1) {
+      const current = session.current;
+      const menu = el("select", { id: "player-quality", onchange: () => session.choose(session.variants[Number(menu.value)]) },
+        session.variants.map((v, i) => el("option", { value: String(i), selected: v === current }, v.label + " (" + v.width + "×" + v.height + ")")));
+      video.after(el("p", { class: "player-quality" }, el("label", { for: "player-quality" }, "Quality"), menu));
+    }
+  } catch (err) {
+    let why = err instanceof Error ? err.message : String(err);
+    if (!why.endsWith(".")) why += ".";
+    if (mp4) {
+      say(why + " Playing the MP4 rendition instead.");
+      video.src = fileURL(job, mp4.name);
+    } else {
+      video.hidden = true;
+      say(why + " Download the files below.");
+    }
   }
 }
 
