@@ -27,7 +27,12 @@ export async function api(method, path, body) {
   }
   const data = res.status === 204 ? null : await res.json().catch(() => null);
   if (!res.ok) {
-    const err = new Error((data && (data.detail || data.title)) || res.statusText);
+    let message = (data && (data.detail || data.title)) || res.statusText;
+    // A refused body names each field and what it must be: say them.
+    if (data && Array.isArray(data.errors) && data.errors.length) {
+      message = data.errors.map((e) => e.field + ": " + e.detail).join("; ");
+    }
+    const err = new Error(message);
     err.status = res.status;
     throw err;
   }

@@ -14,7 +14,7 @@ function hookPath(id, rest = "") {
 // eventBoxes is a fieldset of one checkbox per event type; checked() reads
 // the ticked ones.
 function eventBoxes(prefix, selected) {
-  const boxes = eventTypes.map((ev) => el("input", { type: "checkbox", id: prefix + "-" + ev, name: "events", value: ev, checked: selected.includes(ev) }));
+  const boxes = eventTypes.map((ev) => el("input", { type: "checkbox", id: prefix + "-" + ev.replace(".", "-"), name: "events", value: ev, checked: selected.includes(ev) }));
   const fieldset = el("fieldset", { class: "events" }, el("legend", {}, "Events"),
     boxes.map((b) => el("label", { class: "check", for: b.id }, b, " " + b.value)));
   return { fieldset, checked: () => boxes.filter((b) => b.checked).map((b) => b.value) };
