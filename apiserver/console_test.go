@@ -374,6 +374,7 @@ func TestConsoleOrganizationPages(t *testing.T) {
 	require.NoError(t, chromedp.Do(ctx, consoletest.Route("#/usage"), chromedp.WaitVisible(chromedp.ID("usage"))))
 	consoletest.Shoot(t, ctx, shots, "usage")
 	require.NoError(t, chromedp.Do(ctx, consoletest.Route("#/batches"), chromedp.WaitVisible(chromedp.ID("batches"))))
+	consoletest.Shoot(t, ctx, shots, "batches")
 
 	require.NoError(t, chromedp.Do(ctx,
 		consoletest.SignOut(),

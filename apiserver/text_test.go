@@ -84,6 +84,7 @@ func textRoutes(t *testing.T, f *fixture) []textRoute {
 		{"POST", "/v1/api-keys", "", `{"name":%s}`, "name", ""},
 		{"POST", "/v1/pools", "", `{"name":"p2","node_selector":{"zone":%s}}`, "node_selector.zone", ""},
 		{"PATCH", "/v1/pools/:id", pool.ID, `{"cron_windows":[{"timezone":"UTC","start":"0 8 * * *","end":"0 18 * * *","desired_replicas":1},{"timezone":%s}]}`, "cron_windows[1].timezone", ""},
+		{"POST", "/v1/pools/:id/plan", pool.ID, `{"name":%s}`, "name", ""},
 		{"POST", "/v1/members/:id/api-keys", member.UserID, `{"name":%s}`, "name", ""},
 		{"POST", "/v1/members/:id/invitations", member.UserID, `{"role":%s}`, "role", ""},
 		{"POST", "/v1/invitations/redeem", "", `{"token":"mfi_x","name":%s}`, "name", "-"},

@@ -337,7 +337,7 @@ func TestAPIServer(t *testing.T) {
 		"MPEGFLOW_RATE_LIMIT_ENABLED": "true", "MPEGFLOW_RATE_LIMIT_KEY_RATE": "20/s", "MPEGFLOW_RATE_LIMIT_KEY_BURST": "200",
 		"MPEGFLOW_RATE_LIMIT_ORG_RATE": "50/s", "MPEGFLOW_RATE_LIMIT_ORG_BURST": "500",
 		"MPEGFLOW_RATE_LIMIT_AUTH_FAILURE_RATE": "60/m", "MPEGFLOW_RATE_LIMIT_AUTH_FAILURE_BURST": "60",
-		"MPEGFLOW_TRUSTED_PROXIES": "10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,fc00::/7"} {
+		"MPEGFLOW_TRUSTED_PROXIES": "10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,fc00::/7", "MPEGFLOW_CONSOLE_UPLOADS": "false"} {
 		require.Equal(t, want, str(env[name], "value"), name)
 	}
 	// The chart's settings are ones the server accepts.
@@ -388,6 +388,11 @@ func TestAPIServer(t *testing.T) {
 		require.NoError(t, err, name)
 		require.Equal(t, tc.want, cfg.PublicURL, name)
 	}
+	// Console uploads: the bucket's CORS rule names the public URL's origin.
+	env = envOf(containers(get(mustRender(t, map[string]any{"config": map[string]any{"publicURL": "https://video.example.com/", "consoleUploads": true}}).objects["Deployment/mf-mpegflow"], "spec", "template", "spec").(obj))[0])
+	cfg, err = config.Load(func(name string) string { return str(env[name], "value") })
+	require.NoError(t, err)
+	require.Equal(t, []string{"https://video.example.com"}, cfg.ConsoleUploadOrigins)
 
 	// Without the HPA the Deployment keeps the two-replica minimum.
 	r = mustRender(t, map[string]any{"apiserver": map[string]any{"autoscaling": map[string]any{"enabled": false}}})

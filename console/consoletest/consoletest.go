@@ -97,7 +97,10 @@ func Screenshots(t *testing.T) string {
 }
 
 // Shoot saves the page at desktop and phone widths as <name>-desktop.png
-// and <name>-phone.png.
+// and <name>-phone.png, and fails the test where the page is not usable
+// at either width: a form control without a label, a button without a
+// name, or a page wider than the screen (tables and code scroll in their
+// own boxes; the page itself must not).
 func Shoot(t *testing.T, ctx context.Context, dir, name string) {
 	t.Helper()
 	for _, size := range []struct {
@@ -105,9 +108,34 @@ func Shoot(t *testing.T, ctx context.Context, dir, name string) {
 		width, height int64
 	}{{"desktop", 1280, 800}, {"phone", 390, 844}} {
 		require.NoError(t, chromedp.Do(ctx, chromedp.EmulateViewport(size.width, size.height), chromedp.Sleep(150*time.Millisecond)))
+		problems, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](usability))
+		require.NoError(t, err)
+		require.Empty(t, problems, "page %s at %s width", name, size.label)
 		png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
 		require.NoError(t, err)
 		require.NoError(t, os.WriteFile(filepath.Join(dir, name+"-"+size.label+".png"), png, 0o644))
 	}
 	require.NoError(t, chromedp.Do(ctx, chromedp.EmulateViewport(1280, 800)))
 }
+
+// usability lists what makes the shown page hard to use: visible form
+// controls without a label, buttons without a name, and a page wider than
+// the window.
+const usability = `(() => {
+  const out = [];
+  const visible = (e) => e.checkVisibility();
+  for (const e of document.querySelectorAll("input, select, textarea")) {
+    if (e.type === "hidden" || !visible(e)) continue;
+    const named = (e.labels && e.labels.length > 0) || e.getAttribute("aria-label") || e.getAttribute("aria-labelledby");
+    if (!named) out.push("unlabelled " + e.tagName.toLowerCase() + (e.id ? "#" + e.id : "") + (e.name ? "[name=" + e.name + "]" : ""));
+  }
+  for (const b of document.querySelectorAll("button")) {
+    if (visible(b) && !(b.textContent.trim() || b.getAttribute("aria-label"))) out.push("button without a name: " + b.outerHTML.slice(0, 120));
+  }
+  if (document.documentElement.scrollWidth > window.innerWidth + 1) {
+    const wide = [...document.querySelectorAll("body *")].filter((e) => e.getBoundingClientRect().right > window.innerWidth + 1 && !e.closest(".table-wrap, pre"))
+      .slice(0, 3).map((e) => e.tagName.toLowerCase() + (e.id ? "#" + e.id : "") + (e.className ? "." + e.className : ""));
+    out.push("the page is " + document.documentElement.scrollWidth + " px wide in a " + window.innerWidth + " px window (" + wide.join(", ") + ")");
+  }
+  return out;
+})()`
