@@ -63,7 +63,9 @@ func newFixture(t *testing.T) *fixture {
 	clk := clocktesting.NewFakePassiveClock(time.Now().Truncate(time.Second)) // Postgres keeps microseconds
 	sealer, err := contentkey.NewSealer(fixtureSecret)
 	require.NoError(t, err)
-	srv, err := New(Config{BodyLimit: 64 << 10, Hub: hub, Guard: testGuard(), Planner: planner, Clock: clk, Uploads: testUploads, ContentKeys: sealer},
+	uploads, err := objects.ConnectSource(t.Context())
+	require.NoError(t, err)
+	srv, err := New(Config{BodyLimit: 64 << 10, Hub: hub, Guard: testGuard(), Planner: planner, Clock: clk, Uploads: testUploads, ContentKeys: sealer, UploadSource: uploads},
 		st, q, objects, events.NewBus(q, time.Now), slog.New(slog.DiscardHandler))
 	require.NoError(t, err)
 

@@ -32,6 +32,10 @@ import (
 type Config struct {
 	// BodyLimit caps request bodies (default 1 MiB); larger answer 413.
 	BodyLimit int
+	// UploadSource is the object store's Content-Security-Policy source
+	// (objstore.Store.ConnectSource): the web console uploads files
+	// straight to it. Empty: the console's pages reach no other origin.
+	UploadSource string
 	// Guard is the SSRF guard for job input and webhook URLs (default:
 	// public https only).
 	Guard *netguard.Guard
@@ -127,11 +131,7 @@ func New(cfg Config, st *store.Store, q *queue.Queue, objects *objstore.Store, b
 	s.app.Get("/health", s.health)
 	s.app.Get("/ready", s.ready)
 	s.app.Get("/v1/openapi.json", s.openAPI)
-	uploadOrigin, err := objects.Origin(context.Background()) // presigned locally: no request
-	if err != nil {
-		return nil, fmt.Errorf("apiserver: %w", err)
-	}
-	console.Register(s.app, console.Options{UploadOrigin: uploadOrigin})
+	console.Register(s.app, console.Options{UploadSource: cfg.UploadSource})
 	for _, r := range s.routes() {
 		s.app.Add(r.Method, r.Path, s.authenticate, s.limit, s.authorize(r.Perm), checkParams, r.handler)
 	}

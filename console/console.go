@@ -23,20 +23,19 @@ const Prefix = "/console"
 
 // Options say what else the console's pages may reach.
 type Options struct {
-	// UploadOrigin is the object store's origin (scheme://host of its
-	// presigned URLs): the console uploads files straight to it. Empty,
-	// the pages may reach no other origin and the console offers no
-	// upload.
-	UploadOrigin string
+	// UploadSource is the source expression of the object store's
+	// presigned URLs (objstore.Store.ConnectSource): the console uploads
+	// files straight to it. Empty, the pages may reach no other origin.
+	UploadSource string
 }
 
 // ContentSecurityPolicy allows the console's own scripts, styles, API
-// calls and WebSocket, and uploads to uploadOrigin when set; nothing else:
-// no inline script, no other origin, no framing.
-func ContentSecurityPolicy(uploadOrigin string) string {
+// calls and WebSocket, and uploads to uploadSource when set; nothing
+// else: no inline script, no other origin, no framing.
+func ContentSecurityPolicy(uploadSource string) string {
 	connect := "'self'"
-	if uploadOrigin != "" {
-		connect += " " + uploadOrigin
+	if uploadSource != "" {
+		connect += " " + uploadSource
 	}
 	return "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; " +
 		"media-src 'self' blob:; connect-src " + connect + "; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
@@ -45,7 +44,7 @@ func ContentSecurityPolicy(uploadOrigin string) string {
 // Register serves the console under Prefix on app: Prefix itself is the
 // page, Prefix/<file> its assets.
 func Register(app *fiber.App, opts Options) {
-	csp := ContentSecurityPolicy(opts.UploadOrigin)
+	csp := ContentSecurityPolicy(opts.UploadSource)
 	files, err := fs.Sub(web, "web")
 	if err != nil {
 		panic(err) // the embedded tree always has web/

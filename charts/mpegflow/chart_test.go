@@ -393,6 +393,8 @@ func TestAPIServer(t *testing.T) {
 	cfg, err = config.Load(func(name string) string { return str(env[name], "value") })
 	require.NoError(t, err)
 	require.Equal(t, []string{"https://video.example.com"}, cfg.ConsoleUploadOrigins)
+	_, err = render(t, map[string]any{"config": map[string]any{"consoleUploads": true}})
+	require.ErrorContains(t, err, "config.consoleUploads needs config.publicURL", "no public URL: refused at install, not at the pod's start")
 
 	// Without the HPA the Deployment keeps the two-replica minimum.
 	r = mustRender(t, map[string]any{"apiserver": map[string]any{"autoscaling": map[string]any{"enabled": false}}})

@@ -62,12 +62,46 @@ func Route(hash string) chromedp.Action[chromedp.Void] {
 }
 
 // SignIn signs the console's sign-in page in with key and waits for the
-// jobs list.
+// jobs list. The key is typed as a user types it into the sign-in form,
+// which is marked as typed into; should the page draw a new sign-in form
+// meanwhile (a route still settling on a loaded machine), the key is typed
+// again into the new one. A form typed into is never typed into again
+// (after a sign-in the form stays, emptied, until the jobs list replaces
+// it). At most 60 s.
 func SignIn(key string) chromedp.Action[chromedp.Void] {
-	return chromedp.Steps(
-		chromedp.SendKeys(chromedp.ID("api-key"), key),
-		chromedp.Click(chromedp.CSS("#signin button[type=submit]")),
-		chromedp.WaitVisible(chromedp.ID("jobs")))
+	return chromedp.Func(func(ctx context.Context, target *chromedp.Target) error {
+		deadline := time.Now().Add(60 * time.Second)
+		for {
+			state, err := chromedp.Evaluate[string](`(() => {
+				if (document.getElementById("jobs")) return "in";
+				const form = document.getElementById("signin");
+				if (!form || form.dataset.typed) return "wait";
+				form.dataset.typed = "1";
+				return "form";
+			})()`)(ctx, target)
+			if err != nil {
+				return err
+			}
+			switch state {
+			case "in":
+				return nil
+			case "form":
+				// Bounded: the form may be replaced while it is typed into.
+				tctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+				_, err := chromedp.Steps(
+					chromedp.SendKeys(chromedp.CSS(`#signin[data-typed] #api-key`), key),
+					chromedp.Click(chromedp.CSS(`#signin[data-typed] button[type=submit]`)))(tctx, target)
+				cancel()
+				if err != nil && ctx.Err() != nil {
+					return err
+				}
+			}
+			if time.Now().After(deadline) {
+				return fmt.Errorf("sign-in: no jobs list after 60 s (page state %q)", state)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	})
 }
 
 // TextOf reads the text of the first element sel matches in one step in

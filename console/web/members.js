@@ -3,6 +3,7 @@
 // and invite them to get a key (keys and invitation tokens shown once).
 
 import { api, el, show, errorLine, managers, state, twoStep } from "./lib.js";
+import { keyTable } from "./keys.js";
 
 const roles = ["viewer", "editor", "admin", "owner"];
 
@@ -10,23 +11,21 @@ function memberPath(id, rest = "") {
   return "/v1/members/" + encodeURIComponent(id) + rest;
 }
 
+// roleSelect offers the roles an organization gives, and the member's own
+// when it is another (a platform superadmin).
 function roleSelect(id, selected) {
-  return el("select", { id, name: "role" }, roles.map((r) => el("option", { value: r, selected: r === selected }, r)));
+  const offered = roles.includes(selected) ? roles : [...roles, selected];
+  return el("select", { id, name: "role" }, offered.map((r) => el("option", { value: r, selected: r === selected }, r)));
 }
 
 // keysOf manages one member's keys: the list with Revoke, issue a key
 // (shown once) and invite them to get one (the token shown once).
 function keysOf(m, error) {
-  const tbody = el("tbody");
   const shown = el("p", { class: "member-secret", role: "status" });
-  const load = async () => {
-    const page = await api("GET", memberPath(m.user_id, "/api-keys?limit=200"));
-    tbody.replaceChildren(...page.items.map((k) => el("tr", { "data-key": k.id },
-      el("td", {}, k.name), el("td", {}, k.prefix), el("td", {}, k.role || m.role), el("td", { class: "key-state" }, k.revoked_at ? "revoked" : "active"),
-      el("td", {}, k.revoked_at ? "" : el("button", { type: "button", class: "secondary", "aria-label": "Revoke key " + k.name + " of " + m.email, onclick: async () => {
-        try { await api("DELETE", memberPath(m.user_id, "/api-keys/" + encodeURIComponent(k.id))); await load(); } catch (err) { error.textContent = err.message; }
-      } }, "Revoke")))));
-  };
+  const keys = keyTable(() => api("GET", memberPath(m.user_id, "/api-keys?limit=200")),
+    (k) => api("DELETE", memberPath(m.user_id, "/api-keys/" + encodeURIComponent(k.id))),
+    (err) => { error.textContent = err.message; }, { roleOf: (k) => k.role || m.role, owner: " of " + m.email });
+  const load = keys.refresh;
   const prefix = "member-" + m.user_id;
   const name = el("input", { id: prefix + "-key-name", name: "name", required: true, maxlength: "100" });
   const role = roleSelect(prefix + "-key-role", m.role);
@@ -48,10 +47,7 @@ function keysOf(m, error) {
         shown.replaceChildren("Invitation for " + m.email + " (shown once; they redeem it for a key): ", el("code", {}, inv.token));
       } catch (err) { error.textContent = err.message; }
     } }, "Invite instead")));
-  const details = el("details", { class: "member-keys" }, el("summary", {}, "API keys"), issue, shown,
-    el("div", { class: "table-wrap" }, el("table", {},
-      el("thead", {}, el("tr", {}, el("th", {}, "Name"), el("th", {}, "Prefix"), el("th", {}, "Role"), el("th", {}, "State"), el("th", {}, el("span", { class: "visually-hidden" }, "Actions")))),
-      tbody)));
+  const details = el("details", { class: "member-keys" }, el("summary", {}, "API keys"), issue, shown, keys.table);
   details.addEventListener("toggle", () => { if (details.open) load().catch((err) => { error.textContent = err.message; }); });
   return details;
 }
@@ -87,7 +83,8 @@ export async function membersPage() {
         role.setAttribute("aria-label", "Role of " + m.email);
         role.addEventListener("change", async () => {
           error.textContent = "";
-          try { await api("PATCH", memberPath(m.user_id), { role: role.value }); await reload(); } catch (err) { error.textContent = err.message; role.value = m.role; }
+          // Changed in place: the row (and a keys list open in it) stays.
+          try { m.role = (await api("PATCH", memberPath(m.user_id), { role: role.value })).role; } catch (err) { error.textContent = err.message; role.value = m.role; }
         });
         const remove = twoStep("Remove", "Remove: sure?", async () => {
           error.textContent = "";

@@ -16,11 +16,6 @@ const BEHIND = 30; // seconds kept behind it
 // by this player in this browser.
 export class Unplayable extends Error {}
 
-// available reports whether this browser has Media Source Extensions.
-export function available() {
-  return typeof window.MediaSource === "function";
-}
-
 // open reads the manifest at url (a .mpd is DASH, anything else HLS),
 // picks what this browser decodes, and plays it in video through a
 // MediaSource. It resolves to the Session once the manifest is understood;
@@ -194,6 +189,7 @@ async function parseHLS(text, url) {
     const uri = ls.slice(i + 1).find((x) => !x.startsWith("#"));
     if (uri) variants.push({ a: attributes(l), url: new URL(uri, url).href });
   });
+  if (!variants.length) throw new Unplayable("The HLS master playlist names no variant playlist.");
   const codecs = (v) => (v.a.CODECS || "").split(",").map((c) => c.trim()).filter(Boolean);
   // The first variant's audio group, its default rendition: a separate
   // audio track, unless it has no URI (the audio is in the video's segments).

@@ -14,6 +14,18 @@ function depthText(pool) {
   return Object.entries(pool.queue_depth || {}).map(([lane, n]) => lane + " " + n).join(", ");
 }
 
+// statusText is a pool's status and what paused it.
+function statusText(pool) {
+  return pool.status + (pool.paused_by ? " (" + pool.paused_by + ")" : "");
+}
+
+// workersText is the pool's live workers; the shared pool's fleet is the
+// platform's and not counted for tenants.
+function workersText(pool) {
+  if (!pool.org_id) return "shared";
+  return pool.workers === undefined ? "" : String(pool.workers);
+}
+
 // mayManage: Admins change their organization's own pools (the shared
 // pool is the platform's).
 function mayManage(pool) {
@@ -42,10 +54,10 @@ export async function poolsPage() {
     const actions = el("td");
     const tr = el("tr", { "data-pool": pool.id },
       el("td", {}, el("a", { href: "#/pools/" + encodeURIComponent(pool.id) }, pool.name || pool.id)),
-      el("td", { class: "pool-status" }, pool.status + (pool.paused_by ? " (" + pool.paused_by + ")" : "")),
+      el("td", { class: "pool-status" }, statusText(pool)),
       el("td", { class: "pool-queued" }, depthText(pool)),
       el("td", { class: "pool-in-flight" }, pool.in_flight === undefined ? "" : String(pool.in_flight)),
-      el("td", { class: "pool-workers hide-narrow" }, pool.workers === undefined ? "shared" : String(pool.workers)),
+      el("td", { class: "pool-workers hide-narrow" }, workersText(pool)),
       actions);
     if (mayManage(pool)) actions.append(pauseButton(pool, async (changed) => tr.replaceWith(await row(changed)), error));
     return tr;
@@ -105,7 +117,10 @@ function settingsForm(pool, savedPlan, onSaved) {
   fields.push(el("label", { for: "pool-advanced" }, "Resources, node selector, tolerations, cron and pause windows (JSON)"), json);
 
   const save = el("button", { type: "button", id: "pool-save", disabled: true }, "Save");
+  // previewed is the body whose plan is shown; generation counts edits, so
+  // a preview answered after a later edit enables nothing.
   let previewed = null;
+  let generation = 0;
   const body = () => {
     const b = { name: name.value, accelerator: accel.value };
     for (const [field] of numberFields) {
@@ -120,13 +135,15 @@ function settingsForm(pool, savedPlan, onSaved) {
     return b;
   };
   const form = el("form", { id: "pool-settings", method: "post", class: "card", "aria-labelledby": "settings-title",
-    oninput: () => { previewed = null; save.disabled = true; },
+    oninput: () => { generation++; previewed = null; save.disabled = true; },
     onsubmit: async (e) => {
       e.preventDefault();
       error.textContent = "";
+      const asked = generation;
       try {
         const b = body();
         const plan = await api("POST", poolPath(pool.id, "/plan"), b);
+        if (asked !== generation) return; // edited meanwhile: preview again
         preview.replaceChildren(el("h3", {}, "The operator will apply (changes marked)"), planList("preview-plan", plan.items, savedPlan));
         previewed = b;
         save.disabled = false;
@@ -158,9 +175,8 @@ export async function poolPage(id) {
   }
   const error = errorLine();
   const summary = el("p", { id: "pool-summary" },
-    "Status: ", el("span", { class: "pool-status" }, pool.status + (pool.paused_by ? " (" + pool.paused_by + ")" : "")),
-    " · queued: " + (depthText(pool) || "0") + " · running: " + (pool.in_flight ?? 0) +
-    (pool.workers === undefined ? "" : " · workers: " + pool.workers));
+    "Status: ", el("span", { class: "pool-status" }, statusText(pool)),
+    " · queued: " + (depthText(pool) || "0") + " · running: " + (pool.in_flight ?? 0) + " · workers: " + workersText(pool));
   const nodes = [el("h1", {}, "Pool ", pool.name || pool.id), el("p", {}, "Id ", el("code", {}, pool.id)), summary];
   if (pool.policy_violation) nodes.push(el("p", { class: "error" }, "Outside the platform policy: " + pool.policy_violation));
   if (mayManage(pool)) nodes.push(el("p", {}, pauseButton(pool, () => poolPage(id), error)), error);

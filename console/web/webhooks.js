@@ -31,8 +31,9 @@ function createForm(reload) {
     error.textContent = "";
     try {
       const created = await api("POST", "/v1/webhooks", { url: url.value, description: description.value || undefined, events: events.checked() });
-      await reload();
+      // The secret first: it is shown once, whatever the list does next.
       secret.replaceChildren("Signing secret of ", created.url, " (shown once, copy it now): ", el("code", {}, created.secret));
+      await reload();
     } catch (err) { error.textContent = err.message; }
   } }, el("h2", { id: "hook-title" }, "Add a webhook"),
   el("label", { for: "hook-url" }, "URL (https)"), url,

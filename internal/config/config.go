@@ -232,9 +232,12 @@ func Load(getenv func(string) string) (Config, error) {
 		errs = append(errs, fmt.Errorf("MPEGFLOW_MULTIPART_PART_SIZE_BYTES: want an integer from %d to %d", objstore.MinPartSize, int64(objstore.MaxPartSize)))
 	}
 	c.RateLimitEnabled = parseBool("MPEGFLOW_RATE_LIMIT_ENABLED")
-	if parseBool("MPEGFLOW_CONSOLE_UPLOADS") && c.PublicURL != "" {
-		u, _ := url.Parse(c.PublicURL) // checked by publicURL above
-		c.ConsoleUploadOrigins = []string{u.Scheme + "://" + u.Host}
+	if parseBool("MPEGFLOW_CONSOLE_UPLOADS") {
+		if get("MPEGFLOW_PUBLIC_URL") == "" {
+			errs = append(errs, errors.New("MPEGFLOW_CONSOLE_UPLOADS: needs MPEGFLOW_PUBLIC_URL, the console's address, whose origin the bucket's CORS rule allows (the development default would replace the bucket's rules with one for localhost)"))
+		} else if c.PublicURL != "" { // else publicURL reported it
+			c.ConsoleUploadOrigins = []string{browserOrigin(c.PublicURL)}
+		}
 	}
 	limitsParsed := true
 	for _, l := range []struct {
@@ -302,6 +305,22 @@ func (c Config) Require(names ...string) error {
 		return errors.New("MPEGFLOW_SERVER_SECRET must be at least 32 bytes (e.g. openssl rand -hex 32)")
 	}
 	return nil
+}
+
+// browserOrigin is the Origin header a browser sends from pages under
+// base (a checked absolute URL): scheme and host in lower case, without
+// the scheme's default port.
+func browserOrigin(base string) string {
+	u, _ := url.Parse(base) // checked by publicURL
+	host := strings.ToLower(u.Hostname())
+	if strings.Contains(host, ":") {
+		host = "[" + host + "]"
+	}
+	defaultPort := map[string]string{"http": "80", "https": "443"}[u.Scheme]
+	if port := u.Port(); port != "" && port != defaultPort {
+		host += ":" + port
+	}
+	return strings.ToLower(u.Scheme) + "://" + host
 }
 
 // publicURL checks an external base URL (an absolute http or https URL

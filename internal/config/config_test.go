@@ -361,3 +361,33 @@ func TestRequire(t *testing.T) {
 		})
 	}
 }
+
+// TestLoadConsoleUploads: the bucket's CORS rule names the origin browsers
+// send for the public URL, and is never made for the development default.
+func TestLoadConsoleUploads(t *testing.T) {
+	t.Parallel()
+	for name, tc := range map[string]struct {
+		vars map[string]string
+		want []string
+		err  string
+	}{
+		"off":                {vars: map[string]string{"MPEGFLOW_PUBLIC_URL": "https://video.example.com"}},
+		"public url":         {vars: map[string]string{"MPEGFLOW_CONSOLE_UPLOADS": "true", "MPEGFLOW_PUBLIC_URL": "https://video.example.com/api"}, want: []string{"https://video.example.com"}},
+		"as a browser sends": {vars: map[string]string{"MPEGFLOW_CONSOLE_UPLOADS": "true", "MPEGFLOW_PUBLIC_URL": "HTTPS://Video.Example.COM:443"}, want: []string{"https://video.example.com"}},
+		"another port stays": {vars: map[string]string{"MPEGFLOW_CONSOLE_UPLOADS": "true", "MPEGFLOW_PUBLIC_URL": "http://video.example.com:8443"}, want: []string{"http://video.example.com:8443"}},
+		"no public url":      {vars: map[string]string{"MPEGFLOW_CONSOLE_UPLOADS": "true"}, err: "MPEGFLOW_CONSOLE_UPLOADS: needs MPEGFLOW_PUBLIC_URL"},
+		"switch not a bool":  {vars: map[string]string{"MPEGFLOW_CONSOLE_UPLOADS": "sure", "MPEGFLOW_PUBLIC_URL": "https://video.example.com"}, err: "MPEGFLOW_CONSOLE_UPLOADS"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			cfg, err := config.Load(env(tc.vars))
+			if tc.err != "" {
+				require.Error(t, err)
+				assert.Contains(t, err.Error(), tc.err)
+				return
+			}
+			require.NoError(t, err)
+			assert.Equal(t, tc.want, cfg.ConsoleUploadOrigins)
+		})
+	}
+}

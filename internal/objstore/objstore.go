@@ -52,11 +52,12 @@ var ErrNoCredentials = errors.New("no storage credentials")
 
 // Store presigns and manages objects in one bucket.
 type Store struct {
-	client   *s3.Client
-	presign  *s3.PresignClient
-	bucket   string
-	endpoint string
-	ttl      time.Duration
+	client    *s3.Client
+	presign   *s3.PresignClient
+	bucket    string
+	endpoint  string
+	pathStyle bool
+	ttl       time.Duration
 }
 
 // New validates cfg and returns a Store. It does not contact storage. With
@@ -91,11 +92,12 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 	}
 	client := s3.New(opts)
 	return &Store{
-		client:   client,
-		presign:  s3.NewPresignClient(client),
-		bucket:   cfg.Bucket,
-		endpoint: cfg.Endpoint,
-		ttl:      cmp.Or(cfg.PresignTTL, time.Hour),
+		client:    client,
+		presign:   s3.NewPresignClient(client),
+		bucket:    cfg.Bucket,
+		endpoint:  cfg.Endpoint,
+		pathStyle: cfg.PathStyle,
+		ttl:       cmp.Or(cfg.PresignTTL, time.Hour),
 	}, nil
 }
 
@@ -400,3 +402,29 @@ func (s *Store) Put(ctx context.Context, key string, body io.Reader) error {
 
 // ErrNoObject means the object does not exist.
 var ErrNoObject = errors.New("no such object")
+
+// ConnectSource is the Content-Security-Policy source expression that
+// matches this bucket's presigned URLs and nothing wider: the scheme and
+// host they point at ("https://bucket.s3.eu-west-1.amazonaws.com"), and
+// with path-style addressing the bucket's path on it
+// ("https://s3.example.com/bucket/"), so a page allowed to upload here can
+// reach no other bucket of the endpoint. It presigns a URL locally.
+func (s *Store) ConnectSource(ctx context.Context) (string, error) {
+	req, err := s.presign.PresignGetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(s.bucket), Key: aws.String("source")},
+		s3.WithPresignExpires(s.ttl))
+	if err != nil {
+		return "", fmt.Errorf("objstore: presign to find the storage origin: %w", err)
+	}
+	u, err := url.Parse(req.URL)
+	if err != nil {
+		return "", fmt.Errorf("objstore: presigned URL: %w", err)
+	}
+	if u.Scheme == "" || u.Host == "" {
+		return "", fmt.Errorf("objstore: presigned URL %q has no origin", req.URL)
+	}
+	source := u.Scheme + "://" + u.Host
+	if s.pathStyle {
+		source += "/" + url.PathEscape(s.bucket) + "/"
+	}
+	return source, nil
+}

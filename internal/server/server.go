@@ -177,8 +177,12 @@ func (s *Server) Serve(ctx context.Context, r Roles) error {
 		if err != nil {
 			return err
 		}
+		uploads, err := s.objects.ConnectSource(ctx)
+		if err != nil {
+			return err
+		}
 		api, err = apiserver.New(apiserver.Config{
-			BodyLimit: s.cfg.BodyLimit, Guard: s.guard, Metrics: s.metrics, Hub: s.hub, Batches: s.batches, Planner: s.Plan,
+			BodyLimit: s.cfg.BodyLimit, UploadSource: uploads, Guard: s.guard, Metrics: s.metrics, Hub: s.hub, Batches: s.batches, Planner: s.Plan,
 			Limiter: limiter, TrustedProxies: s.cfg.Proxies(), KeyCache: keys, ContentKeys: sealer,
 			Uploads: apiserver.UploadConfig{MultipartThreshold: s.cfg.MultipartThreshold, PartSize: s.cfg.PartSize},
 		}, s.store, s.queue, s.objects, s.bus, s.log)
