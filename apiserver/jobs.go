@@ -238,10 +238,14 @@ func (s *Server) createJob(c *fiber.Ctx) error {
 		sum := sha256.Sum256(c.Body())
 		nj.IdempotencyKey, nj.RequestHash = &key, sum[:]
 	}
-	job, created, err := s.store.CreateJob(c.UserContext(), nj)
+	res, err := s.creates.Do(c.UserContext(), nj)
+	if err == nil {
+		err = res.Err
+	}
 	if err != nil {
 		return err
 	}
+	job, created := res.Job, res.Created
 	if !created {
 		c.Set("Idempotent-Replayed", "true")
 		return c.Status(fiber.StatusOK).JSON(jobOut(job))

@@ -14,11 +14,13 @@ import (
 	"time"
 
 	"github.com/gofiber/fiber/v2"
+	"github.com/prometheus/client_golang/prometheus"
 	"k8s.io/utils/clock"
 
 	"github.com/mpegflow/mpegflow/console"
 	"github.com/mpegflow/mpegflow/internal/contentkey"
 	"github.com/mpegflow/mpegflow/internal/events"
+	"github.com/mpegflow/mpegflow/internal/groupcommit"
 	"github.com/mpegflow/mpegflow/internal/netguard"
 	"github.com/mpegflow/mpegflow/internal/objscope"
 	"github.com/mpegflow/mpegflow/internal/objstore"
@@ -93,6 +95,27 @@ type Server struct {
 	keys    *KeyCache
 	log     *slog.Logger
 	app     *fiber.App
+	// creates makes concurrent submissions with one statement (group
+	// commit, docs/design/0019-control-plane-round-trips.md).
+	creates *groupcommit.Group[store.NewJob, store.CreateResult]
+}
+
+// Group commit of submissions: at most submitBatch in one statement,
+// submitsInFlight statements at once (as the coordinator's claims), each
+// bounded by submitTimeout.
+const (
+	submitBatch     = 64
+	submitsInFlight = 2
+	submitTimeout   = 30 * time.Second
+)
+
+// submissionKeys keeps two submissions with one idempotency key out of one
+// batch: the later is told it repeats the first.
+func submissionKeys(nj store.NewJob) []string {
+	if nj.IdempotencyKey == nil {
+		return nil
+	}
+	return []string{nj.OrgID.String() + "\x00" + *nj.IdempotencyKey}
 }
 
 // New wires the API and registers every route of the route table.
@@ -118,6 +141,11 @@ func New(cfg Config, st *store.Store, q *queue.Queue, objects *objstore.Store, b
 	}
 	log = slog.New(requestIDHandler{log.Handler()}) // every line of a request names its id
 	s := &Server{cfg: cfg, store: st, queue: q, objects: objects, scopes: scopes, bus: bus, hub: cfg.Hub, guard: cfg.Guard, keys: cfg.KeyCache, log: log}
+	var batchSizes prometheus.Observer
+	if cfg.Metrics != nil {
+		batchSizes = cfg.Metrics.GroupCommitBatch.WithLabelValues("submit")
+	}
+	s.creates = groupcommit.New("submit", log, st.CreateJobs, submissionKeys, submitBatch, submitsInFlight, submitTimeout, batchSizes)
 	s.app = fiber.New(fiber.Config{
 		AppName:               "mpegflow",
 		BodyLimit:             cfg.BodyLimit,

@@ -141,7 +141,7 @@ func (c *Coordinator) claim(ctx context.Context, rawID, org string, worker store
 	token := newClaimToken()
 	now := c.cfg.Clock.Now()
 	lease := now.Add(c.cfg.Lease)
-	res, err := c.claims.do(ctx, store.ClaimRequest{JobID: id, Worker: worker, TokenHash: hashToken(token), Now: now, LeaseUntil: lease})
+	res, err := c.claims.Do(ctx, store.ClaimRequest{JobID: id, Worker: worker, TokenHash: hashToken(token), Now: now, LeaseUntil: lease})
 	j := res.Job
 	if err == nil {
 		err = res.Err

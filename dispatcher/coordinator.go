@@ -20,6 +20,7 @@ import (
 	"github.com/mpegflow/mpegflow/api/coordinatorv1"
 	"github.com/mpegflow/mpegflow/internal/contentkey"
 	"github.com/mpegflow/mpegflow/internal/events"
+	"github.com/mpegflow/mpegflow/internal/groupcommit"
 	"github.com/mpegflow/mpegflow/internal/objscope"
 	"github.com/mpegflow/mpegflow/internal/objstore"
 	"github.com/mpegflow/mpegflow/internal/queue"
@@ -119,9 +120,9 @@ type Coordinator struct {
 	metrics     *telemetry.Metrics
 	log         *slog.Logger
 	wakeups     *wakeups
-	claims      *groupCommit[store.ClaimRequest, store.ClaimResult]
-	completions *groupCommit[store.CompleteRequest, store.CompleteResult]
-	heartbeats  *groupCommit[store.HeartbeatRequest, store.HeartbeatResult]
+	claims      *groupcommit.Group[store.ClaimRequest, store.ClaimResult]
+	completions *groupcommit.Group[store.CompleteRequest, store.CompleteResult]
+	heartbeats  *groupcommit.Group[store.HeartbeatRequest, store.HeartbeatResult]
 	// stopping is closed when Serve begins to stop: long-polling claims
 	// end at once (see Claim) instead of holding the stop for MaxWait.
 	stopping chan struct{}
@@ -144,11 +145,11 @@ func New(cfg Config, st *store.Store, q *queue.Queue, objects *objstore.Store, b
 		return nil, fmt.Errorf("dispatcher: %w", err)
 	}
 	c := &Coordinator{cfg: cfg, sealer: sealer, store: st, queue: q, objects: objects, scopes: scopes, bus: bus, metrics: m, log: log, wakeups: newWakeups(), stopping: make(chan struct{})}
-	c.claims = newGroupCommit("claim", log, st.ClaimBatch, claimKeys, cfg.GroupCommitMaxBatch, cfg.GroupCommitInFlight,
+	c.claims = groupcommit.New("claim", log, st.ClaimBatch, claimKeys, cfg.GroupCommitMaxBatch, cfg.GroupCommitInFlight,
 		groupCommitTimeout, m.GroupCommitBatch.WithLabelValues("claim"))
-	c.completions = newGroupCommit("complete", log, st.CompleteBatch, completeKeys, cfg.GroupCommitMaxBatch, cfg.GroupCommitInFlight,
+	c.completions = groupcommit.New("complete", log, st.CompleteBatch, completeKeys, cfg.GroupCommitMaxBatch, cfg.GroupCommitInFlight,
 		groupCommitTimeout, m.GroupCommitBatch.WithLabelValues("complete"))
-	c.heartbeats = newGroupCommit("heartbeat", log, st.HeartbeatBatch, heartbeatKeys, cfg.GroupCommitMaxBatch, cfg.GroupCommitInFlight,
+	c.heartbeats = groupcommit.New("heartbeat", log, st.HeartbeatBatch, heartbeatKeys, cfg.GroupCommitMaxBatch, cfg.GroupCommitInFlight,
 		groupCommitTimeout, m.GroupCommitBatch.WithLabelValues("heartbeat"))
 	return c, nil
 }

@@ -57,7 +57,7 @@ func (c *Coordinator) Complete(ctx context.Context, req *coordinatorv1.CompleteR
 	if err != nil {
 		return nil, c.toStatus(ctx, "Complete", err)
 	}
-	res, err := c.completions.do(ctx, store.CompleteRequest{JobID: id, PoolID: poolOf(ctx), TokenHash: tok, Outputs: outputs, Usage: usage, Now: c.cfg.Clock.Now()})
+	res, err := c.completions.Do(ctx, store.CompleteRequest{JobID: id, PoolID: poolOf(ctx), TokenHash: tok, Outputs: outputs, Usage: usage, Now: c.cfg.Clock.Now()})
 	j := res.Job
 	if err == nil {
 		err = res.Err

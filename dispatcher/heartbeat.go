@@ -36,7 +36,7 @@ func (c *Coordinator) Heartbeat(ctx context.Context, req *coordinatorv1.Heartbea
 	}
 	now := c.cfg.Clock.Now()
 	lease := now.Add(c.cfg.Lease)
-	res, err := c.heartbeats.do(ctx, store.HeartbeatRequest{JobID: id, PoolID: poolOf(ctx), TokenHash: tok, Progress: p, Now: now, LeaseUntil: lease})
+	res, err := c.heartbeats.Do(ctx, store.HeartbeatRequest{JobID: id, PoolID: poolOf(ctx), TokenHash: tok, Progress: p, Now: now, LeaseUntil: lease})
 	if err == nil {
 		err = res.Err
 	}

@@ -26,15 +26,17 @@ type recordingPublisher struct {
 	got  []string
 }
 
-func (p *recordingPublisher) Publish(ctx context.Context, payload []byte) error {
-	var e events.Event
-	if err := json.Unmarshal(payload, &e); err != nil {
-		return err
+func (p *recordingPublisher) Publish(ctx context.Context, payloads ...[]byte) error {
+	for _, payload := range payloads {
+		var e events.Event
+		if err := json.Unmarshal(payload, &e); err != nil {
+			return err
+		}
+		p.mu.Lock()
+		p.got = append(p.got, e.Type+" "+e.PoolID)
+		p.mu.Unlock()
 	}
-	p.mu.Lock()
-	p.got = append(p.got, e.Type+" "+e.PoolID)
-	p.mu.Unlock()
-	return p.next.Publish(ctx, payload)
+	return p.next.Publish(ctx, payloads...)
 }
 
 func (p *recordingPublisher) events() []string {

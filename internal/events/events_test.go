@@ -20,7 +20,14 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 type publisherFunc func(ctx context.Context, payload []byte) error
 
-func (f publisherFunc) Publish(ctx context.Context, payload []byte) error { return f(ctx, payload) }
+func (f publisherFunc) Publish(ctx context.Context, payloads ...[]byte) error {
+	for _, p := range payloads {
+		if err := f(ctx, p); err != nil {
+			return err
+		}
+	}
+	return nil
+}
 
 func TestBusStampsAndPublishes(t *testing.T) {
 	t.Parallel()

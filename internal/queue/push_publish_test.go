@@ -24,19 +24,27 @@ func (c *commandCounter) ProcessPipelineHook(next redis.ProcessPipelineHook) red
 	return func(ctx context.Context, cmds []redis.Cmder) error { c.n.Add(1); return next(ctx, cmds) }
 }
 
+// subscribedQueue is a queue on a fresh prefix and a live subscription to
+// its events channel (live before anything is published).
+func subscribedQueue(t *testing.T) (*redis.Client, *queue.Queue, *redis.PubSub) {
+	t.Helper()
+	rdb, prefix := testenv.Redis(t)
+	q := queue.New(rdb, queue.NewKeys(prefix))
+	sub := rdb.Subscribe(t.Context(), q.Keys().Events())
+	t.Cleanup(func() { sub.Close() })
+	_, err := sub.Receive(t.Context())
+	require.NoError(t, err)
+	return rdb, q, sub
+}
+
 // TestPushPublish: the submit path's push and its event go in one round
 // trip (once the script is loaded); the id is queued as Push queues it
 // and the event reaches a subscriber of the events channel. A nil event
 // publishes nothing.
 func TestPushPublish(t *testing.T) {
 	t.Parallel()
-	rdb, prefix := testenv.Redis(t)
-	q := queue.New(rdb, queue.NewKeys(prefix))
+	rdb, q, sub := subscribedQueue(t)
 	ctx := t.Context()
-	sub := rdb.Subscribe(ctx, q.Keys().Events())
-	t.Cleanup(func() { sub.Close() })
-	_, err := sub.Receive(ctx) // the subscription is live before anything is published
-	require.NoError(t, err)
 	require.NoError(t, q.Push(ctx, "p", "live", tenant, "warm", 0), "loads the script")
 
 	trips := &commandCounter{}
@@ -69,4 +77,31 @@ func TestPushPublish(t *testing.T) {
 		t.Fatal("no marker")
 	}
 	require.Error(t, q.PushPublish(ctx, "p", "live", queue.Tenant{}, "c", 0, []byte(`{}`)), "the organization is required")
+}
+
+// TestPublishMany: several events go in one round trip and reach a
+// subscriber in the order given; none is one round trip too.
+func TestPublishMany(t *testing.T) {
+	t.Parallel()
+	rdb, q, sub := subscribedQueue(t)
+	ctx := t.Context()
+	require.NoError(t, q.Publish(ctx, []byte(`{"n":-1}`), []byte(`{"n":0}`)), "a connection is open")
+	trips := &commandCounter{}
+	rdb.AddHook(trips)
+	want := []string{`{"n":-1}`, `{"n":0}`, `{"n":1}`, `{"n":2}`, `{"n":3}`}
+	payloads := make([][]byte, 0, 3)
+	for _, w := range want[2:] {
+		payloads = append(payloads, []byte(w))
+	}
+	require.NoError(t, q.Publish(ctx, payloads...))
+	require.NoError(t, q.Publish(ctx))
+	require.EqualValues(t, 1, trips.n.Load(), "three events in one round trip, none in none")
+	for _, w := range want {
+		select {
+		case m := <-sub.Channel():
+			require.JSONEq(t, w, m.Payload)
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%s not received", w)
+		}
+	}
 }

@@ -104,10 +104,26 @@ func (q *Queue) Ping(ctx context.Context) error {
 	return nil
 }
 
-// Publish sends an event payload on the events channel.
-func (q *Queue) Publish(ctx context.Context, payload []byte) error {
-	if err := q.rdb.Publish(ctx, q.keys.Events(), payload).Err(); err != nil {
-		return fmt.Errorf("publish event: %w", err)
+// Publish sends event payloads on the events channel, in order, in one
+// round trip (a pipeline when there are several).
+func (q *Queue) Publish(ctx context.Context, payloads ...[]byte) error {
+	switch len(payloads) {
+	case 0:
+		return nil
+	case 1:
+		if err := q.rdb.Publish(ctx, q.keys.Events(), payloads[0]).Err(); err != nil {
+			return fmt.Errorf("publish event: %w", err)
+		}
+		return nil
+	}
+	_, err := q.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for _, payload := range payloads {
+			p.Publish(ctx, q.keys.Events(), payload)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("publish %d events: %w", len(payloads), err)
 	}
 	return nil
 }

@@ -78,6 +78,8 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, er
 	s.metrics = telemetry.New()
 	s.bus = events.NewBus(s.queue, time.Now)
 	s.bus.ObserveDispatch(func(d time.Duration) { s.metrics.EventDispatch.Observe(d.Seconds()) })
+	publishes := s.metrics.GroupCommitBatch.WithLabelValues("publish")
+	s.bus.ObserveBatches(func(n int) { publishes.Observe(float64(n)) })
 	s.hub = events.NewHub(rdb, s.queue.Keys().Events(), hubBuffer, log)
 	s.hub.ObserveDispatch(func(d time.Duration) { s.metrics.EventDispatch.Observe(d.Seconds()) })
 	s.coord, err = dispatcher.New(dispatcher.Config{

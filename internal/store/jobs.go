@@ -358,3 +358,120 @@ func (s *Store) ListJobEvents(ctx context.Context, orgID, jobID uuid.UUID, since
 	es, err := pgx.CollectRows(rows, pgx.RowToStructByName[JobEvent])
 	return es, mapErr(err, "job events")
 }
+
+// CreateResult is one submission's answer in CreateJobs.
+type CreateResult struct {
+	Job     Job
+	Created bool
+	Err     error
+}
+
+// CreateJobs commits several submissions, each exactly as CreateJob would,
+// with one statement for all those createJobsSQL can settle (a URL input
+// and a given spec: what CreateJob commits in one statement), and the rest
+// (asset or workflow inputs, refusals, idempotent repeats) one by one the
+// long way. A batch of one is CreateJob. Each submission gets its own
+// answer; the error returned is the statement's (nothing of it applied),
+// for the caller to try each submission alone.
+func (s *Store) CreateJobs(ctx context.Context, njs []NewJob) ([]CreateResult, error) {
+	out := make([]CreateResult, len(njs))
+	if len(njs) == 1 {
+		out[0].Job, out[0].Created, out[0].Err = s.CreateJob(ctx, njs[0])
+		return out, nil
+	}
+	var (
+		ords                      []int32
+		ids                       []uuid.UUID
+		orgs                      []uuid.UUID
+		pools, lanes, evIDs       []string
+		priorities, attempts      []int32
+		urls, keys                []*string
+		specs, metadata, captions []json.RawMessage
+		hashes                    [][]byte
+		seenKey                   = make(map[string]bool)
+	)
+	settled := make([]bool, len(njs))
+	for i, nj := range njs {
+		if nj.InputAssetID != nil || nj.WorkflowID != nil {
+			continue
+		}
+		if nj.IdempotencyKey != nil {
+			k := nj.OrgID.String() + "\x00" + *nj.IdempotencyKey
+			if seenKey[k] {
+				continue // the long way tells a repeat from a conflict
+			}
+			seenKey[k] = true
+		}
+		if nj.Captions == nil {
+			nj.Captions = json.RawMessage(`[]`)
+		}
+		ords, ids, orgs = append(ords, int32(i)), append(ids, newID()), append(orgs, nj.OrgID)
+		pools, lanes, evIDs = append(pools, nj.PoolID), append(lanes, nj.Lane), append(evIDs, newID().String())
+		priorities, attempts = append(priorities, int32(nj.Priority)), append(attempts, int32(nj.MaxAttempts))
+		urls, keys = append(urls, nj.InputURL), append(keys, nj.IdempotencyKey)
+		specs, metadata, captions = append(specs, nj.Spec), append(metadata, nj.Metadata), append(captions, nj.Captions)
+		hashes = append(hashes, nj.RequestHash)
+	}
+	if len(ords) > 0 {
+		rows, err := s.pool.Query(ctx, createJobsSQL, ords, ids, orgs, pools, lanes, priorities, attempts, urls, specs, metadata,
+			keys, hashes, evIDs, captions)
+		if err != nil {
+			return nil, fmt.Errorf("create jobs: %w", mapErr(err, "job"))
+		}
+		for rows.Next() {
+			var (
+				ord int32
+				j   Job
+			)
+			if err := rows.Scan(append([]any{&ord}, jobScanTargets(&j)...)...); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("create jobs: %w", mapErr(err, "job"))
+			}
+			out[ord], settled[ord] = CreateResult{Job: j, Created: true}, true
+		}
+		if err := rows.Err(); err != nil {
+			return nil, fmt.Errorf("create jobs: %w", mapErr(err, "job"))
+		}
+	}
+	for i, nj := range njs {
+		if !settled[i] {
+			out[i].Job, out[i].Created, out[i].Err = s.CreateJob(ctx, nj)
+		}
+	}
+	return out, nil
+}
+
+// createJobsSQL is createJobSQL for several submissions at once (group
+// commit, docs/design/0019-control-plane-round-trips.md): each input row's
+// job is inserted, with its job.queued event and webhook deliveries, only
+// if its pool is visible to its organization (the pool rows locked against
+// deletion) and its idempotency key is unused; a row that is not comes back
+// missing and goes the long way. The rows inserted come back tagged with
+// their input's ordinal. A batch names each organization's idempotency
+// key at most once (CreateJobs sends repeats the long way), and inserts in
+// key order, so two batches sharing keys wait on each other, not deadlock.
+//
+// $1 ordinals, $2 ids, $3 orgs, $4 pools, $5 lanes, $6 priorities, $7 max
+// attempts, $8 input URLs, $9 specs, $10 metadata, $11 idempotency keys,
+// $12 request hashes, $13 event ids, $14 captions.
+var createJobsSQL = `
+	WITH input AS (
+			SELECT * FROM unnest($1::int[], $2::uuid[], $3::uuid[], $4::text[], $5::text[], $6::int[], $7::int[], $8::text[],
+				$9::jsonb[], $10::jsonb[], $11::text[], $12::bytea[], $13::text[], $14::jsonb[])
+				AS i (ord, id, org_id, pool_id, lane, priority, max_attempts, input_url, spec, metadata,
+					idempotency_key, request_hash, event_id, captions)),
+		p AS (
+			SELECT id, org_id FROM worker_pools WHERE id = ANY ($4::text[]) ORDER BY id FOR SHARE),
+		ins AS (
+			INSERT INTO jobs (id, org_id, pool_id, lane, priority, max_attempts, input_url, spec, metadata,
+				idempotency_key, request_hash, captions)
+			SELECT i.id, i.org_id, i.pool_id, i.lane, i.priority, i.max_attempts, i.input_url, i.spec, i.metadata,
+				i.idempotency_key, i.request_hash, i.captions
+			FROM input i JOIN p ON p.id = i.pool_id AND (p.org_id = i.org_id OR p.org_id IS NULL)
+			ORDER BY i.org_id, i.idempotency_key, i.ord
+			ON CONFLICT (org_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
+			RETURNING ` + jobColumns + `),
+		j AS (
+			SELECT ins.*, i.ord, i.event_id FROM ins JOIN input i ON i.id = ins.id),
+		` + jobEventCTEs("j", "'job.queued'", "jsonb_build_object('pool_id', j.pool_id, 'lane', j.lane)", "j.event_id") + `
+	SELECT j.ord, ` + prefixed("j.", jobColumns) + ` FROM j`

@@ -12,6 +12,7 @@ import (
 
 	apiv1 "github.com/mpegflow/mpegflow/api/v1"
 	"github.com/mpegflow/mpegflow/internal/store"
+	"github.com/mpegflow/mpegflow/internal/validation"
 )
 
 func TestCreateJob(t *testing.T) {
@@ -396,4 +397,83 @@ func TestListJobsFilters(t *testing.T) {
 			assert.Equal(t, tc.want, got)
 		})
 	}
+}
+
+// TestCreateJobs: one call, many submissions of two organizations, each
+// answered as CreateJob answers it alone: new jobs made (with their
+// job.queued event) in one statement, another organization's pool refused
+// as a field error, an idempotency key used before replayed, one named
+// twice in the batch made once and replayed, one reused with another
+// request refused, an asset input made the long way. Nothing else is
+// written.
+func TestCreateJobs(t *testing.T) {
+	t.Parallel()
+	s, db := newStore(t)
+	ctx := t.Context()
+	acme, other := bootstrap(t, s, "Acme"), bootstrap(t, s, "Other")
+	theirs := createPool(t, s, other.Org.ID, "theirs")
+	used, twice := "order-1", "order-2"
+	keyed := func(org uuid.UUID, key string, hash string) store.NewJob {
+		nj := urlJob(org)
+		nj.IdempotencyKey, nj.RequestHash = &key, []byte(hash)
+		return nj
+	}
+	before, created, err := s.CreateJob(ctx, keyed(acme.Org.ID, used, "h1"))
+	require.NoError(t, err)
+	require.True(t, created)
+	plain := urlJob(acme.Org.ID)
+	plain.Priority = 9
+	foreign := urlJob(acme.Org.ID)
+	foreign.PoolID = theirs.ID
+	asset := createAsset(t, s, acme.Org.ID)
+	fromAsset := urlJob(acme.Org.ID)
+	fromAsset.InputURL, fromAsset.InputAssetID = nil, &asset.ID
+
+	res, err := s.CreateJobs(ctx, []store.NewJob{
+		plain,                               // 0: made
+		urlJob(other.Org.ID),                // 1: made, for the other organization
+		foreign,                             // 2: another organization's pool
+		keyed(acme.Org.ID, used, "h1"),      // 3: replays before
+		keyed(acme.Org.ID, twice, "h2"),     // 4: made
+		keyed(acme.Org.ID, twice, "h2"),     // 5: replays 4
+		keyed(acme.Org.ID, used, "changed"), // 6: same key, another request
+		fromAsset,                           // 7: made the long way
+		keyed(other.Org.ID, used, "h1"),     // 8: keys are per organization: made
+	})
+	require.NoError(t, err)
+	require.Len(t, res, 9)
+	for _, i := range []int{0, 1, 4, 7, 8} {
+		require.NoError(t, res[i].Err, "submission %d", i)
+		assert.True(t, res[i].Created, "submission %d", i)
+		assert.Equal(t, store.JobQueued, res[i].Job.Status, "submission %d", i)
+		events, err := s.ListJobEvents(ctx, res[i].Job.OrgID, res[i].Job.ID, 0, 0)
+		require.NoError(t, err)
+		assert.Equal(t, []string{"job.queued"}, eventTypes(events), "submission %d", i)
+	}
+	// The statement's rows share its transaction's now(); the long way is
+	// a transaction of its own.
+	for _, i := range []int{1, 4, 8} {
+		assert.True(t, res[i].Job.CreatedAt.Equal(res[0].Job.CreatedAt), "submission %d made by the one statement", i)
+	}
+	assert.False(t, res[7].Job.CreatedAt.Equal(res[0].Job.CreatedAt), "the asset input went the long way")
+	assert.Equal(t, 9, res[0].Job.Priority)
+	assert.Equal(t, other.Org.ID, res[1].Job.OrgID)
+	assert.Equal(t, asset.ID, *res[7].Job.InputAssetID)
+	assert.Equal(t, other.Org.ID, res[8].Job.OrgID)
+	var fields validation.Errors
+	require.ErrorAs(t, res[2].Err, &fields, "another organization's pool is a field error")
+	assert.Contains(t, res[2].Err.Error(), "no pool")
+	assert.False(t, res[3].Created)
+	assert.Equal(t, before.ID, res[3].Job.ID)
+	require.NoError(t, res[5].Err)
+	assert.False(t, res[5].Created, "a key named twice in one batch is made once")
+	assert.Equal(t, res[4].Job.ID, res[5].Job.ID)
+	require.ErrorIs(t, res[6].Err, store.ErrConflict)
+	assert.Equal(t, 1+5, count(t, db, `SELECT count(*) FROM jobs`), "the first job and five new ones")
+	assert.Equal(t, 1+5, count(t, db, `SELECT count(*) FROM job_events WHERE type = 'job.queued'`))
+
+	// A batch of one is CreateJob.
+	one, err := s.CreateJobs(ctx, []store.NewJob{foreign})
+	require.NoError(t, err)
+	require.ErrorAs(t, one[0].Err, &fields)
 }

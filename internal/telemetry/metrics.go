@@ -43,8 +43,9 @@ type Metrics struct {
 	// ClaimWakeups counts long-polling claims woken by a push (the wake
 	// channel) rather than by their poll timer.
 	ClaimWakeups prometheus.Counter
-	// GroupCommitBatch is the size of the coordinator's group-commit
-	// batches, by kind (claim, complete): calls made by one statement.
+	// GroupCommitBatch is the size of group-commit batches, by kind
+	// (claim, complete, heartbeat: calls made by one statement; publish:
+	// events published in one Redis round trip).
 	GroupCommitBatch *prometheus.HistogramVec
 }
 
@@ -72,8 +73,8 @@ func New() *Metrics {
 			Name: "mpegflow_claim_wakeups_total", Help: "Long-polling claims woken by a push instead of their poll timer.",
 		}),
 		GroupCommitBatch: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name: "mpegflow_group_commit_batch_size", Help: "Calls the coordinator made with one statement (group commit), by kind.",
-			Buckets: []float64{1, 2, 4, 8, 16, 32, 64, 128},
+			Name: "mpegflow_group_commit_batch_size", Help: "Calls made together (group commit): by one statement (claim, complete, heartbeat) or one Redis round trip (publish).",
+			Buckets: []float64{1, 2, 4, 8, 16, 32, 64, 128, 256},
 		}, []string{"kind"}),
 	}
 	m.Registry.MustRegister(m.JobsTotal, m.GRPCRequests, m.EventDispatch, m.WebhookDeliveries, m.EncodeSeconds, m.ClaimWakeups, m.GroupCommitBatch,

@@ -1,4 +1,4 @@
-package dispatcher
+package groupcommit
 
 import (
 	"context"
@@ -13,7 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// recorder is a run function for groupCommit tests: it records each batch
+// recorder is a run function for Group tests: it records each batch
 // and answers every request with its own value doubled; while gate is set
 // it blocks each batch until the test sends on it.
 type recorder struct {
@@ -46,29 +46,25 @@ func (r *recorder) run(_ context.Context, reqs []int) ([]int, error) {
 func keyOf(v int) []string { return []string{strconv.Itoa(v % 10)} }
 
 // waitPending waits until n calls are queued behind the running batches.
-func waitPending[Req, Res any](t *testing.T, g *groupCommit[Req, Res], n int) {
+func waitPending[Req, Res any](t *testing.T, g *Group[Req, Res], n int) {
 	t.Helper()
-	require.Eventually(t, func() bool {
-		g.mu.Lock()
-		defer g.mu.Unlock()
-		return len(g.pending) == n
-	}, 10*time.Second, time.Millisecond)
+	require.Eventually(t, func() bool { return g.Pending() == n }, 10*time.Second, time.Millisecond)
 }
 
 // TestGroupCommitCoalesces: a call that finds no batch running goes alone
 // at once; calls that arrive while one runs go together in the next, each
 // getting its own answer.
-func TestGroupCommitCoalesces(t *testing.T) {
+func TestCoalesces(t *testing.T) {
 	t.Parallel()
 	r := &recorder{started: make(chan int, 16), gate: make(chan struct{})}
-	g := newGroupCommit("test", slog.New(slog.DiscardHandler), r.run, keyOf, 64, 1, time.Minute, nil)
+	g := New("test", slog.New(slog.DiscardHandler), r.run, keyOf, 64, 1, time.Minute, nil)
 	ctx := t.Context()
 
 	results := make([]int, 6)
 	var wg sync.WaitGroup
 	call := func(i int) {
 		defer wg.Done()
-		v, err := g.do(ctx, i+1)
+		v, err := g.Do(ctx, i+1)
 		assert.NoError(t, err)
 		results[i] = v
 	}
@@ -90,17 +86,17 @@ func TestGroupCommitCoalesces(t *testing.T) {
 
 // TestGroupCommitKeepsClashingCallsApart: calls sharing a key never share
 // a batch, and a batch holds at most maxBatch calls.
-func TestGroupCommitKeepsClashingCallsApart(t *testing.T) {
+func TestKeepsClashingCallsApart(t *testing.T) {
 	t.Parallel()
 	r := &recorder{started: make(chan int, 16), gate: make(chan struct{})}
-	g := newGroupCommit("test", slog.New(slog.DiscardHandler), r.run, keyOf, 3, 1, time.Minute, nil)
+	g := New("test", slog.New(slog.DiscardHandler), r.run, keyOf, 3, 1, time.Minute, nil)
 	ctx := t.Context()
 	var wg sync.WaitGroup
 	for _, v := range []int{100, 1, 11, 2, 3, 4} { // 1 and 11 clash
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			got, err := g.do(ctx, v)
+			got, err := g.Do(ctx, v)
 			assert.NoError(t, err)
 			assert.Equal(t, 2*v, got)
 		}()
@@ -130,21 +126,21 @@ func TestGroupCommitKeepsClashingCallsApart(t *testing.T) {
 // TestGroupCommitCallerLeaves: a caller whose context ends before its
 // batch starts is dropped from it (never run) and gets the context's
 // error; the others are unaffected.
-func TestGroupCommitCallerLeaves(t *testing.T) {
+func TestCallerLeaves(t *testing.T) {
 	t.Parallel()
 	r := &recorder{started: make(chan int, 16), gate: make(chan struct{})}
-	g := newGroupCommit("test", slog.New(slog.DiscardHandler), r.run, keyOf, 64, 1, time.Minute, nil)
-	go func() { _, _ = g.do(t.Context(), 1) }()
+	g := New("test", slog.New(slog.DiscardHandler), r.run, keyOf, 64, 1, time.Minute, nil)
+	go func() { _, _ = g.Do(t.Context(), 1) }()
 	<-r.started
 	leaving, leave := context.WithCancel(t.Context())
 	left := make(chan error, 1)
 	go func() {
-		_, err := g.do(leaving, 2)
+		_, err := g.Do(leaving, 2)
 		left <- err
 	}()
 	stays := make(chan int, 1)
 	go func() {
-		v, err := g.do(t.Context(), 3)
+		v, err := g.Do(t.Context(), 3)
 		assert.NoError(t, err)
 		stays <- v
 	}()
@@ -161,7 +157,7 @@ func TestGroupCommitCallerLeaves(t *testing.T) {
 // TestGroupCommitBatchError: a statement that fails as a whole fails no
 // call for another's sake: each call of the batch runs again alone, and
 // only a call that fails alone gets an error.
-func TestGroupCommitBatchError(t *testing.T) {
+func TestBatchError(t *testing.T) {
 	t.Parallel()
 	boom := errors.New("boom")
 	var (
@@ -181,11 +177,11 @@ func TestGroupCommitBatchError(t *testing.T) {
 		}
 		return []int{2 * reqs[0]}, nil
 	}
-	g := newGroupCommit("test", slog.New(slog.DiscardHandler), run, keyOf, 64, 1, time.Minute, nil)
+	g := New("test", slog.New(slog.DiscardHandler), run, keyOf, 64, 1, time.Minute, nil)
 	blocker := make(chan struct{})
 	go func() {
 		defer close(blocker)
-		_, _ = g.do(t.Context(), 0)
+		_, _ = g.Do(t.Context(), 0)
 	}()
 	require.Eventually(t, func() bool { mu.Lock(); defer mu.Unlock(); return len(runs) == 1 }, 10*time.Second, time.Millisecond)
 	var wg sync.WaitGroup
@@ -195,7 +191,7 @@ func TestGroupCommitBatchError(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			res, err := g.do(t.Context(), v)
+			res, err := g.Do(t.Context(), v)
 			gotMu.Lock()
 			got[v] = err
 			gotMu.Unlock()

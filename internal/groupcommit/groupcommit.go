@@ -1,4 +1,8 @@
-package dispatcher
+// Package groupcommit coalesces concurrent calls of one kind into batches,
+// each run as one operation (one statement, one pipeline), every caller
+// still getting its own answer. The coordinator batches claims,
+// completions and heartbeats with it; the event bus its publishes.
+package groupcommit
 
 import (
 	"context"
@@ -10,8 +14,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// groupCommit coalesces concurrent calls of one kind into batches, each run
-// as one statement by run, every caller still getting its own result.
+// Group coalesces concurrent calls of one kind into batches, each run as
+// one statement (or one pipeline) by run, every caller still getting its
+// own result.
 //
 // The window adapts to load with no timer: a call that finds fewer than
 // inFlight batches running starts one at once (alone, under light load:
@@ -20,7 +25,7 @@ import (
 // holds what arrived during the previous statement, and the busier the
 // coordinator, the larger the batches and the fewer the statements.
 //
-// Two calls with a key in common (keys) never share a batch: the later one
+// Two calls with a key in common (keys; nil: none clash) never share a batch: the later one
 // waits for the next. A statement is one implicit transaction, so when a
 // batch fails as a whole (a deadlock with another coordinator's batch, a
 // lost connection) nothing of it applied, and each of its calls is run
@@ -28,7 +33,7 @@ import (
 // dropped from it and gets the context's error; once its batch runs, its
 // outcome stands (the statement is not cancelled for one caller), exactly
 // as a reply lost on the wire after a commit.
-type groupCommit[Req, Res any] struct {
+type Group[Req, Res any] struct {
 	kind     string // for logs: claim, complete
 	log      *slog.Logger
 	run      func(ctx context.Context, reqs []Req) ([]Res, error)
@@ -48,21 +53,23 @@ type groupCall[Req, Res any] struct {
 	req   Req
 	res   Res
 	err   error
-	taken bool // in a running batch; guarded by groupCommit.mu
+	taken bool // in a running batch; guarded by Group.mu
 	done  chan struct{}
 }
 
-// newGroupCommit returns a group for run. maxBatch (≥ 1) caps a batch,
-// inFlight (≥ 1) the batches running at once; timeout bounds one batch's
-// statement, which runs detached from its callers' contexts.
-func newGroupCommit[Req, Res any](kind string, log *slog.Logger, run func(context.Context, []Req) ([]Res, error), keys func(Req) []string,
-	maxBatch, inFlight int, timeout time.Duration, sizes prometheus.Observer) *groupCommit[Req, Res] {
-	return &groupCommit[Req, Res]{kind: kind, log: log, run: run, keys: keys, maxBatch: max(1, maxBatch), inFlight: max(1, inFlight),
+// New returns a group for run. kind names it in logs; maxBatch (≥ 1) caps
+// a batch, inFlight (≥ 1) the batches running at once (1 keeps batches in
+// the order their calls arrived); timeout bounds one batch's run, which is
+// detached from its callers' contexts. sizes, when not nil, observes each
+// batch's size.
+func New[Req, Res any](kind string, log *slog.Logger, run func(context.Context, []Req) ([]Res, error), keys func(Req) []string,
+	maxBatch, inFlight int, timeout time.Duration, sizes prometheus.Observer) *Group[Req, Res] {
+	return &Group[Req, Res]{kind: kind, log: log, run: run, keys: keys, maxBatch: max(1, maxBatch), inFlight: max(1, inFlight),
 		timeout: timeout, sizes: sizes}
 }
 
-// do runs req in the next batch and returns its own result.
-func (g *groupCommit[Req, Res]) do(ctx context.Context, req Req) (Res, error) {
+// Do runs req in the next batch and returns its own result.
+func (g *Group[Req, Res]) Do(ctx context.Context, req Req) (Res, error) {
 	c := &groupCall[Req, Res]{req: req, done: make(chan struct{})}
 	g.mu.Lock()
 	g.pending = append(g.pending, c)
@@ -96,8 +103,15 @@ func (g *groupCommit[Req, Res]) do(ctx context.Context, req Req) (Res, error) {
 	return c.res, c.err
 }
 
+// Pending is how many calls wait for a batch to start.
+func (g *Group[Req, Res]) Pending() int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return len(g.pending)
+}
+
 // flush runs batches until nothing is pending.
-func (g *groupCommit[Req, Res]) flush(ctx context.Context) {
+func (g *Group[Req, Res]) flush(ctx context.Context) {
 	for {
 		g.mu.Lock()
 		batch := g.take()
@@ -124,7 +138,7 @@ func (g *groupCommit[Req, Res]) flush(ctx context.Context) {
 
 // runBatch runs one batch and gives each call its result or error; if
 // the statement fails as a whole, each call is run again alone.
-func (g *groupCommit[Req, Res]) runBatch(ctx context.Context, reqs []Req) ([]Res, []error) {
+func (g *Group[Req, Res]) runBatch(ctx context.Context, reqs []Req) ([]Res, []error) {
 	errs := make([]error, len(reqs))
 	bctx, cancel := context.WithTimeout(ctx, g.timeout)
 	res, err := g.run(bctx, reqs)
@@ -149,7 +163,7 @@ func (g *groupCommit[Req, Res]) runBatch(ctx context.Context, reqs []Req) ([]Res
 // take removes the next batch from pending, oldest first: up to maxBatch
 // calls with no key in common. The calls it skips keep their order.
 // Called with mu held.
-func (g *groupCommit[Req, Res]) take() []*groupCall[Req, Res] {
+func (g *Group[Req, Res]) take() []*groupCall[Req, Res] {
 	if len(g.pending) == 0 {
 		return nil
 	}
@@ -159,7 +173,10 @@ func (g *groupCommit[Req, Res]) take() []*groupCall[Req, Res] {
 		seen  = make(map[string]struct{})
 	)
 	for _, c := range g.pending {
-		keys := g.keys(c.req)
+		var keys []string
+		if g.keys != nil {
+			keys = g.keys(c.req)
+		}
 		if len(batch) == g.maxBatch || slices.ContainsFunc(keys, func(k string) bool { _, ok := seen[k]; return ok }) {
 			rest = append(rest, c)
 			continue
