@@ -238,14 +238,10 @@ func (s *Server) createJob(c *fiber.Ctx) error {
 		sum := sha256.Sum256(c.Body())
 		nj.IdempotencyKey, nj.RequestHash = &key, sum[:]
 	}
-	res, err := s.creates.Do(c.UserContext(), nj)
-	if err == nil {
-		err = res.Err
-	}
+	job, created, err := s.submit(c.UserContext(), nj)
 	if err != nil {
 		return err
 	}
-	job, created := res.Job, res.Created
 	if !created {
 		c.Set("Idempotent-Replayed", "true")
 		return c.Status(fiber.StatusOK).JSON(jobOut(job))
@@ -253,6 +249,23 @@ func (s *Server) createJob(c *fiber.Ctx) error {
 	ctx := c.UserContext()
 	s.dispatch(ctx, job, "job.queued", s.tenant(ctx, p, job.OrgID))
 	return c.Status(fiber.StatusCreated).JSON(jobOut(job))
+}
+
+// submit commits a submission: with concurrent ones in one statement
+// (group commit) when that statement can settle it, else (an asset or
+// workflow input, a refusal, a repeated idempotency key) the long way, on
+// this request's own goroutine.
+func (s *Server) submit(ctx context.Context, nj store.NewJob) (store.Job, bool, error) {
+	if nj.InputAssetID == nil && nj.WorkflowID == nil {
+		res, err := s.creates.Do(ctx, nj)
+		if err != nil {
+			return store.Job{}, false, err
+		}
+		if !res.LongWay {
+			return res.Job, res.Created, res.Err
+		}
+	}
+	return s.store.CreateJob(ctx, nj)
 }
 
 // tenant is org as the queue knows it, with its fair-share weight. When

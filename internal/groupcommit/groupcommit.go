@@ -6,7 +6,9 @@ package groupcommit
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
+	"runtime/debug"
 	"slices"
 	"sync"
 	"time"
@@ -140,9 +142,7 @@ func (g *Group[Req, Res]) flush(ctx context.Context) {
 // the statement fails as a whole, each call is run again alone.
 func (g *Group[Req, Res]) runBatch(ctx context.Context, reqs []Req) ([]Res, []error) {
 	errs := make([]error, len(reqs))
-	bctx, cancel := context.WithTimeout(ctx, g.timeout)
-	res, err := g.run(bctx, reqs)
-	cancel()
+	res, err := g.runSafely(ctx, reqs)
 	switch {
 	case err == nil:
 		return res, errs
@@ -158,6 +158,25 @@ func (g *Group[Req, Res]) runBatch(ctx context.Context, reqs []Req) ([]Res, []er
 		res[i], errs[i] = one[0], errs1[0]
 	}
 	return res, errs
+}
+
+// runSafely runs one batch under the group's timeout; a panic in run
+// (which runs on the group's goroutine, out of reach of any handler's
+// recovery) is the batch's error, not the process's end.
+func (g *Group[Req, Res]) runSafely(ctx context.Context, reqs []Req) (res []Res, err error) {
+	bctx, cancel := context.WithTimeout(ctx, g.timeout)
+	defer cancel()
+	defer func() {
+		if p := recover(); p != nil {
+			g.log.ErrorContext(ctx, "a batch panicked", slog.String("kind", g.kind), slog.Any("panic", p), slog.String("stack", string(debug.Stack())))
+			res, err = nil, fmt.Errorf("%s batch: panic: %v", g.kind, p)
+		}
+	}()
+	res, err = g.run(bctx, reqs)
+	if err == nil && len(res) != len(reqs) {
+		return nil, fmt.Errorf("%s batch: %d answers for %d calls", g.kind, len(res), len(reqs))
+	}
+	return res, err
 }
 
 // take removes the next batch from pending, oldest first: up to maxBatch

@@ -51,7 +51,7 @@ func waitPending[Req, Res any](t *testing.T, g *Group[Req, Res], n int) {
 	require.Eventually(t, func() bool { return g.Pending() == n }, 10*time.Second, time.Millisecond)
 }
 
-// TestGroupCommitCoalesces: a call that finds no batch running goes alone
+// TestCoalesces: a call that finds no batch running goes alone
 // at once; calls that arrive while one runs go together in the next, each
 // getting its own answer.
 func TestCoalesces(t *testing.T) {
@@ -84,7 +84,7 @@ func TestCoalesces(t *testing.T) {
 	assert.Len(t, r.batches, 2)
 }
 
-// TestGroupCommitKeepsClashingCallsApart: calls sharing a key never share
+// TestKeepsClashingCallsApart: calls sharing a key never share
 // a batch, and a batch holds at most maxBatch calls.
 func TestKeepsClashingCallsApart(t *testing.T) {
 	t.Parallel()
@@ -123,7 +123,7 @@ func TestKeepsClashingCallsApart(t *testing.T) {
 	assert.ElementsMatch(t, []int{1, 11, 2, 3, 4}, append(append([]int(nil), r.batches[1]...), r.batches[2]...))
 }
 
-// TestGroupCommitCallerLeaves: a caller whose context ends before its
+// TestCallerLeaves: a caller whose context ends before its
 // batch starts is dropped from it (never run) and gets the context's
 // error; the others are unaffected.
 func TestCallerLeaves(t *testing.T) {
@@ -154,7 +154,7 @@ func TestCallerLeaves(t *testing.T) {
 	assert.Equal(t, [][]int{{1}, {3}}, r.batches, "the call that left never ran")
 }
 
-// TestGroupCommitBatchError: a statement that fails as a whole fails no
+// TestBatchError: a statement that fails as a whole fails no
 // call for another's sake: each call of the batch runs again alone, and
 // only a call that fails alone gets an error.
 func TestBatchError(t *testing.T) {
@@ -209,4 +209,23 @@ func TestBatchError(t *testing.T) {
 	assert.ErrorIs(t, got[13], boom, "the call that fails alone")
 	require.Len(t, runs, 5, "the blocker, the batch of three, then each alone: %v", runs)
 	assert.ElementsMatch(t, []int{11, 12, 13}, runs[1])
+}
+
+// TestPanicIsTheBatchError: a run that panics (on the group's goroutine,
+// where no handler recovers) fails its calls, each with an error that
+// says so, and the group goes on serving.
+func TestPanicIsTheBatchError(t *testing.T) {
+	t.Parallel()
+	run := func(_ context.Context, reqs []int) ([]int, error) {
+		if reqs[0] < 0 {
+			panic("negative")
+		}
+		return reqs, nil
+	}
+	g := New("test", slog.New(slog.DiscardHandler), run, nil, 64, 1, time.Minute, nil)
+	_, err := g.Do(t.Context(), -1)
+	require.ErrorContains(t, err, "test batch: panic: negative")
+	v, err := g.Do(t.Context(), 7)
+	require.NoError(t, err)
+	assert.Equal(t, 7, v)
 }

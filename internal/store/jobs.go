@@ -2,6 +2,7 @@ package store
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	apiv1 "github.com/mpegflow/mpegflow/api/v1"
 	"github.com/mpegflow/mpegflow/internal/validation"
@@ -364,21 +366,26 @@ type CreateResult struct {
 	Job     Job
 	Created bool
 	Err     error
+	// LongWay: the statement could not settle this submission (an asset or
+	// workflow input, a pool the organization cannot use, an idempotency
+	// key already used or named twice in the batch); CreateJob answers it.
+	LongWay bool
 }
 
-// CreateJobs commits several submissions, each exactly as CreateJob would,
-// with one statement for all those createJobsSQL can settle (a URL input
-// and a given spec: what CreateJob commits in one statement), and the rest
-// (asset or workflow inputs, refusals, idempotent repeats) one by one the
-// long way. A batch of one is CreateJob. Each submission gets its own
-// answer; the error returned is the statement's (nothing of it applied),
-// for the caller to try each submission alone.
+// CreateJobs commits, with one statement, every submission of njs that
+// CreateJob would commit in one statement (a URL input and a given spec,
+// an existing pool, an unused idempotency key): their results are created
+// jobs with their job.queued events. The others come back LongWay, for the
+// caller to give to CreateJob, each on its own (they are rare, and each is
+// a transaction of several round trips).
+//
+// The error returned is one the statement cannot have been committed with
+// (Postgres refused it, or it was never sent): the caller may try each
+// submission alone. An error after that point (the connection lost while
+// the rows were read) leaves the outcome unknown, so it is each
+// submission's own error, never a reason to make them again.
 func (s *Store) CreateJobs(ctx context.Context, njs []NewJob) ([]CreateResult, error) {
 	out := make([]CreateResult, len(njs))
-	if len(njs) == 1 {
-		out[0].Job, out[0].Created, out[0].Err = s.CreateJob(ctx, njs[0])
-		return out, nil
-	}
 	var (
 		ords                      []int32
 		ids                       []uuid.UUID
@@ -390,8 +397,8 @@ func (s *Store) CreateJobs(ctx context.Context, njs []NewJob) ([]CreateResult, e
 		hashes                    [][]byte
 		seenKey                   = make(map[string]bool)
 	)
-	settled := make([]bool, len(njs))
 	for i, nj := range njs {
+		out[i].LongWay = true
 		if nj.InputAssetID != nil || nj.WorkflowID != nil {
 			continue
 		}
@@ -412,30 +419,39 @@ func (s *Store) CreateJobs(ctx context.Context, njs []NewJob) ([]CreateResult, e
 		specs, metadata, captions = append(specs, nj.Spec), append(metadata, nj.Metadata), append(captions, nj.Captions)
 		hashes = append(hashes, nj.RequestHash)
 	}
-	if len(ords) > 0 {
-		rows, err := s.pool.Query(ctx, createJobsSQL, ords, ids, orgs, pools, lanes, priorities, attempts, urls, specs, metadata,
-			keys, hashes, evIDs, captions)
-		if err != nil {
-			return nil, fmt.Errorf("create jobs: %w", mapErr(err, "job"))
-		}
-		for rows.Next() {
-			var (
-				ord int32
-				j   Job
-			)
-			if err := rows.Scan(append([]any{&ord}, jobScanTargets(&j)...)...); err != nil {
-				rows.Close()
-				return nil, fmt.Errorf("create jobs: %w", mapErr(err, "job"))
-			}
-			out[ord], settled[ord] = CreateResult{Job: j, Created: true}, true
-		}
-		if err := rows.Err(); err != nil {
-			return nil, fmt.Errorf("create jobs: %w", mapErr(err, "job"))
-		}
+	if len(ords) == 0 {
+		return out, nil
 	}
-	for i, nj := range njs {
-		if !settled[i] {
-			out[i].Job, out[i].Created, out[i].Err = s.CreateJob(ctx, nj)
+	rows, _ := s.pool.Query(ctx, createJobsSQL, ords, ids, orgs, pools, lanes, priorities, attempts, urls, specs, metadata,
+		keys, hashes, evIDs, captions)
+	read := 0
+	var scanErr error
+	for rows.Next() {
+		var (
+			ord int32
+			j   Job
+		)
+		if scanErr = rows.Scan(append([]any{&ord}, jobScanTargets(&j)...)...); scanErr != nil {
+			break
+		}
+		out[ord] = CreateResult{Job: j, Created: true}
+		read++
+	}
+	rows.Close()
+	err := cmp.Or(scanErr, rows.Err())
+	if err == nil {
+		return out, nil
+	}
+	// Refused by Postgres, the statement rolled back, whatever rows were
+	// read; not sent at all, nothing was read.
+	var pgErr *pgconn.PgError
+	if scanErr == nil && (errors.As(err, &pgErr) || (read == 0 && pgconn.SafeToRetry(err))) {
+		return nil, fmt.Errorf("create jobs: %w", mapErr(err, "job"))
+	}
+	// Perhaps committed: no submission of the statement is made again.
+	for _, ord := range ords {
+		if !out[ord].Created {
+			out[ord] = CreateResult{Err: fmt.Errorf("create job: the outcome is unknown (%w); submit again with an Idempotency-Key to be sure of one job", err)}
 		}
 	}
 	return out, nil

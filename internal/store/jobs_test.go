@@ -399,12 +399,12 @@ func TestListJobsFilters(t *testing.T) {
 	}
 }
 
-// TestCreateJobs: one call, many submissions of two organizations, each
-// answered as CreateJob answers it alone: new jobs made (with their
-// job.queued event) in one statement, another organization's pool refused
-// as a field error, an idempotency key used before replayed, one named
-// twice in the batch made once and replayed, one reused with another
-// request refused, an asset input made the long way. Nothing else is
+// TestCreateJobs: one statement makes the new jobs of two organizations
+// (with their job.queued events, in one transaction); what it cannot settle
+// comes back LongWay, untouched, and CreateJob then answers each as alone:
+// another organization's pool refused as a field error, an idempotency key
+// used before replayed, one named twice in the batch replayed, one reused
+// with another request refused, an asset input made. Nothing else is
 // written.
 func TestCreateJobs(t *testing.T) {
 	t.Parallel()
@@ -429,7 +429,7 @@ func TestCreateJobs(t *testing.T) {
 	fromAsset := urlJob(acme.Org.ID)
 	fromAsset.InputURL, fromAsset.InputAssetID = nil, &asset.ID
 
-	res, err := s.CreateJobs(ctx, []store.NewJob{
+	batch := []store.NewJob{
 		plain,                               // 0: made
 		urlJob(other.Org.ID),                // 1: made, for the other organization
 		foreign,                             // 2: another organization's pool
@@ -439,41 +439,49 @@ func TestCreateJobs(t *testing.T) {
 		keyed(acme.Org.ID, used, "changed"), // 6: same key, another request
 		fromAsset,                           // 7: made the long way
 		keyed(other.Org.ID, used, "h1"),     // 8: keys are per organization: made
-	})
+	}
+	res, err := s.CreateJobs(ctx, batch)
 	require.NoError(t, err)
 	require.Len(t, res, 9)
-	for _, i := range []int{0, 1, 4, 7, 8} {
+	made := []int{0, 1, 4, 8}
+	for _, i := range made {
 		require.NoError(t, res[i].Err, "submission %d", i)
+		assert.False(t, res[i].LongWay, "submission %d", i)
 		assert.True(t, res[i].Created, "submission %d", i)
 		assert.Equal(t, store.JobQueued, res[i].Job.Status, "submission %d", i)
 		events, err := s.ListJobEvents(ctx, res[i].Job.OrgID, res[i].Job.ID, 0, 0)
 		require.NoError(t, err)
 		assert.Equal(t, []string{"job.queued"}, eventTypes(events), "submission %d", i)
-	}
-	// The statement's rows share its transaction's now(); the long way is
-	// a transaction of its own.
-	for _, i := range []int{1, 4, 8} {
+		// The statement's rows share its transaction's now().
 		assert.True(t, res[i].Job.CreatedAt.Equal(res[0].Job.CreatedAt), "submission %d made by the one statement", i)
 	}
-	assert.False(t, res[7].Job.CreatedAt.Equal(res[0].Job.CreatedAt), "the asset input went the long way")
 	assert.Equal(t, 9, res[0].Job.Priority)
 	assert.Equal(t, other.Org.ID, res[1].Job.OrgID)
-	assert.Equal(t, asset.ID, *res[7].Job.InputAssetID)
 	assert.Equal(t, other.Org.ID, res[8].Job.OrgID)
+	assert.Equal(t, 1+4, count(t, db, `SELECT count(*) FROM jobs`), "the statement made four jobs and nothing for the rest")
+	for _, i := range []int{2, 3, 5, 6, 7} {
+		assert.Equal(t, store.CreateResult{LongWay: true}, res[i], "submission %d", i)
+	}
+
+	long := func(i int) (store.Job, bool, error) { return s.CreateJob(ctx, batch[i]) }
+	_, _, err = long(2)
 	var fields validation.Errors
-	require.ErrorAs(t, res[2].Err, &fields, "another organization's pool is a field error")
-	assert.Contains(t, res[2].Err.Error(), "no pool")
-	assert.False(t, res[3].Created)
-	assert.Equal(t, before.ID, res[3].Job.ID)
-	require.NoError(t, res[5].Err)
-	assert.False(t, res[5].Created, "a key named twice in one batch is made once")
-	assert.Equal(t, res[4].Job.ID, res[5].Job.ID)
-	require.ErrorIs(t, res[6].Err, store.ErrConflict)
+	require.ErrorAs(t, err, &fields, "another organization's pool is a field error")
+	assert.Contains(t, err.Error(), "no pool")
+	j, created, err := long(3)
+	require.NoError(t, err)
+	assert.False(t, created)
+	assert.Equal(t, before.ID, j.ID)
+	j, created, err = long(5)
+	require.NoError(t, err)
+	assert.False(t, created, "a key named twice in one batch is made once")
+	assert.Equal(t, res[4].Job.ID, j.ID)
+	_, _, err = long(6)
+	require.ErrorIs(t, err, store.ErrConflict)
+	j, created, err = long(7)
+	require.NoError(t, err)
+	assert.True(t, created)
+	assert.Equal(t, asset.ID, *j.InputAssetID)
 	assert.Equal(t, 1+5, count(t, db, `SELECT count(*) FROM jobs`), "the first job and five new ones")
 	assert.Equal(t, 1+5, count(t, db, `SELECT count(*) FROM job_events WHERE type = 'job.queued'`))
-
-	// A batch of one is CreateJob.
-	one, err := s.CreateJobs(ctx, []store.NewJob{foreign})
-	require.NoError(t, err)
-	require.ErrorAs(t, one[0].Err, &fields)
 }
