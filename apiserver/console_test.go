@@ -194,15 +194,7 @@ func TestConsolePools(t *testing.T) {
 	waitText := func(sel chromedp.CSS, prefix string) {
 		t.Helper()
 		require.NoError(t, chromedp.Do(ctx, chromedp.WaitVisible(sel)))
-		deadline := time.Now().Add(10 * time.Second)
-		for {
-			text := consoletest.TextOf(ctx, t, string(sel))
-			if strings.HasPrefix(text, prefix) {
-				return
-			}
-			require.True(t, time.Now().Before(deadline), "%s shows %q, want %q", sel, text, prefix)
-			time.Sleep(100 * time.Millisecond)
-		}
+		consoletest.WaitText(ctx, t, string(sel), prefix, 10*time.Second)
 	}
 
 	require.NoError(t, chromedp.Do(ctx,

@@ -1,7 +1,6 @@
 package dev_test
 
 import (
-	"context"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -9,13 +8,9 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/chromedp/cdproto/log"
-	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -45,16 +40,7 @@ func TestDevConsolePausedPoolHoldsAJob(t *testing.T) {
 	tmp := t.TempDir()
 	bin := devBuild(t, tmp)
 	data := filepath.Join(tmp, "data")
-	var env []string
-	for _, kv := range os.Environ() {
-		name, _, _ := strings.Cut(kv, "=")
-		switch {
-		case name == "DATABASE_URL", name == "REDIS_URL", strings.HasPrefix(name, "S3_"), strings.HasPrefix(name, "MPEGFLOW_"):
-			continue // dev must start its own services
-		}
-		env = append(env, kv)
-	}
-	env = append(env, "MPEGFLOW_CONFIG="+filepath.Join(tmp, "config", "cli.json"), "MPEGFLOW_VERSITYGW="+vgw)
+	env := devEnv(filepath.Join(tmp, "config", "cli.json"), vgw)
 
 	// The input: a real clip on a loopback HTTP server (dev allows inputs
 	// on 127.0.0.0/8 over http), so the console's URL form can submit it.
@@ -94,36 +80,8 @@ func TestDevConsolePausedPoolHoldsAJob(t *testing.T) {
 	// Two tabs of one browser, one session: the jobs list stays open while
 	// the pools page pauses and resumes.
 	jobsTab, problems := consoletest.Browser(t)
-	var (
-		poolsMu       sync.Mutex
-		poolsProblems []string
-	)
-	poolsTab, closePools := chromedp.NewContext(jobsTab, chromedp.WithListener(func(ev any) {
-		poolsMu.Lock()
-		defer poolsMu.Unlock()
-		switch ev := ev.(type) {
-		case *log.EventEntryAdded:
-			if strings.Contains(ev.Entry.Text, "Content Security Policy") {
-				poolsProblems = append(poolsProblems, "CSP: "+ev.Entry.Text)
-			}
-		case *runtime.EventExceptionThrown:
-			poolsProblems = append(poolsProblems, "script error: "+(&chromedp.ExceptionError{ExceptionDetails: ev.ExceptionDetails}).Error())
-		}
-	}))
-	t.Cleanup(closePools)
+	poolsTab, poolsProblems := consoletest.NewTab(t, jobsTab)
 	shots := consoletest.Screenshots(t)
-	waitText := func(ctx context.Context, sel, want string, within time.Duration) {
-		t.Helper()
-		deadline := time.Now().Add(within)
-		for {
-			text := consoletest.TextOf(ctx, t, sel)
-			if strings.HasPrefix(text, want) {
-				return
-			}
-			require.True(t, time.Now().Before(deadline), "%s shows %q after %s, want %q", sel, text, within, want)
-			time.Sleep(200 * time.Millisecond)
-		}
-	}
 	poolRow := `tr[data-pool="` + pool.ID + `"]`
 
 	require.NoError(t, chromedp.Do(jobsTab,
@@ -135,9 +93,9 @@ func TestDevConsolePausedPoolHoldsAJob(t *testing.T) {
 	require.NoError(t, chromedp.Do(poolsTab,
 		chromedp.Navigate(consoleURL+"#/pools"),
 		chromedp.WaitVisible(chromedp.CSS(poolRow+" button"))))
-	waitText(poolsTab, poolRow+" .pool-status", "active", 10*time.Second)
+	consoletest.WaitText(poolsTab, t, poolRow+" .pool-status", "active", 10*time.Second)
 	require.NoError(t, chromedp.Do(poolsTab, chromedp.Click(chromedp.CSS(poolRow+` button[data-action="pause"]`))))
-	waitText(poolsTab, poolRow+" .pool-status", "paused", 10*time.Second)
+	consoletest.WaitText(poolsTab, t, poolRow+" .pool-status", "paused", 10*time.Second)
 	require.Equal(t, "paused", poolOf().Status, "the API agrees with the pools page")
 
 	// Submit the clip to the paused pool through the jobs page's form.
@@ -184,11 +142,11 @@ func TestDevConsolePausedPoolHoldsAJob(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, chromedp.Do(poolsTab, chromedp.Click(chromedp.CSS(poolRow+` button[data-action="resume"]`))))
 	resumed := time.Now()
-	waitText(poolsTab, poolRow+" .pool-status", "active", 10*time.Second)
+	consoletest.WaitText(poolsTab, t, poolRow+" .pool-status", "active", 10*time.Second)
 	assert.Equal(t, "active", poolOf().Status, "the API agrees with the pools page")
 
 	// The open jobs list follows the job to completed by itself.
-	waitText(jobsTab, jobStatus, "completed", 90*time.Second)
+	consoletest.WaitText(jobsTab, t, jobStatus, "completed", 90*time.Second)
 	t.Logf("job %s completed in the console %s after the resume", jobID, time.Since(resumed).Round(time.Millisecond))
 	page, err := chromedp.Run(jobsTab, chromedp.Evaluate[string](`(window.devConsoleMark === true) + " " + location.hash`))
 	require.NoError(t, err)
@@ -200,9 +158,7 @@ func TestDevConsolePausedPoolHoldsAJob(t *testing.T) {
 	consoletest.Shoot(t, jobsTab, shots, "dev-job-completed")
 
 	assert.Empty(t, problems(), "the jobs tab broke its Content-Security-Policy or threw")
-	poolsMu.Lock()
-	assert.Empty(t, poolsProblems, "the pools tab broke its Content-Security-Policy or threw")
-	poolsMu.Unlock()
+	assert.Empty(t, poolsProblems(), "the pools tab broke its Content-Security-Policy or threw")
 	devStop(t, p, data)
 	t.Logf("whole run: %s; screenshots in %s", time.Since(began).Round(time.Millisecond), shots)
 }

@@ -267,16 +267,7 @@ func TestDevEndToEnd(t *testing.T) {
 	tmp := t.TempDir()
 	bin := devBuild(t, tmp)
 	data := filepath.Join(tmp, "data")
-	var env []string
-	for _, kv := range os.Environ() {
-		name, _, _ := strings.Cut(kv, "=")
-		switch {
-		case name == "DATABASE_URL", name == "REDIS_URL", strings.HasPrefix(name, "S3_"), strings.HasPrefix(name, "MPEGFLOW_"):
-			continue // dev must start its own services and the CLI use dev's context
-		}
-		env = append(env, kv)
-	}
-	env = append(env, "MPEGFLOW_CONFIG="+filepath.Join(tmp, "config", "cli.json"), "MPEGFLOW_VERSITYGW="+vgw)
+	env := devEnv(filepath.Join(tmp, "config", "cli.json"), vgw)
 	args := []string{"--data", data, "--http-addr", "127.0.0.1:0", "--grpc-addr", "127.0.0.1:0", "--metrics-addr", "127.0.0.1:0",
 		"--poll-interval", "1s"}
 	e := &devE2E{bin: bin, env: env}

@@ -257,6 +257,22 @@ func devStop(t *testing.T, p *devProcess, data string) {
 	assert.Empty(t, devProcessesIn(data), "processes still using the data directory")
 }
 
+// devEnv is this process's environment without the services the test
+// harness provides (dev must start its own, and the CLI use dev's context),
+// with the CLI's configuration at cliPath and versitygw at vgw.
+func devEnv(cliPath, vgw string) []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		name, _, _ := strings.Cut(kv, "=")
+		switch {
+		case name == "DATABASE_URL", name == "REDIS_URL", strings.HasPrefix(name, "S3_"), strings.HasPrefix(name, "MPEGFLOW_"):
+			continue
+		}
+		env = append(env, kv)
+	}
+	return append(env, "MPEGFLOW_CONFIG="+cliPath, "MPEGFLOW_VERSITYGW="+vgw)
+}
+
 // TestDevRunsTheStackAndSurvivesARestart runs the real binary: `mpegflow dev`
 // starts its own Postgres, Redis and S3 store (never the test harness's),
 // prints a key that works, writes the CLI context with mode 0600, stops
@@ -269,16 +285,7 @@ func TestDevRunsTheStackAndSurvivesARestart(t *testing.T) {
 	bin := devBuild(t, tmp)
 	data := filepath.Join(tmp, "data")
 	cliPath := filepath.Join(tmp, "config", "cli.json")
-	var env []string
-	for _, kv := range os.Environ() {
-		name, _, _ := strings.Cut(kv, "=")
-		switch {
-		case name == "DATABASE_URL", name == "REDIS_URL", strings.HasPrefix(name, "S3_"), strings.HasPrefix(name, "MPEGFLOW_"):
-			continue // dev must start its own services, whatever the harness provides
-		}
-		env = append(env, kv)
-	}
-	env = append(env, "MPEGFLOW_CONFIG="+cliPath, "MPEGFLOW_VERSITYGW="+vgw)
+	env := devEnv(cliPath, vgw)
 	args := []string{"--data", data, "--http-addr", "127.0.0.1:0", "--grpc-addr", "127.0.0.1:0", "--metrics-addr", "127.0.0.1:0"}
 
 	p := devStart(t, bin, env, args...)

@@ -124,8 +124,7 @@ func Run(ctx context.Context, stdout, stderr io.Writer, o Options) (err error) {
 		addr := loopbackAddr(lns.HTTPLn.Addr())
 		_, port, _ := net.SplitHostPort(addr)
 		cfg.ConsoleUploadOrigins = []string{"http://" + addr, "http://localhost:" + port}
-	}
-	if opts.S3 != nil {
+	} else {
 		ensureBucket(ctx, cfg.S3, log)
 	}
 	if cfg.ServerSecret == "" {

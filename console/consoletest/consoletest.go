@@ -34,25 +34,46 @@ func Browser(t *testing.T) (context.Context, func() []string) {
 	ctx, cancel := chromedp.NewContext(actx)
 	ctx, cancelTimeout := context.WithTimeout(ctx, 2*time.Minute)
 	t.Cleanup(func() { cancelTimeout(); cancel(); cancelAlloc() })
-	var mu sync.Mutex
-	var problems []string
-	require.NoError(t, chromedp.Listen(ctx, func(ev any) {
-		mu.Lock()
-		defer mu.Unlock()
-		switch e := ev.(type) {
-		case *log.EventEntryAdded:
-			if strings.Contains(e.Entry.Text, "Content Security Policy") {
-				problems = append(problems, "CSP: "+e.Entry.Text)
-			}
-		case *runtime.EventExceptionThrown:
-			problems = append(problems, "script error: "+(&chromedp.ExceptionError{ExceptionDetails: e.ExceptionDetails}).Error())
+	rec := &problems{}
+	require.NoError(t, chromedp.Listen(ctx, rec.listen))
+	return ctx, rec.list
+}
+
+// NewTab opens another tab of parent's browser (sharing its cookies, so its
+// session) with its own record of Content-Security-Policy violations and
+// script errors, as Browser keeps for the first.
+func NewTab(t *testing.T, parent context.Context) (context.Context, func() []string) {
+	t.Helper()
+	rec := &problems{}
+	ctx, cancel := chromedp.NewContext(parent, chromedp.WithListener(rec.listen))
+	t.Cleanup(cancel)
+	return ctx, rec.list
+}
+
+// problems records what a tab's pages broke: Content-Security-Policy
+// violations and uncaught script errors.
+type problems struct {
+	mu   sync.Mutex
+	seen []string
+}
+
+func (p *problems) listen(ev any) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	switch e := ev.(type) {
+	case *log.EventEntryAdded:
+		if strings.Contains(e.Entry.Text, "Content Security Policy") {
+			p.seen = append(p.seen, "CSP: "+e.Entry.Text)
 		}
-	}))
-	return ctx, func() []string {
-		mu.Lock()
-		defer mu.Unlock()
-		return append([]string(nil), problems...)
+	case *runtime.EventExceptionThrown:
+		p.seen = append(p.seen, "script error: "+(&chromedp.ExceptionError{ExceptionDetails: e.ExceptionDetails}).Error())
 	}
+}
+
+func (p *problems) list() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]string(nil), p.seen...)
 }
 
 // Route changes the console's page by its hash, as a click on a link does
@@ -112,6 +133,21 @@ func TextOf(ctx context.Context, t *testing.T, sel string) string {
 	v, err := chromedp.Run(ctx, chromedp.Evaluate[string](fmt.Sprintf(`(document.querySelector(%q) || {}).innerText || ""`, sel)))
 	require.NoError(t, err, sel)
 	return v
+}
+
+// WaitText waits until the first element sel matches shows text starting
+// with prefix, failing the test after within.
+func WaitText(ctx context.Context, t *testing.T, sel, prefix string, within time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		text := TextOf(ctx, t, sel)
+		if strings.HasPrefix(text, prefix) {
+			return
+		}
+		require.True(t, time.Now().Before(deadline), "%s shows %q after %s, want %q", sel, text, within, prefix)
+		time.Sleep(100 * time.Millisecond)
+	}
 }
 
 // SignOut signs the console out and waits for the sign-in page.

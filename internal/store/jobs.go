@@ -377,7 +377,8 @@ type CreateResult struct {
 // an existing pool, an unused idempotency key): their results are created
 // jobs with their job.queued events. The others come back LongWay, for the
 // caller to give to CreateJob, each on its own (they are rare, and each is
-// a transaction of several round trips).
+// a transaction of several round trips). A batch of one (every submission
+// under light load) is CreateJob's own answer, by its single-row statement.
 //
 // The error returned is one the statement cannot have been committed with
 // (Postgres refused it, or it was never sent): the caller may try each
@@ -386,6 +387,10 @@ type CreateResult struct {
 // submission's own error, never a reason to make them again.
 func (s *Store) CreateJobs(ctx context.Context, njs []NewJob) ([]CreateResult, error) {
 	out := make([]CreateResult, len(njs))
+	if len(njs) == 1 {
+		out[0].Job, out[0].Created, out[0].Err = s.CreateJob(ctx, njs[0])
+		return out, nil
+	}
 	var (
 		ords                      []int32
 		ids                       []uuid.UUID
