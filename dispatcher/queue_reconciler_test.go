@@ -231,7 +231,10 @@ func TestQueueReconcilerRefreshesShareWeights(t *testing.T) {
 	fc := newFakeClock()
 	in := e.start(Config{Clock: fc}).withServices(ServicesConfig{ReconcileGrace: 10 * time.Second})
 	e.submit(store.DefaultPoolID, 3)
-	fc.Step(11 * time.Second) // the jobs are past the grace: the round considers them
+	// The jobs are past the grace, the round considers them: measured from
+	// their creation (Postgres's clock), not from the fake clock's start,
+	// which setting up the test on a loaded machine leaves seconds behind.
+	fc.SetTime(time.Now().Add(11 * time.Second))
 	weight := func() int {
 		w, err := e.rdb.HGet(ctx, e.queue.Keys().Shares(store.DefaultPoolID, apiv1.LaneLive), "w:"+e.org.ID.String()).Int()
 		require.NoError(t, err)
