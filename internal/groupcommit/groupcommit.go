@@ -20,12 +20,22 @@ import (
 // one statement (or one pipeline) by run, every caller still getting its
 // own result.
 //
-// The window adapts to load with no timer: a call that finds fewer than
-// inFlight batches running starts one at once (alone, under light load:
-// no added latency); calls that arrive while inFlight batches run wait for
-// the next, which takes everything pending (up to maxBatch). So a batch
-// holds what arrived during the previous statement, and the busier the
-// coordinator, the larger the batches and the fewer the statements.
+// The window adapts to load: a call that finds fewer than inFlight
+// batches running starts one (alone, under light load: no added latency);
+// calls that arrive while inFlight batches run wait for the next, which
+// takes everything pending (up to maxBatch). So a batch holds what arrived
+// during the previous statement, and the busier the coordinator, the
+// larger the batches and the fewer the statements.
+//
+// With a linger (Linger), a batch about to start with fewer calls than the
+// recent batches held waits a little for the usual company: until as many
+// calls as the recent average are pending, or for half the recent
+// statements' run time, at most the linger. Without it, callers released
+// together by one batch (a batch of completions whose pods all claim next)
+// arrive at the next group one by one, and the first goes alone: batches
+// alternate between one call and the rest, and the lone ones cost a whole
+// statement each. Under light load the recent average is one call and
+// nothing ever waits.
 //
 // Two calls with a key in common (keys; nil: none clash) never share a batch: the later one
 // waits for the next. A statement is one implicit transaction, so when a
@@ -45,10 +55,25 @@ type Group[Req, Res any] struct {
 	timeout  time.Duration
 	sizes    prometheus.Observer
 
+	// linger bounds the wait for company (0: none); now and after are the
+	// clock it waits and measures statements by.
+	linger time.Duration
+	now    func() time.Time
+	after  func(time.Duration) <-chan time.Time
+
 	mu      sync.Mutex
 	pending []*groupCall[Req, Res]
 	running int
+	// avgSize and avgRun are moving averages of recent batches' sizes and
+	// run times; joined, while a batch lingers, is closed (and cleared) by
+	// the next call to arrive.
+	avgSize float64
+	avgRun  time.Duration
+	joined  chan struct{}
 }
+
+// recentWeight is the weight of the newest batch in avgSize and avgRun.
+const recentWeight = 0.25
 
 // groupCall is one caller's request and, once done is closed, its answer.
 type groupCall[Req, Res any] struct {
@@ -67,7 +92,15 @@ type groupCall[Req, Res any] struct {
 func New[Req, Res any](kind string, log *slog.Logger, run func(context.Context, []Req) ([]Res, error), keys func(Req) []string,
 	maxBatch, inFlight int, timeout time.Duration, sizes prometheus.Observer) *Group[Req, Res] {
 	return &Group[Req, Res]{kind: kind, log: log, run: run, keys: keys, maxBatch: max(1, maxBatch), inFlight: max(1, inFlight),
-		timeout: timeout, sizes: sizes}
+		timeout: timeout, sizes: sizes, now: time.Now, after: time.After, avgSize: 1}
+}
+
+// Linger lets a batch wait up to d for as many calls as recent batches
+// held (see Group); 0 (the default) never waits. Set it before the first
+// Do.
+func (g *Group[Req, Res]) Linger(d time.Duration) *Group[Req, Res] {
+	g.linger = max(d, 0)
+	return g
 }
 
 // Do runs req in the next batch and returns its own result.
@@ -75,13 +108,22 @@ func (g *Group[Req, Res]) Do(ctx context.Context, req Req) (Res, error) {
 	c := &groupCall[Req, Res]{req: req, done: make(chan struct{})}
 	g.mu.Lock()
 	g.pending = append(g.pending, c)
+	if g.joined != nil {
+		close(g.joined)
+		g.joined = nil
+	}
 	start := g.running < g.inFlight
 	if start {
 		g.running++
 	}
 	g.mu.Unlock()
 	if start {
-		go g.flush(context.WithoutCancel(ctx))
+		// The caller runs the batches itself until its own is done (no
+		// goroutine to start under light load), then hands what is
+		// pending to a goroutine of the group.
+		g.flush(context.WithoutCancel(ctx), c)
+		<-c.done // another place's batch may have taken it
+		return c.res, c.err
 	}
 	select {
 	case <-c.done:
@@ -112,10 +154,14 @@ func (g *Group[Req, Res]) Pending() int {
 	return len(g.pending)
 }
 
-// flush runs batches until nothing is pending.
-func (g *Group[Req, Res]) flush(ctx context.Context) {
+// flush runs batches until nothing is pending, holding one of the
+// group's inFlight places. Run by a caller (mine), it returns once that
+// caller's call is done (in its batch or another place's), leaving the
+// place to a goroutine if calls are pending.
+func (g *Group[Req, Res]) flush(ctx context.Context, mine *groupCall[Req, Res]) {
 	for {
 		g.mu.Lock()
+		g.waitForCompany()
 		batch := g.take()
 		if len(batch) == 0 {
 			g.running--
@@ -130,10 +176,63 @@ func (g *Group[Req, Res]) flush(ctx context.Context) {
 		if g.sizes != nil {
 			g.sizes.Observe(float64(len(reqs)))
 		}
+		began := g.now()
 		res, errs := g.runBatch(ctx, reqs)
+		g.mu.Lock()
+		g.avgSize += recentWeight * (float64(len(reqs)) - g.avgSize)
+		g.avgRun += time.Duration(recentWeight * float64(g.now().Sub(began)-g.avgRun))
+		g.mu.Unlock()
 		for i, c := range batch {
 			c.res, c.err = res[i], errs[i]
 			close(c.done)
+		}
+		if mine != nil && isDone(mine) {
+			g.mu.Lock()
+			if len(g.pending) == 0 {
+				g.running--
+				g.mu.Unlock()
+				return
+			}
+			g.mu.Unlock()
+			go g.flush(ctx, nil)
+			return
+		}
+	}
+}
+
+// isDone reports whether c has its answer.
+func isDone[Req, Res any](c *groupCall[Req, Res]) bool {
+	select {
+	case <-c.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// waitForCompany lingers before a batch starts while fewer calls are
+// pending than recent batches held: until enough have come, or for half
+// the recent run time, at most the linger. Called, and returns, with mu
+// held.
+func (g *Group[Req, Res]) waitForCompany() {
+	want := min(int(g.avgSize+0.5), g.maxBatch)
+	wait := min(g.linger, g.avgRun/2)
+	if len(g.pending) == 0 || len(g.pending) >= want || wait <= 0 {
+		return
+	}
+	deadline := g.after(wait)
+	for len(g.pending) > 0 && len(g.pending) < want {
+		if g.joined == nil {
+			g.joined = make(chan struct{})
+		}
+		joined := g.joined
+		g.mu.Unlock()
+		select {
+		case <-joined:
+			g.mu.Lock()
+		case <-deadline:
+			g.mu.Lock()
+			return
 		}
 	}
 }

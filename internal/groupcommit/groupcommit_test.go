@@ -229,3 +229,95 @@ func TestPanicIsTheBatchError(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, 7, v)
 }
+
+// lingering reports whether a batch of g waits for company.
+func lingering[Req, Res any](g *Group[Req, Res]) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.joined != nil
+}
+
+// TestLingersForCompany: after batches of four, a call that finds
+// nothing running waits for three more, and the four go together.
+func TestLingersForCompany(t *testing.T) {
+	t.Parallel()
+	r := &recorder{started: make(chan int, 16)}
+	g := New("test", slog.New(slog.DiscardHandler), r.run, nil, 64, 1, time.Minute, nil).Linger(time.Hour)
+	g.avgSize, g.avgRun = 4, 4*time.Hour // recent batches: four calls, long statements
+	ctx := t.Context()
+	var wg sync.WaitGroup
+	for i := 1; i <= 4; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			v, err := g.Do(ctx, i)
+			assert.NoError(t, err)
+			assert.Equal(t, 2*i, v)
+		}()
+		if i == 1 {
+			require.Eventually(t, func() bool { return lingering(g) }, 10*time.Second, time.Millisecond, "the first call waits")
+		}
+	}
+	require.Equal(t, 4, <-r.started, "the four go together")
+	wg.Wait()
+	assert.Len(t, r.batches, 1)
+}
+
+// TestLingerEndsAtItsWindow: the wait lasts half the recent run time, at
+// most the linger; when it ends, what is pending goes.
+func TestLingerEndsAtItsWindow(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		linger, avgRun, want time.Duration
+	}{
+		{linger: 3 * time.Second, avgRun: 10 * time.Second, want: 3 * time.Second},
+		{linger: 3 * time.Second, avgRun: 2 * time.Second, want: time.Second},
+	} {
+		r := &recorder{started: make(chan int, 16)}
+		g := New("test", slog.New(slog.DiscardHandler), r.run, nil, 64, 1, time.Minute, nil).Linger(tc.linger)
+		g.avgSize, g.avgRun = 8, tc.avgRun
+		waited := make(chan time.Duration, 1)
+		fire := make(chan time.Time)
+		g.after = func(d time.Duration) <-chan time.Time { waited <- d; return fire }
+		done := make(chan int, 1)
+		go func() {
+			v, err := g.Do(t.Context(), 5)
+			assert.NoError(t, err)
+			done <- v
+		}()
+		select {
+		case d := <-waited:
+			assert.Equal(t, tc.want, d)
+		case <-time.After(10 * time.Second):
+			t.Fatal("the call never lingered")
+		}
+		fire <- time.Now()
+		require.Equal(t, 1, <-r.started, "alone once the window is over")
+		assert.Equal(t, 10, <-done)
+	}
+}
+
+// TestNoLingerUnderLightLoad: when recent batches held one call (light
+// load), or no batch has run yet, a call goes at once: nothing waits.
+func TestNoLingerUnderLightLoad(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name    string
+		avgSize float64
+		avgRun  time.Duration
+	}{
+		{"one call a batch", 1.2, time.Hour},
+		{"no statement yet", 4, 0},
+	} {
+		r := &recorder{started: make(chan int, 16)}
+		g := New("test", slog.New(slog.DiscardHandler), r.run, nil, 64, 1, time.Minute, nil).Linger(time.Hour)
+		g.avgSize, g.avgRun = tc.avgSize, tc.avgRun
+		g.after = func(time.Duration) <-chan time.Time {
+			t.Errorf("%s: the call lingered", tc.name)
+			return time.After(0)
+		}
+		v, err := g.Do(t.Context(), 21)
+		require.NoError(t, err, tc.name)
+		assert.Equal(t, 42, v, tc.name)
+	}
+}
