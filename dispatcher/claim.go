@@ -65,7 +65,11 @@ func (c *Coordinator) Claim(ctx context.Context, req *coordinatorv1.ClaimRequest
 		if c.cfg.Clock.Now().Before(deadline) {
 			wake, done = c.wakeups.wait(laneKey)
 		}
-		res, id, org, err := c.queue.Pop(ctx, pool, lane)
+		popped, err := c.pops.Do(ctx, queue.Lane{Pool: pool, Lane: lane})
+		if err == nil {
+			err = popped.Err
+		}
+		res, id, org := popped.Result, popped.ID, popped.Org
 		if res != queue.PopEmpty || err != nil {
 			done()
 		}

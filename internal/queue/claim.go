@@ -74,20 +74,79 @@ const (
 // oldest (or most urgent) id of the organization whose turn it is. It also
 // returns that organization, so a claim that fails can push the id back.
 func (q *Queue) Pop(ctx context.Context, pool, lane string) (PopResult, string, string, error) {
-	keys := []string{q.keys.Paused(pool), q.keys.Queue(pool, lane), q.keys.Orgs(pool, lane), q.keys.Shares(pool, lane)}
-	res, err := popScript.Run(ctx, q.rdb, keys, q.keys.orgQueuePrefix(pool, lane)).StringSlice()
+	popped := q.PopMany(ctx, []Lane{{Pool: pool, Lane: lane}})[0]
+	return popped.Result, popped.ID, popped.Org, popped.Err
+}
+
+// Lane names a pool's lane.
+type Lane struct{ Pool, Lane string }
+
+// Popped is one pop's answer: what the claim gate said, and with PopJob
+// the id and its organization; Err is this pop's own error.
+type Popped struct {
+	Result  PopResult
+	ID, Org string
+	Err     error
+}
+
+// PopMany makes one pop per element of lanes (a lane may be named more
+// than once: each pop takes its own id) in one round trip, and answers
+// each as Pop would. The pops are separate script calls in one pipeline,
+// not one transaction: each is atomic on its own, as a lone Pop is. A pop
+// whose script Redis had not loaded is run again once the script is.
+func (q *Queue) PopMany(ctx context.Context, lanes []Lane) []Popped {
+	out := make([]Popped, len(lanes))
+	todo := make([]int, len(lanes))
+	for i := range todo {
+		todo[i] = i
+	}
+	for attempt := 0; len(todo) > 0; attempt++ {
+		cmds := make([]*redis.Cmd, len(todo))
+		_, _ = q.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for j, i := range todo {
+				l := lanes[i]
+				keys := []string{q.keys.Paused(l.Pool), q.keys.Queue(l.Pool, l.Lane), q.keys.Orgs(l.Pool, l.Lane), q.keys.Shares(l.Pool, l.Lane)}
+				cmds[j] = popScript.EvalSha(ctx, p, keys, q.keys.orgQueuePrefix(l.Pool, l.Lane))
+			}
+			return nil
+		})
+		var again []int
+		for j, i := range todo {
+			err := cmds[j].Err()
+			if attempt == 0 && redis.HasErrorPrefix(err, "NOSCRIPT") {
+				again = append(again, i) // the script never ran
+				continue
+			}
+			out[i] = q.popAnswer(lanes[i], cmds[j])
+		}
+		if len(again) > 0 {
+			if err := popScript.Load(ctx, q.rdb).Err(); err != nil {
+				for _, i := range again {
+					out[i] = Popped{Err: fmt.Errorf("pop from %s: load the script: %w", q.keys.Queue(lanes[i].Pool, lanes[i].Lane), err)}
+				}
+				break
+			}
+		}
+		todo = again
+	}
+	return out
+}
+
+// popAnswer reads one pop script's reply.
+func (q *Queue) popAnswer(l Lane, cmd *redis.Cmd) Popped {
+	res, err := cmd.StringSlice()
 	if err != nil {
-		return PopEmpty, "", "", fmt.Errorf("pop from %s: %w", q.keys.Queue(pool, lane), err)
+		return Popped{Err: fmt.Errorf("pop from %s: %w", q.keys.Queue(l.Pool, l.Lane), err)}
 	}
 	switch {
 	case len(res) == 1 && res[0] == "paused":
-		return PopPaused, "", "", nil
+		return Popped{Result: PopPaused}
 	case len(res) == 1 && res[0] == "empty":
-		return PopEmpty, "", "", nil
+		return Popped{Result: PopEmpty}
 	case len(res) == 3 && res[0] == "job":
-		return PopJob, res[1], res[2], nil
+		return Popped{Result: PopJob, ID: res[1], Org: res[2]}
 	}
-	return PopEmpty, "", "", fmt.Errorf("pop from %s: unexpected script reply %q", q.keys.Queue(pool, lane), res)
+	return Popped{Err: fmt.Errorf("pop from %s: unexpected script reply %q", q.keys.Queue(l.Pool, l.Lane), res)}
 }
 
 // takeDueScript moves due members out of the delayed set atomically, so two
