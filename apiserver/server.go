@@ -145,7 +145,7 @@ func New(cfg Config, st *store.Store, q *queue.Queue, objects *objstore.Store, b
 	if cfg.Metrics != nil {
 		batchSizes = cfg.Metrics.GroupCommitBatch.WithLabelValues("submit")
 	}
-	s.creates = groupcommit.New("submit", log, st.CreateJobs, submissionKeys, submitBatch, submitsInFlight, submitTimeout, batchSizes)
+	s.creates = groupcommit.New("submit", log, st.CreateJobs, submissionKeys, submitBatch, submitsInFlight, submitTimeout, batchSizes).Linger(time.Millisecond)
 	s.app = fiber.New(fiber.Config{
 		AppName:               "mpegflow",
 		BodyLimit:             cfg.BodyLimit,
