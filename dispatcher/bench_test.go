@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -49,8 +50,31 @@ type benchRig struct {
 	store   *store.Store
 	orgID   string
 	trips   *tripCounter
+	rdb     *redis.Client
 	// pgPostmaster is the pid of the Postgres server, 0 if unknown.
 	pgPostmaster int
+	// profiling: a CPU profile of the timed part is being written
+	// (MPEGFLOW_BENCH_CPUPROFILE).
+	profiling bool
+}
+
+// startProfile writes a CPU profile of the timed part of the benchmark
+// (from its first usage snapshot to its report) to path: -test.cpuprofile
+// also covers the set-up, which for BenchmarkClaimComplete is the REST
+// submission of every job.
+func (r *benchRig) startProfile(b *testing.B, path string) {
+	f, err := os.Create(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		b.Fatal(err)
+	}
+	r.profiling = true
+	b.Cleanup(func() {
+		pprof.StopCPUProfile()
+		_ = f.Close()
+	})
 }
 
 // tripCounter counts round trips to Postgres (a query, an Exec, a batch,
@@ -91,10 +115,13 @@ func (t *tripCounter) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.
 // CPU time of the rig's Postgres server (postmaster and all its children).
 type usage struct {
 	pg, pgPrepare, redis int64
-	cpu, pgCPU           time.Duration
+	cpu, pgCPU, redisCPU time.Duration
 }
 
 func (r *benchRig) usage(b *testing.B) usage {
+	if path := os.Getenv("MPEGFLOW_BENCH_CPUPROFILE"); path != "" && !r.profiling {
+		r.startProfile(b, path)
+	}
 	var ru syscall.Rusage
 	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
 		b.Fatal(err)
@@ -102,8 +129,29 @@ func (r *benchRig) usage(b *testing.B) usage {
 	return usage{
 		pg: r.trips.pg.Load(), pgPrepare: r.trips.pgPrepare.Load(), redis: r.trips.redis.Load(),
 		cpu:   time.Duration(ru.Utime.Nano() + ru.Stime.Nano()),
-		pgCPU: r.postgresCPU(),
+		pgCPU: r.postgresCPU(), redisCPU: r.redisCPU(b),
 	}
+}
+
+// redisCPU is the Redis server's own CPU time (user+system), from INFO
+// cpu (the server's, whoever else uses it: the rig has it alone).
+func (r *benchRig) redisCPU(b *testing.B) time.Duration {
+	info, err := r.rdb.Info(b.Context(), "cpu").Result()
+	if err != nil {
+		b.Fatal(err)
+	}
+	var total time.Duration
+	for line := range strings.Lines(info) {
+		k, v, ok := strings.Cut(strings.TrimSpace(line), ":")
+		if ok && (k == "used_cpu_sys" || k == "used_cpu_user") {
+			sec, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				b.Fatalf("INFO cpu %s: %v", line, err)
+			}
+			total += time.Duration(sec * float64(time.Second))
+		}
+	}
+	return total
 }
 
 // report turns the difference between two snapshots into per-job metrics.
@@ -111,6 +159,9 @@ func (r *benchRig) usage(b *testing.B) usage {
 // also the HTTP and gRPC clients that stand in for customers and pods.
 func (r *benchRig) report(b *testing.B, from usage) {
 	to := r.usage(b)
+	if r.profiling {
+		pprof.StopCPUProfile()
+	}
 	n := float64(b.N)
 	b.ReportMetric(float64(to.pg-from.pg)/n, "pg-rt/job")
 	b.ReportMetric(float64(to.pgPrepare-from.pgPrepare)/n, "pg-prepare/job")
@@ -119,6 +170,7 @@ func (r *benchRig) report(b *testing.B, from usage) {
 	if to.pgCPU > 0 {
 		b.ReportMetric(float64((to.pgCPU-from.pgCPU).Microseconds())/n, "pg-cpu-us/job")
 	}
+	b.ReportMetric(float64((to.redisCPU-from.redisCPU).Microseconds())/n, "redis-cpu-us/job")
 }
 
 // postgresCPU sums user+system CPU of the rig's Postgres server processes
@@ -220,6 +272,14 @@ func newBenchRig(b *testing.B) *benchRig {
 		}
 		cfg.GroupCommitInFlight = n
 	}
+	if v := os.Getenv("MPEGFLOW_BENCH_LINGER"); v != "" {
+		if cfg.GroupCommitLinger, err = time.ParseDuration(v); err != nil {
+			b.Fatalf("MPEGFLOW_BENCH_LINGER=%q: %v", v, err)
+		}
+		if cfg.GroupCommitLinger == 0 {
+			cfg.GroupCommitLinger = -1
+		}
+	}
 	coord, err := New(cfg, st, q, objects, bus, telemetry.New(), log)
 	if err != nil {
 		b.Fatal(err)
@@ -245,7 +305,7 @@ func newBenchRig(b *testing.B) *benchRig {
 	}
 	b.Cleanup(func() { conn.Close(); cancel(); wg.Wait() })
 	r := &benchRig{restURL: "http://" + restLn.Addr().String(), apiKey: boot.Key,
-		client: coordinatorv1.NewCoordinatorClient(conn), store: st, orgID: boot.Org.ID.String(), trips: trips}
+		client: coordinatorv1.NewCoordinatorClient(conn), store: st, orgID: boot.Org.ID.String(), trips: trips, rdb: rdb}
 	var backend int
 	if err := db.QueryRow(ctx, "SELECT pg_backend_pid()").Scan(&backend); err == nil {
 		r.pgPostmaster, _, _ = procStat(backend)
@@ -332,6 +392,26 @@ func (r *benchRig) work(ctx context.Context, workers int, total int64, claimed f
 	return lat, firstEr
 }
 
+// benchWorkers is how many pods claim and complete at once: 16, or
+// MPEGFLOW_BENCH_WORKERS.
+func benchWorkers(b *testing.B) int { return benchCount(b, "MPEGFLOW_BENCH_WORKERS", 16) }
+
+// benchSubmitters is how many customers submit at once over REST: 8, or
+// MPEGFLOW_BENCH_SUBMITTERS.
+func benchSubmitters(b *testing.B) int { return benchCount(b, "MPEGFLOW_BENCH_SUBMITTERS", 8) }
+
+func benchCount(b *testing.B, name string, def int) int {
+	v := os.Getenv(name)
+	if v == "" {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 {
+		b.Fatalf("%s=%q: want a positive number", name, v)
+	}
+	return n
+}
+
 func reportLatency(b *testing.B, lat []time.Duration) {
 	if len(lat) == 0 {
 		return
@@ -364,7 +444,7 @@ func BenchmarkFullPath(b *testing.B) {
 		next   atomic.Int64
 		subErr atomic.Value
 	)
-	for range 8 {
+	for range benchSubmitters(b) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -376,7 +456,7 @@ func BenchmarkFullPath(b *testing.B) {
 			}
 		}()
 	}
-	lat, err := r.work(ctx, 16, int64(b.N), nil)
+	lat, err := r.work(ctx, benchWorkers(b), int64(b.N), nil)
 	wg.Wait()
 	elapsed := time.Since(start)
 	if err != nil {
@@ -398,7 +478,7 @@ func BenchmarkClaimComplete(b *testing.B) {
 	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
 	var wg sync.WaitGroup
 	var next atomic.Int64
-	for range 8 {
+	for range benchSubmitters(b) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -414,7 +494,7 @@ func BenchmarkClaimComplete(b *testing.B) {
 	b.ResetTimer()
 	from := r.usage(b)
 	start := time.Now()
-	lat, err := r.work(ctx, 16, int64(b.N), nil)
+	lat, err := r.work(ctx, benchWorkers(b), int64(b.N), nil)
 	elapsed := time.Since(start)
 	if err != nil {
 		b.Fatal(err)
@@ -517,7 +597,7 @@ func benchClaimAtRate(b *testing.B, rate int) {
 			}()
 		}
 	}()
-	lat, err := r.work(ctx, 16, int64(b.N), func(id string) {
+	lat, err := r.work(ctx, benchWorkers(b), int64(b.N), func(id string) {
 		now := time.Now()
 		mu.Lock()
 		claimedAt[id] = now

@@ -6,15 +6,19 @@
 # scripts/with-services.sh; `make bench-compare` does.
 #
 #   ROUNDS      rounds, each runs both sides once (default 3)
-#   JOBS        jobs per MpegFlow benchmark (-benchtime JOBSx, default 2000)
+#   JOBS        jobs per MpegFlow benchmark (-benchtime JOBSx, default 10000)
+#   WORKERS     pods claiming at once in MpegFlow's benchmarks, one run per
+#               figure (MPEGFLOW_BENCH_WORKERS; default "16 128": River's
+#               bench works with up to 1,000 at once)
 #   RIVER_JOBS  jobs River works per round (default 20000)
 #
-# Prints the load average at each round, every figure, and per round the
-# ratios MpegFlow ÷ River of jobs/s.
+# Prints the load average at each round, every figure, and per round and
+# pod count the ratios MpegFlow ÷ River of jobs/s.
 set -euo pipefail
 : "${MPEGFLOW_TEST_DATABASE_URL:?run under scripts/with-services.sh}"
 rounds=${ROUNDS:-3}
-jobs=${JOBS:-2000}
+jobs=${JOBS:-10000}
+workers=${WORKERS:-16 128}
 river_jobs=${RIVER_JOBS:-20000}
 go=${GO:-go}
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -27,8 +31,9 @@ trap 'rm -rf "$tmp"' EXIT
 river() {
 	"$tmp/riverbench" -jobs "$river_jobs" | tee -a "$tmp/out" | awk '{for (i = 1; i <= NF; i++) if ($i ~ /^jobs\/s=/) {sub("jobs/s=", "", $i); print $i}}'
 }
+# mpegflow W: both benchmarks with W pods; prints their jobs/s.
 mpegflow() {
-	(cd "$root/dispatcher" && "$tmp/dispatcher.test" -test.run '^$' -test.bench 'ClaimComplete|FullPath' -test.benchtime "${jobs}x") |
+	(cd "$root/dispatcher" && MPEGFLOW_BENCH_WORKERS=$1 "$tmp/dispatcher.test" -test.run '^$' -test.bench 'ClaimComplete|FullPath' -test.benchtime "${jobs}x") |
 		tee -a "$tmp/out" | grep '^Benchmark' >"$tmp/mf"
 	# "BenchmarkX-2 N ns/op ... V jobs/s ...": the value before the unit.
 	for b in ClaimComplete FullPath; do
@@ -36,18 +41,33 @@ mpegflow() {
 	done
 }
 
+# ours runs MpegFlow's benchmarks once per pod count, printing each.
+ours() {
+	local w
+	: >"$tmp/ours"
+	for w in $workers; do
+		read -r cc fp < <(mpegflow "$w" | paste -sd' ')
+		echo "$w pods:" >>"$tmp/ours"
+		cat "$tmp/mf" >>"$tmp/ours"
+		echo "$w $cc $fp" >>"$tmp/figures"
+	done
+}
+
 for ((r = 1; r <= rounds; r++)); do
 	echo "== round $r: $(uptime)"
+	: >"$tmp/figures"
 	if ((r % 2)); then
 		rv=$(river)
-		read -r cc fp < <(mpegflow | paste -sd' ')
+		ours
 	else
-		read -r cc fp < <(mpegflow | paste -sd' ')
+		ours
 		rv=$(river)
 	fi
-	cat "$tmp/mf"
+	cat "$tmp/ours"
 	echo "river: $rv jobs/s ($river_jobs no-op jobs); $(grep "^river " "$tmp/out" | tail -1)"
-	awk -v rv="$rv" -v cc="$cc" -v fp="$fp" 'BEGIN {
-		printf "claim+complete: %s jobs/s = %.3f x River;  full path: %s jobs/s = %.3f x River\n", cc, cc / rv, fp, fp / rv }'
+	while read -r w cc fp; do
+		awk -v rv="$rv" -v cc="$cc" -v fp="$fp" -v w="$w" 'BEGIN {
+			printf "%d pods: claim+complete %s jobs/s = %.3f x River;  full path %s jobs/s = %.3f x River\n", w, cc, cc / rv, fp, fp / rv }'
+	done <"$tmp/figures"
 done
 echo "== done: $(uptime)"
