@@ -232,13 +232,26 @@ func newBenchRig(b *testing.B) *benchRig {
 		b.Fatal(err)
 	}
 	b.Cleanup(db.Close)
+	// The hot path's pool, as `mpegflow serve` opens it (store.OpenHotPath),
+	// unless MPEGFLOW_BENCH_HOT_PATH=off runs every statement on the one
+	// pool, as before.
+	st := store.New(db)
+	if os.Getenv("MPEGFLOW_BENCH_HOT_PATH") != "off" {
+		hotCfg := pgCfg.Copy()
+		store.HotPathConfig(hotCfg.ConnConfig)
+		hot, err := pgxpool.NewWithConfig(ctx, hotCfg)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(hot.Close)
+		st = st.WithHotPath(hot)
+	}
 	rdb, prefix := testenv.Redis(b)
 	rdb.AddHook(trips)
 	objects, err := objstore.New(b.Context(), testenv.S3(b))
 	if err != nil {
 		b.Fatal(err)
 	}
-	st := store.New(db)
 	q := queue.New(rdb, queue.NewKeys(prefix))
 	bus := events.NewBus(q, time.Now)
 	log := slog.New(slog.DiscardHandler)

@@ -39,6 +39,7 @@ type Server struct {
 	cfg     config.Config
 	log     *slog.Logger
 	db      *pgxpool.Pool
+	hot     *pgxpool.Pool // the group-commit statements' (store.WithHotPath)
 	rdb     *redis.Client
 	store   *store.Store
 	queue   *queue.Queue
@@ -62,18 +63,24 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, er
 	if err != nil {
 		return nil, err
 	}
-	ropts, err := cfg.RedisOptions()
+	hot, err := store.OpenHotPath(ctx, cfg.DatabaseURL)
 	if err != nil {
 		db.Close()
 		return nil, err
 	}
+	ropts, err := cfg.RedisOptions()
+	if err != nil {
+		hot.Close()
+		db.Close()
+		return nil, err
+	}
 	rdb := redis.NewClient(ropts)
-	s := &Server{cfg: cfg, log: log, db: db, rdb: rdb, guard: cfg.Guard()}
+	s := &Server{cfg: cfg, log: log, db: db, hot: hot, rdb: rdb, guard: cfg.Guard()}
 	if s.objects, err = objstore.New(ctx, cfg.S3); err != nil {
 		s.Close()
 		return nil, err
 	}
-	s.store = store.New(db)
+	s.store = store.New(db).WithHotPath(hot)
 	s.queue = queue.New(rdb, queue.NewKeys(cfg.RedisKeyPrefix))
 	s.metrics = telemetry.New()
 	s.bus = events.NewBus(s.queue, time.Now)
@@ -104,6 +111,7 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, er
 // Close releases the connections.
 func (s *Server) Close() {
 	_ = s.rdb.Close()
+	s.hot.Close()
 	s.db.Close()
 }
 

@@ -212,7 +212,7 @@ func (s *Store) ClaimBatch(ctx context.Context, reqs []ClaimRequest) ([]ClaimRes
 			caps[i] = json.RawMessage(`{}`)
 		}
 	}
-	rows, err := s.pool.Query(ctx, claimJobsSQL, ords, jobIDs, pools, lanes, workers, hashes, nows, leases, nodes, caps, evIDs)
+	rows, err := s.hot.Query(ctx, claimJobsSQL, ords, jobIDs, pools, lanes, workers, hashes, nows, leases, nodes, caps, evIDs)
 	if err != nil {
 		return nil, mapErr(err, "claim jobs")
 	}
@@ -254,7 +254,7 @@ func (s *Store) claimOne(ctx context.Context, r ClaimRequest) ([]ClaimResult, er
 		out ClaimedJob
 		key *string
 	)
-	err := s.pool.QueryRow(ctx, claimJobSQL, r.JobID, r.Worker.PoolID, r.Worker.Lane, r.Worker.ID, r.TokenHash, r.Now, r.LeaseUntil,
+	err := s.hot.QueryRow(ctx, claimJobSQL, r.JobID, r.Worker.PoolID, r.Worker.Lane, r.Worker.ID, r.TokenHash, r.Now, r.LeaseUntil,
 		r.Worker.Node, caps, newID().String()).Scan(jobScanTargets(&out.Job, &key)...)
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):

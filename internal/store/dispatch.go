@@ -158,7 +158,7 @@ var heartbeatSQL = `
 // so the worker stops.
 func (s *Store) Heartbeat(ctx context.Context, id uuid.UUID, pool string, tokenHash []byte, progress float64, now, leaseUntil time.Time) (job Job, cancelled bool, err error) {
 	var tokenOK bool
-	err = s.pool.QueryRow(ctx, heartbeatSQL, id, pool, tokenHash, leaseUntil, min(max(progress, 0), 1), now).
+	err = s.hot.QueryRow(ctx, heartbeatSQL, id, pool, tokenHash, leaseUntil, min(max(progress, 0), 1), now).
 		Scan(jobScanTargets(&job, &tokenOK)...)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Job{}, false, fmt.Errorf("job %s: %w", id, ErrNotFound)
@@ -229,7 +229,7 @@ func (s *Store) HeartbeatBatch(ctx context.Context, reqs []HeartbeatRequest) ([]
 		ords[i], ids[i], pools[i], hashes[i] = int32(i), r.JobID, r.PoolID, r.TokenHash
 		progress[i], nows[i], lease[i] = min(max(r.Progress, 0), 1), r.Now, r.LeaseUntil
 	}
-	rows, err := s.pool.Query(ctx, heartbeatJobsSQL, ords, ids, pools, hashes, lease, progress, nows)
+	rows, err := s.hot.Query(ctx, heartbeatJobsSQL, ords, ids, pools, hashes, lease, progress, nows)
 	if err != nil {
 		return nil, mapErr(err, "heartbeat")
 	}
@@ -457,7 +457,7 @@ func (s *Store) CompleteBatch(ctx context.Context, reqs []CompleteRequest) ([]Co
 		nows[i], days[i], evIDs[i] = r.Now, r.Now.UTC().Truncate(24*time.Hour), newID().String()
 		encSecs[i], gpuSecs[i], mins[i] = r.Usage.EncodeSeconds, r.Usage.GPUSeconds, r.Usage.OutputSeconds/60
 	}
-	rows, err := s.pool.Query(ctx, completeJobsSQL, ords, ids, pools, hashes, outputs, usages, nows, days, accs, encSecs, gpuSecs, mins, evIDs)
+	rows, err := s.hot.Query(ctx, completeJobsSQL, ords, ids, pools, hashes, outputs, usages, nows, days, accs, encSecs, gpuSecs, mins, evIDs)
 	if err != nil {
 		return nil, mapErr(err, "complete jobs")
 	}
@@ -494,7 +494,7 @@ func (s *Store) completeOne(ctx context.Context, r CompleteRequest) ([]CompleteR
 		j             Job
 		done, tokenOK bool
 	)
-	err := s.pool.QueryRow(ctx, completeJobSQL, r.JobID, r.PoolID, r.TokenHash, r.Outputs, u, r.Now, r.Now.UTC().Truncate(24*time.Hour),
+	err := s.hot.QueryRow(ctx, completeJobSQL, r.JobID, r.PoolID, r.TokenHash, r.Outputs, u, r.Now, r.Now.UTC().Truncate(24*time.Hour),
 		u.accelerator(), u.EncodeSeconds, u.GPUSeconds, u.OutputSeconds/60, newID().String()).Scan(jobScanTargets(&j, &done, &tokenOK)...)
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):

@@ -427,7 +427,7 @@ func (s *Store) CreateJobs(ctx context.Context, njs []NewJob) ([]CreateResult, e
 	if len(ords) == 0 {
 		return out, nil
 	}
-	rows, _ := s.pool.Query(ctx, createJobsSQL, ords, ids, orgs, pools, lanes, priorities, attempts, urls, specs, metadata,
+	rows, _ := s.hot.Query(ctx, createJobsSQL, ords, ids, orgs, pools, lanes, priorities, attempts, urls, specs, metadata,
 		keys, hashes, evIDs, captions)
 	read := 0
 	var scanErr error
