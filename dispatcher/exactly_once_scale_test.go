@@ -48,11 +48,15 @@ func TestClaimExactlyOnceAtScale(t *testing.T) {
 	e := newEnv(t)
 	ctx := t.Context()
 
-	// A second replica has a Postgres pool of its own.
+	// A second replica has Postgres pools of its own, with the hot path's
+	// as `mpegflow serve` opens them (the first runs everything on one).
 	other, err := store.Open(ctx, e.db.Config().ConnString())
 	require.NoError(t, err)
 	t.Cleanup(other.Close)
-	instances := []*instance{e.start(Config{}), e.startOn(store.New(other), Config{})}
+	hot, err := store.OpenHotPath(ctx, e.db.Config().ConnString())
+	require.NoError(t, err)
+	t.Cleanup(hot.Close)
+	instances := []*instance{e.start(Config{}), e.startOn(store.New(other).WithHotPath(hot), Config{})}
 
 	orgs := []store.Organization{e.org}
 	for i := 1; i < orgCount; i++ {
