@@ -359,6 +359,10 @@ func (r *benchRig) submitID(ctx context.Context, hc *http.Client) (string, error
 // every successful claim's latency; claimed, if not nil, is told each
 // claimed job's id as its claim returns.
 func (r *benchRig) work(ctx context.Context, workers int, total int64, claimed func(id string)) ([]time.Duration, error) {
+	// Pods long-poll as the encoder does (MPEGFLOW_CLAIM_WAIT, 20 s); the
+	// polls still waiting when the last job is done are cancelled.
+	ctx, finished := context.WithCancel(ctx)
+	defer finished()
 	md := metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+auth.WorkerToken(testSecret, "default"), coordinatorv1.MetadataPool, "default")
 	var (
 		done    atomic.Int64
@@ -376,7 +380,10 @@ func (r *benchRig) work(ctx context.Context, workers int, total int64, claimed f
 			defer func() { mu.Lock(); lat = append(lat, mine...); mu.Unlock() }()
 			for done.Load() < total {
 				start := time.Now()
-				resp, err := r.client.Claim(md, &coordinatorv1.ClaimRequest{Pool: "default", Lane: "live", Pod: pod, WaitMs: 200})
+				resp, err := r.client.Claim(md, &coordinatorv1.ClaimRequest{Pool: "default", Lane: "live", Pod: pod, WaitMs: benchClaimWaitMs})
+				if err != nil && ctx.Err() != nil {
+					return // every job is done
+				}
 				if err != nil {
 					mu.Lock()
 					firstEr = err
@@ -397,7 +404,9 @@ func (r *benchRig) work(ctx context.Context, workers int, total int64, claimed f
 					mu.Unlock()
 					return
 				}
-				done.Add(1)
+				if done.Add(1) >= total {
+					finished()
+				}
 			}
 		}()
 	}
@@ -424,6 +433,10 @@ func benchCount(b *testing.B, name string, def int) int {
 	}
 	return n
 }
+
+// benchClaimWaitMs is the pods' long poll: the encoder's default
+// MPEGFLOW_CLAIM_WAIT.
+const benchClaimWaitMs = 20_000
 
 func reportLatency(b *testing.B, lat []time.Duration) {
 	if len(lat) == 0 {
