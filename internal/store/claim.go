@@ -192,7 +192,7 @@ func (s *Store) ClaimBatch(ctx context.Context, reqs []ClaimRequest) ([]ClaimRes
 	n := len(reqs)
 	var (
 		ords                                = make([]int32, n)
-		jobIDs                              = make([]uuid.UUID, n)
+		jobIDs                              = make(uuidArray, n)
 		pools, lanes, workers, nodes, evIDs = make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
 		hashes                              = make([][]byte, n)
 		nows, leases                        = make([]time.Time, n), make([]time.Time, n)

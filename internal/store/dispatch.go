@@ -214,7 +214,7 @@ func (s *Store) HeartbeatBatch(ctx context.Context, reqs []HeartbeatRequest) ([]
 	n := len(reqs)
 	var (
 		ords        = make([]int32, n)
-		ids         = make([]uuid.UUID, n)
+		ids         = make(uuidArray, n)
 		pools       = make([]string, n)
 		hashes      = make([][]byte, n)
 		progress    = make([]float64, n)
@@ -435,7 +435,7 @@ func (s *Store) CompleteBatch(ctx context.Context, reqs []CompleteRequest) ([]Co
 	n := len(reqs)
 	var (
 		ords                   = make([]int32, n)
-		ids                    = make([]uuid.UUID, n)
+		ids                    = make(uuidArray, n)
 		pools, accs, evIDs     = make([]string, n), make([]string, n), make([]string, n)
 		hashes                 = make([][]byte, n)
 		outputs, usages        = make([]json.RawMessage, n), make([]json.RawMessage, n)

@@ -398,8 +398,7 @@ func (s *Store) CreateJobs(ctx context.Context, njs []NewJob) ([]CreateResult, e
 	}
 	var (
 		ords                      []int32
-		ids                       []uuid.UUID
-		orgs                      []uuid.UUID
+		ids, orgs                 uuidArray
 		pools, lanes, evIDs       []string
 		priorities, attempts      []int32
 		urls, keys                []*string

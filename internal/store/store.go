@@ -90,6 +90,12 @@ func Open(ctx context.Context, databaseURL string) (*pgxpool.Pool, error) {
 	return pool, nil
 }
 
+// uuidArray is how the group-commit statements pass a uuid[] parameter:
+// as the ids' 16 bytes. pgx encodes a uuid.UUID through its
+// driver.Valuer, formatting it as text and parsing it back, about 16
+// times the CPU (36 µs against 2.2 µs for 16 ids, pgtype.Map.Encode).
+type uuidArray = [][16]byte
+
 // hotPathConns is the hot path pool's size: the group-commit statements
 // in flight at once (two each for claims, heartbeats, completions and
 // submissions) and a few for the single-row statements beside them.
