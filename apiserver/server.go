@@ -101,12 +101,14 @@ type Server struct {
 }
 
 // Group commit of submissions: at most submitBatch in one statement,
-// submitsInFlight statements at once (as the coordinator's claims), each
-// bounded by submitTimeout.
+// submitsInFlight statements at once, each bounded by submitTimeout, a
+// batch lingering up to submitLinger for company (as the coordinator's
+// claims).
 const (
 	submitBatch     = 64
 	submitsInFlight = 2
 	submitTimeout   = 30 * time.Second
+	submitLinger    = time.Millisecond
 )
 
 // submissionKeys keeps two submissions with one idempotency key out of one
@@ -145,7 +147,7 @@ func New(cfg Config, st *store.Store, q *queue.Queue, objects *objstore.Store, b
 	if cfg.Metrics != nil {
 		batchSizes = cfg.Metrics.GroupCommitBatch.WithLabelValues("submit")
 	}
-	s.creates = groupcommit.New("submit", log, st.CreateJobs, submissionKeys, submitBatch, submitsInFlight, submitTimeout, batchSizes).Linger(time.Millisecond)
+	s.creates = groupcommit.New("submit", log, st.CreateJobs, submissionKeys, submitBatch, submitsInFlight, submitTimeout, batchSizes).Linger(submitLinger)
 	s.app = fiber.New(fiber.Config{
 		AppName:               "mpegflow",
 		BodyLimit:             cfg.BodyLimit,

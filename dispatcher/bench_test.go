@@ -2,6 +2,7 @@ package dispatcher
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -339,9 +340,25 @@ func (r *benchRig) warmUp(b *testing.B) {
 	n := max(256, 4*workers)
 	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
 	defer hc.CloseIdleConnections()
+	submitted := r.submitAll(ctx, b, hc, n)
+	_, err := r.work(ctx, workers, int64(n), nil)
+	if err := <-submitted; err != nil {
+		b.Fatal(err)
+	}
+	if err != nil {
+		b.Fatal(err)
+	}
+}
+
+// submitAll submits n no-op jobs from benchSubmitters(b) customers at
+// once; the channel gives the first submission's error (nil: all made)
+// once every customer is done.
+func (r *benchRig) submitAll(ctx context.Context, b *testing.B, hc *http.Client, n int) <-chan error {
 	var (
-		wg   sync.WaitGroup
-		next atomic.Int64
+		wg    sync.WaitGroup
+		next  atomic.Int64
+		mu    sync.Mutex
+		first error
 	)
 	for range benchSubmitters(b) {
 		wg.Add(1)
@@ -349,17 +366,20 @@ func (r *benchRig) warmUp(b *testing.B) {
 			defer wg.Done()
 			for next.Add(1) <= int64(n) {
 				if err := r.submit(ctx, hc); err != nil {
-					b.Error(err)
+					mu.Lock()
+					first = cmp.Or(first, err)
+					mu.Unlock()
 					return
 				}
 			}
 		}()
 	}
-	_, err := r.work(ctx, workers, int64(n), nil)
-	wg.Wait()
-	if err != nil {
-		b.Fatal(err)
-	}
+	done := make(chan error, 1)
+	go func() {
+		wg.Wait()
+		done <- first
+	}()
+	return done
 }
 
 var benchJob = []byte(`{"input":{"url":"https://media.example.com/noop.mp4"},"workflow":"mp4-720p"}`)
@@ -493,7 +513,8 @@ func quantileMs(sorted []time.Duration, p float64) float64 {
 }
 
 // BenchmarkFullPath submits b.N no-op jobs through the REST endpoint while
-// 16 workers claim and complete them over gRPC: end-to-end throughput.
+// the pods (benchWorkers) claim and complete them over gRPC: end-to-end
+// throughput.
 func BenchmarkFullPath(b *testing.B) {
 	r := newBenchRig(b)
 	r.warmUp(b)
@@ -502,59 +523,31 @@ func BenchmarkFullPath(b *testing.B) {
 	b.ResetTimer()
 	from := r.usage(b)
 	start := time.Now()
-	var (
-		wg     sync.WaitGroup
-		next   atomic.Int64
-		subErr atomic.Value
-	)
-	for range benchSubmitters(b) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for next.Add(1) <= int64(b.N) {
-				if err := r.submit(ctx, hc); err != nil {
-					subErr.Store(err)
-					return
-				}
-			}
-		}()
-	}
+	submitted := r.submitAll(ctx, b, hc, b.N)
 	lat, err := r.work(ctx, benchWorkers(b), int64(b.N), nil)
-	wg.Wait()
+	subErr := <-submitted
 	elapsed := time.Since(start)
 	if err != nil {
 		b.Fatal(err)
 	}
-	if e := subErr.Load(); e != nil {
-		b.Fatal(e)
+	if subErr != nil {
+		b.Fatal(subErr)
 	}
 	r.report(b, from)
 	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "jobs/s")
 	reportLatency(b, lat)
 }
 
-// BenchmarkClaimComplete queues b.N jobs first (not timed) and measures 16
-// workers claiming and completing them over gRPC.
+// BenchmarkClaimComplete queues b.N jobs first (not timed) and measures the
+// pods (benchWorkers) claiming and completing them over gRPC.
 func BenchmarkClaimComplete(b *testing.B) {
 	r := newBenchRig(b)
 	r.warmUp(b)
 	ctx := b.Context()
 	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
-	var wg sync.WaitGroup
-	var next atomic.Int64
-	for range benchSubmitters(b) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for next.Add(1) <= int64(b.N) {
-				if err := r.submit(ctx, hc); err != nil {
-					b.Error(err)
-					return
-				}
-			}
-		}()
+	if err := <-r.submitAll(ctx, b, hc, b.N); err != nil {
+		b.Fatal(err)
 	}
-	wg.Wait()
 	b.ResetTimer()
 	from := r.usage(b)
 	start := time.Now()

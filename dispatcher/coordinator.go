@@ -56,8 +56,9 @@ type Config struct {
 	// statements run at once (default 2); calls arriving meanwhile wait and
 	// go together in the next.
 	GroupCommitInFlight int
-	// GroupCommitLinger is the longest a claim (or completion) batch waits
-	// for as many calls as recent batches held before it starts (default
+	// GroupCommitLinger is the longest a claim, completion, heartbeat or
+	// pop batch waits for as many calls as recent batches held before it
+	// starts (default
 	// 1 ms; never longer than half the recent statements' run time, and
 	// nothing waits under light load: groupcommit.Group); negative: never.
 	GroupCommitLinger time.Duration

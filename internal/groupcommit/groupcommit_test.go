@@ -42,6 +42,18 @@ func (r *recorder) run(_ context.Context, reqs []int) ([]int, error) {
 	return out, nil
 }
 
+// doAsync runs g.Do(ctx, v) on a goroutine counted by wg and checks that
+// it answers recorder's 2·v.
+func doAsync(t *testing.T, ctx context.Context, g *Group[int, int], wg *sync.WaitGroup, v int) {
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		got, err := g.Do(ctx, v)
+		assert.NoError(t, err)
+		assert.Equal(t, 2*v, got)
+	}()
+}
+
 // keyOf makes requests with the same value mod 10 clash.
 func keyOf(v int) []string { return []string{strconv.Itoa(v % 10)} }
 
@@ -93,13 +105,7 @@ func TestKeepsClashingCallsApart(t *testing.T) {
 	ctx := t.Context()
 	var wg sync.WaitGroup
 	for _, v := range []int{100, 1, 11, 2, 3, 4} { // 1 and 11 clash
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			got, err := g.Do(ctx, v)
-			assert.NoError(t, err)
-			assert.Equal(t, 2*v, got)
-		}()
+		doAsync(t, ctx, g, &wg, v)
 		if v == 100 {
 			<-r.started // the blocker runs; the rest queue behind it
 		}
@@ -247,13 +253,7 @@ func TestLingersForCompany(t *testing.T) {
 	ctx := t.Context()
 	var wg sync.WaitGroup
 	for i := 1; i <= 4; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			v, err := g.Do(ctx, i)
-			assert.NoError(t, err)
-			assert.Equal(t, 2*i, v)
-		}()
+		doAsync(t, ctx, g, &wg, i)
 		if i == 1 {
 			require.Eventually(t, func() bool { return lingering(g) }, 10*time.Second, time.Millisecond, "the first call waits")
 		}

@@ -96,14 +96,14 @@ type Popped struct {
 // whose script Redis had not loaded is run again once the script is.
 func (q *Queue) PopMany(ctx context.Context, lanes []Lane) []Popped {
 	out := make([]Popped, len(lanes))
-	todo := make([]int, len(lanes))
-	for i := range todo {
-		todo[i] = i
+	unsent := make([]int, len(lanes))
+	for i := range unsent {
+		unsent[i] = i
 	}
-	for attempt := 0; len(todo) > 0; attempt++ {
-		cmds := make([]*redis.Cmd, len(todo))
+	for attempt := 0; len(unsent) > 0; attempt++ {
+		cmds := make([]*redis.Cmd, len(unsent))
 		_, _ = q.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-			for j, i := range todo {
+			for j, i := range unsent {
 				l := lanes[i]
 				keys := []string{q.keys.Paused(l.Pool), q.keys.Queue(l.Pool, l.Lane), q.keys.Orgs(l.Pool, l.Lane), q.keys.Shares(l.Pool, l.Lane)}
 				cmds[j] = popScript.EvalSha(ctx, p, keys, q.keys.orgQueuePrefix(l.Pool, l.Lane))
@@ -111,7 +111,7 @@ func (q *Queue) PopMany(ctx context.Context, lanes []Lane) []Popped {
 			return nil
 		})
 		var again []int
-		for j, i := range todo {
+		for j, i := range unsent {
 			err := cmds[j].Err()
 			if attempt == 0 && redis.HasErrorPrefix(err, "NOSCRIPT") {
 				again = append(again, i) // the script never ran
@@ -127,7 +127,7 @@ func (q *Queue) PopMany(ctx context.Context, lanes []Lane) []Popped {
 				break
 			}
 		}
-		todo = again
+		unsent = again
 	}
 	return out
 }

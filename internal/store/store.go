@@ -79,6 +79,11 @@ func Open(ctx context.Context, databaseURL string) (*pgxpool.Pool, error) {
 	if !strings.Contains(databaseURL, "pool_max_conns") {
 		cfg.MaxConns = 20
 	}
+	return connect(ctx, cfg)
+}
+
+// connect opens a pool on cfg and checks that Postgres answers.
+func connect(ctx context.Context, cfg *pgxpool.Config) (*pgxpool.Pool, error) {
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("open database pool: %w", err)
@@ -111,15 +116,7 @@ func OpenHotPath(ctx context.Context, databaseURL string) (*pgxpool.Pool, error)
 	}
 	cfg.MaxConns = hotPathConns
 	HotPathConfig(cfg.ConnConfig)
-	pool, err := pgxpool.NewWithConfig(ctx, cfg)
-	if err != nil {
-		return nil, fmt.Errorf("open the hot path's database pool: %w", err)
-	}
-	if err := pool.Ping(ctx); err != nil {
-		pool.Close()
-		return nil, fmt.Errorf("ping database: %w", err)
-	}
-	return pool, nil
+	return connect(ctx, cfg)
 }
 
 // HotPathConfig sets what the hot path's connections need on cfg (for a
