@@ -42,7 +42,12 @@ func (c *Coordinator) Claim(ctx context.Context, req *coordinatorv1.ClaimRequest
 	worker := store.Worker{ID: pod, PoolID: pool, Lane: lane, Node: req.GetNode(), Capabilities: caps}
 	// The worker is registered by the statement that claims a job; a call
 	// that finds nothing to claim registers it on its own, once, so idle
-	// and drained pods are seen (and a drained one stops polling).
+	// and drained pods are seen (and a drained one stops polling). It does
+	// so when its pool is paused, when its wait is up, or once it has
+	// waited a poll interval: a pod of a busy pool, woken to a job within
+	// that time, costs no statement of its own (with 128 pods and jobs
+	// arriving one at a time, registering at the first empty pop was 0.75
+	// statements a job).
 	registered := false
 	register := func() (stop bool, err error) {
 		if registered {
@@ -56,7 +61,8 @@ func (c *Coordinator) Claim(ctx context.Context, req *coordinatorv1.ClaimRequest
 		return w.Status == store.WorkerDraining || w.Status == store.WorkerEvicted, nil
 	}
 	wait := min(time.Duration(req.GetWaitMs())*time.Millisecond, c.cfg.MaxWait)
-	deadline := c.cfg.Clock.Now().Add(wait)
+	start := c.cfg.Clock.Now()
+	deadline, registerAt := start.Add(wait), start.Add(c.cfg.PollInterval)
 	laneKey := c.queue.Keys().Queue(pool, lane)
 	for {
 		// Registered before the pop, so that a push between an empty pop
@@ -95,14 +101,17 @@ func (c *Coordinator) Claim(ctx context.Context, req *coordinatorv1.ClaimRequest
 			}
 			return &coordinatorv1.ClaimResponse{Job: job}, nil
 		}
-		if stop, err := register(); err != nil || stop {
-			done()
-			if err != nil {
-				return nil, err
+		now := c.cfg.Clock.Now()
+		if !now.Before(deadline) || !now.Before(registerAt) {
+			if stop, err := register(); err != nil || stop {
+				done()
+				if err != nil {
+					return nil, err
+				}
+				return &coordinatorv1.ClaimResponse{}, nil
 			}
-			return &coordinatorv1.ClaimResponse{}, nil
 		}
-		if !c.cfg.Clock.Now().Before(deadline) {
+		if !now.Before(deadline) {
 			done()
 			return &coordinatorv1.ClaimResponse{}, nil
 		}

@@ -2,6 +2,7 @@ package dispatcher
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
@@ -9,8 +10,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	testingclock "k8s.io/utils/clock/testing"
 
 	"github.com/mpegflow/mpegflow/api/coordinatorv1"
 	"github.com/mpegflow/mpegflow/apiserver"
@@ -91,21 +94,7 @@ func TestLongPollClaimWakesOnPush(t *testing.T) {
 	fc := newFakeClock()
 	in := e.start(Config{Clock: fc, PollInterval: 200 * time.Millisecond})
 	w := e.worker(in.addr, store.DefaultPoolID)
-
-	type result struct {
-		job *coordinatorv1.Job
-		err error
-	}
-	longPoll := func(pod string) <-chan result {
-		out := make(chan result, 1)
-		go func() {
-			j, err := w.claim(t.Context(), pod, 5000)
-			out <- result{j, err}
-		}()
-		// The claim found the queue empty and waits on the clock.
-		require.Eventually(t, fc.HasWaiters, 10*time.Second, time.Millisecond)
-		return out
-	}
+	longPoll := func(pod string) <-chan claimResult { return w.longPoll(t, t.Context(), fc, pod) }
 
 	got := longPoll("pod-1")
 	id := e.submit(store.DefaultPoolID, 1)[0]
@@ -141,4 +130,82 @@ func TestLongPollClaimWakesOnPush(t *testing.T) {
 	require.NoError(t, r.err)
 	assert.Nil(t, r.job, "nothing arrived within the wait")
 	assert.Equal(t, 25, steps, "answered after 5 s of (fake) time, not before")
+}
+
+// claimResult is what a claim answered.
+type claimResult struct {
+	job *coordinatorv1.Job
+	err error
+}
+
+// longPoll starts a claim of pod that may wait 5 s and returns once it
+// has found the queue empty and waits on the fake clock.
+func (w *worker) longPoll(t *testing.T, ctx context.Context, fc *testingclock.FakeClock, pod string) <-chan claimResult {
+	t.Helper()
+	out := make(chan claimResult, 1)
+	go func() {
+		j, err := w.claim(ctx, pod, 5000)
+		out <- claimResult{j, err}
+	}()
+	require.Eventually(t, fc.HasWaiters, 10*time.Second, time.Millisecond)
+	return out
+}
+
+// TestIdleClaimRegistersAfterAPollInterval: a claim that finds nothing
+// registers its worker once it has waited a poll interval, not at its
+// first empty pop (a pod woken to a job before then is registered by the
+// claim's own statement), and a drained worker's long poll then ends with
+// an empty answer instead of waiting out its time.
+func TestIdleClaimRegistersAfterAPollInterval(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	fc := newFakeClock()
+	in := e.start(Config{Clock: fc, PollInterval: 200 * time.Millisecond})
+	w := e.worker(in.addr, store.DefaultPoolID)
+	status := func(pod string) string {
+		var s string
+		err := e.db.QueryRow(t.Context(), `SELECT status FROM workers WHERE id = $1`, pod).Scan(&s)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return "unregistered"
+		}
+		require.NoError(t, err)
+		return s
+	}
+
+	// Woken to a job within its first poll interval: registered by the claim.
+	got := w.longPoll(t, t.Context(), fc, "pod-busy")
+	assert.Equal(t, "unregistered", status("pod-busy"), "no statement at the first empty pop")
+	id := e.submit(store.DefaultPoolID, 1)[0]
+	fc.Step(200 * time.Millisecond)
+	r := <-got
+	require.NoError(t, r.err)
+	require.NotNil(t, r.job)
+	assert.Equal(t, id.String(), r.job.GetId())
+	assert.Equal(t, "online", status("pod-busy"))
+
+	// Idle for a poll interval: registered while it goes on waiting.
+	got = w.longPoll(t, t.Context(), fc, "pod-idle")
+	assert.Equal(t, "unregistered", status("pod-idle"))
+	fc.Step(200 * time.Millisecond)
+	require.Eventually(t, func() bool { return status("pod-idle") == "online" }, 10*time.Second, time.Millisecond)
+	require.Eventually(t, fc.HasWaiters, 10*time.Second, time.Millisecond)
+	select {
+	case r := <-got:
+		t.Fatalf("the idle claim answered before its wait was up: %v, %v", r.job, r.err)
+	default:
+	}
+	fc.Step(5 * time.Second)
+	r = <-got
+	require.NoError(t, r.err)
+	assert.Nil(t, r.job, "nothing arrived within the wait")
+
+	// Drained: the next long poll answers empty at its first poll interval.
+	_, err := e.store.DrainWorker(t.Context(), "pod-idle")
+	require.NoError(t, err)
+	got = w.longPoll(t, t.Context(), fc, "pod-idle")
+	fc.Step(200 * time.Millisecond)
+	r = <-got
+	require.NoError(t, r.err)
+	assert.Nil(t, r.job)
+	assert.Equal(t, "draining", status("pod-idle"))
 }
