@@ -1,6 +1,7 @@
 package apiserver
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/json"
@@ -288,13 +289,15 @@ func (s *Server) tenant(ctx context.Context, p store.Principal, org uuid.UUID) q
 }
 
 // dispatch pushes a committed job's id onto its lane as t's and announces
-// it, in one Redis round trip (queue.Queue.PushPublish). A Redis failure
+// it, in one Redis round trip shared with the pushes ready at the same time
+// (queue.Queue.PushPublishMany). A Redis failure
 // here loses nothing: the queue reconciler re-pushes queued jobs missing
 // from their list; live subscribers miss the event.
 func (s *Server) dispatch(ctx context.Context, job store.Job, event string, t queue.Tenant) {
 	e := events.Event{Type: event, OrgID: &job.OrgID, JobID: &job.ID, PoolID: job.PoolID}
 	err := s.bus.EmitVia(ctx, e, func(ctx context.Context, payload []byte) error {
-		return s.queue.PushPublish(ctx, job.PoolID, job.Lane, t, job.ID.String(), job.Priority, payload)
+		pushed, err := s.pushes.Do(ctx, queue.JobPush{Pool: job.PoolID, Lane: job.Lane, Tenant: t, JobID: job.ID.String(), Priority: job.Priority, Event: payload})
+		return cmp.Or(err, pushed)
 	})
 	if err != nil {
 		s.log.WarnContext(ctx, "job committed but neither pushed to redis nor announced; the queue reconciler will push it and live subscribers miss the event, check redis",

@@ -98,6 +98,10 @@ type Server struct {
 	// creates makes concurrent submissions with one statement (group
 	// commit, docs/design/0019-control-plane-round-trips.md).
 	creates *groupcommit.Group[store.NewJob, store.CreateResult]
+	// pushes queues and announces committed jobs in one Redis round trip
+	// for as many as are ready at once (the jobs of one statement above
+	// are ready together).
+	pushes *groupcommit.Group[queue.JobPush, error]
 }
 
 // Group commit of submissions: at most submitBatch in one statement,
@@ -109,6 +113,9 @@ const (
 	submitsInFlight = 2
 	submitTimeout   = 30 * time.Second
 	submitLinger    = time.Millisecond
+	// pushBatch caps the pushes sent to Redis in one round trip; one
+	// round trip is in flight at once.
+	pushBatch = 256
 )
 
 // submissionKeys keeps two submissions with one idempotency key out of one
@@ -143,11 +150,17 @@ func New(cfg Config, st *store.Store, q *queue.Queue, objects *objstore.Store, b
 	}
 	log = slog.New(requestIDHandler{log.Handler()}) // every line of a request names its id
 	s := &Server{cfg: cfg, store: st, queue: q, objects: objects, scopes: scopes, bus: bus, hub: cfg.Hub, guard: cfg.Guard, keys: cfg.KeyCache, log: log}
-	var batchSizes prometheus.Observer
+	var batchSizes, pushSizes prometheus.Observer
 	if cfg.Metrics != nil {
 		batchSizes = cfg.Metrics.GroupCommitBatch.WithLabelValues("submit")
+		pushSizes = cfg.Metrics.GroupCommitBatch.WithLabelValues("push")
 	}
 	s.creates = groupcommit.New("submit", log, st.CreateJobs, submissionKeys, submitBatch, submitsInFlight, submitTimeout, batchSizes).Linger(submitLinger)
+	// The batch never fails as a whole (each push has its own answer), so
+	// no push is made twice.
+	s.pushes = groupcommit.New("push", log, func(ctx context.Context, ps []queue.JobPush) ([]error, error) {
+		return q.PushPublishMany(ctx, ps), nil
+	}, nil, pushBatch, 1, submitTimeout, pushSizes).Linger(submitLinger)
 	s.app = fiber.New(fiber.Config{
 		AppName:               "mpegflow",
 		BodyLimit:             cfg.BodyLimit,

@@ -10,6 +10,10 @@
 #   WORKERS     pods claiming at once in MpegFlow's benchmarks, one run per
 #               figure (MPEGFLOW_BENCH_WORKERS; default "16 128": River's
 #               bench works with up to 1,000 at once)
+#   CUSTOMERS   customers submitting at once over REST in the full path
+#               (MPEGFLOW_BENCH_SUBMITTERS; default: as many as pods, a
+#               platform that keeps 128 pods busy has at least as many
+#               clients; CUSTOMERS=8 is the benchmark's own default)
 #   RIVER_JOBS  jobs River works per round (default 20000)
 #
 # Prints the load average at each round, every figure, and per round and
@@ -31,9 +35,10 @@ trap 'rm -rf "$tmp"' EXIT
 river() {
 	"$tmp/riverbench" -jobs "$river_jobs" | tee -a "$tmp/out" | awk '{for (i = 1; i <= NF; i++) if ($i ~ /^jobs\/s=/) {sub("jobs/s=", "", $i); print $i}}'
 }
-# mpegflow W: both benchmarks with W pods; prints their jobs/s.
+# mpegflow W: both benchmarks with W pods (and CUSTOMERS, else W,
+# customers); prints their jobs/s.
 mpegflow() {
-	(cd "$root/dispatcher" && MPEGFLOW_BENCH_WORKERS=$1 "$tmp/dispatcher.test" -test.run '^$' -test.bench 'ClaimComplete|FullPath' -test.benchtime "${jobs}x") |
+	(cd "$root/dispatcher" && MPEGFLOW_BENCH_WORKERS=$1 MPEGFLOW_BENCH_SUBMITTERS=${CUSTOMERS:-$1} "$tmp/dispatcher.test" -test.run '^$' -test.bench 'ClaimComplete|FullPath' -test.benchtime "${jobs}x") |
 		tee -a "$tmp/out" | grep '^Benchmark' >"$tmp/mf"
 	# "BenchmarkX-2 N ns/op ... V jobs/s ...": the value before the unit.
 	for b in ClaimComplete FullPath; do
@@ -47,7 +52,7 @@ ours() {
 	: >"$tmp/ours"
 	for w in $workers; do
 		read -r cc fp < <(mpegflow "$w" | paste -sd' ')
-		echo "$w pods:" >>"$tmp/ours"
+		echo "$w pods, ${CUSTOMERS:-$w} customers:" >>"$tmp/ours"
 		cat "$tmp/mf" >>"$tmp/ours"
 		echo "$w $cc $fp" >>"$tmp/figures"
 	done

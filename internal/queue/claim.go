@@ -95,39 +95,14 @@ type Popped struct {
 // not one transaction: each is atomic on its own, as a lone Pop is. A pop
 // whose script Redis had not loaded is run again once the script is.
 func (q *Queue) PopMany(ctx context.Context, lanes []Lane) []Popped {
+	cmds := q.runEach(ctx, popScript, len(lanes), func(p redis.Pipeliner, i int) *redis.Cmd {
+		l := lanes[i]
+		keys := []string{q.keys.Paused(l.Pool), q.keys.Queue(l.Pool, l.Lane), q.keys.Orgs(l.Pool, l.Lane), q.keys.Shares(l.Pool, l.Lane)}
+		return popScript.EvalSha(ctx, p, keys, q.keys.orgQueuePrefix(l.Pool, l.Lane))
+	})
 	out := make([]Popped, len(lanes))
-	unsent := make([]int, len(lanes))
-	for i := range unsent {
-		unsent[i] = i
-	}
-	for attempt := 0; len(unsent) > 0; attempt++ {
-		cmds := make([]*redis.Cmd, len(unsent))
-		_, _ = q.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-			for j, i := range unsent {
-				l := lanes[i]
-				keys := []string{q.keys.Paused(l.Pool), q.keys.Queue(l.Pool, l.Lane), q.keys.Orgs(l.Pool, l.Lane), q.keys.Shares(l.Pool, l.Lane)}
-				cmds[j] = popScript.EvalSha(ctx, p, keys, q.keys.orgQueuePrefix(l.Pool, l.Lane))
-			}
-			return nil
-		})
-		var again []int
-		for j, i := range unsent {
-			err := cmds[j].Err()
-			if attempt == 0 && redis.HasErrorPrefix(err, "NOSCRIPT") {
-				again = append(again, i) // the script never ran
-				continue
-			}
-			out[i] = q.popAnswer(lanes[i], cmds[j])
-		}
-		if len(again) > 0 {
-			if err := popScript.Load(ctx, q.rdb).Err(); err != nil {
-				for _, i := range again {
-					out[i] = Popped{Err: fmt.Errorf("pop from %s: load the script: %w", q.keys.Queue(lanes[i].Pool, lanes[i].Lane), err)}
-				}
-				break
-			}
-		}
-		unsent = again
+	for i, cmd := range cmds {
+		out[i] = q.popAnswer(lanes[i], cmd)
 	}
 	return out
 }

@@ -16,8 +16,10 @@ import (
 // restart, here SCRIPT FLUSH) the pops are still made, each once.
 func TestPopMany(t *testing.T) {
 	t.Parallel()
-	rdb, prefix := testenv.Redis(t)
-	q := queue.New(rdb, queue.NewKeys(prefix))
+	// A Redis of its own: it flushes the scripts, which would fail other
+	// tests' round-trip counts.
+	rdb := testenv.PrivateRedis(t)
+	q := queue.New(rdb, queue.NewKeys(queue.DefaultPrefix))
 	ctx := t.Context()
 	require.NoError(t, q.PushMany(ctx, "p", "live", tenant, []string{"a", "b", "c"}))
 	require.NoError(t, q.Push(ctx, "gated", "live", tenant, "g", 0))

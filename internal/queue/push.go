@@ -105,20 +105,6 @@ func (q *Queue) Push(ctx context.Context, pool, lane string, t Tenant, jobID str
 	return nil
 }
 
-// PushPublish is Push, then Publish of event, in one round trip (one
-// script): the submit path queues a committed job and announces it
-// (job.queued) at the cost of one. Either both happen or, when Redis
-// fails, neither (as far as the caller can tell: an error after the
-// script ran is indistinguishable from one before); the queue reconciler
-// pushes a job that is not on its list, and live subscribers miss the
-// event, as with a failed Publish. A nil event publishes nothing.
-func (q *Queue) PushPublish(ctx context.Context, pool, lane string, t Tenant, jobID string, priority int, event []byte) error {
-	if err := q.push(ctx, pool, lane, t, priority > 0, []string{jobID}, event); err != nil {
-		return fmt.Errorf("push and announce job %s onto %s: %w", jobID, q.keys.Queue(pool, lane), err)
-	}
-	return nil
-}
-
 // PushMany pushes ids of one organization onto a pool's lane, in one round
 // trip per few thousand ids, in order (the first is claimed first).
 func (q *Queue) PushMany(ctx context.Context, pool, lane string, t Tenant, ids []string) error {
@@ -141,6 +127,12 @@ func (q *Queue) push(ctx context.Context, pool, lane string, t Tenant, urgent bo
 	if len(ids) == 0 {
 		return nil
 	}
+	keys, args := q.pushArgs(pool, lane, t, urgent, ids, event)
+	return pushScript.Run(ctx, q.rdb, keys, args...).Err()
+}
+
+// pushArgs are pushScript's keys and arguments.
+func (q *Queue) pushArgs(pool, lane string, t Tenant, urgent bool, ids []string, event []byte) (keys []string, args []any) {
 	flag := "0"
 	if urgent {
 		flag = "1"
@@ -149,13 +141,54 @@ func (q *Queue) push(ctx context.Context, pool, lane string, t Tenant, urgent bo
 	if event != nil {
 		channel, msg = q.keys.Events(), string(event)
 	}
-	args := make([]any, 0, len(ids)+6)
+	args = make([]any, 0, len(ids)+6)
 	args = append(args, t.Org, t.Weight, flag, channel, msg, q.keys.Wake())
 	for _, id := range ids {
 		args = append(args, id)
 	}
-	keys := []string{q.keys.Queue(pool, lane), q.keys.OrgQueue(pool, lane, t.Org), q.keys.Orgs(pool, lane), q.keys.Shares(pool, lane)}
-	return pushScript.Run(ctx, q.rdb, keys, args...).Err()
+	return []string{q.keys.Queue(pool, lane), q.keys.OrgQueue(pool, lane, t.Org), q.keys.Orgs(pool, lane), q.keys.Shares(pool, lane)}, args
+}
+
+// JobPush is one job of PushPublishMany: PushPublish's arguments.
+type JobPush struct {
+	Pool, Lane string
+	Tenant     Tenant
+	JobID      string
+	Priority   int
+	Event      []byte
+}
+
+// PushPublishMany makes each push as Push would, then publishes its event
+// (a nil one publishes nothing): the submit path queues committed jobs and
+// announces them (job.queued). All go in one round trip: separate script
+// calls in one pipeline, not one transaction. For each, either both happen
+// or, when Redis fails, neither (as far as the caller can tell: an error
+// after the script ran is indistinguishable from one before); the queue
+// reconciler pushes a job that is not on its list, and live subscribers
+// miss the event, as with a failed Publish. Each push has its own error;
+// the batch never fails as a whole, so none is made twice.
+func (q *Queue) PushPublishMany(ctx context.Context, pushes []JobPush) []error {
+	errs := make([]error, len(pushes))
+	valid := make([]int, 0, len(pushes))
+	for i, p := range pushes {
+		if err := p.Tenant.validate(); err != nil {
+			errs[i] = fmt.Errorf("push and announce job %s: %w: %w", p.JobID, errNoTenant, err)
+			continue
+		}
+		valid = append(valid, i)
+	}
+	cmds := q.runEach(ctx, pushScript, len(valid), func(pipe redis.Pipeliner, j int) *redis.Cmd {
+		p := pushes[valid[j]]
+		keys, args := q.pushArgs(p.Pool, p.Lane, p.Tenant, p.Priority > 0, []string{p.JobID}, p.Event)
+		return pushScript.EvalSha(ctx, pipe, keys, args...)
+	})
+	for j, cmd := range cmds {
+		p := pushes[valid[j]]
+		if err := cmd.Err(); err != nil {
+			errs[valid[j]] = fmt.Errorf("push and announce job %s onto %s: %w", p.JobID, q.keys.Queue(p.Pool, p.Lane), err)
+		}
+	}
+	return errs
 }
 
 // Members lists the ids queued on a pool's lane: those on the lists of the

@@ -29,12 +29,23 @@ func (c *commandCounter) ProcessPipelineHook(next redis.ProcessPipelineHook) red
 func subscribedQueue(t *testing.T) (*redis.Client, *queue.Queue, *redis.PubSub) {
 	t.Helper()
 	rdb, prefix := testenv.Redis(t)
+	return subscribedQueueOn(t, rdb, prefix)
+}
+
+// subscribedQueueOn is subscribedQueue on rdb under prefix.
+func subscribedQueueOn(t *testing.T, rdb *redis.Client, prefix string) (*redis.Client, *queue.Queue, *redis.PubSub) {
+	t.Helper()
 	q := queue.New(rdb, queue.NewKeys(prefix))
 	sub := rdb.Subscribe(t.Context(), q.Keys().Events())
 	t.Cleanup(func() { sub.Close() })
 	_, err := sub.Receive(t.Context())
 	require.NoError(t, err)
 	return rdb, q, sub
+}
+
+// pushPublish makes one push of PushPublishMany.
+func pushPublish(ctx context.Context, q *queue.Queue, p queue.JobPush) error {
+	return q.PushPublishMany(ctx, []queue.JobPush{p})[0]
 }
 
 // TestPushPublish: the submit path's push and its event go in one round
@@ -45,11 +56,11 @@ func TestPushPublish(t *testing.T) {
 	t.Parallel()
 	rdb, q, sub := subscribedQueue(t)
 	ctx := t.Context()
-	require.NoError(t, q.Push(ctx, "p", "live", tenant, "warm", 0), "loads the script")
+	require.NoError(t, pushPublish(ctx, q, queue.JobPush{Pool: "p", Lane: "live", Tenant: tenant, JobID: "warm"}), "loads the script, opens a connection")
 
 	trips := &commandCounter{}
 	rdb.AddHook(trips)
-	require.NoError(t, q.PushPublish(ctx, "p", "live", queue.Tenant{Org: "org-2", Weight: 3}, "a", 1, []byte(`{"type":"job.queued"}`)))
+	require.NoError(t, pushPublish(ctx, q, queue.JobPush{Pool: "p", Lane: "live", Tenant: queue.Tenant{Org: "org-2", Weight: 3}, JobID: "a", Priority: 1, Event: []byte(`{"type":"job.queued"}`)}))
 	require.EqualValues(t, 1, trips.n.Load(), "push and publish in one round trip")
 
 	select {
@@ -68,7 +79,7 @@ func TestPushPublish(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, 3, w, "the weight is stored as by Push")
 
-	require.NoError(t, q.PushPublish(ctx, "p", "live", tenant, "b", 0, nil))
+	require.NoError(t, pushPublish(ctx, q, queue.JobPush{Pool: "p", Lane: "live", Tenant: tenant, JobID: "b"}))
 	require.NoError(t, q.Publish(ctx, []byte(`{"type":"marker"}`)))
 	select {
 	case m := <-sub.Channel():
@@ -76,7 +87,7 @@ func TestPushPublish(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("no marker")
 	}
-	require.Error(t, q.PushPublish(ctx, "p", "live", queue.Tenant{}, "c", 0, []byte(`{}`)), "the organization is required")
+	require.Error(t, pushPublish(ctx, q, queue.JobPush{Pool: "p", Lane: "live", JobID: "c", Event: []byte(`{}`)}), "the organization is required")
 }
 
 // TestPublishMany: several events go in one round trip and reach a
@@ -104,4 +115,57 @@ func TestPublishMany(t *testing.T) {
 			t.Fatalf("%s not received", w)
 		}
 	}
+}
+
+// TestPushPublishMany: pushes of several pools, lanes and organizations go
+// in one round trip, each queued and announced as a lone one; one
+// without an organization fails alone; pushes Redis refused for want of
+// the script are made once it is loaded again, none twice. (On a Redis of
+// its own: it flushes the scripts, which would fail other tests' counts.)
+func TestPushPublishMany(t *testing.T) {
+	t.Parallel()
+	rdb, q, sub := subscribedQueueOn(t, testenv.PrivateRedis(t), queue.DefaultPrefix)
+	ctx := t.Context()
+	require.Equal(t, []error{nil}, q.PushPublishMany(ctx, []queue.JobPush{{Pool: "p", Lane: "live", Tenant: tenant, JobID: "warm"}}),
+		"loads the script, opens a connection")
+
+	trips := &commandCounter{}
+	rdb.AddHook(trips)
+	errs := q.PushPublishMany(ctx, []queue.JobPush{
+		{Pool: "p", Lane: "live", Tenant: tenant, JobID: "a", Event: []byte(`{"n":1}`)},
+		{Pool: "p", Lane: "live", Tenant: queue.Tenant{}, JobID: "lost", Event: []byte(`{"n":0}`)},
+		{Pool: "p", Lane: "backfill", Tenant: queue.Tenant{Org: "org-2", Weight: 4}, JobID: "b", Event: []byte(`{"n":2}`)},
+		{Pool: "p", Lane: "live", Tenant: tenant, JobID: "urgent", Priority: 5},
+	})
+	require.EqualValues(t, 1, trips.n.Load(), "one round trip")
+	require.Len(t, errs, 4)
+	require.NoError(t, errs[0])
+	require.Error(t, errs[1], "the organization is required")
+	require.NoError(t, errs[2])
+	require.NoError(t, errs[3])
+	for _, w := range []string{`{"n":1}`, `{"n":2}`} {
+		select {
+		case m := <-sub.Channel():
+			require.JSONEq(t, w, m.Payload, "each event once, in order; none for the refused push or a nil event")
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%s not received", w)
+		}
+	}
+	live, err := q.Members(ctx, "p", "live")
+	require.NoError(t, err)
+	require.Equal(t, []string{"a", "warm", "urgent"}, live, "as Push queues them: pops take the right end, so the urgent one goes next")
+	backfill, err := q.Members(ctx, "p", "backfill")
+	require.NoError(t, err)
+	require.Equal(t, []string{"b"}, backfill)
+	w, err := rdb.HGet(ctx, q.Keys().Shares("p", "backfill"), "w:org-2").Int()
+	require.NoError(t, err)
+	require.Equal(t, 4, w)
+
+	require.NoError(t, rdb.ScriptFlush(ctx).Err())
+	errs = q.PushPublishMany(ctx, []queue.JobPush{{Pool: "p", Lane: "backfill", Tenant: tenant, JobID: "c"}, {Pool: "p", Lane: "backfill", Tenant: tenant, JobID: "d"}})
+	require.NoError(t, errs[0])
+	require.NoError(t, errs[1])
+	n, err := q.Len(ctx, "p", "backfill")
+	require.NoError(t, err)
+	require.EqualValues(t, 3, n, "each push made once the script was loaded again, none twice")
 }
