@@ -99,7 +99,7 @@ func (b *Bus) publish(ctx context.Context, payload []byte) error {
 // EmitVia is Emit with send in place of the bus's publisher, for a caller
 // that sends the payload in one round trip with other Redis work (the
 // submit path pushes the job and publishes job.queued in one script,
-// queue.Queue.PushPublish). send must publish on the channel the bus's
+// queue.Queue.PushPublishMany). send must publish on the channel the bus's
 // publisher uses.
 func (b *Bus) EmitVia(ctx context.Context, e Event, send func(ctx context.Context, payload []byte) error) error {
 	if e.ID == uuid.Nil {
