@@ -338,8 +338,7 @@ func (r *benchRig) warmUp(b *testing.B) {
 	ctx := b.Context()
 	workers := benchWorkers(b)
 	n := max(256, 4*workers)
-	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
-	defer hc.CloseIdleConnections()
+	hc := customersClient(b, benchSubmitters(b))
 	submitted := r.submitAll(ctx, b, hc, n)
 	_, err := r.work(ctx, workers, int64(n), nil)
 	if err := <-submitted; err != nil {
@@ -380,6 +379,16 @@ func (r *benchRig) submitAll(ctx context.Context, b *testing.B, hc *http.Client,
 		done <- first
 	}()
 	return done
+}
+
+// customersClient is the customers' HTTP client: a connection kept for
+// each of conns submitting at once (with fewer, the extra ones are closed
+// after each request and opened again), all closed when the benchmark
+// ends, before the rig stops its servers (goleak).
+func customersClient(b *testing.B, conns int) *http.Client {
+	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: conns}}
+	b.Cleanup(hc.CloseIdleConnections)
+	return hc
 }
 
 var benchJob = []byte(`{"input":{"url":"https://media.example.com/noop.mp4"},"workflow":"mp4-720p"}`)
@@ -519,7 +528,7 @@ func BenchmarkFullPath(b *testing.B) {
 	r := newBenchRig(b)
 	r.warmUp(b)
 	ctx := b.Context()
-	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
+	hc := customersClient(b, benchSubmitters(b))
 	b.ResetTimer()
 	from := r.usage(b)
 	start := time.Now()
@@ -544,7 +553,7 @@ func BenchmarkClaimComplete(b *testing.B) {
 	r := newBenchRig(b)
 	r.warmUp(b)
 	ctx := b.Context()
-	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
+	hc := customersClient(b, benchSubmitters(b))
 	if err := <-r.submitAll(ctx, b, hc, b.N); err != nil {
 		b.Fatal(err)
 	}
@@ -567,7 +576,7 @@ func BenchmarkClaimComplete(b *testing.B) {
 func BenchmarkHeartbeat(b *testing.B) {
 	r := newBenchRig(b)
 	ctx := b.Context()
-	if err := r.submit(ctx, &http.Client{}); err != nil {
+	if err := r.submit(ctx, customersClient(b, 1)); err != nil {
 		b.Fatal(err)
 	}
 	md := metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+auth.WorkerToken(testSecret, "default"), coordinatorv1.MetadataPool, "default")
@@ -612,8 +621,7 @@ func benchClaimAtRate(b *testing.B, rate int) {
 	r := newBenchRig(b)
 	r.warmUp(b)
 	ctx := b.Context()
-	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 512}}
-	b.Cleanup(hc.CloseIdleConnections) // before the rig stops its servers (goleak)
+	hc := customersClient(b, 512)
 	interval := time.Second / time.Duration(rate)
 	var (
 		mu        sync.Mutex
