@@ -90,11 +90,8 @@ func TestPauseStopsClaimsOnEveryInstance(t *testing.T) {
 // injected clock), and an empty answer once its wait is over.
 func TestLongPollClaimWakesOnPush(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t)
-	fc := newFakeClock()
-	in := e.start(Config{Clock: fc, PollInterval: 200 * time.Millisecond})
-	w := e.worker(in.addr, store.DefaultPoolID)
-	longPoll := func(pod string) <-chan claimResult { return w.longPoll(t, t.Context(), fc, pod) }
+	e, fc, w := longPollEnv(t)
+	longPoll := func(pod string) <-chan claimResult { return w.longPoll(t, fc, pod) }
 
 	got := longPoll("pod-1")
 	id := e.submit(store.DefaultPoolID, 1)[0]
@@ -138,13 +135,23 @@ type claimResult struct {
 	err error
 }
 
+// longPollEnv is a coordinator on a fake clock that long-polling claims
+// wait on (poll interval 200 ms), and a worker of the default pool.
+func longPollEnv(t *testing.T) (*env, *testingclock.FakeClock, *worker) {
+	t.Helper()
+	e := newEnv(t)
+	fc := newFakeClock()
+	in := e.start(Config{Clock: fc, PollInterval: 200 * time.Millisecond})
+	return e, fc, e.worker(in.addr, store.DefaultPoolID)
+}
+
 // longPoll starts a claim of pod that may wait 5 s and returns once it
 // has found the queue empty and waits on the fake clock.
-func (w *worker) longPoll(t *testing.T, ctx context.Context, fc *testingclock.FakeClock, pod string) <-chan claimResult {
+func (w *worker) longPoll(t *testing.T, fc *testingclock.FakeClock, pod string) <-chan claimResult {
 	t.Helper()
 	out := make(chan claimResult, 1)
 	go func() {
-		j, err := w.claim(ctx, pod, 5000)
+		j, err := w.claim(t.Context(), pod, 5000)
 		out <- claimResult{j, err}
 	}()
 	require.Eventually(t, fc.HasWaiters, 10*time.Second, time.Millisecond)
@@ -158,10 +165,7 @@ func (w *worker) longPoll(t *testing.T, ctx context.Context, fc *testingclock.Fa
 // an empty answer instead of waiting out its time.
 func TestIdleClaimRegistersAfterAPollInterval(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t)
-	fc := newFakeClock()
-	in := e.start(Config{Clock: fc, PollInterval: 200 * time.Millisecond})
-	w := e.worker(in.addr, store.DefaultPoolID)
+	e, fc, w := longPollEnv(t)
 	status := func(pod string) string {
 		var s string
 		err := e.db.QueryRow(t.Context(), `SELECT status FROM workers WHERE id = $1`, pod).Scan(&s)
@@ -173,7 +177,7 @@ func TestIdleClaimRegistersAfterAPollInterval(t *testing.T) {
 	}
 
 	// Woken to a job within its first poll interval: registered by the claim.
-	got := w.longPoll(t, t.Context(), fc, "pod-busy")
+	got := w.longPoll(t, fc, "pod-busy")
 	assert.Equal(t, "unregistered", status("pod-busy"), "no statement at the first empty pop")
 	id := e.submit(store.DefaultPoolID, 1)[0]
 	fc.Step(200 * time.Millisecond)
@@ -184,7 +188,7 @@ func TestIdleClaimRegistersAfterAPollInterval(t *testing.T) {
 	assert.Equal(t, "online", status("pod-busy"))
 
 	// Idle for a poll interval: registered while it goes on waiting.
-	got = w.longPoll(t, t.Context(), fc, "pod-idle")
+	got = w.longPoll(t, fc, "pod-idle")
 	assert.Equal(t, "unregistered", status("pod-idle"))
 	fc.Step(200 * time.Millisecond)
 	require.Eventually(t, func() bool { return status("pod-idle") == "online" }, 10*time.Second, time.Millisecond)
@@ -202,7 +206,7 @@ func TestIdleClaimRegistersAfterAPollInterval(t *testing.T) {
 	// Drained: the next long poll answers empty at its first poll interval.
 	_, err := e.store.DrainWorker(t.Context(), "pod-idle")
 	require.NoError(t, err)
-	got = w.longPoll(t, t.Context(), fc, "pod-idle")
+	got = w.longPoll(t, fc, "pod-idle")
 	fc.Step(200 * time.Millisecond)
 	r = <-got
 	require.NoError(t, r.err)
