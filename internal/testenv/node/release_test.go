@@ -77,6 +77,11 @@ func (rel *release) connect(ctx context.Context, t *testing.T, mpegflow, dbURL s
 	}
 	require.NotZero(t, port, "Service mf-mpegflow has an http port: %+v", svc.Spec.Ports)
 	rel.apiURL = fmt.Sprintf("http://%s:%d", svc.Spec.ClusterIP, port)
+	// Ready endpoints are not yet a path: until kube-proxy has written the
+	// Service's rules a connection to its ClusterIP is refused (seen once:
+	// the first request, right after both endpoints were ready).
+	cluster.Eventually(t, podTimeout, func() bool { return cluster.ServiceProgrammed(svc.Spec.ClusterIP) },
+		func() string { return "kube-proxy's rules for Service mf-mpegflow " + svc.Spec.ClusterIP })
 	rel.kube, err = ctrlclient.New(rel.RESTConfig(), ctrlclient.Options{})
 	require.NoError(t, err)
 	rel.clips = t.TempDir()
