@@ -149,7 +149,8 @@ func (q *Queue) pushArgs(pool, lane string, t Tenant, urgent bool, ids []string,
 	return []string{q.keys.Queue(pool, lane), q.keys.OrgQueue(pool, lane, t.Org), q.keys.Orgs(pool, lane), q.keys.Shares(pool, lane)}, args
 }
 
-// JobPush is one job of PushPublishMany: PushPublish's arguments.
+// JobPush is one job of PushPublishMany: its lane, organization, id,
+// priority and event.
 type JobPush struct {
 	Pool, Lane string
 	Tenant     Tenant

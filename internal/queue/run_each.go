@@ -15,32 +15,34 @@ import (
 // script is loaded.
 func (q *Queue) runEach(ctx context.Context, script *redis.Script, n int, call func(p redis.Pipeliner, i int) *redis.Cmd) []*redis.Cmd {
 	out := make([]*redis.Cmd, n)
-	unsent := make([]int, n)
-	for i := range unsent {
-		unsent[i] = i
-	}
-	for attempt := 0; len(unsent) > 0; attempt++ {
+	send := func(idx []int) {
 		_, _ = q.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-			for _, i := range unsent {
+			for _, i := range idx {
 				out[i] = call(p, i)
 			}
 			return nil
 		})
-		var again []int
-		for _, i := range unsent {
-			if attempt == 0 && redis.HasErrorPrefix(out[i].Err(), "NOSCRIPT") {
-				again = append(again, i)
-			}
-		}
-		if len(again) > 0 {
-			if err := script.Load(ctx, q.rdb).Err(); err != nil {
-				for _, i := range again {
-					out[i].SetErr(fmt.Errorf("load the script: %w", err))
-				}
-				break
-			}
-		}
-		unsent = again
 	}
+	all := make([]int, n)
+	for i := range all {
+		all[i] = i
+	}
+	send(all)
+	var unrun []int
+	for i, cmd := range out {
+		if redis.HasErrorPrefix(cmd.Err(), "NOSCRIPT") {
+			unrun = append(unrun, i)
+		}
+	}
+	if len(unrun) == 0 {
+		return out
+	}
+	if err := script.Load(ctx, q.rdb).Err(); err != nil {
+		for _, i := range unrun {
+			out[i].SetErr(fmt.Errorf("load the script: %w", err))
+		}
+		return out
+	}
+	send(unrun)
 	return out
 }
