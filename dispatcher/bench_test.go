@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime"
 	"runtime/pprof"
 	"slices"
 	"strconv"
@@ -52,6 +53,8 @@ type benchRig struct {
 	orgID   string
 	trips   *tripCounter
 	rdb     *redis.Client
+	db      *pgxpool.Pool
+	keys    queue.Keys
 	// pgPostmaster is the pid of the Postgres server, 0 if unknown.
 	pgPostmaster int
 	// profiling: a CPU profile of the timed part is being written
@@ -319,7 +322,7 @@ func newBenchRig(b *testing.B) *benchRig {
 	}
 	b.Cleanup(func() { conn.Close(); cancel(); wg.Wait() })
 	r := &benchRig{restURL: "http://" + restLn.Addr().String(), apiKey: boot.Key,
-		client: coordinatorv1.NewCoordinatorClient(conn), store: st, orgID: boot.Org.ID.String(), trips: trips, rdb: rdb}
+		client: coordinatorv1.NewCoordinatorClient(conn), store: st, orgID: boot.Org.ID.String(), trips: trips, rdb: rdb, db: db, keys: q.Keys()}
 	var backend int
 	if err := db.QueryRow(ctx, "SELECT pg_backend_pid()").Scan(&backend); err == nil {
 		r.pgPostmaster, _, _ = procStat(backend)
@@ -436,6 +439,12 @@ func (r *benchRig) work(ctx context.Context, workers int, total int64, claimed f
 		firstEr error
 		wg      sync.WaitGroup
 	)
+	go r.watch(ctx, &done, total, func(err error) {
+		mu.Lock()
+		firstEr = err
+		mu.Unlock()
+		finished()
+	})
 	for i := range workers {
 		wg.Add(1)
 		go func() {
@@ -477,6 +486,77 @@ func (r *benchRig) work(ctx context.Context, workers int, total int64, claimed f
 	}
 	wg.Wait()
 	return lat, firstEr
+}
+
+// benchStall is how long work waits without a job done before it gives
+// up with what it finds (watch): a healthy run never pauses that long,
+// pods long-poll 20 s at most. MPEGFLOW_BENCH_STALL overrides it.
+const benchStall = time.Minute
+
+// watch ends work when no job is done for benchStall (or
+// MPEGFLOW_BENCH_STALL) while some are left: stop gets an error that
+// tells the jobs by status, the lane's length in Redis, and the file that
+// holds every goroutine's stack, instead of a benchmark that waits for
+// ever on jobs that cannot come.
+func (r *benchRig) watch(ctx context.Context, done *atomic.Int64, total int64, stop func(error)) {
+	stall := benchStall
+	if v := os.Getenv("MPEGFLOW_BENCH_STALL"); v != "" {
+		if d, err := time.ParseDuration(v); err == nil && d > 0 {
+			stall = d
+		}
+	}
+	tick := time.NewTicker(min(5*time.Second, max(stall/4, time.Millisecond)))
+	defer tick.Stop()
+	last, since := done.Load(), time.Now()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		if n := done.Load(); n != last || n >= total {
+			last, since = n, time.Now()
+			continue
+		}
+		if time.Since(since) < stall {
+			continue
+		}
+		stop(fmt.Errorf("no job done for %s, %d of %d: %s", time.Since(since).Round(time.Second), last, total, r.stallReport(ctx)))
+		return
+	}
+}
+
+// stallReport says where the jobs of a stalled run are: by status in
+// Postgres, the live lane's length in Redis, and a file with every
+// goroutine's stack.
+func (r *benchRig) stallReport(ctx context.Context) string {
+	ctx = context.WithoutCancel(ctx)
+	var out []string
+	rows, err := r.db.Query(ctx, `SELECT status, count(*) FROM jobs WHERE org_id = $1 GROUP BY status ORDER BY status`, r.orgID)
+	if err == nil {
+		var st string
+		var n int
+		_, err = pgx.ForEachRow(rows, []any{&st, &n}, func() error {
+			out = append(out, fmt.Sprintf("%s %d", st, n))
+			return nil
+		})
+	}
+	if err != nil {
+		out = append(out, fmt.Sprintf("jobs by status: %v", err))
+	}
+	lane, err := r.rdb.LLen(ctx, r.keys.Queue("default", "live")).Result()
+	out = append(out, fmt.Sprintf("in the lane %d (%v)", lane, err))
+	buf := make([]byte, 64<<20)
+	f, err := os.CreateTemp("", "mpegflow-bench-stall-*.txt")
+	if err == nil {
+		_, err = f.Write(buf[:runtime.Stack(buf, true)])
+		err = cmp.Or(err, f.Close())
+		out = append(out, "goroutines in "+f.Name())
+	}
+	if err != nil {
+		out = append(out, fmt.Sprintf("goroutines: %v", err))
+	}
+	return strings.Join(out, ", ")
 }
 
 // benchWorkers is how many pods claim and complete at once: 16, or
