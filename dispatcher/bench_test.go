@@ -22,6 +22,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/redis/go-redis/v9"
@@ -543,6 +544,29 @@ func (r *benchRig) stallReport(ctx context.Context) string {
 	}
 	if err != nil {
 		out = append(out, fmt.Sprintf("jobs by status: %v", err))
+	}
+	// A job left running with every pod polling was claimed for a pod that
+	// never got it: which pod, which attempt, how many job.started events.
+	rows, err = r.db.Query(ctx, `SELECT j.id, j.worker_id, j.attempts,
+			(SELECT count(*) FROM job_events e WHERE e.job_id = j.id AND e.type = 'job.started')
+		FROM jobs j WHERE j.org_id = $1 AND j.status = 'running' ORDER BY j.id LIMIT 5`, r.orgID)
+	if err == nil {
+		var (
+			id              uuid.UUID
+			worker          *string
+			attempts, start int
+		)
+		_, err = pgx.ForEachRow(rows, []any{&id, &worker, &attempts, &start}, func() error {
+			w := "none"
+			if worker != nil {
+				w = *worker
+			}
+			out = append(out, fmt.Sprintf("running %s worker %s attempt %d started %d times", id, w, attempts, start))
+			return nil
+		})
+	}
+	if err != nil {
+		out = append(out, fmt.Sprintf("running jobs: %v", err))
 	}
 	lane, err := r.rdb.LLen(ctx, r.keys.Queue("default", "live")).Result()
 	out = append(out, fmt.Sprintf("in the lane %d (%v)", lane, err))
