@@ -56,6 +56,8 @@ type benchRig struct {
 	rdb     *redis.Client
 	db      *pgxpool.Pool
 	keys    queue.Keys
+	// stall ends a run in which no job is done for this long (watch).
+	stall time.Duration
 	// pgPostmaster is the pid of the Postgres server, 0 if unknown.
 	pgPostmaster int
 	// profiling: a CPU profile of the timed part is being written
@@ -323,7 +325,7 @@ func newBenchRig(b *testing.B) *benchRig {
 	}
 	b.Cleanup(func() { conn.Close(); cancel(); wg.Wait() })
 	r := &benchRig{restURL: "http://" + restLn.Addr().String(), apiKey: boot.Key,
-		client: coordinatorv1.NewCoordinatorClient(conn), store: st, orgID: boot.Org.ID.String(), trips: trips, rdb: rdb, db: db, keys: q.Keys()}
+		client: coordinatorv1.NewCoordinatorClient(conn), store: st, orgID: boot.Org.ID.String(), trips: trips, rdb: rdb, db: db, keys: q.Keys(), stall: benchStallAfter(b)}
 	var backend int
 	if err := db.QueryRow(ctx, "SELECT pg_backend_pid()").Scan(&backend); err == nil {
 		r.pgPostmaster, _, _ = procStat(backend)
@@ -489,23 +491,28 @@ func (r *benchRig) work(ctx context.Context, workers int, total int64, claimed f
 	return lat, firstEr
 }
 
-// benchStall is how long work waits without a job done before it gives
-// up with what it finds (watch): a healthy run never pauses that long,
-// pods long-poll 20 s at most. MPEGFLOW_BENCH_STALL overrides it.
-const benchStall = time.Minute
-
-// watch ends work when no job is done for benchStall (or
-// MPEGFLOW_BENCH_STALL) while some are left: stop gets an error that
-// tells the jobs by status, the lane's length in Redis, and the file that
-// holds every goroutine's stack, instead of a benchmark that waits for
-// ever on jobs that cannot come.
-func (r *benchRig) watch(ctx context.Context, done *atomic.Int64, total int64, stop func(error)) {
-	stall := benchStall
-	if v := os.Getenv("MPEGFLOW_BENCH_STALL"); v != "" {
-		if d, err := time.ParseDuration(v); err == nil && d > 0 {
-			stall = d
-		}
+// benchStallAfter is how long work waits without a job done before it
+// gives up with what it finds (watch): a minute, which a healthy run never
+// pauses (pods long-poll 20 s at most), or MPEGFLOW_BENCH_STALL.
+func benchStallAfter(b *testing.B) time.Duration {
+	v := os.Getenv("MPEGFLOW_BENCH_STALL")
+	if v == "" {
+		return time.Minute
 	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d <= 0 {
+		b.Fatalf("MPEGFLOW_BENCH_STALL=%q: want a positive duration such as 30s", v)
+	}
+	return d
+}
+
+// watch ends work when no job is done for r.stall while some are left:
+// stop gets an error that tells the jobs by status, the jobs left running,
+// the lane's length in Redis, and the file that holds every goroutine's
+// stack, instead of a benchmark that waits for ever on jobs that cannot
+// come.
+func (r *benchRig) watch(ctx context.Context, done *atomic.Int64, total int64, stop func(error)) {
+	stall := r.stall
 	tick := time.NewTicker(min(5*time.Second, max(stall/4, time.Millisecond)))
 	defer tick.Stop()
 	last, since := done.Load(), time.Now()
@@ -528,8 +535,8 @@ func (r *benchRig) watch(ctx context.Context, done *atomic.Int64, total int64, s
 }
 
 // stallReport says where the jobs of a stalled run are: by status in
-// Postgres, the live lane's length in Redis, and a file with every
-// goroutine's stack.
+// Postgres, those left running, the live lane's length in Redis, and a
+// file with every goroutine's stack.
 func (r *benchRig) stallReport(ctx context.Context) string {
 	ctx = context.WithoutCancel(ctx)
 	var out []string
