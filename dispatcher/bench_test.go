@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"runtime"
 	"runtime/pprof"
 	"slices"
 	"strconv"
@@ -512,8 +511,7 @@ func benchStallAfter(b *testing.B) time.Duration {
 // stack, instead of a benchmark that waits for ever on jobs that cannot
 // come.
 func (r *benchRig) watch(ctx context.Context, done *atomic.Int64, total int64, stop func(error)) {
-	stall := r.stall
-	tick := time.NewTicker(min(5*time.Second, max(stall/4, time.Millisecond)))
+	tick := time.NewTicker(min(5*time.Second, max(r.stall/4, time.Millisecond)))
 	defer tick.Stop()
 	last, since := done.Load(), time.Now()
 	for {
@@ -526,7 +524,7 @@ func (r *benchRig) watch(ctx context.Context, done *atomic.Int64, total int64, s
 			last, since = n, time.Now()
 			continue
 		}
-		if time.Since(since) < stall {
+		if time.Since(since) < r.stall {
 			continue
 		}
 		stop(fmt.Errorf("no job done for %s, %d of %d: %s", time.Since(since).Round(time.Second), last, total, r.stallReport(ctx)))
@@ -539,55 +537,51 @@ func (r *benchRig) watch(ctx context.Context, done *atomic.Int64, total int64, s
 // file with every goroutine's stack.
 func (r *benchRig) stallReport(ctx context.Context) string {
 	ctx = context.WithoutCancel(ctx)
-	var out []string
-	rows, err := r.db.Query(ctx, `SELECT status, count(*) FROM jobs WHERE org_id = $1 GROUP BY status ORDER BY status`, r.orgID)
-	if err == nil {
-		var st string
-		var n int
-		_, err = pgx.ForEachRow(rows, []any{&st, &n}, func() error {
-			out = append(out, fmt.Sprintf("%s %d", st, n))
-			return nil
-		})
-	}
-	if err != nil {
-		out = append(out, fmt.Sprintf("jobs by status: %v", err))
-	}
+	var (
+		status, worker       string
+		id                   uuid.UUID
+		n, attempts, started int
+	)
+	out := r.stallRows(ctx, nil, "jobs by status",
+		`SELECT status, count(*) FROM jobs WHERE org_id = $1 GROUP BY status ORDER BY status`,
+		[]any{&status, &n}, func() string { return fmt.Sprintf("%s %d", status, n) })
 	// A job left running with every pod polling was claimed for a pod that
 	// never got it: which pod, which attempt, how many job.started events.
-	rows, err = r.db.Query(ctx, `SELECT j.id, j.worker_id, j.attempts,
+	out = r.stallRows(ctx, out, "running jobs",
+		`SELECT j.id, COALESCE(j.worker_id, 'none'), j.attempts,
 			(SELECT count(*) FROM job_events e WHERE e.job_id = j.id AND e.type = 'job.started')
-		FROM jobs j WHERE j.org_id = $1 AND j.status = 'running' ORDER BY j.id LIMIT 5`, r.orgID)
-	if err == nil {
-		var (
-			id              uuid.UUID
-			worker          *string
-			attempts, start int
-		)
-		_, err = pgx.ForEachRow(rows, []any{&id, &worker, &attempts, &start}, func() error {
-			w := "none"
-			if worker != nil {
-				w = *worker
-			}
-			out = append(out, fmt.Sprintf("running %s worker %s attempt %d started %d times", id, w, attempts, start))
-			return nil
+		FROM jobs j WHERE j.org_id = $1 AND j.status = 'running' ORDER BY j.id LIMIT 5`,
+		[]any{&id, &worker, &attempts, &started}, func() string {
+			return fmt.Sprintf("running %s worker %s attempt %d started %d times", id, worker, attempts, started)
 		})
-	}
-	if err != nil {
-		out = append(out, fmt.Sprintf("running jobs: %v", err))
-	}
 	lane, err := r.rdb.LLen(ctx, r.keys.Queue("default", "live")).Result()
 	out = append(out, fmt.Sprintf("in the lane %d (%v)", lane, err))
-	buf := make([]byte, 64<<20)
 	f, err := os.CreateTemp("", "mpegflow-bench-stall-*.txt")
 	if err == nil {
-		_, err = f.Write(buf[:runtime.Stack(buf, true)])
-		err = cmp.Or(err, f.Close())
+		err = cmp.Or(pprof.Lookup("goroutine").WriteTo(f, 2), f.Close())
 		out = append(out, "goroutines in "+f.Name())
 	}
 	if err != nil {
 		out = append(out, fmt.Sprintf("goroutines: %v", err))
 	}
 	return strings.Join(out, ", ")
+}
+
+// stallRows appends to out a line (line, after each row is scanned into
+// dest) for every row of query, run for the rig's organization, or what
+// went wrong.
+func (r *benchRig) stallRows(ctx context.Context, out []string, what, query string, dest []any, line func() string) []string {
+	rows, err := r.db.Query(ctx, query, r.orgID)
+	if err == nil {
+		_, err = pgx.ForEachRow(rows, dest, func() error {
+			out = append(out, line())
+			return nil
+		})
+	}
+	if err != nil {
+		out = append(out, fmt.Sprintf("%s: %v", what, err))
+	}
+	return out
 }
 
 // benchWorkers is how many pods claim and complete at once: 16, or
