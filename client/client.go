@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -41,6 +42,13 @@ type Config struct {
 	// PartConcurrency is how many parts of a multipart upload are sent at
 	// once (default 4).
 	PartConcurrency int
+	// RateLimitWait is how long one API call waits in all when the server
+	// answers 429 Too Many Requests: the call is sent again after the
+	// answer's Retry-After (1 s when it has none) as long as the waits add
+	// up to no more than this (default 30 s; negative: never wait, return
+	// the 429 at once). A refused request was not carried out, so sending
+	// it again is safe whatever its method.
+	RateLimitWait time.Duration
 }
 
 // Client talks to one MpegFlow server with one API key. It is safe for
@@ -72,6 +80,12 @@ func New(baseURL, apiKey string, cfg Config) (*Client, error) {
 	cfg.WatchOutage = cmp.Or(cfg.WatchOutage, time.Minute)
 	cfg.UserAgent = cmp.Or(cfg.UserAgent, "mpegflow-client")
 	cfg.PartConcurrency = cmp.Or(cfg.PartConcurrency, 4)
+	switch {
+	case cfg.RateLimitWait == 0:
+		cfg.RateLimitWait = 30 * time.Second
+	case cfg.RateLimitWait < 0:
+		cfg.RateLimitWait = 0
+	}
 	if cfg.Clock == nil {
 		cfg.Clock = realClock{}
 	}
@@ -118,23 +132,52 @@ type call struct {
 func (c *Client) do(ctx context.Context, r call) error {
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.RequestTimeout)
 	defer cancel()
-	var body io.Reader
+	var body []byte
 	if r.body != nil {
-		var b []byte
 		switch v := r.body.(type) {
 		case json.RawMessage:
-			b = v
+			body = v
 		default:
 			var err error
-			if b, err = json.Marshal(v); err != nil {
+			if body, err = json.Marshal(v); err != nil {
 				return fmt.Errorf("encode %s %s request: %w", r.method, r.path, err)
 			}
 		}
-		body = bytes.NewReader(b)
 	}
-	req, err := http.NewRequestWithContext(ctx, r.method, c.endpoint(r.path, r.query), body)
+	var waited time.Duration
+	for {
+		resp, err := c.send(ctx, r, body)
+		if err != nil {
+			return err
+		}
+		if resp.StatusCode == http.StatusTooManyRequests {
+			if d := retryAfter(resp.Header); waited+d <= c.cfg.RateLimitWait {
+				refused := errorFrom(resp)
+				resp.Body.Close()
+				if err := c.sleep(ctx, d); err != nil {
+					if cause := context.Cause(ctx); !errors.Is(cause, context.DeadlineExceeded) {
+						return cause
+					}
+					return refused
+				}
+				waited += d
+				continue
+			}
+		}
+		defer resp.Body.Close()
+		return c.read(r, resp)
+	}
+}
+
+// send makes one attempt of the call.
+func (c *Client) send(ctx context.Context, r call, body []byte) (*http.Response, error) {
+	var rd io.Reader
+	if r.body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, r.method, c.endpoint(r.path, r.query), rd)
 	if err != nil {
-		return fmt.Errorf("build %s %s request: %w", r.method, r.path, err)
+		return nil, fmt.Errorf("build %s %s request: %w", r.method, r.path, err)
 	}
 	for k, vs := range r.header {
 		req.Header[k] = vs
@@ -147,9 +190,13 @@ func (c *Client) do(ctx context.Context, r call) error {
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return c.transportError(ctx, err)
+		return nil, c.transportError(ctx, err)
 	}
-	defer resp.Body.Close()
+	return resp, nil
+}
+
+// read maps the answer to the call's result or its *Error.
+func (c *Client) read(r call, resp *http.Response) error {
 	if resp.StatusCode >= 400 {
 		return errorFrom(resp)
 	}
@@ -164,6 +211,29 @@ func (c *Client) do(ctx context.Context, r call) error {
 		return fmt.Errorf("decode the answer to %s %s: %w", r.method, r.path, err)
 	}
 	return nil
+}
+
+// retryAfter is how long a 429 asks the client to wait: its Retry-After in
+// whole seconds (an HTTP date is not sent by MpegFlow and counts as
+// absent), at least 1 s.
+func retryAfter(h http.Header) time.Duration {
+	n, err := strconv.Atoi(strings.TrimSpace(h.Get("Retry-After")))
+	if err != nil || n < 1 {
+		return time.Second
+	}
+	return time.Duration(n) * time.Second
+}
+
+// sleep waits d on the client's clock, or until ctx ends (its error).
+func (c *Client) sleep(ctx context.Context, d time.Duration) error {
+	tk := c.cfg.Clock.NewTicker(d)
+	defer tk.Stop()
+	select {
+	case <-tk.C():
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // transportError says why no answer came: the caller gave up, or the server
