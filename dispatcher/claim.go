@@ -65,6 +65,10 @@ func (c *Coordinator) Claim(ctx context.Context, req *coordinatorv1.ClaimRequest
 	deadline, registerAt := start.Add(wait), start.Add(c.cfg.PollInterval)
 	laneKey := c.queue.Keys().Queue(pool, lane)
 	for {
+		// A pod that is gone (its call cancelled or cut) is popped nothing.
+		if ctx.Err() != nil {
+			return nil, status.FromContextError(ctx.Err()).Err()
+		}
 		// Registered before the pop, so that a push between an empty pop
 		// and the wait below still wakes this claim.
 		wake, done := (<-chan struct{})(nil), func() {}
@@ -162,6 +166,12 @@ func (c *Coordinator) claim(ctx context.Context, rawID, org string, worker store
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, err
 	}
+	if err == nil {
+		// Preparing the job for a pod that is gone would only fail it.
+		if err := c.unlessGone(ctx, j.Job, token); err != nil {
+			return nil, err
+		}
+	}
 	if err != nil {
 		// The id left Redis but no claim committed (the worker may not
 		// take work, or the statement failed): put it back so the job is
@@ -208,8 +218,39 @@ func (c *Coordinator) claim(ctx context.Context, rawID, org string, worker store
 		return nil, c.retryAtClaim(ctx, j, token, err, "a task's parts could not be read or presigned; the task is retried, check Postgres and object storage",
 			"the task's parts could not be prepared; retrying")
 	}
+	if err := c.unlessGone(ctx, j.Job, token); err != nil {
+		return nil, err
+	}
 	c.emit(ctx, j.Job, "job.started", map[string]any{"worker_id": pod, "attempt": j.Attempts})
 	return out, nil
+}
+
+// handedBackMsg is the error a job handed back by unlessGone records.
+const handedBackMsg = "the claiming pod left before it received the job; requeued"
+
+// unlessGone hands a just-claimed job back when the pod that claimed it is
+// gone (its Claim cancelled or cut while the claim committed): the job
+// goes back to its queue at once with the attempt given back, as for a
+// preempted pod, instead of waiting out a lease nobody holds for Stale Job
+// Recovery. It answers the call's context error then, nil while the pod
+// is there. A reply lost on the wire after this check still waits for
+// the lease.
+func (c *Coordinator) unlessGone(ctx context.Context, j store.Job, token string) error {
+	if ctx.Err() == nil {
+		return nil
+	}
+	gone := status.FromContextError(ctx.Err()).Err()
+	ctx = context.WithoutCancel(ctx)
+	back, outcome, err := c.store.FailJob(ctx, j.ID, j.PoolID, hashToken(token), handedBackMsg, true, true, c.policy())
+	if err != nil {
+		c.log.WarnContext(ctx, "a job claimed for a pod that left could not be handed back; Stale Job Recovery retries it when its lease lapses",
+			slog.String("job_id", j.ID.String()), slog.String("worker_id", deref(j.WorkerID)), slog.Any("error", err))
+		return gone
+	}
+	c.log.InfoContext(ctx, "the pod left before it received its job; the job went back to its queue",
+		slog.String("job_id", j.ID.String()), slog.String("worker_id", deref(j.WorkerID)))
+	c.afterFail(ctx, back, outcome)
+	return gone
 }
 
 // groupCommitTimeout bounds one group-commit statement, which runs
