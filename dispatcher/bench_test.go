@@ -59,28 +59,11 @@ type benchRig struct {
 	stall time.Duration
 	// pgPostmaster is the pid of the Postgres server, 0 if unknown.
 	pgPostmaster int
-	// profiling: a CPU profile of the timed part is being written
-	// (MPEGFLOW_BENCH_CPUPROFILE).
-	profiling bool
-}
-
-// startProfile writes a CPU profile of the timed part of the benchmark
-// (from its first usage snapshot to its report) to path: -test.cpuprofile
-// also covers the set-up, which for BenchmarkClaimComplete is the REST
-// submission of every job.
-func (r *benchRig) startProfile(b *testing.B, path string) {
-	f, err := os.Create(path)
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := pprof.StartCPUProfile(f); err != nil {
-		b.Fatal(err)
-	}
-	r.profiling = true
-	b.Cleanup(func() {
-		pprof.StopCPUProfile()
-		_ = f.Close()
-	})
+	// profile is the timed part's CPU profile (bench_cpu_test.go), nil
+	// before it starts or when it cannot run.
+	profile *cpuProfile
+	// profiled: the timed part's profile has been started (once a rig).
+	profiled bool
 }
 
 // tripCounter counts round trips to Postgres (a query, an Exec, a batch,
@@ -125,18 +108,24 @@ type usage struct {
 }
 
 func (r *benchRig) usage(b *testing.B) usage {
-	if path := os.Getenv("MPEGFLOW_BENCH_CPUPROFILE"); path != "" && !r.profiling {
-		r.startProfile(b, path)
+	if !r.profiled {
+		r.profiled = true
+		r.profile = startCPUProfile(b)
 	}
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		b.Fatal(err)
-	}
-	return usage{
-		pg: r.trips.pg.Load(), pgPrepare: r.trips.pgPrepare.Load(), redis: r.trips.redis.Load(),
-		cpu:   time.Duration(ru.Utime.Nano() + ru.Stime.Nano()),
-		pgCPU: r.postgresCPU(), redisCPU: r.redisCPU(b),
-	}
+	var u usage
+	// Reading /proc and Redis's INFO is the rig's work, not the servers'.
+	asClient(b.Context(), func(context.Context) {
+		var ru syscall.Rusage
+		if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+			b.Fatal(err)
+		}
+		u = usage{
+			pg: r.trips.pg.Load(), pgPrepare: r.trips.pgPrepare.Load(), redis: r.trips.redis.Load(),
+			cpu:   time.Duration(ru.Utime.Nano() + ru.Stime.Nano()),
+			pgCPU: r.postgresCPU(), redisCPU: r.redisCPU(b),
+		}
+	})
+	return u
 }
 
 // redisCPU is the Redis server's own CPU time (user+system), from INFO
@@ -162,17 +151,22 @@ func (r *benchRig) redisCPU(b *testing.B) time.Duration {
 
 // report turns the difference between two snapshots into per-job metrics.
 // cpu-us/job is the whole benchmark process: the API, the coordinator, and
-// also the HTTP and gRPC clients that stand in for customers and pods.
+// also the HTTP and gRPC clients that stand in for customers and pods;
+// server-cpu-us/job is the API's and the coordinator's part of it, by the
+// timed part's CPU profile (bench_cpu_test.go).
 func (r *benchRig) report(b *testing.B, from usage) {
 	to := r.usage(b)
-	if r.profiling {
-		pprof.StopCPUProfile()
-	}
 	n := float64(b.N)
 	b.ReportMetric(float64(to.pg-from.pg)/n, "pg-rt/job")
 	b.ReportMetric(float64(to.pgPrepare-from.pgPrepare)/n, "pg-prepare/job")
 	b.ReportMetric(float64(to.redis-from.redis)/n, "redis-rt/job")
-	b.ReportMetric(float64((to.cpu-from.cpu).Microseconds())/n, "cpu-us/job")
+	cpu := float64((to.cpu - from.cpu).Microseconds()) / n
+	b.ReportMetric(cpu, "cpu-us/job")
+	if r.profile != nil {
+		if share, ok := r.profile.clientShare(b); ok {
+			b.ReportMetric(cpu*(1-share), "server-cpu-us/job")
+		}
+	}
 	if to.pgCPU > 0 {
 		b.ReportMetric(float64((to.pgCPU-from.pgCPU).Microseconds())/n, "pg-cpu-us/job")
 	}
@@ -318,7 +312,11 @@ func newBenchRig(b *testing.B) *benchRig {
 	go func() { defer wg.Done(); _ = api.Serve(srvCtx, restLn) }()
 	go func() { defer wg.Done(); _ = coord.Serve(srvCtx, grpcLn) }()
 	go func() { defer wg.Done(); _ = coord.RunWakeups(srvCtx) }()
-	conn, err := grpc.NewClient(grpcLn.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	// The pods' connection: its goroutines are the clients' (asClient).
+	var conn *grpc.ClientConn
+	asClient(ctx, func(context.Context) {
+		conn, err = grpc.NewClient(grpcLn.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -366,7 +364,7 @@ func (r *benchRig) submitAll(ctx context.Context, b *testing.B, hc *http.Client,
 	)
 	for range benchSubmitters(b) {
 		wg.Add(1)
-		go func() {
+		go asClient(ctx, func(ctx context.Context) {
 			defer wg.Done()
 			for next.Add(1) <= int64(n) {
 				if err := r.submit(ctx, hc); err != nil {
@@ -376,7 +374,7 @@ func (r *benchRig) submitAll(ctx context.Context, b *testing.B, hc *http.Client,
 					return
 				}
 			}
-		}()
+		})
 	}
 	done := make(chan error, 1)
 	go func() {
@@ -441,15 +439,17 @@ func (r *benchRig) work(ctx context.Context, workers int, total int64, claimed f
 		firstEr error
 		wg      sync.WaitGroup
 	)
-	go r.watch(ctx, &done, total, func(err error) {
-		mu.Lock()
-		firstEr = err
-		mu.Unlock()
-		finished()
+	go asClient(ctx, func(ctx context.Context) {
+		r.watch(ctx, &done, total, func(err error) {
+			mu.Lock()
+			firstEr = err
+			mu.Unlock()
+			finished()
+		})
 	})
 	for i := range workers {
 		wg.Add(1)
-		go func() {
+		go asClient(md, func(md context.Context) {
 			defer wg.Done()
 			pod := fmt.Sprintf("bench-%d", i)
 			var mine []time.Duration
@@ -484,7 +484,7 @@ func (r *benchRig) work(ctx context.Context, workers int, total int64, claimed f
 					finished()
 				}
 			}
-		}()
+		})
 	}
 	wg.Wait()
 	return lat, firstEr
@@ -692,11 +692,13 @@ func BenchmarkHeartbeat(b *testing.B) {
 	jctx := metadata.AppendToOutgoingContext(md, coordinatorv1.MetadataClaimToken, resp.GetJob().GetClaimToken())
 	b.ResetTimer()
 	from := r.usage(b)
-	for i := range b.N {
-		if _, err := r.client.Heartbeat(jctx, &coordinatorv1.HeartbeatRequest{JobId: resp.GetJob().GetId(), Progress: float64(i) / float64(b.N)}); err != nil {
-			b.Fatal(err)
+	asClient(jctx, func(jctx context.Context) {
+		for i := range b.N {
+			if _, err := r.client.Heartbeat(jctx, &coordinatorv1.HeartbeatRequest{JobId: resp.GetJob().GetId(), Progress: float64(i) / float64(b.N)}); err != nil {
+				b.Fatal(err)
+			}
 		}
-	}
+	})
 	r.report(b, from)
 }
 
@@ -762,7 +764,7 @@ func benchClaimAtRate(b *testing.B, rate int) {
 	from := r.usage(b)
 	start := time.Now()
 	wg.Add(1)
-	go func() {
+	go asClient(ctx, func(ctx context.Context) {
 		defer wg.Done()
 		for i := range b.N {
 			due := start.Add(time.Duration(i) * interval)
@@ -787,7 +789,7 @@ func benchClaimAtRate(b *testing.B, rate int) {
 				mu.Unlock()
 			}()
 		}
-	}()
+	})
 	lat, err := r.work(ctx, benchWorkers(b), int64(b.N), func(id string) {
 		now := time.Now()
 		mu.Lock()
