@@ -22,7 +22,9 @@ type Config struct {
 	// (default: a client whose transport waits at most 60 s for response
 	// headers but never cuts a long upload or download short).
 	HTTPClient *http.Client
-	// RequestTimeout bounds one API call, not a transfer (default 60 s).
+	// RequestTimeout bounds one API call, not a transfer (default 60 s),
+	// the waits of RateLimitWait included: a Retry-After that would end
+	// past it is not waited, the 429 is the call's error at once.
 	RequestTimeout time.Duration
 	// PollInterval is how often WatchEvents reads job states when the
 	// server has no WebSocket endpoint (default 1 s).
@@ -47,7 +49,8 @@ type Config struct {
 	// answer's Retry-After (1 s when it has none) as long as the waits add
 	// up to no more than this (default 30 s; negative: never wait, return
 	// the 429 at once). A refused request was not carried out, so sending
-	// it again is safe whatever its method.
+	// it again is safe whatever its method. The waits count against
+	// RequestTimeout.
 	RateLimitWait time.Duration
 }
 
@@ -151,7 +154,7 @@ func (c *Client) do(ctx context.Context, r call) error {
 			return err
 		}
 		if resp.StatusCode == http.StatusTooManyRequests {
-			if d := retryAfter(resp.Header); waited+d <= c.cfg.RateLimitWait {
+			if d := retryAfter(resp.Header); waited+d <= c.cfg.RateLimitWait && beforeDeadline(ctx, d) {
 				refused := errorFrom(resp)
 				resp.Body.Close()
 				if err := c.sleep(ctx, d); err != nil {
@@ -213,15 +216,32 @@ func (c *Client) read(r call, resp *http.Response) error {
 	return nil
 }
 
+// maxRetryAfter caps what retryAfter reads, far above any RateLimitWait,
+// so that a huge header cannot overflow a time.Duration.
+const maxRetryAfter = 365 * 24 * time.Hour
+
 // retryAfter is how long a 429 asks the client to wait: its Retry-After in
 // whole seconds (an HTTP date is not sent by MpegFlow and counts as
 // absent), at least 1 s.
 func retryAfter(h http.Header) time.Duration {
-	n, err := strconv.Atoi(strings.TrimSpace(h.Get("Retry-After")))
-	if err != nil || n < 1 {
+	n, err := strconv.ParseInt(strings.TrimSpace(h.Get("Retry-After")), 10, 64)
+	switch {
+	case errors.Is(err, strconv.ErrRange) && n > 0:
+		return maxRetryAfter
+	case err != nil || n < 1:
 		return time.Second
+	case n > int64(maxRetryAfter/time.Second):
+		return maxRetryAfter
 	}
 	return time.Duration(n) * time.Second
+}
+
+// beforeDeadline: a wait of d would end before the call's deadline, so
+// the call could still be sent again (the deadline is the real clock's,
+// set by context.WithTimeout).
+func beforeDeadline(ctx context.Context, d time.Duration) bool {
+	dl, ok := ctx.Deadline()
+	return !ok || time.Until(dl) > d
 }
 
 // sleep waits d on the client's clock, or until ctx ends (its error).

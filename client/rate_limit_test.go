@@ -27,14 +27,18 @@ func TestRateLimitedCallWaits(t *testing.T) {
 		retryAfter string
 		wantSent   int
 		wantWaits  []time.Duration
-		wantStatus int // 0: the call succeeds
+		wantStatus int           // 0: the call succeeds
+		timeout    time.Duration // RequestTimeout, 0: the default
 	}{
-		{"waits out two refusals", 0, 2, "2", 3, []time.Duration{2 * time.Second, 2 * time.Second}, 0},
-		{"no Retry-After waits a second", 0, 1, "", 2, []time.Duration{time.Second}, 0},
-		{"an HTTP date counts as none", 0, 1, "Wed, 21 Oct 2015 07:28:00 GMT", 2, []time.Duration{time.Second}, 0},
-		{"gives up before passing its budget", 3 * time.Second, 5, "2", 2, []time.Duration{2 * time.Second}, http.StatusTooManyRequests},
-		{"a Retry-After over the budget is not waited", 0, 1, "31", 1, nil, http.StatusTooManyRequests},
-		{"negative never waits", -1, 1, "1", 1, nil, http.StatusTooManyRequests},
+		{"waits out two refusals", 0, 2, "2", 3, []time.Duration{2 * time.Second, 2 * time.Second}, 0, 0},
+		{"no Retry-After waits a second", 0, 1, "", 2, []time.Duration{time.Second}, 0, 0},
+		{"an HTTP date counts as none", 0, 1, "Wed, 21 Oct 2015 07:28:00 GMT", 2, []time.Duration{time.Second}, 0, 0},
+		{"gives up before passing its budget", 3 * time.Second, 5, "2", 2, []time.Duration{2 * time.Second}, http.StatusTooManyRequests, 0},
+		{"a Retry-After over the budget is not waited", 0, 1, "31", 1, nil, http.StatusTooManyRequests, 0},
+		{"a Retry-After too large for a duration is not waited", 0, 1, "10000000000", 1, nil, http.StatusTooManyRequests, 0},
+		{"a Retry-After too large for a number is not waited", 0, 1, "99999999999999999999", 1, nil, http.StatusTooManyRequests, 0},
+		{"a Retry-After past the call's timeout is not waited", 0, 1, "20", 1, nil, http.StatusTooManyRequests, 10 * time.Second},
+		{"negative never waits", -1, 1, "1", 1, nil, http.StatusTooManyRequests, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -63,7 +67,7 @@ func TestRateLimitedCallWaits(t *testing.T) {
 			}))
 			t.Cleanup(srv.Close)
 			clock := testingclock.NewFakeClock(time.Now())
-			c := newClient(t, srv.URL, "mfk_x", client.Config{Clock: fakeClock{clock}, RateLimitWait: tc.wait})
+			c := newClient(t, srv.URL, "mfk_x", client.Config{Clock: fakeClock{clock}, RateLimitWait: tc.wait, RequestTimeout: tc.timeout})
 
 			type result struct {
 				job client.Job

@@ -221,8 +221,8 @@ func (rel *release) submit(t *testing.T, asset, pool string) client.Job {
 
 // waitJobs waits until every job has completed; one that fails or is
 // cancelled fails the test at once. It asks only about jobs not yet seen
-// completed, and backs off when the API's rate limit answers 429 (the
-// tenant's key allows 20 requests a second).
+// completed; when the API's rate limit answers 429 (the tenant's key
+// allows 20 requests a second) the client waits out its Retry-After.
 func (rel *release) waitJobs(t *testing.T, timeout time.Duration, ids ...string) {
 	t.Helper()
 	var last []string
