@@ -234,16 +234,19 @@ const handedBackMsg = "the claiming pod left before it received the job; requeue
 // preempted pod, instead of waiting out a lease nobody holds for Stale Job
 // Recovery. It answers the call's context error then, nil while the pod
 // is there. A reply lost on the wire after this check still waits for
-// the lease.
+// the lease. The job's history keeps the claim's job.started, then
+// job.requeued; the live stream, which job.started had not reached yet,
+// sees only job.requeued.
 func (c *Coordinator) unlessGone(ctx context.Context, j store.Job, token string) error {
 	if ctx.Err() == nil {
 		return nil
 	}
 	gone := status.FromContextError(ctx.Err()).Err()
-	ctx = context.WithoutCancel(ctx)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), groupCommitTimeout)
+	defer cancel()
 	back, outcome, err := c.store.FailJob(ctx, j.ID, j.PoolID, hashToken(token), handedBackMsg, true, true, c.policy())
 	if err != nil {
-		c.log.WarnContext(ctx, "a job claimed for a pod that left could not be handed back; Stale Job Recovery retries it when its lease lapses",
+		c.log.WarnContext(ctx, "a job claimed for a pod that left could not be handed back; if it is still running, Stale Job Recovery queues it again when its lease lapses",
 			slog.String("job_id", j.ID.String()), slog.String("worker_id", deref(j.WorkerID)), slog.Any("error", err))
 		return gone
 	}
@@ -353,8 +356,13 @@ func (c *Coordinator) refuseInput(ctx context.Context, j store.ClaimedJob, token
 // retryAtClaim ends the attempt a claim just started because something
 // the pod needs could not be prepared (logged with logMsg, recorded on the
 // job as jobMsg): the job is retried after its backoff, and the caller's
-// Claim answers err's status.
+// Claim answers err's status. When the pod left meanwhile (which may be
+// why preparing failed) the job is handed back instead (unlessGone): the
+// attempt was not the job's fault.
 func (c *Coordinator) retryAtClaim(ctx context.Context, j store.ClaimedJob, token string, err error, logMsg, jobMsg string) error {
+	if gone := c.unlessGone(ctx, j.Job, token); gone != nil {
+		return gone
+	}
 	c.log.ErrorContext(ctx, logMsg, slog.String("job_id", j.ID.String()), slog.String("org_id", j.OrgID.String()), slog.Any("error", err))
 	if ferr := c.failAtClaim(ctx, j, token, jobMsg, true); ferr != nil {
 		return ferr

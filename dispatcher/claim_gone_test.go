@@ -2,6 +2,7 @@ package dispatcher
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 
@@ -37,6 +38,10 @@ func TestClaimForAPodThatLeftIsHandedBack(t *testing.T) {
 	_, err := claim(cancelled, "pod-gone-early")
 	assert.Equal(t, codes.Canceled, status.Code(err))
 	assert.EqualValues(t, 1, e.queueLen(pool), "nothing popped for a pod that is gone")
+	early := e.job(id)
+	assert.Equal(t, store.JobQueued, early.Status)
+	assert.Zero(t, early.Attempts, "nothing claimed for a pod that is gone")
+	assert.Nil(t, early.Error)
 
 	tx, err := e.db.Begin(t.Context())
 	require.NoError(t, err)
@@ -82,4 +87,53 @@ func TestClaimForAPodThatLeftIsHandedBack(t *testing.T) {
 	next := w.mustClaim(t, "pod-next")
 	assert.Equal(t, id.String(), next.GetId())
 	assert.EqualValues(t, 1, next.GetAttempt())
+}
+
+// TestPreparingForAPodThatLeft: when what a claimed job needs cannot be
+// prepared, the attempt ends and the job waits out its backoff; but when
+// the pod left meanwhile (which may be why preparing failed: its
+// cancelled call cut a read short) the job is handed back at once with
+// the attempt given back, as when the claim itself commits too late.
+func TestPreparingForAPodThatLeft(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name         string
+		podGone      bool
+		wantCode     codes.Code
+		wantStatus   string
+		wantAttempts int
+		wantError    string
+		wantQueued   int64
+	}{
+		{"the pod is there: the attempt is used", false, codes.Internal, store.JobRetryWait, 1, "the input could not be prepared; retrying", 0},
+		{"the pod left: handed back", true, codes.Canceled, store.JobQueued, 0, handedBackMsg, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t)
+			inst := e.start(Config{})
+			pool := store.DefaultPoolID
+			// Claimed as the coordinator's claim leaves it: running, held
+			// by the pod's token, the id out of Redis.
+			id := e.create(pool, 1, 3)[0]
+			token := newClaimToken()
+			now := time.Now()
+			j, err := e.store.ClaimJob(t.Context(), id, pool, "live", "pod-1", hashToken(token), now, now.Add(time.Minute))
+			require.NoError(t, err)
+			ctx, cancel := context.WithCancel(t.Context())
+			if tc.podGone {
+				cancel()
+			}
+			defer cancel()
+			err = inst.coord.retryAtClaim(ctx, j, token, errors.New("object storage unreachable"),
+				"job input could not be checked or presigned", "the input could not be prepared; retrying")
+			assert.Equal(t, tc.wantCode, status.Code(err), "%v", err)
+			got := e.job(id)
+			assert.Equal(t, tc.wantStatus, got.Status)
+			assert.Equal(t, tc.wantAttempts, got.Attempts)
+			require.NotNil(t, got.Error)
+			assert.Equal(t, tc.wantError, *got.Error)
+			assert.Equal(t, tc.wantQueued, e.queueLen(pool))
+		})
+	}
 }
