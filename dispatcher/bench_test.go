@@ -108,13 +108,14 @@ type usage struct {
 }
 
 func (r *benchRig) usage(b *testing.B) usage {
-	if !r.profiled {
-		r.profiled = true
-		r.profile = startCPUProfile(b)
-	}
 	var u usage
-	// Reading /proc and Redis's INFO is the rig's work, not the servers'.
+	// Reading /proc and Redis's INFO is the rig's work, not the servers',
+	// and so is the profile's writer, started here.
 	asClient(b.Context(), func(context.Context) {
+		if !r.profiled {
+			r.profiled = true
+			r.profile = startCPUProfile(b)
+		}
 		var ru syscall.Rusage
 		if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
 			b.Fatal(err)
@@ -439,7 +440,9 @@ func (r *benchRig) work(ctx context.Context, workers int, total int64, claimed f
 		firstEr error
 		wg      sync.WaitGroup
 	)
+	watched := make(chan struct{})
 	go asClient(ctx, func(ctx context.Context) {
+		defer close(watched)
 		r.watch(ctx, &done, total, func(err error) {
 			mu.Lock()
 			firstEr = err
@@ -487,6 +490,11 @@ func (r *benchRig) work(ctx context.Context, workers int, total int64, claimed f
 		})
 	}
 	wg.Wait()
+	// The watch may be writing a stall report; it ends with work.
+	finished()
+	<-watched
+	mu.Lock()
+	defer mu.Unlock()
 	return lat, firstEr
 }
 
