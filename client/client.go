@@ -224,14 +224,13 @@ const maxRetryAfter = 365 * 24 * time.Hour
 // whole seconds (an HTTP date is not sent by MpegFlow and counts as
 // absent), at least 1 s.
 func retryAfter(h http.Header) time.Duration {
+	// Past int64, ParseInt gives the largest value with its error.
 	n, err := strconv.ParseInt(strings.TrimSpace(h.Get("Retry-After")), 10, 64)
 	switch {
-	case errors.Is(err, strconv.ErrRange) && n > 0:
+	case n > int64(maxRetryAfter/time.Second):
 		return maxRetryAfter
 	case err != nil || n < 1:
 		return time.Second
-	case n > int64(maxRetryAfter/time.Second):
-		return maxRetryAfter
 	}
 	return time.Duration(n) * time.Second
 }

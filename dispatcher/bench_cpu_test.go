@@ -36,14 +36,14 @@ func asClient(ctx context.Context, f func(context.Context)) {
 // too (-test.cpuprofile would also cover the set-up, which for
 // BenchmarkClaimComplete is the REST submission of every job).
 type cpuProfile struct {
-	buf  bytes.Buffer
-	file *os.File
-	done bool
+	buf     bytes.Buffer
+	file    *os.File
+	running bool
 }
 
-// startCPUProfile starts profiling, or returns nil when it cannot (another
-// CPU profile, such as -test.cpuprofile, is running): the benchmark then
-// reports no split.
+// startCPUProfile starts profiling; when it cannot (another CPU profile,
+// such as -test.cpuprofile, is running) the profile stays empty and the
+// benchmark reports no split.
 func startCPUProfile(b *testing.B) *cpuProfile {
 	p := &cpuProfile{}
 	var w io.Writer = &p.buf
@@ -57,18 +57,19 @@ func startCPUProfile(b *testing.B) *cpuProfile {
 	if err := pprof.StartCPUProfile(w); err != nil {
 		b.Logf("no CPU split between servers and clients: %v", err)
 		p.closeFile(b)
-		return nil
+		return p
 	}
+	p.running = true
 	b.Cleanup(func() { p.stop(b) })
 	return p
 }
 
 // stop ends the profile (once); it returns only when all of it is written.
 func (p *cpuProfile) stop(b *testing.B) {
-	if p.done {
+	if !p.running {
 		return
 	}
-	p.done = true
+	p.running = false
 	pprof.StopCPUProfile()
 	p.closeFile(b)
 }
@@ -86,6 +87,9 @@ func (p *cpuProfile) closeFile(b *testing.B) {
 // CPU time it sampled (0 to 1); ok is false when it holds no CPU samples.
 func (p *cpuProfile) clientShare(b *testing.B) (share float64, ok bool) {
 	p.stop(b)
+	if p.buf.Len() == 0 {
+		return 0, false // it never ran
+	}
 	prof, err := profile.Parse(&p.buf)
 	if err != nil {
 		b.Fatalf("read the benchmark's CPU profile: %v", err)

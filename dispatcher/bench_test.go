@@ -60,10 +60,8 @@ type benchRig struct {
 	// pgPostmaster is the pid of the Postgres server, 0 if unknown.
 	pgPostmaster int
 	// profile is the timed part's CPU profile (bench_cpu_test.go), nil
-	// before it starts or when it cannot run.
+	// until the first usage snapshot starts it.
 	profile *cpuProfile
-	// profiled: the timed part's profile has been started (once a rig).
-	profiled bool
 }
 
 // tripCounter counts round trips to Postgres (a query, an Exec, a batch,
@@ -112,8 +110,7 @@ func (r *benchRig) usage(b *testing.B) usage {
 	// Reading /proc and Redis's INFO is the rig's work, not the servers',
 	// and so is the profile's writer, started here.
 	asClient(b.Context(), func(context.Context) {
-		if !r.profiled {
-			r.profiled = true
+		if r.profile == nil {
 			r.profile = startCPUProfile(b)
 		}
 		var ru syscall.Rusage
@@ -163,10 +160,8 @@ func (r *benchRig) report(b *testing.B, from usage) {
 	b.ReportMetric(float64(to.redis-from.redis)/n, "redis-rt/job")
 	cpu := float64((to.cpu - from.cpu).Microseconds()) / n
 	b.ReportMetric(cpu, "cpu-us/job")
-	if r.profile != nil {
-		if share, ok := r.profile.clientShare(b); ok {
-			b.ReportMetric(cpu*(1-share), "server-cpu-us/job")
-		}
+	if share, ok := r.profile.clientShare(b); ok {
+		b.ReportMetric(cpu*(1-share), "server-cpu-us/job")
 	}
 	if to.pgCPU > 0 {
 		b.ReportMetric(float64((to.pgCPU-from.pgCPU).Microseconds())/n, "pg-cpu-us/job")
