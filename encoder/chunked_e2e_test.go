@@ -147,6 +147,16 @@ func chunkedSpec() encodespec.Spec {
 	}
 }
 
+// slowChunkedSpec is chunkedSpec at 720p with x264's slow preset: a chunk
+// takes seconds on a fast machine, so a test sees it encoding (with
+// progress reported at a heartbeat) before it ends. At 240p veryfast a
+// 10 s chunk took 0.4 s, between two heartbeats.
+func slowChunkedSpec() encodespec.Spec {
+	spec := chunkedSpec()
+	spec.Renditions = []encodespec.Rendition{{Name: "720p", Height: 720, Codec: encodespec.CodecH264, BitrateKbps: 2500, Preset: "slow"}}
+	return spec
+}
+
 // runPods runs `mpegflow encode` pods two at a time, each taking one unit
 // of work (or none, after its claim wait), until job id is finished or
 // five minutes have passed; it returns the job and logs every pod's output
@@ -214,21 +224,27 @@ func TestChunkedJobSurvivesAKilledChunk(t *testing.T) {
 	t.Parallel()
 	r := newRigWith(t, dispatcher.Config{Lease: 3 * time.Second, BackoffBase: 100 * time.Millisecond})
 	r.runServices()
-	asset := r.asset(clip(t, "640x360", 40, true))
-	job := r.jobSpec("", &asset, chunkedSpec())
-	require.Len(t, r.split(job.ID), 5, "four chunks and the whole-input task")
+	// A chunk slow enough to be seen encoding before it ends.
+	asset := r.asset(clip(t, "1280x720", 30, true))
+	job := r.jobSpec("", &asset, slowChunkedSpec())
+	require.Len(t, r.split(job.ID), 4, "three chunks and the whole-input task")
 
 	victim, logs := r.encode(t.TempDir())
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("the pod killed: %s", logs)
+		}
+	})
 	killed := r.running(job.ID, 1)[0]
 	require.NoError(t, victim.Process.Kill())
 	_ = victim.Wait()
-	t.Logf("killed the pod encoding the %s task %s: %s", killed.Task, killed.ID, logs)
+	t.Logf("killed the pod encoding the %s task %s", killed.Task, killed.ID)
 
 	done := r.runPods(job.ID)
 	require.Equal(t, store.JobCompleted, done.Status, "error: %v", done.Error)
 	tasks, err := r.store.Tasks(t.Context(), r.org.ID, job.ID)
 	require.NoError(t, err)
-	require.Len(t, tasks, 6)
+	require.Len(t, tasks, 5)
 	for _, task := range tasks {
 		want := 1
 		if task.ID == killed.ID {
@@ -245,10 +261,7 @@ func TestChunkedJobCancelStopsEveryTask(t *testing.T) {
 	t.Parallel()
 	r := newRig(t)
 	asset := r.asset(clip(t, "1280x720", 60, true))
-	// Chunks slow enough to be mid-encode when the cancel comes.
-	spec := chunkedSpec()
-	spec.Renditions = []encodespec.Rendition{{Name: "720p", Height: 720, Codec: encodespec.CodecH264, BitrateKbps: 2500, Preset: "slow"}}
-	job := r.jobSpec("", &asset, spec)
+	job := r.jobSpec("", &asset, slowChunkedSpec())
 	r.split(job.ID)
 	type pod struct {
 		cmd     *exec.Cmd
