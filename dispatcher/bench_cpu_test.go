@@ -14,21 +14,36 @@ import (
 // The benchmark process holds both the servers (the API and the
 // coordinator) and the clients that stand in for customers and pods, so
 // its CPU time (cpu-us/job) is theirs together. A CPU profile of the timed
-// part splits it: the clients' goroutines run under a pprof label
-// (asClient), which every goroutine they start inherits, the HTTP
-// transport's and the gRPC connection's among them. What carries no label
-// counts as the servers': their handlers, and also the runtime's own work
-// that has no goroutine behind it (the scheduler, the background garbage
-// collector, part of which the clients' garbage causes), so the servers'
+// part splits it: each part's goroutines run under a pprof label naming
+// its role (asRole), which every goroutine they start inherits: the HTTP
+// transport's and the gRPC connection's for the clients, the fasthttp
+// workers and group-commit batches of submissions for the API, the gRPC
+// stream workers and their batches for the coordinator. What carries no
+// label is the runtime's own work that has no goroutine behind it (the
+// scheduler, the background garbage collector, part of which the clients'
+// garbage causes) and the pools' background goroutines; it counts as the
+// servers' but as neither the API's nor the coordinator's, so the servers'
 // share is, if anything, overstated.
 
-// benchRoleLabel is the pprof label that marks the benchmark's clients.
+// benchRoleLabel is the pprof label that names a goroutine's part in the
+// benchmark: roleClient, roleAPI or roleCoordinator.
 const benchRoleLabel = "mpegflow-bench-role"
 
-// asClient runs f as a benchmark client: f and the goroutines it starts
-// are counted to the clients in the timed part's CPU profile.
+const (
+	roleClient      = "client"
+	roleAPI         = "api"
+	roleCoordinator = "coordinator"
+)
+
+// asRole runs f as the benchmark's part role: f and the goroutines it
+// starts are counted to role in the timed part's CPU profile.
+func asRole(ctx context.Context, role string, f func(context.Context)) {
+	pprof.Do(ctx, pprof.Labels(benchRoleLabel, role), f)
+}
+
+// asClient runs f as a benchmark client (a customer or a pod).
 func asClient(ctx context.Context, f func(context.Context)) {
-	pprof.Do(ctx, pprof.Labels(benchRoleLabel, "client"), f)
+	asRole(ctx, roleClient, f)
 }
 
 // cpuProfile is the CPU profile of a benchmark's timed part, kept in
@@ -83,23 +98,24 @@ func (p *cpuProfile) closeFile(b *testing.B) {
 	}
 }
 
-// clientShare stops the profile and returns the clients' share of the
-// CPU time it sampled (0 to 1); ok is false when it holds no CPU samples.
-func (p *cpuProfile) clientShare(b *testing.B) (share float64, ok bool) {
+// roleShares stops the profile and returns each role's share of the CPU
+// time it sampled (0 to 1; "" for what carries no role); ok is false when
+// it holds no CPU samples.
+func (p *cpuProfile) roleShares(b *testing.B) (shares map[string]float64, ok bool) {
 	p.stop(b)
 	if p.buf.Len() == 0 {
-		return 0, false // it never ran
+		return nil, false // it never ran
 	}
 	prof, err := profile.Parse(&p.buf)
 	if err != nil {
 		b.Fatalf("read the benchmark's CPU profile: %v", err)
 	}
-	return clientShareOf(prof)
+	return roleSharesOf(prof)
 }
 
-// clientShareOf is the share of a CPU profile's time sampled in goroutines
-// labelled as benchmark clients.
-func clientShareOf(prof *profile.Profile) (share float64, ok bool) {
+// roleSharesOf is each role's share of a CPU profile's time, by the
+// benchRoleLabel of the goroutines sampled ("" for none).
+func roleSharesOf(prof *profile.Profile) (shares map[string]float64, ok bool) {
 	cpu := -1
 	for i, st := range prof.SampleType {
 		if st.Type == "cpu" {
@@ -107,21 +123,25 @@ func clientShareOf(prof *profile.Profile) (share float64, ok bool) {
 		}
 	}
 	if cpu < 0 {
-		return 0, false
+		return nil, false
 	}
-	var all, clients int64
+	var all int64
+	byRole := map[string]int64{}
 	for _, s := range prof.Sample {
 		v := s.Value[cpu]
 		all += v
-		for _, role := range s.Label[benchRoleLabel] {
-			if role == "client" {
-				clients += v
-				break
-			}
+		role := ""
+		if roles := s.Label[benchRoleLabel]; len(roles) > 0 {
+			role = roles[0]
 		}
+		byRole[role] += v
 	}
 	if all == 0 {
-		return 0, false
+		return nil, false
 	}
-	return float64(clients) / float64(all), true
+	shares = make(map[string]float64, len(byRole))
+	for role, v := range byRole {
+		shares[role] = float64(v) / float64(all)
+	}
+	return shares, true
 }

@@ -150,8 +150,13 @@ func (r *benchRig) redisCPU(b *testing.B) time.Duration {
 // report turns the difference between two snapshots into per-job metrics.
 // cpu-us/job is the whole benchmark process: the API, the coordinator, and
 // also the HTTP and gRPC clients that stand in for customers and pods;
-// server-cpu-us/job is the API's and the coordinator's part of it, by the
-// timed part's CPU profile (bench_cpu_test.go).
+// server-cpu-us/job is the servers' part of it, by the timed part's CPU
+// profile (bench_cpu_test.go), and api-cpu-us/job and
+// coordinator-cpu-us/job are the parts of that sampled in each server's
+// goroutines (the rest is the runtime's own work and the pools'
+// background goroutines). coordinator-cpu-us/job is what the claims and
+// completions cost the coordinator (the cycle design 0019's inventory
+// counts), without the submissions' REST path.
 func (r *benchRig) report(b *testing.B, from usage) {
 	to := r.usage(b)
 	n := float64(b.N)
@@ -160,8 +165,10 @@ func (r *benchRig) report(b *testing.B, from usage) {
 	b.ReportMetric(float64(to.redis-from.redis)/n, "redis-rt/job")
 	cpu := float64((to.cpu - from.cpu).Microseconds()) / n
 	b.ReportMetric(cpu, "cpu-us/job")
-	if share, ok := r.profile.clientShare(b); ok {
-		b.ReportMetric(cpu*(1-share), "server-cpu-us/job")
+	if shares, ok := r.profile.roleShares(b); ok {
+		b.ReportMetric(cpu*(1-shares[roleClient]), "server-cpu-us/job")
+		b.ReportMetric(cpu*shares[roleAPI], "api-cpu-us/job")
+		b.ReportMetric(cpu*shares[roleCoordinator], "coordinator-cpu-us/job")
 	}
 	if to.pgCPU > 0 {
 		b.ReportMetric(float64((to.pgCPU-from.pgCPU).Microseconds())/n, "pg-cpu-us/job")
@@ -304,10 +311,14 @@ func newBenchRig(b *testing.B) *benchRig {
 	}
 	var wg sync.WaitGroup
 	wg.Add(4)
-	go func() { defer wg.Done(); _ = keys.Run(srvCtx) }()
-	go func() { defer wg.Done(); _ = api.Serve(srvCtx, restLn) }()
-	go func() { defer wg.Done(); _ = coord.Serve(srvCtx, grpcLn) }()
-	go func() { defer wg.Done(); _ = coord.RunWakeups(srvCtx) }()
+	// Each server's goroutines carry its role, for the CPU split.
+	serve := func(role string, run func(context.Context) error) {
+		go asRole(srvCtx, role, func(ctx context.Context) { defer wg.Done(); _ = run(ctx) })
+	}
+	serve(roleAPI, keys.Run)
+	serve(roleAPI, func(ctx context.Context) error { return api.Serve(ctx, restLn) })
+	serve(roleCoordinator, func(ctx context.Context) error { return coord.Serve(ctx, grpcLn) })
+	serve(roleCoordinator, coord.RunWakeups)
 	// The pods' connection: its goroutines are the clients' (asClient).
 	var conn *grpc.ClientConn
 	asClient(ctx, func(context.Context) {
