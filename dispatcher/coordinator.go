@@ -188,7 +188,9 @@ func (c *Coordinator) emit(ctx context.Context, j store.Job, typ string, data ma
 			data["chunk"] = td.Chunk.Index
 		}
 	}
-	if err := c.bus.Emit(ctx, events.Event{Type: typ, OrgID: &j.OrgID, JobID: &id, PoolID: j.PoolID, Data: data}); err != nil {
+	// Posted, not waited for: nobody waits on a job's live events, and
+	// those a replica posts within a few milliseconds share a round trip.
+	if err := c.bus.Post(events.Event{Type: typ, OrgID: &j.OrgID, JobID: &id, PoolID: j.PoolID, Data: data}); err != nil {
 		c.log.WarnContext(ctx, "event not published; live subscribers miss it, check redis",
 			slog.String("event", typ), slog.String("job_id", j.ID.String()), slog.Any("error", err))
 	}

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -44,6 +45,15 @@ type Bus struct {
 	observe func(time.Duration)
 	batches func(int)
 	group   *groupcommit.Group[[]byte, error]
+
+	// Post's queue (post.go).
+	window  time.Duration
+	after   func(time.Duration) <-chan time.Time
+	postErr func(n int, err error)
+	postMu  sync.Mutex
+	posts   []posted
+	sending bool
+	idle    chan struct{} // closed when the sender has sent everything
 }
 
 // publishTimeout bounds one round trip of publishes.
@@ -54,7 +64,8 @@ const maxPublishBatch = 256
 
 // NewBus returns a Bus publishing through pub, stamping with now.
 func NewBus(pub Publisher, now func() time.Time) *Bus {
-	b := &Bus{pub: pub, now: now, observe: func(time.Duration) {}, batches: func(int) {}}
+	b := &Bus{pub: pub, now: now, observe: func(time.Duration) {}, batches: func(int) {},
+		window: PostWindow, after: time.After, postErr: func(int, error) {}}
 	// Each payload gets the round trip's error; the batch as a whole never
 	// fails, so none is sent again alone: a publish is fire-and-forget,
 	// and one that may have reached Redis is not repeated.
@@ -72,7 +83,7 @@ func NewBus(pub Publisher, now func() time.Time) *Bus {
 }
 
 // ObserveDispatch makes the bus report how long each publish took, from
-// Emit to the round trip's answer (the
+// Emit or Post to the round trip's answer (the
 // mpegflow_event_bus_dispatch_duration_seconds histogram).
 func (b *Bus) ObserveDispatch(fn func(time.Duration)) { b.observe = fn }
 
@@ -102,15 +113,9 @@ func (b *Bus) publish(ctx context.Context, payload []byte) error {
 // queue.Queue.PushPublishMany). send must publish on the channel the bus's
 // publisher uses.
 func (b *Bus) EmitVia(ctx context.Context, e Event, send func(ctx context.Context, payload []byte) error) error {
-	if e.ID == uuid.Nil {
-		e.ID = uuid.Must(uuid.NewV7())
-	}
-	if e.At.IsZero() {
-		e.At = b.now().UTC()
-	}
-	payload, err := json.Marshal(e)
+	payload, err := b.stamp(&e)
 	if err != nil {
-		return fmt.Errorf("encode event %s: %w", e.Type, err)
+		return err
 	}
 	start := time.Now()
 	err = send(ctx, payload)
@@ -119,4 +124,19 @@ func (b *Bus) EmitVia(ctx context.Context, e Event, send func(ctx context.Contex
 		return fmt.Errorf("emit %s: %w", e.Type, err)
 	}
 	return nil
+}
+
+// stamp fills e's id and time when they are unset and encodes it.
+func (b *Bus) stamp(e *Event) ([]byte, error) {
+	if e.ID == uuid.Nil {
+		e.ID = uuid.Must(uuid.NewV7())
+	}
+	if e.At.IsZero() {
+		e.At = b.now().UTC()
+	}
+	payload, err := json.Marshal(e)
+	if err != nil {
+		return nil, fmt.Errorf("encode event %s: %w", e.Type, err)
+	}
+	return payload, nil
 }

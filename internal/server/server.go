@@ -87,6 +87,9 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, er
 	s.bus.ObserveDispatch(func(d time.Duration) { s.metrics.EventDispatch.Observe(d.Seconds()) })
 	publishes := s.metrics.GroupCommitBatch.WithLabelValues("publish")
 	s.bus.ObserveBatches(func(n int) { publishes.Observe(float64(n)) })
+	s.bus.OnPostError(func(n int, err error) {
+		log.Warn("events not published; live subscribers miss them, check redis", slog.Int("events", n), slog.Any("error", err))
+	})
 	s.hub = events.NewHub(rdb, s.queue.Keys().Events(), hubBuffer, log)
 	s.hub.ObserveDispatch(func(d time.Duration) { s.metrics.EventDispatch.Observe(d.Seconds()) })
 	s.coord, err = dispatcher.New(dispatcher.Config{
@@ -250,8 +253,19 @@ func (s *Server) Serve(ctx context.Context, r Roles) error {
 		<-gctx.Done()
 		return srv.Close()
 	})
-	return g.Wait()
+	err := g.Wait()
+	// The events the last calls posted still go out.
+	flushCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), eventFlushTimeout)
+	defer cancel()
+	if ferr := s.bus.Flush(flushCtx); ferr != nil {
+		s.log.WarnContext(ctx, "events posted before stopping not all published", slog.Any("error", ferr))
+	}
+	return err
 }
+
+// eventFlushTimeout bounds how long a stopping server waits for its posted
+// events' round trips.
+const eventFlushTimeout = 5 * time.Second
 
 // seedPlatformPolicy stores the configured platform policy when Postgres
 // has none yet, then records which pools are outside the stored one. A

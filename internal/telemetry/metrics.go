@@ -30,8 +30,10 @@ type Metrics struct {
 	JobsTotal *prometheus.CounterVec
 	// GRPCRequests counts coordinator calls by method.
 	GRPCRequests *prometheus.CounterVec
-	// EventDispatch times each event-bus step: publishing one event, and
-	// fanning one out to this replica's WebSocket subscribers.
+	// EventDispatch times each event-bus step: publishing one event (a
+	// posted one from its Post, its few milliseconds' window included, to
+	// Redis's answer), and fanning one out to this replica's WebSocket
+	// subscribers.
 	EventDispatch prometheus.Histogram
 	// WebhookDeliveries counts webhook delivery attempts by outcome:
 	// delivered (2xx), retrying (failed, another attempt is scheduled),
@@ -61,7 +63,7 @@ func New() *Metrics {
 			Name: "mpegflow_grpc_requests_total", Help: "Worker-to-coordinator gRPC calls, by method.",
 		}, []string{"method"}),
 		EventDispatch: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Name: "mpegflow_event_bus_dispatch_duration_seconds", Help: "Time of one event-bus step: publishing an event, or fanning one out to this replica's subscribers.",
+			Name: "mpegflow_event_bus_dispatch_duration_seconds", Help: "Time of one event-bus step: publishing an event (a posted one from its post, its window included), or fanning one out to this replica's subscribers.",
 			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16),
 		}),
 		WebhookDeliveries: prometheus.NewCounterVec(prometheus.CounterOpts{

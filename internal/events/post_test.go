@@ -1,0 +1,115 @@
+package events
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// postedBus is a bus whose posting window ends when the test says so.
+func postedBus(t *testing.T, pub Publisher) (*Bus, chan time.Time) {
+	t.Helper()
+	bus := NewBus(pub, time.Now)
+	window := make(chan time.Time)
+	bus.after = func(d time.Duration) <-chan time.Time {
+		assert.Equal(t, PostWindow, d)
+		return window
+	}
+	return bus, window
+}
+
+// TestBusPostsTogether: Post returns at once; what is posted within the
+// window goes in one round trip, in order; what is posted while that round
+// trip is in flight goes in the next, without another window; Flush
+// returns once all of it is sent. A failed round trip is reported with
+// its count and not sent again.
+func TestBusPostsTogether(t *testing.T) {
+	t.Parallel()
+	for name, fail := range map[string]error{"sent": nil, "redis down": errors.New("redis down")} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			pub := &gatedPublisher{gate: make(chan struct{}), err: fail}
+			bus, window := postedBus(t, pub)
+			var mu sync.Mutex
+			var lost []int
+			bus.OnPostError(func(n int, err error) {
+				assert.ErrorIs(t, err, fail)
+				mu.Lock()
+				lost = append(lost, n)
+				mu.Unlock()
+			})
+			for _, typ := range []string{"job.started", "job.progress", "job.completed"} {
+				require.NoError(t, bus.Post(Event{Type: typ}))
+			}
+			assert.Empty(t, pub.called(), "nothing is sent before the window ends")
+			window <- time.Now()
+			require.Eventually(t, func() bool { return len(pub.called()) == 1 }, 10*time.Second, time.Millisecond)
+			for _, typ := range []string{"job.failed", "job.cancelled"} {
+				require.NoError(t, bus.Post(Event{Type: typ}), "posting does not wait for the round trip in flight")
+			}
+			flushed := make(chan error, 1)
+			go func() { flushed <- bus.Flush(t.Context()) }()
+			pub.gate <- struct{}{}
+			pub.gate <- struct{}{} // the second round trip starts without a window
+			require.NoError(t, <-flushed)
+			assert.Equal(t, [][]string{{"job.started", "job.progress", "job.completed"}, {"job.failed", "job.cancelled"}}, pub.called(),
+				"two round trips in the order posted, none repeated")
+			mu.Lock()
+			if fail != nil {
+				assert.Equal(t, []int{3, 2}, lost)
+			} else {
+				assert.Empty(t, lost)
+			}
+			mu.Unlock()
+
+			// The next post waits for a window of its own.
+			require.NoError(t, bus.Post(Event{Type: "job.queued"}))
+			window <- time.Now()
+			pub.gate <- struct{}{}
+			require.NoError(t, bus.Flush(t.Context()))
+			assert.Len(t, pub.called(), 3)
+		})
+	}
+}
+
+// TestPostRefusesPastTheBacklog: while a round trip hangs (Redis slow or
+// away) at most MaxPosted events wait; the next Post is refused at once
+// and Flush gives up when its context ends.
+func TestPostRefusesPastTheBacklog(t *testing.T) {
+	t.Parallel()
+	pub := &gatedPublisher{gate: make(chan struct{})}
+	bus, window := postedBus(t, pub)
+	for range MaxPosted {
+		require.NoError(t, bus.Post(Event{Type: "job.progress"}))
+	}
+	err := bus.Post(Event{Type: "job.completed"})
+	require.ErrorIs(t, err, ErrBacklog)
+	assert.Contains(t, err.Error(), "job.completed")
+
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Millisecond)
+	defer cancel()
+	require.ErrorIs(t, bus.Flush(ctx), context.DeadlineExceeded)
+
+	window <- time.Now()
+	for range MaxPosted / maxPublishBatch {
+		pub.gate <- struct{}{}
+	}
+	require.NoError(t, bus.Flush(t.Context()))
+	assert.Len(t, pub.called(), MaxPosted/maxPublishBatch, "sent in full batches once Redis answers")
+	require.NoError(t, bus.Post(Event{Type: "job.completed"}), "room again")
+	window <- time.Now()
+	pub.gate <- struct{}{}
+	require.NoError(t, bus.Flush(t.Context()))
+}
+
+// TestFlushWithNothingPosted returns at once.
+func TestFlushWithNothingPosted(t *testing.T) {
+	t.Parallel()
+	bus, _ := postedBus(t, &gatedPublisher{gate: make(chan struct{})})
+	require.NoError(t, bus.Flush(t.Context()))
+}
