@@ -88,7 +88,7 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, er
 	publishes := s.metrics.GroupCommitBatch.WithLabelValues("publish")
 	s.bus.ObserveBatches(func(n int) { publishes.Observe(float64(n)) })
 	s.bus.OnPostError(func(n int, err error) {
-		log.Warn("events not published; live subscribers miss them, check redis", slog.Int("events", n), slog.Any("error", err))
+		log.WarnContext(context.Background(), "events not published; live subscribers miss them, check redis", slog.Int("events", n), slog.Any("error", err))
 	})
 	s.hub = events.NewHub(rdb, s.queue.Keys().Events(), hubBuffer, log)
 	s.hub.ObserveDispatch(func(d time.Duration) { s.metrics.EventDispatch.Observe(d.Seconds()) })
