@@ -231,6 +231,10 @@ func TestChunkedJobSurvivesAKilledChunk(t *testing.T) {
 
 	victim, logs := r.encode(t.TempDir())
 	t.Cleanup(func() {
+		// Killed here too when the test ends before it (its output is
+		// read only once it has exited).
+		_ = victim.Process.Kill()
+		_ = victim.Wait()
 		if t.Failed() {
 			t.Logf("the pod killed: %s", logs)
 		}

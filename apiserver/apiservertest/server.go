@@ -171,7 +171,9 @@ type Job struct {
 	token []byte
 }
 
-// Claim starts a queued job (job.started), as an encoder's claim does.
+// Claim starts a queued job (job.started), as an encoder's claim does; its
+// event is published before Claim returns (the coordinator posts its own
+// a few milliseconds later).
 func (s *Server) Claim(t testing.TB, id string) *Job {
 	t.Helper()
 	jid := uuid.MustParse(id)

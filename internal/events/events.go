@@ -1,6 +1,6 @@
 // Package events defines the job and pool events MpegFlow emits and fans out
-// to every apiserver replica over Redis pub/sub (WebSocket clients, webhooks
-// and metrics consume them).
+// to every apiserver replica over Redis pub/sub, for WebSocket clients
+// (webhooks are delivered from Postgres's outbox, not from these).
 package events
 
 import (
@@ -37,8 +37,10 @@ type Publisher interface {
 // an Emit that finds no publish in flight sends at once (under light load
 // nothing waits); those that arrive while one is in flight go in the next,
 // all in one round trip (groupcommit: the window is the previous round
-// trip, no timer). One publish is in flight at a time, so events are
-// published in the order their Emits were made.
+// trip, no timer). One Emit round trip is in flight at a time, so Emits
+// are published in the order they were made. Post (post.go) queues an
+// event without waiting, on a pipeline of its own: Emits and Posts are
+// not ordered against each other.
 type Bus struct {
 	pub     Publisher
 	now     func() time.Time

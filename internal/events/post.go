@@ -18,13 +18,21 @@ const PostWindow = 5 * time.Millisecond
 // (ErrBacklog) rather than held in memory or made to wait.
 const MaxPosted = 16384
 
+// MaxPostAge is how old a posted event may be when its round trip starts:
+// one older (Redis was slow or away) is dropped and reported, not sent as
+// live news long after the fact.
+const MaxPostAge = 30 * time.Second
+
 // ErrBacklog is Post's answer when MaxPosted events already wait.
 var ErrBacklog = errors.New("events: too many events waiting to be published")
+
+// errStale reports posted events dropped for their age.
+var errStale = fmt.Errorf("events: posted more than %s before their round trip; dropped", MaxPostAge)
 
 // posted is an event waiting for its round trip.
 type posted struct {
 	payload []byte
-	at      time.Time
+	at      time.Time // when it was posted (monotonic, for the age and the dispatch time)
 }
 
 // Post stamps e and queues it for publishing without waiting for the
@@ -32,9 +40,11 @@ type posted struct {
 // together, in the order they were posted, one round trip in flight at a
 // time. It is for the hot path's events (a job started, completed),
 // which nobody waits on: live subscribers are told a few milliseconds
-// later, and webhooks read Postgres's outbox, not these. A round trip's
-// failure is reported to OnPostError's function (the events are not sent
-// again: pub/sub keeps nothing for subscribers that miss them anyway).
+// later, and webhooks read Postgres's outbox, not these. Events are in
+// order as one bus posted them, not against those of Emit or of other
+// replicas (subscribers order a job's events by their time). A failed
+// round trip is reported to OnPostError's function and not sent again:
+// pub/sub keeps nothing for subscribers that miss a message anyway.
 func (b *Bus) Post(e Event) error {
 	payload, err := b.stamp(&e)
 	if err != nil {
@@ -45,7 +55,7 @@ func (b *Bus) Post(e Event) error {
 	if len(b.posts) >= MaxPosted {
 		return fmt.Errorf("post %s: %w", e.Type, ErrBacklog)
 	}
-	b.posts = append(b.posts, posted{payload: payload, at: b.now()})
+	b.posts = append(b.posts, posted{payload: payload, at: time.Now()})
 	if !b.sending {
 		b.sending = true
 		b.idle = make(chan struct{})
@@ -54,8 +64,8 @@ func (b *Bus) Post(e Event) error {
 	return nil
 }
 
-// OnPostError makes the bus report a failed round trip of posted events
-// (n of them lost) to fn. Set it before the first Post.
+// OnPostError makes the bus report posted events that were not published
+// (n of them, and why) to fn. Set it before the first Post.
 func (b *Bus) OnPostError(fn func(n int, err error)) { b.postErr = fn }
 
 // sendPosts waits the window, then sends what was posted, a batch per
@@ -63,39 +73,72 @@ func (b *Bus) OnPostError(fn func(n int, err error)) { b.postErr = fn }
 func (b *Bus) sendPosts() {
 	<-b.after(b.window)
 	for {
-		b.postMu.Lock()
-		n := min(len(b.posts), maxPublishBatch)
-		if n == 0 {
-			b.sending = false
-			close(b.idle)
-			b.postMu.Unlock()
+		batch, ok := b.nextPosts()
+		if !ok {
 			return
 		}
-		batch := b.posts[:n:n]
-		b.posts = b.posts[n:]
-		b.postMu.Unlock()
-		payloads := make([][]byte, len(batch))
-		for i, p := range batch {
+		fresh := batch[:0]
+		for _, p := range batch {
+			if time.Since(p.at) <= MaxPostAge {
+				fresh = append(fresh, p)
+			}
+		}
+		if stale := len(batch) - len(fresh); stale > 0 {
+			b.postErr(stale, errStale)
+		}
+		if len(fresh) == 0 {
+			continue
+		}
+		payloads := make([][]byte, len(fresh))
+		for i, p := range fresh {
 			payloads[i] = p.payload
 		}
 		b.batches(len(payloads))
-		ctx, cancel := context.WithTimeout(context.Background(), publishTimeout)
-		err := b.pub.Publish(ctx, payloads...)
-		cancel()
-		if err != nil {
+		if err := b.publishPosts(payloads); err != nil {
 			b.postErr(len(payloads), err)
 			continue
 		}
-		now := b.now()
-		for _, p := range batch {
-			b.observe(now.Sub(p.at))
+		for _, p := range fresh {
+			b.observe(time.Since(p.at))
 		}
 	}
 }
 
-// Flush waits until every event posted before it has had its round trip,
-// or ctx ends; a server calls it as it stops so that the last events are
-// not left behind.
+// nextPosts takes the next batch off the queue, or, when nothing waits,
+// ends the sender (ok false).
+func (b *Bus) nextPosts() (batch []posted, ok bool) {
+	b.postMu.Lock()
+	defer b.postMu.Unlock()
+	n := min(len(b.posts), maxPublishBatch)
+	if n == 0 {
+		b.posts = nil // a backlog's array is not kept while idle
+		b.sending = false
+		close(b.idle)
+		return nil, false
+	}
+	batch = make([]posted, n)
+	copy(batch, b.posts)
+	clear(b.posts[:n])
+	b.posts = b.posts[n:]
+	return batch, true
+}
+
+// publishPosts is one round trip; a publisher's panic is its error, so
+// that the sender goes on and Flush still returns.
+func (b *Bus) publishPosts(payloads [][]byte) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("publish panicked: %v", p)
+		}
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), publishTimeout)
+	defer cancel()
+	return b.pub.Publish(ctx, payloads...)
+}
+
+// Flush waits until nothing posted waits for its round trip (what is
+// posted while it waits is waited for too), or ctx ends. A server calls it
+// once its calls have stopped, so that their last events go out.
 func (b *Bus) Flush(ctx context.Context) error {
 	b.postMu.Lock()
 	idle := b.idle

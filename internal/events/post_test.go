@@ -2,7 +2,9 @@ package events
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -37,6 +39,8 @@ func TestBusPostsTogether(t *testing.T) {
 			bus, window := postedBus(t, pub)
 			var mu sync.Mutex
 			var lost []int
+			var dispatched int
+			bus.ObserveDispatch(func(time.Duration) { mu.Lock(); dispatched++; mu.Unlock() })
 			bus.OnPostError(func(n int, err error) {
 				assert.ErrorIs(t, err, fail)
 				mu.Lock()
@@ -61,9 +65,11 @@ func TestBusPostsTogether(t *testing.T) {
 				"two round trips in the order posted, none repeated")
 			mu.Lock()
 			if fail != nil {
-				assert.Equal(t, []int{3, 2}, lost)
+				assert.Equal(t, []int{3, 2}, lost, "each failed round trip reported once Flush returns")
+				assert.Zero(t, dispatched)
 			} else {
 				assert.Empty(t, lost)
+				assert.Equal(t, 5, dispatched, "every event answered once Flush returns")
 			}
 			mu.Unlock()
 
@@ -77,9 +83,9 @@ func TestBusPostsTogether(t *testing.T) {
 	}
 }
 
-// TestPostRefusesPastTheBacklog: while a round trip hangs (Redis slow or
-// away) at most MaxPosted events wait; the next Post is refused at once
-// and Flush gives up when its context ends.
+// TestPostRefusesPastTheBacklog: while events cannot be sent (here the
+// window has not ended) at most MaxPosted wait; the next Post is refused at
+// once and Flush gives up when its context ends.
 func TestPostRefusesPastTheBacklog(t *testing.T) {
 	t.Parallel()
 	pub := &gatedPublisher{gate: make(chan struct{})}
@@ -112,4 +118,79 @@ func TestFlushWithNothingPosted(t *testing.T) {
 	t.Parallel()
 	bus, _ := postedBus(t, &gatedPublisher{gate: make(chan struct{})})
 	require.NoError(t, bus.Flush(t.Context()))
+}
+
+// TestPostKeepsEachPostersOrder: events posted from several goroutines at
+// once all go out, each goroutine's in the order it posted them.
+func TestPostKeepsEachPostersOrder(t *testing.T) {
+	t.Parallel()
+	pub := &recordingPublisher{}
+	bus := NewBus(pub, time.Now)
+	const posters, each = 4, 500
+	var wg sync.WaitGroup
+	for p := range posters {
+		wg.Go(func() {
+			for i := range each {
+				assert.NoError(t, bus.Post(Event{Type: "job.progress", PoolID: strconv.Itoa(p), Data: map[string]any{"i": i}}))
+			}
+		})
+	}
+	wg.Wait()
+	require.NoError(t, bus.Flush(t.Context()))
+	next := make([]int, posters)
+	for _, e := range pub.events(t) {
+		p, err := strconv.Atoi(e.PoolID)
+		require.NoError(t, err)
+		require.InDelta(t, next[p], e.Data["i"], 0, "poster %d's events in order", p)
+		next[p]++
+	}
+	assert.Equal(t, []int{each, each, each, each}, next, "every event sent")
+}
+
+// TestPostDropsStaleEvents: an event posted more than MaxPostAge before
+// its round trip is reported, not sent.
+func TestPostDropsStaleEvents(t *testing.T) {
+	t.Parallel()
+	pub := &recordingPublisher{}
+	bus, window := postedBus(t, pub)
+	lost := make(chan error, 1)
+	bus.OnPostError(func(n int, err error) {
+		assert.Equal(t, 1, n)
+		lost <- err
+	})
+	require.NoError(t, bus.Post(Event{Type: "job.started"}))
+	bus.postMu.Lock()
+	bus.posts[0].at = bus.posts[0].at.Add(-MaxPostAge - time.Second)
+	bus.postMu.Unlock()
+	require.NoError(t, bus.Post(Event{Type: "job.completed"}))
+	window <- time.Now()
+	require.NoError(t, bus.Flush(t.Context()))
+	require.ErrorIs(t, <-lost, errStale)
+	events := pub.events(t)
+	require.Len(t, events, 1)
+	assert.Equal(t, "job.completed", events[0].Type)
+}
+
+// recordingPublisher keeps every payload it is given.
+type recordingPublisher struct {
+	mu       sync.Mutex
+	payloads [][]byte
+}
+
+func (p *recordingPublisher) Publish(_ context.Context, payloads ...[]byte) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.payloads = append(p.payloads, payloads...)
+	return nil
+}
+
+func (p *recordingPublisher) events(t *testing.T) []Event {
+	t.Helper()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := make([]Event, len(p.payloads))
+	for i, b := range p.payloads {
+		require.NoError(t, json.Unmarshal(b, &out[i]))
+	}
+	return out
 }

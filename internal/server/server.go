@@ -264,8 +264,9 @@ func (s *Server) Serve(ctx context.Context, r Roles) error {
 }
 
 // eventFlushTimeout bounds how long a stopping server waits for its posted
-// events' round trips.
-const eventFlushTimeout = 5 * time.Second
+// events' round trips (a round trip takes a millisecond or less; dev
+// gives its server 2 s to stop).
+const eventFlushTimeout = time.Second
 
 // seedPlatformPolicy stores the configured platform policy when Postgres
 // has none yet, then records which pools are outside the stored one. A
