@@ -49,7 +49,6 @@ type Bus struct {
 	group   *groupcommit.Group[[]byte, error]
 
 	// Post's queue (post.go).
-	window  time.Duration
 	after   func(time.Duration) <-chan time.Time
 	postErr func(n int, err error)
 	postMu  sync.Mutex
@@ -67,7 +66,7 @@ const maxPublishBatch = 256
 // NewBus returns a Bus publishing through pub, stamping with now.
 func NewBus(pub Publisher, now func() time.Time) *Bus {
 	b := &Bus{pub: pub, now: now, observe: func(time.Duration) {}, batches: func(int) {},
-		window: PostWindow, after: time.After, postErr: func(int, error) {}}
+		after: time.After, postErr: func(int, error) {}}
 	// Each payload gets the round trip's error; the batch as a whole never
 	// fails, so none is sent again alone: a publish is fire-and-forget,
 	// and one that may have reached Redis is not repeated.

@@ -71,16 +71,16 @@ func (b *Bus) OnPostError(fn func(n int, err error)) { b.postErr = fn }
 // sendPosts waits the window, then sends what was posted, a batch per
 // round trip, until nothing waits.
 func (b *Bus) sendPosts() {
-	<-b.after(b.window)
+	<-b.after(PostWindow)
 	for {
 		batch, ok := b.nextPosts()
 		if !ok {
 			return
 		}
-		fresh := batch[:0]
+		fresh, payloads := batch[:0], make([][]byte, 0, len(batch))
 		for _, p := range batch {
 			if time.Since(p.at) <= MaxPostAge {
-				fresh = append(fresh, p)
+				fresh, payloads = append(fresh, p), append(payloads, p.payload)
 			}
 		}
 		if stale := len(batch) - len(fresh); stale > 0 {
@@ -88,10 +88,6 @@ func (b *Bus) sendPosts() {
 		}
 		if len(fresh) == 0 {
 			continue
-		}
-		payloads := make([][]byte, len(fresh))
-		for i, p := range fresh {
-			payloads[i] = p.payload
 		}
 		b.batches(len(payloads))
 		if err := b.publishPosts(payloads); err != nil {
