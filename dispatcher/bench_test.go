@@ -296,6 +296,16 @@ func newBenchRig(b *testing.B) *benchRig {
 			cfg.GroupCommitLinger = -1
 		}
 	}
+	// MPEGFLOW_BENCH_GATHER sets how long a completion batch may gather
+	// (CompleteGather; 0: never).
+	if v := os.Getenv("MPEGFLOW_BENCH_GATHER"); v != "" {
+		if cfg.CompleteGather, err = time.ParseDuration(v); err != nil {
+			b.Fatalf("MPEGFLOW_BENCH_GATHER=%q: %v", v, err)
+		}
+		if cfg.CompleteGather == 0 {
+			cfg.CompleteGather = -1
+		}
+	}
 	coord, err := New(cfg, st, q, objects, bus, telemetry.New(), log)
 	if err != nil {
 		b.Fatal(err)

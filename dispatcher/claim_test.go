@@ -129,6 +129,38 @@ func TestLongPollClaimWakesOnPush(t *testing.T) {
 	assert.Equal(t, 25, steps, "answered after 5 s of (fake) time, not before")
 }
 
+// TestPodsWaitWhileAClaimLongPolls: the coordinator counts the claims
+// that wait for work (completions gather only while there are some), and
+// a claim that gets its job, or is cut off, is no longer counted.
+func TestPodsWaitWhileAClaimLongPolls(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	fc := newFakeClock()
+	in := e.start(Config{Clock: fc, PollInterval: 200 * time.Millisecond})
+	w := e.worker(in.addr, store.DefaultPoolID)
+	assert.False(t, in.coord.podsWait(), "no claim yet")
+
+	got := w.longPoll(t, fc, "pod-1")
+	assert.True(t, in.coord.podsWait(), "a claim waits on an empty lane")
+	e.submit(store.DefaultPoolID, 1)
+	fc.Step(200 * time.Millisecond)
+	r := <-got
+	require.NoError(t, r.err)
+	require.NotNil(t, r.job)
+	assert.False(t, in.coord.podsWait(), "the claim got its job")
+
+	ctx, cancel := context.WithCancel(t.Context())
+	cut := make(chan error, 1)
+	go func() {
+		_, err := w.claim(ctx, "pod-2", 5000)
+		cut <- err
+	}()
+	require.Eventually(t, in.coord.podsWait, 10*time.Second, time.Millisecond)
+	cancel()
+	require.Error(t, <-cut)
+	require.Eventually(t, func() bool { return !in.coord.podsWait() }, 10*time.Second, time.Millisecond, "a cut claim is not counted")
+}
+
 // claimResult is what a claim answered.
 type claimResult struct {
 	job *coordinatorv1.Job

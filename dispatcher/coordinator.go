@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -62,6 +63,14 @@ type Config struct {
 	// 1 ms; never longer than half the recent statements' run time, and
 	// nothing waits under light load: groupcommit.Group); negative: never.
 	GroupCommitLinger time.Duration
+	// CompleteGather is the longest a completion batch gathers while
+	// completions keep coming (default 10 ms; negative: never). Nobody
+	// waits on a completion (the pod is done), so under load each
+	// statement completes many jobs at once, one statement in flight,
+	// and under light load nothing waits (groupcommit.Group.Gather).
+	// With it, GroupCommitLinger and GroupCommitInFlight apply to claims
+	// and heartbeats only.
+	CompleteGather time.Duration
 	// PublicURL is the REST API's external base URL, without a trailing
 	// slash; encrypted jobs' key and license URIs start with it (default
 	// http://localhost:8080).
@@ -86,6 +95,7 @@ func (c *Config) defaults() error {
 	c.GroupCommitMaxBatch = cmp.Or(c.GroupCommitMaxBatch, 64)
 	c.GroupCommitInFlight = cmp.Or(c.GroupCommitInFlight, 2)
 	c.GroupCommitLinger = cmp.Or(c.GroupCommitLinger, time.Millisecond)
+	c.CompleteGather = cmp.Or(c.CompleteGather, 10*time.Millisecond)
 	c.PublicURL = strings.TrimSuffix(cmp.Or(c.PublicURL, "http://localhost:8080"), "/")
 	if u, err := url.Parse(c.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || strings.ContainsAny(c.PublicURL, "\"<>&\r\n") {
 		return fmt.Errorf("dispatcher: public URL %q: want an absolute http(s) URL (MPEGFLOW_PUBLIC_URL)", c.PublicURL)
@@ -131,6 +141,9 @@ type Coordinator struct {
 	completions *groupcommit.Group[store.CompleteRequest, store.CompleteResult]
 	heartbeats  *groupcommit.Group[store.HeartbeatRequest, store.HeartbeatResult]
 	pops        *groupcommit.Group[queue.Lane, queue.Popped]
+	// idleClaims counts the claims waiting for work (their lane was
+	// empty): while there are some, completions gather.
+	idleClaims atomic.Int64
 	// stopping is closed when Serve begins to stop: long-polling claims
 	// end at once (see Claim) instead of holding the stop for MaxWait.
 	stopping chan struct{}
@@ -158,8 +171,13 @@ func New(cfg Config, st *store.Store, q *queue.Queue, objects *objstore.Store, b
 	c := &Coordinator{cfg: cfg, sealer: sealer, store: st, queue: q, objects: objects, scopes: scopes, bus: bus, metrics: m, log: log, wakeups: newWakeups(), stopping: make(chan struct{})}
 	c.claims = groupcommit.New("claim", log, st.ClaimBatch, claimKeys, cfg.GroupCommitMaxBatch, cfg.GroupCommitInFlight,
 		groupCommitTimeout, m.GroupCommitBatch.WithLabelValues("claim")).Linger(cfg.GroupCommitLinger)
-	c.completions = groupcommit.New("complete", log, st.CompleteBatch, completeKeys, cfg.GroupCommitMaxBatch, cfg.GroupCommitInFlight,
-		groupCommitTimeout, m.GroupCommitBatch.WithLabelValues("complete")).Linger(cfg.GroupCommitLinger)
+	if cfg.CompleteGather > 0 {
+		c.completions = groupcommit.New("complete", log, st.CompleteBatch, completeKeys, cfg.GroupCommitMaxBatch, 1,
+			groupCommitTimeout, m.GroupCommitBatch.WithLabelValues("complete")).Gather(cfg.CompleteGather, c.podsWait)
+	} else {
+		c.completions = groupcommit.New("complete", log, st.CompleteBatch, completeKeys, cfg.GroupCommitMaxBatch, cfg.GroupCommitInFlight,
+			groupCommitTimeout, m.GroupCommitBatch.WithLabelValues("complete")).Linger(cfg.GroupCommitLinger)
+	}
 	c.heartbeats = groupcommit.New("heartbeat", log, st.HeartbeatBatch, heartbeatKeys, cfg.GroupCommitMaxBatch, cfg.GroupCommitInFlight,
 		groupCommitTimeout, m.GroupCommitBatch.WithLabelValues("heartbeat")).Linger(cfg.GroupCommitLinger)
 	// Claims' pops go to Redis together: one pipeline of pop scripts per
@@ -171,6 +189,12 @@ func New(cfg Config, st *store.Store, q *queue.Queue, objects *objstore.Store, b
 	}, nil, maxPopBatch, 1, groupCommitTimeout, m.GroupCommitBatch.WithLabelValues("pop")).Linger(cfg.GroupCommitLinger)
 	return c, nil
 }
+
+// podsWait reports whether claims of this coordinator wait for work: then
+// no job waits for a pod, and a completion that gathers delays nothing but
+// its own answer. When none wait (every pod busy, a backlog), a pod's next
+// claim waits on its completion, which goes at once.
+func (c *Coordinator) podsWait() bool { return c.idleClaims.Load() > 0 }
 
 func (c *Coordinator) emit(ctx context.Context, j store.Job, typ string, data map[string]any) {
 	id := j.ID

@@ -1,0 +1,182 @@
+package groupcommit
+
+import (
+	"log/slog"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// fakeTime is a Group's clock in the gather tests: now reads t, and each
+// wait is reported on waited and ends when the test sends on fire.
+type fakeTime struct {
+	mu     sync.Mutex
+	t      time.Time
+	waited chan time.Duration
+	fire   chan time.Time
+}
+
+func newFakeTime() *fakeTime {
+	return &fakeTime{t: time.Unix(1_000_000, 0), waited: make(chan time.Duration, 16), fire: make(chan time.Time)}
+}
+
+func (f *fakeTime) now() time.Time {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.t
+}
+
+func (f *fakeTime) set(d time.Duration) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.t = time.Unix(1_000_000, 0).Add(d)
+}
+
+func (f *fakeTime) after(d time.Duration) <-chan time.Time {
+	f.waited <- d
+	return f.fire
+}
+
+// nextWait is the next wait the group starts.
+func (f *fakeTime) nextWait(t *testing.T) time.Duration {
+	t.Helper()
+	select {
+	case d := <-f.waited:
+		return d
+	case <-time.After(10 * time.Second):
+		t.Fatal("the batch never waited")
+		return 0
+	}
+}
+
+// gathering is a group of batches of up to maxBatch that gathers for
+// window, on a fake clock, with calls arriving a second apart so far.
+func gathering(r *recorder, maxBatch int, window time.Duration, worth func() bool) (*Group[int, int], *fakeTime) {
+	ft := newFakeTime()
+	g := New("test", slog.New(slog.DiscardHandler), r.run, nil, maxBatch, 1, time.Minute, nil).Gather(window, worth)
+	g.now, g.after = ft.now, ft.after
+	g.avgGap = time.Second
+	return g, ft
+}
+
+// TestGathersWhileCallsCome: with calls a second apart and a 10 s window,
+// a batch waits until none has come for four seconds; a call meanwhile
+// moves that moment, and the batch goes with both.
+func TestGathersWhileCallsCome(t *testing.T) {
+	t.Parallel()
+	r := &recorder{started: make(chan int, 16)}
+	g, ft := gathering(r, 64, 10*time.Second, nil)
+	var wg sync.WaitGroup
+	doAsync(t, t.Context(), g, &wg, 1)
+	assert.Equal(t, 4*time.Second, ft.nextWait(t), "quiet for four gaps")
+	ft.set(time.Second)
+	doAsync(t, t.Context(), g, &wg, 2)
+	waitPending(t, g, 2)
+	ft.set(4 * time.Second)
+	ft.fire <- time.Time{}
+	assert.Equal(t, time.Second, ft.nextWait(t), "four gaps after the second call")
+	select {
+	case n := <-r.started:
+		t.Fatalf("a batch of %d went while calls were still coming", n)
+	default:
+	}
+	ft.set(5 * time.Second)
+	ft.fire <- time.Time{}
+	require.Equal(t, 2, <-r.started, "the two go together")
+	wg.Wait()
+	assert.Len(t, r.batches, 1)
+}
+
+// TestGatherEndsAtItsWindow: however steadily calls come, the oldest
+// waits at most the window.
+func TestGatherEndsAtItsWindow(t *testing.T) {
+	t.Parallel()
+	r := &recorder{started: make(chan int, 16)}
+	g, ft := gathering(r, 64, 6*time.Second, nil)
+	var wg sync.WaitGroup
+	doAsync(t, t.Context(), g, &wg, 1)
+	assert.Equal(t, 4*time.Second, ft.nextWait(t))
+	ft.set(3 * time.Second)
+	doAsync(t, t.Context(), g, &wg, 2)
+	waitPending(t, g, 2)
+	ft.set(4 * time.Second)
+	ft.fire <- time.Time{}
+	assert.Equal(t, 2*time.Second, ft.nextWait(t), "until the window's end, not four gaps after the second call")
+	ft.set(6 * time.Second)
+	ft.fire <- time.Time{}
+	require.Equal(t, 2, <-r.started)
+	wg.Wait()
+}
+
+// TestFullBatchStopsGathering: a batch that fills goes at once, without
+// its timer.
+func TestFullBatchStopsGathering(t *testing.T) {
+	t.Parallel()
+	r := &recorder{started: make(chan int, 16)}
+	g, ft := gathering(r, 3, time.Hour, nil)
+	var wg sync.WaitGroup
+	doAsync(t, t.Context(), g, &wg, 1)
+	ft.nextWait(t)
+	doAsync(t, t.Context(), g, &wg, 2)
+	doAsync(t, t.Context(), g, &wg, 3)
+	require.Equal(t, 3, <-r.started, "full: the three go together")
+	wg.Wait()
+}
+
+// TestNoGatherWhenNotWorthIt: calls further apart than a quarter of the
+// window (light load), or a worth that says no (pods wait on their
+// completions), and a call goes at once.
+func TestNoGatherWhenNotWorthIt(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name   string
+		avgGap time.Duration
+		worth  func() bool
+	}{
+		{"calls far apart", 3 * time.Second, nil},
+		{"no history yet", 0, nil},
+		{"not worth it", time.Second, func() bool { return false }},
+	} {
+		r := &recorder{started: make(chan int, 16)}
+		g, _ := gathering(r, 64, 10*time.Second, tc.worth)
+		if tc.avgGap > 0 {
+			g.avgGap = tc.avgGap
+		} else {
+			g.avgGap = g.gather // as Gather leaves it
+		}
+		g.after = func(time.Duration) <-chan time.Time {
+			t.Errorf("%s: the call waited", tc.name)
+			return time.After(0)
+		}
+		v, err := g.Do(t.Context(), 21)
+		require.NoError(t, err, tc.name)
+		assert.Equal(t, 42, v, tc.name)
+	}
+}
+
+// TestGatherLearnsTheGap: the average gap follows the calls' arrivals,
+// so a burst turns gathering on and a long silence turns it off again.
+func TestGatherLearnsTheGap(t *testing.T) {
+	t.Parallel()
+	r := &recorder{started: make(chan int, 64)}
+	ft := newFakeTime()
+	g := New("test", slog.New(slog.DiscardHandler), r.run, nil, 64, 1, time.Minute, nil).Gather(10*time.Second, func() bool { return false })
+	g.now, g.after = ft.now, ft.after
+	for i := range 20 {
+		ft.set(time.Duration(i) * 100 * time.Millisecond)
+		_, err := g.Do(t.Context(), i)
+		require.NoError(t, err)
+	}
+	g.mu.Lock()
+	assert.Less(t, g.avgGap*gatherCalls, g.gather, "calls 100 ms apart: worth gathering for 10 s")
+	g.mu.Unlock()
+	ft.set(time.Hour)
+	_, err := g.Do(t.Context(), 99)
+	require.NoError(t, err)
+	g.mu.Lock()
+	assert.Greater(t, g.avgGap*gatherCalls, g.gather, "after an hour's silence: not")
+	g.mu.Unlock()
+}
