@@ -443,7 +443,7 @@ func (r *benchRig) submitID(ctx context.Context, hc *http.Client) (string, error
 // work claims and completes jobs until total have completed, recording
 // every successful claim's latency; claimed, if not nil, is told each
 // claimed job's id as its claim returns.
-func (r *benchRig) work(ctx context.Context, workers int, total int64, claimed func(id string)) ([]time.Duration, error) {
+func (r *benchRig) work(ctx context.Context, workers int, total int64, claimed func(id string)) (podLatency, error) {
 	// Pods long-poll as the encoder does (MPEGFLOW_CLAIM_WAIT, 20 s); the
 	// polls still waiting when the last job is done are cancelled.
 	ctx, finished := context.WithCancel(ctx)
@@ -452,7 +452,7 @@ func (r *benchRig) work(ctx context.Context, workers int, total int64, claimed f
 	var (
 		done    atomic.Int64
 		mu      sync.Mutex
-		lat     []time.Duration
+		lat     podLatency
 		firstEr error
 		wg      sync.WaitGroup
 	)
@@ -471,8 +471,12 @@ func (r *benchRig) work(ctx context.Context, workers int, total int64, claimed f
 		go asClient(md, func(md context.Context) {
 			defer wg.Done()
 			pod := fmt.Sprintf("bench-%d", i)
-			var mine []time.Duration
-			defer func() { mu.Lock(); lat = append(lat, mine...); mu.Unlock() }()
+			var mine podLatency
+			defer func() {
+				mu.Lock()
+				lat.claims, lat.completes = append(lat.claims, mine.claims...), append(lat.completes, mine.completes...)
+				mu.Unlock()
+			}()
 			for done.Load() < total {
 				start := time.Now()
 				resp, err := r.client.Claim(md, &coordinatorv1.ClaimRequest{Pool: "default", Lane: "live", Pod: pod, WaitMs: benchClaimWaitMs})
@@ -488,17 +492,19 @@ func (r *benchRig) work(ctx context.Context, workers int, total int64, claimed f
 				if resp.GetJob() == nil {
 					continue
 				}
-				mine = append(mine, time.Since(start))
+				mine.claims = append(mine.claims, time.Since(start))
 				if claimed != nil {
 					claimed(resp.GetJob().GetId())
 				}
 				jctx := metadata.AppendToOutgoingContext(md, coordinatorv1.MetadataClaimToken, resp.GetJob().GetClaimToken())
+				sent := time.Now()
 				if _, err := r.client.Complete(jctx, &coordinatorv1.CompleteRequest{JobId: resp.GetJob().GetId()}); err != nil {
 					mu.Lock()
 					firstEr = err
 					mu.Unlock()
 					return
 				}
+				mine.completes = append(mine.completes, time.Since(sent))
 				if done.Add(1) >= total {
 					finished()
 				}
@@ -632,14 +638,25 @@ func benchCount(b *testing.B, name string, def int) int {
 // MPEGFLOW_CLAIM_WAIT.
 const benchClaimWaitMs = 20_000
 
-func reportLatency(b *testing.B, lat []time.Duration) {
-	if len(lat) == 0 {
-		return
+// podLatency is how long the pods' calls took: each successful Claim
+// (its long poll included) and each Complete.
+type podLatency struct{ claims, completes []time.Duration }
+
+// reportLatency reports the pods' claim-p50/p99-ms and
+// complete-p50/p99-ms (a completion that gathers waits for company: the
+// cost of group commit to a caller nobody waits on).
+func reportLatency(b *testing.B, lat podLatency) {
+	for _, m := range []struct {
+		name string
+		d    []time.Duration
+	}{{"claim", lat.claims}, {"complete", lat.completes}} {
+		if len(m.d) == 0 {
+			continue
+		}
+		slices.Sort(m.d)
+		b.ReportMetric(quantileMs(m.d, 0.50), m.name+"-p50-ms")
+		b.ReportMetric(quantileMs(m.d, 0.99), m.name+"-p99-ms")
 	}
-	slices.Sort(lat)
-	q := func(p float64) float64 { return float64(lat[int(p*float64(len(lat)-1))].Microseconds()) / 1000 }
-	b.ReportMetric(q(0.50), "claim-p50-ms")
-	b.ReportMetric(q(0.99), "claim-p99-ms")
 }
 
 // quantileMs is the p-quantile of sorted durations in milliseconds.
