@@ -53,13 +53,14 @@ type Config struct {
 	// docs/design/0019-control-plane-round-trips.md; default 64); 1 makes
 	// every call its own statement.
 	GroupCommitMaxBatch int
-	// GroupCommitInFlight is how many claim (and how many completion)
-	// statements run at once (default 2); calls arriving meanwhile wait and
-	// go together in the next.
+	// GroupCommitInFlight is how many claim (and how many heartbeat)
+	// statements run at once (default 2; completions too when
+	// CompleteGather is negative); calls arriving meanwhile wait and go
+	// together in the next.
 	GroupCommitInFlight int
-	// GroupCommitLinger is the longest a claim, completion, heartbeat or
-	// pop batch waits for as many calls as recent batches held before it
-	// starts (default
+	// GroupCommitLinger is the longest a claim, heartbeat or pop batch
+	// (a completion batch too when CompleteGather is negative) waits for
+	// as many calls as recent batches held before it starts (default
 	// 1 ms; never longer than half the recent statements' run time, and
 	// nothing waits under light load: groupcommit.Group); negative: never.
 	GroupCommitLinger time.Duration
@@ -67,9 +68,9 @@ type Config struct {
 	// completions keep coming (default 10 ms; negative: never). Nobody
 	// waits on a completion (the pod is done), so under load each
 	// statement completes many jobs at once, one statement in flight,
-	// and under light load nothing waits (groupcommit.Group.Gather).
-	// With it, GroupCommitLinger and GroupCommitInFlight apply to claims
-	// and heartbeats only.
+	// and under light load nothing waits (groupcommit.Group.Gather). It
+	// gathers only while claims of this coordinator wait for work: when
+	// every pod is busy, a pod's next claim would wait on its completion.
 	CompleteGather time.Duration
 	// PublicURL is the REST API's external base URL, without a trailing
 	// slash; encrypted jobs' key and license URIs start with it (default
