@@ -119,14 +119,14 @@ func (c *Coordinator) Claim(ctx context.Context, req *coordinatorv1.ClaimRequest
 			done()
 			return &coordinatorv1.ClaimResponse{}, nil
 		}
-		c.idleClaims.Add(1)
+		c.claimIdle()
 		select {
 		case <-ctx.Done():
-			c.idleClaims.Add(-1)
+			c.claimBusy()
 			done()
 			return nil, status.FromContextError(ctx.Err()).Err()
 		case <-c.stopping:
-			c.idleClaims.Add(-1)
+			c.claimBusy()
 			// Unavailable, not an empty answer: an empty answer before the
 			// wait is up tells the pod its pool is paused or it is drained.
 			done()
@@ -135,7 +135,7 @@ func (c *Coordinator) Claim(ctx context.Context, req *coordinatorv1.ClaimRequest
 			c.metrics.ClaimWakeups.Inc()
 		case <-c.cfg.Clock.After(min(c.cfg.PollInterval, deadline.Sub(c.cfg.Clock.Now()))):
 		}
-		c.idleClaims.Add(-1)
+		c.claimBusy()
 		done()
 	}
 }

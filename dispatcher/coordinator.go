@@ -197,6 +197,18 @@ func New(cfg Config, st *store.Store, q *queue.Queue, objects *objstore.Store, b
 // claim waits on its completion, which goes at once.
 func (c *Coordinator) podsWait() bool { return c.idleClaims.Load() > 0 }
 
+// claimIdle counts a claim that waits for work; claimBusy, one that stops
+// waiting. When the last stops, a gathering completion batch is told to
+// ask again (it goes, rather than wait out its window while jobs may wait
+// for pods).
+func (c *Coordinator) claimIdle() { c.idleClaims.Add(1) }
+
+func (c *Coordinator) claimBusy() {
+	if c.idleClaims.Add(-1) == 0 {
+		c.completions.Recheck()
+	}
+}
+
 func (c *Coordinator) emit(ctx context.Context, j store.Job, typ string, data map[string]any) {
 	id := j.ID
 	if j.ParentID != nil {

@@ -46,7 +46,9 @@ import (
 // batch fails as a whole (a deadlock with another coordinator's batch, a
 // lost connection) nothing of it applied, and each of its calls is run
 // again alone: no call fails for another's sake. A call whose context ends before its batch starts is
-// dropped from it and gets the context's error; once its batch runs, its
+// dropped from it and gets the context's error, unless it is the call
+// whose caller runs the batch (it stays in while the batch lingers or
+// gathers); once its batch runs, its
 // outcome stands (the statement is not cancelled for one caller), exactly
 // as a reply lost on the wire after a commit.
 type Group[Req, Res any] struct {
@@ -125,15 +127,30 @@ func (g *Group[Req, Res]) Linger(d time.Duration) *Group[Req, Res] {
 // (at 1,000 completions a second and d = 10 ms, about ten), which saves
 // the database more than the wait costs a caller nobody waits on. Under
 // light load (calls further apart) nothing waits. worth, when not nil, is
-// asked before and while a batch waits, and the batch goes as soon as it
-// says no: the coordinator gathers completions only while claims wait for
-// work, so that a pod's next claim never waits on its completion while
-// jobs wait for pods. Gather replaces the linger; 0 (the default) never
-// gathers. Set it before the first Do.
+// asked before a batch waits and each time it wakes (its timer, a full
+// batch, Recheck), and the batch goes once it says no: the coordinator
+// gathers completions only while claims wait for work, and calls Recheck
+// when the last waiting claim leaves, so that a pod's next claim does not
+// wait on its completion while jobs wait for pods. worth is called with
+// the group's lock held: it must be cheap and must not call the group.
+// With more than one batch in flight, several may gather at once over the
+// same pending calls (the first to go takes them); the coordinator runs
+// one. Gather replaces the linger; 0 (the default) never gathers. Set it
+// before the first Do.
 func (g *Group[Req, Res]) Gather(d time.Duration, worth func() bool) *Group[Req, Res] {
 	g.gather, g.worth = max(d, 0), worth
 	g.avgGap = g.gather // no history yet: as under light load
 	return g
+}
+
+// Recheck wakes a gathering batch to ask worth again (see Gather).
+func (g *Group[Req, Res]) Recheck() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.gather > 0 && g.joined != nil {
+		close(g.joined)
+		g.joined = nil
+	}
 }
 
 // A batch gathers when calls have come at least gatherCalls to the window
