@@ -288,24 +288,11 @@ func newBenchRig(b *testing.B) *benchRig {
 		}
 		cfg.GroupCommitInFlight = n
 	}
-	if v := os.Getenv("MPEGFLOW_BENCH_LINGER"); v != "" {
-		if cfg.GroupCommitLinger, err = time.ParseDuration(v); err != nil {
-			b.Fatalf("MPEGFLOW_BENCH_LINGER=%q: %v", v, err)
-		}
-		if cfg.GroupCommitLinger == 0 {
-			cfg.GroupCommitLinger = -1
-		}
-	}
-	// MPEGFLOW_BENCH_GATHER sets how long a completion batch may gather
-	// (CompleteGather; 0: never).
-	if v := os.Getenv("MPEGFLOW_BENCH_GATHER"); v != "" {
-		if cfg.CompleteGather, err = time.ParseDuration(v); err != nil {
-			b.Fatalf("MPEGFLOW_BENCH_GATHER=%q: %v", v, err)
-		}
-		if cfg.CompleteGather == 0 {
-			cfg.CompleteGather = -1
-		}
-	}
+	// MPEGFLOW_BENCH_LINGER sets the group-commit linger, and
+	// MPEGFLOW_BENCH_GATHER how long a completion batch may gather
+	// (CompleteGather).
+	benchWait(b, "MPEGFLOW_BENCH_LINGER", &cfg.GroupCommitLinger)
+	benchWait(b, "MPEGFLOW_BENCH_GATHER", &cfg.CompleteGather)
 	coord, err := New(cfg, st, q, objects, bus, telemetry.New(), log)
 	if err != nil {
 		b.Fatal(err)
@@ -612,6 +599,20 @@ func (r *benchRig) stallRows(ctx context.Context, out []string, what, query stri
 		out = append(out, fmt.Sprintf("%s: %v", what, err))
 	}
 	return out
+}
+
+// benchWait sets *d from the duration in the environment variable name,
+// if set; 0 there means never (a negative Config duration).
+func benchWait(b *testing.B, name string, d *time.Duration) {
+	v := os.Getenv(name)
+	if v == "" {
+		return
+	}
+	w, err := time.ParseDuration(v)
+	if err != nil {
+		b.Fatalf("%s=%q: %v", name, v, err)
+	}
+	*d = cmp.Or(w, -1)
 }
 
 // benchWorkers is how many pods claim and complete at once: 16, or

@@ -172,12 +172,17 @@ func New(cfg Config, st *store.Store, q *queue.Queue, objects *objstore.Store, b
 	c := &Coordinator{cfg: cfg, sealer: sealer, store: st, queue: q, objects: objects, scopes: scopes, bus: bus, metrics: m, log: log, wakeups: newWakeups(), stopping: make(chan struct{})}
 	c.claims = groupcommit.New("claim", log, st.ClaimBatch, claimKeys, cfg.GroupCommitMaxBatch, cfg.GroupCommitInFlight,
 		groupCommitTimeout, m.GroupCommitBatch.WithLabelValues("claim")).Linger(cfg.GroupCommitLinger)
+	// Completions that gather run one statement at a time.
+	completesInFlight := cfg.GroupCommitInFlight
 	if cfg.CompleteGather > 0 {
-		c.completions = groupcommit.New("complete", log, st.CompleteBatch, completeKeys, cfg.GroupCommitMaxBatch, 1,
-			groupCommitTimeout, m.GroupCommitBatch.WithLabelValues("complete")).Gather(cfg.CompleteGather, c.podsWait)
+		completesInFlight = 1
+	}
+	c.completions = groupcommit.New("complete", log, st.CompleteBatch, completeKeys, cfg.GroupCommitMaxBatch, completesInFlight,
+		groupCommitTimeout, m.GroupCommitBatch.WithLabelValues("complete"))
+	if cfg.CompleteGather > 0 {
+		c.completions.Gather(cfg.CompleteGather, c.podsWait)
 	} else {
-		c.completions = groupcommit.New("complete", log, st.CompleteBatch, completeKeys, cfg.GroupCommitMaxBatch, cfg.GroupCommitInFlight,
-			groupCommitTimeout, m.GroupCommitBatch.WithLabelValues("complete")).Linger(cfg.GroupCommitLinger)
+		c.completions.Linger(cfg.GroupCommitLinger)
 	}
 	c.heartbeats = groupcommit.New("heartbeat", log, st.HeartbeatBatch, heartbeatKeys, cfg.GroupCommitMaxBatch, cfg.GroupCommitInFlight,
 		groupCommitTimeout, m.GroupCommitBatch.WithLabelValues("heartbeat")).Linger(cfg.GroupCommitLinger)

@@ -44,12 +44,20 @@ func (f *fakeTime) after(d time.Duration) <-chan time.Time {
 // nextWait is the next wait the group starts.
 func (f *fakeTime) nextWait(t *testing.T) time.Duration {
 	t.Helper()
+	return within(t, f.waited, "the batch never waited")
+}
+
+// within is the next value on ch, which must come within 10 s (else the
+// test fails with why).
+func within[T any](t *testing.T, ch <-chan T, why string) T {
+	t.Helper()
 	select {
-	case d := <-f.waited:
-		return d
+	case v := <-ch:
+		return v
 	case <-time.After(10 * time.Second):
-		t.Fatal("the batch never waited")
-		return 0
+		t.Fatal(why)
+		var zero T
+		return zero
 	}
 }
 
@@ -126,13 +134,7 @@ func TestFullBatchStopsGathering(t *testing.T) {
 // without the test firing a timer.
 func startedWithin(t *testing.T, r *recorder) int {
 	t.Helper()
-	select {
-	case n := <-r.started:
-		return n
-	case <-time.After(10 * time.Second):
-		t.Fatal("the batch did not go")
-		return 0
-	}
+	return within(t, r.started, "the batch did not go")
 }
 
 // TestRecheckEndsTheGather: when worth turns to no (the last waiting claim
@@ -177,10 +179,7 @@ func TestNoGatherWhenNotWorthIt(t *testing.T) {
 		} else {
 			g.avgGap = g.gather // as Gather leaves it
 		}
-		g.after = func(time.Duration) <-chan time.Time {
-			t.Errorf("%s: the call waited", tc.name)
-			return time.After(0)
-		}
+		g.after = neverWaits(t, tc.name+": the call waited")
 		v, err := g.Do(t.Context(), 21)
 		require.NoError(t, err, tc.name)
 		assert.Equal(t, 42, v, tc.name)

@@ -147,9 +147,8 @@ func (g *Group[Req, Res]) Gather(d time.Duration, worth func() bool) *Group[Req,
 func (g *Group[Req, Res]) Recheck() {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if g.gather > 0 && g.joined != nil {
-		close(g.joined)
-		g.joined = nil
+	if g.gather > 0 {
+		g.wakeJoined()
 	}
 }
 
@@ -175,9 +174,8 @@ func (g *Group[Req, Res]) Do(ctx context.Context, req Req) (Res, error) {
 	g.pending = append(g.pending, c)
 	// A gathering batch wakes at its own time (it reads lastCall then),
 	// unless the batch is full: one timer a batch, not a wake a call.
-	if g.joined != nil && (g.gather == 0 || len(g.pending) >= g.maxBatch) {
-		close(g.joined)
-		g.joined = nil
+	if g.gather == 0 || len(g.pending) >= g.maxBatch {
+		g.wakeJoined()
 	}
 	start := g.running < g.inFlight
 	if start {
@@ -293,16 +291,7 @@ func (g *Group[Req, Res]) waitForCompany() {
 	}
 	deadline := g.after(wait)
 	for len(g.pending) > 0 && len(g.pending) < want {
-		if g.joined == nil {
-			g.joined = make(chan struct{})
-		}
-		joined := g.joined
-		g.mu.Unlock()
-		select {
-		case <-joined:
-			g.mu.Lock()
-		case <-deadline:
-			g.mu.Lock()
+		if !g.waitJoined(deadline) {
 			return
 		}
 	}
@@ -323,16 +312,34 @@ func (g *Group[Req, Res]) gatherCompany() {
 		if !now.Before(until) {
 			return
 		}
-		if g.joined == nil {
-			g.joined = make(chan struct{})
-		}
-		joined := g.joined
-		g.mu.Unlock()
-		select {
-		case <-joined:
-		case <-g.after(until.Sub(now)):
-		}
-		g.mu.Lock()
+		g.waitJoined(g.after(until.Sub(now)))
+	}
+}
+
+// waitJoined releases mu until a waiting batch is woken (wakeJoined) or
+// timer fires, and takes it again; it reports whether it was woken. Called
+// with mu held.
+func (g *Group[Req, Res]) waitJoined(timer <-chan time.Time) (woken bool) {
+	if g.joined == nil {
+		g.joined = make(chan struct{})
+	}
+	joined := g.joined
+	g.mu.Unlock()
+	select {
+	case <-joined:
+		woken = true
+	case <-timer:
+	}
+	g.mu.Lock()
+	return woken
+}
+
+// wakeJoined wakes the batch waiting for company, if one is. Called with
+// mu held.
+func (g *Group[Req, Res]) wakeJoined() {
+	if g.joined != nil {
+		close(g.joined)
+		g.joined = nil
 	}
 }
 

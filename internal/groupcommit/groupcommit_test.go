@@ -297,6 +297,15 @@ func TestLingerEndsAtItsWindow(t *testing.T) {
 	}
 }
 
+// neverWaits is a Group's timer for a test in which no batch may wait:
+// a wait fails the test with why, and ends at once.
+func neverWaits(t *testing.T, why string) func(time.Duration) <-chan time.Time {
+	return func(time.Duration) <-chan time.Time {
+		t.Error(why)
+		return time.After(0)
+	}
+}
+
 // TestNoLingerUnderLightLoad: when recent batches held one call (light
 // load), or no batch has run yet, a call goes at once: nothing waits.
 func TestNoLingerUnderLightLoad(t *testing.T) {
@@ -312,10 +321,7 @@ func TestNoLingerUnderLightLoad(t *testing.T) {
 		r := &recorder{started: make(chan int, 16)}
 		g := New("test", slog.New(slog.DiscardHandler), r.run, nil, 64, 1, time.Minute, nil).Linger(time.Hour)
 		g.avgSize, g.avgRun = tc.avgSize, tc.avgRun
-		g.after = func(time.Duration) <-chan time.Time {
-			t.Errorf("%s: the call lingered", tc.name)
-			return time.After(0)
-		}
+		g.after = neverWaits(t, tc.name+": the call lingered")
 		v, err := g.Do(t.Context(), 21)
 		require.NoError(t, err, tc.name)
 		assert.Equal(t, 42, v, tc.name)
