@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
+	"crypto/subtle"
 	"encoding/base64"
 	"regexp"
 	"strings"
@@ -27,8 +28,10 @@ func poolOf(ctx context.Context) string {
 	return p
 }
 
-func firstMD(md metadata.MD, key string) string {
-	if v := md.Get(key); len(v) > 0 {
+func firstMD(ctx context.Context, key string) string {
+	// ValueFromIncomingContext reads the one key; FromIncomingContext
+	// would copy every header of the call.
+	if v := metadata.ValueFromIncomingContext(ctx, key); len(v) > 0 {
 		return v[0]
 	}
 	return ""
@@ -37,16 +40,28 @@ func firstMD(md metadata.MD, key string) string {
 // authenticate checks the pool's worker token on every call and puts the
 // pool into the context. Health checks and reflection are not served.
 func (c *Coordinator) authenticate(ctx context.Context) (context.Context, error) {
-	md, _ := metadata.FromIncomingContext(ctx)
-	pool := firstMD(md, coordinatorv1.MetadataPool)
-	token, ok := strings.CutPrefix(firstMD(md, coordinatorv1.MetadataAuthorization), "Bearer ")
+	pool := firstMD(ctx, coordinatorv1.MetadataPool)
+	token, ok := strings.CutPrefix(firstMD(ctx, coordinatorv1.MetadataAuthorization), "Bearer ")
 	if pool == "" || !ok || token == "" {
 		return nil, status.Error(codes.Unauthenticated, "send metadata mpegflow-pool and authorization: Bearer <worker token>")
 	}
-	if !poolIDPattern.MatchString(pool) || !auth.WorkerTokenValid(c.cfg.Secret, pool, token) {
+	if !poolIDPattern.MatchString(pool) || !c.workerTokenValid(pool, token) {
 		return nil, status.Error(codes.PermissionDenied, "the worker token is not valid for this pool")
 	}
 	return context.WithValue(ctx, poolKey{}, pool), nil
+}
+
+// workerTokenValid checks token against pool's worker token in constant
+// time, computing that token once per pool (see Coordinator.poolTokens).
+func (c *Coordinator) workerTokenValid(pool, token string) bool {
+	if want, ok := c.poolTokens.Load(pool); ok {
+		return subtle.ConstantTimeCompare(want.([]byte), []byte(token)) == 1
+	}
+	if !auth.WorkerTokenValid(c.cfg.Secret, pool, token) {
+		return false
+	}
+	c.poolTokens.Store(pool, []byte(token))
+	return true
 }
 
 // UnaryInterceptor authenticates and counts every call.
@@ -62,8 +77,7 @@ func (c *Coordinator) UnaryInterceptor(ctx context.Context, req any, info *grpc.
 
 // claimTokenHash reads the claim token from metadata and hashes it.
 func claimTokenHash(ctx context.Context) ([]byte, error) {
-	md, _ := metadata.FromIncomingContext(ctx)
-	tok := firstMD(md, coordinatorv1.MetadataClaimToken)
+	tok := firstMD(ctx, coordinatorv1.MetadataClaimToken)
 	if tok == "" {
 		return nil, status.Error(codes.Unauthenticated, "send the job's claim token as metadata mpegflow-claim-token")
 	}

@@ -183,3 +183,24 @@ func TestClaimTokenAndPoolChecks(t *testing.T) {
 		assert.Equal(t, store.JobCompleted, e.job(id).Status, fmt.Sprint(id))
 	}
 }
+
+// TestWorkerTokensAreKeptOnlyOnceValid: a pool's worker token is computed
+// once and kept after a pod presents it; a wrong token is refused before
+// and after, and a refused pool leaves nothing behind.
+func TestWorkerTokensAreKeptOnlyOnceValid(t *testing.T) {
+	c := &Coordinator{cfg: Config{Secret: testSecret}}
+	good := auth.WorkerToken(testSecret, "pool-a")
+	kept := func(pool string) bool { _, ok := c.poolTokens.Load(pool); return ok }
+
+	assert.False(t, c.workerTokenValid("pool-a", "not-the-token"))
+	assert.False(t, kept("pool-a"), "a refused token is not kept")
+	assert.False(t, c.workerTokenValid("pool-b", good), "pool-a's token is not pool-b's")
+	assert.False(t, kept("pool-b"))
+
+	assert.True(t, c.workerTokenValid("pool-a", good))
+	assert.True(t, kept("pool-a"))
+	assert.True(t, c.workerTokenValid("pool-a", good), "the kept token")
+	assert.False(t, c.workerTokenValid("pool-a", good[:len(good)-1]), "a prefix of the kept token")
+	assert.False(t, c.workerTokenValid("pool-a", auth.WorkerToken([]byte("another-secret-another-secret-0123456789"), "pool-a")))
+	assert.False(t, c.workerTokenValid("pool-b", good), "still not pool-b's")
+}

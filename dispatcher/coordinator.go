@@ -149,6 +149,11 @@ type Coordinator struct {
 	// end at once (see Claim) instead of holding the stop for MaxWait.
 	stopping chan struct{}
 	stopOnce sync.Once
+	// poolTokens holds each pool's worker token once a pod has presented
+	// it (pool → []byte): every call is authenticated, and the HMAC was
+	// a twentieth of a claim's allocations. Only tokens that checked out
+	// are kept, so names made up by callers cost no memory.
+	poolTokens sync.Map
 }
 
 var _ coordinatorv1.CoordinatorServer = (*Coordinator)(nil)

@@ -3,6 +3,7 @@ package dispatcher
 import (
 	"context"
 	"log/slog"
+	"slices"
 	"sync"
 
 	"github.com/redis/go-redis/v9"
@@ -36,11 +37,9 @@ func (w *wakeups) wait(laneKey string) (ch <-chan struct{}, done func()) {
 	return c, func() {
 		w.mu.Lock()
 		q := w.waiting[laneKey]
-		for i, x := range q {
-			if x == c {
-				q = append(q[:i:i], q[i+1:]...)
-				break
-			}
+		// In place: the list is only ever read and changed under mu.
+		if i := slices.Index(q, c); i >= 0 {
+			q = slices.Delete(q, i, i+1)
 		}
 		if len(q) == 0 {
 			delete(w.waiting, laneKey)

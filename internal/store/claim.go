@@ -218,13 +218,15 @@ func (s *Store) ClaimBatch(ctx context.Context, reqs []ClaimRequest) ([]ClaimRes
 	}
 	out := make([]ClaimResult, n)
 	claimed := make([]bool, n)
+	var (
+		ord int32
+		cj  ClaimedJob
+		key *string
+	)
+	targets := jobScanTargets(&cj.Job, []any{&ord}, &key)
 	for rows.Next() {
-		var (
-			ord int32
-			cj  ClaimedJob
-			key *string
-		)
-		if err := rows.Scan(append([]any{&ord}, jobScanTargets(&cj.Job, &key)...)...); err != nil {
+		cj, key = ClaimedJob{}, nil
+		if err := rows.Scan(targets...); err != nil {
 			rows.Close()
 			return nil, mapErr(err, "claim jobs")
 		}
@@ -255,7 +257,7 @@ func (s *Store) claimOne(ctx context.Context, r ClaimRequest) ([]ClaimResult, er
 		key *string
 	)
 	err := s.hot.QueryRow(ctx, claimJobSQL, r.JobID, r.Worker.PoolID, r.Worker.Lane, r.Worker.ID, r.TokenHash, r.Now, r.LeaseUntil,
-		r.Worker.Node, caps, newID().String()).Scan(jobScanTargets(&out.Job, &key)...)
+		r.Worker.Node, caps, newID().String()).Scan(jobScanTargets(&out.Job, nil, &key)...)
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):
 		return []ClaimResult{{Err: s.whyNotClaimed(ctx, r)}}, nil

@@ -73,7 +73,7 @@ func heldJob(ctx context.Context, tx pgx.Tx, id uuid.UUID, pool string, tokenHas
 	found := false
 	for rows.Next() {
 		found = true
-		if err := rows.Scan(jobScanTargets(&j, &stored)...); err != nil {
+		if err := rows.Scan(jobScanTargets(&j, nil, &stored)...); err != nil {
 			rows.Close()
 			return Job{}, nil, mapErr(err, "job")
 		}
@@ -159,7 +159,7 @@ var heartbeatSQL = `
 func (s *Store) Heartbeat(ctx context.Context, id uuid.UUID, pool string, tokenHash []byte, progress float64, now, leaseUntil time.Time) (job Job, cancelled bool, err error) {
 	var tokenOK bool
 	err = s.hot.QueryRow(ctx, heartbeatSQL, id, pool, tokenHash, leaseUntil, min(max(progress, 0), 1), now).
-		Scan(jobScanTargets(&job, &tokenOK)...)
+		Scan(jobScanTargets(&job, nil, &tokenOK)...)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Job{}, false, fmt.Errorf("job %s: %w", id, ErrNotFound)
 	}
@@ -235,13 +235,15 @@ func (s *Store) HeartbeatBatch(ctx context.Context, reqs []HeartbeatRequest) ([]
 	}
 	out := make([]HeartbeatResult, n)
 	found := make([]bool, n)
+	var (
+		ord     int32
+		job     Job
+		tokenOK bool
+	)
+	targets := jobScanTargets(&job, []any{&ord}, &tokenOK)
 	for rows.Next() {
-		var (
-			ord     int32
-			job     Job
-			tokenOK bool
-		)
-		if err := rows.Scan(append([]any{&ord}, jobScanTargets(&job, &tokenOK)...)...); err != nil {
+		job = Job{}
+		if err := rows.Scan(targets...); err != nil {
 			rows.Close()
 			return nil, mapErr(err, "heartbeat")
 		}
@@ -267,7 +269,7 @@ func (s *Store) CheckHeld(ctx context.Context, id uuid.UUID, pool string, tokenH
 		tokenOK bool
 	)
 	err := s.pool.QueryRow(ctx, `SELECT `+jobColumns+`, `+tokenMatches("jobs", "$3")+` FROM jobs WHERE id = $1 AND pool_id = $2`,
-		id, pool, tokenHash).Scan(jobScanTargets(&j, &tokenOK)...)
+		id, pool, tokenHash).Scan(jobScanTargets(&j, nil, &tokenOK)...)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Job{}, fmt.Errorf("job %s: %w", id, ErrNotFound)
 	}
@@ -463,13 +465,15 @@ func (s *Store) CompleteBatch(ctx context.Context, reqs []CompleteRequest) ([]Co
 	}
 	out := make([]CompleteResult, n)
 	answered := make([]bool, n)
+	var (
+		ord           int32
+		j             Job
+		done, tokenOK bool
+	)
+	targets := jobScanTargets(&j, []any{&ord}, &done, &tokenOK)
 	for rows.Next() {
-		var (
-			ord           int32
-			j             Job
-			done, tokenOK bool
-		)
-		if err := rows.Scan(append([]any{&ord}, jobScanTargets(&j, &done, &tokenOK)...)...); err != nil {
+		j = Job{}
+		if err := rows.Scan(targets...); err != nil {
 			rows.Close()
 			return nil, mapErr(err, "complete jobs")
 		}
@@ -495,7 +499,7 @@ func (s *Store) completeOne(ctx context.Context, r CompleteRequest) ([]CompleteR
 		done, tokenOK bool
 	)
 	err := s.hot.QueryRow(ctx, completeJobSQL, r.JobID, r.PoolID, r.TokenHash, r.Outputs, u, r.Now, r.Now.UTC().Truncate(24*time.Hour),
-		u.accelerator(), u.EncodeSeconds, u.GPUSeconds, u.OutputSeconds/60, newID().String()).Scan(jobScanTargets(&j, &done, &tokenOK)...)
+		u.accelerator(), u.EncodeSeconds, u.GPUSeconds, u.OutputSeconds/60, newID().String()).Scan(jobScanTargets(&j, nil, &done, &tokenOK)...)
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):
 		return []CompleteResult{{Err: fmt.Errorf("job %s: %w", r.JobID, ErrNotFound)}}, nil
