@@ -294,7 +294,10 @@ func (s *Server) tenant(ctx context.Context, p store.Principal, org uuid.UUID) q
 // here loses nothing: the queue reconciler re-pushes queued jobs missing
 // from their list; live subscribers miss the event.
 func (s *Server) dispatch(ctx context.Context, job store.Job, event string, t queue.Tenant) {
-	e := events.Event{Type: event, OrgID: &job.OrgID, JobID: &job.ID, PoolID: job.PoolID}
+	// The event points at copies: a pointer into job would move the whole
+	// job to the heap on every submission.
+	org, id := job.OrgID, job.ID
+	e := events.Event{Type: event, OrgID: &org, JobID: &id, PoolID: job.PoolID}
 	err := s.bus.EmitVia(ctx, e, func(ctx context.Context, payload []byte) error {
 		pushed, err := s.pushes.Do(ctx, queue.JobPush{Pool: job.PoolID, Lane: job.Lane, Tenant: t, JobID: job.ID.String(), Priority: job.Priority, Event: payload})
 		return cmp.Or(err, pushed)

@@ -220,7 +220,9 @@ func (c *Coordinator) claimBusy() {
 }
 
 func (c *Coordinator) emit(ctx context.Context, j store.Job, typ string, data map[string]any) {
-	id := j.ID
+	// The event points at copies: a pointer into j would move the whole
+	// job to the heap on every call.
+	id, org := j.ID, j.OrgID
 	if j.ParentID != nil {
 		// A task of a split job is seen through its job: job.started of
 		// a task is task.started of the job, naming the task.
@@ -237,7 +239,7 @@ func (c *Coordinator) emit(ctx context.Context, j store.Job, typ string, data ma
 	}
 	// Posted, not waited for: nobody waits on a job's live events, and
 	// those a replica posts within a few milliseconds share a round trip.
-	if err := c.bus.Post(events.Event{Type: typ, OrgID: &j.OrgID, JobID: &id, PoolID: j.PoolID, Data: data}); err != nil {
+	if err := c.bus.Post(events.Event{Type: typ, OrgID: &org, JobID: &id, PoolID: j.PoolID, Data: data}); err != nil {
 		c.log.WarnContext(ctx, "event not published; live subscribers miss it, check redis",
 			slog.String("event", typ), slog.String("job_id", j.ID.String()), slog.Any("error", err))
 	}

@@ -91,15 +91,27 @@ type Group[Req, Res any] struct {
 // recentWeight is the weight of the newest batch in avgSize and avgRun.
 const recentWeight = 0.25
 
-// groupCall is one caller's request and, once done is closed, its answer.
+// groupCall is one caller's request and, once done is closed, its answer:
+// the i-th of its batch's answers. The call points into the batch's
+// answers rather than holding a copy, so that it stays small when an
+// answer is large (a job).
 type groupCall[Req, Res any] struct {
 	req   Req
-	res   Res
-	err   error
+	out   *answers[Res]
+	i     int
 	taken bool      // in a running batch; guarded by Group.mu
 	at    time.Time // its arrival, with a gather window only
 	done  chan struct{}
 }
+
+// answers are a batch's results and errors, one of each a call.
+type answers[Res any] struct {
+	res  []Res
+	errs []error
+}
+
+// answer is c's result and error; c is done.
+func (c *groupCall[Req, Res]) answer() (Res, error) { return c.out.res[c.i], c.out.errs[c.i] }
 
 // New returns a group for run. kind names it in logs; maxBatch (≥ 1) caps
 // a batch, inFlight (≥ 1) the batches running at once (1 keeps batches in
@@ -188,11 +200,11 @@ func (g *Group[Req, Res]) Do(ctx context.Context, req Req) (Res, error) {
 		// pending to a goroutine of the group.
 		g.flush(context.WithoutCancel(ctx), c)
 		<-c.done // another place's batch may have taken it
-		return c.res, c.err
+		return c.answer()
 	}
 	select {
 	case <-c.done:
-		return c.res, c.err
+		return c.answer()
 	case <-ctx.Done():
 	}
 	g.mu.Lock()
@@ -209,7 +221,7 @@ func (g *Group[Req, Res]) Do(ctx context.Context, req Req) (Res, error) {
 	}
 	g.mu.Unlock()
 	<-c.done
-	return c.res, c.err
+	return c.answer()
 }
 
 // Pending is how many calls wait for a batch to start.
@@ -247,8 +259,9 @@ func (g *Group[Req, Res]) flush(ctx context.Context, mine *groupCall[Req, Res]) 
 		g.avgSize += recentWeight * (float64(len(reqs)) - g.avgSize)
 		g.avgRun += time.Duration(recentWeight * float64(g.now().Sub(began)-g.avgRun))
 		g.mu.Unlock()
+		out := &answers[Res]{res: res, errs: errs}
 		for i, c := range batch {
-			c.res, c.err = res[i], errs[i]
+			c.out, c.i = out, i
 			close(c.done)
 		}
 		if mine != nil && isDone(mine) {
