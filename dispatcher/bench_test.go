@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"runtime/pprof"
 	"slices"
 	"strconv"
@@ -34,6 +35,7 @@ import (
 	"github.com/mpegflow/mpegflow/apiserver"
 	"github.com/mpegflow/mpegflow/internal/auth"
 	"github.com/mpegflow/mpegflow/internal/events"
+	"github.com/mpegflow/mpegflow/internal/gcpolicy"
 	"github.com/mpegflow/mpegflow/internal/netguard"
 	"github.com/mpegflow/mpegflow/internal/netguard/netguardtest"
 	"github.com/mpegflow/mpegflow/internal/objstore"
@@ -223,6 +225,14 @@ func procStat(pid int) (ppid int, cpu time.Duration, ok bool) {
 func newBenchRig(b *testing.B) *benchRig {
 	b.Helper()
 	ctx := context.Background()
+	// The collector as `mpegflow serve` sets it (gcpolicy; GOGC in the
+	// environment overrides it, GOGC=100 for Go's default), restored
+	// after the benchmark. The rig's clients share the process and so
+	// the setting.
+	prevGC, prevLimit := debug.SetGCPercent(-1), debug.SetMemoryLimit(-1)
+	debug.SetGCPercent(prevGC)
+	gcpolicy.Apply(os.Getenv, nil, slog.New(slog.DiscardHandler))
+	b.Cleanup(func() { debug.SetGCPercent(prevGC); debug.SetMemoryLimit(prevLimit) })
 	trips := &tripCounter{}
 	pgCfg, err := pgxpool.ParseConfig(testenv.DatabaseURL(b))
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/mpegflow/mpegflow/internal/gcpolicy"
 	"github.com/mpegflow/mpegflow/internal/server"
 	"github.com/mpegflow/mpegflow/operator"
 )
@@ -27,6 +28,9 @@ func serveCmd() *cobra.Command {
 			if err := cfg.Require("DATABASE_URL", "REDIS_URL", "S3_BUCKET", "MPEGFLOW_SERVER_SECRET"); err != nil {
 				return err
 			}
+			// Fewer collections for a short dispatch tail, under the
+			// container's memory limit (GOGC, GOMEMLIMIT override).
+			gcpolicy.Apply(os.Getenv, nil, log)
 			if !rest && !grpcOn && !services {
 				return errors.New("nothing to serve: enable at least one of --rest, --grpc, --services")
 			}
