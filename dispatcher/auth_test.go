@@ -188,6 +188,7 @@ func TestClaimTokenAndPoolChecks(t *testing.T) {
 // once and kept after a pod presents it; a wrong token is refused before
 // and after, and a refused pool leaves nothing behind.
 func TestWorkerTokensAreKeptOnlyOnceValid(t *testing.T) {
+	t.Parallel()
 	c := &Coordinator{cfg: Config{Secret: testSecret}}
 	good := auth.WorkerToken(testSecret, "pool-a")
 	kept := func(pool string) bool { _, ok := c.poolTokens.Load(pool); return ok }

@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"runtime/debug"
 	"runtime/pprof"
 	"slices"
 	"strconv"
@@ -229,10 +228,9 @@ func newBenchRig(b *testing.B) *benchRig {
 	// environment overrides it, GOGC=100 for Go's default), restored
 	// after the benchmark. The rig's clients share the process and so
 	// the setting.
-	prevGC, prevLimit := debug.SetGCPercent(-1), debug.SetMemoryLimit(-1)
-	debug.SetGCPercent(prevGC)
-	gcpolicy.Apply(os.Getenv, nil, slog.New(slog.DiscardHandler))
-	b.Cleanup(func() { debug.SetGCPercent(prevGC); debug.SetMemoryLimit(prevLimit) })
+	prevGC := gcpolicy.Current()
+	gcpolicy.Apply(ctx, nil, slog.New(slog.DiscardHandler))
+	b.Cleanup(func() { gcpolicy.Restore(prevGC) })
 	trips := &tripCounter{}
 	pgCfg, err := pgxpool.ParseConfig(testenv.DatabaseURL(b))
 	if err != nil {

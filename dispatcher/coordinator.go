@@ -152,7 +152,10 @@ type Coordinator struct {
 	// poolTokens holds each pool's worker token once a pod has presented
 	// it (pool → []byte): every call is authenticated, and the HMAC was
 	// a twentieth of a claim's allocations. Only tokens that checked out
-	// are kept, so names made up by callers cost no memory.
+	// are kept, so names made up by callers cost no memory. The token is
+	// a function of the secret and the pool, and the secret is fixed for
+	// the process's life; were it ever reloaded live, this must be
+	// cleared with it.
 	poolTokens sync.Map
 }
 

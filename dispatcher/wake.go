@@ -64,6 +64,7 @@ func (w *wakeups) wake(laneKey string, n int) {
 	for _, c := range q[:k] {
 		c <- struct{}{} // buffered, and each waiter is woken once
 	}
+	clear(q[:k]) // the list keeps q[k:]; the woken are not kept alive by it
 	if k == len(q) {
 		delete(w.waiting, laneKey)
 	} else {

@@ -30,7 +30,7 @@ func serveCmd() *cobra.Command {
 			}
 			// Fewer collections for a short dispatch tail, under the
 			// container's memory limit (GOGC, GOMEMLIMIT override).
-			gcpolicy.Apply(os.Getenv, nil, log)
+			gcpolicy.Apply(ctx, nil, log)
 			if !rest && !grpcOn && !services {
 				return errors.New("nothing to serve: enable at least one of --rest, --grpc, --services")
 			}

@@ -117,7 +117,8 @@ func (c *groupCall[Req, Res]) answer() (Res, error) { return c.out.res[c.i], c.o
 // a batch, inFlight (≥ 1) the batches running at once (1 keeps batches in
 // the order their calls arrived); timeout bounds one batch's run, which is
 // detached from its callers' contexts. sizes, when not nil, observes each
-// batch's size.
+// batch's size. run returns a new slice each time: its callers read their
+// answers from it after the batch is done.
 func New[Req, Res any](kind string, log *slog.Logger, run func(context.Context, []Req) ([]Res, error), keys func(Req) []string,
 	maxBatch, inFlight int, timeout time.Duration, sizes prometheus.Observer) *Group[Req, Res] {
 	return &Group[Req, Res]{kind: kind, log: log, run: run, keys: keys, maxBatch: max(1, maxBatch), inFlight: max(1, inFlight),
