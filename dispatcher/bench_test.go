@@ -814,6 +814,11 @@ func benchClaimAtRate(b *testing.B, rate int) {
 		wg        sync.WaitGroup
 		late      time.Duration
 	)
+	fail := func(err error) {
+		mu.Lock()
+		defer mu.Unlock()
+		subErr = cmp.Or(subErr, err)
+	}
 	inflight := make(chan struct{}, 512)
 	b.ResetTimer()
 	from := r.usage(b)
@@ -836,18 +841,16 @@ func benchClaimAtRate(b *testing.B, rate int) {
 				id, err := r.submitID(ctx, hc)
 				took := time.Since(sent)
 				if err != nil {
-					mu.Lock()
-					subErr = cmp.Or(subErr, err)
-					mu.Unlock()
+					fail(err)
 					return
 				}
 				key, err := uuid.Parse(id)
-				mu.Lock()
-				defer mu.Unlock()
 				if err != nil {
-					subErr = cmp.Or(subErr, fmt.Errorf("submission answered id %q: %w", id, err))
+					fail(fmt.Errorf("submission answered id %q: %w", id, err))
 					return
 				}
+				mu.Lock()
+				defer mu.Unlock()
 				scheduled[key] = due.Sub(start)
 				submitLat = append(submitLat, took)
 			}()
@@ -856,12 +859,12 @@ func benchClaimAtRate(b *testing.B, rate int) {
 	lat, err := r.work(ctx, benchWorkers(b), int64(b.N), func(id string) {
 		at := time.Since(start)
 		key, err := uuid.Parse(id)
-		mu.Lock()
-		defer mu.Unlock()
 		if err != nil {
-			subErr = cmp.Or(subErr, fmt.Errorf("claim answered id %q: %w", id, err))
+			fail(fmt.Errorf("claim answered id %q: %w", id, err))
 			return
 		}
+		mu.Lock()
+		defer mu.Unlock()
 		claimedAt[key] = at
 	})
 	wg.Wait()

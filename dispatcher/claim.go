@@ -119,24 +119,24 @@ func (c *Coordinator) Claim(ctx context.Context, req *coordinatorv1.ClaimRequest
 			done()
 			return &coordinatorv1.ClaimResponse{}, nil
 		}
+		var end error // the call ends with it, when set
 		c.claimIdle()
 		select {
 		case <-ctx.Done():
-			c.claimBusy()
-			done()
-			return nil, status.FromContextError(ctx.Err()).Err()
+			end = status.FromContextError(ctx.Err()).Err()
 		case <-c.stopping:
-			c.claimBusy()
 			// Unavailable, not an empty answer: an empty answer before the
 			// wait is up tells the pod its pool is paused or it is drained.
-			done()
-			return nil, errStopping
+			end = errStopping
 		case <-wake:
 			c.metrics.ClaimWakeups.Inc()
 		case <-c.cfg.Clock.After(min(c.cfg.PollInterval, deadline.Sub(c.cfg.Clock.Now()))):
 		}
 		c.claimBusy()
 		done()
+		if end != nil {
+			return nil, end
+		}
 	}
 }
 

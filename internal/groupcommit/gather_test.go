@@ -36,6 +36,13 @@ func (f *fakeTime) set(d time.Duration) {
 	f.t = time.Unix(1_000_000, 0).Add(d)
 }
 
+// fireAt moves the clock to d past its start and fires the timer the
+// batch waits on.
+func (f *fakeTime) fireAt(d time.Duration) {
+	f.set(d)
+	f.fire <- time.Time{}
+}
+
 func (f *fakeTime) after(d time.Duration) <-chan time.Time {
 	f.waited <- d
 	return f.fire
@@ -84,11 +91,9 @@ func TestGathersWhileCallsCome(t *testing.T) {
 	ft.set(time.Second)
 	doAsync(t, t.Context(), g, &wg, 2)
 	waitPending(t, g, 2)
-	ft.set(4 * time.Second)
-	ft.fire <- time.Time{}
+	ft.fireAt(4 * time.Second)
 	assert.Equal(t, time.Second, ft.nextWait(t), "four gaps after the second call: still waiting")
-	ft.set(5 * time.Second)
-	ft.fire <- time.Time{}
+	ft.fireAt(5 * time.Second)
 	require.Equal(t, 2, <-r.started, "the two go together")
 	wg.Wait()
 	assert.Len(t, r.batches, 1)
@@ -106,11 +111,9 @@ func TestGatherEndsAtItsWindow(t *testing.T) {
 	ft.set(3 * time.Second)
 	doAsync(t, t.Context(), g, &wg, 2)
 	waitPending(t, g, 2)
-	ft.set(4 * time.Second)
-	ft.fire <- time.Time{}
+	ft.fireAt(4 * time.Second)
 	assert.Equal(t, 2*time.Second, ft.nextWait(t), "until the window's end, not four gaps after the second call")
-	ft.set(6 * time.Second)
-	ft.fire <- time.Time{}
+	ft.fireAt(6 * time.Second)
 	require.Equal(t, 2, <-r.started)
 	wg.Wait()
 }

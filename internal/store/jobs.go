@@ -451,10 +451,10 @@ func (s *Store) CreateJobs(ctx context.Context, njs []NewJob) ([]CreateResult, e
 	rows, _ := s.hot.Query(ctx, createJobsSQL, ords, ids, orgs, pools, lanes, priorities, attempts, urls, specs, metadata,
 		keys, hashes, evIDs, captions)
 	read := 0
-	var scanErr error
 	var (
-		ord int32
-		j   Job
+		scanErr error
+		ord     int32
+		j       Job
 	)
 	targets := jobScanTargets(&j, []any{&ord})
 	for rows.Next() {
