@@ -1,10 +1,8 @@
 package dispatcher
 
 import (
-	"bytes"
 	"cmp"
 	"context"
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net"
@@ -47,17 +45,16 @@ import (
 // benchRig is the real path: REST API over HTTP, coordinator over gRPC,
 // Postgres, Redis and S3, all on loopback.
 type benchRig struct {
-	restURL string
-	apiKey  string
-	client  coordinatorv1.CoordinatorClient
-	store   *store.Store
-	orgID   string
-	trips   *tripCounter
-	rdb     *redis.Client
-	db      *pgxpool.Pool
-	keys    queue.Keys
-	// stall ends a run in which no job is done for this long (watch).
-	stall time.Duration
+	// benchClients are the customers and pods, in this process.
+	benchClients
+	store *store.Store
+	orgID string
+	trips *tripCounter
+	rdb   *redis.Client
+	db    *pgxpool.Pool
+	keys  queue.Keys
+	// grpcAddr is the coordinator's address.
+	grpcAddr string
 	// pgPostmaster is the pid of the Postgres server, 0 if unknown.
 	pgPostmaster int
 	// profile is the timed part's CPU profile (bench_cpu_test.go), nil
@@ -114,17 +111,26 @@ func (r *benchRig) usage(b *testing.B) usage {
 		if r.profile == nil {
 			r.profile = startCPUProfile(b)
 		}
-		var ru syscall.Rusage
-		if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		cpu, err := processCPU()
+		if err != nil {
 			b.Fatal(err)
 		}
 		u = usage{
 			pg: r.trips.pg.Load(), pgPrepare: r.trips.pgPrepare.Load(), redis: r.trips.redis.Load(),
-			cpu:   time.Duration(ru.Utime.Nano() + ru.Stime.Nano()),
+			cpu:   cpu,
 			pgCPU: r.postgresCPU(), redisCPU: r.redisCPU(b),
 		}
 	})
 	return u
+}
+
+// processCPU is this process's CPU time so far (user+system).
+func processCPU() (time.Duration, error) {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0, fmt.Errorf("getrusage: %w", err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()), nil
 }
 
 // redisCPU is the Redis server's own CPU time (user+system), from INFO
@@ -333,8 +339,9 @@ func newBenchRig(b *testing.B) *benchRig {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { conn.Close(); cancel(); wg.Wait() })
-	r := &benchRig{restURL: "http://" + restLn.Addr().String(), apiKey: boot.Key,
-		client: coordinatorv1.NewCoordinatorClient(conn), store: st, orgID: boot.Org.ID.String(), trips: trips, rdb: rdb, db: db, keys: q.Keys(), stall: benchStallAfter(b)}
+	r := &benchRig{grpcAddr: grpcLn.Addr().String(), store: st, orgID: boot.Org.ID.String(), trips: trips, rdb: rdb, db: db, keys: q.Keys()}
+	r.benchClients = benchClients{restURL: "http://" + restLn.Addr().String(), apiKey: boot.Key,
+		client: coordinatorv1.NewCoordinatorClient(conn), stall: benchStallAfter(b), whereStalled: r.stallReport}
 	var backend int
 	if err := db.QueryRow(ctx, "SELECT pg_backend_pid()").Scan(&backend); err == nil {
 		r.pgPostmaster, _, _ = procStat(backend)
@@ -350,50 +357,9 @@ func newBenchRig(b *testing.B) *benchRig {
 // of a 2,000-job run at 200/s was in its first second), which was its
 // whole p99.
 func (r *benchRig) warmUp(b *testing.B) {
-	ctx := b.Context()
-	workers := benchWorkers(b)
-	n := max(256, 4*workers)
-	hc := customersClient(b, benchSubmitters(b))
-	submitted := r.submitAll(ctx, b, hc, n)
-	_, err := r.work(ctx, workers, int64(n), nil)
-	if err := <-submitted; err != nil {
+	if err := r.benchClients.warmUp(b.Context(), benchWorkers(b), benchSubmitters(b)); err != nil {
 		b.Fatal(err)
 	}
-	if err != nil {
-		b.Fatal(err)
-	}
-}
-
-// submitAll submits n no-op jobs from benchSubmitters(b) customers at
-// once; the channel gives the first submission's error (nil: all made)
-// once every customer is done.
-func (r *benchRig) submitAll(ctx context.Context, b *testing.B, hc *http.Client, n int) <-chan error {
-	var (
-		wg    sync.WaitGroup
-		next  atomic.Int64
-		mu    sync.Mutex
-		first error
-	)
-	for range benchSubmitters(b) {
-		wg.Add(1)
-		go asClient(ctx, func(ctx context.Context) {
-			defer wg.Done()
-			for next.Add(1) <= int64(n) {
-				if err := r.submit(ctx, hc); err != nil {
-					mu.Lock()
-					first = cmp.Or(first, err)
-					mu.Unlock()
-					return
-				}
-			}
-		})
-	}
-	done := make(chan error, 1)
-	go func() {
-		wg.Wait()
-		done <- first
-	}()
-	return done
 }
 
 // customersClient is the customers' HTTP client: a connection kept for
@@ -404,115 +370,6 @@ func customersClient(b *testing.B, conns int) *http.Client {
 	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: conns}}
 	b.Cleanup(hc.CloseIdleConnections)
 	return hc
-}
-
-var benchJob = []byte(`{"input":{"url":"https://media.example.com/noop.mp4"},"workflow":"mp4-720p"}`)
-
-func (r *benchRig) submit(ctx context.Context, hc *http.Client) error {
-	_, err := r.submitID(ctx, hc)
-	return err
-}
-
-// submitID submits the no-op job and returns its id.
-func (r *benchRig) submitID(ctx context.Context, hc *http.Client) (string, error) {
-	req, err := http.NewRequestWithContext(ctx, "POST", r.restURL+"/v1/jobs", bytes.NewReader(benchJob))
-	if err != nil {
-		return "", err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Authorization", "Bearer "+r.apiKey)
-	resp, err := hc.Do(req)
-	if err != nil {
-		return "", err
-	}
-	defer resp.Body.Close()
-	var j struct {
-		ID string `json:"id"`
-	}
-	if resp.StatusCode != http.StatusCreated || json.NewDecoder(resp.Body).Decode(&j) != nil {
-		return "", fmt.Errorf("submit: status %d", resp.StatusCode)
-	}
-	return j.ID, nil
-}
-
-// work claims and completes jobs until total have completed, recording
-// every successful claim's latency; claimed, if not nil, is told each
-// claimed job's id as its claim returns.
-func (r *benchRig) work(ctx context.Context, workers int, total int64, claimed func(id string)) (podLatency, error) {
-	// Pods long-poll as the encoder does (MPEGFLOW_CLAIM_WAIT, 20 s); the
-	// polls still waiting when the last job is done are cancelled.
-	ctx, finished := context.WithCancel(ctx)
-	defer finished()
-	md := metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+auth.WorkerToken(testSecret, "default"), coordinatorv1.MetadataPool, "default")
-	var (
-		done    atomic.Int64
-		mu      sync.Mutex
-		lat     podLatency
-		firstEr error
-		wg      sync.WaitGroup
-	)
-	watched := make(chan struct{})
-	go asClient(ctx, func(ctx context.Context) {
-		defer close(watched)
-		r.watch(ctx, &done, total, func(err error) {
-			mu.Lock()
-			firstEr = err
-			mu.Unlock()
-			finished()
-		})
-	})
-	for i := range workers {
-		wg.Add(1)
-		go asClient(md, func(md context.Context) {
-			defer wg.Done()
-			pod := fmt.Sprintf("bench-%d", i)
-			var mine podLatency
-			defer func() {
-				mu.Lock()
-				lat.claims, lat.completes = append(lat.claims, mine.claims...), append(lat.completes, mine.completes...)
-				mu.Unlock()
-			}()
-			for done.Load() < total {
-				start := time.Now()
-				resp, err := r.client.Claim(md, &coordinatorv1.ClaimRequest{Pool: "default", Lane: "live", Pod: pod, WaitMs: benchClaimWaitMs})
-				if err != nil && ctx.Err() != nil {
-					return // every job is done
-				}
-				if err != nil {
-					mu.Lock()
-					firstEr = err
-					mu.Unlock()
-					return
-				}
-				if resp.GetJob() == nil {
-					continue
-				}
-				mine.claims = append(mine.claims, time.Since(start))
-				if claimed != nil {
-					claimed(resp.GetJob().GetId())
-				}
-				jctx := metadata.AppendToOutgoingContext(md, coordinatorv1.MetadataClaimToken, resp.GetJob().GetClaimToken())
-				sent := time.Now()
-				if _, err := r.client.Complete(jctx, &coordinatorv1.CompleteRequest{JobId: resp.GetJob().GetId()}); err != nil {
-					mu.Lock()
-					firstEr = err
-					mu.Unlock()
-					return
-				}
-				mine.completes = append(mine.completes, time.Since(sent))
-				if done.Add(1) >= total {
-					finished()
-				}
-			}
-		})
-	}
-	wg.Wait()
-	// The watch may be writing a stall report; it ends with work.
-	finished()
-	<-watched
-	mu.Lock()
-	defer mu.Unlock()
-	return lat, firstEr
 }
 
 // benchStallAfter is how long work waits without a job done before it
@@ -528,33 +385,6 @@ func benchStallAfter(b *testing.B) time.Duration {
 		b.Fatalf("MPEGFLOW_BENCH_STALL=%q: want a positive duration such as 30s", v)
 	}
 	return d
-}
-
-// watch ends work when no job is done for r.stall while some are left:
-// stop gets an error that tells the jobs by status, the jobs left running,
-// the lane's length in Redis, and the file that holds every goroutine's
-// stack, instead of a benchmark that waits for ever on jobs that cannot
-// come.
-func (r *benchRig) watch(ctx context.Context, done *atomic.Int64, total int64, stop func(error)) {
-	tick := time.NewTicker(min(5*time.Second, max(r.stall/4, time.Millisecond)))
-	defer tick.Stop()
-	last, since := done.Load(), time.Now()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C:
-		}
-		if n := done.Load(); n != last || n >= total {
-			last, since = n, time.Now()
-			continue
-		}
-		if time.Since(since) < r.stall {
-			continue
-		}
-		stop(fmt.Errorf("no job done for %s, %d of %d: %s", time.Since(since).Round(time.Second), last, total, r.stallReport(ctx)))
-		return
-	}
 }
 
 // stallReport says where the jobs of a stalled run are: by status in
@@ -581,15 +411,21 @@ func (r *benchRig) stallReport(ctx context.Context) string {
 		})
 	lane, err := r.rdb.LLen(ctx, r.keys.Queue("default", "live")).Result()
 	out = append(out, fmt.Sprintf("in the lane %d (%v)", lane, err))
-	f, err := os.CreateTemp("", "mpegflow-bench-stall-*.txt")
-	if err == nil {
-		err = cmp.Or(pprof.Lookup("goroutine").WriteTo(f, 2), f.Close())
-		out = append(out, "goroutines in "+f.Name())
-	}
-	if err != nil {
-		out = append(out, fmt.Sprintf("goroutines: %v", err))
-	}
+	out = append(out, goroutinesFile())
 	return strings.Join(out, ", ")
+}
+
+// goroutinesFile writes every goroutine's stack to a new temporary file
+// and says which, or what went wrong.
+func goroutinesFile() string {
+	f, err := os.CreateTemp("", "mpegflow-bench-stall-*.txt")
+	if err != nil {
+		return fmt.Sprintf("goroutines: %v", err)
+	}
+	if err := cmp.Or(pprof.Lookup("goroutine").WriteTo(f, 2), f.Close()); err != nil {
+		return fmt.Sprintf("goroutines in %s: %v", f.Name(), err)
+	}
+	return "goroutines in " + f.Name()
 }
 
 // stallRows appends to out a line (line, after each row is scanned into
@@ -649,7 +485,7 @@ const benchClaimWaitMs = 20_000
 
 // podLatency is how long the pods' calls took: each successful Claim
 // (its long poll included) and each Complete.
-type podLatency struct{ claims, completes []time.Duration }
+type podLatency struct{ Claims, Completes []time.Duration }
 
 // reportLatency reports the pods' claim-p50/p99-ms and
 // complete-p50/p99-ms (a completion that gathers waits for company: the
@@ -658,7 +494,7 @@ func reportLatency(b *testing.B, lat podLatency) {
 	for _, m := range []struct {
 		name string
 		d    []time.Duration
-	}{{"claim", lat.claims}, {"complete", lat.completes}} {
+	}{{"claim", lat.Claims}, {"complete", lat.Completes}} {
 		if len(m.d) == 0 {
 			continue
 		}
@@ -687,7 +523,7 @@ func BenchmarkFullPath(b *testing.B) {
 	b.ResetTimer()
 	from := r.usage(b)
 	start := time.Now()
-	submitted := r.submitAll(ctx, b, hc, b.N)
+	submitted := r.submitAll(ctx, hc, b.N, benchSubmitters(b))
 	lat, err := r.work(ctx, benchWorkers(b), int64(b.N), nil)
 	subErr := <-submitted
 	elapsed := time.Since(start)
@@ -709,7 +545,7 @@ func BenchmarkClaimComplete(b *testing.B) {
 	r.warmUp(b)
 	ctx := b.Context()
 	hc := customersClient(b, benchSubmitters(b))
-	if err := <-r.submitAll(ctx, b, hc, b.N); err != nil {
+	if err := <-r.submitAll(ctx, hc, b.N, benchSubmitters(b)); err != nil {
 		b.Fatal(err)
 	}
 	b.ResetTimer()
@@ -754,8 +590,8 @@ func BenchmarkHeartbeat(b *testing.B) {
 
 // BenchmarkClaimAtRate offers jobs at a fixed rate through the REST
 // endpoint (open loop: each submission is sent at its scheduled time
-// whatever the earlier ones are doing, up to 512 in flight) while 16
-// workers claim and complete them over gRPC, and reports how long a job
+// whatever the earlier ones are doing, up to 512 in flight) while the
+// pods (benchWorkers) claim and complete them over gRPC, and reports how long a job
 // waits between its scheduled submission and the return of the Claim
 // that hands it to a pod: dispatch-p50/p99-ms (measured from the
 // schedule, so a submitter falling behind counts against the system, not
@@ -770,6 +606,13 @@ func BenchmarkHeartbeat(b *testing.B) {
 // When jobs/s stays under the rate the system is saturated: jobs queue up
 // and dispatch latency grows with the run's length, so compare runs of
 // the same -benchtime.
+//
+// The customers and pods run in a process of their own, as they do in
+// production (bench_apart_test.go): the servers' garbage collector then
+// has the servers' garbage alone to collect, and cpu-us/job is the
+// servers' (client-cpu-us/job is the clients' process).
+// MPEGFLOW_BENCH_CLIENTS=inline runs them in the benchmark's process, as
+// the other benchmarks do and as this one did before.
 func BenchmarkClaimAtRate(b *testing.B) {
 	for _, rate := range benchRates(b) {
 		b.Run(fmt.Sprintf("rate=%d", rate), func(b *testing.B) { benchClaimAtRate(b, rate) })
@@ -796,101 +639,21 @@ func benchRates(b *testing.B) []int {
 
 func benchClaimAtRate(b *testing.B, rate int) {
 	r := newBenchRig(b)
-	r.warmUp(b)
-	ctx := b.Context()
-	hc := customersClient(b, 512)
-	interval := time.Second / time.Duration(rate)
-	// The bookkeeping holds no pointers (ids as uuid.UUID, times as
-	// offsets from the start), so the garbage collector, which runs in
-	// the servers' process, does not scan it: with string keys and
-	// time.Time values it was a third of the live heap and lengthened
-	// every mark phase of the system under test.
-	var (
-		mu        sync.Mutex
-		scheduled = make(map[uuid.UUID]time.Duration, b.N)
-		claimedAt = make(map[uuid.UUID]time.Duration, b.N)
-		submitLat = make([]time.Duration, 0, b.N)
-		subErr    error // the first, under mu
-		wg        sync.WaitGroup
-		late      time.Duration
-	)
-	fail := func(err error) {
-		mu.Lock()
-		defer mu.Unlock()
-		subErr = cmp.Or(subErr, err)
-	}
-	inflight := make(chan struct{}, 512)
+	timed := r.clientsAtRate(b, rate)
 	b.ResetTimer()
 	from := r.usage(b)
-	start := time.Now()
-	wg.Add(1)
-	go asClient(ctx, func(ctx context.Context) {
-		defer wg.Done()
-		for i := range b.N {
-			due := start.Add(time.Duration(i) * interval)
-			if d := time.Until(due); d > 0 {
-				time.Sleep(d)
-			}
-			late = max(time.Since(due), 0)
-			inflight <- struct{}{}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer func() { <-inflight }()
-				sent := time.Now()
-				id, err := r.submitID(ctx, hc)
-				took := time.Since(sent)
-				if err != nil {
-					fail(err)
-					return
-				}
-				key, err := uuid.Parse(id)
-				if err != nil {
-					fail(fmt.Errorf("submission answered id %q: %w", id, err))
-					return
-				}
-				mu.Lock()
-				defer mu.Unlock()
-				scheduled[key] = due.Sub(start)
-				submitLat = append(submitLat, took)
-			}()
-		}
-	})
-	lat, err := r.work(ctx, benchWorkers(b), int64(b.N), func(id string) {
-		at := time.Since(start)
-		key, err := uuid.Parse(id)
-		if err != nil {
-			fail(fmt.Errorf("claim answered id %q: %w", id, err))
-			return
-		}
-		mu.Lock()
-		defer mu.Unlock()
-		claimedAt[key] = at
-	})
-	wg.Wait()
-	elapsed := time.Since(start)
+	run, err := timed()
 	if err != nil {
 		b.Fatal(err)
 	}
-	if e := subErr; e != nil {
-		b.Fatal(e)
-	}
 	r.report(b, from)
-	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "jobs/s")
-	dispatch := make([]time.Duration, 0, len(claimedAt))
-	for id, at := range claimedAt {
-		if due, ok := scheduled[id]; ok {
-			dispatch = append(dispatch, at-due)
-		}
+	b.ReportMetric(float64(b.N)/run.Elapsed.Seconds(), "jobs/s")
+	b.ReportMetric(quantileMs(run.Dispatch, 0.50), "dispatch-p50-ms")
+	b.ReportMetric(quantileMs(run.Dispatch, 0.99), "dispatch-p99-ms")
+	b.ReportMetric(quantileMs(run.Submit, 0.99), "submit-p99-ms")
+	b.ReportMetric(float64(run.Late.Microseconds())/1000, "late-ms")
+	if run.CPU > 0 {
+		b.ReportMetric(float64(run.CPU.Microseconds())/float64(b.N), "client-cpu-us/job")
 	}
-	if len(dispatch) != b.N {
-		b.Fatalf("%d of %d jobs matched a submission", len(dispatch), b.N)
-	}
-	slices.Sort(dispatch)
-	slices.Sort(submitLat)
-	b.ReportMetric(quantileMs(dispatch, 0.50), "dispatch-p50-ms")
-	b.ReportMetric(quantileMs(dispatch, 0.99), "dispatch-p99-ms")
-	b.ReportMetric(quantileMs(submitLat, 0.99), "submit-p99-ms")
-	b.ReportMetric(float64(late.Microseconds())/1000, "late-ms")
-	reportLatency(b, lat)
+	reportLatency(b, run.Pods)
 }

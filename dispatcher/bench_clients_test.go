@@ -1,0 +1,318 @@
+package dispatcher
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/google/uuid"
+	"google.golang.org/grpc/metadata"
+
+	"github.com/mpegflow/mpegflow/api/coordinatorv1"
+	"github.com/mpegflow/mpegflow/internal/auth"
+)
+
+// benchClients are the benchmarks' customers, who submit jobs over REST,
+// and pods, which claim and complete them over gRPC. They run in the
+// benchmark's process (benchRig) or, for BenchmarkClaimAtRate, in a
+// process of their own (bench_apart_test.go).
+type benchClients struct {
+	restURL string
+	apiKey  string
+	client  coordinatorv1.CoordinatorClient
+	// stall ends a run in which no job is done for this long (watch).
+	stall time.Duration
+	// whereStalled says where the jobs of a stalled run are.
+	whereStalled func(context.Context) string
+}
+
+// warmUp submits and works a few hundred jobs (at least four a pod)
+// before a benchmark's timed part (benchRig.warmUp says why).
+func (c *benchClients) warmUp(ctx context.Context, workers, submitters int) error {
+	n := max(256, 4*workers)
+	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: submitters}}
+	defer hc.CloseIdleConnections()
+	submitted := c.submitAll(ctx, hc, n, submitters)
+	_, err := c.work(ctx, workers, int64(n), nil)
+	return cmp.Or(<-submitted, err)
+}
+
+// submitAll submits n no-op jobs from submitters customers at
+// once; the channel gives the first submission's error (nil: all made)
+// once every customer is done.
+func (c *benchClients) submitAll(ctx context.Context, hc *http.Client, n, submitters int) <-chan error {
+	var (
+		wg    sync.WaitGroup
+		next  atomic.Int64
+		mu    sync.Mutex
+		first error
+	)
+	for range submitters {
+		wg.Add(1)
+		go asClient(ctx, func(ctx context.Context) {
+			defer wg.Done()
+			for next.Add(1) <= int64(n) {
+				if err := c.submit(ctx, hc); err != nil {
+					mu.Lock()
+					first = cmp.Or(first, err)
+					mu.Unlock()
+					return
+				}
+			}
+		})
+	}
+	done := make(chan error, 1)
+	go func() {
+		wg.Wait()
+		done <- first
+	}()
+	return done
+}
+
+var benchJob = []byte(`{"input":{"url":"https://media.example.com/noop.mp4"},"workflow":"mp4-720p"}`)
+
+func (c *benchClients) submit(ctx context.Context, hc *http.Client) error {
+	_, err := c.submitID(ctx, hc)
+	return err
+}
+
+// submitID submits the no-op job and returns its id.
+func (c *benchClients) submitID(ctx context.Context, hc *http.Client) (string, error) {
+	req, err := http.NewRequestWithContext(ctx, "POST", c.restURL+"/v1/jobs", bytes.NewReader(benchJob))
+	if err != nil {
+		return "", err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+c.apiKey)
+	resp, err := hc.Do(req)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	var j struct {
+		ID string `json:"id"`
+	}
+	if resp.StatusCode != http.StatusCreated || json.NewDecoder(resp.Body).Decode(&j) != nil {
+		return "", fmt.Errorf("submit: status %d", resp.StatusCode)
+	}
+	return j.ID, nil
+}
+
+// work claims and completes jobs until total have completed, recording
+// every successful claim's latency; claimed, if not nil, is told each
+// claimed job's id as its claim returns.
+func (c *benchClients) work(ctx context.Context, workers int, total int64, claimed func(id string)) (podLatency, error) {
+	// Pods long-poll as the encoder does (MPEGFLOW_CLAIM_WAIT, 20 s); the
+	// polls still waiting when the last job is done are cancelled.
+	ctx, finished := context.WithCancel(ctx)
+	defer finished()
+	md := metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+auth.WorkerToken(testSecret, "default"), coordinatorv1.MetadataPool, "default")
+	var (
+		done    atomic.Int64
+		mu      sync.Mutex
+		lat     podLatency
+		firstEr error
+		wg      sync.WaitGroup
+	)
+	watched := make(chan struct{})
+	go asClient(ctx, func(ctx context.Context) {
+		defer close(watched)
+		c.watch(ctx, &done, total, func(err error) {
+			mu.Lock()
+			firstEr = err
+			mu.Unlock()
+			finished()
+		})
+	})
+	for i := range workers {
+		wg.Add(1)
+		go asClient(md, func(md context.Context) {
+			defer wg.Done()
+			pod := fmt.Sprintf("bench-%d", i)
+			var mine podLatency
+			defer func() {
+				mu.Lock()
+				lat.Claims, lat.Completes = append(lat.Claims, mine.Claims...), append(lat.Completes, mine.Completes...)
+				mu.Unlock()
+			}()
+			for done.Load() < total {
+				start := time.Now()
+				resp, err := c.client.Claim(md, &coordinatorv1.ClaimRequest{Pool: "default", Lane: "live", Pod: pod, WaitMs: benchClaimWaitMs})
+				if err != nil && ctx.Err() != nil {
+					return // every job is done
+				}
+				if err != nil {
+					mu.Lock()
+					firstEr = err
+					mu.Unlock()
+					return
+				}
+				if resp.GetJob() == nil {
+					continue
+				}
+				mine.Claims = append(mine.Claims, time.Since(start))
+				if claimed != nil {
+					claimed(resp.GetJob().GetId())
+				}
+				jctx := metadata.AppendToOutgoingContext(md, coordinatorv1.MetadataClaimToken, resp.GetJob().GetClaimToken())
+				sent := time.Now()
+				if _, err := c.client.Complete(jctx, &coordinatorv1.CompleteRequest{JobId: resp.GetJob().GetId()}); err != nil {
+					mu.Lock()
+					firstEr = err
+					mu.Unlock()
+					return
+				}
+				mine.Completes = append(mine.Completes, time.Since(sent))
+				if done.Add(1) >= total {
+					finished()
+				}
+			}
+		})
+	}
+	wg.Wait()
+	// The watch may be writing a stall report; it ends with work.
+	finished()
+	<-watched
+	mu.Lock()
+	defer mu.Unlock()
+	return lat, firstEr
+}
+
+// watch ends work when no job is done for c.stall while some are left:
+// stop gets an error that tells what whereStalled finds (for the rig: the
+// jobs by status, the jobs left running, the lane's length in Redis, and
+// the file that holds every goroutine's stack), instead of a benchmark
+// that waits for ever on jobs that cannot come.
+func (c *benchClients) watch(ctx context.Context, done *atomic.Int64, total int64, stop func(error)) {
+	tick := time.NewTicker(min(5*time.Second, max(c.stall/4, time.Millisecond)))
+	defer tick.Stop()
+	last, since := done.Load(), time.Now()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		if n := done.Load(); n != last || n >= total {
+			last, since = n, time.Now()
+			continue
+		}
+		if time.Since(since) < c.stall {
+			continue
+		}
+		stop(fmt.Errorf("no job done for %s, %d of %d: %s", time.Since(since).Round(time.Second), last, total, c.whereStalled(ctx)))
+		return
+	}
+}
+
+// atRateRun is what a run at a fixed rate measured (benchClaimAtRate).
+type atRateRun struct {
+	// Dispatch is each job's time from its scheduled submission to the
+	// return of the Claim that handed it to a pod, Submit each REST
+	// submission's; both sorted.
+	Dispatch, Submit []time.Duration
+	Pods             podLatency
+	// Late is how far behind schedule the last submission was sent.
+	Late    time.Duration
+	Elapsed time.Duration
+	// CPU is the clients' CPU time in the run when they have a process of
+	// their own; 0 when they share the benchmark's.
+	CPU time.Duration
+}
+
+// atRate offers n jobs at rate a second over REST (open loop: each
+// submission is sent at its scheduled time whatever the earlier ones are
+// doing, up to 512 in flight) while workers pods claim and complete them.
+func (c *benchClients) atRate(ctx context.Context, rate, n, workers int) (atRateRun, error) {
+	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 512}}
+	defer hc.CloseIdleConnections()
+	interval := time.Second / time.Duration(rate)
+	// The bookkeeping holds no pointers (ids as uuid.UUID, times as
+	// offsets from the start), so the garbage collector does not scan
+	// it: with string keys and time.Time values it was a third of the
+	// live heap, and when the clients share the servers' process it
+	// lengthened every mark phase of the system under test.
+	var (
+		mu        sync.Mutex
+		scheduled = make(map[uuid.UUID]time.Duration, n)
+		claimedAt = make(map[uuid.UUID]time.Duration, n)
+		submitLat = make([]time.Duration, 0, n)
+		subErr    error // the first, under mu
+		wg        sync.WaitGroup
+		late      time.Duration
+	)
+	fail := func(err error) {
+		mu.Lock()
+		defer mu.Unlock()
+		subErr = cmp.Or(subErr, err)
+	}
+	// keep hands put, under mu, the job whose id what answered.
+	keep := func(what, id string, put func(uuid.UUID)) {
+		key, err := uuid.Parse(id)
+		if err != nil {
+			fail(fmt.Errorf("%s answered id %q: %w", what, id, err))
+			return
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		put(key)
+	}
+	inflight := make(chan struct{}, 512)
+	start := time.Now()
+	wg.Add(1)
+	go asClient(ctx, func(ctx context.Context) {
+		defer wg.Done()
+		for i := range n {
+			due := start.Add(time.Duration(i) * interval)
+			if d := time.Until(due); d > 0 {
+				time.Sleep(d)
+			}
+			late = max(time.Since(due), 0)
+			inflight <- struct{}{}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer func() { <-inflight }()
+				sent := time.Now()
+				id, err := c.submitID(ctx, hc)
+				took := time.Since(sent)
+				if err != nil {
+					fail(err)
+					return
+				}
+				keep("submission", id, func(key uuid.UUID) {
+					scheduled[key] = due.Sub(start)
+					submitLat = append(submitLat, took)
+				})
+			}()
+		}
+	})
+	pods, err := c.work(ctx, workers, int64(n), func(id string) {
+		at := time.Since(start)
+		keep("claim", id, func(key uuid.UUID) { claimedAt[key] = at })
+	})
+	wg.Wait()
+	run := atRateRun{Pods: pods, Late: late, Elapsed: time.Since(start), Submit: submitLat}
+	if err := cmp.Or(err, subErr); err != nil {
+		return run, err
+	}
+	run.Dispatch = make([]time.Duration, 0, len(claimedAt))
+	for id, at := range claimedAt {
+		if due, ok := scheduled[id]; ok {
+			run.Dispatch = append(run.Dispatch, at-due)
+		}
+	}
+	if len(run.Dispatch) != n {
+		return run, fmt.Errorf("%d of %d jobs matched a submission", len(run.Dispatch), n)
+	}
+	slices.Sort(run.Dispatch)
+	slices.Sort(run.Submit)
+	return run, nil
+}
