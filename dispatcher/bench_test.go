@@ -55,6 +55,7 @@ type benchRig struct {
 	keys  queue.Keys
 	// grpcAddr is the coordinator's address.
 	grpcAddr string
+	metrics  *telemetry.Metrics
 	// pgPostmaster is the pid of the Postgres server, 0 if unknown.
 	pgPostmaster int
 	// profile is the timed part's CPU profile (bench_cpu_test.go), nil
@@ -101,6 +102,8 @@ func (t *tripCounter) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.
 type usage struct {
 	pg, pgPrepare, redis int64
 	cpu, pgCPU, redisCPU time.Duration
+	// batches is how many batches each group-commit group has run.
+	batches map[string]uint64
 }
 
 func (r *benchRig) usage(b *testing.B) usage {
@@ -118,10 +121,35 @@ func (r *benchRig) usage(b *testing.B) usage {
 		u = usage{
 			pg: r.trips.pg.Load(), pgPrepare: r.trips.pgPrepare.Load(), redis: r.trips.redis.Load(),
 			cpu:   cpu,
-			pgCPU: r.postgresCPU(), redisCPU: r.redisCPU(b),
+			pgCPU: r.postgresCPU(), redisCPU: r.redisCPU(b), batches: r.batches(b),
 		}
 	})
 	return u
+}
+
+// batches is how many batches each of the servers' group-commit groups
+// has run (mpegflow_group_commit_batch_size's count, by kind): a
+// statement each for submit, claim, complete and heartbeat, a Redis round
+// trip each for push, pop and publish.
+func (r *benchRig) batches(b *testing.B) map[string]uint64 {
+	families, err := r.metrics.Registry.Gather()
+	if err != nil {
+		b.Fatal(err)
+	}
+	out := map[string]uint64{}
+	for _, f := range families {
+		if f.GetName() != "mpegflow_group_commit_batch_size" {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "kind" {
+					out[l.GetValue()] = m.GetHistogram().GetSampleCount()
+				}
+			}
+		}
+	}
+	return out
 }
 
 // processCPU is this process's CPU time so far (user+system).
@@ -181,6 +209,11 @@ func (r *benchRig) report(b *testing.B, from usage) {
 		b.ReportMetric(float64((to.pgCPU-from.pgCPU).Microseconds())/n, "pg-cpu-us/job")
 	}
 	b.ReportMetric(float64((to.redisCPU-from.redisCPU).Microseconds())/n, "redis-cpu-us/job")
+	for kind, count := range to.batches {
+		if d := count - from.batches[kind]; d > 0 {
+			b.ReportMetric(float64(d)/n, kind+"-batches/job")
+		}
+	}
 }
 
 // postgresCPU sums user+system CPU of the rig's Postgres server processes
@@ -281,7 +314,10 @@ func newBenchRig(b *testing.B) *benchRig {
 	if err != nil {
 		b.Fatal(err)
 	}
-	api, err := apiserver.New(apiserver.Config{Guard: netguard.New(netguard.Config{Resolver: netguardtest.NewPublic()}), KeyCache: keys}, st, q, objects, bus, log)
+	// One registry for both servers, as `mpegflow serve` has: the rig reads
+	// the group-commit batches from it (batches).
+	metrics := telemetry.New()
+	api, err := apiserver.New(apiserver.Config{Guard: netguard.New(netguard.Config{Resolver: netguardtest.NewPublic()}), KeyCache: keys, Metrics: metrics}, st, q, objects, bus, log)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -307,7 +343,7 @@ func newBenchRig(b *testing.B) *benchRig {
 	// (CompleteGather).
 	benchWait(b, "MPEGFLOW_BENCH_LINGER", &cfg.GroupCommitLinger)
 	benchWait(b, "MPEGFLOW_BENCH_GATHER", &cfg.CompleteGather)
-	coord, err := New(cfg, st, q, objects, bus, telemetry.New(), log)
+	coord, err := New(cfg, st, q, objects, bus, metrics, log)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -339,7 +375,7 @@ func newBenchRig(b *testing.B) *benchRig {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { conn.Close(); cancel(); wg.Wait() })
-	r := &benchRig{grpcAddr: grpcLn.Addr().String(), store: st, orgID: boot.Org.ID.String(), trips: trips, rdb: rdb, db: db, keys: q.Keys()}
+	r := &benchRig{grpcAddr: grpcLn.Addr().String(), metrics: metrics, store: st, orgID: boot.Org.ID.String(), trips: trips, rdb: rdb, db: db, keys: q.Keys()}
 	r.benchClients = benchClients{restURL: "http://" + restLn.Addr().String(), apiKey: boot.Key,
 		client: coordinatorv1.NewCoordinatorClient(conn), stall: benchStallAfter(b), whereStalled: r.stallReport}
 	var backend int
