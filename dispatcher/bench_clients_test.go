@@ -216,9 +216,11 @@ func (c *benchClients) watch(ctx context.Context, done *atomic.Int64, total int6
 type atRateRun struct {
 	// Dispatch is each job's time from its scheduled submission to the
 	// return of the Claim that handed it to a pod, Submit each REST
-	// submission's; both sorted.
-	Dispatch, Submit []time.Duration
-	Pods             podLatency
+	// submission's, Queued each job's from its submission's answer to
+	// that Claim's return (0 when the claim came first: the id is queued
+	// before the answer is written); all sorted.
+	Dispatch, Submit, Queued []time.Duration
+	Pods                     podLatency
 	// Late is how far behind schedule the last submission was sent.
 	Late    time.Duration
 	Elapsed time.Duration
@@ -242,6 +244,7 @@ func (c *benchClients) atRate(ctx context.Context, rate, n, workers int) (atRate
 	var (
 		mu        sync.Mutex
 		scheduled = make(map[uuid.UUID]time.Duration, n)
+		answered  = make(map[uuid.UUID]time.Duration, n)
 		claimedAt = make(map[uuid.UUID]time.Duration, n)
 		submitLat = make([]time.Duration, 0, n)
 		subErr    error // the first, under mu
@@ -289,6 +292,7 @@ func (c *benchClients) atRate(ctx context.Context, rate, n, workers int) (atRate
 				}
 				keep("submission", id, func(key uuid.UUID) {
 					scheduled[key] = due.Sub(start)
+					answered[key] = sent.Add(took).Sub(start)
 					submitLat = append(submitLat, took)
 				})
 			}()
@@ -304,9 +308,11 @@ func (c *benchClients) atRate(ctx context.Context, rate, n, workers int) (atRate
 		return run, err
 	}
 	run.Dispatch = make([]time.Duration, 0, len(claimedAt))
+	run.Queued = make([]time.Duration, 0, len(claimedAt))
 	for id, at := range claimedAt {
 		if due, ok := scheduled[id]; ok {
 			run.Dispatch = append(run.Dispatch, at-due)
+			run.Queued = append(run.Queued, max(at-answered[id], 0))
 		}
 	}
 	if len(run.Dispatch) != n {
@@ -314,5 +320,6 @@ func (c *benchClients) atRate(ctx context.Context, rate, n, workers int) (atRate
 	}
 	slices.Sort(run.Dispatch)
 	slices.Sort(run.Submit)
+	slices.Sort(run.Queued)
 	return run, nil
 }
