@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/exec"
 	"testing"
@@ -18,6 +19,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/mpegflow/mpegflow/api/coordinatorv1"
+	"github.com/mpegflow/mpegflow/internal/gcpolicy"
 )
 
 // With MPEGFLOW_BENCH_CLIENTS=process, BenchmarkClaimAtRate's customers
@@ -30,7 +32,8 @@ import (
 // garbage alone (about 50 KB a job instead of 68). On a two-core machine
 // it is not the default: the second runtime costs about 100 µs of CPU a
 // job more on the same two cores, and the dispatch tail was longer
-// (docs/benchmarks.md, "The clients in a process of their own").
+// (docs/benchmarks.md, "The clients in a process of their own"). The
+// clients' process ends its run when the benchmark's input to it closes.
 
 // benchClientsEnv, set in the environment, makes the test binary a
 // benchmark's clients.
@@ -128,7 +131,7 @@ func startClients(b *testing.B, spec clientsSpec) *clientsProcess {
 	}
 	rep, err := p.read()
 	if err == nil && !rep.Ready {
-		err = fmt.Errorf("not ready: %s", rep.Err)
+		err = fmt.Errorf("not ready: %s", cmp.Or(rep.Err, "it did not say why"))
 	}
 	if err != nil {
 		b.Fatalf("the clients' process: %v", err)
@@ -146,11 +149,15 @@ func (p *clientsProcess) run() (atRateRun, error) {
 	if err != nil {
 		return atRateRun{}, fmt.Errorf("the clients' process: %w", err)
 	}
-	if err := p.wait(false); err != nil {
-		return atRateRun{}, fmt.Errorf("the clients' process: %w", err)
-	}
-	if rep.Err != "" || rep.Run == nil {
+	// A process that reports a failure exits 1: its report says why.
+	ended := p.wait(false)
+	switch {
+	case rep.Err != "":
 		return atRateRun{}, fmt.Errorf("the clients' process: %s", rep.Err)
+	case ended != nil:
+		return atRateRun{}, fmt.Errorf("the clients' process: %w", ended)
+	case rep.Run == nil:
+		return atRateRun{}, errors.New("the clients' process reported neither a run nor a failure")
 	}
 	return *rep.Run, nil
 }
@@ -205,13 +212,16 @@ func benchClientsMain() int {
 	}
 	conn, err := grpc.NewClient(spec.GRPC, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
-		return fail(err)
+		return fail(fmt.Errorf("dial the coordinator: %w", err))
 	}
 	defer conn.Close()
 	c := &benchClients{restURL: spec.REST, apiKey: spec.APIKey, client: coordinatorv1.NewCoordinatorClient(conn), stall: spec.Stall,
 		whereStalled: func(context.Context) string { return "the clients' " + goroutinesFile() }}
-	ctx := context.Background()
-	if err := c.warmUp(ctx, spec.Workers, spec.Submitters); err != nil {
+	// The collector as the rig's servers have it (newBenchRig).
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	gcpolicy.Apply(ctx, nil, slog.New(slog.DiscardHandler))
+	if err := c.warm(ctx, spec.Workers, spec.Submitters); err != nil {
 		return fail(fmt.Errorf("warm up: %w", err))
 	}
 	if err := out.Encode(clientsReport{Ready: true}); err != nil {
@@ -220,6 +230,12 @@ func benchClientsMain() int {
 	if told, err := in.ReadString('\n'); told != "go\n" {
 		return fail(errors.Join(fmt.Errorf("told %q instead of go", told), err))
 	}
+	// The benchmark says nothing more: its input ends when it goes, and
+	// then the run stops.
+	go func() {
+		_, _ = io.Copy(io.Discard, in)
+		cancel()
+	}()
 	before, err := processCPU()
 	if err != nil {
 		return fail(err)

@@ -33,11 +33,11 @@ type benchClients struct {
 	whereStalled func(context.Context) string
 }
 
-// warmUp submits and works a few hundred jobs (at least four a pod)
+// warm submits and works a few hundred jobs (at least four a pod)
 // before a benchmark's timed part (benchRig.warmUp says why).
-func (c *benchClients) warmUp(ctx context.Context, workers, submitters int) error {
+func (c *benchClients) warm(ctx context.Context, workers, submitters int) error {
 	n := max(256, 4*workers)
-	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: submitters}}
+	hc := customers(submitters)
 	defer hc.CloseIdleConnections()
 	submitted := c.submitAll(ctx, hc, n, submitters)
 	_, err := c.work(ctx, workers, int64(n), nil)
@@ -212,15 +212,26 @@ func (c *benchClients) watch(ctx context.Context, done *atomic.Int64, total int6
 	}
 }
 
+// customers is the customers' HTTP client: a connection kept for each of
+// conns submitting at once (with fewer, the extra ones are closed after
+// each request and opened again). Its user closes them (goleak).
+func customers(conns int) *http.Client {
+	return &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: conns}}
+}
+
+// maxOffered is how many submissions atRate has in flight at most.
+const maxOffered = 512
+
 // atRateRun is what a run at a fixed rate measured (benchClaimAtRate).
 type atRateRun struct {
 	// Dispatch is each job's time from its scheduled submission to the
-	// return of the Claim that handed it to a pod, Submit each REST
-	// submission's, Queued each job's from its submission's answer to
-	// that Claim's return (0 when the claim came first: the id is queued
-	// before the answer is written); all sorted.
-	Dispatch, Submit, Queued []time.Duration
-	Pods                     podLatency
+	// return of the Claim that handed it to a pod. It is the sum of three
+	// parts: Offer, from the schedule to the submission's sending (the
+	// clients' own delay); Submit, the REST submission; Queued, from the
+	// submission's answer to that Claim's return (0 when the claim came
+	// first: the id is queued before the answer is written). All sorted.
+	Dispatch, Offer, Submit, Queued []time.Duration
+	Pods                            podLatency
 	// Late is how far behind schedule the last submission was sent.
 	Late    time.Duration
 	Elapsed time.Duration
@@ -231,9 +242,12 @@ type atRateRun struct {
 
 // atRate offers n jobs at rate a second over REST (open loop: each
 // submission is sent at its scheduled time whatever the earlier ones are
-// doing, up to 512 in flight) while workers pods claim and complete them.
+// doing, up to maxOffered in flight) while workers pods claim and
+// complete them. The first failure, a submission's or a pod's, ends it.
 func (c *benchClients) atRate(ctx context.Context, rate, n, workers int) (atRateRun, error) {
-	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 512}}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	hc := customers(maxOffered)
 	defer hc.CloseIdleConnections()
 	interval := time.Second / time.Duration(rate)
 	// The bookkeeping holds no pointers (ids as uuid.UUID, times as
@@ -247,6 +261,7 @@ func (c *benchClients) atRate(ctx context.Context, rate, n, workers int) (atRate
 		answered  = make(map[uuid.UUID]time.Duration, n)
 		claimedAt = make(map[uuid.UUID]time.Duration, n)
 		submitLat = make([]time.Duration, 0, n)
+		offered   = make([]time.Duration, 0, n)
 		subErr    error // the first, under mu
 		wg        sync.WaitGroup
 		late      time.Duration
@@ -255,8 +270,10 @@ func (c *benchClients) atRate(ctx context.Context, rate, n, workers int) (atRate
 		mu.Lock()
 		defer mu.Unlock()
 		subErr = cmp.Or(subErr, err)
+		cancel()
 	}
-	// keep hands put, under mu, the job whose id what answered.
+	// keep parses the id that what (a submission or a claim) answered and
+	// hands it to put under mu.
 	keep := func(what, id string, put func(uuid.UUID)) {
 		key, err := uuid.Parse(id)
 		if err != nil {
@@ -267,18 +284,24 @@ func (c *benchClients) atRate(ctx context.Context, rate, n, workers int) (atRate
 		defer mu.Unlock()
 		put(key)
 	}
-	inflight := make(chan struct{}, 512)
+	inflight := make(chan struct{}, maxOffered)
 	start := time.Now()
 	wg.Add(1)
 	go asClient(ctx, func(ctx context.Context) {
 		defer wg.Done()
 		for i := range n {
 			due := start.Add(time.Duration(i) * interval)
-			if d := time.Until(due); d > 0 {
-				time.Sleep(d)
+			select {
+			case <-time.After(time.Until(due)):
+			case <-ctx.Done():
+				return
+			}
+			select {
+			case inflight <- struct{}{}:
+			case <-ctx.Done():
+				return
 			}
 			late = max(time.Since(due), 0)
-			inflight <- struct{}{}
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
@@ -294,6 +317,7 @@ func (c *benchClients) atRate(ctx context.Context, rate, n, workers int) (atRate
 					scheduled[key] = due.Sub(start)
 					answered[key] = sent.Add(took).Sub(start)
 					submitLat = append(submitLat, took)
+					offered = append(offered, sent.Sub(due))
 				})
 			}()
 		}
@@ -302,8 +326,11 @@ func (c *benchClients) atRate(ctx context.Context, rate, n, workers int) (atRate
 		at := time.Since(start)
 		keep("claim", id, func(key uuid.UUID) { claimedAt[key] = at })
 	})
+	if err != nil {
+		cancel() // the submissions stop too
+	}
 	wg.Wait()
-	run := atRateRun{Pods: pods, Late: late, Elapsed: time.Since(start), Submit: submitLat}
+	run := atRateRun{Pods: pods, Late: late, Elapsed: time.Since(start), Submit: submitLat, Offer: offered}
 	if err := cmp.Or(err, subErr); err != nil {
 		return run, err
 	}
@@ -320,6 +347,7 @@ func (c *benchClients) atRate(ctx context.Context, rate, n, workers int) (atRate
 	}
 	slices.Sort(run.Dispatch)
 	slices.Sort(run.Submit)
+	slices.Sort(run.Offer)
 	slices.Sort(run.Queued)
 	return run, nil
 }

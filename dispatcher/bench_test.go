@@ -130,7 +130,8 @@ func (r *benchRig) usage(b *testing.B) usage {
 // batches is how many batches each of the servers' group-commit groups
 // has run (mpegflow_group_commit_batch_size's count, by kind): a
 // statement each for submit, claim, complete and heartbeat, a Redis round
-// trip each for push, pop and publish.
+// trip each for push and pop. (The rig's event bus reports no publish
+// batches: serve's wiring of them is not the rig's.)
 func (r *benchRig) batches(b *testing.B) map[string]uint64 {
 	families, err := r.metrics.Registry.Gather()
 	if err != nil {
@@ -184,7 +185,8 @@ func (r *benchRig) redisCPU(b *testing.B) time.Duration {
 
 // report turns the difference between two snapshots into per-job metrics.
 // cpu-us/job is the whole benchmark process: the API, the coordinator, and
-// also the HTTP and gRPC clients that stand in for customers and pods;
+// also the HTTP and gRPC clients that stand in for customers and pods
+// unless they run in a process of their own (bench_apart_test.go);
 // server-cpu-us/job is the servers' part of it, by the timed part's CPU
 // profile (bench_cpu_test.go), and api-cpu-us/job and
 // coordinator-cpu-us/job are the parts of that sampled in each server's
@@ -265,8 +267,8 @@ func newBenchRig(b *testing.B) *benchRig {
 	ctx := context.Background()
 	// The collector as `mpegflow serve` sets it (gcpolicy; GOGC in the
 	// environment overrides it, GOGC=100 for Go's default), restored
-	// after the benchmark. The rig's clients share the process and so
-	// the setting.
+	// after the benchmark. The rig's clients have the same setting,
+	// whether they share the process or have their own.
 	prevGC := gcpolicy.Current()
 	gcpolicy.Apply(ctx, nil, slog.New(slog.DiscardHandler))
 	b.Cleanup(func() { gcpolicy.Restore(prevGC) })
@@ -393,17 +395,16 @@ func newBenchRig(b *testing.B) *benchRig {
 // of a 2,000-job run at 200/s was in its first second), which was its
 // whole p99.
 func (r *benchRig) warmUp(b *testing.B) {
-	if err := r.benchClients.warmUp(b.Context(), benchWorkers(b), benchSubmitters(b)); err != nil {
+	if err := r.warm(b.Context(), benchWorkers(b), benchSubmitters(b)); err != nil {
 		b.Fatal(err)
 	}
 }
 
-// customersClient is the customers' HTTP client: a connection kept for
-// each of conns submitting at once (with fewer, the extra ones are closed
-// after each request and opened again), all closed when the benchmark
-// ends, before the rig stops its servers (goleak).
+// customersClient is the customers' HTTP client (customers), its
+// connections closed when the benchmark ends, before the rig stops its
+// servers (goleak).
 func customersClient(b *testing.B, conns int) *http.Client {
-	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: conns}}
+	hc := customers(conns)
 	b.Cleanup(hc.CloseIdleConnections)
 	return hc
 }
@@ -626,14 +627,15 @@ func BenchmarkHeartbeat(b *testing.B) {
 
 // BenchmarkClaimAtRate offers jobs at a fixed rate through the REST
 // endpoint (open loop: each submission is sent at its scheduled time
-// whatever the earlier ones are doing, up to 512 in flight) while the
+// whatever the earlier ones are doing, up to maxOffered in flight) while the
 // pods (benchWorkers) claim and complete them over gRPC, and reports how long a job
 // waits between its scheduled submission and the return of the Claim
 // that hands it to a pod: dispatch-p50/p99-ms (measured from the
 // schedule, so a submitter falling behind counts against the system, not
-// in its favour). submit-p99-ms is the REST submission alone, and
-// queued-p99-ms the rest: from the submission's answer to the claim's
-// return (the two tails need not add up to dispatch's); late-ms is
+// in its favour). Its parts: offer-p99-ms, the clients' own delay in
+// sending a submission; submit-p99-ms, the REST submission; queued-p99-ms,
+// from the submission's answer to the claim's return (the parts' tails
+// need not add up to dispatch's); late-ms is
 // how far behind schedule the last submission was sent (≫ 0: the
 // machine could not even offer the rate). claim-p99-ms is the Claim RPC,
 // which includes the long-poll wait of idle workers and so says little
@@ -646,9 +648,7 @@ func BenchmarkHeartbeat(b *testing.B) {
 // the same -benchtime.
 //
 // The customers and pods run in the benchmark's process, as in the other
-// benchmarks; MPEGFLOW_BENCH_CLIENTS=process runs them in a process of
-// their own, as in production (bench_apart_test.go), and cpu-us/job is
-// then the servers' and client-cpu-us/job the clients' process.
+// benchmarks, unless MPEGFLOW_BENCH_CLIENTS=process (bench_apart_test.go).
 func BenchmarkClaimAtRate(b *testing.B) {
 	for _, rate := range benchRates(b) {
 		b.Run(fmt.Sprintf("rate=%d", rate), func(b *testing.B) { benchClaimAtRate(b, rate) })
@@ -688,6 +688,7 @@ func benchClaimAtRate(b *testing.B, rate int) {
 	b.ReportMetric(quantileMs(run.Dispatch, 0.99), "dispatch-p99-ms")
 	b.ReportMetric(quantileMs(run.Submit, 0.99), "submit-p99-ms")
 	b.ReportMetric(quantileMs(run.Queued, 0.99), "queued-p99-ms")
+	b.ReportMetric(quantileMs(run.Offer, 0.99), "offer-p99-ms")
 	b.ReportMetric(float64(run.Late.Microseconds())/1000, "late-ms")
 	if run.CPU > 0 {
 		b.ReportMetric(float64(run.CPU.Microseconds())/float64(b.N), "client-cpu-us/job")
