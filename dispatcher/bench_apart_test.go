@@ -122,11 +122,8 @@ func startClients(b *testing.B, spec clientsSpec) *clientsProcess {
 		b.Fatalf("start the clients' process: %v", err)
 	}
 	b.Cleanup(func() { _ = p.wait(true) })
-	line, err := json.Marshal(spec)
-	if err == nil {
-		_, err = p.in.Write(append(line, '\n'))
-	}
-	if err != nil {
+	// One line: the encoder ends what it writes with a newline.
+	if err := json.NewEncoder(p.in).Encode(spec); err != nil {
 		b.Fatalf("tell the clients' process what to do: %v", err)
 	}
 	rep, err := p.read()
@@ -230,8 +227,8 @@ func benchClientsMain() int {
 	if told, err := in.ReadString('\n'); told != "go\n" {
 		return fail(errors.Join(fmt.Errorf("told %q instead of go", told), err))
 	}
-	// The benchmark says nothing more: its input ends when it goes, and
-	// then the run stops.
+	// The benchmark writes nothing more: the input ends only when the
+	// benchmark closes it or dies, and then the run stops.
 	go func() {
 		_, _ = io.Copy(io.Discard, in)
 		cancel()
