@@ -108,6 +108,11 @@ func defaultTransport() *http.Transport {
 	return t
 }
 
+// CloseIdleConnections closes the connections the client keeps open
+// between requests. Call it when done with a client that is not used for
+// the rest of the program.
+func (c *Client) CloseIdleConnections() { c.http.CloseIdleConnections() }
+
 // Server is the base URL the client talks to.
 func (c *Client) Server() string { return c.base.String() }
 

@@ -176,6 +176,8 @@ func TestTypesMatchTheServer(t *testing.T) {
 	require.NoError(t, err)
 	w, err := c.CreateWorkflow(t.Context(), builtinWorkflowDoc(t, "web"))
 	require.NoError(t, err)
+	hc := &http.Client{Transport: &http.Transport{}}
+	t.Cleanup(hc.CloseIdleConnections) // before the server stops (goleak)
 
 	for name, tc := range map[string]struct {
 		path string
@@ -197,7 +199,7 @@ func TestTypesMatchTheServer(t *testing.T) {
 			req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, srv.URL+tc.path, nil)
 			require.NoError(t, err)
 			req.Header.Set("Authorization", "Bearer "+srv.OwnerKey)
-			resp, err := http.DefaultClient.Do(req)
+			resp, err := hc.Do(req)
 			require.NoError(t, err)
 			defer resp.Body.Close()
 			body, err := io.ReadAll(resp.Body)
