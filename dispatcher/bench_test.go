@@ -278,6 +278,7 @@ func newBenchRig(b *testing.B) *benchRig {
 		b.Fatal(err)
 	}
 	pgCfg.MaxConns = 20 // as store.Open
+	pgCfg.AfterConnect = store.AfterConnect
 	pgCfg.ConnConfig.Tracer = trips
 	db, err := pgxpool.NewWithConfig(ctx, pgCfg)
 	if err != nil {

@@ -82,8 +82,10 @@ func Open(ctx context.Context, databaseURL string) (*pgxpool.Pool, error) {
 	return connect(ctx, cfg)
 }
 
-// connect opens a pool on cfg and checks that Postgres answers.
+// connect opens a pool on cfg, its connections prepared by AfterConnect,
+// and checks that Postgres answers.
 func connect(ctx context.Context, cfg *pgxpool.Config) (*pgxpool.Pool, error) {
+	cfg.AfterConnect = AfterConnect
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("open database pool: %w", err)
