@@ -97,13 +97,15 @@ func (t *tripCounter) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.
 	return func(ctx context.Context, cmds []redis.Cmder) error { t.redis.Add(1); return next(ctx, cmds) }
 }
 
-// usage is a snapshot of the counters, this process's CPU time and the
-// CPU time of the rig's Postgres server (postmaster and all its children).
+// usage is a snapshot of the counters, this process's CPU time, the
+// CPU time of the rig's Postgres server (postmaster and all its
+// children) and the machine's (bench_machine_test.go).
 type usage struct {
 	pg, pgPrepare, redis int64
 	cpu, pgCPU, redisCPU time.Duration
 	// batches is how many batches each group-commit group has run.
 	batches map[string]uint64
+	machine machineTicks
 }
 
 func (r *benchRig) usage(b *testing.B) usage {
@@ -122,6 +124,7 @@ func (r *benchRig) usage(b *testing.B) usage {
 			pg: r.trips.pg.Load(), pgPrepare: r.trips.pgPrepare.Load(), redis: r.trips.redis.Load(),
 			cpu:   cpu,
 			pgCPU: r.postgresCPU(), redisCPU: r.redisCPU(b), batches: r.batches(b),
+			machine: readMachineTicks(),
 		}
 	})
 	return u
@@ -193,7 +196,8 @@ func (r *benchRig) redisCPU(b *testing.B) time.Duration {
 // goroutines (the rest is the runtime's own work and the pools'
 // background goroutines). coordinator-cpu-us/job is what the claims and
 // completions cost the coordinator (the cycle design 0019's inventory
-// counts), without the submissions' REST path.
+// counts), without the submissions' REST path. machine-busy-% and
+// steal-ms are the whole machine's (bench_machine_test.go).
 func (r *benchRig) report(b *testing.B, from usage) {
 	to := r.usage(b)
 	n := float64(b.N)
@@ -216,6 +220,7 @@ func (r *benchRig) report(b *testing.B, from usage) {
 			b.ReportMetric(float64(d)/n, kind+"-batches/job")
 		}
 	}
+	reportMachine(b, from.machine, to.machine)
 }
 
 // postgresCPU sums user+system CPU of the rig's Postgres server processes
@@ -677,6 +682,7 @@ func benchRates(b *testing.B) []int {
 func benchClaimAtRate(b *testing.B, rate int) {
 	r := newBenchRig(b)
 	timed := r.clientsAtRate(b, rate)
+	pace, chase := measurePace()
 	b.ResetTimer()
 	from := r.usage(b)
 	run, err := timed()
@@ -691,6 +697,8 @@ func benchClaimAtRate(b *testing.B, rate int) {
 	b.ReportMetric(quantileMs(run.Queued, 0.99), "queued-p99-ms")
 	b.ReportMetric(quantileMs(run.Offer, 0.99), "offer-p99-ms")
 	b.ReportMetric(float64(run.Late.Microseconds())/1000, "late-ms")
+	b.ReportMetric(float64(pace.Microseconds())/1000, "pace-ms")
+	b.ReportMetric(chase, "memory-ns")
 	if run.CPU > 0 {
 		b.ReportMetric(float64(run.CPU.Microseconds())/float64(b.N), "client-cpu-us/job")
 	}
