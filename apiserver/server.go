@@ -105,12 +105,14 @@ type Server struct {
 }
 
 // Group commit of submissions: at most submitBatch in one statement,
-// submitsInFlight statements at once, each bounded by submitTimeout, a
+// submitsInFlight statements at once (the second only for calls that
+// waited submitSpill for the first), each bounded by submitTimeout, a
 // batch lingering up to submitLinger for company (as the coordinator's
 // claims).
 const (
 	submitBatch     = 64
 	submitsInFlight = 2
+	submitSpill     = 2 * time.Millisecond
 	submitTimeout   = 30 * time.Second
 	submitLinger    = time.Millisecond
 	// pushBatch caps the pushes sent to Redis in one round trip; one
@@ -155,7 +157,7 @@ func New(cfg Config, st *store.Store, q *queue.Queue, objects *objstore.Store, b
 		batchSizes = cfg.Metrics.GroupCommitBatch.WithLabelValues("submit")
 		pushSizes = cfg.Metrics.GroupCommitBatch.WithLabelValues("push")
 	}
-	s.creates = groupcommit.New("submit", log, st.CreateJobs, submissionKeys, submitBatch, submitsInFlight, submitTimeout, batchSizes).Linger(submitLinger)
+	s.creates = groupcommit.New("submit", log, st.CreateJobs, submissionKeys, submitBatch, submitsInFlight, submitTimeout, batchSizes).Linger(submitLinger).Spill(submitSpill)
 	// The batch never fails as a whole (each push has its own answer), so
 	// no push is made twice.
 	s.pushes = groupcommit.New("push", log, func(ctx context.Context, ps []queue.JobPush) ([]error, error) {

@@ -346,11 +346,13 @@ func newBenchRig(b *testing.B) *benchRig {
 		}
 		cfg.GroupCommitInFlight = n
 	}
-	// MPEGFLOW_BENCH_LINGER sets the group-commit linger, and
+	// MPEGFLOW_BENCH_LINGER sets the group-commit linger,
 	// MPEGFLOW_BENCH_GATHER how long a completion batch may gather
-	// (CompleteGather).
+	// (CompleteGather), and MPEGFLOW_BENCH_SPILL how long claims wait
+	// before a second statement runs (GroupCommitSpill; 0: never wait).
 	benchWait(b, "MPEGFLOW_BENCH_LINGER", &cfg.GroupCommitLinger)
 	benchWait(b, "MPEGFLOW_BENCH_GATHER", &cfg.CompleteGather)
+	benchWait(b, "MPEGFLOW_BENCH_SPILL", &cfg.GroupCommitSpill)
 	coord, err := New(cfg, st, q, objects, bus, metrics, log)
 	if err != nil {
 		b.Fatal(err)

@@ -58,6 +58,14 @@ type Config struct {
 	// CompleteGather is negative); calls arriving meanwhile wait and go
 	// together in the next.
 	GroupCommitInFlight int
+	// GroupCommitSpill is how long claims (and heartbeats, and completions
+	// when CompleteGather is negative) wait for the running statement
+	// before a second runs beside it (default 2 ms; negative: statements
+	// start as calls come, up to GroupCommitInFlight). So a statement held
+	// up on a row lock delays the others by this much at most, while
+	// under load each statement takes what came during the one before
+	// (groupcommit.Group.Spill).
+	GroupCommitSpill time.Duration
 	// GroupCommitLinger is the longest a claim, heartbeat or pop batch
 	// (a completion batch too when CompleteGather is negative) waits for
 	// as many calls as recent batches held before it starts (default
@@ -96,6 +104,7 @@ func (c *Config) defaults() error {
 	c.GroupCommitMaxBatch = cmp.Or(c.GroupCommitMaxBatch, 64)
 	c.GroupCommitInFlight = cmp.Or(c.GroupCommitInFlight, 2)
 	c.GroupCommitLinger = cmp.Or(c.GroupCommitLinger, time.Millisecond)
+	c.GroupCommitSpill = cmp.Or(c.GroupCommitSpill, 2*time.Millisecond)
 	c.CompleteGather = cmp.Or(c.CompleteGather, 10*time.Millisecond)
 	c.PublicURL = strings.TrimSuffix(cmp.Or(c.PublicURL, "http://localhost:8080"), "/")
 	if u, err := url.Parse(c.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || strings.ContainsAny(c.PublicURL, "\"<>&\r\n") {
@@ -179,7 +188,7 @@ func New(cfg Config, st *store.Store, q *queue.Queue, objects *objstore.Store, b
 	}
 	c := &Coordinator{cfg: cfg, sealer: sealer, store: st, queue: q, objects: objects, scopes: scopes, bus: bus, metrics: m, log: log, wakeups: newWakeups(), stopping: make(chan struct{})}
 	c.claims = groupcommit.New("claim", log, st.ClaimBatch, claimKeys, cfg.GroupCommitMaxBatch, cfg.GroupCommitInFlight,
-		groupCommitTimeout, m.GroupCommitBatch.WithLabelValues("claim")).Linger(cfg.GroupCommitLinger)
+		groupCommitTimeout, m.GroupCommitBatch.WithLabelValues("claim")).Linger(cfg.GroupCommitLinger).Spill(cfg.GroupCommitSpill)
 	// Completions that gather run one statement at a time.
 	completesInFlight := cfg.GroupCommitInFlight
 	if cfg.CompleteGather > 0 {
@@ -190,10 +199,10 @@ func New(cfg Config, st *store.Store, q *queue.Queue, objects *objstore.Store, b
 	if cfg.CompleteGather > 0 {
 		c.completions.Gather(cfg.CompleteGather, c.podsWait)
 	} else {
-		c.completions.Linger(cfg.GroupCommitLinger)
+		c.completions.Linger(cfg.GroupCommitLinger).Spill(cfg.GroupCommitSpill)
 	}
 	c.heartbeats = groupcommit.New("heartbeat", log, st.HeartbeatBatch, heartbeatKeys, cfg.GroupCommitMaxBatch, cfg.GroupCommitInFlight,
-		groupCommitTimeout, m.GroupCommitBatch.WithLabelValues("heartbeat")).Linger(cfg.GroupCommitLinger)
+		groupCommitTimeout, m.GroupCommitBatch.WithLabelValues("heartbeat")).Linger(cfg.GroupCommitLinger).Spill(cfg.GroupCommitSpill)
 	// Claims' pops go to Redis together: one pipeline of pop scripts per
 	// round trip, one round trip in flight. The batch never fails as a
 	// whole (each pop has its own answer), so no pop is repeated: a pop

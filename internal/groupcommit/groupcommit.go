@@ -41,6 +41,10 @@ import (
 // completion, not a claim), the group trades latency for fewer
 // statements once calls come often: see Gather.
 //
+// With a spill delay (Spill), a group of several places runs one batch
+// at a time while batches are quick, and opens another place only for
+// calls that waited the delay: see Spill.
+//
 // Two calls with a key in common (keys; nil: none clash) never share a batch: the later one
 // waits for the next. A statement is one implicit transaction, so when a
 // batch fails as a whole (a deadlock with another coordinator's batch, a
@@ -72,6 +76,10 @@ type Group[Req, Res any] struct {
 	gather time.Duration
 	worth  func() bool
 
+	// spill is how long pending calls wait before a place beyond the
+	// first opens for them (0: places open as calls come); see Spill.
+	spill time.Duration
+
 	mu      sync.Mutex
 	pending []*groupCall[Req, Res]
 	running int
@@ -86,6 +94,9 @@ type Group[Req, Res any] struct {
 	avgSize float64
 	avgRun  time.Duration
 	joined  chan struct{}
+	// spilling is set while a goroutine waits to open a place for the
+	// pending calls (spillAfter).
+	spilling bool
 }
 
 // recentWeight is the weight of the newest batch in avgSize and avgRun.
@@ -100,7 +111,7 @@ type groupCall[Req, Res any] struct {
 	out   *answers[Res]
 	i     int
 	taken bool      // in a running batch; guarded by Group.mu
-	at    time.Time // its arrival, with a gather window only
+	at    time.Time // its arrival, with a gather window or a spill delay only
 	done  chan struct{}
 }
 
@@ -156,6 +167,20 @@ func (g *Group[Req, Res]) Gather(d time.Duration, worth func() bool) *Group[Req,
 	return g
 }
 
+// Spill keeps a group of more than one place in flight to one batch at a
+// time while batches are quick: a further place opens only once the
+// oldest pending call has waited d for one. A batch held up (a statement
+// waiting on a row lock) then delays the others by d at most, as with
+// several places, while under load each batch takes everything that came
+// during the one before, as with one place: larger batches, fewer
+// statements (the coordinator's claims: Postgres's CPU a job about a tenth
+// lower at 1,000 jobs/s). 0 (the default) opens places as calls come.
+// Set it before the first Do.
+func (g *Group[Req, Res]) Spill(d time.Duration) *Group[Req, Res] {
+	g.spill = max(d, 0)
+	return g
+}
+
 // Recheck wakes a gathering batch to ask worth again (see Gather).
 func (g *Group[Req, Res]) Recheck() {
 	g.mu.Lock()
@@ -184,15 +209,21 @@ func (g *Group[Req, Res]) Do(ctx context.Context, req Req) (Res, error) {
 		}
 		g.lastCall = c.at
 	}
+	if g.spill > 0 && g.gather == 0 {
+		c.at = g.now()
+	}
 	g.pending = append(g.pending, c)
 	// A gathering batch wakes at its own time (it reads lastCall then),
 	// unless the batch is full: one timer a batch, not a wake a call.
 	if g.gather == 0 || len(g.pending) >= g.maxBatch {
 		g.wakeJoined()
 	}
-	start := g.running < g.inFlight
+	start := g.running < g.inFlight && (g.spill == 0 || g.running == 0)
 	if start {
 		g.running++
+	} else if g.spill > 0 && g.running < g.inFlight && !g.spilling {
+		g.spilling = true
+		go g.spillAfter(context.WithoutCancel(ctx), g.after(g.spill-g.now().Sub(g.pending[0].at)))
 	}
 	g.mu.Unlock()
 	if start {
@@ -276,6 +307,33 @@ func (g *Group[Req, Res]) flush(ctx context.Context, mine *groupCall[Req, Res]) 
 			go g.flush(ctx, nil)
 			return
 		}
+	}
+}
+
+// spillAfter opens a place for the pending calls once timer fires, if a
+// place is free and the oldest has waited the spill delay; if it has not
+// yet (the calls it was armed for were taken meanwhile), it waits for the
+// oldest's turn. It ends when nothing is pending or every place is taken
+// (the running batches take what is pending when they end).
+func (g *Group[Req, Res]) spillAfter(ctx context.Context, timer <-chan time.Time) {
+	for {
+		<-timer
+		g.mu.Lock()
+		if len(g.pending) == 0 || g.running >= g.inFlight {
+			g.spilling = false
+			g.mu.Unlock()
+			return
+		}
+		if wait := g.spill - g.now().Sub(g.pending[0].at); wait > 0 {
+			timer = g.after(wait)
+			g.mu.Unlock()
+			continue
+		}
+		g.running++
+		g.spilling = false
+		g.mu.Unlock()
+		g.flush(ctx, nil)
+		return
 	}
 }
 
