@@ -325,7 +325,15 @@ func newBenchRig(b *testing.B) *benchRig {
 	// One registry for both servers, as `mpegflow serve` has: the rig reads
 	// the group-commit batches from it (batches).
 	metrics := telemetry.New()
-	api, err := apiserver.New(apiserver.Config{Guard: netguard.New(netguard.Config{Resolver: netguardtest.NewPublic()}), KeyCache: keys, Metrics: metrics}, st, q, objects, bus, log)
+	// The event hub, as serve runs one in every API replica: it receives
+	// every event on its Redis subscription (three a job) to fan them out
+	// to WebSocket clients, whether it has any or not.
+	// MPEGFLOW_BENCH_HUB=off leaves it out (the rig before session 25).
+	var hub *events.Hub
+	if os.Getenv("MPEGFLOW_BENCH_HUB") != "off" {
+		hub = events.NewHub(rdb, q.Keys().Events(), 256, log)
+	}
+	api, err := apiserver.New(apiserver.Config{Guard: netguard.New(netguard.Config{Resolver: netguardtest.NewPublic()}), KeyCache: keys, Metrics: metrics, Hub: hub}, st, q, objects, bus, log)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -368,6 +376,9 @@ func newBenchRig(b *testing.B) *benchRig {
 	}
 	var wg sync.WaitGroup
 	wg.Add(4)
+	if hub != nil {
+		wg.Add(1)
+	}
 	// Each server's goroutines carry its role, for the CPU split.
 	serve := func(role string, run func(context.Context) error) {
 		go asRole(srvCtx, role, func(ctx context.Context) { defer wg.Done(); _ = run(ctx) })
@@ -376,6 +387,9 @@ func newBenchRig(b *testing.B) *benchRig {
 	serve(roleAPI, func(ctx context.Context) error { return api.Serve(ctx, restLn) })
 	serve(roleCoordinator, func(ctx context.Context) error { return coord.Serve(ctx, grpcLn) })
 	serve(roleCoordinator, coord.RunWakeups)
+	if hub != nil {
+		serve(roleAPI, hub.Run)
+	}
 	// The pods' connection: its goroutines are the clients' (asClient).
 	var conn *grpc.ClientConn
 	asClient(ctx, func(context.Context) {
