@@ -48,6 +48,17 @@ type fixture struct {
 	clock   *clocktesting.FakePassiveClock
 }
 
+// runHub runs hub until the test ends, as serve does beside each API: it
+// listens on Redis while a WebSocket client is connected.
+func runHub(t *testing.T, hub *events.Hub) *events.Hub {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { _ = hub.Run(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return hub
+}
+
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
 	ctx := context.Background()
@@ -57,7 +68,7 @@ func newFixture(t *testing.T) *fixture {
 	objects, err := objstore.New(t.Context(), testenv.S3(t))
 	require.NoError(t, err)
 	q := queue.New(rdb, queue.NewKeys(prefix))
-	hub := events.NewHub(rdb, q.Keys().Events(), 64, slog.New(slog.DiscardHandler))
+	hub := runHub(t, events.NewHub(rdb, q.Keys().Events(), 64, slog.New(slog.DiscardHandler)))
 	planner, err := operator.NewPlanner(testPlanConfig())
 	require.NoError(t, err)
 	clk := clocktesting.NewFakePassiveClock(time.Now().Truncate(time.Second)) // Postgres keeps microseconds

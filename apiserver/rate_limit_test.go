@@ -48,7 +48,7 @@ func (f *fixture) limitedReplica(t *testing.T, cfg ratelimit.Config, clk *clockt
 	}
 	lim, err := ratelimit.New(cfg, rdb, f.queue.Keys(), log)
 	require.NoError(t, err)
-	hub := events.NewHub(f.rdb, f.queue.Keys().Events(), 16, log)
+	hub := runHub(t, events.NewHub(f.rdb, f.queue.Keys().Events(), 16, log))
 	srv, err := New(Config{Hub: hub, Guard: testGuard(), Limiter: lim, TrustedProxies: proxies},
 		f.store, f.queue, f.objects, events.NewBus(f.queue, time.Now), log)
 	require.NoError(t, err)

@@ -1,6 +1,8 @@
 package apiserver
 
 import (
+	"context"
+	"log/slog"
 	"net"
 	"strings"
 	"sync"
@@ -14,6 +16,10 @@ import (
 // wsWriteTimeout bounds one write to a client; a client that cannot take an
 // event in this time is disconnected.
 const wsWriteTimeout = 10 * time.Second
+
+// wsLiveTimeout bounds the wait for the event hub's Redis subscription
+// before a client is told to come back later.
+const wsLiveTimeout = 5 * time.Second
 
 // ws upgrades to a WebSocket that streams the caller's organization's job
 // events (GET /ws?jobs=<id>,<id> narrows them to some jobs).
@@ -38,6 +44,17 @@ func (s *Server) ws(c *fiber.Ctx) error {
 		}
 	}
 	sub := s.hub.Subscribe(principal(c).OrgID, jobs)
+	// The hub listens on Redis only while it has clients: the upgrade waits
+	// until it does, so the client misses nothing published after it.
+	wait, cancel := context.WithTimeout(c.UserContext(), wsLiveTimeout)
+	err := s.hub.WaitLive(wait)
+	cancel()
+	if err != nil {
+		s.hub.Unsubscribe(sub)
+		s.log.WarnContext(c.UserContext(), "websocket refused: the event hub is not subscribed", slog.Any("error", err))
+		c.Set(fiber.HeaderRetryAfter, "5")
+		return problem(fiber.StatusServiceUnavailable, "unavailable", "live events are unavailable for now; retry shortly")
+	}
 	return websocket.New(func(conn *websocket.Conn) {
 		defer s.hub.Unsubscribe(sub)
 		closed := make(chan struct{})

@@ -18,7 +18,6 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/redis/go-redis/v9"
 
 	apiv1 "github.com/mpegflow/mpegflow/api/v1"
 	"github.com/mpegflow/mpegflow/apiserver"
@@ -124,30 +123,7 @@ func New(t testing.TB, opts Options) *Server {
 			<-done
 		}
 	})
-	if s.Hub != nil {
-		waitHubSubscribed(t, rdb, q.Keys().Events())
-	}
 	return s
-}
-
-// waitHubSubscribed blocks until the hub listens on Redis, so no event a
-// test publishes is lost to a subscription still being set up.
-func waitHubSubscribed(t testing.TB, rdb *redis.Client, channel string) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		n, err := rdb.PubSubNumSub(context.Background(), channel).Result()
-		if err != nil {
-			t.Fatalf("redis PUBSUB NUMSUB: %v", err)
-		}
-		if n[channel] > 0 {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the event hub never subscribed to %s", channel)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
 }
 
 // ClosedURL is a loopback URL where nothing listens.

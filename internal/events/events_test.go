@@ -142,6 +142,24 @@ func TestHubDropsASlowSubscriber(t *testing.T) {
 	hub.Unsubscribe(slow) // safe after a drop
 }
 
+// TestHubIdleDispatchReadsNothing: a replica with no WebSocket client still
+// receives every event of the platform; it must not decode them. The hub's
+// dispatch timing is not observed for an event nobody was sent.
+func TestHubIdleDispatchReadsNothing(t *testing.T) {
+	hub := events.NewHub(nil, "unused", 4, slog.New(slog.DiscardHandler))
+	observed := 0
+	hub.ObserveDispatch(func(time.Duration) { observed++ })
+	org := uuid.New()
+	p := payload(t, &org, nil)
+	require.Zero(t, testing.AllocsPerRun(100, func() { hub.Dispatch(p) }), "an idle hub decoded the event")
+	require.Zero(t, observed)
+
+	s := hub.Subscribe(org, nil)
+	hub.Dispatch(p)
+	require.Len(t, s.C, 1, "a subscriber, once there, receives")
+	require.Equal(t, 1, observed)
+}
+
 // TestHubOverRedis runs two hubs (two replicas) on one real channel: an
 // event published once reaches the matching subscriber of each, and Run
 // returns when its context ends (goleak checks nothing is left behind).
@@ -180,4 +198,53 @@ func TestHubOverRedis(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestHubListensOnlyWhileSubscribed: a replica's hub holds a Redis
+// subscription only while it has subscribers (and its linger after); a
+// subscriber that waited for it to be live receives what is published then.
+func TestHubListensOnlyWhileSubscribed(t *testing.T) {
+	t.Parallel()
+	rdb, prefix := testenv.Redis(t)
+	channel := prefix + ":events"
+	hub := events.NewHub(rdb, channel, 8, slog.New(slog.DiscardHandler)).Linger(10 * time.Millisecond)
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan struct{})
+	go func() { _ = hub.Run(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+	listeners := func() int64 {
+		n, err := rdb.PubSubNumSub(t.Context(), channel).Result()
+		require.NoError(t, err)
+		return n[channel]
+	}
+	org := uuid.New()
+	for round := range 2 {
+		s := hub.Subscribe(org, nil)
+		wait, stop := context.WithTimeout(t.Context(), 10*time.Second)
+		require.NoError(t, hub.WaitLive(wait), "round %d", round)
+		stop()
+		require.EqualValues(t, 1, listeners(), "round %d: live means subscribed", round)
+		want := payload(t, &org, nil)
+		require.NoError(t, rdb.Publish(t.Context(), channel, want).Err())
+		select {
+		case got := <-s.C:
+			require.JSONEq(t, string(want), string(got))
+		case <-time.After(10 * time.Second):
+			t.Fatalf("round %d: the event published once live never came", round)
+		}
+		hub.Unsubscribe(s)
+		require.Eventually(t, func() bool { return listeners() == 0 }, 10*time.Second, 5*time.Millisecond,
+			"round %d: the hub still listens with no subscriber", round)
+	}
+}
+
+// TestHubWaitLiveEndsWithItsContext: a hub that cannot subscribe (here, not
+// running) leaves a new subscriber waiting only as long as its context.
+func TestHubWaitLiveEndsWithItsContext(t *testing.T) {
+	t.Parallel()
+	hub := events.NewHub(nil, "unused", 4, slog.New(slog.DiscardHandler))
+	hub.Subscribe(uuid.New(), nil)
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	require.ErrorIs(t, hub.WaitLive(ctx), context.Canceled)
 }
