@@ -128,7 +128,7 @@ func (h *Hub) Subscribers() int {
 // Run listens on the channel while the hub has subscribers, until ctx
 // ends, resubscribing after Redis errors.
 func (h *Hub) Run(ctx context.Context) error {
-	for {
+	for ctx.Err() == nil {
 		for h.Subscribers() == 0 {
 			select {
 			case <-ctx.Done():
@@ -136,11 +136,7 @@ func (h *Hub) Run(ctx context.Context) error {
 			case <-h.changed:
 			}
 		}
-		err := h.receive(ctx)
-		if ctx.Err() != nil {
-			return nil
-		}
-		if err != nil {
+		if err := h.receive(ctx); err != nil && ctx.Err() == nil {
 			h.log.WarnContext(ctx, "event hub lost its redis subscription; resubscribing (live clients miss events meanwhile)", slog.Any("error", err))
 			select {
 			case <-ctx.Done():
@@ -149,6 +145,7 @@ func (h *Hub) Run(ctx context.Context) error {
 			}
 		}
 	}
+	return nil
 }
 
 // receive subscribes and dispatches until ctx ends, Redis fails, or the
