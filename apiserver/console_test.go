@@ -30,11 +30,7 @@ import (
 // console has no submit or cancel controls. Any CSP violation fails it.
 func TestConsoleInABrowser(t *testing.T) {
 	t.Parallel()
-	f := newFixture(t)
-	hubCtx, stopHub := context.WithCancel(context.Background())
-	hubDone := make(chan error, 1)
-	go func() { hubDone <- f.srv.hub.Run(hubCtx) }()
-	t.Cleanup(func() { stopHub(); <-hubDone })
+	f := newFixture(t) // its event hub runs, as serve's does
 	base := "http://" + f.serve(t)
 	ctx, problems := consoletest.Browser(t)
 	shots := consoletest.Screenshots(t)

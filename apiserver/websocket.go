@@ -55,7 +55,7 @@ func (s *Server) ws(c *fiber.Ctx) error {
 		c.Set(fiber.HeaderRetryAfter, "5")
 		return problem(fiber.StatusServiceUnavailable, "unavailable", "live events are unavailable for now; retry shortly")
 	}
-	return websocket.New(func(conn *websocket.Conn) {
+	upgrade := websocket.New(func(conn *websocket.Conn) {
 		defer s.hub.Unsubscribe(sub)
 		closed := make(chan struct{})
 		defer func() {
@@ -123,7 +123,14 @@ func (s *Server) ws(c *fiber.Ctx) error {
 				}
 			}
 		}
-	})(c)
+	})
+	if err := upgrade(c); err != nil {
+		// A failed handshake never runs the handler: its subscription would
+		// keep the hub listening for nobody.
+		s.hub.Unsubscribe(sub)
+		return err
+	}
+	return nil
 }
 
 // resetOnClose makes closing c send a TCP reset, discarding unsent data.

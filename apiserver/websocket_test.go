@@ -165,3 +165,24 @@ func TestWebSocketFansOutAcrossReplicas(t *testing.T) {
 		break
 	}
 }
+
+// TestWebSocketFailedHandshakeLeavesNoSubscriber: an upgrade request the
+// handshake refuses (an unknown protocol version) never runs the handler;
+// its subscription must not stay behind, keeping the hub listening.
+func TestWebSocketFailedHandshakeLeavesNoSubscriber(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	r := f.replica(t)
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, "http://"+r.addr+"/ws", nil)
+	require.NoError(t, err)
+	req.Header.Set("Authorization", "Bearer "+f.keys[auth.Viewer])
+	req.Header.Set("Connection", "Upgrade")
+	req.Header.Set("Upgrade", "websocket")
+	req.Header.Set("Sec-WebSocket-Version", "99")
+	req.Header.Set("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ==")
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	require.NoError(t, resp.Body.Close())
+	assert.NotEqual(t, http.StatusSwitchingProtocols, resp.StatusCode)
+	assert.Equal(t, 0, r.hub.Subscribers(), "the refused upgrade left its subscription")
+}

@@ -224,6 +224,7 @@ func TestHubListensOnlyWhileSubscribed(t *testing.T) {
 		require.NoError(t, hub.WaitLive(wait), "round %d", round)
 		stop()
 		require.EqualValues(t, 1, listeners(), "round %d: live means subscribed", round)
+		require.ErrorIs(t, hub.Run(t.Context()), events.ErrHubRunning, "a second Run would subscribe twice")
 		want := payload(t, &org, nil)
 		require.NoError(t, rdb.Publish(t.Context(), channel, want).Err())
 		select {

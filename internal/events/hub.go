@@ -3,9 +3,11 @@ package events
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -31,6 +33,8 @@ type Hub struct {
 	// changed wakes Run when a subscriber came or went (one wake pending
 	// at most).
 	changed chan struct{}
+	// running is set while Run runs: one subscription a hub.
+	running atomic.Bool
 
 	mu   sync.Mutex
 	subs map[*Subscription]struct{}
@@ -38,6 +42,9 @@ type Hub struct {
 	// replaces it when the subscription ends.
 	live chan struct{}
 }
+
+// ErrHubRunning is Run's answer while the hub already runs.
+var ErrHubRunning = errors.New("events: the hub is running already")
 
 // DefaultLinger is how long a hub keeps its Redis subscription after its
 // last subscriber left, so that clients that reconnect find it live.
@@ -126,8 +133,13 @@ func (h *Hub) Subscribers() int {
 }
 
 // Run listens on the channel while the hub has subscribers, until ctx
-// ends, resubscribing after Redis errors.
+// ends, resubscribing after Redis errors. A hub runs once at a time: a
+// second Run while one runs returns ErrHubRunning.
 func (h *Hub) Run(ctx context.Context) error {
+	if !h.running.CompareAndSwap(false, true) {
+		return ErrHubRunning
+	}
+	defer h.running.Store(false)
 	for ctx.Err() == nil {
 		for h.Subscribers() == 0 {
 			select {
