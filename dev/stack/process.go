@@ -108,6 +108,19 @@ func (p *proc) stop(grace time.Duration) {
 	case <-t.C:
 		_ = syscall.Kill(-p.pid(), syscall.SIGKILL)
 		<-p.done
+		// The leader is reaped; its group's other members (PostgreSQL's
+		// backends, attached to its shared memory) may still be dying, and a
+		// restart on the same data directory would find the memory in use.
+		waitGroupGone(p.pid(), grace)
+	}
+}
+
+// waitGroupGone waits, up to limit, until no process is left in group pgid.
+func waitGroupGone(pgid int, limit time.Duration) {
+	for deadline := time.Now().Add(limit); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if err := syscall.Kill(-pgid, 0); errors.Is(err, syscall.ESRCH) {
+			return
+		}
 	}
 }
 
