@@ -44,6 +44,9 @@ func TestBackfillFollowsAndResumes(t *testing.T) {
 		require.NoError(t, err)
 		return b.Counts.Held == 0
 	}, 10*time.Second, 20*time.Millisecond, "max-concurrency 5 releases both jobs")
+	// The command polls: it shows the batch running only if a poll falls
+	// before both jobs end, so they end once it has.
+	cli.waitFor(t, cli.stderr, "batch "+id+" running")
 	for _, j := range jobs.Items {
 		assert.Equal(t, "backfill", j.Lane)
 		srv.Claim(t, j.ID).Complete(map[string][]byte{"out.mp4": []byte("mp4")})
