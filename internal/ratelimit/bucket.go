@@ -8,6 +8,10 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
+// expirySlack is how long a bucket is kept past full (the script's slack;
+// TestTakeScriptContract holds the two equal).
+const expirySlack = time.Minute
+
 // takeScript checks and spends tokens from several token buckets at once,
 // atomically, so every apiserver replica shares one budget per bucket and a
 // request either spends from all the buckets it names or from none.
@@ -16,9 +20,14 @@ import (
 // token, so that refilling rate tokens per per milliseconds adds exactly
 // rate units per millisecond: every quantity is an integer. A missing bucket
 // is full. A bucket is written only when it is spent from, and then expires
-// when it would be full again, so idle buckets vanish. A clock that reads
-// earlier than the bucket's stamp (a replica behind another) refills
-// nothing and never moves the stamp back.
+// a minute (expirySlack) after it would be full again, so idle buckets
+// vanish. A clock that reads earlier than the bucket's stamp (a replica
+// behind another) refills nothing and never moves the stamp back. The
+// slack is there because "full again" is reckoned on the callers' clocks
+// and the expiry runs on Redis's: without it, a bucket stamped by a replica
+// whose clock is ahead would vanish early, handing a replica whose clock
+// is right tokens it has not earned. Kept past full, a bucket reads full
+// anyway, so the slack changes no decision.
 //
 // KEYS[i]       = bucket i (Keys.RateLimitClient, Keys.RateLimitKey, Keys.RateLimitOrg)
 // ARGV[1]       = now, unix milliseconds
@@ -35,6 +44,7 @@ import (
 //	next_ms   milliseconds until bucket i holds one token (0: it does)
 var takeScript = redis.NewScript(`
 local now = tonumber(ARGV[1])
+local slack = 60000 -- expirySlack, milliseconds
 local n = #KEYS
 local level, at, cap, rate, per = {}, {}, {}, {}, {}
 local allowed = 1
@@ -64,7 +74,7 @@ for i = 1, n do
   if allowed == 1 and ARGV[4 * i + 1] == '1' then
     l = l - per[i]
     redis.call('HSET', KEYS[i], 'level', string.format('%.0f', l), 'at', string.format('%.0f', at[i]))
-    redis.call('PEXPIRE', KEYS[i], string.format('%.0f', math.ceil((cap[i] - l) / rate[i])))
+    redis.call('PEXPIRE', KEYS[i], string.format('%.0f', math.ceil((cap[i] - l) / rate[i]) + slack))
   end
   local next = 0
   if l < per[i] then
