@@ -1,6 +1,7 @@
 package client_test
 
 import (
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -58,3 +59,17 @@ func types(evs []client.Event) []string {
 type fakeClock struct{ *testingclock.FakeClock }
 
 func (f fakeClock) NewTicker(d time.Duration) client.Ticker { return f.FakeClock.NewTicker(d) }
+
+// countingClock is a fakeClock that counts the tickers made on it, so a
+// test can tell a wait the client has just begun from a ticker that fired
+// and is not yet stopped (still a waiter of the fake clock).
+type countingClock struct {
+	fakeClock
+	made *atomic.Int64
+}
+
+func (c countingClock) NewTicker(d time.Duration) client.Ticker {
+	tk := c.fakeClock.NewTicker(d)
+	c.made.Add(1)
+	return tk
+}
