@@ -182,20 +182,32 @@ func startKEDA(t testing.TB, bin, kubeconfig, certDir, logFile string, opts KEDA
 	return k, nil
 }
 
-// waitReady polls KEDA's readyz probe until it answers 200, KEDA exits, or
-// kedaReadyTimeout passes.
+// waitReady polls KEDA's readyz probe until it answers 200 and its
+// metrics service (the gRPC server its scalers report through) accepts
+// connections, KEDA exits, or kedaReadyTimeout passes. The probe can answer
+// before the metrics service has bound its port; when that bind fails KEDA
+// exits, and the caller starts it again on other ports.
 func (k *KEDA) waitReady() error {
 	ctx, cancel := context.WithTimeout(context.Background(), kedaReadyTimeout)
 	defer cancel()
 	url := "http://" + k.HealthAddr + "/readyz"
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
+	var dialer net.Dialer
 	for {
 		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 		if resp, err := http.DefaultClient.Do(req); err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
-				return nil
+				if conn, err := dialer.DialContext(ctx, "tcp", k.MetricsServiceAddr); err == nil {
+					_ = conn.Close()
+					select {
+					case <-k.exited:
+						return fmt.Errorf("KEDA's operator exited as it became ready: %w", k.err)
+					default:
+						return nil
+					}
+				}
 			}
 		}
 		select {

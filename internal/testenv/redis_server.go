@@ -122,14 +122,3 @@ func startRedisServer(t testing.TB, bin, dir string, listen func(port int) []str
 		return "", fmt.Errorf("redis-server on port %d not ready after 30s; its output:\n%s", port, log.String())
 	}
 }
-
-// FreeLoopbackPort asks the kernel for a port nobody listens on. Another
-// process may take it before redis-server binds; the caller retries.
-func FreeLoopbackPort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0") //nolint:noctx // a numeric loopback address: nothing to resolve, nothing that could block
-	if err != nil {
-		return 0, fmt.Errorf("find a free loopback port: %w", err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
-}
