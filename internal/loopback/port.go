@@ -1,0 +1,76 @@
+// Package loopback picks free TCP ports on 127.0.0.1 for the services that
+// `mpegflow dev` and the test harness start.
+package loopback
+
+import (
+	"errors"
+	"math/rand/v2"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+)
+
+// ephemeralPortRange is where Linux keeps the ports it gives outgoing
+// connections and listeners on port 0.
+const ephemeralPortRange = "/proc/sys/net/ipv4/ip_local_port_range"
+
+// Lowest is where FreePort starts looking: above the well-known and most
+// registered services' ports.
+const Lowest = 10000
+
+// FreePort picks, at random, a port nobody listens on and skip does not
+// reject (nil: none), below the kernel's ephemeral range, as
+// scripts/with-services.sh does. A port the kernel chose (port 0) comes
+// from that range, which every outgoing connection on the machine draws
+// from too, so on a busy machine a client's connection can take it between
+// the picking and the service's binding. Below the range only another
+// picker can; callers still retry when their binding fails.
+func FreePort(skip func(port int) bool) (int, error) {
+	high := Highest()
+	for range 200 {
+		p := Lowest + rand.IntN(high-Lowest)
+		if (skip == nil || !skip(p)) && Free(p) {
+			return p, nil
+		}
+	}
+	return 0, errors.New("no free TCP port on 127.0.0.1")
+}
+
+// Highest is the end (exclusive) of FreePort's range: the first port of the
+// kernel's ephemeral range, or 65000 when that range starts too low to
+// leave room below it.
+func Highest() int {
+	if low := ephemeralLow(); low > Lowest+1000 {
+		return low
+	}
+	return 65000
+}
+
+// Free reports whether port can be bound on 127.0.0.1 now.
+func Free(port int) bool {
+	ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port))) //nolint:noctx // a numeric loopback address: nothing to resolve, nothing that could block
+	if err != nil {
+		return false
+	}
+	_ = ln.Close()
+	return true
+}
+
+// ephemeralLow is the first port of the kernel's ephemeral range (32768,
+// Linux's default, when it cannot be read).
+func ephemeralLow() int {
+	b, err := os.ReadFile(ephemeralPortRange)
+	if err != nil {
+		return 32768
+	}
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return 32768
+	}
+	n, err := strconv.Atoi(f[0])
+	if err != nil {
+		return 32768
+	}
+	return n
+}
