@@ -18,8 +18,8 @@ import (
 
 	"github.com/mpegflow/mpegflow/internal/auth"
 	"github.com/mpegflow/mpegflow/internal/events"
+	"github.com/mpegflow/mpegflow/internal/loopback"
 	"github.com/mpegflow/mpegflow/internal/ratelimit"
-	"github.com/mpegflow/mpegflow/internal/testenv"
 )
 
 // limited is an apiserver replica on the fixture's Postgres, Redis and S3
@@ -313,7 +313,7 @@ func TestRateLimitWebSocketUpgrade(t *testing.T) {
 func TestRateLimitFailsOpen(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
-	port, err := testenv.FreeLoopbackPort()
+	port, err := loopback.FreePort(nil)
 	require.NoError(t, err)
 	dead := redis.NewClient(&redis.Options{Addr: fmt.Sprintf("127.0.0.1:%d", port), MaxRetries: -1, DialerRetries: 1})
 	t.Cleanup(func() { _ = dead.Close() })

@@ -19,6 +19,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
+	"github.com/mpegflow/mpegflow/internal/loopback"
 	"github.com/mpegflow/mpegflow/internal/testenv"
 )
 
@@ -150,7 +151,7 @@ func poll(ctx context.Context, interval time.Duration, cond func() (bool, error)
 // freePort is a loopback TCP port nothing listens on right now.
 func freePort(t *testing.T) int {
 	t.Helper()
-	port, err := testenv.FreeLoopbackPort()
+	port, err := loopback.FreePort(nil)
 	if err != nil {
 		t.Fatal(err)
 	}

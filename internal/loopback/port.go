@@ -15,9 +15,9 @@ import (
 // connections and listeners on port 0.
 const ephemeralPortRange = "/proc/sys/net/ipv4/ip_local_port_range"
 
-// Lowest is where FreePort starts looking: above the well-known and most
+// lowest is where FreePort starts looking: above the well-known and most
 // registered services' ports.
-const Lowest = 10000
+const lowest = 10000
 
 // FreePort picks, at random, a port nobody listens on and skip does not
 // reject (nil: none), below the kernel's ephemeral range, as
@@ -27,9 +27,9 @@ const Lowest = 10000
 // the picking and the service's binding. Below the range only another
 // picker can; callers still retry when their binding fails.
 func FreePort(skip func(port int) bool) (int, error) {
-	high := Highest()
+	high := highest()
 	for range 200 {
-		p := Lowest + rand.IntN(high-Lowest)
+		p := lowest + rand.IntN(high-lowest)
 		if (skip == nil || !skip(p)) && Free(p) {
 			return p, nil
 		}
@@ -37,11 +37,11 @@ func FreePort(skip func(port int) bool) (int, error) {
 	return 0, errors.New("no free TCP port on 127.0.0.1")
 }
 
-// Highest is the end (exclusive) of FreePort's range: the first port of the
+// highest is the end (exclusive) of FreePort's range: the first port of the
 // kernel's ephemeral range, or 65000 when that range starts too low to
 // leave room below it.
-func Highest() int {
-	if low := ephemeralLow(); low > Lowest+1000 {
+func highest() int {
+	if low := ephemeralLow(); low > lowest+1000 {
 		return low
 	}
 	return 65000

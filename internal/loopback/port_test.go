@@ -14,8 +14,8 @@ import (
 // caller skips.
 func TestFreePortBelowEphemeralRange(t *testing.T) {
 	t.Parallel()
-	high := Highest()
-	if low := ephemeralLow(); low > Lowest+1000 {
+	high := highest()
+	if low := ephemeralLow(); low > lowest+1000 {
 		assert.Equal(t, low, high, "the range ends where the ephemeral one starts")
 	}
 	seen := map[int]bool{}
@@ -24,7 +24,7 @@ func TestFreePortBelowEphemeralRange(t *testing.T) {
 		require.NoError(t, err)
 		assert.False(t, seen[p], "a port the caller skips")
 		seen[p] = true
-		assert.GreaterOrEqual(t, p, Lowest)
+		assert.GreaterOrEqual(t, p, lowest)
 		assert.Less(t, p, high, "a port of the ephemeral range")
 		ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(p)))
 		require.NoError(t, err, "the port it picked is taken")

@@ -18,6 +18,7 @@ import (
 	"github.com/stretchr/testify/require"
 	clocktesting "k8s.io/utils/clock/testing"
 
+	"github.com/mpegflow/mpegflow/internal/loopback"
 	"github.com/mpegflow/mpegflow/internal/queue"
 	"github.com/mpegflow/mpegflow/internal/testenv"
 )
@@ -195,7 +196,7 @@ func TestClientName(t *testing.T) {
 // passed unlimited), not once per request.
 func TestFailOpen(t *testing.T) {
 	t.Parallel()
-	port, err := testenv.FreeLoopbackPort()
+	port, err := loopback.FreePort(nil)
 	require.NoError(t, err)
 	dead := redis.NewClient(&redis.Options{Addr: fmt.Sprintf("127.0.0.1:%d", port), MaxRetries: -1, DialerRetries: 1})
 	t.Cleanup(func() { _ = dead.Close() })

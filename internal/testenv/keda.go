@@ -18,6 +18,8 @@ import (
 	"time"
 
 	"k8s.io/client-go/rest"
+
+	"github.com/mpegflow/mpegflow/internal/loopback"
 )
 
 // KEDAOperatorEnv names the variable holding the path of KEDA's operator
@@ -121,7 +123,7 @@ func startKEDA(t testing.TB, bin, kubeconfig, certDir, logFile string, opts KEDA
 	t.Helper()
 	var addrs [3]string
 	for i := range addrs {
-		p, err := FreeLoopbackPort()
+		p, err := loopback.FreePort(nil)
 		if err != nil {
 			return nil, err
 		}
@@ -193,21 +195,13 @@ func (k *KEDA) waitReady() error {
 	url := "http://" + k.HealthAddr + "/readyz"
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
-	var dialer net.Dialer
 	for {
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-		if resp, err := http.DefaultClient.Do(req); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				if conn, err := dialer.DialContext(ctx, "tcp", k.MetricsServiceAddr); err == nil {
-					_ = conn.Close()
-					select {
-					case <-k.exited:
-						return fmt.Errorf("KEDA's operator exited as it became ready: %w", k.err)
-					default:
-						return nil
-					}
-				}
+		if k.answers(ctx, url) {
+			select {
+			case <-k.exited:
+				return fmt.Errorf("KEDA's operator exited as it became ready: %w", k.err)
+			default:
+				return nil
 			}
 		}
 		select {
@@ -218,6 +212,27 @@ func (k *KEDA) waitReady() error {
 		case <-tick.C:
 		}
 	}
+}
+
+// answers reports whether KEDA's readyz probe at url answers 200 and its
+// metrics service accepts a connection.
+func (k *KEDA) answers(ctx context.Context, url string) bool {
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return false
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return false
+	}
+	var dialer net.Dialer
+	conn, err := dialer.DialContext(ctx, "tcp", k.MetricsServiceAddr)
+	if err != nil {
+		return false
+	}
+	_ = conn.Close()
+	return true
 }
 
 // Exited is closed when the process has ended.

@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/mpegflow/mpegflow/internal/loopback"
 )
 
 // redisStartAttempts bounds retries when another process takes the chosen
@@ -66,7 +68,7 @@ func startRedisServer(t testing.TB, bin, dir string, listen func(port int) []str
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return "", fmt.Errorf("create redis directory: %w", err)
 	}
-	port, err := FreeLoopbackPort()
+	port, err := loopback.FreePort(nil)
 	if err != nil {
 		return "", err
 	}
