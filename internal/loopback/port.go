@@ -4,11 +4,11 @@ package loopback
 
 import (
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"net"
 	"os"
 	"strconv"
-	"strings"
 )
 
 // ephemeralPortRange is where Linux keeps the ports it gives outgoing
@@ -61,16 +61,12 @@ func Free(port int) bool {
 // Linux's default, when it cannot be read).
 func ephemeralLow() int {
 	b, err := os.ReadFile(ephemeralPortRange)
+	var low int
+	if err == nil {
+		_, err = fmt.Sscan(string(b), &low)
+	}
 	if err != nil {
 		return 32768
 	}
-	f := strings.Fields(string(b))
-	if len(f) == 0 {
-		return 32768
-	}
-	n, err := strconv.Atoi(f[0])
-	if err != nil {
-		return 32768
-	}
-	return n
+	return low
 }

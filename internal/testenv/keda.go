@@ -122,11 +122,13 @@ func StartKEDA(t testing.TB, cfg *rest.Config, opts KEDAOptions) *KEDA {
 func startKEDA(t testing.TB, bin, kubeconfig, certDir, logFile string, opts KEDAOptions) (*KEDA, error) {
 	t.Helper()
 	var addrs [3]string
+	picked := map[int]bool{} // three ports, none picked twice
 	for i := range addrs {
-		p, err := loopback.FreePort(nil)
+		p, err := loopback.FreePort(func(p int) bool { return picked[p] })
 		if err != nil {
 			return nil, err
 		}
+		picked[p] = true
 		addrs[i] = net.JoinHostPort("127.0.0.1", strconv.Itoa(p))
 	}
 	k := &KEDA{
