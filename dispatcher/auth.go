@@ -64,10 +64,12 @@ func (c *Coordinator) workerTokenValid(pool, token string) bool {
 	return true
 }
 
-// UnaryInterceptor authenticates and counts every call.
+// UnaryInterceptor authenticates, counts and times every call.
 func (c *Coordinator) UnaryInterceptor(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
 	method := info.FullMethod[strings.LastIndex(info.FullMethod, "/")+1:]
 	c.metrics.GRPCRequests.WithLabelValues(method).Inc()
+	start := c.cfg.Clock.Now()
+	defer func() { c.metrics.GRPCDuration.WithLabelValues(method).Observe(c.cfg.Clock.Since(start).Seconds()) }()
 	ctx, err := c.authenticate(ctx)
 	if err != nil {
 		return nil, err

@@ -4,7 +4,9 @@ import (
 	"fmt"
 	"log/slog"
 	"testing"
+	"time"
 
+	"github.com/google/uuid"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -64,4 +66,46 @@ func TestMetrics(t *testing.T) {
 		claims, _ := metricValue(t, b.metrics.Registry, "mpegflow_grpc_requests_total", map[string]string{"method": "Claim"})
 		assert.Zero(t, claims, "instance B served no claims")
 	})
+}
+
+// TestDispatchAndCallDurations: a claim observes how long its job waited
+// since it last became claimable (its row's updated_at as the claim found
+// it) by lane, a database clock ahead of the coordinator's counts 0, and
+// every call is timed by method, a long poll's wait included. The
+// coordinator runs on a fake clock that moves only when the test steps it.
+func TestDispatchAndCallDurations(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	fc := newFakeClock()
+	in := e.start(Config{Clock: fc, PollInterval: 200 * time.Millisecond})
+	w := e.worker(in.addr, store.DefaultPoolID)
+	queuedAt := func(id uuid.UUID, at time.Time) {
+		_, err := e.db.Exec(t.Context(), `UPDATE jobs SET updated_at = $2 WHERE id = $1`, id, at)
+		require.NoError(t, err)
+	}
+	ids := e.submit(store.DefaultPoolID, 2)
+	queuedAt(ids[0], fc.Now().Add(-90*time.Second))
+	queuedAt(ids[1], fc.Now().Add(5*time.Second)) // the database's clock ahead
+	for i, id := range ids {
+		job := w.mustClaim(t, fmt.Sprintf("pod-%d", i))
+		require.Equal(t, id.String(), job.GetId(), "claimed in submission order")
+	}
+	n, sum := histogramOf(t, in.metrics.Registry, "mpegflow_job_dispatch_duration_seconds", map[string]string{"lane": "live"})
+	assert.Equal(t, uint64(2), n, "one observation a claim that hands out a job")
+	assert.InDelta(t, 90, sum, 1e-6, "90 s for the first, 0 (not -5) for the second")
+	n, _ = histogramOf(t, in.metrics.Registry, "mpegflow_job_dispatch_duration_seconds", map[string]string{"lane": "backfill"})
+	assert.Zero(t, n)
+
+	got := w.longPoll(t, fc, "pod-2")
+	fc.Step(200 * time.Millisecond) // a poll: the lane is still empty
+	require.Eventually(t, fc.HasWaiters, 10*time.Second, time.Millisecond)
+	fc.Step(5 * time.Second) // past the claim's 5 s wait
+	r := <-got
+	require.NoError(t, r.err)
+	require.Nil(t, r.job, "nothing to claim")
+	n, sum = histogramOf(t, in.metrics.Registry, "mpegflow_grpc_request_duration_seconds", map[string]string{"method": "Claim"})
+	assert.Equal(t, uint64(3), n, "every claim timed")
+	assert.InDelta(t, 5.2, sum, 1e-6, "the two quick claims took no time on the fake clock; the long poll its 5.2 s")
+	n, _ = histogramOf(t, in.metrics.Registry, "mpegflow_job_dispatch_duration_seconds", map[string]string{"lane": "live"})
+	assert.Equal(t, uint64(2), n, "a claim that hands out nothing observes no dispatch")
 }

@@ -610,11 +610,11 @@ func TestOperatorObservability(t *testing.T) {
 }
 
 // TestDashboard checks the Grafana dashboard has one panel (rows aside) for
-// each metric the reference document fixes and each of the operator's, as
-// the telemetry package registers them.
+// each metric the reference document fixes, each of the control plane's
+// and each of the operator's, as the telemetry package registers them.
 func TestDashboard(t *testing.T) {
 	t.Parallel()
-	designMetrics := slices.Concat(telemetry.ReferenceNames, telemetry.OperatorNames)
+	designMetrics := slices.Concat(telemetry.ReferenceNames, telemetry.ControlPlaneNames, telemetry.OperatorNames)
 	cm := mustRender(t, nil).objects["ConfigMap/mf-mpegflow-dashboard"]
 	require.NotNil(t, cm)
 	require.Equal(t, "1", str(cm, "metadata", "labels", "grafana_dashboard"), "the Grafana sidecar's label")
@@ -631,7 +631,7 @@ func TestDashboard(t *testing.T) {
 		n := 0
 		for _, p := range panels {
 			for _, tgt := range list(p, "targets") {
-				if regexp.MustCompile(`\b` + m + `(_bucket)?\b`).MatchString(str(tgt, "expr")) {
+				if regexp.MustCompile(`\b` + m + `(_bucket|_sum|_count)?\b`).MatchString(str(tgt, "expr")) {
 					n++
 					break
 				}
@@ -639,6 +639,53 @@ func TestDashboard(t *testing.T) {
 		}
 		require.Equal(t, 1, n, "panels querying %s", m)
 	}
+}
+
+// TestAlertRules: the PrometheusRule is rendered only when asked for; each
+// rule names an alert, a severity, a summary and how long it must hold;
+// every metric an expression reads is one the telemetry package
+// registers, selected by the release's namespace; the thresholds are the
+// values'; and the operator's alert goes with the operator.
+func TestAlertRules(t *testing.T) {
+	t.Parallel()
+	require.NotContains(t, kinds(mustRender(t, nil)), "PrometheusRule/mf-mpegflow", "off by default")
+	known := slices.Concat(telemetry.ReferenceNames, telemetry.ControlPlaneNames, telemetry.OperatorNames)
+	metricName := regexp.MustCompile(`\bmpegflow_[a-z_]+`)
+	alerts := func(values map[string]any) map[string]any {
+		t.Helper()
+		pr := mustRender(t, values).objects["PrometheusRule/media-mpegflow"]
+		require.NotNil(t, pr)
+		require.Equal(t, "kube-prometheus-stack", str(pr, "metadata", "labels", "release"))
+		out := map[string]any{}
+		for _, rule := range list(pr, "spec", "groups", "0", "rules") {
+			name := str(rule, "alert")
+			require.NotEmpty(t, name)
+			require.NotEmpty(t, str(rule, "for"), name)
+			require.Contains(t, []string{"warning", "critical"}, str(rule, "labels", "severity"), name)
+			require.NotEmpty(t, str(rule, "annotations", "summary"), name)
+			expr := str(rule, "expr")
+			names := metricName.FindAllString(expr, -1)
+			require.NotEmpty(t, names, name)
+			for _, m := range names {
+				base := strings.TrimSuffix(strings.TrimSuffix(strings.TrimSuffix(m, "_bucket"), "_sum"), "_count")
+				require.Contains(t, known, base, "%s reads a metric MpegFlow does not export", name)
+			}
+			require.Contains(t, expr, `namespace="`+namespace+`"`, "%s: this release's series only", name)
+			out[name] = rule
+		}
+		return out
+	}
+
+	got := alerts(fullValues(t))
+	require.ElementsMatch(t, []string{"MpegFlowLiveDispatchSlow", "MpegFlowEventBusSlow", "MpegFlowOperatorNotReconciling"}, slices.Collect(maps.Keys(got)))
+	live := str(got["MpegFlowLiveDispatchSlow"], "expr")
+	require.Contains(t, live, `lane="live"`)
+	require.True(t, strings.HasSuffix(live, "> 90"), "the values' bound (full-values: 90 s): %s", live)
+	require.True(t, strings.HasSuffix(str(got["MpegFlowEventBusSlow"], "expr"), "> 1"), "the default bound")
+
+	full := fullValues(t)
+	full["operator"] = map[string]any{"enabled": false}
+	require.NotContains(t, alerts(full), "MpegFlowOperatorNotReconciling", "no operator, no alert about it")
 }
 
 func TestOptionalObjects(t *testing.T) {

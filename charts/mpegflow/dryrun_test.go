@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -19,7 +20,8 @@ import (
 )
 
 // promOperatorVersion is the Prometheus Operator release whose CRDs
-// (example/prometheus-operator-crd) the ServiceMonitor is checked against.
+// (example/prometheus-operator-crd) the ServiceMonitors and the
+// PrometheusRule are checked against.
 // The module is fetched into the module cache at test time, never vendored.
 const promOperatorVersion = "v0.85.0"
 
@@ -31,7 +33,7 @@ func TestServerSideDryRun(t *testing.T) {
 	t.Parallel()
 	env := &envtest.Environment{
 		BinaryAssetsDirectory: kubeAssets(t),
-		CRDDirectoryPaths:     []string{kedaCRDs(t), serviceMonitorCRD(t)},
+		CRDDirectoryPaths:     slices.Concat([]string{kedaCRDs(t)}, promOperatorCRDs(t)),
 		ErrorIfCRDPathMissing: true,
 	}
 	cfg, err := env.Start()
@@ -77,19 +79,23 @@ func kubeAssets(t *testing.T) string {
 	return dir
 }
 
-// serviceMonitorCRD is the ServiceMonitor CRD file of the Prometheus
-// Operator module, downloaded into the module cache once.
-func serviceMonitorCRD(t *testing.T) string {
+// promOperatorCRDs are the ServiceMonitor and PrometheusRule CRD files of
+// the Prometheus Operator module, downloaded into the module cache once.
+func promOperatorCRDs(t *testing.T) []string {
 	t.Helper()
 	out, err := exec.Command("go", "mod", "download", "-json", "github.com/prometheus-operator/prometheus-operator@"+promOperatorVersion).Output()
 	require.NoError(t, err, "go mod download the Prometheus Operator module: %s", out)
 	var mod struct{ Dir, Error string }
 	require.NoError(t, json.Unmarshal(out, &mod))
 	require.Empty(t, mod.Error)
-	path := filepath.Join(mod.Dir, "example", "prometheus-operator-crd", "monitoring.coreos.com_servicemonitors.yaml")
-	_, err = os.Stat(path)
-	require.NoError(t, err, "ServiceMonitor CRD")
-	return path
+	var paths []string
+	for _, kind := range []string{"servicemonitors", "prometheusrules"} {
+		path := filepath.Join(mod.Dir, "example", "prometheus-operator-crd", "monitoring.coreos.com_"+kind+".yaml")
+		_, err = os.Stat(path)
+		require.NoError(t, err, "the %s CRD", kind)
+		paths = append(paths, path)
+	}
+	return paths
 }
 
 // kedaCRDs is testenv.KEDACRDDir for a test.

@@ -40,8 +40,9 @@ func jobEventCTEs(src, typ, data, eventID string) string {
 // input row: the conditional UPDATE that makes the job running under the
 // caller's lease and claim token, the worker's registration (insert, or
 // refresh node, capabilities and heartbeat, and set its current job), the
-// job.started event and its webhook deliveries, and the input asset's
-// storage key. A job is taken only if it is queued in the row's pool and
+// job.started event and its webhook deliveries, the input asset's storage
+// key, and when the job was last queued (ClaimedJob.QueuedAt). A job is
+// taken only if it is queued in the row's pool and
 // lane and not held, and the row's worker (as the statement found it) is
 // not drained, evicted or registered in another pool. Each row stands
 // alone: one row's job not being claimable changes nothing for the others.
@@ -75,7 +76,7 @@ var claimJobsSQL = `
 		prev AS (
 			SELECT w.id, w.pool_id, w.status FROM workers w WHERE w.id = ANY ($5::text[])),
 		cur AS (
-			SELECT id, pool_id, lane, status, held FROM jobs WHERE id = ANY ($2::uuid[])
+			SELECT id, pool_id, lane, status, held, updated_at FROM jobs WHERE id = ANY ($2::uuid[])
 			ORDER BY id FOR NO KEY UPDATE),
 		j AS (
 			UPDATE jobs SET status = 'running', attempts = jobs.attempts + 1, worker_id = i.worker_id,
@@ -86,7 +87,7 @@ var claimJobsSQL = `
 				AND cur.pool_id = i.pool_id AND cur.lane = i.lane AND cur.status = 'queued' AND NOT cur.held
 				AND NOT EXISTS (SELECT 1 FROM prev WHERE prev.id = i.worker_id
 					AND (prev.pool_id <> i.pool_id OR prev.status IN ('draining', 'evicted')))
-			RETURNING ` + prefixed("jobs.", jobColumns) + `, i.ord, i.event_id),
+			RETURNING ` + prefixed("jobs.", jobColumns) + `, i.ord, i.event_id, cur.updated_at AS queued_at),
 		wk AS (
 			INSERT INTO workers (id, pool_id, lane, node, capabilities, registered_at, last_heartbeat_at, current_job_id)
 			SELECT i.worker_id, i.pool_id, i.lane, i.node, i.capabilities, i.now, i.now, j.id
@@ -98,7 +99,7 @@ var claimJobsSQL = `
 			WHERE workers.pool_id = EXCLUDED.pool_id
 			RETURNING status),
 		` + jobEventCTEs("j", "'job.started'", "jsonb_build_object('worker_id', j.worker_id, 'attempt', j.attempts)", "j.event_id") + `
-	SELECT j.ord, ` + prefixed("j.", jobColumns) + `, a.object_key
+	SELECT j.ord, ` + prefixed("j.", jobColumns) + `, a.object_key, j.queued_at
 	FROM j LEFT JOIN assets a ON a.id = j.input_asset_id`
 
 // claimJobSQL is claimJobsSQL for one claim, with scalar parameters: the
@@ -108,8 +109,8 @@ var claimJobsSQL = `
 // job running under the caller's lease and claim token, the worker's
 // registration (insert, or refresh node, capabilities and heartbeat, and
 // set its current job), the job.started event and its webhook deliveries,
-// and the input asset's storage key. The job is taken only if it is queued
-// in this pool and lane and not held, and the worker (as the statement
+// the input asset's storage key, and when the job was last queued. The job
+// is taken only if it is queued in this pool and lane and not held, and the worker (as the statement
 // found it) is not drained, evicted or registered in another pool.
 //
 // The row is found by its primary key alone (cur) and the claim conditions
@@ -125,7 +126,7 @@ var claimJobSQL = `
 	WITH prev AS (
 			SELECT pool_id, status FROM workers WHERE id = $4),
 		cur AS (
-			SELECT id, pool_id, lane, status, held FROM jobs WHERE id = $1 FOR NO KEY UPDATE),
+			SELECT id, pool_id, lane, status, held, updated_at FROM jobs WHERE id = $1 FOR NO KEY UPDATE),
 		j AS (
 			UPDATE jobs SET status = 'running', attempts = jobs.attempts + 1, worker_id = $4,
 				claim_token_hash = $5, lease_expires_at = $7, started_at = COALESCE(jobs.started_at, $6),
@@ -133,7 +134,7 @@ var claimJobSQL = `
 			FROM cur
 			WHERE jobs.id = cur.id AND cur.pool_id = $2 AND cur.lane = $3 AND cur.status = 'queued' AND NOT cur.held
 				AND NOT EXISTS (SELECT 1 FROM prev WHERE prev.pool_id <> $2 OR prev.status IN ('draining', 'evicted'))
-			RETURNING ` + prefixed("jobs.", jobColumns) + `),
+			RETURNING ` + prefixed("jobs.", jobColumns) + `, cur.updated_at AS queued_at),
 		wk AS (
 			INSERT INTO workers (id, pool_id, lane, node, capabilities, registered_at, last_heartbeat_at, current_job_id)
 			VALUES ($4, $2, $3, $8, $9, $6, $6, (SELECT id FROM j))
@@ -144,7 +145,7 @@ var claimJobSQL = `
 			WHERE workers.pool_id = EXCLUDED.pool_id
 			RETURNING status),
 		` + jobEventCTEs("j", "'job.started'", "jsonb_build_object('worker_id', $4::text, 'attempt', j.attempts)", "$10") + `
-	SELECT ` + prefixed("j.", jobColumns) + `, a.object_key
+	SELECT ` + prefixed("j.", jobColumns) + `, a.object_key, j.queued_at
 	FROM j LEFT JOIN assets a ON a.id = j.input_asset_id`
 
 // ClaimRequest is one claim of a batch: a popped id for worker Worker,
@@ -223,7 +224,7 @@ func (s *Store) ClaimBatch(ctx context.Context, reqs []ClaimRequest) ([]ClaimRes
 		cj  ClaimedJob
 		key *string
 	)
-	targets := jobScanTargets(&cj.Job, []any{&ord}, &key)
+	targets := jobScanTargets(&cj.Job, []any{&ord}, &key, &cj.QueuedAt)
 	for rows.Next() {
 		cj, key = ClaimedJob{}, nil
 		if err := rows.Scan(targets...); err != nil {
@@ -257,7 +258,7 @@ func (s *Store) claimOne(ctx context.Context, r ClaimRequest) ([]ClaimResult, er
 		key *string
 	)
 	err := s.hot.QueryRow(ctx, claimJobSQL, r.JobID, r.Worker.PoolID, r.Worker.Lane, r.Worker.ID, r.TokenHash, r.Now, r.LeaseUntil,
-		r.Worker.Node, caps, newID().String()).Scan(jobScanTargets(&out.Job, nil, &key)...)
+		r.Worker.Node, caps, newID().String()).Scan(jobScanTargets(&out.Job, nil, &key, &out.QueuedAt)...)
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):
 		return []ClaimResult{{Err: s.whyNotClaimed(ctx, r)}}, nil
