@@ -6,8 +6,12 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/http"
+	"os"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -334,6 +338,11 @@ func (c *benchClients) atRate(ctx context.Context, rate, n, workers int) (atRate
 	if err := cmp.Or(err, subErr); err != nil {
 		return run, err
 	}
+	if path := os.Getenv("MPEGFLOW_BENCH_TRACE"); path != "" {
+		if err := writeTrace(path, scheduled, answered, claimedAt); err != nil {
+			return run, err
+		}
+	}
 	run.Dispatch = make([]time.Duration, 0, len(claimedAt))
 	run.Queued = make([]time.Duration, 0, len(claimedAt))
 	for id, at := range claimedAt {
@@ -350,4 +359,27 @@ func (c *benchClients) atRate(ctx context.Context, rate, n, workers int) (atRate
 	slices.Sort(run.Offer)
 	slices.Sort(run.Queued)
 	return run, nil
+}
+
+// writeTrace writes one line a job to path (MPEGFLOW_BENCH_TRACE), in the
+// order of their schedule: when its submission was due, when the
+// submission answered and when the claim that handed it to a pod returned
+// (milliseconds from the run's start), and its dispatch time (claimed less
+// due). It shows whether a run's tail is a few stalls or the whole run.
+func writeTrace(path string, scheduled, answered, claimedAt map[uuid.UUID]time.Duration) error {
+	ids := slices.SortedFunc(maps.Keys(scheduled), func(a, b uuid.UUID) int { return cmp.Compare(scheduled[a], scheduled[b]) })
+	var b strings.Builder
+	b.WriteString("due_ms,answered_ms,claimed_ms,dispatch_ms\n")
+	ms := func(d time.Duration) string { return strconv.FormatFloat(float64(d.Microseconds())/1000, 'f', 3, 64) }
+	for _, id := range ids {
+		claimed, ok := claimedAt[id]
+		if !ok {
+			continue
+		}
+		fmt.Fprintf(&b, "%s,%s,%s,%s\n", ms(scheduled[id]), ms(answered[id]), ms(claimed), ms(claimed-scheduled[id]))
+	}
+	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
+		return fmt.Errorf("MPEGFLOW_BENCH_TRACE: %w", err)
+	}
+	return nil
 }

@@ -671,6 +671,7 @@ func BenchmarkHeartbeat(b *testing.B) {
 //
 // The customers and pods run in the benchmark's process, as in the other
 // benchmarks, unless MPEGFLOW_BENCH_CLIENTS=process (bench_apart_test.go).
+// MPEGFLOW_BENCH_TRACE=FILE writes each job's times to FILE (writeTrace).
 func BenchmarkClaimAtRate(b *testing.B) {
 	for _, rate := range benchRates(b) {
 		b.Run(fmt.Sprintf("rate=%d", rate), func(b *testing.B) { benchClaimAtRate(b, rate) })
