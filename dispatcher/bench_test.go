@@ -671,7 +671,9 @@ func BenchmarkHeartbeat(b *testing.B) {
 //
 // The customers and pods run in the benchmark's process, as in the other
 // benchmarks, unless MPEGFLOW_BENCH_CLIENTS=process (bench_apart_test.go).
-// MPEGFLOW_BENCH_TRACE=FILE writes each job's times to FILE (writeTrace).
+// MPEGFLOW_BENCH_TRACE=FILE writes each job's times to FILE (writeTrace);
+// each run rewrites it, so the last of the process's runs is kept (one rate
+// a process for a trace of each).
 func BenchmarkClaimAtRate(b *testing.B) {
 	for _, rate := range benchRates(b) {
 		b.Run(fmt.Sprintf("rate=%d", rate), func(b *testing.B) { benchClaimAtRate(b, rate) })

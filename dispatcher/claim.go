@@ -226,9 +226,14 @@ func (c *Coordinator) claim(ctx context.Context, rawID, org string, worker store
 		return nil, err
 	}
 	c.emit(ctx, j.Job, "job.started", map[string]any{"worker_id": pod, "attempt": j.Attempts})
-	// From the job's last becoming claimable (the database's clock) to its
-	// handing out (this one's): clocks a little apart give 0, not less.
-	c.metrics.JobDispatch.WithLabelValues(lane).Observe(max(c.cfg.Clock.Since(j.QueuedAt), 0).Seconds())
+	// From the job's last becoming claimable (the clock of whoever queued
+	// it or resumed its pool) to its handing out (this one's): clocks a
+	// little apart give 0, not less.
+	kind := "job"
+	if j.ParentID != nil {
+		kind = "task"
+	}
+	c.metrics.JobDispatch.WithLabelValues(lane, kind).Observe(max(c.cfg.Clock.Since(j.QueuedAt), 0).Seconds())
 	return out, nil
 }
 

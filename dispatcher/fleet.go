@@ -21,7 +21,9 @@ func (c *Coordinator) FleetState(ctx context.Context) (telemetry.FleetState, err
 		return telemetry.FleetState{}, err
 	}
 	depth := make(map[string]int64, len(pools))
+	paused := make(map[string]bool, len(pools))
 	for _, p := range pools {
+		paused[p.ID] = p.Status == apiv1.PoolPaused
 		for _, l := range apiv1.Lanes {
 			n, err := c.queue.Len(ctx, p.ID, l)
 			if err != nil {
@@ -33,5 +35,5 @@ func (c *Coordinator) FleetState(ctx context.Context) (telemetry.FleetState, err
 			inFlight[p.ID] = 0
 		}
 	}
-	return telemetry.FleetState{InFlight: inFlight, QueueDepth: depth, Workers: workers}, nil
+	return telemetry.FleetState{InFlight: inFlight, QueueDepth: depth, Paused: paused, Workers: workers}, nil
 }

@@ -23,13 +23,15 @@ func TestMetrics(t *testing.T) {
 	a.metrics.RegisterFleet(a.coord, slog.New(slog.DiscardHandler))
 	b.metrics.RegisterFleet(b.coord, slog.New(slog.DiscardHandler))
 	idle := e.pool("idle")
+	_, err := e.db.Exec(t.Context(), `UPDATE worker_pools SET status = 'paused', paused_by = 'manual' WHERE id = $1`, idle.ID)
+	require.NoError(t, err)
 	w := e.worker(a.addr, store.DefaultPoolID)
 	e.submit(store.DefaultPoolID, 6)
 
 	for i := range 2 {
 		require.NoError(t, w.complete(t.Context(), w.mustClaim(t, fmt.Sprintf("pod-%d", i))))
 	}
-	_, err := w.fail(t.Context(), w.mustClaim(t, "pod-2"), "unsupported codec", false)
+	_, err = w.fail(t.Context(), w.mustClaim(t, "pod-2"), "unsupported codec", false)
 	require.NoError(t, err)
 	w.mustClaim(t, "pod-3") // stays running
 
@@ -50,6 +52,8 @@ func TestMetrics(t *testing.T) {
 		{"online workers", "mpegflow_worker_count", map[string]string{"pool_id": "default", "status": "online"}, 4},
 		{"idle pool depth", "mpegflow_queue_depth", map[string]string{"pool_id": idle.ID}, 0},
 		{"idle pool in flight", "mpegflow_jobs_in_flight", map[string]string{"pool_id": idle.ID}, 0},
+		{"paused pool", "mpegflow_pool_paused", map[string]string{"pool_id": idle.ID}, 1},
+		{"running pool", "mpegflow_pool_paused", map[string]string{"pool_id": "default"}, 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -69,10 +73,11 @@ func TestMetrics(t *testing.T) {
 }
 
 // TestDispatchAndCallDurations: a claim observes how long its job waited
-// since it last became claimable (its row's updated_at as the claim found
-// it) by lane, a database clock ahead of the coordinator's counts 0, and
-// every call is timed by method, a long poll's wait included. The
-// coordinator runs on a fake clock that moves only when the test steps it.
+// since it last became claimable (its row's updated_at or its pool's last
+// resume, whichever is later, as the claim found them) by lane and kind, a
+// queuer's clock ahead of the coordinator's counts 0, and every call is
+// timed by method, a long poll's wait included. The coordinator runs on a
+// fake clock that moves only when the test steps it.
 func TestDispatchAndCallDurations(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
@@ -83,18 +88,35 @@ func TestDispatchAndCallDurations(t *testing.T) {
 		_, err := e.db.Exec(t.Context(), `UPDATE jobs SET updated_at = $2 WHERE id = $1`, id, at)
 		require.NoError(t, err)
 	}
-	ids := e.submit(store.DefaultPoolID, 2)
+	// A pool's resume is when its queued jobs became claimable again.
+	resumedAt := func(at *time.Time) {
+		_, err := e.db.Exec(t.Context(), `UPDATE worker_pools SET resumed_at = $2 WHERE id = $1`, store.DefaultPoolID, at)
+		require.NoError(t, err)
+	}
+	live := map[string]string{"lane": "live", "kind": "job"}
+	ids := e.submit(store.DefaultPoolID, 4)
 	queuedAt(ids[0], fc.Now().Add(-90*time.Second))
-	queuedAt(ids[1], fc.Now().Add(5*time.Second)) // the database's clock ahead
-	for i, id := range ids {
+	queuedAt(ids[1], fc.Now().Add(5*time.Second)) // its queuer's clock ahead of the coordinator's
+	for i, id := range ids[:2] {
 		job := w.mustClaim(t, fmt.Sprintf("pod-%d", i))
 		require.Equal(t, id.String(), job.GetId(), "claimed in submission order")
 	}
-	n, sum := histogramOf(t, in.metrics.Registry, "mpegflow_job_dispatch_duration_seconds", map[string]string{"lane": "live"})
+	n, sum := histogramOf(t, in.metrics.Registry, "mpegflow_job_dispatch_duration_seconds", live)
 	assert.Equal(t, uint64(2), n, "one observation a claim that hands out a job")
 	assert.InDelta(t, 90, sum, 1e-6, "90 s for the first, 0 (not -5) for the second")
-	n, _ = histogramOf(t, in.metrics.Registry, "mpegflow_job_dispatch_duration_seconds", map[string]string{"lane": "backfill"})
-	assert.Zero(t, n)
+
+	queuedAt(ids[2], fc.Now().Add(-600*time.Second))
+	queuedAt(ids[3], fc.Now().Add(-20*time.Second))
+	resumedAt(new(fc.Now().Add(-30 * time.Second)))
+	w.mustClaim(t, "pod-resumed-1")
+	w.mustClaim(t, "pod-resumed-2")
+	n, sum = histogramOf(t, in.metrics.Registry, "mpegflow_job_dispatch_duration_seconds", live)
+	assert.Equal(t, uint64(4), n)
+	assert.InDelta(t, 90+30+20, sum, 1e-6, "queued 600 s ago in a pool resumed 30 s ago: 30 s; queued after the resume: its own 20 s")
+	for _, other := range []map[string]string{{"lane": "backfill", "kind": "job"}, {"lane": "live", "kind": "task"}} {
+		n, _ = histogramOf(t, in.metrics.Registry, "mpegflow_job_dispatch_duration_seconds", other)
+		assert.Zero(t, n, "%v", other)
+	}
 
 	got := w.longPoll(t, fc, "pod-2")
 	fc.Step(200 * time.Millisecond) // a poll: the lane is still empty
@@ -104,8 +126,8 @@ func TestDispatchAndCallDurations(t *testing.T) {
 	require.NoError(t, r.err)
 	require.Nil(t, r.job, "nothing to claim")
 	n, sum = histogramOf(t, in.metrics.Registry, "mpegflow_grpc_request_duration_seconds", map[string]string{"method": "Claim"})
-	assert.Equal(t, uint64(3), n, "every claim timed")
-	assert.InDelta(t, 5.2, sum, 1e-6, "the two quick claims took no time on the fake clock; the long poll its 5.2 s")
-	n, _ = histogramOf(t, in.metrics.Registry, "mpegflow_job_dispatch_duration_seconds", map[string]string{"lane": "live"})
-	assert.Equal(t, uint64(2), n, "a claim that hands out nothing observes no dispatch")
+	assert.Equal(t, uint64(5), n, "every claim timed")
+	assert.InDelta(t, 5.2, sum, 1e-6, "the quick claims took no time on the fake clock; the long poll its 5.2 s")
+	n, _ = histogramOf(t, in.metrics.Registry, "mpegflow_job_dispatch_duration_seconds", live)
+	assert.Equal(t, uint64(4), n, "a claim that hands out nothing observes no dispatch")
 }

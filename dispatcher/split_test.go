@@ -135,7 +135,7 @@ func TestSplitChecksThePlan(t *testing.T) {
 // completion completes the job.
 func TestSplitRunsTasksThenStitches(t *testing.T) {
 	t.Parallel()
-	e, _, w, id, job := claimedToSplit(t)
+	e, in, w, id, job := claimedToSplit(t)
 	ctx := t.Context()
 	media := []byte(`{"DurationSeconds": 30}`)
 	resp, err := w.client.Split(w.ctx(ctx, job.GetClaimToken()), &coordinatorv1.SplitRequest{JobId: job.GetId(), Chunks: threeChunks(), MediaInfoJson: media, WholeTask: true})
@@ -190,6 +190,12 @@ func TestSplitRunsTasksThenStitches(t *testing.T) {
 	require.NoError(t, err)
 	require.NotNil(t, stitch, "the last part queued the stitch task")
 	assert.Equal(t, coordinatorv1.TaskStitch, stitch.GetTask())
+	// A task's wait for a pod is its own kind of dispatch, not a
+	// customer's: the job was claimed once, its five tasks each once.
+	for kind, want := range map[string]uint64{"job": 1, "task": 5} {
+		n, _ := histogramOf(t, in.metrics.Registry, "mpegflow_job_dispatch_duration_seconds", map[string]string{"lane": "live", "kind": kind})
+		assert.Equal(t, want, n, kind)
+	}
 	require.Len(t, stitch.GetParts(), 4, "three chunks and the whole-input part")
 	for i, p := range stitch.GetParts()[:3] {
 		assert.Equal(t, coordinatorv1.TaskChunk, p.GetTask())

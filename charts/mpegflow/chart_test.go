@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -648,7 +649,9 @@ func TestDashboard(t *testing.T) {
 // values'; and the operator's alert goes with the operator.
 func TestAlertRules(t *testing.T) {
 	t.Parallel()
-	require.NotContains(t, kinds(mustRender(t, nil)), "PrometheusRule/mf-mpegflow", "off by default")
+	for _, k := range kinds(mustRender(t, nil)) {
+		require.False(t, strings.HasPrefix(k, "PrometheusRule/"), "off by default: %s", k)
+	}
 	known := slices.Concat(telemetry.ReferenceNames, telemetry.ControlPlaneNames, telemetry.OperatorNames)
 	metricName := regexp.MustCompile(`\bmpegflow_[a-z_]+`)
 	alerts := func(values map[string]any) map[string]any {
@@ -677,15 +680,31 @@ func TestAlertRules(t *testing.T) {
 	}
 
 	got := alerts(fullValues(t))
-	require.ElementsMatch(t, []string{"MpegFlowLiveDispatchSlow", "MpegFlowEventBusSlow", "MpegFlowOperatorNotReconciling"}, slices.Collect(maps.Keys(got)))
+	require.ElementsMatch(t, []string{"MpegFlowLiveDispatchSlow", "MpegFlowJobsNotClaimed", "MpegFlowEventBusSlow", "MpegFlowOperatorNotReconciling"},
+		slices.Collect(maps.Keys(got)))
 	live := str(got["MpegFlowLiveDispatchSlow"], "expr")
-	require.Contains(t, live, `lane="live"`)
+	require.Contains(t, live, `lane="live", kind="job"`, "customers' live jobs, not a split job's tasks")
 	require.True(t, strings.HasSuffix(live, "> 90"), "the values' bound (full-values: 90 s): %s", live)
 	require.True(t, strings.HasSuffix(str(got["MpegFlowEventBusSlow"], "expr"), "> 1"), "the default bound")
+	stuck := str(got["MpegFlowJobsNotClaimed"], "expr")
+	require.Contains(t, stuck, "unless on (pool_id)", "paused pools' queues wait on purpose")
+	require.Contains(t, stuck, "mpegflow_pool_paused")
+	operator := str(got["MpegFlowOperatorNotReconciling"], "expr")
+	require.Contains(t, operator, `[600s]`, "the default window")
+	require.Contains(t, operator, "absent(", "no operator scraped at all")
 
 	full := fullValues(t)
 	full["operator"] = map[string]any{"enabled": false}
 	require.NotContains(t, alerts(full), "MpegFlowOperatorNotReconciling", "no operator, no alert about it")
+
+	// The default bound is a bucket bound of the histogram, where
+	// histogram_quantile's estimate is exact, not interpolated.
+	full = fullValues(t)
+	full["metrics"].(map[string]any)["prometheusRule"] = map[string]any{"enabled": true, "labels": map[string]any{"release": "kube-prometheus-stack"}}
+	live = str(alerts(full)["MpegFlowLiveDispatchSlow"], "expr")
+	bound, err := strconv.ParseFloat(live[strings.LastIndex(live, "> ")+2:], 64)
+	require.NoError(t, err, live)
+	require.Contains(t, telemetry.DispatchBuckets, bound, "the default bound %v", bound)
 }
 
 func TestOptionalObjects(t *testing.T) {

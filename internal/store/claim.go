@@ -34,6 +34,12 @@ func jobEventCTEs(src, typ, data, eventID string) string {
 			JOIN webhooks w ON w.org_id = e.org_id AND w.enabled AND e.type = ANY (w.events))`
 }
 
+// queuedAtSQL is, in a query of jobs, when the job last became claimable:
+// its updated_at (set by the submission, a requeue, a retry coming due, a
+// release from hold) or, when later, its pool's last resume
+// (worker_pools.resumed_at): a pause keeps queued jobs from being claimed.
+const queuedAtSQL = `GREATEST(updated_at, (SELECT p.resumed_at FROM worker_pools p WHERE p.id = jobs.pool_id))`
+
 // claimJobsSQL claims popped ids for their workers in one statement (one
 // round trip, one implicit transaction), for a batch of claims at once
 // (group commit: docs/design/0019-control-plane-round-trips.md). For each
@@ -76,7 +82,7 @@ var claimJobsSQL = `
 		prev AS (
 			SELECT w.id, w.pool_id, w.status FROM workers w WHERE w.id = ANY ($5::text[])),
 		cur AS (
-			SELECT id, pool_id, lane, status, held, updated_at FROM jobs WHERE id = ANY ($2::uuid[])
+			SELECT id, pool_id, lane, status, held, ` + queuedAtSQL + ` AS queued_at FROM jobs WHERE id = ANY ($2::uuid[])
 			ORDER BY id FOR NO KEY UPDATE),
 		j AS (
 			UPDATE jobs SET status = 'running', attempts = jobs.attempts + 1, worker_id = i.worker_id,
@@ -87,7 +93,7 @@ var claimJobsSQL = `
 				AND cur.pool_id = i.pool_id AND cur.lane = i.lane AND cur.status = 'queued' AND NOT cur.held
 				AND NOT EXISTS (SELECT 1 FROM prev WHERE prev.id = i.worker_id
 					AND (prev.pool_id <> i.pool_id OR prev.status IN ('draining', 'evicted')))
-			RETURNING ` + prefixed("jobs.", jobColumns) + `, i.ord, i.event_id, cur.updated_at AS queued_at),
+			RETURNING ` + prefixed("jobs.", jobColumns) + `, i.ord, i.event_id, cur.queued_at),
 		wk AS (
 			INSERT INTO workers (id, pool_id, lane, node, capabilities, registered_at, last_heartbeat_at, current_job_id)
 			SELECT i.worker_id, i.pool_id, i.lane, i.node, i.capabilities, i.now, i.now, j.id
@@ -126,7 +132,7 @@ var claimJobSQL = `
 	WITH prev AS (
 			SELECT pool_id, status FROM workers WHERE id = $4),
 		cur AS (
-			SELECT id, pool_id, lane, status, held, updated_at FROM jobs WHERE id = $1 FOR NO KEY UPDATE),
+			SELECT id, pool_id, lane, status, held, ` + queuedAtSQL + ` AS queued_at FROM jobs WHERE id = $1 FOR NO KEY UPDATE),
 		j AS (
 			UPDATE jobs SET status = 'running', attempts = jobs.attempts + 1, worker_id = $4,
 				claim_token_hash = $5, lease_expires_at = $7, started_at = COALESCE(jobs.started_at, $6),
@@ -134,7 +140,7 @@ var claimJobSQL = `
 			FROM cur
 			WHERE jobs.id = cur.id AND cur.pool_id = $2 AND cur.lane = $3 AND cur.status = 'queued' AND NOT cur.held
 				AND NOT EXISTS (SELECT 1 FROM prev WHERE prev.pool_id <> $2 OR prev.status IN ('draining', 'evicted'))
-			RETURNING ` + prefixed("jobs.", jobColumns) + `, cur.updated_at AS queued_at),
+			RETURNING ` + prefixed("jobs.", jobColumns) + `, cur.queued_at),
 		wk AS (
 			INSERT INTO workers (id, pool_id, lane, node, capabilities, registered_at, last_heartbeat_at, current_job_id)
 			VALUES ($4, $2, $3, $8, $9, $6, $6, (SELECT id FROM j))

@@ -184,3 +184,70 @@ func TestHeartbeatBatch(t *testing.T) {
 	_, err = s.HeartbeatBatch(ctx, []store.HeartbeatRequest{req(0, "token-0"), req(0, "token-0")})
 	require.Error(t, err, "a batch naming a job twice is refused")
 }
+
+// TestClaimQueuedAt: a claim, alone or in a batch, says when its job last
+// became claimable: its updated_at, or its pool's last resume when that is
+// later. A pool's resumed_at is set by the resume itself (a trigger, so
+// every path that resumes sets it) and by nothing else: not by a pause, not
+// by another change of the pool.
+func TestClaimQueuedAt(t *testing.T) {
+	t.Parallel()
+	s, db := newStore(t)
+	ctx := t.Context()
+	b := bootstrap(t, s, "Acme")
+	pool := createPool(t, s, b.Org.ID, "gated")
+	sc := store.PoolScope{OrgID: b.Org.ID}
+	resumed := func() *time.Time {
+		t.Helper()
+		var at *time.Time
+		require.NoError(t, db.QueryRow(ctx, `SELECT resumed_at FROM worker_pools WHERE id = $1`, pool.ID).Scan(&at))
+		return at
+	}
+	_, err := s.UpdatePool(ctx, sc, pool.ID, func(p *store.PoolSettings) error { p.Name = "renamed"; return nil })
+	require.NoError(t, err)
+	_, err = s.SetPoolStatus(ctx, sc, pool.ID, "paused")
+	require.NoError(t, err)
+	require.Nil(t, resumed(), "neither a change nor a pause is a resume")
+	p, err := s.SetPoolStatus(ctx, sc, pool.ID, "active")
+	require.NoError(t, err)
+	resumedAt := resumed()
+	require.NotNil(t, resumedAt, "the resume is recorded")
+	assert.True(t, p.UpdatedAt.Equal(*resumedAt), "at the resume's own time")
+	_, err = s.UpdatePool(ctx, sc, pool.ID, func(p *store.PoolSettings) error { p.Name = "again"; return nil })
+	require.NoError(t, err)
+	assert.True(t, resumedAt.Equal(*resumed()), "a later change leaves it")
+
+	queued := func(poolID string, at time.Time) store.Job {
+		t.Helper()
+		nj := urlJob(b.Org.ID)
+		nj.PoolID = poolID
+		j := createJob(t, s, nj)
+		_, err := db.Exec(ctx, `UPDATE jobs SET updated_at = $2 WHERE id = $1`, j.ID, at)
+		require.NoError(t, err)
+		return j
+	}
+	before, after := resumedAt.Add(-time.Hour), resumedAt.Add(time.Minute)
+	jobs := []store.Job{queued(pool.ID, before), queued(pool.ID, after), queued(store.DefaultPoolID, before), queued(pool.ID, before)}
+	now := time.Now()
+	claim := func(i int) store.ClaimRequest {
+		return store.ClaimRequest{JobID: jobs[i].ID, Worker: store.Worker{ID: fmt.Sprintf("pod-%d", i), PoolID: jobs[i].PoolID, Lane: apiv1.LaneLive},
+			TokenHash: []byte{byte(i)}, Now: now, LeaseUntil: now.Add(time.Minute)}
+	}
+	res, err := s.ClaimBatch(ctx, []store.ClaimRequest{claim(0), claim(1), claim(2)})
+	require.NoError(t, err)
+	one, err := s.ClaimForWorker(ctx, jobs[3].ID, claim(3).Worker, []byte{3}, now, now.Add(time.Minute))
+	require.NoError(t, err)
+	for _, tt := range []struct {
+		name string
+		got  store.ClaimResult
+		want time.Time
+	}{
+		{"queued before the resume (batch)", res[0], *resumedAt},
+		{"queued after the resume (batch)", res[1], after},
+		{"in a pool never paused (batch)", res[2], before},
+		{"queued before the resume (alone)", store.ClaimResult{Job: one}, *resumedAt},
+	} {
+		require.NoError(t, tt.got.Err, tt.name)
+		assert.True(t, tt.want.Equal(tt.got.Job.QueuedAt), "%s: %s, want %s", tt.name, tt.got.Job.QueuedAt, tt.want)
+	}
+}

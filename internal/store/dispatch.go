@@ -31,10 +31,11 @@ type ClaimedJob struct {
 	Job
 	// InputObjectKey is the storage key of the input asset ("" for URL inputs).
 	InputObjectKey string
-	// QueuedAt is when the job last became claimable: its updated_at as
-	// the claim found it, set by the submission, a requeue, a retry coming
-	// due or a release from hold (the coordinator's dispatch-latency
-	// metric measures from it). ClaimJob leaves it zero.
+	// QueuedAt is when the job last became claimable, as the claim found
+	// it: its updated_at (set by the submission, a requeue, a retry coming
+	// due or a release from hold) or its pool's last resume, whichever is
+	// later (queuedAtSQL). The coordinator's dispatch-latency metric
+	// measures from it. ClaimJob leaves it zero.
 	QueuedAt time.Time
 }
 

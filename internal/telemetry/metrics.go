@@ -26,12 +26,23 @@ var ReferenceNames = []string{
 // ControlPlaneNames are the coordinator's metrics an SRE watches the
 // control plane's latency and batching by, beyond the reference set: how
 // long a claimable job waits for the claim that hands it to a pod, how long
-// each worker call takes, and how many calls each group-commit statement
-// or Redis round trip carries. The chart's Grafana dashboard has one panel
-// for each in its control-plane row, and its alert rules use the first
-// (the chart's tests read this list).
+// each worker call takes, how many calls each group-commit statement or
+// Redis round trip carries, and which pools are paused (their queues wait
+// on purpose). The chart's Grafana dashboard has one panel for each in its
+// control-plane row, and its alert rules read them (the chart's tests read
+// this list).
 var ControlPlaneNames = []string{
 	"mpegflow_job_dispatch_duration_seconds", "mpegflow_grpc_request_duration_seconds", "mpegflow_group_commit_batch_size",
+	"mpegflow_pool_paused",
+}
+
+// DispatchBuckets are mpegflow_job_dispatch_duration_seconds's bucket
+// bounds: milliseconds for a warm pool, tens of seconds for a pod started
+// from zero, hours for a backfill. An alert's bound on its p99 is best one
+// of them (histogram_quantile interpolates inside a bucket); the chart's
+// schema keeps it under the last.
+var DispatchBuckets = []float64{
+	0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 45, 60, 90, 120, 180, 300, 600, 1800, 3600, 7200, 14400,
 }
 
 // Metrics holds the collectors the components update.
@@ -46,8 +57,10 @@ type Metrics struct {
 	GRPCDuration *prometheus.HistogramVec
 	// JobDispatch is, for each claim that hands a job to a pod, the time
 	// since the job last became claimable (submitted, requeued, its retry
-	// due, released from hold), by lane: the wait a customer sees before
-	// encoding starts. A backfill lane waits for the live one by design.
+	// due, released from hold, its pool resumed), by lane and kind: for
+	// kind "job" the wait a customer sees before encoding starts; "task"
+	// is a split job's chunk or stitch, queued many at once on purpose. A
+	// backfill lane waits for the live one by design.
 	JobDispatch *prometheus.HistogramVec
 	// EventDispatch times each event-bus step: publishing one event (a
 	// posted one from its Post, its few milliseconds' window included, to
@@ -83,12 +96,12 @@ func New() *Metrics {
 		}, []string{"method"}),
 		GRPCDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "mpegflow_grpc_request_duration_seconds", Help: "Time of one worker-to-coordinator gRPC call, from its arrival to its answer (a Claim's long-poll wait included), by method.",
-			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 17), // 0.5 ms to about 33 s: a claim long-polls 20 s
+			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 17), // 0.5 ms to about 33 s: a claim long-polls up to 30 s
 		}, []string{"method"}),
 		JobDispatch: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name: "mpegflow_job_dispatch_duration_seconds", Help: "Time from a job's last becoming claimable (submitted, requeued, retry due, released from hold) to the claim that hands it to a pod, by lane.",
-			Buckets: prometheus.ExponentialBuckets(0.001, 2, 25), // 1 ms to about 4.7 h: backfills wait
-		}, []string{"lane"}),
+			Name: "mpegflow_job_dispatch_duration_seconds", Help: "Time from a job's last becoming claimable (submitted, requeued, retry due, released from hold, its pool resumed) to the claim that hands it to a pod, by lane and kind (job: a customer's job; task: a split job's chunk or stitch).",
+			Buckets: DispatchBuckets,
+		}, []string{"lane", "kind"}),
 		EventDispatch: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "mpegflow_event_bus_dispatch_duration_seconds", Help: "Time of one event-bus step: publishing an event (a posted one from its post, its window included), or fanning one out to this replica's subscribers.",
 			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16),
@@ -110,7 +123,9 @@ func New() *Metrics {
 	m.Registry.MustRegister(m.JobsTotal, m.GRPCRequests, m.GRPCDuration, m.JobDispatch, m.EventDispatch, m.WebhookDeliveries, m.EncodeSeconds, m.ClaimWakeups, m.GroupCommitBatch,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	for _, lane := range []string{"live", "backfill"} {
-		m.JobDispatch.WithLabelValues(lane)
+		for _, kind := range []string{"job", "task"} {
+			m.JobDispatch.WithLabelValues(lane, kind)
+		}
 	}
 	m.GroupCommitBatch.WithLabelValues("claim")
 	m.GroupCommitBatch.WithLabelValues("complete")
@@ -127,6 +142,7 @@ func New() *Metrics {
 type FleetState struct {
 	InFlight   map[string]int            // running jobs per pool
 	QueueDepth map[string]int64          // unclaimed ids per pool (all lanes)
+	Paused     map[string]bool           // pause state per pool (by hand or schedule)
 	Workers    map[string]map[string]int // workers per pool and status
 }
 
@@ -138,19 +154,21 @@ type FleetSource interface {
 // fleetCollector reads Postgres and Redis on each scrape, so every replica
 // reports the same cluster-wide values: aggregate them with max, not sum.
 type fleetCollector struct {
-	src                         FleetSource
-	log                         *slog.Logger
-	inFlight, depth, workerDesc *prometheus.Desc
+	src                                 FleetSource
+	log                                 *slog.Logger
+	inFlight, depth, workerDesc, paused *prometheus.Desc
 }
 
-// RegisterFleet adds mpegflow_jobs_in_flight, mpegflow_queue_depth and
-// mpegflow_worker_count, read from src at scrape time.
+// RegisterFleet adds mpegflow_jobs_in_flight, mpegflow_queue_depth,
+// mpegflow_worker_count and mpegflow_pool_paused, read from src at scrape
+// time.
 func (m *Metrics) RegisterFleet(src FleetSource, log *slog.Logger) {
 	m.Registry.MustRegister(&fleetCollector{
 		src: src, log: log,
 		inFlight:   prometheus.NewDesc("mpegflow_jobs_in_flight", "Jobs running now, per pool.", []string{"pool_id"}, nil),
 		depth:      prometheus.NewDesc("mpegflow_queue_depth", "Jobs waiting to be claimed, per pool (KEDA's scaling input).", []string{"pool_id"}, nil),
 		workerDesc: prometheus.NewDesc("mpegflow_worker_count", "Workers per pool and status.", []string{"pool_id", "status"}, nil),
+		paused:     prometheus.NewDesc("mpegflow_pool_paused", "1 while a pool is paused (by hand or by its schedule), else 0: its queued jobs wait on purpose.", []string{"pool_id"}, nil),
 	})
 }
 
@@ -158,6 +176,7 @@ func (c *fleetCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.inFlight
 	ch <- c.depth
 	ch <- c.workerDesc
+	ch <- c.paused
 }
 
 func (c *fleetCollector) Collect(ch chan<- prometheus.Metric) {
@@ -173,6 +192,13 @@ func (c *fleetCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	for pool, n := range st.QueueDepth {
 		ch <- prometheus.MustNewConstMetric(c.depth, prometheus.GaugeValue, float64(n), pool)
+	}
+	for pool, p := range st.Paused {
+		v := 0.0
+		if p {
+			v = 1
+		}
+		ch <- prometheus.MustNewConstMetric(c.paused, prometheus.GaugeValue, v, pool)
 	}
 	for pool, byStatus := range st.Workers {
 		for status, n := range byStatus {

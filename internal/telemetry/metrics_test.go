@@ -17,6 +17,7 @@ func (fleetFake) FleetState(context.Context) (FleetState, error) {
 	return FleetState{
 		InFlight:   map[string]int{"default": 1},
 		QueueDepth: map[string]int64{"default": 2},
+		Paused:     map[string]bool{"default": false},
 		Workers:    map[string]map[string]int{"default": {"online": 3}},
 	}, nil
 }
