@@ -628,6 +628,17 @@ func TestDashboard(t *testing.T) {
 		}
 	}
 	require.Len(t, panels, len(designMetrics))
+	var exprs []string
+	for _, p := range panels {
+		for _, tgt := range list(p, "targets") {
+			exprs = append(exprs, str(tgt, "expr"))
+		}
+	}
+	for expr, names := range parsePromQL(t, exprs) {
+		for _, m := range names {
+			require.True(t, exported(designMetrics, m), "%s reads %s, which MpegFlow does not export", expr, m)
+		}
+	}
 	for _, m := range designMetrics {
 		n := 0
 		for _, p := range panels {
@@ -653,13 +664,13 @@ func TestAlertRules(t *testing.T) {
 		require.False(t, strings.HasPrefix(k, "PrometheusRule/"), "off by default: %s", k)
 	}
 	known := slices.Concat(telemetry.ReferenceNames, telemetry.ControlPlaneNames, telemetry.OperatorNames)
-	metricName := regexp.MustCompile(`\bmpegflow_[a-z_]+`)
 	alerts := func(values map[string]any) map[string]any {
 		t.Helper()
 		pr := mustRender(t, values).objects["PrometheusRule/media-mpegflow"]
 		require.NotNil(t, pr)
 		require.Equal(t, "kube-prometheus-stack", str(pr, "metadata", "labels", "release"))
 		out := map[string]any{}
+		var exprs []string
 		for _, rule := range list(pr, "spec", "groups", "0", "rules") {
 			name := str(rule, "alert")
 			require.NotEmpty(t, name)
@@ -667,14 +678,15 @@ func TestAlertRules(t *testing.T) {
 			require.Contains(t, []string{"warning", "critical"}, str(rule, "labels", "severity"), name)
 			require.NotEmpty(t, str(rule, "annotations", "summary"), name)
 			expr := str(rule, "expr")
-			names := metricName.FindAllString(expr, -1)
-			require.NotEmpty(t, names, name)
-			for _, m := range names {
-				base := strings.TrimSuffix(strings.TrimSuffix(strings.TrimSuffix(m, "_bucket"), "_sum"), "_count")
-				require.Contains(t, known, base, "%s reads a metric MpegFlow does not export", name)
-			}
 			require.Contains(t, expr, `namespace="`+namespace+`"`, "%s: this release's series only", name)
+			exprs = append(exprs, expr)
 			out[name] = rule
+		}
+		for expr, names := range parsePromQL(t, exprs) {
+			require.NotEmpty(t, names, expr)
+			for _, m := range names {
+				require.True(t, exported(known, m), "%s reads %s, which MpegFlow does not export", expr, m)
+			}
 		}
 		return out
 	}
@@ -869,4 +881,18 @@ func TestAPIServerPrometheusAnnotations(t *testing.T) {
 	require.Equal(t, obj{"prometheus.io/scrape": "false", "prometheus.io/port": "9090", "prometheus.io/path": "/metrics"},
 		ann(map[string]any{"apiserver": map[string]any{"podAnnotations": map[string]any{"prometheus.io/scrape": "false"}}}))
 	require.Nil(t, ann(map[string]any{"apiserver": map[string]any{"prometheusAnnotations": map[string]any{"enabled": false}}}))
+}
+
+// exported tells whether series name is one of metrics, or a histogram's
+// _bucket, _sum or _count series of one.
+func exported(metrics []string, name string) bool {
+	if slices.Contains(metrics, name) {
+		return true
+	}
+	for _, suffix := range []string{"_bucket", "_sum", "_count"} {
+		if base, ok := strings.CutSuffix(name, suffix); ok && slices.Contains(metrics, base) {
+			return true
+		}
+	}
+	return false
 }
