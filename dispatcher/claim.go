@@ -17,6 +17,7 @@ import (
 	"github.com/mpegflow/mpegflow/internal/objscope"
 	"github.com/mpegflow/mpegflow/internal/queue"
 	"github.com/mpegflow/mpegflow/internal/store"
+	"github.com/mpegflow/mpegflow/internal/telemetry"
 )
 
 // Claim hands the pod one job of its pool and lane. It pops ids through the
@@ -229,9 +230,9 @@ func (c *Coordinator) claim(ctx context.Context, rawID, org string, worker store
 	// From the job's last becoming claimable (the clock of whoever queued
 	// it or resumed its pool) to its handing out (this one's): clocks a
 	// little apart give 0, not less.
-	kind := "job"
+	kind := telemetry.DispatchJob
 	if j.ParentID != nil {
-		kind = "task"
+		kind = telemetry.DispatchTask
 	}
 	c.metrics.JobDispatch.WithLabelValues(lane, kind).Observe(max(c.cfg.Clock.Since(j.QueuedAt), 0).Seconds())
 	return out, nil

@@ -134,10 +134,7 @@ func TestLongPollClaimWakesOnPush(t *testing.T) {
 // a claim that gets its job, or is cut off, is no longer counted.
 func TestPodsWaitWhileAClaimLongPolls(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t)
-	fc := newFakeClock()
-	in := e.start(Config{Clock: fc, PollInterval: 200 * time.Millisecond})
-	w := e.worker(in.addr, store.DefaultPoolID)
+	e, in, fc, w := longPollInstance(t)
 	assert.False(t, in.coord.podsWait(), "no claim yet")
 
 	got := w.longPoll(t, fc, "pod-1")
@@ -171,10 +168,18 @@ type claimResult struct {
 // wait on (poll interval 200 ms), and a worker of the default pool.
 func longPollEnv(t *testing.T) (*env, *testingclock.FakeClock, *worker) {
 	t.Helper()
+	e, _, fc, w := longPollInstance(t)
+	return e, fc, w
+}
+
+// longPollInstance is longPollEnv with the coordinator's instance (its
+// metrics).
+func longPollInstance(t *testing.T) (*env, *instance, *testingclock.FakeClock, *worker) {
+	t.Helper()
 	e := newEnv(t)
 	fc := newFakeClock()
 	in := e.start(Config{Clock: fc, PollInterval: 200 * time.Millisecond})
-	return e, fc, e.worker(in.addr, store.DefaultPoolID)
+	return e, in, fc, e.worker(in.addr, store.DefaultPoolID)
 }
 
 // longPoll starts a claim of pod that may wait 5 s and returns once it

@@ -80,10 +80,7 @@ func TestMetrics(t *testing.T) {
 // fake clock that moves only when the test steps it.
 func TestDispatchAndCallDurations(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t)
-	fc := newFakeClock()
-	in := e.start(Config{Clock: fc, PollInterval: 200 * time.Millisecond})
-	w := e.worker(in.addr, store.DefaultPoolID)
+	e, in, fc, w := longPollInstance(t)
 	queuedAt := func(id uuid.UUID, at time.Time) {
 		_, err := e.db.Exec(t.Context(), `UPDATE jobs SET updated_at = $2 WHERE id = $1`, id, at)
 		require.NoError(t, err)

@@ -11,6 +11,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	apiv1 "github.com/mpegflow/mpegflow/api/v1"
 )
 
 // ReferenceNames are the metric names the production deployment document
@@ -44,6 +46,13 @@ var ControlPlaneNames = []string{
 var DispatchBuckets = []float64{
 	0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 45, 60, 90, 120, 180, 300, 600, 1800, 3600, 7200, 14400,
 }
+
+// The kinds of mpegflow_job_dispatch_duration_seconds: a customer's job,
+// or a split job's task (a chunk or the stitch).
+const (
+	DispatchJob  = "job"
+	DispatchTask = "task"
+)
 
 // Metrics holds the collectors the components update.
 type Metrics struct {
@@ -122,8 +131,8 @@ func New() *Metrics {
 	}
 	m.Registry.MustRegister(m.JobsTotal, m.GRPCRequests, m.GRPCDuration, m.JobDispatch, m.EventDispatch, m.WebhookDeliveries, m.EncodeSeconds, m.ClaimWakeups, m.GroupCommitBatch,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	for _, lane := range []string{"live", "backfill"} {
-		for _, kind := range []string{"job", "task"} {
+	for _, lane := range apiv1.Lanes {
+		for _, kind := range []string{DispatchJob, DispatchTask} {
 			m.JobDispatch.WithLabelValues(lane, kind)
 		}
 	}
