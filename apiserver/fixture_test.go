@@ -87,7 +87,7 @@ func newFixture(t *testing.T) *fixture {
 	for _, role := range []auth.Role{auth.Viewer, auth.Editor, auth.Admin, auth.SuperAdmin} {
 		m, err := st.AddMember(ctx, a.Org.ID, string(role)+"@a.example", "", role)
 		require.NoError(t, err)
-		key, _, err := st.CreateKey(ctx, a.Org.ID, m.UserID, "test")
+		key, _, err := st.CreateKey(ctx, a.Org.ID, m.UserID, "test", nil)
 		require.NoError(t, err)
 		f.keys[role] = key
 	}

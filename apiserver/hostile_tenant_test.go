@@ -472,7 +472,7 @@ func newHostileWorld(t *testing.T) *hostileWorld {
 		}
 		m, err := f.store.AddMember(ctx, f.orgB.ID, string(role)+"@b.example", "", role)
 		require.NoError(t, err)
-		key, _, err := f.store.CreateKey(ctx, f.orgB.ID, m.UserID, "b")
+		key, _, err := f.store.CreateKey(ctx, f.orgB.ID, m.UserID, "b", nil)
 		require.NoError(t, err)
 		w.keysB[role] = key
 	}

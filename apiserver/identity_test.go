@@ -168,6 +168,32 @@ func TestIssueMemberKey(t *testing.T) {
 	f.mustDo(t, http.StatusOK, "GET", path, owner, nil, &keys)
 	assert.Len(t, keys.Items, 2, "refused requests issued nothing")
 
+	// A capped key cannot shed its cap: the key it makes for its member
+	// carries the same cap, and it revokes only keys capped at or below it.
+	var derived apiv1.APIKeyCreated
+	f.mustDo(t, http.StatusCreated, "POST", "/v1/api-keys", viewerKey.Key, map[string]any{"name": "made by a viewer key"}, &derived)
+	require.NotNil(t, derived.Role)
+	assert.Equal(t, string(auth.Viewer), *derived.Role)
+	assert.Nil(t, derived.CreatedBy, "Ed made it")
+	assert.Equal(t, http.StatusForbidden, f.do(t, "POST", "/v1/jobs", derived.Key, urlJob()).Status)
+	var fromEditorKey apiv1.APIKeyCreated
+	f.mustDo(t, http.StatusCreated, "POST", "/v1/api-keys", k.Key, map[string]any{"name": "made by an editor key"}, &fromEditorKey)
+	require.NotNil(t, fromEditorKey.Role)
+	assert.Equal(t, string(auth.Editor), *fromEditorKey.Role)
+	_, uncapped, err := f.store.CreateKey(t.Context(), f.orgA.ID, uuid.MustParse(ed.UserID), "Ed's own", nil)
+	require.NoError(t, err)
+	for _, id := range []string{uncapped.ID.String(), k.ID, fromEditorKey.ID} {
+		r := f.do(t, "DELETE", "/v1/api-keys/"+id, viewerKey.Key, nil)
+		require.Equal(t, http.StatusForbidden, r.Status, "%s", r.Body)
+		assert.Equal(t, problemPrefix+"forbidden", r.problem(t).Type)
+	}
+	f.mustDo(t, http.StatusCreated, "POST", "/v1/jobs", k.Key, urlJob(), nil) // still valid
+	f.mustDo(t, http.StatusOK, "DELETE", "/v1/api-keys/"+fromEditorKey.ID, k.Key, nil, nil)
+	f.mustDo(t, http.StatusOK, "DELETE", "/v1/api-keys/"+derived.ID, viewerKey.Key, nil, nil)
+	assert.Equal(t, http.StatusUnauthorized, f.do(t, "GET", "/v1/jobs", derived.Key, nil).Status)
+	assert.Equal(t, http.StatusNotFound, f.do(t, "DELETE", "/v1/api-keys/"+uuid.NewString(), viewerKey.Key, nil).Status,
+		"an unknown key is 404, as for a key of its own")
+
 	// The admin revokes it; nobody else's key id works through Ed.
 	f.mustDo(t, http.StatusOK, "DELETE", path+"/"+k.ID, admin, nil, nil)
 	assert.Equal(t, http.StatusUnauthorized, f.do(t, "GET", "/v1/jobs", k.Key, nil).Status)
@@ -246,7 +272,7 @@ func TestInvitations(t *testing.T) {
 	})
 	t.Run("creator no longer an admin", func(t *testing.T) {
 		boss := f.addMember(t, f.keys[auth.Owner], "boss@example.com", "", auth.Admin)
-		bossKey, _, err := f.store.CreateKey(t.Context(), f.orgA.ID, uuid.MustParse(boss.UserID), "k")
+		bossKey, _, err := f.store.CreateKey(t.Context(), f.orgA.ID, uuid.MustParse(boss.UserID), "k", nil)
 		require.NoError(t, err)
 		var inv apiv1.InvitationCreated
 		f.mustDo(t, http.StatusCreated, "POST", path, bossKey, map[string]any{}, &inv)

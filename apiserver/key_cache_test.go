@@ -170,11 +170,11 @@ func TestKeyCacheInvalidationIsWhatRevokes(t *testing.T) {
 	f := newFixture(t)
 	r := newReplicas(t, f)
 	owner := principalOf(t, f, f.keys[auth.Owner])
-	key, rec, err := f.store.CreateKey(t.Context(), owner.OrgID, owner.UserID, "behind the API's back")
+	key, rec, err := f.store.CreateKey(t.Context(), owner.OrgID, owner.UserID, "behind the API's back", nil)
 	require.NoError(t, err)
 	require.Equal(t, http.StatusOK, call(t, r.b, "GET", "/v1/jobs", key, nil).Status)
 
-	_, err = f.store.RevokeKey(t.Context(), owner.OrgID, owner.UserID, rec.ID)
+	_, err = f.store.RevokeKey(t.Context(), owner.OrgID, owner.UserID, rec.ID, nil)
 	require.NoError(t, err)
 	require.Equal(t, http.StatusOK, call(t, r.b, "GET", "/v1/jobs", key, nil).Status, "B answers from its cache")
 	require.Equal(t, http.StatusUnauthorized, call(t, r.a, "GET", "/v1/jobs", key, nil).Status, "A never cached the key: it reads Postgres")

@@ -87,7 +87,7 @@ func (s *Server) revokeMemberKey(c *fiber.Ctx) error {
 	if err != nil {
 		return notFound("api key")
 	}
-	k, err := s.store.RevokeKey(c.UserContext(), principal(c).OrgID, m.UserID, keyID)
+	k, err := s.store.RevokeKey(c.UserContext(), principal(c).OrgID, m.UserID, keyID, nil)
 	if err != nil {
 		return notFoundOr(err, "api key")
 	}

@@ -1,6 +1,7 @@
 package apiserver
 
 import (
+	"errors"
 	"net/mail"
 	"strings"
 	"time"
@@ -157,7 +158,8 @@ func (s *Server) createKey(c *fiber.Ctx) error {
 		return invalidField("name", "must be 1 to 100 characters")
 	}
 	p := principal(c)
-	key, rec, err := s.store.CreateKey(c.UserContext(), p.OrgID, p.UserID, strings.TrimSpace(req.Name))
+	// A capped key makes only keys with its own cap: never one that may do more.
+	key, rec, err := s.store.CreateKey(c.UserContext(), p.OrgID, p.UserID, strings.TrimSpace(req.Name), p.KeyRole)
 	if err != nil {
 		return err
 	}
@@ -170,7 +172,10 @@ func (s *Server) revokeKey(c *fiber.Ctx) error {
 		return err
 	}
 	p := principal(c)
-	k, err := s.store.RevokeKey(c.UserContext(), p.OrgID, p.UserID, id)
+	k, err := s.store.RevokeKey(c.UserContext(), p.OrgID, p.UserID, id, p.KeyRole)
+	if errors.Is(err, store.ErrKeyAboveCap) {
+		return problem(fiber.StatusForbidden, "forbidden", "this key may do at most what a "+string(*p.KeyRole)+" may; it cannot revoke a key that may do more")
+	}
 	if err != nil {
 		return notFoundOr(err, "api key")
 	}

@@ -48,7 +48,7 @@ func TestMembersAndKeys(t *testing.T) {
 	assert.Equal(t, http.StatusConflict, r.Status)
 
 	// Role changes take effect on the member's next request.
-	editorKey, _, err := f.store.CreateKey(t.Context(), f.orgA.ID, uuid.MustParse(m.UserID), "k")
+	editorKey, _, err := f.store.CreateKey(t.Context(), f.orgA.ID, uuid.MustParse(m.UserID), "k", nil)
 	require.NoError(t, err)
 	f.mustDo(t, http.StatusCreated, "POST", "/v1/jobs", editorKey, urlJob(), nil)
 	f.mustDo(t, http.StatusOK, "PATCH", "/v1/members/"+m.UserID, admin, map[string]any{"role": "viewer"}, nil)

@@ -46,8 +46,9 @@ type APIKey struct {
 	// Prefix is the key's first characters, to recognize it.
 	Prefix string `json:"prefix"`
 	// Role is the most the key may do (keys an admin issued or an
-	// invitation made); a request acts with the lower of it and the
-	// member's current role. Null: the member's role.
+	// invitation made, and keys made with such a key, which keep its
+	// cap); a request acts with the lower of it and the member's current
+	// role. Null: the member's role.
 	Role *string `json:"role"`
 	// CreatedBy is the member who issued the key; null when the owner made
 	// it.

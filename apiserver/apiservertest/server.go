@@ -99,7 +99,7 @@ func New(t testing.TB, opts Options) *Server {
 	if err != nil {
 		t.Fatalf("add viewer: %v", err)
 	}
-	if s.ViewerKey, _, err = st.CreateKey(ctx, b.Org.ID, m.UserID, "test"); err != nil {
+	if s.ViewerKey, _, err = st.CreateKey(ctx, b.Org.ID, m.UserID, "test", nil); err != nil {
 		t.Fatalf("viewer key: %v", err)
 	}
 

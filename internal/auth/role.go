@@ -3,7 +3,10 @@
 // the reference deployment document's table, written down once, here.
 package auth
 
-import "fmt"
+import (
+	"fmt"
+	"slices"
+)
 
 // Role is a member's role in one organization. Roles are ordered: each one
 // can do everything the one before it can.
@@ -44,6 +47,15 @@ func (r Role) rank() int {
 // side answers false, so a typo can never grant anything.
 func (r Role) AtLeast(other Role) bool {
 	return r.rank() >= other.rank() && r.rank() >= 0 && other.rank() >= 0
+}
+
+// AndBelow lists r and every role before it: the roles r may do all of. An
+// unknown role lists none.
+func (r Role) AndBelow() []Role {
+	if r.rank() < 0 {
+		return nil
+	}
+	return slices.Clone(Roles[:r.rank()+1])
 }
 
 // Least returns the less privileged of two roles: what a key capped at one

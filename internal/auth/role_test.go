@@ -1,6 +1,7 @@
 package auth_test
 
 import (
+	"slices"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -94,4 +95,16 @@ func TestLeast(t *testing.T) {
 			}
 		}
 	}
+}
+
+func TestAndBelow(t *testing.T) {
+	t.Parallel()
+	for _, r := range auth.Roles {
+		got := r.AndBelow()
+		for _, other := range auth.Roles {
+			assert.Equal(t, r.AtLeast(other), slices.Contains(got, other), "%s.AndBelow() holding %s", r, other)
+		}
+	}
+	assert.Empty(t, auth.Role("root").AndBelow(), "an unknown role may do nothing")
+	assert.Equal(t, []auth.Role{auth.Viewer}, auth.Viewer.AndBelow())
 }

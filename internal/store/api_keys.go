@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -43,10 +44,15 @@ type keyGrant struct {
 // Principal is who a request acts as: one member of one organization, with
 // Role the lower of the member's role and the key's.
 type Principal struct {
-	KeyID     uuid.UUID
-	OrgID     uuid.UUID
-	UserID    uuid.UUID
-	Role      auth.Role
+	KeyID  uuid.UUID
+	OrgID  uuid.UUID
+	UserID uuid.UUID
+	Role   auth.Role
+	// KeyRole is the most the presented key may do (APIKey.Role): nil for a
+	// key the member made for themselves. Whatever this key makes or undoes
+	// for its member stays within it: a key it creates carries the same
+	// cap, and it may revoke only keys capped at or below it.
+	KeyRole   *auth.Role
 	OrgStatus string
 	// ShareWeight is the organization's fair-share weight
 	// (apiv1.ShareWeight of its plan and override) as read with the key.
@@ -69,14 +75,17 @@ func insertKey(ctx context.Context, tx pgx.Tx, orgID, userID uuid.UUID, name str
 }
 
 // CreateKey makes a new key for a member; the returned string is shown once.
-func (s *Store) CreateKey(ctx context.Context, orgID, userID uuid.UUID, name string) (string, APIKey, error) {
+// capRole is the most the key may do: the cap of the key that asked for it
+// (Principal.KeyRole), so that a capped key cannot make itself an uncapped
+// one; nil only when a key of the member's own asked.
+func (s *Store) CreateKey(ctx context.Context, orgID, userID uuid.UUID, name string, capRole *auth.Role) (string, APIKey, error) {
 	var (
 		key string
 		rec APIKey
 	)
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		var err error
-		key, rec, err = insertKey(ctx, tx, orgID, userID, name, keyGrant{})
+		key, rec, err = insertKey(ctx, tx, orgID, userID, name, keyGrant{role: capRole})
 		return err
 	})
 	return key, rec, err
@@ -109,12 +118,39 @@ func (s *Store) ListKeys(ctx context.Context, orgID, userID uuid.UUID) ([]APIKey
 	return ks, mapErr(err, "api keys")
 }
 
+// ErrKeyAboveCap: a capped key asked to revoke a key that may do more than
+// it may.
+var ErrKeyAboveCap = errors.New("the key may do more than the key asking")
+
 // RevokeKey revokes one of a member's keys; revoking twice is a no-op.
-func (s *Store) RevokeKey(ctx context.Context, orgID, userID, keyID uuid.UUID) (APIKey, error) {
+// capRole is the cap of the key asking (Principal.KeyRole; nil: a key of
+// the member's own, which may revoke any of them): a capped key may revoke
+// only keys capped at or below it, else ErrKeyAboveCap and nothing changes
+// (a key's cap never changes, so the check cannot go stale).
+func (s *Store) RevokeKey(ctx context.Context, orgID, userID, keyID uuid.UUID, capRole *auth.Role) (APIKey, error) {
+	var within []string
+	if capRole != nil {
+		for _, r := range capRole.AndBelow() {
+			within = append(within, string(r))
+		}
+	}
 	rows, _ := s.pool.Query(ctx, `
 		UPDATE api_keys SET revoked_at = COALESCE(revoked_at, now())
-		WHERE id = $1 AND org_id = $2 AND user_id = $3 RETURNING `+keyColumns, keyID, orgID, userID)
+		WHERE id = $1 AND org_id = $2 AND user_id = $3
+			AND ($4::text IS NULL OR role = ANY ($5::text[]))
+		RETURNING `+keyColumns, keyID, orgID, userID, capRole, within)
 	k, err := pgx.CollectExactlyOneRow(rows, pgx.RowToStructByName[APIKey])
+	if errors.Is(err, pgx.ErrNoRows) && capRole != nil {
+		// Tell a key above the cap from no key at all.
+		var exists bool
+		if err := s.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM api_keys WHERE id = $1 AND org_id = $2 AND user_id = $3)`,
+			keyID, orgID, userID).Scan(&exists); err != nil {
+			return APIKey{}, mapErr(err, "api key")
+		}
+		if exists {
+			return APIKey{}, fmt.Errorf("api key %s: %w", keyID, ErrKeyAboveCap)
+		}
+	}
 	return k, mapErr(err, "api key")
 }
 
@@ -169,6 +205,7 @@ func (s *Store) principal(ctx context.Context, extraCol, where string, args []an
 	if keyRole != nil {
 		p.Role = auth.Least(p.Role, *keyRole)
 	}
+	p.KeyRole = keyRole
 	p.ShareWeight = apiv1.ShareWeight(plan, override)
 	return p, nil
 }

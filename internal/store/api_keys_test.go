@@ -86,14 +86,14 @@ func TestAuthenticateRejects(t *testing.T) {
 	ctx := t.Context()
 	b := bootstrap(t, s, "Acme")
 
-	revoked, rec, err := s.CreateKey(ctx, b.Org.ID, b.User.ID, "ci")
+	revoked, rec, err := s.CreateKey(ctx, b.Org.ID, b.User.ID, "ci", nil)
 	require.NoError(t, err)
 	_, err = s.Authenticate(ctx, revoked)
 	require.NoError(t, err, "the key works before it is revoked")
-	got, err := s.RevokeKey(ctx, b.Org.ID, b.User.ID, rec.ID)
+	got, err := s.RevokeKey(ctx, b.Org.ID, b.User.ID, rec.ID, nil)
 	require.NoError(t, err)
 	require.NotNil(t, got.RevokedAt)
-	again, err := s.RevokeKey(ctx, b.Org.ID, b.User.ID, rec.ID)
+	again, err := s.RevokeKey(ctx, b.Org.ID, b.User.ID, rec.ID, nil)
 	require.NoError(t, err, "revoking twice is a no-op")
 	assert.True(t, got.RevokedAt.Equal(*again.RevokedAt), "the first revocation time stays")
 
@@ -161,10 +161,10 @@ func TestRevokeKeyOfAnotherMember(t *testing.T) {
 	a := bootstrap(t, s, "Acme")
 	other := bootstrap(t, s, "Other")
 
-	_, rec, err := s.CreateKey(ctx, a.Org.ID, a.User.ID, "ci")
+	_, rec, err := s.CreateKey(ctx, a.Org.ID, a.User.ID, "ci", nil)
 	require.NoError(t, err)
-	_, err = s.RevokeKey(ctx, other.Org.ID, other.User.ID, rec.ID)
+	_, err = s.RevokeKey(ctx, other.Org.ID, other.User.ID, rec.ID, nil)
 	require.ErrorIs(t, err, store.ErrNotFound)
-	_, err = s.RevokeKey(ctx, other.Org.ID, a.User.ID, rec.ID)
+	_, err = s.RevokeKey(ctx, other.Org.ID, a.User.ID, rec.ID, nil)
 	require.ErrorIs(t, err, store.ErrNotFound)
 }

@@ -48,7 +48,7 @@ func TestConsoleSessions(t *testing.T) {
 
 	again, err := s.CreateConsoleSession(ctx, b.Key, now, time.Hour)
 	require.NoError(t, err)
-	_, err = s.RevokeKey(ctx, b.Org.ID, again.Principal.UserID, again.Principal.KeyID)
+	_, err = s.RevokeKey(ctx, b.Org.ID, again.Principal.UserID, again.Principal.KeyID, nil)
 	require.NoError(t, err)
 	_, err = s.ConsoleSessionPrincipal(ctx, again.ID, nil, now)
 	require.ErrorIs(t, err, store.ErrNotFound, "the key's revocation ends its sessions")

@@ -79,7 +79,7 @@ func TestIssueKeyActsAtMostWithItsRole(t *testing.T) {
 	assert.Equal(t, a.User.ID, *rec.CreatedBy)
 	editorKey, _, err := s.IssueKey(ctx, a.Org.ID, ed.UserID, a.User.ID, "full", auth.Editor)
 	require.NoError(t, err)
-	ownKey, own, err := s.CreateKey(ctx, a.Org.ID, ed.UserID, "own")
+	ownKey, own, err := s.CreateKey(ctx, a.Org.ID, ed.UserID, "own", nil)
 	require.NoError(t, err)
 	assert.Nil(t, own.Role)
 	assert.Nil(t, own.CreatedBy)

@@ -129,14 +129,14 @@ func TestRemoveMemberRevokesTheirKeys(t *testing.T) {
 	b := bootstrap(t, s, "Acme")
 	ed, err := s.AddMember(ctx, b.Org.ID, "ed@example.com", "Ed", auth.Editor)
 	require.NoError(t, err)
-	key, _, err := s.CreateKey(ctx, b.Org.ID, ed.UserID, "laptop")
+	key, _, err := s.CreateKey(ctx, b.Org.ID, ed.UserID, "laptop", nil)
 	require.NoError(t, err)
 
 	// Ed's key in another organization must survive.
 	other := bootstrap(t, s, "Other")
 	_, err = s.AddMember(ctx, other.Org.ID, "ed@example.com", "", auth.Viewer)
 	require.NoError(t, err)
-	otherKey, _, err := s.CreateKey(ctx, other.Org.ID, ed.UserID, "laptop")
+	otherKey, _, err := s.CreateKey(ctx, other.Org.ID, ed.UserID, "laptop", nil)
 	require.NoError(t, err)
 
 	p, err := s.Authenticate(ctx, key)
@@ -162,7 +162,7 @@ func TestSetMemberRoleChangesAuthenticatedRole(t *testing.T) {
 	b := bootstrap(t, s, "Acme")
 	ed, err := s.AddMember(ctx, b.Org.ID, "ed@example.com", "Ed", auth.Viewer)
 	require.NoError(t, err)
-	key, _, err := s.CreateKey(ctx, b.Org.ID, ed.UserID, "")
+	key, _, err := s.CreateKey(ctx, b.Org.ID, ed.UserID, "", nil)
 	require.NoError(t, err)
 
 	_, err = s.SetMemberRole(ctx, b.Org.ID, ed.UserID, auth.Admin)
