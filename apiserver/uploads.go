@@ -189,7 +189,16 @@ func (s *Server) listUploadedParts(c *fiber.Ctx) error {
 	}
 	parts, more, err := s.objects.ListParts(c.UserContext(), a.ObjectKey, *a.UploadID, int32(after), int32(limit))
 	if errors.Is(err, objstore.ErrNoUpload) {
-		return problem(fiber.StatusConflict, "upload-not-open", "storage no longer holds this upload; create a new asset to upload again")
+		// A completion may have joined the parts without recording it:
+		// record it now, and say so (the client reads the asset again).
+		_, joined, err := s.recordJoined(c.UserContext(), a)
+		if err != nil {
+			return err
+		}
+		if joined {
+			return problem(fiber.StatusConflict, "upload-not-open", "the upload is complete: storage joined its parts, and the asset is uploaded")
+		}
+		return uploadGone()
 	}
 	if err != nil {
 		return err
@@ -238,7 +247,14 @@ func (s *Server) completeUpload(c *fiber.Ctx) error {
 	}
 	stored, err := s.objects.AllParts(ctx, a.ObjectKey, uploadID)
 	if errors.Is(err, objstore.ErrNoUpload) {
-		return problem(fiber.StatusConflict, "upload-not-open", "storage no longer holds this upload; create a new asset to upload again")
+		done, joined, err := s.recordJoined(ctx, a)
+		if err != nil {
+			return err
+		}
+		if !joined {
+			return uploadGone()
+		}
+		return c.JSON(assetOut(done, nil, nil))
 	}
 	if err != nil {
 		return err
@@ -285,12 +301,61 @@ func (s *Server) completeUpload(c *fiber.Ctx) error {
 	}
 	done, err := s.store.EndUpload(ctx, a.OrgID, a.ID, uploadID, store.UploadUploaded)
 	if err != nil {
-		// Aborted or expired while storage joined the parts: the asset's
-		// state wins and the object goes.
-		s.discard(ctx, a, "its upload ended while it was being completed")
-		return err
+		if done, err = s.joinedNotRecorded(ctx, a, err); err != nil {
+			return err
+		}
 	}
 	return c.JSON(assetOut(done, nil, nil))
+}
+
+// joinedNotRecorded handles a completion whose parts storage joined but
+// whose asset row did not become uploaded (err from EndUpload). The object
+// goes only when the asset's upload ended meanwhile (aborted, expired):
+// its state wins. When another completion of the same upload recorded it
+// first, the object is the asset's and the asset is returned. Any other
+// failure (the database's) keeps the object, and the error is returned:
+// completing again, or listing the parts, finds the upload gone from
+// storage and records the join (recordJoined).
+func (s *Server) joinedNotRecorded(ctx context.Context, a store.Asset, err error) (store.Asset, error) {
+	if !errors.Is(err, store.ErrConflict) {
+		return store.Asset{}, err
+	}
+	cur, gerr := s.store.GetAsset(ctx, a.OrgID, a.ID)
+	if gerr != nil {
+		return store.Asset{}, gerr
+	}
+	if cur.UploadStatus != nil && *cur.UploadStatus == store.UploadUploaded {
+		return cur, nil
+	}
+	s.discard(ctx, a, "its upload ended while it was being completed")
+	return store.Asset{}, err
+}
+
+// recordJoined looks at an uploading asset whose upload storage no longer
+// holds. A completion that joined the parts but could not record it (the
+// database failed, the client gave up waiting) leaves the whole object in
+// place: only a completion writes a multipart asset's key, so an object of
+// the asset's size there is that join, and the asset becomes uploaded
+// (joined true). No such object: the upload was aborted in storage, and
+// nothing changes (joined false).
+func (s *Server) recordJoined(ctx context.Context, a store.Asset) (done store.Asset, joined bool, err error) {
+	got, err := s.objects.Size(ctx, a.ObjectKey)
+	if errors.Is(err, objstore.ErrNoObject) || (err == nil && got != *a.SizeBytes) {
+		return store.Asset{}, false, nil
+	}
+	if err != nil {
+		return store.Asset{}, false, err
+	}
+	done, err = s.store.EndUpload(ctx, a.OrgID, a.ID, *a.UploadID, store.UploadUploaded)
+	if err != nil {
+		done, err = s.joinedNotRecorded(ctx, a, err)
+	}
+	return done, err == nil, err
+}
+
+// uploadGone answers a request about an upload storage no longer holds.
+func uploadGone() error {
+	return problem(fiber.StatusConflict, "upload-not-open", "storage no longer holds this upload; create a new asset to upload again")
 }
 
 // discard deletes the object of an asset whose upload did not end as

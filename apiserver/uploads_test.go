@@ -343,3 +343,77 @@ func TestMultipartUploadRefusesAWrongSize(t *testing.T) {
 	f.mustDo(t, http.StatusOK, "GET", "/v1/assets/"+a.ID+"/upload/parts", key, nil, &page)
 	assert.Len(t, page.Items, 2, "the upload stays open: part 2 can be sent again")
 }
+
+// TestMultipartUploadCompletionSurvivesTheDatabase: storage joins the parts
+// and then the asset's row cannot be written (here a trigger refuses it, as
+// a failed-over database would). The joined object stays, and completing
+// again records it: the asset is uploaded and downloads as sent, instead of
+// the object being deleted and the upload answered "create a new asset".
+func TestMultipartUploadCompletionSurvivesTheDatabase(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	key := f.keys[auth.Editor]
+	const part = 5 << 20
+	data := randomBytes(part + 2<<20 + 4321)
+	a := f.multipartAsset(t, key, int64(len(data)))
+	require.Len(t, a.Multipart.Parts, 2)
+	parts := []map[string]any{
+		{"part_number": 1, "etag": sendPart(t, a.Multipart.Parts[0], data[:part])},
+		{"part_number": 2, "etag": sendPart(t, a.Multipart.Parts[1], data[part:])},
+	}
+	row, err := f.store.GetAsset(t.Context(), f.orgA.ID, uuid.MustParse(a.ID))
+	require.NoError(t, err)
+
+	_, err = f.db.Exec(t.Context(), `
+		CREATE FUNCTION refuse_upload_end() RETURNS trigger LANGUAGE plpgsql AS $$
+		BEGIN RAISE EXCEPTION 'the database is failing over'; END $$;
+		CREATE TRIGGER refuse_upload_end BEFORE UPDATE ON assets FOR EACH ROW
+			WHEN (NEW.id = '`+a.ID+`' AND NEW.upload_status = 'uploaded') EXECUTE FUNCTION refuse_upload_end()`)
+	require.NoError(t, err)
+	r := f.do(t, "POST", "/v1/assets/"+a.ID+"/upload/complete", key, map[string]any{"parts": parts})
+	require.Equal(t, http.StatusInternalServerError, r.Status, "%s", r.Body)
+	size, err := f.objects.Size(t.Context(), row.ObjectKey)
+	require.NoError(t, err, "the joined object is kept")
+	assert.Equal(t, int64(len(data)), size)
+	var still apiv1.Asset
+	f.mustDo(t, http.StatusOK, "GET", "/v1/assets/"+a.ID, key, nil, &still)
+	assert.Equal(t, store.UploadUploading, still.UploadStatus)
+
+	_, err = f.db.Exec(t.Context(), `DROP TRIGGER refuse_upload_end ON assets`)
+	require.NoError(t, err)
+	var done apiv1.Asset
+	f.mustDo(t, http.StatusOK, "POST", "/v1/assets/"+a.ID+"/upload/complete", key, map[string]any{"parts": parts}, &done)
+	assert.Equal(t, store.UploadUploaded, done.UploadStatus)
+	var got apiv1.Asset
+	f.mustDo(t, http.StatusOK, "GET", "/v1/assets/"+a.ID, key, nil, &got)
+	require.NotNil(t, got.Download)
+	resp, err := http.Get(got.Download.URL)
+	require.NoError(t, err)
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	require.NoError(t, err)
+	assert.True(t, bytes.Equal(data, body), "the asset is the file as sent")
+	assert.Equal(t, http.StatusConflict, f.do(t, "POST", "/v1/assets/"+a.ID+"/upload/complete", key, map[string]any{"parts": parts}).Status,
+		"recorded once: the upload is over")
+}
+
+// TestMultipartUploadGoneFromStorage: an upload storage aborted behind the
+// API's back, with no object joined, answers 409 and records nothing.
+func TestMultipartUploadGoneFromStorage(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	key := f.keys[auth.Editor]
+	a := f.multipartAsset(t, key, 7<<20)
+	e1 := sendPart(t, a.Multipart.Parts[0], randomBytes(5<<20))
+	e2 := sendPart(t, a.Multipart.Parts[1], randomBytes(2<<20))
+	row, err := f.store.GetAsset(t.Context(), f.orgA.ID, uuid.MustParse(a.ID))
+	require.NoError(t, err)
+	require.NoError(t, f.objects.AbortMultipart(t.Context(), row.ObjectKey, *row.UploadID))
+	r := f.do(t, "POST", "/v1/assets/"+a.ID+"/upload/complete", key,
+		map[string]any{"parts": []map[string]any{{"part_number": 1, "etag": e1}, {"part_number": 2, "etag": e2}}})
+	require.Equal(t, http.StatusConflict, r.Status, "%s", r.Body)
+	assert.Equal(t, problemPrefix+"upload-not-open", r.problem(t).Type)
+	var still apiv1.Asset
+	f.mustDo(t, http.StatusOK, "GET", "/v1/assets/"+a.ID, key, nil, &still)
+	assert.Equal(t, store.UploadUploading, still.UploadStatus, "nothing recorded")
+}

@@ -102,6 +102,12 @@ func uploadResumable(ctx context.Context, c *client.Client, f *os.File, errw io.
 			_ = os.Remove(statePath)
 			return a.ID, nil
 		}
+		if err == nil && a.UploadStatus == "uploaded" {
+			// The upload completed, but this command did not hear it (cut
+			// off while the server joined the parts): the file is there.
+			_ = os.Remove(statePath)
+			return a.ID, nil
+		}
 		var apiErr *client.Error
 		gone := errors.As(err, &apiErr) && apiErr.Status == 404
 		if err != nil && !gone {

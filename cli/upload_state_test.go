@@ -82,9 +82,21 @@ func TestAssetsUploadResumes(t *testing.T) {
 	assert.Equal(t, "uploaded", got.UploadStatus)
 	assert.True(t, bytes.Equal(data, []byte(runCLI(t, nil, "assets", "download", a.ID, "-o", "-").OK(t))))
 
-	// State naming an upload that is over is dropped: a new asset.
+	// State naming an upload that completed without the command hearing
+	// it (cut off while the server joined the parts): the same asset,
+	// nothing sent again.
 	require.NoError(t, writeUploadState(path, uploadState{Server: c.Server(), File: src, AssetID: a.ID}))
+	assert.Equal(t, a.ID+"\n", runCLI(t, nil, "assets", "upload", src).OK(t))
+	assert.Empty(t, states())
+
+	// State naming an upload that was aborted is dropped: a new asset.
+	aborted, err := c.CreateAsset(t.Context(), client.AssetRequest{Filename: "big.mov", SizeBytes: &size})
+	require.NoError(t, err)
+	_, err = c.AbortUpload(t.Context(), aborted.ID)
+	require.NoError(t, err)
+	require.NoError(t, writeUploadState(path, uploadState{Server: c.Server(), File: src, AssetID: aborted.ID}))
 	again := runCLI(t, nil, "assets", "upload", src).OK(t)
+	assert.NotEqual(t, aborted.ID+"\n", again)
 	assert.NotEqual(t, a.ID+"\n", again)
 	assert.Empty(t, states())
 }

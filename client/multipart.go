@@ -113,6 +113,16 @@ func (c *Client) uploadParts(ctx context.Context, a Asset, partSize int64, urls 
 	if resume {
 		stored, err := c.UploadedParts(ctx, a.ID)
 		if err != nil {
+			// An earlier completion may have joined the parts after all (the
+			// server records that when it finds them joined): then the
+			// upload is done.
+			var apiErr *Error
+			if errors.As(err, &apiErr) && apiErr.Status == http.StatusConflict {
+				if now, gerr := c.GetAsset(ctx, a.ID); gerr == nil && now.UploadStatus == "uploaded" {
+					credit(progress, size)
+					return now, nil
+				}
+			}
 			return Asset{}, fmt.Errorf("upload %s: list the parts already stored: %w", name, err)
 		}
 		var have int64

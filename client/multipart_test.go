@@ -4,17 +4,20 @@ import (
 	"bytes"
 	"crypto/rand"
 	"errors"
+	"net/http"
 	"os"
 	"path/filepath"
 	"sync"
 	"testing"
 
+	"github.com/google/uuid"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/mpegflow/mpegflow/apiserver"
 	"github.com/mpegflow/mpegflow/apiserver/apiservertest"
 	"github.com/mpegflow/mpegflow/client"
+	"github.com/mpegflow/mpegflow/internal/objstore"
 )
 
 // smallParts: files above 6 MiB go up in parts of 5 MiB.
@@ -90,6 +93,56 @@ func TestMultipartUploadResumes(t *testing.T) {
 
 	_, err = c.ResumeUpload(t.Context(), a.ID, f, nil)
 	require.ErrorContains(t, err, "no open multipart upload")
+}
+
+// TestResumeAfterAnUnrecordedJoin: storage joined every part (a completion
+// whose answer, or whose database write, was lost), and the asset is still
+// uploading. ResumeUpload sends nothing: listing the parts makes the server
+// record the join, and the client reads the asset, uploaded, with the file
+// as its content.
+func TestResumeAfterAnUnrecordedJoin(t *testing.T) {
+	t.Parallel()
+	srv := apiservertest.New(t, apiservertest.Options{NoWebSocket: true, Uploads: smallParts})
+	c := newClient(t, srv.URL, srv.OwnerKey, client.Config{})
+	data := make([]byte, 5<<20+2<<20+77)
+	_, _ = rand.Read(data)
+	src := filepath.Join(t.TempDir(), "big.mov")
+	require.NoError(t, os.WriteFile(src, data, 0o600))
+	f, err := os.Open(src)
+	require.NoError(t, err)
+	defer f.Close()
+	size := int64(len(data))
+	a, err := c.CreateAsset(t.Context(), client.AssetRequest{Filename: "big.mov", ContentType: "video/quicktime", SizeBytes: &size})
+	require.NoError(t, err)
+	require.NotNil(t, a.Multipart)
+	require.Len(t, a.Multipart.Parts, 2)
+	row, err := srv.Store.GetAsset(t.Context(), srv.OrgID, uuid.MustParse(a.ID))
+	require.NoError(t, err)
+	var parts []objstore.Part
+	for i, p := range a.Multipart.Parts {
+		body := data[i*(5<<20) : min((i+1)*(5<<20), len(data))]
+		req, err := http.NewRequestWithContext(t.Context(), p.Method, p.URL, bytes.NewReader(body))
+		require.NoError(t, err)
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		resp.Body.Close()
+		require.Equal(t, http.StatusOK, resp.StatusCode)
+		parts = append(parts, objstore.Part{Number: int32(p.PartNumber), ETag: resp.Header.Get("ETag")})
+	}
+	require.NoError(t, srv.Objects.CompleteMultipart(t.Context(), row.ObjectKey, *row.UploadID, parts))
+
+	m := &meter{}
+	done, err := c.ResumeUpload(t.Context(), a.ID, f, m)
+	require.NoError(t, err)
+	assert.Equal(t, "uploaded", done.UploadStatus)
+	assert.Zero(t, m.sent, "nothing sent again")
+	got, err := c.GetAsset(t.Context(), a.ID)
+	require.NoError(t, err)
+	assert.Equal(t, "uploaded", got.UploadStatus)
+	var buf bytes.Buffer
+	_, err = c.Fetch(t.Context(), got.Download.URL, &buf)
+	require.NoError(t, err)
+	assert.True(t, bytes.Equal(data, buf.Bytes()), "the asset is the file")
 }
 
 // TestMultipartUploadInOneGo: UploadAsset sends every part (several at
