@@ -135,6 +135,10 @@ func (s *Server) createBatch(c *fiber.Ctx) error {
 	if errors.Is(err, objstore.ErrNoObject) {
 		return invalidField("source.manifest_asset_id", "the manifest asset has no uploaded content")
 	}
+	if errors.Is(err, backfill.ErrSourceTooLarge) {
+		return invalidField("source", "holds more than %d lines or objects (inputs or not), or a manifest of more than %d bytes; split the source into several batches",
+			backfill.MaxEntries, int64(backfill.MaxManifestBytes))
+	}
 	if err != nil {
 		return fmt.Errorf("read batch source: %w", err)
 	}

@@ -153,6 +153,7 @@ func TestBatchBadInput(t *testing.T) {
 	malformed := f.manifest(t, goodLine+"\nnot json\n"+`{"input":"ftp://x.example/a"}`+"\n"+`{"input":"s3://`+bucket+`/orgs/`+f.orgB.ID.String()+`/x.mp4"}`+"\n")
 	empty := f.manifest(t, "\n\n")
 	big := f.manifest(t, strings.Repeat(goodLine+"\n", 1)+`"https://media.example.com/b.mp4"`+"\n"+`{"input":"https://media.example.com/c.mp4"}`+"\n")
+	blanks := f.manifest(t, goodLine+strings.Repeat("\n", backfill.MaxEntries+1)) // one input, then blank lines past the read limit
 	cases := []struct {
 		name   string
 		body   string
@@ -175,6 +176,7 @@ func TestBatchBadInput(t *testing.T) {
 		{"malformed lines rejected", `{"workflow":"mp4-720p","source":{"manifest_asset_id":"` + malformed + `"}}`, 422, []string{"source.lines[2]", "source.lines[3]", "source.lines[4]"}},
 		{"empty manifest", `{"workflow":"mp4-720p","source":{"manifest_asset_id":"` + empty + `"}}`, 422, []string{"source.manifest_asset_id"}},
 		{"bad format", `{"workflow":"mp4-720p","source":{"manifest_asset_id":"` + big + `","format":"xml","on_error":"ignore"}}`, 422, []string{"source.format", "source.on_error"}},
+		{"blank lines past the read limit", `{"workflow":"mp4-720p","source":{"manifest_asset_id":"` + blanks + `"}}`, 422, []string{"source"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -61,11 +61,13 @@ type Summary struct {
 const maxReportedErrors = 100
 
 // Scan reads the whole source once, streaming, and counts its inputs and
-// malformed lines; it stops early once more than limit inputs are seen.
-// Duplicates within the source are counted each time (expansion skips them).
+// malformed lines; it stops early once more than limit inputs are seen,
+// and with ErrSourceTooLarge past MaxEntries lines or keys or
+// MaxManifestBytes, inputs or not. Duplicates within the source are
+// counted each time (expansion skips them).
 func (p Plan) Scan(ctx context.Context, objs Objects, limit int64) (Summary, error) {
 	var s Summary
-	err := p.Walk(ctx, objs, Cursor{}, 5000, func(ch Chunk) error {
+	err := p.walk(ctx, objs, Cursor{}, 5000, scanLimit, func(ch Chunk) error {
 		s.Inputs += int64(len(ch.Inputs))
 		s.Malformed += int64(len(ch.Errors))
 		for _, e := range ch.Errors {

@@ -29,6 +29,15 @@ const (
 // MaxInputs is the most inputs one batch may expand into.
 const MaxInputs = 1_000_000
 
+// Bounds of what submitting a batch reads of its source, inputs or not:
+// MaxEntries manifest lines or listed keys (twice MaxInputs, so blank and
+// malformed lines or filtered-out keys have room), and MaxManifestBytes of
+// manifest (a thousand bytes a line for MaxInputs lines, twice over).
+const (
+	MaxEntries       = 2 * MaxInputs
+	MaxManifestBytes = 2 << 30
+)
+
 // Source is where a batch's inputs come from, as stored with the batch.
 type Source struct {
 	// Prefix is s3://bucket/key-prefix under the organization's root in the

@@ -2,6 +2,7 @@ package backfill
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net/netip"
 	"strings"
@@ -230,6 +231,42 @@ func TestScopeCheckInputRefusesNonPublicAddresses(t *testing.T) {
 			}
 			assert.NotEmpty(t, got)
 			assert.Empty(t, detail)
+		})
+	}
+}
+
+// TestWalkStopsPastItsReadLimit: a manifest of blank lines, one of long
+// malformed lines, or a prefix whose filter matches no key is read only
+// up to the limit, inputs or not, and then refused; within it, the walk
+// reads to the end.
+func TestWalkStopsPastItsReadLimit(t *testing.T) {
+	t.Parallel()
+	manifest := Plan{Kind: KindManifest, Scope: scope, Format: FormatJSONL}
+	var keys []string
+	for i := range 25 {
+		keys = append(keys, fmt.Sprintf("%slib/%02d.txt", root, i))
+	}
+	prefix := Plan{Kind: KindPrefix, Scope: scope, Bucket: "media", Filter: Filter{Prefix: root + "lib/", Include: []string{"*.mxf"}}}
+	for name, tc := range map[string]struct {
+		plan  Plan
+		objs  memObjects
+		lim   readLimit
+		large bool
+	}{
+		"blank lines past the entries":       {manifest, memObjects{manifest: strings.Repeat("\n", 11)}, readLimit{entries: 10}, true},
+		"blank lines within the entries":     {manifest, memObjects{manifest: strings.Repeat("\n", 10)}, readLimit{entries: 10}, false},
+		"long lines past the bytes":          {manifest, memObjects{manifest: strings.Repeat(strings.Repeat("x", 100)+"\n", 3)}, readLimit{entries: 10, bytes: 250}, true},
+		"keys filtered out past the entries": {prefix, memObjects{keys: keys}, readLimit{entries: 20}, true},
+		"keys filtered out within them":      {prefix, memObjects{keys: keys}, readLimit{entries: 25}, false},
+		"no limit":                           {manifest, memObjects{manifest: strings.Repeat("\n", 100)}, readLimit{}, false},
+	} {
+		t.Run(name, func(t *testing.T) {
+			err := tc.plan.walk(t.Context(), tc.objs, Cursor{}, 7, tc.lim, func(Chunk) error { return nil })
+			if tc.large {
+				require.ErrorIs(t, err, ErrSourceTooLarge)
+			} else {
+				require.NoError(t, err)
+			}
 		})
 	}
 }

@@ -59,21 +59,44 @@ const pageSize = 1000
 // maxLine bounds a manifest line; longer lines are malformed.
 const maxLine = 8192
 
+// ErrSourceTooLarge: a source holds more than a batch may read (MaxEntries
+// lines or keys, inputs or not, or a manifest of more than
+// MaxManifestBytes).
+var ErrSourceTooLarge = errors.New("the source is larger than a batch may read")
+
 // Walk reads the source after cur and calls fn with chunks of about size
 // inputs (never more). It holds at most one chunk in memory.
 func (p Plan) Walk(ctx context.Context, objs Objects, cur Cursor, size int, fn func(Chunk) error) error {
-	if p.Kind == KindManifest {
-		return p.walkManifest(ctx, objs, cur, size, fn)
-	}
-	return p.walkPrefix(ctx, objs, cur, size, fn)
+	return p.walk(ctx, objs, cur, size, readLimit{}, fn)
 }
 
-func (p Plan) walkPrefix(ctx context.Context, objs Objects, cur Cursor, size int, fn func(Chunk) error) error {
+// readLimit bounds what one walk reads, inputs or not: manifest lines or
+// listed keys (entries) and manifest bytes; zero is no bound.
+type readLimit struct{ entries, bytes int64 }
+
+// scanLimit is what submitting a batch reads of its source at most.
+var scanLimit = readLimit{entries: MaxEntries, bytes: MaxManifestBytes}
+
+// walk is Walk stopping with ErrSourceTooLarge once it read more than lim.
+// Without a bound a manifest of blank lines, or a prefix whose filter
+// matches nothing, would be read to its end, however large.
+func (p Plan) walk(ctx context.Context, objs Objects, cur Cursor, size int, lim readLimit, fn func(Chunk) error) error {
+	if p.Kind == KindManifest {
+		return p.walkManifest(ctx, objs, cur, size, lim, fn)
+	}
+	return p.walkPrefix(ctx, objs, cur, size, lim, fn)
+}
+
+func (p Plan) walkPrefix(ctx context.Context, objs Objects, cur Cursor, size int, lim readLimit, fn func(Chunk) error) error {
 	ch := Chunk{Cursor: cur}
+	var listed int64
 	for {
 		keys, more, err := objs.ListPage(ctx, p.Bucket, p.Filter.Prefix, ch.Cursor.Key, min(pageSize, max(size, 1)))
 		if err != nil {
 			return err
+		}
+		if listed += int64(len(keys)); lim.entries > 0 && listed > lim.entries {
+			return fmt.Errorf("prefix %s: more than %d objects: %w", p.Filter.Prefix, lim.entries, ErrSourceTooLarge)
 		}
 		for _, k := range keys {
 			if p.Filter.Match(k) {
@@ -93,7 +116,7 @@ func (p Plan) walkPrefix(ctx context.Context, objs Objects, cur Cursor, size int
 	}
 }
 
-func (p Plan) walkManifest(ctx context.Context, objs Objects, cur Cursor, size int, fn func(Chunk) error) error {
+func (p Plan) walkManifest(ctx context.Context, objs Objects, cur Cursor, size int, lim readLimit, fn func(Chunk) error) error {
 	body, err := objs.OpenFrom(ctx, p.ManifestKey, cur.Offset)
 	if err != nil {
 		return err
@@ -109,6 +132,9 @@ func (p Plan) walkManifest(ctx context.Context, objs Objects, cur Cursor, size i
 		if n > 0 {
 			ch.Cursor.Line++
 			ch.Cursor.Offset += int64(n)
+			if (lim.entries > 0 && ch.Cursor.Line-cur.Line > lim.entries) || (lim.bytes > 0 && ch.Cursor.Offset-cur.Offset > lim.bytes) {
+				return fmt.Errorf("manifest %s: more than %d lines or %d bytes: %w", p.ManifestKey, lim.entries, lim.bytes, ErrSourceTooLarge)
+			}
 			input, detail := p.parseLine(line, ch.Cursor.Line, long)
 			switch {
 			case detail != "":
