@@ -159,7 +159,7 @@ func (s *Server) createBatch(c *fiber.Ctx) error {
 	case sum2.Inputs == 0:
 		return invalidField("source.manifest_asset_id", "the manifest has no valid inputs (%d malformed lines)", sum2.Malformed)
 	}
-	nb.Expected, nb.Skipped = sum2.Inputs, sum2.Malformed
+	nb.Expected, nb.Skipped, nb.ManifestETag = sum2.Inputs, sum2.Malformed, sum2.ManifestETag
 	if len(sum2.LineErrors) > 0 {
 		nb.LineErrors = mustJSON(sum2.LineErrors)
 	}

@@ -272,12 +272,12 @@ func (f *failingReader) Read(p []byte) (int, error) {
 
 func (f *failingReader) Close() error { return nil }
 
-func (o flakyObjects) OpenFrom(ctx context.Context, key string, offset int64) (io.ReadCloser, error) {
-	body, err := o.Objects.OpenFrom(ctx, key, offset)
+func (o flakyObjects) OpenFrom(ctx context.Context, key string, offset int64, etag string) (io.ReadCloser, string, error) {
+	body, got, err := o.Objects.OpenFrom(ctx, key, offset, etag)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
-	return &failingReader{r: body, left: o.failAfter}, nil
+	return &failingReader{r: body, left: o.failAfter}, got, nil
 }
 
 // TestBatchExpansionResumes: an expansion that dies half-way resumes from
@@ -329,6 +329,39 @@ func TestBatchExpansionResumes(t *testing.T) {
 	assert.Equal(t, int64(inputs), end.Expanded)
 	assert.Zero(t, end.Duplicates, "the resumed walk starts at the cursor, not at line 1")
 	assert.Equal(t, int64(inputs), f.laneLen(t, apiv1.LaneBackfill))
+}
+
+// TestBatchManifestChangedAfterAcceptance: a manifest overwritten after its
+// batch was accepted (the asset's presigned PUT stays valid for a while) is
+// not expanded: the lines the input limit, the job quota and on_error
+// were checked against are gone. The batch fails saying so, with no job.
+func TestBatchManifestChangedAfterAcceptance(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	root := "s3://" + f.objects.Bucket() + "/orgs/" + f.orgA.ID.String() + "/swap/"
+	id := f.manifest(t, `{"input":"`+root+`a.mp4"}`+"\n")
+	var b apiv1.Batch
+	f.mustDo(t, http.StatusCreated, "POST", "/v1/batches", f.keys[auth.Editor], map[string]any{
+		"workflow": "mp4-720p", "source": map[string]any{"manifest_asset_id": id}}, &b)
+	assert.Equal(t, int64(1), b.Expected)
+
+	asset, err := f.store.GetAsset(t.Context(), f.orgA.ID, uuid.MustParse(id))
+	require.NoError(t, err)
+	var sb strings.Builder
+	for i := range 30 {
+		fmt.Fprintf(&sb, "{\"input\":\"%sclip-%02d.mp4\"}\n", root, i)
+	}
+	require.NoError(t, f.objects.Put(t.Context(), asset.ObjectKey, strings.NewReader(sb.String())))
+
+	n, err := f.expander(t, backfill.Config{ChunkSize: 10, Owner: "a"}).ExpandOnce(t.Context())
+	require.NoError(t, err)
+	assert.Zero(t, n)
+	end := f.batch(t, uuid.MustParse(b.ID))
+	assert.Equal(t, store.BatchFailed, end.Expansion)
+	require.NotNil(t, end.Error)
+	assert.Contains(t, *end.Error, "the manifest changed after the batch was accepted")
+	assert.Zero(t, end.Counts.Total)
+	assert.Zero(t, f.laneLen(t, apiv1.LaneBackfill))
 }
 
 // claimNext pops the next backfill id and claims it as worker pod.

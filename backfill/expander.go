@@ -135,6 +135,9 @@ func (e *Expander) expand(ctx context.Context, b store.Batch) (created int, err 
 	var plan Plan
 	if err == nil {
 		plan, err = PlanOf(ctx, b.Source, Scope{Objects: objects, Guard: e.cfg.Guard}, StoreAssets{e.store})
+		if b.ManifestETag != nil {
+			plan.ManifestETag = *b.ManifestETag
+		}
 	}
 	if err == nil {
 		cur := Cursor{Key: b.CursorKey, Line: b.CursorLine, Offset: b.CursorOffset}
@@ -152,6 +155,10 @@ func (e *Expander) expand(ctx context.Context, b store.Batch) (created int, err 
 	case errors.Is(err, store.ErrLeaseLost):
 		log.InfoContext(ctx, "batch expansion stopped: cancelled or taken over by another replica")
 		return created, nil
+	case errors.Is(err, objstore.ErrChanged):
+		msg := "the manifest changed after the batch was accepted (its lines were counted and checked then): " + err.Error()
+		log.WarnContext(ctx, "batch failed; submit the new manifest as a batch of its own", slog.String("error", msg))
+		return created, e.store.FailExpansion(context.WithoutCancel(ctx), b.ID, e.cfg.Owner, msg, e.cfg.Clock.Now())
 	case invalid || errors.Is(err, objstore.ErrNoObject):
 		msg := "the batch's source is gone or no longer in the organization's storage scope: " + err.Error()
 		log.WarnContext(ctx, "batch failed; resubmit it once the source exists again", slog.String("error", msg))

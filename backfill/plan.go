@@ -55,6 +55,9 @@ type Summary struct {
 	Inputs     int64
 	Malformed  int64
 	LineErrors []LineError // the first maxReportedErrors
+	// ManifestETag is the ETag of the manifest version read ("" for a
+	// prefix): the batch expands only that version.
+	ManifestETag string
 }
 
 // maxReportedErrors bounds the malformed lines a response or a batch lists.
@@ -67,7 +70,7 @@ const maxReportedErrors = 100
 // counted each time (expansion skips them).
 func (p Plan) Scan(ctx context.Context, objs Objects, limit int64) (Summary, error) {
 	var s Summary
-	err := p.walk(ctx, objs, Cursor{}, 5000, scanLimit, func(ch Chunk) error {
+	etag, err := p.walk(ctx, objs, Cursor{}, 5000, scanLimit, func(ch Chunk) error {
 		s.Inputs += int64(len(ch.Inputs))
 		s.Malformed += int64(len(ch.Errors))
 		for _, e := range ch.Errors {
@@ -80,6 +83,7 @@ func (p Plan) Scan(ctx context.Context, objs Objects, limit int64) (Summary, err
 		}
 		return nil
 	})
+	s.ManifestETag = etag
 	if errors.Is(err, errTooMany) {
 		return s, nil
 	}

@@ -135,8 +135,8 @@ func (m memObjects) ListPage(_ context.Context, _, prefix, after string, limit i
 	return out, false, nil
 }
 
-func (m memObjects) OpenFrom(_ context.Context, _ string, offset int64) (io.ReadCloser, error) {
-	return io.NopCloser(strings.NewReader(m.manifest[offset:])), nil
+func (m memObjects) OpenFrom(_ context.Context, _ string, offset int64, _ string) (io.ReadCloser, string, error) {
+	return io.NopCloser(strings.NewReader(m.manifest[offset:])), "", nil
 }
 
 // TestWalkManifestResumesAtCursor: every chunk's cursor, used as a start,
@@ -261,7 +261,7 @@ func TestWalkStopsPastItsReadLimit(t *testing.T) {
 		"no limit":                           {manifest, memObjects{manifest: strings.Repeat("\n", 100)}, readLimit{}, false},
 	} {
 		t.Run(name, func(t *testing.T) {
-			err := tc.plan.walk(t.Context(), tc.objs, Cursor{}, 7, tc.lim, func(Chunk) error { return nil })
+			_, err := tc.plan.walk(t.Context(), tc.objs, Cursor{}, 7, tc.lim, func(Chunk) error { return nil })
 			if tc.large {
 				require.ErrorIs(t, err, ErrSourceTooLarge)
 			} else {

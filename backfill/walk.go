@@ -18,7 +18,9 @@ import (
 // reads for manifests (so a resumed walk starts at its byte offset).
 type Objects interface {
 	ListPage(ctx context.Context, bucket, prefix, startAfter string, max int) (keys []string, more bool, err error)
-	OpenFrom(ctx context.Context, key string, offset int64) (io.ReadCloser, error)
+	// OpenFrom reads key from offset on, only its version etag when that
+	// is not "" (else objstore.ErrChanged), and says the ETag it opened.
+	OpenFrom(ctx context.Context, key string, offset int64, etag string) (io.ReadCloser, string, error)
 }
 
 // Cursor is how far a walk got: the last listed key of a prefix, or the
@@ -50,7 +52,11 @@ type Plan struct {
 	Filter      Filter // prefix sources
 	Bucket      string // prefix sources
 	ManifestKey string // manifest sources: the asset's object key
-	Format      string
+	// ManifestETag, when set, is the only version of the manifest a walk
+	// reads (a batch's, as its submission counted it): another is
+	// objstore.ErrChanged.
+	ManifestETag string
+	Format       string
 }
 
 // pageSize is how many keys one ListObjectsV2 call asks for (S3's maximum).
@@ -67,7 +73,8 @@ var ErrSourceTooLarge = errors.New("the source is larger than a batch may read")
 // Walk reads the source after cur and calls fn with chunks of about size
 // inputs (never more). It holds at most one chunk in memory.
 func (p Plan) Walk(ctx context.Context, objs Objects, cur Cursor, size int, fn func(Chunk) error) error {
-	return p.walk(ctx, objs, cur, size, readLimit{}, fn)
+	_, err := p.walk(ctx, objs, cur, size, readLimit{}, fn)
+	return err
 }
 
 // readLimit bounds what one walk reads, inputs or not: manifest lines or
@@ -79,12 +86,13 @@ var scanLimit = readLimit{entries: MaxEntries, bytes: MaxManifestBytes}
 
 // walk is Walk stopping with ErrSourceTooLarge once it read more than lim.
 // Without a bound a manifest of blank lines, or a prefix whose filter
-// matches nothing, would be read to its end, however large.
-func (p Plan) walk(ctx context.Context, objs Objects, cur Cursor, size int, lim readLimit, fn func(Chunk) error) error {
+// matches nothing, would be read to its end, however large. For a
+// manifest it returns the ETag of the version it read.
+func (p Plan) walk(ctx context.Context, objs Objects, cur Cursor, size int, lim readLimit, fn func(Chunk) error) (etag string, err error) {
 	if p.Kind == KindManifest {
 		return p.walkManifest(ctx, objs, cur, size, lim, fn)
 	}
-	return p.walkPrefix(ctx, objs, cur, size, lim, fn)
+	return "", p.walkPrefix(ctx, objs, cur, size, lim, fn)
 }
 
 func (p Plan) walkPrefix(ctx context.Context, objs Objects, cur Cursor, size int, lim readLimit, fn func(Chunk) error) error {
@@ -116,10 +124,10 @@ func (p Plan) walkPrefix(ctx context.Context, objs Objects, cur Cursor, size int
 	}
 }
 
-func (p Plan) walkManifest(ctx context.Context, objs Objects, cur Cursor, size int, lim readLimit, fn func(Chunk) error) error {
-	body, err := objs.OpenFrom(ctx, p.ManifestKey, cur.Offset)
+func (p Plan) walkManifest(ctx context.Context, objs Objects, cur Cursor, size int, lim readLimit, fn func(Chunk) error) (string, error) {
+	body, etag, err := objs.OpenFrom(ctx, p.ManifestKey, cur.Offset, p.ManifestETag)
 	if err != nil {
-		return err
+		return "", err
 	}
 	defer body.Close()
 	r := bufio.NewReaderSize(body, 64<<10)
@@ -127,13 +135,13 @@ func (p Plan) walkManifest(ctx context.Context, objs Objects, cur Cursor, size i
 	for {
 		line, n, long, rerr := readLine(r)
 		if rerr != nil && !errors.Is(rerr, io.EOF) {
-			return fmt.Errorf("read manifest %s at byte %d: %w", p.ManifestKey, ch.Cursor.Offset, rerr)
+			return etag, fmt.Errorf("read manifest %s at byte %d: %w", p.ManifestKey, ch.Cursor.Offset, rerr)
 		}
 		if n > 0 {
 			ch.Cursor.Line++
 			ch.Cursor.Offset += int64(n)
 			if (lim.entries > 0 && ch.Cursor.Line-cur.Line > lim.entries) || (lim.bytes > 0 && ch.Cursor.Offset-cur.Offset > lim.bytes) {
-				return fmt.Errorf("manifest %s: more than %d lines or %d bytes: %w", p.ManifestKey, lim.entries, lim.bytes, ErrSourceTooLarge)
+				return etag, fmt.Errorf("manifest %s: more than %d lines or %d bytes: %w", p.ManifestKey, lim.entries, lim.bytes, ErrSourceTooLarge)
 			}
 			input, detail := p.parseLine(line, ch.Cursor.Line, long)
 			switch {
@@ -146,12 +154,12 @@ func (p Plan) walkManifest(ctx context.Context, objs Objects, cur Cursor, size i
 		eof := errors.Is(rerr, io.EOF)
 		if len(ch.Inputs) >= size || (eof && (len(ch.Inputs) > 0 || len(ch.Errors) > 0)) || len(ch.Errors) >= size {
 			if err := fn(ch); err != nil {
-				return err
+				return etag, err
 			}
 			ch = Chunk{Cursor: ch.Cursor}
 		}
 		if eof {
-			return nil
+			return etag, nil
 		}
 	}
 }

@@ -75,7 +75,7 @@ func TestEncodeCaptionsEndToEnd(t *testing.T) {
 		require.Contains(t, keys, name)
 	}
 	read := func(name string) string {
-		rc, err := r.objects.OpenFrom(context.Background(), keys[name], 0)
+		rc, _, err := r.objects.OpenFrom(context.Background(), keys[name], 0, "")
 		require.NoError(t, err)
 		defer rc.Close()
 		var b strings.Builder

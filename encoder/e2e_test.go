@@ -320,7 +320,7 @@ func TestEncodeEncryptedEndToEnd(t *testing.T) {
 	require.Equal(t, 2, inits, "the video and the audio rendition")
 
 	read := func(name string) []byte {
-		rc, err := r.objects.OpenFrom(t.Context(), keys[name], 0)
+		rc, _, err := r.objects.OpenFrom(t.Context(), keys[name], 0, "")
 		require.NoError(t, err, name)
 		defer rc.Close()
 		data, err := io.ReadAll(rc)

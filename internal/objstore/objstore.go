@@ -375,20 +375,37 @@ func (s *Store) Open(ctx context.Context, key, rng string) (Object, error) {
 	return Object{Body: out.Body, ContentLength: aws.ToInt64(out.ContentLength), ContentRange: aws.ToString(out.ContentRange), ContentType: aws.ToString(out.ContentType)}, nil
 }
 
-// OpenFrom streams key from byte offset on; the caller closes the body.
-func (s *Store) OpenFrom(ctx context.Context, key string, offset int64) (io.ReadCloser, error) {
-	rng := ""
+// ErrChanged means the object is no longer the version asked for (its
+// ETag differs: it was overwritten).
+var ErrChanged = errors.New("the object changed")
+
+// OpenFrom streams key from byte offset on; the caller closes the body. A
+// non-empty etag reads only that version of the object (If-Match), else
+// ErrChanged. It returns the ETag of what it opened ("" when offset is at
+// the end: nothing was opened).
+func (s *Store) OpenFrom(ctx context.Context, key string, offset int64, etag string) (io.ReadCloser, string, error) {
+	in := &s3.GetObjectInput{Bucket: aws.String(s.bucket), Key: aws.String(key)}
 	if offset > 0 {
-		rng = fmt.Sprintf("bytes=%d-", offset)
+		in.Range = aws.String(fmt.Sprintf("bytes=%d-", offset))
 	}
-	obj, err := s.Open(ctx, key, rng)
-	if errors.Is(err, ErrRange) {
-		return io.NopCloser(strings.NewReader("")), nil // offset at the end: nothing left
+	if etag != "" {
+		in.IfMatch = aws.String(etag)
 	}
+	out, err := s.client.GetObject(ctx, in)
 	if err != nil {
-		return nil, err
+		var nk *types.NoSuchKey
+		var code interface{ ErrorCode() string }
+		switch {
+		case errors.As(err, &nk):
+			return nil, "", fmt.Errorf("open %s: %w", key, ErrNoObject)
+		case errors.As(err, &code) && code.ErrorCode() == "PreconditionFailed":
+			return nil, "", fmt.Errorf("open %s: %w", key, ErrChanged)
+		case errors.As(err, &code) && code.ErrorCode() == "InvalidRange":
+			return io.NopCloser(strings.NewReader("")), "", nil // offset at the end: nothing left
+		}
+		return nil, "", fmt.Errorf("open %s: %w", key, err)
 	}
-	return obj.Body, nil
+	return out.Body, aws.ToString(out.ETag), nil
 }
 
 // Put stores body under key (tests and the backfill benchmark write

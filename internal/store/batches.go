@@ -57,11 +57,14 @@ type Batch struct {
 	UpdatedAt      time.Time       `db:"updated_at"`
 	ExpandedAt     *time.Time      `db:"expanded_at"`
 	FinishedAt     *time.Time      `db:"finished_at"`
+	// ManifestETag is the manifest's ETag as the submission read it (nil
+	// for prefix sources): expansion reads only that version of it.
+	ManifestETag *string `db:"manifest_etag"`
 }
 
 const batchColumns = `id, org_id, dedupe_key, pool_id, workflow_id, workflow, spec, source, max_attempts,
 	max_concurrency, submit_rate, status, expected, expanded, skipped, duplicates, line_errors,
-	cursor_key, cursor_line, cursor_offset, error, created_at, updated_at, expanded_at, finished_at`
+	cursor_key, cursor_line, cursor_offset, error, created_at, updated_at, expanded_at, finished_at, manifest_etag`
 
 // Limited reports whether the batch's jobs wait (held) for release under a
 // concurrency or rate cap instead of going to Redis as they are created.
@@ -138,6 +141,9 @@ type NewBatch struct {
 	Expected       int64
 	Skipped        int64
 	LineErrors     json.RawMessage
+	// ManifestETag is the manifest's ETag as counted ("" for prefix
+	// sources, or a store that gives none).
+	ManifestETag string
 }
 
 // CreateBatch records a batch for expansion. A key the organization already
@@ -190,11 +196,11 @@ func (s *Store) CreateBatch(ctx context.Context, nb NewBatch) (b Batch, created 
 		}
 		rows, _ := tx.Query(ctx, `
 			INSERT INTO batches (id, org_id, dedupe_key, request_hash, pool_id, workflow_id, workflow, spec, source,
-				max_attempts, max_concurrency, submit_rate, expected, skipped, line_errors)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
+				max_attempts, max_concurrency, submit_rate, expected, skipped, line_errors, manifest_etag)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, NULLIF($16, ''))
 			RETURNING `+batchColumns,
 			newID(), nb.OrgID, nb.Key, nb.RequestHash, nb.PoolID, nb.WorkflowID, nb.Workflow, nb.Spec, nb.Source,
-			nb.MaxAttempts, nb.MaxConcurrency, nb.SubmitRate, nb.Expected, nb.Skipped, cmpJSON(nb.LineErrors, `[]`))
+			nb.MaxAttempts, nb.MaxConcurrency, nb.SubmitRate, nb.Expected, nb.Skipped, cmpJSON(nb.LineErrors, `[]`), nb.ManifestETag)
 		b, err = pgx.CollectExactlyOneRow(rows, pgx.RowToStructByName[Batch])
 		if err != nil {
 			return mapErr(err, "batch")
@@ -226,7 +232,7 @@ func batchByKey(ctx context.Context, tx pgx.Tx, orgID uuid.UUID, key string, has
 		found = true
 		if err := rows.Scan(&b.ID, &b.OrgID, &b.Key, &b.PoolID, &b.WorkflowID, &b.Workflow, &b.Spec, &b.Source, &b.MaxAttempts,
 			&b.MaxConcurrency, &b.SubmitRate, &b.Expansion, &b.Expected, &b.Expanded, &b.Skipped, &b.Duplicates, &b.LineErrors,
-			&b.CursorKey, &b.CursorLine, &b.CursorOffset, &b.Error, &b.CreatedAt, &b.UpdatedAt, &b.ExpandedAt, &b.FinishedAt, &stored); err != nil {
+			&b.CursorKey, &b.CursorLine, &b.CursorOffset, &b.Error, &b.CreatedAt, &b.UpdatedAt, &b.ExpandedAt, &b.FinishedAt, &b.ManifestETag, &stored); err != nil {
 			rows.Close()
 			return Batch{}, false, mapErr(err, "batch")
 		}

@@ -165,7 +165,8 @@ func TestRedeemInvitation(t *testing.T) {
 	assert.Equal(t, "laptop", rec.Name)
 	p, err := s.Authenticate(ctx, key)
 	require.NoError(t, err)
-	assert.Equal(t, store.Principal{KeyID: rec.ID, OrgID: a.Org.ID, UserID: ed.UserID, Role: auth.Editor, OrgStatus: "active", ShareWeight: 1}, p,
+	capRole := auth.Editor
+	assert.Equal(t, store.Principal{KeyID: rec.ID, OrgID: a.Org.ID, UserID: ed.UserID, Role: auth.Editor, KeyRole: &capRole, OrgStatus: "active", ShareWeight: 1}, p,
 		"the key is the member's, capped at the invitation's role")
 	require.NotNil(t, rec.CreatedBy)
 	assert.Equal(t, a.User.ID, *rec.CreatedBy)
