@@ -21,6 +21,9 @@ func encodeCmd() *cobra.Command {
 			"and hands the job back to the queue.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := encoder.KeepEnvironmentPrivate(); err != nil {
+				return err
+			}
 			cfg, err := encoder.FromEnv(os.Getenv)
 			if err != nil {
 				return err

@@ -60,7 +60,7 @@ func ConvertCaptions(ctx context.Context, ffmpegBin string, captions []Caption, 
 		}
 		dst := filepath.Join(dir, fmt.Sprintf("caption_%d.vtt", i))
 		stderr := newTailBuffer(10)
-		cmd := exec.CommandContext(ctx, ffmpegBin, "-nostdin", "-hide_banner", "-y", "-loglevel", "error",
+		cmd := command(ctx, ffmpegBin, "-nostdin", "-hide_banner", "-y", "-loglevel", "error",
 			"-f", demuxer, "-format_whitelist", demuxer, "-protocol_whitelist", "file", "-i", "file:"+src,
 			"-map", "0:s:0", "-c:s", "webvtt", "-map_metadata", "-1", "-f", "webvtt", "file:"+dst)
 		cmd.Stderr = stderr

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"math"
 	neturl "net/url"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -173,7 +172,7 @@ func Keyframes(ctx context.Context, ffprobe, file string, in MediaInfo) ([]float
 	args := append(inputOptions(in.Container), "-v", "error", "-select_streams", "v:0",
 		"-show_entries", "format=start_time:packet=pts_time,dts_time,flags", "-of", "compact=p=1:nk=0",
 		"-i", "file:"+abs)
-	cmd := exec.CommandContext(ctx, ffprobe, args...)
+	cmd := command(ctx, ffprobe, args...)
 	var stdout bytes.Buffer
 	stderr := newTailBuffer(5)
 	cmd.Stdout, cmd.Stderr = &stdout, stderr

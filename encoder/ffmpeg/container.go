@@ -115,7 +115,7 @@ var notOnWhitelist = regexp.MustCompile(`^\[([0-9a-z_,]+) @ [^\]]*\] Format not 
 // files is refused before anything reads those files.
 func detectContainer(ctx context.Context, ffprobe, url string) (string, error) {
 	stderr := newTailBuffer(20)
-	cmd := exec.CommandContext(ctx, ffprobe, "-hide_banner", "-v", "error",
+	cmd := command(ctx, ffprobe, "-hide_banner", "-v", "error",
 		"-protocol_whitelist", "file", "-format_whitelist", detectOnly, url)
 	cmd.Stderr = stderr
 	err := cmd.Run()

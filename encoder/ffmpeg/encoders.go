@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"os/exec"
 	"slices"
 	"strings"
 	"time"
@@ -122,7 +121,7 @@ func ChooseEncoders(ctx context.Context, accelerator string, codecs []string, av
 // `ffmpeg -hide_banner -encoders`, and returns a lookup for ChooseEncoders.
 func AvailableEncoders(ctx context.Context, ffmpegBin string) (func(string) bool, error) {
 	var out, stderr bytes.Buffer
-	cmd := exec.CommandContext(ctx, ffmpegBin, "-nostdin", "-hide_banner", "-encoders")
+	cmd := command(ctx, ffmpegBin, "-nostdin", "-hide_banner", "-encoders")
 	cmd.Stdout, cmd.Stderr = &out, &stderr
 	if err := cmd.Run(); err != nil {
 		return nil, fmt.Errorf("list ffmpeg encoders: %w: %s", err, strings.TrimSpace(stderr.String()))
@@ -166,7 +165,7 @@ func DefaultProbeEncode(ffmpegBin string) func(ctx context.Context, encoder stri
 		ctx, cancel := context.WithTimeout(ctx, probeTimeout)
 		defer cancel()
 		stderr := newTailBuffer(5)
-		cmd := exec.CommandContext(ctx, ffmpegBin, "-nostdin", "-hide_banner", "-v", "error",
+		cmd := command(ctx, ffmpegBin, "-nostdin", "-hide_banner", "-v", "error",
 			"-f", "lavfi", "-i", "color=s=256x144:d=0.04", "-frames:v", "1", "-c:v", encoder, "-f", "null", "-")
 		cmd.Stderr = stderr
 		if err := cmd.Run(); err != nil {

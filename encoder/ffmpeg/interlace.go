@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -33,7 +32,7 @@ func DetectFieldOrder(ctx context.Context, ffmpegBin, file string, in MediaInfo)
 	args := append([]string{"-nostdin", "-hide_banner", "-nostats", "-loglevel", "info"}, inputOptions(in.Container)...)
 	args = append(args, "-i", "file:"+abs, "-map", "0:V:0", "-vf", "idet", "-frames:v", strconv.Itoa(idetFrames), "-an", "-sn", "-dn", "-f", "null", "-")
 	var stderr bytes.Buffer
-	cmd := exec.CommandContext(ctx, ffmpegBin, args...)
+	cmd := command(ctx, ffmpegBin, args...)
 	cmd.Stderr = &stderr
 	if err := cmd.Run(); err != nil {
 		return "", fmt.Errorf("detect field order: %w: %s", err, lastLines(stderr.Bytes(), 5))

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -237,7 +236,7 @@ func sampleStarts(duration float64) []float64 {
 // probeEncode runs one probe encode and reads x264's summary.
 func probeEncode(ctx context.Context, ffmpegBin string, args []string, crf int) (ProbePoint, error) {
 	var stderr bytes.Buffer
-	cmd := exec.CommandContext(ctx, ffmpegBin, args...)
+	cmd := command(ctx, ffmpegBin, args...)
 	cmd.Stderr = &stderr
 	if err := cmd.Run(); err != nil {
 		if ctx.Err() != nil {

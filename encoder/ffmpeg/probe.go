@@ -178,7 +178,7 @@ func Probe(ctx context.Context, ffprobe, file string) (MediaInfo, error) {
 // become *InputError.
 func runProbe(ctx context.Context, ffprobe string, w *bytes.Buffer, url string, args ...string) error {
 	stderr := newTailBuffer(10)
-	cmd := exec.CommandContext(ctx, ffprobe, args...)
+	cmd := command(ctx, ffprobe, args...)
 	cmd.Stdout = w
 	cmd.Stderr = stderr
 	err := cmd.Run()
@@ -246,7 +246,7 @@ func lastPackets(ctx context.Context, ffprobe string, open []string, url string,
 		args = append(args, "-read_intervals", strconv.FormatFloat(seek, 'f', 3, 64)+"%")
 	}
 	args = append(args, "-show_entries", "packet=pts_time,dts_time,duration_time", "-of", "csv=p=0", url)
-	cmd := exec.CommandContext(ctx, ffprobe, args...)
+	cmd := command(ctx, ffprobe, args...)
 	cmd.Stderr = newTailBuffer(5)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {

@@ -59,7 +59,7 @@ func Run(ctx context.Context, ffmpegBin string, cmd Command, durationSeconds flo
 		}
 	}
 
-	c := exec.CommandContext(ctx, ffmpegBin, cmd.Args...)
+	c := command(ctx, ffmpegBin, cmd.Args...)
 	c.Dir = cmd.OutDir
 	c.Cancel = func() error { return c.Process.Signal(os.Interrupt) }
 	c.WaitDelay = stopGrace

@@ -8,7 +8,6 @@ import (
 	"io/fs"
 	"math"
 	"os"
-	"os/exec"
 	"path"
 	"path/filepath"
 	"strings"
@@ -210,7 +209,7 @@ func joinMP4(ctx context.Context, ffmpegBin, outDir, name string, parts []Comman
 	args = append(args, maps...)
 	args = append(args, "-c", "copy", "-movflags", "+faststart", "-map_metadata", "-1", "-map_chapters", "-1",
 		"-f", "mp4", "file:"+filepath.Join(outDir, filepath.FromSlash(name)))
-	out, err := exec.CommandContext(ctx, ffmpegBin, args...).CombinedOutput()
+	out, err := command(ctx, ffmpegBin, args...).CombinedOutput()
 	if err != nil {
 		if ctx.Err() != nil {
 			return fmt.Errorf("join: %w", ctx.Err())

@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"math"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -114,7 +113,7 @@ func imageSize(ctx context.Context, ffprobe, file string) (int, int, error) {
 	}
 	var stdout bytes.Buffer
 	stderr := newTailBuffer(5)
-	cmd := exec.CommandContext(ctx, ffprobe, "-v", "error", "-f", "jpeg_pipe", "-protocol_whitelist", "file",
+	cmd := command(ctx, ffprobe, "-v", "error", "-f", "jpeg_pipe", "-protocol_whitelist", "file",
 		"-select_streams", "v:0", "-show_entries", "stream=width,height", "-of", "csv=p=0", "file:"+abs)
 	cmd.Stdout, cmd.Stderr = &stdout, stderr
 	if err := cmd.Run(); err != nil {

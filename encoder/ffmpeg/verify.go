@@ -9,7 +9,6 @@ import (
 	"io"
 	"math"
 	"os"
-	"os/exec"
 	"path"
 	"path/filepath"
 	"slices"
@@ -398,7 +397,7 @@ func measure(ctx context.Context, ffprobe, outDir string, files []string) (media
 			readers = append(readers, f)
 		}
 	}
-	cmd := exec.CommandContext(ctx, ffprobe, "-v", "error",
+	cmd := command(ctx, ffprobe, "-v", "error",
 		"-show_entries", "stream=codec_type,codec_name,width,height:packet=codec_type,pts_time,dts_time,duration_time",
 		"-of", "compact=p=1:nk=0", "-i", input)
 	if readers != nil {
