@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"unicode"
 
 	apiv1 "github.com/mpegflow/mpegflow/api/v1"
 )
@@ -62,14 +63,14 @@ func writeMaster(cmd Command) error {
 		}
 		lang := ""
 		if l := a.out.Attributes[apiv1.AudioAttrLanguage]; l != "" && l != "und" {
-			lang = fmt.Sprintf(",LANGUAGE=%q", l)
+			lang = ",LANGUAGE=" + hlsQuote(l)
 		}
 		name := a.out.Rendition
 		if title := a.out.Attributes[apiv1.AudioAttrTitle]; title != "" {
 			name = title
 		}
-		fmt.Fprintf(&b, "#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=%q,NAME=%q%s,DEFAULT=%s,AUTOSELECT=YES,CHANNELS=\"%d\",URI=%q\n",
-			group, name, lang, def, a.channels, a.playlist)
+		fmt.Fprintf(&b, "#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=%q,NAME=%s%s,DEFAULT=%s,AUTOSELECT=YES,CHANNELS=\"%d\",URI=%q\n",
+			group, hlsQuote(name), lang, def, a.channels, a.playlist)
 		audioPeak, audioAverage = max(audioPeak, a.peak), max(audioAverage, a.average)
 	}
 	subs := subtitleTracks(cmd)
@@ -79,8 +80,8 @@ func writeMaster(cmd Command) error {
 		if name == "" {
 			name = strings.TrimPrefix(s.Rendition, "subtitles-")
 		}
-		fmt.Fprintf(&b, "#EXT-X-MEDIA:TYPE=SUBTITLES,GROUP-ID=%q,NAME=%q,LANGUAGE=%q,DEFAULT=%s,AUTOSELECT=YES,FORCED=%s,URI=%q\n",
-			subtitlesGroup, name, s.Attributes[apiv1.SubtitleAttrLanguage], yesNo[s.Attributes[apiv1.SubtitleAttrDefault]],
+		fmt.Fprintf(&b, "#EXT-X-MEDIA:TYPE=SUBTITLES,GROUP-ID=%q,NAME=%s,LANGUAGE=%s,DEFAULT=%s,AUTOSELECT=YES,FORCED=%s,URI=%q\n",
+			subtitlesGroup, hlsQuote(name), hlsQuote(s.Attributes[apiv1.SubtitleAttrLanguage]), yesNo[s.Attributes[apiv1.SubtitleAttrDefault]],
 			yesNo[s.Attributes[apiv1.SubtitleAttrForced]], subtitlePlaylistOf(s.Name))
 	}
 	// Closed captions ride in the video; the group names CEA-608 channel
@@ -210,4 +211,21 @@ func segmentBitrates(sizes []int64, durations []float64, target float64) (peak, 
 		return average, average
 	}
 	return max(int(math.Ceil(best)), average), average
+}
+
+// hlsQuote writes s as an HLS quoted-string (RFC 8216, 4.2): between
+// double quotes, with no double quote, CR or LF inside and no escapes.
+// Titles come from the input's own tags, so a double quote becomes a
+// single one and any other control character a space; Go's %q would
+// write backslash escapes that players read as the end of the string.
+func hlsQuote(s string) string {
+	return `"` + strings.Map(func(r rune) rune {
+		switch {
+		case r == '"':
+			return '\''
+		case unicode.IsControl(r):
+			return ' '
+		}
+		return r
+	}, s) + `"`
 }
