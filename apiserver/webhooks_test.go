@@ -136,3 +136,27 @@ func mustField(t *testing.T, doc []byte, name string) json.RawMessage {
 	require.NoError(t, json.Unmarshal(doc, &m))
 	return m[name]
 }
+
+// TestWebhookLimit: an organization has at most apiv1.MaxWebhooks webhooks
+// (409 past it, nothing created); another organization is not counted
+// against it, and deleting one makes room again.
+func TestWebhookLimit(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	key := f.keys[auth.Editor]
+	body := map[string]any{"url": "https://hooks.example.com/a", "events": []string{"job.completed"}}
+	var last apiv1.WebhookCreated
+	for range apiv1.MaxWebhooks {
+		f.mustDo(t, http.StatusCreated, "POST", "/v1/webhooks", key, body, &last)
+	}
+	r := f.do(t, "POST", "/v1/webhooks", key, body)
+	require.Equal(t, http.StatusConflict, r.Status, "%s", r.Body)
+	assert.Contains(t, string(r.Body), "the most it may have")
+	var page apiv1.Page[apiv1.Webhook]
+	f.mustDo(t, http.StatusOK, "GET", "/v1/webhooks?limit=100", key, nil, &page)
+	assert.Len(t, page.Items, apiv1.MaxWebhooks, "the refused one was not created")
+
+	f.mustDo(t, http.StatusCreated, "POST", "/v1/webhooks", f.keyB, body, nil)
+	f.mustDo(t, http.StatusNoContent, "DELETE", "/v1/webhooks/"+last.ID, key, nil, nil)
+	f.mustDo(t, http.StatusCreated, "POST", "/v1/webhooks", key, body, nil)
+}

@@ -22,6 +22,12 @@ var WebhookEvents = []string{
 	EventPoolPaused, EventPoolResumed,
 }
 
+// MaxWebhooks is the most webhooks one organization may have. Every event
+// is one delivery per subscribed webhook, and the executors send the
+// platform's deliveries oldest first: without a bound, one organization's
+// endpoints could fill their rounds for hours.
+const MaxWebhooks = 25
+
 // Delivery statuses (WebhookDelivery.Status).
 const (
 	DeliveryPending   = "pending"

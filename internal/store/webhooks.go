@@ -8,6 +8,8 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+
+	apiv1 "github.com/mpegflow/mpegflow/api/v1"
 )
 
 // WebhookEvents are the event types a webhook may subscribe to.
@@ -43,12 +45,27 @@ func newWebhookSecret() string {
 	return "whsec_" + hex.EncodeToString(b)
 }
 
-// CreateWebhook stores a webhook with a fresh signing secret.
+// CreateWebhook stores a webhook with a fresh signing secret: a conflict
+// once the organization has apiv1.MaxWebhooks.
 func (s *Store) CreateWebhook(ctx context.Context, orgID uuid.UUID, url, description string, events []string) (Webhook, error) {
-	rows, _ := s.pool.Query(ctx, `INSERT INTO webhooks (id, org_id, url, description, events, secret)
-		VALUES ($1, $2, $3, $4, $5, $6) RETURNING `+webhookColumns, newID(), orgID, url, description, events, newWebhookSecret())
-	w, err := pgx.CollectExactlyOneRow(rows, pgx.RowToStructByName[Webhook])
-	return w, mapErr(err, "webhook")
+	var w Webhook
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		// The organization's row serializes its creations for the count.
+		var n int
+		if err := tx.QueryRow(ctx, `SELECT (SELECT count(*) FROM webhooks WHERE org_id = o.id) FROM organizations o WHERE o.id = $1 FOR UPDATE`,
+			orgID).Scan(&n); err != nil {
+			return mapErr(err, "organization")
+		}
+		if n >= apiv1.MaxWebhooks {
+			return conflict("the organization has %d webhooks, the most it may have; delete one it no longer needs first", n)
+		}
+		rows, _ := tx.Query(ctx, `INSERT INTO webhooks (id, org_id, url, description, events, secret)
+			VALUES ($1, $2, $3, $4, $5, $6) RETURNING `+webhookColumns, newID(), orgID, url, description, events, newWebhookSecret())
+		var err error
+		w, err = pgx.CollectExactlyOneRow(rows, pgx.RowToStructByName[Webhook])
+		return mapErr(err, "webhook")
+	})
+	return w, err
 }
 
 // GetWebhook returns one of the organization's webhooks.
