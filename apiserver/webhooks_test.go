@@ -3,6 +3,7 @@ package apiserver
 import (
 	"encoding/json"
 	"net/http"
+	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -146,9 +147,26 @@ func TestWebhookLimit(t *testing.T) {
 	key := f.keys[auth.Editor]
 	body := map[string]any{"url": "https://hooks.example.com/a", "events": []string{"job.completed"}}
 	var last apiv1.WebhookCreated
-	for range apiv1.MaxWebhooks {
+	for range apiv1.MaxWebhooks - 5 {
 		f.mustDo(t, http.StatusCreated, "POST", "/v1/webhooks", key, body, &last)
 	}
+	// The last places are raced for: exactly 5 creations of 12 succeed.
+	var wg sync.WaitGroup
+	statuses := make(chan int, 12)
+	for range 12 {
+		wg.Go(func() { statuses <- f.do(t, "POST", "/v1/webhooks", key, body).Status })
+	}
+	wg.Wait()
+	close(statuses)
+	created := 0
+	for s := range statuses {
+		if s == http.StatusCreated {
+			created++
+		} else {
+			assert.Equal(t, http.StatusConflict, s)
+		}
+	}
+	assert.Equal(t, 5, created)
 	r := f.do(t, "POST", "/v1/webhooks", key, body)
 	require.Equal(t, http.StatusConflict, r.Status, "%s", r.Body)
 	assert.Contains(t, string(r.Body), "the most it may have")

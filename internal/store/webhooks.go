@@ -50,11 +50,15 @@ func newWebhookSecret() string {
 func (s *Store) CreateWebhook(ctx context.Context, orgID uuid.UUID, url, description string, events []string) (Webhook, error) {
 	var w Webhook
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		// The organization's row serializes its creations for the count.
-		var n int
-		if err := tx.QueryRow(ctx, `SELECT (SELECT count(*) FROM webhooks WHERE org_id = o.id) FROM organizations o WHERE o.id = $1 FOR UPDATE`,
-			orgID).Scan(&n); err != nil {
+		// The organization's row serializes its creations; the count is a
+		// statement of its own, so that its snapshot is taken after the
+		// lock and sees what a creation that held it committed.
+		if _, err := tx.Exec(ctx, `SELECT 1 FROM organizations WHERE id = $1 FOR UPDATE`, orgID); err != nil {
 			return mapErr(err, "organization")
+		}
+		var n int
+		if err := tx.QueryRow(ctx, `SELECT count(*) FROM webhooks WHERE org_id = $1`, orgID).Scan(&n); err != nil {
+			return mapErr(err, "webhooks")
 		}
 		if n >= apiv1.MaxWebhooks {
 			return conflict("the organization has %d webhooks, the most it may have; delete one it no longer needs first", n)
