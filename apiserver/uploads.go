@@ -196,7 +196,7 @@ func (s *Server) listUploadedParts(c *fiber.Ctx) error {
 			return err
 		}
 		if joined {
-			return problem(fiber.StatusConflict, "upload-not-open", "the upload is complete: storage joined its parts, and the asset is uploaded")
+			return problem(fiber.StatusConflict, "upload-complete", "the upload is complete: storage joined its parts, and the asset is uploaded")
 		}
 		return uploadGone()
 	}
@@ -392,7 +392,7 @@ func (s *Server) abortUpload(c *fiber.Ctx) error {
 // abortInStorage discards an upload in storage (one already gone counts as
 // discarded) and records that storage holds it no more.
 func abortInStorage(ctx context.Context, objects *objstore.Store, st *store.Store, id uuid.UUID, key, uploadID string) error {
-	if err := objects.AbortMultipart(ctx, key, uploadID); err != nil && !errors.Is(err, objstore.ErrNoUpload) {
+	if err := objects.DiscardUpload(ctx, key, uploadID); err != nil {
 		return err
 	}
 	return st.ClearUploadID(ctx, id, uploadID)

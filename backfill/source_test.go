@@ -249,18 +249,20 @@ func TestWalkStopsPastItsReadLimit(t *testing.T) {
 	prefix := Plan{Kind: KindPrefix, Scope: scope, Bucket: "media", Filter: Filter{Prefix: root + "lib/", Include: []string{"*.mxf"}}}
 	for name, tc := range map[string]struct {
 		plan  Plan
-		objs  memObjects
+		objs  Objects
 		lim   readLimit
 		large bool
 	}{
 		"blank lines past the entries":       {manifest, memObjects{manifest: strings.Repeat("\n", 11)}, readLimit{entries: 10}, true},
 		"blank lines within the entries":     {manifest, memObjects{manifest: strings.Repeat("\n", 10)}, readLimit{entries: 10}, false},
 		"long lines past the bytes":          {manifest, memObjects{manifest: strings.Repeat(strings.Repeat("x", 100)+"\n", 3)}, readLimit{entries: 10, bytes: 250}, true},
+		"one line that never ends":           {manifest, endless{}, readLimit{entries: 10, bytes: 1 << 20}, true},
 		"keys filtered out past the entries": {prefix, memObjects{keys: keys}, readLimit{entries: 20}, true},
 		"keys filtered out within them":      {prefix, memObjects{keys: keys}, readLimit{entries: 25}, false},
 		"no limit":                           {manifest, memObjects{manifest: strings.Repeat("\n", 100)}, readLimit{}, false},
 	} {
 		t.Run(name, func(t *testing.T) {
+			t.Parallel()
 			_, err := tc.plan.walk(t.Context(), tc.objs, Cursor{}, 7, tc.lim, func(Chunk) error { return nil })
 			if tc.large {
 				require.ErrorIs(t, err, ErrSourceTooLarge)
@@ -269,4 +271,21 @@ func TestWalkStopsPastItsReadLimit(t *testing.T) {
 			}
 		})
 	}
+}
+
+// endless is a manifest of one line that never ends: reading it to its end
+// would never return.
+type endless struct{ memObjects }
+
+func (endless) OpenFrom(context.Context, string, int64, string) (io.ReadCloser, string, error) {
+	return io.NopCloser(xs{}), "", nil
+}
+
+type xs struct{}
+
+func (xs) Read(p []byte) (int, error) {
+	for i := range p {
+		p[i] = 'x'
+	}
+	return len(p), nil
 }

@@ -130,7 +130,13 @@ func (p Plan) walkManifest(ctx context.Context, objs Objects, cur Cursor, size i
 		return "", err
 	}
 	defer body.Close()
-	r := bufio.NewReaderSize(body, 64<<10)
+	var in io.Reader = body
+	if lim.bytes > 0 {
+		// One byte past the bound is enough to refuse, even inside a line
+		// that never ends.
+		in = io.LimitReader(body, lim.bytes+1)
+	}
+	r := bufio.NewReaderSize(in, 64<<10)
 	ch := Chunk{Cursor: cur}
 	for {
 		line, n, long, rerr := readLine(r)

@@ -78,6 +78,13 @@ func (c *Client) ResumeUpload(ctx context.Context, id string, f *os.File, progre
 	if err != nil {
 		return Asset{}, err
 	}
+	if a.UploadStatus == "uploaded" && a.SizeBytes != nil {
+		// Completed, and its answer lost: done, if it is this file's size.
+		if st, err := f.Stat(); err == nil && st.Size() == *a.SizeBytes {
+			credit(progress, st.Size())
+			return a, nil
+		}
+	}
 	if a.UploadStatus != "uploading" || a.PartSize == nil || a.SizeBytes == nil {
 		return Asset{}, fmt.Errorf("resume upload of asset %s: it has no open multipart upload (status %q)", id, a.UploadStatus)
 	}

@@ -91,7 +91,15 @@ func TestMultipartUploadResumes(t *testing.T) {
 	require.NoError(t, err)
 	assert.True(t, bytes.Equal(data, buf.Bytes()), "the asset is the file")
 
-	_, err = c.ResumeUpload(t.Context(), a.ID, f, nil)
+	// Resuming an upload that completed (its answer lost) is done at once;
+	// with a file of another size it is refused.
+	finished, err := c.ResumeUpload(t.Context(), a.ID, f, nil)
+	require.NoError(t, err)
+	assert.Equal(t, "uploaded", finished.UploadStatus)
+	other, err := os.Create(filepath.Join(t.TempDir(), "other.mov"))
+	require.NoError(t, err)
+	defer other.Close()
+	_, err = c.ResumeUpload(t.Context(), a.ID, other, nil)
 	require.ErrorContains(t, err, "no open multipart upload")
 }
 

@@ -5,15 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-
-	"github.com/mpegflow/mpegflow/internal/objstore"
 )
 
 // SweepStaleUploads is the Stale Upload Sweeper: it marks expired every
 // multipart upload of an asset still open UploadTTL after the asset was
 // created, then aborts in storage every upload that ended (expired here, or
 // aborted by its customer) while storage may still hold its parts, so no
-// parts are billed forever. Rows are marked before storage is called (no
+// parts are billed forever; an object a completion joined but never
+// recorded (objstore.DiscardUpload) goes too. Rows are marked before storage is called (no
 // network I/O inside a transaction); an abort storage does not confirm
 // stays recorded and is retried next round. Replicas skip each other's
 // rows; two aborting the same upload is harmless.
@@ -34,7 +33,7 @@ func (s *Services) SweepStaleUploads(ctx context.Context) (int, error) {
 	var errs []error
 	aborted := 0
 	for _, a := range open {
-		if err := s.c.objects.AbortMultipart(ctx, a.ObjectKey, *a.UploadID); err != nil && !errors.Is(err, objstore.ErrNoUpload) {
+		if err := s.c.objects.DiscardUpload(ctx, a.ObjectKey, *a.UploadID); err != nil {
 			errs = append(errs, fmt.Errorf("asset %s: %w", a.ID, err))
 			continue
 		}

@@ -96,3 +96,35 @@ func TestStaleUploadSweeper(t *testing.T) {
 	assert.Equal(t, store.UploadExpired, *get(fresh.ID).UploadStatus)
 	require.ErrorIs(t, parts(fresh), objstore.ErrNoUpload)
 }
+
+// TestStaleUploadSweeperDiscardsAnUnrecordedJoin: a completion joined an
+// upload's parts in storage but its asset was never recorded uploaded (the
+// database failed and the client did not come back). Once the upload
+// expires, the sweeper finds storage holding no upload and deletes the
+// joined object, which nothing could reach any more.
+func TestStaleUploadSweeperDiscardsAnUnrecordedJoin(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	fc := newFakeClock()
+	in := e.start(Config{Clock: fc}).withServices(ServicesConfig{UploadTTL: 24 * time.Hour})
+	ctx := t.Context()
+	joined := e.openUpload(t)
+	parts, err := e.objects.AllParts(ctx, joined.ObjectKey, *joined.UploadID)
+	require.NoError(t, err)
+	require.NoError(t, e.objects.CompleteMultipart(ctx, joined.ObjectKey, *joined.UploadID, parts))
+	exists, err := e.objects.Exists(ctx, joined.ObjectKey)
+	require.NoError(t, err)
+	require.True(t, exists)
+	_, err = e.db.Exec(ctx, `UPDATE assets SET created_at = $2 WHERE id = $1`, joined.ID, fc.Now().Add(-25*time.Hour))
+	require.NoError(t, err)
+
+	_, err = in.services.SweepStaleUploads(ctx)
+	require.NoError(t, err)
+	a, err := e.store.GetAsset(ctx, e.org.ID, joined.ID)
+	require.NoError(t, err)
+	assert.Equal(t, store.UploadExpired, *a.UploadStatus)
+	assert.Nil(t, a.UploadID)
+	exists, err = e.objects.Exists(ctx, joined.ObjectKey)
+	require.NoError(t, err)
+	assert.False(t, exists, "the joined object no asset owns is deleted")
+}

@@ -128,6 +128,19 @@ func (s *Store) AbortMultipart(ctx context.Context, key, uploadID string) error 
 	return nil
 }
 
+// DiscardUpload ends an upload that will never be completed: it aborts
+// uploadID, and when storage no longer holds it (completed, or aborted
+// before) deletes whatever object a completion left at key, so that an
+// upload whose join was never recorded does not stay billed forever. Only
+// for a key no one else writes (a multipart asset's own).
+func (s *Store) DiscardUpload(ctx context.Context, key, uploadID string) error {
+	err := s.AbortMultipart(ctx, key, uploadID)
+	if errors.Is(err, ErrNoUpload) {
+		return s.Delete(ctx, key)
+	}
+	return err
+}
+
 // Size returns the size of object key, ErrNoObject if it does not exist.
 func (s *Store) Size(ctx context.Context, key string) (int64, error) {
 	out, err := s.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(s.bucket), Key: aws.String(key)})
