@@ -118,7 +118,7 @@ func (s *Store) ListKeys(ctx context.Context, orgID, userID uuid.UUID) ([]APIKey
 	return ks, mapErr(err, "api keys")
 }
 
-// ErrKeyAboveCap: a capped key asked to revoke a key that may do more than
+// ErrKeyAboveCap means a capped key asked to revoke a key that may do more than
 // it may.
 var ErrKeyAboveCap = errors.New("the key may do more than the key asking")
 
