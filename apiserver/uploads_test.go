@@ -75,6 +75,21 @@ func sendPart(t *testing.T, p apiv1.PresignedPart, body []byte) string {
 	return resp.Header.Get("ETag")
 }
 
+// download fetches an asset's content through the download URL its GET
+// answers.
+func (f *fixture) download(t *testing.T, key, id string) []byte {
+	t.Helper()
+	var a apiv1.Asset
+	f.mustDo(t, http.StatusOK, "GET", "/v1/assets/"+id, key, nil, &a)
+	require.NotNil(t, a.Download)
+	resp, err := http.Get(a.Download.URL)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	return body
+}
+
 func randomBytes(n int64) []byte {
 	b := make([]byte, n)
 	_, _ = rand.Read(b)
@@ -168,15 +183,7 @@ func TestMultipartUploadEndToEnd(t *testing.T) {
 	f.mustDo(t, http.StatusOK, "POST", base+"/complete", key, map[string]any{"parts": all(etags)}, &done)
 	assert.Equal(t, store.UploadUploaded, done.UploadStatus)
 
-	var got apiv1.Asset
-	f.mustDo(t, http.StatusOK, "GET", "/v1/assets/"+a.ID, f.keys[auth.Viewer], nil, &got)
-	require.NotNil(t, got.Download)
-	resp, err := http.Get(got.Download.URL)
-	require.NoError(t, err)
-	body, err := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	require.NoError(t, err)
-	assert.True(t, bytes.Equal(data, body), "the asset is the file as sent")
+	assert.True(t, bytes.Equal(data, f.download(t, f.keys[auth.Viewer], a.ID)), "the asset is the file as sent")
 
 	// The upload is over: no more parts, no second completion.
 	assert.Equal(t, http.StatusConflict, f.do(t, "POST", base+"/complete", key, map[string]any{"parts": all(etags)}).Status)
@@ -384,15 +391,7 @@ func TestMultipartUploadCompletionSurvivesTheDatabase(t *testing.T) {
 	var done apiv1.Asset
 	f.mustDo(t, http.StatusOK, "POST", "/v1/assets/"+a.ID+"/upload/complete", key, map[string]any{"parts": parts}, &done)
 	assert.Equal(t, store.UploadUploaded, done.UploadStatus)
-	var got apiv1.Asset
-	f.mustDo(t, http.StatusOK, "GET", "/v1/assets/"+a.ID, key, nil, &got)
-	require.NotNil(t, got.Download)
-	resp, err := http.Get(got.Download.URL)
-	require.NoError(t, err)
-	body, err := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	require.NoError(t, err)
-	assert.True(t, bytes.Equal(data, body), "the asset is the file as sent")
+	assert.True(t, bytes.Equal(data, f.download(t, key, a.ID)), "the asset is the file as sent")
 	assert.Equal(t, http.StatusConflict, f.do(t, "POST", "/v1/assets/"+a.ID+"/upload/complete", key, map[string]any{"parts": parts}).Status,
 		"recorded once: the upload is over")
 }

@@ -91,7 +91,9 @@ func uploadResumable(ctx context.Context, c *client.Client, f *os.File, errw io.
 	}
 	if s, ok := readUploadState(statePath); ok {
 		a, err := c.GetAsset(ctx, s.AssetID)
-		if err == nil && a.UploadStatus == "uploading" {
+		// ResumeUpload also takes an upload that completed while this
+		// command did not hear it (cut off as the server joined the parts).
+		if err == nil && (a.UploadStatus == "uploading" || a.UploadStatus == "uploaded") {
 			fmt.Fprintf(errw, "resuming the upload of %s (asset %s)\n", name, a.ID)
 			w, done := progress()
 			_, err := c.ResumeUpload(ctx, a.ID, f, w)
@@ -99,12 +101,6 @@ func uploadResumable(ctx context.Context, c *client.Client, f *os.File, errw io.
 			if err != nil {
 				return "", fmt.Errorf("%w; run the same command again to resume", err)
 			}
-			_ = os.Remove(statePath)
-			return a.ID, nil
-		}
-		if err == nil && a.UploadStatus == "uploaded" {
-			// The upload completed, but this command did not hear it (cut
-			// off while the server joined the parts): the file is there.
 			_ = os.Remove(statePath)
 			return a.ID, nil
 		}

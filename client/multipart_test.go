@@ -45,6 +45,20 @@ func (m *meter) Write(p []byte) (int, error) {
 
 func (m *meter) Add64(n int64) error { m.mu.Lock(); m.stored += n; m.mu.Unlock(); return nil }
 
+// bigFile writes n random bytes to big.mov in a temporary directory and
+// opens it (closed when the test ends).
+func bigFile(t *testing.T, n int) ([]byte, *os.File) {
+	t.Helper()
+	data := make([]byte, n)
+	_, _ = rand.Read(data)
+	src := filepath.Join(t.TempDir(), "big.mov")
+	require.NoError(t, os.WriteFile(src, data, 0o600))
+	f, err := os.Open(src)
+	require.NoError(t, err)
+	t.Cleanup(func() { f.Close() })
+	return data, f
+}
+
 // TestMultipartUploadResumes uploads a file of three parts to the real S3
 // server, one part at a time, and breaks it off when the second part
 // starts (every retry of that part breaks too): the first part is stored, the upload stays open. ResumeUpload
@@ -54,14 +68,7 @@ func TestMultipartUploadResumes(t *testing.T) {
 	t.Parallel()
 	srv := apiservertest.New(t, apiservertest.Options{NoWebSocket: true, Uploads: smallParts})
 	c := newClient(t, srv.URL, srv.OwnerKey, client.Config{PartConcurrency: 1})
-	data := make([]byte, 2*(5<<20)+4321)
-	_, _ = rand.Read(data)
-	src := filepath.Join(t.TempDir(), "big.mov")
-	require.NoError(t, os.WriteFile(src, data, 0o600))
-	f, err := os.Open(src)
-	require.NoError(t, err)
-	defer f.Close()
-
+	data, f := bigFile(t, 2*(5<<20)+4321)
 	size := int64(len(data))
 	a, err := c.CreateAsset(t.Context(), client.AssetRequest{Filename: "big.mov", ContentType: "video/quicktime", SizeBytes: &size})
 	require.NoError(t, err)
@@ -112,13 +119,7 @@ func TestResumeAfterAnUnrecordedJoin(t *testing.T) {
 	t.Parallel()
 	srv := apiservertest.New(t, apiservertest.Options{NoWebSocket: true, Uploads: smallParts})
 	c := newClient(t, srv.URL, srv.OwnerKey, client.Config{})
-	data := make([]byte, 5<<20+2<<20+77)
-	_, _ = rand.Read(data)
-	src := filepath.Join(t.TempDir(), "big.mov")
-	require.NoError(t, os.WriteFile(src, data, 0o600))
-	f, err := os.Open(src)
-	require.NoError(t, err)
-	defer f.Close()
+	data, f := bigFile(t, 5<<20+2<<20+77)
 	size := int64(len(data))
 	a, err := c.CreateAsset(t.Context(), client.AssetRequest{Filename: "big.mov", ContentType: "video/quicktime", SizeBytes: &size})
 	require.NoError(t, err)

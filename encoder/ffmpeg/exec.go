@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 )
 
@@ -28,11 +29,7 @@ func toolEnv(env []string) []string {
 	out := []string{}
 	for _, kv := range env {
 		name, _, _ := strings.Cut(kv, "=")
-		keep := strings.HasPrefix(name, "CUDA_") || strings.HasPrefix(name, "NVIDIA_")
-		for _, n := range toolEnvNames {
-			keep = keep || name == n
-		}
-		if keep {
+		if slices.Contains(toolEnvNames, name) || strings.HasPrefix(name, "CUDA_") || strings.HasPrefix(name, "NVIDIA_") {
 			out = append(out, kv)
 		}
 	}

@@ -356,21 +356,9 @@ var ErrRange = errors.New("the object has no such range")
 // Open streams key, or only rng of it (an HTTP Range header's value,
 // passed to the store as it is; "" for all of it).
 func (s *Store) Open(ctx context.Context, key, rng string) (Object, error) {
-	in := &s3.GetObjectInput{Bucket: aws.String(s.bucket), Key: aws.String(key)}
-	if rng != "" {
-		in.Range = aws.String(rng)
-	}
-	out, err := s.client.GetObject(ctx, in)
+	out, err := s.get(ctx, key, rng, "")
 	if err != nil {
-		var nk *types.NoSuchKey
-		var code interface{ ErrorCode() string }
-		switch {
-		case errors.As(err, &nk):
-			return Object{}, fmt.Errorf("open %s: %w", key, ErrNoObject)
-		case errors.As(err, &code) && code.ErrorCode() == "InvalidRange":
-			return Object{}, fmt.Errorf("open %s: %w", key, ErrRange)
-		}
-		return Object{}, fmt.Errorf("open %s: %w", key, err)
+		return Object{}, err
 	}
 	return Object{Body: out.Body, ContentLength: aws.ToInt64(out.ContentLength), ContentRange: aws.ToString(out.ContentRange), ContentType: aws.ToString(out.ContentType)}, nil
 }
@@ -384,28 +372,46 @@ var ErrChanged = errors.New("the object changed")
 // ErrChanged. It returns the ETag of what it opened ("" when offset is at
 // the end: nothing was opened).
 func (s *Store) OpenFrom(ctx context.Context, key string, offset int64, etag string) (io.ReadCloser, string, error) {
-	in := &s3.GetObjectInput{Bucket: aws.String(s.bucket), Key: aws.String(key)}
+	rng := ""
 	if offset > 0 {
-		in.Range = aws.String(fmt.Sprintf("bytes=%d-", offset))
+		rng = fmt.Sprintf("bytes=%d-", offset)
 	}
-	if etag != "" {
-		in.IfMatch = aws.String(etag)
+	out, err := s.get(ctx, key, rng, etag)
+	if errors.Is(err, ErrRange) {
+		return io.NopCloser(strings.NewReader("")), "", nil // offset at the end: nothing left
 	}
-	out, err := s.client.GetObject(ctx, in)
 	if err != nil {
-		var nk *types.NoSuchKey
-		var code interface{ ErrorCode() string }
-		switch {
-		case errors.As(err, &nk):
-			return nil, "", fmt.Errorf("open %s: %w", key, ErrNoObject)
-		case errors.As(err, &code) && code.ErrorCode() == "PreconditionFailed":
-			return nil, "", fmt.Errorf("open %s: %w", key, ErrChanged)
-		case errors.As(err, &code) && code.ErrorCode() == "InvalidRange":
-			return io.NopCloser(strings.NewReader("")), "", nil // offset at the end: nothing left
-		}
-		return nil, "", fmt.Errorf("open %s: %w", key, err)
+		return nil, "", err
 	}
 	return out.Body, aws.ToString(out.ETag), nil
+}
+
+// get is GetObject of key, of rng ("" for all of it) and only of version
+// ifMatch when that is not "", with storage's refusals as ErrNoObject,
+// ErrRange and ErrChanged.
+func (s *Store) get(ctx context.Context, key, rng, ifMatch string) (*s3.GetObjectOutput, error) {
+	in := &s3.GetObjectInput{Bucket: aws.String(s.bucket), Key: aws.String(key)}
+	if rng != "" {
+		in.Range = aws.String(rng)
+	}
+	if ifMatch != "" {
+		in.IfMatch = aws.String(ifMatch)
+	}
+	out, err := s.client.GetObject(ctx, in)
+	if err == nil {
+		return out, nil
+	}
+	var nk *types.NoSuchKey
+	var code interface{ ErrorCode() string }
+	switch {
+	case errors.As(err, &nk):
+		err = ErrNoObject
+	case errors.As(err, &code) && code.ErrorCode() == "InvalidRange":
+		err = ErrRange
+	case errors.As(err, &code) && code.ErrorCode() == "PreconditionFailed":
+		err = ErrChanged
+	}
+	return nil, fmt.Errorf("open %s: %w", key, err)
 }
 
 // Put stores body under key (tests and the backfill benchmark write

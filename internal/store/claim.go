@@ -48,9 +48,9 @@ const queuedAtSQL = `GREATEST(updated_at, (SELECT p.resumed_at FROM worker_pools
 // refresh node, capabilities and heartbeat, and set its current job), the
 // job.started event and its webhook deliveries, the input asset's storage
 // key, and when the job was last queued (ClaimedJob.QueuedAt). A job is
-// taken only if it is queued in the row's pool and
-// lane and not held, and the row's worker (as the statement found it) is
-// not drained, evicted or registered in another pool. Each row stands
+// taken only if it is queued in the row's pool and lane and not held, and
+// the row's worker (as the statement found it) is not drained, evicted or
+// registered in another pool. Each row stands
 // alone: one row's job not being claimable changes nothing for the others.
 //
 // The rows are found by primary key alone (cur), locked in id order (two
@@ -116,8 +116,9 @@ var claimJobsSQL = `
 // registration (insert, or refresh node, capabilities and heartbeat, and
 // set its current job), the job.started event and its webhook deliveries,
 // the input asset's storage key, and when the job was last queued. The job
-// is taken only if it is queued in this pool and lane and not held, and the worker (as the statement
-// found it) is not drained, evicted or registered in another pool.
+// is taken only if it is queued in this pool and lane and not held, and
+// the worker (as the statement found it) is not drained, evicted or
+// registered in another pool.
 //
 // The row is found by its primary key alone (cur) and the claim conditions
 // are checked on the locked row: with status = 'queued' among the UPDATE's
