@@ -37,7 +37,7 @@ type WebhookConfig struct {
 	// CircuitThreshold disables a webhook after this many failed attempts in
 	// a row (default 20); PATCH enabled=true closes the circuit again.
 	CircuitThreshold int
-	// Batch bounds the deliveries one round claims (default 100) and
+	// Batch bounds the deliveries one claim takes (default 100) and
 	// Concurrency the webhooks served at once (default 8). A webhook's
 	// deliveries go one after another, in event order.
 	Batch, Concurrency int
@@ -107,14 +107,41 @@ func NewWebhookExecutor(cfg WebhookConfig, st deliveryStore, clk clock.PassiveCl
 	return &WebhookExecutor{cfg: cfg, store: st, client: client, clock: clk, metrics: m, log: log}
 }
 
+// maxClaimsPerRound bounds the claims one round makes back to back while
+// each comes back full (Batch deliveries, all attempted): a backlog drains at
+// the receivers' pace instead of Batch a period, and the round still ends.
+const maxClaimsPerRound = 10
+
 // Deliver runs one round: claim due deliveries, send them (each webhook's in
-// order, several webhooks at once), record each outcome. It returns how many
-// attempts were made.
+// order, several webhooks at once), record each outcome, and claim again at
+// once while the claim was full and every delivery in it was attempted (a
+// backlog), up to maxClaimsPerRound claims. It returns how many attempts
+// were made.
 func (x *WebhookExecutor) Deliver(ctx context.Context) (int, error) {
+	total := 0
+	var err error
+	for range maxClaimsPerRound {
+		var attempts, claimed int
+		attempts, claimed, err = x.claimAndSend(ctx)
+		total += attempts
+		if err != nil || claimed < x.cfg.Batch || attempts < claimed || ctx.Err() != nil {
+			break
+		}
+	}
+	cutoff := x.clock.Now().Add(-x.cfg.Retention)
+	if _, perr := x.store.PruneDeliveries(ctx, cutoff, x.cfg.Batch); perr != nil && err == nil {
+		err = fmt.Errorf("webhook executor: %w", perr)
+	}
+	return total, err
+}
+
+// claimAndSend claims one batch and sends it; it returns the attempts made
+// and the deliveries claimed (those not attempted were handed back).
+func (x *WebhookExecutor) claimAndSend(ctx context.Context) (int, int, error) {
 	claimedAt := x.clock.Now()
 	due, err := x.store.ClaimDeliveries(ctx, claimedAt, x.cfg.Lease, x.cfg.Batch)
 	if err != nil {
-		return 0, fmt.Errorf("webhook executor: %w", err)
+		return 0, 0, fmt.Errorf("webhook executor: %w", err)
 	}
 	var order []uuid.UUID
 	byHook := map[uuid.UUID][]store.DueDelivery{}
@@ -139,10 +166,7 @@ func (x *WebhookExecutor) Deliver(ctx context.Context) (int, error) {
 	for _, n := range attempts {
 		total += n
 	}
-	if _, perr := x.store.PruneDeliveries(ctx, claimedAt.Add(-x.cfg.Retention), x.cfg.Batch); perr != nil && err == nil {
-		err = fmt.Errorf("webhook executor: %w", perr)
-	}
-	return total, err
+	return total, len(due), err
 }
 
 // deliverHook sends one webhook's claimed deliveries in order. After a

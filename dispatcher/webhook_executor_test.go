@@ -11,6 +11,8 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -19,6 +21,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/mpegflow/mpegflow/internal/auth"
 	"github.com/mpegflow/mpegflow/internal/netguard"
 	"github.com/mpegflow/mpegflow/internal/store"
 	"github.com/mpegflow/mpegflow/webhook"
@@ -486,4 +489,75 @@ func TestWebhookHostileAnswerIsRecorded(t *testing.T) {
 	require.NotNil(t, d.LastError)
 	assert.Contains(t, *d.LastError, "bad\uFFFDnews \uFFFD")
 	assert.Equal(t, 1, d.Attempts)
+}
+
+// TestWebhookBacklogDoesNotHoldOtherOrganizations: one organization's
+// backlog of 60 deliveries over 12 webhooks was queued before another
+// organization's one. A claim of 10 shares its places among organizations in
+// turns (and its set of webhooks too, so 12 webhooks cannot fill it), so the
+// second organization's delivery goes out in the first claim, not after the
+// backlog; the round claims again while claims come back full, so the whole
+// backlog drains in one round; each webhook's deliveries still arrive in
+// event order.
+func TestWebhookBacklogDoesNotHoldOtherOrganizations(t *testing.T) {
+	t.Parallel()
+	const batch, hooks, jobs = 10, 12, 5
+	ctx := context.Background()
+	e := newEnv(t)
+	fc := newFakeClock()
+	in := e.start(Config{Clock: fc}).withServices(ServicesConfig{Webhooks: WebhookConfig{Guard: loopbackGuard(), Batch: batch, Concurrency: 2}})
+
+	var mu sync.Mutex
+	var sent []string // path and delivery id, in arrival order
+	rcv := newReceiver(t, http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		sent = append(sent, r.URL.Path+" "+r.Header.Get(webhook.DeliveryHeader))
+		mu.Unlock()
+	}))
+	busy := make([]store.Webhook, hooks)
+	for i := range busy {
+		busy[i] = e.webhook(fmt.Sprintf("%s/busy/%d", rcv.URL, i), "job.queued")
+	}
+	e.create(store.DefaultPoolID, jobs, 3)
+
+	other, err := e.store.BootstrapOrg(ctx, "Other", "owner@other.example.com", auth.Owner)
+	require.NoError(t, err)
+	quiet, err := e.store.CreateWebhook(ctx, other.Org.ID, rcv.URL+"/quiet", "test", []string{"job.queued"})
+	require.NoError(t, err)
+	e.createJobs(other.Org.ID, store.DefaultPoolID, 1, 0, 3) // the newest event
+	fc.SetTime(time.Now().Add(time.Second))                  // past the rows' database timestamps
+
+	n, err := in.services.DeliverWebhooks(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, hooks*jobs+1, n, "one round drains the backlog")
+
+	mu.Lock()
+	defer mu.Unlock()
+	require.Len(t, sent, hooks*jobs+1)
+	arrived := map[string][]string{} // path → delivery ids in arrival order
+	quietAt := -1
+	for i, s := range sent {
+		path, id, _ := strings.Cut(s, " ")
+		if path == "/quiet" {
+			quietAt = i
+		}
+		arrived[path] = append(arrived[path], id)
+	}
+	assert.Less(t, quietAt, batch, "the other organization's delivery went out in the first claim")
+
+	for i, h := range busy {
+		ds, err := e.store.ListDeliveries(ctx, e.org.ID, h.ID, "", store.Page{Limit: 200})
+		require.NoError(t, err)
+		require.Len(t, ds, jobs)
+		var want []string
+		for _, d := range slices.Backward(ds) { // the log lists newest first
+			assert.Equal(t, store.DeliveryDelivered, d.Status)
+			want = append(want, d.ID.String())
+		}
+		assert.Equal(t, want, arrived[fmt.Sprintf("/busy/%d", i)], "a webhook's deliveries arrive in event order")
+	}
+	got, err := e.store.ListDeliveries(ctx, other.Org.ID, quiet.ID, "", store.Page{Limit: 10})
+	require.NoError(t, err)
+	require.Len(t, got, 1)
+	assert.Equal(t, store.DeliveryDelivered, got[0].Status)
 }

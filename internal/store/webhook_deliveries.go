@@ -1,10 +1,13 @@
 package store
 
 import (
+	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/google/uuid"
@@ -136,18 +139,55 @@ type DueDelivery struct {
 }
 
 // ClaimDeliveries takes up to limit pending deliveries of enabled webhooks
-// due at now, oldest due first. Each is claimed for lease: its
+// due at now, shared among organizations in turns: one delivery of each
+// organization that has one due (those waiting longest first), then a second
+// of each, and so on; an organization's turns go round its webhooks, each
+// webhook's deliveries in event order. One organization's backlog of
+// thousands, over however many webhooks, thus takes one place a turn, not the
+// whole round, and every other organization's deliveries still go out each
+// round. Each is claimed for lease: its
 // next_attempt_at moves to now+lease and it gets a claim token, in one short
 // transaction with FOR UPDATE SKIP LOCKED, so concurrent replicas never take
 // the same row and a replica that dies mid-attempt only delays it by lease.
+// The claims come back in event order (created_at, id).
 func (s *Store) ClaimDeliveries(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]DueDelivery, error) {
 	token := newID()
+	// hooks: at most limit webhooks with something due (one probe of
+	// webhook_deliveries_webhook_due_idx each), taken in turns too: the
+	// longest-waiting webhook of every organization before the second of
+	// any, so that no organization's webhooks fill the set. candidates: up to limit
+	// due deliveries of each, numbered in event order (the webhook's turn).
+	// picked: numbered again within the organization by the webhook's turn,
+	// so an organization's webhooks take its turns one after another. The
+	// rows are read unlocked, then the picked ones are locked and checked
+	// again, so only what is claimed is locked.
 	rows, err := s.pool.Query(ctx, `
-		WITH due AS (
-			SELECT d.id FROM webhook_deliveries d JOIN webhooks w ON w.id = d.webhook_id
-			WHERE d.status = 'pending' AND d.next_attempt_at <= $1 AND w.enabled
-			ORDER BY d.next_attempt_at, d.created_at, d.id LIMIT $3
-			FOR UPDATE OF d SKIP LOCKED)
+		WITH hooks AS (
+			SELECT id, org_id, at FROM (
+				SELECT w.id, w.org_id, first.at, row_number() OVER (PARTITION BY w.org_id ORDER BY first.at, w.id) AS hook_turn
+				FROM webhooks w
+				CROSS JOIN LATERAL (
+					SELECT d.next_attempt_at AS at FROM webhook_deliveries d
+					WHERE d.webhook_id = w.id AND d.status = 'pending' AND d.next_attempt_at <= $1
+					ORDER BY d.next_attempt_at LIMIT 1) first
+				WHERE w.enabled) due_hooks
+			ORDER BY hook_turn, at, id LIMIT $3),
+		candidates AS (
+			SELECT c.id, c.turn, h.org_id, h.at FROM hooks h
+			CROSS JOIN LATERAL (
+				SELECT d.id, row_number() OVER (ORDER BY d.next_attempt_at, d.created_at, d.id) AS turn
+				FROM webhook_deliveries d
+				WHERE d.webhook_id = h.id AND d.status = 'pending' AND d.next_attempt_at <= $1
+				ORDER BY d.next_attempt_at, d.created_at, d.id LIMIT $3) c),
+		picked AS (
+			SELECT id FROM (
+				SELECT id, at, row_number() OVER (PARTITION BY org_id ORDER BY turn, at, id) AS org_turn
+				FROM candidates) c
+			ORDER BY org_turn, at, id LIMIT $3),
+		due AS (
+			SELECT d.id FROM webhook_deliveries d
+			WHERE d.id IN (SELECT id FROM picked) AND d.status = 'pending' AND d.next_attempt_at <= $1
+			FOR UPDATE SKIP LOCKED)
 		UPDATE webhook_deliveries d SET next_attempt_at = $2, attempts = d.attempts + 1, claim_token = $4
 		FROM due, webhooks w
 		WHERE d.id = due.id AND w.id = d.webhook_id
@@ -161,7 +201,14 @@ func (s *Store) ClaimDeliveries(ctx context.Context, now time.Time, lease time.D
 		err := r.Scan(&d.ID, &d.WebhookID, &d.OrgID, &d.EventID, &d.EventType, &d.Payload, &d.Attempt, &d.CreatedAt, &d.URL, &d.Secret)
 		return d, err
 	})
-	return out, mapErr(err, "claim deliveries")
+	if err != nil {
+		return nil, mapErr(err, "claim deliveries")
+	}
+	// RETURNING has no order of its own.
+	slices.SortFunc(out, func(a, b DueDelivery) int {
+		return cmp.Or(a.CreatedAt.Compare(b.CreatedAt), bytes.Compare(a.ID[:], b.ID[:]))
+	})
+	return out, nil
 }
 
 // ReleaseDeliveries hands claimed deliveries back unattempted (the executor
