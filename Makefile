@@ -148,12 +148,16 @@ $(CONTAINERD_DIR)/containerd-shim-runc-v2:
 		-ldflags "$(CONTAINERD_LDFLAGS)" -o $@.tmp $(CONTAINERD_PKG)/cmd/containerd-shim-runc-v2
 	mv $@.tmp $@
 
+# CoreDNS with only the plugins the node's Corefile uses
+# (tools/node/coredns/main.go), keyed by that file too: a plugin added there
+# builds it again.
 COREDNS_VERSION := $(shell awk '$$1=="github.com/coredns/coredns"{print $$2; exit}' tools/node/coredns/go.mod)
-COREDNS         := $(NODE_CACHE)/coredns-$(COREDNS_VERSION)/coredns
+COREDNS_MAIN    := tools/node/coredns/main.go
+COREDNS         := $(NODE_CACHE)/coredns-$(COREDNS_VERSION)-$(shell sha256sum $(COREDNS_MAIN) | cut -c1-12)/coredns
 
 $(COREDNS):
 	@mkdir -p $(@D)
-	cd tools/node/coredns && CGO_ENABLED=0 $(NODE_BUILD) -o $@.tmp github.com/coredns/coredns
+	cd tools/node/coredns && CGO_ENABLED=0 $(NODE_BUILD) -o $@.tmp .
 	mv $@.tmp $@
 
 # kube-network-policies, patched (docs/design/0016-cluster-tier.md,
@@ -330,7 +334,7 @@ test: deps tools verify-generated ## Check generated code, then run every test w
 # Cold, filling the cache takes about two hours on two cores
 # (docs/benchmarks.md): CI keeps it between runs under this key and fills it
 # with `make lint e2e-prereqs cluster-prereqs` when the key is new.
-CACHE_KEY_FILES = go.mod $(shell git ls-files 'tools/**go.mod' 'tools/**.patch') Makefile \
+CACHE_KEY_FILES = go.mod $(shell git ls-files 'tools/**go.mod' 'tools/**.patch') $(COREDNS_MAIN) Makefile \
 	Dockerfile encoder-image/Dockerfile scripts/images.sh scripts/build-keda.sh
 
 .PHONY: cache-key

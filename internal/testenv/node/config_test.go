@@ -4,9 +4,12 @@ package node_test
 
 import (
 	"encoding/json"
+	"go/parser"
+	"go/token"
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -157,6 +160,42 @@ func TestCorefile(t *testing.T) {
 	cfg.Kubeconfig = "/tmp/a b"
 	_, err = node.Corefile(cfg)
 	require.ErrorContains(t, err, "Corefile cannot carry")
+}
+
+// TestCorefilePluginsAreBuilt: the cluster tier's CoreDNS is built with only
+// the plugins tools/node/coredns/main.go imports, so every directive the
+// Corefile names must be one of them (CoreDNS refuses a Corefile with a
+// plugin it was built without), and none is built that the Corefile does not
+// use.
+func TestCorefilePluginsAreBuilt(t *testing.T) {
+	t.Parallel()
+	s, err := node.Corefile(node.CorefileConfig{
+		Listen: netip.MustParseAddr("10.244.0.1"), Kubeconfig: "/tmp/kubeconfig", Domain: "cluster.local",
+		HealthPort: 8080, ReadyPort: 8181,
+	})
+	require.NoError(t, err)
+	var directives []string
+	depth := 0
+	for _, line := range strings.Split(s, "\n") {
+		fields := strings.Fields(line)
+		if len(fields) > 0 && depth == 1 && fields[0] != "}" {
+			directives = append(directives, fields[0])
+		}
+		depth += strings.Count(line, "{") - strings.Count(line, "}")
+	}
+	require.NotEmpty(t, directives)
+
+	f, err := parser.ParseFile(token.NewFileSet(), filepath.Join("..", "..", "..", "tools", "node", "coredns", "main.go"), nil, parser.ImportsOnly)
+	require.NoError(t, err)
+	var built []string
+	for _, imp := range f.Imports {
+		path, err := strconv.Unquote(imp.Path.Value)
+		require.NoError(t, err)
+		if plugin, ok := strings.CutPrefix(path, "github.com/coredns/coredns/plugin/"); ok {
+			built = append(built, plugin)
+		}
+	}
+	require.ElementsMatch(t, directives, built)
 }
 
 func TestWriteKubeletConfigJoins(t *testing.T) {
