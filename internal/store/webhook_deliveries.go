@@ -145,22 +145,22 @@ type DueDelivery struct {
 // webhook's deliveries in event order. One organization's backlog of
 // thousands, over however many webhooks, thus takes one place a turn, not the
 // whole round, and every other organization's deliveries still go out each
-// round. Each is claimed for lease: its
-// next_attempt_at moves to now+lease and it gets a claim token, in one short
-// transaction with FOR UPDATE SKIP LOCKED, so concurrent replicas never take
-// the same row and a replica that dies mid-attempt only delays it by lease.
-// The claims come back in event order (created_at, id).
+// round. Each is claimed for lease: its next_attempt_at moves to now+lease
+// and it gets a claim token, in one short transaction with FOR UPDATE SKIP
+// LOCKED, so concurrent replicas never take the same row and a replica that
+// dies mid-attempt only delays it by lease. The claims come back in event
+// order (created_at, id).
 func (s *Store) ClaimDeliveries(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]DueDelivery, error) {
 	token := newID()
 	// hooks: at most limit webhooks with something due (one probe of
 	// webhook_deliveries_webhook_due_idx each), taken in turns too: the
 	// longest-waiting webhook of every organization before the second of
-	// any, so that no organization's webhooks fill the set. candidates: up to limit
-	// due deliveries of each, numbered in event order (the webhook's turn).
-	// picked: numbered again within the organization by the webhook's turn,
-	// so an organization's webhooks take its turns one after another. The
-	// rows are read unlocked, then the picked ones are locked and checked
-	// again, so only what is claimed is locked.
+	// any, so that no organization's webhooks fill the set. candidates: up
+	// to limit due deliveries of each, numbered in event order (the
+	// webhook's turn). picked: numbered again within the organization by the
+	// webhook's turn, so an organization's webhooks take its turns one after
+	// another. The rows are read unlocked, then the picked ones are locked
+	// and checked again, so only what is claimed is locked.
 	rows, err := s.pool.Query(ctx, `
 		WITH hooks AS (
 			SELECT id, org_id, at FROM (
