@@ -153,7 +153,8 @@ $(CONTAINERD_DIR)/containerd-shim-runc-v2:
 # builds it again.
 COREDNS_VERSION := $(shell awk '$$1=="github.com/coredns/coredns"{print $$2; exit}' tools/node/coredns/go.mod)
 COREDNS_MAIN    := tools/node/coredns/main.go
-COREDNS         := $(NODE_CACHE)/coredns-$(COREDNS_VERSION)-$(shell sha256sum $(COREDNS_MAIN) | cut -c1-12)/coredns
+COREDNS_HASH    := $(shell sha256sum $(COREDNS_MAIN) | cut -c1-12)
+COREDNS         := $(NODE_CACHE)/coredns-$(COREDNS_VERSION)-$(COREDNS_HASH)/coredns
 
 $(COREDNS):
 	@mkdir -p $(@D)

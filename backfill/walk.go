@@ -65,8 +65,8 @@ const pageSize = 1000
 // maxLine bounds a manifest line; longer lines are malformed.
 const maxLine = 8192
 
-// ErrSourceTooLarge means a source holds more than a batch may read (MaxEntries
-// lines or keys, inputs or not, or a manifest of more than
+// ErrSourceTooLarge means a source holds more than a batch may read
+// (MaxEntries lines or keys, inputs or not, or a manifest of more than
 // MaxManifestBytes).
 var ErrSourceTooLarge = errors.New("the source is larger than a batch may read")
 

@@ -12,10 +12,10 @@ import (
 // created, then aborts in storage every upload that ended (expired here, or
 // aborted by its customer) while storage may still hold its parts, so no
 // parts are billed forever; an object a completion joined but never
-// recorded (objstore.DiscardUpload) goes too. Rows are marked before storage is called (no
-// network I/O inside a transaction); an abort storage does not confirm
-// stays recorded and is retried next round. Replicas skip each other's
-// rows; two aborting the same upload is harmless.
+// recorded (objstore.DiscardUpload) goes too. Rows are marked before
+// storage is called (no network I/O inside a transaction); an abort storage
+// does not confirm stays recorded and is retried next round. Replicas skip
+// each other's rows; two aborting the same upload is harmless.
 func (s *Services) SweepStaleUploads(ctx context.Context) (int, error) {
 	cutoff := s.c.cfg.Clock.Now().Add(-s.cfg.UploadTTL)
 	expired, err := s.c.store.ExpireUploads(ctx, cutoff, s.cfg.Batch)

@@ -118,8 +118,8 @@ func (s *Store) ListKeys(ctx context.Context, orgID, userID uuid.UUID) ([]APIKey
 	return ks, mapErr(err, "api keys")
 }
 
-// ErrKeyAboveCap means a capped key asked to revoke a key that may do more than
-// it may.
+// ErrKeyAboveCap means a capped key asked to revoke a key that may do more
+// than it may.
 var ErrKeyAboveCap = errors.New("the key may do more than the key asking")
 
 // RevokeKey revokes one of a member's keys; revoking twice is a no-op.

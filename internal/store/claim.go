@@ -50,8 +50,8 @@ const queuedAtSQL = `GREATEST(updated_at, (SELECT p.resumed_at FROM worker_pools
 // key, and when the job was last queued (ClaimedJob.QueuedAt). A job is
 // taken only if it is queued in the row's pool and lane and not held, and
 // the row's worker (as the statement found it) is not drained, evicted or
-// registered in another pool. Each row stands
-// alone: one row's job not being claimable changes nothing for the others.
+// registered in another pool. Each row stands alone: one row's job not
+// being claimable changes nothing for the others.
 //
 // The rows are found by primary key alone (cur), locked in id order (two
 // batches that share ids lock them in the same order), and the claim
