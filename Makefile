@@ -332,8 +332,8 @@ test: deps tools verify-generated ## Check generated code, then run every test w
 
 # A key for a CI cache of $(CACHE): the cached binaries and images are
 # named by version, and their versions and recipes live in these files.
-# Cold, filling the cache takes about 45 minutes on two cores and a whole run
-# well over 75 minutes (docs/benchmarks.md): CI keeps it between runs under
+# Cold, filling the cache takes about 42 minutes on two cores and a whole run
+# about 86 (measured, docs/benchmarks.md): CI keeps it between runs under
 # this key and fills it with `make lint e2e-prereqs cluster-prereqs` when the
 # key is new.
 CACHE_KEY_FILES = go.mod $(shell git ls-files 'tools/**go.mod' 'tools/**.patch') $(COREDNS_MAIN) Makefile \
