@@ -84,10 +84,17 @@ func (t *tripCounter) TraceBatchStart(ctx context.Context, _ *pgx.Conn, _ pgx.Tr
 func (t *tripCounter) TraceBatchQuery(context.Context, *pgx.Conn, pgx.TraceBatchQueryData) {}
 func (t *tripCounter) TraceBatchEnd(context.Context, *pgx.Conn, pgx.TraceBatchEndData)     {}
 func (t *tripCounter) TracePrepareStart(ctx context.Context, _ *pgx.Conn, _ pgx.TracePrepareStartData) context.Context {
-	t.pgPrepare.Add(1)
 	return ctx
 }
-func (t *tripCounter) TracePrepareEnd(context.Context, *pgx.Conn, pgx.TracePrepareEndData) {}
+
+// TracePrepareEnd counts a Prepare that went to Postgres (the store's
+// pipeline asks for each statement's description every time; pgx answers
+// from its cache after the first).
+func (t *tripCounter) TracePrepareEnd(_ context.Context, _ *pgx.Conn, d pgx.TracePrepareEndData) {
+	if !d.AlreadyPrepared {
+		t.pgPrepare.Add(1)
+	}
+}
 
 func (t *tripCounter) DialHook(next redis.DialHook) redis.DialHook { return next }
 func (t *tripCounter) ProcessHook(next redis.ProcessHook) redis.ProcessHook {

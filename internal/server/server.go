@@ -83,6 +83,8 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, er
 	s.store = store.New(db).WithHotPath(hot)
 	s.queue = queue.New(rdb, queue.NewKeys(cfg.RedisKeyPrefix))
 	s.metrics = telemetry.New()
+	pipelines := s.metrics.GroupCommitBatch.WithLabelValues("pipeline")
+	s.store.ObservePipelines(func(n int) { pipelines.Observe(float64(n)) })
 	s.bus = events.NewBus(s.queue, time.Now)
 	s.bus.ObserveDispatch(func(d time.Duration) { s.metrics.EventDispatch.Observe(d.Seconds()) })
 	publishes := s.metrics.GroupCommitBatch.WithLabelValues("publish")

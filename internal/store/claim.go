@@ -220,10 +220,6 @@ func (s *Store) ClaimBatch(ctx context.Context, reqs []ClaimRequest) ([]ClaimRes
 			caps[i] = json.RawMessage(`{}`)
 		}
 	}
-	rows, err := s.hot.Query(ctx, claimJobsSQL, ords, jobIDs, pools, lanes, workers, hashes, nows, leases, nodes, caps, evIDs)
-	if err != nil {
-		return nil, mapErr(err, "claim jobs")
-	}
 	out := make([]ClaimResult, n)
 	claimed := make([]bool, n)
 	var (
@@ -232,18 +228,20 @@ func (s *Store) ClaimBatch(ctx context.Context, reqs []ClaimRequest) ([]ClaimRes
 		key *string
 	)
 	targets := jobScanTargets(&cj.Job, []any{&ord}, &key, &cj.QueuedAt)
-	for rows.Next() {
-		cj, key = ClaimedJob{}, nil
-		if err := rows.Scan(targets...); err != nil {
-			rows.Close()
-			return nil, mapErr(err, "claim jobs")
+	err := s.pipe.query(ctx, claimJobsSQL, []any{ords, jobIDs, pools, lanes, workers, hashes, nows, leases, nodes, caps, evIDs}, func(rows pgx.Rows) error {
+		for rows.Next() {
+			cj, key = ClaimedJob{}, nil
+			if err := rows.Scan(targets...); err != nil {
+				return err
+			}
+			if key != nil {
+				cj.InputObjectKey = *key
+			}
+			out[ord], claimed[ord] = ClaimResult{Job: cj}, true
 		}
-		if key != nil {
-			cj.InputObjectKey = *key
-		}
-		out[ord], claimed[ord] = ClaimResult{Job: cj}, true
-	}
-	if err := rows.Err(); err != nil {
+		return rows.Err()
+	})
+	if err != nil {
 		return nil, mapErr(err, "claim jobs")
 	}
 	for i, r := range reqs {
@@ -264,8 +262,8 @@ func (s *Store) claimOne(ctx context.Context, r ClaimRequest) ([]ClaimResult, er
 		out ClaimedJob
 		key *string
 	)
-	err := s.hot.QueryRow(ctx, claimJobSQL, r.JobID, r.Worker.PoolID, r.Worker.Lane, r.Worker.ID, r.TokenHash, r.Now, r.LeaseUntil,
-		r.Worker.Node, caps, newID().String()).Scan(jobScanTargets(&out.Job, nil, &key, &out.QueuedAt)...)
+	err := s.pipe.queryRow(ctx, claimJobSQL, []any{r.JobID, r.Worker.PoolID, r.Worker.Lane, r.Worker.ID, r.TokenHash, r.Now, r.LeaseUntil,
+		r.Worker.Node, caps, newID().String()}, jobScanTargets(&out.Job, nil, &key, &out.QueuedAt)...)
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):
 		return []ClaimResult{{Err: s.whyNotClaimed(ctx, r)}}, nil

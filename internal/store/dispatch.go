@@ -164,8 +164,8 @@ var heartbeatSQL = `
 // so the worker stops.
 func (s *Store) Heartbeat(ctx context.Context, id uuid.UUID, pool string, tokenHash []byte, progress float64, now, leaseUntil time.Time) (job Job, cancelled bool, err error) {
 	var tokenOK bool
-	err = s.hot.QueryRow(ctx, heartbeatSQL, id, pool, tokenHash, leaseUntil, min(max(progress, 0), 1), now).
-		Scan(jobScanTargets(&job, nil, &tokenOK)...)
+	err = s.pipe.queryRow(ctx, heartbeatSQL, []any{id, pool, tokenHash, leaseUntil, min(max(progress, 0), 1), now},
+		jobScanTargets(&job, nil, &tokenOK)...)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Job{}, false, fmt.Errorf("job %s: %w", id, ErrNotFound)
 	}
@@ -235,10 +235,6 @@ func (s *Store) HeartbeatBatch(ctx context.Context, reqs []HeartbeatRequest) ([]
 		ords[i], ids[i], pools[i], hashes[i] = int32(i), r.JobID, r.PoolID, r.TokenHash
 		progress[i], nows[i], lease[i] = min(max(r.Progress, 0), 1), r.Now, r.LeaseUntil
 	}
-	rows, err := s.hot.Query(ctx, heartbeatJobsSQL, ords, ids, pools, hashes, lease, progress, nows)
-	if err != nil {
-		return nil, mapErr(err, "heartbeat")
-	}
 	out := make([]HeartbeatResult, n)
 	found := make([]bool, n)
 	var (
@@ -247,15 +243,17 @@ func (s *Store) HeartbeatBatch(ctx context.Context, reqs []HeartbeatRequest) ([]
 		tokenOK bool
 	)
 	targets := jobScanTargets(&job, []any{&ord}, &tokenOK)
-	for rows.Next() {
-		job = Job{}
-		if err := rows.Scan(targets...); err != nil {
-			rows.Close()
-			return nil, mapErr(err, "heartbeat")
+	err := s.pipe.query(ctx, heartbeatJobsSQL, []any{ords, ids, pools, hashes, lease, progress, nows}, func(rows pgx.Rows) error {
+		for rows.Next() {
+			job = Job{}
+			if err := rows.Scan(targets...); err != nil {
+				return err
+			}
+			out[ord], found[ord] = heartbeatOutcome(reqs[ord].JobID, job, tokenOK), true
 		}
-		out[ord], found[ord] = heartbeatOutcome(reqs[ord].JobID, job, tokenOK), true
-	}
-	if err := rows.Err(); err != nil {
+		return rows.Err()
+	})
+	if err != nil {
 		return nil, mapErr(err, "heartbeat")
 	}
 	for i, r := range reqs {
@@ -465,10 +463,6 @@ func (s *Store) CompleteBatch(ctx context.Context, reqs []CompleteRequest) ([]Co
 		nows[i], days[i], evIDs[i] = r.Now, r.Now.UTC().Truncate(24*time.Hour), newID().String()
 		encSecs[i], gpuSecs[i], mins[i] = r.Usage.EncodeSeconds, r.Usage.GPUSeconds, r.Usage.OutputSeconds/60
 	}
-	rows, err := s.hot.Query(ctx, completeJobsSQL, ords, ids, pools, hashes, outputs, usages, nows, days, accs, encSecs, gpuSecs, mins, evIDs)
-	if err != nil {
-		return nil, mapErr(err, "complete jobs")
-	}
 	out := make([]CompleteResult, n)
 	answered := make([]bool, n)
 	var (
@@ -477,16 +471,18 @@ func (s *Store) CompleteBatch(ctx context.Context, reqs []CompleteRequest) ([]Co
 		done, tokenOK bool
 	)
 	targets := jobScanTargets(&j, []any{&ord}, &done, &tokenOK)
-	for rows.Next() {
-		j = Job{}
-		if err := rows.Scan(targets...); err != nil {
-			rows.Close()
-			return nil, mapErr(err, "complete jobs")
+	err := s.pipe.query(ctx, completeJobsSQL, []any{ords, ids, pools, hashes, outputs, usages, nows, days, accs, encSecs, gpuSecs, mins, evIDs}, func(rows pgx.Rows) error {
+		for rows.Next() {
+			j = Job{}
+			if err := rows.Scan(targets...); err != nil {
+				return err
+			}
+			answered[ord] = true
+			out[ord] = completeOutcome(reqs[ord].JobID, j, done, tokenOK)
 		}
-		answered[ord] = true
-		out[ord] = completeOutcome(reqs[ord].JobID, j, done, tokenOK)
-	}
-	if err := rows.Err(); err != nil {
+		return rows.Err()
+	})
+	if err != nil {
 		return nil, mapErr(err, "complete jobs")
 	}
 	for i, r := range reqs {
@@ -504,8 +500,8 @@ func (s *Store) completeOne(ctx context.Context, r CompleteRequest) ([]CompleteR
 		j             Job
 		done, tokenOK bool
 	)
-	err := s.hot.QueryRow(ctx, completeJobSQL, r.JobID, r.PoolID, r.TokenHash, r.Outputs, u, r.Now, r.Now.UTC().Truncate(24*time.Hour),
-		u.accelerator(), u.EncodeSeconds, u.GPUSeconds, u.OutputSeconds/60, newID().String()).Scan(jobScanTargets(&j, nil, &done, &tokenOK)...)
+	err := s.pipe.queryRow(ctx, completeJobSQL, []any{r.JobID, r.PoolID, r.TokenHash, r.Outputs, u, r.Now, r.Now.UTC().Truncate(24 * time.Hour),
+		u.accelerator(), u.EncodeSeconds, u.GPUSeconds, u.OutputSeconds / 60, newID().String()}, jobScanTargets(&j, nil, &done, &tokenOK)...)
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):
 		return []CompleteResult{{Err: fmt.Errorf("job %s: %w", r.JobID, ErrNotFound)}}, nil

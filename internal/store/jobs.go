@@ -2,7 +2,6 @@ package store
 
 import (
 	"bytes"
-	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -448,8 +447,6 @@ func (s *Store) CreateJobs(ctx context.Context, njs []NewJob) ([]CreateResult, e
 	if len(ords) == 0 {
 		return out, nil
 	}
-	rows, _ := s.hot.Query(ctx, createJobsSQL, ords, ids, orgs, pools, lanes, priorities, attempts, urls, specs, metadata,
-		keys, hashes, evIDs, captions)
 	read := 0
 	var (
 		scanErr error
@@ -457,16 +454,18 @@ func (s *Store) CreateJobs(ctx context.Context, njs []NewJob) ([]CreateResult, e
 		j       Job
 	)
 	targets := jobScanTargets(&j, []any{&ord})
-	for rows.Next() {
-		j = Job{}
-		if scanErr = rows.Scan(targets...); scanErr != nil {
-			break
+	err := s.pipe.query(ctx, createJobsSQL, []any{ords, ids, orgs, pools, lanes, priorities, attempts, urls, specs, metadata,
+		keys, hashes, evIDs, captions}, func(rows pgx.Rows) error {
+		for rows.Next() {
+			j = Job{}
+			if scanErr = rows.Scan(targets...); scanErr != nil {
+				return scanErr
+			}
+			out[ord] = CreateResult{Job: j, Created: true}
+			read++
 		}
-		out[ord] = CreateResult{Job: j, Created: true}
-		read++
-	}
-	rows.Close()
-	err := cmp.Or(scanErr, rows.Err())
+		return rows.Err()
+	})
 	if err == nil {
 		return out, nil
 	}

@@ -44,10 +44,13 @@ type Store struct {
 	// completions, submissions): the pool itself unless WithHotPath gave
 	// one of its own.
 	hot *pgxpool.Pool
+	// pipe sends hot's statements that are ready together as one
+	// pipeline.
+	pipe *hotPipeline
 }
 
 // New returns a Store on an open pool; the caller owns the pool's lifetime.
-func New(pool *pgxpool.Pool) *Store { return &Store{pool: pool, hot: pool} }
+func New(pool *pgxpool.Pool) *Store { return &Store{pool: pool, hot: pool, pipe: newHotPipeline(pool)} }
 
 // WithHotPath makes the group-commit statements (claims, heartbeats,
 // completions, submissions) run on hot, a pool opened by OpenHotPath; the
@@ -64,8 +67,12 @@ func New(pool *pgxpool.Pool) *Store { return &Store{pool: pool, hot: pool} }
 // own connections sequential scans are off and their plans are index
 // scans whatever the table's size when they were made.
 func (s *Store) WithHotPath(hot *pgxpool.Pool) *Store {
-	return &Store{pool: s.pool, hot: hot}
+	return &Store{pool: s.pool, hot: hot, pipe: newHotPipeline(hot)}
 }
+
+// ObservePipelines has fn told the number of statements of each pipeline
+// the hot path sends (hotPipeline). Set it before the store is used.
+func (s *Store) ObservePipelines(fn func(statements int)) { s.pipe.sizes = fn }
 
 // Open connects to databaseURL and checks the connection.
 func Open(ctx context.Context, databaseURL string) (*pgxpool.Pool, error) {

@@ -88,6 +88,7 @@ type Metrics struct {
 	ClaimWakeups prometheus.Counter
 	// GroupCommitBatch is the size of group-commit batches, by kind
 	// (claim, complete, heartbeat, submit: calls made by one statement;
+	// pipeline: statements of those kinds sent to Postgres together;
 	// publish, pop: events published, claims' pops made, in one Redis
 	// round trip).
 	GroupCommitBatch *prometheus.HistogramVec
@@ -125,7 +126,7 @@ func New() *Metrics {
 			Name: "mpegflow_claim_wakeups_total", Help: "Long-polling claims woken by a push instead of their poll timer.",
 		}),
 		GroupCommitBatch: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name: "mpegflow_group_commit_batch_size", Help: "Calls made together (group commit): by one statement (claim, complete, heartbeat, submit) or one Redis round trip (publish, pop).",
+			Name: "mpegflow_group_commit_batch_size", Help: "Calls made together (group commit): by one statement (claim, complete, heartbeat, submit), statements in one Postgres pipeline (pipeline), or one Redis round trip (publish, pop).",
 			Buckets: []float64{1, 2, 4, 8, 16, 32, 64, 128, 256},
 		}, []string{"kind"}),
 	}
