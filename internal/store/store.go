@@ -111,10 +111,10 @@ func connect(ctx context.Context, cfg *pgxpool.Config) (*pgxpool.Pool, error) {
 // 16 times the CPU (36 µs against 2.2 µs for 16 ids, pgtype.Map.Encode).
 type uuidArray = [][16]byte
 
-// hotPathConns is the hot path pool's size: the group-commit statements
-// in flight at once (two each for claims, heartbeats, completions and
-// submissions) and a few for the single-row statements beside them.
-const hotPathConns = 12
+// hotPathConns is the hot path pool's size: the pipelines in flight at
+// once (hotPipeline, which sends all its statements), and two spare, so
+// that a connection being replaced does not hold a pipeline up.
+const hotPathConns = pipelineInFlight + 2
 
 // OpenHotPath connects a pool for WithHotPath to databaseURL: sequential
 // scans off on its connections, hotPathConns connections (pool_max_conns
