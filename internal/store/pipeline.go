@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -126,7 +127,6 @@ func (p *hotPipeline) run(ctx context.Context, stmts []hotStatement) ([]error, e
 
 // readAll hands rows to read and closes them.
 func readAll(rows pgx.Rows, read func(pgx.Rows) error) error {
-	defer rows.Close()
 	readErr := readSafely(read, rows)
 	rows.Close()
 	return cmp.Or(readErr, rows.Err())
@@ -154,6 +154,7 @@ func pipelineStatements(ctx context.Context, conn *pgx.Conn, stmts []hotStatemen
 	pl := conn.PgConn().StartPipeline(ctx)
 	var eqb pgx.ExtendedQueryBuilder
 	sent := make([]bool, len(stmts))
+	var stale []string
 	for i, st := range stmts {
 		if errs[i] != nil {
 			continue
@@ -188,6 +189,9 @@ func pipelineStatements(ctx context.Context, conn *pgx.Conn, stmts []hotStatemen
 		}
 		errs[i] = err
 		var pgErr *pgconn.PgError
+		if errors.As(err, &pgErr) && stalePrepared(pgErr) {
+			stale = append(stale, st.sql)
+		}
 		if err != nil && !errors.As(err, &pgErr) && conn.PgConn().IsClosed() {
 			failUnanswered(errs, sent, err)
 			break
@@ -201,6 +205,19 @@ func pipelineStatements(ctx context.Context, conn *pgx.Conn, stmts []hotStatemen
 	if err := pl.Close(); err != nil {
 		failUnanswered(errs, sent, err)
 	}
+	for _, sql := range stale {
+		// Prepared again at its next use, on this connection too.
+		_ = conn.Deallocate(ctx, sql)
+	}
+}
+
+// stalePrepared reports whether Postgres refused a prepared statement for
+// what it was prepared against, not for its arguments: the result's type
+// changed under it (a migration altered a column it reads) or the
+// statement is gone (a pooler's DISCARD). pgx's own statement cache drops
+// such a statement; the pipeline prepares its own, so it drops them itself.
+func stalePrepared(err *pgconn.PgError) bool {
+	return (err.Code == "0A000" && strings.Contains(err.Message, "cached plan")) || err.Code == "26000"
 }
 
 // failUnanswered gives err to every statement sent and not yet answered.

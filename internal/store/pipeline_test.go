@@ -99,6 +99,49 @@ func TestPipelineStatementsAnswerEachAlone(t *testing.T) {
 	assert.Equal(t, 7, v)
 }
 
+// TestPipelineStatementPreparedAgain: a statement whose result type a
+// migration changed is refused once (Postgres's "cached plan must not
+// change result type"), then prepared again and answered, on the same
+// connection; so is one whose prepared form a pooler discarded.
+func TestPipelineStatementPreparedAgain(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	conn, err := pgx.Connect(ctx, testenv.DatabaseURL(t))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = conn.Close(ctx) })
+	_, err = conn.Exec(ctx, `CREATE TABLE pipeline_m (a int); INSERT INTO pipeline_m VALUES (7)`)
+	require.NoError(t, err)
+	var got any
+	selectAll := func() error {
+		return store.PipelineStatements(ctx, conn, []store.HotStatement{
+			store.NewHotStatement(`SELECT * FROM pipeline_m`, nil, func(rows pgx.Rows) error {
+				for rows.Next() {
+					if err := rows.Scan(&got); err != nil {
+						return err
+					}
+				}
+				return rows.Err()
+			}),
+		})[0]
+	}
+	require.NoError(t, selectAll())
+	assert.EqualValues(t, 7, got)
+
+	_, err = conn.Exec(ctx, `ALTER TABLE pipeline_m ALTER COLUMN a TYPE text`)
+	require.NoError(t, err)
+	var pgErr *pgconn.PgError
+	require.ErrorAs(t, selectAll(), &pgErr, "the statement prepared for an int column")
+	assert.Equal(t, "0A000", pgErr.Code)
+	require.NoError(t, selectAll(), "prepared again")
+	assert.Equal(t, "7", got)
+
+	_, err = conn.Exec(ctx, `DEALLOCATE ALL`)
+	require.NoError(t, err)
+	require.ErrorAs(t, selectAll(), &pgErr, "the prepared statement is gone")
+	assert.Equal(t, "26000", pgErr.Code)
+	require.NoError(t, selectAll(), "prepared again")
+}
+
 // TestPipelineBrokenConnection: when the connection is gone, every
 // statement of the pipeline gets an error (none is answered from stale
 // state), and none reports success.
