@@ -40,17 +40,14 @@ func conflict(format string, args ...any) error {
 // Store wraps a pgx pool. It is safe for concurrent use.
 type Store struct {
 	pool *pgxpool.Pool
-	// hot runs the group-commit statements (claims, heartbeats,
-	// completions, submissions): the pool itself unless WithHotPath gave
-	// one of its own.
-	hot *pgxpool.Pool
-	// pipe sends hot's statements that are ready together as one
-	// pipeline.
+	// pipe runs the group-commit statements (claims, heartbeats,
+	// completions, submissions), those ready together as one pipeline, on
+	// pool unless WithHotPath gave a pool of their own.
 	pipe *hotPipeline
 }
 
 // New returns a Store on an open pool; the caller owns the pool's lifetime.
-func New(pool *pgxpool.Pool) *Store { return &Store{pool: pool, hot: pool, pipe: newHotPipeline(pool)} }
+func New(pool *pgxpool.Pool) *Store { return &Store{pool: pool, pipe: newHotPipeline(pool)} }
 
 // WithHotPath makes the group-commit statements (claims, heartbeats,
 // completions, submissions) run on hot, a pool opened by OpenHotPath; the
@@ -67,7 +64,7 @@ func New(pool *pgxpool.Pool) *Store { return &Store{pool: pool, hot: pool, pipe:
 // own connections sequential scans are off and their plans are index
 // scans whatever the table's size when they were made.
 func (s *Store) WithHotPath(hot *pgxpool.Pool) *Store {
-	return &Store{pool: s.pool, hot: hot, pipe: newHotPipeline(hot)}
+	return &Store{pool: s.pool, pipe: newHotPipeline(hot)}
 }
 
 // ObservePipelines has fn told the number of statements of each pipeline
