@@ -65,9 +65,10 @@ type benchRig struct {
 
 // tripCounter counts round trips to Postgres (a query, an Exec, a batch,
 // the store's pipeline of hot-path statements, BEGIN and COMMIT each take
-// one; a statement's one-time Prepare is counted apart) and to Redis (one command or one pipeline each), so the
-// benchmarks report them per job. It is installed on the rig's own pool
-// and client only; the product never traces.
+// one; a statement's one-time Prepare is counted apart) and to Redis (one
+// command or one pipeline each), so the benchmarks report them per job.
+// It is installed on the rig's own pool and client only; the product
+// never traces.
 type tripCounter struct {
 	pg, pgPrepare, redis atomic.Int64
 }

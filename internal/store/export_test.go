@@ -5,6 +5,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // StepUp applies the next n migrations, so tests can stop the schema at each
@@ -35,10 +36,8 @@ func PipelineStatements(ctx context.Context, conn *pgx.Conn, stmts []HotStatemen
 	return errs
 }
 
-func NewHotPipeline(pool *pgxpool.Pool, sizes func(int)) *HotPipeline {
-	p := newHotPipeline(pool)
-	p.sizes = sizes
-	return p
+func NewHotPipeline(pool *pgxpool.Pool, sizes prometheus.Observer) *HotPipeline {
+	return newHotPipeline(pool, sizes)
 }
 
 func (p *HotPipeline) QueryRow(ctx context.Context, sql string, args []any, dest ...any) error {

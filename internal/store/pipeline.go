@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/mpegflow/mpegflow/internal/groupcommit"
 )
@@ -49,14 +50,12 @@ type hotPipeline struct {
 	// traced as one): taken once, since pgx copies a connection's whole
 	// configuration to hand it out.
 	tracer pgx.BatchTracer
-	// sizes, if set, is told each pipeline's number of statements.
-	sizes func(statements int)
-	group *groupcommit.Group[hotStatement, error]
+	group  *groupcommit.Group[hotStatement, error]
 }
 
 // Pipeline limits: statements in one pipeline, pipelines at once (each on
-// a connection of the hot pool, beside the single-row statements), and
-// how long statements wait for a second pipeline while one runs.
+// a connection of the hot pool), and how long statements wait for a
+// second pipeline while one runs.
 const (
 	pipelineMaxStatements = 32
 	pipelineInFlight      = 2
@@ -64,10 +63,12 @@ const (
 	pipelineTimeout       = 30 * time.Second
 )
 
-func newHotPipeline(pool *pgxpool.Pool) *hotPipeline {
+// newHotPipeline returns a pipeline on pool; sizes, when not nil,
+// observes each pipeline's number of statements.
+func newHotPipeline(pool *pgxpool.Pool, sizes prometheus.Observer) *hotPipeline {
 	p := &hotPipeline{pool: pool}
 	p.tracer, _ = pool.Config().ConnConfig.Tracer.(pgx.BatchTracer)
-	p.group = groupcommit.New("pipeline", slog.Default(), p.run, nil, pipelineMaxStatements, pipelineInFlight, pipelineTimeout, nil).
+	p.group = groupcommit.New("pipeline", slog.Default(), p.run, nil, pipelineMaxStatements, pipelineInFlight, pipelineTimeout, sizes).
 		Spill(pipelineSpill)
 	return p
 }
@@ -96,9 +97,6 @@ func (p *hotPipeline) queryRow(ctx context.Context, sql string, args []any, dest
 // as a pipeline of one: each statement is prepared once a connection,
 // under one name.
 func (p *hotPipeline) run(ctx context.Context, stmts []hotStatement) ([]error, error) {
-	if p.sizes != nil {
-		p.sizes(len(stmts))
-	}
 	errs := make([]error, len(stmts))
 	conn, err := p.pool.Acquire(ctx)
 	if err != nil {
@@ -125,19 +123,15 @@ func (p *hotPipeline) run(ctx context.Context, stmts []hotStatement) ([]error, e
 	return errs, nil
 }
 
-// readAll hands rows to read and closes them.
-func readAll(rows pgx.Rows, read func(pgx.Rows) error) error {
-	readErr := readSafely(read, rows)
-	rows.Close()
-	return cmp.Or(readErr, rows.Err())
-}
-
-// readSafely is read(rows), a panic in it that statement's error.
-func readSafely(read func(pgx.Rows) error, rows pgx.Rows) (err error) {
+// readAll hands rows to read and closes them; a panic in read is that
+// statement's error.
+func readAll(rows pgx.Rows, read func(pgx.Rows) error) (err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			err = fmt.Errorf("reading a statement's rows: panic: %v", p)
 		}
+		rows.Close()
+		err = cmp.Or(err, rows.Err())
 	}()
 	return read(rows)
 }

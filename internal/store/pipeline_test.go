@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -23,6 +24,28 @@ func insertInto(v int) store.HotStatement {
 	return store.NewHotStatement(`INSERT INTO pipeline_t (v) VALUES ($1)`, []any{v}, func(pgx.Rows) error { return nil })
 }
 
+// connect is a connection to a new test database, closed when the test
+// ends.
+func connect(t *testing.T) *pgx.Conn {
+	t.Helper()
+	conn, err := pgx.Connect(t.Context(), testenv.DatabaseURL(t))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = conn.Close(context.Background()) })
+	return conn
+}
+
+// scanInto reads a statement's rows into dest, the last row winning.
+func scanInto(dest any) func(pgx.Rows) error {
+	return func(rows pgx.Rows) error {
+		for rows.Next() {
+			if err := rows.Scan(dest); err != nil {
+				return err
+			}
+		}
+		return rows.Err()
+	}
+}
+
 // TestPipelineStatementsAnswerEachAlone: statements sent as one pipeline
 // are each their own transaction with their own answer. A statement
 // refused by Postgres, or whose reader fails, leaves the statements
@@ -32,10 +55,8 @@ func insertInto(v int) store.HotStatement {
 func TestPipelineStatementsAnswerEachAlone(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
-	conn, err := pgx.Connect(ctx, testenv.DatabaseURL(t))
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = conn.Close(ctx) })
-	_, err = conn.Exec(ctx, `CREATE TABLE pipeline_t (v int PRIMARY KEY CHECK (v > 0))`)
+	conn := connect(t)
+	_, err := conn.Exec(ctx, `CREATE TABLE pipeline_t (v int PRIMARY KEY CHECK (v > 0))`)
 	require.NoError(t, err)
 
 	var (
@@ -45,34 +66,13 @@ func TestPipelineStatementsAnswerEachAlone(t *testing.T) {
 	stmts := []store.HotStatement{
 		insertInto(1),
 		insertInto(-2), // refused by its CHECK
-		store.NewHotStatement(`SELECT $1::int + 40`, []any{2}, func(rows pgx.Rows) error {
-			for rows.Next() {
-				if err := rows.Scan(&sum); err != nil {
-					return err
-				}
-			}
-			return rows.Err()
-		}),
+		store.NewHotStatement(`SELECT $1::int + 40`, []any{2}, scanInto(&sum)),
 		insertInto(1), // refused: the first insert committed
 		store.NewHotStatement(`SELECT $1::text`, []any{"x"}, func(pgx.Rows) error { panic("a reader's bug") }),
 		insertInto(3),
-		store.NewHotStatement(`SELECT v FROM pipeline_t WHERE v = $1`, []any{3}, func(rows pgx.Rows) error {
-			for rows.Next() {
-				if err := rows.Scan(&echoed); err != nil {
-					return err
-				}
-			}
-			return rows.Err()
-		}),
+		store.NewHotStatement(`SELECT v FROM pipeline_t WHERE v = $1`, []any{3}, scanInto(&echoed)),
 		// Read in text where the integers before it are read in binary.
-		store.NewHotStatement(`SELECT $1::text || 'y'`, []any{"x"}, func(rows pgx.Rows) error {
-			for rows.Next() {
-				if err := rows.Scan(&text); err != nil {
-					return err
-				}
-			}
-			return rows.Err()
-		}),
+		store.NewHotStatement(`SELECT $1::text || 'y'`, []any{"x"}, scanInto(&text)),
 	}
 	errs := store.PipelineStatements(ctx, conn, stmts)
 
@@ -106,22 +106,13 @@ func TestPipelineStatementsAnswerEachAlone(t *testing.T) {
 func TestPipelineStatementPreparedAgain(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
-	conn, err := pgx.Connect(ctx, testenv.DatabaseURL(t))
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = conn.Close(ctx) })
-	_, err = conn.Exec(ctx, `CREATE TABLE pipeline_m (a int); INSERT INTO pipeline_m VALUES (7)`)
+	conn := connect(t)
+	_, err := conn.Exec(ctx, `CREATE TABLE pipeline_m (a int); INSERT INTO pipeline_m VALUES (7)`)
 	require.NoError(t, err)
 	var got any
 	selectAll := func() error {
 		return store.PipelineStatements(ctx, conn, []store.HotStatement{
-			store.NewHotStatement(`SELECT * FROM pipeline_m`, nil, func(rows pgx.Rows) error {
-				for rows.Next() {
-					if err := rows.Scan(&got); err != nil {
-						return err
-					}
-				}
-				return rows.Err()
-			}),
+			store.NewHotStatement(`SELECT * FROM pipeline_m`, nil, scanInto(&got)),
 		})[0]
 	}
 	require.NoError(t, selectAll())
@@ -148,14 +139,10 @@ func TestPipelineStatementPreparedAgain(t *testing.T) {
 func TestPipelineBrokenConnection(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
-	conn, err := pgx.Connect(ctx, testenv.DatabaseURL(t))
-	require.NoError(t, err)
+	conn, killer := connect(t), connect(t)
 	var pid uint32
 	require.NoError(t, conn.QueryRow(ctx, `SELECT pg_backend_pid()`).Scan(&pid))
-	killer, err := pgx.Connect(ctx, testenv.DatabaseURL(t))
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = killer.Close(ctx); _ = conn.Close(ctx) })
-	_, err = killer.Exec(ctx, `SELECT pg_terminate_backend($1)`, pid)
+	_, err := killer.Exec(ctx, `SELECT pg_terminate_backend($1)`, pid)
 	require.NoError(t, err)
 
 	read := 0
@@ -209,11 +196,11 @@ func TestHotPipelineConcurrentCallers(t *testing.T) {
 		obsMu    sync.Mutex
 		observed []int
 	)
-	p := store.NewHotPipeline(pool, func(n int) {
+	p := store.NewHotPipeline(pool, prometheus.ObserverFunc(func(n float64) {
 		obsMu.Lock()
 		defer obsMu.Unlock()
-		observed = append(observed, n)
-	})
+		observed = append(observed, int(n))
+	}))
 
 	const callers = 200
 	var (

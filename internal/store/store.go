@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 var (
@@ -47,7 +48,7 @@ type Store struct {
 }
 
 // New returns a Store on an open pool; the caller owns the pool's lifetime.
-func New(pool *pgxpool.Pool) *Store { return &Store{pool: pool, pipe: newHotPipeline(pool)} }
+func New(pool *pgxpool.Pool) *Store { return &Store{pool: pool, pipe: newHotPipeline(pool, nil)} }
 
 // WithHotPath makes the group-commit statements (claims, heartbeats,
 // completions, submissions) run on hot, a pool opened by OpenHotPath; the
@@ -64,12 +65,15 @@ func New(pool *pgxpool.Pool) *Store { return &Store{pool: pool, pipe: newHotPipe
 // own connections sequential scans are off and their plans are index
 // scans whatever the table's size when they were made.
 func (s *Store) WithHotPath(hot *pgxpool.Pool) *Store {
-	return &Store{pool: s.pool, pipe: newHotPipeline(hot)}
+	return &Store{pool: s.pool, pipe: newHotPipeline(hot, nil)}
 }
 
-// ObservePipelines has fn told the number of statements of each pipeline
-// the hot path sends (hotPipeline). Set it before the store is used.
-func (s *Store) ObservePipelines(fn func(statements int)) { s.pipe.sizes = fn }
+// ObservePipelines has sizes observe the number of statements of each
+// pipeline the hot path sends (hotPipeline). Call it before the store is
+// used: the pipeline is made anew.
+func (s *Store) ObservePipelines(sizes prometheus.Observer) {
+	s.pipe = newHotPipeline(s.pipe.pool, sizes)
+}
 
 // Open connects to databaseURL and checks the connection.
 func Open(ctx context.Context, databaseURL string) (*pgxpool.Pool, error) {
