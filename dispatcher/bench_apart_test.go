@@ -15,10 +15,6 @@ import (
 	"testing"
 	"time"
 
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
-
-	"github.com/mpegflow/mpegflow/api/coordinatorv1"
 	"github.com/mpegflow/mpegflow/internal/gcpolicy"
 )
 
@@ -44,6 +40,7 @@ type clientsSpec struct {
 	REST, APIKey, GRPC              string
 	Rate, Jobs, Workers, Submitters int
 	Stall                           time.Duration
+	SharedConn                      bool
 }
 
 // clientsReport is a line from the clients' process: Ready once warmed
@@ -78,7 +75,7 @@ func (r *benchRig) clientsAtRate(b *testing.B, rate int) func() (atRateRun, erro
 	}
 	p := startClients(b, clientsSpec{
 		REST: r.restURL, APIKey: r.apiKey, GRPC: r.grpcAddr,
-		Rate: rate, Jobs: b.N, Workers: benchWorkers(b), Submitters: benchSubmitters(b), Stall: r.stall,
+		Rate: rate, Jobs: b.N, Workers: benchWorkers(b), Submitters: benchSubmitters(b), Stall: r.stall, SharedConn: benchSharedConn(b),
 	})
 	return func() (atRateRun, error) {
 		run, err := p.run()
@@ -207,12 +204,12 @@ func benchClientsMain() int {
 	if err := json.Unmarshal(line, &spec); err != nil {
 		return fail(fmt.Errorf("read what to do: %w", err))
 	}
-	conn, err := grpc.NewClient(spec.GRPC, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	clients, closeAll, err := podClients(spec.GRPC, spec.Workers, spec.SharedConn)
 	if err != nil {
-		return fail(fmt.Errorf("dial the coordinator: %w", err))
+		return fail(err)
 	}
-	defer conn.Close()
-	c := &benchClients{restURL: spec.REST, apiKey: spec.APIKey, client: coordinatorv1.NewCoordinatorClient(conn), stall: spec.Stall,
+	defer closeAll()
+	c := &benchClients{restURL: spec.REST, apiKey: spec.APIKey, clients: clients, stall: spec.Stall,
 		whereStalled: func(context.Context) string { return "the clients' " + goroutinesFile() }}
 	// The collector as the rig's servers have it (newBenchRig).
 	ctx, cancel := context.WithCancel(context.Background())

@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
 
 	"github.com/mpegflow/mpegflow/api/coordinatorv1"
@@ -30,7 +32,9 @@ import (
 type benchClients struct {
 	restURL string
 	apiKey  string
-	client  coordinatorv1.CoordinatorClient
+	// clients are the pods' connections to the coordinator: pod i uses
+	// clients[i % len(clients)] (podClients).
+	clients []coordinatorv1.CoordinatorClient
 	// stall ends a run in which no job is done for this long (watch).
 	stall time.Duration
 	// whereStalled says where the jobs of a stalled run are.
@@ -140,6 +144,7 @@ func (c *benchClients) work(ctx context.Context, workers int, total int64, claim
 		go asClient(md, func(md context.Context) {
 			defer wg.Done()
 			pod := fmt.Sprintf("bench-%d", i)
+			client := c.clients[i%len(c.clients)]
 			var mine podLatency
 			defer func() {
 				mu.Lock()
@@ -148,7 +153,7 @@ func (c *benchClients) work(ctx context.Context, workers int, total int64, claim
 			}()
 			for done.Load() < total {
 				start := time.Now()
-				resp, err := c.client.Claim(md, &coordinatorv1.ClaimRequest{Pool: "default", Lane: "live", Pod: pod, WaitMs: benchClaimWaitMs})
+				resp, err := client.Claim(md, &coordinatorv1.ClaimRequest{Pool: "default", Lane: "live", Pod: pod, WaitMs: benchClaimWaitMs})
 				if err != nil && ctx.Err() != nil {
 					return // every job is done
 				}
@@ -167,7 +172,7 @@ func (c *benchClients) work(ctx context.Context, workers int, total int64, claim
 				}
 				jctx := metadata.AppendToOutgoingContext(md, coordinatorv1.MetadataClaimToken, resp.GetJob().GetClaimToken())
 				sent := time.Now()
-				if _, err := c.client.Complete(jctx, &coordinatorv1.CompleteRequest{JobId: resp.GetJob().GetId()}); err != nil {
+				if _, err := client.Complete(jctx, &coordinatorv1.CompleteRequest{JobId: resp.GetJob().GetId()}); err != nil {
 					mu.Lock()
 					firstEr = err
 					mu.Unlock()
@@ -382,4 +387,34 @@ func writeTrace(path string, scheduled, answered, claimedAt map[uuid.UUID]time.D
 		return fmt.Errorf("MPEGFLOW_BENCH_TRACE: %w", err)
 	}
 	return nil
+}
+
+// podClients dials the coordinator at addr for n pods: a connection for
+// each, as every encode pod has its own, or one between them when shared
+// (MPEGFLOW_BENCH_CONNS, benchSharedConn). One connection is the default
+// and the model of every figure before session 34 of issue 19: its frames
+// are read and written many at a time, which spares the clients' CPU (on
+// these two cores, the coordinator's too) but flatters the coordinator's
+// own by about a sixth a job (docs/benchmarks.md); a connection a pod is
+// what the coordinator meets in production. closeAll closes them.
+func podClients(addr string, n int, shared bool) (clients []coordinatorv1.CoordinatorClient, closeAll func(), err error) {
+	if shared {
+		n = 1
+	}
+	var conns []*grpc.ClientConn
+	closeAll = func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	}
+	for range n {
+		conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+		if err != nil {
+			closeAll()
+			return nil, nil, fmt.Errorf("dial the coordinator: %w", err)
+		}
+		conns = append(conns, conn)
+		clients = append(clients, coordinatorv1.NewCoordinatorClient(conn))
+	}
+	return clients, closeAll, nil
 }

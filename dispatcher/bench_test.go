@@ -24,8 +24,6 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/redis/go-redis/v9"
 
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
 
 	"github.com/mpegflow/mpegflow/api/coordinatorv1"
@@ -398,18 +396,21 @@ func newBenchRig(b *testing.B) *benchRig {
 	if hub != nil {
 		serve(roleAPI, hub.Run)
 	}
-	// The pods' connection: its goroutines are the clients' (asClient).
-	var conn *grpc.ClientConn
+	// The pods' connections: their goroutines are the clients' (asClient).
+	var (
+		clients  []coordinatorv1.CoordinatorClient
+		closeAll func()
+	)
 	asClient(ctx, func(context.Context) {
-		conn, err = grpc.NewClient(grpcLn.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+		clients, closeAll, err = podClients(grpcLn.Addr().String(), benchWorkers(b), benchSharedConn(b))
 	})
 	if err != nil {
 		b.Fatal(err)
 	}
-	b.Cleanup(func() { conn.Close(); cancel(); wg.Wait() })
+	b.Cleanup(func() { closeAll(); cancel(); wg.Wait() })
 	r := &benchRig{grpcAddr: grpcLn.Addr().String(), metrics: metrics, store: st, orgID: boot.Org.ID.String(), trips: trips, rdb: rdb, db: db, keys: q.Keys()}
 	r.benchClients = benchClients{restURL: "http://" + restLn.Addr().String(), apiKey: boot.Key,
-		client: coordinatorv1.NewCoordinatorClient(conn), stall: benchStallAfter(b), whereStalled: r.stallReport}
+		clients: clients, stall: benchStallAfter(b), whereStalled: r.stallReport}
 	var backend int
 	if err := db.QueryRow(ctx, "SELECT pg_backend_pid()").Scan(&backend); err == nil {
 		r.pgPostmaster, _, _ = procStat(backend)
@@ -530,6 +531,20 @@ func benchWait(b *testing.B, name string, d *time.Duration) {
 // MPEGFLOW_BENCH_WORKERS.
 func benchWorkers(b *testing.B) int { return benchCount(b, "MPEGFLOW_BENCH_WORKERS", 16) }
 
+// benchSharedConn reports MPEGFLOW_BENCH_CONNS: shared (the default: one
+// connection for every pod) or pod (one each).
+func benchSharedConn(b *testing.B) bool {
+	switch v := os.Getenv("MPEGFLOW_BENCH_CONNS"); v {
+	case "", "shared":
+		return true
+	case "pod":
+		return false
+	default:
+		b.Fatalf("MPEGFLOW_BENCH_CONNS=%q: want pod or shared", v)
+		return false
+	}
+}
+
 // benchSubmitters is how many customers submit at once over REST: 8, or
 // MPEGFLOW_BENCH_SUBMITTERS.
 func benchSubmitters(b *testing.B) int { return benchCount(b, "MPEGFLOW_BENCH_SUBMITTERS", 8) }
@@ -638,7 +653,7 @@ func BenchmarkHeartbeat(b *testing.B) {
 		b.Fatal(err)
 	}
 	md := metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+auth.WorkerToken(testSecret, "default"), coordinatorv1.MetadataPool, "default")
-	resp, err := r.client.Claim(md, &coordinatorv1.ClaimRequest{Pool: "default", Lane: "live", Pod: "bench-hb", WaitMs: 2000})
+	resp, err := r.clients[0].Claim(md, &coordinatorv1.ClaimRequest{Pool: "default", Lane: "live", Pod: "bench-hb", WaitMs: 2000})
 	if err != nil || resp.GetJob() == nil {
 		b.Fatalf("claim: %v (job %v)", err, resp.GetJob())
 	}
@@ -647,7 +662,7 @@ func BenchmarkHeartbeat(b *testing.B) {
 	from := r.usage(b)
 	asClient(jctx, func(jctx context.Context) {
 		for i := range b.N {
-			if _, err := r.client.Heartbeat(jctx, &coordinatorv1.HeartbeatRequest{JobId: resp.GetJob().GetId(), Progress: float64(i) / float64(b.N)}); err != nil {
+			if _, err := r.clients[0].Heartbeat(jctx, &coordinatorv1.HeartbeatRequest{JobId: resp.GetJob().GetId(), Progress: float64(i) / float64(b.N)}); err != nil {
 				b.Fatal(err)
 			}
 		}
