@@ -395,7 +395,7 @@ func writeTrace(path string, scheduled, answered, claimedAt map[uuid.UUID]time.D
 // and the model of every figure before session 34 of issue 19: its frames
 // are read and written many at a time, which spares the clients' CPU (on
 // these two cores, the coordinator's too) but flatters the coordinator's
-// own by about a sixth a job (docs/benchmarks.md); a connection a pod is
+// own by about a quarter a job (docs/benchmarks.md); a connection a pod is
 // what the coordinator meets in production. closeAll closes them.
 func podClients(addr string, n int, shared bool) (clients []coordinatorv1.CoordinatorClient, closeAll func(), err error) {
 	if shared {
