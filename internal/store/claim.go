@@ -228,18 +228,12 @@ func (s *Store) ClaimBatch(ctx context.Context, reqs []ClaimRequest) ([]ClaimRes
 		key *string
 	)
 	targets := jobScanTargets(&cj.Job, []any{&ord}, &key, &cj.QueuedAt)
-	err := s.pipe.query(ctx, claimJobsSQL, []any{ords, jobIDs, pools, lanes, workers, hashes, nows, leases, nodes, caps, evIDs}, func(rows pgx.Rows) error {
-		for rows.Next() {
-			cj, key = ClaimedJob{}, nil
-			if err := rows.Scan(targets...); err != nil {
-				return err
-			}
-			if key != nil {
-				cj.InputObjectKey = *key
-			}
-			out[ord], claimed[ord] = ClaimResult{Job: cj}, true
+	err := s.pipe.scanEach(ctx, claimJobsSQL, []any{ords, jobIDs, pools, lanes, workers, hashes, nows, leases, nodes, caps, evIDs}, targets, func() {
+		if key != nil {
+			cj.InputObjectKey = *key
 		}
-		return rows.Err()
+		out[ord], claimed[ord] = ClaimResult{Job: cj}, true
+		cj, key = ClaimedJob{}, nil
 	})
 	if err != nil {
 		return nil, mapErr(err, "claim jobs")

@@ -243,15 +243,9 @@ func (s *Store) HeartbeatBatch(ctx context.Context, reqs []HeartbeatRequest) ([]
 		tokenOK bool
 	)
 	targets := jobScanTargets(&job, []any{&ord}, &tokenOK)
-	err := s.pipe.query(ctx, heartbeatJobsSQL, []any{ords, ids, pools, hashes, lease, progress, nows}, func(rows pgx.Rows) error {
-		for rows.Next() {
-			job = Job{}
-			if err := rows.Scan(targets...); err != nil {
-				return err
-			}
-			out[ord], found[ord] = heartbeatOutcome(reqs[ord].JobID, job, tokenOK), true
-		}
-		return rows.Err()
+	err := s.pipe.scanEach(ctx, heartbeatJobsSQL, []any{ords, ids, pools, hashes, lease, progress, nows}, targets, func() {
+		out[ord], found[ord] = heartbeatOutcome(reqs[ord].JobID, job, tokenOK), true
+		job = Job{}
 	})
 	if err != nil {
 		return nil, mapErr(err, "heartbeat")
@@ -471,16 +465,10 @@ func (s *Store) CompleteBatch(ctx context.Context, reqs []CompleteRequest) ([]Co
 		done, tokenOK bool
 	)
 	targets := jobScanTargets(&j, []any{&ord}, &done, &tokenOK)
-	err := s.pipe.query(ctx, completeJobsSQL, []any{ords, ids, pools, hashes, outputs, usages, nows, days, accs, encSecs, gpuSecs, mins, evIDs}, func(rows pgx.Rows) error {
-		for rows.Next() {
-			j = Job{}
-			if err := rows.Scan(targets...); err != nil {
-				return err
-			}
-			answered[ord] = true
-			out[ord] = completeOutcome(reqs[ord].JobID, j, done, tokenOK)
-		}
-		return rows.Err()
+	err := s.pipe.scanEach(ctx, completeJobsSQL, []any{ords, ids, pools, hashes, outputs, usages, nows, days, accs, encSecs, gpuSecs, mins, evIDs}, targets, func() {
+		answered[ord] = true
+		out[ord] = completeOutcome(reqs[ord].JobID, j, done, tokenOK)
+		j = Job{}
 	})
 	if err != nil {
 		return nil, mapErr(err, "complete jobs")

@@ -449,30 +449,23 @@ func (s *Store) CreateJobs(ctx context.Context, njs []NewJob) ([]CreateResult, e
 	}
 	read := 0
 	var (
-		scanErr error
-		ord     int32
-		j       Job
+		ord int32
+		j   Job
 	)
-	targets := jobScanTargets(&j, []any{&ord})
-	err := s.pipe.query(ctx, createJobsSQL, []any{ords, ids, orgs, pools, lanes, priorities, attempts, urls, specs, metadata,
-		keys, hashes, evIDs, captions}, func(rows pgx.Rows) error {
-		for rows.Next() {
-			j = Job{}
-			if scanErr = rows.Scan(targets...); scanErr != nil {
-				return scanErr
-			}
-			out[ord] = CreateResult{Job: j, Created: true}
-			read++
-		}
-		return rows.Err()
+	err := s.pipe.scanEach(ctx, createJobsSQL, []any{ords, ids, orgs, pools, lanes, priorities, attempts, urls, specs, metadata,
+		keys, hashes, evIDs, captions}, jobScanTargets(&j, []any{&ord}), func() {
+		out[ord] = CreateResult{Job: j, Created: true}
+		read++
+		j = Job{}
 	})
 	if err == nil {
 		return out, nil
 	}
 	// Refused by Postgres, the statement rolled back, whatever rows were
-	// read; not sent at all, nothing was read.
+	// read; not sent at all, nothing was read. (A row that would not scan
+	// is neither: the statement may have committed.)
 	var pgErr *pgconn.PgError
-	if scanErr == nil && (errors.As(err, &pgErr) || (read == 0 && pgconn.SafeToRetry(err))) {
+	if errors.As(err, &pgErr) || (read == 0 && pgconn.SafeToRetry(err)) {
 		return nil, fmt.Errorf("create jobs: %w", mapErr(err, "job"))
 	}
 	// Perhaps committed: no submission of the statement is made again.

@@ -91,6 +91,20 @@ func (p *hotPipeline) queryRow(ctx context.Context, sql string, args []any, dest
 	})
 }
 
+// scanEach is query for the hot path's batch statements: each row is
+// scanned into targets, then row is called to take it.
+func (p *hotPipeline) scanEach(ctx context.Context, sql string, args []any, targets []any, row func()) error {
+	return p.query(ctx, sql, args, func(rows pgx.Rows) error {
+		for rows.Next() {
+			if err := rows.Scan(targets...); err != nil {
+				return err
+			}
+			row()
+		}
+		return rows.Err()
+	})
+}
+
 // run sends stmts as one pipeline and returns each statement's error. It
 // never fails as a whole (groupcommit would then run each statement again
 // alone, and one may have committed). A statement alone goes the same way,
