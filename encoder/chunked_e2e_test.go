@@ -25,9 +25,9 @@ import (
 	"github.com/mpegflow/mpegflow/internal/store"
 )
 
-// TestChunkedJobEndToEnd runs a 60 s job with chunking on through real
+// TestChunkedJobEndToEnd runs a 30 s job with chunking on through real
 // `mpegflow encode` processes, the coordinator, Postgres, Redis and S3, as
-// a pool's pods would run it: the first pod splits it into six 10 s
+// a pool's pods would run it: the first pod splits it into three 10 s
 // chunks and the whole-input task, pods take one task each (two at a
 // time), the last part queues the stitch task, and its pod publishes the
 // outputs. The job completes with an HLS ladder that FFmpeg decodes end to
@@ -35,7 +35,7 @@ import (
 func TestChunkedJobEndToEnd(t *testing.T) {
 	t.Parallel()
 	r := newRig(t)
-	asset := r.asset(clip(t, "640x360", 60, true))
+	asset := r.asset(clip(t, "640x360", 30, true))
 	spec := encodespec.Spec{
 		Packaging:      encodespec.PackagingHLS,
 		SegmentSeconds: 2,
@@ -50,7 +50,7 @@ func TestChunkedJobEndToEnd(t *testing.T) {
 	job := r.jobSpec("", &asset, spec)
 
 	// Pods two at a time, each taking one unit of work, until the job is
-	// done: one split, seven parts, one stitch.
+	// done: one split, four parts, one stitch.
 	done := r.runPods(job.ID)
 	require.Equal(t, store.JobCompleted, done.Status, "error: %v", done.Error)
 
@@ -66,10 +66,10 @@ func TestChunkedJobEndToEnd(t *testing.T) {
 		assert.Equal(t, store.JobCompleted, task.Status, "%s task", task.Task)
 		assert.Equal(t, 1, task.Attempts, "%s task ran once", task.Task)
 	}
-	assert.Equal(t, map[string]int{store.TaskChunk: 6, store.TaskWhole: 1, store.TaskStitch: 1}, kinds)
+	assert.Equal(t, map[string]int{store.TaskChunk: 3, store.TaskWhole: 1, store.TaskStitch: 1}, kinds)
 
 	// The published outputs, fetched from storage, play: each rendition
-	// has every one of the input's 1,500 frames and lasts its 60 s.
+	// has every one of the input's 750 frames and lasts its 30 s.
 	var outs []struct{ Name, Kind, Key string }
 	require.NoError(t, json.Unmarshal(done.Outputs, &outs))
 	local := t.TempDir()
@@ -104,9 +104,9 @@ func TestChunkedJobEndToEnd(t *testing.T) {
 		assert.True(t, names[n], "%s is an output: %v", n, names)
 	}
 	require.False(t, stitchStarted.IsZero())
-	// 60 s in 2 s segments, two video renditions and the audio (whose
-	// AAC priming can spill into a 31st segment).
-	assert.GreaterOrEqual(t, segments, 2*30+30)
+	// 30 s in 2 s segments, two video renditions and the audio (whose
+	// AAC priming can spill into a 16th segment).
+	assert.GreaterOrEqual(t, segments, 2*15+15)
 	for _, rendition := range []string{"360p", "240p"} {
 		b, err := exec.Command("ffprobe", "-v", "error", "-count_frames", "-select_streams", "v:0",
 			"-show_entries", "stream=nb_read_frames:format=duration", "-of", "default=nw=1",
@@ -117,15 +117,15 @@ func TestChunkedJobEndToEnd(t *testing.T) {
 			k, v, _ := strings.Cut(line, "=")
 			fields[k] = v
 		}
-		assert.Equal(t, "1500", fields["nb_read_frames"], "%s: every frame of the input", rendition)
+		assert.Equal(t, "750", fields["nb_read_frames"], "%s: every frame of the input", rendition)
 		d, err := strconv.ParseFloat(fields["duration"], 64)
 		require.NoError(t, err, "%s", b)
-		assert.InDelta(t, 60, d, 0.1, "%s lasts as long as the input", rendition)
+		assert.InDelta(t, 30, d, 0.1, "%s lasts as long as the input", rendition)
 	}
 
 	var usage store.Usage
 	require.NoError(t, json.Unmarshal(done.Usage, &usage))
-	assert.InDelta(t, 60, usage.OutputSeconds, 0.5, "the chunks' seconds of output add up to the input's")
+	assert.InDelta(t, 30, usage.OutputSeconds, 0.5, "the chunks' seconds of output add up to the input's")
 	assert.Positive(t, usage.EncodeSeconds)
 	events, err := r.store.ListJobEvents(context.Background(), r.org.ID, job.ID, 0, 100)
 	require.NoError(t, err)
@@ -225,9 +225,9 @@ func TestChunkedJobSurvivesAKilledChunk(t *testing.T) {
 	r := newRigWith(t, dispatcher.Config{Lease: 3 * time.Second, BackoffBase: 100 * time.Millisecond})
 	r.runServices()
 	// A chunk slow enough to be seen encoding before it ends.
-	asset := r.asset(clip(t, "1280x720", 30, true))
+	asset := r.asset(clip(t, "1280x720", 20, true))
 	job := r.jobSpec("", &asset, slowChunkedSpec())
-	require.Len(t, r.split(job.ID), 4, "three chunks and the whole-input task")
+	require.Len(t, r.split(job.ID), 3, "two chunks and the whole-input task")
 
 	victim, logs := r.encode(t.TempDir())
 	t.Cleanup(func() {
@@ -248,7 +248,7 @@ func TestChunkedJobSurvivesAKilledChunk(t *testing.T) {
 	require.Equal(t, store.JobCompleted, done.Status, "error: %v", done.Error)
 	tasks, err := r.store.Tasks(t.Context(), r.org.ID, job.ID)
 	require.NoError(t, err)
-	require.Len(t, tasks, 5)
+	require.Len(t, tasks, 4, "the two chunks, the whole-input task and the stitch")
 	for _, task := range tasks {
 		want := 1
 		if task.ID == killed.ID {

@@ -186,13 +186,13 @@ func videoFrames(t *testing.T, file string) []string {
 	return counts
 }
 
-// TestChunkedEncodeStitches encodes a 60 s clip in six chunks and checks
+// TestChunkedEncodeStitches encodes a 30 s clip in five chunks and checks
 // the stitched ladder as a player would read it.
 func TestChunkedEncodeStitches(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	ffmpegBin, ffprobeBin := binaries(t)
-	input := makeClip(t, clip{width: 640, height: 360, seconds: 60, audio: true})
+	input := makeClip(t, clip{width: 640, height: 360, seconds: 30, audio: true})
 	in := probeClip(t, input)
 	spec := chunkedSpec()
 
@@ -200,9 +200,9 @@ func TestChunkedEncodeStitches(t *testing.T) {
 	require.NoError(t, err)
 	require.NotEmpty(t, keys)
 	assert.InDelta(t, 0, keys[0], 1e-6, "the first keyframe is at the input's start")
-	chunks, err := PlanChunks(in.DurationSeconds, keys, spec.SegmentSeconds, 10)
+	chunks, err := PlanChunks(in.DurationSeconds, keys, spec.SegmentSeconds, 5)
 	require.NoError(t, err)
-	require.Len(t, chunks, 6)
+	require.Len(t, chunks, 5)
 
 	out := filepath.Join(t.TempDir(), "stitched")
 	cmd, _ := encodeChunked(t, spec, input, chunks, out)
@@ -211,7 +211,7 @@ func TestChunkedEncodeStitches(t *testing.T) {
 	for _, r := range []string{"360p", "240p"} {
 		pl, err := parseM3U8([]byte(readFile(t, out, r+"/index.m3u8")))
 		require.NoError(t, err)
-		require.Len(t, pl.segments, 30, "60 s in 2 s segments")
+		require.Len(t, pl.segments, 15, "30 s in 2 s segments")
 		for i, s := range pl.segments {
 			require.Equal(t, segmentName(i), s.uri)
 		}
@@ -221,7 +221,7 @@ func TestChunkedEncodeStitches(t *testing.T) {
 		require.Empty(t, strings.TrimSpace(string(decoded)))
 		// One count per program the HLS demuxer lists, each the same stream.
 		for _, n := range videoFrames(t, filepath.Join(out, r, "index.m3u8")) {
-			assert.Equal(t, "1500", n, "rendition %s decodes the input's 60 s × 25 frames", r)
+			assert.Equal(t, "750", n, "rendition %s decodes the input's 30 s × 25 frames", r)
 		}
 	}
 	// A segment out of place is a seam CheckSeams sees: swap two of one
@@ -245,7 +245,7 @@ func TestChunkedEncodeStitches(t *testing.T) {
 	for _, s := range audio.segments {
 		seconds += s.duration
 	}
-	assert.InDelta(t, 60, seconds, 0.05)
+	assert.InDelta(t, 30, seconds, 0.05)
 }
 
 // TestStitchRefusesChunksThatDoNotJoin checks that Stitch refuses parts
@@ -415,20 +415,20 @@ func (w countingWriter) Write(b []byte) (int, error) {
 	return n, err
 }
 
-// TestChunkedMP4Joins encodes a 24 s clip as MP4 in three chunks and joins
+// TestChunkedMP4Joins encodes a 12 s clip as MP4 in three chunks and joins
 // them: each rendition is one faststart MP4 with every input frame and the
 // whole input's audio, and no intermediate is left among the outputs.
 func TestChunkedMP4Joins(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	ffmpegBin, ffprobeBin := binaries(t)
-	input := makeClip(t, clip{width: 640, height: 360, seconds: 24, audio: true})
+	input := makeClip(t, clip{width: 640, height: 360, seconds: 12, audio: true})
 	in := probeClip(t, input)
 	spec := chunkedSpec()
 	spec.Packaging, spec.SegmentSeconds = encodespec.PackagingMP4, 0
 	spec.Thumbnails = nil
 	require.Empty(t, Chunkable(spec))
-	chunks, err := PlanChunks(in.DurationSeconds, nil, ChunkGrid(spec), 8)
+	chunks, err := PlanChunks(in.DurationSeconds, nil, ChunkGrid(spec), 4)
 	require.NoError(t, err)
 	require.Len(t, chunks, 3)
 
@@ -441,7 +441,7 @@ func TestChunkedMP4Joins(t *testing.T) {
 	require.ElementsMatch(t, []string{"360p.mp4", "240p.mp4"}, names)
 	for _, name := range names {
 		file := filepath.Join(out, name)
-		assert.Equal(t, []string{"600"}, videoFrames(t, file), "%s holds the input's 24 s × 25 frames", name)
+		assert.Equal(t, []string{"300"}, videoFrames(t, file), "%s holds the input's 12 s × 25 frames", name)
 		streams, err := exec.CommandContext(ctx, ffprobeBin, "-v", "error", "-show_entries", "stream=codec_type", "-of", "csv=p=0", file).Output()
 		require.NoError(t, err)
 		assert.Equal(t, []string{"video", "audio"}, strings.Fields(string(streams)))
@@ -476,7 +476,7 @@ func TestChunkedEncodeAtNTSCRate(t *testing.T) {
 	}
 }
 
-// TestChunkedDASHAndCMAF encodes a 24 s clip in three chunks as DASH and
+// TestChunkedDASHAndCMAF encodes a 12 s clip in three chunks as DASH and
 // as CMAF: the stitched MPD (and for CMAF the HLS playlists) cover every
 // segment of every chunk, FFmpeg's own DASH reader decodes every frame,
 // and the seams hold.
@@ -486,12 +486,12 @@ func TestChunkedDASHAndCMAF(t *testing.T) {
 		t.Run(packaging.String(), func(t *testing.T) {
 			ctx := context.Background()
 			ffmpegBin, _ := binaries(t)
-			input := makeClip(t, clip{width: 640, height: 360, seconds: 24, audio: true})
+			input := makeClip(t, clip{width: 640, height: 360, seconds: 12, audio: true})
 			in := probeClip(t, input)
 			spec := chunkedSpec()
 			spec.Packaging, spec.Thumbnails = packaging, nil
 			require.Empty(t, Chunkable(spec))
-			chunks, err := PlanChunks(in.DurationSeconds, nil, ChunkGrid(spec), 8)
+			chunks, err := PlanChunks(in.DurationSeconds, nil, ChunkGrid(spec), 4)
 			require.NoError(t, err)
 			require.Len(t, chunks, 3)
 
@@ -503,7 +503,7 @@ func TestChunkedDASHAndCMAF(t *testing.T) {
 			require.NoError(t, err)
 			require.Len(t, tracks, 3, "two video representations and the audio")
 			for _, tr := range tracks[:2] {
-				require.Len(t, tr.segments, 12, "24 s in 2 s segments")
+				require.Len(t, tr.segments, 6, "12 s in 2 s segments")
 				require.Equal(t, "seg_"+tr.id+"_00001.m4s", tr.segments[0])
 			}
 			assert.Contains(t, mpd, `codecs="avc1.`)
@@ -516,7 +516,7 @@ func TestChunkedDASHAndCMAF(t *testing.T) {
 			decoded, err := exec.CommandContext(ctx, ffmpegBin, "-v", "error", "-xerror", "-i", filepath.Join(out, "manifest.mpd"),
 				"-map", "0:v:0", "-f", "null", "-").CombinedOutput()
 			require.NoError(t, err, "%s", decoded)
-			assert.Equal(t, "600", videoFrames(t, filepath.Join(out, "manifest.mpd"))[0])
+			assert.Equal(t, "300", videoFrames(t, filepath.Join(out, "manifest.mpd"))[0])
 		})
 	}
 }
