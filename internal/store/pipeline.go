@@ -92,16 +92,11 @@ func (p *hotPipeline) queryRow(ctx context.Context, sql string, args []any, dest
 }
 
 // scanEach is query for the hot path's batch statements: each row is
-// scanned into targets, then row is called to take it.
+// scanned into targets, then row is called to take it (pgx.ForEachRow).
 func (p *hotPipeline) scanEach(ctx context.Context, sql string, args []any, targets []any, row func()) error {
 	return p.query(ctx, sql, args, func(rows pgx.Rows) error {
-		for rows.Next() {
-			if err := rows.Scan(targets...); err != nil {
-				return err
-			}
-			row()
-		}
-		return rows.Err()
+		_, err := pgx.ForEachRow(rows, targets, func() error { row(); return nil })
+		return err
 	})
 }
 
