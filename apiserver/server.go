@@ -152,17 +152,18 @@ func New(cfg Config, st *store.Store, q *queue.Queue, objects *objstore.Store, b
 	}
 	log = slog.New(requestIDHandler{log.Handler()}) // every line of a request names its id
 	s := &Server{cfg: cfg, store: st, queue: q, objects: objects, scopes: scopes, bus: bus, hub: cfg.Hub, guard: cfg.Guard, keys: cfg.KeyCache, log: log}
-	var batchSizes, pushSizes prometheus.Observer
+	var batchSizes, batchWaits, batchRuns, pushSizes, pushWaits, pushRuns prometheus.Observer
 	if cfg.Metrics != nil {
-		batchSizes = cfg.Metrics.GroupCommitBatch.WithLabelValues("submit")
-		pushSizes = cfg.Metrics.GroupCommitBatch.WithLabelValues("push")
+		batchSizes, batchWaits, batchRuns = cfg.Metrics.GroupCommit("submit")
+		pushSizes, pushWaits, pushRuns = cfg.Metrics.GroupCommit("push")
 	}
-	s.creates = groupcommit.New("submit", log, st.CreateJobs, submissionKeys, submitBatch, submitsInFlight, submitTimeout, batchSizes).Linger(submitLinger).Spill(submitSpill)
+	s.creates = groupcommit.New("submit", log, st.CreateJobs, submissionKeys, submitBatch, submitsInFlight, submitTimeout, batchSizes).
+		Linger(submitLinger).Spill(submitSpill).Timed(batchWaits, batchRuns)
 	// The batch never fails as a whole (each push has its own answer), so
 	// no push is made twice.
 	s.pushes = groupcommit.New("push", log, func(ctx context.Context, ps []queue.JobPush) ([]error, error) {
 		return q.PushPublishMany(ctx, ps), nil
-	}, nil, pushBatch, 1, submitTimeout, pushSizes).Linger(submitLinger)
+	}, nil, pushBatch, 1, submitTimeout, pushSizes).Linger(submitLinger).Timed(pushWaits, pushRuns)
 	s.app = fiber.New(fiber.Config{
 		AppName:               "mpegflow",
 		BodyLimit:             cfg.BodyLimit,

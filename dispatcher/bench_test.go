@@ -109,8 +109,8 @@ func (t *tripCounter) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.
 type usage struct {
 	pg, pgPrepare, redis int64
 	cpu, pgCPU, redisCPU time.Duration
-	// batches is how many batches each group-commit group has run.
-	batches map[string]uint64
+	// groups is what each group-commit group has done, by kind.
+	groups  map[string]groupTotals
 	machine machineTicks
 }
 
@@ -129,33 +129,54 @@ func (r *benchRig) usage(b *testing.B) usage {
 		u = usage{
 			pg: r.trips.pg.Load(), pgPrepare: r.trips.pgPrepare.Load(), redis: r.trips.redis.Load(),
 			cpu:   cpu,
-			pgCPU: r.postgresCPU(), redisCPU: r.redisCPU(b), batches: r.batches(b),
+			pgCPU: r.postgresCPU(), redisCPU: r.redisCPU(b), groups: r.groups(b),
 			machine: readMachineTicks(),
 		}
 	})
 	return u
 }
 
-// batches is how many batches each of the servers' group-commit groups
-// has run (mpegflow_group_commit_batch_size's count, by kind): a
+// groupTotals is what one group-commit group has done so far: its
+// batches, its calls and the seconds they waited for their batches, and
+// the seconds its batches ran.
+type groupTotals struct {
+	batches, calls uint64
+	waited, ran    float64
+}
+
+// groups reads each of the servers' group-commit groups' totals from the
+// metrics registry, by kind (mpegflow_group_commit_batch_size's count, a
 // statement each for submit, claim, complete and heartbeat, a Redis round
-// trip each for push and pop. (The rig's event bus reports no publish
-// batches: serve's wiring of them is not the rig's.)
-func (r *benchRig) batches(b *testing.B) map[string]uint64 {
+// trip each for push and pop, a pipeline of statements for pipeline;
+// mpegflow_group_commit_wait_seconds and _run_seconds). (The rig's event
+// bus reports no publish batches: serve's wiring of them is not the
+// rig's.)
+func (r *benchRig) groups(b *testing.B) map[string]groupTotals {
 	families, err := r.metrics.Registry.Gather()
 	if err != nil {
 		b.Fatal(err)
 	}
-	out := map[string]uint64{}
+	out := map[string]groupTotals{}
 	for _, f := range families {
-		if f.GetName() != "mpegflow_group_commit_batch_size" {
+		name := f.GetName()
+		if name != "mpegflow_group_commit_batch_size" && name != "mpegflow_group_commit_wait_seconds" && name != "mpegflow_group_commit_run_seconds" {
 			continue
 		}
 		for _, m := range f.GetMetric() {
 			for _, l := range m.GetLabel() {
-				if l.GetName() == "kind" {
-					out[l.GetValue()] = m.GetHistogram().GetSampleCount()
+				if l.GetName() != "kind" {
+					continue
 				}
+				t, h := out[l.GetValue()], m.GetHistogram()
+				switch name {
+				case "mpegflow_group_commit_batch_size":
+					t.batches = h.GetSampleCount()
+				case "mpegflow_group_commit_wait_seconds":
+					t.calls, t.waited = h.GetSampleCount(), h.GetSampleSum()
+				default:
+					t.ran = h.GetSampleSum()
+				}
+				out[l.GetValue()] = t
 			}
 		}
 	}
@@ -203,7 +224,12 @@ func (r *benchRig) redisCPU(b *testing.B) time.Duration {
 // background goroutines). coordinator-cpu-us/job is what the claims and
 // completions cost the coordinator (the cycle design 0019's inventory
 // counts), without the submissions' REST path. machine-busy-% and
-// steal-ms are the whole machine's (bench_machine_test.go).
+// steal-ms are the whole machine's (bench_machine_test.go). For each
+// group-commit group (by kind: submit, push, pop, claim, complete,
+// heartbeat, pipeline), <kind>-batches/job is its batches a job,
+// <kind>-wait-ms the mean time a call waited for its batch to start, and
+// <kind>-run-ms the mean time a batch ran: where a job's latency goes
+// between the statements.
 func (r *benchRig) report(b *testing.B, from usage) {
 	to := r.usage(b)
 	n := float64(b.N)
@@ -221,9 +247,14 @@ func (r *benchRig) report(b *testing.B, from usage) {
 		b.ReportMetric(float64((to.pgCPU-from.pgCPU).Microseconds())/n, "pg-cpu-us/job")
 	}
 	b.ReportMetric(float64((to.redisCPU-from.redisCPU).Microseconds())/n, "redis-cpu-us/job")
-	for kind, count := range to.batches {
-		if d := count - from.batches[kind]; d > 0 {
+	for kind, t := range to.groups {
+		f := from.groups[kind]
+		if d := t.batches - f.batches; d > 0 {
 			b.ReportMetric(float64(d)/n, kind+"-batches/job")
+			b.ReportMetric(1000*(t.ran-f.ran)/float64(d), kind+"-run-ms")
+		}
+		if d := t.calls - f.calls; d > 0 {
+			b.ReportMetric(1000*(t.waited-f.waited)/float64(d), kind+"-wait-ms")
 		}
 	}
 	reportMachine(b, from.machine, to.machine)
@@ -331,6 +362,7 @@ func newBenchRig(b *testing.B) *benchRig {
 	// One registry for both servers, as `mpegflow serve` has: the rig reads
 	// the group-commit batches from it (batches).
 	metrics := telemetry.New()
+	st.ObservePipelines(metrics.GroupCommit("pipeline"))
 	// The event hub, as serve runs one in every API replica: it receives
 	// every event on its Redis subscription (three a job) to fan them out
 	// to WebSocket clients, whether it has any or not.

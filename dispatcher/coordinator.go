@@ -187,29 +187,33 @@ func New(cfg Config, st *store.Store, q *queue.Queue, objects *objstore.Store, b
 		return nil, fmt.Errorf("dispatcher: %w", err)
 	}
 	c := &Coordinator{cfg: cfg, sealer: sealer, store: st, queue: q, objects: objects, scopes: scopes, bus: bus, metrics: m, log: log, wakeups: newWakeups(), stopping: make(chan struct{})}
+	sizes, waits, runs := m.GroupCommit("claim")
 	c.claims = groupcommit.New("claim", log, st.ClaimBatch, claimKeys, cfg.GroupCommitMaxBatch, cfg.GroupCommitInFlight,
-		groupCommitTimeout, m.GroupCommitBatch.WithLabelValues("claim")).Linger(cfg.GroupCommitLinger).Spill(cfg.GroupCommitSpill)
+		groupCommitTimeout, sizes).Linger(cfg.GroupCommitLinger).Spill(cfg.GroupCommitSpill).Timed(waits, runs)
 	// Completions that gather run one statement at a time.
 	completesInFlight := cfg.GroupCommitInFlight
 	if cfg.CompleteGather > 0 {
 		completesInFlight = 1
 	}
+	sizes, waits, runs = m.GroupCommit("complete")
 	c.completions = groupcommit.New("complete", log, st.CompleteBatch, completeKeys, cfg.GroupCommitMaxBatch, completesInFlight,
-		groupCommitTimeout, m.GroupCommitBatch.WithLabelValues("complete"))
+		groupCommitTimeout, sizes).Timed(waits, runs)
 	if cfg.CompleteGather > 0 {
 		c.completions.Gather(cfg.CompleteGather, c.podsWait)
 	} else {
 		c.completions.Linger(cfg.GroupCommitLinger).Spill(cfg.GroupCommitSpill)
 	}
+	sizes, waits, runs = m.GroupCommit("heartbeat")
 	c.heartbeats = groupcommit.New("heartbeat", log, st.HeartbeatBatch, heartbeatKeys, cfg.GroupCommitMaxBatch, cfg.GroupCommitInFlight,
-		groupCommitTimeout, m.GroupCommitBatch.WithLabelValues("heartbeat")).Linger(cfg.GroupCommitLinger).Spill(cfg.GroupCommitSpill)
+		groupCommitTimeout, sizes).Linger(cfg.GroupCommitLinger).Spill(cfg.GroupCommitSpill).Timed(waits, runs)
 	// Claims' pops go to Redis together: one pipeline of pop scripts per
 	// round trip, one round trip in flight. The batch never fails as a
 	// whole (each pop has its own answer), so no pop is repeated: a pop
 	// that may have taken an id is never made again for the same caller.
+	sizes, waits, runs = m.GroupCommit("pop")
 	c.pops = groupcommit.New("pop", log, func(ctx context.Context, lanes []queue.Lane) ([]queue.Popped, error) {
 		return q.PopMany(ctx, lanes), nil
-	}, nil, maxPopBatch, 1, groupCommitTimeout, m.GroupCommitBatch.WithLabelValues("pop")).Linger(cfg.GroupCommitLinger)
+	}, nil, maxPopBatch, 1, groupCommitTimeout, sizes).Linger(cfg.GroupCommitLinger).Timed(waits, runs)
 	return c, nil
 }
 

@@ -62,6 +62,21 @@ func TestMetrics(t *testing.T) {
 		})
 	}
 
+	t.Run("group commit is timed", func(t *testing.T) {
+		t.Parallel()
+		// One call at a time: each claim popped and claimed in a batch of
+		// its own, and each completion went alone.
+		for kind, calls := range map[string]uint64{"pop": 4, "claim": 4, "complete": 2} {
+			labels := map[string]string{"kind": kind}
+			batches, _ := histogramOf(t, a.metrics.Registry, "mpegflow_group_commit_batch_size", labels)
+			waits, _ := histogramOf(t, a.metrics.Registry, "mpegflow_group_commit_wait_seconds", labels)
+			runs, ran := histogramOf(t, a.metrics.Registry, "mpegflow_group_commit_run_seconds", labels)
+			assert.Equal(t, calls, waits, "%s: a wait observed for each call", kind)
+			assert.Equal(t, batches, runs, "%s: a run observed for each batch", kind)
+			assert.Positive(t, ran, "%s: the batches took some time", kind)
+		}
+	})
+
 	t.Run("fleet gauges are cluster-wide", func(t *testing.T) {
 		t.Parallel()
 		assert.InDelta(t, 2, mustMetric(t, b.metrics.Registry, "mpegflow_queue_depth", map[string]string{"pool_id": "default"}), 0)

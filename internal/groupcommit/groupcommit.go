@@ -64,6 +64,9 @@ type Group[Req, Res any] struct {
 	inFlight int
 	timeout  time.Duration
 	sizes    prometheus.Observer
+	// waits and runs, when not nil, observe each call's wait for its
+	// batch and each batch's run time (Timed).
+	waits, runs prometheus.Observer
 
 	// linger bounds the wait for company (0: none); now and after are the
 	// clock it waits and measures statements by.
@@ -111,7 +114,7 @@ type groupCall[Req, Res any] struct {
 	out   *answers[Res]
 	i     int
 	taken bool      // in a running batch; guarded by Group.mu
-	at    time.Time // its arrival, with a gather window or a spill delay only
+	at    time.Time // its arrival, with a gather window, a spill delay or Timed only
 	done  chan struct{}
 }
 
@@ -181,6 +184,18 @@ func (g *Group[Req, Res]) Spill(d time.Duration) *Group[Req, Res] {
 	return g
 }
 
+// Timed has waits observe, in seconds, how long each call waited for its
+// batch to start (lingering or gathering for company, or for a running
+// batch to end), and runs how long each batch ran (its statement or
+// round trip, and the calls run again alone when it failed as a whole).
+// Their sum is what the group adds to a call over the operation itself:
+// the figures an operator reads a slow call by. Either may be nil. Set it
+// before the first Do.
+func (g *Group[Req, Res]) Timed(waits, runs prometheus.Observer) *Group[Req, Res] {
+	g.waits, g.runs = waits, runs
+	return g
+}
+
 // Recheck wakes a gathering batch to ask worth again (see Gather).
 func (g *Group[Req, Res]) Recheck() {
 	g.mu.Lock()
@@ -209,7 +224,7 @@ func (g *Group[Req, Res]) Do(ctx context.Context, req Req) (Res, error) {
 		}
 		g.lastCall = c.at
 	}
-	if g.spill > 0 && g.gather == 0 {
+	if g.gather == 0 && (g.spill > 0 || g.waits != nil) {
 		c.at = g.now()
 	}
 	g.pending = append(g.pending, c)
@@ -286,10 +301,19 @@ func (g *Group[Req, Res]) flush(ctx context.Context, mine *groupCall[Req, Res]) 
 			g.sizes.Observe(float64(len(reqs)))
 		}
 		began := g.now()
+		if g.waits != nil {
+			for _, c := range batch {
+				g.waits.Observe(began.Sub(c.at).Seconds())
+			}
+		}
 		res, errs := g.runBatch(ctx, reqs)
+		ran := g.now().Sub(began)
+		if g.runs != nil {
+			g.runs.Observe(ran.Seconds())
+		}
 		g.mu.Lock()
 		g.avgSize += recentWeight * (float64(len(reqs)) - g.avgSize)
-		g.avgRun += time.Duration(recentWeight * float64(g.now().Sub(began)-g.avgRun))
+		g.avgRun += time.Duration(recentWeight * float64(ran-g.avgRun))
 		g.mu.Unlock()
 		out := &answers[Res]{res: res, errs: errs}
 		for i, c := range batch {

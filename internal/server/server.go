@@ -83,7 +83,7 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, er
 	s.store = store.New(db).WithHotPath(hot)
 	s.queue = queue.New(rdb, queue.NewKeys(cfg.RedisKeyPrefix))
 	s.metrics = telemetry.New()
-	s.store.ObservePipelines(s.metrics.GroupCommitBatch.WithLabelValues("pipeline"))
+	s.store.ObservePipelines(s.metrics.GroupCommit("pipeline"))
 	s.bus = events.NewBus(s.queue, time.Now)
 	s.bus.ObserveDispatch(func(d time.Duration) { s.metrics.EventDispatch.Observe(d.Seconds()) })
 	publishes := s.metrics.GroupCommitBatch.WithLabelValues("publish")

@@ -69,10 +69,13 @@ func (s *Store) WithHotPath(hot *pgxpool.Pool) *Store {
 }
 
 // ObservePipelines has sizes observe the number of statements of each
-// pipeline the hot path sends (hotPipeline). Call it before the store is
+// pipeline the hot path sends (hotPipeline), waits how long each
+// statement waited for its pipeline and runs how long each pipeline ran
+// (groupcommit.Group.Timed); any may be nil. Call it before the store is
 // used: the pipeline is made anew.
-func (s *Store) ObservePipelines(sizes prometheus.Observer) {
+func (s *Store) ObservePipelines(sizes, waits, runs prometheus.Observer) {
 	s.pipe = newHotPipeline(s.pipe.pool, sizes)
+	s.pipe.group.Timed(waits, runs)
 }
 
 // Open connects to databaseURL and checks the connection.

@@ -29,13 +29,14 @@ var ReferenceNames = []string{
 // control plane's latency and batching by, beyond the reference set: how
 // long a claimable job waits for the claim that hands it to a pod, how long
 // each worker call takes, how many calls each group-commit statement or
-// Redis round trip carries, and which pools are paused (their queues wait
+// Redis round trip carries, how long a call waits for its batch and a
+// batch runs, and which pools are paused (their queues wait
 // on purpose). The chart's Grafana dashboard has one panel for each in its
 // control-plane row, and its alert rules read them (the chart's tests read
 // this list).
 var ControlPlaneNames = []string{
 	"mpegflow_job_dispatch_duration_seconds", "mpegflow_grpc_request_duration_seconds", "mpegflow_group_commit_batch_size",
-	"mpegflow_pool_paused",
+	"mpegflow_group_commit_wait_seconds", "mpegflow_group_commit_run_seconds", "mpegflow_pool_paused",
 }
 
 // DispatchBuckets are mpegflow_job_dispatch_duration_seconds's bucket
@@ -92,6 +93,26 @@ type Metrics struct {
 	// publish, pop: events published, claims' pops made, in one Redis
 	// round trip).
 	GroupCommitBatch *prometheus.HistogramVec
+	// GroupCommitWait is, for each call a group-commit group makes, how
+	// long it waited for its batch to start (lingering or gathering for
+	// company, or for a running batch to end); GroupCommitRun how long each
+	// batch ran. By kind, as GroupCommitBatch. A call's wait and its
+	// batch's run are what group commit adds to it: where a slow claim or
+	// submission spends its time.
+	GroupCommitWait *prometheus.HistogramVec
+	GroupCommitRun  *prometheus.HistogramVec
+}
+
+// GroupCommitKinds are the kinds of the group-commit metrics that time
+// their calls: the coordinator's statements (claim, complete, heartbeat)
+// and Redis pops, the API's submissions and Redis pushes, and the
+// pipelines that carry those statements to Postgres.
+var GroupCommitKinds = []string{"claim", "complete", "heartbeat", "pop", "submit", "push", "pipeline"}
+
+// GroupCommit is kind's observers: each batch's size, each call's wait
+// for its batch, each batch's run time.
+func (m *Metrics) GroupCommit(kind string) (sizes, waits, runs prometheus.Observer) {
+	return m.GroupCommitBatch.WithLabelValues(kind), m.GroupCommitWait.WithLabelValues(kind), m.GroupCommitRun.WithLabelValues(kind)
 }
 
 // New registers the metrics (and Go/process collectors) on a new registry.
@@ -129,8 +150,17 @@ func New() *Metrics {
 			Name: "mpegflow_group_commit_batch_size", Help: "Calls made together (group commit): by one statement (claim, complete, heartbeat, submit), statements in one Postgres pipeline (pipeline), or one Redis round trip (publish, pop).",
 			Buckets: []float64{1, 2, 4, 8, 16, 32, 64, 128, 256},
 		}, []string{"kind"}),
+		GroupCommitWait: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "mpegflow_group_commit_wait_seconds", Help: "Time a group-commit call waited for its batch to start (lingering for company, or for a running batch to end), by kind (claim, complete, heartbeat, pop, submit, push, pipeline).",
+			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16), // 0.1 ms to about 3.3 s
+		}, []string{"kind"}),
+		GroupCommitRun: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "mpegflow_group_commit_run_seconds", Help: "Time one group-commit batch ran (its statement, pipeline or Redis round trip), by kind (claim, complete, heartbeat, pop, submit, push, pipeline).",
+			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16),
+		}, []string{"kind"}),
 	}
 	m.Registry.MustRegister(m.JobsTotal, m.GRPCRequests, m.GRPCDuration, m.JobDispatch, m.EventDispatch, m.WebhookDeliveries, m.EncodeSeconds, m.ClaimWakeups, m.GroupCommitBatch,
+		m.GroupCommitWait, m.GroupCommitRun,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	for _, lane := range apiv1.Lanes {
 		for _, kind := range []string{DispatchJob, DispatchTask} {
@@ -139,6 +169,10 @@ func New() *Metrics {
 	}
 	m.GroupCommitBatch.WithLabelValues("claim")
 	m.GroupCommitBatch.WithLabelValues("complete")
+	for _, kind := range GroupCommitKinds {
+		m.GroupCommitWait.WithLabelValues(kind)
+		m.GroupCommitRun.WithLabelValues(kind)
+	}
 	for _, s := range []string{"completed", "failed", "cancelled"} {
 		m.JobsTotal.WithLabelValues(s) // export zeros so rates work from the start
 	}
