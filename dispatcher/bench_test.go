@@ -360,7 +360,7 @@ func newBenchRig(b *testing.B) *benchRig {
 		b.Fatal(err)
 	}
 	// One registry for both servers, as `mpegflow serve` has: the rig reads
-	// the group-commit batches from it (batches).
+	// the group-commit groups' batches, waits and runs from it (groups).
 	metrics := telemetry.New()
 	st.ObservePipelines(metrics.GroupCommit("pipeline"))
 	// The event hub, as serve runs one in every API replica: it receives

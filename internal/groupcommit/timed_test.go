@@ -59,15 +59,3 @@ func TestTimedObservesWaitsAndRuns(t *testing.T) {
 	require.Len(t, r.batches, 2)
 	assert.ElementsMatch(t, []int{2, 3}, r.batches[1], "calls 2 and 3 went together")
 }
-
-// TestUntimedObservesNothing: a group without Timed reads no clock for
-// its calls (nothing to observe) and still answers them.
-func TestUntimedObservesNothing(t *testing.T) {
-	t.Parallel()
-	r := &recorder{started: make(chan int, 16)}
-	g := New("test", slog.New(slog.DiscardHandler), r.run, nil, 64, 1, time.Minute, nil)
-	var wg sync.WaitGroup
-	doAsync(t, t.Context(), g, &wg, 5)
-	wg.Wait()
-	assert.Equal(t, [][]int{{5}}, r.batches)
-}
