@@ -37,7 +37,7 @@ func PipelineStatements(ctx context.Context, conn *pgx.Conn, stmts []HotStatemen
 }
 
 func NewHotPipeline(pool *pgxpool.Pool, sizes prometheus.Observer) *HotPipeline {
-	return newHotPipeline(pool, sizes)
+	return newHotPipeline(pool, sizes, nil, nil)
 }
 
 func (p *HotPipeline) QueryRow(ctx context.Context, sql string, args []any, dest ...any) error {

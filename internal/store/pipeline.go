@@ -63,13 +63,14 @@ const (
 	pipelineTimeout       = 30 * time.Second
 )
 
-// newHotPipeline returns a pipeline on pool; sizes, when not nil,
-// observes each pipeline's number of statements.
-func newHotPipeline(pool *pgxpool.Pool, sizes prometheus.Observer) *hotPipeline {
+// newHotPipeline returns a pipeline on pool; sizes, waits and runs, when
+// not nil, observe each pipeline's number of statements, each statement's
+// wait for its pipeline and each pipeline's run (groupcommit.Group.Timed).
+func newHotPipeline(pool *pgxpool.Pool, sizes, waits, runs prometheus.Observer) *hotPipeline {
 	p := &hotPipeline{pool: pool}
 	p.tracer, _ = pool.Config().ConnConfig.Tracer.(pgx.BatchTracer)
 	p.group = groupcommit.New("pipeline", slog.Default(), p.run, nil, pipelineMaxStatements, pipelineInFlight, pipelineTimeout, sizes).
-		Spill(pipelineSpill)
+		Spill(pipelineSpill).Timed(waits, runs)
 	return p
 }
 

@@ -48,7 +48,9 @@ type Store struct {
 }
 
 // New returns a Store on an open pool; the caller owns the pool's lifetime.
-func New(pool *pgxpool.Pool) *Store { return &Store{pool: pool, pipe: newHotPipeline(pool, nil)} }
+func New(pool *pgxpool.Pool) *Store {
+	return &Store{pool: pool, pipe: newHotPipeline(pool, nil, nil, nil)}
+}
 
 // WithHotPath makes the group-commit statements (claims, heartbeats,
 // completions, submissions) run on hot, a pool opened by OpenHotPath; the
@@ -65,7 +67,7 @@ func New(pool *pgxpool.Pool) *Store { return &Store{pool: pool, pipe: newHotPipe
 // own connections sequential scans are off and their plans are index
 // scans whatever the table's size when they were made.
 func (s *Store) WithHotPath(hot *pgxpool.Pool) *Store {
-	return &Store{pool: s.pool, pipe: newHotPipeline(hot, nil)}
+	return &Store{pool: s.pool, pipe: newHotPipeline(hot, nil, nil, nil)}
 }
 
 // ObservePipelines has sizes observe the number of statements of each
@@ -74,8 +76,7 @@ func (s *Store) WithHotPath(hot *pgxpool.Pool) *Store {
 // (groupcommit.Group.Timed); any may be nil. Call it before the store is
 // used: the pipeline is made anew.
 func (s *Store) ObservePipelines(sizes, waits, runs prometheus.Observer) {
-	s.pipe = newHotPipeline(s.pipe.pool, sizes)
-	s.pipe.group.Timed(waits, runs)
+	s.pipe = newHotPipeline(s.pipe.pool, sizes, waits, runs)
 }
 
 // Open connects to databaseURL and checks the connection.
