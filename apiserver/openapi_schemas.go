@@ -95,6 +95,10 @@ func fieldSchemas() map[string]func(b *docBuilder) map[string]any {
 		"JobUsage.accelerator":     enumSchema(append([]string{""}, accelerators...)...),
 		"PoolSettings.accelerator": enumSchema(accelerators...),
 		"PoolRequest.accelerator":  nullableSchema(enumSchema(accelerators...)),
+		// One job per pod (the default) up to MaxJobsPerPod; the shared
+		// pool always runs one.
+		"PoolSettings.jobs_per_pod": intRangeSchema(1, apiv1.MaxJobsPerPod),
+		"PoolRequest.jobs_per_pod":  nullableSchema(intRangeSchema(1, apiv1.MaxJobsPerPod)),
 
 		"Worker.lane": enumSchema(lanes...),
 

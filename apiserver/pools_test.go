@@ -2,6 +2,7 @@ package apiserver
 
 import (
 	"net/http"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -81,6 +82,45 @@ func TestPauseAndResumeSetTheRedisKey(t *testing.T) {
 	n, err := f.rdb.Exists(t.Context(), f.queue.Keys().Paused(empty.ID)).Result()
 	require.NoError(t, err)
 	assert.Zero(t, n, "deleting a pool removes its pause key")
+}
+
+// TestJobsPerPod: an organization's own pool may run up to 100 jobs per
+// pod; the shared pool, whose pods serve every organization, runs one, and
+// not even the platform may change that.
+func TestJobsPerPod(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	admin := f.keys[auth.Admin]
+	var pool apiv1.Pool
+	f.mustDo(t, http.StatusCreated, "POST", "/v1/pools", admin, map[string]any{"name": "chunks"}, &pool)
+	assert.Equal(t, 1, pool.JobsPerPod, "a pool not told otherwise runs one job per pod")
+
+	var patched apiv1.Pool
+	f.mustDo(t, http.StatusOK, "PATCH", "/v1/pools/"+pool.ID, admin, map[string]any{"jobs_per_pod": 8}, &patched)
+	assert.Equal(t, 8, patched.JobsPerPod)
+	var got apiv1.Pool
+	f.mustDo(t, http.StatusOK, "GET", "/v1/pools/"+pool.ID, admin, nil, &got)
+	assert.Equal(t, 8, got.JobsPerPod)
+	for _, bad := range []any{0, 101, "x"} {
+		r := f.do(t, "PATCH", "/v1/pools/"+pool.ID, admin, map[string]any{"jobs_per_pod": bad})
+		assert.Equal(t, http.StatusUnprocessableEntity, r.Status, "jobs_per_pod %v: %s", bad, r.Body)
+		assert.Equal(t, []string{"jobs_per_pod"}, r.fields(t), "jobs_per_pod %v", bad)
+	}
+	f.mustDo(t, http.StatusOK, "GET", "/v1/pools/"+pool.ID, admin, nil, &got)
+	assert.Equal(t, 8, got.JobsPerPod, "a refused patch changes nothing")
+
+	super := f.keys[auth.SuperAdmin]
+	var before, after apiv1.Pool
+	f.mustDo(t, http.StatusOK, "GET", "/v1/pools/"+apiv1.DefaultPoolID, super, nil, &before)
+	require.Equal(t, 1, before.JobsPerPod)
+	for _, route := range []string{"PATCH /v1/pools/" + apiv1.DefaultPoolID, "POST /v1/pools/" + apiv1.DefaultPoolID + "/plan"} {
+		method, path, _ := strings.Cut(route, " ")
+		r := f.do(t, method, path, super, map[string]any{"jobs_per_pod": 2, "max_replicas": 60})
+		assert.Equal(t, http.StatusUnprocessableEntity, r.Status, "%s: %s", route, r.Body)
+		assert.Equal(t, []string{"jobs_per_pod"}, r.fields(t), route)
+	}
+	f.mustDo(t, http.StatusOK, "GET", "/v1/pools/"+apiv1.DefaultPoolID, super, nil, &after)
+	assert.Equal(t, before, after, "the shared pool is unchanged")
 }
 
 // TestSharedPool: every tenant sees the shared pool; only the platform

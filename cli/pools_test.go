@@ -49,6 +49,8 @@ func TestPoolsCommands(t *testing.T) {
 	assert.Equal(t, []int{1, 7, 5, 2, 3}, []int{p.MinReplicas, p.MaxReplicas, p.PollingIntervalSeconds, p.TargetQueueLength, p.BackfillMaxReplicas})
 	require.NoError(t, json.Unmarshal([]byte(runCLI(t, nil, "pools", "update", own.ID, "--max-replicas", "9", "-o", "json").OK(t)), &p))
 	assert.Equal(t, []int{1, 9, 3}, []int{p.MinReplicas, p.MaxReplicas, p.BackfillMaxReplicas}, "only the given flag changes")
+	require.NoError(t, json.Unmarshal([]byte(runCLI(t, nil, "pools", "update", own.ID, "--jobs-per-pod", "4", "-o", "json").OK(t)), &p))
+	assert.Equal(t, []int{4, 9}, []int{p.JobsPerPod, p.MaxReplicas})
 
 	for name, tc := range map[string]struct {
 		args []string

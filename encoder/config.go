@@ -25,8 +25,12 @@ type Config struct {
 	// IdleWait, when longer than ClaimWait, keeps a pod of a pre-warmed
 	// pool waiting that long, one long poll after another (encodepod).
 	IdleWait time.Duration
-	FFmpeg   string // ffmpeg binary
-	FFprobe  string // ffprobe binary
+	// JobsPerPod is how many jobs the pod runs, one after another, before
+	// it exits (encodepod; the pool's jobs_per_pod, 1 on the shared pool).
+	// Below 1 means 1.
+	JobsPerPod int
+	FFmpeg     string // ffmpeg binary
+	FFprobe    string // ffprobe binary
 	// MaxInputBytes bounds a download (default 200 GiB).
 	MaxInputBytes int64
 	// UploadConcurrency is how many PUTs run at once (default 4).
@@ -59,6 +63,7 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		ScratchDir:  env.ScratchDir,
 		ClaimWait:   env.ClaimWait,
 		IdleWait:    env.IdleWait,
+		JobsPerPod:  env.JobsPerPod,
 		FFmpeg:      env.FFmpeg,
 		FFprobe:     env.FFprobe,
 	}
@@ -74,6 +79,7 @@ func (c *Config) defaults() {
 	c.MaxInputBytes = cmp.Or(c.MaxInputBytes, 200<<30)
 	c.UploadConcurrency = cmp.Or(c.UploadConcurrency, 4)
 	c.StopGrace = cmp.Or(c.StopGrace, 8*time.Second)
+	c.JobsPerPod = max(c.JobsPerPod, 1)
 	if c.HTTP == nil {
 		c.HTTP = &http.Client{Timeout: 0}
 	}

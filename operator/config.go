@@ -202,6 +202,9 @@ func (c Config) withDefaults() (Config, error) {
 		if len(c.DefaultPool.PauseWindows) > 0 {
 			errs = append(errs, errors.New("operator: default pool settings: pause_windows cannot be set here (the coordinator applies a pool's pause windows from its row); set them with PATCH /v1/pools/default as a SuperAdmin"))
 		}
+		if c.DefaultPool.JobsPerPod != 1 {
+			errs = append(errs, errors.New("operator: default pool settings: jobs_per_pod must be 1 (the shared pool's pods serve every organization, so each runs one job); leave it out"))
+		}
 	}
 	c.ImagePullPolicy = cmp.Or(c.ImagePullPolicy, "IfNotPresent")
 	if c.CoordinatorPodLabels == nil {

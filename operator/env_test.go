@@ -231,6 +231,7 @@ func TestDefaultPoolReadsTheAPIsFieldNames(t *testing.T) {
 				require.Equal(t, "4", p.Resources.CPURequest)
 				require.Equal(t, "nvidia.com/gpu", p.Tolerations[0].Key)
 				require.Equal(t, 1, p.TargetQueueLength, "a field left out keeps its default")
+				require.Equal(t, 1, p.JobsPerPod)
 			},
 		},
 		"unknown field": {json: `{"name": "Shared", "max_replica": 20}`, wantErr: `unknown field "max_replica"`},
@@ -239,6 +240,7 @@ func TestDefaultPoolReadsTheAPIsFieldNames(t *testing.T) {
 			json:    `{"name": "Shared", "pause_windows": [{"start": "0 1 * * *", "end": "0 5 * * *", "timezone": "UTC"}]}`,
 			wantErr: "PATCH /v1/pools/default",
 		},
+		"more than one job per pod": {json: `{"name": "Shared", "jobs_per_pod": 4}`, wantErr: "jobs_per_pod must be 1"},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {

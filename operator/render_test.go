@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/uuid"
 	kedav1alpha1 "github.com/kedacore/keda/v2/apis/keda/v1alpha1"
 	"github.com/stretchr/testify/require"
 	batchv1 "k8s.io/api/batch/v1"
@@ -543,6 +544,50 @@ func TestIdleWaitOnlyForPreWarmedLiveLanes(t *testing.T) {
 			t.Parallel()
 			require.Equal(t, tc.live, idleWait(t, tc.pool, 0), "live lane")
 			require.Equal(t, tc.backfill, idleWait(t, tc.pool, 1), "backfill lane")
+		})
+	}
+}
+
+// TestJobsPerPodOnlyForDedicatedPools: the pods of both lanes of a
+// dedicated pool are told its jobs_per_pod; a pool that keeps the default
+// renders no variable (pods keep the environment they had), and the shared
+// pool none whatever its settings say, since its pods serve every
+// organization.
+func TestJobsPerPodOnlyForDedicatedPools(t *testing.T) {
+	t.Parallel()
+	org := uuid.New()
+	pool := func(id string, orgID *uuid.UUID, jobs int) store.Pool {
+		set := store.DefaultPoolSettings()
+		set.Name, set.MaxReplicas, set.BackfillMaxReplicas, set.JobsPerPod = "p", 4, 2, jobs
+		return store.Pool{ID: id, OrgID: orgID, PoolSettings: set, Status: "active"}
+	}
+	tests := map[string]struct {
+		pool store.Pool
+		want []string // the variable's values in the live and backfill lanes' pods
+	}{
+		"dedicated, four jobs": {pool: pool("p1", &org, 4), want: []string{"4", "4"}},
+		"dedicated, default":   {pool: pool("p1", &org, 1), want: []string{"", ""}},
+		// The API and Postgres refuse this row; the operator runs it with
+		// one job per pod all the same.
+		"shared, four jobs in memory": {pool: pool(store.DefaultPoolID, nil, 4), want: []string{"", ""}},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			objs, err := Render(testConfig(), tc.pool)
+			require.NoError(t, err)
+			require.Len(t, objs.ScaledJobs, 2, "live and backfill")
+			var got []string
+			for _, sj := range objs.ScaledJobs {
+				var v string
+				for _, e := range sj.Spec.JobTargetRef.Template.Spec.Containers[0].Env {
+					if e.Name == encodepod.EnvJobsPerPod {
+						v = e.Value
+					}
+				}
+				got = append(got, v)
+			}
+			require.Equal(t, tc.want, got)
 		})
 	}
 }

@@ -35,6 +35,10 @@ const MaxClaimWait = 30 * time.Second
 // MaxIdleWait bounds MPEGFLOW_IDLE_WAIT.
 const MaxIdleWait = time.Hour
 
+// MaxJobsPerPod bounds MPEGFLOW_JOBS_PER_POD, as the API bounds a pool's
+// jobs_per_pod.
+const MaxJobsPerPod = apiv1.MaxJobsPerPod
+
 // Names of the variables, in the order Vars lists them.
 const (
 	EnvCoordinator = "MPEGFLOW_COORDINATOR"
@@ -47,6 +51,7 @@ const (
 	EnvScratchDir  = "MPEGFLOW_SCRATCH_DIR"
 	EnvClaimWait   = "MPEGFLOW_CLAIM_WAIT"
 	EnvIdleWait    = "MPEGFLOW_IDLE_WAIT"
+	EnvJobsPerPod  = "MPEGFLOW_JOBS_PER_POD"
 	EnvAllowHTTP   = "MPEGFLOW_ALLOW_HTTP"
 	EnvEgressAllow = "MPEGFLOW_EGRESS_ALLOW"
 	EnvFFmpeg      = "MPEGFLOW_FFMPEG"
@@ -69,8 +74,12 @@ type Env struct {
 	// pool waiting for work that long, one long poll of ClaimWait after
 	// another, instead of exiting after one: warm pods stay warm rather
 	// than being replaced every ClaimWait. Zero: one long poll.
-	IdleWait  time.Duration
-	AllowHTTP bool // fetch plain http:// customer inputs (development only)
+	IdleWait time.Duration
+	// JobsPerPod is how many jobs the pod runs, one after another, before
+	// it exits: the pool's jobs_per_pod, always 1 on the shared pool, whose
+	// pods serve every organization. Parse answers 1 for an unset variable.
+	JobsPerPod int
+	AllowHTTP  bool // fetch plain http:// customer inputs (development only)
 	// EgressAllow is a comma-separated list of CIDRs customer inputs may
 	// come from although not public (tests and development only). The
 	// encoder parses it with its SSRF guard (internal/netguard).
@@ -191,6 +200,27 @@ var Vars = []Var{
 			e.IdleWait = d
 			if err != nil || d < 0 || d > MaxIdleWait {
 				return fmt.Errorf("%s: want a duration from 0s to 1h, got %q", EnvIdleWait, v)
+			}
+			return nil
+		}},
+	{Name: EnvJobsPerPod, Default: "1", Meaning: "how many jobs the pod runs, one after another, before exiting 0 (1 to 100; a dedicated pool's jobs_per_pod)",
+		// Not rendered for one job, so pods of pools that keep the default
+		// get the environment they always had.
+		get: func(e Env) string {
+			if e.JobsPerPod <= 1 {
+				return ""
+			}
+			return strconv.Itoa(e.JobsPerPod)
+		},
+		set: func(e *Env, v string) error {
+			e.JobsPerPod = 1
+			if v == "" {
+				return nil
+			}
+			n, err := strconv.Atoi(v)
+			e.JobsPerPod = n
+			if err != nil || n < 1 || n > MaxJobsPerPod {
+				return fmt.Errorf("%s: want a whole number from 1 to %d, got %q", EnvJobsPerPod, MaxJobsPerPod, v)
 			}
 			return nil
 		}},

@@ -45,7 +45,7 @@ func TestRenderThenParse(t *testing.T) {
 	full := encodepod.Env{
 		Coordinator: "coordinator.media.svc:50051", Pool: "p1", Lane: "backfill", WorkerToken: "tok",
 		Pod: "mpegflow-pool-p1-backfill-abcde", Node: "gpu-node-1", Accelerator: "nvidia", ScratchDir: "/scratch",
-		ClaimWait: 7 * time.Second, IdleWait: 5 * time.Minute, AllowHTTP: true, EgressAllow: "127.0.0.0/8,::1/128",
+		ClaimWait: 7 * time.Second, IdleWait: 5 * time.Minute, JobsPerPod: 8, AllowHTTP: true, EgressAllow: "127.0.0.0/8,::1/128",
 		FFmpeg: "/opt/ffmpeg/bin/ffmpeg", FFprobe: "/opt/ffmpeg/bin/ffprobe",
 	}
 	for name, tc := range map[string]struct {
@@ -55,7 +55,7 @@ func TestRenderThenParse(t *testing.T) {
 		"only what is required": {
 			in: encodepod.Env{Coordinator: "c:1", WorkerToken: "tok"},
 			want: encodepod.Env{Coordinator: "c:1", Pool: "default", Lane: "live", WorkerToken: "tok", Pod: host,
-				Accelerator: "cpu", ScratchDir: os.TempDir(), ClaimWait: 0, FFmpeg: "ffmpeg", FFprobe: "ffprobe"},
+				Accelerator: "cpu", ScratchDir: os.TempDir(), ClaimWait: 0, JobsPerPod: 1, FFmpeg: "ffmpeg", FFprobe: "ffprobe"},
 		},
 	} {
 		t.Run(name, func(t *testing.T) {
@@ -68,10 +68,11 @@ func TestRenderThenParse(t *testing.T) {
 }
 
 // TestRenderSkipsEmptyValuesOnly: an empty FromValue variable means its
-// default and is left out; one taken from elsewhere is always rendered.
+// default and is left out (one job per pod renders as empty, so pods keep
+// the environment they had); one taken from elsewhere is always rendered.
 func TestRenderSkipsEmptyValuesOnly(t *testing.T) {
 	t.Parallel()
-	got := encodepod.Env{Coordinator: "c:1", ClaimWait: 20 * time.Second}.Render()
+	got := encodepod.Env{Coordinator: "c:1", ClaimWait: 20 * time.Second, JobsPerPod: 1}.Render()
 	want := []encodepod.Setting{
 		{Name: "MPEGFLOW_COORDINATOR", Value: "c:1"},
 		{Name: "MPEGFLOW_WORKER_TOKEN", Source: encodepod.FromWorkerTokenSecret},
@@ -92,8 +93,13 @@ func TestParseDefaultsAndErrors(t *testing.T) {
 	}{
 		"defaults": {check: func(t *testing.T, e encodepod.Env) {
 			require.Equal(t, 20*time.Second, e.ClaimWait)
+			require.Equal(t, 1, e.JobsPerPod)
 			require.False(t, e.AllowHTTP)
 		}},
+		"jobs per pod":            {set: map[string]string{"MPEGFLOW_JOBS_PER_POD": "100"}, check: func(t *testing.T, e encodepod.Env) { require.Equal(t, 100, e.JobsPerPod) }},
+		"jobs per pod 0":          {set: map[string]string{"MPEGFLOW_JOBS_PER_POD": "0"}, wantErr: `MPEGFLOW_JOBS_PER_POD: want a whole number from 1 to 100, got "0"`},
+		"jobs per pod too many":   {set: map[string]string{"MPEGFLOW_JOBS_PER_POD": "101"}, wantErr: `MPEGFLOW_JOBS_PER_POD: want a whole number from 1 to 100, got "101"`},
+		"jobs per pod not number": {set: map[string]string{"MPEGFLOW_JOBS_PER_POD": "many"}, wantErr: `MPEGFLOW_JOBS_PER_POD: want a whole number from 1 to 100, got "many"`},
 		"claim wait zero":         {set: map[string]string{"MPEGFLOW_CLAIM_WAIT": "0s"}, check: func(t *testing.T, e encodepod.Env) { require.Zero(t, e.ClaimWait) }},
 		"claim wait too long":     {set: map[string]string{"MPEGFLOW_CLAIM_WAIT": "31s"}, wantErr: `MPEGFLOW_CLAIM_WAIT: want a duration from 0s to 30s, got "31s"`},
 		"idle wait":               {set: map[string]string{"MPEGFLOW_IDLE_WAIT": "5m"}, check: func(t *testing.T, e encodepod.Env) { require.Equal(t, 5*time.Minute, e.IdleWait) }},

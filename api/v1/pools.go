@@ -106,11 +106,19 @@ type PoolSettings struct {
 	// work before it exits, as the reference's cooldownPeriod: warm pods
 	// stay warm instead of being replaced every claim wait. Pods of a cold
 	// pool, and of the backfill lane, exit after one claim wait.
-	WarmIdleSeconds int               `json:"warm_idle_seconds"`
-	CronWindows     []CronWindow      `json:"cron_windows"`
-	Resources       Resources         `json:"resources"`
-	NodeSelector    map[string]string `json:"node_selector"`
-	Tolerations     []Toleration      `json:"tolerations"`
+	WarmIdleSeconds int `json:"warm_idle_seconds"`
+	// JobsPerPod is how many jobs one encode pod runs, one after another,
+	// before it exits (1 to MaxJobsPerPod): above 1 saves a pod start per
+	// job for short units of work (chunks, thumbnails, probes), the pod
+	// claiming its next job as soon as the previous one is encoded. Only a
+	// dedicated pool may set it above 1: the shared pool serves every
+	// organization, and a pod that ran one tenant's media never runs
+	// another tenant's job.
+	JobsPerPod   int               `json:"jobs_per_pod"`
+	CronWindows  []CronWindow      `json:"cron_windows"`
+	Resources    Resources         `json:"resources"`
+	NodeSelector map[string]string `json:"node_selector"`
+	Tolerations  []Toleration      `json:"tolerations"`
 	// PauseWindows pause the pool on a schedule (at most MaxPauseWindows).
 	PauseWindows []PauseWindow `json:"pause_windows"`
 }
@@ -119,11 +127,14 @@ type PoolSettings struct {
 // reference's cooldownPeriod.
 const DefaultWarmIdleSeconds = 300
 
+// MaxJobsPerPod bounds PoolSettings.JobsPerPod.
+const MaxJobsPerPod = 100
+
 // DefaultPoolSettings are what a new pool gets for every field not given.
 func DefaultPoolSettings() PoolSettings {
 	return PoolSettings{
 		Accelerator: AcceleratorCPU, MinReplicas: 0, MaxReplicas: 10, PollingIntervalSeconds: 10,
-		TargetQueueLength: 1, WarmIdleSeconds: DefaultWarmIdleSeconds, CronWindows: []CronWindow{}, NodeSelector: map[string]string{},
+		TargetQueueLength: 1, WarmIdleSeconds: DefaultWarmIdleSeconds, JobsPerPod: 1, CronWindows: []CronWindow{}, NodeSelector: map[string]string{},
 		Tolerations: []Toleration{}, PauseWindows: []PauseWindow{},
 	}
 }
@@ -164,6 +175,9 @@ func (p PoolSettings) Validate() error {
 	}
 	if p.WarmIdleSeconds < 20 || p.WarmIdleSeconds > 3600 {
 		errs.Add("warm_idle_seconds", "must be between 20 and 3600")
+	}
+	if p.JobsPerPod < 1 || p.JobsPerPod > MaxJobsPerPod {
+		errs.Add("jobs_per_pod", "must be between 1 and %d", MaxJobsPerPod)
 	}
 	if len(p.CronWindows) > 20 {
 		errs.Add("cron_windows", "at most 20 windows")
@@ -267,6 +281,7 @@ type PoolRequest struct {
 	TargetQueueLength      *int               `json:"target_queue_length,omitempty"`
 	BackfillMaxReplicas    *int               `json:"backfill_max_replicas,omitempty"`
 	WarmIdleSeconds        *int               `json:"warm_idle_seconds,omitempty"`
+	JobsPerPod             *int               `json:"jobs_per_pod,omitempty"`
 	CronWindows            *[]CronWindow      `json:"cron_windows,omitempty"`
 	Resources              *Resources         `json:"resources,omitempty"`
 	NodeSelector           *map[string]string `json:"node_selector,omitempty"`
@@ -291,6 +306,7 @@ func (r PoolRequest) Apply(set *PoolSettings) {
 	setIf(&set.TargetQueueLength, r.TargetQueueLength)
 	setIf(&set.BackfillMaxReplicas, r.BackfillMaxReplicas)
 	setIf(&set.WarmIdleSeconds, r.WarmIdleSeconds)
+	setIf(&set.JobsPerPod, r.JobsPerPod)
 	setIf(&set.CronWindows, r.CronWindows)
 	setIf(&set.Resources, r.Resources)
 	setIf(&set.NodeSelector, r.NodeSelector)

@@ -91,6 +91,7 @@ const numberFields = [
   ["polling_interval_seconds", "Queue polling interval (s)"],
   ["backfill_max_replicas", "Maximum backfill workers"],
   ["warm_idle_seconds", "Warm pod idle wait (s)"],
+  ["jobs_per_pod", "Jobs per pod"],
 ];
 const jsonFields = ["resources", "node_selector", "tolerations", "cron_windows", "pause_windows"];
 

@@ -13,11 +13,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	testingclock "k8s.io/utils/clock/testing"
 
+	"github.com/mpegflow/mpegflow/api/encodepod"
 	"github.com/mpegflow/mpegflow/internal/auth"
 	"github.com/mpegflow/mpegflow/internal/queue"
 	"github.com/mpegflow/mpegflow/internal/store"
@@ -364,6 +366,36 @@ func TestLocalExecutorGivesProcessesAPodsEnvironment(t *testing.T) {
 	}
 	assert.True(t, auth.WorkerTokenValid(testSecret, "default", env["MPEGFLOW_WORKER_TOKEN"]))
 	assert.FileExists(t, filepath.Join(e.exec.cfg.Dir, "logs", "encode", p.Pod+".log"))
+}
+
+// TestLocalExecutorJobsPerPod: a process of a dedicated pool is told the
+// pool's jobs_per_pod, as a pod is; one of the shared pool is not (one job
+// per process) even should its row say more.
+func TestLocalExecutorJobsPerPod(t *testing.T) {
+	t.Parallel()
+	x := &Executor{cfg: Config{Coordinator: "127.0.0.1:50051", Secret: testSecret, Getenv: func(string) string { return "" }}}
+	org := uuid.New()
+	for name, tc := range map[string]struct {
+		orgID *uuid.UUID
+		want  []string
+	}{
+		"dedicated": {orgID: &org, want: []string{"MPEGFLOW_JOBS_PER_POD=4"}},
+		"shared":    {orgID: nil, want: nil},
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			set := store.DefaultPoolSettings()
+			set.JobsPerPod = 4
+			env := x.env(store.Pool{ID: "p1", OrgID: tc.orgID, PoolSettings: set}, "backfill", "pod-1", t.TempDir())
+			var got []string
+			for _, kv := range env {
+				if strings.HasPrefix(kv, encodepod.EnvJobsPerPod+"=") {
+					got = append(got, kv)
+				}
+			}
+			assert.Equal(t, tc.want, got)
+		})
+	}
 }
 
 func TestLocalExecutorStopSendsSIGTERM(t *testing.T) {

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/uuid"
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
 
@@ -32,6 +33,7 @@ const (
 	coordinator = "mpegflow-grpc.media.svc:50051"
 	claimWait   = 7 * time.Second
 	warmIdle    = 90 * time.Second
+	jobsPerPod  = 3
 	egressAllow = "127.0.0.0/8,::1/128"
 )
 
@@ -43,13 +45,18 @@ func testPool() store.Pool {
 	// warm_idle_seconds for work (not the default).
 	set.CronWindows = []store.CronWindow{{Timezone: "UTC", Start: "0 8 * * *", End: "0 20 * * *", DesiredReplicas: 1}}
 	set.WarmIdleSeconds = int(warmIdle / time.Second)
-	return store.Pool{ID: "acme", PoolSettings: set, Status: "active"}
+	// An organization's own pool: only a dedicated pool's pods run more
+	// than one job (not the default) before they exit.
+	set.JobsPerPod = jobsPerPod
+	org := uuid.MustParse("0b5e6a52-3c1d-4f7e-9a4b-2d8c6e1f0a93")
+	return store.Pool{ID: "acme", OrgID: &org, PoolSettings: set, Status: "active"}
 }
 
 // seen is what the encoder understood from its environment.
 type seen struct {
 	Coordinator, Pool, Lane, Pod, Node, Accelerator, ScratchDir, FFmpeg, FFprobe string
 	ClaimWait, IdleWait                                                          time.Duration
+	JobsPerPod                                                                   int
 	WorkerTokenValid, AllowHTTP                                                  bool
 	EgressAllow                                                                  []string // the guard's allowlist
 }
@@ -67,6 +74,7 @@ func parse(t *testing.T, env map[string]string) seen {
 	return seen{
 		Coordinator: c.Coordinator, Pool: c.Pool, Lane: c.Lane, Pod: c.Pod, Node: c.Node, Accelerator: c.Accelerator,
 		ScratchDir: c.ScratchDir, FFmpeg: c.FFmpeg, FFprobe: c.FFprobe, ClaimWait: c.ClaimWait, IdleWait: c.IdleWait,
+		JobsPerPod:       c.JobsPerPod,
 		WorkerTokenValid: auth.WorkerTokenValid(secret, c.Pool, c.WorkerToken),
 		AllowHTTP:        c.Guard.AllowHTTP(), EgressAllow: prefixes(c.Guard.Allowlist()),
 	}
@@ -89,7 +97,8 @@ func encodepodNames() []string {
 }
 
 // want is what a pod of lane is told; only the live lane of a pre-warmed
-// pool waits warm_idle_seconds (the local executor runs the backfill lane).
+// pool waits warm_idle_seconds (the local executor runs the backfill lane),
+// and the pods of both lanes run jobs_per_pod jobs.
 func want(lane, pod, node, scratch, ffmpeg string) seen {
 	var idle time.Duration
 	if lane == "live" {
@@ -97,7 +106,7 @@ func want(lane, pod, node, scratch, ffmpeg string) seen {
 	}
 	return seen{IdleWait: idle,
 		Coordinator: coordinator, Pool: "acme", Lane: lane, Pod: pod, Node: node, Accelerator: "nvidia",
-		ScratchDir: scratch, FFmpeg: ffmpeg, FFprobe: "ffprobe", ClaimWait: claimWait,
+		ScratchDir: scratch, FFmpeg: ffmpeg, FFprobe: "ffprobe", ClaimWait: claimWait, JobsPerPod: jobsPerPod,
 		WorkerTokenValid: true, AllowHTTP: true,
 		EgressAllow: []string{"127.0.0.0/8", "::1/128"},
 	}

@@ -79,7 +79,7 @@ func TestMigrations(t *testing.T) {
 	migrations := []struct {
 		version uint
 		name    string
-	}{{1, "core"}, {2, "pools"}, {3, "jobs"}, {4, "webhooks_usage"}, {5, "operator_role"}, {6, "webhook_delivery"}, {7, "batches"}, {8, "storage_grants"}, {9, "member_identity"}, {10, "multipart_uploads"}, {11, "warm_idle"}, {12, "platform_policy"}, {13, "pause_windows"}, {14, "share_weight"}, {15, "content_keys"}, {16, "job_captions"}, {17, "job_tasks"}, {18, "split_parts"}, {19, "console_sessions"}, {20, "pool_resumed_at"}, {21, "batch_manifest_etag"}, {22, "webhook_delivery_fairness"}}
+	}{{1, "core"}, {2, "pools"}, {3, "jobs"}, {4, "webhooks_usage"}, {5, "operator_role"}, {6, "webhook_delivery"}, {7, "batches"}, {8, "storage_grants"}, {9, "member_identity"}, {10, "multipart_uploads"}, {11, "warm_idle"}, {12, "platform_policy"}, {13, "pause_windows"}, {14, "share_weight"}, {15, "content_keys"}, {16, "job_captions"}, {17, "job_tasks"}, {18, "split_parts"}, {19, "console_sessions"}, {20, "pool_resumed_at"}, {21, "batch_manifest_etag"}, {22, "webhook_delivery_fairness"}, {23, "jobs_per_pod"}}
 	versions := []uint{0}
 	for _, m := range migrations {
 		versions = append(versions, m.version)
@@ -144,7 +144,7 @@ func TestMigrations(t *testing.T) {
 	require.NoError(t, err, "the default pool is seeded again after down and up")
 	want := store.Pool{ID: store.DefaultPoolID, OrgID: nil, Status: "active", PoolSettings: store.PoolSettings{
 		Name: "Shared pool", Accelerator: "cpu", MinReplicas: 0, MaxReplicas: 50, PollingIntervalSeconds: 10,
-		TargetQueueLength: 1, BackfillMaxReplicas: 10, WarmIdleSeconds: 300, CronWindows: []store.CronWindow{},
+		TargetQueueLength: 1, BackfillMaxReplicas: 10, WarmIdleSeconds: 300, JobsPerPod: 1, CronWindows: []store.CronWindow{},
 		NodeSelector: map[string]string{}, Tolerations: []store.Toleration{}, PauseWindows: []store.PauseWindow{},
 	}}
 	got.CreatedAt, got.UpdatedAt = want.CreatedAt, want.UpdatedAt

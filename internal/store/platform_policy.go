@@ -80,7 +80,7 @@ func (s *Store) ListPolicyPools(ctx context.Context) ([]PolicyPool, error) {
 func (s *Store) ListPolicyPoolsOf(ctx context.Context, org *uuid.UUID) ([]PolicyPool, error) {
 	rows, _ := s.pool.Query(ctx, `
 		SELECT p.id, p.org_id, o.plan, p.name, p.accelerator, p.min_replicas, p.max_replicas, p.polling_interval_seconds,
-			p.target_queue_length, p.backfill_max_replicas, p.warm_idle_seconds, p.cron_windows, p.resources,
+			p.target_queue_length, p.backfill_max_replicas, p.warm_idle_seconds, p.jobs_per_pod, p.cron_windows, p.resources,
 			p.node_selector, p.tolerations, p.pause_windows
 		FROM worker_pools p JOIN organizations o ON o.id = p.org_id
 		WHERE $1::uuid IS NULL OR p.org_id = $1

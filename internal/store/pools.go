@@ -63,6 +63,7 @@ type PoolSettings struct {
 	TargetQueueLength      int               `db:"target_queue_length"`
 	BackfillMaxReplicas    int               `db:"backfill_max_replicas"`
 	WarmIdleSeconds        int               `db:"warm_idle_seconds"`
+	JobsPerPod             int               `db:"jobs_per_pod"`
 	CronWindows            []CronWindow      `db:"cron_windows"`
 	Resources              Resources         `db:"resources"`
 	NodeSelector           map[string]string `db:"node_selector"`
@@ -108,7 +109,7 @@ func (p PoolSettings) Wire() apiv1.PoolSettings {
 	w := apiv1.PoolSettings{
 		Name: p.Name, Accelerator: p.Accelerator, MinReplicas: p.MinReplicas, MaxReplicas: p.MaxReplicas,
 		PollingIntervalSeconds: p.PollingIntervalSeconds, TargetQueueLength: p.TargetQueueLength,
-		BackfillMaxReplicas: p.BackfillMaxReplicas, WarmIdleSeconds: p.WarmIdleSeconds, Resources: apiv1.Resources(p.Resources), NodeSelector: p.NodeSelector,
+		BackfillMaxReplicas: p.BackfillMaxReplicas, WarmIdleSeconds: p.WarmIdleSeconds, JobsPerPod: p.JobsPerPod, Resources: apiv1.Resources(p.Resources), NodeSelector: p.NodeSelector,
 	}
 	if p.CronWindows != nil {
 		w.CronWindows = make([]apiv1.CronWindow, len(p.CronWindows))
@@ -136,7 +137,7 @@ func PoolSettingsFromWire(w apiv1.PoolSettings) PoolSettings {
 	p := PoolSettings{
 		Name: w.Name, Accelerator: w.Accelerator, MinReplicas: w.MinReplicas, MaxReplicas: w.MaxReplicas,
 		PollingIntervalSeconds: w.PollingIntervalSeconds, TargetQueueLength: w.TargetQueueLength,
-		BackfillMaxReplicas: w.BackfillMaxReplicas, WarmIdleSeconds: w.WarmIdleSeconds, Resources: Resources(w.Resources), NodeSelector: w.NodeSelector,
+		BackfillMaxReplicas: w.BackfillMaxReplicas, WarmIdleSeconds: w.WarmIdleSeconds, JobsPerPod: w.JobsPerPod, Resources: Resources(w.Resources), NodeSelector: w.NodeSelector,
 	}
 	if w.CronWindows != nil {
 		p.CronWindows = make([]CronWindow, len(w.CronWindows))
@@ -183,7 +184,7 @@ type Pool struct {
 func (p Pool) Shared() bool { return p.OrgID == nil }
 
 const poolColumns = `id, org_id, name, accelerator, min_replicas, max_replicas, polling_interval_seconds,
-	target_queue_length, backfill_max_replicas, warm_idle_seconds, cron_windows, resources, node_selector, tolerations,
+	target_queue_length, backfill_max_replicas, warm_idle_seconds, jobs_per_pod, cron_windows, resources, node_selector, tolerations,
 	pause_windows, status, paused_by, schedule_edge_applied_at, created_at, updated_at, policy_violation, policy_violation_at`
 
 func newPoolID() string {
@@ -248,12 +249,13 @@ func (s *Store) CreateGuardedPool(ctx context.Context, orgID uuid.UUID, set Pool
 		rows, _ := tx.Query(ctx, `
 		INSERT INTO worker_pools (id, org_id, name, accelerator, min_replicas, max_replicas,
 			polling_interval_seconds, target_queue_length, backfill_max_replicas, cron_windows,
-			resources, node_selector, tolerations, warm_idle_seconds, pause_windows)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
+			resources, node_selector, tolerations, warm_idle_seconds, pause_windows, jobs_per_pod)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
 		RETURNING `+poolColumns,
 			newPoolID(), orgID, set.Name, set.Accelerator, set.MinReplicas, set.MaxReplicas,
 			set.PollingIntervalSeconds, set.TargetQueueLength, set.BackfillMaxReplicas, set.CronWindows,
-			set.Resources, set.NodeSelector, set.Tolerations, set.WarmIdleSeconds, pauseWindowsOrEmpty(set.PauseWindows))
+			set.Resources, set.NodeSelector, set.Tolerations, set.WarmIdleSeconds, pauseWindowsOrEmpty(set.PauseWindows),
+			set.JobsPerPod)
 		p, err := pgx.CollectExactlyOneRow(rows, pgx.RowToStructByName[Pool])
 		out = p
 		return mapErr(err, "pool")
@@ -302,7 +304,8 @@ func (s *Store) UpdatePool(ctx context.Context, sc PoolScope, id string, edit fu
 // edited settings of a dedicated pool before they are stored, with its
 // organization locked; the shared pool is the platform's and is not
 // guarded. A guarded update complies, so it clears the pool's
-// policy_violation.
+// policy_violation. An edit that gives the shared pool a jobs_per_pod
+// other than 1 is refused with a field error, guard or not.
 func (s *Store) UpdateGuardedPool(ctx context.Context, sc PoolScope, id string, edit func(*PoolSettings) error, guard PoolGuard) (Pool, error) {
 	var out Pool
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
@@ -345,6 +348,13 @@ func updateGuardedPool(ctx context.Context, tx pgx.Tx, sc PoolScope, id string, 
 	if err := edit(&set); err != nil {
 		return Pool{}, err
 	}
+	if cur.Shared() && set.JobsPerPod != 1 {
+		// Postgres refuses it too (worker_pools_shared_one_job_per_pod);
+		// this answers the field by name instead of a refused write.
+		var errs apiv1.FieldErrors
+		errs.Add("jobs_per_pod", "the shared pool runs one job per pod: its pods serve every organization, and a pod that ran one organization's media never runs another's job")
+		return Pool{}, errs
+	}
 	guarded := guard != nil && cur.OrgID != nil
 	if guarded {
 		plan, others, index, err := orgPoolsLocked(ctx, tx, *cur.OrgID, cur.ID)
@@ -359,7 +369,7 @@ func updateGuardedPool(ctx context.Context, tx pgx.Tx, sc PoolScope, id string, 
 		UPDATE worker_pools SET name = $2, accelerator = $3, min_replicas = $4, max_replicas = $5,
 			polling_interval_seconds = $6, target_queue_length = $7, backfill_max_replicas = $8,
 			cron_windows = $9, resources = $10, node_selector = $11, tolerations = $12, warm_idle_seconds = $13,
-			pause_windows = $14,
+			pause_windows = $14, jobs_per_pod = $16,
 			-- New windows are evaluated afresh by the Schedule Evaluator.
 			schedule_edge_applied_at = CASE WHEN pause_windows = $14::jsonb THEN schedule_edge_applied_at END,
 			policy_violation = CASE WHEN $15 THEN NULL ELSE policy_violation END,
@@ -368,7 +378,7 @@ func updateGuardedPool(ctx context.Context, tx pgx.Tx, sc PoolScope, id string, 
 		WHERE id = $1 RETURNING `+poolColumns,
 		id, set.Name, set.Accelerator, set.MinReplicas, set.MaxReplicas, set.PollingIntervalSeconds,
 		set.TargetQueueLength, set.BackfillMaxReplicas, set.CronWindows, set.Resources, set.NodeSelector, set.Tolerations,
-		set.WarmIdleSeconds, pauseWindowsOrEmpty(set.PauseWindows), guarded)
+		set.WarmIdleSeconds, pauseWindowsOrEmpty(set.PauseWindows), guarded, set.JobsPerPod)
 	out, err := pgx.CollectExactlyOneRow(rows, pgx.RowToStructByName[Pool])
 	return out, mapErr(err, "pool")
 }

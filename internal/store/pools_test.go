@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -24,6 +25,7 @@ func validSettings() store.PoolSettings {
 		TargetQueueLength:      2,
 		BackfillMaxReplicas:    4,
 		WarmIdleSeconds:        240,
+		JobsPerPod:             8,
 		CronWindows: []store.CronWindow{
 			{Timezone: "Europe/Paris", Start: "55 7 * * 1-5", End: "0 20 * * MON-FRI", DesiredReplicas: 4},
 		},
@@ -62,6 +64,9 @@ func TestPoolSettingsValidate(t *testing.T) {
 		"cron start and end both bad":  {mutate: func(p *store.PoolSettings) { p.CronWindows[0].Start, p.CronWindows[0].End = "x", "x" }, fields: []string{"cron_windows[0].end", "cron_windows[0].start"}},
 		"warm idle below 20 s":         {mutate: func(p *store.PoolSettings) { p.WarmIdleSeconds = 19 }, fields: []string{"warm_idle_seconds"}},
 		"warm idle above an hour":      {mutate: func(p *store.PoolSettings) { p.WarmIdleSeconds = 3601 }, fields: []string{"warm_idle_seconds"}},
+		"jobs per pod 0":               {mutate: func(p *store.PoolSettings) { p.JobsPerPod = 0 }, fields: []string{"jobs_per_pod"}},
+		"jobs per pod 100":             {mutate: func(p *store.PoolSettings) { p.JobsPerPod = 100 }},
+		"jobs per pod 101":             {mutate: func(p *store.PoolSettings) { p.JobsPerPod = 101 }, fields: []string{"jobs_per_pod"}},
 		"cron timezone unknown":        {mutate: func(p *store.PoolSettings) { p.CronWindows[0].Timezone = "Mars/Olympus" }, fields: []string{"cron_windows[0].timezone"}},
 		"cron timezone empty":          {mutate: func(p *store.PoolSettings) { p.CronWindows[0].Timezone = "" }, fields: []string{"cron_windows[0].timezone"}},
 		"cron desired above max":       {mutate: func(p *store.PoolSettings) { p.CronWindows[0].DesiredReplicas = 9 }, fields: []string{"cron_windows[0].desired_replicas"}},
@@ -258,6 +263,42 @@ func TestUpdatePoolSharedWithShared(t *testing.T) {
 	p, err = s.SetPoolStatus(ctx, sc, store.DefaultPoolID, "paused")
 	require.NoError(t, err)
 	assert.Equal(t, "paused", p.Status)
+}
+
+// TestSharedPoolRunsOneJobPerPod: the shared pool's pods serve every
+// organization, so it never runs more than one job per pod: an edit that
+// says otherwise is a field error and changes nothing, and Postgres refuses
+// the value on a write that skips the store. A dedicated pool may.
+func TestSharedPoolRunsOneJobPerPod(t *testing.T) {
+	t.Parallel()
+	s, db := newStore(t)
+	ctx := t.Context()
+	b := bootstrap(t, s, "Acme")
+	sc := store.PoolScope{OrgID: b.Org.ID, Shared: true}
+
+	_, err := s.UpdatePool(ctx, sc, store.DefaultPoolID, func(p *store.PoolSettings) error {
+		p.Name = "renamed"
+		p.JobsPerPod = 2
+		return p.Validate()
+	})
+	assert.Equal(t, []string{"jobs_per_pod"}, fieldsOf(t, err))
+	got, err := s.GetPool(ctx, sc, store.DefaultPoolID)
+	require.NoError(t, err)
+	assert.Equal(t, 1, got.JobsPerPod)
+	assert.Equal(t, "Shared pool", got.Name, "the refused edit changed nothing")
+
+	_, err = db.Exec(ctx, `UPDATE worker_pools SET jobs_per_pod = 2 WHERE id = $1`, store.DefaultPoolID)
+	var pgErr *pgconn.PgError
+	require.ErrorAs(t, err, &pgErr, "Postgres refuses more than one job per pod on the shared pool")
+	assert.Equal(t, "worker_pools_shared_one_job_per_pod", pgErr.ConstraintName)
+
+	pool := createPool(t, s, b.Org.ID, "chunks")
+	p, err := s.UpdatePool(ctx, sc, pool.ID, func(p *store.PoolSettings) error { p.JobsPerPod = 8; return p.Validate() })
+	require.NoError(t, err)
+	assert.Equal(t, 8, p.JobsPerPod)
+	got, err = s.GetPool(ctx, sc, pool.ID)
+	require.NoError(t, err)
+	assert.Equal(t, 8, got.JobsPerPod)
 }
 
 func TestUpdatePoolEditErrorChangesNothing(t *testing.T) {
