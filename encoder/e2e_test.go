@@ -80,6 +80,7 @@ type rig struct {
 	cfg       dispatcher.Config
 	coord     *dispatcher.Coordinator
 	stopCoord func() error // stops the running coordinator; nil once stopped
+	pool      string       // the pool jobs are queued on and pods serve (the shared pool unless a test says)
 }
 
 func newRig(t *testing.T) *rig {
@@ -97,7 +98,7 @@ func newRigWith(t *testing.T, cfg dispatcher.Config) *rig {
 	require.NoError(t, err)
 	b, err := st.BootstrapOrg(t.Context(), "E2E", "e2e@example.com", auth.Owner)
 	require.NoError(t, err)
-	r := &rig{t: t, store: st, queue: queue.New(rdb, queue.NewKeys(prefix)), objects: objects, org: b.Org, addr: "127.0.0.1:0", cfg: cfg}
+	r := &rig{t: t, store: st, queue: queue.New(rdb, queue.NewKeys(prefix)), objects: objects, org: b.Org, addr: "127.0.0.1:0", cfg: cfg, pool: apiv1.DefaultPoolID}
 	r.startCoordinator()
 	t.Cleanup(func() {
 		if r.stopCoord != nil {
@@ -178,13 +179,13 @@ func (r *rig) jobSpec(input string, assetID *uuid.UUID, spec encodespec.Spec) st
 	require.NoError(r.t, spec.Validate())
 	raw, err := json.Marshal(spec)
 	require.NoError(r.t, err)
-	nj := store.NewJob{OrgID: r.org.ID, PoolID: "default", Lane: "live", MaxAttempts: 3, Spec: raw, Metadata: json.RawMessage(`{}`), InputAssetID: assetID}
+	nj := store.NewJob{OrgID: r.org.ID, PoolID: r.pool, Lane: "live", MaxAttempts: 3, Spec: raw, Metadata: json.RawMessage(`{}`), InputAssetID: assetID}
 	if assetID == nil {
 		nj.InputURL = &input
 	}
 	j, _, err := r.store.CreateJob(context.Background(), nj)
 	require.NoError(r.t, err)
-	require.NoError(r.t, r.queue.Push(context.Background(), "default", "live", queue.Tenant{Org: r.org.ID.String(), Weight: 1}, j.ID.String(), 0))
+	require.NoError(r.t, r.queue.Push(context.Background(), r.pool, "live", queue.Tenant{Org: r.org.ID.String(), Weight: 1}, j.ID.String(), 0))
 	return j
 }
 
@@ -193,8 +194,8 @@ func (r *rig) encode(scratch string, extra ...string) (*exec.Cmd, *bytes.Buffer)
 	r.t.Helper()
 	cmd := exec.Command(mpegflowBinary(r.t), "encode")
 	cmd.Env = append(os.Environ(),
-		"MPEGFLOW_COORDINATOR="+r.addr, "MPEGFLOW_POOL=default", "MPEGFLOW_LANE=live",
-		"MPEGFLOW_WORKER_TOKEN="+auth.WorkerToken(secret, "default"), "MPEGFLOW_POD_NAME=pod-"+uuid.NewString()[:8],
+		"MPEGFLOW_COORDINATOR="+r.addr, "MPEGFLOW_POOL="+r.pool, "MPEGFLOW_LANE=live",
+		"MPEGFLOW_WORKER_TOKEN="+auth.WorkerToken(secret, r.pool), "MPEGFLOW_POD_NAME=pod-"+uuid.NewString()[:8],
 		"MPEGFLOW_SCRATCH_DIR="+scratch, "MPEGFLOW_CLAIM_WAIT=2s")
 	cmd.Env = append(cmd.Env, extra...)
 	var logs bytes.Buffer
@@ -677,4 +678,61 @@ func TestWarmPodClaimsAcrossCoordinatorRestart(t *testing.T) {
 	require.NoError(t, cmd.Wait(), "%s", logs)
 	r.completedBy(job.ID, "warm-pod", logs)
 	require.Contains(t, logs.String(), "claiming again", "the pod claimed again after the coordinator stopped")
+}
+
+// TestPodRunsJobsPerPod: a pod of a dedicated pool told to run three jobs
+// runs three of the four queued, one after another, each completed by it
+// with its outputs in storage, and exits leaving nothing in its scratch
+// directory; the fourth is still queued for the next pod, which (told
+// nothing) runs one job. A pod of the shared pool runs one job whatever it
+// is told: its pods serve every organization.
+func TestPodRunsJobsPerPod(t *testing.T) {
+	t.Parallel()
+	r := newRig(t)
+	ctx := t.Context()
+	set := store.DefaultPoolSettings()
+	set.Name = "chunks"
+	pool, err := r.store.CreatePool(ctx, r.org.ID, set)
+	require.NoError(t, err)
+	r.pool = pool.ID
+	asset := r.asset(clip(t, "320x240", 1, false))
+	jobs := make([]store.Job, 4)
+	for i := range jobs {
+		jobs[i] = r.job("", &asset, "mp4-720p")
+	}
+
+	scratch := t.TempDir()
+	cmd, logs := r.encode(scratch, "MPEGFLOW_POD_NAME=pod-of-three", "MPEGFLOW_JOBS_PER_POD=3")
+	require.NoError(t, cmd.Wait(), "%s", logs)
+	byStatus := map[string][]uuid.UUID{}
+	for _, j := range jobs {
+		got := r.get(j.ID)
+		byStatus[got.Status] = append(byStatus[got.Status], j.ID)
+		if got.Status == store.JobCompleted {
+			r.completedBy(j.ID, "pod-of-three", logs)
+			var outs []struct{ Key string }
+			require.NoError(t, json.Unmarshal(got.Outputs, &outs))
+			require.NotEmpty(t, outs)
+			for _, o := range outs {
+				ok, err := r.objects.Exists(ctx, o.Key)
+				require.NoError(t, err)
+				assert.True(t, ok, "output %s of job %s is in storage", o.Key, j.ID)
+			}
+		}
+	}
+	require.Len(t, byStatus[store.JobCompleted], 3, "the pod ran three jobs: %v; %s", byStatus, logs)
+	require.Len(t, byStatus[store.JobQueued], 1, "the fourth waits for the next pod: %v", byStatus)
+	emptyDir(t, scratch)
+
+	next, nlogs := r.encode(scratch, "MPEGFLOW_POD_NAME=pod-of-one")
+	require.NoError(t, next.Wait(), "%s", nlogs)
+	r.completedBy(byStatus[store.JobQueued][0], "pod-of-one", nlogs)
+	emptyDir(t, scratch)
+
+	r.pool = apiv1.DefaultPoolID
+	shared := []store.Job{r.job("", &asset, "mp4-720p"), r.job("", &asset, "mp4-720p")}
+	one, slogs := r.encode(scratch, "MPEGFLOW_POD_NAME=shared-pod", "MPEGFLOW_JOBS_PER_POD=3")
+	require.NoError(t, one.Wait(), "%s", slogs)
+	statuses := []string{r.get(shared[0].ID).Status, r.get(shared[1].ID).Status}
+	assert.ElementsMatch(t, []string{store.JobCompleted, store.JobQueued}, statuses, "a pod of the shared pool ran one job: %s", slogs)
 }

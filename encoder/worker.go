@@ -19,6 +19,7 @@ import (
 
 	"github.com/mpegflow/mpegflow/api/coordinatorv1"
 	"github.com/mpegflow/mpegflow/api/encodepod"
+	apiv1 "github.com/mpegflow/mpegflow/api/v1"
 	"github.com/mpegflow/mpegflow/encoder/ffmpeg"
 	"github.com/mpegflow/mpegflow/internal/encodespec"
 )
@@ -31,16 +32,16 @@ var (
 	ErrPreempted = errors.New("preempted: job handed back to the queue")
 )
 
-// Worker runs one job.
+// Worker runs the jobs of one encode pod.
 type Worker struct {
 	cfg    Config
 	client coordinatorv1.CoordinatorClient
 	log    *slog.Logger
 }
 
-// Run claims at most one job and runs it. It returns nil when there was no
-// work or the job completed (or failed cleanly: the failure is the job's, not
-// the pod's). stop is closed on SIGTERM.
+// Run claims at most cfg.JobsPerPod jobs and runs them. It returns nil when
+// there was no work or the jobs completed (or failed cleanly: a failure is
+// the job's, not the pod's). stop is closed on SIGTERM.
 func Run(ctx context.Context, cfg Config, stop <-chan struct{}, log *slog.Logger) error {
 	cfg.defaults()
 	conn, err := grpc.NewClient(cfg.Coordinator, grpc.WithTransportCredentials(insecure.NewCredentials()))
@@ -78,26 +79,70 @@ func (w *Worker) auth(ctx context.Context, claimToken string) context.Context {
 	return metadata.AppendToOutgoingContext(ctx, kv...)
 }
 
+// run claims and runs up to cfg.JobsPerPod jobs, one after another (a
+// dedicated pool's setting; one for the shared pool). A job's report
+// (Complete, or Fail) goes to the coordinator while the pod claims and
+// encodes its next job, so that a pod of short jobs does not wait a round
+// trip between them; the pod waits for every report before it exits. A
+// report the coordinator could not be told of is the pod's error: once it
+// knows, the pod claims no further job.
 func (w *Worker) run(ctx context.Context, stop <-chan struct{}) error {
-	job, err := w.claim(ctx, stop)
-	if err != nil || job == nil {
-		return err
+	var (
+		errs      []error
+		reporting chan error // the previous job's report, nil when none
+	)
+	reported := func() {
+		if reporting != nil {
+			errs = append(errs, <-reporting)
+			reporting = nil
+		}
 	}
+	perPod := max(w.cfg.JobsPerPod, 1)
+	if w.cfg.Pool == apiv1.DefaultPoolID {
+		perPod = 1 // the shared pool's pods serve every organization: never a second job, whatever the pod is told
+	}
+	for n := 0; n < perPod && errors.Join(errs...) == nil; n++ {
+		job, err := w.claim(ctx, stop)
+		if err != nil || job == nil {
+			errs = append(errs, err)
+			break
+		}
+		if n == 0 {
+			defer os.Remove(filepath.Join(w.cfg.ScratchDir, encodepod.ReadyFile)) //nolint:errcheck // best effort: ScratchDir (the pod's emptyDir, or the local executor's scratch directory) is removed after this process exits
+		}
+		report := w.runJob(ctx, stop, job)
+		reported()
+		reporting = make(chan error, 1)
+		go func() { reporting <- report() }()
+	}
+	reported()
+	return errors.Join(errs...)
+}
+
+// runJob runs a claimed job up to its report, which it answers for the
+// caller to send: Complete once the outputs are uploaded, or Fail. The
+// report removes the job's scratch directory.
+func (w *Worker) runJob(ctx context.Context, stop <-chan struct{}, job *coordinatorv1.Job) (report func() error) {
 	log := w.log.With(slog.String("job_id", job.GetId()), slog.String("pool_id", w.cfg.Pool), slog.Int("attempt", int(job.GetAttempt())))
+	failed := func(cause error) func() error {
+		return func() error { return w.fail(ctx, log, job, cause, true) }
+	}
 	if err := os.MkdirAll(w.cfg.ScratchDir, 0o755); err != nil {
-		return w.fail(ctx, log, job, fmt.Errorf("scratch directory: %w", err), true)
+		return failed(fmt.Errorf("scratch directory: %w", err))
 	}
 	ready := filepath.Join(w.cfg.ScratchDir, encodepod.ReadyFile)
 	if err := os.WriteFile(ready, []byte(job.GetId()+"\n"), 0o644); err != nil {
-		return w.fail(ctx, log, job, fmt.Errorf("write readiness file: %w", err), true)
+		return failed(fmt.Errorf("write readiness file: %w", err))
 	}
-	defer os.Remove(ready) //nolint:errcheck // best effort: ScratchDir (the pod's emptyDir, or the local executor's scratch directory) is removed after this process exits
 	dir, err := os.MkdirTemp(w.cfg.ScratchDir, "job-")
 	if err != nil {
-		return w.fail(ctx, log, job, fmt.Errorf("scratch directory: %w", err), true)
+		return failed(fmt.Errorf("scratch directory: %w", err))
 	}
-	defer os.RemoveAll(dir) //nolint:errcheck // best effort: ScratchDir (the pod's emptyDir, or the local executor's scratch directory) is removed after this process exits
-	return w.execute(ctx, log, job, dir, stop)
+	finish := w.execute(ctx, log, job, dir, stop)
+	return func() error {
+		defer os.RemoveAll(dir) //nolint:errcheck // best effort: ScratchDir (the pod's emptyDir, or the local executor's scratch directory) is removed after this process exits
+		return finish()
+	}
 }
 
 // claim waits for a job: one long poll of ClaimWait, or, for a pod of a
@@ -191,11 +236,11 @@ func isStopped(stop <-chan struct{}) bool {
 	}
 }
 
-// execute runs a claimed job with a heartbeat alongside; cancellation and
-// SIGTERM both stop FFmpeg through jobCtx.
-func (w *Worker) execute(ctx context.Context, log *slog.Logger, job *coordinatorv1.Job, dir string, stop <-chan struct{}) error {
+// execute runs a claimed job with a heartbeat alongside, up to its
+// report, which it answers: the heartbeat goes on until the report is in.
+// Cancellation and SIGTERM both stop FFmpeg (or the report) through jobCtx.
+func (w *Worker) execute(ctx context.Context, log *slog.Logger, job *coordinatorv1.Job, dir string, stop <-chan struct{}) (report func() error) {
 	jobCtx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
 	hb := &heartbeat{w: w, job: job}
 	var wg sync.WaitGroup
 	wg.Add(1)
@@ -204,34 +249,36 @@ func (w *Worker) execute(ctx context.Context, log *slog.Logger, job *coordinator
 		hb.loop(jobCtx, cancel, stop, log)
 	}()
 	outputs, usage, err := w.work(jobCtx, log, job, dir, hb.setProgress)
-	if err == nil {
-		err = w.complete(jobCtx, job, outputs, usage)
-	}
-	cancel(nil)
-	wg.Wait()
-	if _, split := errors.AsType[*splitDone](err); split {
-		return nil // the job's tasks are queued: the coordinator holds it now
-	}
-	switch cause := context.Cause(jobCtx); {
-	case errors.Is(cause, ErrCancelled):
-		log.InfoContext(ctx, "job was cancelled; FFmpeg stopped")
-		return nil
-	case errors.Is(cause, ErrPreempted):
-		return w.preempt(log, job)
-	}
-	if err != nil {
-		var in *ffmpeg.InputError
-		var vf *verifyError
-		switch {
-		case errors.As(err, &in):
-			return w.fail(ctx, log, job, err, false)
-		case errors.As(err, &vf):
-			return w.fail(ctx, log, job, err, job.GetAttempt() < 2) // retryable once
+	return func() error {
+		if err == nil {
+			err = w.complete(jobCtx, job, outputs, usage)
 		}
-		return w.fail(ctx, log, job, err, true)
+		cancel(nil)
+		wg.Wait()
+		if _, split := errors.AsType[*splitDone](err); split {
+			return nil // the job's tasks are queued: the coordinator holds it now
+		}
+		switch cause := context.Cause(jobCtx); {
+		case errors.Is(cause, ErrCancelled):
+			log.InfoContext(ctx, "job was cancelled; FFmpeg stopped")
+			return nil
+		case errors.Is(cause, ErrPreempted):
+			return w.preempt(log, job)
+		}
+		if err != nil {
+			var in *ffmpeg.InputError
+			var vf *verifyError
+			switch {
+			case errors.As(err, &in):
+				return w.fail(ctx, log, job, err, false)
+			case errors.As(err, &vf):
+				return w.fail(ctx, log, job, err, job.GetAttempt() < 2) // retryable once
+			}
+			return w.fail(ctx, log, job, err, true)
+		}
+		log.InfoContext(ctx, "job completed", slog.Int("outputs", len(outputs)), slog.Float64("encode_seconds", usage.GetEncodeSeconds()))
+		return nil
 	}
-	log.InfoContext(ctx, "job completed", slog.Int("outputs", len(outputs)), slog.Float64("encode_seconds", usage.GetEncodeSeconds()))
-	return nil
 }
 
 // fail reports a failed attempt. The job's failure is not the pod's: it
