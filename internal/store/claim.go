@@ -70,6 +70,11 @@ const queuedAtSQL = `GREATEST(updated_at, (SELECT p.resumed_at FROM worker_pools
 // an upsert cannot touch one row twice, and an UPDATE joined to two input
 // rows for one job would apply one of them.
 //
+// Rows are locked in key order, jobs by id and then workers by id, as
+// completeJobsSQL locks them: a pod completes one job while it claims its
+// next (jobs_per_pod), so a claim batch and a completion batch often name
+// the same workers, and in any other order they could deadlock.
+//
 // The parameters are parallel arrays, one element per claim: $1 ordinal,
 // $2 job id, $3 pool, $4 lane, $5 worker id, $6 claim token hash, $7 now,
 // $8 lease deadline, $9 node, $10 capabilities, $11 event id. Each row
@@ -98,6 +103,7 @@ var claimJobsSQL = `
 			INSERT INTO workers (id, pool_id, lane, node, capabilities, registered_at, last_heartbeat_at, current_job_id)
 			SELECT i.worker_id, i.pool_id, i.lane, i.node, i.capabilities, i.now, i.now, j.id
 			FROM input i LEFT JOIN j ON j.ord = i.ord
+			ORDER BY i.worker_id
 			ON CONFLICT (id) DO UPDATE SET node = EXCLUDED.node, capabilities = EXCLUDED.capabilities,
 				last_heartbeat_at = EXCLUDED.last_heartbeat_at,
 				status = CASE WHEN workers.status = 'offline' THEN 'online' ELSE workers.status END,

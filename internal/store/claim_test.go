@@ -1,6 +1,8 @@
 package store_test
 
 import (
+	"encoding/json"
+	"errors"
 	"fmt"
 	"testing"
 	"time"
@@ -249,5 +251,85 @@ func TestClaimQueuedAt(t *testing.T) {
 	} {
 		require.NoError(t, tt.got.Err, tt.name)
 		assert.True(t, tt.want.Equal(tt.got.Job.QueuedAt), "%s: %s, want %s", tt.name, tt.got.Job.QueuedAt, tt.want)
+	}
+}
+
+// TestClaimAndCompleteBatchesDoNotDeadlock: a pod that completes one job
+// while it claims its next (the encoder's pods of a pool with jobs_per_pod
+// above one) has its worker row in a completion batch and a claim batch at
+// once. Both statements lock the workers they touch in id order, so two
+// such batches naming the same pods in opposite orders wait for each
+// other, never deadlock (before, Postgres aborted one of them after its
+// deadlock_timeout: a second's stall for a whole batch of claims). A
+// transaction holding one pod's row in the middle of the order makes both
+// batches stop halfway through their locking, each holding some rows,
+// every round.
+func TestClaimAndCompleteBatchesDoNotDeadlock(t *testing.T) {
+	t.Parallel()
+	s, db := newStore(t)
+	ctx := t.Context()
+	b := bootstrap(t, s, "Acme")
+	const pods, rounds = 16, 6
+	worker := func(i int) store.Worker {
+		return store.Worker{ID: fmt.Sprintf("pod-%02d", i), PoolID: store.DefaultPoolID, Lane: apiv1.LaneLive}
+	}
+	claims := func(token string) []store.ClaimRequest {
+		now := time.Now().UTC()
+		reqs := make([]store.ClaimRequest, pods)
+		for i := range reqs {
+			// The pods in descending order, the completions below ascending.
+			w := worker(pods - 1 - i)
+			reqs[i] = store.ClaimRequest{JobID: createJob(t, s, urlJob(b.Org.ID)).ID, Worker: w,
+				TokenHash: []byte(token + w.ID), Now: now, LeaseUntil: now.Add(time.Minute)}
+		}
+		return reqs
+	}
+	held := claims("round-0")
+	res, err := s.ClaimBatch(ctx, held)
+	require.NoError(t, err)
+	for _, r := range res {
+		require.NoError(t, r.Err)
+	}
+	lockWaits := func() int {
+		return count(t, db, `SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`)
+	}
+	for round := 1; round <= rounds; round++ {
+		next := claims(fmt.Sprintf("round-%d", round))
+		done := make([]store.CompleteRequest, pods)
+		for i, h := range held {
+			// Ascending by pod: held is descending.
+			done[pods-1-i] = store.CompleteRequest{JobID: h.JobID, PoolID: store.DefaultPoolID, TokenHash: h.TokenHash,
+				Outputs: json.RawMessage(`[]`), Now: time.Now().UTC()}
+		}
+		middle, err := db.Begin(ctx)
+		require.NoError(t, err)
+		_, err = middle.Exec(ctx, `SELECT 1 FROM workers WHERE id = $1 FOR UPDATE`, worker(pods/2).ID)
+		require.NoError(t, err)
+		completed, claimed := make(chan error, 1), make(chan error, 1)
+		go func() {
+			res, err := s.CompleteBatch(ctx, done)
+			for _, r := range res {
+				err = errors.Join(err, r.Err)
+			}
+			completed <- err
+		}()
+		go func() {
+			res, err := s.ClaimBatch(ctx, next)
+			for _, r := range res {
+				err = errors.Join(err, r.Err)
+			}
+			claimed <- err
+		}()
+		require.Eventually(t, func() bool { return lockWaits() == 2 }, 10*time.Second, 5*time.Millisecond,
+			"round %d: both batches wait for a row lock", round)
+		require.NoError(t, middle.Commit(ctx))
+		require.NoError(t, <-claimed, "round %d: the claim batch", round)
+		require.NoError(t, <-completed, "round %d: the completion batch", round)
+		held = next
+	}
+	assert.Equal(t, rounds*pods, count(t, db, `SELECT count(*) FROM jobs WHERE org_id = $1 AND status = 'completed'`, b.Org.ID))
+	for _, h := range held {
+		assert.Equal(t, 1, count(t, db, `SELECT count(*) FROM workers WHERE id = $1 AND current_job_id = $2`, h.Worker.ID, h.JobID),
+			"%s holds its last job", h.Worker.ID)
 	}
 }

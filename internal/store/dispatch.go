@@ -323,8 +323,10 @@ func clearWorker(ctx context.Context, tx execer, j Job) error {
 // caller why not; no row: no such job in the caller's pool.
 //
 // Jobs are looked up through the parameter array itself (id = ANY ($2)),
-// as in claimJobsSQL. A batch names each job at most once (CompleteBatch
-// checks). The
+// as in claimJobsSQL, and locked in id order; then the workers whose
+// current job is among them, in id order, as claimJobsSQL locks them (a
+// claim batch may name the same workers: TestClaimAndCompleteBatchesDoNotDeadlock).
+// A batch names each job at most once (CompleteBatch checks). The
 // parameters are parallel arrays, one element per completion: $1 ordinal,
 // $2 job id, $3 pool, $4 token hash, $5 outputs, $6 usage, $7 now, $8 day,
 // $9 accelerator, $10 encode seconds, $11 GPU seconds, $12 output minutes,
@@ -351,8 +353,10 @@ var completeJobsSQL = `
 			ON CONFLICT (job_id) DO NOTHING),
 		wk AS (
 			UPDATE workers SET current_job_id = NULL
-			FROM j WHERE workers.id = j.worker_id AND workers.current_job_id = j.id
-				AND workers.current_job_id = ANY ($2::uuid[])),
+			FROM (SELECT w.id FROM workers w JOIN j ON w.id = j.worker_id AND w.current_job_id = j.id
+				WHERE w.current_job_id = ANY ($2::uuid[])
+				ORDER BY w.id FOR NO KEY UPDATE OF w) l
+			WHERE workers.id = l.id),
 		` + jobEventCTEs("j", "'job.completed'", "jsonb_build_object('usage', j.usage)", "j.event_id") + `
 	SELECT ord, ` + jobColumns + `, true AS done, true AS token_ok FROM j
 	UNION ALL
