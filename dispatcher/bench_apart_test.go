@@ -37,7 +37,7 @@ const benchClientsEnv = "MPEGFLOW_BENCH_CLIENTS_PROCESS"
 
 // clientsSpec is what the clients' process is to do.
 type clientsSpec struct {
-	REST, APIKey, GRPC              string
+	REST, APIKey, GRPC, Pool        string
 	Rate, Jobs, Workers, Submitters int
 	Stall                           time.Duration
 	SharedConn                      bool
@@ -74,7 +74,7 @@ func (r *benchRig) clientsAtRate(b *testing.B, rate int) func() (atRateRun, erro
 		return func() (atRateRun, error) { return r.atRate(b.Context(), rate, b.N, benchWorkers(b)) }
 	}
 	p := startClients(b, clientsSpec{
-		REST: r.restURL, APIKey: r.apiKey, GRPC: r.grpcAddr,
+		REST: r.restURL, APIKey: r.apiKey, GRPC: r.grpcAddr, Pool: r.pool,
 		Rate: rate, Jobs: b.N, Workers: benchWorkers(b), Submitters: benchSubmitters(b), Stall: r.stall, SharedConn: benchSharedConn(b),
 	})
 	return func() (atRateRun, error) {
@@ -209,7 +209,7 @@ func benchClientsMain() int {
 		return fail(err)
 	}
 	defer closeAll()
-	c := &benchClients{restURL: spec.REST, apiKey: spec.APIKey, clients: clients, stall: spec.Stall,
+	c := &benchClients{restURL: spec.REST, apiKey: spec.APIKey, pool: spec.Pool, job: benchJob(spec.Pool), clients: clients, stall: spec.Stall,
 		whereStalled: func(context.Context) string { return "the clients' " + goroutinesFile() }}
 	// The collector as the rig's servers have it (newBenchRig).
 	ctx, cancel := context.WithCancel(context.Background())

@@ -32,6 +32,11 @@ import (
 type benchClients struct {
 	restURL string
 	apiKey  string
+	// pool is the organization's dedicated pool the jobs go to and the
+	// pods serve (newBenchRig creates it); job is the no-op job's
+	// request for it (benchJob).
+	pool string
+	job  []byte
 	// clients are the pods' connections to the coordinator: pod i uses
 	// clients[i % len(clients)] (podClients).
 	clients []coordinatorv1.CoordinatorClient
@@ -84,7 +89,10 @@ func (c *benchClients) submitAll(ctx context.Context, hc *http.Client, n, submit
 	return done
 }
 
-var benchJob = []byte(`{"input":{"url":"https://media.example.com/noop.mp4"},"workflow":"mp4-720p"}`)
+// benchJob is the no-op job's request for pool.
+func benchJob(pool string) []byte {
+	return fmt.Appendf(nil, `{"input":{"url":"https://media.example.com/noop.mp4"},"workflow":"mp4-720p","pool":%q}`, pool)
+}
 
 func (c *benchClients) submit(ctx context.Context, hc *http.Client) error {
 	_, err := c.submitID(ctx, hc)
@@ -93,7 +101,7 @@ func (c *benchClients) submit(ctx context.Context, hc *http.Client) error {
 
 // submitID submits the no-op job and returns its id.
 func (c *benchClients) submitID(ctx context.Context, hc *http.Client) (string, error) {
-	req, err := http.NewRequestWithContext(ctx, "POST", c.restURL+"/v1/jobs", bytes.NewReader(benchJob))
+	req, err := http.NewRequestWithContext(ctx, "POST", c.restURL+"/v1/jobs", bytes.NewReader(c.job))
 	if err != nil {
 		return "", err
 	}
@@ -115,13 +123,15 @@ func (c *benchClients) submitID(ctx context.Context, hc *http.Client) (string, e
 
 // work claims and completes jobs until total have completed, recording
 // every successful claim's latency; claimed, if not nil, is told each
-// claimed job's id as its claim returns.
+// claimed job's id as its claim returns. A pod completes a job while it
+// claims the next, as the encoder's pods of a pool with jobs_per_pod
+// above one do.
 func (c *benchClients) work(ctx context.Context, workers int, total int64, claimed func(id string)) (podLatency, error) {
 	// Pods long-poll as the encoder does (MPEGFLOW_CLAIM_WAIT, 20 s); the
 	// polls still waiting when the last job is done are cancelled.
 	ctx, finished := context.WithCancel(ctx)
 	defer finished()
-	md := metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+auth.WorkerToken(testSecret, "default"), coordinatorv1.MetadataPool, "default")
+	md := metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+auth.WorkerToken(testSecret, c.pool), coordinatorv1.MetadataPool, c.pool)
 	var (
 		done    atomic.Int64
 		mu      sync.Mutex
@@ -151,15 +161,41 @@ func (c *benchClients) work(ctx context.Context, workers int, total int64, claim
 				lat.Claims, lat.Completes = append(lat.Claims, mine.Claims...), append(lat.Completes, mine.Completes...)
 				mu.Unlock()
 			}()
+			// The pod's previous Complete, sent while it claims its next
+			// job, as the encoder reports one job while it claims the
+			// next (a dedicated pool's jobs_per_pod above one).
+			type report struct {
+				took time.Duration
+				err  error
+			}
+			var reporting chan report
+			reported := func() bool {
+				if reporting == nil {
+					return true
+				}
+				r := <-reporting
+				reporting = nil
+				if r.err != nil {
+					if ctx.Err() == nil {
+						mu.Lock()
+						firstEr = cmp.Or(firstEr, r.err)
+						mu.Unlock()
+					}
+					return false
+				}
+				mine.Completes = append(mine.Completes, r.took)
+				return true
+			}
+			defer reported()
 			for done.Load() < total {
 				start := time.Now()
-				resp, err := client.Claim(md, &coordinatorv1.ClaimRequest{Pool: "default", Lane: "live", Pod: pod, WaitMs: benchClaimWaitMs})
+				resp, err := client.Claim(md, &coordinatorv1.ClaimRequest{Pool: c.pool, Lane: "live", Pod: pod, WaitMs: benchClaimWaitMs})
 				if err != nil && ctx.Err() != nil {
 					return // every job is done
 				}
 				if err != nil {
 					mu.Lock()
-					firstEr = err
+					firstEr = cmp.Or(firstEr, err)
 					mu.Unlock()
 					return
 				}
@@ -170,18 +206,19 @@ func (c *benchClients) work(ctx context.Context, workers int, total int64, claim
 				if claimed != nil {
 					claimed(resp.GetJob().GetId())
 				}
-				jctx := metadata.AppendToOutgoingContext(md, coordinatorv1.MetadataClaimToken, resp.GetJob().GetClaimToken())
-				sent := time.Now()
-				if _, err := client.Complete(jctx, &coordinatorv1.CompleteRequest{JobId: resp.GetJob().GetId()}); err != nil {
-					mu.Lock()
-					firstEr = err
-					mu.Unlock()
+				if !reported() {
 					return
 				}
-				mine.Completes = append(mine.Completes, time.Since(sent))
-				if done.Add(1) >= total {
-					finished()
-				}
+				reporting = make(chan report, 1)
+				jctx := metadata.AppendToOutgoingContext(md, coordinatorv1.MetadataClaimToken, resp.GetJob().GetClaimToken())
+				go func() {
+					sent := time.Now()
+					_, err := client.Complete(jctx, &coordinatorv1.CompleteRequest{JobId: resp.GetJob().GetId()})
+					if err == nil && done.Add(1) >= total {
+						finished()
+					}
+					reporting <- report{took: time.Since(sent), err: err}
+				}()
 			}
 		})
 	}

@@ -354,6 +354,14 @@ func newBenchRig(b *testing.B) *benchRig {
 	if err != nil {
 		b.Fatal(err)
 	}
+	// The organization's own pool, whose pods run job after job
+	// (jobs_per_pod), as a platform's chunk and thumbnail pools would.
+	set := store.DefaultPoolSettings()
+	set.Name, set.JobsPerPod = "bench", 100
+	pool, err := st.CreatePool(ctx, boot.Org.ID, set)
+	if err != nil {
+		b.Fatal(err)
+	}
 	// As `mpegflow serve` wires it: API keys cached, invalidated over Redis.
 	keys, err := apiserver.NewKeyCache(rdb, q.Keys().KeyInvalidation(), apiserver.KeyCacheConfig{}, log)
 	if err != nil {
@@ -441,7 +449,7 @@ func newBenchRig(b *testing.B) *benchRig {
 	}
 	b.Cleanup(func() { closeAll(); cancel(); wg.Wait() })
 	r := &benchRig{grpcAddr: grpcLn.Addr().String(), metrics: metrics, store: st, orgID: boot.Org.ID.String(), trips: trips, rdb: rdb, db: db, keys: q.Keys()}
-	r.benchClients = benchClients{restURL: "http://" + restLn.Addr().String(), apiKey: boot.Key,
+	r.benchClients = benchClients{restURL: "http://" + restLn.Addr().String(), apiKey: boot.Key, pool: pool.ID, job: benchJob(pool.ID),
 		clients: clients, stall: benchStallAfter(b), whereStalled: r.stallReport}
 	var backend int
 	if err := db.QueryRow(ctx, "SELECT pg_backend_pid()").Scan(&backend); err == nil {
@@ -509,7 +517,7 @@ func (r *benchRig) stallReport(ctx context.Context) string {
 		[]any{&id, &worker, &attempts, &started}, func() string {
 			return fmt.Sprintf("running %s worker %s attempt %d started %d times", id, worker, attempts, started)
 		})
-	lane, err := r.rdb.LLen(ctx, r.keys.Queue("default", "live")).Result()
+	lane, err := r.rdb.LLen(ctx, r.keys.Queue(r.pool, "live")).Result()
 	out = append(out, fmt.Sprintf("in the lane %d (%v)", lane, err))
 	out = append(out, goroutinesFile())
 	return strings.Join(out, ", ")
@@ -684,8 +692,8 @@ func BenchmarkHeartbeat(b *testing.B) {
 	if err := r.submit(ctx, customersClient(b, 1)); err != nil {
 		b.Fatal(err)
 	}
-	md := metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+auth.WorkerToken(testSecret, "default"), coordinatorv1.MetadataPool, "default")
-	resp, err := r.clients[0].Claim(md, &coordinatorv1.ClaimRequest{Pool: "default", Lane: "live", Pod: "bench-hb", WaitMs: 2000})
+	md := metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+auth.WorkerToken(testSecret, r.pool), coordinatorv1.MetadataPool, r.pool)
+	resp, err := r.clients[0].Claim(md, &coordinatorv1.ClaimRequest{Pool: r.pool, Lane: "live", Pod: "bench-hb", WaitMs: 2000})
 	if err != nil || resp.GetJob() == nil {
 		b.Fatalf("claim: %v (job %v)", err, resp.GetJob())
 	}

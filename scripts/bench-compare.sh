@@ -52,6 +52,12 @@ ours() {
 	: >"$tmp/ours"
 	for w in $workers; do
 		read -r cc fp < <(mpegflow "$w" | paste -sd' ')
+		if [[ -z ${cc:-} || -z ${fp:-} ]]; then
+			# A benchmark that failed prints no figure: say so, never a ratio of nothing.
+			echo "bench-compare: MpegFlow's benchmarks with $w pods gave no jobs/s; their output ends:" >&2
+			tail -20 "$tmp/out" >&2
+			exit 1
+		fi
 		echo "$w pods, ${CUSTOMERS:-$w} customers:" >>"$tmp/ours"
 		cat "$tmp/mf" >>"$tmp/ours"
 		echo "$w $cc $fp" >>"$tmp/figures"
