@@ -254,82 +254,112 @@ func TestClaimQueuedAt(t *testing.T) {
 	}
 }
 
-// TestClaimAndCompleteBatchesDoNotDeadlock: a pod that completes one job
-// while it claims its next (the encoder's pods of a pool with jobs_per_pod
-// above one) has its worker row in a completion batch and a claim batch at
-// once. Both statements lock the workers they touch in id order, so two
-// such batches naming the same pods in opposite orders wait for each
-// other, never deadlock (before, Postgres aborted one of them after its
-// deadlock_timeout: a second's stall for a whole batch of claims). A
-// transaction holding one pod's row in the middle of the order makes both
-// batches stop halfway through their locking, each holding some rows,
-// every round.
-func TestClaimAndCompleteBatchesDoNotDeadlock(t *testing.T) {
+// TestClaimBatchesDoNotDeadlock: a pod that completes one job while it
+// claims its next (the encoder's pods of a pool with jobs_per_pod above
+// one), its heartbeat still running, has its worker row in a claim batch
+// and a completion or heartbeat batch at once. Every batch locks the
+// workers it touches in id order, so two batches naming the same pods in
+// opposite orders wait for each other, never deadlock (before, Postgres
+// aborted one of them after its deadlock_timeout: a second's stall for a
+// whole batch of claims). A transaction holding one pod's row in the
+// middle of the order makes both batches stop halfway through their
+// locking, each holding some rows, every round.
+func TestClaimBatchesDoNotDeadlock(t *testing.T) {
 	t.Parallel()
-	s, db := newStore(t)
-	ctx := t.Context()
-	b := bootstrap(t, s, "Acme")
 	const pods, rounds = 16, 6
 	worker := func(i int) store.Worker {
 		return store.Worker{ID: fmt.Sprintf("pod-%02d", i), PoolID: store.DefaultPoolID, Lane: apiv1.LaneLive}
 	}
-	claims := func(token string) []store.ClaimRequest {
-		now := time.Now().UTC()
-		reqs := make([]store.ClaimRequest, pods)
-		for i := range reqs {
-			// The pods in descending order, the completions below ascending.
-			w := worker(pods - 1 - i)
-			reqs[i] = store.ClaimRequest{JobID: createJob(t, s, urlJob(b.Org.ID)).ID, Worker: w,
-				TokenHash: []byte(token + w.ID), Now: now, LeaseUntil: now.Add(time.Minute)}
-		}
-		return reqs
-	}
-	held := claims("round-0")
-	res, err := s.ClaimBatch(ctx, held)
-	require.NoError(t, err)
-	for _, r := range res {
-		require.NoError(t, r.Err)
-	}
-	lockWaits := func() int {
-		return count(t, db, `SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`)
-	}
-	for round := 1; round <= rounds; round++ {
-		next := claims(fmt.Sprintf("round-%d", round))
-		done := make([]store.CompleteRequest, pods)
-		for i, h := range held {
-			// Ascending by pod: held is descending.
-			done[pods-1-i] = store.CompleteRequest{JobID: h.JobID, PoolID: store.DefaultPoolID, TokenHash: h.TokenHash,
-				Outputs: json.RawMessage(`[]`), Now: time.Now().UTC()}
-		}
-		middle, err := db.Begin(ctx)
-		require.NoError(t, err)
-		_, err = middle.Exec(ctx, `SELECT 1 FROM workers WHERE id = $1 FOR UPDATE`, worker(pods/2).ID)
-		require.NoError(t, err)
-		completed, claimed := make(chan error, 1), make(chan error, 1)
-		go func() {
-			res, err := s.CompleteBatch(ctx, done)
-			for _, r := range res {
-				err = errors.Join(err, r.Err)
+	joined := func(err error, errs ...error) error { return errors.Join(append(errs, err)...) }
+	for name, other := range map[string]func(s *store.Store, held []store.ClaimRequest) error{
+		"completion": func(s *store.Store, held []store.ClaimRequest) error {
+			reqs := make([]store.CompleteRequest, len(held))
+			for i, h := range held {
+				// Ascending by pod: held is descending.
+				reqs[len(held)-1-i] = store.CompleteRequest{JobID: h.JobID, PoolID: store.DefaultPoolID, TokenHash: h.TokenHash,
+					Outputs: json.RawMessage(`[]`), Now: time.Now().UTC()}
 			}
-			completed <- err
-		}()
-		go func() {
-			res, err := s.ClaimBatch(ctx, next)
+			res, err := s.CompleteBatch(t.Context(), reqs)
 			for _, r := range res {
-				err = errors.Join(err, r.Err)
+				err = joined(err, r.Err)
 			}
-			claimed <- err
-		}()
-		require.Eventually(t, func() bool { return lockWaits() == 2 }, 10*time.Second, 5*time.Millisecond,
-			"round %d: both batches wait for a row lock", round)
-		require.NoError(t, middle.Commit(ctx))
-		require.NoError(t, <-claimed, "round %d: the claim batch", round)
-		require.NoError(t, <-completed, "round %d: the completion batch", round)
-		held = next
+			return err
+		},
+		"heartbeat": func(s *store.Store, held []store.ClaimRequest) error {
+			reqs := make([]store.HeartbeatRequest, len(held))
+			for i, h := range held {
+				now := time.Now().UTC()
+				reqs[len(held)-1-i] = store.HeartbeatRequest{JobID: h.JobID, PoolID: store.DefaultPoolID, TokenHash: h.TokenHash,
+					Progress: 0.5, Now: now, LeaseUntil: now.Add(time.Minute)}
+			}
+			res, err := s.HeartbeatBatch(t.Context(), reqs)
+			for _, r := range res {
+				err = joined(err, r.Err)
+			}
+			return err
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			s, db := newStore(t)
+			ctx := t.Context()
+			b := bootstrap(t, s, "Acme")
+			claims := func(token string) []store.ClaimRequest {
+				now := time.Now().UTC()
+				reqs := make([]store.ClaimRequest, pods)
+				for i := range reqs {
+					// The pods in descending order, the other batch ascending.
+					w := worker(pods - 1 - i)
+					reqs[i] = store.ClaimRequest{JobID: createJob(t, s, urlJob(b.Org.ID)).ID, Worker: w,
+						TokenHash: []byte(token + w.ID), Now: now, LeaseUntil: now.Add(time.Minute)}
+				}
+				return reqs
+			}
+			claim := func(reqs []store.ClaimRequest) error {
+				res, err := s.ClaimBatch(ctx, reqs)
+				for _, r := range res {
+					err = joined(err, r.Err)
+				}
+				return err
+			}
+			held := claims("round-0")
+			require.NoError(t, claim(held))
+			for round := 1; round <= rounds; round++ {
+				next := claims(fmt.Sprintf("round-%d", round))
+				middle, err := db.Begin(ctx)
+				require.NoError(t, err)
+				_, err = middle.Exec(ctx, `SELECT 1 FROM workers WHERE id = $1 FOR UPDATE`, worker(pods/2).ID)
+				require.NoError(t, err)
+				claimed, othered := make(chan error, 1), make(chan error, 1)
+				go func() { othered <- other(s, held) }()
+				go func() { claimed <- claim(next) }()
+				require.Eventually(t, func() bool {
+					return count(t, db, `SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`) == 2
+				}, 10*time.Second, 5*time.Millisecond, "round %d: both batches wait for a row lock", round)
+				require.NoError(t, middle.Commit(ctx))
+				require.NoError(t, <-claimed, "round %d: the claim batch", round)
+				require.NoError(t, <-othered, "round %d: the %s batch", round, name)
+				if name == "heartbeat" {
+					// The pods' previous jobs are done with; claimed jobs of
+					// a worker's past are not the test's business.
+					_, err := db.Exec(ctx, `UPDATE jobs SET status = 'completed' WHERE id = ANY ($1)`, jobIDs(held))
+					require.NoError(t, err)
+				}
+				held = next
+			}
+			assert.Equal(t, rounds*pods, count(t, db, `SELECT count(*) FROM jobs WHERE org_id = $1 AND status = 'completed'`, b.Org.ID))
+			for _, h := range held {
+				assert.Equal(t, 1, count(t, db, `SELECT count(*) FROM workers WHERE id = $1 AND current_job_id = $2`, h.Worker.ID, h.JobID),
+					"%s holds its last job", h.Worker.ID)
+			}
+		})
 	}
-	assert.Equal(t, rounds*pods, count(t, db, `SELECT count(*) FROM jobs WHERE org_id = $1 AND status = 'completed'`, b.Org.ID))
-	for _, h := range held {
-		assert.Equal(t, 1, count(t, db, `SELECT count(*) FROM workers WHERE id = $1 AND current_job_id = $2`, h.Worker.ID, h.JobID),
-			"%s holds its last job", h.Worker.ID)
+}
+
+func jobIDs(reqs []store.ClaimRequest) []uuid.UUID {
+	ids := make([]uuid.UUID, len(reqs))
+	for i, r := range reqs {
+		ids[i] = r.JobID
 	}
+	return ids
 }

@@ -111,9 +111,10 @@ func heldCheck(id uuid.UUID, status string, tokenOK bool) error {
 
 // heartbeatJobsSQL is heartbeatSQL for many jobs: the requests as arrays
 // (ordinal, job id, pool, token hash, lease deadline, progress, now), the
-// jobs locked in id order (two batches never wait on each other in a
-// cycle), each extended only if its caller holds it running, each holder's
-// worker refreshed. It returns each found job as locked with its ordinal
+// jobs locked in id order and then their holders' workers in id order, as
+// claimJobsSQL and completeJobsSQL lock them (two batches never wait on
+// each other in a cycle), each extended only if its caller holds it
+// running, each holder's worker refreshed. It returns each found job as locked with its ordinal
 // and whether the token matched.
 var heartbeatJobsSQL = `
 	WITH req AS (
@@ -129,7 +130,10 @@ var heartbeatJobsSQL = `
 			WHERE jobs.id = cur.id AND cur.status = 'running' AND cur.token_ok
 			RETURNING jobs.worker_id, req.now),
 		wk AS (
-			UPDATE workers SET last_heartbeat_at = u.now FROM u WHERE workers.id = u.worker_id)
+			UPDATE workers SET last_heartbeat_at = l.now
+			FROM (SELECT w.id, u.now FROM workers w JOIN u ON w.id = u.worker_id
+				ORDER BY w.id FOR NO KEY UPDATE OF w) l
+			WHERE workers.id = l.id)
 	SELECT cur.ord, ` + prefixed("cur.", jobColumns) + `, cur.token_ok FROM cur`
 
 // tokenMatches is the claim-token check in SQL, over the row named alias
@@ -325,7 +329,7 @@ func clearWorker(ctx context.Context, tx execer, j Job) error {
 // Jobs are looked up through the parameter array itself (id = ANY ($2)),
 // as in claimJobsSQL, and locked in id order; then the workers whose
 // current job is among them, in id order, as claimJobsSQL locks them (a
-// claim batch may name the same workers: TestClaimAndCompleteBatchesDoNotDeadlock).
+// claim batch may name the same workers: TestClaimBatchesDoNotDeadlock).
 // A batch names each job at most once (CompleteBatch checks). The
 // parameters are parallel arrays, one element per completion: $1 ordinal,
 // $2 job id, $3 pool, $4 token hash, $5 outputs, $6 usage, $7 now, $8 day,
