@@ -248,19 +248,6 @@ func idleWait(p store.Pool, lane string) time.Duration {
 	return time.Duration(p.WarmIdleSeconds) * time.Second
 }
 
-// jobsPerPod is how many jobs a pod of pool p runs before it exits: the
-// pool's jobs_per_pod, but always 1 on the shared pool, whatever its row
-// or the configuration says. The shared pool's pods serve every
-// organization, and a pod that ran one organization's media must never
-// run another's job; the API and Postgres refuse more, and this holds
-// should either be bypassed.
-func jobsPerPod(p store.Pool) int {
-	if p.Shared() {
-		return 1
-	}
-	return p.JobsPerPod
-}
-
 func jobSpec(cfg Config, p store.Pool, lane string) *batchv1.JobSpec {
 	podLabels := poolLabels(cfg, p, "encoder")
 	podLabels[LabelLane] = lane
@@ -272,7 +259,7 @@ func jobSpec(cfg Config, p store.Pool, lane string) *batchv1.JobSpec {
 		ScratchDir:  ScratchDir,
 		ClaimWait:   cfg.ClaimWait,
 		IdleWait:    idleWait(p, lane),
-		JobsPerPod:  jobsPerPod(p),
+		JobsPerPod:  p.PodJobs(),
 		AllowHTTP:   cfg.EncoderAllowHTTP,
 		EgressAllow: cfg.EncoderEgressAllow,
 	}, SecretName(p.ID))

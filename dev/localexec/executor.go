@@ -353,7 +353,7 @@ func (e *Executor) env(p store.Pool, lane, pod, scratch string) []string {
 		Accelerator: cmp.Or(p.Accelerator, apiv1.AcceleratorCPU),
 		ScratchDir:  scratch,
 		ClaimWait:   e.cfg.ClaimWait,
-		JobsPerPod:  jobsPerPod(p),
+		JobsPerPod:  p.PodJobs(),
 		AllowHTTP:   e.cfg.AllowHTTP,
 		EgressAllow: e.cfg.EgressAllow,
 		FFmpeg:      e.cfg.Getenv(encodepod.EnvFFmpeg),
@@ -366,17 +366,6 @@ func (e *Executor) env(p store.Pool, lane, pod, scratch string) []string {
 		}
 	}
 	return env
-}
-
-// jobsPerPod is how many jobs a process of pool p runs before it exits, as
-// the operator tells a pod: the pool's jobs_per_pod, but always 1 on the
-// shared pool, whose processes serve every organization, whatever its row
-// says.
-func jobsPerPod(p store.Pool) int {
-	if p.Shared() {
-		return 1
-	}
-	return p.JobsPerPod
 }
 
 func (e *Executor) spawn(ctx context.Context, p store.Pool, lane string) error {

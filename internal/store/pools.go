@@ -183,6 +183,19 @@ type Pool struct {
 // Shared reports whether the pool is the platform's shared pool.
 func (p Pool) Shared() bool { return p.OrgID == nil }
 
+// PodJobs is how many jobs an encode pod of the pool runs before it exits,
+// as the operator and `mpegflow dev` tell it: jobs_per_pod, but always 1 on
+// the shared pool whatever its row says. The shared pool's pods serve
+// every organization, and a pod that ran one organization's media must
+// never run another's job; the API and a table constraint refuse more, and
+// this holds should either be bypassed.
+func (p Pool) PodJobs() int {
+	if p.Shared() {
+		return 1
+	}
+	return p.JobsPerPod
+}
+
 const poolColumns = `id, org_id, name, accelerator, min_replicas, max_replicas, polling_interval_seconds,
 	target_queue_length, backfill_max_replicas, warm_idle_seconds, jobs_per_pod, cron_windows, resources, node_selector, tolerations,
 	pause_windows, status, paused_by, schedule_edge_applied_at, created_at, updated_at, policy_violation, policy_violation_at`
