@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	apiv1 "github.com/mpegflow/mpegflow/api/v1"
 	"github.com/mpegflow/mpegflow/client"
 )
 
@@ -89,7 +90,7 @@ var poolSettingFlags = []struct{ flag, field, usage string }{
 	{"target-queue-length", "target_queue_length", "queued jobs per worker the scaler aims for"},
 	{"backfill-max-replicas", "backfill_max_replicas", "most workers for the backfill lane, at most max-replicas"},
 	{"warm-idle", "warm_idle_seconds", "seconds an idle pod of a pre-warmed pool keeps waiting for work, 20 to 3600"},
-	{"jobs-per-pod", "jobs_per_pod", "jobs one pod runs, one after another, before it exits, 1 to 100 (the shared pool runs one)"},
+	{"jobs-per-pod", "jobs_per_pod", fmt.Sprintf("jobs one pod runs, one after another, before it exits, 1 to %d (the shared pool runs one)", apiv1.MaxJobsPerPod)},
 }
 
 func poolsUpdateCmd(api *apiFlags) *cobra.Command {

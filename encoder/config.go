@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/mpegflow/mpegflow/api/encodepod"
+	apiv1 "github.com/mpegflow/mpegflow/api/v1"
 	"github.com/mpegflow/mpegflow/internal/netguard"
 )
 
@@ -26,8 +27,8 @@ type Config struct {
 	// pool waiting that long, one long poll after another (encodepod).
 	IdleWait time.Duration
 	// JobsPerPod is how many jobs the pod runs, one after another, before
-	// it exits (encodepod; the pool's jobs_per_pod, 1 on the shared pool).
-	// Below 1 means 1.
+	// it exits (encodepod; the pool's jobs_per_pod). Below 1 means 1, and
+	// so does any value on the shared pool.
 	JobsPerPod int
 	FFmpeg     string // ffmpeg binary
 	FFprobe    string // ffprobe binary
@@ -80,6 +81,9 @@ func (c *Config) defaults() {
 	c.UploadConcurrency = cmp.Or(c.UploadConcurrency, 4)
 	c.StopGrace = cmp.Or(c.StopGrace, 8*time.Second)
 	c.JobsPerPod = max(c.JobsPerPod, 1)
+	if c.Pool == apiv1.DefaultPoolID {
+		c.JobsPerPod = 1 // the shared pool's pods serve every organization: never a second job, whatever the pod is told
+	}
 	if c.HTTP == nil {
 		c.HTTP = &http.Client{Timeout: 0}
 	}

@@ -19,7 +19,6 @@ import (
 
 	"github.com/mpegflow/mpegflow/api/coordinatorv1"
 	"github.com/mpegflow/mpegflow/api/encodepod"
-	apiv1 "github.com/mpegflow/mpegflow/api/v1"
 	"github.com/mpegflow/mpegflow/encoder/ffmpeg"
 	"github.com/mpegflow/mpegflow/internal/encodespec"
 )
@@ -97,11 +96,7 @@ func (w *Worker) run(ctx context.Context, stop <-chan struct{}) error {
 			reporting = nil
 		}
 	}
-	perPod := max(w.cfg.JobsPerPod, 1)
-	if w.cfg.Pool == apiv1.DefaultPoolID {
-		perPod = 1 // the shared pool's pods serve every organization: never a second job, whatever the pod is told
-	}
-	for n := 0; n < perPod && errors.Join(errs...) == nil; n++ {
+	for n := 0; n < w.cfg.JobsPerPod && errors.Join(errs...) == nil; n++ {
 		job, err := w.claim(ctx, stop)
 		if err != nil || job == nil {
 			errs = append(errs, err)

@@ -114,8 +114,8 @@ func heldCheck(id uuid.UUID, status string, tokenOK bool) error {
 // jobs locked in id order and then their holders' workers in id order, as
 // claimJobsSQL and completeJobsSQL lock them (two batches never wait on
 // each other in a cycle), each extended only if its caller holds it
-// running, each holder's worker refreshed. It returns each found job as locked with its ordinal
-// and whether the token matched.
+// running, each holder's worker refreshed. It returns each found job as
+// locked with its ordinal and whether the token matched.
 var heartbeatJobsSQL = `
 	WITH req AS (
 			SELECT * FROM unnest($1::int4[], $2::uuid[], $3::text[], $4::bytea[], $5::timestamptz[], $6::float8[], $7::timestamptz[])
