@@ -248,8 +248,28 @@ func (s *Server) createJob(c *fiber.Ctx) error {
 		return c.Status(fiber.StatusOK).JSON(jobOut(job))
 	}
 	ctx := c.UserContext()
-	s.dispatch(ctx, job, "job.queued", s.tenant(ctx, p, job.OrgID))
+	if !s.handOff(ctx, job) {
+		s.dispatch(ctx, job, "job.queued", s.tenant(ctx, p, job.OrgID))
+	}
 	return c.Status(fiber.StatusCreated).JSON(jobOut(job))
+}
+
+// handOff gives a just-submitted job to a claim waiting for its lane in
+// this process (Config.Handoff), which claims it without a push or a pop,
+// and posts its queued event as the claim takes it. False when there is
+// no such claim: the job is to be dispatched.
+func (s *Server) handOff(ctx context.Context, job store.Job) bool {
+	if s.cfg.Handoff == nil || job.Status != apiv1.JobQueued {
+		return false
+	}
+	// The event points at copies, as dispatch's does.
+	org, id := job.OrgID, job.ID
+	return s.cfg.Handoff.Offer(job.PoolID, job.Lane, org.String(), id.String(), func() {
+		if err := s.bus.Post(events.Event{Type: "job.queued", OrgID: &org, JobID: &id, PoolID: job.PoolID}); err != nil {
+			s.log.WarnContext(ctx, "event not published; live subscribers miss it, check redis",
+				slog.String("event", "job.queued"), slog.String("job_id", id.String()), slog.Any("error", err))
+		}
+	})
 }
 
 // submit commits a submission: with concurrent ones in one statement

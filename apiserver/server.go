@@ -80,6 +80,18 @@ type Config struct {
 	ContentKeys *contentkey.Sealer
 	// SessionTTL is how long a console sign-in lasts (default 12 h).
 	SessionTTL time.Duration
+	// Handoff, when set, is the coordinator serving in this process: a
+	// submitted job goes straight to one of its claims waiting on the
+	// job's lane, when there is one, instead of onto the lane's list.
+	Handoff Handoff
+}
+
+// Handoff takes a job just committed as queued (id, of organization org,
+// on lane of pool) for a claim waiting in this process, and reports
+// whether one took it; announce runs when one does, before the claim can
+// see the job. The coordinator's Offer (dispatcher.Coordinator.Offer).
+type Handoff interface {
+	Offer(pool, lane, org, id string, announce func()) bool
 }
 
 // Server serves the REST API.

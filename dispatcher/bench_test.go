@@ -22,6 +22,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/redis/go-redis/v9"
 
 	"google.golang.org/grpc/metadata"
@@ -112,6 +113,8 @@ type usage struct {
 	// groups is what each group-commit group has done, by kind.
 	groups  map[string]groupTotals
 	machine machineTicks
+	// handoffs is the jobs submissions handed to waiting claims.
+	handoffs float64
 }
 
 func (r *benchRig) usage(b *testing.B) usage {
@@ -130,7 +133,7 @@ func (r *benchRig) usage(b *testing.B) usage {
 			pg: r.trips.pg.Load(), pgPrepare: r.trips.pgPrepare.Load(), redis: r.trips.redis.Load(),
 			cpu:   cpu,
 			pgCPU: r.postgresCPU(), redisCPU: r.redisCPU(b), groups: r.groups(b),
-			machine: readMachineTicks(),
+			machine: readMachineTicks(), handoffs: testutil.ToFloat64(r.metrics.ClaimHandoffs),
 		}
 	})
 	return u
@@ -229,7 +232,8 @@ func (r *benchRig) redisCPU(b *testing.B) time.Duration {
 // heartbeat, pipeline), <kind>-batches/job is its batches a job,
 // <kind>-wait-ms the mean time a call waited for its batch to start, and
 // <kind>-run-ms the mean time a batch ran: where a job's latency goes
-// between the statements.
+// between the statements. handoff-% is the share of jobs whose
+// submission handed them straight to a waiting claim (Coordinator.Offer).
 func (r *benchRig) report(b *testing.B, from usage) {
 	to := r.usage(b)
 	n := float64(b.N)
@@ -247,6 +251,7 @@ func (r *benchRig) report(b *testing.B, from usage) {
 		b.ReportMetric(float64((to.pgCPU-from.pgCPU).Microseconds())/n, "pg-cpu-us/job")
 	}
 	b.ReportMetric(float64((to.redisCPU-from.redisCPU).Microseconds())/n, "redis-cpu-us/job")
+	b.ReportMetric(100*(to.handoffs-from.handoffs)/n, "handoff-%")
 	for kind, t := range to.groups {
 		f := from.groups[kind]
 		if d := t.batches - f.batches; d > 0 {
@@ -379,10 +384,6 @@ func newBenchRig(b *testing.B) *benchRig {
 	if os.Getenv("MPEGFLOW_BENCH_HUB") != "off" {
 		hub = events.NewHub(rdb, q.Keys().Events(), 256, log)
 	}
-	api, err := apiserver.New(apiserver.Config{Guard: netguard.New(netguard.Config{Resolver: netguardtest.NewPublic()}), KeyCache: keys, Metrics: metrics, Hub: hub}, st, q, objects, bus, log)
-	if err != nil {
-		b.Fatal(err)
-	}
 	// The production poll interval (200 ms): waiting claims are woken by
 	// pushes (RunWakeups), as in mpegflow serve. Group commit as in
 	// production, unless MPEGFLOW_BENCH_GROUP_COMMIT=off makes every claim
@@ -408,6 +409,17 @@ func newBenchRig(b *testing.B) *benchRig {
 	benchWait(b, "MPEGFLOW_BENCH_GATHER", &cfg.CompleteGather)
 	benchWait(b, "MPEGFLOW_BENCH_SPILL", &cfg.GroupCommitSpill)
 	coord, err := New(cfg, st, q, objects, bus, metrics, log)
+	if err != nil {
+		b.Fatal(err)
+	}
+	// Submissions hand their jobs to claims waiting in the process, as in
+	// mpegflow serve, unless MPEGFLOW_BENCH_HANDOFF=off pushes every one.
+	var handoff apiserver.Handoff = coord
+	if os.Getenv("MPEGFLOW_BENCH_HANDOFF") == "off" {
+		handoff = nil
+	}
+	api, err := apiserver.New(apiserver.Config{Guard: netguard.New(netguard.Config{Resolver: netguardtest.NewPublic()}), KeyCache: keys, Metrics: metrics, Hub: hub,
+		Handoff: handoff}, st, q, objects, bus, log)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -22,7 +22,8 @@ import (
 
 // Claim hands the pod one job of its pool and lane. It pops ids through the
 // pause-aware Lua gate and keeps the first one whose conditional UPDATE wins;
-// stale and duplicate ids are dropped. With wait > 0 it long-polls.
+// stale and duplicate ids are dropped. With wait > 0 it long-polls, and
+// while it waits a submission in this process may hand it a job (Offer).
 func (c *Coordinator) Claim(ctx context.Context, req *coordinatorv1.ClaimRequest) (*coordinatorv1.ClaimResponse, error) {
 	pool := poolOf(ctx)
 	if req.GetPool() != "" && req.GetPool() != pool {
@@ -61,6 +62,28 @@ func (c *Coordinator) Claim(ctx context.Context, req *coordinatorv1.ClaimRequest
 		}
 		return w.Status == store.WorkerDraining || w.Status == store.WorkerEvicted, nil
 	}
+	// take claims an id, popped or handed to this claim by a submission
+	// (Offer); next means it was stale or a duplicate, or the job failed
+	// at claim, and another is to be looked for.
+	take := func(id, org string) (resp *coordinatorv1.ClaimResponse, next bool, err error) {
+		job, err := c.claim(ctx, id, org, worker)
+		switch {
+		case errors.Is(err, store.ErrNotFound) || errors.Is(err, errInputRefused):
+			return nil, true, nil
+		case errors.Is(err, errPoolPaused):
+			// Paused in Postgres, its truth, before the pop script's
+			// gate knew it (or the id was handed over, past that gate).
+			if _, err := register(); err != nil {
+				return nil, false, err
+			}
+			return &coordinatorv1.ClaimResponse{}, false, nil
+		case errors.Is(err, errWorkerRefused):
+			return &coordinatorv1.ClaimResponse{}, false, nil
+		case err != nil:
+			return nil, false, err
+		}
+		return &coordinatorv1.ClaimResponse{Job: job}, false, nil
+	}
 	wait := min(time.Duration(req.GetWaitMs())*time.Millisecond, c.cfg.MaxWait)
 	start := c.cfg.Clock.Now()
 	deadline, registerAt := start.Add(wait), start.Add(c.cfg.PollInterval)
@@ -72,7 +95,7 @@ func (c *Coordinator) Claim(ctx context.Context, req *coordinatorv1.ClaimRequest
 		}
 		// Registered before the pop, so that a push between an empty pop
 		// and the wait below still wakes this claim.
-		wake, done := (<-chan struct{})(nil), func() {}
+		wake, done := (<-chan handed)(nil), func() {}
 		if c.cfg.Clock.Now().Before(deadline) {
 			wake, done = c.wakeups.wait(laneKey)
 		}
@@ -94,17 +117,10 @@ func (c *Coordinator) Claim(ctx context.Context, req *coordinatorv1.ClaimRequest
 			}
 			return &coordinatorv1.ClaimResponse{}, nil
 		case queue.PopJob:
-			job, err := c.claim(ctx, id, org, worker)
-			if errors.Is(err, store.ErrNotFound) || errors.Is(err, errInputRefused) {
-				continue // stale or duplicate id, or a job failed at claim: pop the next
+			if resp, next, err := take(id, org); !next {
+				return resp, err
 			}
-			if errors.Is(err, errWorkerRefused) {
-				return &coordinatorv1.ClaimResponse{}, nil
-			}
-			if err != nil {
-				return nil, err
-			}
-			return &coordinatorv1.ClaimResponse{Job: job}, nil
+			continue
 		}
 		now := c.cfg.Clock.Now()
 		if !now.Before(deadline) || !now.Before(registerAt) {
@@ -120,7 +136,10 @@ func (c *Coordinator) Claim(ctx context.Context, req *coordinatorv1.ClaimRequest
 			done()
 			return &coordinatorv1.ClaimResponse{}, nil
 		}
-		var end error // the call ends with it, when set
+		var (
+			end error  // the call ends with it, when set
+			got handed // a job handed to this claim, when its id is set
+		)
 		c.claimIdle()
 		select {
 		case <-ctx.Done():
@@ -129,14 +148,22 @@ func (c *Coordinator) Claim(ctx context.Context, req *coordinatorv1.ClaimRequest
 			// Unavailable, not an empty answer: an empty answer before the
 			// wait is up tells the pod its pool is paused or it is drained.
 			end = errStopping
-		case <-wake:
-			c.metrics.ClaimWakeups.Inc()
+		case got = <-wake:
+			if got.id == "" {
+				c.metrics.ClaimWakeups.Inc()
+			}
 		case <-c.cfg.Clock.After(min(c.cfg.PollInterval, deadline.Sub(c.cfg.Clock.Now()))):
 		}
 		c.claimBusy()
 		done()
 		if end != nil {
 			return nil, end
+		}
+		if got.id != "" {
+			// Handed over by a submission: claimed without a pop.
+			if resp, next, err := take(got.id, got.org); !next {
+				return resp, err
+			}
 		}
 	}
 }
@@ -147,6 +174,10 @@ var errStopping = status.Error(codes.Unavailable, "Claim: the coordinator is sto
 // errWorkerRefused means the claiming worker is drained or evicted: the
 // popped id went back to its list and the worker gets nothing.
 var errWorkerRefused = errors.New("worker refused: drained or evicted")
+
+// errPoolPaused means the claimed job's pool is paused (as Postgres has
+// it): the id went back to its list and the worker gets nothing.
+var errPoolPaused = errors.New("pool paused")
 
 // claim claims a popped id (of organization org) for worker in one
 // statement (the job, the worker's registration and the job.started
@@ -187,6 +218,9 @@ func (c *Coordinator) claim(ctx context.Context, rawID, org string, worker store
 		}
 		if errors.Is(err, store.ErrWorkerRefused) {
 			return nil, errWorkerRefused
+		}
+		if errors.Is(err, store.ErrPoolPaused) {
+			return nil, errPoolPaused
 		}
 		return nil, c.toStatus(ctx, "Claim", err)
 	}

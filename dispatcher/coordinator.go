@@ -186,7 +186,8 @@ func New(cfg Config, st *store.Store, q *queue.Queue, objects *objstore.Store, b
 	if err != nil {
 		return nil, fmt.Errorf("dispatcher: %w", err)
 	}
-	c := &Coordinator{cfg: cfg, sealer: sealer, store: st, queue: q, objects: objects, scopes: scopes, bus: bus, metrics: m, log: log, wakeups: newWakeups(), stopping: make(chan struct{})}
+	c := &Coordinator{cfg: cfg, sealer: sealer, store: st, queue: q, objects: objects, scopes: scopes, bus: bus, metrics: m, log: log, stopping: make(chan struct{})}
+	c.wakeups = newWakeups(c.pushHanded)
 	sizes, waits, runs := m.GroupCommit("claim")
 	c.claims = groupcommit.New("claim", log, st.ClaimBatch, claimKeys, cfg.GroupCommitMaxBatch, cfg.GroupCommitInFlight,
 		groupCommitTimeout, sizes).Linger(cfg.GroupCommitLinger).Spill(cfg.GroupCommitSpill).Timed(waits, runs)

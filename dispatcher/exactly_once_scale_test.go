@@ -11,6 +11,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sync/errgroup"
@@ -33,7 +34,9 @@ import (
 // lists end empty. Each claimer heartbeats every job once before it
 // completes it. Claims, heartbeats and completions run with group commit on
 // (the default): each instance must have made some statements that claimed,
-// some that heartbeat and some that completed several jobs.
+// some that heartbeat and some that completed several jobs. A fifth of
+// the jobs are offered to waiting claims (Coordinator.Offer, as a
+// submission in an instance's process does) before they are pushed.
 // Nothing here is timed; the durations are logged.
 func TestClaimExactlyOnceAtScale(t *testing.T) {
 	t.Parallel()
@@ -99,13 +102,27 @@ func TestClaimExactlyOnceAtScale(t *testing.T) {
 	begin = time.Now()
 	workers := []*worker{e.worker(instances[0].addr, store.DefaultPoolID), e.worker(instances[1].addr, store.DefaultPoolID)}
 	g, gctx = errgroup.WithContext(ctx)
+	laneKey := e.queue.Keys().Queue(store.DefaultPoolID, apiv1.LaneLive)
 	g.Go(func() error {
 		defer pushed.Store(true)
+		// Offers find claims waiting from the first chunk on.
+		for _, in := range instances {
+			for in.coord.wakeups.waiters(laneKey) == 0 {
+				time.Sleep(time.Millisecond)
+			}
+		}
 		for start := 0; start < jobs; start += chunk {
 			perOrg := map[int][]string{}
 			for i := start; i < min(start+chunk, jobs); i++ {
 				o := i % orgCount
-				perOrg[o] = append(perOrg[o], ids[i].String())
+				// A fifth of the jobs are offered to a waiting claim of
+				// one instance, as a submission there would, and pushed
+				// only if none took them; those pushed twice below are
+				// pushed once more all the same, so a claim may pop an id
+				// another claim was handed.
+				if i%5 != 0 || !instances[i%2].coord.Offer(store.DefaultPoolID, apiv1.LaneLive, orgs[o].ID.String(), ids[i].String(), nil) {
+					perOrg[o] = append(perOrg[o], ids[i].String())
+				}
 				if i%20 == 0 {
 					perOrg[o] = append(perOrg[o], ids[i].String())
 				}
@@ -163,6 +180,12 @@ func TestClaimExactlyOnceAtScale(t *testing.T) {
 		assert.Equal(t, 1, claims[id.String()], "job %s claims", id)
 		assert.Equal(t, 1, completes[id.String()], "job %s completions", id)
 	}
+	var handoffs float64
+	for _, in := range instances {
+		handoffs += testutil.ToFloat64(in.metrics.ClaimHandoffs)
+	}
+	t.Logf("%.0f jobs handed to waiting claims", handoffs)
+	assert.Positive(t, handoffs, "some offers found a waiting claim")
 	for _, in := range instances {
 		assert.Positive(t, mustMetric(t, in.metrics.Registry, "mpegflow_grpc_requests_total", map[string]string{"method": "Claim"}), "both instances served claims")
 		assert.Positive(t, mustMetric(t, in.metrics.Registry, "mpegflow_grpc_requests_total", map[string]string{"method": "Complete"}), "both instances served completions")

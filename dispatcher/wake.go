@@ -19,39 +19,64 @@ import (
 // first finds nothing and waits again; a wake that finds no waiter is
 // dropped. Polling stays as the fallback for wakes lost while the
 // subscription reconnects.
+//
+// A waiter may instead be handed a job (offer): a submission in this
+// process gives its job straight to a claim waiting on the job's lane,
+// which claims it without a push or a pop (Coordinator.Offer).
 type wakeups struct {
 	mu      sync.Mutex
-	waiting map[string][]chan struct{} // lane key → waiters, oldest first
+	waiting map[string][]chan handed // lane key → waiters, oldest first
+	// unclaimed takes a handed job that its waiter left with, unclaimed,
+	// when no other claim waits on its lane: it goes onto its lane's list.
+	unclaimed func(handed)
 }
 
-func newWakeups() *wakeups { return &wakeups{waiting: map[string][]chan struct{}{}} }
+// handed is what a waiting claim receives: a wake (the zero value), or a
+// job handed to it, of organization org on lane of pool.
+type handed struct{ pool, lane, id, org string }
+
+func newWakeups(unclaimed func(handed)) *wakeups {
+	return &wakeups{waiting: map[string][]chan handed{}, unclaimed: unclaimed}
+}
 
 // wait registers a waiter on the lane whose list is laneKey; its channel
-// receives one value when a push wakes it. done unregisters it, and hands
-// a wake it received but will not use to the next waiter.
-func (w *wakeups) wait(laneKey string) (ch <-chan struct{}, done func()) {
-	c := make(chan struct{}, 1)
+// receives one value when a push wakes it or a job is handed to it. done
+// unregisters it, and passes on what it received but will not use: a wake
+// to the next waiter, a handed job to the next waiter or, when none is
+// left, to unclaimed.
+func (w *wakeups) wait(laneKey string) (ch <-chan handed, done func()) {
+	c := make(chan handed, 1)
 	w.mu.Lock()
 	w.waiting[laneKey] = append(w.waiting[laneKey], c)
 	w.mu.Unlock()
 	return c, func() {
 		w.mu.Lock()
-		q := w.waiting[laneKey]
-		// In place: the list is only ever read and changed under mu.
-		if i := slices.Index(q, c); i >= 0 {
-			q = slices.Delete(q, i, i+1)
-		}
-		if len(q) == 0 {
-			delete(w.waiting, laneKey)
-		} else {
-			w.waiting[laneKey] = q
-		}
+		w.remove(laneKey, c)
 		w.mu.Unlock()
 		select {
-		case <-c: // woken, but leaving: pass it on
-			w.wake(laneKey, 1)
+		case h := <-c: // received, but leaving: pass it on
+			switch {
+			case h.id == "":
+				w.wake(laneKey, 1)
+			case !w.offer(laneKey, h, nil):
+				w.unclaimed(h)
+			}
 		default:
 		}
+	}
+}
+
+// remove unregisters waiter c of the lane; the caller holds mu.
+func (w *wakeups) remove(laneKey string, c chan handed) {
+	q := w.waiting[laneKey]
+	// In place: the list is only ever read and changed under mu.
+	if i := slices.Index(q, c); i >= 0 {
+		q = slices.Delete(q, i, i+1)
+	}
+	if len(q) == 0 {
+		delete(w.waiting, laneKey)
+	} else {
+		w.waiting[laneKey] = q
 	}
 }
 
@@ -62,7 +87,7 @@ func (w *wakeups) wake(laneKey string, n int) {
 	q := w.waiting[laneKey]
 	k := min(n, len(q))
 	for _, c := range q[:k] {
-		c <- struct{}{} // buffered, and each waiter is woken once
+		c <- handed{} // buffered, and each waiter is woken once
 	}
 	clear(q[:k]) // the list keeps q[k:]; the woken are not kept alive by it
 	if k == len(q) {
@@ -70,6 +95,24 @@ func (w *wakeups) wake(laneKey string, n int) {
 	} else {
 		w.waiting[laneKey] = q[k:]
 	}
+}
+
+// offer hands h to the lane's oldest waiter and unregisters it; false
+// when none waits. taken, when set, runs before the waiter can see h.
+func (w *wakeups) offer(laneKey string, h handed, taken func()) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	q := w.waiting[laneKey]
+	if len(q) == 0 {
+		return false
+	}
+	c := q[0]
+	w.remove(laneKey, c)
+	if taken != nil {
+		taken()
+	}
+	c <- h // buffered, and each waiter receives once
+	return true
 }
 
 // waiters is the number of claims waiting on the lane.

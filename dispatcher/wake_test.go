@@ -15,7 +15,7 @@ import (
 // hands the wake to the next one, so no push is left unclaimed while a
 // claim still waits; a wake with no waiter is dropped.
 func TestWakeupsPassOnUnusedWake(t *testing.T) {
-	w := newWakeups()
+	w := newWakeups(func(h handed) { t.Errorf("no job was handed, yet %v came back", h) })
 	w.wake("lane", 1) // nobody waits: dropped
 	a, doneA := w.wait("lane")
 	b, doneB := w.wait("lane")
@@ -33,6 +33,39 @@ func TestWakeupsPassOnUnusedWake(t *testing.T) {
 	c, doneC := w.wait("lane")
 	require.Empty(t, c, "wakes are not stored for later waiters")
 	doneC()
+}
+
+// TestWakeupsPassOnUnusedHandedJob: a job is handed to the lane's oldest
+// waiter alone; one that leaves with it unclaimed passes it to the next
+// waiter, and the last one to the unclaimed function, so a handed job is
+// never dropped. With nobody waiting the offer is refused and its
+// callback does not run.
+func TestWakeupsPassOnUnusedHandedJob(t *testing.T) {
+	var back []handed
+	w := newWakeups(func(h handed) { back = append(back, h) })
+	job := handed{pool: "p", lane: "live", id: "job-1", org: "org-1"}
+	require.False(t, w.offer("lane", job, func() { t.Error("announced with nobody waiting") }))
+	a, doneA := w.wait("lane")
+	b, doneB := w.wait("lane")
+	announced := 0
+	require.True(t, w.offer("lane", job, func() { announced++ }))
+	require.Equal(t, 1, announced, "announced once, as a waiter took the job")
+	require.Len(t, a, 1, "the oldest waiter has the job")
+	require.Empty(t, b)
+	require.Equal(t, 1, w.waiters("lane"), "the waiter handed the job no longer waits")
+	doneA() // leaves without claiming it
+	require.Len(t, b, 1, "the job went to the next waiter")
+	require.Equal(t, job, <-b)
+	require.False(t, w.offer("lane", handed{pool: "p", lane: "live", id: "job-2", org: "org-1"}, nil),
+		"b received its job and no longer waits")
+	doneB()
+
+	c, doneC := w.wait("lane")
+	require.True(t, w.offer("lane", job, nil))
+	require.Len(t, c, 1)
+	doneC() // leaves with it, nobody else waits
+	require.Equal(t, []handed{job}, back, "the job came back to be pushed")
+	require.Zero(t, w.waiters("lane"))
 }
 
 // TestPushWakesLongPollingClaims: with a poll interval far beyond the

@@ -133,6 +133,15 @@ type Roles struct {
 	HTTPLn, GRPCLn, MetricsLn net.Listener
 }
 
+// handoff is the coordinator, for the REST API to hand submitted jobs to
+// its waiting claims, when this process serves it (r.GRPC); else nil.
+func (s *Server) handoff(r Roles) apiserver.Handoff {
+	if !r.GRPC {
+		return nil
+	}
+	return s.coord
+}
+
 // Listen opens every listener the roles need that is not open yet, on the
 // addresses cfg names. On error the listeners it opened are closed again.
 func Listen(ctx context.Context, cfg config.Config, r *Roles) error {
@@ -197,7 +206,7 @@ func (s *Server) Serve(ctx context.Context, r Roles) error {
 		}
 		api, err = apiserver.New(apiserver.Config{
 			BodyLimit: s.cfg.BodyLimit, UploadSource: uploads, Guard: s.guard, Metrics: s.metrics, Hub: s.hub, Batches: s.batches, Planner: s.Plan,
-			Limiter: limiter, TrustedProxies: s.cfg.Proxies(), KeyCache: keys, ContentKeys: sealer,
+			Limiter: limiter, TrustedProxies: s.cfg.Proxies(), KeyCache: keys, ContentKeys: sealer, Handoff: s.handoff(r),
 			Uploads: apiserver.UploadConfig{MultipartThreshold: s.cfg.MultipartThreshold, PartSize: s.cfg.PartSize},
 		}, s.store, s.queue, s.objects, s.bus, s.log)
 		if err != nil {

@@ -15,6 +15,10 @@ import (
 // no work, and the popped id goes back to its list.
 var ErrWorkerRefused = errors.New("worker is draining or evicted")
 
+// ErrPoolPaused means the job's pool is paused: nothing is claimed, and
+// the id goes back to its list.
+var ErrPoolPaused = errors.New("pool is paused")
+
 // jobEventCTEs are the CTEs that record a job event and its webhook
 // deliveries (the transactional outbox of insertJobEvent) for the job row
 // of the CTE named src, inside the statement that changed the row: the
@@ -40,6 +44,13 @@ func jobEventCTEs(src, typ, data, eventID string) string {
 // (worker_pools.resumed_at): a pause keeps queued jobs from being claimed.
 const queuedAtSQL = `GREATEST(updated_at, (SELECT p.resumed_at FROM worker_pools p WHERE p.id = jobs.pool_id))`
 
+// poolPausedSQL is, in a query of jobs, whether the job's pool is paused.
+// Postgres has a pause before Redis's gate does (the pause commits, then
+// sets the key), so a claim that checks it is refused from the commit on,
+// whether its id came through the pop script or was handed over without
+// one (dispatcher's Coordinator.Offer).
+const poolPausedSQL = `EXISTS (SELECT 1 FROM worker_pools p WHERE p.id = jobs.pool_id AND p.status = 'paused')`
+
 // claimJobsSQL claims popped ids for their workers in one statement (one
 // round trip, one implicit transaction), for a batch of claims at once
 // (group commit: docs/design/0019-control-plane-round-trips.md). For each
@@ -48,8 +59,8 @@ const queuedAtSQL = `GREATEST(updated_at, (SELECT p.resumed_at FROM worker_pools
 // refresh node, capabilities and heartbeat, and set its current job), the
 // job.started event and its webhook deliveries, the input asset's storage
 // key, and when the job was last queued (ClaimedJob.QueuedAt). A job is
-// taken only if it is queued in the row's pool and lane and not held, and
-// the row's worker (as the statement found it) is not drained, evicted or
+// taken only if it is queued in the row's pool and lane, not held and its
+// pool not paused (poolPausedSQL), and the row's worker (as the statement found it) is not drained, evicted or
 // registered in another pool. Each row stands alone: one row's job not
 // being claimable changes nothing for the others.
 //
@@ -87,7 +98,8 @@ var claimJobsSQL = `
 		prev AS (
 			SELECT w.id, w.pool_id, w.status FROM workers w WHERE w.id = ANY ($5::text[])),
 		cur AS (
-			SELECT id, pool_id, lane, status, held, ` + queuedAtSQL + ` AS queued_at FROM jobs WHERE id = ANY ($2::uuid[])
+			SELECT id, pool_id, lane, status, held, ` + queuedAtSQL + ` AS queued_at, ` + poolPausedSQL + ` AS paused
+			FROM jobs WHERE id = ANY ($2::uuid[])
 			ORDER BY id FOR NO KEY UPDATE),
 		j AS (
 			UPDATE jobs SET status = 'running', attempts = jobs.attempts + 1, worker_id = i.worker_id,
@@ -95,7 +107,7 @@ var claimJobsSQL = `
 				run_after = NULL, progress = 0, error = NULL, updated_at = i.now
 			FROM cur JOIN input i ON i.job_id = cur.id
 			WHERE jobs.id = ANY ($2::uuid[]) AND jobs.id = cur.id
-				AND cur.pool_id = i.pool_id AND cur.lane = i.lane AND cur.status = 'queued' AND NOT cur.held
+				AND cur.pool_id = i.pool_id AND cur.lane = i.lane AND cur.status = 'queued' AND NOT cur.held AND NOT cur.paused
 				AND NOT EXISTS (SELECT 1 FROM prev WHERE prev.id = i.worker_id
 					AND (prev.pool_id <> i.pool_id OR prev.status IN ('draining', 'evicted')))
 			RETURNING ` + prefixed("jobs.", jobColumns) + `, i.ord, i.event_id, cur.queued_at),
@@ -122,8 +134,8 @@ var claimJobsSQL = `
 // registration (insert, or refresh node, capabilities and heartbeat, and
 // set its current job), the job.started event and its webhook deliveries,
 // the input asset's storage key, and when the job was last queued. The job
-// is taken only if it is queued in this pool and lane and not held, and
-// the worker (as the statement found it) is not drained, evicted or
+// is taken only if it is queued in this pool and lane, not held and its
+// pool not paused, and the worker (as the statement found it) is not drained, evicted or
 // registered in another pool.
 //
 // The row is found by its primary key alone (cur) and the claim conditions
@@ -139,13 +151,14 @@ var claimJobSQL = `
 	WITH prev AS (
 			SELECT pool_id, status FROM workers WHERE id = $4),
 		cur AS (
-			SELECT id, pool_id, lane, status, held, ` + queuedAtSQL + ` AS queued_at FROM jobs WHERE id = $1 FOR NO KEY UPDATE),
+			SELECT id, pool_id, lane, status, held, ` + queuedAtSQL + ` AS queued_at, ` + poolPausedSQL + ` AS paused
+			FROM jobs WHERE id = $1 FOR NO KEY UPDATE),
 		j AS (
 			UPDATE jobs SET status = 'running', attempts = jobs.attempts + 1, worker_id = $4,
 				claim_token_hash = $5, lease_expires_at = $7, started_at = COALESCE(jobs.started_at, $6),
 				run_after = NULL, progress = 0, error = NULL, updated_at = $6
 			FROM cur
-			WHERE jobs.id = cur.id AND cur.pool_id = $2 AND cur.lane = $3 AND cur.status = 'queued' AND NOT cur.held
+			WHERE jobs.id = cur.id AND cur.pool_id = $2 AND cur.lane = $3 AND cur.status = 'queued' AND NOT cur.held AND NOT cur.paused
 				AND NOT EXISTS (SELECT 1 FROM prev WHERE prev.pool_id <> $2 OR prev.status IN ('draining', 'evicted'))
 			RETURNING ` + prefixed("jobs.", jobColumns) + `, cur.queued_at),
 		wk AS (
@@ -277,9 +290,10 @@ func (s *Store) claimOne(ctx context.Context, r ClaimRequest) ([]ClaimResult, er
 }
 
 // whyNotClaimed tells why a claim of a batch took nothing, from the worker
-// as it is now: a worker registered in another pool gives a conflict, a
-// drained or evicted one ErrWorkerRefused, and otherwise the id was stale
-// or a duplicate (ErrNotFound).
+// and the job as they are now: a worker registered in another pool gives a
+// conflict, a drained or evicted one ErrWorkerRefused, a job still
+// claimable but for its pool's pause ErrPoolPaused, and otherwise the id
+// was stale or a duplicate (ErrNotFound).
 func (s *Store) whyNotClaimed(ctx context.Context, r ClaimRequest) error {
 	var pool, status string
 	err := s.pool.QueryRow(ctx, `SELECT pool_id, status FROM workers WHERE id = $1`, r.Worker.ID).Scan(&pool, &status)
@@ -290,6 +304,15 @@ func (s *Store) whyNotClaimed(ctx context.Context, r ClaimRequest) error {
 		return conflict("worker %s is registered in another pool", r.Worker.ID)
 	case status == WorkerDraining || status == WorkerEvicted:
 		return fmt.Errorf("claim job %s for worker %s: %w", r.JobID, r.Worker.ID, ErrWorkerRefused)
+	}
+	var paused bool
+	err = s.pool.QueryRow(ctx, `SELECT `+poolPausedSQL+` FROM jobs WHERE id = $1 AND pool_id = $2 AND lane = $3 AND status = 'queued' AND NOT held`,
+		r.JobID, r.Worker.PoolID, r.Worker.Lane).Scan(&paused)
+	switch {
+	case err == nil && paused:
+		return fmt.Errorf("claim job %s: %w", r.JobID, ErrPoolPaused)
+	case err != nil && !errors.Is(err, pgx.ErrNoRows):
+		return mapErr(err, "claimed job")
 	}
 	return fmt.Errorf("claim job %s: %w", r.JobID, ErrNotFound)
 }

@@ -87,6 +87,9 @@ type Metrics struct {
 	// ClaimWakeups counts long-polling claims woken by a push (the wake
 	// channel) rather than by their poll timer.
 	ClaimWakeups prometheus.Counter
+	// ClaimHandoffs counts jobs a submission handed straight to a claim
+	// waiting in the same process (no push, no pop).
+	ClaimHandoffs prometheus.Counter
 	// GroupCommitBatch is the size of group-commit batches, by kind
 	// (claim, complete, heartbeat, submit: calls made by one statement;
 	// pipeline: statements of those kinds sent to Postgres together;
@@ -146,6 +149,9 @@ func New() *Metrics {
 		ClaimWakeups: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "mpegflow_claim_wakeups_total", Help: "Long-polling claims woken by a push instead of their poll timer.",
 		}),
+		ClaimHandoffs: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "mpegflow_claim_handoffs_total", Help: "Submitted jobs handed straight to a claim waiting in the same process, without a push or a pop.",
+		}),
 		GroupCommitBatch: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "mpegflow_group_commit_batch_size", Help: "Calls made together (group commit): by one statement (claim, complete, heartbeat, submit), statements in one Postgres pipeline (pipeline), or one Redis round trip (publish, pop).",
 			Buckets: []float64{1, 2, 4, 8, 16, 32, 64, 128, 256},
@@ -159,7 +165,7 @@ func New() *Metrics {
 			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16),
 		}, []string{"kind"}),
 	}
-	m.Registry.MustRegister(m.JobsTotal, m.GRPCRequests, m.GRPCDuration, m.JobDispatch, m.EventDispatch, m.WebhookDeliveries, m.EncodeSeconds, m.ClaimWakeups, m.GroupCommitBatch,
+	m.Registry.MustRegister(m.JobsTotal, m.GRPCRequests, m.GRPCDuration, m.JobDispatch, m.EventDispatch, m.WebhookDeliveries, m.EncodeSeconds, m.ClaimWakeups, m.ClaimHandoffs, m.GroupCommitBatch,
 		m.GroupCommitWait, m.GroupCommitRun,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	for _, lane := range apiv1.Lanes {
