@@ -88,18 +88,25 @@ func (c *Coordinator) Claim(ctx context.Context, req *coordinatorv1.ClaimRequest
 	start := c.cfg.Clock.Now()
 	deadline, registerAt := start.Add(wait), start.Add(c.cfg.PollInterval)
 	laneKey := c.queue.Keys().Queue(pool, lane)
-	for {
+	for arriving := true; ; arriving = false {
 		// A pod that is gone (its call cancelled or cut) is popped nothing.
 		if ctx.Err() != nil {
 			return nil, status.FromContextError(ctx.Err()).Err()
 		}
 		// Registered before the pop, so that a push between an empty pop
 		// and the wait below still wakes this claim.
-		wake, done := (<-chan handed)(nil), func() {}
+		wake, done, behind := (<-chan handed)(nil), func() {}, false
 		if c.cfg.Clock.Now().Before(deadline) {
-			wake, done = c.wakeups.wait(laneKey)
+			wake, done, behind = c.wakeups.waitBehind(laneKey)
 		}
-		popped, err := c.pops.Do(ctx, queue.Lane{Pool: pool, Lane: lane})
+		// A claim arriving behind others that wait on the lane knows the
+		// lane empty (waitBehind) and waits without a pop: with
+		// submissions handed to waiting claims, most pods' claims arrive
+		// so. Woken, or at its poll, it pops as any claim does.
+		popped, err := queue.Popped{Result: queue.PopEmpty}, error(nil)
+		if !arriving || !behind {
+			popped, err = c.pops.Do(ctx, queue.Lane{Pool: pool, Lane: lane})
+		}
 		if err == nil {
 			err = popped.Err
 		}

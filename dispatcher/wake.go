@@ -45,8 +45,21 @@ func newWakeups(unclaimed func(handed)) *wakeups {
 // to the next waiter, a handed job to the next waiter or, when none is
 // left, to unclaimed.
 func (w *wakeups) wait(laneKey string) (ch <-chan handed, done func()) {
+	ch, done, _ = w.waitBehind(laneKey)
+	return ch, done
+}
+
+// waitBehind is wait, and also says whether another claim was waiting on
+// the lane as this one registered. That claim found the lane's list empty
+// after it registered and no push has woken it since (a push wakes the
+// oldest waiters first), so the list is empty as far as this process
+// knows: the newcomer need not pop before it waits. Should a wake have
+// been lost (the subscription reconnecting), both claims find the id at
+// their next poll, as any waiter would.
+func (w *wakeups) waitBehind(laneKey string) (ch <-chan handed, done func(), behind bool) {
 	c := make(chan handed, 1)
 	w.mu.Lock()
+	behind = len(w.waiting[laneKey]) > 0
 	w.waiting[laneKey] = append(w.waiting[laneKey], c)
 	w.mu.Unlock()
 	return c, func() {
@@ -63,7 +76,7 @@ func (w *wakeups) wait(laneKey string) (ch <-chan handed, done func()) {
 			}
 		default:
 		}
-	}
+	}, behind
 }
 
 // remove unregisters waiter c of the lane; the caller holds mu.

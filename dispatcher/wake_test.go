@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/mpegflow/mpegflow/api/coordinatorv1"
+	apiv1 "github.com/mpegflow/mpegflow/api/v1"
 )
 
 // TestWakeupsPassOnUnusedWake: a waiter that leaves after it was woken
@@ -114,4 +115,37 @@ func TestPushWakesLongPollingClaims(t *testing.T) {
 		delete(want, j.GetId())
 	}
 	require.InDelta(t, 3, testutil.ToFloat64(inst.metrics.ClaimWakeups), 0)
+}
+
+// TestClaimBehindWaitersDoesNotPop: a claim that arrives while another
+// waits on its lane knows the lane empty and waits without popping; jobs
+// handed over reach both in turn, oldest first, and a push still wakes a
+// claim that never popped.
+func TestClaimBehindWaitersDoesNotPop(t *testing.T) {
+	e := newEnv(t)
+	in := e.start(Config{PollInterval: time.Hour, MaxWait: time.Minute})
+	require.Eventually(t, func() bool {
+		n, err := e.rdb.PubSubNumSub(t.Context(), e.queue.Keys().Wake()).Result()
+		return err == nil && n[e.queue.Keys().Wake()] == 1
+	}, 10*time.Second, 10*time.Millisecond, "the coordinator subscribed to the wake channel")
+	pool := e.pool("behind")
+	ids := e.create(pool.ID, 3, 3)
+	pops := func() uint64 {
+		n, _ := histogramOf(t, in.metrics.Registry, "mpegflow_group_commit_batch_size", map[string]string{"kind": "pop"})
+		return n
+	}
+	firstJobs, firstErrs := claimAsync(t, e, in, pool.ID, "pod-a")
+	require.Eventually(t, func() bool { return pops() == 1 }, 10*time.Second, 5*time.Millisecond, "the first claim popped once")
+	secondJobs, secondErrs := claimAsync(t, e, in, pool.ID, "pod-b")
+	thirdJobs, thirdErrs := claimAsync(t, e, in, pool.ID, "pod-c")
+	require.Equal(t, uint64(1), pops(), "the claims behind it did not pop")
+
+	org := e.org.ID.String()
+	require.True(t, in.coord.Offer(pool.ID, apiv1.LaneLive, org, ids[0].String(), nil))
+	require.Equal(t, ids[0].String(), answer(t, firstJobs, firstErrs).GetId(), "the oldest waiter first")
+	require.True(t, in.coord.Offer(pool.ID, apiv1.LaneLive, org, ids[1].String(), nil))
+	require.Equal(t, ids[1].String(), answer(t, secondJobs, secondErrs).GetId())
+	e.push(pool.ID, ids[2])
+	require.Equal(t, ids[2].String(), answer(t, thirdJobs, thirdErrs).GetId(), "woken by the push, it popped the id")
+	require.Equal(t, uint64(2), pops(), "one pop for the push's wake")
 }
