@@ -95,20 +95,23 @@ func (c *Coordinator) Claim(ctx context.Context, req *coordinatorv1.ClaimRequest
 		}
 		// Registered before the pop, so that a push between an empty pop
 		// and the wait below still wakes this claim.
-		wake, done, behind := (<-chan handed)(nil), func() {}, false
+		wake, done, skip := (<-chan handed)(nil), func() {}, false
 		if c.cfg.Clock.Now().Before(deadline) {
-			wake, done, behind = c.wakeups.waitBehind(laneKey)
+			wake, done, skip = c.wakeups.join(laneKey, arriving)
 		}
-		// A claim arriving behind others that wait on the lane knows the
-		// lane empty (waitBehind) and waits without a pop: with
-		// submissions handed to waiting claims, most pods' claims arrive
-		// so. Woken, or at its poll, it pops as any claim does.
+		// A claim arriving while an idle claim waits on the lane waits
+		// without a pop (wakeups.join): with submissions handed to
+		// waiting claims, most pods' claims arrive so. Woken, or at its
+		// poll, it pops as any claim does.
 		popped, err := queue.Popped{Result: queue.PopEmpty}, error(nil)
-		if !arriving || !behind {
+		if !skip {
 			popped, err = c.pops.Do(ctx, queue.Lane{Pool: pool, Lane: lane})
 		}
 		if err == nil {
 			err = popped.Err
+		}
+		if err == nil && popped.Result == queue.PopEmpty && wake != nil {
+			c.wakeups.setIdle(laneKey, wake)
 		}
 		res, id, org := popped.Result, popped.ID, popped.Org
 		if res != queue.PopEmpty || err != nil {

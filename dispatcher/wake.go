@@ -26,6 +26,10 @@ import (
 type wakeups struct {
 	mu      sync.Mutex
 	waiting map[string][]chan handed // lane key → waiters, oldest first
+	// idle holds the waiters known to have found their lane empty (see
+	// join), and idleOn counts them by lane key.
+	idle   map[<-chan handed]bool
+	idleOn map[string]int
 	// unclaimed takes a handed job that its waiter left with, unclaimed,
 	// when no other claim waits on its lane: it goes onto its lane's list.
 	unclaimed func(handed)
@@ -36,7 +40,7 @@ type wakeups struct {
 type handed struct{ pool, lane, id, org string }
 
 func newWakeups(unclaimed func(handed)) *wakeups {
-	return &wakeups{waiting: map[string][]chan handed{}, unclaimed: unclaimed}
+	return &wakeups{waiting: map[string][]chan handed{}, idle: map[<-chan handed]bool{}, idleOn: map[string]int{}, unclaimed: unclaimed}
 }
 
 // wait registers a waiter on the lane whose list is laneKey; its channel
@@ -45,22 +49,29 @@ func newWakeups(unclaimed func(handed)) *wakeups {
 // to the next waiter, a handed job to the next waiter or, when none is
 // left, to unclaimed.
 func (w *wakeups) wait(laneKey string) (ch <-chan handed, done func()) {
-	ch, done, _ = w.waitBehind(laneKey)
+	ch, done, _ = w.join(laneKey, false)
 	return ch, done
 }
 
-// waitBehind is wait, and also says whether another claim was waiting on
-// the lane as this one registered. That claim found the lane's list empty
-// after it registered and no push has woken it since (a push wakes the
-// oldest waiters first), so the list is empty as far as this process
-// knows: the newcomer need not pop before it waits. Should a wake have
-// been lost (the subscription reconnecting), both claims find the id at
-// their next poll, as any waiter would.
-func (w *wakeups) waitBehind(laneKey string) (ch <-chan handed, done func(), behind bool) {
+// join is wait for a claim; arriving says it has not popped yet. It
+// answers skip when the claim may wait without a pop: it arrives while
+// an idle waiter is registered on the lane, one that popped nothing after
+// it registered (setIdle) and has not been woken or handed a job since. A
+// push wakes the lane's oldest waiters, and a waiter that leaves with a
+// wake passes it on, so every id pushed since that empty pop has a claim
+// on its way to pop it: the newcomer, idle from the start, would only
+// find the list empty. Should a wake have been lost (the subscription
+// reconnecting), the id is found at the waiters' next poll, as it would
+// be without this.
+func (w *wakeups) join(laneKey string, arriving bool) (ch <-chan handed, done func(), skip bool) {
 	c := make(chan handed, 1)
 	w.mu.Lock()
-	behind = len(w.waiting[laneKey]) > 0
+	skip = arriving && w.idleOn[laneKey] > 0
 	w.waiting[laneKey] = append(w.waiting[laneKey], c)
+	if skip {
+		w.idle[c] = true
+		w.idleOn[laneKey]++
+	}
 	w.mu.Unlock()
 	return c, func() {
 		w.mu.Lock()
@@ -76,7 +87,32 @@ func (w *wakeups) waitBehind(laneKey string) (ch <-chan handed, done func(), beh
 			}
 		default:
 		}
-	}, behind
+	}, skip
+}
+
+// setIdle marks waiter ch of the lane idle: its pop, made after it
+// registered, found the list empty. A waiter no longer registered (woken,
+// handed a job) is left alone.
+func (w *wakeups) setIdle(laneKey string, ch <-chan handed) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.idle[ch] || !slices.ContainsFunc(w.waiting[laneKey], func(c chan handed) bool { return c == ch }) {
+		return
+	}
+	w.idle[ch] = true
+	w.idleOn[laneKey]++
+}
+
+// forget drops c's idle mark as it leaves the lane's list; the caller
+// holds mu.
+func (w *wakeups) forget(laneKey string, c chan handed) {
+	if !w.idle[c] {
+		return
+	}
+	delete(w.idle, c)
+	if w.idleOn[laneKey]--; w.idleOn[laneKey] == 0 {
+		delete(w.idleOn, laneKey)
+	}
 }
 
 // remove unregisters waiter c of the lane; the caller holds mu.
@@ -85,6 +121,7 @@ func (w *wakeups) remove(laneKey string, c chan handed) {
 	// In place: the list is only ever read and changed under mu.
 	if i := slices.Index(q, c); i >= 0 {
 		q = slices.Delete(q, i, i+1)
+		w.forget(laneKey, c)
 	}
 	if len(q) == 0 {
 		delete(w.waiting, laneKey)
@@ -101,6 +138,7 @@ func (w *wakeups) wake(laneKey string, n int) {
 	k := min(n, len(q))
 	for _, c := range q[:k] {
 		c <- handed{} // buffered, and each waiter is woken once
+		w.forget(laneKey, c)
 	}
 	clear(q[:k]) // the list keeps q[k:]; the woken are not kept alive by it
 	if k == len(q) {

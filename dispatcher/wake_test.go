@@ -69,6 +69,36 @@ func TestWakeupsPassOnUnusedHandedJob(t *testing.T) {
 	require.Zero(t, w.waiters("lane"))
 }
 
+// TestWakeupsSkipOnlyBehindAnIdleWaiter: an arriving claim may skip its
+// pop only while a waiter that popped nothing (idle) is registered on the
+// lane, not behind one whose pop is still on its way (which may yet find
+// the list full), and not once every idle waiter has been woken; later
+// rounds of a claim (woken, or at its poll) always pop.
+func TestWakeupsSkipOnlyBehindAnIdleWaiter(t *testing.T) {
+	w := newWakeups(func(handed) {})
+	a, doneA, skip := w.join("lane", true)
+	require.False(t, skip, "nobody waits")
+	_, doneB, skip := w.join("lane", true)
+	require.False(t, skip, "a's pop has not come back: the list may hold ids")
+	w.setIdle("lane", a)
+	_, doneC, skip := w.join("lane", true)
+	require.True(t, skip, "a found the list empty and nothing woke it since")
+	_, doneX, skip := w.join("lane", false)
+	require.False(t, skip, "a claim woken or at its poll pops")
+	doneX()
+	w.wake("lane", 1) // a, the oldest, goes to pop the pushed id
+	_, doneD, skip := w.join("lane", true)
+	require.True(t, skip, "c is idle from its start, and the push has a's pop on its way")
+	w.wake("lane", 3) // b, c and d
+	_, doneE, skip := w.join("lane", true)
+	require.False(t, skip, "every idle waiter was woken")
+	for _, done := range []func(){doneA, doneB, doneC, doneD, doneE} {
+		done()
+	}
+	require.Empty(t, w.idle, "no idle mark outlives its waiter")
+	require.Empty(t, w.idleOn)
+}
+
 // TestPushWakesLongPollingClaims: with a poll interval far beyond the
 // test's deadline, only the push's wake can hand a queued job to claims
 // that are already waiting: one push of one id wakes exactly one of three
@@ -134,8 +164,15 @@ func TestClaimBehindWaitersDoesNotPop(t *testing.T) {
 		n, _ := histogramOf(t, in.metrics.Registry, "mpegflow_group_commit_batch_size", map[string]string{"kind": "pop"})
 		return n
 	}
+	laneKey := e.queue.Keys().Queue(pool.ID, apiv1.LaneLive)
+	idle := func() int {
+		in.coord.wakeups.mu.Lock()
+		defer in.coord.wakeups.mu.Unlock()
+		return in.coord.wakeups.idleOn[laneKey]
+	}
 	firstJobs, firstErrs := claimAsync(t, e, in, pool.ID, "pod-a")
-	require.Eventually(t, func() bool { return pops() == 1 }, 10*time.Second, 5*time.Millisecond, "the first claim popped once")
+	require.Eventually(t, func() bool { return idle() == 1 }, 10*time.Second, 5*time.Millisecond, "the first claim popped nothing and waits, idle")
+	require.Equal(t, uint64(1), pops())
 	secondJobs, secondErrs := claimAsync(t, e, in, pool.ID, "pod-b")
 	thirdJobs, thirdErrs := claimAsync(t, e, in, pool.ID, "pod-c")
 	require.Equal(t, uint64(1), pops(), "the claims behind it did not pop")
