@@ -132,9 +132,24 @@ func TestPoppedIDOfPausedPoolIsNotClaimed(t *testing.T) {
 func TestHandedJobOfLeavingClaimIsPushed(t *testing.T) {
 	e := newEnv(t)
 	in := e.start(Config{})
+	require.Eventually(t, func() bool {
+		n, err := e.rdb.PubSubNumSub(t.Context(), e.queue.Keys().Wake()).Result()
+		return err == nil && n[e.queue.Keys().Wake()] == 1
+	}, 10*time.Second, 10*time.Millisecond, "the coordinator subscribed to the wake channel")
 	pool := e.pool("left-handoff")
 	ids := e.create(pool.ID, 2, 3)
 	e.push(pool.ID, ids[0]) // already waiting on the list
+	// Its wake must not reach the waiter registered below: a wake of
+	// another lane, published after it, is received after it.
+	other := e.pool("left-handoff-sentinel")
+	sentinel, sentinelDone := in.coord.wakeups.wait(e.queue.Keys().Queue(other.ID, apiv1.LaneLive))
+	e.push(other.ID, e.create(other.ID, 1, 3)[0])
+	select {
+	case <-sentinel:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the sentinel's wake never came")
+	}
+	sentinelDone()
 	laneKey := e.queue.Keys().Queue(pool.ID, apiv1.LaneLive)
 
 	_, done := in.coord.wakeups.wait(laneKey) // a claim waiting, then gone
