@@ -106,12 +106,12 @@ func (c *Coordinator) Claim(ctx context.Context, req *coordinatorv1.ClaimRequest
 		popped, err := queue.Popped{Result: queue.PopEmpty}, error(nil)
 		if !skip {
 			popped, err = c.pops.Do(ctx, queue.Lane{Pool: pool, Lane: lane})
-		}
-		if err == nil {
-			err = popped.Err
-		}
-		if err == nil && popped.Result == queue.PopEmpty && wake != nil {
-			c.wakeups.setIdle(laneKey, wake)
+			if err == nil {
+				err = popped.Err
+			}
+			if err == nil && popped.Result == queue.PopEmpty && wake != nil {
+				c.wakeups.setIdle(laneKey, wake)
+			}
 		}
 		res, id, org := popped.Result, popped.ID, popped.Org
 		if res != queue.PopEmpty || err != nil {
@@ -221,11 +221,8 @@ func (c *Coordinator) claim(ctx context.Context, rawID, org string, worker store
 	if err != nil {
 		// The id left Redis but no claim committed (the worker may not
 		// take work, or the statement failed): put it back so the job is
-		// not left for the reconciler to find. It goes next within its
-		// organization, with the weight Redis holds for it.
-		if perr := c.queue.Push(context.WithoutCancel(ctx), pool, lane, queue.Tenant{Org: org}, rawID, 1); perr != nil {
-			c.log.WarnContext(ctx, "claim failed and the id could not be pushed back; the queue reconciler will", slog.String("job_id", rawID), slog.Any("error", perr))
-		}
+		// not left for the reconciler to find.
+		c.pushBack(context.WithoutCancel(ctx), handed{pool: pool, lane: lane, id: rawID, org: org}, "claim failed and the id could not be pushed back")
 		if errors.Is(err, store.ErrWorkerRefused) {
 			return nil, errWorkerRefused
 		}

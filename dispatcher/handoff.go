@@ -37,14 +37,20 @@ func (c *Coordinator) Offer(pool, lane, org, id string, announce func()) bool {
 // handedBackTimeout bounds pushing a handed job nobody kept onto its list.
 const handedBackTimeout = 10 * time.Second
 
-// pushHanded pushes a handed job that no claim kept onto its lane's list,
-// to be claimed next within its organization. Should that fail, the queue
-// reconciler pushes it: the job is queued in Postgres.
+// pushHanded pushes a handed job that no claim kept onto its lane's list.
 func (c *Coordinator) pushHanded(h handed) {
 	ctx, cancel := context.WithTimeout(context.Background(), handedBackTimeout)
 	defer cancel()
+	c.pushBack(ctx, h, "a job handed to a claim that left was not pushed to its queue")
+}
+
+// pushBack puts an id that left Redis, but was claimed by nobody, back on
+// its lane's list: next within its organization, with the weight Redis
+// holds for the organization. Should that fail, failed is logged and the
+// queue reconciler pushes it (the job is queued in Postgres).
+func (c *Coordinator) pushBack(ctx context.Context, h handed, failed string) {
 	if err := c.queue.Push(ctx, h.pool, h.lane, queue.Tenant{Org: h.org}, h.id, 1); err != nil {
-		c.log.WarnContext(ctx, "a job handed to a claim that left was not pushed to its queue; the queue reconciler will push it, check redis",
+		c.log.WarnContext(ctx, failed+"; the queue reconciler will push it, check redis",
 			slog.String("job_id", h.id), slog.String("pool_id", h.pool), slog.Any("error", err))
 	}
 }

@@ -132,17 +132,14 @@ func TestPoppedIDOfPausedPoolIsNotClaimed(t *testing.T) {
 func TestHandedJobOfLeavingClaimIsPushed(t *testing.T) {
 	e := newEnv(t)
 	in := e.start(Config{})
-	require.Eventually(t, func() bool {
-		n, err := e.rdb.PubSubNumSub(t.Context(), e.queue.Keys().Wake()).Result()
-		return err == nil && n[e.queue.Keys().Wake()] == 1
-	}, 10*time.Second, 10*time.Millisecond, "the coordinator subscribed to the wake channel")
+	waitWakeSubscribed(t, e)
 	pool := e.pool("left-handoff")
 	ids := e.create(pool.ID, 2, 3)
 	e.push(pool.ID, ids[0]) // already waiting on the list
 	// Its wake must not reach the waiter registered below: a wake of
 	// another lane, published after it, is received after it.
 	other := e.pool("left-handoff-sentinel")
-	sentinel, sentinelDone := in.coord.wakeups.wait(e.queue.Keys().Queue(other.ID, apiv1.LaneLive))
+	sentinel, sentinelDone, _ := in.coord.wakeups.join(e.queue.Keys().Queue(other.ID, apiv1.LaneLive), false)
 	e.push(other.ID, e.create(other.ID, 1, 3)[0])
 	select {
 	case <-sentinel:
@@ -152,7 +149,7 @@ func TestHandedJobOfLeavingClaimIsPushed(t *testing.T) {
 	sentinelDone()
 	laneKey := e.queue.Keys().Queue(pool.ID, apiv1.LaneLive)
 
-	_, done := in.coord.wakeups.wait(laneKey) // a claim waiting, then gone
+	_, done, _ := in.coord.wakeups.join(laneKey, false) // a claim waiting, then gone
 	require.True(t, in.coord.Offer(pool.ID, apiv1.LaneLive, e.org.ID.String(), ids[1].String(), nil))
 	done()
 	require.Equal(t, int64(2), e.queueLen(pool.ID))

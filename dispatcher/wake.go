@@ -43,18 +43,13 @@ func newWakeups(unclaimed func(handed)) *wakeups {
 	return &wakeups{waiting: map[string][]chan handed{}, idle: map[<-chan handed]bool{}, idleOn: map[string]int{}, unclaimed: unclaimed}
 }
 
-// wait registers a waiter on the lane whose list is laneKey; its channel
+// join registers a waiter on the lane whose list is laneKey; its channel
 // receives one value when a push wakes it or a job is handed to it. done
 // unregisters it, and passes on what it received but will not use: a wake
 // to the next waiter, a handed job to the next waiter or, when none is
 // left, to unclaimed.
-func (w *wakeups) wait(laneKey string) (ch <-chan handed, done func()) {
-	ch, done, _ = w.join(laneKey, false)
-	return ch, done
-}
-
-// join is wait for a claim; arriving says it has not popped yet. It
-// answers skip when the claim may wait without a pop: it arrives while
+//
+// arriving says the claim has not popped yet. join answers skip when the claim may wait without a pop: it arrives while
 // an idle waiter is registered on the lane, one that popped nothing after
 // it registered (setIdle) and has not been woken or handed a job since. A
 // push wakes the lane's oldest waiters, and a waiter that leaves with a

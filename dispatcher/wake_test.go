@@ -18,8 +18,8 @@ import (
 func TestWakeupsPassOnUnusedWake(t *testing.T) {
 	w := newWakeups(func(h handed) { t.Errorf("no job was handed, yet %v came back", h) })
 	w.wake("lane", 1) // nobody waits: dropped
-	a, doneA := w.wait("lane")
-	b, doneB := w.wait("lane")
+	a, doneA, _ := w.join("lane", false)
+	b, doneB, _ := w.join("lane", false)
 	require.Equal(t, 2, w.waiters("lane"))
 	w.wake("lane", 1)
 	require.Len(t, a, 1, "the oldest waiter is woken")
@@ -31,7 +31,7 @@ func TestWakeupsPassOnUnusedWake(t *testing.T) {
 	doneB()
 	require.Zero(t, w.waiters("lane"))
 	w.wake("lane", 3)
-	c, doneC := w.wait("lane")
+	c, doneC, _ := w.join("lane", false)
 	require.Empty(t, c, "wakes are not stored for later waiters")
 	doneC()
 }
@@ -46,8 +46,8 @@ func TestWakeupsPassOnUnusedHandedJob(t *testing.T) {
 	w := newWakeups(func(h handed) { back = append(back, h) })
 	job := handed{pool: "p", lane: "live", id: "job-1", org: "org-1"}
 	require.False(t, w.offer("lane", job, func() { t.Error("announced with nobody waiting") }))
-	a, doneA := w.wait("lane")
-	b, doneB := w.wait("lane")
+	a, doneA, _ := w.join("lane", false)
+	b, doneB, _ := w.join("lane", false)
 	announced := 0
 	require.True(t, w.offer("lane", job, func() { announced++ }))
 	require.Equal(t, 1, announced, "announced once, as a waiter took the job")
@@ -61,7 +61,7 @@ func TestWakeupsPassOnUnusedHandedJob(t *testing.T) {
 		"b received its job and no longer waits")
 	doneB()
 
-	c, doneC := w.wait("lane")
+	c, doneC, _ := w.join("lane", false)
 	require.True(t, w.offer("lane", job, nil))
 	require.Len(t, c, 1)
 	doneC() // leaves with it, nobody else waits
@@ -99,6 +99,16 @@ func TestWakeupsSkipOnlyBehindAnIdleWaiter(t *testing.T) {
 	require.Empty(t, w.idleOn)
 }
 
+// waitWakeSubscribed waits until e's coordinator listens on the wake
+// channel: a push before that wakes nobody.
+func waitWakeSubscribed(t *testing.T, e *env) {
+	t.Helper()
+	require.Eventually(t, func() bool {
+		n, err := e.rdb.PubSubNumSub(t.Context(), e.queue.Keys().Wake()).Result()
+		return err == nil && n[e.queue.Keys().Wake()] == 1
+	}, 10*time.Second, 10*time.Millisecond, "the coordinator subscribed to the wake channel")
+}
+
 // TestPushWakesLongPollingClaims: with a poll interval far beyond the
 // test's deadline, only the push's wake can hand a queued job to claims
 // that are already waiting: one push of one id wakes exactly one of three
@@ -108,10 +118,7 @@ func TestPushWakesLongPollingClaims(t *testing.T) {
 	inst := e.start(Config{PollInterval: time.Hour, MaxWait: time.Minute})
 	pool := "default"
 	laneKey := e.queue.Keys().Queue(pool, "live")
-	require.Eventually(t, func() bool {
-		n, err := e.rdb.PubSubNumSub(t.Context(), e.queue.Keys().Wake()).Result()
-		return err == nil && n[e.queue.Keys().Wake()] == 1
-	}, 10*time.Second, 10*time.Millisecond, "the coordinator subscribed to the wake channel")
+	waitWakeSubscribed(t, e)
 
 	w := e.worker(inst.addr, pool)
 	ctx, cancel := context.WithTimeout(t.Context(), 50*time.Second)
@@ -154,10 +161,7 @@ func TestPushWakesLongPollingClaims(t *testing.T) {
 func TestClaimBehindWaitersDoesNotPop(t *testing.T) {
 	e := newEnv(t)
 	in := e.start(Config{PollInterval: time.Hour, MaxWait: time.Minute})
-	require.Eventually(t, func() bool {
-		n, err := e.rdb.PubSubNumSub(t.Context(), e.queue.Keys().Wake()).Result()
-		return err == nil && n[e.queue.Keys().Wake()] == 1
-	}, 10*time.Second, 10*time.Millisecond, "the coordinator subscribed to the wake channel")
+	waitWakeSubscribed(t, e)
 	pool := e.pool("behind")
 	ids := e.create(pool.ID, 3, 3)
 	pops := func() uint64 {
