@@ -11,6 +11,7 @@ import (
 	apiv1 "github.com/mpegflow/mpegflow/api/v1"
 	"github.com/mpegflow/mpegflow/internal/auth"
 	"github.com/mpegflow/mpegflow/internal/events"
+	"github.com/mpegflow/mpegflow/internal/store"
 )
 
 // handoffRecorder stands in for the coordinator's waiting claims: it takes
@@ -19,6 +20,12 @@ import (
 type handoffRecorder struct {
 	take    bool
 	offered [][4]string // pool, lane, org, id
+}
+
+// Reserve finds no claim waiting: these tests hand jobs over after their
+// statement (dispatcher's tests cover jobs inserted claimed).
+func (h *handoffRecorder) Reserve(string, string) (*store.JobClaim, func(store.Job, bool, func()) bool) {
+	return nil, nil
 }
 
 func (h *handoffRecorder) Offer(pool, lane, org, id string, announce func()) bool {

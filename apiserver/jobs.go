@@ -239,7 +239,19 @@ func (s *Server) createJob(c *fiber.Ctx) error {
 		sum := sha256.Sum256(c.Body())
 		nj.IdempotencyKey, nj.RequestHash = &key, sum[:]
 	}
-	job, created, err := s.submit(c.UserContext(), nj)
+	ctx := c.UserContext()
+	var settle func(store.Job, bool, func()) bool
+	if s.cfg.Handoff != nil && nj.InputAssetID == nil && nj.WorkflowID == nil {
+		// A claim waiting idle on the job's lane here: the statement
+		// inserts the job claimed by it (the long way, which an asset or
+		// workflow input takes, does not; its job is handed over queued).
+		nj.Claim, settle = s.cfg.Handoff.Reserve(nj.PoolID, nj.Lane)
+	}
+	job, created, err := s.submit(ctx, nj)
+	handed := false
+	if settle != nil {
+		handed = settle(job, created && err == nil, s.announce(ctx, job))
+	}
 	if err != nil {
 		return err
 	}
@@ -247,8 +259,7 @@ func (s *Server) createJob(c *fiber.Ctx) error {
 		c.Set("Idempotent-Replayed", "true")
 		return c.Status(fiber.StatusOK).JSON(jobOut(job))
 	}
-	ctx := c.UserContext()
-	if !s.handOff(ctx, job) {
+	if !handed && !s.handOff(ctx, job, settle == nil) {
 		s.dispatch(ctx, job, "job.queued", s.tenant(ctx, p, job.OrgID))
 	}
 	return c.Status(fiber.StatusCreated).JSON(jobOut(job))
@@ -257,19 +268,26 @@ func (s *Server) createJob(c *fiber.Ctx) error {
 // handOff gives a just-submitted job to a claim waiting for its lane in
 // this process (Config.Handoff), which claims it without a push or a pop,
 // and posts its queued event as the claim takes it. False when there is
-// no such claim: the job is to be dispatched.
-func (s *Server) handOff(ctx context.Context, job store.Job) bool {
-	if s.cfg.Handoff == nil || job.Status != apiv1.JobQueued {
+// no such claim (or offer is false: a reserved claim's settling offered
+// it already), and the job is to be dispatched.
+func (s *Server) handOff(ctx context.Context, job store.Job, offer bool) bool {
+	if s.cfg.Handoff == nil || !offer || job.Status != apiv1.JobQueued {
 		return false
 	}
+	return s.cfg.Handoff.Offer(job.PoolID, job.Lane, job.OrgID.String(), job.ID.String(), s.announce(ctx, job))
+}
+
+// announce posts job.queued for a job a claim takes straight from its
+// submission, as dispatch posts it for a job it pushes.
+func (s *Server) announce(ctx context.Context, job store.Job) func() {
 	// The event points at copies, as dispatch's does.
 	org, id := job.OrgID, job.ID
-	return s.cfg.Handoff.Offer(job.PoolID, job.Lane, org.String(), id.String(), func() {
+	return func() {
 		if err := s.bus.Post(events.Event{Type: "job.queued", OrgID: &org, JobID: &id, PoolID: job.PoolID}); err != nil {
 			s.log.WarnContext(ctx, "event not published; live subscribers miss it, check redis",
 				slog.String("event", "job.queued"), slog.String("job_id", id.String()), slog.Any("error", err))
 		}
-	})
+	}
 }
 
 // submit commits a submission: with concurrent ones in one statement

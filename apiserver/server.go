@@ -86,11 +86,18 @@ type Config struct {
 	Handoff Handoff
 }
 
-// Handoff takes a job just committed as queued (id, of organization org,
-// on lane of pool) for a claim waiting in this process, and reports
-// whether one took it; announce runs when one does, before the claim can
-// see the job. The coordinator's Offer (dispatcher.Coordinator.Offer).
+// Handoff gives submitted jobs to claims waiting in this process (the
+// coordinator: dispatcher.Coordinator). Reserve takes a claim waiting idle
+// on lane of pool before a submission's statement runs, for the statement
+// to insert the job claimed by it (nil when none waits); settle, called
+// once whatever the statement came to, gives the claim the job (claimed,
+// or to claim) or a wake, and reports whether the job went to a claim.
+// Offer takes a job just committed as queued (id, of organization org, on
+// lane of pool) for a claim waiting on its lane, and reports whether one
+// took it. announce runs when a claim takes the job, before the claim can
+// see it.
 type Handoff interface {
+	Reserve(pool, lane string) (claim *store.JobClaim, settle func(job store.Job, created bool, announce func()) bool)
 	Offer(pool, lane, org, id string, announce func()) bool
 }
 
@@ -133,12 +140,19 @@ const (
 )
 
 // submissionKeys keeps two submissions with one idempotency key out of one
-// batch: the later is told it repeats the first.
+// batch (the later is told it repeats the first), and two inserted claimed
+// by one worker.
 func submissionKeys(nj store.NewJob) []string {
-	if nj.IdempotencyKey == nil {
-		return nil
+	var keys []string
+	if nj.IdempotencyKey != nil {
+		keys = append(keys, nj.OrgID.String()+"\x00"+*nj.IdempotencyKey)
 	}
-	return []string{nj.OrgID.String() + "\x00" + *nj.IdempotencyKey}
+	if nj.Claim != nil {
+		// One upsert cannot register a worker twice (a pod that claims
+		// twice at once may be reserved twice).
+		keys = append(keys, "worker/"+nj.Claim.Worker.ID)
+	}
+	return keys
 }
 
 // New wires the API and registers every route of the route table.

@@ -413,10 +413,15 @@ func newBenchRig(b *testing.B) *benchRig {
 		b.Fatal(err)
 	}
 	// Submissions hand their jobs to claims waiting in the process, as in
-	// mpegflow serve, unless MPEGFLOW_BENCH_HANDOFF=off pushes every one.
+	// mpegflow serve, unless MPEGFLOW_BENCH_HANDOFF=off pushes every one;
+	// MPEGFLOW_BENCH_RESERVE=off hands them over only after their
+	// statement, to be claimed by the claim's own (session 38's build).
 	var handoff apiserver.Handoff = coord
-	if os.Getenv("MPEGFLOW_BENCH_HANDOFF") == "off" {
+	switch {
+	case os.Getenv("MPEGFLOW_BENCH_HANDOFF") == "off":
 		handoff = nil
+	case os.Getenv("MPEGFLOW_BENCH_RESERVE") == "off":
+		handoff = offerOnly{coord}
 	}
 	api, err := apiserver.New(apiserver.Config{Guard: netguard.New(netguard.Config{Resolver: netguardtest.NewPublic()}), KeyCache: keys, Metrics: metrics, Hub: hub,
 		Handoff: handoff}, st, q, objects, bus, log)
@@ -797,4 +802,12 @@ func benchClaimAtRate(b *testing.B, rate int) {
 		b.ReportMetric(float64(run.CPU.Microseconds())/float64(b.N), "client-cpu-us/job")
 	}
 	reportLatency(b, run.Pods)
+}
+
+// offerOnly is the coordinator as a Handoff that reserves no claim: jobs
+// are handed over after their statement only (MPEGFLOW_BENCH_RESERVE=off).
+type offerOnly struct{ *Coordinator }
+
+func (offerOnly) Reserve(string, string) (*store.JobClaim, func(store.Job, bool, func()) bool) {
+	return nil, nil
 }

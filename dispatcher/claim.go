@@ -63,10 +63,16 @@ func (c *Coordinator) Claim(ctx context.Context, req *coordinatorv1.ClaimRequest
 		return w.Status == store.WorkerDraining || w.Status == store.WorkerEvicted, nil
 	}
 	// take claims an id, popped or handed to this claim by a submission
-	// (Offer); next means it was stale or a duplicate, or the job failed
+	// (Offer), or readies a job a submission's statement claimed for it
+	// (Reserve); next means it was stale or a duplicate, or the job failed
 	// at claim, and another is to be looked for.
-	take := func(id, org string) (resp *coordinatorv1.ClaimResponse, next bool, err error) {
-		job, err := c.claim(ctx, id, org, worker)
+	take := func(h handed) (resp *coordinatorv1.ClaimResponse, next bool, err error) {
+		var job *coordinatorv1.Job
+		if h.claimed != nil {
+			job, err = c.prepare(ctx, *h.claimed, h.token, worker.ID)
+		} else {
+			job, err = c.claim(ctx, h.id, h.org, worker)
+		}
 		switch {
 		case errors.Is(err, store.ErrNotFound) || errors.Is(err, errInputRefused):
 			return nil, true, nil
@@ -95,9 +101,19 @@ func (c *Coordinator) Claim(ctx context.Context, req *coordinatorv1.ClaimRequest
 		}
 		// Registered before the pop, so that a push between an empty pop
 		// and the wait below still wakes this claim.
-		wake, done, skip := (<-chan handed)(nil), func() {}, false
+		wake, leave, skip := (<-chan handed)(nil), func() handed { return handed{} }, false
 		if c.cfg.Clock.Now().Before(deadline) {
-			wake, done, skip = c.wakeups.join(laneKey, arriving)
+			wake, leave, skip = c.wakeups.join(laneKey, arriving, worker)
+		}
+		// done unregisters the claim; a job a submission's statement
+		// claimed for it meanwhile (a reserved claim waits for that
+		// statement) comes back as kept, to be readied for the pod, or
+		// handed back when the pod is gone (prepare).
+		kept := handed{}
+		done := func() {
+			if h := leave(); h.claimed != nil {
+				kept = h
+			}
 		}
 		// A claim arriving while an idle claim waits on the lane waits
 		// without a pop (wakeups.join): with submissions handed to
@@ -117,17 +133,28 @@ func (c *Coordinator) Claim(ctx context.Context, req *coordinatorv1.ClaimRequest
 		if res != queue.PopEmpty || err != nil {
 			done()
 		}
+		// A claim leaves only once it has dealt with a job kept for it.
+		endWith := func(resp *coordinatorv1.ClaimResponse, err error) (*coordinatorv1.ClaimResponse, error) {
+			if kept.claimed != nil {
+				if kresp, next, kerr := take(kept); !next {
+					return kresp, kerr
+				}
+			}
+			return resp, err
+		}
 		if err != nil {
-			return nil, c.toStatus(ctx, "Claim", err)
+			return endWith(nil, c.toStatus(ctx, "Claim", err))
 		}
 		switch res {
 		case queue.PopPaused:
 			if _, err := register(); err != nil {
-				return nil, err
+				return endWith(nil, err)
 			}
-			return &coordinatorv1.ClaimResponse{}, nil
+			return endWith(&coordinatorv1.ClaimResponse{}, nil)
 		case queue.PopJob:
-			if resp, next, err := take(id, org); !next {
+			// A claim that popped something is not idle, so no
+			// submission reserved it: nothing was kept for it.
+			if resp, next, err := take(handed{id: id, org: org}); !next {
 				return resp, err
 			}
 			continue
@@ -137,14 +164,14 @@ func (c *Coordinator) Claim(ctx context.Context, req *coordinatorv1.ClaimRequest
 			if stop, err := register(); err != nil || stop {
 				done()
 				if err != nil {
-					return nil, err
+					return endWith(nil, err)
 				}
-				return &coordinatorv1.ClaimResponse{}, nil
+				return endWith(&coordinatorv1.ClaimResponse{}, nil)
 			}
 		}
 		if !now.Before(deadline) {
 			done()
-			return &coordinatorv1.ClaimResponse{}, nil
+			return endWith(&coordinatorv1.ClaimResponse{}, nil)
 		}
 		var (
 			end error  // the call ends with it, when set
@@ -166,14 +193,20 @@ func (c *Coordinator) Claim(ctx context.Context, req *coordinatorv1.ClaimRequest
 		}
 		c.claimBusy()
 		done()
-		if end != nil {
-			return nil, end
+		if kept.claimed != nil {
+			got = kept
 		}
-		if got.id != "" {
-			// Handed over by a submission: claimed without a pop.
-			if resp, next, err := take(got.id, got.org); !next {
+		if got.claimed != nil || (end == nil && got.id != "") {
+			// Handed over by a submission: claimed without a pop, or by
+			// the submission's own statement. A job claimed so is readied
+			// even for a claim that is ending (and handed back when its
+			// pod is gone).
+			if resp, next, err := take(got); !next {
 				return resp, err
 			}
+		}
+		if end != nil {
+			return nil, end
 		}
 	}
 }
@@ -212,12 +245,6 @@ func (c *Coordinator) claim(ctx context.Context, rawID, org string, worker store
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, err
 	}
-	if err == nil {
-		// Preparing the job for a pod that is gone would only fail it.
-		if err := c.unlessGone(ctx, j.Job, token); err != nil {
-			return nil, err
-		}
-	}
 	if err != nil {
 		// The id left Redis but no claim committed (the worker may not
 		// take work, or the statement failed): put it back so the job is
@@ -230,6 +257,25 @@ func (c *Coordinator) claim(ctx context.Context, rawID, org string, worker store
 			return nil, errPoolPaused
 		}
 		return nil, c.toStatus(ctx, "Claim", err)
+	}
+	return c.prepare(ctx, j, token, pod)
+}
+
+// prepare readies a job just claimed for pod under the claim token token
+// (by the claim's statement, or by the submission's that inserted it,
+// Reserve) for the pod: its input and caption files presigned, its
+// content key, a task's parts; then posts job.started and observes the
+// dispatch latency. A job the pod cannot be given is failed or retried
+// (refuseInput, retryAtClaim); when the pod is gone it goes back to its
+// queue (unlessGone).
+func (c *Coordinator) prepare(ctx context.Context, j store.ClaimedJob, token, pod string) (*coordinatorv1.Job, error) {
+	// Preparing the job for a pod that is gone would only fail it.
+	if err := c.unlessGone(ctx, j.Job, token); err != nil {
+		return nil, err
+	}
+	lane, lease := j.Lane, time.Time{}
+	if j.LeaseExpiresAt != nil {
+		lease = *j.LeaseExpiresAt
 	}
 	input, presigned, err := c.inputURL(ctx, j)
 	what := "the input"
@@ -298,16 +344,22 @@ func (c *Coordinator) unlessGone(ctx context.Context, j store.Job, token string)
 	gone := status.FromContextError(ctx.Err()).Err()
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), groupCommitTimeout)
 	defer cancel()
+	c.handBack(ctx, j, token)
+	return gone
+}
+
+// handBack puts job j, claimed under token for a pod that will never
+// receive it, back on its queue with the attempt given back (unlessGone).
+func (c *Coordinator) handBack(ctx context.Context, j store.Job, token string) {
 	back, outcome, err := c.store.FailJob(ctx, j.ID, j.PoolID, hashToken(token), handedBackMsg, true, true, c.policy())
 	if err != nil {
 		c.log.WarnContext(ctx, "a job claimed for a pod that left could not be handed back; if it is still running, Stale Job Recovery queues it again when its lease lapses",
 			slog.String("job_id", j.ID.String()), slog.String("worker_id", deref(j.WorkerID)), slog.Any("error", err))
-		return gone
+		return
 	}
 	c.log.InfoContext(ctx, "the pod left before it received its job; the job went back to its queue",
 		slog.String("job_id", j.ID.String()), slog.String("worker_id", deref(j.WorkerID)))
 	c.afterFail(ctx, back, outcome)
-	return gone
 }
 
 // groupCommitTimeout bounds one group-commit statement, which runs

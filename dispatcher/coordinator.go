@@ -187,7 +187,7 @@ func New(cfg Config, st *store.Store, q *queue.Queue, objects *objstore.Store, b
 		return nil, fmt.Errorf("dispatcher: %w", err)
 	}
 	c := &Coordinator{cfg: cfg, sealer: sealer, store: st, queue: q, objects: objects, scopes: scopes, bus: bus, metrics: m, log: log, stopping: make(chan struct{})}
-	c.wakeups = newWakeups(c.pushHanded)
+	c.wakeups = newWakeups(c.pushHanded, c.cfg.Clock.After)
 	sizes, waits, runs := m.GroupCommit("claim")
 	c.claims = groupcommit.New("claim", log, st.ClaimBatch, claimKeys, cfg.GroupCommitMaxBatch, cfg.GroupCommitInFlight,
 		groupCommitTimeout, sizes).Linger(cfg.GroupCommitLinger).Spill(cfg.GroupCommitSpill).Timed(waits, runs)

@@ -36,15 +36,21 @@ import (
 // (the default): each instance must have made some statements that claimed,
 // some that heartbeat and some that completed several jobs. A fifth of
 // the jobs are offered to waiting claims (Coordinator.Offer, as a
-// submission in an instance's process does) before they are pushed.
+// submission in an instance's process does) before they are pushed. While
+// the claimers run, 1,000 more jobs are submitted by the submission
+// statement, eight at a time, each reserving a waiting claim of one
+// instance when one is idle (Coordinator.Reserve, as the API does) and so
+// inserted claimed by it, and pushed only when no claim took it: half
+// while the pushed backlog is claimed, half once the lists are empty.
 // Nothing here is timed; the durations are logged.
 func TestClaimExactlyOnceAtScale(t *testing.T) {
 	t.Parallel()
 	const (
-		jobs     = 10000
-		claimers = 200
-		orgCount = 4
-		chunk    = 250 // ids per push
+		jobs      = 10000
+		submitted = 1000 // during the run, inserted claimed where a claim waits
+		claimers  = 200
+		orgCount  = 4
+		chunk     = 250 // ids per push
 	)
 	loadTests.RLock()
 	defer loadTests.RUnlock()
@@ -98,13 +104,24 @@ func TestClaimExactlyOnceAtScale(t *testing.T) {
 		claims    = make(map[string]int, jobs)
 		completes = make(map[string]int, jobs)
 		pushed    atomic.Bool
+		producers atomic.Int32 // the pusher and the submitter, until each is done
+		late      = make([]uuid.UUID, submitted)
+		reserved  atomic.Int32
 	)
+	producers.Store(2)
+	pusherDone := make(chan struct{})
+	produced := func() {
+		if producers.Add(-1) == 0 {
+			pushed.Store(true)
+		}
+	}
 	begin = time.Now()
 	workers := []*worker{e.worker(instances[0].addr, store.DefaultPoolID), e.worker(instances[1].addr, store.DefaultPoolID)}
 	g, gctx = errgroup.WithContext(ctx)
 	laneKey := e.queue.Keys().Queue(store.DefaultPoolID, apiv1.LaneLive)
 	g.Go(func() error {
-		defer pushed.Store(true)
+		defer produced()
+		defer close(pusherDone)
 		// Offers find claims waiting from the first chunk on.
 		for _, in := range instances {
 			for in.coord.wakeups.waiters(laneKey) == 0 {
@@ -132,6 +149,59 @@ func TestClaimExactlyOnceAtScale(t *testing.T) {
 				if err := e.queue.PushMany(gctx, store.DefaultPoolID, apiv1.LaneLive, tn, list); err != nil {
 					return fmt.Errorf("push: %w", err)
 				}
+			}
+		}
+		return nil
+	})
+	g.Go(func() error {
+		defer produced()
+		u := "https://media.example.com/in.mp4"
+		<-pusherDone
+		secondHalf := submitted / 2 / 8 * 8 // the batch that starts it
+		for start := 0; start < submitted; start += 8 {
+			for start == secondHalf {
+				// The backlog claimed, claims wait idle.
+				n, err := e.queue.Len(gctx, store.DefaultPoolID, apiv1.LaneLive)
+				if err != nil {
+					return err
+				}
+				if n == 0 {
+					break
+				}
+				time.Sleep(5 * time.Millisecond)
+			}
+			var (
+				njs     []store.NewJob
+				settles []func(store.Job, bool, func()) bool
+			)
+			for i := start; i < min(start+8, submitted); i++ {
+				nj := store.NewJob{OrgID: orgs[i%orgCount].ID, PoolID: store.DefaultPoolID, Lane: apiv1.LaneLive,
+					MaxAttempts: 3, InputURL: &u, Spec: testSpec, Metadata: json.RawMessage(`{}`)}
+				var settle func(store.Job, bool, func()) bool
+				nj.Claim, settle = instances[i%2].coord.Reserve(store.DefaultPoolID, apiv1.LaneLive)
+				njs, settles = append(njs, nj), append(settles, settle)
+			}
+			res, err := e.store.CreateJobs(gctx, njs)
+			for k, settle := range settles {
+				i := start + k
+				created := err == nil && res[k].Err == nil && res[k].Created
+				if settle != nil && settle(res[k].Job, created, nil) {
+					reserved.Add(1)
+					late[i] = res[k].Job.ID
+					continue
+				}
+				if !created {
+					return fmt.Errorf("submit: %w %v", err, res)
+				}
+				late[i] = res[k].Job.ID
+				o := i % orgCount
+				tn := queue.Tenant{Org: orgs[o].ID.String(), Weight: apiv1.ShareWeight(orgs[o].Plan, orgs[o].ShareWeight)}
+				if err := e.queue.Push(gctx, store.DefaultPoolID, apiv1.LaneLive, tn, late[i].String(), 0); err != nil {
+					return fmt.Errorf("push: %w", err)
+				}
+			}
+			if err != nil {
+				return fmt.Errorf("submit: %w", err)
 			}
 		}
 		return nil
@@ -173,9 +243,12 @@ func TestClaimExactlyOnceAtScale(t *testing.T) {
 	}
 	require.NoError(t, g.Wait())
 	t.Logf("%d claimers on 2 instances claimed and completed %d jobs in %s", claimers, len(claims), time.Since(begin))
+	t.Logf("%d of %d submitted jobs went to a reserved claim", reserved.Load(), submitted)
+	assert.Positive(t, reserved.Load(), "some submissions found a claim waiting idle")
+	ids = append(ids, late...)
 
-	require.Len(t, claims, jobs, "every job claimed, none lost, nothing foreign")
-	require.Len(t, completes, jobs, "every job completed")
+	require.Len(t, claims, jobs+submitted, "every job claimed, none lost, nothing foreign")
+	require.Len(t, completes, jobs+submitted, "every job completed")
 	for _, id := range ids {
 		assert.Equal(t, 1, claims[id.String()], "job %s claims", id)
 		assert.Equal(t, 1, completes[id.String()], "job %s completions", id)
@@ -213,7 +286,7 @@ func TestClaimExactlyOnceAtScale(t *testing.T) {
 	require.NoError(t, err)
 	got, err := pgx.CollectRows(rows, pgx.RowToStructByName[row])
 	require.NoError(t, err)
-	assert.Equal(t, []row{{Status: store.JobCompleted, Attempts: 1, Started: 1, Completed: 1, N: jobs}}, got,
+	assert.Equal(t, []row{{Status: store.JobCompleted, Attempts: 1, Started: 1, Completed: 1, N: jobs + submitted}}, got,
 		"in Postgres every job is completed after one attempt, with one job.started and one job.completed event")
 
 	for _, lane := range apiv1.Lanes {

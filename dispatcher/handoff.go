@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/mpegflow/mpegflow/internal/queue"
+	"github.com/mpegflow/mpegflow/internal/store"
 )
 
 // Offer hands a job that a submission in this process has just committed
@@ -32,6 +33,63 @@ func (c *Coordinator) Offer(pool, lane, org, id string, announce func()) bool {
 	}
 	c.metrics.ClaimHandoffs.Inc()
 	return true
+}
+
+// Reserve takes, for a submission about to commit a job on lane of pool,
+// the oldest claim of that pool and lane that waits here idle (its last
+// pop found the lane empty, and no push has woken it since), and returns
+// the claim the submission's statement is to insert its job claimed by
+// (store.NewJob.Claim): that claim's worker, a fresh claim token and its
+// lease. The job then costs no claim statement at all: it is running from
+// its first commit, and the claim readies it for its pod as if its own
+// statement had claimed it (design 0019, "Submissions inserted claimed").
+// Nil when no such claim waits.
+//
+// settle must be called once the statement has run, whatever came of it,
+// with the job it committed (created false when it committed none, an
+// idempotent replay or an error): a job inserted claimed goes to the
+// claim; a job inserted queued (its pool paused, the worker drained
+// meanwhile, a submission that went the long way) is handed to the claim
+// to claim as Offer hands one; and with none the claim is woken to pop.
+// settle reports whether the job went to a claim; when it did not, the
+// caller pushes it. announce, when set, runs as for Offer: once, before
+// the claim can see the job. Until settle the claim waits, even past its
+// own wait (at most reservedWait), so that a job claimed for it is never
+// left without a pod: when its pod is gone the job goes back to its queue
+// at once (unlessGone).
+func (c *Coordinator) Reserve(pool, lane string) (claim *store.JobClaim, settle func(job store.Job, created bool, announce func()) bool) {
+	ch, worker, ok := c.wakeups.reserve(c.queue.Keys().Queue(pool, lane))
+	if !ok {
+		return nil, nil
+	}
+	token := newClaimToken()
+	now := c.cfg.Clock.Now()
+	claim = &store.JobClaim{Worker: worker, TokenHash: hashToken(token), Now: now, LeaseUntil: now.Add(c.cfg.Lease)}
+	return claim, func(job store.Job, created bool, announce func()) bool {
+		if !created {
+			c.wakeups.settle(ch, handed{}, nil)
+			return false
+		}
+		h := handed{pool: job.PoolID, lane: job.Lane, id: job.ID.String(), org: job.OrgID.String()}
+		if job.Status == store.JobRunning && job.WorkerID != nil && *job.WorkerID == worker.ID {
+			h.claimed, h.token = &store.ClaimedJob{Job: job, QueuedAt: job.CreatedAt}, token
+		}
+		if c.wakeups.settle(ch, h, announce) {
+			c.metrics.ClaimHandoffs.Inc()
+			return true
+		}
+		if h.claimed == nil {
+			return c.Offer(h.pool, h.lane, h.org, h.id, announce)
+		}
+		// The claim gave up waiting: its job goes back to its queue.
+		if announce != nil {
+			announce()
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), handedBackTimeout)
+		defer cancel()
+		c.handBack(ctx, job, token)
+		return true
+	}
 }
 
 // handedBackTimeout bounds pushing a handed job nobody kept onto its list.

@@ -1,6 +1,7 @@
 package dispatcher
 
 import (
+	"context"
 	"testing"
 	"time"
 
@@ -17,11 +18,17 @@ import (
 // claim's answer (a job, none, or an error) arrives on the channels.
 func claimAsync(t *testing.T, e *env, in *instance, pool, pod string) (<-chan *coordinatorv1.Job, <-chan error) {
 	t.Helper()
+	return claimAsyncIn(t.Context(), t, e, in, pool, pod)
+}
+
+// claimAsyncIn is claimAsync with the claim's call under ctx.
+func claimAsyncIn(ctx context.Context, t *testing.T, e *env, in *instance, pool, pod string) (<-chan *coordinatorv1.Job, <-chan error) {
+	t.Helper()
 	laneKey := e.queue.Keys().Queue(pool, apiv1.LaneLive)
 	before := in.coord.wakeups.waiters(laneKey)
 	jobs, errs := make(chan *coordinatorv1.Job, 1), make(chan error, 1)
 	go func() {
-		j, err := e.worker(in.addr, pool).claim(t.Context(), pod, 45_000)
+		j, err := e.worker(in.addr, pool).claim(ctx, pod, 45_000)
 		if err != nil {
 			errs <- err
 			return
@@ -139,7 +146,7 @@ func TestHandedJobOfLeavingClaimIsPushed(t *testing.T) {
 	// Its wake must not reach the waiter registered below: a wake of
 	// another lane, published after it, is received after it.
 	other := e.pool("left-handoff-sentinel")
-	sentinel, sentinelDone, _ := in.coord.wakeups.join(e.queue.Keys().Queue(other.ID, apiv1.LaneLive), false)
+	sentinel, sentinelDone, _ := in.coord.wakeups.join(e.queue.Keys().Queue(other.ID, apiv1.LaneLive), false, store.Worker{})
 	e.push(other.ID, e.create(other.ID, 1, 3)[0])
 	select {
 	case <-sentinel:
@@ -149,7 +156,7 @@ func TestHandedJobOfLeavingClaimIsPushed(t *testing.T) {
 	sentinelDone()
 	laneKey := e.queue.Keys().Queue(pool.ID, apiv1.LaneLive)
 
-	_, done, _ := in.coord.wakeups.join(laneKey, false) // a claim waiting, then gone
+	_, done, _ := in.coord.wakeups.join(laneKey, false, store.Worker{}) // a claim waiting, then gone
 	require.True(t, in.coord.Offer(pool.ID, apiv1.LaneLive, e.org.ID.String(), ids[1].String(), nil))
 	done()
 	require.Equal(t, int64(2), e.queueLen(pool.ID))

@@ -5,10 +5,12 @@ import (
 	"log/slog"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 
 	"github.com/mpegflow/mpegflow/internal/queue"
+	"github.com/mpegflow/mpegflow/internal/store"
 )
 
 // wakeups hands pushes to the long-polling claims of this coordinator: a
@@ -22,7 +24,11 @@ import (
 //
 // A waiter may instead be handed a job (offer): a submission in this
 // process gives its job straight to a claim waiting on the job's lane,
-// which claims it without a push or a pop (Coordinator.Offer).
+// which claims it without a push or a pop (Coordinator.Offer). Or a
+// submission reserves an idle waiter before its statement (reserve) and
+// settles it after: with the job its statement inserted claimed for the
+// waiter's worker, with the job to claim, or with a wake
+// (Coordinator.Reserve).
 type wakeups struct {
 	mu      sync.Mutex
 	waiting map[string][]chan handed // lane key → waiters, oldest first
@@ -30,24 +36,47 @@ type wakeups struct {
 	// join), and idleOn counts them by lane key.
 	idle   map[<-chan handed]bool
 	idleOn map[string]int
+	// workers holds each registered waiter's worker, for reserve.
+	workers map[<-chan handed]store.Worker
+	// reserved holds the waiters reserved by a submission and not settled
+	// yet; a waiter that gave up waiting for its settling is dropped.
+	reserved map[<-chan handed]bool
+	// after is the coordinator's clock's After: how long a reserved waiter
+	// that is leaving waits for its settling (reservedWait).
+	after func(time.Duration) <-chan time.Time
 	// unclaimed takes a handed job that its waiter left with, unclaimed,
 	// when no other claim waits on its lane: it goes onto its lane's list.
 	unclaimed func(handed)
 }
 
 // handed is what a waiting claim receives: a wake (the zero value), or a
-// job handed to it, of organization org on lane of pool.
-type handed struct{ pool, lane, id, org string }
-
-func newWakeups(unclaimed func(handed)) *wakeups {
-	return &wakeups{waiting: map[string][]chan handed{}, idle: map[<-chan handed]bool{}, idleOn: map[string]int{}, unclaimed: unclaimed}
+// job handed to it, of organization org on lane of pool: to claim, or
+// already claimed for it (claimed, under the claim token token) by the
+// statement that inserted it.
+type handed struct {
+	pool, lane, id, org string
+	claimed             *store.ClaimedJob
+	token               string
 }
 
-// join registers a waiter on the lane whose list is laneKey; its channel
-// receives one value when a push wakes it or a job is handed to it. done
-// unregisters it, and passes on what it received but will not use: a wake
-// to the next waiter, a handed job to the next waiter or, when none is
-// left, to unclaimed.
+func newWakeups(unclaimed func(handed), after func(time.Duration) <-chan time.Time) *wakeups {
+	return &wakeups{waiting: map[string][]chan handed{}, idle: map[<-chan handed]bool{}, idleOn: map[string]int{},
+		workers: map[<-chan handed]store.Worker{}, reserved: map[<-chan handed]bool{}, after: after, unclaimed: unclaimed}
+}
+
+// reservedWait bounds how long a reserved waiter that is leaving (its
+// wait is up, its pod gone, the coordinator stopping) waits for the
+// submission to settle it: longer than a submission's statement may run.
+const reservedWait = groupCommitTimeout + 5*time.Second
+
+// join registers a waiter of worker on the lane whose list is laneKey;
+// its channel receives one value when a push wakes it, a job is handed to
+// it or a reservation of it is settled. done unregisters it, and passes on
+// what it received but will not use: a wake to the next waiter, a handed
+// job to the next waiter or, when none is left, to unclaimed. A job
+// claimed for it cannot be passed on: done returns it, for the caller to
+// hand to its pod or back to its queue. A reserved waiter's done first
+// waits for its settling (at most reservedWait).
 //
 // arriving says the claim has not popped yet. join answers skip when the claim may wait without a pop: it arrives while
 // an idle waiter is registered on the lane, one that popped nothing after
@@ -58,31 +87,103 @@ func newWakeups(unclaimed func(handed)) *wakeups {
 // find the list empty. Should a wake have been lost (the subscription
 // reconnecting), the id is found at the waiters' next poll, as it would
 // be without this.
-func (w *wakeups) join(laneKey string, arriving bool) (ch <-chan handed, done func(), skip bool) {
+func (w *wakeups) join(laneKey string, arriving bool, worker store.Worker) (ch <-chan handed, done func() handed, skip bool) {
 	c := make(chan handed, 1)
 	w.mu.Lock()
 	skip = arriving && w.idleOn[laneKey] > 0
 	w.waiting[laneKey] = append(w.waiting[laneKey], c)
+	w.workers[c] = worker
 	if skip {
 		w.idle[c] = true
 		w.idleOn[laneKey]++
 	}
 	w.mu.Unlock()
-	return c, func() {
+	return c, func() handed {
 		w.mu.Lock()
 		w.remove(laneKey, c)
+		reserved := w.reserved[c]
 		w.mu.Unlock()
-		select {
-		case h := <-c: // received, but leaving: pass it on
-			switch {
-			case h.id == "":
-				w.wake(laneKey, 1)
-			case !w.offer(laneKey, h, nil):
-				w.unclaimed(h)
+		h, received := handed{}, false
+		if reserved {
+			h, received = w.awaitSettling(c)
+		} else {
+			select {
+			case h = <-c:
+				received = true
+			default:
 			}
-		default:
 		}
+		switch {
+		case !received:
+		case h.claimed != nil:
+			return h
+		case h.id == "": // received, but leaving: pass it on
+			w.wake(laneKey, 1)
+		case !w.offer(laneKey, h, nil):
+			w.unclaimed(h)
+		}
+		return handed{}
 	}, skip
+}
+
+// awaitSettling waits for reserved waiter c's settling, at most
+// reservedWait; past that c is no longer reserved, and a settling that
+// comes later finds it gone.
+func (w *wakeups) awaitSettling(c chan handed) (handed, bool) {
+	select {
+	case h := <-c:
+		return h, true
+	case <-w.after(reservedWait):
+	}
+	w.mu.Lock()
+	delete(w.reserved, c)
+	w.mu.Unlock()
+	select {
+	case h := <-c: // settled as it timed out
+		return h, true
+	default:
+		return handed{}, false
+	}
+}
+
+// reserve takes the lane's oldest idle waiter (see join) off its list for
+// a submission, which settles it (settle) once its statement has run; ok
+// is false when no waiter of the lane is idle. An idle waiter's last pop
+// found the lane empty and no push has woken it since: no job of the
+// lane waits for it.
+func (w *wakeups) reserve(laneKey string) (ch chan handed, worker store.Worker, ok bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.idleOn[laneKey] == 0 {
+		return nil, store.Worker{}, false
+	}
+	i := slices.IndexFunc(w.waiting[laneKey], func(c chan handed) bool { return w.idle[c] })
+	if i < 0 {
+		return nil, store.Worker{}, false
+	}
+	c := w.waiting[laneKey][i]
+	worker = w.workers[c]
+	w.remove(laneKey, c)
+	w.reserved[c] = true
+	return c, worker, true
+}
+
+// settle gives reserved waiter c what its submission's statement came to
+// (a claimed job, a job to claim, or a wake), running taken, when set,
+// before the waiter can see it; false when the waiter gave up waiting for
+// it (awaitSettling) and h was not given.
+func (w *wakeups) settle(c chan handed, h handed, taken func()) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !w.reserved[c] {
+		return false
+	}
+	delete(w.reserved, c)
+	if taken != nil {
+		taken()
+	}
+	c <- h // buffered, and a reserved waiter receives nothing else
+	return true
 }
 
 // setIdle marks waiter ch of the lane idle: its pop, made after it
@@ -98,9 +199,10 @@ func (w *wakeups) setIdle(laneKey string, ch <-chan handed) {
 	w.idleOn[laneKey]++
 }
 
-// forget drops c's idle mark as it leaves the lane's list; the caller
-// holds mu.
+// forget drops c's worker and idle mark as it leaves the lane's list;
+// the caller holds mu.
 func (w *wakeups) forget(laneKey string, c chan handed) {
+	delete(w.workers, c)
 	if !w.idle[c] {
 		return
 	}

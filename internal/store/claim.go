@@ -38,6 +38,38 @@ func jobEventCTEs(src, typ, data, eventID string) string {
 			JOIN webhooks w ON w.org_id = e.org_id AND w.enabled AND e.type = ANY (w.events))`
 }
 
+// jobEventsCTEs is jobEventCTEs for several events a job: the events are
+// the rows of the CTE evs (job_id, org_id, type, data, event_id, seq),
+// inserted in job and seq order (so a job's history keeps them in that
+// order), at most one of each type a job; the webhook deliveries carry the
+// job as the CTE src (one row a job) returned it.
+func jobEventsCTEs(evs, src string) string {
+	return `ev AS (
+			INSERT INTO job_events (job_id, org_id, type, data) SELECT job_id, org_id, type, data FROM ` + evs + ` ORDER BY job_id, seq
+			RETURNING job_id, org_id, type, data, created_at),
+		dl AS (
+			INSERT INTO webhook_deliveries (id, webhook_id, org_id, event_id, event_type, payload)
+			SELECT gen_random_uuid(), w.id, e.org_id, s.event_id, e.type, jsonb_build_object(
+				'id', s.event_id, 'type', e.type, 'org_id', e.org_id, 'job_id', e.job_id, 'pool_id', j.pool_id,
+				'data', e.data, 'at', e.created_at, 'job', ` + webhookJobSnapshot + `)
+			FROM ev e JOIN ` + evs + ` s ON s.job_id = e.job_id AND s.type = e.type
+			JOIN ` + src + ` j ON j.id = e.job_id AND j.parent_id IS NULL
+			JOIN webhooks w ON w.org_id = e.org_id AND w.enabled AND e.type = ANY (w.events))`
+}
+
+// workerClaimUpsertSQL ends the INSERT INTO workers that registers a
+// claiming worker (id, pool_id, lane, node, capabilities, registered_at,
+// last_heartbeat_at, current_job_id): an existing row of the same pool
+// has its node, capabilities and heartbeat refreshed, comes back online
+// from offline, and takes the claimed job as its current one; a row of
+// another pool is left alone.
+const workerClaimUpsertSQL = `ON CONFLICT (id) DO UPDATE SET node = EXCLUDED.node, capabilities = EXCLUDED.capabilities,
+				last_heartbeat_at = EXCLUDED.last_heartbeat_at,
+				status = CASE WHEN workers.status = 'offline' THEN 'online' ELSE workers.status END,
+				current_job_id = COALESCE(EXCLUDED.current_job_id, workers.current_job_id)
+			WHERE workers.pool_id = EXCLUDED.pool_id
+			RETURNING status`
+
 // queuedAtSQL is, in a query of jobs, when the job last became claimable:
 // its updated_at (set by the submission, a requeue, a retry coming due, a
 // release from hold) or, when later, its pool's last resume
@@ -116,12 +148,7 @@ var claimJobsSQL = `
 			SELECT i.worker_id, i.pool_id, i.lane, i.node, i.capabilities, i.now, i.now, j.id
 			FROM input i LEFT JOIN j ON j.ord = i.ord
 			ORDER BY i.worker_id
-			ON CONFLICT (id) DO UPDATE SET node = EXCLUDED.node, capabilities = EXCLUDED.capabilities,
-				last_heartbeat_at = EXCLUDED.last_heartbeat_at,
-				status = CASE WHEN workers.status = 'offline' THEN 'online' ELSE workers.status END,
-				current_job_id = COALESCE(EXCLUDED.current_job_id, workers.current_job_id)
-			WHERE workers.pool_id = EXCLUDED.pool_id
-			RETURNING status),
+			` + workerClaimUpsertSQL + `),
 		` + jobEventCTEs("j", "'job.started'", "jsonb_build_object('worker_id', j.worker_id, 'attempt', j.attempts)", "j.event_id") + `
 	SELECT j.ord, ` + prefixed("j.", jobColumns) + `, a.object_key, j.queued_at
 	FROM j LEFT JOIN assets a ON a.id = j.input_asset_id`
@@ -164,12 +191,7 @@ var claimJobSQL = `
 		wk AS (
 			INSERT INTO workers (id, pool_id, lane, node, capabilities, registered_at, last_heartbeat_at, current_job_id)
 			VALUES ($4, $2, $3, $8, $9, $6, $6, (SELECT id FROM j))
-			ON CONFLICT (id) DO UPDATE SET node = EXCLUDED.node, capabilities = EXCLUDED.capabilities,
-				last_heartbeat_at = $6,
-				status = CASE WHEN workers.status = 'offline' THEN 'online' ELSE workers.status END,
-				current_job_id = COALESCE(EXCLUDED.current_job_id, workers.current_job_id)
-			WHERE workers.pool_id = EXCLUDED.pool_id
-			RETURNING status),
+			` + workerClaimUpsertSQL + `),
 		` + jobEventCTEs("j", "'job.started'", "jsonb_build_object('worker_id', $4::text, 'attempt', j.attempts)", "$10") + `
 	SELECT ` + prefixed("j.", jobColumns) + `, a.object_key, j.queued_at
 	FROM j LEFT JOIN assets a ON a.id = j.input_asset_id`

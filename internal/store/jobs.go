@@ -92,6 +92,39 @@ type NewJob struct {
 	Metadata       json.RawMessage
 	IdempotencyKey *string
 	RequestHash    []byte
+	// Claim, when set, is a claim waiting for this submission's job
+	// (dispatcher's Coordinator.Reserve): the statement that inserts the
+	// job makes it running under that claim, as the claim's own statement
+	// would, when the claim may take it. The long way ignores it.
+	Claim *JobClaim
+}
+
+// JobClaim is a waiting claim a submission's job may be inserted claimed
+// by: its worker, its claim token's hash, when it claims and until when
+// its lease runs. The job is claimed only if its pool is not paused and
+// the worker (as the statement finds it) is not drained, evicted or
+// registered in another pool, the conditions claimJobsSQL checks;
+// otherwise it is inserted queued, as without a claim.
+type JobClaim struct {
+	Worker     Worker
+	TokenHash  []byte
+	Now        time.Time
+	LeaseUntil time.Time
+}
+
+// claimArgs are c's statement parameters, all NULL when c is nil: worker
+// id, claim token hash, now, lease deadline, node, capabilities, and the
+// job.started event's id.
+func (c *JobClaim) claimArgs() (worker *string, hash []byte, now, lease *time.Time, node *string, caps json.RawMessage, eventID *string) {
+	if c == nil {
+		return nil, nil, nil, nil, nil, nil, nil
+	}
+	caps = c.Worker.Capabilities
+	if caps == nil {
+		caps = json.RawMessage(`{}`)
+	}
+	ev := newID().String()
+	return &c.Worker.ID, c.TokenHash, &c.Now, &c.LeaseUntil, &c.Worker.Node, caps, &ev
 }
 
 // CreateJob commits a job and its job.queued event in one transaction. With
@@ -108,8 +141,10 @@ func (s *Store) CreateJob(ctx context.Context, nj NewJob) (job Job, created bool
 		// commits in one statement; anything it cannot settle (no such
 		// pool, an idempotency key already used) goes the long way below,
 		// which tells the two apart.
+		worker, hash, now, lease, node, caps, started := nj.Claim.claimArgs()
 		rows, _ := s.pool.Query(ctx, createJobSQL, newID(), nj.OrgID, nj.PoolID, nj.Lane, nj.Priority, nj.MaxAttempts,
-			nj.InputURL, nj.Spec, nj.Metadata, nj.IdempotencyKey, nj.RequestHash, newID().String(), nj.Captions)
+			nj.InputURL, nj.Spec, nj.Metadata, nj.IdempotencyKey, nj.RequestHash, newID().String(), nj.Captions,
+			worker, hash, now, lease, node, caps, started)
 		j, err := pgx.CollectExactlyOneRow(rows, scanJob)
 		if err == nil {
 			return j, true, nil
@@ -160,23 +195,62 @@ func (s *Store) CreateJob(ctx context.Context, nj NewJob) (job Job, created bool
 // with its job.queued event and webhook deliveries, in one statement. The
 // pool must be visible to the organization (its row is locked against
 // deletion as checkJobRefs does); no row comes back when it is not, or when
-// the idempotency key was already used.
+// the idempotency key was already used. With a claim ($14 on, NewJob.Claim)
+// the job is inserted running under it when submittedClaimSQL allows, with
+// the worker's registration and the job.started event after job.queued,
+// as claimJobSQL would make them.
 //
 // $1 id, $2 org, $3 pool, $4 lane, $5 priority, $6 max attempts, $7 input
 // URL, $8 spec, $9 metadata, $10 idempotency key, $11 request hash, $12
-// event id, $13 captions.
+// event id, $13 captions; the claim's (all NULL without one): $14 worker
+// id, $15 claim token hash, $16 now, $17 lease deadline, $18 node, $19
+// capabilities, $20 job.started event id.
 var createJobSQL = `
 	WITH p AS (
-			SELECT id FROM worker_pools WHERE id = $3 AND (org_id = $2 OR org_id IS NULL) FOR SHARE),
+			SELECT id, status FROM worker_pools WHERE id = $3 AND (org_id = $2 OR org_id IS NULL) FOR SHARE),
+		c AS (
+			SELECT ` + submittedClaimSQL("$14::text", "p", "(SELECT w.pool_id, w.status FROM workers w WHERE w.id = $14)") + ` AS claimed FROM p),
 		j AS (
 			INSERT INTO jobs (id, org_id, pool_id, lane, priority, max_attempts, input_url, spec, metadata,
-				idempotency_key, request_hash, captions)
-			SELECT $1::uuid, $2::uuid, p.id, $4::text, $5::int, $6::int, $7::text, $8::jsonb, $9::jsonb, $10::text, $11::bytea, $13::jsonb
-			FROM p
+				idempotency_key, request_hash, captions, status, attempts, worker_id, claim_token_hash, lease_expires_at, started_at)
+			SELECT $1::uuid, $2::uuid, p.id, $4::text, $5::int, $6::int, $7::text, $8::jsonb, $9::jsonb, $10::text, $11::bytea, $13::jsonb,
+				` + submittedStatusSQL("c.claimed", "$14::text", "$15::bytea", "$17::timestamptz", "$16::timestamptz") + `
+			FROM p, c
 			ON CONFLICT (org_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
 			RETURNING ` + jobColumns + `),
-		` + jobEventCTEs("j", "'job.queued'", "jsonb_build_object('pool_id', j.pool_id, 'lane', j.lane)", "$12") + `
+		wk AS (
+			INSERT INTO workers (id, pool_id, lane, node, capabilities, registered_at, last_heartbeat_at, current_job_id)
+			SELECT j.worker_id, j.pool_id, j.lane, $18::text, $19::jsonb, $16::timestamptz, $16::timestamptz, j.id
+			FROM j WHERE j.status = 'running'
+			` + workerClaimUpsertSQL + `),
+		evs AS (
+			SELECT j.id AS job_id, j.org_id, 'job.queued' AS type, jsonb_build_object('pool_id', j.pool_id, 'lane', j.lane) AS data,
+				$12::text AS event_id, 1 AS seq FROM j
+			UNION ALL
+			SELECT j.id, j.org_id, 'job.started', jsonb_build_object('worker_id', j.worker_id, 'attempt', j.attempts), $20::text, 2
+			FROM j WHERE j.status = 'running'),
+		` + jobEventsCTEs("evs", "j") + `
 	SELECT ` + jobColumns + ` FROM j`
+
+// submittedClaimSQL is whether a submission's job is inserted claimed: a
+// claim's worker was given (worker, an SQL expression, not NULL), the
+// job's pool (the CTE pool, with its status) is not paused, and the
+// worker's row as the statement finds it (prev, a query of its pool_id
+// and status) is not drained, evicted or of another pool.
+func submittedClaimSQL(worker, pool, prev string) string {
+	return worker + ` IS NOT NULL AND ` + pool + `.status <> 'paused' AND NOT EXISTS (SELECT 1 FROM ` + prev + ` cw
+		WHERE cw.pool_id <> ` + pool + `.id OR cw.status IN ('draining', 'evicted'))`
+}
+
+// submittedStatusSQL is the claim columns of an inserted job (status,
+// attempts, worker_id, claim_token_hash, lease_expires_at, started_at):
+// running under the claim's worker, token hash and lease from now when
+// claimed (an SQL boolean), else queued as a submission's default.
+func submittedStatusSQL(claimed, worker, hash, lease, now string) string {
+	return `CASE WHEN ` + claimed + ` THEN 'running' ELSE 'queued' END, CASE WHEN ` + claimed + ` THEN 1 ELSE 0 END,
+				CASE WHEN ` + claimed + ` THEN ` + worker + ` END, CASE WHEN ` + claimed + ` THEN ` + hash + ` END,
+				CASE WHEN ` + claimed + ` THEN ` + lease + ` END, CASE WHEN ` + claimed + ` THEN ` + now + ` END`
+}
 
 func jobByIdempotencyKey(ctx context.Context, tx pgx.Tx, orgID uuid.UUID, key string, hash []byte) (Job, bool, error) {
 	var stored []byte
@@ -421,6 +495,11 @@ func (s *Store) CreateJobs(ctx context.Context, njs []NewJob) ([]CreateResult, e
 		specs, metadata, captions []json.RawMessage
 		hashes                    [][]byte
 		seenKey                   = make(map[string]bool)
+		// The claims' columns (NULL for a submission without one).
+		workers, nodes, startedIDs []*string
+		tokenHashes                [][]byte
+		nows, leases               []*time.Time
+		caps                       []json.RawMessage
 	)
 	for i, nj := range njs {
 		out[i].LongWay = true
@@ -443,6 +522,9 @@ func (s *Store) CreateJobs(ctx context.Context, njs []NewJob) ([]CreateResult, e
 		urls, keys = append(urls, nj.InputURL), append(keys, nj.IdempotencyKey)
 		specs, metadata, captions = append(specs, nj.Spec), append(metadata, nj.Metadata), append(captions, nj.Captions)
 		hashes = append(hashes, nj.RequestHash)
+		worker, hash, now, lease, node, cap, started := nj.Claim.claimArgs()
+		workers, tokenHashes, nows, leases = append(workers, worker), append(tokenHashes, hash), append(nows, now), append(leases, lease)
+		nodes, caps, startedIDs = append(nodes, node), append(caps, cap), append(startedIDs, started)
 	}
 	if len(ords) == 0 {
 		return out, nil
@@ -453,7 +535,7 @@ func (s *Store) CreateJobs(ctx context.Context, njs []NewJob) ([]CreateResult, e
 		j   Job
 	)
 	err := s.pipe.scanEach(ctx, createJobsSQL, []any{ords, ids, orgs, pools, lanes, priorities, attempts, urls, specs, metadata,
-		keys, hashes, evIDs, captions}, jobScanTargets(&j, []any{&ord}), func() {
+		keys, hashes, evIDs, captions, workers, tokenHashes, nows, leases, nodes, caps, startedIDs}, jobScanTargets(&j, []any{&ord}), func() {
 		out[ord] = CreateResult{Job: j, Created: true}
 		read++
 		j = Job{}
@@ -482,32 +564,59 @@ func (s *Store) CreateJobs(ctx context.Context, njs []NewJob) ([]CreateResult, e
 // job is inserted, with its job.queued event and webhook deliveries, only
 // if its pool is visible to its organization (the pool rows locked against
 // deletion) and its idempotency key is unused; a row that is not comes back
-// missing and goes the long way. The rows inserted come back tagged with
-// their input's ordinal. A batch names each organization's idempotency
-// key at most once (CreateJobs sends repeats the long way), and inserts in
-// key order, so two batches sharing keys wait on each other, not deadlock.
+// missing and goes the long way. A row with a claim is inserted running
+// under it when submittedClaimSQL allows, with its worker's registration
+// and job.started event, as createJobSQL does. The rows inserted come back
+// tagged with their input's ordinal. A batch names each organization's
+// idempotency key at most once (CreateJobs sends repeats the long way) and
+// each claim's worker at most once (the API's batches keep them apart), and
+// inserts in key order and registers workers in id order, so two batches
+// sharing keys wait on each other, not deadlock, and neither deadlocks
+// with a claim or completion batch (which lock workers in id order too).
 //
 // $1 ordinals, $2 ids, $3 orgs, $4 pools, $5 lanes, $6 priorities, $7 max
 // attempts, $8 input URLs, $9 specs, $10 metadata, $11 idempotency keys,
-// $12 request hashes, $13 event ids, $14 captions.
+// $12 request hashes, $13 event ids, $14 captions; the claims' (NULL
+// elements for rows without one): $15 worker ids, $16 claim token hashes,
+// $17 nows, $18 lease deadlines, $19 nodes, $20 capabilities, $21
+// job.started event ids.
 var createJobsSQL = `
 	WITH input AS (
 			SELECT * FROM unnest($1::int[], $2::uuid[], $3::uuid[], $4::text[], $5::text[], $6::int[], $7::int[], $8::text[],
-				$9::jsonb[], $10::jsonb[], $11::text[], $12::bytea[], $13::text[], $14::jsonb[])
+				$9::jsonb[], $10::jsonb[], $11::text[], $12::bytea[], $13::text[], $14::jsonb[],
+				$15::text[], $16::bytea[], $17::timestamptz[], $18::timestamptz[], $19::text[], $20::jsonb[], $21::text[])
 				AS i (ord, id, org_id, pool_id, lane, priority, max_attempts, input_url, spec, metadata,
-					idempotency_key, request_hash, event_id, captions)),
+					idempotency_key, request_hash, event_id, captions,
+					worker_id, token_hash, now, lease_until, node, capabilities, started_event_id)),
 		p AS (
-			SELECT id, org_id FROM worker_pools WHERE id = ANY ($4::text[]) ORDER BY id FOR SHARE),
+			SELECT id, org_id, status FROM worker_pools WHERE id = ANY ($4::text[]) ORDER BY id FOR SHARE),
+		prev AS (
+			SELECT w.id, w.pool_id, w.status FROM workers w WHERE w.id = ANY ($15::text[])),
 		ins AS (
 			INSERT INTO jobs (id, org_id, pool_id, lane, priority, max_attempts, input_url, spec, metadata,
-				idempotency_key, request_hash, captions)
+				idempotency_key, request_hash, captions, status, attempts, worker_id, claim_token_hash, lease_expires_at, started_at)
 			SELECT i.id, i.org_id, i.pool_id, i.lane, i.priority, i.max_attempts, i.input_url, i.spec, i.metadata,
-				i.idempotency_key, i.request_hash, i.captions
+				i.idempotency_key, i.request_hash, i.captions,
+				` + submittedStatusSQL("c.claimed", "i.worker_id", "i.token_hash", "i.lease_until", "i.now") + `
 			FROM input i JOIN p ON p.id = i.pool_id AND (p.org_id = i.org_id OR p.org_id IS NULL)
+			CROSS JOIN LATERAL (SELECT ` + submittedClaimSQL("i.worker_id", "p", "(SELECT pool_id, status FROM prev WHERE prev.id = i.worker_id)") + ` AS claimed) c
 			ORDER BY i.org_id, i.idempotency_key, i.ord
 			ON CONFLICT (org_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
 			RETURNING ` + jobColumns + `),
 		j AS (
-			SELECT ins.*, i.ord, i.event_id FROM ins JOIN input i ON i.id = ins.id),
-		` + jobEventCTEs("j", "'job.queued'", "jsonb_build_object('pool_id', j.pool_id, 'lane', j.lane)", "j.event_id") + `
+			SELECT ins.*, i.ord, i.event_id, i.started_event_id, i.node, i.capabilities, i.now AS claimed_at
+			FROM ins JOIN input i ON i.id = ins.id),
+		wk AS (
+			INSERT INTO workers (id, pool_id, lane, node, capabilities, registered_at, last_heartbeat_at, current_job_id)
+			SELECT j.worker_id, j.pool_id, j.lane, j.node, j.capabilities, j.claimed_at, j.claimed_at, j.id
+			FROM j WHERE j.status = 'running'
+			ORDER BY j.worker_id
+			` + workerClaimUpsertSQL + `),
+		evs AS (
+			SELECT j.id AS job_id, j.org_id, 'job.queued' AS type, jsonb_build_object('pool_id', j.pool_id, 'lane', j.lane) AS data,
+				j.event_id, 1 AS seq FROM j
+			UNION ALL
+			SELECT j.id, j.org_id, 'job.started', jsonb_build_object('worker_id', j.worker_id, 'attempt', j.attempts), j.started_event_id, 2
+			FROM j WHERE j.status = 'running'),
+		` + jobEventsCTEs("evs", "j") + `
 	SELECT j.ord, ` + prefixed("j.", jobColumns) + ` FROM j`
