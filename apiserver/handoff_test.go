@@ -1,6 +1,7 @@
 package apiserver
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"testing"
@@ -24,7 +25,7 @@ type handoffRecorder struct {
 
 // Reserve finds no claim waiting: these tests hand jobs over after their
 // statement (dispatcher's tests cover jobs inserted claimed).
-func (h *handoffRecorder) Reserve(string, string) (*store.JobClaim, func(store.Job, bool, func()) bool) {
+func (h *handoffRecorder) Reserve(context.Context, string, string, string) (*store.JobClaim, func(store.Job, bool, func()) bool) {
 	return nil, nil
 }
 

@@ -245,7 +245,7 @@ func (s *Server) createJob(c *fiber.Ctx) error {
 		// A claim waiting idle on the job's lane here: the statement
 		// inserts the job claimed by it (the long way, which an asset or
 		// workflow input takes, does not; its job is handed over queued).
-		nj.Claim, settle = s.cfg.Handoff.Reserve(nj.PoolID, nj.Lane)
+		nj.Claim, settle = s.cfg.Handoff.Reserve(ctx, nj.PoolID, nj.Lane, nj.OrgID.String())
 	}
 	job, created, err := s.submit(ctx, nj)
 	handed := false

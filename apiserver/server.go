@@ -97,7 +97,7 @@ type Config struct {
 // took it. announce runs when a claim takes the job, before the claim can
 // see it.
 type Handoff interface {
-	Reserve(pool, lane string) (claim *store.JobClaim, settle func(job store.Job, created bool, announce func()) bool)
+	Reserve(ctx context.Context, pool, lane, org string) (claim *store.JobClaim, settle func(job store.Job, created bool, announce func()) bool)
 	Offer(pool, lane, org, id string, announce func()) bool
 }
 

@@ -808,6 +808,6 @@ func benchClaimAtRate(b *testing.B, rate int) {
 // are handed over after their statement only (MPEGFLOW_BENCH_RESERVE=off).
 type offerOnly struct{ *Coordinator }
 
-func (offerOnly) Reserve(string, string) (*store.JobClaim, func(store.Job, bool, func()) bool) {
+func (offerOnly) Reserve(context.Context, string, string, string) (*store.JobClaim, func(store.Job, bool, func()) bool) {
 	return nil, nil
 }

@@ -166,6 +166,11 @@ type Coordinator struct {
 	// the process's life; were it ever reloaded live, this must be
 	// cleared with it.
 	poolTokens sync.Map
+	// poolOrgs holds the organization of each pool a submission has asked
+	// to reserve a claim of (pool → org id, "" for the shared pool), read
+	// once from Postgres: a pool's organization never changes, and only
+	// pools with claims waiting here are looked up (Reserve).
+	poolOrgs sync.Map
 }
 
 var _ coordinatorv1.CoordinatorServer = (*Coordinator)(nil)

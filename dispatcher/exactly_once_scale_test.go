@@ -178,7 +178,7 @@ func TestClaimExactlyOnceAtScale(t *testing.T) {
 				nj := store.NewJob{OrgID: orgs[i%orgCount].ID, PoolID: store.DefaultPoolID, Lane: apiv1.LaneLive,
 					MaxAttempts: 3, InputURL: &u, Spec: testSpec, Metadata: json.RawMessage(`{}`)}
 				var settle func(store.Job, bool, func()) bool
-				nj.Claim, settle = instances[i%2].coord.Reserve(store.DefaultPoolID, apiv1.LaneLive)
+				nj.Claim, settle = instances[i%2].coord.Reserve(gctx, store.DefaultPoolID, apiv1.LaneLive, orgs[i%orgCount].ID.String())
 				njs, settles = append(njs, nj), append(settles, settle)
 			}
 			res, err := e.store.CreateJobs(gctx, njs)

@@ -2,6 +2,7 @@ package dispatcher
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"time"
 
@@ -43,7 +44,9 @@ func (c *Coordinator) Offer(pool, lane, org, id string, announce func()) bool {
 // lease. The job then costs no claim statement at all: it is running from
 // its first commit, and the claim readies it for its pod as if its own
 // statement had claimed it (design 0019, "Submissions inserted claimed").
-// Nil when no such claim waits.
+// Nil when no such claim waits, or when org (the submitting
+// organization) may not use pool: a tenant naming another's pool must not
+// hold that tenant's claims up, even for one statement.
 //
 // settle must be called once the statement has run, whatever came of it,
 // with the job it committed (created false when it committed none, an
@@ -57,8 +60,12 @@ func (c *Coordinator) Offer(pool, lane, org, id string, announce func()) bool {
 // own wait (at most reservedWait), so that a job claimed for it is never
 // left without a pod: when its pod is gone the job goes back to its queue
 // at once (unlessGone).
-func (c *Coordinator) Reserve(pool, lane string) (claim *store.JobClaim, settle func(job store.Job, created bool, announce func()) bool) {
-	ch, worker, ok := c.wakeups.reserve(c.queue.Keys().Queue(pool, lane))
+func (c *Coordinator) Reserve(ctx context.Context, pool, lane, org string) (claim *store.JobClaim, settle func(job store.Job, created bool, announce func()) bool) {
+	laneKey := c.queue.Keys().Queue(pool, lane)
+	if !c.usableBy(ctx, pool, org, laneKey) {
+		return nil, nil
+	}
+	ch, worker, ok := c.wakeups.reserve(laneKey)
 	if !ok {
 		return nil, nil
 	}
@@ -90,6 +97,34 @@ func (c *Coordinator) Reserve(pool, lane string) (claim *store.JobClaim, settle 
 		c.handBack(ctx, job, token)
 		return true
 	}
+}
+
+// usableBy reports whether organization org may submit to pool: the pool
+// is shared or org's own. A pool with no claim waiting on laneKey is not
+// looked up (nothing could be reserved), so made-up pool names cost no
+// query; a failed lookup answers false, and the submission is handed over
+// after its statement instead, if at all.
+func (c *Coordinator) usableBy(ctx context.Context, pool, org, laneKey string) bool {
+	owner, ok := c.poolOrgs.Load(pool)
+	if !ok {
+		if c.wakeups.waiters(laneKey) == 0 {
+			return false
+		}
+		id, err := c.store.PoolOrg(ctx, pool)
+		if err != nil {
+			if !errors.Is(err, store.ErrNotFound) {
+				c.log.WarnContext(ctx, "a pool's organization could not be read; its submissions are not inserted claimed",
+					slog.String("pool_id", pool), slog.Any("error", err))
+			}
+			return false
+		}
+		o := ""
+		if id != nil {
+			o = id.String()
+		}
+		owner, _ = c.poolOrgs.LoadOrStore(pool, o)
+	}
+	return owner == "" || owner == org
 }
 
 // handedBackTimeout bounds pushing a handed job nobody kept onto its list.

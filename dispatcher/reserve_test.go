@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stretchr/testify/require"
 
@@ -15,14 +16,14 @@ import (
 
 // reserve reserves the claim waiting idle on pool's live lane (its pop,
 // made just after it registered, may still be on its way).
-func reserve(t *testing.T, in *instance, pool string) (*store.JobClaim, func(store.Job, bool, func()) bool) {
+func reserve(t *testing.T, in *instance, pool, org string) (*store.JobClaim, func(store.Job, bool, func()) bool) {
 	t.Helper()
 	var (
 		claim  *store.JobClaim
 		settle func(store.Job, bool, func()) bool
 	)
 	require.Eventually(t, func() bool {
-		claim, settle = in.coord.Reserve(pool, apiv1.LaneLive)
+		claim, settle = in.coord.Reserve(t.Context(), pool, apiv1.LaneLive, org)
 		return claim != nil
 	}, 10*time.Second, 5*time.Millisecond, "the waiting claim is idle and reserved")
 	return claim, settle
@@ -51,15 +52,19 @@ func TestSubmissionInsertedClaimedGoesToItsClaim(t *testing.T) {
 	e := newEnv(t)
 	in := e.start(Config{PollInterval: time.Hour, MaxWait: time.Minute})
 	pool := e.pool("reserve")
-	claim, settle := in.coord.Reserve(pool.ID, apiv1.LaneLive)
+	claim, settle := in.coord.Reserve(t.Context(), pool.ID, apiv1.LaneLive, e.org.ID.String())
 	require.Nil(t, claim, "no claim waits")
 	require.Nil(t, settle)
 
 	jobs, errs := claimAsync(t, e, in, pool.ID, "pod-a")
-	claim, settle = reserve(t, in, pool.ID)
+	require.Eventually(t, func() bool { return in.coord.wakeups.waiters(e.queue.Keys().Queue(pool.ID, apiv1.LaneLive)) == 1 },
+		10*time.Second, 5*time.Millisecond)
+	stranger, _ := in.coord.Reserve(t.Context(), pool.ID, apiv1.LaneLive, uuid.NewString())
+	require.Nil(t, stranger, "another organization's submission holds no claim of this one's pool")
+	claim, settle = reserve(t, in, pool.ID, e.org.ID.String())
 	require.Equal(t, "pod-a", claim.Worker.ID)
 	require.Equal(t, pool.ID, claim.Worker.PoolID)
-	again, _ := in.coord.Reserve(pool.ID, apiv1.LaneLive)
+	again, _ := in.coord.Reserve(t.Context(), pool.ID, apiv1.LaneLive, e.org.ID.String())
 	require.Nil(t, again, "a reserved claim is reserved once")
 
 	job := e.submitClaimed(pool.ID, claim)
@@ -84,6 +89,24 @@ func TestSubmissionInsertedClaimedGoesToItsClaim(t *testing.T) {
 	require.Equal(t, apiv1.JobCompleted, e.job(job.ID).Status)
 }
 
+// TestSharedPoolClaimReservedByAnyOrganization: the shared pool's claims
+// serve every organization, so any organization's submission may reserve
+// one; settled without a job, the claim goes on waiting and then takes a
+// pushed job.
+func TestSharedPoolClaimReservedByAnyOrganization(t *testing.T) {
+	e := newEnv(t)
+	in := e.start(Config{PollInterval: time.Hour, MaxWait: time.Minute})
+	waitWakeSubscribed(t, e)
+	jobs, errs := claimAsync(t, e, in, store.DefaultPoolID, "pod-a")
+	claim, settle := reserve(t, in, store.DefaultPoolID, uuid.NewString())
+	require.Equal(t, "pod-a", claim.Worker.ID)
+	require.False(t, settle(store.Job{}, false, nil), "no job to hand over")
+	id := e.submit(store.DefaultPoolID, 1)[0]
+	j := answer(t, jobs, errs)
+	require.NotNil(t, j, "the claim went on waiting and was woken by the push")
+	require.Equal(t, id.String(), j.GetId())
+}
+
 // TestReservedClaimWhosePodLeftHandsItsJobBack: a reserved claim whose
 // pod leaves before the submission's statement has run waits for it, and
 // the job claimed for it goes back to its queue at once, queued and on its
@@ -94,7 +117,7 @@ func TestReservedClaimWhosePodLeftHandsItsJobBack(t *testing.T) {
 	pool := e.pool("reserve-gone")
 	ctx, cancel := context.WithCancel(t.Context())
 	jobs, errs := claimAsyncIn(ctx, t, e, in, pool.ID, "pod-a")
-	claim, settle := reserve(t, in, pool.ID)
+	claim, settle := reserve(t, in, pool.ID, e.org.ID.String())
 	cancel()
 	select {
 	case err := <-errs:
@@ -125,11 +148,11 @@ func TestReservedClaimOfPausedPoolGetsNoJob(t *testing.T) {
 	pool := e.pool("reserve-paused")
 
 	jobs, errs := claimAsync(t, e, in, pool.ID, "pod-a")
-	_, settle := reserve(t, in, pool.ID)
+	_, settle := reserve(t, in, pool.ID, e.org.ID.String())
 	require.False(t, settle(store.Job{}, false, func() { t.Error("announced without a job") }))
 	_, err := e.store.SetPoolStatus(t.Context(), store.PoolScope{OrgID: e.org.ID}, pool.ID, apiv1.PoolPaused)
 	require.NoError(t, err)
-	claim, settle := reserve(t, in, pool.ID) // woken, it popped nothing and waits idle again
+	claim, settle := reserve(t, in, pool.ID, e.org.ID.String()) // woken, it popped nothing and waits idle again
 	job := e.submitClaimed(pool.ID, claim)
 	require.Equal(t, apiv1.JobQueued, job.Status, "a paused pool's job is inserted queued")
 	require.True(t, settle(job, true, nil), "handed to the claim to claim")

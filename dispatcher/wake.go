@@ -66,7 +66,9 @@ func newWakeups(unclaimed func(handed), after func(time.Duration) <-chan time.Ti
 
 // reservedWait bounds how long a reserved waiter that is leaving (its
 // wait is up, its pod gone, the coordinator stopping) waits for the
-// submission to settle it: longer than a submission's statement may run.
+// submission to settle it: longer than a submission's statement takes
+// short of trouble (its group's timeout). A settling that comes later
+// finds the waiter gone and deals with the job itself (Reserve).
 const reservedWait = groupCommitTimeout + 5*time.Second
 
 // join registers a waiter of worker on the lane whose list is laneKey;

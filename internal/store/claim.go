@@ -42,16 +42,19 @@ func jobEventCTEs(src, typ, data, eventID string) string {
 // the rows of the CTE evs (job_id, org_id, type, data, event_id, seq),
 // inserted in job and seq order (so a job's history keeps them in that
 // order), at most one of each type a job; the webhook deliveries carry the
-// job as the CTE src (one row a job) returned it.
+// job as the CTE src (one row a job) returned it, and are dated a
+// microsecond apart by seq, since a webhook's deliveries go out in the
+// order of their dates and the statement's now() is one instant.
 func jobEventsCTEs(evs, src string) string {
 	return `ev AS (
 			INSERT INTO job_events (job_id, org_id, type, data) SELECT job_id, org_id, type, data FROM ` + evs + ` ORDER BY job_id, seq
 			RETURNING job_id, org_id, type, data, created_at),
 		dl AS (
-			INSERT INTO webhook_deliveries (id, webhook_id, org_id, event_id, event_type, payload)
+			INSERT INTO webhook_deliveries (id, webhook_id, org_id, event_id, event_type, payload, created_at, next_attempt_at)
 			SELECT gen_random_uuid(), w.id, e.org_id, s.event_id, e.type, jsonb_build_object(
 				'id', s.event_id, 'type', e.type, 'org_id', e.org_id, 'job_id', e.job_id, 'pool_id', j.pool_id,
-				'data', e.data, 'at', e.created_at, 'job', ` + webhookJobSnapshot + `)
+				'data', e.data, 'at', e.created_at, 'job', ` + webhookJobSnapshot + `),
+				now() + s.seq * interval '1 microsecond', now() + s.seq * interval '1 microsecond'
 			FROM ev e JOIN ` + evs + ` s ON s.job_id = e.job_id AND s.type = e.type
 			JOIN ` + src + ` j ON j.id = e.job_id AND j.parent_id IS NULL
 			JOIN webhooks w ON w.org_id = e.org_id AND w.enabled AND e.type = ANY (w.events))`

@@ -307,6 +307,15 @@ func (s *Store) GetPool(ctx context.Context, sc PoolScope, id string) (Pool, err
 	return p, mapErr(err, "pool")
 }
 
+// PoolOrg returns the organization that owns pool id, nil for the shared
+// pool; ErrNotFound when there is no such pool. A pool's organization
+// never changes.
+func (s *Store) PoolOrg(ctx context.Context, id string) (*uuid.UUID, error) {
+	var org *uuid.UUID
+	err := s.pool.QueryRow(ctx, `SELECT org_id FROM worker_pools WHERE id = $1`, id).Scan(&org)
+	return org, mapErr(err, "pool")
+}
+
 // UpdatePool replaces a pool's settings with the result of edit, which gets
 // the current settings; the row is locked meanwhile so edits do not race.
 func (s *Store) UpdatePool(ctx context.Context, sc PoolScope, id string, edit func(*PoolSettings) error) (Pool, error) {
