@@ -259,7 +259,8 @@ func (s *Server) createJob(c *fiber.Ctx) error {
 		c.Set("Idempotent-Replayed", "true")
 		return c.Status(fiber.StatusOK).JSON(jobOut(job))
 	}
-	if !handed && !s.handOff(ctx, job, settle == nil) {
+	// A job a reserved claim did not take was offered by its settling.
+	if !handed && (settle != nil || !s.handOff(ctx, job)) {
 		s.dispatch(ctx, job, "job.queued", s.tenant(ctx, p, job.OrgID))
 	}
 	return c.Status(fiber.StatusCreated).JSON(jobOut(job))
@@ -268,10 +269,9 @@ func (s *Server) createJob(c *fiber.Ctx) error {
 // handOff gives a just-submitted job to a claim waiting for its lane in
 // this process (Config.Handoff), which claims it without a push or a pop,
 // and posts its queued event as the claim takes it. False when there is
-// no such claim (or offer is false: a reserved claim's settling offered
-// it already), and the job is to be dispatched.
-func (s *Server) handOff(ctx context.Context, job store.Job, offer bool) bool {
-	if s.cfg.Handoff == nil || !offer || job.Status != apiv1.JobQueued {
+// no such claim: the job is to be dispatched.
+func (s *Server) handOff(ctx context.Context, job store.Job) bool {
+	if s.cfg.Handoff == nil || job.Status != apiv1.JobQueued {
 		return false
 	}
 	return s.cfg.Handoff.Offer(job.PoolID, job.Lane, job.OrgID.String(), job.ID.String(), s.announce(ctx, job))

@@ -24,7 +24,10 @@ var ErrPoolPaused = errors.New("pool is paused")
 // of the CTE named src, inside the statement that changed the row: the
 // deliveries carry the job as src returned it, after the change. typ and
 // data are SQL expressions over src's columns and parameters; eventID is
-// the parameter holding the event id.
+// the parameter holding the event id. It is jobEventsCTEs for one event a
+// job, kept apart for the claim and completion statements: written as
+// jobEventsCTEs over a CTE of one event a job, claim+complete with 16 pods
+// did 1,320-2,251 jobs/s against 1,625-2,509 (six pairs, session 39).
 func jobEventCTEs(src, typ, data, eventID string) string {
 	return `ev AS (
 			INSERT INTO job_events (job_id, org_id, type, data) SELECT id, org_id, ` + typ + `, ` + data + ` FROM ` + src + `

@@ -218,18 +218,7 @@ var createJobSQL = `
 			FROM p, c
 			ON CONFLICT (org_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
 			RETURNING ` + jobColumns + `),
-		wk AS (
-			INSERT INTO workers (id, pool_id, lane, node, capabilities, registered_at, last_heartbeat_at, current_job_id)
-			SELECT j.worker_id, j.pool_id, j.lane, $18::text, $19::jsonb, $16::timestamptz, $16::timestamptz, j.id
-			FROM j WHERE j.status = 'running'
-			` + workerClaimUpsertSQL + `),
-		evs AS (
-			SELECT j.id AS job_id, j.org_id, 'job.queued' AS type, jsonb_build_object('pool_id', j.pool_id, 'lane', j.lane) AS data,
-				$12::text AS event_id, 1 AS seq FROM j
-			UNION ALL
-			SELECT j.id, j.org_id, 'job.started', jsonb_build_object('worker_id', j.worker_id, 'attempt', j.attempts), $20::text, 2
-			FROM j WHERE j.status = 'running'),
-		` + jobEventsCTEs("evs", "j") + `
+		` + submittedEffectsCTEs("$18::text", "$19::jsonb", "$16::timestamptz", "$12::text", "$20::text") + `
 	SELECT ` + jobColumns + ` FROM j`
 
 // submittedClaimSQL is whether a submission's job is inserted claimed: a
@@ -240,6 +229,28 @@ var createJobSQL = `
 func submittedClaimSQL(worker, pool, prev string) string {
 	return worker + ` IS NOT NULL AND ` + pool + `.status <> 'paused' AND NOT EXISTS (SELECT 1 FROM ` + prev + ` cw
 		WHERE cw.pool_id <> ` + pool + `.id OR cw.status IN ('draining', 'evicted'))`
+}
+
+// submittedEffectsCTEs are what the submission statements write beside
+// the jobs they insert (the CTE j): for each job inserted claimed, its
+// worker's registration (node, capabilities and the claim's time at, SQL
+// expressions over j), as the claim statements register it; for each job,
+// job.queued (event id queuedID) and, when inserted claimed, job.started
+// (startedID) after it, with their webhook deliveries.
+func submittedEffectsCTEs(node, caps, at, queuedID, startedID string) string {
+	return `wk AS (
+			INSERT INTO workers (id, pool_id, lane, node, capabilities, registered_at, last_heartbeat_at, current_job_id)
+			SELECT j.worker_id, j.pool_id, j.lane, ` + node + `, ` + caps + `, ` + at + `, ` + at + `, j.id
+			FROM j WHERE j.status = 'running'
+			ORDER BY j.worker_id
+			` + workerClaimUpsertSQL + `),
+		evs AS (
+			SELECT j.id AS job_id, j.org_id, 'job.queued' AS type, jsonb_build_object('pool_id', j.pool_id, 'lane', j.lane) AS data,
+				` + queuedID + ` AS event_id, 1 AS seq FROM j
+			UNION ALL
+			SELECT j.id, j.org_id, 'job.started', jsonb_build_object('worker_id', j.worker_id, 'attempt', j.attempts), ` + startedID + `, 2
+			FROM j WHERE j.status = 'running'),
+		` + jobEventsCTEs("evs", "j")
 }
 
 // submittedStatusSQL is the claim columns of an inserted job (status,
@@ -606,17 +617,5 @@ var createJobsSQL = `
 		j AS (
 			SELECT ins.*, i.ord, i.event_id, i.started_event_id, i.node, i.capabilities, i.now AS claimed_at
 			FROM ins JOIN input i ON i.id = ins.id),
-		wk AS (
-			INSERT INTO workers (id, pool_id, lane, node, capabilities, registered_at, last_heartbeat_at, current_job_id)
-			SELECT j.worker_id, j.pool_id, j.lane, j.node, j.capabilities, j.claimed_at, j.claimed_at, j.id
-			FROM j WHERE j.status = 'running'
-			ORDER BY j.worker_id
-			` + workerClaimUpsertSQL + `),
-		evs AS (
-			SELECT j.id AS job_id, j.org_id, 'job.queued' AS type, jsonb_build_object('pool_id', j.pool_id, 'lane', j.lane) AS data,
-				j.event_id, 1 AS seq FROM j
-			UNION ALL
-			SELECT j.id, j.org_id, 'job.started', jsonb_build_object('worker_id', j.worker_id, 'attempt', j.attempts), j.started_event_id, 2
-			FROM j WHERE j.status = 'running'),
-		` + jobEventsCTEs("evs", "j") + `
+		` + submittedEffectsCTEs("j.node", "j.capabilities", "j.claimed_at", "j.event_id", "j.started_event_id") + `
 	SELECT j.ord, ` + prefixed("j.", jobColumns) + ` FROM j`
