@@ -1,6 +1,7 @@
 package store_test
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -8,6 +9,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -328,14 +330,21 @@ func TestClaimBatchesDoNotDeadlock(t *testing.T) {
 				next := claims(fmt.Sprintf("round-%d", round))
 				middle, err := db.Begin(ctx)
 				require.NoError(t, err)
+				// Should the test fail while the batches wait, they are let
+				// go before the pool closes, which waits for them.
+				t.Cleanup(func() { _ = middle.Rollback(context.Background()) })
 				_, err = middle.Exec(ctx, `SELECT 1 FROM workers WHERE id = $1 FOR UPDATE`, worker(pods/2).ID)
 				require.NoError(t, err)
+				// One after the other: started at one instant, the two
+				// batches may go in one pipeline of the store's hot path,
+				// one statement after the other on one connection, and never
+				// lock rows at the same time. The second, sent while the
+				// first's pipeline runs, goes in a pipeline of its own.
 				claimed, othered := make(chan error, 1), make(chan error, 1)
-				go func() { othered <- other(s, held) }()
 				go func() { claimed <- claim(next) }()
-				require.Eventually(t, func() bool {
-					return count(t, db, `SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`) == 2
-				}, 10*time.Second, 5*time.Millisecond, "round %d: both batches wait for a row lock", round)
+				waiting(t, db, 1, "round %d: the claim batch waits for a row lock", round)
+				go func() { othered <- other(s, held) }()
+				waiting(t, db, 2, "round %d: both batches wait for a row lock", round)
 				require.NoError(t, middle.Commit(ctx))
 				require.NoError(t, <-claimed, "round %d: the claim batch", round)
 				require.NoError(t, <-othered, "round %d: the %s batch", round, name)
@@ -353,6 +362,25 @@ func TestClaimBatchesDoNotDeadlock(t *testing.T) {
 					"%s holds its last job", h.Worker.ID)
 			}
 		})
+	}
+}
+
+// waiting waits until n of the test database's backends wait for a lock,
+// and fails with what each backend waits for if that does not come.
+func waiting(t *testing.T, db *pgxpool.Pool, n int, msgAndArgs ...any) {
+	t.Helper()
+	const waits = `SELECT count(*) FILTER (WHERE wait_event_type = 'Lock'),
+			coalesce(string_agg(concat_ws(' ', state, wait_event_type, wait_event, left(query, 60)), '; '), '')
+		FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()`
+	var (
+		got   int
+		state string
+	)
+	if !assert.Eventually(t, func() bool {
+		require.NoError(t, db.QueryRow(t.Context(), waits).Scan(&got, &state))
+		return got == n
+	}, 10*time.Second, 5*time.Millisecond, msgAndArgs...) {
+		t.Fatalf("%d backends wait for a lock, want %d: %s", got, n, state)
 	}
 }
 
