@@ -423,8 +423,12 @@ func newBenchRig(b *testing.B) *benchRig {
 	case os.Getenv("MPEGFLOW_BENCH_RESERVE") == "off":
 		handoff = offerOnly{coord}
 	}
-	api, err := apiserver.New(apiserver.Config{Guard: netguard.New(netguard.Config{Resolver: netguardtest.NewPublic()}), KeyCache: keys, Metrics: metrics, Hub: hub,
-		Handoff: handoff}, st, q, objects, bus, log)
+	// MPEGFLOW_BENCH_SUBMIT_GATHER sets how long submissions may gather
+	// (apiserver.Config.SubmitGather; 0: never, as before session 40).
+	apiCfg := apiserver.Config{Guard: netguard.New(netguard.Config{Resolver: netguardtest.NewPublic()}), KeyCache: keys, Metrics: metrics, Hub: hub,
+		Handoff: handoff}
+	benchWait(b, "MPEGFLOW_BENCH_SUBMIT_GATHER", &apiCfg.SubmitGather)
+	api, err := apiserver.New(apiCfg, st, q, objects, bus, log)
 	if err != nil {
 		b.Fatal(err)
 	}
