@@ -144,8 +144,8 @@ const (
 	// statement gathers them for up to this long (groupcommit.Group.Gather,
 	// as the coordinator's completions): at 1,000 jobs/s about six a
 	// statement rather than one or two, which took the servers' CPU a job
-	// from 460-570 µs to 340-400 and Postgres's from 470-570 to 330-410,
-	// for a dispatch p99 of 11.5-13.6 ms rather than 4.5-8.7 (issue 19,
+	// from 376-526 µs to 287-395 and Postgres's from 500-568 to 326-393,
+	// for a dispatch p99 of 11.5-14.5 ms rather than 5.9-9.4 (issue 19,
 	// docs/benchmarks.md, "Submissions gathered"). 4 ms and less never
 	// gathers at 1,000 jobs/s (one a millisecond is four to 4 ms, not
 	// more); 8 ms cost more latency and saved no more.

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -102,16 +103,11 @@ func TestSubmissionInsertedClaimed(t *testing.T) {
 			AND payload->'data'->>'worker_id' = $2`, j.ID.String(), pod), "job.started went to the webhook")
 		assert.Equal(t, 2, count(t, db, `SELECT count(DISTINCT event_id) FROM webhook_deliveries WHERE payload->>'job_id' = $1`, j.ID.String()),
 			"each event has its own id")
-		var order []string
 		rows, err := db.Query(ctx, `SELECT event_type FROM webhook_deliveries WHERE payload->>'job_id' = $1
 			ORDER BY next_attempt_at, created_at, id`, j.ID.String())
 		require.NoError(t, err)
-		for rows.Next() {
-			var typ string
-			require.NoError(t, rows.Scan(&typ))
-			order = append(order, typ)
-		}
-		require.NoError(t, rows.Err())
+		order, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		require.NoError(t, err)
 		assert.Equal(t, []string{"job.queued", "job.started"}, order, "delivered in order (ClaimDeliveries' order)")
 	}
 
