@@ -104,11 +104,15 @@ const poolPausedSQL = `EXISTS (SELECT 1 FROM worker_pools p WHERE p.id = jobs.po
 //
 // The rows are found by primary key alone (cur), locked in id order (two
 // batches that share ids lock them in the same order), and the claim
-// conditions are checked on the locked rows. Every lookup of jobs and
-// workers names the parameter array itself (id = ANY ($2)), never a join
-// to the unnested input, so that the planner, however wrong its guess of
-// the input's size or a just-grown table's statistics, has the primary
-// key to use (EXPLAIN on 100,000 queued jobs: index scans only). And with
+// conditions are checked on the locked rows. The lookups of jobs and
+// workers by the input name the parameter array itself (id = ANY ($2)),
+// never a join to the unnested input, so that the planner, however wrong
+// its guess of the input's size or a just-grown table's statistics, has
+// the primary key to use (EXPLAIN on 100,000 queued jobs: index scans
+// only). The UPDATE finds its rows by cur's ids alone: given the array
+// as well, the generic plan costed the primary key by the array's guessed
+// length and scanned all of jobs_org_created_idx for each row instead
+// (TestHotPathPlansFindRowsByKey). And with
 // status = 'queued' among
 // the UPDATE's own conditions the planner may pick the partial
 // jobs_queued_idx (pool, lane) and filter it by id, a scan of the whole
@@ -144,7 +148,7 @@ var claimJobsSQL = `
 				claim_token_hash = i.token_hash, lease_expires_at = i.lease_until, started_at = COALESCE(jobs.started_at, i.now),
 				run_after = NULL, progress = 0, error = NULL, updated_at = i.now
 			FROM cur JOIN input i ON i.job_id = cur.id
-			WHERE jobs.id = ANY ($2::uuid[]) AND jobs.id = cur.id
+			WHERE jobs.id = cur.id
 				AND cur.pool_id = i.pool_id AND cur.lane = i.lane AND cur.status = 'queued' AND NOT cur.held AND NOT cur.paused
 				AND NOT EXISTS (SELECT 1 FROM prev WHERE prev.id = i.worker_id
 					AND (prev.pool_id <> i.pool_id OR prev.status IN ('draining', 'evicted')))

@@ -327,7 +327,8 @@ func clearWorker(ctx context.Context, tx execer, j Job) error {
 // caller why not; no row: no such job in the caller's pool.
 //
 // Jobs are looked up through the parameter array itself (id = ANY ($2)),
-// as in claimJobsSQL, and locked in id order; then the workers whose
+// as in claimJobsSQL, and locked in id order (the UPDATE then finds them
+// by cur's ids alone, as claimJobsSQL's does); then the workers whose
 // current job is among them, in id order, as claimJobsSQL locks them (a
 // claim batch may name the same workers: TestClaimBatchesDoNotDeadlock).
 // A batch names each job at most once (CompleteBatch checks). The
@@ -349,7 +350,7 @@ var completeJobsSQL = `
 			UPDATE jobs SET status = 'completed', outputs = i.outputs, usage = i.usage, progress = 1,
 				lease_expires_at = NULL, finished_at = i.now, updated_at = i.now
 			FROM cur JOIN input i ON i.ord = cur.ord
-			WHERE jobs.id = ANY ($2::uuid[]) AND jobs.id = cur.id AND cur.status = 'running' AND cur.token_ok
+			WHERE jobs.id = cur.id AND cur.status = 'running' AND cur.token_ok
 			RETURNING ` + prefixed("jobs.", jobColumns) + `, i.ord, i.event_id, i.day, i.accelerator, i.encode_seconds, i.gpu_seconds, i.output_minutes),
 		ur AS (
 			INSERT INTO usage_records (org_id, job_id, day, status, accelerator, encode_seconds, gpu_seconds, output_minutes, parent_job_id)
