@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
 	"github.com/mpegflow/mpegflow/internal/store"
@@ -34,6 +35,10 @@ func genericPlan(t *testing.T, conn *pgx.Conn, sql string) string {
 	return strings.Join(lines, "\n")
 }
 
+// jobsIndex finds, in a plan, the indexes of the jobs table it scans
+// (every one is named jobs_...).
+var jobsIndex = regexp.MustCompile(`Scan (?:using|on) (jobs_\w+)`)
+
 // TestHotPathPlansFindRowsByKey: on a new database (jobs empty, never
 // analyzed) the claim, completion and heartbeat statements' generic plans
 // on an ordinary connection scan the jobs table sequentially, the plan
@@ -44,11 +49,8 @@ func genericPlan(t *testing.T, conn *pgx.Conn, sql string) string {
 // other index for one: the claim and completion batches' UPDATEs once
 // found each row by scanning all of jobs_org_created_idx (its id column
 // is its last), a cost that grows with the table (with 40,000 jobs,
-// 0.9 ms a row and most of Postgres's time).
-// jobsIndex finds, in a plan, the indexes of the jobs table it scans
-// (every one is named jobs_...).
-var jobsIndex = regexp.MustCompile(`Scan (?:using|on) (jobs_\w+)`)
-
+// 0.9 ms a row and most of Postgres's time). The same holds once the
+// table has grown to 30,000 jobs and been analyzed.
 func TestHotPathPlansFindRowsByKey(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
@@ -72,16 +74,35 @@ func TestHotPathPlansFindRowsByKey(t *testing.T) {
 		kinds = append(kinds, k)
 	}
 	slices.Sort(kinds)
-	for _, kind := range kinds {
-		sql := store.HotPathStatements[kind]
-		if kind == "claim" || kind == "complete" || kind == "heartbeat" {
-			require.Contains(t, genericPlan(t, plain, sql), "Seq Scan on jobs",
-				"%s: the plan an ordinary connection keeps (if this changed, Postgres plans differently and the hot path may no longer be needed)", kind)
-		}
-		plan := genericPlan(t, hot, sql)
-		require.NotContains(t, plan, "Seq Scan", "%s on the hot path", kind)
-		for _, m := range jobsIndex.FindAllStringSubmatch(plan, -1) {
-			require.Equal(t, "jobs_pkey", m[1], "%s on the hot path finds jobs through another index than the primary key:\n%s", kind, plan)
+	byKey := func(grown string) {
+		for _, kind := range kinds {
+			plan := genericPlan(t, hot, store.HotPathStatements[kind])
+			require.NotContains(t, plan, "Seq Scan", "%s on the hot path%s", kind, grown)
+			for _, m := range jobsIndex.FindAllStringSubmatch(plan, -1) {
+				require.Equal(t, "jobs_pkey", m[1], "%s on the hot path%s finds jobs through another index than the primary key:\n%s", kind, grown, plan)
+			}
 		}
 	}
+	for _, kind := range []string{"claim", "complete", "heartbeat"} {
+		require.Contains(t, genericPlan(t, plain, store.HotPathStatements[kind]), "Seq Scan on jobs",
+			"%s: the plan an ordinary connection keeps (if this changed, Postgres plans differently and the hot path may no longer be needed)", kind)
+	}
+	byKey("")
+
+	// Grown: one organization's job copied 30,000 times, a third each
+	// queued, running and completed, then analyzed.
+	db, err := pgxpool.New(ctx, url)
+	require.NoError(t, err)
+	t.Cleanup(db.Close)
+	s := store.New(db)
+	job := createJob(t, s, urlJob(bootstrap(t, s, "Grown").Org.ID))
+	_, err = plain.Exec(ctx, `
+		INSERT INTO jobs (id, org_id, pool_id, lane, status, input_url, spec, max_attempts, metadata, created_at)
+		SELECT gen_random_uuid(), org_id, pool_id, lane, (ARRAY['queued', 'running', 'completed'])[1 + g % 3],
+			input_url, spec, max_attempts, metadata, created_at - g * interval '1 millisecond'
+		FROM jobs j, generate_series(1, 30000) g WHERE j.id = $1`, job.ID)
+	require.NoError(t, err)
+	_, err = plain.Exec(ctx, "ANALYZE jobs")
+	require.NoError(t, err)
+	byKey(" (30,000 jobs, analyzed)")
 }
