@@ -1,7 +1,11 @@
 package queue_test
 
 import (
+	"context"
+	"sync/atomic"
 	"testing"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -28,10 +32,12 @@ func TestPopMany(t *testing.T) {
 	require.NoError(t, err)
 
 	lanes := []queue.Lane{{Pool: "p", Lane: "live"}, {Pool: "gated", Lane: "live"}, {Pool: "p", Lane: "live"}, {Pool: "p", Lane: "backfill"}}
-	trips := &commandCounter{}
+	trips, calls := &commandCounter{}, &pipelinedCounter{}
 	rdb.AddHook(trips)
+	rdb.AddHook(calls)
 	got := q.PopMany(ctx, lanes)
 	require.EqualValues(t, 1, trips.n.Load(), "one round trip")
+	require.EqualValues(t, 3, calls.n.Load(), "one script call a lane, however many times it is named")
 	require.Len(t, got, 4)
 	for _, p := range got {
 		require.NoError(t, p.Err)
@@ -53,4 +59,63 @@ func TestPopMany(t *testing.T) {
 	paused, err := q.Len(ctx, "gated", "live")
 	require.NoError(t, err)
 	assert.EqualValues(t, 1, paused, "a paused pool keeps its id")
+}
+
+// pipelinedCounter counts the commands sent in pipelines.
+type pipelinedCounter struct{ n atomic.Int64 }
+
+func (c *pipelinedCounter) DialHook(next redis.DialHook) redis.DialHook          { return next }
+func (c *pipelinedCounter) ProcessHook(next redis.ProcessHook) redis.ProcessHook { return next }
+func (c *pipelinedCounter) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error { c.n.Add(int64(len(cmds))); return next(ctx, cmds) }
+}
+
+// TestPopManyServesInTurn: a lane named n times in PopMany takes the ids
+// that n Pops one after another would, in that order, organizations
+// served by weight (an organization's list running dry in the middle of a
+// call included), and the list KEDA counts stays as long as the ids still
+// queued; a call for more ids than are left answers the rest empty.
+func TestPopManyServesInTurn(t *testing.T) {
+	t.Parallel()
+	q := newQueue(t)
+	ctx := t.Context()
+	tenants := []struct {
+		tenant queue.Tenant
+		n      int
+	}{{queue.Tenant{Org: "org-a", Weight: 1}, 7}, {queue.Tenant{Org: "org-b", Weight: 3}, 9}, {queue.Tenant{Org: "org-c", Weight: 1}, 2}}
+	for _, pool := range []string{"one", "many"} {
+		for _, tn := range tenants {
+			require.NoError(t, q.PushMany(ctx, pool, "live", tn.tenant, ids(tn.tenant.Org, tn.n)))
+		}
+	}
+	type pop struct{ id, org string }
+	var want []pop
+	orgs, oneIDs := popAll(t, q, "one", "live", 100)
+	for i, id := range oneIDs {
+		want = append(want, pop{id, orgs[i]})
+	}
+	require.Len(t, want, 18)
+
+	var got []pop
+	lane := queue.Lane{Pool: "many", Lane: "live"}
+	for len(got) < len(want) {
+		answers := q.PopMany(ctx, []queue.Lane{lane, lane, lane, lane, lane})
+		left := len(want) - len(got)
+		for i, a := range answers {
+			require.NoError(t, a.Err)
+			if i >= left {
+				require.Equal(t, queue.PopEmpty, a.Result, "pop %d of a call with %d ids left", i+1, left)
+				continue
+			}
+			require.Equal(t, queue.PopJob, a.Result)
+			got = append(got, pop{a.ID, a.Org})
+		}
+		members, err := q.Members(ctx, "many", "live")
+		require.NoError(t, err)
+		n, err := q.Len(ctx, "many", "live")
+		require.NoError(t, err)
+		require.Equal(t, int64(len(members)), n, "after %d pops the KEDA list counts every queued id", len(got))
+		require.EqualValues(t, len(want)-len(got), n)
+	}
+	require.Equal(t, want, got)
 }
