@@ -212,8 +212,9 @@ func New(cfg Config, st *store.Store, q *queue.Queue, objects *objstore.Store, b
 	sizes, waits, runs = m.GroupCommit("heartbeat")
 	c.heartbeats = groupcommit.New("heartbeat", log, st.HeartbeatBatch, heartbeatKeys, cfg.GroupCommitMaxBatch, cfg.GroupCommitInFlight,
 		groupCommitTimeout, sizes).Linger(cfg.GroupCommitLinger).Spill(cfg.GroupCommitSpill).Timed(waits, runs)
-	// Claims' pops go to Redis together: one pipeline of pop scripts per
-	// round trip, one round trip in flight. The batch never fails as a
+	// Claims' pops go to Redis together: one pipeline per round trip (a
+	// pop script call per lane, taking an id for each of its claims), one
+	// round trip in flight. The batch never fails as a
 	// whole (each pop has its own answer), so no pop is repeated: a pop
 	// that may have taken an id is never made again for the same caller.
 	sizes, waits, runs = m.GroupCommit("pop")
