@@ -70,11 +70,11 @@ func (s *Server) parseBatchRequest(req *apiv1.BatchRequest, orgID uuid.UUID) (st
 			nb.WorkflowID = &id
 		}
 	default:
-		spec, ok := encodespec.Builtin(req.Workflow)
+		spec, ok := encodespec.BuiltinJSON(req.Workflow)
 		if !ok {
 			errs.Add("workflow", "no workflow %q: want a built-in (%s) or workflow_id", req.Workflow, strings.Join(encodespec.BuiltinNames(), ", "))
 		} else {
-			nb.Workflow, nb.Spec = req.Workflow, mustJSON(spec)
+			nb.Workflow, nb.Spec = req.Workflow, spec
 		}
 	}
 	return nb, errs.Err()

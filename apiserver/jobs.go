@@ -99,11 +99,11 @@ func (s *Server) parseJobRequest(ctx context.Context, req apiv1.JobRequest, orgI
 			nj.WorkflowID = &id
 		}
 	case req.Workflow != "":
-		spec, ok := encodespec.Builtin(req.Workflow)
+		spec, ok := encodespec.BuiltinJSON(req.Workflow)
 		if !ok {
 			errs.Add("workflow", "unknown built-in workflow; want one of %s", strings.Join(encodespec.BuiltinNames(), ", "))
 		} else {
-			nj.Spec = mustJSON(spec)
+			nj.Spec = spec
 		}
 	case len(req.Spec) > 0:
 		spec, err := encodespec.Parse(req.Spec)

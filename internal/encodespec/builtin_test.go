@@ -1,6 +1,7 @@
 package encodespec
 
 import (
+	"encoding/json"
 	"slices"
 	"testing"
 
@@ -73,4 +74,26 @@ func TestBuiltinIsUnshared(t *testing.T) {
 	assert.Equal(t, 23, *b.Renditions[0].CRF)
 	assert.Equal(t, "720p", b.Renditions[0].Name)
 	assert.Equal(t, 128, b.Audio.BitrateKbps)
+}
+
+// TestBuiltinJSON: each built-in workflow's JSON, made once, is what
+// json.Marshal writes of Builtin's spec; each call gets its own bytes; an
+// unknown name is none.
+func TestBuiltinJSON(t *testing.T) {
+	t.Parallel()
+	for _, name := range BuiltinNames() {
+		s, ok := Builtin(name)
+		require.True(t, ok)
+		want, err := json.Marshal(s)
+		require.NoError(t, err)
+		got, ok := BuiltinJSON(name)
+		require.True(t, ok, name)
+		assert.Equal(t, string(want), string(got), name)
+		got[0] = 'x'
+		again, _ := BuiltinJSON(name)
+		assert.Equal(t, string(want), string(again), "%s: a caller's change to its bytes is its own", name)
+	}
+	got, ok := BuiltinJSON("no-such-workflow")
+	assert.False(t, ok)
+	assert.Nil(t, got)
 }

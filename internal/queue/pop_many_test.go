@@ -6,7 +6,6 @@ import (
 	"testing"
 
 	"github.com/redis/go-redis/v9"
-
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
