@@ -214,9 +214,10 @@ func New(cfg Config, st *store.Store, q *queue.Queue, objects *objstore.Store, b
 		groupCommitTimeout, sizes).Linger(cfg.GroupCommitLinger).Spill(cfg.GroupCommitSpill).Timed(waits, runs)
 	// Claims' pops go to Redis together: one pipeline per round trip (a
 	// pop script call per lane, taking an id for each of its claims), one
-	// round trip in flight. The batch never fails as a
-	// whole (each pop has its own answer), so no pop is repeated: a pop
-	// that may have taken an id is never made again for the same caller.
+	// round trip in flight. The batch never fails as a whole (each pop has
+	// its own answer, an error shared by its lane's call at worst), so no
+	// pop is repeated: a pop that may have taken an id is never made again
+	// for the same caller.
 	sizes, waits, runs = m.GroupCommit("pop")
 	c.pops = groupcommit.New("pop", log, func(ctx context.Context, lanes []queue.Lane) ([]queue.Popped, error) {
 		return q.PopMany(ctx, lanes), nil

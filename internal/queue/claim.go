@@ -93,7 +93,8 @@ func (q *Queue) Pop(ctx context.Context, pool, lane string) (PopResult, string, 
 type Lane struct{ Pool, Lane string }
 
 // Popped is one pop's answer: what the claim gate said, and with PopJob
-// the id and its organization; Err is this pop's own error.
+// the id and its organization; Err is the error of its lane's script call
+// (PopMany), which every pop of that lane in the call shares.
 type Popped struct {
 	Result  PopResult
 	ID, Org string
@@ -107,7 +108,10 @@ type Popped struct {
 // script run where each pop was one: at 16 pods about four a round trip);
 // the lanes' calls go in one pipeline, not one transaction: each is atomic
 // on its own, as a lone Pop is. A call whose script Redis had not loaded
-// is run again once the script is.
+// is run again once the script is. A call whose reply is lost (a cut
+// connection, a timeout) may have taken its ids: its pops all get the
+// error, and the ids, gone from Redis, are queued again by the queue
+// reconciler (dispatcher's ReconcileQueues), as a lone pop's id was.
 func (q *Queue) PopMany(ctx context.Context, lanes []Lane) []Popped {
 	var distinct []Lane
 	named := make(map[Lane][]int, len(lanes)) // each lane's places in lanes

@@ -13,10 +13,11 @@ import (
 	"github.com/mpegflow/mpegflow/internal/testenv"
 )
 
-// TestPopMany: pops of several lanes in one round trip, each answered as a
-// lone Pop would be: two pops of one lane take two ids, in order; a paused
-// pool and an empty lane say so. After the server lost its scripts (a
-// restart, here SCRIPT FLUSH) the pops are still made, each once.
+// TestPopMany: pops of several lanes in one round trip and one script call
+// a lane, each answered as a lone Pop would be: two pops of one lane take
+// two ids, in order; every pop of a paused pool and of an empty lane says
+// so. After the server lost its scripts (a restart, here SCRIPT FLUSH) the
+// calls are still made, each once, a lane named twice included.
 func TestPopMany(t *testing.T) {
 	t.Parallel()
 	// A Redis of its own: it flushes the scripts, which would fail other
@@ -30,28 +31,32 @@ func TestPopMany(t *testing.T) {
 	_, _, _, err := q.Pop(ctx, "none", "live") // loads the script
 	require.NoError(t, err)
 
-	lanes := []queue.Lane{{Pool: "p", Lane: "live"}, {Pool: "gated", Lane: "live"}, {Pool: "p", Lane: "live"}, {Pool: "p", Lane: "backfill"}}
+	p, gated := queue.Lane{Pool: "p", Lane: "live"}, queue.Lane{Pool: "gated", Lane: "live"}
+	lanes := []queue.Lane{p, gated, p, {Pool: "p", Lane: "backfill"}, gated}
 	trips, calls := &commandCounter{}, &pipelinedCounter{}
 	rdb.AddHook(trips)
 	rdb.AddHook(calls)
 	got := q.PopMany(ctx, lanes)
 	require.EqualValues(t, 1, trips.n.Load(), "one round trip")
 	require.EqualValues(t, 3, calls.n.Load(), "one script call a lane, however many times it is named")
-	require.Len(t, got, 4)
-	for _, p := range got {
-		require.NoError(t, p.Err)
+	require.Len(t, got, 5)
+	for _, a := range got {
+		require.NoError(t, a.Err)
 	}
 	assert.Equal(t, queue.Popped{Result: queue.PopJob, ID: "a", Org: tenant.Org}, got[0])
 	assert.Equal(t, queue.PopPaused, got[1].Result)
 	assert.Equal(t, queue.Popped{Result: queue.PopJob, ID: "b", Org: tenant.Org}, got[2], "the second pop of a lane takes the next id")
 	assert.Equal(t, queue.PopEmpty, got[3].Result)
+	assert.Equal(t, queue.PopPaused, got[4].Result, "every pop of a paused pool is refused")
 
 	require.NoError(t, rdb.ScriptFlush(ctx).Err())
-	got = q.PopMany(ctx, []queue.Lane{{Pool: "p", Lane: "live"}, {Pool: "gated", Lane: "live"}})
-	require.NoError(t, got[0].Err)
-	require.NoError(t, got[1].Err)
+	got = q.PopMany(ctx, []queue.Lane{p, gated, p})
+	for _, a := range got {
+		require.NoError(t, a.Err)
+	}
 	assert.Equal(t, "c", got[0].ID, "popped once the script was loaded again")
 	assert.Equal(t, queue.PopPaused, got[1].Result)
+	assert.Equal(t, queue.PopEmpty, got[2].Result, "the lane's second pop finds it empty: its call ran once")
 	n, err := q.Len(ctx, "p", "live")
 	require.NoError(t, err)
 	assert.Zero(t, n, "each pop made once: nothing popped twice or left behind")

@@ -41,8 +41,9 @@ func TestKeysFollowTheContract(t *testing.T) {
 }
 
 // TestPopScript drives the claim gate's contract: {"paused"} while the
-// pause key exists (nothing popped), {"empty"} on an empty lane, else the
-// oldest id; urgent pushes go next; lanes and pools are separate lists.
+// pause key exists (nothing popped), {"ids"} with no id on an empty lane,
+// else the oldest id; urgent pushes go next; lanes and pools are separate
+// lists.
 func TestPopScript(t *testing.T) {
 	t.Parallel()
 	type push struct {

@@ -98,9 +98,10 @@ const poolPausedSQL = `EXISTS (SELECT 1 FROM worker_pools p WHERE p.id = jobs.po
 // job.started event and its webhook deliveries, the input asset's storage
 // key, and when the job was last queued (ClaimedJob.QueuedAt). A job is
 // taken only if it is queued in the row's pool and lane, not held and its
-// pool not paused (poolPausedSQL), and the row's worker (as the statement found it) is not drained, evicted or
-// registered in another pool. Each row stands alone: one row's job not
-// being claimable changes nothing for the others.
+// pool not paused (poolPausedSQL), and the row's worker (as the statement
+// found it) is not drained, evicted or registered in another pool. Each
+// row stands alone: one row's job not being claimable changes nothing for
+// the others.
 //
 // The rows are found by primary key alone (cur), locked in id order (two
 // batches that share ids lock them in the same order), and the claim
@@ -109,15 +110,14 @@ const poolPausedSQL = `EXISTS (SELECT 1 FROM worker_pools p WHERE p.id = jobs.po
 // never a join to the unnested input, so that the planner, however wrong
 // its guess of the input's size or a just-grown table's statistics, has
 // the primary key to use (EXPLAIN on 100,000 queued jobs: index scans
-// only). The UPDATE finds its rows by cur's ids alone: given the array
-// as well, the generic plan costed the primary key by the array's guessed
+// only). The UPDATE finds its rows by cur's ids alone: given the array as
+// well, the generic plan costed the primary key by the array's guessed
 // length and scanned all of jobs_org_created_idx for each row instead
-// (TestHotPathPlansFindRowsByKey). And with
-// status = 'queued' among
-// the UPDATE's own conditions the planner may pick the partial
-// jobs_queued_idx (pool, lane) and filter it by id, a scan of the whole
-// queue per claim (measured: 1,999 index rows removed by filter with 2,000
-// jobs queued and fresh-table statistics).
+// (TestHotPathPlansFindRowsByKey). And with status = 'queued' among the
+// UPDATE's own conditions the planner may pick the partial jobs_queued_idx
+// (pool, lane) and filter it by id, a scan of the whole queue per claim
+// (measured: 1,999 index rows removed by filter with 2,000 jobs queued and
+// fresh-table statistics).
 //
 // A batch names each worker and each job at most once (ClaimBatch checks):
 // an upsert cannot touch one row twice, and an UPDATE joined to two input
