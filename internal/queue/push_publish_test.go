@@ -13,15 +13,20 @@ import (
 	"github.com/mpegflow/mpegflow/internal/testenv"
 )
 
-// commandCounter counts round trips to Redis: one per command or pipeline.
-type commandCounter struct{ n atomic.Int64 }
+// commandCounter counts round trips to Redis (n: one per command or
+// pipeline) and the commands they carry (cmds).
+type commandCounter struct{ n, cmds atomic.Int64 }
 
 func (c *commandCounter) DialHook(next redis.DialHook) redis.DialHook { return next }
 func (c *commandCounter) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
-	return func(ctx context.Context, cmd redis.Cmder) error { c.n.Add(1); return next(ctx, cmd) }
+	return func(ctx context.Context, cmd redis.Cmder) error { c.n.Add(1); c.cmds.Add(1); return next(ctx, cmd) }
 }
 func (c *commandCounter) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
-	return func(ctx context.Context, cmds []redis.Cmder) error { c.n.Add(1); return next(ctx, cmds) }
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		c.n.Add(1)
+		c.cmds.Add(int64(len(cmds)))
+		return next(ctx, cmds)
+	}
 }
 
 // subscribedQueue is a queue on a fresh prefix and a live subscription to

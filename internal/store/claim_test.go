@@ -372,14 +372,14 @@ func waiting(t *testing.T, db *pgxpool.Pool, n int, msgAndArgs ...any) {
 	const waits = `SELECT count(*) FILTER (WHERE wait_event_type = 'Lock'),
 			coalesce(string_agg(concat_ws(' ', state, wait_event_type, wait_event, left(query, 60)), '; '), '')
 		FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()`
-	var (
-		got   int
-		state string
-	)
-	if !assert.Eventually(t, func() bool {
+	read := func() (got int, state string) {
 		require.NoError(t, db.QueryRow(t.Context(), waits).Scan(&got, &state))
-		return got == n
-	}, 10*time.Second, 5*time.Millisecond, msgAndArgs...) {
+		return got, state
+	}
+	if !assert.Eventually(t, func() bool { got, _ := read(); return got == n }, 10*time.Second, 5*time.Millisecond, msgAndArgs...) {
+		// Read again: the condition runs on a goroutine of its own, which
+		// may still be running when Eventually gives up.
+		got, state := read()
 		t.Fatalf("%d backends wait for a lock, want %d: %s", got, n, state)
 	}
 }
