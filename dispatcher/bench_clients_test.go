@@ -123,9 +123,8 @@ func (c *benchClients) submitID(ctx context.Context, hc *http.Client) (string, e
 
 // work claims and completes jobs until total have completed, recording
 // every successful claim's latency; claimed, if not nil, is told each
-// claimed job's id as its claim returns. A pod completes a job while it
-// claims the next, as the encoder's pods of a pool with jobs_per_pod
-// above one do.
+// claimed job's id as its claim returns. A pod's Complete claims its next
+// job, as the encoder's pods of a pool with jobs_per_pod above one do.
 func (c *benchClients) work(ctx context.Context, workers int, total int64, claimed func(id string)) (podLatency, error) {
 	// Pods long-poll as the encoder does (MPEGFLOW_CLAIM_WAIT, 20 s); the
 	// polls still waiting when the last job is done are cancelled.
@@ -161,64 +160,48 @@ func (c *benchClients) work(ctx context.Context, workers int, total int64, claim
 				lat.Claims, lat.Completes = append(lat.Claims, mine.Claims...), append(lat.Completes, mine.Completes...)
 				mu.Unlock()
 			}()
-			// The pod's previous Complete, sent while it claims its next
-			// job, as the encoder reports one job while it claims the
-			// next (a dedicated pool's jobs_per_pod above one).
-			type report struct {
-				took time.Duration
-				err  error
-			}
-			var reporting chan report
-			reported := func() bool {
-				if reporting == nil {
-					return true
-				}
-				r := <-reporting
-				reporting = nil
-				if r.err != nil {
-					if ctx.Err() == nil {
-						mu.Lock()
-						firstEr = cmp.Or(firstEr, r.err)
-						mu.Unlock()
-					}
-					return false
-				}
-				mine.Completes = append(mine.Completes, r.took)
-				return true
-			}
-			defer reported()
-			for done.Load() < total {
-				start := time.Now()
-				resp, err := client.Claim(md, &coordinatorv1.ClaimRequest{Pool: c.pool, Lane: "live", Pod: pod, WaitMs: benchClaimWaitMs})
-				if err != nil && ctx.Err() != nil {
-					return // every job is done
-				}
-				if err != nil {
+			fail := func(err error) {
+				if ctx.Err() == nil {
 					mu.Lock()
 					firstEr = cmp.Or(firstEr, err)
 					mu.Unlock()
-					return
 				}
-				if resp.GetJob() == nil {
-					continue
-				}
-				mine.Claims = append(mine.Claims, time.Since(start))
-				if claimed != nil {
-					claimed(resp.GetJob().GetId())
-				}
-				if !reported() {
-					return
-				}
-				reporting = make(chan report, 1)
-				jctx := metadata.AppendToOutgoingContext(md, coordinatorv1.MetadataClaimToken, resp.GetJob().GetClaimToken())
-				go func() {
-					sent := time.Now()
-					_, err := client.Complete(jctx, &coordinatorv1.CompleteRequest{JobId: resp.GetJob().GetId()})
-					if err == nil && done.Add(1) >= total {
-						finished()
+			}
+			// The pod claims as the encoder's pods of a pool with
+			// jobs_per_pod above one do: its Complete claims its next
+			// job if one is queued (CompleteRequest.next), and only
+			// when none is does it long-poll with Claim.
+			var job *coordinatorv1.Job
+			for done.Load() < total {
+				if job == nil {
+					start := time.Now()
+					resp, err := client.Claim(md, &coordinatorv1.ClaimRequest{Pool: c.pool, Lane: "live", Pod: pod, WaitMs: benchClaimWaitMs})
+					if err != nil {
+						fail(err)
+						return
 					}
-					reporting <- report{took: time.Since(sent), err: err}
-				}()
+					if job = resp.GetJob(); job == nil {
+						continue
+					}
+					mine.Claims = append(mine.Claims, time.Since(start))
+					if claimed != nil {
+						claimed(job.GetId())
+					}
+				}
+				jctx := metadata.AppendToOutgoingContext(md, coordinatorv1.MetadataClaimToken, job.GetClaimToken())
+				start := time.Now()
+				resp, err := client.Complete(jctx, &coordinatorv1.CompleteRequest{JobId: job.GetId(), Next: &coordinatorv1.ClaimRequest{Pool: c.pool, Lane: "live", Pod: pod}})
+				if err != nil {
+					fail(err)
+					return
+				}
+				if done.Add(1) >= total {
+					finished()
+				}
+				mine.Completes = append(mine.Completes, time.Since(start))
+				if job = resp.GetNext().GetJob(); job != nil && claimed != nil {
+					claimed(job.GetId())
+				}
 			}
 		})
 	}

@@ -626,13 +626,14 @@ func benchCount(b *testing.B, name string, def int) int {
 // MPEGFLOW_CLAIM_WAIT.
 const benchClaimWaitMs = 20_000
 
-// podLatency is how long the pods' calls took: each successful Claim
-// (its long poll included) and each Complete.
+// podLatency is how long the pods' calls took: each Claim that answered
+// a job (its long poll included) and each Complete (the next claim it
+// carries included).
 type podLatency struct{ Claims, Completes []time.Duration }
 
 // reportLatency reports the pods' claim-p50/p99-ms and
-// complete-p50/p99-ms (a completion that gathers waits for company: the
-// cost of group commit to a caller nobody waits on).
+// complete-p50/p99-ms (a Complete waits for its next claim, and a
+// completion that gathers waits for company).
 func reportLatency(b *testing.B, lat podLatency) {
 	for _, m := range []struct {
 		name string

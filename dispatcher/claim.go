@@ -25,21 +25,22 @@ import (
 // stale and duplicate ids are dropped. With wait > 0 it long-polls, and
 // while it waits a submission in this process may hand it a job (Offer).
 func (c *Coordinator) Claim(ctx context.Context, req *coordinatorv1.ClaimRequest) (*coordinatorv1.ClaimResponse, error) {
+	lane, err := checkClaim("Claim", poolOf(ctx), req)
+	if err != nil {
+		return nil, err
+	}
+	return c.claimOn(ctx, req, lane, false)
+}
+
+// claimOn claims as Claim does on lane, req checked. With atOnce (the
+// next claim a Complete carries, whose wait_ms is 0) it takes a job only
+// if one is queued now: it pops nothing while claims of this coordinator
+// wait idle on the lane (their last pop found it empty and no push has
+// come since), and an empty or paused lane registers nothing: the pod
+// claims with Claim then, which does.
+func (c *Coordinator) claimOn(ctx context.Context, req *coordinatorv1.ClaimRequest, lane string, atOnce bool) (*coordinatorv1.ClaimResponse, error) {
 	pool := poolOf(ctx)
-	if req.GetPool() != "" && req.GetPool() != pool {
-		return nil, status.Error(codes.PermissionDenied, "Claim: the request names another pool than the worker token")
-	}
-	lane := req.GetLane()
-	if lane == "" {
-		lane = apiv1.LaneLive
-	}
-	if lane != apiv1.LaneLive && lane != apiv1.LaneBackfill {
-		return nil, status.Error(codes.InvalidArgument, "Claim: lane must be live or backfill")
-	}
 	pod := req.GetPod()
-	if pod == "" || len(pod) > 253 || len(req.GetNode()) > 253 || req.GetWaitMs() < 0 {
-		return nil, status.Error(codes.InvalidArgument, "Claim: pod must be 1 to 253 characters, node at most 253, wait_ms at least 0")
-	}
 	caps, _ := json.Marshal(req.GetCapabilities()) // plain message: cannot fail
 	worker := store.Worker{ID: pod, PoolID: pool, Lane: lane, Node: req.GetNode(), Capabilities: caps}
 	// The worker is registered by the statement that claims a job; a call
@@ -94,6 +95,9 @@ func (c *Coordinator) Claim(ctx context.Context, req *coordinatorv1.ClaimRequest
 	start := c.cfg.Clock.Now()
 	deadline, registerAt := start.Add(wait), start.Add(c.cfg.PollInterval)
 	laneKey := c.queue.Keys().Queue(pool, lane)
+	if atOnce && c.wakeups.idleLane(laneKey) {
+		return &coordinatorv1.ClaimResponse{}, nil
+	}
 	for arriving := true; ; arriving = false {
 		// A pod that is gone (its call cancelled or cut) is popped nothing.
 		if ctx.Err() != nil {
@@ -147,6 +151,9 @@ func (c *Coordinator) Claim(ctx context.Context, req *coordinatorv1.ClaimRequest
 		}
 		switch res {
 		case queue.PopPaused:
+			if atOnce {
+				return endWith(&coordinatorv1.ClaimResponse{}, nil)
+			}
 			if _, err := register(); err != nil {
 				return endWith(nil, err)
 			}
@@ -160,6 +167,10 @@ func (c *Coordinator) Claim(ctx context.Context, req *coordinatorv1.ClaimRequest
 			continue
 		}
 		now := c.cfg.Clock.Now()
+		if atOnce {
+			done()
+			return endWith(&coordinatorv1.ClaimResponse{}, nil)
+		}
 		if !now.Before(deadline) || !now.Before(registerAt) {
 			if stop, err := register(); err != nil || stop {
 				done()
@@ -209,6 +220,26 @@ func (c *Coordinator) Claim(ctx context.Context, req *coordinatorv1.ClaimRequest
 			return nil, end
 		}
 	}
+}
+
+// checkClaim checks a claim's request (Claim's own, or the next claim a
+// Complete carries: call names which) from a worker of pool, and answers
+// its lane.
+func checkClaim(call, pool string, req *coordinatorv1.ClaimRequest) (lane string, err error) {
+	if req.GetPool() != "" && req.GetPool() != pool {
+		return "", status.Error(codes.PermissionDenied, call+": the request names another pool than the worker token")
+	}
+	lane = req.GetLane()
+	if lane == "" {
+		lane = apiv1.LaneLive
+	}
+	if lane != apiv1.LaneLive && lane != apiv1.LaneBackfill {
+		return "", status.Error(codes.InvalidArgument, call+": lane must be live or backfill")
+	}
+	if pod := req.GetPod(); pod == "" || len(pod) > 253 || len(req.GetNode()) > 253 || req.GetWaitMs() < 0 {
+		return "", status.Error(codes.InvalidArgument, call+": pod must be 1 to 253 characters, node at most 253, wait_ms at least 0")
+	}
+	return lane, nil
 }
 
 // errStopping ends a long-polling claim when the coordinator stops.
@@ -344,21 +375,22 @@ func (c *Coordinator) unlessGone(ctx context.Context, j store.Job, token string)
 	gone := status.FromContextError(ctx.Err()).Err()
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), groupCommitTimeout)
 	defer cancel()
-	c.handBack(ctx, j, token)
+	c.handBack(ctx, j, token, handedBackMsg)
 	return gone
 }
 
 // handBack puts job j, claimed under token for a pod that will never
-// receive it, back on its queue with the attempt given back (unlessGone).
-func (c *Coordinator) handBack(ctx context.Context, j store.Job, token string) {
-	back, outcome, err := c.store.FailJob(ctx, j.ID, j.PoolID, hashToken(token), handedBackMsg, true, true, c.policy())
+// receive it (why, recorded as the attempt's error, says why), back on its
+// queue with the attempt given back (unlessGone, abandon).
+func (c *Coordinator) handBack(ctx context.Context, j store.Job, token, why string) {
+	back, outcome, err := c.store.FailJob(ctx, j.ID, j.PoolID, hashToken(token), why, true, true, c.policy())
 	if err != nil {
-		c.log.WarnContext(ctx, "a job claimed for a pod that left could not be handed back; if it is still running, Stale Job Recovery queues it again when its lease lapses",
-			slog.String("job_id", j.ID.String()), slog.String("worker_id", deref(j.WorkerID)), slog.Any("error", err))
+		c.log.WarnContext(ctx, "a job claimed for a pod that did not receive it could not be handed back; if it is still running, Stale Job Recovery queues it again when its lease lapses",
+			slog.String("job_id", j.ID.String()), slog.String("worker_id", deref(j.WorkerID)), slog.String("why", why), slog.Any("error", err))
 		return
 	}
-	c.log.InfoContext(ctx, "the pod left before it received its job; the job went back to its queue",
-		slog.String("job_id", j.ID.String()), slog.String("worker_id", deref(j.WorkerID)))
+	c.log.InfoContext(ctx, "the pod did not receive its job; the job went back to its queue",
+		slog.String("job_id", j.ID.String()), slog.String("worker_id", deref(j.WorkerID)), slog.String("why", why))
 	c.afterFail(ctx, back, outcome)
 }
 

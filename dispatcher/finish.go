@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/google/uuid"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
@@ -15,7 +16,9 @@ import (
 	"github.com/mpegflow/mpegflow/internal/validation"
 )
 
-// Complete records a held job's outputs and usage and finishes it.
+// Complete records a held job's outputs and usage and finishes it; with
+// next set it also claims the pod's next job (startNext), which is handed
+// back when the completion fails.
 func (c *Coordinator) Complete(ctx context.Context, req *coordinatorv1.CompleteRequest) (*coordinatorv1.CompleteResponse, error) {
 	id, err := parseJobID("Complete", req.GetJobId())
 	if err != nil {
@@ -38,7 +41,23 @@ func (c *Coordinator) Complete(ctx context.Context, req *coordinatorv1.CompleteR
 	if err != nil {
 		return nil, err
 	}
+	next, err := c.startNext(ctx, req.GetNext())
+	if err != nil {
+		return nil, err
+	}
 	usage := store.Usage{EncodeSeconds: u.GetEncodeSeconds(), OutputSeconds: u.GetOutputSeconds(), Accelerator: acc, GPUSeconds: u.GetGpuSeconds()}
+	if err := c.complete(ctx, id, tok, req.GetOutputs(), usage); err != nil {
+		c.abandon(ctx, next)
+		return nil, err
+	}
+	resp := &coordinatorv1.CompleteResponse{}
+	next.answer(resp)
+	return resp, nil
+}
+
+// complete finishes held job id (its claim token's hash tok) with outputs
+// and usage; its errors are gRPC statuses.
+func (c *Coordinator) complete(ctx context.Context, id uuid.UUID, tok []byte, outs []*coordinatorv1.Output, usage store.Usage) error {
 	// Check first, outside any transaction: the caller holds the running
 	// job (one read), and every output it lists is in storage (one HEAD
 	// each, in parallel, bounded by OutputChecks). The completion then
@@ -47,15 +66,16 @@ func (c *Coordinator) Complete(ctx context.Context, req *coordinatorv1.CompleteR
 	// there is nothing to check in storage, and the statement's own check
 	// is the only one needed.
 	held := store.Job{ID: id}
-	if len(req.GetOutputs()) > 0 {
+	if len(outs) > 0 {
+		var err error
 		held, err = c.store.CheckHeld(ctx, id, poolOf(ctx), tok)
 		if err != nil {
-			return nil, c.toStatus(ctx, "Complete", err)
+			return c.toStatus(ctx, "Complete", err)
 		}
 	}
-	outputs, err := c.checkOutputs(ctx, held, req.GetOutputs())
+	outputs, err := c.checkOutputs(ctx, held, outs)
 	if err != nil {
-		return nil, c.toStatus(ctx, "Complete", err)
+		return c.toStatus(ctx, "Complete", err)
 	}
 	res, err := c.completions.Do(ctx, store.CompleteRequest{JobID: id, PoolID: poolOf(ctx), TokenHash: tok, Outputs: outputs, Usage: usage, Now: c.cfg.Clock.Now()})
 	j := res.Job
@@ -63,13 +83,13 @@ func (c *Coordinator) Complete(ctx context.Context, req *coordinatorv1.CompleteR
 		err = res.Err
 	}
 	if err != nil {
-		return nil, c.toStatus(ctx, "Complete", err)
+		return c.toStatus(ctx, "Complete", err)
 	}
 	c.metrics.JobsTotal.WithLabelValues(store.JobCompleted).Inc()
-	c.metrics.EncodeSeconds.WithLabelValues(j.OrgID.String(), acc).Add(usage.EncodeSeconds)
-	c.emit(ctx, j, "job.completed", map[string]any{"outputs": len(req.GetOutputs())})
+	c.metrics.EncodeSeconds.WithLabelValues(j.OrgID.String(), usage.Accelerator).Add(usage.EncodeSeconds)
+	c.emit(ctx, j, "job.completed", map[string]any{"outputs": len(outs)})
 	c.advance(ctx, j)
-	return &coordinatorv1.CompleteResponse{}, nil
+	return nil
 }
 
 // completeKeys: two completions of one job never share a batch.

@@ -94,7 +94,7 @@ func (c *Coordinator) Reserve(ctx context.Context, pool, lane, org string) (clai
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), handedBackTimeout)
 		defer cancel()
-		c.handBack(ctx, job, token)
+		c.handBack(ctx, job, token, handedBackMsg)
 		return true
 	}
 }

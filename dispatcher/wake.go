@@ -148,6 +148,14 @@ func (w *wakeups) awaitSettling(c chan handed) (handed, bool) {
 	}
 }
 
+// idleLane says whether an idle waiter (see join) is registered on the
+// lane: its last pop found the lane empty and no push has woken it since.
+func (w *wakeups) idleLane(laneKey string) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.idleOn[laneKey] > 0
+}
+
 // reserve takes the lane's oldest idle waiter (see join) off its list for
 // a submission, which settles it (settle) once its statement has run; ok
 // is false when no waiter of the lane is idle. An idle waiter's last pop

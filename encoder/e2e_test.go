@@ -722,6 +722,7 @@ func TestPodRunsJobsPerPod(t *testing.T) {
 	}
 	require.Len(t, byStatus[store.JobCompleted], 3, "the pod ran three jobs: %v; %s", byStatus, logs)
 	require.Len(t, byStatus[store.JobQueued], 1, "the fourth waits for the next pod: %v", byStatus)
+	assert.Equal(t, 2, strings.Count(logs.String(), `"next_claimed":true`), "the first two Completes claimed the next job: %s", logs)
 	emptyDir(t, scratch)
 
 	next, nlogs := r.encode(scratch, "MPEGFLOW_POD_NAME=pod-of-one")

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -75,10 +76,16 @@ func (w *Worker) put(ctx context.Context, path string, u *coordinatorv1.Presigne
 	return nil
 }
 
-// complete reports success.
-func (w *Worker) complete(ctx context.Context, job *coordinatorv1.Job, outs []*coordinatorv1.Output, usage *coordinatorv1.Usage) error {
-	if _, err := w.client.Complete(w.auth(ctx, job.GetClaimToken()), &coordinatorv1.CompleteRequest{JobId: job.GetId(), Outputs: outs, Usage: usage}); err != nil {
-		return fmt.Errorf("complete: %w", err)
+// complete reports success, claiming the pod's next job with next when it
+// is not nil (CompleteRequest.next): it answers that job, or nil when none
+// was queued or the claim failed (the pod then claims with Claim).
+func (w *Worker) complete(ctx context.Context, log *slog.Logger, job *coordinatorv1.Job, outs []*coordinatorv1.Output, usage *coordinatorv1.Usage, next *coordinatorv1.ClaimRequest) (*coordinatorv1.Job, error) {
+	resp, err := w.client.Complete(w.auth(ctx, job.GetClaimToken()), &coordinatorv1.CompleteRequest{JobId: job.GetId(), Outputs: outs, Usage: usage, Next: next})
+	if err != nil {
+		return nil, fmt.Errorf("complete: %w", err)
 	}
-	return nil
+	if msg := resp.GetNextError(); msg != "" {
+		log.WarnContext(ctx, "the job completed but claiming the next with it failed; claiming again", slog.String("coordinator", msg))
+	}
+	return resp.GetNext().GetJob(), nil
 }

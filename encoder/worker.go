@@ -79,48 +79,58 @@ func (w *Worker) auth(ctx context.Context, claimToken string) context.Context {
 }
 
 // run claims and runs up to cfg.JobsPerPod jobs, one after another (a
-// dedicated pool's setting; one for the shared pool). A job's report
-// (Complete, or Fail) goes to the coordinator while the pod claims and
-// encodes its next job, so that a pod of short jobs does not wait a round
-// trip between them; the pod waits for every report before it exits. A
-// report the coordinator could not be told of is the pod's error: once it
-// knows, the pod claims no further job.
+// dedicated pool's setting; one for the shared pool). A job that completes
+// while the pod may run more claims the next in its Complete (one call,
+// not two); a job that ends otherwise, or whose Complete found nothing to
+// claim, is followed by a Claim of its own. Each report is in before the
+// pod goes on (or exits). A report the coordinator could not be told of is
+// the pod's error: once it knows, the pod claims no further job.
 func (w *Worker) run(ctx context.Context, stop <-chan struct{}) error {
 	var (
-		errs      []error
-		reporting chan error // the previous job's report, nil when none
+		errs []error
+		next *coordinatorv1.Job // claimed by the last report
 	)
-	reported := func() {
-		if reporting != nil {
-			errs = append(errs, <-reporting)
-			reporting = nil
-		}
-	}
 	for n := 0; n < w.cfg.JobsPerPod && errors.Join(errs...) == nil; n++ {
-		job, err := w.claim(ctx, stop)
-		if err != nil || job == nil {
-			errs = append(errs, err)
-			break
+		job := next
+		if job == nil {
+			var err error
+			job, err = w.claim(ctx, stop)
+			if err != nil || job == nil {
+				errs = append(errs, err)
+				break
+			}
 		}
 		if n == 0 {
 			defer os.Remove(filepath.Join(w.cfg.ScratchDir, encodepod.ReadyFile)) //nolint:errcheck // best effort: ScratchDir (the pod's emptyDir, or the local executor's scratch directory) is removed after this process exits
 		}
 		report := w.runJob(ctx, stop, job)
-		reported()
-		reporting = make(chan error, 1)
-		go func() { reporting <- report() }()
+		var ask *coordinatorv1.ClaimRequest
+		if n+1 < w.cfg.JobsPerPod && !isStopped(stop) {
+			ask = w.claimRequest(0) // a job queued now, or none: the pod then waits with Claim
+		}
+		var err error
+		next, err = report(ask)
+		errs = append(errs, err)
+		if next != nil && isStopped(stop) {
+			// SIGTERM came while the report claimed: the job goes back.
+			log := w.log.With(slog.String("job_id", next.GetId()), slog.String("pool_id", w.cfg.Pool))
+			errs = append(errs, w.preempt(log, next))
+			break
+		}
 	}
-	reported()
 	return errors.Join(errs...)
 }
 
 // runJob runs a claimed job up to its report, which it answers for the
-// caller to send: Complete once the outputs are uploaded, or Fail. The
-// report removes the job's scratch directory.
-func (w *Worker) runJob(ctx context.Context, stop <-chan struct{}, job *coordinatorv1.Job) (report func() error) {
+// caller to send: Complete once the outputs are uploaded (claiming the
+// pod's next job with next, when not nil: the report answers it), or
+// Fail. The report removes the job's scratch directory.
+func (w *Worker) runJob(ctx context.Context, stop <-chan struct{}, job *coordinatorv1.Job) (report func(next *coordinatorv1.ClaimRequest) (*coordinatorv1.Job, error)) {
 	log := w.log.With(slog.String("job_id", job.GetId()), slog.String("pool_id", w.cfg.Pool), slog.Int("attempt", int(job.GetAttempt())))
-	failed := func(cause error) func() error {
-		return func() error { return w.fail(ctx, log, job, cause, true) }
+	failed := func(cause error) func(*coordinatorv1.ClaimRequest) (*coordinatorv1.Job, error) {
+		return func(*coordinatorv1.ClaimRequest) (*coordinatorv1.Job, error) {
+			return nil, w.fail(ctx, log, job, cause, true)
+		}
 	}
 	if err := os.MkdirAll(w.cfg.ScratchDir, 0o755); err != nil {
 		return failed(fmt.Errorf("scratch directory: %w", err))
@@ -134,9 +144,9 @@ func (w *Worker) runJob(ctx context.Context, stop <-chan struct{}, job *coordina
 		return failed(fmt.Errorf("scratch directory: %w", err))
 	}
 	finish := w.execute(ctx, log, job, dir, stop)
-	return func() error {
+	return func(next *coordinatorv1.ClaimRequest) (*coordinatorv1.Job, error) {
 		defer os.RemoveAll(dir) //nolint:errcheck // best effort: ScratchDir (the pod's emptyDir, or the local executor's scratch directory) is removed after this process exits
-		return finish()
+		return finish(next)
 	}
 }
 
@@ -209,10 +219,7 @@ func (w *Worker) claimOnce(ctx context.Context, stop <-chan struct{}, wait time.
 		}
 	}()
 	began := time.Now()
-	resp, err := w.client.Claim(w.auth(claimCtx, ""), &coordinatorv1.ClaimRequest{
-		Pool: w.cfg.Pool, Lane: w.cfg.Lane, Pod: w.cfg.Pod, Node: w.cfg.Node,
-		WaitMs: int32(wait.Milliseconds()), Capabilities: &coordinatorv1.Capabilities{},
-	})
+	resp, err := w.client.Claim(w.auth(claimCtx, ""), w.claimRequest(wait))
 	if err != nil {
 		if isStopped(stop) {
 			return nil, false, nil // terminated while waiting: nothing was claimed
@@ -220,6 +227,14 @@ func (w *Worker) claimOnce(ctx context.Context, stop <-chan struct{}, wait time.
 		return nil, false, fmt.Errorf("claim: %w", err)
 	}
 	return resp.GetJob(), time.Since(began) < wait/2, nil
+}
+
+// claimRequest is this pod's claim, waiting up to wait.
+func (w *Worker) claimRequest(wait time.Duration) *coordinatorv1.ClaimRequest {
+	return &coordinatorv1.ClaimRequest{
+		Pool: w.cfg.Pool, Lane: w.cfg.Lane, Pod: w.cfg.Pod, Node: w.cfg.Node,
+		WaitMs: int32(wait.Milliseconds()), Capabilities: &coordinatorv1.Capabilities{},
+	}
 }
 
 func isStopped(stop <-chan struct{}) bool {
@@ -233,8 +248,9 @@ func isStopped(stop <-chan struct{}) bool {
 
 // execute runs a claimed job with a heartbeat alongside, up to its
 // report, which it answers: the heartbeat goes on until the report is in.
-// Cancellation and SIGTERM both stop FFmpeg (or the report) through jobCtx.
-func (w *Worker) execute(ctx context.Context, log *slog.Logger, job *coordinatorv1.Job, dir string, stop <-chan struct{}) (report func() error) {
+// Cancellation and SIGTERM both stop FFmpeg (or the report) through
+// jobCtx; a report that completed the job stands whatever came after.
+func (w *Worker) execute(ctx context.Context, log *slog.Logger, job *coordinatorv1.Job, dir string, stop <-chan struct{}) (report func(next *coordinatorv1.ClaimRequest) (*coordinatorv1.Job, error)) {
 	jobCtx, cancel := context.WithCancelCause(ctx)
 	hb := &heartbeat{w: w, job: job}
 	var wg sync.WaitGroup
@@ -244,35 +260,37 @@ func (w *Worker) execute(ctx context.Context, log *slog.Logger, job *coordinator
 		hb.loop(jobCtx, cancel, stop, log)
 	}()
 	outputs, usage, err := w.work(jobCtx, log, job, dir, hb.setProgress)
-	return func() error {
+	return func(next *coordinatorv1.ClaimRequest) (*coordinatorv1.Job, error) {
+		var claimed *coordinatorv1.Job
 		if err == nil {
-			err = w.complete(jobCtx, job, outputs, usage)
+			claimed, err = w.complete(jobCtx, log, job, outputs, usage, next)
 		}
 		cancel(nil)
 		wg.Wait()
+		if err == nil {
+			log.InfoContext(ctx, "job completed", slog.Int("outputs", len(outputs)), slog.Float64("encode_seconds", usage.GetEncodeSeconds()),
+				slog.Bool("next_claimed", claimed != nil))
+			return claimed, nil
+		}
 		if _, split := errors.AsType[*splitDone](err); split {
-			return nil // the job's tasks are queued: the coordinator holds it now
+			return nil, nil // the job's tasks are queued: the coordinator holds it now
 		}
 		switch cause := context.Cause(jobCtx); {
 		case errors.Is(cause, ErrCancelled):
 			log.InfoContext(ctx, "job was cancelled; FFmpeg stopped")
-			return nil
+			return nil, nil
 		case errors.Is(cause, ErrPreempted):
-			return w.preempt(log, job)
+			return nil, w.preempt(log, job)
 		}
-		if err != nil {
-			var in *ffmpeg.InputError
-			var vf *verifyError
-			switch {
-			case errors.As(err, &in):
-				return w.fail(ctx, log, job, err, false)
-			case errors.As(err, &vf):
-				return w.fail(ctx, log, job, err, job.GetAttempt() < 2) // retryable once
-			}
-			return w.fail(ctx, log, job, err, true)
+		var in *ffmpeg.InputError
+		var vf *verifyError
+		switch {
+		case errors.As(err, &in):
+			return nil, w.fail(ctx, log, job, err, false)
+		case errors.As(err, &vf):
+			return nil, w.fail(ctx, log, job, err, job.GetAttempt() < 2) // retryable once
 		}
-		log.InfoContext(ctx, "job completed", slog.Int("outputs", len(outputs)), slog.Float64("encode_seconds", usage.GetEncodeSeconds()))
-		return nil
+		return nil, w.fail(ctx, log, job, err, true)
 	}
 }
 

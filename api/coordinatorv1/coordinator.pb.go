@@ -1084,10 +1084,18 @@ func (x *PresignedUpload) GetHeaders() map[string]string {
 }
 
 type CompleteRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	JobId         string                 `protobuf:"bytes,1,opt,name=job_id,json=jobId,proto3" json:"job_id,omitempty"`
-	Outputs       []*Output              `protobuf:"bytes,2,rep,name=outputs,proto3" json:"outputs,omitempty"`
-	Usage         *Usage                 `protobuf:"bytes,3,opt,name=usage,proto3" json:"usage,omitempty"`
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	JobId   string                 `protobuf:"bytes,1,opt,name=job_id,json=jobId,proto3" json:"job_id,omitempty"`
+	Outputs []*Output              `protobuf:"bytes,2,rep,name=outputs,proto3" json:"outputs,omitempty"`
+	Usage   *Usage                 `protobuf:"bytes,3,opt,name=usage,proto3" json:"usage,omitempty"`
+	// next, when set, claims the pod's next job at the same time as the
+	// completion commits, as Claim(next) would, but only if one is queued
+	// now: it never waits (wait_ms must be 0), and finds nothing while other
+	// claims wait for work on the lane. A pod it answers no job claims with
+	// Claim. It is checked as Claim checks its request before anything is
+	// recorded. If the completion fails the call answers its error, and a
+	// job the claim took goes back to its queue.
+	Next          *ClaimRequest `protobuf:"bytes,4,opt,name=next,proto3" json:"next,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1139,6 +1147,13 @@ func (x *CompleteRequest) GetOutputs() []*Output {
 func (x *CompleteRequest) GetUsage() *Usage {
 	if x != nil {
 		return x.Usage
+	}
+	return nil
+}
+
+func (x *CompleteRequest) GetNext() *ClaimRequest {
+	if x != nil {
+		return x.Next
 	}
 	return nil
 }
@@ -1288,7 +1303,13 @@ func (x *Usage) GetGpuSeconds() float64 {
 }
 
 type CompleteResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// next answers CompleteRequest.next (its job unset: none queued, the
+	// pool paused or the pod drained); unset when next was not asked, or
+	// when the claim failed, which next_error then says. The completion
+	// stands either way, and the pod claims with Claim.
+	Next          *ClaimResponse `protobuf:"bytes,1,opt,name=next,proto3" json:"next,omitempty"`
+	NextError     string         `protobuf:"bytes,2,opt,name=next_error,json=nextError,proto3" json:"next_error,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1321,6 +1342,20 @@ func (x *CompleteResponse) ProtoReflect() protoreflect.Message {
 // Deprecated: Use CompleteResponse.ProtoReflect.Descriptor instead.
 func (*CompleteResponse) Descriptor() ([]byte, []int) {
 	return file_coordinator_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *CompleteResponse) GetNext() *ClaimResponse {
+	if x != nil {
+		return x.Next
+	}
+	return nil
+}
+
+func (x *CompleteResponse) GetNextError() string {
+	if x != nil {
+		return x.NextError
+	}
+	return ""
 }
 
 type FailRequest struct {
@@ -1737,11 +1772,12 @@ const file_coordinator_proto_rawDesc = "" +
 	"\aheaders\x18\x04 \x03(\v25.mpegflow.coordinator.v1.PresignedUpload.HeadersEntryR\aheaders\x1a:\n" +
 	"\fHeadersEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x99\x01\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xd4\x01\n" +
 	"\x0fCompleteRequest\x12\x15\n" +
 	"\x06job_id\x18\x01 \x01(\tR\x05jobId\x129\n" +
 	"\aoutputs\x18\x02 \x03(\v2\x1f.mpegflow.coordinator.v1.OutputR\aoutputs\x124\n" +
-	"\x05usage\x18\x03 \x01(\v2\x1e.mpegflow.coordinator.v1.UsageR\x05usage\"\x82\x02\n" +
+	"\x05usage\x18\x03 \x01(\v2\x1e.mpegflow.coordinator.v1.UsageR\x05usage\x129\n" +
+	"\x04next\x18\x04 \x01(\v2%.mpegflow.coordinator.v1.ClaimRequestR\x04next\"\x82\x02\n" +
 	"\x06Output\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
 	"\x04kind\x18\x02 \x01(\tR\x04kind\x12\x1d\n" +
@@ -1759,8 +1795,11 @@ const file_coordinator_proto_rawDesc = "" +
 	"\x0eoutput_seconds\x18\x02 \x01(\x01R\routputSeconds\x12 \n" +
 	"\vaccelerator\x18\x03 \x01(\tR\vaccelerator\x12\x1f\n" +
 	"\vgpu_seconds\x18\x04 \x01(\x01R\n" +
-	"gpuSeconds\"\x12\n" +
-	"\x10CompleteResponse\"X\n" +
+	"gpuSeconds\"m\n" +
+	"\x10CompleteResponse\x12:\n" +
+	"\x04next\x18\x01 \x01(\v2&.mpegflow.coordinator.v1.ClaimResponseR\x04next\x12\x1d\n" +
+	"\n" +
+	"next_error\x18\x02 \x01(\tR\tnextError\"X\n" +
 	"\vFailRequest\x12\x15\n" +
 	"\x06job_id\x18\x01 \x01(\tR\x05jobId\x12\x14\n" +
 	"\x05error\x18\x02 \x01(\tR\x05error\x12\x1c\n" +
@@ -1847,27 +1886,29 @@ var file_coordinator_proto_depIdxs = []int32{
 	26, // 11: mpegflow.coordinator.v1.PresignedUpload.headers:type_name -> mpegflow.coordinator.v1.PresignedUpload.HeadersEntry
 	16, // 12: mpegflow.coordinator.v1.CompleteRequest.outputs:type_name -> mpegflow.coordinator.v1.Output
 	17, // 13: mpegflow.coordinator.v1.CompleteRequest.usage:type_name -> mpegflow.coordinator.v1.Usage
-	27, // 14: mpegflow.coordinator.v1.Output.attributes:type_name -> mpegflow.coordinator.v1.Output.AttributesEntry
-	4,  // 15: mpegflow.coordinator.v1.SplitRequest.chunks:type_name -> mpegflow.coordinator.v1.ChunkRange
-	0,  // 16: mpegflow.coordinator.v1.Coordinator.Claim:input_type -> mpegflow.coordinator.v1.ClaimRequest
-	9,  // 17: mpegflow.coordinator.v1.Coordinator.Heartbeat:input_type -> mpegflow.coordinator.v1.HeartbeatRequest
-	11, // 18: mpegflow.coordinator.v1.Coordinator.PresignOutputs:input_type -> mpegflow.coordinator.v1.PresignOutputsRequest
-	15, // 19: mpegflow.coordinator.v1.Coordinator.Complete:input_type -> mpegflow.coordinator.v1.CompleteRequest
-	19, // 20: mpegflow.coordinator.v1.Coordinator.Fail:input_type -> mpegflow.coordinator.v1.FailRequest
-	21, // 21: mpegflow.coordinator.v1.Coordinator.Leave:input_type -> mpegflow.coordinator.v1.LeaveRequest
-	23, // 22: mpegflow.coordinator.v1.Coordinator.Split:input_type -> mpegflow.coordinator.v1.SplitRequest
-	2,  // 23: mpegflow.coordinator.v1.Coordinator.Claim:output_type -> mpegflow.coordinator.v1.ClaimResponse
-	10, // 24: mpegflow.coordinator.v1.Coordinator.Heartbeat:output_type -> mpegflow.coordinator.v1.HeartbeatResponse
-	13, // 25: mpegflow.coordinator.v1.Coordinator.PresignOutputs:output_type -> mpegflow.coordinator.v1.PresignOutputsResponse
-	18, // 26: mpegflow.coordinator.v1.Coordinator.Complete:output_type -> mpegflow.coordinator.v1.CompleteResponse
-	20, // 27: mpegflow.coordinator.v1.Coordinator.Fail:output_type -> mpegflow.coordinator.v1.FailResponse
-	22, // 28: mpegflow.coordinator.v1.Coordinator.Leave:output_type -> mpegflow.coordinator.v1.LeaveResponse
-	24, // 29: mpegflow.coordinator.v1.Coordinator.Split:output_type -> mpegflow.coordinator.v1.SplitResponse
-	23, // [23:30] is the sub-list for method output_type
-	16, // [16:23] is the sub-list for method input_type
-	16, // [16:16] is the sub-list for extension type_name
-	16, // [16:16] is the sub-list for extension extendee
-	0,  // [0:16] is the sub-list for field type_name
+	0,  // 14: mpegflow.coordinator.v1.CompleteRequest.next:type_name -> mpegflow.coordinator.v1.ClaimRequest
+	27, // 15: mpegflow.coordinator.v1.Output.attributes:type_name -> mpegflow.coordinator.v1.Output.AttributesEntry
+	2,  // 16: mpegflow.coordinator.v1.CompleteResponse.next:type_name -> mpegflow.coordinator.v1.ClaimResponse
+	4,  // 17: mpegflow.coordinator.v1.SplitRequest.chunks:type_name -> mpegflow.coordinator.v1.ChunkRange
+	0,  // 18: mpegflow.coordinator.v1.Coordinator.Claim:input_type -> mpegflow.coordinator.v1.ClaimRequest
+	9,  // 19: mpegflow.coordinator.v1.Coordinator.Heartbeat:input_type -> mpegflow.coordinator.v1.HeartbeatRequest
+	11, // 20: mpegflow.coordinator.v1.Coordinator.PresignOutputs:input_type -> mpegflow.coordinator.v1.PresignOutputsRequest
+	15, // 21: mpegflow.coordinator.v1.Coordinator.Complete:input_type -> mpegflow.coordinator.v1.CompleteRequest
+	19, // 22: mpegflow.coordinator.v1.Coordinator.Fail:input_type -> mpegflow.coordinator.v1.FailRequest
+	21, // 23: mpegflow.coordinator.v1.Coordinator.Leave:input_type -> mpegflow.coordinator.v1.LeaveRequest
+	23, // 24: mpegflow.coordinator.v1.Coordinator.Split:input_type -> mpegflow.coordinator.v1.SplitRequest
+	2,  // 25: mpegflow.coordinator.v1.Coordinator.Claim:output_type -> mpegflow.coordinator.v1.ClaimResponse
+	10, // 26: mpegflow.coordinator.v1.Coordinator.Heartbeat:output_type -> mpegflow.coordinator.v1.HeartbeatResponse
+	13, // 27: mpegflow.coordinator.v1.Coordinator.PresignOutputs:output_type -> mpegflow.coordinator.v1.PresignOutputsResponse
+	18, // 28: mpegflow.coordinator.v1.Coordinator.Complete:output_type -> mpegflow.coordinator.v1.CompleteResponse
+	20, // 29: mpegflow.coordinator.v1.Coordinator.Fail:output_type -> mpegflow.coordinator.v1.FailResponse
+	22, // 30: mpegflow.coordinator.v1.Coordinator.Leave:output_type -> mpegflow.coordinator.v1.LeaveResponse
+	24, // 31: mpegflow.coordinator.v1.Coordinator.Split:output_type -> mpegflow.coordinator.v1.SplitResponse
+	25, // [25:32] is the sub-list for method output_type
+	18, // [18:25] is the sub-list for method input_type
+	18, // [18:18] is the sub-list for extension type_name
+	18, // [18:18] is the sub-list for extension extendee
+	0,  // [0:18] is the sub-list for field type_name
 }
 
 func init() { file_coordinator_proto_init() }

@@ -1,0 +1,85 @@
+package dispatcher
+
+import (
+	"context"
+
+	"github.com/google/uuid"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/mpegflow/mpegflow/api/coordinatorv1"
+	"github.com/mpegflow/mpegflow/internal/store"
+)
+
+// nextClaim is the claim a Complete carries (CompleteRequest.next),
+// running while the completion commits, as a pod that sent both calls at
+// once had them run.
+type nextClaim struct {
+	pod    string
+	cancel context.CancelFunc
+	done   chan struct{}
+	resp   *coordinatorv1.ClaimResponse
+	err    error
+}
+
+// startNext checks req, the next claim of a Complete (nil: none asked),
+// and starts it (claimOn, at once). Nothing starts when the request is
+// refused.
+func (c *Coordinator) startNext(ctx context.Context, req *coordinatorv1.ClaimRequest) (*nextClaim, error) {
+	if req == nil {
+		return nil, nil
+	}
+	lane, err := checkClaim("Complete: next", poolOf(ctx), req)
+	if err != nil {
+		return nil, err
+	}
+	if req.GetWaitMs() != 0 {
+		return nil, status.Error(codes.InvalidArgument, "Complete: next takes a job only if one is queued now; its wait_ms must be 0 (a pod that waits claims with Claim)")
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	n := &nextClaim{pod: req.GetPod(), cancel: cancel, done: make(chan struct{})}
+	go func() {
+		defer close(n.done)
+		n.resp, n.err = c.claimOn(ctx, req, lane, true)
+	}()
+	return n, nil
+}
+
+// answer waits for the claim and puts it in the Complete's answer.
+func (n *nextClaim) answer(resp *coordinatorv1.CompleteResponse) {
+	if n == nil {
+		return
+	}
+	<-n.done
+	n.cancel()
+	if n.err != nil {
+		resp.NextError = status.Convert(n.err).Message()
+		return
+	}
+	resp.Next = n.resp
+}
+
+// completeFailedMsg is the error a job handed back by abandon records.
+const completeFailedMsg = "the claiming pod's Complete, which carried this claim, failed; requeued"
+
+// abandon ends the claim of a Complete whose completion failed: a job it
+// took goes back to its queue with the attempt given back (handBack), as
+// one whose pod left before receiving it does.
+func (c *Coordinator) abandon(ctx context.Context, n *nextClaim) {
+	if n == nil {
+		return
+	}
+	n.cancel()
+	<-n.done
+	job := n.resp.GetJob()
+	if n.err != nil || job == nil {
+		return
+	}
+	id, err := uuid.Parse(job.GetId())
+	if err != nil {
+		return // made by Claim from a parsed id: cannot happen
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), groupCommitTimeout)
+	defer cancel()
+	c.handBack(ctx, store.Job{ID: id, PoolID: job.GetPool(), WorkerID: &n.pod}, job.GetClaimToken(), completeFailedMsg)
+}
