@@ -29,16 +29,22 @@ func (c *Coordinator) Claim(ctx context.Context, req *coordinatorv1.ClaimRequest
 	if err != nil {
 		return nil, err
 	}
-	return c.claimOn(ctx, req, lane, false)
+	return c.claimOn(ctx, req, lane, nil)
 }
 
-// claimOn claims as Claim does on lane, req checked. With atOnce (the
-// next claim a Complete carries, whose wait_ms is 0) it takes a job only
-// if one is queued now: it pops nothing while claims of this coordinator
-// wait idle on the lane (their last pop found it empty and no push has
-// come since), and an empty or paused lane registers nothing: the pod
-// claims with Claim then, which does.
-func (c *Coordinator) claimOn(ctx context.Context, req *coordinatorv1.ClaimRequest, lane string, atOnce bool) (*coordinatorv1.ClaimResponse, error) {
+// claimOn claims as Claim does on lane, req checked. With until set (the
+// next claim a Complete carries, whose wait_ms is 0) it waits for work
+// only until until is closed (its Complete's completion has committed or
+// failed), as the Claim a pod sent beside its Complete would have waited
+// meanwhile, and registers nothing: a pod it answers no job claims with
+// Claim then, which does. While claims of this coordinator wait idle on
+// the lane it answers no job at once: they are first in line for the
+// lane's work (with many pods at a moderate rate, most Completes). Nor
+// does it pop on arriving when a pop of this coordinator found the lane
+// empty less than a poll interval ago and no push has been announced on
+// it since (wakeups.emptyNow): it waits, idle, for a push or a submission
+// handed over (with every pod busy and submissions the bottleneck).
+func (c *Coordinator) claimOn(ctx context.Context, req *coordinatorv1.ClaimRequest, lane string, until <-chan struct{}) (*coordinatorv1.ClaimResponse, error) {
 	pool := poolOf(ctx)
 	pod := req.GetPod()
 	caps, _ := json.Marshal(req.GetCapabilities()) // plain message: cannot fail
@@ -92,12 +98,18 @@ func (c *Coordinator) claimOn(ctx context.Context, req *coordinatorv1.ClaimReque
 		return &coordinatorv1.ClaimResponse{Job: job}, false, nil
 	}
 	wait := min(time.Duration(req.GetWaitMs())*time.Millisecond, c.cfg.MaxWait)
+	next := until != nil
+	if next {
+		wait = c.cfg.MaxWait // until ends it first
+	}
 	start := c.cfg.Clock.Now()
 	deadline, registerAt := start.Add(wait), start.Add(c.cfg.PollInterval)
 	laneKey := c.queue.Keys().Queue(pool, lane)
-	if atOnce && c.wakeups.idleLane(laneKey) {
+	if next && c.wakeups.idleLane(laneKey) {
+		// Claims already wait idle on the lane, and get its work first.
 		return &coordinatorv1.ClaimResponse{}, nil
 	}
+	knownEmpty := next && c.wakeups.emptyNow(laneKey, start, c.cfg.PollInterval)
 	for arriving := true; ; arriving = false {
 		// A pod that is gone (its call cancelled or cut) is popped nothing.
 		if ctx.Err() != nil {
@@ -107,7 +119,7 @@ func (c *Coordinator) claimOn(ctx context.Context, req *coordinatorv1.ClaimReque
 		// and the wait below still wakes this claim.
 		wake, leave, skip := (<-chan handed)(nil), func() handed { return handed{} }, false
 		if c.cfg.Clock.Now().Before(deadline) {
-			wake, leave, skip = c.wakeups.join(laneKey, arriving, worker)
+			wake, leave, skip = c.wakeups.join(laneKey, arriving, worker, knownEmpty)
 		}
 		// done unregisters the claim; a job a submission's statement
 		// claimed for it meanwhile (a reserved claim waits for that
@@ -125,12 +137,16 @@ func (c *Coordinator) claimOn(ctx context.Context, req *coordinatorv1.ClaimReque
 		// poll, it pops as any claim does.
 		popped, err := queue.Popped{Result: queue.PopEmpty}, error(nil)
 		if !skip {
+			seen := c.wakeups.wakesOn(laneKey)
 			popped, err = c.pops.Do(ctx, queue.Lane{Pool: pool, Lane: lane})
 			if err == nil {
 				err = popped.Err
 			}
-			if err == nil && popped.Result == queue.PopEmpty && wake != nil {
-				c.wakeups.setIdle(laneKey, wake)
+			if err == nil && popped.Result == queue.PopEmpty {
+				c.wakeups.foundEmpty(laneKey, seen, c.cfg.Clock.Now())
+				if wake != nil {
+					c.wakeups.setIdle(laneKey, wake)
+				}
 			}
 		}
 		res, id, org := popped.Result, popped.ID, popped.Org
@@ -151,7 +167,7 @@ func (c *Coordinator) claimOn(ctx context.Context, req *coordinatorv1.ClaimReque
 		}
 		switch res {
 		case queue.PopPaused:
-			if atOnce {
+			if next {
 				return endWith(&coordinatorv1.ClaimResponse{}, nil)
 			}
 			if _, err := register(); err != nil {
@@ -167,11 +183,7 @@ func (c *Coordinator) claimOn(ctx context.Context, req *coordinatorv1.ClaimReque
 			continue
 		}
 		now := c.cfg.Clock.Now()
-		if atOnce {
-			done()
-			return endWith(&coordinatorv1.ClaimResponse{}, nil)
-		}
-		if !now.Before(deadline) || !now.Before(registerAt) {
+		if !next && (!now.Before(deadline) || !now.Before(registerAt)) {
 			if stop, err := register(); err != nil || stop {
 				done()
 				if err != nil {
@@ -180,13 +192,18 @@ func (c *Coordinator) claimOn(ctx context.Context, req *coordinatorv1.ClaimReque
 				return endWith(&coordinatorv1.ClaimResponse{}, nil)
 			}
 		}
+		if closed(until) {
+			done()
+			return endWith(&coordinatorv1.ClaimResponse{}, nil)
+		}
 		if !now.Before(deadline) {
 			done()
 			return endWith(&coordinatorv1.ClaimResponse{}, nil)
 		}
 		var (
-			end error  // the call ends with it, when set
-			got handed // a job handed to this claim, when its id is set
+			end  error  // the call ends with it, when set
+			got  handed // a job handed to this claim, when its id is set
+			over bool   // until was closed: nothing more to wait for
 		)
 		c.claimIdle()
 		select {
@@ -196,6 +213,8 @@ func (c *Coordinator) claimOn(ctx context.Context, req *coordinatorv1.ClaimReque
 			// Unavailable, not an empty answer: an empty answer before the
 			// wait is up tells the pod its pool is paused or it is drained.
 			end = errStopping
+		case <-until:
+			over = true
 		case got = <-wake:
 			if got.id == "" {
 				c.metrics.ClaimWakeups.Inc()
@@ -219,6 +238,19 @@ func (c *Coordinator) claimOn(ctx context.Context, req *coordinatorv1.ClaimReque
 		if end != nil {
 			return nil, end
 		}
+		if over {
+			return &coordinatorv1.ClaimResponse{}, nil
+		}
+	}
+}
+
+// closed says whether ch (nil: never) is closed.
+func closed(ch <-chan struct{}) bool {
+	select {
+	case <-ch:
+		return true
+	default:
+		return false
 	}
 }
 

@@ -2,6 +2,7 @@ package dispatcher
 
 import (
 	"context"
+	"sync/atomic"
 
 	"github.com/google/uuid"
 	"google.golang.org/grpc/codes"
@@ -11,20 +12,32 @@ import (
 	"github.com/mpegflow/mpegflow/internal/store"
 )
 
-// nextClaim is the claim a Complete carries (CompleteRequest.next),
-// running while the completion commits, as a pod that sent both calls at
-// once had them run.
+// nextClaim is the claim a Complete carries (CompleteRequest.next). It
+// runs while the completion commits and waits for work until then (until
+// is closed when the completion has answered), as the Claim a pod sent
+// beside its Complete did.
 type nextClaim struct {
 	pod    string
 	cancel context.CancelFunc
+	until  chan struct{}
 	done   chan struct{}
 	resp   *coordinatorv1.ClaimResponse
 	err    error
+	// state is nextRunning, then nextAwaits when the claim got a job
+	// before the completion answered (the completion is then counted
+	// awaited), or nextCompleted when the completion answered first.
+	state atomic.Int32
 }
 
+const (
+	nextRunning int32 = iota
+	nextAwaits
+	nextCompleted
+)
+
 // startNext checks req, the next claim of a Complete (nil: none asked),
-// and starts it (claimOn, at once). Nothing starts when the request is
-// refused.
+// and starts it (claimOn, until the completion answers). Nothing starts
+// when the request is refused.
 func (c *Coordinator) startNext(ctx context.Context, req *coordinatorv1.ClaimRequest) (*nextClaim, error) {
 	if req == nil {
 		return nil, nil
@@ -34,15 +47,30 @@ func (c *Coordinator) startNext(ctx context.Context, req *coordinatorv1.ClaimReq
 		return nil, err
 	}
 	if req.GetWaitMs() != 0 {
-		return nil, status.Error(codes.InvalidArgument, "Complete: next takes a job only if one is queued now; its wait_ms must be 0 (a pod that waits claims with Claim)")
+		return nil, status.Error(codes.InvalidArgument, "Complete: next waits only while the completion commits; its wait_ms must be 0 (a pod that waits longer claims with Claim)")
 	}
 	ctx, cancel := context.WithCancel(ctx)
-	n := &nextClaim{pod: req.GetPod(), cancel: cancel, done: make(chan struct{})}
+	n := &nextClaim{pod: req.GetPod(), cancel: cancel, until: make(chan struct{}), done: make(chan struct{})}
 	go func() {
 		defer close(n.done)
-		n.resp, n.err = c.claimOn(ctx, req, lane, true)
+		n.resp, n.err = c.claimOn(ctx, req, lane, n.until)
+		if n.resp.GetJob() != nil && n.state.CompareAndSwap(nextRunning, nextAwaits) {
+			c.awaitCompletion()
+		}
 	}()
 	return n, nil
+}
+
+// completed tells the claim that the completion has answered: it stops
+// waiting for work, and the completion is no longer awaited.
+func (c *Coordinator) completed(n *nextClaim) {
+	if n == nil {
+		return
+	}
+	close(n.until)
+	if n.state.Swap(nextCompleted) == nextAwaits {
+		c.completionAnswered()
+	}
 }
 
 // answer waits for the claim and puts it in the Complete's answer.

@@ -1,6 +1,7 @@
 package dispatcher
 
 import (
+	"context"
 	"slices"
 	"testing"
 	"time"
@@ -167,41 +168,49 @@ func handedBack(t *testing.T, e *env, _ *worker, ids []uuid.UUID, _ *coordinator
 	assert.Contains(t, members, ids[1].String())
 }
 
-// TestNextClaimBehindIdleClaimsDoesNotPop: a Complete's next claim pops
-// nothing while a claim of the coordinator waits idle on the lane (the
-// lane was empty at its pop and nothing was pushed since) and answers no
-// job at once, registering nothing; the job that comes next goes to the
-// waiting claim, as it would have without the Complete.
-func TestNextClaimBehindIdleClaimsDoesNotPop(t *testing.T) {
+// TestNextClaimOnEmptyLaneDoesNotPop: a Complete's next claim pops
+// nothing when a pop of the coordinator found the lane empty and no push
+// has been announced on it since, and answers no job at once; once a push
+// is announced it pops again, and takes the job pushed.
+func TestNextClaimOnEmptyLaneDoesNotPop(t *testing.T) {
 	e := newEnv(t)
 	in := e.start(Config{PollInterval: time.Hour, MaxWait: time.Minute})
 	waitWakeSubscribed(t, e)
-	pool := e.pool("next-behind")
-	ids := e.create(pool.ID, 2, 3)
+	pool := e.pool("next-empty")
+	ids := e.create(pool.ID, 3, 3)
 	pops := func() uint64 {
 		n, _ := histogramOf(t, in.metrics.Registry, "mpegflow_group_commit_batch_size", map[string]string{"kind": "pop"})
 		return n
 	}
 	laneKey := e.queue.Keys().Queue(pool.ID, apiv1.LaneLive)
 	w := e.worker(in.addr, pool.ID)
-	e.push(pool.ID, ids[0])
-	held := w.mustClaim(t, "pod-a")
-	require.Equal(t, ids[0].String(), held.GetId())
-
-	jobs, errs := claimAsync(t, e, in, pool.ID, "pod-b")
-	require.Eventually(t, func() bool { return in.coord.wakeups.idleLane(laneKey) }, 10*time.Second, 5*time.Millisecond, "pod-b's claim popped nothing and waits, idle")
-	popped := pops()
-	resp, err := w.client.Complete(w.ctx(t.Context(), held.GetClaimToken()), &coordinatorv1.CompleteRequest{
-		JobId: held.GetId(), Next: &coordinatorv1.ClaimRequest{Pool: pool.ID, Pod: "pod-a"},
-	})
+	e.push(pool.ID, ids[0], ids[1])
+	first, second := w.mustClaim(t, "pod-a"), w.mustClaim(t, "pod-b")
+	none, err := w.claim(t.Context(), "pod-c", 0)
 	require.NoError(t, err)
-	require.NotNil(t, resp.GetNext())
-	assert.Nil(t, resp.GetNext().GetJob())
-	assert.Equal(t, store.JobCompleted, e.job(ids[0]).Status)
+	require.Nil(t, none, "the lane is empty")
+	completeNext := func(held *coordinatorv1.Job, pod string) *coordinatorv1.Job {
+		t.Helper()
+		resp, err := w.client.Complete(w.ctx(t.Context(), held.GetClaimToken()), &coordinatorv1.CompleteRequest{
+			JobId: held.GetId(), Next: &coordinatorv1.ClaimRequest{Pool: pool.ID, Pod: pod},
+		})
+		require.NoError(t, err)
+		require.NotNil(t, resp.GetNext())
+		assert.Equal(t, store.JobCompleted, e.job(uuid.MustParse(held.GetId())).Status)
+		return resp.GetNext().GetJob()
+	}
+
+	popped := pops()
+	assert.Nil(t, completeNext(first, "pod-a"))
 	assert.Equal(t, popped, pops(), "the next claim did not pop")
 
-	require.True(t, in.coord.Offer(pool.ID, apiv1.LaneLive, e.org.ID.String(), ids[1].String(), nil))
-	assert.Equal(t, ids[1].String(), answer(t, jobs, errs).GetId(), "the waiting claim got the next job")
+	wakes := in.coord.wakeups.wakesOn(laneKey)
+	e.push(pool.ID, ids[2])
+	require.Eventually(t, func() bool { return in.coord.wakeups.wakesOn(laneKey) > wakes }, 10*time.Second, 5*time.Millisecond, "the push is announced")
+	next := completeNext(second, "pod-b")
+	require.NotNil(t, next, "after the push the next claim pops")
+	assert.Equal(t, ids[2].String(), next.GetId())
+	assert.Equal(t, popped+1, pops())
 }
 
 // TestNextClaimMustNotWait: a next claim that asks to wait is refused, with
@@ -218,4 +227,100 @@ func TestNextClaimMustNotWait(t *testing.T) {
 	})
 	require.Equal(t, codes.InvalidArgument, status.Code(err), "%v", err)
 	nothingRecorded(t, e, nil, ids, nil)
+}
+
+// TestNextClaimWaitsWhileCompletionCommits: while a Complete's completion
+// is held up (its job's row locked), its next claim, finding the lane
+// empty, waits for work as the pod's own Claim would, takes a job pushed
+// meanwhile, and hurries the completion (no gathering batch waits while a
+// pod's next job waits on a completion); the Complete answers once the
+// completion commits, with that job.
+func TestNextClaimWaitsWhileCompletionCommits(t *testing.T) {
+	e := newEnv(t)
+	in := e.start(Config{PollInterval: time.Hour, MaxWait: time.Minute})
+	waitWakeSubscribed(t, e)
+	pool := e.pool("next-waits")
+	ids := e.create(pool.ID, 2, 3)
+	laneKey := e.queue.Keys().Queue(pool.ID, apiv1.LaneLive)
+	w := e.worker(in.addr, pool.ID)
+	e.push(pool.ID, ids[0])
+	held := w.mustClaim(t, "pod-a")
+
+	tx, err := e.db.Begin(t.Context())
+	require.NoError(t, err)
+	defer tx.Rollback(context.WithoutCancel(t.Context())) // rolled back below; this one is for a failed assertion
+	_, err = tx.Exec(t.Context(), `SELECT 1 FROM jobs WHERE id = $1 FOR UPDATE`, ids[0])
+	require.NoError(t, err)
+	type answer struct {
+		resp *coordinatorv1.CompleteResponse
+		err  error
+	}
+	answered := make(chan answer, 1)
+	go func() {
+		resp, err := w.client.Complete(w.ctx(t.Context(), held.GetClaimToken()), &coordinatorv1.CompleteRequest{
+			JobId: held.GetId(), Next: &coordinatorv1.ClaimRequest{Pool: pool.ID, Pod: "pod-a"},
+		})
+		answered <- answer{resp, err}
+	}()
+	require.Eventually(t, func() bool { return in.coord.wakeups.idleLane(laneKey) }, 10*time.Second, 5*time.Millisecond,
+		"the next claim found the lane empty and waits")
+	assert.True(t, in.coord.podsWait(), "a claim waits for work, so completions may gather")
+
+	e.push(pool.ID, ids[1])
+	require.Eventually(t, func() bool { return in.coord.awaited.Load() == 1 }, 10*time.Second, 5*time.Millisecond,
+		"the next claim took the pushed job and awaits the completion")
+	assert.False(t, in.coord.podsWait(), "no batch gathers while a pod's next job waits on a completion")
+	select {
+	case a := <-answered:
+		t.Fatalf("the Complete answered before its completion committed: %v, %v", a.resp, a.err)
+	default:
+	}
+
+	require.NoError(t, tx.Rollback(t.Context()))
+	var a answer
+	select {
+	case a = <-answered:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the Complete did not answer once its row was free")
+	}
+	require.NoError(t, a.err)
+	assert.Equal(t, ids[1].String(), a.resp.GetNext().GetJob().GetId())
+	assert.Equal(t, store.JobCompleted, e.job(ids[0]).Status)
+	assert.Equal(t, store.JobRunning, e.job(ids[1]).Status)
+	assert.Zero(t, in.coord.awaited.Load())
+}
+
+// TestNextClaimBehindIdleClaims: while a claim of the coordinator waits
+// idle on the lane, a Complete's next claim neither pops nor waits: it
+// answers no job, and the job that comes next goes to the waiting claim,
+// first in line.
+func TestNextClaimBehindIdleClaims(t *testing.T) {
+	e := newEnv(t)
+	in := e.start(Config{PollInterval: time.Hour, MaxWait: time.Minute})
+	waitWakeSubscribed(t, e)
+	pool := e.pool("next-behind")
+	ids := e.create(pool.ID, 2, 3)
+	pops := func() uint64 {
+		n, _ := histogramOf(t, in.metrics.Registry, "mpegflow_group_commit_batch_size", map[string]string{"kind": "pop"})
+		return n
+	}
+	laneKey := e.queue.Keys().Queue(pool.ID, apiv1.LaneLive)
+	w := e.worker(in.addr, pool.ID)
+	e.push(pool.ID, ids[0])
+	held := w.mustClaim(t, "pod-a")
+	jobs, errs := claimAsync(t, e, in, pool.ID, "pod-b")
+	require.Eventually(t, func() bool { return in.coord.wakeups.idleLane(laneKey) }, 10*time.Second, 5*time.Millisecond, "pod-b's claim waits, idle")
+
+	popped := pops()
+	resp, err := w.client.Complete(w.ctx(t.Context(), held.GetClaimToken()), &coordinatorv1.CompleteRequest{
+		JobId: held.GetId(), Next: &coordinatorv1.ClaimRequest{Pool: pool.ID, Pod: "pod-a"},
+	})
+	require.NoError(t, err)
+	require.NotNil(t, resp.GetNext())
+	assert.Nil(t, resp.GetNext().GetJob())
+	assert.Equal(t, popped, pops(), "the next claim did not pop")
+	assert.Equal(t, store.JobCompleted, e.job(ids[0]).Status)
+
+	require.True(t, in.coord.Offer(pool.ID, apiv1.LaneLive, e.org.ID.String(), ids[1].String(), nil))
+	assert.Equal(t, ids[1].String(), answer(t, jobs, errs).GetId(), "the waiting claim got the next job")
 }

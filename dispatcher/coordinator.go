@@ -154,6 +154,9 @@ type Coordinator struct {
 	// idleClaims counts the claims waiting for work (their lane was
 	// empty): while there are some, completions gather.
 	idleClaims atomic.Int64
+	// awaited counts the completions a pod's next job waits on
+	// (awaitCompletion).
+	awaited atomic.Int64
 	// stopping is closed when Serve begins to stop: long-polling claims
 	// end at once (see Claim) instead of holding the stop for MaxWait.
 	stopping chan struct{}
@@ -225,11 +228,22 @@ func New(cfg Config, st *store.Store, q *queue.Queue, objects *objstore.Store, b
 	return c, nil
 }
 
-// podsWait reports whether claims of this coordinator wait for work: then
-// no job waits for a pod, and a completion that gathers delays nothing but
-// its own answer. When none wait (every pod busy, a backlog), a pod's next
-// claim waits on its completion, which goes at once.
-func (c *Coordinator) podsWait() bool { return c.idleClaims.Load() > 0 }
+// podsWait reports whether claims of this coordinator wait for work, and
+// no pod's next job waits on a completion (awaitCompletion): then no job
+// waits for a pod, and a completion that gathers delays nothing but its
+// own answer. When no claim waits (every pod busy, a backlog), a pod's
+// next claim waits on its completion, which goes at once.
+func (c *Coordinator) podsWait() bool { return c.idleClaims.Load() > 0 && c.awaited.Load() == 0 }
+
+// awaitCompletion counts a completion whose Complete's next claim has
+// its job: the pod has the job only once the completion answers, so
+// gathering batches go now. completionAnswered uncounts it.
+func (c *Coordinator) awaitCompletion() {
+	c.awaited.Add(1)
+	c.completions.Recheck()
+}
+
+func (c *Coordinator) completionAnswered() { c.awaited.Add(-1) }
 
 // claimIdle counts a claim that waits for work; claimBusy, one that stops
 // waiting. When the last stops, a gathering completion batch is told to

@@ -46,7 +46,9 @@ func (c *Coordinator) Complete(ctx context.Context, req *coordinatorv1.CompleteR
 		return nil, err
 	}
 	usage := store.Usage{EncodeSeconds: u.GetEncodeSeconds(), OutputSeconds: u.GetOutputSeconds(), Accelerator: acc, GPUSeconds: u.GetGpuSeconds()}
-	if err := c.complete(ctx, id, tok, req.GetOutputs(), usage); err != nil {
+	err = c.complete(ctx, id, tok, req.GetOutputs(), usage)
+	c.completed(next)
+	if err != nil {
 		c.abandon(ctx, next)
 		return nil, err
 	}

@@ -146,7 +146,7 @@ func TestHandedJobOfLeavingClaimIsPushed(t *testing.T) {
 	// Its wake must not reach the waiter registered below: a wake of
 	// another lane, published after it, is received after it.
 	other := e.pool("left-handoff-sentinel")
-	sentinel, sentinelDone, _ := in.coord.wakeups.join(e.queue.Keys().Queue(other.ID, apiv1.LaneLive), false, store.Worker{})
+	sentinel, sentinelDone, _ := in.coord.wakeups.join(e.queue.Keys().Queue(other.ID, apiv1.LaneLive), false, store.Worker{}, false)
 	e.push(other.ID, e.create(other.ID, 1, 3)[0])
 	select {
 	case <-sentinel:
@@ -156,7 +156,7 @@ func TestHandedJobOfLeavingClaimIsPushed(t *testing.T) {
 	sentinelDone()
 	laneKey := e.queue.Keys().Queue(pool.ID, apiv1.LaneLive)
 
-	_, done, _ := in.coord.wakeups.join(laneKey, false, store.Worker{}) // a claim waiting, then gone
+	_, done, _ := in.coord.wakeups.join(laneKey, false, store.Worker{}, false) // a claim waiting, then gone
 	require.True(t, in.coord.Offer(pool.ID, apiv1.LaneLive, e.org.ID.String(), ids[1].String(), nil))
 	done()
 	require.Equal(t, int64(2), e.queueLen(pool.ID))

@@ -47,6 +47,18 @@ type wakeups struct {
 	// unclaimed takes a handed job that its waiter left with, unclaimed,
 	// when no other claim waits on its lane: it goes onto its lane's list.
 	unclaimed func(handed)
+	// wakes counts each lane's wakes (pushes announced, and wakes passed
+	// on), and drained holds, by lane, the count at which a pop of this
+	// coordinator last found the lane empty, and when (foundEmpty).
+	wakes   map[string]uint64
+	drained map[string]emptyPop
+}
+
+// emptyPop is a pop that found its lane empty: the lane's wake count when
+// it began, and when it answered.
+type emptyPop struct {
+	wakes uint64
+	at    time.Time
 }
 
 // handed is what a waiting claim receives: a wake (the zero value), or a
@@ -61,7 +73,8 @@ type handed struct {
 
 func newWakeups(unclaimed func(handed), after func(time.Duration) <-chan time.Time) *wakeups {
 	return &wakeups{waiting: map[string][]chan handed{}, idle: map[<-chan handed]bool{}, idleOn: map[string]int{},
-		workers: map[<-chan handed]store.Worker{}, reserved: map[<-chan handed]bool{}, after: after, unclaimed: unclaimed}
+		workers: map[<-chan handed]store.Worker{}, reserved: map[<-chan handed]bool{}, after: after, unclaimed: unclaimed,
+		wakes: map[string]uint64{}, drained: map[string]emptyPop{}}
 }
 
 // reservedWait bounds how long a reserved waiter that is leaving (its
@@ -80,19 +93,22 @@ const reservedWait = groupCommitTimeout + 5*time.Second
 // hand to its pod or back to its queue. A reserved waiter's done first
 // waits for its settling (at most reservedWait).
 //
-// arriving says the claim has not popped yet. join answers skip when the claim may wait without a pop: it arrives while
-// an idle waiter is registered on the lane, one that popped nothing after
-// it registered (setIdle) and has not been woken or handed a job since. A
+// arriving says the claim has not popped yet. join answers skip when the
+// claim may wait without a pop: it arrives while an idle waiter is
+// registered on the lane, one that popped nothing after it registered
+// (setIdle) and has not been woken or handed a job since, or knownEmpty
+// (a pop found the lane empty and no push has been announced since,
+// emptyNow: the caller asked). A
 // push wakes the lane's oldest waiters, and a waiter that leaves with a
 // wake passes it on, so every id pushed since that empty pop has a claim
 // on its way to pop it: the newcomer, idle from the start, would only
 // find the list empty. Should a wake have been lost (the subscription
 // reconnecting), the id is found at the waiters' next poll, as it would
 // be without this.
-func (w *wakeups) join(laneKey string, arriving bool, worker store.Worker) (ch <-chan handed, done func() handed, skip bool) {
+func (w *wakeups) join(laneKey string, arriving bool, worker store.Worker, knownEmpty bool) (ch <-chan handed, done func() handed, skip bool) {
 	c := make(chan handed, 1)
 	w.mu.Lock()
-	skip = arriving && w.idleOn[laneKey] > 0
+	skip = arriving && (w.idleOn[laneKey] > 0 || knownEmpty)
 	w.waiting[laneKey] = append(w.waiting[laneKey], c)
 	w.workers[c] = worker
 	if skip {
@@ -154,6 +170,36 @@ func (w *wakeups) idleLane(laneKey string) bool {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return w.idleOn[laneKey] > 0
+}
+
+// wakesOn is the lane's wake count, for foundEmpty after a pop.
+func (w *wakeups) wakesOn(laneKey string) uint64 {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.wakes[laneKey]
+}
+
+// foundEmpty records that a pop of the lane, begun at wake count seen,
+// found it empty at now. A wake that came meanwhile (a push the pop may
+// have missed) makes it tell nothing.
+func (w *wakeups) foundEmpty(laneKey string, seen uint64, now time.Time) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.wakes[laneKey] == seen {
+		w.drained[laneKey] = emptyPop{wakes: seen, at: now}
+	}
+}
+
+// emptyNow says a pop found the lane empty within fresh before now and no
+// push has been announced on it since: another pop would find it empty
+// too. A wake lost while the subscription reconnects could make it wrong
+// until fresh has passed; what relies on it (a Complete's next claim)
+// then answers no job, and its pod claims with Claim, which pops.
+func (w *wakeups) emptyNow(laneKey string, now time.Time, fresh time.Duration) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	d, ok := w.drained[laneKey]
+	return ok && d.wakes == w.wakes[laneKey] && now.Sub(d.at) < fresh
 }
 
 // reserve takes the lane's oldest idle waiter (see join) off its list for
@@ -241,6 +287,8 @@ func (w *wakeups) remove(laneKey string, c chan handed) {
 func (w *wakeups) wake(laneKey string, n int) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	w.wakes[laneKey]++
+	delete(w.drained, laneKey)
 	q := w.waiting[laneKey]
 	k := min(n, len(q))
 	for _, c := range q[:k] {

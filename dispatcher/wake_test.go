@@ -19,8 +19,8 @@ import (
 func TestWakeupsPassOnUnusedWake(t *testing.T) {
 	w := newWakeups(func(h handed) { t.Errorf("no job was handed, yet %v came back", h) }, time.After)
 	w.wake("lane", 1) // nobody waits: dropped
-	a, doneA, _ := w.join("lane", false, store.Worker{})
-	b, doneB, _ := w.join("lane", false, store.Worker{})
+	a, doneA, _ := w.join("lane", false, store.Worker{}, false)
+	b, doneB, _ := w.join("lane", false, store.Worker{}, false)
 	require.Equal(t, 2, w.waiters("lane"))
 	w.wake("lane", 1)
 	require.Len(t, a, 1, "the oldest waiter is woken")
@@ -32,7 +32,7 @@ func TestWakeupsPassOnUnusedWake(t *testing.T) {
 	doneB()
 	require.Zero(t, w.waiters("lane"))
 	w.wake("lane", 3)
-	c, doneC, _ := w.join("lane", false, store.Worker{})
+	c, doneC, _ := w.join("lane", false, store.Worker{}, false)
 	require.Empty(t, c, "wakes are not stored for later waiters")
 	doneC()
 }
@@ -47,8 +47,8 @@ func TestWakeupsPassOnUnusedHandedJob(t *testing.T) {
 	w := newWakeups(func(h handed) { back = append(back, h) }, time.After)
 	job := handed{pool: "p", lane: "live", id: "job-1", org: "org-1"}
 	require.False(t, w.offer("lane", job, func() { t.Error("announced with nobody waiting") }))
-	a, doneA, _ := w.join("lane", false, store.Worker{})
-	b, doneB, _ := w.join("lane", false, store.Worker{})
+	a, doneA, _ := w.join("lane", false, store.Worker{}, false)
+	b, doneB, _ := w.join("lane", false, store.Worker{}, false)
 	announced := 0
 	require.True(t, w.offer("lane", job, func() { announced++ }))
 	require.Equal(t, 1, announced, "announced once, as a waiter took the job")
@@ -62,7 +62,7 @@ func TestWakeupsPassOnUnusedHandedJob(t *testing.T) {
 		"b received its job and no longer waits")
 	doneB()
 
-	c, doneC, _ := w.join("lane", false, store.Worker{})
+	c, doneC, _ := w.join("lane", false, store.Worker{}, false)
 	require.True(t, w.offer("lane", job, nil))
 	require.Len(t, c, 1)
 	doneC() // leaves with it, nobody else waits
@@ -77,21 +77,21 @@ func TestWakeupsPassOnUnusedHandedJob(t *testing.T) {
 // rounds of a claim (woken, or at its poll) always pop.
 func TestWakeupsSkipOnlyBehindAnIdleWaiter(t *testing.T) {
 	w := newWakeups(func(handed) {}, time.After)
-	a, doneA, skip := w.join("lane", true, store.Worker{})
+	a, doneA, skip := w.join("lane", true, store.Worker{}, false)
 	require.False(t, skip, "nobody waits")
-	_, doneB, skip := w.join("lane", true, store.Worker{})
+	_, doneB, skip := w.join("lane", true, store.Worker{}, false)
 	require.False(t, skip, "a's pop has not come back: the list may hold ids")
 	w.setIdle("lane", a)
-	_, doneC, skip := w.join("lane", true, store.Worker{})
+	_, doneC, skip := w.join("lane", true, store.Worker{}, false)
 	require.True(t, skip, "a found the list empty and nothing woke it since")
-	_, doneX, skip := w.join("lane", false, store.Worker{})
+	_, doneX, skip := w.join("lane", false, store.Worker{}, false)
 	require.False(t, skip, "a claim woken or at its poll pops")
 	doneX()
 	w.wake("lane", 1) // a, the oldest, goes to pop the pushed id
-	_, doneD, skip := w.join("lane", true, store.Worker{})
+	_, doneD, skip := w.join("lane", true, store.Worker{}, false)
 	require.True(t, skip, "c is idle from its start, and the push has a's pop on its way")
 	w.wake("lane", 3) // b, c and d
-	_, doneE, skip := w.join("lane", true, store.Worker{})
+	_, doneE, skip := w.join("lane", true, store.Worker{}, false)
 	require.False(t, skip, "every idle waiter was woken")
 	for _, done := range []func() handed{doneA, doneB, doneC, doneD, doneE} {
 		done()

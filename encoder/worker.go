@@ -106,7 +106,7 @@ func (w *Worker) run(ctx context.Context, stop <-chan struct{}) error {
 		report := w.runJob(ctx, stop, job)
 		var ask *coordinatorv1.ClaimRequest
 		if n+1 < w.cfg.JobsPerPod && !isStopped(stop) {
-			ask = w.claimRequest(0) // a job queued now, or none: the pod then waits with Claim
+			ask = w.claimRequest(0) // waits only while the completion commits; with no job the pod waits with Claim
 		}
 		var err error
 		next, err = report(ask)

@@ -1089,12 +1089,12 @@ type CompleteRequest struct {
 	Outputs []*Output              `protobuf:"bytes,2,rep,name=outputs,proto3" json:"outputs,omitempty"`
 	Usage   *Usage                 `protobuf:"bytes,3,opt,name=usage,proto3" json:"usage,omitempty"`
 	// next, when set, claims the pod's next job at the same time as the
-	// completion commits, as Claim(next) would, but only if one is queued
-	// now: it never waits (wait_ms must be 0), and finds nothing while other
-	// claims wait for work on the lane. A pod it answers no job claims with
-	// Claim. It is checked as Claim checks its request before anything is
-	// recorded. If the completion fails the call answers its error, and a
-	// job the claim took goes back to its queue.
+	// completion commits, as Claim(next) would, waiting for work only until
+	// the completion has committed (wait_ms must be 0), and not at all while
+	// other claims wait for work on the lane (they are first in line). A pod
+	// it answers no job claims with Claim. It is checked as Claim checks its
+	// request before anything is recorded. If the completion fails the call
+	// answers its error, and a job the claim took goes back to its queue.
 	Next          *ClaimRequest `protobuf:"bytes,4,opt,name=next,proto3" json:"next,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache

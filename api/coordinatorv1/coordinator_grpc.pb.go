@@ -53,9 +53,8 @@ type CoordinatorClient interface {
 	// PresignOutputs returns presigned PUT URLs for files the encoder made.
 	PresignOutputs(ctx context.Context, in *PresignOutputsRequest, opts ...grpc.CallOption) (*PresignOutputsResponse, error)
 	// Complete records the outputs and usage and finishes the job. With
-	// `next` set it also claims the pod's next job if one is queued, while
-	// the completion commits: one call where a pod of several jobs
-	// (jobs_per_pod) made two.
+	// `next` set it also claims the pod's next job while the completion
+	// commits: one call where a pod of several jobs (jobs_per_pod) made two.
 	Complete(ctx context.Context, in *CompleteRequest, opts ...grpc.CallOption) (*CompleteResponse, error)
 	// Fail ends the attempt. Retryable failures wait an exponential backoff
 	// (or, for "preempted", go back to the queue at once without using an
@@ -167,9 +166,8 @@ type CoordinatorServer interface {
 	// PresignOutputs returns presigned PUT URLs for files the encoder made.
 	PresignOutputs(context.Context, *PresignOutputsRequest) (*PresignOutputsResponse, error)
 	// Complete records the outputs and usage and finishes the job. With
-	// `next` set it also claims the pod's next job if one is queued, while
-	// the completion commits: one call where a pod of several jobs
-	// (jobs_per_pod) made two.
+	// `next` set it also claims the pod's next job while the completion
+	// commits: one call where a pod of several jobs (jobs_per_pod) made two.
 	Complete(context.Context, *CompleteRequest) (*CompleteResponse, error)
 	// Fail ends the attempt. Retryable failures wait an exponential backoff
 	// (or, for "preempted", go back to the queue at once without using an
