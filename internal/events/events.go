@@ -5,7 +5,6 @@ package events
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -135,7 +134,7 @@ func (b *Bus) stamp(e *Event) ([]byte, error) {
 	if e.At.IsZero() {
 		e.At = b.now().UTC()
 	}
-	payload, err := json.Marshal(e)
+	payload, err := encode(e)
 	if err != nil {
 		return nil, fmt.Errorf("encode event %s: %w", e.Type, err)
 	}
