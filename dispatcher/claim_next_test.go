@@ -168,49 +168,66 @@ func handedBack(t *testing.T, e *env, _ *worker, ids []uuid.UUID, _ *coordinator
 	assert.Contains(t, members, ids[1].String())
 }
 
+// nextRig is a coordinator that polls hourly, with its wake subscription
+// up, a pool, n jobs created in it (none pushed) and a worker of it.
+type nextRig struct {
+	e       *env
+	in      *instance
+	w       *worker
+	pool    string
+	laneKey string
+	ids     []uuid.UUID
+}
+
+func newNextRig(t *testing.T, name string, n int) *nextRig {
+	t.Helper()
+	e := newEnv(t)
+	in := e.start(Config{PollInterval: time.Hour, MaxWait: time.Minute})
+	waitWakeSubscribed(t, e)
+	pool := e.pool(name)
+	return &nextRig{e: e, in: in, w: e.worker(in.addr, pool.ID), pool: pool.ID,
+		laneKey: e.queue.Keys().Queue(pool.ID, apiv1.LaneLive), ids: e.create(pool.ID, n, 3)}
+}
+
+// completeNext completes held, carrying pod's next claim.
+func (r *nextRig) completeNext(ctx context.Context, held *coordinatorv1.Job, pod string) (*coordinatorv1.CompleteResponse, error) {
+	return r.w.client.Complete(r.w.ctx(ctx, held.GetClaimToken()), &coordinatorv1.CompleteRequest{
+		JobId: held.GetId(), Next: &coordinatorv1.ClaimRequest{Pool: r.pool, Pod: pod},
+	})
+}
+
 // TestNextClaimOnEmptyLaneDoesNotPop: a Complete's next claim pops
 // nothing when a pop of the coordinator found the lane empty and no push
 // has been announced on it since, and answers no job at once; once a push
 // is announced it pops again, and takes the job pushed.
 func TestNextClaimOnEmptyLaneDoesNotPop(t *testing.T) {
-	e := newEnv(t)
-	in := e.start(Config{PollInterval: time.Hour, MaxWait: time.Minute})
-	waitWakeSubscribed(t, e)
-	pool := e.pool("next-empty")
-	ids := e.create(pool.ID, 3, 3)
-	pops := func() uint64 {
-		n, _ := histogramOf(t, in.metrics.Registry, "mpegflow_group_commit_batch_size", map[string]string{"kind": "pop"})
-		return n
-	}
-	laneKey := e.queue.Keys().Queue(pool.ID, apiv1.LaneLive)
-	w := e.worker(in.addr, pool.ID)
-	e.push(pool.ID, ids[0], ids[1])
+	r := newNextRig(t, "next-empty", 3)
+	e, in, w, ids := r.e, r.in, r.w, r.ids
+	e.push(r.pool, ids[0], ids[1])
 	first, second := w.mustClaim(t, "pod-a"), w.mustClaim(t, "pod-b")
 	none, err := w.claim(t.Context(), "pod-c", 0)
 	require.NoError(t, err)
 	require.Nil(t, none, "the lane is empty")
 	completeNext := func(held *coordinatorv1.Job, pod string) *coordinatorv1.Job {
 		t.Helper()
-		resp, err := w.client.Complete(w.ctx(t.Context(), held.GetClaimToken()), &coordinatorv1.CompleteRequest{
-			JobId: held.GetId(), Next: &coordinatorv1.ClaimRequest{Pool: pool.ID, Pod: pod},
-		})
+		resp, err := r.completeNext(t.Context(), held, pod)
 		require.NoError(t, err)
 		require.NotNil(t, resp.GetNext())
 		assert.Equal(t, store.JobCompleted, e.job(uuid.MustParse(held.GetId())).Status)
 		return resp.GetNext().GetJob()
 	}
 
-	popped := pops()
+	popped := popBatches(t, in)
 	assert.Nil(t, completeNext(first, "pod-a"))
-	assert.Equal(t, popped, pops(), "the next claim did not pop")
+	assert.Equal(t, popped, popBatches(t, in), "the next claim did not pop")
 
-	wakes := in.coord.wakeups.wakesOn(laneKey)
-	e.push(pool.ID, ids[2])
-	require.Eventually(t, func() bool { return in.coord.wakeups.wakesOn(laneKey) > wakes }, 10*time.Second, 5*time.Millisecond, "the push is announced")
+	wakes := in.coord.wakeups.wakesOn(r.laneKey)
+	e.push(r.pool, ids[2])
+	require.Eventually(t, func() bool { return in.coord.wakeups.wakesOn(r.laneKey) > wakes }, 10*time.Second, 5*time.Millisecond, "the push is announced")
 	next := completeNext(second, "pod-b")
 	require.NotNil(t, next, "after the push the next claim pops")
 	assert.Equal(t, ids[2].String(), next.GetId())
-	assert.Equal(t, popped+1, pops())
+	assert.Equal(t, popped+1, popBatches(t, in))
 }
 
 // TestNextClaimMustNotWait: a next claim that asks to wait is refused, with
@@ -236,15 +253,10 @@ func TestNextClaimMustNotWait(t *testing.T) {
 // pod's next job waits on a completion); the Complete answers once the
 // completion commits, with that job.
 func TestNextClaimWaitsWhileCompletionCommits(t *testing.T) {
-	e := newEnv(t)
-	in := e.start(Config{PollInterval: time.Hour, MaxWait: time.Minute})
-	waitWakeSubscribed(t, e)
-	pool := e.pool("next-waits")
-	ids := e.create(pool.ID, 2, 3)
-	laneKey := e.queue.Keys().Queue(pool.ID, apiv1.LaneLive)
-	w := e.worker(in.addr, pool.ID)
-	e.push(pool.ID, ids[0])
-	held := w.mustClaim(t, "pod-a")
+	r := newNextRig(t, "next-waits", 2)
+	e, in, ids := r.e, r.in, r.ids
+	e.push(r.pool, ids[0])
+	held := r.w.mustClaim(t, "pod-a")
 
 	tx, err := e.db.Begin(t.Context())
 	require.NoError(t, err)
@@ -257,16 +269,14 @@ func TestNextClaimWaitsWhileCompletionCommits(t *testing.T) {
 	}
 	answered := make(chan answer, 1)
 	go func() {
-		resp, err := w.client.Complete(w.ctx(t.Context(), held.GetClaimToken()), &coordinatorv1.CompleteRequest{
-			JobId: held.GetId(), Next: &coordinatorv1.ClaimRequest{Pool: pool.ID, Pod: "pod-a"},
-		})
+		resp, err := r.completeNext(t.Context(), held, "pod-a")
 		answered <- answer{resp, err}
 	}()
-	require.Eventually(t, func() bool { return in.coord.wakeups.idleLane(laneKey) }, 10*time.Second, 5*time.Millisecond,
+	require.Eventually(t, func() bool { return in.coord.wakeups.idleLane(r.laneKey) }, 10*time.Second, 5*time.Millisecond,
 		"the next claim found the lane empty and waits")
 	assert.True(t, in.coord.podsWait(), "a claim waits for work, so completions may gather")
 
-	e.push(pool.ID, ids[1])
+	e.push(r.pool, ids[1])
 	require.Eventually(t, func() bool { return in.coord.awaited.Load() == 1 }, 10*time.Second, 5*time.Millisecond,
 		"the next claim took the pushed job and awaits the completion")
 	assert.False(t, in.coord.podsWait(), "no batch gathers while a pod's next job waits on a completion")
@@ -295,32 +305,21 @@ func TestNextClaimWaitsWhileCompletionCommits(t *testing.T) {
 // answers no job, and the job that comes next goes to the waiting claim,
 // first in line.
 func TestNextClaimBehindIdleClaims(t *testing.T) {
-	e := newEnv(t)
-	in := e.start(Config{PollInterval: time.Hour, MaxWait: time.Minute})
-	waitWakeSubscribed(t, e)
-	pool := e.pool("next-behind")
-	ids := e.create(pool.ID, 2, 3)
-	pops := func() uint64 {
-		n, _ := histogramOf(t, in.metrics.Registry, "mpegflow_group_commit_batch_size", map[string]string{"kind": "pop"})
-		return n
-	}
-	laneKey := e.queue.Keys().Queue(pool.ID, apiv1.LaneLive)
-	w := e.worker(in.addr, pool.ID)
-	e.push(pool.ID, ids[0])
-	held := w.mustClaim(t, "pod-a")
-	jobs, errs := claimAsync(t, e, in, pool.ID, "pod-b")
-	require.Eventually(t, func() bool { return in.coord.wakeups.idleLane(laneKey) }, 10*time.Second, 5*time.Millisecond, "pod-b's claim waits, idle")
+	r := newNextRig(t, "next-behind", 2)
+	e, in, ids := r.e, r.in, r.ids
+	e.push(r.pool, ids[0])
+	held := r.w.mustClaim(t, "pod-a")
+	jobs, errs := claimAsync(t, e, in, r.pool, "pod-b")
+	require.Eventually(t, func() bool { return in.coord.wakeups.idleLane(r.laneKey) }, 10*time.Second, 5*time.Millisecond, "pod-b's claim waits, idle")
 
-	popped := pops()
-	resp, err := w.client.Complete(w.ctx(t.Context(), held.GetClaimToken()), &coordinatorv1.CompleteRequest{
-		JobId: held.GetId(), Next: &coordinatorv1.ClaimRequest{Pool: pool.ID, Pod: "pod-a"},
-	})
+	popped := popBatches(t, in)
+	resp, err := r.completeNext(t.Context(), held, "pod-a")
 	require.NoError(t, err)
 	require.NotNil(t, resp.GetNext())
 	assert.Nil(t, resp.GetNext().GetJob())
-	assert.Equal(t, popped, pops(), "the next claim did not pop")
+	assert.Equal(t, popped, popBatches(t, in), "the next claim did not pop")
 	assert.Equal(t, store.JobCompleted, e.job(ids[0]).Status)
 
-	require.True(t, in.coord.Offer(pool.ID, apiv1.LaneLive, e.org.ID.String(), ids[1].String(), nil))
+	require.True(t, in.coord.Offer(r.pool, apiv1.LaneLive, e.org.ID.String(), ids[1].String(), nil))
 	assert.Equal(t, ids[1].String(), answer(t, jobs, errs).GetId(), "the waiting claim got the next job")
 }

@@ -48,17 +48,11 @@ type wakeups struct {
 	// when no other claim waits on its lane: it goes onto its lane's list.
 	unclaimed func(handed)
 	// wakes counts each lane's wakes (pushes announced, and wakes passed
-	// on), and drained holds, by lane, the count at which a pop of this
-	// coordinator last found the lane empty, and when (foundEmpty).
+	// on); drained holds, by lane, when a pop of this coordinator last
+	// found the lane empty with no wake since it began (foundEmpty). A
+	// wake clears the lane's entry.
 	wakes   map[string]uint64
-	drained map[string]emptyPop
-}
-
-// emptyPop is a pop that found its lane empty: the lane's wake count when
-// it began, and when it answered.
-type emptyPop struct {
-	wakes uint64
-	at    time.Time
+	drained map[string]time.Time
 }
 
 // handed is what a waiting claim receives: a wake (the zero value), or a
@@ -74,7 +68,7 @@ type handed struct {
 func newWakeups(unclaimed func(handed), after func(time.Duration) <-chan time.Time) *wakeups {
 	return &wakeups{waiting: map[string][]chan handed{}, idle: map[<-chan handed]bool{}, idleOn: map[string]int{},
 		workers: map[<-chan handed]store.Worker{}, reserved: map[<-chan handed]bool{}, after: after, unclaimed: unclaimed,
-		wakes: map[string]uint64{}, drained: map[string]emptyPop{}}
+		wakes: map[string]uint64{}, drained: map[string]time.Time{}}
 }
 
 // reservedWait bounds how long a reserved waiter that is leaving (its
@@ -186,7 +180,7 @@ func (w *wakeups) foundEmpty(laneKey string, seen uint64, now time.Time) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.wakes[laneKey] == seen {
-		w.drained[laneKey] = emptyPop{wakes: seen, at: now}
+		w.drained[laneKey] = now
 	}
 }
 
@@ -194,12 +188,13 @@ func (w *wakeups) foundEmpty(laneKey string, seen uint64, now time.Time) {
 // push has been announced on it since: another pop would find it empty
 // too. A wake lost while the subscription reconnects could make it wrong
 // until fresh has passed; what relies on it (a Complete's next claim)
-// then answers no job, and its pod claims with Claim, which pops.
+// then waits without a pop until its completion answers, and its pod
+// claims with Claim, which pops.
 func (w *wakeups) emptyNow(laneKey string, now time.Time, fresh time.Duration) bool {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	d, ok := w.drained[laneKey]
-	return ok && d.wakes == w.wakes[laneKey] && now.Sub(d.at) < fresh
+	at, ok := w.drained[laneKey]
+	return ok && now.Sub(at) < fresh
 }
 
 // reserve takes the lane's oldest idle waiter (see join) off its list for

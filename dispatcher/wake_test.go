@@ -165,10 +165,7 @@ func TestClaimBehindWaitersDoesNotPop(t *testing.T) {
 	waitWakeSubscribed(t, e)
 	pool := e.pool("behind")
 	ids := e.create(pool.ID, 3, 3)
-	pops := func() uint64 {
-		n, _ := histogramOf(t, in.metrics.Registry, "mpegflow_group_commit_batch_size", map[string]string{"kind": "pop"})
-		return n
-	}
+	pops := func() uint64 { return popBatches(t, in) }
 	laneKey := e.queue.Keys().Queue(pool.ID, apiv1.LaneLive)
 	idle := func() int {
 		in.coord.wakeups.mu.Lock()
@@ -190,4 +187,12 @@ func TestClaimBehindWaitersDoesNotPop(t *testing.T) {
 	e.push(pool.ID, ids[2])
 	require.Equal(t, ids[2].String(), answer(t, thirdJobs, thirdErrs).GetId(), "woken by the push, it popped the id")
 	require.Equal(t, uint64(2), pops(), "one pop for the push's wake")
+}
+
+// popBatches is how many pop batches (Redis round trips of pops) in has
+// sent.
+func popBatches(t *testing.T, in *instance) uint64 {
+	t.Helper()
+	n, _ := histogramOf(t, in.metrics.Registry, "mpegflow_group_commit_batch_size", map[string]string{"kind": "pop"})
+	return n
 }
