@@ -66,15 +66,40 @@ func (c *Coordinator) workerTokenValid(pool, token string) bool {
 
 // UnaryInterceptor authenticates, counts and times every call.
 func (c *Coordinator) UnaryInterceptor(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
-	method := info.FullMethod[strings.LastIndex(info.FullMethod, "/")+1:]
-	c.metrics.GRPCRequests.WithLabelValues(method).Inc()
-	start := c.cfg.Clock.Now()
-	defer func() { c.metrics.GRPCDuration.WithLabelValues(method).Observe(c.cfg.Clock.Since(start).Seconds()) }()
+	defer c.timeCall(info.FullMethod)()
 	ctx, err := c.authenticate(ctx)
 	if err != nil {
 		return nil, err
 	}
 	return handler(ctx, req)
+}
+
+// StreamInterceptor is UnaryInterceptor for streamed calls: the handler's
+// stream carries the authenticated context.
+func (c *Coordinator) StreamInterceptor(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
+	defer c.timeCall(info.FullMethod)()
+	ctx, err := c.authenticate(ss.Context())
+	if err != nil {
+		return err
+	}
+	return handler(srv, authedStream{ServerStream: ss, ctx: ctx})
+}
+
+// authedStream is a call's stream with its authenticated context.
+type authedStream struct {
+	grpc.ServerStream
+	ctx context.Context
+}
+
+func (s authedStream) Context() context.Context { return s.ctx }
+
+// timeCall counts a call of fullMethod and returns what observes its
+// duration when it ends.
+func (c *Coordinator) timeCall(fullMethod string) func() {
+	method := fullMethod[strings.LastIndex(fullMethod, "/")+1:]
+	c.metrics.GRPCRequests.WithLabelValues(method).Inc()
+	start := c.cfg.Clock.Now()
+	return func() { c.metrics.GRPCDuration.WithLabelValues(method).Observe(c.cfg.Clock.Since(start).Seconds()) }
 }
 
 // claimTokenHash reads the claim token from metadata and hashes it.

@@ -5,7 +5,9 @@ import (
 	"cmp"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"maps"
 	"net/http"
 	"os"
@@ -168,9 +170,9 @@ func (c *benchClients) work(ctx context.Context, workers int, total int64, claim
 				}
 			}
 			// The pod claims as the encoder's pods of a pool with
-			// jobs_per_pod above one do: its Complete claims its next
-			// job if one is queued (CompleteRequest.next), and only
-			// when none is does it long-poll with Claim.
+			// jobs_per_pod above one do: CompleteThenClaim reports its
+			// job and long-polls for its next in one call; Claim only
+			// when that call's wait ended without one.
 			var job *coordinatorv1.Job
 			for done.Load() < total {
 				if job == nil {
@@ -190,7 +192,12 @@ func (c *benchClients) work(ctx context.Context, workers int, total int64, claim
 				}
 				jctx := metadata.AppendToOutgoingContext(md, coordinatorv1.MetadataClaimToken, job.GetClaimToken())
 				start := time.Now()
-				resp, err := client.Complete(jctx, &coordinatorv1.CompleteRequest{JobId: job.GetId(), Next: &coordinatorv1.ClaimRequest{Pool: c.pool, Lane: "live", Pod: pod}})
+				stream, err := client.CompleteThenClaim(jctx, &coordinatorv1.CompleteRequest{JobId: job.GetId(),
+					Next: &coordinatorv1.ClaimRequest{Pool: c.pool, Lane: "live", Pod: pod, WaitMs: benchClaimWaitMs}})
+				var resp *coordinatorv1.CompleteResponse
+				if err == nil {
+					resp, err = stream.Recv()
+				}
 				if err != nil {
 					fail(err)
 					return
@@ -199,8 +206,28 @@ func (c *benchClients) work(ctx context.Context, workers int, total int64, claim
 					finished()
 				}
 				mine.Completes = append(mine.Completes, time.Since(start))
-				if job = resp.GetNext().GetJob(); job != nil && claimed != nil {
+				job, start = resp.GetNext().GetJob(), time.Now()
+				if job != nil && claimed != nil {
 					claimed(job.GetId())
+				}
+				// A second message answers the claim, unless the first
+				// did; then the call ends (EOF), or fails with the
+				// claim's error.
+				for {
+					if resp, err = stream.Recv(); err != nil {
+						break
+					}
+					if j := resp.GetNext().GetJob(); j != nil {
+						job = j
+						mine.Claims = append(mine.Claims, time.Since(start))
+						if claimed != nil {
+							claimed(job.GetId())
+						}
+					}
+				}
+				if !errors.Is(err, io.EOF) {
+					fail(err)
+					return
 				}
 			}
 		})

@@ -18,6 +18,7 @@ import (
 // beside its Complete did.
 type nextClaim struct {
 	pod    string
+	lane   string
 	cancel context.CancelFunc
 	until  chan struct{}
 	done   chan struct{}
@@ -35,22 +36,24 @@ const (
 	nextCompleted
 )
 
-// startNext checks req, the next claim of a Complete (nil: none asked),
-// and starts it (claimOn, until the completion answers). Nothing starts
+// startNext checks req, the next claim of a Complete (nil: none asked;
+// method names the call, for its errors), and starts it (claimOn, until
+// the completion answers). A wait is refused unless waitLater (the call
+// waits the rest of it once the completion has answered). Nothing starts
 // when the request is refused.
-func (c *Coordinator) startNext(ctx context.Context, req *coordinatorv1.ClaimRequest) (*nextClaim, error) {
+func (c *Coordinator) startNext(ctx context.Context, method string, req *coordinatorv1.ClaimRequest, waitLater bool) (*nextClaim, error) {
 	if req == nil {
 		return nil, nil
 	}
-	lane, err := checkClaim("Complete: next", poolOf(ctx), req)
+	lane, err := checkClaim(method+": next", poolOf(ctx), req)
 	if err != nil {
 		return nil, err
 	}
-	if req.GetWaitMs() != 0 {
-		return nil, status.Error(codes.InvalidArgument, "Complete: next waits only while the completion commits; its wait_ms must be 0 (a pod that waits longer claims with Claim)")
+	if req.GetWaitMs() != 0 && !waitLater {
+		return nil, status.Error(codes.InvalidArgument, method+": next waits only while the completion commits; its wait_ms must be 0 (a pod that waits longer claims with CompleteThenClaim, or with Claim)")
 	}
 	ctx, cancel := context.WithCancel(ctx)
-	n := &nextClaim{pod: req.GetPod(), cancel: cancel, until: make(chan struct{}), done: make(chan struct{})}
+	n := &nextClaim{pod: req.GetPod(), lane: lane, cancel: cancel, until: make(chan struct{}), done: make(chan struct{})}
 	go func() {
 		defer close(n.done)
 		n.resp, n.err = c.claimOn(ctx, req, lane, n.until)
@@ -110,4 +113,12 @@ func (c *Coordinator) abandon(ctx context.Context, n *nextClaim) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), groupCommitTimeout)
 	defer cancel()
 	c.handBack(ctx, store.Job{ID: id, PoolID: job.GetPool(), WorkerID: &n.pod}, job.GetClaimToken(), completeFailedMsg)
+}
+
+// laneOf is the claim's lane ("" for none).
+func (n *nextClaim) laneOf() string {
+	if n == nil {
+		return ""
+	}
+	return n.lane
 }

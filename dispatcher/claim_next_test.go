@@ -117,22 +117,40 @@ func TestCompleteClaimsNext(t *testing.T) {
 			check:    handedBack,
 		},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			e := newEnv(t)
-			in := e.start(Config{})
-			w := e.worker(in.addr, store.DefaultPoolID)
-			ids := e.submit(store.DefaultPoolID, tt.queued)
-			held := w.mustClaim(t, "pod-1")
-			require.Equal(t, ids[0].String(), held.GetId())
+	// CompleteThenClaim with a next claim that asks no wait is Complete:
+	// one message, the same answers.
+	for _, method := range []string{"Complete", "CompleteThenClaim"} {
+		for _, tt := range tests {
+			t.Run(method+"/"+tt.name, func(t *testing.T) {
+				t.Parallel()
+				e := newEnv(t)
+				in := e.start(Config{})
+				w := e.worker(in.addr, store.DefaultPoolID)
+				ids := e.submit(store.DefaultPoolID, tt.queued)
+				held := w.mustClaim(t, "pod-1")
+				require.Equal(t, ids[0].String(), held.GetId())
 
-			resp, err := w.client.Complete(w.ctx(t.Context(), tt.token(held)), &coordinatorv1.CompleteRequest{
-				JobId: held.GetId(), Outputs: tt.outputs, Usage: &coordinatorv1.Usage{EncodeSeconds: 1}, Next: tt.next(store.DefaultPoolID),
+				req := &coordinatorv1.CompleteRequest{
+					JobId: held.GetId(), Outputs: tt.outputs, Usage: &coordinatorv1.Usage{EncodeSeconds: 1}, Next: tt.next(store.DefaultPoolID),
+				}
+				var resp *coordinatorv1.CompleteResponse
+				var err error
+				if method == "Complete" {
+					resp, err = w.client.Complete(w.ctx(t.Context(), tt.token(held)), req)
+				} else {
+					var msgs []*coordinatorv1.CompleteResponse
+					msgs, err = completeThenClaim(w.ctx(t.Context(), tt.token(held)), w.client, req)
+					if err == nil {
+						require.Len(t, msgs, 1, "no wait asked: one message")
+						resp = msgs[0]
+					} else {
+						assert.Empty(t, msgs, "a refused call answers nothing")
+					}
+				}
+				assert.Equal(t, tt.wantCode, status.Code(err), "%v", err)
+				tt.check(t, e, w, ids, resp)
 			})
-			assert.Equal(t, tt.wantCode, status.Code(err), "%v", err)
-			tt.check(t, e, w, ids, resp)
-		})
+		}
 	}
 }
 

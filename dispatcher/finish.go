@@ -20,14 +20,22 @@ import (
 // next set it also claims the pod's next job (startNext), which is handed
 // back when the completion fails.
 func (c *Coordinator) Complete(ctx context.Context, req *coordinatorv1.CompleteRequest) (*coordinatorv1.CompleteResponse, error) {
-	id, err := parseJobID("Complete", req.GetJobId())
+	resp, _, err := c.completeAndNext(ctx, "Complete", req, false)
+	return resp, err
+}
+
+// completeAndNext is Complete, called by method (for its errors). With
+// waitLater the next claim may ask a wait (CompleteThenClaim waits the
+// rest of it); lane is the next claim's lane once checked.
+func (c *Coordinator) completeAndNext(ctx context.Context, method string, req *coordinatorv1.CompleteRequest, waitLater bool) (resp *coordinatorv1.CompleteResponse, lane string, err error) {
+	id, err := parseJobID(method, req.GetJobId())
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	u := req.GetUsage()
 	for _, v := range []float64{u.GetEncodeSeconds(), u.GetOutputSeconds(), u.GetGpuSeconds()} {
 		if math.IsNaN(v) || math.IsInf(v, 0) || v < 0 {
-			return nil, status.Error(codes.InvalidArgument, "Complete: usage figures must be finite and not negative")
+			return nil, "", status.Error(codes.InvalidArgument, method+": usage figures must be finite and not negative")
 		}
 	}
 	acc := u.GetAccelerator()
@@ -35,26 +43,26 @@ func (c *Coordinator) Complete(ctx context.Context, req *coordinatorv1.CompleteR
 		acc = apiv1.AcceleratorCPU
 	}
 	if !slices.Contains(apiv1.Accelerators, acc) {
-		return nil, status.Error(codes.InvalidArgument, "Complete: usage.accelerator must be "+strings.Join(apiv1.Accelerators, " or "))
+		return nil, "", status.Error(codes.InvalidArgument, method+": usage.accelerator must be "+strings.Join(apiv1.Accelerators, " or "))
 	}
 	tok, err := claimTokenHash(ctx)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
-	next, err := c.startNext(ctx, req.GetNext())
+	next, err := c.startNext(ctx, method, req.GetNext(), waitLater)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	usage := store.Usage{EncodeSeconds: u.GetEncodeSeconds(), OutputSeconds: u.GetOutputSeconds(), Accelerator: acc, GPUSeconds: u.GetGpuSeconds()}
 	err = c.complete(ctx, id, tok, req.GetOutputs(), usage)
 	c.completed(next)
 	if err != nil {
 		c.abandon(ctx, next)
-		return nil, err
+		return nil, "", err
 	}
-	resp := &coordinatorv1.CompleteResponse{}
+	resp = &coordinatorv1.CompleteResponse{}
 	next.answer(resp)
-	return resp, nil
+	return resp, next.laneOf(), nil
 }
 
 // complete finishes held job id (its claim token's hash tok) with outputs

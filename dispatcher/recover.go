@@ -19,8 +19,7 @@ var errPanicked = status.Error(codes.Internal, "the coordinator failed to handle
 // handler's panic becomes codes.Internal with a generic message and an error
 // log line with the method, the panic value and the stack. Without it one
 // panicking call would end the coordinator and every worker's long poll.
-// The coordinator has no streaming methods, so there is no stream
-// counterpart.
+// recoverStream is its counterpart for the streamed call.
 func recoverUnary(log *slog.Logger) grpc.UnaryServerInterceptor {
 	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (resp any, err error) {
 		defer func() {
@@ -34,5 +33,22 @@ func recoverUnary(log *slog.Logger) grpc.UnaryServerInterceptor {
 			resp, err = nil, errPanicked
 		}()
 		return handler(ctx, req)
+	}
+}
+
+// recoverStream is recoverUnary for streamed calls (CompleteThenClaim).
+func recoverStream(log *slog.Logger) grpc.StreamServerInterceptor {
+	return func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) (err error) {
+		defer func() {
+			v := recover()
+			if v == nil {
+				return
+			}
+			log.ErrorContext(ss.Context(), "grpc handler panicked; the call failed with Internal, fix the handler",
+				slog.String("method", info.FullMethod), slog.String("panic", fmt.Sprint(v)),
+				slog.String("stack", string(debug.Stack())))
+			err = errPanicked
+		}()
+		return handler(srv, ss)
 	}
 }

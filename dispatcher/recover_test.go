@@ -4,6 +4,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"strings"
@@ -69,6 +72,26 @@ func (panickingHealth) Check(_ context.Context, req *healthpb.HealthCheckRequest
 	return &healthpb.HealthCheckResponse{Status: healthpb.HealthCheckResponse_SERVING}, nil
 }
 
+// Watch panics for service "boom" and ends at once otherwise.
+func (panickingHealth) Watch(req *healthpb.HealthCheckRequest, stream grpc.ServerStreamingServer[healthpb.HealthCheckResponse]) error {
+	if req.GetService() == "boom" {
+		panic(panicSecret)
+	}
+	return stream.Send(&healthpb.HealthCheckResponse{Status: healthpb.HealthCheckResponse_SERVING})
+}
+
+// watch makes a Watch call and answers how it ended.
+func watch(ctx context.Context, client healthpb.HealthClient, service string) error {
+	stream, err := client.Watch(ctx, &healthpb.HealthCheckRequest{Service: service})
+	for err == nil {
+		_, err = stream.Recv()
+	}
+	if errors.Is(err, io.EOF) {
+		return nil
+	}
+	return err
+}
+
 // serve runs s on a loopback port until the test ends and returns a client
 // connection to it.
 func serve(t *testing.T, s *grpc.Server) *grpc.ClientConn {
@@ -87,32 +110,49 @@ func serve(t *testing.T, s *grpc.Server) *grpc.ClientConn {
 	return conn
 }
 
-// TestRecoverUnary: a panicking handler answers Internal with a generic
-// message, the log has the method, the panic value and the stack, and the
-// server keeps serving.
-func TestRecoverUnary(t *testing.T) {
+// TestRecover: a panicking handler, of a unary call (recoverUnary) or a
+// streamed one (recoverStream), answers Internal with a generic message,
+// the log has the method, the panic value and the stack, and the server
+// keeps serving.
+func TestRecover(t *testing.T) {
 	t.Parallel()
-	var buf syncBuffer
-	s := grpc.NewServer(grpc.UnaryInterceptor(recoverUnary(slog.New(slog.NewJSONHandler(&buf, nil)))))
-	healthpb.RegisterHealthServer(s, panickingHealth{})
-	client := healthpb.NewHealthClient(serve(t, s))
+	check := func(ctx context.Context, client healthpb.HealthClient, service string) error {
+		_, err := client.Check(ctx, &healthpb.HealthCheckRequest{Service: service})
+		return err
+	}
+	tests := []struct {
+		name   string
+		option func(*slog.Logger) grpc.ServerOption
+		call   func(context.Context, healthpb.HealthClient, string) error
+		method string
+	}{
+		{"unary", func(l *slog.Logger) grpc.ServerOption { return grpc.UnaryInterceptor(recoverUnary(l)) }, check, "/grpc.health.v1.Health/Check"},
+		{"stream", func(l *slog.Logger) grpc.ServerOption { return grpc.StreamInterceptor(recoverStream(l)) }, watch, "/grpc.health.v1.Health/Watch"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			var buf syncBuffer
+			s := grpc.NewServer(tt.option(slog.New(slog.NewJSONHandler(&buf, nil))))
+			healthpb.RegisterHealthServer(s, panickingHealth{})
+			client := healthpb.NewHealthClient(serve(t, s))
 
-	_, err := client.Check(t.Context(), &healthpb.HealthCheckRequest{Service: "boom"})
-	require.Error(t, err)
-	st := status.Convert(err)
-	assert.Equal(t, codes.Internal, st.Code())
-	assert.Equal(t, "the coordinator failed to handle the call; it has been logged", st.Message())
-	assert.NotContains(t, err.Error(), panicSecret)
+			err := tt.call(t.Context(), client, "boom")
+			require.Error(t, err)
+			st := status.Convert(err)
+			assert.Equal(t, codes.Internal, st.Code())
+			assert.Equal(t, "the coordinator failed to handle the call; it has been logged", st.Message())
+			assert.NotContains(t, err.Error(), panicSecret)
 
-	line := panicLog(t, &buf)
-	assert.Equal(t, "ERROR", line["level"])
-	assert.Equal(t, "/grpc.health.v1.Health/Check", line["method"])
-	assert.Equal(t, panicSecret, line["panic"])
-	assert.Contains(t, line["stack"], "recover_test.go", "the stack reaches the panicking handler")
+			line := panicLog(t, &buf)
+			assert.Equal(t, "ERROR", line["level"])
+			assert.Equal(t, tt.method, line["method"])
+			assert.Equal(t, panicSecret, line["panic"])
+			assert.Contains(t, line["stack"], "recover_test.go", "the stack reaches the panicking handler")
 
-	resp, err := client.Check(t.Context(), &healthpb.HealthCheckRequest{})
-	require.NoError(t, err, "the server answers after a panic")
-	assert.Equal(t, healthpb.HealthCheckResponse_SERVING, resp.GetStatus())
+			require.NoError(t, tt.call(t.Context(), client, ""), "the server answers after a panic")
+		})
+	}
 }
 
 // TestCoordinatorRecoversPanics: the coordinator's own server recovers a
@@ -135,6 +175,11 @@ func TestCoordinatorRecoversPanics(t *testing.T) {
 	assert.NotContains(t, err.Error(), panicSecret)
 	line := panicLog(t, &buf)
 	assert.Contains(t, line["stack"], "panickingHealth")
+	// A streamed call's too, and only once authenticated.
+	assert.Equal(t, codes.Unauthenticated, status.Code(watch(t.Context(), healthpb.NewHealthClient(conn), "boom")))
+	err = watch(w.ctx(t.Context(), ""), healthpb.NewHealthClient(conn), "boom")
+	assert.Equal(t, codes.Internal, status.Code(err), "error: %v", err)
+	assert.NotContains(t, fmt.Sprint(err), panicSecret)
 
 	ids := e.submit("default", 1)
 	job, err := w.claim(t.Context(), "pod-1", 0)

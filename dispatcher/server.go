@@ -17,6 +17,7 @@ import (
 func (c *Coordinator) NewGRPCServer() *grpc.Server {
 	s := grpc.NewServer(
 		grpc.ChainUnaryInterceptor(recoverUnary(c.log), c.UnaryInterceptor), // recovery first: it covers the rest
+		grpc.ChainStreamInterceptor(recoverStream(c.log), c.StreamInterceptor),
 		grpc.MaxRecvMsgSize(8<<20),
 		grpc.NumStreamWorkers(64), // handlers on long-lived goroutines: their grown stacks are kept, not grown again per call
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),

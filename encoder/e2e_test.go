@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	promtest "github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -79,8 +80,9 @@ type rig struct {
 	addr      string
 	cfg       dispatcher.Config
 	coord     *dispatcher.Coordinator
-	stopCoord func() error // stops the running coordinator; nil once stopped
-	pool      string       // the pool jobs are queued on and pods serve (the shared pool unless a test says)
+	metrics   *telemetry.Metrics // the running coordinator's
+	stopCoord func() error       // stops the running coordinator; nil once stopped
+	pool      string             // the pool jobs are queued on and pods serve (the shared pool unless a test says)
 }
 
 func newRig(t *testing.T) *rig {
@@ -112,7 +114,8 @@ func newRigWith(t *testing.T, cfg dispatcher.Config) *rig {
 // first time, the same port after a restart).
 func (r *rig) startCoordinator() {
 	r.t.Helper()
-	coord, err := dispatcher.New(r.cfg, r.store, r.queue, r.objects, events.NewBus(r.queue, time.Now), telemetry.New(), slog.New(slog.DiscardHandler))
+	r.metrics = telemetry.New()
+	coord, err := dispatcher.New(r.cfg, r.store, r.queue, r.objects, events.NewBus(r.queue, time.Now), r.metrics, slog.New(slog.DiscardHandler))
 	require.NoError(r.t, err)
 	r.coord = coord
 	ln, err := net.Listen("tcp", r.addr)
@@ -680,6 +683,36 @@ func TestWarmPodClaimsAcrossCoordinatorRestart(t *testing.T) {
 	require.Contains(t, logs.String(), "claiming again", "the pod claimed again after the coordinator stopped")
 }
 
+// TestPodWaitsForItsNextJobInItsReport: a pod of two jobs whose first
+// completes with nothing queued waits for its next in the same call
+// (CompleteThenClaim) and runs the job submitted meanwhile: one Claim, one
+// CompleteThenClaim, and a plain Complete for its last job.
+func TestPodWaitsForItsNextJobInItsReport(t *testing.T) {
+	t.Parallel()
+	r := newRig(t)
+	ctx := t.Context()
+	set := store.DefaultPoolSettings()
+	set.Name = "waits"
+	pool, err := r.store.CreatePool(ctx, r.org.ID, set)
+	require.NoError(t, err)
+	r.pool = pool.ID
+	asset := r.asset(clip(t, "320x240", 1, false))
+	first := r.job("", &asset, "mp4-720p")
+
+	cmd, logs := r.encode(t.TempDir(), "MPEGFLOW_POD_NAME=pod-of-two", "MPEGFLOW_JOBS_PER_POD=2", "MPEGFLOW_CLAIM_WAIT=30s")
+	require.Eventually(t, func() bool { return r.get(first.ID).Status == store.JobCompleted }, time.Minute, 20*time.Millisecond,
+		"the first job completed: %s", logs)
+	second := r.job("", &asset, "mp4-720p")
+	require.NoError(t, cmd.Wait(), "%s", logs)
+
+	r.completedBy(first.ID, "pod-of-two", logs)
+	r.completedBy(second.ID, "pod-of-two", logs)
+	assert.Equal(t, 1, strings.Count(logs.String(), `"msg":"next job claimed by the report"`), "%s", logs)
+	calls := func(method string) float64 { return promtest.ToFloat64(r.metrics.GRPCRequests.WithLabelValues(method)) }
+	assert.Equal(t, []float64{1, 1, 1}, []float64{calls("Claim"), calls("CompleteThenClaim"), calls("Complete")},
+		"Claim, CompleteThenClaim, Complete: the second job came in the first report's call")
+}
+
 // TestPodRunsJobsPerPod: a pod of a dedicated pool told to run three jobs
 // runs three of the four queued, one after another, each completed by it
 // with its outputs in storage, and exits leaving nothing in its scratch
@@ -722,7 +755,7 @@ func TestPodRunsJobsPerPod(t *testing.T) {
 	}
 	require.Len(t, byStatus[store.JobCompleted], 3, "the pod ran three jobs: %v; %s", byStatus, logs)
 	require.Len(t, byStatus[store.JobQueued], 1, "the fourth waits for the next pod: %v", byStatus)
-	assert.Equal(t, 2, strings.Count(logs.String(), `"next_claimed":true`), "the first two Completes claimed the next job: %s", logs)
+	assert.Equal(t, 2, strings.Count(logs.String(), `"msg":"next job claimed by the report"`), "the first two reports claimed the next job: %s", logs)
 	emptyDir(t, scratch)
 
 	next, nlogs := r.encode(scratch, "MPEGFLOW_POD_NAME=pod-of-one")

@@ -1,13 +1,16 @@
 package encoder
 
 import (
+	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
+	"time"
 
 	"golang.org/x/sync/errgroup"
 
@@ -76,16 +79,89 @@ func (w *Worker) put(ctx context.Context, path string, u *coordinatorv1.Presigne
 	return nil
 }
 
-// complete reports success, claiming the pod's next job with next when it
-// is not nil (CompleteRequest.next): it answers that job, or nil when none
-// was queued or the claim failed (the pod then claims with Claim).
-func (w *Worker) complete(ctx context.Context, log *slog.Logger, job *coordinatorv1.Job, outs []*coordinatorv1.Output, usage *coordinatorv1.Usage, next *coordinatorv1.ClaimRequest) (*coordinatorv1.Job, error) {
-	resp, err := w.client.Complete(w.auth(ctx, job.GetClaimToken()), &coordinatorv1.CompleteRequest{JobId: job.GetId(), Outputs: outs, Usage: usage, Next: next})
+// complete reports success, and calls completed once the coordinator has
+// recorded it (the job is over). With next (the pod may run another job) it
+// claims that job in the same call (CompleteThenClaim): the first message
+// answers the completion, and
+// the next job comes with it or, when none was queued, after waiting as a
+// poll of the pod's claim would; SIGTERM ends that wait. It answers the
+// next job, or nil when none came or the claim failed: the pod then claims
+// with Claim, after the poll next records (nextClaim.polled). An error is
+// the completion's.
+func (w *Worker) complete(ctx context.Context, log *slog.Logger, job *coordinatorv1.Job, outs []*coordinatorv1.Output, usage *coordinatorv1.Usage,
+	next *nextClaim, stop <-chan struct{}, completed func()) (*coordinatorv1.Job, error) {
+	req := &coordinatorv1.CompleteRequest{JobId: job.GetId(), Outputs: outs, Usage: usage}
+	if next == nil {
+		if _, err := w.client.Complete(w.auth(ctx, job.GetClaimToken()), req); err != nil {
+			return nil, fmt.Errorf("complete: %w", err)
+		}
+		completed()
+		return nil, nil
+	}
+	req.Next = next.req
+	callCtx, cancel := context.WithCancel(ctx)
+	defer cancel() // ends the call's stream, whatever was read of it
+	stream, err := w.client.CompleteThenClaim(w.auth(callCtx, job.GetClaimToken()), req)
+	var resp *coordinatorv1.CompleteResponse
+	if err == nil {
+		resp, err = stream.Recv()
+	}
 	if err != nil {
 		return nil, fmt.Errorf("complete: %w", err)
 	}
-	if msg := resp.GetNextError(); msg != "" {
-		log.WarnContext(ctx, "the job completed but claiming the next with it failed; claiming again", slog.String("coordinator", msg))
+	completed()
+	began := time.Now()
+	claimed, failed := resp.GetNext().GetJob(), resp.GetNextError()
+	waited := claimed == nil && failed == "" && next.req.GetWaitMs() > 0
+	if waited {
+		// A second message answers the claim; SIGTERM, from now on the
+		// claim's alone, cancels it.
+		go func() {
+			select {
+			case <-stop:
+				cancel()
+			case <-callCtx.Done():
+			}
+		}()
 	}
-	return resp.GetNext().GetJob(), nil
+	for err == nil { // to the call's end: EOF, or the claim's error
+		if resp, err = stream.Recv(); err == nil {
+			claimed, failed = cmp.Or(resp.GetNext().GetJob(), claimed), cmp.Or(resp.GetNextError(), failed)
+		}
+	}
+	switch {
+	case claimed != nil:
+	case failed != "":
+		log.WarnContext(ctx, "the job completed but claiming the next with it failed; claiming again", slog.String("coordinator", failed))
+	case !errors.Is(err, io.EOF):
+		if !isStopped(stop) {
+			log.WarnContext(ctx, "the job completed but claiming the next with it failed; claiming again", slog.Any("error", err))
+		}
+	case waited:
+		next.poll = &poll{began: began, atOnce: time.Since(began) < time.Duration(next.req.GetWaitMs())*time.Millisecond/2}
+	}
+	return claimed, nil
+}
+
+// nextClaim is the claim a report makes of the pod's next job.
+type nextClaim struct {
+	req *coordinatorv1.ClaimRequest
+	// poll is the poll it made, when it waited for work and none came.
+	poll *poll
+}
+
+// polled is the poll the claim made (nil: none, or no claim).
+func (n *nextClaim) polled() *poll {
+	if n == nil {
+		return nil
+	}
+	return n.poll
+}
+
+// poll is one poll of a claim that answered no job: when it began, and
+// whether it answered in well under its wait (the pool paused, the pod
+// drained).
+type poll struct {
+	began  time.Time
+	atOnce bool
 }

@@ -80,21 +80,23 @@ func (w *Worker) auth(ctx context.Context, claimToken string) context.Context {
 
 // run claims and runs up to cfg.JobsPerPod jobs, one after another (a
 // dedicated pool's setting; one for the shared pool). A job that completes
-// while the pod may run more claims the next in its Complete (one call,
-// not two); a job that ends otherwise, or whose Complete found nothing to
-// claim, is followed by a Claim of its own. Each report is in before the
-// pod goes on (or exits). A report the coordinator could not be told of is
-// the pod's error: once it knows, the pod claims no further job.
+// while the pod may run more claims the next in the same call
+// (CompleteThenClaim: it waits for one as the pod's first poll would); a
+// job that ends otherwise, or whose report's claim failed, is followed by
+// a Claim of its own. Each report is in before the pod goes on (or exits).
+// A report the coordinator could not be told of is the pod's error: once
+// it knows, the pod claims no further job.
 func (w *Worker) run(ctx context.Context, stop <-chan struct{}) error {
 	var (
 		errs []error
 		next *coordinatorv1.Job // claimed by the last report
+		ask  *nextClaim         // the last report's claim
 	)
 	for n := 0; n < w.cfg.JobsPerPod && errors.Join(errs...) == nil; n++ {
 		job := next
 		if job == nil {
 			var err error
-			job, err = w.claim(ctx, stop)
+			job, err = w.claim(ctx, stop, ask.polled())
 			if err != nil || job == nil {
 				errs = append(errs, err)
 				break
@@ -104,9 +106,9 @@ func (w *Worker) run(ctx context.Context, stop <-chan struct{}) error {
 			defer os.Remove(filepath.Join(w.cfg.ScratchDir, encodepod.ReadyFile)) //nolint:errcheck // best effort: ScratchDir (the pod's emptyDir, or the local executor's scratch directory) is removed after this process exits
 		}
 		report := w.runJob(ctx, stop, job)
-		var ask *coordinatorv1.ClaimRequest
+		ask = nil
 		if n+1 < w.cfg.JobsPerPod && !isStopped(stop) {
-			ask = w.claimRequest(0) // waits only while the completion commits; with no job the pod waits with Claim
+			ask = &nextClaim{req: w.claimRequest(w.pollWait(0))}
 		}
 		var err error
 		next, err = report(ask)
@@ -125,10 +127,10 @@ func (w *Worker) run(ctx context.Context, stop <-chan struct{}) error {
 // caller to send: Complete once the outputs are uploaded (claiming the
 // pod's next job with next, when not nil: the report answers it), or
 // Fail. The report removes the job's scratch directory.
-func (w *Worker) runJob(ctx context.Context, stop <-chan struct{}, job *coordinatorv1.Job) (report func(next *coordinatorv1.ClaimRequest) (*coordinatorv1.Job, error)) {
+func (w *Worker) runJob(ctx context.Context, stop <-chan struct{}, job *coordinatorv1.Job) (report func(next *nextClaim) (*coordinatorv1.Job, error)) {
 	log := w.log.With(slog.String("job_id", job.GetId()), slog.String("pool_id", w.cfg.Pool), slog.Int("attempt", int(job.GetAttempt())))
-	failed := func(cause error) func(*coordinatorv1.ClaimRequest) (*coordinatorv1.Job, error) {
-		return func(*coordinatorv1.ClaimRequest) (*coordinatorv1.Job, error) {
+	failed := func(cause error) func(*nextClaim) (*coordinatorv1.Job, error) {
+		return func(*nextClaim) (*coordinatorv1.Job, error) {
 			return nil, w.fail(ctx, log, job, cause, true)
 		}
 	}
@@ -144,7 +146,7 @@ func (w *Worker) runJob(ctx context.Context, stop <-chan struct{}, job *coordina
 		return failed(fmt.Errorf("scratch directory: %w", err))
 	}
 	finish := w.execute(ctx, log, job, dir, stop)
-	return func(next *coordinatorv1.ClaimRequest) (*coordinatorv1.Job, error) {
+	return func(next *nextClaim) (*coordinatorv1.Job, error) {
 		defer os.RemoveAll(dir) //nolint:errcheck // best effort: ScratchDir (the pod's emptyDir, or the local executor's scratch directory) is removed after this process exits
 		return finish(next)
 	}
@@ -157,22 +159,31 @@ func (w *Worker) runJob(ctx context.Context, stop <-chan struct{}, job *coordina
 // answered nothing at once (the pool is paused or this pod drained, so
 // waiting on would only spin).
 //
+// first, when not nil, is the first poll, already made by the last
+// report's claim (CompleteThenClaim), which answered no job: the wait is
+// counted from its start, and its answer stands for that poll's.
+//
 // A coordinator that is stopping (a rolling update of the API) or not yet
 // reachable answers Unavailable; the pod claims again, backing off, for as
 // long as its wait lasts, so a warm pod stays warm across a restart.
-func (w *Worker) claim(ctx context.Context, stop <-chan struct{}) (*coordinatorv1.Job, error) {
+func (w *Worker) claim(ctx context.Context, stop <-chan struct{}, first *poll) (*coordinatorv1.Job, error) {
 	start := time.Now()
+	if first != nil {
+		start = first.began
+	}
 	idle := max(w.cfg.IdleWait, w.cfg.ClaimWait)
 	retry := claimRetryMin
 	for {
-		poll := w.cfg.ClaimWait
-		if w.cfg.IdleWait > w.cfg.ClaimWait && poll == 0 {
-			poll = encodepod.MaxClaimWait // no claim wait: the longest poll, never a busy loop
+		var (
+			job            *coordinatorv1.Job
+			answeredAtOnce bool
+			err            error
+		)
+		if first != nil {
+			answeredAtOnce, first = first.atOnce, nil
+		} else {
+			job, answeredAtOnce, err = w.claimOnce(ctx, stop, w.pollWait(time.Since(start)))
 		}
-		if idle > 0 {
-			poll = max(0, min(poll, idle-time.Since(start)))
-		}
-		job, answeredAtOnce, err := w.claimOnce(ctx, stop, poll)
 		if status.Code(err) == codes.Unavailable && time.Since(start)+retry < idle {
 			w.log.InfoContext(ctx, "the coordinator is unavailable (stopping or not reachable yet); claiming again",
 				slog.Duration("after", retry), slog.Any("error", err))
@@ -229,6 +240,21 @@ func (w *Worker) claimOnce(ctx context.Context, stop <-chan struct{}, wait time.
 	return resp.GetJob(), time.Since(began) < wait/2, nil
 }
 
+// pollWait is how long the next poll of a claim waits once the pod has
+// waited for work for waited: ClaimWait (the longest poll when only
+// IdleWait is set), at most what is left of the pod's wait.
+func (w *Worker) pollWait(waited time.Duration) time.Duration {
+	idle := max(w.cfg.IdleWait, w.cfg.ClaimWait)
+	p := w.cfg.ClaimWait
+	if w.cfg.IdleWait > w.cfg.ClaimWait && p == 0 {
+		p = encodepod.MaxClaimWait // no claim wait: the longest poll, never a busy loop
+	}
+	if idle > 0 {
+		p = max(0, min(p, idle-waited))
+	}
+	return p
+}
+
 // claimRequest is this pod's claim, waiting up to wait.
 func (w *Worker) claimRequest(wait time.Duration) *coordinatorv1.ClaimRequest {
 	return &coordinatorv1.ClaimRequest{
@@ -250,26 +276,35 @@ func isStopped(stop <-chan struct{}) bool {
 // report, which it answers: the heartbeat goes on until the report is in.
 // Cancellation and SIGTERM both stop FFmpeg (or the report) through
 // jobCtx; a report that completed the job stands whatever came after.
-func (w *Worker) execute(ctx context.Context, log *slog.Logger, job *coordinatorv1.Job, dir string, stop <-chan struct{}) (report func(next *coordinatorv1.ClaimRequest) (*coordinatorv1.Job, error)) {
+func (w *Worker) execute(ctx context.Context, log *slog.Logger, job *coordinatorv1.Job, dir string, stop <-chan struct{}) (report func(next *nextClaim) (*coordinatorv1.Job, error)) {
 	jobCtx, cancel := context.WithCancelCause(ctx)
 	hb := &heartbeat{w: w, job: job}
+	beatCtx, stopBeat := context.WithCancel(jobCtx)
+	defer stopBeat()
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		hb.loop(jobCtx, cancel, stop, log)
+		hb.loop(beatCtx, cancel, stop, log)
 	}()
 	outputs, usage, err := w.work(jobCtx, log, job, dir, hb.setProgress)
-	return func(next *coordinatorv1.ClaimRequest) (*coordinatorv1.Job, error) {
+	return func(next *nextClaim) (*coordinatorv1.Job, error) {
 		var claimed *coordinatorv1.Job
 		if err == nil {
-			claimed, err = w.complete(jobCtx, log, job, outputs, usage, next)
+			// Once the completion has answered, the job is over: its
+			// heartbeat stops while the call waits for the next.
+			claimed, err = w.complete(jobCtx, log, job, outputs, usage, next, stop, func() {
+				stopBeat()
+				wg.Wait()
+				log.InfoContext(ctx, "job completed", slog.Int("outputs", len(outputs)), slog.Float64("encode_seconds", usage.GetEncodeSeconds()))
+			})
 		}
 		cancel(nil)
 		wg.Wait()
 		if err == nil {
-			log.InfoContext(ctx, "job completed", slog.Int("outputs", len(outputs)), slog.Float64("encode_seconds", usage.GetEncodeSeconds()),
-				slog.Bool("next_claimed", claimed != nil))
+			if claimed != nil {
+				log.InfoContext(ctx, "next job claimed by the report", slog.String("next_job_id", claimed.GetId()))
+			}
 			return claimed, nil
 		}
 		if _, split := errors.AsType[*splitDone](err); split {

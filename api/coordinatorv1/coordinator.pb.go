@@ -1090,7 +1090,8 @@ type CompleteRequest struct {
 	Usage   *Usage                 `protobuf:"bytes,3,opt,name=usage,proto3" json:"usage,omitempty"`
 	// next, when set, claims the pod's next job at the same time as the
 	// completion commits, as Claim(next) would, waiting for work only until
-	// the completion has committed (wait_ms must be 0), and not at all while
+	// the completion has committed (in Complete, wait_ms must be 0;
+	// CompleteThenClaim goes on waiting up to it), and not at all while
 	// other claims wait for work on the lane (they are first in line). A pod
 	// it answers no job claims with Claim. It is checked as Claim checks its
 	// request before anything is recorded. If the completion fails the call
@@ -1818,12 +1819,13 @@ const file_coordinator_proto_rawDesc = "" +
 	"whole_task\x18\x03 \x01(\bR\twholeTask\x12&\n" +
 	"\x0fmedia_info_json\x18\x04 \x01(\fR\rmediaInfoJson\"*\n" +
 	"\rSplitResponse\x12\x19\n" +
-	"\btask_ids\x18\x01 \x03(\tR\ataskIds2\xa2\x05\n" +
+	"\btask_ids\x18\x01 \x03(\tR\ataskIds2\x8e\x06\n" +
 	"\vCoordinator\x12V\n" +
 	"\x05Claim\x12%.mpegflow.coordinator.v1.ClaimRequest\x1a&.mpegflow.coordinator.v1.ClaimResponse\x12b\n" +
 	"\tHeartbeat\x12).mpegflow.coordinator.v1.HeartbeatRequest\x1a*.mpegflow.coordinator.v1.HeartbeatResponse\x12q\n" +
 	"\x0ePresignOutputs\x12..mpegflow.coordinator.v1.PresignOutputsRequest\x1a/.mpegflow.coordinator.v1.PresignOutputsResponse\x12_\n" +
-	"\bComplete\x12(.mpegflow.coordinator.v1.CompleteRequest\x1a).mpegflow.coordinator.v1.CompleteResponse\x12S\n" +
+	"\bComplete\x12(.mpegflow.coordinator.v1.CompleteRequest\x1a).mpegflow.coordinator.v1.CompleteResponse\x12j\n" +
+	"\x11CompleteThenClaim\x12(.mpegflow.coordinator.v1.CompleteRequest\x1a).mpegflow.coordinator.v1.CompleteResponse0\x01\x12S\n" +
 	"\x04Fail\x12$.mpegflow.coordinator.v1.FailRequest\x1a%.mpegflow.coordinator.v1.FailResponse\x12V\n" +
 	"\x05Leave\x12%.mpegflow.coordinator.v1.LeaveRequest\x1a&.mpegflow.coordinator.v1.LeaveResponse\x12V\n" +
 	"\x05Split\x12%.mpegflow.coordinator.v1.SplitRequest\x1a&.mpegflow.coordinator.v1.SplitResponseB>Z<github.com/mpegflow/mpegflow/api/coordinatorv1;coordinatorv1b\x06proto3"
@@ -1894,18 +1896,20 @@ var file_coordinator_proto_depIdxs = []int32{
 	9,  // 19: mpegflow.coordinator.v1.Coordinator.Heartbeat:input_type -> mpegflow.coordinator.v1.HeartbeatRequest
 	11, // 20: mpegflow.coordinator.v1.Coordinator.PresignOutputs:input_type -> mpegflow.coordinator.v1.PresignOutputsRequest
 	15, // 21: mpegflow.coordinator.v1.Coordinator.Complete:input_type -> mpegflow.coordinator.v1.CompleteRequest
-	19, // 22: mpegflow.coordinator.v1.Coordinator.Fail:input_type -> mpegflow.coordinator.v1.FailRequest
-	21, // 23: mpegflow.coordinator.v1.Coordinator.Leave:input_type -> mpegflow.coordinator.v1.LeaveRequest
-	23, // 24: mpegflow.coordinator.v1.Coordinator.Split:input_type -> mpegflow.coordinator.v1.SplitRequest
-	2,  // 25: mpegflow.coordinator.v1.Coordinator.Claim:output_type -> mpegflow.coordinator.v1.ClaimResponse
-	10, // 26: mpegflow.coordinator.v1.Coordinator.Heartbeat:output_type -> mpegflow.coordinator.v1.HeartbeatResponse
-	13, // 27: mpegflow.coordinator.v1.Coordinator.PresignOutputs:output_type -> mpegflow.coordinator.v1.PresignOutputsResponse
-	18, // 28: mpegflow.coordinator.v1.Coordinator.Complete:output_type -> mpegflow.coordinator.v1.CompleteResponse
-	20, // 29: mpegflow.coordinator.v1.Coordinator.Fail:output_type -> mpegflow.coordinator.v1.FailResponse
-	22, // 30: mpegflow.coordinator.v1.Coordinator.Leave:output_type -> mpegflow.coordinator.v1.LeaveResponse
-	24, // 31: mpegflow.coordinator.v1.Coordinator.Split:output_type -> mpegflow.coordinator.v1.SplitResponse
-	25, // [25:32] is the sub-list for method output_type
-	18, // [18:25] is the sub-list for method input_type
+	15, // 22: mpegflow.coordinator.v1.Coordinator.CompleteThenClaim:input_type -> mpegflow.coordinator.v1.CompleteRequest
+	19, // 23: mpegflow.coordinator.v1.Coordinator.Fail:input_type -> mpegflow.coordinator.v1.FailRequest
+	21, // 24: mpegflow.coordinator.v1.Coordinator.Leave:input_type -> mpegflow.coordinator.v1.LeaveRequest
+	23, // 25: mpegflow.coordinator.v1.Coordinator.Split:input_type -> mpegflow.coordinator.v1.SplitRequest
+	2,  // 26: mpegflow.coordinator.v1.Coordinator.Claim:output_type -> mpegflow.coordinator.v1.ClaimResponse
+	10, // 27: mpegflow.coordinator.v1.Coordinator.Heartbeat:output_type -> mpegflow.coordinator.v1.HeartbeatResponse
+	13, // 28: mpegflow.coordinator.v1.Coordinator.PresignOutputs:output_type -> mpegflow.coordinator.v1.PresignOutputsResponse
+	18, // 29: mpegflow.coordinator.v1.Coordinator.Complete:output_type -> mpegflow.coordinator.v1.CompleteResponse
+	18, // 30: mpegflow.coordinator.v1.Coordinator.CompleteThenClaim:output_type -> mpegflow.coordinator.v1.CompleteResponse
+	20, // 31: mpegflow.coordinator.v1.Coordinator.Fail:output_type -> mpegflow.coordinator.v1.FailResponse
+	22, // 32: mpegflow.coordinator.v1.Coordinator.Leave:output_type -> mpegflow.coordinator.v1.LeaveResponse
+	24, // 33: mpegflow.coordinator.v1.Coordinator.Split:output_type -> mpegflow.coordinator.v1.SplitResponse
+	26, // [26:34] is the sub-list for method output_type
+	18, // [18:26] is the sub-list for method input_type
 	18, // [18:18] is the sub-list for extension type_name
 	18, // [18:18] is the sub-list for extension extendee
 	0,  // [0:18] is the sub-list for field type_name

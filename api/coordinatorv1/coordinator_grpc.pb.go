@@ -30,13 +30,14 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	Coordinator_Claim_FullMethodName          = "/mpegflow.coordinator.v1.Coordinator/Claim"
-	Coordinator_Heartbeat_FullMethodName      = "/mpegflow.coordinator.v1.Coordinator/Heartbeat"
-	Coordinator_PresignOutputs_FullMethodName = "/mpegflow.coordinator.v1.Coordinator/PresignOutputs"
-	Coordinator_Complete_FullMethodName       = "/mpegflow.coordinator.v1.Coordinator/Complete"
-	Coordinator_Fail_FullMethodName           = "/mpegflow.coordinator.v1.Coordinator/Fail"
-	Coordinator_Leave_FullMethodName          = "/mpegflow.coordinator.v1.Coordinator/Leave"
-	Coordinator_Split_FullMethodName          = "/mpegflow.coordinator.v1.Coordinator/Split"
+	Coordinator_Claim_FullMethodName             = "/mpegflow.coordinator.v1.Coordinator/Claim"
+	Coordinator_Heartbeat_FullMethodName         = "/mpegflow.coordinator.v1.Coordinator/Heartbeat"
+	Coordinator_PresignOutputs_FullMethodName    = "/mpegflow.coordinator.v1.Coordinator/PresignOutputs"
+	Coordinator_Complete_FullMethodName          = "/mpegflow.coordinator.v1.Coordinator/Complete"
+	Coordinator_CompleteThenClaim_FullMethodName = "/mpegflow.coordinator.v1.Coordinator/CompleteThenClaim"
+	Coordinator_Fail_FullMethodName              = "/mpegflow.coordinator.v1.Coordinator/Fail"
+	Coordinator_Leave_FullMethodName             = "/mpegflow.coordinator.v1.Coordinator/Leave"
+	Coordinator_Split_FullMethodName             = "/mpegflow.coordinator.v1.Coordinator/Split"
 )
 
 // CoordinatorClient is the client API for Coordinator service.
@@ -56,6 +57,17 @@ type CoordinatorClient interface {
 	// `next` set it also claims the pod's next job while the completion
 	// commits: one call where a pod of several jobs (jobs_per_pod) made two.
 	Complete(ctx context.Context, in *CompleteRequest, opts ...grpc.CallOption) (*CompleteResponse, error)
+	// CompleteThenClaim is Complete for a pod that waits for its next job
+	// however long next.wait_ms allows: one call a job where Complete then
+	// Claim made two. Its first message answers the completion once it has
+	// committed, and carries the next job (or next_error) when the claim
+	// settled while the completion committed: the call ends there. Otherwise
+	// the claim goes on as Claim would, waiting up to next.wait_ms, and a
+	// second message answers it (next, its job unset when none came). The
+	// completion's errors are the call's, as Complete's; an error after the
+	// first message is the claim's (the completion stands). Without next, or
+	// with a next that asks no wait, it is Complete.
+	CompleteThenClaim(ctx context.Context, in *CompleteRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[CompleteResponse], error)
 	// Fail ends the attempt. Retryable failures wait an exponential backoff
 	// (or, for "preempted", go back to the queue at once without using an
 	// attempt); others, and the last attempt, end the job failed.
@@ -122,6 +134,25 @@ func (c *coordinatorClient) Complete(ctx context.Context, in *CompleteRequest, o
 	return out, nil
 }
 
+func (c *coordinatorClient) CompleteThenClaim(ctx context.Context, in *CompleteRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[CompleteResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &Coordinator_ServiceDesc.Streams[0], Coordinator_CompleteThenClaim_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[CompleteRequest, CompleteResponse]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Coordinator_CompleteThenClaimClient = grpc.ServerStreamingClient[CompleteResponse]
+
 func (c *coordinatorClient) Fail(ctx context.Context, in *FailRequest, opts ...grpc.CallOption) (*FailResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(FailResponse)
@@ -169,6 +200,17 @@ type CoordinatorServer interface {
 	// `next` set it also claims the pod's next job while the completion
 	// commits: one call where a pod of several jobs (jobs_per_pod) made two.
 	Complete(context.Context, *CompleteRequest) (*CompleteResponse, error)
+	// CompleteThenClaim is Complete for a pod that waits for its next job
+	// however long next.wait_ms allows: one call a job where Complete then
+	// Claim made two. Its first message answers the completion once it has
+	// committed, and carries the next job (or next_error) when the claim
+	// settled while the completion committed: the call ends there. Otherwise
+	// the claim goes on as Claim would, waiting up to next.wait_ms, and a
+	// second message answers it (next, its job unset when none came). The
+	// completion's errors are the call's, as Complete's; an error after the
+	// first message is the claim's (the completion stands). Without next, or
+	// with a next that asks no wait, it is Complete.
+	CompleteThenClaim(*CompleteRequest, grpc.ServerStreamingServer[CompleteResponse]) error
 	// Fail ends the attempt. Retryable failures wait an exponential backoff
 	// (or, for "preempted", go back to the queue at once without using an
 	// attempt); others, and the last attempt, end the job failed.
@@ -206,6 +248,9 @@ func (UnimplementedCoordinatorServer) PresignOutputs(context.Context, *PresignOu
 }
 func (UnimplementedCoordinatorServer) Complete(context.Context, *CompleteRequest) (*CompleteResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Complete not implemented")
+}
+func (UnimplementedCoordinatorServer) CompleteThenClaim(*CompleteRequest, grpc.ServerStreamingServer[CompleteResponse]) error {
+	return status.Error(codes.Unimplemented, "method CompleteThenClaim not implemented")
 }
 func (UnimplementedCoordinatorServer) Fail(context.Context, *FailRequest) (*FailResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Fail not implemented")
@@ -309,6 +354,17 @@ func _Coordinator_Complete_Handler(srv interface{}, ctx context.Context, dec fun
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Coordinator_CompleteThenClaim_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(CompleteRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(CoordinatorServer).CompleteThenClaim(m, &grpc.GenericServerStream[CompleteRequest, CompleteResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Coordinator_CompleteThenClaimServer = grpc.ServerStreamingServer[CompleteResponse]
+
 func _Coordinator_Fail_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(FailRequest)
 	if err := dec(in); err != nil {
@@ -399,6 +455,12 @@ var Coordinator_ServiceDesc = grpc.ServiceDesc{
 			Handler:    _Coordinator_Split_Handler,
 		},
 	},
-	Streams:  []grpc.StreamDesc{},
+	Streams: []grpc.StreamDesc{
+		{
+			StreamName:    "CompleteThenClaim",
+			Handler:       _Coordinator_CompleteThenClaim_Handler,
+			ServerStreams: true,
+		},
+	},
 	Metadata: "coordinator.proto",
 }
