@@ -170,10 +170,13 @@ func (c *benchClients) work(ctx context.Context, workers int, total int64, claim
 				}
 			}
 			// The pod claims as the encoder's pods of a pool with
-			// jobs_per_pod above one do: CompleteThenClaim reports its
-			// job and long-polls for its next in one call; Claim only
-			// when that call's wait ended without one.
+			// jobs_per_pod above one do: each report claims the next
+			// job, with Complete when its last claim found one queued
+			// (the next is likely queued too: one message), else with
+			// CompleteThenClaim, which waits for one; Claim only when
+			// the report answered none.
 			var job *coordinatorv1.Job
+			queued := false
 			for done.Load() < total {
 				if job == nil {
 					start := time.Now()
@@ -191,43 +194,26 @@ func (c *benchClients) work(ctx context.Context, workers int, total int64, claim
 					}
 				}
 				jctx := metadata.AppendToOutgoingContext(md, coordinatorv1.MetadataClaimToken, job.GetClaimToken())
+				req := &coordinatorv1.CompleteRequest{JobId: job.GetId(), Next: &coordinatorv1.ClaimRequest{Pool: c.pool, Lane: "live", Pod: pod}}
 				start := time.Now()
-				stream, err := client.CompleteThenClaim(jctx, &coordinatorv1.CompleteRequest{JobId: job.GetId(),
-					Next: &coordinatorv1.ClaimRequest{Pool: c.pool, Lane: "live", Pod: pod, WaitMs: benchClaimWaitMs}})
-				var resp *coordinatorv1.CompleteResponse
-				if err == nil {
-					resp, err = stream.Recv()
-				}
-				if err != nil {
+				var err error
+				if job, queued, err = c.report(jctx, client, req, queued, func() {
+					if done.Add(1) >= total {
+						finished()
+					}
+					mine.Completes = append(mine.Completes, time.Since(start))
+					start = time.Now()
+				}); err != nil {
 					fail(err)
 					return
 				}
-				if done.Add(1) >= total {
-					finished()
-				}
-				mine.Completes = append(mine.Completes, time.Since(start))
-				job, start = resp.GetNext().GetJob(), time.Now()
-				if job != nil && claimed != nil {
-					claimed(job.GetId())
-				}
-				// A second message answers the claim, unless the first
-				// did; then the call ends (EOF), or fails with the
-				// claim's error.
-				for {
-					if resp, err = stream.Recv(); err != nil {
-						break
-					}
-					if j := resp.GetNext().GetJob(); j != nil {
-						job = j
+				if job != nil {
+					if !queued {
 						mine.Claims = append(mine.Claims, time.Since(start))
-						if claimed != nil {
-							claimed(job.GetId())
-						}
 					}
-				}
-				if !errors.Is(err, io.EOF) {
-					fail(err)
-					return
+					if claimed != nil {
+						claimed(job.GetId())
+					}
 				}
 			}
 		})
@@ -239,6 +225,47 @@ func (c *benchClients) work(ctx context.Context, workers int, total int64, claim
 	mu.Lock()
 	defer mu.Unlock()
 	return lat, firstEr
+}
+
+// report completes a pod's job and claims its next as the encoder's pods
+// do (encoder: Worker.complete): with Complete when the pod's last claim
+// found a job queued (queued), else with CompleteThenClaim, waiting
+// benchClaimWaitMs for one. completed is called once the completion has
+// answered. It answers the next job (nil: none) and whether it was queued
+// when the completion committed.
+func (c *benchClients) report(ctx context.Context, client coordinatorv1.CoordinatorClient, req *coordinatorv1.CompleteRequest, queued bool, completed func()) (*coordinatorv1.Job, bool, error) {
+	if queued {
+		resp, err := client.Complete(ctx, req)
+		if err != nil {
+			return nil, false, err
+		}
+		completed()
+		return resp.GetNext().GetJob(), resp.GetNext().GetJob() != nil, nil
+	}
+	req.Next.WaitMs = benchClaimWaitMs
+	stream, err := client.CompleteThenClaim(ctx, req)
+	var resp *coordinatorv1.CompleteResponse
+	if err == nil {
+		resp, err = stream.Recv()
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	completed()
+	job := resp.GetNext().GetJob()
+	queued = job != nil
+	// A second message answers the claim unless the first did; then the
+	// call ends (EOF), or fails with the claim's error.
+	for {
+		if resp, err = stream.Recv(); err != nil {
+			break
+		}
+		job = cmp.Or(resp.GetNext().GetJob(), job)
+	}
+	if !errors.Is(err, io.EOF) {
+		return nil, false, err
+	}
+	return job, queued, nil
 }
 
 // watch ends work when no job is done for c.stall while some are left:

@@ -216,6 +216,26 @@ func (r *rig) completedBy(id uuid.UUID, pod string, logs *bytes.Buffer) {
 	require.Equal(r.t, pod, *done.WorkerID)
 }
 
+// dedicatedPool makes a pool of r's organization named name the one jobs
+// are queued on and pods serve.
+func (r *rig) dedicatedPool(name string) {
+	r.t.Helper()
+	set := store.DefaultPoolSettings()
+	set.Name = name
+	pool, err := r.store.CreatePool(r.t.Context(), r.org.ID, set)
+	require.NoError(r.t, err)
+	r.pool = pool.ID
+}
+
+// calls counts the running coordinator's calls of each method.
+func (r *rig) calls(methods ...string) []float64 {
+	n := make([]float64, len(methods))
+	for i, m := range methods {
+		n[i] = promtest.ToFloat64(r.metrics.GRPCRequests.WithLabelValues(m))
+	}
+	return n
+}
+
 func (r *rig) get(id uuid.UUID) store.Job {
 	r.t.Helper()
 	j, err := r.store.GetJob(context.Background(), r.org.ID, id)
@@ -690,12 +710,7 @@ func TestWarmPodClaimsAcrossCoordinatorRestart(t *testing.T) {
 func TestPodWaitsForItsNextJobInItsReport(t *testing.T) {
 	t.Parallel()
 	r := newRig(t)
-	ctx := t.Context()
-	set := store.DefaultPoolSettings()
-	set.Name = "waits"
-	pool, err := r.store.CreatePool(ctx, r.org.ID, set)
-	require.NoError(t, err)
-	r.pool = pool.ID
+	r.dedicatedPool("waits")
 	asset := r.asset(clip(t, "320x240", 1, false))
 	first := r.job("", &asset, "mp4-720p")
 
@@ -708,8 +723,7 @@ func TestPodWaitsForItsNextJobInItsReport(t *testing.T) {
 	r.completedBy(first.ID, "pod-of-two", logs)
 	r.completedBy(second.ID, "pod-of-two", logs)
 	assert.Equal(t, 1, strings.Count(logs.String(), `"msg":"next job claimed by the report"`), "%s", logs)
-	calls := func(method string) float64 { return promtest.ToFloat64(r.metrics.GRPCRequests.WithLabelValues(method)) }
-	assert.Equal(t, []float64{1, 1, 1}, []float64{calls("Claim"), calls("CompleteThenClaim"), calls("Complete")},
+	assert.Equal(t, []float64{1, 1, 1}, r.calls("Claim", "CompleteThenClaim", "Complete"),
 		"Claim, CompleteThenClaim, Complete: the second job came in the first report's call")
 }
 
@@ -722,12 +736,7 @@ func TestPodWaitsForItsNextJobInItsReport(t *testing.T) {
 func TestPodRunsJobsPerPod(t *testing.T) {
 	t.Parallel()
 	r := newRig(t)
-	ctx := t.Context()
-	set := store.DefaultPoolSettings()
-	set.Name = "chunks"
-	pool, err := r.store.CreatePool(ctx, r.org.ID, set)
-	require.NoError(t, err)
-	r.pool = pool.ID
+	r.dedicatedPool("chunks")
 	asset := r.asset(clip(t, "320x240", 1, false))
 	jobs := make([]store.Job, 4)
 	for i := range jobs {
@@ -747,7 +756,7 @@ func TestPodRunsJobsPerPod(t *testing.T) {
 			require.NoError(t, json.Unmarshal(got.Outputs, &outs))
 			require.NotEmpty(t, outs)
 			for _, o := range outs {
-				ok, err := r.objects.Exists(ctx, o.Key)
+				ok, err := r.objects.Exists(t.Context(), o.Key)
 				require.NoError(t, err)
 				assert.True(t, ok, "output %s of job %s is in storage", o.Key, j.ID)
 			}
@@ -756,6 +765,10 @@ func TestPodRunsJobsPerPod(t *testing.T) {
 	require.Len(t, byStatus[store.JobCompleted], 3, "the pod ran three jobs: %v; %s", byStatus, logs)
 	require.Len(t, byStatus[store.JobQueued], 1, "the fourth waits for the next pod: %v", byStatus)
 	assert.Equal(t, 2, strings.Count(logs.String(), `"msg":"next job claimed by the report"`), "the first two reports claimed the next job: %s", logs)
+	// The first report waits for its next (CompleteThenClaim), which was
+	// queued; so the second claims with Complete, as does the last report
+	// (claiming nothing).
+	assert.Equal(t, []float64{1, 1, 2}, r.calls("Claim", "CompleteThenClaim", "Complete"), "Claim, CompleteThenClaim, Complete")
 	emptyDir(t, scratch)
 
 	next, nlogs := r.encode(scratch, "MPEGFLOW_POD_NAME=pod-of-one")

@@ -81,24 +81,36 @@ func (w *Worker) put(ctx context.Context, path string, u *coordinatorv1.Presigne
 
 // complete reports success, and calls completed once the coordinator has
 // recorded it (the job is over). With next (the pod may run another job) it
-// claims that job in the same call (CompleteThenClaim): the first message
-// answers the completion, and
-// the next job comes with it or, when none was queued, after waiting as a
-// poll of the pod's claim would; SIGTERM ends that wait. It answers the
-// next job, or nil when none came or the claim failed: the pod then claims
-// with Claim, after the poll next records (nextClaim.polled). An error is
-// the completion's.
+// claims that job in the same call: with Complete when next waits for
+// nothing (wait_ms 0: only while the completion commits), else with
+// CompleteThenClaim, whose first message answers the completion and whose
+// next job comes with it or, when none was queued, after waiting as a poll
+// of the pod's claim would (SIGTERM ends that wait). It answers the next
+// job, or nil when none came or the claim failed: the pod then claims with
+// Claim, after the poll next records (nextClaim.polled). An error is the
+// completion's.
 func (w *Worker) complete(ctx context.Context, log *slog.Logger, job *coordinatorv1.Job, outs []*coordinatorv1.Output, usage *coordinatorv1.Usage,
 	next *nextClaim, stop <-chan struct{}, completed func()) (*coordinatorv1.Job, error) {
 	req := &coordinatorv1.CompleteRequest{JobId: job.GetId(), Outputs: outs, Usage: usage}
-	if next == nil {
-		if _, err := w.client.Complete(w.auth(ctx, job.GetClaimToken()), req); err != nil {
+	if next != nil {
+		req.Next = next.req
+	}
+	if next == nil || next.req.GetWaitMs() == 0 {
+		// No claim, or one that waits only while the completion commits:
+		// Complete answers both in one message.
+		resp, err := w.client.Complete(w.auth(ctx, job.GetClaimToken()), req)
+		if err != nil {
 			return nil, fmt.Errorf("complete: %w", err)
 		}
 		completed()
-		return nil, nil
+		if msg := resp.GetNextError(); msg != "" {
+			log.WarnContext(ctx, "the job completed but claiming the next with it failed; claiming again", slog.String("coordinator", msg))
+		}
+		if next != nil {
+			next.queued = resp.GetNext().GetJob() != nil
+		}
+		return resp.GetNext().GetJob(), nil
 	}
-	req.Next = next.req
 	callCtx, cancel := context.WithCancel(ctx)
 	defer cancel() // ends the call's stream, whatever was read of it
 	stream, err := w.client.CompleteThenClaim(w.auth(callCtx, job.GetClaimToken()), req)
@@ -112,7 +124,8 @@ func (w *Worker) complete(ctx context.Context, log *slog.Logger, job *coordinato
 	completed()
 	began := time.Now()
 	claimed, failed := resp.GetNext().GetJob(), resp.GetNextError()
-	waited := claimed == nil && failed == "" && next.req.GetWaitMs() > 0
+	next.queued = claimed != nil
+	waited := claimed == nil && failed == ""
 	if waited {
 		// A second message answers the claim; SIGTERM, from now on the
 		// claim's alone, cancels it.
@@ -146,6 +159,9 @@ func (w *Worker) complete(ctx context.Context, log *slog.Logger, job *coordinato
 // nextClaim is the claim a report makes of the pod's next job.
 type nextClaim struct {
 	req *coordinatorv1.ClaimRequest
+	// queued says the claim found a job queued while the completion
+	// committed (the pod's next report then expects one too).
+	queued bool
 	// poll is the poll it made, when it waited for work and none came.
 	poll *poll
 }

@@ -80,10 +80,10 @@ func (w *Worker) auth(ctx context.Context, claimToken string) context.Context {
 
 // run claims and runs up to cfg.JobsPerPod jobs, one after another (a
 // dedicated pool's setting; one for the shared pool). A job that completes
-// while the pod may run more claims the next in the same call
-// (CompleteThenClaim: it waits for one as the pod's first poll would); a
-// job that ends otherwise, or whose report's claim failed, is followed by
-// a Claim of its own. Each report is in before the pod goes on (or exits).
+// while the pod may run more claims the next in the same call (complete:
+// waiting for one as the pod's first poll would, unless the last report
+// found one queued); a job that ends otherwise, or whose report claimed
+// none, is followed by a Claim of its own. Each report is in before the pod goes on (or exits).
 // A report the coordinator could not be told of is the pod's error: once
 // it knows, the pod claims no further job.
 func (w *Worker) run(ctx context.Context, stop <-chan struct{}) error {
@@ -106,9 +106,17 @@ func (w *Worker) run(ctx context.Context, stop <-chan struct{}) error {
 			defer os.Remove(filepath.Join(w.cfg.ScratchDir, encodepod.ReadyFile)) //nolint:errcheck // best effort: ScratchDir (the pod's emptyDir, or the local executor's scratch directory) is removed after this process exits
 		}
 		report := w.runJob(ctx, stop, job)
+		// The next claim waits for work in the report's call
+		// (CompleteThenClaim) unless the last found a job queued: then
+		// the next is likely queued too, and Complete, answering both in
+		// one message, is the cheaper call.
+		wait := w.pollWait(0)
+		if ask != nil && ask.queued {
+			wait = 0
+		}
 		ask = nil
 		if n+1 < w.cfg.JobsPerPod && !isStopped(stop) {
-			ask = &nextClaim{req: w.claimRequest(w.pollWait(0))}
+			ask = &nextClaim{req: w.claimRequest(wait)}
 		}
 		var err error
 		next, err = report(ask)
