@@ -83,9 +83,9 @@ func (w *Worker) auth(ctx context.Context, claimToken string) context.Context {
 // while the pod may run more claims the next in the same call (complete:
 // waiting for one as the pod's first poll would, unless the last report
 // found one queued); a job that ends otherwise, or whose report claimed
-// none, is followed by a Claim of its own. Each report is in before the pod goes on (or exits).
-// A report the coordinator could not be told of is the pod's error: once
-// it knows, the pod claims no further job.
+// none, is followed by a Claim of its own. Each report is in before the
+// pod goes on (or exits). A report the coordinator could not be told of is
+// the pod's error: once it knows, the pod claims no further job.
 func (w *Worker) run(ctx context.Context, stop <-chan struct{}) error {
 	var (
 		errs []error
@@ -287,8 +287,7 @@ func isStopped(stop <-chan struct{}) bool {
 func (w *Worker) execute(ctx context.Context, log *slog.Logger, job *coordinatorv1.Job, dir string, stop <-chan struct{}) (report func(next *nextClaim) (*coordinatorv1.Job, error)) {
 	jobCtx, cancel := context.WithCancelCause(ctx)
 	hb := &heartbeat{w: w, job: job}
-	beatCtx, stopBeat := context.WithCancel(jobCtx)
-	defer stopBeat()
+	beatCtx, stopBeat := context.WithCancel(jobCtx) // the heartbeat's, until the completion answers (or cancel)
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
@@ -307,6 +306,7 @@ func (w *Worker) execute(ctx context.Context, log *slog.Logger, job *coordinator
 				log.InfoContext(ctx, "job completed", slog.Int("outputs", len(outputs)), slog.Float64("encode_seconds", usage.GetEncodeSeconds()))
 			})
 		}
+		stopBeat()
 		cancel(nil)
 		wg.Wait()
 		if err == nil {
