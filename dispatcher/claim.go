@@ -33,8 +33,8 @@ func (c *Coordinator) Claim(ctx context.Context, req *coordinatorv1.ClaimRequest
 }
 
 // claimOn claims as Claim does on lane, req checked. With until set (the
-// next claim a Complete carries, whose wait_ms is 0) it waits for work
-// only until until is closed (its Complete's completion has committed or
+// next claim a Complete carries; its wait_ms is not read) it waits for
+// work only until until is closed (its Complete's completion has committed or
 // failed), as the Claim a pod sent beside its Complete would have waited
 // meanwhile, and registers nothing: a pod it answers no job claims with
 // Claim then, which does. While claims of this coordinator wait idle on

@@ -22,16 +22,7 @@ var errPanicked = status.Error(codes.Internal, "the coordinator failed to handle
 // recoverStream is its counterpart for the streamed call.
 func recoverUnary(log *slog.Logger) grpc.UnaryServerInterceptor {
 	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (resp any, err error) {
-		defer func() {
-			v := recover()
-			if v == nil {
-				return
-			}
-			log.ErrorContext(ctx, "grpc handler panicked; the call failed with Internal, fix the handler",
-				slog.String("method", info.FullMethod), slog.String("panic", fmt.Sprint(v)),
-				slog.String("stack", string(debug.Stack())))
-			resp, err = nil, errPanicked
-		}()
+		defer recovered(ctx, log, info.FullMethod, &err)
 		return handler(ctx, req)
 	}
 }
@@ -39,16 +30,21 @@ func recoverUnary(log *slog.Logger) grpc.UnaryServerInterceptor {
 // recoverStream is recoverUnary for streamed calls (CompleteThenClaim).
 func recoverStream(log *slog.Logger) grpc.StreamServerInterceptor {
 	return func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) (err error) {
-		defer func() {
-			v := recover()
-			if v == nil {
-				return
-			}
-			log.ErrorContext(ss.Context(), "grpc handler panicked; the call failed with Internal, fix the handler",
-				slog.String("method", info.FullMethod), slog.String("panic", fmt.Sprint(v)),
-				slog.String("stack", string(debug.Stack())))
-			err = errPanicked
-		}()
+		defer recovered(ss.Context(), log, info.FullMethod, &err)
 		return handler(srv, ss)
 	}
+}
+
+// recovered, deferred by an interceptor around a handler of method, makes
+// a panic the call's errPanicked (*err) and logs its value and stack. (A
+// unary call's answer is then nil already: the handler never returned.)
+func recovered(ctx context.Context, log *slog.Logger, method string, err *error) {
+	v := recover()
+	if v == nil {
+		return
+	}
+	log.ErrorContext(ctx, "grpc handler panicked; the call failed with Internal, fix the handler",
+		slog.String("method", method), slog.String("panic", fmt.Sprint(v)),
+		slog.String("stack", string(debug.Stack())))
+	*err = errPanicked
 }
