@@ -1,9 +1,11 @@
 package dispatcher
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"unicode/utf8"
 
 	"github.com/mpegflow/mpegflow/api/coordinatorv1"
 	"github.com/mpegflow/mpegflow/internal/contentkey"
@@ -18,6 +20,9 @@ import (
 // need two keys. The key URIs point at the REST API (PublicURL), which
 // serves the key to the job's organization only.
 func (c *Coordinator) contentKey(ctx context.Context, j store.ClaimedJob) (*coordinatorv1.ContentKey, error) {
+	if !mayHaveKey(j.Spec, "encryption") {
+		return nil, nil
+	}
 	var spec struct {
 		Encryption *encodespec.Encryption `json:"encryption"`
 	}
@@ -45,4 +50,24 @@ func (c *Coordinator) contentKey(ctx context.Context, j store.ClaimedJob) (*coor
 	}
 	base := c.cfg.PublicURL + "/v1/jobs/" + j.ID.String()
 	return &coordinatorv1.ContentKey{Key: value, Kid: stored.KID[:], KeyUri: base + "/key", LicenseUri: base + "/clearkey"}, nil
+}
+
+// mayHaveKey reports whether the JSON document doc can hold an object key
+// that encoding/json would decode into a field named key (lower-case
+// ASCII letters): in a document of ASCII without escapes, only by having
+// key in it in some case (json matches names so); any other document
+// may. When it cannot, decoding doc for that field would find nothing,
+// and each claim is spared the decoding of its spec.
+func mayHaveKey(doc []byte, key string) bool {
+	for _, c := range doc {
+		if c == '\\' || c >= utf8.RuneSelf {
+			return true
+		}
+	}
+	for i := 0; i+len(key) <= len(doc); i++ {
+		if doc[i]|0x20 == key[0] && bytes.EqualFold(doc[i:i+len(key)], []byte(key)) {
+			return true
+		}
+	}
+	return false
 }

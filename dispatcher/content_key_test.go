@@ -75,3 +75,34 @@ func TestPublicURLIsChecked(t *testing.T) {
 		require.ErrorContains(t, cfg.defaults(), "MPEGFLOW_PUBLIC_URL", u)
 	}
 }
+
+// TestMayHaveKey: the pre-check never says no where encoding/json would
+// find the field: each document's answer is checked against decoding it.
+func TestMayHaveKey(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		doc  string
+		want bool
+	}{
+		{`{"packaging":"hls","renditions":[]}`, false},
+		{`{}`, false},
+		{`{"encryption":{"method":"cenc"}}`, true},
+		{`{"ENCRYPTION":{"method":"cenc"}}`, true},
+		{`{"EnCrYpTiOn":{"method":"cenc"}}`, true},
+		{`{"\u0065ncryption":{"method":"cenc"}}`, true},
+		{`{"encryptio":1,"n":2}`, false},
+		{`{"name":"encryption"}`, true}, // a value: decoding finds no field, the check may say yes
+		{`{"title":"café"}`, true},      // not ASCII: decoded
+		{`{"renditions":[{"encryption":{"method":"cenc"}}]}`, true},
+	} {
+		got := mayHaveKey([]byte(tc.doc), "encryption")
+		require.Equal(t, tc.want, got, tc.doc)
+		var spec struct {
+			Encryption json.RawMessage `json:"encryption"`
+		}
+		require.NoError(t, json.Unmarshal([]byte(tc.doc), &spec), tc.doc)
+		if spec.Encryption != nil {
+			require.True(t, got, "%s: json finds the field, the check must not say no", tc.doc)
+		}
+	}
+}
