@@ -12,6 +12,16 @@ import (
 	"github.com/mpegflow/mpegflow/api/coordinatorv1"
 )
 
+// streamWorkers is how many long-lived goroutines run the server's calls:
+// their grown stacks are kept, not grown again per call. A pod waiting
+// for its next job holds one for the wait, so past as many pods as
+// workers each call runs on a goroutine of its own, whose stack grows
+// through the claim every time (at 1,000 jobs a second with 128 pods and
+// 64 workers, about 7 µs a job). Idle ones cost a small stack each; the
+// race detector's limit on live goroutines (8,128) bounds how many the
+// tests' servers may start together.
+const streamWorkers = 256
+
 // NewGRPCServer returns a gRPC server serving c with panic recovery,
 // authentication and metrics on every call.
 func (c *Coordinator) NewGRPCServer() *grpc.Server {
@@ -19,7 +29,7 @@ func (c *Coordinator) NewGRPCServer() *grpc.Server {
 		grpc.ChainUnaryInterceptor(recoverUnary(c.log), c.UnaryInterceptor), // recovery first: it covers the rest
 		grpc.ChainStreamInterceptor(recoverStream(c.log), c.StreamInterceptor),
 		grpc.MaxRecvMsgSize(8<<20),
-		grpc.NumStreamWorkers(64), // handlers on long-lived goroutines: their grown stacks are kept, not grown again per call
+		grpc.NumStreamWorkers(streamWorkers),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
 	)
 	coordinatorv1.RegisterCoordinatorServer(s, c)
