@@ -52,8 +52,13 @@ type Bus struct {
 	postErr func(n int, err error)
 	postMu  sync.Mutex
 	posts   []posted
-	sending bool
+	sending bool          // posts wait for their round trip
 	idle    chan struct{} // closed when the sender has sent everything
+	// senderUp: sendPosts runs (sending or lingering); wake tells a
+	// lingering one that posts wait; linger times its wait.
+	senderUp bool
+	wake     chan struct{}
+	linger   func() <-chan time.Time
 }
 
 // publishTimeout bounds one round trip of publishes.
@@ -65,7 +70,8 @@ const maxPublishBatch = 256
 // NewBus returns a Bus publishing through pub, stamping with now.
 func NewBus(pub Publisher, now func() time.Time) *Bus {
 	b := &Bus{pub: pub, now: now, observe: func(time.Duration) {}, batches: func(int) {},
-		after: time.After, postErr: func(int, error) {}}
+		after: time.After, postErr: func(int, error) {},
+		wake: make(chan struct{}, 1), linger: func() <-chan time.Time { return time.After(SenderLinger) }}
 	// Each payload gets the round trip's error; the batch as a whole never
 	// fails, so none is sent again alone: a publish is fire-and-forget,
 	// and one that may have reached Redis is not repeated.

@@ -59,7 +59,15 @@ func (b *Bus) Post(e Event) error {
 	if !b.sending {
 		b.sending = true
 		b.idle = make(chan struct{})
-		go b.sendPosts()
+		if b.senderUp {
+			select {
+			case b.wake <- struct{}{}:
+			default: // already woken
+			}
+		} else {
+			b.senderUp = true
+			go b.sendPosts()
+		}
 	}
 	return nil
 }
@@ -68,10 +76,50 @@ func (b *Bus) Post(e Event) error {
 // (n of them, and why) to fn. Set it before the first Post.
 func (b *Bus) OnPostError(fn func(n int, err error)) { b.postErr = fn }
 
-// sendPosts waits the window, then sends what was posted, a batch per
-// round trip, until nothing waits.
+// SenderLinger is how long the sender waits, once everything posted is
+// sent, for the next post before it ends. Under load posts keep coming
+// and one goroutine sends them all, its stack grown once, instead of a
+// new goroutine each window growing its stack again through the round
+// trip.
+const SenderLinger = 100 * time.Millisecond
+
+// sendPosts sends what is posted, a window after the first of each lot, a
+// batch per round trip, until nothing has been posted for SenderLinger.
 func (b *Bus) sendPosts() {
-	<-b.after(PostWindow)
+	for {
+		<-b.after(PostWindow)
+		b.sendAll()
+		if !b.lingered() {
+			return
+		}
+	}
+}
+
+// lingered waits for the next post (it reports true) or for SenderLinger
+// to pass without one (false: the sender ends, and the next post starts
+// another).
+func (b *Bus) lingered() bool {
+	select {
+	case <-b.wake:
+		return true
+	case <-b.linger():
+	}
+	b.postMu.Lock()
+	defer b.postMu.Unlock()
+	if b.sending { // posted as the timer fired: its wake is spent here
+		select {
+		case <-b.wake:
+		default:
+		}
+		return true
+	}
+	b.senderUp = false
+	return false
+}
+
+// sendAll sends what was posted, a batch per round trip, until nothing
+// waits.
+func (b *Bus) sendAll() {
 	for {
 		batch, ok := b.nextPosts()
 		if !ok {
@@ -101,7 +149,7 @@ func (b *Bus) sendPosts() {
 }
 
 // nextPosts takes the next batch off the queue, or, when nothing waits,
-// ends the sender (ok false).
+// says so (ok false) and releases Flush's waiters.
 func (b *Bus) nextPosts() (batch []posted, ok bool) {
 	b.postMu.Lock()
 	defer b.postMu.Unlock()

@@ -83,6 +83,38 @@ func TestBusPostsTogether(t *testing.T) {
 	}
 }
 
+// TestPostSenderLingers: once everything posted is sent, the sender
+// waits for more: a post then wakes it (the same sender, its linger not
+// over, sends it a window later), and when its linger passes with no
+// post it ends; the next post starts another, which sends after a window
+// of its own.
+func TestPostSenderLingers(t *testing.T) {
+	t.Parallel()
+	pub := &gatedPublisher{gate: make(chan struct{})}
+	bus, window := postedBus(t, pub)
+	linger := make(chan time.Time)
+	lingers := make(chan struct{}, 10)
+	bus.linger = func() <-chan time.Time { lingers <- struct{}{}; return linger }
+	senderUp := func() bool { bus.postMu.Lock(); defer bus.postMu.Unlock(); return bus.senderUp }
+	sent := func(typ string) {
+		t.Helper()
+		require.NoError(t, bus.Post(Event{Type: typ}))
+		window <- time.Now()
+		pub.gate <- struct{}{}
+		require.NoError(t, bus.Flush(t.Context()))
+		<-lingers // the sender lingers again
+		require.True(t, senderUp())
+	}
+	sent("job.started")
+	sent("job.progress") // woke the lingering sender: its linger never passed
+	linger <- time.Now()
+	require.Eventually(t, func() bool { return !senderUp() }, 10*time.Second, time.Millisecond, "the sender ends when its linger passes")
+	sent("job.completed") // a new sender, a window of its own
+	assert.Equal(t, [][]string{{"job.started"}, {"job.progress"}, {"job.completed"}}, pub.called())
+	linger <- time.Now()
+	require.Eventually(t, func() bool { return !senderUp() }, 10*time.Second, time.Millisecond)
+}
+
 // TestPostRefusesPastTheBacklog: while events cannot be sent (here the
 // window has not ended) at most MaxPosted wait; the next Post is refused at
 // once and Flush gives up when its context ends.
