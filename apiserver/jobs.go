@@ -257,13 +257,13 @@ func (s *Server) createJob(c *fiber.Ctx) error {
 	}
 	if !created {
 		c.Set("Idempotent-Replayed", "true")
-		return c.Status(fiber.StatusOK).JSON(jobOut(job))
+		return sendJob(c, fiber.StatusOK, jobOut(job))
 	}
 	// A job a reserved claim did not take was offered by its settling.
 	if !handed && (settle != nil || !s.handOff(ctx, job)) {
 		s.dispatch(ctx, job, "job.queued", s.tenant(ctx, p, job.OrgID))
 	}
-	return c.Status(fiber.StatusCreated).JSON(jobOut(job))
+	return sendJob(c, fiber.StatusCreated, jobOut(job))
 }
 
 // handOff gives a just-submitted job to a claim waiting for its lane in
