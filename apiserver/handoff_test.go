@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"slices"
 	"testing"
 	"time"
 
@@ -12,6 +13,7 @@ import (
 	apiv1 "github.com/mpegflow/mpegflow/api/v1"
 	"github.com/mpegflow/mpegflow/internal/auth"
 	"github.com/mpegflow/mpegflow/internal/events"
+	"github.com/mpegflow/mpegflow/internal/queue"
 	"github.com/mpegflow/mpegflow/internal/store"
 )
 
@@ -61,8 +63,10 @@ func TestSubmissionHandedToWaitingClaim(t *testing.T) {
 	require.Zero(t, n, "a job taken by a waiting claim is not pushed")
 	select {
 	case m := <-sub.Channel():
+		got := slices.Collect(queue.Events(m.Payload))
+		require.Len(t, got, 1, "one event: %s", m.Payload)
 		var e events.Event
-		require.NoError(t, json.Unmarshal([]byte(m.Payload), &e))
+		require.NoError(t, json.Unmarshal([]byte(got[0]), &e))
 		require.Equal(t, "job.queued", e.Type)
 		require.Equal(t, taken.ID, e.JobID.String())
 	case <-time.After(10 * time.Second):

@@ -13,6 +13,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/mpegflow/mpegflow/internal/events"
+	"github.com/mpegflow/mpegflow/internal/queue"
 	"github.com/mpegflow/mpegflow/internal/testenv"
 )
 
@@ -197,6 +198,39 @@ func TestHubOverRedis(t *testing.T) {
 				require.NoError(t, rdb.Publish(t.Context(), channel, want).Err())
 			}
 		}
+	}
+}
+
+// TestHubSplitsMessages: a message that carries several events (queue's
+// Publish) reaches each subscriber as its events, one at a time, in
+// order, each routed on its own.
+func TestHubSplitsMessages(t *testing.T) {
+	t.Parallel()
+	rdb, prefix := testenv.Redis(t)
+	q := queue.New(rdb, queue.NewKeys(prefix))
+	hub := events.NewHub(rdb, q.Keys().Events(), 8, slog.New(slog.DiscardHandler))
+	org, other := uuid.New(), uuid.New()
+	s := hub.Subscribe(org, nil)
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan struct{})
+	go func() { _ = hub.Run(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+	require.NoError(t, hub.WaitLive(t.Context()))
+
+	first, theirs, second := payload(t, &org, nil), payload(t, &other, nil), payload(t, &org, nil)
+	require.NoError(t, q.Publish(t.Context(), first, theirs, second))
+	for _, want := range [][]byte{first, second} {
+		select {
+		case got := <-s.C:
+			require.JSONEq(t, string(want), string(got))
+		case <-time.After(10 * time.Second):
+			t.Fatal("an event of the message did not arrive")
+		}
+	}
+	select {
+	case got := <-s.C:
+		t.Fatalf("another organization's event arrived: %s", got)
+	default:
 	}
 }
 

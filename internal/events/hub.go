@@ -12,6 +12,8 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/redis/go-redis/v9"
+
+	"github.com/mpegflow/mpegflow/internal/queue"
 )
 
 // Hub fans the events channel out to this replica's subscribers (WebSocket
@@ -214,7 +216,9 @@ func (h *Hub) receive(ctx context.Context) error {
 				return fmt.Errorf("subscription to %s closed", h.channel)
 			}
 			if h.Subscribers() > 0 { // no copy of the payload for nobody
-				h.Dispatch([]byte(m.Payload))
+				for p := range queue.Events(m.Payload) {
+					h.Dispatch([]byte(p))
+				}
 			}
 		}
 	}

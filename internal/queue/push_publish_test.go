@@ -2,6 +2,7 @@ package queue_test
 
 import (
 	"context"
+	"slices"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -95,8 +96,10 @@ func TestPushPublish(t *testing.T) {
 	require.Error(t, pushPublish(ctx, q, queue.JobPush{Pool: "p", Lane: "live", JobID: "c", Event: []byte(`{}`)}), "the organization is required")
 }
 
-// TestPublishMany: several events go in one round trip and reach a
-// subscriber in the order given; none is one round trip too.
+// TestPublishMany: several events go in one message, one round trip,
+// and come out of it (queue.Events) in the order given; none is no round
+// trip; a payload that holds a newline is refused with the rest, nothing
+// published.
 func TestPublishMany(t *testing.T) {
 	t.Parallel()
 	rdb, q, sub := subscribedQueue(t)
@@ -104,21 +107,37 @@ func TestPublishMany(t *testing.T) {
 	require.NoError(t, q.Publish(ctx, []byte(`{"n":-1}`), []byte(`{"n":0}`)), "a connection is open")
 	trips := &commandCounter{}
 	rdb.AddHook(trips)
-	want := []string{`{"n":-1}`, `{"n":0}`, `{"n":1}`, `{"n":2}`, `{"n":3}`}
-	payloads := make([][]byte, 0, 3)
-	for _, w := range want[2:] {
-		payloads = append(payloads, []byte(w))
-	}
+	payloads := [][]byte{[]byte(`{"n":1}`), []byte(`{"n":2}`), []byte(`{"n":3}`)}
 	require.NoError(t, q.Publish(ctx, payloads...))
 	require.NoError(t, q.Publish(ctx))
 	require.EqualValues(t, 1, trips.n.Load(), "three events in one round trip, none in none")
-	for _, w := range want {
+	err := q.Publish(ctx, []byte(`{"n":4}`), []byte("{\"n\":\n5}"))
+	require.ErrorContains(t, err, "newline")
+	require.NoError(t, q.Publish(ctx, []byte(`{"n":6}`)))
+	var got [][]string
+	for range 3 {
 		select {
 		case m := <-sub.Channel():
-			require.JSONEq(t, w, m.Payload)
+			got = append(got, slices.Collect(queue.Events(m.Payload)))
 		case <-time.After(10 * time.Second):
-			t.Fatalf("%s not received", w)
+			t.Fatalf("received only %v", got)
 		}
+	}
+	require.Equal(t, [][]string{{`{"n":-1}`, `{"n":0}`}, {`{"n":1}`, `{"n":2}`, `{"n":3}`}, {`{"n":6}`}}, got,
+		"a message per Publish, its events in order; the refused one sent nothing")
+}
+
+// TestEvents: a message's events are its newline-separated payloads; a
+// lone event is the message; empty pieces are no events.
+func TestEvents(t *testing.T) {
+	t.Parallel()
+	for msg, want := range map[string][]string{
+		`{"a":1}`:              {`{"a":1}`},
+		"{\"a\":1}\n{\"b\":2}": {`{"a":1}`, `{"b":2}`},
+		"":                     nil,
+		"\n{\"a\":1}\n\n":      {`{"a":1}`},
+	} {
+		require.Equal(t, want, slices.Collect(queue.Events(msg)), "%q", msg)
 	}
 }
 

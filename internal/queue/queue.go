@@ -1,8 +1,11 @@
 package queue
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	"iter"
 	"strconv"
 	"strings"
 
@@ -105,27 +108,43 @@ func (q *Queue) Ping(ctx context.Context) error {
 }
 
 // Publish sends event payloads on the events channel, in order, in one
-// round trip (a pipeline when there are several).
+// message: several are joined by newlines, which no event's JSON holds
+// (encoding/json escapes it in strings), and subscribers split them
+// (Events). One PUBLISH whatever their number, since each message costs
+// Redis a delivery to every subscribed replica; a payload holding a
+// newline is refused, with the rest.
 func (q *Queue) Publish(ctx context.Context, payloads ...[]byte) error {
-	switch len(payloads) {
-	case 0:
-		return nil
-	case 1:
-		if err := q.rdb.Publish(ctx, q.keys.Events(), payloads[0]).Err(); err != nil {
-			return fmt.Errorf("publish event: %w", err)
-		}
+	if len(payloads) == 0 {
 		return nil
 	}
-	_, err := q.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		for _, payload := range payloads {
-			p.Publish(ctx, q.keys.Events(), payload)
+	for _, p := range payloads {
+		if bytes.IndexByte(p, '\n') >= 0 {
+			return fmt.Errorf("publish %d events: %w", len(payloads), errEventNewline)
 		}
-		return nil
-	})
-	if err != nil {
+	}
+	msg := payloads[0]
+	if len(payloads) > 1 {
+		msg = bytes.Join(payloads, []byte{'\n'})
+	}
+	if err := q.rdb.Publish(ctx, q.keys.Events(), msg).Err(); err != nil {
 		return fmt.Errorf("publish %d events: %w", len(payloads), err)
 	}
 	return nil
+}
+
+// errEventNewline refuses an event that would split in two (Publish).
+var errEventNewline = errors.New("an event payload holds a newline")
+
+// Events yields the events of a message of the events channel (Publish):
+// its newline-separated payloads, the message itself when it holds one.
+func Events(msg string) iter.Seq[string] {
+	return func(yield func(string) bool) {
+		for p := range strings.SplitSeq(msg, "\n") {
+			if p != "" && !yield(p) {
+				return
+			}
+		}
+	}
 }
 
 // ParseWake reads a message of the wake channel (Keys.Wake): how many ids
