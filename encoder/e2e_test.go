@@ -727,6 +727,40 @@ func TestPodWaitsForItsNextJobInItsReport(t *testing.T) {
 		"Claim, CompleteThenClaim, Complete: the second job came in the first report's call")
 }
 
+// TestPodSIGTERMWhileItsReportWaits: SIGTERM reaching a pod whose report
+// waits for its next job (or is about to: the first job's completion has
+// committed) ends the wait, not the completion: the job stays completed
+// by the pod, and the pod exits well before its 30 s claim wait, without
+// a warning, having said goodbye (its worker offline).
+func TestPodSIGTERMWhileItsReportWaits(t *testing.T) {
+	t.Parallel()
+	r := newRig(t)
+	r.dedicatedPool("stops")
+	asset := r.asset(clip(t, "320x240", 1, false))
+	first := r.job("", &asset, "mp4-720p")
+
+	cmd, logs := r.encode(t.TempDir(), "MPEGFLOW_POD_NAME=stopped-pod", "MPEGFLOW_JOBS_PER_POD=2", "MPEGFLOW_CLAIM_WAIT=30s")
+	require.Eventually(t, func() bool { return r.get(first.ID).Status == store.JobCompleted }, time.Minute, 20*time.Millisecond,
+		"the first job completed: %s", logs)
+	require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	select {
+	case err := <-exited:
+		require.NoError(t, err, "%s", logs)
+	case <-time.After(20 * time.Second):
+		_ = cmd.Process.Kill()
+		t.Fatalf("the pod waited out its report's claim after SIGTERM: %s", logs)
+	}
+
+	r.completedBy(first.ID, "stopped-pod", logs)
+	assert.NotContains(t, logs.String(), "claiming the next with it failed", "a stopped wait is no failure")
+	assert.Equal(t, []float64{1, 1, 0}, r.calls("Claim", "CompleteThenClaim", "Complete"), "the report waited in CompleteThenClaim")
+	_, ws, err := r.store.FleetCounts(t.Context())
+	require.NoError(t, err)
+	assert.Equal(t, map[string]int{store.WorkerOffline: 1}, ws[r.pool], "the stopped pod said goodbye")
+}
+
 // TestPodRunsJobsPerPod: a pod of a dedicated pool told to run three jobs
 // runs three of the four queued, one after another, each completed by it
 // with its outputs in storage, and exits leaving nothing in its scratch

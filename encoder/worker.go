@@ -101,6 +101,11 @@ func (w *Worker) run(ctx context.Context, stop <-chan struct{}) error {
 				errs = append(errs, err)
 				break
 			}
+			if isStopped(stop) {
+				// SIGTERM came as the claim answered: the job goes back.
+				errs = append(errs, w.preempt(w.log.With(slog.String("job_id", job.GetId()), slog.String("pool_id", w.cfg.Pool)), job))
+				break
+			}
 		}
 		if n == 0 {
 			defer os.Remove(filepath.Join(w.cfg.ScratchDir, encodepod.ReadyFile)) //nolint:errcheck // best effort: ScratchDir (the pod's emptyDir, or the local executor's scratch directory) is removed after this process exits
@@ -228,6 +233,9 @@ const (
 // claimOnce is one long poll of up to wait; answeredAtOnce says the
 // coordinator answered nothing in well under the wait.
 func (w *Worker) claimOnce(ctx context.Context, stop <-chan struct{}, wait time.Duration) (job *coordinatorv1.Job, answeredAtOnce bool, err error) {
+	if isStopped(stop) {
+		return nil, false, nil // no claim once SIGTERM has come (a report's wait it ended, say)
+	}
 	claimCtx, cancelClaim := context.WithCancel(ctx)
 	defer cancelClaim()
 	go func() {

@@ -26,8 +26,8 @@ type Event struct {
 	At     time.Time      `json:"at"`
 }
 
-// Publisher sends raw payloads to every subscriber, in order, in one
-// round trip.
+// Publisher sends raw payloads (compact JSON, which holds no newline) to
+// every subscriber, in order, in one round trip.
 type Publisher interface {
 	Publish(ctx context.Context, payloads ...[]byte) error
 }
