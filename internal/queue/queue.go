@@ -119,7 +119,7 @@ func (q *Queue) Publish(ctx context.Context, payloads ...[]byte) error {
 	}
 	for _, p := range payloads {
 		if bytes.IndexByte(p, '\n') >= 0 {
-			return fmt.Errorf("publish %d events: %w", len(payloads), errEventNewline)
+			return fmt.Errorf("publish events (%d): %w", len(payloads), errEventNewline)
 		}
 	}
 	msg := payloads[0]
@@ -127,7 +127,7 @@ func (q *Queue) Publish(ctx context.Context, payloads ...[]byte) error {
 		msg = bytes.Join(payloads, []byte{'\n'})
 	}
 	if err := q.rdb.Publish(ctx, q.keys.Events(), msg).Err(); err != nil {
-		return fmt.Errorf("publish %d events: %w", len(payloads), err)
+		return fmt.Errorf("publish events (%d): %w", len(payloads), err)
 	}
 	return nil
 }
