@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -106,12 +107,72 @@ func (p *proc) stop(grace time.Duration) {
 	select {
 	case <-p.done:
 	case <-t.C:
+		kids := descendants(p.pid())
 		_ = syscall.Kill(-p.pid(), syscall.SIGKILL)
+		killEach(kids)
 		<-p.done
-		// The leader is reaped; its group's other members (PostgreSQL's
-		// backends, attached to its shared memory) may still be dying, and a
-		// restart on the same data directory would find the memory in use.
+		// The leader is reaped; its group's other members and its
+		// descendants (PostgreSQL's backends, attached to its shared memory)
+		// may still be dying, and a restart on the same data directory would
+		// find the memory in use.
 		waitGroupGone(p.pid(), grace)
+		waitGone(kids, grace)
+	}
+}
+
+// descendants lists pid's children, theirs, and so on (from /proc): a
+// signal to pid's process group misses those that lead sessions of their
+// own, as every PostgreSQL backend and helper does (setsid at its start),
+// so a killed postmaster would leave them attached to its shared memory.
+func descendants(pid int) []int {
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return nil
+	}
+	children := map[int][]int{}
+	for _, e := range entries {
+		child, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
+		if err != nil {
+			continue
+		}
+		// After the parenthesised command name: the state, then the parent.
+		i := bytes.LastIndexByte(b, ')')
+		if i < 0 {
+			continue
+		}
+		f := strings.Fields(string(b[i+1:]))
+		if len(f) < 2 {
+			continue
+		}
+		if parent, err := strconv.Atoi(f[1]); err == nil {
+			children[parent] = append(children[parent], child)
+		}
+	}
+	var out []int
+	for queue := slices.Clone(children[pid]); len(queue) > 0; queue = queue[1:] {
+		out = append(out, queue[0])
+		queue = append(queue, children[queue[0]]...)
+	}
+	return out
+}
+
+// killEach sends SIGKILL to each of pids.
+func killEach(pids []int) {
+	for _, pid := range pids {
+		_ = syscall.Kill(pid, syscall.SIGKILL)
+	}
+}
+
+// waitGone waits, up to limit, until none of pids is alive.
+func waitGone(pids []int, limit time.Duration) {
+	for deadline := time.Now().Add(limit); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if !slices.ContainsFunc(pids, alive) {
+			return
+		}
 	}
 }
 
@@ -178,11 +239,14 @@ func stopLeftover(name, marker string, sig syscall.Signal, grace time.Duration, 
 			time.Sleep(50 * time.Millisecond)
 		}
 		if alive(pid) {
+			kids := descendants(pid)
 			_ = syscall.Kill(-pid, syscall.SIGKILL)
 			_ = syscall.Kill(pid, syscall.SIGKILL)
+			killEach(kids)
 			for i := 0; alive(pid) && i < 100; i++ {
 				time.Sleep(50 * time.Millisecond)
 			}
+			waitGone(kids, grace)
 			if alive(pid) {
 				return pid, fmt.Errorf("%s left running by a previous run (pid %d) does not stop; kill it by hand", name, pid)
 			}
