@@ -21,6 +21,7 @@ import (
 
 	"github.com/mpegflow/mpegflow/api/encodepod"
 	"github.com/mpegflow/mpegflow/client"
+	"github.com/mpegflow/mpegflow/dev/stack"
 )
 
 // devE2E drives one running `mpegflow dev` the way a user does: the built
@@ -176,7 +177,7 @@ func devEncoders(data string) []devEncoder {
 // devFFmpegEncoding is the pid of an FFmpeg below pid that reads an input
 // (not a capability probe), or 0.
 func devFFmpegEncoding(pid int) int {
-	for _, kid := range devDescendants(pid) {
+	for _, kid := range stack.Descendants(pid) {
 		cmdline, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(kid), "cmdline"))
 		if err != nil {
 			continue

@@ -20,6 +20,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/mpegflow/mpegflow/dev/stack"
 	"github.com/mpegflow/mpegflow/internal/cliconfig"
 )
 
@@ -137,43 +138,6 @@ var (
 	devAPIKey = regexp.MustCompile(`(?m)^\s+API key:\s+(\S+)$`)
 )
 
-// devDescendants lists every process below pid (children, their children…).
-func devDescendants(pid int) []int {
-	parent := map[int]int{}
-	entries, _ := os.ReadDir("/proc")
-	for _, e := range entries {
-		p, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
-		if err != nil {
-			continue
-		}
-		i := bytes.LastIndexByte(b, ')')
-		if i < 0 {
-			continue
-		}
-		f := strings.Fields(string(b[i+1:]))
-		if len(f) > 1 {
-			pp, _ := strconv.Atoi(f[1])
-			parent[p] = pp
-		}
-	}
-	var out []int
-	var walk func(int)
-	walk = func(of int) {
-		for p, pp := range parent {
-			if pp == of {
-				out = append(out, p)
-				walk(p)
-			}
-		}
-	}
-	walk(pid)
-	return out
-}
-
 // running reports whether pid exists and is not a zombie.
 func devProcessRunning(pid int) bool {
 	b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "stat"))
@@ -240,7 +204,7 @@ func devWaitReady(t *testing.T, server string) {
 // leaves none of its processes behind.
 func devStop(t *testing.T, p *devProcess, data string) {
 	t.Helper()
-	kids := devDescendants(p.cmd.Process.Pid)
+	kids := stack.Descendants(p.cmd.Process.Pid)
 	require.NotEmpty(t, kids, "mpegflow dev runs its services as child processes")
 	start := time.Now()
 	require.NoError(t, p.cmd.Process.Signal(syscall.SIGINT))

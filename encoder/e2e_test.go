@@ -703,6 +703,22 @@ func TestWarmPodClaimsAcrossCoordinatorRestart(t *testing.T) {
 	require.Contains(t, logs.String(), "claiming again", "the pod claimed again after the coordinator stopped")
 }
 
+// podPastItsFirstJob starts pod, a pod of two jobs with a 30 s claim wait
+// on a dedicated pool named pool, on one queued job, and returns once
+// that job's completion has committed: the pod's report then waits for
+// its next job (CompleteThenClaim), or is about to. It returns the job,
+// its input asset (for more jobs), and the running pod with its logs.
+func (r *rig) podPastItsFirstJob(pool, pod string) (first store.Job, asset uuid.UUID, cmd *exec.Cmd, logs *bytes.Buffer) {
+	r.t.Helper()
+	r.dedicatedPool(pool)
+	asset = r.asset(clip(r.t, "320x240", 1, false))
+	first = r.job("", &asset, "mp4-720p")
+	cmd, logs = r.encode(r.t.TempDir(), "MPEGFLOW_POD_NAME="+pod, "MPEGFLOW_JOBS_PER_POD=2", "MPEGFLOW_CLAIM_WAIT=30s")
+	require.Eventually(r.t, func() bool { return r.get(first.ID).Status == store.JobCompleted }, time.Minute, 20*time.Millisecond,
+		"the first job completed: %s", logs)
+	return first, asset, cmd, logs
+}
+
 // TestPodWaitsForItsNextJobInItsReport: a pod of two jobs whose first
 // completes with nothing queued waits for its next in the same call
 // (CompleteThenClaim) and runs the job submitted meanwhile: one Claim, one
@@ -710,13 +726,7 @@ func TestWarmPodClaimsAcrossCoordinatorRestart(t *testing.T) {
 func TestPodWaitsForItsNextJobInItsReport(t *testing.T) {
 	t.Parallel()
 	r := newRig(t)
-	r.dedicatedPool("waits")
-	asset := r.asset(clip(t, "320x240", 1, false))
-	first := r.job("", &asset, "mp4-720p")
-
-	cmd, logs := r.encode(t.TempDir(), "MPEGFLOW_POD_NAME=pod-of-two", "MPEGFLOW_JOBS_PER_POD=2", "MPEGFLOW_CLAIM_WAIT=30s")
-	require.Eventually(t, func() bool { return r.get(first.ID).Status == store.JobCompleted }, time.Minute, 20*time.Millisecond,
-		"the first job completed: %s", logs)
+	first, asset, cmd, logs := r.podPastItsFirstJob("waits", "pod-of-two")
 	second := r.job("", &asset, "mp4-720p")
 	require.NoError(t, cmd.Wait(), "%s", logs)
 
@@ -735,13 +745,7 @@ func TestPodWaitsForItsNextJobInItsReport(t *testing.T) {
 func TestPodSIGTERMWhileItsReportWaits(t *testing.T) {
 	t.Parallel()
 	r := newRig(t)
-	r.dedicatedPool("stops")
-	asset := r.asset(clip(t, "320x240", 1, false))
-	first := r.job("", &asset, "mp4-720p")
-
-	cmd, logs := r.encode(t.TempDir(), "MPEGFLOW_POD_NAME=stopped-pod", "MPEGFLOW_JOBS_PER_POD=2", "MPEGFLOW_CLAIM_WAIT=30s")
-	require.Eventually(t, func() bool { return r.get(first.ID).Status == store.JobCompleted }, time.Minute, 20*time.Millisecond,
-		"the first job completed: %s", logs)
+	first, _, cmd, logs := r.podPastItsFirstJob("stops", "stopped-pod")
 	require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()

@@ -104,7 +104,7 @@ func (w *Worker) complete(ctx context.Context, log *slog.Logger, job *coordinato
 		}
 		completed()
 		if msg := resp.GetNextError(); msg != "" {
-			log.WarnContext(ctx, "the job completed but claiming the next with it failed; claiming again", slog.String("coordinator", msg))
+			warnNextFailed(ctx, log, slog.String("coordinator", msg))
 		}
 		if next != nil {
 			next.queued = resp.GetNext().GetJob() != nil
@@ -129,13 +129,7 @@ func (w *Worker) complete(ctx context.Context, log *slog.Logger, job *coordinato
 	if waited {
 		// A second message answers the claim; SIGTERM, from now on the
 		// claim's alone, cancels it.
-		go func() {
-			select {
-			case <-stop:
-				cancel()
-			case <-callCtx.Done():
-			}
-		}()
+		go cancelOnStop(callCtx, stop, cancel)
 	}
 	for err == nil { // to the call's end: EOF, or the claim's error
 		if resp, err = stream.Recv(); err == nil {
@@ -145,15 +139,21 @@ func (w *Worker) complete(ctx context.Context, log *slog.Logger, job *coordinato
 	switch {
 	case claimed != nil:
 	case failed != "":
-		log.WarnContext(ctx, "the job completed but claiming the next with it failed; claiming again", slog.String("coordinator", failed))
+		warnNextFailed(ctx, log, slog.String("coordinator", failed))
 	case !errors.Is(err, io.EOF):
 		if !isStopped(stop) {
-			log.WarnContext(ctx, "the job completed but claiming the next with it failed; claiming again", slog.Any("error", err))
+			warnNextFailed(ctx, log, slog.Any("error", err))
 		}
 	case waited:
 		next.poll = &poll{began: began, atOnce: time.Since(began) < time.Duration(next.req.GetWaitMs())*time.Millisecond/2}
 	}
 	return claimed, nil
+}
+
+// warnNextFailed logs that a report's claim of the next job failed (why:
+// the coordinator's message, or the call's error); the pod claims again.
+func warnNextFailed(ctx context.Context, log *slog.Logger, why slog.Attr) {
+	log.WarnContext(ctx, "the job completed but claiming the next with it failed; claiming again", why)
 }
 
 // nextClaim is the claim a report makes of the pod's next job.

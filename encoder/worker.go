@@ -101,11 +101,12 @@ func (w *Worker) run(ctx context.Context, stop <-chan struct{}) error {
 				errs = append(errs, err)
 				break
 			}
-			if isStopped(stop) {
-				// SIGTERM came as the claim answered: the job goes back.
-				errs = append(errs, w.preempt(w.log.With(slog.String("job_id", job.GetId()), slog.String("pool_id", w.cfg.Pool)), job))
-				break
-			}
+		}
+		if isStopped(stop) {
+			// SIGTERM came as the claim, or the last report's, answered:
+			// the job goes back.
+			errs = append(errs, w.preempt(w.log.With(slog.String("job_id", job.GetId()), slog.String("pool_id", w.cfg.Pool)), job))
+			break
 		}
 		if n == 0 {
 			defer os.Remove(filepath.Join(w.cfg.ScratchDir, encodepod.ReadyFile)) //nolint:errcheck // best effort: ScratchDir (the pod's emptyDir, or the local executor's scratch directory) is removed after this process exits
@@ -124,14 +125,8 @@ func (w *Worker) run(ctx context.Context, stop <-chan struct{}) error {
 			ask = &nextClaim{req: w.claimRequest(wait)}
 		}
 		var err error
-		next, err = report(ask)
+		next, err = report(ask) // a job only with no error, and only when another may run
 		errs = append(errs, err)
-		if next != nil && isStopped(stop) {
-			// SIGTERM came while the report claimed: the job goes back.
-			log := w.log.With(slog.String("job_id", next.GetId()), slog.String("pool_id", w.cfg.Pool))
-			errs = append(errs, w.preempt(log, next))
-			break
-		}
 	}
 	return errors.Join(errs...)
 }
@@ -230,6 +225,16 @@ const (
 	claimRetryMax = 5 * time.Second
 )
 
+// cancelOnStop calls cancel when stop closes (SIGTERM), unless ctx (the
+// context cancel ends) is done first. Run it on a goroutine of its own.
+func cancelOnStop(ctx context.Context, stop <-chan struct{}, cancel context.CancelFunc) {
+	select {
+	case <-stop:
+		cancel()
+	case <-ctx.Done():
+	}
+}
+
 // claimOnce is one long poll of up to wait; answeredAtOnce says the
 // coordinator answered nothing in well under the wait.
 func (w *Worker) claimOnce(ctx context.Context, stop <-chan struct{}, wait time.Duration) (job *coordinatorv1.Job, answeredAtOnce bool, err error) {
@@ -238,13 +243,7 @@ func (w *Worker) claimOnce(ctx context.Context, stop <-chan struct{}, wait time.
 	}
 	claimCtx, cancelClaim := context.WithCancel(ctx)
 	defer cancelClaim()
-	go func() {
-		select {
-		case <-stop:
-			cancelClaim()
-		case <-claimCtx.Done():
-		}
-	}()
+	go cancelOnStop(claimCtx, stop, cancelClaim)
 	began := time.Now()
 	resp, err := w.client.Claim(w.auth(claimCtx, ""), w.claimRequest(wait))
 	if err != nil {

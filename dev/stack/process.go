@@ -107,7 +107,7 @@ func (p *proc) stop(grace time.Duration) {
 	select {
 	case <-p.done:
 	case <-t.C:
-		kids := descendants(p.pid())
+		kids := Descendants(p.pid())
 		_ = syscall.Kill(-p.pid(), syscall.SIGKILL)
 		killEach(kids)
 		<-p.done
@@ -120,11 +120,11 @@ func (p *proc) stop(grace time.Duration) {
 	}
 }
 
-// descendants lists pid's children, theirs, and so on (from /proc): a
+// Descendants lists pid's children, theirs, and so on (from /proc): a
 // signal to pid's process group misses those that lead sessions of their
 // own, as every PostgreSQL backend and helper does (setsid at its start),
 // so a killed postmaster would leave them attached to its shared memory.
-func descendants(pid int) []int {
+func Descendants(pid int) []int {
 	entries, err := os.ReadDir("/proc")
 	if err != nil {
 		return nil
@@ -239,7 +239,7 @@ func stopLeftover(name, marker string, sig syscall.Signal, grace time.Duration, 
 			time.Sleep(50 * time.Millisecond)
 		}
 		if alive(pid) {
-			kids := descendants(pid)
+			kids := Descendants(pid)
 			_ = syscall.Kill(-pid, syscall.SIGKILL)
 			_ = syscall.Kill(pid, syscall.SIGKILL)
 			killEach(kids)
