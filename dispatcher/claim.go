@@ -362,7 +362,9 @@ func (c *Coordinator) prepare(ctx context.Context, j store.ClaimedJob, token, po
 			"the content key could not be prepared; retrying")
 	}
 	var meta map[string]string
-	_ = json.Unmarshal(j.Metadata, &meta) // written by the API as a string map
+	if len(j.Metadata) > len("{}") { // most jobs carry none: nothing to decode
+		_ = json.Unmarshal(j.Metadata, &meta) // written by the API as a string map
+	}
 	out := &coordinatorv1.Job{
 		Id: j.ID.String(), OrgId: j.OrgID.String(), Pool: j.PoolID, Lane: j.Lane, SpecJson: j.Spec,
 		InputUrl: input, InputPresigned: presigned, Captions: captions, ClaimToken: token, LeaseExpiresUnixMs: lease.UnixMilli(),

@@ -174,6 +174,9 @@ type Coordinator struct {
 	// once from Postgres: a pool's organization never changes, and only
 	// pools with claims waiting here are looked up (Reserve).
 	poolOrgs sync.Map
+	// callMetrics holds each of the service's methods' series
+	// (timeCall).
+	callMetrics map[string]callMetric
 }
 
 var _ coordinatorv1.CoordinatorServer = (*Coordinator)(nil)
@@ -196,6 +199,7 @@ func New(cfg Config, st *store.Store, q *queue.Queue, objects *objstore.Store, b
 	}
 	c := &Coordinator{cfg: cfg, sealer: sealer, store: st, queue: q, objects: objects, scopes: scopes, bus: bus, metrics: m, log: log, stopping: make(chan struct{})}
 	c.wakeups = newWakeups(c.pushHanded, c.cfg.Clock.After)
+	c.callMetrics = c.callMetricsOf(&coordinatorv1.Coordinator_ServiceDesc)
 	sizes, waits, runs := m.GroupCommit("claim")
 	c.claims = groupcommit.New("claim", log, st.ClaimBatch, claimKeys, cfg.GroupCommitMaxBatch, cfg.GroupCommitInFlight,
 		groupCommitTimeout, sizes).Linger(cfg.GroupCommitLinger).Spill(cfg.GroupCommitSpill).Timed(waits, runs)
