@@ -76,9 +76,12 @@ func (c *Coordinator) UnaryInterceptor(ctx context.Context, req any, info *grpc.
 }
 
 // StreamInterceptor is UnaryInterceptor for streamed calls: the handler's
-// stream carries the authenticated context.
+// stream carries the authenticated context. A Reports stream is
+// authenticated once, and counts and times each report, not the stream.
 func (c *Coordinator) StreamInterceptor(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
-	defer c.timeCall(info.FullMethod)()
+	if info.FullMethod != coordinatorv1.Coordinator_Reports_FullMethodName {
+		defer c.timeCall(info.FullMethod)()
+	}
 	ctx, err := c.authenticate(ss.Context())
 	if err != nil {
 		return err
@@ -135,8 +138,25 @@ func (c *Coordinator) callMetricsOf(sd *grpc.ServiceDesc) map[string]callMetric 
 	return out
 }
 
-// claimTokenHash reads the claim token from metadata and hashes it.
+// claimTokenKey is the context key of the claim token a report carries
+// in its message (Reports); a call's comes as metadata.
+type claimTokenKey struct{}
+
+// withClaimToken is ctx for a report whose message carries tok: its
+// claim token is tok, whatever the stream's metadata says.
+func withClaimToken(ctx context.Context, tok string) context.Context {
+	return context.WithValue(ctx, claimTokenKey{}, tok)
+}
+
+// claimTokenHash reads the claim token (a report's, else the call's
+// metadata) and hashes it.
 func claimTokenHash(ctx context.Context) ([]byte, error) {
+	if tok, inMessage := ctx.Value(claimTokenKey{}).(string); inMessage {
+		if tok == "" {
+			return nil, status.Error(codes.Unauthenticated, "send the job's claim token in the report's claim_token")
+		}
+		return hashToken(tok), nil
+	}
 	tok := firstMD(ctx, coordinatorv1.MetadataClaimToken)
 	if tok == "" {
 		return nil, status.Error(codes.Unauthenticated, "send the job's claim token as metadata mpegflow-claim-token")

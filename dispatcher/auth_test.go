@@ -20,7 +20,7 @@ import (
 
 // jobCalls are the calls a worker makes about a held job; each sends the
 // given claim token ("" = none).
-var jobCalls = []string{"Heartbeat", "PresignOutputs", "Complete", "CompleteThenClaim", "Fail"}
+var jobCalls = []string{"Heartbeat", "PresignOutputs", "Complete", "CompleteThenClaim", "Reports", "Fail"}
 
 func (w *worker) call(ctx context.Context, method, jobID, claimToken string) error {
 	return call(w.ctx(ctx, claimToken), w.client, method, w.pool, jobID)
@@ -43,6 +43,11 @@ func call(ctx context.Context, client coordinatorv1.CoordinatorClient, method, p
 		// No next claim: one that ran beside a refused completion would
 		// be handed back (TestCompleteClaimsNext), not left untouched.
 		_, err = completeThenClaim(ctx, client, &coordinatorv1.CompleteRequest{JobId: jobID})
+	case "Reports":
+		// The claim token goes in the report, not in the stream's
+		// metadata.
+		ctx, token := reportsMetadataWithoutClaimToken(ctx)
+		_, err = reportAlone(ctx, client, token, &coordinatorv1.CompleteRequest{JobId: jobID})
 	case "Fail":
 		_, err = client.Fail(ctx, &coordinatorv1.FailRequest{JobId: jobID, Error: "boom", Retryable: false})
 	default:

@@ -1,6 +1,8 @@
 package dispatcher
 
 import (
+	"context"
+
 	"google.golang.org/grpc"
 
 	"github.com/mpegflow/mpegflow/api/coordinatorv1"
@@ -15,14 +17,19 @@ import (
 // Complete found claims idle on the lane and answered no job, made a
 // Claim after it: one gRPC exchange a job instead of two.
 func (c *Coordinator) CompleteThenClaim(req *coordinatorv1.CompleteRequest, stream grpc.ServerStreamingServer[coordinatorv1.CompleteResponse]) error {
-	ctx := stream.Context()
-	resp, lane, err := c.completeAndNext(ctx, "CompleteThenClaim", req, true)
+	return c.completeThenClaim(stream.Context(), "CompleteThenClaim", req, stream.Send)
+}
+
+// completeThenClaim answers req as CompleteThenClaim does, its messages
+// sent with send; method names the call, for its errors.
+func (c *Coordinator) completeThenClaim(ctx context.Context, method string, req *coordinatorv1.CompleteRequest, send func(*coordinatorv1.CompleteResponse) error) error {
+	resp, lane, err := c.completeAndNext(ctx, method, req, true)
 	if err != nil {
 		return err
 	}
 	next := req.GetNext()
 	settled := resp.GetNext().GetJob() != nil || resp.GetNextError() != ""
-	if err := stream.Send(resp); err != nil || next == nil || settled || next.GetWaitMs() == 0 {
+	if err := send(resp); err != nil || next == nil || settled || next.GetWaitMs() == 0 {
 		return err
 	}
 	// After the first message, the call's error is the claim's (as
@@ -31,5 +38,5 @@ func (c *Coordinator) CompleteThenClaim(req *coordinatorv1.CompleteRequest, stre
 	if err != nil {
 		return err
 	}
-	return stream.Send(&coordinatorv1.CompleteResponse{Next: claimed})
+	return send(&coordinatorv1.CompleteResponse{Next: claimed})
 }

@@ -27,7 +27,7 @@ func recoverUnary(log *slog.Logger) grpc.UnaryServerInterceptor {
 	}
 }
 
-// recoverStream is recoverUnary for streamed calls (CompleteThenClaim).
+// recoverStream is recoverUnary for streamed calls (CompleteThenClaim, Reports).
 func recoverStream(log *slog.Logger) grpc.StreamServerInterceptor {
 	return func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) (err error) {
 		defer recovered(ss.Context(), log, info.FullMethod, &err)

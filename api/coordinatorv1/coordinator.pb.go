@@ -5,7 +5,8 @@
 //   authorization:          "Bearer <pool worker token>" on every call; the
 //                           token is HMAC-SHA256(server secret, pool id).
 //   mpegflow-claim-token:   the claim token Claim returned, on every call
-//                           after Claim.
+//                           after Claim (Reports carries it in each
+//                           message instead).
 // A worker of one pool never sees or changes a job of another pool, and only
 // the holder of a job's claim token can heartbeat, upload, complete or fail it.
 
@@ -1159,6 +1160,60 @@ func (x *CompleteRequest) GetNext() *ClaimRequest {
 	return nil
 }
 
+type ReportRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// claim_token is the reported job's claim token, which Claim returned
+	// (what metadata mpegflow-claim-token carries on a call).
+	ClaimToken    string           `protobuf:"bytes,1,opt,name=claim_token,json=claimToken,proto3" json:"claim_token,omitempty"`
+	Complete      *CompleteRequest `protobuf:"bytes,2,opt,name=complete,proto3" json:"complete,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReportRequest) Reset() {
+	*x = ReportRequest{}
+	mi := &file_coordinator_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReportRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReportRequest) ProtoMessage() {}
+
+func (x *ReportRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_coordinator_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReportRequest.ProtoReflect.Descriptor instead.
+func (*ReportRequest) Descriptor() ([]byte, []int) {
+	return file_coordinator_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *ReportRequest) GetClaimToken() string {
+	if x != nil {
+		return x.ClaimToken
+	}
+	return ""
+}
+
+func (x *ReportRequest) GetComplete() *CompleteRequest {
+	if x != nil {
+		return x.Complete
+	}
+	return nil
+}
+
 type Output struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
@@ -1172,7 +1227,7 @@ type Output struct {
 
 func (x *Output) Reset() {
 	*x = Output{}
-	mi := &file_coordinator_proto_msgTypes[16]
+	mi := &file_coordinator_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1184,7 +1239,7 @@ func (x *Output) String() string {
 func (*Output) ProtoMessage() {}
 
 func (x *Output) ProtoReflect() protoreflect.Message {
-	mi := &file_coordinator_proto_msgTypes[16]
+	mi := &file_coordinator_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1197,7 +1252,7 @@ func (x *Output) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Output.ProtoReflect.Descriptor instead.
 func (*Output) Descriptor() ([]byte, []int) {
-	return file_coordinator_proto_rawDescGZIP(), []int{16}
+	return file_coordinator_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *Output) GetName() string {
@@ -1247,7 +1302,7 @@ type Usage struct {
 
 func (x *Usage) Reset() {
 	*x = Usage{}
-	mi := &file_coordinator_proto_msgTypes[17]
+	mi := &file_coordinator_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1259,7 +1314,7 @@ func (x *Usage) String() string {
 func (*Usage) ProtoMessage() {}
 
 func (x *Usage) ProtoReflect() protoreflect.Message {
-	mi := &file_coordinator_proto_msgTypes[17]
+	mi := &file_coordinator_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1272,7 +1327,7 @@ func (x *Usage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Usage.ProtoReflect.Descriptor instead.
 func (*Usage) Descriptor() ([]byte, []int) {
-	return file_coordinator_proto_rawDescGZIP(), []int{17}
+	return file_coordinator_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *Usage) GetEncodeSeconds() float64 {
@@ -1317,7 +1372,7 @@ type CompleteResponse struct {
 
 func (x *CompleteResponse) Reset() {
 	*x = CompleteResponse{}
-	mi := &file_coordinator_proto_msgTypes[18]
+	mi := &file_coordinator_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1329,7 +1384,7 @@ func (x *CompleteResponse) String() string {
 func (*CompleteResponse) ProtoMessage() {}
 
 func (x *CompleteResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_coordinator_proto_msgTypes[18]
+	mi := &file_coordinator_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1342,7 +1397,7 @@ func (x *CompleteResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CompleteResponse.ProtoReflect.Descriptor instead.
 func (*CompleteResponse) Descriptor() ([]byte, []int) {
-	return file_coordinator_proto_rawDescGZIP(), []int{18}
+	return file_coordinator_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *CompleteResponse) GetNext() *ClaimResponse {
@@ -1370,7 +1425,7 @@ type FailRequest struct {
 
 func (x *FailRequest) Reset() {
 	*x = FailRequest{}
-	mi := &file_coordinator_proto_msgTypes[19]
+	mi := &file_coordinator_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1382,7 +1437,7 @@ func (x *FailRequest) String() string {
 func (*FailRequest) ProtoMessage() {}
 
 func (x *FailRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_coordinator_proto_msgTypes[19]
+	mi := &file_coordinator_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1395,7 +1450,7 @@ func (x *FailRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FailRequest.ProtoReflect.Descriptor instead.
 func (*FailRequest) Descriptor() ([]byte, []int) {
-	return file_coordinator_proto_rawDescGZIP(), []int{19}
+	return file_coordinator_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *FailRequest) GetJobId() string {
@@ -1432,7 +1487,7 @@ type FailResponse struct {
 
 func (x *FailResponse) Reset() {
 	*x = FailResponse{}
-	mi := &file_coordinator_proto_msgTypes[20]
+	mi := &file_coordinator_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1444,7 +1499,7 @@ func (x *FailResponse) String() string {
 func (*FailResponse) ProtoMessage() {}
 
 func (x *FailResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_coordinator_proto_msgTypes[20]
+	mi := &file_coordinator_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1457,7 +1512,7 @@ func (x *FailResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FailResponse.ProtoReflect.Descriptor instead.
 func (*FailResponse) Descriptor() ([]byte, []int) {
-	return file_coordinator_proto_rawDescGZIP(), []int{20}
+	return file_coordinator_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *FailResponse) GetOutcome() string {
@@ -1490,7 +1545,7 @@ type LeaveRequest struct {
 
 func (x *LeaveRequest) Reset() {
 	*x = LeaveRequest{}
-	mi := &file_coordinator_proto_msgTypes[21]
+	mi := &file_coordinator_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1502,7 +1557,7 @@ func (x *LeaveRequest) String() string {
 func (*LeaveRequest) ProtoMessage() {}
 
 func (x *LeaveRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_coordinator_proto_msgTypes[21]
+	mi := &file_coordinator_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1515,7 +1570,7 @@ func (x *LeaveRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LeaveRequest.ProtoReflect.Descriptor instead.
 func (*LeaveRequest) Descriptor() ([]byte, []int) {
-	return file_coordinator_proto_rawDescGZIP(), []int{21}
+	return file_coordinator_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *LeaveRequest) GetPod() string {
@@ -1533,7 +1588,7 @@ type LeaveResponse struct {
 
 func (x *LeaveResponse) Reset() {
 	*x = LeaveResponse{}
-	mi := &file_coordinator_proto_msgTypes[22]
+	mi := &file_coordinator_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1545,7 +1600,7 @@ func (x *LeaveResponse) String() string {
 func (*LeaveResponse) ProtoMessage() {}
 
 func (x *LeaveResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_coordinator_proto_msgTypes[22]
+	mi := &file_coordinator_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1558,7 +1613,7 @@ func (x *LeaveResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LeaveResponse.ProtoReflect.Descriptor instead.
 func (*LeaveResponse) Descriptor() ([]byte, []int) {
-	return file_coordinator_proto_rawDescGZIP(), []int{22}
+	return file_coordinator_proto_rawDescGZIP(), []int{23}
 }
 
 type SplitRequest struct {
@@ -1579,7 +1634,7 @@ type SplitRequest struct {
 
 func (x *SplitRequest) Reset() {
 	*x = SplitRequest{}
-	mi := &file_coordinator_proto_msgTypes[23]
+	mi := &file_coordinator_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1591,7 +1646,7 @@ func (x *SplitRequest) String() string {
 func (*SplitRequest) ProtoMessage() {}
 
 func (x *SplitRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_coordinator_proto_msgTypes[23]
+	mi := &file_coordinator_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1604,7 +1659,7 @@ func (x *SplitRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SplitRequest.ProtoReflect.Descriptor instead.
 func (*SplitRequest) Descriptor() ([]byte, []int) {
-	return file_coordinator_proto_rawDescGZIP(), []int{23}
+	return file_coordinator_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *SplitRequest) GetJobId() string {
@@ -1644,7 +1699,7 @@ type SplitResponse struct {
 
 func (x *SplitResponse) Reset() {
 	*x = SplitResponse{}
-	mi := &file_coordinator_proto_msgTypes[24]
+	mi := &file_coordinator_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1656,7 +1711,7 @@ func (x *SplitResponse) String() string {
 func (*SplitResponse) ProtoMessage() {}
 
 func (x *SplitResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_coordinator_proto_msgTypes[24]
+	mi := &file_coordinator_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1669,7 +1724,7 @@ func (x *SplitResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SplitResponse.ProtoReflect.Descriptor instead.
 func (*SplitResponse) Descriptor() ([]byte, []int) {
-	return file_coordinator_proto_rawDescGZIP(), []int{24}
+	return file_coordinator_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *SplitResponse) GetTaskIds() []string {
@@ -1778,7 +1833,11 @@ const file_coordinator_proto_rawDesc = "" +
 	"\x06job_id\x18\x01 \x01(\tR\x05jobId\x129\n" +
 	"\aoutputs\x18\x02 \x03(\v2\x1f.mpegflow.coordinator.v1.OutputR\aoutputs\x124\n" +
 	"\x05usage\x18\x03 \x01(\v2\x1e.mpegflow.coordinator.v1.UsageR\x05usage\x129\n" +
-	"\x04next\x18\x04 \x01(\v2%.mpegflow.coordinator.v1.ClaimRequestR\x04next\"\x82\x02\n" +
+	"\x04next\x18\x04 \x01(\v2%.mpegflow.coordinator.v1.ClaimRequestR\x04next\"v\n" +
+	"\rReportRequest\x12\x1f\n" +
+	"\vclaim_token\x18\x01 \x01(\tR\n" +
+	"claimToken\x12D\n" +
+	"\bcomplete\x18\x02 \x01(\v2(.mpegflow.coordinator.v1.CompleteRequestR\bcomplete\"\x82\x02\n" +
 	"\x06Output\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
 	"\x04kind\x18\x02 \x01(\tR\x04kind\x12\x1d\n" +
@@ -1819,13 +1878,14 @@ const file_coordinator_proto_rawDesc = "" +
 	"whole_task\x18\x03 \x01(\bR\twholeTask\x12&\n" +
 	"\x0fmedia_info_json\x18\x04 \x01(\fR\rmediaInfoJson\"*\n" +
 	"\rSplitResponse\x12\x19\n" +
-	"\btask_ids\x18\x01 \x03(\tR\ataskIds2\x8e\x06\n" +
+	"\btask_ids\x18\x01 \x03(\tR\ataskIds2\xf0\x06\n" +
 	"\vCoordinator\x12V\n" +
 	"\x05Claim\x12%.mpegflow.coordinator.v1.ClaimRequest\x1a&.mpegflow.coordinator.v1.ClaimResponse\x12b\n" +
 	"\tHeartbeat\x12).mpegflow.coordinator.v1.HeartbeatRequest\x1a*.mpegflow.coordinator.v1.HeartbeatResponse\x12q\n" +
 	"\x0ePresignOutputs\x12..mpegflow.coordinator.v1.PresignOutputsRequest\x1a/.mpegflow.coordinator.v1.PresignOutputsResponse\x12_\n" +
 	"\bComplete\x12(.mpegflow.coordinator.v1.CompleteRequest\x1a).mpegflow.coordinator.v1.CompleteResponse\x12j\n" +
-	"\x11CompleteThenClaim\x12(.mpegflow.coordinator.v1.CompleteRequest\x1a).mpegflow.coordinator.v1.CompleteResponse0\x01\x12S\n" +
+	"\x11CompleteThenClaim\x12(.mpegflow.coordinator.v1.CompleteRequest\x1a).mpegflow.coordinator.v1.CompleteResponse0\x01\x12`\n" +
+	"\aReports\x12&.mpegflow.coordinator.v1.ReportRequest\x1a).mpegflow.coordinator.v1.CompleteResponse(\x010\x01\x12S\n" +
 	"\x04Fail\x12$.mpegflow.coordinator.v1.FailRequest\x1a%.mpegflow.coordinator.v1.FailResponse\x12V\n" +
 	"\x05Leave\x12%.mpegflow.coordinator.v1.LeaveRequest\x1a&.mpegflow.coordinator.v1.LeaveResponse\x12V\n" +
 	"\x05Split\x12%.mpegflow.coordinator.v1.SplitRequest\x1a&.mpegflow.coordinator.v1.SplitResponseB>Z<github.com/mpegflow/mpegflow/api/coordinatorv1;coordinatorv1b\x06proto3"
@@ -1842,7 +1902,7 @@ func file_coordinator_proto_rawDescGZIP() []byte {
 	return file_coordinator_proto_rawDescData
 }
 
-var file_coordinator_proto_msgTypes = make([]protoimpl.MessageInfo, 28)
+var file_coordinator_proto_msgTypes = make([]protoimpl.MessageInfo, 29)
 var file_coordinator_proto_goTypes = []any{
 	(*ClaimRequest)(nil),           // 0: mpegflow.coordinator.v1.ClaimRequest
 	(*Capabilities)(nil),           // 1: mpegflow.coordinator.v1.Capabilities
@@ -1860,23 +1920,24 @@ var file_coordinator_proto_goTypes = []any{
 	(*PresignOutputsResponse)(nil), // 13: mpegflow.coordinator.v1.PresignOutputsResponse
 	(*PresignedUpload)(nil),        // 14: mpegflow.coordinator.v1.PresignedUpload
 	(*CompleteRequest)(nil),        // 15: mpegflow.coordinator.v1.CompleteRequest
-	(*Output)(nil),                 // 16: mpegflow.coordinator.v1.Output
-	(*Usage)(nil),                  // 17: mpegflow.coordinator.v1.Usage
-	(*CompleteResponse)(nil),       // 18: mpegflow.coordinator.v1.CompleteResponse
-	(*FailRequest)(nil),            // 19: mpegflow.coordinator.v1.FailRequest
-	(*FailResponse)(nil),           // 20: mpegflow.coordinator.v1.FailResponse
-	(*LeaveRequest)(nil),           // 21: mpegflow.coordinator.v1.LeaveRequest
-	(*LeaveResponse)(nil),          // 22: mpegflow.coordinator.v1.LeaveResponse
-	(*SplitRequest)(nil),           // 23: mpegflow.coordinator.v1.SplitRequest
-	(*SplitResponse)(nil),          // 24: mpegflow.coordinator.v1.SplitResponse
-	nil,                            // 25: mpegflow.coordinator.v1.Job.MetadataEntry
-	nil,                            // 26: mpegflow.coordinator.v1.PresignedUpload.HeadersEntry
-	nil,                            // 27: mpegflow.coordinator.v1.Output.AttributesEntry
+	(*ReportRequest)(nil),          // 16: mpegflow.coordinator.v1.ReportRequest
+	(*Output)(nil),                 // 17: mpegflow.coordinator.v1.Output
+	(*Usage)(nil),                  // 18: mpegflow.coordinator.v1.Usage
+	(*CompleteResponse)(nil),       // 19: mpegflow.coordinator.v1.CompleteResponse
+	(*FailRequest)(nil),            // 20: mpegflow.coordinator.v1.FailRequest
+	(*FailResponse)(nil),           // 21: mpegflow.coordinator.v1.FailResponse
+	(*LeaveRequest)(nil),           // 22: mpegflow.coordinator.v1.LeaveRequest
+	(*LeaveResponse)(nil),          // 23: mpegflow.coordinator.v1.LeaveResponse
+	(*SplitRequest)(nil),           // 24: mpegflow.coordinator.v1.SplitRequest
+	(*SplitResponse)(nil),          // 25: mpegflow.coordinator.v1.SplitResponse
+	nil,                            // 26: mpegflow.coordinator.v1.Job.MetadataEntry
+	nil,                            // 27: mpegflow.coordinator.v1.PresignedUpload.HeadersEntry
+	nil,                            // 28: mpegflow.coordinator.v1.Output.AttributesEntry
 }
 var file_coordinator_proto_depIdxs = []int32{
 	1,  // 0: mpegflow.coordinator.v1.ClaimRequest.capabilities:type_name -> mpegflow.coordinator.v1.Capabilities
 	3,  // 1: mpegflow.coordinator.v1.ClaimResponse.job:type_name -> mpegflow.coordinator.v1.Job
-	25, // 2: mpegflow.coordinator.v1.Job.metadata:type_name -> mpegflow.coordinator.v1.Job.MetadataEntry
+	26, // 2: mpegflow.coordinator.v1.Job.metadata:type_name -> mpegflow.coordinator.v1.Job.MetadataEntry
 	7,  // 3: mpegflow.coordinator.v1.Job.captions:type_name -> mpegflow.coordinator.v1.Caption
 	8,  // 4: mpegflow.coordinator.v1.Job.content_key:type_name -> mpegflow.coordinator.v1.ContentKey
 	4,  // 5: mpegflow.coordinator.v1.Job.chunk:type_name -> mpegflow.coordinator.v1.ChunkRange
@@ -1885,34 +1946,37 @@ var file_coordinator_proto_depIdxs = []int32{
 	6,  // 8: mpegflow.coordinator.v1.TaskPart.files:type_name -> mpegflow.coordinator.v1.PartFile
 	12, // 9: mpegflow.coordinator.v1.PresignOutputsRequest.files:type_name -> mpegflow.coordinator.v1.OutputFile
 	14, // 10: mpegflow.coordinator.v1.PresignOutputsResponse.uploads:type_name -> mpegflow.coordinator.v1.PresignedUpload
-	26, // 11: mpegflow.coordinator.v1.PresignedUpload.headers:type_name -> mpegflow.coordinator.v1.PresignedUpload.HeadersEntry
-	16, // 12: mpegflow.coordinator.v1.CompleteRequest.outputs:type_name -> mpegflow.coordinator.v1.Output
-	17, // 13: mpegflow.coordinator.v1.CompleteRequest.usage:type_name -> mpegflow.coordinator.v1.Usage
+	27, // 11: mpegflow.coordinator.v1.PresignedUpload.headers:type_name -> mpegflow.coordinator.v1.PresignedUpload.HeadersEntry
+	17, // 12: mpegflow.coordinator.v1.CompleteRequest.outputs:type_name -> mpegflow.coordinator.v1.Output
+	18, // 13: mpegflow.coordinator.v1.CompleteRequest.usage:type_name -> mpegflow.coordinator.v1.Usage
 	0,  // 14: mpegflow.coordinator.v1.CompleteRequest.next:type_name -> mpegflow.coordinator.v1.ClaimRequest
-	27, // 15: mpegflow.coordinator.v1.Output.attributes:type_name -> mpegflow.coordinator.v1.Output.AttributesEntry
-	2,  // 16: mpegflow.coordinator.v1.CompleteResponse.next:type_name -> mpegflow.coordinator.v1.ClaimResponse
-	4,  // 17: mpegflow.coordinator.v1.SplitRequest.chunks:type_name -> mpegflow.coordinator.v1.ChunkRange
-	0,  // 18: mpegflow.coordinator.v1.Coordinator.Claim:input_type -> mpegflow.coordinator.v1.ClaimRequest
-	9,  // 19: mpegflow.coordinator.v1.Coordinator.Heartbeat:input_type -> mpegflow.coordinator.v1.HeartbeatRequest
-	11, // 20: mpegflow.coordinator.v1.Coordinator.PresignOutputs:input_type -> mpegflow.coordinator.v1.PresignOutputsRequest
-	15, // 21: mpegflow.coordinator.v1.Coordinator.Complete:input_type -> mpegflow.coordinator.v1.CompleteRequest
-	15, // 22: mpegflow.coordinator.v1.Coordinator.CompleteThenClaim:input_type -> mpegflow.coordinator.v1.CompleteRequest
-	19, // 23: mpegflow.coordinator.v1.Coordinator.Fail:input_type -> mpegflow.coordinator.v1.FailRequest
-	21, // 24: mpegflow.coordinator.v1.Coordinator.Leave:input_type -> mpegflow.coordinator.v1.LeaveRequest
-	23, // 25: mpegflow.coordinator.v1.Coordinator.Split:input_type -> mpegflow.coordinator.v1.SplitRequest
-	2,  // 26: mpegflow.coordinator.v1.Coordinator.Claim:output_type -> mpegflow.coordinator.v1.ClaimResponse
-	10, // 27: mpegflow.coordinator.v1.Coordinator.Heartbeat:output_type -> mpegflow.coordinator.v1.HeartbeatResponse
-	13, // 28: mpegflow.coordinator.v1.Coordinator.PresignOutputs:output_type -> mpegflow.coordinator.v1.PresignOutputsResponse
-	18, // 29: mpegflow.coordinator.v1.Coordinator.Complete:output_type -> mpegflow.coordinator.v1.CompleteResponse
-	18, // 30: mpegflow.coordinator.v1.Coordinator.CompleteThenClaim:output_type -> mpegflow.coordinator.v1.CompleteResponse
-	20, // 31: mpegflow.coordinator.v1.Coordinator.Fail:output_type -> mpegflow.coordinator.v1.FailResponse
-	22, // 32: mpegflow.coordinator.v1.Coordinator.Leave:output_type -> mpegflow.coordinator.v1.LeaveResponse
-	24, // 33: mpegflow.coordinator.v1.Coordinator.Split:output_type -> mpegflow.coordinator.v1.SplitResponse
-	26, // [26:34] is the sub-list for method output_type
-	18, // [18:26] is the sub-list for method input_type
-	18, // [18:18] is the sub-list for extension type_name
-	18, // [18:18] is the sub-list for extension extendee
-	0,  // [0:18] is the sub-list for field type_name
+	15, // 15: mpegflow.coordinator.v1.ReportRequest.complete:type_name -> mpegflow.coordinator.v1.CompleteRequest
+	28, // 16: mpegflow.coordinator.v1.Output.attributes:type_name -> mpegflow.coordinator.v1.Output.AttributesEntry
+	2,  // 17: mpegflow.coordinator.v1.CompleteResponse.next:type_name -> mpegflow.coordinator.v1.ClaimResponse
+	4,  // 18: mpegflow.coordinator.v1.SplitRequest.chunks:type_name -> mpegflow.coordinator.v1.ChunkRange
+	0,  // 19: mpegflow.coordinator.v1.Coordinator.Claim:input_type -> mpegflow.coordinator.v1.ClaimRequest
+	9,  // 20: mpegflow.coordinator.v1.Coordinator.Heartbeat:input_type -> mpegflow.coordinator.v1.HeartbeatRequest
+	11, // 21: mpegflow.coordinator.v1.Coordinator.PresignOutputs:input_type -> mpegflow.coordinator.v1.PresignOutputsRequest
+	15, // 22: mpegflow.coordinator.v1.Coordinator.Complete:input_type -> mpegflow.coordinator.v1.CompleteRequest
+	15, // 23: mpegflow.coordinator.v1.Coordinator.CompleteThenClaim:input_type -> mpegflow.coordinator.v1.CompleteRequest
+	16, // 24: mpegflow.coordinator.v1.Coordinator.Reports:input_type -> mpegflow.coordinator.v1.ReportRequest
+	20, // 25: mpegflow.coordinator.v1.Coordinator.Fail:input_type -> mpegflow.coordinator.v1.FailRequest
+	22, // 26: mpegflow.coordinator.v1.Coordinator.Leave:input_type -> mpegflow.coordinator.v1.LeaveRequest
+	24, // 27: mpegflow.coordinator.v1.Coordinator.Split:input_type -> mpegflow.coordinator.v1.SplitRequest
+	2,  // 28: mpegflow.coordinator.v1.Coordinator.Claim:output_type -> mpegflow.coordinator.v1.ClaimResponse
+	10, // 29: mpegflow.coordinator.v1.Coordinator.Heartbeat:output_type -> mpegflow.coordinator.v1.HeartbeatResponse
+	13, // 30: mpegflow.coordinator.v1.Coordinator.PresignOutputs:output_type -> mpegflow.coordinator.v1.PresignOutputsResponse
+	19, // 31: mpegflow.coordinator.v1.Coordinator.Complete:output_type -> mpegflow.coordinator.v1.CompleteResponse
+	19, // 32: mpegflow.coordinator.v1.Coordinator.CompleteThenClaim:output_type -> mpegflow.coordinator.v1.CompleteResponse
+	19, // 33: mpegflow.coordinator.v1.Coordinator.Reports:output_type -> mpegflow.coordinator.v1.CompleteResponse
+	21, // 34: mpegflow.coordinator.v1.Coordinator.Fail:output_type -> mpegflow.coordinator.v1.FailResponse
+	23, // 35: mpegflow.coordinator.v1.Coordinator.Leave:output_type -> mpegflow.coordinator.v1.LeaveResponse
+	25, // 36: mpegflow.coordinator.v1.Coordinator.Split:output_type -> mpegflow.coordinator.v1.SplitResponse
+	28, // [28:37] is the sub-list for method output_type
+	19, // [19:28] is the sub-list for method input_type
+	19, // [19:19] is the sub-list for extension type_name
+	19, // [19:19] is the sub-list for extension extendee
+	0,  // [0:19] is the sub-list for field type_name
 }
 
 func init() { file_coordinator_proto_init() }
@@ -1926,7 +1990,7 @@ func file_coordinator_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_coordinator_proto_rawDesc), len(file_coordinator_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   28,
+			NumMessages:   29,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -5,7 +5,8 @@
 //   authorization:          "Bearer <pool worker token>" on every call; the
 //                           token is HMAC-SHA256(server secret, pool id).
 //   mpegflow-claim-token:   the claim token Claim returned, on every call
-//                           after Claim.
+//                           after Claim (Reports carries it in each
+//                           message instead).
 // A worker of one pool never sees or changes a job of another pool, and only
 // the holder of a job's claim token can heartbeat, upload, complete or fail it.
 
@@ -35,6 +36,7 @@ const (
 	Coordinator_PresignOutputs_FullMethodName    = "/mpegflow.coordinator.v1.Coordinator/PresignOutputs"
 	Coordinator_Complete_FullMethodName          = "/mpegflow.coordinator.v1.Coordinator/Complete"
 	Coordinator_CompleteThenClaim_FullMethodName = "/mpegflow.coordinator.v1.Coordinator/CompleteThenClaim"
+	Coordinator_Reports_FullMethodName           = "/mpegflow.coordinator.v1.Coordinator/Reports"
 	Coordinator_Fail_FullMethodName              = "/mpegflow.coordinator.v1.Coordinator/Fail"
 	Coordinator_Leave_FullMethodName             = "/mpegflow.coordinator.v1.Coordinator/Leave"
 	Coordinator_Split_FullMethodName             = "/mpegflow.coordinator.v1.Coordinator/Split"
@@ -68,6 +70,20 @@ type CoordinatorClient interface {
 	// first message is the claim's (the completion stands). Without next, or
 	// with a next that asks no wait, it is Complete.
 	CompleteThenClaim(ctx context.Context, in *CompleteRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[CompleteResponse], error)
+	// Reports is CompleteThenClaim for a pod that runs jobs one after
+	// another, on one stream for as long as it keeps reporting: each
+	// ReportRequest is answered as CompleteThenClaim answers its request
+	// (the completion's message, which carries the next job or next_error
+	// when the claim settled while the completion committed; otherwise,
+	// when next asked a wait, a second message answering the claim), and
+	// the stream takes the next report only then. A report names its job by
+	// the claim token it carries, not by metadata. An error ends the stream:
+	// the completion's, or, after its first message, the claim's (the
+	// completion stands); the pod's next report opens another. A stopping
+	// coordinator ends an idle stream with Unavailable, having read no
+	// report from it. Each report saves a call's headers, authentication
+	// and dispatch.
+	Reports(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[ReportRequest, CompleteResponse], error)
 	// Fail ends the attempt. Retryable failures wait an exponential backoff
 	// (or, for "preempted", go back to the queue at once without using an
 	// attempt); others, and the last attempt, end the job failed.
@@ -153,6 +169,19 @@ func (c *coordinatorClient) CompleteThenClaim(ctx context.Context, in *CompleteR
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type Coordinator_CompleteThenClaimClient = grpc.ServerStreamingClient[CompleteResponse]
 
+func (c *coordinatorClient) Reports(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[ReportRequest, CompleteResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &Coordinator_ServiceDesc.Streams[1], Coordinator_Reports_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[ReportRequest, CompleteResponse]{ClientStream: stream}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Coordinator_ReportsClient = grpc.BidiStreamingClient[ReportRequest, CompleteResponse]
+
 func (c *coordinatorClient) Fail(ctx context.Context, in *FailRequest, opts ...grpc.CallOption) (*FailResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(FailResponse)
@@ -211,6 +240,20 @@ type CoordinatorServer interface {
 	// first message is the claim's (the completion stands). Without next, or
 	// with a next that asks no wait, it is Complete.
 	CompleteThenClaim(*CompleteRequest, grpc.ServerStreamingServer[CompleteResponse]) error
+	// Reports is CompleteThenClaim for a pod that runs jobs one after
+	// another, on one stream for as long as it keeps reporting: each
+	// ReportRequest is answered as CompleteThenClaim answers its request
+	// (the completion's message, which carries the next job or next_error
+	// when the claim settled while the completion committed; otherwise,
+	// when next asked a wait, a second message answering the claim), and
+	// the stream takes the next report only then. A report names its job by
+	// the claim token it carries, not by metadata. An error ends the stream:
+	// the completion's, or, after its first message, the claim's (the
+	// completion stands); the pod's next report opens another. A stopping
+	// coordinator ends an idle stream with Unavailable, having read no
+	// report from it. Each report saves a call's headers, authentication
+	// and dispatch.
+	Reports(grpc.BidiStreamingServer[ReportRequest, CompleteResponse]) error
 	// Fail ends the attempt. Retryable failures wait an exponential backoff
 	// (or, for "preempted", go back to the queue at once without using an
 	// attempt); others, and the last attempt, end the job failed.
@@ -251,6 +294,9 @@ func (UnimplementedCoordinatorServer) Complete(context.Context, *CompleteRequest
 }
 func (UnimplementedCoordinatorServer) CompleteThenClaim(*CompleteRequest, grpc.ServerStreamingServer[CompleteResponse]) error {
 	return status.Error(codes.Unimplemented, "method CompleteThenClaim not implemented")
+}
+func (UnimplementedCoordinatorServer) Reports(grpc.BidiStreamingServer[ReportRequest, CompleteResponse]) error {
+	return status.Error(codes.Unimplemented, "method Reports not implemented")
 }
 func (UnimplementedCoordinatorServer) Fail(context.Context, *FailRequest) (*FailResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Fail not implemented")
@@ -365,6 +411,13 @@ func _Coordinator_CompleteThenClaim_Handler(srv interface{}, stream grpc.ServerS
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type Coordinator_CompleteThenClaimServer = grpc.ServerStreamingServer[CompleteResponse]
 
+func _Coordinator_Reports_Handler(srv interface{}, stream grpc.ServerStream) error {
+	return srv.(CoordinatorServer).Reports(&grpc.GenericServerStream[ReportRequest, CompleteResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Coordinator_ReportsServer = grpc.BidiStreamingServer[ReportRequest, CompleteResponse]
+
 func _Coordinator_Fail_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(FailRequest)
 	if err := dec(in); err != nil {
@@ -460,6 +513,12 @@ var Coordinator_ServiceDesc = grpc.ServiceDesc{
 			StreamName:    "CompleteThenClaim",
 			Handler:       _Coordinator_CompleteThenClaim_Handler,
 			ServerStreams: true,
+		},
+		{
+			StreamName:    "Reports",
+			Handler:       _Coordinator_Reports_Handler,
+			ServerStreams: true,
+			ClientStreams: true,
 		},
 	},
 	Metadata: "coordinator.proto",
