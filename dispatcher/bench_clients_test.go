@@ -5,9 +5,7 @@ import (
 	"cmp"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"maps"
 	"net/http"
 	"os"
@@ -173,9 +171,13 @@ func (c *benchClients) work(ctx context.Context, workers int, total int64, claim
 			// jobs_per_pod above one do: each report claims the next
 			// job, with Complete when its last claim found one queued
 			// (the next is likely queued too: one message), else with
-			// CompleteThenClaim, which waits for one; Claim only when
-			// the report answered none.
-			var job *coordinatorv1.Job
+			// a report on the pod's stream of reports (Reports: a
+			// CompleteThenClaim each), which waits for one; Claim only
+			// when the report answered none.
+			var (
+				job     *coordinatorv1.Job
+				reports coordinatorv1.Coordinator_ReportsClient
+			)
 			queued := false
 			for done.Load() < total {
 				if job == nil {
@@ -193,11 +195,10 @@ func (c *benchClients) work(ctx context.Context, workers int, total int64, claim
 						claimed(job.GetId())
 					}
 				}
-				jctx := metadata.AppendToOutgoingContext(md, coordinatorv1.MetadataClaimToken, job.GetClaimToken())
 				req := &coordinatorv1.CompleteRequest{JobId: job.GetId(), Next: &coordinatorv1.ClaimRequest{Pool: c.pool, Lane: "live", Pod: pod}}
 				start := time.Now()
 				var err error
-				if job, queued, err = c.report(jctx, client, req, queued, func() {
+				if job, queued, err = c.report(md, client, &reports, job.GetClaimToken(), req, queued, func() {
 					if done.Add(1) >= total {
 						finished()
 					}
@@ -227,15 +228,18 @@ func (c *benchClients) work(ctx context.Context, workers int, total int64, claim
 	return lat, firstEr
 }
 
-// report completes a pod's job and claims its next as the encoder's pods
-// do (encoder: Worker.complete): with Complete when the pod's last claim
-// found a job queued (queued), else with CompleteThenClaim, waiting
-// benchClaimWaitMs for one. completed is called once the completion has
-// answered. It answers the next job (nil: none) and whether it was queued
-// when the completion committed.
-func (c *benchClients) report(ctx context.Context, client coordinatorv1.CoordinatorClient, req *coordinatorv1.CompleteRequest, queued bool, completed func()) (*coordinatorv1.Job, bool, error) {
+// report completes a pod's job (its claim token token) and claims its
+// next as the encoder's pods do (encoder: Worker.complete): with Complete
+// when the pod's last claim found a job queued (queued), else as a report
+// on the pod's stream of reports (*reports, opened when nil, and nil
+// again once an error ended it), waiting benchClaimWaitMs for one.
+// completed is called once the completion has answered. It answers the
+// next job (nil: none) and whether it was queued when the completion
+// committed.
+func (c *benchClients) report(ctx context.Context, client coordinatorv1.CoordinatorClient, reports *coordinatorv1.Coordinator_ReportsClient,
+	token string, req *coordinatorv1.CompleteRequest, queued bool, completed func()) (*coordinatorv1.Job, bool, error) {
 	if queued {
-		resp, err := client.Complete(ctx, req)
+		resp, err := client.Complete(metadata.AppendToOutgoingContext(ctx, coordinatorv1.MetadataClaimToken, token), req)
 		if err != nil {
 			return nil, false, err
 		}
@@ -243,29 +247,42 @@ func (c *benchClients) report(ctx context.Context, client coordinatorv1.Coordina
 		return resp.GetNext().GetJob(), resp.GetNext().GetJob() != nil, nil
 	}
 	req.Next.WaitMs = benchClaimWaitMs
-	stream, err := client.CompleteThenClaim(ctx, req)
-	var resp *coordinatorv1.CompleteResponse
-	if err == nil {
-		resp, err = stream.Recv()
+	if *reports == nil {
+		stream, err := client.Reports(ctx)
+		if err != nil {
+			return nil, false, err
+		}
+		*reports = stream
 	}
+	stream := *reports
+	resp, err := reportOnce(stream, token, req)
 	if err != nil {
+		*reports = nil
 		return nil, false, err
 	}
 	completed()
 	job := resp.GetNext().GetJob()
 	queued = job != nil
-	// A second message answers the claim unless the first did; then the
-	// call ends (EOF), or fails with the claim's error.
-	for {
+	if job == nil && resp.GetNextError() == "" {
+		// A second message answers the claim.
 		if resp, err = stream.Recv(); err != nil {
-			break
+			*reports = nil
+			return nil, false, err
 		}
-		job = cmp.Or(resp.GetNext().GetJob(), job)
-	}
-	if !errors.Is(err, io.EOF) {
-		return nil, false, err
+		job = resp.GetNext().GetJob()
 	}
 	return job, queued, nil
+}
+
+// reportOnce sends a report on stream and answers its first message.
+func reportOnce(stream coordinatorv1.Coordinator_ReportsClient, token string, req *coordinatorv1.CompleteRequest) (*coordinatorv1.CompleteResponse, error) {
+	if err := stream.Send(&coordinatorv1.ReportRequest{ClaimToken: token, Complete: req}); err != nil {
+		if _, end := stream.Recv(); end != nil {
+			err = end // the stream had ended: its end says why
+		}
+		return nil, err
+	}
+	return stream.Recv()
 }
 
 // watch ends work when no job is done for c.stall while some are left:

@@ -706,8 +706,9 @@ func TestWarmPodClaimsAcrossCoordinatorRestart(t *testing.T) {
 // podPastItsFirstJob starts pod, a pod of two jobs with a 30 s claim wait
 // on a dedicated pool named pool, on one queued job, and returns once
 // that job's completion has committed: the pod's report then waits for
-// its next job (CompleteThenClaim), or is about to. It returns the job,
-// its input asset (for more jobs), and the running pod with its logs.
+// its next job (on the pod's stream of reports), or is about to. It
+// returns the job, its input asset (for more jobs), and the running pod
+// with its logs.
 func (r *rig) podPastItsFirstJob(pool, pod string) (first store.Job, asset uuid.UUID, cmd *exec.Cmd, logs *bytes.Buffer) {
 	r.t.Helper()
 	r.dedicatedPool(pool)
@@ -721,8 +722,8 @@ func (r *rig) podPastItsFirstJob(pool, pod string) (first store.Job, asset uuid.
 
 // TestPodWaitsForItsNextJobInItsReport: a pod of two jobs whose first
 // completes with nothing queued waits for its next in the same call
-// (CompleteThenClaim) and runs the job submitted meanwhile: one Claim, one
-// CompleteThenClaim, and a plain Complete for its last job.
+// (a report on its stream, Reports) and runs the job submitted meanwhile:
+// one Claim, one report, and a plain Complete for its last job.
 func TestPodWaitsForItsNextJobInItsReport(t *testing.T) {
 	t.Parallel()
 	r := newRig(t)
@@ -733,8 +734,43 @@ func TestPodWaitsForItsNextJobInItsReport(t *testing.T) {
 	r.completedBy(first.ID, "pod-of-two", logs)
 	r.completedBy(second.ID, "pod-of-two", logs)
 	assert.Equal(t, 1, strings.Count(logs.String(), `"msg":"next job claimed by the report"`), "%s", logs)
-	assert.Equal(t, []float64{1, 1, 1}, r.calls("Claim", "CompleteThenClaim", "Complete"),
-		"Claim, CompleteThenClaim, Complete: the second job came in the first report's call")
+	assert.Equal(t, []float64{1, 1, 1}, r.calls("Claim", "Reports", "Complete"),
+		"Claim, Reports, Complete: the second job came in the first report")
+}
+
+// TestPodReportsAgainAfterACoordinatorRestart: a pod keeps its stream of
+// reports from one job to the next; when the coordinator restarts while
+// the pod encodes (a rolling update), the stream it kept has ended, and
+// the pod's next report goes again on a new stream, to the new
+// coordinator, instead of failing the pod. Three jobs, all completed by
+// the pod: the first's report on the first coordinator, the second's on
+// the second (found dead, then made again), the last's a Complete.
+func TestPodReportsAgainAfterACoordinatorRestart(t *testing.T) {
+	t.Parallel()
+	r := newRig(t)
+	r.dedicatedPool("restarts")
+	short := r.asset(clip(t, "320x240", 1, false))
+	long := r.asset(clip(t, "1280x720", 10, false))
+	first := r.job("", &short, "mp4-720p")
+	cmd, logs := r.encode(t.TempDir(), "MPEGFLOW_POD_NAME=pod-of-three", "MPEGFLOW_JOBS_PER_POD=3", "MPEGFLOW_CLAIM_WAIT=30s")
+	require.Eventually(t, func() bool { return r.get(first.ID).Status == store.JobCompleted }, time.Minute, 20*time.Millisecond,
+		"the first job completed: %s", logs)
+	second := r.job("", &long, "mp4-720p")
+	require.Eventually(t, func() bool { return r.get(second.ID).Progress > 0 }, time.Minute, 20*time.Millisecond,
+		"the second job, which came in the first report, is encoding: %s", logs)
+	before := r.calls("Reports", "Complete")
+	require.NoError(t, r.stopCoord())
+	r.startCoordinator()
+	require.Equal(t, store.JobRunning, r.get(second.ID).Status, "the restart was over before the second job's report: %s", logs)
+	third := r.job("", &short, "mp4-720p")
+	require.NoError(t, cmd.Wait(), "%s", logs)
+
+	for _, j := range []store.Job{first, second, third} {
+		r.completedBy(j.ID, "pod-of-three", logs)
+	}
+	assert.Equal(t, []float64{1, 0}, before, "the first job's report, on the first coordinator")
+	assert.Equal(t, []float64{1, 1}, r.calls("Reports", "Complete"), "the second's report (again, on a new stream) and the last's Complete, on the second")
+	assert.NotContains(t, logs.String(), "claiming the next with it failed", "%s", logs)
 }
 
 // TestPodSIGTERMWhileItsReportWaits: SIGTERM reaching a pod whose report
@@ -759,7 +795,7 @@ func TestPodSIGTERMWhileItsReportWaits(t *testing.T) {
 
 	r.completedBy(first.ID, "stopped-pod", logs)
 	assert.NotContains(t, logs.String(), "claiming the next with it failed", "a stopped wait is no failure")
-	assert.Equal(t, []float64{1, 1, 0}, r.calls("Claim", "CompleteThenClaim", "Complete"), "the report waited in CompleteThenClaim")
+	assert.Equal(t, []float64{1, 1, 0}, r.calls("Claim", "Reports", "Complete"), "the report waited on the pod's stream of reports")
 	_, ws, err := r.store.FleetCounts(t.Context())
 	require.NoError(t, err)
 	assert.Equal(t, map[string]int{store.WorkerOffline: 1}, ws[r.pool], "the stopped pod said goodbye")
@@ -803,10 +839,10 @@ func TestPodRunsJobsPerPod(t *testing.T) {
 	require.Len(t, byStatus[store.JobCompleted], 3, "the pod ran three jobs: %v; %s", byStatus, logs)
 	require.Len(t, byStatus[store.JobQueued], 1, "the fourth waits for the next pod: %v", byStatus)
 	assert.Equal(t, 2, strings.Count(logs.String(), `"msg":"next job claimed by the report"`), "the first two reports claimed the next job: %s", logs)
-	// The first report waits for its next (CompleteThenClaim), which was
+	// The first report waits for its next (Reports), which was
 	// queued; so the second claims with Complete, as does the last report
 	// (claiming nothing).
-	assert.Equal(t, []float64{1, 1, 2}, r.calls("Claim", "CompleteThenClaim", "Complete"), "Claim, CompleteThenClaim, Complete")
+	assert.Equal(t, []float64{1, 1, 2}, r.calls("Claim", "Reports", "Complete"), "Claim, Reports, Complete")
 	emptyDir(t, scratch)
 
 	next, nlogs := r.encode(scratch, "MPEGFLOW_POD_NAME=pod-of-one")

@@ -1,9 +1,7 @@
 package encoder
 
 import (
-	"cmp"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -82,10 +80,11 @@ func (w *Worker) put(ctx context.Context, path string, u *coordinatorv1.Presigne
 // complete reports success, and calls completed once the coordinator has
 // recorded it (the job is over). With next (the pod may run another job) it
 // claims that job in the same call: with Complete when next waits for
-// nothing (wait_ms 0: only while the completion commits), else with
-// CompleteThenClaim, whose first message answers the completion and whose
-// next job comes with it or, when none was queued, after waiting as a poll
-// of the pod's claim would (SIGTERM ends that wait). It answers the next
+// nothing (wait_ms 0: only while the completion commits), else as a
+// report on the pod's stream of reports (Reports: a CompleteThenClaim
+// each), whose first message answers the completion and whose next job
+// comes with it or, when none was queued, after waiting as a poll of the
+// pod's claim would (SIGTERM ends that wait, and the stream). It answers the next
 // job, or nil when none came or the claim failed: the pod then claims with
 // Claim, after the poll next records (nextClaim.polled). An error is the
 // completion's.
@@ -111,14 +110,19 @@ func (w *Worker) complete(ctx context.Context, log *slog.Logger, job *coordinato
 		}
 		return resp.GetNext().GetJob(), nil
 	}
-	callCtx, cancel := context.WithCancel(ctx)
-	defer cancel() // ends the call's stream, whatever was read of it
-	stream, err := w.client.CompleteThenClaim(w.auth(callCtx, job.GetClaimToken()), req)
+	r, fresh, err := w.reports(ctx)
 	var resp *coordinatorv1.CompleteResponse
 	if err == nil {
-		resp, err = stream.Recv()
+		resp, err = r.report(ctx, job.GetClaimToken(), req)
+		if err != nil && !fresh && reportAgain(err) {
+			w.dropReports()
+			if r, _, err = w.reports(ctx); err == nil {
+				resp, err = r.report(ctx, job.GetClaimToken(), req)
+			}
+		}
 	}
 	if err != nil {
+		w.dropReports()
 		return nil, fmt.Errorf("complete: %w", err)
 	}
 	completed()
@@ -128,19 +132,22 @@ func (w *Worker) complete(ctx context.Context, log *slog.Logger, job *coordinato
 	waited := claimed == nil && failed == ""
 	if waited {
 		// A second message answers the claim; SIGTERM, from now on the
-		// claim's alone, cancels it.
-		go cancelOnStop(callCtx, stop, cancel)
-	}
-	for err == nil { // to the call's end: EOF, or the claim's error
-		if resp, err = stream.Recv(); err == nil {
-			claimed, failed = cmp.Or(resp.GetNext().GetJob(), claimed), cmp.Or(resp.GetNextError(), failed)
+		// claim's alone, ends its wait, and the stream with it.
+		waitCtx, waitDone := context.WithCancel(ctx)
+		go cancelOnStop(waitCtx, stop, r.cancel)
+		resp, err = r.stream.Recv()
+		waitDone()
+		if err != nil {
+			w.dropReports() // an error ends the stream
+		} else {
+			claimed, failed = resp.GetNext().GetJob(), resp.GetNextError()
 		}
 	}
 	switch {
 	case claimed != nil:
 	case failed != "":
 		warnNextFailed(ctx, log, slog.String("coordinator", failed))
-	case !errors.Is(err, io.EOF):
+	case err != nil:
 		if !isStopped(stop) {
 			warnNextFailed(ctx, log, slog.Any("error", err))
 		}

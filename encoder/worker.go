@@ -36,6 +36,9 @@ type Worker struct {
 	cfg    Config
 	client coordinatorv1.CoordinatorClient
 	log    *slog.Logger
+	// reportStream is the pod's stream of reports while it has one
+	// (reports); only the run loop's goroutine uses it.
+	reportStream *reportStream
 }
 
 // Run claims at most cfg.JobsPerPod jobs and runs them. It returns nil when
@@ -50,6 +53,7 @@ func Run(ctx context.Context, cfg Config, stop <-chan struct{}, log *slog.Logger
 	defer conn.Close()
 	w := &Worker{cfg: cfg, client: coordinatorv1.NewCoordinatorClient(conn), log: log}
 	err = w.run(ctx, stop)
+	w.dropReports()
 	w.leave(ctx)
 	return err
 }
@@ -112,8 +116,8 @@ func (w *Worker) run(ctx context.Context, stop <-chan struct{}) error {
 			defer os.Remove(filepath.Join(w.cfg.ScratchDir, encodepod.ReadyFile)) //nolint:errcheck // best effort: ScratchDir (the pod's emptyDir, or the local executor's scratch directory) is removed after this process exits
 		}
 		report := w.runJob(ctx, stop, job)
-		// The next claim waits for work in the report's call
-		// (CompleteThenClaim) unless the last found a job queued: then
+		// The next claim waits for work in the report (on the pod's
+		// stream of reports) unless the last found a job queued: then
 		// the next is likely queued too, and Complete, answering both in
 		// one message, is the cheaper call.
 		wait := w.pollWait(0)
@@ -168,7 +172,7 @@ func (w *Worker) runJob(ctx context.Context, stop <-chan struct{}, job *coordina
 // waiting on would only spin).
 //
 // first, when not nil, is the first poll, already made by the last
-// report's claim (CompleteThenClaim), which answered no job: the wait is
+// report's claim (Reports), which answered no job: the wait is
 // counted from its start, and its answer stands for that poll's.
 //
 // A coordinator that is stopping (a rolling update of the API) or not yet
