@@ -135,6 +135,14 @@ func TestCompleteThenClaimCancelledWhileWaiting(t *testing.T) {
 	_, err := stream.Recv()
 	require.Equal(t, codes.Canceled, status.Code(err), "%v", err)
 
+	r.goneAfterItsCompletion(t)
+}
+
+// goneAfterItsCompletion checks what pod-a, which completed the rig's
+// first job and left while its next claim waited, left behind: its
+// completion stands, and the job pushed next goes to another pod.
+func (r *nextRig) goneAfterItsCompletion(t *testing.T) {
+	t.Helper()
 	r.e.push(r.pool, r.ids[1])
 	other, err := r.w.claim(t.Context(), "pod-b", 10_000)
 	require.NoError(t, err)

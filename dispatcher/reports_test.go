@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"io"
-	"log/slog"
-	"net"
 	"testing"
 	"time"
 
@@ -16,9 +14,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/mpegflow/mpegflow/api/coordinatorv1"
-	"github.com/mpegflow/mpegflow/internal/events"
 	"github.com/mpegflow/mpegflow/internal/store"
-	"github.com/mpegflow/mpegflow/internal/telemetry"
 )
 
 // reportOn sends req, the report of the job whose claim token is token,
@@ -161,12 +157,7 @@ func TestReportsCancelledWhileWaiting(t *testing.T) {
 	_, err = stream.Recv()
 	require.Equal(t, codes.Canceled, status.Code(err), "%v", err)
 
-	r.e.push(r.pool, r.ids[1])
-	other, err := r.w.claim(t.Context(), "pod-b", 10_000)
-	require.NoError(t, err)
-	require.NotNil(t, other, "the job pushed after pod-a left is claimable")
-	assert.Equal(t, r.ids[1].String(), other.GetId())
-	assert.Equal(t, store.JobCompleted, r.e.job(r.ids[0]).Status, "pod-a's completion stands")
+	r.goneAfterItsCompletion(t)
 }
 
 // TestStopEndsReportStreams: a coordinator that stops (a rolling update)
@@ -176,16 +167,8 @@ func TestReportsCancelledWhileWaiting(t *testing.T) {
 // The stop would otherwise hold for the claims' hour-long wait.
 func TestStopEndsReportStreams(t *testing.T) {
 	e := newEnv(t)
-	c, err := New(Config{Secret: testSecret, MaxWait: time.Hour, PollInterval: time.Hour},
-		e.store, e.queue, e.objects, events.NewBus(e.queue, time.Now), telemetry.New(), slog.New(slog.DiscardHandler))
-	require.NoError(t, err)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	ctx, stop := context.WithCancel(context.Background())
-	defer stop()
-	served := make(chan error, 1)
-	go func() { served <- c.Serve(ctx, ln) }()
-	w := e.worker(ln.Addr().String(), store.DefaultPoolID)
+	c, addr, stop, served := e.stoppable()
+	w := e.worker(addr, store.DefaultPoolID)
 	ids := e.submit(store.DefaultPoolID, 2)
 	idle, waiting := w.mustClaim(t, "pod-idle"), w.mustClaim(t, "pod-waiting")
 

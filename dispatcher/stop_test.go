@@ -22,17 +22,9 @@ import (
 // fail the test on its deadline).
 func TestStopEndsLongPollingClaims(t *testing.T) {
 	e := newEnv(t)
-	c, err := New(Config{Secret: testSecret, MaxWait: time.Hour, PollInterval: time.Hour},
-		e.store, e.queue, e.objects, events.NewBus(e.queue, time.Now), telemetry.New(), slog.New(slog.DiscardHandler))
-	require.NoError(t, err)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	ctx, stop := context.WithCancel(context.Background())
-	defer stop()
-	served := make(chan error, 1)
-	go func() { served <- c.Serve(ctx, ln) }()
+	c, addr, stop, served := e.stoppable()
 
-	w := e.worker(ln.Addr().String(), "default")
+	w := e.worker(addr, "default")
 	claims, cancel := context.WithTimeout(t.Context(), time.Minute)
 	defer cancel()
 	answered := make(chan error, 2)
@@ -56,4 +48,20 @@ func TestStopEndsLongPollingClaims(t *testing.T) {
 	}
 	require.NoError(t, <-served)
 	require.Zero(t, c.wakeups.waiters(laneKey), "no claim left waiting")
+}
+
+// stoppable serves a coordinator whose claims may wait an hour, until
+// stop (or the test's end): its address, and Serve's error once stopped.
+func (e *env) stoppable() (c *Coordinator, addr string, stop context.CancelFunc, served <-chan error) {
+	e.t.Helper()
+	c, err := New(Config{Secret: testSecret, MaxWait: time.Hour, PollInterval: time.Hour},
+		e.store, e.queue, e.objects, events.NewBus(e.queue, time.Now), telemetry.New(), slog.New(slog.DiscardHandler))
+	require.NoError(e.t, err)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(e.t, err)
+	ctx, stop := context.WithCancel(context.Background())
+	e.t.Cleanup(stop)
+	done := make(chan error, 1)
+	go func() { done <- c.Serve(ctx, ln) }()
+	return c, ln.Addr().String(), stop, done
 }
