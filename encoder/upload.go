@@ -84,10 +84,10 @@ func (w *Worker) put(ctx context.Context, path string, u *coordinatorv1.Presigne
 // report on the pod's stream of reports (Reports: a CompleteThenClaim
 // each), whose first message answers the completion and whose next job
 // comes with it or, when none was queued, after waiting as a poll of the
-// pod's claim would (SIGTERM ends that wait, and the stream). It answers the next
-// job, or nil when none came or the claim failed: the pod then claims with
-// Claim, after the poll next records (nextClaim.polled). An error is the
-// completion's.
+// pod's claim would (SIGTERM ends that wait, and the stream). It answers
+// the next job, or nil when none came or the claim failed: the pod then
+// claims with Claim, after the poll next records (nextClaim.polled). An
+// error is the completion's.
 func (w *Worker) complete(ctx context.Context, log *slog.Logger, job *coordinatorv1.Job, outs []*coordinatorv1.Output, usage *coordinatorv1.Usage,
 	next *nextClaim, stop <-chan struct{}, completed func()) (*coordinatorv1.Job, error) {
 	req := &coordinatorv1.CompleteRequest{JobId: job.GetId(), Outputs: outs, Usage: usage}

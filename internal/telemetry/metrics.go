@@ -126,10 +126,10 @@ func New() *Metrics {
 			Name: "mpegflow_jobs_total", Help: "Jobs that reached a final state, by status (completed, failed, cancelled).",
 		}, []string{"status"}),
 		GRPCRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "mpegflow_grpc_requests_total", Help: "Worker-to-coordinator gRPC calls, by method.",
+			Name: "mpegflow_grpc_requests_total", Help: "Worker-to-coordinator gRPC calls, by method (for Reports, each report on a pod's stream).",
 		}, []string{"method"}),
 		GRPCDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name: "mpegflow_grpc_request_duration_seconds", Help: "Time of one worker-to-coordinator gRPC call, from its arrival to its answer (a Claim's long-poll wait included), by method.",
+			Name: "mpegflow_grpc_request_duration_seconds", Help: "Time of one worker-to-coordinator gRPC call, from its arrival to its answer (a Claim's long-poll wait included), by method (for Reports, each report on a pod's stream).",
 			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 17), // 0.5 ms to about 33 s: a claim long-polls up to 30 s
 		}, []string{"method"}),
 		JobDispatch: prometheus.NewHistogramVec(prometheus.HistogramOpts{
