@@ -56,6 +56,20 @@ func call(ctx context.Context, client coordinatorv1.CoordinatorClient, method, p
 	return err
 }
 
+// reportsMetadataWithoutClaimToken is ctx without the claim token its
+// outgoing metadata carries, and that token ("" for none): a report
+// carries it in its message.
+func reportsMetadataWithoutClaimToken(ctx context.Context) (context.Context, string) {
+	md, _ := metadata.FromOutgoingContext(ctx)
+	md = md.Copy()
+	token := ""
+	if v := md.Get(coordinatorv1.MetadataClaimToken); len(v) > 0 {
+		token = v[0]
+	}
+	md.Delete(coordinatorv1.MetadataClaimToken)
+	return metadata.NewOutgoingContext(ctx, md), token
+}
+
 // snapshot is everything a rejected call must leave alone.
 type snapshot struct {
 	Job     store.Job

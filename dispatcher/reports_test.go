@@ -10,7 +10,6 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
 	"github.com/mpegflow/mpegflow/api/coordinatorv1"
@@ -215,18 +214,4 @@ func TestReportGate(t *testing.T) {
 	require.True(t, busy.begin())
 	assert.False(t, busy.close(), "closed during a report")
 	assert.False(t, busy.end(), "the report ends; none follows")
-}
-
-// reportsMetadataWithoutClaimToken is ctx without the claim token its
-// outgoing metadata carries, and that token ("" for none): a report
-// carries it in its message.
-func reportsMetadataWithoutClaimToken(ctx context.Context) (context.Context, string) {
-	md, _ := metadata.FromOutgoingContext(ctx)
-	md = md.Copy()
-	token := ""
-	if v := md.Get(coordinatorv1.MetadataClaimToken); len(v) > 0 {
-		token = v[0]
-	}
-	md.Delete(coordinatorv1.MetadataClaimToken)
-	return metadata.NewOutgoingContext(ctx, md), token
 }

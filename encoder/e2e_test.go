@@ -236,6 +236,23 @@ func (r *rig) calls(methods ...string) []float64 {
 	return n
 }
 
+// exitsWithin waits up to d for cmd, a pod the test started, to exit, and
+// answers how it exited; a pod still running then is killed, and the test
+// fails with why and the pod's logs.
+func exitsWithin(t *testing.T, cmd *exec.Cmd, logs *bytes.Buffer, d time.Duration, why string) error {
+	t.Helper()
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	select {
+	case err := <-exited:
+		return err
+	case <-time.After(d):
+		_ = cmd.Process.Kill()
+		t.Fatalf("%s: %s", why, logs)
+		return nil
+	}
+}
+
 func (r *rig) get(id uuid.UUID) store.Job {
 	r.t.Helper()
 	j, err := r.store.GetJob(context.Background(), r.org.ID, id)
@@ -554,15 +571,7 @@ func TestEncodeCancelStopsFFmpeg(t *testing.T) {
 	job, cmd, logs, scratch := r.runningEncode(t)
 	_, err := r.store.CancelJob(context.Background(), r.org.ID, job.ID)
 	require.NoError(t, err)
-	waited := make(chan error, 1)
-	go func() { waited <- cmd.Wait() }()
-	select {
-	case err := <-waited:
-		require.NoError(t, err, "%s", logs)
-	case <-time.After(15 * time.Second):
-		_ = cmd.Process.Kill()
-		t.Fatalf("the encoder did not stop after cancel: %s", logs)
-	}
+	require.NoError(t, exitsWithin(t, cmd, logs, 15*time.Second, "the encoder did not stop after cancel"), "%s", logs)
 	assert.Equal(t, store.JobCancelled, r.get(job.ID).Status)
 	emptyDir(t, scratch)
 }
@@ -573,14 +582,7 @@ func TestEncodeSIGTERMHandsTheJobBack(t *testing.T) {
 	job, cmd, logs, scratch := r.runningEncode(t)
 	require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
 	start := time.Now()
-	waited := make(chan error, 1)
-	go func() { waited <- cmd.Wait() }()
-	select {
-	case <-waited:
-	case <-time.After(10 * time.Second):
-		_ = cmd.Process.Kill()
-		t.Fatalf("the encoder did not exit within 10 s of SIGTERM: %s", logs)
-	}
+	_ = exitsWithin(t, cmd, logs, 10*time.Second, "the encoder did not exit within 10 s of SIGTERM") // its exit status is not the point
 	t.Logf("exited %s after SIGTERM", time.Since(start))
 	got := r.get(job.ID)
 	assert.Equal(t, store.JobQueued, got.Status, "preempted jobs go straight back to the queue: %s", logs)
@@ -670,15 +672,7 @@ func TestWarmPodKeepsWaiting(t *testing.T) {
 
 	require.NoError(t, r.queue.SetPaused(ctx, "default", true))
 	paused, plogs := r.encode(t.TempDir(), "MPEGFLOW_CLAIM_WAIT=30s", "MPEGFLOW_IDLE_WAIT=1h")
-	exited := make(chan error, 1)
-	go func() { exited <- paused.Wait() }()
-	select {
-	case err := <-exited:
-		require.NoError(t, err, "%s", plogs)
-	case <-time.After(25 * time.Second):
-		_ = paused.Process.Kill()
-		t.Fatalf("a pod of a paused pool kept waiting (it should exit at once): %s", plogs)
-	}
+	require.NoError(t, exitsWithin(t, paused, plogs, 25*time.Second, "a pod of a paused pool kept waiting (it should exit at once)"), "%s", plogs)
 }
 
 // TestWarmPodClaimsAcrossCoordinatorRestart: a warm pod long-polling a
@@ -783,15 +777,7 @@ func TestPodSIGTERMWhileItsReportWaits(t *testing.T) {
 	r := newRig(t)
 	first, _, cmd, logs := r.podPastItsFirstJob("stops", "stopped-pod")
 	require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	select {
-	case err := <-exited:
-		require.NoError(t, err, "%s", logs)
-	case <-time.After(20 * time.Second):
-		_ = cmd.Process.Kill()
-		t.Fatalf("the pod waited out its report's claim after SIGTERM: %s", logs)
-	}
+	require.NoError(t, exitsWithin(t, cmd, logs, 20*time.Second, "the pod waited out its report's claim after SIGTERM"), "%s", logs)
 
 	r.completedBy(first.ID, "stopped-pod", logs)
 	assert.NotContains(t, logs.String(), "claiming the next with it failed", "a stopped wait is no failure")
