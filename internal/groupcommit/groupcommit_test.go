@@ -104,17 +104,18 @@ func TestKeepsClashingCallsApart(t *testing.T) {
 	g := New("test", slog.New(slog.DiscardHandler), r.run, keyOf, 3, 1, time.Minute, nil)
 	ctx := t.Context()
 	var wg sync.WaitGroup
-	for _, v := range []int{100, 1, 11, 2, 3, 4} { // 1 and 11 clash
+	doAsync(t, ctx, g, &wg, 100)
+	within(t, r.started, "the blocker never ran") // the rest queue behind it
+	// One at a time, so that they queue in this order: the batches below
+	// depend on it (2, 3 and 4 first would leave 1 and 11 a batch each).
+	for i, v := range []int{1, 11, 2, 3, 4} { // 1 and 11 clash
 		doAsync(t, ctx, g, &wg, v)
-		if v == 100 {
-			<-r.started // the blocker runs; the rest queue behind it
-		}
+		waitPending(t, g, i+1)
 	}
-	waitPending(t, g, 5)
 	r.gate <- struct{}{} // the blocker ends
-	assert.Equal(t, 3, <-r.started, "1, 2 and 3: full, 11 waits for 1")
+	require.Equal(t, 3, within(t, r.started, "the second batch never went"), "1, 2 and 3: full, 11 waits for 1")
 	r.gate <- struct{}{}
-	assert.Equal(t, 2, <-r.started, "11 and 4")
+	require.Equal(t, 2, within(t, r.started, "the third batch never went"), "11 and 4")
 	r.gate <- struct{}{}
 	wg.Wait()
 	require.Len(t, r.batches, 3)
