@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime"
 	"runtime/pprof"
 	"slices"
 	"strconv"
@@ -622,6 +623,22 @@ func benchCount(b *testing.B, name string, def int) int {
 	return n
 }
 
+// serverProcs gives the servers MPEGFLOW_BENCH_SERVER_PROCS Ps
+// (runtime.GOMAXPROCS) for the benchmark, when set: the Ps a server pod
+// of the chart gets from its CPU limit, whatever the machine's cores.
+// Only with the clients in a process of their own
+// (MPEGFLOW_BENCH_CLIENTS=process), which keeps the runtime's default.
+func serverProcs(b *testing.B) {
+	if os.Getenv("MPEGFLOW_BENCH_SERVER_PROCS") == "" {
+		return
+	}
+	if !clientsApart(b) {
+		b.Fatal("MPEGFLOW_BENCH_SERVER_PROCS needs MPEGFLOW_BENCH_CLIENTS=process: inline, the clients would share the servers' Ps")
+	}
+	prev := runtime.GOMAXPROCS(benchCount(b, "MPEGFLOW_BENCH_SERVER_PROCS", 0))
+	b.Cleanup(func() { runtime.GOMAXPROCS(prev) })
+}
+
 // benchClaimWaitMs is the pods' long poll: the encoder's default
 // MPEGFLOW_CLAIM_WAIT.
 const benchClaimWaitMs = 20_000
@@ -784,6 +801,7 @@ func benchRates(b *testing.B) []int {
 }
 
 func benchClaimAtRate(b *testing.B, rate int) {
+	serverProcs(b)
 	r := newBenchRig(b)
 	timed := r.clientsAtRate(b, rate)
 	pace, chase := measurePace()

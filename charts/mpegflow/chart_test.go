@@ -407,6 +407,41 @@ func TestAPIServer(t *testing.T) {
 // when no static keys are set. Its ServiceAccount carries the annotations
 // that bind a cloud role (EKS IRSA, GKE Workload Identity), or the chart
 // uses an existing one by name.
+// TestAPIServerProcessors: the server runs as many Go processors as whole
+// CPUs in its limit unless told otherwise, and one GOMAXPROCS only.
+func TestAPIServerProcessors(t *testing.T) {
+	t.Parallel()
+	fromLimit := obj{"resourceFieldRef": obj{"resource": "limits.cpu", "divisor": "1"}}
+	for name, tc := range map[string]struct {
+		api  map[string]any
+		want []obj // the container's GOMAXPROCS entries
+	}{
+		"default: from the limit": {nil, []obj{{"name": "GOMAXPROCS", "valueFrom": fromLimit}}},
+		"left to Go":              {map[string]any{"gomaxprocsFromLimit": false}, nil},
+		"extraEnv wins": {map[string]any{"extraEnv": []any{map[string]any{"name": "GOMAXPROCS", "value": "3"}}},
+			[]obj{{"name": "GOMAXPROCS", "value": "3"}}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			var values map[string]any
+			if tc.api != nil {
+				values = map[string]any{"apiserver": tc.api}
+			}
+			d := mustRender(t, values).objects["Deployment/mf-mpegflow"]
+			require.NotNil(t, d)
+			cs := containers(get(d, "spec", "template", "spec").(obj))
+			require.Len(t, cs, 1)
+			var got []obj
+			for _, e := range list(cs[0], "env") {
+				if str(e, "name") == "GOMAXPROCS" {
+					got = append(got, e.(obj))
+				}
+			}
+			require.Equal(t, tc.want, got)
+		})
+	}
+}
+
 func TestAPIServerServiceAccount(t *testing.T) {
 	t.Parallel()
 	saOf := func(r rendered) string {
