@@ -100,6 +100,10 @@ type Group[Req, Res any] struct {
 	// spilling is set while a goroutine waits to open a place for the
 	// pending calls (spillAfter).
 	spilling bool
+	// waiting counts the places whose next batch waits for company
+	// (lingers or gathers): that batch takes what is pending when it goes,
+	// so no place is opened for those calls (spillAfter).
+	waiting int
 }
 
 // recentWeight is the weight of the newest batch in avgSize and avgRun.
@@ -236,9 +240,8 @@ func (g *Group[Req, Res]) Do(ctx context.Context, req Req) (Res, error) {
 	start := g.running < g.inFlight && (g.spill == 0 || g.running == 0)
 	if start {
 		g.running++
-	} else if g.spill > 0 && g.running < g.inFlight && !g.spilling {
-		g.spilling = true
-		go g.spillAfter(context.WithoutCancel(ctx), g.after(g.spill-g.now().Sub(g.pending[0].at)))
+	} else {
+		g.armSpill(ctx)
 	}
 	g.mu.Unlock()
 	if start {
@@ -292,6 +295,9 @@ func (g *Group[Req, Res]) flush(ctx context.Context, mine *groupCall[Req, Res]) 
 			g.mu.Unlock()
 			return
 		}
+		if len(g.pending) > 0 { // calls the batch could not take (full, or a key in common)
+			g.armSpill(ctx)
+		}
 		g.mu.Unlock()
 		reqs := make([]Req, len(batch))
 		for i, c := range batch {
@@ -334,16 +340,31 @@ func (g *Group[Req, Res]) flush(ctx context.Context, mine *groupCall[Req, Res]) 
 	}
 }
 
+// armSpill starts the wait for a place beyond the first for the pending
+// calls (spillAfter), if the group spills, a place is free, no such wait
+// runs yet, and no batch waits for company (which will take the calls
+// when it goes, so that a place opened meanwhile would only split them).
+// Called with mu held and something pending.
+func (g *Group[Req, Res]) armSpill(ctx context.Context) {
+	if g.spill == 0 || g.running >= g.inFlight || g.spilling || g.waiting > 0 {
+		return
+	}
+	g.spilling = true
+	go g.spillAfter(context.WithoutCancel(ctx), g.after(g.spill-g.now().Sub(g.pending[0].at)))
+}
+
 // spillAfter opens a place for the pending calls once timer fires, if a
 // place is free and the oldest has waited the spill delay; if it has not
 // yet (the calls it was armed for were taken meanwhile), it waits for the
-// oldest's turn. It ends when nothing is pending or every place is taken
-// (the running batches take what is pending when they end).
+// oldest's turn. It ends when nothing is pending, every place is taken
+// (the running batches take what is pending when they end), or a batch
+// waits for company (it takes them when it goes; what it leaves arms the
+// wait again).
 func (g *Group[Req, Res]) spillAfter(ctx context.Context, timer <-chan time.Time) {
 	for {
 		<-timer
 		g.mu.Lock()
-		if len(g.pending) == 0 || g.running >= g.inFlight {
+		if len(g.pending) == 0 || g.running >= g.inFlight || g.waiting > 0 {
 			g.spilling = false
 			g.mu.Unlock()
 			return
@@ -385,6 +406,8 @@ func (g *Group[Req, Res]) waitForCompany() {
 	if len(g.pending) == 0 || len(g.pending) >= want || wait <= 0 {
 		return
 	}
+	g.waiting++
+	defer func() { g.waiting-- }()
 	deadline := g.after(wait)
 	for len(g.pending) > 0 && len(g.pending) < want {
 		if !g.waitJoined(deadline) {
@@ -399,6 +422,8 @@ func (g *Group[Req, Res]) gatherCompany() {
 	if len(g.pending) == 0 || g.avgGap*gatherCalls > g.gather {
 		return
 	}
+	g.waiting++
+	defer func() { g.waiting-- }()
 	deadline := g.pending[0].at.Add(g.gather)
 	for len(g.pending) > 0 && len(g.pending) < g.maxBatch && (g.worth == nil || g.worth()) {
 		now, until := g.now(), g.lastCall.Add(gatherQuiet*g.avgGap)

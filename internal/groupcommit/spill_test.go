@@ -3,6 +3,7 @@ package groupcommit
 import (
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -102,4 +103,70 @@ func TestSpillWaitsForTheOldestCall(t *testing.T) {
 	r.gate <- struct{}{}
 	wg.Wait()
 	assert.Equal(t, [][]int{{1}, {2}, {3}}, r.batches)
+}
+
+// gatheringSpill is a group of two places that gathers for up to 10 s
+// (worth, when not nil, says whether to) and spills after 1 s, on a fake
+// clock, with calls arriving a second apart so far.
+func gatheringSpill(r *recorder, worth func() bool) (*Group[int, int], *fakeTime) {
+	ft := newFakeTime()
+	g := New("test", slog.New(slog.DiscardHandler), r.run, keyOf, 64, 2, time.Minute, nil).
+		Gather(10*time.Second, worth).Spill(time.Second)
+	g.now, g.after = ft.now, ft.after
+	g.avgGap = time.Second
+	return g, ft
+}
+
+// TestNoSpillWhileABatchGathers: a call that comes while the first place's
+// batch gathers goes with that batch, however long it waits: no second
+// place is opened for it (which would gather the same calls again, on
+// timers of its own, and split them).
+func TestNoSpillWhileABatchGathers(t *testing.T) {
+	t.Parallel()
+	r := &recorder{started: make(chan int, 16)}
+	g, ft := gatheringSpill(r, nil)
+	var wg sync.WaitGroup
+	doAsync(t, t.Context(), g, &wg, 1)
+	assert.Equal(t, 4*time.Second, ft.nextWait(t), "the first call gathers")
+	ft.set(time.Second)
+	doAsync(t, t.Context(), g, &wg, 2)
+	waitPending(t, g, 2)
+	select {
+	case d := <-ft.waited:
+		t.Fatalf("a wait of %v began for a call the gathering batch takes", d)
+	default:
+	}
+	ft.fireAt(4 * time.Second)
+	assert.Equal(t, time.Second, ft.nextWait(t), "still gathering: four gaps after the second call")
+	ft.fireAt(5 * time.Second)
+	require.Equal(t, 2, within(t, r.started, "the gathered batch never went"), "the two go together")
+	wg.Wait()
+	assert.Equal(t, [][]int{{1, 2}}, r.batches)
+}
+
+// TestSpillForWhatAGatheredBatchLeft: a call the gathered batch could not
+// take (a key in common with one it took) gets a place of its own once it
+// has waited the spill delay, beside the batch, not after it.
+func TestSpillForWhatAGatheredBatchLeft(t *testing.T) {
+	t.Parallel()
+	r := &recorder{started: make(chan int, 16), gate: make(chan struct{})}
+	var worth atomic.Bool
+	worth.Store(true)
+	g, ft := gatheringSpill(r, worth.Load)
+	var wg sync.WaitGroup
+	doAsync(t, t.Context(), g, &wg, 1)
+	assert.Equal(t, 4*time.Second, ft.nextWait(t))
+	ft.set(time.Second)
+	doAsync(t, t.Context(), g, &wg, 11) // clashes with 1
+	waitPending(t, g, 2)
+	worth.Store(false)
+	ft.fireAt(2 * time.Second) // the gather ends: 1 goes, 11 stays
+	require.Equal(t, 1, within(t, r.started, "the gathered batch never went"))
+	assert.Equal(t, time.Duration(0), ft.nextWait(t), "11 came at 1 s: it has waited the delay at 2 s")
+	ft.fireAt(2 * time.Second)
+	require.Equal(t, 1, within(t, r.started, "11 never got the second place"), "11 goes beside 1's batch")
+	r.gate <- struct{}{}
+	r.gate <- struct{}{}
+	wg.Wait()
+	assert.ElementsMatch(t, [][]int{{1}, {11}}, r.batches)
 }
