@@ -71,8 +71,13 @@ func within[T any](t *testing.T, ch <-chan T, why string) T {
 // gathering is a group of batches of up to maxBatch that gathers for
 // window, on a fake clock, with calls arriving a second apart so far.
 func gathering(r *recorder, maxBatch int, window time.Duration, worth func() bool) (*Group[int, int], *fakeTime) {
+	return calledEverySecond(New("test", slog.New(slog.DiscardHandler), r.run, nil, maxBatch, 1, time.Minute, nil).Gather(window, worth))
+}
+
+// calledEverySecond puts g on a fake clock, with calls arriving a second
+// apart so far.
+func calledEverySecond(g *Group[int, int]) (*Group[int, int], *fakeTime) {
 	ft := newFakeTime()
-	g := New("test", slog.New(slog.DiscardHandler), r.run, nil, maxBatch, 1, time.Minute, nil).Gather(window, worth)
 	g.now, g.after = ft.now, ft.after
 	g.avgGap = time.Second
 	return g, ft

@@ -109,12 +109,8 @@ func TestSpillWaitsForTheOldestCall(t *testing.T) {
 // (worth, when not nil, says whether to) and spills after 1 s, on a fake
 // clock, with calls arriving a second apart so far.
 func gatheringSpill(r *recorder, worth func() bool) (*Group[int, int], *fakeTime) {
-	ft := newFakeTime()
-	g := New("test", slog.New(slog.DiscardHandler), r.run, keyOf, 64, 2, time.Minute, nil).
-		Gather(10*time.Second, worth).Spill(time.Second)
-	g.now, g.after = ft.now, ft.after
-	g.avgGap = time.Second
-	return g, ft
+	return calledEverySecond(New("test", slog.New(slog.DiscardHandler), r.run, keyOf, 64, 2, time.Minute, nil).
+		Gather(10*time.Second, worth).Spill(time.Second))
 }
 
 // TestNoSpillWhileABatchGathers: a call that comes while the first place's
