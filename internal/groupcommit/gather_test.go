@@ -85,23 +85,39 @@ func calledEverySecond(g *Group[int, int]) (*Group[int, int], *fakeTime) {
 
 // TestGathersWhileCallsCome: with calls a second apart and a 10 s window,
 // a batch waits until none has come for four seconds; a call meanwhile
-// moves that moment, and the batch goes with both.
+// moves that moment, and the batch goes with both. With a second place
+// and a spill delay shorter than the wait, the same: the call waits for
+// the gathering batch, and no place is opened for it (which would gather
+// the same calls again, on timers of its own, and split them).
 func TestGathersWhileCallsCome(t *testing.T) {
 	t.Parallel()
-	r := &recorder{started: make(chan int, 16)}
-	g, ft := gathering(r, 64, 10*time.Second, nil)
-	var wg sync.WaitGroup
-	doAsync(t, t.Context(), g, &wg, 1)
-	assert.Equal(t, 4*time.Second, ft.nextWait(t), "quiet for four gaps")
-	ft.set(time.Second)
-	doAsync(t, t.Context(), g, &wg, 2)
-	waitPending(t, g, 2)
-	ft.fireAt(4 * time.Second)
-	assert.Equal(t, time.Second, ft.nextWait(t), "four gaps after the second call: still waiting")
-	ft.fireAt(5 * time.Second)
-	require.Equal(t, 2, <-r.started, "the two go together")
-	wg.Wait()
-	assert.Len(t, r.batches, 1)
+	for name, group := range map[string]func(*recorder) (*Group[int, int], *fakeTime){
+		"one place":                        func(r *recorder) (*Group[int, int], *fakeTime) { return gathering(r, 64, 10*time.Second, nil) },
+		"two places, a spill delay of 1 s": func(r *recorder) (*Group[int, int], *fakeTime) { return gatheringSpill(r, nil) },
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			r := &recorder{started: make(chan int, 16)}
+			g, ft := group(r)
+			var wg sync.WaitGroup
+			doAsync(t, t.Context(), g, &wg, 1)
+			assert.Equal(t, 4*time.Second, ft.nextWait(t), "quiet for four gaps")
+			ft.set(time.Second)
+			doAsync(t, t.Context(), g, &wg, 2)
+			waitPending(t, g, 2)
+			select {
+			case d := <-ft.waited:
+				t.Fatalf("a wait of %v began for a call the gathering batch takes", d)
+			default:
+			}
+			ft.fireAt(4 * time.Second)
+			assert.Equal(t, time.Second, ft.nextWait(t), "four gaps after the second call: still waiting")
+			ft.fireAt(5 * time.Second)
+			require.Equal(t, 2, within(t, r.started, "the gathered batch never went"), "the two go together")
+			wg.Wait()
+			assert.Equal(t, [][]int{{1, 2}}, r.batches)
+		})
+	}
 }
 
 // TestGatherEndsAtItsWindow: however steadily calls come, the oldest

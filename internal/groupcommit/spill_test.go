@@ -113,33 +113,6 @@ func gatheringSpill(r *recorder, worth func() bool) (*Group[int, int], *fakeTime
 		Gather(10*time.Second, worth).Spill(time.Second))
 }
 
-// TestNoSpillWhileABatchGathers: a call that comes while the first place's
-// batch gathers goes with that batch, however long it waits: no second
-// place is opened for it (which would gather the same calls again, on
-// timers of its own, and split them).
-func TestNoSpillWhileABatchGathers(t *testing.T) {
-	t.Parallel()
-	r := &recorder{started: make(chan int, 16)}
-	g, ft := gatheringSpill(r, nil)
-	var wg sync.WaitGroup
-	doAsync(t, t.Context(), g, &wg, 1)
-	assert.Equal(t, 4*time.Second, ft.nextWait(t), "the first call gathers")
-	ft.set(time.Second)
-	doAsync(t, t.Context(), g, &wg, 2)
-	waitPending(t, g, 2)
-	select {
-	case d := <-ft.waited:
-		t.Fatalf("a wait of %v began for a call the gathering batch takes", d)
-	default:
-	}
-	ft.fireAt(4 * time.Second)
-	assert.Equal(t, time.Second, ft.nextWait(t), "still gathering: four gaps after the second call")
-	ft.fireAt(5 * time.Second)
-	require.Equal(t, 2, within(t, r.started, "the gathered batch never went"), "the two go together")
-	wg.Wait()
-	assert.Equal(t, [][]int{{1, 2}}, r.batches)
-}
-
 // TestSpillForWhatAGatheredBatchLeft: a call the gathered batch could not
 // take (a key in common with one it took) gets a place of its own once it
 // has waited the spill delay, beside the batch, not after it.
