@@ -176,13 +176,14 @@ func (g *Group[Req, Res]) Gather(d time.Duration, worth func() bool) *Group[Req,
 
 // Spill keeps a group of more than one place in flight to one batch at a
 // time while batches are quick: a further place opens only once the
-// oldest pending call has waited d for one. A batch held up (a statement
-// waiting on a row lock) then delays the others by d at most, as with
-// several places, while under load each batch takes everything that came
-// during the one before, as with one place: larger batches, fewer
-// statements (claims and submissions at 1,000 jobs/s: Postgres's CPU a
-// job 3–7 % lower). 0 (the default) opens places as calls come.
-// Set it before the first Do.
+// oldest pending call has waited d for one, and not while a batch lingers
+// or gathers (that batch takes the pending calls when it goes). A batch
+// held up (a statement waiting on a row lock) then delays the others by d
+// at most, as with several places, while under load each batch takes
+// everything that came during the one before, as with one place: larger
+// batches, fewer statements (claims and submissions at 1,000 jobs/s:
+// Postgres's CPU a job 3–7 % lower). 0 (the default) opens places as
+// calls come. Set it before the first Do.
 func (g *Group[Req, Res]) Spill(d time.Duration) *Group[Req, Res] {
 	g.spill = max(d, 0)
 	return g
