@@ -100,10 +100,12 @@ type Group[Req, Res any] struct {
 	// spilling is set while a goroutine waits to open a place for the
 	// pending calls (spillAfter).
 	spilling bool
-	// waiting counts the places whose next batch waits for company
-	// (lingers or gathers): that batch takes what is pending when it goes,
-	// so no place is opened for those calls (spillAfter).
-	waiting int
+	// gathering counts the places whose next batch gathers: it takes
+	// what is pending when it goes, so no place is opened for those calls
+	// (spillAfter). A linger, shorter than a spill delay, does not count:
+	// calls that have waited the delay go in a place of their own rather
+	// than linger further.
+	gathering int
 }
 
 // recentWeight is the weight of the newest batch in avgSize and avgRun.
@@ -176,8 +178,8 @@ func (g *Group[Req, Res]) Gather(d time.Duration, worth func() bool) *Group[Req,
 
 // Spill keeps a group of more than one place in flight to one batch at a
 // time while batches are quick: a further place opens only once the
-// oldest pending call has waited d for one, and not while a batch lingers
-// or gathers (that batch takes the pending calls when it goes). A batch
+// oldest pending call has waited d for one, and not while a batch gathers
+// (that batch takes the pending calls when it goes). A batch
 // held up (a statement waiting on a row lock) then delays the others by d
 // at most, as with several places, while under load each batch takes
 // everything that came during the one before, as with one place: larger
@@ -343,11 +345,11 @@ func (g *Group[Req, Res]) flush(ctx context.Context, mine *groupCall[Req, Res]) 
 
 // armSpill starts the wait for a place beyond the first for the pending
 // calls (spillAfter), if the group spills, a place is free, no such wait
-// runs yet, and no batch waits for company (which will take the calls
-// when it goes, so that a place opened meanwhile would only split them).
+// runs yet, and no batch gathers (it will take the calls when it goes, so
+// that a place opened meanwhile would only gather them again).
 // Called with mu held and something pending.
 func (g *Group[Req, Res]) armSpill(ctx context.Context) {
-	if g.spill == 0 || g.running >= g.inFlight || g.spilling || g.waiting > 0 {
+	if g.spill == 0 || g.running >= g.inFlight || g.spilling || g.gathering > 0 {
 		return
 	}
 	g.spilling = true
@@ -359,13 +361,13 @@ func (g *Group[Req, Res]) armSpill(ctx context.Context) {
 // yet (the calls it was armed for were taken meanwhile), it waits for the
 // oldest's turn. It ends when nothing is pending, every place is taken
 // (the running batches take what is pending when they end), or a batch
-// waits for company (it takes them when it goes; what it leaves arms the
-// wait again).
+// gathers (it takes them when it goes; what it leaves arms the wait
+// again).
 func (g *Group[Req, Res]) spillAfter(ctx context.Context, timer <-chan time.Time) {
 	for {
 		<-timer
 		g.mu.Lock()
-		if len(g.pending) == 0 || g.running >= g.inFlight || g.waiting > 0 {
+		if len(g.pending) == 0 || g.running >= g.inFlight || g.gathering > 0 {
 			g.spilling = false
 			g.mu.Unlock()
 			return
@@ -407,8 +409,6 @@ func (g *Group[Req, Res]) waitForCompany() {
 	if len(g.pending) == 0 || len(g.pending) >= want || wait <= 0 {
 		return
 	}
-	g.waiting++
-	defer func() { g.waiting-- }()
 	deadline := g.after(wait)
 	for len(g.pending) > 0 && len(g.pending) < want {
 		if !g.waitJoined(deadline) {
@@ -423,8 +423,8 @@ func (g *Group[Req, Res]) gatherCompany() {
 	if len(g.pending) == 0 || g.avgGap*gatherCalls > g.gather {
 		return
 	}
-	g.waiting++
-	defer func() { g.waiting-- }()
+	g.gathering++
+	defer func() { g.gathering-- }()
 	deadline := g.pending[0].at.Add(g.gather)
 	for len(g.pending) > 0 && len(g.pending) < g.maxBatch && (g.worth == nil || g.worth()) {
 		now, until := g.now(), g.lastCall.Add(gatherQuiet*g.avgGap)
