@@ -3,12 +3,14 @@ package store_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	apiv1 "github.com/mpegflow/mpegflow/api/v1"
 	"github.com/mpegflow/mpegflow/internal/store"
 )
 
@@ -155,4 +157,62 @@ func TestPruneDeliveries(t *testing.T) {
 		ids = append(ids, d.ID.String())
 	}
 	assert.ElementsMatch(t, []string{ds[2].ID.String(), ds[3].ID.String()}, ids)
+}
+
+// TestClaimAndCompletionDeliveries: the claim and completion statements,
+// alone and in batches, queue job.started and job.completed for the
+// subscribed webhooks of the job's organization only, each delivery the
+// event as its history keeps it (same data, same date) with the job after
+// the change.
+func TestClaimAndCompletionDeliveries(t *testing.T) {
+	t.Parallel()
+	s, db := newStore(t)
+	ctx := t.Context()
+	a, b := bootstrap(t, s, "Alpha"), bootstrap(t, s, "Beta")
+	hook, err := s.CreateWebhook(ctx, a.Org.ID, "https://a.example/h", "", []string{"job.started", "job.completed"})
+	require.NoError(t, err)
+	other, err := s.CreateWebhook(ctx, b.Org.ID, "https://b.example/h", "", []string{"job.started", "job.completed"})
+	require.NoError(t, err)
+
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	claim := func(j store.Job, pod string) store.ClaimRequest {
+		return store.ClaimRequest{JobID: j.ID, Worker: store.Worker{ID: pod, PoolID: store.DefaultPoolID, Lane: apiv1.LaneLive},
+			TokenHash: []byte("token-" + pod), Now: now, LeaseUntil: now.Add(time.Minute)}
+	}
+	done := func(r store.ClaimRequest) store.CompleteRequest {
+		return store.CompleteRequest{JobID: r.JobID, PoolID: store.DefaultPoolID, TokenHash: r.TokenHash,
+			Outputs: json.RawMessage(`{"files":[]}`), Usage: store.Usage{EncodeSeconds: 3}, Now: now}
+	}
+	for _, size := range []int{1, 3} { // alone, and a batch
+		var reqs []store.ClaimRequest
+		for i := range size {
+			reqs = append(reqs, claim(createJob(t, s, urlJob(a.Org.ID)), fmt.Sprintf("pod-%d-%d", size, i)))
+		}
+		res, err := s.ClaimBatch(ctx, reqs)
+		require.NoError(t, err)
+		var dones []store.CompleteRequest
+		for i, r := range res {
+			require.NoError(t, r.Err, "claim %d of %d", i, size)
+			dones = append(dones, done(reqs[i]))
+		}
+		completed, err := s.CompleteBatch(ctx, dones)
+		require.NoError(t, err)
+		for i, r := range completed {
+			require.NoError(t, r.Err, "completion %d of %d", i, size)
+		}
+	}
+
+	// Each of the four jobs has one delivery an event, and it is the event.
+	var matched, all int
+	require.NoError(t, db.QueryRow(ctx, `
+		SELECT count(*) FILTER (WHERE e.id IS NOT NULL), count(*)
+		FROM webhook_deliveries d
+		LEFT JOIN job_events e ON e.job_id = (d.payload->>'job_id')::uuid AND e.type = d.event_type
+			AND e.data = d.payload->'data' AND e.created_at = (d.payload->>'at')::timestamptz
+			AND d.payload->>'id' = d.event_id AND d.payload->'job'->>'status' = CASE e.type WHEN 'job.started' THEN 'running' ELSE 'completed' END
+		WHERE d.webhook_id = $1`, hook.ID).Scan(&matched, &all))
+	assert.Equal(t, 8, all, "job.started and job.completed for each of four jobs")
+	assert.Equal(t, all, matched, "each delivery carries its event, its date and the job after the change")
+	assert.Equal(t, 8, count(t, db, `SELECT count(DISTINCT event_id) FROM webhook_deliveries WHERE webhook_id = $1`, hook.ID), "an event id each")
+	assert.Zero(t, count(t, db, `SELECT count(*) FROM webhook_deliveries WHERE webhook_id = $1`, other.ID), "another organization's webhook")
 }
