@@ -54,13 +54,13 @@ func (c *Coordinator) startNext(ctx context.Context, method string, req *coordin
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	n := &nextClaim{pod: req.GetPod(), lane: lane, cancel: cancel, until: make(chan struct{}), done: make(chan struct{})}
-	go func() {
+	c.spare.Go(func() {
 		defer close(n.done)
 		n.resp, n.err = c.claimOn(ctx, req, lane, n.until)
 		if n.resp.GetJob() != nil && n.state.CompareAndSwap(nextRunning, nextAwaits) {
 			c.awaitCompletion()
 		}
-	}()
+	})
 	return n, nil
 }
 

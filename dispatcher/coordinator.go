@@ -25,6 +25,7 @@ import (
 	"github.com/mpegflow/mpegflow/internal/objscope"
 	"github.com/mpegflow/mpegflow/internal/objstore"
 	"github.com/mpegflow/mpegflow/internal/queue"
+	"github.com/mpegflow/mpegflow/internal/spare"
 	"github.com/mpegflow/mpegflow/internal/store"
 	"github.com/mpegflow/mpegflow/internal/telemetry"
 )
@@ -160,6 +161,8 @@ type Coordinator struct {
 	// stopping is closed when Serve begins to stop: long-polling claims
 	// end at once (see Claim) instead of holding the stop for MaxWait.
 	stopping chan struct{}
+	// spare runs the next claims of completions (startNext).
+	spare    *spare.Goroutines
 	stopOnce sync.Once
 	// poolTokens holds each pool's worker token once a pod has presented
 	// it (pool → []byte): every call is authenticated, and the HMAC was
@@ -197,7 +200,7 @@ func New(cfg Config, st *store.Store, q *queue.Queue, objects *objstore.Store, b
 	if err != nil {
 		return nil, fmt.Errorf("dispatcher: %w", err)
 	}
-	c := &Coordinator{cfg: cfg, sealer: sealer, store: st, queue: q, objects: objects, scopes: scopes, bus: bus, metrics: m, log: log, stopping: make(chan struct{})}
+	c := &Coordinator{cfg: cfg, sealer: sealer, store: st, queue: q, objects: objects, scopes: scopes, bus: bus, metrics: m, log: log, stopping: make(chan struct{}), spare: spare.New(spare.Idle)}
 	c.wakeups = newWakeups(c.pushHanded, c.cfg.Clock.After)
 	c.callMetrics = c.callMetricsOf(&coordinatorv1.Coordinator_ServiceDesc)
 	sizes, waits, runs := m.GroupCommit("claim")

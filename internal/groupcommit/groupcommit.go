@@ -14,7 +14,15 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/mpegflow/mpegflow/internal/spare"
 )
+
+// goroutines runs the groups' batches handed on to a goroutine of their
+// own (a caller whose call is done leaves the pending ones, a spill opens
+// a second place): kept goroutines, whose stacks the last batch grew
+// (package spare).
+var goroutines = spare.New(spare.Idle)
 
 // Group coalesces concurrent calls of one kind into batches, each run as
 // one statement (or one pipeline) by run, every caller still getting its
@@ -337,7 +345,7 @@ func (g *Group[Req, Res]) flush(ctx context.Context, mine *groupCall[Req, Res]) 
 				return
 			}
 			g.mu.Unlock()
-			go g.flush(ctx, nil)
+			goroutines.Go(func() { g.flush(ctx, nil) })
 			return
 		}
 	}
@@ -353,7 +361,8 @@ func (g *Group[Req, Res]) armSpill(ctx context.Context) {
 		return
 	}
 	g.spilling = true
-	go g.spillAfter(context.WithoutCancel(ctx), g.after(g.spill-g.now().Sub(g.pending[0].at)))
+	ctx, timer := context.WithoutCancel(ctx), g.after(g.spill-g.now().Sub(g.pending[0].at))
+	goroutines.Go(func() { g.spillAfter(ctx, timer) })
 }
 
 // spillAfter opens a place for the pending calls once timer fires, if a
