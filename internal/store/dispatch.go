@@ -331,8 +331,10 @@ func clearWorker(ctx context.Context, tx execer, j Job) error {
 // by cur's ids alone, as claimJobsSQL's does); then the workers whose
 // current job is among them, in id order, as claimJobsSQL locks them (a
 // claim batch may name the same workers: TestClaimBatchesDoNotDeadlock).
-// A batch names each job at most once (CompleteBatch checks). The
-// parameters are parallel arrays, one element per completion: $1 ordinal,
+// A batch names each job at most once (CompleteBatch checks). cur carries
+// each row's input, so that no step joins two CTEs: the planner guesses
+// one row for a CTE and joins two by a nested loop, a comparison for
+// every pair of a batch's rows. The parameters are parallel arrays, one element per completion: $1 ordinal,
 // $2 job id, $3 pool, $4 token hash, $5 outputs, $6 usage, $7 now, $8 day,
 // $9 accelerator, $10 encode seconds, $11 GPU seconds, $12 output minutes,
 // $13 event id.
@@ -342,16 +344,18 @@ var completeJobsSQL = `
 				$7::timestamptz[], $8::date[], $9::text[], $10::float8[], $11::float8[], $12::float8[], $13::text[])
 				AS i (ord, job_id, pool_id, token_hash, outputs, usage, now, day, accelerator, encode_seconds, gpu_seconds, output_minutes, event_id)),
 		cur AS (
-			SELECT ` + prefixed("jobs.", jobColumns) + `, ` + tokenMatches("jobs", "i.token_hash") + ` AS token_ok, i.ord
+			SELECT ` + prefixed("jobs.", jobColumns) + `, ` + tokenMatches("jobs", "i.token_hash") + ` AS token_ok, i.ord,
+				i.outputs AS new_outputs, i.usage AS new_usage, i.now AS at, i.event_id, i.day, i.accelerator,
+				i.encode_seconds, i.gpu_seconds, i.output_minutes
 			FROM jobs JOIN input i ON jobs.id = i.job_id AND jobs.pool_id = i.pool_id
 			WHERE jobs.id = ANY ($2::uuid[])
 			ORDER BY jobs.id FOR UPDATE OF jobs),
 		j AS (
-			UPDATE jobs SET status = 'completed', outputs = i.outputs, usage = i.usage, progress = 1,
-				lease_expires_at = NULL, finished_at = i.now, updated_at = i.now
-			FROM cur JOIN input i ON i.ord = cur.ord
-			WHERE jobs.id = cur.id AND cur.status = 'running' AND cur.token_ok
-			RETURNING ` + prefixed("jobs.", jobColumns) + `, i.ord, i.event_id, i.day, i.accelerator, i.encode_seconds, i.gpu_seconds, i.output_minutes),
+			UPDATE jobs SET status = 'completed', outputs = cur.new_outputs, usage = cur.new_usage, progress = 1,
+				lease_expires_at = NULL, finished_at = cur.at, updated_at = cur.at
+			FROM cur
+			WHERE jobs.id = cur.id AND ` + completableSQL + `
+			RETURNING ` + prefixed("jobs.", jobColumns) + `, cur.ord, cur.event_id, cur.day, cur.accelerator, cur.encode_seconds, cur.gpu_seconds, cur.output_minutes),
 		ur AS (
 			INSERT INTO usage_records (org_id, job_id, day, status, accelerator, encode_seconds, gpu_seconds, output_minutes, parent_job_id)
 			SELECT org_id, id, day, 'completed', accelerator, encode_seconds, gpu_seconds, output_minutes, parent_id FROM j
@@ -365,7 +369,14 @@ var completeJobsSQL = `
 		` + jobEventCTEs("j", "'job.completed'", "jsonb_build_object('usage', j.usage)", "j.event_id") + `
 	SELECT ord, ` + jobColumns + `, true AS done, true AS token_ok FROM j
 	UNION ALL
-	SELECT ord, ` + jobColumns + `, false, token_ok FROM cur WHERE NOT EXISTS (SELECT 1 FROM j WHERE j.ord = cur.ord)`
+	SELECT ord, ` + jobColumns + `, false, token_ok FROM cur WHERE NOT (` + completableSQL + `)`
+
+// completableSQL is, in completeJobsSQL, whether a locked row (cur) is
+// completed: the UPDATE's own condition. A row cur locked is updated
+// whenever it holds (no one else can change it meanwhile), so the rows
+// not completed are those of cur where it does not (token_ok is never
+// NULL), found without joining cur to the UPDATE's rows.
+const completableSQL = `cur.status = 'running' AND cur.token_ok`
 
 // completeJobSQL is completeJobsSQL for one completion, with scalar
 // parameters (the statement a completion alone takes; its plan is the
