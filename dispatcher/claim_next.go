@@ -54,7 +54,7 @@ func (c *Coordinator) startNext(ctx context.Context, method string, req *coordin
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	n := &nextClaim{pod: req.GetPod(), lane: lane, cancel: cancel, until: make(chan struct{}), done: make(chan struct{})}
-	c.spare.Go(func() {
+	c.spare.Go(ctx, func() {
 		defer close(n.done)
 		n.resp, n.err = c.claimOn(ctx, req, lane, n.until)
 		if n.resp.GetJob() != nil && n.state.CompareAndSwap(nextRunning, nextAwaits) {

@@ -345,7 +345,7 @@ func (g *Group[Req, Res]) flush(ctx context.Context, mine *groupCall[Req, Res]) 
 				return
 			}
 			g.mu.Unlock()
-			goroutines.Go(func() { g.flush(ctx, nil) })
+			goroutines.Go(ctx, func() { g.flush(ctx, nil) })
 			return
 		}
 	}
@@ -362,7 +362,7 @@ func (g *Group[Req, Res]) armSpill(ctx context.Context) {
 	}
 	g.spilling = true
 	ctx, timer := context.WithoutCancel(ctx), g.after(g.spill-g.now().Sub(g.pending[0].at))
-	goroutines.Go(func() { g.spillAfter(ctx, timer) })
+	goroutines.Go(ctx, func() { g.spillAfter(ctx, timer) })
 }
 
 // spillAfter opens a place for the pending calls once timer fires, if a

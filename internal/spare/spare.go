@@ -12,6 +12,8 @@
 package spare
 
 import (
+	"context"
+	"runtime/pprof"
 	"sync/atomic"
 	"time"
 )
@@ -28,23 +30,33 @@ const Idle = 100 * time.Millisecond
 // work, which a test's fake clock would make for ever.
 type Goroutines struct {
 	idle time.Duration
-	work chan func()
+	work chan task
 	// alive counts the goroutines, waiting those between two functions.
 	alive, waiting atomic.Int32
 }
 
 // New returns Goroutines whose goroutines wait idle for work.
 func New(idle time.Duration) *Goroutines {
-	return &Goroutines{idle: idle, work: make(chan func())}
+	return &Goroutines{idle: idle, work: make(chan task)}
 }
 
-// Go runs f on a goroutine waiting for work, or on a new one if none is.
-func (g *Goroutines) Go(f func()) {
+// task is a function and the context whose profiler labels it runs with.
+type task struct {
+	ctx context.Context
+	f   func()
+}
+
+// Go runs f on a goroutine waiting for work, or on a new one if none is,
+// with ctx's profiler labels (runtime/pprof), as the caller's goroutine
+// started for it would have had its creator's: a kept goroutine serves
+// callers of every kind, and a profile tells their work apart by label.
+func (g *Goroutines) Go(ctx context.Context, f func()) {
+	t := task{ctx: ctx, f: f}
 	select {
-	case g.work <- f:
+	case g.work <- t:
 	default:
 		g.alive.Add(1)
-		go g.run(f)
+		go g.run(t)
 	}
 }
 
@@ -54,19 +66,22 @@ func (g *Goroutines) Alive() int { return int(g.alive.Load()) }
 // Waiting is how many goroutines wait for work.
 func (g *Goroutines) Waiting() int { return int(g.waiting.Load()) }
 
-// run runs f, then what Go hands it, until none comes for g.idle.
-func (g *Goroutines) run(f func()) {
+// run runs w, then what Go hands it, until none comes for g.idle.
+func (g *Goroutines) run(w task) {
 	defer g.alive.Add(-1)
-	t := time.NewTimer(g.idle)
-	defer t.Stop()
+	idle := time.NewTimer(g.idle)
+	defer idle.Stop()
 	for {
-		f()
-		t.Reset(g.idle)
+		pprof.SetGoroutineLabels(w.ctx)
+		w.f()
+		pprof.SetGoroutineLabels(context.Background())
+		w = task{}
+		idle.Reset(g.idle)
 		g.waiting.Add(1)
 		select {
-		case f = <-g.work:
+		case w = <-g.work:
 			g.waiting.Add(-1)
-		case <-t.C:
+		case <-idle.C:
 			g.waiting.Add(-1)
 			return
 		}
