@@ -115,20 +115,23 @@ func heldCheck(id uuid.UUID, status string, tokenOK bool) error {
 // claimJobsSQL and completeJobsSQL lock them (two batches never wait on
 // each other in a cycle), each extended only if its caller holds it
 // running, each holder's worker refreshed. It returns each found job as
-// locked with its ordinal and whether the token matched.
+// locked with its ordinal and whether the token matched. cur carries each
+// request's figures so that the UPDATE reads cur alone (two CTEs joined
+// make a nested loop over every pair of a batch's rows: completeJobsSQL).
 var heartbeatJobsSQL = `
 	WITH req AS (
 			SELECT * FROM unnest($1::int4[], $2::uuid[], $3::text[], $4::bytea[], $5::timestamptz[], $6::float8[], $7::timestamptz[])
 				AS r(ord, id, pool, hash, lease, progress, now)),
 		cur AS (
-			SELECT req.ord, ` + prefixed("jobs.", jobColumns) + `, ` + tokenMatches("jobs", "req.hash") + ` AS token_ok
+			SELECT req.ord, ` + prefixed("jobs.", jobColumns) + `, ` + tokenMatches("jobs", "req.hash") + ` AS token_ok,
+				req.lease AS new_lease, req.progress AS new_progress, req.now AS at
 			FROM req JOIN jobs ON jobs.id = req.id AND jobs.pool_id = req.pool
 			ORDER BY jobs.id FOR UPDATE OF jobs),
 		u AS (
-			UPDATE jobs SET lease_expires_at = req.lease, progress = GREATEST(jobs.progress, req.progress), updated_at = req.now
-			FROM cur JOIN req ON req.ord = cur.ord
+			UPDATE jobs SET lease_expires_at = cur.new_lease, progress = GREATEST(jobs.progress, cur.new_progress), updated_at = cur.at
+			FROM cur
 			WHERE jobs.id = cur.id AND cur.status = 'running' AND cur.token_ok
-			RETURNING jobs.worker_id, req.now),
+			RETURNING jobs.worker_id, cur.at AS now),
 		wk AS (
 			UPDATE workers SET last_heartbeat_at = l.now
 			FROM (SELECT w.id, u.now FROM workers w JOIN u ON w.id = u.worker_id
