@@ -1,12 +1,13 @@
 // Package spare runs functions on goroutines it keeps for the next one.
 //
-// A goroutine starts with a small stack and grows it by copying, twice
-// over for each doubling, as its calls go deeper. The control plane's hot
+// A goroutine starts with a small stack and, as its calls go deeper,
+// doubles it, copying the whole stack each time. The control plane's hot
 // paths hand work to fresh goroutines thousands of times a second (a
 // Complete's next claim; a group commit's batch handed on, or spilled to
 // a second place), and each ran deep (pgx, go-redis, gRPC), so each grew
 // its stack afresh: with 16 pods claiming and completing, runtime.newstack
-// took 0.22-0.37 s of the coordinator's CPU profile a 20,000 jobs. A
+// took 0.16-0.37 s of the coordinator's CPU profile a 20,000 jobs
+// (0.02-0.08 s with kept goroutines; docs/benchmarks.md). A
 // goroutine kept for the next function finds the stack the last one grew
 // (the runtime shrinks an idle goroutine's stack only at a collection).
 package spare
