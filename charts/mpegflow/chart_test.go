@@ -403,10 +403,6 @@ func TestAPIServer(t *testing.T) {
 	require.NotContains(t, r.objects, "HorizontalPodAutoscaler/mf-mpegflow")
 }
 
-// TestAPIServerServiceAccount: the server's identity for object storage
-// when no static keys are set. Its ServiceAccount carries the annotations
-// that bind a cloud role (EKS IRSA, GKE Workload Identity), or the chart
-// uses an existing one by name.
 // TestAPIServerProcessors: the server runs as many Go processors as whole
 // CPUs in its limit unless told otherwise, and one GOMAXPROCS only.
 func TestAPIServerProcessors(t *testing.T) {
@@ -442,6 +438,10 @@ func TestAPIServerProcessors(t *testing.T) {
 	}
 }
 
+// TestAPIServerServiceAccount: the server's identity for object storage
+// when no static keys are set. Its ServiceAccount carries the annotations
+// that bind a cloud role (EKS IRSA, GKE Workload Identity), or the chart
+// uses an existing one by name.
 func TestAPIServerServiceAccount(t *testing.T) {
 	t.Parallel()
 	saOf := func(r rendered) string {

@@ -32,7 +32,8 @@ const Idle = 100 * time.Millisecond
 type Goroutines struct {
 	idle time.Duration
 	work chan task
-	// alive counts the goroutines, waiting those between two functions.
+	// alive counts the goroutines, waiting those between two functions
+	// (for the tests).
 	alive, waiting atomic.Int32
 }
 
@@ -61,12 +62,6 @@ func (g *Goroutines) Go(ctx context.Context, f func()) {
 	}
 }
 
-// Alive is how many goroutines there are, running or waiting.
-func (g *Goroutines) Alive() int { return int(g.alive.Load()) }
-
-// Waiting is how many goroutines wait for work.
-func (g *Goroutines) Waiting() int { return int(g.waiting.Load()) }
-
 // run runs w, then what Go hands it, until none comes for g.idle.
 func (g *Goroutines) run(w task) {
 	defer g.alive.Add(-1)
@@ -76,7 +71,7 @@ func (g *Goroutines) run(w task) {
 		pprof.SetGoroutineLabels(w.ctx)
 		w.f()
 		pprof.SetGoroutineLabels(context.Background())
-		w = task{}
+		w = task{} // an idle goroutine holds no caller's function or context
 		idle.Reset(g.idle)
 		g.waiting.Add(1)
 		select {

@@ -37,13 +37,13 @@ func TestRunsEveryFunction(t *testing.T) {
 			mu.Unlock()
 		})
 	}
-	assert.Equal(t, n, g.Alive(), "none was free: a goroutine each")
+	assert.Equal(t, n, int(g.alive.Load()), "none was free: a goroutine each")
 	close(gate)
 	wg.Wait()
 	for i := range n {
 		assert.Equal(t, 1, ran[i], "function %d", i)
 	}
-	require.Eventually(t, func() bool { return g.Alive() == 0 }, 10*time.Second, time.Millisecond, "idle goroutines end")
+	require.Eventually(t, func() bool { return int(g.alive.Load()) == 0 }, 10*time.Second, time.Millisecond, "idle goroutines end")
 }
 
 // TestReusesAWaitingGoroutine: a function handed over while a goroutine
@@ -55,15 +55,15 @@ func TestReusesAWaitingGoroutine(t *testing.T) {
 	for i := range 3 {
 		g.Go(t.Context(), func() { ran <- i })
 		assert.Equal(t, i, <-ran)
-		require.Eventually(t, func() bool { return g.Waiting() == 1 }, 10*time.Second, time.Millisecond)
-		assert.Equal(t, 1, g.Alive(), "one goroutine ran all %d", i+1)
+		require.Eventually(t, func() bool { return int(g.waiting.Load()) == 1 }, 10*time.Second, time.Millisecond)
+		assert.Equal(t, 1, int(g.alive.Load()), "one goroutine ran all %d", i+1)
 	}
 	// End it for the leak check: with an hour's idle time it would
 	// outlive the test. (Go's hand-over orders the write before the
 	// goroutine's next read of it.)
 	g.idle = 0
 	g.Go(t.Context(), func() {})
-	require.Eventually(t, func() bool { return g.Alive() == 0 }, 10*time.Second, time.Millisecond)
+	require.Eventually(t, func() bool { return int(g.alive.Load()) == 0 }, 10*time.Second, time.Millisecond)
 }
 
 // TestRunsWithTheCallersLabels: a function runs with the profiler labels
@@ -89,12 +89,12 @@ func TestRunsWithTheCallersLabels(t *testing.T) {
 		}
 		assert.Equal(t, want, runningLabels(t), "labels of the function handed with %q", role)
 		close(release)
-		require.Eventually(t, func() bool { return g.Waiting() == 1 }, 10*time.Second, time.Millisecond)
+		require.Eventually(t, func() bool { return int(g.waiting.Load()) == 1 }, 10*time.Second, time.Millisecond)
 	}
-	assert.Equal(t, 1, g.Alive(), "one goroutine ran the three")
+	assert.Equal(t, 1, int(g.alive.Load()), "one goroutine ran the three")
 	g.idle = 0
 	g.Go(t.Context(), func() {})
-	require.Eventually(t, func() bool { return g.Alive() == 0 }, 10*time.Second, time.Millisecond)
+	require.Eventually(t, func() bool { return int(g.alive.Load()) == 0 }, 10*time.Second, time.Millisecond)
 }
 
 // runningLabels is the labels line of the goroutine profile's record of
